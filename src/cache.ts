@@ -1,0 +1,387 @@
+import { parseHexInto, toHex } from "./hex.js";
+import { type CoreExports, instantiateCore, Status, type WasmSource } from "./wasm.js";
+
+/** Longest build ID the cache stores, in bytes: the kernel's `BUILD_ID_SIZE_MAX`. */
+export const BUILD_ID_MAX = 20;
+
+/** Largest `capacity` a cache accepts: entry numbers are 24 bits wide in the index. */
+export const MAX_CAPACITY = 0xff_ffff;
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Options for {@link BuildIdCache.create}. */
+export interface BuildIdCacheOptions {
+  /** Most live entries; an insert beyond it evicts one (CLOCK). A positive integer up to {@link MAX_CAPACITY}. */
+  capacity: number;
+  /** Called with each key that an insert evicted to make room. Costs nothing when absent. */
+  onEvict?: (key: bigint) => void;
+  /** The core to load instead of the packaged one: a compiled module, its bytes, or a URL. */
+  wasm?: WasmSource;
+}
+
+/** Counters and shape of a cache, from {@link BuildIdCache.stats}. */
+export interface BuildIdCacheStats {
+  /** Live entries. */
+  size: number;
+  /** Most live entries. */
+  capacity: number;
+  /** Slots in the open-addressing index (a power of two). */
+  slots: number;
+  /** Inserts of new keys (including those that evicted another). */
+  inserts: number;
+  /** Inserts that replaced the build ID of a present key. */
+  updates: number;
+  /** Lookups that found their key (`get`, `getBytes`, `getMany`). */
+  hits: number;
+  /** Lookups that did not. */
+  misses: number;
+  /** Keys removed by `delete` or `deleteMany`. */
+  removals: number;
+  /** Keys evicted by inserts into a full cache. */
+  evictions: number;
+  /** Mean slots probed to find a live key (1: at its home slot); 0 when empty. */
+  probeMean: number;
+  /** Most slots probed to find any live key. */
+  probeMax: number;
+  /** Bytes the table reserved at creation: index, entries and batch buffers. */
+  reservedBytes: number;
+  /** Bytes of the cache's linear memory, everything included. */
+  memoryBytes: number;
+}
+
+/** Thrown by every method of a cache after {@link BuildIdCache.dispose}. */
+export class CacheDisposedError extends Error {
+  override name = "CacheDisposedError";
+  constructor() {
+    super("BuildIdCache: the cache was disposed");
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || typeof value !== "object") return String(value);
+  return Object.prototype.toString.call(value);
+}
+
+function checkKey(key: bigint): void {
+  if (typeof key !== "bigint") throw new TypeError(`key must be a bigint, got ${describe(key)}`);
+  if (key < 0n || key > U64_MAX) throw new RangeError(`key must be in [0, 2^64), got ${key}n`);
+}
+
+function checkBuildIdLength(length: number, what: string): void {
+  if (length < 1 || length > BUILD_ID_MAX) {
+    throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${length}`);
+  }
+}
+
+function checkRoom(what: string, array: ArrayLike<unknown>, needed: number): void {
+  if (array.length < needed) throw new RangeError(`${what} has room for ${array.length} values, needs ${needed}`);
+}
+
+const disposed = new Proxy({} as CoreExports, {
+  get() {
+    throw new CacheDisposedError();
+  },
+});
+
+/**
+ * A bounded map from 64-bit keys (inode addresses, packed `(device, inode)` pairs) to ELF
+ * build IDs of 1 to {@link BUILD_ID_MAX} bytes, kept in WebAssembly linear memory.
+ *
+ * Lookups allocate nothing; the batch forms ({@link BuildIdCache.getMany},
+ * {@link BuildIdCache.setMany}, {@link BuildIdCache.deleteMany}) do a thousand keys per call
+ * into the core. When full, an insert evicts one entry chosen by CLOCK.
+ *
+ * @example
+ * ```ts
+ * const cache = await BuildIdCache.create({ capacity: 16384 });
+ * cache.set(0xffff888012345678n, "4a1b2c3d4e5f60718293a4b5c6d7e8f901234567");
+ * cache.get(0xffff888012345678n); // "4a1b2c3d…"
+ * ```
+ */
+export class BuildIdCache implements Iterable<[bigint, string]> {
+  #core: CoreExports;
+  #bytes: Uint8Array;
+  #words: BigUint64Array;
+  #onEvict: ((key: bigint) => void) | undefined;
+  #capacity: number;
+  #batch: number;
+  #ioKeys: number;
+  #ioIds: number;
+  #ioLens: number;
+  #ioEvicted: number;
+  #version = 0;
+
+  private constructor(core: CoreExports, capacity: number, onEvict: ((key: bigint) => void) | undefined) {
+    this.#core = core;
+    this.#capacity = capacity;
+    this.#onEvict = onEvict;
+    this.#batch = core.BATCH.value as number;
+    this.#ioKeys = core.ioKeys.value as number;
+    this.#ioIds = core.ioIds.value as number;
+    this.#ioLens = core.ioLens.value as number;
+    this.#ioEvicted = core.ioEvicted.value as number;
+    // Memory grew in init() and never grows again, so these views stay attached.
+    this.#bytes = new Uint8Array(core.memory.buffer);
+    this.#words = new BigUint64Array(core.memory.buffer);
+  }
+
+  /**
+   * Creates a cache holding at most `capacity` entries, reserving all its memory now.
+   * @throws RangeError when `capacity` is not an integer in [1, {@link MAX_CAPACITY}] or its
+   *   memory cannot be reserved; nothing is allocated for the table in that case.
+   */
+  static async create(options: BuildIdCacheOptions): Promise<BuildIdCache> {
+    const capacity = options?.capacity;
+    if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
+      throw new RangeError(`capacity must be an integer from 1 to ${MAX_CAPACITY}, got ${describe(capacity)}`);
+    }
+    if (options.onEvict !== undefined && typeof options.onEvict !== "function") {
+      throw new TypeError(`onEvict must be a function, got ${describe(options.onEvict)}`);
+    }
+    const core = await instantiateCore(options.wasm);
+    const status = core.init(capacity);
+    if (status === Status.ERR_NO_MEMORY) {
+      throw new RangeError(`capacity ${capacity} does not fit in WebAssembly memory`);
+    }
+    if (status !== Status.INSERTED) throw new Error(`BuildIdCache: core init failed with status ${status}`);
+    return new BuildIdCache(core, capacity, options.onEvict);
+  }
+
+  /** Live entries. */
+  get size(): number {
+    return this.#core.count.value as number;
+  }
+
+  /** Most live entries; set at creation. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  // Methods that write the I/O region before calling the core check this first.
+  #alive(): void {
+    if (this.#core === disposed) throw new CacheDisposedError();
+  }
+
+  #stage(buildId: Uint8Array | string, at: number): number {
+    this.#alive();
+    if (typeof buildId === "string") {
+      checkBuildIdLength(buildId.length / 2, `build ID ${JSON.stringify(buildId)}`);
+      return parseHexInto(buildId, this.#bytes, at, "build ID");
+    }
+    if (!(buildId instanceof Uint8Array)) {
+      throw new TypeError(`build ID must be a Uint8Array or a hex string, got ${describe(buildId)}`);
+    }
+    checkBuildIdLength(buildId.length, "build ID");
+    this.#bytes.set(buildId, at);
+    return buildId.length;
+  }
+
+  /**
+   * Maps `key` to `buildId` (bytes, or hex in either case). In a full cache a new key evicts
+   * one entry, reported to `onEvict`.
+   * @throws TypeError or RangeError naming the bad key or build ID; the cache is unchanged.
+   */
+  set(key: bigint, buildId: Uint8Array | string): this {
+    checkKey(key);
+    const length = this.#stage(buildId, this.#ioIds);
+    const status = this.#core.insert(key, this.#ioIds, length);
+    this.#version++;
+    if (status === Status.INSERTED_EVICTING && this.#onEvict) this.#onEvict(this.#core.evictedKey.value as bigint);
+    return this;
+  }
+
+  /** The build ID for `key` in lowercase hex, or `undefined`. Marks the entry as recently used. */
+  get(key: bigint): string | undefined {
+    checkKey(key);
+    const length = this.#core.lookup(key, this.#ioIds);
+    return length === 0 ? undefined : toHex(this.#bytes, this.#ioIds, length);
+  }
+
+  /**
+   * Copies the build ID for `key` into `out` at `offset` and returns its length, or 0 on a
+   * miss. Allocates nothing. `out` needs room for {@link BUILD_ID_MAX} bytes at `offset`.
+   */
+  getBytes(key: bigint, out: Uint8Array, offset = 0): number {
+    checkKey(key);
+    if (!(out instanceof Uint8Array)) throw new TypeError(`out must be a Uint8Array, got ${describe(out)}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset + BUILD_ID_MAX > out.length) {
+      throw new RangeError(`offset ${offset} leaves no room for ${BUILD_ID_MAX} bytes in out of length ${out.length}`);
+    }
+    const length = this.#core.lookup(key, this.#ioIds);
+    const bytes = this.#bytes;
+    const from = this.#ioIds;
+    for (let i = 0; i < length; i++) out[offset + i] = bytes[from + i]!;
+    return length;
+  }
+
+  /** Whether `key` is present; does not count as a use. */
+  has(key: bigint): boolean {
+    checkKey(key);
+    return this.#core.contains(key) !== 0;
+  }
+
+  /** Removes `key`; returns whether it was present, as `Map.delete` does. */
+  delete(key: bigint): boolean {
+    checkKey(key);
+    this.#version++;
+    return this.#core.remove(key) !== 0;
+  }
+
+  /** Removes every entry. Counters keep counting. */
+  clear(): void {
+    this.#version++;
+    this.#core.clear();
+  }
+
+  #checkKeys(keys: BigUint64Array): void {
+    this.#alive();
+    if (!(keys instanceof BigUint64Array)) throw new TypeError(`keys must be a BigUint64Array, got ${describe(keys)}`);
+  }
+
+  /**
+   * Looks up every key: its build ID goes to `out` at `i * BUILD_ID_MAX`, its length to
+   * `lengths[i]` (0: miss). Returns the number of hits. Allocates nothing per key.
+   */
+  getMany(keys: BigUint64Array, out: Uint8Array, lengths: Uint8Array): number {
+    this.#checkKeys(keys);
+    checkRoom("out", out, keys.length * BUILD_ID_MAX);
+    checkRoom("lengths", lengths, keys.length);
+    const core = this.#core;
+    const bytes = this.#bytes;
+    const keyWord = this.#ioKeys / 8;
+    let hits = 0;
+    for (let start = 0; start < keys.length; start += this.#batch) {
+      const n = Math.min(this.#batch, keys.length - start);
+      this.#words.set(keys.subarray(start, start + n), keyWord);
+      hits += core.lookupMany(n);
+      out.set(bytes.subarray(this.#ioIds, this.#ioIds + n * BUILD_ID_MAX), start * BUILD_ID_MAX);
+      lengths.set(bytes.subarray(this.#ioLens, this.#ioLens + n), start);
+    }
+    return hits;
+  }
+
+  /**
+   * Inserts every key with the build ID at `ids[i * BUILD_ID_MAX]` of length `lengths[i]`
+   * (or `lengths` itself, when a number). Returns the number of evictions.
+   * @throws RangeError before any insert when a length is not 1 to {@link BUILD_ID_MAX}.
+   */
+  setMany(keys: BigUint64Array, ids: Uint8Array, lengths: Uint8Array | number): number {
+    this.#checkKeys(keys);
+    checkRoom("ids", ids, keys.length * BUILD_ID_MAX);
+    if (typeof lengths === "number") {
+      checkBuildIdLength(lengths, "build ID length");
+    } else {
+      checkRoom("lengths", lengths, keys.length);
+      for (let i = 0; i < keys.length; i++) checkBuildIdLength(lengths[i]!, `lengths[${i}]`);
+    }
+    const core = this.#core;
+    const bytes = this.#bytes;
+    const keyWord = this.#ioKeys / 8;
+    let evicted = 0;
+    this.#version++;
+    for (let start = 0; start < keys.length; start += this.#batch) {
+      const n = Math.min(this.#batch, keys.length - start);
+      this.#words.set(keys.subarray(start, start + n), keyWord);
+      bytes.set(ids.subarray(start * BUILD_ID_MAX, (start + n) * BUILD_ID_MAX), this.#ioIds);
+      if (typeof lengths === "number") bytes.fill(lengths, this.#ioLens, this.#ioLens + n);
+      else bytes.set(lengths.subarray(start, start + n), this.#ioLens);
+      const e = core.insertMany(n);
+      evicted += e;
+      if (e > 0 && this.#onEvict) this.#reportEvictions(n);
+    }
+    return evicted;
+  }
+
+  #reportEvictions(n: number): void {
+    for (let i = 0; i < n; i++) {
+      if (this.#bytes[this.#ioLens + i] === Status.INSERTED_EVICTING) this.#onEvict!(this.#words[this.#ioEvicted / 8 + i]!);
+    }
+  }
+
+  /**
+   * Removes every key; `removed[i]` (when given) becomes 1 where key `i` was present.
+   * Returns how many were present.
+   */
+  deleteMany(keys: BigUint64Array, removed?: Uint8Array): number {
+    this.#checkKeys(keys);
+    if (removed !== undefined) checkRoom("removed", removed, keys.length);
+    const core = this.#core;
+    const keyWord = this.#ioKeys / 8;
+    let count = 0;
+    this.#version++;
+    for (let start = 0; start < keys.length; start += this.#batch) {
+      const n = Math.min(this.#batch, keys.length - start);
+      this.#words.set(keys.subarray(start, start + n), keyWord);
+      count += core.removeMany(n);
+      removed?.set(this.#bytes.subarray(this.#ioLens, this.#ioLens + n), start);
+    }
+    return count;
+  }
+
+  /** Counters and shape; scans the index once for the probe lengths. */
+  stats(): BuildIdCacheStats {
+    const core = this.#core;
+    core.measureProbes();
+    const size = this.size;
+    return {
+      size,
+      capacity: this.#capacity,
+      slots: core.slotCount(),
+      inserts: Number(core.inserts.value),
+      updates: Number(core.updates.value),
+      hits: Number(core.hits.value),
+      misses: Number(core.misses.value),
+      removals: Number(core.removals.value),
+      evictions: Number(core.evictions.value),
+      probeMean: size === 0 ? 0 : Number(core.probeSum.value) / size,
+      probeMax: core.probeMax.value as number,
+      reservedBytes: core.reservedBytes(),
+      memoryBytes: core.memory.buffer.byteLength,
+    };
+  }
+
+  /**
+   * Entries as `[key, hex build ID]`, in storage order (not recency).
+   * @throws Error when the cache changes while iterating.
+   */
+  *entries(): IterableIterator<[bigint, string]> {
+    const version = this.#version;
+    for (let i = 0; i < this.size; i++) {
+      if (this.#version !== version) throw new Error("BuildIdCache: changed during iteration");
+      const at = this.#core.entryAddress(i);
+      yield [this.#words[at / 8]!, toHex(this.#bytes, at + 8, this.#bytes[at + 8 + BUILD_ID_MAX]!)];
+    }
+  }
+
+  /** Keys, in storage order. */
+  *keys(): IterableIterator<bigint> {
+    for (const [key] of this.entries()) yield key;
+  }
+
+  /** Build IDs in hex, in storage order. */
+  *values(): IterableIterator<string> {
+    for (const [, id] of this.entries()) yield id;
+  }
+
+  [Symbol.iterator](): IterableIterator<[bigint, string]> {
+    return this.entries();
+  }
+
+  /** Releases the cache's memory; every later call throws {@link CacheDisposedError}. */
+  dispose(): void {
+    this.#core = disposed;
+    this.#bytes = new Uint8Array(0);
+    this.#words = new BigUint64Array(0);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Checks every structural invariant of the table (traps with the reason in the debug build). @internal */
+  verify(): void {
+    this.#core.verify();
+  }
+}

@@ -1,0 +1,9 @@
+export {
+  BUILD_ID_MAX,
+  BuildIdCache,
+  type BuildIdCacheOptions,
+  type BuildIdCacheStats,
+  CacheDisposedError,
+  MAX_CAPACITY,
+} from "./cache.js";
+export type { WasmSource } from "./wasm.js";

@@ -1,0 +1,4 @@
+// Every test runs against the debug build of the core, whose assertions are compiled in.
+import { setDefaultWasm } from "../src/wasm.js";
+
+setDefaultWasm(new URL("../build/core.debug.wasm", import.meta.url));
