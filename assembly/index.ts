@@ -41,6 +41,7 @@ const SPARE_SIZE: usize = 2;
 export const ENTRY_SIZE: u32 = <u32>(REF_OFFSET + 1 + SPARE_SIZE);
 
 const SLOT_SIZE: usize = 4;
+const CACHE_LINE: usize = 64;
 const TAG_SHIFT: u32 = 24;
 const ENTRY_MASK: u32 = (1 << TAG_SHIFT) - 1;
 /** Largest capacity: entry + 1 must fit below the tag. */
@@ -235,16 +236,17 @@ export function init(cap: u32): i32 {
   let bits = MIN_SLOT_BITS;
   while ((<u64>1 << bits) < minSlots) bits++;
   const slots = <usize>1 << bits;
-  const total = slots * SLOT_SIZE + <usize>cap * <usize>ENTRY_SIZE
+  const total = <usize>cap * <usize>ENTRY_SIZE + slots * SLOT_SIZE
     + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE);
   // Grow exactly once, and report failure instead of letting the allocator trap.
-  const end = <u64>__heap_base + <u64>total + 64;
+  const end = <u64>__heap_base + <u64>total + 2 * CACHE_LINE;
   const pagesNeeded = <i32>((end + 0xFFFF) >> 16) - memory.size();
   if (pagesNeeded > 0 && memory.grow(pagesNeeded) < 0) return ERR_NO_MEMORY;
-  const base = heap.alloc(total);
-  index = base;
-  entries = index + slots * SLOT_SIZE;
-  ioKeys = entries + <usize>cap * <usize>ENTRY_SIZE;
+  // Entries start on a cache line, so no 32-byte entry straddles two lines.
+  const base = (heap.alloc(total + CACHE_LINE) + CACHE_LINE - 1) & ~(CACHE_LINE - 1);
+  entries = base;
+  index = entries + <usize>cap * <usize>ENTRY_SIZE;
+  ioKeys = index + slots * SLOT_SIZE;
   ioEvicted = ioKeys + <usize>BATCH * KEY_SIZE;
   ioIds = ioEvicted + <usize>BATCH * KEY_SIZE;
   ioLens = ioIds + <usize>BATCH * <usize>BUILD_ID_MAX;

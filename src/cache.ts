@@ -104,6 +104,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #core: CoreExports;
   #bytes: Uint8Array;
   #words: BigUint64Array;
+  #idView: Uint8Array;
   #onEvict: ((key: bigint) => void) | undefined;
   #capacity: number;
   #batch: number;
@@ -125,6 +126,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     // Memory grew in init() and never grows again, so these views stay attached.
     this.#bytes = new Uint8Array(core.memory.buffer);
     this.#words = new BigUint64Array(core.memory.buffer);
+    this.#idView = this.#bytes.subarray(this.#ioIds, this.#ioIds + BUILD_ID_MAX);
   }
 
   /**
@@ -188,7 +190,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     const length = this.#stage(buildId, this.#ioIds);
     const status = this.#core.insert(key, this.#ioIds, length);
     this.#version++;
-    if (status === Status.INSERTED_EVICTING && this.#onEvict) this.#onEvict(this.#core.evictedKey.value as bigint);
+    if (status === Status.INSERTED_EVICTING && this.#onEvict) this.#onEvict(BigInt.asUintN(64, this.#core.evictedKey.value as bigint)); // i64 arrives signed
     return this;
   }
 
@@ -210,9 +212,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
       throw new RangeError(`offset ${offset} leaves no room for ${BUILD_ID_MAX} bytes in out of length ${out.length}`);
     }
     const length = this.#core.lookup(key, this.#ioIds);
-    const bytes = this.#bytes;
-    const from = this.#ioIds;
-    for (let i = 0; i < length; i++) out[offset + i] = bytes[from + i]!;
+    if (length !== 0) out.set(this.#idView, offset); // one copy of all 20 bytes beats a byte loop
     return length;
   }
 
@@ -374,6 +374,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     this.#core = disposed;
     this.#bytes = new Uint8Array(0);
     this.#words = new BigUint64Array(0);
+    this.#idView = this.#bytes;
   }
 
   [Symbol.dispose](): void {

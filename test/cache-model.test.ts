@@ -1,0 +1,203 @@
+// The cache against a plain Map model: random operation sequences, then fast-check properties.
+import fc from "fast-check";
+import { describe, expect, test } from "vitest";
+import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
+
+const U64 = (1n << 64n) - 1n;
+
+/** xorshift64*: a seeded stream, so a failing run can be replayed from its seed. */
+function rng(seed: bigint): () => bigint {
+  let x = seed || 1n;
+  return () => {
+    x ^= x >> 12n;
+    x ^= (x << 25n) & U64;
+    x ^= x >> 27n;
+    return (x * 0x2545f4914f6cdd1dn) & U64;
+  };
+}
+
+/** Keys of the three shapes the cache meets: slab addresses, packed (dev, ino), and anything. */
+function keyPool(size: number, next: () => bigint): bigint[] {
+  const pool = [0n, U64, 1n << 63n];
+  while (pool.length < size) {
+    const r = next();
+    const shape = Number(r % 3n);
+    if (shape === 0) pool.push(0xffff_8880_0000_0000n + (r % 100_000n) * 16384n + ((r >> 20n) % 14n) * 1128n);
+    else if (shape === 1) pool.push(((r % 64n) << 44n) | (r >> 40n));
+    else pool.push(r);
+  }
+  return [...new Set(pool)];
+}
+
+function hexOf(r: bigint): string {
+  const len = 1 + Number(r % BigInt(BUILD_ID_MAX));
+  return (r >> 8n).toString(16).padStart(40, "0").slice(0, len * 2);
+}
+
+async function randomRun(steps: number, capacity: number, poolSize: number, seed: bigint): Promise<void> {
+  const next = rng(seed);
+  const pool = keyPool(poolSize, next);
+  const model = new Map<bigint, string>();
+  let evictions = 0;
+  const cache = await BuildIdCache.create({
+    capacity,
+    onEvict: (key) => {
+      // Only a full cache evicts, and only a key it holds.
+      expect(model.size).toBe(capacity);
+      expect(model.has(key)).toBe(true);
+      model.delete(key);
+      evictions++;
+    },
+  });
+  const out = new Uint8Array(BUILD_ID_MAX);
+  const pick = (): bigint => pool[Number(next() % BigInt(pool.length))]!;
+  for (let step = 0; step < steps; step++) {
+    const r = next();
+    const op = Number(r % 100n);
+    const key = pick();
+    if (op < 40) {
+      const id = hexOf(next());
+      cache.set(key, id);
+      model.set(key, id);
+    } else if (op < 70) {
+      expect(cache.get(key)).toBe(model.get(key));
+    } else if (op < 80) {
+      const len = cache.getBytes(key, out);
+      const want = model.get(key);
+      expect(len).toBe(want === undefined ? 0 : want.length / 2);
+      if (want !== undefined) expect(Buffer.from(out.subarray(0, len)).toString("hex")).toBe(want);
+    } else if (op < 88) {
+      expect(cache.has(key)).toBe(model.has(key));
+    } else if (op < 99) {
+      expect(cache.delete(key)).toBe(model.delete(key));
+    } else if (r % 1000n === 999n) {
+      cache.clear();
+      model.clear();
+    }
+    expect(cache.size).toBe(model.size);
+    if (step % 2000 === 0) {
+      expect(new Map(cache)).toEqual(model);
+      cache.verify();
+    }
+  }
+  expect(new Map(cache)).toEqual(model);
+  cache.verify();
+  expect(cache.stats().evictions).toBe(evictions);
+}
+
+describe("random operations against a Map model", () => {
+  test("100,000 steps under capacity (no evictions)", async () => {
+    await randomRun(100_000, 4096, 3000, 0x9e3779b97f4a7c15n);
+  });
+
+  test("100,000 steps at capacity, the model accounting for each reported eviction", async () => {
+    await randomRun(100_000, 256, 2000, 0xc2b2ae3d27d4eb4fn);
+  });
+
+  test("a tiny cache thrashing through many keys", async () => {
+    await randomRun(20_000, 3, 50, 7n);
+  });
+});
+
+const key = fc.oneof(
+  fc.bigInt({ min: 0n, max: U64 }),
+  fc.integer({ min: 0, max: 200 }).map((i) => 0xffff_8880_0000_0000n + BigInt(i) * 1128n),
+);
+const buildId = fc.uint8Array({ minLength: 1, maxLength: BUILD_ID_MAX });
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+
+type Op =
+  | { kind: "set"; key: bigint; id: Uint8Array }
+  | { kind: "get" | "delete" | "has"; key: bigint }
+  | { kind: "setMany"; keys: bigint[]; ids: Uint8Array[] }
+  | { kind: "getMany" | "deleteMany"; keys: bigint[] };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constant("set" as const), key, id: buildId }),
+  fc.record({ kind: fc.constantFrom("get" as const, "delete" as const, "has" as const), key }),
+  fc
+    .array(fc.tuple(key, buildId), { maxLength: 40 })
+    .map((pairs) => ({ kind: "setMany" as const, keys: pairs.map((p) => p[0]), ids: pairs.map((p) => p[1]) })),
+  fc.record({ kind: fc.constantFrom("getMany" as const, "deleteMany" as const), keys: fc.array(key, { maxLength: 40 }) }),
+);
+
+function packIds(ids: Uint8Array[]): { bytes: Uint8Array; lengths: Uint8Array } {
+  const bytes = new Uint8Array(ids.length * BUILD_ID_MAX);
+  ids.forEach((id, i) => bytes.set(id, i * BUILD_ID_MAX));
+  return { bytes, lengths: Uint8Array.from(ids, (id) => id.length) };
+}
+
+describe("properties", () => {
+  test("any sequence of single and batch calls matches a Map", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+        const cache = await BuildIdCache.create({ capacity: 4096 });
+        const model = new Map<bigint, string>();
+        for (const o of ops) {
+          if (o.kind === "set") {
+            cache.set(o.key, o.id);
+            model.set(o.key, hex(o.id));
+          } else if (o.kind === "get") {
+            expect(cache.get(o.key)).toBe(model.get(o.key));
+          } else if (o.kind === "has") {
+            expect(cache.has(o.key)).toBe(model.has(o.key));
+          } else if (o.kind === "delete") {
+            expect(cache.delete(o.key)).toBe(model.delete(o.key));
+          } else if (o.kind === "setMany") {
+            const { bytes, lengths } = packIds(o.ids);
+            expect(cache.setMany(BigUint64Array.from(o.keys), bytes, lengths)).toBe(0);
+            o.keys.forEach((k, i) => model.set(k, hex(o.ids[i]!)));
+          } else if (o.kind === "getMany") {
+            const out = new Uint8Array(o.keys.length * BUILD_ID_MAX);
+            const lengths = new Uint8Array(o.keys.length);
+            const hits = cache.getMany(BigUint64Array.from(o.keys), out, lengths);
+            expect(hits).toBe(o.keys.filter((k) => model.has(k)).length);
+            o.keys.forEach((k, i) => {
+              const got = lengths[i] ? hex(out.subarray(i * 20, i * 20 + lengths[i]!)) : undefined;
+              expect(got).toBe(model.get(k));
+            });
+          } else {
+            const removed = new Uint8Array(o.keys.length);
+            const expected = o.keys.map((k) => (model.delete(k) ? 1 : 0));
+            expect(cache.deleteMany(BigUint64Array.from(o.keys), removed)).toBe(expected.reduce<number>((a, b) => a + b, 0));
+            expect([...removed]).toEqual(expected);
+          }
+          expect(cache.size).toBe(model.size);
+        }
+        expect(new Map(cache)).toEqual(model);
+        cache.verify();
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test("a full cache never serves a build ID that was not the last one set for that key", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 16 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), buildId, fc.boolean()), { maxLength: 300 }),
+        async (capacity, steps) => {
+          const last = new Map<bigint, string>();
+          const evicted = new Set<bigint>();
+          const cache = await BuildIdCache.create({ capacity, onEvict: (k) => evicted.add(k) });
+          for (const [i, id, read] of steps) {
+            const k = BigInt(i) << 40n;
+            if (read) {
+              const got = cache.get(k);
+              if (got !== undefined) expect(got).toBe(last.get(k));
+              else expect(!last.has(k) || evicted.has(k)).toBe(true);
+            } else {
+              cache.set(k, id);
+              last.set(k, hex(id));
+              evicted.delete(k);
+            }
+            expect(cache.size).toBeLessThanOrEqual(capacity);
+          }
+          for (const [k, v] of cache) expect(v).toBe(last.get(k));
+          cache.verify();
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

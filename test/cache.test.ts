@@ -1,0 +1,328 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, test } from "vitest";
+import { BUILD_ID_MAX, BuildIdCache, CacheDisposedError, MAX_CAPACITY } from "../src/index.js";
+
+const SLAB = 0xffff_8880_0000_0000n;
+const inode = (i: number): bigint => SLAB + BigInt(Math.floor(i / 14)) * 16384n + BigInt(i % 14) * 1128n;
+const idHex = (i: number, bytes = 20): string => (i + 1).toString(16).padStart(bytes * 2, "0").slice(-bytes * 2);
+
+async function filled(n: number, capacity = n): Promise<BuildIdCache> {
+  const cache = await BuildIdCache.create({ capacity });
+  for (let i = 0; i < n; i++) cache.set(inode(i), idHex(i));
+  return cache;
+}
+
+describe("phases", () => {
+  test("insert new keys", async () => {
+    const cache = await filled(1000, 2000);
+    expect(cache.size).toBe(1000);
+    for (let i = 0; i < 1000; i++) expect(cache.get(inode(i))).toBe(idHex(i));
+    expect(cache.stats()).toMatchObject({ inserts: 1000, updates: 0, hits: 1000, misses: 0 });
+    cache.verify();
+  });
+
+  test("insert duplicates replaces the build ID without growing", async () => {
+    const cache = await filled(500, 1000);
+    for (let i = 0; i < 500; i++) cache.set(inode(i), idHex(i + 7, 16));
+    expect(cache.size).toBe(500);
+    for (let i = 0; i < 500; i++) expect(cache.get(inode(i))).toBe(idHex(i + 7, 16));
+    expect(cache.stats()).toMatchObject({ inserts: 500, updates: 500 });
+    cache.verify();
+  });
+
+  test("lookup of absent keys misses", async () => {
+    const cache = await filled(500, 1000);
+    for (let i = 500; i < 1000; i++) {
+      expect(cache.get(inode(i))).toBeUndefined();
+      expect(cache.has(inode(i))).toBe(false);
+    }
+    expect(cache.stats()).toMatchObject({ hits: 0, misses: 500 });
+  });
+
+  test("delete removes each key once and keeps the others reachable", async () => {
+    const cache = await filled(1000);
+    for (let i = 0; i < 1000; i += 2) expect(cache.delete(inode(i))).toBe(true);
+    for (let i = 0; i < 1000; i += 2) expect(cache.delete(inode(i))).toBe(false);
+    expect(cache.size).toBe(500);
+    for (let i = 0; i < 1000; i++) expect(cache.get(inode(i))).toBe(i % 2 ? idHex(i) : undefined);
+    expect(cache.stats().removals).toBe(500);
+    cache.verify();
+  });
+
+  test("insert and delete interleaved", async () => {
+    const cache = await BuildIdCache.create({ capacity: 64 });
+    for (let i = 0; i < 10_000; i++) {
+      cache.set(inode(i), idHex(i));
+      if (i >= 32) expect(cache.delete(inode(i - 32))).toBe(true);
+    }
+    expect(cache.size).toBe(32);
+    expect([...cache.keys()].sort()).toEqual(Array.from({ length: 32 }, (_, j) => inode(10_000 - 32 + j)).sort());
+    expect(cache.stats().evictions).toBe(0);
+    cache.verify();
+  });
+
+  test("clear empties the table and it fills again", async () => {
+    const cache = await filled(300);
+    cache.clear();
+    expect(cache.size).toBe(0);
+    expect([...cache]).toEqual([]);
+    for (let i = 0; i < 300; i++) expect(cache.has(inode(i))).toBe(false);
+    for (let i = 300; i < 600; i++) cache.set(inode(i), idHex(i));
+    expect(cache.size).toBe(300);
+    expect(cache.get(inode(450))).toBe(idHex(450));
+    cache.verify();
+  });
+
+  test("fill to capacity, then each new key evicts exactly one", async () => {
+    const evicted: bigint[] = [];
+    const cache = await BuildIdCache.create({ capacity: 100, onEvict: (key) => evicted.push(key) });
+    for (let i = 0; i < 100; i++) cache.set(inode(i), idHex(i));
+    expect(evicted).toEqual([]);
+    for (let i = 100; i < 250; i++) cache.set(inode(i), idHex(i));
+    expect(cache.size).toBe(100);
+    expect(evicted).toHaveLength(150);
+    expect(new Set(evicted).size).toBe(150);
+    const live = new Set(cache.keys());
+    for (const key of evicted) expect(live.has(key)).toBe(false);
+    for (let i = 0; i < 250; i++) expect(live.has(inode(i)) || evicted.includes(inode(i))).toBe(true);
+    expect(cache.stats().evictions).toBe(150);
+    cache.verify();
+  });
+
+  test("CLOCK keeps a key that was used over keys that were not", async () => {
+    const evicted: bigint[] = [];
+    const cache = await BuildIdCache.create({ capacity: 8, onEvict: (key) => evicted.push(key) });
+    for (let i = 0; i < 8; i++) cache.set(inode(i), idHex(i));
+    expect(cache.get(inode(0))).toBe(idHex(0));
+    for (let i = 8; i < 15; i++) cache.set(inode(i), idHex(i));
+    expect(cache.has(inode(0))).toBe(true);
+    expect(evicted).toEqual([1, 2, 3, 4, 5, 6, 7].map(inode));
+  });
+});
+
+describe("values", () => {
+  test("every length from 1 to 20 bytes round-trips, as bytes and as hex", async () => {
+    const cache = await BuildIdCache.create({ capacity: 32 });
+    const out = new Uint8Array(BUILD_ID_MAX + 5);
+    for (let len = 1; len <= BUILD_ID_MAX; len++) {
+      const id = Uint8Array.from({ length: len }, (_, i) => 255 - i * 11);
+      cache.set(BigInt(len), id);
+      out.fill(0xee);
+      expect(cache.getBytes(BigInt(len), out, 5)).toBe(len);
+      expect(out.subarray(5, 5 + len)).toEqual(id);
+      expect(cache.get(BigInt(len))).toBe(Buffer.from(id).toString("hex"));
+    }
+  });
+
+  test("a shorter build ID replacing a longer one leaves no stale tail", async () => {
+    const cache = await BuildIdCache.create({ capacity: 4 });
+    cache.set(1n, "ff".repeat(20));
+    cache.set(1n, "0102");
+    const out = new Uint8Array(BUILD_ID_MAX).fill(0xaa);
+    expect(cache.getBytes(1n, out)).toBe(2);
+    expect([...out]).toEqual([1, 2, ...new Array(18).fill(0)]);
+    expect(cache.get(1n)).toBe("0102");
+  });
+
+  test("keys 0 and 2^64-1 are ordinary keys", async () => {
+    const cache = await BuildIdCache.create({ capacity: 4 });
+    const top = (1n << 64n) - 1n;
+    expect(cache.get(0n)).toBeUndefined();
+    cache.set(0n, "00");
+    cache.set(top, "ff");
+    expect(cache.get(0n)).toBe("00");
+    expect(cache.get(top)).toBe("ff");
+    expect(cache.size).toBe(2);
+    expect(new Map(cache)).toEqual(new Map([[0n, "00"], [top, "ff"]]));
+  });
+
+  test("hex input is accepted in either case and read back lowercase", async () => {
+    const cache = await BuildIdCache.create({ capacity: 4 });
+    cache.set(5n, "DeadBEEF");
+    expect(cache.get(5n)).toBe("deadbeef");
+  });
+});
+
+describe("batch forms", () => {
+  test("setMany, getMany and deleteMany agree with single calls across chunk boundaries", async () => {
+    const n = 5000;
+    const cache = await BuildIdCache.create({ capacity: n });
+    const keys = BigUint64Array.from({ length: n }, (_, i) => inode(i));
+    const ids = Uint8Array.from({ length: n * BUILD_ID_MAX }, (_, i) => (i * 7) & 0xff);
+    const lengths = Uint8Array.from({ length: n }, (_, i) => 1 + (i % BUILD_ID_MAX));
+    expect(cache.setMany(keys, ids, lengths)).toBe(0);
+    expect(cache.size).toBe(n);
+    const out = new Uint8Array(n * BUILD_ID_MAX);
+    const got = new Uint8Array(n);
+    expect(cache.getMany(keys, out, got)).toBe(n);
+    expect(got).toEqual(lengths);
+    const one = new Uint8Array(BUILD_ID_MAX);
+    for (let i = 0; i < n; i += 97) {
+      const len = lengths[i]!;
+      expect(out.subarray(i * 20, i * 20 + len)).toEqual(ids.subarray(i * 20, i * 20 + len));
+      expect(cache.getBytes(keys[i]!, one)).toBe(len);
+      expect(one.subarray(0, len)).toEqual(ids.subarray(i * 20, i * 20 + len));
+    }
+    const half = keys.filter((_, i) => i % 2 === 0);
+    const removed = new Uint8Array(half.length);
+    expect(cache.deleteMany(half, removed)).toBe(half.length);
+    expect(removed.every((r) => r === 1)).toBe(true);
+    expect(cache.deleteMany(half)).toBe(0);
+    expect(cache.size).toBe(n - half.length);
+    expect(cache.getMany(keys, out, got)).toBe(n - half.length);
+    expect([...got].map((len, i) => (len === 0) === (i % 2 === 0)).every(Boolean)).toBe(true);
+    cache.verify();
+  });
+
+  test("setMany with one length for all, at capacity, reports each eviction", async () => {
+    const evicted: bigint[] = [];
+    const cache = await BuildIdCache.create({ capacity: 1000, onEvict: (key) => evicted.push(key) });
+    const keys = BigUint64Array.from({ length: 3000 }, (_, i) => inode(i));
+    expect(cache.setMany(keys, new Uint8Array(3000 * 20).fill(9), 20)).toBe(2000);
+    expect(evicted).toHaveLength(2000);
+    expect(cache.size).toBe(1000);
+    const live = new Set(cache.keys());
+    expect(evicted.some((k) => live.has(k))).toBe(false);
+    cache.verify();
+  });
+});
+
+describe("bad input gets a clear error and changes nothing", () => {
+  test("capacity", async () => {
+    await expect(BuildIdCache.create({ capacity: 0 })).rejects.toThrow(
+      new RangeError(`capacity must be an integer from 1 to ${MAX_CAPACITY}, got 0`),
+    );
+    await expect(BuildIdCache.create({ capacity: 1.5 })).rejects.toThrow("got 1.5");
+    await expect(BuildIdCache.create({ capacity: MAX_CAPACITY + 1 })).rejects.toThrow(`got ${MAX_CAPACITY + 1}`);
+    await expect(BuildIdCache.create({ capacity: "8" as unknown as number })).rejects.toThrow(/got "8"$/);
+    await expect(BuildIdCache.create({ capacity: Number.NaN })).rejects.toThrow(RangeError);
+  });
+
+  test("keys", async () => {
+    const cache = await filled(3, 8);
+    const before = [...cache];
+    expect(() => cache.get(1 as unknown as bigint)).toThrow(new TypeError("key must be a bigint, got 1"));
+    expect(() => cache.set("1" as unknown as bigint, "aa")).toThrow(new TypeError('key must be a bigint, got "1"'));
+    expect(() => cache.set(-1n, "aa")).toThrow(new RangeError("key must be in [0, 2^64), got -1n"));
+    expect(() => cache.delete(1n << 64n)).toThrow(new RangeError("key must be in [0, 2^64), got 18446744073709551616n"));
+    expect(() => cache.has(undefined as unknown as bigint)).toThrow("got undefined");
+    expect([...cache]).toEqual(before);
+  });
+
+  test("build IDs", async () => {
+    const cache = await filled(3, 8);
+    const before = [...cache];
+    const stats = cache.stats();
+    expect(() => cache.set(inode(0), new Uint8Array(0))).toThrow(new RangeError("build ID must be 1 to 20 bytes, got 0"));
+    expect(() => cache.set(inode(0), new Uint8Array(21))).toThrow(new RangeError("build ID must be 1 to 20 bytes, got 21"));
+    expect(() => cache.set(inode(0), "abc")).toThrow(new TypeError('build ID "abc" has odd length 3'));
+    expect(() => cache.set(inode(0), "zz")).toThrow(new TypeError('build ID "zz" has a non-hex character "z" at 0'));
+    expect(() => cache.set(inode(0), "")).toThrow(new RangeError('build ID "" must be 1 to 20 bytes, got 0'));
+    expect(() => cache.set(inode(0), "00".repeat(21))).toThrow("must be 1 to 20 bytes, got 21");
+    expect(() => cache.set(inode(0), [1, 2] as unknown as Uint8Array)).toThrow(
+      new TypeError("build ID must be a Uint8Array or a hex string, got [object Array]"),
+    );
+    expect([...cache]).toEqual(before);
+    expect(cache.stats()).toEqual(stats);
+  });
+
+  test("output buffers and batch arguments", async () => {
+    const cache = await filled(3, 8);
+    const before = [...cache];
+    expect(() => cache.getBytes(inode(0), new Uint8Array(19))).toThrow(
+      new RangeError("offset 0 leaves no room for 20 bytes in out of length 19"),
+    );
+    expect(() => cache.getBytes(inode(0), new Uint8Array(40), 21)).toThrow("offset 21 leaves no room");
+    expect(() => cache.getMany([1n] as unknown as BigUint64Array, new Uint8Array(20), new Uint8Array(1))).toThrow(
+      new TypeError("keys must be a BigUint64Array, got [object Array]"),
+    );
+    const keys = new BigUint64Array([inode(5), inode(6)]);
+    expect(() => cache.getMany(keys, new Uint8Array(39), new Uint8Array(2))).toThrow(
+      new RangeError("out has room for 39 values, needs 40"),
+    );
+    expect(() => cache.setMany(keys, new Uint8Array(40), new Uint8Array([20, 0]))).toThrow(
+      new RangeError("lengths[1] must be 1 to 20 bytes, got 0"),
+    );
+    expect(() => cache.setMany(keys, new Uint8Array(40), 21)).toThrow("build ID length must be 1 to 20 bytes, got 21");
+    expect(() => cache.deleteMany(keys, new Uint8Array(1))).toThrow("removed has room for 1 values, needs 2");
+    expect([...cache]).toEqual(before);
+  });
+
+  test("a disposed cache refuses every call", async () => {
+    const cache = await filled(3, 8);
+    cache.dispose();
+    const calls: Array<() => unknown> = [
+      () => cache.get(1n),
+      () => cache.set(1n, "aa"),
+      () => cache.getBytes(1n, new Uint8Array(20)),
+      () => cache.has(1n),
+      () => cache.delete(1n),
+      () => cache.clear(),
+      () => cache.size,
+      () => cache.stats(),
+      () => [...cache],
+      () => cache.getMany(new BigUint64Array(1), new Uint8Array(20), new Uint8Array(1)),
+      () => cache.setMany(new BigUint64Array(1), new Uint8Array(20), 20),
+      () => cache.deleteMany(new BigUint64Array(1)),
+    ];
+    for (const call of calls) expect(call).toThrow(CacheDisposedError);
+  });
+
+  test("changing the cache while iterating throws", async () => {
+    const cache = await filled(10);
+    expect(() => {
+      for (const [key] of cache) cache.delete(key);
+    }).toThrow("changed during iteration");
+  });
+});
+
+describe("memory", () => {
+  test("lookups never grow memory; all of it is reserved at creation", async () => {
+    const cache = await BuildIdCache.create({ capacity: 50_000 });
+    const reserved = cache.stats().memoryBytes;
+    const keys = BigUint64Array.from({ length: 50_000 }, (_, i) => inode(i));
+    cache.setMany(keys, new Uint8Array(50_000 * 20).fill(1), 20);
+    for (let i = 0; i < 50_000; i++) cache.get(inode(i + 25_000));
+    cache.getMany(keys, new Uint8Array(50_000 * 20), new Uint8Array(50_000));
+    expect(cache.stats().memoryBytes).toBe(reserved);
+  });
+
+  test("bytes per entry stay under 48 at any capacity", async () => {
+    for (const capacity of [1000, 16_384, 49_152, 49_153, 65_536, 100_000]) {
+      const cache = await BuildIdCache.create({ capacity });
+      const { slots, reservedBytes } = cache.stats();
+      expect(slots).toBeGreaterThanOrEqual((capacity * 4) / 3);
+      expect(slots & (slots - 1)).toBe(0);
+      const tableBytes = capacity * 32 + slots * 4;
+      expect(tableBytes / capacity).toBeLessThanOrEqual(32 + (4 * 8) / 3);
+      expect(reservedBytes - tableBytes).toBeLessThan(64 * 1024);
+      cache.dispose();
+    }
+  });
+
+  test("without the test set-up, create() loads the release build (no asserts compiled in)", () => {
+    const script = `
+      import { instantiateCore } from "./src/wasm.ts";
+      const core = await instantiateCore();
+      core.init(8);
+      core.entryAddress(0); // asserts in the debug build; the release build has none
+      console.log("release");`;
+    const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      encoding: "utf8",
+    });
+    expect(run.stderr).toBe("");
+    expect(run.stdout.trim()).toBe("release");
+  });
+
+  test("the debug build traps on a broken invariant; the release build has no asserts", async () => {
+    const { instantiateCore } = await import("../src/wasm.js");
+    const debug = await instantiateCore();
+    debug.init(8);
+    expect(() => debug.entryAddress(0)).toThrow(/entryAddress: i within the live entries/);
+    const release = await instantiateCore(new URL("../build/core.wasm", import.meta.url));
+    release.init(8);
+    expect(() => release.entryAddress(0)).not.toThrow();
+  });
+});
