@@ -1,4 +1,5 @@
 import { parseHexInto, toHex } from "./hex.js";
+import { decodeSnapshot, encodeSnapshot, SNAPSHOT_ENTRY_SIZE, SNAPSHOT_REF_OFFSET, SnapshotError } from "./snapshot.js";
 import { type CoreExports, instantiateCore, Status, type WasmSource } from "./wasm.js";
 
 /** Longest build ID the cache stores, in bytes: the kernel's `BUILD_ID_SIZE_MAX`. */
@@ -190,7 +191,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     const length = this.#stage(buildId, this.#ioIds);
     const status = this.#core.insert(key, this.#ioIds, length);
     this.#version++;
-    if (status === Status.INSERTED_EVICTING && this.#onEvict) this.#onEvict(BigInt.asUintN(64, this.#core.evictedKey.value as bigint)); // i64 arrives signed
+    if (status === Status.INSERTED_EVICTING && this.#onEvict)
+      this.#onEvict(BigInt.asUintN(64, this.#core.evictedKey.value as bigint)); // i64 arrives signed
     return this;
   }
 
@@ -296,7 +298,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   #reportEvictions(n: number): void {
     for (let i = 0; i < n; i++) {
-      if (this.#bytes[this.#ioLens + i] === Status.INSERTED_EVICTING) this.#onEvict!(this.#words[this.#ioEvicted / 8 + i]!);
+      if (this.#bytes[this.#ioLens + i] === Status.INSERTED_EVICTING)
+        this.#onEvict!(this.#words[this.#ioEvicted / 8 + i]!);
     }
   }
 
@@ -384,5 +387,63 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   /** Checks every structural invariant of the table (traps with the reason in the debug build). @internal */
   verify(): void {
     this.#core.verify();
+  }
+
+  /**
+   * The entries with their CLOCK reference bits, in storage order, and the capacity: a
+   * versioned, checksummed snapshot (format in `src/snapshot.ts`) for {@link BuildIdCache.restore}.
+   * Counters are not saved.
+   */
+  snapshot(): Uint8Array {
+    const count = this.size;
+    const from = count === 0 ? 0 : this.#core.entryAddress(0);
+    return encodeSnapshot(this.#capacity, this.#bytes.subarray(from, from + count * SNAPSHOT_ENTRY_SIZE));
+  }
+
+  /**
+   * A new cache holding the entries of a {@link BuildIdCache.snapshot}: same keys and build IDs,
+   * same storage order and reference bits (the CLOCK hand starts over at the first entry).
+   * The capacity defaults to the snapshot's; another one works when the entries fit.
+   * @throws {@link SnapshotError} for a truncated, corrupt, other-version or other-layout
+   *   snapshot; RangeError when the entries do not fit `options.capacity`. No cache is returned then.
+   */
+  static async restore(bytes: Uint8Array, options?: Partial<BuildIdCacheOptions>): Promise<BuildIdCache> {
+    const snapshot = decodeSnapshot(bytes, MAX_CAPACITY);
+    const capacity = options?.capacity ?? snapshot.capacity;
+    if (snapshot.count > capacity) {
+      throw new RangeError(`snapshot holds ${snapshot.count} entries, more than capacity ${capacity}`);
+    }
+    const cache = await BuildIdCache.create({ ...options, capacity });
+    try {
+      cache.#fill(snapshot.records, snapshot.count);
+    } catch (error) {
+      cache.dispose();
+      throw error;
+    }
+    return cache;
+  }
+
+  // Inserts snapshot records into this new, empty cache, where record i lands in entry i.
+  #fill(records: Uint8Array, count: number): void {
+    const bytes = this.#bytes;
+    for (let start = 0; start < count; start += this.#batch) {
+      const n = Math.min(this.#batch, count - start);
+      for (let i = 0; i < n; i++) {
+        const at = (start + i) * SNAPSHOT_ENTRY_SIZE;
+        bytes.set(records.subarray(at, at + 8), this.#ioKeys + i * 8);
+        bytes.set(records.subarray(at + 8, at + 8 + BUILD_ID_MAX), this.#ioIds + i * BUILD_ID_MAX);
+        bytes[this.#ioLens + i] = records[at + 8 + BUILD_ID_MAX]!;
+      }
+      this.#core.insertMany(n);
+      for (let i = 0; i < n; i++) {
+        if (bytes[this.#ioLens + i] === Status.UPDATED) {
+          const key = this.#words[this.#ioKeys / 8 + i]!;
+          throw new SnapshotError("DUPLICATE_KEY", `entry ${start + i} repeats key 0x${key.toString(16)}`);
+        }
+      }
+    }
+    for (let i = 0; i < count; i++) {
+      bytes[this.#core.entryAddress(i) + SNAPSHOT_REF_OFFSET] = records[i * SNAPSHOT_ENTRY_SIZE + SNAPSHOT_REF_OFFSET]!;
+    }
   }
 }

@@ -6,4 +6,11 @@ export {
   CacheDisposedError,
   MAX_CAPACITY,
 } from "./cache.js";
+export {
+  type DecodedSnapshot,
+  decodeSnapshot,
+  SNAPSHOT_VERSION,
+  SnapshotError,
+  type SnapshotErrorCode,
+} from "./snapshot.js";
 export type { WasmSource } from "./wasm.js";

@@ -31,7 +31,10 @@ function keyPool(size: number, next: () => bigint): bigint[] {
 
 function hexOf(r: bigint): string {
   const len = 1 + Number(r % BigInt(BUILD_ID_MAX));
-  return (r >> 8n).toString(16).padStart(40, "0").slice(0, len * 2);
+  return (r >> 8n)
+    .toString(16)
+    .padStart(40, "0")
+    .slice(0, len * 2);
 }
 
 async function randomRun(steps: number, capacity: number, poolSize: number, seed: bigint): Promise<void> {
@@ -118,12 +121,17 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc
     .array(fc.tuple(key, buildId), { maxLength: 40 })
     .map((pairs) => ({ kind: "setMany" as const, keys: pairs.map((p) => p[0]), ids: pairs.map((p) => p[1]) })),
-  fc.record({ kind: fc.constantFrom("getMany" as const, "deleteMany" as const), keys: fc.array(key, { maxLength: 40 }) }),
+  fc.record({
+    kind: fc.constantFrom("getMany" as const, "deleteMany" as const),
+    keys: fc.array(key, { maxLength: 40 }),
+  }),
 );
 
 function packIds(ids: Uint8Array[]): { bytes: Uint8Array; lengths: Uint8Array } {
   const bytes = new Uint8Array(ids.length * BUILD_ID_MAX);
-  ids.forEach((id, i) => bytes.set(id, i * BUILD_ID_MAX));
+  ids.forEach((id, i) => {
+    bytes.set(id, i * BUILD_ID_MAX);
+  });
   return { bytes, lengths: Uint8Array.from(ids, (id) => id.length) };
 }
 
@@ -146,7 +154,9 @@ describe("properties", () => {
           } else if (o.kind === "setMany") {
             const { bytes, lengths } = packIds(o.ids);
             expect(cache.setMany(BigUint64Array.from(o.keys), bytes, lengths)).toBe(0);
-            o.keys.forEach((k, i) => model.set(k, hex(o.ids[i]!)));
+            o.keys.forEach((k, i) => {
+              model.set(k, hex(o.ids[i]!));
+            });
           } else if (o.kind === "getMany") {
             const out = new Uint8Array(o.keys.length * BUILD_ID_MAX);
             const lengths = new Uint8Array(o.keys.length);
@@ -159,7 +169,9 @@ describe("properties", () => {
           } else if (o.kind === "deleteMany") {
             const removed = new Uint8Array(o.keys.length);
             const expected = o.keys.map((k) => (model.delete(k) ? 1 : 0));
-            expect(cache.deleteMany(BigUint64Array.from(o.keys), removed)).toBe(expected.reduce<number>((a, b) => a + b, 0));
+            expect(cache.deleteMany(BigUint64Array.from(o.keys), removed)).toBe(
+              expected.reduce<number>((a, b) => a + b, 0),
+            );
             expect([...removed]).toEqual(expected);
           }
           expect(cache.size).toBe(model.size);

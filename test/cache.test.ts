@@ -5,7 +5,11 @@ import { BUILD_ID_MAX, BuildIdCache, CacheDisposedError, MAX_CAPACITY } from "..
 
 const SLAB = 0xffff_8880_0000_0000n;
 const inode = (i: number): bigint => SLAB + BigInt(Math.floor(i / 14)) * 16384n + BigInt(i % 14) * 1128n;
-const idHex = (i: number, bytes = 20): string => (i + 1).toString(16).padStart(bytes * 2, "0").slice(-bytes * 2);
+const idHex = (i: number, bytes = 20): string =>
+  (i + 1)
+    .toString(16)
+    .padStart(bytes * 2, "0")
+    .slice(-bytes * 2);
 
 async function filled(n: number, capacity = n): Promise<BuildIdCache> {
   const cache = await BuildIdCache.create({ capacity });
@@ -134,7 +138,12 @@ describe("values", () => {
     expect(cache.get(0n)).toBe("00");
     expect(cache.get(top)).toBe("ff");
     expect(cache.size).toBe(2);
-    expect(new Map(cache)).toEqual(new Map([[0n, "00"], [top, "ff"]]));
+    expect(new Map(cache)).toEqual(
+      new Map([
+        [0n, "00"],
+        [top, "ff"],
+      ]),
+    );
   });
 
   test("hex input is accepted in either case and read back lowercase", async () => {
@@ -205,7 +214,9 @@ describe("bad input gets a clear error and changes nothing", () => {
     expect(() => cache.get(1 as unknown as bigint)).toThrow(new TypeError("key must be a bigint, got 1"));
     expect(() => cache.set("1" as unknown as bigint, "aa")).toThrow(new TypeError('key must be a bigint, got "1"'));
     expect(() => cache.set(-1n, "aa")).toThrow(new RangeError("key must be in [0, 2^64), got -1n"));
-    expect(() => cache.delete(1n << 64n)).toThrow(new RangeError("key must be in [0, 2^64), got 18446744073709551616n"));
+    expect(() => cache.delete(1n << 64n)).toThrow(
+      new RangeError("key must be in [0, 2^64), got 18446744073709551616n"),
+    );
     expect(() => cache.has(undefined as unknown as bigint)).toThrow("got undefined");
     expect([...cache]).toEqual(before);
   });
@@ -214,8 +225,12 @@ describe("bad input gets a clear error and changes nothing", () => {
     const cache = await filled(3, 8);
     const before = [...cache];
     const stats = cache.stats();
-    expect(() => cache.set(inode(0), new Uint8Array(0))).toThrow(new RangeError("build ID must be 1 to 20 bytes, got 0"));
-    expect(() => cache.set(inode(0), new Uint8Array(21))).toThrow(new RangeError("build ID must be 1 to 20 bytes, got 21"));
+    expect(() => cache.set(inode(0), new Uint8Array(0))).toThrow(
+      new RangeError("build ID must be 1 to 20 bytes, got 0"),
+    );
+    expect(() => cache.set(inode(0), new Uint8Array(21))).toThrow(
+      new RangeError("build ID must be 1 to 20 bytes, got 21"),
+    );
     expect(() => cache.set(inode(0), "abc")).toThrow(new TypeError('build ID "abc" has odd length 3'));
     expect(() => cache.set(inode(0), "zz")).toThrow(new TypeError('build ID "zz" has a non-hex character "z" at 0'));
     expect(() => cache.set(inode(0), "")).toThrow(new RangeError('build ID "" must be 1 to 20 bytes, got 0'));
