@@ -14,3 +14,26 @@ export {
   type SnapshotErrorCode,
 } from "./snapshot.js";
 export type { WasmSource } from "./wasm.js";
+export {
+  type BuildIdInfo,
+  type BuildIdSteps,
+  DEFAULT_ELF_LIMITS,
+  type ElfChunk,
+  ElfError,
+  type ElfErrorCode,
+  type ElfLimits,
+  type ElfRange,
+  parseBuildId,
+  type ReadBuildIdOptions,
+  readBuildId,
+} from "./elf.js";
+export {
+  type Annotation,
+  annotateProfile,
+  type BuildIdAnswer,
+  type FilledMapping,
+  type FindBuildId,
+  type ProfileMapping,
+  ProfileFormatError,
+  type SkippedMapping,
+} from "./pprof.js";

@@ -71,13 +71,13 @@ async function compile(source: WasmSource): Promise<WebAssembly.Module> {
       if (!fs) throw new Error(`cannot read ${url.href}: no file system here (Node 20.16+ or pass the wasm bytes)`);
       return WebAssembly.compile(await fs.readFile(url));
     }
-    const response = fetch(url);
-    try {
-      return await WebAssembly.compileStreaming(response);
-    } catch {
-      // Servers that do not send application/wasm defeat streaming; compile the bytes instead.
-      return WebAssembly.compile(await (await response).arrayBuffer());
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`cannot load the core from ${url.href}: HTTP ${response.status}`);
+    if (response.headers.get("content-type")?.split(";")[0] === "application/wasm") {
+      return WebAssembly.compileStreaming(response);
     }
+    // Servers that do not send application/wasm defeat streaming; compile the bytes instead.
+    return WebAssembly.compile(await response.arrayBuffer());
   }
   return WebAssembly.compile(source);
 }

@@ -1,0 +1,470 @@
+/**
+ * The census: Viro's exercise on the machine at hand. How many `struct file` instances and
+ * in-memory inodes there are, against how many distinct files are mmapped anywhere and how many
+ * of those are ELF objects with build IDs; what each kernel design would cost for those counts;
+ * and every build ID resolved into a {@link BuildIdCache}.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import type { BuildIdCacheStats } from "../cache.js";
+import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../design-costs.js";
+import { type FileIdentity, formatIdentity } from "./identity.js";
+import { type Mapping, mappingIdentity, readMaps } from "./maps.js";
+import { BuildIdResolver, type ResolverStats } from "./resolver.js";
+
+/** procfs is not where the census looks: not Linux, or /proc not mounted. */
+export class ProcUnavailableError extends Error {
+  override name = "ProcUnavailableError";
+}
+
+/** One line of `/proc/slabinfo`. */
+export interface SlabCache {
+  /** Cache name, e.g. `ext4_inode_cache`. */
+  name: string;
+  /** Objects in use. */
+  activeObjects: number;
+  /** Objects allocated (in use or free in their slabs). */
+  objects: number;
+  /** Bytes per object. */
+  objectSize: number;
+}
+
+/** Kernel-wide counts, each `null` when its source is not readable. */
+export interface KernelCounts {
+  /** Kernel release (`/proc/sys/kernel/osrelease`). */
+  release: string | null;
+  /** `/proc/sys/fs/file-nr`: allocated `struct file`s, free ones (always 0 since 2.6), the maximum. */
+  fileNr: { allocated: number; free: number; max: number } | null;
+  /** The `filp` line of `/proc/slabinfo` (readable by root only): `struct file` objects in the slab. */
+  filpSlab: SlabCache | null;
+  /** `/proc/sys/fs/inode-nr`: inodes in memory and how many of them are unused. */
+  inodeNr: { inodes: number; unused: number } | null;
+  /** Inode slab caches in `/proc/slabinfo` (`inode_cache`, `*_inode`, `*_inode_cache`; not `lsm_inode_cache`). */
+  inodeSlabs: SlabCache[] | null;
+  /** Active objects summed over {@link inodeSlabs}. */
+  inodeSlabObjects: number | null;
+}
+
+/** Processes the census looked at. */
+export interface ProcessCounts {
+  /** PIDs listed. */
+  listed: number;
+  /** Whose maps were read. */
+  scanned: number;
+  /** Read with no mappings: kernel threads (and zombies). */
+  withoutMappings: number;
+  /** Exited between listing and reading. */
+  exited: number;
+  /** Maps not readable (permission). */
+  denied: number;
+  /** The PIDs whose maps were read, ascending. */
+  pids: number[];
+}
+
+/** Mappings across the scanned processes. */
+export interface MappingCounts {
+  /** Every mapping. */
+  total: number;
+  /** Backed by a file (path starts with `/`). */
+  file: number;
+  /** Backed by a file and executable: what a profiler symbolises. */
+  executableFile: number;
+  /** Named by the kernel: `[heap]`, `[stack]`, `[vdso]`, `anon_inode:…`. */
+  pseudo: number;
+  /** Anonymous memory. */
+  anonymous: number;
+}
+
+/** Distinct mmapped files, by (device, inode). */
+export interface FileCounts {
+  /** Distinct files mmapped by any scanned process. */
+  mapped: number;
+  /** Of those, ELF objects (start with `\x7fELF`). */
+  elf: number;
+  /** ELF objects carrying an `NT_GNU_BUILD_ID` note. */
+  withBuildId: number;
+  /** Valid ELF objects without one. */
+  withoutBuildId: number;
+  /** ELF objects whose headers or notes are malformed. */
+  malformedElf: number;
+  /** Mapped files that are not ELF (locale archives, caches, fonts, devices). */
+  notElf: number;
+  /** Mapped files that could not be read (every process mapping them exited or was denied). */
+  unreadable: number;
+  /** Distinct files with an executable mapping. */
+  executable: number;
+}
+
+/** A profiler's view: one address in every executable file mapping, resolved through the cache. */
+export interface ProfilerPass {
+  /** Addresses resolved (one per executable file mapping). */
+  addresses: number;
+  /** That came back with a build ID. */
+  resolved: number;
+  /** Of those, served from the cache without reading the file. */
+  fromCache: number;
+}
+
+/** Everything the census found; {@link formatCensus} prints it, `JSON.stringify` serialises it. */
+export interface Census {
+  /** When it started (ISO 8601). */
+  takenAt: string;
+  /** Milliseconds it took. */
+  durationMs: number;
+  kernel: KernelCounts;
+  processes: ProcessCounts;
+  mappings: MappingCounts;
+  files: FileCounts;
+  /** The counts the design costs are computed from. */
+  population: Population;
+  /** Bytes each kernel design would add on this machine. */
+  designs: DesignCost[];
+  /** Where the stolen-bit design stops being the cheapest. */
+  breakEven: BreakEven;
+  profilerPass: ProfilerPass;
+  /** The cache's counters after both passes. */
+  cache: BuildIdCacheStats;
+  /** The resolver's counters after both passes. */
+  resolver: ResolverStats;
+}
+
+/** Progress of a census phase, for a progress bar. */
+export interface CensusProgress {
+  /** `files`: reading each distinct mmapped file; `mappings`: the profiler pass over processes. */
+  phase: "files" | "mappings";
+  done: number;
+  total: number;
+}
+
+/** Options for {@link takeCensus}. */
+export interface CensusOptions {
+  /** Where procfs is mounted. Default `/proc`. */
+  procRoot?: string;
+  /** Only these processes (default: every PID in procfs). */
+  pids?: readonly number[];
+  /** The resolver to fill (default: a new one of capacity {@link CensusOptions.capacity}). */
+  resolver?: BuildIdResolver;
+  /** Capacity of the cache when the census makes its own resolver. Default 16384. */
+  capacity?: number;
+  /** Called as work is done. */
+  onProgress?: (progress: CensusProgress) => void;
+}
+
+async function readText(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+function numbers(text: string | null): number[] | null {
+  if (text === null) return null;
+  const values = text.trim().split(/\s+/).map(Number);
+  return values.every(Number.isSafeInteger) ? values : null;
+}
+
+function isInodeCache(name: string): boolean {
+  return name !== "lsm_inode_cache" && (name === "inode_cache" || /_inode(_cache)?$/.test(name));
+}
+
+/** Parses `/proc/slabinfo` version 2.x text into its caches. */
+export function parseSlabinfo(text: string): SlabCache[] {
+  const caches: SlabCache[] = [];
+  for (const line of text.split("\n")) {
+    if (line.startsWith("slabinfo") || line.startsWith("#") || line.trim() === "") continue;
+    const [name, active, total, size] = line.trim().split(/\s+/);
+    caches.push({ name: name!, activeObjects: Number(active), objects: Number(total), objectSize: Number(size) });
+  }
+  return caches;
+}
+
+async function kernelCounts(procRoot: string): Promise<KernelCounts> {
+  const fileNr = numbers(await readText(`${procRoot}/sys/fs/file-nr`));
+  const inodeNr = numbers(await readText(`${procRoot}/sys/fs/inode-nr`));
+  const slabText = await readText(`${procRoot}/slabinfo`);
+  const slabs = slabText === null ? null : parseSlabinfo(slabText);
+  const inodeSlabs =
+    slabs?.filter((s) => isInodeCache(s.name)).sort((a, b) => b.activeObjects - a.activeObjects) ?? null;
+  return {
+    release: (await readText(`${procRoot}/sys/kernel/osrelease`))?.trim() ?? null,
+    fileNr: fileNr && fileNr.length >= 3 ? { allocated: fileNr[0]!, free: fileNr[1]!, max: fileNr[2]! } : null,
+    filpSlab: slabs?.find((s) => s.name === "filp") ?? null,
+    inodeNr: inodeNr && inodeNr.length >= 2 ? { inodes: inodeNr[0]!, unused: inodeNr[1]! } : null,
+    inodeSlabs,
+    inodeSlabObjects: inodeSlabs?.reduce((sum, s) => sum + s.activeObjects, 0) ?? null,
+  };
+}
+
+async function listPids(procRoot: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir(procRoot);
+  } catch (error) {
+    throw new ProcUnavailableError(`no procfs at ${procRoot}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  const pids = names.filter((n) => /^[0-9]+$/.test(n)).map(Number);
+  if (pids.length === 0) throw new ProcUnavailableError(`no procfs at ${procRoot}: it lists no processes`);
+  return pids.sort((a, b) => a - b);
+}
+
+interface Sighting {
+  pid: number;
+  mapping: Mapping;
+}
+
+interface MappedFile {
+  identity: FileIdentity;
+  sightings: Sighting[];
+  executable: boolean;
+}
+
+// A file read through one process that then exits can still be read through another.
+const SIGHTINGS_KEPT = 4;
+
+/**
+ * Takes the census of the machine (or of `options.pids`).
+ * @throws ProcUnavailableError when there is no procfs at `options.procRoot`.
+ */
+export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
+  const started = performance.now();
+  const takenAt = new Date().toISOString();
+  const procRoot = options.procRoot ?? "/proc";
+  const progress = options.onProgress ?? (() => {});
+  const listed = options.pids ? [...options.pids] : await listPids(procRoot);
+  const kernel = await kernelCounts(procRoot);
+  if (kernel.fileNr === null && kernel.inodeNr === null) {
+    throw new ProcUnavailableError(`no procfs at ${procRoot}: ${procRoot}/sys/fs/file-nr is not readable`);
+  }
+
+  const processes: ProcessCounts = {
+    listed: listed.length,
+    scanned: 0,
+    withoutMappings: 0,
+    exited: 0,
+    denied: 0,
+    pids: [],
+  };
+  const mappings: MappingCounts = { total: 0, file: 0, executableFile: 0, pseudo: 0, anonymous: 0 };
+  const mapped = new Map<string, MappedFile>();
+  const executableStarts = new Map<number, bigint[]>();
+  for (const pid of listed) {
+    let maps: Mapping[];
+    try {
+      maps = await readMaps(pid, procRoot);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ESRCH") processes.exited++;
+      else if (code === "EACCES" || code === "EPERM") processes.denied++;
+      else throw error;
+      continue;
+    }
+    processes.scanned++;
+    processes.pids.push(pid);
+    if (maps.length === 0) processes.withoutMappings++;
+    const starts: bigint[] = [];
+    for (const m of maps) {
+      mappings.total++;
+      mappings[m.kind]++;
+      if (m.kind !== "file") continue;
+      const identity = mappingIdentity(m);
+      const key = formatIdentity(identity);
+      let file = mapped.get(key);
+      if (file === undefined) {
+        file = { identity, sightings: [], executable: false };
+        mapped.set(key, file);
+      }
+      if (file.sightings.length < SIGHTINGS_KEPT && !file.sightings.some((s) => s.pid === pid)) {
+        file.sightings.push({ pid, mapping: m });
+      }
+      if (m.exec) {
+        mappings.executableFile++;
+        file.executable = true;
+        starts.push(m.start);
+      }
+    }
+    if (starts.length > 0) executableStarts.set(pid, starts);
+  }
+
+  const resolver =
+    options.resolver ?? (await BuildIdResolver.create({ capacity: options.capacity ?? 16_384, procRoot }));
+  const files: FileCounts = {
+    mapped: mapped.size,
+    elf: 0,
+    withBuildId: 0,
+    withoutBuildId: 0,
+    malformedElf: 0,
+    notElf: 0,
+    unreadable: 0,
+    executable: 0,
+  };
+  let done = 0;
+  progress({ phase: "files", done, total: mapped.size });
+  for (const file of mapped.values()) {
+    if (file.executable) files.executable++;
+    let outcome = "unreadable";
+    for (const { pid, mapping } of file.sightings) {
+      const r = await resolver.resolveMapping(pid, mapping);
+      outcome = r.ok ? "ok" : r.reason;
+      if (outcome !== "exited" && outcome !== "permission" && outcome !== "missing") break;
+    }
+    if (outcome === "ok") files.withBuildId++;
+    else if (outcome === "no-build-id") files.withoutBuildId++;
+    else if (outcome === "bad-elf") files.malformedElf++;
+    else if (outcome === "not-elf") files.notElf++;
+    else files.unreadable++;
+    progress({ phase: "files", done: ++done, total: mapped.size });
+  }
+  files.elf = files.withBuildId + files.withoutBuildId + files.malformedElf;
+
+  const profilerPass: ProfilerPass = { addresses: 0, resolved: 0, fromCache: 0 };
+  done = 0;
+  progress({ phase: "mappings", done, total: executableStarts.size });
+  for (const [pid, starts] of executableStarts) {
+    for (const r of await resolver.resolveMany(pid, starts)) {
+      profilerPass.addresses++;
+      if (r.ok) {
+        profilerPass.resolved++;
+        if (r.cached) profilerPass.fromCache++;
+      }
+    }
+    progress({ phase: "mappings", done: ++done, total: executableStarts.size });
+  }
+
+  const population: Population = {
+    files: kernel.fileNr?.allocated ?? 0,
+    inodes: Math.max(kernel.inodeNr?.inodes ?? 0, files.withBuildId),
+    elfInodes: files.withBuildId,
+    executableMappings: mappings.executableFile,
+  };
+  return {
+    takenAt,
+    durationMs: Math.round(performance.now() - started),
+    kernel,
+    processes,
+    mappings,
+    files,
+    population,
+    designs: designCosts(population),
+    breakEven: breakEven(population),
+    profilerPass,
+    cache: resolver.cacheStats(),
+    resolver: resolver.stats(),
+  };
+}
+
+const int = new Intl.NumberFormat("en-US");
+
+function n(value: number | null | undefined): string {
+  return value === null || value === undefined ? "n/a" : int.format(value);
+}
+
+function bytes(value: number): string {
+  if (value < 1024) return `${value} B`;
+  const units = ["KiB", "MiB", "GiB"];
+  let v = value / 1024;
+  let unit = 0;
+  while (v >= 1024 && unit < units.length - 1) {
+    v /= 1024;
+    unit++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+type Row = [label: string, value: string, note?: string];
+
+// One label column and one value column across every section, so the whole report lines up.
+function layout(sections: [title: string, rows: Row[], footer?: string][]): string[] {
+  const rows = sections.flatMap(([, r]) => r);
+  const labelWidth = Math.max(...rows.map((r) => r[0].length));
+  const valueWidth = Math.max(...rows.map((r) => r[1].length));
+  return sections.flatMap(([title, section, footer]) => [
+    "",
+    title,
+    ...section.map(([label, value, note]) =>
+      `  ${label.padEnd(labelWidth)}  ${value.padStart(valueWidth)}${note ? `  ${note}` : ""}`.trimEnd(),
+    ),
+    ...(footer ? [`  ${footer}`] : []),
+  ]);
+}
+
+/** The census as an aligned plain-text report. */
+export function formatCensus(c: Census): string {
+  const k = c.kernel;
+  const slabNote = k.inodeSlabs
+    ? `in ${k.inodeSlabs.filter((s) => s.activeObjects > 0).length} caches: ${k.inodeSlabs
+        .slice(0, 3)
+        .map((s) => `${s.name} ${n(s.activeObjects)}`)
+        .join(", ")}`
+    : "(slabinfo not readable: run as root)";
+  const elfPerFile = c.files.elf > 0 && k.fileNr ? (k.fileNr.allocated / c.files.elf).toFixed(1) : "n/a";
+  const be = c.breakEven;
+  const breakEvenNote =
+    `break-even: a pointer per file ${be.files === 0 ? "is never cheaper here" : `is cheaper below ${n(be.files)} open files`}; the side hash outgrows ` +
+    `a pointer per inode at ${be.elfInodesVsPerInode === null ? "no ELF count up to the inode count" : `${n(be.elfInodesVsPerInode)} ELF inodes`}`;
+  const lines = [
+    `buildid-cache census: Linux ${k.release ?? "?"}, ${c.takenAt}, ${n(c.durationMs)} ms`,
+    ...layout([
+      [
+        "Kernel objects",
+        [
+          ["struct file instances (file-nr)", n(k.fileNr?.allocated), k.fileNr ? `max ${n(k.fileNr.max)}` : ""],
+          [
+            "filp slab objects (slabinfo)",
+            n(k.filpSlab?.activeObjects),
+            k.filpSlab
+              ? `of ${n(k.filpSlab.objects)} allocated, ${k.filpSlab.objectSize} B each`
+              : "(slabinfo not readable)",
+          ],
+          ["inodes in memory (inode-nr)", n(k.inodeNr?.inodes), k.inodeNr ? `${n(k.inodeNr.unused)} unused` : ""],
+          ["inode slab objects (slabinfo)", n(k.inodeSlabObjects), slabNote],
+        ],
+      ],
+      [
+        "Processes and mappings",
+        [
+          [
+            "processes scanned",
+            n(c.processes.scanned),
+            `of ${n(c.processes.listed)}: ${n(c.processes.withoutMappings)} without mappings, ${n(c.processes.exited)} exited, ${n(c.processes.denied)} denied`,
+          ],
+          ["mappings", n(c.mappings.total), `${n(c.mappings.anonymous)} anonymous, ${n(c.mappings.pseudo)} [named]`],
+          ["file mappings", n(c.mappings.file), `${n(c.mappings.executableFile)} executable`],
+          ["distinct mmapped files", n(c.files.mapped), `${n(c.files.executable)} mapped executable`],
+          [
+            "distinct mmapped ELF objects",
+            n(c.files.elf),
+            `${n(c.files.notElf)} other files, ${n(c.files.unreadable)} unreadable`,
+          ],
+          [
+            "  with a build ID",
+            n(c.files.withBuildId),
+            `${n(c.files.withoutBuildId)} without, ${n(c.files.malformedElf)} malformed`,
+          ],
+          ["struct files per mmapped ELF object", elfPerFile],
+        ],
+      ],
+      [
+        "Memory each design would add on this machine",
+        c.designs.map((d): Row => [d.label, bytes(d.bytes), d.perObject]),
+        breakEvenNote,
+      ],
+      [
+        `Build-ID cache (capacity ${n(c.cache.capacity)}, ${bytes(c.cache.memoryBytes)} of wasm memory)`,
+        [
+          ["files read", n(c.resolver.reads), `${n(c.files.withBuildId)} build IDs inserted`],
+          [
+            "profiler pass: exec mappings",
+            n(c.profilerPass.addresses),
+            `${n(c.profilerPass.resolved)} resolved, ${n(c.profilerPass.fromCache)} from the cache`,
+          ],
+          ["entries", n(c.cache.size), `${n(c.resolver.negativeEntries)} negative entries beside them`],
+          ["inserts / updates", `${n(c.cache.inserts)} / ${n(c.cache.updates)}`],
+          ["hits / misses", `${n(c.cache.hits)} / ${n(c.cache.misses)}`],
+          ["evictions", n(c.cache.evictions)],
+          ["probe length mean / max", `${c.cache.probeMean.toFixed(2)} / ${c.cache.probeMax}`],
+        ],
+      ],
+    ]),
+  ];
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,76 @@
+/**
+ * The Node entry (`buildid-cache/node`): everything in the universal entry, plus files, live
+ * processes and pprof files on disk.
+ * @module
+ */
+export * from "../index.js";
+export {
+  type Annotation,
+  annotateProfile,
+  type BuildIdAnswer,
+  type FilledMapping,
+  type FindBuildId,
+  ProfileFormatError,
+  type ProfileMapping,
+  type SkippedMapping,
+} from "../pprof.js";
+export {
+  type Census,
+  type CensusOptions,
+  type CensusProgress,
+  type FileCounts,
+  formatCensus,
+  type KernelCounts,
+  type MappingCounts,
+  type ProcessCounts,
+  ProcUnavailableError,
+  type ProfilerPass,
+  parseSlabinfo,
+  type SlabCache,
+  takeCensus,
+} from "./census.js";
+export { type ReadBuildIdFileOptions, readBuildIdFromFile } from "./elf-file.js";
+export {
+  deviceOf,
+  type FileIdentity,
+  formatIdentity,
+  identityKey,
+  majorMinorOf,
+  packIdentity,
+  sameIdentity,
+} from "./identity.js";
+export {
+  fileOffsetOf,
+  findMapping,
+  type Mapping,
+  type MappingKind,
+  MapsParseError,
+  mapFilesPath,
+  mappingIdentity,
+  parseMaps,
+  readMaps,
+} from "./maps.js";
+export {
+  annotateProfileFile,
+  buildIdFinder,
+  type ProfileLookupOptions,
+  readProfileFile,
+  writeProfileFile,
+} from "./pprof-file.js";
+export {
+  BuildIdResolver,
+  type BuildIdResolverOptions,
+  type FileResolution,
+  type Resolution,
+  type ResolveFailure,
+  type ResolverStats,
+  StampsFormatError,
+} from "./resolver.js";
+export { loadResolver, persistResolver, stampsPath } from "./resolver-file.js";
+export {
+  loadSnapshotFile,
+  type PersistOptions,
+  persist,
+  saveSnapshotAtomic,
+  saveSnapshotAtomicSync,
+} from "./snapshot-file.js";

@@ -1,0 +1,143 @@
+/**
+ * `/proc/PID/maps`: one line per mapping, as `show_map_vma()` in `fs/proc/task_mmu.c` prints it:
+ *
+ * ```
+ * 7f7b50f27000-7f7b5107d000 r-xp 00026000 fe:00 339380       /usr/lib/x86_64-linux-gnu/libc.so.6
+ * start        end          perms offset  dev   inode  pad  name (may hold spaces; "\n" shown as "\012")
+ * ```
+ */
+import { readFile } from "node:fs/promises";
+import { deviceOf, type FileIdentity } from "./identity.js";
+
+/** What backs a mapping. */
+export type MappingKind =
+  /** A file reached by an absolute path (including `/memfd:…` and `(deleted)` files). */
+  | "file"
+  /** A kernel-named region: `[heap]`, `[stack]`, `[vdso]`, `[vvar]`, `[vsyscall]`, `[anon:…]`, `anon_inode:…`. */
+  | "pseudo"
+  /** No name at all: anonymous memory. */
+  | "anonymous";
+
+/** One line of `/proc/PID/maps`. */
+export interface Mapping {
+  /** First address of the mapping. */
+  start: bigint;
+  /** One past its last address. */
+  end: bigint;
+  /** The four permission characters as printed, e.g. `r-xp`. */
+  perms: string;
+  /** `r` is set. */
+  read: boolean;
+  /** `w` is set. */
+  write: boolean;
+  /** `x` is set. */
+  exec: boolean;
+  /** `s` (shared) rather than `p` (private, copy-on-write). */
+  shared: boolean;
+  /** Offset in the file of the byte mapped at `start`. */
+  offset: bigint;
+  /** Device major number (printed in hexadecimal). */
+  major: number;
+  /** Device minor number (printed in hexadecimal). */
+  minor: number;
+  /** Inode number; 0 for anonymous and most pseudo mappings. */
+  inode: bigint;
+  /** Name with the `" (deleted)"` suffix removed and `\012` decoded; `""` when anonymous. */
+  path: string;
+  /** The name ended in `" (deleted)"`: the file was unlinked after it was mapped. */
+  deleted: boolean;
+  /** What backs the mapping. */
+  kind: MappingKind;
+}
+
+/** A maps line that does not have the kernel's shape; names the line and what was wrong. */
+export class MapsParseError extends Error {
+  override name = "MapsParseError";
+  /** 1-based line number within the parsed text. */
+  readonly line: number;
+  constructor(line: number, text: string, problem: string) {
+    super(`maps line ${line}: ${problem}: ${JSON.stringify(text)}`);
+    this.line = line;
+  }
+}
+
+const DELETED = " (deleted)";
+// start-end perms offset major:minor inode, then the padded name.
+const HEAD = /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) ([0-9]+)(?: (.*))?$/;
+
+function parseLine(text: string, lineNumber: number): Mapping {
+  const m = HEAD.exec(text);
+  if (!m) throw new MapsParseError(lineNumber, text, "not start-end perms offset dev inode [path]");
+  const [, startHex, endHex, perms, offsetHex, majorHex, minorHex, inodeDec, rest] = m as unknown as string[];
+  const start = BigInt(`0x${startHex}`);
+  const end = BigInt(`0x${endHex}`);
+  if (end < start) throw new MapsParseError(lineNumber, text, `end 0x${endHex} is below start 0x${startHex}`);
+  let name = (rest ?? "").trimStart().replaceAll("\\012", "\n");
+  const inode = BigInt(inodeDec!);
+  const deleted = name.startsWith("/") && name.endsWith(DELETED);
+  if (deleted) name = name.slice(0, -DELETED.length);
+  const kind: MappingKind = name === "" ? "anonymous" : name.startsWith("/") ? "file" : "pseudo";
+  return {
+    start,
+    end,
+    perms: perms!,
+    read: perms![0] === "r",
+    write: perms![1] === "w",
+    exec: perms![2] === "x",
+    shared: perms![3] === "s",
+    offset: BigInt(`0x${offsetHex}`),
+    major: Number.parseInt(majorHex!, 16),
+    minor: Number.parseInt(minorHex!, 16),
+    inode,
+    path: name,
+    deleted,
+    kind,
+  };
+}
+
+/**
+ * Parses the text of a `/proc/PID/maps` file, in file order (ascending addresses).
+ *
+ * A name is everything after the padding, trailing spaces included. Two ambiguities are the
+ * kernel's: a file really named `x (deleted)` reads as a deleted `x`, and a literal `\012` in a
+ * name reads as a newline; reach such files through `/proc/PID/map_files/` instead of the path.
+ * @throws MapsParseError on the first line that is not a maps line.
+ */
+export function parseMaps(text: string): Mapping[] {
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  return lines.map((line, i) => parseLine(line, i + 1));
+}
+
+/** Reads and parses `/proc/PID/maps` (`procRoot` is where procfs is mounted). */
+export async function readMaps(pid: number, procRoot = "/proc"): Promise<Mapping[]> {
+  return parseMaps(await readFile(`${procRoot}/${pid}/maps`, "utf8"));
+}
+
+/** The (device, inode) identity of a mapping's file, comparable with `stat(…, { bigint: true })`. */
+export function mappingIdentity(mapping: Mapping): FileIdentity {
+  return { dev: deviceOf(mapping.major, mapping.minor), ino: mapping.inode };
+}
+
+/** Offset in the mapped file of `address`, which must lie in the mapping: `address - start + offset`. */
+export function fileOffsetOf(mapping: Mapping, address: bigint): bigint {
+  return address - mapping.start + mapping.offset;
+}
+
+/** The mapping containing `address` in `mappings` (sorted by start, as maps prints them), by binary search. */
+export function findMapping(mappings: readonly Mapping[], address: bigint): Mapping | undefined {
+  let lo = 0;
+  let hi = mappings.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (mappings[mid]!.end <= address) lo = mid + 1;
+    else hi = mid;
+  }
+  const m = mappings[lo];
+  return m !== undefined && m.start <= address ? m : undefined;
+}
+
+/** `/proc/PID/map_files/` entry of a mapping: a link to the very file mapped, even if deleted or in another mount namespace. */
+export function mapFilesPath(pid: number, mapping: Mapping, procRoot = "/proc"): string {
+  return `${procRoot}/${pid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`;
+}

@@ -1,0 +1,134 @@
+// Shared by the browser tests: Debian's Chromium under playwright-core, and a static file server.
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { extname, join, normalize, resolve, sep } from "node:path";
+import { type BrowserContext, chromium } from "playwright-core";
+
+/** The Debian package's Chromium; test tools cannot download browsers on these machines. */
+export const CHROMIUM_PATH = "/usr/bin/chromium";
+
+/** Flags for a quiet, headless Chromium that reaches nothing but the test server. */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
+
+/** Where browser tests save screenshots (git-ignored). */
+export const SCREENSHOT_DIR = resolve(import.meta.dirname, "../../test-results/browser");
+
+/** A running Chromium with a fresh profile; {@link Chromium.close} also deletes the profile. */
+export interface Chromium {
+  /** The browser context: open pages with `context.newPage()`. */
+  readonly context: BrowserContext;
+  /** Closes the browser and removes its temporary user-data directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * Launches headless Debian Chromium with {@link CHROMIUM_ARGS} and a new temporary `--user-data-dir`.
+ * @throws Error naming the missing path and the apt package when Chromium is not installed.
+ */
+export async function launchChromium(): Promise<Chromium> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`no browser at ${CHROMIUM_PATH}: install Debian's chromium (apt-get install chromium)`);
+  }
+  const profile = await mkdtemp(join(tmpdir(), "buildid-cache-chromium-"));
+  try {
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1200, height: 900 },
+      acceptDownloads: true,
+    });
+    return {
+      context,
+      async close() {
+        await context.close();
+        await rm(profile, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(profile, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+const MIME_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".map": "application/json",
+  ".wasm": "application/wasm",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+/** A static file server on 127.0.0.1, from {@link serveStatic}. */
+export interface StaticServer {
+  /** Base URL with a trailing slash, e.g. `http://127.0.0.1:41234/`. */
+  readonly url: string;
+  /** Paths requested so far, in order (e.g. `/assets/core-abc123.wasm`). */
+  readonly requests: string[];
+  /** Stops the server and drops open connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the files under `root` on 127.0.0.1 at a free port, with the MIME type browsers need
+ * for each (`application/wasm` for streaming compilation). `/` and directories serve `index.html`.
+ * `mimeTypes` overrides types by extension, e.g. `{ ".wasm": "application/octet-stream" }` to play a misconfigured server.
+ */
+export async function serveStatic(root: string, mimeTypes: Record<string, string> = {}): Promise<StaticServer> {
+  const base = resolve(root);
+  const types = { ...MIME_TYPES, ...mimeTypes };
+  const requests: string[] = [];
+  const server = createServer(async (request, response) => {
+    const path = decodeURIComponent(new URL(request.url ?? "/", "http://host").pathname);
+    requests.push(path);
+    let file = normalize(join(base, path));
+    if (file !== base && !file.startsWith(base + sep)) {
+      response.writeHead(403).end();
+      return;
+    }
+    try {
+      if ((await stat(file)).isDirectory()) file = join(file, "index.html");
+      const body = await readFile(file);
+      response.writeHead(200, {
+        "content-type": types[extname(file)] ?? "application/octet-stream",
+        "cache-control": "no-store",
+      });
+      response.end(body);
+    } catch {
+      response.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}`);
+    }
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    requests,
+    close() {
+      server.closeAllConnections();
+      return new Promise((done, fail) => server.close((error) => (error ? fail(error) : done())));
+    },
+  };
+}
+
+/** Returns the path for a screenshot named `name` under {@link SCREENSHOT_DIR}, creating the folder. */
+export async function screenshotPath(name: string): Promise<string> {
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  return join(SCREENSHOT_DIR, `${name}.png`);
+}

@@ -1,0 +1,244 @@
+// The demo page (npm run build:web) in headless Debian Chromium, checked against readelf.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
+import type { Page } from "playwright-core";
+import { Location, Mapping, Profile, Sample, StringTable, ValueType } from "pprof-format";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Chromium, launchChromium, type StaticServer, screenshotPath, serveStatic } from "./harness.js";
+
+const WEB_DIST = resolve(import.meta.dirname, "../../web/dist");
+const SYSTEM_ELVES = ["/usr/bin/true", "/bin/true", "/usr/bin/ls", "/bin/ls"];
+
+function readelf(args: string[], path: string): string {
+  return execFileSync("readelf", ["-W", ...args, path], { encoding: "utf8" });
+}
+
+function readelfBuildId(path: string): string | undefined {
+  return /Build ID: ([0-9a-f]+)/.exec(readelf(["-n"], path))?.[1];
+}
+
+/** ELF class and byte order as readelf prints them, in the page's words ("ELF64", "little-endian"). */
+function readelfKind(path: string): { elfClass: string; endian: string } {
+  const header = readelf(["-h"], path);
+  const elfClass = /Class:\s+(ELF\d+)/.exec(header)?.[1];
+  const endian = /Data:\s+.*(little|big) endian/.exec(header)?.[1];
+  if (!elfClass || !endian) throw new Error(`readelf -h ${path} printed no class or byte order:\n${header}`);
+  return { elfClass, endian: `${endian}-endian` };
+}
+
+/** The first of `paths` that exists and has a build ID, so the test runs on any Debian-like machine. */
+function systemElf(paths: string[]): string {
+  const found = paths.find((path) => existsSync(path) && readelfBuildId(path) !== undefined);
+  if (!found) throw new Error(`none of ${paths.join(", ")} is an ELF file with a build ID`);
+  return found;
+}
+
+function compile(output: string, linkerFlags: string[]): void {
+  execFileSync("cc", ["-x", "c", "-", "-o", output, ...linkerFlags], { input: "int main(void) { return 0; }\n" });
+}
+
+const KEPT_ID = "00112233445566778899aabbccddeeff00112233";
+
+/** A small CPU profile whose mappings name `elf`, a file without a build ID, a missing file, [vdso] and one already annotated. */
+function profileFor(elf: string): Uint8Array {
+  const strings = new StringTable();
+  const mapping = (id: number, start: number, filename: string, buildId = "") =>
+    new Mapping({
+      id,
+      memoryStart: start,
+      memoryLimit: start + 0x10000,
+      filename: strings.dedup(filename),
+      buildId: strings.dedup(buildId),
+    });
+  return new Profile({
+    sampleType: [new ValueType({ type: strings.dedup("samples"), unit: strings.dedup("count") })],
+    mapping: [
+      mapping(1, 0x55550000, elf),
+      mapping(2, 0x7f0000000000, "/opt/app/no-build-id"),
+      mapping(3, 0x7f0000100000, "/usr/lib/libgone.so.1"),
+      mapping(4, 0x7ffff7fc0000, "[vdso]"),
+      mapping(5, 0x7f0000200000, "/usr/lib/libkept.so", KEPT_ID),
+    ],
+    location: [new Location({ id: 1, mappingId: 1, address: 0x55551234 })],
+    sample: [new Sample({ locationId: [1], value: [7] })],
+    stringTable: strings,
+  }).encode();
+}
+
+let browser: Chromium;
+let server: StaticServer;
+let page: Page;
+let scratch: string;
+const pageErrors: string[] = [];
+
+async function elfRow(path: string) {
+  const row = page.locator(`#elf-table tbody tr[data-file="${basename(path)}"]`).last();
+  await row.waitFor();
+  return row;
+}
+
+describe("the demo page in Chromium", () => {
+  beforeAll(async () => {
+    if (!existsSync(join(WEB_DIST, "index.html"))) {
+      throw new Error(`${WEB_DIST}/index.html is missing: run npm run build:web (npm run test:browser does)`);
+    }
+    scratch = await mkdtemp(join(tmpdir(), "buildid-cache-page-"));
+    server = await serveStatic(WEB_DIST);
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") pageErrors.push(message.text());
+    });
+    await page.goto(server.url);
+    await page.locator("body[data-ready]").waitFor();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  it("loads the core as its own .wasm asset", () => {
+    expect(server.requests.filter((path) => /\/assets\/core-[\w-]+\.wasm$/.test(path))).toHaveLength(1);
+  });
+
+  it("shows the build ID readelf prints for an ELF file of this machine", async () => {
+    const elf = systemElf(SYSTEM_ELVES);
+    const kind = readelfKind(elf);
+    await page.locator("#elf-input").setInputFiles(elf);
+    const row = await elfRow(elf);
+
+    expect(await row.locator(".build-id code").textContent()).toBe(readelfBuildId(elf));
+    expect(await row.locator(".elf-class").textContent()).toMatch(new RegExp(`^${kind.elfClass}`));
+    expect(await row.locator(".endian").textContent()).toBe(kind.endian);
+    expect(await row.locator(".source").textContent()).toMatch(/PT_NOTE program header|SHT_NOTE section/);
+    await expect
+      .poll(() => page.locator("#elf-status").textContent())
+      .toBe("1 file read: 1 with a build ID, 0 without.");
+    await page.screenshot({ path: await screenshotPath("1-elf-file"), fullPage: true });
+  });
+
+  it("reports a non-ELF file and an ELF file without a build ID, then reads the next ELF file", async () => {
+    const text = join(scratch, "notes.txt");
+    await writeFile(text, "not an ELF file, just some text\n");
+    const plain = join(scratch, "no-build-id");
+    compile(plain, ["-Wl,--build-id=none"]);
+    expect(readelfBuildId(plain)).toBeUndefined();
+
+    await page.locator("#elf-input").setInputFiles([text, plain]);
+    expect(await (await elfRow(text)).locator(".message").textContent()).toMatch(/^Not an ELF file\.\S/);
+    expect(await (await elfRow(plain)).locator(".message").textContent()).toMatch(
+      /^ELF file without a GNU build ID\.\S/,
+    );
+
+    const next = join(scratch, "with-build-id");
+    compile(next, ["-Wl,--build-id=sha1"]);
+    await page.locator("#elf-input").setInputFiles(next);
+    expect(await (await elfRow(next)).locator(".build-id code").textContent()).toBe(readelfBuildId(next));
+    await expect
+      .poll(() => page.locator("#elf-status").textContent())
+      .toBe("4 files read: 2 with a build ID, 2 without.");
+    await page.screenshot({ path: await screenshotPath("2-elf-errors"), fullPage: true });
+  });
+
+  it("fills a profile's mappings from binaries dropped with it and downloads the annotated profile", async () => {
+    const elf = systemElf(SYSTEM_ELVES);
+    const noBuildId = join(scratch, "no-build-id");
+    compile(noBuildId, ["-Wl,--build-id=none"]);
+    const profilePath = join(scratch, "cpu.pb.gz");
+    await writeFile(profilePath, gzipSync(profileFor(elf)));
+
+    await page.locator("#pprof-input").setInputFiles([profilePath, elf, noBuildId]);
+    await expect
+      .poll(() => page.locator("#pprof-status").textContent())
+      .toBe("cpu.pb.gz: 5 mappings; 1 build ID filled, 1 already set, 3 left without.");
+    const results = await page
+      .locator("#pprof-table tbody tr")
+      .evaluateAll((trs) =>
+        trs.map((tr) => [tr.querySelector(".file")?.textContent, tr.querySelector(".result")?.textContent]),
+      );
+    expect(results).toEqual([
+      [elf, "filled"],
+      ["/opt/app/no-build-id", "no-build-id has no build ID"],
+      ["/usr/lib/libgone.so.1", "no file named libgone.so.1 was dropped"],
+      ["[vdso]", "not a file"],
+      ["/usr/lib/libkept.so", "already in the profile"],
+    ]);
+    await page.screenshot({ path: await screenshotPath("3-profile"), fullPage: true });
+
+    const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#pprof-download").click()]);
+    expect(download.suggestedFilename()).toBe("cpu.annotated.pb.gz");
+    const annotated = Profile.decode(gunzipSync(await readFile(await download.path())));
+    const buildIds = annotated.mapping.map((m) => annotated.stringTable.strings[Number(m.buildId)]);
+    expect(buildIds).toEqual([readelfBuildId(elf), "", "", "", KEPT_ID]);
+    expect(annotated.sample.map((sample) => sample.value.map(Number))).toEqual([[7]]);
+    expect(annotated.location.map((location) => Number(location.address))).toEqual([0x55551234]);
+  });
+
+  it("runs the benchmark from the keyboard and charts both implementations with their numbers", async () => {
+    await page.locator("#bench-keys").selectOption("1024");
+    await page.locator("#bench-keys").focus();
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("bench-run");
+    await page.keyboard.press("Enter");
+    await expect
+      .poll(() => page.locator("#bench-status").textContent(), { timeout: 30_000 })
+      .toMatch(/^Done: 1,024 keys/);
+
+    const rows = await page.locator("#bench-table tbody tr").evaluateAll((trs) =>
+      trs.map((tr) => ({
+        operation: tr.getAttribute("data-operation"),
+        cache: Number(tr.querySelector(".cache-ns")?.textContent),
+        map: Number(tr.querySelector(".map-ns")?.textContent),
+      })),
+    );
+    expect(rows.map((row) => row.operation)).toEqual([
+      "insert into empty",
+      "lookup, hit",
+      "lookup, miss",
+      "batched lookup",
+      "insert, evicting",
+    ]);
+    for (const row of rows) {
+      expect(row.cache, `${row.operation}, cache`).toBeGreaterThan(0);
+      expect(row.map, `${row.operation}, Map`).toBeGreaterThan(0);
+    }
+    const chart = page.locator("#bench-chart svg");
+    await expect
+      .poll(() => chart.locator("text.legend").allTextContents())
+      .toEqual(["BuildIdCache", "Map<bigint, Uint8Array>"]);
+    const labels = await chart.locator("text.value").allTextContents();
+    expect(labels).toEqual(rows.flatMap((row) => [`${row.cache.toFixed(1)} ns`, `${row.map.toFixed(1)} ns`]));
+    expect(await chart.locator("rect.series-0 > title").count()).toBe(rows.length);
+    expect(await chart.locator("rect.series-1 > title").count()).toBe(rows.length);
+
+    const hits = await page.locator("#stats-table tbody tr", { hasText: "Hits" }).locator("td").last().textContent();
+    expect(Number(hits?.replaceAll(",", ""))).toBeGreaterThan(0);
+    await page.screenshot({ path: await screenshotPath("4-benchmark"), fullPage: true });
+  });
+
+  it("still loads the core from a server that sends core.wasm with the wrong MIME type", async () => {
+    const misconfigured = await serveStatic(WEB_DIST, { ".wasm": "application/octet-stream" });
+    const other = await browser.context.newPage();
+    try {
+      await other.goto(misconfigured.url);
+      await other.locator("body[data-ready]").waitFor();
+      const entries = other.locator("#stats-table tbody tr", { hasText: "Entries" }).locator("td").first();
+      expect(await entries.textContent()).toBe("0 of 4,096");
+      expect(misconfigured.requests.some((path) => path.endsWith(".wasm"))).toBe(true);
+    } finally {
+      await other.close();
+      await misconfigured.close();
+    }
+  });
+
+  it("raised no errors in the page", () => {
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,208 @@
+import { execFile } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { formatCensus, takeCensus } from "../../src/node/census.js";
+import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "./live.js";
+
+const run = promisify(execFile);
+const root = new URL("../..", import.meta.url).pathname;
+
+// The test's own count, without src/node/: per PID, the distinct (dev, inode) of file mappings
+// and whether each file starts with the ELF magic (read through map_files, which root may do).
+function independentCount(pids: number[]): Map<number, Map<string, boolean>> {
+  const byPid = new Map<number, Map<string, boolean>>();
+  for (const pid of pids) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/maps`, "utf8");
+    } catch {
+      continue;
+    }
+    const files = new Map<string, boolean>();
+    for (const line of text.split("\n")) {
+      const fields = line.split(/\s+/);
+      if (fields.length < 6 || !fields[5]!.startsWith("/")) continue;
+      const key = `${fields[3]} ${fields[4]}`;
+      if (files.has(key)) continue;
+      const magic = Buffer.alloc(4);
+      let elf = false;
+      try {
+        // map_files names drop the zero padding maps prints (00400000 -> 400000).
+        const range = fields[0]!.replace(/^0+(?=.)/, "").replace(/-0+(?=.)/, "-");
+        const fd = openSync(`/proc/${pid}/map_files/${range}`, "r");
+        try {
+          elf = readSync(fd, magic, 0, 4, 0) === 4 && magic.toString("latin1") === "\x7fELF";
+        } finally {
+          closeSync(fd);
+        }
+      } catch {}
+      files.set(key, elf);
+    }
+    byPid.set(pid, files);
+  }
+  return byPid;
+}
+
+function elfObjects(byPid: Map<number, Map<string, boolean>>, pids: Iterable<number>): number {
+  const elf = new Set<string>();
+  for (const pid of pids) for (const [key, isElf] of byPid.get(pid) ?? []) if (isElf) elf.add(key);
+  return elf.size;
+}
+
+// map_files can be opened by root only (CAP_SYS_ADMIN / CAP_CHECKPOINT_RESTORE).
+const asRoot = process.getuid?.() === 0;
+
+const livePids = () =>
+  readdirSync("/proc")
+    .filter((n) => /^[0-9]+$/.test(n))
+    .map(Number);
+
+let sleeper: Awaited<ReturnType<typeof spawnMapping>>;
+beforeAll(async () => {
+  sleeper = await spawnMapping(SLEEP, ["30"], SLEEP);
+});
+const dir = mkdtempSync(join(tmpdir(), "bic-census-"));
+afterAll(async () => {
+  await killAndReap(sleeper);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test.skipIf(!asRoot)(
+  "the mmapped ELF objects of a process the test controls agree with the independent count",
+  async () => {
+    const pid = sleeper.pid!;
+    const census = await takeCensus({ pids: [pid] });
+    const mine = independentCount([pid]);
+    expect(census.processes.pids).toEqual([pid]);
+    expect(census.files.mapped).toBe(mine.get(pid)!.size);
+    expect(census.files.elf).toBe(elfObjects(mine, [pid]));
+    expect(census.files.elf).toBeGreaterThanOrEqual(3); // sleep, libc, the dynamic loader
+    expect(census.files.withBuildId).toBe(census.files.elf);
+    expect(census.profilerPass.resolved).toBe(census.mappings.executableFile);
+  },
+);
+
+test.skipIf(!asRoot)(
+  "the whole machine's mmapped ELF objects agree with the independent count on the PIDs both saw",
+  async () => {
+    // Processes come and go (other work shares this machine): compare on the PIDs both scanned,
+    // taken back to back, and retry when a process mapped something new in between.
+    let last = "";
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const pids = livePids();
+      const mine = independentCount(pids);
+      const census = await takeCensus({ pids: [...mine.keys()] });
+      const both = census.processes.pids.filter((p) => mine.has(p));
+      expect(both.length).toBeGreaterThan(mine.size / 2);
+      const again = independentCount(both);
+      if (census.files.elf === elfObjects(mine, both) || census.files.elf === elfObjects(again, both)) {
+        expect(census.files.elf).toBeGreaterThan(0);
+        return;
+      }
+      last = `census ${census.files.elf}, independent ${elfObjects(mine, both)} then ${elfObjects(again, both)}`;
+    }
+    expect.fail(`counts never agreed: ${last}`);
+  },
+);
+
+test("a process that exits before its maps are read is counted as exited, not fatal", async () => {
+  const doomed = await spawnMapping(SLEEP, ["30"], SLEEP);
+  const pid = doomed.pid!;
+  await killAndReap(doomed);
+  const census = await takeCensus({ pids: [pid, sleeper.pid!] });
+  expect(census.processes).toMatchObject({ listed: 2, scanned: 1, exited: 1, pids: [sleeper.pid] });
+});
+
+test("the report names every count it prints", async () => {
+  const census = await takeCensus({ pids: [sleeper.pid!] });
+  const report = formatCensus(census);
+  expect(report).toMatch(new RegExp(`distinct mmapped ELF objects +${census.files.elf}\\b`));
+  expect(report).toMatch(
+    new RegExp(`struct file instances \\(file-nr\\) +${census.kernel.fileNr!.allocated.toLocaleString("en-US")}\\b`),
+  );
+  for (const d of census.designs) expect(report).toContain(d.label);
+});
+
+describe("the command line", () => {
+  const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { cwd: root });
+
+  test("census --json parses and has every field", async () => {
+    const { stdout, stderr } = await cli("census", "--json");
+    expect(stderr).toBe("");
+    const c = JSON.parse(stdout);
+    expect(Object.keys(c).sort()).toEqual(
+      [
+        "takenAt",
+        "durationMs",
+        "kernel",
+        "processes",
+        "mappings",
+        "files",
+        "population",
+        "designs",
+        "breakEven",
+        "profilerPass",
+        "cache",
+        "resolver",
+      ].sort(),
+    );
+    expect(Object.keys(c.kernel).sort()).toEqual(
+      ["release", "fileNr", "filpSlab", "inodeNr", "inodeSlabs", "inodeSlabObjects"].sort(),
+    );
+    expect(Object.keys(c.processes).sort()).toEqual(
+      ["listed", "scanned", "withoutMappings", "exited", "denied", "pids"].sort(),
+    );
+    expect(Object.keys(c.files).sort()).toEqual(
+      ["mapped", "elf", "withBuildId", "withoutBuildId", "malformedElf", "notElf", "unreadable", "executable"].sort(),
+    );
+    expect(c.designs.map((d: { design: string }) => d.design)).toEqual([
+      "pointer-per-file",
+      "pointer-per-inode",
+      "stolen-bit",
+    ]);
+    // The kernel counts come from the files the issue names.
+    const fileNr = readFileSync("/proc/sys/fs/file-nr", "utf8").split(/\s+/).map(Number);
+    expect(c.kernel.fileNr.max).toBe(fileNr[2]);
+    if (asRoot) expect(c.kernel.filpSlab.name).toBe("filp");
+    expect(c.cache.inserts).toBe(c.files.withBuildId);
+    expect(c.population.elfInodes).toBe(c.files.withBuildId);
+  });
+
+  test("without procfs it says so and exits non-zero", async () => {
+    const failure = await cli("census", "--proc", "/nonexistent-proc").catch((e) => e);
+    expect(failure.code).toBe(2);
+    expect(failure.stderr).toBe("buildid-cache: no procfs at /nonexistent-proc: ENOENT\n");
+  });
+
+  test("resolve prints build ID, path and offset; --cache-file saves and restores the cache", async () => {
+    const { stdout } = await cli("resolve", String(sleeper.pid), "0x10", "--json");
+    expect(JSON.parse(stdout)).toEqual([
+      { address: "0x10", ok: false, reason: "no-mapping", detail: `no mapping of process ${sleeper.pid} holds 0x10` },
+    ]);
+    const text = rawMaps(sleeper.pid!).find((m) => m.path === SLEEP && m.perms[2] === "x")!;
+    const at = `0x${(text.start + 0x20n).toString(16)}`;
+    const cacheFile = join(dir, "cache.bidc");
+    const expected = {
+      address: at,
+      ok: true,
+      buildId: readelfBuildId(SLEEP),
+      path: SLEEP,
+      fileOffset: `0x${(text.offset + 0x20n).toString(16)}`,
+    };
+    const first = JSON.parse(
+      (await cli("resolve", String(sleeper.pid), at, "--json", "--cache-file", cacheFile)).stdout,
+    );
+    expect(first).toEqual([{ ...expected, cached: false }]);
+    expect(existsSync(cacheFile) && existsSync(`${cacheFile}.stamps`)).toBe(true);
+    const second = JSON.parse(
+      (await cli("resolve", String(sleeper.pid), at, "--json", "--cache-file", cacheFile)).stdout,
+    );
+    expect(second).toEqual([{ ...expected, cached: true }]);
+    const bad = await cli("resolve", "12", "zz").catch((e) => e);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('address must be hex (0x...) or decimal below 2^64, got "zz"');
+  });
+});
