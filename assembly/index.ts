@@ -250,7 +250,7 @@ export function init(cap: u32): i32 {
   ioEvicted = ioKeys + <usize>BATCH * KEY_SIZE;
   ioIds = ioEvicted + <usize>BATCH * KEY_SIZE;
   ioLens = ioIds + <usize>BATCH * <usize>BUILD_ID_MAX;
-  memory.fill(base, 0, total);
+  // No fill: init runs once per instance, on memory that nothing has written yet (wasm zeroes it).
   slotBits = bits;
   mask = <u32>slots - 1;
   capacity = cap;

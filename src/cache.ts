@@ -71,12 +71,13 @@ function checkKey(key: bigint): void {
 }
 
 function checkBuildIdLength(length: number, what: string): void {
-  if (length < 1 || length > BUILD_ID_MAX) {
+  if (!Number.isInteger(length) || length < 1 || length > BUILD_ID_MAX) {
     throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${length}`);
   }
 }
 
-function checkRoom(what: string, array: ArrayLike<unknown>, needed: number): void {
+function checkBytes(what: string, array: Uint8Array, needed: number): void {
+  if (!(array instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${describe(array)}`);
   if (array.length < needed) throw new RangeError(`${what} has room for ${array.length} values, needs ${needed}`);
 }
 
@@ -170,7 +171,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #stage(buildId: Uint8Array | string, at: number): number {
     this.#alive();
     if (typeof buildId === "string") {
-      checkBuildIdLength(buildId.length / 2, `build ID ${JSON.stringify(buildId)}`);
+      if (buildId.length % 2 === 0) checkBuildIdLength(buildId.length / 2, `build ID ${JSON.stringify(buildId)}`);
       return parseHexInto(buildId, this.#bytes, at, "build ID");
     }
     if (!(buildId instanceof Uint8Array)) {
@@ -248,8 +249,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    */
   getMany(keys: BigUint64Array, out: Uint8Array, lengths: Uint8Array): number {
     this.#checkKeys(keys);
-    checkRoom("out", out, keys.length * BUILD_ID_MAX);
-    checkRoom("lengths", lengths, keys.length);
+    checkBytes("out", out, keys.length * BUILD_ID_MAX);
+    checkBytes("lengths", lengths, keys.length);
     const core = this.#core;
     const bytes = this.#bytes;
     const keyWord = this.#ioKeys / 8;
@@ -271,11 +272,11 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    */
   setMany(keys: BigUint64Array, ids: Uint8Array, lengths: Uint8Array | number): number {
     this.#checkKeys(keys);
-    checkRoom("ids", ids, keys.length * BUILD_ID_MAX);
+    checkBytes("ids", ids, keys.length * BUILD_ID_MAX);
     if (typeof lengths === "number") {
       checkBuildIdLength(lengths, "build ID length");
     } else {
-      checkRoom("lengths", lengths, keys.length);
+      checkBytes("lengths", lengths, keys.length);
       for (let i = 0; i < keys.length; i++) checkBuildIdLength(lengths[i]!, `lengths[${i}]`);
     }
     const core = this.#core;
@@ -309,7 +310,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    */
   deleteMany(keys: BigUint64Array, removed?: Uint8Array): number {
     this.#checkKeys(keys);
-    if (removed !== undefined) checkRoom("removed", removed, keys.length);
+    if (removed !== undefined) checkBytes("removed", removed, keys.length);
     const core = this.#core;
     const keyWord = this.#ioKeys / 8;
     let count = 0;

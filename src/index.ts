@@ -37,3 +37,5 @@ export {
   ProfileFormatError,
   type SkippedMapping,
 } from "./pprof.js";
+export * from "./design-costs.js";
+export * from "./inode-model.js";

@@ -105,5 +105,9 @@ export async function instantiateCore(source?: WasmSource): Promise<CoreExports>
     module = compile(source);
   }
   const { instance } = await instantiate(await module, {});
-  return instance.exports as unknown as CoreExports;
+  const core = instance.exports as unknown as CoreExports;
+  if (typeof core.init !== "function" || !(core.memory instanceof WebAssembly.Memory)) {
+    throw new TypeError("the WebAssembly module is not the buildid-cache core: it exports no init() and memory");
+  }
+  return core;
 }
