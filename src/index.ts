@@ -9,6 +9,7 @@ export {
 export {
   type DecodedSnapshot,
   decodeSnapshot,
+  SNAPSHOT_ENTRY_SIZE,
   SNAPSHOT_VERSION,
   SnapshotError,
   type SnapshotErrorCode,

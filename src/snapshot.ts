@@ -30,7 +30,7 @@ export const SNAPSHOT_VERSION = 1;
 const MAGIC = "BIDCSNAP";
 const HEADER_SIZE = 24;
 const CHECKSUM_SIZE = 4;
-/** Bytes per record; equal to the core's `ENTRY_SIZE`. @internal */
+/** Bytes per snapshot record; equal to the core's `ENTRY_SIZE`. */
 export const SNAPSHOT_ENTRY_SIZE = 32;
 const BUILD_ID_MAX = 20;
 const ID_OFFSET = 8;
