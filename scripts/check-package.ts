@@ -21,7 +21,10 @@ function readelfBuildId(path: string): string {
 
 const work = await mkdtemp(join(tmpdir(), "buildid-cache-consumer-"));
 try {
-  const [packed] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work])) as [{ filename: string }];
+  run("npm", ["run", "--silent", "build"]);
+  // Built just above; --ignore-scripts keeps the build's own output out of the JSON.
+  const packArgs = ["pack", "--json", "--ignore-scripts", "--pack-destination", work];
+  const [packed] = JSON.parse(run("npm", packArgs)) as [{ filename: string }];
   const tarball = join(work, packed.filename);
   console.log(run(bin("publint"), ["run", tarball, "--strict"]));
   console.log(run(bin("attw"), [tarball, "--profile", "esm-only", "--format", "table-flipped"]));
