@@ -6,15 +6,7 @@ export {
   CacheDisposedError,
   MAX_CAPACITY,
 } from "./cache.js";
-export {
-  type DecodedSnapshot,
-  decodeSnapshot,
-  SNAPSHOT_ENTRY_SIZE,
-  SNAPSHOT_VERSION,
-  SnapshotError,
-  type SnapshotErrorCode,
-} from "./snapshot.js";
-export type { WasmSource } from "./wasm.js";
+export * from "./design-costs.js";
 export {
   type BuildIdInfo,
   type BuildIdSteps,
@@ -28,15 +20,23 @@ export {
   type ReadBuildIdOptions,
   readBuildId,
 } from "./elf.js";
+export * from "./inode-model.js";
 export {
   type Annotation,
   annotateProfile,
   type BuildIdAnswer,
   type FilledMapping,
   type FindBuildId,
-  type ProfileMapping,
   ProfileFormatError,
+  type ProfileMapping,
   type SkippedMapping,
 } from "./pprof.js";
-export * from "./design-costs.js";
-export * from "./inode-model.js";
+export {
+  type DecodedSnapshot,
+  decodeSnapshot,
+  SNAPSHOT_ENTRY_SIZE,
+  SNAPSHOT_VERSION,
+  SnapshotError,
+  type SnapshotErrorCode,
+} from "./snapshot.js";
+export type { WasmSource } from "./wasm.js";
