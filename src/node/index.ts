@@ -29,7 +29,7 @@ export {
   type SlabCache,
   takeCensus,
 } from "./census.js";
-export { type ReadBuildIdFileOptions, readBuildIdFromFile } from "./elf-file.js";
+export { type ReadBuildIdFileOptions, readBuildIdFromFile, readBuildIdFromFileSync } from "./elf-file.js";
 export {
   deviceOf,
   type FileIdentity,
