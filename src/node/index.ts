@@ -5,16 +5,6 @@
  */
 export * from "../index.js";
 export {
-  type Annotation,
-  annotateProfile,
-  type BuildIdAnswer,
-  type FilledMapping,
-  type FindBuildId,
-  ProfileFormatError,
-  type ProfileMapping,
-  type SkippedMapping,
-} from "../pprof.js";
-export {
   type Census,
   type CensusOptions,
   type CensusProgress,
