@@ -1,0 +1,216 @@
+/*
+ * Drives table.c over the keys bench/native.ts writes, and prints its own timings (ns/op) and
+ * checks as one line of JSON.
+ *
+ *   harness ops <data> <reps>   lookup hit/miss (batched like lookupMany), delete, insert, churn
+ *   harness zipf <data>         get-or-insert over the Zipf stream at each capacity: hits, ns/op
+ *
+ * <data>, little-endian: u32 live, hits, misses, subset, churn, zipf, ncaps; u32 caps[ncaps];
+ * u64 keys[2 * live]; u32 key numbers: hit[hits], miss[misses], subset[subset], zipf[zipf].
+ * The build ID of key number i is i as u32 LE, then byte j = (i * 7 + j * 13 + 0x5a) & 0xff.
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "table.h"
+
+#define BATCH 1024u
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "harness: %s\n", what);
+  exit(2);
+}
+
+static void *must(void *p) {
+  if (!p) die("out of memory");
+  return p;
+}
+
+static void build_id(uint32_t i, uint8_t *out) {
+  out[0] = i & 0xff;
+  out[1] = (i >> 8) & 0xff;
+  out[2] = (i >> 16) & 0xff;
+  out[3] = i >> 24;
+  for (uint32_t j = 4; j < BUILD_ID_MAX; j++) out[j] = (uint8_t)((i * 7u + j * 13u + 0x5au) & 0xffu);
+}
+
+typedef struct {
+  uint32_t live, hits, misses, subset, churn, zipf, ncaps;
+  uint32_t *caps, *hit, *miss, *sub, *stream;
+  uint64_t *keys;
+} data_t;
+
+static void read_exact(FILE *f, void *to, size_t bytes) {
+  if (fread(to, 1, bytes, f) != bytes) die("data file too short");
+}
+
+static void load(const char *path, data_t *d) {
+  FILE *f = fopen(path, "rb");
+  if (!f) die("cannot open the data file");
+  read_exact(f, &d->live, 7 * sizeof(uint32_t));
+  d->caps = must(malloc((d->ncaps + 1) * sizeof(uint32_t)));
+  d->keys = must(malloc((size_t)d->live * 2 * sizeof(uint64_t)));
+  d->hit = must(malloc((d->hits + 1) * sizeof(uint32_t)));
+  d->miss = must(malloc((d->misses + 1) * sizeof(uint32_t)));
+  d->sub = must(malloc((d->subset + 1) * sizeof(uint32_t)));
+  d->stream = must(malloc(((size_t)d->zipf + 1) * sizeof(uint32_t)));
+  read_exact(f, d->caps, d->ncaps * sizeof(uint32_t));
+  read_exact(f, d->keys, (size_t)d->live * 2 * sizeof(uint64_t));
+  read_exact(f, d->hit, d->hits * sizeof(uint32_t));
+  read_exact(f, d->miss, d->misses * sizeof(uint32_t));
+  read_exact(f, d->sub, d->subset * sizeof(uint32_t));
+  read_exact(f, d->stream, (size_t)d->zipf * sizeof(uint32_t));
+  fclose(f);
+}
+
+/* Keys and build IDs of the given key numbers, laid out as the batch entry points take them. */
+static void gather(const data_t *d, const uint32_t *numbers, uint32_t n, uint64_t **keys, uint8_t **ids) {
+  *keys = must(malloc(((size_t)n + 1) * 8));
+  *ids = must(malloc(((size_t)n + 1) * BUILD_ID_MAX));
+  for (uint32_t i = 0; i < n; i++) {
+    (*keys)[i] = d->keys[numbers[i]];
+    build_id(numbers[i], *ids + (size_t)i * BUILD_ID_MAX);
+  }
+}
+
+static uint64_t io_keys[BATCH];
+static uint8_t io_ids[BATCH * BUILD_ID_MAX];
+static uint8_t io_lens[BATCH];
+
+/* lookupMany over keys in chunks of BATCH, timing only the lookups, as the wasm row does. */
+static double lookup_batched(table_t *t, const uint64_t *keys, uint32_t n, uint32_t *checksum, uint32_t *found) {
+  double ns = 0;
+  for (uint32_t start = 0; start < n; start += BATCH) {
+    uint32_t m = n - start < BATCH ? n - start : BATCH;
+    memcpy(io_keys, keys + start, (size_t)m * 8);
+    double t0 = now_ns();
+    for (uint32_t i = 0; i < m; i++) io_lens[i] = (uint8_t)table_lookup(t, io_keys[i], io_ids + (size_t)i * BUILD_ID_MAX);
+    ns += now_ns() - t0;
+    for (uint32_t i = 0; i < m; i++) {
+      if (io_lens[i] == 0) continue;
+      (*found)++;
+      for (uint32_t j = 0; j < io_lens[i]; j++) *checksum = *checksum * 31u + io_ids[(size_t)i * BUILD_ID_MAX + j];
+    }
+  }
+  return ns;
+}
+
+static void print_series(const char *name, const double *v, uint32_t n) {
+  printf("\"%s\":[", name);
+  for (uint32_t i = 0; i < n; i++) printf("%s%.3f", i ? "," : "", v[i]);
+  printf("],");
+}
+
+static int ops(const data_t *d, uint32_t reps) {
+  uint32_t all = d->live * 2;
+  table_t t;
+  if (table_init(&t, d->live) != 0) die("out of memory");
+  uint8_t id[BUILD_ID_MAX];
+  for (uint32_t i = 0; i < d->live; i++) {
+    build_id(i, id);
+    table_insert(&t, d->keys[i], id, BUILD_ID_MAX);
+  }
+  uint64_t *hit_keys, *miss_keys, *sub_keys, *pool_keys;
+  uint8_t *hit_ids, *miss_ids, *sub_ids, *pool_ids;
+  gather(d, d->hit, d->hits, &hit_keys, &hit_ids);
+  gather(d, d->miss, d->misses, &miss_keys, &miss_ids);
+  gather(d, d->sub, d->subset, &sub_keys, &sub_ids);
+  uint32_t *pool = must(malloc(((size_t)all + d->churn) * sizeof(uint32_t)));
+  for (uint32_t i = 0; i < all + d->churn; i++) pool[i] = i % all;
+  gather(d, pool, all + d->churn, &pool_keys, &pool_ids);
+
+  double *hit = must(calloc(reps, sizeof(double))), *miss = must(calloc(reps, sizeof(double)));
+  double *del = must(calloc(reps, sizeof(double))), *ins = must(calloc(reps, sizeof(double)));
+  double *churn = must(calloc(reps, sizeof(double)));
+  uint32_t checksum = 0, found = 0, miss_found = 0, sub_found_after_delete = 0, size_after_delete = 0;
+  uint32_t unused = 0, warm = 0;
+  lookup_batched(&t, hit_keys, d->hits, &unused, &warm); /* warm-up pass: caches and TLB, as JS gets */
+  lookup_batched(&t, miss_keys, d->misses, &unused, &warm);
+  for (uint32_t r = 0; r < reps; r++) {
+    uint32_t sum = 0, n = 0;
+    hit[r] = lookup_batched(&t, hit_keys, d->hits, &sum, &n) / d->hits;
+    if (r == 0) checksum = sum, found = n;
+    n = 0;
+    miss[r] = lookup_batched(&t, miss_keys, d->misses, &unused, &n) / d->misses;
+    miss_found += n;
+    double t0 = now_ns();
+    for (uint32_t i = 0; i < d->subset; i++) table_remove(&t, sub_keys[i]);
+    del[r] = (now_ns() - t0) / d->subset;
+    size_after_delete = t.count;
+    n = 0;
+    lookup_batched(&t, sub_keys, d->subset, &unused, &n);
+    sub_found_after_delete += n;
+    t0 = now_ns();
+    for (uint32_t i = 0; i < d->subset; i++) table_insert(&t, sub_keys[i], sub_ids + (size_t)i * BUILD_ID_MAX, BUILD_ID_MAX);
+    ins[r] = (now_ns() - t0) / d->subset;
+  }
+  uint32_t size_after_insert = t.count;
+  uint64_t evictions_before = t.evictions;
+  uint32_t at = d->live;
+  for (uint32_t r = 0; r < reps; r++) {
+    double t0 = now_ns();
+    for (uint32_t i = at; i < at + d->churn; i++) table_insert(&t, pool_keys[i], pool_ids + (size_t)i * BUILD_ID_MAX, BUILD_ID_MAX);
+    churn[r] = (now_ns() - t0) / d->churn;
+    at = (at + d->churn) % all;
+  }
+  printf("{");
+  print_series("hit", hit, reps);
+  print_series("miss", miss, reps);
+  print_series("delete", del, reps);
+  print_series("insert", ins, reps);
+  print_series("churn", churn, reps);
+  printf("\"check\":{\"hitChecksum\":%u,\"hitFound\":%u,\"missFound\":%u,\"sizeAfterDelete\":%u,"
+         "\"subsetFoundAfterDelete\":%u,\"sizeAfterInsert\":%u,\"sizeAfterChurn\":%u,\"churnEvictions\":%llu},",
+         checksum, found, miss_found, size_after_delete, sub_found_after_delete, size_after_insert, t.count,
+         (unsigned long long)(t.evictions - evictions_before));
+  printf("\"bytes\":%zu}\n", table_bytes(&t));
+  table_free(&t);
+  return 0;
+}
+
+static int zipf(const data_t *d) {
+  uint8_t *ids = must(malloc((size_t)d->live * BUILD_ID_MAX));
+  for (uint32_t i = 0; i < d->live; i++) build_id(i, ids + (size_t)i * BUILD_ID_MAX);
+  uint8_t out[BUILD_ID_MAX];
+  printf("{\"zipf\":[");
+  for (uint32_t c = 0; c < d->ncaps; c++) {
+    table_t t;
+    if (table_init(&t, d->caps[c]) != 0) die("out of memory");
+    uint64_t hits = 0;
+    double t0 = now_ns();
+    for (uint32_t i = 0; i < d->zipf; i++) {
+      uint32_t k = d->stream[i];
+      if (table_lookup(&t, d->keys[k], out) != 0) hits++;
+      else table_insert(&t, d->keys[k], ids + (size_t)k * BUILD_ID_MAX, BUILD_ID_MAX);
+    }
+    double ns = (now_ns() - t0) / d->zipf;
+    printf("%s{\"capacity\":%u,\"hits\":%llu,\"ns\":%.3f}", c ? "," : "", d->caps[c], (unsigned long long)hits, ns);
+    table_free(&t);
+  }
+  printf("]}\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) die("usage: harness ops <data> <reps> | harness zipf <data>");
+  data_t d;
+  load(argv[2], &d);
+  if (strcmp(argv[1], "ops") == 0) {
+    long reps = argc > 3 ? strtol(argv[3], NULL, 10) : 5;
+    if (reps < 1 || reps > 1000) die("reps must be 1 to 1000");
+    if (d.hits == 0 || d.misses == 0 || d.subset == 0 || d.churn == 0) die("empty key lists");
+    return ops(&d, (uint32_t)reps);
+  }
+  if (strcmp(argv[1], "zipf") == 0) return zipf(&d);
+  die("mode must be ops or zipf");
+  return 2;
+}
