@@ -188,10 +188,9 @@ function writeEntry(entry: u32, key: u64, src: usize, len: u32): void {
   store<u8>(p, 0, REF_OFFSET);
 }
 
-/** Copies the build id of `entry` to `dst` (BUILD_ID_MAX bytes) and returns its length. */
+/** Copies the build id of the entry at `p` to `dst` (BUILD_ID_MAX bytes) and returns its length. */
 // @ts-ignore: decorator
-@inline function readEntry(entry: u32, dst: usize): u32 {
-  const p = entryAt(entry);
+@inline function readEntry(p: usize, dst: usize): u32 {
   store<u64>(dst, load<u64>(p, ID_OFFSET));
   store<u64>(dst, load<u64>(p, ID_OFFSET + 8), 8);
   store<u32>(dst, load<u32>(p, ID_OFFSET + 16), 16);
@@ -302,12 +301,21 @@ export function insert(key: u64, src: usize, len: u32): i32 {
 
 /** Copies the build id for `key` to `dst` and returns its length, or 0 on a miss. */
 export function lookup(key: u64, dst: usize): u32 {
+  const len = probe(key, dst);
+  if (len == 0) misses++;
+  else hits++;
+  return len;
+}
+
+/** lookup() without the counters, for callers that count a whole batch at once. */
+// @ts-ignore: decorator
+@inline function probe(key: u64, dst: usize): u32 {
   const pos = find(key, hash(key));
-  if (pos < 0) { misses++; return 0; }
-  const entry = slotEntry(slotAt(pos));
-  store<u8>(entryAt(entry), 1, REF_OFFSET);
-  hits++;
-  return readEntry(entry, dst);
+  if (pos < 0) return 0;
+  const p = entryAt(slotEntry(slotAt(pos)));
+  // Test before set: a line that is only read stays clean (and shareable with reader threads).
+  if (load<u8>(p, REF_OFFSET) == 0) store<u8>(p, 1, REF_OFFSET);
+  return readEntry(p, dst);
 }
 
 /** Whether `key` is present; touches no counter and no reference bit. */
@@ -340,10 +348,12 @@ export function lookupMany(n: u32): u32 {
   assert(n <= BATCH, "lookupMany: n within the batch region");
   let found: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
-    const len = lookup(load<u64>(ioKeys + (<usize>i << 3)), ioIds + <usize>i * BUILD_ID_MAX);
+    const len = probe(load<u64>(ioKeys + (<usize>i << 3)), ioIds + <usize>i * BUILD_ID_MAX);
     store<u8>(ioLens + i, <u8>len);
     found += <u32>(len != 0);
   }
+  hits += found;
+  misses += n - found;
   return found;
 }
 

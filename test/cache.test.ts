@@ -119,6 +119,24 @@ describe("values", () => {
     }
   });
 
+  test("getBytes writes 20 bytes into views at odd offsets and into alternating buffers", async () => {
+    const cache = await BuildIdCache.create({ capacity: 4 });
+    cache.set(1n, "0102030405060708090a0b0c0d0e0f1011121314");
+    cache.set(2n, "a1a2a3");
+    const backing = new Uint8Array(64).fill(0xee);
+    const view = backing.subarray(3, 50);
+    const other = new Uint8Array(20);
+    expect(cache.getBytes(2n, view, 0)).toBe(3);
+    expect(cache.getBytes(2n, other)).toBe(3);
+    expect(cache.getBytes(1n, view, 21)).toBe(20);
+    expect([...backing.subarray(0, 3)]).toEqual([0xee, 0xee, 0xee]);
+    expect([...backing.subarray(3, 23)]).toEqual([0xa1, 0xa2, 0xa3, ...new Array(17).fill(0)]);
+    expect(backing[23]).toBe(0xee);
+    expect([...backing.subarray(24, 44)]).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect([...backing.subarray(44)]).toEqual(new Array(20).fill(0xee));
+    expect([...other]).toEqual([0xa1, 0xa2, 0xa3, ...new Array(17).fill(0)]);
+  });
+
   test("a shorter build ID replacing a longer one leaves no stale tail", async () => {
     const cache = await BuildIdCache.create({ capacity: 4 });
     cache.set(1n, "ff".repeat(20));
