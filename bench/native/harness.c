@@ -93,7 +93,7 @@ static double lookup_batched(table_t *t, const uint64_t *keys, uint32_t n, uint3
     uint32_t m = n - start < BATCH ? n - start : BATCH;
     memcpy(io_keys, keys + start, (size_t)m * 8);
     double t0 = now_ns();
-    for (uint32_t i = 0; i < m; i++) io_lens[i] = (uint8_t)table_lookup(t, io_keys[i], io_ids + (size_t)i * BUILD_ID_MAX);
+    table_lookup_many(t, io_keys, io_ids, io_lens, m);
     ns += now_ns() - t0;
     for (uint32_t i = 0; i < m; i++) {
       if (io_lens[i] == 0) continue;

@@ -145,17 +145,32 @@ int table_insert(table_t *t, uint64_t key, const uint8_t *src, uint32_t len) {
   return status;
 }
 
-uint32_t table_lookup(table_t *t, uint64_t key, uint8_t *dst) {
+static inline uint32_t probe(table_t *t, uint64_t key, uint8_t *dst) {
   int32_t pos = find(t, key, hash(key));
-  if (pos < 0) {
-    t->misses++;
-    return 0;
-  }
+  if (pos < 0) return 0;
   uint8_t *p = entry_at(t, slot_entry(t->index[pos]));
-  p[REF_OFFSET] = 1;
-  t->hits++;
+  if (p[REF_OFFSET] == 0) p[REF_OFFSET] = 1; /* test before set, as the core does */
   memcpy(dst, p + ID_OFFSET, BUILD_ID_MAX);
   return p[LEN_OFFSET];
+}
+
+uint32_t table_lookup(table_t *t, uint64_t key, uint8_t *dst) {
+  uint32_t len = probe(t, key, dst);
+  if (len == 0) t->misses++;
+  else t->hits++;
+  return len;
+}
+
+uint32_t table_lookup_many(table_t *t, const uint64_t *keys, uint8_t *ids, uint8_t *lens, uint32_t n) {
+  uint32_t found = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t len = probe(t, keys[i], ids + (size_t)i * BUILD_ID_MAX);
+    lens[i] = (uint8_t)len;
+    found += len != 0;
+  }
+  t->hits += found;
+  t->misses += n - found;
+  return found;
 }
 
 int table_remove(table_t *t, uint64_t key) {

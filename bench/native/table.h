@@ -27,6 +27,8 @@ size_t table_bytes(const table_t *t);
 int table_insert(table_t *t, uint64_t key, const uint8_t *src, uint32_t len);
 /** Copies the id to dst (BUILD_ID_MAX bytes) and returns its length, or 0 on a miss. */
 uint32_t table_lookup(table_t *t, uint64_t key, uint8_t *dst);
+/* lookupMany: n keys in, ids at BUILD_ID_MAX strides and lengths out; counts the batch once. */
+uint32_t table_lookup_many(table_t *t, const uint64_t *keys, uint8_t *ids, uint8_t *lens, uint32_t n);
 int table_remove(table_t *t, uint64_t key);
 
 #endif
