@@ -26,6 +26,13 @@
 // Why an index over dense entries rather than fat slots: a 32-byte slot at load factor
 // 0.375..0.75 costs 43..85 bytes per live entry; a 4-byte index slot costs 5.3..10.7 on top of
 // the 32-byte entry. Dense entries also make CLOCK, iteration and snapshots a linear scan.
+//
+// Invariants (verify() checks them all; the debug build asserts them where they are kept):
+//   1. The index is at most 3/4 full, so every probe ends at an empty slot.
+//   2. Each live entry has exactly one slot, with its key's tag, on the probe path from its home.
+//   3. Keys compare in full; a matching tag only says "look".
+//   4. count <= capacity; only a full cache evicts, and only a key it holds.
+//   5. Memory grows in init() and nowhere else; lookups write nothing but a reference bit.
 
 // ---- layout -------------------------------------------------------------------------------
 
