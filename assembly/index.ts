@@ -32,7 +32,8 @@
 //   2. Each live entry has exactly one slot, with its key's tag, on the probe path from its home.
 //   3. Keys compare in full; a matching tag only says "look".
 //   4. count <= capacity; only a full cache evicts, and only a key it holds.
-//   5. Memory grows in init() and nowhere else; lookups write nothing but a reference bit.
+//   5. Memory grows in init() and nowhere else; a lookup writes only a reference bit, the
+//      counters and its output.
 
 // ---- layout -------------------------------------------------------------------------------
 
