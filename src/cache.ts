@@ -54,6 +54,7 @@ export interface BuildIdCacheStats {
 
 /** Thrown by every method of a cache after {@link BuildIdCache.dispose}. */
 export class CacheDisposedError extends Error {
+  /** Always "CacheDisposedError", so the error can be told apart after serialisation. */
   override name = "CacheDisposedError";
   constructor() {
     super("BuildIdCache: the cache was disposed");
@@ -388,6 +389,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     for (const [, id] of this.entries()) yield id;
   }
 
+  /** The same `[key, build ID in hex]` pairs as {@link BuildIdCache.entries}, so a cache works in `for...of`. */
   [Symbol.iterator](): IterableIterator<[bigint, string]> {
     return this.entries();
   }
@@ -402,6 +404,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     this.#outView = undefined;
   }
 
+  /** Same as {@link BuildIdCache.dispose}, so `using` releases the cache at the end of its scope. */
   [Symbol.dispose](): void {
     this.dispose();
   }

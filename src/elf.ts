@@ -29,6 +29,7 @@ export type ElfErrorCode =
 
 /** The one error the ELF reader throws for bad or unusable input. */
 export class ElfError extends Error {
+  /** Always "ElfError", so the error can be told apart after serialisation. */
   override readonly name = "ElfError";
   /** What kind of problem it is. */
   readonly code: ElfErrorCode;

@@ -53,11 +53,13 @@ export interface SlabOptions {
 
 /** Thrown for an operation on an object in the wrong state (a freed inode, a closed file) or a bad handle. */
 export class ModelStateError extends Error {
+  /** Always "ModelStateError", so the error can be told apart after serialisation. */
   override name = "ModelStateError";
 }
 
 /** Thrown by `verify()` when a model's own invariant is broken. */
 export class ModelInvariantError extends Error {
+  /** Always "ModelInvariantError", so the error can be told apart after serialisation. */
   override name = "ModelInvariantError";
 }
 
@@ -332,6 +334,7 @@ function describe(value: unknown): string {
 
 /** Files, inode states and argument checks shared by the three designs. */
 abstract class ModelBase<C extends ModelCounters = ModelCounters> implements BuildIdModel {
+  /** Which design this is. */
   abstract readonly design: DesignName;
   readonly slab: SlabCache;
   readonly counters: C;
@@ -499,9 +502,13 @@ abstract class ModelBase<C extends ModelCounters = ModelCounters> implements Bui
   protected abstract onAllocate(inode: number, handles: number): void;
   /** A new file: `files` is the file-table size, for growing arrays. */
   protected onOpen(_file: number, _files: number): void {}
+  /** `file` is closing (still open when called): release what the design holds for it. */
   protected onClose(_file: number): void {}
+  /** `file` on live `inode` is mapped executable with build ID `id` (1 to {@link BUILD_ID_MAX} bytes): record it. */
   protected abstract onAttach(file: number, inode: number, id: Uint8Array): void;
+  /** A lookup through `file`'s mapping on `inode`: write the build ID to `out` at `offset`; returns its length, 0 on a miss. */
   protected abstract onLookup(file: number, inode: number, out: Uint8Array, offset: number): number;
+  /** Live `inode`, with no open files, is being evicted: drop the design's build ID for it. */
   protected abstract onEvict(inode: number): void;
   /** Distinct inodes this design holds a build ID for; `mappedInodes` counts those with a mapped file. */
   protected abstract cachedInodes(mappedInodes: number): number;
@@ -815,7 +822,12 @@ export type AnyModelOptions = InodeModelOptions;
 export async function createModel(
   design: DesignName,
   options: AnyModelOptions,
-): Promise<BuildIdModel & { dispose?(): void }> {
+): Promise<
+  BuildIdModel & {
+    /** Releases the side hash; present only on the stolen-bit model. */
+    dispose?(): void;
+  }
+> {
   switch (design) {
     case "stolen-bit":
       return InodeModel.create(options);

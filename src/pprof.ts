@@ -19,22 +19,34 @@ export interface ProfileMapping {
 }
 
 /** What a lookup answers for one mapping: a hex build ID, a reason to skip it, or `undefined` (skip, no reason). */
-export type BuildIdAnswer = string | { reason: string } | undefined;
+export type BuildIdAnswer =
+  | string
+  | {
+      /** Why the mapping gets no build ID; it becomes {@link SkippedMapping.reason}. */
+      reason: string;
+    }
+  | undefined;
 
 /** Finds the build ID of a mapping's file; may be async. */
 export type FindBuildId = (mapping: ProfileMapping) => BuildIdAnswer | Promise<BuildIdAnswer>;
 
 /** A mapping whose build ID was filled. */
 export interface FilledMapping {
+  /** `Mapping.id`. */
   id: bigint;
+  /** The mapped file's name (`""` when the profile has none). */
   filename: string;
+  /** The build ID written into `Mapping.build_id`: the lookup's answer in lowercase hex. */
   buildId: string;
 }
 
 /** A mapping left as it was, and why. */
 export interface SkippedMapping {
+  /** `Mapping.id`. */
   id: bigint;
+  /** The mapped file's name (`""` when the profile has none). */
   filename: string;
+  /** The lookup's `reason`, or `"no build ID found"` when it answered `undefined`. */
   reason: string;
 }
 
@@ -52,6 +64,7 @@ export interface Annotation {
 
 /** Bytes that are not a pprof profile; the message says where decoding failed. */
 export class ProfileFormatError extends Error {
+  /** Always "ProfileFormatError", so the error can be told apart after serialisation. */
   override name = "ProfileFormatError";
 }
 

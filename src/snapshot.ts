@@ -62,6 +62,7 @@ export type SnapshotErrorCode =
 
 /** A snapshot that cannot be restored; `code` says why, the message names the bad value. */
 export class SnapshotError extends Error {
+  /** Always "SnapshotError", so the error can be told apart after serialisation. */
   override name = "SnapshotError";
   /** The class of fault, stable across releases. */
   readonly code: SnapshotErrorCode;

@@ -13,6 +13,7 @@ import { BuildIdResolver, type ResolverStats } from "./resolver.js";
 
 /** procfs is not where the census looks: not Linux, or /proc not mounted. */
 export class ProcUnavailableError extends Error {
+  /** Always "ProcUnavailableError", so the error can be told apart after serialisation. */
   override name = "ProcUnavailableError";
 }
 
@@ -33,11 +34,23 @@ export interface KernelCounts {
   /** Kernel release (`/proc/sys/kernel/osrelease`). */
   release: string | null;
   /** `/proc/sys/fs/file-nr`: allocated `struct file`s, free ones (always 0 since 2.6), the maximum. */
-  fileNr: { allocated: number; free: number; max: number } | null;
+  fileNr: {
+    /** `struct file`s allocated now: the first field. */
+    allocated: number;
+    /** Allocated but unused `struct file`s: the second field, always 0 since Linux 2.6. */
+    free: number;
+    /** Most `struct file`s the kernel will allocate (`fs.file-max`): the third field. */
+    max: number;
+  } | null;
   /** The `filp` line of `/proc/slabinfo` (readable by root only): `struct file` objects in the slab. */
   filpSlab: SlabCache | null;
   /** `/proc/sys/fs/inode-nr`: inodes in memory and how many of them are unused. */
-  inodeNr: { inodes: number; unused: number } | null;
+  inodeNr: {
+    /** Inodes allocated in memory: the first field (`nr_inodes`). */
+    inodes: number;
+    /** Of those, inodes not in use (`nr_free_inodes`): the second field. */
+    unused: number;
+  } | null;
   /** Inode slab caches in `/proc/slabinfo` (`inode_cache`, `*_inode`, `*_inode_cache`; not `lsm_inode_cache`). */
   inodeSlabs: SlabCache[] | null;
   /** Active objects summed over {@link inodeSlabs}. */
@@ -110,9 +123,13 @@ export interface Census {
   takenAt: string;
   /** Milliseconds it took. */
   durationMs: number;
+  /** Kernel release and object counts from procfs; a field is `null` when its file was not readable. */
   kernel: KernelCounts;
+  /** Processes listed and scanned. */
   processes: ProcessCounts;
+  /** Mappings across the scanned processes, by kind. */
   mappings: MappingCounts;
+  /** Distinct mmapped files, by (device, inode), and what they turned out to be. */
   files: FileCounts;
   /** The counts the design costs are computed from. */
   population: Population;
@@ -120,6 +137,7 @@ export interface Census {
   designs: DesignCost[];
   /** Where the stolen-bit design stops being the cheapest. */
   breakEven: BreakEven;
+  /** The profiler pass: one address per executable file mapping, resolved through the cache after the files pass. */
   profilerPass: ProfilerPass;
   /** The cache's counters after both passes. */
   cache: BuildIdCacheStats;
@@ -131,7 +149,9 @@ export interface Census {
 export interface CensusProgress {
   /** `files`: reading each distinct mmapped file; `mappings`: the profiler pass over processes. */
   phase: "files" | "mappings";
+  /** Units of this phase finished: distinct files resolved (`files`), or processes whose executable mappings were resolved (`mappings`). */
   done: number;
+  /** Units in this phase: distinct mmapped files (`files`), or processes with an executable file mapping (`mappings`). */
   total: number;
 }
 

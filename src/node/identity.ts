@@ -29,7 +29,12 @@ export function deviceOf(major: number, minor: number): bigint {
 }
 
 /** The `major:minor` pair of a glibc `dev_t` (the inverse of {@link deviceOf}). */
-export function majorMinorOf(dev: bigint): { major: number; minor: number } {
+export function majorMinorOf(dev: bigint): {
+  /** Major device number (what `major(dev)` returns). */
+  major: number;
+  /** Minor device number (what `minor(dev)` returns). */
+  minor: number;
+} {
   const major = ((dev >> 8n) & MASK_12) | ((dev >> 32n) & ~MASK_12 & MASK_32);
   const minor = (dev & MASK_8) | ((dev >> 12n) & ~MASK_8 & MASK_32);
   return { major: Number(major), minor: Number(minor) };

@@ -52,6 +52,7 @@ export interface Mapping {
 
 /** A maps line that does not have the kernel's shape; names the line and what was wrong. */
 export class MapsParseError extends Error {
+  /** Always "MapsParseError", so the error can be told apart after serialisation. */
   override name = "MapsParseError";
   /** 1-based line number within the parsed text. */
   readonly line: number;

@@ -39,6 +39,7 @@ export type ResolveFailure =
 /** A file's build ID, or why there is none; from {@link BuildIdResolver.resolveFile}. */
 export type FileResolution =
   | {
+      /** A build ID was found. */
       ok: true;
       /** Lowercase hex build ID. */
       buildId: string;
@@ -50,11 +51,15 @@ export type FileResolution =
       cached: boolean;
     }
   | {
+      /** No build ID: see `reason`. */
       ok: false;
+      /** Why there is no build ID. */
       reason: ResolveFailure;
       /** What exactly failed, with the path and error code. */
       detail: string;
+      /** The path the file was sought at, when there is one (absent for a mapping with no file). */
       path?: string;
+      /** The file's (device, inode), when known. */
       identity?: FileIdentity;
       /** Served from the negative cache. */
       cached: boolean;
@@ -63,6 +68,7 @@ export type FileResolution =
 /** What {@link BuildIdResolver.resolve} found for one address. */
 export type Resolution =
   | {
+      /** A build ID was found. */
       ok: true;
       /** Lowercase hex build ID of the file mapped at the address. */
       buildId: string;
@@ -76,7 +82,9 @@ export type Resolution =
       cached: boolean;
     }
   | {
+      /** No build ID: see `reason`. */
       ok: false;
+      /** Why there is no build ID. */
       reason: ResolveFailure;
       /** What exactly failed. */
       detail: string;
@@ -108,11 +116,17 @@ export interface BuildIdResolverOptions {
    * Saved state to start from: a {@link BuildIdCache.snapshot} and the {@link BuildIdResolver.exportStamps}
    * saved with it. An entry is kept only when a stamp vouches for its exact build ID; the rest are dropped.
    */
-  restore?: { cache: Uint8Array; stamps?: Uint8Array };
+  restore?: {
+    /** The cache's bytes, from {@link BuildIdCache.snapshot}. */
+    cache: Uint8Array;
+    /** The stamps from {@link BuildIdResolver.exportStamps}; without them every restored entry is dropped. */
+    stamps?: Uint8Array;
+  };
 }
 
 /** A stamps file that cannot be read back; the message says what is wrong. */
 export class StampsFormatError extends Error {
+  /** Always "StampsFormatError", so the error can be told apart after serialisation. */
   override name = "StampsFormatError";
 }
 
