@@ -2,25 +2,16 @@
 // reader (file ranges; and parsing alone), by spawning GNU readelf -n, and by the npm parsers elfy and elfinfo.
 //   npx tsx bench/elf.ts [--quick] [--json]
 import { spawnSync } from "node:child_process";
-import {
-  closeSync,
-  type Dirent,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { cpus } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { open as elfinfoOpen } from "elfinfo";
 import { ElfError, readBuildId } from "../src/elf.js";
 import { readBuildIdFromFile, readBuildIdFromFileSync } from "../src/node/elf-file.js";
+import { elfFiles } from "../test/helpers/elf-files.js";
 
 /** elfy ships no types; this is the one function used. */
 const elfy = createRequire(import.meta.url)("elfy") as { parse(bytes: Buffer): unknown };
@@ -41,36 +32,6 @@ interface Row {
   asyncIsFaster?: number;
   /** For a peer: the same for our blocking reader. */
   syncIsFaster?: number;
-}
-
-/** Regular files under `roots` starting with the ELF magic; reading those 4 bytes caches each file's first page. */
-function elfFiles(roots: readonly string[]): string[] {
-  const found: string[] = [];
-  const magic = Buffer.alloc(4);
-  const walk = (dir: string): void => {
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.isFile()) {
-        try {
-          const fd = openSync(path, "r");
-          const n = readSync(fd, magic, 0, 4, 0);
-          closeSync(fd);
-          if (n === 4 && magic.readUInt32BE(0) === 0x7f454c46) found.push(path);
-        } catch {
-          // unreadable: skipped
-        }
-      }
-    }
-  };
-  for (const root of roots) walk(root);
-  return found;
 }
 
 /** Every `step`-th file, so peers that read whole files run on a sample spread over the list. */

@@ -1,3 +1,4 @@
+import { describe } from "./describe.js";
 import { parseHexInto, toHex } from "./hex.js";
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_ENTRY_SIZE, SNAPSHOT_REF_OFFSET, SnapshotError } from "./snapshot.js";
 import { type CoreExports, instantiateCore, Status, type WasmSource } from "./wasm.js";
@@ -59,13 +60,6 @@ export class CacheDisposedError extends Error {
   constructor() {
     super("BuildIdCache: the cache was disposed");
   }
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || typeof value !== "object") return String(value);
-  return Object.prototype.toString.call(value);
 }
 
 function checkKey(key: bigint): void {

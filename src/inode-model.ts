@@ -12,6 +12,7 @@
  * @module
  */
 import { BUILD_ID_MAX, BuildIdCache } from "./cache.js";
+import { describe } from "./describe.js";
 import {
   BUILD_ID_STRUCT_BYTES,
   type DesignName,
@@ -324,12 +325,6 @@ const FILE_MAPPED = 2;
 
 function newCounters(): ModelCounters {
   return { allocations: 0, frees: 0, opens: 0, closes: 0, attaches: 0, lookups: 0, hits: 0, misses: 0, evictions: 0 };
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || typeof value !== "object") return String(value);
-  return Object.prototype.toString.call(value);
 }
 
 /** Files, inode states and argument checks shared by the three designs. */

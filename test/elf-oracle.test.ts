@@ -1,49 +1,14 @@
 // The oracle: every ELF file of this machine's /usr/{bin,sbin,lib,libexec} plus Node's own binary,
 // read by the project and by GNU readelf -n; the build IDs (and their absence) must agree on all of them.
-import { closeSync, type Dirent, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync, statSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { ElfError, readBuildId } from "../src/elf.js";
 import { readBuildIdFromFile, readBuildIdFromFileSync } from "../src/node/elf-file.js";
+import { elfFiles } from "./helpers/elf-files.js";
 import { readelfBuildIds, readelfMissing } from "./helpers/elf-writer.js";
 
 const ROOTS = ["/usr/bin", "/usr/sbin", "/usr/lib", "/usr/libexec"];
 const SWEEP_TIMEOUT = 120_000; // seconds with a warm page cache; a fresh machine first reads ~60k files' first pages
-
-/** Regular files (not symlinks) under `roots` whose first four bytes are the ELF magic. */
-function elfFiles(roots: readonly string[]): string[] {
-  const found: string[] = [];
-  const magic = Buffer.alloc(4);
-  const walk = (dir: string): void => {
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return; // unreadable or missing directory
-    }
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() && !path.includes("\n") && startsWithElfMagic(path, magic)) found.push(path);
-    }
-  };
-  for (const root of roots) walk(root);
-  return found;
-}
-
-function startsWithElfMagic(path: string, buffer: Buffer): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch {
-    return false; // unreadable: readelf could not read it either
-  }
-  try {
-    return readSync(fd, buffer, 0, 4, 0) === 4 && buffer.readUInt32BE(0) === 0x7f454c46;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** A failure as compared: undefined for NO_BUILD_ID, "error: ..." for anything else. */
 function failure(e: unknown): string | undefined {
