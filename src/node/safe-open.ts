@@ -1,0 +1,241 @@
+/**
+ * The one way this package opens a path that comes from outside (a profile, a `/proc` entry, a
+ * cache file, a scanned root): non-blocking, then checked on the handle. A FIFO, a device node or
+ * a directory opens without blocking and is refused by `fstat` before any read; identity and size
+ * come from the open handle, never from an earlier `stat` of the path; reads stop at the size.
+ *
+ * @packageDocumentation
+ */
+import { type BigIntStats, closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { type FileIdentity, sameIdentity } from "./identity.js";
+
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+/** What kind of file a path named, as error messages say it. */
+export function fileKind(st: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSymbolicLink(): boolean;
+}): string {
+  if (st.isFile()) return "regular file";
+  if (st.isDirectory()) return "directory";
+  if (st.isFIFO()) return "FIFO";
+  if (st.isSocket()) return "socket";
+  if (st.isCharacterDevice()) return "character device";
+  if (st.isBlockDevice()) return "block device";
+  if (st.isSymbolicLink()) return "symbolic link";
+  return "special file";
+}
+
+/** A path that names something other than a regular file; nothing was read from it. */
+export class NotRegularFileError extends Error {
+  /** Always "NotRegularFileError", so the error can be told apart after serialisation. */
+  override name = "NotRegularFileError";
+  /** Errno-style code, so callers that switch on `error.code` can tell it apart. */
+  readonly code = "ENOTREG";
+  /**
+   * @param path The path as given.
+   * @param kind What it named: "FIFO", "character device", "directory", ….
+   */
+  constructor(
+    readonly path: string,
+    readonly kind: string,
+  ) {
+    super(`${path} is a ${kind}, not a regular file`);
+  }
+}
+
+/** A path whose file is not the one expected: another (device, inode) than the caller asked for. */
+export class FileChangedError extends Error {
+  /** Always "FileChangedError", so the error can be told apart after serialisation. */
+  override name = "FileChangedError";
+  /** Errno-style code, so callers that switch on `error.code` can tell it apart. */
+  readonly code = "ECHANGED";
+  /** @param path The path as given. */
+  constructor(readonly path: string) {
+    super(`${path} is another file than the one expected (device and inode differ)`);
+  }
+}
+
+/** A regular file larger than the caller allows; nothing was read from it. */
+export class FileTooLargeError extends Error {
+  /** Always "FileTooLargeError", so the error can be told apart after serialisation. */
+  override name = "FileTooLargeError";
+  /** Errno-style code, so callers that switch on `error.code` can tell it apart. */
+  readonly code = "EFBIG";
+  /**
+   * @param path The path as given.
+   * @param size Its size in bytes.
+   * @param limit The most bytes the caller allows.
+   */
+  constructor(
+    readonly path: string,
+    readonly size: bigint,
+    readonly limit: number,
+  ) {
+    super(`${path} is ${size} bytes, more than the limit of ${limit}`);
+  }
+}
+
+/** Options for {@link openRegular}. */
+export interface OpenRegularOptions {
+  /** Refuse the file unless its (device, inode), read from the handle, are these. */
+  expect?: FileIdentity;
+}
+
+/** An open regular file and its `fstat`, taken on the handle. */
+export interface OpenedFile {
+  /** The open handle; the caller closes it. */
+  handle: FileHandle;
+  /** `fstat` of the handle, with bigint fields. */
+  stat: BigIntStats;
+}
+
+function check(path: string, st: BigIntStats, options: OpenRegularOptions): Error | undefined {
+  if (!st.isFile()) return new NotRegularFileError(path, fileKind(st));
+  if (options.expect !== undefined && !sameIdentity(st, options.expect)) return new FileChangedError(path);
+  return undefined;
+}
+
+/**
+ * Opens `path` for reading without blocking and returns the handle with its `fstat`.
+ * @throws NotRegularFileError for anything but a regular file, FileChangedError when
+ *   `options.expect` does not match, and Node's errors (`ENOENT`, `EACCES`, …) when it cannot be
+ *   opened; the handle is closed in every such case.
+ */
+export async function openRegular(path: string, options: OpenRegularOptions = {}): Promise<OpenedFile> {
+  const handle = await open(path, READ_FLAGS);
+  try {
+    const st = await handle.stat({ bigint: true });
+    const problem = check(path, st, options);
+    if (problem) throw problem;
+    return { handle, stat: st };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/** {@link openRegular} with blocking calls; returns a descriptor the caller closes. */
+export function openRegularSync(path: string, options: OpenRegularOptions = {}): { fd: number; stat: BigIntStats } {
+  const fd = openSync(path, READ_FLAGS);
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    const problem = check(path, st, options);
+    if (problem) throw problem;
+    return { fd, stat: st };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+/** Options for {@link readRegularFile}. */
+export interface ReadRegularOptions extends OpenRegularOptions {
+  /** Most bytes to accept; a larger file is refused unread. Default 256 MiB. */
+  maxBytes?: number;
+  /** Read to end of file, not to the size `fstat` gives: for procfs files, whose size is 0. Still bounded by `maxBytes`. */
+  untilEof?: boolean;
+}
+
+/** Default {@link ReadRegularOptions.maxBytes}. */
+export const DEFAULT_READ_LIMIT = 256 * 1024 * 1024;
+
+const CHUNK = 64 * 1024;
+
+// Reads in growing chunks until a read returns 0; one byte past `limit` is refused.
+async function readToEof(
+  path: string,
+  limit: number,
+  read: (b: Uint8Array, at: number) => Promise<number>,
+): Promise<Uint8Array> {
+  let bytes = new Uint8Array(Math.min(CHUNK, limit + 1));
+  let got = 0;
+  for (;;) {
+    if (got === bytes.length) {
+      if (got > limit) throw new FileTooLargeError(path, BigInt(got), limit);
+      const bigger = new Uint8Array(Math.min(bytes.length * 2, limit + 1));
+      bigger.set(bytes);
+      bytes = bigger;
+    }
+    const n = await read(bytes, got);
+    if (n === 0) return bytes.subarray(0, got);
+    got += n;
+  }
+}
+
+function readToEofSync(path: string, limit: number, read: (b: Uint8Array, at: number) => number): Uint8Array {
+  let bytes = new Uint8Array(Math.min(CHUNK, limit + 1));
+  let got = 0;
+  for (;;) {
+    if (got === bytes.length) {
+      if (got > limit) throw new FileTooLargeError(path, BigInt(got), limit);
+      const bigger = new Uint8Array(Math.min(bytes.length * 2, limit + 1));
+      bigger.set(bytes);
+      bytes = bigger;
+    }
+    const n = read(bytes, got);
+    if (n === 0) return bytes.subarray(0, got);
+    got += n;
+  }
+}
+
+/**
+ * The whole of the regular file at `path`, read through {@link openRegular}: at most its size at
+ * open (a file that grows meanwhile is cut there) and at most `maxBytes`.
+ * @throws as {@link openRegular}, and FileTooLargeError past `maxBytes`.
+ */
+export async function readRegularFile(
+  path: string,
+  options: ReadRegularOptions = {},
+): Promise<{ bytes: Uint8Array; stat: BigIntStats }> {
+  const limit = options.maxBytes ?? DEFAULT_READ_LIMIT;
+  const { handle, stat } = await openRegular(path, options);
+  try {
+    if (options.untilEof)
+      return {
+        bytes: await readToEof(path, limit, (b, at) => handle.read(b, at, b.length - at, at).then((r) => r.bytesRead)),
+        stat,
+      };
+    if (stat.size > BigInt(limit)) throw new FileTooLargeError(path, stat.size, limit);
+    const bytes = new Uint8Array(Number(stat.size));
+    let got = 0;
+    while (got < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, got, bytes.length - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return { bytes: got === bytes.length ? bytes : bytes.subarray(0, got), stat };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** {@link readRegularFile} with blocking calls. */
+export function readRegularFileSync(
+  path: string,
+  options: ReadRegularOptions = {},
+): { bytes: Uint8Array; stat: BigIntStats } {
+  const limit = options.maxBytes ?? DEFAULT_READ_LIMIT;
+  const { fd, stat } = openRegularSync(path, options);
+  try {
+    if (options.untilEof)
+      return { bytes: readToEofSync(path, limit, (b, at) => readSync(fd, b, at, b.length - at, at)), stat };
+    if (stat.size > BigInt(limit)) throw new FileTooLargeError(path, stat.size, limit);
+    const bytes = new Uint8Array(Number(stat.size));
+    let got = 0;
+    while (got < bytes.length) {
+      const bytesRead = readSync(fd, bytes, got, bytes.length - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return { bytes: got === bytes.length ? bytes : bytes.subarray(0, got), stat };
+  } finally {
+    closeSync(fd);
+  }
+}
