@@ -229,11 +229,13 @@ describe("bad input gets a clear error and changes nothing", () => {
   test("keys", async () => {
     const cache = await filled(3, 8);
     const before = [...cache];
-    expect(() => cache.get(1 as unknown as bigint)).toThrow(new TypeError("key must be a bigint, got 1"));
-    expect(() => cache.set("1" as unknown as bigint, "aa")).toThrow(new TypeError('key must be a bigint, got "1"'));
-    expect(() => cache.set(-1n, "aa")).toThrow(new RangeError("key must be in [0, 2^64), got -1n"));
+    expect(() => cache.get(1 as unknown as bigint)).toThrow(new TypeError("key must be a bigint in [0, 2^64), got 1"));
+    expect(() => cache.set("1" as unknown as bigint, "aa")).toThrow(
+      new TypeError('key must be a bigint in [0, 2^64), got "1"'),
+    );
+    expect(() => cache.set(-1n, "aa")).toThrow(new RangeError("key must be a bigint in [0, 2^64), got -1n"));
     expect(() => cache.delete(1n << 64n)).toThrow(
-      new RangeError("key must be in [0, 2^64), got 18446744073709551616n"),
+      new RangeError("key must be a bigint in [0, 2^64), got 18446744073709551616n"),
     );
     expect(() => cache.has(undefined as unknown as bigint)).toThrow("got undefined");
     expect([...cache]).toEqual(before);

@@ -421,16 +421,19 @@ describe("errors name the bad value", () => {
   test("bad arguments are programming errors, not ElfErrors", async () => {
     const bytes = base().bytes;
     expect(() => readBuildId("x" as unknown as Uint8Array)).toThrow(
-      new TypeError("bytes must be a Uint8Array, got [object String]"),
+      new TypeError('bytes must be a Uint8Array, got "x"'),
     );
     expect(() => readBuildId(bytes, { limits: { maxNotes: -1 } })).toThrow(
-      new RangeError("limits.maxNotes must be a non-negative integer, got -1"),
+      new RangeError("limits.maxNotes must be an integer >= 0, got -1"),
     );
     expect(() => readBuildId(bytes, { limits: { maxSections: 1.5 } })).toThrow(
-      new RangeError("limits.maxSections must be a non-negative integer, got 1.5"),
+      new RangeError("limits.maxSections must be an integer >= 0, got 1.5"),
+    );
+    expect(() => readBuildId(bytes, { limits: { maxNotes: "9" as unknown as number } })).toThrow(
+      new TypeError('limits.maxNotes must be an integer >= 0, got "9"'),
     );
     await expect(readBuildIdFromFile(paths.get("segment-p_align-0") as string, { size: -5 })).rejects.toThrow(
-      new RangeError("size must be a non-negative integer, got -5"),
+      new RangeError("size must be an integer >= 0, got -5"),
     );
   });
 
