@@ -165,7 +165,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #stage(buildId: Uint8Array | string, at: number): number {
     this.#alive();
     if (typeof buildId === "string") {
-      if (buildId.length % 2 === 0) checkBuildIdLength(buildId.length / 2, `build ID ${JSON.stringify(buildId)}`);
+      if (buildId.length % 2 === 0) checkBuildIdLength(buildId.length / 2, `build ID ${describe(buildId)}`);
       return parseHexInto(buildId, this.#bytes, at, "build ID");
     }
     if (!(buildId instanceof Uint8Array)) {
@@ -421,8 +421,9 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    *   snapshot; RangeError when the entries do not fit `options.capacity`. No cache is returned then.
    */
   static async restore(bytes: Uint8Array, options?: Partial<BuildIdCacheOptions>): Promise<BuildIdCache> {
+    const wanted = options?.capacity === undefined ? undefined : integer("capacity", options.capacity, 1, MAX_CAPACITY);
     const snapshot = decodeSnapshot(bytes, MAX_CAPACITY);
-    const capacity = options?.capacity ?? snapshot.capacity;
+    const capacity = wanted ?? snapshot.capacity;
     if (snapshot.count > capacity) {
       throw new RangeError(`snapshot holds ${snapshot.count} entries, more than capacity ${capacity}`);
     }

@@ -19,7 +19,8 @@
 
 // crc-32 (SheetJS): synchronous, dependency-free and browser-ready, unlike hash-wasm's async-initialised CRC.
 import CRC32 from "crc-32";
-import { instance } from "./check.js";
+import { instance, integer } from "./check.js";
+import { describe } from "./describe.js";
 import { BUILD_ID_MAX, ENTRY_SIZE, ID_OFFSET, LEN_OFFSET, REF_OFFSET, SPARE_OFFSET } from "./layout.js";
 
 /** The format version this library writes and reads. */
@@ -131,11 +132,12 @@ function checkRecord(records: Uint8Array, i: number): void {
  */
 export function decodeSnapshot(bytes: Uint8Array, maxCapacity: number): DecodedSnapshot {
   instance("snapshot", bytes, Uint8Array);
+  integer("maxCapacity", maxCapacity, 1);
   if (bytes.length < HEADER_SIZE) {
     throw new SnapshotError("TRUNCATED", `${bytes.length} bytes, shorter than the ${HEADER_SIZE}-byte header`);
   }
   const magic = String.fromCharCode(...bytes.subarray(0, MAGIC.length));
-  if (magic !== MAGIC) throw new SnapshotError("BAD_MAGIC", `starts with ${JSON.stringify(magic)}, not "${MAGIC}"`);
+  if (magic !== MAGIC) throw new SnapshotError("BAD_MAGIC", `starts with ${describe(magic)}, not ${describe(MAGIC)}`);
   const header = view(bytes);
   const version = header.getUint16(8, true);
   if (version !== SNAPSHOT_VERSION) {

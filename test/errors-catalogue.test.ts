@@ -515,6 +515,9 @@ describe("snapshots", () => {
     const error = await rejection(BuildIdCache.restore(good, { capacity: 2 }));
     expect(error).toBeInstanceOf(RangeError);
     expect(error.message).toBe("snapshot holds 3 entries, more than capacity 2");
+    const notNumber = await rejection(BuildIdCache.restore(good, { capacity: "1" as unknown as number }));
+    expect(notNumber).toBeInstanceOf(TypeError);
+    expect(notNumber.message).toBe('capacity must be an integer from 1 to 16777215, got "1"');
   });
 });
 

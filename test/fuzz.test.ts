@@ -140,7 +140,7 @@ const getBytesOp = fc
         const at = offset ?? 0;
         const given = offset as number | undefined;
         const notOffset = typeof at !== "number" ? TypeError : !Number.isInteger(at) || at < 0 ? RangeError : undefined;
-        const fits = notOffset === undefined && at + BUILD_ID_MAX <= (out.value?.length ?? 0);
+        const fits = typeof at === "number" && !notOffset && at + BUILD_ID_MAX <= (out.value?.length ?? 0);
         return {
           kind: "getBytes",
           key,
