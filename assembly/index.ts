@@ -4,32 +4,37 @@
 //
 // Two arrays, reserved once by init():
 //
-//   index: 2^bits u32 slots; linear probing from the key's home slot.
+//   buckets: `bucketCount` records of BUCKET_SIZE bytes, one cache line each, any count (not a
+//   power of two: the home bucket is Lemire's multiply-shift, so the load sits near its cap).
 //
-//      31     24 23                         0
-//     +--------+----------------------------+
-//     |  tag   |         entry + 1          |    all zero: EMPTY
-//     +--------+----------------------------+
+//      0                       15   16                                  61      64
+//     +-------------------------+----+-----------------------------------+-------+
+//     | tag 0 | tag 1 | .. | 14 |over| entry 0 | entry 1 | .. | entry 14 | (pad) |
+//     +-------------------------+----+-----------------------------------+-------+
+//        1 byte per slot                 3 bytes (24 bits) per slot
 //
-//     tag: 8 more hash bits, so most non-matching slots never touch an entry.
+//     tag: EMPTY, or 8 hash bits forced non-zero; one v128 compare matches all 15 at once.
+//     over: live keys whose probe passed this bucket full (saturates at OVER_STUCK and stays).
+//     entry: the entry number of the slot's key.
 //
 //   entries: `capacity` records of ENTRY_SIZE bytes; live ones are dense in [0, count).
 //
-//      0        8                     28    29    30       32
-//     +--------+---------------------+-----+-----+--------+
-//     |  key   |  build id (20 B)    | len | ref | (spare)|
-//     +--------+---------------------+-----+-----+--------+
+//      0        8                     28    29    30
+//     +--------+---------------------+-----+-----+
+//     |  key   |  build id (20 B)    | len | ref |
+//     +--------+---------------------+-----+-----+
 //
-//     len: bytes of the build id in use; ref: CLOCK reference bit;
-//     spare: room for a per-entry version word (a seqlock for readers on other threads).
+//     len: bytes of the build id in use; ref: CLOCK reference bit. Records are not aligned:
+//     wasm loads any address, and 30 bytes instead of 32 keep a live entry under 36 bytes.
 //
-// Why an index over dense entries rather than fat slots: a 32-byte slot at load factor
-// 0.375..0.75 costs 43..85 bytes per live entry; a 4-byte index slot costs 5.3..10.7 on top of
-// the 32-byte entry. Dense entries also make CLOCK, iteration and snapshots a linear scan.
+// Why buckets over dense entries (measured against fat slots and a separate control array,
+// figures in the README): a hit loads one bucket line, then the entry; a miss loads one bucket
+// line; CLOCK, iteration and snapshots stay a linear scan of the entries.
 //
 // Invariants (verify() checks them all; the debug build asserts them where they are kept):
-//   1. The index is at most 3/4 full, so every probe ends at an empty slot.
-//   2. Each live entry has exactly one slot, with its key's tag, on the probe path from its home.
+//   1. At most 7/8 of the slots are full, so an insert always finds an empty one.
+//   2. Each live entry has exactly one slot, with its key's tag, in a bucket on its probe path,
+//      and every bucket between its home and that bucket counts it in `over`.
 //   3. Keys compare in full; a matching tag only says "look".
 //   4. count <= capacity; only a full cache evicts, and only a key it holds.
 //   5. Memory grows in init() and nowhere else; a lookup writes only a reference bit, the
@@ -50,25 +55,32 @@ export const BUILD_ID_MAX: u32 = 20;
 export const LEN_OFFSET: usize = ID_OFFSET + <usize>BUILD_ID_MAX;
 /** Where an entry's CLOCK reference byte sits. */
 export const REF_OFFSET: usize = LEN_OFFSET + 1;
-/** Where an entry's spare bytes start; they run to ENTRY_SIZE. */
-export const SPARE_OFFSET: usize = REF_OFFSET + 1;
-const SPARE_SIZE: usize = 2;
 /** Bytes per entry record. */
-export const ENTRY_SIZE: u32 = <u32>(SPARE_OFFSET + SPARE_SIZE);
+export const ENTRY_SIZE: u32 = <u32>(REF_OFFSET + 1);
 
-const SLOT_SIZE: usize = 4;
-const CACHE_LINE: usize = 64;
-const TAG_SHIFT: u32 = 24;
-const ENTRY_MASK: u32 = (1 << TAG_SHIFT) - 1;
-/** Largest capacity: entry + 1 must fit below the tag. */
+/** Slots per bucket: 15 tags and the overflow count fill one v128. */
+export const BUCKET_SLOTS: u32 = 15;
+/** Where a bucket's overflow count sits, right after its tags. */
+export const OVER_OFFSET: usize = <usize>BUCKET_SLOTS;
+/** Where a bucket's 3-byte entry numbers start. */
+export const SLOT_ENTRY_OFFSET: usize = OVER_OFFSET + 1;
+const SLOT_ENTRY_SIZE: usize = 3;
+/** Bytes per bucket: one cache line. */
+export const BUCKET_SIZE: u32 = 64;
+const SLOT_BITS: i32 = (1 << BUCKET_SLOTS) - 1;
+const ENTRY_MASK: u32 = (1 << <u32>(SLOT_ENTRY_SIZE * 8)) - 1;
+/** Largest capacity: an entry number fits in a slot's 3 bytes. */
 export const MAX_CAPACITY: u32 = ENTRY_MASK;
-/** Slots are at least capacity / MAX_LOAD, so the index is never more than 3/4 full. */
-const MAX_LOAD_NUM: u64 = 3;
-const MAX_LOAD_DEN: u64 = 4;
-const MIN_SLOT_BITS: u32 = 3;
+/** Slots are at least capacity / MAX_LOAD, so the table is never more than 7/8 full. */
+const MAX_LOAD_NUM: u64 = 7;
+const MAX_LOAD_DEN: u64 = 8;
+/** An overflow count this high has lost track and is never decremented again. */
+export const OVER_STUCK: u32 = 255;
 
 /** Batch entry points work on this many keys per call. */
 export const BATCH: u32 = 1024;
+/** lookupMany loads the buckets of this many keys before reading any of their entries. */
+const LOOKUP_GROUP: u32 = 16;
 
 // ---- status codes (the TypeScript side turns them into errors or results) -----------------
 
@@ -89,10 +101,9 @@ export const ERR_LENGTH: i32 = -3;
 
 // ---- table state --------------------------------------------------------------------------
 
-let index: usize = 0;
+let buckets: usize = 0;
 let entries: usize = 0;
-let slotBits: u32 = 0;
-let mask: u32 = 0;
+let bucketCount: u32 = 0;
 export let capacity: u32 = 0;
 export let count: u32 = 0;
 let hand: u32 = 0;
@@ -113,25 +124,47 @@ export let misses: u64 = 0;
 export let removals: u64 = 0;
 export let evictions: u64 = 0;
 
-// ---- slots and entries --------------------------------------------------------------------
+// ---- buckets, slots and entries -----------------------------------------------------------
 
-const EMPTY: u32 = 0;
+/** A slot no key holds; wasm's zeroed memory is an empty table. */
+const EMPTY: u8 = 0;
 
-// @ts-ignore: decorator
-@inline function isEmpty(slot: u32): bool { return slot == EMPTY; }
-// @ts-ignore: decorator
-@inline function isFull(slot: u32): bool { return slot != EMPTY; }
-// @ts-ignore: decorator
-@inline function makeSlot(tag: u32, entry: u32): u32 { return (tag << TAG_SHIFT) | (entry + 1); }
-// @ts-ignore: decorator
-@inline function slotEntry(slot: u32): u32 { return (slot & ENTRY_MASK) - 1; }
-// @ts-ignore: decorator
-@inline function slotTag(slot: u32): u32 { return slot >>> TAG_SHIFT; }
+// A slot is named by its bucket's address (64-aligned) plus its index in the low bits; 0 is none.
 
 // @ts-ignore: decorator
-@inline function slotAt(pos: u32): u32 { return load<u32>(index + (<usize>pos << 2)); }
+@inline function isEmpty(tag: u32): bool { return tag == EMPTY; }
 // @ts-ignore: decorator
-@inline function setSlot(pos: u32, slot: u32): void { store<u32>(index + (<usize>pos << 2), slot); }
+@inline function isFull(tag: u32): bool { return tag != EMPTY; }
+// @ts-ignore: decorator
+@inline function bucketAt(b: u32): usize { return buckets + <usize>b * <usize>BUCKET_SIZE; }
+// @ts-ignore: decorator
+@inline function bucketOf(slot: usize): usize { return slot & ~(<usize>BUCKET_SIZE - 1); }
+// @ts-ignore: decorator
+@inline function bucketNumber(p: usize): u32 { return <u32>((p - buckets) / <usize>BUCKET_SIZE); }
+// @ts-ignore: decorator
+@inline function tagAt(slot: usize): u32 { return load<u8>(slot); }
+// @ts-ignore: decorator
+@inline function slotEntry(slot: usize): u32 {
+  const i = slot & (<usize>BUCKET_SIZE - 1);
+  return load<u32>(bucketOf(slot) + SLOT_ENTRY_OFFSET + i * SLOT_ENTRY_SIZE) & ENTRY_MASK;
+}
+// @ts-ignore: decorator
+@inline function setSlot(slot: usize, tag: u32, entry: u32): void {
+  const i = slot & (<usize>BUCKET_SIZE - 1);
+  const at = bucketOf(slot) + SLOT_ENTRY_OFFSET + i * SLOT_ENTRY_SIZE;
+  store<u16>(at, <u16>entry);
+  store<u8>(at, <u8>(entry >> 16), 2);
+  store<u8>(slot, <u8>tag);
+}
+// @ts-ignore: decorator
+@inline function overOf(p: usize): u32 { return load<u8>(p, OVER_OFFSET); }
+/** Slots of bucket `p` whose tag is `tag`, one bit each. */
+// @ts-ignore: decorator
+@inline function matches(p: usize, tag: u32): i32 {
+  return i8x16.bitmask(i8x16.eq(v128.load(p), i8x16.splat(<i8>tag))) & SLOT_BITS;
+}
+// @ts-ignore: decorator
+@inline function nextBucket(b: u32): u32 { return b + 1 == bucketCount ? 0 : b + 1; }
 // @ts-ignore: decorator
 @inline function entryAt(entry: u32): usize { return entries + <usize>entry * <usize>ENTRY_SIZE; }
 // @ts-ignore: decorator
@@ -144,59 +177,68 @@ const GOLDEN_RATIO_64: u64 = 0x61C8864680B583EB;
 
 // @ts-ignore: decorator
 @inline function hash(key: u64): u64 { return key * GOLDEN_RATIO_64; }
+/** Lemire's range reduction of the top 32 bits: any bucket count, no division. */
 // @ts-ignore: decorator
-@inline function homeOf(h: u64): u32 { return <u32>(h >> (64 - slotBits)); }
+@inline function homeOf(h: u64): u32 { return <u32>(((h >> 32) * <u64>bucketCount) >> 32); }
+/** 8 bits below the ones homeOf uses, never EMPTY. */
 // @ts-ignore: decorator
-@inline function tagOf(h: u64): u32 { return <u32>(h >> (56 - slotBits)) & 0xFF; }
+@inline function tagOf(h: u64): u32 { const t = <u32>(h >> 24) & 0xFF; return t | <u32>(t == 0); }
 
 // ---- the probe loop -----------------------------------------------------------------------
 
 /**
- * The slot holding `key`, or `~pos` for the empty slot where its probe ended.
- * Ends because the load cap leaves at least a quarter of the slots empty.
+ * The slot holding `key`, or 0. Ends at the first bucket no key probed past, or after every
+ * bucket: overflow counts could in principle ring the table.
  */
-function find(key: u64, h: u64): i32 {
-  let pos = homeOf(h);
+function find(key: u64, h: u64): usize {
   const tag = tagOf(h);
-  while (true) {
-    const slot = slotAt(pos);
-    if (isEmpty(slot)) return ~(<i32>pos);
+  let b = homeOf(h);
+  for (let step: u32 = 0; step < bucketCount; step++) {
+    const p = bucketAt(b);
     // Equality is always the full key: a matching tag only says "look".
-    if (slotTag(slot) == tag && keyOf(slotEntry(slot)) == key) return <i32>pos;
-    pos = (pos + 1) & mask;
+    for (let m = matches(p, tag); m != 0; m &= m - 1) {
+      const slot = p | <usize>ctz(m);
+      if (keyOf(slotEntry(slot)) == key) return slot;
+    }
+    if (overOf(p) == 0) break;
+    b = nextBucket(b);
   }
+  return 0;
 }
 
-/** The slot that points at `entry`, whose key is in the table. */
-function slotOfEntry(entry: u32): u32 {
-  let pos = homeOf(hash(keyOf(entry)));
-  while (slotEntry(slotAt(pos)) != entry) {
-    assert(isFull(slotAt(pos)), "slotOfEntry: every live entry has a slot on its probe path");
-    pos = (pos + 1) & mask;
+/** Adds `delta` to the overflow count of every bucket from `h`'s home up to `last`, exclusive. */
+function countPassing(h: u64, last: usize, delta: i32): void {
+  for (let b = homeOf(h); bucketAt(b) != last; b = nextBucket(b)) {
+    const over = overOf(bucketAt(b));
+    assert(over > 0 || delta > 0, "countPassing: a key leaving counted itself on the way");
+    if (over != OVER_STUCK) store<u8>(bucketAt(b), <u8>(<i32>over + delta), OVER_OFFSET);
   }
-  return pos;
 }
 
 /**
- * Empties slot `pos` by shifting later members of its cluster back. No tombstones: lookups
- * stay as short as on a table that never saw a delete, and a full-of-deletes table cannot
- * make a probe run forever.
+ * An empty slot for a new key of hash `h`: the first one on its probe path, counted in the
+ * overflow of every full bucket before it. Ends because the load cap leaves 1/8 of the slots empty.
  */
-function vacate(pos: u32): void {
-  let hole = pos;
-  let next = (pos + 1) & mask;
+function claim(h: u64): usize {
+  let b = homeOf(h);
   while (true) {
-    const slot = slotAt(next);
-    if (isEmpty(slot)) break;
-    const home = homeOf(hash(keyOf(slotEntry(slot))));
-    // The slot may fill the hole unless its home lies cyclically in (hole, next].
-    if (((next - home) & mask) >= ((next - hole) & mask)) {
-      setSlot(hole, slot);
-      hole = next;
+    const free = matches(bucketAt(b), EMPTY);
+    if (free != 0) {
+      const slot = bucketAt(b) | <usize>ctz(free);
+      countPassing(h, bucketAt(b), 1);
+      return slot;
     }
-    next = (next + 1) & mask;
+    b = nextBucket(b);
   }
-  setSlot(hole, EMPTY);
+}
+
+/**
+ * Empties `slot` and uncounts its key from the buckets it passed. No tombstones: the overflow
+ * counts end a miss as early as on a table that never saw a delete (Folly F14's scheme).
+ */
+function vacate(slot: usize, h: u64): void {
+  store<u8>(slot, EMPTY);
+  countPassing(h, bucketOf(slot), -1);
 }
 
 // ---- entries ------------------------------------------------------------------------------
@@ -211,11 +253,16 @@ function writeEntry(entry: u32, key: u64, src: usize, len: u32): void {
   store<u8>(p, 0, REF_OFFSET);
 }
 
-/** Copies the build id of the entry at `p` to `dst` (BUILD_ID_MAX bytes) and returns its length. */
+/**
+ * Copies the build id of the entry at `p` to `dst` (BUILD_ID_MAX bytes) and returns its length.
+ * Five u32 stores: the host reads them back as five u32 loads, which store-to-load forwarding serves.
+ */
 // @ts-ignore: decorator
 @inline function readEntry(p: usize, dst: usize): u32 {
-  store<u64>(dst, load<u64>(p, ID_OFFSET));
-  store<u64>(dst, load<u64>(p, ID_OFFSET + 8), 8);
+  store<u32>(dst, load<u32>(p, ID_OFFSET));
+  store<u32>(dst, load<u32>(p, ID_OFFSET + 4), 4);
+  store<u32>(dst, load<u32>(p, ID_OFFSET + 8), 8);
+  store<u32>(dst, load<u32>(p, ID_OFFSET + 12), 12);
   store<u32>(dst, load<u32>(p, ID_OFFSET + 16), 16);
   return load<u8>(p, LEN_OFFSET);
 }
@@ -224,9 +271,11 @@ function writeEntry(entry: u32, key: u64, src: usize, len: u32): void {
 function compact(entry: u32): void {
   const last = count - 1;
   if (entry != last) {
-    const pos = slotOfEntry(last);
+    const key = keyOf(last);
+    const slot = find(key, hash(key));
+    assert(slot != 0, "compact: every live entry has a slot");
     memory.copy(entryAt(entry), entryAt(last), ENTRY_SIZE);
-    setSlot(pos, makeSlot(slotTag(slotAt(pos)), entry));
+    setSlot(slot, tagAt(slot), entry);
   }
   count = last;
   if (hand >= count) hand = 0;
@@ -254,48 +303,47 @@ function victim(): u32 {
  */
 export function init(cap: u32): i32 {
   if (cap == 0 || cap > MAX_CAPACITY || capacity != 0) return ERR_CAPACITY;
-  const bits = slotBitsFor(cap);
-  const slots = <usize>1 << bits;
-  const total = tableBytes(cap, slots);
+  const n = bucketsFor(cap);
+  const total = tableBytes(cap, n);
   // Grow exactly once, and report failure instead of letting the allocator trap.
-  const end = <u64>__heap_base + <u64>total + 2 * CACHE_LINE;
+  const end = <u64>__heap_base + <u64>total + <u64>BUCKET_SIZE;
   const pagesNeeded = <i32>((end + 0xFFFF) >> 16) - memory.size();
   if (pagesNeeded > 0 && memory.grow(pagesNeeded) < 0) return ERR_NO_MEMORY;
-  // Entries start on a cache line, so no 32-byte entry straddles two lines.
-  const base = (heap.alloc(total + CACHE_LINE) + CACHE_LINE - 1) & ~(CACHE_LINE - 1);
-  entries = base;
-  index = entries + <usize>cap * <usize>ENTRY_SIZE;
-  ioKeys = index + slots * SLOT_SIZE;
+  // Buckets start on a cache line, so each bucket is exactly one line.
+  buckets = (heap.alloc(total + BUCKET_SIZE) + BUCKET_SIZE - 1) & ~(<usize>BUCKET_SIZE - 1);
+  // The I/O regions sit between buckets and entries: 8-aligned for the host's BigUint64Array.
+  ioKeys = buckets + <usize>n * <usize>BUCKET_SIZE;
   ioEvicted = ioKeys + <usize>BATCH * KEY_SIZE;
   ioIds = ioEvicted + <usize>BATCH * KEY_SIZE;
   ioLens = ioIds + <usize>BATCH * <usize>BUILD_ID_MAX;
+  entries = ioLens + <usize>BATCH;
   // No fill: init runs once per instance, on memory that nothing has written yet (wasm zeroes it).
-  slotBits = bits;
-  mask = <u32>slots - 1;
+  bucketCount = n;
   capacity = cap;
   return OK;
 }
 
-/** log2 of the fewest slots (at least 2^MIN_SLOT_BITS) that keep `cap` entries at most 3/4 full. */
-function slotBitsFor(cap: u32): u32 {
-  const minSlots = (<u64>cap * MAX_LOAD_DEN + MAX_LOAD_NUM - 1) / MAX_LOAD_NUM;
-  let bits = MIN_SLOT_BITS;
-  while ((<u64>1 << bits) < minSlots) bits++;
-  return bits;
+/** The fewest buckets whose slots keep `cap` entries at most 7/8 full. */
+function bucketsFor(cap: u32): u32 {
+  const slotsNeeded = (<u64>cap * MAX_LOAD_DEN + MAX_LOAD_NUM - 1) / MAX_LOAD_NUM;
+  return <u32>((slotsNeeded + BUCKET_SLOTS - 1) / BUCKET_SLOTS);
 }
 
-/** Bytes of entries, index and batch I/O for `cap` entries over `slots` slots. */
-function tableBytes(cap: u32, slots: usize): usize {
-  return <usize>cap * <usize>ENTRY_SIZE + slots * SLOT_SIZE
+/** Bytes of buckets, entries and batch I/O for `cap` entries over `n` buckets. */
+function tableBytes(cap: u32, n: u32): usize {
+  return <usize>n * <usize>BUCKET_SIZE + <usize>cap * <usize>ENTRY_SIZE
     + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE);
 }
 
-/** Slots in the index (a power of two). */
-export function slotCount(): u32 { return mask + 1; }
+/** Slots in the table: BUCKET_SLOTS per bucket. */
+export function slotCount(): u32 { return bucketCount * BUCKET_SLOTS; }
 
-/** Bytes reserved by init(): index, entries and batch I/O. */
+/** Address of the first bucket, for tests that corrupt the table from the host. */
+export function bucketAddress(): usize { return buckets; }
+
+/** Bytes reserved by init(): buckets, entries and batch I/O. */
 export function reservedBytes(): f64 {
-  return <f64>tableBytes(capacity, <usize>mask + 1);
+  return <f64>tableBytes(capacity, bucketCount);
 }
 
 /**
@@ -305,10 +353,9 @@ export function reservedBytes(): f64 {
 export function insert(key: u64, src: usize, len: u32): i32 {
   if (len == 0 || len > BUILD_ID_MAX) return ERR_LENGTH;
   const h = hash(key);
-  let pos = find(key, h);
-  if (pos >= 0) {
-    const entry = slotEntry(slotAt(pos));
-    writeEntry(entry, key, src, len);
+  const found = find(key, h);
+  if (found != 0) {
+    writeEntry(slotEntry(found), key, src, len);
     updates++;
     return UPDATED;
   }
@@ -317,16 +364,16 @@ export function insert(key: u64, src: usize, len: u32): i32 {
   if (count == capacity) {
     entry = victim();
     evictedKey = keyOf(entry);
-    vacate(slotOfEntry(entry));
+    const old = hash(evictedKey);
+    vacate(find(evictedKey, old), old);
     hand = hand + 1 == count ? 0 : hand + 1;
     evictions++;
     status = INSERTED_EVICTING;
-    pos = find(key, h); // the shift may have moved the end of our probe
   } else {
     count++;
   }
   writeEntry(entry, key, src, len);
-  setSlot(~pos, makeSlot(tagOf(h), entry));
+  setSlot(claim(h), tagOf(h), entry);
   inserts++;
   assert(count <= capacity, "insert: never more entries than capacity");
   return status;
@@ -343,9 +390,9 @@ export function lookup(key: u64, dst: usize): u32 {
 /** lookup() without the counters, for callers that count a whole batch at once. */
 // @ts-ignore: decorator
 @inline function probe(key: u64, dst: usize): u32 {
-  const pos = find(key, hash(key));
-  if (pos < 0) return 0;
-  const p = entryAt(slotEntry(slotAt(pos)));
+  const slot = find(key, hash(key));
+  if (slot == 0) return 0;
+  const p = entryAt(slotEntry(slot));
   // Test before set: a line that is only read stays clean (and shareable with reader threads).
   if (load<u8>(p, REF_OFFSET) == 0) store<u8>(p, 1, REF_OFFSET);
   return readEntry(p, dst);
@@ -353,15 +400,16 @@ export function lookup(key: u64, dst: usize): u32 {
 
 /** Whether `key` is present; touches no counter and no reference bit. */
 export function contains(key: u64): bool {
-  return find(key, hash(key)) >= 0;
+  return find(key, hash(key)) != 0;
 }
 
 /** Removes `key`; returns whether it was present. */
 export function remove(key: u64): bool {
-  const pos = find(key, hash(key));
-  if (pos < 0) return false;
-  const entry = slotEntry(slotAt(pos));
-  vacate(<u32>pos);
+  const h = hash(key);
+  const slot = find(key, h);
+  if (slot == 0) return false;
+  const entry = slotEntry(slot);
+  vacate(slot, h);
   compact(entry);
   removals++;
   return true;
@@ -369,22 +417,40 @@ export function remove(key: u64): bool {
 
 /** Removes every entry; counters are kept. */
 export function clear(): void {
-  memory.fill(index, 0, (<usize>mask + 1) * SLOT_SIZE);
+  memory.fill(buckets, 0, <usize>bucketCount * <usize>BUCKET_SIZE);
   count = 0;
   hand = 0;
 }
 
 // ---- batch operations over the I/O regions ------------------------------------------------
 
-/** lookup() for ioKeys[0..n): ids to ioIds, lengths to ioLens (0: miss). Returns hits. */
+/** Folds the loads of lookupMany's first pass, so the optimizer keeps them. */
+let touched: u32 = 0;
+
+/**
+ * lookup() for ioKeys[0..n): ids to ioIds, lengths to ioLens (0: miss). Returns hits.
+ * Keys go in groups: first every key's home bucket and first candidate entry are loaded, so
+ * their cache misses overlap (wasm has no prefetch), then each key is probed.
+ */
 export function lookupMany(n: u32): u32 {
   assert(n <= BATCH, "lookupMany: n within the batch region");
   let found: u32 = 0;
-  for (let i: u32 = 0; i < n; i++) {
-    const len = probe(load<u64>(ioKeys + (<usize>i << 3)), ioIds + <usize>i * BUILD_ID_MAX);
-    store<u8>(ioLens + i, <u8>len);
-    found += <u32>(len != 0);
+  let sink: u32 = 0;
+  for (let g: u32 = 0; g < n; g += LOOKUP_GROUP) {
+    const end = min(g + LOOKUP_GROUP, n);
+    for (let i = g; i < end; i++) {
+      const h = hash(load<u64>(ioKeys + (<usize>i << 3)));
+      const p = bucketAt(homeOf(h));
+      const m = matches(p, tagOf(h));
+      sink += m == 0 ? <u32>overOf(p) : load<u8>(entryAt(slotEntry(p | <usize>ctz(m))));
+    }
+    for (let i = g; i < end; i++) {
+      const len = probe(load<u64>(ioKeys + (<usize>i << 3)), ioIds + <usize>i * BUILD_ID_MAX);
+      store<u8>(ioLens + i, <u8>len);
+      found += <u32>(len != 0);
+    }
   }
+  touched = sink;
   hits += found;
   misses += n - found;
   return found;
@@ -427,18 +493,25 @@ export function entryAddress(i: u32): usize {
   return entryAt(i);
 }
 
-/** Sum of probe lengths over live keys (1 = found at home); with probeMax, the cost of a hit. */
+/** Sum of probe lengths over live keys in buckets (1 = found in its home); with probeMax, the cost of a hit. */
 export let probeSum: u64 = 0;
 export let probeMax: u32 = 0;
 
-/** Scans the index to fill probeSum and probeMax. Costs nothing on the hot paths. */
+/** Buckets a probe for the live key of `entry` visits, counting its home. */
+function probeLength(entry: u32): u32 {
+  const key = keyOf(entry);
+  const h = hash(key);
+  const at = bucketNumber(bucketOf(find(key, h)));
+  const home = homeOf(h);
+  return (at >= home ? at - home : at + bucketCount - home) + 1;
+}
+
+/** Scans the entries to fill probeSum and probeMax. Costs nothing on the hot paths. */
 export function measureProbes(): void {
   let sum: u64 = 0;
   let most: u32 = 0;
-  for (let pos: u32 = 0; pos <= mask; pos++) {
-    const slot = slotAt(pos);
-    if (isEmpty(slot)) continue;
-    const length = ((pos - homeOf(hash(keyOf(slotEntry(slot))))) & mask) + 1;
+  for (let e: u32 = 0; e < count; e++) {
+    const length = probeLength(e);
     sum += length;
     if (length > most) most = length;
   }
@@ -449,17 +522,30 @@ export function measureProbes(): void {
 /** Checks every structural invariant; traps in debug builds on the first broken one. */
 export function verify(): void {
   let full: u32 = 0;
-  for (let pos: u32 = 0; pos <= mask; pos++) {
-    const slot = slotAt(pos);
-    if (isEmpty(slot)) continue;
-    full++;
-    const entry = slotEntry(slot);
-    assert(entry < count, "verify: a slot points at a live entry");
-    const h = hash(keyOf(entry));
-    assert(slotTag(slot) == tagOf(h), "verify: the tag is the key's");
-    assert(find(keyOf(entry), h) == <i32>pos, "verify: the key is found where it sits");
+  let over: u64 = 0;
+  for (let b: u32 = 0; b < bucketCount; b++) {
+    const p = bucketAt(b);
+    if (overOf(p) != OVER_STUCK) over += overOf(p);
+    for (let i: usize = 0; i < <usize>BUCKET_SLOTS; i++) {
+      const slot = p | i;
+      if (isEmpty(tagAt(slot))) continue;
+      full++;
+      const entry = slotEntry(slot);
+      assert(entry < count, "verify: a slot points at a live entry");
+      const h = hash(keyOf(entry));
+      assert(tagAt(slot) == tagOf(h), "verify: the tag is the key's");
+      assert(find(keyOf(entry), h) == slot, "verify: the key is found where it sits");
+    }
   }
   assert(full == count, "verify: one slot per live entry");
+  let passed: u64 = 0;
+  for (let e: u32 = 0; e < count; e++) {
+    const key = keyOf(e);
+    const h = hash(key);
+    const last = bucketOf(find(key, h));
+    for (let b = homeOf(h); bucketAt(b) != last; b = nextBucket(b)) passed += <u64>(overOf(bucketAt(b)) != OVER_STUCK);
+  }
+  assert(over == passed, "verify: overflow counts sum to the buckets the keys passed");
   for (let e: u32 = 0; e < count; e++) {
     const len = load<u8>(entryAt(e), LEN_OFFSET);
     assert(len >= 1 && len <= BUILD_ID_MAX, "verify: a live entry has a valid length");

@@ -15,7 +15,16 @@ import {
   REF_OFFSET,
   UPDATED,
 } from "./layout.js";
-import { decodeSnapshot, encodeSnapshot, SnapshotError } from "./snapshot.js";
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  RECORD_ID_OFFSET,
+  RECORD_KEY_OFFSET,
+  RECORD_LEN_OFFSET,
+  RECORD_REF_OFFSET,
+  SNAPSHOT_ENTRY_SIZE,
+  SnapshotError,
+} from "./snapshot.js";
 import { type CoreExports, instantiateCore, type WasmSource } from "./wasm.js";
 
 export { BUILD_ID_MAX, MAX_CAPACITY } from "./layout.js";
@@ -36,7 +45,7 @@ export interface BuildIdCacheStats {
   size: number;
   /** Most live entries. */
   capacity: number;
-  /** Slots in the open-addressing index (a power of two). */
+  /** Slots in the open-addressing table (15 per 64-byte bucket, at most 7/8 of them full). */
   slots: number;
   /** Inserts of new keys (including those that evicted another). */
   inserts: number;
@@ -50,11 +59,11 @@ export interface BuildIdCacheStats {
   removals: number;
   /** Keys evicted by inserts into a full cache. */
   evictions: number;
-  /** Mean slots probed to find a live key (1: at its home slot); 0 when empty. */
+  /** Mean buckets probed to find a live key (1: in its home bucket); 0 when empty. */
   probeMean: number;
-  /** Most slots probed to find any live key. */
+  /** Most buckets probed to find any live key. */
   probeMax: number;
-  /** Bytes the table reserved at creation: index, entries and batch buffers. */
+  /** Bytes the table reserved at creation: buckets, entries and batch buffers. */
   reservedBytes: number;
   /** Bytes of the cache's linear memory, everything included. */
   memoryBytes: number;
@@ -105,6 +114,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #bytes: Uint8Array;
   #words: BigUint64Array;
   #u32: Uint32Array;
+  #view: DataView;
   #out: Uint8Array | undefined;
   #outView: DataView | undefined;
   #onEvict: ((key: bigint) => void) | undefined;
@@ -127,6 +137,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     this.#bytes = new Uint8Array(core.memory.buffer);
     this.#words = new BigUint64Array(core.memory.buffer);
     this.#u32 = new Uint32Array(core.memory.buffer);
+    this.#view = new DataView(core.memory.buffer);
   }
 
   /**
@@ -332,7 +343,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     return count;
   }
 
-  /** Counters and shape; scans the index once for the probe lengths. */
+  /** Counters and shape; probes every live key once for the probe lengths. */
   stats(): BuildIdCacheStats {
     const core = this.#core;
     core.measureProbes();
@@ -363,7 +374,11 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     for (let i = 0; i < this.size; i++) {
       if (this.#version !== version) throw new Error("BuildIdCache: changed during iteration");
       const at = this.#core.entryAddress(i);
-      yield [this.#words[(at + KEY_OFFSET) / 8]!, toHex(this.#bytes, at + ID_OFFSET, this.#bytes[at + LEN_OFFSET]!)];
+      // Entries are 30 bytes apart, so a key is not 8-aligned: read it through the DataView.
+      yield [
+        this.#view.getBigUint64(at + KEY_OFFSET, true),
+        toHex(this.#bytes, at + ID_OFFSET, this.#bytes[at + LEN_OFFSET]!),
+      ];
     }
   }
 
@@ -388,6 +403,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     this.#bytes = new Uint8Array(0);
     this.#words = new BigUint64Array(0);
     this.#u32 = new Uint32Array(0);
+    this.#view = new DataView(new ArrayBuffer(0));
     this.#out = undefined;
     this.#outView = undefined;
   }
@@ -409,8 +425,17 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    */
   snapshot(): Uint8Array {
     const count = this.size;
+    const records = new Uint8Array(count * SNAPSHOT_ENTRY_SIZE);
     const from = count === 0 ? 0 : this.#core.entryAddress(0);
-    return encodeSnapshot(this.#capacity, this.#bytes.subarray(from, from + count * ENTRY_SIZE));
+    for (let i = 0; i < count; i++) {
+      const at = from + i * ENTRY_SIZE;
+      const to = i * SNAPSHOT_ENTRY_SIZE;
+      records.set(this.#bytes.subarray(at + KEY_OFFSET, at + ID_OFFSET), to + RECORD_KEY_OFFSET);
+      records.set(this.#bytes.subarray(at + ID_OFFSET, at + LEN_OFFSET), to + RECORD_ID_OFFSET);
+      records[to + RECORD_LEN_OFFSET] = this.#bytes[at + LEN_OFFSET]!;
+      records[to + RECORD_REF_OFFSET] = this.#bytes[at + REF_OFFSET]!;
+    }
+    return encodeSnapshot(this.#capacity, records);
   }
 
   /**
@@ -443,10 +468,10 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     for (let start = 0; start < count; start += BATCH) {
       const n = Math.min(BATCH, count - start);
       for (let i = 0; i < n; i++) {
-        const at = (start + i) * ENTRY_SIZE;
-        bytes.set(records.subarray(at + KEY_OFFSET, at + ID_OFFSET), this.#ioKeys + i * 8);
-        bytes.set(records.subarray(at + ID_OFFSET, at + LEN_OFFSET), this.#ioIds + i * BUILD_ID_MAX);
-        bytes[this.#ioLens + i] = records[at + LEN_OFFSET]!;
+        const at = (start + i) * SNAPSHOT_ENTRY_SIZE;
+        bytes.set(records.subarray(at + RECORD_KEY_OFFSET, at + RECORD_ID_OFFSET), this.#ioKeys + i * 8);
+        bytes.set(records.subarray(at + RECORD_ID_OFFSET, at + RECORD_LEN_OFFSET), this.#ioIds + i * BUILD_ID_MAX);
+        bytes[this.#ioLens + i] = records[at + RECORD_LEN_OFFSET]!;
       }
       this.#core.insertMany(n);
       for (let i = 0; i < n; i++) {
@@ -457,7 +482,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
       }
     }
     for (let i = 0; i < count; i++) {
-      bytes[this.#core.entryAddress(i) + REF_OFFSET] = records[i * ENTRY_SIZE + REF_OFFSET]!;
+      bytes[this.#core.entryAddress(i) + REF_OFFSET] = records[i * SNAPSHOT_ENTRY_SIZE + RECORD_REF_OFFSET]!;
     }
   }
 }

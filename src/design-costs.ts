@@ -6,10 +6,12 @@
  * |---------------------|-----------------|-------------------------|----------------------------------|------------------------|
  * | `pointer-per-file`  | 8 B pointer     |                         |                                  | 24 B `struct build_id` |
  * | `pointer-per-inode` |                 | 16 B pointer + lock     | 24 B `struct build_id`           |                        |
- * | `stolen-bit`        |                 | 0 B (a spare flag bit)  | 32 B entry + its 4 B index slots |                        |
+ * | `stolen-bit`        |                 | 0 B (a spare flag bit)  | 30 B entry + 64 B per 15 slots   |                        |
  *
  * @module
  */
+
+import { BUCKET_SIZE, BUCKET_SLOTS, ENTRY_SIZE, slotCount } from "./layout.js";
 
 /** PATCHv3 "mm/bpf/perf: Store build id in file object": `struct build_id *f_build_id` in every `struct file`. */
 export const FILE_POINTER_BYTES = 8;
@@ -29,17 +31,14 @@ export const INODE_FIELDS_BYTES = 16;
 /** Viro's design: the flag is a spare bit of the existing 32-bit `i_flags`, so an inode grows by nothing. */
 export const STOLEN_BIT_INODE_BYTES = 0;
 
-/** The side hash's entry record, as `assembly/index.ts` lays it out: key u64, id[20], len u8, ref u8, 2 spare. */
-export const SIDE_ENTRY_BYTES = 32;
+/** The side hash's entry record, as `assembly/index.ts` lays it out: key u64, id[20], len u8, ref u8. */
+export const SIDE_ENTRY_BYTES = ENTRY_SIZE;
 
-/** The side hash's index slot, as `assembly/index.ts` lays it out: u32 (8-bit tag | entry + 1). */
-export const SIDE_SLOT_BYTES = 4;
+/** The side hash's bucket, as `assembly/index.ts` lays it out: one cache line of 15 tags and entry numbers. */
+export const SIDE_BUCKET_BYTES = BUCKET_SIZE;
 
-/** The core keeps its index at most 3/4 full (`MAX_LOAD_NUM / MAX_LOAD_DEN` in `assembly/index.ts`). */
-export const SIDE_MAX_LOAD = 3 / 4;
-
-/** The core's smallest index: 2^`MIN_SLOT_BITS` = 8 slots. */
-export const SIDE_MIN_SLOTS = 8;
+/** Slots per bucket of the side hash. */
+export const SIDE_BUCKET_SLOTS = BUCKET_SLOTS;
 
 /** Counts that decide what each design costs on one machine. */
 export interface Population {
@@ -68,11 +67,9 @@ export interface DesignCost {
   perObject: string;
 }
 
-/** Index slots the core reserves for `entries` entries: a power of two, at most 3/4 full, at least 8. */
+/** Slots the core reserves for `entries` entries: whole buckets, at most 7/8 full (`slotCount` in src/layout.ts). */
 export function sideHashSlots(entries: number): number {
-  let slots = SIDE_MIN_SLOTS;
-  while (slots * SIDE_MAX_LOAD < entries) slots *= 2;
-  return slots;
+  return slotCount(entries);
 }
 
 /**
@@ -81,7 +78,7 @@ export function sideHashSlots(entries: number): number {
  */
 export function sideHashBytes(entries: number): number {
   if (entries === 0) return 0;
-  return entries * SIDE_ENTRY_BYTES + sideHashSlots(entries) * SIDE_SLOT_BYTES;
+  return entries * SIDE_ENTRY_BYTES + (sideHashSlots(entries) / SIDE_BUCKET_SLOTS) * SIDE_BUCKET_BYTES;
 }
 
 function checkPopulation(p: Population): void {
@@ -125,7 +122,7 @@ export function designCosts(p: Population): DesignCost[] {
       design: "stolen-bit",
       label: "stolen i_flags bit + side hash by inode address (Viro)",
       bytes: stolenBitBytes(p),
-      perObject: `${STOLEN_BIT_INODE_BYTES} B/inode + ${SIDE_ENTRY_BYTES} B/entry + ${SIDE_SLOT_BYTES} B/slot at load <= 3/4`,
+      perObject: `${STOLEN_BIT_INODE_BYTES} B/inode + ${SIDE_ENTRY_BYTES} B/entry + ${SIDE_BUCKET_BYTES} B/${SIDE_BUCKET_SLOTS} slots at load <= 7/8`,
     },
   ];
 }
@@ -156,7 +153,7 @@ function firstCrossing(limit: number, stolen: (n: number) => number, rival: (n: 
 /**
  * Break-even points of the stolen-bit design against each rival for population `p`: how few
  * open files make the per-file pointer cheaper, and how many cached ELF inodes make the side
- * hash as dear as each rival. The side hash grows by 32 B per entry plus its index, faster
+ * hash as dear as each rival. The side hash grows by 30 B per entry plus its buckets, faster
  * than the 24 B `struct build_id` a rival pays per ELF inode, so each search has one crossing.
  * @throws RangeError as {@link designCosts} does.
  */

@@ -19,8 +19,9 @@ import {
   FILE_POINTER_BYTES,
   INODE_FIELDS_BYTES,
   type Population,
+  SIDE_BUCKET_BYTES,
+  SIDE_BUCKET_SLOTS,
   SIDE_ENTRY_BYTES,
-  SIDE_SLOT_BYTES,
   STOLEN_BIT_INODE_BYTES,
 } from "./design-costs.js";
 import { parseHexInto, toHex } from "./hex.js";
@@ -601,10 +602,14 @@ export class InodeModel extends ModelBase<InodeModelCounters> {
     return this.slab.isAllocated(inode) && (this.#flags[inode]! & S_BUILD_ID) !== 0;
   }
 
-  /** The side hash's table: its index slots and entries as reserved (batch buffers excluded). */
+  /** The side hash's table: its buckets and entries as reserved (batch buffers excluded). */
   override memoryBytes(): number {
     const stats = this.cache.stats();
-    return this.slab.live * STOLEN_BIT_INODE_BYTES + stats.slots * SIDE_SLOT_BYTES + stats.capacity * SIDE_ENTRY_BYTES;
+    return (
+      this.slab.live * STOLEN_BIT_INODE_BYTES +
+      (stats.slots / SIDE_BUCKET_SLOTS) * SIDE_BUCKET_BYTES +
+      stats.capacity * SIDE_ENTRY_BYTES
+    );
   }
 
   /**

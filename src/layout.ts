@@ -1,12 +1,19 @@
 // The core's layout facts on the TypeScript side, each typed once; `assembly/index.ts` exports
 // every one under the same name, and test/layout.test.ts compares the two.
 //
-// An entry record (the core's, and a snapshot's record byte for byte):
+// An entry record (the core's; a snapshot record adds two zero bytes, see src/snapshot.ts):
 //
-//      0        8                     28    29    30       32
-//     +--------+---------------------+-----+-----+--------+
-//     |  key   |  build id (20 B)    | len | ref | (spare)|
-//     +--------+---------------------+-----+-----+--------+
+//      0        8                     28    29    30
+//     +--------+---------------------+-----+-----+
+//     |  key   |  build id (20 B)    | len | ref |
+//     +--------+---------------------+-----+-----+
+//
+// A bucket (one 64-byte line: 15 tags, an overflow count, 15 three-byte entry numbers):
+//
+//      0                       15   16                                  61      64
+//     +-------------------------+----+-----------------------------------+-------+
+//     | tag 0 | tag 1 | .. | 14 |over| entry 0 | entry 1 | .. | entry 14 | (pad) |
+//     +-------------------------+----+-----------------------------------+-------+
 
 /** Longest build ID the cache stores, in bytes: the kernel's `BUILD_ID_SIZE_MAX`. */
 export const BUILD_ID_MAX = 20;
@@ -19,12 +26,21 @@ export const ID_OFFSET = KEY_OFFSET + 8;
 export const LEN_OFFSET = ID_OFFSET + BUILD_ID_MAX;
 /** Offset of an entry's CLOCK reference byte (0 or 1). @internal */
 export const REF_OFFSET = LEN_OFFSET + 1;
-/** Offset of an entry's spare bytes, which run to {@link ENTRY_SIZE}. @internal */
-export const SPARE_OFFSET = REF_OFFSET + 1;
 /** Bytes per entry record. @internal */
-export const ENTRY_SIZE = SPARE_OFFSET + 2;
+export const ENTRY_SIZE = REF_OFFSET + 1;
 
-/** Largest `capacity` a cache accepts: entry numbers are 24 bits wide in the index. */
+/** Slots per bucket. @internal */
+export const BUCKET_SLOTS = 15;
+/** Offset of a bucket's overflow count, after its tags. @internal */
+export const OVER_OFFSET = BUCKET_SLOTS;
+/** Offset of a bucket's 3-byte entry numbers. @internal */
+export const SLOT_ENTRY_OFFSET = OVER_OFFSET + 1;
+/** Bytes per bucket: one cache line. @internal */
+export const BUCKET_SIZE = 64;
+/** An overflow count that has saturated and stays. @internal */
+export const OVER_STUCK = 255;
+
+/** Largest `capacity` a cache accepts: entry numbers are 24 bits wide in a bucket. */
 export const MAX_CAPACITY = 0xff_ffff;
 /** Keys per call of the core's batch entry points. @internal */
 export const BATCH = 1024;
@@ -45,13 +61,10 @@ export const ERR_NO_MEMORY = -2;
 export const ERR_LENGTH = -3;
 
 /**
- * Slots in the index of a cache of `capacity`: the smallest power of two, at least 8, that keeps
- * the index at most 3/4 full (the core's `init()` rule).
+ * Slots in the table of a cache of `capacity`: the fewest whole buckets that keep it at most
+ * 7/8 full (the core's `init()` rule; any bucket count, not a power of two).
  * @internal
  */
 export function slotCount(capacity: number): number {
-  const minSlots = Math.ceil((capacity * 4) / 3);
-  let slots = 8;
-  while (slots < minSlots) slots *= 2;
-  return slots;
+  return Math.ceil(Math.ceil((capacity * 8) / 7) / BUCKET_SLOTS) * BUCKET_SLOTS;
 }

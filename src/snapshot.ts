@@ -10,8 +10,13 @@
 //     magic "BIDCSNAP"; ver: format version; esz: bytes per record; idm: longest build ID;
 //     capacity: the saved cache's capacity; count: records that follow.
 //
-//   then `count` records of ENTRY_SIZE bytes, the core's entry record byte for byte (drawn in
-//   src/layout.ts), its spare bytes written as zero:
+//   then `count` records of SNAPSHOT_ENTRY_SIZE bytes, a layout of their own, fixed by version 1
+//   (the core's entry, src/layout.ts, may change without touching it):
+//
+//      0        8                     28    29    30       32
+//     +--------+---------------------+-----+-----+--------+
+//     |  key   |  build id (20 B)    | len | ref |  zero  |
+//     +--------+---------------------+-----+-----+--------+
 //
 //     len: 1..BUILD_ID_MAX, the id's bytes past len are zero; ref: the CLOCK reference bit (0 or 1).
 //
@@ -21,7 +26,7 @@
 import CRC32 from "crc-32";
 import { instance, integer } from "./check.js";
 import { describe } from "./describe.js";
-import { BUILD_ID_MAX, ENTRY_SIZE, ID_OFFSET, LEN_OFFSET, REF_OFFSET, SPARE_OFFSET } from "./layout.js";
+import { BUILD_ID_MAX } from "./layout.js";
 
 /** The format version this library writes and reads. */
 export const SNAPSHOT_VERSION = 1;
@@ -29,8 +34,17 @@ export const SNAPSHOT_VERSION = 1;
 const MAGIC = "BIDCSNAP";
 const HEADER_SIZE = 24;
 const CHECKSUM_SIZE = 4;
-/** Bytes per snapshot record: a record is the core's entry, so this is its `ENTRY_SIZE`. */
-export const SNAPSHOT_ENTRY_SIZE = ENTRY_SIZE;
+/** Offset of a record's u64 key. @internal */
+export const RECORD_KEY_OFFSET = 0;
+/** Offset of a record's build ID, {@link BUILD_ID_MAX} bytes, zero past its length. @internal */
+export const RECORD_ID_OFFSET = RECORD_KEY_OFFSET + 8;
+/** Offset of a record's length byte. @internal */
+export const RECORD_LEN_OFFSET = RECORD_ID_OFFSET + BUILD_ID_MAX;
+/** Offset of a record's CLOCK reference byte. @internal */
+export const RECORD_REF_OFFSET = RECORD_LEN_OFFSET + 1;
+const RECORD_ZERO_OFFSET = RECORD_REF_OFFSET + 1;
+/** Bytes per snapshot record. */
+export const SNAPSHOT_ENTRY_SIZE = RECORD_ZERO_OFFSET + 2;
 
 /** Why a snapshot was refused; see docs/errors.md. */
 export type SnapshotErrorCode =
@@ -87,7 +101,7 @@ const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`;
 
 /**
  * Encodes a snapshot of a cache of `capacity` holding the entry records in `records`
- * (a multiple of {@link SNAPSHOT_ENTRY_SIZE} bytes, copied; its spare bytes are written as zero).
+ * (a multiple of {@link SNAPSHOT_ENTRY_SIZE} bytes, copied; their last two bytes are written as zero).
  * @internal Called by `BuildIdCache.snapshot`.
  */
 export function encodeSnapshot(capacity: number, records: Uint8Array): Uint8Array {
@@ -102,7 +116,7 @@ export function encodeSnapshot(capacity: number, records: Uint8Array): Uint8Arra
   header.setUint32(20, count, true);
   out.set(records, HEADER_SIZE);
   for (let at = HEADER_SIZE; at < HEADER_SIZE + records.length; at += SNAPSHOT_ENTRY_SIZE) {
-    out.fill(0, at + SPARE_OFFSET, at + SNAPSHOT_ENTRY_SIZE);
+    out.fill(0, at + RECORD_ZERO_OFFSET, at + SNAPSHOT_ENTRY_SIZE);
   }
   const body = out.length - CHECKSUM_SIZE;
   header.setUint32(body, checksum(out.subarray(0, body)), true);
@@ -111,15 +125,16 @@ export function encodeSnapshot(capacity: number, records: Uint8Array): Uint8Arra
 
 function checkRecord(records: Uint8Array, i: number): void {
   const at = i * SNAPSHOT_ENTRY_SIZE;
-  const len = records[at + LEN_OFFSET]!;
+  const len = records[at + RECORD_LEN_OFFSET]!;
   const bad = (what: string) => new SnapshotError("BAD_ENTRY", `entry ${i}: ${what}`);
   if (len < 1 || len > BUILD_ID_MAX) throw bad(`build ID length ${len} is not 1 to ${BUILD_ID_MAX}`);
   for (let b = len; b < BUILD_ID_MAX; b++) {
-    if (records[at + ID_OFFSET + b] !== 0) throw bad(`build ID byte ${b} is past its length ${len} but not zero`);
+    if (records[at + RECORD_ID_OFFSET + b] !== 0)
+      throw bad(`build ID byte ${b} is past its length ${len} but not zero`);
   }
-  const ref = records[at + REF_OFFSET]!;
+  const ref = records[at + RECORD_REF_OFFSET]!;
   if (ref > 1) throw bad(`reference bit ${ref} is not 0 or 1`);
-  for (let b = SPARE_OFFSET; b < SNAPSHOT_ENTRY_SIZE; b++) {
+  for (let b = RECORD_ZERO_OFFSET; b < SNAPSHOT_ENTRY_SIZE; b++) {
     if (records[at + b] !== 0) throw bad("reserved bytes are not zero");
   }
 }

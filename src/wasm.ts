@@ -12,8 +12,12 @@ export interface CoreExports {
   readonly ID_OFFSET: WebAssembly.Global;
   readonly LEN_OFFSET: WebAssembly.Global;
   readonly REF_OFFSET: WebAssembly.Global;
-  readonly SPARE_OFFSET: WebAssembly.Global;
   readonly ENTRY_SIZE: WebAssembly.Global;
+  readonly BUCKET_SLOTS: WebAssembly.Global;
+  readonly OVER_OFFSET: WebAssembly.Global;
+  readonly SLOT_ENTRY_OFFSET: WebAssembly.Global;
+  readonly BUCKET_SIZE: WebAssembly.Global;
+  readonly OVER_STUCK: WebAssembly.Global;
   readonly MAX_CAPACITY: WebAssembly.Global;
   readonly BATCH: WebAssembly.Global;
   readonly OK: WebAssembly.Global;
@@ -40,6 +44,7 @@ export interface CoreExports {
   readonly probeMax: WebAssembly.Global;
   init(capacity: number): number;
   slotCount(): number;
+  bucketAddress(): number;
   reservedBytes(): number;
   insert(key: bigint, src: number, len: number): number;
   lookup(key: bigint, dst: number): number;

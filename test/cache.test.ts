@@ -2,7 +2,16 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import { BUILD_ID_MAX, BuildIdCache, CacheDisposedError, MAX_CAPACITY } from "../src/index.js";
-import { ENTRY_SIZE, INSERTED, LEN_OFFSET } from "../src/layout.js";
+import {
+  BATCH,
+  BUCKET_SIZE,
+  BUCKET_SLOTS,
+  ENTRY_SIZE,
+  INSERTED,
+  LEN_OFFSET,
+  OVER_OFFSET,
+  SLOT_ENTRY_OFFSET,
+} from "../src/layout.js";
 import { instantiateCore } from "../src/wasm.js";
 
 const SLAB = 0xffff_8880_0000_0000n;
@@ -331,15 +340,16 @@ describe("memory", () => {
     expect(cache.stats().memoryBytes).toBe(reserved);
   });
 
-  test("bytes per entry stay under 48 at any capacity", async () => {
-    for (const capacity of [1000, 16_384, 49_152, 49_153, 65_536, 100_000]) {
+  test("bytes per entry, batch buffers included, stay at most 36 from 65,536 entries up", async () => {
+    for (const capacity of [1000, 16_384, 49_152, 49_153, 65_536, 100_000, 1_000_000]) {
       const cache = await BuildIdCache.create({ capacity });
       const { slots, reservedBytes } = cache.stats();
-      expect(slots).toBeGreaterThanOrEqual((capacity * 4) / 3);
-      expect(slots & (slots - 1)).toBe(0);
-      const tableBytes = capacity * 32 + slots * 4;
-      expect(tableBytes / capacity).toBeLessThanOrEqual(32 + (4 * 8) / 3);
+      expect(slots).toBeGreaterThanOrEqual((capacity * 8) / 7);
+      expect(slots - BUCKET_SLOTS).toBeLessThan((capacity * 8) / 7);
+      const tableBytes = capacity * ENTRY_SIZE + (slots / BUCKET_SLOTS) * BUCKET_SIZE;
+      expect(tableBytes / capacity).toBeLessThanOrEqual(ENTRY_SIZE + ((BUCKET_SIZE / BUCKET_SLOTS) * 8) / 7 + 0.1);
       expect(reservedBytes - tableBytes).toBeLessThan(64 * 1024);
+      if (capacity >= 65_536) expect(reservedBytes / capacity).toBeLessThanOrEqual(36);
       cache.dispose();
     }
   });
@@ -382,13 +392,11 @@ describe("memory", () => {
 });
 
 describe("verify() fires on a corrupted table", () => {
-  const ENTRY_MASK = MAX_CAPACITY; // entry numbers fill the bits below the tag
   const KEYS = [inode(0), inode(1), inode(2)];
 
-  /** A debug core holding KEYS, with views of its index slots and its entries. */
-  async function corruptible(keys = KEYS) {
+  /** A debug core holding `keys`, with views of its buckets and its entries. */
+  async function corruptible(keys = KEYS, capacity = 8) {
     const core = await instantiateCore();
-    const capacity = 8;
     core.init(capacity);
     const bytes = new Uint8Array(core.memory.buffer);
     for (const [i, key] of keys.entries()) {
@@ -396,38 +404,54 @@ describe("verify() fires on a corrupted table", () => {
       expect(core.insert(key, core.ioIds.value, 4)).toBe(INSERTED);
     }
     const entries = core.entryAddress(0);
-    // The index follows the entries (init() lays them out so); check before writing into it.
-    const slots = new Uint32Array(core.memory.buffer, entries + capacity * ENTRY_SIZE, core.slotCount());
-    expect(slots.filter((slot) => slot !== 0).length).toBe(keys.length);
-    expect(slots.every((slot) => (slot & ENTRY_MASK) <= keys.length)).toBe(true);
+    const table = core.bucketAddress();
+    const buckets = core.slotCount() / BUCKET_SLOTS;
+    // The entries follow the buckets and the batch regions (init() lays them out so); check before writing.
+    expect(entries).toBe(core.ioLens.value + BATCH);
+    expect(core.ioKeys.value).toBe(table + buckets * BUCKET_SIZE);
+    const tag = (b: number, i: number) => table + b * BUCKET_SIZE + i;
+    const entryNumber = (b: number, i: number) => table + b * BUCKET_SIZE + SLOT_ENTRY_OFFSET + 3 * i;
+    const full: [number, number][] = [];
+    for (let b = 0; b < buckets; b++) {
+      for (let i = 0; i < BUCKET_SLOTS; i++) if (bytes[tag(b, i)] !== 0) full.push([b, i]);
+    }
+    expect(full.length).toBe(keys.length);
     core.verify();
-    const full = [...slots.keys()].filter((pos) => slots[pos] !== 0);
-    return { core, bytes, slots, full, entries };
+    return { core, bytes, full, entries, tag, entryNumber, over: (b: number) => table + b * BUCKET_SIZE + OVER_OFFSET };
   }
 
   test("a slot pointing past the live entries", async () => {
-    const { core, slots, full } = await corruptible();
-    slots[full[0]!] = (slots[full[0]!]! & ~ENTRY_MASK) | (KEYS.length + 1);
+    const { core, bytes, full, entryNumber } = await corruptible();
+    bytes[entryNumber(...full[0]!)] = KEYS.length + 1;
     expect(() => core.verify()).toThrow(/verify: a slot points at a live entry/);
   });
 
   test("a slot with another key's tag", async () => {
-    const { core, slots, full } = await corruptible();
-    slots[full[0]!] = slots[full[0]!]! ^ ~ENTRY_MASK;
+    const { core, bytes, full, tag } = await corruptible();
+    const at = tag(...full[0]!);
+    bytes[at] = bytes[at] === 0xff ? 1 : bytes[at]! + 1;
     expect(() => core.verify()).toThrow(/verify: the tag is the key's/);
   });
 
   test("a key sitting where its probe does not find it", async () => {
-    const { core, slots, full } = await corruptible();
-    const copy = slots.findIndex((slot, pos) => slot === 0 && slots[(pos + slots.length - 1) % slots.length] === 0);
-    slots[copy] = slots[full[0]!]!;
+    const { core, bytes, full, tag, entryNumber } = await corruptible([inode(0)]);
+    const [b, i] = full[0]!;
+    const copy = i === 0 ? 1 : 0; // a second slot of the same key: the probe finds only the first
+    bytes[tag(b, copy)] = bytes[tag(b, i)]!;
+    bytes.copyWithin(entryNumber(b, copy), entryNumber(b, i), entryNumber(b, i) + 3);
     expect(() => core.verify()).toThrow(/verify: the key is found where it sits/);
   });
 
   test("a live entry with no slot", async () => {
-    const { core, slots, full } = await corruptible([inode(0)]);
-    slots[full[0]!] = 0;
+    const { core, bytes, full, tag } = await corruptible([inode(0)]);
+    bytes[tag(...full[0]!)] = 0;
     expect(() => core.verify()).toThrow(/verify: one slot per live entry/);
+  });
+
+  test("an overflow count no key passed", async () => {
+    const { core, bytes, full, over } = await corruptible();
+    bytes[over(full[0]![0])] = 1;
+    expect(() => core.verify()).toThrow(/verify: overflow counts sum to the buckets the keys passed/);
   });
 
   test.each([0, BUILD_ID_MAX + 1])("a live entry of length %i", async (length) => {

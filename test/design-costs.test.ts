@@ -4,15 +4,13 @@ import { BuildIdCache } from "../src/index.js";
 
 describe("side hash bytes", () => {
   test.each([
-    // entries, slots (power of two >= entries / 0.75, at least 8), bytes = slots × 4 + entries × 32
-    [0, 8, 0],
-    [1, 8, 8 * 4 + 32],
-    [6, 8, 8 * 4 + 6 * 32],
-    [7, 16, 16 * 4 + 7 * 32],
-    [12, 16, 16 * 4 + 12 * 32],
-    [13, 32, 32 * 4 + 13 * 32],
-    [100, 256, 256 * 4 + 100 * 32],
-    [16384, 32768, 32768 * 4 + 16384 * 32],
+    // entries, slots (whole 15-slot buckets >= entries × 8/7), bytes = slots / 15 × 64 + entries × 30
+    [0, 0, 0],
+    [1, 15, 64 + 30],
+    [13, 15, 64 + 13 * 30],
+    [14, 30, 2 * 64 + 14 * 30],
+    [100, 120, 8 * 64 + 100 * 30],
+    [16384, 18735, 1249 * 64 + 16384 * 30],
   ])("%i entries: %i slots, %i B", (entries, slots, bytes) => {
     expect(sideHashSlots(entries)).toBe(slots);
     expect(sideHashBytes(entries)).toBe(bytes);
@@ -23,7 +21,7 @@ describe("side hash bytes", () => {
     for (const capacity of [1, 6, 7, 12, 13, 100, 1000, 16384]) {
       const cache = await BuildIdCache.create({ capacity });
       const stats = cache.stats();
-      expect(stats.slots * 4 + capacity * 32).toBe(sideHashBytes(capacity));
+      expect((stats.slots / 15) * 64 + capacity * 30).toBe(sideHashBytes(capacity));
       batchBuffers.add(stats.reservedBytes - sideHashBytes(capacity));
       cache.dispose();
     }
@@ -39,7 +37,7 @@ describe("designCosts", () => {
     expect(costs.map((c) => c.bytes)).toEqual([
       1000 * 8 + 300 * 24, // a pointer per file, a struct build_id per executable mapping
       5000 * 16 + 100 * 24, // pointer + lock (padded) per inode, a struct build_id per ELF inode
-      256 * 4 + 100 * 32, // nothing per inode; 100 entries in 256 slots
+      8 * 64 + 100 * 30, // nothing per inode; 100 entries in 8 buckets of 15 slots
     ]);
     for (const c of costs) expect(c.label.length).toBeGreaterThan(0);
     expect(costs[0]!.perObject).toBe("8 B/file + 24 B/exec mapping");
@@ -63,26 +61,24 @@ describe("designCosts", () => {
 });
 
 describe("breakEven", () => {
-  test("a desktop: per-file loses above 228 files; the side hash matches it at 261 ELF inodes, per-inode never", () => {
+  test("a desktop: per-file loses above 139 files; the side hash matches it at 298 ELF inodes, per-inode never", () => {
     const p = { files: 1000, inodes: 5000, elfInodes: 100, executableMappings: 100 };
-    // Side hash for 100 entries: 256 × 4 + 100 × 32 = 4224 B; per file: 8 f + 100 × 24 = 8 f + 2400.
-    // 8 f >= 1824 from f = 228.
-    // Per file costs 8000 + 2400 = 10400 B. From 193 to 384 entries the index has 512 slots (2048 B):
-    // 32 n + 2048 >= 10400 from n = 261.
-    // Per inode costs 80000 + 24 n; up to 5000 entries the side hash is at most 5000 × 32 + 8192 × 4 = 192768 B
-    // but 32 n + 4 slots - 24 n = 8 n + 4 slots <= 40000 + 32768 < 80000: never.
-    expect(breakEven(p)).toEqual({ files: 228, elfInodesVsPerFile: 261, elfInodesVsPerInode: null });
+    // Side hash for 100 entries: 8 buckets × 64 + 100 × 30 = 3512 B; per file: 8 f + 100 × 24 = 8 f + 2400.
+    // 8 f >= 1112 from f = 139.
+    // Per file costs 8000 + 2400 = 10400 B. 297 entries: 23 buckets (1472 B) + 8910 = 10382 < 10400;
+    // 298 entries: 1472 + 8940 = 10412 >= 10400.
+    // Per inode costs 80000 + 24 n; the side hash costs at most 30 n + 5 n, and 11 n <= 55000 < 80000: never.
+    expect(breakEven(p)).toEqual({ files: 139, elfInodesVsPerFile: 298, elfInodesVsPerInode: null });
   });
 
-  test("a tiny inode cache: the power-of-two index step decides where per-inode wins", () => {
+  test("a tiny inode cache: per-inode never wins, one entry already costs more than per-file", () => {
     const p = { files: 10, inodes: 100, elfInodes: 10, executableMappings: 0 };
-    // Per inode: 1600 + 24 n. Side hash: 32 n + 4 slots. Difference 8 n + 4 slots - 1600:
-    // n = 96 (128 slots): 768 + 512 < 1600; n = 97 (256 slots): 776 + 1024 >= 1600.
-    expect(breakEven(p).elfInodesVsPerInode).toBe(97);
-    // Per file: 80 B; side hash for one entry is 64 B, for two 8 × 4 + 64 = 96 B.
-    expect(breakEven(p).elfInodesVsPerFile).toBe(2);
-    // Side hash for 10 entries: 16 × 4 + 320 = 384 B = 8 × 48.
-    expect(breakEven(p).files).toBe(48);
+    // Per inode: 1600 + 24 n. Side hash at n = 100: 8 buckets × 64 + 3000 = 3512 < 4000.
+    expect(breakEven(p).elfInodesVsPerInode).toBe(null);
+    // Per file: 80 B; side hash for one entry is one bucket and one entry, 64 + 30 = 94 B.
+    expect(breakEven(p).elfInodesVsPerFile).toBe(1);
+    // Side hash for 10 entries: 64 + 300 = 364 B <= 8 × 46.
+    expect(breakEven(p).files).toBe(46);
   });
 
   test("the break-even population really is where the costs cross", () => {

@@ -227,16 +227,16 @@ describe("memory accounting, by hand", () => {
     expect(model.memoryBytes()).toBe(2 * 16 + 1 * 24);
   });
 
-  test("stolen bit: nothing per inode; the side hash reserves 16 slots × 4 B + 10 entries × 32 B", async () => {
+  test("stolen bit: nothing per inode; the side hash reserves one 64-byte bucket + 10 entries × 30 B", async () => {
     const { model, a, aFiles } = await scene(await InodeModel.create({ capacity: 10 }));
-    // 10 entries at load <= 3/4 need 14 slots, rounded up to a power of two: 16.
-    expect(model.memoryBytes()).toBe(16 * 4 + 10 * 32);
+    // 10 entries at load <= 7/8 need 12 slots: one bucket of 15.
+    expect(model.memoryBytes()).toBe(64 + 10 * 30);
     expect(model.population()).toEqual({ files: 5, inodes: 3, elfInodes: 2, executableMappings: 3 });
     for (const f of aFiles) model.close(f);
     expect(model.population().elfInodes).toBe(2); // the entry outlives the files, until eviction
     model.free(a);
     expect(model.population()).toEqual({ files: 2, inodes: 2, elfInodes: 1, executableMappings: 1 });
-    expect(model.memoryBytes()).toBe(16 * 4 + 10 * 32);
+    expect(model.memoryBytes()).toBe(64 + 10 * 30);
   });
 });
 
@@ -266,18 +266,25 @@ describe("hashing slab addresses", () => {
     );
   });
 
-  test("simulated probe lengths match the core's on the same keys at load 3/4", async () => {
+  test("the core's probe lengths are a bucket table's: home (hash_hi32 × buckets) >> 32, 15 slots, next bucket", async () => {
     const slab = new SlabCache({ seed: 11 });
-    const n = 3 * 1024; // 4096 slots at load exactly 3/4
+    const n = 7 * 1024; // 8192 slots (547 buckets) at load 7/8
     const keys = new BigUint64Array(n);
     for (let i = 0; i < n; i++) keys[i] = slab.address(slab.allocate());
     const cache = await BuildIdCache.create({ capacity: n });
     for (const key of keys) cache.set(key, "01");
     const stats = cache.stats();
-    expect(stats.slots).toBe(4096);
-    const lengths = probeLengths(keys, 12, multiplicativeHome(12));
-    const sum = lengths.reduce((s, x) => s + x, 0);
-    expect(stats.probeMean).toBeCloseTo(sum / n, 12);
+    const buckets = stats.slots / 15;
+    expect(buckets).toBe(Math.ceil((n * 8) / 7 / 15));
+    const used = new Uint8Array(buckets);
+    const lengths = Array.from(keys, (key) => {
+      const home = Number(((((key * GOLDEN) & M64) >> 32n) * BigInt(buckets)) >> 32n);
+      let b = home;
+      while (used[b] === 15) b = (b + 1) % buckets;
+      used[b]!++;
+      return ((b - home + buckets) % buckets) + 1;
+    });
+    expect(stats.probeMean).toBeCloseTo(lengths.reduce((s, x) => s + x, 0) / n, 12);
     expect(stats.probeMax).toBe(Math.max(...lengths));
   });
 

@@ -27,14 +27,22 @@ describe("layout", () => {
     expect(layout.KEY_OFFSET).toBe(0);
     expect(layout.ID_OFFSET - layout.KEY_OFFSET).toBe(BigUint64Array.BYTES_PER_ELEMENT);
     expect(layout.LEN_OFFSET - layout.ID_OFFSET).toBe(layout.BUILD_ID_MAX);
-    expect(layout.SPARE_OFFSET - layout.REF_OFFSET).toBe(1);
-    expect(layout.ENTRY_SIZE).toBeGreaterThan(layout.SPARE_OFFSET);
+    expect(layout.REF_OFFSET - layout.LEN_OFFSET).toBe(1);
+    expect(layout.ENTRY_SIZE).toBe(layout.REF_OFFSET + 1);
   });
 
-  test("slotCount(capacity) is the core's slot count after init(capacity), at every power-of-two edge", async () => {
-    const capacities = new Set([1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 100, 1000, 16_384, 49_152, 49_153, 65_536]);
-    for (let bits = 3; bits <= 20; bits++) {
-      const edge = Math.floor(((1 << bits) * 3) / 4);
+  test("a bucket's tags and overflow count fill one v128, its entry numbers the rest of one cache line", () => {
+    expect(layout.OVER_OFFSET).toBe(layout.BUCKET_SLOTS);
+    expect(layout.SLOT_ENTRY_OFFSET).toBe(16);
+    expect(layout.SLOT_ENTRY_OFFSET + layout.BUCKET_SLOTS * 3).toBeLessThanOrEqual(layout.BUCKET_SIZE);
+    expect(layout.BUCKET_SIZE).toBe(64);
+    expect(layout.MAX_CAPACITY).toBe(2 ** 24 - 1);
+  });
+
+  test("slotCount(capacity) is the core's slot count after init(capacity), at every bucket edge", async () => {
+    const capacities = new Set([1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 100, 1000, 16_384, 49_152, 49_153, 65_536]);
+    for (let buckets = 1; buckets <= 1 << 16; buckets *= 3) {
+      const edge = Math.floor((buckets * layout.BUCKET_SLOTS * 7) / 8);
       for (const c of [edge - 1, edge, edge + 1]) capacities.add(c);
     }
     for (const capacity of capacities) {

@@ -48,8 +48,8 @@ describe("capacity", () => {
     }
     const stats = cache.stats();
     expect(stats.capacity).toBe(MAX_CAPACITY);
-    // 32-byte entries and a u32 index at most 3/4 full, inside a 32-bit address space.
-    expect(stats.reservedBytes).toBeGreaterThanOrEqual(MAX_CAPACITY * (32 + 4));
+    // 30-byte entries and 64-byte buckets of 15 slots at most 7/8 full, inside a 32-bit address space.
+    expect(stats.reservedBytes).toBeGreaterThanOrEqual(MAX_CAPACITY * (30 + ((64 / 15) * 8) / 7));
     expect(stats.memoryBytes).toBeLessThan(2 ** 32);
     const keys = BigUint64Array.from({ length: 5000 }, (_, i) => 0xffff_8880_0000_0000n + BigInt(i) * 1128n);
     cache.setMany(keys, new Uint8Array(keys.length * BUILD_ID_MAX).fill(0xab), BUILD_ID_MAX);

@@ -6,7 +6,13 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { BUILD_ID_MAX, BuildIdCache, CacheDisposedError, SNAPSHOT_VERSION, SnapshotError } from "../src/index.js";
 import { loadSnapshotFile, persist, saveSnapshotAtomic } from "../src/node/snapshot-file.js";
-import { SNAPSHOT_ENTRY_SIZE } from "../src/snapshot.js";
+import {
+  RECORD_ID_OFFSET,
+  RECORD_KEY_OFFSET,
+  RECORD_LEN_OFFSET,
+  RECORD_REF_OFFSET,
+  SNAPSHOT_ENTRY_SIZE,
+} from "../src/snapshot.js";
 import { instantiateCore } from "../src/wasm.js";
 import { checksums, Layout, records } from "./helpers/snapshot-bytes.js";
 
@@ -168,9 +174,11 @@ describe("round trips", () => {
 });
 
 describe("layout", () => {
-  test("records are the core's entries: same size and same longest build ID", async () => {
+  test("records keep version 1's 32-byte layout whatever the core's entry size; the longest build ID is the core's", async () => {
     const core = await instantiateCore();
-    expect(SNAPSHOT_ENTRY_SIZE).toBe(core.ENTRY_SIZE.value);
+    expect(SNAPSHOT_ENTRY_SIZE).toBe(32);
+    expect(core.ENTRY_SIZE.value).toBeLessThan(SNAPSHOT_ENTRY_SIZE);
+    expect([RECORD_KEY_OFFSET, RECORD_ID_OFFSET, RECORD_LEN_OFFSET, RECORD_REF_OFFSET]).toEqual([0, 8, 28, 29]);
     expect(BUILD_ID_MAX).toBe(core.BUILD_ID_MAX.value);
   });
 
