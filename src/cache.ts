@@ -220,14 +220,15 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
       this.#out = instance("out", out, Uint8Array);
       this.#outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
     }
-    integer("offset", offset, 0);
-    if (offset + BUILD_ID_MAX > out.length) {
+    // One test for the usual case: a u32 offset with room; the exact message only on the way to throwing.
+    if ((offset >>> 0) !== offset || offset + BUILD_ID_MAX > out.length) {
+      integer("offset", offset, 0);
       throw new RangeError(`offset ${offset} leaves no room for ${BUILD_ID_MAX} bytes in out of length ${out.length}`);
     }
     const length = this.#core.lookup(key, this.#ioIds);
     if (length === 0) return 0;
-    // Five word moves through a DataView kept for the last `out` beat TypedArray.set on 20 bytes;
-    // words are read in host order, little-endian as the loader requires, and written so.
+    // Five u32 moves, at the widths the core stored them (store-to-load forwarding), through a DataView
+    // kept for the last `out`; words are read in host order, little-endian as the loader requires.
     const view = this.#outView!;
     const words = this.#u32;
     const w = this.#ioIds >>> 2;
