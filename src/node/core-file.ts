@@ -195,6 +195,14 @@ class CoreBytes {
   }
 }
 
+function bigMin(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+function bigMax(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
 function hex(n: number | bigint): string {
   return n.toString(16);
 }
@@ -383,7 +391,7 @@ function images(mappings: FileMapping[], vdso: Segment | undefined, vdsoAt: bigi
       all.push(image);
     }
     image.mappings.push(m);
-    if (m.end > image.module.end) image.module.end = m.end;
+    image.module.end = bigMax(image.module.end, m.end);
   }
   if (vdso !== undefined && vdsoAt !== undefined && !all.some((i) => i.module.start === vdsoAt)) {
     const end = vdso.vaddr + vdso.memsz;
@@ -438,7 +446,7 @@ async function imageBytes(core: CoreBytes, loads: Segment[], image: Image, range
     const inSegment = s.vaddr + s.captured - address;
     const inMapping = m.end - address;
     const left = BigInt(range.length - done);
-    const n = Number([inSegment, inMapping, left].reduce((a, b) => (b < a ? b : a)));
+    const n = Number(bigMin(bigMin(inSegment, inMapping), left));
     out.set(await core.read(s.offset + Number(address - s.vaddr), n), done);
     done += n;
   }
@@ -455,14 +463,8 @@ async function readImage(
 ): Promise<void> {
   const { module } = image;
   if (module.status === "no-header-mapping") return;
-  const extent = image.mappings.reduce((n, m) => {
-    const end = m.fileOffset + (m.end - m.start);
-    return end > n ? end : n;
-  }, 0n);
-  const steps = parseBuildId(
-    Number(extent < BigInt(Number.MAX_SAFE_INTEGER) ? extent : Number.MAX_SAFE_INTEGER),
-    options,
-  );
+  const extent = image.mappings.reduce((n, m) => bigMax(n, m.fileOffset + (m.end - m.start)), 0n);
+  const steps = parseBuildId(Number(bigMin(extent, BigInt(Number.MAX_SAFE_INTEGER))), options);
   try {
     let step = steps.next();
     while (!step.done) {
