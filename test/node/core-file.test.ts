@@ -6,9 +6,11 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CoreFileError, type CoreReport, readCoreBuildIds } from "../../src/node/core-file.js";
 import { NotRegularFileError } from "../../src/node/safe-open.js";
+import { registerStoreCommands } from "../../src/node/store-commands.js";
 import { readelfBuildId } from "./live.js";
 
 const seed = Number(process.env.BUILDID_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -180,6 +182,21 @@ describe("gcore of a live process", () => {
       expect(moduleOf(report, lib)).toMatchObject({ status: "found", buildId: readelfBuildId(lib) });
       expect(moduleOf(report, "[vdso]").status).toBe("found");
       expect(report).toMatchObject({ machine: 62, extendedNumbering: false, notInCore: 0 });
+      let out = "";
+      const program = registerStoreCommands(new Command(), {
+        out: (t) => {
+          out += t;
+        },
+        err: () => {},
+      });
+      await program.parseAsync(["core", core], { from: "user" });
+      const libLine = moduleOf(report, lib);
+      expect(out).toContain(
+        `0x${libLine.start.toString(16)}+0x${(libLine.end - libLine.start).toString(16)} ${readelfBuildId(lib)} ${lib}\n`,
+      );
+      expect(out).toMatch(
+        new RegExp(`^${report.modules.length} files: ${report.modules.length} with build IDs, 0 not in core$`, "m"),
+      );
     } finally {
       await stop(child);
     }
@@ -290,7 +307,11 @@ describe("bad input: a typed error naming the file", () => {
     ["a core cut inside its program headers", () => core.slice(0, 200), "TRUNCATED", /program headers at 0x40/],
     [
       "PN_XNUM without section 0",
-      () => patched((v) => (v.setUint16(56, 0xffff, true), v.setBigUint64(40, 0n, true))),
+      () =>
+        patched((v) => {
+          v.setUint16(56, 0xffff, true);
+          v.setBigUint64(40, 0n, true);
+        }),
       "BAD_HEADER",
       /PN_XNUM/,
     ],

@@ -5,9 +5,11 @@ import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { addToPerfStore, listPerfStore, perfStoreDir } from "../../src/node/perf-store.js";
 import { NotRegularFileError } from "../../src/node/safe-open.js";
+import { registerStoreCommands } from "../../src/node/store-commands.js";
 import { readelfBuildId } from "./live.js";
 
 const seed = Number(process.env.BUILDID_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -203,5 +205,41 @@ describe("bad input is refused by name, and nothing is written", () => {
       if (saved === undefined) delete process.env.PERF_BUILDID_DIR;
       else process.env.PERF_BUILDID_DIR = saved;
     }
+  });
+});
+
+describe("the add and list commands", () => {
+  /** Runs one command line through registerStoreCommands and returns what it printed. */
+  async function run(...args: string[]): Promise<{ out: string; err: string; exitCode: typeof process.exitCode }> {
+    let out = "";
+    let err = "";
+    const saved = process.exitCode;
+    const program = registerStoreCommands(new Command().exitOverride(), {
+      out: (t) => {
+        out += t;
+      },
+      err: (t) => {
+        err += t;
+      },
+    });
+    try {
+      await program.parseAsync(args, { from: "user" });
+      return { out, err, exitCode: process.exitCode };
+    } finally {
+      process.exitCode = saved;
+    }
+  }
+
+  test("add prints ID PATH per file, list reads them back, perf lists the same; a refused file is named and fails the run", async () => {
+    const dir = stores();
+    const result = await run("add", "--dir", dir, files.sha1!, files.fifo!, files.md5!);
+    const lines = [files.sha1!, files.md5!].map((f) => `${readelfBuildId(f)} ${f}`);
+    expect(result.out).toBe(`${lines.join("\n")}\n`);
+    expect(result.err).toBe(`buildid-cache: ${files.fifo} is a FIFO, not a regular file\n`);
+    expect(result.exitCode).toBe(1);
+    expect((await run("list", "--dir", dir)).out).toBe(`${lines.sort().join("\n")}\n`);
+    expect(perfList(dir)).toEqual(lines.sort());
+    const listed = JSON.parse((await run("list", "--dir", dir, "--json")).out) as { buildId: string }[];
+    expect(listed.map((e) => e.buildId).sort()).toEqual(lines.map((l) => l.split(" ")[0]).sort());
   });
 });
