@@ -243,3 +243,37 @@ describe("the add and list commands", () => {
     expect(listed.map((e) => e.buildId).sort()).toEqual(lines.map((l) => l.split(" ")[0]).sort());
   });
 });
+
+describe("perf report", () => {
+  test("symbolises a binary that is gone from the copy add stored, and not without it", async (ctx) => {
+    const source = join(work, "busy.c");
+    writeFileSync(
+      source,
+      `#include <stdio.h>
+__attribute__((noinline)) double busy_loop(long n) { double x = 0; for (long i = 0; i < n; i++) x += i * 0.5; return x; }
+int main(void) { printf("%f\\n", busy_loop(100000000)); return 0; }
+`,
+    );
+    const binary = join(work, "bin", "busy");
+    execFileSync("cc", ["-O1", "-o", binary, source]);
+    const data = join(work, "busy.data");
+    const env = { ...process.env, HOME: home };
+    try {
+      execFileSync("perf", ["record", "--no-buildid-cache", "-o", data, binary], { env, stdio: "ignore" });
+    } catch (error) {
+      console.log(`perf-store: skipping perf report: perf record failed (${(error as Error).message.split("\n")[0]})`);
+      ctx.skip();
+    }
+    const dir = stores();
+    await addToPerfStore(binary, { dir });
+    rmSync(binary);
+    const report = (store: string) =>
+      execFileSync("perf", ["--buildid-dir", store, "report", "-i", data, "--stdio", "--sort", "dso,sym"], {
+        encoding: "utf8",
+        env,
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+    expect(report(dir)).toMatch(/busy\s+\[\.\] busy_loop/);
+    expect(report(stores())).not.toMatch(/busy_loop/);
+  });
+});
