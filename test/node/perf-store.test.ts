@@ -64,7 +64,7 @@ function perfAdd(dir: string, file: string): void {
 }
 
 beforeAll(() => {
-  work = mkdtempSync(join(tmpdir(), "perf-store-"));
+  work = mkdtempSync(join(tmpdir(), "buildid-store-")); // not "perf-…": perf takes /tmp/perf-* for JIT symbol maps
   home = join(work, "home");
   execFileSync("mkdir", ["-p", join(work, "bin"), home]);
   files.sha1 = compile("sha1", `0x${hexId(20)}`);
