@@ -138,6 +138,7 @@ const SHDR_SIZE = 64;
 const NOTE_HEADER = 12;
 const FILE_ENTRY = 24; // start, end, page offset: three u64
 const READ_AHEAD = 64 * 1024;
+const LATIN1 = new TextDecoder("latin1");
 const PHDRS_PER_READ = 4096;
 
 /** A `PT_LOAD` segment: `captured` bytes from `vaddr` are in the core at `offset`. */
@@ -322,7 +323,7 @@ async function coreNotes(core: CoreBytes, notes: Awaited<ReturnType<typeof segme
       if (desc > bytes.length || descsz > bytes.length - desc) {
         fail(core, "BAD_NOTE", `${where}: the note at ${at} (namesz ${namesz}, descsz ${descsz}) runs past the area`);
       }
-      const name = new TextDecoder().decode(bytes.subarray(at + NOTE_HEADER, at + NOTE_HEADER + namesz));
+      const name = LATIN1.decode(bytes.subarray(at + NOTE_HEADER, at + NOTE_HEADER + namesz));
       if (name === "CORE\0" && (type === NT_FILE || type === NT_AUXV) && !found.has(type)) {
         found.set(type, bytes.slice(desc, desc + descsz));
       }
@@ -345,7 +346,7 @@ function fileMappings(core: CoreBytes, desc: Uint8Array, limits: CoreLimits): Fi
     fail(core, "BAD_NOTE", `NT_FILE's ${n} entries run past its ${desc.length} bytes`);
   const mappings: FileMapping[] = [];
   let name = 16 + n * FILE_ENTRY;
-  const decoder = new TextDecoder();
+  const decoder = new TextDecoder(); // paths as UTF-8, invalid bytes as U+FFFD
   for (let i = 0; i < n; i++) {
     const end = desc.indexOf(0, name);
     if (end < 0) fail(core, "BAD_NOTE", `NT_FILE names ${i} of its ${n} files`);

@@ -27,7 +27,7 @@ import { type OpenedFile, openRegular } from "./safe-open.js";
 /** perf's `BUILD_ID_SIZE`: the bytes of an ID it keeps; longer ones are cut to this. */
 export const PERF_BUILD_ID_MAX = 20;
 
-/** Where the store is: `options.dir`, else `$PERF_BUILDID_DIR`, else `~/.debug`. */
+/** Where the store is: `dir` when given, else `$PERF_BUILDID_DIR`, else `~/.debug`. */
 export function perfStoreDir(dir?: string): string {
   if (dir !== undefined && typeof dir !== "string") throw new TypeError(`dir must be a string, got ${describe(dir)}`);
   return dir ?? process.env.PERF_BUILDID_DIR ?? join(homedir(), ".debug");
