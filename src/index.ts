@@ -16,10 +16,12 @@ export {
   type ElfErrorCode,
   type ElfLimits,
   type ElfRange,
+  hasElfMagic,
   parseBuildId,
   type ReadBuildIdOptions,
   readBuildId,
 } from "./elf.js";
+export { formatBytes } from "./format.js";
 export * from "./inode-model.js";
 export {
   type Annotation,
