@@ -13,8 +13,9 @@
  * @packageDocumentation
  */
 import type { FileHandle } from "node:fs/promises";
+import { integer } from "../check.js";
 import { describe } from "../describe.js";
-import { type ElfChunk, ElfError, type ElfRange, parseBuildId, type ReadBuildIdOptions } from "../elf.js";
+import { type ElfChunk, ElfError, type ElfRange, hasElfMagic, parseBuildId, type ReadBuildIdOptions } from "../elf.js";
 import { openRegular } from "./safe-open.js";
 
 /** What was wrong with a core file; see {@link CoreFileError}. */
@@ -224,21 +225,16 @@ function offsetField(v: DataView, at: number): number {
 
 function checkLimits(options: ReadCoreOptions): CoreLimits {
   const limits = { ...DEFAULT_CORE_LIMITS, ...options.limits };
-  for (const [name, value] of Object.entries(limits)) {
-    if (typeof value !== "number")
-      throw new TypeError(`limits.${name} must be an integer >= 0, got ${describe(value)}`);
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`limits.${name} must be an integer >= 0, got ${describe(value)}`);
-    }
-  }
+  for (const [name, value] of Object.entries(limits)) integer(`limits.${name}`, value, 0);
   return limits;
 }
 
 /** The ELF header's program-header table: where it is, how many entries, and whether the count was extended. */
 async function programHeaderTable(core: CoreBytes, limits: CoreLimits) {
   if (core.size < 4) fail(core, "NOT_ELF", `not an ELF file: it has ${core.size} bytes`);
-  const h = view(await core.read(0, Math.min(core.size, EHDR_SIZE)));
-  if (h.getUint32(0, false) !== 0x7f454c46) fail(core, "NOT_ELF", "not an ELF file: no 7f 45 4c 46 magic");
+  const first = await core.read(0, Math.min(core.size, EHDR_SIZE));
+  if (!hasElfMagic(first)) fail(core, "NOT_ELF", "not an ELF file: no 7f 45 4c 46 magic");
+  const h = view(first);
   if (core.size < 6) fail(core, "TRUNCATED", `${core.size} bytes, too few for an ELF header`);
   const elfClass = h.getUint8(4);
   const data = h.getUint8(5);

@@ -20,12 +20,13 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe } from "../describe.js";
 import { ElfError } from "../elf.js";
+import { BUILD_ID_MAX } from "../layout.js";
 import { readBuildIdFromFile } from "./elf-file.js";
 import { sameIdentity } from "./identity.js";
 import { type OpenedFile, openRegular } from "./safe-open.js";
 
-/** perf's `BUILD_ID_SIZE`: the bytes of an ID it keeps; longer ones are cut to this. */
-export const PERF_BUILD_ID_MAX = 20;
+/** perf's `BUILD_ID_SIZE`, the kernel's limit: the bytes of an ID perf keeps; longer ones are cut to this. */
+export const PERF_BUILD_ID_MAX = BUILD_ID_MAX;
 
 /** Where the store is: `dir` when given, else `$PERF_BUILDID_DIR`, else `~/.debug`. */
 export function perfStoreDir(dir?: string): string {
