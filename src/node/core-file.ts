@@ -140,7 +140,7 @@ const NOTE_HEADER = 12;
 const FILE_ENTRY = 24; // start, end, page offset: three u64
 const READ_AHEAD = 64 * 1024;
 const LATIN1 = new TextDecoder("latin1");
-const PHDRS_PER_READ = 4096;
+const PHDR_BYTES_PER_READ = 256 * 1024;
 
 /** A `PT_LOAD` segment: `captured` bytes from `vaddr` are in the core at `offset`. */
 interface Segment {
@@ -240,7 +240,7 @@ async function programHeaderTable(core: CoreBytes, limits: CoreLimits) {
   const data = h.getUint8(5);
   if (elfClass !== 2 || data !== 1) {
     const what = `${elfClass === 1 ? "ELF32" : elfClass === 2 ? "ELF64" : `EI_CLASS ${elfClass}`} ${data === 1 ? "little-endian" : data === 2 ? "big-endian" : `EI_DATA ${data}`}`;
-    fail(core, "UNSUPPORTED", `a ${what} file; only ELF64 little-endian cores are read`);
+    fail(core, "UNSUPPORTED", `an ${what} file; only ELF64 little-endian cores are read`);
   }
   if (core.size < EHDR_SIZE) fail(core, "TRUNCATED", `${core.size} bytes, fewer than the 64-byte ELF64 header`);
   const type = h.getUint16(16, true);
@@ -273,8 +273,9 @@ async function programHeaderTable(core: CoreBytes, limits: CoreLimits) {
 async function segments(core: CoreBytes, table: Awaited<ReturnType<typeof programHeaderTable>>) {
   const loads: Segment[] = [];
   const notes: { offset: number; size: number; align: number; index: number }[] = [];
-  for (let first = 0; first < table.count; first += PHDRS_PER_READ) {
-    const n = Math.min(PHDRS_PER_READ, table.count - first);
+  const perRead = Math.max(1, Math.floor(PHDR_BYTES_PER_READ / table.phentsize));
+  for (let first = 0; first < table.count; first += perRead) {
+    const n = Math.min(perRead, table.count - first);
     const t = view(await core.read(table.phoff + first * table.phentsize, n * table.phentsize));
     for (let i = 0; i < n; i++) {
       const at = i * table.phentsize;
