@@ -6,7 +6,6 @@ export {
   CacheDisposedError,
   MAX_CAPACITY,
 } from "./cache.js";
-export * from "./design-costs.js";
 export {
   type BuildIdInfo,
   type BuildIdSteps,
@@ -20,7 +19,6 @@ export {
   type ReadBuildIdOptions,
   readBuildId,
 } from "./elf.js";
-export * from "./inode-model.js";
 export {
   type Annotation,
   annotateProfile,
