@@ -44,7 +44,7 @@ export {
   probeLengths,
 } from "./hash-quality.js";
 export { PointerPerFileModel, PointerPerInodeModel } from "./rivals.js";
-export { DIRECT_MAP_BASE, SlabCache, type SlabOptions, type SlabPlacement } from "./slab.js";
+export { DIRECT_MAP_BASE, SLAB_PLACEMENTS, SlabCache, type SlabOptions, type SlabPlacement } from "./slab.js";
 export {
   S_BUILD_ID,
   StolenBitModel,

@@ -10,10 +10,11 @@ import { grow } from "./grow.js";
 /** Start of the x86-64 kernel's direct map of physical memory (`page_offset_base` without KASLR). */
 export const DIRECT_MAP_BASE = 0xffff888000000000n;
 
-const PLACEMENTS = ["scattered", "sequential"] as const;
+/** How a {@link SlabCache} may place new slabs in physical memory; see {@link SlabOptions.placement}. */
+export const SLAB_PLACEMENTS = ["scattered", "sequential"] as const;
 
-/** How a {@link SlabCache} places new slabs in physical memory. */
-export type SlabPlacement = (typeof PLACEMENTS)[number];
+/** One of {@link SLAB_PLACEMENTS}. */
+export type SlabPlacement = (typeof SLAB_PLACEMENTS)[number];
 
 /** Shape of a {@link SlabCache}; the defaults are `ext4_inode_cache` from a real `/proc/slabinfo`. */
 export interface SlabOptions {
@@ -100,7 +101,7 @@ export class SlabCache {
     if (this.base % BigInt(this.slabSize) !== 0n) {
       throw new RangeError(`base must be aligned to slabSize (${this.slabSize}), got 0x${this.base.toString(16)}`);
     }
-    this.#placement = oneOf("placement", options.placement ?? "scattered", PLACEMENTS);
+    this.#placement = oneOf("placement", options.placement ?? "scattered", SLAB_PLACEMENTS);
     const seed = integer("seed", options.seed ?? 1, 0, 0xffff_ffff);
     this.#frames = physical / this.slabSize;
     this.#random = mulberry32(seed);
