@@ -53,7 +53,7 @@ export class PointerPerFileModel extends ModelBase {
   #pointer = new Int32Array(0); // f_build_id of every file
   #structs = new BuildIdStructs();
 
-  /** @throws RangeError naming a bad slab option. */
+  /** @throws TypeError or RangeError naming a bad slab option. */
   constructor(options: ModelOptions = {}) {
     super(options, newCounters());
   }
@@ -105,7 +105,7 @@ export class PointerPerInodeModel extends ModelBase {
   #pointer = new Int32Array(0); // i_build_id of every inode
   #structs = new BuildIdStructs();
 
-  /** @throws RangeError naming a bad slab option. */
+  /** @throws TypeError or RangeError naming a bad slab option. */
   constructor(options: ModelOptions = {}) {
     super(options, newCounters());
   }

@@ -76,7 +76,7 @@ export class StolenBitModel extends ModelBase<StolenBitModelCounters> {
 
   /**
    * Creates a model whose side hash holds at most `capacity` entries.
-   * @throws RangeError naming the bad capacity or slab option.
+   * @throws TypeError or RangeError naming the bad capacity or slab option.
    */
   static async create(options: StolenBitModelOptions): Promise<StolenBitModel> {
     const holder: { model?: StolenBitModel } = {};
