@@ -15,10 +15,12 @@ export {
   type ElfErrorCode,
   type ElfLimits,
   type ElfRange,
+  hasElfMagic,
   parseBuildId,
   type ReadBuildIdOptions,
   readBuildId,
 } from "./elf.js";
+export { formatBytes } from "./format.js";
 export {
   type Annotation,
   annotateProfile,

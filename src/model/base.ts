@@ -4,10 +4,10 @@
  * design only its hooks.
  * @module
  */
-import { BUILD_ID_MAX } from "../cache.js";
-import { instance } from "../check.js";
+import { instance, integer } from "../check.js";
 import { describe } from "../describe.js";
 import { parseHexInto, toHex } from "../hex.js";
+import { BUILD_ID_MAX } from "../layout.js";
 import type { DesignName, Population } from "./costs.js";
 import { ModelStateError } from "./errors.js";
 import { grow } from "./grow.js";
@@ -179,7 +179,8 @@ export abstract class ModelBase<C extends ModelCounters = ModelCounters> impleme
     const inode = this.#openFile(file);
     if (this.#fileState[file] !== FILE_MAPPED) throw new ModelStateError(`file ${file} has no executable mapping`);
     instance("out", out, Uint8Array);
-    if (!Number.isInteger(offset) || offset < 0 || offset + BUILD_ID_MAX > out.length) {
+    integer("offset", offset, 0);
+    if (offset + BUILD_ID_MAX > out.length) {
       throw new RangeError(`offset ${offset} leaves no room for ${BUILD_ID_MAX} bytes in out of length ${out.length}`);
     }
     const length = this.onLookup(file, inode, out, offset);
@@ -279,6 +280,6 @@ export abstract class ModelBase<C extends ModelCounters = ModelCounters> impleme
 
 function checkLength(length: number, what: string): void {
   if (!(length >= 1 && length <= BUILD_ID_MAX)) {
-    throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${length}`);
+    throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${describe(length)}`);
   }
 }

@@ -11,6 +11,7 @@
  * @module
  */
 import { integer } from "../check.js";
+import { ENTRY_SIZE, slotCount } from "../layout.js";
 
 /** PATCHv3 "mm/bpf/perf: Store build id in file object": `struct build_id *f_build_id` in every `struct file`. */
 export const FILE_POINTER_BYTES = 8;
@@ -30,17 +31,11 @@ export const INODE_FIELDS_BYTES = Math.ceil((INODE_POINTER_BYTES + INODE_LOCK_BY
 /** Viro's design: the flag is a spare bit of the existing 32-bit `i_flags`, so an inode grows by nothing. */
 export const STOLEN_BIT_INODE_BYTES = 0;
 
-/** The side hash's entry record, as `assembly/index.ts` lays it out: key u64, id[20], len u8, ref u8, 2 spare. */
-export const SIDE_ENTRY_BYTES = 32;
+/** The side hash's entry record, the core's `ENTRY_SIZE` (src/layout.ts): key u64, id[20], len u8, ref u8, 2 spare. */
+export const SIDE_ENTRY_BYTES = ENTRY_SIZE;
 
 /** The side hash's index slot, as `assembly/index.ts` lays it out: u32 (8-bit tag | entry + 1). */
 export const SIDE_SLOT_BYTES = 4;
-
-/** The core keeps its index at most 3/4 full (`MAX_LOAD_NUM / MAX_LOAD_DEN` in `assembly/index.ts`). */
-export const SIDE_MAX_LOAD = 3 / 4;
-
-/** The core's smallest index: 2^`MIN_SLOT_BITS` = 8 slots. */
-export const SIDE_MIN_SLOTS = 8;
 
 /** Counts that decide what each design costs on one machine. */
 export interface Population {
@@ -73,14 +68,12 @@ export interface DesignCost {
 }
 
 /**
- * Index slots the core reserves for `entries` entries: a power of two, at most 3/4 full, at least 8.
+ * Index slots the core reserves for `entries` entries: a power of two, at most 3/4 full, at least 8
+ * (the core's own rule, from src/layout.ts).
  * @throws TypeError or RangeError when `entries` is not an integer >= 0.
  */
 export function sideHashSlots(entries: number): number {
-  integer("entries", entries, 0);
-  let slots = SIDE_MIN_SLOTS;
-  while (slots * SIDE_MAX_LOAD < entries) slots *= 2;
-  return slots;
+  return slotCount(integer("entries", entries, 0));
 }
 
 /**

@@ -27,8 +27,6 @@ export {
   INODE_POINTER_BYTES,
   type Population,
   SIDE_ENTRY_BYTES,
-  SIDE_MAX_LOAD,
-  SIDE_MIN_SLOTS,
   SIDE_SLOT_BYTES,
   STOLEN_BIT_INODE_BYTES,
   sideHashBytes,

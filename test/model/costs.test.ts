@@ -23,6 +23,7 @@ describe("side hash bytes", () => {
     for (const capacity of [1, 6, 7, 12, 13, 100, 1000, 16384]) {
       const cache = await BuildIdCache.create({ capacity });
       const stats = cache.stats();
+      expect(stats.slots).toBe(sideHashSlots(capacity));
       expect(stats.slots * 4 + capacity * 32).toBe(sideHashBytes(capacity));
       batchBuffers.add(stats.reservedBytes - sideHashBytes(capacity));
       cache.dispose();
