@@ -352,6 +352,17 @@ describe("bad input: a typed error naming the file", () => {
     });
   }
 
+  test("the reads for the mapped files' headers are bounded: past maxImageReads the core is refused", async () => {
+    const path = write("sample-core", core);
+    const report = await readCoreBuildIds(path);
+    expect(report.modules.filter((m) => m.status === "found").length).toBeGreaterThanOrEqual(4);
+    await expect(readCoreBuildIds(path, { limits: { maxImageReads: 10 } })).rejects.toMatchObject({
+      name: "CoreFileError",
+      code: "LIMIT",
+      message: expect.stringContaining("maxImageReads"),
+    });
+  });
+
   test("a FIFO is refused unread; a path that is not a string and a bad limit are argument errors", async () => {
     const fifo = join(work, "core.fifo");
     execFileSync("mkfifo", [fifo]);

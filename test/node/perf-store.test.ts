@@ -168,6 +168,17 @@ describe("perf adds, list reads it", () => {
     expect(await listPerfStore(dir)).toEqual([
       { buildId: "abcdef", path: undefined, link: join(dir, ".build-id", "ab", "cdef"), file: undefined },
     ]);
+    // perf's kernel entries: `../../[kernel.kallsyms]/ID` with the symbols in a file named kallsyms.
+    const id = "ab".repeat(20);
+    execFileSync("mkdir", ["-p", join(dir, "[kernel.kallsyms]", id)]);
+    writeFileSync(join(dir, "[kernel.kallsyms]", id, "kallsyms"), "");
+    execFileSync("ln", ["-s", `../../[kernel.kallsyms]/${id}`, join(dir, ".build-id", "ab", id.slice(2))]);
+    expect((await listPerfStore(dir)).find((e) => e.buildId === id)).toEqual({
+      buildId: id,
+      path: "[kernel.kallsyms]",
+      link: join(dir, ".build-id", "ab", id.slice(2)),
+      file: join(dir, ".build-id", "ab", id.slice(2), "kallsyms"),
+    });
   });
 });
 
