@@ -5,8 +5,8 @@ export {
   type BuildIdCacheStats,
   CacheDisposedError,
   MAX_CAPACITY,
+  SetManyError,
 } from "./cache.js";
-export * from "./design-costs.js";
 export {
   type BuildIdInfo,
   type BuildIdSteps,
@@ -22,7 +22,6 @@ export {
   readBuildId,
 } from "./elf.js";
 export { formatBytes } from "./format.js";
-export * from "./inode-model.js";
 export {
   type Annotation,
   annotateProfile,
