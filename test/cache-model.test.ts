@@ -2,6 +2,8 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
+import { OVER_OFFSET, OVER_STUCK } from "../src/layout.js";
+import { instantiateCore } from "../src/wasm.js";
 
 const U64 = (1n << 64n) - 1n;
 
@@ -99,6 +101,58 @@ describe("random operations against a Map model", () => {
 
   test("a tiny cache thrashing through many keys", async () => {
     await randomRun(20_000, 3, 50, 7n);
+  });
+});
+
+describe("keys that all share one home bucket", () => {
+  // CACHE_MODEL_SEED replays a run; the seed is printed with the test's name.
+  const SEED = BigInt(process.env.CACHE_MODEL_SEED ?? Date.now());
+  const GOLDEN = 0x61c8864680b583ebn;
+
+  test(`300 keys on one home: overflow counts saturate, every key stays found, deletes in any order (CACHE_MODEL_SEED=${SEED})`, async () => {
+    const capacity = 4096;
+    const cache = await BuildIdCache.create({ capacity });
+    const buckets = BigInt(cache.stats().slots / 15);
+    const next = rng(SEED);
+    const keys: bigint[] = [];
+    while (keys.length < 300) {
+      const key = next();
+      if (((((key * GOLDEN) & U64) >> 32n) * buckets) >> 32n === 0n) keys.push(key);
+    }
+    const model = new Map<bigint, string>();
+    for (const key of keys) {
+      const id = hexOf(next());
+      cache.set(key, id);
+      model.set(key, id);
+    }
+    // 300 keys through 15-slot buckets: the first buckets count more than 255 keys passing.
+    expect(cache.stats().probeMax).toBe(20);
+    cache.verify();
+    for (const key of keys) expect(cache.get(key)).toBe(model.get(key));
+    for (let i = keys.length - 1; i > 0; i--) {
+      const j = Number(next() % BigInt(i + 1));
+      [keys[i], keys[j]] = [keys[j]!, keys[i]!];
+    }
+    for (const [i, key] of keys.entries()) {
+      expect(cache.delete(key)).toBe(true);
+      model.delete(key);
+      expect(cache.has(key)).toBe(false);
+      if (i % 25 === 0) {
+        cache.verify();
+        expect(new Map(cache)).toEqual(model);
+      }
+    }
+    expect(cache.size).toBe(0);
+    cache.verify();
+    // The same keys in a bare core: the home bucket's count sticks at OVER_STUCK, and stays stuck.
+    const core = await instantiateCore();
+    core.init(capacity);
+    const over = new Uint8Array(core.memory.buffer, core.bucketAddress() + OVER_OFFSET, 1);
+    for (const key of keys) core.insert(key, core.ioIds.value, 1);
+    expect(over[0]).toBe(OVER_STUCK);
+    for (const key of keys) expect(core.remove(key)).toBe(1);
+    expect(over[0]).toBe(OVER_STUCK);
+    core.verify();
   });
 });
 
