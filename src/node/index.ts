@@ -19,6 +19,7 @@ export {
   type SlabCache,
   takeCensus,
 } from "./census.js";
+export { PathError, CacheFileRefusedError } from "./cache-file.js";
 export { type ReadBuildIdFileOptions, readBuildIdFromFile, readBuildIdFromFileSync } from "./elf-file.js";
 export {
   deviceOf,
@@ -43,7 +44,9 @@ export {
 export {
   annotateProfileFile,
   buildIdFinder,
+  DEFAULT_PROFILE_LIMIT,
   type ProfileLookupOptions,
+  type ReadProfileOptions,
   readProfileFile,
   writeProfileFile,
 } from "./pprof-file.js";
@@ -59,6 +62,7 @@ export {
 export { loadResolver, persistResolver, stampsPath } from "./resolver-file.js";
 export {
   loadSnapshotFile,
+  MAX_INTERVAL_MS,
   type PersistOptions,
   persist,
   saveSnapshotAtomic,
