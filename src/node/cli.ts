@@ -76,7 +76,7 @@ let stopSaving = async (): Promise<void> => {};
 let stdoutClosed = false;
 
 function print(text: string): void {
-  if (!stdoutClosed) print(text);
+  if (!stdoutClosed) process.stdout.write(text);
 }
 
 function complain(error: unknown): void {

@@ -5,13 +5,13 @@
  * restore only when its stamp names its exact build ID.
  */
 
-import { CacheFileRefusedError, lockCacheFileSync, readCacheFileSync } from "./cache-file.js";
+import { CacheFileRefusedError, cacheFileTarget, readCacheFileSync } from "./cache-file.js";
 import { BuildIdResolver, type BuildIdResolverOptions, StampsFormatError } from "./resolver.js";
 import { type PersistOptions, persistWith } from "./snapshot-file.js";
 
-/** Where the stamps of the cache file `path` are kept. */
+/** Where the stamps of the cache file `path` are kept: beside it, or beside its target when it is a symbolic link. */
 export function stampsPath(path: string): string {
-  return `${path}.stamps`;
+  return `${cacheFileTarget(path)}.stamps`;
 }
 
 /**
@@ -31,15 +31,9 @@ export async function loadResolver(
       throw new CacheFileRefusedError(file, error);
     }
   };
-  const release = lockCacheFileSync(path);
-  let cache: Uint8Array | undefined;
-  let stamps: Uint8Array | undefined;
-  try {
-    cache = read(path);
-    stamps = read(stampsPath(path));
-  } finally {
-    release();
-  }
+  // No lock: each file is replaced whole, and an entry whose stamp is not there yet is dropped.
+  const cache = read(path);
+  const stamps = read(stampsPath(path));
   if (cache === undefined) return BuildIdResolver.create(options);
   try {
     return await BuildIdResolver.create({ ...options, restore: { cache, stamps } });
