@@ -4,6 +4,7 @@
  * @module
  */
 export * from "../index.js";
+export { CacheFileRefusedError, PathError } from "./cache-file.js";
 export {
   type Census,
   type CensusOptions,
@@ -19,7 +20,6 @@ export {
   type SlabCache,
   takeCensus,
 } from "./census.js";
-export { PathError, CacheFileRefusedError } from "./cache-file.js";
 export { type ReadBuildIdFileOptions, readBuildIdFromFile, readBuildIdFromFileSync } from "./elf-file.js";
 export {
   deviceOf,
