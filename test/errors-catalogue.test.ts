@@ -1,6 +1,6 @@
 // One test per row of docs/errors.md, named by the row's id: the input, the error class, its message,
 // and that nothing changed.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { lstatSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -594,14 +594,18 @@ describe("cache files", () => {
 
   test("F6 a lock held by a live process past timeoutMs: PathError ELOCKED naming the lock", async () => {
     const path = join(dir, "locked.snap");
-    const release = lockCacheFileSync(path);
+    const holder = spawn("sleep", ["30"], { stdio: "ignore" });
+    await writeFile(`${path}.lock`, `${holder.pid}\n`);
     try {
       const error = thrownBy(() => lockCacheFileSync(path, { timeoutMs: 50 }));
       expect(error).toMatchObject({ name: "PathError", code: "ELOCKED", path: `${path}.lock` });
       expect(error.message).toBe(`${path}.lock: held by another process for over 50 ms`);
     } finally {
-      release();
+      holder.kill("SIGKILL");
     }
+    // Once its holder is gone the lock is stale: taken over, and removed on release.
+    await new Promise((resolve) => holder.once("exit", resolve));
+    lockCacheFileSync(path, { timeoutMs: 5000 })();
     expect(await readdir(dir)).not.toContain("locked.snap.lock");
   });
 

@@ -5,8 +5,9 @@
  * followed to its target (the link stays a link), every error naming its path, and writers of
  * one file serialised by a lock file.
  *
- * Everything here is synchronous: one code path serves `process.on("exit")`, where nothing
- * async runs, and every other save.
+ * A save is written once, as a generator of the steps that may wait (an fsync, a sleep while
+ * another process holds the lock): {@link runSync} drives it in `process.on("exit")`, where
+ * nothing async runs, and {@link runAsync} everywhere else, so the event loop never waits on a disk.
  *
  * @packageDocumentation
  */
@@ -16,6 +17,7 @@ import {
   fchmodSync,
   fchownSync,
   fstatSync,
+  fsync,
   fsyncSync,
   lstatSync,
   openSync,
@@ -26,6 +28,7 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { fileKind, NotRegularFileError, readRegularFileSync } from "./safe-open.js";
 
 /** An I/O error naming its path; `code` is the system's (`ENOSPC`, `EACCES`, …). */
@@ -137,30 +140,43 @@ export function readCacheFileSync(path: string): Uint8Array | undefined {
  *   written), PathError naming the path for any I/O error (the old file is then intact).
  */
 export function replaceFileSync(path: string, bytes: Uint8Array): void {
+  runSync(replaceFile(path, bytes));
+}
+
+/** {@link replaceFileSync} as steps for {@link runSync} or {@link runAsync}. */
+export function* replaceFile(path: string, bytes: Uint8Array): Steps<void> {
   const target = cacheFileTarget(path);
   const old = lstatOrUndefined(target);
   if (old !== undefined && !old.isFile()) throw new NotRegularFileError(path, fileKind(old));
   const folder = dirname(target);
   const temporary = join(folder, fitName(`.${basename(target)}`, `.${process.pid}-${temporaries++}.tmp`));
-  named(path, () => {
+  try {
+    const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
     try {
-      const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-      try {
-        if (old !== undefined) keepOwnerAndMode(fd, old);
-        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(temporary, target);
-    } catch (error) {
-      try {
-        unlinkSync(temporary);
-      } catch {}
-      throw error;
+      if (old !== undefined) keepOwnerAndMode(fd, old);
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+      yield { fsync: fd };
+    } finally {
+      closeSync(fd);
     }
-    syncFolder(folder);
-  });
+    renameSync(temporary, target);
+  } catch (error) {
+    try {
+      unlinkSync(temporary);
+    } catch {}
+    throw new PathError(path, error);
+  }
+  if (process.platform === "win32") return; // directories cannot be opened for fsync there
+  try {
+    const fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      yield { fsync: fd };
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    throw new PathError(folder, error);
+  }
 }
 
 function keepOwnerAndMode(fd: number, old: Stats): void {
@@ -175,13 +191,44 @@ function keepOwnerAndMode(fd: number, old: Stats): void {
   fchmodSync(fd, old.mode & 0o7777);
 }
 
-function syncFolder(folder: string): void {
-  if (process.platform === "win32") return; // directories cannot be opened for fsync there
-  const fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+/** Where a save's steps wait: an fsync of a descriptor, or a sleep while another process holds the lock. */
+export type Pause = { fsync: number } | { sleepMs: number };
+
+/** The steps of a save, yielding where it waits; {@link runSync} or {@link runAsync} drives them. */
+export type Steps<T> = Generator<Pause, T, void>;
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const fsyncAsync = promisify(fsync);
+
+/** Runs `steps` to the end with blocking waits; returns what they return. */
+export function runSync<T>(steps: Steps<T>): T {
+  for (let next = steps.next(); ; ) {
+    if (next.done) return next.value;
+    const pause = next.value;
+    try {
+      if ("fsync" in pause) fsyncSync(pause.fsync);
+      else Atomics.wait(sleeper, 0, 0, pause.sleepMs);
+    } catch (error) {
+      next = steps.throw(error);
+      continue;
+    }
+    next = steps.next();
+  }
+}
+
+/** Runs `steps` to the end, waiting without blocking the event loop. */
+export async function runAsync<T>(steps: Steps<T>): Promise<T> {
+  for (let next = steps.next(); ; ) {
+    if (next.done) return next.value;
+    const pause = next.value;
+    try {
+      if ("fsync" in pause) await fsyncAsync(pause.fsync);
+      else await new Promise((resolve) => setTimeout(resolve, pause.sleepMs));
+    } catch (error) {
+      next = steps.throw(error);
+      continue;
+    }
+    next = steps.next();
   }
 }
 
@@ -193,8 +240,6 @@ export interface LockOptions {
   staleMs?: number;
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -204,7 +249,8 @@ function alive(pid: number): boolean {
   }
 }
 
-// The lock's holder is gone (its pid is not alive) or the lock is older than any save takes.
+// The lock's holder is gone (its pid is not alive), is this process (whose save an exit cut short:
+// saves of one file within a process are serialised), or the lock is older than any save takes.
 function stale(lock: string, staleMs: number): Stats | undefined {
   const st = lstatOrUndefined(lock);
   if (st === undefined) return undefined;
@@ -212,17 +258,22 @@ function stale(lock: string, staleMs: number): Stats | undefined {
   try {
     pid = Number(new TextDecoder().decode(readRegularFileSync(lock, { maxBytes: 64 }).bytes).trim());
   } catch {}
-  const dead = Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
+  const dead = Number.isSafeInteger(pid) && pid > 0 && (pid === process.pid || !alive(pid));
   return dead || Date.now() - st.mtimeMs > staleMs ? st : undefined;
 }
 
 /**
  * Takes the lock of the cache file at `path`: `TARGET.lock`, created with `O_EXCL` and holding
- * this process's pid. A lock whose pid is not alive, or older than `staleMs`, is removed (checked
- * again by inode just before). Returns the function that releases it.
+ * this process's pid. A lock whose pid is not alive or is this process's, or older than
+ * `staleMs`, is removed (checked again by inode just before). Returns the function that releases it.
  * @throws PathError `ELOCKED` naming the lock file after `timeoutMs`, or for any I/O error.
  */
 export function lockCacheFileSync(path: string, options: LockOptions = {}): () => void {
+  return runSync(lockCacheFile(path, options));
+}
+
+/** {@link lockCacheFileSync} as steps for {@link runSync} or {@link runAsync}. */
+export function* lockCacheFile(path: string, options: LockOptions = {}): Steps<() => void> {
   const { timeoutMs = 30_000, staleMs = 60_000 } = options;
   const lock = `${cacheFileTarget(path)}.lock`;
   const deadline = Date.now() + timeoutMs;
@@ -256,6 +307,6 @@ export function lockCacheFileSync(path: string, options: LockOptions = {}): () =
       const held = Object.assign(new Error(`held by another process for over ${timeoutMs} ms`), { code: "ELOCKED" });
       throw new PathError(lock, held);
     }
-    Atomics.wait(sleeper, 0, 0, wait + Math.random() * wait);
+    yield { sleepMs: wait + Math.random() * wait };
   }
 }

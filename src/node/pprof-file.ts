@@ -9,7 +9,7 @@ import {
   isGzip,
   ProfileFormatError,
 } from "../pprof.js";
-import { replaceFileSync } from "./cache-file.js";
+import { replaceFile, runAsync } from "./cache-file.js";
 import type { BuildIdResolver } from "./resolver.js";
 import { DEFAULT_READ_LIMIT, readRegularFile } from "./safe-open.js";
 
@@ -48,13 +48,13 @@ export async function readProfileFile(path: string, options: ReadProfileOptions 
 }
 
 /**
- * Writes profile `bytes` to `path` atomically (see {@link replaceFileSync}), gzip-compressed when
+ * Writes profile `bytes` to `path` atomically (see `replaceFileSync`), gzip-compressed when
  * `path` ends in `.gz`.
  * @throws NotRegularFileError when `path` is not a regular file, PathError for any I/O error.
  */
 export async function writeProfileFile(path: string, bytes: Uint8Array): Promise<void> {
   const out = path.endsWith(".gz") ? await gzipAsync(bytes) : bytes;
-  replaceFileSync(path, out);
+  await runAsync(replaceFile(path, out));
 }
 
 /** Options for {@link buildIdFinder} and {@link annotateProfileFile}. */

@@ -5,7 +5,16 @@
 import { type BuildIdCache, MAX_CAPACITY } from "../cache.js";
 import { integer } from "../check.js";
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_ENTRY_SIZE, SnapshotError } from "../snapshot.js";
-import { CacheFileRefusedError, lockCacheFileSync, readCacheFileSync, replaceFileSync } from "./cache-file.js";
+import {
+  CacheFileRefusedError,
+  lockCacheFile,
+  readCacheFileSync,
+  replaceFile,
+  replaceFileSync,
+  runAsync,
+  runSync,
+  type Steps,
+} from "./cache-file.js";
 
 /**
  * The bytes of the snapshot file at `path`, or `undefined` when there is none.
@@ -22,7 +31,7 @@ export async function loadSnapshotFile(path: string): Promise<Uint8Array | undef
  * {@link persist} does both.
  */
 export async function saveSnapshotAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  replaceFileSync(path, bytes);
+  await runAsync(replaceFile(path, bytes));
 }
 
 /** {@link saveSnapshotAtomic} without awaiting, for `process.on("exit")`, where nothing async runs. */
@@ -101,15 +110,15 @@ function onDisk<T>(path: string, reset: boolean, use: (bytes: Uint8Array | undef
 
 /**
  * One save of `cache` (and `companion`) at `path`: lock, read, merge, replace, unlock.
- * @internal Used by {@link persist} and `persistResolver`.
+ * @internal Used by {@link persist} and `persistResolver`, driven by `runSync` or `runAsync`.
  */
-export function saveMergedSync(cache: BuildIdCache, path: string, companion?: CompanionFile, reset = false): void {
-  const release = lockCacheFileSync(path);
+export function* saveMerged(cache: BuildIdCache, path: string, companion?: CompanionFile, reset = false): Steps<void> {
+  const release = yield* lockCacheFile(path);
   try {
     const { bytes, keys } = onDisk(path, reset, (disk) => mergeSnapshots(cache.snapshot(), disk));
     const extra = companion && onDisk(companion.path, reset, (disk) => companion.merge(disk, keys));
-    replaceFileSync(path, bytes);
-    if (companion && extra) replaceFileSync(companion.path, extra);
+    yield* replaceFile(path, bytes);
+    if (companion && extra) yield* replaceFile(companion.path, extra);
   } finally {
     release();
   }
@@ -143,27 +152,38 @@ export function persistWith(
   } = options;
   if (intervalMs !== undefined) integer("intervalMs", intervalMs, 1, MAX_INTERVAL_MS);
   let first = true;
-  // Saves are synchronous, so one never overlaps another; `reset` applies until one succeeds.
-  const save = (): void => {
-    saveMergedSync(cache, path, companion, reset && first);
+  // `reset` applies until a save succeeds.
+  const steps = () => saveMerged(cache, path, companion, reset && first);
+  const saved = () => {
     first = false;
   };
-  const report = (): void => {
+  let saving: Promise<void> | undefined;
+  // One save at a time: an older snapshot must never rename over a newer one.
+  const save = (): Promise<void> => {
+    saving ??= runAsync(steps())
+      .then(saved)
+      .finally(() => {
+        saving = undefined;
+      });
+    return saving;
+  };
+  const timer = intervalMs === undefined ? undefined : setInterval(() => save().catch(onError), intervalMs);
+  timer?.unref();
+  const onExit = (): void => {
     try {
-      save();
+      runSync(steps());
     } catch (error) {
       onError(error);
     }
   };
-  const timer = intervalMs === undefined ? undefined : setInterval(report, intervalMs);
-  timer?.unref();
-  process.on("exit", report);
+  process.on("exit", onExit);
   let stopped: Promise<void> | undefined;
   return () => {
     stopped ??= (async () => {
       clearInterval(timer);
-      process.off("exit", report);
-      save();
+      process.off("exit", onExit);
+      await saving?.catch(() => {});
+      await save();
     })();
     return stopped;
   };
