@@ -27,8 +27,7 @@ export async function loadSnapshotFile(path: string): Promise<Uint8Array | undef
 
 /**
  * Replaces the file at `path` (a symbolic link's target) with `bytes` atomically and durably,
- * keeping its mode and owner: see {@link replaceFileSync}. Takes no lock and merges nothing;
- * {@link persist} does both.
+ * keeping its mode and owner. Takes no lock and merges nothing; {@link persist} does both.
  */
 export async function saveSnapshotAtomic(path: string, bytes: Uint8Array): Promise<void> {
   await runAsync(replaceFile(path, bytes));
