@@ -2,9 +2,10 @@
 // file's lock, reads what is there, merges it with the cache (the cache wins on a shared key),
 // and replaces the file atomically (`cache-file.ts`). A file that exists but cannot be read or
 // understood is never replaced unless the caller asks (`reset`).
-import { type BuildIdCache, MAX_CAPACITY } from "../cache.js";
+import type { BuildIdCache } from "../cache.js";
 import { integer } from "../check.js";
-import { decodeSnapshot, encodeSnapshot, SNAPSHOT_ENTRY_SIZE, SnapshotError } from "../snapshot.js";
+import { ENTRY_SIZE, KEY_OFFSET, MAX_CAPACITY } from "../layout.js";
+import { decodeSnapshot, encodeSnapshot, SnapshotError } from "../snapshot.js";
 import {
   CacheFileRefusedError,
   lockCacheFile,
@@ -59,7 +60,7 @@ export function mergeSnapshots(
   const mine = decodeSnapshot(ours, MAX_CAPACITY);
   const keys = new Set<bigint>();
   const keyAt = (records: Uint8Array, i: number) =>
-    new DataView(records.buffer, records.byteOffset + i * SNAPSHOT_ENTRY_SIZE, 8).getBigUint64(0, true);
+    new DataView(records.buffer, records.byteOffset + i * ENTRY_SIZE + KEY_OFFSET, 8).getBigUint64(0, true);
   for (let i = 0; i < mine.count; i++) keys.add(keyAt(mine.records, i));
   if (onDisk === undefined) return { bytes: ours, keys };
   const theirs = decodeSnapshot(onDisk, MAX_CAPACITY);
@@ -72,13 +73,10 @@ export function mergeSnapshots(
     if (!keys.has(key) && mine.count + added.length < mine.capacity) added.push(i);
   }
   if (added.length === 0) return { bytes: ours, keys };
-  const records = new Uint8Array((mine.count + added.length) * SNAPSHOT_ENTRY_SIZE);
+  const records = new Uint8Array((mine.count + added.length) * ENTRY_SIZE);
   records.set(mine.records);
   added.forEach((i, n) => {
-    records.set(
-      theirs.records.subarray(i * SNAPSHOT_ENTRY_SIZE, (i + 1) * SNAPSHOT_ENTRY_SIZE),
-      (mine.count + n) * SNAPSHOT_ENTRY_SIZE,
-    );
+    records.set(theirs.records.subarray(i * ENTRY_SIZE, (i + 1) * ENTRY_SIZE), (mine.count + n) * ENTRY_SIZE);
     keys.add(keyAt(theirs.records, i));
   });
   return { bytes: encodeSnapshot(mine.capacity, records), keys };
