@@ -25,6 +25,7 @@ import { BuildIdCache } from "../../src/index.js";
 import { identityKey } from "../../src/node/identity.js";
 import { loadResolver, stampsPath } from "../../src/node/resolver-file.js";
 import { bundleCli, type CliRun, elfFiles, profileOf, runCli } from "../helpers/cli.js";
+import { writeElf } from "../helpers/elf-writer.js";
 import { edited, Layout } from "../helpers/snapshot-bytes.js";
 
 const asRoot = process.getuid?.() === 0;
@@ -295,33 +296,42 @@ describe("pipes and signals", () => {
     test(`${signal} during a long annotate saves the work done and exits ${code}`, async () => {
       const folder = fresh();
       const path = join(folder, "cache");
-      const all = elves;
+      // 30,000 distinct ELF files: the run goes on for seconds, adding an entry per file.
+      const elves = join(folder, "elves");
+      mkdirSync(elves);
+      const names = Array.from({ length: 30_000 }, (_, i) => {
+        const id = new Uint8Array(20);
+        new DataView(id.buffer).setUint32(0, i + 1);
+        const name = join(elves, `${i}.so`);
+        writeFileSync(name, writeElf({ elfClass: 64, endian: "little", areas: [{ notes: [{ desc: id }] }] }).bytes);
+        return name;
+      });
       const long = join(folder, "long.pb");
-      writeFileSync(long, profileOf(Array.from({ length: 200_000 }, (_, i) => all[i % all.length]!)));
-      const run = await runCli(cli, ["annotate", long, "-o", join(folder, "o.pb"), "--cache-file", path], {
-        // Signal once the CLI has opened three of the profile's ELF files: it has cached the first.
+      writeFileSync(long, profileOf(names));
+      let atFirstSave = 0;
+      const args = ["annotate", long, "-o", join(folder, "o.pb"), "--cache-file", path, "--save-interval", "1"];
+      const run = await runCli(cli, args, {
+        // Signal once an interval save holds entries: the resolver is at work, and has saved.
         started: (child) => {
-          const opened = new Set<string>();
-          const poll = setInterval(() => {
-            try {
-              for (const fd of readdirSync(`/proc/${child.pid}/fd`)) {
-                const target = readlinkSync(`/proc/${child.pid}/fd/${fd}`);
-                if (all.includes(target)) opened.add(target);
-              }
-            } catch {} // an fd closed between the listing and the readlink
-            if (opened.size >= 3) {
-              clearInterval(poll);
-              child.kill(signal);
-            }
-          }, 2);
+          let looking = false;
+          const poll = setInterval(async () => {
+            if (looking || !existsSync(stampsPath(path)) || child.exitCode !== null) return;
+            looking = true;
+            atFirstSave = await entries(path).catch(() => 0);
+            looking = false;
+            if (atFirstSave === 0) return;
+            clearInterval(poll);
+            child.kill(signal);
+          }, 20);
           child.on("close", () => clearInterval(poll));
         },
       });
       expect(run.stderr).toBe("");
       expect([run.code, run.signal]).toEqual([code, null]);
       expect(existsSync(join(folder, "o.pb"))).toBe(false);
-      expect(await entries(path)).toBeGreaterThan(0);
-    });
+      expect(atFirstSave).toBeGreaterThan(0);
+      expect(await entries(path)).toBeGreaterThanOrEqual(atFirstSave);
+    }, 120_000);
   }
 });
 
