@@ -304,11 +304,11 @@ describe("snapshot files", () => {
     const path = join(dir, "persist.snap");
     const cache = await cacheWith(8, [[1n, "01"]]);
     const stop = persist(cache, path, { intervalMs: 10 });
-    await expect.poll(async () => (await loadSnapshotFile(path))?.length, { timeout: 5000 }).toBeGreaterThan(0);
+    await expect.poll(async () => (await loadSnapshotFile(path))?.length, { timeout: 30_000 }).toBeGreaterThan(0);
     cache.set(2n, "02");
     await expect
       .poll(async () => Object.fromEntries(await BuildIdCache.restore((await readFile(path)) as Uint8Array)), {
-        timeout: 5000,
+        timeout: 30_000,
       })
       .toEqual({ 1: "01", 2: "02" });
     cache.set(3n, "03");
