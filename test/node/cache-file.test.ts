@@ -9,7 +9,6 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -38,7 +37,7 @@ let profile: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "bic-cache-file-"));
   cli = await bundleCli(join(dir, "bundle"));
-  elves = await elfFiles(40);
+  elves = await elfFiles(24);
   files = elves.slice(0, 8);
   profile = join(dir, "in.pb");
   writeFileSync(profile, profileOf(files));
@@ -297,12 +296,12 @@ describe("pipes and signals", () => {
       const folder = fresh();
       const path = join(folder, "cache");
       // 30,000 distinct ELF files: the run goes on for seconds, adding an entry per file.
-      const elves = join(folder, "elves");
-      mkdirSync(elves);
+      const elfDir = join(folder, "elves");
+      mkdirSync(elfDir);
       const names = Array.from({ length: 30_000 }, (_, i) => {
         const id = new Uint8Array(20);
         new DataView(id.buffer).setUint32(0, i + 1);
-        const name = join(elves, `${i}.so`);
+        const name = join(elfDir, `${i}.so`);
         writeFileSync(name, writeElf({ elfClass: 64, endian: "little", areas: [{ notes: [{ desc: id }] }] }).bytes);
         return name;
       });
