@@ -44,7 +44,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-});
+}, 120_000);
 
 let n = 0;
 function fresh(name = "case"): string {
@@ -330,6 +330,7 @@ describe("pipes and signals", () => {
       expect(existsSync(join(folder, "o.pb"))).toBe(false);
       expect(atFirstSave).toBeGreaterThan(0);
       expect(await entries(path)).toBeGreaterThanOrEqual(atFirstSave);
+      await rm(elfDir, { recursive: true });
     }, 120_000);
   }
 });
