@@ -89,4 +89,3 @@ export {
   saveSnapshotAtomic,
   saveSnapshotAtomicSync,
 } from "./snapshot-file.js";
-export { type CommandOutput, registerStoreCommands } from "./store-commands.js";
