@@ -7,7 +7,10 @@ import { runIfMain } from "./harness.js";
 
 /** Sections that are the core section with fewer parts: rerun alone after a change to the table. */
 const PRESETS = {
-  absl: ["--dists", "slab", "--sizes", "65536,1000000", "--impls", "wasm,native,absl,batch,single,lru-cache"],
+  absl: [
+    ...["--dists", "slab", "--sizes", "65536,1000000", "--parts", "matrix,memory,calls"],
+    ...["--impls", "wasm,native,absl,batch,single,lru-cache"],
+  ],
   calls: ["--parts", "calls"],
 } as const;
 
