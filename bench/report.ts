@@ -275,13 +275,7 @@ export function renderMarkdown(results: CoreResults): string {
     "",
   ];
   for (const s of sections(results, true))
-    out.push(
-      `### ${s.title}`,
-      "",
-      ...(s.note ? [`${s.note[0]!.toUpperCase()}${s.note.slice(1)}.`, ""] : []),
-      markdownTable(s.block),
-      "",
-    );
+    out.push(`### ${s.title}`, "", ...(s.note ? [`${s.note}.`, ""] : []), markdownTable(s.block), "");
   return `${out.join("\n")}\n`;
 }
 
