@@ -24,13 +24,6 @@ export function count(n: number): string {
   return n.toLocaleString("en-US");
 }
 
-/** Bytes in B, KiB or MiB. */
-export function bytes(b: number): string {
-  if (b < 1024) return `${b} B`;
-  if (b < 1024 ** 2) return `${(b / 1024).toFixed(1)} KiB`;
-  return `${(b / 1024 ** 2).toFixed(1)} MiB`;
-}
-
 /** A Markdown code span, so `Map<bigint, ...>` is not read as an HTML tag. */
 export function code(s: string): string {
   return `\`${s}\``;

@@ -4,19 +4,24 @@
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { breakEven, type DesignName, designCosts, type Population, sideHashBytes } from "../src/design-costs.js";
-import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
+import { BUILD_ID_MAX, BuildIdCache, formatBytes } from "../src/index.js";
+import { ENTRY_SIZE } from "../src/layout.js";
 import {
   type BuildIdModel,
+  breakEven,
   createModel,
+  type DesignName,
+  designCosts,
   type HomeFunction,
   middleBitsHome,
   multiplicativeHome,
+  type Population,
   probeLengths,
   SlabCache,
   type SlabPlacement,
-} from "../src/inode-model.js";
-import { type BarGroup, barPanel, block, bytes as fmtBytes, svgDocument, table } from "./format.js";
+  sideHashBytes,
+} from "../src/model/index.js";
+import { type BarGroup, barPanel, block, svgDocument, table } from "./format.js";
 import { interleave, nsPerCall, runIfMain, writeResults } from "./harness.js";
 
 const DESIGNS: DesignName[] = ["pointer-per-file", "pointer-per-inode", "stolen-bit"];
@@ -58,7 +63,7 @@ async function memory(): Promise<MemoryRow[]> {
     const cache = await BuildIdCache.create({ capacity: population.elfInodes });
     const stats = cache.stats();
     cache.dispose();
-    const coreTableBytes = stats.slots * 4 + stats.capacity * 32;
+    const coreTableBytes = stats.slots * Uint32Array.BYTES_PER_ELEMENT + stats.capacity * ENTRY_SIZE; // u32 index slots
     if (coreTableBytes !== sideHashBytes(population.elfInodes)) {
       throw new Error(
         `design-costs.ts is out of step with the core: ${coreTableBytes} B reserved, ${sideHashBytes(population.elfInodes)} B modelled`,
@@ -366,12 +371,12 @@ function print(r: Results): void {
           m.population.inodes,
           m.population.elfInodes,
           m.population.executableMappings,
-          fmtBytes(m.bytes["pointer-per-file"]),
-          fmtBytes(m.bytes["pointer-per-inode"]),
-          fmtBytes(m.bytes["stolen-bit"]),
+          formatBytes(m.bytes["pointer-per-file"]),
+          formatBytes(m.bytes["pointer-per-inode"]),
+          formatBytes(m.bytes["stolen-bit"]),
           `${(m.bytes["pointer-per-file"] / m.bytes["stolen-bit"]).toFixed(1)}×`,
           `${(m.bytes["pointer-per-inode"] / m.bytes["stolen-bit"]).toFixed(1)}×`,
-          fmtBytes(m.coreTableBytes),
+          formatBytes(m.coreTableBytes),
           m.breakEven.files,
           m.breakEven.elfInodesVsPerFile ?? "never",
           m.breakEven.elfInodesVsPerInode ?? "never",
@@ -398,7 +403,7 @@ function print(r: Results): void {
           t.plainStepNs.toFixed(0),
           t.elfStepNs.toFixed(0),
           t.mixedOpNs.toFixed(1),
-          fmtBytes(t.bytesAtSteadyState),
+          formatBytes(t.bytesAtSteadyState),
         ]),
       ),
     ),
@@ -443,7 +448,7 @@ function chart(r: Results): string {
     [
       "Bytes each design adds, by machine",
       r.memory.map((m) => ({ label: m.machine, bars: DESIGNS.map((d) => bar(d, m.bytes[d])) })),
-      fmtBytes,
+      formatBytes,
     ],
     [
       "ns per operation (this model in JS; the stolen bit crosses into wasm)",
