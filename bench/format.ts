@@ -63,7 +63,7 @@ export function markdownTable({ head, body, align }: Block): string {
 }
 
 /** Text safe inside SVG markup. */
-export function escapeXml(s: string): string {
+function escapeXml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 

@@ -95,7 +95,7 @@ export function machine(): Record<string, string | number> {
 }
 
 /** Where results go when no `--out` is given (git-ignored). */
-export const DEFAULT_OUT = fileURLToPath(new URL("./results/", import.meta.url));
+const DEFAULT_OUT = fileURLToPath(new URL("./results/", import.meta.url));
 
 /** Writes `files` (name to content) into `dir`, creating it; returns the paths written. */
 export function writeResults(dir: string | undefined, files: Record<string, string>): string[] {

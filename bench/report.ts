@@ -47,7 +47,7 @@ const COLORS: Record<Impl, string> = {
 };
 
 /** How every comparison is timed, printed with every report. */
-export const METHOD = [
+const METHOD = [
   "Every implementation runs the same passes in the same order in every round (hit, miss, delete, insert:",
   "from a full table back to a full one), once untimed and then timed until the budget is spent; each timed",
   "pass is a separate call of a function that ran before, so no timed pass runs in on-stack-replaced code.",
