@@ -35,9 +35,15 @@ const EMPTY = Uint8Array.of(
 );
 
 /** Times every variant over `keys` distinct hits on a table of `size` slab-like keys, in `rounds` interleaved rounds. */
-export async function callBreakdown(size: number, keys: number, rounds: number, budget: Budget): Promise<CallResults> {
-  const universe = makeUniverse("slab", size, size, size + 17);
-  const hit = pick(universe, sample(0, size, Math.min(keys, size), keys, prng(size + 19)));
+export async function callBreakdown(
+  size: number,
+  keys: number,
+  rounds: number,
+  budget: Budget,
+  seed: number,
+): Promise<CallResults> {
+  const universe = makeUniverse("slab", size, size, seed + size + 17);
+  const hit = pick(universe, sample(0, size, Math.min(keys, size), keys, prng(seed + size + 19)));
   const big = hit.big;
   const cache = await BuildIdCache.create({ capacity: size });
   cache.setMany(universe.u64, universe.ids, BUILD_ID_MAX);

@@ -68,6 +68,9 @@ function settingsFrom(args: string[]): Settings & { json: boolean; out: string |
       throw new RangeError(`--sizes: ${JSON.stringify(s)} is not an integer from 16 to 4000000`);
     return n;
   });
+  const seed = Number(process.env.BENCH_SEED ?? 0);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new RangeError(`BENCH_SEED: ${process.env.BENCH_SEED} is not an integer >= 0`);
   const rounds = Number(values.rounds ?? (quick ? 2 : 5));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50)
     throw new RangeError(`--rounds: ${values.rounds} is not an integer from 1 to 50`);
@@ -75,6 +78,7 @@ function settingsFrom(args: string[]): Settings & { json: boolean; out: string |
     json: values.json === true,
     out: values.out,
     quick,
+    seed,
     dists: list("dists", values.dists ?? DISTRIBUTIONS.join(","), DISTRIBUTIONS),
     sizes,
     impls: list("impls", values.impls ?? IMPLS.join(","), IMPLS),
@@ -169,8 +173,8 @@ async function runCell(
 ): Promise<{ rows: MatrixRow[]; bytes: TableBytes[] }> {
   const label = `${dist} ${size.toLocaleString("en-US")}`;
   log(`${label}: keys`);
-  const next = prng(size * 7 + DISTRIBUTIONS.indexOf(dist));
-  const universe = makeUniverse(dist, 2 * size, size, size + 11);
+  const next = prng(s.seed + size * 7 + DISTRIBUTIONS.indexOf(dist));
+  const universe = makeUniverse(dist, 2 * size, size, s.seed + size + 11);
   const distinct = Math.min(size, s.maxKeysPerCall);
   const perCall = Math.min(Math.max(distinct, s.minOpsPerCall), s.maxKeysPerCall);
   const hit = pick(universe, sample(0, size, distinct, perCall, next));
@@ -271,8 +275,8 @@ async function runZipf(
   log: Log,
 ): Promise<{ rows: ZipfRow[]; bound: number }> {
   log(`zipf ${size.toLocaleString("en-US")}: stream`);
-  const universe = makeUniverse("slab", 2 * size, size, size + 11);
-  const streamIdx = zipfStream(size, ZIPF_S, requests, size + 5);
+  const universe = makeUniverse("slab", 2 * size, size, s.seed + size + 11);
+  const streamIdx = zipfStream(size, ZIPF_S, requests, s.seed + size + 5);
   const stream = pick(universe, streamIdx);
   const bound = compulsoryHitRatio(streamIdx);
   const capacities = ZIPF_FRACTIONS.map((f) => Math.max(1, Math.round(size * f)));
@@ -403,7 +407,7 @@ export async function main(args: string[]): Promise<void> {
     let calls: CoreResults["calls"];
     if (wants("calls")) {
       log("call breakdown");
-      calls = await callBreakdown(s.memoryEntries, s.callKeys, s.rounds, s);
+      calls = await callBreakdown(s.memoryEntries, s.callKeys, s.rounds, s, s.seed);
     }
     const natives = Object.fromEntries(
       tableBytes

@@ -206,7 +206,7 @@ function settingsLine(results: CoreResults): string {
   const natives = Object.entries(results.natives)
     .map(([id, how]) => `${id}: ${how}`)
     .join("; ");
-  return `${s.quick ? "quick run: " : ""}medians of ${s.rounds} interleaved rounds (each the median of >= ${s.minSamples} timed passes over >= ${s.minMs} ms); ${natives}`;
+  return `${s.quick ? "quick run: " : ""}BENCH_SEED=${s.seed}; medians of ${s.rounds} interleaved rounds (each the median of >= ${s.minSamples} timed passes over >= ${s.minMs} ms); ${natives}`;
 }
 
 interface Section {

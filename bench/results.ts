@@ -140,6 +140,8 @@ export interface Target {
 /** How much to run. */
 export interface Settings {
   quick: boolean;
+  /** Added to every key and stream seed: BENCH_SEED, 0 by default. */
+  seed: number;
   dists: Distribution[];
   sizes: number[];
   impls: Impl[];
