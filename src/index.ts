@@ -5,6 +5,7 @@ export {
   type BuildIdCacheStats,
   CacheDisposedError,
   MAX_CAPACITY,
+  SetManyError,
 } from "./cache.js";
 export {
   type BuildIdInfo,

@@ -19,6 +19,17 @@ export {
   type SlabCache,
   takeCensus,
 } from "./census.js";
+export {
+  CoreFileError,
+  type CoreFileErrorCode,
+  type CoreLimits,
+  type CoreModule,
+  type CoreModuleStatus,
+  type CoreReport,
+  DEFAULT_CORE_LIMITS,
+  type ReadCoreOptions,
+  readCoreBuildIds,
+} from "./core-file.js";
 export { type ReadBuildIdFileOptions, readBuildIdFromFile, readBuildIdFromFileSync } from "./elf-file.js";
 export {
   deviceOf,
@@ -40,6 +51,16 @@ export {
   parseMaps,
   readMaps,
 } from "./maps.js";
+export {
+  addToPerfStore,
+  listPerfStore,
+  PERF_BUILD_ID_MAX,
+  type PerfStoreAdded,
+  type PerfStoreAddOptions,
+  type PerfStoreEntry,
+  type PerfStoreMethod,
+  perfStoreDir,
+} from "./perf-store.js";
 export {
   annotateProfileFile,
   buildIdFinder,
@@ -64,3 +85,4 @@ export {
   saveSnapshotAtomic,
   saveSnapshotAtomicSync,
 } from "./snapshot-file.js";
+export { type CommandOutput, registerStoreCommands } from "./store-commands.js";
