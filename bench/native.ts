@@ -90,7 +90,7 @@ async function cachedBinary(id: NativeId): Promise<string> {
     await compile(id, join(work, "harness"), work);
     renameSync(join(work, "harness"), binary); // atomic: a concurrent build finds a whole binary or none
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    rmSync(existsSync(binary) ? work : dir, { recursive: true, force: true });
   }
   return binary;
 }
