@@ -28,6 +28,7 @@ export {
   type BuildIdAnswer,
   type FilledMapping,
   type FindBuildId,
+  isGzip,
   ProfileFormatError,
   type ProfileMapping,
   type SkippedMapping,

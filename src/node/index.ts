@@ -4,6 +4,7 @@
  * @module
  */
 export * from "../index.js";
+export { CacheFileRefusedError, PathError } from "./cache-file.js";
 export {
   type Census,
   type CensusOptions,
@@ -64,7 +65,9 @@ export {
 export {
   annotateProfileFile,
   buildIdFinder,
+  DEFAULT_PROFILE_LIMIT,
   type ProfileLookupOptions,
+  type ReadProfileOptions,
   readProfileFile,
   writeProfileFile,
 } from "./pprof-file.js";
@@ -80,9 +83,9 @@ export {
 export { loadResolver, persistResolver, stampsPath } from "./resolver-file.js";
 export {
   loadSnapshotFile,
+  MAX_INTERVAL_MS,
   type PersistOptions,
   persist,
   saveSnapshotAtomic,
   saveSnapshotAtomicSync,
 } from "./snapshot-file.js";
-export { type CommandOutput, registerStoreCommands } from "./store-commands.js";
