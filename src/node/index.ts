@@ -9,16 +9,16 @@ export {
   type CensusOptions,
   type CensusProgress,
   type FileCounts,
-  formatCensus,
   type KernelCounts,
   type MappingCounts,
   type ProcessCounts,
   ProcUnavailableError,
   type ProfilerPass,
   parseSlabinfo,
-  type SlabCache,
+  type SlabinfoRow,
   takeCensus,
 } from "./census.js";
+export { formatCensus } from "./census-report.js";
 export { type ReadBuildIdFileOptions, readBuildIdFromFile, readBuildIdFromFileSync } from "./elf-file.js";
 export {
   deviceOf,
@@ -54,7 +54,6 @@ export {
   type Resolution,
   type ResolveFailure,
   type ResolverStats,
-  StampsFormatError,
 } from "./resolver.js";
 export { loadResolver, persistResolver, stampsPath } from "./resolver-file.js";
 export {
@@ -64,3 +63,4 @@ export {
   saveSnapshotAtomic,
   saveSnapshotAtomicSync,
 } from "./snapshot-file.js";
+export { StampsFormatError } from "./stamps.js";

@@ -11,11 +11,14 @@
 import type { BigIntStats } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { BuildIdCache, type BuildIdCacheStats } from "../cache.js";
+import { integer, u64 } from "../check.js";
 import { ElfError } from "../elf.js";
 import type { WasmSource } from "../wasm.js";
 import { readBuildIdFromFile } from "./elf-file.js";
+import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, identityKey, sameIdentity } from "./identity.js";
 import { fileOffsetOf, findMapping, type Mapping, mapFilesPath, mappingIdentity, readMaps } from "./maps.js";
+import { decodeStamps, encodeStamps, type SavedStamp, type Stamp, sameStamp, stampOf } from "./stamps.js";
 
 /** Why an address or a file yielded no build ID. */
 export type ResolveFailure =
@@ -124,12 +127,6 @@ export interface BuildIdResolverOptions {
   };
 }
 
-/** A stamps file that cannot be read back; the message says what is wrong. */
-export class StampsFormatError extends Error {
-  /** Always "StampsFormatError", so the error can be told apart after serialisation. */
-  override name = "StampsFormatError";
-}
-
 /** Counters of a resolver, from {@link BuildIdResolver.stats}. */
 export interface ResolverStats {
   /** Addresses asked for. */
@@ -156,12 +153,6 @@ export interface ResolverStats {
   restoreDropped: number;
 }
 
-interface Stamp extends FileIdentity {
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  size: bigint;
-}
-
 interface Negative extends Stamp {
   reason: ResolveFailure;
   detail: string;
@@ -180,65 +171,7 @@ interface Unlocated {
   stale: boolean;
 }
 
-const U64_MAX = (1n << 64n) - 1n;
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
-const PERMISSION_CODES = new Set(["EACCES", "EPERM"]);
-const GONE_CODES = new Set(["ENOENT", "ESRCH"]);
-
-function errorCode(error: unknown): string {
-  return (error as NodeJS.ErrnoException)?.code ?? String(error);
-}
-
-function stampOf(st: BigIntStats): Stamp {
-  return { dev: st.dev, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size };
-}
-
-function sameStamp(a: Stamp, b: Stamp): boolean {
-  return sameIdentity(a, b) && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.size === b.size;
-}
-
-const STAMPS_FORMAT = "buildid-cache stamps 1";
-
-interface SavedStamp {
-  key: bigint;
-  stamp: Stamp;
-  buildId: string;
-}
-
-function decodeStamps(bytes: Uint8Array): SavedStamp[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch (error) {
-    throw new StampsFormatError(`stamps are not JSON: ${(error as Error).message}`);
-  }
-  const { format, stamps } = (parsed ?? {}) as { format?: unknown; stamps?: unknown };
-  if (format !== STAMPS_FORMAT)
-    throw new StampsFormatError(
-      `stamps format is ${JSON.stringify(format)}, expected ${JSON.stringify(STAMPS_FORMAT)}`,
-    );
-  if (!Array.isArray(stamps)) throw new StampsFormatError("stamps.stamps is not an array");
-  return stamps.map((row: unknown, i) => {
-    const ok =
-      Array.isArray(row) &&
-      row.length === 7 &&
-      row.slice(0, 6).every((v) => typeof v === "string" && /^-?[0-9]{1,20}$/.test(v)) &&
-      typeof row[6] === "string";
-    if (!ok)
-      throw new StampsFormatError(
-        `stamp ${i} is not [key, dev, ino, mtimeNs, ctimeNs, size, buildId]: ${JSON.stringify(row)}`,
-      );
-    const [key, dev, ino, mtimeNs, ctimeNs, size] = (row as string[]).slice(0, 6).map(BigInt) as [
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-    ];
-    return { key, stamp: { dev, ino, mtimeNs, ctimeNs, size }, buildId: row[6] as string };
-  });
-}
 
 function fileFail(
   reason: ResolveFailure,
@@ -256,22 +189,6 @@ function fail(
   where: { path?: string; fileOffset?: bigint; mapping?: Mapping } = {},
 ): Resolution {
   return { ok: false, reason, detail, ...where };
-}
-
-function checkCount(name: string, value: number, min: number): void {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(`${name} must be an integer >= ${min}, got ${String(value)}`);
-  }
-}
-
-function checkPid(pid: number): void {
-  if (!Number.isSafeInteger(pid) || pid < 1) throw new RangeError(`pid must be a positive integer, got ${String(pid)}`);
-}
-
-function checkAddress(address: bigint): void {
-  if (typeof address !== "bigint" || address < 0n || address > U64_MAX) {
-    throw new RangeError(`address must be a bigint in [0, 2^64), got ${String(address)}`);
-  }
 }
 
 async function startsWithElfMagic(handle: FileHandle): Promise<boolean> {
@@ -346,7 +263,7 @@ export class BuildIdResolver {
 
   /**
    * Creates a resolver with its own cache.
-   * @throws RangeError naming the option when a count is out of range.
+   * @throws TypeError or RangeError naming the option when a count is not an integer or out of range.
    */
   static async create(options: BuildIdResolverOptions = {}): Promise<BuildIdResolver> {
     const settings = {
@@ -357,9 +274,9 @@ export class BuildIdResolver {
       procRoot: options.procRoot ?? "/proc",
       now: options.now ?? Date.now,
     };
-    checkCount("negativeTtlMs", settings.negativeTtlMs, 0);
-    checkCount("negativeCapacity", settings.negativeCapacity, 0);
-    checkCount("maxProcesses", settings.maxProcesses, 1);
+    integer("negativeTtlMs", settings.negativeTtlMs, 0);
+    integer("negativeCapacity", settings.negativeCapacity, 0);
+    integer("maxProcesses", settings.maxProcesses, 1);
     const stamps = new Map<bigint, Stamp>();
     const onEvict = (key: bigint) => stamps.delete(key);
     if (options.restore === undefined) {
@@ -379,7 +296,7 @@ export class BuildIdResolver {
 
   /**
    * The build ID, file and file offset of `address` in process `pid`, or why not.
-   * @throws RangeError when `pid` is not a positive integer or `address` not a u64 bigint.
+   * @throws RangeError when `pid` is not an integer >= 1 or `address` is out of [0, 2^64); TypeError when either has the wrong type.
    */
   async resolve(pid: number, address: bigint): Promise<Resolution> {
     return (await this.resolveMany(pid, [address]))[0]!;
@@ -388,12 +305,12 @@ export class BuildIdResolver {
   /**
    * {@link resolve} for many addresses of one process, in order: the maps are read at most
    * twice and each distinct file is checked once.
-   * @throws RangeError as {@link resolve} does, before doing anything.
+   * @throws as {@link resolve} does, before doing anything.
    */
   async resolveMany(pid: number, addresses: Iterable<bigint>): Promise<Resolution[]> {
-    checkPid(pid);
+    integer("pid", pid, 1);
     const list = [...addresses];
-    for (const a of list) checkAddress(a);
+    for (const a of list) u64("address", a);
     this.#stats.addresses += list.length;
     const results = await this.#resolveAll(pid, list);
     for (const r of results) if (!r.ok) this.#stats.failures[r.reason]++;
@@ -429,7 +346,7 @@ export class BuildIdResolver {
    * mapping's device and inode).
    */
   async resolveMapping(pid: number, mapping: Mapping): Promise<FileResolution> {
-    checkPid(pid);
+    integer("pid", pid, 1);
     if (mapping.kind !== "file")
       return this.#count(fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`));
     const located = await this.#locate(pid, mapping);
@@ -444,7 +361,7 @@ export class BuildIdResolver {
       st = await stat(path, { bigint: true });
     } catch (error) {
       const code = errorCode(error);
-      return this.#count(fileFail(PERMISSION_CODES.has(code) ? "permission" : "missing", `${path}: ${code}`, path));
+      return this.#count(fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path));
     }
     return this.#count(await this.#lookup({ path, st }));
   }
@@ -454,12 +371,12 @@ export class BuildIdResolver {
    * and pass back as {@link BuildIdResolverOptions.restore}. Format: JSON, version 1.
    */
   exportStamps(): Uint8Array {
-    const rows: string[][] = [];
+    const saved: SavedStamp[] = [];
     for (const [key, buildId] of this.cache.entries()) {
-      const s = this.#stamps.get(key);
-      if (s) rows.push([key, s.dev, s.ino, s.mtimeNs, s.ctimeNs, s.size].map(String).concat(buildId));
+      const stamp = this.#stamps.get(key);
+      if (stamp) saved.push({ key, stamp, buildId });
     }
-    return new TextEncoder().encode(JSON.stringify({ format: STAMPS_FORMAT, stamps: rows }));
+    return encodeStamps(saved);
   }
 
   // Keeps a restored entry only when a saved stamp names its key and its exact build ID.
@@ -507,8 +424,8 @@ export class BuildIdResolver {
     } catch (error) {
       this.#maps.delete(pid);
       const code = errorCode(error);
-      if (GONE_CODES.has(code)) return { reason: "exited", detail: `process ${pid} exited (${code})` };
-      if (PERMISSION_CODES.has(code)) return { reason: "permission", detail: `maps of process ${pid}: ${code}` };
+      if (isGone(code)) return { reason: "exited", detail: `process ${pid} exited (${code})` };
+      if (isDenied(code)) return { reason: "permission", detail: `maps of process ${pid}: ${code}` };
       throw error;
     }
   }
@@ -573,7 +490,7 @@ export class BuildIdResolver {
       } catch (error) {
         const code = errorCode(error);
         problems.push(`${path}: ${code}`);
-        if (PERMISSION_CODES.has(code)) denied = true;
+        if (isDenied(code)) denied = true;
         if (path === viaMapFiles && code === "ENOENT") mapFilesGone = true;
       }
     }
@@ -587,7 +504,7 @@ export class BuildIdResolver {
       await stat(`${this.#procRoot}/${pid}`);
       return false;
     } catch (error) {
-      return GONE_CODES.has(errorCode(error));
+      return isGone(errorCode(error));
     }
   }
 
@@ -628,7 +545,7 @@ export class BuildIdResolver {
       handle = await open(path, "r");
     } catch (error) {
       const code = errorCode(error);
-      return fileFail(PERMISSION_CODES.has(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
+      return fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
     }
     try {
       // The stamp comes from the open file, so it describes the bytes read below.
@@ -650,7 +567,7 @@ export class BuildIdResolver {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === undefined) throw error;
-      return fileFail(PERMISSION_CODES.has(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
+      return fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
     } finally {
       await handle.close();
     }

@@ -3,7 +3,8 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { BuildIdResolver, StampsFormatError } from "../../src/node/resolver.js";
+import { BuildIdResolver } from "../../src/node/resolver.js";
+import { StampsFormatError } from "../../src/node/stamps.js";
 import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "./live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-resolver-"));
@@ -61,9 +62,12 @@ describe("a live process the test started", () => {
 
   test("bad arguments are refused with the value named", async () => {
     const resolver = await BuildIdResolver.create();
-    await expect(resolver.resolve(0, 1n)).rejects.toThrow("pid must be a positive integer, got 0");
-    await expect(resolver.resolve(sleeper.pid!, -1n)).rejects.toThrow("address must be a bigint in [0, 2^64), got -1");
-    await expect(resolver.resolveMany(sleeper.pid!, [1n, 1n << 64n])).rejects.toThrow("got 18446744073709551616");
+    await expect(resolver.resolve(0, 1n)).rejects.toThrow(new RangeError("pid must be an integer >= 1, got 0"));
+    await expect(resolver.resolve(sleeper.pid!, 1 as unknown as bigint)).rejects.toThrow(
+      new TypeError("address must be a bigint in [0, 2^64), got 1"),
+    );
+    await expect(resolver.resolve(sleeper.pid!, -1n)).rejects.toThrow("address must be a bigint in [0, 2^64), got -1n");
+    await expect(resolver.resolveMany(sleeper.pid!, [1n, 1n << 64n])).rejects.toThrow("got 18446744073709551616n");
     await expect(BuildIdResolver.create({ negativeTtlMs: -1 })).rejects.toThrow(
       "negativeTtlMs must be an integer >= 0, got -1",
     );
