@@ -4,13 +4,14 @@
  * of those are ELF objects with build IDs; what each kernel design would cost for those counts;
  * and every build ID resolved into a {@link BuildIdCache}.
  */
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import type { BuildIdCacheStats } from "../cache.js";
 import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../design-costs.js";
 import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, formatIdentity } from "./identity.js";
 import { type Mapping, mappingIdentity, readMaps } from "./maps.js";
 import { BuildIdResolver, type ResolverStats } from "./resolver.js";
+import { readRegularFile } from "./safe-open.js";
 
 /** procfs is not where the census looks: not Linux, or /proc not mounted. */
 export class ProcUnavailableError extends Error {
@@ -170,9 +171,14 @@ export interface CensusOptions {
   onProgress?: (progress: CensusProgress) => void;
 }
 
+// slabinfo is the largest of these, tens of KiB.
+const PROC_TEXT_LIMIT = 1024 * 1024;
+
 async function readText(path: string): Promise<string | null> {
   try {
-    return await readFile(path, "utf8");
+    return new TextDecoder().decode(
+      (await readRegularFile(path, { untilEof: true, maxBytes: PROC_TEXT_LIMIT })).bytes,
+    );
   } catch {
     return null;
   }

@@ -5,26 +5,37 @@
  * Exactness. The cache key is {@link identityKey}: the (device, inode) pair packed into 64 bits
  * when it fits exactly (inode below 2^32), else a 64-bit mix of it. Beside every entry the
  * resolver keeps a stamp holding the full pair, mtime, ctime and size; a hit is served only when
- * the pair is equal and the file's current `stat` shows the same times and size. So a mixed key
- * that collides, and a file rewritten in place under the same inode, both read as misses.
+ * the pair is equal and the file's `fstat` (on the handle it opened) shows the same times and size.
+ * So a mixed key that collides, and a file rewritten in place under the same inode, read as misses.
+ *
+ * Freshness. Per process the resolver holds a {@link ProcessView}: maps read at one moment and
+ * the process's identity then (start time and exec layout, from `/proc/PID/stat`). Within
+ * `mapsMaxAgeMs` of the last check and `fileMaxAgeMs` of a file's check, a sample costs a search
+ * and a cache lookup, no system call. Past them, see {@link BuildIdResolverOptions}.
+ *
+ * Build IDs longer than the cache's {@link BUILD_ID_MAX} bytes (`--build-id=0x…`, mold's sha256)
+ * are kept in a small side table with their stamps, not in the cache: they are rare (10 of 4,883
+ * files in a real corpus), and the table's fixed slots stay the kernel's size.
  */
-import type { BigIntStats } from "node:fs";
-import { type FileHandle, open, stat } from "node:fs/promises";
-import { BuildIdCache, type BuildIdCacheStats } from "../cache.js";
+import { BUILD_ID_MAX, BuildIdCache, type BuildIdCacheStats } from "../cache.js";
 import { integer, u64 } from "../check.js";
 import { ElfError } from "../elf.js";
 import type { WasmSource } from "../wasm.js";
 import { readBuildIdFromFile } from "./elf-file.js";
 import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, identityKey, sameIdentity } from "./identity.js";
-import { fileOffsetOf, findMapping, type Mapping, mapFilesPath, mappingIdentity, readMaps } from "./maps.js";
+import { fileOffsetOf, type Mapping, MapsParseError, mapFilesPath, mappingIdentity, readMaps } from "./maps.js";
+import { type ProcessIdentity, ProcStatParseError, readProcessIdentity, sameProcess } from "./proc-stat.js";
+import { ProcessView } from "./process-view.js";
+import { FileChangedError, FileTooLargeError, NotRegularFileError, type OpenedFile, openRegular } from "./safe-open.js";
 import { decodeStamps, encodeStamps, type SavedStamp, type Stamp, sameStamp, stampOf } from "./stamps.js";
+import { ownVdso, readVdsoAt, VDSO_NAME } from "./vdso.js";
 
 /** Why an address or a file yielded no build ID. */
 export type ResolveFailure =
-  /** No mapping of the process contains the address, even after re-reading its maps. */
+  /** No mapping of the process contains the address (maps re-read if older than {@link BuildIdResolverOptions.mapsMaxAgeMs}). */
   | "no-mapping"
-  /** The mapping has no file: anonymous memory, `[heap]`, `[stack]`, `[vdso]`, `anon_inode:…`. */
+  /** The mapping has no file: anonymous memory, `[heap]`, `[stack]`, `[vsyscall]`, `anon_inode:…` (maps re-read as for `no-mapping`). */
   | "anonymous"
   /** The process exited (or its PID does not exist). */
   | "exited"
@@ -37,7 +48,9 @@ export type ResolveFailure =
   /** The file starts like ELF but its headers or notes are malformed. */
   | "bad-elf"
   /** A valid ELF object without an `NT_GNU_BUILD_ID` note. */
-  | "no-build-id";
+  | "no-build-id"
+  /** A procfs file is not what the kernel makes: not a regular file, too large, or unparseable (a fake or hostile procfs). */
+  | "bad-procfs";
 
 /** A file's build ID, or why there is none; from {@link BuildIdResolver.resolveFile}. */
 export type FileResolution =
@@ -113,7 +126,19 @@ export interface BuildIdResolverOptions {
   procRoot?: string;
   /** The cache core to load instead of the packaged one. */
   wasm?: WasmSource;
-  /** Clock for negative lifetimes, in ms. Default `Date.now`. */
+  /**
+   * How old a process's maps may be, in ms, before they are re-checked: the next call for that
+   * process re-reads `/proc/PID/stat` (a new process behind the PID, or an `exec`, re-reads the
+   * maps), and an address outside every file mapping re-reads the maps. Default 100: at 100 Hz-1 kHz
+   * that is 10-100 samples per check, at most 10 maps reads a second per process.
+   */
+  mapsMaxAgeMs?: number;
+  /**
+   * How old the check of a mapped file may be, in ms, before it is checked again (open of
+   * `/proc/PID/map_files/…` and `fstat`: same file, same stamp). Default 1000.
+   */
+  fileMaxAgeMs?: number;
+  /** Clock for negative lifetimes and the freshness bounds, in ms. Default `performance.now`. */
   now?: () => number;
   /**
    * Saved state to start from: a {@link BuildIdCache.snapshot} and the {@link BuildIdResolver.exportStamps}
@@ -139,12 +164,22 @@ export interface ResolverStats {
   reads: number;
   /** Cached entries found stale: the file changed under the same (device, inode). */
   stale: number;
-  /** Maps re-read because a miss showed the snapshot was out of date. */
+  /** Maps re-read for a process already held: a miss past the bound, a mapped file gone, or a new process or program behind the PID. */
   refreshes: number;
+  /** Of the refreshes, those where `/proc/PID/stat` showed another process (PID reuse) or another program (`exec`). */
+  replaced: number;
+  /** Reads of `/proc/PID/maps`. */
+  mapsReads: number;
+  /** Reads of `/proc/PID/stat`. */
+  statReads: number;
+  /** Checks of a mapped file (open and `fstat` on the handle). */
+  fileChecks: number;
   /** Failures by reason (addresses and files). */
   failures: Record<ResolveFailure, number>;
   /** Live negative entries. */
   negativeEntries: number;
+  /** Build IDs longer than {@link BUILD_ID_MAX} bytes, held beside the cache. */
+  longIds: number;
   /** Processes whose maps are held. */
   processes: number;
   /** Entries kept from {@link BuildIdResolverOptions.restore}. */
@@ -159,11 +194,6 @@ interface Negative extends Stamp {
   expires: number;
 }
 
-interface Located {
-  path: string;
-  st: BigIntStats;
-}
-
 interface Unlocated {
   reason: ResolveFailure;
   detail: string;
@@ -171,7 +201,24 @@ interface Unlocated {
   stale: boolean;
 }
 
+/** What a mapping's file was found to be, and when. */
+interface FileCheck {
+  file: FileResolution;
+  /** The cache key to look up on a warm hit (absent when the ID is long or the file failed). */
+  key?: bigint;
+  checkedAt: number;
+}
+
+type View = ProcessView<FileCheck>;
+
+// A real profile meets a handful; each costs a Map entry and its stamp.
+const LONG_IDS_KEPT = 1024;
+const SELF_MEM = "/proc/self/mem";
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
+
+function hasElfMagic(head: Uint8Array): boolean {
+  return head.length >= 4 && ELF_MAGIC.every((b, i) => head[i] === b);
+}
 
 function fileFail(
   reason: ResolveFailure,
@@ -191,10 +238,25 @@ function fail(
   return { ok: false, reason, detail, ...where };
 }
 
-async function startsWithElfMagic(handle: FileHandle): Promise<boolean> {
-  const head = new Uint8Array(4);
-  const { bytesRead } = await handle.read(head, 0, 4, 0);
-  return bytesRead === 4 && ELF_MAGIC.every((b, i) => head[i] === b);
+/** A procfs file that is not the kernel's: a FIFO, too large, or not parseable. */
+function isBadProcfs(error: unknown): error is Error {
+  return (
+    error instanceof NotRegularFileError ||
+    error instanceof FileTooLargeError ||
+    error instanceof MapsParseError ||
+    error instanceof ProcStatParseError
+  );
+}
+
+function openFailure(path: string, error: unknown, identity?: FileIdentity): FileResolution {
+  if (error instanceof NotRegularFileError) return fileFail("not-elf", error.message, path, identity);
+  const code = errorCode(error);
+  return fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
+}
+
+/** A mapping that resolves through a file check: a file, or the vdso. */
+function hasFile(mapping: Mapping): boolean {
+  return mapping.kind === "file" || mapping.path === VDSO_NAME;
 }
 
 /**
@@ -202,7 +264,8 @@ async function startsWithElfMagic(handle: FileHandle): Promise<boolean> {
  * object mapped there, reading each file once while it stays unchanged.
  *
  * Nothing it meets on a live system is fatal: exited processes, permission errors, deleted or
- * unreachable files come back as a {@link ResolveFailure} and are counted in {@link stats}.
+ * unreachable files, a hostile procfs come back as a {@link ResolveFailure} and are counted in
+ * {@link stats}. Every path it opens goes through `openRegular` (safe-open.ts): nothing blocks.
  *
  * @example
  * ```ts
@@ -217,11 +280,16 @@ export class BuildIdResolver {
   readonly cache: BuildIdCache;
   /** Beside each cache entry: its full identity and the file's stamp when read; dropped on eviction. */
   readonly #stamps: Map<bigint, Stamp>;
+  readonly #long = new Map<bigint, { stamp: Stamp; buildId: string }>();
   readonly #negatives = new Map<bigint, Negative>();
-  readonly #maps = new Map<number, Mapping[]>();
+  readonly #views = new Map<number, View>();
+  readonly #vdsos = new Map<string, Promise<FileResolution>>();
+  #ownVdso: Promise<Mapping | undefined> | undefined;
   readonly #negativeTtlMs: number;
   readonly #negativeCapacity: number;
   readonly #maxProcesses: number;
+  readonly #mapsMaxAgeMs: number;
+  readonly #fileMaxAgeMs: number;
   readonly #procRoot: string;
   readonly #now: () => number;
   readonly #stats: ResolverStats = {
@@ -231,6 +299,10 @@ export class BuildIdResolver {
     reads: 0,
     stale: 0,
     refreshes: 0,
+    replaced: 0,
+    mapsReads: 0,
+    statReads: 0,
+    fileChecks: 0,
     failures: {
       "no-mapping": 0,
       anonymous: 0,
@@ -240,8 +312,10 @@ export class BuildIdResolver {
       "not-elf": 0,
       "bad-elf": 0,
       "no-build-id": 0,
+      "bad-procfs": 0,
     },
     negativeEntries: 0,
+    longIds: 0,
     processes: 0,
     restored: 0,
     restoreDropped: 0,
@@ -250,13 +324,15 @@ export class BuildIdResolver {
   private constructor(
     cache: BuildIdCache,
     stamps: Map<bigint, Stamp>,
-    options: Required<Omit<BuildIdResolverOptions, "wasm" | "restore">>,
+    options: Required<Omit<BuildIdResolverOptions, "wasm" | "restore" | "capacity">>,
   ) {
     this.cache = cache;
     this.#stamps = stamps;
     this.#negativeTtlMs = options.negativeTtlMs;
     this.#negativeCapacity = options.negativeCapacity;
     this.#maxProcesses = options.maxProcesses;
+    this.#mapsMaxAgeMs = options.mapsMaxAgeMs;
+    this.#fileMaxAgeMs = options.fileMaxAgeMs;
     this.#procRoot = options.procRoot;
     this.#now = options.now;
   }
@@ -267,20 +343,18 @@ export class BuildIdResolver {
    */
   static async create(options: BuildIdResolverOptions = {}): Promise<BuildIdResolver> {
     const settings = {
-      capacity: options.capacity ?? 16_384,
-      negativeTtlMs: options.negativeTtlMs ?? 60_000,
-      negativeCapacity: options.negativeCapacity ?? 4096,
-      maxProcesses: options.maxProcesses ?? 1024,
+      negativeTtlMs: integer("negativeTtlMs", options.negativeTtlMs ?? 60_000, 0),
+      negativeCapacity: integer("negativeCapacity", options.negativeCapacity ?? 4096, 0),
+      maxProcesses: integer("maxProcesses", options.maxProcesses ?? 1024, 1),
+      mapsMaxAgeMs: integer("mapsMaxAgeMs", options.mapsMaxAgeMs ?? 100, 0),
+      fileMaxAgeMs: integer("fileMaxAgeMs", options.fileMaxAgeMs ?? 1000, 0),
       procRoot: options.procRoot ?? "/proc",
-      now: options.now ?? Date.now,
+      now: options.now ?? (() => performance.now()),
     };
-    integer("negativeTtlMs", settings.negativeTtlMs, 0);
-    integer("negativeCapacity", settings.negativeCapacity, 0);
-    integer("maxProcesses", settings.maxProcesses, 1);
     const stamps = new Map<bigint, Stamp>();
     const onEvict = (key: bigint) => stamps.delete(key);
     if (options.restore === undefined) {
-      const cache = await BuildIdCache.create({ capacity: settings.capacity, onEvict, wasm: options.wasm });
+      const cache = await BuildIdCache.create({ capacity: options.capacity ?? 16_384, onEvict, wasm: options.wasm });
       return new BuildIdResolver(cache, stamps, settings);
     }
     const saved = options.restore.stamps === undefined ? [] : decodeStamps(options.restore.stamps);
@@ -303,13 +377,15 @@ export class BuildIdResolver {
   }
 
   /**
-   * {@link resolve} for many addresses of one process, in order: the maps are read at most
-   * twice and each distinct file is checked once.
+   * {@link resolve} for many addresses of one process, in order. Within the freshness bounds
+   * ({@link BuildIdResolverOptions.mapsMaxAgeMs}, {@link BuildIdResolverOptions.fileMaxAgeMs})
+   * it makes no system call; past them the maps are read at most twice and each distinct file
+   * checked once.
    * @throws as {@link resolve} does, before doing anything.
    */
   async resolveMany(pid: number, addresses: Iterable<bigint>): Promise<Resolution[]> {
     integer("pid", pid, 1);
-    const list = [...addresses];
+    const list = Array.isArray(addresses) ? (addresses as bigint[]) : [...addresses];
     for (const a of list) u64("address", a);
     this.#stats.addresses += list.length;
     const results = await this.#resolveAll(pid, list);
@@ -318,57 +394,220 @@ export class BuildIdResolver {
   }
 
   async #resolveAll(pid: number, list: bigint[]): Promise<Resolution[]> {
-    let mappings = this.#maps.get(pid);
+    const now = this.#now();
+    let view = this.#views.get(pid);
     let fresh = false;
+    if (view === undefined || this.#expired(view.verifiedAt, now, this.#mapsMaxAgeMs)) {
+      const checked = await this.#verify(pid, view, now);
+      if ("reason" in checked) return list.map(() => fail(checked.reason, checked.detail));
+      fresh = checked !== view;
+      view = checked;
+    }
     for (;;) {
-      if (mappings === undefined) {
-        const read = await this.#readMaps(pid);
-        if ("reason" in read) return list.map(() => fail(read.reason, read.detail));
-        mappings = read.mappings;
-        fresh = true;
+      const found = new Int32Array(list.length);
+      let outside = false;
+      for (let i = 0; i < list.length; i++) {
+        const at = view.find(list[i]!);
+        found[i] = at;
+        if (at < 0 || !hasFile(view.mappings[at]!)) outside = true;
       }
-      const found = list.map((a) => findMapping(mappings!, a));
-      if (!fresh && found.includes(undefined)) {
-        mappings = undefined;
-        this.#stats.refreshes++;
+      const old = !fresh && !view.gone && this.#expired(view.readAt, now, this.#mapsMaxAgeMs);
+      if (outside && old) {
+        const reread = await this.#reload(pid, view, now);
+        if ("reason" in reread) return list.map(() => fail(reread.reason, reread.detail));
+        view = reread;
+        fresh = true;
         continue;
       }
-      const outcome = await this.#resolveFound(pid, list, found, !fresh);
+      const outcome = await this.#answer(pid, view, list, found, now, !fresh);
       if (outcome !== "stale") return outcome;
-      mappings = undefined;
-      this.#stats.refreshes++;
+      const reread = await this.#reload(pid, view, now);
+      if ("reason" in reread) return list.map(() => fail(reread.reason, reread.detail));
+      view = reread;
+      fresh = true;
     }
+  }
+
+  #expired(since: number, now: number, bound: number): boolean {
+    return now - since >= bound || now < since;
+  }
+
+  /** Confirms who `pid` is; a new process or program behind it gets its maps read afresh. */
+  async #verify(pid: number, view: View | undefined, now: number): Promise<View | Unlocated> {
+    const identity = await this.#identity(pid);
+    if ("reason" in identity) {
+      if (identity.reason !== "exited" || view === undefined) {
+        this.#views.delete(pid);
+        return identity;
+      }
+      view.gone = true;
+      view.verifiedAt = now;
+      return view;
+    }
+    if (view !== undefined && !view.gone && sameProcess(view.identity, identity)) {
+      view.verifiedAt = now;
+      return view;
+    }
+    if (view !== undefined) {
+      this.#stats.refreshes++;
+      if (!view.gone || !sameProcess(view.identity, identity)) this.#stats.replaced++;
+    }
+    return this.#load(pid, identity, now);
+  }
+
+  /** Re-reads the maps of a held process (its identity first, so an exec in between is seen next time). */
+  async #reload(pid: number, view: View, now: number): Promise<View | Unlocated> {
+    this.#stats.refreshes++;
+    const identity = await this.#identity(pid);
+    if ("reason" in identity) {
+      if (identity.reason !== "exited") return identity;
+      view.gone = true;
+      return view;
+    }
+    if (!sameProcess(view.identity, identity)) this.#stats.replaced++;
+    return this.#load(pid, identity, now);
+  }
+
+  async #identity(pid: number): Promise<ProcessIdentity | Unlocated> {
+    this.#stats.statReads++;
+    try {
+      return await readProcessIdentity(pid, this.#procRoot);
+    } catch (error) {
+      return this.#procFailure(pid, "stat", error);
+    }
+  }
+
+  async #load(pid: number, identity: ProcessIdentity, now: number): Promise<View | Unlocated> {
+    this.#stats.mapsReads++;
+    try {
+      const view: View = new ProcessView(await readMaps(pid, this.#procRoot), identity, now);
+      this.#views.delete(pid);
+      this.#views.set(pid, view);
+      if (this.#views.size > this.#maxProcesses) this.#views.delete(this.#views.keys().next().value!);
+      return view;
+    } catch (error) {
+      this.#views.delete(pid);
+      return this.#procFailure(pid, "maps", error);
+    }
+  }
+
+  #procFailure(pid: number, file: string, error: unknown): Unlocated {
+    if (isBadProcfs(error)) return { reason: "bad-procfs", detail: error.message, stale: false };
+    const code = errorCode(error);
+    if (isGone(code)) return { reason: "exited", detail: `process ${pid} exited (${code})`, stale: false };
+    if (isDenied(code)) return { reason: "permission", detail: `${file} of process ${pid}: ${code}`, stale: false };
+    throw error;
+  }
+
+  async #answer(
+    pid: number,
+    view: View,
+    addresses: bigint[],
+    found: Int32Array,
+    now: number,
+    mayBeStale: boolean,
+  ): Promise<Resolution[] | "stale"> {
+    const files = new Map<number, FileResolution>();
+    for (let i = 0; i < found.length; i++) {
+      const at = found[i]!;
+      if (at < 0 || files.has(at) || !hasFile(view.mappings[at]!)) continue;
+      const file = await this.#file(pid, view, at, now, mayBeStale);
+      if (file === "stale") return "stale";
+      files.set(at, file);
+    }
+    const results = new Array<Resolution>(addresses.length);
+    for (let i = 0; i < addresses.length; i++) {
+      const address = addresses[i]!;
+      const at = found[i]!;
+      if (at < 0) {
+        results[i] = fail("no-mapping", `no mapping of process ${pid} holds 0x${address.toString(16)}`);
+        continue;
+      }
+      const mapping = view.mappings[at]!;
+      const file = files.get(at);
+      if (file === undefined) {
+        results[i] = fail("anonymous", `0x${address.toString(16)} is in ${mapping.path || "anonymous memory"}`, {
+          mapping,
+        });
+        continue;
+      }
+      const fileOffset = fileOffsetOf(mapping, address);
+      results[i] = file.ok
+        ? { ok: true, buildId: file.buildId, path: mapping.path, fileOffset, mapping, cached: file.cached }
+        : fail(file.reason, file.detail, { path: mapping.path, fileOffset, mapping });
+    }
+    return results;
+  }
+
+  /** The file of mapping `at`: from the view's check while it is fresh and the cache still holds its ID, else checked anew. */
+  async #file(pid: number, view: View, at: number, now: number, mayBeStale: boolean): Promise<FileResolution | "stale"> {
+    const held = view.files.get(at);
+    if (held !== undefined && !this.#expired(held.checkedAt, now, this.#fileMaxAgeMs)) {
+      const { file, key } = held;
+      if (!file.ok) return file;
+      const still = key !== undefined ? this.cache.get(key) : this.#long.get(identityKey(file.identity))?.buildId;
+      if (still === file.buildId || (key === undefined && file.path === VDSO_NAME)) {
+        if (key !== undefined || file.path !== VDSO_NAME) this.#stats.hits++;
+        return file.cached ? file : { ...file, cached: true };
+      }
+    }
+    const mapping = view.mappings[at]!;
+    const file = await this.#check(pid, mapping, mayBeStale);
+    if (file === "stale") return "stale";
+    const key =
+      file.ok && file.path !== VDSO_NAME && file.buildId.length <= 2 * BUILD_ID_MAX
+        ? identityKey(file.identity)
+        : undefined;
+    view.files.set(at, { file, key, checkedAt: now });
+    return file;
   }
 
   /**
    * The build ID of the file mapped by `mapping` in process `pid` (reached through
-   * `/proc/PID/map_files/`, then `/proc/PID/root/`, then the path, each checked against the
-   * mapping's device and inode).
+   * `/proc/PID/map_files/`, then `/proc/PID/root/`, then the path, each opened without blocking
+   * and checked on the handle against the mapping's device and inode); for `[vdso]`, the vdso's.
    */
   async resolveMapping(pid: number, mapping: Mapping): Promise<FileResolution> {
     integer("pid", pid, 1);
-    if (mapping.kind !== "file")
-      return this.#count(fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`));
-    const located = await this.#locate(pid, mapping);
-    if ("reason" in located) return this.#count(fileFail(located.reason, located.detail, mapping.path));
-    return this.#count(await this.#lookup(located));
+    const r = await this.#check(pid, mapping, false);
+    return this.#count(r as FileResolution);
   }
 
-  /** The build ID of the file at `path` (in this process's mount namespace). */
-  async resolveFile(path: string): Promise<FileResolution> {
-    let st: BigIntStats;
-    try {
-      st = await stat(path, { bigint: true });
-    } catch (error) {
-      const code = errorCode(error);
-      return this.#count(fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path));
+  async #check(pid: number, mapping: Mapping, mayBeStale: boolean): Promise<FileResolution | "stale"> {
+    if (mapping.path === VDSO_NAME) return this.#vdso(pid, mapping);
+    if (mapping.kind !== "file") return fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`);
+    this.#stats.fileChecks++;
+    const located = await this.#locate(pid, mapping);
+    if ("reason" in located) {
+      if (located.stale && mayBeStale) return "stale";
+      return fileFail(located.reason, located.detail, mapping.path);
     }
-    return this.#count(await this.#lookup({ path, st }));
+    try {
+      return await this.#lookup(located);
+    } finally {
+      await located.handle.close();
+    }
+  }
+
+  /** The build ID of the file at `path` (in this process's mount namespace), opened without blocking. */
+  async resolveFile(path: string): Promise<FileResolution> {
+    let opened: OpenedFile;
+    try {
+      opened = await openRegular(path);
+    } catch (error) {
+      return this.#count(openFailure(path, error));
+    }
+    try {
+      return this.#count(await this.#lookup({ path, ...opened }));
+    } finally {
+      await opened.handle.close();
+    }
   }
 
   /**
-   * The stamp of every cached entry with its build ID, to save beside {@link BuildIdCache.snapshot}
-   * and pass back as {@link BuildIdResolverOptions.restore}. Format: JSON, version 1.
+   * The stamp of every cached entry (and long ID) with its build ID, to save beside
+   * {@link BuildIdCache.snapshot} and pass back as {@link BuildIdResolverOptions.restore}.
+   * Format: JSON, version 1 (see stamps.ts).
    */
   exportStamps(): Uint8Array {
     const saved: SavedStamp[] = [];
@@ -376,6 +615,7 @@ export class BuildIdResolver {
       const stamp = this.#stamps.get(key);
       if (stamp) saved.push({ key, stamp, buildId });
     }
+    for (const [key, { stamp, buildId }] of this.#long) saved.push({ key, stamp, buildId });
     return encodeStamps(saved);
   }
 
@@ -383,7 +623,9 @@ export class BuildIdResolver {
   #adopt(saved: SavedStamp[]): void {
     const ids = new Map(this.cache.entries());
     for (const { key, stamp, buildId } of saved) {
-      if (ids.get(key) === buildId && identityKey(stamp) === key) this.#stamps.set(key, stamp);
+      if (identityKey(stamp) !== key) continue;
+      if (ids.get(key) === buildId) this.#stamps.set(key, stamp);
+      else if (buildId.length > 2 * BUILD_ID_MAX && /^[0-9a-f]+$/.test(buildId)) this.#keepLong(key, stamp, buildId);
     }
     for (const key of ids.keys()) {
       if (this.#stamps.has(key)) this.#stats.restored++;
@@ -394,9 +636,12 @@ export class BuildIdResolver {
     }
   }
 
-  /** Forgets the maps held for `pid` (call when a profiler sees the process exit or exec). */
+  /**
+   * Forgets what is held for `pid`. Not needed for correctness: PID reuse and `exec` are caught on
+   * the {@link BuildIdResolverOptions.mapsMaxAgeMs} bound. Call it to drop a process's maps at once.
+   */
   forget(pid: number): void {
-    this.#maps.delete(pid);
+    this.#views.delete(pid);
   }
 
   /** Counters since creation. */
@@ -405,7 +650,8 @@ export class BuildIdResolver {
       ...this.#stats,
       failures: { ...this.#stats.failures },
       negativeEntries: this.#negatives.size,
-      processes: this.#maps.size,
+      longIds: this.#long.size,
+      processes: this.#views.size,
     };
   }
 
@@ -414,66 +660,44 @@ export class BuildIdResolver {
     return this.cache.stats();
   }
 
-  async #readMaps(pid: number): Promise<{ mappings: Mapping[] } | { reason: ResolveFailure; detail: string }> {
+  /** The vdso's build ID: this process's image when the target's has the same size (same ABI), else the target's own. */
+  #vdso(pid: number, mapping: Mapping): Promise<FileResolution> {
+    const size = mapping.end - mapping.start;
+    const key = `${size}`;
+    let answer = this.#vdsos.get(key);
+    if (answer === undefined) {
+      answer = this.#readVdso(pid, mapping);
+      this.#vdsos.set(key, answer);
+      // A failure (say, a target's memory we may not read) is not kept: another process may allow it.
+      answer.then((r) => r.ok || this.#vdsos.delete(key));
+    } else {
+      answer = answer.then((r) => (r.ok ? { ...r, cached: true } : r));
+    }
+    return answer;
+  }
+
+  async #readVdso(pid: number, mapping: Mapping): Promise<FileResolution> {
+    this.#ownVdso ??= ownVdso().catch(() => undefined);
+    const own = await this.#ownVdso;
+    const mine = own !== undefined && own.end - own.start === mapping.end - mapping.start;
+    const memPath = mine ? SELF_MEM : `${this.#procRoot}/${pid}/mem`;
+    const identity = mappingIdentity(mapping);
+    this.#stats.reads++;
     try {
-      const mappings = await readMaps(pid, this.#procRoot);
-      this.#maps.delete(pid);
-      this.#maps.set(pid, mappings);
-      if (this.#maps.size > this.#maxProcesses) this.#maps.delete(this.#maps.keys().next().value!);
-      return { mappings };
+      const { buildId } = await readVdsoAt(memPath, mine ? own : mapping);
+      return { ok: true, buildId, path: VDSO_NAME, identity, cached: false };
     } catch (error) {
-      this.#maps.delete(pid);
-      const code = errorCode(error);
-      if (isGone(code)) return { reason: "exited", detail: `process ${pid} exited (${code})` };
-      if (isDenied(code)) return { reason: "permission", detail: `maps of process ${pid}: ${code}` };
-      throw error;
+      if (error instanceof ElfError) {
+        const reason = error.code === "NO_BUILD_ID" ? "no-build-id" : "bad-elf";
+        return fileFail(reason, `${VDSO_NAME} read from ${memPath}: ${error.message}`, VDSO_NAME, identity);
+      }
+      const failed = openFailure(memPath, error, identity);
+      return failed.ok ? failed : { ...failed, path: VDSO_NAME };
     }
   }
 
-  async #resolveFound(
-    pid: number,
-    addresses: bigint[],
-    found: (Mapping | undefined)[],
-    mayBeStale: boolean,
-  ): Promise<Resolution[] | "stale"> {
-    const byMapping = new Map<Mapping, FileResolution>();
-    const byFile = new Map<string, FileResolution>();
-    for (const mapping of new Set(found)) {
-      if (mapping === undefined || mapping.kind !== "file") continue;
-      const fileKey = `${mapping.major}:${mapping.minor}:${mapping.inode}`;
-      let file = byFile.get(fileKey);
-      if (file === undefined) {
-        const located = await this.#locate(pid, mapping);
-        if ("reason" in located) {
-          if (located.stale && mayBeStale) return "stale";
-          file = { ok: false, reason: located.reason, detail: located.detail, path: mapping.path, cached: false };
-        } else {
-          file = await this.#lookup(located);
-        }
-        byFile.set(fileKey, file);
-      }
-      byMapping.set(mapping, file);
-    }
-    return addresses.map((address, i) => {
-      const mapping = found[i];
-      if (mapping === undefined) {
-        return fail("no-mapping", `no mapping of process ${pid} holds 0x${address.toString(16)}`);
-      }
-      const file = byMapping.get(mapping);
-      if (file === undefined) {
-        return fail("anonymous", `0x${address.toString(16)} is in ${mapping.path || "anonymous memory"}`, {
-          mapping,
-        });
-      }
-      const fileOffset = fileOffsetOf(mapping, address);
-      if (file.ok)
-        return { ok: true, buildId: file.buildId, path: mapping.path, fileOffset, mapping, cached: file.cached };
-      return fail(file.reason, file.detail, { path: mapping.path, fileOffset, mapping });
-    });
-  }
-
-  /** Finds a path to the very file `mapping` maps, checked by (device, inode). */
-  async #locate(pid: number, mapping: Mapping): Promise<Located | Unlocated> {
+  /** Opens the very file `mapping` maps, checked on the handle by (device, inode). */
+  async #locate(pid: number, mapping: Mapping): Promise<(OpenedFile & { path: string }) | Unlocated> {
     const want = mappingIdentity(mapping);
     const viaMapFiles = mapFilesPath(pid, mapping, this.#procRoot);
     const candidates = [viaMapFiles];
@@ -483,11 +707,14 @@ export class BuildIdResolver {
     let mapFilesGone = false;
     for (const path of candidates) {
       try {
-        const st = await stat(path, { bigint: true });
-        if (sameIdentity(st, want)) return { path, st };
-        problems.push(`${path} is another file`);
-        if (path === viaMapFiles) return { reason: "missing", detail: problems.join("; "), stale: true };
+        return { path, ...(await openRegular(path, { expect: want })) };
       } catch (error) {
+        if (error instanceof NotRegularFileError) return { reason: "not-elf", detail: error.message, stale: false };
+        if (error instanceof FileChangedError) {
+          problems.push(`${path} is another file`);
+          if (path === viaMapFiles) return { reason: "missing", detail: problems.join("; "), stale: true };
+          continue;
+        }
         const code = errorCode(error);
         problems.push(`${path}: ${code}`);
         if (isDenied(code)) denied = true;
@@ -500,16 +727,12 @@ export class BuildIdResolver {
   }
 
   async #exited(pid: number): Promise<boolean> {
-    try {
-      await stat(`${this.#procRoot}/${pid}`);
-      return false;
-    } catch (error) {
-      return isGone(errorCode(error));
-    }
+    const identity = await this.#identity(pid);
+    return "reason" in identity && identity.reason === "exited";
   }
 
-  /** Serves the file from the cache when its stamp still holds, else reads it. */
-  async #lookup({ path, st }: Located): Promise<FileResolution> {
+  /** Serves the open file from the cache when its stamp still holds, else reads it from the same handle. */
+  async #lookup({ path, handle, stat: st }: OpenedFile & { path: string }): Promise<FileResolution> {
     const identity: FileIdentity = { dev: st.dev, ino: st.ino };
     const key = identityKey(identity);
     const now = stampOf(st);
@@ -525,6 +748,15 @@ export class BuildIdResolver {
         this.#stats.stale++;
       }
     }
+    const long = this.#long.get(key);
+    if (long !== undefined) {
+      if (sameStamp(long.stamp, now)) {
+        this.#stats.hits++;
+        return { ok: true, buildId: long.buildId, path, identity, cached: true };
+      }
+      if (sameIdentity(long.stamp, now)) this.#stats.stale++;
+      this.#long.delete(key);
+    }
     const negative = this.#negatives.get(key);
     if (negative !== undefined) {
       if (sameStamp(negative, now) && this.#now() < negative.expires) {
@@ -534,43 +766,40 @@ export class BuildIdResolver {
       if (sameIdentity(negative, now) && !sameStamp(negative, now)) this.#stats.stale++;
       this.#negatives.delete(key);
     }
-    if (!st.isFile()) return fileFail("not-elf", `${path} is not a regular file`, path, identity);
-    return this.#read(path, key, identity);
-  }
-
-  async #read(path: string, key: bigint, identity: FileIdentity): Promise<FileResolution> {
     this.#stats.reads++;
-    let handle: FileHandle;
     try {
-      handle = await open(path, "r");
-    } catch (error) {
-      const code = errorCode(error);
-      return fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
-    }
-    try {
-      // The stamp comes from the open file, so it describes the bytes read below.
-      const stamp = stampOf(await handle.stat({ bigint: true }));
-      if (!sameIdentity(stamp, identity)) return fileFail("missing", `${path} was replaced while opening`, path);
-      if (!(await startsWithElfMagic(handle))) return this.#negative(key, stamp, "not-elf", `${path} is not ELF`, path);
+      const head = new Uint8Array(4);
+      const { bytesRead } = await handle.read(head, 0, 4, 0);
+      if (!hasElfMagic(head.subarray(0, bytesRead))) return this.#negative(key, now, "not-elf", `${path} is not ELF`, path);
       let buildId: string;
       try {
-        buildId = (await readBuildIdFromFile(handle, { size: Number(stamp.size) })).buildId;
+        buildId = (await readBuildIdFromFile(handle, { size: Number(now.size) })).buildId;
       } catch (error) {
         if (!(error instanceof ElfError)) throw error;
         const reason = error.code === "NO_BUILD_ID" ? "no-build-id" : "bad-elf";
-        return this.#negative(key, stamp, reason, `${path}: ${error.message}`, path);
+        return this.#negative(key, now, reason, `${path}: ${error.message}`, path);
       }
       this.#negatives.delete(key);
-      this.#stamps.set(key, stamp);
-      this.cache.set(key, buildId);
+      if (buildId.length > 2 * BUILD_ID_MAX) {
+        if (this.#stamps.delete(key)) this.cache.delete(key);
+        this.#keepLong(key, now, buildId);
+      } else {
+        this.#long.delete(key);
+        this.#stamps.set(key, now);
+        this.cache.set(key, buildId);
+      }
       return { ok: true, buildId, path, identity, cached: false };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === undefined) throw error;
       return fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
-    } finally {
-      await handle.close();
     }
+  }
+
+  #keepLong(key: bigint, stamp: Stamp, buildId: string): void {
+    this.#long.delete(key);
+    this.#long.set(key, { stamp, buildId });
+    if (this.#long.size > LONG_IDS_KEPT) this.#long.delete(this.#long.keys().next().value!);
   }
 
   #negative(key: bigint, stamp: Stamp, reason: ResolveFailure, detail: string, path: string): FileResolution {
@@ -581,6 +810,7 @@ export class BuildIdResolver {
     }
     // A file that lost its build ID must not keep its old positive entry.
     if (this.#stamps.delete(key)) this.cache.delete(key);
+    this.#long.delete(key);
     return fileFail(reason, detail, path, { dev: stamp.dev, ino: stamp.ino });
   }
 
