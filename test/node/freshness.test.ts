@@ -73,10 +73,16 @@ describe("a live process", () => {
       expect(await next()).toBe("file");
       time.advance(100);
       const after = rawMaps(child.pid!).find((m) => m.path === REMAP && m.perms[2] === "x")!;
-      expect(await resolver.resolveMany(child.pid!, [AT, after.start])).toMatchObject([
-        { ok: true, path: LIBC, buildId: readelfBuildId(LIBC) },
-        { ok: true, path: REMAP, fileOffset: after.offset },
-      ]);
+      expect(await resolver.resolve(child.pid!, AT)).toMatchObject({
+        ok: true,
+        path: LIBC,
+        buildId: readelfBuildId(LIBC),
+      });
+      expect(await resolver.resolve(child.pid!, after.start)).toMatchObject({
+        ok: true,
+        path: REMAP,
+        fileOffset: after.offset,
+      });
       expect(resolver.stats()).toMatchObject({ refreshes: 1, replaced: 1 });
     } finally {
       await killAndReap(child);
@@ -91,19 +97,20 @@ describe("a fake procfs", () => {
   const L1 = SLEEP;
   const L2 = "/usr/bin/env";
   const range = (start: bigint) => `${start.toString(16)}-${(start + 0x1000n).toString(16)}`;
-  const line = (start: bigint, path?: string) => {
+  // A file mapping's name is `shown` (default its path): one that exists only in the process's mount namespace.
+  const line = (start: bigint, path?: string, shown = path) => {
     if (path === undefined) return `${range(start)} rw-p 00000000 00:00 0`;
     const st = statSync(path, { bigint: true });
     const { major, minor } = majorMinorOf(st.dev);
-    return `${range(start)} r-xp 00000000 ${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")} ${st.ino} ${path}`;
+    return `${range(start)} r-xp 00000000 ${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")} ${st.ino} ${shown}`;
   };
   const A = 0x400000n;
   const C = 0x800000n;
-  function processOf(startTime: number, maps: [bigint, string | undefined][]): void {
+  function processOf(startTime: number, maps: [bigint, string | undefined, string?][]): void {
     rmSync(proc, { recursive: true, force: true });
     mkdirSync(join(proc, "map_files"), { recursive: true });
     writeFileSync(join(proc, "stat"), `${pid} (fake) S 1 ${pid} ${pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 ${startTime} 0 0\n`);
-    writeFileSync(join(proc, "maps"), `${maps.map(([s, p]) => line(s, p)).join("\n")}\n`);
+    writeFileSync(join(proc, "maps"), `${maps.map(([s, p, shown]) => line(s, p, shown)).join("\n")}\n`);
     for (const [s, p] of maps) if (p) symlinkSync(p, join(proc, "map_files", range(s)));
   }
 
@@ -123,15 +130,15 @@ describe("a fake procfs", () => {
       [C, L1],
     ]);
     time.advance(150);
-    expect(await resolver.resolveMany(pid, [A, C])).toMatchObject([
-      { ok: true, path: L2, buildId: readelfBuildId(L2) },
-      { ok: true, path: L1, buildId: readelfBuildId(L1) },
-    ]);
+    expect(await resolver.resolve(pid, C)).toMatchObject({ ok: true, path: L1, buildId: readelfBuildId(L1) });
+    // A's file was checked 150 ms ago (fileMaxAgeMs is 1000): the start time is what said it was stale.
+    expect(await resolver.resolve(pid, A)).toMatchObject({ ok: true, path: L2, buildId: readelfBuildId(L2) });
     expect(resolver.stats()).toMatchObject({ refreshes: 1, replaced: 1 });
   });
 
   test("within both bounds a sample makes no system call: procfs can vanish and the answer stands", async () => {
-    processOf(100, [[A, L1]]);
+    // Reachable only through map_files, as a file of another mount namespace is.
+    processOf(100, [[A, L1, `/elsewhere${L1}`]]);
     const time = clock();
     const resolver = await BuildIdResolver.create({ procRoot: root, now: time.now });
     const first = await resolver.resolve(pid, A + 4n);
