@@ -176,9 +176,7 @@ const PROC_TEXT_LIMIT = 1024 * 1024;
 
 async function readText(path: string): Promise<string | null> {
   try {
-    return new TextDecoder().decode(
-      (await readRegularFile(path, { untilEof: true, maxBytes: PROC_TEXT_LIMIT })).bytes,
-    );
+    return new TextDecoder().decode((await readRegularFile(path, { untilEof: true, maxBytes: PROC_TEXT_LIMIT })).bytes);
   } catch {
     return null;
   }

@@ -38,7 +38,13 @@ const LAYOUT_FIELDS = [26, 27, 28, 48, 49, 50, 51];
 export function parseProcStat(text: string): ProcessIdentity {
   // comm (field 2) may hold spaces and parentheses: the fields after it start after the last ")".
   const close = text.lastIndexOf(")");
-  const rest = close < 0 ? [] : text.slice(close + 1).trim().split(" ");
+  const rest =
+    close < 0
+      ? []
+      : text
+          .slice(close + 1)
+          .trim()
+          .split(" ");
   const field = (n: number) => rest[n - 3];
   const start = field(22);
   if (start === undefined || !/^[0-9]+$/.test(start))

@@ -540,7 +540,13 @@ export class BuildIdResolver {
   }
 
   /** The file of mapping `at`: from the view's check while it is fresh and the cache still holds its ID, else checked anew. */
-  async #file(pid: number, view: View, at: number, now: number, mayBeStale: boolean): Promise<FileResolution | "stale"> {
+  async #file(
+    pid: number,
+    view: View,
+    at: number,
+    now: number,
+    mayBeStale: boolean,
+  ): Promise<FileResolution | "stale"> {
     const held = view.files.get(at);
     if (held !== undefined && !this.#expired(held.checkedAt, now, this.#fileMaxAgeMs)) {
       const { file, key } = held;
@@ -770,7 +776,8 @@ export class BuildIdResolver {
     try {
       const head = new Uint8Array(4);
       const { bytesRead } = await handle.read(head, 0, 4, 0);
-      if (!hasElfMagic(head.subarray(0, bytesRead))) return this.#negative(key, now, "not-elf", `${path} is not ELF`, path);
+      if (!hasElfMagic(head.subarray(0, bytesRead)))
+        return this.#negative(key, now, "not-elf", `${path} is not ELF`, path);
       let buildId: string;
       try {
         buildId = (await readBuildIdFromFile(handle, { size: Number(now.size) })).buildId;

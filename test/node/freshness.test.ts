@@ -109,7 +109,10 @@ describe("a fake procfs", () => {
   function processOf(startTime: number, maps: [bigint, string | undefined, string?][]): void {
     rmSync(proc, { recursive: true, force: true });
     mkdirSync(join(proc, "map_files"), { recursive: true });
-    writeFileSync(join(proc, "stat"), `${pid} (fake) S 1 ${pid} ${pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 ${startTime} 0 0\n`);
+    writeFileSync(
+      join(proc, "stat"),
+      `${pid} (fake) S 1 ${pid} ${pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 ${startTime} 0 0\n`,
+    );
     writeFileSync(join(proc, "maps"), `${maps.map(([s, p, shown]) => line(s, p, shown)).join("\n")}\n`);
     for (const [s, p] of maps) if (p) symlinkSync(p, join(proc, "map_files", range(s)));
   }

@@ -3,7 +3,18 @@
 // so every FIFO here has a rescuer that opens its write end after a while: a hang then shows as a
 // wrong answer, not as a stuck test run.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { closeSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -58,9 +69,7 @@ describe("readBuildIdFromFile by path", () => {
   test.skipIf(!asRoot)("a copy of /dev/zero is refused as a character device, not read as an empty file", async () => {
     const zero = join(dir, "zero");
     execFileSync("mknod", [zero, "c", "1", "5"]);
-    await expect(readBuildIdFromFile(zero)).rejects.toThrow(
-      new NotRegularFileError(zero, "character device").message,
-    );
+    await expect(readBuildIdFromFile(zero)).rejects.toThrow(new NotRegularFileError(zero, "character device").message);
     expect(() => readBuildIdFromFileSync(zero)).toThrow(`${zero} is a character device, not a regular file`);
     await expect(readBuildIdFromFile("/dev/zero")).rejects.toBeInstanceOf(NotRegularFileError);
   });
