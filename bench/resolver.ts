@@ -1,20 +1,31 @@
 // Benchmark "resolver": samples resolved per second by BuildIdResolver.resolveMany over every process
 // of this machine, cold (new resolver), warm (maps and IDs cached) and with the maps re-read every
-// call (forget() before each call), at 1, 64 and 1,024 addresses per call, all in one run; then where
+// call (forget() before each call), at 1, 64 and 1,024 addresses per call, all in one run (warm and
+// re-read interleaved, medians of rounds); then where
 // warm and re-read time goes. Self-contained on purpose (no bench/ harness).
-//   npx tsx bench/resolver.ts [--json] [--seconds S]   (BENCH_SEED=N picks the addresses)
+//   npx tsx bench/resolver.ts [--json] [--seconds S] [--rounds N]   (BENCH_SEED=N picks the addresses)
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { BuildIdCache } from "../src/cache.js";
 import { findMapping, type Mapping, mapFilesPath, parseMaps } from "../src/node/maps.js";
+import { ProcessView } from "../src/node/process-view.js";
 import { BuildIdResolver } from "../src/node/resolver.js";
 
-const { values } = parseArgs({ options: { json: { type: "boolean" }, seconds: { type: "string", default: "0.6" } } });
+const { values } = parseArgs({
+  options: {
+    json: { type: "boolean" },
+    seconds: { type: "string", default: "1" },
+    rounds: { type: "string", default: "9" },
+  },
+});
 const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
 const SIZES = [1, 64, 1024] as const;
 const seed = Number(process.env.BENCH_SEED ?? 1);
-console.error(`bench:resolver seed ${seed} (BENCH_SEED), ${SECONDS} s per figure, load ${loadavg()[0]!.toFixed(2)}`);
+console.error(
+  `bench:resolver seed ${seed} (BENCH_SEED), ${ROUNDS} interleaved rounds over ${SECONDS} s per mode, load ${loadavg()[0]!.toFixed(2)}`,
+);
 
 let state = seed >>> 0 || 1;
 function random(): number {
@@ -51,15 +62,21 @@ function samples(t: Target, n: number): bigint[] {
   });
 }
 
-/** Runs `pass` (one call per process) until `SECONDS` have passed; addresses per second. */
-async function rate(pass: () => Promise<number>): Promise<number> {
+// Interleaved rounds, median of each: load from other work on the machine hits both modes alike.
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[sorted.length >> 1]!;
+}
+
+/** Addresses per second of `pass` (one call per process), repeated until it has run `ms`. */
+async function timed(pass: () => Promise<number>, ms: number): Promise<number> {
   let addresses = 0;
   const t0 = performance.now();
   let elapsed = 0;
   do {
     addresses += await pass();
     elapsed = performance.now() - t0;
-  } while (elapsed < SECONDS * 1000);
+  } while (elapsed < ms);
   return addresses / (elapsed / 1000);
 }
 
@@ -80,8 +97,14 @@ for (const n of SIZES) {
   const t0 = performance.now();
   const coldCount = await once(false);
   rows.push({ perCall: n, mode: "cold", samplesPerSecond: coldCount / ((performance.now() - t0) / 1000) });
-  rows.push({ perCall: n, mode: "warm", samplesPerSecond: await rate(() => once(false)) });
-  rows.push({ perCall: n, mode: "re-read", samplesPerSecond: await rate(() => once(true)) });
+  const warm: number[] = [];
+  const reread: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    warm.push(await timed(() => once(false), (SECONDS * 1000) / ROUNDS));
+    reread.push(await timed(() => once(true), (SECONDS * 1000) / ROUNDS));
+  }
+  rows.push({ perCall: n, mode: "warm", samplesPerSecond: median(warm) });
+  rows.push({ perCall: n, mode: "re-read", samplesPerSecond: median(reread) });
 }
 
 // Where the time goes, per unit, measured on the same processes.
@@ -102,6 +125,10 @@ const all1024 = batches.get(1024)!;
 const cache = await BuildIdCache.create({ capacity: 1024 });
 const keys = BigUint64Array.from({ length: 1024 }, (_, i) => BigInt(i + 1));
 for (const k of keys) cache.set(k, "0123456789abcdef0123456789abcdef01234567");
+const ids = new Uint8Array(16 * 20);
+const lengths = new Uint8Array(16);
+const identity = { startTime: 0n, layout: "" };
+const views = procs.map((t) => new ProcessView(t.maps, identity, 0, () => true));
 const breakdown = {
   "read and parse maps, per process (ns)": perUnit(procs.length, () => {
     for (const t of procs) {
@@ -123,11 +150,17 @@ const breakdown = {
       }
     }
   }),
-  "address -> mapping search, per address (ns)": perUnit(procs.length * 1024, () => {
+  "address -> mapping search (Mapping[]), per address (ns)": perUnit(procs.length * 1024, () => {
     for (let i = 0; i < procs.length; i++) for (const a of all1024[i]!.addresses) findMapping(procs[i]!.maps, a);
   }),
-  "cache lookup, per key (ns)": perUnit(keys.length, () => {
+  "address -> mapping search (typed arrays), per address (ns)": perUnit(procs.length * 1024, () => {
+    for (let i = 0; i < procs.length; i++) for (const a of all1024[i]!.addresses) views[i]!.find(a);
+  }),
+  "cache lookup get(), per key (ns)": perUnit(keys.length, () => {
     for (const k of keys) cache.get(k);
+  }),
+  "cache lookup getMany() of 16 keys, per key (ns)": perUnit(keys.length, () => {
+    for (let i = 0; i < keys.length; i += 16) cache.getMany(keys.subarray(i, i + 16), ids, lengths);
   }),
 };
 
@@ -154,7 +187,11 @@ if (values.json) {
       `${String(n).padStart(8)}   ${[get(n, "cold"), get(n, "warm"), get(n, "re-read")].map((v) => fmt.format(v).padStart(10)).join("   ")}`,
     );
   console.log("\nwhere the time goes");
-  for (const [k, v] of Object.entries(breakdown)) console.log(`  ${k.padEnd(46)} ${fmt.format(v).padStart(10)}`);
+  for (const [k, v] of Object.entries(breakdown)) console.log(`  ${k.padEnd(58)} ${fmt.format(v).padStart(10)}`);
+  const warm = (n: number) => fmt.format(1e9 / get(n, "warm"));
+  console.log(
+    `  ${"warm resolveMany in all, per address at 1,024 / 64 (ns)".padEnd(58)} ${`${warm(1024)} / ${warm(64)}`.padStart(10)}`,
+  );
   console.log("\ntargets (one run)");
   for (const c of checks)
     console.log(

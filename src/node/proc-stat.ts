@@ -10,7 +10,7 @@
  *
  * @packageDocumentation
  */
-import { readRegularFile } from "./safe-open.js";
+import { readRegularFileSync } from "./safe-open.js";
 
 /** Who a PID is now: see the module comment. */
 export interface ProcessIdentity {
@@ -53,11 +53,13 @@ export function parseProcStat(text: string): ProcessIdentity {
 }
 
 /**
- * Reads and parses `/proc/PID/stat` through {@link readRegularFile} (`procRoot` is where procfs is mounted).
- * @throws as {@link readRegularFile} and {@link parseProcStat}.
+ * Reads and parses `/proc/PID/stat` through `readRegularFileSync` (`procRoot` is where procfs is
+ * mounted). Blocking on purpose: one small read the kernel answers from memory costs less than the
+ * thread-pool round trips of the asynchronous calls, and it runs once per bound per process.
+ * @throws as `readRegularFileSync` and {@link parseProcStat}.
  */
-export async function readProcessIdentity(pid: number, procRoot = "/proc"): Promise<ProcessIdentity> {
-  const { bytes } = await readRegularFile(`${procRoot}/${pid}/stat`, { untilEof: true, maxBytes: STAT_READ_LIMIT });
+export function readProcessIdentity(pid: number, procRoot = "/proc"): ProcessIdentity {
+  const { bytes } = readRegularFileSync(`${procRoot}/${pid}/stat`, { untilEof: true, maxBytes: STAT_READ_LIMIT });
   return parseProcStat(new TextDecoder().decode(bytes));
 }
 

@@ -204,8 +204,10 @@ interface Unlocated {
 /** What a mapping's file was found to be, and when. */
 interface FileCheck {
   file: FileResolution;
-  /** The cache key to look up on a warm hit (absent when the ID is long or the file failed). */
+  /** For an ID in the cache: its key, looked up on every warm use. */
   key?: bigint;
+  /** For an ID in the cache: the stamp it was stored with; another stamp object means the entry was replaced. */
+  stamp?: Stamp;
   checkedAt: number;
 }
 
@@ -230,12 +232,8 @@ function fileFail(
   return { ok: false, reason, detail, path, identity, cached };
 }
 
-function fail(
-  reason: ResolveFailure,
-  detail: string,
-  where: { path?: string; fileOffset?: bigint; mapping?: Mapping } = {},
-): Resolution {
-  return { ok: false, reason, detail, ...where };
+function fail(reason: ResolveFailure, detail: string, mapping?: Mapping): Resolution {
+  return mapping === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, mapping };
 }
 
 /** A procfs file that is not the kernel's: a FIFO, too large, or not parseable. */
@@ -283,8 +281,15 @@ export class BuildIdResolver {
   readonly #long = new Map<bigint, { stamp: Stamp; buildId: string }>();
   readonly #negatives = new Map<bigint, Negative>();
   readonly #views = new Map<number, View>();
+  /** Processes whose last check failed (exited, denied, bad procfs), answered so until the maps bound passes. */
+  readonly #failed = new Map<number, { reason: ResolveFailure; detail: string; at: number }>();
   readonly #vdsos = new Map<string, Promise<FileResolution>>();
   #ownVdso: Promise<Mapping | undefined> | undefined;
+  // Scratch for the one cache lookup per call: keys, their mapping indices, IDs and lengths out.
+  #batchKeys = new BigUint64Array(64);
+  #batchAt = new Int32Array(64);
+  #batchIds = new Uint8Array(64 * BUILD_ID_MAX);
+  #batchLengths = new Uint8Array(64);
   readonly #negativeTtlMs: number;
   readonly #negativeCapacity: number;
   readonly #maxProcesses: number;
@@ -398,18 +403,28 @@ export class BuildIdResolver {
     let view = this.#views.get(pid);
     let fresh = false;
     if (view === undefined || this.#expired(view.verifiedAt, now, this.#mapsMaxAgeMs)) {
+      const failed = this.#failed.get(pid);
+      if (failed !== undefined && !this.#expired(failed.at, now, this.#mapsMaxAgeMs))
+        return list.map(() => fail(failed.reason, failed.detail));
       const checked = await this.#verify(pid, view, now);
-      if ("reason" in checked) return list.map(() => fail(checked.reason, checked.detail));
+      if ("reason" in checked) {
+        this.#failed.delete(pid);
+        this.#failed.set(pid, { reason: checked.reason, detail: checked.detail, at: now });
+        if (this.#failed.size > this.#maxProcesses) this.#failed.delete(this.#failed.keys().next().value!);
+        return list.map(() => fail(checked.reason, checked.detail));
+      }
+      this.#failed.delete(pid);
       fresh = checked !== view;
       view = checked;
     }
     for (;;) {
       const found = new Int32Array(list.length);
+      const resolvable = view.resolvable;
       let outside = false;
       for (let i = 0; i < list.length; i++) {
         const at = view.find(list[i]!);
         found[i] = at;
-        if (at < 0 || !hasFile(view.mappings[at]!)) outside = true;
+        if (at < 0 || resolvable[at] === 0) outside = true;
       }
       const old = !fresh && !view.gone && this.#expired(view.readAt, now, this.#mapsMaxAgeMs);
       if (outside && old) {
@@ -434,7 +449,7 @@ export class BuildIdResolver {
 
   /** Confirms who `pid` is; a new process or program behind it gets its maps read afresh. */
   async #verify(pid: number, view: View | undefined, now: number): Promise<View | Unlocated> {
-    const identity = await this.#identity(pid);
+    const identity = this.#identity(pid);
     if ("reason" in identity) {
       if (identity.reason !== "exited" || view === undefined) {
         this.#views.delete(pid);
@@ -458,7 +473,7 @@ export class BuildIdResolver {
   /** Re-reads the maps of a held process (its identity first, so an exec in between is seen next time). */
   async #reload(pid: number, view: View, now: number): Promise<View | Unlocated> {
     this.#stats.refreshes++;
-    const identity = await this.#identity(pid);
+    const identity = this.#identity(pid);
     if ("reason" in identity) {
       if (identity.reason !== "exited") return identity;
       view.gone = true;
@@ -468,10 +483,10 @@ export class BuildIdResolver {
     return this.#load(pid, identity, now);
   }
 
-  async #identity(pid: number): Promise<ProcessIdentity | Unlocated> {
+  #identity(pid: number): ProcessIdentity | Unlocated {
     this.#stats.statReads++;
     try {
-      return await readProcessIdentity(pid, this.#procRoot);
+      return readProcessIdentity(pid, this.#procRoot);
     } catch (error) {
       return this.#procFailure(pid, "stat", error);
     }
@@ -480,7 +495,7 @@ export class BuildIdResolver {
   async #load(pid: number, identity: ProcessIdentity, now: number): Promise<View | Unlocated> {
     this.#stats.mapsReads++;
     try {
-      const view: View = new ProcessView(await readMaps(pid, this.#procRoot), identity, now);
+      const view: View = new ProcessView(await readMaps(pid, this.#procRoot), identity, now, hasFile);
       this.#views.delete(pid);
       this.#views.set(pid, view);
       if (this.#views.size > this.#maxProcesses) this.#views.delete(this.#views.keys().next().value!);
@@ -507,65 +522,102 @@ export class BuildIdResolver {
     now: number,
     mayBeStale: boolean,
   ): Promise<Resolution[] | "stale"> {
-    const files = new Map<number, FileResolution>();
+    // Distinct mappings of this call, each looked at once: held answers first, without an await,
+    // their cache entries confirmed in one batch lookup.
+    const files: (FileResolution | undefined)[] = [];
+    const resolvable = view.resolvable;
+    let pending: number[] | undefined;
+    let batch = 0;
     for (let i = 0; i < found.length; i++) {
       const at = found[i]!;
-      if (at < 0 || files.has(at) || !hasFile(view.mappings[at]!)) continue;
-      const file = await this.#file(pid, view, at, now, mayBeStale);
+      if (at < 0 || resolvable[at] === 0 || files[at] !== undefined) continue;
+      const held = view.files.get(at);
+      if (held === undefined || this.#expired(held.checkedAt, now, this.#fileMaxAgeMs)) {
+        if (!pending?.includes(at)) (pending ??= []).push(at);
+        continue;
+      }
+      files[at] = held.file;
+      if (held.stamp !== undefined) this.#batch(batch++, held.key!, at);
+    }
+    if (batch > 0) pending = this.#confirm(view, batch, files, pending);
+    for (const at of pending ?? []) {
+      const file = await this.#check(pid, view.mappings[at]!, mayBeStale);
       if (file === "stale") return "stale";
-      files.set(at, file);
+      view.files.set(at, this.#held(file, now));
+      files[at] = file;
     }
     const results = new Array<Resolution>(addresses.length);
     for (let i = 0; i < addresses.length; i++) {
       const address = addresses[i]!;
       const at = found[i]!;
-      if (at < 0) {
+      const file = at < 0 ? undefined : files[at];
+      if (file?.ok) {
+        // fileOffsetOf(mapping, address), as one addition.
+        const fileOffset = address + view.delta[at]!;
+        const mapping = view.mappings[at]!;
+        results[i] = { ok: true, buildId: file.buildId, path: mapping.path, fileOffset, mapping, cached: file.cached };
+      } else if (at < 0) {
         results[i] = fail("no-mapping", `no mapping of process ${pid} holds 0x${address.toString(16)}`);
-        continue;
-      }
-      const mapping = view.mappings[at]!;
-      const file = files.get(at);
-      if (file === undefined) {
-        results[i] = fail("anonymous", `0x${address.toString(16)} is in ${mapping.path || "anonymous memory"}`, {
+      } else if (file === undefined) {
+        const mapping = view.mappings[at]!;
+        results[i] = fail(
+          "anonymous",
+          `0x${address.toString(16)} is in ${mapping.path || "anonymous memory"}`,
           mapping,
-        });
-        continue;
+        );
+      } else {
+        const mapping = view.mappings[at]!;
+        const fileOffset = address + view.delta[at]!;
+        results[i] = { ok: false, reason: file.reason, detail: file.detail, path: mapping.path, fileOffset, mapping };
       }
-      const fileOffset = fileOffsetOf(mapping, address);
-      results[i] = file.ok
-        ? { ok: true, buildId: file.buildId, path: mapping.path, fileOffset, mapping, cached: file.cached }
-        : fail(file.reason, file.detail, { path: mapping.path, fileOffset, mapping });
     }
     return results;
   }
 
-  /** The file of mapping `at`: from the view's check while it is fresh and the cache still holds its ID, else checked anew. */
-  async #file(
-    pid: number,
-    view: View,
-    at: number,
-    now: number,
-    mayBeStale: boolean,
-  ): Promise<FileResolution | "stale"> {
-    const held = view.files.get(at);
-    if (held !== undefined && !this.#expired(held.checkedAt, now, this.#fileMaxAgeMs)) {
-      const { file, key } = held;
-      if (!file.ok) return file;
-      const still = key !== undefined ? this.cache.get(key) : this.#long.get(identityKey(file.identity))?.buildId;
-      if (still === file.buildId || (key === undefined && file.path === VDSO_NAME)) {
-        if (key !== undefined || file.path !== VDSO_NAME) this.#stats.hits++;
-        return file.cached ? file : { ...file, cached: true };
-      }
+  /** What to keep of a file's check: for an ID in the cache, its key and the stamp that vouches for it. */
+  #held(file: FileResolution, now: number): FileCheck {
+    if (!file.ok || file.path === VDSO_NAME) return { file, checkedAt: now };
+    const key = identityKey(file.identity);
+    const stamp = this.#stamps.get(key);
+    const served = file.cached ? file : { ...file, cached: true };
+    // A long ID is not in the cache: within the bound its check itself is the answer.
+    return stamp === undefined ? { file: served, checkedAt: now } : { file: served, key, stamp, checkedAt: now };
+  }
+
+  #batch(i: number, key: bigint, at: number): void {
+    if (i === this.#batchKeys.length) {
+      const keys = new BigUint64Array(2 * i);
+      keys.set(this.#batchKeys);
+      this.#batchKeys = keys;
+      const ats = new Int32Array(2 * i);
+      ats.set(this.#batchAt);
+      this.#batchAt = ats;
+      this.#batchIds = new Uint8Array(2 * i * BUILD_ID_MAX);
+      this.#batchLengths = new Uint8Array(2 * i);
     }
-    const mapping = view.mappings[at]!;
-    const file = await this.#check(pid, mapping, mayBeStale);
-    if (file === "stale") return "stale";
-    const key =
-      file.ok && file.path !== VDSO_NAME && file.buildId.length <= 2 * BUILD_ID_MAX
-        ? identityKey(file.identity)
-        : undefined;
-    view.files.set(at, { file, key, checkedAt: now });
-    return file;
+    this.#batchKeys[i] = key;
+    this.#batchAt[i] = at;
+  }
+
+  /** One cache lookup for the held IDs of a call; one whose entry was evicted or replaced since is checked again. */
+  #confirm(
+    view: View,
+    n: number,
+    files: (FileResolution | undefined)[],
+    pending: number[] | undefined,
+  ): number[] | undefined {
+    const keys = this.#batchKeys;
+    this.cache.getMany(keys.subarray(0, n), this.#batchIds, this.#batchLengths);
+    for (let i = 0; i < n; i++) {
+      const at = this.#batchAt[i]!;
+      if (this.#batchLengths[i] !== 0 && this.#stamps.get(keys[i]!) === view.files.get(at)!.stamp) {
+        this.#stats.hits++;
+        continue;
+      }
+      files[at] = undefined;
+      (pending ??= []).push(at);
+    }
+    return pending;
   }
 
   /**
@@ -648,6 +700,7 @@ export class BuildIdResolver {
    */
   forget(pid: number): void {
     this.#views.delete(pid);
+    this.#failed.delete(pid);
   }
 
   /** Counters since creation. */
@@ -727,13 +780,13 @@ export class BuildIdResolver {
         if (path === viaMapFiles && code === "ENOENT") mapFilesGone = true;
       }
     }
-    if (await this.#exited(pid)) return { reason: "exited", detail: `process ${pid} exited`, stale: false };
+    if (this.#exited(pid)) return { reason: "exited", detail: `process ${pid} exited`, stale: false };
     const detail = `${mapping.path}${mapping.deleted ? " (deleted)" : ""}: ${problems.join("; ")}`;
     return { reason: denied && !mapFilesGone ? "permission" : "missing", detail, stale: mapFilesGone };
   }
 
-  async #exited(pid: number): Promise<boolean> {
-    const identity = await this.#identity(pid);
+  #exited(pid: number): boolean {
+    const identity = this.#identity(pid);
     return "reason" in identity && identity.reason === "exited";
   }
 
