@@ -24,7 +24,7 @@ import type { WasmSource } from "../wasm.js";
 import { readBuildIdFromFile } from "./elf-file.js";
 import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, identityKey, sameIdentity } from "./identity.js";
-import { fileOffsetOf, type Mapping, MapsParseError, mapFilesPath, mappingIdentity, readMaps } from "./maps.js";
+import { type Mapping, MapsParseError, mapFilesPath, mappingIdentity, readMaps } from "./maps.js";
 import { type ProcessIdentity, ProcStatParseError, readProcessIdentity, sameProcess } from "./proc-stat.js";
 import { ProcessView } from "./process-view.js";
 import { FileChangedError, FileTooLargeError, NotRegularFileError, type OpenedFile, openRegular } from "./safe-open.js";
@@ -526,21 +526,21 @@ export class BuildIdResolver {
     // their cache entries confirmed in one batch lookup.
     const files: (FileResolution | undefined)[] = [];
     const resolvable = view.resolvable;
-    let pending: number[] | undefined;
+    const pending: number[] = [];
     let batch = 0;
     for (let i = 0; i < found.length; i++) {
       const at = found[i]!;
       if (at < 0 || resolvable[at] === 0 || files[at] !== undefined) continue;
       const held = view.files.get(at);
       if (held === undefined || this.#expired(held.checkedAt, now, this.#fileMaxAgeMs)) {
-        if (!pending?.includes(at)) (pending ??= []).push(at);
+        if (!pending.includes(at)) pending.push(at);
         continue;
       }
       files[at] = held.file;
       if (held.stamp !== undefined) this.#batch(batch++, held.key!, at);
     }
-    if (batch > 0) pending = this.#confirm(view, batch, files, pending);
-    for (const at of pending ?? []) {
+    if (batch > 0) this.#confirm(view, batch, files, pending);
+    for (const at of pending) {
       const file = await this.#check(pid, view.mappings[at]!, mayBeStale);
       if (file === "stale") return "stale";
       view.files.set(at, this.#held(file, now));
@@ -600,12 +600,7 @@ export class BuildIdResolver {
   }
 
   /** One cache lookup for the held IDs of a call; one whose entry was evicted or replaced since is checked again. */
-  #confirm(
-    view: View,
-    n: number,
-    files: (FileResolution | undefined)[],
-    pending: number[] | undefined,
-  ): number[] | undefined {
+  #confirm(view: View, n: number, files: (FileResolution | undefined)[], pending: number[]): void {
     const keys = this.#batchKeys;
     this.cache.getMany(keys.subarray(0, n), this.#batchIds, this.#batchLengths);
     for (let i = 0; i < n; i++) {
@@ -615,9 +610,8 @@ export class BuildIdResolver {
         continue;
       }
       files[at] = undefined;
-      (pending ??= []).push(at);
+      pending.push(at);
     }
-    return pending;
   }
 
   /**
