@@ -56,6 +56,7 @@ export {
   type ResolverStats,
 } from "./resolver.js";
 export { loadResolver, persistResolver, stampsPath } from "./resolver-file.js";
+export { FileChangedError, FileTooLargeError, NotRegularFileError } from "./safe-open.js";
 export {
   loadSnapshotFile,
   type PersistOptions,

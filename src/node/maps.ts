@@ -114,7 +114,7 @@ export function parseMaps(text: string): Mapping[] {
 export const MAPS_READ_LIMIT = 64 * 1024 * 1024;
 
 /**
- * Reads (through {@link readRegularFile}: non-blocking, a regular file only, bounded) and parses
+ * Reads (through `readRegularFile` of safe-open.ts: non-blocking, a regular file only, bounded) and parses
  * `/proc/PID/maps` (`procRoot` is where procfs is mounted).
  * @throws NotRegularFileError or FileTooLargeError for a procfs that is not the kernel's, MapsParseError, and Node's errors (`ENOENT`, `EACCES`, …).
  */
