@@ -6,7 +6,6 @@ export {
   CacheDisposedError,
   MAX_CAPACITY,
 } from "./cache.js";
-export * from "./design-costs.js";
 export {
   type BuildIdInfo,
   type BuildIdSteps,
@@ -16,11 +15,12 @@ export {
   type ElfErrorCode,
   type ElfLimits,
   type ElfRange,
+  hasElfMagic,
   parseBuildId,
   type ReadBuildIdOptions,
   readBuildId,
 } from "./elf.js";
-export * from "./inode-model.js";
+export { formatBytes } from "./format.js";
 export {
   type Annotation,
   annotateProfile,

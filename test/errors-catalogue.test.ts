@@ -55,19 +55,20 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 }
 
 describe("creating a cache", () => {
-  test("C1 capacity missing, not an integer, below 1 or above MAX_CAPACITY: RangeError", async () => {
-    for (const [capacity, shown] of [
-      [undefined, "undefined"],
-      ["16", '"16"'],
-      [0, "0"],
-      [2.5, "2.5"],
-      [MAX_CAPACITY + 1, String(MAX_CAPACITY + 1)],
+  test("C1 capacity missing or not a number: TypeError; not an integer, below 1 or above MAX_CAPACITY: RangeError", async () => {
+    for (const [capacity, shown, type] of [
+      [undefined, "undefined", TypeError],
+      ["16", '"16"', TypeError],
+      [0, "0", RangeError],
+      [2.5, "2.5", RangeError],
+      [MAX_CAPACITY + 1, String(MAX_CAPACITY + 1), RangeError],
     ] as const) {
       const error = await rejection(BuildIdCache.create({ capacity } as unknown as { capacity: number }));
-      expect(error).toBeInstanceOf(RangeError);
+      expect(error).toBeInstanceOf(type);
       expect(error.message).toBe(`capacity must be an integer from 1 to 16777215, got ${shown}`);
     }
     const error = await rejection(BuildIdCache.create(undefined as unknown as { capacity: number }));
+    expect(error).toBeInstanceOf(TypeError);
     expect(error.message).toBe("capacity must be an integer from 1 to 16777215, got undefined");
   });
 
@@ -108,16 +109,21 @@ describe("keys", () => {
       () => cache.has(5 as unknown as bigint),
       () => cache.delete(5 as unknown as bigint),
     ]) {
-      refuses(cache, call, TypeError, "key must be a bigint, got 5");
+      refuses(cache, call, TypeError, "key must be a bigint in [0, 2^64), got 5");
     }
-    refuses(cache, () => cache.get("1" as unknown as bigint), TypeError, 'key must be a bigint, got "1"');
+    refuses(cache, () => cache.get("1" as unknown as bigint), TypeError, 'key must be a bigint in [0, 2^64), got "1"');
   });
 
   test("K2 a key below 0 or at 2^64 and above: RangeError", async () => {
     const cache = await sample();
-    refuses(cache, () => cache.set(-1n, "01"), RangeError, "key must be in [0, 2^64), got -1n");
-    refuses(cache, () => cache.get(1n << 64n), RangeError, "key must be in [0, 2^64), got 18446744073709551616n");
-    refuses(cache, () => cache.delete(-5n), RangeError, "key must be in [0, 2^64), got -5n");
+    refuses(cache, () => cache.set(-1n, "01"), RangeError, "key must be a bigint in [0, 2^64), got -1n");
+    refuses(
+      cache,
+      () => cache.get(1n << 64n),
+      RangeError,
+      "key must be a bigint in [0, 2^64), got 18446744073709551616n",
+    );
+    refuses(cache, () => cache.delete(-5n), RangeError, "key must be a bigint in [0, 2^64), got -5n");
   });
 });
 
@@ -175,7 +181,7 @@ describe("getBytes", () => {
     );
   });
 
-  test("G2 an offset that is not an integer, negative, or leaves under 20 bytes: RangeError", async () => {
+  test("G2 an offset that is not a number: TypeError; not an integer, negative, or leaving under 20 bytes: RangeError", async () => {
     const cache = await sample();
     const out = new Uint8Array(24);
     refuses(
@@ -184,17 +190,13 @@ describe("getBytes", () => {
       RangeError,
       "offset 5 leaves no room for 20 bytes in out of length 24",
     );
+    refuses(cache, () => cache.getBytes(1n, out, -1), RangeError, "offset must be an integer >= 0, got -1");
+    refuses(cache, () => cache.getBytes(1n, out, 0.5), RangeError, "offset must be an integer >= 0, got 0.5");
     refuses(
       cache,
-      () => cache.getBytes(1n, out, -1),
-      RangeError,
-      "offset -1 leaves no room for 20 bytes in out of length 24",
-    );
-    refuses(
-      cache,
-      () => cache.getBytes(1n, out, 0.5),
-      RangeError,
-      "offset 0.5 leaves no room for 20 bytes in out of length 24",
+      () => cache.getBytes(1n, out, "0" as unknown as number),
+      TypeError,
+      'offset must be an integer >= 0, got "0"',
     );
     refuses(
       cache,
@@ -385,7 +387,7 @@ describe("snapshots", () => {
   test("S1 not a Uint8Array: TypeError", async () => {
     const error = await rejection(BuildIdCache.restore("BIDCSNAP" as unknown as Uint8Array));
     expect(error).toBeInstanceOf(TypeError);
-    expect(error.message).toBe("snapshot must be a Uint8Array, got string");
+    expect(error.message).toBe('snapshot must be a Uint8Array, got "BIDCSNAP"');
   });
 
   test("S2 TRUNCATED: shorter than the header, or than the entries the header announces", async () => {
@@ -513,6 +515,9 @@ describe("snapshots", () => {
     const error = await rejection(BuildIdCache.restore(good, { capacity: 2 }));
     expect(error).toBeInstanceOf(RangeError);
     expect(error.message).toBe("snapshot holds 3 entries, more than capacity 2");
+    const notNumber = await rejection(BuildIdCache.restore(good, { capacity: "1" as unknown as number }));
+    expect(notNumber).toBeInstanceOf(TypeError);
+    expect(notNumber.message).toBe('capacity must be an integer from 1 to 16777215, got "1"');
   });
 });
 

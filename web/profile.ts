@@ -1,6 +1,6 @@
 // A dropped pprof profile: gunzip if needed, fill the mappings' build IDs, gzip the result again.
 import { Profile } from "pprof-format";
-import { type Annotation, annotateProfile, type FindBuildId } from "../src/pprof.js";
+import { type Annotation, annotateProfile, type FindBuildId } from "../src/index.js";
 
 /** One mapping of the annotated profile, for the page's table. */
 export interface MappingRow {

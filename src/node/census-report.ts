@@ -3,24 +3,13 @@
  *
  * @packageDocumentation
  */
+import { formatBytes } from "../format.js";
 import type { Census } from "./census.js";
 
 const int = new Intl.NumberFormat("en-US");
 
 function n(value: number | null | undefined): string {
   return value === null || value === undefined ? "n/a" : int.format(value);
-}
-
-function bytes(value: number): string {
-  if (value < 1024) return `${value} B`;
-  const units = ["KiB", "MiB", "GiB"];
-  let v = value / 1024;
-  let unit = 0;
-  while (v >= 1024 && unit < units.length - 1) {
-    v /= 1024;
-    unit++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
 type Row = [label: string, value: string, note?: string];
@@ -98,11 +87,11 @@ export function formatCensus(c: Census): string {
       ],
       [
         "Memory each design would add on this machine",
-        c.designs.map((d): Row => [d.label, bytes(d.bytes), d.perObject]),
+        c.designs.map((d): Row => [d.label, formatBytes(d.bytes), d.perObject]),
         breakEvenNote,
       ],
       [
-        `Build-ID cache (capacity ${n(c.cache.capacity)}, ${bytes(c.cache.memoryBytes)} of wasm memory)`,
+        `Build-ID cache (capacity ${n(c.cache.capacity)}, ${formatBytes(c.cache.memoryBytes)} of wasm memory)`,
         [
           ["files read", n(c.resolver.reads), `${n(c.files.withBuildId)} build IDs inserted`],
           [

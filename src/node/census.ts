@@ -6,7 +6,7 @@
  */
 import { readdir } from "node:fs/promises";
 import type { BuildIdCacheStats } from "../cache.js";
-import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../design-costs.js";
+import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../model/index.js";
 import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, formatIdentity } from "./identity.js";
 import { type Mapping, mappingIdentity, readMaps } from "./maps.js";

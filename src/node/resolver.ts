@@ -17,9 +17,10 @@
  * are kept in a small side table with their stamps, not in the cache: they are rare (10 of 4,883
  * files in a real corpus), and the table's fixed slots stay the kernel's size.
  */
-import { BUILD_ID_MAX, BuildIdCache, type BuildIdCacheStats } from "../cache.js";
+import { BuildIdCache, type BuildIdCacheStats } from "../cache.js";
 import { integer, u64 } from "../check.js";
-import { ElfError } from "../elf.js";
+import { ElfError, hasElfMagic } from "../elf.js";
+import { BUILD_ID_MAX } from "../layout.js";
 import type { WasmSource } from "../wasm.js";
 import { readBuildIdFromFile } from "./elf-file.js";
 import { errorCode, isDenied, isGone } from "./errno.js";
@@ -216,11 +217,6 @@ type View = ProcessView<FileCheck>;
 // A real profile meets a handful; each costs a Map entry and its stamp.
 const LONG_IDS_KEPT = 1024;
 const SELF_MEM = "/proc/self/mem";
-const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
-
-function hasElfMagic(head: Uint8Array): boolean {
-  return head.length >= 4 && ELF_MAGIC.every((b, i) => head[i] === b);
-}
 
 function fileFail(
   reason: ResolveFailure,
