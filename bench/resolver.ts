@@ -83,6 +83,8 @@ async function timed(pass: () => Promise<number>, ms: number): Promise<number> {
 const procs = targets();
 const batches = new Map(SIZES.map((n) => [n, procs.map((t) => ({ pid: t.pid, addresses: samples(t, n) }))]));
 const rows: { perCall: number; mode: string; samplesPerSecond: number }[] = [];
+/** In the warm rounds: addresses, and the bound re-checks they cost (stat reads, maps reads, file checks). */
+const syscalls = new Map<number, { addresses: number; statReads: number; mapsReads: number; fileChecks: number }>();
 for (const n of SIZES) {
   const list = batches.get(n)!;
   const resolver = await BuildIdResolver.create();
@@ -98,12 +100,18 @@ for (const n of SIZES) {
   const coldCount = await once(false);
   rows.push({ perCall: n, mode: "cold", samplesPerSecond: coldCount / ((performance.now() - t0) / 1000) });
   const warm: number[] = [];
+  const warmCalls = { addresses: 0, statReads: 0, mapsReads: 0, fileChecks: 0 };
   const reread: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
+    const before = resolver.stats();
     warm.push(await timed(() => once(false), (SECONDS * 1000) / ROUNDS));
+    const after = resolver.stats();
+    for (const k of ["addresses", "statReads", "mapsReads", "fileChecks"] as const)
+      warmCalls[k] += after[k] - before[k];
     reread.push(await timed(() => once(true), (SECONDS * 1000) / ROUNDS));
   }
   rows.push({ perCall: n, mode: "warm", samplesPerSecond: median(warm) });
+  syscalls.set(n, warmCalls);
   rows.push({ perCall: n, mode: "re-read", samplesPerSecond: median(reread) });
 }
 
@@ -177,7 +185,13 @@ const checks = [
   },
 ];
 if (values.json) {
-  console.log(JSON.stringify({ seed, processes: procs.length, rows, breakdown, checks }, null, 2));
+  console.log(
+    JSON.stringify(
+      { seed, processes: procs.length, rows, breakdown, warmRechecks: Object.fromEntries(syscalls), checks },
+      null,
+      2,
+    ),
+  );
 } else {
   const fmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
   console.log(`${procs.length} processes with executable file mappings, ${cpus().length} CPUs (shared machine)\n`);
@@ -189,6 +203,12 @@ if (values.json) {
   console.log("\nwhere the time goes");
   for (const [k, v] of Object.entries(breakdown)) console.log(`  ${k.padEnd(58)} ${fmt.format(v).padStart(10)}`);
   const warm = (n: number) => fmt.format(1e9 / get(n, "warm"));
+  for (const [n, c] of syscalls) {
+    const per = (v: number) => ((v * 1000) / c.addresses).toFixed(2);
+    console.log(
+      `  warm @${n}: bound re-checks per 1,000 samples: ${per(c.statReads)} stat, ${per(c.mapsReads)} maps, ${per(c.fileChecks)} file opens`,
+    );
+  }
   console.log(
     `  ${"warm resolveMany in all, per address at 1,024 / 64 (ns)".padEnd(58)} ${`${warm(1024)} / ${warm(64)}`.padStart(10)}`,
   );

@@ -430,7 +430,8 @@ export class BuildIdResolver {
         fresh = true;
         continue;
       }
-      const outcome = await this.#answer(pid, view, list, found, now, !fresh);
+      const answer = this.#answer(pid, view, list, found, now, !fresh);
+      const outcome = answer instanceof Promise ? await answer : answer;
       if (outcome !== "stale") return outcome;
       const reread = await this.#reload(pid, view, now);
       if ("reason" in reread) return list.map(() => fail(reread.reason, reread.detail));
@@ -510,14 +511,15 @@ export class BuildIdResolver {
     throw error;
   }
 
-  async #answer(
+  /** The answers, without an await when every file of the call is held and fresh. */
+  #answer(
     pid: number,
     view: View,
     addresses: bigint[],
     found: Int32Array,
     now: number,
     mayBeStale: boolean,
-  ): Promise<Resolution[] | "stale"> {
+  ): Resolution[] | Promise<Resolution[] | "stale"> {
     // Distinct mappings of this call, each looked at once: held answers first, without an await,
     // their cache entries confirmed in one batch lookup.
     const files: (FileResolution | undefined)[] = [];
@@ -536,12 +538,36 @@ export class BuildIdResolver {
       if (held.stamp !== undefined) this.#batch(batch++, held.key!, at);
     }
     if (batch > 0) this.#confirm(view, batch, files, pending);
+    if (pending.length > 0) return this.#checkThen(pid, view, addresses, found, files, pending, now, mayBeStale);
+    return this.#results(pid, view, addresses, found, files);
+  }
+
+  async #checkThen(
+    pid: number,
+    view: View,
+    addresses: bigint[],
+    found: Int32Array,
+    files: (FileResolution | undefined)[],
+    pending: number[],
+    now: number,
+    mayBeStale: boolean,
+  ): Promise<Resolution[] | "stale"> {
     for (const at of pending) {
       const file = await this.#check(pid, view.mappings[at]!, mayBeStale);
       if (file === "stale") return "stale";
       view.files.set(at, this.#held(file, now));
       files[at] = file;
     }
+    return this.#results(pid, view, addresses, found, files);
+  }
+
+  #results(
+    pid: number,
+    view: View,
+    addresses: bigint[],
+    found: Int32Array,
+    files: (FileResolution | undefined)[],
+  ): Resolution[] {
     const results = new Array<Resolution>(addresses.length);
     for (let i = 0; i < addresses.length; i++) {
       const address = addresses[i]!;
