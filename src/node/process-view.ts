@@ -1,14 +1,22 @@
 /**
  * What a resolver holds per process: its maps as read at one moment, who the process was then
  * ({@link ProcessIdentity}), when that was last confirmed, and what each mapped file turned out to
- * be. The address -> mapping search is a binary search over the mappings' starts and ends in two
- * `BigUint64Array`s: no object touched per step, and no conversion of the address to a number
- * (which costs more than the search).
+ * be. The address -> mapping search runs on 32-bit halves: a batch's addresses are written once into
+ * a `BigUint64Array` and read back as `Uint32Array` words, and the mappings' starts and ends are kept
+ * the same way, so each step of the binary search compares two small integers instead of two
+ * bigints (and no address is turned into a number, which costs more than the search).
  *
  * @packageDocumentation
  */
 import type { Mapping } from "./maps.js";
 import type { ProcessIdentity } from "./proc-stat.js";
+
+// Which word of a u64 holds its high half, in this host's byte order.
+const HI = new Uint32Array(BigUint64Array.of(1n).buffer)[0] === 1 ? 1 : 0;
+const LO = 1 - HI;
+// The batch's addresses as u64 words, shared by every view (a search never awaits).
+let scratch = new BigUint64Array(1024);
+let words = new Uint32Array(scratch.buffer);
 
 /** A process's maps snapshot; the resolver decides when it is too old. */
 export class ProcessView<File> {
@@ -28,8 +36,8 @@ export class ProcessView<File> {
   readonly resolvable: Uint8Array;
   /** Per mapping: `offset - start`, so an address's file offset is one addition. */
   readonly delta: bigint[];
-  readonly #starts: BigUint64Array;
-  readonly #ends: BigUint64Array;
+  readonly #starts: Uint32Array;
+  readonly #ends: Uint32Array;
 
   /**
    * @param mappings as {@link parseMaps} returns them, sorted by start.
@@ -47,20 +55,33 @@ export class ProcessView<File> {
     this.verifiedAt = now;
     this.resolvable = Uint8Array.from(mappings, (m) => (resolvable(m) ? 1 : 0));
     this.delta = mappings.map((m) => m.offset - m.start);
-    this.#starts = BigUint64Array.from(mappings, (m) => m.start);
-    this.#ends = BigUint64Array.from(mappings, (m) => m.end);
+    this.#starts = new Uint32Array(BigUint64Array.from(mappings, (m) => m.start).buffer);
+    this.#ends = new Uint32Array(BigUint64Array.from(mappings, (m) => m.end).buffer);
   }
 
-  /** Index of the mapping holding `address` (a u64), or -1: `findMapping` over typed arrays. */
-  find(address: bigint): number {
-    const ends = this.#ends;
-    let lo = 0;
-    let hi = ends.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ends[mid]! <= address) lo = mid + 1;
-      else hi = mid;
+  /** For each address (u64), the index of the mapping holding it, or -1, into `found`: `findMapping` on 32-bit halves. */
+  findAll(addresses: readonly bigint[], found: Int32Array): void {
+    if (scratch.length < addresses.length) {
+      scratch = new BigUint64Array(Math.max(addresses.length, 2 * scratch.length));
+      words = new Uint32Array(scratch.buffer);
     }
-    return lo < ends.length && this.#starts[lo]! <= address ? lo : -1;
+    for (let i = 0; i < addresses.length; i++) scratch[i] = addresses[i]!;
+    const starts = this.#starts;
+    const ends = this.#ends;
+    const n = ends.length >>> 1;
+    for (let i = 0; i < addresses.length; i++) {
+      const hi = words[2 * i + HI]!;
+      const lo = words[2 * i + LO]!;
+      let left = 0;
+      let right = n;
+      while (left < right) {
+        const mid = (left + right) >>> 1;
+        const endHi = ends[2 * mid + HI]!;
+        if (endHi < hi || (endHi === hi && ends[2 * mid + LO]! <= lo)) left = mid + 1;
+        else right = mid;
+      }
+      const startHi = starts[2 * left + HI]!;
+      found[i] = left < n && (startHi < hi || (startHi === hi && starts[2 * left + LO]! <= lo)) ? left : -1;
+    }
   }
 }
