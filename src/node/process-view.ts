@@ -59,8 +59,11 @@ export class ProcessView<File> {
     this.#ends = new Uint32Array(BigUint64Array.from(mappings, (m) => m.end).buffer);
   }
 
-  /** For each address (u64), the index of the mapping holding it, or -1, into `found`: `findMapping` on 32-bit halves. */
-  findAll(addresses: readonly bigint[], found: Int32Array): void {
+  /**
+   * For each address (u64), the index of the mapping holding it, or -1, into `found`: `findMapping`
+   * on 32-bit halves. Returns whether any address fell outside every {@link resolvable} mapping.
+   */
+  findAll(addresses: readonly bigint[], found: Int32Array): boolean {
     if (scratch.length < addresses.length) {
       scratch = new BigUint64Array(Math.max(addresses.length, 2 * scratch.length));
       words = new Uint32Array(scratch.buffer);
@@ -68,7 +71,9 @@ export class ProcessView<File> {
     for (let i = 0; i < addresses.length; i++) scratch[i] = addresses[i]!;
     const starts = this.#starts;
     const ends = this.#ends;
+    const resolvable = this.resolvable;
     const n = ends.length >>> 1;
+    let outside = false;
     for (let i = 0; i < addresses.length; i++) {
       const hi = words[2 * i + HI]!;
       const lo = words[2 * i + LO]!;
@@ -81,7 +86,10 @@ export class ProcessView<File> {
         else right = mid;
       }
       const startHi = starts[2 * left + HI]!;
-      found[i] = left < n && (startHi < hi || (startHi === hi && starts[2 * left + LO]! <= lo)) ? left : -1;
+      const at = left < n && (startHi < hi || (startHi === hi && starts[2 * left + LO]! <= lo)) ? left : -1;
+      found[i] = at;
+      if (at < 0 || resolvable[at] === 0) outside = true;
     }
+    return outside;
   }
 }

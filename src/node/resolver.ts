@@ -415,13 +415,7 @@ export class BuildIdResolver {
     }
     for (;;) {
       const found = new Int32Array(list.length);
-      view.findAll(list, found);
-      const resolvable = view.resolvable;
-      let outside = false;
-      for (let i = 0; i < found.length; i++) {
-        const at = found[i]!;
-        if (at < 0 || resolvable[at] === 0) outside = true;
-      }
+      const outside = view.findAll(list, found);
       const old = !fresh && !view.gone && this.#expired(view.readAt, now, this.#mapsMaxAgeMs);
       if (outside && old) {
         const reread = await this.#reload(pid, view, now);
