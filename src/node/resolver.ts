@@ -30,7 +30,7 @@ import { type ProcessIdentity, ProcStatParseError, readProcessIdentity, sameProc
 import { ProcessView } from "./process-view.js";
 import { FileChangedError, FileTooLargeError, NotRegularFileError, type OpenedFile, openRegular } from "./safe-open.js";
 import { decodeStamps, encodeStamps, type SavedStamp, type Stamp, sameStamp, stampOf } from "./stamps.js";
-import { ownVdso, readVdsoAt, VDSO_NAME } from "./vdso.js";
+import { elfAbi, ownVdso, readVdsoAt, VDSO_NAME } from "./vdso.js";
 
 /** Why an address or a file yielded no build ID. */
 export type ResolveFailure =
@@ -217,6 +217,7 @@ type View = ProcessView<FileCheck>;
 // A real profile meets a handful; each costs a Map entry and its stamp.
 const LONG_IDS_KEPT = 1024;
 const SELF_MEM = "/proc/self/mem";
+const SELF_EXE = "/proc/self/exe";
 
 function fileFail(
   reason: ResolveFailure,
@@ -280,7 +281,7 @@ export class BuildIdResolver {
   /** Processes whose last check failed (exited, denied, bad procfs), answered so until the maps bound passes. */
   readonly #failed = new Map<number, { reason: ResolveFailure; detail: string; at: number }>();
   readonly #vdsos = new Map<string, Promise<FileResolution>>();
-  #ownVdso: Promise<Mapping | undefined> | undefined;
+  #own: Promise<readonly [Mapping | undefined, string | undefined]> | undefined;
   // Scratch for the one cache lookup per call: keys, their mapping indices, IDs and lengths out.
   #batchKeys = new BigUint64Array(64);
   #batchAt = new Int32Array(64);
@@ -729,31 +730,29 @@ export class BuildIdResolver {
     return this.cache.stats();
   }
 
-  /** The vdso's build ID: this process's image when the target's has the same size (same ABI), else the target's own. */
-  #vdso(pid: number, mapping: Mapping): Promise<FileResolution> {
+  /** The vdso's build ID: this process's image when the target has the same ABI, else the target's own; once per ABI. */
+  async #vdso(pid: number, mapping: Mapping): Promise<FileResolution> {
+    this.#own ??= Promise.all([ownVdso(), elfAbi(SELF_EXE)]).catch(() => [undefined, undefined] as const);
+    const [own, ownAbi] = await this.#own;
+    const abi = await elfAbi(`${this.#procRoot}/${pid}/exe`).catch(() => undefined);
     const size = mapping.end - mapping.start;
-    const key = `${size}`;
+    const mine = own !== undefined && abi !== undefined && abi === ownAbi && own.end - own.start === size;
+    // An image of unknown ABI is its process's alone.
+    const key = mine ? "self" : abi === undefined ? `pid ${pid}` : `${abi} ${size}`;
     let answer = this.#vdsos.get(key);
-    if (answer === undefined) {
-      answer = this.#readVdso(pid, mapping);
-      this.#vdsos.set(key, answer);
-      // A failure (say, a target's memory we may not read) is not kept: another process may allow it.
-      answer.then((r) => r.ok || this.#vdsos.delete(key));
-    } else {
-      answer = answer.then((r) => (r.ok ? { ...r, cached: true } : r));
-    }
+    if (answer !== undefined) return answer.then((r) => (r.ok ? { ...r, cached: true } : r));
+    answer = this.#readVdso(mine ? SELF_MEM : `${this.#procRoot}/${pid}/mem`, mine ? own : mapping, mapping);
+    this.#vdsos.set(key, answer);
+    // A failure (say, a target's memory we may not read) is not kept: another process may allow it.
+    answer.then((r) => r.ok || this.#vdsos.delete(key));
     return answer;
   }
 
-  async #readVdso(pid: number, mapping: Mapping): Promise<FileResolution> {
-    this.#ownVdso ??= ownVdso().catch(() => undefined);
-    const own = await this.#ownVdso;
-    const mine = own !== undefined && own.end - own.start === mapping.end - mapping.start;
-    const memPath = mine ? SELF_MEM : `${this.#procRoot}/${pid}/mem`;
+  async #readVdso(memPath: string, at: Mapping, mapping: Mapping): Promise<FileResolution> {
     const identity = mappingIdentity(mapping);
     this.#stats.reads++;
     try {
-      const { buildId } = await readVdsoAt(memPath, mine ? own : mapping);
+      const { buildId } = await readVdsoAt(memPath, at);
       return { ok: true, buildId, path: VDSO_NAME, identity, cached: false };
     } catch (error) {
       if (error instanceof ElfError) {

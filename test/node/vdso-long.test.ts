@@ -1,7 +1,17 @@
 // The vdso resolves to the build ID eu-unstrip reads from the process's memory, and build IDs
 // longer than the cache's 20 bytes resolve in full, from a live mapping and from the file.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -60,6 +70,48 @@ describe.skipIf(!hasTool("eu-unstrip"))("the vdso", () => {
     });
   });
 });
+
+// A 32-bit static program that does nothing: linkable here without 32-bit libraries.
+function build32(path: string): boolean {
+  try {
+    execFileSync("cc", ["-m32", "-nostdlib", "-static", "-Wl,--build-id", "-o", path, "-x", "c", "-"], {
+      input: "void _start(void) { for (;;) {} }\n",
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const image32 = join(dir, "vdso32");
+test.skipIf(!build32(image32))(
+  "a target of another ABI (its exe is 32-bit) gets the vdso image from its own memory, even at our vdso's size",
+  async () => {
+    // A fake procfs: exe is a 32-bit ELF, mem holds that image at the [vdso] range, which has
+    // the size of this process's own vdso, so only the ABI tells the two images apart.
+    const own = rawMaps(process.pid).find((m) => m.path === "[vdso]")!;
+    const root = join(dir, "proc");
+    const pid = 4343;
+    const proc = join(root, String(pid));
+    mkdirSync(proc, { recursive: true });
+    const start = 0x10000n;
+    const end = start + (own.end - own.start);
+    writeFileSync(join(proc, "stat"), `${pid} (fake) S 1 ${pid} ${pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0\n`);
+    writeFileSync(join(proc, "maps"), `${start.toString(16)}-${end.toString(16)} r-xp 00000000 00:00 0 [vdso]\n`);
+    symlinkSync(image32, join(proc, "exe"));
+    const mem = openSync(join(proc, "mem"), "w");
+    writeSync(mem, readFileSync(image32), 0, undefined, Number(start));
+    closeSync(mem);
+    const resolver = await BuildIdResolver.create({ procRoot: root });
+    expect(await resolver.resolve(pid, start + 4n)).toMatchObject({
+      ok: true,
+      path: "[vdso]",
+      buildId: readelfBuildId(image32),
+      fileOffset: 4n,
+    });
+  },
+);
 
 describe("build IDs longer than 20 bytes", () => {
   const LONG = "0123456789abcdef".repeat(4);
