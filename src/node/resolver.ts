@@ -19,6 +19,7 @@
  */
 import { BuildIdCache, type BuildIdCacheStats } from "../cache.js";
 import { integer, u64 } from "../check.js";
+import { describe } from "../describe.js";
 import { ElfError, hasElfMagic } from "../elf.js";
 import { BUILD_ID_MAX } from "../layout.js";
 import type { WasmSource } from "../wasm.js";
@@ -658,8 +659,12 @@ export class BuildIdResolver {
     }
   }
 
-  /** The build ID of the file at `path` (in this process's mount namespace), opened without blocking. */
+  /**
+   * The build ID of the file at `path` (in this process's mount namespace), opened without blocking.
+   * @throws TypeError when `path` is not a string.
+   */
   async resolveFile(path: string): Promise<FileResolution> {
+    if (typeof path !== "string") throw new TypeError(`path must be a string, got ${describe(path)}`);
     let opened: OpenedFile;
     try {
       opened = await openRegular(path);

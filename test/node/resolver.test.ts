@@ -72,6 +72,12 @@ describe("a live process the test started", () => {
     );
     await expect(resolver.resolve(sleeper.pid!, -1n)).rejects.toThrow("address must be a bigint in [0, 2^64), got -1n");
     await expect(resolver.resolveMany(sleeper.pid!, [1n, 1n << 64n])).rejects.toThrow("got 18446744073709551616n");
+    await expect(resolver.resolveFile(42 as unknown as string)).rejects.toThrow(
+      new TypeError("path must be a string, got 42"),
+    );
+    await expect(BuildIdResolver.create({ mapsMaxAgeMs: 1.5 })).rejects.toThrow(
+      new RangeError("mapsMaxAgeMs must be an integer >= 0, got 1.5"),
+    );
     await expect(BuildIdResolver.create({ negativeTtlMs: -1 })).rejects.toThrow(
       "negativeTtlMs must be an integer >= 0, got -1",
     );
