@@ -69,6 +69,26 @@ export class CacheDisposedError extends Error {
   }
 }
 
+/**
+ * Thrown by {@link BuildIdCache.setMany} when it stopped part way: keys `[0, applied)` of the
+ * batch were inserted, and every eviction they made was reported; the rest were not inserted.
+ * `errors` holds why: what `onEvict` threw, in order, or the check that failed after it (it
+ * disposed the cache, or shrank a caller's resizable array).
+ */
+export class SetManyError extends AggregateError {
+  /** Always "SetManyError", so the error can be told apart after serialisation. */
+  override name = "SetManyError";
+  /** Keys of the batch, from its start, that were inserted. */
+  readonly applied: number;
+  /** `prefix` leads the first error's message in this one's: what threw it. */
+  constructor(errors: unknown[], applied: number, total: number, prefix: string) {
+    const first = errors[0] instanceof Error ? errors[0].message : describe(errors[0]);
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
+    super(errors, `setMany applied ${applied} of ${total} keys, then stopped: ${prefix}${first}${more}`);
+    this.applied = applied;
+  }
+}
+
 function checkBuildIdLength(length: number, what: string): void {
   if (!Number.isInteger(length) || length < 1 || length > BUILD_ID_MAX) {
     throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${describe(length)}`);
@@ -207,7 +227,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     u64("key", key);
     if (out !== this.#out) {
       this.#out = instance("out", out, Uint8Array);
-      this.#outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
+      // No length, so over a resizable buffer the view grows with `out`; writes stay in out's checked room.
+      this.#outView = new DataView(out.buffer, out.byteOffset);
     }
     integer("offset", offset, 0);
     if (offset + BUILD_ID_MAX > out.length) {
@@ -237,19 +258,21 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   /** Removes `key`; returns whether it was present, as `Map.delete` does. */
   delete(key: bigint): boolean {
     u64("key", key);
-    this.#version++;
-    return this.#core.remove(key) !== 0;
+    const removed = this.#core.remove(key) !== 0;
+    if (removed) this.#version++;
+    return removed;
   }
 
   /** Removes every entry. Counters keep counting. */
   clear(): void {
-    this.#version++;
+    if (this.size > 0) this.#version++;
     this.#core.clear();
   }
 
-  #checkKeys(keys: BigUint64Array): void {
+  // Returns the batch's length, read once: a length-tracking view over a growing buffer may change it.
+  #checkKeys(keys: BigUint64Array): number {
     this.#alive();
-    instance("keys", keys, BigUint64Array);
+    return instance("keys", keys, BigUint64Array).length;
   }
 
   /**
@@ -257,15 +280,15 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    * `lengths[i]` (0: miss). Returns the number of hits. Allocates nothing per key.
    */
   getMany(keys: BigUint64Array, out: Uint8Array, lengths: Uint8Array): number {
-    this.#checkKeys(keys);
-    checkBytes("out", out, keys.length * BUILD_ID_MAX);
-    checkBytes("lengths", lengths, keys.length);
+    const count = this.#checkKeys(keys);
+    checkBytes("out", out, count * BUILD_ID_MAX);
+    checkBytes("lengths", lengths, count);
     const core = this.#core;
     const bytes = this.#bytes;
     const keyWord = this.#ioKeys / 8;
     let hits = 0;
-    for (let start = 0; start < keys.length; start += BATCH) {
-      const n = Math.min(BATCH, keys.length - start);
+    for (let start = 0; start < count; start += BATCH) {
+      const n = Math.min(BATCH, count - start);
       this.#words.set(keys.subarray(start, start + n), keyWord);
       hits += core.lookupMany(n);
       out.set(bytes.subarray(this.#ioIds, this.#ioIds + n * BUILD_ID_MAX), start * BUILD_ID_MAX);
@@ -276,39 +299,61 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   /**
    * Inserts every key with the build ID at `ids[i * BUILD_ID_MAX]` of length `lengths[i]`
-   * (or `lengths` itself, when a number). Returns the number of evictions.
-   * @throws RangeError before any insert when a length is not 1 to {@link BUILD_ID_MAX}.
+   * (or `lengths` itself, when a number). Returns the number of evictions. `onEvict` may read or
+   * change the cache: it is called after each chunk of the batch reaches the core, once per key evicted.
+   * @throws RangeError before any insert when a length is not 1 to {@link BUILD_ID_MAX};
+   *   {@link SetManyError}, saying how many keys were inserted, when `onEvict` threw.
    */
   setMany(keys: BigUint64Array, ids: Uint8Array, lengths: Uint8Array | number): number {
-    this.#checkKeys(keys);
-    checkBytes("ids", ids, keys.length * BUILD_ID_MAX);
+    const count = this.#checkKeys(keys);
+    checkBytes("ids", ids, count * BUILD_ID_MAX);
+    let lens = lengths;
     if (typeof lengths === "number") {
       checkBuildIdLength(lengths, "build ID length");
     } else {
-      checkBytes("lengths", lengths, keys.length);
-      for (let i = 0; i < keys.length; i++) checkBuildIdLength(lengths[i]!, `lengths[${i}]`);
+      checkBytes("lengths", lengths, count);
+      lens = lengths.slice(0, count); // what is checked is what is inserted, whoever writes the caller's array
+      for (let i = 0; i < count; i++) checkBuildIdLength(lens[i]!, `lengths[${i}]`);
     }
-    const core = this.#core;
     const bytes = this.#bytes;
     const keyWord = this.#ioKeys / 8;
     let evicted = 0;
-    this.#version++;
-    for (let start = 0; start < keys.length; start += BATCH) {
-      const n = Math.min(BATCH, keys.length - start);
+    for (let start = 0; start < count; start += BATCH) {
+      const n = Math.min(BATCH, count - start);
       this.#words.set(keys.subarray(start, start + n), keyWord);
       bytes.set(ids.subarray(start * BUILD_ID_MAX, (start + n) * BUILD_ID_MAX), this.#ioIds);
-      if (typeof lengths === "number") bytes.fill(lengths, this.#ioLens, this.#ioLens + n);
-      else bytes.set(lengths.subarray(start, start + n), this.#ioLens);
-      const e = core.insertMany(n);
+      if (typeof lens === "number") bytes.fill(lens, this.#ioLens, this.#ioLens + n);
+      else bytes.set(lens.subarray(start, start + n), this.#ioLens);
+      const e = this.#core.insertMany(n);
+      this.#version++;
       evicted += e;
-      if (e > 0 && this.#onEvict) this.#reportEvictions(n);
+      if (e > 0 && this.#onEvict) this.#reportEvictions(n, e, start + n, count, keys, ids);
     }
     return evicted;
   }
 
-  #reportEvictions(n: number): void {
-    for (let i = 0; i < n; i++) {
-      if (this.#bytes[this.#ioLens + i] === INSERTED_EVICTING) this.#onEvict!(this.#words[this.#ioEvicted / 8 + i]!);
+  // Reports from a copy, so onEvict may call into the cache; stops the batch when it threw or left its arrays short.
+  #reportEvictions(n: number, e: number, applied: number, total: number, keys: BigUint64Array, ids: Uint8Array): void {
+    const evicted = new BigUint64Array(e);
+    for (let i = 0, j = 0; i < n; i++) {
+      if (this.#bytes[this.#ioLens + i] === INSERTED_EVICTING) evicted[j++] = this.#words[this.#ioEvicted / 8 + i]!;
+    }
+    const errors: unknown[] = [];
+    for (const key of evicted) {
+      try {
+        this.#onEvict!(key);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw new SetManyError(errors, applied, total, "onEvict threw: ");
+    if (applied === total) return;
+    try {
+      this.#alive();
+      room("keys", keys, total);
+      room("ids", ids, total * BUILD_ID_MAX);
+    } catch (error) {
+      throw new SetManyError([error], applied, total, "");
     }
   }
 
@@ -317,18 +362,18 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    * Returns how many were present.
    */
   deleteMany(keys: BigUint64Array, removed?: Uint8Array): number {
-    this.#checkKeys(keys);
-    if (removed !== undefined) checkBytes("removed", removed, keys.length);
+    const total = this.#checkKeys(keys);
+    if (removed !== undefined) checkBytes("removed", removed, total);
     const core = this.#core;
     const keyWord = this.#ioKeys / 8;
     let count = 0;
-    this.#version++;
-    for (let start = 0; start < keys.length; start += BATCH) {
-      const n = Math.min(BATCH, keys.length - start);
+    for (let start = 0; start < total; start += BATCH) {
+      const n = Math.min(BATCH, total - start);
       this.#words.set(keys.subarray(start, start + n), keyWord);
       count += core.removeMany(n);
       removed?.set(this.#bytes.subarray(this.#ioLens, this.#ioLens + n), start);
     }
+    if (count > 0) this.#version++;
     return count;
   }
 
@@ -356,12 +401,14 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   /**
    * Entries as `[key, hex build ID]`, in storage order (not recency).
-   * @throws Error when the cache changes while iterating.
+   * @throws Error at the next step after any change to the cache, even one that emptied it.
    */
   *entries(): IterableIterator<[bigint, string]> {
     const version = this.#version;
-    for (let i = 0; i < this.size; i++) {
+    for (let i = 0; ; i++) {
+      // The version first: a change that shrank the cache must not end the loop quietly.
       if (this.#version !== version) throw new Error("BuildIdCache: changed during iteration");
+      if (i >= this.size) return;
       const at = this.#core.entryAddress(i);
       yield [this.#words[(at + KEY_OFFSET) / 8]!, toHex(this.#bytes, at + ID_OFFSET, this.#bytes[at + LEN_OFFSET]!)];
     }
@@ -422,7 +469,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    */
   static async restore(bytes: Uint8Array, options?: Partial<BuildIdCacheOptions>): Promise<BuildIdCache> {
     const wanted = options?.capacity === undefined ? undefined : integer("capacity", options.capacity, 1, MAX_CAPACITY);
-    const snapshot = decodeSnapshot(bytes, MAX_CAPACITY);
+    // A copy: bytes another thread or the caller changes after the checks must not reach the cache.
+    const snapshot = decodeSnapshot(new Uint8Array(instance("snapshot", bytes, Uint8Array)), MAX_CAPACITY);
     const capacity = wanted ?? snapshot.capacity;
     if (snapshot.count > capacity) {
       throw new RangeError(`snapshot holds ${snapshot.count} entries, more than capacity ${capacity}`);

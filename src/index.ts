@@ -5,6 +5,7 @@ export {
   type BuildIdCacheStats,
   CacheDisposedError,
   MAX_CAPACITY,
+  SetManyError,
 } from "./cache.js";
 export {
   type BuildIdInfo,
@@ -27,6 +28,7 @@ export {
   type BuildIdAnswer,
   type FilledMapping,
   type FindBuildId,
+  isGzip,
   ProfileFormatError,
   type ProfileMapping,
   type SkippedMapping,

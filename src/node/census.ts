@@ -376,6 +376,3 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
     resolver: resolver.stats(),
   };
 }
-
-// src/cli.ts imports the report from here until its move to src/node/ makes it import the Node entry.
-export { formatCensus } from "./census-report.js";

@@ -33,6 +33,9 @@ import { FileChangedError, FileTooLargeError, NotRegularFileError, type OpenedFi
 import { decodeStamps, encodeStamps, type SavedStamp, type Stamp, sameStamp, stampOf } from "./stamps.js";
 import { elfAbi, ownVdso, readVdsoAt, VDSO_NAME } from "./vdso.js";
 
+// resolver-file.ts imports the stamps' error from here.
+export { StampsFormatError } from "./stamps.js";
+
 /** Why an address or a file yielded no build ID. */
 export type ResolveFailure =
   /** No mapping of the process contains the address (maps re-read if older than {@link BuildIdResolverOptions.mapsMaxAgeMs}). */

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { formatCensus, takeCensus } from "../../src/node/census.js";
+import { takeCensus } from "../../src/node/census.js";
+import { formatCensus } from "../../src/node/census-report.js";
 import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "./live.js";
 
 const run = promisify(execFile);
@@ -128,7 +129,8 @@ test("the report names every count it prints", async () => {
 });
 
 describe("the command line", () => {
-  const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { cwd: root });
+  const cli = (...args: string[]) =>
+    run(process.execPath, ["--import", "tsx", "src/node/cli.ts", ...args], { cwd: root });
 
   test("census --json parses and has every field", async () => {
     const { stdout, stderr } = await cli("census", "--json");
