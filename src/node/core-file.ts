@@ -13,8 +13,7 @@
  * @packageDocumentation
  */
 import type { FileHandle } from "node:fs/promises";
-import { integer } from "../check.js";
-import { describe } from "../describe.js";
+import { integer, string } from "../check.js";
 import { type ElfChunk, ElfError, type ElfRange, hasElfMagic, parseBuildId, type ReadBuildIdOptions } from "../elf.js";
 import { openRegular } from "./safe-open.js";
 
@@ -500,7 +499,7 @@ async function readImage(
  * ```
  */
 export async function readCoreBuildIds(path: string, options: ReadCoreOptions = {}): Promise<CoreReport> {
-  if (typeof path !== "string") throw new TypeError(`path must be a string, got ${describe(path)}`);
+  string("path", path);
   const limits = checkLimits(options);
   const { handle, stat } = await openRegular(path);
   try {
