@@ -30,3 +30,10 @@ export function buildIdBytes(buildId: string | Uint8Array, out: Uint8Array): num
   } else if (length <= out.length) out.set(buildId);
   return length;
 }
+
+const SECTION_NAME = /^[\x21-\x7e]{1,255}$/;
+
+/** Whether `name` can name an ELF section in a request: 1 to 255 printable ASCII characters, no space. */
+export function isSectionName(name: string): boolean {
+  return SECTION_NAME.test(name) && !name.includes("/");
+}

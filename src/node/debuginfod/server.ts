@@ -10,15 +10,14 @@
  *
  * @packageDocumentation
  */
-import { closeSync, createReadStream, readSync } from "node:fs";
+import { closeSync, createReadStream } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
 import { integer } from "../../check.js";
-import { openRegularSync } from "../safe-open.js";
-import type { BuildIdIndex, IndexedFile } from "./build-id-index.js";
-import { isUrlBuildId } from "./build-id.js";
-import { type ReadAt, readElfLayout, sectionWithBytes } from "./sections.js";
+import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
+import type { BuildIdIndex } from "./build-id-index.js";
+import { isSectionName, isUrlBuildId } from "./build-id.js";
 
 /** Options for {@link serveDebuginfod}. */
 export interface ServeOptions {
@@ -68,10 +67,6 @@ export interface DebuginfodServer {
   close(): Promise<void>;
 }
 
-type Artifact = "executable" | "debuginfo" | "section";
-const ARTIFACTS: readonly Artifact[] = ["executable", "debuginfo", "section"];
-const SECTION_NAME = /^[\x21-\x7e]{1,255}$/;
-
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -80,73 +75,6 @@ class HttpError extends Error {
   ) {
     super(message);
   }
-}
-
-interface Opened {
-  fd: number;
-  file: IndexedFile;
-}
-
-// Opens an indexed file only if it is still the file the scan read: same device, inode, size, mtime and ctime.
-function openUnchanged(file: IndexedFile): Opened | undefined {
-  let fd: number;
-  let stat: ReturnType<typeof openRegularSync>["stat"];
-  try {
-    ({ fd, stat } = openRegularSync(file.path, { expect: { dev: file.dev, ino: file.ino } }));
-  } catch {
-    return undefined;
-  }
-  if (stat.size === file.size && stat.mtimeNs === file.mtimeNs && stat.ctimeNs === file.ctimeNs) return { fd, file };
-  closeSync(fd);
-  return undefined;
-}
-
-function reader(fd: number): ReadAt {
-  return (offset, length) => {
-    const bytes = new Uint8Array(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, bytes, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return bytes.subarray(0, got);
-  };
-}
-
-/** A byte range to send: `start`..`start + length` of the open file. */
-interface Body {
-  opened: Opened;
-  start: number;
-  length: number;
-}
-
-// The first unchanged file holding the artifact, as elfutils picks it: newest first; for a section, debuginfo files before executables.
-function locate(index: BuildIdIndex, id: string, artifact: Artifact, section: string, metrics: ServerMetrics): Body {
-  const files = index.lookup(id);
-  const candidates =
-    artifact === "executable"
-      ? files.filter((f) => f.executable)
-      : artifact === "debuginfo"
-        ? files.filter((f) => f.debuginfo)
-        : [...files.filter((f) => f.debuginfo), ...files.filter((f) => !f.debuginfo && f.executable)];
-  let changed = 0;
-  for (const file of candidates) {
-    const opened = openUnchanged(file);
-    if (!opened) {
-      changed++;
-      continue;
-    }
-    if (artifact !== "section") return { opened, start: 0, length: Number(file.size) };
-    try {
-      const found = sectionWithBytes(readElfLayout(reader(opened.fd), Number(file.size)), section);
-      if (found) return { opened, start: found.offset, length: found.size };
-    } catch {}
-    closeSync(opened.fd);
-  }
-  metrics.changed += changed;
-  if (changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
-  throw new HttpError(404, "not found");
 }
 
 // One "bytes=" range of a body of `size` bytes, or undefined for none; throws 416 for an unsatisfiable one.
@@ -169,15 +97,15 @@ function parseRange(header: string | undefined, size: number): { from: number; t
   return { from, to };
 }
 
-function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics: ServerMetrics): void {
-  const { opened, start, length } = body;
+function sendBody(req: IncomingMessage, res: ServerResponse, body: OpenedArtifact, metrics: ServerMetrics): void {
+  const { fd, file, start, length } = body;
   const maxSize = Number(req.headers["x-debuginfod-maxsize"] ?? 0);
   let range: ReturnType<typeof parseRange>;
   try {
     if (maxSize > 0 && length > maxSize) throw new HttpError(406, `file too large, max size=${maxSize}`);
     range = parseRange(req.headers.range, length);
   } catch (error) {
-    closeSync(opened.fd);
+    closeSync(fd);
     throw error;
   }
   const from = range?.from ?? 0;
@@ -186,19 +114,19 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics
   res.setHeader("Content-Type", "application/octet-stream");
   res.setHeader("Content-Length", String(to - from + 1));
   res.setHeader("X-DEBUGINFOD-SIZE", String(length));
-  res.setHeader("X-DEBUGINFOD-FILE", basename(opened.file.path));
-  res.setHeader("Last-Modified", new Date(Number(opened.file.mtimeNs / 1_000_000n)).toUTCString());
+  res.setHeader("X-DEBUGINFOD-FILE", basename(file.path));
+  res.setHeader("Last-Modified", new Date(Number(file.mtimeNs / 1_000_000n)).toUTCString());
   res.setHeader("Cache-Control", "public");
   res.setHeader("Accept-Ranges", "bytes");
   if (range) res.setHeader("Content-Range", `bytes ${from}-${to}/${length}`);
   metrics.hits++;
   count(metrics.responses, String(res.statusCode));
   if (req.method === "HEAD" || to < from) {
-    closeSync(opened.fd);
+    closeSync(fd);
     res.end();
     return;
   }
-  const stream = createReadStream("", { fd: opened.fd, start: start + from, end: start + to, autoClose: true });
+  const stream = createReadStream("", { fd, start: start + from, end: start + to, autoClose: true });
   stream.on("data", (chunk) => {
     metrics.bytes += chunk.length;
   });
@@ -273,16 +201,16 @@ function route(index: BuildIdIndex, req: IncomingMessage, res: ServerResponse, m
   }
   count(metrics.requests, artifact);
   const section = artifact === "section" ? rest.join("/") : "";
-  if (artifact === "section" ? rest.length !== 1 || !SECTION_NAME.test(section) : rest.length !== 0) {
+  if (artifact === "section" ? rest.length !== 1 || !isSectionName(section) : rest.length !== 0) {
     throw new HttpError(400, "malformed artifact suffix");
   }
   if (!isUrlBuildId(id)) throw new HttpError(400, "invalid build ID: want lowercase hex of even length");
-  try {
-    sendBody(req, res, locate(index, id, artifact as Artifact, section, metrics), metrics);
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) metrics.misses++;
-    throw error;
-  }
+  const found = openArtifact(index, id, artifact as Artifact, section);
+  if ("fd" in found) return sendBody(req, res, found, metrics);
+  metrics.changed += found.changed;
+  if (found.changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
+  metrics.misses++;
+  throw new HttpError(404, "not found");
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
