@@ -280,17 +280,14 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
   server.timeout = idleTimeout;
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     metrics.clientErrors++;
-    if (!socket.writable || socket.destroyed) {
+    // A timed-out socket is dropped unanswered: writing to it there leaves it open (Node 20).
+    if (error.code === "ERR_HTTP_REQUEST_TIMEOUT" || !socket.writable || socket.destroyed) {
       socket.destroy();
       return;
     }
-    const status =
-      error.code === "HPE_HEADER_OVERFLOW"
-        ? "431 Request Header Fields Too Large"
-        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-          ? "408 Request Timeout"
-          : "400 Bad Request";
+    const status = error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    setTimeout(() => socket.destroy(), 1000).unref();
   });
   await listen(server, port, host);
   const bound = (server.address() as AddressInfo).port;

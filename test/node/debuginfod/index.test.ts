@@ -1,7 +1,16 @@
 // The reverse index over real files built with cc and objcopy: section table against readelf, kinds,
 // the 64-bit prefix collision, incremental rescans, persistence, and hostile trees.
 import { execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, openSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  openSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ElfError } from "../../../src/elf.js";
