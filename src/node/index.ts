@@ -19,6 +19,7 @@ export {
   type SlabCache,
   takeCensus,
 } from "./census.js";
+export * from "./debuginfod/index.js";
 export { type ReadBuildIdFileOptions, readBuildIdFromFile, readBuildIdFromFileSync } from "./elf-file.js";
 export {
   deviceOf,

@@ -16,8 +16,8 @@ import { readBuildIdFromFileSync } from "../elf-file.js";
 import { openRegularSync } from "../safe-open.js";
 import { saveSnapshotAtomic } from "../snapshot-file.js";
 import { ARTIFACTS, type Artifact, fdReader, openArtifact } from "./artifact.js";
-import type { BuildIdIndex } from "./build-id-index.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
+import type { BuildIdIndex } from "./build-id-index.js";
 
 /** Options for {@link findArtifact}. */
 export interface FindOptions {

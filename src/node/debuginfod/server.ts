@@ -16,8 +16,8 @@ import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
 import { integer } from "../../check.js";
 import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
-import type { BuildIdIndex } from "./build-id-index.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
+import type { BuildIdIndex } from "./build-id-index.js";
 
 /** Options for {@link serveDebuginfod}. */
 export interface ServeOptions {
@@ -206,7 +206,10 @@ function route(index: BuildIdIndex, req: IncomingMessage, res: ServerResponse, m
   }
   if (!isUrlBuildId(id)) throw new HttpError(400, "invalid build ID: want lowercase hex of even length");
   const found = openArtifact(index, id, artifact as Artifact, section);
-  if ("fd" in found) return sendBody(req, res, found, metrics);
+  if ("fd" in found) {
+    sendBody(req, res, found, metrics);
+    return;
+  }
   metrics.changed += found.changed;
   if (found.changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
   metrics.misses++;

@@ -33,7 +33,10 @@ async function waitForScan(url: string, ids: string[]): Promise<void> {
     const answers = await Promise.all(
       ids.map((id) =>
         fetch(`${url}/buildid/${id}/debuginfo`)
-          .then(async (r) => (await r.arrayBuffer(), r.status))
+          .then(async (r) => {
+            await r.arrayBuffer();
+            return r.status;
+          })
           .catch(() => 0),
       ),
     );
@@ -137,7 +140,7 @@ describe("find's checks", () => {
   let liarUrl: string;
   let mode: "other-file" | "short" | "silent" = "other-file";
   beforeAll(async () => {
-    liar = createServer((req, res) => {
+    liar = createServer((_req, res) => {
       if (mode === "silent") return; // never answers
       const other = readFileSync(tree.programs[1]!.executable);
       if (mode === "short") {

@@ -36,7 +36,7 @@ export function run(tool: string, args: string[], env?: NodeJS.ProcessEnv): stri
 }
 
 /** Builds a {@link Tree} in a new temp directory; IDs share the prefix `0123456789abcdef`. */
-export function makeTree(ids = ["0123456789abcdef" + "aa".repeat(12), "0123456789abcdef" + "bb".repeat(12)]): Tree {
+export function makeTree(ids = [`0123456789abcdef${"aa".repeat(12)}`, `0123456789abcdef${"bb".repeat(12)}`]): Tree {
   const dir = mkdtempSync(join(tmpdir(), "buildid-debuginfod-"));
   const root = join(dir, "root");
   mkdirSync(join(root, "bin"), { recursive: true });
