@@ -1,9 +1,10 @@
 // Finding an artifact (executable, debuginfo, one section) among the files the index holds for a build ID,
 // as elfutils' server picks it; shared by the server and the client's local step.
-import { closeSync, readSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { openRegularSync } from "../safe-open.js";
 import type { BuildIdIndex, IndexedFile } from "./build-id-index.js";
-import { type ReadAt, readElfLayout, sectionWithBytes } from "./sections.js";
+import { fdReader } from "./reads.js";
+import { readElfLayout, sectionWithBytes } from "./sections.js";
 
 /** What a debuginfod URL or `find` asks for. */
 export type Artifact = "executable" | "debuginfo" | "section";
@@ -35,20 +36,6 @@ function openUnchanged(file: IndexedFile): number | undefined {
   if (stat.size === file.size && stat.mtimeNs === file.mtimeNs && stat.ctimeNs === file.ctimeNs) return fd;
   closeSync(fd);
   return undefined;
-}
-
-/** Positional reads of `fd` for the section reader. @internal */
-export function fdReader(fd: number): ReadAt {
-  return (offset, length) => {
-    const bytes = new Uint8Array(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, bytes, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return bytes.subarray(0, got);
-  };
 }
 
 /**

@@ -5,18 +5,18 @@
  *
  * @packageDocumentation
  */
-import { type BigIntStats, closeSync, lstatSync, readdirSync, readSync, realpathSync } from "node:fs";
+import { type BigIntStats, closeSync, lstatSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { BUILD_ID_MAX, BuildIdCache } from "../../cache.js";
 import { ElfError } from "../../elf.js";
-import { readBuildIdFromFileSync } from "../elf-file.js";
 import { openRegularSync } from "../safe-open.js";
 import { loadSnapshotFile, saveSnapshotAtomic } from "../snapshot-file.js";
 import { buildIdBytes } from "./build-id.js";
 import { emptyTable, type FileTable, KIND, STAMP_WORDS, TableBuilder } from "./file-table.js";
 import { decodeIndexFile, encodeIndexFile } from "./index-file.js";
-import { type ReadAt, readElfLayout } from "./sections.js";
+import { buildIdThrough, fdReader, headFirst } from "./reads.js";
+import { readElfLayout } from "./sections.js";
 
 /** Roots scanned when none are given (those that exist). */
 export const DEFAULT_ROOTS: readonly string[] = Object.freeze([
@@ -128,22 +128,13 @@ function classify(path: string): { stamp: bigint[]; found: Classified } {
   const { fd, stat } = openRegularSync(path);
   try {
     const size = Number(stat.size);
-    const read: ReadAt = (offset, length) => {
-      const bytes = new Uint8Array(length);
-      let got = 0;
-      while (got < length) {
-        const n = readSync(fd, bytes, got, length - got, offset + got);
-        if (n === 0) break;
-        got += n;
-      }
-      return bytes.subarray(0, got);
-    };
+    const read = headFirst(fdReader(fd), size);
     const stamp = stampOf(stat);
     let layout: ReturnType<typeof readElfLayout>;
-    let info: ReturnType<typeof readBuildIdFromFileSync>;
+    let info: ReturnType<typeof buildIdThrough>;
     try {
       layout = readElfLayout(read, size);
-      info = readBuildIdFromFileSync(fd, { size });
+      info = buildIdThrough(read, size);
     } catch (error) {
       if (error instanceof ElfError) return { stamp, found: { kind: 0 } };
       throw error;

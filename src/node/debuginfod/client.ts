@@ -15,9 +15,10 @@ import { ElfError, readBuildId } from "../../elf.js";
 import { readBuildIdFromFileSync } from "../elf-file.js";
 import { openRegularSync } from "../safe-open.js";
 import { saveSnapshotAtomic } from "../snapshot-file.js";
-import { ARTIFACTS, type Artifact, fdReader, openArtifact } from "./artifact.js";
+import { ARTIFACTS, type Artifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
 import type { BuildIdIndex } from "./build-id-index.js";
+import { fdReader } from "./reads.js";
 
 /** Options for {@link findArtifact}. */
 export interface FindOptions {

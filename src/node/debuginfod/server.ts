@@ -18,6 +18,7 @@ import { integer } from "../../check.js";
 import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
 import type { BuildIdIndex } from "./build-id-index.js";
+import { fdReader } from "./reads.js";
 
 /** Options for {@link serveDebuginfod}. */
 export interface ServeOptions {
@@ -66,6 +67,9 @@ export interface DebuginfodServer {
   /** Stops accepting, closes every connection and resolves when the server has closed. */
   close(): Promise<void>;
 }
+
+/** Bodies below this many bytes are read at once and sent in one write; larger ones are streamed. */
+const SMALL_BODY = 256 * 1024;
 
 class HttpError extends Error {
   constructor(
@@ -124,6 +128,21 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: OpenedArtifac
   if (req.method === "HEAD" || to < from) {
     closeSync(fd);
     res.end();
+    return;
+  }
+  if (to - from < SMALL_BODY) {
+    let body: Uint8Array;
+    try {
+      body = fdReader(fd)(start + from, to - from + 1);
+    } finally {
+      closeSync(fd);
+    }
+    if (body.length !== to - from + 1) {
+      res.destroy(); // the file shrank under us: cut the response rather than send a short body
+      return;
+    }
+    metrics.bytes += body.length;
+    res.end(body);
     return;
   }
   const stream = createReadStream("", { fd, start: start + from, end: start + to, autoClose: true });
