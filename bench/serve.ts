@@ -31,7 +31,7 @@ const POLL_MS = 50;
 const READY_DEADLINE_MS = 600_000;
 
 // `buildid-cache serve --port P ROOT...` as the package ships it: the built dist/, under plain node.
-const DIST = new URL("../dist/node/index.js", import.meta.url).href;
+const DIST = new URL("../dist/node/debuginfod/index.js", import.meta.url).href;
 const CHILD = `const [port, ...roots] = process.argv.slice(1);
 const { BuildIdIndex, serveDebuginfod } = await import(${JSON.stringify(DIST)});
 const index = await BuildIdIndex.create({ roots });
@@ -99,26 +99,25 @@ function systemIds(limit: number): string[] {
   return ids;
 }
 
-// Milliseconds from `started` until every ID's executable answers 200.
+// Milliseconds from `started` until every path answers 200; asks one at a time and starts over at the
+// first that does not, so polling costs the two servers little and the same.
 async function untilComplete(url: string, paths: string[], started: number, child: ChildProcess): Promise<number> {
-  let pending = paths;
+  let done = 0;
   while (performance.now() - started < READY_DEADLINE_MS) {
     if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
-    const answers = await Promise.all(
-      pending.map((p) =>
-        fetch(`${url}${p}`)
-          .then(async (r) => {
-            await r.arrayBuffer();
-            return r.status;
-          })
-          .catch(() => 0),
-      ),
-    );
-    pending = pending.filter((_, i) => answers[i] !== 200);
-    if (pending.length === 0) return performance.now() - started;
+    const status = await fetch(`${url}${paths[done]}`)
+      .then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      })
+      .catch(() => 0);
+    if (status === 200) {
+      if (++done === paths.length) return performance.now() - started;
+      continue;
+    }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
-  throw new Error(`${url}: ${pending.length} IDs still unanswered after ${READY_DEADLINE_MS} ms`);
+  throw new Error(`${url}: ${paths.length - done} paths still unanswered after ${READY_DEADLINE_MS} ms`);
 }
 
 interface Row {
