@@ -37,16 +37,24 @@
 
 // ---- layout -------------------------------------------------------------------------------
 
-const KEY_OFFSET: usize = 0;
+// Every exported constant here is mirrored once in src/layout.ts; test/layout.test.ts ties the two.
+
+/** Where an entry's u64 key starts. */
+export const KEY_OFFSET: usize = 0;
 const KEY_SIZE: usize = 8;
-const ID_OFFSET: usize = KEY_OFFSET + KEY_SIZE;
+/** Where an entry's build id starts. */
+export const ID_OFFSET: usize = KEY_OFFSET + KEY_SIZE;
 /** Longest build ID stored: the kernel's BUILD_ID_SIZE_MAX. */
 export const BUILD_ID_MAX: u32 = 20;
-const LEN_OFFSET: usize = ID_OFFSET + <usize>BUILD_ID_MAX;
-const REF_OFFSET: usize = LEN_OFFSET + 1;
+/** Where an entry's length byte sits. */
+export const LEN_OFFSET: usize = ID_OFFSET + <usize>BUILD_ID_MAX;
+/** Where an entry's CLOCK reference byte sits. */
+export const REF_OFFSET: usize = LEN_OFFSET + 1;
+/** Where an entry's spare bytes start; they run to ENTRY_SIZE. */
+export const SPARE_OFFSET: usize = REF_OFFSET + 1;
 const SPARE_SIZE: usize = 2;
 /** Bytes per entry record. */
-export const ENTRY_SIZE: u32 = <u32>(REF_OFFSET + 1 + SPARE_SIZE);
+export const ENTRY_SIZE: u32 = <u32>(SPARE_OFFSET + SPARE_SIZE);
 
 const SLOT_SIZE: usize = 4;
 const CACHE_LINE: usize = 64;
@@ -64,12 +72,19 @@ export const BATCH: u32 = 1024;
 
 // ---- status codes (the TypeScript side turns them into errors or results) -----------------
 
+/** init() reserved the table. */
 export const OK: i32 = 0;
+/** insert() added a new key. */
 export const INSERTED: i32 = 0;
+/** insert() replaced a present key's build id. */
 export const UPDATED: i32 = 1;
+/** insert() added a new key and evicted `evictedKey` to make room. */
 export const INSERTED_EVICTING: i32 = 2;
+/** init(): a capacity of 0, over MAX_CAPACITY, or a second init. */
 export const ERR_CAPACITY: i32 = -1;
+/** init(): memory could not grow to the table. */
 export const ERR_NO_MEMORY: i32 = -2;
+/** insert(): a length of 0 or over BUILD_ID_MAX; nothing changed. */
 export const ERR_LENGTH: i32 = -3;
 
 // ---- table state --------------------------------------------------------------------------
@@ -239,12 +254,9 @@ function victim(): u32 {
  */
 export function init(cap: u32): i32 {
   if (cap == 0 || cap > MAX_CAPACITY || capacity != 0) return ERR_CAPACITY;
-  const minSlots = (<u64>cap * MAX_LOAD_DEN + MAX_LOAD_NUM - 1) / MAX_LOAD_NUM;
-  let bits = MIN_SLOT_BITS;
-  while ((<u64>1 << bits) < minSlots) bits++;
+  const bits = slotBitsFor(cap);
   const slots = <usize>1 << bits;
-  const total = <usize>cap * <usize>ENTRY_SIZE + slots * SLOT_SIZE
-    + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE);
+  const total = tableBytes(cap, slots);
   // Grow exactly once, and report failure instead of letting the allocator trap.
   const end = <u64>__heap_base + <u64>total + 2 * CACHE_LINE;
   const pagesNeeded = <i32>((end + 0xFFFF) >> 16) - memory.size();
@@ -264,13 +276,26 @@ export function init(cap: u32): i32 {
   return OK;
 }
 
+/** log2 of the fewest slots (at least 2^MIN_SLOT_BITS) that keep `cap` entries at most 3/4 full. */
+function slotBitsFor(cap: u32): u32 {
+  const minSlots = (<u64>cap * MAX_LOAD_DEN + MAX_LOAD_NUM - 1) / MAX_LOAD_NUM;
+  let bits = MIN_SLOT_BITS;
+  while ((<u64>1 << bits) < minSlots) bits++;
+  return bits;
+}
+
+/** Bytes of entries, index and batch I/O for `cap` entries over `slots` slots. */
+function tableBytes(cap: u32, slots: usize): usize {
+  return <usize>cap * <usize>ENTRY_SIZE + slots * SLOT_SIZE
+    + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE);
+}
+
 /** Slots in the index (a power of two). */
 export function slotCount(): u32 { return mask + 1; }
 
 /** Bytes reserved by init(): index, entries and batch I/O. */
 export function reservedBytes(): f64 {
-  return <f64>((<usize>mask + 1) * SLOT_SIZE + <usize>capacity * <usize>ENTRY_SIZE
-    + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE));
+  return <f64>tableBytes(capacity, <usize>mask + 1);
 }
 
 /**

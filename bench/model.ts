@@ -6,18 +6,22 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { do_not_optimize, measure } from "mitata";
-import { breakEven, type DesignName, designCosts, type Population, sideHashBytes } from "../src/design-costs.js";
 import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
 import {
   type BuildIdModel,
+  breakEven,
   createModel,
+  type DesignName,
+  designCosts,
   type HomeFunction,
   middleBitsHome,
   multiplicativeHome,
+  type Population,
   probeLengths,
   SlabCache,
   type SlabPlacement,
-} from "../src/inode-model.js";
+  sideHashBytes,
+} from "../src/model/index.js";
 
 const DESIGNS: DesignName[] = ["pointer-per-file", "pointer-per-inode", "stolen-bit"];
 const RESULTS = new URL("results/", import.meta.url);

@@ -35,15 +35,23 @@ try {
   await writeFile(join(app, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
   run("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", tarball], app);
 
-  // (1) Node ESM: both entries, a real round trip, a build ID from a real ELF file.
+  // (1) Node ESM: all three entries, a real round trip, a build ID from a real ELF file; the
+  // model and Node entries share no name, so neither can shadow the other.
   const elf = process.execPath;
   await writeFile(
     join(app, "node.mjs"),
     `import { BuildIdCache } from "buildid-cache";
-import { readBuildIdFromFile } from "buildid-cache/node";
+import * as model from "buildid-cache/model";
+import * as node from "buildid-cache/node";
+const clash = Object.keys(model).filter((name) => name in node);
+if (clash.length > 0) throw new Error("model and node entries both export " + clash.join(", "));
 const cache = await BuildIdCache.create({ capacity: 64 });
-const { buildId } = await readBuildIdFromFile(${JSON.stringify(elf)});
+const { buildId } = await node.readBuildIdFromFile(${JSON.stringify(elf)});
 cache.set(0xffff888012345678n, buildId);
+const stolen = await model.StolenBitModel.create({ capacity: 4 });
+const file = stolen.open(stolen.allocate());
+stolen.attach(file, buildId);
+if (stolen.lookup(file) !== cache.get(0xffff888012345678n)) throw new Error("the model lost the build ID");
 console.log(cache.get(0xffff888012345678n));`,
   );
   const fromNode = run(process.execPath, ["node.mjs"], app).trim();
@@ -54,14 +62,19 @@ console.log(cache.get(0xffff888012345678n));`,
   await writeFile(
     join(app, "consumer.ts"),
     `import { BuildIdCache, type BuildIdCacheStats } from "buildid-cache";
-import { readBuildIdFromFile } from "buildid-cache/node";
+import { SlabCache, StolenBitModel, type StolenBitModelCounters } from "buildid-cache/model";
+import { readBuildIdFromFile, takeCensus } from "buildid-cache/node";
 const cache: BuildIdCache = await BuildIdCache.create({ capacity: 8 });
+const slab = new SlabCache({ placement: "sequential" });
+const address: bigint = slab.address(slab.allocate());
+const counters: StolenBitModelCounters = (await StolenBitModel.create({ capacity: 8 })).counters;
+const census: typeof takeCensus = takeCensus;
 cache.set(1n, new Uint8Array([1, 2, 3]));
 const hex: string | undefined = cache.get(1n);
 const stats: BuildIdCacheStats = cache.stats();
 const info = await readBuildIdFromFile("/bin/ls");
 const length: number = info.length;
-export { hex, stats, length };
+export { address, census, counters, hex, stats, length };
 `,
   );
   await writeFile(

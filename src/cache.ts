@@ -1,17 +1,24 @@
+import { func, instance, integer, room, u64 } from "./check.js";
 import { describe } from "./describe.js";
 import { parseHexInto, toHex } from "./hex.js";
-import { decodeSnapshot, encodeSnapshot, SNAPSHOT_ENTRY_SIZE, SNAPSHOT_REF_OFFSET, SnapshotError } from "./snapshot.js";
-import { type CoreExports, instantiateCore, Status, type WasmSource } from "./wasm.js";
+import {
+  BATCH,
+  BUILD_ID_MAX,
+  ENTRY_SIZE,
+  ERR_NO_MEMORY,
+  ID_OFFSET,
+  INSERTED_EVICTING,
+  KEY_OFFSET,
+  LEN_OFFSET,
+  MAX_CAPACITY,
+  OK,
+  REF_OFFSET,
+  UPDATED,
+} from "./layout.js";
+import { decodeSnapshot, encodeSnapshot, SnapshotError } from "./snapshot.js";
+import { type CoreExports, instantiateCore, type WasmSource } from "./wasm.js";
 
-/** Longest build ID the cache stores, in bytes: the kernel's `BUILD_ID_SIZE_MAX`. */
-export const BUILD_ID_MAX = 20;
-
-/** Largest `capacity` a cache accepts: entry numbers are 24 bits wide in the index. */
-export const MAX_CAPACITY = 0xff_ffff;
-
-const U64_MAX = (1n << 64n) - 1n;
-/** Whether typed arrays here are little-endian, as wasm memory always is. */
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export { BUILD_ID_MAX, MAX_CAPACITY } from "./layout.js";
 
 /** Options for {@link BuildIdCache.create}. */
 export interface BuildIdCacheOptions {
@@ -62,20 +69,34 @@ export class CacheDisposedError extends Error {
   }
 }
 
-function checkKey(key: bigint): void {
-  if (typeof key !== "bigint") throw new TypeError(`key must be a bigint, got ${describe(key)}`);
-  if (key < 0n || key > U64_MAX) throw new RangeError(`key must be in [0, 2^64), got ${key}n`);
+/**
+ * Thrown by {@link BuildIdCache.setMany} when it stopped part way: keys `[0, applied)` of the
+ * batch were inserted, and every eviction they made was reported; the rest were not inserted.
+ * `errors` holds why: what `onEvict` threw, in order, or the check that failed after it (it
+ * disposed the cache, or shrank a caller's resizable array).
+ */
+export class SetManyError extends AggregateError {
+  /** Always "SetManyError", so the error can be told apart after serialisation. */
+  override name = "SetManyError";
+  /** Keys of the batch, from its start, that were inserted. */
+  readonly applied: number;
+  /** `prefix` leads the first error's message in this one's: what threw it. */
+  constructor(errors: unknown[], applied: number, total: number, prefix: string) {
+    const first = errors[0] instanceof Error ? errors[0].message : describe(errors[0]);
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
+    super(errors, `setMany applied ${applied} of ${total} keys, then stopped: ${prefix}${first}${more}`);
+    this.applied = applied;
+  }
 }
 
 function checkBuildIdLength(length: number, what: string): void {
   if (!Number.isInteger(length) || length < 1 || length > BUILD_ID_MAX) {
-    throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${length}`);
+    throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${describe(length)}`);
   }
 }
 
-function checkBytes(what: string, array: Uint8Array, needed: number): void {
-  if (!(array instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${describe(array)}`);
-  if (array.length < needed) throw new RangeError(`${what} has room for ${array.length} values, needs ${needed}`);
+function checkBytes(name: string, array: Uint8Array, needed: number): void {
+  room(name, instance(name, array, Uint8Array), needed);
 }
 
 const disposed = new Proxy({} as CoreExports, {
@@ -108,7 +129,6 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #outView: DataView | undefined;
   #onEvict: ((key: bigint) => void) | undefined;
   #capacity: number;
-  #batch: number;
   #ioKeys: number;
   #ioIds: number;
   #ioLens: number;
@@ -119,7 +139,6 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     this.#core = core;
     this.#capacity = capacity;
     this.#onEvict = onEvict;
-    this.#batch = core.BATCH.value as number;
     this.#ioKeys = core.ioKeys.value as number;
     this.#ioIds = core.ioIds.value as number;
     this.#ioLens = core.ioLens.value as number;
@@ -132,23 +151,19 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   /**
    * Creates a cache holding at most `capacity` entries, reserving all its memory now.
-   * @throws RangeError when `capacity` is not an integer in [1, {@link MAX_CAPACITY}] or its
-   *   memory cannot be reserved; nothing is allocated for the table in that case.
+   * @throws TypeError when `capacity` is not a number or `onEvict` not a function; RangeError when
+   *   `capacity` is not an integer in [1, {@link MAX_CAPACITY}] or its memory cannot be reserved.
+   *   Nothing is allocated for the table in either case.
    */
   static async create(options: BuildIdCacheOptions): Promise<BuildIdCache> {
-    const capacity = options?.capacity;
-    if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
-      throw new RangeError(`capacity must be an integer from 1 to ${MAX_CAPACITY}, got ${describe(capacity)}`);
-    }
-    if (options.onEvict !== undefined && typeof options.onEvict !== "function") {
-      throw new TypeError(`onEvict must be a function, got ${describe(options.onEvict)}`);
-    }
+    const capacity = integer("capacity", options?.capacity, 1, MAX_CAPACITY);
+    if (options.onEvict !== undefined) func("onEvict", options.onEvict);
     const core = await instantiateCore(options.wasm);
     const status = core.init(capacity);
-    if (status === Status.ERR_NO_MEMORY) {
+    if (status === ERR_NO_MEMORY) {
       throw new RangeError(`capacity ${capacity} does not fit in WebAssembly memory`);
     }
-    if (status !== Status.INSERTED) throw new Error(`BuildIdCache: core init failed with status ${status}`);
+    if (status !== OK) throw new Error(`BuildIdCache: core init failed with status ${status}`);
     return new BuildIdCache(core, capacity, options.onEvict);
   }
 
@@ -170,7 +185,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #stage(buildId: Uint8Array | string, at: number): number {
     this.#alive();
     if (typeof buildId === "string") {
-      if (buildId.length % 2 === 0) checkBuildIdLength(buildId.length / 2, `build ID ${JSON.stringify(buildId)}`);
+      if (buildId.length % 2 === 0) checkBuildIdLength(buildId.length / 2, `build ID ${describe(buildId)}`);
       return parseHexInto(buildId, this.#bytes, at, "build ID");
     }
     if (!(buildId instanceof Uint8Array)) {
@@ -187,18 +202,18 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    * @throws TypeError or RangeError naming the bad key or build ID; the cache is unchanged.
    */
   set(key: bigint, buildId: Uint8Array | string): this {
-    checkKey(key);
+    u64("key", key);
     const length = this.#stage(buildId, this.#ioIds);
     const status = this.#core.insert(key, this.#ioIds, length);
     this.#version++;
-    if (status === Status.INSERTED_EVICTING && this.#onEvict)
+    if (status === INSERTED_EVICTING && this.#onEvict)
       this.#onEvict(BigInt.asUintN(64, this.#core.evictedKey.value as bigint)); // i64 arrives signed
     return this;
   }
 
   /** The build ID for `key` in lowercase hex, or `undefined`. Marks the entry as recently used. */
   get(key: bigint): string | undefined {
-    checkKey(key);
+    u64("key", key);
     const length = this.#core.lookup(key, this.#ioIds);
     return length === 0 ? undefined : toHex(this.#bytes, this.#ioIds, length);
   }
@@ -209,52 +224,55 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    * that much room at `offset`. Allocates nothing (while `out` stays the same array).
    */
   getBytes(key: bigint, out: Uint8Array, offset = 0): number {
-    checkKey(key);
+    u64("key", key);
     if (out !== this.#out) {
-      if (!(out instanceof Uint8Array)) throw new TypeError(`out must be a Uint8Array, got ${describe(out)}`);
-      this.#out = out;
-      this.#outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
+      this.#out = instance("out", out, Uint8Array);
+      // No length, so over a resizable buffer the view grows with `out`; writes stay in out's checked room.
+      this.#outView = new DataView(out.buffer, out.byteOffset);
     }
-    if (!Number.isInteger(offset) || offset < 0 || offset + BUILD_ID_MAX > out.length) {
+    integer("offset", offset, 0);
+    if (offset + BUILD_ID_MAX > out.length) {
       throw new RangeError(`offset ${offset} leaves no room for ${BUILD_ID_MAX} bytes in out of length ${out.length}`);
     }
     const length = this.#core.lookup(key, this.#ioIds);
     if (length === 0) return 0;
     // Five word moves through a DataView kept for the last `out` beat TypedArray.set on 20 bytes;
-    // words are read and written in host order, so the bytes keep theirs.
+    // words are read in host order, little-endian as the loader requires, and written so.
     const view = this.#outView!;
     const words = this.#u32;
     const w = this.#ioIds >>> 2;
-    view.setUint32(offset, words[w]!, HOST_LE);
-    view.setUint32(offset + 4, words[w + 1]!, HOST_LE);
-    view.setUint32(offset + 8, words[w + 2]!, HOST_LE);
-    view.setUint32(offset + 12, words[w + 3]!, HOST_LE);
-    view.setUint32(offset + 16, words[w + 4]!, HOST_LE);
+    view.setUint32(offset, words[w]!, true);
+    view.setUint32(offset + 4, words[w + 1]!, true);
+    view.setUint32(offset + 8, words[w + 2]!, true);
+    view.setUint32(offset + 12, words[w + 3]!, true);
+    view.setUint32(offset + 16, words[w + 4]!, true);
     return length;
   }
 
   /** Whether `key` is present; does not count as a use. */
   has(key: bigint): boolean {
-    checkKey(key);
+    u64("key", key);
     return this.#core.contains(key) !== 0;
   }
 
   /** Removes `key`; returns whether it was present, as `Map.delete` does. */
   delete(key: bigint): boolean {
-    checkKey(key);
-    this.#version++;
-    return this.#core.remove(key) !== 0;
+    u64("key", key);
+    const removed = this.#core.remove(key) !== 0;
+    if (removed) this.#version++;
+    return removed;
   }
 
   /** Removes every entry. Counters keep counting. */
   clear(): void {
-    this.#version++;
+    if (this.size > 0) this.#version++;
     this.#core.clear();
   }
 
-  #checkKeys(keys: BigUint64Array): void {
+  // Returns the batch's length, read once: a length-tracking view over a growing buffer may change it.
+  #checkKeys(keys: BigUint64Array): number {
     this.#alive();
-    if (!(keys instanceof BigUint64Array)) throw new TypeError(`keys must be a BigUint64Array, got ${describe(keys)}`);
+    return instance("keys", keys, BigUint64Array).length;
   }
 
   /**
@@ -262,15 +280,15 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    * `lengths[i]` (0: miss). Returns the number of hits. Allocates nothing per key.
    */
   getMany(keys: BigUint64Array, out: Uint8Array, lengths: Uint8Array): number {
-    this.#checkKeys(keys);
-    checkBytes("out", out, keys.length * BUILD_ID_MAX);
-    checkBytes("lengths", lengths, keys.length);
+    const count = this.#checkKeys(keys);
+    checkBytes("out", out, count * BUILD_ID_MAX);
+    checkBytes("lengths", lengths, count);
     const core = this.#core;
     const bytes = this.#bytes;
     const keyWord = this.#ioKeys / 8;
     let hits = 0;
-    for (let start = 0; start < keys.length; start += this.#batch) {
-      const n = Math.min(this.#batch, keys.length - start);
+    for (let start = 0; start < count; start += BATCH) {
+      const n = Math.min(BATCH, count - start);
       this.#words.set(keys.subarray(start, start + n), keyWord);
       hits += core.lookupMany(n);
       out.set(bytes.subarray(this.#ioIds, this.#ioIds + n * BUILD_ID_MAX), start * BUILD_ID_MAX);
@@ -281,40 +299,61 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   /**
    * Inserts every key with the build ID at `ids[i * BUILD_ID_MAX]` of length `lengths[i]`
-   * (or `lengths` itself, when a number). Returns the number of evictions.
-   * @throws RangeError before any insert when a length is not 1 to {@link BUILD_ID_MAX}.
+   * (or `lengths` itself, when a number). Returns the number of evictions. `onEvict` may read or
+   * change the cache: it is called after each chunk of the batch reaches the core, once per key evicted.
+   * @throws RangeError before any insert when a length is not 1 to {@link BUILD_ID_MAX};
+   *   {@link SetManyError}, saying how many keys were inserted, when `onEvict` threw.
    */
   setMany(keys: BigUint64Array, ids: Uint8Array, lengths: Uint8Array | number): number {
-    this.#checkKeys(keys);
-    checkBytes("ids", ids, keys.length * BUILD_ID_MAX);
+    const count = this.#checkKeys(keys);
+    checkBytes("ids", ids, count * BUILD_ID_MAX);
+    let lens = lengths;
     if (typeof lengths === "number") {
       checkBuildIdLength(lengths, "build ID length");
     } else {
-      checkBytes("lengths", lengths, keys.length);
-      for (let i = 0; i < keys.length; i++) checkBuildIdLength(lengths[i]!, `lengths[${i}]`);
+      checkBytes("lengths", lengths, count);
+      lens = lengths.slice(0, count); // what is checked is what is inserted, whoever writes the caller's array
+      for (let i = 0; i < count; i++) checkBuildIdLength(lens[i]!, `lengths[${i}]`);
     }
-    const core = this.#core;
     const bytes = this.#bytes;
     const keyWord = this.#ioKeys / 8;
     let evicted = 0;
-    this.#version++;
-    for (let start = 0; start < keys.length; start += this.#batch) {
-      const n = Math.min(this.#batch, keys.length - start);
+    for (let start = 0; start < count; start += BATCH) {
+      const n = Math.min(BATCH, count - start);
       this.#words.set(keys.subarray(start, start + n), keyWord);
       bytes.set(ids.subarray(start * BUILD_ID_MAX, (start + n) * BUILD_ID_MAX), this.#ioIds);
-      if (typeof lengths === "number") bytes.fill(lengths, this.#ioLens, this.#ioLens + n);
-      else bytes.set(lengths.subarray(start, start + n), this.#ioLens);
-      const e = core.insertMany(n);
+      if (typeof lens === "number") bytes.fill(lens, this.#ioLens, this.#ioLens + n);
+      else bytes.set(lens.subarray(start, start + n), this.#ioLens);
+      const e = this.#core.insertMany(n);
+      this.#version++;
       evicted += e;
-      if (e > 0 && this.#onEvict) this.#reportEvictions(n);
+      if (e > 0 && this.#onEvict) this.#reportEvictions(n, e, start + n, count, keys, ids);
     }
     return evicted;
   }
 
-  #reportEvictions(n: number): void {
-    for (let i = 0; i < n; i++) {
-      if (this.#bytes[this.#ioLens + i] === Status.INSERTED_EVICTING)
-        this.#onEvict!(this.#words[this.#ioEvicted / 8 + i]!);
+  // Reports from a copy, so onEvict may call into the cache; stops the batch when it threw or left its arrays short.
+  #reportEvictions(n: number, e: number, applied: number, total: number, keys: BigUint64Array, ids: Uint8Array): void {
+    const evicted = new BigUint64Array(e);
+    for (let i = 0, j = 0; i < n; i++) {
+      if (this.#bytes[this.#ioLens + i] === INSERTED_EVICTING) evicted[j++] = this.#words[this.#ioEvicted / 8 + i]!;
+    }
+    const errors: unknown[] = [];
+    for (const key of evicted) {
+      try {
+        this.#onEvict!(key);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw new SetManyError(errors, applied, total, "onEvict threw: ");
+    if (applied === total) return;
+    try {
+      this.#alive();
+      room("keys", keys, total);
+      room("ids", ids, total * BUILD_ID_MAX);
+    } catch (error) {
+      throw new SetManyError([error], applied, total, "");
     }
   }
 
@@ -323,18 +362,18 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    * Returns how many were present.
    */
   deleteMany(keys: BigUint64Array, removed?: Uint8Array): number {
-    this.#checkKeys(keys);
-    if (removed !== undefined) checkBytes("removed", removed, keys.length);
+    const total = this.#checkKeys(keys);
+    if (removed !== undefined) checkBytes("removed", removed, total);
     const core = this.#core;
     const keyWord = this.#ioKeys / 8;
     let count = 0;
-    this.#version++;
-    for (let start = 0; start < keys.length; start += this.#batch) {
-      const n = Math.min(this.#batch, keys.length - start);
+    for (let start = 0; start < total; start += BATCH) {
+      const n = Math.min(BATCH, total - start);
       this.#words.set(keys.subarray(start, start + n), keyWord);
       count += core.removeMany(n);
       removed?.set(this.#bytes.subarray(this.#ioLens, this.#ioLens + n), start);
     }
+    if (count > 0) this.#version++;
     return count;
   }
 
@@ -362,14 +401,16 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   /**
    * Entries as `[key, hex build ID]`, in storage order (not recency).
-   * @throws Error when the cache changes while iterating.
+   * @throws Error at the next step after any change to the cache, even one that emptied it.
    */
   *entries(): IterableIterator<[bigint, string]> {
     const version = this.#version;
-    for (let i = 0; i < this.size; i++) {
+    for (let i = 0; ; i++) {
+      // The version first: a change that shrank the cache must not end the loop quietly.
       if (this.#version !== version) throw new Error("BuildIdCache: changed during iteration");
+      if (i >= this.size) return;
       const at = this.#core.entryAddress(i);
-      yield [this.#words[at / 8]!, toHex(this.#bytes, at + 8, this.#bytes[at + 8 + BUILD_ID_MAX]!)];
+      yield [this.#words[(at + KEY_OFFSET) / 8]!, toHex(this.#bytes, at + ID_OFFSET, this.#bytes[at + LEN_OFFSET]!)];
     }
   }
 
@@ -416,7 +457,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   snapshot(): Uint8Array {
     const count = this.size;
     const from = count === 0 ? 0 : this.#core.entryAddress(0);
-    return encodeSnapshot(this.#capacity, this.#bytes.subarray(from, from + count * SNAPSHOT_ENTRY_SIZE));
+    return encodeSnapshot(this.#capacity, this.#bytes.subarray(from, from + count * ENTRY_SIZE));
   }
 
   /**
@@ -427,8 +468,10 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    *   snapshot; RangeError when the entries do not fit `options.capacity`. No cache is returned then.
    */
   static async restore(bytes: Uint8Array, options?: Partial<BuildIdCacheOptions>): Promise<BuildIdCache> {
-    const snapshot = decodeSnapshot(bytes, MAX_CAPACITY);
-    const capacity = options?.capacity ?? snapshot.capacity;
+    const wanted = options?.capacity === undefined ? undefined : integer("capacity", options.capacity, 1, MAX_CAPACITY);
+    // A copy: bytes another thread or the caller changes after the checks must not reach the cache.
+    const snapshot = decodeSnapshot(new Uint8Array(instance("snapshot", bytes, Uint8Array)), MAX_CAPACITY);
+    const capacity = wanted ?? snapshot.capacity;
     if (snapshot.count > capacity) {
       throw new RangeError(`snapshot holds ${snapshot.count} entries, more than capacity ${capacity}`);
     }
@@ -445,24 +488,24 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   // Inserts snapshot records into this new, empty cache, where record i lands in entry i.
   #fill(records: Uint8Array, count: number): void {
     const bytes = this.#bytes;
-    for (let start = 0; start < count; start += this.#batch) {
-      const n = Math.min(this.#batch, count - start);
+    for (let start = 0; start < count; start += BATCH) {
+      const n = Math.min(BATCH, count - start);
       for (let i = 0; i < n; i++) {
-        const at = (start + i) * SNAPSHOT_ENTRY_SIZE;
-        bytes.set(records.subarray(at, at + 8), this.#ioKeys + i * 8);
-        bytes.set(records.subarray(at + 8, at + 8 + BUILD_ID_MAX), this.#ioIds + i * BUILD_ID_MAX);
-        bytes[this.#ioLens + i] = records[at + 8 + BUILD_ID_MAX]!;
+        const at = (start + i) * ENTRY_SIZE;
+        bytes.set(records.subarray(at + KEY_OFFSET, at + ID_OFFSET), this.#ioKeys + i * 8);
+        bytes.set(records.subarray(at + ID_OFFSET, at + LEN_OFFSET), this.#ioIds + i * BUILD_ID_MAX);
+        bytes[this.#ioLens + i] = records[at + LEN_OFFSET]!;
       }
       this.#core.insertMany(n);
       for (let i = 0; i < n; i++) {
-        if (bytes[this.#ioLens + i] === Status.UPDATED) {
+        if (bytes[this.#ioLens + i] === UPDATED) {
           const key = this.#words[this.#ioKeys / 8 + i]!;
           throw new SnapshotError("DUPLICATE_KEY", `entry ${start + i} repeats key 0x${key.toString(16)}`);
         }
       }
     }
     for (let i = 0; i < count; i++) {
-      bytes[this.#core.entryAddress(i) + SNAPSHOT_REF_OFFSET] = records[i * SNAPSHOT_ENTRY_SIZE + SNAPSHOT_REF_OFFSET]!;
+      bytes[this.#core.entryAddress(i) + REF_OFFSET] = records[i * ENTRY_SIZE + REF_OFFSET]!;
     }
   }
 }

@@ -10,7 +10,9 @@
  */
 // TypeScript over DataView, not the wasm core: a file needs a few dozen field reads, cheaper than copying its headers into linear memory, and every DataView access is bounds-checked.
 
+import { instance, integer } from "./check.js";
 import { toHex } from "./hex.js";
+import { BUILD_ID_MAX } from "./layout.js";
 
 /** What was wrong with an ELF file; see {@link ElfError}. */
 export type ElfErrorCode =
@@ -49,7 +51,7 @@ export interface BuildIdInfo {
   bytes: Uint8Array;
   /** Length of the ID in bytes. */
   length: number;
-  /** Whether the ID fits the kernel's `BUILD_ID_SIZE_MAX` (20 bytes), and so the cache. */
+  /** Whether the ID fits the kernel's `BUILD_ID_SIZE_MAX` ({@link BUILD_ID_MAX} bytes), and so the cache. */
   fitsKernel: boolean;
   /** ELF class. */
   elfClass: 32 | 64;
@@ -112,14 +114,13 @@ export type BuildIdSteps = Generator<ElfRange, BuildIdInfo, ElfChunk>;
 
 type Steps<T> = Generator<ElfRange, T, ElfChunk>;
 
-const ELF_MAGIC = 0x7f454c46;
+const ELF_MAGIC = Uint8Array.of(0x7f, 0x45, 0x4c, 0x46);
 const PN_XNUM = 0xffff; // e_phnum escape: the real count is in section 0's sh_info
 const PT_NOTE = 4;
 const SHT_NOTE = 7;
 const NT_GNU_BUILD_ID = 3;
 const GNU_NAME = 0x474e5500; // "GNU\0" read big-endian
 const NOTE_HEADER = 12; // n_namesz, n_descsz, n_type: three u32 in both classes
-const BUILD_ID_SIZE_MAX = 20;
 const TWO_POW_32 = 0x1_0000_0000;
 
 const E_TYPES: Readonly<Record<number, BuildIdInfo["type"]>> = { 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE" };
@@ -227,14 +228,30 @@ function word(c: ElfChunk, field: number, h: Pick<Header, "layout" | "le">): num
   return hi < 0x20_0000 ? hi * TWO_POW_32 + lo : Number.POSITIVE_INFINITY;
 }
 
+/**
+ * Whether `bytes` start with the ELF magic `7f 45 4c 46`: the test {@link readBuildId} applies first.
+ *
+ * @example
+ * ```ts
+ * hasElfMagic(new Uint8Array(await file.slice(0, 4).arrayBuffer())); // true for an ELF file
+ * ```
+ */
+export function hasElfMagic(bytes: Uint8Array): boolean {
+  if (bytes.length < ELF_MAGIC.length) return false;
+  for (let i = 0; i < ELF_MAGIC.length; i++) if (bytes[i] !== ELF_MAGIC[i]) return false;
+  return true;
+}
+
+const spaced = (bytes: Uint8Array): string => toHex(bytes).replace(/(..)(?!$)/g, "$1 ");
+
 function readHeader(c: ElfChunk, size: number): Header {
-  const have = Math.min(size, 4);
   if (size === 0) throw new ElfError("NOT_ELF", "not an ELF file: it is empty");
-  for (let i = 0; i < have; i++) {
-    if (c.view.getUint8(c.at + i) !== ((ELF_MAGIC >>> (24 - 8 * i)) & 0xff)) {
-      const start = toHex(new Uint8Array(c.view.buffer, c.view.byteOffset + c.at, have)).replace(/(..)(?!$)/g, "$1 ");
-      throw new ElfError("NOT_ELF", `not an ELF file: it starts with ${start}, not 7f 45 4c 46`);
-    }
+  const start = new Uint8Array(c.view.buffer, c.view.byteOffset + c.at, Math.min(size, ELF_MAGIC.length));
+  // A file shorter than the magic is ELF (and TRUNCATED) when the bytes it has match.
+  const padded = ELF_MAGIC.slice();
+  padded.set(start);
+  if (!hasElfMagic(padded)) {
+    throw new ElfError("NOT_ELF", `not an ELF file: it starts with ${spaced(start)}, not ${spaced(ELF_MAGIC)}`);
   }
   if (size < 6) throw new ElfError("TRUNCATED", `the file has ${size} bytes, too few for an ELF header`);
   const eiClass = c.view.getUint8(c.at + 4);
@@ -443,13 +460,9 @@ function* sectionNotes(ctx: Context): Steps<Found | undefined> {
  * @param size the file size in bytes
  */
 export function* parseBuildId(size: number, options: ReadBuildIdOptions = {}): BuildIdSteps {
-  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`size must be a non-negative integer, got ${size}`);
+  integer("size", size, 0);
   const limits = { ...DEFAULT_ELF_LIMITS, ...options.limits };
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`limits.${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
-    }
-  }
+  for (const [name, value] of Object.entries(limits)) integer(`limits.${name}`, value, 0);
   const first = yield { offset: 0, length: Math.min(size, ELF64.ehdrSize) };
   const h = readHeader(first, size);
   const ctx: Context = { size, h, limits, notes: 0, areas: 0, problem: undefined };
@@ -464,7 +477,7 @@ export function* parseBuildId(size: number, options: ReadBuildIdOptions = {}): B
     buildId: toHex(found.bytes),
     bytes: found.bytes,
     length: found.bytes.length,
-    fitsKernel: found.bytes.length <= BUILD_ID_SIZE_MAX,
+    fitsKernel: found.bytes.length <= BUILD_ID_MAX,
     elfClass: h.layout.elfClass,
     endian: h.le ? "little" : "big",
     type: h.type,
@@ -485,8 +498,7 @@ export function* parseBuildId(size: number, options: ReadBuildIdOptions = {}): B
  * ```
  */
 export function readBuildId(bytes: Uint8Array, options?: ReadBuildIdOptions): BuildIdInfo {
-  if (!(bytes instanceof Uint8Array))
-    throw new TypeError(`bytes must be a Uint8Array, got ${Object.prototype.toString.call(bytes)}`);
+  instance("bytes", bytes, Uint8Array);
   const chunk: ElfChunk = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), at: 0 };
   const steps = parseBuildId(bytes.length, options);
   let step = steps.next(chunk);

@@ -1,3 +1,5 @@
+import { describe } from "./describe.js";
+
 const HEX_PAIRS: string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
 /** Lowercase hex of `bytes[start, start + length)`. */
@@ -19,13 +21,13 @@ function nibble(code: number): number {
  * TypeError naming `s` on odd length or a non-hex character.
  */
 export function parseHexInto(s: string, out: Uint8Array, offset: number, what: string): number {
-  if (s.length % 2 !== 0) throw new TypeError(`${what} ${JSON.stringify(s)} has odd length ${s.length}`);
+  if (s.length % 2 !== 0) throw new TypeError(`${what} ${describe(s)} has odd length ${s.length}`);
   for (let i = 0; i < s.length; i += 2) {
     const hi = nibble(s.charCodeAt(i));
     const lo = nibble(s.charCodeAt(i + 1));
     if (hi < 0 || lo < 0) {
       const at = hi < 0 ? i : i + 1;
-      throw new TypeError(`${what} ${JSON.stringify(s)} has a non-hex character ${JSON.stringify(s[at])} at ${at}`);
+      throw new TypeError(`${what} ${describe(s)} has a non-hex character ${describe(s[at])} at ${at}`);
     }
     out[offset + i / 2] = (hi << 4) | lo;
   }

@@ -5,8 +5,8 @@ export {
   type BuildIdCacheStats,
   CacheDisposedError,
   MAX_CAPACITY,
+  SetManyError,
 } from "./cache.js";
-export * from "./design-costs.js";
 export {
   type BuildIdInfo,
   type BuildIdSteps,
@@ -16,17 +16,19 @@ export {
   type ElfErrorCode,
   type ElfLimits,
   type ElfRange,
+  hasElfMagic,
   parseBuildId,
   type ReadBuildIdOptions,
   readBuildId,
 } from "./elf.js";
-export * from "./inode-model.js";
+export { formatBytes } from "./format.js";
 export {
   type Annotation,
   annotateProfile,
   type BuildIdAnswer,
   type FilledMapping,
   type FindBuildId,
+  isGzip,
   ProfileFormatError,
   type ProfileMapping,
   type SkippedMapping,

@@ -10,12 +10,8 @@
 //     magic "BIDCSNAP"; ver: format version; esz: bytes per record; idm: longest build ID;
 //     capacity: the saved cache's capacity; count: records that follow.
 //
-//   then `count` records of ENTRY_SIZE bytes, the core's entry record byte for byte:
-//
-//      0        8                     28    29    30    32
-//     +--------+---------------------+-----+-----+-----+
-//     |  key   |  build id (20 B)    | len | ref |  0  |
-//     +--------+---------------------+-----+-----+-----+
+//   then `count` records of ENTRY_SIZE bytes, the core's entry record byte for byte (drawn in
+//   src/layout.ts), its spare bytes written as zero:
 //
 //     len: 1..BUILD_ID_MAX, the id's bytes past len are zero; ref: the CLOCK reference bit (0 or 1).
 //
@@ -23,6 +19,9 @@
 
 // crc-32 (SheetJS): synchronous, dependency-free and browser-ready, unlike hash-wasm's async-initialised CRC.
 import CRC32 from "crc-32";
+import { instance, integer } from "./check.js";
+import { describe } from "./describe.js";
+import { BUILD_ID_MAX, ENTRY_SIZE, ID_OFFSET, LEN_OFFSET, REF_OFFSET, SPARE_OFFSET } from "./layout.js";
 
 /** The format version this library writes and reads. */
 export const SNAPSHOT_VERSION = 1;
@@ -30,14 +29,8 @@ export const SNAPSHOT_VERSION = 1;
 const MAGIC = "BIDCSNAP";
 const HEADER_SIZE = 24;
 const CHECKSUM_SIZE = 4;
-/** Bytes per snapshot record; equal to the core's `ENTRY_SIZE`. */
-export const SNAPSHOT_ENTRY_SIZE = 32;
-const BUILD_ID_MAX = 20;
-const ID_OFFSET = 8;
-const LEN_OFFSET = ID_OFFSET + BUILD_ID_MAX;
-/** Offset of the CLOCK reference bit in a record (and in a core entry). @internal */
-export const SNAPSHOT_REF_OFFSET = LEN_OFFSET + 1;
-const RESERVED_OFFSET = SNAPSHOT_REF_OFFSET + 1;
+/** Bytes per snapshot record: a record is the core's entry, so this is its `ENTRY_SIZE`. */
+export const SNAPSHOT_ENTRY_SIZE = ENTRY_SIZE;
 
 /** Why a snapshot was refused; see docs/errors.md. */
 export type SnapshotErrorCode =
@@ -108,9 +101,8 @@ export function encodeSnapshot(capacity: number, records: Uint8Array): Uint8Arra
   header.setUint32(16, capacity, true);
   header.setUint32(20, count, true);
   out.set(records, HEADER_SIZE);
-  for (let at = HEADER_SIZE + RESERVED_OFFSET; at < HEADER_SIZE + records.length; at += SNAPSHOT_ENTRY_SIZE) {
-    out[at] = 0;
-    out[at + 1] = 0;
+  for (let at = HEADER_SIZE; at < HEADER_SIZE + records.length; at += SNAPSHOT_ENTRY_SIZE) {
+    out.fill(0, at + SPARE_OFFSET, at + SNAPSHOT_ENTRY_SIZE);
   }
   const body = out.length - CHECKSUM_SIZE;
   header.setUint32(body, checksum(out.subarray(0, body)), true);
@@ -125,10 +117,10 @@ function checkRecord(records: Uint8Array, i: number): void {
   for (let b = len; b < BUILD_ID_MAX; b++) {
     if (records[at + ID_OFFSET + b] !== 0) throw bad(`build ID byte ${b} is past its length ${len} but not zero`);
   }
-  const ref = records[at + SNAPSHOT_REF_OFFSET]!;
+  const ref = records[at + REF_OFFSET]!;
   if (ref > 1) throw bad(`reference bit ${ref} is not 0 or 1`);
-  if (records[at + RESERVED_OFFSET] !== 0 || records[at + RESERVED_OFFSET + 1] !== 0) {
-    throw bad("reserved bytes are not zero");
+  for (let b = SPARE_OFFSET; b < SNAPSHOT_ENTRY_SIZE; b++) {
+    if (records[at + b] !== 0) throw bad("reserved bytes are not zero");
   }
 }
 
@@ -139,14 +131,13 @@ function checkRecord(records: Uint8Array, i: number): void {
  * @throws TypeError when `bytes` is not a Uint8Array; {@link SnapshotError} for every fault.
  */
 export function decodeSnapshot(bytes: Uint8Array, maxCapacity: number): DecodedSnapshot {
-  if (!(bytes instanceof Uint8Array)) {
-    throw new TypeError(`snapshot must be a Uint8Array, got ${bytes === null ? "null" : typeof bytes}`);
-  }
+  instance("snapshot", bytes, Uint8Array);
+  integer("maxCapacity", maxCapacity, 1);
   if (bytes.length < HEADER_SIZE) {
     throw new SnapshotError("TRUNCATED", `${bytes.length} bytes, shorter than the ${HEADER_SIZE}-byte header`);
   }
   const magic = String.fromCharCode(...bytes.subarray(0, MAGIC.length));
-  if (magic !== MAGIC) throw new SnapshotError("BAD_MAGIC", `starts with ${JSON.stringify(magic)}, not "${MAGIC}"`);
+  if (magic !== MAGIC) throw new SnapshotError("BAD_MAGIC", `starts with ${describe(magic)}, not ${describe(MAGIC)}`);
   const header = view(bytes);
   const version = header.getUint16(8, true);
   if (version !== SNAPSHOT_VERSION) {

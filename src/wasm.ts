@@ -8,9 +8,21 @@ export type WasmSource = WebAssembly.Module | BufferSource | URL | string;
 export interface CoreExports {
   readonly memory: WebAssembly.Memory;
   readonly BUILD_ID_MAX: WebAssembly.Global;
+  readonly KEY_OFFSET: WebAssembly.Global;
+  readonly ID_OFFSET: WebAssembly.Global;
+  readonly LEN_OFFSET: WebAssembly.Global;
+  readonly REF_OFFSET: WebAssembly.Global;
+  readonly SPARE_OFFSET: WebAssembly.Global;
   readonly ENTRY_SIZE: WebAssembly.Global;
   readonly MAX_CAPACITY: WebAssembly.Global;
   readonly BATCH: WebAssembly.Global;
+  readonly OK: WebAssembly.Global;
+  readonly INSERTED: WebAssembly.Global;
+  readonly UPDATED: WebAssembly.Global;
+  readonly INSERTED_EVICTING: WebAssembly.Global;
+  readonly ERR_CAPACITY: WebAssembly.Global;
+  readonly ERR_NO_MEMORY: WebAssembly.Global;
+  readonly ERR_LENGTH: WebAssembly.Global;
   readonly capacity: WebAssembly.Global;
   readonly count: WebAssembly.Global;
   readonly ioKeys: WebAssembly.Global;
@@ -42,15 +54,20 @@ export interface CoreExports {
   verify(): void;
 }
 
-/** Status codes returned by `insert` (mirrors `assembly/index.ts`). */
-export const Status = {
-  INSERTED: 0,
-  UPDATED: 1,
-  INSERTED_EVICTING: 2,
-  ERR_CAPACITY: -1,
-  ERR_NO_MEMORY: -2,
-  ERR_LENGTH: -3,
-} as const;
+/** Whether typed arrays on this host are little-endian, as wasm memory always is. */
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * The one byte-order rule: the cache copies keys and build IDs between typed arrays and linear
+ * memory as they are, so it runs only on a little-endian host and refuses to load elsewhere.
+ * @param littleEndian the host's byte order (tests pass `false`).
+ * @internal
+ */
+export function requireLittleEndian(littleEndian = HOST_LE): void {
+  if (!littleEndian) {
+    throw new Error("buildid-cache needs a little-endian host: typed arrays here are big-endian, wasm memory is not");
+  }
+}
 
 interface NodeFs {
   readFile(path: URL): Promise<Uint8Array<ArrayBuffer>>;
@@ -96,6 +113,7 @@ export function setDefaultWasm(source: WasmSource): void {
 
 /** Compiles the default core once per process and instantiates it; `source` overrides it. */
 export async function instantiateCore(source?: WasmSource): Promise<CoreExports> {
+  requireLittleEndian();
   let module: Promise<WebAssembly.Module>;
   if (source === undefined) {
     defaultModule ??= compile(defaultSource);

@@ -2,6 +2,8 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import { BUILD_ID_MAX, BuildIdCache, CacheDisposedError, MAX_CAPACITY } from "../src/index.js";
+import { ENTRY_SIZE, INSERTED, LEN_OFFSET } from "../src/layout.js";
+import { instantiateCore } from "../src/wasm.js";
 
 const SLAB = 0xffff_8880_0000_0000n;
 const inode = (i: number): bigint => SLAB + BigInt(Math.floor(i / 14)) * 16384n + BigInt(i % 14) * 1128n;
@@ -10,6 +12,12 @@ const idHex = (i: number, bytes = 20): string =>
     .toString(16)
     .padStart(bytes * 2, "0")
     .slice(-bytes * 2);
+
+// Node's own warnings (an experimental feature, a deprecation in a dependency) are not what a
+// child's stderr is checked for; any other line is.
+const NODE_WARNING = /^\(node:\d+\) (\[\w+\] )?\w*Warning: |^\(Use `node --trace-/;
+const unexpectedStderr = (stderr: string): string[] =>
+  stderr.split("\n").filter((line) => line !== "" && !NODE_WARNING.test(line));
 
 async function filled(n: number, capacity = n): Promise<BuildIdCache> {
   const cache = await BuildIdCache.create({ capacity });
@@ -229,11 +237,13 @@ describe("bad input gets a clear error and changes nothing", () => {
   test("keys", async () => {
     const cache = await filled(3, 8);
     const before = [...cache];
-    expect(() => cache.get(1 as unknown as bigint)).toThrow(new TypeError("key must be a bigint, got 1"));
-    expect(() => cache.set("1" as unknown as bigint, "aa")).toThrow(new TypeError('key must be a bigint, got "1"'));
-    expect(() => cache.set(-1n, "aa")).toThrow(new RangeError("key must be in [0, 2^64), got -1n"));
+    expect(() => cache.get(1 as unknown as bigint)).toThrow(new TypeError("key must be a bigint in [0, 2^64), got 1"));
+    expect(() => cache.set("1" as unknown as bigint, "aa")).toThrow(
+      new TypeError('key must be a bigint in [0, 2^64), got "1"'),
+    );
+    expect(() => cache.set(-1n, "aa")).toThrow(new RangeError("key must be a bigint in [0, 2^64), got -1n"));
     expect(() => cache.delete(1n << 64n)).toThrow(
-      new RangeError("key must be in [0, 2^64), got 18446744073709551616n"),
+      new RangeError("key must be a bigint in [0, 2^64), got 18446744073709551616n"),
     );
     expect(() => cache.has(undefined as unknown as bigint)).toThrow("got undefined");
     expect([...cache]).toEqual(before);
@@ -334,6 +344,16 @@ describe("memory", () => {
     }
   });
 
+  test("stderr checks ignore Node's own warnings and nothing else", () => {
+    const warnings = [
+      "(node:123) ExperimentalWarning: WASI is an experimental feature",
+      "(node:9) [DEP0040] DeprecationWarning: The `punycode` module is deprecated.",
+      "(Use `node --trace-warnings ...` to show where the warning was created)",
+    ];
+    const trap = ["RuntimeError: unreachable", "    at entryAddress (wasm://wasm/1234:1:99)"];
+    expect(unexpectedStderr([...warnings, ...trap, ""].join("\n"))).toEqual(trap);
+  });
+
   test("without the test set-up, create() loads the release build (no asserts compiled in)", () => {
     const script = `
       import { instantiateCore } from "./src/wasm.ts";
@@ -345,7 +365,8 @@ describe("memory", () => {
       cwd: fileURLToPath(new URL("..", import.meta.url)),
       encoding: "utf8",
     });
-    expect(run.stderr).toBe("");
+    expect(unexpectedStderr(run.stderr)).toEqual([]);
+    expect(run.status).toBe(0);
     expect(run.stdout.trim()).toBe("release");
   });
 
@@ -357,5 +378,61 @@ describe("memory", () => {
     const release = await instantiateCore(new URL("../build/core.wasm", import.meta.url));
     release.init(8);
     expect(() => release.entryAddress(0)).not.toThrow();
+  });
+});
+
+describe("verify() fires on a corrupted table", () => {
+  const ENTRY_MASK = MAX_CAPACITY; // entry numbers fill the bits below the tag
+  const KEYS = [inode(0), inode(1), inode(2)];
+
+  /** A debug core holding KEYS, with views of its index slots and its entries. */
+  async function corruptible(keys = KEYS) {
+    const core = await instantiateCore();
+    const capacity = 8;
+    core.init(capacity);
+    const bytes = new Uint8Array(core.memory.buffer);
+    for (const [i, key] of keys.entries()) {
+      bytes.fill(i + 1, core.ioIds.value, core.ioIds.value + 4);
+      expect(core.insert(key, core.ioIds.value, 4)).toBe(INSERTED);
+    }
+    const entries = core.entryAddress(0);
+    // The index follows the entries (init() lays them out so); check before writing into it.
+    const slots = new Uint32Array(core.memory.buffer, entries + capacity * ENTRY_SIZE, core.slotCount());
+    expect(slots.filter((slot) => slot !== 0).length).toBe(keys.length);
+    expect(slots.every((slot) => (slot & ENTRY_MASK) <= keys.length)).toBe(true);
+    core.verify();
+    const full = [...slots.keys()].filter((pos) => slots[pos] !== 0);
+    return { core, bytes, slots, full, entries };
+  }
+
+  test("a slot pointing past the live entries", async () => {
+    const { core, slots, full } = await corruptible();
+    slots[full[0]!] = (slots[full[0]!]! & ~ENTRY_MASK) | (KEYS.length + 1);
+    expect(() => core.verify()).toThrow(/verify: a slot points at a live entry/);
+  });
+
+  test("a slot with another key's tag", async () => {
+    const { core, slots, full } = await corruptible();
+    slots[full[0]!] = slots[full[0]!]! ^ ~ENTRY_MASK;
+    expect(() => core.verify()).toThrow(/verify: the tag is the key's/);
+  });
+
+  test("a key sitting where its probe does not find it", async () => {
+    const { core, slots, full } = await corruptible();
+    const copy = slots.findIndex((slot, pos) => slot === 0 && slots[(pos + slots.length - 1) % slots.length] === 0);
+    slots[copy] = slots[full[0]!]!;
+    expect(() => core.verify()).toThrow(/verify: the key is found where it sits/);
+  });
+
+  test("a live entry with no slot", async () => {
+    const { core, slots, full } = await corruptible([inode(0)]);
+    slots[full[0]!] = 0;
+    expect(() => core.verify()).toThrow(/verify: one slot per live entry/);
+  });
+
+  test.each([0, BUILD_ID_MAX + 1])("a live entry of length %i", async (length) => {
+    const { core, bytes, entries } = await corruptible();
+    bytes[entries + ENTRY_SIZE + LEN_OFFSET] = length;
+    expect(() => core.verify()).toThrow(/verify: a live entry has a valid length/);
   });
 });

@@ -6,7 +6,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { type BuildIdInfo, ElfError, type ElfErrorCode, readBuildId } from "../src/elf.js";
+import { type BuildIdInfo, ElfError, type ElfErrorCode, hasElfMagic, readBuildId } from "../src/elf.js";
 import { readBuildIdFromFile, readBuildIdFromFileSync } from "../src/node/elf-file.js";
 import {
   type ElfSpec,
@@ -344,6 +344,25 @@ describe("errors name the bad value", () => {
       "not an ELF file: it starts with 23 21 2f 62, not 7f 45 4c 46",
     );
     expectElfError(() => readBuildId(new Uint8Array()), "NOT_ELF", "not an ELF file: it is empty");
+    expectElfError(
+      () => readBuildId(Uint8Array.of(0x7f, 0x46)),
+      "NOT_ELF",
+      "not an ELF file: it starts with 7f 46, not 7f 45 4c 46",
+    );
+  });
+
+  test("hasElfMagic is the reader's first test: true exactly where readBuildId gets past NOT_ELF", () => {
+    const elf = base().bytes;
+    expect(hasElfMagic(elf)).toBe(true);
+    expect(hasElfMagic(elf.subarray(0, 4))).toBe(true);
+    for (let i = 0; i < 4; i++) {
+      const bent = elf.slice();
+      bent[i]! ^= 0x20;
+      expect(hasElfMagic(bent)).toBe(false);
+      expectElfError(() => readBuildId(bent), "NOT_ELF", /^not an ELF file: it starts with /);
+    }
+    expect(hasElfMagic(elf.subarray(0, 3))).toBe(false);
+    expect(hasElfMagic(new Uint8Array())).toBe(false);
   });
 
   test("truncated header", () => {
@@ -421,16 +440,19 @@ describe("errors name the bad value", () => {
   test("bad arguments are programming errors, not ElfErrors", async () => {
     const bytes = base().bytes;
     expect(() => readBuildId("x" as unknown as Uint8Array)).toThrow(
-      new TypeError("bytes must be a Uint8Array, got [object String]"),
+      new TypeError('bytes must be a Uint8Array, got "x"'),
     );
     expect(() => readBuildId(bytes, { limits: { maxNotes: -1 } })).toThrow(
-      new RangeError("limits.maxNotes must be a non-negative integer, got -1"),
+      new RangeError("limits.maxNotes must be an integer >= 0, got -1"),
     );
     expect(() => readBuildId(bytes, { limits: { maxSections: 1.5 } })).toThrow(
-      new RangeError("limits.maxSections must be a non-negative integer, got 1.5"),
+      new RangeError("limits.maxSections must be an integer >= 0, got 1.5"),
+    );
+    expect(() => readBuildId(bytes, { limits: { maxNotes: "9" as unknown as number } })).toThrow(
+      new TypeError('limits.maxNotes must be an integer >= 0, got "9"'),
     );
     await expect(readBuildIdFromFile(paths.get("segment-p_align-0") as string, { size: -5 })).rejects.toThrow(
-      new RangeError("size must be a non-negative integer, got -5"),
+      new RangeError("size must be an integer >= 0, got -5"),
     );
   });
 

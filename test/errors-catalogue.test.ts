@@ -1,13 +1,19 @@
 // One test per row of docs/errors.md, named by the row's id: the input, the error class, its message,
 // and that nothing changed.
-import { readFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { lstatSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ElfError, readBuildId } from "../src/elf.js";
 import { BUILD_ID_MAX, BuildIdCache, CacheDisposedError, MAX_CAPACITY, SnapshotError } from "../src/index.js";
-import { loadSnapshotFile, persist, saveSnapshotAtomic } from "../src/node/snapshot-file.js";
+import { CacheFileRefusedError, lockCacheFileSync } from "../src/node/cache-file.js";
+import { readProfileFile } from "../src/node/pprof-file.js";
+import { loadResolver, stampsPath } from "../src/node/resolver-file.js";
+import { loadSnapshotFile, MAX_INTERVAL_MS, persist, saveSnapshotAtomic } from "../src/node/snapshot-file.js";
+import { annotateProfile, ProfileFormatError } from "../src/pprof.js";
 import { edited, Layout } from "./helpers/snapshot-bytes.js";
 
 /** A cache with three entries, one of them referenced, to show calls leave it as it was. */
@@ -55,19 +61,20 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 }
 
 describe("creating a cache", () => {
-  test("C1 capacity missing, not an integer, below 1 or above MAX_CAPACITY: RangeError", async () => {
-    for (const [capacity, shown] of [
-      [undefined, "undefined"],
-      ["16", '"16"'],
-      [0, "0"],
-      [2.5, "2.5"],
-      [MAX_CAPACITY + 1, String(MAX_CAPACITY + 1)],
+  test("C1 capacity missing or not a number: TypeError; not an integer, below 1 or above MAX_CAPACITY: RangeError", async () => {
+    for (const [capacity, shown, type] of [
+      [undefined, "undefined", TypeError],
+      ["16", '"16"', TypeError],
+      [0, "0", RangeError],
+      [2.5, "2.5", RangeError],
+      [MAX_CAPACITY + 1, String(MAX_CAPACITY + 1), RangeError],
     ] as const) {
       const error = await rejection(BuildIdCache.create({ capacity } as unknown as { capacity: number }));
-      expect(error).toBeInstanceOf(RangeError);
+      expect(error).toBeInstanceOf(type);
       expect(error.message).toBe(`capacity must be an integer from 1 to 16777215, got ${shown}`);
     }
     const error = await rejection(BuildIdCache.create(undefined as unknown as { capacity: number }));
+    expect(error).toBeInstanceOf(TypeError);
     expect(error.message).toBe("capacity must be an integer from 1 to 16777215, got undefined");
   });
 
@@ -108,16 +115,21 @@ describe("keys", () => {
       () => cache.has(5 as unknown as bigint),
       () => cache.delete(5 as unknown as bigint),
     ]) {
-      refuses(cache, call, TypeError, "key must be a bigint, got 5");
+      refuses(cache, call, TypeError, "key must be a bigint in [0, 2^64), got 5");
     }
-    refuses(cache, () => cache.get("1" as unknown as bigint), TypeError, 'key must be a bigint, got "1"');
+    refuses(cache, () => cache.get("1" as unknown as bigint), TypeError, 'key must be a bigint in [0, 2^64), got "1"');
   });
 
   test("K2 a key below 0 or at 2^64 and above: RangeError", async () => {
     const cache = await sample();
-    refuses(cache, () => cache.set(-1n, "01"), RangeError, "key must be in [0, 2^64), got -1n");
-    refuses(cache, () => cache.get(1n << 64n), RangeError, "key must be in [0, 2^64), got 18446744073709551616n");
-    refuses(cache, () => cache.delete(-5n), RangeError, "key must be in [0, 2^64), got -5n");
+    refuses(cache, () => cache.set(-1n, "01"), RangeError, "key must be a bigint in [0, 2^64), got -1n");
+    refuses(
+      cache,
+      () => cache.get(1n << 64n),
+      RangeError,
+      "key must be a bigint in [0, 2^64), got 18446744073709551616n",
+    );
+    refuses(cache, () => cache.delete(-5n), RangeError, "key must be a bigint in [0, 2^64), got -5n");
   });
 });
 
@@ -175,7 +187,7 @@ describe("getBytes", () => {
     );
   });
 
-  test("G2 an offset that is not an integer, negative, or leaves under 20 bytes: RangeError", async () => {
+  test("G2 an offset that is not a number: TypeError; not an integer, negative, or leaving under 20 bytes: RangeError", async () => {
     const cache = await sample();
     const out = new Uint8Array(24);
     refuses(
@@ -184,17 +196,13 @@ describe("getBytes", () => {
       RangeError,
       "offset 5 leaves no room for 20 bytes in out of length 24",
     );
+    refuses(cache, () => cache.getBytes(1n, out, -1), RangeError, "offset must be an integer >= 0, got -1");
+    refuses(cache, () => cache.getBytes(1n, out, 0.5), RangeError, "offset must be an integer >= 0, got 0.5");
     refuses(
       cache,
-      () => cache.getBytes(1n, out, -1),
-      RangeError,
-      "offset -1 leaves no room for 20 bytes in out of length 24",
-    );
-    refuses(
-      cache,
-      () => cache.getBytes(1n, out, 0.5),
-      RangeError,
-      "offset 0.5 leaves no room for 20 bytes in out of length 24",
+      () => cache.getBytes(1n, out, "0" as unknown as number),
+      TypeError,
+      'offset must be an integer >= 0, got "0"',
     );
     refuses(
       cache,
@@ -385,7 +393,7 @@ describe("snapshots", () => {
   test("S1 not a Uint8Array: TypeError", async () => {
     const error = await rejection(BuildIdCache.restore("BIDCSNAP" as unknown as Uint8Array));
     expect(error).toBeInstanceOf(TypeError);
-    expect(error.message).toBe("snapshot must be a Uint8Array, got string");
+    expect(error.message).toBe('snapshot must be a Uint8Array, got "BIDCSNAP"');
   });
 
   test("S2 TRUNCATED: shorter than the header, or than the entries the header announces", async () => {
@@ -513,10 +521,13 @@ describe("snapshots", () => {
     const error = await rejection(BuildIdCache.restore(good, { capacity: 2 }));
     expect(error).toBeInstanceOf(RangeError);
     expect(error.message).toBe("snapshot holds 3 entries, more than capacity 2");
+    const notNumber = await rejection(BuildIdCache.restore(good, { capacity: "1" as unknown as number }));
+    expect(notNumber).toBeInstanceOf(TypeError);
+    expect(notNumber.message).toBe('capacity must be an integer from 1 to 16777215, got "1"');
   });
 });
 
-describe("snapshot files", () => {
+describe("cache files", () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "buildid-catalogue-"));
@@ -525,41 +536,171 @@ describe("snapshot files", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test("F1 loading a path that is a folder: the file system's EISDIR", async () => {
-    const error = await rejection(loadSnapshotFile(dir));
-    expect(error).toMatchObject({ code: "EISDIR" });
-    expect(error.message).toBe("EISDIR: illegal operation on a directory, read");
-  });
-
-  test("F2 saving into a missing folder: ENOENT, nothing written, the old file intact", async () => {
-    const path = join(dir, "missing", "cache.snap");
-    const error = await rejection(saveSnapshotAtomic(path, new Uint8Array(8)));
-    expect(error).toMatchObject({ code: "ENOENT" });
-    expect(error.message).toMatch(/^ENOENT: no such file or directory, open '.*missing\/\.cache\.snap\.\d+-\d+\.tmp'$/);
-    // A save whose rename fails (the path is a folder) removes its temporary file and leaves the folder as it was.
+  test("F1 loading or saving a folder, FIFO or device: NotRegularFileError, nothing read or written", async () => {
     const folder = join(dir, "folder.snap");
     await mkdir(folder);
     await writeFile(join(folder, "inside"), "kept");
-    const error2 = await rejection(saveSnapshotAtomic(folder, new Uint8Array(8)));
-    expect(error2).toMatchObject({ code: "EISDIR" });
-    expect(await readdir(dir)).toEqual(["folder.snap"]);
+    const loaded = await rejection(loadSnapshotFile(folder));
+    expect(loaded).toMatchObject({ name: "NotRegularFileError", code: "ENOTREG" });
+    expect(loaded.message).toBe(`${folder} is a directory, not a regular file`);
+    const saved = await rejection(saveSnapshotAtomic(folder, new Uint8Array(8)));
+    expect(saved.message).toBe(`${folder} is a directory, not a regular file`);
     expect(await readdir(folder)).toEqual(["inside"]);
+    const fifo = join(dir, "fifo.snap");
+    execFileSync("mkfifo", [fifo]);
+    expect((await rejection(loadSnapshotFile(fifo))).message).toBe(`${fifo} is a FIFO, not a regular file`);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
   });
 
-  test("F3 persist with an interval that is not a positive integer: RangeError", async () => {
-    const cache = await sample();
-    expect(() => persist(cache, join(dir, "p.snap"), { intervalMs: 0 })).toThrow(
-      new RangeError("intervalMs must be a positive integer, got 0"),
+  test("F2 saving into a missing folder: PathError naming the path, nothing written", async () => {
+    const path = join(dir, "missing", "cache.snap");
+    const error = await rejection(saveSnapshotAtomic(path, new Uint8Array(8)));
+    expect(error).toMatchObject({ name: "PathError", code: "ENOENT", path });
+    expect(error.message).toMatch(
+      new RegExp(`^${path}: ENOENT: no such file or directory, open '.*missing/\\.cache\\.snap\\.\\d+-\\d+\\.tmp'$`),
     );
+    expect((await readdir(dir)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+  });
+
+  test("F3 persist with an interval that is not an integer from 1 to 2^31 - 1: RangeError", async () => {
+    const cache = await sample();
+    for (const bad of [0, 2 ** 31, 1.5]) {
+      expect(() => persist(cache, join(dir, "p.snap"), { intervalMs: bad })).toThrow(
+        new RangeError(`intervalMs must be an integer from 1 to 2147483647, got ${bad}`),
+      );
+    }
+    expect(MAX_INTERVAL_MS).toBe(2 ** 31 - 1);
   });
 
   test("F4 a save on persist's interval that fails: reported to onError, the process goes on", async () => {
     const cache = await sample();
     const errors: unknown[] = [];
-    const stop = persist(cache, join(dir, "gone", "p.snap"), { intervalMs: 5, onError: (error) => errors.push(error) });
-    await expect.poll(() => errors.length).toBeGreaterThan(0);
-    expect(errors[0]).toMatchObject({ code: "ENOENT" });
+    const path = join(dir, "gone", "p.snap");
+    const stop = persist(cache, path, { intervalMs: 5, onError: (error) => errors.push(error) });
+    await expect.poll(() => errors.length, { timeout: 30_000, interval: 20 }).toBeGreaterThan(0);
+    expect(errors[0]).toMatchObject({ name: "PathError", code: "ENOENT" });
     await expect(stop()).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  test("F5 a persist save over a file it cannot understand: CacheFileRefusedError, nothing written", async () => {
+    const path = join(dir, "refused.snap");
+    await writeFile(path, "not a snapshot at all, just text");
+    const cache = await sample();
+    const error = await rejection(persist(cache, path)());
+    expect(error).toMatchObject({ name: "CacheFileRefusedError", code: "EREFUSED", path });
+    expect(error.message).toBe(
+      `cannot use cache file ${path}: snapshot refused (BAD_MAGIC): starts with "not a sn", not "BIDCSNAP"; ` +
+        "it was left as it was (reset: true or --reset-cache replaces it)",
+    );
+    expect(readFileSync(path, "utf8")).toBe("not a snapshot at all, just text");
+    await persist(cache, path, { reset: true })();
+    expect(new Map(await BuildIdCache.restore(readFileSync(path)))).toEqual(new Map(cache));
+  });
+
+  test("F6 a lock held by a live process past timeoutMs: PathError ELOCKED naming the lock", async () => {
+    const path = join(dir, "locked.snap");
+    const holder = spawn("sleep", ["30"], { stdio: "ignore" });
+    await writeFile(`${path}.lock`, `${holder.pid}\n`);
+    try {
+      const error = thrownBy(() => lockCacheFileSync(path, { timeoutMs: 50 }));
+      expect(error).toMatchObject({ name: "PathError", code: "ELOCKED", path: `${path}.lock` });
+      expect(error.message).toBe(`${path}.lock: held by another process for over 50 ms`);
+    } finally {
+      holder.kill("SIGKILL");
+    }
+    // Once its holder is gone the lock is stale: taken over, and removed on release.
+    await new Promise((resolve) => holder.once("exit", resolve));
+    lockCacheFileSync(path, { timeoutMs: 5000 })();
+    expect(await readdir(dir)).not.toContain("locked.snap.lock");
+  });
+
+  test("F7 loadResolver on files it cannot understand: CacheFileRefusedError naming the file, its cause the reason", async () => {
+    const path = join(dir, "resolver.cache");
+    const cache = await sample();
+    await writeFile(path, cache.snapshot());
+    await writeFile(stampsPath(path), "{ not json");
+    const stamps = await rejection(loadResolver(path));
+    expect(stamps).toBeInstanceOf(CacheFileRefusedError);
+    expect(stamps.message).toMatch(new RegExp(`^cannot use cache file ${stampsPath(path)}: stamps are not JSON: `));
+    expect((stamps.cause as Error).name).toBe("StampsFormatError");
+    await rm(stampsPath(path));
+    const capacity = await rejection(loadResolver(path, { capacity: 2 }));
+    expect(capacity.message).toBe(
+      `cannot use cache file ${path}: snapshot holds 3 entries, more than capacity 2; ` +
+        "it was left as it was (reset: true or --reset-cache replaces it)",
+    );
+    expect(capacity.cause).toBeInstanceOf(RangeError);
+  });
+});
+
+describe("pprof input", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "buildid-catalogue-pprof-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const none = () => undefined;
+
+  test("P1 no bytes or only zero bytes: ProfileFormatError 'empty input'", async () => {
+    expect((await rejection(annotateProfile(new Uint8Array(0), none))).message).toBe("empty input: no bytes");
+    expect((await rejection(annotateProfile(new Uint8Array(64), none))).message).toBe("empty input: 64 zero bytes");
+  });
+
+  test("P2 invalid wire type, wrong wire type, length past its message: ProfileFormatError naming the field", async () => {
+    const error = await rejection(annotateProfile(Uint8Array.of(0x12, 0x7f, 0x08), none));
+    expect(error).toBeInstanceOf(ProfileFormatError);
+    expect(error.message).toBe(
+      "not a pprof profile (3 bytes): Profile.sample at byte 0: length 127 runs past the end (1 bytes left)",
+    );
+    expect((await rejection(annotateProfile(Uint8Array.of(0x1f), none))).message).toBe(
+      "not a pprof profile (1 bytes): Profile.mapping at byte 0: invalid wire type 7",
+    );
+  });
+
+  test("P3 a string index past the table, an id missing: ProfileFormatError naming it", async () => {
+    // One mapping whose filename is string 5 of a table of one ("").
+    const mapping = Uint8Array.of(0x1a, 0x04, 0x08, 0x01, 0x28, 0x05, 0x32, 0x00);
+    expect((await rejection(annotateProfile(mapping, none))).message).toBe(
+      "not a pprof profile (8 bytes): mapping 1's filename is string 5, past the 1 strings of the table",
+    );
+    // A sample naming location 9, which is not there.
+    const sample = Uint8Array.of(0x12, 0x02, 0x08, 0x09, 0x32, 0x00);
+    expect((await rejection(annotateProfile(sample, none))).message).toBe(
+      "not a pprof profile (6 bytes): sample 0 names location 9, which is not there",
+    );
+  });
+
+  test("P4 gzip bytes given to annotateProfile: ProfileFormatError", async () => {
+    expect((await rejection(annotateProfile(gzipSync(Uint8Array.of(0x32, 0x00)), none))).message).toBe(
+      "the profile is gzip-compressed: gunzip it before annotating",
+    );
+  });
+
+  test("P5 a file that decompresses past maxBytes: ProfileFormatError naming the file and the limit", async () => {
+    const path = join(dir, "big.pb.gz");
+    await writeFile(path, gzipSync(new Uint8Array(4096)));
+    expect((await rejection(readProfileFile(path, { maxBytes: 1024 }))).message).toBe(
+      `${path}: decompresses to more than 1024 bytes (maxBytes, or --max-profile-bytes, raises the limit)`,
+    );
+  });
+
+  test("P6 corrupt gzip: ProfileFormatError naming the file", async () => {
+    const path = join(dir, "bad.pb.gz");
+    await writeFile(path, Uint8Array.of(0x1f, 0x8b, 0x00, 0x00));
+    const error = await rejection(readProfileFile(path));
+    expect(error).toBeInstanceOf(ProfileFormatError);
+    expect(error.message).toMatch(new RegExp(`^${path}: corrupt gzip: `));
+  });
+
+  test("P7 a profile path that is not a regular file, or too large: refused unread", async () => {
+    expect((await rejection(readProfileFile("/dev/zero"))).message).toBe(
+      "/dev/zero is a character device, not a regular file",
+    );
+    const path = join(dir, "large.pb");
+    await writeFile(path, new Uint8Array(100));
+    expect(await rejection(readProfileFile(path, { maxBytes: 10 }))).toMatchObject({ name: "FileTooLargeError" });
   });
 });
 

@@ -27,13 +27,13 @@ const bad = <T>(value: T, type: ErrorConstructor, message: RegExp): Arg<T> => ({
 const pool = [0n, 1n, U64, 1n << 63n, 0xffff_8880_0123_4000n, 0xffff_8880_0123_4468n, 42n, 0x0000_0803_0000_1234n];
 const validKey = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...pool) }, fc.bigInt(0n, U64)).map((k) => ok(k));
 const badKey = fc.oneof(
-  fc.bigInt({ max: -1n }).map((k) => bad(k, RangeError, /^key must be in \[0, 2\^64\), got -\d+n$/)),
+  fc.bigInt({ max: -1n }).map((k) => bad(k, RangeError, /^key must be a bigint in \[0, 2\^64\), got -\d+n$/)),
   fc
     .bigInt({ min: 1n << 64n, max: 1n << 80n })
-    .map((k) => bad(k, RangeError, /^key must be in \[0, 2\^64\), got \d+n$/)),
+    .map((k) => bad(k, RangeError, /^key must be a bigint in \[0, 2\^64\), got \d+n$/)),
   fc
     .constantFrom(5, "5", null, undefined, 1.5, {}, [1n], true)
-    .map((k) => bad(k as unknown as bigint, TypeError, /^key must be a bigint, got /)),
+    .map((k) => bad(k as unknown as bigint, TypeError, /^key must be a bigint in \[0, 2\^64\), got /)),
 );
 const key = fc.oneof({ weight: 6, arbitrary: validKey }, badKey);
 
@@ -120,7 +120,8 @@ type Op =
   | { kind: "setMany"; keys: Arg<BigUint64Array>; ids: Arg<Uint8Array>; lengths: Arg<Uint8Array | number> }
   | { kind: "deleteMany"; keys: Arg<BigUint64Array>; removed: Arg<Uint8Array | undefined> };
 
-const noRoom = /^offset .+ leaves no room for 20 bytes in out of length \d+$/;
+const noRoom = /^offset \d+ leaves no room for 20 bytes in out of length \d+$/;
+const notAnOffset = /^offset must be an integer >= 0, got .+$/;
 const getBytesOp = fc
   .record({
     key,
@@ -137,16 +138,19 @@ const getBytesOp = fc
       )
       .map((out): Op => {
         const at = offset ?? 0;
-        const fits =
-          typeof at === "number" && Number.isInteger(at) && at >= 0 && at + BUILD_ID_MAX <= (out.value?.length ?? 0);
+        const given = offset as number | undefined;
+        const notOffset = typeof at !== "number" ? TypeError : !Number.isInteger(at) || at < 0 ? RangeError : undefined;
+        const fits = typeof at === "number" && !notOffset && at + BUILD_ID_MAX <= (out.value?.length ?? 0);
         return {
           kind: "getBytes",
           key,
           out,
           offset:
             out.error || fits
-              ? ok(offset as number | undefined)
-              : bad(offset as number | undefined, RangeError, noRoom),
+              ? ok(given)
+              : notOffset
+                ? bad(given, notOffset, notAnOffset)
+                : bad(given, RangeError, noRoom),
         };
       }),
   );

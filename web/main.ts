@@ -1,7 +1,16 @@
 // The demo page: build IDs of dropped ELF files, pprof annotation, the benchmark and the cache's counters.
-import { type BuildIdInfo, ElfError, type ElfErrorCode, readBuildId } from "../src/elf.js";
-import { BuildIdCache, type BuildIdCacheStats } from "../src/index.js";
-import type { BuildIdAnswer, ProfileMapping } from "../src/pprof.js";
+import {
+  type BuildIdAnswer,
+  BuildIdCache,
+  type BuildIdCacheStats,
+  type BuildIdInfo,
+  ElfError,
+  type ElfErrorCode,
+  formatBytes,
+  hasElfMagic,
+  type ProfileMapping,
+  readBuildId,
+} from "../src/index.js";
 import { type BenchResult, runBenchmark } from "./bench.js";
 import { barChart } from "./chart.js";
 import { type AnnotatedProfile, annotateFile, type MappingRow } from "./profile.js";
@@ -297,18 +306,8 @@ function plural(count: number, noun: string): string {
   return `${count.toLocaleString("en")} ${noun}${count === 1 ? "" : "s"}`;
 }
 
-function hasElfMagic(bytes: Uint8Array): boolean {
-  return bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
-}
-
 function hexAddress(address: bigint): string {
   return `0x${address.toString(16)}`;
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** Calls `take` with the files chosen in `input` or dropped on `zone`. */

@@ -1,6 +1,6 @@
 // A dropped pprof profile: gunzip if needed, fill the mappings' build IDs, gzip the result again.
 import { Profile } from "pprof-format";
-import { type Annotation, annotateProfile, type FindBuildId } from "../src/pprof.js";
+import { type Annotation, annotateProfile, type FindBuildId, isGzip } from "../src/index.js";
 
 /** One mapping of the annotated profile, for the page's table. */
 export interface MappingRow {
@@ -20,8 +20,6 @@ export interface AnnotatedProfile {
   download: Blob;
   downloadName: string;
 }
-
-const isGzip = (bytes: Uint8Array) => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 
 /**
  * Reads `file` (a pprof profile, gzipped or not), fills empty mapping build IDs with `findBuildId`

@@ -6,7 +6,7 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import type { BuildIdCacheStats } from "../cache.js";
-import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../design-costs.js";
+import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../model/index.js";
 import { type FileIdentity, formatIdentity } from "./identity.js";
 import { type Mapping, mappingIdentity, readMaps } from "./maps.js";
 import { BuildIdResolver, type ResolverStats } from "./resolver.js";

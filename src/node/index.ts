@@ -4,6 +4,7 @@
  * @module
  */
 export * from "../index.js";
+export { CacheFileRefusedError, PathError } from "./cache-file.js";
 export {
   type Census,
   type CensusOptions,
@@ -19,6 +20,17 @@ export {
   type SlabCache,
   takeCensus,
 } from "./census.js";
+export {
+  CoreFileError,
+  type CoreFileErrorCode,
+  type CoreLimits,
+  type CoreModule,
+  type CoreModuleStatus,
+  type CoreReport,
+  DEFAULT_CORE_LIMITS,
+  type ReadCoreOptions,
+  readCoreBuildIds,
+} from "./core-file.js";
 export * from "./debuginfod/index.js";
 export { type ReadBuildIdFileOptions, readBuildIdFromFile, readBuildIdFromFileSync } from "./elf-file.js";
 export {
@@ -42,9 +54,21 @@ export {
   readMaps,
 } from "./maps.js";
 export {
+  addToPerfStore,
+  listPerfStore,
+  PERF_BUILD_ID_MAX,
+  type PerfStoreAdded,
+  type PerfStoreAddOptions,
+  type PerfStoreEntry,
+  type PerfStoreMethod,
+  perfStoreDir,
+} from "./perf-store.js";
+export {
   annotateProfileFile,
   buildIdFinder,
+  DEFAULT_PROFILE_LIMIT,
   type ProfileLookupOptions,
+  type ReadProfileOptions,
   readProfileFile,
   writeProfileFile,
 } from "./pprof-file.js";
@@ -60,8 +84,10 @@ export {
 export { loadResolver, persistResolver, stampsPath } from "./resolver-file.js";
 export {
   loadSnapshotFile,
+  MAX_INTERVAL_MS,
   type PersistOptions,
   persist,
   saveSnapshotAtomic,
   saveSnapshotAtomicSync,
 } from "./snapshot-file.js";
+export { type CommandOutput, registerStoreCommands } from "./store-commands.js";

@@ -1,27 +1,64 @@
 /** pprof files on disk: gzip in and out, and build IDs found through a {@link BuildIdResolver}. */
-import { readFile, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
-import { type Annotation, annotateProfile, type BuildIdAnswer, type FindBuildId } from "../pprof.js";
+import {
+  type Annotation,
+  annotateProfile,
+  type BuildIdAnswer,
+  type FindBuildId,
+  isGzip,
+  ProfileFormatError,
+} from "../pprof.js";
+import { replaceFile, runAsync } from "./cache-file.js";
 import type { BuildIdResolver } from "./resolver.js";
+import { DEFAULT_READ_LIMIT, readRegularFile } from "./safe-open.js";
 
 const gunzipAsync = promisify(gunzip);
 const gzipAsync = promisify(gzip);
 
-/** The uncompressed bytes of the pprof file at `path` (gzip-compressed or not, told by its magic). */
-export async function readProfileFile(path: string): Promise<Uint8Array> {
-  const bytes = await readFile(path);
-  const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-  return gzipped ? new Uint8Array(await gunzipAsync(bytes)) : new Uint8Array(bytes);
+/** Options for {@link readProfileFile}. */
+export interface ReadProfileOptions {
+  /** Most bytes to read from the file and to decompress it to; default {@link DEFAULT_PROFILE_LIMIT}. */
+  maxBytes?: number;
 }
 
-/** Writes profile `bytes` to `path`, gzip-compressed when `path` ends in `.gz`. */
+/** Default {@link ReadProfileOptions.maxBytes}: 256 MiB, well below a machine's memory. */
+export const DEFAULT_PROFILE_LIMIT = DEFAULT_READ_LIMIT;
+
+/**
+ * The uncompressed bytes of the pprof file at `path` (gzip-compressed or not, told by its magic).
+ * Decompression stops as soon as it passes `maxBytes`.
+ * @throws NotRegularFileError for anything but a regular file, FileTooLargeError for a file over
+ *   `maxBytes`, ProfileFormatError naming the path for corrupt gzip or output over `maxBytes`.
+ */
+export async function readProfileFile(path: string, options: ReadProfileOptions = {}): Promise<Uint8Array> {
+  const maxBytes = options.maxBytes ?? DEFAULT_PROFILE_LIMIT;
+  const { bytes } = await readRegularFile(path, { maxBytes });
+  if (!isGzip(bytes)) return bytes;
+  try {
+    return new Uint8Array(await gunzipAsync(bytes, { maxOutputLength: maxBytes }));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "ERR_BUFFER_TOO_LARGE"
+        ? `decompresses to more than ${maxBytes} bytes (maxBytes, or --max-profile-bytes, raises the limit)`
+        : `corrupt gzip: ${(error as Error).message}`;
+    throw new ProfileFormatError(`${path}: ${why}`);
+  }
+}
+
+/**
+ * Writes profile `bytes` to `path` atomically (see `replaceFileSync`), gzip-compressed when
+ * `path` ends in `.gz`.
+ * @throws NotRegularFileError when `path` is not a regular file, PathError for any I/O error.
+ */
 export async function writeProfileFile(path: string, bytes: Uint8Array): Promise<void> {
-  await writeFile(path, path.endsWith(".gz") ? await gzipAsync(bytes) : bytes);
+  const out = path.endsWith(".gz") ? await gzipAsync(bytes) : bytes;
+  await runAsync(replaceFile(path, out));
 }
 
 /** Options for {@link buildIdFinder} and {@link annotateProfileFile}. */
-export interface ProfileLookupOptions {
+export interface ProfileLookupOptions extends ReadProfileOptions {
   /**
    * The live process the profile was taken from: each mapping is then found at its start address
    * in that process and read through `/proc/PID/map_files/` by device and inode (deleted files and
@@ -56,7 +93,10 @@ export async function annotateProfileFile(
   resolver: BuildIdResolver,
   options: ProfileLookupOptions = {},
 ): Promise<Omit<Annotation, "bytes">> {
-  const { bytes, ...report } = await annotateProfile(await readProfileFile(input), buildIdFinder(resolver, options));
+  const profile = await readProfileFile(input, options);
+  const { bytes, ...report } = await annotateProfile(profile, buildIdFinder(resolver, options)).catch((error) => {
+    throw error instanceof ProfileFormatError ? new ProfileFormatError(`${input}: ${error.message}`) : error;
+  });
   await writeProfileFile(output, bytes);
   return report;
 }

@@ -1,63 +1,93 @@
 /**
  * A resolver kept on disk between runs: the cache's snapshot at PATH and the stamps that vouch
- * for its entries at PATH.stamps, each replaced atomically. The two files need not be saved at
- * the same instant: an entry survives a restore only when its stamp names its exact build ID.
+ * for its entries at PATH.stamps, saved together under PATH's lock by the one `persist` of
+ * `snapshot-file.ts`. The two files need not be replaced at the same instant: an entry survives a
+ * restore only when its stamp names its exact build ID.
  */
 
-import { BuildIdResolver, type BuildIdResolverOptions } from "./resolver.js";
-import { loadSnapshotFile, persist, saveSnapshotAtomic, saveSnapshotAtomicSync } from "./snapshot-file.js";
+import { CacheFileRefusedError, cacheFileTarget, readCacheFileSync } from "./cache-file.js";
+import { BuildIdResolver, type BuildIdResolverOptions, StampsFormatError } from "./resolver.js";
+import { type PersistOptions, persistWith } from "./snapshot-file.js";
 
-/** Where the stamps of the cache file `path` are kept. */
+/** Where the stamps of the cache file `path` are kept: beside it, or beside its target when it is a symbolic link. */
 export function stampsPath(path: string): string {
-  return `${path}.stamps`;
+  return `${cacheFileTarget(path)}.stamps`;
 }
 
 /**
  * A resolver started from the cache file at `path` when there is one, else an empty one.
- * @throws SnapshotError or StampsFormatError (from `src/node/resolver.ts`) when the files are corrupt.
+ * @throws CacheFileRefusedError naming the file when the snapshot or its stamps exist but cannot
+ *   be read or understood (corrupt, another version, more entries than `options.capacity`, not a
+ *   regular file, unreadable); its `cause` is the reason (a SnapshotError, StampsFormatError, …).
  */
 export async function loadResolver(
   path: string,
   options: Omit<BuildIdResolverOptions, "restore"> = {},
 ): Promise<BuildIdResolver> {
-  const cache = await loadSnapshotFile(path);
+  const read = (file: string) => {
+    try {
+      return readCacheFileSync(file);
+    } catch (error) {
+      throw new CacheFileRefusedError(file, error);
+    }
+  };
+  // No lock: each file is replaced whole, and an entry whose stamp is not there yet is dropped.
+  const cache = read(path);
+  const stamps = read(stampsPath(path));
   if (cache === undefined) return BuildIdResolver.create(options);
-  const stamps = await loadSnapshotFile(stampsPath(path));
-  return BuildIdResolver.create({ ...options, restore: { cache, stamps } });
+  try {
+    return await BuildIdResolver.create({ ...options, restore: { cache, stamps } });
+  } catch (error) {
+    throw new CacheFileRefusedError(error instanceof StampsFormatError ? stampsPath(path) : path, error);
+  }
+}
+
+type StampsJson = { format: unknown; stamps: unknown[][] };
+
+function parseStamps(bytes: Uint8Array): StampsJson {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (error) {
+    throw new StampsFormatError(`stamps are not JSON: ${(error as Error).message}`);
+  }
+  const { stamps } = (parsed ?? {}) as Partial<StampsJson>;
+  if (!Array.isArray(stamps) || !stamps.every((row) => Array.isArray(row) && /^[0-9]{1,20}$/.test(String(row[0])))) {
+    throw new StampsFormatError("stamps.stamps is not an array of rows starting with a key");
+  }
+  return parsed as StampsJson;
+}
+
+// Our stamps, plus the disk's rows for keys the merged snapshot took from the disk.
+function mergeStamps(ours: Uint8Array, onDisk: Uint8Array | undefined, keys: Set<bigint>): Uint8Array {
+  if (onDisk === undefined) return ours;
+  const mine = parseStamps(ours);
+  const theirs = parseStamps(onDisk);
+  if (theirs.format !== mine.format) {
+    throw new StampsFormatError(
+      `stamps format is ${JSON.stringify(theirs.format)}, expected ${JSON.stringify(mine.format)}`,
+    );
+  }
+  const have = new Set(mine.stamps.map((row) => String(row[0])));
+  const added = theirs.stamps.filter((row) => !have.has(String(row[0])) && keys.has(BigInt(String(row[0]))));
+  if (added.length === 0) return ours;
+  return new TextEncoder().encode(JSON.stringify({ ...mine, stamps: [...mine.stamps, ...added] }));
 }
 
 /**
- * Keeps `resolver` saved at `path`: every `intervalMs` when given, at process exit, and when the
- * returned `stop` is called (which resolves after the final save).
- * @throws RangeError when `intervalMs` is not a positive integer.
+ * Keeps `resolver` saved at `path` (and its stamps at {@link stampsPath}) as {@link persist} keeps
+ * a cache: every `intervalMs` when given, at process exit, and when the returned `stop` is called,
+ * each save merging what another process saved there meanwhile.
+ * @throws RangeError when `intervalMs` is not an integer from 1 to {@link MAX_INTERVAL_MS}.
  */
 export function persistResolver(
   resolver: BuildIdResolver,
   path: string,
-  options: { intervalMs?: number; onError?: (error: unknown) => void } = {},
+  options: PersistOptions = {},
 ): () => Promise<void> {
-  const onError = options.onError ?? ((error: unknown) => process.emitWarning(error as Error));
-  const stopCache = persist(resolver.cache, path, options);
-  const timer =
-    options.intervalMs === undefined
-      ? undefined
-      : setInterval(
-          () => saveSnapshotAtomic(stampsPath(path), resolver.exportStamps()).catch(onError),
-          options.intervalMs,
-        );
-  timer?.unref();
-  const onExit = (): void => {
-    try {
-      saveSnapshotAtomicSync(stampsPath(path), resolver.exportStamps());
-    } catch (error) {
-      onError(error);
-    }
+  const stamps = {
+    path: stampsPath(path),
+    merge: (onDisk: Uint8Array | undefined, keys: Set<bigint>) => mergeStamps(resolver.exportStamps(), onDisk, keys),
   };
-  process.on("exit", onExit);
-  return async () => {
-    clearInterval(timer);
-    process.off("exit", onExit);
-    await stopCache();
-    await saveSnapshotAtomic(stampsPath(path), resolver.exportStamps());
-  };
+  return persistWith(resolver.cache, path, stamps, options);
 }

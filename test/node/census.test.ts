@@ -127,7 +127,8 @@ test("the report names every count it prints", async () => {
 });
 
 describe("the command line", () => {
-  const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { cwd: root });
+  const cli = (...args: string[]) =>
+    run(process.execPath, ["--import", "tsx", "src/node/cli.ts", ...args], { cwd: root });
 
   test("census --json parses and has every field", async () => {
     const { stdout, stderr } = await cli("census", "--json");

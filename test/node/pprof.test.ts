@@ -1,12 +1,26 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { Location, Mapping, Function as PprofFunction, Profile, Sample, StringTable, ValueType } from "pprof-format";
-import { afterAll, beforeAll, expect, test } from "vitest";
-import { annotateProfileFile } from "../../src/node/pprof-file.js";
+import { build } from "esbuild";
+import {
+  Label,
+  Line,
+  Location,
+  Mapping,
+  Function as PprofFunction,
+  Profile,
+  Sample,
+  StringTable,
+  ValueType,
+} from "pprof-format";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { annotateProfileFile, DEFAULT_PROFILE_LIMIT, readProfileFile } from "../../src/node/pprof-file.js";
 import { BuildIdResolver } from "../../src/node/resolver.js";
-import { annotateProfile, ProfileFormatError } from "../../src/pprof.js";
+import { annotateProfile, isGzip, ProfileFormatError } from "../../src/pprof.js";
+import { bundleCli, profileOf, runCli } from "../helpers/cli.js";
 import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "./live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-pprof-"));
@@ -109,4 +123,168 @@ test("the universal annotator: sync lookups, reasons for skips, and bad input re
     /^not a pprof profile \(3 bytes\)/,
   );
   await expect(annotateProfile(bytes, () => "xyz")).rejects.toThrow(/is not hex: "xyz"/);
+});
+
+describe("pprof input is validated, not trusted", () => {
+  // A small profile using every message kind, so that cuts land inside each of them.
+  function everyKind(): Uint8Array {
+    const strings = new StringTable();
+    return new Profile({
+      sampleType: [new ValueType({ type: strings.dedup("samples"), unit: strings.dedup("count") })],
+      periodType: new ValueType({ type: strings.dedup("cpu"), unit: strings.dedup("nanoseconds") }),
+      period: 1000,
+      timeNanos: 1_700_000_000_000_000_000n,
+      durationNanos: 99,
+      stringTable: strings,
+      mapping: [
+        new Mapping({ id: 1, memoryStart: 0x1000, memoryLimit: 0x2000, filename: strings.dedup("/bin/true") }),
+        new Mapping({ id: 2, memoryStart: 0x3000, memoryLimit: 0x4000, filename: strings.dedup("/bin/false") }),
+      ],
+      function: [new PprofFunction({ id: 1, name: strings.dedup("main"), filename: strings.dedup("main.c") })],
+      location: [
+        new Location({ id: 1, mappingId: 1, address: 0x1010, line: [new Line({ functionId: 1, line: 3 })] }),
+        new Location({ id: 2, mappingId: 2, address: 0x3010 }),
+      ],
+      sample: [
+        new Sample({ locationId: [1, 2], value: [5], label: [new Label({ key: strings.dedup("thread"), num: 7 })] }),
+      ],
+    }).encode();
+  }
+
+  const go = (() => {
+    try {
+      execFileSync("go", ["version"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  const goAccepts = (bytes: Uint8Array): boolean => {
+    const path = join(dir, "go-cut.pb");
+    writeFileSync(path, bytes);
+    try {
+      execFileSync("go", ["tool", "pprof", "-raw", path], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const weAccept = async (bytes: Uint8Array): Promise<boolean> =>
+    annotateProfile(bytes, () => undefined).then(
+      () => true,
+      (error) => {
+        expect(error).toBeInstanceOf(ProfileFormatError);
+        return false;
+      },
+    );
+
+  test("every cut of an uncompressed profile is refused where Go's pprof refuses it", async () => {
+    const bytes = everyKind();
+    expect(await weAccept(bytes)).toBe(true);
+    const accepted: number[] = [];
+    for (let n = 0; n < bytes.length; n++) if (await weAccept(bytes.subarray(0, n))) accepted.push(n);
+    // Only cuts between whole top-level fields after the string table can still be a profile.
+    expect(accepted.length).toBeLessThan(6);
+    if (!go) {
+      console.log("go is not installed: cuts not compared with go tool pprof");
+      return;
+    }
+    // Go agrees on every cut we accept and on a seeded sample of those we refuse.
+    const seed = Number(process.env.PPROF_CUT_SEED ?? Date.now() % 2 ** 31);
+    console.log(`pprof cuts compared with go tool pprof (PPROF_CUT_SEED=${seed})`);
+    let r = seed;
+    const refused = [...Array(bytes.length).keys()].filter((n) => !accepted.includes(n));
+    const sample = Array.from({ length: 24 }, () => {
+      r = (Math.imul(r, 1664525) + 1013904223) >>> 0;
+      return refused[r % refused.length]!;
+    });
+    for (const n of accepted) expect(goAccepts(bytes.subarray(0, n)), `seed ${seed}: Go on a cut at ${n}`).toBe(true);
+    for (const n of sample) expect(goAccepts(bytes.subarray(0, n)), `seed ${seed}: Go on a cut at ${n}`).toBe(false);
+  }, 300_000);
+
+  test("bad wire types and lengths are refused by name before decoding", async () => {
+    const refusal = (bytes: number[]) => annotateProfile(new Uint8Array(bytes), () => undefined);
+    await expect(refusal([0x0b, 0x00])).rejects.toThrow(
+      "not a pprof profile (2 bytes): Profile.sample_type at byte 0: invalid wire type 3",
+    );
+    await expect(refusal([0x12, 0x7f, 0x08])).rejects.toThrow(
+      "not a pprof profile (3 bytes): Profile.sample at byte 0: length 127 runs past the end (1 bytes left)",
+    );
+    await expect(refusal([0x10, 0x01])).rejects.toThrow(
+      "not a pprof profile (2 bytes): Profile.sample at byte 0: wire type 0 does not fit the field",
+    );
+    await expect(refusal([0x12, 0x02, 0x1a, 0x05, 0x32, 0x00])).rejects.toThrow(
+      "not a pprof profile (6 bytes): Sample.label at byte 2: length 5 runs past the end (0 bytes left)",
+    );
+  });
+
+  test("an empty file and 10 MB of zeros are 'empty input', as Go says", async () => {
+    await expect(annotateProfile(new Uint8Array(0), () => undefined)).rejects.toThrow(
+      new ProfileFormatError("empty input: no bytes"),
+    );
+    const zeros = join(dir, "zeros.pb");
+    writeFileSync(zeros, new Uint8Array(10_000_000));
+    const resolver = await BuildIdResolver.create();
+    await expect(annotateProfileFile(zeros, join(dir, "zeros.out.pb"), resolver)).rejects.toThrow(
+      new ProfileFormatError(`${zeros}: empty input: 10000000 zero bytes`),
+    );
+    expect(existsSync(join(dir, "zeros.out.pb"))).toBe(false);
+  });
+
+  test("decompression stops at the ceiling: 1 GiB of gzipped zeros is refused with bounded memory", async () => {
+    const member = gzipSync(new Uint8Array(1 << 20), { level: 9 });
+    const bomb = join(dir, "bomb.pb.gz");
+    writeFileSync(bomb, Buffer.concat(Array.from({ length: 1024 }, () => member)));
+    const script = join(dir, "read-profile.mjs");
+    await build({
+      entryPoints: [fileURLToPath(new URL("../helpers/read-profile.ts", import.meta.url))],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      outfile: script,
+      logLevel: "error",
+    });
+    const child = (...args: string[]) =>
+      JSON.parse(execFileSync(process.execPath, [script, bomb, ...args], { encoding: "utf8" })) as {
+        error: string;
+        maxRssBytes: number;
+      };
+    const byDefault = child();
+    expect(byDefault.error).toBe(
+      `${bomb}: decompresses to more than ${DEFAULT_PROFILE_LIMIT} bytes (maxBytes, or --max-profile-bytes, raises the limit)`,
+    );
+    // The output is bounded by the ceiling, not by the 1 GiB the file holds.
+    expect(byDefault.maxRssBytes).toBeLessThan(DEFAULT_PROFILE_LIMIT + 256 * 2 ** 20);
+    const small = child(String(2 ** 21));
+    expect(small.error).toContain("decompresses to more than 2097152 bytes");
+    expect(small.maxRssBytes).toBeLessThan(256 * 2 ** 20);
+  }, 120_000);
+
+  test("the ceiling is an option: raised, the same zeros decompress and are then 'empty input'", async () => {
+    const zeros = join(dir, "zeros-8m.pb.gz");
+    writeFileSync(zeros, gzipSync(new Uint8Array(8 << 20)));
+    await expect(readProfileFile(zeros, { maxBytes: 4 << 20 })).rejects.toThrow(/decompresses to more than 4194304/);
+    expect((await readProfileFile(zeros, { maxBytes: 16 << 20 })).length).toBe(8 << 20);
+  });
+
+  test("mapping ids past 2^53 print exactly in annotate --json", async () => {
+    const input = join(dir, "big-ids.pb");
+    const id = 2n ** 53n + 1n;
+    writeFileSync(input, profileOf([join(dir, "absent.so")], id));
+    const cli = await bundleCli(join(dir, "cli-bundle"));
+    const run = await runCli(cli, ["annotate", input, "-o", join(dir, "big-ids.out.pb"), "--json"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).skipped[0].id).toBe("9007199254740993");
+  });
+
+  test("one gzip-magic test, used by the Node file reader and the page", () => {
+    expect(isGzip(gzipSync(new Uint8Array(1)))).toBe(true);
+    expect(isGzip(new Uint8Array([0x1f]))).toBe(false);
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    for (const file of ["src/node/pprof-file.ts", "web/profile.ts"]) {
+      const source = readFileSync(join(root, file), "utf8");
+      expect(source, file).toMatch(/\bisGzip\b/);
+      expect(source, file).not.toMatch(/0x8b/i);
+    }
+  });
 });

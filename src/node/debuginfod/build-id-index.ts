@@ -8,8 +8,9 @@
 import { type BigIntStats, closeSync, lstatSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
-import { BUILD_ID_MAX, BuildIdCache } from "../../cache.js";
+import { BuildIdCache } from "../../cache.js";
 import { ElfError } from "../../elf.js";
+import { BUILD_ID_MAX } from "../../layout.js";
 import { openRegularSync } from "../safe-open.js";
 import { loadSnapshotFile, saveSnapshotAtomic } from "../snapshot-file.js";
 import { buildIdBytes } from "./build-id.js";

@@ -1,5 +1,5 @@
 // The compact per-file arrays of the reverse index, and the builder a scan fills them with.
-import { BUILD_ID_MAX } from "../../cache.js";
+import { BUILD_ID_MAX } from "../../layout.js";
 
 /** Bits of a file's kind in {@link FileTable.kinds}. */
 export const KIND = Object.freeze({

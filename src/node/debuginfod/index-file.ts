@@ -14,7 +14,7 @@
 //
 //   then the CRC-32 (IEEE) of every byte before it, u32.
 import CRC32 from "crc-32";
-import { BUILD_ID_MAX } from "../../cache.js";
+import { BUILD_ID_MAX } from "../../layout.js";
 import { type FileTable, KIND, STAMP_WORDS } from "./file-table.js";
 
 const MAGIC = "BIDINDX1";

@@ -10,6 +10,8 @@
  *
  * @module
  */
+import { integer } from "../check.js";
+import { ENTRY_SIZE, slotCount } from "../layout.js";
 
 /** PATCHv3 "mm/bpf/perf: Store build id in file object": `struct build_id *f_build_id` in every `struct file`. */
 export const FILE_POINTER_BYTES = 8;
@@ -24,22 +26,16 @@ export const INODE_POINTER_BYTES = 8;
 export const INODE_LOCK_BYTES = 4;
 
 /** RFC v2's two fields as `struct inode` lays them out: 8 + 4 B padded to the 8-B alignment of the next pointer (`i_private`). */
-export const INODE_FIELDS_BYTES = 16;
+export const INODE_FIELDS_BYTES = Math.ceil((INODE_POINTER_BYTES + INODE_LOCK_BYTES) / 8) * 8;
 
 /** Viro's design: the flag is a spare bit of the existing 32-bit `i_flags`, so an inode grows by nothing. */
 export const STOLEN_BIT_INODE_BYTES = 0;
 
-/** The side hash's entry record, as `assembly/index.ts` lays it out: key u64, id[20], len u8, ref u8, 2 spare. */
-export const SIDE_ENTRY_BYTES = 32;
+/** The side hash's entry record, the core's `ENTRY_SIZE` (src/layout.ts): key u64, id[20], len u8, ref u8, 2 spare. */
+export const SIDE_ENTRY_BYTES = ENTRY_SIZE;
 
 /** The side hash's index slot, as `assembly/index.ts` lays it out: u32 (8-bit tag | entry + 1). */
 export const SIDE_SLOT_BYTES = 4;
-
-/** The core keeps its index at most 3/4 full (`MAX_LOAD_NUM / MAX_LOAD_DEN` in `assembly/index.ts`). */
-export const SIDE_MAX_LOAD = 3 / 4;
-
-/** The core's smallest index: 2^`MIN_SLOT_BITS` = 8 slots. */
-export const SIDE_MIN_SLOTS = 8;
 
 /** Counts that decide what each design costs on one machine. */
 export interface Population {
@@ -54,7 +50,10 @@ export interface Population {
 }
 
 /** The three designs, in the order {@link designCosts} returns them. */
-export type DesignName = "pointer-per-file" | "pointer-per-inode" | "stolen-bit";
+export const DESIGNS = ["pointer-per-file", "pointer-per-inode", "stolen-bit"] as const;
+
+/** One of {@link DESIGNS}. */
+export type DesignName = (typeof DESIGNS)[number];
 
 /** What one design costs for a {@link Population}. */
 export interface DesignCost {
@@ -68,28 +67,28 @@ export interface DesignCost {
   perObject: string;
 }
 
-/** Index slots the core reserves for `entries` entries: a power of two, at most 3/4 full, at least 8. */
+/**
+ * Index slots the core reserves for `entries` entries: a power of two, at most 3/4 full, at least 8
+ * (the core's own rule, from src/layout.ts).
+ * @throws TypeError or RangeError when `entries` is not an integer >= 0.
+ */
 export function sideHashSlots(entries: number): number {
-  let slots = SIDE_MIN_SLOTS;
-  while (slots * SIDE_MAX_LOAD < entries) slots *= 2;
-  return slots;
+  return slotCount(integer("entries", entries, 0));
 }
 
 /**
  * Bytes of a side hash sized for `entries` entries: dense entries plus the index over them,
  * what `BuildIdCache.create({ capacity: entries })` reserves before its batch buffers. 0 for no entries.
+ * @throws TypeError or RangeError when `entries` is not an integer >= 0.
  */
 export function sideHashBytes(entries: number): number {
-  if (entries === 0) return 0;
+  if (integer("entries", entries, 0) === 0) return 0;
   return entries * SIDE_ENTRY_BYTES + sideHashSlots(entries) * SIDE_SLOT_BYTES;
 }
 
 function checkPopulation(p: Population): void {
   for (const name of ["files", "inodes", "elfInodes", "executableMappings"] as const) {
-    const value = p?.[name];
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`population.${name} must be a nonnegative integer, got ${String(value)}`);
-    }
+    integer(`population.${name}`, p?.[name], 0);
   }
   if (p.elfInodes > p.inodes) {
     throw new RangeError(`population.elfInodes (${p.elfInodes}) exceeds population.inodes (${p.inodes})`);
@@ -104,7 +103,7 @@ const stolenBitBytes = (p: Population) => p.inodes * STOLEN_BIT_INODE_BYTES + si
 /**
  * Bytes each design adds for population `p`, one entry per design, always in the order
  * pointer-per-file, pointer-per-inode, stolen-bit.
- * @throws RangeError naming the field when a count is not a nonnegative integer or `elfInodes > inodes`.
+ * @throws TypeError or RangeError naming the field when a count is not an integer >= 0, RangeError when `elfInodes > inodes`.
  */
 export function designCosts(p: Population): DesignCost[] {
   checkPopulation(p);
@@ -158,7 +157,7 @@ function firstCrossing(limit: number, stolen: (n: number) => number, rival: (n: 
  * open files make the per-file pointer cheaper, and how many cached ELF inodes make the side
  * hash as dear as each rival. The side hash grows by 32 B per entry plus its index, faster
  * than the 24 B `struct build_id` a rival pays per ELF inode, so each search has one crossing.
- * @throws RangeError as {@link designCosts} does.
+ * @throws TypeError or RangeError as {@link designCosts} does.
  */
 export function breakEven(p: Population): BreakEven {
   checkPopulation(p);

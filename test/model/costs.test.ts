@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { breakEven, designCosts, type Population, sideHashBytes, sideHashSlots } from "../src/design-costs.js";
-import { BuildIdCache } from "../src/index.js";
+import { BuildIdCache } from "../../src/index.js";
+import { breakEven, designCosts, type Population, sideHashBytes, sideHashSlots } from "../../src/model/index.js";
 
 describe("side hash bytes", () => {
   test.each([
@@ -23,6 +23,7 @@ describe("side hash bytes", () => {
     for (const capacity of [1, 6, 7, 12, 13, 100, 1000, 16384]) {
       const cache = await BuildIdCache.create({ capacity });
       const stats = cache.stats();
+      expect(stats.slots).toBe(sideHashSlots(capacity));
       expect(stats.slots * 4 + capacity * 32).toBe(sideHashBytes(capacity));
       batchBuffers.add(stats.reservedBytes - sideHashBytes(capacity));
       cache.dispose();
@@ -51,9 +52,9 @@ describe("designCosts", () => {
   });
 
   test.each<[Partial<Population>, string]>([
-    [{ files: -1 }, "population.files must be a nonnegative integer, got -1"],
-    [{ inodes: 1.5 }, "population.inodes must be a nonnegative integer, got 1.5"],
-    [{ executableMappings: Number.NaN }, "population.executableMappings must be a nonnegative integer, got NaN"],
+    [{ files: -1 }, "population.files must be an integer >= 0, got -1"],
+    [{ inodes: 1.5 }, "population.inodes must be an integer >= 0, got 1.5"],
+    [{ executableMappings: Number.NaN }, "population.executableMappings must be an integer >= 0, got NaN"],
     [{ elfInodes: 11 }, "population.elfInodes (11) exceeds population.inodes (10)"],
   ])("rejects %o", (change, message) => {
     const p = { files: 10, inodes: 10, elfInodes: 1, executableMappings: 1, ...change };
