@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Command } from "commander";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import {
   ArtifactNotFoundError,
@@ -12,6 +13,7 @@ import {
   debuginfodCachePath,
   findArtifact,
 } from "../../../src/node/debuginfod/client.js";
+import { registerDebuginfodCommands } from "../../../src/node/debuginfod/commands.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
 
 let tree: Tree;
@@ -217,5 +219,27 @@ describe("find's checks", () => {
     await expect(findArtifact("executable", "abc")).rejects.toThrow(RangeError);
     await expect(findArtifact("section", "abcd")).rejects.toThrow(/section must be a section name, got undefined/);
     await expect(findArtifact("executable", "abcd", { section: ".text" })).rejects.toThrow(/only for the "section"/);
+  });
+});
+
+describe("the find and serve commands", () => {
+  it("find prints the path from a scanned root; serve is registered with its options", async () => {
+    const program = registerDebuginfodCommands(new Command().exitOverride());
+    const printed: string[] = [];
+    const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      printed.push(String(chunk));
+      return true;
+    });
+    const quiet = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      const p = tree.programs[1]!;
+      await program.parseAsync(["find", "debuginfo", p.id, "--root", tree.root, "--no-progress"], { from: "user" });
+      expect(printed).toEqual([`${p.debuginfo}\n`]);
+    } finally {
+      write.mockRestore();
+      quiet.mockRestore();
+    }
+    const serve = program.commands.find((c) => c.name() === "serve")!;
+    expect(serve.options.map((o) => o.long)).toEqual(["--port", "--host", "--index", "--no-progress"]);
   });
 });
