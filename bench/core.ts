@@ -1,91 +1,36 @@
 // The benchmark matrix: key distributions x operations x sizes x implementations, interleaved,
-// with the Zipf hit ratios, memory per entry, heap growth and the issue's targets.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { arch, cpus, platform, release, totalmem } from "node:os";
-import { pathToFileURL } from "node:url";
+// with the Zipf hit ratios, memory per entry, heap growth, the call breakdown and the targets.
 import { parseArgs } from "node:util";
 import { do_not_optimize } from "mitata";
+import { callBreakdown } from "./calls.js";
+import { interleave, type Log, logger, machine, median, nsPerCall, repeat, timeCall, writeResults } from "./harness.js";
+import { type KeySet, makeUniverse, pick, prng, sample, type Universe } from "./keys.js";
+import { measureMemory } from "./memory.js";
+import { NativeTable } from "./native.js";
+import { type Contender, createContender, MAX_KEYS_PER_CALL } from "./peers.js";
+import { renderChart, renderMarkdown, renderTerminal } from "./report.js";
 import {
+  CONTENDERS,
+  type CoreResults,
   DISTRIBUTIONS,
   type Distribution,
-  type KeySet,
-  makeUniverse,
-  pick,
-  prng,
-  sample,
-  type Universe,
-} from "./keys.js";
-import { type HeapGrowth, type MemoryRow, measureMemory } from "./memory.js";
-import { NativeReference } from "./native.js";
-import { CONTENDERS, type Contender, type ContenderId, createContender, MAX_KEYS_PER_CALL } from "./peers.js";
-import { renderChart, renderMarkdown, renderTerminal, type Target } from "./report.js";
+  IMPLS,
+  type Impl,
+  type MatrixRow,
+  NATIVES,
+  type NativeId,
+  type Op,
+  PARTS,
+  PASSES,
+  type Part,
+  type Pass,
+  type Settings,
+  type TableBytes,
+  type ZipfRow,
+} from "./results.js";
+import { anchorTargets, issue4Targets } from "./targets.js";
 import { BenchCheckError, checkDeleteInsert, checkReads, checkSize, checkTimedLookups } from "./verify.js";
 import { compulsoryHitRatio, zipfStream } from "./zipf.js";
-
-/** Operations of the matrix, in table order. */
-export const OPS = ["insert", "hit", "miss", "delete", "churn"] as const;
-
-/** One operation of the matrix. */
-export type Op = (typeof OPS)[number];
-
-/** An implementation of the matrix, the native reference included. */
-export type Impl = ContenderId | "native";
-
-/** Median ns/op of one implementation, operation and cell, with the per-round figures. */
-export interface MatrixRow {
-  dist: Distribution;
-  size: number;
-  op: Op;
-  impl: Impl;
-  ns: number;
-  rounds: number[];
-}
-
-/** Hits of one implementation on one Zipf stream at one capacity. */
-export interface ZipfRow {
-  keys: number;
-  requests: number;
-  fraction: number;
-  capacity: number;
-  impl: Impl;
-  hits: number;
-  hitRatio: number;
-  /** ns per get-or-insert, from one pass (indicative). */
-  ns: number;
-}
-
-/** Everything one run measured. */
-export interface CoreResults {
-  machine: Record<string, string | number>;
-  settings: Settings;
-  native: string;
-  matrix: MatrixRow[];
-  zipf: ZipfRow[];
-  /** The hit ratio of an unbounded cache on each stream (an upper bound for every row). */
-  zipfBound: { keys: number; hitRatio: number }[];
-  memory: MemoryRow[];
-  heap: HeapGrowth[];
-  targets: Target[];
-}
-
-/** How much to run. */
-export interface Settings {
-  quick: boolean;
-  dists: Distribution[];
-  sizes: number[];
-  rounds: number;
-  minSamples: number;
-  minMs: number;
-  minOpsPerCall: number;
-  maxKeysPerCall: number;
-  subset: number;
-  churn: number;
-  nativeReps: number;
-  zipfRequests: number[];
-  memoryEntries: number;
-  heapLookups: number;
-}
 
 const ZIPF_S = 0.9;
 const ZIPF_FRACTIONS = [0.01, 0.05, 0.1];
@@ -94,14 +39,25 @@ const ZIPF_IDS = ["single", "lru-cache", "mnemonist", "lru.min"] as const;
 /** The exact-LRU peers: on one stream they must hit exactly as often as each other. */
 const EXACT_LRU = ["lru-cache", "mnemonist", "lru.min"] as const;
 
-function settingsFrom(args: string[]): Settings & { json: boolean } {
+function list<T extends string>(option: string, value: string, known: readonly T[]): T[] {
+  return value.split(",").map((v) => {
+    if (!(known as readonly string[]).includes(v))
+      throw new RangeError(`--${option}: ${JSON.stringify(v)} is not one of ${known.join(", ")}`);
+    return v as T;
+  });
+}
+
+function settingsFrom(args: string[]): Settings & { json: boolean; out: string | undefined } {
   const { values } = parseArgs({
     args,
     options: {
       quick: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      out: { type: "string" },
       sizes: { type: "string" },
       dists: { type: "string" },
+      impls: { type: "string" },
+      parts: { type: "string" },
       rounds: { type: "string" },
     },
   });
@@ -112,19 +68,21 @@ function settingsFrom(args: string[]): Settings & { json: boolean } {
       throw new RangeError(`--sizes: ${JSON.stringify(s)} is not an integer from 16 to 4000000`);
     return n;
   });
-  const dists = (values.dists ?? DISTRIBUTIONS.join(",")).split(",").map((d) => {
-    if (!(DISTRIBUTIONS as readonly string[]).includes(d))
-      throw new RangeError(`--dists: ${JSON.stringify(d)} is not one of ${DISTRIBUTIONS.join(", ")}`);
-    return d as Distribution;
-  });
+  const seed = Number(process.env.BENCH_SEED ?? 0);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new RangeError(`BENCH_SEED: ${process.env.BENCH_SEED} is not an integer >= 0`);
   const rounds = Number(values.rounds ?? (quick ? 2 : 5));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50)
     throw new RangeError(`--rounds: ${values.rounds} is not an integer from 1 to 50`);
   return {
     json: values.json === true,
+    out: values.out,
     quick,
-    dists,
+    seed,
+    dists: list("dists", values.dists ?? DISTRIBUTIONS.join(","), DISTRIBUTIONS),
     sizes,
+    impls: list("impls", values.impls ?? IMPLS.join(","), IMPLS),
+    parts: list("parts", values.parts ?? PARTS.join(","), PARTS),
     rounds,
     minSamples: quick ? 2 : 5,
     minMs: quick ? 2 : 20,
@@ -132,42 +90,13 @@ function settingsFrom(args: string[]): Settings & { json: boolean } {
     maxKeysPerCall: quick ? 8192 : MAX_KEYS_PER_CALL,
     subset: quick ? 2048 : 16384,
     churn: quick ? 2048 : 16384,
-    nativeReps: quick ? 1 : 5,
     zipfRequests: sizes.map((n) =>
       quick ? Math.min(20 * n, 100_000) : Math.min(Math.max(100 * n, 100_000), 1_000_000),
     ),
     memoryEntries: 65536,
     heapLookups: quick ? 1_000_000 : 10_000_000,
+    callKeys: quick ? 4096 : 65536,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function rotate<T>(items: readonly T[], by: number): T[] {
-  const k = by % items.length;
-  return [...items.slice(k), ...items.slice(0, k)];
-}
-
-// By hand, not mitata's measure(): that allocates a 2^20-slot sample array and compiles a loop
-// per call (0.1-0.2 s each here), too slow for the hundreds of short interleaved rounds below.
-function nsPerOp(run: () => number, perCall: number, manual: boolean, s: Settings, setup?: () => void): number {
-  setup?.();
-  do_not_optimize(run()); // warm-up call
-  const samples: number[] = [];
-  const started = performance.now();
-  while (samples.length < s.minSamples || performance.now() - started < s.minMs) {
-    setup?.();
-    const t0 = performance.now();
-    const result = run();
-    const elapsed = (performance.now() - t0) * 1e6;
-    do_not_optimize(result);
-    samples.push(manual ? result : elapsed);
-  }
-  return median(samples) / perCall;
 }
 
 function checksum(keys: KeySet): number {
@@ -184,19 +113,68 @@ function newestKeys(universe: Universe, end: number, count: number): KeySet {
   return pick(universe, idx);
 }
 
-type Log = (message: string) => void;
+/** One implementation as one round of the matrix runs it: the timed passes of that round, per operation. */
+interface Runner {
+  impl: Impl;
+  round(): Promise<Partial<Record<Op, number[]>>>;
+}
+
+/** A JS implementation's round: the pass sequence once untimed, then timed until the budget is spent. */
+function contenderRunner(c: Contender, keys: Record<Pass, KeySet>, s: Settings): Runner {
+  const passes: Record<Pass, () => number> = {
+    hit: () => c.hit(keys.hit),
+    miss: () => c.miss(keys.miss),
+    delete: () => c.remove(keys.delete),
+    insert: () => c.insert(keys.insert),
+  };
+  return {
+    impl: c.id,
+    async round() {
+      for (const pass of PASSES) do_not_optimize(passes[pass]());
+      const samples: Record<Pass, number[]> = { hit: [], miss: [], delete: [], insert: [] };
+      repeat(s, () => {
+        for (const pass of PASSES) samples[pass].push(timeCall(passes[pass], c.manual) / keys[pass].length);
+      });
+      return samples;
+    },
+  };
+}
+
+/** A native table's round: one fresh process that fills, runs the sequence once untimed, then timed (harness.c). */
+function nativeRunner(
+  table: NativeTable,
+  path: string,
+  want: Record<string, number>,
+  s: Settings,
+  bytes: (b: number) => void,
+): Runner {
+  return {
+    impl: table.id,
+    async round() {
+      const o = await table.ops(path, s.minSamples, s.minMs);
+      const expected = { ...want, churnEvictions: o.churn.length === 0 ? 0 : (o.churn.length + 1) * s.churn };
+      for (const [name, value] of Object.entries(expected)) {
+        const got = o.check[name as keyof typeof o.check];
+        if (got !== value) throw new BenchCheckError(`${table.id}: ${name} is ${got}, expected ${value}`);
+      }
+      bytes(o.bytes);
+      const { hit, miss, delete: remove, insert, churn } = o;
+      return { hit, miss, delete: remove, insert, ...(churn.length > 0 ? { churn } : {}) };
+    },
+  };
+}
 
 async function runCell(
   dist: Distribution,
   size: number,
   s: Settings,
-  native: NativeReference | undefined,
+  building: Promise<NativeTable[]>,
   log: Log,
-): Promise<{ rows: MatrixRow[]; nativeBytes?: number }> {
+): Promise<{ rows: MatrixRow[]; bytes: TableBytes[] }> {
   const label = `${dist} ${size.toLocaleString("en-US")}`;
   log(`${label}: keys`);
-  const next = prng(size * 7 + DISTRIBUTIONS.indexOf(dist));
-  const universe = makeUniverse(dist, 2 * size, size, size + 11);
+  const next = prng(s.seed + size * 7 + DISTRIBUTIONS.indexOf(dist));
+  const universe = makeUniverse(dist, 2 * size, size, s.seed + size + 11);
   const distinct = Math.min(size, s.maxKeysPerCall);
   const perCall = Math.min(Math.max(distinct, s.minOpsPerCall), s.maxKeysPerCall);
   const hit = pick(universe, sample(0, size, distinct, perCall, next));
@@ -206,10 +184,13 @@ async function runCell(
   const poolIdx = new Uint32Array(2 * size + s.churn);
   for (let i = 0; i < poolIdx.length; i++) poolIdx[i] = i % (2 * size);
   const pool = pick(universe, poolIdx);
+  const keys: Record<Pass, KeySet> = { hit, miss, delete: subset, insert: subset };
 
   log(`${label}: fill and check`);
+  const bytes: TableBytes[] = [];
   const contenders: Contender[] = [];
   for (const id of CONTENDERS) {
+    if (!s.impls.includes(id)) continue;
     const c = await createContender(id, universe, size);
     c.fill();
     checkSize(c, size, "after fill");
@@ -217,94 +198,45 @@ async function runCell(
     checkReads(c, miss, false, "after fill");
     checkTimedLookups(c, hit, miss);
     checkDeleteInsert(c, subset, size);
+    if (c.tableBytes) bytes.push({ dist, size, impl: "wasm", bytes: c.tableBytes() });
     contenders.push(c);
   }
-  const path = native?.write({
-    live: size,
-    keys: universe.u64,
-    hit: hit.idx,
-    miss: miss.idx,
-    subset: subset.idx,
-    churn: s.churn,
-  });
+  const want = {
+    hitChecksum: checksum(hit),
+    hitFound: hit.length,
+    missFound: 0,
+    sizeAfterDelete: size - subset.length,
+    subsetFoundAfterDelete: 0,
+    sizeAfterInsert: size,
+    sizeAfterChurn: size,
+  };
+  const runners: Runner[] = contenders.map((c) => contenderRunner(c, keys, s));
+  for (const table of await building) {
+    const path = table.write({
+      live: size,
+      keys: universe.u64,
+      hit: hit.idx,
+      miss: miss.idx,
+      subset: subset.idx,
+      churn: s.churn,
+    });
+    runners.push(
+      nativeRunner(table, path, want, s, (b) => {
+        if (!bytes.some((r) => r.impl === table.id)) bytes.push({ dist, size, impl: table.id, bytes: b });
+      }),
+    );
+  }
 
-  let nativeBytes: number | undefined;
   const samples = new Map<string, number[]>();
   const record = (impl: Impl, op: Op, ns: number) => {
     const key = `${impl}/${op}`;
     samples.set(key, [...(samples.get(key) ?? []), ns]);
   };
-  const present = new Map<Contender, boolean>(contenders.map((c) => [c, true]));
-  const ensure = (c: Contender, want: boolean) => {
-    if (present.get(c) === want) return;
-    if (want) c.insert!(subset);
-    else c.remove!(subset);
-    present.set(c, want);
-  };
-  for (let r = 0; r < s.rounds; r++) {
-    log(`${label}: round ${r + 1}/${s.rounds}`);
-    const order = rotate(contenders, r);
-    for (const c of order)
-      record(
-        c.id,
-        "hit",
-        nsPerOp(() => c.hit(hit), hit.length, c.manual, s),
-      );
-    for (const c of order)
-      record(
-        c.id,
-        "miss",
-        nsPerOp(() => c.miss(miss), miss.length, c.manual, s),
-      );
-    for (const c of order) {
-      if (!c.remove) continue;
-      const remove = () => {
-        c.remove!(subset);
-        present.set(c, false);
-        return 0;
-      };
-      record(
-        c.id,
-        "delete",
-        nsPerOp(remove, subset.length, false, s, () => ensure(c, true)),
-      );
-    }
-    for (const c of order) {
-      if (!c.insert) continue;
-      const insert = () => {
-        c.insert!(subset);
-        present.set(c, true);
-        return 0;
-      };
-      record(
-        c.id,
-        "insert",
-        nsPerOp(insert, subset.length, false, s, () => ensure(c, false)),
-      );
-    }
-    if (native && path) {
-      const o = native.ops(path, s.nativeReps);
-      const k = o.check;
-      const want = {
-        hitChecksum: checksum(hit),
-        hitFound: hit.length,
-        missFound: 0,
-        sizeAfterDelete: size - subset.length,
-        subsetFoundAfterDelete: 0,
-        sizeAfterInsert: size,
-        sizeAfterChurn: size,
-        churnEvictions: s.nativeReps * s.churn,
-      };
-      for (const [name, value] of Object.entries(want)) {
-        if (k[name as keyof typeof k] !== value)
-          throw new BenchCheckError(`native C: ${name} is ${k[name as keyof typeof k]}, expected ${value}`);
-      }
-      for (const op of OPS) record("native", op, median(o[op]));
-      nativeBytes = o.bytes;
-    }
-  }
+  await interleave(runners, s.rounds, async (runner, r) => {
+    if (runner === runners[0]) log(`${label}: round ${r + 1}/${s.rounds}`);
+    for (const [op, ns] of Object.entries(await runner.round())) record(runner.impl, op as Op, median(ns));
+  });
   for (const c of contenders) {
-    ensure(c, true);
     checkSize(c, size, "after the timed rounds");
     checkReads(c, hit, true, "after the timed rounds");
   }
@@ -312,18 +244,16 @@ async function runCell(
   // Churn last: it replaces the live keys. Every insert is of a key evicted 2 * size inserts ago.
   const churners = contenders.filter((c) => c.churn);
   const at = new Map<Contender, number>(churners.map((c) => [c, size]));
-  for (let r = 0; r < s.rounds; r++) {
-    log(`${label}: churn round ${r + 1}/${s.rounds}`);
-    for (const c of rotate(churners, r)) {
-      const churn = () => {
-        const from = at.get(c)!;
-        c.churn!(pool, from, s.churn);
-        at.set(c, (from + s.churn) % (2 * size));
-        return 0;
-      };
-      record(c.id, "churn", nsPerOp(churn, s.churn, false, s));
-    }
-  }
+  await interleave(churners, s.rounds, (c, r) => {
+    if (c === churners[0]) log(`${label}: churn round ${r + 1}/${s.rounds}`);
+    const churn = () => {
+      const from = at.get(c)!;
+      c.churn!(pool, from, s.churn);
+      at.set(c, (from + s.churn) % (2 * size));
+      return 0;
+    };
+    record(c.id, "churn", nsPerCall(churn, s) / s.churn);
+  });
   for (const c of churners) {
     checkSize(c, size, "after churn");
     checkReads(c, newestKeys(universe, at.get(c)!, Math.min(size, s.churn)), true, "after churn (the newest keys)");
@@ -334,18 +264,19 @@ async function runCell(
     const [impl, op] = key.split("/") as [Impl, Op];
     rows.push({ dist, size, op, impl, ns: median(rounds), rounds });
   }
-  return { rows, nativeBytes };
+  return { rows, bytes };
 }
 
 async function runZipf(
   size: number,
   requests: number,
-  native: NativeReference | undefined,
+  s: Settings,
+  twin: NativeTable | undefined,
   log: Log,
 ): Promise<{ rows: ZipfRow[]; bound: number }> {
   log(`zipf ${size.toLocaleString("en-US")}: stream`);
-  const universe = makeUniverse("slab", 2 * size, size, size + 11);
-  const streamIdx = zipfStream(size, ZIPF_S, requests, size + 5);
+  const universe = makeUniverse("slab", 2 * size, size, s.seed + size + 11);
+  const streamIdx = zipfStream(size, ZIPF_S, requests, s.seed + size + 5);
   const stream = pick(universe, streamIdx);
   const bound = compulsoryHitRatio(streamIdx);
   const capacities = ZIPF_FRACTIONS.map((f) => Math.max(1, Math.round(size * f)));
@@ -353,6 +284,7 @@ async function runZipf(
   for (const [f, fraction] of ZIPF_FRACTIONS.entries()) {
     log(`zipf ${size.toLocaleString("en-US")}: ${fraction * 100}%`);
     for (const id of ZIPF_IDS) {
+      if (!s.impls.includes(id)) continue;
       const c = await createContender(id, universe, capacities[f]!);
       const t0 = performance.now();
       const hits = c.zipf!(stream);
@@ -369,9 +301,9 @@ async function runZipf(
       });
     }
   }
-  if (native) {
+  if (twin) {
     const none = new Uint32Array(0);
-    const path = native.write({
+    const path = twin.write({
       live: size,
       keys: universe.u64,
       hit: none,
@@ -381,11 +313,12 @@ async function runZipf(
       zipf: streamIdx,
       capacities,
     });
-    for (const [f, z] of native.zipf(path).zipf.entries()) {
+    for (const [f, z] of (await twin.zipf(path)).zipf.entries()) {
+      const fraction = ZIPF_FRACTIONS[f]!;
       rows.push({
         keys: size,
         requests,
-        fraction: ZIPF_FRACTIONS[f]!,
+        fraction,
         capacity: z.capacity,
         impl: "native",
         hits: z.hits,
@@ -410,7 +343,7 @@ async function runZipf(
           `zipf ${size} at ${fraction}: exact LRU ${impl} hit ${hitsOf(impl)} times, lru-cache ${hitsOf("lru-cache")}`,
         );
     }
-    if (native && hitsOf("native") !== hitsOf("single")) {
+    if (twin && hitsOf("single") !== undefined && hitsOf("native") !== hitsOf("single")) {
       throw new BenchCheckError(
         `zipf ${size} at ${fraction}: native CLOCK hit ${hitsOf("native")} times, the same CLOCK in wasm ${hitsOf("single")}`,
       );
@@ -419,174 +352,96 @@ async function runZipf(
   return { rows, bound };
 }
 
-function cell(rows: MatrixRow[], impl: Impl, op: Op, size: number, dist: Distribution): number | undefined {
-  return rows.find((r) => r.impl === impl && r.op === op && r.size === size && r.dist === dist)?.ns;
-}
-
-function targets(results: Omit<CoreResults, "targets">): Target[] {
-  const at = (impl: Impl, op: Op) => cell(results.matrix, impl, op, 65536, "slab");
-  const ratio = (a: number | undefined, b: number | undefined) =>
-    a === undefined || b === undefined ? undefined : a / b;
-  const ours = results.memory.find((m) => m.id === "batch");
-  const batchedHeap = results.heap.find((h) => h.api === "getMany");
-  const zipfMargins = results.zipf
-    .filter((z) => z.impl === "single")
-    .map(
-      (z) =>
-        z.hitRatio -
-        (results.zipf.find((l) => l.impl === "lru-cache" && l.keys === z.keys && l.fraction === z.fraction)?.hitRatio ??
-          Number.NaN),
-    );
-  const worstZipf = zipfMargins.length ? Math.min(...zipfMargins) : undefined;
-  const list: Omit<Target, "met">[] = [
-    {
-      name: "batched lookup hit vs Map<bigint, Uint8Array>",
-      goal: ">= 15x faster",
-      value: ratio(at("map-bigint", "hit"), at("batch", "hit")),
-      unit: "x",
-      higherIsBetter: true,
-      threshold: 15,
-    },
-    {
-      name: "single-call lookup hit vs Map<bigint, Uint8Array>",
-      goal: ">= 3x faster",
-      value: ratio(at("map-bigint", "hit"), at("single", "hit")),
-      unit: "x",
-      higherIsBetter: true,
-      threshold: 3,
-    },
-    {
-      name: "wasm-side batched lookup vs native C",
-      goal: "<= 1.25x native",
-      value: ratio(at("wasm", "hit"), at("native", "hit")),
-      unit: "x",
-      higherIsBetter: false,
-      threshold: 1.25,
-    },
-    {
-      name: "eviction churn (setMany) vs lru-cache",
-      goal: ">= 5x faster",
-      value: ratio(at("lru-cache", "churn"), at("batch", "churn")),
-      unit: "x",
-      higherIsBetter: true,
-      threshold: 5,
-    },
-    {
-      name: "eviction churn (single set) vs lru-cache",
-      goal: ">= 5x faster",
-      value: ratio(at("lru-cache", "churn"), at("single", "churn")),
-      unit: "x",
-      higherIsBetter: true,
-      threshold: 5,
-    },
-    {
-      name: "bytes per live entry, everything included",
-      goal: "<= 48",
-      value: ours?.perEntry,
-      unit: "B",
-      higherIsBetter: false,
-      threshold: 48,
-    },
-    {
-      name: "Zipf hit ratio minus lru-cache's (worst stream)",
-      goal: ">= 0",
-      value: worstZipf,
-      unit: "",
-      higherIsBetter: true,
-      threshold: 0,
-    },
-    // Below one byte per thousand lookups counts as zero: a full GC leaves a few KB of noise.
-    {
-      name: `JS heap growth over ${(batchedHeap?.lookups ?? 0).toLocaleString("en-US")} batched lookups`,
-      goal: "0 (< 1 B per 1000 lookups)",
-      value: batchedHeap?.growth,
-      unit: "B",
-      higherIsBetter: false,
-      threshold: (batchedHeap?.lookups ?? 0) / 1000,
-    },
-  ];
-  return list.map((t) => ({
-    ...t,
-    met: t.value === undefined ? undefined : t.higherIsBetter ? t.value >= t.threshold : t.value <= t.threshold,
-  }));
-}
-
-function machine(): Record<string, string | number> {
-  const cpu = cpus();
-  let cc = "none";
-  try {
-    cc = execFileSync(process.env.CC ?? "cc", ["--version"], { encoding: "utf8" }).split("\n")[0]!;
-  } catch {
-    // no compiler: the native row is skipped and says why
+/** Builds the native tables `impls` names, in parallel; a table that cannot be built is skipped with the reason. */
+async function buildNatives(
+  impls: Impl[],
+  log: Log,
+): Promise<{ tables: NativeTable[]; how: Record<NativeId, string> }> {
+  const how = { native: "not run", absl: "not run" } as Record<NativeId, string>;
+  const wanted = NATIVES.filter((id) => impls.includes(id));
+  const built = await Promise.all(wanted.map((id) => NativeTable.build(id)));
+  const tables: NativeTable[] = [];
+  for (const [i, id] of wanted.entries()) {
+    const t = built[i]!;
+    if (typeof t === "string") {
+      how[id] = `skipped: ${t}`;
+      log(`${id} skipped: ${t}`);
+    } else {
+      how[id] = id === "native" ? `${process.env.CC ?? "cc"} -O2` : `${process.env.CXX ?? "g++"} -O2`;
+      tables.push(t);
+    }
   }
-  return {
-    cpu: cpu[0]?.model.trim() ?? "unknown",
-    cores: cpu.length,
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    os: `${platform()} ${release()} ${arch()}`,
-    node: process.version,
-    v8: process.versions.v8,
-    cc,
-    date: new Date().toISOString(),
-  };
+  return { tables, how };
 }
 
-/** Runs the matrix; `--quick` for a short run that checks every implementation, `--json` for JSON on stdout. */
+/**
+ * Runs the matrix; `--quick` for a short run that checks every implementation, `--json` for JSON
+ * on stdout, `--out DIR` for where bench.{json,md,svg} go, `--impls`/`--parts`/`--sizes`/`--dists` to run less.
+ */
 export async function main(args: string[]): Promise<void> {
-  const s = settingsFrom(args);
-  const { json, ...settings } = s;
-  const started = performance.now();
-  const log: Log = (message) =>
-    process.stderr.write(`bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s: ${message}\n`);
-  const native = NativeReference.build();
-  const nativeRef = typeof native === "string" ? undefined : native;
-  if (typeof native === "string") log(`native C reference skipped: ${native}`);
+  const { json, out, ...s } = settingsFrom(args);
+  const log = logger("bench");
+  const wants = (part: Part) => s.parts.includes(part);
+  // Compiled while the first cell makes its keys and checks its implementations.
+  const building = buildNatives(wants("matrix") || wants("zipf") ? s.impls : [], log);
+  const tablesBuilt = building.then((b) => b.tables);
   try {
     const matrix: MatrixRow[] = [];
-    let nativeBytes: number | undefined;
-    for (const size of s.sizes) {
+    const tableBytes: TableBytes[] = [];
+    for (const size of wants("matrix") ? s.sizes : []) {
       for (const dist of s.dists) {
-        const cellResult = await runCell(dist, size, settings, nativeRef, log);
-        matrix.push(...cellResult.rows);
-        if (size === s.memoryEntries && dist === "slab") nativeBytes = cellResult.nativeBytes;
+        const cell = await runCell(dist, size, s, tablesBuilt, log);
+        matrix.push(...cell.rows);
+        tableBytes.push(...cell.bytes);
       }
     }
     const zipf: ZipfRow[] = [];
     const zipfBound: CoreResults["zipfBound"] = [];
-    for (const [i, size] of s.sizes.entries()) {
-      const { rows, bound } = await runZipf(size, s.zipfRequests[i]!, nativeRef, log);
+    const { tables, how } = await building;
+    for (const [i, size] of (wants("zipf") ? s.sizes : []).entries()) {
+      const twin = tables.find((t) => t.id === "native");
+      const { rows, bound } = await runZipf(size, s.zipfRequests[i]!, s, twin, log);
       zipf.push(...rows);
       zipfBound.push({ keys: size, hitRatio: bound });
     }
-    log("memory per entry and heap growth (child process)");
-    const { memory, heap } = measureMemory(s.memoryEntries, s.heapLookups, nativeBytes);
+    let calls: CoreResults["calls"];
+    if (wants("calls")) {
+      log("call breakdown");
+      calls = await callBreakdown(s.memoryEntries, s.callKeys, s.rounds, s, s.seed);
+    }
+    const natives = Object.fromEntries(
+      tableBytes
+        .filter((b) => b.impl !== "wasm" && b.size === s.memoryEntries && b.dist === "slab")
+        .map((b) => [b.impl, b.bytes]),
+    );
+    let memory: CoreResults["memory"] = [];
+    let heap: CoreResults["heap"] = [];
+    if (wants("memory")) {
+      log("memory per entry and heap growth (child process)");
+      ({ memory, heap } = measureMemory(s.memoryEntries, s.heapLookups, natives));
+    }
     const partial = {
       machine: machine(),
-      settings,
-      native: typeof native === "string" ? `skipped: ${native}` : "cc -O2",
+      settings: s,
+      natives: how,
       matrix,
+      tableBytes,
       zipf,
       zipfBound,
       memory,
       heap,
+      calls,
     };
-    const results: CoreResults = { ...partial, targets: targets(partial) };
-    const dir = new URL("./results/", import.meta.url);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(new URL("bench.json", dir), `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(new URL("bench.md", dir), renderMarkdown(results));
-    writeFileSync(new URL("bench.svg", dir), renderChart(results));
+    const results: CoreResults = { ...partial, targets: issue4Targets(partial), anchorTargets: anchorTargets(partial) };
+    const written = writeResults(out, {
+      "bench.json": `${JSON.stringify(results, null, 2)}\n`,
+      "bench.md": renderMarkdown(results),
+      "bench.svg": renderChart(results),
+    });
     if (json) process.stdout.write(`${JSON.stringify(results)}\n`);
     else process.stdout.write(renderTerminal(results));
-    log("done; wrote bench/results/bench.{json,md,svg}");
+    log(`done; wrote ${written.join(", ")}`);
   } finally {
-    nativeRef?.dispose();
+    for (const t of (await building).tables) t.dispose();
   }
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  });
 }

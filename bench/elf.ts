@@ -1,23 +1,23 @@
 // Benchmark section "elf": build IDs read per second over this machine's ELF files, by the project's
 // reader (file ranges; and parsing alone), by spawning GNU readelf -n, and by the npm parsers elfy and elfinfo.
-//   npx tsx bench/elf.ts [--quick] [--json]
+//   npx tsx bench/elf.ts [--quick] [--json] [--out DIR]
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { cpus } from "node:os";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { open as elfinfoOpen } from "elfinfo";
 import { ElfError, readBuildId } from "../src/elf.js";
 import { readBuildIdFromFile, readBuildIdFromFileSync } from "../src/node/elf-file.js";
 import { elfFiles } from "../test/helpers/elf-files.js";
+import { block, count, table } from "./format.js";
+import { median, runIfMain, writeResults } from "./harness.js";
 
 /** elfy ships no types; this is the one function used. */
 const elfy = createRequire(import.meta.url)("elfy") as { parse(bytes: Buffer): unknown };
 
 const ROOTS = ["/usr/bin", "/usr/sbin", "/usr/lib", "/usr/libexec"];
-const RESULTS = new URL("./results/", import.meta.url);
 
 /** One contender's pass over a file list. */
 interface Row {
@@ -177,8 +177,7 @@ async function timed(
     found = await run();
     times.push((performance.now() - start) / 1000);
   }
-  times.sort((a, b) => a - b);
-  const seconds = times[times.length >> 1] as number;
+  const seconds = median(times);
   return { contender, pass: passKind, files: files.length, found, seconds, filesPerSecond: files.length / seconds };
 }
 
@@ -210,31 +209,26 @@ function parseOnly(files: readonly string[], batch: number): Row {
   return { contender, pass: "warm", files: files.length, found, seconds, filesPerSecond: files.length / seconds };
 }
 
-function table(rows: readonly Row[]): string {
+function rowsTable(rows: readonly Row[]): string {
   const head = ["contender", "pass", "files", "found", "seconds", "IDs/s", "async faster", "sync faster"];
   const body = rows.map((r) => [
     r.contender,
     r.pass,
-    String(r.files),
-    String(r.found),
+    r.files,
+    r.found,
     r.seconds.toFixed(4),
-    Math.round(r.filesPerSecond).toLocaleString("en-US"),
+    count(Math.round(r.filesPerSecond)),
     r.asyncIsFaster === undefined ? "" : `${r.asyncIsFaster.toFixed(1)}x`,
     r.syncIsFaster === undefined ? "" : `${r.syncIsFaster.toFixed(1)}x`,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 || i === 1 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)))
-      .join("  ");
-  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+  return table(block(head, body, 2));
 }
 
-/** The "elf" benchmark section; `--quick` runs on a small sample, `--json` also prints the results as JSON. */
+/** The "elf" benchmark section; `--quick` runs on a small sample, `--json` also prints the results as JSON, `--out DIR` for elf.json. */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { quick: { type: "boolean" }, json: { type: "boolean" } },
+    options: { quick: { type: "boolean" }, json: { type: "boolean" }, out: { type: "string" } },
     strict: false,
   });
   const quick = values.quick === true;
@@ -292,7 +286,7 @@ export async function main(args: string[]): Promise<void> {
   const slow = sample(peers, quick ? 5 : 12); // elfinfo also reads every symbol table: seconds per large file
   rows.push(await peer("elfinfo open + note read", slow, () => pass(slow, elfinfoReader, 1), 1));
 
-  console.log(`\n${table(rows)}`);
+  console.log(`\n${rowsTable(rows)}`);
   console.log(
     "\nfirst: the first pass in this process (no page cache is dropped; the walk read each file's first 4 bytes).",
   );
@@ -312,13 +306,9 @@ export async function main(args: string[]): Promise<void> {
     elfFiles: all.length,
     rows,
   };
-  mkdirSync(RESULTS, { recursive: true });
-  const json = new URL("elf.json", RESULTS);
-  writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\njson: ${fileURLToPath(json)}`);
+  const out = typeof values.out === "string" ? values.out : undefined;
+  console.log(`\njson: ${writeResults(out, { "elf.json": `${JSON.stringify(results, null, 2)}\n` }).join("")}`);
   if (values.json === true) process.stdout.write(`${JSON.stringify(results)}\n`);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await main(process.argv.slice(2));
-}
+runIfMain(import.meta.url, "bench:elf", main);

@@ -1,12 +1,7 @@
 // Key distributions of the benchmark matrix, the build IDs stored under them, and the orders
 // in which the operations visit them. Everything is deterministic from a seed.
 import { BUILD_ID_MAX } from "../src/index.js";
-
-/** The key distributions of the matrix. */
-export const DISTRIBUTIONS = ["sequential", "slab", "random"] as const;
-
-/** One key distribution: sequential integers, slab-like inode addresses, or random 64-bit values. */
-export type Distribution = (typeof DISTRIBUTIONS)[number];
+import type { Distribution } from "./results.js";
 
 /** Where slab-like keys start: the kernel's direct map, as in `0xffff888...` inode addresses. */
 export const SLAB_BASE = 0xffff888000000000n;

@@ -9,7 +9,7 @@ import { LRUCache } from "lru-cache";
 import { LRUCacheWithDelete } from "mnemonist";
 import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
 import { makeUniverse, prng, shuffle, writeBuildId } from "./keys.js";
-import type { ContenderId } from "./peers.js";
+import type { Impl, NativeId } from "./results.js";
 
 /** A full garbage collection: `global.gc` under --expose-gc, else V8's flag set at run time. */
 export const collect: () => void = (() => {
@@ -35,7 +35,7 @@ async function settleAll(): Promise<NodeJS.MemoryUsage> {
 
 /** Bytes one implementation holds for `entries` live entries, by kind. */
 export interface MemoryRow {
-  id: ContenderId | "native";
+  id: Impl;
   entries: number;
   /** JS heap (`heapUsed` after a full GC). */
   heapBytes: number;
@@ -107,11 +107,14 @@ async function memoryRow(id: (typeof MEMORY_IDS)[number], entries: number): Prom
   return { id, entries, heapBytes, bufferBytes, wasmBytes: held.wasmBytes, perEntry: total / entries };
 }
 
-/** Memory of each JS-side implementation holding `entries` slab-like keys, and the heap around `lookups` lookups. */
+/**
+ * Memory of each JS-side implementation holding `entries` slab-like keys, and the heap around
+ * `lookups` lookups; `natives` adds the bytes each native table reported for as many entries.
+ */
 export function measureMemory(
   entries: number,
   lookups: number,
-  native?: number,
+  natives: Partial<Record<NativeId, number>>,
 ): { memory: MemoryRow[]; heap: HeapGrowth[] } {
   const tsx = import.meta.resolve("tsx");
   const args = ["--expose-gc", "--import", tsx, fileURLToPath(import.meta.url), String(entries), String(lookups)];
@@ -119,15 +122,8 @@ export function measureMemory(
     memory: MemoryRow[];
     heap: HeapGrowth[];
   };
-  if (native !== undefined)
-    result.memory.push({
-      id: "native",
-      entries,
-      heapBytes: 0,
-      bufferBytes: 0,
-      wasmBytes: native,
-      perEntry: native / entries,
-    });
+  for (const [id, bytes] of Object.entries(natives) as [NativeId, number][])
+    result.memory.push({ id, entries, heapBytes: 0, bufferBytes: 0, wasmBytes: bytes, perEntry: bytes / entries });
   return result;
 }
 

@@ -1,12 +1,11 @@
 // The inode-flag model against its rivals: bytes per design across machine sizes and where they
 // break even, time per operation on a churn workload, and how well slab addresses hash.
-// `npx tsx bench/model.ts [--quick] [--json]`; results under bench/results/.
+// `npx tsx bench/model.ts [--quick] [--json] [--out DIR]`; results under bench/results/ by default.
 import { fork } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { do_not_optimize, measure } from "mitata";
-import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
+import { BUILD_ID_MAX, BuildIdCache, formatBytes } from "../src/index.js";
+import { ENTRY_SIZE } from "../src/layout.js";
 import {
   type BuildIdModel,
   breakEven,
@@ -22,9 +21,10 @@ import {
   type SlabPlacement,
   sideHashBytes,
 } from "../src/model/index.js";
+import { type BarGroup, barPanel, block, svgDocument, table } from "./format.js";
+import { interleave, nsPerCall, runIfMain, writeResults } from "./harness.js";
 
 const DESIGNS: DesignName[] = ["pointer-per-file", "pointer-per-inode", "stolen-bit"];
-const RESULTS = new URL("results/", import.meta.url);
 
 // ---- memory -------------------------------------------------------------------------------
 
@@ -63,7 +63,7 @@ async function memory(): Promise<MemoryRow[]> {
     const cache = await BuildIdCache.create({ capacity: population.elfInodes });
     const stats = cache.stats();
     cache.dispose();
-    const coreTableBytes = stats.slots * 4 + stats.capacity * 32;
+    const coreTableBytes = stats.slots * Uint32Array.BYTES_PER_ELEMENT + stats.capacity * ENTRY_SIZE; // u32 index slots
     if (coreTableBytes !== sideHashBytes(population.elfInodes)) {
       throw new Error(
         `design-costs.ts is out of step with the core: ${coreTableBytes} B reserved, ${sideHashBytes(population.elfInodes)} B modelled`,
@@ -174,9 +174,8 @@ class Churn {
   }
 }
 
-async function nsPer(fn: () => unknown, opsPerCall: number, quick: boolean): Promise<number> {
-  const stats = await measure(() => do_not_optimize(fn()), { min_cpu_time: (quick ? 50 : 400) * 1e6 });
-  return stats.avg / opsPerCall;
+function nsPer(fn: () => number, opsPerCall: number, quick: boolean): number {
+  return nsPerCall(fn, { minSamples: 5, minMs: quick ? 50 : 400 }) / opsPerCall;
 }
 
 /** Times one design; runs in a child process of its own (see {@link timing}). */
@@ -193,7 +192,7 @@ async function timeDesign(design: DesignName, quick: boolean): Promise<TimeRow> 
     model.attach(files[i]!, ID_VIEWS[i & 255]!);
   }
   const out = new Uint8Array(BUILD_ID_MAX);
-  const lookupNs = await nsPer(
+  const lookupNs = nsPer(
     () => {
       let n = 0;
       for (let i = 0; i < files.length; i++) n += model.lookupInto(files[i]!, out);
@@ -210,13 +209,13 @@ async function timeDesign(design: DesignName, quick: boolean): Promise<TimeRow> 
     for (let i = 0; i < STEPS_PER_SAMPLE; i++) hits += churn.step(elf);
     return hits;
   };
-  const plainStepNs = await nsPer(stepsOf(false), STEPS_PER_SAMPLE, quick);
-  const elfStepNs = await nsPer(stepsOf(true), STEPS_PER_SAMPLE, quick);
+  const plainStepNs = nsPer(stepsOf(false), STEPS_PER_SAMPLE, quick);
+  const elfStepNs = nsPer(stepsOf(true), STEPS_PER_SAMPLE, quick);
   // Put the population back to its standing mix before the mixed stream.
   for (let i = 0; i < setup.liveInodes; i++) churn.mixed();
   const opsBefore = churn.ops;
   let calls = 0;
-  const mixedCallNs = await nsPer(
+  const mixedCallNs = nsPer(
     () => {
       calls++;
       let hits = 0;
@@ -258,9 +257,9 @@ function forkTiming(design: DesignName, quick: boolean): Promise<TimeRow> {
 async function timing(quick: boolean): Promise<TimeRow[]> {
   const rounds = quick ? 1 : 3;
   const runs = new Map<DesignName, TimeRow[]>(DESIGNS.map((d) => [d, []]));
-  for (let round = 0; round < rounds; round++) {
-    for (const design of DESIGNS) runs.get(design)!.push(await forkTiming(design, quick));
-  }
+  await interleave(DESIGNS, rounds, async (design) => {
+    runs.get(design)!.push(await forkTiming(design, quick));
+  });
   return DESIGNS.map((design) => {
     const rows = runs.get(design)!;
     const best = (k: "lookupNs" | "plainStepNs" | "elfStepNs" | "mixedOpNs") => Math.min(...rows.map((r) => r[k]));
@@ -336,19 +335,6 @@ async function probes(quick: boolean): Promise<{ rows: ProbeRow[]; core: CorePro
 
 // ---- output -------------------------------------------------------------------------------
 
-function fmtBytes(b: number): string {
-  if (b < 1024) return `${b} B`;
-  if (b < 1024 ** 2) return `${(b / 1024).toFixed(1)} KiB`;
-  return `${(b / 1024 ** 2).toFixed(1)} MiB`;
-}
-
-function table(head: string[], rows: (string | number)[][]): string {
-  const cells = [head, ...rows.map((r) => r.map(String))];
-  const widths = head.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n");
-}
-
 interface Results {
   machine: { node: string; quick: boolean; date: string };
   memory: MemoryRow[];
@@ -362,38 +348,40 @@ function print(r: Results): void {
   console.log("\nMemory per design (bytes the design adds to the kernel)");
   console.log(
     table(
-      [
-        "machine",
-        "files",
-        "inodes",
-        "ELF inodes",
-        "exec maps",
-        "per file",
-        "per inode",
-        "stolen bit",
-        "file÷bit",
-        "inode÷bit",
-        "core table",
-        "files b-e",
-        "ELF b-e vs file",
-        "ELF b-e vs inode",
-      ],
-      r.memory.map((m) => [
-        m.machine,
-        m.population.files,
-        m.population.inodes,
-        m.population.elfInodes,
-        m.population.executableMappings,
-        fmtBytes(m.bytes["pointer-per-file"]),
-        fmtBytes(m.bytes["pointer-per-inode"]),
-        fmtBytes(m.bytes["stolen-bit"]),
-        `${(m.bytes["pointer-per-file"] / m.bytes["stolen-bit"]).toFixed(1)}×`,
-        `${(m.bytes["pointer-per-inode"] / m.bytes["stolen-bit"]).toFixed(1)}×`,
-        fmtBytes(m.coreTableBytes),
-        m.breakEven.files,
-        m.breakEven.elfInodesVsPerFile ?? "never",
-        m.breakEven.elfInodesVsPerInode ?? "never",
-      ]),
+      block(
+        [
+          "machine",
+          "files",
+          "inodes",
+          "ELF inodes",
+          "exec maps",
+          "per file",
+          "per inode",
+          "stolen bit",
+          "file÷bit",
+          "inode÷bit",
+          "core table",
+          "files b-e",
+          "ELF b-e vs file",
+          "ELF b-e vs inode",
+        ],
+        r.memory.map((m) => [
+          m.machine,
+          m.population.files,
+          m.population.inodes,
+          m.population.elfInodes,
+          m.population.executableMappings,
+          formatBytes(m.bytes["pointer-per-file"]),
+          formatBytes(m.bytes["pointer-per-inode"]),
+          formatBytes(m.bytes["stolen-bit"]),
+          `${(m.bytes["pointer-per-file"] / m.bytes["stolen-bit"]).toFixed(1)}×`,
+          `${(m.bytes["pointer-per-inode"] / m.bytes["stolen-bit"]).toFixed(1)}×`,
+          formatBytes(m.coreTableBytes),
+          m.breakEven.files,
+          m.breakEven.elfInodesVsPerFile ?? "never",
+          m.breakEven.elfInodesVsPerInode ?? "never",
+        ]),
+      ),
     ),
   );
   console.log(
@@ -407,29 +395,35 @@ function print(r: Results): void {
   );
   console.log(
     table(
-      ["design", "lookup ns", "non-ELF step ns", "ELF step ns", "mixed ns/op", "bytes at steady state"],
-      r.time.map((t) => [
-        t.design,
-        t.lookupNs.toFixed(1),
-        t.plainStepNs.toFixed(0),
-        t.elfStepNs.toFixed(0),
-        t.mixedOpNs.toFixed(1),
-        fmtBytes(t.bytesAtSteadyState),
-      ]),
+      block(
+        ["design", "lookup ns", "non-ELF step ns", "ELF step ns", "mixed ns/op", "bytes at steady state"],
+        r.time.map((t) => [
+          t.design,
+          t.lookupNs.toFixed(1),
+          t.plainStepNs.toFixed(0),
+          t.elfStepNs.toFixed(0),
+          t.mixedOpNs.toFixed(1),
+          formatBytes(t.bytesAtSteadyState),
+        ]),
+      ),
     ),
   );
   console.log("\nProbe lengths at load 3/4 (linear probing, same shape as the core)");
   console.log(
     table(
-      ["placement", "inodes", "hash", "mean", "p99", "max"],
-      r.probes.map((p) => [p.placement, p.keys, p.hash, p.mean.toFixed(2), p.p99, p.max]),
+      block(
+        ["placement", "inodes", "hash", "mean", "p99", "max"],
+        r.probes.map((p) => [p.placement, p.keys, p.hash, p.mean.toFixed(2), p.p99, p.max]),
+      ),
     ),
   );
   console.log("\nThe real core (multiplicative hash), stats() after inserting the same inodes");
   console.log(
     table(
-      ["placement", "inodes", "probeMean", "probeMax"],
-      r.coreProbes.map((p) => [p.placement, p.keys, p.probeMean.toFixed(2), p.probeMax]),
+      block(
+        ["placement", "inodes", "probeMean", "probeMax"],
+        r.coreProbes.map((p) => [p.placement, p.keys, p.probeMean.toFixed(2), p.probeMax]),
+      ),
     ),
   );
 }
@@ -445,106 +439,50 @@ const COLORS: Record<string, string> = {
   "mixed churn op": "#e6ab02",
 };
 
-interface Panel {
-  svg: string;
-  height: number;
-}
-
-interface Group {
-  label: string;
-  bars: { name: string; value: number }[];
-}
-
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-
-/** One horizontal grouped-bar panel on a log10 axis, each bar labelled with its value; returns its SVG and height. */
-function panel(title: string, unit: string, groups: Group[], y: number, format: (v: number) => string): Panel {
-  const left = 210;
-  const width = 500;
-  const bar = 12;
-  const values = groups.flatMap((g) => g.bars.map((b) => b.value)).filter((v) => v > 0);
-  // One decade of headroom below the smallest value, so no bar is drawn with zero length.
-  const lo = Math.floor(Math.log10(Math.min(...values))) - 1;
-  const hi = Math.ceil(Math.log10(Math.max(...values)));
-  const x = (v: number) => left + ((Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo)) * width;
-  const parts = [`<text x="10" y="${y + 16}" font-weight="bold">${esc(title)}</text>`];
-  let top = y + 40;
-  const bottom = top + groups.reduce((h, g) => h + g.bars.length * bar + 10, 0);
-  for (let p = lo; p <= hi; p++) {
-    parts.push(`<line x1="${x(10 ** p)}" x2="${x(10 ** p)}" y1="${top}" y2="${bottom}" stroke="#ddd"/>`);
-    parts.push(`<text x="${x(10 ** p)}" y="${top - 4}" font-size="10" text-anchor="middle">1e${p}${unit}</text>`);
-  }
-  for (const g of groups) {
-    const mid = top + (g.bars.length * bar) / 2 + 4;
-    parts.push(`<text x="${left - 6}" y="${mid}" text-anchor="end" font-size="11">${esc(g.label)}</text>`);
-    for (const b of g.bars) {
-      const end = x(b.value);
-      parts.push(
-        `<rect x="${left}" y="${top}" width="${(end - left).toFixed(1)}" height="${bar - 2}" fill="${COLORS[b.name] ?? "#999"}"/>`,
-        `<text x="${(end + 4).toFixed(1)}" y="${top + bar - 3}" font-size="9">${esc(format(b.value))}</text>`,
-      );
-      top += bar;
-    }
-    top += 10;
-  }
-  const names = [...new Set(groups.flatMap((g) => g.bars.map((b) => b.name)))];
-  names.forEach((n, i) => {
-    parts.push(`<rect x="${left + i * 170}" y="${top + 4}" width="10" height="10" fill="${COLORS[n] ?? "#999"}"/>`);
-    parts.push(`<text x="${left + i * 170 + 14}" y="${top + 13}" font-size="11">${esc(n)}</text>`);
-  });
-  return { svg: parts.join("\n"), height: top + 24 - y };
-}
-
 /** The chart: bytes per design, time per operation, and probe lengths at the largest population. */
 function chart(r: Results): string {
   const largest = Math.max(...r.probes.map((p) => p.keys));
   const count = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
-  const panels: [string, string, Group[], (v: number) => string][] = [
+  const bar = (name: string, value: number) => ({ name, value, color: COLORS[name] ?? "#999" });
+  const panels: [string, BarGroup[], (v: number) => string][] = [
     [
       "Bytes each design adds, by machine",
-      " B",
-      r.memory.map((m) => ({ label: m.machine, bars: DESIGNS.map((d) => ({ name: d, value: m.bytes[d] })) })),
-      fmtBytes,
+      r.memory.map((m) => ({ label: m.machine, bars: DESIGNS.map((d) => bar(d, m.bytes[d])) })),
+      formatBytes,
     ],
     [
       "ns per operation (this model in JS; the stolen bit crosses into wasm)",
-      " ns",
-      r.time.map((t) => ({
-        label: t.design,
-        bars: [
-          { name: "lookup", value: t.lookupNs },
-          { name: "mixed churn op", value: t.mixedOpNs },
-        ],
-      })),
+      r.time.map((t) => ({ label: t.design, bars: [bar("lookup", t.lookupNs), bar("mixed churn op", t.mixedOpNs)] })),
       (v) => v.toFixed(1),
     ],
-    ...(["scattered", "sequential"] as const).map((placement): [string, string, Group[], (v: number) => string] => [
+    ...(["scattered", "sequential"] as const).map((placement): [string, BarGroup[], (v: number) => string] => [
       `Probe length at load 3/4, ${largest} inodes, ${placement} slabs`,
-      "",
       r.probes
         .filter((p) => p.keys === largest && p.placement === placement)
-        .map((p) => ({
-          label: p.hash,
-          bars: (["mean", "p99", "max"] as const).map((k) => ({ name: k, value: p[k] })),
-        })),
+        .map((p) => ({ label: p.hash, bars: (["mean", "p99", "max"] as const).map((k) => bar(k, p[k])) })),
       count,
     ]),
   ];
-  let y = 0;
-  const body: string[] = [];
-  for (const [title, unit, groups, format] of panels) {
-    const p = panel(title, unit, groups, y, format);
-    body.push(p.svg);
-    y += p.height + 16;
-  }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="800" height="${y}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${body.join("\n")}\n</svg>\n`;
+  return svgDocument(
+    `${r.machine.node}, ${r.machine.date}`,
+    panels.map(
+      ([title, groups, format]) =>
+        (y: number) =>
+          barPanel(title, groups, y, format),
+    ),
+  );
 }
 
-/** Runs the model benchmark: `--quick` for small populations only, `--json` to write bench/results/model.json. */
+/** Runs the model benchmark: `--quick` for small populations only, `--json` to also write model.json, `--out DIR` for where. */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { quick: { type: "boolean" }, json: { type: "boolean" }, "time-one": { type: "string" } },
+    options: {
+      quick: { type: "boolean" },
+      json: { type: "boolean" },
+      out: { type: "string" },
+      "time-one": { type: "string" },
+    },
     strict: false,
   });
   const quick = values.quick === true;
@@ -563,17 +501,10 @@ export async function main(args: string[]): Promise<void> {
     ...(await probes(quick).then(({ rows, core }) => ({ probes: rows, coreProbes: core }))),
   };
   print(results);
-  mkdirSync(RESULTS, { recursive: true });
-  const svg = new URL("model.svg", RESULTS);
-  writeFileSync(svg, chart(results));
-  console.log(`\nchart: ${fileURLToPath(svg)}`);
-  if (values.json === true) {
-    const json = new URL("model.json", RESULTS);
-    writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`json: ${fileURLToPath(json)}`);
-  }
+  const out = typeof values.out === "string" ? values.out : undefined;
+  const files: Record<string, string> = { "model.svg": chart(results) };
+  if (values.json === true) files["model.json"] = `${JSON.stringify(results, null, 2)}\n`;
+  console.log(`\nwrote ${writeResults(out, files).join(", ")}`);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await main(process.argv.slice(2));
-}
+runIfMain(import.meta.url, "bench:model", main);

@@ -1,20 +1,22 @@
-// The native C reference: compiles bench/native/ with the system compiler at -O2 and runs it as
-// a child process over the same keys, reading back its own timings.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// The native tables: bench/native/harness.c linked with the core's C twin (table.c, cc -O2) or with
+// absl::flat_hash_map (absl.cc, g++ -O2), compiled once per source content into a folder under tmpdir, run
+// as child processes over the same keys, reading back their own timings.
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { NativeId, Op } from "./results.js";
 
-const SOURCES = ["table.c", "harness.c"].map((f) => fileURLToPath(new URL(`native/${f}`, import.meta.url)));
+const run = promisify(execFile);
+const source = (f: string) => fileURLToPath(new URL(`native/${f}`, import.meta.url));
+// What pkg-config --libs absl_hash absl_raw_hash_set prints on Debian 12, for a machine without pkg-config.
+const ABSL_LIBS = ["-labsl_raw_hash_set", "-labsl_hash", "-labsl_city", "-labsl_low_level_hash"];
 
-/** Timings (ns/op, one per repetition) and checks from one `harness ops` run. */
-export interface NativeOps {
-  hit: number[];
-  miss: number[];
-  delete: number[];
-  insert: number[];
-  churn: number[];
+/** Timings (ns/op, one per timed pass of the run) and checks from one `harness ops` run. */
+export type NativeOps = Record<Op, number[]> & {
   check: {
     hitChecksum: number;
     hitFound: number;
@@ -25,9 +27,9 @@ export interface NativeOps {
     sizeAfterChurn: number;
     churnEvictions: number;
   };
-  /** Bytes of index and entries. */
+  /** Bytes the table holds (index and entries; for absl everything its allocator handed out). */
   bytes: number;
-}
+};
 
 /** Hits and ns/op of the get-or-insert loop over a Zipf stream, per capacity. */
 export interface NativeZipf {
@@ -46,30 +48,83 @@ export interface NativeData {
   capacities?: number[];
 }
 
-/** The compiled harness in a temporary directory, with the data files written for it. */
-export class NativeReference {
+/** Compiles harness.c with table `id` into `binary`, building in `dir`. */
+async function compile(id: NativeId, binary: string, dir: string): Promise<void> {
+  const cc = process.env.CC ?? "cc";
+  if (id === "native") {
+    await run(cc, ["-O2", "-o", binary, source("table.c"), source("harness.c")]);
+    return;
+  }
+  const cxx = process.env.CXX ?? "g++";
+  const libs = await run("pkg-config", ["--libs", "absl_hash", "absl_raw_hash_set"]).then(
+    ({ stdout }) => stdout.trim().split(/\s+/),
+    () => ABSL_LIBS,
+  );
+  const harness = join(dir, "harness.o");
+  const absl = join(dir, "absl.o");
+  await Promise.all([
+    run(cc, ["-O2", "-c", "-o", harness, source("harness.c")]),
+    run(cxx, ["-O2", "-std=c++17", "-c", "-o", absl, source("absl.cc")]),
+  ]);
+  await run(cxx, ["-O2", "-o", binary, harness, absl, ...libs]);
+}
+
+const SOURCES: Record<NativeId, string[]> = {
+  native: ["table.h", "table.c", "harness.c"],
+  absl: ["table.h", "absl.cc", "harness.c"],
+};
+
+/**
+ * The harness for `id`, compiled once per content of its sources and compiler names into a
+ * folder under tmpdir, so repeated runs (and the tests) do not compile it again.
+ */
+async function cachedBinary(id: NativeId): Promise<string> {
+  const hash = createHash("sha256").update(`${id} ${process.env.CC ?? "cc"} ${process.env.CXX ?? "g++"}`);
+  for (const f of SOURCES[id]) hash.update(readFileSync(source(f)));
+  const dir = join(tmpdir(), `buildid-bench-${id}-${hash.digest("hex").slice(0, 16)}`);
+  const binary = join(dir, "harness");
+  if (existsSync(binary)) return binary;
+  mkdirSync(dir, { recursive: true });
+  const work = mkdtempSync(join(dir, "build-"));
+  try {
+    await compile(id, join(work, "harness"), work);
+    renameSync(join(work, "harness"), binary); // atomic: a concurrent build finds a whole binary or none
+  } finally {
+    rmSync(existsSync(binary) ? work : dir, { recursive: true, force: true });
+  }
+  return binary;
+}
+
+/** Why a build failed, in one line. */
+function reason(id: NativeId, error: NodeJS.ErrnoException & { stderr?: string; cmd?: string }): string {
+  const tool = id === "native" ? (process.env.CC ?? "cc") : (process.env.CXX ?? "g++");
+  if (error.code === "ENOENT") return `no compiler (${error.path ?? tool}) found`;
+  const stderr = error.stderr ?? "";
+  if (id === "absl" && /absl\/container\/flat_hash_map\.h/.test(stderr))
+    return "absl/container/flat_hash_map.h not found (apt-get install libabsl-dev)";
+  return `${error.cmd?.split(" ")[0] ?? tool} failed: ${stderr.trim().split("\n")[0] ?? error.message}`;
+}
+
+/** One compiled harness, with the data files written for it in a temporary directory. */
+export class NativeTable {
+  /** Which table the harness is linked with. */
+  readonly id: NativeId;
   readonly #dir: string;
   readonly #binary: string;
   #files = 0;
 
-  private constructor(dir: string) {
-    this.#dir = dir;
-    this.#binary = join(dir, "harness");
+  private constructor(id: NativeId, binary: string) {
+    this.id = id;
+    this.#dir = mkdtempSync(join(tmpdir(), `buildid-bench-data-`));
+    this.#binary = binary;
   }
 
-  /** Compiles the harness, or returns why it cannot (no compiler, compile error). */
-  static build(): NativeReference | string {
-    const dir = mkdtempSync(join(tmpdir(), "buildid-bench-"));
-    const reference = new NativeReference(dir);
-    const cc = process.env.CC ?? "cc";
+  /** Compiles the harness with table `id` (or finds it compiled), or returns why it cannot (no compiler, no absl, compile error). */
+  static async build(id: NativeId): Promise<NativeTable | string> {
     try {
-      execFileSync(cc, ["-O2", "-o", reference.#binary, ...SOURCES], { stdio: ["ignore", "ignore", "pipe"] });
-      return reference;
+      return new NativeTable(id, await cachedBinary(id));
     } catch (error) {
-      rmSync(dir, { recursive: true, force: true });
-      const e = error as NodeJS.ErrnoException & { stderr?: Buffer };
-      if (e.code === "ENOENT") return `no C compiler (${cc}) found`;
-      return `${cc} -O2 failed: ${e.stderr?.toString().trim().split("\n")[0] ?? e.message}`;
+      return reason(id, error as NodeJS.ErrnoException);
     }
   }
 
@@ -95,21 +150,21 @@ export class NativeReference {
     return path;
   }
 
-  /** Runs every operation `reps` times over the data at `path`. */
-  ops(path: string, reps: number): NativeOps {
-    return JSON.parse(this.#run(["ops", path, String(reps)])) as NativeOps;
+  /** One fresh process over the data at `path`: fill, one untimed pass sequence, then timed ones (see harness.c). */
+  async ops(path: string, minSamples: number, minMs: number): Promise<NativeOps> {
+    return JSON.parse(await this.#run(["ops", path, String(minSamples), String(minMs)])) as NativeOps;
   }
 
-  /** Runs the Zipf streams of the data at `path`. */
-  zipf(path: string): NativeZipf {
-    return JSON.parse(this.#run(["zipf", path])) as NativeZipf;
+  /** Runs the Zipf streams of the data at `path` (a table that evicts only). */
+  async zipf(path: string): Promise<NativeZipf> {
+    return JSON.parse(await this.#run(["zipf", path])) as NativeZipf;
   }
 
-  #run(args: string[]): string {
-    return execFileSync(this.#binary, args, { encoding: "utf8", maxBuffer: 1 << 24 });
+  async #run(args: string[]): Promise<string> {
+    return (await run(this.#binary, args, { encoding: "utf8", maxBuffer: 1 << 24 })).stdout;
   }
 
-  /** Removes the binary and the data files. */
+  /** Removes the data files (the binary stays for the next run). */
   dispose(): void {
     rmSync(this.#dir, { recursive: true, force: true });
   }

@@ -9,39 +9,12 @@ import { LRUCacheWithDelete } from "mnemonist";
 import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
 import { instantiateCore } from "../src/wasm.js";
 import type { KeySet, Universe } from "./keys.js";
-
-/** Implementations in the matrix, in table order (the native C reference runs apart, see native.ts). */
-export const CONTENDERS = [
-  "batch",
-  "single",
-  "wasm",
-  "map-bigint",
-  "map-number",
-  "lru-cache",
-  "mnemonist",
-  "lru.min",
-] as const;
-
-/** One implementation of the matrix. */
-export type ContenderId = (typeof CONTENDERS)[number];
-
-/** Row labels of the implementations, including the native reference. */
-export const LABELS: Record<ContenderId | "native", string> = {
-  batch: "buildid-cache batch (getMany/setMany)",
-  single: "buildid-cache single (getBytes/set)",
-  wasm: "core lookupMany, timed inside wasm",
-  native: "native C, same layout (cc -O2)",
-  "map-bigint": "Map<bigint, Uint8Array>",
-  "map-number": "Map<number, Uint8Array> (48-bit keys)",
-  "lru-cache": "lru-cache LRUCache",
-  mnemonist: "mnemonist LRUCache(WithDelete)",
-  "lru.min": "lru.min createLRU",
-};
+import type { ContenderId } from "./results.js";
 
 /** The operations one implementation runs against a table holding the universe's live keys. */
 export interface Contender {
   readonly id: ContenderId;
-  /** When true, `hit` and `miss` return the nanoseconds spent inside the core instead of hits. */
+  /** When true, every pass returns the nanoseconds spent inside the core instead of a count. */
   readonly manual: boolean;
   /** Inserts the live keys. */
   fill(): void;
@@ -49,10 +22,10 @@ export interface Contender {
   hit(keys: KeySet): number;
   /** Looks up keys that are absent; returns hits (or nanoseconds when `manual`). */
   miss(keys: KeySet): number;
-  /** Inserts keys that are absent (into a table below capacity). */
-  insert?(keys: KeySet): void;
-  /** Deletes keys that are present. */
-  remove?(keys: KeySet): void;
+  /** Inserts keys that are absent (into a table below capacity); returns 0 (or nanoseconds when `manual`). */
+  insert(keys: KeySet): number;
+  /** Deletes keys that are present; returns 0 (or nanoseconds when `manual`). */
+  remove(keys: KeySet): number;
   /** Inserts `count` absent keys from `pool[from]` on into the full table; each one evicts. */
   churn?(pool: KeySet, from: number, count: number): void;
   /** Get-or-insert over `stream` on a table of its capacity; returns hits. */
@@ -61,6 +34,8 @@ export interface Contender {
   read(keys: KeySet, out: Uint8Array, lengths: Uint8Array): void;
   /** Live entries. */
   size(): number;
+  /** Bytes of the table's linear memory (the raw core only). */
+  tableBytes?(): number;
 }
 
 /** Largest key count one call of an operation gets: the size of the batch output buffers. */
@@ -86,9 +61,11 @@ async function batchContender(universe: Universe, capacity: number): Promise<Con
     miss: (keys) => cache.getMany(keys.u64, out, lengths),
     insert(keys) {
       cache.setMany(keys.u64, keys.ids, BUILD_ID_MAX);
+      return 0;
     },
     remove(keys) {
       cache.deleteMany(keys.u64);
+      return 0;
     },
     churn(pool, from, count) {
       const end = from + count;
@@ -151,9 +128,11 @@ async function singleContender(universe: Universe, capacity: number): Promise<Co
     },
     insert(keys) {
       for (let i = 0; i < keys.length; i++) cache.set(keys.big[i]!, keys.values[i]!);
+      return 0;
     },
     remove(keys) {
       for (let i = 0; i < keys.length; i++) cache.delete(keys.big[i]!);
+      return 0;
     },
     churn(pool, from, count) {
       for (let i = from; i < from + count; i++) cache.set(pool.big[i]!, pool.values[i]!);
@@ -182,15 +161,21 @@ async function wasmContender(universe: Universe, capacity: number): Promise<Cont
   const ioKeys = (core.ioKeys.value as number) / 8;
   const ioIds = core.ioIds.value as number;
   const ioLens = core.ioLens.value as number;
-  const lookupMany = core.lookupMany;
-  // Keys are staged into the I/O region outside the timed span: this row is the core alone.
-  const timed = (keys: KeySet): number => {
+  const { lookupMany, insertMany, removeMany } = core;
+  // Keys (and ids) are staged into the I/O region outside the timed span: this row is the core alone.
+  const stage = (keys: KeySet, start: number, n: number, ids: boolean) => {
+    words.set(keys.u64.subarray(start, start + n), ioKeys);
+    if (!ids) return;
+    bytes.set(keys.ids.subarray(start * BUILD_ID_MAX, (start + n) * BUILD_ID_MAX), ioIds);
+    bytes.fill(BUILD_ID_MAX, ioLens, ioLens + n);
+  };
+  const timed = (keys: KeySet, call: (n: number) => number, ids: boolean): number => {
     let ns = 0;
     for (let start = 0; start < keys.length; start += batch) {
       const n = Math.min(batch, keys.length - start);
-      words.set(keys.u64.subarray(start, start + n), ioKeys);
+      stage(keys, start, n, ids);
       const t0 = performance.now();
-      lookupMany(n);
+      call(n);
       ns += performance.now() - t0;
     }
     return ns * 1e6;
@@ -201,24 +186,25 @@ async function wasmContender(universe: Universe, capacity: number): Promise<Cont
     fill() {
       for (let start = 0; start < universe.live; start += batch) {
         const n = Math.min(batch, universe.live - start);
-        words.set(universe.u64.subarray(start, start + n), ioKeys);
-        bytes.set(universe.ids.subarray(start * BUILD_ID_MAX, (start + n) * BUILD_ID_MAX), ioIds);
-        bytes.fill(BUILD_ID_MAX, ioLens, ioLens + n);
-        core.insertMany(n);
+        stage(universe, start, n, true);
+        insertMany(n);
       }
     },
-    hit: timed,
-    miss: timed,
+    hit: (keys) => timed(keys, lookupMany, false),
+    miss: (keys) => timed(keys, lookupMany, false),
+    insert: (keys) => timed(keys, insertMany, true),
+    remove: (keys) => timed(keys, removeMany, false),
     read(keys, to, lens) {
       for (let start = 0; start < keys.length; start += batch) {
         const n = Math.min(batch, keys.length - start);
-        words.set(keys.u64.subarray(start, start + n), ioKeys);
+        stage(keys, start, n, false);
         lookupMany(n);
         to.set(bytes.subarray(ioIds, ioIds + n * BUILD_ID_MAX), start * BUILD_ID_MAX);
         lens.set(bytes.subarray(ioLens, ioLens + n), start);
       }
     },
     size: () => core.count.value as number,
+    tableBytes: () => core.memory.buffer.byteLength,
   };
 }
 
@@ -253,9 +239,11 @@ function mapBigintContender(universe: Universe): Contender {
     },
     insert(keys) {
       for (let i = 0; i < keys.length; i++) map.set(keys.big[i]!, keys.values[i]!);
+      return 0;
     },
     remove(keys) {
       for (let i = 0; i < keys.length; i++) map.delete(keys.big[i]!);
+      return 0;
     },
     // A Map has no capacity: it evicts FIFO, the key inserted `live` inserts ago.
     churn(pool, from, count) {
@@ -306,9 +294,11 @@ function mapNumberContender(universe: Universe): Contender {
     },
     insert(keys) {
       for (let i = 0; i < keys.length; i++) map.set(keys.num[i]!, keys.values[i]!);
+      return 0;
     },
     remove(keys) {
       for (let i = 0; i < keys.length; i++) map.delete(keys.num[i]!);
+      return 0;
     },
     churn(pool, from, count) {
       for (let i = from; i < from + count; i++) {
@@ -357,9 +347,11 @@ function lruCacheContender(universe: Universe, capacity: number): Contender {
     },
     insert(keys) {
       for (let i = 0; i < keys.length; i++) cache.set(keys.big[i]!, keys.values[i]!);
+      return 0;
     },
     remove(keys) {
       for (let i = 0; i < keys.length; i++) cache.delete(keys.big[i]!);
+      return 0;
     },
     churn(pool, from, count) {
       for (let i = from; i < from + count; i++) cache.set(pool.big[i]!, pool.values[i]!);
@@ -414,9 +406,11 @@ function mnemonistContender(universe: Universe, capacity: number): Contender {
     },
     insert(keys) {
       for (let i = 0; i < keys.length; i++) cache.set(keys.big[i]!, keys.values[i]!);
+      return 0;
     },
     remove(keys) {
       for (let i = 0; i < keys.length; i++) cache.delete(keys.big[i]!);
+      return 0;
     },
     churn(pool, from, count) {
       for (let i = from; i < from + count; i++) cache.set(pool.big[i]!, pool.values[i]!);
@@ -470,9 +464,11 @@ function lruMinContender(universe: Universe, capacity: number): Contender {
     },
     insert(keys) {
       for (let i = 0; i < keys.length; i++) cache.set(keys.big[i]!, keys.values[i]!);
+      return 0;
     },
     remove(keys) {
       for (let i = 0; i < keys.length; i++) cache.delete(keys.big[i]!);
+      return 0;
     },
     churn(pool, from, count) {
       for (let i = from; i < from + count; i++) cache.set(pool.big[i]!, pool.values[i]!);

@@ -1,30 +1,31 @@
-// Renders the results: aligned terminal tables, Markdown for the README, a self-contained SVG chart.
-import type { CoreResults, Impl, MatrixRow, Op } from "./core.js";
-import { LABELS } from "./peers.js";
+// Renders the core section's results: aligned terminal tables, Markdown for the README and
+// docs/bench.md (the same sections either way), and a self-contained SVG chart.
+import { ADDS, NESTS } from "./calls.js";
+import {
+  type Block,
+  barPanel,
+  code,
+  count,
+  markdownTable,
+  ns,
+  ratioSpread,
+  svgDocument,
+  table,
+  times,
+} from "./format.js";
+import {
+  type CoreResults,
+  IMPLS,
+  type Impl,
+  LABELS,
+  type MatrixRow,
+  NATIVES,
+  OPS,
+  type Op,
+  type Target,
+} from "./results.js";
+import { ANCHOR, matrixRatio } from "./targets.js";
 
-/** One of the issue's targets, with what was measured. */
-export interface Target {
-  name: string;
-  goal: string;
-  value: number | undefined;
-  unit: string;
-  higherIsBetter: boolean;
-  threshold: number;
-  /** Undefined when the figure was not measured in this run. */
-  met: boolean | undefined;
-}
-
-const IMPL_ORDER: Impl[] = [
-  "batch",
-  "single",
-  "wasm",
-  "native",
-  "map-bigint",
-  "map-number",
-  "lru-cache",
-  "mnemonist",
-  "lru.min",
-];
 const OP_TITLES: Record<Op, string> = {
   insert: "insert",
   hit: "lookup hit",
@@ -32,12 +33,12 @@ const OP_TITLES: Record<Op, string> = {
   delete: "delete",
   churn: "churn (evict)",
 };
-const OPS: Op[] = ["insert", "hit", "miss", "delete", "churn"];
 const COLORS: Record<Impl, string> = {
   batch: "#1b7837",
   single: "#5aae61",
   wasm: "#a6dba0",
   native: "#762a83",
+  absl: "#c2a5cf",
   "map-bigint": "#d6604d",
   "map-number": "#f4a582",
   "lru-cache": "#4393c3",
@@ -45,41 +46,13 @@ const COLORS: Record<Impl, string> = {
   "lru.min": "#878787",
 };
 
-/** ns with three significant digits. */
-function ns(value: number): string {
-  if (value >= 100) return value.toFixed(0);
-  if (value >= 10) return value.toFixed(1);
-  return value.toFixed(2);
-}
-
-function times(value: number): string {
-  return value >= 10 ? `${value.toFixed(0)}x` : `${value.toFixed(1)}x`;
-}
-
-function count(n: number): string {
-  return n.toLocaleString("en-US");
-}
-
-function table(head: string[], rows: string[][], align: ("l" | "r")[]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (align[i] === "l" ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-      .join("  ")
-      .trimEnd();
-  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
-}
-
-/** A Markdown code span, so `Map<bigint, ...>` is not read as an HTML tag. */
-function code(s: string): string {
-  return `\`${s}\``;
-}
-
-function markdownTable(head: string[], rows: string[][], align: ("l" | "r")[]): string {
-  const bar = align.map((a) => (a === "l" ? "---" : "---:"));
-  const cell = (s: string) => (s.includes("<") && !s.startsWith("`") ? code(s) : s);
-  return [head.map(cell), bar, ...rows.map((r) => r.map(cell))].map((r) => `| ${r.join(" | ")} |`).join("\n");
-}
+/** How every comparison is timed, printed with every report. */
+const METHOD = [
+  "Every implementation runs the same passes in the same order in every round (hit, miss, delete, insert:",
+  "from a full table back to a full one), once untimed and then timed until the budget is spent; each timed",
+  "pass is a separate call of a function that ran before, so no timed pass runs in on-stack-replaced code.",
+  "Native tables run in a fresh process per round, which does the same. Ratios are per round, median [min..max].",
+];
 
 function cells(results: CoreResults): { dist: string; size: number }[] {
   const seen = new Map<string, { dist: string; size: number }>();
@@ -88,10 +61,10 @@ function cells(results: CoreResults): { dist: string; size: number }[] {
 }
 
 // One block of the matrix: a row per implementation, "ns/op ratio" per operation, ratio = ns / batch ns.
-function matrixBlock(rows: MatrixRow[], md = false): { head: string[]; body: string[][]; align: ("l" | "r")[] } {
+function matrixBlock(rows: MatrixRow[], md: boolean): Block {
   const at = (impl: Impl, op: Op) => rows.find((r) => r.impl === impl && r.op === op)?.ns;
   const body: string[][] = [];
-  for (const impl of IMPL_ORDER) {
+  for (const impl of IMPLS) {
     if (!rows.some((r) => r.impl === impl)) continue;
     const row = [md ? code(LABELS[impl]) : LABELS[impl]];
     for (const op of OPS) {
@@ -106,8 +79,8 @@ function matrixBlock(rows: MatrixRow[], md = false): { head: string[]; body: str
   return { head: ["implementation", ...OPS.map((op) => OP_TITLES[op])], body, align: ["l", "r", "r", "r", "r", "r"] };
 }
 
-function zipfBlock(results: CoreResults): { head: string[]; body: string[][]; align: ("l" | "r")[] } {
-  const impls = IMPL_ORDER.filter((i) => results.zipf.some((z) => z.impl === i));
+function zipfBlock(results: CoreResults): Block {
+  const impls = IMPLS.filter((i) => results.zipf.some((z) => z.impl === i));
   const groups = new Map<string, CoreResults["zipf"]>();
   for (const z of results.zipf)
     groups.set(`${z.keys}/${z.fraction}`, [...(groups.get(`${z.keys}/${z.fraction}`) ?? []), z]);
@@ -131,7 +104,7 @@ function zipfBlock(results: CoreResults): { head: string[]; body: string[][]; al
   };
 }
 
-function memoryBlock(results: CoreResults): { head: string[]; body: string[][]; align: ("l" | "r")[] } {
+function memoryBlock(results: CoreResults): Block {
   const ours = results.memory.find((m) => m.id === "batch")?.perEntry;
   const body = results.memory.map((m) => [
     m.id === "batch" ? "buildid-cache" : LABELS[m.id],
@@ -148,173 +121,196 @@ function memoryBlock(results: CoreResults): { head: string[]; body: string[][]; 
   };
 }
 
-function heapBlock(results: CoreResults): { head: string[]; body: string[][]; align: ("l" | "r")[] } {
+function heapBlock(results: CoreResults): Block {
   const body = results.heap.map((h) => [h.api, count(h.lookups), count(h.before), count(h.after), count(h.growth)]);
   return { head: ["API", "lookups", "heapUsed before", "after", "growth (B)"], body, align: ["l", "r", "r", "r", "r"] };
 }
 
-function targetBlock(results: CoreResults): { head: string[]; body: string[][]; align: ("l" | "r")[] } {
-  const body = results.targets.map((t) => [
-    t.name,
-    t.goal,
-    t.value === undefined
-      ? "not measured"
-      : `${t.unit === "x" ? t.value.toFixed(2) : t.unit === "" ? t.value.toFixed(4) : t.value.toFixed(1)}${t.unit}`,
-    t.met === undefined ? "-" : t.met ? "met" : "MISSED",
-  ]);
+function measured(t: Target): string {
+  if (t.value === undefined) return "not measured";
+  const digits = t.unit === "x" ? 2 : t.unit === "" ? 4 : 1;
+  const range = t.range ? ` [${t.range[0].toFixed(digits)}..${t.range[1].toFixed(digits)}]` : "";
+  return `${t.value.toFixed(digits)}${t.unit}${range}`;
+}
+
+function targetBlock(targets: Target[], head: string): Block {
+  const body = targets.map((t) => [t.name, t.goal, measured(t), t.met === undefined ? "-" : t.met ? "met" : "MISSED"]);
+  return { head: [head, "goal", "measured", ""], body, align: ["l", "l", "r", "l"] };
+}
+
+// The core inside wasm against each native table, per operation, on slab-like keys.
+function anchorBlock(results: CoreResults): Block | undefined {
+  const sizes = [...new Set(results.matrix.filter((r) => r.impl === "wasm" && r.dist === "slab").map((r) => r.size))];
+  const body: string[][] = [];
+  for (const impl of NATIVES) {
+    for (const size of sizes) {
+      const ratios = ANCHOR.ops.map((op) => matrixRatio(results, "wasm", impl, op, size));
+      if (ratios.every((x) => x === undefined)) continue;
+      body.push([
+        `core inside wasm : ${impl === "native" ? "C twin" : "absl"}`,
+        count(size),
+        ...ratios.map((x) => (x ? ratioSpread(x) : "-")),
+      ]);
+    }
+  }
+  if (body.length === 0) return undefined;
   return {
-    head: ["target (65,536 live entries, slab-like keys)", "goal", "measured", ""],
+    head: ["time ratio", "live entries", ...ANCHOR.ops.map((op) => OP_TITLES[op])],
     body,
-    align: ["l", "l", "r", "l"],
+    align: ["l", "r", "r", "r", "r", "r"],
   };
+}
+
+function tableBytesBlock(results: CoreResults): Block | undefined {
+  const rows = results.tableBytes.filter((b) => b.dist === "slab");
+  if (rows.length === 0) return undefined;
+  const sizes = [...new Set(rows.map((b) => b.size))];
+  const impls = (["wasm", ...NATIVES] as const).filter((i) => rows.some((b) => b.impl === i));
+  const body = sizes.map((size) => [
+    count(size),
+    ...impls.map((impl) => {
+      const b = rows.find((r) => r.impl === impl && r.size === size);
+      return b ? (b.bytes / size).toFixed(1) : "-";
+    }),
+  ]);
+  const head = impls.map((i) =>
+    i === "wasm" ? "core (linear memory)" : i === "native" ? "C twin (index + entries)" : "absl (allocated)",
+  );
+  return { head: ["live entries", ...head], body, align: ["l", ...impls.map(() => "r" as const)] };
+}
+
+function callsBlock(results: CoreResults): Block | undefined {
+  const calls = results.calls;
+  if (!calls) return undefined;
+  const at = (call: string) => calls.rows.find((r) => r.call === call)?.ns.median;
+  const body = calls.rows.map((r) => {
+    const inner = NESTS[r.call];
+    const base = inner === undefined ? undefined : at(inner);
+    return [
+      r.call,
+      ADDS[r.call],
+      `${ns(r.ns.median)} [${ns(r.ns.min)}..${ns(r.ns.max)}]`,
+      base === undefined ? "" : ns(r.ns.median - base),
+    ];
+  });
+  return { head: ["variant", "what it adds", "ns/call", "part (ns)"], body, align: ["l", "l", "r", "r"] };
 }
 
 function machineLine(results: CoreResults): string {
   const m = results.machine;
-  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node} (V8 ${m.v8}), ${m.cc}; ${m.date}`;
+  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node} (V8 ${m.v8}), ${m.cc}, ${m.cxx}; ${m.date}`;
 }
 
 function settingsLine(results: CoreResults): string {
   const s = results.settings;
-  return `${s.quick ? "quick run: " : ""}medians of ${s.rounds} interleaved rounds (each the median of >= ${s.minSamples} timed calls over >= ${s.minMs} ms); native C: ${results.native}`;
+  const natives = Object.entries(results.natives)
+    .map(([id, how]) => `${id}: ${how}`)
+    .join("; ");
+  return `${s.quick ? "quick run: " : ""}BENCH_SEED=${s.seed}; medians of ${s.rounds} interleaved rounds (each the median of >= ${s.minSamples} timed passes over >= ${s.minMs} ms); ${natives}`;
+}
+
+interface Section {
+  title: string;
+  note?: string;
+  block: Block;
+}
+
+function sections(results: CoreResults, md: boolean): Section[] {
+  const out: Section[] = [];
+  const add = (title: string, block: Block | undefined, note?: string) => {
+    if (block && block.body.length > 0) out.push({ title, block, ...(note ? { note } : {}) });
+  };
+  add(
+    "Targets of issue 17 (the core against absl::flat_hash_map, slab-like keys)",
+    targetBlock(results.anchorTargets, "target"),
+  );
+  add("Targets of issue 4", targetBlock(results.targets, "target (65,536 live entries, slab-like keys)"));
+  add(
+    "The core inside wasm against the native tables (slab-like keys)",
+    anchorBlock(results),
+    "time of the core over the native table's, per round; below 1 the core is faster",
+  );
+  add("Table bytes per live entry (slab-like keys)", tableBytesBlock(results));
+  if (results.calls)
+    add(
+      `One-key calls, split into their parts (${count(results.calls.size)} live entries, ${count(results.calls.keys)} distinct hits per pass)`,
+      callsBlock(results),
+      "each variant adds one part to the one it nests; part = its ns minus that one's",
+    );
+  for (const { dist, size } of cells(results)) {
+    add(
+      `${dist} keys, ${count(size)} live entries`,
+      matrixBlock(
+        results.matrix.filter((r) => r.dist === dist && r.size === size),
+        md,
+      ),
+      "ns/op, and time relative to the batch API",
+    );
+  }
+  add(
+    "Zipf(0.9) get-or-insert",
+    zipfBlock(results),
+    "hit ratio and ns per request (one pass); unbounded: a cache that never evicts",
+  );
+  add(`Memory per live entry at ${count(results.memory[0]?.entries ?? 0)} entries (bytes)`, memoryBlock(results));
+  add("JS heap around many lookups (after full GCs)", heapBlock(results));
+  return out;
 }
 
 /** The results as aligned plain-text tables. */
 export function renderTerminal(results: CoreResults): string {
-  const out: string[] = [`\nbuildid-cache benchmark - ${machineLine(results)}`, settingsLine(results), ""];
-  for (const { dist, size } of cells(results)) {
-    const b = matrixBlock(results.matrix.filter((r) => r.dist === dist && r.size === size));
-    out.push(
-      `${dist} keys, ${count(size)} live entries: ns/op, and time relative to the batch API`,
-      table(b.head, b.body, b.align),
-      "",
-    );
-  }
-  const z = zipfBlock(results);
-  out.push(`Zipf(0.9) get-or-insert: hit ratio and ns/request (one pass)`, table(z.head, z.body, z.align), "");
-  const m = memoryBlock(results);
-  out.push(
-    `memory per live entry at ${count(results.memory[0]?.entries ?? 0)} entries (bytes)`,
-    table(m.head, m.body, m.align),
-    "",
-  );
-  const h = heapBlock(results);
-  out.push("JS heap around many lookups (after full GCs)", table(h.head, h.body, h.align), "");
-  const t = targetBlock(results);
-  out.push("targets of issue 4", table(t.head, t.body, t.align), "");
+  const out: string[] = [`\nbuildid-cache benchmark - ${machineLine(results)}`, settingsLine(results), ...METHOD, ""];
+  for (const s of sections(results, false)) out.push(s.note ? `${s.title}: ${s.note}` : s.title, table(s.block), "");
   return `${out.join("\n")}\n`;
 }
 
 /** The results as Markdown, for the README and docs/bench.md. */
 export function renderMarkdown(results: CoreResults): string {
-  const out: string[] = [`Measured on ${machineLine(results)}.`, "", `${settingsLine(results)}.`, ""];
-  const t = targetBlock(results);
-  out.push("### Targets", "", markdownTable(t.head, t.body, t.align), "");
-  for (const { dist, size } of cells(results)) {
-    const b = matrixBlock(
-      results.matrix.filter((r) => r.dist === dist && r.size === size),
-      true,
-    );
-    out.push(
-      `### ${dist} keys, ${count(size)} live entries`,
-      "",
-      "ns/op; `Nx` is the time relative to the batch API.",
-      "",
-      markdownTable(b.head, b.body, b.align),
-      "",
-    );
-  }
-  const z = zipfBlock(results);
-  out.push(
-    "### Zipf(0.9) hit ratio",
+  const out: string[] = [
+    `Measured on ${machineLine(results)}.`,
     "",
-    "Hit ratio and ns per get-or-insert request; `unbounded` is a cache that never evicts.",
+    `${settingsLine(results)}.`,
     "",
-    markdownTable(z.head, z.body, z.align),
+    METHOD.join(" "),
     "",
-  );
-  const m = memoryBlock(results);
-  out.push("### Memory per live entry", "", markdownTable(m.head, m.body, m.align), "");
-  const h = heapBlock(results);
-  out.push("### JS heap around many lookups", "", markdownTable(h.head, h.body, h.align), "");
+  ];
+  for (const s of sections(results, true))
+    out.push(`### ${s.title}`, "", ...(s.note ? [`${s.note}.`, ""] : []), markdownTable(s.block), "");
   return `${out.join("\n")}\n`;
 }
 
-function escapeXml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-/**
- * A self-contained SVG: one panel per operation on slab-like keys, a bar per implementation and
- * size on a log scale, then bytes per entry.
- */
+/** A self-contained SVG: a panel per operation on slab-like keys (a bar per implementation and size, log scale), then bytes per entry. */
 export function renderChart(results: CoreResults): string {
-  const width = 960;
-  const labelWidth = 130;
-  const memoryLabelWidth = 300;
-  const barHeight = 11;
-  const plotWidth = width - labelWidth - 90;
-  const parts: string[] = [];
-  let y = 20;
-  parts.push(
-    `<text x="10" y="${y}" font-size="15" font-weight="bold">buildid-cache vs peers: ns/op on slab-like inode keys (log scale, shorter is faster)</text>`,
-  );
-  y += 16;
-  parts.push(`<text x="10" y="${y}" font-size="11" fill="#555">${escapeXml(machineLine(results))}</text>`);
-  y += 14;
-  const legend = IMPL_ORDER.filter((i) => results.matrix.some((r) => r.impl === i));
-  for (const [k, impl] of legend.entries()) {
-    const lx = 10 + (k % 3) * 310;
-    const ly = y + Math.floor(k / 3) * 14;
-    parts.push(
-      `<rect x="${lx}" y="${ly}" width="10" height="10" fill="${COLORS[impl]}"/><text x="${lx + 14}" y="${ly + 9}" font-size="11">${escapeXml(LABELS[impl])}</text>`,
-    );
-  }
-  y += Math.ceil(legend.length / 3) * 14 + 10;
   const slab = results.matrix.filter((r) => r.dist === "slab");
   const sizes = [...new Set(slab.map((r) => r.size))];
-  const values = slab.map((r) => r.ns);
-  const lo = Math.log10(Math.max(0.5, Math.min(...values, 1)) / 1.5);
-  const hi = Math.log10(Math.max(...values, 10) * 1.5);
-  const scale = (v: number) => ((Math.log10(v) - lo) / (hi - lo)) * plotWidth;
-  for (const op of OPS) {
-    y += 22;
-    parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">${OP_TITLES[op]}</text>`);
-    y += 6;
-    for (const size of sizes) {
-      const rows = IMPL_ORDER.map((impl) => slab.find((r) => r.impl === impl && r.op === op && r.size === size)).filter(
-        (r) => r !== undefined,
-      );
-      if (rows.length === 0) continue;
-      parts.push(`<text x="20" y="${y + 11}" font-size="11" fill="#333">${count(size)} entries</text>`);
-      for (const r of rows) {
-        const w = Math.max(1, scale(r.ns));
-        parts.push(
-          `<rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight - 2}" fill="${COLORS[r.impl]}"><title>${escapeXml(LABELS[r.impl])}: ${ns(r.ns)} ns/op</title></rect>`,
-          `<text x="${(labelWidth + w + 4).toFixed(1)}" y="${y + 8}" font-size="9">${ns(r.ns)}</text>`,
-        );
-        y += barHeight;
-      }
-      y += 4;
-    }
-  }
-  if (results.memory.length > 0) {
-    y += 22;
-    parts.push(
-      `<text x="10" y="${y}" font-size="13" font-weight="bold">bytes per live entry at ${count(results.memory[0]!.entries)} entries (linear scale)</text>`,
+  const bar = (impl: Impl, value: number) => ({ name: LABELS[impl], value, color: COLORS[impl] });
+  const panels = OPS.filter((op) => slab.some((r) => r.op === op)).map(
+    (op) => (y: number) =>
+      barPanel(
+        `${OP_TITLES[op]}: ns/op on slab-like keys (log scale, shorter is faster)`,
+        sizes.map((size) => ({
+          label: `${count(size)} entries`,
+          bars: IMPLS.flatMap((impl) => {
+            const r = slab.find((m) => m.impl === impl && m.op === op && m.size === size);
+            return r ? [bar(impl, r.ns)] : [];
+          }),
+        })),
+        y,
+        ns,
+      ),
+  );
+  if (results.memory.length > 0)
+    panels.push((y) =>
+      barPanel(
+        `bytes per live entry at ${count(results.memory[0]!.entries)} entries (linear scale)`,
+        results.memory.map((m) => ({
+          label: m.id === "batch" ? "buildid-cache" : LABELS[m.id],
+          bars: [bar(m.id, m.perEntry)],
+        })),
+        y,
+        (v) => v.toFixed(1),
+        "linear",
+      ),
     );
-    y += 6;
-    const most = Math.max(...results.memory.map((m) => m.perEntry));
-    for (const m of results.memory) {
-      const w = Math.max(1, (m.perEntry / most) * (width - memoryLabelWidth - 90));
-      parts.push(
-        `<text x="20" y="${y + 11}" font-size="11">${escapeXml(m.id === "batch" ? "buildid-cache" : LABELS[m.id])}</text>`,
-        `<rect x="${memoryLabelWidth}" y="${y + 2}" width="${w.toFixed(1)}" height="${barHeight}" fill="${COLORS[m.id]}"/>`,
-        `<text x="${(memoryLabelWidth + w + 4).toFixed(1)}" y="${y + 11}" font-size="10">${m.perEntry.toFixed(1)}</text>`,
-      );
-      y += barHeight + 4;
-    }
-  }
-  y += 20;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join("\n")}\n</svg>\n`;
+  return svgDocument(`buildid-cache vs peers - ${machineLine(results)}`, panels);
 }

@@ -1,20 +1,30 @@
 // `npm run bench`: the matrix (bench/core.ts), then the other sections when present.
-//   npm run bench -- [--quick] [--json] [--only core,elf,model] [--sizes 1000,65536] [--dists slab] [--rounds 5]
+//   npm run bench -- [--quick] [--json] [--out DIR] [--only core,absl,calls,elf,model]
+//                    [--sizes 1000,65536] [--dists slab] [--impls wasm,absl] [--parts matrix,calls] [--rounds 5]
 import { existsSync } from "node:fs";
-import { pathToFileURL } from "node:url";
 import { main as core } from "./core.js";
+import { runIfMain } from "./harness.js";
+
+/** Sections that are the core section with fewer parts: rerun alone after a change to the table. */
+const PRESETS = {
+  absl: [
+    ...["--dists", "slab", "--sizes", "65536,1000000", "--parts", "matrix,memory,calls"],
+    ...["--impls", "wasm,native,absl,batch,single,lru-cache"],
+  ],
+  calls: ["--parts", "calls"],
+} as const;
 
 /** Sections after the matrix; each is bench/NAME.ts exporting `main(args)`, skipped when absent. */
 const SECTIONS = ["elf", "model"] as const;
 
 type Section = { main(args: string[]): Promise<void> };
 
-/** Runs the sections chosen by `--only` (all by default); `--quick` and `--json` reach every section. */
+/** Runs the sections chosen by `--only` (core, elf and model by default); `--quick`, `--json` and `--out` reach every section. */
 export async function main(args: string[]): Promise<void> {
   const at = args.indexOf("--only");
   const only = at >= 0 ? args[at + 1]?.split(",") : undefined;
+  const known = ["core", ...Object.keys(PRESETS), ...SECTIONS];
   if (only !== undefined) {
-    const known = ["core", ...SECTIONS];
     const bad = only.filter((name) => !known.includes(name));
     if (bad.length > 0 || only.length === 0)
       throw new RangeError(
@@ -22,9 +32,13 @@ export async function main(args: string[]): Promise<void> {
       );
   }
   const rest = at >= 0 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
-  const wanted = (name: string) => only === undefined || only.includes(name);
+  const wanted = (name: string) =>
+    only === undefined ? name === "core" || SECTIONS.includes(name as never) : only.includes(name);
   if (wanted("core")) await core(rest);
-  const shared = rest.filter((a) => a === "--quick" || a === "--json");
+  for (const [name, preset] of Object.entries(PRESETS)) if (wanted(name)) await core([...preset, ...rest]);
+  const shared = rest.flatMap((a, i) =>
+    a === "--quick" || a === "--json" ? [a] : a === "--out" && rest[i + 1] !== undefined ? [a, rest[i + 1]!] : [],
+  );
   for (const name of SECTIONS) {
     const file = new URL(`./${name}.ts`, import.meta.url);
     if (!wanted(name) || !existsSync(file)) continue;
@@ -33,9 +47,4 @@ export async function main(args: string[]): Promise<void> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  });
-}
+runIfMain(import.meta.url, "bench", main);

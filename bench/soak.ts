@@ -1,10 +1,10 @@
 // `npm run soak`: ten million mixed operations on a full cache, every answer checked against a Map
 // model, with wasm memory and the JS heap (after a forced GC) sampled along the way. Both must stay
 // flat: the core never grows after create, and the wrapper allocates nothing per entry.
-//   npm run soak -- [--quick] [--json] [--ops N] [--capacity N]
-import { mkdirSync, writeFileSync } from "node:fs";
-import { pathToFileURL } from "node:url";
+//   npm run soak -- [--quick] [--json] [--out DIR] [--ops N] [--capacity N]
 import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
+import { block, count, table } from "./format.js";
+import { runIfMain, writeResults } from "./harness.js";
 
 interface Sample {
   ops: number;
@@ -194,36 +194,19 @@ export async function main(args: string[]): Promise<void> {
   const ops = option(args, "--ops", quick ? 500_000 : 10_000_000);
   const capacity = option(args, "--capacity", quick ? 16_384 : 65_536);
   const result = await soak(capacity, ops);
-  const rows = result.samples.map((s) => [
-    s.ops.toLocaleString("en-US"),
-    String(s.size),
-    mib(s.wasmBytes),
-    mib(s.heapBytes),
-    mib(s.rssBytes),
-  ]);
-  const head = ["operations", "entries", "wasm MiB", "heap MiB", "rss MiB"];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
+  const rows = result.samples.map((s) => [count(s.ops), s.size, mib(s.wasmBytes), mib(s.heapBytes), mib(s.rssBytes)]);
+  console.log(`soak: ${count(result.ops)} mixed operations at capacity ${count(capacity)}`);
+  console.log(table(block(["operations", "entries", "wasm MiB", "heap MiB", "rss MiB"], rows, 0)));
   console.log(
-    `soak: ${result.ops.toLocaleString("en-US")} mixed operations at capacity ${capacity.toLocaleString("en-US")}`,
-  );
-  console.log([line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n"));
-  console.log(
-    `${(result.ops / result.seconds / 1e6).toFixed(2)} M checked ops/s; hits ${result.hits.toLocaleString("en-US")}, evictions ${result.evictions.toLocaleString("en-US")}\n` +
+    `${(result.ops / result.seconds / 1e6).toFixed(2)} M checked ops/s; hits ${count(result.hits)}, evictions ${count(result.evictions)}\n` +
       `wasm memory growth: ${result.wasmGrowth} bytes; heap spread past the first tenth: ${mib(result.heapSpread)} MiB` +
       `${result.forcedGc ? " (after forced GC)" : " (no --expose-gc: heap figures include garbage)"}; model agrees: ${result.modelAgrees}`,
   );
   if (args.includes("--json")) {
-    const dir = new URL("./results/", import.meta.url);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(new URL("soak.json", dir), `${JSON.stringify(result, null, 2)}\n`);
+    const at = args.indexOf("--out");
+    writeResults(at >= 0 ? args[at + 1] : undefined, { "soak.json": `${JSON.stringify(result, null, 2)}\n` });
   }
   if (!result.modelAgrees || result.wasmGrowth !== 0) process.exitCode = 1;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main(process.argv.slice(2)).catch((error: unknown) => {
-    process.stderr.write(`soak: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  });
-}
+runIfMain(import.meta.url, "soak", main);

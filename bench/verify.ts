@@ -1,7 +1,8 @@
 // Correctness checks run on every implementation before and after it is timed.
 import { BUILD_ID_MAX } from "../src/index.js";
 import type { KeySet } from "./keys.js";
-import { type Contender, LABELS } from "./peers.js";
+import type { Contender } from "./peers.js";
+import { LABELS } from "./results.js";
 
 /** An implementation returned a wrong result; the message names it, the key and the values. */
 export class BenchCheckError extends Error {
@@ -50,7 +51,6 @@ export function checkTimedLookups(c: Contender, hit: KeySet, miss: KeySet): void
 
 /** Deletes `subset` and inserts it again, checking size and reads after each step. */
 export function checkDeleteInsert(c: Contender, subset: KeySet, live: number): void {
-  if (!c.remove || !c.insert) return;
   c.remove(subset);
   checkSize(c, live - subset.length, "after delete");
   checkReads(c, subset, false, "after delete");

@@ -1,22 +1,30 @@
-// The benchmark harness: every implementation's results are right, and `--quick` runs end to end.
-// Timings are never asserted; only that they exist and are finite.
+// The benchmark harness: every implementation's results are right, the targets are judged right,
+// and `--quick` runs end to end into a temporary folder. Timings are never asserted; only that
+// they exist and are finite. Keys come from BENCH_TEST_SEED (printed), 3 by default.
 import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, test } from "vitest";
-import type { CoreResults, Op } from "../bench/core.js";
+import { interleave, median, rotate } from "../bench/harness.js";
 import { type KeySet, makeUniverse, pick, prng, sample, writeBuildId } from "../bench/keys.js";
-import { NativeReference } from "../bench/native.js";
-import { CONTENDERS, type Contender, createContender } from "../bench/peers.js";
+import { NativeTable } from "../bench/native.js";
+import { type Contender, createContender } from "../bench/peers.js";
+import { CALLS, CONTENDERS, type CoreResults, type MatrixRow, NATIVES, type Op, PASSES } from "../bench/results.js";
+import { anchorTargets } from "../bench/targets.js";
 import { BenchCheckError, checkDeleteInsert, checkReads, checkSize, checkTimedLookups } from "../bench/verify.js";
 import { compulsoryHitRatio, zipfStream } from "../bench/zipf.js";
 import { BUILD_ID_MAX } from "../src/index.js";
 
 const LIVE = 512;
+const SEED = Number(process.env.BENCH_TEST_SEED ?? 3);
+console.log(`bench.test: BENCH_TEST_SEED=${SEED}`);
 
 function fixture() {
-  const universe = makeUniverse("slab", 2 * LIVE, LIVE, 3);
-  const next = prng(4);
+  const universe = makeUniverse("slab", 2 * LIVE, LIVE, SEED);
+  const next = prng(SEED + 1);
   return {
     universe,
     hit: pick(universe, sample(0, LIVE, LIVE, LIVE, next)),
@@ -114,41 +122,55 @@ describe("every implementation returns the right build IDs", () => {
   });
 });
 
-describe("the native C reference", () => {
-  const native = NativeReference.build();
-
-  test.skipIf(typeof native === "string")("computes what the wasm core computes", async () => {
-    const ref = native as NativeReference;
+describe("the native tables", () => {
+  test("compute what the wasm core computes, through the same passes", async () => {
+    const tables = await Promise.all(NATIVES.map((id) => NativeTable.build(id)));
     try {
       const { universe, hit, miss, subset } = fixture();
-      const path = ref.write({
-        live: LIVE,
-        keys: universe.u64,
-        hit: hit.idx,
-        miss: miss.idx,
-        subset: subset.idx,
-        churn: 300,
-      });
-      const o = ref.ops(path, 2);
       let sum = 0;
       for (const b of hit.ids) sum = (Math.imul(sum, 31) + b) >>> 0;
-      expect(o.check).toEqual({
-        hitChecksum: sum,
-        hitFound: LIVE,
-        missFound: 0,
-        sizeAfterDelete: LIVE - 100,
-        subsetFoundAfterDelete: 0,
-        sizeAfterInsert: LIVE,
-        sizeAfterChurn: LIVE,
-        churnEvictions: 600,
-      });
-      for (const op of ["hit", "miss", "insert", "delete", "churn"] as const)
-        expect(o[op].every((v) => Number.isFinite(v) && v > 0)).toBe(true);
+      for (const [i, id] of NATIVES.entries()) {
+        const ref = tables[i]!;
+        if (typeof ref === "string") {
+          // Only absl may be missing (libabsl-dev); the reason names what to install.
+          expect(id === "absl" ? ref : "").toMatch(/libabsl-dev|compiler|failed/);
+          console.log(`bench.test: ${id} skipped: ${ref}`);
+          continue;
+        }
+        const path = ref.write({
+          live: LIVE,
+          keys: universe.u64,
+          hit: hit.idx,
+          miss: miss.idx,
+          subset: subset.idx,
+          churn: 300,
+        });
+        const o = await ref.ops(path, 2, 0);
+        const churned = o.churn.length;
+        expect(churned > 0, id).toBe(id === "native");
+        expect(o.check, id).toEqual({
+          hitChecksum: sum,
+          hitFound: LIVE,
+          missFound: 0,
+          sizeAfterDelete: LIVE - 100,
+          subsetFoundAfterDelete: 0,
+          sizeAfterInsert: LIVE,
+          sizeAfterChurn: LIVE,
+          churnEvictions: churned === 0 ? 0 : (churned + 1) * 300,
+        });
+        for (const op of PASSES) {
+          expect(o[op].length, `${id} ${op}`).toBeGreaterThanOrEqual(2);
+          expect(o[op].every((v) => Number.isFinite(v) && v > 0)).toBe(true);
+        }
+        expect(o.bytes / LIVE).toBeGreaterThan(BUILD_ID_MAX + 8);
+      }
 
-      // Same layout, same CLOCK: the same hits as the wasm core on one Zipf stream.
-      const stream = zipfStream(LIVE, 0.9, 20_000, 8);
+      // Same layout, same CLOCK: the C twin hits as often as the wasm core on one Zipf stream.
+      const twin = tables[NATIVES.indexOf("native")];
+      if (typeof twin === "string" || twin === undefined) throw new Error(`the C twin must build: ${twin}`);
+      const stream = zipfStream(LIVE, 0.9, 20_000, SEED + 5);
       const none = new Uint32Array(0);
-      const zpath = ref.write({
+      const zpath = twin.write({
         live: LIVE,
         keys: universe.u64,
         hit: none,
@@ -158,30 +180,89 @@ describe("the native C reference", () => {
         zipf: stream,
         capacities: [5, 51],
       });
-      const z = ref.zipf(zpath).zipf;
+      const z = (await twin.zipf(zpath)).zipf;
       for (const [i, capacity] of [5, 51].entries()) {
         const wasm = await createContender("single", universe, capacity);
         expect(z[i]!.hits).toBe(wasm.zipf!(pick(universe, stream)));
       }
     } finally {
-      ref.dispose();
+      for (const t of tables) if (typeof t !== "string") t.dispose();
     }
   });
 });
 
-test("npm run bench -- --quick runs the whole matrix, checking every implementation", async () => {
+test("a native table that cannot be built is skipped with the reason", async () => {
+  const cxx = process.env.CXX;
+  process.env.CXX = "/nonexistent/g++";
+  try {
+    expect(await NativeTable.build("absl")).toBe("no compiler (/nonexistent/g++) found");
+  } finally {
+    if (cxx === undefined) delete process.env.CXX;
+    else process.env.CXX = cxx;
+  }
+});
+
+describe("the harness and the targets", () => {
+  test("interleaved rounds rotate the order; medians", async () => {
+    const seen: string[] = [];
+    await interleave(["a", "b", "c"], 4, (x, r) => {
+      seen.push(`${r}${x}`);
+    });
+    expect(seen.join(" ")).toBe("0a 0b 0c 1b 1c 1a 2c 2a 2b 3a 3b 3c");
+    expect(rotate([1, 2, 3], 5)).toEqual([3, 1, 2]);
+    expect(median([5, 1, 4])).toBe(4);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+  });
+
+  test("absl ratios are medians of per-round ratios, judged against 1.0x; unmeasured stays unjudged", () => {
+    const row = (impl: MatrixRow["impl"], op: Op, rounds: number[]): MatrixRow => ({
+      dist: "slab",
+      size: 65536,
+      op,
+      impl,
+      ns: median(rounds),
+      rounds,
+    });
+    const matrix = [
+      row("wasm", "hit", [30, 10, 20]),
+      row("absl", "hit", [10, 10, 10]),
+      row("wasm", "miss", [9, 8, 5]),
+      row("absl", "miss", [10, 10, 10]),
+    ];
+    const targets = anchorTargets({ matrix, memory: [], heap: [], zipf: [], calls: undefined } as never);
+    const hit = targets.find((t) => t.name === "core inside wasm : absl, hit, 65,536 live")!;
+    expect(hit).toMatchObject({ value: 2, range: [1, 3], met: false });
+    const miss = targets.find((t) => t.name === "core inside wasm : absl, miss, 65,536 live")!;
+    expect(miss).toMatchObject({ value: 0.8, range: [0.5, 0.9], met: true });
+    const big = targets.find((t) => t.name === "core inside wasm : absl, hit, 1,000,000 live")!;
+    expect(big).toMatchObject({ value: undefined, met: undefined });
+  });
+});
+
+test("npm run bench -- --quick runs the whole matrix into --out, checking every implementation", async () => {
   const run = fileURLToPath(new URL("../bench/run.ts", import.meta.url));
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ["--expose-gc", "--import", "tsx", run, "--quick", "--json", "--only", "core"],
-    {
-      cwd: fileURLToPath(new URL("..", import.meta.url)),
-      maxBuffer: 1 << 26,
-    },
-  );
-  const results = JSON.parse(stdout) as CoreResults;
-  const ops: Record<string, Op[]> = { wasm: ["hit", "miss"] };
-  const impls = [...CONTENDERS, ...(results.native.startsWith("skipped") ? [] : ["native" as const])];
+  const out = mkdtempSync(join(tmpdir(), "buildid-bench-test-"));
+  const results = new URL("../bench/results/", import.meta.url);
+  const before = existsSync(results) ? readdirSync(results).length : 0;
+  try {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--expose-gc", "--import", "tsx", run, "--quick", "--json", "--only", "core", "--out", out],
+      { cwd: fileURLToPath(new URL("..", import.meta.url)), maxBuffer: 1 << 26 },
+    );
+    expect(readdirSync(out).sort()).toEqual(["bench.json", "bench.md", "bench.svg"]);
+    expect(existsSync(results) ? readdirSync(results).length : 0).toBe(before);
+    checkQuickRun(JSON.parse(stdout) as CoreResults);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}, 300_000);
+
+function checkQuickRun(results: CoreResults): void {
+  const absl = !results.natives.absl.startsWith("skipped");
+  expect(results.natives.native).not.toMatch(/^skipped/);
+  const ops: Record<string, readonly Op[]> = { wasm: PASSES, absl: PASSES };
+  const impls = [...CONTENDERS, "native" as const, ...(absl ? ["absl" as const] : [])];
   for (const size of results.settings.sizes) {
     for (const dist of results.settings.dists) {
       for (const impl of impls) {
@@ -192,6 +273,8 @@ test("npm run bench -- --quick runs the whole matrix, checking every implementat
           expect(Number.isFinite(row!.ns) && row!.ns > 0).toBe(true);
         }
       }
+      for (const impl of ["wasm", "native", ...(absl ? ["absl"] : [])])
+        expect(results.tableBytes.some((b) => b.impl === impl && b.size === size && b.dist === dist)).toBe(true);
     }
   }
   for (const z of results.zipf) {
@@ -208,4 +291,15 @@ test("npm run bench -- --quick runs the whole matrix, checking every implementat
   expect(results.heap.map((h) => h.api)).toEqual(["getMany", "getBytes"]);
   expect(results.targets).toHaveLength(8);
   for (const t of results.targets) expect(t.value, t.name).toBeDefined();
-}, 300_000);
+  expect(results.calls!.rows.map((r) => r.call)).toEqual([...CALLS]);
+  for (const r of results.calls!.rows)
+    expect(
+      r.rounds.every((v) => Number.isFinite(v) && v > 0),
+      r.call,
+    ).toBe(true);
+  expect(results.anchorTargets).toHaveLength(12);
+  for (const t of results.anchorTargets) {
+    const measured = t.name.includes("1,000,000") ? false : absl || !t.name.includes("absl");
+    expect(t.value !== undefined, t.name).toBe(measured);
+  }
+}

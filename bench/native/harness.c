@@ -1,9 +1,9 @@
 /*
- * Drives table.c over the keys bench/native.ts writes, and prints its own timings (ns/op) and
+ * Drives a table.h table (table.c or absl.cc) over the keys bench/native.ts writes, and prints its own timings (ns/op) and
  * checks as one line of JSON.
  *
- *   harness ops <data> <reps>   lookup hit/miss (batched like lookupMany), delete, insert, churn
- *   harness zipf <data>         get-or-insert over the Zipf stream at each capacity: hits, ns/op
+ *   harness ops <data> <min_samples> <min_ms>   the pass sequence (see ops()), then churn
+ *   harness zipf <data>                         get-or-insert over the Zipf stream at each capacity
  *
  * <data>, little-endian: u32 live, hits, misses, subset, churn, zipf, ncaps; u32 caps[ncaps];
  * u64 keys[2 * live]; u32 key numbers: hit[hits], miss[misses], subset[subset], zipf[zipf].
@@ -110,70 +110,92 @@ static void print_series(const char *name, const double *v, uint32_t n) {
   printf("],");
 }
 
-static int ops(const data_t *d, uint32_t reps) {
+typedef struct {
+  uint64_t *hit, *miss, *sub, *pool;
+  uint8_t *sub_ids, *pool_ids;
+} sets_t;
+
+/* One pass of the sequence every implementation runs: hit, miss, delete, insert (ns per key each). */
+static void sequence(table_t *t, const data_t *d, const sets_t *k, double ns[4], uint32_t *checksum, uint32_t *found,
+                     uint32_t *miss_found) {
+  ns[0] = lookup_batched(t, k->hit, d->hits, checksum, found) / d->hits;
+  uint32_t unused = 0;
+  ns[1] = lookup_batched(t, k->miss, d->misses, &unused, miss_found) / d->misses;
+  double t0 = now_ns();
+  for (uint32_t i = 0; i < d->subset; i++) table_remove(t, k->sub[i]);
+  ns[2] = (now_ns() - t0) / d->subset;
+  t0 = now_ns();
+  for (uint32_t i = 0; i < d->subset; i++) table_insert(t, k->sub[i], k->sub_ids + (size_t)i * BUILD_ID_MAX, BUILD_ID_MAX);
+  ns[3] = (now_ns() - t0) / d->subset;
+}
+
+#define MAX_SAMPLES 1000u
+
+/*
+ * Fill; a check of delete and insert (untimed); one untimed sequence; then timed sequences until
+ * min_samples ran and min_ms passed; then, for a table that evicts, churn passes the same way.
+ */
+static int ops(const data_t *d, uint32_t min_samples, double min_ms) {
   uint32_t all = d->live * 2;
-  table_t t;
-  if (table_init(&t, d->live) != 0) die("out of memory");
+  table_t *t = table_new(d->live);
+  if (!t) die("out of memory");
   uint8_t id[BUILD_ID_MAX];
   for (uint32_t i = 0; i < d->live; i++) {
     build_id(i, id);
-    table_insert(&t, d->keys[i], id, BUILD_ID_MAX);
+    table_insert(t, d->keys[i], id, BUILD_ID_MAX);
   }
-  uint64_t *hit_keys, *miss_keys, *sub_keys, *pool_keys;
-  uint8_t *hit_ids, *miss_ids, *sub_ids, *pool_ids;
-  gather(d, d->hit, d->hits, &hit_keys, &hit_ids);
-  gather(d, d->miss, d->misses, &miss_keys, &miss_ids);
-  gather(d, d->sub, d->subset, &sub_keys, &sub_ids);
+  sets_t k;
+  uint8_t *hit_ids, *miss_ids;
+  gather(d, d->hit, d->hits, &k.hit, &hit_ids);
+  gather(d, d->miss, d->misses, &k.miss, &miss_ids);
+  gather(d, d->sub, d->subset, &k.sub, &k.sub_ids);
   uint32_t *pool = must(malloc(((size_t)all + d->churn) * sizeof(uint32_t)));
   for (uint32_t i = 0; i < all + d->churn; i++) pool[i] = i % all;
-  gather(d, pool, all + d->churn, &pool_keys, &pool_ids);
+  gather(d, pool, all + d->churn, &k.pool, &k.pool_ids);
 
-  double *hit = must(calloc(reps, sizeof(double))), *miss = must(calloc(reps, sizeof(double)));
-  double *del = must(calloc(reps, sizeof(double))), *ins = must(calloc(reps, sizeof(double)));
-  double *churn = must(calloc(reps, sizeof(double)));
-  uint32_t checksum = 0, found = 0, miss_found = 0, sub_found_after_delete = 0, size_after_delete = 0;
-  uint32_t unused = 0, warm = 0;
-  lookup_batched(&t, hit_keys, d->hits, &unused, &warm); /* warm-up pass: caches and TLB, as JS gets */
-  lookup_batched(&t, miss_keys, d->misses, &unused, &warm);
-  for (uint32_t r = 0; r < reps; r++) {
-    uint32_t sum = 0, n = 0;
-    hit[r] = lookup_batched(&t, hit_keys, d->hits, &sum, &n) / d->hits;
-    if (r == 0) checksum = sum, found = n;
-    n = 0;
-    miss[r] = lookup_batched(&t, miss_keys, d->misses, &unused, &n) / d->misses;
-    miss_found += n;
-    double t0 = now_ns();
-    for (uint32_t i = 0; i < d->subset; i++) table_remove(&t, sub_keys[i]);
-    del[r] = (now_ns() - t0) / d->subset;
-    size_after_delete = t.count;
-    n = 0;
-    lookup_batched(&t, sub_keys, d->subset, &unused, &n);
-    sub_found_after_delete += n;
-    t0 = now_ns();
-    for (uint32_t i = 0; i < d->subset; i++) table_insert(&t, sub_keys[i], sub_ids + (size_t)i * BUILD_ID_MAX, BUILD_ID_MAX);
-    ins[r] = (now_ns() - t0) / d->subset;
+  uint32_t unused = 0, sub_found_after_delete = 0;
+  for (uint32_t i = 0; i < d->subset; i++) table_remove(t, k.sub[i]);
+  uint32_t size_after_delete = table_count(t);
+  lookup_batched(t, k.sub, d->subset, &unused, &sub_found_after_delete);
+  for (uint32_t i = 0; i < d->subset; i++) table_insert(t, k.sub[i], k.sub_ids + (size_t)i * BUILD_ID_MAX, BUILD_ID_MAX);
+
+  static double series[4][MAX_SAMPLES], churn[MAX_SAMPLES];
+  double warm[4];
+  uint32_t checksum = 0, found = 0, miss_found = 0, n = 0;
+  sequence(t, d, &k, warm, &unused, &unused, &unused);
+  double started = now_ns();
+  for (; n < MAX_SAMPLES && (n < min_samples || now_ns() - started < min_ms * 1e6); n++) {
+    double ns[4];
+    uint32_t sum = 0, hits = 0;
+    sequence(t, d, &k, ns, &sum, &hits, &miss_found);
+    if (n == 0) checksum = sum, found = hits;
+    for (int p = 0; p < 4; p++) series[p][n] = ns[p];
   }
-  uint32_t size_after_insert = t.count;
-  uint64_t evictions_before = t.evictions;
-  uint32_t at = d->live;
-  for (uint32_t r = 0; r < reps; r++) {
-    double t0 = now_ns();
-    for (uint32_t i = at; i < at + d->churn; i++) table_insert(&t, pool_keys[i], pool_ids + (size_t)i * BUILD_ID_MAX, BUILD_ID_MAX);
-    churn[r] = (now_ns() - t0) / d->churn;
-    at = (at + d->churn) % all;
+  uint32_t size_after_insert = table_count(t);
+  uint64_t evictions_before = table_evictions(t);
+  uint32_t churned = 0;
+  if (table_evicts) {
+    uint32_t at = d->live;
+    started = now_ns();
+    for (uint32_t c = 0; c <= MAX_SAMPLES && (c <= min_samples || now_ns() - started < min_ms * 1e6); c++) {
+      double t0 = now_ns();
+      for (uint32_t i = at; i < at + d->churn; i++) table_insert(t, k.pool[i], k.pool_ids + (size_t)i * BUILD_ID_MAX, BUILD_ID_MAX);
+      if (c > 0) churn[churned++] = (now_ns() - t0) / d->churn; /* pass 0 is the untimed one */
+      at = (at + d->churn) % all;
+    }
   }
   printf("{");
-  print_series("hit", hit, reps);
-  print_series("miss", miss, reps);
-  print_series("delete", del, reps);
-  print_series("insert", ins, reps);
-  print_series("churn", churn, reps);
+  print_series("hit", series[0], n);
+  print_series("miss", series[1], n);
+  print_series("delete", series[2], n);
+  print_series("insert", series[3], n);
+  print_series("churn", churn, churned);
   printf("\"check\":{\"hitChecksum\":%u,\"hitFound\":%u,\"missFound\":%u,\"sizeAfterDelete\":%u,"
          "\"subsetFoundAfterDelete\":%u,\"sizeAfterInsert\":%u,\"sizeAfterChurn\":%u,\"churnEvictions\":%llu},",
-         checksum, found, miss_found, size_after_delete, sub_found_after_delete, size_after_insert, t.count,
-         (unsigned long long)(t.evictions - evictions_before));
-  printf("\"bytes\":%zu}\n", table_bytes(&t));
-  table_free(&t);
+         checksum, found, miss_found, size_after_delete, sub_found_after_delete, size_after_insert, table_count(t),
+         (unsigned long long)(table_evictions(t) - evictions_before));
+  printf("\"bytes\":%zu}\n", table_bytes(t));
+  table_free(t);
   return 0;
 }
 
@@ -183,34 +205,39 @@ static int zipf(const data_t *d) {
   uint8_t out[BUILD_ID_MAX];
   printf("{\"zipf\":[");
   for (uint32_t c = 0; c < d->ncaps; c++) {
-    table_t t;
-    if (table_init(&t, d->caps[c]) != 0) die("out of memory");
+    table_t *t = table_new(d->caps[c]);
+    if (!t) die("out of memory");
     uint64_t hits = 0;
     double t0 = now_ns();
     for (uint32_t i = 0; i < d->zipf; i++) {
       uint32_t k = d->stream[i];
-      if (table_lookup(&t, d->keys[k], out) != 0) hits++;
-      else table_insert(&t, d->keys[k], ids + (size_t)k * BUILD_ID_MAX, BUILD_ID_MAX);
+      if (table_lookup(t, d->keys[k], out) != 0) hits++;
+      else table_insert(t, d->keys[k], ids + (size_t)k * BUILD_ID_MAX, BUILD_ID_MAX);
     }
     double ns = (now_ns() - t0) / d->zipf;
     printf("%s{\"capacity\":%u,\"hits\":%llu,\"ns\":%.3f}", c ? "," : "", d->caps[c], (unsigned long long)hits, ns);
-    table_free(&t);
+    table_free(t);
   }
   printf("]}\n");
   return 0;
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) die("usage: harness ops <data> <reps> | harness zipf <data>");
+  if (argc < 3) die("usage: harness ops <data> <min_samples> <min_ms> | harness zipf <data>");
   data_t d;
   load(argv[2], &d);
   if (strcmp(argv[1], "ops") == 0) {
-    long reps = argc > 3 ? strtol(argv[3], NULL, 10) : 5;
-    if (reps < 1 || reps > 1000) die("reps must be 1 to 1000");
-    if (d.hits == 0 || d.misses == 0 || d.subset == 0 || d.churn == 0) die("empty key lists");
-    return ops(&d, (uint32_t)reps);
+    long samples = argc > 3 ? strtol(argv[3], NULL, 10) : 5;
+    double min_ms = argc > 4 ? strtod(argv[4], NULL) : 0;
+    if (samples < 1 || samples > (long)MAX_SAMPLES) die("min_samples must be 1 to 1000");
+    if (!(min_ms >= 0 && min_ms <= 60000)) die("min_ms must be 0 to 60000");
+    if (d.hits == 0 || d.misses == 0 || d.subset == 0 || (table_evicts && d.churn == 0)) die("empty key lists");
+    return ops(&d, (uint32_t)samples, min_ms);
   }
-  if (strcmp(argv[1], "zipf") == 0) return zipf(&d);
+  if (strcmp(argv[1], "zipf") == 0) {
+    if (!table_evicts) die("zipf needs a table that evicts");
+    return zipf(&d);
+  }
   die("mode must be ops or zipf");
   return 2;
 }

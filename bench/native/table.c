@@ -22,6 +22,18 @@
 #define ENTRY_MASK ((1u << TAG_SHIFT) - 1u)
 #define GOLDEN_RATIO_64 0x61C8864680B583EBull
 
+/** One table: u32 index slots (8-bit tag | entry + 1) over dense 32-byte entries. */
+struct table {
+  uint32_t *index;
+  uint8_t *entries;
+  uint32_t slot_bits, mask, capacity, count, hand;
+  uint64_t evicted_key;
+  /* The core's counters, kept here too so both do the same work per call. */
+  uint64_t inserts, updates, hits, misses, removals, evictions;
+};
+
+const int table_evicts = 1;
+
 static inline uint64_t hash(uint64_t key) { return key * GOLDEN_RATIO_64; }
 static inline uint32_t home_of(const table_t *t, uint64_t h) { return (uint32_t)(h >> (64 - t->slot_bits)); }
 static inline uint32_t tag_of(const table_t *t, uint64_t h) { return (uint32_t)(h >> (56 - t->slot_bits)) & 0xFFu; }
@@ -34,26 +46,33 @@ static inline uint64_t key_of(const table_t *t, uint32_t e) {
   return k;
 }
 
-int table_init(table_t *t, uint32_t capacity) {
-  uint64_t min_slots = ((uint64_t)capacity * 4 + 2) / 3;
-  uint32_t bits = 3;
-  while ((1ull << bits) < min_slots) bits++;
-  memset(t, 0, sizeof *t);
-  t->index = calloc((size_t)1 << bits, 4);
-  t->entries = calloc(capacity, ENTRY_SIZE);
-  if (!t->index || !t->entries) return -1;
-  t->slot_bits = bits;
-  t->mask = (1u << bits) - 1u;
-  t->capacity = capacity;
-  return 0;
-}
-
 void table_free(table_t *t) {
   free(t->index);
   free(t->entries);
+  free(t);
+}
+
+table_t *table_new(uint32_t capacity) {
+  uint64_t min_slots = ((uint64_t)capacity * 4 + 2) / 3;
+  uint32_t bits = 3;
+  while ((1ull << bits) < min_slots) bits++;
+  table_t *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->index = calloc((size_t)1 << bits, 4);
+  t->entries = calloc(capacity, ENTRY_SIZE);
+  t->slot_bits = bits;
+  t->mask = (1u << bits) - 1u;
+  t->capacity = capacity;
+  if (!t->index || !t->entries) {
+    table_free(t);
+    return NULL;
+  }
+  return t;
 }
 
 size_t table_bytes(const table_t *t) { return ((size_t)t->mask + 1) * 4 + (size_t)t->capacity * ENTRY_SIZE; }
+uint32_t table_count(const table_t *t) { return t->count; }
+uint64_t table_evictions(const table_t *t) { return t->evictions; }
 
 /* The slot holding key, or ~pos for the empty slot where its probe ended. */
 static int32_t find(const table_t *t, uint64_t key, uint64_t h) {

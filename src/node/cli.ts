@@ -17,6 +17,7 @@ import {
   type Resolution,
   takeCensus,
 } from "./index.js";
+import { registerStoreCommands } from "./store-commands.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -270,6 +271,8 @@ withCacheOptions(
     await save();
   }
 });
+
+registerStoreCommands(program);
 
 try {
   await program.parseAsync();

@@ -90,4 +90,3 @@ export {
   saveSnapshotAtomic,
   saveSnapshotAtomicSync,
 } from "./snapshot-file.js";
-export { type CommandOutput, registerStoreCommands } from "./store-commands.js";
