@@ -192,6 +192,7 @@ export class BuildIdIndex {
   #order = new Uint32Array(0);
   #buildIds = 0;
   #stats: ScanStats | undefined;
+  #scanning: Promise<unknown> = Promise.resolve();
   #out = new Uint8Array(BUILD_ID_MAX);
   #want = new Uint8Array(BUILD_ID_MAX);
 
@@ -252,8 +253,15 @@ export class BuildIdIndex {
   /**
    * Walks the roots and brings the index up to date: new and changed files are read, unchanged
    * ones (same stamp) kept unread, vanished ones dropped. Unreadable entries are counted, never fatal.
+   * Lookups meanwhile answer from the previous scan; a scan called during another runs after it.
    */
-  async scan(options: ScanOptions = {}): Promise<ScanStats> {
+  scan(options: ScanOptions = {}): Promise<ScanStats> {
+    const run = this.#scanning.then(() => this.#scanOnce(options));
+    this.#scanning = run.catch(() => {});
+    return run;
+  }
+
+  async #scanOnce(options: ScanOptions): Promise<ScanStats> {
     const started = performance.now();
     const stats: ScanStats = {
       roots: 0,

@@ -115,6 +115,13 @@ describe("BuildIdIndex", () => {
     index.dispose();
   });
 
+  it("runs overlapping scans one after the other", async () => {
+    const index = await BuildIdIndex.create({ roots: [tree.root] });
+    const [first, second] = await Promise.all([index.scan(), index.scan()]);
+    expect([first.reads, second.reads, second.reused]).toEqual([5, 0, 5]);
+    index.dispose();
+  });
+
   it("saves and loads through the snapshot writer, answering before any scan, and refuses a corrupt file unchanged", async () => {
     const file = join(tree.dir, "index.bin");
     const first = await BuildIdIndex.create({ roots: [tree.root] });
