@@ -20,6 +20,5 @@ export {
   type FoundArtifact,
   findArtifact,
 } from "./client.js";
-export { registerDebuginfodCommands } from "./commands.js";
 export { IndexFileError, type IndexFileErrorCode } from "./index-file.js";
 export { type DebuginfodServer, type ServeOptions, type ServerMetrics, serveDebuginfod } from "./server.js";
