@@ -7,18 +7,19 @@
  * @packageDocumentation
  */
 import { DEFAULT_ELF_LIMITS, ElfError } from "../../elf.js";
+import {
+  ET_DYN,
+  ET_EXEC,
+  PF_X,
+  PN_XNUM,
+  PT_LOAD,
+  SHF_ALLOC,
+  SHF_EXECINSTR,
+  SHN_XINDEX,
+  SHT_NOBITS,
+  SHT_PROGBITS,
+} from "../../elf-constants.js";
 
-/** `sh_type` of a section that takes no bytes in the file (`.bss`, or every allocated section of a split debug file). */
-export const SHT_NOBITS = 8;
-const SHT_PROGBITS = 1;
-const SHF_ALLOC = 0x2;
-const SHF_EXECINSTR = 0x4;
-const PT_LOAD = 1;
-const PF_X = 0x1;
-const SHN_XINDEX = 0xffff;
-const PN_XNUM = 0xffff;
-const ET_EXEC = 2;
-const ET_DYN = 3;
 /** Longest section-name string table read, in bytes. */
 const MAX_NAMES_BYTES = 16 * 1024 * 1024;
 

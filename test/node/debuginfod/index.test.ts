@@ -14,10 +14,11 @@ import {
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ElfError } from "../../../src/elf.js";
+import { SHT_NOBITS } from "../../../src/elf-constants.js";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { IndexFileError } from "../../../src/node/debuginfod/index-file.js";
 import { fdReader } from "../../../src/node/debuginfod/reads.js";
-import { readElfLayout, SHT_NOBITS } from "../../../src/node/debuginfod/sections.js";
+import { readElfLayout } from "../../../src/node/debuginfod/sections.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
 
 let tree: Tree;
