@@ -31,6 +31,7 @@ export {
   type ReadCoreOptions,
   readCoreBuildIds,
 } from "./core-file.js";
+export * from "./debuginfod/index.js";
 export { type ReadBuildIdFileOptions, readBuildIdFromFile, readBuildIdFromFileSync } from "./elf-file.js";
 export {
   deviceOf,

@@ -18,8 +18,7 @@
  * files in a real corpus), and the table's fixed slots stay the kernel's size.
  */
 import { BuildIdCache, type BuildIdCacheStats } from "../cache.js";
-import { integer, u64 } from "../check.js";
-import { describe } from "../describe.js";
+import { integer, string, u64 } from "../check.js";
 import { ElfError, hasElfMagic } from "../elf.js";
 import { BUILD_ID_MAX } from "../layout.js";
 import type { WasmSource } from "../wasm.js";
@@ -34,7 +33,6 @@ import { decodeStamps, encodeStamps, type SavedStamp, type Stamp, sameStamp, sta
 import { elfAbi, ownVdso, readVdsoAt, VDSO_NAME } from "./vdso.js";
 
 // resolver-file.ts imports the stamps' error from here.
-export { StampsFormatError } from "./stamps.js";
 
 /** Why an address or a file yielded no build ID. */
 export type ResolveFailure =
@@ -667,7 +665,7 @@ export class BuildIdResolver {
    * @throws TypeError when `path` is not a string.
    */
   async resolveFile(path: string): Promise<FileResolution> {
-    if (typeof path !== "string") throw new TypeError(`path must be a string, got ${describe(path)}`);
+    string("path", path);
     let opened: OpenedFile;
     try {
       opened = await openRegular(path);
