@@ -1,6 +1,6 @@
 /*
  * The table interface bench/native/harness.c drives. Two implementations: table.c (the core's
- * table in C: same layout, hash, probing and CLOCK as assembly/index.ts) and absl.cc
+ * table in C: same buckets, entries, hash, probing, CLOCK and batch lookup as assembly/index.ts) and absl.cc
  * (absl::flat_hash_map, unbounded: it never evicts).
  */
 #ifndef BUILDID_TABLE_H
@@ -25,7 +25,7 @@ extern const int table_evicts;
 /** A table reserved for `capacity` entries, or NULL when memory runs out. */
 table_t *table_new(uint32_t capacity);
 void table_free(table_t *t);
-/** Bytes the table holds now: index and entries, or everything its allocator handed out. */
+/** Bytes the table holds now: buckets and entries, or everything its allocator handed out. */
 size_t table_bytes(const table_t *t);
 uint32_t table_count(const table_t *t);
 uint64_t table_evictions(const table_t *t);
