@@ -6,6 +6,7 @@ export {
   CacheDisposedError,
   MAX_CAPACITY,
   SetManyError,
+  WriterClaimedError,
 } from "./cache.js";
 export {
   type BuildIdInfo,
@@ -41,4 +42,5 @@ export {
   SnapshotError,
   type SnapshotErrorCode,
 } from "./snapshot.js";
+export { BuildIdCacheReader, type BuildIdCacheReaderStats, type SharedCacheHandle } from "./shared.js";
 export type { WasmSource } from "./wasm.js";
