@@ -1,6 +1,5 @@
 import { bool, func, instance, integer, room, u64 } from "./check.js";
 import { describe } from "./describe.js";
-import { type BuildIdCacheReader, checkHandle, type SharedCacheHandle } from "./shared.js";
 import { parseHexInto, toHex } from "./hex.js";
 import {
   BATCH,
@@ -18,6 +17,7 @@ import {
   SHARED_MAX_PAGES,
   UPDATED,
 } from "./layout.js";
+import { type BuildIdCacheReader, checkHandle, type SharedCacheHandle } from "./shared.js";
 import {
   decodeSnapshot,
   encodeSnapshot,

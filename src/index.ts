@@ -34,6 +34,7 @@ export {
   type ProfileMapping,
   type SkippedMapping,
 } from "./pprof.js";
+export { BuildIdCacheReader, type BuildIdCacheReaderStats, type SharedCacheHandle } from "./shared.js";
 export {
   type DecodedSnapshot,
   decodeSnapshot,
@@ -42,5 +43,4 @@ export {
   SnapshotError,
   type SnapshotErrorCode,
 } from "./snapshot.js";
-export { BuildIdCacheReader, type BuildIdCacheReaderStats, type SharedCacheHandle } from "./shared.js";
 export type { WasmSource } from "./wasm.js";
