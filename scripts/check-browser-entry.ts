@@ -1,11 +1,12 @@
 // Bundles the universal entries for browsers and fails if a Node built-in reaches the bundle.
-// Usage: tsx scripts/check-browser-entry.ts [entry.ts ...]   (default: src/index.ts src/inline.ts)
+// Usage: tsx scripts/check-browser-entry.ts [entry.ts ...]   (default: the universal, inline and model entries)
 import { isBuiltin } from "node:module";
 import { relative, resolve } from "node:path";
 import { build, type Plugin, type Rollup } from "vite";
 
 const root = resolve(import.meta.dirname, "..");
-const entries = process.argv.length > 2 ? process.argv.slice(2) : ["src/index.ts", "src/inline.ts"];
+const entries =
+  process.argv.length > 2 ? process.argv.slice(2) : ["src/index.ts", "src/inline.ts", "src/model/index.ts"];
 const offenders: string[] = [];
 const show = (id: string | undefined) => (id ? relative(root, id) : "(entry)");
 

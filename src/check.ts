@@ -40,6 +40,12 @@ export function bool(name: string, value: unknown): boolean {
   return value;
 }
 
+/** `value` as a string. */
+export function string(name: string, value: unknown): string {
+  if (typeof value !== "string") throw new TypeError(`${name} must be a string, got ${describe(value)}`);
+  return value;
+}
+
 /** `value` as a function. */
 export function func<T extends (...args: never[]) => unknown>(name: string, value: unknown): T {
   if (typeof value !== "function") throw new TypeError(`${name} must be a function, got ${describe(value)}`);

@@ -11,6 +11,7 @@
 // TypeScript over DataView, not the wasm core: a file needs a few dozen field reads, cheaper than copying its headers into linear memory, and every DataView access is bounds-checked.
 
 import { instance, integer } from "./check.js";
+import { ET_CORE, ET_DYN, ET_EXEC, ET_REL, NOTE_HEADER, PN_XNUM, PT_NOTE, SHT_NOTE } from "./elf-constants.js";
 import { toHex } from "./hex.js";
 import { BUILD_ID_MAX } from "./layout.js";
 
@@ -115,15 +116,16 @@ export type BuildIdSteps = Generator<ElfRange, BuildIdInfo, ElfChunk>;
 type Steps<T> = Generator<ElfRange, T, ElfChunk>;
 
 const ELF_MAGIC = Uint8Array.of(0x7f, 0x45, 0x4c, 0x46);
-const PN_XNUM = 0xffff; // e_phnum escape: the real count is in section 0's sh_info
-const PT_NOTE = 4;
-const SHT_NOTE = 7;
 const NT_GNU_BUILD_ID = 3;
 const GNU_NAME = 0x474e5500; // "GNU\0" read big-endian
-const NOTE_HEADER = 12; // n_namesz, n_descsz, n_type: three u32 in both classes
 const TWO_POW_32 = 0x1_0000_0000;
 
-const E_TYPES: Readonly<Record<number, BuildIdInfo["type"]>> = { 1: "REL", 2: "EXEC", 3: "DYN", 4: "CORE" };
+const E_TYPES: Readonly<Record<number, BuildIdInfo["type"]>> = {
+  [ET_REL]: "REL",
+  [ET_EXEC]: "EXEC",
+  [ET_DYN]: "DYN",
+  [ET_CORE]: "CORE",
+};
 
 /** Byte offsets of the fields the reader touches, per ELF class. */
 interface Layout {

@@ -1,5 +1,4 @@
 import { describe } from "./describe.js";
-
 import { BUILD_ID_MAX } from "./layout.js";
 
 const HEX_PAIRS: string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
@@ -8,8 +7,27 @@ const HEX_CODES = Uint16Array.from(HEX_PAIRS.join(""), (c) => c.charCodeAt(0));
 /** One reused array of character codes per build-ID length, so toHex allocates only its string. */
 const CODES: number[][] = Array.from({ length: BUILD_ID_MAX + 1 }, (_, n) => new Array<number>(2 * n).fill(0));
 
+// A 20-byte (SHA-1) build ID, the usual case, as one call with 40 arguments: 0.65x of apply() below.
+function hex20(b: Uint8Array, s: number): string {
+  const c = HEX_CODES;
+  // biome-ignore format: two bytes a line
+  return String.fromCharCode(
+    c[b[s + 0]! << 1]!, c[(b[s + 0]! << 1) + 1]!, c[b[s + 1]! << 1]!, c[(b[s + 1]! << 1) + 1]!,
+    c[b[s + 2]! << 1]!, c[(b[s + 2]! << 1) + 1]!, c[b[s + 3]! << 1]!, c[(b[s + 3]! << 1) + 1]!,
+    c[b[s + 4]! << 1]!, c[(b[s + 4]! << 1) + 1]!, c[b[s + 5]! << 1]!, c[(b[s + 5]! << 1) + 1]!,
+    c[b[s + 6]! << 1]!, c[(b[s + 6]! << 1) + 1]!, c[b[s + 7]! << 1]!, c[(b[s + 7]! << 1) + 1]!,
+    c[b[s + 8]! << 1]!, c[(b[s + 8]! << 1) + 1]!, c[b[s + 9]! << 1]!, c[(b[s + 9]! << 1) + 1]!,
+    c[b[s + 10]! << 1]!, c[(b[s + 10]! << 1) + 1]!, c[b[s + 11]! << 1]!, c[(b[s + 11]! << 1) + 1]!,
+    c[b[s + 12]! << 1]!, c[(b[s + 12]! << 1) + 1]!, c[b[s + 13]! << 1]!, c[(b[s + 13]! << 1) + 1]!,
+    c[b[s + 14]! << 1]!, c[(b[s + 14]! << 1) + 1]!, c[b[s + 15]! << 1]!, c[(b[s + 15]! << 1) + 1]!,
+    c[b[s + 16]! << 1]!, c[(b[s + 16]! << 1) + 1]!, c[b[s + 17]! << 1]!, c[(b[s + 17]! << 1) + 1]!,
+    c[b[s + 18]! << 1]!, c[(b[s + 18]! << 1) + 1]!, c[b[s + 19]! << 1]!, c[(b[s + 19]! << 1) + 1]!,
+  );
+}
+
 /** Lowercase hex of `bytes[start, start + length)`. */
 export function toHex(bytes: Uint8Array, start = 0, length = bytes.length - start): string {
+  if (length === BUILD_ID_MAX) return hex20(bytes, start);
   const codes = CODES[length];
   if (codes === undefined) {
     let s = "";

@@ -4,12 +4,14 @@
  * of those are ELF objects with build IDs; what each kernel design would cost for those counts;
  * and every build ID resolved into a {@link BuildIdCache}.
  */
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import type { BuildIdCacheStats } from "../cache.js";
 import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../model/index.js";
+import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, formatIdentity } from "./identity.js";
 import { type Mapping, mappingIdentity, readMaps } from "./maps.js";
 import { BuildIdResolver, type ResolverStats } from "./resolver.js";
+import { readRegularFile } from "./safe-open.js";
 
 /** procfs is not where the census looks: not Linux, or /proc not mounted. */
 export class ProcUnavailableError extends Error {
@@ -18,7 +20,7 @@ export class ProcUnavailableError extends Error {
 }
 
 /** One line of `/proc/slabinfo`. */
-export interface SlabCache {
+export interface SlabinfoRow {
   /** Cache name, e.g. `ext4_inode_cache`. */
   name: string;
   /** Objects in use. */
@@ -43,7 +45,7 @@ export interface KernelCounts {
     max: number;
   } | null;
   /** The `filp` line of `/proc/slabinfo` (readable by root only): `struct file` objects in the slab. */
-  filpSlab: SlabCache | null;
+  filpSlab: SlabinfoRow | null;
   /** `/proc/sys/fs/inode-nr`: inodes in memory and how many of them are unused. */
   inodeNr: {
     /** Inodes allocated in memory: the first field (`nr_inodes`). */
@@ -52,7 +54,7 @@ export interface KernelCounts {
     unused: number;
   } | null;
   /** Inode slab caches in `/proc/slabinfo` (`inode_cache`, `*_inode`, `*_inode_cache`; not `lsm_inode_cache`). */
-  inodeSlabs: SlabCache[] | null;
+  inodeSlabs: SlabinfoRow[] | null;
   /** Active objects summed over {@link inodeSlabs}. */
   inodeSlabObjects: number | null;
 }
@@ -117,7 +119,7 @@ export interface ProfilerPass {
   fromCache: number;
 }
 
-/** Everything the census found; {@link formatCensus} prints it, `JSON.stringify` serialises it. */
+/** Everything the census found; `formatCensus` (census-report.ts) prints it, `JSON.stringify` serialises it. */
 export interface Census {
   /** When it started (ISO 8601). */
   takenAt: string;
@@ -169,9 +171,12 @@ export interface CensusOptions {
   onProgress?: (progress: CensusProgress) => void;
 }
 
+// slabinfo is the largest of these, tens of KiB.
+const PROC_TEXT_LIMIT = 1024 * 1024;
+
 async function readText(path: string): Promise<string | null> {
   try {
-    return await readFile(path, "utf8");
+    return new TextDecoder().decode((await readRegularFile(path, { untilEof: true, maxBytes: PROC_TEXT_LIMIT })).bytes);
   } catch {
     return null;
   }
@@ -188,8 +193,8 @@ function isInodeCache(name: string): boolean {
 }
 
 /** Parses `/proc/slabinfo` version 2.x text into its caches. */
-export function parseSlabinfo(text: string): SlabCache[] {
-  const caches: SlabCache[] = [];
+export function parseSlabinfo(text: string): SlabinfoRow[] {
+  const caches: SlabinfoRow[] = [];
   for (const line of text.split("\n")) {
     if (line.startsWith("slabinfo") || line.startsWith("#") || line.trim() === "") continue;
     const [name, active, total, size] = line.trim().split(/\s+/);
@@ -272,9 +277,9 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
     try {
       maps = await readMaps(pid, procRoot);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ESRCH") processes.exited++;
-      else if (code === "EACCES" || code === "EPERM") processes.denied++;
+      const code = errorCode(error);
+      if (isGone(code)) processes.exited++;
+      else if (isDenied(code)) processes.denied++;
       else throw error;
       continue;
     }
@@ -370,121 +375,4 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
     cache: resolver.cacheStats(),
     resolver: resolver.stats(),
   };
-}
-
-const int = new Intl.NumberFormat("en-US");
-
-function n(value: number | null | undefined): string {
-  return value === null || value === undefined ? "n/a" : int.format(value);
-}
-
-function bytes(value: number): string {
-  if (value < 1024) return `${value} B`;
-  const units = ["KiB", "MiB", "GiB"];
-  let v = value / 1024;
-  let unit = 0;
-  while (v >= 1024 && unit < units.length - 1) {
-    v /= 1024;
-    unit++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[unit]}`;
-}
-
-type Row = [label: string, value: string, note?: string];
-
-// One label column and one value column across every section, so the whole report lines up.
-function layout(sections: [title: string, rows: Row[], footer?: string][]): string[] {
-  const rows = sections.flatMap(([, r]) => r);
-  const labelWidth = Math.max(...rows.map((r) => r[0].length));
-  const valueWidth = Math.max(...rows.map((r) => r[1].length));
-  return sections.flatMap(([title, section, footer]) => [
-    "",
-    title,
-    ...section.map(([label, value, note]) =>
-      `  ${label.padEnd(labelWidth)}  ${value.padStart(valueWidth)}${note ? `  ${note}` : ""}`.trimEnd(),
-    ),
-    ...(footer ? [`  ${footer}`] : []),
-  ]);
-}
-
-/** The census as an aligned plain-text report. */
-export function formatCensus(c: Census): string {
-  const k = c.kernel;
-  const slabNote = k.inodeSlabs
-    ? `in ${k.inodeSlabs.filter((s) => s.activeObjects > 0).length} caches: ${k.inodeSlabs
-        .slice(0, 3)
-        .map((s) => `${s.name} ${n(s.activeObjects)}`)
-        .join(", ")}`
-    : "(slabinfo not readable: run as root)";
-  const elfPerFile = c.files.elf > 0 && k.fileNr ? (k.fileNr.allocated / c.files.elf).toFixed(1) : "n/a";
-  const be = c.breakEven;
-  const breakEvenNote =
-    `break-even: a pointer per file ${be.files === 0 ? "is never cheaper here" : `is cheaper below ${n(be.files)} open files`}; the side hash outgrows ` +
-    `a pointer per inode at ${be.elfInodesVsPerInode === null ? "no ELF count up to the inode count" : `${n(be.elfInodesVsPerInode)} ELF inodes`}`;
-  const lines = [
-    `buildid-cache census: Linux ${k.release ?? "?"}, ${c.takenAt}, ${n(c.durationMs)} ms`,
-    ...layout([
-      [
-        "Kernel objects",
-        [
-          ["struct file instances (file-nr)", n(k.fileNr?.allocated), k.fileNr ? `max ${n(k.fileNr.max)}` : ""],
-          [
-            "filp slab objects (slabinfo)",
-            n(k.filpSlab?.activeObjects),
-            k.filpSlab
-              ? `of ${n(k.filpSlab.objects)} allocated, ${k.filpSlab.objectSize} B each`
-              : "(slabinfo not readable)",
-          ],
-          ["inodes in memory (inode-nr)", n(k.inodeNr?.inodes), k.inodeNr ? `${n(k.inodeNr.unused)} unused` : ""],
-          ["inode slab objects (slabinfo)", n(k.inodeSlabObjects), slabNote],
-        ],
-      ],
-      [
-        "Processes and mappings",
-        [
-          [
-            "processes scanned",
-            n(c.processes.scanned),
-            `of ${n(c.processes.listed)}: ${n(c.processes.withoutMappings)} without mappings, ${n(c.processes.exited)} exited, ${n(c.processes.denied)} denied`,
-          ],
-          ["mappings", n(c.mappings.total), `${n(c.mappings.anonymous)} anonymous, ${n(c.mappings.pseudo)} [named]`],
-          ["file mappings", n(c.mappings.file), `${n(c.mappings.executableFile)} executable`],
-          ["distinct mmapped files", n(c.files.mapped), `${n(c.files.executable)} mapped executable`],
-          [
-            "distinct mmapped ELF objects",
-            n(c.files.elf),
-            `${n(c.files.notElf)} other files, ${n(c.files.unreadable)} unreadable`,
-          ],
-          [
-            "  with a build ID",
-            n(c.files.withBuildId),
-            `${n(c.files.withoutBuildId)} without, ${n(c.files.malformedElf)} malformed`,
-          ],
-          ["struct files per mmapped ELF object", elfPerFile],
-        ],
-      ],
-      [
-        "Memory each design would add on this machine",
-        c.designs.map((d): Row => [d.label, bytes(d.bytes), d.perObject]),
-        breakEvenNote,
-      ],
-      [
-        `Build-ID cache (capacity ${n(c.cache.capacity)}, ${bytes(c.cache.memoryBytes)} of wasm memory)`,
-        [
-          ["files read", n(c.resolver.reads), `${n(c.files.withBuildId)} build IDs inserted`],
-          [
-            "profiler pass: exec mappings",
-            n(c.profilerPass.addresses),
-            `${n(c.profilerPass.resolved)} resolved, ${n(c.profilerPass.fromCache)} from the cache`,
-          ],
-          ["entries", n(c.cache.size), `${n(c.resolver.negativeEntries)} negative entries beside them`],
-          ["inserts / updates", `${n(c.cache.inserts)} / ${n(c.cache.updates)}`],
-          ["hits / misses", `${n(c.cache.hits)} / ${n(c.cache.misses)}`],
-          ["evictions", n(c.cache.evictions)],
-          ["probe length mean / max", `${c.cache.probeMean.toFixed(2)} / ${c.cache.probeMax}`],
-        ],
-      ],
-    ]),
-  ];
-  return `${lines.join("\n")}\n`;
 }

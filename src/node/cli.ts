@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import cliProgress from "cli-progress";
 import { Command, InvalidArgumentError } from "commander";
+import { registerDebuginfodCommands } from "./debuginfod/commands.js";
 import {
   annotateProfileFile,
   BuildIdResolver,
@@ -273,6 +274,7 @@ withCacheOptions(
 });
 
 registerStoreCommands(program);
+registerDebuginfodCommands(program);
 
 try {
   await program.parseAsync();

@@ -13,9 +13,18 @@
  * @packageDocumentation
  */
 import type { FileHandle } from "node:fs/promises";
-import { integer } from "../check.js";
-import { describe } from "../describe.js";
+import { integer, string } from "../check.js";
 import { type ElfChunk, ElfError, type ElfRange, hasElfMagic, parseBuildId, type ReadBuildIdOptions } from "../elf.js";
+import {
+  ELF64_EHDR_SIZE as EHDR_SIZE,
+  ET_CORE,
+  NOTE_HEADER,
+  ELF64_PHDR_SIZE as PHDR_SIZE,
+  PN_XNUM,
+  PT_LOAD,
+  PT_NOTE,
+  ELF64_SHDR_SIZE as SHDR_SIZE,
+} from "../elf-constants.js";
 import { openRegular } from "./safe-open.js";
 
 /** What was wrong with a core file; see {@link CoreFileError}. */
@@ -126,17 +135,9 @@ export interface CoreReport {
   notInCore: number;
 }
 
-const ET_CORE = 4;
-const PT_LOAD = 1;
-const PT_NOTE = 4;
-const PN_XNUM = 0xffff;
 const NT_AUXV = 6;
 const NT_FILE = 0x46494c45; // "FILE"
 const AT_SYSINFO_EHDR = 33n;
-const EHDR_SIZE = 64;
-const PHDR_SIZE = 56;
-const SHDR_SIZE = 64;
-const NOTE_HEADER = 12;
 const FILE_ENTRY = 24; // start, end, page offset: three u64
 const READ_AHEAD = 64 * 1024;
 const LATIN1 = new TextDecoder("latin1");
@@ -500,7 +501,7 @@ async function readImage(
  * ```
  */
 export async function readCoreBuildIds(path: string, options: ReadCoreOptions = {}): Promise<CoreReport> {
-  if (typeof path !== "string") throw new TypeError(`path must be a string, got ${describe(path)}`);
+  string("path", path);
   const limits = checkLimits(options);
   const { handle, stat } = await openRegular(path);
   try {

@@ -5,8 +5,8 @@
  *
  * @packageDocumentation
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
+import { closeSync, fstatSync, readSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import {
   type BuildIdInfo,
   type ElfChunk,
@@ -15,6 +15,7 @@ import {
   parseBuildId,
   type ReadBuildIdOptions,
 } from "../elf.js";
+import { openRegular, openRegularSync } from "./safe-open.js";
 
 /** Bytes read per miss: one page holds the headers and usual notes of a linked binary, so most files take one read. */
 export const ELF_READ_AHEAD = 4096;
@@ -98,8 +99,10 @@ function withPath(e: unknown, file: string | FileHandle | number): unknown {
 /**
  * Reads the GNU build ID of an ELF file by path or open handle; see {@link parseBuildId} for what is
  * accepted. Reads only the ranges the parser needs, a page at a time. A handle passed in is left open.
- * Throws {@link ElfError} for bad ELF content (its message prefixed with the path when given one) and
- * the usual Node errors (`ENOENT`, `EACCES`, `EISDIR`) when the file cannot be read.
+ * A path is opened through `openRegular` (safe-open.ts): a FIFO, device or directory is refused
+ * unread with `NotRegularFileError`, and nothing can block. Throws {@link ElfError} for bad ELF
+ * content (its message prefixed with the path when given one) and the usual Node errors (`ENOENT`,
+ * `EACCES`) when the file cannot be opened.
  *
  * @example
  * ```ts
@@ -110,9 +113,10 @@ export async function readBuildIdFromFile(
   file: string | FileHandle,
   options: ReadBuildIdFileOptions = {},
 ): Promise<BuildIdInfo> {
-  const handle = typeof file === "string" ? await open(file, "r") : file;
+  const opened = typeof file === "string" ? await openRegular(file) : undefined;
+  const handle = opened?.handle ?? (file as FileHandle);
   try {
-    const size = options.size ?? (await handle.stat()).size;
+    const size = options.size ?? Number(opened?.stat.size ?? (await handle.stat()).size);
     const window = new ReadWindow(size);
     const steps = parseBuildId(size, options);
     let step = steps.next();
@@ -135,9 +139,10 @@ export async function readBuildIdFromFile(
  * A descriptor passed in is left open.
  */
 export function readBuildIdFromFileSync(file: string | number, options: ReadBuildIdFileOptions = {}): BuildIdInfo {
-  const fd = typeof file === "string" ? openSync(file, "r") : file;
+  const opened = typeof file === "string" ? openRegularSync(file) : undefined;
+  const fd = opened?.fd ?? (file as number);
   try {
-    const size = options.size ?? fstatSync(fd).size;
+    const size = options.size ?? Number(opened?.stat.size ?? fstatSync(fd).size);
     const window = new ReadWindow(size);
     const steps = parseBuildId(size, options);
     let step = steps.next();

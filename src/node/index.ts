@@ -10,16 +10,16 @@ export {
   type CensusOptions,
   type CensusProgress,
   type FileCounts,
-  formatCensus,
   type KernelCounts,
   type MappingCounts,
   type ProcessCounts,
   ProcUnavailableError,
   type ProfilerPass,
   parseSlabinfo,
-  type SlabCache,
+  type SlabinfoRow,
   takeCensus,
 } from "./census.js";
+export { formatCensus } from "./census-report.js";
 export {
   CoreFileError,
   type CoreFileErrorCode,
@@ -31,6 +31,7 @@ export {
   type ReadCoreOptions,
   readCoreBuildIds,
 } from "./core-file.js";
+export * from "./debuginfod/index.js";
 export { type ReadBuildIdFileOptions, readBuildIdFromFile, readBuildIdFromFileSync } from "./elf-file.js";
 export {
   deviceOf,
@@ -78,9 +79,9 @@ export {
   type Resolution,
   type ResolveFailure,
   type ResolverStats,
-  StampsFormatError,
 } from "./resolver.js";
 export { loadResolver, persistResolver, stampsPath } from "./resolver-file.js";
+export { FileChangedError, FileTooLargeError, NotRegularFileError } from "./safe-open.js";
 export {
   loadSnapshotFile,
   MAX_INTERVAL_MS,
@@ -89,3 +90,4 @@ export {
   saveSnapshotAtomic,
   saveSnapshotAtomicSync,
 } from "./snapshot-file.js";
+export { StampsFormatError } from "./stamps.js";

@@ -6,8 +6,8 @@
  * start        end          perms offset  dev   inode  pad  name (may hold spaces; "\n" shown as "\012")
  * ```
  */
-import { readFile } from "node:fs/promises";
 import { deviceOf, type FileIdentity } from "./identity.js";
+import { readRegularFile } from "./safe-open.js";
 
 /** What backs a mapping. */
 export type MappingKind =
@@ -110,9 +110,17 @@ export function parseMaps(text: string): Mapping[] {
   return lines.map((line, i) => parseLine(line, i + 1));
 }
 
-/** Reads and parses `/proc/PID/maps` (`procRoot` is where procfs is mounted). */
+/** Most bytes of a maps file read: 65,530 mappings (`vm.max_map_count`) of about 1 KiB each. */
+export const MAPS_READ_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Reads (through `readRegularFile` of safe-open.ts: non-blocking, a regular file only, bounded) and parses
+ * `/proc/PID/maps` (`procRoot` is where procfs is mounted).
+ * @throws NotRegularFileError or FileTooLargeError for a procfs that is not the kernel's, MapsParseError, and Node's errors (`ENOENT`, `EACCES`, …).
+ */
 export async function readMaps(pid: number, procRoot = "/proc"): Promise<Mapping[]> {
-  return parseMaps(await readFile(`${procRoot}/${pid}/maps`, "utf8"));
+  const { bytes } = await readRegularFile(`${procRoot}/${pid}/maps`, { untilEof: true, maxBytes: MAPS_READ_LIMIT });
+  return parseMaps(new TextDecoder().decode(bytes));
 }
 
 /** The (device, inode) identity of a mapping's file, comparable with `stat(…, { bigint: true })`. */

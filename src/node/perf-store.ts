@@ -18,7 +18,7 @@ import type { BigIntStats } from "node:fs";
 import { link, lstat, mkdir, open, readdir, readlink, realpath, rename, stat, symlink, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { describe } from "../describe.js";
+import { string } from "../check.js";
 import { ElfError } from "../elf.js";
 import { BUILD_ID_MAX } from "../layout.js";
 import { readBuildIdFromFile } from "./elf-file.js";
@@ -30,7 +30,7 @@ export const PERF_BUILD_ID_MAX = BUILD_ID_MAX;
 
 /** Where the store is: `dir` when given, else `$PERF_BUILDID_DIR`, else `~/.debug`. */
 export function perfStoreDir(dir?: string): string {
-  if (dir !== undefined && typeof dir !== "string") throw new TypeError(`dir must be a string, got ${describe(dir)}`);
+  if (dir !== undefined) string("dir", dir);
   return dir ?? process.env.PERF_BUILDID_DIR ?? join(homedir(), ".debug");
 }
 
@@ -213,7 +213,7 @@ async function linkOnce(target: string, linkPath: string): Promise<string | unde
  *   `NO_BUILD_ID`, …); Node's errors (`ENOENT`, `EACCES`) when it cannot be opened or the store written.
  */
 export async function addToPerfStore(file: string, options: PerfStoreAddOptions = {}): Promise<PerfStoreAdded> {
-  if (typeof file !== "string") throw new TypeError(`file must be a string, got ${describe(file)}`);
+  string("file", file);
   const dir = perfStoreDir(options.dir);
   const path = await realpath(file);
   const source = await openRegular(path);

@@ -6,8 +6,9 @@
  */
 
 import { CacheFileRefusedError, cacheFileTarget, readCacheFileSync } from "./cache-file.js";
-import { BuildIdResolver, type BuildIdResolverOptions, StampsFormatError } from "./resolver.js";
+import { BuildIdResolver, type BuildIdResolverOptions } from "./resolver.js";
 import { type PersistOptions, persistWith } from "./snapshot-file.js";
+import { decodeStamps, encodeStamps, StampsFormatError } from "./stamps.js";
 
 /** Where the stamps of the cache file `path` are kept: beside it, or beside its target when it is a symbolic link. */
 export function stampsPath(path: string): string {
@@ -42,36 +43,13 @@ export async function loadResolver(
   }
 }
 
-type StampsJson = { format: unknown; stamps: unknown[][] };
-
-function parseStamps(bytes: Uint8Array): StampsJson {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch (error) {
-    throw new StampsFormatError(`stamps are not JSON: ${(error as Error).message}`);
-  }
-  const { stamps } = (parsed ?? {}) as Partial<StampsJson>;
-  if (!Array.isArray(stamps) || !stamps.every((row) => Array.isArray(row) && /^[0-9]{1,20}$/.test(String(row[0])))) {
-    throw new StampsFormatError("stamps.stamps is not an array of rows starting with a key");
-  }
-  return parsed as StampsJson;
-}
-
-// Our stamps, plus the disk's rows for keys the merged snapshot took from the disk.
+// Our stamps, plus the disk's for keys the merged snapshot took from the disk.
 function mergeStamps(ours: Uint8Array, onDisk: Uint8Array | undefined, keys: Set<bigint>): Uint8Array {
   if (onDisk === undefined) return ours;
-  const mine = parseStamps(ours);
-  const theirs = parseStamps(onDisk);
-  if (theirs.format !== mine.format) {
-    throw new StampsFormatError(
-      `stamps format is ${JSON.stringify(theirs.format)}, expected ${JSON.stringify(mine.format)}`,
-    );
-  }
-  const have = new Set(mine.stamps.map((row) => String(row[0])));
-  const added = theirs.stamps.filter((row) => !have.has(String(row[0])) && keys.has(BigInt(String(row[0]))));
-  if (added.length === 0) return ours;
-  return new TextEncoder().encode(JSON.stringify({ ...mine, stamps: [...mine.stamps, ...added] }));
+  const mine = decodeStamps(ours);
+  const have = new Set(mine.map((s) => s.key));
+  const added = decodeStamps(onDisk).filter((s) => !have.has(s.key) && keys.has(s.key));
+  return added.length === 0 ? ours : encodeStamps([...mine, ...added]);
 }
 
 /**

@@ -5,23 +5,40 @@
  * Exactness. The cache key is {@link identityKey}: the (device, inode) pair packed into 64 bits
  * when it fits exactly (inode below 2^32), else a 64-bit mix of it. Beside every entry the
  * resolver keeps a stamp holding the full pair, mtime, ctime and size; a hit is served only when
- * the pair is equal and the file's current `stat` shows the same times and size. So a mixed key
- * that collides, and a file rewritten in place under the same inode, both read as misses.
+ * the pair is equal and the file's `fstat` (on the handle it opened) shows the same times and size.
+ * So a mixed key that collides, and a file rewritten in place under the same inode, read as misses.
+ *
+ * Freshness. Per process the resolver holds a {@link ProcessView}: maps read at one moment and
+ * the process's identity then (start time and exec layout, from `/proc/PID/stat`). Within
+ * `mapsMaxAgeMs` of the last check and `fileMaxAgeMs` of a file's check, a sample costs a search
+ * and a cache lookup, no system call. Past them, see {@link BuildIdResolverOptions}.
+ *
+ * Build IDs longer than the cache's {@link BUILD_ID_MAX} bytes (`--build-id=0x…`, mold's sha256)
+ * are kept in a small side table with their stamps, not in the cache: they are rare (10 of 4,883
+ * files in a real corpus), and the table's fixed slots stay the kernel's size.
  */
-import type { BigIntStats } from "node:fs";
-import { type FileHandle, open, stat } from "node:fs/promises";
 import { BuildIdCache, type BuildIdCacheStats } from "../cache.js";
-import { ElfError } from "../elf.js";
+import { integer, string, u64 } from "../check.js";
+import { ElfError, hasElfMagic } from "../elf.js";
+import { BUILD_ID_MAX } from "../layout.js";
 import type { WasmSource } from "../wasm.js";
 import { readBuildIdFromFile } from "./elf-file.js";
+import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, identityKey, sameIdentity } from "./identity.js";
-import { fileOffsetOf, findMapping, type Mapping, mapFilesPath, mappingIdentity, readMaps } from "./maps.js";
+import { type Mapping, MapsParseError, mapFilesPath, mappingIdentity, readMaps } from "./maps.js";
+import { type ProcessIdentity, ProcStatParseError, readProcessIdentity, sameProcess } from "./proc-stat.js";
+import { ProcessView } from "./process-view.js";
+import { FileChangedError, FileTooLargeError, NotRegularFileError, type OpenedFile, openRegular } from "./safe-open.js";
+import { decodeStamps, encodeStamps, type SavedStamp, type Stamp, sameStamp, stampOf } from "./stamps.js";
+import { elfAbi, ownVdso, readVdsoAt, VDSO_NAME } from "./vdso.js";
+
+// resolver-file.ts imports the stamps' error from here.
 
 /** Why an address or a file yielded no build ID. */
 export type ResolveFailure =
-  /** No mapping of the process contains the address, even after re-reading its maps. */
+  /** No mapping of the process contains the address (maps re-read if older than {@link BuildIdResolverOptions.mapsMaxAgeMs}). */
   | "no-mapping"
-  /** The mapping has no file: anonymous memory, `[heap]`, `[stack]`, `[vdso]`, `anon_inode:…`. */
+  /** The mapping has no file: anonymous memory, `[heap]`, `[stack]`, `[vsyscall]`, `anon_inode:…` (maps re-read as for `no-mapping`). */
   | "anonymous"
   /** The process exited (or its PID does not exist). */
   | "exited"
@@ -34,7 +51,9 @@ export type ResolveFailure =
   /** The file starts like ELF but its headers or notes are malformed. */
   | "bad-elf"
   /** A valid ELF object without an `NT_GNU_BUILD_ID` note. */
-  | "no-build-id";
+  | "no-build-id"
+  /** A procfs file is not what the kernel makes: not a regular file, too large, or unparseable (a fake or hostile procfs). */
+  | "bad-procfs";
 
 /** A file's build ID, or why there is none; from {@link BuildIdResolver.resolveFile}. */
 export type FileResolution =
@@ -110,7 +129,19 @@ export interface BuildIdResolverOptions {
   procRoot?: string;
   /** The cache core to load instead of the packaged one. */
   wasm?: WasmSource;
-  /** Clock for negative lifetimes, in ms. Default `Date.now`. */
+  /**
+   * How old a process's maps may be, in ms, before they are re-checked: the next call for that
+   * process re-reads `/proc/PID/stat` (a new process behind the PID, or an `exec`, re-reads the
+   * maps), and an address outside every file mapping re-reads the maps. Default 100: at 100 Hz-1 kHz
+   * that is 10-100 samples per check, at most 10 maps reads a second per process.
+   */
+  mapsMaxAgeMs?: number;
+  /**
+   * How old the check of a mapped file may be, in ms, before it is checked again (open of
+   * `/proc/PID/map_files/…` and `fstat`: same file, same stamp). Default 1000.
+   */
+  fileMaxAgeMs?: number;
+  /** Clock for negative lifetimes and the freshness bounds, in ms. Default `performance.now`. */
   now?: () => number;
   /**
    * Saved state to start from: a {@link BuildIdCache.snapshot} and the {@link BuildIdResolver.exportStamps}
@@ -122,12 +153,6 @@ export interface BuildIdResolverOptions {
     /** The stamps from {@link BuildIdResolver.exportStamps}; without them every restored entry is dropped. */
     stamps?: Uint8Array;
   };
-}
-
-/** A stamps file that cannot be read back; the message says what is wrong. */
-export class StampsFormatError extends Error {
-  /** Always "StampsFormatError", so the error can be told apart after serialisation. */
-  override name = "StampsFormatError";
 }
 
 /** Counters of a resolver, from {@link BuildIdResolver.stats}. */
@@ -142,12 +167,22 @@ export interface ResolverStats {
   reads: number;
   /** Cached entries found stale: the file changed under the same (device, inode). */
   stale: number;
-  /** Maps re-read because a miss showed the snapshot was out of date. */
+  /** Maps re-read for a process already held: a miss past the bound, a mapped file gone, or a new process or program behind the PID. */
   refreshes: number;
+  /** Of the refreshes, those where `/proc/PID/stat` showed another process (PID reuse) or another program (`exec`). */
+  replaced: number;
+  /** Reads of `/proc/PID/maps`. */
+  mapsReads: number;
+  /** Reads of `/proc/PID/stat`. */
+  statReads: number;
+  /** Checks of a mapped file (open and `fstat` on the handle). */
+  fileChecks: number;
   /** Failures by reason (addresses and files). */
   failures: Record<ResolveFailure, number>;
   /** Live negative entries. */
   negativeEntries: number;
+  /** Build IDs longer than {@link BUILD_ID_MAX} bytes, held beside the cache. */
+  longIds: number;
   /** Processes whose maps are held. */
   processes: number;
   /** Entries kept from {@link BuildIdResolverOptions.restore}. */
@@ -156,21 +191,10 @@ export interface ResolverStats {
   restoreDropped: number;
 }
 
-interface Stamp extends FileIdentity {
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  size: bigint;
-}
-
 interface Negative extends Stamp {
   reason: ResolveFailure;
   detail: string;
   expires: number;
-}
-
-interface Located {
-  path: string;
-  st: BigIntStats;
 }
 
 interface Unlocated {
@@ -180,65 +204,22 @@ interface Unlocated {
   stale: boolean;
 }
 
-const U64_MAX = (1n << 64n) - 1n;
-const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
-const PERMISSION_CODES = new Set(["EACCES", "EPERM"]);
-const GONE_CODES = new Set(["ENOENT", "ESRCH"]);
-
-function errorCode(error: unknown): string {
-  return (error as NodeJS.ErrnoException)?.code ?? String(error);
+/** What a mapping's file was found to be, and when. */
+interface FileCheck {
+  file: FileResolution;
+  /** For an ID in the cache: its key, looked up on every warm use. */
+  key?: bigint;
+  /** For an ID in the cache: the stamp it was stored with; another stamp object means the entry was replaced. */
+  stamp?: Stamp;
+  checkedAt: number;
 }
 
-function stampOf(st: BigIntStats): Stamp {
-  return { dev: st.dev, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size };
-}
+type View = ProcessView<FileCheck>;
 
-function sameStamp(a: Stamp, b: Stamp): boolean {
-  return sameIdentity(a, b) && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.size === b.size;
-}
-
-const STAMPS_FORMAT = "buildid-cache stamps 1";
-
-interface SavedStamp {
-  key: bigint;
-  stamp: Stamp;
-  buildId: string;
-}
-
-function decodeStamps(bytes: Uint8Array): SavedStamp[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch (error) {
-    throw new StampsFormatError(`stamps are not JSON: ${(error as Error).message}`);
-  }
-  const { format, stamps } = (parsed ?? {}) as { format?: unknown; stamps?: unknown };
-  if (format !== STAMPS_FORMAT)
-    throw new StampsFormatError(
-      `stamps format is ${JSON.stringify(format)}, expected ${JSON.stringify(STAMPS_FORMAT)}`,
-    );
-  if (!Array.isArray(stamps)) throw new StampsFormatError("stamps.stamps is not an array");
-  return stamps.map((row: unknown, i) => {
-    const ok =
-      Array.isArray(row) &&
-      row.length === 7 &&
-      row.slice(0, 6).every((v) => typeof v === "string" && /^-?[0-9]{1,20}$/.test(v)) &&
-      typeof row[6] === "string";
-    if (!ok)
-      throw new StampsFormatError(
-        `stamp ${i} is not [key, dev, ino, mtimeNs, ctimeNs, size, buildId]: ${JSON.stringify(row)}`,
-      );
-    const [key, dev, ino, mtimeNs, ctimeNs, size] = (row as string[]).slice(0, 6).map(BigInt) as [
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-    ];
-    return { key, stamp: { dev, ino, mtimeNs, ctimeNs, size }, buildId: row[6] as string };
-  });
-}
+// A real profile meets a handful; each costs a Map entry and its stamp.
+const LONG_IDS_KEPT = 1024;
+const SELF_MEM = "/proc/self/mem";
+const SELF_EXE = "/proc/self/exe";
 
 function fileFail(
   reason: ResolveFailure,
@@ -250,34 +231,29 @@ function fileFail(
   return { ok: false, reason, detail, path, identity, cached };
 }
 
-function fail(
-  reason: ResolveFailure,
-  detail: string,
-  where: { path?: string; fileOffset?: bigint; mapping?: Mapping } = {},
-): Resolution {
-  return { ok: false, reason, detail, ...where };
+function fail(reason: ResolveFailure, detail: string, mapping?: Mapping): Resolution {
+  return mapping === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, mapping };
 }
 
-function checkCount(name: string, value: number, min: number): void {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(`${name} must be an integer >= ${min}, got ${String(value)}`);
-  }
+/** A procfs file that is not the kernel's: a FIFO, too large, or not parseable. */
+function isBadProcfs(error: unknown): error is Error {
+  return (
+    error instanceof NotRegularFileError ||
+    error instanceof FileTooLargeError ||
+    error instanceof MapsParseError ||
+    error instanceof ProcStatParseError
+  );
 }
 
-function checkPid(pid: number): void {
-  if (!Number.isSafeInteger(pid) || pid < 1) throw new RangeError(`pid must be a positive integer, got ${String(pid)}`);
+function openFailure(path: string, error: unknown, identity?: FileIdentity): FileResolution {
+  if (error instanceof NotRegularFileError) return fileFail("not-elf", error.message, path, identity);
+  const code = errorCode(error);
+  return fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
 }
 
-function checkAddress(address: bigint): void {
-  if (typeof address !== "bigint" || address < 0n || address > U64_MAX) {
-    throw new RangeError(`address must be a bigint in [0, 2^64), got ${String(address)}`);
-  }
-}
-
-async function startsWithElfMagic(handle: FileHandle): Promise<boolean> {
-  const head = new Uint8Array(4);
-  const { bytesRead } = await handle.read(head, 0, 4, 0);
-  return bytesRead === 4 && ELF_MAGIC.every((b, i) => head[i] === b);
+/** A mapping that resolves through a file check: a file, or the vdso. */
+function hasFile(mapping: Mapping): boolean {
+  return mapping.kind === "file" || mapping.path === VDSO_NAME;
 }
 
 /**
@@ -285,7 +261,8 @@ async function startsWithElfMagic(handle: FileHandle): Promise<boolean> {
  * object mapped there, reading each file once while it stays unchanged.
  *
  * Nothing it meets on a live system is fatal: exited processes, permission errors, deleted or
- * unreachable files come back as a {@link ResolveFailure} and are counted in {@link stats}.
+ * unreachable files, a hostile procfs come back as a {@link ResolveFailure} and are counted in
+ * {@link stats}. Every path it opens goes through `openRegular` (safe-open.ts): nothing blocks.
  *
  * @example
  * ```ts
@@ -300,11 +277,23 @@ export class BuildIdResolver {
   readonly cache: BuildIdCache;
   /** Beside each cache entry: its full identity and the file's stamp when read; dropped on eviction. */
   readonly #stamps: Map<bigint, Stamp>;
+  readonly #long = new Map<bigint, { stamp: Stamp; buildId: string }>();
   readonly #negatives = new Map<bigint, Negative>();
-  readonly #maps = new Map<number, Mapping[]>();
+  readonly #views = new Map<number, View>();
+  /** Processes whose last check failed (exited, denied, bad procfs), answered so until the maps bound passes. */
+  readonly #failed = new Map<number, { reason: ResolveFailure; detail: string; at: number }>();
+  readonly #vdsos = new Map<string, Promise<FileResolution>>();
+  #own: Promise<readonly [Mapping | undefined, string | undefined]> | undefined;
+  // Scratch for the one cache lookup per call: keys, their mapping indices, IDs and lengths out.
+  #batchKeys = new BigUint64Array(64);
+  #batchAt = new Int32Array(64);
+  #batchIds = new Uint8Array(64 * BUILD_ID_MAX);
+  #batchLengths = new Uint8Array(64);
   readonly #negativeTtlMs: number;
   readonly #negativeCapacity: number;
   readonly #maxProcesses: number;
+  readonly #mapsMaxAgeMs: number;
+  readonly #fileMaxAgeMs: number;
   readonly #procRoot: string;
   readonly #now: () => number;
   readonly #stats: ResolverStats = {
@@ -314,6 +303,10 @@ export class BuildIdResolver {
     reads: 0,
     stale: 0,
     refreshes: 0,
+    replaced: 0,
+    mapsReads: 0,
+    statReads: 0,
+    fileChecks: 0,
     failures: {
       "no-mapping": 0,
       anonymous: 0,
@@ -323,8 +316,10 @@ export class BuildIdResolver {
       "not-elf": 0,
       "bad-elf": 0,
       "no-build-id": 0,
+      "bad-procfs": 0,
     },
     negativeEntries: 0,
+    longIds: 0,
     processes: 0,
     restored: 0,
     restoreDropped: 0,
@@ -333,37 +328,37 @@ export class BuildIdResolver {
   private constructor(
     cache: BuildIdCache,
     stamps: Map<bigint, Stamp>,
-    options: Required<Omit<BuildIdResolverOptions, "wasm" | "restore">>,
+    options: Required<Omit<BuildIdResolverOptions, "wasm" | "restore" | "capacity">>,
   ) {
     this.cache = cache;
     this.#stamps = stamps;
     this.#negativeTtlMs = options.negativeTtlMs;
     this.#negativeCapacity = options.negativeCapacity;
     this.#maxProcesses = options.maxProcesses;
+    this.#mapsMaxAgeMs = options.mapsMaxAgeMs;
+    this.#fileMaxAgeMs = options.fileMaxAgeMs;
     this.#procRoot = options.procRoot;
     this.#now = options.now;
   }
 
   /**
    * Creates a resolver with its own cache.
-   * @throws RangeError naming the option when a count is out of range.
+   * @throws TypeError or RangeError naming the option when a count is not an integer or out of range.
    */
   static async create(options: BuildIdResolverOptions = {}): Promise<BuildIdResolver> {
     const settings = {
-      capacity: options.capacity ?? 16_384,
-      negativeTtlMs: options.negativeTtlMs ?? 60_000,
-      negativeCapacity: options.negativeCapacity ?? 4096,
-      maxProcesses: options.maxProcesses ?? 1024,
+      negativeTtlMs: integer("negativeTtlMs", options.negativeTtlMs ?? 60_000, 0),
+      negativeCapacity: integer("negativeCapacity", options.negativeCapacity ?? 4096, 0),
+      maxProcesses: integer("maxProcesses", options.maxProcesses ?? 1024, 1),
+      mapsMaxAgeMs: integer("mapsMaxAgeMs", options.mapsMaxAgeMs ?? 100, 0),
+      fileMaxAgeMs: integer("fileMaxAgeMs", options.fileMaxAgeMs ?? 1000, 0),
       procRoot: options.procRoot ?? "/proc",
-      now: options.now ?? Date.now,
+      now: options.now ?? (() => performance.now()),
     };
-    checkCount("negativeTtlMs", settings.negativeTtlMs, 0);
-    checkCount("negativeCapacity", settings.negativeCapacity, 0);
-    checkCount("maxProcesses", settings.maxProcesses, 1);
     const stamps = new Map<bigint, Stamp>();
     const onEvict = (key: bigint) => stamps.delete(key);
     if (options.restore === undefined) {
-      const cache = await BuildIdCache.create({ capacity: settings.capacity, onEvict, wasm: options.wasm });
+      const cache = await BuildIdCache.create({ capacity: options.capacity ?? 16_384, onEvict, wasm: options.wasm });
       return new BuildIdResolver(cache, stamps, settings);
     }
     const saved = options.restore.stamps === undefined ? [] : decodeStamps(options.restore.stamps);
@@ -379,21 +374,23 @@ export class BuildIdResolver {
 
   /**
    * The build ID, file and file offset of `address` in process `pid`, or why not.
-   * @throws RangeError when `pid` is not a positive integer or `address` not a u64 bigint.
+   * @throws RangeError when `pid` is not an integer >= 1 or `address` is out of [0, 2^64); TypeError when either has the wrong type.
    */
   async resolve(pid: number, address: bigint): Promise<Resolution> {
     return (await this.resolveMany(pid, [address]))[0]!;
   }
 
   /**
-   * {@link resolve} for many addresses of one process, in order: the maps are read at most
-   * twice and each distinct file is checked once.
-   * @throws RangeError as {@link resolve} does, before doing anything.
+   * {@link resolve} for many addresses of one process, in order. Within the freshness bounds
+   * ({@link BuildIdResolverOptions.mapsMaxAgeMs}, {@link BuildIdResolverOptions.fileMaxAgeMs})
+   * it makes no system call; past them the maps are read at most twice and each distinct file
+   * checked once.
+   * @throws as {@link resolve} does, before doing anything.
    */
   async resolveMany(pid: number, addresses: Iterable<bigint>): Promise<Resolution[]> {
-    checkPid(pid);
-    const list = [...addresses];
-    for (const a of list) checkAddress(a);
+    integer("pid", pid, 1);
+    const list = Array.isArray(addresses) ? (addresses as bigint[]) : [...addresses];
+    for (const a of list) u64("address", a);
     this.#stats.addresses += list.length;
     const results = await this.#resolveAll(pid, list);
     for (const r of results) if (!r.ok) this.#stats.failures[r.reason]++;
@@ -401,72 +398,309 @@ export class BuildIdResolver {
   }
 
   async #resolveAll(pid: number, list: bigint[]): Promise<Resolution[]> {
-    let mappings = this.#maps.get(pid);
+    const now = this.#now();
+    let view = this.#views.get(pid);
     let fresh = false;
-    for (;;) {
-      if (mappings === undefined) {
-        const read = await this.#readMaps(pid);
-        if ("reason" in read) return list.map(() => fail(read.reason, read.detail));
-        mappings = read.mappings;
-        fresh = true;
+    if (view === undefined || this.#expired(view.verifiedAt, now, this.#mapsMaxAgeMs)) {
+      const failed = this.#failed.get(pid);
+      if (failed !== undefined && !this.#expired(failed.at, now, this.#mapsMaxAgeMs))
+        return list.map(() => fail(failed.reason, failed.detail));
+      const checked = await this.#verify(pid, view, now);
+      if ("reason" in checked) {
+        this.#failed.delete(pid);
+        this.#failed.set(pid, { reason: checked.reason, detail: checked.detail, at: now });
+        if (this.#failed.size > this.#maxProcesses) this.#failed.delete(this.#failed.keys().next().value!);
+        return list.map(() => fail(checked.reason, checked.detail));
       }
-      const found = list.map((a) => findMapping(mappings!, a));
-      if (!fresh && found.includes(undefined)) {
-        mappings = undefined;
-        this.#stats.refreshes++;
+      this.#failed.delete(pid);
+      fresh = checked !== view;
+      view = checked;
+    }
+    for (;;) {
+      const found = new Int32Array(list.length);
+      const outside = view.findAll(list, found);
+      const old = !fresh && !view.gone && this.#expired(view.readAt, now, this.#mapsMaxAgeMs);
+      if (outside && old) {
+        const reread = await this.#reload(pid, view, now);
+        if ("reason" in reread) return list.map(() => fail(reread.reason, reread.detail));
+        view = reread;
+        fresh = true;
         continue;
       }
-      const outcome = await this.#resolveFound(pid, list, found, !fresh);
+      const answer = this.#answer(pid, view, list, found, now, !fresh);
+      const outcome = answer instanceof Promise ? await answer : answer;
       if (outcome !== "stale") return outcome;
-      mappings = undefined;
+      const reread = await this.#reload(pid, view, now);
+      if ("reason" in reread) return list.map(() => fail(reread.reason, reread.detail));
+      view = reread;
+      fresh = true;
+    }
+  }
+
+  #expired(since: number, now: number, bound: number): boolean {
+    return now - since >= bound || now < since;
+  }
+
+  /** Confirms who `pid` is; a new process or program behind it gets its maps read afresh. */
+  async #verify(pid: number, view: View | undefined, now: number): Promise<View | Unlocated> {
+    const identity = this.#identity(pid);
+    if ("reason" in identity) {
+      if (identity.reason !== "exited" || view === undefined) {
+        this.#views.delete(pid);
+        return identity;
+      }
+      view.gone = true;
+      view.verifiedAt = now;
+      return view;
+    }
+    if (view !== undefined && !view.gone && sameProcess(view.identity, identity)) {
+      view.verifiedAt = now;
+      return view;
+    }
+    if (view !== undefined) {
       this.#stats.refreshes++;
+      if (!view.gone || !sameProcess(view.identity, identity)) this.#stats.replaced++;
+    }
+    return this.#load(pid, identity, now);
+  }
+
+  /** Re-reads the maps of a held process (its identity first, so an exec in between is seen next time). */
+  async #reload(pid: number, view: View, now: number): Promise<View | Unlocated> {
+    this.#stats.refreshes++;
+    const identity = this.#identity(pid);
+    if ("reason" in identity) {
+      if (identity.reason !== "exited") return identity;
+      view.gone = true;
+      return view;
+    }
+    if (!sameProcess(view.identity, identity)) this.#stats.replaced++;
+    return this.#load(pid, identity, now);
+  }
+
+  #identity(pid: number): ProcessIdentity | Unlocated {
+    this.#stats.statReads++;
+    try {
+      return readProcessIdentity(pid, this.#procRoot);
+    } catch (error) {
+      return this.#procFailure(pid, "stat", error);
+    }
+  }
+
+  async #load(pid: number, identity: ProcessIdentity, now: number): Promise<View | Unlocated> {
+    this.#stats.mapsReads++;
+    try {
+      const view: View = new ProcessView(await readMaps(pid, this.#procRoot), identity, now, hasFile);
+      this.#views.delete(pid);
+      this.#views.set(pid, view);
+      if (this.#views.size > this.#maxProcesses) this.#views.delete(this.#views.keys().next().value!);
+      return view;
+    } catch (error) {
+      this.#views.delete(pid);
+      return this.#procFailure(pid, "maps", error);
+    }
+  }
+
+  #procFailure(pid: number, file: string, error: unknown): Unlocated {
+    if (isBadProcfs(error)) return { reason: "bad-procfs", detail: error.message, stale: false };
+    const code = errorCode(error);
+    if (isGone(code)) return { reason: "exited", detail: `process ${pid} exited (${code})`, stale: false };
+    if (isDenied(code)) return { reason: "permission", detail: `${file} of process ${pid}: ${code}`, stale: false };
+    throw error;
+  }
+
+  /** The answers, without an await when every file of the call is held and fresh. */
+  #answer(
+    pid: number,
+    view: View,
+    addresses: bigint[],
+    found: Int32Array,
+    now: number,
+    mayBeStale: boolean,
+  ): Resolution[] | Promise<Resolution[] | "stale"> {
+    // Distinct mappings of this call, each looked at once: held answers first, without an await,
+    // their cache entries confirmed in one batch lookup.
+    const files: (FileResolution | undefined)[] = [];
+    const resolvable = view.resolvable;
+    const pending: number[] = [];
+    let batch = 0;
+    for (let i = 0; i < found.length; i++) {
+      const at = found[i]!;
+      if (at < 0 || resolvable[at] === 0 || files[at] !== undefined) continue;
+      const held = view.files.get(at);
+      if (held === undefined || this.#expired(held.checkedAt, now, this.#fileMaxAgeMs)) {
+        if (!pending.includes(at)) pending.push(at);
+        continue;
+      }
+      files[at] = held.file;
+      if (held.stamp !== undefined) this.#batch(batch++, held.key!, at);
+    }
+    if (batch > 0) this.#confirm(view, batch, files, pending);
+    if (pending.length > 0) return this.#checkThen(pid, view, addresses, found, files, pending, now, mayBeStale);
+    return this.#results(pid, view, addresses, found, files);
+  }
+
+  async #checkThen(
+    pid: number,
+    view: View,
+    addresses: bigint[],
+    found: Int32Array,
+    files: (FileResolution | undefined)[],
+    pending: number[],
+    now: number,
+    mayBeStale: boolean,
+  ): Promise<Resolution[] | "stale"> {
+    for (const at of pending) {
+      const file = await this.#check(pid, view.mappings[at]!, mayBeStale);
+      if (file === "stale") return "stale";
+      view.files.set(at, this.#held(file, now));
+      files[at] = file;
+    }
+    return this.#results(pid, view, addresses, found, files);
+  }
+
+  #results(
+    pid: number,
+    view: View,
+    addresses: bigint[],
+    found: Int32Array,
+    files: (FileResolution | undefined)[],
+  ): Resolution[] {
+    const results = new Array<Resolution>(addresses.length);
+    for (let i = 0; i < addresses.length; i++) {
+      const address = addresses[i]!;
+      const at = found[i]!;
+      const file = at < 0 ? undefined : files[at];
+      if (file?.ok) {
+        // fileOffsetOf(mapping, address), as one addition.
+        const fileOffset = address + view.delta[at]!;
+        const mapping = view.mappings[at]!;
+        results[i] = { ok: true, buildId: file.buildId, path: mapping.path, fileOffset, mapping, cached: file.cached };
+      } else if (at < 0) {
+        results[i] = fail("no-mapping", `no mapping of process ${pid} holds 0x${address.toString(16)}`);
+      } else if (file === undefined) {
+        const mapping = view.mappings[at]!;
+        results[i] = fail(
+          "anonymous",
+          `0x${address.toString(16)} is in ${mapping.path || "anonymous memory"}`,
+          mapping,
+        );
+      } else {
+        const mapping = view.mappings[at]!;
+        const fileOffset = address + view.delta[at]!;
+        results[i] = { ok: false, reason: file.reason, detail: file.detail, path: mapping.path, fileOffset, mapping };
+      }
+    }
+    return results;
+  }
+
+  /** What to keep of a file's check: for an ID in the cache, its key and the stamp that vouches for it. */
+  #held(file: FileResolution, now: number): FileCheck {
+    if (!file.ok || file.path === VDSO_NAME) return { file, checkedAt: now };
+    const key = identityKey(file.identity);
+    const stamp = this.#stamps.get(key);
+    const served = file.cached ? file : { ...file, cached: true };
+    // A long ID is not in the cache: within the bound its check itself is the answer.
+    return stamp === undefined ? { file: served, checkedAt: now } : { file: served, key, stamp, checkedAt: now };
+  }
+
+  #batch(i: number, key: bigint, at: number): void {
+    if (i === this.#batchKeys.length) {
+      const keys = new BigUint64Array(2 * i);
+      keys.set(this.#batchKeys);
+      this.#batchKeys = keys;
+      const ats = new Int32Array(2 * i);
+      ats.set(this.#batchAt);
+      this.#batchAt = ats;
+      this.#batchIds = new Uint8Array(2 * i * BUILD_ID_MAX);
+      this.#batchLengths = new Uint8Array(2 * i);
+    }
+    this.#batchKeys[i] = key;
+    this.#batchAt[i] = at;
+  }
+
+  /** One cache lookup for the held IDs of a call; one whose entry was evicted or replaced since is checked again. */
+  #confirm(view: View, n: number, files: (FileResolution | undefined)[], pending: number[]): void {
+    const keys = this.#batchKeys;
+    this.cache.getMany(keys.subarray(0, n), this.#batchIds, this.#batchLengths);
+    for (let i = 0; i < n; i++) {
+      const at = this.#batchAt[i]!;
+      if (this.#batchLengths[i] !== 0 && this.#stamps.get(keys[i]!) === view.files.get(at)!.stamp) {
+        this.#stats.hits++;
+        continue;
+      }
+      files[at] = undefined;
+      pending.push(at);
     }
   }
 
   /**
    * The build ID of the file mapped by `mapping` in process `pid` (reached through
-   * `/proc/PID/map_files/`, then `/proc/PID/root/`, then the path, each checked against the
-   * mapping's device and inode).
+   * `/proc/PID/map_files/`, then `/proc/PID/root/`, then the path, each opened without blocking
+   * and checked on the handle against the mapping's device and inode); for `[vdso]`, the vdso's.
    */
   async resolveMapping(pid: number, mapping: Mapping): Promise<FileResolution> {
-    checkPid(pid);
-    if (mapping.kind !== "file")
-      return this.#count(fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`));
-    const located = await this.#locate(pid, mapping);
-    if ("reason" in located) return this.#count(fileFail(located.reason, located.detail, mapping.path));
-    return this.#count(await this.#lookup(located));
+    integer("pid", pid, 1);
+    const r = await this.#check(pid, mapping, false);
+    return this.#count(r as FileResolution);
   }
 
-  /** The build ID of the file at `path` (in this process's mount namespace). */
-  async resolveFile(path: string): Promise<FileResolution> {
-    let st: BigIntStats;
-    try {
-      st = await stat(path, { bigint: true });
-    } catch (error) {
-      const code = errorCode(error);
-      return this.#count(fileFail(PERMISSION_CODES.has(code) ? "permission" : "missing", `${path}: ${code}`, path));
+  async #check(pid: number, mapping: Mapping, mayBeStale: boolean): Promise<FileResolution | "stale"> {
+    if (mapping.path === VDSO_NAME) return this.#vdso(pid, mapping);
+    if (mapping.kind !== "file") return fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`);
+    this.#stats.fileChecks++;
+    const located = await this.#locate(pid, mapping);
+    if ("reason" in located) {
+      if (located.stale && mayBeStale) return "stale";
+      return fileFail(located.reason, located.detail, mapping.path);
     }
-    return this.#count(await this.#lookup({ path, st }));
+    try {
+      return await this.#lookup(located);
+    } finally {
+      await located.handle.close();
+    }
   }
 
   /**
-   * The stamp of every cached entry with its build ID, to save beside {@link BuildIdCache.snapshot}
-   * and pass back as {@link BuildIdResolverOptions.restore}. Format: JSON, version 1.
+   * The build ID of the file at `path` (in this process's mount namespace), opened without blocking.
+   * @throws TypeError when `path` is not a string.
+   */
+  async resolveFile(path: string): Promise<FileResolution> {
+    string("path", path);
+    let opened: OpenedFile;
+    try {
+      opened = await openRegular(path);
+    } catch (error) {
+      return this.#count(openFailure(path, error));
+    }
+    try {
+      return this.#count(await this.#lookup({ path, ...opened }));
+    } finally {
+      await opened.handle.close();
+    }
+  }
+
+  /**
+   * The stamp of every cached entry (and long ID) with its build ID, to save beside
+   * {@link BuildIdCache.snapshot} and pass back as {@link BuildIdResolverOptions.restore}.
+   * Format: JSON, version 1 (see stamps.ts).
    */
   exportStamps(): Uint8Array {
-    const rows: string[][] = [];
+    const saved: SavedStamp[] = [];
     for (const [key, buildId] of this.cache.entries()) {
-      const s = this.#stamps.get(key);
-      if (s) rows.push([key, s.dev, s.ino, s.mtimeNs, s.ctimeNs, s.size].map(String).concat(buildId));
+      const stamp = this.#stamps.get(key);
+      if (stamp) saved.push({ key, stamp, buildId });
     }
-    return new TextEncoder().encode(JSON.stringify({ format: STAMPS_FORMAT, stamps: rows }));
+    for (const [key, { stamp, buildId }] of this.#long) saved.push({ key, stamp, buildId });
+    return encodeStamps(saved);
   }
 
   // Keeps a restored entry only when a saved stamp names its key and its exact build ID.
   #adopt(saved: SavedStamp[]): void {
     const ids = new Map(this.cache.entries());
     for (const { key, stamp, buildId } of saved) {
-      if (ids.get(key) === buildId && identityKey(stamp) === key) this.#stamps.set(key, stamp);
+      if (identityKey(stamp) !== key) continue;
+      if (ids.get(key) === buildId) this.#stamps.set(key, stamp);
+      else if (buildId.length > 2 * BUILD_ID_MAX && /^[0-9a-f]+$/.test(buildId)) this.#keepLong(key, stamp, buildId);
     }
     for (const key of ids.keys()) {
       if (this.#stamps.has(key)) this.#stats.restored++;
@@ -477,9 +711,13 @@ export class BuildIdResolver {
     }
   }
 
-  /** Forgets the maps held for `pid` (call when a profiler sees the process exit or exec). */
+  /**
+   * Forgets what is held for `pid`. Not needed for correctness: PID reuse and `exec` are caught on
+   * the {@link BuildIdResolverOptions.mapsMaxAgeMs} bound. Call it to drop a process's maps at once.
+   */
   forget(pid: number): void {
-    this.#maps.delete(pid);
+    this.#views.delete(pid);
+    this.#failed.delete(pid);
   }
 
   /** Counters since creation. */
@@ -488,7 +726,8 @@ export class BuildIdResolver {
       ...this.#stats,
       failures: { ...this.#stats.failures },
       negativeEntries: this.#negatives.size,
-      processes: this.#maps.size,
+      longIds: this.#long.size,
+      processes: this.#views.size,
     };
   }
 
@@ -497,66 +736,42 @@ export class BuildIdResolver {
     return this.cache.stats();
   }
 
-  async #readMaps(pid: number): Promise<{ mappings: Mapping[] } | { reason: ResolveFailure; detail: string }> {
+  /** The vdso's build ID: this process's image when the target has the same ABI, else the target's own; once per ABI. */
+  async #vdso(pid: number, mapping: Mapping): Promise<FileResolution> {
+    this.#own ??= Promise.all([ownVdso(), elfAbi(SELF_EXE)]).catch(() => [undefined, undefined] as const);
+    const [own, ownAbi] = await this.#own;
+    const abi = await elfAbi(`${this.#procRoot}/${pid}/exe`).catch(() => undefined);
+    const size = mapping.end - mapping.start;
+    const mine = own !== undefined && abi !== undefined && abi === ownAbi && own.end - own.start === size;
+    // An image of unknown ABI is its process's alone.
+    const key = mine ? "self" : abi === undefined ? `pid ${pid}` : `${abi} ${size}`;
+    let answer = this.#vdsos.get(key);
+    if (answer !== undefined) return answer.then((r) => (r.ok ? { ...r, cached: true } : r));
+    answer = this.#readVdso(mine ? SELF_MEM : `${this.#procRoot}/${pid}/mem`, mine ? own : mapping, mapping);
+    this.#vdsos.set(key, answer);
+    // A failure (say, a target's memory we may not read) is not kept: another process may allow it.
+    answer.then((r) => r.ok || this.#vdsos.delete(key));
+    return answer;
+  }
+
+  async #readVdso(memPath: string, at: Mapping, mapping: Mapping): Promise<FileResolution> {
+    const identity = mappingIdentity(mapping);
+    this.#stats.reads++;
     try {
-      const mappings = await readMaps(pid, this.#procRoot);
-      this.#maps.delete(pid);
-      this.#maps.set(pid, mappings);
-      if (this.#maps.size > this.#maxProcesses) this.#maps.delete(this.#maps.keys().next().value!);
-      return { mappings };
+      const { buildId } = await readVdsoAt(memPath, at);
+      return { ok: true, buildId, path: VDSO_NAME, identity, cached: false };
     } catch (error) {
-      this.#maps.delete(pid);
-      const code = errorCode(error);
-      if (GONE_CODES.has(code)) return { reason: "exited", detail: `process ${pid} exited (${code})` };
-      if (PERMISSION_CODES.has(code)) return { reason: "permission", detail: `maps of process ${pid}: ${code}` };
-      throw error;
+      if (error instanceof ElfError) {
+        const reason = error.code === "NO_BUILD_ID" ? "no-build-id" : "bad-elf";
+        return fileFail(reason, `${VDSO_NAME} read from ${memPath}: ${error.message}`, VDSO_NAME, identity);
+      }
+      const failed = openFailure(memPath, error, identity);
+      return failed.ok ? failed : { ...failed, path: VDSO_NAME };
     }
   }
 
-  async #resolveFound(
-    pid: number,
-    addresses: bigint[],
-    found: (Mapping | undefined)[],
-    mayBeStale: boolean,
-  ): Promise<Resolution[] | "stale"> {
-    const byMapping = new Map<Mapping, FileResolution>();
-    const byFile = new Map<string, FileResolution>();
-    for (const mapping of new Set(found)) {
-      if (mapping === undefined || mapping.kind !== "file") continue;
-      const fileKey = `${mapping.major}:${mapping.minor}:${mapping.inode}`;
-      let file = byFile.get(fileKey);
-      if (file === undefined) {
-        const located = await this.#locate(pid, mapping);
-        if ("reason" in located) {
-          if (located.stale && mayBeStale) return "stale";
-          file = { ok: false, reason: located.reason, detail: located.detail, path: mapping.path, cached: false };
-        } else {
-          file = await this.#lookup(located);
-        }
-        byFile.set(fileKey, file);
-      }
-      byMapping.set(mapping, file);
-    }
-    return addresses.map((address, i) => {
-      const mapping = found[i];
-      if (mapping === undefined) {
-        return fail("no-mapping", `no mapping of process ${pid} holds 0x${address.toString(16)}`);
-      }
-      const file = byMapping.get(mapping);
-      if (file === undefined) {
-        return fail("anonymous", `0x${address.toString(16)} is in ${mapping.path || "anonymous memory"}`, {
-          mapping,
-        });
-      }
-      const fileOffset = fileOffsetOf(mapping, address);
-      if (file.ok)
-        return { ok: true, buildId: file.buildId, path: mapping.path, fileOffset, mapping, cached: file.cached };
-      return fail(file.reason, file.detail, { path: mapping.path, fileOffset, mapping });
-    });
-  }
-
-  /** Finds a path to the very file `mapping` maps, checked by (device, inode). */
-  async #locate(pid: number, mapping: Mapping): Promise<Located | Unlocated> {
+  /** Opens the very file `mapping` maps, checked on the handle by (device, inode). */
+  async #locate(pid: number, mapping: Mapping): Promise<(OpenedFile & { path: string }) | Unlocated> {
     const want = mappingIdentity(mapping);
     const viaMapFiles = mapFilesPath(pid, mapping, this.#procRoot);
     const candidates = [viaMapFiles];
@@ -566,33 +781,32 @@ export class BuildIdResolver {
     let mapFilesGone = false;
     for (const path of candidates) {
       try {
-        const st = await stat(path, { bigint: true });
-        if (sameIdentity(st, want)) return { path, st };
-        problems.push(`${path} is another file`);
-        if (path === viaMapFiles) return { reason: "missing", detail: problems.join("; "), stale: true };
+        return { path, ...(await openRegular(path, { expect: want })) };
       } catch (error) {
+        if (error instanceof NotRegularFileError) return { reason: "not-elf", detail: error.message, stale: false };
+        if (error instanceof FileChangedError) {
+          problems.push(`${path} is another file`);
+          if (path === viaMapFiles) return { reason: "missing", detail: problems.join("; "), stale: true };
+          continue;
+        }
         const code = errorCode(error);
         problems.push(`${path}: ${code}`);
-        if (PERMISSION_CODES.has(code)) denied = true;
+        if (isDenied(code)) denied = true;
         if (path === viaMapFiles && code === "ENOENT") mapFilesGone = true;
       }
     }
-    if (await this.#exited(pid)) return { reason: "exited", detail: `process ${pid} exited`, stale: false };
+    if (this.#exited(pid)) return { reason: "exited", detail: `process ${pid} exited`, stale: false };
     const detail = `${mapping.path}${mapping.deleted ? " (deleted)" : ""}: ${problems.join("; ")}`;
     return { reason: denied && !mapFilesGone ? "permission" : "missing", detail, stale: mapFilesGone };
   }
 
-  async #exited(pid: number): Promise<boolean> {
-    try {
-      await stat(`${this.#procRoot}/${pid}`);
-      return false;
-    } catch (error) {
-      return GONE_CODES.has(errorCode(error));
-    }
+  #exited(pid: number): boolean {
+    const identity = this.#identity(pid);
+    return "reason" in identity && identity.reason === "exited";
   }
 
-  /** Serves the file from the cache when its stamp still holds, else reads it. */
-  async #lookup({ path, st }: Located): Promise<FileResolution> {
+  /** Serves the open file from the cache when its stamp still holds, else reads it from the same handle. */
+  async #lookup({ path, handle, stat: st }: OpenedFile & { path: string }): Promise<FileResolution> {
     const identity: FileIdentity = { dev: st.dev, ino: st.ino };
     const key = identityKey(identity);
     const now = stampOf(st);
@@ -608,6 +822,15 @@ export class BuildIdResolver {
         this.#stats.stale++;
       }
     }
+    const long = this.#long.get(key);
+    if (long !== undefined) {
+      if (sameStamp(long.stamp, now)) {
+        this.#stats.hits++;
+        return { ok: true, buildId: long.buildId, path, identity, cached: true };
+      }
+      if (sameIdentity(long.stamp, now)) this.#stats.stale++;
+      this.#long.delete(key);
+    }
     const negative = this.#negatives.get(key);
     if (negative !== undefined) {
       if (sameStamp(negative, now) && this.#now() < negative.expires) {
@@ -617,43 +840,41 @@ export class BuildIdResolver {
       if (sameIdentity(negative, now) && !sameStamp(negative, now)) this.#stats.stale++;
       this.#negatives.delete(key);
     }
-    if (!st.isFile()) return fileFail("not-elf", `${path} is not a regular file`, path, identity);
-    return this.#read(path, key, identity);
-  }
-
-  async #read(path: string, key: bigint, identity: FileIdentity): Promise<FileResolution> {
     this.#stats.reads++;
-    let handle: FileHandle;
     try {
-      handle = await open(path, "r");
-    } catch (error) {
-      const code = errorCode(error);
-      return fileFail(PERMISSION_CODES.has(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
-    }
-    try {
-      // The stamp comes from the open file, so it describes the bytes read below.
-      const stamp = stampOf(await handle.stat({ bigint: true }));
-      if (!sameIdentity(stamp, identity)) return fileFail("missing", `${path} was replaced while opening`, path);
-      if (!(await startsWithElfMagic(handle))) return this.#negative(key, stamp, "not-elf", `${path} is not ELF`, path);
+      const head = new Uint8Array(4);
+      const { bytesRead } = await handle.read(head, 0, 4, 0);
+      if (!hasElfMagic(head.subarray(0, bytesRead)))
+        return this.#negative(key, now, "not-elf", `${path} is not ELF`, path);
       let buildId: string;
       try {
-        buildId = (await readBuildIdFromFile(handle, { size: Number(stamp.size) })).buildId;
+        buildId = (await readBuildIdFromFile(handle, { size: Number(now.size) })).buildId;
       } catch (error) {
         if (!(error instanceof ElfError)) throw error;
         const reason = error.code === "NO_BUILD_ID" ? "no-build-id" : "bad-elf";
-        return this.#negative(key, stamp, reason, `${path}: ${error.message}`, path);
+        return this.#negative(key, now, reason, `${path}: ${error.message}`, path);
       }
       this.#negatives.delete(key);
-      this.#stamps.set(key, stamp);
-      this.cache.set(key, buildId);
+      if (buildId.length > 2 * BUILD_ID_MAX) {
+        if (this.#stamps.delete(key)) this.cache.delete(key);
+        this.#keepLong(key, now, buildId);
+      } else {
+        this.#long.delete(key);
+        this.#stamps.set(key, now);
+        this.cache.set(key, buildId);
+      }
       return { ok: true, buildId, path, identity, cached: false };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === undefined) throw error;
-      return fileFail(PERMISSION_CODES.has(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
-    } finally {
-      await handle.close();
+      return fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
     }
+  }
+
+  #keepLong(key: bigint, stamp: Stamp, buildId: string): void {
+    this.#long.delete(key);
+    this.#long.set(key, { stamp, buildId });
+    if (this.#long.size > LONG_IDS_KEPT) this.#long.delete(this.#long.keys().next().value!);
   }
 
   #negative(key: bigint, stamp: Stamp, reason: ResolveFailure, detail: string, path: string): FileResolution {
@@ -664,6 +885,7 @@ export class BuildIdResolver {
     }
     // A file that lost its build ID must not keep its old positive entry.
     if (this.#stamps.delete(key)) this.cache.delete(key);
+    this.#long.delete(key);
     return fileFail(reason, detail, path, { dev: stamp.dev, ino: stamp.ino });
   }
 

@@ -8,6 +8,8 @@
  */
 import { type BigIntStats, closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
+import { integer, u64 } from "../check.js";
+import { describe } from "../describe.js";
 import { type FileIdentity, sameIdentity } from "./identity.js";
 
 const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
@@ -96,16 +98,17 @@ export interface OpenedFile {
   stat: BigIntStats;
 }
 
+// Identity first: a caller that names the file it wants learns it got another before learning its kind.
 function check(path: string, st: BigIntStats, options: OpenRegularOptions): Error | undefined {
-  if (!st.isFile()) return new NotRegularFileError(path, fileKind(st));
   if (options.expect !== undefined && !sameIdentity(st, options.expect)) return new FileChangedError(path);
+  if (!st.isFile()) return new NotRegularFileError(path, fileKind(st));
   return undefined;
 }
 
 /**
  * Opens `path` for reading without blocking and returns the handle with its `fstat`.
- * @throws NotRegularFileError for anything but a regular file, FileChangedError when
- *   `options.expect` does not match, and Node's errors (`ENOENT`, `EACCES`, …) when it cannot be
+ * @throws FileChangedError when `options.expect` does not match, then NotRegularFileError for
+ *   anything but a regular file, and Node's errors (`ENOENT`, `EACCES`, …) when it cannot be
  *   opened; the handle is closed in every such case.
  */
 export async function openRegular(path: string, options: OpenRegularOptions = {}): Promise<OpenedFile> {
@@ -141,6 +144,13 @@ export interface ReadRegularOptions extends OpenRegularOptions {
   maxBytes?: number;
   /** Read to end of file, not to the size `fstat` gives: for procfs files, whose size is 0. Still bounded by `maxBytes`. */
   untilEof?: boolean;
+  /** Read only this range (e.g. of `/proc/PID/mem`, whose size is 0): at most `length` bytes from `position`, `length` at most `maxBytes`. */
+  range?: {
+    /** Offset of the first byte, below 2^53. */
+    position: bigint;
+    /** Bytes wanted; fewer come back at end of file. */
+    length: number;
+  };
 }
 
 /** Default {@link ReadRegularOptions.maxBytes}. */
@@ -195,8 +205,19 @@ export async function readRegularFile(
   options: ReadRegularOptions = {},
 ): Promise<{ bytes: Uint8Array; stat: BigIntStats }> {
   const limit = options.maxBytes ?? DEFAULT_READ_LIMIT;
+  if (options.range) {
+    u64("range.position", options.range.position);
+    if (options.range.position > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new RangeError(`range.position must be below 2^53, got ${describe(options.range.position)}`);
+    integer("range.length", options.range.length, 0, limit);
+  }
   const { handle, stat } = await openRegular(path, options);
   try {
+    if (options.range) {
+      const bytes = new Uint8Array(options.range.length);
+      const { bytesRead } = await handle.read(bytes, 0, bytes.length, Number(options.range.position));
+      return { bytes: bytes.subarray(0, bytesRead), stat };
+    }
     if (options.untilEof)
       return {
         bytes: await readToEof(path, limit, (b, at) => handle.read(b, at, b.length - at, at).then((r) => r.bytesRead)),

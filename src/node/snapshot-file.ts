@@ -4,8 +4,8 @@
 // understood is never replaced unless the caller asks (`reset`).
 import type { BuildIdCache } from "../cache.js";
 import { integer } from "../check.js";
-import { ENTRY_SIZE, KEY_OFFSET, MAX_CAPACITY } from "../layout.js";
-import { decodeSnapshot, encodeSnapshot, SnapshotError } from "../snapshot.js";
+import { MAX_CAPACITY } from "../layout.js";
+import { decodeSnapshot, encodeSnapshot, RECORD_KEY_OFFSET, SNAPSHOT_ENTRY_SIZE, SnapshotError } from "../snapshot.js";
 import {
   CacheFileRefusedError,
   lockCacheFile,
@@ -60,7 +60,10 @@ export function mergeSnapshots(
   const mine = decodeSnapshot(ours, MAX_CAPACITY);
   const keys = new Set<bigint>();
   const keyAt = (records: Uint8Array, i: number) =>
-    new DataView(records.buffer, records.byteOffset + i * ENTRY_SIZE + KEY_OFFSET, 8).getBigUint64(0, true);
+    new DataView(records.buffer, records.byteOffset + i * SNAPSHOT_ENTRY_SIZE + RECORD_KEY_OFFSET, 8).getBigUint64(
+      0,
+      true,
+    );
   for (let i = 0; i < mine.count; i++) keys.add(keyAt(mine.records, i));
   if (onDisk === undefined) return { bytes: ours, keys };
   const theirs = decodeSnapshot(onDisk, MAX_CAPACITY);
@@ -73,10 +76,11 @@ export function mergeSnapshots(
     if (!keys.has(key) && mine.count + added.length < mine.capacity) added.push(i);
   }
   if (added.length === 0) return { bytes: ours, keys };
-  const records = new Uint8Array((mine.count + added.length) * ENTRY_SIZE);
+  const records = new Uint8Array((mine.count + added.length) * SNAPSHOT_ENTRY_SIZE);
   records.set(mine.records);
   added.forEach((i, n) => {
-    records.set(theirs.records.subarray(i * ENTRY_SIZE, (i + 1) * ENTRY_SIZE), (mine.count + n) * ENTRY_SIZE);
+    const at = i * SNAPSHOT_ENTRY_SIZE;
+    records.set(theirs.records.subarray(at, at + SNAPSHOT_ENTRY_SIZE), (mine.count + n) * SNAPSHOT_ENTRY_SIZE);
     keys.add(keyAt(theirs.records, i));
   });
   return { bytes: encodeSnapshot(mine.capacity, records), keys };

@@ -47,17 +47,35 @@ export function readelfBuildId(path: string): string | null {
   return id;
 }
 
-/** Spawns `command` and waits until its maps show `mappedPath` (the exec is done). */
-export async function spawnMapping(command: string, args: string[], mappedPath: string): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ["pipe", "ignore", "ignore"] });
-  for (let i = 0; i < 200; i++) {
+/** How long a child may take to exec or map something on a loaded machine before a test gives up. */
+export const CHILD_DEADLINE_MS = Number(process.env.BIC_CHILD_DEADLINE_MS ?? 30_000);
+
+/** Polls `probe` every 10 ms until it returns a value, or throws naming `what` after {@link CHILD_DEADLINE_MS}. */
+export async function waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
+  const deadline = performance.now() + CHILD_DEADLINE_MS;
+  for (;;) {
     try {
-      if (rawMaps(child.pid!).some((m) => m.path === mappedPath)) return child;
+      const value = probe();
+      if (value !== undefined) return value;
     } catch {}
+    if (performance.now() > deadline) throw new Error(`${what} within ${CHILD_DEADLINE_MS} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
-  child.kill("SIGKILL");
-  throw new Error(`${command} never mapped ${mappedPath}`);
+}
+
+/** Spawns `command` and waits until its maps show `mappedPath` (the exec is done). The child lives until killed. */
+export async function spawnMapping(command: string, args: string[], mappedPath: string): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ["pipe", "ignore", "ignore"] });
+  try {
+    await waitFor(`${command} never mapped ${mappedPath}`, () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${command} exited`);
+      return rawMaps(child.pid!).some((m) => m.path === mappedPath) || undefined;
+    });
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  return child;
 }
 
 /** Kills `child` and waits until it is reaped. */

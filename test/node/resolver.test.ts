@@ -3,8 +3,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { BuildIdResolver, StampsFormatError } from "../../src/node/resolver.js";
-import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "./live.js";
+import { BuildIdResolver } from "../../src/node/resolver.js";
+import { StampsFormatError } from "../../src/node/stamps.js";
+import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping, waitFor } from "./live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-resolver-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,7 +15,7 @@ const LIBC = rawMaps(process.pid).find((m) => /\/libc\.so\.6$/.test(m.path))!.pa
 describe("a live process the test started", () => {
   let sleeper: Awaited<ReturnType<typeof spawnMapping>>;
   beforeAll(async () => {
-    sleeper = await spawnMapping(SLEEP, ["30"], SLEEP);
+    sleeper = await spawnMapping(SLEEP, ["infinity"], SLEEP);
   });
   afterAll(() => killAndReap(sleeper));
 
@@ -36,7 +37,8 @@ describe("a live process the test started", () => {
   });
 
   test("a second look is served from the cache; anonymous memory and unmapped addresses say why", async () => {
-    const resolver = await BuildIdResolver.create();
+    let now = 0;
+    const resolver = await BuildIdResolver.create({ now: () => now, mapsMaxAgeMs: 100 });
     const maps = rawMaps(sleeper.pid!);
     const text = maps.find((m) => m.path === SLEEP && m.perms[2] === "x")!;
     const stack = maps.find((m) => m.path === "[stack]")!;
@@ -44,6 +46,9 @@ describe("a live process the test started", () => {
     const second = await resolver.resolve(sleeper.pid!, text.start + 1n);
     expect([first.ok && first.cached, second.ok && second.cached]).toEqual([false, true]);
     expect(resolver.cacheStats().hits).toBe(1);
+    expect((await resolver.resolve(sleeper.pid!, 0x10n)).ok).toBe(false);
+    expect(resolver.stats().refreshes).toBe(0);
+    now += 100;
     const [inStack, nowhere] = await resolver.resolveMany(sleeper.pid!, [stack.start, 0x10n]);
     expect(inStack).toMatchObject({
       ok: false,
@@ -55,15 +60,24 @@ describe("a live process the test started", () => {
       reason: "no-mapping",
       detail: `no mapping of process ${sleeper.pid} holds 0x10`,
     });
-    // The miss re-read the maps once, in case they were stale.
+    // Past the bound the miss re-read the maps once, in case they were stale.
     expect(resolver.stats().refreshes).toBe(1);
   });
 
   test("bad arguments are refused with the value named", async () => {
     const resolver = await BuildIdResolver.create();
-    await expect(resolver.resolve(0, 1n)).rejects.toThrow("pid must be a positive integer, got 0");
-    await expect(resolver.resolve(sleeper.pid!, -1n)).rejects.toThrow("address must be a bigint in [0, 2^64), got -1");
-    await expect(resolver.resolveMany(sleeper.pid!, [1n, 1n << 64n])).rejects.toThrow("got 18446744073709551616");
+    await expect(resolver.resolve(0, 1n)).rejects.toThrow(new RangeError("pid must be an integer >= 1, got 0"));
+    await expect(resolver.resolve(sleeper.pid!, 1 as unknown as bigint)).rejects.toThrow(
+      new TypeError("address must be a bigint in [0, 2^64), got 1"),
+    );
+    await expect(resolver.resolve(sleeper.pid!, -1n)).rejects.toThrow("address must be a bigint in [0, 2^64), got -1n");
+    await expect(resolver.resolveMany(sleeper.pid!, [1n, 1n << 64n])).rejects.toThrow("got 18446744073709551616n");
+    await expect(resolver.resolveFile(42 as unknown as string)).rejects.toThrow(
+      new TypeError("path must be a string, got 42"),
+    );
+    await expect(BuildIdResolver.create({ mapsMaxAgeMs: 1.5 })).rejects.toThrow(
+      new RangeError("mapsMaxAgeMs must be an integer >= 0, got 1.5"),
+    );
     await expect(BuildIdResolver.create({ negativeTtlMs: -1 })).rejects.toThrow(
       "negativeTtlMs must be an integer >= 0, got -1",
     );
@@ -71,38 +85,38 @@ describe("a live process the test started", () => {
 });
 
 test("maps gone stale after an exec are re-read, and the new program's build ID comes back", async () => {
-  const child = await spawnMapping("/bin/sh", ["-c", `read line; exec ${SLEEP} 30`], "/usr/bin/dash");
+  const child = await spawnMapping("/bin/sh", ["-c", `read line; exec ${SLEEP} infinity`], "/usr/bin/dash");
   try {
-    const resolver = await BuildIdResolver.create();
+    let now = 0;
+    const resolver = await BuildIdResolver.create({ now: () => now });
     const shText = rawMaps(child.pid!).find((m) => m.path === "/usr/bin/dash" && m.perms[2] === "x")!;
     expect(await resolver.resolve(child.pid!, shText.start)).toMatchObject({
       ok: true,
       buildId: readelfBuildId("/usr/bin/dash"),
     });
     child.stdin!.write("go\n");
-    let sleepText: ReturnType<typeof rawMaps>[number] | undefined;
-    for (let i = 0; i < 200 && !sleepText; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      sleepText = rawMaps(child.pid!).find((m) => m.path === SLEEP && m.perms[2] === "x");
-    }
-    const r = await resolver.resolve(child.pid!, sleepText!.start + 16n);
+    const sleepText = await waitFor("the shell never exec'd sleep", () =>
+      rawMaps(child.pid!).find((m) => m.path === SLEEP && m.perms[2] === "x"),
+    );
+    now += 100;
+    const r = await resolver.resolve(child.pid!, sleepText.start + 16n);
     expect(r).toMatchObject({
       ok: true,
       path: SLEEP,
       buildId: readelfBuildId(SLEEP),
-      fileOffset: sleepText!.offset + 16n,
+      fileOffset: sleepText.offset + 16n,
     });
-    expect(resolver.stats().refreshes).toBe(1);
+    expect(resolver.stats()).toMatchObject({ refreshes: 1, replaced: 1 });
   } finally {
     await killAndReap(child);
   }
 });
 
 test("a process that exits between two looks is reported as exited, and nothing throws", async () => {
-  const child = await spawnMapping(SLEEP, ["30"], SLEEP);
+  const child = await spawnMapping(SLEEP, ["infinity"], SLEEP);
   const pid = child.pid!;
   const text = rawMaps(pid).find((m) => m.path === SLEEP && m.perms[2] === "x")!;
-  const resolver = await BuildIdResolver.create();
+  const resolver = await BuildIdResolver.create({ now: () => 0 });
   expect((await resolver.resolve(pid, text.start)).ok).toBe(true);
   const libc = rawMaps(pid).find((m) => m.path === LIBC && m.perms[2] === "x")!;
   await killAndReap(child);
@@ -184,7 +198,7 @@ describe("negative entries", () => {
     expect(await resolver.resolveFile("/dev/null")).toMatchObject({
       ok: false,
       reason: "not-elf",
-      detail: "/dev/null is not a regular file",
+      detail: "/dev/null is a character device, not a regular file",
     });
     expect(await resolver.resolveFile(join(dir, "absent"))).toMatchObject({
       ok: false,

@@ -1,0 +1,505 @@
+/**
+ * The reverse index: build ID -> the files that carry it, over scanned roots. The distinct IDs live
+ * in the wasm table ({@link BuildIdCache}: key = the ID's first 8 bytes, value = the whole ID, so a
+ * hit is checked in full); the files live beside it in typed arrays, sorted by that key.
+ *
+ * @packageDocumentation
+ */
+import { type BigIntStats, closeSync, lstatSync, readdirSync, realpathSync } from "node:fs";
+import { join } from "node:path";
+import cliProgress from "cli-progress";
+import { BuildIdCache } from "../../cache.js";
+import { ElfError } from "../../elf.js";
+import { BUILD_ID_MAX } from "../../layout.js";
+import { openRegularSync } from "../safe-open.js";
+import { loadSnapshotFile, saveSnapshotAtomic } from "../snapshot-file.js";
+import { buildIdBytes } from "./build-id.js";
+import { emptyTable, type FileTable, KIND, STAMP_WORDS, TableBuilder } from "./file-table.js";
+import { decodeIndexFile, encodeIndexFile } from "./index-file.js";
+import { buildIdThrough, fdReader, headFirst } from "./reads.js";
+import { readElfLayout } from "./sections.js";
+
+/** Roots scanned when none are given (those that exist). */
+export const DEFAULT_ROOTS: readonly string[] = Object.freeze([
+  "/usr/lib/debug/.build-id",
+  "/usr/bin",
+  "/usr/sbin",
+  "/usr/lib",
+  "/usr/libexec",
+  "/lib",
+  "/opt",
+]);
+
+/** One file the index holds for a build ID. */
+export interface IndexedFile {
+  /** Its path. */
+  path: string;
+  /** Has loadable code. */
+  executable: boolean;
+  /** Has DWARF. */
+  debuginfo: boolean;
+  /** `st_dev` when scanned. */
+  dev: bigint;
+  /** `st_ino` when scanned. */
+  ino: bigint;
+  /** `st_size` when scanned. */
+  size: bigint;
+  /** Modification time in nanoseconds when scanned. */
+  mtimeNs: bigint;
+  /** Status-change time in nanoseconds when scanned. */
+  ctimeNs: bigint;
+}
+
+/** Figures of the last {@link BuildIdIndex.scan}. */
+export interface ScanStats {
+  /** Roots walked (after resolving and dropping duplicates). */
+  roots: number;
+  /** Roots given that do not exist or are not directories. */
+  missingRoots: number;
+  /** Directories walked. */
+  directories: number;
+  /** Regular files found. */
+  files: number;
+  /** Files opened and read by this scan. */
+  reads: number;
+  /** Files whose stamp was unchanged, taken from the previous scan without a read. */
+  reused: number;
+  /** ELF files with a build ID the index holds. */
+  withBuildId: number;
+  /** Of those, executables. */
+  executables: number;
+  /** Of those, debuginfo files. */
+  debuginfo: number;
+  /** Distinct build IDs. */
+  buildIds: number;
+  /** Files that could not be opened or read (counted, skipped). */
+  unreadable: number;
+  /** Symbolic links met (never followed). */
+  links: number;
+  /** FIFOs, sockets and devices met (never opened). */
+  special: number;
+  /** Further names of a file already seen (same device and inode). */
+  hardLinks: number;
+  /** ELF files whose build ID is longer than {@link BUILD_ID_MAX} bytes (not indexed). */
+  longBuildIds: number;
+  /** Wall time of the scan in milliseconds. */
+  durationMs: number;
+}
+
+/** Options for {@link BuildIdIndex.create} and {@link BuildIdIndex.load}. */
+export interface BuildIdIndexOptions {
+  /** Directories to scan; default {@link DEFAULT_ROOTS}. */
+  roots?: readonly string[];
+}
+
+/** Options for {@link BuildIdIndex.scan}. */
+export interface ScanOptions {
+  /** Show a progress bar on standard error when it is a terminal. */
+  progress?: boolean;
+}
+
+const ID_PREFIX = 8;
+const GOLDEN = 0x9e3779b97f4a7c15n;
+const YIELD_EVERY = 512;
+
+/** The table key of probe `i` for an ID whose first 8 bytes are `prefix`: IDs sharing a prefix take the next free probe. */
+function probeKey(prefix: bigint, i: number): bigint {
+  return i === 0 ? prefix : BigInt.asUintN(64, prefix ^ (BigInt(i) * GOLDEN));
+}
+
+function prefixOf(bytes: Uint8Array, at: number): bigint {
+  let key = 0n;
+  for (let i = 0; i < ID_PREFIX; i++) key = (key << 8n) | BigInt(bytes[at + i]!);
+  return key;
+}
+
+function stampOf(st: BigIntStats): bigint[] {
+  return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs];
+}
+
+function sameStamp(table: FileTable, i: number, stamp: readonly bigint[]): boolean {
+  for (let w = 0; w < STAMP_WORDS; w++) if (table.stamps[i * STAMP_WORDS + w] !== stamp[w]) return false;
+  return true;
+}
+
+type Classified = { kind: number; id?: Uint8Array; long?: boolean };
+
+// Reads one regular file through the safe open; returns its stamp (from the handle) and kind.
+function classify(path: string): { stamp: bigint[]; found: Classified } {
+  const { fd, stat } = openRegularSync(path);
+  try {
+    const size = Number(stat.size);
+    const read = headFirst(fdReader(fd), size);
+    const stamp = stampOf(stat);
+    let layout: ReturnType<typeof readElfLayout>;
+    let info: ReturnType<typeof buildIdThrough>;
+    try {
+      layout = readElfLayout(read, size);
+      info = buildIdThrough(read, size);
+    } catch (error) {
+      if (error instanceof ElfError) return { stamp, found: { kind: 0 } };
+      throw error;
+    }
+    const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
+    if (info.length > BUILD_ID_MAX) return { stamp, found: { kind, long: true } };
+    return { stamp, found: { kind: kind | KIND.BUILD_ID, id: info.bytes } };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function progressBar(enabled: boolean | undefined): {
+  start(total: number): void;
+  update(n: number): void;
+  stop(): void;
+} {
+  if (!enabled || !process.stderr.isTTY) return { start() {}, update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: "indexing [{bar}] {value}/{total} files",
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  return {
+    start: (total) => bar.start(total, 0),
+    update: (n) => bar.update(n),
+    stop: () => bar.stop(),
+  };
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Build ID -> files, over directories scanned for ELF files. Symbolic links are never followed
+ * (so a link cycle cannot loop); every file is opened through the safe open and read in bounded
+ * ranges; a rescan reads only the files whose `(dev, ino, size, mtime, ctime)` stamp changed.
+ *
+ * @example
+ * ```ts
+ * const index = await BuildIdIndex.create({ roots: ["/usr/bin", "/usr/lib/debug/.build-id"] });
+ * await index.scan();
+ * index.lookup("4a1b…").filter((f) => f.debuginfo);
+ * ```
+ */
+export class BuildIdIndex {
+  #roots: readonly string[];
+  #files: FileTable = emptyTable();
+  #table: BuildIdCache;
+  #fileKeys = new BigUint64Array(0);
+  #order = new Uint32Array(0);
+  #buildIds = 0;
+  #stats: ScanStats | undefined;
+  #scanning: Promise<unknown> = Promise.resolve();
+  #out = new Uint8Array(BUILD_ID_MAX);
+  #want = new Uint8Array(BUILD_ID_MAX);
+
+  private constructor(roots: readonly string[], table: BuildIdCache) {
+    this.#roots = roots;
+    this.#table = table;
+  }
+
+  /**
+   * An empty index over `options.roots` (default {@link DEFAULT_ROOTS}); call {@link BuildIdIndex.scan} to fill it.
+   * @throws TypeError when `roots` is not an array of strings.
+   */
+  static async create(options: BuildIdIndexOptions = {}): Promise<BuildIdIndex> {
+    const roots = options.roots ?? DEFAULT_ROOTS;
+    if (!Array.isArray(roots) || roots.some((r) => typeof r !== "string" || r === "")) {
+      throw new TypeError(`roots must be an array of non-empty paths, got ${JSON.stringify(roots)}`);
+    }
+    return new BuildIdIndex([...roots], await BuildIdCache.create({ capacity: 16 }));
+  }
+
+  /**
+   * The index saved at `path` by {@link BuildIdIndex.save}, answering at once from what it holds;
+   * an empty one when there is no file. A later {@link BuildIdIndex.scan} reads only what changed.
+   * @throws {@link IndexFileError} for a file that is not a valid index; the file is left as it is.
+   */
+  static async load(path: string, options: BuildIdIndexOptions = {}): Promise<BuildIdIndex> {
+    const index = await BuildIdIndex.create(options);
+    const bytes = await loadSnapshotFile(path);
+    if (bytes !== undefined) await index.#adopt(decodeIndexFile(bytes, path));
+    return index;
+  }
+
+  /** Saves the files and stamps atomically at `path` (through the crash-safe snapshot writer). */
+  async save(path: string): Promise<void> {
+    await saveSnapshotAtomic(path, encodeIndexFile(this.#files));
+  }
+
+  /** The roots this index scans. */
+  get roots(): readonly string[] {
+    return this.#roots;
+  }
+
+  /** Distinct build IDs held. */
+  get size(): number {
+    return this.#buildIds;
+  }
+
+  /** Every file the last scan looked at (read-only view; do not change it). @internal */
+  get files(): Readonly<FileTable> {
+    return this.#files;
+  }
+
+  /** Figures of the last scan; `undefined` before the first. */
+  get lastScan(): ScanStats | undefined {
+    return this.#stats;
+  }
+
+  /**
+   * Walks the roots and brings the index up to date: new and changed files are read, unchanged
+   * ones (same stamp) kept unread, vanished ones dropped. Unreadable entries are counted, never fatal.
+   * Lookups meanwhile answer from the previous scan; a scan called during another runs after it.
+   */
+  scan(options: ScanOptions = {}): Promise<ScanStats> {
+    const run = this.#scanning.then(() => this.#scanOnce(options));
+    this.#scanning = run.catch(() => {});
+    return run;
+  }
+
+  async #scanOnce(options: ScanOptions): Promise<ScanStats> {
+    const started = performance.now();
+    const stats: ScanStats = {
+      roots: 0,
+      missingRoots: 0,
+      directories: 0,
+      files: 0,
+      reads: 0,
+      reused: 0,
+      withBuildId: 0,
+      executables: 0,
+      debuginfo: 0,
+      buildIds: 0,
+      unreadable: 0,
+      links: 0,
+      special: 0,
+      hardLinks: 0,
+      longBuildIds: 0,
+      durationMs: 0,
+    };
+    const found = this.#walk(stats);
+    const previous = this.#files;
+    const byPath = new Map<string, number>();
+    for (let i = 0; i < previous.count; i++) byPath.set(previous.paths[i]!, i);
+    const builder = new TableBuilder();
+    const bar = progressBar(options.progress);
+    bar.start(found.length);
+    for (let n = 0; n < found.length; n++) {
+      const { path, stamp } = found[n]!;
+      const old = byPath.get(path);
+      if (old !== undefined && sameStamp(previous, old, stamp)) {
+        builder.copy(previous, old);
+        stats.reused++;
+      } else {
+        try {
+          const { stamp: opened, found: c } = classify(path);
+          stats.reads++;
+          if (c.long) stats.longBuildIds++;
+          builder.add(path, opened, c.kind, c.id);
+        } catch {
+          stats.unreadable++;
+        }
+      }
+      if (n % YIELD_EVERY === YIELD_EVERY - 1) {
+        bar.update(n + 1);
+        await tick();
+      }
+    }
+    bar.update(found.length);
+    bar.stop();
+    await this.#adopt(builder.table);
+    const t = this.#files;
+    for (let i = 0; i < t.count; i++) {
+      const kind = t.kinds[i]!;
+      if (!(kind & KIND.BUILD_ID)) continue;
+      stats.withBuildId++;
+      if (kind & KIND.EXECUTABLE) stats.executables++;
+      if (kind & KIND.DEBUGINFO) stats.debuginfo++;
+    }
+    stats.buildIds = this.#buildIds;
+    stats.durationMs = performance.now() - started;
+    this.#stats = stats;
+    return stats;
+  }
+
+  // Lists the regular files under the roots with their lstat stamps; never follows a link.
+  #walk(stats: ScanStats): { path: string; stamp: bigint[] }[] {
+    const seenDirs = new Set<string>();
+    const seenFiles = new Set<string>();
+    const found: { path: string; stamp: bigint[] }[] = [];
+    const pending: string[] = [];
+    for (const root of this.#roots) {
+      let real: string;
+      try {
+        real = realpathSync(root);
+      } catch {
+        stats.missingRoots++;
+        continue;
+      }
+      const st = lstatSync(real, { bigint: true, throwIfNoEntry: false });
+      if (!st?.isDirectory()) {
+        stats.missingRoots++;
+        continue;
+      }
+      const id = `${st.dev}:${st.ino}`;
+      if (seenDirs.has(id)) continue;
+      seenDirs.add(id);
+      stats.roots++;
+      pending.push(real);
+    }
+    while (pending.length > 0) {
+      const dir = pending.pop()!;
+      stats.directories++;
+      let names: string[];
+      try {
+        names = readdirSync(dir).sort();
+      } catch {
+        stats.unreadable++;
+        continue;
+      }
+      const subdirs: string[] = [];
+      for (const name of names) {
+        const path = join(dir, name);
+        let st: BigIntStats | undefined;
+        try {
+          st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+        } catch {
+          st = undefined;
+        }
+        if (st === undefined) {
+          stats.unreadable++;
+        } else if (st.isSymbolicLink()) {
+          stats.links++;
+        } else if (st.isDirectory()) {
+          const id = `${st.dev}:${st.ino}`;
+          if (!seenDirs.has(id)) {
+            seenDirs.add(id);
+            subdirs.push(path);
+          }
+        } else if (!st.isFile()) {
+          stats.special++;
+        } else {
+          const id = `${st.dev}:${st.ino}`;
+          if (seenFiles.has(id)) {
+            stats.hardLinks++;
+            continue;
+          }
+          seenFiles.add(id);
+          stats.files++;
+          found.push({ path, stamp: stampOf(st) });
+        }
+      }
+      for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);
+    }
+    return found;
+  }
+
+  // Makes `files` the index's contents: one table entry per distinct ID, files sorted by its key.
+  async #adopt(files: FileTable): Promise<void> {
+    let withId = 0;
+    for (let i = 0; i < files.count; i++) if (files.idLengths[i]) withId++;
+    const table = await BuildIdCache.create({ capacity: Math.max(16, Math.ceil(withId * 1.25)) });
+    const keys = new BigUint64Array(files.count);
+    const order: number[] = [];
+    let distinct = 0;
+    const out = new Uint8Array(BUILD_ID_MAX);
+    for (let i = 0; i < files.count; i++) {
+      const length = files.idLengths[i]!;
+      if (length === 0) continue;
+      const at = i * BUILD_ID_MAX;
+      const id = files.ids.subarray(at, at + length);
+      const prefix = prefixOf(files.ids, at);
+      for (let probe = 0; ; probe++) {
+        const key = probeKey(prefix, probe);
+        const got = table.getBytes(key, out);
+        if (got === 0) {
+          table.set(key, id);
+          distinct++;
+          keys[i] = key;
+          break;
+        }
+        if (got === length && out.subarray(0, got).every((b, j) => b === id[j])) {
+          keys[i] = key;
+          break;
+        }
+      }
+      order.push(i);
+    }
+    order.sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : a - b));
+    this.#table.dispose();
+    this.#table = table;
+    this.#files = files;
+    this.#fileKeys = keys;
+    this.#order = Uint32Array.from(order);
+    this.#buildIds = distinct;
+  }
+
+  /** The table key holding exactly this ID, or `undefined`. */
+  #keyOf(length: number): bigint | undefined {
+    const want = this.#want;
+    const out = this.#out;
+    const prefix = prefixOf(want, 0);
+    for (let probe = 0; ; probe++) {
+      const key = probeKey(prefix, probe);
+      const got = this.#table.getBytes(key, out);
+      if (got === 0) return undefined;
+      if (got !== length) continue;
+      let same = true;
+      for (let j = 0; j < length && same; j++) same = out[j] === want[j];
+      if (same) return key;
+    }
+  }
+
+  /**
+   * The files carrying `buildId` (hex, either case, or bytes), most recently modified first; `[]`
+   * when the index has none.
+   * @throws TypeError or RangeError naming a malformed build ID.
+   */
+  lookup(buildId: string | Uint8Array): IndexedFile[] {
+    const length = buildIdBytes(buildId, this.#want);
+    if (length > BUILD_ID_MAX) return [];
+    this.#want.fill(0, length);
+    const key = this.#keyOf(length);
+    if (key === undefined) return [];
+    const order = this.#order;
+    const keys = this.#fileKeys;
+    let lo = 0;
+    let hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys[order[mid]!]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    const files: IndexedFile[] = [];
+    const t = this.#files;
+    for (let k = lo; k < order.length && keys[order[k]!] === key; k++) {
+      const i = order[k]!;
+      const s = i * STAMP_WORDS;
+      files.push({
+        path: t.paths[i]!,
+        executable: (t.kinds[i]! & KIND.EXECUTABLE) !== 0,
+        debuginfo: (t.kinds[i]! & KIND.DEBUGINFO) !== 0,
+        dev: t.stamps[s]!,
+        ino: t.stamps[s + 1]!,
+        size: t.stamps[s + 2]!,
+        mtimeNs: t.stamps[s + 3]!,
+        ctimeNs: t.stamps[s + 4]!,
+      });
+    }
+    return files.sort((a, b) => (a.mtimeNs > b.mtimeNs ? -1 : a.mtimeNs < b.mtimeNs ? 1 : 0));
+  }
+
+  /** Every distinct build ID held, in lowercase hex, in table order. */
+  *buildIds(): IterableIterator<string> {
+    yield* this.#table.values();
+  }
+
+  /** Releases the wasm table; the index answers nothing afterwards. */
+  dispose(): void {
+    this.#table.dispose();
+  }
+}

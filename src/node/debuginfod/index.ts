@@ -1,0 +1,24 @@
+/**
+ * Build ID to file: the reverse index, a debuginfod server over it, and a debuginfod client that
+ * shares elfutils' cache.
+ * @module
+ */
+export type { Artifact } from "./artifact.js";
+export {
+  BuildIdIndex,
+  type BuildIdIndexOptions,
+  DEFAULT_ROOTS,
+  type IndexedFile,
+  type ScanOptions,
+  type ScanStats,
+} from "./build-id-index.js";
+export {
+  ArtifactNotFoundError,
+  cacheEntryPath,
+  debuginfodCachePath,
+  type FindOptions,
+  type FoundArtifact,
+  findArtifact,
+} from "./client.js";
+export { IndexFileError, type IndexFileErrorCode } from "./index-file.js";
+export { type DebuginfodServer, type ServeOptions, type ServerMetrics, serveDebuginfod } from "./server.js";

@@ -1,0 +1,42 @@
+// Bounded positional reads of an open descriptor, for the section-table and build-ID readers.
+import { readSync } from "node:fs";
+import { type BuildIdInfo, ElfError, parseBuildId } from "../../elf.js";
+import type { ReadAt } from "./sections.js";
+
+/** Bytes read from the start of a file at once: its headers and usual notes. */
+const HEAD = 4096;
+
+/** Positional reads of `fd`: `length` bytes at `offset`, fewer only at end of file. @internal */
+export function fdReader(fd: number): ReadAt {
+  return (offset, length) => {
+    const bytes = new Uint8Array(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, bytes, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return bytes.subarray(0, got);
+  };
+}
+
+/** `read`, with the first page of a file of `size` bytes read once and served from memory. @internal */
+export function headFirst(read: ReadAt, size: number): ReadAt {
+  const head = read(0, Math.min(size, HEAD));
+  return (offset, length) =>
+    offset + length <= head.length ? head.subarray(offset, offset + length) : read(offset, length);
+}
+
+/** The build ID of a file of `size` bytes through `read`, by the project's ELF reader. @throws {@link ElfError} as it does. @internal */
+export function buildIdThrough(read: ReadAt, size: number): BuildIdInfo {
+  const steps = parseBuildId(size);
+  let step = steps.next();
+  while (!step.done) {
+    const { offset, length } = step.value;
+    const bytes = read(offset, length);
+    if (bytes.length < length)
+      throw new ElfError("TRUNCATED", `read ${bytes.length} of ${length} bytes at 0x${offset.toString(16)}`);
+    step = steps.next({ view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), at: 0 });
+  }
+  return step.value;
+}

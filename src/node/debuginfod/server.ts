@@ -1,0 +1,327 @@
+/**
+ * The debuginfod web API over a {@link BuildIdIndex}: `/buildid/ID/executable`, `/debuginfo`,
+ * `/section/NAME`, `/metrics`. No part of a request reaches the file system: the ID is looked up in
+ * the index, and only the paths the index holds are opened, through the safe open, with their stamp
+ * checked on the handle before a byte is sent.
+ *
+ * `node:http` rather than a framework: three fixed routes need no router, and the parts that matter
+ * here (header size and timeout limits, a connection cap, streaming a range of an open descriptor
+ * with backpressure) are `node:http` options and `fs` streams that a framework would only wrap.
+ *
+ * @packageDocumentation
+ */
+import { closeSync, createReadStream } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { basename } from "node:path";
+import { integer } from "../../check.js";
+import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
+import { isSectionName, isUrlBuildId } from "./build-id.js";
+import type { BuildIdIndex } from "./build-id-index.js";
+import { fdReader } from "./reads.js";
+
+/** Options for {@link serveDebuginfod}. */
+export interface ServeOptions {
+  /** TCP port; 0 picks a free one. Default 8002, as elfutils' server. */
+  port?: number;
+  /** Address to bind. Default 127.0.0.1: loopback unless told otherwise. */
+  host?: string;
+  /** Most connections open at once; more are closed on arrival. Default 4096. */
+  maxConnections?: number;
+  /** Most bytes of request headers; more get 431. Default 8192. */
+  maxHeaderBytes?: number;
+  /** Time a client has to send its request headers, in ms. Default 10,000. */
+  headersTimeoutMs?: number;
+  /** A connection with no traffic for this long is closed (a client that stopped reading), in ms. Default 30,000. */
+  idleTimeoutMs?: number;
+}
+
+/** Counters of a running server, as `/metrics` reports them. */
+export interface ServerMetrics {
+  /** Requests received, by artifact type ("executable", "debuginfo", "section", "metrics", "other"). */
+  requests: Record<string, number>;
+  /** Responses sent, by HTTP status code. */
+  responses: Record<string, number>;
+  /** Build-ID requests answered with a file. */
+  hits: number;
+  /** Build-ID requests answered 404. */
+  misses: number;
+  /** Files that changed since the scan when a request came for them. */
+  changed: number;
+  /** Body bytes sent. */
+  bytes: number;
+  /** Responses whose client went away before the end. */
+  aborted: number;
+  /** Requests refused before routing (malformed, headers too large, timed out). */
+  clientErrors: number;
+}
+
+/** A running server from {@link serveDebuginfod}. */
+export interface DebuginfodServer {
+  /** Base URL, e.g. `http://127.0.0.1:8002`, for `DEBUGINFOD_URLS`. */
+  url: string;
+  /** The bound port. */
+  port: number;
+  /** Live counters. */
+  metrics: ServerMetrics;
+  /** Stops accepting, closes every connection and resolves when the server has closed. */
+  close(): Promise<void>;
+}
+
+/** Bodies below this many bytes are read at once and sent in one write; larger ones are streamed. */
+const SMALL_BODY = 256 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+// One "bytes=" range of a body of `size` bytes, or undefined for none; throws 416 for an unsatisfiable one.
+function parseRange(header: string | undefined, size: number): { from: number; to: number } | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  let from: number;
+  let to: number;
+  if (m[1] === "") {
+    from = Math.max(0, size - Number(m[2]));
+    to = size - 1;
+  } else {
+    from = Number(m[1]);
+    to = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (!Number.isSafeInteger(from) || from >= size || to < from) {
+    throw new HttpError(416, "range not satisfiable", { "Content-Range": `bytes */${size}` });
+  }
+  return { from, to };
+}
+
+function sendBody(req: IncomingMessage, res: ServerResponse, body: OpenedArtifact, metrics: ServerMetrics): void {
+  const { fd, file, start, length } = body;
+  const maxSize = Number(req.headers["x-debuginfod-maxsize"] ?? 0);
+  let range: ReturnType<typeof parseRange>;
+  try {
+    if (maxSize > 0 && length > maxSize) throw new HttpError(406, `file too large, max size=${maxSize}`);
+    range = parseRange(req.headers.range, length);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  const from = range?.from ?? 0;
+  const to = range?.to ?? length - 1;
+  res.statusCode = range ? 206 : 200;
+  res.setHeader("Content-Type", "application/octet-stream");
+  res.setHeader("Content-Length", String(to - from + 1));
+  res.setHeader("X-DEBUGINFOD-SIZE", String(length));
+  res.setHeader("X-DEBUGINFOD-FILE", basename(file.path));
+  res.setHeader("Last-Modified", new Date(Number(file.mtimeNs / 1_000_000n)).toUTCString());
+  res.setHeader("Cache-Control", "public");
+  res.setHeader("Accept-Ranges", "bytes");
+  if (range) res.setHeader("Content-Range", `bytes ${from}-${to}/${length}`);
+  metrics.hits++;
+  count(metrics.responses, String(res.statusCode));
+  if (req.method === "HEAD" || to < from) {
+    closeSync(fd);
+    res.end();
+    return;
+  }
+  if (to - from < SMALL_BODY) {
+    let body: Uint8Array;
+    try {
+      body = fdReader(fd)(start + from, to - from + 1);
+    } finally {
+      closeSync(fd);
+    }
+    if (body.length !== to - from + 1) {
+      res.destroy(); // the file shrank under us: cut the response rather than send a short body
+      return;
+    }
+    metrics.bytes += body.length;
+    res.end(body);
+    return;
+  }
+  const stream = createReadStream("", { fd, start: start + from, end: start + to, autoClose: true });
+  stream.on("data", (chunk) => {
+    metrics.bytes += chunk.length;
+  });
+  stream.on("error", () => res.destroy());
+  res.on("close", () => {
+    if (!res.writableFinished) metrics.aborted++;
+    stream.destroy();
+  });
+  stream.pipe(res);
+}
+
+function count(table: Record<string, number>, key: string): void {
+  table[key] = (table[key] ?? 0) + 1;
+}
+
+function metricsText(index: BuildIdIndex, m: ServerMetrics): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: [string, number][]): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+  };
+  const labelled = (label: string, table: Record<string, number>): [string, number][] =>
+    Object.entries(table).map(([k, v]) => [`{${label}="${k}"}`, v]);
+  metric("http_requests_total", "counter", "Requests received, by artifact type.", labelled("type", m.requests));
+  metric("http_responses_total", "counter", "Responses sent, by status code.", labelled("code", m.responses));
+  metric("buildid_hits_total", "counter", "Build-ID requests answered with a file.", [["", m.hits]]);
+  metric("buildid_misses_total", "counter", "Build-ID requests answered 404.", [["", m.misses]]);
+  metric("buildid_changed_total", "counter", "Indexed files found changed when requested.", [["", m.changed]]);
+  metric("http_responses_transfer_bytes_sum", "counter", "Body bytes sent.", [["", m.bytes]]);
+  metric("http_responses_aborted_total", "counter", "Responses cut short by the client.", [["", m.aborted]]);
+  metric("http_client_errors_total", "counter", "Requests refused before routing.", [["", m.clientErrors]]);
+  const scan = index.lastScan;
+  metric("index_buildids", "gauge", "Distinct build IDs in the index.", [["", index.size]]);
+  if (scan) {
+    metric("scan_files", "gauge", "Regular files the last scan found.", [["", scan.files]]);
+    metric("scan_reads", "gauge", "Files the last scan read.", [["", scan.reads]]);
+    metric("scan_reused", "gauge", "Files the last scan kept unread (stamp unchanged).", [["", scan.reused]]);
+    metric("scan_unreadable", "gauge", "Entries the last scan could not read.", [["", scan.unreadable]]);
+    metric("scan_duration_seconds", "gauge", "Wall time of the last scan.", [["", scan.durationMs / 1000]]);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function route(index: BuildIdIndex, req: IncomingMessage, res: ServerResponse, metrics: ServerMetrics): void {
+  if (req.method !== "GET" && req.method !== "HEAD")
+    throw new HttpError(405, "GET and HEAD only", { Allow: "GET, HEAD" });
+  const raw = (req.url ?? "").split("?")[0]!;
+  if (!raw.startsWith("/")) throw new HttpError(400, "malformed request target");
+  let parts: string[];
+  try {
+    parts = raw.slice(1).split("/").map(decodeURIComponent);
+  } catch {
+    throw new HttpError(400, "malformed percent-encoding");
+  }
+  if (parts.length === 1 && (parts[0] === "metrics" || parts[0] === "")) {
+    count(metrics.requests, parts[0] || "/");
+    const text = parts[0] === "metrics" ? metricsText(index, metrics) : "buildid-cache debuginfod server\n";
+    res.setHeader("Content-Type", parts[0] === "metrics" ? "text/plain; version=0.0.4" : "text/plain");
+    res.setHeader("Content-Length", Buffer.byteLength(text));
+    count(metrics.responses, "200");
+    res.end(req.method === "HEAD" ? undefined : text);
+    return;
+  }
+  if (parts[0] !== "buildid") {
+    count(metrics.requests, "other");
+    throw new HttpError(404, "unknown path");
+  }
+  const [, id = "", artifact = "", ...rest] = parts;
+  if (!ARTIFACTS.includes(artifact as Artifact)) {
+    count(metrics.requests, "other");
+    throw new HttpError(artifact === "source" ? 501 : 400, `unsupported artifact type ${JSON.stringify(artifact)}`);
+  }
+  count(metrics.requests, artifact);
+  const section = artifact === "section" ? rest.join("/") : "";
+  if (artifact === "section" ? rest.length !== 1 || !isSectionName(section) : rest.length !== 0) {
+    throw new HttpError(400, "malformed artifact suffix");
+  }
+  if (!isUrlBuildId(id)) throw new HttpError(400, "invalid build ID: want lowercase hex of even length");
+  const found = openArtifact(index, id, artifact as Artifact, section);
+  if ("fd" in found) {
+    sendBody(req, res, found, metrics);
+    return;
+  }
+  metrics.changed += found.changed;
+  if (found.changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
+  metrics.misses++;
+  throw new HttpError(404, "not found");
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Serves `index` over HTTP until `close()`. Binds 127.0.0.1:8002 unless told otherwise; slow or
+ * stalled clients are cut off by the header and idle timeouts, connections past the cap are closed
+ * on arrival, and no error of one request affects another.
+ * @throws TypeError or RangeError naming a bad option; Node's `EADDRINUSE` and the like when it cannot bind.
+ */
+export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions = {}): Promise<DebuginfodServer> {
+  const port = integer("port", options.port ?? 8002, 0, 65535);
+  const host = options.host ?? "127.0.0.1";
+  if (typeof host !== "string" || host === "")
+    throw new TypeError(`host must be a non-empty string, got ${JSON.stringify(host)}`);
+  const maxConnections = integer("maxConnections", options.maxConnections ?? 4096, 1);
+  const maxHeaderSize = integer("maxHeaderBytes", options.maxHeaderBytes ?? 8192, 256);
+  const headersTimeout = integer("headersTimeoutMs", options.headersTimeoutMs ?? 10_000, 1);
+  const idleTimeout = integer("idleTimeoutMs", options.idleTimeoutMs ?? 30_000, 1);
+  const metrics: ServerMetrics = {
+    requests: {},
+    responses: {},
+    hits: 0,
+    misses: 0,
+    changed: 0,
+    bytes: 0,
+    aborted: 0,
+    clientErrors: 0,
+  };
+  const server = createServer(
+    {
+      maxHeaderSize,
+      headersTimeout,
+      requestTimeout: headersTimeout,
+      keepAliveTimeout: 5000,
+      connectionsCheckingInterval: Math.min(1000, headersTimeout),
+    },
+    (req, res) => {
+      try {
+        route(index, req, res, metrics);
+      } catch (error) {
+        const status = error instanceof HttpError ? error.status : 500;
+        const text = `${error instanceof HttpError ? error.message : "internal error"}\n`;
+        count(metrics.responses, String(status));
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        res.writeHead(status, {
+          "Content-Type": "text/plain",
+          "Content-Length": Buffer.byteLength(text),
+          ...(error instanceof HttpError ? error.headers : {}),
+        });
+        res.end(req.method === "HEAD" ? undefined : text);
+      }
+    },
+  );
+  server.maxConnections = maxConnections;
+  server.timeout = idleTimeout;
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    metrics.clientErrors++;
+    // A timed-out socket is dropped unanswered: writing to it there leaves it open (Node 20).
+    if (error.code === "ERR_HTTP_REQUEST_TIMEOUT" || !socket.writable || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
+  await listen(server, port, host);
+  const bound = (server.address() as AddressInfo).port;
+  const shown = host.includes(":") ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${bound}`,
+    port: bound,
+    metrics,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

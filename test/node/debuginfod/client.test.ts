@@ -1,0 +1,245 @@
+// The client against elfutils' own server (debuginfod -F), and the shared cache against debuginfod-find.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { Command } from "commander";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
+import {
+  ArtifactNotFoundError,
+  cacheEntryPath,
+  debuginfodCachePath,
+  findArtifact,
+} from "../../../src/node/debuginfod/client.js";
+import { registerDebuginfodCommands } from "../../../src/node/debuginfod/commands.js";
+import { makeTree, run, type Tree } from "./fixtures.js";
+
+let tree: Tree;
+let elfutils: ChildProcess;
+let elfutilsUrl: string;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Polls until elfutils' server answers for every ID (GET: it refuses HEAD): its scan is done. Bounded: 120 tries, 0.5 s apart.
+async function waitForScan(url: string, ids: string[]): Promise<void> {
+  for (let attempt = 0; attempt < 120; attempt++) {
+    const answers = await Promise.all(
+      ids.map((id) =>
+        fetch(`${url}/buildid/${id}/debuginfo`)
+          .then(async (r) => {
+            await r.arrayBuffer();
+            return r.status;
+          })
+          .catch(() => 0),
+      ),
+    );
+    if (answers.every((s) => s === 200)) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`debuginfod -F at ${url} did not index ${ids.join(", ")} in 60 s`);
+}
+
+beforeAll(async () => {
+  tree = makeTree();
+  const port = await freePort();
+  elfutils = spawn(
+    "debuginfod",
+    ["-F", "-p", String(port), "-d", join(tree.dir, "elfutils.sqlite"), "-t", "0", "-g", "0", tree.root],
+    {
+      stdio: "ignore",
+      env: { PATH: process.env.PATH, HOME: tree.dir },
+    },
+  );
+  elfutilsUrl = `http://127.0.0.1:${port}`;
+  await waitForScan(
+    elfutilsUrl,
+    tree.programs.map((p) => p.id),
+  );
+}, 90_000);
+afterAll(() => {
+  elfutils?.kill("SIGTERM");
+  rmSync(tree.dir, { recursive: true, force: true });
+});
+
+function freshCache(): string {
+  return join(mkdtempSync(join(tree.dir, "client-")), "cache");
+}
+
+describe("find against elfutils' debuginfod -F", () => {
+  it("fetches executables, debuginfo and sections into elfutils' cache layout, byte for byte", async () => {
+    for (const p of tree.programs) {
+      const cachePath = freshCache();
+      const options = { urls: [elfutilsUrl], cachePath, env: {} };
+      const exe = await findArtifact("executable", p.id, options);
+      expect(exe).toMatchObject({ path: join(cachePath, p.id, "executable"), source: elfutilsUrl });
+      expect(readFileSync(exe.path)).toEqual(readFileSync(p.executable));
+      const debug = await findArtifact("debuginfo", p.id, options);
+      expect(debug.path).toBe(join(cachePath, p.id, "debuginfo"));
+      expect(readFileSync(debug.path)).toEqual(readFileSync(p.debuginfo));
+      const section = await findArtifact("section", p.id, { ...options, section: ".debug_info" });
+      expect(section.path).toBe(join(cachePath, p.id, "section-.debug_info"));
+      const dumped = join(tree.dir, `dump-${p.id}`);
+      run("objcopy", [`--dump-section=.debug_info=${dumped}`, p.debuginfo, join(tree.dir, "scratch")]);
+      expect(readFileSync(section.path)).toEqual(readFileSync(dumped));
+      expect(statSync(join(cachePath, p.id)).isDirectory()).toBe(true);
+      // A second call is answered from the cache, without a server.
+      expect(await findArtifact("debuginfo", p.id, { cachePath, urls: [], env: {} })).toMatchObject({
+        source: "cache",
+      });
+    }
+  });
+
+  it("shares its cache with debuginfod-find, which then needs no server", async () => {
+    const p = tree.programs[1]!;
+    const cachePath = freshCache();
+    await findArtifact("debuginfo", p.id, { urls: [elfutilsUrl], cachePath, env: {} });
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        "debuginfod-find",
+        ["debuginfo", p.id],
+        {
+          env: {
+            PATH: process.env.PATH,
+            HOME: tree.dir,
+            DEBUGINFOD_CACHE_PATH: cachePath,
+            DEBUGINFOD_URLS: "http://127.0.0.1:9/",
+          },
+          timeout: 60_000,
+        },
+        (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout.trim())),
+      ),
+    );
+    expect(out).toBe(join(cachePath, p.id, "debuginfo"));
+  });
+
+  it("tries each server in turn and names what each answered", async () => {
+    const p = tree.programs[0]!;
+    const cachePath = freshCache();
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const found = await findArtifact("executable", p.id, { urls: [dead, elfutilsUrl], cachePath, env: {} });
+    expect(found.source).toBe(elfutilsUrl);
+    const missing = "ab".repeat(20);
+    const error = await findArtifact("executable", missing, { urls: [elfutilsUrl], cachePath, env: {} }).catch(
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(ArtifactNotFoundError);
+    expect((error as Error).message).toContain(`${elfutilsUrl}: HTTP 404`);
+    expect(existsSync(join(cachePath, missing))).toBe(false);
+  });
+});
+
+describe("find's checks", () => {
+  let liar: Server;
+  let liarUrl: string;
+  let mode: "other-file" | "short" | "silent" = "other-file";
+  beforeAll(async () => {
+    liar = createServer((_req, res) => {
+      if (mode === "silent") return; // never answers
+      const other = readFileSync(tree.programs[1]!.executable);
+      if (mode === "short") {
+        res.writeHead(200, { "X-DEBUGINFOD-SIZE": String(other.length + 10) });
+        res.end(other);
+        return;
+      }
+      res.end(other);
+    });
+    await new Promise<void>((r) => liar.listen(0, "127.0.0.1", r));
+    liarUrl = `http://127.0.0.1:${(liar.address() as AddressInfo).port}`;
+  });
+  afterAll(() => {
+    liar.closeAllConnections();
+    liar.close();
+  });
+
+  it("refuses a download whose build ID or size is wrong, and stores nothing", async () => {
+    const p = tree.programs[0]!;
+    const cachePath = freshCache();
+    mode = "other-file";
+    await expect(findArtifact("executable", p.id, { urls: [liarUrl], cachePath, env: {} })).rejects.toThrow(
+      `sent a file whose build ID is not ${p.id}`,
+    );
+    mode = "short";
+    await expect(
+      findArtifact("section", p.id, { section: ".text", urls: [liarUrl], cachePath, env: {} }),
+    ).rejects.toThrow(/got \d+ bytes, (headers|X-DEBUGINFOD-SIZE) said \d+/);
+    expect(existsSync(join(cachePath, p.id))).toBe(false);
+  });
+
+  it("gives up on a silent server after the timeout", async () => {
+    mode = "silent";
+    await expect(
+      findArtifact("debuginfo", tree.programs[0]!.id, {
+        urls: [liarUrl],
+        cachePath: freshCache(),
+        timeoutMs: 300,
+        env: {},
+      }),
+    ).rejects.toThrow("no progress for 300 ms");
+  });
+
+  it("answers from the local index first, its own file for an executable, a cache entry for a section", async () => {
+    const index = await BuildIdIndex.create({ roots: [tree.root] });
+    await index.scan();
+    const p = tree.programs[0]!;
+    const cachePath = freshCache();
+    expect(await findArtifact("executable", p.id, { index, urls: [], cachePath, env: {} })).toMatchObject({
+      path: p.executable,
+      source: "index",
+    });
+    const section = await findArtifact("section", p.id, {
+      index,
+      section: ".debug_line",
+      urls: [],
+      cachePath,
+      env: {},
+    });
+    expect(section.path).toBe(cacheEntryPath(cachePath, p.id, "section", ".debug_line"));
+    expect(section.source).toBe("index");
+    index.dispose();
+  });
+
+  it("picks the cache directory as elfutils does, and escapes section names as it does", () => {
+    expect(debuginfodCachePath({ DEBUGINFOD_CACHE_PATH: "/x/c", HOME: "/h" })).toBe("/x/c");
+    expect(debuginfodCachePath({ XDG_CACHE_HOME: "/x", HOME: "/nonexistent-home" })).toBe("/x/debuginfod_client");
+    expect(debuginfodCachePath({ HOME: "/nonexistent-home" })).toBe("/nonexistent-home/.cache/debuginfod_client");
+    expect(cacheEntryPath("/c", "ab", "section", ".a/b#c")).toBe("/c/ab/section-.a##b#_c");
+  });
+
+  it("refuses bad arguments with typed errors naming the value", async () => {
+    await expect(findArtifact("source" as never, "ab")).rejects.toThrow(/artifact must be one of .*got "source"/);
+    await expect(findArtifact("executable", "abc")).rejects.toThrow(RangeError);
+    await expect(findArtifact("section", "abcd")).rejects.toThrow(/section must be a section name, got undefined/);
+    await expect(findArtifact("executable", "abcd", { section: ".text" })).rejects.toThrow(/only for the "section"/);
+  });
+});
+
+describe("the find and serve commands", () => {
+  it("find prints the path from a scanned root; serve is registered with its options", async () => {
+    const program = registerDebuginfodCommands(new Command().exitOverride());
+    const printed: string[] = [];
+    const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      printed.push(String(chunk));
+      return true;
+    });
+    const quiet = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      const p = tree.programs[1]!;
+      await program.parseAsync(["find", "debuginfo", p.id, "--root", tree.root, "--no-progress"], { from: "user" });
+      expect(printed).toEqual([`${p.debuginfo}\n`]);
+    } finally {
+      write.mockRestore();
+      quiet.mockRestore();
+    }
+    const serve = program.commands.find((c) => c.name() === "serve")!;
+    expect(serve.options.map((o) => o.long)).toEqual(["--port", "--host", "--index", "--no-progress"]);
+  });
+});

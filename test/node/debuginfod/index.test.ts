@@ -1,0 +1,180 @@
+// The reverse index over real files built with cc and objcopy: section table against readelf, kinds,
+// the 64-bit prefix collision, incremental rescans, persistence, and hostile trees.
+import { execFileSync } from "node:child_process";
+import {
+  closeSync,
+  copyFileSync,
+  openSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ElfError } from "../../../src/elf.js";
+import { SHT_NOBITS } from "../../../src/elf-constants.js";
+import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
+import { IndexFileError } from "../../../src/node/debuginfod/index-file.js";
+import { fdReader } from "../../../src/node/debuginfod/reads.js";
+import { readElfLayout } from "../../../src/node/debuginfod/sections.js";
+import { makeTree, run, type Tree } from "./fixtures.js";
+
+let tree: Tree;
+beforeAll(() => {
+  tree = makeTree();
+});
+afterAll(() => {
+  execFileSync("rm", ["-rf", tree.dir]);
+});
+
+function layoutOf(path: string) {
+  const fd = openSync(path, "r");
+  try {
+    return readElfLayout(fdReader(fd), readFileSync(path).length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// readelf -S -W: "  [Nr] Name Type Address Off Size ..." -> name, type, offset, size per section.
+function readelfSections(path: string): { name: string; nobits: boolean; offset: number; size: number }[] {
+  const rows: { name: string; nobits: boolean; offset: number; size: number }[] = [];
+  for (const line of run("readelf", ["-S", "-W", path]).split("\n")) {
+    const m = /^\s*\[\s*(\d+)\]\s+(\S*)\s+(\S+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+([0-9a-f]+)/.exec(line);
+    if (m && m[1] !== "0")
+      rows.push({ name: m[2]!, nobits: m[3] === "NOBITS", offset: parseInt(m[4]!, 16), size: parseInt(m[5]!, 16) });
+  }
+  return rows;
+}
+
+describe("section table reader", () => {
+  it("reads the names, types, offsets and sizes readelf -S prints", () => {
+    for (const file of [tree.programs[0]!.executable, tree.programs[0]!.debuginfo]) {
+      const ours = layoutOf(file)
+        .sections.slice(1)
+        .map((s) => ({ name: s.name, nobits: s.type === SHT_NOBITS, offset: s.offset, size: s.size }));
+      const theirs = readelfSections(file);
+      expect(theirs.length).toBeGreaterThan(10);
+      expect(ours).toEqual(theirs);
+    }
+  });
+
+  it("tells executables from debuginfo as the files are", () => {
+    const exe = layoutOf(tree.programs[0]!.executable);
+    const debug = layoutOf(tree.programs[0]!.debuginfo);
+    expect([exe.executable, exe.debuginfo]).toEqual([true, false]);
+    expect([debug.executable, debug.debuginfo]).toEqual([false, true]);
+    expect(debug.sections.find((s) => s.name === ".text")?.type).toBe(SHT_NOBITS);
+  });
+
+  it("refuses non-ELF and truncated bytes with an ElfError", () => {
+    const bytes = readFileSync(tree.programs[0]!.executable);
+    const read = (o: number, n: number) => bytes.subarray(o, o + n);
+    expect(() => readElfLayout(() => new TextEncoder().encode("#!/bin/sh\n".padEnd(64)), 64)).toThrow(ElfError);
+    expect(() => readElfLayout(read, 200)).toThrow(/past the end of the file/);
+  });
+});
+
+describe("BuildIdIndex", () => {
+  it("maps each ID to its executable and its debug file, exactly, though the IDs share 8 bytes", async () => {
+    const index = await BuildIdIndex.create({ roots: [tree.root] });
+    const stats = await index.scan();
+    expect(stats).toMatchObject({ files: 5, reads: 5, withBuildId: 4, executables: 2, debuginfo: 2, buildIds: 2 });
+    expect(index.size).toBe(2);
+    for (const p of tree.programs) {
+      const files = index.lookup(p.id);
+      expect(files.map((f) => [f.path, f.executable, f.debuginfo]).sort()).toEqual(
+        [
+          [p.debuginfo, false, true],
+          [p.executable, true, false],
+        ].sort(),
+      );
+      expect(index.lookup(p.id.toUpperCase()).length).toBe(2);
+    }
+    expect(tree.programs[0]!.id.slice(0, 16)).toBe(tree.programs[1]!.id.slice(0, 16));
+    expect(index.lookup(`0123456789abcdef${"cc".repeat(12)}`)).toEqual([]);
+    expect(index.lookup("0123456789abcdef")).toEqual([]);
+    expect([...index.buildIds()].sort()).toEqual(tree.programs.map((p) => p.id).sort());
+    index.dispose();
+  });
+
+  it("rescans without reading an unchanged file, and reads only the one that changed", async () => {
+    const index = await BuildIdIndex.create({ roots: [tree.root] });
+    await index.scan();
+    const again = await index.scan();
+    expect(again).toMatchObject({ files: 5, reads: 0, reused: 5, buildIds: 2 });
+    const target = tree.programs[1]!.executable;
+    const later = new Date(Date.now() + 5000);
+    utimesSync(target, later, later);
+    const third = await index.scan();
+    expect(third).toMatchObject({ reads: 1, reused: 4 });
+    expect(index.lookup(tree.programs[1]!.id).find((f) => f.path === target)?.mtimeNs).toBe(
+      statSync(target, { bigint: true }).mtimeNs,
+    );
+    index.dispose();
+  });
+
+  it("runs overlapping scans one after the other", async () => {
+    const index = await BuildIdIndex.create({ roots: [tree.root] });
+    const [first, second] = await Promise.all([index.scan(), index.scan()]);
+    expect([first.reads, second.reads, second.reused]).toEqual([5, 0, 5]);
+    index.dispose();
+  });
+
+  it("saves and loads through the snapshot writer, answering before any scan, and refuses a corrupt file unchanged", async () => {
+    const file = join(tree.dir, "index.bin");
+    const first = await BuildIdIndex.create({ roots: [tree.root] });
+    await first.scan();
+    await first.save(file);
+    const loaded = await BuildIdIndex.load(file, { roots: [tree.root] });
+    expect(loaded.lookup(tree.programs[0]!.id)).toEqual(first.lookup(tree.programs[0]!.id));
+    expect((await loaded.scan()).reads).toBe(0);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 10]! ^= 0xff;
+    writeFileSync(file, bytes);
+    const error = await BuildIdIndex.load(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IndexFileError);
+    expect((error as IndexFileError).code).toBe("CHECKSUM_MISMATCH");
+    expect(readFileSync(file)).toEqual(bytes);
+    writeFileSync(file, "BIDINDX1");
+    await expect(BuildIdIndex.load(file)).rejects.toMatchObject({ code: "TRUNCATED" });
+    first.dispose();
+    loaded.dispose();
+  });
+
+  it("survives a link loop, a FIFO and a truncated ELF file, counting them", async () => {
+    const hostile = makeTree([`feedface${"00".repeat(16)}`]);
+    symlinkSync("..", join(hostile.root, "bin", "loop"));
+    symlinkSync("/etc/passwd", join(hostile.root, "bin", "passwd"));
+    execFileSync("mkfifo", [join(hostile.root, "bin", "fifo")]);
+    const whole = readFileSync(hostile.programs[0]!.executable);
+    writeFileSync(join(hostile.root, "bin", "cut"), whole.subarray(0, 200));
+    copyFileSync(hostile.programs[0]!.executable, join(hostile.root, "bin", "copy"));
+    const index = await BuildIdIndex.create({
+      roots: [hostile.root, join(hostile.root, "bin"), join(hostile.dir, "absent")],
+    });
+    const stats = await index.scan();
+    expect(stats).toMatchObject({ roots: 2, missingRoots: 1, links: 2, special: 1, files: 5, buildIds: 1 });
+    expect(
+      index
+        .lookup(hostile.programs[0]!.id)
+        .map((f) => f.path)
+        .sort(),
+    ).toEqual(
+      [join(hostile.root, "bin", "copy"), hostile.programs[0]!.executable, hostile.programs[0]!.debuginfo].sort(),
+    );
+    index.dispose();
+    execFileSync("rm", ["-rf", hostile.dir]);
+  });
+
+  it("refuses bad arguments with typed errors naming the value", async () => {
+    await expect(BuildIdIndex.create({ roots: "/usr/bin" as never })).rejects.toThrow(TypeError);
+    const index = await BuildIdIndex.create({ roots: [tree.root] });
+    expect(() => index.lookup("xyz1")).toThrow(/non-hex character "x"/);
+    expect(() => index.lookup("")).toThrow(RangeError);
+    expect(() => index.lookup(42 as never)).toThrow(/got 42/);
+    index.dispose();
+  });
+});
