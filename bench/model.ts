@@ -5,7 +5,7 @@ import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BUILD_ID_MAX, BuildIdCache, formatBytes } from "../src/index.js";
-import { ENTRY_SIZE } from "../src/layout.js";
+import { BUCKET_SIZE, BUCKET_SLOTS, ENTRY_SIZE } from "../src/layout.js";
 import {
   type BuildIdModel,
   breakEven,
@@ -63,10 +63,10 @@ async function memory(): Promise<MemoryRow[]> {
     const cache = await BuildIdCache.create({ capacity: population.elfInodes });
     const stats = cache.stats();
     cache.dispose();
-    const coreTableBytes = stats.slots * Uint32Array.BYTES_PER_ELEMENT + stats.capacity * ENTRY_SIZE; // u32 index slots
+    const coreTableBytes = (stats.slots / BUCKET_SLOTS) * BUCKET_SIZE + stats.capacity * ENTRY_SIZE; // buckets + entries
     if (coreTableBytes !== sideHashBytes(population.elfInodes)) {
       throw new Error(
-        `design-costs.ts is out of step with the core: ${coreTableBytes} B reserved, ${sideHashBytes(population.elfInodes)} B modelled`,
+        `src/model/costs.ts is out of step with the core: ${coreTableBytes} B reserved, ${sideHashBytes(population.elfInodes)} B modelled`,
       );
     }
     rows.push({
