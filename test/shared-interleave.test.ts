@@ -18,9 +18,11 @@ const READERS = 2;
 const HEADER_BYTES = 36;
 
 type Step =
-  | { kind: "set" | "delete"; key: number }
+  | { kind: "set"; key: number }
+  | { kind: "delete"; key: number }
   | { kind: "clear" }
-  | { kind: "begin" | "read"; reader: number; key: number }
+  | { kind: "begin"; reader: number; key: number }
+  | { kind: "read"; reader: number; key: number }
   | { kind: "probe"; reader: number; torn: boolean }
   | { kind: "end"; reader: number };
 
