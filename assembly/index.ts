@@ -146,7 +146,9 @@ const EMPTY: u8 = 0;
 // @ts-ignore: decorator
 @inline function slotEntry(slot: usize): u32 {
   const i = slot & (<usize>BUCKET_SIZE - 1);
-  return load<u32>(bucketOf(slot) + SLOT_ENTRY_OFFSET + i * SLOT_ENTRY_SIZE) & ENTRY_MASK;
+  const entry = load<u32>(bucketOf(slot) + SLOT_ENTRY_OFFSET + i * SLOT_ENTRY_SIZE) & ENTRY_MASK;
+  // A reader may load a torn entry number; bounded, it fails the key compare or the epoch check.
+  return ASC_FEATURE_THREADS ? (entry < capacity ? entry : 0) : entry;
 }
 // @ts-ignore: decorator
 @inline function setSlot(slot: usize, tag: u32, entry: u32): void {
@@ -198,8 +200,6 @@ function find(key: u64, h: u64): usize {
     // Equality is always the full key: a matching tag only says "look".
     for (let m = matches(p, tag); m != 0; m &= m - 1) {
       const slot = p | <usize>ctz(m);
-      // A reader may see a torn entry number: bound it before it becomes an address.
-      if (ASC_FEATURE_THREADS && slotEntry(slot) >= capacity) continue;
       if (keyOf(slotEntry(slot)) == key) return slot;
     }
     if (overOf(p) == 0) break;
@@ -348,7 +348,8 @@ function bucketsFor(cap: u32): u32 {
 /** Bytes of buckets, entries and batch I/O for `cap` entries over `n` buckets. */
 function tableBytes(cap: u32, n: u32): usize {
   return <usize>n * <usize>BUCKET_SIZE + <usize>cap * <usize>ENTRY_SIZE
-    + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE) + (ASC_FEATURE_THREADS ? HEADER_SIZE + KEY_SIZE : 0);
+    + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE)
+    + (ASC_FEATURE_THREADS ? HEADER_SIZE + KEY_SIZE : 0); // the shared header and its alignment
 }
 
 /** Slots in the table: BUCKET_SLOTS per bucket. */
@@ -578,9 +579,9 @@ export function verify(): void {
 // ---- shared mode (compiled only with --enable threads, by assembly/shared.ts) -------------
 //
 // One writer thread, any number of reader threads, one table in a shared memory. A reader is
-// wait-free: one probe (each bucket at most once, each entry number bounded by capacity before
-// use) between two loads of a per-table epoch, a seqlock the writer holds odd while it mutates.
-// A read that saw the epoch odd or changed reports a miss and counts it in contendedMisses.
+// wait-free: one probe (each bucket at most once, each entry number bounded by capacity in
+// slotEntry) between two loads of a per-table epoch, a seqlock the writer holds odd while it
+// mutates. A read that saw the epoch odd or changed reports a miss, counted in contendedMisses.
 //
 // Why one epoch and not versions per bucket or per entry: an insert writes an entry, a slot and
 // the overflow count of every bucket its probe passed; an eviction also empties a slot and its
