@@ -587,9 +587,9 @@ export function verify(): void {
 // the overflow count of every bucket its probe passed; an eviction also empties a slot and its
 // counts; a delete moves the last entry into the hole and rewrites that entry's slot elsewhere.
 // Finer versions need a word in each (entries have no spare byte) and a reader checks them all,
-// for at most the contended-miss rate back, measured (npm run bench:shared -- --quick, writer at
-// 200k changes/s): 0.06-0.1 % of one reader's reads; with 2 readers and the writer on 2 cores,
-// 3.6-11.7 %, from a writer descheduled mid-change, which finer versions would shrink but not end.
+// for at most the contended-miss rate back. Measured (npm run bench:shared, writer at 200k
+// changes/s, 2 cores under load 5): 0.06-0.9 % of one reader's reads, 0.2-11.7 % with two, where
+// the writer is descheduled mid-change; finer versions would shrink that tail but not end it.
 // Writers never wait: begin and end are one atomic store each (and a load).
 //
 // The header, one per table after its entries, 8-aligned; plain fields never change after init:
