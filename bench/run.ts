@@ -15,7 +15,7 @@ const PRESETS = {
 } as const;
 
 /** Sections after the matrix; each is bench/NAME.ts exporting `main(args)`, skipped when absent. */
-const SECTIONS = ["elf", "model"] as const;
+const SECTIONS = ["elf", "model", "shared"] as const;
 
 type Section = { main(args: string[]): Promise<void> };
 

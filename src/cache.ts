@@ -1,4 +1,4 @@
-import { func, instance, integer, room, u64 } from "./check.js";
+import { bool, func, instance, integer, room, u64 } from "./check.js";
 import { describe } from "./describe.js";
 import { parseHexInto, toHex } from "./hex.js";
 import {
@@ -6,6 +6,7 @@ import {
   BUILD_ID_MAX,
   ENTRY_SIZE,
   ERR_NO_MEMORY,
+  ERR_WRITER,
   ID_OFFSET,
   INSERTED_EVICTING,
   KEY_OFFSET,
@@ -13,8 +14,10 @@ import {
   MAX_CAPACITY,
   OK,
   REF_OFFSET,
+  SHARED_MAX_PAGES,
   UPDATED,
 } from "./layout.js";
+import { type BuildIdCacheReader, checkHandle, type SharedCacheHandle } from "./shared.js";
 import {
   decodeSnapshot,
   encodeSnapshot,
@@ -25,7 +28,7 @@ import {
   SNAPSHOT_ENTRY_SIZE,
   SnapshotError,
 } from "./snapshot.js";
-import { type CoreExports, instantiateCore, type WasmSource } from "./wasm.js";
+import { type CoreExports, compileCore, instantiateModule, type SharedCoreExports, type WasmSource } from "./wasm.js";
 
 export { BUILD_ID_MAX, MAX_CAPACITY } from "./layout.js";
 
@@ -37,6 +40,21 @@ export interface BuildIdCacheOptions {
   onEvict?: (key: bigint) => void;
   /** The core to load instead of the packaged one: a compiled module, its bytes, or a URL. */
   wasm?: WasmSource;
+  /**
+   * Puts the table in a shared memory that {@link BuildIdCache.share} hands to other threads,
+   * where {@link BuildIdCacheReader.attach} reads it. The creating thread is the one writer.
+   * Loads the shared build of the core (`wasm`, when given, must be that build). Default false.
+   */
+  shared?: boolean;
+}
+
+/** Thrown by {@link BuildIdCache.attach} while another thread holds the shared table as its writer. */
+export class WriterClaimedError extends Error {
+  /** Always "WriterClaimedError", so the error can be told apart after serialisation. */
+  override name = "WriterClaimedError";
+  constructor() {
+    super("BuildIdCache.attach: the shared table already has a writer (one writer at a time; dispose it first)");
+  }
 }
 
 /** Counters and shape of a cache, from {@link BuildIdCache.stats}. */
@@ -144,9 +162,16 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #ioLens: number;
   #ioEvicted: number;
   #version = 0;
+  #handle: SharedCacheHandle | undefined;
 
-  private constructor(core: CoreExports, capacity: number, onEvict: ((key: bigint) => void) | undefined) {
+  private constructor(
+    core: CoreExports,
+    capacity: number,
+    onEvict: ((key: bigint) => void) | undefined,
+    handle?: SharedCacheHandle,
+  ) {
     this.#core = core;
+    this.#handle = handle;
     this.#capacity = capacity;
     this.#onEvict = onEvict;
     this.#ioKeys = core.ioKeys.value as number;
@@ -169,13 +194,49 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   static async create(options: BuildIdCacheOptions): Promise<BuildIdCache> {
     const capacity = integer("capacity", options?.capacity, 1, MAX_CAPACITY);
     if (options.onEvict !== undefined) func("onEvict", options.onEvict);
-    const core = await instantiateCore(options.wasm);
+    const isShared = options.shared !== undefined && bool("shared", options.shared);
+    const module = await compileCore(options.wasm, isShared);
+    const memory = isShared
+      ? new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true })
+      : undefined;
+    const core = await instantiateModule(module, memory);
     const status = core.init(capacity);
     if (status === ERR_NO_MEMORY) {
       throw new RangeError(`capacity ${capacity} does not fit in WebAssembly memory`);
     }
     if (status !== OK) throw new Error(`BuildIdCache: core init failed with status ${status}`);
-    return new BuildIdCache(core, capacity, options.onEvict);
+    const handle = memory && { module, memory, header: (core as SharedCoreExports).headerAddress() };
+    return new BuildIdCache(core, capacity, options.onEvict, handle);
+  }
+
+  /**
+   * Becomes the writer of a shared table another thread created: the one writer, once the last
+   * one disposed itself. Readers attach with {@link BuildIdCacheReader.attach} instead.
+   * @throws {@link WriterClaimedError} while another thread holds the table as its writer.
+   */
+  static async attach(
+    handle: SharedCacheHandle,
+    options?: Pick<BuildIdCacheOptions, "onEvict">,
+  ): Promise<BuildIdCache> {
+    const { module, memory, header } = checkHandle(handle);
+    if (options?.onEvict !== undefined) func("onEvict", options.onEvict);
+    const core = (await instantiateModule(module, memory)) as SharedCoreExports;
+    const status = core.attachWriter(header);
+    if (status === ERR_WRITER) throw new WriterClaimedError();
+    if (status === ERR_NO_MEMORY) throw new RangeError("the shared memory has no room for this thread's batch buffers");
+    return new BuildIdCache(core, core.capacity.value as number, options?.onEvict, { module, memory, header });
+  }
+
+  /**
+   * The handle that other threads attach to: post it to a Worker, where
+   * {@link BuildIdCacheReader.attach} gives a reader. This thread stays the one writer: other
+   * threads only read, and {@link BuildIdCache.attach} refuses a second writer.
+   * @throws TypeError when the cache was not created with `shared: true`.
+   */
+  share(): SharedCacheHandle {
+    this.#alive();
+    if (!this.#handle) throw new TypeError("share() needs a cache created with shared: true");
+    return this.#handle;
   }
 
   /** Live entries. */
@@ -447,6 +508,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   /** Releases the cache's memory; every later call throws {@link CacheDisposedError}. */
   dispose(): void {
+    if (this.#handle && this.#core !== disposed) (this.#core as SharedCoreExports).release();
     this.#core = disposed;
     this.#bytes = new Uint8Array(0);
     this.#words = new BigUint64Array(0);

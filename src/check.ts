@@ -34,6 +34,12 @@ export function instance<T>(name: string, value: unknown, type: abstract new (..
   return value;
 }
 
+/** `value` as a boolean. */
+export function bool(name: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw new TypeError(`${name} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
 /** `value` as a string. */
 export function string(name: string, value: unknown): string {
   if (typeof value !== "string") throw new TypeError(`${name} must be a string, got ${describe(value)}`);

@@ -6,6 +6,7 @@ export {
   CacheDisposedError,
   MAX_CAPACITY,
   SetManyError,
+  WriterClaimedError,
 } from "./cache.js";
 export {
   type BuildIdInfo,
@@ -33,6 +34,7 @@ export {
   type ProfileMapping,
   type SkippedMapping,
 } from "./pprof.js";
+export { BuildIdCacheReader, type BuildIdCacheReaderStats, type SharedCacheHandle } from "./shared.js";
 export {
   type DecodedSnapshot,
   decodeSnapshot,

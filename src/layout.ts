@@ -59,6 +59,11 @@ export const ERR_CAPACITY = -1;
 export const ERR_NO_MEMORY = -2;
 /** `insert()`: a length of 0 or over {@link BUILD_ID_MAX}. @internal */
 export const ERR_LENGTH = -3;
+/** `attachWriter()` (shared build only): another thread holds the table as its writer. @internal */
+export const ERR_WRITER = -4;
+
+/** Most pages of a shared cache's memory: asconfig.json's `maximumMemory` for the shared targets. @internal */
+export const SHARED_MAX_PAGES = 16384;
 
 /**
  * Slots in the table of a cache of `capacity`: the fewest whole buckets that keep it at most

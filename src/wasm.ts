@@ -1,4 +1,5 @@
-// Loads the core once per source; each cache gets its own instance and linear memory.
+// Loads the core once per source; each cache gets its own instance and linear memory (a shared
+// cache's threads each their own instance over one shared memory).
 import { instantiate } from "@assemblyscript/loader";
 
 /** Where the core's WebAssembly comes from: a compiled module, its bytes, or a URL to them. */
@@ -59,6 +60,23 @@ export interface CoreExports {
   verify(): void;
 }
 
+/** The shared build's exports (`assembly/shared.ts`): the core's, plus attaching and reading from other threads. */
+export interface SharedCoreExports extends CoreExports {
+  readonly ERR_WRITER: WebAssembly.Global;
+  headerAddress(): number;
+  attach(header: number): number;
+  attachWriter(header: number): number;
+  release(): void;
+  sharedSize(): number;
+  readLookup(key: bigint, dst: number): number;
+  readContains(key: bigint): number;
+  readMany(n: number): number;
+  contendedMisses(): bigint;
+  readBegin(): bigint;
+  readProbe(key: bigint, dst: number): number;
+  readEnd(begun: bigint): number;
+}
+
 /** Whether typed arrays on this host are little-endian, as wasm memory always is. */
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -104,33 +122,56 @@ async function compile(source: WasmSource): Promise<WebAssembly.Module> {
   return WebAssembly.compile(source);
 }
 
-let defaultSource: WasmSource = new URL("../build/core.wasm", import.meta.url);
-let defaultModule: Promise<WebAssembly.Module> | undefined;
-
-/**
- * Replaces the wasm that caches load when `create` is given none (tests load the debug build).
- * @internal
- */
-export function setDefaultWasm(source: WasmSource): void {
-  defaultSource = source;
-  defaultModule = undefined;
+/** A build of the core: its default source and, once compiled, its module. */
+interface Build {
+  source: WasmSource;
+  module?: Promise<WebAssembly.Module>;
 }
 
-/** Compiles the default core once per process and instantiates it; `source` overrides it. */
-export async function instantiateCore(source?: WasmSource): Promise<CoreExports> {
-  requireLittleEndian();
-  let module: Promise<WebAssembly.Module>;
-  if (source === undefined) {
-    defaultModule ??= compile(defaultSource);
-    defaultModule.catch(() => (defaultModule = undefined));
-    module = defaultModule;
-  } else {
-    module = compile(source);
+const plain: Build = { source: new URL("../build/core.wasm", import.meta.url) };
+const shared: Build = { source: new URL("../build/core.shared.wasm", import.meta.url) };
+
+/**
+ * Replaces the wasm that caches load when `create` is given none (tests load the debug builds).
+ * @param sharedSource the same for caches created with `shared: true`.
+ * @internal
+ */
+export function setDefaultWasm(source: WasmSource, sharedSource?: WasmSource): void {
+  plain.source = source;
+  plain.module = undefined;
+  if (sharedSource !== undefined) {
+    shared.source = sharedSource;
+    shared.module = undefined;
   }
-  const { instance } = await instantiate(await module, {});
+}
+
+/** The module of `source`, or of `build`'s default compiled once per process. */
+export function compileCore(source: WasmSource | undefined, isShared = false): Promise<WebAssembly.Module> {
+  requireLittleEndian();
+  if (source !== undefined) return compile(source);
+  const build = isShared ? shared : plain;
+  build.module ??= compile(build.source);
+  build.module.catch(() => (build.module = undefined));
+  return build.module;
+}
+
+/**
+ * Instantiates a compiled core; a shared build over `memory`, the shared memory it imports.
+ * @throws TypeError when the module is not the core (or not its shared build, given `memory`).
+ */
+export async function instantiateModule(module: WebAssembly.Module, memory?: WebAssembly.Memory): Promise<CoreExports> {
+  const { instance } = await instantiate(module, memory ? { env: { memory } } : {});
   const core = instance.exports as unknown as CoreExports;
   if (typeof core.init !== "function" || !(core.memory instanceof WebAssembly.Memory)) {
     throw new TypeError("the WebAssembly module is not the buildid-cache core: it exports no init() and memory");
   }
+  if (memory && typeof (core as SharedCoreExports).readLookup !== "function") {
+    throw new TypeError("the WebAssembly module is not the shared build of the core: it exports no readLookup()");
+  }
   return core;
+}
+
+/** Compiles the default core once per process and instantiates it; `source` overrides it. */
+export async function instantiateCore(source?: WasmSource): Promise<CoreExports> {
+  return instantiateModule(await compileCore(source));
 }

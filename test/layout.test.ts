@@ -1,8 +1,9 @@
 // Ties the two sides of the wasm boundary: every layout fact in src/layout.ts against the value
 // the core exports under the same name, and the index-sizing rule against init()'s.
+import { readFile } from "node:fs/promises";
 import { describe, expect, test } from "vitest";
 import * as layout from "../src/layout.js";
-import { instantiateCore, requireLittleEndian } from "../src/wasm.js";
+import { compileCore, instantiateCore, instantiateModule, requireLittleEndian } from "../src/wasm.js";
 
 /** The core's exported constants: the upper-case globals (lower-case ones are table state). */
 function coreConstants(core: object): Record<string, number> {
@@ -14,13 +15,26 @@ function coreConstants(core: object): Record<string, number> {
 }
 
 describe("layout", () => {
-  test("every constant of src/layout.ts is the core's, and the core exports no other", async () => {
-    const core = await instantiateCore();
-    const ts = Object.fromEntries(Object.entries(layout).filter(([, value]) => typeof value === "number"));
+  test("every constant of src/layout.ts is the shared core's, the plain core's all but ERR_WRITER, no other", async () => {
+    // SHARED_MAX_PAGES is the memory's limit, not an export: the next test ties it to asconfig.json.
+    const { SHARED_MAX_PAGES: _, ...ts } = Object.fromEntries(
+      Object.entries(layout).filter(([, value]) => typeof value === "number"),
+    ) as Record<string, number>;
     expect(Object.keys(ts)).toEqual(
       expect.arrayContaining(["BUILD_ID_MAX", "ENTRY_SIZE", "REF_OFFSET", "MAX_CAPACITY", "BATCH", "OK", "ERR_LENGTH"]),
     );
-    expect(ts).toEqual(coreConstants(core));
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: layout.SHARED_MAX_PAGES, shared: true });
+    expect(ts).toEqual(coreConstants(await instantiateModule(await compileCore(undefined, true), memory)));
+    const { ERR_WRITER, ...plain } = ts;
+    expect(plain).toEqual(coreConstants(await instantiateCore()));
+  });
+
+  test("SHARED_MAX_PAGES is the shared targets' maximumMemory in asconfig.json", async () => {
+    const { targets } = JSON.parse(await readFile(new URL("../asconfig.json", import.meta.url), "utf8"));
+    expect([targets["shared-debug"].maximumMemory, targets["shared-release"].maximumMemory]).toEqual([
+      layout.SHARED_MAX_PAGES,
+      layout.SHARED_MAX_PAGES,
+    ]);
   });
 
   test("the entry fields tile the record without gaps", () => {

@@ -14,6 +14,8 @@ import {
 import { type BenchResult, runBenchmark } from "./bench.js";
 import { barChart } from "./chart.js";
 import { type AnnotatedProfile, annotateFile, type MappingRow } from "./profile.js";
+import type { ReaderReport } from "./reader.js";
+import { sharedDemoId } from "./shared-id.js";
 
 function element<T extends Element>(selector: string): T {
   const found = document.querySelector<T>(selector);
@@ -329,6 +331,52 @@ function acceptFiles(input: HTMLInputElement, zone: HTMLElement, take: (files: F
   });
 }
 
+/** Keys the shared demo writes, its cache's capacity, and how long the worker reads. */
+const SHARED_KEYS = 1000;
+const SHARED_CAPACITY = 800;
+const SHARED_MS = 2000;
+
+/** The shared demo: writes for SHARED_MS while a worker reads, then shows the worker's report. */
+async function runSharedDemo(): Promise<void> {
+  const status = element<HTMLElement>("#shared-status");
+  const button = element<HTMLButtonElement>("#shared-run");
+  if (!crossOriginIsolated) {
+    status.textContent = "This page is not cross-origin isolated (COOP/COEP headers), so it has no SharedArrayBuffer.";
+    return;
+  }
+  button.disabled = true;
+  using cache = await BuildIdCache.create({ capacity: SHARED_CAPACITY, shared: true });
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(new URL("./reader.ts", import.meta.url), { type: "module" });
+  let report: ReaderReport | undefined;
+  const finished = new Promise<void>((resolve, reject) => {
+    worker.onmessage = (event: MessageEvent<ReaderReport>) => {
+      report = event.data;
+      status.textContent = `${report.reads} reads, ${report.hits} hits, ${report.wrong} wrong IDs, ${report.contendedMisses} contended misses`;
+      if (report.done) resolve();
+    };
+    worker.onerror = (event) => reject(new Error(event.message));
+  });
+  worker.postMessage({ handle: cache.share(), keys: SHARED_KEYS, stop });
+  let writes = 0;
+  const until = performance.now() + SHARED_MS;
+  while (performance.now() < until) {
+    for (let i = 0; i < 1000; i++, writes++) {
+      const key = Math.floor(Math.random() * SHARED_KEYS);
+      if (i % 8 === 0) cache.delete(BigInt(key));
+      else cache.set(BigInt(key), sharedDemoId(key, writes));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  Atomics.store(stop, 0, 1);
+  await finished;
+  worker.terminate();
+  status.textContent += `; the page wrote ${writes} times`;
+  status.dataset.wrong = String(report!.wrong);
+  status.dataset.hits = String(report!.hits);
+  button.disabled = false;
+}
+
 async function main(): Promise<void> {
   // A file dropped outside the drop zones must not navigate away from the page.
   window.addEventListener("dragover", (event) => event.preventDefault());
@@ -342,6 +390,12 @@ async function main(): Promise<void> {
   element<HTMLFormElement>("#bench-form").addEventListener("submit", (event) => {
     event.preventDefault();
     void page.runBenchmark(Number(element<HTMLSelectElement>("#bench-keys").value));
+  });
+  element("#shared-run").addEventListener("click", () => {
+    runSharedDemo().catch((error: unknown) => {
+      element("#shared-status").textContent =
+        `The worker reader failed: ${error instanceof Error ? error.message : String(error)}`;
+    });
   });
   document.body.dataset.ready = "true";
 }

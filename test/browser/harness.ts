@@ -109,6 +109,9 @@ export async function serveStatic(root: string, mimeTypes: Record<string, string
       response.writeHead(200, {
         "content-type": types[extname(file)] ?? "application/octet-stream",
         "cache-control": "no-store",
+        // Cross-origin isolation, as web/vite.config.ts serves the page: SharedArrayBuffer for the shared demo.
+        "cross-origin-opener-policy": "same-origin",
+        "cross-origin-embedder-policy": "require-corp",
       });
       response.end(body);
     } catch {

@@ -104,6 +104,15 @@ describe("the demo page in Chromium", () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
+  it("a worker reads the page's shared cache while the page writes it: hits, and no wrong ID", async () => {
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    await page.locator("#shared-run").click();
+    const status = page.locator("#shared-status[data-wrong]");
+    await status.waitFor({ timeout: 60_000 });
+    expect(await status.getAttribute("data-wrong")).toBe("0");
+    expect(Number(await status.getAttribute("data-hits"))).toBeGreaterThan(0);
+  });
+
   it("loads the core as its own .wasm asset", () => {
     expect(server.requests.filter((path) => /\/assets\/core-[\w-]+\.wasm$/.test(path))).toHaveLength(1);
   });
