@@ -3,6 +3,7 @@
 // Tests start with their row id in docs/errors.md.
 import { describe, expect, test } from "vitest";
 import { BUILD_ID_MAX, BuildIdCache, CacheDisposedError, SetManyError } from "../src/index.js";
+import { thrownBy } from "./helpers/thrown.js";
 
 const SEED = BigInt(process.env.MISUSE_SEED ?? Date.now());
 console.log(`cache-misuse: MISUSE_SEED=${SEED}`);
@@ -35,16 +36,6 @@ async function full(capacity: number, onEvict: (key: bigint) => void, length = B
   const cache = await BuildIdCache.create({ capacity, onEvict });
   cache.setMany(keysFrom(0, capacity), idsFor(capacity, length), length);
   return cache;
-}
-
-/** The error `call` throws, failing the test when it throws none. */
-function thrownBy(call: () => unknown): Error {
-  try {
-    call();
-  } catch (error) {
-    return error as Error;
-  }
-  return expect.fail("expected an error");
 }
 
 /** A resizable ArrayBuffer (ES2024; the project's TypeScript lib is ES2023). */

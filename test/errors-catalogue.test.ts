@@ -15,6 +15,7 @@ import { loadResolver, stampsPath } from "../src/node/resolver-file.js";
 import { loadSnapshotFile, MAX_INTERVAL_MS, persist, saveSnapshotAtomic } from "../src/node/snapshot-file.js";
 import { annotateProfile, ProfileFormatError } from "../src/pprof.js";
 import { edited, Layout } from "./helpers/snapshot-bytes.js";
+import { thrownBy } from "./helpers/thrown.js";
 
 /** A cache with three entries, one of them referenced, to show calls leave it as it was. */
 async function sample(): Promise<BuildIdCache> {
@@ -22,16 +23,6 @@ async function sample(): Promise<BuildIdCache> {
   cache.set(1n, "0101").set(2n, "0202").set(3n, "0303");
   cache.get(2n);
   return cache;
-}
-
-/** The error `call` throws, failing the test when it throws none. */
-function thrownBy(call: () => unknown): Error {
-  try {
-    call();
-  } catch (error) {
-    return error as Error;
-  }
-  return expect.fail("expected an error");
 }
 
 /** Runs `call`, expects `type` with exactly `message`, and checks `cache` is byte-for-byte unchanged. */

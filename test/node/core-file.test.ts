@@ -11,26 +11,12 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CoreFileError, type CoreReport, readCoreBuildIds } from "../../src/node/core-file.js";
 import { NotRegularFileError } from "../../src/node/safe-open.js";
 import { registerStoreCommands } from "../../src/node/store-commands.js";
+import { hexIds, mulberry32, seedFrom } from "../helpers/random.js";
 import { readelfBuildId } from "./live.js";
 
-const seed = Number(process.env.BUILDID_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`core-file: BUILDID_SEED=${seed}`);
-
-function random(s: number): () => number {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-const next = random(seed);
-const hexId = (bytes: number) =>
-  Array.from({ length: bytes }, () =>
-    Math.floor(next() * 256)
-      .toString(16)
-      .padStart(2, "0"),
-  ).join("");
+const seed = seedFrom("BUILDID_SEED", "core-file");
+const next = mulberry32(seed);
+const hexId = hexIds(next);
 
 const LIBRARY = "int demo_value(int x) { return x * 3 + 1; }\n";
 // `prog crash` aborts (a kernel core); `prog sleep [N]` makes N one-page mappings of alternating protections and waits.

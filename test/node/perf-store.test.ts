@@ -10,27 +10,11 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { addToPerfStore, listPerfStore, perfStoreDir } from "../../src/node/perf-store.js";
 import { NotRegularFileError } from "../../src/node/safe-open.js";
 import { registerStoreCommands } from "../../src/node/store-commands.js";
+import { hexIds, mulberry32, seedFrom } from "../helpers/random.js";
 import { readelfBuildId } from "./live.js";
 
-const seed = Number(process.env.BUILDID_SEED ?? Math.floor(Math.random() * 2 ** 31));
-console.log(`perf-store: BUILDID_SEED=${seed}`);
-
-// A small deterministic generator (mulberry32), so a seed names the same IDs everywhere.
-function random(s: number): () => number {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-const next = random(seed);
-const hexId = (bytes: number) =>
-  Array.from({ length: bytes }, () =>
-    Math.floor(next() * 256)
-      .toString(16)
-      .padStart(2, "0"),
-  ).join("");
+const next = mulberry32(seedFrom("BUILDID_SEED", "perf-store"));
+const hexId = hexIds(next);
 
 let work: string;
 let home: string;
