@@ -107,6 +107,8 @@ let bucketCount: u32 = 0;
 export let capacity: u32 = 0;
 export let count: u32 = 0;
 let hand: u32 = 0;
+/** Most buckets past its home that any key was placed since init or clear: no probe goes further. */
+export let reach: u32 = 0;
 
 // Batch I/O regions, written by the host and read by the batch entry points in one call.
 export let ioKeys: usize = 0;     // BATCH u64 keys
@@ -189,13 +191,15 @@ const GOLDEN_RATIO_64: u64 = 0x61C8864680B583EB;
 // ---- the probe loop -----------------------------------------------------------------------
 
 /**
- * The slot holding `key`, or 0. Ends at the first bucket no key probed past, or after every
- * bucket: overflow counts could in principle ring the table.
+ * The slot holding `key`, or 0. Ends at the first bucket no key probed past, or past the reach:
+ * under churn at load 7/8 the overflow counts can keep every bucket non-zero, and a miss would
+ * otherwise walk the whole table.
  */
 function find(key: u64, h: u64): usize {
   const tag = tagOf(h);
   let b = homeOf(h);
-  for (let step: u32 = 0; step < bucketCount; step++) {
+  const last = reachNow();
+  for (let step: u32 = 0; step <= last; step++) {
     const p = bucketAt(b);
     // Equality is always the full key: a matching tag only says "look".
     for (let m = matches(p, tag); m != 0; m &= m - 1) {
@@ -223,15 +227,32 @@ function countPassing(h: u64, last: usize, delta: i32): void {
  */
 function claim(h: u64): usize {
   let b = homeOf(h);
+  let step: u32 = 0;
   while (true) {
     const free = matches(bucketAt(b), EMPTY);
     if (free != 0) {
       const slot = bucketAt(b) | <usize>ctz(free);
       countPassing(h, bucketAt(b), 1);
+      if (step > reach) setReach(step);
       return slot;
     }
     b = nextBucket(b);
+    step++;
   }
+}
+
+/** The reach a probe may trust: the writer's own, or for a reader the header's, bounded by the table. */
+// @ts-ignore: decorator
+@inline function reachNow(): u32 {
+  if (!ASC_FEATURE_THREADS) return reach;
+  const r = load<u32>(header, H_REACH);
+  return r < bucketCount ? r : bucketCount - 1;
+}
+
+// @ts-ignore: decorator
+@inline function setReach(r: u32): void {
+  reach = r;
+  if (ASC_FEATURE_THREADS) store<u32>(header, r, H_REACH);
 }
 
 /**
@@ -443,6 +464,7 @@ export function clear(): void {
   memory.fill(buckets, 0, <usize>bucketCount * <usize>BUCKET_SIZE);
   count = 0;
   hand = 0;
+  setReach(0);
   if (ASC_FEATURE_THREADS) writeEnd();
 }
 
@@ -558,6 +580,8 @@ export function verify(): void {
       assert(entry < count, "verify: a slot points at a live entry");
       const h = hash(keyOf(entry));
       assert(tagAt(slot) == tagOf(h), "verify: the tag is the key's");
+      const home = homeOf(h);
+      assert((b >= home ? b - home : b + bucketCount - home) <= reach, "verify: no key sits past the reach");
       assert(find(keyOf(entry), h) == slot, "verify: the key is found where it sits");
     }
   }
@@ -594,13 +618,14 @@ export function verify(): void {
 //
 // The header, one per table after its entries, 8-aligned; plain fields never change after init:
 //
-//      0          8       12       16         20          24        28        32     36
-//     +----------+-------+--------+----------+-----------+---------+---------+------+
-//     |  epoch   | count | writer | capacity | bucket #  | buckets | entries | hand |
-//     +----------+-------+--------+----------+-----------+---------+---------+------+
+//      0          8       12       16         20          24        28        32     36      40
+//     +----------+-------+--------+----------+-----------+---------+---------+------+-------+
+//     |  epoch   | count | writer | capacity | bucket #  | buckets | entries | hand | reach |
+//     +----------+-------+--------+----------+-----------+---------+---------+------+-------+
 //
 //     epoch: u64, even at rest; count: atomic, for readers' size; writer: 1 while a writer holds
-//     the table; hand: the CLOCK hand as the last change left it, for a writer that attaches.
+//     the table; hand: the CLOCK hand as the last change left it, for a writer that attaches;
+//     reach: the writer's `reach`, which readers' probes stop at.
 
 const H_EPOCH: usize = 0;
 const H_COUNT: usize = H_EPOCH + 8;
@@ -610,7 +635,8 @@ const H_BUCKET_COUNT: usize = H_CAPACITY + 4;
 const H_BUCKETS: usize = H_BUCKET_COUNT + 4;
 const H_ENTRIES: usize = H_BUCKETS + 4;
 const H_HAND: usize = H_ENTRIES + 4;
-const HEADER_SIZE: usize = H_HAND + 4;
+const H_REACH: usize = H_HAND + 4;
+const HEADER_SIZE: usize = H_REACH + 4;
 /** Pages each attached thread grows the memory by for its own batch I/O regions. */
 const IO_PAGES: i32 = 1;
 
@@ -691,6 +717,7 @@ function publishHeader(): void {
   epoch = atomic.load<u64>(at, H_EPOCH);
   count = atomic.load<u32>(at, H_COUNT);
   hand = load<u32>(at, H_HAND);
+  reach = load<u32>(at, H_REACH);
   return OK;
 }
 

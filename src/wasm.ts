@@ -43,6 +43,7 @@ export interface CoreExports {
   readonly evictions: WebAssembly.Global;
   readonly probeSum: WebAssembly.Global;
   readonly probeMax: WebAssembly.Global;
+  readonly reach: WebAssembly.Global;
   init(capacity: number): number;
   slotCount(): number;
   bucketAddress(): number;

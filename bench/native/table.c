@@ -50,6 +50,7 @@ struct table {
   uint8_t *buckets;
   uint8_t *entries;
   uint32_t bucket_count, capacity, count, hand;
+  uint32_t reach; /* most buckets past its home that any key was placed: no probe goes further */
   uint64_t evicted_key;
   /* The core's counters, kept here too so both do the same work per call. */
   uint64_t inserts, updates, hits, misses, removals, evictions;
@@ -133,10 +134,10 @@ size_t table_bytes(const table_t *t) { return (size_t)t->bucket_count * BUCKET_S
 uint32_t table_count(const table_t *t) { return t->count; }
 uint64_t table_evictions(const table_t *t) { return t->evictions; }
 
-/** The slot holding `key`, or 0. Ends at the first bucket no key probed past, or after every bucket. */
+/** The slot holding `key`, or 0. Ends at the first bucket no key probed past, or past the reach. */
 static slot_t find(const table_t *t, uint64_t key, uint64_t h) {
   uint32_t tag = tag_of(h), b = home_of(t, h);
-  for (uint32_t step = 0; step < t->bucket_count; step++) {
+  for (uint32_t step = 0; step <= t->reach; step++) {
     const uint8_t *p = bucket_at(t, b);
     for (uint32_t m = matches(p, tag); m != 0; m &= m - 1) {
       slot_t slot = (uintptr_t)p | (uintptr_t)__builtin_ctz(m);
@@ -157,11 +158,12 @@ static void count_passing(const table_t *t, uint64_t h, const uint8_t *last, int
 }
 
 /** The first empty slot on `h`'s probe path, counted in every full bucket before it; the load cap ends the loop. */
-static slot_t claim(const table_t *t, uint64_t h) {
-  for (uint32_t b = home_of(t, h);; b = next_bucket(t, b)) {
+static slot_t claim(table_t *t, uint64_t h) {
+  for (uint32_t b = home_of(t, h), step = 0;; b = next_bucket(t, b), step++) {
     uint32_t free_slots = matches(bucket_at(t, b), EMPTY);
     if (free_slots != 0) {
       count_passing(t, h, bucket_at(t, b), 1);
+      if (step > t->reach) t->reach = step;
       return (uintptr_t)bucket_at(t, b) | (uintptr_t)__builtin_ctz(free_slots);
     }
   }
