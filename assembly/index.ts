@@ -196,20 +196,28 @@ const GOLDEN_RATIO_64: u64 = 0x61C8864680B583EB;
  * otherwise walk the whole table.
  */
 function find(key: u64, h: u64): usize {
+  const b = homeOf(h);
   const tag = tagOf(h);
-  let b = homeOf(h);
+  return findFrom(key, tag, b, matches(bucketAt(b), tag));
+}
+
+/** find() from home bucket `b`, whose slots matching `tag` are `m`: lookupMany computes those a pass early. */
+// @ts-ignore: decorator
+@inline function findFrom(key: u64, tag: u32, b: u32, m: i32): usize {
   const last = reachNow();
-  for (let step: u32 = 0; step <= last; step++) {
-    const p = bucketAt(b);
+  let p = bucketAt(b);
+  let step: u32 = 0;
+  while (true) {
     // Equality is always the full key: a matching tag only says "look".
-    for (let m = matches(p, tag); m != 0; m &= m - 1) {
+    for (; m != 0; m &= m - 1) {
       const slot = p | <usize>ctz(m);
       if (keyOf(slotEntry(slot)) == key) return slot;
     }
-    if (overOf(p) == 0) break;
+    if (overOf(p) == 0 || step++ >= last) return 0;
     b = nextBucket(b);
+    p = bucketAt(b);
+    m = matches(p, tag);
   }
-  return 0;
 }
 
 /** Adds `delta` to the overflow count of every bucket from `h`'s home up to `last`, exclusive. */
@@ -432,7 +440,12 @@ export function lookup(key: u64, dst: usize): u32 {
 // @ts-ignore: decorator
 @inline function probe(key: u64, dst: usize): u32 {
   const slot = find(key, hash(key));
-  if (slot == 0) return 0;
+  return slot == 0 ? 0 : copyOut(slot, dst);
+}
+
+/** Marks the entry of `slot` used and copies its build id to `dst`; returns its length. */
+// @ts-ignore: decorator
+@inline function copyOut(slot: usize, dst: usize): u32 {
   const p = entryAt(slotEntry(slot));
   // Test before set: a line that is only read stays clean (and shareable with reader threads).
   if (load<u8>(p, REF_OFFSET) == 0) store<u8>(p, 1, REF_OFFSET);
@@ -472,11 +485,13 @@ export function clear(): void {
 
 /** Folds the loads of lookupMany's first pass, so the optimizer keeps them. */
 let touched: u32 = 0;
+/** lookupMany's first pass leaves each key's home bucket and its tag matches here, a u32 pair per key. */
+const homes = memory.data(<i32>LOOKUP_GROUP * 8, 8);
 
 /**
  * lookup() for ioKeys[0..n): ids to ioIds, lengths to ioLens (0: miss). Returns hits.
- * Keys go in groups: first every key's home bucket and first candidate entry are loaded, so
- * their cache misses overlap (wasm has no prefetch), then each key is probed.
+ * Keys go in groups: first every key's home bucket and candidate entry are loaded, so their
+ * cache misses overlap (wasm has no prefetch), then each key's probe resumes from its home.
  */
 export function lookupMany(n: u32): u32 {
   assert(n <= BATCH, "lookupMany: n within the batch region");
@@ -486,12 +501,28 @@ export function lookupMany(n: u32): u32 {
     const end = min(g + LOOKUP_GROUP, n);
     for (let i = g; i < end; i++) {
       const h = hash(load<u64>(ioKeys + (<usize>i << 3)));
-      const p = bucketAt(homeOf(h));
-      const m = matches(p, tagOf(h));
-      sink += m == 0 ? <u32>overOf(p) : load<u8>(entryAt(slotEntry(p | <usize>ctz(m))));
+      const b = homeOf(h);
+      const p = bucketAt(b);
+      const tag = tagOf(h);
+      const m = matches(p, tag);
+      const at = homes + (<usize>(i - g) << 3);
+      store<u32>(at, b);
+      // The probe's state in one word: matches, tag, and the overflow count (a tag is never 0).
+      store<u32>(at, <u32>m | tag << 16 | overOf(p) << 24, 4);
+      if (m != 0) {
+        // Both ends of the candidate entry: a record may straddle two lines.
+        const e = entryAt(slotEntry(p | <usize>ctz(m)));
+        sink += <u32>load<u8>(e) + <u32>load<u8>(e, ENTRY_SIZE - 1);
+      }
     }
     for (let i = g; i < end; i++) {
-      const len = probe(load<u64>(ioKeys + (<usize>i << 3)), ioIds + <usize>i * BUILD_ID_MAX);
+      const at = homes + (<usize>(i - g) << 3);
+      const state = load<u32>(at, 4);
+      // No match and no key passed the home bucket: a miss without another load.
+      const slot = (state & ~(0xFF << 16)) == 0
+        ? 0
+        : findFrom(load<u64>(ioKeys + (<usize>i << 3)), (state >> 16) & 0xFF, load<u32>(at), state & SLOT_BITS);
+      const len = slot == 0 ? 0 : copyOut(slot, ioIds + <usize>i * BUILD_ID_MAX);
       store<u8>(ioLens + i, <u8>len);
       found += <u32>(len != 0);
     }
