@@ -493,13 +493,14 @@ export function clear(): void {
 
 /** Folds the loads of lookupMany's first pass, so the optimizer keeps them. */
 let touched: u32 = 0;
-/** lookupMany's first pass leaves each key's home bucket and its tag matches here, a u32 pair per key. */
+/** lookupMany's first passes leave each key's home bucket and probe state here, a u32 pair per key. */
 const homes = memory.data(<i32>LOOKUP_GROUP * 8, 8);
 
 /**
  * lookup() for ioKeys[0..n): ids to ioIds, lengths to ioLens (0: miss). Returns hits.
- * Keys go in groups: first every key's home bucket and candidate entry are loaded, so their
- * cache misses overlap (wasm has no prefetch), then each key's probe resumes from its home.
+ * Keys go in groups, in three passes: every key's home bucket is loaded, then its tags matched
+ * and its candidate entry loaded, so the cache misses of a group overlap (wasm has no prefetch);
+ * then each key's probe resumes from that state, and a key its home bucket rules out ends there.
  */
 export function lookupMany(n: u32): u32 {
   assert(n <= BATCH, "lookupMany: n within the batch region");
@@ -507,14 +508,20 @@ export function lookupMany(n: u32): u32 {
   let sink: u32 = 0;
   for (let g: u32 = 0; g < n; g += LOOKUP_GROUP) {
     const end = min(g + LOOKUP_GROUP, n);
+    // Few instructions a key, so the reorder buffer holds every key's bucket load at once.
     for (let i = g; i < end; i++) {
       const h = hash(load<u64>(ioKeys + (<usize>i << 3)));
       const b = homeOf(h);
-      const p = bucketAt(b);
-      const tag = tagOf(h);
-      const m = matches(p, tag);
       const at = homes + (<usize>(i - g) << 3);
       store<u32>(at, b);
+      store<u32>(at, tagOf(h), 4);
+      sink += overOf(bucketAt(b));
+    }
+    for (let i = g; i < end; i++) {
+      const at = homes + (<usize>(i - g) << 3);
+      const p = bucketAt(load<u32>(at));
+      const tag = load<u32>(at, 4);
+      const m = matches(p, tag);
       // The probe's state in one word: matches, tag, and the overflow count (a tag is never 0).
       store<u32>(at, <u32>m | tag << 16 | overOf(p) << 24, 4);
       if (m != 0) {
