@@ -84,6 +84,7 @@ export const OVER_STUCK: u32 = 255;
 export const BATCH: u32 = 1024;
 /** lookupMany loads the buckets of this many keys before reading any of their entries. */
 const LOOKUP_GROUP: u32 = 16;
+const HOMES_SIZE: usize = <usize>LOOKUP_GROUP * 8;
 
 // ---- status codes (the TypeScript side turns them into errors or results) -----------------
 
@@ -118,6 +119,8 @@ export let ioKeys: usize = 0;     // BATCH u64 keys
 export let ioIds: usize = 0;      // BATCH build ids, BUILD_ID_MAX bytes apart
 export let ioLens: usize = 0;     // BATCH u8 lengths (0: miss) or per-key statuses
 export let ioEvicted: usize = 0;  // BATCH u64 keys evicted by setMany, per input key
+/** lookupMany's scratch: each key of a group's home bucket and probe state, a u32 pair per key. */
+let ioHomes: usize = 0;           // LOOKUP_GROUP u32 pairs; per instance, as static data is shared
 
 /** Key evicted by the last insert that returned INSERTED_EVICTING. */
 export let evictedKey: u64 = 0;
@@ -363,7 +366,8 @@ export function init(cap: u32): i32 {
   ioEvicted = ioKeys + <usize>BATCH * KEY_SIZE;
   ioIds = ioEvicted + <usize>BATCH * KEY_SIZE;
   ioLens = ioIds + <usize>BATCH * <usize>BUILD_ID_MAX;
-  entries = ioLens + <usize>BATCH;
+  ioHomes = ioLens + <usize>BATCH;
+  entries = ioHomes + HOMES_SIZE;
   // No fill: init runs once per instance, on memory that nothing has written yet (wasm zeroes it).
   bucketCount = n;
   capacity = cap;
@@ -380,7 +384,7 @@ function bucketsFor(cap: u32): u32 {
 /** Bytes of buckets, entries and batch I/O for `cap` entries over `n` buckets. */
 function tableBytes(cap: u32, n: u32): usize {
   return <usize>n * <usize>BUCKET_SIZE + <usize>cap * <usize>ENTRY_SIZE
-    + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE)
+    + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE) + HOMES_SIZE
     + (ASC_FEATURE_THREADS ? HEADER_SIZE + KEY_SIZE : 0); // the shared header and its alignment
 }
 
@@ -493,8 +497,6 @@ export function clear(): void {
 
 /** Folds the loads of lookupMany's first pass, so the optimizer keeps them. */
 let touched: u32 = 0;
-/** lookupMany's first passes leave each key's home bucket and probe state here, a u32 pair per key. */
-const homes = memory.data(<i32>LOOKUP_GROUP * 8, 8);
 
 /**
  * lookup() for ioKeys[0..n): ids to ioIds, lengths to ioLens (0: miss). Returns hits.
@@ -512,13 +514,13 @@ export function lookupMany(n: u32): u32 {
     for (let i = g; i < end; i++) {
       const h = hash(load<u64>(ioKeys + (<usize>i << 3)));
       const b = homeOf(h);
-      const at = homes + (<usize>(i - g) << 3);
+      const at = ioHomes + (<usize>(i - g) << 3);
       store<u32>(at, b);
       store<u32>(at, tagOf(h), 4);
       sink += overOf(bucketAt(b));
     }
     for (let i = g; i < end; i++) {
-      const at = homes + (<usize>(i - g) << 3);
+      const at = ioHomes + (<usize>(i - g) << 3);
       const p = bucketAt(load<u32>(at));
       const tag = load<u32>(at, 4);
       const m = matches(p, tag);
@@ -531,7 +533,7 @@ export function lookupMany(n: u32): u32 {
       }
     }
     for (let i = g; i < end; i++) {
-      const at = homes + (<usize>(i - g) << 3);
+      const at = ioHomes + (<usize>(i - g) << 3);
       const state = load<u32>(at, 4);
       // No match and no key passed the home bucket: a miss without another load.
       const slot = (state & ~(0xFF << 16)) == 0
@@ -747,7 +749,8 @@ function publishHeader(): void {
   ioEvicted = ioKeys + <usize>BATCH * KEY_SIZE;
   ioIds = ioEvicted + <usize>BATCH * KEY_SIZE;
   ioLens = ioIds + <usize>BATCH * <usize>BUILD_ID_MAX;
-  fenceWord = ioLens + <usize>BATCH;
+  ioHomes = ioLens + <usize>BATCH;
+  fenceWord = ioHomes + HOMES_SIZE;
   return OK;
 }
 
