@@ -64,6 +64,8 @@ export interface ScanStats {
   reads: number;
   /** Files whose stamp was unchanged, taken from the previous scan without a read. */
   reused: number;
+  /** Files the previous scan held that this one did not find (dropped from the index). */
+  removed: number;
   /** ELF files with a build ID the index holds. */
   withBuildId: number;
   /** Of those, executables. */
@@ -96,6 +98,8 @@ export interface BuildIdIndexOptions {
 export interface ScanOptions {
   /** Show a progress bar on standard error when it is a terminal. */
   progress?: boolean;
+  /** Stops the scan at its next pause (every few hundred files); it then rejects with the signal's reason and the index keeps its previous contents. */
+  signal?: AbortSignal;
 }
 
 const ID_PREFIX = 8;
@@ -171,6 +175,12 @@ function progressBar(enabled: boolean | undefined): {
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+// Lets requests run between slices of a scan, and ends the scan there when `signal` asks.
+async function pause(signal: AbortSignal | undefined): Promise<void> {
+  await tick();
+  signal?.throwIfAborted();
+}
 
 /**
  * Build ID -> files, over directories scanned for ELF files. Symbolic links are never followed
@@ -253,7 +263,8 @@ export class BuildIdIndex {
   /**
    * Walks the roots and brings the index up to date: new and changed files are read, unchanged
    * ones (same stamp) kept unread, vanished ones dropped. Unreadable entries are counted, never fatal.
-   * Lookups meanwhile answer from the previous scan; a scan called during another runs after it.
+   * Lookups meanwhile answer from the previous scan (it pauses every few hundred files, so a server
+   * on the same thread keeps answering); a scan called during another runs after it.
    */
   scan(options: ScanOptions = {}): Promise<ScanStats> {
     const run = this.#scanning.then(() => this.#scanOnce(options));
@@ -270,6 +281,7 @@ export class BuildIdIndex {
       files: 0,
       reads: 0,
       reused: 0,
+      removed: 0,
       withBuildId: 0,
       executables: 0,
       debuginfo: 0,
@@ -281,37 +293,45 @@ export class BuildIdIndex {
       longBuildIds: 0,
       durationMs: 0,
     };
-    const found = this.#walk(stats);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const found = await this.#walk(stats, signal);
     const previous = this.#files;
     const byPath = new Map<string, number>();
     for (let i = 0; i < previous.count; i++) byPath.set(previous.paths[i]!, i);
+    let kept = 0;
     const builder = new TableBuilder();
     const bar = progressBar(options.progress);
     bar.start(found.length);
-    for (let n = 0; n < found.length; n++) {
-      const { path, stamp } = found[n]!;
-      const old = byPath.get(path);
-      if (old !== undefined && sameStamp(previous, old, stamp)) {
-        builder.copy(previous, old);
-        stats.reused++;
-      } else {
-        try {
-          const { stamp: opened, found: c } = classify(path);
-          stats.reads++;
-          if (c.long) stats.longBuildIds++;
-          builder.add(path, opened, c.kind, c.id);
-        } catch {
-          stats.unreadable++;
+    try {
+      for (let n = 0; n < found.length; n++) {
+        const { path, stamp } = found[n]!;
+        const old = byPath.get(path);
+        if (old !== undefined) kept++;
+        if (old !== undefined && sameStamp(previous, old, stamp)) {
+          builder.copy(previous, old);
+          stats.reused++;
+        } else {
+          try {
+            const { stamp: opened, found: c } = classify(path);
+            stats.reads++;
+            if (c.long) stats.longBuildIds++;
+            builder.add(path, opened, c.kind, c.id);
+          } catch {
+            stats.unreadable++;
+          }
+        }
+        if (n % YIELD_EVERY === YIELD_EVERY - 1) {
+          bar.update(n + 1);
+          await pause(signal);
         }
       }
-      if (n % YIELD_EVERY === YIELD_EVERY - 1) {
-        bar.update(n + 1);
-        await tick();
-      }
+      bar.update(found.length);
+    } finally {
+      bar.stop();
     }
-    bar.update(found.length);
-    bar.stop();
-    await this.#adopt(builder.table);
+    stats.removed = previous.count - kept;
+    await this.#adopt(builder.table, signal);
     const t = this.#files;
     for (let i = 0; i < t.count; i++) {
       const kind = t.kinds[i]!;
@@ -327,11 +347,12 @@ export class BuildIdIndex {
   }
 
   // Lists the regular files under the roots with their lstat stamps; never follows a link.
-  #walk(stats: ScanStats): { path: string; stamp: bigint[] }[] {
+  async #walk(stats: ScanStats, signal: AbortSignal | undefined): Promise<{ path: string; stamp: bigint[] }[]> {
     const seenDirs = new Set<string>();
     const seenFiles = new Set<string>();
     const found: { path: string; stamp: bigint[] }[] = [];
     const pending: string[] = [];
+    let looked = 0;
     for (const root of this.#roots) {
       let real: string;
       try {
@@ -363,6 +384,7 @@ export class BuildIdIndex {
       }
       const subdirs: string[] = [];
       for (const name of names) {
+        if (++looked % YIELD_EVERY === 0) await pause(signal);
         const path = join(dir, name);
         let st: BigIntStats | undefined;
         try {
@@ -399,7 +421,7 @@ export class BuildIdIndex {
   }
 
   // Makes `files` the index's contents: one table entry per distinct ID, files sorted by its key.
-  async #adopt(files: FileTable): Promise<void> {
+  async #adopt(files: FileTable, signal?: AbortSignal): Promise<void> {
     let withId = 0;
     for (let i = 0; i < files.count; i++) if (files.idLengths[i]) withId++;
     const table = await BuildIdCache.create({ capacity: Math.max(16, Math.ceil(withId * 1.25)) });
@@ -408,6 +430,12 @@ export class BuildIdIndex {
     let distinct = 0;
     const out = new Uint8Array(BUILD_ID_MAX);
     for (let i = 0; i < files.count; i++) {
+      if (i % (YIELD_EVERY * 8) === YIELD_EVERY * 8 - 1) {
+        await pause(signal).catch((error) => {
+          table.dispose();
+          throw error;
+        });
+      }
       const length = files.idLengths[i]!;
       if (length === 0) continue;
       const at = i * BUILD_ID_MAX;

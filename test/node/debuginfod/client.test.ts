@@ -224,7 +224,7 @@ describe("find's checks", () => {
 
 describe("the find and serve commands", () => {
   it("find prints the path from a scanned root; serve is registered with its options", async () => {
-    const program = registerDebuginfodCommands(new Command().exitOverride());
+    const program = registerDebuginfodCommands(new Command().exitOverride(), () => {});
     const printed: string[] = [];
     const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
       printed.push(String(chunk));
@@ -240,6 +240,6 @@ describe("the find and serve commands", () => {
       quiet.mockRestore();
     }
     const serve = program.commands.find((c) => c.name() === "serve")!;
-    expect(serve.options.map((o) => o.long)).toEqual(["--port", "--host", "--index", "--no-progress"]);
+    expect(serve.options.map((o) => o.long)).toEqual(["--port", "--host", "--index", "--rescan-time", "--no-progress"]);
   });
 });
