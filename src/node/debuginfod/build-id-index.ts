@@ -1,7 +1,9 @@
 /**
  * The reverse index: build ID -> the files that carry it, over scanned roots. The distinct IDs live
  * in the wasm table ({@link BuildIdCache}: key = the ID's first 8 bytes, value = the whole ID, so a
- * hit is checked in full); the files live beside it in typed arrays, sorted by that key.
+ * hit is checked in full); the files live beside it in typed arrays, sorted by that key. IDs longer
+ * than the table's {@link BUILD_ID_MAX} bytes (rare: `--build-id=0x…` with more than 20 bytes) are
+ * kept beside it in a map keyed by their whole hex.
  *
  * @packageDocumentation
  */
@@ -10,11 +12,12 @@ import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { BuildIdCache } from "../../cache.js";
 import { ElfError } from "../../elf.js";
+import { toHex } from "../../hex.js";
 import { BUILD_ID_MAX } from "../../layout.js";
 import { openRegularSync } from "../safe-open.js";
 import { loadSnapshotFile, saveSnapshotAtomic } from "../snapshot-file.js";
 import { buildIdBytes } from "./build-id.js";
-import { emptyTable, type FileTable, KIND, STAMP_WORDS, TableBuilder } from "./file-table.js";
+import { emptyTable, type FileTable, ID_MAX, idOf, KIND, STAMP_WORDS, TableBuilder } from "./file-table.js";
 import { decodeIndexFile, encodeIndexFile } from "./index-file.js";
 import { buildIdThrough, fdReader, headFirst } from "./reads.js";
 import { readElfLayout } from "./sections.js";
@@ -82,7 +85,7 @@ export interface ScanStats {
   special: number;
   /** Further names of a file already seen (same device and inode). */
   hardLinks: number;
-  /** ELF files whose build ID is longer than {@link BUILD_ID_MAX} bytes (not indexed). */
+  /** ELF files whose build ID is longer than {@link ID_MAX} (255) bytes (not indexed). */
   longBuildIds: number;
   /** Wall time of the scan in milliseconds. */
   durationMs: number;
@@ -145,7 +148,7 @@ function classify(path: string): { stamp: bigint[]; found: Classified } {
       throw error;
     }
     const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
-    if (info.length > BUILD_ID_MAX) return { stamp, found: { kind, long: true } };
+    if (info.length > ID_MAX) return { stamp, found: { kind, long: true } };
     return { stamp, found: { kind: kind | KIND.BUILD_ID, id: info.bytes } };
   } finally {
     closeSync(fd);
@@ -200,11 +203,12 @@ export class BuildIdIndex {
   #table: BuildIdCache;
   #fileKeys = new BigUint64Array(0);
   #order = new Uint32Array(0);
+  #long = new Map<string, number[]>();
   #buildIds = 0;
   #stats: ScanStats | undefined;
   #scanning: Promise<unknown> = Promise.resolve();
   #out = new Uint8Array(BUILD_ID_MAX);
-  #want = new Uint8Array(BUILD_ID_MAX);
+  #want = new Uint8Array(ID_MAX);
 
   private constructor(roots: readonly string[], table: BuildIdCache) {
     this.#roots = roots;
@@ -427,6 +431,7 @@ export class BuildIdIndex {
     const table = await BuildIdCache.create({ capacity: Math.max(16, Math.ceil(withId * 1.25)) });
     const keys = new BigUint64Array(files.count);
     const order: number[] = [];
+    const long = new Map<string, number[]>();
     let distinct = 0;
     const out = new Uint8Array(BUILD_ID_MAX);
     for (let i = 0; i < files.count; i++) {
@@ -436,11 +441,17 @@ export class BuildIdIndex {
           throw error;
         });
       }
-      const length = files.idLengths[i]!;
-      if (length === 0) continue;
-      const at = i * BUILD_ID_MAX;
-      const id = files.ids.subarray(at, at + length);
-      const prefix = prefixOf(files.ids, at);
+      const id = idOf(files, i);
+      if (id === undefined) continue;
+      const { length } = id;
+      if (length > BUILD_ID_MAX) {
+        const hex = toHex(id);
+        const same = long.get(hex);
+        if (same) same.push(i);
+        else long.set(hex, [i]);
+        continue;
+      }
+      const prefix = prefixOf(files.ids, i * BUILD_ID_MAX);
       for (let probe = 0; ; probe++) {
         const key = probeKey(prefix, probe);
         const got = table.getBytes(key, out);
@@ -463,7 +474,8 @@ export class BuildIdIndex {
     this.#files = files;
     this.#fileKeys = keys;
     this.#order = Uint32Array.from(order);
-    this.#buildIds = distinct;
+    this.#long = long;
+    this.#buildIds = distinct + long.size;
   }
 
   /** The table key holding exactly this ID, or `undefined`. */
@@ -489,8 +501,29 @@ export class BuildIdIndex {
    */
   lookup(buildId: string | Uint8Array): IndexedFile[] {
     const length = buildIdBytes(buildId, this.#want);
-    if (length > BUILD_ID_MAX) return [];
-    this.#want.fill(0, length);
+    if (length > ID_MAX) return [];
+    const numbers =
+      length > BUILD_ID_MAX ? (this.#long.get(toHex(this.#want, 0, length)) ?? []) : this.#numbers(length);
+    const t = this.#files;
+    const files = numbers.map((i): IndexedFile => {
+      const s = i * STAMP_WORDS;
+      return {
+        path: t.paths[i]!,
+        executable: (t.kinds[i]! & KIND.EXECUTABLE) !== 0,
+        debuginfo: (t.kinds[i]! & KIND.DEBUGINFO) !== 0,
+        dev: t.stamps[s]!,
+        ino: t.stamps[s + 1]!,
+        size: t.stamps[s + 2]!,
+        mtimeNs: t.stamps[s + 3]!,
+        ctimeNs: t.stamps[s + 4]!,
+      };
+    });
+    return files.sort((a, b) => (a.mtimeNs > b.mtimeNs ? -1 : a.mtimeNs < b.mtimeNs ? 1 : 0));
+  }
+
+  // The file numbers of the table-held ID of `length` bytes in #want.
+  #numbers(length: number): number[] {
+    this.#want.fill(0, length, ID_PREFIX);
     const key = this.#keyOf(length);
     if (key === undefined) return [];
     const order = this.#order;
@@ -502,28 +535,15 @@ export class BuildIdIndex {
       if (keys[order[mid]!]! < key) lo = mid + 1;
       else hi = mid;
     }
-    const files: IndexedFile[] = [];
-    const t = this.#files;
-    for (let k = lo; k < order.length && keys[order[k]!] === key; k++) {
-      const i = order[k]!;
-      const s = i * STAMP_WORDS;
-      files.push({
-        path: t.paths[i]!,
-        executable: (t.kinds[i]! & KIND.EXECUTABLE) !== 0,
-        debuginfo: (t.kinds[i]! & KIND.DEBUGINFO) !== 0,
-        dev: t.stamps[s]!,
-        ino: t.stamps[s + 1]!,
-        size: t.stamps[s + 2]!,
-        mtimeNs: t.stamps[s + 3]!,
-        ctimeNs: t.stamps[s + 4]!,
-      });
-    }
-    return files.sort((a, b) => (a.mtimeNs > b.mtimeNs ? -1 : a.mtimeNs < b.mtimeNs ? 1 : 0));
+    const numbers: number[] = [];
+    for (let k = lo; k < order.length && keys[order[k]!] === key; k++) numbers.push(order[k]!);
+    return numbers;
   }
 
-  /** Every distinct build ID held, in lowercase hex, in table order. */
+  /** Every distinct build ID held, in lowercase hex: the table's in table order, then the longer ones. */
   *buildIds(): IterableIterator<string> {
     yield* this.#table.values();
+    yield* this.#long.keys();
   }
 
   /** Releases the wasm table; the index answers nothing afterwards. */
