@@ -107,7 +107,10 @@ export interface ScanOptions {
 
 const ID_PREFIX = 8;
 const GOLDEN = 0x9e3779b97f4a7c15n;
+/** Pause after this many files or directory entries (each one system call or more). */
 const YIELD_EVERY = 512;
+/** Pause after this many steps of in-memory work (the path map, the table), a few milliseconds in all. */
+const YIELD_EVERY_IN_MEMORY = 4096;
 
 /** The table key of probe `i` for an ID whose first 8 bytes are `prefix`: IDs sharing a prefix take the next free probe. */
 function probeKey(prefix: bigint, i: number): bigint {
@@ -302,7 +305,10 @@ export class BuildIdIndex {
     const found = await this.#walk(stats, signal);
     const previous = this.#files;
     const byPath = new Map<string, number>();
-    for (let i = 0; i < previous.count; i++) byPath.set(previous.paths[i]!, i);
+    for (let i = 0; i < previous.count; i++) {
+      byPath.set(previous.paths[i]!, i);
+      if (i % YIELD_EVERY_IN_MEMORY === YIELD_EVERY_IN_MEMORY - 1) await pause(signal);
+    }
     let kept = 0;
     const builder = new TableBuilder();
     const bar = progressBar(options.progress);
@@ -435,7 +441,7 @@ export class BuildIdIndex {
     let distinct = 0;
     const out = new Uint8Array(BUILD_ID_MAX);
     for (let i = 0; i < files.count; i++) {
-      if (i % (YIELD_EVERY * 8) === YIELD_EVERY * 8 - 1) {
+      if (i % YIELD_EVERY_IN_MEMORY === YIELD_EVERY_IN_MEMORY - 1) {
         await pause(signal).catch((error) => {
           table.dispose();
           throw error;
