@@ -174,14 +174,14 @@ async function pendingEntry(path: string): Promise<PendingEntry> {
   };
 }
 
-// Copies `length` bytes at `start` of `fd` into a new cache entry at `path`, a chunk at a time.
-async function copyToEntry(path: string, fd: number, start: number, length: number): Promise<void> {
+// Copies `length` bytes at `start` of `fd` (the indexed file `from`) into a new cache entry at `path`, a chunk at a time.
+async function copyToEntry(path: string, from: string, fd: number, start: number, length: number): Promise<void> {
   const entry = await pendingEntry(path);
   try {
     const chunk = new Uint8Array(Math.min(COPY_CHUNK, length));
     for (let at = 0; at < length; ) {
       const n = readSync(fd, chunk, 0, Math.min(chunk.length, length - at), start + at);
-      if (n === 0) throw new Error(`${path}: the indexed file ended ${length - at} bytes early`);
+      if (n === 0) throw new Error(`${from} ended ${length - at} bytes early: it shrank since it was opened`);
       await entry.file.write(chunk, 0, n);
       at += n;
     }
@@ -317,7 +317,7 @@ export async function findArtifact(
     if ("fd" in found) {
       try {
         if (artifact !== "section") return { path: found.file.path, source: "index", size: found.length };
-        await copyToEntry(entry, found.fd, found.start, found.length);
+        await copyToEntry(entry, found.file.path, found.fd, found.start, found.length);
         return { path: entry, source: "index", size: found.length };
       } finally {
         closeSync(found.fd);

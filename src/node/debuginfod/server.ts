@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
 import { integer } from "../../check.js";
+import { MAX_INTERVAL_MS } from "../snapshot-file.js";
 import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
 import type { BuildIdIndex, ScanStats } from "./build-id-index.js";
@@ -87,8 +88,8 @@ export interface DebuginfodServer {
   close(): Promise<void>;
 }
 
-/** The longest rescan interval: setTimeout's limit (2^31 - 1 ms), in whole seconds. */
-export const MAX_RESCAN_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+/** The longest rescan interval, in whole seconds: timers take at most {@link MAX_INTERVAL_MS}. */
+export const MAX_RESCAN_SECONDS = Math.floor(MAX_INTERVAL_MS / 1000);
 
 /** Bodies below this many bytes are read at once and sent in one write; larger ones are streamed. */
 const SMALL_BODY = 256 * 1024;
