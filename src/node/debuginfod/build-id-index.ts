@@ -101,16 +101,14 @@ export interface BuildIdIndexOptions {
 export interface ScanOptions {
   /** Show a progress bar on standard error when it is a terminal. */
   progress?: boolean;
-  /** Stops the scan at its next pause (every few hundred files); it then rejects with the signal's reason and the index keeps its previous contents. */
+  /** Stops the scan at its next pause (every few milliseconds); it then rejects with the signal's reason and the index keeps its previous contents. */
   signal?: AbortSignal;
 }
 
 const ID_PREFIX = 8;
 const GOLDEN = 0x9e3779b97f4a7c15n;
-/** Pause after this many files or directory entries (each one system call or more). */
-const YIELD_EVERY = 512;
-/** Pause after this many steps of in-memory work (the path map, the table), a few milliseconds in all. */
-const YIELD_EVERY_IN_MEMORY = 4096;
+/** Longest a scan works without a pause for other work (a server's requests), in ms; one file's read is never split. */
+const SLICE_MS = 10;
 
 /** The table key of probe `i` for an ID whose first 8 bytes are `prefix`: IDs sharing a prefix take the next free probe. */
 function probeKey(prefix: bigint, i: number): bigint {
@@ -182,10 +180,23 @@ function progressBar(enabled: boolean | undefined): {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-// Lets requests run between slices of a scan, and ends the scan there when `signal` asks.
-async function pause(signal: AbortSignal | undefined): Promise<void> {
-  await tick();
-  signal?.throwIfAborted();
+/** Cuts a scan into slices of {@link SLICE_MS}: `if (slices.due()) await slices.pause()` between steps. */
+interface Slices {
+  due(): boolean;
+  /** Lets other work run, then ends the scan (rejects) if `signal` asked for it meanwhile. */
+  pause(): Promise<void>;
+}
+
+function slices(signal: AbortSignal | undefined): Slices {
+  let since = performance.now();
+  return {
+    due: () => performance.now() - since >= SLICE_MS,
+    async pause() {
+      await tick();
+      signal?.throwIfAborted();
+      since = performance.now();
+    },
+  };
 }
 
 /**
@@ -270,7 +281,7 @@ export class BuildIdIndex {
   /**
    * Walks the roots and brings the index up to date: new and changed files are read, unchanged
    * ones (same stamp) kept unread, vanished ones dropped. Unreadable entries are counted, never fatal.
-   * Lookups meanwhile answer from the previous scan (it pauses every few hundred files, so a server
+   * Lookups meanwhile answer from the previous scan (it pauses every few milliseconds, so a server
    * on the same thread keeps answering); a scan called during another runs after it.
    */
   scan(options: ScanOptions = {}): Promise<ScanStats> {
@@ -300,14 +311,14 @@ export class BuildIdIndex {
       longBuildIds: 0,
       durationMs: 0,
     };
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const found = await this.#walk(stats, signal);
+    options.signal?.throwIfAborted();
+    const slice = slices(options.signal);
+    const found = await this.#walk(stats, slice);
     const previous = this.#files;
     const byPath = new Map<string, number>();
     for (let i = 0; i < previous.count; i++) {
       byPath.set(previous.paths[i]!, i);
-      if (i % YIELD_EVERY_IN_MEMORY === YIELD_EVERY_IN_MEMORY - 1) await pause(signal);
+      if (slice.due()) await slice.pause();
     }
     let kept = 0;
     const builder = new TableBuilder();
@@ -331,9 +342,9 @@ export class BuildIdIndex {
             stats.unreadable++;
           }
         }
-        if (n % YIELD_EVERY === YIELD_EVERY - 1) {
+        if (slice.due()) {
           bar.update(n + 1);
-          await pause(signal);
+          await slice.pause();
         }
       }
       bar.update(found.length);
@@ -341,7 +352,7 @@ export class BuildIdIndex {
       bar.stop();
     }
     stats.removed = previous.count - kept;
-    await this.#adopt(builder.table, signal);
+    await this.#adopt(builder.table, slice);
     const t = this.#files;
     for (let i = 0; i < t.count; i++) {
       const kind = t.kinds[i]!;
@@ -357,12 +368,11 @@ export class BuildIdIndex {
   }
 
   // Lists the regular files under the roots with their lstat stamps; never follows a link.
-  async #walk(stats: ScanStats, signal: AbortSignal | undefined): Promise<{ path: string; stamp: bigint[] }[]> {
+  async #walk(stats: ScanStats, slice: Slices): Promise<{ path: string; stamp: bigint[] }[]> {
     const seenDirs = new Set<string>();
     const seenFiles = new Set<string>();
     const found: { path: string; stamp: bigint[] }[] = [];
     const pending: string[] = [];
-    let looked = 0;
     for (const root of this.#roots) {
       let real: string;
       try {
@@ -394,7 +404,7 @@ export class BuildIdIndex {
       }
       const subdirs: string[] = [];
       for (const name of names) {
-        if (++looked % YIELD_EVERY === 0) await pause(signal);
+        if (slice.due()) await slice.pause();
         const path = join(dir, name);
         let st: BigIntStats | undefined;
         try {
@@ -431,7 +441,7 @@ export class BuildIdIndex {
   }
 
   // Makes `files` the index's contents: one table entry per distinct ID, files sorted by its key.
-  async #adopt(files: FileTable, signal?: AbortSignal): Promise<void> {
+  async #adopt(files: FileTable, slice = slices(undefined)): Promise<void> {
     let withId = 0;
     for (let i = 0; i < files.count; i++) if (files.idLengths[i]) withId++;
     const table = await BuildIdCache.create({ capacity: Math.max(16, Math.ceil(withId * 1.25)) });
@@ -441,8 +451,8 @@ export class BuildIdIndex {
     let distinct = 0;
     const out = new Uint8Array(BUILD_ID_MAX);
     for (let i = 0; i < files.count; i++) {
-      if (i % YIELD_EVERY_IN_MEMORY === YIELD_EVERY_IN_MEMORY - 1) {
-        await pause(signal).catch((error) => {
+      if (slice.due()) {
+        await slice.pause().catch((error) => {
           table.dispose();
           throw error;
         });
