@@ -352,7 +352,8 @@ export class BuildIdIndex {
       bar.stop();
     }
     stats.removed = previous.count - kept;
-    await this.#adopt(builder.table, slice);
+    // Nothing read and nothing gone: every file was copied as it was, so the table stands.
+    if (stats.reads > 0 || builder.table.count !== previous.count) await this.#adopt(builder.table, slice);
     const t = this.#files;
     for (let i = 0; i < t.count; i++) {
       const kind = t.kinds[i]!;
