@@ -125,7 +125,8 @@ export async function callBreakdown(
     },
   };
   const calls = Object.keys(variants) as Call[];
-  const want: Partial<Record<Call, number>> = { boundary: 0, hex: 2 * BUILD_ID_MAX * keys, get: 2 * BUILD_ID_MAX * keys };
+  const chars = 2 * BUILD_ID_MAX * keys;
+  const want: Partial<Record<Call, number>> = { boundary: 0, hex: chars, get: chars };
   for (const call of calls) {
     const got = variants[call]();
     const expected = want[call] ?? BUILD_ID_MAX * keys;
