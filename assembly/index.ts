@@ -19,13 +19,14 @@
 //
 //   entries: `capacity` records of ENTRY_SIZE bytes; live ones are dense in [0, count).
 //
-//      0        8                     28    29    30
-//     +--------+---------------------+-----+-----+
-//     |  key   |  build id (20 B)    | len | ref |
-//     +--------+---------------------+-----+-----+
+//      0        8                     28     29
+//     +--------+---------------------+------+
+//     |  key   |  build id (20 B)    | meta |
+//     +--------+---------------------+------+
 //
-//     len: bytes of the build id in use; ref: CLOCK reference bit. Records are not aligned:
-//     wasm loads any address, and 30 bytes instead of 32 keep a live entry under 36 bytes.
+//     meta: the build id's length in the low 5 bits (LEN_MASK), the CLOCK reference bit on top
+//     (REF_BIT). Records are not aligned: wasm loads any address, and 29 bytes instead of 32
+//     keep a live entry, buckets and batch regions included, under 36 bytes.
 //
 // Why buckets over dense entries (measured against fat slots and a separate control array,
 // figures in the README): a hit loads one bucket line, then the entry; a miss loads one bucket
@@ -51,12 +52,14 @@ const KEY_SIZE: usize = 8;
 export const ID_OFFSET: usize = KEY_OFFSET + KEY_SIZE;
 /** Longest build ID stored: the kernel's BUILD_ID_SIZE_MAX. */
 export const BUILD_ID_MAX: u32 = 20;
-/** Where an entry's length byte sits. */
-export const LEN_OFFSET: usize = ID_OFFSET + <usize>BUILD_ID_MAX;
-/** Where an entry's CLOCK reference byte sits. */
-export const REF_OFFSET: usize = LEN_OFFSET + 1;
+/** Where an entry's meta byte sits: its length and its CLOCK reference bit. */
+export const META_OFFSET: usize = ID_OFFSET + <usize>BUILD_ID_MAX;
+/** The meta bits holding the build id's length (1..BUILD_ID_MAX). */
+export const LEN_MASK: u32 = 0x1F;
+/** The meta bit CLOCK's reference bit is. */
+export const REF_BIT: u32 = 0x80;
 /** Bytes per entry record. */
-export const ENTRY_SIZE: u32 = <u32>(REF_OFFSET + 1);
+export const ENTRY_SIZE: u32 = <u32>(META_OFFSET + 1);
 
 /** Slots per bucket: 15 tags and the overflow count fill one v128. */
 export const BUCKET_SLOTS: u32 = 15;
@@ -196,20 +199,28 @@ const GOLDEN_RATIO_64: u64 = 0x61C8864680B583EB;
  * otherwise walk the whole table.
  */
 function find(key: u64, h: u64): usize {
+  const b = homeOf(h);
   const tag = tagOf(h);
-  let b = homeOf(h);
+  return findFrom(key, tag, b, matches(bucketAt(b), tag));
+}
+
+/** find() from home bucket `b`, whose slots matching `tag` are `m`: lookupMany computes those a pass early. */
+// @ts-ignore: decorator
+@inline function findFrom(key: u64, tag: u32, b: u32, m: i32): usize {
   const last = reachNow();
-  for (let step: u32 = 0; step <= last; step++) {
-    const p = bucketAt(b);
+  let p = bucketAt(b);
+  let step: u32 = 0;
+  while (true) {
     // Equality is always the full key: a matching tag only says "look".
-    for (let m = matches(p, tag); m != 0; m &= m - 1) {
+    for (; m != 0; m &= m - 1) {
       const slot = p | <usize>ctz(m);
       if (keyOf(slotEntry(slot)) == key) return slot;
     }
-    if (overOf(p) == 0) break;
+    if (overOf(p) == 0 || step++ >= last) return 0;
     b = nextBucket(b);
+    p = bucketAt(b);
+    m = matches(p, tag);
   }
-  return 0;
 }
 
 /** Adds `delta` to the overflow count of every bucket from `h`'s home up to `last`, exclusive. */
@@ -276,8 +287,7 @@ function writeEntry(entry: u32, key: u64, src: usize, len: u32): void {
   v128.store(p, v128.load(src), ID_OFFSET);
   store<u32>(p, load<u32>(src, 16), ID_OFFSET + 16);
   if (len < BUILD_ID_MAX) memory.fill(p + ID_OFFSET + len, 0, BUILD_ID_MAX - len);
-  store<u8>(p, <u8>len, LEN_OFFSET);
-  store<u8>(p, 0, REF_OFFSET);
+  store<u8>(p, <u8>len, META_OFFSET);
 }
 
 /**
@@ -291,16 +301,16 @@ function writeEntry(entry: u32, key: u64, src: usize, len: u32): void {
   store<u32>(dst, load<u32>(p, ID_OFFSET + 8), 8);
   store<u32>(dst, load<u32>(p, ID_OFFSET + 12), 12);
   store<u32>(dst, load<u32>(p, ID_OFFSET + 16), 16);
-  return load<u8>(p, LEN_OFFSET);
+  return load<u8>(p, META_OFFSET) & LEN_MASK;
 }
 
-/** Copies the ENTRY_SIZE (30) bytes of the entry at `from` over the one at `to`, in four moves. */
+/** Copies the ENTRY_SIZE (29) bytes of the entry at `from` over the one at `to`, in four moves. */
 // @ts-ignore: decorator
 @inline function moveEntry(to: usize, from: usize): void {
   v128.store(to, v128.load(from));
   store<u64>(to, load<u64>(from, 16), 16);
   store<u32>(to, load<u32>(from, 24), 24);
-  store<u16>(to, load<u16>(from, 28), 28);
+  store<u8>(to, load<u8>(from, 28), 28);
 }
 
 /** Frees a dead entry by moving the last live entry into it, keeping entries dense. */
@@ -325,8 +335,9 @@ function victim(): u32 {
   assert(count == capacity, "victim: only a full cache evicts");
   while (true) {
     const p = entryAt(hand);
-    if (load<u8>(p, REF_OFFSET) == 0) return hand;
-    store<u8>(p, 0, REF_OFFSET);
+    const meta = load<u8>(p, META_OFFSET);
+    if ((meta & REF_BIT) == 0) return hand;
+    store<u8>(p, meta & LEN_MASK, META_OFFSET);
     hand = hand + 1 == count ? 0 : hand + 1;
   }
 }
@@ -432,10 +443,20 @@ export function lookup(key: u64, dst: usize): u32 {
 // @ts-ignore: decorator
 @inline function probe(key: u64, dst: usize): u32 {
   const slot = find(key, hash(key));
-  if (slot == 0) return 0;
+  return slot == 0 ? 0 : copyOut(slot, dst);
+}
+
+/** Marks the entry of `slot` used and copies its build id to `dst`; returns its length. */
+// @ts-ignore: decorator
+@inline function copyOut(slot: usize, dst: usize): u32 {
   const p = entryAt(slotEntry(slot));
+  const meta = load<u8>(p, META_OFFSET);
   // Test before set: a line that is only read stays clean (and shareable with reader threads).
-  if (load<u8>(p, REF_OFFSET) == 0) store<u8>(p, 1, REF_OFFSET);
+  if ((meta & REF_BIT) == 0) {
+    // A reader's bit is an atomic or, so it never undoes a length the writer stores meanwhile.
+    if (ASC_FEATURE_THREADS) atomic.or<u8>(p + META_OFFSET, <u8>REF_BIT);
+    else store<u8>(p, meta | REF_BIT, META_OFFSET);
+  }
   return readEntry(p, dst);
 }
 
@@ -472,11 +493,13 @@ export function clear(): void {
 
 /** Folds the loads of lookupMany's first pass, so the optimizer keeps them. */
 let touched: u32 = 0;
+/** lookupMany's first pass leaves each key's home bucket and its tag matches here, a u32 pair per key. */
+const homes = memory.data(<i32>LOOKUP_GROUP * 8, 8);
 
 /**
  * lookup() for ioKeys[0..n): ids to ioIds, lengths to ioLens (0: miss). Returns hits.
- * Keys go in groups: first every key's home bucket and first candidate entry are loaded, so
- * their cache misses overlap (wasm has no prefetch), then each key is probed.
+ * Keys go in groups: first every key's home bucket and candidate entry are loaded, so their
+ * cache misses overlap (wasm has no prefetch), then each key's probe resumes from its home.
  */
 export function lookupMany(n: u32): u32 {
   assert(n <= BATCH, "lookupMany: n within the batch region");
@@ -486,12 +509,28 @@ export function lookupMany(n: u32): u32 {
     const end = min(g + LOOKUP_GROUP, n);
     for (let i = g; i < end; i++) {
       const h = hash(load<u64>(ioKeys + (<usize>i << 3)));
-      const p = bucketAt(homeOf(h));
-      const m = matches(p, tagOf(h));
-      sink += m == 0 ? <u32>overOf(p) : load<u8>(entryAt(slotEntry(p | <usize>ctz(m))));
+      const b = homeOf(h);
+      const p = bucketAt(b);
+      const tag = tagOf(h);
+      const m = matches(p, tag);
+      const at = homes + (<usize>(i - g) << 3);
+      store<u32>(at, b);
+      // The probe's state in one word: matches, tag, and the overflow count (a tag is never 0).
+      store<u32>(at, <u32>m | tag << 16 | overOf(p) << 24, 4);
+      if (m != 0) {
+        // Both ends of the candidate entry: a record may straddle two lines.
+        const e = entryAt(slotEntry(p | <usize>ctz(m)));
+        sink += <u32>load<u8>(e) + <u32>load<u8>(e, ENTRY_SIZE - 1);
+      }
     }
     for (let i = g; i < end; i++) {
-      const len = probe(load<u64>(ioKeys + (<usize>i << 3)), ioIds + <usize>i * BUILD_ID_MAX);
+      const at = homes + (<usize>(i - g) << 3);
+      const state = load<u32>(at, 4);
+      // No match and no key passed the home bucket: a miss without another load.
+      const slot = (state & ~(0xFF << 16)) == 0
+        ? 0
+        : findFrom(load<u64>(ioKeys + (<usize>i << 3)), (state >> 16) & 0xFF, load<u32>(at), state & SLOT_BITS);
+      const len = slot == 0 ? 0 : copyOut(slot, ioIds + <usize>i * BUILD_ID_MAX);
       store<u8>(ioLens + i, <u8>len);
       found += <u32>(len != 0);
     }
@@ -595,8 +634,9 @@ export function verify(): void {
   }
   assert(over == passed, "verify: overflow counts sum to the buckets the keys passed");
   for (let e: u32 = 0; e < count; e++) {
-    const len = load<u8>(entryAt(e), LEN_OFFSET);
-    assert(len >= 1 && len <= BUILD_ID_MAX, "verify: a live entry has a valid length");
+    const meta = load<u8>(entryAt(e), META_OFFSET);
+    const len = meta & LEN_MASK;
+    assert(len >= 1 && len <= BUILD_ID_MAX && (meta & ~(LEN_MASK | REF_BIT)) == 0, "verify: a live entry has a valid length");
   }
 }
 
@@ -742,7 +782,7 @@ function publishHeader(): void {
 /**
  * A read's middle step: lookup() without counters, on a table that may change under it. The
  * reference bit it sets is a benign race: a lost or misplaced bit changes only which key CLOCK
- * evicts, and a byte store never touches the entry's other fields.
+ * evicts, and an atomic or never touches the length beside it.
  */
 // @ts-ignore: decorator
 @global function sharedReadProbe(key: u64, dst: usize): u32 { return probe(key, dst); }

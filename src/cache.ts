@@ -10,10 +10,11 @@ import {
   ID_OFFSET,
   INSERTED_EVICTING,
   KEY_OFFSET,
-  LEN_OFFSET,
+  LEN_MASK,
+  META_OFFSET,
   MAX_CAPACITY,
   OK,
-  REF_OFFSET,
+  REF_BIT,
   SHARED_MAX_PAGES,
   UPDATED,
 } from "./layout.js";
@@ -483,10 +484,10 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
       if (this.#version !== version) throw new Error("BuildIdCache: changed during iteration");
       if (i >= this.size) return;
       const at = this.#core.entryAddress(i);
-      // Entries are 30 bytes apart, so a key is not 8-aligned: read it through the DataView.
+      // Entries are 29 bytes apart, so a key is not 8-aligned: read it through the DataView.
       yield [
         this.#view.getBigUint64(at + KEY_OFFSET, true),
-        toHex(this.#bytes, at + ID_OFFSET, this.#bytes[at + LEN_OFFSET]!),
+        toHex(this.#bytes, at + ID_OFFSET, this.#bytes[at + META_OFFSET]! & LEN_MASK),
       ];
     }
   }
@@ -541,9 +542,10 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
       const at = from + i * ENTRY_SIZE;
       const to = i * SNAPSHOT_ENTRY_SIZE;
       records.set(this.#bytes.subarray(at + KEY_OFFSET, at + ID_OFFSET), to + RECORD_KEY_OFFSET);
-      records.set(this.#bytes.subarray(at + ID_OFFSET, at + LEN_OFFSET), to + RECORD_ID_OFFSET);
-      records[to + RECORD_LEN_OFFSET] = this.#bytes[at + LEN_OFFSET]!;
-      records[to + RECORD_REF_OFFSET] = this.#bytes[at + REF_OFFSET]!;
+      const meta = this.#bytes[at + META_OFFSET]!;
+      records.set(this.#bytes.subarray(at + ID_OFFSET, at + META_OFFSET), to + RECORD_ID_OFFSET);
+      records[to + RECORD_LEN_OFFSET] = meta & LEN_MASK;
+      records[to + RECORD_REF_OFFSET] = meta & REF_BIT ? 1 : 0;
     }
     return encodeSnapshot(this.#capacity, records);
   }
@@ -593,7 +595,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
       }
     }
     for (let i = 0; i < count; i++) {
-      bytes[this.#core.entryAddress(i) + REF_OFFSET] = records[i * SNAPSHOT_ENTRY_SIZE + RECORD_REF_OFFSET]!;
+      if (records[i * SNAPSHOT_ENTRY_SIZE + RECORD_REF_OFFSET]) bytes[this.#core.entryAddress(i) + META_OFFSET]! |= REF_BIT;
     }
   }
 }

@@ -1,12 +1,12 @@
 // The core's layout facts on the TypeScript side, each typed once; `assembly/index.ts` exports
 // every one under the same name, and test/layout.test.ts compares the two.
 //
-// An entry record (the core's; a snapshot record adds two zero bytes, see src/snapshot.ts):
+// An entry record (the core's; a snapshot record has a layout of its own, see src/snapshot.ts):
 //
-//      0        8                     28    29    30
-//     +--------+---------------------+-----+-----+
-//     |  key   |  build id (20 B)    | len | ref |
-//     +--------+---------------------+-----+-----+
+//      0        8                     28     29
+//     +--------+---------------------+------+
+//     |  key   |  build id (20 B)    | meta |   meta: length in LEN_MASK, CLOCK bit REF_BIT
+//     +--------+---------------------+------+
 //
 // A bucket (one 64-byte line: 15 tags, an overflow count, 15 three-byte entry numbers):
 //
@@ -22,12 +22,14 @@ export const BUILD_ID_MAX = 20;
 export const KEY_OFFSET = 0;
 /** Offset of an entry's build ID, {@link BUILD_ID_MAX} bytes, zero past its length. @internal */
 export const ID_OFFSET = KEY_OFFSET + 8;
-/** Offset of an entry's build-ID length byte (1 to {@link BUILD_ID_MAX}). @internal */
-export const LEN_OFFSET = ID_OFFSET + BUILD_ID_MAX;
-/** Offset of an entry's CLOCK reference byte (0 or 1). @internal */
-export const REF_OFFSET = LEN_OFFSET + 1;
+/** Offset of an entry's meta byte: the build-ID length and the CLOCK reference bit. @internal */
+export const META_OFFSET = ID_OFFSET + BUILD_ID_MAX;
+/** The meta bits holding the build-ID length (1 to {@link BUILD_ID_MAX}). @internal */
+export const LEN_MASK = 0x1f;
+/** The meta bit that is CLOCK's reference bit. @internal */
+export const REF_BIT = 0x80;
 /** Bytes per entry record. @internal */
-export const ENTRY_SIZE = REF_OFFSET + 1;
+export const ENTRY_SIZE = META_OFFSET + 1;
 
 /** Slots per bucket. @internal */
 export const BUCKET_SLOTS = 15;

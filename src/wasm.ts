@@ -11,8 +11,9 @@ export interface CoreExports {
   readonly BUILD_ID_MAX: WebAssembly.Global;
   readonly KEY_OFFSET: WebAssembly.Global;
   readonly ID_OFFSET: WebAssembly.Global;
-  readonly LEN_OFFSET: WebAssembly.Global;
-  readonly REF_OFFSET: WebAssembly.Global;
+  readonly META_OFFSET: WebAssembly.Global;
+  readonly LEN_MASK: WebAssembly.Global;
+  readonly REF_BIT: WebAssembly.Global;
   readonly ENTRY_SIZE: WebAssembly.Global;
   readonly BUCKET_SLOTS: WebAssembly.Global;
   readonly OVER_OFFSET: WebAssembly.Global;

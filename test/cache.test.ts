@@ -8,7 +8,7 @@ import {
   BUCKET_SLOTS,
   ENTRY_SIZE,
   INSERTED,
-  LEN_OFFSET,
+  META_OFFSET,
   OVER_OFFSET,
   SLOT_ENTRY_OFFSET,
 } from "../src/layout.js";
@@ -489,9 +489,9 @@ describe("verify() fires on a corrupted table", () => {
     for (let i = n - capacity; i < n; i++) expect(core.contains(slab(i))).toBe(1);
   });
 
-  test.each([0, BUILD_ID_MAX + 1])("a live entry of length %i", async (length) => {
+  test.each([0, BUILD_ID_MAX + 1, 0x40 | BUILD_ID_MAX])("a live entry whose meta byte is %i", async (meta) => {
     const { core, bytes, entries } = await corruptible();
-    bytes[entries + ENTRY_SIZE + LEN_OFFSET] = length;
+    bytes[entries + ENTRY_SIZE + META_OFFSET] = meta;
     expect(() => core.verify()).toThrow(/verify: a live entry has a valid length/);
   });
 });

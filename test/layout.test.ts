@@ -21,7 +21,7 @@ describe("layout", () => {
       Object.entries(layout).filter(([, value]) => typeof value === "number"),
     ) as Record<string, number>;
     expect(Object.keys(ts)).toEqual(
-      expect.arrayContaining(["BUILD_ID_MAX", "ENTRY_SIZE", "REF_OFFSET", "MAX_CAPACITY", "BATCH", "OK", "ERR_LENGTH"]),
+      expect.arrayContaining(["BUILD_ID_MAX", "ENTRY_SIZE", "REF_BIT", "MAX_CAPACITY", "BATCH", "OK", "ERR_LENGTH"]),
     );
     const memory = new WebAssembly.Memory({ initial: 1, maximum: layout.SHARED_MAX_PAGES, shared: true });
     expect(ts).toEqual(coreConstants(await instantiateModule(await compileCore(undefined, true), memory)));
@@ -40,9 +40,16 @@ describe("layout", () => {
   test("the entry fields tile the record without gaps", () => {
     expect(layout.KEY_OFFSET).toBe(0);
     expect(layout.ID_OFFSET - layout.KEY_OFFSET).toBe(BigUint64Array.BYTES_PER_ELEMENT);
-    expect(layout.LEN_OFFSET - layout.ID_OFFSET).toBe(layout.BUILD_ID_MAX);
-    expect(layout.REF_OFFSET - layout.LEN_OFFSET).toBe(1);
-    expect(layout.ENTRY_SIZE).toBe(layout.REF_OFFSET + 1);
+    expect(layout.META_OFFSET - layout.ID_OFFSET).toBe(layout.BUILD_ID_MAX);
+    expect(layout.ENTRY_SIZE).toBe(layout.META_OFFSET + 1);
+  });
+
+  test("the meta byte holds every length and the reference bit apart", () => {
+    expect(layout.LEN_MASK & (layout.LEN_MASK + 1)).toBe(0);
+    expect(layout.LEN_MASK).toBeGreaterThanOrEqual(layout.BUILD_ID_MAX);
+    expect(layout.LEN_MASK & layout.REF_BIT).toBe(0);
+    expect(layout.REF_BIT & (layout.REF_BIT - 1)).toBe(0);
+    expect(layout.REF_BIT).toBeLessThan(256);
   });
 
   test("a bucket's tags and overflow count fill one v128, its entry numbers the rest of one cache line", () => {

@@ -5,13 +5,13 @@
  *     0 tag[15] | 15 over u8 | 16 entry number (24 bits LE)[15] | 61 pad[3]
  *     tag: EMPTY (0) or 8 hash bits forced non-zero; over: live keys whose probe passed this
  *     bucket full, saturating at OVER_STUCK (then never decremented)
- *   entries: capacity records of 30 bytes, unaligned, dense in [0, count):
- *     0 key u64 | 8 build id [20] | 28 len u8 | 29 ref u8
+ *   entries: capacity records of 29 bytes, unaligned, dense in [0, count):
+ *     0 key u64 | 8 build id [20] | 28 meta u8 (length in the low 5 bits, CLOCK reference bit 0x80)
  *
  * Same hash (key * 0x61C8864680B583EB), Lemire home ((h >> 32) * buckets) >> 32, tag from bits
  * 24..31, buckets for a load <= 7/8, linear probing by bucket ended by a zero overflow count,
  * compaction by moving the last entry, CLOCK eviction with the hand advanced past the victim,
- * and lookupMany's two passes over groups of LOOKUP_GROUP keys. The 15-tag compare is SSE2
+ * and lookupMany's two passes over groups of LOOKUP_GROUP keys (the second resuming from the first's state). The 15-tag compare is SSE2
  * (_mm_cmpeq_epi8 + _mm_movemask_epi8, baseline on x86-64) where the compiler has it, a byte loop elsewhere.
  */
 #include "table.h"
@@ -24,9 +24,10 @@
 
 #define KEY_OFFSET 0u
 #define ID_OFFSET (KEY_OFFSET + 8u)
-#define LEN_OFFSET (ID_OFFSET + BUILD_ID_MAX)
-#define REF_OFFSET (LEN_OFFSET + 1u)
-#define ENTRY_SIZE (REF_OFFSET + 1u)
+#define META_OFFSET (ID_OFFSET + BUILD_ID_MAX)
+#define LEN_MASK 0x1Fu
+#define REF_BIT 0x80u
+#define ENTRY_SIZE (META_OFFSET + 1u)
 
 #define BUCKET_SLOTS 15u
 #define OVER_OFFSET BUCKET_SLOTS
@@ -42,10 +43,10 @@
 #define EMPTY 0u
 #define GOLDEN_RATIO_64 0x61C8864680B583EBull
 
-_Static_assert(ENTRY_SIZE == 30, "entry: key | id | len | ref");
+_Static_assert(ENTRY_SIZE == 29, "entry: key | id | meta");
 _Static_assert(SLOT_ENTRY_OFFSET + BUCKET_SLOTS * SLOT_ENTRY_SIZE <= BUCKET_SIZE, "a bucket fits one line");
 
-/** One table: 64-byte buckets of tags, an overflow count and entry numbers, over dense 30-byte entries. */
+/** One table: 64-byte buckets of tags, an overflow count and entry numbers, over dense 29-byte entries. */
 struct table {
   uint8_t *buckets;
   uint8_t *entries;
@@ -134,19 +135,25 @@ size_t table_bytes(const table_t *t) { return (size_t)t->bucket_count * BUCKET_S
 uint32_t table_count(const table_t *t) { return t->count; }
 uint64_t table_evictions(const table_t *t) { return t->evictions; }
 
-/** The slot holding `key`, or 0. Ends at the first bucket no key probed past, or past the reach. */
-static slot_t find(const table_t *t, uint64_t key, uint64_t h) {
-  uint32_t tag = tag_of(h), b = home_of(t, h);
-  for (uint32_t step = 0; step <= t->reach; step++) {
-    const uint8_t *p = bucket_at(t, b);
-    for (uint32_t m = matches(p, tag); m != 0; m &= m - 1) {
+/** find() from home bucket `b`, whose slots matching `tag` are `m`: lookup_many computes those a pass early. */
+static inline slot_t find_from(const table_t *t, uint64_t key, uint32_t tag, uint32_t b, uint32_t m) {
+  const uint8_t *p = bucket_at(t, b);
+  for (uint32_t step = 0;;) {
+    for (; m != 0; m &= m - 1) {
       slot_t slot = (uintptr_t)p | (uintptr_t)__builtin_ctz(m);
       if (key_of(t, slot_entry(slot)) == key) return slot;
     }
-    if (over_of(p) == 0) break;
+    if (over_of(p) == 0 || step++ >= t->reach) return 0;
     b = next_bucket(t, b);
+    p = bucket_at(t, b);
+    m = matches(p, tag);
   }
-  return 0;
+}
+
+/** The slot holding `key`, or 0. Ends at the first bucket no key probed past, or past the reach. */
+static slot_t find(const table_t *t, uint64_t key, uint64_t h) {
+  uint32_t tag = tag_of(h), b = home_of(t, h);
+  return find_from(t, key, tag, b, matches(bucket_at(t, b), tag));
 }
 
 /** Adds `delta` to the overflow count of every bucket from `h`'s home up to `last`, exclusive. */
@@ -180,8 +187,7 @@ static void write_entry(table_t *t, uint32_t e, uint64_t key, const uint8_t *src
   memcpy(p + KEY_OFFSET, &key, 8);
   memcpy(p + ID_OFFSET, src, len);
   if (len < BUILD_ID_MAX) memset(p + ID_OFFSET + len, 0, BUILD_ID_MAX - len);
-  p[LEN_OFFSET] = (uint8_t)len;
-  p[REF_OFFSET] = 0;
+  p[META_OFFSET] = (uint8_t)len;
 }
 
 /** Frees a dead entry by moving the last live entry into it, keeping entries dense. */
@@ -201,8 +207,8 @@ static void compact(table_t *t, uint32_t e) {
 static uint32_t victim(table_t *t) {
   for (;;) {
     uint8_t *p = entry_at(t, t->hand);
-    if (p[REF_OFFSET] == 0) return t->hand;
-    p[REF_OFFSET] = 0;
+    if ((p[META_OFFSET] & REF_BIT) == 0) return t->hand;
+    p[META_OFFSET] &= LEN_MASK;
     t->hand = t->hand + 1 == t->count ? 0 : t->hand + 1;
   }
 }
@@ -235,13 +241,16 @@ int table_insert(table_t *t, uint64_t key, const uint8_t *src, uint32_t len) {
   return status;
 }
 
+static inline uint32_t copy_out(table_t *t, slot_t slot, uint8_t *dst) {
+  uint8_t *p = entry_at(t, slot_entry(slot));
+  if ((p[META_OFFSET] & REF_BIT) == 0) p[META_OFFSET] |= REF_BIT; /* test before set, as the core does */
+  memcpy(dst, p + ID_OFFSET, BUILD_ID_MAX);
+  return p[META_OFFSET] & LEN_MASK;
+}
+
 static inline uint32_t probe(table_t *t, uint64_t key, uint8_t *dst) {
   slot_t slot = find(t, key, hash(key));
-  if (slot == 0) return 0;
-  uint8_t *p = entry_at(t, slot_entry(slot));
-  if (p[REF_OFFSET] == 0) p[REF_OFFSET] = 1; /* test before set, as the core does */
-  memcpy(dst, p + ID_OFFSET, BUILD_ID_MAX);
-  return p[LEN_OFFSET];
+  return slot == 0 ? 0 : copy_out(t, slot, dst);
 }
 
 uint32_t table_lookup(table_t *t, uint64_t key, uint8_t *dst) {
@@ -254,19 +263,33 @@ uint32_t table_lookup(table_t *t, uint64_t key, uint8_t *dst) {
 /** Folds the loads of table_lookup_many's first pass, so the optimizer keeps them. */
 static volatile uint32_t touched;
 
-/* As the core: per group, first load every key's home bucket and first candidate entry, then probe each key. */
+/*
+ * As the core: per group, first load every key's home bucket and candidate entry (both ends) and
+ * keep its home, matches, tag and overflow count; then resume each key's probe from that state.
+ */
 uint32_t table_lookup_many(table_t *t, const uint64_t *keys, uint8_t *ids, uint8_t *lens, uint32_t n) {
   uint32_t found = 0, sink = 0;
+  uint32_t homes[LOOKUP_GROUP], states[LOOKUP_GROUP];
   for (uint32_t g = 0; g < n; g += LOOKUP_GROUP) {
     uint32_t end = g + LOOKUP_GROUP < n ? g + LOOKUP_GROUP : n;
     for (uint32_t i = g; i < end; i++) {
       uint64_t h = hash(keys[i]);
-      const uint8_t *p = bucket_at(t, home_of(t, h));
-      uint32_t m = matches(p, tag_of(h));
-      sink += m == 0 ? over_of(p) : *entry_at(t, slot_entry((uintptr_t)p | (uintptr_t)__builtin_ctz(m)));
+      uint32_t b = home_of(t, h), tag = tag_of(h);
+      const uint8_t *p = bucket_at(t, b);
+      uint32_t m = matches(p, tag);
+      homes[i - g] = b;
+      states[i - g] = m | tag << 16 | over_of(p) << 24;
+      if (m != 0) {
+        const uint8_t *e = entry_at(t, slot_entry((uintptr_t)p | (uintptr_t)__builtin_ctz(m)));
+        sink += e[0] + e[ENTRY_SIZE - 1];
+      }
     }
     for (uint32_t i = g; i < end; i++) {
-      uint32_t len = probe(t, keys[i], ids + (size_t)i * BUILD_ID_MAX);
+      uint32_t state = states[i - g];
+      slot_t slot = (state & ~(0xFFu << 16)) == 0
+        ? 0
+        : find_from(t, keys[i], (state >> 16) & 0xFFu, homes[i - g], state & SLOT_BITS);
+      uint32_t len = slot == 0 ? 0 : copy_out(t, slot, ids + (size_t)i * BUILD_ID_MAX);
       lens[i] = (uint8_t)len;
       found += len != 0;
     }

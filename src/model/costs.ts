@@ -6,7 +6,7 @@
  * |---------------------|-----------------|-------------------------|----------------------------------|------------------------|
  * | `pointer-per-file`  | 8 B pointer     |                         |                                  | 24 B `struct build_id` |
  * | `pointer-per-inode` |                 | 16 B pointer + lock     | 24 B `struct build_id`           |                        |
- * | `stolen-bit`        |                 | 0 B (a spare flag bit)  | 30 B entry + 64 B per 15 slots   |                        |
+ * | `stolen-bit`        |                 | 0 B (a spare flag bit)  | 29 B entry + 64 B per 15 slots   |                        |
  *
  * @module
  */
@@ -31,7 +31,7 @@ export const INODE_FIELDS_BYTES = Math.ceil((INODE_POINTER_BYTES + INODE_LOCK_BY
 /** Viro's design: the flag is a spare bit of the existing 32-bit `i_flags`, so an inode grows by nothing. */
 export const STOLEN_BIT_INODE_BYTES = 0;
 
-/** The side hash's entry record, the core's `ENTRY_SIZE` (src/layout.ts): key u64, id[20], len u8, ref u8. */
+/** The side hash's entry record, the core's `ENTRY_SIZE` (src/layout.ts): key u64, id[20], a meta byte (length and reference bit). */
 export const SIDE_ENTRY_BYTES = ENTRY_SIZE;
 
 /** The side hash's bucket, the core's `BUCKET_SIZE` (src/layout.ts): one cache line of 15 tags and entry numbers. */
@@ -158,7 +158,7 @@ function firstCrossing(limit: number, stolen: (n: number) => number, rival: (n: 
 /**
  * Break-even points of the stolen-bit design against each rival for population `p`: how few
  * open files make the per-file pointer cheaper, and how many cached ELF inodes make the side
- * hash as dear as each rival. The side hash grows by 30 B per entry plus its buckets, faster
+ * hash as dear as each rival. The side hash grows by 29 B per entry plus its buckets, faster
  * than the 24 B `struct build_id` a rival pays per ELF inode, so each search has one crossing.
  * @throws TypeError or RangeError as {@link designCosts} does.
  */

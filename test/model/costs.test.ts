@@ -4,13 +4,13 @@ import { breakEven, designCosts, type Population, sideHashBytes, sideHashSlots }
 
 describe("side hash bytes", () => {
   test.each([
-    // entries, slots (whole 15-slot buckets >= entries × 8/7), bytes = slots / 15 × 64 + entries × 30
+    // entries, slots (whole 15-slot buckets >= entries × 8/7), bytes = slots / 15 × 64 + entries × 29
     [0, 0, 0],
-    [1, 15, 64 + 30],
-    [13, 15, 64 + 13 * 30],
-    [14, 30, 2 * 64 + 14 * 30],
-    [100, 120, 8 * 64 + 100 * 30],
-    [16384, 18735, 1249 * 64 + 16384 * 30],
+    [1, 15, 64 + 29],
+    [13, 15, 64 + 13 * 29],
+    [14, 30, 2 * 64 + 14 * 29],
+    [100, 120, 8 * 64 + 100 * 29],
+    [16384, 18735, 1249 * 64 + 16384 * 29],
   ])("%i entries: %i slots, %i B", (entries, slots, bytes) => {
     expect(sideHashSlots(entries)).toBe(slots);
     expect(sideHashBytes(entries)).toBe(bytes);
@@ -22,7 +22,7 @@ describe("side hash bytes", () => {
       const cache = await BuildIdCache.create({ capacity });
       const stats = cache.stats();
       expect(stats.slots).toBe(sideHashSlots(capacity));
-      expect((stats.slots / 15) * 64 + capacity * 30).toBe(sideHashBytes(capacity));
+      expect((stats.slots / 15) * 64 + capacity * 29).toBe(sideHashBytes(capacity));
       batchBuffers.add(stats.reservedBytes - sideHashBytes(capacity));
       cache.dispose();
     }
@@ -38,7 +38,7 @@ describe("designCosts", () => {
     expect(costs.map((c) => c.bytes)).toEqual([
       1000 * 8 + 300 * 24, // a pointer per file, a struct build_id per executable mapping
       5000 * 16 + 100 * 24, // pointer + lock (padded) per inode, a struct build_id per ELF inode
-      8 * 64 + 100 * 30, // nothing per inode; 100 entries in 8 buckets of 15 slots
+      8 * 64 + 100 * 29, // nothing per inode; 100 entries in 8 buckets of 15 slots
     ]);
     for (const c of costs) expect(c.label.length).toBeGreaterThan(0);
     expect(costs[0]!.perObject).toBe("8 B/file + 24 B/exec mapping");
@@ -62,24 +62,24 @@ describe("designCosts", () => {
 });
 
 describe("breakEven", () => {
-  test("a desktop: per-file loses above 139 files; the side hash matches it at 298 ELF inodes, per-inode never", () => {
+  test("a desktop: per-file loses above 127 files; the side hash matches it at 306 ELF inodes, per-inode never", () => {
     const p = { files: 1000, inodes: 5000, elfInodes: 100, executableMappings: 100 };
-    // Side hash for 100 entries: 8 buckets × 64 + 100 × 30 = 3512 B; per file: 8 f + 100 × 24 = 8 f + 2400.
-    // 8 f >= 1112 from f = 139.
-    // Per file costs 8000 + 2400 = 10400 B. 297 entries: 23 buckets (1472 B) + 8910 = 10382 < 10400;
-    // 298 entries: 1472 + 8940 = 10412 >= 10400.
-    // Per inode costs 80000 + 24 n; the side hash costs at most 30 n + 5 n, and 11 n <= 55000 < 80000: never.
-    expect(breakEven(p)).toEqual({ files: 139, elfInodesVsPerFile: 298, elfInodesVsPerInode: null });
+    // Side hash for 100 entries: 8 buckets × 64 + 100 × 29 = 3412 B; per file: 8 f + 100 × 24 = 8 f + 2400.
+    // 8 f >= 1012 from f = 127.
+    // Per file costs 8000 + 2400 = 10400 B. 305 entries: 24 buckets (1536 B) + 8845 = 10381 < 10400;
+    // 306 entries: 1536 + 8874 = 10410 >= 10400.
+    // Per inode costs 80000 + 24 n; the side hash costs at most 29 n + 5 n, and 10 n <= 50000 < 80000: never.
+    expect(breakEven(p)).toEqual({ files: 127, elfInodesVsPerFile: 306, elfInodesVsPerInode: null });
   });
 
   test("a tiny inode cache: per-inode never wins, one entry already costs more than per-file", () => {
     const p = { files: 10, inodes: 100, elfInodes: 10, executableMappings: 0 };
-    // Per inode: 1600 + 24 n. Side hash at n = 100: 8 buckets × 64 + 3000 = 3512 < 4000.
+    // Per inode: 1600 + 24 n. Side hash at n = 100: 8 buckets × 64 + 2900 = 3412 < 4000.
     expect(breakEven(p).elfInodesVsPerInode).toBe(null);
-    // Per file: 80 B; side hash for one entry is one bucket and one entry, 64 + 30 = 94 B.
+    // Per file: 80 B; side hash for one entry is one bucket and one entry, 64 + 29 = 93 B.
     expect(breakEven(p).elfInodesVsPerFile).toBe(1);
-    // Side hash for 10 entries: 64 + 300 = 364 B <= 8 × 46.
-    expect(breakEven(p).files).toBe(46);
+    // Side hash for 10 entries: 64 + 290 = 354 B <= 8 × 45.
+    expect(breakEven(p).files).toBe(45);
   });
 
   test("the break-even population really is where the costs cross", () => {
