@@ -11,8 +11,8 @@ import {
   INSERTED_EVICTING,
   KEY_OFFSET,
   LEN_MASK,
-  META_OFFSET,
   MAX_CAPACITY,
+  META_OFFSET,
   OK,
   REF_BIT,
   SHARED_MAX_PAGES,
@@ -595,7 +595,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
       }
     }
     for (let i = 0; i < count; i++) {
-      if (records[i * SNAPSHOT_ENTRY_SIZE + RECORD_REF_OFFSET]) bytes[this.#core.entryAddress(i) + META_OFFSET]! |= REF_BIT;
+      if (records[i * SNAPSHOT_ENTRY_SIZE + RECORD_REF_OFFSET])
+        bytes[this.#core.entryAddress(i) + META_OFFSET]! |= REF_BIT;
     }
   }
 }
