@@ -84,6 +84,7 @@ export const OVER_STUCK: u32 = 255;
 export const BATCH: u32 = 1024;
 /** lookupMany loads the buckets of this many keys before reading any of their entries. */
 const LOOKUP_GROUP: u32 = 16;
+const HOMES_SIZE: usize = <usize>LOOKUP_GROUP * 8;
 
 // ---- status codes (the TypeScript side turns them into errors or results) -----------------
 
@@ -118,6 +119,8 @@ export let ioKeys: usize = 0;     // BATCH u64 keys
 export let ioIds: usize = 0;      // BATCH build ids, BUILD_ID_MAX bytes apart
 export let ioLens: usize = 0;     // BATCH u8 lengths (0: miss) or per-key statuses
 export let ioEvicted: usize = 0;  // BATCH u64 keys evicted by setMany, per input key
+/** lookupMany's scratch: each key of a group's home bucket and probe state, a u32 pair per key. */
+let ioHomes: usize = 0;           // LOOKUP_GROUP u32 pairs; per instance, as static data is shared
 
 /** Key evicted by the last insert that returned INSERTED_EVICTING. */
 export let evictedKey: u64 = 0;
@@ -363,7 +366,8 @@ export function init(cap: u32): i32 {
   ioEvicted = ioKeys + <usize>BATCH * KEY_SIZE;
   ioIds = ioEvicted + <usize>BATCH * KEY_SIZE;
   ioLens = ioIds + <usize>BATCH * <usize>BUILD_ID_MAX;
-  entries = ioLens + <usize>BATCH;
+  ioHomes = ioLens + <usize>BATCH;
+  entries = ioHomes + HOMES_SIZE;
   // No fill: init runs once per instance, on memory that nothing has written yet (wasm zeroes it).
   bucketCount = n;
   capacity = cap;
@@ -380,7 +384,7 @@ function bucketsFor(cap: u32): u32 {
 /** Bytes of buckets, entries and batch I/O for `cap` entries over `n` buckets. */
 function tableBytes(cap: u32, n: u32): usize {
   return <usize>n * <usize>BUCKET_SIZE + <usize>cap * <usize>ENTRY_SIZE
-    + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE)
+    + <usize>BATCH * (KEY_SIZE + <usize>BUILD_ID_MAX + 1 + KEY_SIZE) + HOMES_SIZE
     + (ASC_FEATURE_THREADS ? HEADER_SIZE + KEY_SIZE : 0); // the shared header and its alignment
 }
 
@@ -491,53 +495,65 @@ export function clear(): void {
 
 // ---- batch operations over the I/O regions ------------------------------------------------
 
-/** Folds the loads of lookupMany's first pass, so the optimizer keeps them. */
+/** Folds the loads of lookupGroup's first passes, so the optimizer keeps them. */
 let touched: u32 = 0;
-/** lookupMany's first pass leaves each key's home bucket and its tag matches here, a u32 pair per key. */
-const homes = memory.data(<i32>LOOKUP_GROUP * 8, 8);
 
 /**
  * lookup() for ioKeys[0..n): ids to ioIds, lengths to ioLens (0: miss). Returns hits.
- * Keys go in groups: first every key's home bucket and candidate entry are loaded, so their
- * cache misses overlap (wasm has no prefetch), then each key's probe resumes from its home.
+ * Keys go in groups of LOOKUP_GROUP (lookupGroup).
  */
 export function lookupMany(n: u32): u32 {
   assert(n <= BATCH, "lookupMany: n within the batch region");
   let found: u32 = 0;
-  let sink: u32 = 0;
-  for (let g: u32 = 0; g < n; g += LOOKUP_GROUP) {
-    const end = min(g + LOOKUP_GROUP, n);
-    for (let i = g; i < end; i++) {
-      const h = hash(load<u64>(ioKeys + (<usize>i << 3)));
-      const b = homeOf(h);
-      const p = bucketAt(b);
-      const tag = tagOf(h);
-      const m = matches(p, tag);
-      const at = homes + (<usize>(i - g) << 3);
-      store<u32>(at, b);
-      // The probe's state in one word: matches, tag, and the overflow count (a tag is never 0).
-      store<u32>(at, <u32>m | tag << 16 | overOf(p) << 24, 4);
-      if (m != 0) {
-        // Both ends of the candidate entry: a record may straddle two lines.
-        const e = entryAt(slotEntry(p | <usize>ctz(m)));
-        sink += <u32>load<u8>(e) + <u32>load<u8>(e, ENTRY_SIZE - 1);
-      }
-    }
-    for (let i = g; i < end; i++) {
-      const at = homes + (<usize>(i - g) << 3);
-      const state = load<u32>(at, 4);
-      // No match and no key passed the home bucket: a miss without another load.
-      const slot = (state & ~(0xFF << 16)) == 0
-        ? 0
-        : findFrom(load<u64>(ioKeys + (<usize>i << 3)), (state >> 16) & 0xFF, load<u32>(at), state & SLOT_BITS);
-      const len = slot == 0 ? 0 : copyOut(slot, ioIds + <usize>i * BUILD_ID_MAX);
-      store<u8>(ioLens + i, <u8>len);
-      found += <u32>(len != 0);
-    }
-  }
-  touched = sink;
+  for (let g: u32 = 0; g < n; g += LOOKUP_GROUP) found += lookupGroup(g, min(g + LOOKUP_GROUP, n));
   hits += found;
   misses += n - found;
+  return found;
+}
+
+/**
+ * lookupMany() for keys [g, end) of the batch, at most LOOKUP_GROUP, counting nothing; returns hits.
+ * Three passes: every key's home bucket is loaded, then its tags matched and its candidate entry
+ * loaded, so the cache misses of the group overlap (wasm has no prefetch); then each key's probe
+ * resumes from that state, and a key its home bucket rules out ends there.
+ */
+function lookupGroup(g: u32, end: u32): u32 {
+  let found: u32 = 0;
+  let sink: u32 = 0;
+  // Few instructions a key, so the reorder buffer holds every key's bucket load at once.
+  for (let i = g; i < end; i++) {
+    const h = hash(load<u64>(ioKeys + (<usize>i << 3)));
+    const b = homeOf(h);
+    const at = ioHomes + (<usize>(i - g) << 3);
+    store<u32>(at, b);
+    store<u32>(at, tagOf(h), 4);
+    sink += overOf(bucketAt(b));
+  }
+  for (let i = g; i < end; i++) {
+    const at = ioHomes + (<usize>(i - g) << 3);
+    const p = bucketAt(load<u32>(at));
+    const tag = load<u32>(at, 4);
+    const m = matches(p, tag);
+    // The probe's state in one word: matches, tag, and the overflow count (a tag is never 0).
+    store<u32>(at, <u32>m | tag << 16 | overOf(p) << 24, 4);
+    if (m != 0) {
+      // Both ends of the candidate entry: a record may straddle two lines.
+      const e = entryAt(slotEntry(p | <usize>ctz(m)));
+      sink += <u32>load<u8>(e) + <u32>load<u8>(e, ENTRY_SIZE - 1);
+    }
+  }
+  for (let i = g; i < end; i++) {
+    const at = ioHomes + (<usize>(i - g) << 3);
+    const state = load<u32>(at, 4);
+    // No match and no key passed the home bucket: a miss without another load.
+    const slot = (state & ~(0xFF << 16)) == 0
+      ? 0
+      : findFrom(load<u64>(ioKeys + (<usize>i << 3)), (state >> 16) & 0xFF, load<u32>(at), state & SLOT_BITS);
+    const len = slot == 0 ? 0 : copyOut(slot, ioIds + <usize>i * BUILD_ID_MAX);
+    store<u8>(ioLens + i, <u8>len);
+    found += <u32>(len != 0);
+  }
+  touched += sink;
   return found;
 }
 
@@ -740,7 +756,8 @@ function publishHeader(): void {
   ioEvicted = ioKeys + <usize>BATCH * KEY_SIZE;
   ioIds = ioEvicted + <usize>BATCH * KEY_SIZE;
   ioLens = ioIds + <usize>BATCH * <usize>BUILD_ID_MAX;
-  fenceWord = ioLens + <usize>BATCH;
+  ioHomes = ioLens + <usize>BATCH;
+  fenceWord = ioHomes + HOMES_SIZE;
   return OK;
 }
 
@@ -819,15 +836,29 @@ function publishHeader(): void {
   return false;
 }
 
-/** lookupMany() for a reader: each key read as sharedLookup() reads it. Returns hits. */
+/**
+ * lookupMany() for a reader: a group at a time between two epoch loads, and the keys of a group
+ * the writer changed the table under again one by one, as sharedLookup() reads them. Returns hits.
+ */
 // @ts-ignore: decorator
 @global function sharedLookupMany(n: u32): u32 {
   assert(n <= BATCH, "sharedLookupMany: n within the batch region");
   let found: u32 = 0;
-  for (let i: u32 = 0; i < n; i++) {
-    const len = sharedLookup(load<u64>(ioKeys + (<usize>i << 3)), ioIds + <usize>i * BUILD_ID_MAX);
-    store<u8>(ioLens + i, <u8>len);
-    found += <u32>(len != 0);
+  for (let g: u32 = 0; g < n; g += LOOKUP_GROUP) {
+    const end = min(g + LOOKUP_GROUP, n);
+    const begun = sharedReadBegin();
+    const got = (begun & 1) == 0 ? lookupGroup(g, end) : 0;
+    if (sharedReadEnd(begun)) {
+      found += got;
+      hits += got;
+      misses += end - g - got;
+      continue;
+    }
+    for (let i = g; i < end; i++) {
+      const len = sharedLookup(load<u64>(ioKeys + (<usize>i << 3)), ioIds + <usize>i * BUILD_ID_MAX);
+      store<u8>(ioLens + i, <u8>len);
+      found += <u32>(len != 0);
+    }
   }
   return found;
 }

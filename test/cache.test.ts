@@ -407,7 +407,7 @@ describe("verify() fires on a corrupted table", () => {
     const table = core.bucketAddress();
     const buckets = core.slotCount() / BUCKET_SLOTS;
     // The entries follow the buckets and the batch regions (init() lays them out so); check before writing.
-    expect(entries).toBe(core.ioLens.value + BATCH);
+    expect(entries).toBeGreaterThanOrEqual(core.ioLens.value + BATCH);
     expect(core.ioKeys.value).toBe(table + buckets * BUCKET_SIZE);
     const tag = (b: number, i: number) => table + b * BUCKET_SIZE + i;
     const entryNumber = (b: number, i: number) => table + b * BUCKET_SIZE + SLOT_ENTRY_OFFSET + 3 * i;

@@ -29,6 +29,24 @@ describe("shared cache", () => {
     expect(reader.size).toBe(cache.size);
   });
 
+  test("a reader's getMany while the writer is mid-change: every key a contended miss, then every key read", async () => {
+    using cache = await BuildIdCache.create({ capacity: 100, shared: true });
+    const keys = BigUint64Array.from({ length: 40 }, (_, i) => BigInt(i + 1));
+    cache.setMany(keys, new Uint8Array(keys.length * 20).fill(9), 20);
+    const handle = cache.share();
+    const reader = await BuildIdCacheReader.attach(handle);
+    const epoch = new BigUint64Array(handle.memory.buffer, handle.header, 1);
+    const rest = epoch[0]!;
+    const lengths = new Uint8Array(keys.length);
+    epoch[0] = rest | 1n; // odd: the writer's change in progress, as writeBegin() leaves it
+    expect(reader.getMany(keys, new Uint8Array(keys.length * 20), lengths)).toBe(0);
+    expect(reader.stats().contendedMisses).toBe(keys.length);
+    epoch[0] = rest;
+    expect(reader.getMany(keys, new Uint8Array(keys.length * 20), lengths)).toBe(keys.length);
+    expect(lengths.every((n) => n === 20)).toBe(true);
+    expect(reader.stats()).toMatchObject({ hits: keys.length, misses: keys.length, contendedMisses: keys.length });
+  });
+
   test("one writer: a second is refused while the first lives, and takes over once it is disposed", async () => {
     const cache = await BuildIdCache.create({ capacity: 10, shared: true });
     cache.set(1n, ID);

@@ -264,8 +264,8 @@ uint32_t table_lookup(table_t *t, uint64_t key, uint8_t *dst) {
 static volatile uint32_t touched;
 
 /*
- * As the core: per group, first load every key's home bucket and candidate entry (both ends) and
- * keep its home, matches, tag and overflow count; then resume each key's probe from that state.
+ * As the core: per group, load every key's home bucket; then match its tags and load its candidate
+ * entry (both ends), keeping home, matches, tag and overflow count; then resume each key's probe.
  */
 uint32_t table_lookup_many(table_t *t, const uint64_t *keys, uint8_t *ids, uint8_t *lens, uint32_t n) {
   uint32_t found = 0, sink = 0;
@@ -274,10 +274,13 @@ uint32_t table_lookup_many(table_t *t, const uint64_t *keys, uint8_t *ids, uint8
     uint32_t end = g + LOOKUP_GROUP < n ? g + LOOKUP_GROUP : n;
     for (uint32_t i = g; i < end; i++) {
       uint64_t h = hash(keys[i]);
-      uint32_t b = home_of(t, h), tag = tag_of(h);
-      const uint8_t *p = bucket_at(t, b);
-      uint32_t m = matches(p, tag);
-      homes[i - g] = b;
+      homes[i - g] = home_of(t, h);
+      states[i - g] = tag_of(h);
+      sink += over_of(bucket_at(t, homes[i - g]));
+    }
+    for (uint32_t i = g; i < end; i++) {
+      const uint8_t *p = bucket_at(t, homes[i - g]);
+      uint32_t tag = states[i - g], m = matches(p, tag);
       states[i - g] = m | tag << 16 | over_of(p) << 24;
       if (m != 0) {
         const uint8_t *e = entry_at(t, slot_entry((uintptr_t)p | (uintptr_t)__builtin_ctz(m)));

@@ -274,7 +274,9 @@ withCacheOptions(
 });
 
 registerStoreCommands(program);
-registerDebuginfodCommands(program);
+registerDebuginfodCommands(program, (stop) => {
+  stopSaving = stop;
+});
 
 try {
   await program.parseAsync();

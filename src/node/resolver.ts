@@ -519,7 +519,7 @@ export class BuildIdResolver {
   ): Resolution[] | Promise<Resolution[] | "stale"> {
     // Distinct mappings of this call, each looked at once: held answers first, without an await,
     // their cache entries confirmed in one batch lookup.
-    const files: (FileResolution | undefined)[] = [];
+    const files = new Array<FileResolution | undefined>(view.mappings.length);
     const resolvable = view.resolvable;
     const pending: number[] = [];
     let batch = 0;

@@ -1,7 +1,9 @@
 /**
  * The reverse index: build ID -> the files that carry it, over scanned roots. The distinct IDs live
  * in the wasm table ({@link BuildIdCache}: key = the ID's first 8 bytes, value = the whole ID, so a
- * hit is checked in full); the files live beside it in typed arrays, sorted by that key.
+ * hit is checked in full); the files live beside it in typed arrays, sorted by that key. IDs longer
+ * than the table's {@link BUILD_ID_MAX} bytes (rare: `--build-id=0x…` with more than 20 bytes) are
+ * kept beside it in a map keyed by their whole hex.
  *
  * @packageDocumentation
  */
@@ -10,11 +12,12 @@ import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { BuildIdCache } from "../../cache.js";
 import { ElfError } from "../../elf.js";
+import { toHex } from "../../hex.js";
 import { BUILD_ID_MAX } from "../../layout.js";
 import { openRegularSync } from "../safe-open.js";
 import { loadSnapshotFile, saveSnapshotAtomic } from "../snapshot-file.js";
 import { buildIdBytes } from "./build-id.js";
-import { emptyTable, type FileTable, KIND, STAMP_WORDS, TableBuilder } from "./file-table.js";
+import { emptyTable, type FileTable, ID_MAX, idOf, KIND, STAMP_WORDS, TableBuilder } from "./file-table.js";
 import { decodeIndexFile, encodeIndexFile } from "./index-file.js";
 import { buildIdThrough, fdReader, headFirst } from "./reads.js";
 import { readElfLayout } from "./sections.js";
@@ -64,6 +67,8 @@ export interface ScanStats {
   reads: number;
   /** Files whose stamp was unchanged, taken from the previous scan without a read. */
   reused: number;
+  /** Files the previous scan held that this one did not find (dropped from the index). */
+  removed: number;
   /** ELF files with a build ID the index holds. */
   withBuildId: number;
   /** Of those, executables. */
@@ -80,7 +85,7 @@ export interface ScanStats {
   special: number;
   /** Further names of a file already seen (same device and inode). */
   hardLinks: number;
-  /** ELF files whose build ID is longer than {@link BUILD_ID_MAX} bytes (not indexed). */
+  /** ELF files whose build ID is longer than {@link ID_MAX} (255) bytes (not indexed). */
   longBuildIds: number;
   /** Wall time of the scan in milliseconds. */
   durationMs: number;
@@ -96,11 +101,14 @@ export interface BuildIdIndexOptions {
 export interface ScanOptions {
   /** Show a progress bar on standard error when it is a terminal. */
   progress?: boolean;
+  /** Stops the scan at its next pause (every few milliseconds); it then rejects with the signal's reason and the index keeps its previous contents. */
+  signal?: AbortSignal;
 }
 
 const ID_PREFIX = 8;
 const GOLDEN = 0x9e3779b97f4a7c15n;
-const YIELD_EVERY = 512;
+/** Longest a scan works without a pause for other work (a server's requests), in ms; one file's read is never split. */
+const SLICE_MS = 10;
 
 /** The table key of probe `i` for an ID whose first 8 bytes are `prefix`: IDs sharing a prefix take the next free probe. */
 function probeKey(prefix: bigint, i: number): bigint {
@@ -141,7 +149,7 @@ function classify(path: string): { stamp: bigint[]; found: Classified } {
       throw error;
     }
     const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
-    if (info.length > BUILD_ID_MAX) return { stamp, found: { kind, long: true } };
+    if (info.length > ID_MAX) return { stamp, found: { kind, long: true } };
     return { stamp, found: { kind: kind | KIND.BUILD_ID, id: info.bytes } };
   } finally {
     closeSync(fd);
@@ -172,6 +180,25 @@ function progressBar(enabled: boolean | undefined): {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Cuts a scan into slices of {@link SLICE_MS}: `if (slices.due()) await slices.pause()` between steps. */
+interface Slices {
+  due(): boolean;
+  /** Lets other work run, then ends the scan (rejects) if `signal` asked for it meanwhile. */
+  pause(): Promise<void>;
+}
+
+function slices(signal: AbortSignal | undefined): Slices {
+  let since = performance.now();
+  return {
+    due: () => performance.now() - since >= SLICE_MS,
+    async pause() {
+      await tick();
+      signal?.throwIfAborted();
+      since = performance.now();
+    },
+  };
+}
+
 /**
  * Build ID -> files, over directories scanned for ELF files. Symbolic links are never followed
  * (so a link cycle cannot loop); every file is opened through the safe open and read in bounded
@@ -190,11 +217,12 @@ export class BuildIdIndex {
   #table: BuildIdCache;
   #fileKeys = new BigUint64Array(0);
   #order = new Uint32Array(0);
+  #long = new Map<string, number[]>();
   #buildIds = 0;
   #stats: ScanStats | undefined;
   #scanning: Promise<unknown> = Promise.resolve();
   #out = new Uint8Array(BUILD_ID_MAX);
-  #want = new Uint8Array(BUILD_ID_MAX);
+  #want = new Uint8Array(ID_MAX);
 
   private constructor(roots: readonly string[], table: BuildIdCache) {
     this.#roots = roots;
@@ -253,7 +281,8 @@ export class BuildIdIndex {
   /**
    * Walks the roots and brings the index up to date: new and changed files are read, unchanged
    * ones (same stamp) kept unread, vanished ones dropped. Unreadable entries are counted, never fatal.
-   * Lookups meanwhile answer from the previous scan; a scan called during another runs after it.
+   * Lookups meanwhile answer from the previous scan (it pauses every few milliseconds, so a server
+   * on the same thread keeps answering); a scan called during another runs after it.
    */
   scan(options: ScanOptions = {}): Promise<ScanStats> {
     const run = this.#scanning.then(() => this.#scanOnce(options));
@@ -270,6 +299,7 @@ export class BuildIdIndex {
       files: 0,
       reads: 0,
       reused: 0,
+      removed: 0,
       withBuildId: 0,
       executables: 0,
       debuginfo: 0,
@@ -281,37 +311,49 @@ export class BuildIdIndex {
       longBuildIds: 0,
       durationMs: 0,
     };
-    const found = this.#walk(stats);
+    options.signal?.throwIfAborted();
+    const slice = slices(options.signal);
+    const found = await this.#walk(stats, slice);
     const previous = this.#files;
     const byPath = new Map<string, number>();
-    for (let i = 0; i < previous.count; i++) byPath.set(previous.paths[i]!, i);
+    for (let i = 0; i < previous.count; i++) {
+      byPath.set(previous.paths[i]!, i);
+      if (slice.due()) await slice.pause();
+    }
+    let kept = 0;
     const builder = new TableBuilder();
     const bar = progressBar(options.progress);
     bar.start(found.length);
-    for (let n = 0; n < found.length; n++) {
-      const { path, stamp } = found[n]!;
-      const old = byPath.get(path);
-      if (old !== undefined && sameStamp(previous, old, stamp)) {
-        builder.copy(previous, old);
-        stats.reused++;
-      } else {
-        try {
-          const { stamp: opened, found: c } = classify(path);
-          stats.reads++;
-          if (c.long) stats.longBuildIds++;
-          builder.add(path, opened, c.kind, c.id);
-        } catch {
-          stats.unreadable++;
+    try {
+      for (let n = 0; n < found.length; n++) {
+        const { path, stamp } = found[n]!;
+        const old = byPath.get(path);
+        if (old !== undefined) kept++;
+        if (old !== undefined && sameStamp(previous, old, stamp)) {
+          builder.copy(previous, old);
+          stats.reused++;
+        } else {
+          try {
+            const { stamp: opened, found: c } = classify(path);
+            stats.reads++;
+            if (c.long) stats.longBuildIds++;
+            builder.add(path, opened, c.kind, c.id);
+          } catch {
+            stats.unreadable++;
+          }
+        }
+        if (slice.due()) {
+          bar.update(n + 1);
+          await slice.pause();
         }
       }
-      if (n % YIELD_EVERY === YIELD_EVERY - 1) {
-        bar.update(n + 1);
-        await tick();
-      }
+      bar.update(found.length);
+    } finally {
+      bar.stop();
     }
-    bar.update(found.length);
-    bar.stop();
-    await this.#adopt(builder.table);
+    stats.removed = previous.count - kept;
+    // Nothing read and nothing gone: every file was copied as it was, so the table stands.
+    if (stats.reads > 0 || builder.table.count !== previous.count) await this.#adopt(builder.table, slice);
     const t = this.#files;
     for (let i = 0; i < t.count; i++) {
       const kind = t.kinds[i]!;
@@ -327,7 +369,7 @@ export class BuildIdIndex {
   }
 
   // Lists the regular files under the roots with their lstat stamps; never follows a link.
-  #walk(stats: ScanStats): { path: string; stamp: bigint[] }[] {
+  async #walk(stats: ScanStats, slice: Slices): Promise<{ path: string; stamp: bigint[] }[]> {
     const seenDirs = new Set<string>();
     const seenFiles = new Set<string>();
     const found: { path: string; stamp: bigint[] }[] = [];
@@ -363,6 +405,7 @@ export class BuildIdIndex {
       }
       const subdirs: string[] = [];
       for (const name of names) {
+        if (slice.due()) await slice.pause();
         const path = join(dir, name);
         let st: BigIntStats | undefined;
         try {
@@ -399,20 +442,33 @@ export class BuildIdIndex {
   }
 
   // Makes `files` the index's contents: one table entry per distinct ID, files sorted by its key.
-  async #adopt(files: FileTable): Promise<void> {
+  async #adopt(files: FileTable, slice = slices(undefined)): Promise<void> {
     let withId = 0;
     for (let i = 0; i < files.count; i++) if (files.idLengths[i]) withId++;
     const table = await BuildIdCache.create({ capacity: Math.max(16, Math.ceil(withId * 1.25)) });
     const keys = new BigUint64Array(files.count);
     const order: number[] = [];
+    const long = new Map<string, number[]>();
     let distinct = 0;
     const out = new Uint8Array(BUILD_ID_MAX);
     for (let i = 0; i < files.count; i++) {
-      const length = files.idLengths[i]!;
-      if (length === 0) continue;
-      const at = i * BUILD_ID_MAX;
-      const id = files.ids.subarray(at, at + length);
-      const prefix = prefixOf(files.ids, at);
+      if (slice.due()) {
+        await slice.pause().catch((error) => {
+          table.dispose();
+          throw error;
+        });
+      }
+      const id = idOf(files, i);
+      if (id === undefined) continue;
+      const { length } = id;
+      if (length > BUILD_ID_MAX) {
+        const hex = toHex(id);
+        const same = long.get(hex);
+        if (same) same.push(i);
+        else long.set(hex, [i]);
+        continue;
+      }
+      const prefix = prefixOf(files.ids, i * BUILD_ID_MAX);
       for (let probe = 0; ; probe++) {
         const key = probeKey(prefix, probe);
         const got = table.getBytes(key, out);
@@ -435,7 +491,8 @@ export class BuildIdIndex {
     this.#files = files;
     this.#fileKeys = keys;
     this.#order = Uint32Array.from(order);
-    this.#buildIds = distinct;
+    this.#long = long;
+    this.#buildIds = distinct + long.size;
   }
 
   /** The table key holding exactly this ID, or `undefined`. */
@@ -461,8 +518,29 @@ export class BuildIdIndex {
    */
   lookup(buildId: string | Uint8Array): IndexedFile[] {
     const length = buildIdBytes(buildId, this.#want);
-    if (length > BUILD_ID_MAX) return [];
-    this.#want.fill(0, length);
+    if (length > ID_MAX) return [];
+    const numbers =
+      length > BUILD_ID_MAX ? (this.#long.get(toHex(this.#want, 0, length)) ?? []) : this.#numbers(length);
+    const t = this.#files;
+    const files = numbers.map((i): IndexedFile => {
+      const s = i * STAMP_WORDS;
+      return {
+        path: t.paths[i]!,
+        executable: (t.kinds[i]! & KIND.EXECUTABLE) !== 0,
+        debuginfo: (t.kinds[i]! & KIND.DEBUGINFO) !== 0,
+        dev: t.stamps[s]!,
+        ino: t.stamps[s + 1]!,
+        size: t.stamps[s + 2]!,
+        mtimeNs: t.stamps[s + 3]!,
+        ctimeNs: t.stamps[s + 4]!,
+      };
+    });
+    return files.sort((a, b) => (a.mtimeNs > b.mtimeNs ? -1 : a.mtimeNs < b.mtimeNs ? 1 : 0));
+  }
+
+  // The file numbers of the table-held ID of `length` bytes in #want.
+  #numbers(length: number): number[] {
+    this.#want.fill(0, length, ID_PREFIX);
     const key = this.#keyOf(length);
     if (key === undefined) return [];
     const order = this.#order;
@@ -474,28 +552,15 @@ export class BuildIdIndex {
       if (keys[order[mid]!]! < key) lo = mid + 1;
       else hi = mid;
     }
-    const files: IndexedFile[] = [];
-    const t = this.#files;
-    for (let k = lo; k < order.length && keys[order[k]!] === key; k++) {
-      const i = order[k]!;
-      const s = i * STAMP_WORDS;
-      files.push({
-        path: t.paths[i]!,
-        executable: (t.kinds[i]! & KIND.EXECUTABLE) !== 0,
-        debuginfo: (t.kinds[i]! & KIND.DEBUGINFO) !== 0,
-        dev: t.stamps[s]!,
-        ino: t.stamps[s + 1]!,
-        size: t.stamps[s + 2]!,
-        mtimeNs: t.stamps[s + 3]!,
-        ctimeNs: t.stamps[s + 4]!,
-      });
-    }
-    return files.sort((a, b) => (a.mtimeNs > b.mtimeNs ? -1 : a.mtimeNs < b.mtimeNs ? 1 : 0));
+    const numbers: number[] = [];
+    for (let k = lo; k < order.length && keys[order[k]!] === key; k++) numbers.push(order[k]!);
+    return numbers;
   }
 
-  /** Every distinct build ID held, in lowercase hex, in table order. */
+  /** Every distinct build ID held, in lowercase hex: the table's in table order, then the longer ones. */
   *buildIds(): IterableIterator<string> {
     yield* this.#table.values();
+    yield* this.#long.keys();
   }
 
   /** Releases the wasm table; the index answers nothing afterwards. */

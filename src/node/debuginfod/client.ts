@@ -1,24 +1,25 @@
 /**
  * The debuginfod client: a build ID's executable, debuginfo or one section, from the local index,
  * then the client cache elfutils' `debuginfod-find` shares, then each server in `DEBUGINFOD_URLS`
- * in turn. Downloads are checked (an ELF file's own build ID must be the one asked for; sizes must
- * match the headers) before they are written, atomically, into that cache.
+ * in turn. Downloads stream into a temporary file beside their cache entry, bounded as they arrive,
+ * and are checked (an ELF file's own build ID must be the one asked for; sizes must match the
+ * headers) before it is synced and renamed in.
  *
  * @packageDocumentation
  */
-import { closeSync, existsSync, mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, readSync } from "node:fs";
+import { type FileHandle, mkdir, open, rename, rmdir, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import cliProgress from "cli-progress";
 import { integer, oneOf } from "../../check.js";
-import { ElfError, readBuildId } from "../../elf.js";
+import { ElfError } from "../../elf.js";
 import { readBuildIdFromFileSync } from "../elf-file.js";
 import { openRegularSync } from "../safe-open.js";
-import { saveSnapshotAtomic } from "../snapshot-file.js";
 import { ARTIFACTS, type Artifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
 import type { BuildIdIndex } from "./build-id-index.js";
-import { fdReader } from "./reads.js";
 
 /** Options for {@link findArtifact}. */
 export interface FindOptions {
@@ -73,6 +74,10 @@ export class ArtifactNotFoundError extends Error {
 const DEFAULT_TIMEOUT_S = 90;
 const DEFAULT_MAX_BYTES = 4 * 1024 ** 3;
 const PROGRESS_FROM = 1024 * 1024;
+/** Bytes copied at a time from an indexed file into a cache entry. */
+const COPY_CHUNK = 1024 * 1024;
+/** Mode of a finished cache entry, as elfutils' client leaves it (PR27571: "casually unwriteable"). */
+const ENTRY_MODE = 0o400;
 
 /**
  * The client cache directory, as elfutils' client picks it: `$DEBUGINFOD_CACHE_PATH`; else
@@ -102,10 +107,10 @@ function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return v && /^[0-9]+$/.test(v) ? Number(v) : undefined;
 }
 
-// The file's own build ID equals `id` (exact, lowercase hex).
-function carriesId(bytes: Uint8Array, id: string): boolean {
+// The open file's own build ID equals `id` (exact, lowercase hex).
+function carriesId(fd: number, size: number, id: string): boolean {
   try {
-    return readBuildId(bytes).buildId === id;
+    return readBuildIdFromFileSync(fd, { size }).buildId === id;
   } catch (error) {
     if (error instanceof ElfError) return false;
     throw error;
@@ -133,9 +138,58 @@ function cached(path: string, id: string, artifact: Artifact): number | undefine
   }
 }
 
-async function store(path: string, bytes: Uint8Array): Promise<void> {
-  mkdirSync(join(path, ".."), { recursive: true, mode: 0o700 });
-  await saveSnapshotAtomic(path, bytes);
+/** A cache entry being written: a new file beside it (`PATH.` and random hex, as elfutils' `PATH.XXXXXX`). */
+interface PendingEntry {
+  file: FileHandle;
+  /** Syncs it, makes it read-only, gives it `mtime` if known, and renames it into place. */
+  commit(mtime?: Date): Promise<void>;
+  /** Removes it, and the build ID's folder if that is left empty; nothing stays behind. */
+  discard(): Promise<void>;
+}
+
+async function pendingEntry(path: string): Promise<PendingEntry> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const temp = `${path}.${randomBytes(6).toString("hex")}`;
+  const file = await open(temp, "wx+", 0o600); // read back for the build-ID check
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (!closed) await file.close();
+    closed = true;
+  };
+  return {
+    file,
+    async commit(mtime) {
+      await file.sync();
+      await file.chmod(ENTRY_MODE);
+      if (mtime) await file.utimes((await file.stat()).atime, mtime);
+      await close();
+      await rename(temp, path);
+    },
+    async discard() {
+      await close().catch(() => {});
+      await unlink(temp).catch(() => {});
+      await rmdir(dir).catch(() => {}); // fails while other entries are in it, as elfutils' does
+    },
+  };
+}
+
+// Copies `length` bytes at `start` of `fd` (the indexed file `from`) into a new cache entry at `path`, a chunk at a time.
+async function copyToEntry(path: string, from: string, fd: number, start: number, length: number): Promise<void> {
+  const entry = await pendingEntry(path);
+  try {
+    const chunk = new Uint8Array(Math.min(COPY_CHUNK, length));
+    for (let at = 0; at < length; ) {
+      const n = readSync(fd, chunk, 0, Math.min(chunk.length, length - at), start + at);
+      if (n === 0) throw new Error(`${from} ended ${length - at} bytes early: it shrank since it was opened`);
+      await entry.file.write(chunk, 0, n);
+      at += n;
+    }
+    await entry.commit();
+  } catch (error) {
+    await entry.discard();
+    throw error;
+  }
 }
 
 function bar(enabled: boolean, total: number): { update(n: number): void; stop(): void } {
@@ -148,19 +202,28 @@ function bar(enabled: boolean, total: number): { update(n: number): void; stop()
   return { update: (n) => b.update(n), stop: () => b.stop() };
 }
 
-// Downloads one URL; returns the body, or a line saying why not.
+// Downloads one URL into the cache entry at `path`; returns its size, or a line saying why not (and then leaves nothing behind).
 async function download(
   url: string,
+  path: string,
+  id: string | undefined,
   timeoutMs: number,
   maxBytes: number,
   progress: boolean,
-): Promise<Uint8Array | string> {
+): Promise<number | string> {
   const abort = new AbortController();
-  let timer = setTimeout(() => abort.abort(), timeoutMs);
+  let why: string | undefined; // set when we drop the connection ourselves
+  const drop = (reason: string): void => {
+    why = reason;
+    abort.abort();
+  };
+  const stall = (): void => drop(`no progress for ${timeoutMs} ms`);
+  let timer = setTimeout(stall, timeoutMs);
   const touch = (): void => {
     clearTimeout(timer);
-    timer = setTimeout(() => abort.abort(), timeoutMs);
+    timer = setTimeout(stall, timeoutMs);
   };
+  let entry: PendingEntry | undefined;
   try {
     const response = await fetch(url, { signal: abort.signal, headers: { "X-DEBUGINFOD-MAXSIZE": String(maxBytes) } });
     if (response.status !== 200) {
@@ -174,18 +237,19 @@ async function download(
       await response.body?.cancel();
       return `${expected} bytes, more than the limit of ${maxBytes}`;
     }
-    const chunks: Uint8Array[] = [];
+    entry = await pendingEntry(path);
     let got = 0;
     const shown = bar(progress, expected ?? 0);
     try {
       for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
         touch();
-        got += chunk.length;
-        if (got > maxBytes) {
-          abort.abort();
-          return `more than the limit of ${maxBytes} bytes`;
+        if (got + chunk.length > maxBytes) {
+          const over = `more than the limit of ${maxBytes} bytes`;
+          drop(over); // nothing past the bound is written
+          return over;
         }
-        chunks.push(chunk);
+        await entry.file.write(chunk);
+        got += chunk.length;
         shown.update(got);
       }
     } finally {
@@ -193,25 +257,26 @@ async function download(
     }
     if (expected !== undefined && got !== expected) return `got ${got} bytes, headers said ${expected}`;
     if (size !== null && Number(size) !== got) return `got ${got} bytes, X-DEBUGINFOD-SIZE said ${size}`;
-    const body = new Uint8Array(got);
-    let at = 0;
-    for (const c of chunks) {
-      body.set(c, at);
-      at += c.length;
-    }
-    return body;
+    if (id !== undefined && !carriesId(entry.file.fd, got, id)) return `sent a file whose build ID is not ${id}`;
+    const modified = Date.parse(response.headers.get("last-modified") ?? "");
+    await entry.commit(Number.isNaN(modified) ? undefined : new Date(modified));
+    entry = undefined;
+    return got;
   } catch (error) {
-    return abort.signal.aborted ? `no progress for ${timeoutMs} ms` : (error as Error).message;
+    return why ?? (error as Error).message;
   } finally {
     clearTimeout(timer);
+    await entry?.discard();
   }
 }
 
 /**
  * Finds the `artifact` of `buildId`: the local index first (its file, or for a section the bytes
  * copied into the cache), then the client cache, then each server in turn. What a server sends is
- * kept only if its size matches the headers and, for an executable or debuginfo, its own build ID
- * is `buildId`; it is then written atomically to {@link cacheEntryPath}.
+ * streamed into a temporary file beside {@link cacheEntryPath} (never past `maxBytes`), kept only if
+ * its size matches the headers and, for an executable or debuginfo, its own build ID is `buildId`,
+ * then synced, made read-only (mode 0400, with the server's `Last-Modified` as its mtime, as
+ * elfutils' client leaves it) and renamed into place; a download that fails leaves nothing behind.
  * @throws TypeError or RangeError naming a bad argument; {@link ArtifactNotFoundError} when no source has it.
  */
 export async function findArtifact(
@@ -252,7 +317,7 @@ export async function findArtifact(
     if ("fd" in found) {
       try {
         if (artifact !== "section") return { path: found.file.path, source: "index", size: found.length };
-        await store(entry, fdReader(found.fd)(found.start, found.length));
+        await copyToEntry(entry, found.file.path, found.fd, found.start, found.length);
         return { path: entry, source: "index", size: found.length };
       } finally {
         closeSync(found.fd);
@@ -267,17 +332,13 @@ export async function findArtifact(
   const urls = options.urls ?? (env.DEBUGINFOD_URLS ?? "").split(/\s+/).filter(Boolean);
   for (const base of urls) {
     const url = `${base.replace(/\/+$/, "")}/buildid/${id}/${artifact}${artifact === "section" ? `/${encodeURIComponent(section)}` : ""}`;
-    const body = await download(url, timeoutMs, maxBytes, options.progress ?? false);
-    if (typeof body === "string") {
-      tried.push(`${base}: ${body}`);
+    const checkId = artifact === "section" ? undefined : id;
+    const got = await download(url, entry, checkId, timeoutMs, maxBytes, options.progress ?? false);
+    if (typeof got === "string") {
+      tried.push(`${base}: ${got}`);
       continue;
     }
-    if (artifact !== "section" && !carriesId(body, id)) {
-      tried.push(`${base}: sent a file whose build ID is not ${id}`);
-      continue;
-    }
-    await store(entry, body);
-    return { path: entry, source: base, size: body.length };
+    return { path: entry, source: base, size: got };
   }
   throw new ArtifactNotFoundError(what, tried);
 }

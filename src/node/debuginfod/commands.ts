@@ -3,7 +3,10 @@ import { type Command, InvalidArgumentError } from "commander";
 import type { Artifact } from "./artifact.js";
 import { BuildIdIndex, type ScanStats } from "./build-id-index.js";
 import { findArtifact } from "./client.js";
-import { serveDebuginfod } from "./server.js";
+import { MAX_RESCAN_SECONDS, serveDebuginfod } from "./server.js";
+
+/** Seconds between the end of one scan and the next when `serve -t` is not given: elfutils' default. */
+const RESCAN_SECONDS = 300;
 
 function integerOption(what: string, min: number, max: number) {
   return (value: string): number => {
@@ -37,15 +40,19 @@ async function openIndex(
 function report(s: ScanStats): void {
   process.stderr.write(
     `indexed ${s.buildIds} build IDs (${s.executables} executables, ${s.debuginfo} debuginfo) in ${s.files} files ` +
-      `under ${s.roots} roots: ${s.reads} read, ${s.reused} unchanged, ${s.unreadable} unreadable, ${Math.round(s.durationMs)} ms\n`,
+      `under ${s.roots} roots: ${s.reads} read, ${s.reused} unchanged, ${s.removed} gone, ${s.unreadable} unreadable, ${Math.round(s.durationMs)} ms\n`,
   );
 }
 
+/** How the CLI learns what to finish before it exits on SIGINT or SIGTERM. */
+export type OnStop = (stop: () => Promise<void>) => void;
+
 /**
  * Adds `serve [ROOT...]` (the debuginfod web API over an index of the roots) and
- * `find executable|debuginfo|section ID [NAME]` (local index, cache, then `DEBUGINFOD_URLS`) to `program`.
+ * `find executable|debuginfo|section ID [NAME]` (local index, cache, then `DEBUGINFOD_URLS`) to
+ * `program`; `serve` hands its shutdown to `onStop`, which the CLI runs on SIGINT or SIGTERM.
  */
-export function registerDebuginfodCommands(program: Command): Command {
+export function registerDebuginfodCommands(program: Command, onStop: OnStop): Command {
   program
     .command("serve")
     .description(
@@ -58,19 +65,43 @@ export function registerDebuginfodCommands(program: Command): Command {
     .option("--port <n>", "TCP port (0: any free one)", integerOption("--port", 0, 65535), 8002)
     .option("--host <address>", "address to bind", "127.0.0.1")
     .option("--index <file>", "load the index from this file, rescan only what changed, and save it back")
+    .option(
+      "-t, --rescan-time <seconds>",
+      "rescan this long after each scan ends (0: only the first scan); SIGUSR1 rescans at once",
+      integerOption("--rescan-time", 0, MAX_RESCAN_SECONDS),
+      RESCAN_SECONDS,
+    )
     .option("--no-progress", "no progress bar (it is off anyway when stderr is not a terminal)")
-    .action(async (roots: string[], options: { port: number; host: string; index?: string; progress: boolean }) => {
-      const index = await openIndex(roots, options.index, true, options.progress);
-      const server = await serveDebuginfod(index, { port: options.port, host: options.host });
-      process.stdout.write(`serving ${server.url}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (): void => resolve();
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      });
-      await server.close();
-      index.dispose();
-    });
+    .action(
+      async (
+        roots: string[],
+        options: { port: number; host: string; index?: string; rescanTime: number; progress: boolean },
+      ) => {
+        const index = await openIndex(roots, options.index, true, options.progress);
+        const { index: file } = options;
+        const server = await serveDebuginfod(index, {
+          port: options.port,
+          host: options.host,
+          rescanSeconds: options.rescanTime,
+          onRescan: async (stats) => {
+            if (stats.reads === 0 && stats.removed === 0) return;
+            report(stats);
+            if (file) await index.save(file);
+          },
+          onRescanError: (error) =>
+            process.stderr.write(`buildid-cache: rescan failed: ${error instanceof Error ? error.message : error}\n`),
+        });
+        const rescan = (): void => void server.rescan().catch(() => {});
+        process.on("SIGUSR1", rescan);
+        onStop(async () => {
+          process.off("SIGUSR1", rescan);
+          await server.close();
+          index.dispose();
+        });
+        process.stdout.write(`serving ${server.url}\n`);
+        await new Promise<never>(() => {}); // serves until SIGINT or SIGTERM, which exit through onStop
+      },
+    );
   program
     .command("find")
     .description(

@@ -7,9 +7,12 @@ export const KIND = Object.freeze({
   EXECUTABLE: 1,
   /** Has DWARF (`.debug_info` or `.zdebug_info`). */
   DEBUGINFO: 2,
-  /** Has a build ID of 1 to {@link BUILD_ID_MAX} bytes, in {@link FileTable.ids}. */
+  /** Has a build ID of 1 to {@link ID_MAX} bytes ({@link idOf}). */
   BUILD_ID: 4,
 });
+
+/** Longest build ID the index holds, in bytes: the index file keeps its length in one byte. */
+export const ID_MAX = 255;
 
 /** Stamp fields per file, in this order: st_dev, st_ino, st_size, mtime ns, ctime ns. */
 export const STAMP_WORDS = 5;
@@ -27,10 +30,20 @@ export interface FileTable {
   stamps: BigUint64Array;
   /** {@link KIND} bits per file. */
   kinds: Uint8Array;
-  /** {@link BUILD_ID_MAX} bytes per file: its build ID, zero-padded. */
+  /** {@link BUILD_ID_MAX} bytes per file: its build ID, zero-padded (the first {@link BUILD_ID_MAX} bytes of a longer one). */
   ids: Uint8Array;
   /** Length of each file's build ID (0: none). */
   idLengths: Uint8Array;
+  /** The whole build ID of each file whose ID is longer than {@link BUILD_ID_MAX} bytes, by file number. */
+  longIds: Map<number, Uint8Array>;
+}
+
+/** The build ID of file `i` of `table` (a view, not a copy), or `undefined` when it has none. */
+export function idOf(table: FileTable, i: number): Uint8Array | undefined {
+  const length = table.idLengths[i]!;
+  if (length === 0) return undefined;
+  if (length > BUILD_ID_MAX) return table.longIds.get(i)!;
+  return table.ids.subarray(i * BUILD_ID_MAX, i * BUILD_ID_MAX + length);
 }
 
 /** A table holding no files. */
@@ -42,6 +55,7 @@ export function emptyTable(): FileTable {
     kinds: new Uint8Array(0),
     ids: new Uint8Array(0),
     idLengths: new Uint8Array(0),
+    longIds: new Map(),
   };
 }
 
@@ -72,19 +86,19 @@ export class TableBuilder {
     t.stamps.set(stamp, i * STAMP_WORDS);
     t.kinds[i] = kind;
     if (id) {
-      t.ids.set(id, i * BUILD_ID_MAX);
+      if (id.length > ID_MAX) throw new RangeError(`a build ID of ${id.length} bytes is longer than ${ID_MAX}`);
+      t.ids.set(id.subarray(0, BUILD_ID_MAX), i * BUILD_ID_MAX);
       t.idLengths[i] = id.length;
+      if (id.length > BUILD_ID_MAX) t.longIds.set(i, id.slice());
     }
   }
 
   copy(from: FileTable, i: number): void {
-    const at = i * BUILD_ID_MAX;
-    const length = from.idLengths[i]!;
     this.add(
       from.paths[i]!,
       from.stamps.subarray(i * STAMP_WORDS, (i + 1) * STAMP_WORDS),
       from.kinds[i]!,
-      length ? from.ids.subarray(at, at + length) : undefined,
+      idOf(from, i),
     );
   }
 }

@@ -9,13 +9,13 @@
 //     | dev | ino | size| mtime | ctime | kind| len | plen | id (len)  | path (plen) |
 //     +-----+-----+-----+-------+-------+-----+-----+------+-----------+-------------+
 //
-//     mtime, ctime in ns; kind: KIND bits; len: build ID bytes, 0 unless kind has BUILD_ID;
+//     mtime, ctime in ns; kind: KIND bits; len: build ID bytes (up to ID_MAX), 0 unless kind has BUILD_ID;
 //     plen: UTF-8 bytes of the path.
 //
 //   then the CRC-32 (IEEE) of every byte before it, u32.
 import CRC32 from "crc-32";
 import { BUILD_ID_MAX } from "../../layout.js";
-import { type FileTable, KIND, STAMP_WORDS } from "./file-table.js";
+import { type FileTable, ID_MAX, idOf, KIND, STAMP_WORDS } from "./file-table.js";
 
 const MAGIC = "BIDINDX1";
 const HEADER = MAGIC.length + 4;
@@ -65,7 +65,7 @@ export function encodeIndexFile(files: FileTable): Uint8Array {
     v.setUint8(at + 1, len);
     v.setUint16(at + 2, path.length, true);
     at += 4;
-    bytes.set(files.ids.subarray(i * BUILD_ID_MAX, i * BUILD_ID_MAX + len), at);
+    if (len) bytes.set(idOf(files, i)!, at);
     at += len;
     bytes.set(path, at);
     at += path.length;
@@ -100,6 +100,7 @@ export function decodeIndexFile(bytes: Uint8Array, path: string): FileTable {
     kinds: new Uint8Array(count),
     ids: new Uint8Array(count * BUILD_ID_MAX),
     idLengths: new Uint8Array(count),
+    longIds: new Map(),
   };
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let at = HEADER;
@@ -112,13 +113,14 @@ export function decodeIndexFile(bytes: Uint8Array, path: string): FileTable {
     const plen = v.getUint16(at + 2, true);
     at += 4;
     if ((kind & ~KNOWN_KINDS) !== 0) fail("BAD_RECORD", `record ${i} has kind ${kind}`);
-    if ((len !== 0) !== ((kind & KIND.BUILD_ID) !== 0) || len > BUILD_ID_MAX) {
+    if ((len !== 0) !== ((kind & KIND.BUILD_ID) !== 0) || len > ID_MAX) {
       fail("BAD_RECORD", `record ${i} has build ID length ${len} with kind ${kind}`);
     }
     if (plen === 0 || at + len + plen > end) fail("BAD_RECORD", `record ${i} has path length ${plen}`);
     files.kinds[i] = kind;
     files.idLengths[i] = len;
-    files.ids.set(bytes.subarray(at, at + len), i * BUILD_ID_MAX);
+    files.ids.set(bytes.subarray(at, at + Math.min(len, BUILD_ID_MAX)), i * BUILD_ID_MAX);
+    if (len > BUILD_ID_MAX) files.longIds.set(i, bytes.slice(at, at + len));
     at += len;
     try {
       files.paths.push(decoder.decode(bytes.subarray(at, at + plen)));

@@ -15,9 +15,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
 import { integer } from "../../check.js";
+import { MAX_INTERVAL_MS } from "../snapshot-file.js";
 import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
-import type { BuildIdIndex } from "./build-id-index.js";
+import type { BuildIdIndex, ScanStats } from "./build-id-index.js";
 import { fdReader } from "./reads.js";
 
 /** Options for {@link serveDebuginfod}. */
@@ -34,6 +35,16 @@ export interface ServeOptions {
   headersTimeoutMs?: number;
   /** A connection with no traffic for this long is closed (a client that stopped reading), in ms. Default 30,000. */
   idleTimeoutMs?: number;
+  /**
+   * Rescan the index this many seconds after each scan ends, as elfutils' `debuginfod -t`: only
+   * changed files are read, vanished ones dropped, new ones found. 0 (the default): no rescans
+   * but those {@link DebuginfodServer.rescan} asks for.
+   */
+  rescanSeconds?: number;
+  /** Called after each rescan with its figures (awaited before the next one is timed, e.g. to save the index). */
+  onRescan?: (stats: ScanStats) => void | Promise<void>;
+  /** Called when a rescan fails (the index keeps what it had and serving goes on); default: counted only. */
+  onRescanError?: (error: unknown) => void;
 }
 
 /** Counters of a running server, as `/metrics` reports them. */
@@ -54,6 +65,10 @@ export interface ServerMetrics {
   aborted: number;
   /** Requests refused before routing (malformed, headers too large, timed out). */
   clientErrors: number;
+  /** Rescans done since the server started. */
+  rescans: number;
+  /** Rescans that failed. */
+  rescanErrors: number;
 }
 
 /** A running server from {@link serveDebuginfod}. */
@@ -64,9 +79,17 @@ export interface DebuginfodServer {
   port: number;
   /** Live counters. */
   metrics: ServerMetrics;
-  /** Stops accepting, closes every connection and resolves when the server has closed. */
+  /**
+   * Rescans now (as elfutils' server does on SIGUSR1), or right after the rescan under way: one
+   * rescan at a time, and calls while one waits share it. Resolves with its figures.
+   */
+  rescan(): Promise<ScanStats>;
+  /** Stops the rescans (one under way ends at its next pause), stops accepting, closes every connection and resolves when the server has closed. */
   close(): Promise<void>;
 }
+
+/** The longest rescan interval, in whole seconds: timers take at most {@link MAX_INTERVAL_MS}. */
+export const MAX_RESCAN_SECONDS = Math.floor(MAX_INTERVAL_MS / 1000);
 
 /** Bodies below this many bytes are read at once and sent in one write; larger ones are streamed. */
 const SMALL_BODY = 256 * 1024;
@@ -157,6 +180,59 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: OpenedArtifac
   stream.pipe(res);
 }
 
+// Rescans one at a time: each timed `seconds` after the last one ended, or asked for; stopped by close().
+function rescanner(index: BuildIdIndex, seconds: number, options: ServeOptions, metrics: ServerMetrics) {
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<ScanStats> | undefined;
+  let queued: Promise<ScanStats> | undefined;
+  const schedule = (): void => {
+    clearTimeout(timer);
+    if (seconds > 0 && !abort.signal.aborted) timer = setTimeout(() => void start().catch(() => {}), seconds * 1000);
+  };
+  const start = (): Promise<ScanStats> => {
+    clearTimeout(timer);
+    const run = (async () => {
+      try {
+        const stats = await index.scan({ signal: abort.signal });
+        metrics.rescans++;
+        await options.onRescan?.(stats);
+        return stats;
+      } catch (error) {
+        if (!abort.signal.aborted) {
+          metrics.rescanErrors++;
+          options.onRescanError?.(error);
+        }
+        throw error;
+      } finally {
+        running = undefined;
+        schedule();
+      }
+    })();
+    running = run;
+    return run;
+  };
+  schedule();
+  return {
+    rescan(): Promise<ScanStats> {
+      if (abort.signal.aborted) return Promise.reject(abort.signal.reason);
+      if (!running) return start();
+      queued ??= running
+        .catch(() => {})
+        .then(() => {
+          queued = undefined;
+          return start();
+        });
+      return queued;
+    },
+    async stop(): Promise<void> {
+      abort.abort(new Error("the server is closing"));
+      clearTimeout(timer);
+      await Promise.allSettled([running, queued]);
+    },
+  };
+}
+
 function count(table: Record<string, number>, key: string): void {
   table[key] = (table[key] ?? 0) + 1;
 }
@@ -177,12 +253,15 @@ function metricsText(index: BuildIdIndex, m: ServerMetrics): string {
   metric("http_responses_transfer_bytes_sum", "counter", "Body bytes sent.", [["", m.bytes]]);
   metric("http_responses_aborted_total", "counter", "Responses cut short by the client.", [["", m.aborted]]);
   metric("http_client_errors_total", "counter", "Requests refused before routing.", [["", m.clientErrors]]);
+  metric("rescans_total", "counter", "Rescans of the index since the server started.", [["", m.rescans]]);
+  metric("rescan_errors_total", "counter", "Rescans that failed.", [["", m.rescanErrors]]);
   const scan = index.lastScan;
   metric("index_buildids", "gauge", "Distinct build IDs in the index.", [["", index.size]]);
   if (scan) {
     metric("scan_files", "gauge", "Regular files the last scan found.", [["", scan.files]]);
     metric("scan_reads", "gauge", "Files the last scan read.", [["", scan.reads]]);
     metric("scan_reused", "gauge", "Files the last scan kept unread (stamp unchanged).", [["", scan.reused]]);
+    metric("scan_removed", "gauge", "Files the last scan no longer found.", [["", scan.removed]]);
     metric("scan_unreadable", "gauge", "Entries the last scan could not read.", [["", scan.unreadable]]);
     metric("scan_duration_seconds", "gauge", "Wall time of the last scan.", [["", scan.durationMs / 1000]]);
   }
@@ -260,6 +339,7 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
   const maxHeaderSize = integer("maxHeaderBytes", options.maxHeaderBytes ?? 8192, 256);
   const headersTimeout = integer("headersTimeoutMs", options.headersTimeoutMs ?? 10_000, 1);
   const idleTimeout = integer("idleTimeoutMs", options.idleTimeoutMs ?? 30_000, 1);
+  const rescanSeconds = integer("rescanSeconds", options.rescanSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
   const metrics: ServerMetrics = {
     requests: {},
     responses: {},
@@ -269,6 +349,8 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     bytes: 0,
     aborted: 0,
     clientErrors: 0,
+    rescans: 0,
+    rescanErrors: 0,
   };
   const server = createServer(
     {
@@ -314,14 +396,18 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
   await listen(server, port, host);
   const bound = (server.address() as AddressInfo).port;
   const shown = host.includes(":") ? `[${host}]` : host;
+  const rescans = rescanner(index, rescanSeconds, options, metrics);
   return {
     url: `http://${shown}:${bound}`,
     port: bound,
     metrics,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    rescan: () => rescans.rescan(),
+    close: async () => {
+      await rescans.stop();
+      await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }

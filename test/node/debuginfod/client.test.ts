@@ -1,6 +1,6 @@
 // The client against elfutils' own server (debuginfod -F), and the shared cache against debuginfod-find.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ import {
 import { registerDebuginfodCommands } from "../../../src/node/debuginfod/commands.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
 
+const MIB = 1024 * 1024;
 let tree: Tree;
 let elfutils: ChildProcess;
 let elfutilsUrl: string;
@@ -121,6 +122,37 @@ describe("find against elfutils' debuginfod -F", () => {
     expect(out).toBe(join(cachePath, p.id, "debuginfo"));
   });
 
+  it("leaves its cache entries read-only with the server's mtime, as debuginfod-find leaves its own", async () => {
+    const p = tree.programs[0]!;
+    const ours = await findArtifact("debuginfo", p.id, { urls: [elfutilsUrl], cachePath: freshCache(), env: {} });
+    const theirCache = freshCache();
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        "debuginfod-find",
+        ["debuginfo", p.id],
+        {
+          env: {
+            PATH: process.env.PATH,
+            HOME: tree.dir,
+            DEBUGINFOD_CACHE_PATH: theirCache,
+            DEBUGINFOD_URLS: elfutilsUrl,
+          },
+          timeout: 60_000,
+        },
+        (error, _stdout, stderr) => (error ? reject(new Error(stderr)) : resolve()),
+      ),
+    );
+    const theirs = statSync(join(theirCache, p.id, "debuginfo"));
+    const mine = statSync(ours.path);
+    expect((mine.mode & 0o777).toString(8)).toBe((theirs.mode & 0o777).toString(8));
+    expect((mine.mode & 0o777).toString(8)).toBe("400");
+    expect(Math.floor(mine.mtimeMs / 1000)).toBe(Math.floor(theirs.mtimeMs / 1000));
+    expect(Math.floor(mine.mtimeMs / 1000)).toBe(Math.floor(statSync(p.debuginfo).mtimeMs / 1000));
+    expect((statSync(join(ours.path, "..")).mode & 0o777).toString(8)).toBe(
+      (statSync(join(theirCache, p.id)).mode & 0o777).toString(8),
+    );
+  });
+
   it("tries each server in turn and names what each answered", async () => {
     const p = tree.programs[0]!;
     const cachePath = freshCache();
@@ -140,10 +172,32 @@ describe("find against elfutils' debuginfod -F", () => {
 describe("find's checks", () => {
   let liar: Server;
   let liarUrl: string;
-  let mode: "other-file" | "short" | "silent" = "other-file";
+  let mode: "other-file" | "short" | "silent" | "cut" | "endless" = "other-file";
+  let cut = (): void => {};
+  let sent = 0;
   beforeAll(async () => {
     liar = createServer((_req, res) => {
       if (mode === "silent") return; // never answers
+      if (mode === "cut") {
+        res.writeHead(200, { "Content-Length": String(4 * MIB) });
+        res.write(Buffer.alloc(MIB, 0x5a));
+        cut = () => res.destroy();
+        return;
+      }
+      if (mode === "endless") {
+        sent = 0;
+        const chunk = Buffer.alloc(64 * 1024, 0x5a);
+        const more = (): void => {
+          while (!res.destroyed) {
+            sent += chunk.length;
+            if (!res.write(chunk)) break;
+          }
+          if (!res.destroyed) res.once("drain", more);
+        };
+        res.writeHead(200);
+        more();
+        return;
+      }
       const other = readFileSync(tree.programs[1]!.executable);
       if (mode === "short") {
         res.writeHead(200, { "X-DEBUGINFOD-SIZE": String(other.length + 10) });
@@ -172,6 +226,39 @@ describe("find's checks", () => {
       findArtifact("section", p.id, { section: ".text", urls: [liarUrl], cachePath, env: {} }),
     ).rejects.toThrow(/got \d+ bytes, (headers|X-DEBUGINFOD-SIZE) said \d+/);
     expect(existsSync(join(cachePath, p.id))).toBe(false);
+  });
+
+  it("streams into a temporary file beside the entry; a download cut short leaves nothing behind", async () => {
+    const p = tree.programs[0]!;
+    const cachePath = freshCache();
+    mode = "cut";
+    const pending = findArtifact("debuginfo", p.id, { urls: [liarUrl], cachePath, env: {} });
+    const outcome = pending.catch((e: unknown) => e);
+    const folder = join(cachePath, p.id);
+    const deadline = Date.now() + 60_000;
+    let partial: string[] = [];
+    while (Date.now() < deadline) {
+      partial = existsSync(folder) ? readdirSync(folder).filter((n) => statSync(join(folder, n)).size === MIB) : [];
+      if (partial.length) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(partial).toEqual([expect.stringMatching(/^debuginfo\.[0-9a-f]{12}$/)]);
+    cut();
+    const error = await outcome;
+    expect(error).toBeInstanceOf(ArtifactNotFoundError);
+    expect(existsSync(cachePath) ? readdirSync(cachePath) : []).toEqual([]);
+  });
+
+  it("stops a download at maxBytes while it streams, and leaves nothing behind", async () => {
+    const p = tree.programs[0]!;
+    const cachePath = freshCache();
+    mode = "endless";
+    const maxBytes = MIB + 1;
+    await expect(findArtifact("debuginfo", p.id, { urls: [liarUrl], cachePath, maxBytes, env: {} })).rejects.toThrow(
+      `${liarUrl}: more than the limit of ${maxBytes} bytes`,
+    );
+    expect(sent).toBeGreaterThan(maxBytes);
+    expect(existsSync(cachePath) ? readdirSync(cachePath) : []).toEqual([]);
   });
 
   it("gives up on a silent server after the timeout", async () => {
@@ -224,7 +311,7 @@ describe("find's checks", () => {
 
 describe("the find and serve commands", () => {
   it("find prints the path from a scanned root; serve is registered with its options", async () => {
-    const program = registerDebuginfodCommands(new Command().exitOverride());
+    const program = registerDebuginfodCommands(new Command().exitOverride(), () => {});
     const printed: string[] = [];
     const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
       printed.push(String(chunk));
@@ -240,6 +327,6 @@ describe("the find and serve commands", () => {
       quiet.mockRestore();
     }
     const serve = program.commands.find((c) => c.name() === "serve")!;
-    expect(serve.options.map((o) => o.long)).toEqual(["--port", "--host", "--index", "--no-progress"]);
+    expect(serve.options.map((o) => o.long)).toEqual(["--port", "--host", "--index", "--rescan-time", "--no-progress"]);
   });
 });

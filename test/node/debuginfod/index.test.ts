@@ -1,6 +1,6 @@
 // The reverse index over real files built with cc and objcopy: section table against readelf, kinds,
 // the 64-bit prefix collision, incremental rescans, persistence, and hostile trees.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import {
   closeSync,
   copyFileSync,
@@ -12,6 +12,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ElfError } from "../../../src/elf.js";
 import { SHT_NOBITS } from "../../../src/elf-constants.js";
@@ -19,6 +20,7 @@ import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { IndexFileError } from "../../../src/node/debuginfod/index-file.js";
 import { fdReader } from "../../../src/node/debuginfod/reads.js";
 import { readElfLayout } from "../../../src/node/debuginfod/sections.js";
+import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
 
 let tree: Tree;
@@ -167,6 +169,58 @@ describe("BuildIdIndex", () => {
     );
     index.dispose();
     execFileSync("rm", ["-rf", hostile.dir]);
+  });
+
+  it("indexes build IDs over 20 bytes (gcc --build-id=0x<32 bytes>), told apart in full, saved and served", async () => {
+    const head = "ab".repeat(20); // both IDs share their first 20 bytes: the wasm table's width
+    const long = makeTree([`${head}${"01".repeat(12)}`, `${head}${"02".repeat(12)}`]);
+    try {
+      for (const p of long.programs) expect(run("readelf", ["-n", p.executable])).toContain(`Build ID: ${p.id}`);
+      const index = await BuildIdIndex.create({ roots: [long.root] });
+      const stats = await index.scan();
+      expect(stats).toMatchObject({ withBuildId: 4, buildIds: 2, longBuildIds: 0 });
+      for (const p of long.programs) {
+        expect(
+          index
+            .lookup(p.id)
+            .map((f) => f.path)
+            .sort(),
+        ).toEqual([p.debuginfo, p.executable].sort());
+        expect(index.lookup(p.id.toUpperCase()).length).toBe(2);
+      }
+      expect(index.lookup(head)).toEqual([]);
+      expect(index.lookup(`${head}${"01".repeat(11)}`)).toEqual([]);
+      expect([...index.buildIds()].sort()).toEqual(long.programs.map((p) => p.id).sort());
+
+      const file = join(long.dir, "index.bin");
+      await index.save(file);
+      const loaded = await BuildIdIndex.load(file, { roots: [long.root] });
+      expect(loaded.lookup(long.programs[1]!.id)).toEqual(index.lookup(long.programs[1]!.id));
+      expect(await loaded.scan()).toMatchObject({ reads: 0, buildIds: 2 });
+      expect(loaded.lookup(long.programs[0]!.id).length).toBe(2);
+
+      const server = await serveDebuginfod(loaded, { port: 0 });
+      try {
+        const p = long.programs[1]!;
+        const cache = join(long.dir, "cache");
+        const env = {
+          PATH: process.env.PATH,
+          HOME: long.dir,
+          DEBUGINFOD_CACHE_PATH: cache,
+          DEBUGINFOD_URLS: server.url,
+        };
+        // Asynchronously: the server answers from this process.
+        const { stdout } = await promisify(execFile)("debuginfod-find", ["executable", p.id], { env, timeout: 60_000 });
+        const out = stdout.trim();
+        expect(readFileSync(out)).toEqual(readFileSync(p.executable));
+      } finally {
+        await server.close();
+      }
+      index.dispose();
+      loaded.dispose();
+    } finally {
+      execFileSync("rm", ["-rf", long.dir]);
+    }
   });
 
   it("refuses bad arguments with typed errors naming the value", async () => {

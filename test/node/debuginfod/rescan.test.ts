@@ -1,0 +1,118 @@
+// serve's periodic rescan (rescanSeconds, as elfutils' debuginfod -t) on 127.0.0.1: a new file is
+// served after the interval, a removed one answers 404, rescans never overlap, close() stops one.
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { BuildIdIndex, type ScanStats } from "../../../src/node/debuginfod/build-id-index.js";
+import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
+import { makeTree, type Tree } from "./fixtures.js";
+
+const NEW_ID = `fedcba9876543210${"cc".repeat(12)}`;
+const WAIT_MS = 60_000; // a 1 s interval, waited for generously on a loaded 2-core machine
+
+let tree: Tree;
+let extra: Tree;
+beforeAll(() => {
+  tree = makeTree();
+  extra = makeTree([NEW_ID]);
+});
+afterAll(() => {
+  rmSync(tree.dir, { recursive: true, force: true });
+  rmSync(extra.dir, { recursive: true, force: true });
+});
+
+async function statusOf(url: string): Promise<{ status: number; body: Buffer }> {
+  const r = await fetch(url);
+  return { status: r.status, body: Buffer.from(await r.arrayBuffer()) };
+}
+
+// Asks `url` every 100 ms until it answers `status`; the last answer otherwise.
+async function until(url: string, status: number): Promise<{ status: number; body: Buffer }> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const got = await statusOf(url);
+    if (got.status === status || Date.now() > deadline) return got;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe("serve rescans on its own", () => {
+  it("serves a file added under a root after the interval, and answers 404 once it is removed", async () => {
+    const index = await BuildIdIndex.create({ roots: [tree.root] });
+    await index.scan();
+    const seen: ScanStats[] = [];
+    const server = await serveDebuginfod(index, { port: 0, rescanSeconds: 1, onRescan: (s) => void seen.push(s) });
+    try {
+      const url = `${server.url}/buildid/${NEW_ID}/executable`;
+      expect((await statusOf(url)).status).toBe(404);
+      const placed = join(tree.root, "bin", "late");
+      copyFileSync(extra.programs[0]!.executable, join(tree.dir, "late.tmp"));
+      renameSync(join(tree.dir, "late.tmp"), placed);
+      const served = await until(url, 200);
+      expect(served.status).toBe(200);
+      expect(served.body).toEqual(readFileSync(extra.programs[0]!.executable));
+      expect(seen.some((s) => s.reads === 1)).toBe(true);
+      const old = tree.programs[0]!;
+      expect((await statusOf(`${server.url}/buildid/${old.id}/executable`)).status).toBe(200);
+
+      rmSync(placed);
+      expect((await until(url, 404)).status).toBe(404);
+      expect(seen.some((s) => s.removed === 1)).toBe(true);
+      expect(seen.every((s) => s.reads <= 1)).toBe(true); // unchanged files were never read again
+      expect(server.metrics.rescans).toBe(seen.length);
+      expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^rescans_total [1-9]/m);
+    } finally {
+      await server.close();
+      index.dispose();
+    }
+  });
+
+  it("runs one rescan at a time: calls during one share a single next one", async () => {
+    const index = await BuildIdIndex.create({ roots: [tree.root] });
+    await index.scan();
+    let inFlight = 0;
+    let most = 0;
+    const scan = index.scan.bind(index);
+    const spy = vi.spyOn(index, "scan").mockImplementation(async (options) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await scan(options);
+      } finally {
+        inFlight--;
+      }
+    });
+    const server = await serveDebuginfod(index, { port: 0, rescanSeconds: 1 });
+    try {
+      const asked = Array.from({ length: 20 }, () => server.rescan());
+      const stats = await Promise.all(asked);
+      expect(spy).toHaveBeenCalledTimes(2);
+      expect(new Set(stats).size).toBe(2);
+      const deadline = Date.now() + WAIT_MS; // the timer's rescans, after the asked ones
+      while (spy.mock.calls.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(spy.mock.calls.length).toBeGreaterThanOrEqual(4);
+      expect(most).toBe(1);
+    } finally {
+      await server.close();
+      index.dispose();
+    }
+  });
+
+  it("close() stops a rescan under way at its next pause; the index keeps what it had", async () => {
+    const many = join(tree.dir, "many");
+    mkdirSync(join(many, "files"), { recursive: true });
+    for (let i = 0; i < 3000; i++) writeFileSync(join(many, "files", `f${i}`), "");
+    copyFileSync(tree.programs[0]!.executable, join(many, "prog"));
+    const index = await BuildIdIndex.create({ roots: [many] });
+    await index.scan();
+    expect(index.size).toBe(1);
+    rmSync(join(many, "prog"));
+    const server = await serveDebuginfod(index, { port: 0 });
+    const stopped = expect(server.rescan()).rejects.toThrow(/the server is closing/);
+    await server.close();
+    await stopped;
+    expect(index.size).toBe(1);
+    expect(server.metrics.rescanErrors).toBe(0);
+    await expect(server.rescan()).rejects.toThrow(/the server is closing/);
+    index.dispose();
+  });
+});
