@@ -1,6 +1,7 @@
 // The call breakdown: one-key calls split into their parts by timing nested variants on the same
 // hit keys, each adding one part to the one before (see VARIANTS). Interleaved rounds, medians.
 import { u64 } from "../src/check.js";
+import { toHex } from "../src/hex.js";
 import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
 import { instantiateCore } from "../src/wasm.js";
 import { type Budget, interleave, nsPerCall, spread } from "./harness.js";
@@ -11,8 +12,10 @@ import type { Call, CallResults } from "./results.js";
 export const ADDS: Record<Call, string> = {
   boundary: "JS -> wasm call with a BigInt (an empty wasm function)",
   lookup: "+ probe and copy into the I/O region: bare core.lookup",
+  copy: "+ the five-word copy to out that getBytes does, unchecked",
   checked: "+ argument checks (check.ts u64) before core.lookup",
   getBytes: "+ copy out: cache.getBytes(key, out)",
+  hex: "toHex of the I/O region's ID alone: formatting without a lookup before it",
   get: "cache.get(key): the checked lookup + hex formatting",
   map: "Map<bigint, Uint8Array>.get, for reference",
 };
@@ -20,6 +23,7 @@ export const ADDS: Record<Call, string> = {
 /** The variant each one adds a part to, so a part's cost is the difference of the two. */
 export const NESTS: Partial<Record<Call, Call>> = {
   lookup: "boundary",
+  copy: "lookup",
   checked: "lookup",
   getBytes: "checked",
   get: "checked",
@@ -64,6 +68,9 @@ export async function callBreakdown(
   const map = new Map<bigint, Uint8Array>(universe.big.map((k, i) => [k, universe.values[i]!]));
   const lookup = core.lookup;
   const out = new Uint8Array(BUILD_ID_MAX);
+  const outView = new DataView(out.buffer);
+  const u32 = new Uint32Array(core.memory.buffer);
+  const w = io >>> 2;
 
   // One loop per variant, so every call site sees one callee.
   const variants: Record<Call, () => number> = {
@@ -77,6 +84,20 @@ export async function callBreakdown(
       for (let i = 0; i < big.length; i++) n += lookup(big[i]!, io);
       return n;
     },
+    copy() {
+      let n = 0;
+      for (let i = 0; i < big.length; i++) {
+        const length = lookup(big[i]!, io);
+        if (length === 0) continue;
+        outView.setUint32(0, u32[w]!, true);
+        outView.setUint32(4, u32[w + 1]!, true);
+        outView.setUint32(8, u32[w + 2]!, true);
+        outView.setUint32(12, u32[w + 3]!, true);
+        outView.setUint32(16, u32[w + 4]!, true);
+        n += length;
+      }
+      return n;
+    },
     checked() {
       let n = 0;
       for (let i = 0; i < big.length; i++) n += lookup(u64("key", big[i]!), io);
@@ -85,6 +106,11 @@ export async function callBreakdown(
     getBytes() {
       let n = 0;
       for (let i = 0; i < big.length; i++) n += cache.getBytes(big[i]!, out);
+      return n;
+    },
+    hex() {
+      let n = 0;
+      for (let i = 0; i < big.length; i++) n += toHex(bytes, io, BUILD_ID_MAX).length;
       return n;
     },
     get() {
@@ -99,7 +125,8 @@ export async function callBreakdown(
     },
   };
   const calls = Object.keys(variants) as Call[];
-  const want: Partial<Record<Call, number>> = { boundary: 0, get: 2 * BUILD_ID_MAX * keys };
+  const chars = 2 * BUILD_ID_MAX * keys;
+  const want: Partial<Record<Call, number>> = { boundary: 0, hex: chars, get: chars };
   for (const call of calls) {
     const got = variants[call]();
     const expected = want[call] ?? BUILD_ID_MAX * keys;
