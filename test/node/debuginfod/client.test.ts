@@ -71,6 +71,16 @@ afterAll(() => {
   rmSync(tree.dir, { recursive: true, force: true });
 });
 
+/** What `debuginfod-find debuginfo ID` prints, with its cache at `cachePath` and `url` its one server. */
+function debuginfodFind(id: string, cachePath: string, url: string): Promise<string> {
+  const env = { PATH: process.env.PATH, HOME: tree.dir, DEBUGINFOD_CACHE_PATH: cachePath, DEBUGINFOD_URLS: url };
+  return new Promise((resolve, reject) =>
+    execFile("debuginfod-find", ["debuginfo", id], { env, timeout: 60_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(stderr)) : resolve(stdout.trim()),
+    ),
+  );
+}
+
 function freshCache(): string {
   return join(mkdtempSync(join(tree.dir, "client-")), "cache");
 }
@@ -103,22 +113,7 @@ describe("find against elfutils' debuginfod -F", () => {
     const p = tree.programs[1]!;
     const cachePath = freshCache();
     await findArtifact("debuginfo", p.id, { urls: [elfutilsUrl], cachePath, env: {} });
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        "debuginfod-find",
-        ["debuginfo", p.id],
-        {
-          env: {
-            PATH: process.env.PATH,
-            HOME: tree.dir,
-            DEBUGINFOD_CACHE_PATH: cachePath,
-            DEBUGINFOD_URLS: "http://127.0.0.1:9/",
-          },
-          timeout: 60_000,
-        },
-        (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout.trim())),
-      ),
-    );
+    const out = await debuginfodFind(p.id, cachePath, "http://127.0.0.1:9/");
     expect(out).toBe(join(cachePath, p.id, "debuginfo"));
   });
 
@@ -126,22 +121,7 @@ describe("find against elfutils' debuginfod -F", () => {
     const p = tree.programs[0]!;
     const ours = await findArtifact("debuginfo", p.id, { urls: [elfutilsUrl], cachePath: freshCache(), env: {} });
     const theirCache = freshCache();
-    await new Promise<void>((resolve, reject) =>
-      execFile(
-        "debuginfod-find",
-        ["debuginfo", p.id],
-        {
-          env: {
-            PATH: process.env.PATH,
-            HOME: tree.dir,
-            DEBUGINFOD_CACHE_PATH: theirCache,
-            DEBUGINFOD_URLS: elfutilsUrl,
-          },
-          timeout: 60_000,
-        },
-        (error, _stdout, stderr) => (error ? reject(new Error(stderr)) : resolve()),
-      ),
-    );
+    await debuginfodFind(p.id, theirCache, elfutilsUrl);
     const theirs = statSync(join(theirCache, p.id, "debuginfo"));
     const mine = statSync(ours.path);
     expect((mine.mode & 0o777).toString(8)).toBe((theirs.mode & 0o777).toString(8));
