@@ -85,7 +85,7 @@ export interface ScanStats {
   special: number;
   /** Further names of a file already seen (same device and inode). */
   hardLinks: number;
-  /** ELF files whose build ID is longer than {@link ID_MAX} (255) bytes (not indexed). */
+  /** ELF files whose build ID is longer than the index file's length byte holds (`ID_MAX`), so not indexed. */
   longBuildIds: number;
   /** Wall time of the scan in milliseconds. */
   durationMs: number;
