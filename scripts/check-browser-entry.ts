@@ -1,12 +1,14 @@
 // Bundles the universal entries for browsers and fails if a Node built-in reaches the bundle.
-// Usage: tsx scripts/check-browser-entry.ts [entry.ts ...]   (default: the universal, inline and model entries)
+// Usage: tsx scripts/check-browser-entry.ts [entry.ts ...]   (default: the universal, inline, model and shared entries)
 import { isBuiltin } from "node:module";
 import { relative, resolve } from "node:path";
 import { build, type Plugin, type Rollup } from "vite";
 
 const root = resolve(import.meta.dirname, "..");
 const entries =
-  process.argv.length > 2 ? process.argv.slice(2) : ["src/index.ts", "src/inline.ts", "src/model/index.ts"];
+  process.argv.length > 2
+    ? process.argv.slice(2)
+    : ["src/index.ts", "src/inline.ts", "src/model/index.ts", "src/shared.ts"];
 const offenders: string[] = [];
 const show = (id: string | undefined) => (id ? relative(root, id) : "(entry)");
 
@@ -31,7 +33,9 @@ const output = (await build({
     minify: false,
     target: "es2022",
     lib: {
-      entry: Object.fromEntries(entries.map((entry) => [entry.replace(/^.*\/|\.ts$/g, ""), resolve(root, entry)])),
+      entry: Object.fromEntries(
+        entries.map((entry) => [entry.replace(/^src\/|\.ts$/g, "").replaceAll("/", "-"), resolve(root, entry)]),
+      ),
       formats: ["es"],
     },
   },

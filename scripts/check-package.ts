@@ -35,14 +35,15 @@ try {
   await writeFile(join(app, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
   run("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", tarball], app);
 
-  // (1) Node ESM: all three entries, a real round trip, a build ID from a real ELF file; the
-  // model and Node entries share no name, so neither can shadow the other.
+  // (1) Node ESM: every entry, a real round trip, a build ID from a real ELF file; the model and
+  // Node entries share no name, so neither can shadow the other.
   const elf = process.execPath;
   await writeFile(
     join(app, "node.mjs"),
     `import { BuildIdCache } from "buildid-cache";
 import * as model from "buildid-cache/model";
 import * as node from "buildid-cache/node";
+import { BuildIdCacheReader } from "buildid-cache/shared";
 const clash = Object.keys(model).filter((name) => name in node);
 if (clash.length > 0) throw new Error("model and node entries both export " + clash.join(", "));
 const cache = await BuildIdCache.create({ capacity: 64 });
@@ -52,6 +53,10 @@ const stolen = await model.StolenBitModel.create({ capacity: 4 });
 const file = stolen.open(stolen.allocate());
 stolen.attach(file, buildId);
 if (stolen.lookup(file) !== cache.get(0xffff888012345678n)) throw new Error("the model lost the build ID");
+const shared = await BuildIdCache.create({ capacity: 64, shared: true });
+shared.set(1n, buildId);
+const reader = await BuildIdCacheReader.attach(shared.share());
+if (reader.get(1n) !== cache.get(0xffff888012345678n)) throw new Error("the shared reader lost the build ID");
 console.log(cache.get(0xffff888012345678n));`,
   );
   const fromNode = run(process.execPath, ["node.mjs"], app).trim();
@@ -64,7 +69,10 @@ console.log(cache.get(0xffff888012345678n));`,
     `import { BuildIdCache, type BuildIdCacheStats } from "buildid-cache";
 import { SlabCache, StolenBitModel, type StolenBitModelCounters } from "buildid-cache/model";
 import { readBuildIdFromFile, takeCensus } from "buildid-cache/node";
+import { BuildIdCacheReader, type BuildIdCacheReaderStats, type SharedCacheHandle } from "buildid-cache/shared";
 const cache: BuildIdCache = await BuildIdCache.create({ capacity: 8 });
+const handle: SharedCacheHandle = (await BuildIdCache.create({ capacity: 8, shared: true })).share();
+const readerStats: BuildIdCacheReaderStats = (await BuildIdCacheReader.attach(handle)).stats();
 const slab = new SlabCache({ placement: "sequential" });
 const address: bigint = slab.address(slab.allocate());
 const counters: StolenBitModelCounters = (await StolenBitModel.create({ capacity: 8 })).counters;
@@ -74,7 +82,7 @@ const hex: string | undefined = cache.get(1n);
 const stats: BuildIdCacheStats = cache.stats();
 const info = await readBuildIdFromFile("/bin/ls");
 const length: number = info.length;
-export { address, census, counters, hex, stats, length };
+export { address, census, counters, hex, stats, length, readerStats };
 `,
   );
   await writeFile(

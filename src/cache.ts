@@ -18,7 +18,8 @@ import {
   SHARED_MAX_PAGES,
   UPDATED,
 } from "./layout.js";
-import { type BuildIdCacheReader, checkHandle, type SharedCacheHandle } from "./shared.js";
+import type { BuildIdCacheReader } from "./shared.js";
+import { checkHandle, type SharedCacheHandle } from "./shared-handle.js";
 import {
   decodeSnapshot,
   encodeSnapshot,

@@ -34,7 +34,7 @@ export {
   type ProfileMapping,
   type SkippedMapping,
 } from "./pprof.js";
-export { BuildIdCacheReader, type BuildIdCacheReaderStats, type SharedCacheHandle } from "./shared.js";
+export type { SharedCacheHandle } from "./shared-handle.js";
 export {
   type DecodedSnapshot,
   decodeSnapshot,

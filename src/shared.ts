@@ -1,22 +1,17 @@
-// The reading side of a shared cache: a thread that attaches to the table another thread writes.
+/**
+ * The reading side of a shared cache, `buildid-cache/shared`: a thread that attaches to the table
+ * another thread writes ({@link BuildIdCache.share}). Its own entry, so a program that never
+ * shares a cache carries none of it.
+ * @module
+ */
 import type { BuildIdCache } from "./cache.js";
 import { instance, integer, room, u64 } from "./check.js";
 import { toHex } from "./hex.js";
 import { BATCH, BUILD_ID_MAX, ERR_NO_MEMORY, OK } from "./layout.js";
+import { checkHandle, type SharedCacheHandle } from "./shared-handle.js";
 import { instantiateModule, type SharedCoreExports } from "./wasm.js";
 
-/**
- * What {@link BuildIdCache.share} returns: structured-cloneable, so `postMessage` carries it to a
- * `worker_threads` Worker or a Web Worker, where {@link BuildIdCacheReader.attach} reads the table.
- */
-export interface SharedCacheHandle {
-  /** The shared build of the core, compiled. */
-  readonly module: WebAssembly.Module;
-  /** The shared memory holding the table. */
-  readonly memory: WebAssembly.Memory;
-  /** Address of the table's header in `memory`. */
-  readonly header: number;
-}
+export type { SharedCacheHandle } from "./shared-handle.js";
 
 /** Counters and shape of a reader, from {@link BuildIdCacheReader.stats}; counters are this reader's own. */
 export interface BuildIdCacheReaderStats {
@@ -30,19 +25,6 @@ export interface BuildIdCacheReaderStats {
   misses: number;
   /** Reads (`has` included) that reported a miss because the writer changed the table meanwhile. */
   contendedMisses: number;
-}
-
-/**
- * `handle` checked: a compiled module, a shared memory and a header address inside it.
- * @internal
- */
-export function checkHandle(handle: SharedCacheHandle): SharedCacheHandle {
-  if (typeof handle !== "object" || handle === null) instance("handle", handle, Object);
-  instance("handle.module", handle.module, WebAssembly.Module);
-  instance("handle.memory", handle.memory, WebAssembly.Memory);
-  instance("handle.memory.buffer", handle.memory.buffer, SharedArrayBuffer);
-  integer("handle.header", handle.header, 0, handle.memory.buffer.byteLength - 1);
-  return handle;
 }
 
 /**
