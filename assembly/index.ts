@@ -83,7 +83,7 @@ export const OVER_STUCK: u32 = 255;
 /** Batch entry points work on this many keys per call. */
 export const BATCH: u32 = 1024;
 /** lookupMany loads the buckets of this many keys before reading any of their entries. */
-const LOOKUP_GROUP: u32 = 16;
+const LOOKUP_GROUP: u32 = 32;
 const HOMES_SIZE: usize = <usize>LOOKUP_GROUP * 8;
 
 // ---- status codes (the TypeScript side turns them into errors or results) -----------------

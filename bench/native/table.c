@@ -11,7 +11,7 @@
  * Same hash (key * 0x61C8864680B583EB), Lemire home ((h >> 32) * buckets) >> 32, tag from bits
  * 24..31, buckets for a load <= 7/8, linear probing by bucket ended by a zero overflow count,
  * compaction by moving the last entry, CLOCK eviction with the hand advanced past the victim,
- * and lookupMany's two passes over groups of LOOKUP_GROUP keys (the second resuming from the first's state). The 15-tag compare is SSE2
+ * and lookupMany's three passes over groups of LOOKUP_GROUP keys (the last resuming from the others' state). The 15-tag compare is SSE2
  * (_mm_cmpeq_epi8 + _mm_movemask_epi8, baseline on x86-64) where the compiler has it, a byte loop elsewhere.
  */
 #include "table.h"
@@ -39,7 +39,7 @@
 #define MAX_LOAD_NUM 7u
 #define MAX_LOAD_DEN 8u
 #define OVER_STUCK 255u
-#define LOOKUP_GROUP 16u
+#define LOOKUP_GROUP 32u
 #define EMPTY 0u
 #define GOLDEN_RATIO_64 0x61C8864680B583EBull
 
