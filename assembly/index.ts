@@ -39,7 +39,7 @@
 //   3. Keys compare in full; a matching tag only says "look".
 //   4. count <= capacity; only a full cache evicts, and only a key it holds.
 //   5. Memory grows in init() and nowhere else; a lookup writes only a reference bit, the
-//      counters and its output.
+//      counters, its output and its own scratch (ioHomes).
 
 // ---- layout -------------------------------------------------------------------------------
 
