@@ -157,6 +157,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #view: DataView;
   #out: Uint8Array | undefined;
   #outView: DataView | undefined;
+  #out32: Uint32Array = new Uint32Array(0);
   #onEvict: ((key: bigint) => void) | undefined;
   #capacity: number;
   #ioKeys: number;
@@ -299,11 +300,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    */
   getBytes(key: bigint, out: Uint8Array, offset = 0): number {
     u64("key", key);
-    if (out !== this.#out) {
-      this.#out = instance("out", out, Uint8Array);
-      // No length, so over a resizable buffer the view grows with `out`; writes stay in out's checked room.
-      this.#outView = new DataView(out.buffer, out.byteOffset);
-    }
+    if (out !== this.#out) this.#setOut(out);
     // One test for the usual case: a u32 offset with room; the exact message only on the way to throwing.
     if (offset >>> 0 !== offset || offset + BUILD_ID_MAX > out.length) {
       integer("offset", offset, 0);
@@ -311,8 +308,34 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     }
     const length = this.#core.lookup(key, this.#ioIds);
     if (length === 0) return 0;
-    // Five u32 moves, at the widths the core stored them (store-to-load forwarding), through a DataView
-    // kept for the last `out`; words are read in host order, little-endian as the loader requires.
+    // Five u32 moves, at the widths the core stored them (store-to-load forwarding); words are in host
+    // order, little-endian as the loader requires. Cold paths are out of line, so V8 inlines this one.
+    const out32 = this.#out32;
+    const k = offset >>> 2;
+    if ((offset & 3) !== 0 || k + 5 > out32.length) return this.#copyThroughView(offset, length);
+    const words = this.#u32;
+    const w = this.#ioIds >>> 2;
+    out32[k] = words[w]!;
+    out32[k + 1] = words[w + 1]!;
+    out32[k + 2] = words[w + 2]!;
+    out32[k + 3] = words[w + 3]!;
+    out32[k + 4] = words[w + 4]!;
+    return length;
+  }
+
+  #setOut(out: Uint8Array): void {
+    this.#out = instance("out", out, Uint8Array);
+    // No length, so over a resizable buffer the view grows with `out`; writes stay in out's checked room.
+    this.#outView = new DataView(out.buffer, out.byteOffset);
+    // Word stores where out starts on one (cheaper than the view's); fixed length, so a grown buffer's tail goes by the view.
+    this.#out32 =
+      (out.byteOffset & 3) === 0
+        ? new Uint32Array(out.buffer, out.byteOffset, (out.buffer.byteLength - out.byteOffset) >>> 2)
+        : new Uint32Array(0);
+  }
+
+  // getBytes' copy where `out` at `offset` is not whole words.
+  #copyThroughView(offset: number, length: number): number {
     const view = this.#outView!;
     const words = this.#u32;
     const w = this.#ioIds >>> 2;
@@ -518,6 +541,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     this.#view = new DataView(new ArrayBuffer(0));
     this.#out = undefined;
     this.#outView = undefined;
+    this.#out32 = new Uint32Array(0);
   }
 
   /** Same as {@link BuildIdCache.dispose}, so `using` releases the cache at the end of its scope. */

@@ -154,6 +154,22 @@ describe("values", () => {
     expect([...other]).toEqual([0xa1, 0xa2, 0xa3, ...new Array(17).fill(0)]);
   });
 
+  test("getBytes writes exactly its 20 bytes at every start alignment, by words or through the view", async () => {
+    const cache = await BuildIdCache.create({ capacity: 4 });
+    const id = Array.from({ length: BUILD_ID_MAX }, (_, i) => 0x30 + i);
+    cache.set(1n, Uint8Array.from(id));
+    for (let start = 0; start < 8; start++) {
+      for (let offset = 0; offset < 8; offset++) {
+        const backing = new Uint8Array(48).fill(0xee);
+        const out = backing.subarray(start, start + offset + BUILD_ID_MAX + 1);
+        expect(cache.getBytes(1n, out, offset)).toBe(BUILD_ID_MAX);
+        const at = start + offset;
+        const want = [...new Array(at).fill(0xee), ...id, ...new Array(48 - at - BUILD_ID_MAX).fill(0xee)];
+        expect([...backing], `out at byte ${start}, offset ${offset}`).toEqual(want);
+      }
+    }
+  });
+
   test("a shorter build ID replacing a longer one leaves no stale tail", async () => {
     const cache = await BuildIdCache.create({ capacity: 4 });
     cache.set(1n, "ff".repeat(20));
