@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, readSync } from "node:fs";
+import { closeSync, existsSync, readSync, unlinkSync } from "node:fs";
 import { type FileHandle, mkdir, open, rename, rmdir, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
@@ -16,7 +16,7 @@ import cliProgress from "cli-progress";
 import { integer, oneOf } from "../../check.js";
 import { ElfError } from "../../elf.js";
 import { readBuildIdFromFileSync } from "../elf-file.js";
-import { openRegularSync } from "../safe-open.js";
+import { openRegularSync, readRegularFileSync } from "../safe-open.js";
 import { ARTIFACTS, type Artifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
 import type { BuildIdIndex } from "./build-id-index.js";
@@ -78,6 +78,10 @@ const PROGRESS_FROM = 1024 * 1024;
 const COPY_CHUNK = 1024 * 1024;
 /** Mode of a finished cache entry, as elfutils' client leaves it (PR27571: "casually unwriteable"). */
 const ENTRY_MODE = 0o400;
+/** How long an empty entry (a recorded miss) stands, unless the cache's `cache_miss_s` file says otherwise: elfutils' default. */
+const CACHE_MISS_DEFAULT_S = 600;
+/** The file in the cache directory holding that time in seconds, as elfutils names it. */
+const CACHE_MISS_FILE = "cache_miss_s";
 
 /**
  * The client cache directory, as elfutils' client picks it: `$DEBUGINFOD_CACHE_PATH`; else
@@ -117,16 +121,45 @@ function carriesId(fd: number, size: number, id: string): boolean {
   }
 }
 
-function cached(path: string, id: string, artifact: Artifact): number | undefined {
+/** Seconds a recorded miss stands: the cache's `cache_miss_s` (a decimal number, as elfutils writes it), else 600. */
+function cacheMissSeconds(cachePath: string): number {
+  try {
+    const text = new TextDecoder().decode(
+      readRegularFileSync(join(cachePath, CACHE_MISS_FILE), { maxBytes: 64 }).bytes,
+    );
+    return /^\s*[0-9]+\s*$/.test(text) ? Number(text) : CACHE_MISS_DEFAULT_S;
+  } catch {
+    return CACHE_MISS_DEFAULT_S;
+  }
+}
+
+/**
+ * The cache entry at `path`: its size, `{ missAgeS }` for an empty file (elfutils' record of a
+ * miss) younger than the cache's `cache_miss_s`, or undefined. An older record is removed, as
+ * elfutils removes it, so the servers are asked again.
+ */
+function cached(
+  path: string,
+  cachePath: string,
+  id: string,
+  artifact: Artifact,
+): number | { missAgeS: number } | undefined {
   let opened: ReturnType<typeof openRegularSync>;
   try {
     opened = openRegularSync(path);
-  } catch {
+  } catch (error) {
+    // A record of a miss from old clients, mode 000: elfutils removes it too.
+    if ((error as NodeJS.ErrnoException).code === "EACCES") unlinkQuietly(path);
     return undefined;
   }
   const { fd, stat } = opened;
   try {
-    if (stat.size === 0n) return undefined; // elfutils' negative-cache marker
+    if (stat.size === 0n) {
+      const ageS = Math.max(0, Math.floor(Date.now() / 1000) - Number(stat.mtimeMs / 1000n));
+      if (ageS <= cacheMissSeconds(cachePath)) return { missAgeS: ageS };
+      unlinkQuietly(path);
+      return undefined;
+    }
     if (artifact !== "section" && readBuildIdFromFileSync(fd, { size: Number(stat.size) }).buildId !== id) {
       return undefined;
     }
@@ -135,6 +168,24 @@ function cached(path: string, id: string, artifact: Artifact): number | undefine
     return undefined;
   } finally {
     closeSync(fd);
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Another client removed or replaced it first: either way it is not ours to keep.
+  }
+}
+
+/** Records that no server has the entry at `path`: an empty file, as elfutils' client leaves one; best effort. */
+async function recordMiss(path: string): Promise<void> {
+  try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await (await open(path, "wx", 0o666)).close();
+  } catch {
+    // Already recorded by another client, or the cache is not writable: the next call asks again.
   }
 }
 
@@ -202,7 +253,13 @@ function bar(enabled: boolean, total: number): { update(n: number): void; stop()
   return { update: (n) => b.update(n), stop: () => b.stop() };
 }
 
-// Downloads one URL into the cache entry at `path`; returns its size, or a line saying why not (and then leaves nothing behind).
+/** Why a server did not deliver: a line for the not-found error, and whether it said it has no such file (HTTP 404). */
+interface Refusal {
+  why: string;
+  missing: boolean;
+}
+
+// Downloads one URL into the cache entry at `path`; returns its size, or why not (and then leaves nothing behind).
 async function download(
   url: string,
   path: string,
@@ -210,7 +267,8 @@ async function download(
   timeoutMs: number,
   maxBytes: number,
   progress: boolean,
-): Promise<number | string> {
+): Promise<number | Refusal> {
+  const refuse = (why: string): Refusal => ({ why, missing: false });
   const abort = new AbortController();
   let why: string | undefined; // set when we drop the connection ourselves
   const drop = (reason: string): void => {
@@ -228,14 +286,14 @@ async function download(
     const response = await fetch(url, { signal: abort.signal, headers: { "X-DEBUGINFOD-MAXSIZE": String(maxBytes) } });
     if (response.status !== 200) {
       await response.body?.cancel();
-      return `HTTP ${response.status}`;
+      return { why: `HTTP ${response.status}`, missing: response.status === 404 };
     }
     const declared = response.headers.get("content-length");
     const size = response.headers.get("x-debuginfod-size");
     const expected = declared !== null ? Number(declared) : size !== null ? Number(size) : undefined;
     if (expected !== undefined && expected > maxBytes) {
       await response.body?.cancel();
-      return `${expected} bytes, more than the limit of ${maxBytes}`;
+      return refuse(`${expected} bytes, more than the limit of ${maxBytes}`);
     }
     entry = await pendingEntry(path);
     let got = 0;
@@ -246,7 +304,7 @@ async function download(
         if (got + chunk.length > maxBytes) {
           const over = `more than the limit of ${maxBytes} bytes`;
           drop(over); // nothing past the bound is written
-          return over;
+          return refuse(over);
         }
         await entry.file.write(chunk);
         got += chunk.length;
@@ -255,15 +313,16 @@ async function download(
     } finally {
       shown.stop();
     }
-    if (expected !== undefined && got !== expected) return `got ${got} bytes, headers said ${expected}`;
-    if (size !== null && Number(size) !== got) return `got ${got} bytes, X-DEBUGINFOD-SIZE said ${size}`;
-    if (id !== undefined && !carriesId(entry.file.fd, got, id)) return `sent a file whose build ID is not ${id}`;
+    if (expected !== undefined && got !== expected) return refuse(`got ${got} bytes, headers said ${expected}`);
+    if (size !== null && Number(size) !== got) return refuse(`got ${got} bytes, X-DEBUGINFOD-SIZE said ${size}`);
+    if (id !== undefined && !carriesId(entry.file.fd, got, id))
+      return refuse(`sent a file whose build ID is not ${id}`);
     const modified = Date.parse(response.headers.get("last-modified") ?? "");
     await entry.commit(Number.isNaN(modified) ? undefined : new Date(modified));
     entry = undefined;
     return got;
   } catch (error) {
-    return why ?? (error as Error).message;
+    return refuse(why ?? (error as Error).message);
   } finally {
     clearTimeout(timer);
     await entry?.discard();
@@ -277,6 +336,8 @@ async function download(
  * its size matches the headers and, for an executable or debuginfo, its own build ID is `buildId`,
  * then synced, made read-only (mode 0400, with the server's `Last-Modified` as its mtime, as
  * elfutils' client leaves it) and renamed into place; a download that fails leaves nothing behind.
+ * When every server answers 404 the miss is recorded as an empty entry, as elfutils records it,
+ * and no server is asked again until it is older than the cache's `cache_miss_s` (default 600 s).
  * @throws TypeError or RangeError naming a bad argument; {@link ArtifactNotFoundError} when no source has it.
  */
 export async function findArtifact(
@@ -326,19 +387,26 @@ export async function findArtifact(
     tried.push(found.changed ? `index: ${found.changed} file(s) changed since the scan` : "index: none");
   }
 
-  const size = cached(entry, id, artifact);
-  if (size !== undefined) return { path: entry, source: "cache", size };
+  const size = cached(entry, cachePath, id, artifact);
+  if (typeof size === "number") return { path: entry, source: "cache", size };
+  if (size !== undefined) {
+    tried.push(
+      `cache: a miss recorded ${size.missAgeS} s ago, within ${CACHE_MISS_FILE} (${cacheMissSeconds(cachePath)} s)`,
+    );
+    throw new ArtifactNotFoundError(what, tried);
+  }
 
   const urls = options.urls ?? (env.DEBUGINFOD_URLS ?? "").split(/\s+/).filter(Boolean);
+  let missing = 0;
   for (const base of urls) {
     const url = `${base.replace(/\/+$/, "")}/buildid/${id}/${artifact}${artifact === "section" ? `/${encodeURIComponent(section)}` : ""}`;
     const checkId = artifact === "section" ? undefined : id;
     const got = await download(url, entry, checkId, timeoutMs, maxBytes, options.progress ?? false);
-    if (typeof got === "string") {
-      tried.push(`${base}: ${got}`);
-      continue;
-    }
-    return { path: entry, source: base, size: got };
+    if (typeof got === "number") return { path: entry, source: base, size: got };
+    tried.push(`${base}: ${got.why}`);
+    if (got.missing) missing++;
   }
+  // Only when every server said it has no such file: a server that was down or failed says nothing of the next try.
+  if (urls.length > 0 && missing === urls.length) await recordMiss(entry);
   throw new ArtifactNotFoundError(what, tried);
 }

@@ -1,6 +1,15 @@
 // The client against elfutils' own server (debuginfod -F), and the shared cache against debuginfod-find.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -145,7 +154,7 @@ describe("find against elfutils' debuginfod -F", () => {
     );
     expect(error).toBeInstanceOf(ArtifactNotFoundError);
     expect((error as Error).message).toContain(`${elfutilsUrl}: HTTP 404`);
-    expect(existsSync(join(cachePath, missing))).toBe(false);
+    expect(statSync(cacheEntryPath(cachePath, missing, "executable")).size).toBe(0); // the miss, recorded
   });
 });
 
@@ -286,6 +295,94 @@ describe("find's checks", () => {
     await expect(findArtifact("executable", "abc")).rejects.toThrow(RangeError);
     await expect(findArtifact("section", "abcd")).rejects.toThrow(/section must be a section name, got undefined/);
     await expect(findArtifact("executable", "abcd", { section: ".text" })).rejects.toThrow(/only for the "section"/);
+  });
+});
+
+describe("the negative cache, kept as elfutils keeps it", () => {
+  let server: Server;
+  let url: string;
+  let status = 404;
+  let asked = 0;
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      asked++;
+      res.writeHead(status).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const missing = "cd".repeat(20);
+  const find = (cachePath: string, urls = [url]) =>
+    findArtifact("debuginfo", missing, { urls, cachePath, env: {} }).then(
+      () => expect.unreachable("found an artifact no server has"),
+      (e: unknown) => e as Error,
+    );
+  const ageBy = (path: string, seconds: number) => {
+    const then = new Date(Date.now() - seconds * 1000);
+    utimesSync(path, then, then);
+  };
+
+  it("records a miss when every server says 404, then asks no server, nor does debuginfod-find, while it stands", async () => {
+    status = 404;
+    const cachePath = freshCache();
+    const entry = cacheEntryPath(cachePath, missing, "debuginfo");
+    asked = 0;
+    expect((await find(cachePath)).message).toContain(`${url}: HTTP 404`);
+    expect(asked).toBe(1);
+    expect(statSync(entry).size).toBe(0);
+    const again = await find(cachePath);
+    expect(again).toBeInstanceOf(ArtifactNotFoundError);
+    expect(again.message).toMatch(/cache: a miss recorded \d+ s ago, within cache_miss_s \(600 s\)/);
+    await expect(debuginfodFind(missing, cachePath, url)).rejects.toThrow();
+    expect(asked).toBe(1);
+  });
+
+  it("asks again once the miss is older than cache_miss_s (600 s, or what the cache's file says), and records it anew", async () => {
+    status = 404;
+    const cachePath = freshCache();
+    const entry = cacheEntryPath(cachePath, missing, "debuginfo");
+    asked = 0;
+    await find(cachePath);
+    ageBy(entry, 590);
+    await find(cachePath);
+    expect(asked).toBe(1);
+    ageBy(entry, 601);
+    await find(cachePath);
+    expect(asked).toBe(2);
+    expect(Date.now() - statSync(entry).mtimeMs).toBeLessThan(60_000);
+    writeFileSync(join(cachePath, "cache_miss_s"), "5");
+    ageBy(entry, 10);
+    expect((await find(cachePath)).message).toContain(`${url}: HTTP 404`);
+    expect(asked).toBe(3);
+  });
+
+  it("honours a miss debuginfod-find recorded", async () => {
+    status = 404;
+    const cachePath = freshCache();
+    asked = 0;
+    await expect(debuginfodFind(missing, cachePath, url)).rejects.toThrow();
+    expect(asked).toBe(1);
+    expect(statSync(cacheEntryPath(cachePath, missing, "debuginfo")).size).toBe(0);
+    expect((await find(cachePath)).message).toContain("cache: a miss recorded");
+    expect(asked).toBe(1);
+  });
+
+  it("records nothing when a server failed or was down instead of saying 404", async () => {
+    const cachePath = freshCache();
+    const entry = cacheEntryPath(cachePath, missing, "debuginfo");
+    status = 503;
+    expect((await find(cachePath)).message).toContain(`${url}: HTTP 503`);
+    expect(existsSync(entry)).toBe(false);
+    status = 404;
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    await find(cachePath, [url, dead]);
+    expect(existsSync(entry)).toBe(false);
+    await find(cachePath, [url]);
+    expect(existsSync(entry)).toBe(true);
   });
 });
 
