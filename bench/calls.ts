@@ -1,12 +1,16 @@
 // The call breakdown: one-key calls split into their parts by timing nested variants on the same
 // hit keys, each adding one part to the one before (see VARIANTS). Interleaved rounds, medians.
+// Each process of it holds one cache, so its call sites see one callee, as a program with one cache
+// does; twoCaches runs in a second process where another cache's calls went through getBytes first.
+import { execFileSync } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { u64 } from "../src/check.js";
 import { toHex } from "../src/hex.js";
 import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
 import { instantiateCore } from "../src/wasm.js";
 import { type Budget, interleave, nsPerCall, spread } from "./harness.js";
 import { makeUniverse, pick, prng, sample } from "./keys.js";
-import type { Call, CallResults } from "./results.js";
+import { CALLS, type Call, type CallResults } from "./results.js";
 
 /** What each variant adds to the one it nests, for the tables. */
 export const ADDS: Record<Call, string> = {
@@ -15,6 +19,7 @@ export const ADDS: Record<Call, string> = {
   copy: "+ the five-word copy to out that getBytes does, unchecked",
   checked: "+ argument checks (check.ts u64) before core.lookup",
   getBytes: "+ copy out: cache.getBytes(key, out)",
+  twoCaches: "getBytes once a second cache's calls went through it too (own process)",
   hex: "toHex of the I/O region's ID alone: formatting without a lookup before it",
   get: "cache.get(key): the checked lookup + hex formatting",
   map: "Map<bigint, Uint8Array>.get, for reference",
@@ -26,6 +31,7 @@ export const NESTS: Partial<Record<Call, Call>> = {
   copy: "lookup",
   checked: "lookup",
   getBytes: "checked",
+  twoCaches: "getBytes",
   get: "checked",
 };
 
@@ -38,13 +44,35 @@ const EMPTY = Uint8Array.of(
   ...[0x0a, 0x06, 0x01, 0x04, 0x00, 0x41, 0x00, 0x0b],
 );
 
-/** Times every variant over `keys` distinct hits on a table of `size` slab-like keys, in `rounds` interleaved rounds. */
-export async function callBreakdown(
+/** Which variants a process times: all but twoCaches, or twoCaches alone. */
+type Half = "one cache" | "two caches";
+
+/**
+ * Times every variant over `keys` distinct hits on a table of `size` slab-like keys, in `rounds`
+ * interleaved rounds: each half in a child process of its own, so no cache made before (or by the
+ * other half) shares a call site with the ones timed.
+ */
+export function callBreakdown(size: number, keys: number, rounds: number, budget: Budget, seed: number): CallResults {
+  const tsx = import.meta.resolve("tsx");
+  const halves = (["one cache", "two caches"] as const).map((half) => {
+    const args = JSON.stringify({ size, keys, rounds, budget, seed, half });
+    const child = execFileSync(process.execPath, ["--import", tsx, fileURLToPath(import.meta.url), args], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    return JSON.parse(child) as CallResults;
+  });
+  const rows = halves.flatMap((h) => h.rows);
+  return { size, keys, rows: CALLS.map((call) => rows.find((r) => r.call === call)!) };
+}
+
+async function timeHalf(
   size: number,
   keys: number,
   rounds: number,
   budget: Budget,
   seed: number,
+  half: Half,
 ): Promise<CallResults> {
   const universe = makeUniverse("slab", size, size, seed + size + 17);
   const hit = pick(universe, sample(0, size, Math.min(keys, size), keys, prng(seed + size + 19)));
@@ -108,6 +136,11 @@ export async function callBreakdown(
       for (let i = 0; i < big.length; i++) n += cache.getBytes(big[i]!, out);
       return n;
     },
+    twoCaches() {
+      let n = 0;
+      for (let i = 0; i < big.length; i++) n += cache.getBytes(big[i]!, out);
+      return n;
+    },
     hex() {
       let n = 0;
       for (let i = 0; i < big.length; i++) n += toHex(bytes, io, BUILD_ID_MAX).length;
@@ -124,7 +157,16 @@ export async function callBreakdown(
       return n;
     },
   };
-  const calls = Object.keys(variants) as Call[];
+  if (half === "two caches") {
+    // Enough calls through getBytes on another cache for V8 to optimize it seeing both callees.
+    const other = await BuildIdCache.create({ capacity: 64 });
+    other.set(1n, universe.values[0]!);
+    for (let i = 0; i < 200_000; i++) {
+      other.getBytes(1n, out);
+      cache.getBytes(big[i % big.length]!, out);
+    }
+  }
+  const calls = (Object.keys(variants) as Call[]).filter((c) => (c === "twoCaches") === (half === "two caches"));
   const chars = 2 * BUILD_ID_MAX * keys;
   const want: Partial<Record<Call, number>> = { boundary: 0, hex: chars, get: chars };
   for (const call of calls) {
@@ -142,4 +184,9 @@ export async function callBreakdown(
     keys,
     rows: calls.map((call) => ({ call, ns: spread(perRound.get(call)!), rounds: perRound.get(call)! })),
   };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const { size, keys, rounds, budget, seed, half } = JSON.parse(process.argv[2]!);
+  process.stdout.write(`${JSON.stringify(await timeHalf(size, keys, rounds, budget, seed, half))}\n`);
 }

@@ -406,8 +406,8 @@ export async function main(args: string[]): Promise<void> {
     }
     let calls: CoreResults["calls"];
     if (wants("calls")) {
-      log("call breakdown");
-      calls = await callBreakdown(s.memoryEntries, s.callKeys, s.rounds, s, s.seed);
+      log("call breakdown (two child processes)");
+      calls = callBreakdown(s.memoryEntries, s.callKeys, s.rounds, s, s.seed);
     }
     const natives = Object.fromEntries(
       tableBytes

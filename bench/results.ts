@@ -104,7 +104,7 @@ export interface Spread {
 }
 
 /** The variants of one single-key call, each adding one part to the one before it. */
-export const CALLS = ["boundary", "lookup", "copy", "checked", "getBytes", "hex", "get", "map"] as const;
+export const CALLS = ["boundary", "lookup", "copy", "checked", "getBytes", "twoCaches", "hex", "get", "map"] as const;
 
 /** One variant of the call breakdown. */
 export type Call = (typeof CALLS)[number];
