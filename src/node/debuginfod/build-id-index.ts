@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { type BigIntStats, closeSync, lstatSync, readdirSync, realpathSync } from "node:fs";
+import { type BigIntStats, closeSync, type Dirent, lstatSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import cliProgress from "cli-progress";
 import { BuildIdCache } from "../../cache.js";
@@ -123,6 +123,14 @@ function prefixOf(bytes: Uint8Array, at: number): bigint {
 
 function stampOf(st: BigIntStats): bigint[] {
   return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs];
+}
+
+/** Whether the file of `stamp` (dev, ino first) is seen for the first time; records it. */
+function firstLink(seen: Set<string>, stamp: readonly bigint[]): boolean {
+  const id = `${stamp[0]}:${stamp[1]}`;
+  if (seen.has(id)) return false;
+  seen.add(id);
+  return true;
 }
 
 function sameStamp(table: FileTable, i: number, stamp: readonly bigint[]): boolean {
@@ -313,8 +321,10 @@ export class BuildIdIndex {
     };
     options.signal?.throwIfAborted();
     const slice = slices(options.signal);
-    const found = await this.#walk(stats, slice);
     const previous = this.#files;
+    // Nothing to compare with: regular files go unstamped to classify, whose handle stamps them.
+    const seenFiles = new Set<string>();
+    const found = await this.#walk(stats, slice, seenFiles, previous.count > 0);
     const byPath = new Map<string, number>();
     for (let i = 0; i < previous.count; i++) {
       byPath.set(previous.paths[i]!, i);
@@ -329,12 +339,17 @@ export class BuildIdIndex {
         const { path, stamp } = found[n]!;
         const old = byPath.get(path);
         if (old !== undefined) kept++;
-        if (old !== undefined && sameStamp(previous, old, stamp)) {
+        if (old !== undefined && stamp !== undefined && sameStamp(previous, old, stamp)) {
           builder.copy(previous, old);
           stats.reused++;
         } else {
           try {
             const { stamp: opened, found: c } = classify(path);
+            if (stamp === undefined && !firstLink(seenFiles, opened)) {
+              stats.files--;
+              stats.hardLinks++;
+              continue;
+            }
             stats.reads++;
             if (c.long) stats.longBuildIds++;
             builder.add(path, opened, c.kind, c.id);
@@ -368,11 +383,15 @@ export class BuildIdIndex {
     return stats;
   }
 
-  // Lists the regular files under the roots with their lstat stamps; never follows a link.
-  async #walk(stats: ScanStats, slice: Slices): Promise<{ path: string; stamp: bigint[] }[]> {
+  // Lists the regular files under the roots, with their lstat stamps when `stampFiles`; never follows a link.
+  async #walk(
+    stats: ScanStats,
+    slice: Slices,
+    seenFiles: Set<string>,
+    stampFiles: boolean,
+  ): Promise<{ path: string; stamp: bigint[] | undefined }[]> {
     const seenDirs = new Set<string>();
-    const seenFiles = new Set<string>();
-    const found: { path: string; stamp: bigint[] }[] = [];
+    const found: { path: string; stamp: bigint[] | undefined }[] = [];
     const pending: string[] = [];
     for (const root of this.#roots) {
       let real: string;
@@ -396,17 +415,25 @@ export class BuildIdIndex {
     while (pending.length > 0) {
       const dir = pending.pop()!;
       stats.directories++;
-      let names: string[];
+      let entries: Dirent[];
       try {
-        names = readdirSync(dir).sort();
+        entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+          a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+        );
       } catch {
         stats.unreadable++;
         continue;
       }
       const subdirs: string[] = [];
-      for (const name of names) {
+      for (const entry of entries) {
         if (slice.due()) await slice.pause();
-        const path = join(dir, name);
+        const path = join(dir, entry.name);
+        // The directory's own type for a regular file (no lstat); what it does not say, lstat says.
+        if (!stampFiles && entry.isFile()) {
+          stats.files++;
+          found.push({ path, stamp: undefined });
+          continue;
+        }
         let st: BigIntStats | undefined;
         try {
           st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
@@ -426,14 +453,13 @@ export class BuildIdIndex {
         } else if (!st.isFile()) {
           stats.special++;
         } else {
-          const id = `${st.dev}:${st.ino}`;
-          if (seenFiles.has(id)) {
+          const stamp = stampOf(st);
+          if (!firstLink(seenFiles, stamp)) {
             stats.hardLinks++;
             continue;
           }
-          seenFiles.add(id);
           stats.files++;
-          found.push({ path, stamp: stampOf(st) });
+          found.push({ path, stamp });
         }
       }
       for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);

@@ -4,6 +4,7 @@ import { execFile, execFileSync } from "node:child_process";
 import {
   closeSync,
   copyFileSync,
+  linkSync,
   openSync,
   readFileSync,
   statSync,
@@ -169,6 +170,36 @@ describe("BuildIdIndex", () => {
     );
     index.dispose();
     execFileSync("rm", ["-rf", hostile.dir]);
+  });
+
+  it("keeps one path of a hard-linked file, the first in walk order, in the first scan and in a rescan", async () => {
+    const linked = makeTree([`beef${"00".repeat(18)}`]);
+    try {
+      const p = linked.programs[0]!;
+      const bin = join(linked.root, "bin");
+      linkSync(p.executable, join(bin, "a-link")); // sorts before the original: kept
+      linkSync(p.executable, join(bin, "zz-link"));
+      const index = await BuildIdIndex.create({ roots: [linked.root] });
+      const first = await index.scan();
+      expect(first).toMatchObject({ hardLinks: 2, reads: first.files });
+      const paths = index
+        .lookup(p.id)
+        .map((f) => f.path)
+        .sort();
+      expect(paths).toEqual([join(bin, "a-link"), p.debuginfo].sort());
+      // The rescan stamps by lstat: it must agree with the first scan's handle stamps and links.
+      const again = await index.scan();
+      expect(again).toMatchObject({ hardLinks: 2, reads: 0, reused: first.files, files: first.files });
+      expect(
+        index
+          .lookup(p.id)
+          .map((f) => f.path)
+          .sort(),
+      ).toEqual(paths);
+      index.dispose();
+    } finally {
+      execFileSync("rm", ["-rf", linked.dir]);
+    }
   });
 
   it("indexes build IDs over 20 bytes (gcc --build-id=0x<32 bytes>), told apart in full, saved and served", async () => {
