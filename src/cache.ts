@@ -260,7 +260,10 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #stage(buildId: Uint8Array | string, at: number): number {
     this.#alive();
     if (typeof buildId === "string") {
-      if (buildId.length % 2 === 0) checkBuildIdLength(buildId.length / 2, `build ID ${describe(buildId)}`);
+      // The message quotes the whole string: built only on the way to throwing.
+      const bytes = buildId.length / 2;
+      if (buildId.length % 2 === 0 && (bytes < 1 || bytes > BUILD_ID_MAX))
+        checkBuildIdLength(bytes, `build ID ${describe(buildId)}`);
       return parseHexInto(buildId, this.#bytes, at, "build ID");
     }
     if (!(buildId instanceof Uint8Array)) {

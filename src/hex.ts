@@ -43,12 +43,12 @@ export function toHex(bytes: Uint8Array, start = 0, length = bytes.length - star
   return String.fromCharCode.apply(null, codes);
 }
 
-function nibble(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48; // 0-9
-  const lower = code | 0x20;
-  if (lower >= 97 && lower <= 102) return lower - 87; // a-f
-  return -1;
-}
+/** Each character code's hex digit value, -1 for a non-hex one (codes past 255 read as undefined). */
+const NIBBLES = Int8Array.from({ length: 256 }, (_, c) => {
+  if (c >= 48 && c <= 57) return c - 48; // 0-9
+  const lower = c | 0x20;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1; // a-f, A-F
+});
 
 /**
  * Writes the bytes of hex string `s` to `out` at `offset` and returns how many; throws a
@@ -57,13 +57,13 @@ function nibble(code: number): number {
 export function parseHexInto(s: string, out: Uint8Array, offset: number, what: string): number {
   if (s.length % 2 !== 0) throw new TypeError(`${what} ${describe(s)} has odd length ${s.length}`);
   for (let i = 0; i < s.length; i += 2) {
-    const hi = nibble(s.charCodeAt(i));
-    const lo = nibble(s.charCodeAt(i + 1));
-    if (hi < 0 || lo < 0) {
+    const hi = NIBBLES[s.charCodeAt(i)] ?? -1;
+    const lo = NIBBLES[s.charCodeAt(i + 1)] ?? -1;
+    if ((hi | lo) < 0) {
       const at = hi < 0 ? i : i + 1;
       throw new TypeError(`${what} ${describe(s)} has a non-hex character ${describe(s[at])} at ${at}`);
     }
-    out[offset + i / 2] = (hi << 4) | lo;
+    out[offset + (i >> 1)] = (hi << 4) | lo;
   }
   return s.length / 2;
 }

@@ -288,11 +288,35 @@ describe("bad input gets a clear error and changes nothing", () => {
     expect(() => cache.set(inode(0), "zz")).toThrow(new TypeError('build ID "zz" has a non-hex character "z" at 0'));
     expect(() => cache.set(inode(0), "")).toThrow(new RangeError('build ID "" must be 1 to 20 bytes, got 0'));
     expect(() => cache.set(inode(0), "00".repeat(21))).toThrow("must be 1 to 20 bytes, got 21");
+    expect(() => cache.set(inode(0), "0".repeat(41))).toThrow(
+      new TypeError(`build ID "${"0".repeat(41)}" has odd length 41`),
+    );
     expect(() => cache.set(inode(0), [1, 2] as unknown as Uint8Array)).toThrow(
       new TypeError("build ID must be a Uint8Array or a hex string, got [object Array]"),
     );
     expect([...cache]).toEqual(before);
     expect(cache.stats()).toEqual(stats);
+  });
+
+  test("hex build IDs: each code unit below 0x400 and from 0xff00 (fullwidth forms) is a digit or refused by name", async () => {
+    const cache = await BuildIdCache.create({ capacity: 4 });
+    const out = new Uint8Array(BUILD_ID_MAX);
+    const digits = "0123456789abcdef";
+    const codes = [...Array(0x400).keys(), ...Array.from({ length: 0x100 }, (_, i) => 0xff00 + i)];
+    for (const code of codes) {
+      const c = String.fromCharCode(code);
+      const value = digits.indexOf(c.toLowerCase());
+      if (value >= 0 && c.length === 1 && /[0-9a-fA-F]/.test(c)) {
+        cache.set(1n, `f${c}`);
+        cache.getBytes(1n, out);
+        expect(out[0], `code ${code}`).toBe(0xf0 | value);
+      } else {
+        expect(() => cache.set(2n, `f${c}`), `code ${code}`).toThrow(
+          new TypeError(`build ID ${JSON.stringify(`f${c}`)} has a non-hex character ${JSON.stringify(c)} at 1`),
+        );
+      }
+    }
+    expect(cache.has(2n)).toBe(false);
   });
 
   test("output buffers and batch arguments", async () => {
