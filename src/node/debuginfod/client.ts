@@ -134,8 +134,8 @@ function cacheMissSeconds(cachePath: string): number {
 }
 
 /**
- * The cache entry at `path`: its size, `{ missAgeS }` for an empty file (elfutils' record of a
- * miss) younger than the cache's `cache_miss_s`, or undefined. An older record is removed, as
+ * The cache entry at `path`: its size, `{ ageS, standsS }` for an empty file (elfutils' record of
+ * a miss) younger than the cache's `cache_miss_s` (`standsS`), or undefined. An older record is removed, as
  * elfutils removes it, so the servers are asked again.
  */
 function cached(
@@ -143,7 +143,7 @@ function cached(
   cachePath: string,
   id: string,
   artifact: Artifact,
-): number | { missAgeS: number } | undefined {
+): number | { ageS: number; standsS: number } | undefined {
   let opened: ReturnType<typeof openRegularSync>;
   try {
     opened = openRegularSync(path);
@@ -156,7 +156,8 @@ function cached(
   try {
     if (stat.size === 0n) {
       const ageS = Math.max(0, Math.floor(Date.now() / 1000) - Number(stat.mtimeMs / 1000n));
-      if (ageS <= cacheMissSeconds(cachePath)) return { missAgeS: ageS };
+      const standsS = cacheMissSeconds(cachePath);
+      if (ageS <= standsS) return { ageS, standsS };
       unlinkQuietly(path);
       return undefined;
     }
@@ -390,9 +391,7 @@ export async function findArtifact(
   const size = cached(entry, cachePath, id, artifact);
   if (typeof size === "number") return { path: entry, source: "cache", size };
   if (size !== undefined) {
-    tried.push(
-      `cache: a miss recorded ${size.missAgeS} s ago, within ${CACHE_MISS_FILE} (${cacheMissSeconds(cachePath)} s)`,
-    );
+    tried.push(`cache: a miss recorded ${size.ageS} s ago, within ${CACHE_MISS_FILE} (${size.standsS} s)`);
     throw new ArtifactNotFoundError(what, tried);
   }
 
