@@ -282,15 +282,16 @@ function vacate(slot: usize, h: u64): void {
 
 /**
  * Copies a build id of `len` bytes from `src` (BUILD_ID_MAX readable bytes: a batch slot) into
- * `entry`, zeroing the unused tail. Word moves: memory.copy is a call out of the wasm in V8.
+ * `entry`, zeroing the unused tail, with reference bit `ref`. Word moves: memory.copy is a call
+ * out of the wasm in V8.
  */
-function writeEntry(entry: u32, key: u64, src: usize, len: u32): void {
+function writeEntry(entry: u32, key: u64, src: usize, len: u32, ref: u32): void {
   const p = entryAt(entry);
   store<u64>(p, key, KEY_OFFSET);
   v128.store(p, v128.load(src), ID_OFFSET);
   store<u32>(p, load<u32>(src, 16), ID_OFFSET + 16);
   if (len < BUILD_ID_MAX) memory.fill(p + ID_OFFSET + len, 0, BUILD_ID_MAX - len);
-  store<u8>(p, <u8>len, META_OFFSET);
+  store<u8>(p, <u8>(len | ref), META_OFFSET);
 }
 
 /**
@@ -332,7 +333,8 @@ function compact(entry: u32): void {
 
 /**
  * CLOCK: sweep from the hand, clearing reference bits, and take the first entry whose bit is
- * clear. New entries start clear, so a key seen once leaves before a key seen twice.
+ * clear. New entries start clear and a lookup or a second set marks them, so a key seen once
+ * leaves before a key seen twice.
  */
 function victim(): u32 {
   assert(count == capacity, "victim: only a full cache evicts");
@@ -409,7 +411,8 @@ export function insert(key: u64, src: usize, len: u32): i32 {
   const found = find(key, h);
   if (ASC_FEATURE_THREADS) writeBegin();
   if (found != 0) {
-    writeEntry(slotEntry(found), key, src, len);
+    // A key set again is a key used again: CLOCK keeps it a sweep longer, as an LRU would.
+    writeEntry(slotEntry(found), key, src, len, REF_BIT);
     updates++;
     if (ASC_FEATURE_THREADS) writeEnd();
     return UPDATED;
@@ -427,7 +430,7 @@ export function insert(key: u64, src: usize, len: u32): i32 {
   } else {
     count++;
   }
-  writeEntry(entry, key, src, len);
+  writeEntry(entry, key, src, len, 0);
   setSlot(claim(h), tagOf(h), entry);
   inserts++;
   assert(count <= capacity, "insert: never more entries than capacity");

@@ -241,7 +241,8 @@ async function runCell(
     checkReads(c, hit, true, "after the timed rounds");
   }
 
-  // Churn last: it replaces the live keys. Every insert is of a key evicted 2 * size inserts ago.
+  // Churn last: it replaces the live keys. Each set is of a key set 2 * size sets before; a CLOCK
+  // cache may still hold a few (hit checks set their bits), and setting one again marks it used.
   const churners = contenders.filter((c) => c.churn);
   const at = new Map<Contender, number>(churners.map((c) => [c, size]));
   await interleave(churners, s.rounds, (c, r) => {

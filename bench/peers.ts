@@ -26,7 +26,7 @@ export interface Contender {
   insert(keys: KeySet): number;
   /** Deletes keys that are present; returns 0 (or nanoseconds when `manual`). */
   remove(keys: KeySet): number;
-  /** Inserts `count` absent keys from `pool[from]` on into the full table; each one evicts. */
+  /** Sets `count` keys from `pool[from]` on into the full table; each absent one evicts. */
   churn?(pool: KeySet, from: number, count: number): void;
   /** Get-or-insert over `stream` on a table of its capacity; returns hits. */
   zipf?(stream: KeySet): number;

@@ -276,7 +276,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   /**
    * Maps `key` to `buildId` (bytes, or hex in either case). In a full cache a new key evicts
-   * one entry, reported to `onEvict`.
+   * one entry, reported to `onEvict`; a key already held is updated and marked recently used.
    * @throws TypeError or RangeError naming the bad key or build ID; the cache is unchanged.
    */
   set(key: bigint, buildId: Uint8Array | string): this {
@@ -400,8 +400,9 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   /**
    * Inserts every key with the build ID at `ids[i * BUILD_ID_MAX]` of length `lengths[i]`
-   * (or `lengths` itself, when a number). Returns the number of evictions. `onEvict` may read or
-   * change the cache: it is called after each chunk of the batch reaches the core, once per key evicted.
+   * (or `lengths` itself, when a number), as {@link set} does. Returns the number of evictions.
+   * `onEvict` may read or change the cache: it is called after each chunk of the batch reaches
+   * the core, once per key evicted.
    * @throws RangeError before any insert when a length is not 1 to {@link BUILD_ID_MAX};
    *   {@link SetManyError}, saying how many keys were inserted, when `onEvict` threw.
    */

@@ -120,6 +120,58 @@ describe("phases", () => {
     expect(cache.has(inode(0))).toBe(true);
     expect(evicted).toEqual([1, 2, 3, 4, 5, 6, 7].map(inode));
   });
+
+  test("CLOCK keeps a key that was set again over keys that were not", async () => {
+    const evicted: bigint[] = [];
+    const cache = await BuildIdCache.create({ capacity: 8, onEvict: (key) => evicted.push(key) });
+    for (let i = 0; i < 8; i++) cache.set(inode(i), idHex(i));
+    cache.set(inode(0), idHex(100));
+    cache.setMany(BigUint64Array.of(inode(1)), new Uint8Array(BUILD_ID_MAX).fill(1), BUILD_ID_MAX);
+    for (let i = 8; i < 14; i++) cache.set(inode(i), idHex(i));
+    expect(cache.get(inode(0))).toBe(idHex(100));
+    expect(cache.has(inode(1))).toBe(true);
+    expect(evicted).toEqual([2, 3, 4, 5, 6, 7].map(inode));
+  });
+
+  test("under churn that sets keys again, the keys set last are all present (the bench's churn check)", async () => {
+    // The bench's churn: 65,536 keys, hit checks, a deleted and re-set subset, then sets that
+    // cycle through 2 * 65,536 keys. Re-set keys whose bits the hit checks set used to be
+    // evicted right after, when CLOCK had cleared their bits on its first sweep.
+    const live = 65536;
+    const chunk = 2048;
+    const cache = await BuildIdCache.create({ capacity: live });
+    const ids = new Uint8Array(live * BUILD_ID_MAX).fill(7);
+    const keysOf = (numbers: number[]) => BigUint64Array.from(numbers, inode);
+    cache.setMany(keysOf(Array.from({ length: live }, (_, i) => i)), ids, BUILD_ID_MAX);
+    let state = 12345;
+    const draw = () => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return (state >>> 8) % live;
+    };
+    const hit = keysOf(Array.from({ length: 8192 }, draw));
+    const out = new Uint8Array(hit.length * BUILD_ID_MAX);
+    const lengths = new Uint8Array(hit.length);
+    cache.getMany(hit, out, lengths);
+    const subset = keysOf([...new Set(Array.from({ length: chunk }, draw))]);
+    cache.deleteMany(subset);
+    cache.setMany(subset, ids.subarray(0, subset.length * BUILD_ID_MAX), BUILD_ID_MAX);
+    cache.getMany(hit, out, lengths);
+    let at = live;
+    for (let call = 1; call <= 100; call++) {
+      cache.setMany(
+        keysOf(Array.from({ length: chunk }, (_, i) => (at + i) % (2 * live))),
+        ids.subarray(0, chunk * BUILD_ID_MAX),
+        BUILD_ID_MAX,
+      );
+      at = (at + chunk) % (2 * live);
+      const lost = Array.from({ length: chunk }, (_, i) => (at + 2 * live - 1 - i) % (2 * live)).filter(
+        (k) => !cache.has(inode(k)),
+      );
+      expect({ call, lost: lost.slice(0, 5) }).toEqual({ call, lost: [] });
+    }
+    expect(cache.stats().updates).toBeGreaterThan(0);
+    cache.verify();
+  });
 });
 
 describe("values", () => {

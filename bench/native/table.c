@@ -182,12 +182,12 @@ static void vacate(const table_t *t, slot_t slot, uint64_t h) {
   count_passing(t, h, bucket_of(slot), -1);
 }
 
-static void write_entry(table_t *t, uint32_t e, uint64_t key, const uint8_t *src, uint32_t len) {
+static void write_entry(table_t *t, uint32_t e, uint64_t key, const uint8_t *src, uint32_t len, uint32_t ref) {
   uint8_t *p = entry_at(t, e);
   memcpy(p + KEY_OFFSET, &key, 8);
   memcpy(p + ID_OFFSET, src, len);
   if (len < BUILD_ID_MAX) memset(p + ID_OFFSET + len, 0, BUILD_ID_MAX - len);
-  p[META_OFFSET] = (uint8_t)len;
+  p[META_OFFSET] = (uint8_t)(len | ref);
 }
 
 /** Frees a dead entry by moving the last live entry into it, keeping entries dense. */
@@ -218,7 +218,7 @@ int table_insert(table_t *t, uint64_t key, const uint8_t *src, uint32_t len) {
   uint64_t h = hash(key);
   slot_t found = find(t, key, h);
   if (found != 0) {
-    write_entry(t, slot_entry(found), key, src, len);
+    write_entry(t, slot_entry(found), key, src, len, REF_BIT); /* a key set again is used again */
     t->updates++;
     return UPDATED;
   }
@@ -235,7 +235,7 @@ int table_insert(table_t *t, uint64_t key, const uint8_t *src, uint32_t len) {
   } else {
     t->count++;
   }
-  write_entry(t, e, key, src, len);
+  write_entry(t, e, key, src, len, 0);
   set_slot(claim(t, h), tag_of(h), e);
   t->inserts++;
   return status;
