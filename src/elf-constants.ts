@@ -34,7 +34,3 @@ export const SHF_EXECINSTR = 0x4;
 
 /** A note's header: `n_namesz`, `n_descsz`, `n_type`, three u32 in both classes. */
 export const NOTE_HEADER = 12;
-/** Sizes of the ELF64 file, program and section headers. */
-export const ELF64_EHDR_SIZE = 64;
-export const ELF64_PHDR_SIZE = 56;
-export const ELF64_SHDR_SIZE = 64;

@@ -127,10 +127,18 @@ const E_TYPES: Readonly<Record<number, BuildIdInfo["type"]>> = {
   [ET_CORE]: "CORE",
 };
 
-/** Byte offsets of the fields the reader touches, per ELF class. */
-interface Layout {
+/** `e_type`, `e_machine`, `p_type`, `sh_name`, `sh_type` and `sh_flags` sit at one offset in both classes. */
+export const E_TYPE = 16;
+export const E_MACHINE = 18;
+export const P_TYPE = 0;
+export const SH_NAME = 0;
+export const SH_TYPE = 4;
+export const SH_FLAGS = 8;
+
+/** Byte offsets of the header fields whose place depends on the ELF class, and the headers' sizes. */
+export interface ElfClassLayout {
   readonly elfClass: 32 | 64;
-  /** Size of an address/offset field (`Elf32_Off` or `Elf64_Off`). */
+  /** Size of an address/offset field (`Elf32_Off` or `Elf64_Off`), and of `sh_flags`. */
   readonly word: 4 | 8;
   readonly ehdrSize: number;
   readonly ePhoff: number;
@@ -139,36 +147,41 @@ interface Layout {
   readonly ePhnum: number;
   readonly eShentsize: number;
   readonly eShnum: number;
+  readonly eShstrndx: number;
   readonly phdrSize: number;
+  readonly pFlags: number;
   readonly pOffset: number;
+  readonly pVaddr: number;
   readonly pFilesz: number;
+  readonly pMemsz: number;
   readonly pAlign: number;
   readonly shdrSize: number;
   readonly shOffset: number;
   readonly shSize: number;
+  readonly shLink: number;
   readonly shInfo: number;
   readonly shAddralign: number;
 }
 
-// biome-ignore format: one row per structure reads as a table
-const ELF32: Layout = {
-  elfClass: 32, word: 4, ehdrSize: 52,
-  ePhoff: 28, eShoff: 32, ePhentsize: 42, ePhnum: 44, eShentsize: 46, eShnum: 48,
-  phdrSize: 32, pOffset: 4, pFilesz: 16, pAlign: 28,
-  shdrSize: 40, shOffset: 16, shSize: 20, shInfo: 28, shAddralign: 32,
+// biome-ignore format: a table
+export const ELF32: ElfClassLayout = {
+  elfClass: 32, word: 4,
+  ehdrSize: 52, ePhoff: 28, eShoff: 32, ePhentsize: 42, ePhnum: 44, eShentsize: 46, eShnum: 48, eShstrndx: 50,
+  phdrSize: 32, pFlags: 24, pOffset: 4, pVaddr: 8, pFilesz: 16, pMemsz: 20, pAlign: 28,
+  shdrSize: 40, shOffset: 16, shSize: 20, shLink: 24, shInfo: 28, shAddralign: 32,
 };
 
-// biome-ignore format: one row per structure reads as a table
-const ELF64: Layout = {
-  elfClass: 64, word: 8, ehdrSize: 64,
-  ePhoff: 32, eShoff: 40, ePhentsize: 54, ePhnum: 56, eShentsize: 58, eShnum: 60,
-  phdrSize: 56, pOffset: 8, pFilesz: 32, pAlign: 48,
-  shdrSize: 64, shOffset: 24, shSize: 32, shInfo: 44, shAddralign: 48,
+// biome-ignore format: a table
+export const ELF64: ElfClassLayout = {
+  elfClass: 64, word: 8,
+  ehdrSize: 64, ePhoff: 32, eShoff: 40, ePhentsize: 54, ePhnum: 56, eShentsize: 58, eShnum: 60, eShstrndx: 62,
+  phdrSize: 56, pFlags: 4, pOffset: 8, pVaddr: 16, pFilesz: 32, pMemsz: 40, pAlign: 48,
+  shdrSize: 64, shOffset: 24, shSize: 32, shLink: 40, shInfo: 44, shAddralign: 48,
 };
 
 /** The ELF header fields the reader uses. */
 interface Header {
-  readonly layout: Layout;
+  readonly layout: ElfClassLayout;
   readonly le: boolean;
   readonly type: BuildIdInfo["type"];
   readonly machine: number;
@@ -272,7 +285,7 @@ function readHeader(c: ElfChunk, size: number): Header {
     );
   }
   const le = eiData === 1;
-  const eType = u16(c, 16, le);
+  const eType = u16(c, E_TYPE, le);
   const type = E_TYPES[eType];
   if (type === undefined) {
     throw new ElfError("BAD_HEADER", `e_type is 0x${eType.toString(16)}, not ET_REL, ET_EXEC, ET_DYN or ET_CORE`);
@@ -281,7 +294,7 @@ function readHeader(c: ElfChunk, size: number): Header {
     layout,
     le,
     type,
-    machine: u16(c, 18, le),
+    machine: u16(c, E_MACHINE, le),
     phoff: word(c, layout.ePhoff, { layout, le }),
     phentsize: u16(c, layout.ePhentsize, le),
     phnum: u16(c, layout.ePhnum, le),
@@ -403,7 +416,7 @@ function* segmentNotes(ctx: Context): Steps<Found | undefined> {
   checkTable(ctx, "program header", h.phoff, h.phentsize, h.layout.phdrSize, n, ctx.limits.maxProgramHeaders);
   for (let i = 0; i < n; i++) {
     const p = yield { offset: h.phoff + i * h.phentsize, length: h.layout.phdrSize };
-    if (u32(p, 0, h.le) !== PT_NOTE) continue;
+    if (u32(p, P_TYPE, h.le) !== PT_NOTE) continue;
     ctx.areas++;
     const where = `PT_NOTE program header ${i}`;
     const area = notes(
@@ -428,7 +441,7 @@ function* sectionNotes(ctx: Context): Steps<Found | undefined> {
   checkTable(ctx, "section header", h.shoff, h.shentsize, h.layout.shdrSize, n, ctx.limits.maxSections);
   for (let i = 0; i < n; i++) {
     const s = yield { offset: h.shoff + i * h.shentsize, length: h.layout.shdrSize };
-    if (u32(s, 4, h.le) !== SHT_NOTE) continue;
+    if (u32(s, SH_TYPE, h.le) !== SHT_NOTE) continue;
     ctx.areas++;
     const where = `SHT_NOTE section ${i}`;
     const area = notes(

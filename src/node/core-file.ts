@@ -14,17 +14,19 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { integer, string } from "../check.js";
-import { type ElfChunk, ElfError, type ElfRange, hasElfMagic, parseBuildId, type ReadBuildIdOptions } from "../elf.js";
 import {
-  ELF64_EHDR_SIZE as EHDR_SIZE,
-  ET_CORE,
-  NOTE_HEADER,
-  ELF64_PHDR_SIZE as PHDR_SIZE,
-  PN_XNUM,
-  PT_LOAD,
-  PT_NOTE,
-  ELF64_SHDR_SIZE as SHDR_SIZE,
-} from "../elf-constants.js";
+  E_MACHINE,
+  E_TYPE,
+  ELF64,
+  type ElfChunk,
+  ElfError,
+  type ElfRange,
+  hasElfMagic,
+  P_TYPE,
+  parseBuildId,
+  type ReadBuildIdOptions,
+} from "../elf.js";
+import { ET_CORE, NOTE_HEADER, PN_XNUM, PT_LOAD, PT_NOTE } from "../elf-constants.js";
 import { openRegular } from "./safe-open.js";
 
 /** What was wrong with a core file; see {@link CoreFileError}. */
@@ -233,7 +235,7 @@ function checkLimits(options: ReadCoreOptions): CoreLimits {
 /** The ELF header's program-header table: where it is, how many entries, and whether the count was extended. */
 async function programHeaderTable(core: CoreBytes, limits: CoreLimits) {
   if (core.size < 4) fail(core, "NOT_ELF", `not an ELF file: it has ${core.size} bytes`);
-  const first = await core.read(0, Math.min(core.size, EHDR_SIZE));
+  const first = await core.read(0, Math.min(core.size, ELF64.ehdrSize));
   if (!hasElfMagic(first)) fail(core, "NOT_ELF", "not an ELF file: no 7f 45 4c 46 magic");
   const h = view(first);
   if (core.size < 6) fail(core, "TRUNCATED", `${core.size} bytes, too few for an ELF header`);
@@ -243,25 +245,28 @@ async function programHeaderTable(core: CoreBytes, limits: CoreLimits) {
     const what = `${elfClass === 1 ? "ELF32" : elfClass === 2 ? "ELF64" : `EI_CLASS ${elfClass}`} ${data === 1 ? "little-endian" : data === 2 ? "big-endian" : `EI_DATA ${data}`}`;
     fail(core, "UNSUPPORTED", `an ${what} file; only ELF64 little-endian cores are read`);
   }
-  if (core.size < EHDR_SIZE) fail(core, "TRUNCATED", `${core.size} bytes, fewer than the 64-byte ELF64 header`);
-  const type = h.getUint16(16, true);
+  if (core.size < ELF64.ehdrSize)
+    fail(core, "TRUNCATED", `${core.size} bytes, fewer than the ${ELF64.ehdrSize}-byte ELF64 header`);
+  const type = h.getUint16(E_TYPE, true);
   if (type !== ET_CORE) fail(core, "NOT_CORE", `e_type is ${type}, not ET_CORE (4): not a core dump`);
-  const machine = h.getUint16(18, true);
-  const phoff = offsetField(h, 32);
-  const shoff = offsetField(h, 40);
-  const phentsize = h.getUint16(54, true);
-  let count = h.getUint16(56, true);
+  const machine = h.getUint16(E_MACHINE, true);
+  const phoff = offsetField(h, ELF64.ePhoff);
+  const shoff = offsetField(h, ELF64.eShoff);
+  const phentsize = h.getUint16(ELF64.ePhentsize, true);
+  let count = h.getUint16(ELF64.ePhnum, true);
   const extended = count === PN_XNUM;
   if (extended) {
-    const shentsize = h.getUint16(58, true);
+    const shentsize = h.getUint16(ELF64.eShentsize, true);
     if (shoff === 0)
       fail(core, "BAD_HEADER", "e_phnum is PN_XNUM (0xffff) but there is no section header 0 (e_shoff is 0)");
-    if (shentsize < SHDR_SIZE) fail(core, "BAD_HEADER", `section headers are ${shentsize} bytes, fewer than 64`);
-    if (shoff > core.size - SHDR_SIZE) fail(core, "TRUNCATED", `section header 0 at 0x${hex(shoff)} runs past the end`);
-    count = view(await core.read(shoff, SHDR_SIZE)).getUint32(44, true);
+    if (shentsize < ELF64.shdrSize)
+      fail(core, "BAD_HEADER", `section headers are ${shentsize} bytes, fewer than ${ELF64.shdrSize}`);
+    if (shoff > core.size - ELF64.shdrSize)
+      fail(core, "TRUNCATED", `section header 0 at 0x${hex(shoff)} runs past the end`);
+    count = view(await core.read(shoff, ELF64.shdrSize)).getUint32(ELF64.shInfo, true);
   }
-  if (count > 0 && phentsize < PHDR_SIZE)
-    fail(core, "BAD_HEADER", `program headers are ${phentsize} bytes, fewer than 56`);
+  if (count > 0 && phentsize < ELF64.phdrSize)
+    fail(core, "BAD_HEADER", `program headers are ${phentsize} bytes, fewer than ${ELF64.phdrSize}`);
   if (count > limits.maxSegments)
     fail(core, "LIMIT", `${count} program headers exceed the limit of ${limits.maxSegments}`);
   if (phoff > core.size || count * phentsize > core.size - phoff) {
@@ -280,15 +285,17 @@ async function segments(core: CoreBytes, table: Awaited<ReturnType<typeof progra
     const t = view(await core.read(table.phoff + first * table.phentsize, n * table.phentsize));
     for (let i = 0; i < n; i++) {
       const at = i * table.phentsize;
-      const type = t.getUint32(at, true);
-      const offset = offsetField(t, at + 8);
+      const type = t.getUint32(at + P_TYPE, true);
+      const offset = offsetField(t, at + ELF64.pOffset);
       if (type === PT_LOAD) {
-        const filesz = t.getBigUint64(at + 32, true);
+        const filesz = t.getBigUint64(at + ELF64.pFilesz, true);
         const room = offset > core.size ? 0n : BigInt(core.size - offset);
         const captured = filesz < room ? filesz : room;
-        loads.push({ vaddr: t.getBigUint64(at + 16, true), memsz: t.getBigUint64(at + 40, true), captured, offset });
+        const vaddr = t.getBigUint64(at + ELF64.pVaddr, true);
+        loads.push({ vaddr, memsz: t.getBigUint64(at + ELF64.pMemsz, true), captured, offset });
       } else if (type === PT_NOTE) {
-        notes.push({ offset, size: offsetField(t, at + 32), align: offsetField(t, at + 48), index: first + i });
+        const size = offsetField(t, at + ELF64.pFilesz);
+        notes.push({ offset, size, align: offsetField(t, at + ELF64.pAlign), index: first + i });
       }
     }
   }

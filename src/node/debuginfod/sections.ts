@@ -6,7 +6,18 @@
  *
  * @packageDocumentation
  */
-import { DEFAULT_ELF_LIMITS, ElfError } from "../../elf.js";
+import {
+  DEFAULT_ELF_LIMITS,
+  E_TYPE,
+  ELF32,
+  ELF64,
+  type ElfClassLayout,
+  ElfError,
+  P_TYPE,
+  SH_FLAGS,
+  SH_NAME,
+  SH_TYPE,
+} from "../../elf.js";
 import {
   ET_DYN,
   ET_EXEC,
@@ -54,7 +65,7 @@ export interface ElfLayout {
 
 interface Header {
   le: boolean;
-  is64: boolean;
+  layout: ElfClassLayout;
   type: number;
   phoff: number;
   phentsize: number;
@@ -77,50 +88,51 @@ function fetch(read: ReadAt, size: number, offset: number, length: number, what:
   return new DataView(bytes.buffer, bytes.byteOffset, length);
 }
 
-function word(v: DataView, at: number, is64: boolean, le: boolean, what: string): number {
-  if (!is64) return v.getUint32(at, le);
+function word(v: DataView, at: number, layout: ElfClassLayout, le: boolean, what: string): number {
+  if (layout.word === 4) return v.getUint32(at, le);
   const n = v.getBigUint64(at, le);
   if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError("BAD_HEADER", `${what} 0x${n.toString(16)} is too large`);
   return Number(n);
 }
 
 function readHeader(read: ReadAt, size: number): Header {
-  if (size < 52) throw new ElfError("NOT_ELF", `a file of ${size} bytes is too short for an ELF header`);
-  const id = fetch(read, size, 0, Math.min(size, 64), "ELF header");
+  if (size < ELF32.ehdrSize) throw new ElfError("NOT_ELF", `a file of ${size} bytes is too short for an ELF header`);
+  const id = fetch(read, size, 0, Math.min(size, ELF64.ehdrSize), "ELF header");
   if (id.getUint32(0) !== 0x7f454c46) throw new ElfError("NOT_ELF", "no ELF magic");
   const cls = id.getUint8(4);
   const data = id.getUint8(5);
   if ((cls !== 1 && cls !== 2) || (data !== 1 && data !== 2)) {
     throw new ElfError("BAD_HEADER", `EI_CLASS ${cls} or EI_DATA ${data} is not 1 or 2`);
   }
-  const is64 = cls === 2;
+  const L = cls === 2 ? ELF64 : ELF32;
   const le = data === 1;
-  if (is64 && size < 64) throw new ElfError("TRUNCATED", `a file of ${size} bytes is too short for an ELF64 header`);
-  const at = is64 ? { ph: 32, sh: 40, rest: 54 } : { ph: 28, sh: 32, rest: 42 };
+  if (size < L.ehdrSize)
+    throw new ElfError("TRUNCATED", `a file of ${size} bytes is too short for an ELF${L.elfClass} header`);
   return {
     le,
-    is64,
-    type: id.getUint16(16, le),
-    phoff: word(id, at.ph, is64, le, "e_phoff"),
-    shoff: word(id, at.sh, is64, le, "e_shoff"),
-    phentsize: id.getUint16(at.rest, le),
-    phnum: id.getUint16(at.rest + 2, le),
-    shentsize: id.getUint16(at.rest + 4, le),
-    shnum: id.getUint16(at.rest + 6, le),
-    shstrndx: id.getUint16(at.rest + 8, le),
+    layout: L,
+    type: id.getUint16(E_TYPE, le),
+    phoff: word(id, L.ePhoff, L, le, "e_phoff"),
+    shoff: word(id, L.eShoff, L, le, "e_shoff"),
+    phentsize: id.getUint16(L.ePhentsize, le),
+    phnum: id.getUint16(L.ePhnum, le),
+    shentsize: id.getUint16(L.eShentsize, le),
+    shnum: id.getUint16(L.eShnum, le),
+    shstrndx: id.getUint16(L.eShstrndx, le),
   };
 }
 
 function sectionHeaders(read: ReadAt, size: number, h: Header): ElfSection[] {
   if (h.shoff === 0) return [];
-  const entry = h.is64 ? 64 : 40;
+  const L = h.layout;
+  const entry = L.shdrSize;
   if (h.shentsize < entry) throw new ElfError("BAD_HEADER", `e_shentsize ${h.shentsize} is below ${entry}`);
   let count = h.shnum;
   let names = h.shstrndx;
   if (count === 0 || names === SHN_XINDEX) {
     const zero = fetch(read, size, h.shoff, entry, "section header 0");
-    if (count === 0) count = word(zero, h.is64 ? 32 : 20, h.is64, h.le, "section 0 sh_size");
-    if (names === SHN_XINDEX) names = zero.getUint32(h.is64 ? 40 : 24, h.le);
+    if (count === 0) count = word(zero, L.shSize, L, h.le, "section 0 sh_size");
+    if (names === SHN_XINDEX) names = zero.getUint32(L.shLink, h.le);
   }
   if (count > DEFAULT_ELF_LIMITS.maxSections) {
     throw new ElfError("LIMIT", `${count} sections, more than ${DEFAULT_ELF_LIMITS.maxSections}`);
@@ -130,13 +142,14 @@ function sectionHeaders(read: ReadAt, size: number, h: Header): ElfSection[] {
   const nameOffsets: number[] = [];
   for (let i = 0; i < count; i++) {
     const at = i * h.shentsize;
-    nameOffsets.push(table.getUint32(at, h.le));
+    nameOffsets.push(table.getUint32(at + SH_NAME, h.le));
     sections.push({
       name: "",
-      type: table.getUint32(at + 4, h.le),
-      flags: h.is64 ? Number(table.getBigUint64(at + 8, h.le) & 0xffffffffn) : table.getUint32(at + 8, h.le),
-      offset: word(table, at + (h.is64 ? 24 : 16), h.is64, h.le, `section ${i} sh_offset`),
-      size: word(table, at + (h.is64 ? 32 : 20), h.is64, h.le, `section ${i} sh_size`),
+      type: table.getUint32(at + SH_TYPE, h.le),
+      // The low half of a 64-bit sh_flags: every flag tested here is below 2^32.
+      flags: table.getUint32(at + SH_FLAGS + (h.le || L.word === 4 ? 0 : 4), h.le),
+      offset: word(table, at + L.shOffset, L, h.le, `section ${i} sh_offset`),
+      size: word(table, at + L.shSize, L, h.le, `section ${i} sh_size`),
     });
   }
   const strtab = sections[names];
@@ -157,14 +170,15 @@ function sectionHeaders(read: ReadAt, size: number, h: Header): ElfSection[] {
 
 function hasExecutableSegment(read: ReadAt, size: number, h: Header): boolean {
   if (h.phoff === 0 || h.phnum === 0 || h.phnum === PN_XNUM) return false;
-  const entry = h.is64 ? 56 : 32;
+  const L = h.layout;
+  const entry = L.phdrSize;
   if (h.phentsize < entry) throw new ElfError("BAD_HEADER", `e_phentsize ${h.phentsize} is below ${entry}`);
   const table = fetch(read, size, h.phoff, h.phnum * h.phentsize, "program header table");
   for (let i = 0; i < h.phnum; i++) {
     const at = i * h.phentsize;
-    const flags = table.getUint32(at + (h.is64 ? 4 : 24), h.le);
-    const filesz = word(table, at + (h.is64 ? 32 : 16), h.is64, h.le, `segment ${i} p_filesz`);
-    if (table.getUint32(at, h.le) === PT_LOAD && flags & PF_X && filesz > 0) return true;
+    const flags = table.getUint32(at + L.pFlags, h.le);
+    const filesz = word(table, at + L.pFilesz, L, h.le, `segment ${i} p_filesz`);
+    if (table.getUint32(at + P_TYPE, h.le) === PT_LOAD && flags & PF_X && filesz > 0) return true;
   }
   return false;
 }
