@@ -267,3 +267,148 @@ describe("properties", () => {
     );
   });
 });
+
+/**
+ * CLOCK as the core documents it, over a plain array in storage order: a new key takes the next
+ * entry (or the victim's, in a full cache), a set of a held key or any read marks it, `has` does
+ * not, a delete moves the last entry into the hole, and the hand sweeps clearing marks.
+ */
+class ClockModel {
+  readonly entries: { key: bigint; id: string; ref: boolean }[] = [];
+  hand = 0;
+  constructor(readonly capacity: number) {}
+
+  #at(key: bigint): number {
+    return this.entries.findIndex((e) => e.key === key);
+  }
+
+  /** Returns the key evicted, if any. */
+  set(key: bigint, id: string): bigint | undefined {
+    const i = this.#at(key);
+    if (i >= 0) {
+      this.entries[i] = { key, id, ref: true };
+      return undefined;
+    }
+    if (this.entries.length < this.capacity) {
+      this.entries.push({ key, id, ref: false });
+      return undefined;
+    }
+    while (this.entries[this.hand]!.ref) {
+      this.entries[this.hand]!.ref = false;
+      this.hand = (this.hand + 1) % this.entries.length;
+    }
+    const victim = this.entries[this.hand]!.key;
+    this.entries[this.hand] = { key, id, ref: false };
+    this.hand = (this.hand + 1) % this.entries.length;
+    return victim;
+  }
+
+  get(key: bigint): string | undefined {
+    const e = this.entries[this.#at(key)];
+    if (e) e.ref = true;
+    return e?.id;
+  }
+
+  has(key: bigint): boolean {
+    return this.#at(key) >= 0;
+  }
+
+  delete(key: bigint): boolean {
+    const i = this.#at(key);
+    if (i < 0) return false;
+    const last = this.entries.pop()!;
+    if (i < this.entries.length) this.entries[i] = last;
+    if (this.hand >= this.entries.length) this.hand = 0;
+    return true;
+  }
+
+  clear(): void {
+    this.entries.length = 0;
+    this.hand = 0;
+  }
+}
+
+describe("eviction", () => {
+  type Step =
+    | { kind: "set" | "get" | "getBytes" | "has" | "delete"; key: number; id: Uint8Array }
+    | { kind: "setMany" | "getMany" | "deleteMany"; keys: number[]; ids: Uint8Array[] }
+    | { kind: "clear" };
+  const few = fc.integer({ min: 0, max: 24 });
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    { weight: 8, arbitrary: fc.record({ kind: fc.constant("set" as const), key: few, id: buildId }) },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        kind: fc.constantFrom("get" as const, "getBytes" as const, "has" as const, "delete" as const),
+        key: few,
+        id: buildId,
+      }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.array(fc.tuple(few, buildId), { maxLength: 12 }).chain((pairs) =>
+        fc.record({
+          kind: fc.constantFrom("setMany" as const, "getMany" as const, "deleteMany" as const),
+          keys: fc.constant(pairs.map((p) => p[0])),
+          ids: fc.constant(pairs.map((p) => p[1])),
+        }),
+      ),
+    },
+    { weight: 1, arbitrary: fc.constant({ kind: "clear" as const }) },
+  );
+
+  // CLOCK_SEED replays a run; the seed is printed with the test's name.
+  const SEED = Number(process.env.CLOCK_SEED ?? Date.now() % 2 ** 31);
+
+  test(`a cache evicts exactly the keys a reference CLOCK evicts, and keeps its storage order (CLOCK_SEED=${SEED})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 12 }), fc.array(step, { maxLength: 120 }), async (capacity, steps) => {
+        const evicted: bigint[] = [];
+        const cache = await BuildIdCache.create({ capacity, onEvict: (k) => evicted.push(k) });
+        const model = new ClockModel(capacity);
+        const expected: bigint[] = [];
+        const k = (i: number) => 0xffff_8880_0000_0000n + BigInt(i) * 1128n;
+        const out = new Uint8Array(12 * BUILD_ID_MAX);
+        const lengths = new Uint8Array(12);
+        for (const s of steps) {
+          if (s.kind === "set") {
+            cache.set(k(s.key), s.id);
+            const victim = model.set(k(s.key), hex(s.id));
+            if (victim !== undefined) expected.push(victim);
+          } else if (s.kind === "get") {
+            expect(cache.get(k(s.key))).toBe(model.get(k(s.key)));
+          } else if (s.kind === "getBytes") {
+            const want = model.get(k(s.key));
+            expect(cache.getBytes(k(s.key), out)).toBe(want === undefined ? 0 : want.length / 2);
+          } else if (s.kind === "has") {
+            expect(cache.has(k(s.key))).toBe(model.has(k(s.key)));
+          } else if (s.kind === "delete") {
+            expect(cache.delete(k(s.key))).toBe(model.delete(k(s.key)));
+          } else if (s.kind === "setMany") {
+            const { bytes, lengths: lens } = packIds(s.ids);
+            cache.setMany(BigUint64Array.from(s.keys, k), bytes, lens);
+            s.keys.forEach((key, i) => {
+              const victim = model.set(k(key), hex(s.ids[i]!));
+              if (victim !== undefined) expected.push(victim);
+            });
+          } else if (s.kind === "getMany") {
+            cache.getMany(BigUint64Array.from(s.keys, k), out, lengths);
+            s.keys.forEach((key, i) => {
+              expect(lengths[i]).toBe((model.get(k(key))?.length ?? 0) / 2);
+            });
+          } else if (s.kind === "deleteMany") {
+            cache.deleteMany(BigUint64Array.from(s.keys, k));
+            for (const key of s.keys) model.delete(k(key));
+          } else {
+            cache.clear();
+            model.clear();
+          }
+          expect(evicted).toEqual(expected);
+          expect([...cache]).toEqual(model.entries.map((e) => [e.key, e.id]));
+        }
+        cache.verify();
+      }),
+      { numRuns: 300, seed: SEED },
+    );
+  });
+});
