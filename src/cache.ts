@@ -299,7 +299,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   /**
    * Copies the build ID for `key` into `out` at `offset` and returns its length, or 0 on a
    * miss. A hit writes {@link BUILD_ID_MAX} bytes, zero past the ID's length, so `out` needs
-   * that much room at `offset`. Allocates nothing (while `out` stays the same array).
+   * that much room at `offset`, and marks the entry as recently used. Allocates nothing (while
+   * `out` stays the same array).
    */
   getBytes(key: bigint, out: Uint8Array, offset = 0): number {
     u64("key", key);
@@ -378,7 +379,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
 
   /**
    * Looks up every key: its build ID goes to `out` at `i * BUILD_ID_MAX`, its length to
-   * `lengths[i]` (0: miss). Returns the number of hits. Allocates nothing per key.
+   * `lengths[i]` (0: miss). Returns the number of hits, each marked as recently used.
+   * Allocates nothing per key.
    */
   getMany(keys: BigUint64Array, out: Uint8Array, lengths: Uint8Array): number {
     const count = this.#checkKeys(keys);
