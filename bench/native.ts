@@ -26,6 +26,7 @@ export type NativeOps = Record<Op, number[]> & {
     sizeAfterInsert: number;
     sizeAfterChurn: number;
     churnEvictions: number;
+    churnUpdates: number;
   };
   /** Bytes the table holds (index and entries; for absl everything its allocator handed out). */
   bytes: number;

@@ -157,6 +157,7 @@ describe("the native tables", () => {
           sizeAfterInsert: LIVE,
           sizeAfterChurn: LIVE,
           churnEvictions: churned === 0 ? 0 : (churned + 1) * 300,
+          churnUpdates: 0,
         });
         for (const op of PASSES) {
           expect(o[op].length, `${id} ${op}`).toBeGreaterThanOrEqual(2);

@@ -174,12 +174,14 @@ static int ops(const data_t *d, uint32_t min_samples, double min_ms) {
   uint32_t size_after_insert = table_count(t);
   uint64_t evictions_before = table_evictions(t);
   uint32_t churned = 0;
+  uint64_t churn_updates = 0; /* sets of a key the table still held: they evict nothing */
   if (table_evicts) {
     uint32_t at = d->live;
     started = now_ns();
     for (uint32_t c = 0; c <= MAX_SAMPLES && (c <= min_samples || now_ns() - started < min_ms * 1e6); c++) {
       double t0 = now_ns();
-      for (uint32_t i = at; i < at + d->churn; i++) table_insert(t, k.pool[i], k.pool_ids + (size_t)i * BUILD_ID_MAX, BUILD_ID_MAX);
+      for (uint32_t i = at; i < at + d->churn; i++)
+        churn_updates += table_insert(t, k.pool[i], k.pool_ids + (size_t)i * BUILD_ID_MAX, BUILD_ID_MAX) == UPDATED;
       if (c > 0) churn[churned++] = (now_ns() - t0) / d->churn; /* pass 0 is the untimed one */
       at = (at + d->churn) % all;
     }
@@ -191,9 +193,9 @@ static int ops(const data_t *d, uint32_t min_samples, double min_ms) {
   print_series("insert", series[3], n);
   print_series("churn", churn, churned);
   printf("\"check\":{\"hitChecksum\":%u,\"hitFound\":%u,\"missFound\":%u,\"sizeAfterDelete\":%u,"
-         "\"subsetFoundAfterDelete\":%u,\"sizeAfterInsert\":%u,\"sizeAfterChurn\":%u,\"churnEvictions\":%llu},",
+         "\"subsetFoundAfterDelete\":%u,\"sizeAfterInsert\":%u,\"sizeAfterChurn\":%u,\"churnEvictions\":%llu,\"churnUpdates\":%llu},",
          checksum, found, miss_found, size_after_delete, sub_found_after_delete, size_after_insert, table_count(t),
-         (unsigned long long)(table_evictions(t) - evictions_before));
+         (unsigned long long)(table_evictions(t) - evictions_before), (unsigned long long)churn_updates);
   printf("\"bytes\":%zu}\n", table_bytes(t));
   table_free(t);
   return 0;
