@@ -75,6 +75,24 @@ let page: Page;
 let scratch: string;
 const pageErrors: string[] = [];
 
+/** Drags `paths` onto the element at `selector` and drops them there, as from a file manager. */
+async function drop(selector: string, paths: string[]): Promise<void> {
+  const files = await Promise.all(
+    paths.map(async (path) => ({ name: basename(path), base64: (await readFile(path)).toString("base64") })),
+  );
+  const dataTransfer = await page.evaluateHandle((files) => {
+    const transfer = new DataTransfer();
+    for (const { name, base64 } of files)
+      transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], name));
+    return transfer;
+  }, files);
+  await page.dispatchEvent(selector, "dragenter", { dataTransfer });
+  await page.dispatchEvent(selector, "dragover", { dataTransfer });
+  expect(await page.locator(selector).getAttribute("class")).toContain("over");
+  await page.dispatchEvent(selector, "drop", { dataTransfer });
+  expect(await page.locator(selector).getAttribute("class")).not.toContain("over");
+}
+
 async function elfRow(path: string) {
   const row = page.locator(`#elf-table tbody tr[data-file="${basename(path)}"]`).last();
   await row.waitFor();
@@ -188,6 +206,30 @@ describe("the demo page in Chromium", () => {
     expect(buildIds).toEqual([readelfBuildId(elf), "", "", "", KEPT_ID]);
     expect(annotated.sample.map((sample) => sample.value.map(Number))).toEqual([[7]]);
     expect(annotated.location.map((location) => Number(location.address))).toEqual([0x55551234]);
+  });
+
+  it("reads files dropped on either zone, and keeps a drop elsewhere from leaving the page", async () => {
+    const elf = join(scratch, "dropped");
+    compile(elf, ["-Wl,--build-id=sha1"]);
+    await drop('[data-drop="elf"]', [elf]);
+    expect(await (await elfRow(elf)).locator(".build-id code").textContent()).toBe(readelfBuildId(elf));
+
+    const profilePath = join(scratch, "dropped.pb.gz");
+    await writeFile(profilePath, gzipSync(profileFor(elf)));
+    await drop('[data-drop="pprof"]', [profilePath, elf]);
+    await expect
+      .poll(() => page.locator("#pprof-status").textContent())
+      .toBe("dropped.pb.gz: 5 mappings; 1 build ID filled, 1 already set, 3 left without.");
+
+    // Outside the zones the page cancels the drop, which a browser would otherwise open as the file.
+    const cancelled = await page.evaluate(() =>
+      ["dragover", "drop"].map((type) => {
+        const event = new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: new DataTransfer() });
+        document.querySelector("h1")!.dispatchEvent(event);
+        return event.defaultPrevented;
+      }),
+    );
+    expect(cancelled).toEqual([true, true]);
   });
 
   it("runs the benchmark from the keyboard and charts both implementations with their numbers", async () => {
