@@ -20,7 +20,8 @@ import {
 
 const LLVM = "/usr/lib/llvm-14/bin";
 const READOBJ = `${LLVM}/llvm-readobj`;
-const missing = spawnSync(READOBJ, ["--version"]).error !== undefined;
+const YAML2OBJ = `${LLVM}/yaml2obj`;
+const missing = [READOBJ, YAML2OBJ].some((tool) => spawnSync(tool, ["--version"]).error !== undefined);
 const fixtures = new URL("./fixtures/elf/", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "elf-layout-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,7 +40,7 @@ ProgramHeaders:
 `;
   const name = join(dir, `elf${elfClass}-${data.toLowerCase()}-distinct`);
   writeFileSync(`${name}.yaml`, yaml);
-  const run = spawnSync(`${LLVM}/yaml2obj`, [`${name}.yaml`, "-o", `${name}.elf`], { encoding: "utf8" });
+  const run = spawnSync(YAML2OBJ, [`${name}.yaml`, "-o", `${name}.elf`], { encoding: "utf8" });
   if (run.status !== 0) throw new Error(`yaml2obj ${name}.yaml: ${run.stderr}`);
   return `${name}.elf`;
 }
