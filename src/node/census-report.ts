@@ -41,8 +41,10 @@ export function formatCensus(c: Census): string {
   const elfPerFile = c.files.elf > 0 && k.fileNr ? (k.fileNr.allocated / c.files.elf).toFixed(1) : "n/a";
   const be = c.breakEven;
   const breakEvenNote =
-    `break-even: a pointer per file ${be.files === 0 ? "is never cheaper here" : `is cheaper below ${n(be.files)} open files`}; the side hash outgrows ` +
-    `a pointer per inode at ${be.elfInodesVsPerInode === null ? "no ELF count up to the inode count" : `${n(be.elfInodesVsPerInode)} ELF inodes`}`;
+    `break-even: a pointer per file ${be.files === 0 ? "is never cheaper here" : `is cheaper below ${n(be.files)} open files`}; the side hash ` +
+    (be.elfInodesVsPerInode === null
+      ? "stays smaller than a pointer per inode even if every inode were ELF"
+      : `outgrows a pointer per inode at ${n(be.elfInodesVsPerInode)} ELF inodes`);
   const lines = [
     `buildid-cache census: Linux ${k.release ?? "?"}, ${c.takenAt}, ${n(c.durationMs)} ms`,
     ...layout([
