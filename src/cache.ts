@@ -118,10 +118,10 @@ export class SetManyError extends AggregateError {
   }
 }
 
-function checkBuildIdLength(length: number, what: string): void {
-  if (!Number.isInteger(length) || length < 1 || length > BUILD_ID_MAX) {
-    throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${describe(length)}`);
-  }
+const isBuildIdLength = (length: number): boolean => Number.isInteger(length) && length >= 1 && length <= BUILD_ID_MAX;
+
+function badBuildIdLength(length: number, what: string): never {
+  throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${describe(length)}`);
 }
 
 function checkBytes(name: string, array: Uint8Array, needed: number): void {
@@ -262,14 +262,13 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     if (typeof buildId === "string") {
       // The message quotes the whole string: built only on the way to throwing.
       const bytes = buildId.length / 2;
-      if (buildId.length % 2 === 0 && (bytes < 1 || bytes > BUILD_ID_MAX))
-        checkBuildIdLength(bytes, `build ID ${describe(buildId)}`);
+      if (buildId.length % 2 === 0 && !isBuildIdLength(bytes)) badBuildIdLength(bytes, `build ID ${describe(buildId)}`);
       return parseHexInto(buildId, this.#bytes, at, "build ID");
     }
     if (!(buildId instanceof Uint8Array)) {
       throw new TypeError(`build ID must be a Uint8Array or a hex string, got ${describe(buildId)}`);
     }
-    checkBuildIdLength(buildId.length, "build ID");
+    if (!isBuildIdLength(buildId.length)) badBuildIdLength(buildId.length, "build ID");
     this.#bytes.set(buildId, at);
     return buildId.length;
   }
@@ -413,11 +412,11 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     checkBytes("ids", ids, count * BUILD_ID_MAX);
     let lens = lengths;
     if (typeof lengths === "number") {
-      checkBuildIdLength(lengths, "build ID length");
+      if (!isBuildIdLength(lengths)) badBuildIdLength(lengths, "build ID length");
     } else {
       checkBytes("lengths", lengths, count);
       lens = lengths.slice(0, count); // what is checked is what is inserted, whoever writes the caller's array
-      for (let i = 0; i < count; i++) checkBuildIdLength(lens[i]!, `lengths[${i}]`);
+      for (let i = 0; i < count; i++) if (!isBuildIdLength(lens[i]!)) badBuildIdLength(lens[i]!, `lengths[${i}]`);
     }
     const bytes = this.#bytes;
     const keyWord = this.#ioKeys / 8;
