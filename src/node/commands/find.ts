@@ -7,8 +7,9 @@
 import type { Command } from "commander";
 import type { Artifact } from "../debuginfod/artifact.js";
 import { findArtifact } from "../debuginfod/client.js";
+import { withHelpSections } from "./help.js";
 import { openIndex } from "./local-index.js";
-import { type CommandContext, integerOption } from "./shared.js";
+import { COMMON_EXITS, type CommandContext, integerOption } from "./shared.js";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -17,8 +18,9 @@ function collect(value: string, previous: string[]): string[] {
 /** Adds `find` to `program` and returns it. */
 export function registerFind(program: Command, context: CommandContext): Command {
   const { output } = context;
-  program
+  const command = program
     .command("find")
+    .summary("print the path of a build ID's executable, debuginfo or section")
     .description(
       "print the path of a build ID's executable, debuginfo or section: local index, then the cache, then DEBUGINFOD_URLS",
     )
@@ -57,5 +59,23 @@ export function registerFind(program: Command, context: CommandContext): Command
         }
       },
     );
+  withHelpSections(command, {
+    examples: [
+      [
+        "buildid-cache find debuginfo 15dfff3239aa7c3b16a71e6b2e3b6e4009dab998",
+        "the path of that build ID's debuginfo, fetched if need be",
+      ],
+      ['buildid-cache find executable "$ID" --root ./build', "looking in ./build first"],
+    ],
+    environment: [
+      ["DEBUGINFOD_URLS", "the servers asked, space-separated, after the local index and the cache"],
+      [
+        "DEBUGINFOD_CACHE_PATH",
+        "the cache (default: $XDG_CACHE_HOME/debuginfod_client, else ~/.cache/debuginfod_client)",
+      ],
+      ["XDG_CACHE_HOME, HOME", "where the default cache is"],
+    ],
+    exitStatuses: COMMON_EXITS,
+  });
   return program;
 }
