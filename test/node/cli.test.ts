@@ -59,14 +59,17 @@ describe("exit statuses", () => {
     [["annotate", "in.pb"], "required option '-o, --output <file>' not specified"],
     [["id"], "missing required argument 'file'"],
     [["add", "-"], "add cannot read - (standard input)"],
-  ])("usage error %j: exit 2, the problem named, a pointer to the help instead of the help", async (args, message) => {
-    const r = await run(args);
-    expect(r.code, r.stderr).toBe(2);
-    expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/^buildid-cache: /);
-    expect(r.stderr).toContain(message);
-    expect(r.stderr).not.toContain("Usage:");
-  });
+  ])(
+    "U1-U3 usage error %j: exit 2, the problem named, a pointer to the help instead of the help",
+    async (args, message) => {
+      const r = await run(args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/^buildid-cache: /);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toContain("Usage:");
+    },
+  );
 
   test("bare buildid-cache runs the census, and so do options alone", async () => {
     const bare = await run([]);
@@ -85,7 +88,7 @@ describe("exit statuses", () => {
     }
   });
 
-  test("a process that does not exist is a failure: exit 1, named, nothing printed", async () => {
+  test("U5 a process that does not exist is a failure: exit 1, named, nothing printed", async () => {
     const message = `buildid-cache: no process ${absentPid} (/proc/${absentPid}: ENOENT)\n`;
     for (const args of [
       ["resolve", String(absentPid), "0x1000"],
@@ -141,7 +144,7 @@ describe("- for standard input and output", () => {
     );
   });
 
-  test("a binary profile is not written to a terminal, nor an ELF file read from one: exit 2, nothing written", async () => {
+  test("U4 a binary profile is not written to a terminal, nor an ELF file read from one: exit 2, nothing written", async () => {
     const cwd = fresh("tty");
     const input = join(cwd, "in.pb");
     writeFileSync(input, profileOf(elves.slice(0, 1)));
@@ -156,7 +159,7 @@ describe("- for standard input and output", () => {
     expect(id.stdout).toContain("buildid-cache: not reading an ELF file from a terminal");
   });
 
-  test("id - reads standard input up to 256 MiB: an endless one is cut there, not read for ever", async () => {
+  test("U6 id - reads standard input up to 256 MiB: an endless one is cut there, not read for ever", async () => {
     const zero = openSync("/dev/zero", "r");
     try {
       const r = await run(["id", "-"], { stdin: zero, timeoutMs: 120_000 });
