@@ -21,6 +21,8 @@ export {
 } from "./census.js";
 export { formatCensus } from "./census-report.js";
 export {
+  CORE_MAPPING_BYTES,
+  CORE_SEGMENT_BYTES,
   CoreFileError,
   type CoreFileErrorCode,
   type CoreLimits,
