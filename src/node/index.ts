@@ -4,7 +4,7 @@
  * @module
  */
 export * from "../index.js";
-export { CacheFileRefusedError, PathError } from "./cache-file.js";
+export { CacheFilePathError, CacheFileRefusedError, cacheFilePath, PathError } from "./cache-file.js";
 export {
   type Census,
   type CensusOptions,
@@ -62,6 +62,8 @@ export {
   type PerfStoreAdded,
   type PerfStoreAddOptions,
   type PerfStoreEntry,
+  PerfStoreError,
+  type PerfStoreErrorCode,
   type PerfStoreMethod,
   perfStoreDir,
 } from "./perf-store.js";
