@@ -88,7 +88,8 @@ export const CORE_SEGMENT_BYTES = 128;
 /**
  * What {@link CoreLimits.maxBytes} counts per `NT_FILE` entry, beyond the note's bytes: its module,
  * path and build ID as the report holds them, and the index that groups entries into files
- * (measured on a core of 200,000 such files: about 290 bytes an entry held; it reads in an 80 MiB heap, not in 64).
+ * (measured on a core of 200,000 such files: about 290 bytes an entry held; the read fits an 80 MiB
+ * heap, not a 64 MiB one).
  */
 export const CORE_MAPPING_BYTES = 512;
 
