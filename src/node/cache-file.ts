@@ -29,6 +29,8 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { string } from "../check.js";
+import { describe } from "../describe.js";
 import { fileKind, NotRegularFileError, readRegularFileSync } from "./safe-open.js";
 
 /** An I/O error naming its path; `code` is the system's (`ENOSPC`, `EACCES`, …). */
@@ -73,6 +75,36 @@ export class CacheFileRefusedError extends Error {
   }
 }
 
+/** A cache file's path that names no file: the empty string. Nothing was read or written. */
+export class CacheFilePathError extends RangeError {
+  /** Always "CacheFilePathError", so the error can be told apart after serialisation. */
+  override name = "CacheFilePathError";
+  /** Errno-style code, so callers that switch on `error.code` can tell it apart. */
+  readonly code = "EINVAL";
+  /**
+   * @param what What the path was given as: "cache file", or the option that gave it ("--cache-file").
+   * @param path The value given.
+   */
+  constructor(
+    what: string,
+    readonly path: string,
+  ) {
+    super(`${what} must be a path, got ${describe(path)}`);
+  }
+}
+
+/**
+ * `path` as a cache file's path, checked before it is used: a string that names a file.
+ * @param what How the message names it; default "cache file".
+ * @throws TypeError when it is not a string, {@link CacheFilePathError} when it is empty (which
+ *   `path.resolve` would turn into the current folder).
+ */
+export function cacheFilePath(path: unknown, what = "cache file"): string {
+  const checked = string(what, path);
+  if (checked === "") throw new CacheFilePathError(what, checked);
+  return checked;
+}
+
 const NAME_MAX = 255;
 const MAX_LINKS = 40;
 let temporaries = 0;
@@ -95,9 +127,13 @@ function lstatOrUndefined(path: string): Stats | undefined {
   }
 }
 
-/** The path a cache file's writes go to: `path` with every symbolic link along its last component followed. */
+/**
+ * The path a cache file's writes go to: `path` with every symbolic link along its last component
+ * followed. Every write, lock and companion file goes through it.
+ * @throws CacheFilePathError for an empty path, PathError for a loop of links or an I/O error.
+ */
 export function cacheFileTarget(path: string): string {
-  let at = resolve(path);
+  let at = resolve(cacheFilePath(path));
   for (let links = 0; links < MAX_LINKS; links++) {
     if (lstatOrUndefined(at)?.isSymbolicLink() !== true) return at;
     at = resolve(

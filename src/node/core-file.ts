@@ -62,24 +62,48 @@ export class CoreFileError extends Error {
   }
 }
 
-/** Bounds on the work one core read may do; exceeding one throws a {@link CoreFileError} with code `LIMIT`. */
+/** Bounds on the work and memory of one core read; exceeding one throws a {@link CoreFileError} with code `LIMIT`. */
 export interface CoreLimits {
   /** Most program headers (one per mapping; Linux allows `vm.max_map_count`, 65,530 by default). */
   maxSegments: number;
-  /** Most bytes of note areas read, in all. */
+  /** Most bytes of note areas walked, in all. */
   maxNoteBytes: number;
   /** Most `NT_FILE` entries. */
   maxMappings: number;
   /** Most byte ranges read for the mapped files' headers and notes, over all files. */
   maxImageReads: number;
+  /**
+   * Most bytes of memory the read holds, counted from the core's own counts before anything is
+   * allocated: {@link CORE_SEGMENT_BYTES} per program header, the `NT_FILE` and `NT_AUXV` notes'
+   * own bytes, and {@link CORE_MAPPING_BYTES} per `NT_FILE` entry (the worst case: every entry a
+   * file of its own whose build ID is in the core). A read needs at most this much memory, heap
+   * and buffers together, beyond what the process holds before it.
+   */
+  maxBytes: number;
 }
 
-/** The limits used when none are given. */
+/** What {@link CoreLimits.maxBytes} counts per program header: its `PT_LOAD` and `PT_NOTE` fields in typed arrays, and their sort. */
+export const CORE_SEGMENT_BYTES = 128;
+
+/**
+ * What {@link CoreLimits.maxBytes} counts per `NT_FILE` entry, beyond the note's bytes: its module,
+ * path and build ID as the report holds them, and the index that groups entries into files
+ * (measured on a core of 200,000 such files: about 290 bytes an entry held; the read fits an 80 MiB
+ * heap, not a 64 MiB one).
+ */
+export const CORE_MAPPING_BYTES = 512;
+
+/**
+ * The limits used when none are given. `maxBytes`, 512 MiB, binds first for large cores: it admits
+ * about a million `NT_FILE` entries (`vm.max_map_count` is 65,530 by default), so a core that names
+ * more is refused with `LIMIT` before its entries are read, whatever the counts allow.
+ */
 export const DEFAULT_CORE_LIMITS: Readonly<CoreLimits> = Object.freeze({
   maxSegments: 1 << 22,
   maxNoteBytes: 256 * 1024 * 1024,
   maxMappings: 1 << 22,
   maxImageReads: 1 << 24,
+  maxBytes: 512 * 1024 * 1024,
 });
 
 /** Options for {@link readCoreBuildIds}. */
@@ -145,30 +169,24 @@ const READ_AHEAD = 64 * 1024;
 const LATIN1 = new TextDecoder("latin1");
 const PHDR_BYTES_PER_READ = 256 * 1024;
 
-/** A `PT_LOAD` segment: `captured` bytes from `vaddr` are in the core at `offset`. */
-interface Segment {
-  vaddr: bigint;
-  memsz: bigint;
-  captured: bigint;
-  offset: number;
-}
-
-/** One `NT_FILE` entry. */
+/** One file range of a mapped file: `[start, end)` in memory, from `fileOffset` in the file. */
 interface FileMapping {
   start: bigint;
   end: bigint;
   fileOffset: bigint;
-  path: string;
 }
 
-/** A run of mappings of one file, read as one ELF image. */
-interface Image {
-  module: CoreModule;
-  mappings: FileMapping[];
+/**
+ * The files the core maps, each a run of `NT_FILE` entries read as one ELF image, with no object per
+ * entry: module `k`'s entries are `first[k]`, then `next[i]` from each entry `i` until -1.
+ */
+interface Images {
+  modules: CoreModule[];
+  first: Int32Array;
+  next: Int32Array;
+  /** The vDSO's module (found through `NT_AUXV`, not in `NT_FILE`) and its one mapping. */
+  vdso?: { module: CoreModule; mapping: FileMapping };
 }
-
-/** A file range {@link parseBuildId} asked for whose bytes the core does not hold. */
-class NotCaptured extends Error {}
 
 /** Reads a core file's bytes, a window at a time; never past its size. */
 class CoreBytes {
@@ -200,6 +218,29 @@ class CoreBytes {
   }
 }
 
+/** The bytes of memory a read may still take; see {@link CoreLimits.maxBytes}. */
+class Budget {
+  private left: number;
+
+  constructor(
+    private readonly core: CoreBytes,
+    private readonly limit: number,
+  ) {
+    this.left = limit;
+  }
+
+  /** Takes `bytes` for `what`, before they are allocated. */
+  take(bytes: number, what: string): void {
+    if (bytes > this.left)
+      fail(
+        this.core,
+        "LIMIT",
+        `${what} need ${bytes} bytes of memory, past the limit of maxBytes (${this.limit} bytes, ${this.left} of them left)`,
+      );
+    this.left -= bytes;
+  }
+}
+
 function bigMin(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
 }
@@ -208,6 +249,7 @@ function bigMax(a: bigint, b: bigint): bigint {
   return a > b ? a : b;
 }
 
+// Exact for bigints of any size: fields of the file stay bigints until checked against its size.
 function hex(n: number | bigint): string {
   return n.toString(16);
 }
@@ -218,12 +260,6 @@ function fail(core: CoreBytes, code: CoreFileErrorCode, message: string): never 
 
 function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** A u64 field that must be a file offset or size: beyond the file it fails the caller's bounds check. */
-function offsetField(v: DataView, at: number): number {
-  const n = v.getBigUint64(at, true);
-  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(n);
 }
 
 function checkLimits(options: ReadCoreOptions): CoreLimits {
@@ -250,35 +286,103 @@ async function programHeaderTable(core: CoreBytes, limits: CoreLimits) {
   const type = h.getUint16(E_TYPE, true);
   if (type !== ET_CORE) fail(core, "NOT_CORE", `e_type is ${type}, not ET_CORE (4): not a core dump`);
   const machine = h.getUint16(E_MACHINE, true);
-  const phoff = offsetField(h, ELF64.ePhoff);
-  const shoff = offsetField(h, ELF64.eShoff);
+  const size = BigInt(core.size);
+  const phoff = h.getBigUint64(ELF64.ePhoff, true);
+  const shoff = h.getBigUint64(ELF64.eShoff, true);
   const phentsize = h.getUint16(ELF64.ePhentsize, true);
   let count = h.getUint16(ELF64.ePhnum, true);
   const extended = count === PN_XNUM;
   if (extended) {
     const shentsize = h.getUint16(ELF64.eShentsize, true);
-    if (shoff === 0)
+    if (shoff === 0n)
       fail(core, "BAD_HEADER", "e_phnum is PN_XNUM (0xffff) but there is no section header 0 (e_shoff is 0)");
     if (shentsize < ELF64.shdrSize)
       fail(core, "BAD_HEADER", `section headers are ${shentsize} bytes, fewer than ${ELF64.shdrSize}`);
-    if (shoff > core.size - ELF64.shdrSize)
+    if (shoff > size - BigInt(ELF64.shdrSize))
       fail(core, "TRUNCATED", `section header 0 at 0x${hex(shoff)} runs past the end`);
-    count = view(await core.read(shoff, ELF64.shdrSize)).getUint32(ELF64.shInfo, true);
+    count = view(await core.read(Number(shoff), ELF64.shdrSize)).getUint32(ELF64.shInfo, true);
   }
   if (count > 0 && phentsize < ELF64.phdrSize)
     fail(core, "BAD_HEADER", `program headers are ${phentsize} bytes, fewer than ${ELF64.phdrSize}`);
   if (count > limits.maxSegments)
     fail(core, "LIMIT", `${count} program headers exceed the limit of ${limits.maxSegments}`);
-  if (phoff > core.size || count * phentsize > core.size - phoff) {
+  if (phoff > size || BigInt(count * phentsize) > size - phoff) {
     fail(core, "TRUNCATED", `the program headers at 0x${hex(phoff)} (${count} x ${phentsize} bytes) run past the end`);
   }
-  return { machine, phoff, phentsize, count, extended };
+  return { machine, phoff: Number(phoff), phentsize, count, extended };
+}
+
+/** The core's `PT_LOAD` segments by address, in typed arrays (a core may have millions): `captured[i]` bytes from `vaddr[i]` are in the core at `offset[i]`. */
+class Loads {
+  constructor(
+    readonly vaddr: BigUint64Array,
+    readonly memsz: BigUint64Array,
+    readonly captured: BigUint64Array,
+    readonly offset: Float64Array,
+  ) {}
+
+  /** The index of the segment holding address `v`, or -1. */
+  at(v: bigint): number {
+    let lo = 0;
+    let hi = this.vaddr.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.vaddr[mid]! > v) hi = mid - 1;
+      else if (v >= this.vaddr[mid]! + this.memsz[mid]!) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /** The same segments sorted by address (the kernel and gdb write them so; others may not). */
+  sorted(): Loads {
+    const { vaddr } = this;
+    let inOrder = true;
+    for (let i = 1; i < vaddr.length && inOrder; i++) inOrder = vaddr[i - 1]! <= vaddr[i]!;
+    if (inOrder) return this;
+    const order = Array.from(vaddr.keys()).sort((a, b) => (vaddr[a]! < vaddr[b]! ? -1 : vaddr[a]! > vaddr[b]! ? 1 : 0));
+    const pick = <T extends BigUint64Array | Float64Array>(from: T, to: T): T => {
+      order.forEach((i, k) => {
+        to[k] = from[i]!;
+      });
+      return to;
+    };
+    const n = order.length;
+    return new Loads(
+      pick(vaddr, new BigUint64Array(n)),
+      pick(this.memsz, new BigUint64Array(n)),
+      pick(this.captured, new BigUint64Array(n)),
+      pick(this.offset, new Float64Array(n)),
+    );
+  }
+}
+
+/** The core's `PT_NOTE` areas, as their program headers give them (checked against the file when walked). */
+interface NoteAreas {
+  offset: BigUint64Array;
+  size: BigUint64Array;
+  align8: Uint8Array;
+  index: Uint32Array;
+  length: number;
 }
 
 /** Every `PT_LOAD` (sorted by address, captured bytes cut at the file's end) and `PT_NOTE` of the core. */
 async function segments(core: CoreBytes, table: Awaited<ReturnType<typeof programHeaderTable>>) {
-  const loads: Segment[] = [];
-  const notes: { offset: number; size: number; align: number; index: number }[] = [];
+  const loads = new Loads(
+    new BigUint64Array(table.count),
+    new BigUint64Array(table.count),
+    new BigUint64Array(table.count),
+    new Float64Array(table.count),
+  );
+  const notes: NoteAreas = {
+    offset: new BigUint64Array(table.count),
+    size: new BigUint64Array(table.count),
+    align8: new Uint8Array(table.count),
+    index: new Uint32Array(table.count),
+    length: 0,
+  };
+  let nLoads = 0;
+  const size = BigInt(core.size);
   const perRead = Math.max(1, Math.floor(PHDR_BYTES_PER_READ / table.phentsize));
   for (let first = 0; first < table.count; first += perRead) {
     const n = Math.min(perRead, table.count - first);
@@ -286,51 +390,72 @@ async function segments(core: CoreBytes, table: Awaited<ReturnType<typeof progra
     for (let i = 0; i < n; i++) {
       const at = i * table.phentsize;
       const type = t.getUint32(at + P_TYPE, true);
-      const offset = offsetField(t, at + ELF64.pOffset);
+      const offset = t.getBigUint64(at + ELF64.pOffset, true);
       if (type === PT_LOAD) {
-        const filesz = t.getBigUint64(at + ELF64.pFilesz, true);
-        const room = offset > core.size ? 0n : BigInt(core.size - offset);
-        const captured = filesz < room ? filesz : room;
-        const vaddr = t.getBigUint64(at + ELF64.pVaddr, true);
-        loads.push({ vaddr, memsz: t.getBigUint64(at + ELF64.pMemsz, true), captured, offset });
+        const room = offset > size ? 0n : size - offset;
+        loads.vaddr[nLoads] = t.getBigUint64(at + ELF64.pVaddr, true);
+        loads.memsz[nLoads] = t.getBigUint64(at + ELF64.pMemsz, true);
+        loads.captured[nLoads] = bigMin(t.getBigUint64(at + ELF64.pFilesz, true), room);
+        loads.offset[nLoads++] = room === 0n ? 0 : Number(offset);
       } else if (type === PT_NOTE) {
-        const size = offsetField(t, at + ELF64.pFilesz);
-        notes.push({ offset, size, align: offsetField(t, at + ELF64.pAlign), index: first + i });
+        notes.offset[notes.length] = offset;
+        notes.size[notes.length] = t.getBigUint64(at + ELF64.pFilesz, true);
+        notes.align8[notes.length] = t.getBigUint64(at + ELF64.pAlign, true) === 8n ? 1 : 0;
+        notes.index[notes.length++] = first + i;
       }
     }
   }
-  loads.sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
-  return { loads, notes };
+  const used = new Loads(
+    loads.vaddr.subarray(0, nLoads),
+    loads.memsz.subarray(0, nLoads),
+    loads.captured.subarray(0, nLoads),
+    loads.offset.subarray(0, nLoads),
+  );
+  return { loads: used.sorted(), notes };
 }
 
-/** The descriptors of the `CORE` notes of types `NT_FILE` and `NT_AUXV` (the first of each). */
-async function coreNotes(core: CoreBytes, notes: Awaited<ReturnType<typeof segments>>["notes"], limits: CoreLimits) {
-  const found = new Map<number, Uint8Array>();
-  let total = 0;
-  for (const area of notes) {
-    const where = `PT_NOTE program header ${area.index}`;
-    if (area.offset > core.size || area.size > core.size - area.offset) {
-      fail(core, "TRUNCATED", `${where} at 0x${hex(area.offset)} (0x${hex(area.size)} bytes) runs past the end`);
+/** Where a note's descriptor lies in the core. */
+interface Descriptor {
+  offset: number;
+  size: number;
+}
+
+/**
+ * Where the descriptors of the first `CORE` notes of types `NT_FILE` and `NT_AUXV` lie. The note
+ * areas are walked a header at a time, so only the descriptors asked for are ever held.
+ */
+async function coreNotes(core: CoreBytes, notes: NoteAreas, limits: CoreLimits) {
+  const found = new Map<number, Descriptor>();
+  const fileSize = BigInt(core.size);
+  let total = 0n;
+  for (let k = 0; k < notes.length; k++) {
+    const where = `PT_NOTE program header ${notes.index[k]}`;
+    const offset = notes.offset[k]!;
+    const size = notes.size[k]!;
+    if (offset > fileSize || size > fileSize - offset) {
+      fail(core, "TRUNCATED", `${where} at 0x${hex(offset)} (0x${hex(size)} bytes) runs past the end`);
     }
-    total += area.size;
-    if (total > limits.maxNoteBytes) fail(core, "LIMIT", `note areas exceed the limit of ${limits.maxNoteBytes} bytes`);
-    const bytes = await core.read(area.offset, area.size);
-    const v = view(bytes);
-    const align = area.align === 8 ? 8 : 4;
+    total += size;
+    if (total > BigInt(limits.maxNoteBytes))
+      fail(core, "LIMIT", `note areas exceed the limit of ${limits.maxNoteBytes} bytes`);
+    const base = Number(offset);
+    const length = Number(size);
+    const align = notes.align8[k] ? 8 : 4;
     const pad = (n: number) => Math.ceil(n / align) * align;
-    for (let at = 0; at < bytes.length; ) {
-      if (bytes.length - at < NOTE_HEADER)
-        fail(core, "BAD_NOTE", `${where}: ${bytes.length - at} bytes left at ${at}, too few for a note`);
-      const namesz = v.getUint32(at, true);
-      const descsz = v.getUint32(at + 4, true);
-      const type = v.getUint32(at + 8, true);
+    for (let at = 0; at < length; ) {
+      if (length - at < NOTE_HEADER)
+        fail(core, "BAD_NOTE", `${where}: ${length - at} bytes left at ${at}, too few for a note`);
+      const v = view(await core.read(base + at, NOTE_HEADER));
+      const namesz = v.getUint32(0, true);
+      const descsz = v.getUint32(4, true);
+      const type = v.getUint32(8, true);
       const desc = at + pad(NOTE_HEADER + namesz);
-      if (desc > bytes.length || descsz > bytes.length - desc) {
+      if (desc > length || descsz > length - desc) {
         fail(core, "BAD_NOTE", `${where}: the note at ${at} (namesz ${namesz}, descsz ${descsz}) runs past the area`);
       }
-      const name = LATIN1.decode(bytes.subarray(at + NOTE_HEADER, at + NOTE_HEADER + namesz));
-      if (name === "CORE\0" && (type === NT_FILE || type === NT_AUXV) && !found.has(type)) {
-        found.set(type, bytes.slice(desc, desc + descsz));
+      if (namesz === 5 && (type === NT_FILE || type === NT_AUXV) && !found.has(type)) {
+        const name = LATIN1.decode(await core.read(base + at + NOTE_HEADER, namesz));
+        if (name === "CORE\0") found.set(type, { offset: base + desc, size: descsz });
       }
       at = desc + pad(descsz);
     }
@@ -338,91 +463,115 @@ async function coreNotes(core: CoreBytes, notes: Awaited<ReturnType<typeof segme
   return found;
 }
 
-/** The entries of an `NT_FILE` descriptor: count and page size, `count` (start, end, page offset) triples, `count` NUL-terminated names. */
-function fileMappings(core: CoreBytes, desc: Uint8Array, limits: CoreLimits): FileMapping[] {
-  const v = view(desc);
-  if (desc.length < 16) fail(core, "BAD_NOTE", `the NT_FILE note has ${desc.length} bytes, too few for its header`);
-  const count = v.getBigUint64(0, true);
-  const pageSize = v.getBigUint64(8, true);
+/** An `NT_FILE` descriptor read in place: count and page size, `count` (start, end, page offset) triples, `count` NUL-terminated paths. */
+class FileNote {
+  private readonly v: DataView;
+  private readonly decoder = new TextDecoder(); // paths as UTF-8, invalid bytes as U+FFFD
+
+  /** @param nameAt where each path starts, and one past the last path's NUL */
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly count: number,
+    private readonly pageSize: bigint,
+    private readonly nameAt: Uint32Array,
+  ) {
+    this.v = view(bytes);
+  }
+
+  start(i: number): bigint {
+    return this.v.getBigUint64(16 + i * FILE_ENTRY, true);
+  }
+
+  end(i: number): bigint {
+    return this.v.getBigUint64(16 + i * FILE_ENTRY + 8, true);
+  }
+
+  fileOffset(i: number): bigint {
+    return this.v.getBigUint64(16 + i * FILE_ENTRY + 16, true) * this.pageSize;
+  }
+
+  path(i: number): string {
+    return this.decoder.decode(this.bytes.subarray(this.nameAt[i], this.nameAt[i + 1]! - 1));
+  }
+
+  mapping(i: number): FileMapping {
+    return { start: this.start(i), end: this.end(i), fileOffset: this.fileOffset(i) };
+  }
+}
+
+/** The `NT_FILE` note at `at`: its count checked against the note's size and the limits before its bytes are read. */
+async function fileNote(core: CoreBytes, at: Descriptor, limits: CoreLimits, budget: Budget): Promise<FileNote> {
+  if (at.size < 16) fail(core, "BAD_NOTE", `the NT_FILE note has ${at.size} bytes, too few for its header`);
+  const head = view(await core.read(at.offset, 16));
+  const count = head.getBigUint64(0, true);
+  const pageSize = head.getBigUint64(8, true);
   if (count > BigInt(limits.maxMappings))
     fail(core, "LIMIT", `NT_FILE has ${count} entries, over the limit of ${limits.maxMappings}`);
   const n = Number(count);
-  if (16 + n * FILE_ENTRY > desc.length)
-    fail(core, "BAD_NOTE", `NT_FILE's ${n} entries run past its ${desc.length} bytes`);
-  const mappings: FileMapping[] = [];
-  let name = 16 + n * FILE_ENTRY;
-  const decoder = new TextDecoder(); // paths as UTF-8, invalid bytes as U+FFFD
+  if (16 + n * FILE_ENTRY > at.size) fail(core, "BAD_NOTE", `NT_FILE's ${n} entries run past its ${at.size} bytes`);
+  budget.take(at.size + n * CORE_MAPPING_BYTES, `NT_FILE's ${n} entries (a ${at.size}-byte note)`);
+  const bytes = await core.read(at.offset, at.size);
+  const nameAt = new Uint32Array(n + 1);
+  nameAt[0] = 16 + n * FILE_ENTRY;
   for (let i = 0; i < n; i++) {
-    const end = desc.indexOf(0, name);
+    const end = bytes.indexOf(0, nameAt[i]);
     if (end < 0) fail(core, "BAD_NOTE", `NT_FILE names ${i} of its ${n} files`);
-    const at = 16 + i * FILE_ENTRY;
-    const m = {
-      start: v.getBigUint64(at, true),
-      end: v.getBigUint64(at + 8, true),
-      fileOffset: v.getBigUint64(at + 16, true) * pageSize,
-      path: decoder.decode(desc.subarray(name, end)),
-    };
-    if (m.end <= m.start)
+    nameAt[i + 1] = end + 1;
+  }
+  const note = new FileNote(bytes, n, pageSize, nameAt);
+  for (let i = 0; i < n; i++) {
+    if (note.end(i) <= note.start(i))
       fail(
         core,
         "BAD_NOTE",
-        `NT_FILE entry ${i} (${m.path}) ends at 0x${hex(m.end)}, not after its start 0x${hex(m.start)}`,
+        `NT_FILE entry ${i} (${note.path(i)}) ends at 0x${hex(note.end(i))}, not after its start 0x${hex(note.start(i))}`,
       );
-    mappings.push(m);
-    name = end + 1;
   }
-  return mappings;
+  return note;
 }
 
 /** The vDSO's address from `NT_AUXV` (`AT_SYSINFO_EHDR`), if the core has one. */
-function vdsoAddress(auxv: Uint8Array | undefined): bigint | undefined {
-  if (auxv === undefined) return undefined;
-  const v = view(auxv);
-  for (let at = 0; at + 16 <= auxv.length; at += 16) {
-    if (v.getBigUint64(at, true) === AT_SYSINFO_EHDR) return v.getBigUint64(at + 8, true);
+async function vdsoAddress(core: CoreBytes, at: Descriptor | undefined, budget: Budget): Promise<bigint | undefined> {
+  if (at === undefined) return undefined;
+  budget.take(at.size, `the ${at.size}-byte NT_AUXV note`);
+  const v = view(await core.read(at.offset, at.size));
+  for (let i = 0; i + 16 <= at.size; i += 16) {
+    if (v.getBigUint64(i, true) === AT_SYSINFO_EHDR) return v.getBigUint64(i + 8, true);
   }
   return undefined;
 }
 
 /** Groups `NT_FILE` entries into images: one starts at each entry at file offset 0, later entries of the same path join it. */
-function images(mappings: FileMapping[], vdso: Segment | undefined, vdsoAt: bigint | undefined): Image[] {
-  const open = new Map<string, Image>();
-  const all: Image[] = [];
-  for (const m of mappings) {
-    let image = open.get(m.path);
-    if (image === undefined || m.fileOffset === 0n) {
-      const status = m.fileOffset === 0n ? "not-in-core" : "no-header-mapping";
-      image = { module: { path: m.path, start: m.start, end: m.end, status }, mappings: [] };
-      open.set(m.path, image);
-      all.push(image);
-    }
-    image.mappings.push(m);
-    image.module.end = bigMax(image.module.end, m.end);
+function images(note: FileNote, loads: Loads, vdsoAt: bigint | undefined): Images {
+  const open = new Map<string, number>();
+  const modules: CoreModule[] = [];
+  const first = new Int32Array(note.count);
+  const last = new Int32Array(note.count);
+  const next = new Int32Array(note.count).fill(-1);
+  for (let i = 0; i < note.count; i++) {
+    const path = note.path(i);
+    const atZero = note.fileOffset(i) === 0n;
+    let k = open.get(path);
+    if (k === undefined || atZero) {
+      k = modules.length;
+      const status = atZero ? "not-in-core" : "no-header-mapping";
+      modules.push({ path, start: note.start(i), end: note.end(i), status });
+      open.set(path, k);
+      first[k] = i;
+    } else next[last[k]!] = i;
+    last[k] = i;
+    modules[k]!.end = bigMax(modules[k]!.end, note.end(i));
   }
-  if (vdso !== undefined && vdsoAt !== undefined && !all.some((i) => i.module.start === vdsoAt)) {
-    const end = vdso.vaddr + vdso.memsz;
-    all.push({
+  const found: Images = { modules, first, next };
+  const s = vdsoAt === undefined ? -1 : loads.at(vdsoAt);
+  if (vdsoAt !== undefined && s >= 0 && !modules.some((m) => m.start === vdsoAt)) {
+    const end = loads.vaddr[s]! + loads.memsz[s]!;
+    found.vdso = {
       module: { path: "[vdso]", start: vdsoAt, end, status: "not-in-core" },
-      mappings: [{ start: vdsoAt, end, fileOffset: 0n, path: "[vdso]" }],
-    });
+      mapping: { start: vdsoAt, end, fileOffset: 0n },
+    };
   }
-  for (const image of all)
-    image.mappings.sort((a, b) => (a.fileOffset < b.fileOffset ? -1 : a.fileOffset > b.fileOffset ? 1 : 0));
-  return all.sort((a, b) => (a.module.start < b.module.start ? -1 : a.module.start > b.module.start ? 1 : 0));
-}
-
-/** The segment holding address `v`, if any (`loads` sorted by address). */
-function segmentAt(loads: Segment[], v: bigint): Segment | undefined {
-  let lo = 0;
-  let hi = loads.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const s = loads[mid]!;
-    if (s.vaddr > v) hi = mid - 1;
-    else if (v >= s.vaddr + s.memsz) lo = mid + 1;
-    else return s;
-  }
-  return undefined;
+  return found;
 }
 
 /** The last of `mappings` (sorted by file offset) that starts at or before file offset `at`, if it holds `at`. */
@@ -438,59 +587,106 @@ function mappingAt(mappings: FileMapping[], at: bigint): FileMapping | undefined
   return m !== undefined && at < m.fileOffset + (m.end - m.start) ? m : undefined;
 }
 
-/** The bytes of file range `range` of `image`, gathered from the core; NotCaptured when any of them is not there. */
-async function imageBytes(core: CoreBytes, loads: Segment[], image: Image, range: ElfRange): Promise<ElfChunk> {
-  const out = new Uint8Array(range.length);
+/** Whether the byte at address `address` is in the core. */
+function captured(loads: Loads, address: bigint): boolean {
+  const s = loads.at(address);
+  return s >= 0 && address < loads.vaddr[s]! + loads.captured[s]!;
+}
+
+/** The bytes of file range `range` of an image, gathered from the core; `undefined` when any of them is not there. */
+async function imageBytes(
+  core: CoreBytes,
+  loads: Loads,
+  mappings: FileMapping[],
+  range: ElfRange,
+): Promise<ElfChunk | undefined> {
+  let out: Uint8Array | undefined;
   let done = 0;
   while (done < range.length) {
     const at = BigInt(range.offset + done);
-    const m = mappingAt(image.mappings, at);
-    if (m === undefined) throw new NotCaptured();
+    const m = mappingAt(mappings, at);
+    if (m === undefined) return undefined;
     const address = m.start + (at - m.fileOffset);
-    const s = segmentAt(loads, address);
-    if (s === undefined || address >= s.vaddr + s.captured) throw new NotCaptured();
-    const inSegment = s.vaddr + s.captured - address;
+    const s = loads.at(address);
+    if (s < 0 || address >= loads.vaddr[s]! + loads.captured[s]!) return undefined;
+    const inSegment = loads.vaddr[s]! + loads.captured[s]! - address;
     const inMapping = m.end - address;
     const left = BigInt(range.length - done);
     const n = Number(bigMin(bigMin(inSegment, inMapping), left));
-    out.set(await core.read(s.offset + Number(address - s.vaddr), n), done);
+    const piece = await core.read(loads.offset[s]! + Number(address - loads.vaddr[s]!), n);
+    if (n === range.length) return { view: view(piece), at: 0 }; // one piece: no copy
+    out ??= new Uint8Array(range.length);
+    out.set(piece, done);
     done += n;
   }
-  return { view: view(out), at: 0 };
+  return { view: view(out ?? new Uint8Array(0)), at: 0 };
 }
 
-/** Fills in `image.module`'s status and build ID from the image's headers in the core. */
+/** Fills in `module`'s status and build ID from its headers in the core, read through `mappings`. */
 async function readImage(
   core: CoreBytes,
-  loads: Segment[],
-  image: Image,
+  loads: Loads,
+  module: CoreModule,
+  mappings: () => FileMapping[],
   options: ReadBuildIdOptions,
   budget: { reads: number },
 ): Promise<void> {
-  const { module } = image;
-  if (module.status === "no-header-mapping") return;
-  const extent = image.mappings.reduce((n, m) => bigMax(n, m.fileOffset + (m.end - m.start)), 0n);
+  if (module.status === "no-header-mapping" || !captured(loads, module.start)) return;
+  const ranges = mappings().sort((a, b) => (a.fileOffset < b.fileOffset ? -1 : a.fileOffset > b.fileOffset ? 1 : 0));
+  const extent = ranges.reduce((n, m) => bigMax(n, m.fileOffset + (m.end - m.start)), 0n);
   const steps = parseBuildId(Number(bigMin(extent, BigInt(Number.MAX_SAFE_INTEGER))), options);
   try {
     let step = steps.next();
     while (!step.done) {
       if (--budget.reads < 0)
         fail(core, "LIMIT", "the mapped files' headers need more reads than the limit of maxImageReads");
-      step = steps.next(await imageBytes(core, loads, image, step.value));
+      const bytes = await imageBytes(core, loads, ranges, step.value);
+      if (bytes === undefined) {
+        steps.return(undefined as never);
+        return;
+      }
+      step = steps.next(bytes);
     }
     module.status = "found";
     module.buildId = step.value.buildId;
   } catch (error) {
     steps.return(undefined as never);
-    if (error instanceof NotCaptured) module.status = "not-in-core";
-    else if (!(error instanceof ElfError)) throw error;
-    else if (error.code === "NOT_ELF") module.status = "not-elf";
+    if (!(error instanceof ElfError)) throw error;
+    if (error.code === "NOT_ELF") module.status = "not-elf";
     else if (error.code === "NO_BUILD_ID") module.status = "no-build-id";
     else {
       module.status = "bad-elf";
       module.problem = error.message;
     }
   }
+}
+
+/** Every module of `found` read, sorted by start address. */
+async function readImages(
+  core: CoreBytes,
+  loads: Loads,
+  note: FileNote,
+  found: Images,
+  options: ReadCoreOptions,
+  limits: CoreLimits,
+): Promise<CoreModule[]> {
+  const budget = { reads: limits.maxImageReads };
+  const chain = (k: number) => () => {
+    const ranges: FileMapping[] = [];
+    for (let i = found.first[k]!; i >= 0; i = found.next[i]!) ranges.push(note.mapping(i));
+    return ranges;
+  };
+  const byStart = (a: CoreModule, b: CoreModule) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
+  const order = Array.from(found.modules.keys()).sort((a, b) => byStart(found.modules[a]!, found.modules[b]!));
+  for (const k of order) await readImage(core, loads, found.modules[k]!, chain(k), options.elf ?? {}, budget);
+  const modules = order.map((k) => found.modules[k]!);
+  if (found.vdso !== undefined) {
+    const { module, mapping } = found.vdso;
+    await readImage(core, loads, module, () => [mapping], options.elf ?? {}, budget);
+    modules.push(module);
+    modules.sort(byStart);
+  }
+  return modules;
 }
 
 /**
@@ -513,22 +709,21 @@ export async function readCoreBuildIds(path: string, options: ReadCoreOptions = 
   const { handle, stat } = await openRegular(path);
   try {
     const core = new CoreBytes(handle, Number(stat.size), path);
+    const memory = new Budget(core, limits.maxBytes);
     const table = await programHeaderTable(core, limits);
+    memory.take(table.count * CORE_SEGMENT_BYTES, `${table.count} program headers`);
     const { loads, notes } = await segments(core, table);
     const found = await coreNotes(core, notes, limits);
-    const fileNote = found.get(NT_FILE);
-    if (fileNote === undefined) fail(core, "NO_FILE_NOTE", "no NT_FILE note, so the core names no mapped files");
-    const mappings = fileMappings(core, fileNote, limits);
-    const vdsoAt = vdsoAddress(found.get(NT_AUXV));
-    const all = images(mappings, vdsoAt === undefined ? undefined : segmentAt(loads, vdsoAt), vdsoAt);
-    const budget = { reads: limits.maxImageReads };
-    for (const image of all) await readImage(core, loads, image, options.elf ?? {}, budget);
-    const modules = all.map((i) => i.module);
+    const fileAt = found.get(NT_FILE);
+    if (fileAt === undefined) fail(core, "NO_FILE_NOTE", "no NT_FILE note, so the core names no mapped files");
+    const note = await fileNote(core, fileAt, limits, memory);
+    const grouped = images(note, loads, await vdsoAddress(core, found.get(NT_AUXV), memory));
+    const modules = await readImages(core, loads, note, grouped, options, limits);
     return {
       machine: table.machine,
       segments: table.count,
       extendedNumbering: table.extended,
-      mappings: mappings.length,
+      mappings: note.count,
       modules,
       notInCore: modules.filter((m) => m.status === "not-in-core").length,
     };

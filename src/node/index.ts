@@ -4,7 +4,7 @@
  * @module
  */
 export * from "../index.js";
-export { CacheFileRefusedError, PathError } from "./cache-file.js";
+export { CacheFilePathError, CacheFileRefusedError, cacheFilePath, PathError } from "./cache-file.js";
 export {
   type Census,
   type CensusOptions,
@@ -21,6 +21,8 @@ export {
 } from "./census.js";
 export { formatCensus } from "./census-report.js";
 export {
+  CORE_MAPPING_BYTES,
+  CORE_SEGMENT_BYTES,
   CoreFileError,
   type CoreFileErrorCode,
   type CoreLimits,
@@ -60,6 +62,8 @@ export {
   type PerfStoreAdded,
   type PerfStoreAddOptions,
   type PerfStoreEntry,
+  PerfStoreError,
+  type PerfStoreErrorCode,
   type PerfStoreMethod,
   perfStoreDir,
 } from "./perf-store.js";

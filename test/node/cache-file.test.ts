@@ -21,11 +21,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { BuildIdCache } from "../../src/index.js";
+import {
+  CacheFilePathError,
+  cacheFilePath,
+  cacheFileTarget,
+  lockCacheFileSync,
+  replaceFileSync,
+} from "../../src/node/cache-file.js";
 import { identityKey } from "../../src/node/identity.js";
 import { loadResolver, stampsPath } from "../../src/node/resolver-file.js";
 import { bundleCli, type CliRun, elfFiles, profileOf, runCli } from "../helpers/cli.js";
 import { writeElf } from "../helpers/elf-writer.js";
 import { edited, Layout } from "../helpers/snapshot-bytes.js";
+import { thrownBy } from "../helpers/thrown.js";
 
 const asRoot = process.getuid?.() === 0;
 let dir: string;
@@ -98,6 +106,29 @@ describe("only a regular file is read or replaced", () => {
     expect(dirRun.code).toBe(3);
     expect(dirRun.stderr).toContain(`${sub} is a directory, not a regular file`);
     expect(await readdir(sub)).toEqual([]);
+  });
+});
+
+describe("a path that names no file", () => {
+  test('--cache-file "" is refused by its value before any work (exit 1), and nothing is written', async () => {
+    const out = join(fresh(), "o.pb");
+    const run = await runCli(cli, ["annotate", profile, "-o", out, "--cache-file", ""]);
+    expect(run.stderr).toBe('buildid-cache: cache file must be a path, got ""\n');
+    expect(run.code).toBe(1);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  test("every entry point refuses the empty path with a CacheFilePathError, never taking it for the current folder", async () => {
+    const refused = new CacheFilePathError("cache file", "");
+    expect(() => cacheFileTarget("")).toThrow(refused);
+    expect(() => stampsPath("")).toThrow(refused);
+    expect(() => replaceFileSync("", new Uint8Array(1))).toThrow(refused);
+    expect(() => lockCacheFileSync("")).toThrow(refused);
+    await expect(loadResolver("")).rejects.toBeInstanceOf(CacheFilePathError);
+    expect(() => cacheFilePath("", "--cache-file")).toThrow(new CacheFilePathError("--cache-file", ""));
+    expect(thrownBy(() => cacheFilePath("", "--cache-file"))).toBeInstanceOf(RangeError);
+    expect(() => cacheFilePath(7)).toThrow(new TypeError("cache file must be a string, got 7"));
+    expect(thrownBy(() => cacheFileTarget(""))).toMatchObject({ name: "CacheFilePathError", code: "EINVAL", path: "" });
   });
 });
 
