@@ -143,6 +143,7 @@ export function fileOption(what: string) {
     if (value === STANDARD_STREAM) {
       throw new InvalidArgumentError(`${what} is read and saved back, so it cannot be - (standard input or output)`);
     }
+    if (value === "") throw new InvalidArgumentError(`${what} must be a path, got ""`);
     return value;
   };
 }
