@@ -305,16 +305,20 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
       prepare(row.subject, side);
       const start = performance.now();
       for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) body(0, keys);
-      // A pass's time from enough passes in one timing that the timer's step is a small part of it.
-      let passes = 1;
-      let ms = 0;
-      for (; ; passes *= 2) {
-        const t0 = performance.now();
-        for (let p = 0; p < passes; p++) body(0, keys);
-        ms = performance.now() - t0;
-        if (ms >= TIMER_STEPS * resolution) break;
+      // A pass's time from enough passes in one timing that the timer's step is a small part of it;
+      // the fastest of three, as a collection or a deoptimization can stretch any one of them.
+      let passMs = Number.POSITIVE_INFINITY;
+      for (let trial = 0; trial < 3; trial++) {
+        for (let passes = 1; ; passes *= 2) {
+          const t0 = performance.now();
+          for (let p = 0; p < passes; p++) body(0, keys);
+          const ms = performance.now() - t0;
+          if (ms < TIMER_STEPS * resolution) continue;
+          passMs = Math.min(passMs, ms / passes);
+          break;
+        }
       }
-      row[side].plan(keys, ms / passes, sliceMs);
+      row[side].plan(keys, passMs, sliceMs);
       await yieldToEventLoop();
     }
     after(row.subject);
