@@ -14,7 +14,9 @@ export {
 } from "./build-id-index.js";
 export {
   ArtifactNotFoundError,
+  CacheWriteError,
   cacheEntryPath,
+  DEFAULT_MAX_TIME_S,
   debuginfodCachePath,
   type FindOptions,
   type FoundArtifact,

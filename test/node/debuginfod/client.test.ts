@@ -208,7 +208,7 @@ describe("find's checks", () => {
     const cachePath = freshCache();
     mode = "other-file";
     await expect(findArtifact("executable", p.id, { urls: [liarUrl], cachePath, env: {} })).rejects.toThrow(
-      `sent a file whose build ID is not ${p.id}`,
+      `sent a file whose build ID is ${tree.programs[1]!.id}, not ${p.id}`,
     );
     mode = "short";
     await expect(
