@@ -8,9 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { registerCore } from "../../src/node/commands/core.js";
+import { commandContext } from "../../src/node/commands/shared.js";
 import { CoreFileError, type CoreReport, readCoreBuildIds } from "../../src/node/core-file.js";
 import { NotRegularFileError } from "../../src/node/safe-open.js";
-import { registerStoreCommands } from "../../src/node/store-commands.js";
 import { hexIds, mulberry32, seedFrom } from "../helpers/random.js";
 import { readelfBuildId } from "./live.js";
 
@@ -169,12 +170,15 @@ describe("gcore of a live process", () => {
       expect(moduleOf(report, "[vdso]").status).toBe("found");
       expect(report).toMatchObject({ machine: 62, extendedNumbering: false, notInCore: 0 });
       let out = "";
-      const program = registerStoreCommands(new Command(), {
-        out: (t) => {
-          out += t;
-        },
-        err: () => {},
-      });
+      const program = registerCore(
+        new Command(),
+        commandContext({
+          out: (t) => {
+            out += t;
+          },
+          err: () => {},
+        }),
+      );
       await program.parseAsync(["core", core], { from: "user" });
       const libLine = moduleOf(report, lib);
       expect(out).toContain(

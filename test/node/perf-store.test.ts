@@ -7,9 +7,11 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { registerAdd } from "../../src/node/commands/add.js";
+import { registerList } from "../../src/node/commands/list.js";
+import { commandContext } from "../../src/node/commands/shared.js";
 import { addToPerfStore, listPerfStore, perfStoreDir } from "../../src/node/perf-store.js";
 import { NotRegularFileError } from "../../src/node/safe-open.js";
-import { registerStoreCommands } from "../../src/node/store-commands.js";
 import { hexIds, mulberry32, seedFrom } from "../helpers/random.js";
 import { readelfBuildId } from "./live.js";
 
@@ -204,12 +206,12 @@ describe("bad input is refused by name, and nothing is written", () => {
 });
 
 describe("the add and list commands", () => {
-  /** Runs one command line through registerStoreCommands and returns what it printed. */
+  /** Runs one command line through the add and list commands and returns what it printed. */
   async function run(...args: string[]): Promise<{ out: string; err: string; exitCode: typeof process.exitCode }> {
     let out = "";
     let err = "";
     const saved = process.exitCode;
-    const program = registerStoreCommands(new Command().exitOverride(), {
+    const context = commandContext({
       out: (t) => {
         out += t;
       },
@@ -217,6 +219,7 @@ describe("the add and list commands", () => {
         err += t;
       },
     });
+    const program = registerList(registerAdd(new Command().exitOverride(), context), context);
     try {
       await program.parseAsync(args, { from: "user" });
       return { out, err, exitCode: process.exitCode };

@@ -15,6 +15,9 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { registerFind } from "../../../src/node/commands/find.js";
+import { registerServe } from "../../../src/node/commands/serve.js";
+import { commandContext } from "../../../src/node/commands/shared.js";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import {
   ArtifactNotFoundError,
@@ -22,7 +25,6 @@ import {
   debuginfodCachePath,
   findArtifact,
 } from "../../../src/node/debuginfod/client.js";
-import { registerDebuginfodCommands } from "../../../src/node/debuginfod/commands.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
 
 const MIB = 1024 * 1024;
@@ -388,7 +390,8 @@ describe("the negative cache, kept as elfutils keeps it", () => {
 
 describe("the find and serve commands", () => {
   it("find prints the path from a scanned root; serve is registered with its options", async () => {
-    const program = registerDebuginfodCommands(new Command().exitOverride(), () => {});
+    const context = commandContext();
+    const program = registerFind(registerServe(new Command().exitOverride(), context), context);
     const printed: string[] = [];
     const write = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
       printed.push(String(chunk));

@@ -1,0 +1,58 @@
+/**
+ * `census`, the default command: Viro's exercise on this machine.
+ *
+ * @packageDocumentation
+ */
+import cliProgress from "cli-progress";
+import type { Command } from "commander";
+import { type CensusProgress, takeCensus } from "../census.js";
+import { formatCensus } from "../census-report.js";
+import { type CacheOptions, openResolver, withCacheOptions } from "./cache-options.js";
+import type { CommandContext } from "./shared.js";
+
+function progressBar(enabled: boolean): { update(p: CensusProgress): void; stop(): void } {
+  if (!enabled) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: "{phase} [{bar}] {value}/{total}", hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let phase: string | undefined;
+  const names = { files: "reading mmapped files  ", mappings: "resolving exec mappings" };
+  return {
+    update(p) {
+      if (p.phase !== phase) {
+        if (phase !== undefined) bar.stop();
+        phase = p.phase;
+        bar.start(p.total, p.done, { phase: names[p.phase] });
+      } else bar.update(p.done);
+    },
+    stop() {
+      if (phase !== undefined) bar.stop();
+    },
+  };
+}
+
+/** Adds `census` (the default command) to `program` and returns it. */
+export function registerCensus(program: Command, context: CommandContext): Command {
+  withCacheOptions(
+    program
+      .command("census", { isDefault: true })
+      .description(
+        "count struct files and inodes against mmapped ELF objects on this machine, and what each design costs",
+      )
+      .option("--json", "print JSON instead of the report")
+      .option("--no-progress", "no progress bar (it is off anyway when stderr is not a terminal or with --json)"),
+  ).action(async (options: CacheOptions & { json?: boolean; progress: boolean }) => {
+    const resolver = await openResolver(options, context);
+    const bar = progressBar(options.progress && !options.json && process.stderr.isTTY === true);
+    try {
+      const census = await takeCensus({ procRoot: options.proc, resolver, onProgress: (p) => bar.update(p) });
+      bar.stop();
+      context.output.out(options.json ? `${JSON.stringify(census, null, 2)}\n` : formatCensus(census));
+    } finally {
+      bar.stop();
+      await context.finish();
+    }
+  });
+  return program;
+}
