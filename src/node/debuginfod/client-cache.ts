@@ -44,7 +44,7 @@ export const CLIENT_ARTIFACTS: readonly ClientArtifact[] = Object.freeze([
   "source",
 ]);
 
-/** The cache could not be written, or holds a folder it must not write through; nothing was asked of any server. */
+/** The cache could not be written, or holds a folder it must not write through: the query stops there (before any server is asked, unless a write failed mid-download). */
 export class CacheWriteError extends Error {
   /** Always "CacheWriteError", so the error can be told apart after serialisation. */
   override name = "CacheWriteError";
@@ -456,10 +456,19 @@ export async function beginEntry(cachePath: string, id: string, name: string, st
       throw writeError(entryPath, error);
     }
   };
+  let end = 0; // writes go at explicit offsets: a truncate does not move the file position back
   return {
     file,
-    append: (chunk) => guard(async () => void (await file.write(chunk))),
-    restart: () => guard(() => file.truncate(0)),
+    append: (chunk) =>
+      guard(async () => {
+        await file.write(chunk, 0, chunk.length, end);
+        end += chunk.length;
+      }),
+    restart: () =>
+      guard(async () => {
+        await file.truncate(0);
+        end = 0;
+      }),
     async commit(mtime) {
       await guard(async () => {
         await file.sync();

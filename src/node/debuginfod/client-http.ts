@@ -7,11 +7,18 @@
  *
  * @packageDocumentation
  */
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import {
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  validateHeaderName,
+  validateHeaderValue,
+} from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
+import { readRegularFileSync } from "../safe-open.js";
 
 /** Redirects followed before a GET gives up; libcurl follows any number, `fetch` 20. */
 export const MAX_REDIRECTS = 8;
@@ -151,4 +158,43 @@ export async function receive(
   if (decode) await pipeline(res.body, onWire, decode, take);
   else await pipeline(res.body, onWire, take);
   return counts;
+}
+
+/** Largest `DEBUGINFOD_HEADERS_FILE` read; a larger one is skipped whole. */
+export const MAX_HEADERS_FILE_BYTES = 64 * 1024;
+
+/**
+ * The request headers in the file `path`, read as elfutils' client reads `DEBUGINFOD_HEADERS_FILE`:
+ * one `Name: value` a line; blank lines and lines without a colon after a name and before a value
+ * skipped; also skipped here, where libcurl would send them broken, names and values HTTP does not
+ * allow. A later line with a name already given (in any case) replaces it; names come back in lowercase. A file that cannot be read (absent,
+ * not a regular file, over {@link MAX_HEADERS_FILE_BYTES}) gives no headers, as elfutils goes on
+ * without; `log` hears of every line skipped and of such a file.
+ */
+export function readHeadersFile(path: string, log: (line: string) => void): Record<string, string> {
+  let text: string;
+  try {
+    text = new TextDecoder().decode(readRegularFileSync(path, { maxBytes: MAX_HEADERS_FILE_BYTES }).bytes);
+  } catch (error) {
+    log(`header file ${path}: ${(error as Error).message}`);
+    return {};
+  }
+  const headers: Record<string, string> = {};
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/\r$/, "");
+    if (line.trim() === "") continue;
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon);
+    const value = line.slice(colon + 1).trim();
+    try {
+      if (colon < 1 || colon === line.length - 1) throw new Error("no Name: value");
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch (error) {
+      log(`skipping bad header: ${JSON.stringify(line)}: ${(error as Error).message}`);
+      continue;
+    }
+    headers[name.toLowerCase()] = value;
+  }
+  return headers;
 }

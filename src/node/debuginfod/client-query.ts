@@ -1,5 +1,10 @@
 /**
- * Asking debuginfod servers for one artifact and streaming the answer into a cache entry, within
+ * Asking debuginfod servers for one artifact and streaming the answer into a cache entry. All
+ * servers are asked at once; the first to answer 200 is read from and the others are cancelled,
+ * as elfutils' client commits to the first handle that writes; if its answer proves bad, the
+ * cancelled ones are asked again. A query that ends with no answer and some server failing for a
+ * reason that may pass (the network, a 5xx, no progress) is run again for those servers, up to
+ * `retries` times (`DEBUGINFOD_RETRY_LIMIT`, default 2, as elfutils). Within
  * three bounds: no progress for `timeoutMs` (to the headers, between body chunks) drops a server;
  * `maxTimeMs` (`DEBUGINFOD_MAXTIME`) from the first request ends the whole query; `maxBytes`
  * (`DEBUGINFOD_MAXSIZE`) of decoded body drops a server before the byte past it is written.
@@ -25,6 +30,8 @@ export interface Refusal {
   why: string;
   /** The server said it has no such file (HTTP 404). */
   missing: boolean;
+  /** Asking again may get another answer: a network failure, no progress, HTTP 5xx, 408 or 429. */
+  retry: boolean;
 }
 
 /** A download kept in the pending entry. */
@@ -59,8 +66,12 @@ export interface QueryOptions {
   maxBytes: number;
   /** Vets the finished temporary file (`fd`, `size`): undefined if good, else why not. */
   check(fd: number, size: number): string | undefined;
+  /** Query runs after the first for servers that failed for a reason that may pass. */
+  retries: number;
   /** Download progress of the server being read from. */
   onProgress?(received: number, total: number | undefined, url: string): void;
+  /** Receives a line for each step, as elfutils' client writes to its verbose descriptor. */
+  log?(line: string): void;
 }
 
 /** The outcome of {@link askServers}: a delivery, or each server's refusal in order. */
@@ -69,7 +80,10 @@ export type QueryOutcome = Delivered | { refusals: Map<string, Refusal> };
 /** One server's request: its own abort, a no-progress timer, and the reason it was dropped. */
 class Attempt {
   readonly controller = new AbortController();
+  /** Why the request was ended by this side, when it was. */
   why: string | undefined;
+  /** Set when it was ended for a reason asking again cannot change (the total bound). */
+  final = false;
   private timer: NodeJS.Timeout;
   constructor(
     readonly base: string,
@@ -86,6 +100,12 @@ class Attempt {
     this.why ??= reason;
     this.controller.abort();
   }
+  /** {@link drop}, for good. */
+  end(reason: string): void {
+    this.final = true;
+    this.drop(reason);
+  }
+  /** Stops the no-progress timer. */
   close(): void {
     clearTimeout(this.timer);
   }
@@ -121,7 +141,7 @@ async function download(
   entry: PendingEntry,
   options: QueryOptions,
 ): Promise<Delivered | Refusal> {
-  const refuse = (why: string): Refusal => ({ why, missing: false });
+  const refuse = (why: string, retry = false): Refusal => ({ why, missing: false, retry });
   const wireLength = isEncoded(res.headers) ? undefined : sizeHeader(res, "content-length");
   const declared = sizeHeader(res, "x-debuginfod-size") ?? wireLength;
   if (declared !== undefined && declared > options.maxBytes) {
@@ -176,52 +196,102 @@ async function download(
   };
 }
 
+function retryable(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+/** How a server's request ended before its body was read. */
+type Answer = { attempt: Attempt; res: HttpResponse } | { attempt: Attempt; refusal: Refusal };
+
+async function ask(attempt: Attempt, to: HttpTarget, headers: Record<string, string>): Promise<Answer> {
+  try {
+    const res = await get(to, headers, attempt.controller.signal);
+    attempt.touch();
+    if (res.status === 200) return { attempt, res };
+    res.body.destroy();
+    const status = res.status;
+    return { attempt, refusal: { why: `HTTP ${status}`, missing: status === 404, retry: retryable(status) } };
+  } catch (error) {
+    const why = attempt.why ?? (error as Error).message;
+    return { attempt, refusal: { why, missing: false, retry: !(error instanceof UnusableAnswer) && !attempt.final } };
+  }
+}
+
 /**
- * Asks each server in `options.bases` in turn and streams the first good answer into `entry`
- * (not committed: the caller does that). Every server's request ends when the query does.
+ * Asks the servers of `options.bases` at once and streams the first good answer into `entry`
+ * (not committed: the caller does that); see the module's description for the rounds. Every
+ * request ends when the query does.
  * @throws CacheWriteError when the entry cannot be written.
  */
 export async function askServers(entry: PendingEntry, options: QueryOptions): Promise<QueryOutcome> {
+  const log = options.log ?? (() => {});
   const refusals = new Map<string, Refusal>();
+  const targets = new Map<string, HttpTarget>();
+  options.bases.forEach((base, i) => {
+    const to = target(base, options.path);
+    if (typeof to === "string") refusals.set(base, { why: to, missing: false, retry: false });
+    else targets.set(base, to);
+    log(`url ${i} ${typeof to === "string" ? `${base}: ${to}` : `${to.origin}${to.path}`}`);
+  });
+  const live = new Set<Attempt>();
   let overdue = false;
-  let current: Attempt | undefined;
   const deadline = setTimeout(() => {
     overdue = true;
-    current?.drop(`${options.maxTimeName} passed`);
+    for (const attempt of live) attempt.end(`${options.maxTimeName} passed`);
   }, options.maxTimeMs);
+  let round = [...targets.keys()];
+  let retriesLeft = options.retries;
   try {
-    for (const base of options.bases) {
-      if (overdue) {
-        refusals.set(base, { why: `not asked: ${options.maxTimeName} passed`, missing: false });
-        continue;
-      }
-      const to = target(base, options.path);
-      if (typeof to === "string") {
-        refusals.set(base, { why: to, missing: false });
-        continue;
-      }
-      const attempt = new Attempt(base, options.timeoutMs);
-      current = attempt;
+    while (round.length > 0) {
+      log(`query ${round.length} urls in parallel`);
+      const attempts = round.map((base) => new Attempt(base, options.timeoutMs));
+      for (const attempt of attempts) live.add(attempt);
+      const pending = new Map(attempts.map((a) => [a, ask(a, targets.get(a.base)!, options.headers)]));
+      let cancelled: Attempt[] = [];
       try {
-        const res = await get(to, options.headers, attempt.controller.signal);
-        attempt.touch();
-        if (res.status !== 200) {
-          res.body.destroy();
-          refusals.set(base, { why: `HTTP ${res.status}`, missing: res.status === 404 });
-          continue;
+        let winner: { attempt: Attempt; res: HttpResponse } | undefined;
+        while (pending.size > 0 && !winner) {
+          const answer = await Promise.race(pending.values());
+          pending.delete(answer.attempt);
+          if ("res" in answer) winner = answer;
+          else {
+            refusals.set(answer.attempt.base, answer.refusal);
+            log(`server response ${answer.attempt.base}: ${answer.refusal.why}`);
+          }
         }
-        const got = await download(attempt, res, entry, options);
-        if ("size" in got) return got;
-        refusals.set(base, got);
-      } catch (error) {
-        if ((error as CacheWriteError).name === "CacheWriteError") throw error;
-        refusals.set(base, { why: attempt.why ?? (error as Error).message, missing: false });
+        if (winner) {
+          cancelled = [...pending.keys()];
+          const why = `cancelled: ${winner.attempt.base} answered first`;
+          for (const attempt of cancelled) {
+            attempt.drop(why);
+            refusals.set(attempt.base, { why, missing: false, retry: false });
+          }
+          log(`committed to url ${options.bases.indexOf(winner.attempt.base)}`);
+          const got = await download(winner.attempt, winner.res, entry, options);
+          if ("size" in got) return got;
+          refusals.set(winner.attempt.base, got);
+          log(`server response ${winner.attempt.base}: ${got.why}`);
+        }
       } finally {
-        attempt.drop("the query ended");
-        attempt.close();
+        for (const attempt of attempts) {
+          attempt.drop("the query ended");
+          attempt.close();
+          live.delete(attempt);
+        }
+        await Promise.all(pending.values());
       }
+      if (overdue) break;
+      if (cancelled.length > 0) {
+        round = cancelled.map((a) => a.base);
+        continue;
+      }
+      const again = [...targets.keys()].filter((base) => refusals.get(base)?.retry);
+      if (again.length === 0 || retriesLeft === 0) break;
+      retriesLeft--;
+      log(`Retry failed query, ${retriesLeft} attempt(s) remaining`);
+      round = again;
     }
-    return { refusals };
+    return { refusals: new Map(options.bases.map((b) => [b, refusals.get(b)!])) };
   } finally {
     clearTimeout(deadline);
   }

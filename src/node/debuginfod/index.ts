@@ -14,7 +14,10 @@ export {
 } from "./build-id-index.js";
 export {
   ArtifactNotFoundError,
+  buildIdOf,
   CacheWriteError,
+  CLIENT_ARTIFACTS,
+  type ClientArtifact,
   cacheEntryPath,
   DEFAULT_MAX_TIME_S,
   debuginfodCachePath,

@@ -1,7 +1,7 @@
 // find against hostile servers and a hostile cache: a server that drips (DEBUGINFOD_MAXTIME and the
 // default total bound, beside debuginfod-find), gzip bodies, a CLI killed mid-download, stale
 // temporary files, symbolic links planted in the cache, and a cache on a read-only file system.
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -28,9 +28,9 @@ import {
   findArtifact,
 } from "../../../src/node/debuginfod/client.js";
 import { bundleCli } from "../../helpers/cli.js";
+import { failure, debuginfodFind as find, WAIT_MS } from "./client-helpers.js";
 import { makeTree, type Tree } from "./fixtures.js";
 
-const WAIT_MS = 60_000; // room for a loaded 2-core machine
 let tree: Tree;
 let cli: string;
 
@@ -61,16 +61,6 @@ afterAll(() => {
   rmSync(tree.dir, { recursive: true, force: true });
 });
 
-/** The error `promise` rejects with; a result fails the test. */
-async function failure<E extends Error = Error>(promise: Promise<unknown>): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as E;
-  }
-  throw new Error("expected a failure, got a result");
-}
-
 function freshCache(): string {
   return join(mkdtempSync(join(tree.dir, "client-")), "cache");
 }
@@ -89,18 +79,7 @@ function files(dir: string): string[] {
   return existsSync(dir) ? (readdirSync(dir, { recursive: true }) as string[]).sort() : [];
 }
 
-function debuginfodFind(args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; code: number; err: string }> {
-  const started = performance.now();
-  return new Promise((resolve) =>
-    execFile(
-      "debuginfod-find",
-      args,
-      { env: { PATH: process.env.PATH, HOME: tree.dir, ...env }, timeout: WAIT_MS },
-      (error, _out, err) =>
-        resolve({ ms: performance.now() - started, code: error ? Number(error.code ?? 1) : 0, err }),
-    ),
-  );
-}
+const debuginfodFind = (args: string[], env: NodeJS.ProcessEnv) => find(args, env, tree.dir);
 
 describe("a total bound on every query", () => {
   it("abandons a server dripping a byte a second at DEBUGINFOD_MAXTIME, as debuginfod-find does, and leaves nothing", async () => {
@@ -236,7 +215,7 @@ describe("redirects and base URLs", () => {
     const p = tree.programs[0]!;
     const cachePath = freshCache();
     handler = (req, res) => {
-      if (req.url === "/moved/buildid/" + p.id + "/executable") res.end(readFileSync(p.executable));
+      if (req.url === `/moved/buildid/${p.id}/executable`) res.end(readFileSync(p.executable));
       else if (req.url?.startsWith("/loop")) res.writeHead(302, { Location: `/loop${req.url.length}` }).end();
       else if (req.url?.startsWith("/file")) res.writeHead(301, { Location: "file:///etc/passwd" }).end();
       else res.writeHead(307, { Location: `/moved${req.url}` }).end();
