@@ -413,6 +413,34 @@ describe("a cache on a read-only file system", () => {
     expect(asked).toBe(0);
   });
 
+  it("says EACCES and names the folder when the cache is another user's (the CLI as nobody)", async (context) => {
+    if (process.getuid?.() !== 0) return context.skip("needs root to run the CLI as another user");
+    const p = tree.programs[0]!;
+    const cachePath = freshCache();
+    mkdirSync(cachePath, { mode: 0o755 });
+    chmodSync(join(cachePath, ".."), 0o755);
+    execFileSync("chmod", ["-R", "a+rX", join(tree.dir, "bundle")]);
+    chmodSync(tree.dir, 0o755);
+    handler = (_req, res) => res.end(readFileSync(p.executable));
+    asked = 0;
+    const run = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [cli, "find", "executable", p.id], {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { PATH: process.env.PATH, HOME: cachePath, DEBUGINFOD_URLS: url, DEBUGINFOD_CACHE_PATH: cachePath },
+        uid: 65534,
+        gid: 65534,
+      });
+      let err = "";
+      child.stderr.setEncoding("utf8").on("data", (c: string) => (err += c));
+      child.on("close", (code) => resolve({ code, err }));
+    });
+    expect(run.err).toBe(
+      `buildid-cache: cannot write the debuginfod cache at ${join(cachePath, p.id)}: EACCES: permission denied\n`,
+    );
+    expect(run.code).toBe(1);
+    expect(asked).toBe(0);
+  }, 60_000);
+
   it("answers what a read-only cache holds, and names the ID folder it cannot make", async (context) => {
     const [held, other] = tree.programs as [(typeof tree.programs)[0], (typeof tree.programs)[0]];
     const cachePath = freshCache();
