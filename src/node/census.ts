@@ -220,7 +220,11 @@ async function kernelCounts(procRoot: string): Promise<KernelCounts> {
   };
 }
 
-async function listPids(procRoot: string): Promise<number[]> {
+/**
+ * The PIDs the procfs at `procRoot` lists, sorted.
+ * @throws ProcUnavailableError when there is no procfs there: nothing to list, or no process listed.
+ */
+export async function listPids(procRoot: string): Promise<number[]> {
   let names: string[];
   try {
     names = await readdir(procRoot);

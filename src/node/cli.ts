@@ -1,18 +1,25 @@
 #!/usr/bin/env node
 // The buildid-cache command: wires the commands of ./commands/ into one program. `census` is the default.
 import { readFileSync } from "node:fs";
-import { Command } from "commander";
-import { CacheFileRefusedError } from "./cache-file.js";
-import { ProcUnavailableError } from "./census.js";
+import { Command, CommanderError } from "commander";
 import { registerAdd } from "./commands/add.js";
 import { registerAnnotate } from "./commands/annotate.js";
 import { registerCensus } from "./commands/census.js";
 import { registerCore } from "./commands/core.js";
 import { registerFind } from "./commands/find.js";
+import { helpConfiguration, withHelpSections } from "./commands/help.js";
+import { registerId } from "./commands/id.js";
 import { registerList } from "./commands/list.js";
 import { registerResolve } from "./commands/resolve.js";
 import { registerServe } from "./commands/serve.js";
-import { closeStandardOutput, commandContext, EXIT } from "./commands/shared.js";
+import {
+  closeStandardOutput,
+  commandContext,
+  EXIT,
+  EXIT_MEANINGS,
+  type ExitStatus,
+  exitStatusOf,
+} from "./commands/shared.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -33,15 +40,22 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   if (closeStandardOutput()) void exitSaving(EXIT.ok);
 });
 
+// Set before the commands are created, which copy them: commander's errors are usage errors
+// (thrown, not exiting, so the status is ours), worded as ours, each with a pointer to the help.
 const program = new Command()
   .name("buildid-cache")
-  .description("ELF build IDs of live processes and pprof files, through a WebAssembly cache keyed by (device, inode)")
+  .description(
+    "ELF build IDs of live processes, files, core dumps and pprof profiles, through a WebAssembly cache keyed by (device, inode); perf's build-ID store; a debuginfod server and client",
+  )
   .version(version)
-  .showHelpAfterError();
+  .exitOverride()
+  .configureHelp(helpConfiguration())
+  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, "buildid-cache: ")) });
 for (const register of [
   registerCensus,
   registerResolve,
   registerAnnotate,
+  registerId,
   registerAdd,
   registerList,
   registerCore,
@@ -50,16 +64,36 @@ for (const register of [
 ]) {
   register(program, context);
 }
+program.showHelpAfterError("Try 'buildid-cache --help' for more information.");
+for (const command of program.commands) {
+  command.showHelpAfterError(`Try 'buildid-cache ${command.name()} --help' for more information.`);
+}
+withHelpSections(program, {
+  examples: [
+    ["buildid-cache", "the census of this machine (census is the default command)"],
+    ["buildid-cache id /usr/bin/ls", "a file's build ID"],
+    ["buildid-cache resolve 4242 0x55d0c0a01234", "the build ID and file offset of an address in process 4242"],
+    ["buildid-cache COMMAND --help", "a command's options, examples and environment"],
+  ],
+  environment: [
+    ["PERF_BUILDID_DIR", "add, list: perf's build-ID store (default ~/.debug)"],
+    ["DEBUGINFOD_URLS", "find: the debuginfod servers to ask"],
+    ["DEBUGINFOD_CACHE_PATH", "find: where fetched files are kept"],
+  ],
+  exitStatuses: Object.keys(EXIT_MEANINGS).map(Number) as ExitStatus[],
+});
+
+// census, the default, takes options only: a first word that is not an option names a command, and
+// one that is none is refused as unknown (with a suggestion), not passed to census as an argument.
+const args = process.argv.slice(2);
+const first = args[0];
+const toCensus = first === undefined || (first.startsWith("-") && !["-h", "--help", "-V", "--version"].includes(first));
 
 try {
-  await program.parseAsync();
+  await program.parseAsync(toCensus ? ["census", ...args] : args, { from: "user" });
 } catch (error) {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`buildid-cache: ${message}\n`);
-  process.exitCode =
-    error instanceof ProcUnavailableError
-      ? EXIT.noProc
-      : error instanceof CacheFileRefusedError
-        ? EXIT.cacheRefused
-        : EXIT.error;
+  if (!(error instanceof CommanderError)) {
+    process.stderr.write(`buildid-cache: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exitCode = exitStatusOf(error);
 }

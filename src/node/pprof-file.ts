@@ -34,6 +34,20 @@ export const DEFAULT_PROFILE_LIMIT = DEFAULT_READ_LIMIT;
 export async function readProfileFile(path: string, options: ReadProfileOptions = {}): Promise<Uint8Array> {
   const maxBytes = options.maxBytes ?? DEFAULT_PROFILE_LIMIT;
   const { bytes } = await readRegularFile(path, { maxBytes });
+  return decodeProfile(bytes, path, options);
+}
+
+/**
+ * The uncompressed bytes of a pprof profile given as `bytes` (gzip-compressed or not, told by its
+ * magic) that came from `name`; decompression stops as soon as it passes `maxBytes`.
+ * @throws ProfileFormatError naming `name` for corrupt gzip or output over `maxBytes`.
+ */
+export async function decodeProfile(
+  bytes: Uint8Array,
+  name: string,
+  options: ReadProfileOptions = {},
+): Promise<Uint8Array> {
+  const maxBytes = options.maxBytes ?? DEFAULT_PROFILE_LIMIT;
   if (!isGzip(bytes)) return bytes;
   try {
     return new Uint8Array(await gunzipAsync(bytes, { maxOutputLength: maxBytes }));
@@ -43,8 +57,13 @@ export async function readProfileFile(path: string, options: ReadProfileOptions 
       code === "ERR_BUFFER_TOO_LARGE"
         ? `decompresses to more than ${maxBytes} bytes (maxBytes, or --max-profile-bytes, raises the limit)`
         : `corrupt gzip: ${(error as Error).message}`;
-    throw new ProfileFormatError(`${path}: ${why}`);
+    throw new ProfileFormatError(`${name}: ${why}`);
   }
+}
+
+/** `bytes` gzip-compressed, as pprof tools write profiles. */
+export async function gzipProfile(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await gzipAsync(bytes));
 }
 
 /**
@@ -53,7 +72,7 @@ export async function readProfileFile(path: string, options: ReadProfileOptions 
  * @throws NotRegularFileError when `path` is not a regular file, PathError for any I/O error.
  */
 export async function writeProfileFile(path: string, bytes: Uint8Array): Promise<void> {
-  const out = path.endsWith(".gz") ? await gzipAsync(bytes) : bytes;
+  const out = path.endsWith(".gz") ? await gzipProfile(bytes) : bytes;
   await runAsync(replaceFile(path, out));
 }
 
@@ -84,6 +103,21 @@ export function buildIdFinder(resolver: BuildIdResolver, options: ProfileLookupO
 }
 
 /**
+ * Fills the empty mapping build IDs of the uncompressed pprof `profile`, which came from `name`,
+ * through `resolver`; a format error names `name`.
+ */
+export async function annotateProfileBytes(
+  profile: Uint8Array,
+  name: string,
+  resolver: BuildIdResolver,
+  options: ProfileLookupOptions = {},
+): Promise<Annotation> {
+  return annotateProfile(profile, buildIdFinder(resolver, options)).catch((error) => {
+    throw error instanceof ProfileFormatError ? new ProfileFormatError(`${name}: ${error.message}`) : error;
+  });
+}
+
+/**
  * Reads the pprof file `input` (gzip or not), fills its empty mapping build IDs through
  * `resolver`, and writes it to `output` (gzip when it ends in `.gz`).
  */
@@ -94,9 +128,7 @@ export async function annotateProfileFile(
   options: ProfileLookupOptions = {},
 ): Promise<Omit<Annotation, "bytes">> {
   const profile = await readProfileFile(input, options);
-  const { bytes, ...report } = await annotateProfile(profile, buildIdFinder(resolver, options)).catch((error) => {
-    throw error instanceof ProfileFormatError ? new ProfileFormatError(`${input}: ${error.message}`) : error;
-  });
+  const { bytes, ...report } = await annotateProfileBytes(profile, input, resolver, options);
   await writeProfileFile(output, bytes);
   return report;
 }

@@ -45,19 +45,33 @@ export interface RunOptions {
   /** Run as this user. */
   uid?: number;
   gid?: number;
+  /** Standard input: these bytes through a pipe, or this open descriptor (a file, /dev/zero); default none. */
+  stdin?: Uint8Array | number;
+  /** The working folder. */
+  cwd?: string;
+  /** Collect standard output as latin1, so `Buffer.from(stdout, "latin1")` gives its bytes back. */
+  binaryStdout?: boolean;
 }
 
 /** Runs the bundled CLI `script` with `args` and collects its output. */
 export function runCli(script: string, args: string[], options: RunOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
+    const stdin = options.stdin === undefined ? "ignore" : typeof options.stdin === "number" ? options.stdin : "pipe";
     const child = spawn(process.execPath, [script, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [stdin, "pipe", "pipe"],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
     });
+    if (options.stdin instanceof Uint8Array) {
+      child.stdin!.on("error", () => {}); // a CLI that refuses its input closes the pipe early
+      child.stdin!.end(options.stdin);
+    }
     let stdout = "";
     let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child
+      .stdout!.setEncoding(options.binaryStdout ? "latin1" : "utf8")
+      .on("data", (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
     child.on("error", reject);
     child.on("close", (code, signal) => {
@@ -65,6 +79,30 @@ export function runCli(script: string, args: string[], options: RunOptions = {})
       resolve({ code, signal, stdout, stderr });
     });
     options.started?.(child);
+  });
+}
+
+/**
+ * Runs the bundled CLI `script` with `args` on a pseudo-terminal `columns` wide (util-linux
+ * `script`) in folder `cwd`, standard input and output both the terminal; returns its exit status
+ * and what it wrote, without the terminal's carriage returns.
+ */
+export function runInTerminal(script: string, args: string[], columns: number, cwd?: string): Promise<CliRun> {
+  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  const line = `stty cols ${columns} rows 50; exec ${[process.execPath, script, ...args].map(quote).join(" ")}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn("script", ["-qec", line, "/dev/null"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      ...(cwd === undefined ? {} : { cwd }),
+    });
+    let stdout = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: stdout.replaceAll("\r\n", "\n"), stderr: "" });
+    });
   });
 }
 

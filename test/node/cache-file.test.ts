@@ -374,7 +374,7 @@ test("a stale lock (its process gone) is taken over and removed", async () => {
   expect((await BuildIdCache.restore(readFileSync(path))).size).toBeGreaterThan(0);
 });
 
-test("--save-interval of 2^31 ms or more is refused: exit 1, naming the flag and its range", async () => {
+test("--save-interval of 2^31 ms or more is refused: exit 2, naming the flag and its range", async () => {
   const run = await runCli(cli, [
     "resolve",
     "1",
@@ -384,6 +384,6 @@ test("--save-interval of 2^31 ms or more is refused: exit 1, naming the flag and
     "--save-interval",
     "2147484",
   ]);
-  expect(run.code).toBe(1);
+  expect(run.code).toBe(2);
   expect(run.stderr).toContain('--save-interval must be an integer from 1 to 2147483, got "2147484"');
 });

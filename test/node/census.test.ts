@@ -174,9 +174,9 @@ describe("the command line", () => {
     expect(c.population.elfInodes).toBe(c.files.withBuildId);
   });
 
-  test("without procfs it says so and exits non-zero", async () => {
+  test("without procfs it says so and exits 5", async () => {
     const failure = await cli("census", "--proc", "/nonexistent-proc").catch((e) => e);
-    expect(failure.code).toBe(2);
+    expect(failure.code).toBe(5);
     expect(failure.stderr).toBe("buildid-cache: no procfs at /nonexistent-proc: ENOENT\n");
   });
 
@@ -205,7 +205,7 @@ describe("the command line", () => {
     );
     expect(second).toEqual([{ ...expected, cached: true }]);
     const bad = await cli("resolve", "12", "zz").catch((e) => e);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('address must be hex (0x...) or decimal below 2^64, got "zz"');
   });
 });

@@ -5,32 +5,56 @@
  */
 import type { Command } from "commander";
 import { addToPerfStore } from "../perf-store.js";
-import { type CommandContext, hexJson, STORE_DIR_OPTION } from "./shared.js";
+import { withHelpSections } from "./help.js";
+import {
+  COMMON_EXITS,
+  type CommandContext,
+  EXIT,
+  hexJson,
+  STANDARD_STREAM,
+  STORE_DIR_OPTION,
+  STORE_ENVIRONMENT,
+  UsageError,
+} from "./shared.js";
 
 /**
  * Adds `add` to `program` and returns it. A file that `add` refuses is named on the context's
- * error output and sets a non-zero exit code; the others are still added.
+ * error output and sets exit status 1; the others are still added.
  */
 export function registerAdd(program: Command, context: CommandContext): Command {
   const { output } = context;
-  program
+  const command = program
     .command("add")
-    .description("add ELF files to perf's build-ID store, in perf's layout")
+    .summary("add ELF files to perf's build-ID store")
+    .description("add ELF files to perf's build-ID store, in perf's layout, and print each one's build ID and path")
     .argument("<file...>", "ELF files with build IDs")
     .option(...STORE_DIR_OPTION)
-    .option("--json", "print JSON")
+    .option("--json", "print JSON: one object per file added")
     .action(async (files: string[], options: { dir?: string; json?: boolean }) => {
+      if (files.includes(STANDARD_STREAM)) {
+        throw new UsageError(
+          "add cannot read - (standard input): perf's store links each build ID to the path it came from",
+        );
+      }
       const added = [];
       for (const file of files) {
         try {
           added.push(await addToPerfStore(file, { dir: options.dir }));
         } catch (error) {
           output.err(`buildid-cache: ${(error as Error).message}\n`);
-          process.exitCode = 1;
+          process.exitCode = EXIT.failure;
         }
       }
       if (options.json) output.out(hexJson(added));
       else for (const a of added) output.out(`${a.buildId} ${a.path}\n`);
     });
+  withHelpSections(command, {
+    examples: [
+      ["buildid-cache add ./app ./libfoo.so", "store both where perf report looks for them (~/.debug)"],
+      ["buildid-cache add --dir /srv/debug --json /usr/bin/*", "into another store, the result as JSON"],
+    ],
+    environment: STORE_ENVIRONMENT,
+    exitStatuses: COMMON_EXITS,
+  });
   return program;
 }

@@ -4,12 +4,20 @@
  *
  * @packageDocumentation
  */
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { CacheFileRefusedError } from "../cache-file.js";
 import { BuildIdResolver } from "../resolver.js";
 import { loadResolver, persistResolver } from "../resolver-file.js";
 import { MAX_INTERVAL_MS } from "../snapshot-file.js";
-import { type CommandContext, integerOption } from "./shared.js";
+import {
+  COMMON_EXITS,
+  type CommandContext,
+  EXIT,
+  type ExitStatus,
+  fileOption,
+  integerOption,
+  UsageError,
+} from "./shared.js";
 
 /** The options {@link withCacheOptions} adds, as commander parses them. */
 export interface CacheOptions {
@@ -25,12 +33,24 @@ export interface CacheOptions {
   resetCache?: boolean;
 }
 
+/** The exit statuses of a command that resolves through a cache and reads procfs. */
+export const CACHE_EXITS: readonly ExitStatus[] = [
+  ...COMMON_EXITS,
+  EXIT.cacheRefused,
+  EXIT.cacheNotSaved,
+  EXIT.noProcfs,
+].sort((a, b) => a - b);
+
 /** Adds the cache options ({@link CacheOptions}) to `command` and returns it. */
 export function withCacheOptions(command: Command): Command {
   return command
     .option("--capacity <n>", "build IDs the cache holds", integerOption("--capacity"), 16_384)
     .option("--proc <dir>", "where procfs is mounted", "/proc")
-    .option("--cache-file <path>", "restore the cache from this file and save it back (with PATH.stamps)")
+    .option(
+      "--cache-file <path>",
+      "restore the cache from this file and save it back (with PATH.stamps)",
+      fileOption("--cache-file"),
+    )
     .option(
       "--save-interval <seconds>",
       "with --cache-file, also save every this many seconds",
@@ -43,8 +63,8 @@ export function withCacheOptions(command: Command): Command {
 export async function openResolver(options: CacheOptions, context: CommandContext): Promise<BuildIdResolver> {
   const settings = { capacity: options.capacity, procRoot: options.proc };
   if (options.cacheFile === undefined) {
-    if (options.saveInterval !== undefined) throw new InvalidArgumentError("--save-interval needs --cache-file");
-    if (options.resetCache) throw new InvalidArgumentError("--reset-cache needs --cache-file");
+    if (options.saveInterval !== undefined) throw new UsageError("--save-interval needs --cache-file");
+    if (options.resetCache) throw new UsageError("--reset-cache needs --cache-file");
     return BuildIdResolver.create(settings);
   }
   let resolver: BuildIdResolver;

@@ -7,7 +7,8 @@ import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { type CensusProgress, takeCensus } from "../census.js";
 import { formatCensus } from "../census-report.js";
-import { type CacheOptions, openResolver, withCacheOptions } from "./cache-options.js";
+import { CACHE_EXITS, type CacheOptions, openResolver, withCacheOptions } from "./cache-options.js";
+import { withHelpSections } from "./help.js";
 import type { CommandContext } from "./shared.js";
 
 function progressBar(enabled: boolean): { update(p: CensusProgress): void; stop(): void } {
@@ -32,15 +33,16 @@ function progressBar(enabled: boolean): { update(p: CensusProgress): void; stop(
   };
 }
 
-/** Adds `census` (the default command) to `program` and returns it. */
+/** Adds `census` to `program` and returns it; the CLI runs it when no command is named. */
 export function registerCensus(program: Command, context: CommandContext): Command {
-  withCacheOptions(
+  const command = withCacheOptions(
     program
-      .command("census", { isDefault: true })
+      .command("census")
+      .summary("count files, inodes and mmapped ELF objects, price each design (the default)")
       .description(
-        "count struct files and inodes against mmapped ELF objects on this machine, and what each design costs",
+        "count struct files and inodes against mmapped ELF objects on this machine, price each design of a build-ID cache, and resolve every mapped build ID into the cache (the default command)",
       )
-      .option("--json", "print JSON instead of the report")
+      .option("--json", "print the census as JSON")
       .option("--no-progress", "no progress bar (it is off anyway when stderr is not a terminal or with --json)"),
   ).action(async (options: CacheOptions & { json?: boolean; progress: boolean }) => {
     const resolver = await openResolver(options, context);
@@ -53,6 +55,13 @@ export function registerCensus(program: Command, context: CommandContext): Comma
       bar.stop();
       await context.finish();
     }
+  });
+  withHelpSections(command, {
+    examples: [
+      ["buildid-cache", "the census of this machine, as a report"],
+      ["buildid-cache census --json --no-progress", "the same as JSON"],
+    ],
+    exitStatuses: CACHE_EXITS,
   });
   return program;
 }

@@ -6,9 +6,23 @@
  */
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import { buildIdOf, type ClientArtifact, type FindOptions, findArtifact } from "../debuginfod/client.js";
+import {
+  buildIdOf,
+  type ClientArtifact,
+  checkFindArguments,
+  type FindOptions,
+  findArtifact,
+} from "../debuginfod/client.js";
+import { withHelpSections } from "./help.js";
 import { openIndex } from "./local-index.js";
-import { type CommandContext, type CommandOutput, integerOption, jsonText } from "./shared.js";
+import {
+  COMMON_EXITS,
+  type CommandContext,
+  type CommandOutput,
+  integerOption,
+  jsonText,
+  UsageError,
+} from "./shared.js";
 
 /** Downloads smaller than this get no bar. */
 const BAR_FROM = 1024 * 1024;
@@ -90,8 +104,9 @@ interface FindCommandOptions {
 /** Adds `find` to `program` and returns it. */
 export function registerFind(program: Command, context: CommandContext): Command {
   const { output } = context;
-  program
+  const command = program
     .command("find")
+    .summary("print the path of a build ID's executable, debuginfo, section or source file")
     .description(
       "print the path of a build ID's executable, debuginfo, section or source file: local index, then the cache, then every DEBUGINFOD_URLS server at once",
     )
@@ -115,14 +130,20 @@ export function registerFind(program: Command, context: CommandContext): Command
     .option("--no-progress", "no progress bar (it is off anyway when stderr is not a terminal)")
     .action(
       async (artifact: ClientArtifact, argument: string, name: string | undefined, options: FindCommandOptions) => {
-        const buildId = await buildIdOf(argument);
+        const named = name === undefined ? {} : artifact === "source" ? { file: name } : { section: name };
+        const hex = /^[0-9a-fA-F]+$/.test(argument);
+        try {
+          checkFindArguments(artifact, hex ? argument : "00", named); // a file's build ID is read below
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+        const buildId = hex ? argument : await buildIdOf(argument);
         const local = options.root.length || options.index;
         const index = local
           ? await openIndex(options.root, options.index, options.root.length > 0, options.progress, output)
           : undefined;
         const progress = progressOf(options.verbose, options.progress, output);
         const verbose = options.verbose > 1 || process.env.DEBUGINFOD_VERBOSE !== undefined;
-        const named = name === undefined ? {} : artifact === "source" ? { file: name } : { section: name };
         try {
           const found = await findArtifact(artifact, buildId, {
             ...named,
@@ -148,5 +169,32 @@ export function registerFind(program: Command, context: CommandContext): Command
         }
       },
     );
+  withHelpSections(command, {
+    examples: [
+      [
+        "buildid-cache find debuginfo 15dfff3239aa7c3b16a71e6b2e3b6e4009dab998",
+        "the path of that build ID's debuginfo, fetched if need be",
+      ],
+      ["buildid-cache find debuginfo /usr/bin/ls", "the same for the build ID of /usr/bin/ls"],
+      ['buildid-cache find source "$ID" /build/src/main.c', "one source file its debuginfo names"],
+      ['buildid-cache find executable "$ID" --root ./build', "looking in ./build first"],
+    ],
+    environment: [
+      ["DEBUGINFOD_URLS", "the servers, space-separated, asked at once after the local index and the cache"],
+      [
+        "DEBUGINFOD_CACHE_PATH",
+        "the cache (default: ~/.debuginfod_client_cache if it exists, else $XDG_CACHE_HOME/debuginfod_client, else ~/.cache/debuginfod_client)",
+      ],
+      ["XDG_CACHE_HOME, HOME", "where the default cache is"],
+      ["DEBUGINFOD_TIMEOUT", "seconds without progress before a server is dropped (default 90)"],
+      ["DEBUGINFOD_MAXTIME", "seconds for the whole query (default 1800)"],
+      ["DEBUGINFOD_MAXSIZE", "largest download in bytes (default 4 GiB)"],
+      ["DEBUGINFOD_RETRY_LIMIT", "times the servers that failed are asked again (default 2)"],
+      ["DEBUGINFOD_HEADERS_FILE", "a file of extra request headers, one Name: value a line"],
+      ["DEBUGINFOD_VERBOSE", "every step on standard error, as -vv"],
+      ["DEBUGINFOD_PROGRESS", "a Downloading from URL a/b line on standard error"],
+    ],
+    exitStatuses: COMMON_EXITS,
+  });
   return program;
 }

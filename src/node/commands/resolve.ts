@@ -5,7 +5,9 @@
  */
 import { type Command, InvalidArgumentError } from "commander";
 import type { Resolution } from "../resolver.js";
-import { type CacheOptions, openResolver, withCacheOptions } from "./cache-options.js";
+import { CACHE_EXITS, type CacheOptions, openResolver, withCacheOptions } from "./cache-options.js";
+import { withHelpSections } from "./help.js";
+import { NoSuchProcessError, requireProcess } from "./live-process.js";
 import { type CommandContext, hex, integerOption } from "./shared.js";
 
 function address(value: string, previous: bigint[] = []): bigint[] {
@@ -22,20 +24,30 @@ function resolutionJson(address: bigint, r: Resolution): Record<string, unknown>
     : { address: hex(address), ok: false, reason: r.reason, detail: r.detail, ...where };
 }
 
-/** Adds `resolve` to `program` and returns it. */
+/**
+ * Adds `resolve` to `program` and returns it. An address that resolves to nothing is an answer
+ * (its reason is printed); a process that does not exist is a failure.
+ */
 export function registerResolve(program: Command, context: CommandContext): Command {
   const print = context.output.out;
-  withCacheOptions(
+  const command = withCacheOptions(
     program
       .command("resolve")
-      .description("build ID, file and file offset of addresses in a live process")
+      .summary("build ID, file and file offset of addresses in a live process")
+      .description(
+        "print the build ID, file and file offset of each address in a live process, or why it has none (anonymous memory, no mapping, a file without a build ID)",
+      )
       .argument("<pid>", "process ID", integerOption("pid"))
       .argument("<address...>", "addresses, hex (0x...) or decimal", address)
-      .option("--json", "print JSON"),
+      .option("--json", "print JSON: one object per address"),
   ).action(async (pid: number, addresses: bigint[], options: CacheOptions & { json?: boolean }) => {
+    await requireProcess(options.proc, pid);
     const resolver = await openResolver(options, context);
     try {
       const results = await resolver.resolveMany(pid, addresses);
+      if (results.some((r) => !r.ok && r.reason === "exited")) {
+        throw new NoSuchProcessError(pid, "it exited while its maps were read");
+      }
       if (options.json) {
         print(
           `${JSON.stringify(
@@ -56,6 +68,16 @@ export function registerResolve(program: Command, context: CommandContext): Comm
     } finally {
       await context.finish();
     }
+  });
+  withHelpSections(command, {
+    examples: [
+      ["buildid-cache resolve 4242 0x55d0c0a01234", "one line per address: the address, the build ID, PATH+OFFSET"],
+      [
+        "buildid-cache resolve --json --cache-file ~/.cache/bid 4242 0x7f3a1c2b5e10",
+        "the same as JSON, the cache kept in a file across runs",
+      ],
+    ],
+    exitStatuses: CACHE_EXITS,
   });
   return program;
 }

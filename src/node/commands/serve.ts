@@ -5,8 +5,9 @@
  */
 import type { Command } from "commander";
 import { MAX_RESCAN_SECONDS, serveDebuginfod } from "../debuginfod/server.js";
+import { withHelpSections } from "./help.js";
 import { openIndex, reportScan } from "./local-index.js";
-import { type CommandContext, integerOption } from "./shared.js";
+import { COMMON_EXITS, type CommandContext, fileOption, integerOption } from "./shared.js";
 
 /** Seconds between the end of one scan and the next when `serve -t` is not given: elfutils' default. */
 const RESCAN_SECONDS = 300;
@@ -14,8 +15,9 @@ const RESCAN_SECONDS = 300;
 /** Adds `serve` to `program` and returns it; the server's shutdown goes to the context's `onStop`. */
 export function registerServe(program: Command, context: CommandContext): Command {
   const { output } = context;
-  program
+  const command = program
     .command("serve")
+    .summary("serve the debuginfod web API over an index of ROOTs")
     .description(
       "serve the debuginfod web API (/buildid/ID/executable, /debuginfo, /section/NAME, /metrics) over an index of ROOTs",
     )
@@ -25,7 +27,11 @@ export function registerServe(program: Command, context: CommandContext): Comman
     )
     .option("--port <n>", "TCP port (0: any free one)", integerOption("--port", 0, 65535), 8002)
     .option("--host <address>", "address to bind", "127.0.0.1")
-    .option("--index <file>", "load the index from this file, rescan only what changed, and save it back")
+    .option(
+      "--index <file>",
+      "load the index from this file, rescan only what changed, and save it back",
+      fileOption("--index"),
+    )
     .option(
       "-t, --rescan-time <seconds>",
       "rescan this long after each scan ends (0: only the first scan); SIGUSR1 rescans at once",
@@ -33,10 +39,11 @@ export function registerServe(program: Command, context: CommandContext): Comman
       RESCAN_SECONDS,
     )
     .option("--no-progress", "no progress bar (it is off anyway when stderr is not a terminal)")
+    .option("--json", 'print the address served as one line of JSON, {"url": "http://HOST:PORT"}')
     .action(
       async (
         roots: string[],
-        options: { port: number; host: string; index?: string; rescanTime: number; progress: boolean },
+        options: { port: number; host: string; index?: string; rescanTime: number; progress: boolean; json?: boolean },
       ) => {
         const index = await openIndex(roots, options.index, true, options.progress, output);
         const { index: file } = options;
@@ -59,9 +66,20 @@ export function registerServe(program: Command, context: CommandContext): Comman
           await server.close();
           index.dispose();
         });
-        output.out(`serving ${server.url}\n`);
+        output.out(options.json ? `${JSON.stringify({ url: server.url })}\n` : `serving ${server.url}\n`);
         await new Promise<never>(() => {}); // serves until SIGINT or SIGTERM, which exit through onStop
       },
     );
+  withHelpSections(command, {
+    examples: [
+      ["buildid-cache serve", "serve the default roots on 127.0.0.1:8002, rescanning every 300 s"],
+      [
+        "buildid-cache serve --port 0 --json --index idx.bin /srv/builds",
+        "any free port, printed as JSON; the index kept in idx.bin across restarts",
+      ],
+      ["DEBUGINFOD_URLS=http://127.0.0.1:8002 gdb ./app", "a debuginfod client (gdb, debuginfod-find) asking it"],
+    ],
+    exitStatuses: COMMON_EXITS,
+  });
   return program;
 }

@@ -4,18 +4,63 @@
  *
  * @packageDocumentation
  */
-import { InvalidArgumentError } from "commander";
+import { CommanderError, InvalidArgumentError } from "commander";
+import { CacheFileRefusedError } from "../cache-file.js";
+import { ProcUnavailableError } from "../census.js";
 
-/** Exit statuses; README and docs/errors.md list them. */
+/**
+ * Exit statuses: 0 success, 1 a failure of the work, 2 a usage error, then one of its own for each
+ * condition a script may want to tell apart. 3 and 4 kept their numbers when usage errors moved to 2;
+ * "no procfs", which was 2, is now 5. {@link EXIT_MEANINGS} says each; docs/errors.md and `--help` list them.
+ */
 export const EXIT = {
   ok: 0,
-  error: 1,
-  noProc: 2,
+  failure: 1,
+  usage: 2,
   cacheRefused: 3,
   cacheNotSaved: 4,
+  noProcfs: 5,
   SIGINT: 130,
   SIGTERM: 143,
 } as const;
+
+/** One of the {@link EXIT} statuses. */
+export type ExitStatus = (typeof EXIT)[keyof typeof EXIT];
+
+/** What each exit status means, as `--help` prints it. */
+export const EXIT_MEANINGS: Readonly<Record<ExitStatus, string>> = {
+  0: "success",
+  1: "the work failed: a file refused or without a build ID, a process that does not exist, a profile not understood, an I/O error",
+  2: "usage error: an unknown command or option, a bad option value or argument, binary output to a terminal",
+  3: "the --cache-file exists but could not be read or understood; it was left as it was",
+  4: "the cache file could not be saved",
+  5: "no procfs at --proc",
+  130: "interrupted (SIGINT), after saving the cache file or closing the server",
+  143: "terminated (SIGTERM), after saving the cache file or closing the server",
+};
+
+/** The statuses every command can end with. */
+export const COMMON_EXITS: readonly ExitStatus[] = [EXIT.ok, EXIT.failure, EXIT.usage, EXIT.SIGINT, EXIT.SIGTERM];
+
+/** A command line that cannot be run as given (exit status 2), found after commander's own checks. */
+export class UsageError extends Error {
+  /** Always "UsageError", so the error can be told apart after serialisation. */
+  override name = "UsageError";
+  /** Errno-style code, so callers that switch on `error.code` can tell it apart. */
+  readonly code = "EUSAGE";
+}
+
+/**
+ * The exit status for an error that ended a command. Commander's own errors (already printed) are
+ * usage errors, or success for `--help` and `--version`.
+ */
+export function exitStatusOf(error: unknown): ExitStatus {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  if (error instanceof UsageError) return EXIT.usage;
+  if (error instanceof ProcUnavailableError) return EXIT.noProcfs;
+  if (error instanceof CacheFileRefusedError) return EXIT.cacheRefused;
+  return EXIT.failure;
+}
 
 /** Where the commands write: standard output and standard error unless a test gives others. */
 export interface CommandOutput {
@@ -89,6 +134,19 @@ export function integerOption(what: string, min = 1, max = Number.MAX_SAFE_INTEG
   };
 }
 
+/** The name a command line gives standard input or output in place of a file. */
+export const STANDARD_STREAM = "-";
+
+/** A commander parser for a path option that is read and written back, so cannot be `-`. */
+export function fileOption(what: string) {
+  return (value: string): string => {
+    if (value === STANDARD_STREAM) {
+      throw new InvalidArgumentError(`${what} is read and saved back, so it cannot be - (standard input or output)`);
+    }
+    return value;
+  };
+}
+
 /** `value` as indented JSON and a newline, bigints written by `bigint`. */
 export function jsonText(value: unknown, bigint: (n: bigint) => string): string {
   return `${JSON.stringify(value, (_, v) => (typeof v === "bigint" ? bigint(v) : v), 2)}\n`;
@@ -101,6 +159,12 @@ export function hex(n: bigint): string {
 
 /** The `--dir` option of the commands over perf's build-ID store. */
 export const STORE_DIR_OPTION = ["--dir <dir>", "the store (default: $PERF_BUILDID_DIR, else ~/.debug)"] as const;
+
+/** The environment variables of the commands over perf's build-ID store. */
+export const STORE_ENVIRONMENT = [
+  ["PERF_BUILDID_DIR", "the store when --dir is not given (perf's own variable)"],
+  ["HOME", "the store is ~/.debug when neither --dir nor PERF_BUILDID_DIR is given"],
+] as const;
 
 /** A bigint in JSON output, as `0x` hex. */
 export const hexJson = (value: unknown): string => jsonText(value, hex);

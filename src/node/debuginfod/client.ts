@@ -217,6 +217,23 @@ function artifactName(artifact: ClientArtifact, options: FindOptions): string {
 }
 
 /**
+ * The checks {@link findArtifact} makes of its arguments, alone: the build ID in lowercase and the
+ * section name or source path (`""` for the others).
+ * @throws TypeError or RangeError naming a bad or misplaced argument.
+ */
+export function checkFindArguments(
+  artifact: ClientArtifact,
+  buildId: string,
+  options: Pick<FindOptions, "section" | "file">,
+): { id: string; name: string } {
+  oneOf("artifact", artifact, CLIENT_ARTIFACTS);
+  if (typeof buildId !== "string") throw new TypeError(`buildId must be a hex string, got ${typeof buildId}`);
+  const id = buildId.toLowerCase();
+  if (!isUrlBuildId(id)) throw new RangeError(`buildId must be hex of even length, got ${JSON.stringify(buildId)}`);
+  return { id, name: artifactName(artifact, options) };
+}
+
+/**
  * Finds the `artifact` of `buildId`: the local index first (its file, or for a section the bytes
  * copied into the cache), then the client cache (cleaned first, as elfutils cleans it, when its
  * `cache_clean_interval_s` has passed), then every server at once: the first to answer 200 is read
@@ -243,11 +260,7 @@ export async function findArtifact(
   buildId: string,
   options: FindOptions = {},
 ): Promise<FoundArtifact> {
-  oneOf("artifact", artifact, CLIENT_ARTIFACTS);
-  if (typeof buildId !== "string") throw new TypeError(`buildId must be a hex string, got ${typeof buildId}`);
-  const id = buildId.toLowerCase();
-  if (!isUrlBuildId(id)) throw new RangeError(`buildId must be hex of even length, got ${JSON.stringify(buildId)}`);
-  const name = artifactName(artifact, options);
+  const { id, name } = checkFindArguments(artifact, buildId, options);
   const env = options.env ?? process.env;
   const log = options.log ?? (() => {});
   const timeoutMs = integer(

@@ -19,6 +19,7 @@ export {
   CLIENT_ARTIFACTS,
   type ClientArtifact,
   cacheEntryPath,
+  checkFindArguments,
   DEFAULT_MAX_TIME_S,
   debuginfodCachePath,
   type FindOptions,

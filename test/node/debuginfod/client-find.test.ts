@@ -463,10 +463,17 @@ describe("source files", () => {
     await expect(findArtifact("executable", id, { file: "/a.c" })).rejects.toThrow(
       'file is only for the "source" artifact, got "/a.c"',
     );
+    // Both refuse it unasked; ours with the CLI's usage status.
     const mine = await ours(["source", id, "src/a.c"], { DEBUGINFOD_URLS: url });
     const their = await theirs(["source", id, "src/a.c"], { DEBUGINFOD_URLS: url });
-    expect(mine.code).toBe(1);
+    expect(mine.code).toBe(2);
+    expect(mine.err).toBe(
+      'buildid-cache: file must be an absolute path (starting with /) for "source", got "src/a.c"\n',
+    );
     expect(their.code).toBe(1);
+    expect((await ours(["symbols", id], { DEBUGINFOD_URLS: url })).code).toBe(2);
+    expect((await ours(["section", "/usr/bin/nonexistent"], { DEBUGINFOD_URLS: url })).code).toBe(2);
+    expect(requests.length).toBe(0);
   }, 60_000);
 });
 

@@ -364,6 +364,13 @@ describe("the find and serve commands", () => {
       quiet.mockRestore();
     }
     const serve = program.commands.find((c) => c.name() === "serve")!;
-    expect(serve.options.map((o) => o.long)).toEqual(["--port", "--host", "--index", "--rescan-time", "--no-progress"]);
+    expect(serve.options.map((o) => o.long)).toEqual([
+      "--port",
+      "--host",
+      "--index",
+      "--rescan-time",
+      "--no-progress",
+      "--json",
+    ]);
   });
 });

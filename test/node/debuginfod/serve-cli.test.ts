@@ -115,7 +115,7 @@ describe("buildid-cache serve, as a process", () => {
 
   it("refuses a rescan time that is not a whole number of seconds, naming it", async () => {
     const r = await runCli(cli, ["serve", "--rescan-time", "1.5", tree.root], { timeoutMs: WAIT_MS });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--rescan-time must be an integer from 0 to 2147483, got "1\.5"/);
   });
 });
