@@ -71,9 +71,17 @@ function send(target: HttpTarget, headers: Record<string, string>, signal: Abort
   });
 }
 
+/** Headers that carry credentials: not sent on to another origin (libcurl and `fetch` drop them too). */
+const CREDENTIALS = new Set(["authorization", "proxy-authorization", "cookie"]);
+
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIALS.has(name.toLowerCase())));
+}
+
 /**
  * GETs `target` with `headers` (plus `Accept-Encoding`), following up to {@link MAX_REDIRECTS}
- * redirects to http or https URLs; `signal` aborts it, body included.
+ * redirects to http or https URLs, without the credential headers once a redirect leaves the
+ * origin; `signal` aborts it, body included.
  * @throws the network's errors; UnusableAnswer for a redirect past the bound or to another scheme.
  */
 export async function get(
@@ -81,7 +89,7 @@ export async function get(
   headers: Record<string, string>,
   signal: AbortSignal,
 ): Promise<HttpResponse> {
-  const all = { ...headers, "Accept-Encoding": ACCEPT_ENCODING };
+  let all: Record<string, string> = { ...headers, "Accept-Encoding": ACCEPT_ENCODING };
   let at = target;
   for (let hop = 0; ; hop++) {
     const res = await send(at, all, signal);
@@ -96,6 +104,7 @@ export async function get(
     if (next.protocol !== "http:" && next.protocol !== "https:") {
       throw new UnusableAnswer(`redirected to ${JSON.stringify(next.href)}, not an http or https URL`);
     }
+    if (next.origin !== at.origin) all = withoutCredentials(all);
     at = { origin: next.origin, path: `${next.pathname}${next.search}` };
   }
 }

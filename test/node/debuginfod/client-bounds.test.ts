@@ -230,6 +230,43 @@ describe("redirects and base URLs", () => {
     expect(error.message).toContain("file:///tmp: a file: URL, not http or https");
   });
 
+  it("does not send the headers file's credentials on to another origin a redirect names", async () => {
+    const p = tree.programs[0]!;
+    const seen: (string | undefined)[] = [];
+    const other = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.end(readFileSync(p.executable));
+    });
+    await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
+    const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    try {
+      handler = (req, res) => {
+        seen.push(req.headers.authorization);
+        if (req.url?.startsWith("/same/")) res.writeHead(302, { Location: `/moved${req.url}` }).end();
+        else if (req.url?.startsWith("/moved/")) res.end(readFileSync(p.executable));
+        else res.writeHead(302, { Location: `${otherUrl}${req.url}` }).end();
+      };
+      const headersFile = join(tree.dir, "credentials");
+      writeFileSync(headersFile, "Authorization: Bearer secret\nCookie: a=b\n");
+      const env = { DEBUGINFOD_HEADERS_FILE: headersFile };
+      await findArtifact("executable", p.id, { urls: [`${url}/same`], cachePath: freshCache(), env });
+      expect(seen).toEqual(["Bearer secret", "Bearer secret"]);
+      seen.length = 0;
+      await findArtifact("executable", p.id, { urls: [url], cachePath: freshCache(), env });
+      expect(seen).toEqual(["Bearer secret", undefined]);
+      seen.length = 0;
+      const their = await debuginfodFind(["executable", p.id], {
+        ...env,
+        DEBUGINFOD_URLS: url,
+        DEBUGINFOD_CACHE_PATH: freshCache(),
+      });
+      expect(their.code, their.err).toBe(0);
+      expect(seen).toEqual(["Bearer secret", undefined]); // libcurl drops them too
+    } finally {
+      other.close();
+    }
+  });
+
   it("says it needs procfs when /proc is not mounted (a mount namespace with an empty /proc)", async (context) => {
     const p = tree.programs[0]!;
     const cachePath = freshCache();
