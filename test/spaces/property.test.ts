@@ -146,7 +146,10 @@ const ADDRESSES = BigUint64Array.from(
 
 function events(list: Untimed[]): SpaceEvent[] {
   let time = 1n;
-  return list.map(({ delta, make }) => make((time += BigInt(delta))));
+  return list.map(({ delta, make }) => {
+    time += BigInt(delta);
+    return make(time);
+  });
 }
 
 /** The model's answer at index `i` of `out`, in the reference's terms. */
