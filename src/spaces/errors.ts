@@ -10,7 +10,7 @@ export type SpaceEventErrorCode =
   | "OVERLAP"
   /** A fork, exit or exec names the kernel's space (`KERNEL_PID`). */
   | "BAD_PID"
-  /** The model has named 2^31 - 1 distinct files and can name no more. */
+  /** The model has handed out every file id (2^31 of them) and can name no new file. */
   | "LIMIT";
 
 /** Thrown by `AddressSpaces.apply` for an event it refuses; the model is unchanged. */

@@ -11,7 +11,7 @@ import { SpaceEventError } from "./errors.js";
 import type { FileRef } from "./events.js";
 
 /** The largest id: ids go into `Int32Array`s. */
-const MAX_FILE_ID = 2 ** 31 - 2;
+export const MAX_FILE_ID = 2 ** 31 - 1;
 
 /**
  * Whether a mapping's path names anonymous memory, which has no file and so no build ID: `//anon`
@@ -76,11 +76,13 @@ export function copyFileRef(file: FileRef): FileRef {
 export class FileTable {
   readonly #entries = new Map<string, FileEntry>();
   readonly #max: number;
+  readonly #lastId: number;
   #next = 0;
 
-  /** @param max how many refs to remember. */
-  constructor(max: number) {
+  /** @param max how many refs to remember; @param lastId the largest id to hand out. */
+  constructor(max: number, lastId = MAX_FILE_ID) {
     this.#max = max;
+    this.#lastId = lastId;
   }
 
   /** How many refs are remembered. */
@@ -90,8 +92,11 @@ export class FileTable {
 
   /** Throws unless {@link intern} can hand out `count` more ids. */
   checkRoom(count: number): void {
-    if (this.#next + count - 1 > MAX_FILE_ID) {
-      throw new SpaceEventError("LIMIT", `the model has named ${MAX_FILE_ID + 1} files, the most it can`);
+    if (this.#next + count - 1 > this.#lastId) {
+      throw new SpaceEventError(
+        "LIMIT",
+        `the model has named ${this.#next} files and cannot name ${count} more: ids end at ${this.#lastId}`,
+      );
     }
   }
 

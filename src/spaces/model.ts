@@ -20,7 +20,20 @@ import {
   type UnmapEvent,
 } from "./events.js";
 import { copyFileRef, FileTable, isAnonymousPath } from "./files.js";
-import { CHUNK_BITS, CHUNK_MAX, HI, Layout, LO, layoutOf, locate, type Mapping, replaceRange } from "./layout.js";
+import {
+  CHUNK_BITS,
+  CHUNK_MAX,
+  type Chunk,
+  HI,
+  Layout,
+  type LayoutChange,
+  LO,
+  layoutOf,
+  locate,
+  type Mapping,
+  replaceAll,
+  replaceRange,
+} from "./layout.js";
 import { type Lookup, LookupResults, LookupStatus, type LookupStatusCode, lookupFailure } from "./lookup.js";
 import { type AddressSpace, Space, type SpaceEnd } from "./space.js";
 
@@ -139,7 +152,8 @@ export class AddressSpaces {
     integer("keepEnded", o.keepEnded, 0, 1024);
     this.#options = o;
     this.#files = new FileTable(o.maxFiles);
-    this.#kernel = new Space(KERNEL_PID, 0n, "", new Layout([]));
+    this.#kernel = new Space(KERNEL_PID, 0n, "", Layout.of([]));
+    this.#hold(this.#kernel.layout);
   }
 
   /**
@@ -299,7 +313,7 @@ export class AddressSpaces {
     this.#inOrder(e, head);
     this.#files.checkRoom(1);
     const mapping = this.#mapping(e, e.time);
-    const space = isLive(head) ? head : this.#born(e.pid, e.time, "", new Layout([]));
+    const space = isLive(head) ? head : this.#born(e.pid, e.time, "", Layout.of([]));
     this.#change(space, replaceRange(space.layout, mapping.start, mapping.end, mapping), [mapping]);
     this.#fed(space, e.time);
     return space;
@@ -324,7 +338,7 @@ export class AddressSpaces {
         this.#fed(head, e.time);
         return head;
       }
-      const space = this.#born(e.pid, e.time, "", new Layout([]));
+      const space = this.#born(e.pid, e.time, "", Layout.of([]));
       space.threads = thread;
       return space;
     }
@@ -337,7 +351,7 @@ export class AddressSpaces {
     }
     const copy = e.synthesized ? undefined : liveParent;
     if (isLive(head)) this.#end(head, e.time, "reused");
-    const child = this.#born(e.pid, e.time, liveParent?.comm ?? "", copy?.layout ?? new Layout([]));
+    const child = this.#born(e.pid, e.time, liveParent?.comm ?? "", copy?.layout ?? Layout.of([]));
     child.incomplete = copy?.incomplete ?? false;
     if (liveParent !== undefined) this.#fed(liveParent, e.time);
     return child;
@@ -354,7 +368,7 @@ export class AddressSpaces {
       }
       this.#end(head, e.time, "exec");
     }
-    return this.#born(e.pid, e.time, e.comm, new Layout([]));
+    return this.#born(e.pid, e.time, e.comm, Layout.of([]));
   }
 
   #exit(e: ExitEvent): Space | undefined {
@@ -374,10 +388,10 @@ export class AddressSpaces {
     const sorted = sortedMappings(e, e.mappings);
     this.#files.checkRoom(sorted.length);
     const mappings = sorted.map((m) => this.#mapping(m, e.time));
-    const space = isLive(head) ? head : this.#born(e.pid, e.time, "", new Layout([]));
+    const space = isLive(head) ? head : this.#born(e.pid, e.time, "", Layout.of([]));
     space.incomplete = false;
     const kept = mappings.slice(0, this.#options.maxMappingsPerSpace);
-    this.#change(space, layoutOf(mappings), kept);
+    this.#change(space, replaceAll(space.layout, layoutOf(mappings)), kept);
     this.#fed(space, e.time);
     return space;
   }
@@ -457,42 +471,56 @@ export class AddressSpaces {
     if (this.#live.delete(space)) this.#live.add(space);
   }
 
-  /** Gives `space` the layout `next`; if that is over `maxMappingsPerSpace`, only `kept` instead. */
-  #change(space: Space, next: Layout, kept: readonly Mapping[]): void {
-    let layout = next;
-    if (layout === space.layout) return;
+  /**
+   * Gives `space` the changed layout (none: no change); if that is over `maxMappingsPerSpace`, a
+   * layout of only `kept` instead.
+   */
+  #change(space: Space, change: LayoutChange | undefined, kept: readonly Mapping[]): void {
+    if (change === undefined) return;
+    const old = space.layout;
+    let { layout, added, removed } = change;
     if (layout.size > this.#options.maxMappingsPerSpace) {
-      layout = layoutOf(kept);
+      ({ layout, added, removed } = replaceAll(old, layoutOf(kept)));
       space.incomplete = true;
       this.#resets++;
     }
-    this.#hold(layout);
-    this.#letGo(space.layout);
     space.layout = layout;
+    if (old.refs > 1) {
+      this.#hold(layout);
+      this.#letGo(old);
+      return;
+    }
+    // The old layout was this space's alone: the new one takes over its hold, and only the chunks that changed are counted.
+    old.refs = 0;
+    layout.refs = 1;
+    for (const chunk of added) this.#holdChunk(chunk);
+    for (const chunk of removed) this.#letGoChunk(chunk);
   }
 
   #hold(layout: Layout): void {
-    if (layout.refs++ > 0) return;
-    for (const chunk of layout.chunks) {
-      if (chunk.refs++ > 0) continue;
-      this.#mappings += chunk.mappings.length;
-      this.#bytes += chunk.bytes;
-    }
+    if (layout.refs++ === 0) for (const chunk of layout.chunks) this.#holdChunk(chunk);
   }
 
   #letGo(layout: Layout): void {
-    if (--layout.refs > 0) return;
-    for (const chunk of layout.chunks) {
-      if (--chunk.refs > 0) continue;
-      this.#mappings -= chunk.mappings.length;
-      this.#bytes -= chunk.bytes;
-    }
+    if (--layout.refs === 0) for (const chunk of layout.chunks) this.#letGoChunk(chunk);
+  }
+
+  #holdChunk(chunk: Chunk): void {
+    if (chunk.refs++ > 0) return;
+    this.#mappings += chunk.mappings.length;
+    this.#bytes += chunk.bytes;
+  }
+
+  #letGoChunk(chunk: Chunk): void {
+    if (--chunk.refs > 0) return;
+    this.#mappings -= chunk.mappings.length;
+    this.#bytes -= chunk.bytes;
   }
 
   /** Forgets `space`: its layout is let go and it leaves its pid's chain. */
   #drop(space: Space): void {
     this.#letGo(space.layout);
-    space.layout = new Layout([]);
+    space.layout = Layout.of([]);
     this.#live.delete(space);
     this.#ended.delete(space);
     const { older, newer } = space;
@@ -530,7 +558,7 @@ export class AddressSpaces {
     for (const space of [fed, this.#kernel]) {
       if (this.#bytes <= maxBytes) return;
       if (space === undefined || space.layout.size === 0) continue;
-      this.#change(space, new Layout([]), []);
+      this.#change(space, replaceAll(space.layout, Layout.of([])), []);
       space.incomplete = true;
       this.#resets++;
     }
