@@ -39,6 +39,17 @@ describe("a hostile stream is held within the limits", () => {
     expect(grown).toBeLessThan(N * 50);
   });
 
+  test("a child forked from a space that lost mappings is incomplete too", () => {
+    const spaces = new AddressSpaces({ maxMappingsPerSpace: 2 });
+    for (let i = 0; i < 3; i++) spaces.apply(map(BigInt(i), 1, BigInt(i) * 0x2000n, 0x1000n, LIBC));
+    spaces.apply({ type: "fork", time: 3n, pid: 2, ppid: 1, tid: 2, ptid: 1 });
+    expect([at(spaces, 2, 0n), at(spaces, 2, 0x4000n), spaces.space(2)!.incomplete]).toEqual([
+      "incomplete",
+      "/usr/lib/libc.so.6+0x0",
+      true,
+    ]);
+  });
+
   test("many pids: at most maxProcesses spaces, the parent's shared mappings counted once, the heap flat", () => {
     const spaces = new AddressSpaces({ maxProcesses: 500 });
     for (let i = 0; i < 200; i++) spaces.apply(map(0n, 1, BigInt(i) * 0x2000n, 0x1000n, LIBC));

@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import {
+  type AddressSpace,
   AddressSpaces,
   type AddressSpacesOptions,
   type FileRef,
@@ -16,7 +17,7 @@ import {
   type MappingFields,
   type SpaceEvent,
 } from "../../src/spaces/index.js";
-import { CHUNK_MAX } from "../../src/spaces/layout.js";
+import { CHUNK_MAX, type Chunk, type Layout } from "../../src/spaces/layout.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
 import { type RefAnswer, Reference } from "./reference.js";
 
@@ -177,6 +178,23 @@ function same(mine: RefAnswer, theirs: RefAnswer, where: string): void {
   }
 }
 
+/** What the model's spaces hold, counted from their layouts (white-box): each distinct chunk once. */
+function held(model: AddressSpaces): { mappings: number; bytes: number } {
+  const chunks = new Set<Chunk>();
+  for (const newest of [model.kernel, ...model.spaces()]) {
+    for (let space: AddressSpace | undefined = newest; space !== undefined; space = space.previous) {
+      for (const chunk of (space as unknown as { layout: Layout }).layout.chunks) chunks.add(chunk);
+    }
+  }
+  let mappings = 0;
+  let bytes = 0;
+  for (const chunk of chunks) {
+    mappings += chunk.mappings.length;
+    bytes += chunk.bytes;
+  }
+  return { mappings, bytes };
+}
+
 /**
  * Feeds `sequence` to a model with `options` and to the reference; after each event compares their
  * answers with `compare`, and checks that one file id never names two files.
@@ -193,6 +211,8 @@ function run(
   sequence.forEach((event, step) => {
     model.apply(event);
     reference.apply(event);
+    const { mappings, bytes } = model.stats();
+    expect({ mappings, bytes }, `step ${step}: what the model counts as held`).toEqual(held(model));
     // Now, and one past time: 0 (before everything) or the time of an earlier event.
     const times = [undefined, step % 4 === 0 ? 0n : sequence[(step * 5) % (step + 1)]!.time];
     for (const p of [...PIDS, KERNEL_PID, 99]) {
@@ -221,7 +241,7 @@ function run(
 describe("random event sequences against the naive reference", () => {
   test("with room for everything, every answer equals the reference's, after every event", () => {
     fc.assert(
-      fc.property(fc.array(untimed, { maxLength: 30 }), (list) => {
+      fc.property(fc.array(untimed, { maxLength: 30, size: "max" }), (list) => {
         run(events(list), { keepEnded: 1024 }, same);
       }),
       { seed: SEED, numRuns: RUNS },
@@ -232,7 +252,7 @@ describe("random event sequences against the naive reference", () => {
     const options = { maxProcesses: 2, maxMappingsPerSpace: 3, maxBytes: 6 * 300, maxFiles: 2, keepEnded: 1 };
     let failedOnly = 0;
     fc.assert(
-      fc.property(fc.array(untimed, { maxLength: 30 }), (list) => {
+      fc.property(fc.array(untimed, { maxLength: 30, size: "max" }), (list) => {
         run(events(list), options, (mine, theirs, where) => {
           // Samples come only from processes that were alive at their time.
           if (theirs.status === LookupStatus.NO_PROCESS || theirs.status === LookupStatus.EXITED) return;
