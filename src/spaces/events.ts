@@ -18,6 +18,7 @@ export const KERNEL_PID = -1;
  * (whose generation is unknown: `undefined`, never equal to a known one).
  */
 export interface InodeFileRef {
+  /** Names the file by device and inode. */
   readonly kind: "inode";
   /** Device major number. */
   readonly major: number;
@@ -31,6 +32,7 @@ export interface InodeFileRef {
 
 /** A file named by its build ID: MMAP2 with `PERF_RECORD_MISC_MMAP_BUILD_ID` (`perf record --buildid-mmap`). */
 export interface BuildIdFileRef {
+  /** Names the file by its build ID. */
   readonly kind: "build-id";
   /**
    * The build ID, 1 to 255 bytes. An MMAP2 whose build ID the kernel could not read (size 0) is an
@@ -44,11 +46,13 @@ export interface BuildIdFileRef {
  * and anonymous memory (`//anon`, `[heap]`, `[stack]`, ...; see {@link isAnonymousPath}).
  */
 export interface PseudoFileRef {
+  /** Not a file: named by the mapping's path. */
   readonly kind: "pseudo";
 }
 
 /** A file that cannot be named exactly: MMAP (v1) records carry a path and no identity. */
 export interface UnknownFileRef {
+  /** No identity: named by the mapping's path, which does not name it exactly. */
   readonly kind: "unknown";
 }
 
@@ -79,7 +83,9 @@ export interface MappingFields {
  * space gets a new one.
  */
 export interface MapEvent extends MappingFields {
+  /** Which event. */
   readonly type: "map";
+  /** When it was mapped. */
   readonly time: bigint;
   /** Process (thread group) ID; {@link KERNEL_PID} for the kernel's space. */
   readonly pid: number;
@@ -89,10 +95,15 @@ export interface MapEvent extends MappingFields {
 
 /** `[start, start + length)` is no longer mapped in `pid`'s space (perf has no such record; `/proc` reads do). */
 export interface UnmapEvent {
+  /** Which event. */
   readonly type: "unmap";
+  /** When it was unmapped. */
   readonly time: bigint;
+  /** Process whose space it was; {@link KERNEL_PID} for the kernel's. */
   readonly pid: number;
+  /** First address no longer mapped. */
   readonly start: bigint;
+  /** Bytes no longer mapped, at least 1. */
   readonly length: bigint;
 }
 
@@ -101,11 +112,17 @@ export interface UnmapEvent {
  * starts with a copy of the parent's space; a new thread (`pid === ppid`) shares its process's.
  */
 export interface ForkEvent {
+  /** Which event. */
   readonly type: "fork";
+  /** When the child was created. */
   readonly time: bigint;
+  /** The new thread's process. */
   readonly pid: number;
+  /** The creating thread's process. */
   readonly ppid: number;
+  /** The new thread (equal to `pid` for a new process). */
   readonly tid: number;
+  /** The creating thread. */
   readonly ptid: number;
   /**
    * Set for a fork perf synthesised for a process that already existed
@@ -117,10 +134,15 @@ export interface ForkEvent {
 
 /** Thread `tid` of `pid` is now called `comm`; with `exec`, the process ran a new program at `time`. */
 export interface CommEvent {
+  /** Which event. */
   readonly type: "comm";
+  /** When the name changed (or the exec happened). */
   readonly time: bigint;
+  /** The process. */
   readonly pid: number;
+  /** The thread renamed (after an exec, the process's only thread: `pid`). */
   readonly tid: number;
+  /** The new name. */
   readonly comm: string;
   /** `PERF_RECORD_MISC_COMM_EXEC`: the old program's space ends here and a new, empty one begins. */
   readonly exec: boolean;
@@ -128,16 +150,23 @@ export interface CommEvent {
 
 /** Thread `tid` of `pid` exited at `time`. */
 export interface ExitEvent {
+  /** Which event. */
   readonly type: "exit";
+  /** When the thread exited. */
   readonly time: bigint;
+  /** The process. */
   readonly pid: number;
+  /** The thread that exited; `pid` for the thread group leader. */
   readonly tid: number;
 }
 
 /** The whole of `pid`'s space as read at `time` (the `/proc` side's read of `/proc/PID/maps`). */
 export interface SnapshotEvent {
+  /** Which event. */
   readonly type: "snapshot";
+  /** When the space was read. */
   readonly time: bigint;
+  /** The process read; {@link KERNEL_PID} for the kernel's space. */
   readonly pid: number;
   /** Every mapping, in any order; they must not overlap. */
   readonly mappings: readonly MappingFields[];

@@ -49,6 +49,7 @@ export function lookupFailure(status: LookupStatusCode): LookupFailure | undefin
 
 /** A single lookup that found a file. */
 export interface LookupHit {
+  /** A file holds the address. */
   readonly ok: true;
   /** The space it was resolved against. */
   readonly space: AddressSpace;
@@ -62,7 +63,9 @@ export interface LookupHit {
 
 /** A single lookup that found no file, and why. */
 export interface LookupMiss {
+  /** No file: see {@link reason}. */
   readonly ok: false;
+  /** Why not. */
   readonly reason: LookupFailure;
   /** The space it was looked up in, when there was one. */
   readonly space?: AddressSpace | undefined;

@@ -108,7 +108,19 @@ const PID_MAX = 2 ** 31 - 1;
  *   its space; a new process with a used pid never sees the old one's mappings.
  * - A lookup with a time resolves against the space of that time, and only through a mapping that
  *   has held the address continuously since before that time: an answer is exact or a failure with
- *   a reason, never another file. Without a time it resolves against the space as it is now.
+ *   a reason, never another file. Without a time it resolves against the space as it is now. A
+ *   lookup at time t assumes every event before t was applied.
+ *
+ * Where it is stricter than perf (`util/machine.c`), because exactness is the promise:
+ * - perf keeps a process's maps across an exec (the new program's maps overlay the old); here an
+ *   exec ends the old space, so an address the new program has not mapped is `no-mapping`, not the
+ *   old program's file.
+ * - perf keeps exited threads' maps for late samples; here the exit of the last thread ends the
+ *   space (the leader exiting first leaves it alive while threads known from fork events remain),
+ *   and late samples are answered from the ended space only through their time.
+ * - A fork perf synthesised for a running process (`synthesized`) copies nothing, as perf's
+ *   `PERF_RECORD_MISC_FORK_EXEC` handling does. `clone(CLONE_VM)` without `CLONE_THREAD` (vfork)
+ *   is a copy, as in perf: FORK records do not say the memory is shared.
  *
  * @example
  * ```ts
