@@ -43,14 +43,19 @@ export interface BuildIdFileRef {
 
 /**
  * Not a file on disk, named by the mapping's path: `[vdso]`, `[vsyscall]`, `[kernel.kallsyms]_text`,
- * and anonymous memory (`//anon`, `[heap]`, `[stack]`, ...; see {@link isAnonymousPath}).
+ * and anonymous memory (`//anon`, `[heap]`, `[stack]`, ...; see {@link isAnonymousPath}). Every
+ * pseudo ref at one path shares a file id (one kernel's `[vdso]` is one image).
  */
 export interface PseudoFileRef {
   /** Not a file: named by the mapping's path. */
   readonly kind: "pseudo";
 }
 
-/** A file that cannot be named exactly: MMAP (v1) records carry a path and no identity. */
+/**
+ * A file that cannot be named exactly: MMAP (v1) records carry a path and no identity. Its file id
+ * names the path, not a file (every unknown ref at one path shares it): a build ID for it can only
+ * come from elsewhere, such as perf's `HEADER_BUILD_ID` table, which is keyed by path too.
+ */
 export interface UnknownFileRef {
   /** No identity: named by the mapping's path, which does not name it exactly. */
   readonly kind: "unknown";

@@ -2,8 +2,8 @@
  * A space's mappings as immutable, shareable pieces: a {@link Layout} is a sorted run of
  * {@link Chunk}s of at most {@link CHUNK_MAX} mappings each. A change builds a new layout that
  * copies only the chunks it touches and shares the rest, so a fork copies nothing (parent and
- * child hold the same layout until either changes) and a change costs O(CHUNK_MAX + chunks), not
- * O(mappings), however large the space.
+ * child hold the same layout until either changes) and a change rebuilds at most a few chunks and
+ * copies the list of chunks, however large the space.
  *
  * Addresses are searched on 32-bit halves, as `src/node/process-view.ts` does: each chunk keeps its
  * starts, ends, `pgoff - start` and map times as u64s viewed as `Uint32Array` words, and the layout
