@@ -77,6 +77,13 @@ export {
   writeProfileFile,
 } from "./pprof-file.js";
 export {
+  FileBuildIds,
+  type FileBuildIdsOptions,
+  type FileBuildIdsStats,
+  type HeldEntry,
+} from "./resolver/file-build-ids.js";
+export { StampsFormatError } from "./resolver/stamps.js";
+export {
   BuildIdResolver,
   type BuildIdResolverOptions,
   type FileResolution,
@@ -94,4 +101,3 @@ export {
   saveSnapshotAtomic,
   saveSnapshotAtomicSync,
 } from "./snapshot-file.js";
-export { StampsFormatError } from "./stamps.js";

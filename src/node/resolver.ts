@@ -17,103 +17,21 @@
  * are kept in a small side table with their stamps, not in the cache: they are rare (10 of 4,883
  * files in a real corpus), and the table's fixed slots stay the kernel's size.
  */
-import { BuildIdCache, type BuildIdCacheStats } from "../cache.js";
-import { integer, string, u64 } from "../check.js";
-import { ElfError, hasElfMagic } from "../elf.js";
-import { BUILD_ID_MAX } from "../layout.js";
+import type { BuildIdCache, BuildIdCacheStats } from "../cache.js";
+import { integer, u64 } from "../check.js";
+import { ElfError } from "../elf.js";
 import type { WasmSource } from "../wasm.js";
-import { readBuildIdFromFile } from "./elf-file.js";
 import { errorCode, isDenied, isGone } from "./errno.js";
-import { type FileIdentity, identityKey, sameIdentity } from "./identity.js";
 import { type Mapping, MapsParseError, mapFilesPath, mappingIdentity, readMaps } from "./maps.js";
 import { type ProcessIdentity, ProcStatParseError, readProcessIdentity, sameProcess } from "./proc-stat.js";
 import { ProcessView } from "./process-view.js";
+import { type FileResolution, fileFail, type Resolution, type ResolveFailure } from "./resolver/answers.js";
+import { FileBuildIds, openFailure } from "./resolver/file-build-ids.js";
+import type { Stamp } from "./resolver/stamps.js";
 import { FileChangedError, FileTooLargeError, NotRegularFileError, type OpenedFile, openRegular } from "./safe-open.js";
-import { decodeStamps, encodeStamps, type SavedStamp, type Stamp, sameStamp, stampOf } from "./stamps.js";
 import { elfAbi, ownVdso, readVdsoAt, VDSO_NAME } from "./vdso.js";
 
-// resolver-file.ts imports the stamps' error from here.
-
-/** Why an address or a file yielded no build ID. */
-export type ResolveFailure =
-  /** No mapping of the process contains the address (maps re-read if older than {@link BuildIdResolverOptions.mapsMaxAgeMs}). */
-  | "no-mapping"
-  /** The mapping has no file: anonymous memory, `[heap]`, `[stack]`, `[vsyscall]`, `anon_inode:…` (maps re-read as for `no-mapping`). */
-  | "anonymous"
-  /** The process exited (or its PID does not exist). */
-  | "exited"
-  /** The kernel refused to show the process's maps or its file (EACCES, EPERM). */
-  | "permission"
-  /** The mapped file cannot be reached from here: deleted, in another mount namespace, or replaced at its path. */
-  | "missing"
-  /** The file is not an ELF object (or not a regular file). */
-  | "not-elf"
-  /** The file starts like ELF but its headers or notes are malformed. */
-  | "bad-elf"
-  /** A valid ELF object without an `NT_GNU_BUILD_ID` note. */
-  | "no-build-id"
-  /** A procfs file is not what the kernel makes: not a regular file, too large, or unparseable (a fake or hostile procfs). */
-  | "bad-procfs";
-
-/** A file's build ID, or why there is none; from {@link BuildIdResolver.resolveFile}. */
-export type FileResolution =
-  | {
-      /** A build ID was found. */
-      ok: true;
-      /** Lowercase hex build ID. */
-      buildId: string;
-      /** The path the file was reached by. */
-      path: string;
-      /** Its (device, inode). */
-      identity: FileIdentity;
-      /** Served from the cache, without reading the file. */
-      cached: boolean;
-    }
-  | {
-      /** No build ID: see `reason`. */
-      ok: false;
-      /** Why there is no build ID. */
-      reason: ResolveFailure;
-      /** What exactly failed, with the path and error code. */
-      detail: string;
-      /** The path the file was sought at, when there is one (absent for a mapping with no file). */
-      path?: string;
-      /** The file's (device, inode), when known. */
-      identity?: FileIdentity;
-      /** Served from the negative cache. */
-      cached: boolean;
-    };
-
-/** What {@link BuildIdResolver.resolve} found for one address. */
-export type Resolution =
-  | {
-      /** A build ID was found. */
-      ok: true;
-      /** Lowercase hex build ID of the file mapped at the address. */
-      buildId: string;
-      /** The mapped file's path as the process sees it (`" (deleted)"` removed). */
-      path: string;
-      /** Offset of the address in that file: `address - start + offset`. */
-      fileOffset: bigint;
-      /** The mapping that holds the address. */
-      mapping: Mapping;
-      /** Served from the cache, without reading the file. */
-      cached: boolean;
-    }
-  | {
-      /** No build ID: see `reason`. */
-      ok: false;
-      /** Why there is no build ID. */
-      reason: ResolveFailure;
-      /** What exactly failed. */
-      detail: string;
-      /** The mapped file's path, when the address is in a file mapping. */
-      path?: string;
-      /** The address's offset in that file, when known. */
-      fileOffset?: bigint;
-      /** The mapping that holds the address, when there is one. */
-      mapping?: Mapping;
-    };
+export type { FileResolution, Resolution, ResolveFailure } from "./resolver/answers.js";
 
 /** Options for {@link BuildIdResolver.create}. */
 export interface BuildIdResolverOptions {
@@ -191,12 +109,6 @@ export interface ResolverStats {
   restoreDropped: number;
 }
 
-interface Negative extends Stamp {
-  reason: ResolveFailure;
-  detail: string;
-  expires: number;
-}
-
 interface Unlocated {
   reason: ResolveFailure;
   detail: string;
@@ -216,20 +128,8 @@ interface FileCheck {
 
 type View = ProcessView<FileCheck>;
 
-// A real profile meets a handful; each costs a Map entry and its stamp.
-const LONG_IDS_KEPT = 1024;
 const SELF_MEM = "/proc/self/mem";
 const SELF_EXE = "/proc/self/exe";
-
-function fileFail(
-  reason: ResolveFailure,
-  detail: string,
-  path?: string,
-  identity?: FileIdentity,
-  cached = false,
-): FileResolution {
-  return { ok: false, reason, detail, path, identity, cached };
-}
 
 function fail(reason: ResolveFailure, detail: string, mapping?: Mapping): Resolution {
   return mapping === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, mapping };
@@ -243,12 +143,6 @@ function isBadProcfs(error: unknown): error is Error {
     error instanceof MapsParseError ||
     error instanceof ProcStatParseError
   );
-}
-
-function openFailure(path: string, error: unknown, identity?: FileIdentity): FileResolution {
-  if (error instanceof NotRegularFileError) return fileFail("not-elf", error.message, path, identity);
-  const code = errorCode(error);
-  return fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
 }
 
 /** A mapping that resolves through a file check: a file, or the vdso. */
@@ -273,12 +167,8 @@ function hasFile(mapping: Mapping): boolean {
  * ```
  */
 export class BuildIdResolver {
-  /** The build-ID cache: key {@link identityKey}, value the build ID. */
-  readonly cache: BuildIdCache;
-  /** Beside each cache entry: its full identity and the file's stamp when read; dropped on eviction. */
-  readonly #stamps: Map<bigint, Stamp>;
-  readonly #long = new Map<bigint, { stamp: Stamp; buildId: string }>();
-  readonly #negatives = new Map<bigint, Negative>();
+  /** File identity -> build ID: the cache, its stamps, negative entries and long IDs. */
+  readonly #ids: FileBuildIds;
   readonly #views = new Map<number, View>();
   /** Processes whose last check failed (exited, denied, bad procfs), answered so until the maps bound passes. */
   readonly #failed = new Map<number, { reason: ResolveFailure; detail: string; at: number }>();
@@ -287,26 +177,21 @@ export class BuildIdResolver {
   // Scratch for the one cache lookup per call: keys, their mapping indices, IDs and lengths out.
   #batchKeys = new BigUint64Array(64);
   #batchAt = new Int32Array(64);
-  #batchIds = new Uint8Array(64 * BUILD_ID_MAX);
-  #batchLengths = new Uint8Array(64);
-  readonly #negativeTtlMs: number;
-  readonly #negativeCapacity: number;
+  #batchStamps: Stamp[] = [];
+  #batchConfirmed = new Uint8Array(64);
   readonly #maxProcesses: number;
   readonly #mapsMaxAgeMs: number;
   readonly #fileMaxAgeMs: number;
   readonly #procRoot: string;
   readonly #now: () => number;
-  readonly #stats: ResolverStats = {
+  readonly #stats = {
     addresses: 0,
-    hits: 0,
-    negativeHits: 0,
-    reads: 0,
-    stale: 0,
     refreshes: 0,
     replaced: 0,
     mapsReads: 0,
     statReads: 0,
     fileChecks: 0,
+    vdsoReads: 0,
     failures: {
       "no-mapping": 0,
       anonymous: 0,
@@ -317,23 +202,16 @@ export class BuildIdResolver {
       "bad-elf": 0,
       "no-build-id": 0,
       "bad-procfs": 0,
-    },
-    negativeEntries: 0,
-    longIds: 0,
-    processes: 0,
-    restored: 0,
-    restoreDropped: 0,
+    } satisfies Record<ResolveFailure, number>,
   };
 
   private constructor(
-    cache: BuildIdCache,
-    stamps: Map<bigint, Stamp>,
-    options: Required<Omit<BuildIdResolverOptions, "wasm" | "restore" | "capacity">>,
+    ids: FileBuildIds,
+    options: Required<
+      Omit<BuildIdResolverOptions, "wasm" | "restore" | "capacity" | "negativeTtlMs" | "negativeCapacity">
+    >,
   ) {
-    this.cache = cache;
-    this.#stamps = stamps;
-    this.#negativeTtlMs = options.negativeTtlMs;
-    this.#negativeCapacity = options.negativeCapacity;
+    this.#ids = ids;
     this.#maxProcesses = options.maxProcesses;
     this.#mapsMaxAgeMs = options.mapsMaxAgeMs;
     this.#fileMaxAgeMs = options.fileMaxAgeMs;
@@ -346,30 +224,21 @@ export class BuildIdResolver {
    * @throws TypeError or RangeError naming the option when a count is not an integer or out of range.
    */
   static async create(options: BuildIdResolverOptions = {}): Promise<BuildIdResolver> {
+    const now = options.now ?? (() => performance.now());
     const settings = {
-      negativeTtlMs: integer("negativeTtlMs", options.negativeTtlMs ?? 60_000, 0),
-      negativeCapacity: integer("negativeCapacity", options.negativeCapacity ?? 4096, 0),
       maxProcesses: integer("maxProcesses", options.maxProcesses ?? 1024, 1),
       mapsMaxAgeMs: integer("mapsMaxAgeMs", options.mapsMaxAgeMs ?? 100, 0),
       fileMaxAgeMs: integer("fileMaxAgeMs", options.fileMaxAgeMs ?? 1000, 0),
       procRoot: options.procRoot ?? "/proc",
-      now: options.now ?? (() => performance.now()),
+      now,
     };
-    const stamps = new Map<bigint, Stamp>();
-    const onEvict = (key: bigint) => stamps.delete(key);
-    if (options.restore === undefined) {
-      const cache = await BuildIdCache.create({ capacity: options.capacity ?? 16_384, onEvict, wasm: options.wasm });
-      return new BuildIdResolver(cache, stamps, settings);
-    }
-    const saved = options.restore.stamps === undefined ? [] : decodeStamps(options.restore.stamps);
-    const cache = await BuildIdCache.restore(options.restore.cache, {
-      onEvict,
-      wasm: options.wasm,
-      ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
-    });
-    const resolver = new BuildIdResolver(cache, stamps, settings);
-    resolver.#adopt(saved);
-    return resolver;
+    const ids = await FileBuildIds.create({ ...options, now });
+    return new BuildIdResolver(ids, settings);
+  }
+
+  /** The build-ID cache: key {@link identityKey}, value the build ID. */
+  get cache(): BuildIdCache {
+    return this.#ids.cache;
   }
 
   /**
@@ -532,9 +401,9 @@ export class BuildIdResolver {
         continue;
       }
       files[at] = held.file;
-      if (held.stamp !== undefined) this.#batch(batch++, held.key!, at);
+      if (held.stamp !== undefined) this.#batch(batch++, held.key!, held.stamp, at);
     }
-    if (batch > 0) this.#confirm(view, batch, files, pending);
+    if (batch > 0) this.#confirm(batch, files, pending);
     if (pending.length > 0) return this.#checkThen(pid, view, addresses, found, files, pending, now, mayBeStale);
     return this.#results(pid, view, addresses, found, files);
   }
@@ -596,14 +465,13 @@ export class BuildIdResolver {
   /** What to keep of a file's check: for an ID in the cache, its key and the stamp that vouches for it. */
   #held(file: FileResolution, now: number): FileCheck {
     if (!file.ok || file.path === VDSO_NAME) return { file, checkedAt: now };
-    const key = identityKey(file.identity);
-    const stamp = this.#stamps.get(key);
+    const entry = this.#ids.held(file.identity);
     const served = file.cached ? file : { ...file, cached: true };
     // A long ID is not in the cache: within the bound its check itself is the answer.
-    return stamp === undefined ? { file: served, checkedAt: now } : { file: served, key, stamp, checkedAt: now };
+    return entry === undefined ? { file: served, checkedAt: now } : { file: served, ...entry, checkedAt: now };
   }
 
-  #batch(i: number, key: bigint, at: number): void {
+  #batch(i: number, key: bigint, stamp: Stamp, at: number): void {
     if (i === this.#batchKeys.length) {
       const keys = new BigUint64Array(2 * i);
       keys.set(this.#batchKeys);
@@ -611,23 +479,19 @@ export class BuildIdResolver {
       const ats = new Int32Array(2 * i);
       ats.set(this.#batchAt);
       this.#batchAt = ats;
-      this.#batchIds = new Uint8Array(2 * i * BUILD_ID_MAX);
-      this.#batchLengths = new Uint8Array(2 * i);
+      this.#batchConfirmed = new Uint8Array(2 * i);
     }
     this.#batchKeys[i] = key;
+    this.#batchStamps[i] = stamp;
     this.#batchAt[i] = at;
   }
 
   /** One cache lookup for the held IDs of a call; one whose entry was evicted or replaced since is checked again. */
-  #confirm(view: View, n: number, files: (FileResolution | undefined)[], pending: number[]): void {
-    const keys = this.#batchKeys;
-    this.cache.getMany(keys.subarray(0, n), this.#batchIds, this.#batchLengths);
+  #confirm(n: number, files: (FileResolution | undefined)[], pending: number[]): void {
+    this.#ids.confirmMany(this.#batchKeys, this.#batchStamps, n, this.#batchConfirmed);
     for (let i = 0; i < n; i++) {
+      if (this.#batchConfirmed[i] === 1) continue;
       const at = this.#batchAt[i]!;
-      if (this.#batchLengths[i] !== 0 && this.#stamps.get(keys[i]!) === view.files.get(at)!.stamp) {
-        this.#stats.hits++;
-        continue;
-      }
       files[at] = undefined;
       pending.push(at);
     }
@@ -654,7 +518,7 @@ export class BuildIdResolver {
       return fileFail(located.reason, located.detail, mapping.path);
     }
     try {
-      return await this.#lookup(located);
+      return await this.#ids.lookupOpened(located.handle, located.stat, located.path);
     } finally {
       await located.handle.close();
     }
@@ -665,18 +529,7 @@ export class BuildIdResolver {
    * @throws TypeError when `path` is not a string.
    */
   async resolveFile(path: string): Promise<FileResolution> {
-    string("path", path);
-    let opened: OpenedFile;
-    try {
-      opened = await openRegular(path);
-    } catch (error) {
-      return this.#count(openFailure(path, error));
-    }
-    try {
-      return this.#count(await this.#lookup({ path, ...opened }));
-    } finally {
-      await opened.handle.close();
-    }
+    return this.#count(await this.#ids.lookupPath(path));
   }
 
   /**
@@ -685,30 +538,7 @@ export class BuildIdResolver {
    * Format: JSON, version 1 (see stamps.ts).
    */
   exportStamps(): Uint8Array {
-    const saved: SavedStamp[] = [];
-    for (const [key, buildId] of this.cache.entries()) {
-      const stamp = this.#stamps.get(key);
-      if (stamp) saved.push({ key, stamp, buildId });
-    }
-    for (const [key, { stamp, buildId }] of this.#long) saved.push({ key, stamp, buildId });
-    return encodeStamps(saved);
-  }
-
-  // Keeps a restored entry only when a saved stamp names its key and its exact build ID.
-  #adopt(saved: SavedStamp[]): void {
-    const ids = new Map(this.cache.entries());
-    for (const { key, stamp, buildId } of saved) {
-      if (identityKey(stamp) !== key) continue;
-      if (ids.get(key) === buildId) this.#stamps.set(key, stamp);
-      else if (buildId.length > 2 * BUILD_ID_MAX && /^[0-9a-f]+$/.test(buildId)) this.#keepLong(key, stamp, buildId);
-    }
-    for (const key of ids.keys()) {
-      if (this.#stamps.has(key)) this.#stats.restored++;
-      else {
-        this.cache.delete(key);
-        this.#stats.restoreDropped++;
-      }
-    }
+    return this.#ids.exportStamps();
   }
 
   /**
@@ -722,11 +552,13 @@ export class BuildIdResolver {
 
   /** Counters since creation. */
   stats(): ResolverStats {
+    const { vdsoReads, ...counts } = this.#stats;
+    const ids = this.#ids.stats();
     return {
-      ...this.#stats,
-      failures: { ...this.#stats.failures },
-      negativeEntries: this.#negatives.size,
-      longIds: this.#long.size,
+      ...counts,
+      ...ids,
+      reads: ids.reads + vdsoReads,
+      failures: { ...counts.failures },
       processes: this.#views.size,
     };
   }
@@ -756,7 +588,7 @@ export class BuildIdResolver {
 
   async #readVdso(memPath: string, at: Mapping, mapping: Mapping): Promise<FileResolution> {
     const identity = mappingIdentity(mapping);
-    this.#stats.reads++;
+    this.#stats.vdsoReads++;
     try {
       const { buildId } = await readVdsoAt(memPath, at);
       return { ok: true, buildId, path: VDSO_NAME, identity, cached: false };
@@ -803,90 +635,6 @@ export class BuildIdResolver {
   #exited(pid: number): boolean {
     const identity = this.#identity(pid);
     return "reason" in identity && identity.reason === "exited";
-  }
-
-  /** Serves the open file from the cache when its stamp still holds, else reads it from the same handle. */
-  async #lookup({ path, handle, stat: st }: OpenedFile & { path: string }): Promise<FileResolution> {
-    const identity: FileIdentity = { dev: st.dev, ino: st.ino };
-    const key = identityKey(identity);
-    const now = stampOf(st);
-    const stamp = this.#stamps.get(key);
-    if (stamp !== undefined) {
-      if (sameStamp(stamp, now)) {
-        const buildId = this.cache.get(key);
-        if (buildId !== undefined) {
-          this.#stats.hits++;
-          return { ok: true, buildId, path, identity, cached: true };
-        }
-      } else if (sameIdentity(stamp, now)) {
-        this.#stats.stale++;
-      }
-    }
-    const long = this.#long.get(key);
-    if (long !== undefined) {
-      if (sameStamp(long.stamp, now)) {
-        this.#stats.hits++;
-        return { ok: true, buildId: long.buildId, path, identity, cached: true };
-      }
-      if (sameIdentity(long.stamp, now)) this.#stats.stale++;
-      this.#long.delete(key);
-    }
-    const negative = this.#negatives.get(key);
-    if (negative !== undefined) {
-      if (sameStamp(negative, now) && this.#now() < negative.expires) {
-        this.#stats.negativeHits++;
-        return fileFail(negative.reason, negative.detail, path, identity, true);
-      }
-      if (sameIdentity(negative, now) && !sameStamp(negative, now)) this.#stats.stale++;
-      this.#negatives.delete(key);
-    }
-    this.#stats.reads++;
-    try {
-      const head = new Uint8Array(4);
-      const { bytesRead } = await handle.read(head, 0, 4, 0);
-      if (!hasElfMagic(head.subarray(0, bytesRead)))
-        return this.#negative(key, now, "not-elf", `${path} is not ELF`, path);
-      let buildId: string;
-      try {
-        buildId = (await readBuildIdFromFile(handle, { size: Number(now.size) })).buildId;
-      } catch (error) {
-        if (!(error instanceof ElfError)) throw error;
-        const reason = error.code === "NO_BUILD_ID" ? "no-build-id" : "bad-elf";
-        return this.#negative(key, now, reason, `${path}: ${error.message}`, path);
-      }
-      this.#negatives.delete(key);
-      if (buildId.length > 2 * BUILD_ID_MAX) {
-        if (this.#stamps.delete(key)) this.cache.delete(key);
-        this.#keepLong(key, now, buildId);
-      } else {
-        this.#long.delete(key);
-        this.#stamps.set(key, now);
-        this.cache.set(key, buildId);
-      }
-      return { ok: true, buildId, path, identity, cached: false };
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === undefined) throw error;
-      return fileFail(isDenied(code) ? "permission" : "missing", `${path}: ${code}`, path, identity);
-    }
-  }
-
-  #keepLong(key: bigint, stamp: Stamp, buildId: string): void {
-    this.#long.delete(key);
-    this.#long.set(key, { stamp, buildId });
-    if (this.#long.size > LONG_IDS_KEPT) this.#long.delete(this.#long.keys().next().value!);
-  }
-
-  #negative(key: bigint, stamp: Stamp, reason: ResolveFailure, detail: string, path: string): FileResolution {
-    if (this.#negativeCapacity > 0 && this.#negativeTtlMs > 0) {
-      this.#negatives.delete(key);
-      this.#negatives.set(key, { ...stamp, reason, detail, expires: this.#now() + this.#negativeTtlMs });
-      if (this.#negatives.size > this.#negativeCapacity) this.#negatives.delete(this.#negatives.keys().next().value!);
-    }
-    // A file that lost its build ID must not keep its old positive entry.
-    if (this.#stamps.delete(key)) this.cache.delete(key);
-    this.#long.delete(key);
-    return fileFail(reason, detail, path, { dev: stamp.dev, ino: stamp.ino });
   }
 
   #count<T extends FileResolution>(r: T): T {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { BuildIdResolver } from "../../src/node/resolver.js";
-import { StampsFormatError } from "../../src/node/stamps.js";
+import { StampsFormatError } from "../../src/node/resolver/stamps.js";
 import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping, waitFor } from "./live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-resolver-"));

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import type { BigIntStats } from "node:fs";
-import { type FileIdentity, sameIdentity } from "./identity.js";
+import { type FileIdentity, sameIdentity } from "../identity.js";
 
 /** A file's identity and the times and size that change when its bytes do. */
 export interface Stamp extends FileIdentity {
