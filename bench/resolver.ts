@@ -8,9 +8,10 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { BuildIdCache } from "../src/cache.js";
-import { findMapping, type Mapping, mapFilesPath, parseMaps } from "../src/node/maps.js";
-import { ProcessView } from "../src/node/process-view.js";
-import { BuildIdResolver } from "../src/node/resolver.js";
+import { ProcFeed } from "../src/node/procfs/feed.js";
+import { findMapping, type Mapping, mapFilesPath, parseMaps } from "../src/node/procfs/maps.js";
+import { BuildIdResolver } from "../src/node/resolver/resolver.js";
+import { AddressSpaces, LookupResults } from "../src/spaces/index.js";
 
 const { values } = parseArgs({
   options: {
@@ -135,9 +136,10 @@ const keys = BigUint64Array.from({ length: 1024 }, (_, i) => BigInt(i + 1));
 for (const k of keys) cache.set(k, "0123456789abcdef0123456789abcdef01234567");
 const ids = new Uint8Array(16 * 20);
 const lengths = new Uint8Array(16);
-const identity = { startTime: 0n, layout: "" };
-const found = new Int32Array(1024);
-const views = procs.map((t) => new ProcessView(t.maps, identity, 0, () => true));
+const feed = new ProcFeed(new AddressSpaces());
+for (const t of procs) feed.read(t.pid, 1n, { startTime: 0n, layout: "", comm: "", ppid: 1 }, t.maps);
+const found = new LookupResults(1024);
+const arrays = all1024.map((b) => BigUint64Array.from(b.addresses));
 const breakdown = {
   "read and parse maps, per process (ns)": perUnit(procs.length, () => {
     for (const t of procs) {
@@ -162,8 +164,8 @@ const breakdown = {
   "address -> mapping search (Mapping[]), per address (ns)": perUnit(procs.length * 1024, () => {
     for (let i = 0; i < procs.length; i++) for (const a of all1024[i]!.addresses) findMapping(procs[i]!.maps, a);
   }),
-  "address -> mapping search (u32 halves), per address (ns)": perUnit(procs.length * 1024, () => {
-    for (let i = 0; i < procs.length; i++) views[i]!.findAll(all1024[i]!.addresses, found);
+  "address -> mapping search (the model's lookupMany), per address (ns)": perUnit(procs.length * 1024, () => {
+    for (let i = 0; i < procs.length; i++) feed.spaces.lookupMany(procs[i]!.pid, arrays[i]!, found);
   }),
   "cache lookup get(), per key (ns)": perUnit(keys.length, () => {
     for (const k of keys) cache.get(k);

@@ -1,13 +1,11 @@
 // Microbenchmark of the address-space model (src/spaces/): lookups per second on realistic spaces
 // (an executable and 40 libraries, four segments each, anonymous gaps, heap, stack, vdso: about
-// 200 mappings a process), random addresses, three quarters of them in file mappings; beside it,
-// the search the /proc resolver uses today (ProcessView.findAll) on the same mappings; and events
-// applied per second. Figures are medians of interleaved rounds, in CPU time (the machine is shared).
+// 200 mappings a process), random addresses, three quarters of them in file mappings; and events
+// applied per second (the /proc resolver searches this model since issue 23). Figures are medians
+// of interleaved rounds, in CPU time (the machine is shared).
 //   npx tsx bench/spaces.ts [--quick]
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import type { Mapping as MapsLine } from "../src/node/maps.js";
-import { ProcessView } from "../src/node/process-view.js";
 import { AddressSpaces, LookupResults, type MapEvent } from "../src/spaces/index.js";
 import { mulberry32 } from "../test/helpers/random.js";
 import { median, runIfMain } from "./harness.js";
@@ -76,26 +74,6 @@ function addressesOf(events: readonly MapEvent[], next: () => number): BigUint64
   });
 }
 
-/** The same mappings as maps lines, for ProcessView. */
-function mapsLines(events: readonly MapEvent[]): MapsLine[] {
-  return events.map((e) => ({
-    start: e.start,
-    end: e.start + e.length,
-    perms: "r-xp",
-    read: true,
-    write: false,
-    exec: true,
-    shared: false,
-    offset: e.pgoff,
-    major: 8,
-    minor: 1,
-    inode: e.file.kind === "inode" ? e.file.inode : 0n,
-    path: e.path,
-    deleted: false,
-    kind: e.path.startsWith("/") ? "file" : e.path === "//anon" ? "anonymous" : "pseudo",
-  }));
-}
-
 /** µs of CPU time `run` takes, median of `rounds` (each after a warm-up call). */
 function cpuMicros(run: () => void, rounds: number): number {
   run();
@@ -124,12 +102,7 @@ async function main(args: string[]): Promise<void> {
   for (const list of events) for (const e of list) spaces.apply(e);
   const eventCount = events.reduce((n, list) => n + list.length, 0);
   const batches = events.map((list) => addressesOf(list, next));
-  const views = events.map(
-    (list) => new ProcessView(mapsLines(list), { startTime: 0n, layout: "" }, 0, (m) => m.kind === "file"),
-  );
-  const arrays = batches.map((b) => Array.from(b));
   const out = new LookupResults(BATCH);
-  const found = new Int32Array(BATCH);
   const total = processes.length * repeats * BATCH;
   const perSecond = (micros: number) => (total / micros) * 1e6;
   const rows: [string, number][] = [];
@@ -151,10 +124,6 @@ async function main(args: string[]): Promise<void> {
     }
   }, rounds);
   rows.push(["AddressSpaces.lookup (one object each)", (total / 10 / single) * 1e6]);
-  const view = cpuMicros(() => {
-    for (let r = 0; r < repeats; r++) for (let p = 0; p < processes.length; p++) views[p]!.findAll(arrays[p]!, found);
-  }, rounds);
-  rows.push(["ProcessView.findAll (today's /proc resolver; index only)", perSecond(view)]);
   const meanMappings = eventCount / processes.length;
   console.log(
     `spaces: Node ${process.version}, ${processes.length} processes of ${meanMappings.toFixed(0)} mappings, ` +

@@ -11,7 +11,7 @@ import { ElfError, readBuildId } from "../src/elf.js";
 import { BUILD_ID_MAX, BuildIdCache, CacheDisposedError, MAX_CAPACITY, SnapshotError } from "../src/index.js";
 import { CacheFileRefusedError, lockCacheFileSync } from "../src/node/cache-file.js";
 import { readProfileFile } from "../src/node/pprof-file.js";
-import { loadResolver, stampsPath } from "../src/node/resolver-file.js";
+import { loadResolver, stampsPath } from "../src/node/resolver/persist.js";
 import { loadSnapshotFile, MAX_INTERVAL_MS, persist, saveSnapshotAtomic } from "../src/node/snapshot-file.js";
 import { annotateProfile, ProfileFormatError } from "../src/pprof.js";
 import { edited, Layout } from "./helpers/snapshot-bytes.js";

@@ -9,8 +9,8 @@ import type { BuildIdCacheStats } from "../cache.js";
 import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../model/index.js";
 import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, formatIdentity } from "./identity.js";
-import { type Mapping, mappingIdentity, readMaps } from "./maps.js";
-import { BuildIdResolver, type ResolverStats } from "./resolver.js";
+import { type Mapping, mappingIdentity, readMaps } from "./procfs/maps.js";
+import { BuildIdResolver, type ResolverStats } from "./resolver/resolver.js";
 import { readRegularFile } from "./safe-open.js";
 
 /** procfs is not where the census looks: not Linux, or /proc not mounted. */

@@ -45,17 +45,6 @@ export {
   sameIdentity,
 } from "./identity.js";
 export {
-  fileOffsetOf,
-  findMapping,
-  type Mapping,
-  type MappingKind,
-  MapsParseError,
-  mapFilesPath,
-  mappingIdentity,
-  parseMaps,
-  readMaps,
-} from "./maps.js";
-export {
   addToPerfStore,
   listPerfStore,
   PERF_BUILD_ID_MAX,
@@ -76,22 +65,35 @@ export {
   readProfileFile,
   writeProfileFile,
 } from "./pprof-file.js";
+export { mappingFields, mapsEvents, ProcFeed, type ReadOutcome } from "./procfs/feed.js";
+export {
+  fileOffsetOf,
+  findMapping,
+  hasAmbiguousName,
+  type Mapping,
+  type MappingKind,
+  MapsParseError,
+  mapFilesPath,
+  mappingIdentity,
+  parseMaps,
+  readMaps,
+  readMapsSync,
+} from "./procfs/maps.js";
+export type { ProcessIdentity } from "./procfs/proc-stat.js";
+export type { FileResolution, FileVia, Resolution, ResolveFailure } from "./resolver/answers.js";
 export {
   FileBuildIds,
   type FileBuildIdsOptions,
   type FileBuildIdsStats,
   type HeldEntry,
 } from "./resolver/file-build-ids.js";
-export { StampsFormatError } from "./resolver/stamps.js";
+export { loadResolver, persistResolver, stampsPath } from "./resolver/persist.js";
 export {
   BuildIdResolver,
   type BuildIdResolverOptions,
-  type FileResolution,
-  type Resolution,
-  type ResolveFailure,
   type ResolverStats,
-} from "./resolver.js";
-export { loadResolver, persistResolver, stampsPath } from "./resolver-file.js";
+} from "./resolver/resolver.js";
+export { StampsFormatError } from "./resolver/stamps.js";
 export { FileChangedError, FileTooLargeError, NotRegularFileError } from "./safe-open.js";
 export {
   loadSnapshotFile,

@@ -10,7 +10,7 @@ import {
   ProfileFormatError,
 } from "../pprof.js";
 import { replaceFile, runAsync } from "./cache-file.js";
-import type { BuildIdResolver } from "./resolver.js";
+import type { BuildIdResolver } from "./resolver/resolver.js";
 import { DEFAULT_READ_LIMIT, readRegularFile } from "./safe-open.js";
 
 const gunzipAsync = promisify(gunzip);

@@ -29,7 +29,7 @@ import {
   replaceFileSync,
 } from "../../src/node/cache-file.js";
 import { identityKey } from "../../src/node/identity.js";
-import { loadResolver, stampsPath } from "../../src/node/resolver-file.js";
+import { loadResolver, stampsPath } from "../../src/node/resolver/persist.js";
 import { bundleCli, type CliRun, elfFiles, profileOf, runCli } from "../helpers/cli.js";
 import { writeElf } from "../helpers/elf-writer.js";
 import { edited, Layout } from "../helpers/snapshot-bytes.js";
@@ -113,7 +113,9 @@ describe("a path that names no file", () => {
   test('--cache-file "" is a usage error naming its value before any work (exit 2), and nothing is written', async () => {
     const out = join(fresh(), "o.pb");
     const run = await runCli(cli, ["annotate", profile, "-o", out, "--cache-file", ""]);
-    expect(run.stderr.split("\n")[0]).toBe(`buildid-cache: option '--cache-file <path>' argument '' is invalid. --cache-file must be a path, got ""`);
+    expect(run.stderr.split("\n")[0]).toBe(
+      `buildid-cache: option '--cache-file <path>' argument '' is invalid. --cache-file must be a path, got ""`,
+    );
     expect(run.code).toBe(2);
     expect(existsSync(out)).toBe(false);
   });

@@ -18,7 +18,7 @@ import {
 } from "pprof-format";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { annotateProfileFile, DEFAULT_PROFILE_LIMIT, readProfileFile } from "../../src/node/pprof-file.js";
-import { BuildIdResolver } from "../../src/node/resolver.js";
+import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
 import { annotateProfile, isGzip, ProfileFormatError } from "../../src/pprof.js";
 import { bundleCli, profileOf, runCli } from "../helpers/cli.js";
 import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "./live.js";

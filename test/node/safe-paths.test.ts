@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { takeCensus } from "../../src/node/census.js";
 import { readBuildIdFromFile, readBuildIdFromFileSync } from "../../src/node/elf-file.js";
-import { BuildIdResolver } from "../../src/node/resolver.js";
+import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
 import { NotRegularFileError } from "../../src/node/safe-open.js";
 import { readelfBuildId, SLEEP } from "./live.js";
 

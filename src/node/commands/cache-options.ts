@@ -6,8 +6,8 @@
  */
 import type { Command } from "commander";
 import { CacheFileRefusedError } from "../cache-file.js";
-import { BuildIdResolver } from "../resolver.js";
-import { loadResolver, persistResolver } from "../resolver-file.js";
+import { loadResolver, persistResolver } from "../resolver/persist.js";
+import { BuildIdResolver } from "../resolver/resolver.js";
 import { MAX_INTERVAL_MS } from "../snapshot-file.js";
 import {
   COMMON_EXITS,

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { type Command, InvalidArgumentError } from "commander";
-import type { Resolution } from "../resolver.js";
+import type { Resolution } from "../resolver/answers.js";
 import { CACHE_EXITS, type CacheOptions, openResolver, withCacheOptions } from "./cache-options.js";
 import { withHelpSections } from "./help.js";
 import { NoSuchProcessError, requireProcess } from "./live-process.js";

@@ -5,13 +5,13 @@
  * @packageDocumentation
  */
 import type { FileIdentity } from "../identity.js";
-import type { Mapping } from "../maps.js";
+import type { Mapping } from "../procfs/maps.js";
 
 /** Why an address or a file yielded no build ID. */
 export type ResolveFailure =
-  /** No mapping of the process contains the address (maps re-read if older than {@link BuildIdResolverOptions.mapsMaxAgeMs}). */
+  /** No mapping of the process contains the address (maps re-read, at most once per {@link BuildIdResolverOptions.mapsMaxAgeMs}). */
   | "no-mapping"
-  /** The mapping has no file: anonymous memory, `[heap]`, `[stack]`, `[vsyscall]`, `anon_inode:…` (maps re-read as for `no-mapping`). */
+  /** The mapping has no file: anonymous memory, `[heap]`, `[stack]`, `[vsyscall]`, `anon_inode:…`, `/dev/zero`. */
   | "anonymous"
   /** The process exited (or its PID does not exist). */
   | "exited"
@@ -26,7 +26,24 @@ export type ResolveFailure =
   /** A valid ELF object without an `NT_GNU_BUILD_ID` note. */
   | "no-build-id"
   /** A procfs file is not what the kernel makes: not a regular file, too large, or unparseable (a fake or hostile procfs). */
-  | "bad-procfs";
+  | "bad-procfs"
+  /**
+   * The mapping changed while it was checked: its `map_files/` entry was gone, or named another
+   * file, even after the maps were read again. Nothing is claimed about the address; ask again.
+   */
+  | "changed";
+
+/**
+ * How the file behind an answer was reached when it was last checked:
+ * - `map_files`: through the mapping itself (`/proc/PID/map_files/START-END`): exactly the file mapped there;
+ * - `root`: `/proc/PID/map_files/` may not be followed (`EPERM`, `EACCES`: it takes `CAP_SYS_ADMIN`),
+ *   so the range was checked by name (`readlink`) and the file reached by its path in the process's
+ *   root, checked by (device, inode);
+ * - `path`: by its path in this mount namespace, checked by (device, inode): the process's root was
+ *   not reachable either, or the process has exited;
+ * - `memory`: the vdso, read from memory.
+ */
+export type FileVia = "map_files" | "root" | "path" | "memory";
 
 /** A file's build ID, or why there is none; from {@link BuildIdResolver.resolveFile} and {@link FileBuildIds}. */
 export type FileResolution =
@@ -64,7 +81,10 @@ export type Resolution =
       ok: true;
       /** Lowercase hex build ID of the file mapped at the address. */
       buildId: string;
-      /** The mapped file's path as the process sees it (`" (deleted)"` removed). */
+      /**
+       * The mapped file's path as the process sees it (`" (deleted)"` removed), exact where the maps
+       * line is ambiguous: taken from `map_files/` (a file named `x (deleted)`, a name with `\012`).
+       */
       path: string;
       /** Offset of the address in that file: `address - start + offset`. */
       fileOffset: bigint;
@@ -72,6 +92,17 @@ export type Resolution =
       mapping: Mapping;
       /** Served from the cache, without reading the file. */
       cached: boolean;
+      /**
+       * When the view behind the answer was confirmed, on the resolver's clock (its `now` option,
+       * ms): the later of the read of the process's maps and the check of the file, whichever is
+       * older. The answer is exact for a sample taken then; a later sample may have met a change
+       * made since (an `exec`, a `dlopen`), at most {@link BuildIdResolverOptions.fileMaxAgeMs} ago.
+       */
+      verifiedAt: number;
+      /** How long before the answer {@link verifiedAt} was, in ms. */
+      ageMs: number;
+      /** How the file was reached: see {@link FileVia}. */
+      via: FileVia;
     }
   | {
       /** No build ID: see `reason`. */
@@ -86,6 +117,10 @@ export type Resolution =
       fileOffset?: bigint;
       /** The mapping that holds the address, when there is one. */
       mapping?: Mapping;
+      /** When the view behind the answer was confirmed (as for a build ID), when a view was consulted. */
+      verifiedAt?: number;
+      /** How long before the answer {@link verifiedAt} was, in ms. */
+      ageMs?: number;
     };
 
 /** A failed {@link FileResolution}. */

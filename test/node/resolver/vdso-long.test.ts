@@ -16,8 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { BuildIdResolver } from "../../src/node/resolver.js";
-import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "./live.js";
+import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
+import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "../live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-vdso-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -123,7 +123,7 @@ describe("build IDs longer than 20 bytes", () => {
     execFileSync("cc", ["-shared", "-fPIC", "-o", lib, `-Wl,--build-id=0x${LONG}`, "-x", "c", "-"], {
       input: "int answer(void) { return 42; }\n",
     });
-    execFileSync("cc", ["-O1", "-o", remap, new URL("../fixtures/proc/remap.c", import.meta.url).pathname]);
+    execFileSync("cc", ["-O1", "-o", remap, new URL("../../fixtures/proc/remap.c", import.meta.url).pathname]);
     child = spawn(remap, ["mapped", lib, `0x${at.toString(16)}`], { stdio: ["pipe", "pipe", "inherit"] });
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     expect((await lines.next()).value).toBe("file");

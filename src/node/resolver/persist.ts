@@ -5,10 +5,10 @@
  * restore only when its stamp names its exact build ID.
  */
 
-import { CacheFileRefusedError, cacheFileTarget, readCacheFileSync } from "./cache-file.js";
-import { decodeStamps, encodeStamps, StampsFormatError } from "./resolver/stamps.js";
+import { CacheFileRefusedError, cacheFileTarget, readCacheFileSync } from "../cache-file.js";
+import { type PersistOptions, persistWith } from "../snapshot-file.js";
 import { BuildIdResolver, type BuildIdResolverOptions } from "./resolver.js";
-import { type PersistOptions, persistWith } from "./snapshot-file.js";
+import { decodeStamps, encodeStamps, StampsFormatError } from "./stamps.js";
 
 /** Where the stamps of the cache file `path` are kept: beside it, or beside its target when it is a symbolic link. */
 export function stampsPath(path: string): string {

@@ -1,22 +1,23 @@
-// The freshness model: a held process's maps are re-checked once older than mapsMaxAgeMs (an
-// address outside every file mapping re-reads them; a new start time or exec layout in
-// /proc/PID/stat replaces them), mapped files once older than fileMaxAgeMs, and within both bounds
-// a sample makes no system call. The clock is the test's, so no bound depends on the machine's speed.
+// The freshness model: who a held process is is re-checked once older than mapsMaxAgeMs (a new
+// start time or exec layout in /proc/PID/stat re-reads the maps; an address outside every mapping
+// re-reads them, once per bound), its maps and the files a call meets once older than
+// fileMaxAgeMs, and within both bounds a sample makes no system call. The clock is the test's, so
+// no bound depends on the machine's speed.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, expect, test } from "vitest";
-import { majorMinorOf } from "../../src/node/identity.js";
-import { BuildIdResolver } from "../../src/node/resolver.js";
-import { killAndReap, rawMaps, readelfBuildId, SLEEP } from "./live.js";
+import { majorMinorOf } from "../../../src/node/identity.js";
+import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
+import { killAndReap, rawMaps, readelfBuildId, SLEEP } from "../live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-fresh-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const LIBC = rawMaps(process.pid).find((m) => /\/libc\.so\.6$/.test(m.path))!.path;
 const REMAP = join(dir, "remap");
-execFileSync("cc", ["-O1", "-o", REMAP, new URL("../fixtures/proc/remap.c", import.meta.url).pathname]);
+execFileSync("cc", ["-O1", "-o", REMAP, new URL("../../fixtures/proc/remap.c", import.meta.url).pathname]);
 // High in user space, far from anything the loader or the heap would place.
 const AT = 0x1000_0000_0000n;
 
@@ -33,24 +34,35 @@ function clock() {
 }
 
 describe("a live process", () => {
-  test("mmap(MAP_FIXED) of a library over anonymous memory is seen once the maps are older than the bound", async () => {
+  test("mmap(MAP_FIXED) of a library over anonymous memory is seen once the view is older than fileMaxAgeMs", async () => {
     const { child, next } = remap("remap", LIBC);
     try {
       expect(await next()).toBe("anon");
       const time = clock();
-      const resolver = await BuildIdResolver.create({ now: time.now, mapsMaxAgeMs: 100 });
-      expect(await resolver.resolve(child.pid!, AT)).toMatchObject({ ok: false, reason: "anonymous" });
+      const start = time.now();
+      const resolver = await BuildIdResolver.create({ now: time.now, mapsMaxAgeMs: 100, fileMaxAgeMs: 1000 });
+      expect(await resolver.resolve(child.pid!, AT)).toMatchObject({ ok: false, reason: "anonymous", ageMs: 0 });
       child.stdin!.write("go\n");
       expect(await next()).toBe("file");
-      // Within the bound the held maps answer, without a system call.
-      time.advance(99);
-      expect(await resolver.resolve(child.pid!, AT)).toMatchObject({ ok: false, reason: "anonymous" });
+      // An address in a known anonymous mapping is an answer, not a miss: no maps re-read, and the
+      // answer says how old its view is.
+      time.advance(999);
+      expect(await resolver.resolve(child.pid!, AT)).toMatchObject({
+        ok: false,
+        reason: "anonymous",
+        verifiedAt: start,
+        ageMs: 999,
+      });
+      expect(resolver.stats()).toMatchObject({ mapsReads: 1, refreshes: 0 });
       time.advance(1);
       expect(await resolver.resolve(child.pid!, AT + 8n)).toMatchObject({
         ok: true,
         path: LIBC,
         buildId: readelfBuildId(LIBC),
         fileOffset: 8n,
+        verifiedAt: start + 1000,
+        ageMs: 0,
+        via: "map_files",
       });
       expect(resolver.stats()).toMatchObject({ refreshes: 1, replaced: 0 });
     } finally {

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { deviceOf, identityKey, majorMinorOf, packIdentity } from "../../src/node/identity.js";
+import { deviceOf, identityKey, majorMinorOf, packIdentity } from "../../../src/node/identity.js";
 import {
   fileOffsetOf,
   findMapping,
@@ -11,9 +11,9 @@ import {
   mappingIdentity,
   parseMaps,
   readMaps,
-} from "../../src/node/maps.js";
+} from "../../../src/node/procfs/maps.js";
 
-const fixture = (name: string) => readFileSync(new URL(`../fixtures/maps/${name}`, import.meta.url), "utf8");
+const fixture = (name: string) => readFileSync(new URL(`../../fixtures/maps/${name}`, import.meta.url), "utf8");
 
 describe("captured maps of this machine", () => {
   for (const name of ["node.maps", "sleep.maps"]) {
@@ -153,8 +153,14 @@ describe("synthetic lines", () => {
     );
     expect(() => parseMaps("garbage")).toThrow('maps line 1: not start-end perms offset dev inode [path]: "garbage"');
     expect(() => parseMaps("2000-1000 r--p 00000000 00:00 0")).toThrow(
-      'maps line 1: end 0x1000 is below start 0x2000: "2000-1000 r--p 00000000 00:00 0"',
+      'maps line 1: end 0x1000 is not above start 0x2000: "2000-1000 r--p 00000000 00:00 0"',
     );
+    expect(() => parseMaps("2000-2000 r--p 00000000 00:00 0")).toThrow("end 0x2000 is not above start 0x2000");
+    expect(() => parseMaps("1000-10000000000000001 r--p 00000000 00:00 0")).toThrow("is past 2^64");
+    expect(() => parseMaps("1000-3000 r--p 0 00:00 0\n2000-4000 r--p 0 00:00 0")).toThrow(
+      'maps line 2: the range starts before the end of the line above: "2000-4000 r--p 0 00:00 0"',
+    );
+    expect(() => parseMaps(`1000-2000 r--p 0 fe:00 1 /${"x".repeat(4096)}`)).toThrow("a name longer than 4096");
     expect(() => parseMaps("1000-2000 rwzp 00000000 00:00 0")).toThrow(MapsParseError);
   });
 

@@ -10,7 +10,7 @@
  *
  * @packageDocumentation
  */
-import { readRegularFileSync } from "./safe-open.js";
+import { readRegularFileSync } from "../safe-open.js";
 
 /** Who a PID is now: see the module comment. */
 export interface ProcessIdentity {
@@ -18,6 +18,10 @@ export interface ProcessIdentity {
   startTime: bigint;
   /** Fields 26-28 and 48-51 joined: they change on `exec` (all 0 when ptrace access is denied). */
   layout: string;
+  /** Field 2, `comm`: the command name (at most 64 characters are kept). */
+  comm: string;
+  /** Field 4, `ppid`: the parent process. */
+  ppid: number;
 }
 
 /** A stat line that does not have the kernel's shape. */
@@ -28,6 +32,7 @@ export class ProcStatParseError extends Error {
 
 // The stat line is about 300 bytes; comm is at most 64.
 const STAT_READ_LIMIT = 4096;
+const COMM_KEPT = 64;
 // Field numbers as proc(5) gives them; fields after comm (2) are counted from 3.
 const LAYOUT_FIELDS = [26, 27, 28, 48, 49, 50, 51];
 
@@ -49,7 +54,17 @@ export function parseProcStat(text: string): ProcessIdentity {
   const start = field(22);
   if (start === undefined || !/^[0-9]+$/.test(start))
     throw new ProcStatParseError(`stat has no start time (field 22): ${JSON.stringify(text.slice(0, 200))}`);
-  return { startTime: BigInt(start), layout: LAYOUT_FIELDS.map((n) => field(n) ?? "").join(" ") };
+  const ppid = field(4);
+  if (ppid === undefined || !/^[0-9]{1,10}$/.test(ppid) || Number(ppid) > 2 ** 31 - 1)
+    throw new ProcStatParseError(`stat has no parent pid (field 4): ${JSON.stringify(text.slice(0, 200))}`);
+  const open = text.indexOf("(");
+  const comm = open >= 0 && open < close ? text.slice(open + 1, close).slice(0, COMM_KEPT) : "";
+  return {
+    startTime: BigInt(start),
+    layout: LAYOUT_FIELDS.map((n) => field(n) ?? "").join(" "),
+    comm,
+    ppid: Number(ppid),
+  };
 }
 
 /**

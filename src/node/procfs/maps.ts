@@ -6,8 +6,8 @@
  * start        end          perms offset  dev   inode  pad  name (may hold spaces; "\n" shown as "\012")
  * ```
  */
-import { deviceOf, type FileIdentity } from "./identity.js";
-import { readRegularFile } from "./safe-open.js";
+import { deviceOf, type FileIdentity } from "../identity.js";
+import { readRegularFile, readRegularFileSync } from "../safe-open.js";
 
 /** What backs a mapping. */
 export type MappingKind =
@@ -63,6 +63,9 @@ export class MapsParseError extends Error {
 }
 
 const DELETED = " (deleted)";
+const U64_END = 1n << 64n;
+/** The kernel prints at most `PATH_MAX` bytes of a name. */
+const PATH_MAX = 4096;
 // start-end perms offset major:minor inode, then the padded name.
 const HEAD = /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) ([0-9]+)(?: (.*))?$/;
 
@@ -72,8 +75,10 @@ function parseLine(text: string, lineNumber: number): Mapping {
   const [, startHex, endHex, perms, offsetHex, majorHex, minorHex, inodeDec, rest] = m as unknown as string[];
   const start = BigInt(`0x${startHex}`);
   const end = BigInt(`0x${endHex}`);
-  if (end < start) throw new MapsParseError(lineNumber, text, `end 0x${endHex} is below start 0x${startHex}`);
+  if (end <= start) throw new MapsParseError(lineNumber, text, `end 0x${endHex} is not above start 0x${startHex}`);
+  if (end > U64_END) throw new MapsParseError(lineNumber, text, `end 0x${endHex} is past 2^64`);
   let name = (rest ?? "").trimStart().replaceAll("\\012", "\n");
+  if (name.length > PATH_MAX) throw new MapsParseError(lineNumber, text.slice(0, 80), `a name longer than ${PATH_MAX}`);
   const inode = BigInt(inodeDec!);
   const deleted = name.startsWith("/") && name.endsWith(DELETED);
   if (deleted) name = name.slice(0, -DELETED.length);
@@ -101,14 +106,28 @@ function parseLine(text: string, lineNumber: number): Mapping {
  *
  * A name is everything after the padding, trailing spaces included. Two ambiguities are the
  * kernel's: a file really named `x (deleted)` reads as a deleted `x`, and a literal `\012` in a
- * name reads as a newline; reach such files through `/proc/PID/map_files/` instead of the path.
+ * name reads as a newline ({@link hasAmbiguousName}); `exactName` in map-files.ts settles them.
+ * Lines must have the kernel's shape: a non-empty range below 2^64, names of at most 4096
+ * characters, ranges in ascending order without overlap.
  * @throws MapsParseError on the first line that is not a maps line.
  */
 export function parseMaps(text: string): Mapping[] {
   const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();
-  return lines.map((line, i) => parseLine(line, i + 1));
+  const mappings = lines.map((line, i) => parseLine(line, i + 1));
+  for (let i = 1; i < mappings.length; i++) {
+    if (mappings[i]!.start < mappings[i - 1]!.end)
+      throw new MapsParseError(i + 1, lines[i]!, "the range starts before the end of the line above");
+  }
+  return mappings;
 }
+
+/** Whether the maps line may not name its file exactly: it ends in `" (deleted)"` or holds a newline (printed `\012`, as a literal `\012` is). */
+export function hasAmbiguousName(mapping: Mapping): boolean {
+  return mapping.deleted || mapping.path.includes("\n");
+}
+
+const decoder = new TextDecoder();
 
 /** Most bytes of a maps file read: 65,530 mappings (`vm.max_map_count`) of about 1 KiB each. */
 export const MAPS_READ_LIMIT = 64 * 1024 * 1024;
@@ -120,7 +139,17 @@ export const MAPS_READ_LIMIT = 64 * 1024 * 1024;
  */
 export async function readMaps(pid: number, procRoot = "/proc"): Promise<Mapping[]> {
   const { bytes } = await readRegularFile(`${procRoot}/${pid}/maps`, { untilEof: true, maxBytes: MAPS_READ_LIMIT });
-  return parseMaps(new TextDecoder().decode(bytes));
+  return parseMaps(decoder.decode(bytes));
+}
+
+/**
+ * {@link readMaps} with blocking calls: the kernel answers from memory, and one read costs less than
+ * the thread-pool round trips of the asynchronous calls (tens of microseconds each on a busy machine).
+ * @throws as {@link readMaps}.
+ */
+export function readMapsSync(pid: number, procRoot = "/proc"): Mapping[] {
+  const { bytes } = readRegularFileSync(`${procRoot}/${pid}/maps`, { untilEof: true, maxBytes: MAPS_READ_LIMIT });
+  return parseMaps(decoder.decode(bytes));
 }
 
 /** The (device, inode) identity of a mapping's file, comparable with `stat(…, { bigint: true })`. */

@@ -3,9 +3,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { BuildIdResolver } from "../../src/node/resolver.js";
-import { StampsFormatError } from "../../src/node/resolver/stamps.js";
-import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping, waitFor } from "./live.js";
+import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
+import { StampsFormatError } from "../../../src/node/resolver/stamps.js";
+import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping, waitFor } from "../live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-resolver-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -255,14 +255,14 @@ test.skipIf(process.getuid?.() !== 0)(
   async () => {
     // A child running as nobody asks about this (root) test process.
     const script = `
-    const { BuildIdResolver } = await import(${JSON.stringify(new URL("../../src/node/resolver.ts", import.meta.url).href)});
-    const r = await BuildIdResolver.create({ wasm: ${JSON.stringify(new URL("../../build/core.wasm", import.meta.url).href)} });
+    const { BuildIdResolver } = await import(${JSON.stringify(new URL("../../../src/node/resolver/resolver.ts", import.meta.url).href)});
+    const r = await BuildIdResolver.create({ wasm: ${JSON.stringify(new URL("../../../build/core.wasm", import.meta.url).href)} });
     const out = await r.resolve(${process.pid}, 0x1000n);
     console.log(JSON.stringify({ reason: out.reason, denied: r.stats().failures.permission }));`;
     const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
       uid: 65534,
       gid: 65534,
-      cwd: new URL("../..", import.meta.url).pathname,
+      cwd: new URL("../../..", import.meta.url).pathname,
     });
     let out = "";
     let err = "";

@@ -7,9 +7,9 @@
  *
  * @packageDocumentation
  */
-import { type BuildIdInfo, hasElfMagic, readBuildId } from "../elf.js";
+import { type BuildIdInfo, hasElfMagic, readBuildId } from "../../elf.js";
+import { readRegularFile } from "../safe-open.js";
 import { type Mapping, readMaps } from "./maps.js";
-import { readRegularFile } from "./safe-open.js";
 
 /** Most bytes read for a vdso: it is two pages on x86-64, a few more elsewhere. */
 export const VDSO_READ_LIMIT = 1024 * 1024;
