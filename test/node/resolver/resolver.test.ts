@@ -250,27 +250,45 @@ test("saved stamps vouch for restored entries; an entry whose stamp is missing o
   );
 });
 
-test.skipIf(process.getuid?.() !== 0)(
-  "a process of another user: maps it may not read are a permission failure, counted, not thrown",
-  async () => {
-    // A child running as nobody asks about this (root) test process.
-    const script = `
-    const { BuildIdResolver } = await import(${JSON.stringify(new URL("../../../src/node/resolver/resolver.ts", import.meta.url).href)});
-    const r = await BuildIdResolver.create({ wasm: ${JSON.stringify(new URL("../../../build/core.wasm", import.meta.url).href)} });
-    const out = await r.resolve(${process.pid}, 0x1000n);
-    console.log(JSON.stringify({ reason: out.reason, denied: r.stats().failures.permission }));`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      uid: 65534,
-      gid: 65534,
-      cwd: new URL("../../..", import.meta.url).pathname,
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    const code = await new Promise((r) => child.on("exit", r));
-    expect(err).toBe("");
-    expect(code).toBe(0);
-    expect(JSON.parse(out)).toEqual({ reason: "permission", denied: 1 });
-  },
-);
+/** Runs `body` (a module script that prints JSON, with `BuildIdResolver` and `readMaps` imported) as nobody; its output, parsed. */
+async function asNobody(body: string): Promise<unknown> {
+  const src = (path: string) => JSON.stringify(new URL(`../../../${path}`, import.meta.url).href);
+  const script = `
+    const { BuildIdResolver } = await import(${src("src/node/resolver/resolver.ts")});
+    const { readMaps } = await import(${src("src/node/procfs/maps.ts")});
+    const wasm = ${src("build/core.wasm")};
+    ${body}`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    uid: 65534,
+    gid: 65534,
+    cwd: new URL("../../..", import.meta.url).pathname,
+  });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const code = await new Promise((r) => child.on("exit", r));
+  expect(err).toBe("");
+  expect(code).toBe(0);
+  return JSON.parse(out);
+}
+
+describe.skipIf(process.getuid?.() !== 0)("without CAP_SYS_ADMIN (as nobody)", () => {
+  test("a process of another user: maps it may not read are a permission failure, counted, not thrown", async () => {
+    // The child asks about this (root) test process.
+    const out = await asNobody(`
+      const r = await BuildIdResolver.create({ wasm });
+      const out = await r.resolve(${process.pid}, 0x1000n);
+      console.log(JSON.stringify({ reason: out.reason, denied: r.stats().failures.permission }));`);
+    expect(out).toEqual({ reason: "permission", denied: 1 });
+  });
+
+  test("map_files may not be followed: the file is reached by its path in the process's root, and the answer says so", async () => {
+    const out = await asNobody(`
+      const r = await BuildIdResolver.create({ wasm });
+      const text = (await readMaps(process.pid)).find((m) => m.path === process.execPath && m.exec);
+      const out = await r.resolve(process.pid, text.start + 16n);
+      console.log(JSON.stringify({ ok: out.ok, buildId: out.buildId, via: out.via, path: out.path }));`);
+    expect(out).toEqual({ ok: true, buildId: readelfBuildId(process.execPath), via: "root", path: process.execPath });
+  });
+});
