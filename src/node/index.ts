@@ -73,11 +73,13 @@ export {
   type Mapping,
   type MappingKind,
   MapsParseError,
+  type MapsRead,
   mapFilesPath,
   mappingIdentity,
   parseMaps,
+  parseMapsAfter,
   readMaps,
-  readMapsSync,
+  readMapsTextSync,
 } from "./procfs/maps.js";
 export type { ProcessIdentity } from "./procfs/proc-stat.js";
 export type { FileResolution, FileVia, Resolution, ResolveFailure } from "./resolver/answers.js";

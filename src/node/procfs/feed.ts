@@ -47,15 +47,16 @@ export function mappingFields(line: Mapping): MappingFields {
 /** Both lines describe the same mapping of the same file. */
 function sameLine(a: Mapping, b: Mapping): boolean {
   return (
-    a.start === b.start &&
-    a.end === b.end &&
-    a.perms === b.perms &&
-    a.offset === b.offset &&
-    a.inode === b.inode &&
-    a.major === b.major &&
-    a.minor === b.minor &&
-    a.path === b.path &&
-    a.deleted === b.deleted
+    a === b ||
+    (a.start === b.start &&
+      a.end === b.end &&
+      a.perms === b.perms &&
+      a.offset === b.offset &&
+      a.inode === b.inode &&
+      a.major === b.major &&
+      a.minor === b.minor &&
+      a.path === b.path &&
+      a.deleted === b.deleted)
   );
 }
 
@@ -137,7 +138,8 @@ export class ProcFeed {
   }
 
   /**
-   * Applies a read of `pid`'s maps, `lines`, made at `time` by the process `identity` says it was.
+   * Applies a read of `pid`'s maps, `lines`, made at `time` by the process `identity` says it was
+   * (the very array of the read before, unchanged, costs nothing).
    * @throws SpaceEventError as `AddressSpaces.apply` does (a time that went back); the model is
    *   then left as the last event that applied made it.
    */
@@ -166,8 +168,9 @@ export class ProcFeed {
     } else {
       outcome = "same";
     }
-    if (outcome === "same") for (const e of mapsEvents(pid, time, fed!.lines, lines)) this.spaces.apply(e);
-    else this.spaces.apply({ type: "snapshot", time, pid, mappings: lines.map(mappingFields) });
+    if (outcome !== "same") this.spaces.apply({ type: "snapshot", time, pid, mappings: lines.map(mappingFields) });
+    else if (fed!.lines === lines) return outcome;
+    else for (const e of mapsEvents(pid, time, fed!.lines, lines)) this.spaces.apply(e);
     this.#fed.set(pid, { identity, lines });
     this.#remember(pid, lines);
     return outcome;

@@ -112,14 +112,37 @@ function parseLine(text: string, lineNumber: number): Mapping {
  * @throws MapsParseError on the first line that is not a maps line.
  */
 export function parseMaps(text: string): Mapping[] {
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  const mappings = lines.map((line, i) => parseLine(line, i + 1));
+  return [...parseMapsAfter(text).mappings];
+}
+
+/** A parsed read of a maps file, for {@link parseMapsAfter}. */
+export interface MapsRead {
+  /** The file's text. */
+  readonly text: string;
+  /** Its lines. */
+  readonly raw: readonly string[];
+  /** What each line parses to. */
+  readonly mappings: readonly Mapping[];
+}
+
+/**
+ * {@link parseMaps} of a later read of the same process: the lines whose text is unchanged since
+ * `before` keep their `Mapping` objects, and a text unchanged as a whole returns `before` itself,
+ * so a process's maps read again unchanged cost a comparison, not a parse.
+ * @throws MapsParseError as {@link parseMaps}.
+ */
+export function parseMapsAfter(text: string, before?: MapsRead): MapsRead {
+  if (before !== undefined && before.text === text) return before;
+  const raw = text.split("\n");
+  if (raw.at(-1) === "") raw.pop();
+  const known = new Map<string, Mapping>();
+  if (before !== undefined) for (let i = 0; i < before.raw.length; i++) known.set(before.raw[i]!, before.mappings[i]!);
+  const mappings = raw.map((line, i) => known.get(line) ?? parseLine(line, i + 1));
   for (let i = 1; i < mappings.length; i++) {
     if (mappings[i]!.start < mappings[i - 1]!.end)
-      throw new MapsParseError(i + 1, lines[i]!, "the range starts before the end of the line above");
+      throw new MapsParseError(i + 1, raw[i]!, "the range starts before the end of the line above");
   }
-  return mappings;
+  return { text, raw, mappings };
 }
 
 /** Whether the maps line may not name its file exactly: it ends in `" (deleted)"` or holds a newline (printed `\012`, as a literal `\012` is). */
@@ -143,13 +166,14 @@ export async function readMaps(pid: number, procRoot = "/proc"): Promise<Mapping
 }
 
 /**
- * {@link readMaps} with blocking calls: the kernel answers from memory, and one read costs less than
- * the thread-pool round trips of the asynchronous calls (tens of microseconds each on a busy machine).
- * @throws as {@link readMaps}.
+ * The text of `/proc/PID/maps`, read as {@link readMaps} reads it but with blocking calls: the
+ * kernel answers from memory, and one read costs less than the thread-pool round trips of the
+ * asynchronous calls (tens of microseconds each on a busy machine).
+ * @throws as {@link readMaps}, but for the parse.
  */
-export function readMapsSync(pid: number, procRoot = "/proc"): Mapping[] {
+export function readMapsTextSync(pid: number, procRoot = "/proc"): string {
   const { bytes } = readRegularFileSync(`${procRoot}/${pid}/maps`, { untilEof: true, maxBytes: MAPS_READ_LIMIT });
-  return parseMaps(decoder.decode(bytes));
+  return decoder.decode(bytes);
 }
 
 /** The (device, inode) identity of a mapping's file, comparable with `stat(…, { bigint: true })`. */

@@ -116,6 +116,11 @@ export class FileChecks {
     return { ...held, file };
   }
 
+  /** Drops the held check of file `fileId`: the next call that meets it checks it again. */
+  drop(fileId: number): void {
+    this.#held.delete(fileId);
+  }
+
   /** The build ID of the file `mapping` maps in `pid` (gone: by path), checked as {@link check} does, without holding it. */
   async checkOnce(pid: number, mapping: Mapping, gone: boolean): Promise<FileResolution | RangeChanged> {
     this.#counts.fileChecks++;

@@ -14,7 +14,7 @@
 import { AddressSpaces } from "../../spaces/index.js";
 import { errorCode, isDenied, isGone } from "../errno.js";
 import { ProcFeed } from "../procfs/feed.js";
-import { type Mapping, MapsParseError, readMapsSync } from "../procfs/maps.js";
+import { type Mapping, MapsParseError, type MapsRead, parseMapsAfter, readMapsTextSync } from "../procfs/maps.js";
 import { type ProcessIdentity, ProcStatParseError, readProcessIdentity, sameProcess } from "../procfs/proc-stat.js";
 import { FileTooLargeError, NotRegularFileError } from "../safe-open.js";
 import type { FileResolution, ResolveFailure } from "./answers.js";
@@ -41,6 +41,8 @@ export interface Tracked {
   vdso: Promise<FileResolution> | undefined;
   /** File checks that failed for this process alone (permission, missing), by file id, with when. */
   failures: Map<number, { file: FileResolution; at: number }>;
+  /** The last read of the maps: a read of the same text is not parsed or fed again. */
+  maps: MapsRead | undefined;
 }
 
 /** Counters the tracker keeps in the resolver's stats. */
@@ -162,6 +164,7 @@ export class ProcessTracker {
       endedAt: 0n,
       vdso: undefined,
       failures: new Map(),
+      maps: undefined,
     };
     const read = this.#read(pid, tracked, identity);
     if ("reason" in read) return read;
@@ -174,16 +177,17 @@ export class ProcessTracker {
   #read(pid: number, tracked: Tracked, identity: ProcessIdentity): Tracked | ProcessFailure {
     this.#counts.mapsReads++;
     const readAt = this.#options.now();
-    let lines: Mapping[];
+    let read: MapsRead;
     try {
-      lines = readMapsSync(pid, this.#options.procRoot);
+      read = parseMapsAfter(readMapsTextSync(pid, this.#options.procRoot), tracked.maps);
     } catch (error) {
       const failure = this.#procFailure(pid, "maps", error);
       return failure.reason === "exited" && this.#tracked.has(pid)
         ? this.#lost(pid, tracked, failure, readAt)
         : this.#fail(pid, failure, readAt);
     }
-    const outcome = this.feed.read(pid, this.#time(), identity, lines);
+    const outcome = this.feed.read(pid, this.#time(), identity, read.mappings);
+    tracked.maps = read;
     if (outcome !== "same") {
       tracked.vdso = undefined;
       tracked.failures.clear();

@@ -18,7 +18,7 @@
  */
 import type { BuildIdCache, BuildIdCacheStats } from "../../cache.js";
 import { integer, u64 } from "../../check.js";
-import { LookupResults, LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
+import { LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
 import type { WasmSource } from "../../wasm.js";
 import { exactName } from "../procfs/map-files.js";
 import { type Mapping, mappingIdentity } from "../procfs/maps.js";
@@ -28,7 +28,7 @@ import { type FileResolution, fileFail, type Resolution, type ResolveFailure } f
 import { FileBuildIds } from "./file-build-ids.js";
 import { FileChecks, type Held, type RangeChanged } from "./file-checks.js";
 import { expired, type ProcessFailure, ProcessTracker, type Tracked } from "./processes.js";
-import type { Stamp } from "./stamps.js";
+import { type Met, Scratch } from "./scratch.js";
 
 /** Options for {@link BuildIdResolver.create}. */
 export interface BuildIdResolverOptions {
@@ -109,51 +109,6 @@ export interface ResolverStats {
   restored: number;
   /** Entries of the restored cache dropped for want of a matching stamp. */
   restoreDropped: number;
-}
-
-/** What a call's addresses met, once per file: the file's check, or that the mapping has no file. */
-interface Met {
-  /** The check behind the answers; `undefined` for a pseudo mapping other than the vdso. */
-  held: Held | undefined;
-  /** A model mapping of the file the call met (the first). */
-  mapping: SpaceMapping;
-}
-
-/** A call's working arrays: its addresses, the model's answers, the files it met, held IDs to confirm. */
-class Scratch {
-  addresses: BigUint64Array;
-  out: LookupResults;
-  readonly met = new Map<number, Met>();
-  keys = new BigUint64Array(64);
-  stamps: Stamp[] = [];
-  confirmed = new Uint8Array(64);
-
-  constructor(n: number) {
-    this.addresses = new BigUint64Array(n);
-    this.out = new LookupResults(n);
-  }
-
-  /** Room for `n` addresses. */
-  fit(n: number): this {
-    if (this.addresses.length < n) {
-      this.addresses = new BigUint64Array(Math.max(n, 2 * this.addresses.length));
-      this.out = new LookupResults(this.addresses.length);
-    }
-    return this;
-  }
-
-  /** Adds a held ID to confirm as the `i`th; returns the count. */
-  batch(i: number, key: bigint, stamp: Stamp): number {
-    if (i === this.keys.length) {
-      const keys = new BigUint64Array(2 * i);
-      keys.set(this.keys);
-      this.keys = keys;
-      this.confirmed = new Uint8Array(2 * i);
-    }
-    this.keys[i] = key;
-    this.stamps[i] = stamp;
-    return i + 1;
-  }
 }
 
 /** What the model said about a call's addresses, beside the answers it wrote. */
@@ -274,33 +229,35 @@ export class BuildIdResolver {
    */
   async resolveMany(pid: number, addresses: Iterable<bigint>): Promise<Resolution[]> {
     integer("pid", pid, 1);
-    const list = Array.isArray(addresses) ? (addresses as bigint[]) : [...addresses];
-    for (const a of list) u64("address", a);
+    const list =
+      addresses instanceof BigUint64Array ? addresses : Array.isArray(addresses) ? addresses : [...addresses];
+    if (!(list instanceof BigUint64Array)) for (const a of list) u64("address", a);
     this.#stats.addresses += list.length;
-    const results = await this.#resolveAll(pid, list);
-    for (const r of results) if (!r.ok) this.#stats.failures[r.reason]++;
-    return results;
+    return this.#resolveAll(pid, list);
   }
 
-  async #resolveAll(pid: number, list: bigint[]): Promise<Resolution[]> {
+  async #resolveAll(pid: number, list: ArrayLike<bigint>): Promise<Resolution[]> {
     const now = this.#now();
     let tracked = this.#tracker.current(pid, now);
-    if ("reason" in tracked) return failAll(list, tracked);
-    const scratch = (this.#scratch ?? new Scratch(list.length)).fit(list.length);
+    if ("reason" in tracked) return this.#failAll(list.length, tracked);
+    const n = list.length;
+    const scratch = (this.#scratch ?? new Scratch(n)).begin(n);
     this.#scratch = undefined;
     try {
-      for (let i = 0; i < list.length; i++) scratch.addresses[i] = list[i]!;
+      const addresses = scratch.addresses;
+      if (list instanceof BigUint64Array) addresses.set(list);
+      else for (let i = 0; i < n; i++) addresses[i] = list[i]!;
       let reread = false;
       for (;;) {
-        const seen = this.#lookup(pid, tracked, scratch, list.length);
+        const seen = this.#lookup(pid, tracked, scratch, n);
         const outdated =
           seen === Lookup.Lost || (seen === Lookup.Uncovered && expired(tracked.readAt, now, this.#mapsMaxAgeMs));
-        const met =
-          outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, list.length, now, reread);
-        if (met !== undefined && !("changed" in met)) return this.#answers(pid, tracked, list, scratch);
+        const changed = outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, n, now, reread);
+        if (changed === false) return this.#answers(pid, tracked, scratch, n);
         reread = true;
+        scratch.forgetFiles();
         const again = this.#tracker.reread(pid, tracked, now);
-        if ("reason" in again) return failAll(list, again);
+        if ("reason" in again) return this.#failAll(n, again);
         tracked = again;
       }
     } finally {
@@ -325,9 +282,10 @@ export class BuildIdResolver {
   }
 
   /**
-   * The file behind each file id the call's addresses met, once per file: held answers first,
-   * confirmed in one cache lookup, then the rest checked; or the first mapping found changed
-   * (unless `settled`: the maps were just read again, and a mapping changed since is answered so).
+   * Finds the file behind each file id the call's addresses met, once per file, into
+   * `scratch.met`: held answers first, confirmed in one cache lookup, then the rest checked.
+   * Returns true when a mapping was found changed (unless `settled`: the maps were just read
+   * again, and a mapping changed since is answered `changed`).
    */
   async #files(
     pid: number,
@@ -336,43 +294,45 @@ export class BuildIdResolver {
     n: number,
     now: number,
     settled: boolean,
-  ): Promise<Map<number, Met> | RangeChanged> {
+  ): Promise<boolean> {
     const { status, fileId, mapping } = scratch.out;
-    const met = scratch.met;
-    met.clear();
+    const { slots, met } = scratch;
+    const feed = this.#tracker.feed;
     let batch = 0;
     for (let i = 0; i < n; i++) {
       if (status[i] !== LookupStatus.OK) continue;
       const id = fileId[i]!;
-      if (met.has(id)) continue;
+      const known = scratch.find(id);
+      if (known >= 0) {
+        slots[i] = known;
+        continue;
+      }
       const m = mapping[i]!;
+      const at = scratch.add(id, m, feed.lineOf(m)!);
+      slots[i] = at;
       const held = m.file.kind === "inode" ? this.#checks.fresh(id, tracked, now) : undefined;
-      met.set(id, { held, mapping: m });
+      met[at]!.held = held;
       if (held?.stamp !== undefined) batch = scratch.batch(batch, held.key!, held.stamp);
     }
     if (batch > 0) this.#ids.confirmMany(scratch.keys, scratch.stamps, batch, scratch.confirmed);
     let at = 0;
-    for (const [id, entry] of met) {
+    for (let e = 0; e < scratch.count; e++) {
+      const entry = scratch.met[e]!;
       const held = entry.held;
       if (held?.stamp !== undefined && scratch.confirmed[at++] === 1) continue;
-      const m = entry.mapping;
-      const line = this.#tracker.feed.lineOf(m)!;
+      const m = entry.mappings[0]!;
+      const line = entry.lines[0]!;
       if (m.file.kind === "pseudo") {
         if (m.path === VDSO_NAME) entry.held = await this.#vdso(pid, tracked, line, now);
         continue;
       }
       if (held !== undefined && held.stamp === undefined) continue;
-      const checked = await this.#checks.check(pid, line, id, tracked, now);
+      const checked = await this.#checks.check(pid, line, entry.id, tracked, now);
       if (!("changed" in checked)) entry.held = checked;
-      else if (!settled) return checked;
-      else
-        entry.held = {
-          file: fileFail("changed", checked.changed, line.path, mappingIdentity(line)),
-          via: "map_files",
-          checkedAt: now,
-        };
+      else if (!settled) return true;
+      else entry.held = changedHeld(checked, line, now);
     }
-    return met;
+    return false;
   }
 
   async #vdso(pid: number, tracked: Tracked, line: Mapping, now: number): Promise<Held> {
@@ -381,23 +341,27 @@ export class BuildIdResolver {
     return { file, via: "memory", checkedAt: now };
   }
 
-  #answers(pid: number, tracked: Tracked, list: bigint[], scratch: Scratch): Resolution[] {
-    const { status, fileId, fileOffset, mapping } = scratch.out;
-    const met = scratch.met;
-    const feed = this.#tracker.feed;
+  #answers(pid: number, tracked: Tracked, scratch: Scratch, n: number): Resolution[] {
+    const { status, fileOffset, mapping } = scratch.out;
+    const { addresses, slots, met } = scratch;
+    const readAt = tracked.readAt;
     const answeredAt = this.#now();
-    const results = new Array<Resolution>(list.length);
-    for (let i = 0; i < list.length; i++) {
+    const results = new Array<Resolution>(n);
+    // Failures are counted per file and per kind after the loop, not per address.
+    let anonymousCount = 0;
+    let uncovered = 0;
+    let exited = 0;
+    for (let e = 0; e < scratch.count; e++) met[e]!.failed = 0;
+    for (let i = 0; i < n; i++) {
       const s = status[i]!;
       if (s === LookupStatus.OK) {
-        const entry = met.get(fileId[i]!)!;
-        const line = feed.lineOf(mapping[i]!)!;
+        const entry = met[slots[i]!]!;
+        const m = mapping[i]!;
+        const line = entry.mappings[0] === m ? entry.lines[0]! : this.#lineIn(entry, m);
         const held = entry.held;
-        const verifiedAt = held === undefined || held.checkedAt > tracked.readAt ? tracked.readAt : held.checkedAt;
+        const verifiedAt = held === undefined || held.checkedAt > readAt ? readAt : held.checkedAt;
         const file = held?.file;
-        if (file === undefined) {
-          results[i] = this.#anonymous(list[i]!, line, verifiedAt, answeredAt);
-        } else if (file.ok) {
+        if (file?.ok) {
           results[i] = {
             ok: true,
             buildId: file.buildId,
@@ -409,32 +373,58 @@ export class BuildIdResolver {
             ageMs: answeredAt - verifiedAt,
             via: held!.via,
           };
+        } else if (file === undefined) {
+          anonymousCount++;
+          results[i] = anonymous(line, verifiedAt, answeredAt);
         } else {
-          const where = { path: line.path, fileOffset: fileOffset[i]!, mapping: line };
-          const age = { verifiedAt, ageMs: answeredAt - verifiedAt };
-          results[i] = { ok: false, reason: file.reason, detail: file.detail, ...where, ...age };
+          entry.failed++;
+          results[i] = {
+            ok: false,
+            reason: file.reason,
+            detail: file.detail,
+            path: line.path,
+            fileOffset: fileOffset[i]!,
+            mapping: line,
+            verifiedAt,
+            ageMs: answeredAt - verifiedAt,
+          };
         }
       } else if (s === LookupStatus.ANONYMOUS) {
-        results[i] = this.#anonymous(list[i]!, feed.lineOf(mapping[i]!)!, tracked.readAt, answeredAt);
+        anonymousCount++;
+        results[i] = anonymous(scratch.anonymousLine(mapping[i]!, this.#tracker.feed), readAt, answeredAt);
       } else if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) {
-        const detail = `no mapping of process ${pid} holds 0x${list[i]!.toString(16)}`;
-        results[i] = {
-          ok: false,
-          reason: "no-mapping",
-          detail,
-          verifiedAt: tracked.readAt,
-          ageMs: answeredAt - tracked.readAt,
-        };
+        uncovered++;
+        const detail = `no mapping of process ${pid} holds 0x${addresses[i]!.toString(16)}`;
+        results[i] = { ok: false, reason: "no-mapping", detail, verifiedAt: readAt, ageMs: answeredAt - readAt };
       } else {
+        exited++;
         results[i] = fail("exited", `process ${pid} exited`);
       }
+    }
+    const failures = this.#stats.failures;
+    failures.anonymous += anonymousCount;
+    failures["no-mapping"] += uncovered;
+    failures.exited += exited;
+    for (let e = 0; e < scratch.count; e++) {
+      const { failed, held } = met[e]!;
+      if (failed > 0 && held !== undefined && !held.file.ok) failures[held.file.reason] += failed;
     }
     return results;
   }
 
-  #anonymous(address: bigint, line: Mapping, verifiedAt: number, answeredAt: number): Resolution {
-    const detail = `0x${address.toString(16)} is in ${line.path || "anonymous memory"}`;
-    return { ok: false, reason: "anonymous", detail, mapping: line, verifiedAt, ageMs: answeredAt - verifiedAt };
+  #failAll(n: number, failure: ProcessFailure): Resolution[] {
+    this.#stats.failures[failure.reason] += n;
+    return Array.from({ length: n }, () => fail(failure.reason, failure.detail));
+  }
+
+  /** The maps line of `m`, another mapping of the file `entry` holds. */
+  #lineIn(entry: Met, m: SpaceMapping): Mapping {
+    const k = entry.mappings.indexOf(m);
+    if (k >= 0) return entry.lines[k]!;
+    const line = this.#tracker.feed.lineOf(m)!;
+    entry.mappings.push(m);
+    entry.lines.push(line);
+    return line;
   }
 
   /**
@@ -489,10 +479,14 @@ export class BuildIdResolver {
   }
 
   /**
-   * Forgets what is held for `pid`. Not needed for correctness: PID reuse and `exec` are caught on
-   * the {@link BuildIdResolverOptions.mapsMaxAgeMs} bound. Call it to drop a process's maps at once.
+   * Forgets what is held for `pid`: its maps, and the checks of the files it maps (the build IDs
+   * stay in the cache; the next call reads the maps and checks each file again). Not needed for
+   * correctness: PID reuse and `exec` are caught on the {@link BuildIdResolverOptions.mapsMaxAgeMs}
+   * bound. Call it to drop a process's maps at once.
    */
   forget(pid: number): void {
+    const space = this.#tracker.spaces.space(pid);
+    if (space !== undefined) for (const m of space.mappings()) this.#checks.drop(m.fileId);
     this.#tracker.forget(pid);
   }
 
@@ -515,6 +509,17 @@ export class BuildIdResolver {
   }
 }
 
-function failAll(list: bigint[], failure: ProcessFailure): Resolution[] {
-  return list.map(() => fail(failure.reason, failure.detail));
+// The detail names the mapping, not the address: the caller has the address, and formatting it cost more than the rest of the answer.
+function anonymous(line: Mapping, verifiedAt: number, answeredAt: number): Resolution {
+  const detail = `${line.path || "anonymous memory"} has no file`;
+  return { ok: false, reason: "anonymous", detail, mapping: line, verifiedAt, ageMs: answeredAt - verifiedAt };
+}
+
+/** What a file's check holds when its mapping changed after a fresh read of the maps. */
+function changedHeld(changed: RangeChanged, line: Mapping, now: number): Held {
+  return {
+    file: fileFail("changed", changed.changed, line.path, mappingIdentity(line)),
+    via: "map_files",
+    checkedAt: now,
+  };
 }

@@ -35,7 +35,9 @@ test("each file is checked once per call however many of its mappings the call m
   expect(mappings).toBeGreaterThan(distinct);
   const time = clock();
   const resolver = await BuildIdResolver.create({ now: time.now, mapsMaxAgeMs: 100, fileMaxAgeMs: 1000 });
-  expect((await resolver.resolveMany(sleeper.pid!, files)).every((r) => r.ok)).toBe(true);
+  // sleep maps ELF files and, with a locale set, locale data (not ELF): each is checked all the same.
+  const answers = await resolver.resolveMany(sleeper.pid!, files);
+  expect(answers.filter((r) => !r.ok && r.reason !== "not-elf")).toEqual([]);
   expect(resolver.stats().fileChecks).toBe(distinct);
   time.advance(999);
   await resolver.resolveMany(sleeper.pid!, files);
