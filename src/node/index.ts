@@ -60,6 +60,7 @@ export {
   annotateProfileFile,
   buildIdFinder,
   DEFAULT_PROFILE_LIMIT,
+  type ProfileAnnotation,
   type ProfileLookupOptions,
   type ReadProfileOptions,
   readProfileFile,

@@ -86,8 +86,17 @@ export interface ProfileLookupOptions extends ReadProfileOptions {
   pid?: number;
 }
 
-/** A {@link FindBuildId} over `resolver`: by the live process's mapping when `pid` is given, else by path. */
-export function buildIdFinder(resolver: BuildIdResolver, options: ProfileLookupOptions = {}): FindBuildId {
+/**
+ * A {@link FindBuildId} over `resolver`: by the live process's mapping when `pid` is given, else
+ * (or when the process does not map that file there) by the file at the mapping's path now. The
+ * ids of the mappings answered by path are pushed onto `byPath`: nothing says that file is the one
+ * the profile was taken from.
+ */
+export function buildIdFinder(
+  resolver: BuildIdResolver,
+  options: ProfileLookupOptions = {},
+  byPath: bigint[] = [],
+): FindBuildId {
   return async (mapping): Promise<BuildIdAnswer> => {
     let viaProcess = "";
     if (options.pid !== undefined) {
@@ -98,8 +107,20 @@ export function buildIdFinder(resolver: BuildIdResolver, options: ProfileLookupO
     if (mapping.filename === "") return { reason: `${viaProcess}no filename` };
     if (!mapping.filename.startsWith("/")) return { reason: `${viaProcess}${mapping.filename} is not a file path` };
     const r = await resolver.resolveFile(mapping.filename);
-    return r.ok ? r.buildId : { reason: `${viaProcess}${r.reason}: ${r.detail}` };
+    if (!r.ok) return { reason: `${viaProcess}${r.reason}: ${r.detail}` };
+    byPath.push(mapping.id);
+    return r.buildId;
   };
+}
+
+/** What annotating a profile did: {@link Annotation}, and which build IDs came from a file by its path. */
+export interface ProfileAnnotation extends Annotation {
+  /**
+   * The ids of the filled mappings whose build ID was read from the file at the mapping's path as
+   * it is now, not through the process the profile came from (no `pid`, or the process did not map
+   * that file there): if the file was replaced since the profile was taken, the ID is the new file's.
+   */
+  filledByPath: bigint[];
 }
 
 /**
@@ -111,10 +132,12 @@ export async function annotateProfileBytes(
   name: string,
   resolver: BuildIdResolver,
   options: ProfileLookupOptions = {},
-): Promise<Annotation> {
-  return annotateProfile(profile, buildIdFinder(resolver, options)).catch((error) => {
+): Promise<ProfileAnnotation> {
+  const filledByPath: bigint[] = [];
+  const annotation = await annotateProfile(profile, buildIdFinder(resolver, options, filledByPath)).catch((error) => {
     throw error instanceof ProfileFormatError ? new ProfileFormatError(`${name}: ${error.message}`) : error;
   });
+  return { ...annotation, filledByPath };
 }
 
 /**
@@ -126,7 +149,7 @@ export async function annotateProfileFile(
   output: string,
   resolver: BuildIdResolver,
   options: ProfileLookupOptions = {},
-): Promise<Omit<Annotation, "bytes">> {
+): Promise<Omit<ProfileAnnotation, "bytes">> {
   const profile = await readProfileFile(input, options);
   const { bytes, ...report } = await annotateProfileBytes(profile, input, resolver, options);
   await writeProfileFile(output, bytes);

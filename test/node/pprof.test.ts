@@ -90,6 +90,8 @@ for (const how of ["by path", "through the live process"] as const) {
       (live ? [join(dir, "absent.so")] : ["[vdso]", join(dir, "absent.so")]).sort(),
     );
     expect(report.skipped.find((m) => m.filename.endsWith("absent.so"))!.reason).toContain("missing");
+    // By path, every build ID came from the file at its path now, and the report says so.
+    expect(report.filledByPath).toEqual(live ? [] : report.filled.map((m) => m.id));
     const after = buildIdsOf(gunzipSync(readFileSync(output)));
     for (const f of readable) expect(after.get(f), f).toBe(readelfBuildId(f));
     expect(after.get("/opt/preset.so")).toBe("0123456789abcdef");
@@ -269,6 +271,24 @@ describe("pprof input is validated, not trusted", () => {
     writeFileSync(zeros, gzipSync(new Uint8Array(8 << 20)));
     await expect(readProfileFile(zeros, { maxBytes: 4 << 20 })).rejects.toThrow(/decompresses to more than 4194304/);
     expect((await readProfileFile(zeros, { maxBytes: 16 << 20 })).length).toBe(8 << 20);
+  });
+
+  test("annotate without --pid says its build IDs came from the files at the paths now; with it, it has nothing to say", async () => {
+    const input = join(dir, "said.pb");
+    writeFileSync(input, liveProfile(sleeper.pid!).bytes);
+    const cli = await bundleCli(join(dir, "cli-said"));
+    const byPath = await runCli(cli, ["annotate", input, "-o", join(dir, "said-1.pb")]);
+    expect(byPath.code, byPath.stderr).toBe(0);
+    const filled = Number(/(\d+) build IDs filled/.exec(byPath.stdout)![1]);
+    expect(byPath.stderr).toContain(
+      `buildid-cache: warning: ${filled} build IDs were read from the files at the profile's paths as they are now, which may not be the files the profile was taken from (give --pid PID`,
+    );
+    const json = await runCli(cli, ["annotate", input, "-o", join(dir, "said-2.pb"), "--json"]);
+    const report = JSON.parse(json.stdout);
+    expect(report.filledByPath).toEqual(report.filled.map((m: { id: string }) => m.id));
+    const live = await runCli(cli, ["annotate", "--pid", String(sleeper.pid), input, "-o", join(dir, "said-3.pb")]);
+    expect(live.code, live.stderr).toBe(0);
+    expect(live.stderr).not.toContain("warning");
   });
 
   test("mapping ids past 2^53 print exactly in annotate --json", async () => {

@@ -31,6 +31,16 @@ async function readProfile(input: string, maxBytes: number): Promise<Uint8Array>
   return decodeProfile(await readStandardInput("a pprof profile", maxBytes), "standard input", { maxBytes });
 }
 
+/** The warning for build IDs read from files by path: they may not be the profiled files. */
+function byPathWarning(count: number, pid: number | undefined): string {
+  const ids = count === 1 ? "1 build ID was" : `${count} build IDs were`;
+  const fix =
+    pid === undefined
+      ? "give --pid PID of the profiled process, while it runs, to read the files it maps"
+      : `process ${pid} did not map those files where the profile says`;
+  return `buildid-cache: warning: ${ids} read from the files at the profile's paths as they are now, which may not be the files the profile was taken from (${fix})\n`;
+}
+
 /** Adds `annotate` to `program` and returns it. */
 export function registerAnnotate(program: Command, context: CommandContext): Command {
   const command = withCacheOptions(
@@ -75,6 +85,7 @@ export function registerAnnotate(program: Command, context: CommandContext): Com
       const { filled, skipped, alreadySet } = report;
       const where = toStdout ? "standard output" : options.output;
       print(`${where}: ${filled.length} build IDs filled, ${skipped.length} skipped, ${alreadySet} already set\n`);
+      if (report.filledByPath.length > 0) context.output.err(byPathWarning(report.filledByPath.length, options.pid));
       for (const m of filled) print(`  filled   ${m.buildId}  ${m.filename}\n`);
       for (const m of skipped) print(`  skipped  ${m.filename || `mapping ${m.id}`}: ${m.reason}\n`);
     } finally {
@@ -83,7 +94,10 @@ export function registerAnnotate(program: Command, context: CommandContext): Com
   });
   withHelpSections(command, {
     examples: [
-      ["buildid-cache annotate cpu.pb.gz -o cpu.ids.pb.gz", "fill the build IDs from the files the mappings name"],
+      [
+        "buildid-cache annotate cpu.pb.gz -o cpu.ids.pb.gz",
+        "fill the build IDs from the files the mappings name, as they are now (a warning says so)",
+      ],
       [
         "buildid-cache annotate --pid 4242 cpu.pb.gz -o cpu.ids.pb.gz",
         "through process 4242, which the profile came from: its files by device and inode, deleted ones included",
