@@ -77,11 +77,11 @@ export class OrderedEvents<T extends Orderable> {
     return this.heap.length;
   }
 
-  /** Takes one record in input order (perf_session__process_event): queues it, delivers it, or flushes a round. */
+  /** Takes one record in input order (perf_session__process_event): queues it, or delivers it (a FINISHED_ROUND before the round it flushes, as perf does). */
   push(event: T): void {
     if (event.type >= USER_TYPE_START) {
-      if (event.type === RecordType.FINISHED_ROUND) this.flushRound();
       this.deliver(event);
+      if (event.type === RecordType.FINISHED_ROUND) this.flushRound();
       return;
     }
     const time = event.time;
