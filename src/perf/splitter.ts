@@ -50,7 +50,8 @@ export class Splitter {
       p = this.fillCarry(chunk, p);
       const carry = this.carry!;
       if (this.carryLength < HEADER || this.carryLength < this.sizeAt(carry, 0)) return;
-      const at = this.carryOffset;
+      // perf gives a record completed by a later COMPRESSED record that record's offset (decomp->file_pos).
+      const at = this.decompressed ? offset : this.carryOffset;
       this.carry = undefined;
       this.carryLength = 0;
       yield* this.emit(carry, 0, carry.length, at);
