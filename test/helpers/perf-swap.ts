@@ -4,7 +4,6 @@
 // SAMPLE, MMAP2, FINISHED_ROUND and FINISHED_INIT records, and the BUILD_ID feature; other records and
 // features (whose layouts this helper does not know) are dropped, so record offsets change.
 
-const HEADER = 104;
 const KEPT = new Set([1, 2, 3, 4, 7, 9, 10, 68, 82]);
 
 class Swapper {
