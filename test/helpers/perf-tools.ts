@@ -1,7 +1,7 @@
 // perf itself as the oracle: records workloads with `perf record` into a temporary directory and reads
 // back what perf makes of a file (`perf script -D`, `perf buildid-list`).
 import { spawnSync } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** Why perf cannot record here (a reason to skip), or undefined when it can. */
@@ -58,17 +58,24 @@ export interface DumpedRecord {
   chain?: bigint[];
 }
 
-/** Runs `perf script -D -i file` and returns the records in perf's delivery order. */
-export function perfDump(file: string): DumpedRecord[] {
-  const run = spawnSync("perf", ["script", "-D", "-i", file], {
-    encoding: "utf8",
-    maxBuffer: 1 << 30,
-    timeout: 300_000,
-  });
-  if (run.status !== 0) throw new Error(`perf script -D failed: ${run.stderr}`);
+/**
+ * Runs `perf script -D -i file` and returns the records in perf's delivery order; with `queueSize`,
+ * `perf report -D` under a config that sets `report.queue-size` (perf's bound on its ordering queue).
+ */
+export function perfDump(file: string, queueSize?: number): DumpedRecord[] {
+  const options = { encoding: "utf8" as const, maxBuffer: 1 << 30, timeout: 300_000 };
+  let run: ReturnType<typeof spawnSync>;
+  if (queueSize === undefined) run = spawnSync("perf", ["script", "-D", "-i", file], options);
+  else {
+    const config = `${file}.perfconfig`;
+    writeFileSync(config, `[report]\n\tqueue-size = ${queueSize}\n`);
+    run = spawnSync("perf", ["report", "-D", "-i", file], { ...options, env: { ...process.env, PERF_CONFIG: config } });
+  }
+  if (run.status !== 0)
+    throw new Error(`perf ${queueSize === undefined ? "script" : "report"} -D failed: ${run.stderr}`);
   const records: DumpedRecord[] = [];
   let current: DumpedRecord | undefined;
-  for (const line of run.stdout.split("\n")) {
+  for (const line of String(run.stdout).split("\n")) {
     let m = /^(0x[0-9a-f]+|0)@\S+ \[(0x[0-9a-f]+)\]: event: (\d+)$/.exec(line);
     if (m) {
       current = { offset: Number(m[1]), size: Number(m[2]), type: Number(m[3]) };
@@ -102,4 +109,16 @@ export function perfBuildIdList(file: string): string[] {
     .split("\n")
     .filter((line) => /^[0-9a-f]+ /.test(line))
     .sort();
+}
+
+/** The count in perf script's "N out of order events recorded." warning (0 when it gives none). */
+export function perfOutOfOrder(file: string): number {
+  const run = spawnSync("perf", ["script", "-i", file], {
+    encoding: "utf8",
+    maxBuffer: 1 << 30,
+    timeout: 300_000,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  if (run.status !== 0) throw new Error(`perf script failed: ${run.stderr}`);
+  return Number(/(\d+) out of order events recorded/.exec(run.stderr)?.[1] ?? 0);
 }
