@@ -34,6 +34,8 @@ export interface OrderStats {
 }
 
 interface Entry<T> {
+  /** `time` as a number: exact below 2^53 ns (104 days of uptime), never out of order above it. */
+  key: number;
   time: bigint;
   seq: number;
   event: T;
@@ -42,6 +44,7 @@ interface Entry<T> {
 const U64_MAX = (1n << 64n) - 1n;
 
 function before<T>(a: Entry<T>, b: Entry<T>): boolean {
+  if (a.key !== b.key) return a.key < b.key;
   return a.time < b.time || (a.time === b.time && a.seq < b.seq);
 }
 
@@ -115,7 +118,7 @@ export class OrderedEvents<T extends Orderable> {
     }
     this.lastTime = time;
     this.bytes += event.size;
-    this.insert({ time, seq: this.seq++, event });
+    this.insert({ key: Number(time), time, seq: this.seq++, event });
     if (this.heap.length > this.stats.maxQueued) this.stats.maxQueued = this.heap.length;
   }
 

@@ -36,8 +36,8 @@ export class Splitter {
     private readonly decompressed = false,
   ) {}
 
-  /** Yields the records completed by `chunk`, whose first byte is at input offset `offset`. */
-  *push(chunk: Uint8Array, offset: number): Generator<RawRecord> {
+  /** Appends to `out` the records completed by `chunk`, whose first byte is at input offset `offset`. */
+  push(chunk: Uint8Array, offset: number, out: RawRecord[]): void {
     const length = chunk.length;
     let p = 0;
     for (;;) {
@@ -54,13 +54,13 @@ export class Splitter {
       const at = this.decompressed ? offset : this.carryOffset;
       this.carry = undefined;
       this.carryLength = 0;
-      yield* this.emit(carry, 0, carry.length, at);
+      this.emit(carry, 0, carry.length, at, out);
     }
     while (p + HEADER <= length) {
       const size = this.sizeAt(chunk, p);
       if (size < HEADER) throw this.tooSmall(size, this.decompressed ? offset : offset + p);
       if (p + size > length) break;
-      yield* this.emit(chunk, p, size, this.decompressed ? offset : offset + p);
+      this.emit(chunk, p, size, this.decompressed ? offset : offset + p, out);
       p += size;
       if (this.skip > 0) {
         const n = Math.min(this.skip, length - p);
@@ -118,21 +118,21 @@ export class Splitter {
     return new PerfDataError("BAD_RECORD", offset, `record size ${size} is below the ${HEADER}-byte record header`);
   }
 
-  private *emit(bytes: Uint8Array, at: number, size: number, offset: number): Generator<RawRecord> {
+  private emit(bytes: Uint8Array, at: number, size: number, offset: number, out: RawRecord[]): void {
     const le = this.le;
     const type = le
       ? (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0
       : ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
     const misc = le ? bytes[at + 4]! | (bytes[at + 5]! << 8) : (bytes[at + 4]! << 8) | bytes[at + 5]!;
     const body = bytes.subarray(at + HEADER, at + size);
-    yield { type, misc, size, offset, compressed: this.decompressed, body };
+    out.push({ type, misc, size, offset, compressed: this.decompressed, body });
     if (type === RecordType.AUXTRACE && body.length >= 8)
       this.skip = this.u64(body, 0, offset, "AUXTRACE payload size");
     else if (type === RecordType.COMPRESSED || type === RecordType.COMPRESSED2)
-      yield* this.decompress(type, body, offset);
+      this.decompress(type, body, offset, out);
   }
 
-  private *decompress(type: number, body: Uint8Array, offset: number): Generator<RawRecord> {
+  private decompress(type: number, body: Uint8Array, offset: number, out: RawRecord[]): void {
     if (this.decompressed) throw new PerfDataError("BAD_RECORD", offset, "a COMPRESSED record inside compressed data");
     let payload = body;
     if (type === RecordType.COMPRESSED2) {
@@ -153,7 +153,7 @@ export class Splitter {
     }
     this.zstd ??= new ZstdStream(this.limits.maxZstdWindow, this.limits.maxDecompressedBytes);
     this.inner ??= new Splitter(this.le, this.limits, true);
-    yield* this.inner.push(this.zstd.push(payload, offset), offset);
+    this.inner.push(this.zstd.push(payload, offset), offset, out);
   }
 
   private u64(bytes: Uint8Array, at: number, offset: number, what: string): number {
