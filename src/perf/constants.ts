@@ -2,27 +2,49 @@
 
 /** `PERF_RECORD_*` record types: the kernel's below 64, perf's own ("user") records from 64. */
 export const RecordType = {
+  /** `PERF_RECORD_MMAP`. */
   MMAP: 1,
+  /** `PERF_RECORD_LOST`. */
   LOST: 2,
+  /** `PERF_RECORD_COMM`. */
   COMM: 3,
+  /** `PERF_RECORD_EXIT`. */
   EXIT: 4,
+  /** `PERF_RECORD_THROTTLE`. */
   THROTTLE: 5,
+  /** `PERF_RECORD_UNTHROTTLE`. */
   UNTHROTTLE: 6,
+  /** `PERF_RECORD_FORK`. */
   FORK: 7,
+  /** `PERF_RECORD_READ`. */
   READ: 8,
+  /** `PERF_RECORD_SAMPLE`. */
   SAMPLE: 9,
+  /** `PERF_RECORD_MMAP2`. */
   MMAP2: 10,
+  /** `PERF_RECORD_HEADER_ATTR`. */
   HEADER_ATTR: 64,
+  /** `PERF_RECORD_HEADER_EVENT_TYPE`. */
   HEADER_EVENT_TYPE: 65,
+  /** `PERF_RECORD_HEADER_TRACING_DATA`. */
   HEADER_TRACING_DATA: 66,
+  /** `PERF_RECORD_HEADER_BUILD_ID`. */
   HEADER_BUILD_ID: 67,
+  /** `PERF_RECORD_FINISHED_ROUND`. */
   FINISHED_ROUND: 68,
+  /** `PERF_RECORD_ID_INDEX`. */
   ID_INDEX: 69,
+  /** `PERF_RECORD_AUXTRACE_INFO`. */
   AUXTRACE_INFO: 70,
+  /** `PERF_RECORD_AUXTRACE`. */
   AUXTRACE: 71,
+  /** `PERF_RECORD_HEADER_FEATURE`. */
   HEADER_FEATURE: 80,
+  /** `PERF_RECORD_COMPRESSED`. */
   COMPRESSED: 81,
+  /** `PERF_RECORD_FINISHED_INIT`. */
   FINISHED_INIT: 82,
+  /** `PERF_RECORD_COMPRESSED2`. */
   COMPRESSED2: 83,
 } as const;
 
@@ -60,30 +82,55 @@ export const SAMPLE_BIT_NAMES = [
 
 /** `PERF_SAMPLE_*` bits as numbers (all below 2^25, so plain numbers serve). */
 export const Sample = {
+  /** `PERF_SAMPLE_IP`. */
   IP: 1 << 0,
+  /** `PERF_SAMPLE_TID`. */
   TID: 1 << 1,
+  /** `PERF_SAMPLE_TIME`. */
   TIME: 1 << 2,
+  /** `PERF_SAMPLE_ADDR`. */
   ADDR: 1 << 3,
+  /** `PERF_SAMPLE_READ`. */
   READ: 1 << 4,
+  /** `PERF_SAMPLE_CALLCHAIN`. */
   CALLCHAIN: 1 << 5,
+  /** `PERF_SAMPLE_ID`. */
   ID: 1 << 6,
+  /** `PERF_SAMPLE_CPU`. */
   CPU: 1 << 7,
+  /** `PERF_SAMPLE_PERIOD`. */
   PERIOD: 1 << 8,
+  /** `PERF_SAMPLE_STREAM_ID`. */
   STREAM_ID: 1 << 9,
+  /** `PERF_SAMPLE_RAW`. */
   RAW: 1 << 10,
+  /** `PERF_SAMPLE_BRANCH_STACK`. */
   BRANCH_STACK: 1 << 11,
+  /** `PERF_SAMPLE_REGS_USER`. */
   REGS_USER: 1 << 12,
+  /** `PERF_SAMPLE_STACK_USER`. */
   STACK_USER: 1 << 13,
+  /** `PERF_SAMPLE_WEIGHT`. */
   WEIGHT: 1 << 14,
+  /** `PERF_SAMPLE_DATA_SRC`. */
   DATA_SRC: 1 << 15,
+  /** `PERF_SAMPLE_IDENTIFIER`. */
   IDENTIFIER: 1 << 16,
+  /** `PERF_SAMPLE_TRANSACTION`. */
   TRANSACTION: 1 << 17,
+  /** `PERF_SAMPLE_REGS_INTR`. */
   REGS_INTR: 1 << 18,
+  /** `PERF_SAMPLE_PHYS_ADDR`. */
   PHYS_ADDR: 1 << 19,
+  /** `PERF_SAMPLE_AUX`. */
   AUX: 1 << 20,
+  /** `PERF_SAMPLE_CGROUP`. */
   CGROUP: 1 << 21,
+  /** `PERF_SAMPLE_DATA_PAGE_SIZE`. */
   DATA_PAGE_SIZE: 1 << 22,
+  /** `PERF_SAMPLE_CODE_PAGE_SIZE`. */
   CODE_PAGE_SIZE: 1 << 23,
+  /** `PERF_SAMPLE_WEIGHT_STRUCT`. */
   WEIGHT_STRUCT: 1 << 24,
 } as const;
 

@@ -51,7 +51,9 @@ export function readMagic(bytes: Uint8Array): Magic {
 
 /** A region of the file (`struct perf_file_section`). */
 export interface Section {
+  /** Byte offset in the file. */
   offset: number;
+  /** Bytes. */
   size: number;
 }
 
@@ -278,10 +280,13 @@ export function readBuildIdTable(bytes: Uint8Array, sectionOffset: number, le: b
 
 /** The COMPRESSED feature: how `perf record -z` compressed the data. */
 export interface CompressionInfo {
+  /** Format version (0). */
   version: number;
   /** 1 is zstd. */
   type: number;
+  /** The zstd level (`-z` is 1). */
   level: number;
+  /** The compression ratio perf reported. */
   ratio: number;
   /** Bytes of a ring buffer: perf's bound on what one COMPRESSED record decompresses to. */
   mmapLen: number;

@@ -16,7 +16,7 @@
 export type { PerfEventAttr } from "./attr.js";
 export { Misc, PERF_CONTEXT_MAX, RecordType, SAMPLE_BIT_NAMES, Sample } from "./constants.js";
 export { PerfDataError, type PerfDataErrorCode } from "./errors.js";
-export type { BuildIdEntry, CompressionInfo } from "./header.js";
+export type { BuildIdEntry, CompressionInfo, Section } from "./header.js";
 export {
   type Orderable,
   OrderedEvents,

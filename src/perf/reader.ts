@@ -16,6 +16,7 @@ import {
   readFeatureTable,
   readFileHeader,
   readMagic,
+  type Section,
 } from "./header.js";
 import { type PerfRecord, parseRecord, type RawRecord } from "./records.js";
 import { Splitter } from "./splitter.js";
@@ -85,8 +86,8 @@ export class PerfSession {
   readonly buildIds: BuildIdEntry[] = [];
   /** The COMPRESSED feature: how `perf record -z` compressed the data (see {@link PerfSession.buildIds} for when it is known). */
   compression: CompressionInfo | undefined;
-  /** The data section (file mode). */
-  readonly data: { offset: number; size: number } | undefined;
+  /** The data section (file mode): its byte offset and size. */
+  readonly data: Section | undefined;
   /** @internal */
   readonly limits: PerfReadLimits;
 

@@ -25,11 +25,17 @@ export interface RawRecord {
 
 /** The `sample_id` fields at the end of a non-sample kernel record (present with `sample_id_all`). */
 export interface SampleId {
+  /** Process ID (PERF_SAMPLE_TID). */
   pid?: number;
+  /** Thread ID (PERF_SAMPLE_TID). */
   tid?: number;
+  /** Time in ns (PERF_SAMPLE_TIME). */
   time?: bigint;
+  /** Event ID (PERF_SAMPLE_ID or IDENTIFIER). */
   id?: bigint;
+  /** PERF_SAMPLE_STREAM_ID. */
   streamId?: bigint;
+  /** CPU (PERF_SAMPLE_CPU). */
   cpu?: number;
 }
 
@@ -55,26 +61,39 @@ export interface KernelRecordBase extends RecordBase {
 
 /** PERF_RECORD_MMAP: a mapping, without file identity. */
 export interface MmapRecord extends KernelRecordBase {
+  /** Discriminant. */
   kind: "mmap";
+  /** Process ID (-1 for the kernel). */
   pid: number;
+  /** Thread ID. */
   tid: number;
+  /** Start address of the mapping. */
   start: bigint;
+  /** Length in bytes. */
   len: bigint;
+  /** File offset of `start` (the kernel's address for the kernel map). */
   pgoff: bigint;
+  /** The mapped file's path, or a pseudo name (`[kernel.kallsyms]_text`). */
   filename: string;
 }
 
 /** A file named by device and inode (MMAP2's default form). */
 export interface InodeIdentity {
+  /** Discriminant. */
   kind: "inode";
+  /** Device major number. */
   maj: number;
+  /** Device minor number. */
   min: number;
+  /** Inode number. */
   ino: bigint;
+  /** Inode generation. */
   inoGeneration: bigint;
 }
 
 /** A file named by its build ID (MMAP2 with PERF_RECORD_MISC_MMAP_BUILD_ID, `perf record --buildid-mmap`). */
 export interface BuildIdIdentity {
+  /** Discriminant. */
   kind: "build-id";
   /** Lowercase hex of the `build_id_size` bytes. */
   buildId: string;
@@ -82,23 +101,37 @@ export interface BuildIdIdentity {
 
 /** PERF_RECORD_MMAP2: a mapping with the identity of its file. */
 export interface Mmap2Record extends KernelRecordBase {
+  /** Discriminant. */
   kind: "mmap2";
+  /** Process ID (-1 for the kernel). */
   pid: number;
+  /** Thread ID. */
   tid: number;
+  /** Start address of the mapping. */
   start: bigint;
+  /** Length in bytes. */
   len: bigint;
+  /** File offset of `start`. */
   pgoff: bigint;
+  /** The file: device and inode, or build ID. */
   identity: InodeIdentity | BuildIdIdentity;
+  /** `PROT_*` bits. */
   prot: number;
+  /** `MAP_*` bits. */
   flags: number;
+  /** The mapped file's path, or a pseudo name (`[vdso]`, `//anon`). */
   filename: string;
 }
 
 /** PERF_RECORD_COMM: a thread's name; `exec` when an exec set it. */
 export interface CommRecord extends KernelRecordBase {
+  /** Discriminant. */
   kind: "comm";
+  /** Process ID. */
   pid: number;
+  /** Thread ID. */
   tid: number;
+  /** The new name. */
   comm: string;
   /** PERF_RECORD_MISC_COMM_EXEC: the name changed because the process called exec. */
   exec: boolean;
@@ -106,10 +139,15 @@ export interface CommRecord extends KernelRecordBase {
 
 /** PERF_RECORD_FORK and PERF_RECORD_EXIT. */
 export interface TaskRecord extends KernelRecordBase {
+  /** Discriminant: a fork or an exit. */
   kind: "fork" | "exit";
+  /** Process ID. */
   pid: number;
+  /** Parent process ID. */
   ppid: number;
+  /** Thread ID. */
   tid: number;
+  /** Parent thread ID. */
   ptid: number;
   /** The record's own `time` field (the ordering key is {@link RecordBase.time}, from the `sample_id`). */
   taskTime: bigint;
@@ -117,34 +155,51 @@ export interface TaskRecord extends KernelRecordBase {
 
 /** PERF_RECORD_LOST: the kernel dropped records. */
 export interface LostRecord extends KernelRecordBase {
+  /** Discriminant. */
   kind: "lost";
+  /** The event the records were lost for. */
   id: bigint;
+  /** How many records were lost. */
   lost: bigint;
 }
 
 /** The `read_format` values of a sample of one (not grouped) event. */
 export interface SampleRead {
+  /** The counter value. */
   value: bigint;
+  /** PERF_FORMAT_TOTAL_TIME_ENABLED. */
   timeEnabled?: bigint;
+  /** PERF_FORMAT_TOTAL_TIME_RUNNING. */
   timeRunning?: bigint;
+  /** PERF_FORMAT_ID. */
   id?: bigint;
+  /** PERF_FORMAT_LOST. */
   lost?: bigint;
 }
 
 /** PERF_RECORD_SAMPLE, with the fields its attribute's `sample_type` has. */
 export interface SampleRecord extends RecordBase {
+  /** Discriminant. */
   kind: "sample";
   /** Index of the sample's attribute. */
   attrIndex: number;
   /** `misc & 7`: 1 kernel, 2 user, ... */
   cpumode: number;
+  /** Event ID (PERF_SAMPLE_IDENTIFIER or ID). */
   id?: bigint;
+  /** Instruction pointer (PERF_SAMPLE_IP). */
   ip?: bigint;
+  /** Process ID (PERF_SAMPLE_TID). */
   pid?: number;
+  /** Thread ID (PERF_SAMPLE_TID). */
   tid?: number;
+  /** PERF_SAMPLE_ADDR. */
   addr?: bigint;
+  /** PERF_SAMPLE_STREAM_ID. */
   streamId?: bigint;
+  /** CPU (PERF_SAMPLE_CPU). */
   cpu?: number;
+  /** The period this sample stands for (PERF_SAMPLE_PERIOD). */
   period?: bigint;
   /** The counter values (PERF_SAMPLE_READ without PERF_FORMAT_GROUP; a group read is skipped). */
   read?: SampleRead;
@@ -154,12 +209,15 @@ export interface SampleRecord extends RecordBase {
 
 /** PERF_RECORD_HEADER_ATTR (pipe mode): an event's attribute and IDs. */
 export interface HeaderAttrRecord extends RecordBase {
+  /** Discriminant. */
   kind: "header-attr";
+  /** The attribute, with its IDs. */
   attr: PerfEventAttr;
 }
 
 /** PERF_RECORD_HEADER_FEATURE (pipe mode): one header feature section. */
 export interface HeaderFeatureRecord extends RecordBase {
+  /** Discriminant. */
   kind: "header-feature";
   /** The feature bit (`HEADER_*`). */
   feature: number;
@@ -171,21 +229,25 @@ export interface HeaderFeatureRecord extends RecordBase {
 
 /** PERF_RECORD_HEADER_BUILD_ID (pipe mode): one entry of the build-ID table. */
 export interface HeaderBuildIdRecord extends RecordBase {
+  /** Discriminant. */
   kind: "header-build-id";
   /** -1 for the host; a guest's machine PID otherwise. */
   pid: number;
   /** Lowercase hex: 20 bytes, or `size` bytes when `misc` has {@link Misc.BUILD_ID_SIZE}. */
   buildId: string;
+  /** The file's path as perf wrote it. */
   filename: string;
 }
 
 /** PERF_RECORD_FINISHED_ROUND and PERF_RECORD_FINISHED_INIT: markers perf writes between passes over its buffers. */
 export interface MarkerRecord extends RecordBase {
+  /** Discriminant. */
   kind: "finished-round" | "finished-init";
 }
 
 /** PERF_RECORD_COMPRESSED (and COMPRESSED2): the records inside it follow it, decompressed. */
 export interface CompressedRecord extends RecordBase {
+  /** Discriminant. */
   kind: "compressed";
   /** Bytes of zstd data it carries. */
   compressedBytes: number;
@@ -193,7 +255,9 @@ export interface CompressedRecord extends RecordBase {
 
 /** Any other record type, passed through: its body, and for kernel types the `sample_id` trailer. */
 export interface OtherRecord extends KernelRecordBase {
+  /** Discriminant. */
   kind: "other";
+  /** The bytes after the record header (a view). */
   body: Uint8Array;
 }
 

@@ -14,6 +14,11 @@ function le(width: number, ...values: (number | bigint)[]): number[] {
   return out;
 }
 
+/** The 8 little-endian bytes of a u64. */
+export function u64le(value: bigint): number[] {
+  return le(8, value);
+}
+
 /** A record: the 8-byte header (size from the body unless given) and the body. */
 export function record(type: number, body: number[] | Uint8Array, misc = 0, size?: number): number[] {
   return [...le(4, type), ...le(2, misc), ...le(2, size ?? 8 + body.length), ...body];

@@ -13,6 +13,7 @@ import {
   pipeStream,
   record,
   sampleBody,
+  u64le,
   zstdFrameHeader,
   zstdRawBlock,
   zstdRleBlock,
@@ -41,24 +42,39 @@ const ATTR = attrRecord(CPU_CLOCK_G);
 const FIRST = 16 + ATTR.length;
 
 describe("hand-made records", () => {
-  test("a record of size 0 or 4 is BAD_RECORD at its offset, not a loop", () => {
+  test("PF1 bytes that are not perf.data are NOT_PERF_DATA; the legacy PERFFILE format is UNSUPPORTED", () => {
+    const script = new TextEncoder().encode("#!/bin/sh\necho not perf data\n");
+    expectError(script, "NOT_PERF_DATA", 0, /it starts with 23 21 2f 62 69 6e 2f 73, not PERFILE2/);
+    const legacy = pipeStream();
+    legacy.set(new TextEncoder().encode("PERFFILE"));
+    expectError(legacy, "UNSUPPORTED", 0, /legacy PERFFILE/);
+  });
+
+  test("PF9 a sample naming an ID no attribute has is UNKNOWN_ID", () => {
+    const identified = CPU_CLOCK_G | (1n << 16n);
+    const attrs = [attrRecord(identified, [1n]), attrRecord(identified, [2n])];
+    const sample = record(9, [...u64le(99n), ...sampleBody(5n, [])]);
+    expectError(pipeStream(...attrs, sample), "UNKNOWN_ID", 16 + attrs[0]!.length + attrs[1]!.length, /event ID 99/);
+  });
+
+  test("PF4 a record of size 0 or 4 is BAD_RECORD at its offset, not a loop", () => {
     for (const size of [0, 4])
       expectError(pipeStream(ATTR, record(9, [], 0, size)), "BAD_RECORD", FIRST, /record size \d is below/);
   });
 
-  test("a record larger than what follows is TRUNCATED at its offset", () => {
+  test("PF5 a record larger than what follows is TRUNCATED at its offset", () => {
     expectError(pipeStream(ATTR, record(9, sampleBody(5n, [1n]), 0, 400)), "TRUNCATED", FIRST);
   });
 
-  test("a call chain claiming more entries than the record holds is BAD_RECORD", () => {
+  test("PF6 a call chain claiming more entries than the record holds is BAD_RECORD", () => {
     expectError(pipeStream(ATTR, record(9, sampleBody(5n, [1n, 2n], 2 ** 40))), "BAD_RECORD", FIRST, /callchain/);
   });
 
-  test("an unknown sample_type bit is UNSUPPORTED, named", () => {
+  test("PF7 an unknown sample_type bit is UNSUPPORTED, named", () => {
     expectError(pipeStream(attrRecord(CPU_CLOCK_G | (1n << 40n))), "UNSUPPORTED", 16, /bit 40/);
   });
 
-  test("a sample before any attribute is BAD_RECORD", () => {
+  test("PF8 a sample before any attribute is BAD_RECORD", () => {
     expectError(pipeStream(record(9, sampleBody(5n, []))), "BAD_RECORD", 16);
   });
 
@@ -77,11 +93,11 @@ describe("hand-made records", () => {
     ]);
   });
 
-  test("a zstd window over maxZstdWindow is LIMIT before any allocation", () => {
+  test("PF10 a zstd window over maxZstdWindow is LIMIT before any allocation", () => {
     expectError(pipeStream(ATTR, record(81, zstdFrameHeader(0xf8))), "LIMIT", FIRST, /window/);
   });
 
-  test("a zstd bomb (RLE blocks) is LIMIT once its record expands past maxDecompressedBytes", () => {
+  test("PF11 a zstd bomb (RLE blocks) is LIMIT once its record expands past maxDecompressedBytes", () => {
     const blocks = Array.from({ length: 600 }, () => zstdRleBlock(0, 128 * 1024)).flat();
     const bomb = pipeStream(ATTR, record(81, [...zstdFrameHeader(), ...blocks]));
     const before = process.memoryUsage().rss;
@@ -89,7 +105,7 @@ describe("hand-made records", () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(512 * 1024 * 1024);
   });
 
-  test("a COMPRESSED record inside compressed data is BAD_RECORD", () => {
+  test("PF12 a COMPRESSED record inside compressed data is BAD_RECORD", () => {
     const inner = record(81, [1, 2, 3]);
     expectError(
       pipeStream(ATTR, record(81, [...zstdFrameHeader(), ...zstdRawBlock(inner)])),
@@ -99,11 +115,11 @@ describe("hand-made records", () => {
     );
   });
 
-  test("zstd data that is not zstd is BAD_COMPRESSED", () => {
+  test("PF13 zstd data that is not zstd is BAD_COMPRESSED", () => {
     expectError(pipeStream(ATTR, record(81, [1, 2, 3, 4, 5, 6, 7, 8])), "BAD_COMPRESSED", FIRST);
   });
 
-  test("bad limits are refused by name", () => {
+  test("PF14 bad limits are refused by name", () => {
     expect(() => readPerfData(pipeStream(ATTR), { limits: { maxAttrs: -1 } })).toThrow(
       "limits.maxAttrs must be an integer >= 0, got -1",
     );
@@ -129,7 +145,7 @@ describe.skipIf(cannot !== undefined)("real recordings, cut and mutated", () => 
     }
   });
 
-  test("every prefix (each of the first and last 2 KiB, 300 between) reads or ends in a PerfDataError inside it", () => {
+  test("PF3 every prefix (each of the first and last 2 KiB, 300 between) reads or ends in a PerfDataError inside it", () => {
     const next = mulberry32(seedFrom("PERF_CUT_SEED", "perf cuts"));
     for (const [name, bytes] of Object.entries(files)) {
       const whole = readAll(bytes);
@@ -146,7 +162,7 @@ describe.skipIf(cannot !== undefined)("real recordings, cut and mutated", () => 
     }
   });
 
-  test("file-header lies: sections past the data, attr sizes past their slot, too many attributes", () => {
+  test("PF2 file-header lies: sections past the data, attr sizes past their slot, too many attributes", () => {
     const bytes = files.file!;
     const edit = (at: number, value: bigint, width = 8) => {
       const copy = bytes.slice();

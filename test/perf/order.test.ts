@@ -107,7 +107,7 @@ describe("the orderer on its own", () => {
     expect(out).toHaveLength(500);
   });
 
-  test("bad bounds are refused by name", () => {
+  test("PF14 bad bounds are refused by name", () => {
     expect(() => new OrderedEvents(() => {}, { maxQueuedEvents: 0 })).toThrow(
       "maxQueuedEvents must be an integer >= 1, got 0",
     );
