@@ -19,8 +19,29 @@ export function perfCannotRecord(dir: string): string | undefined {
 /** A shell loop and an `ls -R` over /usr/lib: an exec, a fork and well under a second of CPU on any machine. */
 export const WORKLOAD = ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; ls -R /usr/lib > /dev/null"];
 
-/** Runs `perf record -e cpu-clock -F 10000 -g ARGS -- workload` to `out` (`-o -` and a redirect in pipe mode). */
-export function perfRecord(out: string, args: string[], options: { pipe?: boolean; workload?: string[] } = {}): void {
+/**
+ * Runs `perf record -e cpu-clock -F 10000 -g ARGS -- workload` to `out` (`-o -` and a redirect in pipe
+ * mode; with `inject`, the pipe through `perf inject -b`, which adds HEADER_BUILD_ID records).
+ */
+export function perfRecord(
+  out: string,
+  args: string[],
+  options: { pipe?: boolean; inject?: boolean; workload?: string[] } = {},
+): void {
+  if (options.inject) {
+    const raw = `${out}.raw`;
+    perfRecord(raw, args, { pipe: true, workload: options.workload });
+    const input = openSync(raw, "r");
+    const output = openSync(out, "w");
+    try {
+      const run = spawnSync("perf", ["inject", "-b"], { stdio: [input, output, "pipe"], timeout: 120_000 });
+      if (run.status !== 0) throw new Error(`perf inject -b failed: ${run.stderr}`);
+    } finally {
+      closeSync(input);
+      closeSync(output);
+    }
+    return;
+  }
   const base = ["record", "-q", "-e", "cpu-clock", "-F", "10000", "-g", ...args];
   const workload = options.workload ?? WORKLOAD;
   if (options.pipe) {

@@ -30,22 +30,40 @@ function* chunks(bytes: Uint8Array, next: () => number): Generator<Uint8Array> {
   }
 }
 
-const cases = [
+const cases: { name: string; args: string[]; pipe: boolean; inject?: boolean }[] = [
   { name: "file mode", args: [], pipe: false },
   { name: "file mode, --buildid-mmap", args: ["--buildid-mmap"], pipe: false },
   { name: "pipe mode", args: [], pipe: true },
   { name: "pipe mode, --buildid-mmap", args: ["--buildid-mmap"], pipe: true },
   { name: "file mode, -z", args: ["-z"], pipe: false },
   { name: "pipe mode, -z", args: ["-z"], pipe: true },
+  { name: "pipe mode through perf inject -b (HEADER_BUILD_ID records)", args: [], pipe: true, inject: true },
+  {
+    name: "file mode, every sample field perf adds for cpu-clock (dwarf stacks, registers, CPU, ADDR, IDENTIFIER, page sizes, ...)",
+    args: [
+      "--call-graph",
+      "dwarf,1024",
+      "--sample-cpu",
+      "-d",
+      "--sample-identifier",
+      "--phys-data",
+      "--data-page-size",
+      "--code-page-size",
+      "-W",
+      "--intr-regs",
+      "-s",
+    ],
+    pipe: false,
+  },
 ];
 
 describe.skipIf(cannot !== undefined)(
   "perf record -e cpu-clock -g, read and ordered as perf script -D delivers it",
   () => {
     const seed = seedFrom("PERF_ORACLE_SEED", "perf oracle chunking");
-    test.each(cases)("$name", async ({ name, args, pipe }) => {
-      const file = join(dir, `${name.replace(/\W+/g, "-")}.data`);
-      perfRecord(file, args, { pipe });
+    test.each(cases)("$name", async ({ name, args, pipe, inject }) => {
+      const file = join(dir, `${name.replace(/\W+/g, "-").slice(0, 40)}.data`);
+      perfRecord(file, args, { pipe, inject });
       const bytes = new Uint8Array(readFileSync(file));
       const data = readPerfData(bytes);
       expect(data.session.mode).toBe(pipe ? "pipe" : "file");
@@ -59,6 +77,7 @@ describe.skipIf(cannot !== undefined)(
       const buildIdForm = mmap2.filter((r) => r.identity.kind === "build-id").length;
       expect(buildIdForm > 0).toBe(args.includes("--buildid-mmap"));
       if (args.includes("-z")) expect(ordered.some((r) => r.kind === "compressed")).toBe(true);
+      if (inject) expect(ordered.filter((r) => r.kind === "header-build-id").length).toBe(data.session.buildIds.length);
 
       const table = data.session.buildIds.map((e) => `${e.buildId} ${e.filename}`).sort();
       const listed = perfBuildIdList(file);
