@@ -17,7 +17,7 @@ export interface Orderable {
 
 /** Bounds on the queue; past one, perf's half flush delivers the older half of the queue's time span. */
 export interface OrderOptions {
-  /** Most records queued: 1,000,000. */
+  /** Most records queued: 250,000 (about 100 MB of parsed samples with call chains). */
   maxQueuedEvents?: number;
   /** Most record bytes queued (the records' `size`): 64 MiB. perf's own bound is `report.queue-size`, unbounded by default. */
   maxQueuedBytes?: number;
@@ -71,7 +71,7 @@ export class OrderedEvents<T extends Orderable> {
     private readonly deliver: (event: T) => void,
     options?: OrderOptions,
   ) {
-    this.maxEvents = bound(options?.maxQueuedEvents, 1_000_000, "maxQueuedEvents");
+    this.maxEvents = bound(options?.maxQueuedEvents, 250_000, "maxQueuedEvents");
     this.maxBytes = bound(options?.maxQueuedBytes, 64 * 1024 * 1024, "maxQueuedBytes");
   }
 
