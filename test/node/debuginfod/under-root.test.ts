@@ -1,10 +1,10 @@
 // Opening under a root (src/node/files/under-root.ts) against a real tree: a symbolic link anywhere on
 // the way is refused by name, `..` cannot climb out, a FIFO is refused without blocking, and a
 // directory walk holds each directory once.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, readSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   NotUnderRootError,
@@ -129,4 +129,31 @@ describe("relativeNames", () => {
     expect(relativeNames("/r", "/rr/a")).toBeUndefined();
     expect(relativeNames("/r", "/r/a/../b")).toBeUndefined();
   });
+});
+
+describe("without procfs", () => {
+  // A mount namespace of its own with /proc unmounted: needs root and util-linux's unshare.
+  const can = process.getuid?.() === 0 && spawnSync("unshare", ["--version"]).status === 0;
+  it.skipIf(!can)(
+    "a scan fails with ProcfsMissingError instead of finding nothing",
+    () => {
+      const module = resolve("src/node/debuginfod/build-id-index.ts");
+      const script = `import { BuildIdIndex } from ${JSON.stringify(module)};
+const index = await BuildIdIndex.create({ roots: [${JSON.stringify(root)}] });
+await index.scan().then(() => console.log("scanned"), (e) => console.log(e.name, e.code, e.message));`;
+      const inner = `umount -l /proc && exec "$0" --import tsx --input-type=module -e "$1"`;
+      const out = execFileSync(
+        "unshare",
+        ["-m", "--propagation", "private", "sh", "-c", inner, process.execPath, script],
+        {
+          encoding: "utf8",
+          timeout: 120_000,
+        },
+      );
+      expect(out.trim()).toBe(
+        "ProcfsMissingError ENOPROCFS opening under a root needs procfs mounted at /proc, but /proc/self/fd cannot be read (ENOENT)",
+      );
+    },
+    120_000,
+  );
 });
