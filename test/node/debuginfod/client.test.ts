@@ -58,18 +58,39 @@ async function waitForScan(url: string, ids: string[]): Promise<void> {
   throw new Error(`debuginfod -F at ${url} did not index ${ids.join(", ")} in 60 s`);
 }
 
+// elfutils 0.188 has no -p 0: the port is one that was free a moment ago, and another process may
+// bind it first (debuginfod then exits, "cannot start http server"), so a start is retried on a new port.
+async function startElfutils(): Promise<void> {
+  let log = "";
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const port = await freePort();
+    const child = spawn(
+      "debuginfod",
+      ["-F", "-p", String(port), "-d", join(tree.dir, "elfutils.sqlite"), "-t", "0", "-g", "0", tree.root],
+      { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH, HOME: tree.dir } },
+    );
+    log = "";
+    const listening = await new Promise<boolean>((resolve) => {
+      child.stderr!.on("data", (chunk: Buffer) => {
+        log += chunk;
+        const on = /started http server on (.*) port=/.exec(log)?.[1];
+        if (on !== undefined) resolve(on.includes("IPv4")); // IPv6 alone: 127.0.0.1 is someone else's
+      });
+      child.once("exit", () => resolve(false));
+    });
+    if (listening) {
+      elfutils = child;
+      elfutilsUrl = `http://127.0.0.1:${port}`;
+      return;
+    }
+    child.kill("SIGKILL");
+  }
+  throw new Error(`debuginfod did not listen on 127.0.0.1 in 5 attempts:\n${log}`);
+}
+
 beforeAll(async () => {
   tree = makeTree();
-  const port = await freePort();
-  elfutils = spawn(
-    "debuginfod",
-    ["-F", "-p", String(port), "-d", join(tree.dir, "elfutils.sqlite"), "-t", "0", "-g", "0", tree.root],
-    {
-      stdio: "ignore",
-      env: { PATH: process.env.PATH, HOME: tree.dir },
-    },
-  );
-  elfutilsUrl = `http://127.0.0.1:${port}`;
+  await startElfutils();
   await waitForScan(
     elfutilsUrl,
     tree.programs.map((p) => p.id),
