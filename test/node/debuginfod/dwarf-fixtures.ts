@@ -335,6 +335,23 @@ export function compressSections(
   return out;
 }
 
+/** The file with the named section's bytes replaced by `content`, written at the end of the file. */
+export function replaceSection(input: Uint8Array, name: string, content: Uint8Array): Uint8Array {
+  const { L, le, sections } = sectionsOf(input);
+  const s = sections.find((x) => x.name === name);
+  if (!s) throw new Error(`no ${name}`);
+  const at = input.length + ((8 - (input.length % 8)) % 8);
+  const out = new Uint8Array(at + content.length);
+  out.set(input);
+  out.set(content, at);
+  const v = new DataView(out.buffer);
+  const word = (field: number, value: number) =>
+    L.word === 8 ? v.setBigUint64(s.header + field, BigInt(value), le) : v.setUint32(s.header + field, value, le);
+  word(L.shOffset, at);
+  word(L.shSize, content.length);
+  return out;
+}
+
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
