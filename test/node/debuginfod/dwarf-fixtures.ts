@@ -96,8 +96,15 @@ export function gccFixtures(dir: string): DebugFixture[] {
   return fixtures;
 }
 
-/** The LLVM IR module llc builds for each target: three functions in three files, MD5s on two of them. */
-function irModule(dir: string, version: number, md5: { main: string; header: string }, id: number): string {
+/** The MD5s the IR module states for its three files (LLVM gives all of a table's files one or none). */
+export interface Md5s {
+  main: string;
+  header: string;
+  other: string;
+}
+
+/** The LLVM IR module llc builds for each target: three functions in three files, with MD5s from DWARF 5 on. */
+function irModule(dir: string, version: number, md5: Md5s, id: number): string {
   const note = [
     '.section .note.gnu.build-id,"a",@note',
     ".p2align 2",
@@ -121,7 +128,7 @@ define i32 @h() !dbg !13 { ret i32 2, !dbg !22 }
 !2 = !{i32 7, !"Dwarf Version", i32 ${version}}
 !3 = !{i32 2, !"Debug Info Version", i32 3}
 !4 = !DIFile(filename: "inc/h.h", directory: "${dir}"${checksum(md5.header)})
-!5 = !DIFile(filename: "${dir}/abs/other.h", directory: "${dir}")
+!5 = !DIFile(filename: "${dir}/abs/other.h", directory: "${dir}"${checksum(md5.other)})
 !10 = distinct !DISubprogram(name: "f", scope: !1, file: !1, line: 1, type: !12, unit: !0, spFlags: DISPFlagDefinition)
 !11 = distinct !DISubprogram(name: "g", scope: !4, file: !4, line: 2, type: !12, unit: !0, spFlags: DISPFlagDefinition)
 !13 = distinct !DISubprogram(name: "h", scope: !5, file: !5, line: 3, type: !12, unit: !0, spFlags: DISPFlagDefinition)
@@ -140,7 +147,7 @@ export const LLC_TARGETS = [
   { triple: "s390x-linux-gnu", class: 64, endian: "big" },
 ] as const;
 
-/** The sources the IR module names, under `dir/llc-src`: main.c and h.h with the MD5s the IR states (h.h's deliberately another file's). */
+/** The sources the IR module names, under `dir/llc-src`. */
 export function llcSources(dir: string): { root: string; main: string; header: string; other: string } {
   const root = join(dir, "llc-src");
   for (const d of ["src", "inc", "abs"]) mkdirSync(join(root, d), { recursive: true });
@@ -154,7 +161,7 @@ export function llcSources(dir: string): { root: string; main: string; header: s
 }
 
 /** llc builds of the IR module for each target and DWARF version, relocations applied. */
-export function llcFixtures(dir: string, md5: { main: string; header: string }): DebugFixture[] {
+export function llcFixtures(dir: string, md5: Md5s): DebugFixture[] {
   const { root } = llcSources(dir);
   const out = join(dir, "files");
   const work = join(dir, "llc");

@@ -83,7 +83,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "dwarf-lines-"));
   const files = join(dir, "files");
   const sources = llcSources(dir);
-  fixtures = [...gccFixtures(dir), ...llcFixtures(dir, { main: md5Of(sources.main), header: md5Of(sources.other) })];
+  fixtures = [
+    ...gccFixtures(dir),
+    ...llcFixtures(dir, { main: md5Of(sources.main), header: md5Of(sources.header), other: md5Of(sources.other) }),
+  ];
   const plain = join(files, "plain");
   mkdirSync(plain);
   for (const f of fixtures.filter((x) => /zlib|zstd/.test(x.name))) {
