@@ -134,7 +134,7 @@ afterAll(() => {
 });
 
 describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginfod", () => {
-  test("a named path as the DWARF writes it or canonicalised is served, byte for byte; any other is 404", async () => {
+  test("W13 a named path as the DWARF writes it or canonicalised is served, byte for byte; any other is 404", async () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
     const named = [`${root}/src/main.c`, `${root}/src/gen/./parser.y`, `${root}/weird//./dir/../w.c`];
@@ -164,7 +164,7 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     expect(answers.filter(([, status]) => status === 404).length).toBeGreaterThanOrEqual(8);
   });
 
-  test("a percent-encoded slash or dot segment is decoded before matching, as libmicrohttpd decodes it", async () => {
+  test("W13 a percent-encoded slash or dot segment is decoded before matching, as libmicrohttpd decodes it", async () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
     const encoded = `${escape(root)}/src%2Fmain.c`;
@@ -178,7 +178,7 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     }
   });
 
-  test("beyond elfutils: not outside the roots, not through a symbolic link, not a FIFO", async () => {
+  test("W14 beyond elfutils: not outside the roots, not through a symbolic link, not a FIFO", async () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
     for (const path of [
@@ -198,7 +198,7 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     expect(widened.record(sourceNames(binary).sources).has(`${outside}/far.h`)).toBe(true);
   });
 
-  test("a source changed since it was recorded is 404, as elfutils answers for one changed since its scan", async () => {
+  test("W15 a source changed since it was recorded is 404, as elfutils answers for one changed since its scan", async () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
     const path = `${root}/src/gen/parser.y`;
@@ -211,7 +211,7 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     expect(ours(files, files.record(sourceNames(binary).sources), raw).status).toBe(200);
   });
 
-  test("a folder swapped for a link after the record is not followed, though the file is the same", () => {
+  test("W15 a folder swapped for a link after the record is not followed, though the file is the same", () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
     const path = `${root}/weird/w.c`;
@@ -230,7 +230,7 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
 });
 
 describe.skipIf(missing || !have("/usr/lib/llvm-14/bin/llc"))("MD5s in DWARF 5 tables", () => {
-  test("a source whose MD5 is not the one its table gives is not recorded; those with theirs are (gcc gives none: all recorded)", () => {
+  test("W14 a source whose MD5 is not the one its table gives is not recorded; those with theirs are (gcc gives none: all recorded)", () => {
     const base = mkdtempSync(join(tmpdir(), "sources-md5-"));
     try {
       const src = llcSources(base);
@@ -259,7 +259,7 @@ describe("request paths", () => {
     expect(canonicalSourcePath("/a/b/.")).toBe("/a/b");
   });
 
-  test("an empty path, a NUL, or one of PATH_MAX bytes: SourceRequestError naming it", () => {
+  test("W12 an empty path, a NUL, or one of PATH_MAX bytes: SourceRequestError naming it", () => {
     expect(() => sourceRequestPath([])).toThrow(new SourceRequestError("", "is empty: /buildid/ID/source needs /PATH"));
     const nul = () => sourceRequestPath(["tmp", "a\0b"]);
     expect(nul).toThrow(SourceRequestError);
