@@ -19,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ArtifactNotFoundError, findArtifact } from "../../../src/node/debuginfod/client.js";
 import { readSourceNames } from "../../../src/node/debuginfod/dwarf-lines.js";
 import { fdReader } from "../../../src/node/debuginfod/reads.js";
 import {
@@ -151,5 +152,14 @@ describe.skipIf(missing)("clients fetching sources", () => {
     const refused = await run("debuginfod-find", ["source", id, join(src, "unnamed.c")], env);
     expect(refused.code).not.toBe(0);
     expect(refused.stdout).toBe("");
+  });
+
+  test("find source (this package's client) gets the same bytes, and ArtifactNotFoundError for the unnamed file", async () => {
+    const options = { urls: [url], cachePath: join(dir, "our-cache"), env: {} };
+    const found = await findArtifact("source", id, { ...options, file: join(src, "main.c") });
+    expect(readFileSync(found.path)).toEqual(readFileSync(join(src, "main.c")));
+    await expect(findArtifact("source", id, { ...options, file: join(src, "unnamed.c") })).rejects.toBeInstanceOf(
+      ArtifactNotFoundError,
+    );
   });
 });
