@@ -15,17 +15,8 @@
  * @packageDocumentation
  */
 import { createHash } from "node:crypto";
-import {
-  type BigIntStats,
-  closeSync,
-  constants,
-  fstatSync,
-  openSync,
-  readlinkSync,
-  readSync,
-  realpathSync,
-} from "node:fs";
-import { fileKind, NotRegularFileError } from "../safe-open.js";
+import { type BigIntStats, closeSync, readSync, realpathSync } from "node:fs";
+import { openUnderRootSync, ProcfsMissingError, relativeNames } from "../files/under-root.js";
 import type { SourceNames } from "./dwarf-lines.js";
 
 /**
@@ -128,11 +119,7 @@ export interface OpenedSource {
 export interface SourceFilesOptions {
   /** Largest source file read to check a DWARF 5 MD5, in bytes (a larger one is not noted). Default 64 MiB. */
   maxHashBytes?: number;
-  /** Where the kernel shows an open descriptor's path. Default `/proc/self/fd`. */
-  procFd?: string;
 }
-
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | constants.O_NOFOLLOW;
 
 function sameStamp(st: BigIntStats, r: SourceRecord): boolean {
   return (
@@ -145,7 +132,6 @@ export class SourceFiles {
   /** The roots, as real paths (symbolic links in them resolved once, here). */
   readonly roots: readonly string[];
   private readonly maxHashBytes: number;
-  private readonly procFd: string;
 
   /**
    * @param roots directories whose files may be served; each is resolved to its real path now, and one
@@ -163,7 +149,6 @@ export class SourceFiles {
     }
     this.roots = real;
     this.maxHashBytes = options.maxHashBytes ?? 64 << 20;
-    this.procFd = options.procFd ?? "/proc/self/fd";
   }
 
   /** The canonical path of a DWARF source name when it lies under a root (no check of the file system); else `undefined`. */
@@ -174,31 +159,22 @@ export class SourceFiles {
   }
 
   /**
-   * Opens `path` (canonical, under a root) only if it is a regular file reached without a symbolic link:
-   * `O_NOFOLLOW` refuses one at the end, and the kernel's own name for the open file
-   * (`/proc/self/fd/N`) must be `path` itself, which a link anywhere on the way would change.
-   * `undefined` when the path is outside the roots, absent, a link or otherwise not that file.
-   * @throws NotRegularFileError for a FIFO, device or directory at the path (opened without blocking, never read).
+   * Opens `path` (canonical) from the innermost root holding it, one component at a time and never
+   * through a symbolic link (files/under-root.ts, as the server opens every file it serves), and
+   * checks it on the handle: `undefined` when the path is under no root, absent, reached through a
+   * link, or not a regular file (a FIFO is opened without blocking and never read).
+   * @throws ProcfsMissingError without procfs at `/proc`, which opening under a root needs.
    */
   openWithin(path: string): OpenedSource | undefined {
     if (this.within(path) !== path) return undefined;
-    let fd: number;
+    const root = this.roots.filter((r) => relativeNames(r, path) !== undefined).sort((a, b) => b.length - a.length)[0];
+    if (root === undefined) return undefined;
     try {
-      fd = openSync(path, OPEN_FLAGS);
-    } catch {
-      return undefined;
-    }
-    try {
-      const stat = fstatSync(fd, { bigint: true });
-      if (!stat.isFile()) throw new NotRegularFileError(path, fileKind(stat));
-      if (readlinkSync(`${this.procFd}/${fd}`) !== path) {
-        closeSync(fd);
-        return undefined;
-      }
+      const { fd, stat } = openUnderRootSync(root, path);
       return { fd, stat, path };
     } catch (error) {
-      closeSync(fd);
-      throw error;
+      if (error instanceof ProcfsMissingError) throw error;
+      return undefined;
     }
   }
 
@@ -212,12 +188,7 @@ export class SourceFiles {
     for (const [name, md5] of sources) {
       const path = this.within(name);
       if (path === undefined || records.has(path)) continue;
-      let opened: OpenedSource | undefined;
-      try {
-        opened = this.openWithin(path);
-      } catch {
-        continue;
-      }
+      const opened = this.openWithin(path);
       if (!opened) continue;
       try {
         const { stat } = opened;
@@ -242,12 +213,7 @@ export class SourceFiles {
    * the same device, inode, size, mtime and ctime. `undefined` otherwise (the caller answers 404).
    */
   open(record: SourceRecord): OpenedSource | undefined {
-    let opened: OpenedSource | undefined;
-    try {
-      opened = this.openWithin(record.name);
-    } catch {
-      return undefined;
-    }
+    const opened = this.openWithin(record.name);
     if (opened && !sameStamp(opened.stat, record)) {
       closeSync(opened.fd);
       return undefined;

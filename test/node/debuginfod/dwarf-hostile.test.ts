@@ -70,7 +70,7 @@ afterAll(() => {
 });
 
 describe.skipIf(missing)("bounds", () => {
-  test("W1 a file of four units with more than maxUnits: LIMIT", () => {
+  test("DW1 a file of four units with more than maxUnits: LIMIT", () => {
     expect(names(five).units).toBe(4);
     const error = thrown(() => names(five, limits({ maxUnits: 3 })));
     expect(error).toBeInstanceOf(DwarfError);
@@ -78,7 +78,7 @@ describe.skipIf(missing)("bounds", () => {
     expect(names(five, limits({ maxUnits: 4 })).units).toBe(4);
   });
 
-  test("W2 a line table with more files than maxFilesPerUnit: LIMIT, in DWARF 5 from the count, in 4 as they are read", () => {
+  test("DW2 a line table with more files than maxFilesPerUnit: LIMIT, in DWARF 5 from the count, in 4 as they are read", () => {
     const tables = [...readDwarfUnits(reader(five), five.length)].map((u) => u.lines!);
     const most = Math.max(...tables.map((t) => t.files.length));
     const first = tables.find((t) => t.directories.length >= most || t.files.length >= most)!;
@@ -100,7 +100,7 @@ describe.skipIf(missing)("bounds", () => {
     });
   });
 
-  test("W3 more file entries in all than maxFileEntries, more paths than maxNames: LIMIT", () => {
+  test("DW3 more file entries in all than maxFileEntries, more paths than maxNames: LIMIT", () => {
     expect(thrown(() => names(four, limits({ maxFileEntries: 5 })))).toMatchObject({
       code: "LIMIT",
       message: "line tables list more than 5 entries in all",
@@ -113,7 +113,7 @@ describe.skipIf(missing)("bounds", () => {
     expect(names(five, limits({ maxNames: count })).sources.size).toBe(count);
   });
 
-  test("W4 a limit that is not an integer >= 0: RangeError naming it", () => {
+  test("DW4 a limit that is not an integer >= 0: RangeError naming it", () => {
     expect(thrown(() => names(five, limits({ maxUnits: -1 })))).toMatchObject({
       name: "RangeError",
       message: "limits.maxUnits must be an integer >= 0, got -1",
@@ -138,7 +138,7 @@ describe.skipIf(missing)("compressed sections", () => {
     for (const how of ["zlib", "zstd"] as const) expect([...names(packed(how)).sources.keys()]).toEqual(plain);
   });
 
-  test("W5 past maxSectionBytes: LIMIT from the header, before anything is inflated", () => {
+  test("DW5 past maxSectionBytes: LIMIT from the header, before anything is inflated", () => {
     const size = section(five, ".debug_info").size;
     for (const how of ["zlib", "zstd"] as const) {
       expect(thrown(() => names(packed(how), limits({ maxSectionBytes: size - 1 })))).toMatchObject({
@@ -153,7 +153,7 @@ describe.skipIf(missing)("compressed sections", () => {
     }
   });
 
-  test("W7 a stream that inflates to more or less than its header states: BAD_COMPRESSION", () => {
+  test("DW7 a stream that inflates to more or less than its header states: BAD_COMPRESSION", () => {
     const size = BigInt(section(five, ".debug_info").size);
     for (const how of ["zlib", "zstd"] as const) {
       expect(thrown(() => names(withSize(packed(how), ".debug_info", size - 1n)))).toMatchObject({
@@ -167,7 +167,7 @@ describe.skipIf(missing)("compressed sections", () => {
     }
   });
 
-  test("W6 a zstd frame whose window is 1 GiB: LIMIT before fzstd allocates it", () => {
+  test("DW6 a zstd frame whose window is 1 GiB: LIMIT before fzstd allocates it", () => {
     const out = new Uint8Array(packed("zstd"));
     const frame = section(out, ".debug_info").offset + 24;
     expect(new DataView(out.buffer).getUint32(frame, true)).toBe(0xfd2fb528);
@@ -180,7 +180,7 @@ describe.skipIf(missing)("compressed sections", () => {
     });
   });
 
-  test("W7 corrupt data, a .zdebug section without its magic: BAD_COMPRESSION", () => {
+  test("DW7 corrupt data, a .zdebug section without its magic: BAD_COMPRESSION", () => {
     const zlib = new Uint8Array(packed("zlib"));
     const info = section(zlib, ".debug_info");
     zlib.fill(0xff, info.offset + 24, info.offset + 40);
@@ -194,7 +194,7 @@ describe.skipIf(missing)("compressed sections", () => {
     });
   });
 
-  test("W8 a compression type other than zlib and zstd: UNSUPPORTED", () => {
+  test("DW8 a compression type other than zlib and zstd: UNSUPPORTED", () => {
     const other = new Uint8Array(packed("zlib"));
     new DataView(other.buffer).setUint32(section(other, ".debug_info").offset, 3, true);
     expect(thrown(() => names(other))).toMatchObject({
@@ -203,7 +203,7 @@ describe.skipIf(missing)("compressed sections", () => {
     });
   });
 
-  test("W9 a section that runs past the end of the file: TRUNCATED", () => {
+  test("DW9 a section that runs past the end of the file: TRUNCATED", () => {
     const out = new Uint8Array(five);
     const line = section(out, ".debug_line");
     const { classLayout: L } = readElfLayout(reader(out), out.length);
@@ -226,7 +226,7 @@ describe.skipIf(missing)("malformed units", () => {
     return out;
   }
 
-  test("W10 a line table of another version takes that unit out and no other", () => {
+  test("DW10 a line table of another version takes that unit out and no other", () => {
     const units = [...readDwarfUnits(reader(five), five.length)];
     const second = units[1]!.lines!.offset;
     const versionAt = second + 4;
@@ -237,7 +237,7 @@ describe.skipIf(missing)("malformed units", () => {
     for (const name of others) expect([...read.sources.keys()].some((p) => p.endsWith(`/${name}`))).toBe(true);
   });
 
-  test("W11 a unit of another version is skipped with its reason; a unit length past .debug_info ends the walk", () => {
+  test("DW11 a unit of another version is skipped with its reason; a unit length past .debug_info ends the walk", () => {
     const version = names(patched(five, ".debug_info", 4, [1, 0]));
     expect(version.units).toBe(4);
     expect(version.problems).toEqual([{ unit: 0, reason: "unit version 1" }]);

@@ -80,7 +80,7 @@ function ours(files: SourceFiles, records: Map<string, SourceRecord>, path: stri
 }
 
 /** libcurl's escaping of a path as debuginfod-find sends it: every byte but unreserved ones and `/`. */
-const escape = (p: string) => p.split("/").map(encodeURIComponent).join("/");
+const curlEscape = (p: string) => p.split("/").map(encodeURIComponent).join("/");
 
 let dir: string;
 let root: string;
@@ -134,7 +134,7 @@ afterAll(() => {
 });
 
 describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginfod", () => {
-  test("W13 a named path as the DWARF writes it or canonicalised is served, byte for byte; any other is 404", async () => {
+  test("DW13 a named path as the DWARF writes it or canonicalised is served, byte for byte; any other is 404", async () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
     const named = [`${root}/src/main.c`, `${root}/src/gen/./parser.y`, `${root}/weird//./dir/../w.c`];
@@ -152,7 +152,7 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     ];
     const answers = [];
     for (const path of asked) {
-      for (const raw of [`/buildid/${id}/source${escape(path)}`, `/buildid/${id}/source${path}`]) {
+      for (const raw of [`/buildid/${id}/source${curlEscape(path)}`, `/buildid/${id}/source${path}`]) {
         const theirs = await fetchRaw(elfutils.url, raw);
         const mine = ours(files, records, raw);
         answers.push([raw, theirs.status, mine.status]);
@@ -164,13 +164,13 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     expect(answers.filter(([, status]) => status === 404).length).toBeGreaterThanOrEqual(8);
   });
 
-  test("W13 a percent-encoded slash or dot segment is decoded before matching, as libmicrohttpd decodes it", async () => {
+  test("DW13 a percent-encoded slash or dot segment is decoded before matching, as libmicrohttpd decodes it", async () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
-    const encoded = `${escape(root)}/src%2Fmain.c`;
+    const encoded = `${curlEscape(root)}/src%2Fmain.c`;
     for (const raw of [
       `/buildid/${id}/source${encoded}`,
-      `/buildid/${id}/source${escape(root)}/src/%2e%2e/src/main.c`,
+      `/buildid/${id}/source${curlEscape(root)}/src/%2e%2e/src/main.c`,
     ]) {
       const theirs = await fetchRaw(elfutils.url, raw);
       expect(theirs.status, raw).toBe(200);
@@ -178,7 +178,7 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     }
   });
 
-  test("W14 beyond elfutils: not outside the roots, not through a symbolic link, not a FIFO", async () => {
+  test("DW14 beyond elfutils: not outside the roots, not through a symbolic link, not a FIFO", async () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
     for (const path of [
@@ -187,7 +187,7 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
       `${root}/src/../include/util.h`,
       `${root}/include/util.h`,
     ]) {
-      const raw = `/buildid/${id}/source${escape(path)}`;
+      const raw = `/buildid/${id}/source${curlEscape(path)}`;
       expect((await fetchRaw(elfutils.url, raw)).status, `elfutils serves ${path}`).toBe(200);
       expect(ours(files, records, raw).status, path).toBe(404);
     }
@@ -198,11 +198,11 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     expect(widened.record(sourceNames(binary).sources).has(`${outside}/far.h`)).toBe(true);
   });
 
-  test("W15 a source changed since it was recorded is 404, as elfutils answers for one changed since its scan", async () => {
+  test("DW15 a source changed since it was recorded is 404, as elfutils answers for one changed since its scan", async () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
     const path = `${root}/src/gen/parser.y`;
-    const raw = `/buildid/${id}/source${escape(path)}`;
+    const raw = `/buildid/${id}/source${curlEscape(path)}`;
     expect(ours(files, records, raw).status).toBe(200);
     const later = new Date(Date.now() + 3_600_000);
     utimesSync(path, later, later);
@@ -211,11 +211,11 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     expect(ours(files, files.record(sourceNames(binary).sources), raw).status).toBe(200);
   });
 
-  test("W15 a folder swapped for a link after the record is not followed, though the file is the same", () => {
+  test("DW15 a folder swapped for a link after the record is not followed, though the file is the same", () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
     const path = `${root}/weird/w.c`;
-    const raw = `/buildid/${id}/source${escape(path)}`;
+    const raw = `/buildid/${id}/source${curlEscape(path)}`;
     expect(ours(files, records, raw).status).toBe(200);
     renameSync(join(root, "weird"), join(root, "weird-moved"));
     symlinkSync(join(root, "weird-moved"), join(root, "weird"));
@@ -230,7 +230,7 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
 });
 
 describe.skipIf(missing || !have("/usr/lib/llvm-14/bin/llc"))("MD5s in DWARF 5 tables", () => {
-  test("W14 a source whose MD5 is not the one its table gives is not recorded; those with theirs are (gcc gives none: all recorded)", () => {
+  test("DW14 a source whose MD5 is not the one its table gives is not recorded; those with theirs are (gcc gives none: all recorded)", () => {
     const base = mkdtempSync(join(tmpdir(), "sources-md5-"));
     try {
       const src = llcSources(base);
@@ -259,7 +259,7 @@ describe("request paths", () => {
     expect(canonicalSourcePath("/a/b/.")).toBe("/a/b");
   });
 
-  test("W12 an empty path, a NUL, or one of PATH_MAX bytes: SourceRequestError naming it", () => {
+  test("DW12 an empty path, a NUL, or one of PATH_MAX bytes: SourceRequestError naming it", () => {
     expect(() => sourceRequestPath([])).toThrow(new SourceRequestError("", "is empty: /buildid/ID/source needs /PATH"));
     const nul = () => sourceRequestPath(["tmp", "a\0b"]);
     expect(nul).toThrow(SourceRequestError);
