@@ -265,7 +265,7 @@ describe.skipIf(missing)("mutated bytes", () => {
     const units = [...readDwarfUnits(reader(five), five.length)];
     const line = section(five, ".debug_line");
     const offsets = units.map((u) => u.lines!.offset);
-    const ends = offsets.map((o, i) => offsets[i + 1] ?? line.size);
+    const ends = offsets.map((_, i) => offsets[i + 1] ?? line.size);
     fc.assert(
       fc.property(
         fc.nat(units.length - 1),
