@@ -113,6 +113,40 @@ describe.skipIf(missing)("bounds", () => {
     expect(names(five, limits({ maxNames: count })).sources.size).toBe(count);
   });
 
+  test("DW3 units naming codes their abbreviation table lacks: LIMIT once the tables are walked four times over", () => {
+    const abbrev = section(five, ".debug_abbrev");
+    // A table of 65,536 abbreviations after the file's own, and 64 units whose first DIEs name codes from 70,000 on, none in it.
+    const entries = 65_536;
+    const table = new Uint8Array(entries * 6 + 1);
+    for (let i = 0; i < entries; i++) table.set([0x80 | ((i + 1) & 0x7f), ((i + 1) >> 7) & 0x7f, 0x11, 0, 0, 0], i * 6);
+    const tableAt = abbrev.size;
+    const bigAbbrev = new Uint8Array(abbrev.size + table.length);
+    bigAbbrev.set(five.subarray(abbrev.offset, abbrev.offset + abbrev.size));
+    bigAbbrev.set(table, tableAt);
+    const units = new Uint8Array(64 * 14);
+    const v = new DataView(units.buffer);
+    for (let u = 0; u < 64; u++) {
+      v.setUint32(u * 14, 10, true);
+      v.setUint16(u * 14 + 4, 4, true);
+      v.setUint32(u * 14 + 6, tableAt, true);
+      const code = 70_000 + u;
+      units.set([8, 0x80 | (code & 0x7f), 0x80 | ((code >> 7) & 0x7f), code >> 14], u * 14 + 10);
+    }
+    const out = replaceSection(replaceSection(five, ".debug_abbrev", bigAbbrev), ".debug_info", units);
+    const budget = 4 * bigAbbrev.length + (1 << 20);
+    expect(thrown(() => names(out))).toMatchObject({
+      code: "LIMIT",
+      message: `abbreviation tables walked past ${budget} bytes, four times .debug_abbrev`,
+    });
+    const one = replaceSection(replaceSection(five, ".debug_abbrev", bigAbbrev), ".debug_info", units.subarray(0, 14));
+    expect(names(one).problems).toEqual([
+      {
+        unit: 0,
+        reason: `abbreviation 70000 is not in the table at 0x${tableAt.toString(16)}`,
+      },
+    ]);
+  });
+
   test("DW4 a limit that is not an integer >= 0: RangeError naming it", () => {
     expect(thrown(() => names(five, limits({ maxUnits: -1 })))).toMatchObject({
       name: "RangeError",
