@@ -86,7 +86,11 @@ export async function* tarEntries(
         throw new ArchiveError("LIMIT", archive, `a member name is longer than ${limits.maxNameBytes} bytes`);
       const reader = body.getReader();
       const chunks = (async function* () {
-        for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
+        try {
+          for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
+        } catch (error) {
+          throw tarError(error, archive);
+        }
       })();
       yield {
         member: canonicalMember(header.name),
@@ -100,8 +104,13 @@ export async function* tarEntries(
       reader.releaseLock();
     }
   } catch (error) {
-    if (error instanceof ArchiveError) throw error;
-    const message = (error as Error).message;
-    throw new ArchiveError(/truncated/i.test(message) ? "TRUNCATED" : "CORRUPT", archive, `tar: ${message}`);
+    throw tarError(error, archive);
   }
+}
+
+// modern-tar's errors carry only a message ("Tar archive is truncated.", "Invalid tar header checksum.").
+function tarError(error: unknown, archive: string): ArchiveError {
+  if (error instanceof ArchiveError) return error;
+  const message = (error as Error).message;
+  return new ArchiveError(/truncated/i.test(message) ? "TRUNCATED" : "CORRUPT", archive, `tar: ${message}`);
 }
