@@ -13,6 +13,7 @@ const CHUNK = 64 * 1024;
 
 /** xz-embedded's status codes, as xz-decompress reports them ("failed with error code N"). */
 const XZ_MEMLIMIT_ERROR = 4;
+const XZ_OPTIONS_ERROR = 6;
 const XZ_BUF_ERROR = 8;
 
 /** `length` bytes of `handle` from `start`, in chunks; a file that ends first is {@link ArchiveError} `TRUNCATED`. */
@@ -128,6 +129,12 @@ export function decompress(
     const code = Number(/error code (\d+)/.exec((error as Error).message)?.[1]);
     if (code === XZ_MEMLIMIT_ERROR)
       return new ArchiveError("LIMIT", archive, "xz: the stream's dictionary is larger than the decoder's 64 MiB");
+    if (code === XZ_OPTIONS_ERROR)
+      return new ArchiveError(
+        "UNSUPPORTED",
+        archive,
+        "xz: the stream uses an option xz-embedded does not decode (the SHA-256 check rpm writes, or a filter other than LZMA2 and BCJ)",
+      );
     if (code === XZ_BUF_ERROR || ended())
       return new ArchiveError("TRUNCATED", archive, "xz: the compressed stream ends before its end marker");
     return new ArchiveError("CORRUPT", archive, `xz: ${(error as Error).message}`);
