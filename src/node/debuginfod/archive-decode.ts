@@ -1,6 +1,7 @@
 // The byte streams of a package archive: a bounded range of the file, one decompression layer, and the
 // count that ends a bomb. Each stage is an async iterable of chunks, pulled by the stage after it.
-import type { FileHandle } from "node:fs/promises";
+import { read } from "node:fs";
+import { promisify } from "node:util";
 import xz from "xz-decompress";
 import { ArchiveError, type ArchiveLimits } from "./archive-error.js";
 import { zstdDecode } from "./zstd-frames.js";
@@ -16,9 +17,11 @@ const XZ_MEMLIMIT_ERROR = 4;
 const XZ_OPTIONS_ERROR = 6;
 const XZ_BUF_ERROR = 8;
 
-/** `length` bytes of `handle` from `start`, in chunks; a file that ends first is {@link ArchiveError} `TRUNCATED`. */
+const readAt = promisify(read);
+
+/** `length` bytes of `fd` from `start`, in chunks; a file that ends first is {@link ArchiveError} `TRUNCATED`. */
 export async function* readRange(
-  handle: FileHandle,
+  fd: number,
   archive: string,
   start: number,
   length: number,
@@ -27,7 +30,7 @@ export async function* readRange(
   const end = start + length;
   while (at < end) {
     const chunk = new Uint8Array(Math.min(CHUNK, end - at));
-    const { bytesRead } = await handle.read(chunk, 0, chunk.length, at);
+    const { bytesRead } = await readAt(fd, chunk, 0, chunk.length, at);
     if (bytesRead === 0)
       throw new ArchiveError("TRUNCATED", archive, `the file ends at ${at} bytes, inside data that runs to ${end}`);
     at += bytesRead;
@@ -35,9 +38,9 @@ export async function* readRange(
   }
 }
 
-/** Exactly `length` bytes at `at` of `handle`, or {@link ArchiveError} `TRUNCATED` naming `what`. */
+/** Exactly `length` bytes at `at` of `fd`, or {@link ArchiveError} `TRUNCATED` naming `what`. */
 export async function readExactly(
-  handle: FileHandle,
+  fd: number,
   archive: string,
   at: number,
   length: number,
@@ -46,7 +49,7 @@ export async function readExactly(
   const bytes = new Uint8Array(length);
   let got = 0;
   while (got < length) {
-    const { bytesRead } = await handle.read(bytes, got, length - got, at + got);
+    const { bytesRead } = await readAt(fd, bytes, got, length - got, at + got);
     if (bytesRead === 0)
       throw new ArchiveError(
         "TRUNCATED",

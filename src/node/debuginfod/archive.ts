@@ -7,12 +7,12 @@
  *
  * @packageDocumentation
  */
-import { type BigIntStats, closeSync, openSync, unlinkSync, writeSync } from "node:fs";
-import { type FileHandle, mkdtemp, rmdir } from "node:fs/promises";
+import { type BigIntStats, closeSync, fstatSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { mkdtemp, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { ElfError } from "../../elf.js";
-import { openRegular } from "../safe-open.js";
+import { openRegularSync } from "../safe-open.js";
 import { bounded, decompress, readRange } from "./archive-decode.js";
 import type { PayloadEntry } from "./archive-entry.js";
 import { ArchiveError, type ArchiveLimits, archiveLimits } from "./archive-error.js";
@@ -46,17 +46,17 @@ export interface ArchiveStamp {
   ctimeNs: bigint;
 }
 
-/** An archive already opened (e.g. through a root-bounded open) with `fstat` of its handle; the caller closes it. */
+/** An archive already opened (e.g. through a root-bounded open) with `fstat` of its descriptor; the caller closes it. */
 export interface OpenedArchive {
   /** Its path, for messages and `X-DEBUGINFOD-ARCHIVE`. */
   path: string;
-  /** The open handle. */
-  handle: FileHandle;
-  /** `fstat` of the handle, with bigint fields. */
+  /** The open descriptor. */
+  fd: number;
+  /** `fstat` of the descriptor, with bigint fields. */
   stat: BigIntStats;
 }
 
-/** A path (opened here through the safe open) or an {@link OpenedArchive}. */
+/** A path (opened here through the safe open, `openRegularSync`) or an {@link OpenedArchive}. */
 export type ArchiveSource = string | OpenedArchive;
 
 /** One ELF member with a build ID. */
@@ -111,7 +111,8 @@ export interface ArchiveOptions {
   tmpdir?: string;
 }
 
-function stampOf(st: BigIntStats): ArchiveStamp {
+/** The stamp of a file from its `fstat` (bigint fields). */
+export function archiveStamp(st: BigIntStats): ArchiveStamp {
   return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
 }
 
@@ -121,7 +122,7 @@ export function sameStamp(a: ArchiveStamp, b: ArchiveStamp): boolean {
 }
 
 /**
- * Calls `visit` for each entry of the payload of the archive open at `handle`, in order, until it
+ * Calls `visit` for each entry of the payload of the archive open at `opened.fd`, in order, until it
  * returns true or the payload ends; every bound of `limits` holds throughout. @internal
  */
 export async function walkArchive(
@@ -131,14 +132,14 @@ export async function walkArchive(
   visit: (entry: PayloadEntry) => Promise<boolean | undefined>,
   signal?: AbortSignal,
 ): Promise<{ payload: Payload; members: number; expandedBytes: number }> {
-  const { path, handle, stat } = opened;
+  const { path, fd, stat } = opened;
   const size = Number(stat.size);
-  const payload = format === "deb" ? await debPayload(handle, path, size) : await rpmPayload(handle, path, size);
+  const payload = format === "deb" ? await debPayload(fd, path, size) : await rpmPayload(fd, path, size);
   const limit = Math.min(limits.maxExpandedBytes, limits.maxRatio * Math.max(size, 1));
   let expandedBytes = 0;
   const counted = (async function* () {
     for await (const chunk of bounded(
-      decompress(readRange(handle, path, payload.start, payload.length), payload.compression, path, limits),
+      decompress(readRange(fd, path, payload.start, payload.length), payload.compression, path, limits),
       limit,
       path,
       `${payload.name} (limit ${limits.maxExpandedBytes} bytes, or ${limits.maxRatio} per byte of the archive)`,
@@ -170,11 +171,11 @@ async function opening<T>(
   const format = archiveFormat(path);
   if (format === undefined) throw new ArchiveError("FORMAT", path, "not named .deb, .ddeb or .rpm");
   if (typeof source !== "string") return work(source, format);
-  const { handle, stat } = await openRegular(path);
+  const { fd, stat } = openRegularSync(path);
   try {
-    return await work({ path, handle, stat }, format);
+    return await work({ path, fd, stat }, format);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -207,11 +208,11 @@ const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 export async function scanArchive(source: ArchiveSource, options: ArchiveOptions = {}): Promise<ArchiveScan> {
   const limits = archiveLimits(options.limits);
   return opening(source, async (opened, format) => {
-    const { path, stat, handle } = opened;
+    const { path, stat, fd } = opened;
     const result: ArchiveScan = {
       path,
       format,
-      stamp: stampOf(stat),
+      stamp: archiveStamp(stat),
       payload: "",
       elves: [],
       members: 0,
@@ -290,7 +291,7 @@ export async function scanArchive(source: ArchiveSource, options: ArchiveOptions
       result.payload = walked.payload.name;
       result.members = walked.members;
       result.expandedBytes = walked.expandedBytes;
-      const after = stampOf(await handle.stat({ bigint: true }));
+      const after = archiveStamp(fstatSync(fd, { bigint: true }));
       if (!sameStamp(after, result.stamp))
         throw new ArchiveError("CHANGED", path, "the archive changed while it was read");
       return result;

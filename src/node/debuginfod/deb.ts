@@ -1,7 +1,6 @@
 // A .deb or .ddeb: an ar archive of debian-binary, control.tar.* and data.tar.*. Only the headers are
 // read here (ar is not compressed, so members are skipped by offset); the payload is data.tar's range.
 // By hand: the format is a magic and 60-byte text headers, and the ar readers on npm are unmaintained.
-import type { FileHandle } from "node:fs/promises";
 import { createTarDecoder } from "modern-tar";
 import type { Compression } from "./archive-decode.js";
 import { readExactly, webStream } from "./archive-decode.js";
@@ -30,19 +29,19 @@ export interface Payload {
 const latin1 = new TextDecoder("latin1");
 
 /**
- * The `data.tar.*` member of the ar archive open at `handle` (of `size` bytes).
+ * The `data.tar.*` member of the ar archive open at `fd` (of `size` bytes).
  * @throws {@link ArchiveError} `FORMAT` for a file that is not an ar archive or has no data.tar,
  *   `UNSUPPORTED` for a data.tar compressed with bzip2 or lzma, `TRUNCATED` for headers or data past the end.
  */
-export async function debPayload(handle: FileHandle, archive: string, size: number): Promise<Payload> {
-  const magic = latin1.decode(await readExactly(handle, archive, 0, Math.min(size, MAGIC.length), "the ar magic"));
+export async function debPayload(fd: number, archive: string, size: number): Promise<Payload> {
+  const magic = latin1.decode(await readExactly(fd, archive, 0, Math.min(size, MAGIC.length), "the ar magic"));
   if (magic !== MAGIC)
     throw new ArchiveError("FORMAT", archive, `not an ar archive: it starts with ${JSON.stringify(magic)}`);
   let at = MAGIC.length;
   for (let n = 0; at < size; n++) {
     if (n === MAX_AR_MEMBERS)
       throw new ArchiveError("LIMIT", archive, `no data.tar among its first ${MAX_AR_MEMBERS} ar members`);
-    const header = latin1.decode(await readExactly(handle, archive, at, HEADER, `ar member header ${n}`));
+    const header = latin1.decode(await readExactly(fd, archive, at, HEADER, `ar member header ${n}`));
     if (header.slice(58) !== "`\n")
       throw new ArchiveError("FORMAT", archive, `ar member header ${n} at ${at} does not end with its magic`);
     const name = header.slice(0, 16).trimEnd().replace(/\/$/, "");

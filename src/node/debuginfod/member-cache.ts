@@ -8,13 +8,16 @@
  * @packageDocumentation
  */
 import { createHash } from "node:crypto";
+import type { BigIntStats } from "node:fs";
 import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { integer } from "../../check.js";
-import { FileChangedError, openRegular } from "../safe-open.js";
-import { type ArchiveStamp, extractMember, sameStamp } from "./archive.js";
+import { describe } from "../../describe.js";
+import type { FileIdentity } from "../identity.js";
+import { FileChangedError, openRegularSync } from "../safe-open.js";
+import { type ArchiveStamp, archiveStamp, extractMember, sameStamp } from "./archive.js";
 import { ArchiveError, type ArchiveLimits, archiveLimits } from "./archive-error.js";
 
 /** Options for {@link ArchiveMemberCache.create}. */
@@ -27,6 +30,11 @@ export interface MemberCacheOptions {
   maxFiles?: number;
   /** Bounds on reading the archives, over {@link DEFAULT_ARCHIVE_LIMITS}. */
   limits?: Partial<ArchiveLimits>;
+  /**
+   * Opens an archive to extract from, refusing another file than `expect` (`FileChangedError`):
+   * a server passes its root-bounded open here. Default: the safe open, `openRegularSync`.
+   */
+  openArchive?: (path: string, expect: FileIdentity) => { fd: number; stat: BigIntStats };
 }
 
 /** Counters of a {@link ArchiveMemberCache}. */
@@ -55,6 +63,7 @@ export class ArchiveMemberCache {
   #maxBytes: number;
   #maxFiles: number;
   #limits: ArchiveLimits;
+  #openArchive: NonNullable<MemberCacheOptions["openArchive"]>;
   // Insertion order is recency: a hit moves its key to the end.
   #kept = new Map<string, Kept>();
   #pending = new Map<string, Promise<void>>();
@@ -62,12 +71,13 @@ export class ArchiveMemberCache {
   #serial = 0;
   #stats = { hits: 0, extractions: 0, evictions: 0 };
 
-  private constructor(dir: string, owned: boolean, maxBytes: number, maxFiles: number, limits: ArchiveLimits) {
+  private constructor(dir: string, owned: boolean, maxBytes: number, maxFiles: number, options: MemberCacheOptions) {
     this.#dir = dir;
     this.#owned = owned;
     this.#maxBytes = maxBytes;
     this.#maxFiles = maxFiles;
-    this.#limits = limits;
+    this.#limits = archiveLimits(options.limits);
+    this.#openArchive = options.openArchive ?? ((path, expect) => openRegularSync(path, { expect }));
   }
 
   /**
@@ -77,15 +87,17 @@ export class ArchiveMemberCache {
   static async create(options: MemberCacheOptions = {}): Promise<ArchiveMemberCache> {
     const maxBytes = integer("maxBytes", options.maxBytes ?? 1024 ** 3, 0);
     const maxFiles = integer("maxFiles", options.maxFiles ?? 1024, 0);
-    const limits = archiveLimits(options.limits);
+    archiveLimits(options.limits);
+    if (options.openArchive !== undefined && typeof options.openArchive !== "function")
+      throw new TypeError(`openArchive must be a function, got ${describe(options.openArchive)}`);
     if (options.dir !== undefined) {
       if (typeof options.dir !== "string" || options.dir === "")
         throw new TypeError(`dir must be a non-empty path, got ${JSON.stringify(options.dir)}`);
       await mkdir(options.dir, { recursive: true, mode: 0o700 });
-      return new ArchiveMemberCache(options.dir, false, maxBytes, maxFiles, limits);
+      return new ArchiveMemberCache(options.dir, false, maxBytes, maxFiles, options);
     }
     const dir = await mkdtemp(join(tmpdir(), "buildid-members-"));
-    return new ArchiveMemberCache(dir, true, maxBytes, maxFiles, limits);
+    return new ArchiveMemberCache(dir, true, maxBytes, maxFiles, options);
   }
 
   /** The directory members are kept in. */
@@ -157,30 +169,25 @@ export class ArchiveMemberCache {
     key: string,
     give: (fd: number) => void,
   ): Promise<void> {
-    let opened: Awaited<ReturnType<typeof openRegular>>;
+    let opened: { fd: number; stat: BigIntStats };
     try {
-      opened = await openRegular(archive, { expect: { dev: stamp.dev, ino: stamp.ino } });
+      opened = this.#openArchive(archive, { dev: stamp.dev, ino: stamp.ino });
     } catch (error) {
       if (error instanceof FileChangedError)
         throw new ArchiveError("CHANGED", archive, "another file than the one indexed (device and inode differ)");
       throw error;
     }
-    const { handle, stat } = opened;
+    const { fd: archiveFd, stat } = opened;
     const path = join(this.#dir, key);
     const part = `${path}.${process.pid}.${++this.#serial}.part`;
     let out = -1;
     try {
-      if (
-        !sameStamp(
-          { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs },
-          stamp,
-        )
-      )
+      if (!sameStamp(archiveStamp(stat), stamp))
         throw new ArchiveError("CHANGED", archive, "the archive changed since it was indexed (size, mtime or ctime)");
       out = openSync(part, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       this.#stats.extractions++;
       await extractMember(
-        { path: archive, handle, stat },
+        { path: archive, fd: archiveFd, stat },
         member,
         size,
         (chunk) => {
@@ -197,7 +204,7 @@ export class ArchiveMemberCache {
       }
       throw error;
     } finally {
-      await handle.close();
+      closeSync(archiveFd);
     }
     const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     closeSync(out);

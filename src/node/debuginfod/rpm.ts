@@ -2,7 +2,6 @@
 // to the end of the file. The headers are read here for the payload's format and compressor; the
 // cpio "newc" entries are walked by hand (110-byte text headers; no maintained streaming cpio reader
 // exists on npm), one at a time from the decompressed stream.
-import type { FileHandle } from "node:fs/promises";
 import { type Compression, readExactly } from "./archive-decode.js";
 import { canonicalMember, type PayloadEntry } from "./archive-entry.js";
 import { ArchiveError, type ArchiveLimits } from "./archive-error.js";
@@ -27,12 +26,12 @@ const utf8 = new TextDecoder();
 
 // The header structure at `at`: its string tags, and its length in bytes.
 async function readHeader(
-  handle: FileHandle,
+  fd: number,
   archive: string,
   at: number,
   what: string,
 ): Promise<{ strings: Map<number, string>; length: number }> {
-  const pre = new DataView((await readExactly(handle, archive, at, PREAMBLE, what)).buffer);
+  const pre = new DataView((await readExactly(fd, archive, at, PREAMBLE, what)).buffer);
   if (pre.getUint32(0) !== HEADER_MAGIC)
     throw new ArchiveError("FORMAT", archive, `the ${what} at ${at} does not start with the header magic 8eade801`);
   const tags = pre.getUint32(8);
@@ -43,7 +42,7 @@ async function readHeader(
       archive,
       `the ${what} has ${tags} tags and ${data} bytes of data, past rpm's ${MAX_TAGS} and ${MAX_DATA}`,
     );
-  const body = await readExactly(handle, archive, at + PREAMBLE, tags * ENTRY + data, what);
+  const body = await readExactly(fd, archive, at + PREAMBLE, tags * ENTRY + data, what);
   const v = new DataView(body.buffer);
   const store = body.subarray(tags * ENTRY);
   const strings = new Map<number, string>();
@@ -58,17 +57,17 @@ async function readHeader(
 }
 
 /**
- * Where the payload of the .rpm open at `handle` (of `size` bytes) lies, and its compression.
+ * Where the payload of the .rpm open at `fd` (of `size` bytes) lies, and its compression.
  * @throws {@link ArchiveError} `FORMAT` for a file without the lead or header magic, `UNSUPPORTED`
  *   for a payload that is not cpio or is compressed with bzip2 or lzma, `TRUNCATED`, `LIMIT`.
  */
-export async function rpmPayload(handle: FileHandle, archive: string, size: number): Promise<Payload> {
-  const lead = await readExactly(handle, archive, 0, Math.min(size, LEAD), "the rpm lead");
+export async function rpmPayload(fd: number, archive: string, size: number): Promise<Payload> {
+  const lead = await readExactly(fd, archive, 0, Math.min(size, LEAD), "the rpm lead");
   if (lead.length < LEAD || new DataView(lead.buffer).getUint32(0) !== LEAD_MAGIC)
     throw new ArchiveError("FORMAT", archive, "not an rpm: no lead magic edabeedb");
-  const signature = await readHeader(handle, archive, LEAD, "signature header");
+  const signature = await readHeader(fd, archive, LEAD, "signature header");
   const at = LEAD + ((signature.length + 7) & ~7);
-  const header = await readHeader(handle, archive, at, "header");
+  const header = await readHeader(fd, archive, at, "header");
   const start = at + header.length;
   const format = header.strings.get(TAG_PAYLOADFORMAT) ?? "cpio";
   const compressor = header.strings.get(TAG_PAYLOADCOMPRESSOR) ?? "gzip";
