@@ -58,7 +58,7 @@ describe("decompression bombs end in LIMIT naming the archive and the bound", ()
     ["xz", "data.tar.xz"],
     ["zstd", "data.tar.zst"],
     ["gzip", "data.tar.gz"],
-  ] as const)("%s: 64 MiB of zeros, past 1000 bytes per archive byte", async (tool, name) => {
+  ] as const)("AR5 %s: 64 MiB of zeros, past 1000 bytes per archive byte", async (tool, name) => {
     const packed = compress(tool, bomb, tool === "gzip" ? ["-9"] : ["-19"].slice(tool === "xz" ? 1 : 0));
     const path = deb(name, packed);
     const size = readFileSync(path).length;
@@ -69,7 +69,7 @@ describe("decompression bombs end in LIMIT naming the archive and the bound", ()
     await refused(scanArchive(path), "LIMIT", path, new RegExp(`expands past ${1000 * size} bytes`));
   });
 
-  it("the total bound holds for an uncompressed payload too", async () => {
+  it("AR5 the total bound holds for an uncompressed payload too", async () => {
     const path = deb("data.tar", tarArchive([{ name: "./a", data: zeros(300_000) }]));
     await refused(scanArchive(path, { limits: { maxExpandedBytes: 100_000 } }), "LIMIT", path, /data\.tar .*100000/);
   });
@@ -82,7 +82,7 @@ describe("truncated archives are errors, not hangs", () => {
     ["zstd", "data.tar.zst"],
     ["gzip", "data.tar.gz"],
     ["none", "data.tar"],
-  ] as const)("%s payload cut at a quarter, a half and all but 3 bytes", async (tool, name) => {
+  ] as const)("AR4 %s payload cut at a quarter, a half and all but 3 bytes", async (tool, name) => {
     const whole = tool === "none" ? tar() : compress(tool, tar());
     for (const keep of [whole.length >> 2, whole.length >> 1, whole.length - 3]) {
       const path = deb(name, whole.subarray(0, keep));
@@ -91,7 +91,7 @@ describe("truncated archives are errors, not hangs", () => {
     }
   });
 
-  it("an ar member that runs past the end of the file", async () => {
+  it("AR4 an ar member that runs past the end of the file", async () => {
     const path = join(dir, "cut-ar.deb");
     const whole = arArchive([
       { name: "debian-binary", data: Buffer.from("2.0\n") },
@@ -101,7 +101,7 @@ describe("truncated archives are errors, not hangs", () => {
     await refused(scanArchive(path), "TRUNCATED", path, /past the end of the file/);
   });
 
-  it("a .deb from dpkg-deb cut anywhere is an error", async () => {
+  it("AR4 a .deb from dpkg-deb cut anywhere is an error", async () => {
     const real = buildDeb(staged, join(dir, "real.deb"), "xz");
     const bytes = readFileSync(real);
     for (const keep of [7, 100, bytes.length >> 1, bytes.length - 1]) {
@@ -115,7 +115,7 @@ describe("truncated archives are errors, not hangs", () => {
 });
 
 describe("names and links from the archive never reach the disk", () => {
-  it("../ and absolute names, symlinks and hard links: only hashed names in the cache, nothing beside it", async () => {
+  it("AR10 ../ and absolute names, symlinks and hard links: only hashed names in the cache, nothing beside it", async () => {
     const before = readdirSync(dir).sort();
     const path = deb(
       "data.tar.xz",
@@ -151,18 +151,18 @@ describe("names and links from the archive never reach the disk", () => {
 });
 
 describe("bounds on members, names, windows and dictionaries", () => {
-  it("more members than maxMembers", async () => {
+  it("AR6 more members than maxMembers", async () => {
     const path = deb("data.tar", tarArchive(Array.from({ length: 20 }, (_, i) => ({ name: `./f${i}` }))));
     await refused(scanArchive(path, { limits: { maxMembers: 10 } }), "LIMIT", path, /more than 10 members/);
     expect((await scanArchive(path, { limits: { maxMembers: 20 } })).members).toBe(20);
   });
 
-  it("a name longer than maxNameBytes (a GNU long name of 5000 bytes)", async () => {
+  it("AR7 a name longer than maxNameBytes (a GNU long name of 5000 bytes)", async () => {
     const path = deb("data.tar", tarArchive([{ name: `./${"n".repeat(4998)}`, data: elf }]));
     await refused(scanArchive(path), "LIMIT", path, /longer than 4096 bytes/);
   });
 
-  it("a member larger than maxMemberBytes is skipped unread", async () => {
+  it("AR9 a member larger than maxMemberBytes is skipped unread", async () => {
     const path = deb("data.tar", tarArchive([{ name: "./big", data: elf }]));
     const scan = await scanArchive(path, { limits: { maxMemberBytes: elf.length - 1 } });
     expect({ tooLarge: scan.tooLarge, elves: scan.elves.length }).toEqual({ tooLarge: 1, elves: 0 });
@@ -176,14 +176,14 @@ describe("bounds on members, names, windows and dictionaries", () => {
     expect(readdirSync(spool)).toEqual([]);
   });
 
-  it("a zstd frame naming a 1 GiB window, before anything is allocated", async () => {
+  it("AR8 a zstd frame naming a 1 GiB window, before anything is allocated", async () => {
     // Frame header: magic, descriptor 0 (window descriptor follows), window 2^30, then one empty raw last block.
     const frame = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 20 << 3, 0x01, 0x00, 0x00]);
     const path = deb("data.tar.zst", frame);
     await refused(scanArchive(path), "LIMIT", path, /window of 1073741824 bytes, past the limit of 8388608/);
   });
 
-  it("a zstd frame of 1-byte blocks under an 8 MiB window (each would cost the decoder an 8 MiB copy)", async () => {
+  it("AR8 a zstd frame of 1-byte blocks under an 8 MiB window (each would cost the decoder an 8 MiB copy)", async () => {
     const tar = tarArchive([{ name: "./z", data: zeros(200_000) }]);
     const blocks = Buffer.alloc(tar.length * 4);
     for (let i = 0; i < tar.length; i++) {
@@ -196,7 +196,7 @@ describe("bounds on members, names, windows and dictionaries", () => {
     await refused(scanArchive(path), "LIMIT", path, /blocks this small/);
   }, 30_000);
 
-  it("an xz stream whose dictionary is past the decoder's 64 MiB", async () => {
+  it("AR8 an xz stream whose dictionary is past the decoder's 64 MiB", async () => {
     // xz -6's block header names an 8 MiB dictionary (LZMA2 property 22); make it 128 MiB (30) and fix its CRC32.
     const packed = compress("xz", tarArchive([{ name: "./a", data: elf }]));
     const headerLength = (packed[12]! + 1) * 4;
@@ -209,7 +209,7 @@ describe("bounds on members, names, windows and dictionaries", () => {
     await refused(scanArchive(path), "LIMIT", path, /64 MiB/);
   });
 
-  it("archives inside an archive are members like any other, never opened", async () => {
+  it("AR11 archives inside an archive are members like any other, never opened", async () => {
     const inner = readFileSync(buildDeb(staged, join(dir, "inner.deb"), "none"));
     const path = deb("data.tar", tarArchive([{ name: "./inner.deb", data: inner }]));
     const scan = await scanArchive(path);
@@ -218,31 +218,31 @@ describe("bounds on members, names, windows and dictionaries", () => {
 });
 
 describe("what is not a package", () => {
-  it("bytes that are not ar", async () => {
+  it("AR1 bytes that are not ar", async () => {
     const path = join(dir, "text.deb");
     writeFileSync(path, "hello, not an archive\n");
     await refused(scanArchive(path), "FORMAT", path, /not an ar archive/);
   });
 
-  it("an ar archive without data.tar", async () => {
+  it("AR1 an ar archive without data.tar", async () => {
     const path = join(dir, "lib.deb");
     writeFileSync(path, arArchive([{ name: "foo.o", data: elf }]));
     await refused(scanArchive(path), "FORMAT", path, /no data\.tar/);
   });
 
-  it("a data.tar.bz2", async () => {
+  it("AR2 a data.tar.bz2", async () => {
     const path = deb("data.tar.bz2", Buffer.from("BZh9"));
     await refused(scanArchive(path), "UNSUPPORTED", path, /data\.tar\.bz2/);
   });
 
-  it("a tar header with a bad checksum", async () => {
+  it("AR3 a tar header with a bad checksum", async () => {
     const tar = tarArchive([{ name: "./a", data: elf }]);
     tar[0] = 0x41;
     const path = deb("data.tar", tar);
     await refused(scanArchive(path), "CORRUPT", path, /checksum/);
   });
 
-  it("corrupt xz data", async () => {
+  it("AR3 corrupt xz data", async () => {
     const packed = compress("xz", tarArchive([{ name: "./a", data: elf }]));
     for (let i = 40; i < packed.length - 40; i += 7) packed[i] = packed[i]! ^ 0x55;
     const path = deb("data.tar.xz", packed);
@@ -252,8 +252,22 @@ describe("what is not a package", () => {
   });
 });
 
+describe("options", () => {
+  it("AR14 a bound that is not a positive integer, or not a bound", async () => {
+    const path = deb("data.tar", tarArchive([]));
+    await expect(scanArchive(path, { limits: { maxMembers: 0 } })).rejects.toThrow(
+      new RangeError("limits.maxMembers must be an integer >= 1, got 0"),
+    );
+    await expect(scanArchive(path, { limits: { maxRatio: "10" as unknown as number } })).rejects.toThrow(TypeError);
+    await expect(scanArchive(path, { limits: { maxDepth: 3 } as never })).rejects.toThrow(
+      new TypeError("limits.maxDepth is not an archive limit"),
+    );
+    await expect(ArchiveMemberCache.create({ maxBytes: -1 })).rejects.toThrow(RangeError);
+  });
+});
+
 describe("the member cache", () => {
-  it("extracts once, then opens the kept copy; evicts past maxFiles; refuses a changed archive", async () => {
+  it("AR12 AR13 extracts once, then opens the kept copy; evicts past maxFiles; refuses a changed archive", async () => {
     const path = buildDeb(staged, join(dir, "cached.deb"), "zstd");
     const scan = await scanArchive(path);
     const cache = await ArchiveMemberCache.create({ maxFiles: 1 });
