@@ -252,6 +252,22 @@ describe("what is not a package", () => {
   });
 });
 
+describe("xz-decompress decodes one stream at a time per process: every read lets it go", () => {
+  it("concurrent scans of xz archives all finish, and an aborted or failed one does not hold the decoder", async () => {
+    const real = buildDeb(staged, join(dir, "concurrent.deb"), "xz");
+    const cut = readFileSync(real);
+    const broken = join(dir, "concurrent-cut.deb");
+    writeFileSync(broken, cut.subarray(0, cut.length - 200));
+    const abort = new AbortController();
+    const aborted = scanArchive(real, { signal: abort.signal });
+    abort.abort(new Error("stop"));
+    await expect(aborted).rejects.toThrow("stop");
+    await expect(scanArchive(broken)).rejects.toBeInstanceOf(ArchiveError);
+    const scans = await Promise.all([0, 1, 2, 3].map(() => scanArchive(real)));
+    expect(scans.map((s) => s.elves.length)).toEqual([3, 3, 3, 3]);
+  });
+});
+
 describe("options", () => {
   it("AR14 a bound that is not a positive integer, or not a bound", async () => {
     const path = deb("data.tar", tarArchive([]));
