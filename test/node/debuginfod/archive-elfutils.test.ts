@@ -2,7 +2,7 @@
 // the member cache give for the same build IDs: the same bytes for executable, debuginfo and a section,
 // and the same X-DEBUGINFOD-ARCHIVE and X-DEBUGINFOD-FILE values.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -13,9 +13,8 @@ import {
   archiveHeaders,
   scanArchive,
 } from "../../../src/node/debuginfod/archive.js";
+import { openArchivedArtifact } from "../../../src/node/debuginfod/archive-artifact.js";
 import { ArchiveMemberCache } from "../../../src/node/debuginfod/member-cache.js";
-import { fdReader } from "../../../src/node/debuginfod/reads.js";
-import { readElfLayout, sectionWithBytes } from "../../../src/node/debuginfod/sections.js";
 import { buildDeb, makeStaged, type Staged } from "./archive-fixtures.js";
 
 let staged: Staged;
@@ -129,10 +128,11 @@ describe("debuginfod -U (elfutils 0.188) and the archive readers on the same .de
           continue;
         }
         const { scan, elf } = served(answer.headers);
-        const fd = await cache.open(scan.path, scan.stamp, elf.member, elf.size);
-        const section = sectionWithBytes(readElfLayout(fdReader(fd), elf.size), name);
-        expect(section, `${name} of ${elf.member}`).toBeDefined();
-        const bytes = readFileSync(fd).subarray(section!.offset, section!.offset + section!.size);
+        const file = { archive: scan.path, stamp: scan.stamp, member: elf.member, size: elf.size };
+        const opened = await openArchivedArtifact(cache, file, "section", name);
+        expect(opened, `${name} of ${elf.member}`).toBeDefined();
+        const bytes = readFileSync(opened!.fd).subarray(opened!.start, opened!.start + opened!.length);
+        closeSync(opened!.fd);
         expect(bytes.equals(answer.body)).toBe(true);
       }
     }
