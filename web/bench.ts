@@ -1,37 +1,92 @@
 // The in-page benchmark: BuildIdCache against Map<bigint, Uint8Array>, in ns per operation.
-import { BUILD_ID_MAX, BuildIdCache } from "../src/index.js";
+// It runs in its own worker (bench-worker.ts): a fresh heap and fresh JIT feedback for every run.
+import { BUILD_ID_MAX, BuildIdCache, type BuildIdCacheStats } from "../src/index.js";
 
-/** One operation timed on both implementations. */
+/** The rows of the benchmark, in the order the page lists them. */
+export const OPERATIONS = [
+  "insert into empty",
+  "lookup, hit",
+  "lookup, miss",
+  "batched lookup",
+  "insert, evicting",
+] as const;
+
+/** One row of the benchmark. */
+export type Operation = (typeof OPERATIONS)[number];
+
+/** One operation timed on both implementations, in every round. */
 export interface BenchRow {
-  operation: string;
+  operation: Operation;
+  /**
+   * ns per operation of a pass made of each slice's fastest round: other programs only ever add
+   * time to a timing, so the fastest of many short ones is what the code costs.
+   */
   cacheNs: number;
   mapNs: number;
+  /** mapNs / cacheNs: how many times faster the cache is. */
+  ratio: number;
+  /** The ratio from the even rounds alone and from the odd ones: how far one run's figure can be trusted. */
+  halves: [number, number];
+  /** ns per operation of each round's whole pass, as timed (other programs' time included). */
+  cacheRounds: number[];
+  mapRounds: number[];
 }
 
-/** The outcome of {@link runBenchmark}; `cache` is kept for its counters and is the caller's to dispose. */
+/** The outcome of {@link runBenchmark}. */
 export interface BenchResult {
   keys: number;
+  rounds: number;
+  /** Whether every row's ratios from the even and from the odd rounds came within 4% of each other. */
+  converged: boolean;
+  /** The smallest step of `performance.now()` seen, in ms: 0.005 cross-origin isolated, 0.1 not (Chromium). */
+  timerResolutionMs: number;
+  /** How long one timing lasts, about, in ms: a slice of a pass, or passes repeated when one is shorter. */
+  sliceMs: number;
   rows: BenchRow[];
-  cache: BuildIdCache;
+  /** The benchmark cache's counters after the last round. */
+  stats: BuildIdCacheStats;
   /** Sum of what the lookups returned: consuming it keeps the JIT from dropping them. */
   checksum: number;
+}
+
+/** What the benchmark reports while it runs. */
+export interface BenchProgress {
+  /** "warming up", "round 3 of 20", "round 23, until the halves agree". */
+  step: string;
 }
 
 /** Inode addresses as the kernel hands them out: 1128-byte ext4 inodes in the direct map. */
 const DIRECT_MAP = 0xffff_8881_0000_0000n;
 const INODE_SIZE = 1128n;
 
-/** A round lasts at least this long, so coarse browser timers (100 µs) stay accurate. */
-const ROUND_MS = 10;
-const ROUNDS = 7;
+/**
+ * Timed rounds, each timing every row's pass on both implementations back to back: at least
+ * these, then more until every row's ratio from the even rounds and from the odd ones agree
+ * within {@link AGREE}, for at most MAX_ROUNDS or EXTRA_MS. A busy machine needs more rounds
+ * before each slice has had a quiet one.
+ */
+export const MIN_ROUNDS = 20;
+/** How close, relatively, the ratios from the even and from the odd rounds must come. */
+export const AGREE = 0.04;
+const MAX_ROUNDS = 200;
+const EXTRA_MS = 60_000;
+/** A timing lasts about this long: short, so that most fit between two switches to other programs. */
+const SLICE_MS = 0.5;
+/** ...and at least this many steps of the timer, which rounds every timing to a step. */
+const TIMER_STEPS = 100;
+/** Untimed passes of each body before the rounds run at least this long: V8 and Liftoff tier up. */
+const WARM_UP_MS = 60;
 
-function shuffledInodes(count: number, first: number): bigint[] {
-  const keys = Array.from({ length: count }, (_, i) => DIRECT_MAP + BigInt(first + i) * INODE_SIZE);
-  let seed = 0x9e3779b9;
+/** Keys `first` to `first + count - 1` as slab addresses, shuffled by an LCG started at `seed`. */
+function shuffledInodes(count: number, first: number, seed: number): BigUint64Array {
+  const keys = new BigUint64Array(count);
+  for (let i = 0; i < count; i++) keys[i] = DIRECT_MAP + BigInt(first + i) * INODE_SIZE;
   for (let i = count - 1; i > 0; i--) {
     seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
     const j = seed % (i + 1);
-    [keys[i], keys[j]] = [keys[j]!, keys[i]!];
+    const t = keys[i]!;
+    keys[i] = keys[j]!;
+    keys[j] = t;
   }
   return keys;
 }
@@ -42,119 +97,276 @@ function randomIds(count: number): Uint8Array[] {
   return Array.from({ length: count }, (_, i) => all.subarray(i * BUILD_ID_MAX, (i + 1) * BUILD_ID_MAX));
 }
 
-const nextFrame = () => new Promise((resolve) => setTimeout(resolve, 0));
-
-/** Median time of one call of `body`, in ns per operation (`body` does `operations` of them). */
-async function measure(body: () => void, operations: number): Promise<number> {
-  body();
-  const start = performance.now();
-  body();
-  const once = Math.max(performance.now() - start, 0.01);
-  const repeats = Math.ceil(ROUND_MS / once);
-  const samples: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const t0 = performance.now();
-    for (let i = 0; i < repeats; i++) body();
-    samples.push((performance.now() - t0) / repeats);
-    await nextFrame();
+/** The smallest step `performance.now()` takes, in ms. */
+export function timerResolution(): number {
+  let smallest = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 10; i++) {
+    const start = performance.now();
+    let next = performance.now();
+    while (next === start) next = performance.now();
+    smallest = Math.min(smallest, next - start);
   }
-  samples.sort((a, b) => a - b);
-  return (samples[ROUNDS >> 1]! * 1e6) / operations;
+  return smallest;
+}
+
+const yieldToEventLoop = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** Does keys `[from, to)` of a pass; a pass is `body(0, keys)`. */
+type Body = (from: number, to: number) => void;
+
+/** One row: its two bodies, and the table each pass starts from. */
+interface Subject {
+  operation: Operation;
+  /** "nothing": the pass empties the table first; "present": full of the present keys; "full": any full table. */
+  needs: "nothing" | "present" | "full";
+  cache: Body;
+  map: Body;
+}
+
+/** Sum of `values`. */
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+
+/** One side of one row, timed slice by slice. */
+class Timed {
+  readonly body: Body;
+  /** Where each slice starts; the last one ends at the pass's end. */
+  #bounds = [0];
+  /** Whole passes per timing, when a pass is shorter than a slice. */
+  #passes = 1;
+  /** The fastest time of each slice, in ms, over the even rounds and over the odd ones. */
+  #best: [number[], number[]] = [[], []];
+  /** Each round's pass, in ns per operation. */
+  readonly rounds: number[] = [];
+
+  constructor(body: Body) {
+    this.body = body;
+  }
+
+  /** Splits a pass into slices of about `sliceMs`, or repeats it to last that long, from the time of one pass. */
+  plan(keys: number, passMs: number, sliceMs: number): void {
+    const slices = Math.max(1, Math.min(keys, Math.round(passMs / sliceMs)));
+    this.#passes = passMs >= sliceMs ? 1 : Math.ceil(sliceMs / passMs);
+    this.#bounds = Array.from({ length: slices }, (_, i) => Math.floor((i * keys) / slices));
+    this.#best = [this.#bounds.map(() => Number.POSITIVE_INFINITY), this.#bounds.map(() => Number.POSITIVE_INFINITY)];
+  }
+
+  /** Times one round's pass, slice by slice. */
+  pass(keys: number, round: number): void {
+    const best = this.#best[round % 2]!;
+    let total = 0;
+    for (let i = 0; i < this.#bounds.length; i++) {
+      const from = this.#bounds[i]!;
+      const to = this.#bounds[i + 1] ?? keys;
+      const start = performance.now();
+      for (let p = 0; p < this.#passes; p++) this.body(from, to);
+      const ms = (performance.now() - start) / this.#passes;
+      total += ms;
+      if (ms < best[i]!) best[i] = ms;
+    }
+    this.rounds.push((total * 1e6) / keys);
+  }
+
+  /** ns per operation of a pass made of each slice's fastest round: of all rounds, of the even or of the odd ones. */
+  fastest(keys: number, half?: 0 | 1): number {
+    const [even, odd] = this.#best;
+    const best = half === undefined ? even.map((ms, i) => Math.min(ms, odd[i]!)) : this.#best[half];
+    return (sum(best) * 1e6) / keys;
+  }
 }
 
 /**
- * Times insert, lookup hit, lookup miss, batched lookup and insert-with-eviction over `keys` keys
- * on a {@link BuildIdCache} of that capacity and on a `Map` bounded the same way (oldest out first,
- * through a ring of its keys).
- * `progress` hears the name of each step before it runs.
+ * Times each of {@link OPERATIONS} over `keys` keys on a {@link BuildIdCache} of that capacity and
+ * on a `Map` bounded the same way (oldest out first, through a ring of its keys), as a profiler
+ * calls them: keys come from a `BigUint64Array` as from decoded sample records, so each lookup
+ * gets a new BigInt; a hit reads the ID it found. Every round times every row's pass on both,
+ * back to back, the rows rotated and the side going first alternating; a pass is timed in short
+ * slices, and the figure is the sum of each slice's fastest round.
+ * `progress` hears each step before it runs.
  */
-export async function runBenchmark(keys: number, progress: (step: string) => void): Promise<BenchResult> {
-  const present = shuffledInodes(keys, 0);
-  const absent = shuffledInodes(keys, keys);
-  const presentArray = BigUint64Array.from(present);
+export async function runBenchmark(keys: number, progress: (step: BenchProgress) => void): Promise<BenchResult> {
+  const present = shuffledInodes(keys, 0, 0x9e3779b9);
+  const absent = shuffledInodes(keys, keys, 0x85ebca6b);
+  // The present keys in another order: lookups never follow the order the Map allocated its entries in.
+  const lookups = shuffledInodes(keys, 0, 0xc2b2ae35);
   const ids = randomIds(keys);
+  const one = new Uint8Array(BUILD_ID_MAX);
   const out = new Uint8Array(keys * BUILD_ID_MAX);
   const lengths = new Uint8Array(keys);
   const cache = await BuildIdCache.create({ capacity: keys });
   const map = new Map<bigint, Uint8Array>();
+  // The Map's own insertion-order ring: map.keys().next() after many deletes is O(n) in V8.
+  const ring = new BigUint64Array(keys);
+  let oldest = 0;
   let sink = 0;
   let evictCache = absent;
   let evictMap = absent;
-  // The Map's own insertion-order ring: map.keys().next() after many deletes is O(n) in V8.
-  const ring = present.slice();
-  let oldest = 0;
 
-  const operations: [string, () => void, () => void][] = [
-    [
-      "insert into empty",
-      () => {
-        cache.clear();
-        for (let i = 0; i < keys; i++) cache.set(present[i]!, ids[i]!);
+  // Each pass empties the table first, timed: an insert into an empty table is only ever had that way.
+  const fillCache: Body = (from, to) => {
+    if (from === 0) {
+      cache.clear();
+      evictCache = absent;
+    }
+    for (let i = from; i < to; i++) cache.set(present[i]!, ids[i]!);
+  };
+  const fillMap: Body = (from, to) => {
+    if (from === 0) {
+      map.clear();
+      oldest = 0;
+      evictMap = absent;
+    }
+    for (let i = from; i < to; i++) {
+      map.set(present[i]!, ids[i]!.slice());
+      ring[i] = present[i]!;
+    }
+  };
+  const subjects: Subject[] = [
+    { operation: "insert into empty", needs: "nothing", cache: fillCache, map: fillMap },
+    {
+      operation: "lookup, hit",
+      needs: "present",
+      cache(from, to) {
+        for (let i = from; i < to; i++) if (cache.getBytes(lookups[i]!, one) !== 0) sink += one[19]!;
       },
-      () => {
-        map.clear();
-        for (let i = 0; i < keys; i++) map.set(present[i]!, ids[i]!.slice());
-      },
-    ],
-    [
-      "lookup, hit",
-      () => {
-        for (const key of present) sink += cache.getBytes(key, out);
-      },
-      () => {
-        for (const key of present) sink += map.get(key)?.length ?? 0;
-      },
-    ],
-    [
-      "lookup, miss",
-      () => {
-        for (const key of absent) sink += cache.getBytes(key, out);
-      },
-      () => {
-        for (const key of absent) sink += map.get(key)?.length ?? 0;
-      },
-    ],
-    [
-      "batched lookup",
-      () => {
-        sink += cache.getMany(presentArray, out, lengths);
-      },
-      () => {
-        for (let i = 0; i < keys; i++) {
-          const id = map.get(presentArray[i]!);
-          lengths[i] = id?.length ?? 0;
-          if (id) out.set(id, i * BUILD_ID_MAX);
+      map(from, to) {
+        for (let i = from; i < to; i++) {
+          const id = map.get(lookups[i]!);
+          if (id !== undefined) sink += id[19]!;
         }
       },
-    ],
-    [
-      "insert, evicting",
-      () => {
-        for (let i = 0; i < keys; i++) cache.set(evictCache[i]!, ids[i]!);
-        evictCache = evictCache === absent ? present : absent;
+    },
+    {
+      operation: "lookup, miss",
+      needs: "present",
+      cache(from, to) {
+        for (let i = from; i < to; i++) sink += cache.getBytes(absent[i]!, one);
       },
-      () => {
-        for (let i = 0; i < keys; i++) {
+      map(from, to) {
+        for (let i = from; i < to; i++) if (map.get(absent[i]!) !== undefined) sink++;
+      },
+    },
+    {
+      operation: "batched lookup",
+      needs: "present",
+      cache(from, to) {
+        sink += cache.getMany(
+          lookups.subarray(from, to),
+          out.subarray(from * BUILD_ID_MAX, to * BUILD_ID_MAX),
+          lengths.subarray(from, to),
+        );
+      },
+      map(from, to) {
+        for (let i = from; i < to; i++) {
+          const id = map.get(lookups[i]!);
+          lengths[i] = id?.length ?? 0;
+          if (id !== undefined) out.set(id, i * BUILD_ID_MAX);
+        }
+        sink += lengths[to - 1]!;
+      },
+    },
+    {
+      operation: "insert, evicting",
+      needs: "full",
+      cache(from, to) {
+        for (let i = from; i < to; i++) cache.set(evictCache[i]!, ids[i]!);
+        if (to === keys) evictCache = evictCache === absent ? present : absent;
+      },
+      map(from, to) {
+        for (let i = from; i < to; i++) {
           const key = evictMap[i]!;
           map.delete(ring[oldest]!);
           map.set(key, ids[i]!.slice());
           ring[oldest] = key;
-          oldest = (oldest + 1) % keys;
+          oldest = oldest + 1 === keys ? 0 : oldest + 1;
         }
-        evictMap = evictMap === absent ? present : absent;
+        if (to === keys) evictMap = evictMap === absent ? present : absent;
       },
-    ],
+    },
   ];
 
-  const rows: BenchRow[] = [];
-  for (const [operation, onCache, onMap] of operations) {
-    progress(`${operation}: BuildIdCache`);
-    await nextFrame();
-    const cacheNs = await measure(onCache, keys);
-    progress(`${operation}: Map`);
-    await nextFrame();
-    const mapNs = await measure(onMap, keys);
-    rows.push({ operation, cacheNs, mapNs });
+  // Untimed, before each pass: the table the row starts from, the same for both implementations.
+  let holds: "nothing" | "present" | "churned" = "nothing";
+  const prepare = ({ needs }: Subject, side: "cache" | "map") => {
+    if (needs === "present" ? holds === "present" : needs !== "full" || holds !== "nothing") return;
+    if (side === "cache") fillCache(0, keys);
+    else fillMap(0, keys);
+  };
+  const after = ({ needs }: Subject) => {
+    holds = needs === "full" ? "churned" : "present";
+  };
+
+  const resolution = timerResolution();
+  const sliceMs = Math.max(SLICE_MS, TIMER_STEPS * resolution);
+  const timed = subjects.map((subject) => ({ subject, cache: new Timed(subject.cache), map: new Timed(subject.map) }));
+  progress({ step: "warming up" });
+  for (const row of timed) {
+    for (const side of ["cache", "map"] as const) {
+      const { body } = row[side];
+      prepare(row.subject, side);
+      const start = performance.now();
+      for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) body(0, keys);
+      // A pass's time from enough passes in one timing that the timer's step is a small part of it;
+      // the fastest of three, as a collection or a deoptimization can stretch any one of them.
+      let passMs = Number.POSITIVE_INFINITY;
+      for (let trial = 0; trial < 3; trial++) {
+        for (let passes = 1; ; passes *= 2) {
+          const t0 = performance.now();
+          for (let p = 0; p < passes; p++) body(0, keys);
+          const ms = performance.now() - t0;
+          if (ms < TIMER_STEPS * resolution) continue;
+          passMs = Math.min(passMs, ms / passes);
+          break;
+        }
+      }
+      row[side].plan(keys, passMs, sliceMs);
+      await yieldToEventLoop();
+    }
+    after(row.subject);
   }
-  return { keys, rows, cache, checksum: sink };
+
+  const halvesAgree = () =>
+    timed.every(({ cache: c, map: m }) => {
+      const even = m.fastest(keys, 0) / c.fastest(keys, 0);
+      const odd = m.fastest(keys, 1) / c.fastest(keys, 1);
+      return Math.abs(even - odd) <= AGREE * Math.min(even, odd);
+    });
+  let round = 0;
+  let extraSince = 0;
+  for (; round < MAX_ROUNDS; round++) {
+    if (round >= MIN_ROUNDS && round % 2 === 0) {
+      if (halvesAgree()) break;
+      extraSince ||= performance.now();
+      if (performance.now() - extraSince > EXTRA_MS) break;
+    }
+    progress({
+      step: round < MIN_ROUNDS ? `round ${round + 1} of ${MIN_ROUNDS}` : `round ${round + 1}, until the halves agree`,
+    });
+    for (let k = 0; k < timed.length; k++) {
+      const row = timed[(k + round) % timed.length]!;
+      for (const side of round % 2 === 0 ? (["cache", "map"] as const) : (["map", "cache"] as const)) {
+        prepare(row.subject, side);
+        row[side].pass(keys, round);
+      }
+      after(row.subject);
+      await yieldToEventLoop();
+    }
+  }
+
+  const rows = timed.map(({ subject, cache: c, map: m }): BenchRow => {
+    const cacheNs = c.fastest(keys);
+    const mapNs = m.fastest(keys);
+    return {
+      operation: subject.operation,
+      cacheNs,
+      mapNs,
+      ratio: mapNs / cacheNs,
+      halves: [m.fastest(keys, 0) / c.fastest(keys, 0), m.fastest(keys, 1) / c.fastest(keys, 1)],
+      cacheRounds: c.rounds,
+      mapRounds: m.rounds,
+    };
+  });
+  const stats = cache.stats();
+  cache.dispose();
+  const converged = halvesAgree();
+  return { keys, rounds: round, converged, timerResolutionMs: resolution, sliceMs, rows, stats, checksum: sink };
 }

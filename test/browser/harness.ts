@@ -86,12 +86,22 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
+/** Options of {@link serveStatic}. */
+export interface ServeOptions {
+  /** Send COOP `same-origin` and COEP `require-corp`, which make a page cross-origin isolated. Default true. */
+  isolated?: boolean;
+}
+
 /**
  * Serves the files under `root` on 127.0.0.1 at a free port, with the MIME type browsers need
  * for each (`application/wasm` for streaming compilation). `/` and directories serve `index.html`.
  * `mimeTypes` overrides types by extension, e.g. `{ ".wasm": "application/octet-stream" }` to play a misconfigured server.
  */
-export async function serveStatic(root: string, mimeTypes: Record<string, string> = {}): Promise<StaticServer> {
+export async function serveStatic(
+  root: string,
+  mimeTypes: Record<string, string> = {},
+  { isolated = true }: ServeOptions = {},
+): Promise<StaticServer> {
   const base = resolve(root);
   const types = { ...MIME_TYPES, ...mimeTypes };
   const requests: string[] = [];
@@ -110,8 +120,10 @@ export async function serveStatic(root: string, mimeTypes: Record<string, string
         "content-type": types[extname(file)] ?? "application/octet-stream",
         "cache-control": "no-store",
         // Cross-origin isolation, as web/vite.config.ts serves the page: SharedArrayBuffer for the shared demo.
-        "cross-origin-opener-policy": "same-origin",
-        "cross-origin-embedder-policy": "require-corp",
+        ...(isolated && {
+          "cross-origin-opener-policy": "same-origin",
+          "cross-origin-embedder-policy": "require-corp",
+        }),
       });
       response.end(body);
     } catch {

@@ -14,7 +14,13 @@ export {
 } from "./build-id-index.js";
 export {
   ArtifactNotFoundError,
+  buildIdOf,
+  CacheWriteError,
+  CLIENT_ARTIFACTS,
+  type ClientArtifact,
   cacheEntryPath,
+  checkFindArguments,
+  DEFAULT_MAX_TIME_S,
   debuginfodCachePath,
   type FindOptions,
   type FoundArtifact,

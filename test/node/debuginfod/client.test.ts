@@ -1,5 +1,5 @@
 // The client against elfutils' own server (debuginfod -F), and the shared cache against debuginfod-find.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import {
   existsSync,
   mkdtempSync,
@@ -25,6 +25,7 @@ import {
   debuginfodCachePath,
   findArtifact,
 } from "../../../src/node/debuginfod/client.js";
+import { debuginfodFind as find, freePort, startElfutils } from "./client-helpers.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
 
 const MIB = 1024 * 1024;
@@ -32,50 +33,9 @@ let tree: Tree;
 let elfutils: ChildProcess;
 let elfutilsUrl: string;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-// Polls until elfutils' server answers for every ID (GET: it refuses HEAD): its scan is done. Bounded: 120 tries, 0.5 s apart.
-async function waitForScan(url: string, ids: string[]): Promise<void> {
-  for (let attempt = 0; attempt < 120; attempt++) {
-    const answers = await Promise.all(
-      ids.map((id) =>
-        fetch(`${url}/buildid/${id}/debuginfo`)
-          .then(async (r) => {
-            await r.arrayBuffer();
-            return r.status;
-          })
-          .catch(() => 0),
-      ),
-    );
-    if (answers.every((s) => s === 200)) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`debuginfod -F at ${url} did not index ${ids.join(", ")} in 60 s`);
-}
-
 beforeAll(async () => {
   tree = makeTree();
-  const port = await freePort();
-  elfutils = spawn(
-    "debuginfod",
-    ["-F", "-p", String(port), "-d", join(tree.dir, "elfutils.sqlite"), "-t", "0", "-g", "0", tree.root],
-    {
-      stdio: "ignore",
-      env: { PATH: process.env.PATH, HOME: tree.dir },
-    },
-  );
-  elfutilsUrl = `http://127.0.0.1:${port}`;
-  await waitForScan(
-    elfutilsUrl,
-    tree.programs.map((p) => p.id),
-  );
+  ({ url: elfutilsUrl, process: elfutils } = await startElfutils(tree));
 }, 90_000);
 afterAll(() => {
   elfutils?.kill("SIGTERM");
@@ -83,13 +43,10 @@ afterAll(() => {
 });
 
 /** What `debuginfod-find debuginfo ID` prints, with its cache at `cachePath` and `url` its one server. */
-function debuginfodFind(id: string, cachePath: string, url: string): Promise<string> {
-  const env = { PATH: process.env.PATH, HOME: tree.dir, DEBUGINFOD_CACHE_PATH: cachePath, DEBUGINFOD_URLS: url };
-  return new Promise((resolve, reject) =>
-    execFile("debuginfod-find", ["debuginfo", id], { env, timeout: 60_000 }, (error, stdout, stderr) =>
-      error ? reject(new Error(stderr)) : resolve(stdout.trim()),
-    ),
-  );
+async function debuginfodFind(id: string, cachePath: string, url: string): Promise<string> {
+  const run = await find(["debuginfo", id], { DEBUGINFOD_CACHE_PATH: cachePath, DEBUGINFOD_URLS: url }, tree.dir);
+  if (run.code !== 0) throw new Error(run.err);
+  return run.out;
 }
 
 function freshCache(): string {
@@ -144,7 +101,7 @@ describe("find against elfutils' debuginfod -F", () => {
     );
   });
 
-  it("tries each server in turn and names what each answered", async () => {
+  it("asks every server and names what each answered", async () => {
     const p = tree.programs[0]!;
     const cachePath = freshCache();
     const dead = `http://127.0.0.1:${await freePort()}`;
@@ -210,7 +167,7 @@ describe("find's checks", () => {
     const cachePath = freshCache();
     mode = "other-file";
     await expect(findArtifact("executable", p.id, { urls: [liarUrl], cachePath, env: {} })).rejects.toThrow(
-      `sent a file whose build ID is not ${p.id}`,
+      `sent a file whose build ID is ${tree.programs[1]!.id}, not ${p.id}`,
     );
     mode = "short";
     await expect(
@@ -293,7 +250,7 @@ describe("find's checks", () => {
   });
 
   it("refuses bad arguments with typed errors naming the value", async () => {
-    await expect(findArtifact("source" as never, "ab")).rejects.toThrow(/artifact must be one of .*got "source"/);
+    await expect(findArtifact("symbols" as never, "ab")).rejects.toThrow(/artifact must be one of .*got "symbols"/);
     await expect(findArtifact("executable", "abc")).rejects.toThrow(RangeError);
     await expect(findArtifact("section", "abcd")).rejects.toThrow(/section must be a section name, got undefined/);
     await expect(findArtifact("executable", "abcd", { section: ".text" })).rejects.toThrow(/only for the "section"/);

@@ -1,0 +1,164 @@
+// Benchmark "page": the demo page's own benchmark (web/bench.ts) in headless Chromium, run as a visitor runs it.
+// Builds the page with vite into a temporary folder, serves it on 127.0.0.1 (with the COOP/COEP headers that
+// make it cross-origin isolated, unless --not-isolated), and for each run opens a new tab, picks the size,
+// presses Run and reads the table. Sizes alternate within a run; the table gives each row's figures over the runs.
+//   npm run bench:page [-- --runs N --sizes 16384,65536 --not-isolated]
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { build } from "vite";
+import { CHROMIUM_ARGS, launchChromium, serveStatic } from "../test/browser/harness.js";
+
+const WEB = resolve(import.meta.dirname, "../web");
+const RUN_TIMEOUT_MS = 15 * 60_000;
+/** The issue's goal for every row: the cache at least this many times faster than Map. */
+const GOAL = 3;
+
+/** One row of one run, as the page shows it. */
+interface PageRow {
+  operation: string;
+  cacheNs: number;
+  mapNs: number;
+  ratio: number;
+  /** The ratio from the even rounds alone and from the odd ones. */
+  halves: number[];
+}
+
+/** What one run of the page reports. */
+interface PageRun {
+  keys: number;
+  rows: PageRow[];
+  method: string;
+  isolated: boolean;
+}
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "5" },
+    sizes: { type: "string", default: "16384,65536" },
+    "not-isolated": { type: "boolean", default: false },
+  },
+});
+const runs = Number(values.runs);
+const sizes = values.sizes.split(",").map(Number);
+if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be an integer >= 1, got ${values.runs}`);
+for (const size of sizes) {
+  if (![1024, 16384, 65536, 262144].includes(size)) {
+    throw new RangeError(`--sizes must list the page's sizes (1024, 16384, 65536, 262144), got ${size}`);
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
+const uptime = () => execFileSync("uptime", { encoding: "utf8" }).trim();
+
+const outDir = await mkdtemp(join(tmpdir(), "buildid-cache-page-bench-"));
+try {
+  await build({ root: WEB, configFile: join(WEB, "vite.config.ts"), logLevel: "warn", build: { outDir } });
+  const server = await serveStatic(outDir, {}, { isolated: !values["not-isolated"] });
+  const browser = await launchChromium();
+  const version = browser.context.browser()?.version() ?? "unknown";
+  const started = uptime();
+  const results = new Map<number, PageRun[]>(sizes.map((size) => [size, []]));
+  try {
+    for (let run = 0; run < runs; run++) {
+      for (const size of run % 2 === 0 ? sizes : sizes.toReversed()) {
+        const page = await browser.context.newPage();
+        try {
+          await page.goto(server.url);
+          await page.locator("body[data-ready]").waitFor();
+          await page.locator("#bench-keys").selectOption(String(size));
+          await page.locator("#bench-run").click();
+          const status = page.locator("#bench-status");
+          await page
+            .locator("#bench-status", { hasText: /^(Done|The benchmark failed)/ })
+            .waitFor({ timeout: RUN_TIMEOUT_MS });
+          const text = (await status.textContent()) ?? "";
+          if (!text.startsWith("Done")) throw new Error(`run ${run + 1}, ${size} keys: ${text}`);
+          const result: PageRun = {
+            keys: size,
+            isolated: await page.evaluate(() => crossOriginIsolated),
+            method: (await page.locator("#bench-method").textContent()) ?? "",
+            rows: await page.locator("#bench-table tbody tr").evaluateAll((trs) =>
+              trs.map((tr) => {
+                const d = (tr as HTMLElement).dataset;
+                return {
+                  operation: d.operation!,
+                  cacheNs: Number(d.cacheNs),
+                  mapNs: Number(d.mapNs),
+                  ratio: Number(d.ratio),
+                  halves: d.halves!.split(" ").map(Number),
+                };
+              }),
+            ),
+          };
+          results.get(size)!.push(result);
+          const figures = result.rows.map(
+            (row) =>
+              `  ${row.operation.padEnd(18)} ${row.cacheNs.toFixed(1).padStart(6)} ${row.mapNs.toFixed(1).padStart(7)} ns` +
+              ` ${row.ratio.toFixed(2).padStart(6)}x (halves ${row.halves.map((h) => h.toFixed(2)).join(", ")})`,
+          );
+          console.error(
+            `run ${run + 1}/${runs}, ${size} keys, load ${load()}: ${result.method}\n${figures.join("\n")}`,
+          );
+        } finally {
+          await page.close();
+        }
+      }
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+
+  const first = [...results.values()][0]![0]!;
+  console.log(
+    `Chromium ${version} (headless, ${CHROMIUM_ARGS.join(" ")}), ${cpus()[0]?.model ?? "cpu"} x ${cpus().length}`,
+  );
+  console.log(`page ${first.isolated ? "cross-origin isolated" : "NOT cross-origin isolated"}; ${first.method}`);
+  console.log(`load: at the start ${started}`);
+  console.log(`      at the end   ${uptime()}`);
+  console.log(
+    `${runs} runs per size, each in a new tab and a new worker. Per run: the page's fastest round of each side;` +
+      ` here the median of the runs, and each run's Map ÷ cache.`,
+  );
+  console.log("");
+  const header = ["operation", "keys", "cache ns", "Map ns", "Map ÷ cache", "runs' ratios", "spread", `>= ${GOAL}x`];
+  const lines: string[][] = [];
+  for (const operation of first.rows.map((row) => row.operation)) {
+    for (const size of sizes) {
+      const rows = results.get(size)!.map((r) => r.rows.find((row) => row.operation === operation)!);
+      const ratios = rows.map((row) => row.ratio);
+      const mid = median(ratios);
+      const low = Math.min(...ratios);
+      const high = Math.max(...ratios);
+      lines.push([
+        operation,
+        size.toLocaleString("en"),
+        median(rows.map((row) => row.cacheNs)).toFixed(1),
+        median(rows.map((row) => row.mapNs)).toFixed(1),
+        `${mid.toFixed(2)}x`,
+        `${low.toFixed(2)}..${high.toFixed(2)}`,
+        `±${((100 * Math.max(high - mid, mid - low)) / mid).toFixed(1)}%`,
+        low >= GOAL ? "every run" : `${ratios.filter((r) => r >= GOAL).length} of ${ratios.length}`,
+      ]);
+    }
+  }
+  const widths = header.map((h, c) => Math.max(h.length, ...lines.map((line) => line[c]!.length)));
+  const format = (cells: string[]) =>
+    `| ${cells.map((text, c) => (c < 1 ? text.padEnd(widths[c]!) : text.padStart(widths[c]!))).join(" | ")} |`;
+  console.log(format(header));
+  console.log(`| ${widths.map((w, c) => (c < 1 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`);
+  for (const line of lines) console.log(format(line));
+} finally {
+  await rm(outDir, { recursive: true, force: true });
+}

@@ -1,0 +1,144 @@
+// Hostile event streams against the model's bounds: what it holds stays under each limit whatever
+// the stream does, the limit turns answers into failures (never into another file's), and the
+// heap stops growing. SPACES_HOSTILE_EVENTS sets the stream length (default 250,000).
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { describe, expect, test } from "vitest";
+import { AddressSpaces } from "../../src/spaces/index.js";
+import { at, EXE, inode, LIBC, map } from "./helpers.js";
+
+const N = Number(process.env.SPACES_HOSTILE_EVENTS ?? 250_000);
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+/** Bytes of heap in use after a full collection. */
+function heapUsed(): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+describe("a hostile stream is held within the limits", () => {
+  test("many tiny maps into one process: at most maxMappingsPerSpace held, the space incomplete, the heap flat", () => {
+    const spaces = new AddressSpaces({ maxMappingsPerSpace: 1000 });
+    let fifth = 0;
+    for (let i = 0; i < N; i++) {
+      spaces.apply(map(BigInt(i), 1, BigInt(i) * 0x2000n, 0x1000n, LIBC));
+      if (i % 5000 === 0) expect(spaces.stats().mappings).toBeLessThanOrEqual(1000);
+      if (i === N / 5) fifth = heapUsed();
+    }
+    const grown = heapUsed() - fifth;
+    const stats = spaces.stats();
+    expect(stats.mappings).toBeLessThanOrEqual(1000);
+    expect(stats.resets).toBeGreaterThanOrEqual(Math.floor(N / 1000) - 1);
+    expect(spaces.space(1)!.incomplete).toBe(true);
+    // Dropped mappings answer `incomplete`, never another file; the newest still resolve.
+    expect(at(spaces, 1, 0n)).toBe("incomplete");
+    expect(at(spaces, 1, BigInt(N - 1) * 0x2000n + 5n)).toBe("/usr/lib/libc.so.6+0x5");
+    // Holding every mapping would take about 250 bytes each: (4/5) N of them past the fifth.
+    expect(grown).toBeLessThan(N * 50);
+  });
+
+  test("a child forked from a space that lost mappings is incomplete too", () => {
+    const spaces = new AddressSpaces({ maxMappingsPerSpace: 2 });
+    for (let i = 0; i < 3; i++) spaces.apply(map(BigInt(i), 1, BigInt(i) * 0x2000n, 0x1000n, LIBC));
+    spaces.apply({ type: "fork", time: 3n, pid: 2, ppid: 1, tid: 2, ptid: 1 });
+    expect([at(spaces, 2, 0n), at(spaces, 2, 0x4000n), spaces.space(2)!.incomplete]).toEqual([
+      "incomplete",
+      "/usr/lib/libc.so.6+0x0",
+      true,
+    ]);
+  });
+
+  test("many pids: at most maxProcesses spaces, the parent's shared mappings counted once, the heap flat", () => {
+    const spaces = new AddressSpaces({ maxProcesses: 500 });
+    for (let i = 0; i < 200; i++) spaces.apply(map(0n, 1, BigInt(i) * 0x2000n, 0x1000n, LIBC));
+    let fifth = 0;
+    for (let i = 0; i < N; i++) {
+      spaces.apply({ type: "fork", time: BigInt(i), pid: 1000 + i, ppid: 1, tid: 1000 + i, ptid: 1 });
+      if (i % 5000 === 0) {
+        const { processes, ended } = spaces.stats();
+        expect(processes + ended).toBeLessThanOrEqual(500);
+      }
+      if (i === N / 5) fifth = heapUsed();
+    }
+    const grown = heapUsed() - fifth;
+    expect(spaces.stats()).toMatchObject({ processes: 500, ended: 0, mappings: 200, evicted: N + 1 - 500 });
+    // The parent is fed by every fork, so it is never the least recently fed.
+    expect(at(spaces, 1, 0x2000n)).toBe("/usr/lib/libc.so.6+0x0");
+    expect(at(spaces, 1000 + N - 1, 0x2000n)).toBe("/usr/lib/libc.so.6+0x0");
+    expect(at(spaces, 1000, 0x2000n)).toBe("no-process");
+    expect(grown).toBeLessThan(N * 50);
+  });
+
+  test("ended spaces are evicted first, then the live one fed least recently", () => {
+    const spaces = new AddressSpaces({ maxProcesses: 3 });
+    spaces.apply(map(1n, 1, 0x1000n, 0x1000n, EXE));
+    spaces.apply(map(2n, 2, 0x1000n, 0x1000n, EXE));
+    spaces.apply(map(3n, 3, 0x1000n, 0x1000n, EXE));
+    spaces.apply({ type: "exit", time: 4n, pid: 3, tid: 3 });
+    spaces.apply(map(5n, 4, 0x1000n, 0x1000n, EXE));
+    expect([spaces.space(3), at(spaces, 1, 0x1000n)]).toEqual([undefined, "/usr/bin/app+0x0"]);
+    spaces.apply(map(6n, 5, 0x1000n, 0x1000n, EXE));
+    expect(at(spaces, 1, 0x1000n)).toBe("no-process");
+    spaces.apply(map(7n, 2, 0x2000n, 0x1000n, EXE));
+    spaces.apply(map(8n, 6, 0x1000n, 0x1000n, EXE));
+    expect([2, 4, 5, 6].map((pid) => spaces.space(pid) !== undefined)).toEqual([true, false, true, true]);
+    expect(spaces.stats()).toMatchObject({ processes: 3, ended: 0, evicted: 3 });
+  });
+
+  test("maxBytes: long paths evict other spaces, then empty the space fed; the bytes held stay under it", () => {
+    const maxBytes = 200_000;
+    const spaces = new AddressSpaces({ maxBytes });
+    const long = (i: number) => ({ path: `/${String(i).padStart(4095, "x")}`, file: inode(i) });
+    // Three processes in turn: the others are evicted; then one alone: it is emptied.
+    const pid = (i: number) => (i < 100 ? 1 + (i % 3) : 9);
+    for (let i = 0; i < 200; i++) {
+      spaces.apply(map(BigInt(i), pid(i), BigInt(i) * 0x2000n, 0x1000n, long(i)));
+      expect(spaces.stats().bytes).toBeLessThanOrEqual(maxBytes);
+      if (i === 99) expect([spaces.stats().resets, spaces.stats().evicted > 0]).toEqual([0, true]);
+    }
+    const stats = spaces.stats();
+    expect(stats.evicted).toBeGreaterThan(0);
+    expect(stats.resets).toBeGreaterThan(0);
+    expect(spaces.space(9)!.incomplete).toBe(true);
+    expect(at(spaces, 9, 199n * 0x2000n)).toBe(`${long(199).path}+0x0`);
+    expect(at(spaces, 9, 100n * 0x2000n)).toBe("incomplete");
+  });
+
+  test("maxFiles: a forgotten file gets a new id when mapped again; an id is never given twice", () => {
+    const spaces = new AddressSpaces({ maxFiles: 100 });
+    const ids: number[] = [];
+    const idOf = (n: number, time: bigint) => {
+      spaces.apply(map(time, 1, 0x1000n, 0x1000n, { path: `/f${n}`, file: inode(n) }));
+      const r = spaces.lookup(1, 0x1000n);
+      return r.ok ? r.fileId : -1;
+    };
+    for (let n = 0; n < 10_000; n++) ids.push(idOf(n, BigInt(n)));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(spaces.stats().files).toBe(100);
+    expect(idOf(9_999, 10_000n)).toBe(ids[9_999]);
+    expect(idOf(0, 10_001n)).toBeGreaterThan(Math.max(...ids));
+  });
+
+  test("keepEnded: a pid keeps only its last ended spaces; earlier times answer no-process", () => {
+    const spaces = new AddressSpaces({ keepEnded: 2 });
+    for (let k = 0; k < 5; k++) {
+      const t = BigInt(10 * k);
+      if (k > 0) spaces.apply({ type: "comm", time: t, pid: 1, tid: 1, comm: `p${k}`, exec: true });
+      spaces.apply(map(t + 1n, 1, 0x1000n, 0x1000n, { path: `/p${k}`, file: inode(k) }));
+    }
+    expect([5n, 15n, 25n, 35n, 45n].map((t) => at(spaces, 1, 0x1000n, t))).toEqual([
+      "no-process",
+      "no-process",
+      "/p2+0x0",
+      "/p3+0x0",
+      "/p4+0x0",
+    ]);
+    expect(spaces.stats().ended).toBe(2);
+    const none = new AddressSpaces({ keepEnded: 0 });
+    none.apply(map(1n, 1, 0x1000n, 0x1000n, EXE));
+    none.apply({ type: "exit", time: 2n, pid: 1, tid: 1 });
+    expect([at(none, 1, 0x1000n, 1n), none.stats().ended]).toEqual(["no-process", 0]);
+  });
+});

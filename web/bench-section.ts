@@ -1,0 +1,92 @@
+// Section 3: the benchmark, run in a worker, shown as a chart and a table of ratios with their spread.
+import type { BuildIdCacheStats } from "../src/index.js";
+import { AGREE, type BenchResult, MIN_ROUNDS } from "./bench.js";
+import type { BenchMessage, BenchRequest } from "./bench-worker.js";
+import { barChart } from "./chart.js";
+import { cell, element, messageOf } from "./dom.js";
+
+/** Runs the benchmark over `keys` keys in a new worker; `progress` hears each step. */
+function runInWorker(keys: number, progress: (step: string) => void): Promise<BenchResult> {
+  const worker = new Worker(new URL("./bench-worker.ts", import.meta.url), { type: "module" });
+  return new Promise<BenchResult>((resolve, reject) => {
+    worker.onmessage = ({ data }: MessageEvent<BenchMessage>) => {
+      if (data.type === "progress") progress(data.progress.step);
+      else if (data.type === "result") resolve(data.result);
+      else reject(new Error(data.message));
+    };
+    worker.onerror = (event) => reject(new Error(event.message || "the benchmark's worker failed to start"));
+    worker.postMessage({ keys } satisfies BenchRequest);
+  }).finally(() => worker.terminate());
+}
+
+const ns = (value: number) => value.toFixed(1);
+const times = (value: number) => `${value.toFixed(2)}×`;
+
+function showResult(result: BenchResult): void {
+  const { rows } = result;
+  const chart = barChart(
+    rows.map((row) => ({ label: row.operation, values: [row.cacheNs, row.mapNs] })),
+    ["BuildIdCache", "Map<bigint, Uint8Array>"],
+    (value) => `${ns(value)} ns`,
+    "Nanoseconds per operation, BuildIdCache against Map",
+  );
+  element<HTMLElement>("#bench-chart").replaceChildren(chart);
+  const body = element<HTMLTableElement>("#bench-table").tBodies[0] as HTMLTableSectionElement;
+  body.replaceChildren();
+  for (const row of rows) {
+    const tr = body.insertRow();
+    Object.assign(tr.dataset, {
+      operation: row.operation,
+      cacheNs: String(row.cacheNs),
+      mapNs: String(row.mapNs),
+      ratio: String(row.ratio),
+      halves: row.halves.join(" "),
+      cacheRounds: row.cacheRounds.join(" "),
+      mapRounds: row.mapRounds.join(" "),
+    });
+    cell(tr, row.operation, "operation");
+    cell(tr, ns(row.cacheNs), "num cache-ns");
+    cell(tr, ns(row.mapNs), "num map-ns");
+    cell(tr, times(row.ratio), "num ratio");
+    const [low, high] = row.halves.toSorted((a, b) => a - b);
+    cell(tr, `${low!.toFixed(2)}–${times(high!)}`, "num halves");
+  }
+  const resolution = result.timerResolutionMs * 1000;
+  const slice = result.sliceMs < 1 ? result.sliceMs.toFixed(1) : result.sliceMs.toFixed(0);
+  const agree = `${AGREE * 100}%`;
+  element<HTMLElement>("#bench-method").textContent =
+    `${result.keys.toLocaleString("en")} keys, ${result.rounds} rounds` +
+    (result.converged
+      ? result.rounds > MIN_ROUNDS
+        ? ` (more than ${MIN_ROUNDS}, until the two halves agreed within ${agree})`
+        : ` (the two halves agreed within ${agree})`
+      : `; the two halves still differed by more than ${agree} when the benchmark stopped: the machine was busy`) +
+    `; timings of about ${slice} ms. This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
+    (crossOriginIsolated
+      ? " (cross-origin isolated)."
+      : " (not cross-origin isolated: timings last longer, figures are noisier).");
+  element<HTMLElement>("#bench-result").hidden = false;
+}
+
+/** Wires section 3; `showStats` hears the benchmark cache's counters after each run. */
+export function mountBenchSection(showStats: (bench: BuildIdCacheStats) => void): void {
+  const button = element<HTMLButtonElement>("#bench-run");
+  const status = element<HTMLElement>("#bench-status");
+  element<HTMLFormElement>("#bench-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const keys = Number(element<HTMLSelectElement>("#bench-keys").value);
+    button.disabled = true;
+    try {
+      const started = performance.now();
+      const result = await runInWorker(keys, (step) => (status.textContent = `Running: ${step}…`));
+      showResult(result);
+      showStats(result.stats);
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      status.textContent = `Done: ${keys.toLocaleString("en")} keys in ${seconds} s.`;
+    } catch (error) {
+      status.textContent = `The benchmark failed: ${messageOf(error)}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
