@@ -19,7 +19,7 @@ import { ArchiveError, type ArchiveLimits, archiveLimits } from "./archive-error
 import { debPayload, type Payload, tarEntries } from "./deb.js";
 import { buildIdThrough, fdReader } from "./reads.js";
 import { cpioEntries, rpmPayload } from "./rpm.js";
-import { readElfLayout } from "./sections.js";
+import { type ReadAt, readElfLayout } from "./sections.js";
 
 /** The kinds of archive read. */
 export type ArchiveFormat = "deb" | "rpm";
@@ -204,6 +204,48 @@ async function head(
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
+/** An ELF member's bytes held for positional reads, in memory or in an unlinked temporary file. */
+interface HeldMember {
+  read: ReadAt;
+  release(): void;
+}
+
+// Reads `entry` to its end: `undefined` unless it starts with the ELF magic; else held in memory up to
+// `maxMemoryMemberBytes`, past that in a file made in the directory `spool()` gives and unlinked at once.
+async function holdElf(
+  entry: PayloadEntry,
+  limits: ArchiveLimits,
+  spool: () => Promise<string>,
+): Promise<HeldMember | undefined> {
+  const { first, rest } = await head(entry.body, Math.min(entry.size, 4096));
+  try {
+    if (first.length < 4 || ELF_MAGIC.some((b, i) => first[i] !== b)) return undefined;
+    if (entry.size <= limits.maxMemoryMemberBytes) {
+      const bytes = new Uint8Array(entry.size);
+      bytes.set(first);
+      let at = first.length;
+      for (let next = await rest.next(); !next.done; next = await rest.next()) {
+        bytes.set(next.value, at);
+        at += next.value.length;
+      }
+      return { read: (offset, length) => bytes.subarray(offset, offset + length), release() {} };
+    }
+    const file = join(await spool(), "member");
+    const fd = openSync(file, "wx+", 0o600);
+    unlinkSync(file);
+    try {
+      writeSync(fd, first);
+      for (let next = await rest.next(); !next.done; next = await rest.next()) writeSync(fd, next.value);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    return { read: fdReader(fd), release: () => closeSync(fd) };
+  } finally {
+    await rest.return?.();
+  }
+}
+
 /** Reads the archive's payload once and returns the build ID, kind and size of every ELF member that has a build ID. */
 export async function scanArchive(source: ArchiveSource, options: ArchiveOptions = {}): Promise<ArchiveScan> {
   const limits = archiveLimits(options.limits);
@@ -223,76 +265,39 @@ export async function scanArchive(source: ArchiveSource, options: ArchiveOptions
       expandedBytes: 0,
     };
     let spoolDir: string | undefined;
+    const spool = async (): Promise<string> =>
+      (spoolDir ??= await mkdtemp(join(options.tmpdir ?? tmpdir(), "buildid-archive-")));
+    const classify = async (entry: PayloadEntry): Promise<undefined> => {
+      if (entry.member === undefined) {
+        result.refusedNames++;
+        return;
+      }
+      if (!entry.regular) return;
+      result.files++;
+      if (entry.size > limits.maxMemberBytes) {
+        result.tooLarge++;
+        return;
+      }
+      const held = await holdElf(entry, limits, spool);
+      if (!held) return;
+      try {
+        const layout = readElfLayout(held.read, entry.size);
+        const { buildId } = buildIdThrough(held.read, entry.size);
+        const { member, size, mtime } = entry;
+        result.elves.push({ member, size, mtime, buildId, executable: layout.executable, debuginfo: layout.debuginfo });
+      } catch (error) {
+        if (!(error instanceof ElfError)) throw error;
+        result.elfWithoutBuildId++;
+      } finally {
+        held.release();
+      }
+    };
     try {
-      const walked = await walkArchive(
-        opened,
-        format,
-        limits,
-        async (entry) => {
-          if (entry.member === undefined) {
-            result.refusedNames++;
-            return;
-          }
-          if (!entry.regular) return;
-          result.files++;
-          if (entry.size > limits.maxMemberBytes) {
-            result.tooLarge++;
-            return;
-          }
-          const { first, rest } = await head(entry.body, Math.min(entry.size, 4096));
-          try {
-            if (first.length < 4 || ELF_MAGIC.some((b, i) => first[i] !== b)) return;
-            let spooled: { fd: number; file: string } | undefined;
-            let bytes: Uint8Array | undefined;
-            if (entry.size <= limits.maxMemoryMemberBytes) {
-              bytes = new Uint8Array(entry.size);
-              bytes.set(first);
-              let at = first.length;
-              for (let next = await rest.next(); !next.done; next = await rest.next()) {
-                bytes.set(next.value, at);
-                at += next.value.length;
-              }
-            } else {
-              spoolDir ??= await mkdtemp(join(options.tmpdir ?? tmpdir(), "buildid-archive-"));
-              const file = join(spoolDir, "member");
-              const fd = openSync(file, "wx+", 0o600);
-              unlinkSync(file);
-              spooled = { fd, file };
-              writeSync(fd, first);
-              for (let next = await rest.next(); !next.done; next = await rest.next()) writeSync(fd, next.value);
-            }
-            const read = bytes
-              ? (offset: number, length: number) => bytes.subarray(offset, offset + length)
-              : fdReader(spooled!.fd);
-            try {
-              const layout = readElfLayout(read, entry.size);
-              const info = buildIdThrough(read, entry.size);
-              result.elves.push({
-                member: entry.member,
-                size: entry.size,
-                mtime: entry.mtime,
-                buildId: info.buildId,
-                executable: layout.executable,
-                debuginfo: layout.debuginfo,
-              });
-            } catch (error) {
-              if (!(error instanceof ElfError)) throw error;
-              result.elfWithoutBuildId++;
-            } finally {
-              if (spooled) closeSync(spooled.fd);
-            }
-          } finally {
-            await rest.return?.();
-          }
-          return;
-        },
-        options.signal,
-      );
+      const walked = await walkArchive(opened, format, limits, classify, options.signal);
       result.payload = walked.payload.name;
       result.members = walked.members;
       result.expandedBytes = walked.expandedBytes;
-      const after = archiveStamp(fstatSync(fd, { bigint: true }));
-      if (!sameStamp(after, result.stamp))
+      if (!sameStamp(archiveStamp(fstatSync(fd, { bigint: true })), result.stamp))
         throw new ArchiveError("CHANGED", path, "the archive changed while it was read");
       return result;
     } finally {
