@@ -48,9 +48,8 @@ export async function openArchivedArtifact(
   const headers = archiveHeaders(file.archive, file.member);
   if (artifact !== "section") return { fd, start: 0, length: file.size, headers };
   try {
-    const found = sectionWithBytes(readElfLayout(fdReader(fd), file.size), section);
-    if (found && found.offset + found.size <= file.size)
-      return { fd, start: found.offset, length: found.size, headers };
+    const found = sectionWithBytes(readElfLayout(fdReader(fd), file.size), section, file.size);
+    if (found) return { fd, start: found.offset, length: found.size, headers };
   } catch {}
   closeSync(fd);
   return undefined;
