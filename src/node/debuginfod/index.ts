@@ -31,10 +31,6 @@ export {
   DwarfError,
   type DwarfErrorCode,
   type DwarfLimits,
-  type DwarfReadOptions,
-  readSourceNames,
-  type SourceNames,
-  type UnitProblem,
 } from "./dwarf-lines.js";
 export { IndexFileError, type IndexFileErrorCode } from "./index-file.js";
 export { type DebuginfodServer, type ServeOptions, type ServerMetrics, serveDebuginfod } from "./server.js";
