@@ -14,8 +14,10 @@ export interface Elfutils {
 }
 
 /**
- * Starts elfutils' server on `port` (default a free one) over `root` with `-v` and `env`, once it
- * answers `ready` paths with 200 (none: once /metrics says it is ready). Bounded: 120 tries, 0.5 s apart.
+ * Starts elfutils' server over `root` with `-v` and `env`, once it answers `ready` paths with 200
+ * (none: /metrics), polling 120 times, 0.5 s apart. elfutils 0.188 has no -p 0: on a port that was
+ * free a moment ago another process may bind first (it then exits), so a start on a port of its
+ * own choosing is retried on a new one, up to 5 times; one on the given `port` throws.
  */
 export async function startElfutilsWith(
   dir: string,
@@ -24,42 +26,48 @@ export async function startElfutilsWith(
   ready: string[] = [],
   port?: number,
 ): Promise<Elfutils> {
-  const p = port ?? (await freePort());
-  const child = spawn(
-    "debuginfod",
-    [
-      "-F",
-      "-v",
-      "-p",
-      String(p),
-      "-d",
-      join(mkdtempSync(join(dir, "elfutils-")), "db.sqlite"),
-      "-t",
-      "0",
-      "-g",
-      "0",
-      root,
-    ],
-    { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH, HOME: dir, ...env } },
-  );
   let err = "";
-  child.stderr!.on("data", (chunk: Buffer) => {
-    err += chunk.toString("utf8");
-  });
-  const url = `http://127.0.0.1:${p}`;
-  for (let attempt = 0; attempt < 120; attempt++) {
-    const statuses = await Promise.all(
-      [ready.length ? ready : ["/metrics"]].flat().map((path) =>
-        fetch(url + path)
-          .then(async (r) => (await r.text(), r.status))
-          .catch(() => 0),
-      ),
-    );
-    if (statuses.every((s) => s === 200)) return { url, process: child, log: () => err };
-    await new Promise((r) => setTimeout(r, 500));
+  for (let attempt = 1; attempt <= (port === undefined ? 5 : 1); attempt++) {
+    const p = port ?? (await freePort());
+    const db = join(mkdtempSync(join(dir, "elfutils-")), "db.sqlite");
+    const child = spawn("debuginfod", ["-F", "-v", "-p", String(p), "-d", db, "-t", "0", "-g", "0", root], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { PATH: process.env.PATH, HOME: dir, ...env },
+    });
+    err = "";
+    const listening = await new Promise<boolean>((resolve) => {
+      child.stderr!.on("data", (chunk: Buffer) => {
+        err += chunk.toString("utf8");
+        const on = /started http server on (.*) port=/.exec(err)?.[1];
+        if (on !== undefined) resolve(on.includes("IPv4")); // IPv6 alone: 127.0.0.1 is someone else's
+      });
+      child.once("exit", () => resolve(false));
+    });
+    if (!listening) {
+      child.kill("SIGKILL");
+      continue;
+    }
+    const url = `http://127.0.0.1:${p}`;
+    for (let poll = 0; poll < 120; poll++) {
+      const statuses = await Promise.all(
+        (ready.length ? ready : ["/metrics"]).map((path) =>
+          fetch(url + path)
+            .then(async (r) => {
+              await r.text();
+              return r.status;
+            })
+            .catch(() => 0),
+        ),
+      );
+      if (statuses.every((s) => s === 200)) return { url, process: child, log: () => err };
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    child.kill("SIGKILL");
+    throw new Error(`debuginfod -F at ${url} was not ready in ${WAIT_MS} ms: ${err}`);
   }
-  child.kill("SIGKILL");
-  throw new Error(`debuginfod -F at ${url} was not ready in ${WAIT_MS} ms: ${err}`);
+  throw new Error(
+    `debuginfod did not listen on 127.0.0.1${port === undefined ? " in 5 attempts" : `:${port}`}:\n${err}`,
+  );
 }
 
 /** The value of the sample `name{labels}` on the /metrics page at `url`, 0 when absent. */

@@ -154,17 +154,25 @@ describe("elfutils' debuginfod forwarding to serve", () => {
 
 describe("serve and elfutils as each other's upstream", () => {
   it("ends a request for a missing ID at once with 404 on both, a bounded number of requests on each side", async () => {
-    const elfutilsPort = await freePort();
     const timeoutMs = WAIT_MS;
-    const server = await serveOver(emptyFolder(tree.dir, "empty"), {
-      upstream: { urls: [`http://127.0.0.1:${elfutilsPort}`], cachePath: cacheIn("serve"), env: {}, timeoutMs },
-    });
-    const other = await elfutils(
-      emptyFolder(tree.dir, "empty"),
-      { DEBUGINFOD_URLS: server.url, DEBUGINFOD_CACHE_PATH: cacheIn("elfutils") },
-      [],
-      elfutilsPort,
-    );
+    let server!: DebuginfodServer;
+    let other!: Elfutils;
+    // Each names the other: serve first, with the port elfutils is then started on (again if another process took it).
+    for (let attempt = 1; !other; attempt++) {
+      const elfutilsPort = await freePort();
+      server = await serveOver(emptyFolder(tree.dir, "empty"), {
+        upstream: { urls: [`http://127.0.0.1:${elfutilsPort}`], cachePath: cacheIn("serve"), env: {}, timeoutMs },
+      });
+      other = await elfutils(
+        emptyFolder(tree.dir, "empty"),
+        { DEBUGINFOD_URLS: server.url, DEBUGINFOD_CACHE_PATH: cacheIn("elfutils") },
+        [],
+        elfutilsPort,
+      ).catch((error: unknown) => {
+        if (attempt === 5) throw error;
+        return undefined as unknown as Elfutils;
+      });
+    }
     const count = (url: string): Promise<number> => metricOf(url, 'http_requests_total{type="debuginfo"}');
     for (const [n, first] of [server.url, other.url].entries()) {
       const id = `dead${String(n).padStart(4, "0")}${"00".repeat(16)}`;
