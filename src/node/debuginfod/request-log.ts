@@ -12,7 +12,7 @@
  * request target as sent; STATUS the status sent (`-` when the response ended before its headers); BYTES the body bytes sent (a HEAD: 0); MS the
  * whole-millisecond time from the request to the end of its response; FROM `index`, `archive`,
  * `upstream`, `cache` (the client cache, no upstream asked) or `-` (no file: an error, `/metrics`);
- * XFF the request's `X-Forwarded-For` or `-`; `cut` when the response did not finish (the client
+ * XFF the request's `X-Forwarded-For` (white space after its commas dropped, as elfutils logs it) or `-`; `cut` when the response did not finish (the client
  * went away, or the file shrank while sent). TARGET and XFF are the client's own words: every byte
  * outside printable ASCII, and `"`, `\` and space, is written `\xHH`, so a line is always one line
  * of these fields.
@@ -86,7 +86,7 @@ export function logRequest(req: IncomingMessage, res: ServerResponse, write: (li
         bytes,
         `${Math.round(performance.now() - started)}ms`,
         n?.from ?? "-",
-        xff ? escapeField(xff) : "-",
+        xff ? escapeField(xff.replace(/,\s+/g, ",")) : "-",
         ...(done ? [] : ["cut"]),
       ].join(" "),
     );

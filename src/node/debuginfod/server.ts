@@ -452,11 +452,13 @@ function fail(req: IncomingMessage, res: ServerResponse, error: unknown, metrics
     res.destroy();
     return;
   }
-  res.writeHead(status, {
+  const headers = {
     "Content-Type": "text/plain",
     "Content-Length": Buffer.byteLength(text),
-    ...(error instanceof HttpError ? error.headers : {}),
-  });
+    ...(error as HttpError).headers,
+  };
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.statusCode = status;
   res.end(req.method === "HEAD" ? undefined : text);
 }
 
