@@ -404,8 +404,10 @@ export class Upstream {
         if (error.failed === 0) return this.refuse("missing", 404, "not found");
         return this.refuse("failed", 502, `no upstream server sent it: ${error.tried.join("; ")}`);
       }
-      if (error instanceof CacheWriteError)
-        return this.refuse("cache_error", 503, `the upstream cache cannot be written (${error.code})`);
+      // The network's errors are the query's refusals: an errno error here is the cache's (ENOTDIR, EACCES, ELOOP, ...).
+      const code = error instanceof CacheWriteError ? error.code : (error as NodeJS.ErrnoException).code;
+      if (typeof code === "string" && /^E[A-Z]+$/.test(code))
+        return this.refuse("cache_error", 503, `the upstream cache cannot be used (${code})`);
       if (error instanceof RangeError) return this.refuse("bad_request", 400, error.message);
       throw error;
     }

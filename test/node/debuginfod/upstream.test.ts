@@ -3,7 +3,7 @@
 // resets is a 502 soon and leaves nothing in the cache; X-Forwarded-For grows and stops as elfutils'
 // server grows and stops it (elfutils beside us, on the same stub); no forwarded request goes back
 // to the address it came from; identical requests share one query, and turns are counted per depth.
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -288,5 +288,56 @@ describe("queries: shared, taken in turns per depth, bounded", () => {
     const r = await ask(server.url + pathOf(0));
     expect(r.status).toBe(200);
     expect(r.body.equals(bytes)).toBe(true);
+  }, 60_000);
+});
+
+describe("refusals of the forwarding itself", () => {
+  it("a cache it cannot use is a 503 naming the errno, with no upstream asked", async () => {
+    handler = sends(debugOf(0));
+    const file = join(tree.dir, "a-file");
+    writeFileSync(file, "not a folder\n");
+    const { server } = await front({ cachePath: join(file, "cache") });
+    const r = await ask(server.url + pathOf(0));
+    expect([r.status, r.text]).toEqual([503, "the upstream cache cannot be used (ENOTDIR)\n"]);
+    expect(asked.length).toBe(0);
+  }, 60_000);
+
+  it("a source path the cache cannot name is a 400 naming it, with no upstream asked", async () => {
+    handler = sends(debugOf(0));
+    const { server } = await front();
+    const r = await ask(`${server.url}/buildid/${tree.programs[0]!.id}/source/${"a".repeat(300)}.c`);
+    expect([r.status, r.text]).toEqual([
+      400,
+      expect.stringMatching(/escapes to a cache file name of \d+ bytes, more than 242/),
+    ]);
+    expect(asked.length).toBe(0);
+  }, 60_000);
+
+  it("refuses bad upstream options with typed errors naming the value, before anything listens", async () => {
+    const index = await BuildIdIndex.create({ roots: [empty] });
+    try {
+      const refused = async (upstream: NonNullable<ServeOptions["upstream"]>) =>
+        serveDebuginfod(index, { port: 0, upstream }).then(
+          async (s) => {
+            await s.close();
+            return "served";
+          },
+          (error: Error) => `${error.name}: ${error.message}`,
+        );
+      expect(await refused({ urls: ["ftp://example.org/"] })).toBe(
+        'RangeError: upstream URL must be an http or https URL, got "ftp://example.org/"',
+      );
+      expect(await refused({ urls: [stubUrl], concurrency: 0 })).toBe(
+        "RangeError: concurrency must be an integer >= 1, got 0",
+      );
+      expect(await refused({ urls: [stubUrl], forwardedTtlLimit: -1 })).toBe(
+        "RangeError: forwardedTtlLimit must be an integer >= 0, got -1",
+      );
+      expect(await refused({ urls: [stubUrl], maxTimeMs: 1.5 })).toBe(
+        "RangeError: maxTimeMs must be an integer from 1 to 2147483647, got 1.5",
+      );
+    } finally {
+      index.dispose();
+    }
   }, 60_000);
 });
