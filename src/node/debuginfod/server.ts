@@ -59,7 +59,7 @@ export interface ServeOptions {
   onRescanError?: (error: unknown) => void;
   /**
    * Upstream debuginfod servers to forward what the index does not hold to (any artifact, `source`
-   * too), as elfutils' server forwards to `DEBUGINFOD_URLS`; see {@link Upstream}. Default: none, a miss is 404.
+   * too), as elfutils' server forwards to `DEBUGINFOD_URLS`; see {@link UpstreamOptions}. Default: none, a miss is 404.
    */
   upstream?: UpstreamOptions;
   /** Receives the request log, one line per request when its response ends (format: request-log.ts). Default: no log. */
