@@ -235,10 +235,9 @@ export class Upstream {
     if (options.maxBytes !== undefined) bounds.maxBytes = integer("maxBytes", options.maxBytes, 1);
     if (options.retries !== undefined) bounds.retries = integer("retries", options.retries, 0, 100);
     this.bounds = bounds;
-    const maxTimeS = Number(this.env.DEBUGINFOD_MAXTIME);
-    this.waitMs =
-      bounds.maxTimeMs ??
-      Math.min(2 ** 31 - 1, (Number.isSafeInteger(maxTimeS) && maxTimeS > 0 ? maxTimeS : DEFAULT_MAX_TIME_S) * 1000);
+    const maxTimeEnv = this.env.DEBUGINFOD_MAXTIME?.trim() ?? "";
+    const maxTimeS = /^[0-9]+$/.test(maxTimeEnv) && Number(maxTimeEnv) > 0 ? Number(maxTimeEnv) : DEFAULT_MAX_TIME_S;
+    this.waitMs = bounds.maxTimeMs ?? Math.min(2 ** 31 - 1, maxTimeS * 1000);
     this.concurrency = integer("concurrency", options.concurrency ?? UPSTREAM_CONCURRENCY, 1);
     this.ttlLimit = integer("forwardedTtlLimit", options.forwardedTtlLimit ?? FORWARDED_TTL_LIMIT, 0);
   }
