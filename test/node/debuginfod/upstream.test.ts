@@ -126,6 +126,22 @@ describe("a hostile upstream is a 502, soon, and leaves nothing in the cache", (
     expect(entries(cache)).toEqual([]);
   }, 60_000);
 
+  it("sends more than the byte bound, declared or not: refused before the byte past it is kept", async () => {
+    const bytes = debugOf(0);
+    const maxBytes = 1000;
+    const { server, cache } = await front({ maxBytes });
+    handler = sends(bytes);
+    const declared = await ask(server.url + pathOf(0));
+    expect([declared.status, declared.text]).toEqual([502, expect.stringMatching(/more than the limit of 1000/)]);
+    handler = (_req, res) => {
+      res.writeHead(200); // chunked: no length said
+      res.end(bytes);
+    };
+    const undeclared = await ask(server.url + pathOf(0, "executable"));
+    expect([undeclared.status, undeclared.text]).toEqual([502, expect.stringMatching(/more than the limit of 1000/)]);
+    expect(entries(cache)).toEqual([]);
+  }, 60_000);
+
   it("sends another file's build ID: refused, and the next request asks again", async () => {
     handler = sends(debugOf(1));
     const { server, cache } = await front();
