@@ -349,7 +349,7 @@ function route(
   req: IncomingMessage,
   res: ServerResponse,
   metrics: ServerMetrics,
-  upstream: { upstream: Upstream; forward: Forward } | undefined,
+  federation: { upstream: Upstream; forward: Forward } | undefined,
 ): void | Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD")
     throw new HttpError(405, "GET and HEAD only", { Allow: "GET, HEAD" });
@@ -364,7 +364,7 @@ function route(
   if (parts.length === 1 && (parts[0] === "metrics" || parts[0] === "")) {
     count(metrics.requests, parts[0] || "/");
     const text =
-      parts[0] === "metrics" ? metricsText(index, metrics, upstream?.upstream) : "buildid-cache debuginfod server\n";
+      parts[0] === "metrics" ? metricsText(index, metrics, federation?.upstream) : "buildid-cache debuginfod server\n";
     res.setHeader("Content-Type", parts[0] === "metrics" ? "text/plain; version=0.0.4" : "text/plain");
     res.setHeader("Content-Length", Buffer.byteLength(text));
     count(metrics.responses, "200");
@@ -377,10 +377,10 @@ function route(
   }
   const [, id = "", artifact = "", ...rest] = parts;
   // Federation: the index holds no sources, so with upstreams a source request is a miss to forward.
-  if (artifact === "source" && upstream && rest.length > 0) {
+  if (artifact === "source" && federation && rest.length > 0) {
     count(metrics.requests, artifact);
     if (!isUrlBuildId(id)) throw new HttpError(400, "invalid build ID: want lowercase hex of even length");
-    return upstream.forward(req, res, { artifact, id, name: `/${rest.join("/")}` });
+    return federation.forward(req, res, { artifact, id, name: `/${rest.join("/")}` });
   }
   if (!ARTIFACTS.includes(artifact as Artifact)) {
     count(metrics.requests, "other");
@@ -402,8 +402,8 @@ function route(
   metrics.refused += found.refused;
   if (found.changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
   // Federation: a miss goes upstream, but a section the index's debuginfo lacks does not exist (as elfutils).
-  if (upstream && !(artifact === "section" && index.lookup(id).some((f) => f.debuginfo))) {
-    return upstream.forward(req, res, { artifact: artifact as Artifact, id, name: section });
+  if (federation && !(artifact === "section" && index.lookup(id).some((f) => f.debuginfo))) {
+    return federation.forward(req, res, { artifact: artifact as Artifact, id, name: section });
   }
   metrics.misses++;
   throw new HttpError(404, "not found");
@@ -455,7 +455,7 @@ function fail(req: IncomingMessage, res: ServerResponse, error: unknown, metrics
   const headers = {
     "Content-Type": "text/plain",
     "Content-Length": Buffer.byteLength(text),
-    ...(error as HttpError).headers,
+    ...(error instanceof HttpError ? error.headers : {}),
   };
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   res.statusCode = status;

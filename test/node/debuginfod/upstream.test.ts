@@ -215,6 +215,39 @@ describe("X-Forwarded-For, as elfutils' server grows and stops it", () => {
     }
   }, 120_000);
 
+  it("asks upstream for a section only when no indexed debuginfo has the ID, as elfutils' server does", async () => {
+    handler = (_req, res) => res.writeHead(404).end();
+    const index = await BuildIdIndex.create({ roots: [tree.root] });
+    await index.scan();
+    const server = await serveDebuginfod(index, {
+      port: 0,
+      upstream: { urls: [stubUrl], cachePath: cachePath(), env: {}, retries: 0 },
+    });
+    servers.push({ server, index });
+    const relay = await startElfutilsWith(
+      tree.dir,
+      tree.root,
+      { DEBUGINFOD_URLS: stubUrl, DEBUGINFOD_CACHE_PATH: cachePath() },
+      [pathOf(0)],
+    );
+    try {
+      for (const path of [
+        `/buildid/${tree.programs[0]!.id}/section/.no_such_section`,
+        `/buildid/${"77".repeat(20)}/section/.text`,
+      ]) {
+        const said: string[] = [];
+        for (const url of [relay.url, server.url]) {
+          asked = [];
+          const r = await ask(url + path);
+          said.push(`${path}: ${r.status}, upstream asked ${asked.length} time(s)`);
+        }
+        expect(said[1]).toBe(said[0]);
+      }
+    } finally {
+      relay.process.kill("SIGTERM");
+    }
+  }, 120_000);
+
   it("never sends a forwarded request back to an upstream at the address it came from", async () => {
     handler = sends(debugOf(0));
     const { server } = await front();
