@@ -13,7 +13,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { BuildIdCache } from "../src/cache.js";
+import { BuildIdCache } from "../src/index.js";
 import { ProcFeed } from "../src/node/procfs/feed.js";
 import { findMapping, type Mapping, mapFilesPath, parseMaps } from "../src/node/procfs/maps.js";
 import { BuildIdResolver } from "../src/node/resolver/resolver.js";

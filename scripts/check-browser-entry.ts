@@ -1,5 +1,5 @@
 // Bundles the universal entries for browsers and fails if a Node built-in reaches the bundle.
-// Usage: tsx scripts/check-browser-entry.ts [entry.ts ...]   (default: the universal, inline, model and shared entries)
+// Usage: tsx scripts/check-browser-entry.ts [entry.ts ...]   (default: the universal, inline, model, shared and perf entries)
 import { isBuiltin } from "node:module";
 import { relative, resolve } from "node:path";
 import { build, type Plugin, type Rollup } from "vite";
@@ -8,7 +8,7 @@ const root = resolve(import.meta.dirname, "..");
 const entries =
   process.argv.length > 2
     ? process.argv.slice(2)
-    : ["src/index.ts", "src/inline.ts", "src/model/index.ts", "src/shared.ts"];
+    : ["src/index.ts", "src/inline.ts", "src/model/index.ts", "src/shared.ts", "src/perf/index.ts"];
 const offenders: string[] = [];
 const show = (id: string | undefined) => (id ? relative(root, id) : "(entry)");
 

@@ -96,7 +96,7 @@ export {
   type BuildIdResolverOptions,
   type ResolverStats,
 } from "./resolver/resolver.js";
-export { StampsFormatError } from "./resolver/stamps.js";
+export { type Stamp, StampsFormatError } from "./resolver/stamps.js";
 export { FileChangedError, FileTooLargeError, NotRegularFileError } from "./safe-open.js";
 export {
   loadSnapshotFile,

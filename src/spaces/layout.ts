@@ -5,7 +5,7 @@
  * child hold the same layout until either changes) and a change rebuilds at most a few chunks and
  * copies the list of chunks, however large the space.
  *
- * Addresses are searched on 32-bit halves, as `src/node/process-view.ts` does: each chunk keeps its
+ * Addresses are searched on 32-bit halves: each chunk keeps its
  * starts, ends, `pgoff - start` and map times as u64s viewed as `Uint32Array` words, and the layout
  * keeps each chunk's last end the same way, so a lookup is two binary searches comparing small
  * integers, with no bigint made.

@@ -100,7 +100,7 @@ export function mapsEvents(
 
 /** What a read told about a process, from {@link ProcFeed.read}. */
 export type ReadOutcome =
-  /** First read of the process (or after {@link ProcFeed.forget}): a snapshot. */
+  /** First read of the process (or the first after {@link ProcFeed.exited}): a snapshot. */
   | "new"
   /** Same process and program: the changes, if any, as unmaps and maps. */
   | "same"

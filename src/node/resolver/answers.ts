@@ -99,7 +99,7 @@ export type Resolution =
        * made since (an `exec`, a `dlopen`), at most {@link BuildIdResolverOptions.fileMaxAgeMs} ago.
        */
       verifiedAt: number;
-      /** How long before the answer {@link verifiedAt} was, in ms. */
+      /** How long before the answer `verifiedAt` was, in ms. */
       ageMs: number;
       /** How the file was reached: see {@link FileVia}. */
       via: FileVia;
@@ -119,7 +119,7 @@ export type Resolution =
       mapping?: Mapping;
       /** When the view behind the answer was confirmed (as for a build ID), when a view was consulted. */
       verifiedAt?: number;
-      /** How long before the answer {@link verifiedAt} was, in ms. */
+      /** How long before the answer `verifiedAt` was, in ms. */
       ageMs?: number;
     };
 

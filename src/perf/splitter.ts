@@ -1,0 +1,165 @@
+// Cuts a byte stream into records (perf's reader__read_event and process_pipe_events): a record may span
+// input chunks (it is then copied once into its own buffer), AUXTRACE payloads are skipped, and COMPRESSED
+// records are decompressed into an inner splitter whose records may span COMPRESSED records too.
+
+import { RecordType } from "./constants.js";
+import { PerfDataError } from "./errors.js";
+import type { RawRecord } from "./records.js";
+import { ZstdStream } from "./zstd.js";
+
+/** The bounds a splitter works within. */
+export interface SplitterLimits {
+  maxDecompressedBytes: number;
+  maxZstdWindow: number;
+}
+
+/** Bytes of `struct perf_event_header`. */
+const HEADER = 8;
+
+/** A push parser of perf records over chunks of one stream. */
+export class Splitter {
+  private carry: Uint8Array | undefined;
+  private carryLength = 0;
+  private carryOffset = 0;
+  private skip = 0;
+  private zstd: ZstdStream | undefined;
+  private inner: Splitter | undefined;
+
+  /**
+   * @param le the stream's byte order
+   * @param limits bounds on decompression
+   * @param decompressed whether this splitter reads the decompressed stream (its records take the COMPRESSED record's offset, and may not be compressed again)
+   */
+  constructor(
+    private readonly le: boolean,
+    private readonly limits: SplitterLimits,
+    private readonly decompressed = false,
+  ) {}
+
+  /** Appends to `out` the records completed by `chunk`, whose first byte is at input offset `offset`. */
+  push(chunk: Uint8Array, offset: number, out: RawRecord[]): void {
+    const length = chunk.length;
+    let p = 0;
+    for (;;) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, length - p);
+        this.skip -= n;
+        p += n;
+      }
+      if (this.carryLength === 0) break;
+      p = this.fillCarry(chunk, p);
+      const carry = this.carry!;
+      if (this.carryLength < HEADER || this.carryLength < this.sizeAt(carry, 0)) return;
+      // perf gives a record completed by a later COMPRESSED record that record's offset (decomp->file_pos).
+      const at = this.decompressed ? offset : this.carryOffset;
+      this.carry = undefined;
+      this.carryLength = 0;
+      this.emit(carry, 0, carry.length, at, out);
+    }
+    while (p + HEADER <= length) {
+      const size = this.sizeAt(chunk, p);
+      if (size < HEADER) throw this.tooSmall(size, this.decompressed ? offset : offset + p);
+      if (p + size > length) break;
+      this.emit(chunk, p, size, this.decompressed ? offset : offset + p, out);
+      p += size;
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, length - p);
+        this.skip -= n;
+        p += n;
+      }
+    }
+    if (p < length) {
+      this.carry = new Uint8Array(HEADER);
+      this.carryLength = 0;
+      this.carryOffset = this.decompressed ? offset : offset + p;
+      this.fillCarry(chunk, p);
+    }
+  }
+
+  /** Checks the stream ended between records; `offset` is where it ended. */
+  finish(offset: number): void {
+    if (this.carryLength > 0)
+      throw new PerfDataError("TRUNCATED", this.carryOffset, `the input ends ${this.carryLength} bytes into a record`);
+    if (this.skip > 0)
+      throw new PerfDataError(
+        "TRUNCATED",
+        offset,
+        `the input ends ${this.skip} bytes before the end of an AUXTRACE payload`,
+      );
+    this.inner?.finish(offset);
+  }
+
+  /** Copies bytes of `chunk` from `p` into the carried partial record, growing it once its size is known. */
+  private fillCarry(chunk: Uint8Array, p: number): number {
+    let carry = this.carry!;
+    if (this.carryLength < HEADER) {
+      const n = Math.min(HEADER - this.carryLength, chunk.length - p);
+      carry.set(chunk.subarray(p, p + n), this.carryLength);
+      this.carryLength += n;
+      p += n;
+      if (this.carryLength < HEADER) return p;
+      const size = this.sizeAt(carry, 0);
+      if (size < HEADER) throw this.tooSmall(size, this.carryOffset);
+      const grown = new Uint8Array(size);
+      grown.set(carry.subarray(0, HEADER));
+      this.carry = carry = grown;
+    }
+    const n = Math.min(carry.length - this.carryLength, chunk.length - p);
+    carry.set(chunk.subarray(p, p + n), this.carryLength);
+    this.carryLength += n;
+    return p + n;
+  }
+
+  private sizeAt(bytes: Uint8Array, at: number): number {
+    return this.le ? bytes[at + 6]! | (bytes[at + 7]! << 8) : (bytes[at + 6]! << 8) | bytes[at + 7]!;
+  }
+
+  private tooSmall(size: number, offset: number): PerfDataError {
+    return new PerfDataError("BAD_RECORD", offset, `record size ${size} is below the ${HEADER}-byte record header`);
+  }
+
+  private emit(bytes: Uint8Array, at: number, size: number, offset: number, out: RawRecord[]): void {
+    const le = this.le;
+    const type = le
+      ? (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0
+      : ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+    const misc = le ? bytes[at + 4]! | (bytes[at + 5]! << 8) : (bytes[at + 4]! << 8) | bytes[at + 5]!;
+    const body = bytes.subarray(at + HEADER, at + size);
+    out.push({ type, misc, size, offset, compressed: this.decompressed, body });
+    if (type === RecordType.AUXTRACE && body.length >= 8)
+      this.skip = this.u64(body, 0, offset, "AUXTRACE payload size");
+    else if (type === RecordType.COMPRESSED || type === RecordType.COMPRESSED2)
+      this.decompress(type, body, offset, out);
+  }
+
+  private decompress(type: number, body: Uint8Array, offset: number, out: RawRecord[]): void {
+    if (this.decompressed) throw new PerfDataError("BAD_RECORD", offset, "a COMPRESSED record inside compressed data");
+    let payload = body;
+    if (type === RecordType.COMPRESSED2) {
+      if (body.length < 8)
+        throw new PerfDataError(
+          "BAD_RECORD",
+          offset,
+          `COMPRESSED2 record of ${body.length + HEADER} bytes has no data_size`,
+        );
+      const size = this.u64(body, 0, offset, "COMPRESSED2 data_size");
+      if (size > body.length - 8)
+        throw new PerfDataError(
+          "BAD_RECORD",
+          offset,
+          `COMPRESSED2 data_size ${size} runs past its ${body.length - 8}-byte payload`,
+        );
+      payload = body.subarray(8, 8 + size);
+    }
+    this.zstd ??= new ZstdStream(this.limits.maxZstdWindow, this.limits.maxDecompressedBytes);
+    this.inner ??= new Splitter(this.le, this.limits, true);
+    this.inner.push(this.zstd.push(payload, offset), offset, out);
+  }
+
+  private u64(bytes: Uint8Array, at: number, offset: number, what: string): number {
+    const value = new DataView(bytes.buffer, bytes.byteOffset + at, 8).getBigUint64(0, this.le);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new PerfDataError("BAD_RECORD", offset, `${what} ${value} is past 2^53`);
+    return Number(value);
+  }
+}

@@ -1,0 +1,67 @@
+// Builds perf.data bytes by hand for hostile inputs: pipe-mode streams of chosen records, and zstd frames
+// made of raw and RLE blocks (no compressor needed) for COMPRESSED records.
+
+/** Little-endian bytes of the given unsigned values, each `width` bytes. */
+function le(width: number, ...values: (number | bigint)[]): number[] {
+  const out: number[] = [];
+  for (const value of values) {
+    let v = BigInt(value);
+    for (let i = 0; i < width; i++) {
+      out.push(Number(v & 0xffn));
+      v >>= 8n;
+    }
+  }
+  return out;
+}
+
+/** The 8 little-endian bytes of a u64. */
+export function u64le(value: bigint): number[] {
+  return le(8, value);
+}
+
+/** A record: the 8-byte header (size from the body unless given) and the body. */
+export function record(type: number, body: number[] | Uint8Array, misc = 0, size?: number): number[] {
+  return [...le(4, type), ...le(2, misc), ...le(2, size ?? 8 + body.length), ...body];
+}
+
+/** A HEADER_ATTR record of a 128-byte attr with this sample_type, `sample_id_all` when asked, and these ids. */
+export function attrRecord(sampleType: bigint, ids: bigint[] = [], sampleIdAll = true, attrSize = 128): number[] {
+  const attr = new Array<number>(attrSize).fill(0);
+  attr.splice(0, 8, ...le(4, 1, attrSize));
+  attr.splice(24, 8, ...le(8, sampleType));
+  if (sampleIdAll) attr[40 + 2] = 1 << 2;
+  return record(64, [...attr, ...le(8, ...ids)]);
+}
+
+/** The 16-byte little-endian pipe header. */
+export const PIPE_HEADER = [..."PERFILE2"].map((c) => c.charCodeAt(0)).concat(le(8, 16));
+
+/** A pipe-mode stream of these records. */
+export function pipeStream(...records: number[][]): Uint8Array {
+  return new Uint8Array([...PIPE_HEADER, ...records.flat()]);
+}
+
+/** A SAMPLE body for sample_type IP|TID|TIME|CALLCHAIN|PERIOD (PERIOD precedes CALLCHAIN) with this many call chain entries claimed. */
+export function sampleBody(time: bigint, chain: bigint[], claimed: number | bigint = chain.length): number[] {
+  return [...le(8, 0x1000n), ...le(4, 7, 7), ...le(8, time), ...le(8, 1n), ...le(8, claimed), ...le(8, ...chain)];
+}
+
+/** sample_type IP|TID|TIME|CALLCHAIN|PERIOD, what `perf record -e cpu-clock -g` writes. */
+export const CPU_CLOCK_G = 0x127n;
+
+/** A zstd frame header without checksum, with the window descriptor byte given (0x48: 512 KiB, perf's). */
+export function zstdFrameHeader(windowDescriptor = 0x48): number[] {
+  return [0x28, 0xb5, 0x2f, 0xfd, 0x00, windowDescriptor];
+}
+
+/** A raw zstd block holding `bytes`. */
+export function zstdRawBlock(bytes: number[], last = false): number[] {
+  const header = (bytes.length << 3) | (0 << 1) | (last ? 1 : 0);
+  return [...le(3, header), ...bytes];
+}
+
+/** An RLE zstd block: `count` copies of `byte` (up to 128 KiB) in four bytes. */
+export function zstdRleBlock(byte: number, count: number, last = false): number[] {
+  const header = (count << 3) | (1 << 1) | (last ? 1 : 0);
+  return [...le(3, header), byte];
+}
