@@ -115,10 +115,13 @@ test("maps gone stale after an exec are re-read, and the new program's build ID 
 test("a process that exits between two looks is reported as exited, and nothing throws", async () => {
   const child = await spawnMapping(SLEEP, ["infinity"], SLEEP);
   const pid = child.pid!;
+  // The held view must already show libc's code (the loader maps it after the program).
+  const libc = await waitFor("libc's code mapped", () =>
+    rawMaps(pid).find((m) => m.path === LIBC && m.perms[2] === "x"),
+  );
   const text = rawMaps(pid).find((m) => m.path === SLEEP && m.perms[2] === "x")!;
   const resolver = await BuildIdResolver.create({ now: () => 0 });
   expect((await resolver.resolve(pid, text.start)).ok).toBe(true);
-  const libc = rawMaps(pid).find((m) => m.path === LIBC && m.perms[2] === "x")!;
   await killAndReap(child);
   // Samples taken before the exit still resolve through the held maps: libc is reached by its
   // path here, checked against the (device, inode) the maps recorded.
