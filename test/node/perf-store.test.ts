@@ -1,7 +1,7 @@
 // perf's build-ID store against perf itself: what addToPerfStore writes, `perf buildid-cache --list`
 // lists; what `perf buildid-cache --add` writes, listPerfStore reads. Build IDs come from a seed
 // (BUILDID_SEED to replay) and are checked with GNU readelf.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -239,6 +239,22 @@ describe("the add and list commands", () => {
     expect(perfList(dir)).toEqual(lines.sort());
     const listed = JSON.parse((await run("list", "--dir", dir, "--json")).out) as { buildId: string }[];
     expect(listed.map((e) => e.buildId).sort()).toEqual(lines.map((l) => l.split(" ")[0]).sort());
+  });
+  test("the kernel's names perf buildid-list prints ([vdso], [kernel.kallsyms]) are skipped with a word, as perf skips them, not failures", async () => {
+    const dir = join(stores(), "store");
+    const names = ["[vdso]", "[kernel.kallsyms]"];
+    const perf = spawnSync("perf", ["--buildid-dir", dir, "buildid-cache", ...names.flatMap((n) => ["--add", n])], {
+      encoding: "utf8",
+      env: { ...process.env, HOME: home },
+    });
+    expect(perf.status, perf.stderr).toBe(0);
+    const result = await run("add", "--dir", dir, names[0]!, files.sha1!, names[1]!);
+    expect(result.exitCode ?? 0).toBe(perf.status);
+    expect(result.err).toBe(
+      names.map((n) => `buildid-cache: skipped ${n}: the kernel's name for a mapping, not a file\n`).join(""),
+    );
+    expect(result.out).toBe(`${readelfBuildId(files.sha1!)} ${files.sha1}\n`);
+    expect(perfList(dir)).toEqual([`${readelfBuildId(files.sha1!)} ${files.sha1}`]);
   });
 });
 

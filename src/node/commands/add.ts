@@ -17,9 +17,15 @@ import {
   UsageError,
 } from "./shared.js";
 
+/** Whether `file` is a name the kernel gives a mapping with no file (`[vdso]`, `[kernel.kallsyms]`), as perf prints it. */
+function isPseudoName(file: string): boolean {
+  return file.length > 2 && file.startsWith("[") && file.endsWith("]") && !file.includes("/");
+}
+
 /**
  * Adds `add` to `program` and returns it. A file that `add` refuses is named on the context's
- * error output and sets exit status 1; the others are still added.
+ * error output and sets exit status 1; the others are still added. A pseudo name that is no file
+ * here (`[vdso]`, as `perf buildid-list` prints it) is skipped with a word on the error output.
  */
 export function registerAdd(program: Command, context: CommandContext): Command {
   const { output } = context;
@@ -41,6 +47,10 @@ export function registerAdd(program: Command, context: CommandContext): Command 
         try {
           added.push(await addToPerfStore(file, { dir: options.dir }));
         } catch (error) {
+          if (isPseudoName(file) && (error as NodeJS.ErrnoException).code === "ENOENT") {
+            output.err(`buildid-cache: skipped ${file}: the kernel's name for a mapping, not a file\n`);
+            continue;
+          }
           output.err(`buildid-cache: ${(error as Error).message}\n`);
           process.exitCode = EXIT.failure;
         }
@@ -52,6 +62,10 @@ export function registerAdd(program: Command, context: CommandContext): Command 
     examples: [
       ["buildid-cache add ./app ./libfoo.so", "store both where perf report looks for them (~/.debug)"],
       ["buildid-cache add --dir /srv/debug --json /usr/bin/*", "into another store, the result as JSON"],
+      [
+        "perf buildid-list | cut -d' ' -f2 | xargs buildid-cache add",
+        "every file a recording hit; [vdso] and [kernel.kallsyms] are skipped with a word",
+      ],
     ],
     environment: STORE_ENVIRONMENT,
     exitStatuses: COMMON_EXITS,
