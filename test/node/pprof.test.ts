@@ -280,7 +280,7 @@ describe("pprof input is validated, not trusted", () => {
     const byPath = await runCli(cli, ["annotate", input, "-o", join(dir, "said-1.pb")]);
     expect(byPath.code, byPath.stderr).toBe(0);
     const filled = Number(/(\d+) build IDs filled/.exec(byPath.stdout)![1]);
-    expect(byPath.stderr).toContain(
+    expect(byPath.stdout).toContain(
       `buildid-cache: warning: ${filled} build IDs were read from the files at the profile's paths as they are now, which may not be the files the profile was taken from (give --pid PID`,
     );
     const json = await runCli(cli, ["annotate", input, "-o", join(dir, "said-2.pb"), "--json"]);
@@ -288,7 +288,7 @@ describe("pprof input is validated, not trusted", () => {
     expect(report.filledByPath).toEqual(report.filled.map((m: { id: string }) => m.id));
     const live = await runCli(cli, ["annotate", "--pid", String(sleeper.pid), input, "-o", join(dir, "said-3.pb")]);
     expect(live.code, live.stderr).toBe(0);
-    expect(live.stderr).not.toContain("warning");
+    expect(live.stdout).not.toContain("warning");
   });
 
   test("mapping ids past 2^53 print exactly in annotate --json", async () => {

@@ -85,7 +85,7 @@ export function registerAnnotate(program: Command, context: CommandContext): Com
       const { filled, skipped, alreadySet } = report;
       const where = toStdout ? "standard output" : options.output;
       print(`${where}: ${filled.length} build IDs filled, ${skipped.length} skipped, ${alreadySet} already set\n`);
-      if (report.filledByPath.length > 0) context.output.err(byPathWarning(report.filledByPath.length, options.pid));
+      if (report.filledByPath.length > 0) print(byPathWarning(report.filledByPath.length, options.pid));
       for (const m of filled) print(`  filled   ${m.buildId}  ${m.filename}\n`);
       for (const m of skipped) print(`  skipped  ${m.filename || `mapping ${m.id}`}: ${m.reason}\n`);
     } finally {
