@@ -326,6 +326,20 @@ describe("bad input gets a clear error and changes nothing", () => {
     expect([...cache]).toEqual(before);
   });
 
+  test("keys that wrap to a held key modulo 2^64 are refused and touch nothing", async () => {
+    const cache = await filled(3, 8);
+    const stats = cache.stats();
+    const out = new Uint8Array(BUILD_ID_MAX);
+    for (const wrap of [1n << 64n, -(1n << 64n), 5n << 64n, -(1n << 128n)]) {
+      expect(() => cache.getBytes(inode(1) + wrap, out)).toThrow(RangeError);
+      expect(() => cache.get(inode(1) + wrap)).toThrow(RangeError);
+    }
+    expect(cache.stats()).toEqual(stats);
+    expect(out).toEqual(new Uint8Array(BUILD_ID_MAX));
+    expect(cache.has((1n << 64n) - 1n)).toBe(false);
+    expect(cache.has(0n)).toBe(false);
+  });
+
   test("build IDs", async () => {
     const cache = await filled(3, 8);
     const before = [...cache];
