@@ -55,7 +55,10 @@ export function perfLeafOffsets(file: string): Map<string, number> {
   const maps = new Map<number, Map_[]>();
   const of = (pid: number) => {
     let list = maps.get(pid);
-    if (!list) maps.set(pid, (list = []));
+    if (!list) {
+      list = [];
+      maps.set(pid, list);
+    }
     return list;
   };
   const counts = new Map<string, number>();
