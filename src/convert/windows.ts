@@ -1,10 +1,10 @@
 /**
  * perf's rounds (`ordered_events`, as `src/perf/order.ts` keeps them) for a converter, where only the
- * records that change address spaces need sorting: those are queued by time and delivered up to each
- * flush bound in order; samples wait in a {@link SampleArena}, unsorted, and are handed over after the
- * events of the same flush. A sample is then resolved against spaces that may already hold events
- * later than it (up to the bound), which the model answers exactly or as `changed`, never as another
- * file (its lookups take the sample's time). Bounds, half flushes and counters are perf's.
+ * records that change address spaces need sorting: those are queued by time; samples wait in a
+ * {@link SampleArena}, unsorted. At each flush bound the events due are delivered in time order, and
+ * before each one the samples due that come before it (in time, then arrival), so every sample sees the
+ * spaces as perf's order makes them at its time; samples between two events go together, in any order
+ * (aggregation does not care). Bounds, half flushes and counters are perf's.
  *
  * @module
  */
@@ -50,6 +50,8 @@ export class RoundWindows {
   readonly #sink: WindowSink;
   readonly #arena: SampleArena;
   #starts: number[] = [];
+  /** Per queued sample, its arrival number (shared with the events: ties in time keep arrival order). */
+  #seqs: number[] = [];
   readonly #events: Queued[] = [];
   #seq = 0;
   #eventBytes = 0;
@@ -110,6 +112,7 @@ export class RoundWindows {
       }
       this.#queue(hi, lo, 0);
       this.#starts.push(at);
+      this.#seqs.push(this.#seq++);
       return;
     }
     const record = session.parse(raw);
@@ -168,29 +171,64 @@ export class RoundWindows {
     this.#flush(this.#nextHi, this.#nextLo);
   }
 
-  /** Delivers the events up to the bound in time order, then the samples up to it; a bound of 0 delivers nothing. */
+  /**
+   * Delivers what is due up to the bound in perf's order: the events in time order, and before each
+   * event the samples that come before it (in time, then arrival); a bound of 0 delivers nothing.
+   */
   #flush(limitHi: number, limitLo: number): void {
     if (limitHi === 0 && limitLo === 0) return;
     const limit = limitHi >= TWO_32 ? U64_MAX : bigOf(limitHi, limitLo);
     const events = this.#events;
     let n = 0;
     while (n < events.length && events[n]!.time <= limit) n++;
-    for (const q of events.splice(0, n)) {
+    const due = events.splice(0, n);
+    const arena = this.#arena;
+    const w = arena.words;
+    // Each due sample's bucket: the number of due events before it.
+    const eventHi = due.map((q) => Number(q.time >> 32n));
+    const eventLo = due.map((q) => Number(q.time & 0xffffffffn));
+    const buckets: number[][] = due.map(() => []);
+    buckets.push([]);
+    const kept: number[] = [];
+    const keptSeqs: number[] = [];
+    const starts = this.#starts;
+    const seqs = this.#seqs;
+    let ready = 0;
+    for (let k = 0; k < starts.length; k++) {
+      const at = starts[k]!;
+      const hi = w[at + W.TIME_HI]!;
+      const lo = w[at + W.TIME_LO]!;
+      if (before(limitHi, limitLo, hi, lo)) {
+        kept.push(at);
+        keptSeqs.push(seqs[k]!);
+        continue;
+      }
+      ready++;
+      let b = 0;
+      if (n > 0) {
+        let top = n;
+        const seq = seqs[k]!;
+        while (b < top) {
+          const mid = (b + top) >> 1;
+          const eh = eventHi[mid]!;
+          const el = eventLo[mid]!;
+          if (before(eh, el, hi, lo) || (eh === hi && el === lo && due[mid]!.seq < seq)) b = mid + 1;
+          else top = mid;
+        }
+      }
+      buckets[b]!.push(at);
+    }
+    for (let b = 0; b <= n; b++) {
+      if (buckets[b]!.length > 0) this.#sink.samples(arena, buckets[b]!);
+      if (b === n) break;
+      const q = due[b]!;
       this.#eventBytes -= q.record.size;
       this.#sink.event(q.record);
     }
-    const arena = this.#arena;
-    const w = arena.words;
-    const ready: number[] = [];
-    const kept: number[] = [];
-    for (const at of this.#starts) {
-      if (before(limitHi, limitLo, w[at + W.TIME_HI]!, w[at + W.TIME_LO]!)) kept.push(at);
-      else ready.push(at);
-    }
-    if (ready.length > 0) this.#sink.samples(arena, ready);
     arena.keep(kept);
     this.#starts = kept;
-    if (n > 0 || ready.length > 0) {
+    this.#seqs = keptSeqs;
+    if (n > 0 || ready > 0) {
       this.#flushedHi = Math.min(limitHi, ALL);
       this.#flushedLo = limitHi >= TWO_32 ? ALL : limitLo;
     }
