@@ -12,7 +12,8 @@ import { integer, u64 } from "../check.js";
 import { describe } from "../describe.js";
 import { type FileIdentity, sameIdentity } from "./identity.js";
 
-const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+/** Flags of every open of a file from outside: read-only, non-blocking (a FIFO or device opens without waiting), never a controlling terminal. */
+export const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
 /** What kind of file a path named, as error messages say it. */
 export function fileKind(st: {
@@ -126,7 +127,19 @@ export async function openRegular(path: string, options: OpenRegularOptions = {}
 
 /** {@link openRegular} with blocking calls; returns a descriptor the caller closes. */
 export function openRegularSync(path: string, options: OpenRegularOptions = {}): { fd: number; stat: BigIntStats } {
-  const fd = openSync(path, READ_FLAGS);
+  return checkOpenedSync(path, openSync(path, READ_FLAGS), options);
+}
+
+/**
+ * The check of {@link openRegularSync} on a descriptor opened from `path` with {@link READ_FLAGS}
+ * by other means (under a root: files/under-root.ts). Closes `fd` when it throws.
+ * @throws as {@link openRegularSync}.
+ */
+export function checkOpenedSync(
+  path: string,
+  fd: number,
+  options: OpenRegularOptions = {},
+): { fd: number; stat: BigIntStats } {
   try {
     const st = fstatSync(fd, { bigint: true });
     const problem = check(path, st, options);

@@ -7,14 +7,13 @@
  *
  * @packageDocumentation
  */
-import { type BigIntStats, closeSync, type Dirent, lstatSync, readdirSync, realpathSync } from "node:fs";
-import { join } from "node:path";
+import { type BigIntStats, closeSync, type Dirent, realpathSync } from "node:fs";
 import cliProgress from "cli-progress";
 import { BuildIdCache } from "../../cache.js";
 import { ElfError } from "../../elf.js";
 import { toHex } from "../../hex.js";
 import { BUILD_ID_MAX } from "../../layout.js";
-import { openRegularSync } from "../safe-open.js";
+import { ProcfsMissingError, RootDir, relativeNames } from "../files/under-root.js";
 import { loadSnapshotFile, saveSnapshotAtomic } from "../snapshot-file.js";
 import { buildIdBytes } from "./build-id.js";
 import { emptyTable, type FileTable, ID_MAX, idOf, KIND, STAMP_WORDS, TableBuilder } from "./file-table.js";
@@ -103,6 +102,30 @@ export interface ScanOptions {
   progress?: boolean;
   /** Stops the scan at its next pause (every few milliseconds); it then rejects with the signal's reason and the index keeps its previous contents. */
   signal?: AbortSignal;
+  /** Points inside the scan where tests change the tree. @internal */
+  hooks?: ScanHooks;
+}
+
+/** Called at fixed points of a scan, for tests that swap files at exactly that moment. @internal */
+export interface ScanHooks {
+  /** After the entries of directory `dir` were looked at, before any of them is opened. */
+  listed?(dir: string): void;
+  /** After the walk, before the first file is read. */
+  walked?(): void;
+}
+
+/** A directory the walk is to list: its root, its components below the root, and its path. */
+interface WalkedDir {
+  root: RootDir;
+  names: string[];
+  path: string;
+}
+
+/** A regular file the walk found (its name is the last component of `path`), with its `lstat` stamp when the walk took one. */
+interface WalkedFile {
+  dir: WalkedDir;
+  path: string;
+  stamp: bigint[] | undefined;
 }
 
 const ID_PREFIX = 8;
@@ -133,6 +156,19 @@ function firstLink(seen: Set<string>, stamp: readonly bigint[]): boolean {
   return true;
 }
 
+/** Whether the directory gave the entry's type (`d_type` is not `DT_UNKNOWN`). */
+function hasType(entry: Dirent): boolean {
+  return (
+    entry.isFile() ||
+    entry.isDirectory() ||
+    entry.isSymbolicLink() ||
+    entry.isFIFO() ||
+    entry.isSocket() ||
+    entry.isCharacterDevice() ||
+    entry.isBlockDevice()
+  );
+}
+
 function sameStamp(table: FileTable, i: number, stamp: readonly bigint[]): boolean {
   for (let w = 0; w < STAMP_WORDS; w++) if (table.stamps[i * STAMP_WORDS + w] !== stamp[w]) return false;
   return true;
@@ -140,9 +176,9 @@ function sameStamp(table: FileTable, i: number, stamp: readonly bigint[]): boole
 
 type Classified = { kind: number; id?: Uint8Array; long?: boolean };
 
-// Reads one regular file through the safe open; returns its stamp (from the handle) and kind.
-function classify(path: string): { stamp: bigint[]; found: Classified } {
-  const { fd, stat } = openRegularSync(path);
+// Reads one regular file, opened under its root; returns its stamp (from the handle) and kind.
+function classify(file: WalkedFile): { stamp: bigint[]; found: Classified } {
+  const { fd, stat } = file.dir.root.openFile(file.dir.names, file.path.slice(file.path.lastIndexOf("/") + 1));
   try {
     const size = Number(stat.size);
     const read = headFirst(fdReader(fd), size);
@@ -208,9 +244,11 @@ function slices(signal: AbortSignal | undefined): Slices {
 }
 
 /**
- * Build ID -> files, over directories scanned for ELF files. Symbolic links are never followed
- * (so a link cycle cannot loop); every file is opened through the safe open and read in bounded
- * ranges; a rescan reads only the files whose `(dev, ino, size, mtime, ctime)` stamp changed.
+ * Build ID -> files, over directories scanned for ELF files. A root is a boundary: every
+ * directory and file is opened from the root one component at a time and never through a
+ * symbolic link (files/under-root.ts), so nothing swapped in during a scan leads it outside, and
+ * a link cycle cannot loop. Files are checked on the handle and read in bounded ranges; a rescan
+ * reads only the files whose `(dev, ino, size, mtime, ctime)` stamp changed.
  *
  * @example
  * ```ts
@@ -221,6 +259,7 @@ function slices(signal: AbortSignal | undefined): Slices {
  */
 export class BuildIdIndex {
   #roots: readonly string[];
+  #realRoots: string[] | undefined;
   #files: FileTable = emptyTable();
   #table: BuildIdCache;
   #fileKeys = new BigUint64Array(0);
@@ -269,6 +308,24 @@ export class BuildIdIndex {
   /** The roots this index scans. */
   get roots(): readonly string[] {
     return this.#roots;
+  }
+
+  /**
+   * The root holding `path`, as the last scan opened it (a real path; before any scan, the roots'
+   * real paths now), the innermost when roots nest; `undefined` when none does. @internal
+   */
+  rootOf(path: string): string | undefined {
+    this.#realRoots ??= this.#roots.flatMap((root) => {
+      try {
+        return [realpathSync(root)];
+      } catch {
+        return [];
+      }
+    });
+    let best: string | undefined;
+    for (const root of this.#realRoots)
+      if ((best === undefined || root.length > best.length) && relativeNames(root, path)) best = root;
+    return best;
   }
 
   /** Distinct build IDs held. */
@@ -320,11 +377,65 @@ export class BuildIdIndex {
       durationMs: 0,
     };
     options.signal?.throwIfAborted();
+    const roots = this.#openRoots(stats);
+    try {
+      await this.#update(roots, stats, options);
+    } finally {
+      for (const root of roots) root.close();
+    }
+    const t = this.#files;
+    for (let i = 0; i < t.count; i++) {
+      const kind = t.kinds[i]!;
+      if (!(kind & KIND.BUILD_ID)) continue;
+      stats.withBuildId++;
+      if (kind & KIND.EXECUTABLE) stats.executables++;
+      if (kind & KIND.DEBUGINFO) stats.debuginfo++;
+    }
+    stats.buildIds = this.#buildIds;
+    this.#realRoots = roots.map((root) => root.path);
+    stats.durationMs = performance.now() - started;
+    this.#stats = stats;
+    return stats;
+  }
+
+  // Opens each root once (duplicates, by device and inode, are dropped); a root that is missing or not a directory is counted.
+  #openRoots(stats: ScanStats): RootDir[] {
+    const opened: RootDir[] = [];
+    const seen = new Set<string>();
+    for (const root of this.#roots) {
+      let dir: RootDir;
+      try {
+        dir = RootDir.openSync(realpathSync(root));
+      } catch (error) {
+        if (error instanceof ProcfsMissingError) {
+          for (const r of opened) r.close();
+          throw error;
+        }
+        stats.missingRoots++;
+        continue;
+      }
+      const id = `${dir.stat.dev}:${dir.stat.ino}`;
+      if (seen.has(id)) {
+        dir.close();
+        continue;
+      }
+      seen.add(id);
+      stats.roots++;
+      opened.push(dir);
+    }
+    return opened;
+  }
+
+  // Walks the opened roots, reads what is new or changed and adopts the result.
+  async #update(roots: RootDir[], stats: ScanStats, options: ScanOptions): Promise<void> {
     const slice = slices(options.signal);
     const previous = this.#files;
     // Nothing to compare with: regular files go unstamped to classify, whose handle stamps them.
     const seenFiles = new Set<string>();
-    const found = await this.#walk(stats, slice, seenFiles, previous.count > 0);
+    const found = await this.#walk(roots, stats, slice, seenFiles, previous.count > 0, options.hooks);
+    // The reads open every folder afresh from its root: none held since the walk, which may be elsewhere by now.
+    for (const root of roots) root.release();
+    options.hooks?.walked?.();
     const byPath = new Map<string, number>();
     for (let i = 0; i < previous.count; i++) {
       byPath.set(previous.paths[i]!, i);
@@ -336,7 +447,8 @@ export class BuildIdIndex {
     bar.start(found.length);
     try {
       for (let n = 0; n < found.length; n++) {
-        const { path, stamp } = found[n]!;
+        const file = found[n]!;
+        const { path, stamp } = file;
         const old = byPath.get(path);
         if (old !== undefined) kept++;
         if (old !== undefined && stamp !== undefined && sameStamp(previous, old, stamp)) {
@@ -344,7 +456,7 @@ export class BuildIdIndex {
           stats.reused++;
         } else {
           try {
-            const { stamp: opened, found: c } = classify(path);
+            const { stamp: opened, found: c } = classify(file);
             if (stamp === undefined && !firstLink(seenFiles, opened)) {
               stats.files--;
               stats.hardLinks++;
@@ -369,89 +481,66 @@ export class BuildIdIndex {
     stats.removed = previous.count - kept;
     // Nothing read and nothing gone: every file was copied as it was, so the table stands.
     if (stats.reads > 0 || builder.table.count !== previous.count) await this.#adopt(builder.table, slice);
-    const t = this.#files;
-    for (let i = 0; i < t.count; i++) {
-      const kind = t.kinds[i]!;
-      if (!(kind & KIND.BUILD_ID)) continue;
-      stats.withBuildId++;
-      if (kind & KIND.EXECUTABLE) stats.executables++;
-      if (kind & KIND.DEBUGINFO) stats.debuginfo++;
-    }
-    stats.buildIds = this.#buildIds;
-    stats.durationMs = performance.now() - started;
-    this.#stats = stats;
-    return stats;
   }
 
   // Lists the regular files under the roots, with their lstat stamps when `stampFiles`; never follows a link.
   async #walk(
+    roots: RootDir[],
     stats: ScanStats,
     slice: Slices,
     seenFiles: Set<string>,
     stampFiles: boolean,
-  ): Promise<{ path: string; stamp: bigint[] | undefined }[]> {
-    const seenDirs = new Set<string>();
-    const found: { path: string; stamp: bigint[] | undefined }[] = [];
-    const pending: string[] = [];
-    for (const root of this.#roots) {
-      let real: string;
-      try {
-        real = realpathSync(root);
-      } catch {
-        stats.missingRoots++;
-        continue;
-      }
-      const st = lstatSync(real, { bigint: true, throwIfNoEntry: false });
-      if (!st?.isDirectory()) {
-        stats.missingRoots++;
-        continue;
-      }
-      const id = `${st.dev}:${st.ino}`;
-      if (seenDirs.has(id)) continue;
-      seenDirs.add(id);
-      stats.roots++;
-      pending.push(real);
-    }
+    hooks: ScanHooks | undefined,
+  ): Promise<WalkedFile[]> {
+    const found: WalkedFile[] = [];
+    const pending: WalkedDir[] = roots.map((root) => ({ root, names: [], path: root.path }));
+    const seenDirs = new Set(roots.map((root) => `${root.stat.dev}:${root.stat.ino}`));
     while (pending.length > 0) {
       const dir = pending.pop()!;
-      stats.directories++;
-      let entries: Dirent[];
+      let entries: Dirent[] | undefined;
       try {
-        entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
-          a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-        );
-      } catch {
+        if (dir.names.length > 0) {
+          const st = dir.root.dirStat(dir.names);
+          const id = `${st.dev}:${st.ino}`;
+          // Each directory once, by the identity of what was opened: a nested root, a bind mount, one moved mid-walk.
+          if (seenDirs.has(id)) continue;
+          seenDirs.add(id);
+        }
+        entries = dir.root.list(dir.names).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      } catch {}
+      stats.directories++;
+      if (entries === undefined) {
         stats.unreadable++;
         continue;
       }
-      const subdirs: string[] = [];
+      const subdirs: WalkedDir[] = [];
+      // Root and names are real and plain: their paths join without path.join's normalising.
+      const prefix = dir.path.endsWith("/") ? dir.path : `${dir.path}/`;
       for (const entry of entries) {
         if (slice.due()) await slice.pause();
-        const path = join(dir, entry.name);
-        // The directory's own type for a regular file (no lstat); what it does not say, lstat says.
-        if (!stampFiles && entry.isFile()) {
-          stats.files++;
-          found.push({ path, stamp: undefined });
-          continue;
-        }
+        const { name } = entry;
+        const path = prefix + name;
+        // The directory's own type where it gives one; lstat only for a file's stamp (rescans) or an unknown type.
         let st: BigIntStats | undefined;
-        try {
-          st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
-        } catch {
-          st = undefined;
-        }
-        if (st === undefined) {
-          stats.unreadable++;
-        } else if (st.isSymbolicLink()) {
-          stats.links++;
-        } else if (st.isDirectory()) {
-          const id = `${st.dev}:${st.ino}`;
-          if (!seenDirs.has(id)) {
-            seenDirs.add(id);
-            subdirs.push(path);
+        if ((stampFiles && entry.isFile()) || !hasType(entry)) {
+          try {
+            st = dir.root.lstat(dir.names, name);
+          } catch {}
+          if (st === undefined) {
+            stats.unreadable++;
+            continue;
           }
-        } else if (!st.isFile()) {
+        }
+        const type = st ?? entry;
+        if (type.isSymbolicLink()) {
+          stats.links++;
+        } else if (type.isDirectory()) {
+          subdirs.push({ root: dir.root, names: [...dir.names, name], path });
+        } else if (!type.isFile()) {
           stats.special++;
+        } else if (st === undefined) {
+          stats.files++;
+          found.push({ dir, path, stamp: undefined });
         } else {
           const stamp = stampOf(st);
           if (!firstLink(seenFiles, stamp)) {
@@ -459,9 +548,10 @@ export class BuildIdIndex {
             continue;
           }
           stats.files++;
-          found.push({ path, stamp });
+          found.push({ dir, path, stamp });
         }
       }
+      hooks?.listed?.(dir.path);
       for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);
     }
     return found;

@@ -45,9 +45,9 @@ export interface ElfSection {
   type: number;
   /** `sh_flags` (low 32 bits). */
   flags: number;
-  /** File offset of its bytes. */
+  /** File offset of its bytes (past 2^53: rounded, and past any file). */
   offset: number;
-  /** Size in bytes (no bytes in the file when `type` is {@link SHT_NOBITS}). */
+  /** Size in bytes (no bytes in the file when `type` is {@link SHT_NOBITS}; past 2^53: rounded, and past any file). */
   size: number;
 }
 
@@ -55,6 +55,10 @@ export interface ElfSection {
 export interface ElfLayout {
   /** `e_type`: 1 REL, 2 EXEC, 3 DYN, 4 CORE. */
   type: number;
+  /** The offsets of the file's ELF class. */
+  classLayout: ElfClassLayout;
+  /** The file is little-endian (`EI_DATA` 1). */
+  littleEndian: boolean;
   /** Sections in table order; empty when the file has no section table. */
   sections: ElfSection[];
   /** An `ET_EXEC` or `ET_DYN` file with code in the file: an allocated executable `SHT_PROGBITS` section, or without sections a `PT_LOAD` with `PF_X` and file bytes. */
@@ -93,6 +97,11 @@ function word(v: DataView, at: number, layout: ElfClassLayout, le: boolean, what
   const n = v.getBigUint64(at, le);
   if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new ElfError("BAD_HEADER", `${what} 0x${n.toString(16)} is too large`);
   return Number(n);
+}
+
+// A section's offset or size, as libelf takes it: any value, the ones past 2^53 rounded (still past any file, so never read).
+function span(v: DataView, at: number, layout: ElfClassLayout, le: boolean): number {
+  return layout.word === 4 ? v.getUint32(at, le) : Number(v.getBigUint64(at, le));
 }
 
 function readHeader(read: ReadAt, size: number): Header {
@@ -148,8 +157,8 @@ function sectionHeaders(read: ReadAt, size: number, h: Header): ElfSection[] {
       type: table.getUint32(at + SH_TYPE, h.le),
       // The low half of a 64-bit sh_flags: every flag tested here is below 2^32.
       flags: table.getUint32(at + SH_FLAGS + (h.le || L.word === 4 ? 0 : 4), h.le),
-      offset: word(table, at + L.shOffset, L, h.le, `section ${i} sh_offset`),
-      size: word(table, at + L.shSize, L, h.le, `section ${i} sh_size`),
+      offset: span(table, at + L.shOffset, L, h.le),
+      size: span(table, at + L.shSize, L, h.le),
     });
   }
   const strtab = sections[names];
@@ -198,6 +207,8 @@ export function readElfLayout(read: ReadAt, size: number): ElfLayout {
   );
   return {
     type: h.type,
+    classLayout: h.layout,
+    littleEndian: h.le,
     sections,
     executable: linked && (code || (sections.length === 0 && hasExecutableSegment(read, size, h))),
     debuginfo: sections.some(
@@ -206,8 +217,13 @@ export function readElfLayout(read: ReadAt, size: number): ElfLayout {
   };
 }
 
-/** The first section named `name` if it has bytes in the file, as elfutils' server picks it; `undefined` when absent, empty or {@link SHT_NOBITS}. */
-export function sectionWithBytes(layout: ElfLayout, name: string): ElfSection | undefined {
+/**
+ * The first section named `name` if it has bytes in a file of `fileSize` bytes, as elfutils'
+ * server picks it; `undefined` when absent, empty, {@link SHT_NOBITS}, or when its range
+ * `[sh_offset, sh_offset + sh_size)` does not lie wholly inside the file (libelf has no data for it).
+ */
+export function sectionWithBytes(layout: ElfLayout, name: string, fileSize: number): ElfSection | undefined {
   const section = layout.sections.find((s) => s.name === name);
-  return section && section.type !== SHT_NOBITS && section.size > 0 ? section : undefined;
+  if (!section || section.type === SHT_NOBITS || section.size === 0) return undefined;
+  return section.offset <= fileSize && section.size <= fileSize - section.offset ? section : undefined;
 }

@@ -1,8 +1,8 @@
 /**
  * The debuginfod web API over a {@link BuildIdIndex}: `/buildid/ID/executable`, `/debuginfo`,
  * `/section/NAME`, `/metrics`. No part of a request reaches the file system: the ID is looked up in
- * the index, and only the paths the index holds are opened, through the safe open, with their stamp
- * checked on the handle before a byte is sent.
+ * the index, and only the paths the index holds are opened, from their root and never through a
+ * symbolic link (files/under-root.ts), with their stamp checked on the handle before a byte is sent.
  *
  * `node:http` rather than a framework: three fixed routes need no router, and the parts that matter
  * here (header size and timeout limits, a connection cap, streaming a range of an open descriptor
@@ -12,7 +12,7 @@
  */
 import { closeSync, createReadStream } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { basename } from "node:path";
 import { integer } from "../../check.js";
 import { MAX_INTERVAL_MS } from "../snapshot-file.js";
@@ -29,12 +29,21 @@ export interface ServeOptions {
   host?: string;
   /** Most connections open at once; more are closed on arrival. Default 4096. */
   maxConnections?: number;
+  /**
+   * Most connections open at once from one client address (an IPv6 client: its /64, which one
+   * host is routed whole); more are closed on arrival. Default `maxConnections / 64`, at least 1:
+   * 64 at the default cap, far more than a debuginfod client keeps (elfutils' keeps one per server),
+   * and it takes 64 addresses to fill the server.
+   */
+  maxConnectionsPerClient?: number;
   /** Most bytes of request headers; more get 431. Default 8192. */
   maxHeaderBytes?: number;
   /** Time a client has to send its request headers, in ms. Default 10,000. */
   headersTimeoutMs?: number;
   /** A connection with no traffic for this long is closed (a client that stopped reading), in ms. Default 30,000. */
   idleTimeoutMs?: number;
+  /** A kept-alive connection with no new request for this long is closed, in ms. Default 5,000. */
+  keepAliveTimeoutMs?: number;
   /**
    * Rescan the index this many seconds after each scan ends, as elfutils' `debuginfod -t`: only
    * changed files are read, vanished ones dropped, new ones found. 0 (the default): no rescans
@@ -59,6 +68,12 @@ export interface ServerMetrics {
   misses: number;
   /** Files that changed since the scan when a request came for them. */
   changed: number;
+  /** Indexed paths refused when a request came for them: a symbolic link on the way from their root, or under no root. */
+  refused: number;
+  /** Responses cut short, their connection closed, because the file shrank while it was sent. */
+  truncated: number;
+  /** Connections closed on arrival because their client address held its most ({@link ServeOptions.maxConnectionsPerClient}). */
+  refusedConnections: number;
   /** Body bytes sent. */
   bytes: number;
   /** Responses whose client went away before the end. */
@@ -161,6 +176,7 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: OpenedArtifac
       closeSync(fd);
     }
     if (body.length !== to - from + 1) {
+      metrics.truncated++;
       res.destroy(); // the file shrank under us: cut the response rather than send a short body
       return;
     }
@@ -169,15 +185,23 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: OpenedArtifac
     return;
   }
   const stream = createReadStream("", { fd, start: start + from, end: start + to, autoClose: true });
+  let sent = 0;
   stream.on("data", (chunk) => {
+    sent += chunk.length;
     metrics.bytes += chunk.length;
   });
   stream.on("error", () => res.destroy());
+  // A body cut short cannot be told from a whole one on a kept-alive connection: close it, so the client knows now.
+  stream.on("end", () => {
+    if (sent === to - from + 1) return void res.end();
+    metrics.truncated++;
+    res.destroy();
+  });
   res.on("close", () => {
     if (!res.writableFinished) metrics.aborted++;
     stream.destroy();
   });
-  stream.pipe(res);
+  stream.pipe(res, { end: false });
 }
 
 // Rescans one at a time: each timed `seconds` after the last one ended, or asked for; stopped by close().
@@ -250,6 +274,13 @@ function metricsText(index: BuildIdIndex, m: ServerMetrics): string {
   metric("buildid_hits_total", "counter", "Build-ID requests answered with a file.", [["", m.hits]]);
   metric("buildid_misses_total", "counter", "Build-ID requests answered 404.", [["", m.misses]]);
   metric("buildid_changed_total", "counter", "Indexed files found changed when requested.", [["", m.changed]]);
+  metric("buildid_refused_total", "counter", "Indexed paths refused when requested: a link, or under no root.", [
+    ["", m.refused],
+  ]);
+  metric("http_responses_truncated_total", "counter", "Responses cut because the file shrank.", [["", m.truncated]]);
+  metric("http_connections_refused_total", "counter", "Connections refused: their address held its most.", [
+    ["", m.refusedConnections],
+  ]);
   metric("http_responses_transfer_bytes_sum", "counter", "Body bytes sent.", [["", m.bytes]]);
   metric("http_responses_aborted_total", "counter", "Responses cut short by the client.", [["", m.aborted]]);
   metric("http_client_errors_total", "counter", "Requests refused before routing.", [["", m.clientErrors]]);
@@ -309,9 +340,48 @@ function route(index: BuildIdIndex, req: IncomingMessage, res: ServerResponse, m
     return;
   }
   metrics.changed += found.changed;
+  metrics.refused += found.refused;
   if (found.changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
   metrics.misses++;
   throw new HttpError(404, "not found");
+}
+
+/**
+ * The key a client's connections are counted under: an IPv4 address as it is (an IPv4-mapped
+ * IPv6 one too), an IPv6 address by its /64, which one host is routed whole. @internal
+ */
+export function clientKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(":")) return address;
+  const [head = "", tail] = address.split("%")[0]!.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(":")}::/64`;
+}
+
+// Closes a connection on arrival when its client already holds `most`; counts the others until they close.
+function limitPerClient(server: Server, most: number, metrics: ServerMetrics): void {
+  const held = new Map<string, number>();
+  server.on("connection", (socket: Socket) => {
+    const key = clientKey(socket.remoteAddress ?? "");
+    const n = held.get(key) ?? 0;
+    if (n >= most) {
+      metrics.refusedConnections++;
+      socket.destroy();
+      return;
+    }
+    held.set(key, n + 1);
+    socket.once("close", () => {
+      const left = held.get(key)! - 1;
+      if (left === 0) held.delete(key);
+      else held.set(key, left);
+    });
+  });
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
@@ -336,9 +406,15 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
   if (typeof host !== "string" || host === "")
     throw new TypeError(`host must be a non-empty string, got ${JSON.stringify(host)}`);
   const maxConnections = integer("maxConnections", options.maxConnections ?? 4096, 1);
+  const maxPerClient = integer(
+    "maxConnectionsPerClient",
+    options.maxConnectionsPerClient ?? Math.max(1, Math.floor(maxConnections / 64)),
+    1,
+  );
   const maxHeaderSize = integer("maxHeaderBytes", options.maxHeaderBytes ?? 8192, 256);
   const headersTimeout = integer("headersTimeoutMs", options.headersTimeoutMs ?? 10_000, 1);
   const idleTimeout = integer("idleTimeoutMs", options.idleTimeoutMs ?? 30_000, 1);
+  const keepAliveTimeout = integer("keepAliveTimeoutMs", options.keepAliveTimeoutMs ?? 5000, 1);
   const rescanSeconds = integer("rescanSeconds", options.rescanSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
   const metrics: ServerMetrics = {
     requests: {},
@@ -346,6 +422,9 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     hits: 0,
     misses: 0,
     changed: 0,
+    refused: 0,
+    truncated: 0,
+    refusedConnections: 0,
     bytes: 0,
     aborted: 0,
     clientErrors: 0,
@@ -357,7 +436,7 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
       maxHeaderSize,
       headersTimeout,
       requestTimeout: headersTimeout,
-      keepAliveTimeout: 5000,
+      keepAliveTimeout,
       connectionsCheckingInterval: Math.min(1000, headersTimeout),
     },
     (req, res) => {
@@ -381,6 +460,7 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     },
   );
   server.maxConnections = maxConnections;
+  limitPerClient(server, maxPerClient, metrics);
   server.timeout = idleTimeout;
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     metrics.clientErrors++;

@@ -17,7 +17,13 @@ beforeAll(async () => {
   tree = makeTree();
   index = await BuildIdIndex.create({ roots: [tree.root] });
   await index.scan();
-  server = await serveDebuginfod(index, { port: 0, headersTimeoutMs: 2000, idleTimeoutMs: 5000 });
+  // All from 127.0.0.1: the per-client limit (its own test in limits.test.ts) must not be what these tests meet.
+  server = await serveDebuginfod(index, {
+    port: 0,
+    headersTimeoutMs: 2000,
+    idleTimeoutMs: 5000,
+    maxConnectionsPerClient: 4096,
+  });
 });
 afterAll(async () => {
   await server.close();
@@ -210,7 +216,12 @@ describe("the web API", () => {
     // No timeout can close a connection during the test: only the cap may.
     const slow = { headersTimeoutMs: 600_000, idleTimeoutMs: 600_000 };
     const cap = 20;
-    const capped = await serveDebuginfod(index, { port: 0, maxConnections: cap, ...slow });
+    const capped = await serveDebuginfod(index, {
+      port: 0,
+      maxConnections: cap,
+      maxConnectionsPerClient: cap,
+      ...slow,
+    });
     const sockets = Array.from({ length: 60 }, () => {
       const s = connect(capped.port, "127.0.0.1");
       s.on("error", () => {});
