@@ -87,13 +87,13 @@ const USER_MARK = 0xfffffffffffffe00n;
 /** A reader that knows the build IDs of inodes 1 to 3, and counts its calls. */
 function reader(): ReadBuildId & { calls: string[] } {
   const calls: string[] = [];
-  const read = ((file, path) => {
+  const ids: Record<number, string> = { 1: "11".repeat(20), 2: "22".repeat(20), 3: "33".repeat(20) };
+  const read: ReadBuildId = (file, path) => {
     calls.push(path);
     if (file.kind !== "inode") return { reason: "not a file" };
-    return { 1: "11".repeat(20), 2: "22".repeat(20), 3: "33".repeat(20) }[Number(file.inode)] ?? { reason: "unknown" };
-  }) as ReadBuildId & { calls: string[] };
-  read.calls = calls;
-  return read;
+    return ids[Number(file.inode)] ?? { reason: "unknown" };
+  };
+  return Object.assign(read, { calls });
 }
 
 const byPath = (
