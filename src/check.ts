@@ -10,10 +10,10 @@ function integerWhat(min: number, max: number): string {
 
 /** `value` as an integer in [min, max]. */
 export function integer(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const what = integerWhat(min, max);
-  if (typeof value !== "number") throw new TypeError(`${name} must be ${what}, got ${describe(value)}`);
+  if (typeof value !== "number")
+    throw new TypeError(`${name} must be ${integerWhat(min, max)}, got ${describe(value)}`);
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be ${what}, got ${describe(value)}`);
+    throw new RangeError(`${name} must be ${integerWhat(min, max)}, got ${describe(value)}`);
   }
   return value;
 }

@@ -48,5 +48,4 @@ export {
   SnapshotError,
   type SnapshotErrorCode,
 } from "./snapshot.js";
-export * from "./spaces/index.js";
 export type { WasmSource } from "./wasm.js";

@@ -4,12 +4,15 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerAdd } from "./commands/add.js";
 import { registerAnnotate } from "./commands/annotate.js";
+import { registerBuildIdList } from "./commands/buildid-list.js";
 import { registerCensus } from "./commands/census.js";
 import { registerCore } from "./commands/core.js";
 import { registerFind } from "./commands/find.js";
 import { helpConfiguration, withHelpSections } from "./commands/help.js";
 import { registerId } from "./commands/id.js";
 import { registerList } from "./commands/list.js";
+import { registerPprof } from "./commands/pprof.js";
+import { registerRecord } from "./commands/record.js";
 import { registerResolve } from "./commands/resolve.js";
 import { registerServe } from "./commands/serve.js";
 import {
@@ -45,7 +48,7 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 const program = new Command()
   .name("buildid-cache")
   .description(
-    "ELF build IDs of live processes, files, core dumps and pprof profiles, through a WebAssembly cache keyed by (device, inode); perf's build-ID store; a debuginfod server and client",
+    "ELF build IDs of live processes, files, core dumps, perf recordings and pprof profiles, through a WebAssembly cache keyed by (device, inode); a profiler (record); perf's build-ID store; a debuginfod server and client",
   )
   .version(version)
   .exitOverride()
@@ -61,6 +64,9 @@ for (const register of [
   registerCore,
   registerServe,
   registerFind,
+  registerRecord,
+  registerPprof,
+  registerBuildIdList,
 ]) {
   register(program, context);
 }
@@ -73,6 +79,7 @@ withHelpSections(program, {
     ["buildid-cache", "the census of this machine (census is the default command)"],
     ["buildid-cache id /usr/bin/ls", "a file's build ID"],
     ["buildid-cache resolve 4242 0x55d0c0a01234", "the build ID and file offset of an address in process 4242"],
+    ["buildid-cache record -g -o cpu.pb.gz -- node app.js", "profile a program into a pprof profile with build IDs"],
     ["buildid-cache COMMAND --help", "a command's options, examples and environment"],
   ],
   environment: [

@@ -91,6 +91,7 @@ export {
   type HeldEntry,
 } from "./resolver/file-build-ids.js";
 export { loadResolver, persistResolver, stampsPath } from "./resolver/persist.js";
+export { type RecordedFileOptions, recordedFileReader } from "./recorded-files.js";
 export {
   BuildIdResolver,
   type BuildIdResolverOptions,

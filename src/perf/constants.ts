@@ -146,6 +146,8 @@ export const Misc = {
   CPUMODE_MASK: 0b111,
   /** On COMM: the name changed because of an `exec`. */
   COMM_EXEC: 1 << 13,
+  /** On FORK: perf synthesised it for a process already running (`PERF_RECORD_MISC_FORK_EXEC`, the same bit). */
+  FORK_EXEC: 1 << 13,
   /** On MMAP2: the record carries a build ID instead of device and inode. */
   MMAP_BUILD_ID: 1 << 14,
   /** On HEADER_BUILD_ID: the `size` byte holds the build ID's length. */

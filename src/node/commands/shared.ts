@@ -7,6 +7,7 @@
 import { CommanderError, InvalidArgumentError } from "commander";
 import { CacheFileRefusedError } from "../cache-file.js";
 import { ProcUnavailableError } from "../census.js";
+import { PerfUnavailableError } from "../perf-record.js";
 
 /**
  * Exit statuses: 0 success, 1 a failure of the work, 2 a usage error, then one of its own for each
@@ -20,6 +21,7 @@ export const EXIT = {
   cacheRefused: 3,
   cacheNotSaved: 4,
   noProcfs: 5,
+  noPerf: 6,
   SIGINT: 130,
   SIGTERM: 143,
 } as const;
@@ -35,6 +37,7 @@ export const EXIT_MEANINGS: Readonly<Record<ExitStatus, string>> = {
   3: "the --cache-file exists but could not be read or understood; it was left as it was",
   4: "the cache file could not be saved",
   5: "no procfs at --proc",
+  6: "record: perf is not installed, the kernel forbids this user to record (perf_event_paranoid), or perf record failed before recording",
   130: "interrupted (SIGINT), after saving the cache file or closing the server",
   143: "terminated (SIGTERM), after saving the cache file or closing the server",
 };
@@ -59,6 +62,7 @@ export function exitStatusOf(error: unknown): ExitStatus {
   if (error instanceof UsageError) return EXIT.usage;
   if (error instanceof ProcUnavailableError) return EXIT.noProcfs;
   if (error instanceof CacheFileRefusedError) return EXIT.cacheRefused;
+  if (error instanceof PerfUnavailableError) return EXIT.noPerf;
   return EXIT.failure;
 }
 

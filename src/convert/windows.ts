@@ -1,0 +1,237 @@
+/**
+ * perf's rounds (`ordered_events`, as `src/perf/order.ts` keeps them) for a converter, where only the
+ * records that change address spaces need sorting: those are queued by time; samples wait in a
+ * {@link SampleArena}, unsorted. At each flush bound the events due are delivered in time order, and
+ * before each one the samples due that come before it (in time, then arrival), so every sample sees the
+ * spaces as perf's order makes them at its time; samples between two events go together, in any order
+ * (aggregation does not care). Bounds, half flushes and counters are perf's.
+ *
+ * @module
+ */
+import { RecordType, USER_TYPE_START } from "../perf/constants.js";
+import type { OrderOptions, OrderStats } from "../perf/order.js";
+import type { PerfSession } from "../perf/reader.js";
+import type { PerfRecord, RawRecord } from "../perf/records.js";
+import { HAS_TIME, SampleArena, W } from "./sample-arena.js";
+
+/** Where the windows deliver. */
+export interface WindowSink {
+  /** A kernel record other than a sample, in perf's delivery order. */
+  event(record: PerfRecord): void;
+  /** Samples whose events have all been delivered: `starts` are their records in `arena`. */
+  samples(arena: SampleArena, starts: readonly number[]): void;
+  /** One of perf's own records (a build-ID table entry, ...), as it is read: perf handles these at once. */
+  user?(raw: RawRecord): void;
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+const TWO_32 = 4294967296;
+const ALL = 0xffffffff;
+
+interface Queued {
+  time: bigint;
+  seq: number;
+  record: PerfRecord;
+}
+
+function bigOf(hi: number, lo: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** `a < b` for times as (high, low) words. */
+function before(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
+  return aHi < bHi || (aHi === bHi && aLo < bLo);
+}
+
+/** See the module comment. Times are kept as two u32 words, so samples cost no bigint. */
+export class RoundWindows {
+  /** Counters, as perf's ordering counts them (none when the records lack `sample_id_all` and are taken in input order). */
+  readonly stats: OrderStats = { unordered: 0, halfFlushes: 0, maxQueued: 0 };
+  readonly #sink: WindowSink;
+  readonly #arena: SampleArena;
+  #starts: number[] = [];
+  /** Per queued sample, its arrival number (shared with the events: ties in time keep arrival order). */
+  #seqs: number[] = [];
+  readonly #events: Queued[] = [];
+  #seq = 0;
+  #eventBytes = 0;
+  /** The next flush bound; 0 until the first round ends. */
+  #nextHi = 0;
+  #nextLo = 0;
+  /** The latest time queued since the queue was last empty (perf's max_timestamp). */
+  #maxHi = 0;
+  #maxLo = 0;
+  /** The bound of the last flush that delivered something. */
+  #flushedHi = 0;
+  #flushedLo = 0;
+  /** The time of the record queued last, when any is queued. */
+  #lastHi = -1;
+  #lastLo = 0;
+  readonly #maxEvents: number;
+  readonly #maxBytes: number;
+  readonly #now: number[] = [0];
+  #inputOrder: boolean | undefined;
+
+  /**
+   * @param sink receives events and samples
+   * @param options queue bounds (perf's half flush past them)
+   * @param chains whether samples keep their call chains
+   */
+  constructor(sink: WindowSink, options: OrderOptions = {}, chains = true) {
+    this.#sink = sink;
+    this.#arena = new SampleArena(chains);
+    this.#maxEvents = options.maxQueuedEvents ?? 250_000;
+    this.#maxBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Records queued now (events and samples). */
+  get size(): number {
+    return this.#events.length + this.#starts.length;
+  }
+
+  /** Takes the next raw record of `session` in input order. */
+  push(raw: RawRecord, session: PerfSession): void {
+    if (raw.type >= USER_TYPE_START) {
+      this.#sink.user?.(raw);
+      if (raw.type === RecordType.FINISHED_ROUND) this.flushRound();
+      return;
+    }
+    // perf takes records in input order when they lack sample_id_all: it cannot order them.
+    this.#inputOrder ??= session.attrs[0]?.sampleIdAll === false;
+    if (raw.type === RecordType.SAMPLE) {
+      const arena = this.#arena;
+      const at = arena.add(raw, session);
+      const w = arena.words;
+      const hi = w[at + W.TIME_HI]!;
+      const lo = w[at + W.TIME_LO]!;
+      if (this.#inputOrder || !(w[at + W.MISC]! & HAS_TIME) || (hi === 0 && lo === 0) || (hi === ALL && lo === ALL)) {
+        this.#now[0] = at;
+        this.#sink.samples(arena, this.#now);
+        if (this.#starts.length === 0) arena.clear();
+        return;
+      }
+      this.#queue(hi, lo, 0);
+      this.#starts.push(at);
+      this.#seqs.push(this.#seq++);
+      return;
+    }
+    const record = session.parse(raw);
+    const time = record.time;
+    if (this.#inputOrder || time === undefined || time === 0n || time === U64_MAX) {
+      this.#sink.event(record);
+      return;
+    }
+    this.#queue(Number(time >> 32n), Number(time & 0xffffffffn), raw.size);
+    const events = this.#events;
+    let i = events.length;
+    while (i > 0 && events[i - 1]!.time > time) i--;
+    events.splice(i, 0, { time, seq: this.#seq++, record });
+  }
+
+  /** Delivers everything (perf's final flush, at the end of the input). */
+  finish(): void {
+    this.#flush(TWO_32, 0);
+  }
+
+  /** At FINISHED_ROUND: delivers up to the previous round's bound, and takes this round's maximum as the next bound. */
+  flushRound(): void {
+    if (this.size === 0) return;
+    this.#flush(this.#nextHi, this.#nextLo);
+    this.#nextHi = this.#maxHi;
+    this.#nextLo = this.#maxLo;
+  }
+
+  #queue(hi: number, lo: number, bytes: number): void {
+    if (before(hi, lo, this.#flushedHi, this.#flushedLo)) this.stats.unordered++;
+    if (this.size >= this.#maxEvents || this.#eventBytes + 4 * this.#arena.length + bytes > this.#maxBytes)
+      this.#flushHalf();
+    if (this.size === 0 || !before(hi, lo, this.#maxHi, this.#maxLo)) {
+      this.#maxHi = hi;
+      this.#maxLo = lo;
+    }
+    this.#lastHi = hi;
+    this.#lastLo = lo;
+    this.#eventBytes += bytes;
+    if (this.size + 1 > this.stats.maxQueued) this.stats.maxQueued = this.size + 1;
+  }
+
+  /** perf's half flush: delivers the older half of the queued span, from the earliest queued time to the last one queued. */
+  #flushHalf(): void {
+    if (this.size === 0 || this.#lastHi < 0) return;
+    let first = this.#events[0]?.time;
+    const w = this.#arena.words;
+    for (const at of this.#starts) {
+      const t = bigOf(w[at + W.TIME_HI]!, w[at + W.TIME_LO]!);
+      if (first === undefined || t < first) first = t;
+    }
+    const bound = first! + (bigOf(this.#lastHi, this.#lastLo) - first!) / 2n;
+    this.stats.halfFlushes++;
+    this.#nextHi = Number(bound >> 32n);
+    this.#nextLo = Number(bound & 0xffffffffn);
+    this.#flush(this.#nextHi, this.#nextLo);
+  }
+
+  /**
+   * Delivers what is due up to the bound in perf's order: the events in time order, and before each
+   * event the samples that come before it (in time, then arrival); a bound of 0 delivers nothing.
+   */
+  #flush(limitHi: number, limitLo: number): void {
+    if (limitHi === 0 && limitLo === 0) return;
+    const limit = limitHi >= TWO_32 ? U64_MAX : bigOf(limitHi, limitLo);
+    const events = this.#events;
+    let n = 0;
+    while (n < events.length && events[n]!.time <= limit) n++;
+    const due = events.splice(0, n);
+    const arena = this.#arena;
+    const w = arena.words;
+    // Each due sample's bucket: the number of due events before it.
+    const eventHi = due.map((q) => Number(q.time >> 32n));
+    const eventLo = due.map((q) => Number(q.time & 0xffffffffn));
+    const buckets: number[][] = due.map(() => []);
+    buckets.push([]);
+    const kept: number[] = [];
+    const keptSeqs: number[] = [];
+    const starts = this.#starts;
+    const seqs = this.#seqs;
+    let ready = 0;
+    for (let k = 0; k < starts.length; k++) {
+      const at = starts[k]!;
+      const hi = w[at + W.TIME_HI]!;
+      const lo = w[at + W.TIME_LO]!;
+      if (before(limitHi, limitLo, hi, lo)) {
+        kept.push(at);
+        keptSeqs.push(seqs[k]!);
+        continue;
+      }
+      ready++;
+      let b = 0;
+      if (n > 0) {
+        let top = n;
+        const seq = seqs[k]!;
+        while (b < top) {
+          const mid = (b + top) >> 1;
+          const eh = eventHi[mid]!;
+          const el = eventLo[mid]!;
+          if (before(eh, el, hi, lo) || (eh === hi && el === lo && due[mid]!.seq < seq)) b = mid + 1;
+          else top = mid;
+        }
+      }
+      buckets[b]!.push(at);
+    }
+    for (let b = 0; b <= n; b++) {
+      if (buckets[b]!.length > 0) this.#sink.samples(arena, buckets[b]!);
+      if (b === n) break;
+      const q = due[b]!;
+      this.#eventBytes -= q.record.size;
+      this.#sink.event(q.record);
+    }
+    arena.keep(kept);
+    this.#starts = kept;
+    this.#seqs = keptSeqs;
+    if (n > 0 || ready > 0) {
+      this.#flushedHi = Math.min(limitHi, ALL);
+      this.#flushedLo = limitHi >= TWO_32 ? ALL : limitLo;
+    }
+    if (this.size === 0) this.#lastHi = -1;
+  }
+}

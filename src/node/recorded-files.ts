@@ -1,0 +1,102 @@
+/**
+ * Build IDs of the files a perf recording names, read on this machine, only for the exact file: a
+ * mapped file is opened by its path (then through `/proc/PID/root/` while the process lives), and its
+ * device and inode, read from the open handle, must be the recording's. The vdso and the kernel are
+ * read only for a recording made here and now (`live`): this process's vdso and `/sys/kernel/notes`.
+ *
+ * @packageDocumentation
+ */
+import { readFile } from "node:fs/promises";
+import type { ReadBuildId } from "../convert/build-ids.js";
+import { toHex } from "../hex.js";
+import type { BuildIdAnswer } from "../pprof.js";
+import type { FileRef, InodeFileRef } from "../spaces/index.js";
+import { deviceOf } from "./identity.js";
+import type { BuildIdResolver } from "./resolver/resolver.js";
+import { ownVdso, readVdsoAt, VDSO_NAME } from "./procfs/vdso.js";
+
+/** Options of {@link recordedFileReader}. */
+export interface RecordedFileOptions {
+  /** The recording is being made on this machine now (`record`): the vdso and the kernel are this machine's. */
+  live?: boolean;
+  /** Where procfs is mounted; default `/proc`. */
+  procRoot?: string;
+}
+
+const NT_GNU_BUILD_ID = 3;
+/** `/sys/kernel/notes` is a few hundred bytes; read at most this much. */
+const NOTES_LIMIT = 64 * 1024;
+
+/** The GNU build ID in a run of ELF notes (`/sys/kernel/notes`), native byte order. */
+export function buildIdInNotes(notes: Uint8Array): string | undefined {
+  const view = new DataView(notes.buffer, notes.byteOffset, notes.byteLength);
+  const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const pad = (n: number) => (n + 3) & ~3;
+  for (let at = 0; at + 12 <= notes.length; ) {
+    const namesz = view.getUint32(at, little);
+    const descsz = view.getUint32(at + 4, little);
+    const type = view.getUint32(at + 8, little);
+    const desc = at + 12 + pad(namesz);
+    if (desc + descsz > notes.length) return undefined;
+    const name = String.fromCharCode(...notes.subarray(at + 12, at + 12 + namesz));
+    if (type === NT_GNU_BUILD_ID && name === "GNU\0" && descsz > 0) return toHex(notes, desc, descsz);
+    at = desc + pad(descsz);
+  }
+  return undefined;
+}
+
+async function kernelBuildId(): Promise<BuildIdAnswer> {
+  const notes = await readFile("/sys/kernel/notes").catch((error: NodeJS.ErrnoException) => error);
+  if (notes instanceof Error) return { reason: `/sys/kernel/notes: ${notes.code ?? notes.message}` };
+  return (
+    buildIdInNotes(new Uint8Array(notes.subarray(0, NOTES_LIMIT))) ?? { reason: "/sys/kernel/notes has no build ID" }
+  );
+}
+
+async function vdsoBuildId(): Promise<BuildIdAnswer> {
+  const mapping = await ownVdso();
+  if (mapping === undefined) return { reason: "this process has no vdso to read" };
+  return (await readVdsoAt("/proc/self/mem", mapping)).buildId;
+}
+
+async function inodeBuildId(
+  resolver: BuildIdResolver,
+  file: InodeFileRef,
+  path: string,
+  pid: number,
+  procRoot: string,
+): Promise<BuildIdAnswer> {
+  if (!path.startsWith("/")) return { reason: `${path} is not an absolute path` };
+  const dev = deviceOf(file.major, file.minor);
+  const candidates = [path];
+  if (pid > 0) candidates.push(`${procRoot}/${pid}/root${path}`);
+  const reasons: string[] = [];
+  for (const candidate of candidates) {
+    const r = await resolver.resolveFile(candidate);
+    if (r.identity !== undefined && (r.identity.dev !== dev || r.identity.ino !== file.inode)) {
+      reasons.push(`${candidate} is now another file (device and inode differ from the recording's)`);
+      continue;
+    }
+    if (r.ok) return r.buildId;
+    reasons.push(`${candidate}: ${r.detail}`);
+    if (r.identity !== undefined) break;
+  }
+  return { reason: reasons.join("; ") };
+}
+
+/**
+ * A {@link ReadBuildId} for the converter over `resolver` (files are read through its cache, once per
+ * identity), for the exact file only: a mapped file is opened by its path (then through `/proc/PID/root/`
+ * while the process lives) and its device and inode, read from the open handle, must be the recording's.
+ * The vdso and the kernel are read only with `live` (a recording made here and now).
+ */
+export function recordedFileReader(resolver: BuildIdResolver, options: RecordedFileOptions = {}): ReadBuildId {
+  const procRoot = options.procRoot ?? "/proc";
+  return (file: FileRef, path: string, pid: number): Promise<BuildIdAnswer> => {
+    if (file.kind === "inode") return inodeBuildId(resolver, file, path, pid, procRoot);
+    if (!options.live) return Promise.resolve({ reason: "it is read only while recording on this machine (record)" });
+    if (path === VDSO_NAME) return vdsoBuildId();
+    if (path.startsWith("[kernel.kallsyms]")) return kernelBuildId();
+    return Promise.resolve({ reason: `${path} is not a file` });
+  };
+}
