@@ -1,0 +1,57 @@
+// A dropped perf.data file: converted as it streams from the File (never read whole), the profile gzipped for download.
+import { type ConversionSummary, convertPerfData } from "../src/convert/index.js";
+import { PerfDataStream } from "../src/perf/index.js";
+
+/** A converted recording, ready to show and to download. */
+export interface ConvertedRecording {
+  /** What the converter found: processes, files with build IDs, sample counts. */
+  summary: ConversionSummary;
+  /** File mode (`perf record -o FILE`) or pipe mode (`-o -`). */
+  mode: "file" | "pipe";
+  /** Whether the records were zstd-compressed (`perf record -z`). */
+  compressed: boolean;
+  /** The pprof profile, gzip-compressed as `go tool pprof` and pprof's other readers expect a `.pb.gz`. */
+  download: Blob;
+  downloadName: string;
+}
+
+/** A thrown value as the page shows it: the error's class, its `code` and byte `offset` where it has them. */
+export interface ShownError {
+  name: string;
+  code: string | undefined;
+  offset: number | undefined;
+  message: string;
+}
+
+/** The parts of `error` the page shows; see {@link ShownError}. */
+export function shownError(error: unknown): ShownError {
+  if (!(error instanceof Error)) return { name: "Error", code: undefined, offset: undefined, message: String(error) };
+  const { code, offset } = error as { code?: unknown; offset?: unknown };
+  return {
+    name: error.name,
+    code: typeof code === "string" ? code : undefined,
+    offset: typeof offset === "number" ? offset : undefined,
+    message: error.message,
+  };
+}
+
+/**
+ * Converts the perf.data in `file` to pprof, streaming: the headers and feature sections are read as
+ * Blob slices, the data section through `file.stream()`, so memory holds one chunk at a time, not the file.
+ * @throws PerfDataError (with `code` and `offset`) for input the reader refuses; the converter's limit errors.
+ */
+export async function convertRecording(file: File): Promise<ConvertedRecording> {
+  const stream = new PerfDataStream(file);
+  const { profile, summary } = await convertPerfData(stream);
+  const session = stream.session!;
+  const raw = new Blob([profile as Uint8Array<ArrayBuffer>]);
+  const download = await new Response(raw.stream().pipeThrough(new CompressionStream("gzip"))).blob();
+  const stem = file.name.replace(/\.data$/, "") || "perf";
+  return {
+    summary,
+    mode: session.mode,
+    compressed: session.compression !== undefined,
+    download,
+    downloadName: `${stem}.pb.gz`,
+  };
+}
