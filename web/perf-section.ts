@@ -3,7 +3,27 @@ import type { BuildIdSource, ConversionSummary } from "../src/convert/index.js";
 import { formatBytes } from "../src/index.js";
 import { cell, element, make, plural } from "./dom.js";
 import { acceptFiles, dropZone } from "./picker.js";
-import { type ConvertedRecording, convertRecording, type ShownError, shownError } from "./recording.js";
+import type { ConvertedRecording } from "./recording.js";
+
+/** A thrown value as the page shows it: the error's class, its `code` and byte `offset` where it has them. */
+interface ShownError {
+  name: string;
+  code: string | undefined;
+  offset: number | undefined;
+  message: string;
+}
+
+/** The parts of `error` the page shows; see {@link ShownError}. */
+function shownError(error: unknown): ShownError {
+  if (!(error instanceof Error)) return { name: "Error", code: undefined, offset: undefined, message: String(error) };
+  const { code, offset } = error as { code?: unknown; offset?: unknown };
+  return {
+    name: error.name,
+    code: typeof code === "string" ? code : undefined,
+    offset: typeof offset === "number" ? offset : undefined,
+    message: error.message,
+  };
+}
 
 /** Where a build ID came from, in the page's words. */
 const SOURCES: Record<BuildIdSource, string> = {
@@ -99,6 +119,7 @@ export function mountPerfSection(): void {
     status.textContent = `Reading ${file.name} (${formatBytes(file.size)})…`;
     let result: ConvertedRecording;
     try {
+      const { convertRecording } = await import("./recording.js");
       result = await convertRecording(file);
     } catch (error) {
       if (turn === taken) showError(file, shownError(error));

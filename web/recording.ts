@@ -1,4 +1,5 @@
 // A dropped perf.data file: converted as it streams from the File (never read whole), the profile gzipped for download.
+// Section 6 loads this module (with the reader, the converter and zstd) only when a file is chosen.
 import { type ConversionSummary, convertPerfData } from "../src/convert/index.js";
 import { PerfDataStream } from "../src/perf/index.js";
 
@@ -13,26 +14,6 @@ export interface ConvertedRecording {
   /** The pprof profile, gzip-compressed as `go tool pprof` and pprof's other readers expect a `.pb.gz`. */
   download: Blob;
   downloadName: string;
-}
-
-/** A thrown value as the page shows it: the error's class, its `code` and byte `offset` where it has them. */
-export interface ShownError {
-  name: string;
-  code: string | undefined;
-  offset: number | undefined;
-  message: string;
-}
-
-/** The parts of `error` the page shows; see {@link ShownError}. */
-export function shownError(error: unknown): ShownError {
-  if (!(error instanceof Error)) return { name: "Error", code: undefined, offset: undefined, message: String(error) };
-  const { code, offset } = error as { code?: unknown; offset?: unknown };
-  return {
-    name: error.name,
-    code: typeof code === "string" ? code : undefined,
-    offset: typeof offset === "number" ? offset : undefined,
-    message: error.message,
-  };
 }
 
 /**

@@ -157,6 +157,15 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
     await server?.close();
   });
 
+  it("loads the perf reader only once a recording is chosen", async () => {
+    const recordingChunk = (path: string) => /\/assets\/recording-[\w-]+\.js$/.test(path);
+    expect(server.requests.filter(recordingChunk)).toEqual([]);
+    const file = join(scratch, "first.data");
+    perfRecord(file, [], { workload: [spin] });
+    await choose(page, file);
+    expect(server.requests.filter(recordingChunk)).toHaveLength(1);
+  }, 120_000);
+
   it.each(CASES)(
     "$name: processes, files, build IDs and counts as perf gives them; the download is the converter's profile",
     async ({ name, args, pipe }) => {
