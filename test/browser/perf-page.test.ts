@@ -390,6 +390,25 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
     }
   }, 300_000);
 
+  it("reads a recording when served without COOP/COEP too", async () => {
+    const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
+    const other = await browser.context.newPage();
+    try {
+      await other.goto(plain.url);
+      await other.locator("body[data-ready]").waitFor();
+      expect(await other.evaluate(() => crossOriginIsolated)).toBe(false);
+      const file = join(scratch, "not-isolated.data");
+      perfRecord(file, [], { workload: [spin] });
+      await choose(other, file);
+      expect(await other.locator("#perf-error").isHidden()).toBe(true);
+      expect(await other.locator("#perf-table tbody tr.file").count()).toBeGreaterThan(0);
+      expect(await other.locator("#perf-download").isEnabled()).toBe(true);
+    } finally {
+      await other.close();
+      await plain.close();
+    }
+  }, 120_000);
+
   it("raised no errors in the page", () => {
     expect(pageErrors).toEqual([]);
   });
