@@ -116,11 +116,15 @@ export function mountPerfSection(): void {
     button.disabled = true;
     converted = undefined;
     element<HTMLElement>("#perf-error").hidden = true;
-    status.textContent = `Reading ${file.name} (${formatBytes(file.size)})…`;
+    const reading = `Reading ${file.name} (${formatBytes(file.size)})…`;
+    status.textContent = reading;
+    const progress = (bytesRead: number) => {
+      if (turn === taken) status.textContent = `${reading} ${Math.floor((100 * bytesRead) / Math.max(1, file.size))}%`;
+    };
     let result: ConvertedRecording;
     try {
       const { convertRecording } = await import("./recording.js");
-      result = await convertRecording(file);
+      result = await convertRecording(file, progress);
     } catch (error) {
       if (turn === taken) showError(file, shownError(error));
       return;

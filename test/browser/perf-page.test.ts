@@ -238,6 +238,16 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
         const fromFile = new WeakSet<Blob>();
         const reads = { arrayBuffer: [] as number[], streamed: 0, largestChunk: 0 };
         (globalThis as unknown as { fileReads: typeof reads }).fileReads = reads;
+        const said: string[] = [];
+        (globalThis as unknown as { statusSaid: string[] }).statusSaid = said;
+        addEventListener("DOMContentLoaded", () => {
+          const status = document.querySelector("#perf-status")!;
+          new MutationObserver(() => said.push(status.textContent ?? "")).observe(status, {
+            childList: true,
+            characterData: true,
+            subtree: true,
+          });
+        });
         const proto = Blob.prototype;
         const { slice, arrayBuffer, stream, text, bytes } = proto;
         const ours = (blob: Blob) => blob instanceof File || fromFile.has(blob);
@@ -286,6 +296,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
           reads.arrayBuffer = [];
           reads.streamed = 0;
           reads.largestChunk = 0;
+          (globalThis as unknown as { statusSaid: string[] }).statusSaid.length = 0;
         });
         await choose(watched, file);
         expect(await watched.locator("#perf-error").isHidden()).toBe(true);
@@ -300,6 +311,12 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
         );
         expect(reads.streamed, "the records come through a stream").toBeGreaterThan(size / 2);
         expect(Math.max(...reads.arrayBuffer), "no slice holds the records").toBeLessThan(size / 2);
+        // The status counts up while the file is read.
+        const said = await watched.evaluate(() => (globalThis as unknown as { statusSaid: string[] }).statusSaid);
+        const percents = said.flatMap((text) => /…\s(\d+)%$/.exec(text)?.[1] ?? []).map(Number);
+        expect(percents.length, said.join("\n")).toBeGreaterThan(0);
+        expect(percents).toEqual([...percents].sort((a, b) => a - b));
+        expect(Math.max(...percents)).toBeLessThanOrEqual(100);
         // Each byte once; the file header's first bytes are read twice, to tell file mode from pipe mode.
         expect(sliced + reads.streamed).toBeGreaterThanOrEqual(size);
         expect(sliced + reads.streamed).toBeLessThanOrEqual(size + FILE_HEADER_SIZE);
