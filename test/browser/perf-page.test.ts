@@ -377,19 +377,21 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
     expect(await row.textContent()).toMatch(/^[0-9a-f]{40}$/);
   }, 300_000);
 
-  it("says what was dropped, and fits 390 px wide", async () => {
+  it("says what was dropped, reads the first of several files, and fits 390 px wide", async () => {
     const file = join(scratch, "dropped.data");
     perfRecord(file, [], { workload: [spin] });
     const base64 = (await readFile(file)).toString("base64");
     const dataTransfer = await page.evaluateHandle((base64) => {
       const transfer = new DataTransfer();
       transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], "dropped.data"));
+      transfer.items.add(new File(["not a recording"], "notes.txt"));
       return transfer;
     }, base64);
     for (const type of ["dragenter", "dragover", "drop"])
       await page.dispatchEvent('[data-drop="perf"]', type, { dataTransfer });
     await expect.poll(() => page.locator("#perf-status").textContent(), { timeout: 120_000 }).toMatch(/^dropped\.data/);
-    expect(await page.locator("#perf-chosen").textContent()).toBe("Dropped: dropped.data");
+    expect(await page.locator("#perf-chosen").textContent()).toBe("Dropped: dropped.data, notes.txt");
+    expect(await page.locator("#perf-status").textContent()).toMatch(/ Ignored notes\.txt: one recording at a time\.$/);
     expect(await page.locator("#perf-table tbody tr.file").count()).toBeGreaterThan(0);
 
     await page.setViewportSize({ width: 390, height: 844 });
