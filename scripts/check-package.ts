@@ -1,7 +1,7 @@
 // Packs the library and checks it as a user gets it: publint, attw, the size budgets, and a fresh
 // consumer project that imports and requires it in Node, type-checks it strictly (nodenext and
 // bundler), and bundles it with Vite, esbuild and webpack for pages that Chromium runs.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -62,6 +62,37 @@ console.log(cache.get(0xffff888012345678n));`,
   if (fromNode !== readelfBuildId(elf)) throw new Error(`node consumer read ${fromNode}, readelf says otherwise`);
   console.log(`node consumer: ${fromNode} (matches readelf)`);
 
+  // (1b) buildid-cache/perf: a recording made here, listed and converted as perf lists it.
+  const recording = join(work, "ls.data");
+  const recorded = spawnSync(
+    "perf",
+    ["record", "-q", "-e", "cpu-clock", "-o", recording, "--", "ls", "-R", "/usr/lib"],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      encoding: "utf8",
+    },
+  );
+  if (recorded.status === 0) {
+    await writeFile(
+      join(app, "perf.mjs"),
+      `import { readFile } from "node:fs/promises";
+import { convertPerfData, listBuildIds, AddressSpaces } from "buildid-cache/perf";
+import { recordedFileReader, BuildIdResolver } from "buildid-cache/node";
+const bytes = new Uint8Array(await readFile(${JSON.stringify(recording)}));
+const { lines } = await listBuildIds(bytes);
+const { summary } = await convertPerfData(bytes, { readBuildId: recordedFileReader(await BuildIdResolver.create()) });
+if (!(new AddressSpaces() instanceof AddressSpaces)) throw new Error("no AddressSpaces");
+if (summary.samples === 0) throw new Error("no samples converted");
+console.log(lines.map((l) => l.buildId.padEnd(40) + " " + l.name).join("\\n"));`,
+    );
+    const ours = run(process.execPath, ["perf.mjs"], app).trim();
+    const perfs = run("perf", ["buildid-list", "-i", recording]).trim();
+    const vdso = (text: string) => text.replace(/\/tmp\/perf-vdso\.so-\w+/g, "[vdso]");
+    if (vdso(ours) !== vdso(perfs))
+      throw new Error(`buildid-cache/perf listed:\n${ours}\nperf buildid-list:\n${perfs}`);
+    console.log(`perf consumer: ${ours.split("\n").length} build-ID lines, as perf buildid-list prints them`);
+  } else console.log(`perf consumer: not converted, perf cannot record here: ${recorded.stderr.trim()}`);
+
   // (2) A strict TypeScript consumer type-checks against the shipped declarations.
   await writeFile(
     join(app, "consumer.ts"),
@@ -69,6 +100,10 @@ console.log(cache.get(0xffff888012345678n));`,
 import { SlabCache, StolenBitModel, type StolenBitModelCounters } from "buildid-cache/model";
 import { readBuildIdFromFile, takeCensus } from "buildid-cache/node";
 import { BuildIdCacheReader, type BuildIdCacheReaderStats, type SharedCacheHandle } from "buildid-cache/shared";
+import { AddressSpaces, type ConversionSummary, convertPerfData, type Lookup, readPerfData } from "buildid-cache/perf";
+const summary: ConversionSummary = (await convertPerfData(new Uint8Array(0)).catch(() => undefined))!.summary;
+const looked: Lookup = new AddressSpaces().lookup(1, 0x1000n);
+const reader: typeof readPerfData = readPerfData;
 const cache: BuildIdCache = await BuildIdCache.create({ capacity: 8 });
 const handle: SharedCacheHandle = (await BuildIdCache.create({ capacity: 8, shared: true })).share();
 const readerStats: BuildIdCacheReaderStats = (await BuildIdCacheReader.attach(handle)).stats();
@@ -81,7 +116,7 @@ const hex: string | undefined = cache.get(1n);
 const stats: BuildIdCacheStats = cache.stats();
 const info = await readBuildIdFromFile("/bin/ls");
 const length: number = info.length;
-export { address, census, counters, hex, stats, length, readerStats };
+export { address, census, counters, hex, stats, length, looked, reader, readerStats, summary };
 `,
   );
   await writeFile(
@@ -134,6 +169,7 @@ const node = require("buildid-cache/node");
 const inline = require("buildid-cache/inline");
 require("buildid-cache/model");
 require("buildid-cache/shared");
+require("buildid-cache/perf");
 (async () => {
   const { buildId } = await node.readBuildIdFromFile(${JSON.stringify(elf)});
   const cache = await BuildIdCache.create({ capacity: 4 });

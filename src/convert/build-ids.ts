@@ -33,8 +33,18 @@ export type BuildIdSource =
 
 /** A file's build ID, or why it has none. */
 export type FileBuildId =
-  | { readonly buildId: string; readonly source: BuildIdSource }
-  | { readonly buildId: undefined; readonly reason: string };
+  | {
+      /** The build ID, lower-case hex. */
+      readonly buildId: string;
+      /** Where it came from. */
+      readonly source: BuildIdSource;
+    }
+  | {
+      /** None: the file could not be named exactly. */
+      readonly buildId: undefined;
+      /** Why, in words. */
+      readonly reason: string;
+    };
 
 /** The name perf gives a mapped path's dso: `[kernel.kallsyms]` for the kernel's text maps, the path otherwise. */
 export function dsoName(path: string, pid: number): string {

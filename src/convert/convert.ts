@@ -63,7 +63,14 @@ export interface ProcessSummary {
   /** See {@link ProcessSummary.samples}. */
   period: number;
   /** Per file (index into {@link ConversionSummary.files}), its samples there. */
-  files: { file: number; samples: number; period: number }[];
+  files: {
+    /** The file, an index into {@link ConversionSummary.files}. */
+    file: number;
+    /** The process's samples whose IP is in that file. */
+    samples: number;
+    /** Their periods' sum. */
+    period: number;
+  }[];
   /** Per reason, its samples whose IP resolved to no file. */
   unresolved: Partial<Record<FrameFailure, number>>;
 }
@@ -79,7 +86,14 @@ export interface ConversionSummary {
   /** Per reason, samples whose IP resolved to no file. */
   unresolved: Partial<Record<FrameFailure, number>>;
   /** Frames (IPs and call chain entries) looked up, and how many resolved into a file. */
-  frames: { total: number; resolved: number; unresolved: Partial<Record<FrameFailure, number>> };
+  frames: {
+    /** Frames looked up. */
+    total: number;
+    /** Frames that resolved into a file. */
+    resolved: number;
+    /** Per reason, frames that did not. */
+    unresolved: Partial<Record<FrameFailure, number>>;
+  };
   /** Call chains perf would discard. */
   badChains: number;
   /** Files samples resolved into, most samples first. */
@@ -87,7 +101,14 @@ export interface ConversionSummary {
   /** Processes with samples, most samples first. */
   processes: ProcessSummary[];
   /** PERF_RECORD_LOST records and the records they say were lost; PERF_RECORD_LOST_SAMPLES samples. */
-  lost: { records: number; events: number; samples: number };
+  lost: {
+    /** PERF_RECORD_LOST records. */
+    records: number;
+    /** The events they say were lost. */
+    events: number;
+    /** Samples PERF_RECORD_LOST_SAMPLES says were lost. */
+    samples: number;
+  };
   /** What the address-space feed did. */
   events: FeedStats;
   /** What perf's ordering did (records delivered late, half flushes). */

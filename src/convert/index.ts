@@ -9,6 +9,7 @@
  * @module
  */
 export type { BuildIdSource, FileBuildId, ReadBuildId } from "./build-ids.js";
+export { type BuildIdListing, type BuildIdListLine, type BuildIdListOptions, listBuildIds } from "./buildid-list.js";
 export {
   type ConversionSummary,
   type ConvertOptions,

@@ -13,6 +13,8 @@ export const MAX_ENTRIES = 2 ** 30;
 export class InternLimitError extends RangeError {
   /** Always "InternLimitError". */
   override readonly name = "InternLimitError";
+  /** Always "LIMIT". */
+  readonly code = "LIMIT";
   /** @param what the table; @param limit its bound */
   constructor(
     readonly what: string,

@@ -76,6 +76,7 @@ export {
   readProfileFile,
   writeProfileFile,
 } from "./pprof-file.js";
+export { type RecordedFileOptions, recordedFileReader } from "./recorded-files.js";
 export {
   BuildIdResolver,
   type BuildIdResolverOptions,

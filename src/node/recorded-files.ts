@@ -86,7 +86,9 @@ async function inodeBuildId(
 
 /**
  * A {@link ReadBuildId} for the converter over `resolver` (files are read through its cache, once per
- * identity): see the module comment.
+ * identity), for the exact file only: a mapped file is opened by its path (then through `/proc/PID/root/`
+ * while the process lives) and its device and inode, read from the open handle, must be the recording's.
+ * The vdso and the kernel are read only with `live` (a recording made here and now).
  */
 export function recordedFileReader(resolver: BuildIdResolver, options: RecordedFileOptions = {}): ReadBuildId {
   const procRoot = options.procRoot ?? "/proc";

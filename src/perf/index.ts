@@ -11,8 +11,24 @@
  * const data = readPerfData(bytes);
  * for (const record of orderRecords(data.records())) if (record.kind === "sample") use(record.ip, record.callchain);
  * ```
+ *
+ * The same entry holds what is built on the records:
+ * - the converter: {@link convertPerfData} (perf.data to a pprof profile with a Mapping per file and its
+ *   build ID, and a {@link ConversionSummary}) and {@link listBuildIds} (the lines `perf buildid-list` prints);
+ * - the address-space model the converter feeds: {@link AddressSpaces}, fed {@link SpaceEvent}s, answering
+ *   which mapping (file identity and file offset) held an address at a sample's time.
+ *
+ * ```ts
+ * const { profile, summary } = await convertPerfData(file); // a File, Blob, Uint8Array or chunks
+ * for (const f of summary.files) console.log(f.buildId ?? f.reason, f.path, f.samples);
+ * ```
+ * In Node, `recordedFileReader` from `buildid-cache/node` reads the build IDs a recording lacks from the
+ * files by device and inode.
  * @module
  */
+
+export * from "../convert/index.js";
+export * from "../spaces/index.js";
 export type { PerfEventAttr } from "./attr.js";
 export { Misc, PERF_CONTEXT_MAX, RecordType, SAMPLE_BIT_NAMES, Sample } from "./constants.js";
 export { PerfDataError, type PerfDataErrorCode } from "./errors.js";

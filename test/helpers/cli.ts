@@ -51,6 +51,8 @@ export interface RunOptions {
   cwd?: string;
   /** Collect standard output as latin1, so `Buffer.from(stdout, "latin1")` gives its bytes back. */
   binaryStdout?: boolean;
+  /** Variables set (or, undefined, unset) over this process's environment. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs the bundled CLI `script` with `args` and collects its output. */
@@ -60,6 +62,7 @@ export function runCli(script: string, args: string[], options: RunOptions = {})
     const child = spawn(process.execPath, [script, ...args], {
       stdio: [stdin, "pipe", "pipe"],
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
       ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
     });
     if (options.stdin instanceof Uint8Array) {

@@ -35,3 +35,10 @@ export {
 export { IndexFileError, type IndexFileErrorCode } from "./index-file.js";
 export { type DebuginfodServer, type ServeOptions, type ServerMetrics, serveDebuginfod } from "./server.js";
 export { canonicalSourcePath, SourceRequestError } from "./sources.js";
+export {
+  FORWARDED_TTL_LIMIT,
+  UPSTREAM_BUCKETS_S,
+  UPSTREAM_CONCURRENCY,
+  type UpstreamMetrics,
+  type UpstreamOptions,
+} from "./upstream.js";

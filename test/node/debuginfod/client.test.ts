@@ -371,6 +371,12 @@ describe("the find and serve commands", () => {
       "--rescan-time",
       "--no-progress",
       "--json",
+      "--upstream",
+      "--forwarded-ttl-limit",
+      "--upstream-concurrency",
+      "--max-connections",
+      "--max-connections-per-client",
+      "--verbose",
     ]);
   });
 });

@@ -1,0 +1,207 @@
+// perf.data beside perf, on the same recordings (`perf record -e cpu-clock -F 20000 -g`, file mode and -z,
+// made here or given): the commands as a user runs them (`buildid-cache pprof` against `perf script`
+// printing the same samples with call chains, `buildid-list -H` against perf's), the reader's MB/s,
+// and the converter's peak RSS. Outputs are checked equal to perf's before anything is timed.
+//   npm run bench:perf -- [--quick] [--rounds N] [--json] [--out DIR] [FILE.data ...]
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, openAsBlob, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { listBuildIds } from "../src/convert/buildid-list.js";
+import { convertPerfData } from "../src/convert/index.js";
+import { BuildIdResolver } from "../src/node/index.js";
+import { recordedFileReader } from "../src/node/recorded-files.js";
+import { streamPerfData } from "../src/perf/index.js";
+import { median, onNode, runIfMain, writeResults } from "./harness.js";
+
+const CLI = fileURLToPath(new URL("../dist/node/cli.js", import.meta.url));
+
+/** A CPU-bound program with call stacks 1-25 frames deep, built with frame pointers so -g walks them. */
+const PROGRAM = `#include <stdlib.h>
+#include <stdio.h>
+static volatile unsigned long sink;
+__attribute__((noinline)) unsigned long leaf(unsigned long x) { for (int i = 0; i < 200; i++) x = x * 6364136223846793005UL + 1; return x; }
+__attribute__((noinline)) unsigned long rec(int d, unsigned long x) { if (d == 0) return leaf(x); return rec(d - 1, x + d) ^ leaf(x); }
+int main(int argc, char **argv) { long n = atol(argv[1]); for (long i = 0; i < n; i++) sink += rec(i % 24, i); printf("%lu\\n", sink); return 0; }
+`;
+
+/** Records two copies of PROGRAM at 20 kHz with -g, plain and with -z, into `dir`. */
+function record(dir: string, quick: boolean): string[] {
+  writeFileSync(join(dir, "work.c"), PROGRAM);
+  const cc = spawnSync("gcc", ["-O1", "-fno-omit-frame-pointer", "-o", join(dir, "work"), join(dir, "work.c")]);
+  if (cc.status !== 0) throw new Error(`gcc failed: ${cc.stderr}`);
+  const work = `${join(dir, "work")} ${quick ? 60000 : 350000}`;
+  return (
+    [
+      ["g.data", []],
+      ["g-z.data", ["-z"]],
+    ] as const
+  ).map(([name, extra]) => {
+    const out = join(dir, name);
+    const args = ["record", "-q", "-e", "cpu-clock", "-F", "20000", "-g", ...extra, "-o", out];
+    const run = spawnSync("perf", [...args, "--", "sh", "-c", `${work} & ${work} & wait`], { encoding: "utf8" });
+    if (run.status !== 0) throw new Error(`perf record failed: ${run.stderr}`);
+    return out;
+  });
+}
+
+/** Runs `command`, its output to a file in `dir`; returns the output, its CPU milliseconds (user + system: wall time means little on a machine others load) and peak RSS (MB). */
+function run(dir: string, command: string[]): { stdout: string; ms: number; rssMB: number } {
+  const out = join(dir, "stdout");
+  const usage = join(dir, "usage");
+  const shell = ["sh", "-c", `exec "$@" > '${out}'`, "sh", ...command];
+  const r = spawnSync("/usr/bin/time", ["-f", "%U %S %M", "-o", usage, ...shell], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${command.join(" ")} failed (${r.status}): ${r.stderr}`);
+  const [user, system, rss] = readFileSync(usage, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
+  return { stdout: readFileSync(out, "utf8"), ms: (user! + system!) * 1000, rssMB: rss! / 1024 };
+}
+
+/** perf's name for a temporary copy of the vdso differs on every run: `[vdso]` stands for it. */
+const sameVdso = (text: string) => text.replace(/\/tmp\/perf-vdso\.so-\w+/g, "[vdso]");
+
+interface Row {
+  file: string;
+  what: string;
+  perfMs: number;
+  oursMs: number;
+  /** perf's time over ours. */
+  ratio: number;
+  target: number;
+  holds: boolean;
+  oursRssMB: number | undefined;
+}
+
+function row(file: string, what: string, perfMs: number, oursMs: number, target: number, oursRssMB?: number): Row {
+  const ratio = perfMs / oursMs;
+  return { file, what, perfMs, oursMs, ratio, target, holds: ratio >= target, oursRssMB };
+}
+
+/** Median CPU milliseconds of this process over `rounds` runs of `pass`. */
+async function cpuMs(rounds: number, pass: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const start = process.cpuUsage();
+    await pass();
+    const { user, system } = process.cpuUsage(start);
+    times.push((user + system) / 1000);
+  }
+  return median(times);
+}
+
+/** Times perf's and our command `rounds` times each, alternating, after checking `same` on their outputs. */
+function beside(
+  dir: string,
+  rounds: number,
+  perf: string[],
+  ours: string[],
+  same: (perfOut: string, oursOut: string) => void,
+): { perfMs: number; oursMs: number; oursRssMB: number } {
+  const perfMs: number[] = [];
+  const oursMs: number[] = [];
+  let oursRssMB = 0;
+  for (let i = 0; i < rounds; i++) {
+    const p = run(dir, perf);
+    const o = run(dir, ours);
+    if (i === 0) same(p.stdout, o.stdout);
+    perfMs.push(p.ms);
+    oursMs.push(o.ms);
+    oursRssMB = Math.max(oursRssMB, o.rssMB);
+  }
+  return { perfMs: median(perfMs), oursMs: median(oursMs), oursRssMB };
+}
+
+/** Runs the perf.data benchmark: `--quick` for a small recording and one round, `--json` to also write perf.json. */
+export async function main(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      quick: { type: "boolean" },
+      rounds: { type: "string" },
+      json: { type: "boolean" },
+      out: { type: "string" },
+    },
+    allowPositionals: true,
+  });
+  const quick = values.quick === true;
+  const rounds = Number(values.rounds ?? (quick ? 1 : 3));
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new RangeError(`--rounds must be a positive integer, got ${values.rounds}`);
+  if (!existsSync(CLI)) return console.log(`perf.data: skipped, no ${CLI} (npm run build)`);
+  const dir = mkdtempSync(join(tmpdir(), "bench-perf-"));
+  const rows: Row[] = [];
+  const reads: { file: string; mb: number; heldMB: number; ms: number; mbPerS: number }[] = [];
+  try {
+    const files = positionals.length > 0 ? positionals : record(dir, quick);
+    const node = [process.execPath, CLI];
+    for (const file of files) {
+      const name = file.split("/").pop()!;
+      const pprof = beside(
+        dir,
+        rounds,
+        ["perf", "script", "-i", file],
+        [...node, "pprof", file, "-o", join(dir, "p.pb.gz"), "--json"],
+        (p, o) => {
+          const printed = p.split("\n").filter((l) => /^\s*\S.*\s\d+\.\d+:\s+\d+ \S+:\s*$/.test(l)).length;
+          const converted = JSON.parse(o).samples as number;
+          if (printed !== converted)
+            throw new Error(`${name}: perf script printed ${printed} samples, pprof converted ${converted}`);
+        },
+      );
+      rows.push(
+        row(
+          name,
+          "buildid-cache pprof (call chains kept) vs perf script",
+          pprof.perfMs,
+          pprof.oursMs,
+          2,
+          pprof.oursRssMB,
+        ),
+      );
+      const list = beside(
+        dir,
+        rounds,
+        ["perf", "buildid-list", "-H", "-i", file],
+        [...node, "buildid-list", "-H", "-i", file],
+        (p, o) => {
+          if (sameVdso(p) !== sameVdso(o))
+            throw new Error(`${name}: buildid-list -H differs from perf's:\n${p}\n---\n${o}`);
+        },
+      );
+      rows.push(row(name, "buildid-cache buildid-list -H vs perf's", list.perfMs, list.oursMs, 1, list.oursRssMB));
+      const blob = await openAsBlob(file);
+      const resolver = await BuildIdResolver.create();
+      const convert = await cpuMs(rounds, () => convertPerfData(blob, { readBuildId: recordedFileReader(resolver) }));
+      rows.push(row(name, "pprof conversion in process vs perf script", pprof.perfMs, convert, 2));
+      const listing = await cpuMs(rounds, () => listBuildIds(blob, { withHits: true }));
+      rows.push(row(name, "buildid-list --with-hits in process vs perf's", list.perfMs, listing, 1));
+      let held = 0;
+      const read = await cpuMs(rounds, async () => {
+        held = 0;
+        for await (const batch of streamPerfData(blob).rawBatches()) for (const r of batch) held += r.size;
+      });
+      const mb = statSync(file).size / 1e6;
+      reads.push({ file: name, mb, heldMB: held / 1e6, ms: read, mbPerS: held / 1e6 / (read / 1000) });
+    }
+    console.log(onNode(`perf.data beside perf (${rounds} rounds, median CPU ms, user + system; ratio = perf / ours)`));
+    console.log("| recording | what | perf ms | ours ms | ratio | target | holds | our peak RSS |");
+    console.log("|---|---|--:|--:|--:|--:|---|--:|");
+    for (const r of rows)
+      console.log(
+        `| ${r.file} | ${r.what} | ${r.perfMs.toFixed(0)} | ${r.oursMs.toFixed(0)} | ${r.ratio.toFixed(2)}x | >= ${r.target}x | ${r.holds ? "yes" : "no"} | ${r.oursRssMB === undefined ? "" : `${r.oursRssMB.toFixed(0)} MB`} |`,
+      );
+    for (const r of reads)
+      console.log(
+        `| ${r.file} | reading records (${r.mb.toFixed(1)} MB file, ${r.heldMB.toFixed(1)} MB of records, streamed from a Blob) | | ${r.ms.toFixed(0)} | ${r.mbPerS.toFixed(0)} MB/s of records | >= 100 MB/s | ${r.mbPerS >= 100 ? "yes" : "no"} | |`,
+      );
+    if (values.json === true) {
+      const json = `${JSON.stringify({ node: process.version, rounds, rows, reads }, null, 2)}\n`;
+      console.log(`\nwrote ${writeResults(values.out, { "perf.json": json }).join(", ")}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+runIfMain(import.meta.url, "bench:perf", main);

@@ -1,0 +1,231 @@
+// The perf commands as a user runs them: `record` profiling a program built here (its exit status, Ctrl-C,
+// a missing perf, a kernel that forbids recording), `pprof` read back by `go tool pprof` with the
+// program's symbols and the same top functions and counts as `perf report --sort sym`, and
+// `buildid-list` as perf prints it, from a file and from standard input.
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bundleCli, runCli } from "../helpers/cli.js";
+import { perfBuildIdLines, perfSamplesPerSymbol, profileLeaves } from "../helpers/perf-answers.js";
+import { perfCannotRecord } from "../helpers/perf-tools.js";
+
+// Not /tmp/perf-*: perf reads those as JIT symbol maps.
+const dir = mkdtempSync(join(tmpdir(), "commands-perf-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const cannot = perfCannotRecord(dir) ?? (spawnSync("gcc", ["--version"]).status === 0 ? undefined : "no gcc");
+if (cannot) console.log(`skipping the perf command tests that record: ${cannot}`);
+const noGo = spawnSync("go", ["version"]).status === 0 ? undefined : "no go toolchain";
+
+const HOT = `
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+__attribute__((noinline)) long leaf_a(long x) { for (int i = 0; i < 200; i++) x = x * 31 + i; return x; }
+__attribute__((noinline)) long leaf_b(long x) { for (int i = 0; i < 400; i++) x ^= x * 17 + i; return x; }
+__attribute__((noinline)) long mid(long x, int d) { if (d == 0) return (x & 1) ? leaf_a(x) : leaf_b(x); return mid(x + d, d - 1) + 1; }
+int main(int argc, char **argv) {
+  long n = argc > 1 ? atol(argv[1]) : 100000, s = 0;
+  for (long i = 0; i < n; i++) s += mid(i, (int)(i % 12));
+  printf("%ld\\n", s & 1);
+  return argc > 2 ? atoi(argv[2]) : 0;
+}
+`;
+
+let cli: string;
+beforeAll(async () => {
+  cli = await bundleCli(dir);
+  if (cannot === undefined) {
+    writeFileSync(join(dir, "hot.c"), HOT);
+    execFileSync("gcc", ["-O2", "-g", "-fno-omit-frame-pointer", "-o", "hot", "hot.c"], { cwd: dir });
+  }
+}, 120_000);
+
+/** Flat samples per function as `go tool pprof -top` prints them for `profile`. */
+function pprofTop(profile: string): Map<string, number> {
+  const out = execFileSync("go", ["tool", "pprof", "-top", "-nodecount=1000", "-sample_index=samples", profile], {
+    encoding: "utf8",
+    env: { ...process.env, PPROF_BINARY_PATH: dir, PPROF_TMPDIR: dir },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const counts = new Map<string, number>();
+  for (const line of out.split("\n")) {
+    const m = /^\s*(\d+)\s+[\d.]+%\s+[\d.]+%\s+\d+\s+[\d.]+%\s+(\S+)/.exec(line);
+    if (m) counts.set(m[2]!, Number(m[1]));
+  }
+  return counts;
+}
+
+describe.skipIf(cannot !== undefined)("record, pprof and buildid-list against perf", () => {
+  test("record runs the command under perf: its exit status, the build ID the kernel read, every sample in the profile", async () => {
+    const out = join(dir, "record.pb.gz");
+    const run = await runCli(cli, ["record", "-g", "-F", "5000", "-o", out, "--json", "--", "./hot", "300000", "7"], {
+      cwd: dir,
+      timeoutMs: 300_000,
+    });
+    expect(run.stderr).toContain("0\n"); // the command's standard output goes to standard error, as with perf record -o -
+    expect(run.code, run.stderr).toBe(7);
+    const report = JSON.parse(run.stdout);
+    expect(report.exitStatus).toBe(7);
+    expect(report.samples).toBeGreaterThan(100);
+    const hot = report.files.find((f: { path: string }) => f.path === join(dir, "hot"));
+    expect(hot.buildId).toBe(
+      execFileSync("readelf", ["-n", join(dir, "hot")], { encoding: "utf8" }).match(/Build ID: (\w+)/)![1],
+    );
+    expect(hot.source).toBe("mmap");
+    const leaves = profileLeaves(new Uint8Array(gunzipSync(readFileSync(out))), (p) => p);
+    expect(leaves.files.get(join(dir, "hot"))).toBe(hot.samples);
+    if (noGo) return console.log(`go tool pprof not run: ${noGo}`);
+    // Every mapping's build ID as go tool pprof reads it is the one readelf reads from the file. (Go 1.19's pprof
+    // itself reads no build ID from a gcc binary, whose first PT_NOTE is 8-aligned, so it cannot check them.)
+    const raw = execFileSync("go", ["tool", "pprof", "-raw", out], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const mappings = [...raw.split("Mappings\n")[1]!.matchAll(/^\d+: \S+ (\/\S+) ([0-9a-f]+)/gm)];
+    expect(mappings.map((m) => m[1])).toContain(join(dir, "hot"));
+    for (const [, path, id] of mappings)
+      expect(id, path).toBe(execFileSync("readelf", ["-n", path!], { encoding: "utf8" }).match(/Build ID: (\w+)/)![1]);
+    const functions = new Set(
+      execFileSync("nm", ["--defined-only", join(dir, "hot")], { encoding: "utf8" })
+        .split("\n")
+        .filter((l) => / [tT] /.test(l))
+        .map((l) => l.split(" ")[2]!),
+    );
+    const top = pprofTop(out);
+    const named = [...top].filter(([f]) => functions.has(f)).reduce((n, [, count]) => n + count, 0);
+    // A few addresses in main go unnamed (Go's pprof and gcc -O2's DWARF ranges for main): [hot], never more than the named.
+    const unnamed = top.get("[hot]") ?? 0;
+    expect(named + unnamed, JSON.stringify([...top])).toBe(hot.samples);
+    expect(named).toBeGreaterThan(10 * unnamed);
+    expect(top.get("leaf_b")).toBeGreaterThan(0);
+    console.log(`record: go tool pprof names ${named} of hot's ${hot.samples} samples:`, Object.fromEntries(top));
+  }, 600_000);
+
+  test.each([
+    { name: "file mode", args: [] as string[], pipe: false },
+    { name: "pipe mode, --buildid-mmap", args: ["--buildid-mmap"], pipe: true },
+  ])(
+    "pprof of a $name recording: go tool pprof -top, symbolising with the binary, gives perf report --sort sym's counts",
+    async ({ name, args, pipe }) => {
+      if (noGo) return console.log(`skipped: ${noGo}`);
+      const data = join(dir, `hot-${name.replace(/\W+/g, "-")}.data`);
+      const record = [
+        "record",
+        "-q",
+        "-e",
+        "cpu-clock",
+        "-F",
+        "10000",
+        "-g",
+        ...args,
+        "-o",
+        pipe ? "-" : data,
+        "--",
+        "./hot",
+        "400000",
+      ];
+      const r = pipe
+        ? spawnSync("sh", ["-c", `exec perf "$@" > '${data}'`, "sh", ...record], { cwd: dir, encoding: "utf8" })
+        : spawnSync("perf", record, { cwd: dir, encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      const out = join(dir, `hot-${name.replace(/\W+/g, "-")}.pb.gz`);
+      const run = await runCli(cli, ["pprof", data, "-o", out], { timeoutMs: 300_000 });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(new RegExp(`^${out}: [\\d,]+ samples of cpu-clock`));
+      const perf = perfSamplesPerSymbol(data, "hot");
+      const pprof = pprofTop(out);
+      // Not main: Go's own pprof names C functions from DWARF low/high PCs, and gcc -O2 gives main address ranges.
+      const functions = ["leaf_a", "leaf_b", "mid"].filter((f) => perf.has(f));
+      expect(functions.length).toBeGreaterThanOrEqual(3);
+      for (const f of functions) expect(pprof.get(f), f).toBe(perf.get(f));
+      const top = (m: Map<string, number>) =>
+        [...m].filter(([f]) => functions.includes(f)).sort((a, b) => b[1] - a[1])[0]![0];
+      expect(top(pprof)).toBe(top(perf));
+      console.log(
+        `${name}: perf report and go tool pprof agree:`,
+        Object.fromEntries(functions.map((f) => [f, perf.get(f)])),
+      );
+    },
+    600_000,
+  );
+
+  test("buildid-list prints perf buildid-list's lines, from a file and from standard input, with and without -H", async () => {
+    const data = join(dir, "list.data");
+    expect(
+      spawnSync("perf", ["record", "-q", "-e", "cpu-clock", "-g", "-o", data, "--", "./hot", "100000"], { cwd: dir })
+        .status,
+    ).toBe(0);
+    for (const hits of [[], ["-H"]]) {
+      const expected = `${perfBuildIdLines(data, hits.length > 0).join("\n")}\n`;
+      const fromFile = await runCli(cli, ["buildid-list", ...hits, "-i", data]);
+      expect(fromFile.stdout).toBe(expected);
+      const fromStdin = await runCli(cli, ["buildid-list", ...hits, "-i", "-"], { stdin: readFileSync(data) });
+      expect(fromStdin.stdout).toBe(expected);
+    }
+    const elf = await runCli(cli, ["buildid-list", "-i", join(dir, "hot")]);
+    expect(elf.stdout).toBe(`${execFileSync("perf", ["buildid-list", "-i", join(dir, "hot")], { encoding: "utf8" })}`);
+  }, 600_000);
+
+  test("Ctrl-C stops perf and the command, and the profile is still written (exit 130)", async () => {
+    const out = join(dir, "interrupted.pb.gz");
+    const run = await runCli(cli, ["record", "-g", "-o", out, "--", "./hot", "1000000000"], {
+      cwd: dir,
+      timeoutMs: 300_000,
+      started: (child) => {
+        setTimeout(() => child.kill("SIGINT"), 3000);
+      },
+    });
+    expect(run.code, run.stderr).toBe(130);
+    const leaves = profileLeaves(new Uint8Array(gunzipSync(readFileSync(out))), (p) => p);
+    expect(leaves.files.get(join(dir, "hot"))).toBeGreaterThan(0);
+  }, 600_000);
+});
+
+describe("record refuses what it cannot do, with the fix", () => {
+  test("a perf that is not installed: exit 6 and how to install it", async () => {
+    const run = await runCli(cli, [
+      "record",
+      "--perf",
+      join(dir, "no-such-perf"),
+      "-o",
+      join(dir, "x.pb.gz"),
+      "--",
+      "true",
+    ]);
+    expect(run.code).toBe(6);
+    expect(run.stderr).toContain("perf is not installed");
+    expect(run.stderr).toContain("apt install linux-perf");
+  });
+
+  test("perf_event_paranoid 3 for a user without root: exit 6 and the sysctl, before perf runs", async () => {
+    const proc = join(dir, "proc");
+    mkdirSync(join(proc, "sys", "kernel"), { recursive: true });
+    writeFileSync(join(proc, "sys", "kernel", "perf_event_paranoid"), "3\n");
+    const spy = join(dir, "spy-perf");
+    writeFileSync(spy, `#!/bin/sh\ntouch '${dir}/perf-ran'\n`);
+    chmodSync(spy, 0o755);
+    chmodSync(dir, 0o755);
+    const run = await runCli(cli, ["record", "--proc", proc, "--perf", spy, "-o", "-", "--", "true"], {
+      uid: 65534,
+      cwd: "/",
+    });
+    expect(run.code, run.stderr).toBe(6);
+    expect(run.stderr).toContain("kernel.perf_event_paranoid is 3");
+    expect(run.stderr).toContain("sudo sysctl kernel.perf_event_paranoid=2");
+    expect(spawnSync("test", ["-e", join(dir, "perf-ran")]).status).not.toBe(0);
+  });
+
+  test("neither -p nor a command, or both, is a usage error (exit 2)", async () => {
+    for (const args of [
+      ["record", "-o", "x.pb.gz"],
+      ["record", "-p", "1", "-o", "x.pb.gz", "--", "true"],
+    ]) {
+      const run = await runCli(cli, args, { cwd: dir });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain("record needs either -p PID or a command after --");
+    }
+  });
+});
