@@ -4,6 +4,7 @@ import type { PageContext } from "./context.js";
 import { element, messageOf } from "./dom.js";
 import { mountElfSection } from "./elf-section.js";
 import { FileStore } from "./file-store.js";
+import { mountPerfSection } from "./perf-section.js";
 import { cancelStrayDrops } from "./picker.js";
 import { mountPprofSection } from "./pprof-section.js";
 import { mountSharedSection } from "./shared-section.js";
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
   mountPprofSection(context);
   mountBenchSection(showStats);
   mountSharedSection();
+  mountPerfSection();
   document.body.dataset.ready = "true";
 }
 

@@ -1,0 +1,439 @@
+// The demo page's perf.data section (section 6) in headless Chromium, on recordings `perf record` makes here,
+// checked against perf's own answers (buildid-list, report by dso and by pid) and the converter run in Node.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { gunzipSync } from "node:zlib";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dsoName } from "../../src/convert/build-ids.js";
+import { convertPerfData } from "../../src/convert/index.js";
+import { FILE_HEADER_SIZE } from "../../src/perf/header.js";
+import { RecordType, readPerfData } from "../../src/perf/index.js";
+import { perfBuildIdLines, perfSamplesPerDso } from "../helpers/perf-answers.js";
+import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
+import { mulberry32, seedFrom } from "../helpers/random.js";
+import { type Chromium, launchChromium, type StaticServer, screenshotPath, serveStatic } from "./harness.js";
+
+const WEB_DIST = resolve(import.meta.dirname, "../../web/dist");
+
+/** A parent and a forked child that spin in the program's own code, then an exec of ls: four program runs. */
+const SPIN_C = `#include <unistd.h>
+#include <sys/wait.h>
+static volatile unsigned long sink;
+static void spin(unsigned long n) { for (unsigned long i = 0; i < n; i++) sink += i * i; }
+int main(void) {
+  pid_t child = fork();
+  spin(child == 0 ? 10000000UL : 20000000UL);
+  if (child > 0) waitpid(child, 0, 0);
+  return 0;
+}
+`;
+
+const CASES = [
+  { name: "file mode", args: [], pipe: false },
+  { name: "file mode, -z, --buildid-mmap", args: ["-z", "--buildid-mmap"], pipe: false },
+  { name: "pipe mode", args: [], pipe: true },
+  { name: "pipe mode, -z, --buildid-mmap", args: ["-z", "--buildid-mmap"], pipe: true },
+];
+
+/** The kernel's text map is `[kernel.kallsyms]_text` in the converter's output, `[kernel.kallsyms]` in perf's. */
+const asPerf = (path: string): string => dsoName(path, path.startsWith("[kernel.kallsyms]") ? -1 : 0);
+
+/** The pipe-mode recording `bytes` with its COMPRESSED records replaced by the records inside them, at `out`. */
+async function decompressedCopy(bytes: Uint8Array, out: string): Promise<string> {
+  const parts: Uint8Array[] = [bytes.subarray(0, 16)];
+  for (const raw of readPerfData(bytes).rawRecords()) {
+    if (raw.type === RecordType.COMPRESSED || raw.type === RecordType.COMPRESSED2) continue;
+    const header = new Uint8Array(8);
+    const view = new DataView(header.buffer);
+    view.setUint32(0, raw.type, true);
+    view.setUint16(4, raw.misc, true);
+    view.setUint16(6, raw.size, true);
+    parts.push(header, raw.body.slice());
+  }
+  await writeFile(out, Buffer.concat(parts));
+  return out;
+}
+
+/** Samples per `pid:comm` as `perf report --sort pid,comm` counts them (comm as it was at each sample). */
+function perfSamplesPerRun(file: string): Map<string, number> {
+  const run = spawnSync(
+    "perf",
+    ["report", "--no-children", "--sort", "pid,comm", "--stdio", "-n", "-g", "none", "-i", file],
+    { encoding: "utf8", maxBuffer: 1 << 28, timeout: 600_000 },
+  );
+  if (run.status !== 0) throw new Error(`perf report --sort pid,comm failed: ${run.stderr}`);
+  const counts = new Map<string, number>();
+  for (const line of run.stdout.split("\n")) {
+    const m = /^\s+[\d.]+%\s+(\d+)\s+(\d+):\S*\s+(\S.*?)\s*$/.exec(line);
+    if (m) counts.set(`${m[2]}:${m[3]}`, (counts.get(`${m[2]}:${m[3]}`) ?? 0) + Number(m[1]));
+  }
+  return counts;
+}
+
+/** One process of the page's table, as the page shows it. */
+interface ShownProcess {
+  pid: number;
+  comm: string;
+  files: { path: string; buildId: string; samples: number }[];
+  unresolved: { reason: string; samples: number }[];
+}
+
+/** What a recording looks like in the page's table: its processes, their files and unresolved samples. */
+function shownProcesses(page: Page): Promise<ShownProcess[]> {
+  return page.locator("#perf-table tbody").evaluateAll((bodies) =>
+    bodies.map((body) => {
+      const { pid, comm } = (body as HTMLElement).dataset;
+      const samples = (tr: Element) => Number((tr.querySelector(".samples") as HTMLElement).dataset.samples);
+      return {
+        pid: Number(pid),
+        comm: comm ?? "",
+        files: [...body.querySelectorAll("tr.file")].map((tr) => ({
+          path: (tr as HTMLElement).dataset.path ?? "",
+          buildId: tr.querySelector(".build-id code")?.textContent ?? "",
+          samples: samples(tr),
+        })),
+        unresolved: [...body.querySelectorAll("tr.unresolved")].map((tr) => ({
+          reason: (tr as HTMLElement).dataset.reason ?? "",
+          samples: samples(tr),
+        })),
+      };
+    }),
+  );
+}
+
+/** What the page says about a refused file: the error box's name, code and offset. */
+async function shownError(page: Page): Promise<{ name?: string; code?: string; offset?: string }> {
+  const box = page.locator("#perf-error");
+  await box.waitFor({ state: "visible" });
+  return box.evaluate((node) => ({ ...(node as HTMLElement).dataset }));
+}
+
+/** Section 6 of `page`, for screenshots. */
+const section = (page: Page) => page.locator('section[aria-labelledby="perf-heading"]');
+
+/** Chooses `path` in section 6 and waits until the page has finished with it (read or refused). */
+async function choose(page: Page, path: string): Promise<void> {
+  await page.locator("#perf-input").setInputFiles(path);
+  const name = basename(path);
+  await expect
+    .poll(() => page.locator("#perf-status").textContent(), { timeout: 120_000 })
+    .toMatch(new RegExp(`^${name.replace(/\W/g, "\\$&")}(:| \\()`));
+}
+
+let browser: Chromium;
+let server: StaticServer;
+let page: Page;
+let spin: string;
+const pageErrors: string[] = [];
+const scratch = mkdtempSync(join(tmpdir(), "buildid-cache-perf-page-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const cannot = perfCannotRecord(scratch);
+if (cannot) console.log(`skipping the page's perf.data tests: ${cannot}`);
+
+describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in Chromium", () => {
+  beforeAll(async () => {
+    if (!existsSync(join(WEB_DIST, "index.html"))) {
+      throw new Error(`${WEB_DIST}/index.html is missing: run npm run build:web (npm run test:browser does)`);
+    }
+    spin = join(scratch, "spin");
+    execFileSync("cc", ["-O1", "-x", "c", "-", "-o", spin, "-Wl,--build-id=sha1"], { input: SPIN_C });
+    server = await serveStatic(WEB_DIST);
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") pageErrors.push(message.text());
+    });
+    await page.goto(server.url);
+    await page.locator("body[data-ready]").waitFor();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it("loads the perf reader only once a recording is chosen", async () => {
+    const recordingChunk = (path: string) => /\/assets\/recording-[\w-]+\.js$/.test(path);
+    expect(server.requests.filter(recordingChunk)).toEqual([]);
+    const file = join(scratch, "first.data");
+    perfRecord(file, [], { workload: [spin] });
+    await choose(page, file);
+    expect(server.requests.filter(recordingChunk)).toHaveLength(1);
+  }, 120_000);
+
+  it.each(CASES)(
+    "$name: processes, files, build IDs and counts as perf gives them; the download is the converter's profile",
+    async ({ name, args, pipe }) => {
+      const file = join(scratch, `${name.replace(/\W+/g, "-")}.data`);
+      perfRecord(file, args, { pipe, workload: ["sh", "-c", `${spin}; ls /usr/lib > /dev/null`] });
+      const bytes = new Uint8Array(await readFile(file));
+      await choose(page, file);
+      expect(await page.locator("#perf-chosen").textContent()).toBe(`Chosen: ${basename(file)}`);
+      expect(await page.locator("#perf-error").isHidden()).toBe(true);
+      const mode = `${pipe ? "pipe" : "file"} mode${args.includes("-z") ? ", zstd-compressed" : ""}, cpu-clock)`;
+      expect(await page.locator("#perf-status").textContent()).toContain(mode);
+      const shown = await shownProcesses(page);
+
+      // The table is what the converter finds in Node, from the same bytes.
+      const { profile, summary } = await convertPerfData(bytes);
+      expect(shown).toEqual(
+        summary.processes.map((p) => ({
+          pid: p.pid,
+          comm: p.comm,
+          files: p.files.map(({ file: i, samples }) => ({
+            path: summary.files[i]!.path,
+            buildId: summary.files[i]!.buildId ?? "",
+            samples,
+          })),
+          unresolved: Object.entries(p.unresolved).map(([reason, samples]) => ({ reason, samples })),
+        })),
+      );
+
+      // Samples per program run, as perf report counts them per pid and comm.
+      const runs = new Map<string, number>();
+      for (const p of shown) {
+        const total = [...p.files, ...p.unresolved].reduce((n, f) => n + f.samples, 0);
+        runs.set(`${p.pid}:${p.comm}`, (runs.get(`${p.pid}:${p.comm}`) ?? 0) + total);
+      }
+      expect(Object.fromEntries(runs), "samples per pid:comm").toEqual(Object.fromEntries(perfSamplesPerRun(file)));
+      expect([...runs.keys()].filter((run) => run.endsWith(":spin"))).toHaveLength(2);
+
+      // Samples per file over all processes, as perf report counts them per dso.
+      const perFile = new Map<string, number>();
+      for (const f of shown.flatMap((p) => p.files))
+        perFile.set(asPerf(f.path), (perFile.get(asPerf(f.path)) ?? 0) + f.samples);
+      expect(Object.fromEntries(perFile), "samples per dso").toEqual(Object.fromEntries(perfSamplesPerDso(file)));
+      expect(perFile.get(spin)).toBeGreaterThan(0);
+
+      // Build IDs as perf buildid-list gives them, for the files with hits (perf 6.1 cannot decompress pipe input).
+      const listed = args.includes("-z") && pipe ? await decompressedCopy(bytes, `${file}.decompressed`) : file;
+      const perfLines = perfBuildIdLines(listed, true);
+      const pageLines = new Set(
+        shown.flatMap((p) => p.files.map((f) => `${f.buildId.padEnd(40)} ${asPerf(f.path)}`.trim())),
+      );
+      expect([...pageLines].sort(), "perf buildid-list -H").toEqual(perfLines.map((l) => l.trim()).sort());
+      expect(perfLines.some((l) => l.endsWith(` ${spin}`))).toBe(true);
+
+      // The download: gzip (as pprof expects of a .pb.gz) around the very bytes the converter writes in Node.
+      const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#perf-download").click()]);
+      expect(download.suggestedFilename()).toBe(`${basename(file, ".data")}.pb.gz`);
+      const downloaded = await readFile((await download.path())!);
+      expect([downloaded[0], downloaded[1]]).toEqual([0x1f, 0x8b]);
+      expect(Buffer.from(gunzipSync(downloaded)).equals(Buffer.from(profile))).toBe(true);
+      await section(page).screenshot({ path: await screenshotPath(`perf-${basename(file, ".data")}`) });
+    },
+    600_000,
+  );
+
+  it("reads the recording once, in slices and a stream, never the whole file at one time", async () => {
+    const watched = await browser.context.newPage();
+    try {
+      // Counts the bytes the page materialises from the chosen File and from Blobs sliced from it.
+      await watched.addInitScript(() => {
+        const fromFile = new WeakSet<Blob>();
+        const reads = { arrayBuffer: [] as number[], streamed: 0, largestChunk: 0 };
+        (globalThis as unknown as { fileReads: typeof reads }).fileReads = reads;
+        const said: string[] = [];
+        (globalThis as unknown as { statusSaid: string[] }).statusSaid = said;
+        addEventListener("DOMContentLoaded", () => {
+          const status = document.querySelector("#perf-status")!;
+          new MutationObserver(() => said.push(status.textContent ?? "")).observe(status, {
+            childList: true,
+            characterData: true,
+            subtree: true,
+          });
+        });
+        const proto = Blob.prototype;
+        const { slice, arrayBuffer, stream, text, bytes } = proto;
+        const ours = (blob: Blob) => blob instanceof File || fromFile.has(blob);
+        proto.slice = function (this: Blob, ...rest: Parameters<Blob["slice"]>) {
+          const part = slice.apply(this, rest);
+          if (ours(this)) fromFile.add(part);
+          return part;
+        };
+        proto.arrayBuffer = function (this: Blob) {
+          if (ours(this)) reads.arrayBuffer.push(this.size);
+          return arrayBuffer.call(this);
+        };
+        proto.text = function (this: Blob) {
+          if (ours(this)) reads.arrayBuffer.push(this.size);
+          return text.call(this);
+        };
+        if (bytes)
+          proto.bytes = function (this: Blob) {
+            if (ours(this)) reads.arrayBuffer.push(this.size);
+            return bytes.call(this);
+          };
+        proto.stream = function (this: Blob) {
+          const source = stream.call(this);
+          if (!ours(this)) return source;
+          return source.pipeThrough(
+            new TransformStream<Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>>({
+              transform(chunk, controller) {
+                reads.streamed += chunk.length;
+                reads.largestChunk = Math.max(reads.largestChunk, chunk.length);
+                controller.enqueue(chunk);
+              },
+            }),
+          );
+        };
+      });
+      await watched.goto(server.url);
+      await watched.locator("body[data-ready]").waitFor();
+      for (const pipe of [false, true]) {
+        const file = join(scratch, `watched-${pipe ? "pipe" : "file"}.data`);
+        perfRecord(file, [], { pipe });
+        const size = (await readFile(file)).length;
+        await watched.evaluate(() => {
+          const reads = (
+            globalThis as unknown as { fileReads: { arrayBuffer: number[]; streamed: number; largestChunk: number } }
+          ).fileReads;
+          reads.arrayBuffer = [];
+          reads.streamed = 0;
+          reads.largestChunk = 0;
+          (globalThis as unknown as { statusSaid: string[] }).statusSaid.length = 0;
+        });
+        await choose(watched, file);
+        expect(await watched.locator("#perf-error").isHidden()).toBe(true);
+        const reads = await watched.evaluate(
+          () =>
+            (globalThis as unknown as { fileReads: { arrayBuffer: number[]; streamed: number; largestChunk: number } })
+              .fileReads,
+        );
+        const sliced = reads.arrayBuffer.reduce((a, b) => a + b, 0);
+        console.log(
+          `${basename(file)}: ${size} bytes; read as slices ${reads.arrayBuffer.join(" + ")}, streamed ${reads.streamed} (largest chunk ${reads.largestChunk})`,
+        );
+        expect(reads.streamed, "the records come through a stream").toBeGreaterThan(size / 2);
+        expect(Math.max(...reads.arrayBuffer), "no slice holds the records").toBeLessThan(size / 2);
+        // The status counts up while the file is read.
+        const said = await watched.evaluate(() => (globalThis as unknown as { statusSaid: string[] }).statusSaid);
+        const percents = said.flatMap((text) => /…\s(\d+)%$/.exec(text)?.[1] ?? []).map(Number);
+        expect(percents.length, said.join("\n")).toBeGreaterThan(0);
+        expect(percents).toEqual([...percents].sort((a, b) => a - b));
+        expect(Math.max(...percents)).toBeLessThanOrEqual(100);
+        // Each byte once; the file header's first bytes are read twice, to tell file mode from pipe mode.
+        expect(sliced + reads.streamed).toBeGreaterThanOrEqual(size);
+        expect(sliced + reads.streamed).toBeLessThanOrEqual(size + FILE_HEADER_SIZE);
+      }
+    } finally {
+      await watched.close();
+    }
+  }, 300_000);
+
+  it("shows the reader's typed error for a truncated or garbage file, and the page goes on working", async () => {
+    const seed = seedFrom("PERF_PAGE_SEED", "garbage perf.data");
+    const next = mulberry32(seed);
+    const recorded = join(scratch, "whole.data");
+    perfRecord(recorded, [], { workload: [spin] });
+    const piped = join(scratch, "whole-pipe.data");
+    perfRecord(piped, [], { pipe: true, workload: [spin] });
+    const whole = new Uint8Array(await readFile(recorded));
+    const wholePipe = new Uint8Array(await readFile(piped));
+    // File mode: cut before the data section's end, which the header gives. Pipe mode: cut inside a record
+    // (a pipe cut between records is a shorter recording, which perf reads too).
+    const cut = (bytes: Uint8Array) => bytes.subarray(0, 200 + Math.floor(next() * (bytes.length / 2)));
+    const records = [...readPerfData(wholePipe).rawRecords()];
+    const inside = records[Math.floor(next() * records.length)]!;
+    const cutPipe = wholePipe.subarray(0, inside.offset + 1 + Math.floor(next() * (inside.size - 1)));
+    const hostile: [string, Uint8Array][] = [
+      ["truncated.data", cut(whole)],
+      ["truncated-pipe.data", cutPipe],
+      ["garbage.data", Uint8Array.from({ length: 4096 }, () => Math.floor(next() * 256))],
+      ["empty.data", new Uint8Array(0)],
+    ];
+    for (const [name, bytes] of hostile) {
+      const path = join(scratch, name);
+      await writeFile(path, bytes);
+      const expected = await convertPerfData(new Blob([bytes as Uint8Array<ArrayBuffer>])).then(
+        () => undefined,
+        (error: { name: string; code: string; offset: number }) => error,
+      );
+      expect(expected, `${name}: the converter in Node refuses it`).toBeDefined();
+      await choose(page, path);
+      expect(await shownError(page), name).toEqual({
+        name: expected!.name,
+        code: expected!.code,
+        offset: String(expected!.offset),
+      });
+      expect(expected!.name).toBe("PerfDataError");
+      expect(await page.locator("#perf-error").textContent()).toContain(`PerfDataError ${expected!.code}`);
+      expect(await page.locator("#perf-table").isHidden()).toBe(true);
+      expect(await page.locator("#perf-download").isDisabled()).toBe(true);
+    }
+    await section(page).screenshot({ path: await screenshotPath("perf-refused") });
+
+    // A good file again is read, and the other sections still answer.
+    await choose(page, recorded);
+    expect(await page.locator("#perf-error").isHidden()).toBe(true);
+    expect(await page.locator("#perf-download").isEnabled()).toBe(true);
+    await page.locator("#elf-input").setInputFiles(spin);
+    const row = page.locator('#elf-table tbody tr[data-file="spin"] .build-id code');
+    expect(await row.textContent()).toMatch(/^[0-9a-f]{40}$/);
+  }, 300_000);
+
+  it("says what was dropped, reads the first of several files, and fits 390 px wide", async () => {
+    const file = join(scratch, "dropped.data");
+    perfRecord(file, [], { workload: [spin] });
+    const base64 = (await readFile(file)).toString("base64");
+    const dataTransfer = await page.evaluateHandle((base64) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], "dropped.data"));
+      transfer.items.add(new File(["not a recording"], "notes.txt"));
+      return transfer;
+    }, base64);
+    for (const type of ["dragenter", "dragover", "drop"])
+      await page.dispatchEvent('[data-drop="perf"]', type, { dataTransfer });
+    await expect.poll(() => page.locator("#perf-status").textContent(), { timeout: 120_000 }).toMatch(/^dropped\.data/);
+    expect(await page.locator("#perf-chosen").textContent()).toBe("Dropped: dropped.data, notes.txt");
+    expect(await page.locator("#perf-status").textContent()).toMatch(/ Ignored notes\.txt: one recording at a time\.$/);
+    expect(await page.locator("#perf-table tbody tr.file").count()).toBeGreaterThan(0);
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      const outside = await page.evaluate(() => {
+        const table = document.querySelector<HTMLTableElement>("#perf-table")!;
+        const box = table.parentElement!.getBoundingClientRect();
+        return [table, ...table.querySelectorAll("*")]
+          .map((node) => ({ node, rect: node.getBoundingClientRect() }))
+          .filter(({ rect }) => rect.width > 0 && (rect.right > box.right + 0.5 || rect.left < box.left - 0.5))
+          .map(({ node }) => `${node.tagName.toLowerCase()} "${node.textContent?.slice(0, 40)}"`);
+      });
+      expect(outside).toEqual([]);
+      expect(
+        await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth),
+      ).toBe(0);
+      await page.screenshot({ path: await screenshotPath("perf-narrow"), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1200, height: 900 });
+    }
+  }, 300_000);
+
+  it("reads a recording when served without COOP/COEP too", async () => {
+    const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
+    const other = await browser.context.newPage();
+    try {
+      await other.goto(plain.url);
+      await other.locator("body[data-ready]").waitFor();
+      expect(await other.evaluate(() => crossOriginIsolated)).toBe(false);
+      const file = join(scratch, "not-isolated.data");
+      perfRecord(file, [], { workload: [spin] });
+      await choose(other, file);
+      expect(await other.locator("#perf-error").isHidden()).toBe(true);
+      expect(await other.locator("#perf-table tbody tr.file").count()).toBeGreaterThan(0);
+      expect(await other.locator("#perf-download").isEnabled()).toBe(true);
+    } finally {
+      await other.close();
+      await plain.close();
+    }
+  }, 120_000);
+
+  it("raised no errors in the page", () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
