@@ -210,7 +210,7 @@ describe.skipIf(missing)("compressed sections", () => {
     const bound = Math.max(section(five, ".debug_info").size, 1 << 20);
     expect(thrown(() => names(out))).toMatchObject({
       code: "LIMIT",
-      message: `.debug_info: a zstd window of ${2 ** 30} bytes, more than the ${bound} the section inflates to`,
+      message: `.debug_info: a zstd frame names a window of ${2 ** 30} bytes, past the limit of ${bound}`,
     });
   });
 
