@@ -104,29 +104,25 @@ export class Cursor {
   }
   /** The next ULEB128, as a number (inexact past 2^53, as {@link Cursor.u64}). */
   uleb(): number {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      const b = this.u8();
-      value += (b & 0x7f) * scale;
-      scale *= 128;
-      if (!(b & 0x80)) return value;
-    }
+    return this.leb(false);
   }
   /** The next SLEB128. */
   sleb(): number {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      const b = this.u8();
-      value += (b & 0x7f) * scale;
-      scale *= 128;
-      if (!(b & 0x80)) return b & 0x40 ? value - scale : value;
-    }
+    return this.leb(true);
   }
   /** Moves past `n` bytes of `what`. */
   skip(n: number, what: string): void {
     this.take(n, what);
+  }
+  private leb(signed: boolean): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.u8();
+      value += (b & 0x7f) * scale;
+      scale *= 128;
+      if (!(b & 0x80)) return signed && b & 0x40 ? value - scale : value;
+    }
   }
   // Checks `n` bytes of `what` are left and moves past them; returns where they start.
   private take(n: number, what: string): number {
