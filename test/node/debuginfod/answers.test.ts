@@ -14,6 +14,7 @@ import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { clientKey, serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { startElfutilsWith } from "./client-helpers.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
+import { served } from "./served.js";
 
 const GIB = 2 ** 30;
 
@@ -83,10 +84,7 @@ afterAll(() => {
 
 describe("a section is served only when its whole range lies in the file", () => {
   it("answers as elfutils' debuginfod on the same root, for each of the four lies", async () => {
-    const index = await BuildIdIndex.create({ roots: [root] });
-    await index.scan();
-    const server = await serveDebuginfod(index, { port: 0 });
-    try {
+    await served(root, async (server) => {
       for (let n = 0; n < LIES.length; n++) {
         for (const artifact of ["executable", "section/.comment", "section/.text"]) {
           const path = `/buildid/${idOf(n)}/${artifact}`;
@@ -100,17 +98,11 @@ describe("a section is served only when its whole range lies in the file", () =>
         }
         expect(await ask(`${server.url}/buildid/${idOf(n)}/section/.comment`)).toMatch(/^404 /);
       }
-    } finally {
-      await server.close();
-      index.dispose();
-    }
+    });
   }, 120_000);
 
   it("debuginfod-find against ours gets a clean 404 (no such file), not a cut transfer", async () => {
-    const index = await BuildIdIndex.create({ roots: [root] });
-    await index.scan();
-    const server = await serveDebuginfod(index, { port: 0 });
-    try {
+    await served(root, async (server) => {
       for (let n = 0; n < LIES.length; n++) {
         const env = {
           PATH: process.env.PATH,
@@ -129,10 +121,7 @@ describe("a section is served only when its whole range lies in the file", () =>
       // Each was answered 404 (debuginfod-find says the same of a transfer cut short, after a stall).
       expect(server.metrics.responses).toEqual({ "404": LIES.length });
       expect(server.metrics.aborted).toBe(0);
-    } finally {
-      await server.close();
-      index.dispose();
-    }
+    });
   }, 120_000);
 });
 

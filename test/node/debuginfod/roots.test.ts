@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdIndex, type ScanHooks } from "../../../src/node/debuginfod/build-id-index.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { served } from "./served.js";
 
 const INSIDE_ID = `1111111111111111${"aa".repeat(12)}`;
 const OUTSIDE_ID = `2222222222222222${"bb".repeat(12)}`;
@@ -70,19 +71,6 @@ function swapFile(s: Scene): void {
 function swapFolder(s: Scene): void {
   renameSync(join(s.root, "z"), join(s.dir, "z.was"));
   symlinkSync(s.outside, join(s.root, "z"));
-}
-
-/** Runs `check` against a server over a finished scan of `s`; closes both after. */
-async function served(s: Scene, check: (server: Awaited<ReturnType<typeof serveDebuginfod>>) => Promise<void>) {
-  const index = await BuildIdIndex.create({ roots: [s.root] });
-  await index.scan();
-  const server = await serveDebuginfod(index, { port: 0 });
-  try {
-    await check(server);
-  } finally {
-    await server.close();
-    index.dispose();
-  }
 }
 
 async function expectNothingOutside(index: BuildIdIndex, s: Scene): Promise<void> {
@@ -149,7 +137,7 @@ describe("a file or folder swapped for a link during a scan is never followed", 
 describe("an indexed file or folder swapped for a link after the scan is not served", () => {
   it("a file swapped for a link to an outside ELF file: 404, and counted as refused", async () => {
     const s = scene();
-    await served(s, async (server) => {
+    await served(s.root, async (server) => {
       const url = `${server.url}/buildid/${INSIDE_ID}/executable`;
       const before = await fetch(url);
       expect(Buffer.from(await before.arrayBuffer())).toEqual(readFileSync(join(s.root, "a", "prog")));
@@ -165,7 +153,7 @@ describe("an indexed file or folder swapped for a link after the scan is not ser
 
   it("its folder moved outside the root with a link left in its place: 404, though the file is unchanged", async () => {
     const s = scene();
-    await served(s, async (server) => {
+    await served(s.root, async (server) => {
       const url = `${server.url}/buildid/${INSIDE_ID}/executable`;
       expect((await fetch(url).then(async (r) => [r.status, (await r.arrayBuffer()).byteLength]))[0]).toBe(200);
       // Renaming the folder leaves the file's device, inode, size, mtime and ctime as the scan saw them.
