@@ -343,6 +343,17 @@ function hex(bytes: Uint8Array, start: number, length: number): string {
   return out;
 }
 
+/** The fields MMAP and MMAP2 start with: pid, tid, start, len, pgoff. */
+function mapping(view: DataView, b: number, le: boolean) {
+  return {
+    pid: view.getInt32(b, le),
+    tid: view.getInt32(b + 4, le),
+    start: view.getBigUint64(b + 8, le),
+    len: view.getBigUint64(b + 16, le),
+    pgoff: view.getBigUint64(b + 24, le),
+  };
+}
+
 /** Parses a raw record into its typed form; `context` is the session it came from. */
 export function parseRecord(raw: RawRecord, context: ParseContext): PerfRecord {
   const le = context.littleEndian;
@@ -404,11 +415,7 @@ export function parseRecord(raw: RawRecord, context: ParseContext): PerfRecord {
         time,
         sampleId,
         kind: "mmap",
-        pid: view.getInt32(b, le),
-        tid: view.getInt32(b + 4, le),
-        start: view.getBigUint64(b + 8, le),
-        len: view.getBigUint64(b + 16, le),
-        pgoff: view.getBigUint64(b + 24, le),
+        ...mapping(view, b, le),
         filename: decodeString(body, 32, end),
       };
     }
@@ -434,11 +441,7 @@ export function parseRecord(raw: RawRecord, context: ParseContext): PerfRecord {
         time,
         sampleId,
         kind: "mmap2",
-        pid: view.getInt32(b, le),
-        tid: view.getInt32(b + 4, le),
-        start: view.getBigUint64(b + 8, le),
-        len: view.getBigUint64(b + 16, le),
-        pgoff: view.getBigUint64(b + 24, le),
+        ...mapping(view, b, le),
         identity,
         prot: view.getUint32(b + 56, le),
         flags: view.getUint32(b + 60, le),
@@ -615,7 +618,7 @@ function parseSample(raw: RawRecord, plan: ParsePlan, view: DataView, le: boolea
     p += 8;
   }
   const end = b + n;
-  if (t & READ) p = parseRead(raw, plan, view, le, p, end, sample);
+  if (t & READ) p = parseRead(new Fields(raw, view, le, p, end), plan.readFormat, sample);
   if (t & CALLCHAIN) {
     if (p + 8 > end) throw overrun(raw, "callchain nr", p - b, 8);
     const nr = view.getBigUint64(p, le);
@@ -631,84 +634,84 @@ function parseSample(raw: RawRecord, plan: ParsePlan, view: DataView, le: boolea
     sample.callchain = chain;
     p += bytes;
   }
-  if (t & AFTER_CALLCHAIN) skipTail(raw, plan, view, le, p, end);
+  if (t & AFTER_CALLCHAIN) skipTail(new Fields(raw, view, le, p, end), plan);
   return sample;
 }
 
-function parseRead(
-  raw: RawRecord,
-  plan: ParsePlan,
-  view: DataView,
-  le: boolean,
-  start: number,
-  end: number,
-  sample: SampleRecord,
-): number {
-  const f = plan.readFormat;
-  const b = raw.body.byteOffset;
-  let p = start;
-  const u64 = (what: string): bigint => {
-    if (p + 8 > end) throw overrun(raw, what, p - b, 8);
-    p += 8;
-    return view.getBigUint64(p - 8, le);
-  };
-  if (f & ReadFormat.GROUP) {
-    const nr = u64("read group nr");
-    if (f & ReadFormat.TOTAL_TIME_ENABLED) u64("read time_enabled");
-    if (f & ReadFormat.TOTAL_TIME_RUNNING) u64("read time_running");
-    const each = BigInt(readValueSize(f));
-    if (nr * each > BigInt(end - p)) throw overrun(raw, "read group", p - b, nr * each);
-    return p + Number(nr * each);
+/** A sample's variable-length fields from `p`, each read checked against `end` (the end of the record's body). */
+class Fields {
+  constructor(
+    readonly raw: RawRecord,
+    readonly view: DataView,
+    readonly le: boolean,
+    public p: number,
+    readonly end: number,
+  ) {}
+
+  /** Throws BAD_RECORD naming `what` unless `bytes` are left. */
+  need(bytes: number | bigint, what: string): void {
+    if (bytes > BigInt(this.end - this.p)) throw overrun(this.raw, what, this.p - this.raw.body.byteOffset, bytes);
   }
-  const read: SampleRead = { value: u64("read value") };
-  if (f & ReadFormat.TOTAL_TIME_ENABLED) read.timeEnabled = u64("read time_enabled");
-  if (f & ReadFormat.TOTAL_TIME_RUNNING) read.timeRunning = u64("read time_running");
-  if (f & ReadFormat.ID) read.id = u64("read id");
-  if (f & ReadFormat.LOST) read.lost = u64("read lost");
+
+  u32(what: string): number {
+    this.need(4, what);
+    this.p += 4;
+    return this.view.getUint32(this.p - 4, this.le);
+  }
+
+  u64(what: string): bigint {
+    this.need(8, what);
+    this.p += 8;
+    return this.view.getBigUint64(this.p - 8, this.le);
+  }
+
+  skip(bytes: bigint, what: string): void {
+    this.need(bytes, what);
+    this.p += Number(bytes);
+  }
+}
+
+function parseRead(f: Fields, format: number, sample: SampleRecord): number {
+  if (format & ReadFormat.GROUP) {
+    const nr = f.u64("read group nr");
+    if (format & ReadFormat.TOTAL_TIME_ENABLED) f.u64("read time_enabled");
+    if (format & ReadFormat.TOTAL_TIME_RUNNING) f.u64("read time_running");
+    f.skip(nr * BigInt(readValueSize(format)), "read group");
+    return f.p;
+  }
+  const read: SampleRead = { value: f.u64("read value") };
+  if (format & ReadFormat.TOTAL_TIME_ENABLED) read.timeEnabled = f.u64("read time_enabled");
+  if (format & ReadFormat.TOTAL_TIME_RUNNING) read.timeRunning = f.u64("read time_running");
+  if (format & ReadFormat.ID) read.id = f.u64("read id");
+  if (format & ReadFormat.LOST) read.lost = f.u64("read lost");
   sample.read = read;
-  return p;
+  return f.p;
 }
 
 /** Checks and skips the fields after the call chain (raw data, branch stack, registers, user stack, ...). */
-function skipTail(raw: RawRecord, plan: ParsePlan, view: DataView, le: boolean, start: number, end: number): void {
+function skipTail(f: Fields, plan: ParsePlan): void {
   const t = plan.sampleType;
-  const b = raw.body.byteOffset;
-  let p = start;
-  const skip = (bytes: bigint, what: string): void => {
-    if (bytes > BigInt(end - p)) throw overrun(raw, what, p - b, bytes);
-    p += Number(bytes);
-  };
-  const u64 = (what: string): bigint => {
-    if (p + 8 > end) throw overrun(raw, what, p - b, 8);
-    p += 8;
-    return view.getBigUint64(p - 8, le);
-  };
-  if (t & Sample.RAW) {
-    if (p + 4 > end) throw overrun(raw, "raw size", p - b, 4);
-    const size = view.getUint32(p, le);
-    p += 4;
-    skip(BigInt(size), "raw data");
-  }
+  if (t & Sample.RAW) f.skip(BigInt(f.u32("raw size")), "raw data");
   if (t & Sample.BRANCH_STACK) {
-    const nr = u64("branch stack nr");
-    if (plan.hwIndex) u64("branch hw_idx");
-    skip(nr * 24n, "branch stack");
+    const nr = f.u64("branch stack nr");
+    if (plan.hwIndex) f.u64("branch hw_idx");
+    f.skip(nr * 24n, "branch stack");
   }
-  if (t & Sample.REGS_USER && u64("user regs abi") !== 0n) skip(BigInt(plan.userRegs * 8), "user regs");
+  if (t & Sample.REGS_USER && f.u64("user regs abi") !== 0n) f.skip(BigInt(plan.userRegs * 8), "user regs");
   if (t & Sample.STACK_USER) {
-    const size = u64("user stack size");
+    const size = f.u64("user stack size");
     if (size !== 0n) {
-      skip(size, "user stack");
-      u64("user stack dyn_size");
+      f.skip(size, "user stack");
+      f.u64("user stack dyn_size");
     }
   }
-  if (t & (Sample.WEIGHT | Sample.WEIGHT_STRUCT)) u64("weight");
-  if (t & Sample.DATA_SRC) u64("data_src");
-  if (t & Sample.TRANSACTION) u64("transaction");
-  if (t & Sample.REGS_INTR && u64("intr regs abi") !== 0n) skip(BigInt(plan.intrRegs * 8), "intr regs");
-  if (t & Sample.PHYS_ADDR) u64("phys_addr");
-  if (t & Sample.CGROUP) u64("cgroup");
-  if (t & Sample.DATA_PAGE_SIZE) u64("data_page_size");
-  if (t & Sample.CODE_PAGE_SIZE) u64("code_page_size");
-  if (t & Sample.AUX) skip(u64("aux size"), "aux");
+  if (t & (Sample.WEIGHT | Sample.WEIGHT_STRUCT)) f.u64("weight");
+  if (t & Sample.DATA_SRC) f.u64("data_src");
+  if (t & Sample.TRANSACTION) f.u64("transaction");
+  if (t & Sample.REGS_INTR && f.u64("intr regs abi") !== 0n) f.skip(BigInt(plan.intrRegs * 8), "intr regs");
+  if (t & Sample.PHYS_ADDR) f.u64("phys_addr");
+  if (t & Sample.CGROUP) f.u64("cgroup");
+  if (t & Sample.DATA_PAGE_SIZE) f.u64("data_page_size");
+  if (t & Sample.CODE_PAGE_SIZE) f.u64("code_page_size");
+  if (t & Sample.AUX) f.skip(f.u64("aux size"), "aux");
 }

@@ -308,23 +308,8 @@ function lastOf(chunk: Chunk): Mapping {
   return chunk.mappings[chunk.mappings.length - 1]!;
 }
 
-/**
- * Where the mapping holding the address `hi:lo` (its u32 halves) is, as `chunk << CHUNK_BITS | index`,
- * or -1 when no mapping holds it.
- */
-export function locate(layout: Layout, hi: number, lo: number): number {
-  const tops = layout.lastEnds;
-  let left = 0;
-  let right = tops.length >>> 1;
-  while (left < right) {
-    const mid = (left + right) >>> 1;
-    const endHi = tops[2 * mid + HI]!;
-    if (endHi < hi || (endHi === hi && tops[2 * mid + LO]! <= lo)) left = mid + 1;
-    else right = mid;
-  }
-  const chunk = layout.chunks[left];
-  if (chunk === undefined) return -1;
-  const ends = chunk.ends;
+/** Index of the first of the sorted (hi, lo) pairs in `ends` past the address `hi:lo`; the pair count when none is. */
+function firstEndPast(ends: Uint32Array, hi: number, lo: number): number {
   let i = 0;
   let j = ends.length >>> 1;
   while (i < j) {
@@ -333,6 +318,18 @@ export function locate(layout: Layout, hi: number, lo: number): number {
     if (endHi < hi || (endHi === hi && ends[2 * mid + LO]! <= lo)) i = mid + 1;
     else j = mid;
   }
+  return i;
+}
+
+/**
+ * Where the mapping holding the address `hi:lo` (its u32 halves) is, as `chunk << CHUNK_BITS | index`,
+ * or -1 when no mapping holds it.
+ */
+export function locate(layout: Layout, hi: number, lo: number): number {
+  const left = firstEndPast(layout.lastEnds, hi, lo);
+  const chunk = layout.chunks[left];
+  if (chunk === undefined) return -1;
+  const i = firstEndPast(chunk.ends, hi, lo);
   // The chunk's last end is past the address, so i is in range.
   const starts = chunk.starts;
   const startHi = starts[2 * i + HI]!;

@@ -9,6 +9,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -54,16 +55,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 }, 120_000);
 
-let n = 0;
-function fresh(name = "case"): string {
-  const folder = join(dir, `${name}-${n++}`);
-  mkdirSync(folder);
-  return folder;
-}
+/** A new folder of the test's own, under the file's temporary folder. */
+const fresh = (name = "case"): string => mkdtempSync(join(dir, `${name}-`));
 
 /** `annotate` of the test profile with `--cache-file cacheFile` and `extra` options. */
 function annotate(cacheFile: string, ...extra: string[]): Promise<CliRun> {
-  const out = join(dir, `out-${n++}.pb`);
+  const out = join(fresh("out"), "out.pb");
   return runCli(cli, ["annotate", profile, "-o", out, "--cache-file", cacheFile, ...extra]);
 }
 

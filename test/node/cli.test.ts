@@ -3,7 +3,7 @@
 // suggestion, `-` for standard input and output, binary output refused on a terminal, `id` against
 // readelf -n, --json on the commands that print data, and help that fits the terminal.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,12 +30,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 }, 120_000);
 
-let n = 0;
-function fresh(name = "case"): string {
-  const folder = join(dir, `${name}-${n++}`);
-  mkdirSync(folder);
-  return folder;
-}
+/** A new folder of the test's own, under the file's temporary folder. */
+const fresh = (name = "case"): string => mkdtempSync(join(dir, `${name}-`));
 
 // In a folder of the test's own, so that nothing the CLI writes lands in the working tree.
 const run = (args: string[], options: Parameters<typeof runCli>[2] = {}): Promise<CliRun> =>

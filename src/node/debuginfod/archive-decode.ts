@@ -3,8 +3,8 @@
 import { read } from "node:fs";
 import { promisify } from "node:util";
 import xz from "xz-decompress";
+import { ZstdDecoder, type ZstdFail } from "../../zstd.js";
 import { ArchiveError, type ArchiveLimits } from "./archive-error.js";
-import { zstdDecode } from "./zstd-frames.js";
 
 /** The compressions a payload may have. */
 export type Compression = "none" | "gzip" | "xz" | "zstd";
@@ -102,10 +102,20 @@ async function* rethrown(
   }
 }
 
+async function* zstdDecode(
+  source: AsyncIterable<Uint8Array>,
+  maxWindow: number,
+  fail: ZstdFail,
+): AsyncGenerator<Uint8Array> {
+  const decoder = new ZstdDecoder({ maxWindow, boundBlocks: true }, fail);
+  for await (const input of source) yield* decoder.decode(input);
+  yield* decoder.end();
+}
+
 /**
  * What `source` decompresses to. The decoders: xz-decompress (xz-embedded in WebAssembly, no native
  * code; it bounds dictionaries at 64 MiB and decodes one stream at a time per process), fzstd behind
- * {@link zstdDecode}'s guard, and Node's zlib for gzip.
+ * {@link ZstdDecoder}'s guard, and Node's zlib for gzip.
  */
 export function decompress(
   source: AsyncIterable<Uint8Array>,

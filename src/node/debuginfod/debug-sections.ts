@@ -8,8 +8,8 @@
  * @packageDocumentation
  */
 import { inflateSync } from "node:zlib";
-import { Decompress } from "fzstd";
 import { ELFCOMPRESS_ZLIB, ELFCOMPRESS_ZSTD, SHF_COMPRESSED, SHT_NOBITS } from "../../elf-constants.js";
+import { ZstdDecoder } from "../../zstd.js";
 import type { ElfLayout, ElfSection, ReadAt } from "./sections.js";
 
 /** What was wrong with a file's DWARF; see {@link DwarfError}. */
@@ -80,9 +80,6 @@ export interface DebugSection {
 /** Plain sections up to this size are read at once; larger ones in {@link WINDOW}-byte windows. */
 const WHOLE = 8 << 20;
 const WINDOW = 64 << 10;
-/** zstd's largest block (`ZSTD_BLOCKSIZE_MAX`). */
-const ZSTD_BLOCK_MAX = 128 << 10;
-const ZSTD_MAGIC = 0xfd2fb528;
 const ZDEBUG_HEADER = 12;
 
 function outside(name: string, size: number, offset: number, length: number): DwarfError {
@@ -149,72 +146,24 @@ function inflateZlib(name: string, data: Uint8Array, size: number): Uint8Array {
   return result.buffer;
 }
 
-// fzstd allocates whatever window a frame header names (up to 2 GiB): walk the frames and blocks first, refusing larger windows.
-function checkZstdFrames(name: string, data: Uint8Array, maxWindow: number): void {
-  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const bad = (what: string) => new DwarfError("BAD_COMPRESSION", `${name}: corrupt zstd data: ${what}`);
-  let p = 0;
-  while (p < data.length) {
-    if (p + 8 > data.length) throw bad(`a frame header cut short at ${p}`);
-    const magic = v.getUint32(p, true);
-    if ((magic & 0xfffffff0) === 0x184d2a50) {
-      p += 8 + v.getUint32(p + 4, true);
-      continue;
-    }
-    if (magic !== ZSTD_MAGIC) throw bad(`frame at ${p} starts with 0x${magic.toString(16)}, not 0xfd2fb528`);
-    const descriptor = data[p + 4]!;
-    if (descriptor & 8) throw bad(`frame at ${p} sets the reserved bit`);
-    const single = (descriptor >> 5) & 1;
-    const sizeFlag = descriptor >> 6;
-    const dictBytes = [0, 1, 2, 4][descriptor & 3]!;
-    const sizeBytes = sizeFlag ? 1 << sizeFlag : single;
-    const header = 5 + (1 - single) + dictBytes + sizeBytes;
-    if (p + header > data.length) throw bad(`a frame header cut short at ${p}`);
-    let window: number;
-    if (single) {
-      window = sizeFlag === 1 ? 256 : 0;
-      for (let i = sizeBytes - 1; i >= 0; i--) window += data[p + header - sizeBytes + i]! * 2 ** (8 * i);
-    } else {
-      const base = 2 ** (10 + (data[p + 5]! >> 3));
-      window = base + (base / 8) * (data[p + 5]! & 7);
-    }
-    if (window > maxWindow)
-      throw new DwarfError(
-        "LIMIT",
-        `${name}: a zstd window of ${window} bytes, more than the ${maxWindow} the section inflates to`,
-      );
-    p += header;
-    for (let last = false; !last; ) {
-      if (p + 3 > data.length) throw bad(`a block header cut short at ${p}`);
-      const block = data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16);
-      last = (block & 1) === 1;
-      const type = (block >> 1) & 3;
-      const size = block >>> 3;
-      if (type === 3) throw bad(`a block of the reserved type at ${p}`);
-      if (size > ZSTD_BLOCK_MAX) throw bad(`a block of ${size} bytes at ${p}, over zstd's 128 KiB`);
-      p += 3 + (type === 1 ? 1 : size);
-    }
-    if (descriptor & 4) p += 4;
-  }
-  if (p > data.length) throw bad("the last frame runs past the section");
-}
-
+// A frame may name no larger window than the section inflates to (1 MiB at least): fzstd allocates it.
 function inflateZstd(name: string, data: Uint8Array, size: number): Uint8Array {
-  checkZstdFrames(name, data, Math.max(size, 1 << 20));
+  const decoder = new ZstdDecoder(
+    { maxWindow: Math.max(size, 1 << 20) },
+    (fault, detail) => new DwarfError(fault === "LIMIT" ? "LIMIT" : "BAD_COMPRESSION", `${name}: ${detail}`),
+  );
   const out = new Uint8Array(size);
   let at = 0;
-  const decoder = new Decompress((chunk) => {
-    if (at + chunk.length > size)
-      throw new DwarfError("BAD_COMPRESSION", `${name} inflates past the ${size} bytes its header states`);
-    out.set(chunk, at);
-    at += chunk.length;
-  });
-  try {
-    decoder.push(data, true);
-  } catch (error) {
-    if (error instanceof DwarfError) throw error;
-    throw new DwarfError("BAD_COMPRESSION", `${name}: corrupt zstd data: ${(error as Error).message}`);
-  }
+  const write = (blocks: Iterable<Uint8Array>) => {
+    for (const chunk of blocks) {
+      if (at + chunk.length > size)
+        throw new DwarfError("BAD_COMPRESSION", `${name} inflates past the ${size} bytes its header states`);
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+  };
+  write(decoder.decode(data));
+  write(decoder.end());
   checkInflated(name, at, size);
   return out;
 }

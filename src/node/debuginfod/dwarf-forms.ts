@@ -73,36 +73,30 @@ export class Cursor {
   }
   /** The next byte. */
   u8(): number {
-    this.need(1, "a byte");
-    return this.bytes[this.pos++]!;
+    return this.bytes[this.take(1, "a byte")]!;
   }
   /** The next u16 in the file's byte order. */
   u16(): number {
-    this.need(2, "a 2-byte field");
-    const v = this.view.getUint16(this.pos, this.le);
-    this.pos += 2;
-    return v;
+    return this.view.getUint16(this.take(2, "a 2-byte field"), this.le);
   }
   /** The next 3-byte unsigned field (`DW_FORM_strx3`, `addrx3`). */
   u24(): number {
-    this.need(3, "a 3-byte field");
-    const [a, b, c] = [this.bytes[this.pos]!, this.bytes[this.pos + 1]!, this.bytes[this.pos + 2]!];
-    this.pos += 3;
+    const at = this.take(3, "a 3-byte field");
+    const [a, b, c] = [this.bytes[at]!, this.bytes[at + 1]!, this.bytes[at + 2]!];
     return this.le ? a | (b << 8) | (c << 16) : (a << 16) | (b << 8) | c;
   }
   /** The next u32. */
   u32(): number {
-    this.need(4, "a 4-byte field");
-    const v = this.view.getUint32(this.pos, this.le);
-    this.pos += 4;
-    return v;
+    return this.view.getUint32(this.take(4, "a 4-byte field"), this.le);
   }
   /** A u64 as a number; values past 2^53 come back inexact but past every bound they are checked against. */
   u64(): number {
-    this.need(8, "an 8-byte field");
-    const v = Number(this.view.getBigUint64(this.pos, this.le));
-    this.pos += 8;
-    return v;
+    return Number(this.view.getBigUint64(this.take(8, "an 8-byte field"), this.le));
+  }
+  /** The next initial length (`unit_length`): the length, and 8 for 64-bit DWARF (its 0xffffffff escape), else 4. */
+  initialLength(): { length: number; offsetSize: 4 | 8 } {
+    const length = this.u32();
+    return length === 0xffffffff ? { length: this.u64(), offsetSize: 8 } : { length, offsetSize: 4 };
   }
   /** The next unsigned field of `size` bytes (1, 2, 4 or 8): an offset, an address. */
   uint(size: number): number {
@@ -110,30 +104,31 @@ export class Cursor {
   }
   /** The next ULEB128, as a number (inexact past 2^53, as {@link Cursor.u64}). */
   uleb(): number {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      const b = this.u8();
-      value += (b & 0x7f) * scale;
-      scale *= 128;
-      if (!(b & 0x80)) return value;
-    }
+    return this.leb(false);
   }
   /** The next SLEB128. */
   sleb(): number {
+    return this.leb(true);
+  }
+  /** Moves past `n` bytes of `what`. */
+  skip(n: number, what: string): void {
+    this.take(n, what);
+  }
+  private leb(signed: boolean): number {
     let value = 0;
     let scale = 1;
     for (;;) {
       const b = this.u8();
       value += (b & 0x7f) * scale;
       scale *= 128;
-      if (!(b & 0x80)) return b & 0x40 ? value - scale : value;
+      if (!(b & 0x80)) return signed && b & 0x40 ? value - scale : value;
     }
   }
-  /** Moves past `n` bytes of `what`. */
-  skip(n: number, what: string): void {
+  // Checks `n` bytes of `what` are left and moves past them; returns where they start.
+  private take(n: number, what: string): number {
     this.need(n, what);
     this.pos += n;
+    return this.pos - n;
   }
   /** The bytes up to the next NUL, which is consumed. */
   cstring(what: string): Uint8Array {

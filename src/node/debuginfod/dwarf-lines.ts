@@ -309,12 +309,7 @@ function readLineTable(s: Sections, offset: number, addressSize: number, counted
     throw new Malformed(`DW_AT_stmt_list 0x${offset.toString(16)} lies past .debug_line's ${section.size} bytes`);
   const le = s.layout.littleEndian;
   const head = new Cursor(section.bytes(offset, Math.min(section.size - offset, 24)), le);
-  let length = head.u32();
-  let offsetSize: 4 | 8 = 4;
-  if (length === 0xffffffff) {
-    length = head.u64();
-    offsetSize = 8;
-  }
+  const { length, offsetSize } = head.initialLength();
   const unitEnd = offset + head.pos + length;
   if (length > section.size - offset - head.pos)
     throw new Malformed(`the line table at 0x${offset.toString(16)} runs past .debug_line`);
@@ -414,12 +409,8 @@ interface UnitHeader {
 /** Reads the unit header at `offset`. @throws Malformed when its length cannot be trusted. */
 function unitHeader(info: DebugSection, offset: number, le: boolean): UnitHeader {
   const c = new Cursor(info.bytes(offset, Math.min(info.size - offset, 48)), le);
-  let length = c.u32();
-  let offsetSize: 4 | 8 = 4;
-  if (length === 0xffffffff) {
-    length = c.u64();
-    offsetSize = 8;
-  } else if (length >= 0xfffffff0) throw new Malformed(`unit length 0x${length.toString(16)} is reserved`);
+  const { length, offsetSize } = c.initialLength();
+  if (offsetSize === 4 && length >= 0xfffffff0) throw new Malformed(`unit length 0x${length.toString(16)} is reserved`);
   if (length > info.size - offset - c.pos)
     throw new Malformed(`a unit of ${length} bytes runs past .debug_info's ${info.size}`);
   const end = offset + c.pos + length;

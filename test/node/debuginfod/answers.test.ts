@@ -2,17 +2,19 @@
 // as elfutils' debuginfod answers on the same root (and debuginfod-find fails cleanly against ours), a
 // file that shrinks while streamed ends its kept-alive connection at once, and one client address
 // cannot take every connection.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { Agent, get, createServer as httpServer } from "node:http";
-import { type AddressInfo, connect, type Socket } from "node:net";
+import { Agent, get } from "node:http";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SHT_NOBITS } from "../../../src/elf-constants.js";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { clientKey, serveDebuginfod } from "../../../src/node/debuginfod/server.js";
+import { startElfutilsWith } from "./client-helpers.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
+import { served } from "./served.js";
 
 const GIB = 2 ** 30;
 
@@ -35,15 +37,6 @@ let dir: string;
 let root: string;
 let elfutils: ChildProcess | undefined;
 let elfutilsUrl: string;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = httpServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // Writes `lie` into the section header of `.comment` (its index from readelf -S -W) of the ELF64 file at `path`.
 function tell(path: string, lie: (typeof LIES)[number]): void {
@@ -77,23 +70,12 @@ beforeAll(async () => {
     run("cc", ["-O1", `-Wl,--build-id=0x${idOf(n)}`, "-o", path, join(dir, "p.c")]);
     tell(path, lie);
   });
-  const port = await freePort();
-  elfutils = spawn(
-    "debuginfod",
-    ["-F", "-p", String(port), "-d", join(dir, "elfutils.sqlite"), "-t", "0", "-g", "0", root],
-    {
-      stdio: "ignore",
-      env: { PATH: process.env.PATH, HOME: dir },
-    },
-  );
-  elfutilsUrl = `http://127.0.0.1:${port}`;
-  // Its scan is done when it serves every executable (120 tries, 0.5 s apart).
-  for (let attempt = 0; attempt < 120; attempt++) {
-    const all = await Promise.all(LIES.map((_, n) => ask(`${elfutilsUrl}/buildid/${idOf(n)}/executable`)));
-    if (all.every((a) => a.startsWith("200"))) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`debuginfod -F at ${elfutilsUrl} did not index the test files in 60 s`);
+  ({ url: elfutilsUrl, process: elfutils } = await startElfutilsWith(
+    dir,
+    root,
+    {},
+    LIES.map((_, n) => `/buildid/${idOf(n)}/executable`),
+  ));
 }, 120_000);
 afterAll(() => {
   elfutils?.kill("SIGTERM");
@@ -102,10 +84,7 @@ afterAll(() => {
 
 describe("a section is served only when its whole range lies in the file", () => {
   it("answers as elfutils' debuginfod on the same root, for each of the four lies", async () => {
-    const index = await BuildIdIndex.create({ roots: [root] });
-    await index.scan();
-    const server = await serveDebuginfod(index, { port: 0 });
-    try {
+    await served(root, async (server) => {
       for (let n = 0; n < LIES.length; n++) {
         for (const artifact of ["executable", "section/.comment", "section/.text"]) {
           const path = `/buildid/${idOf(n)}/${artifact}`;
@@ -119,17 +98,11 @@ describe("a section is served only when its whole range lies in the file", () =>
         }
         expect(await ask(`${server.url}/buildid/${idOf(n)}/section/.comment`)).toMatch(/^404 /);
       }
-    } finally {
-      await server.close();
-      index.dispose();
-    }
+    });
   }, 120_000);
 
   it("debuginfod-find against ours gets a clean 404 (no such file), not a cut transfer", async () => {
-    const index = await BuildIdIndex.create({ roots: [root] });
-    await index.scan();
-    const server = await serveDebuginfod(index, { port: 0 });
-    try {
+    await served(root, async (server) => {
       for (let n = 0; n < LIES.length; n++) {
         const env = {
           PATH: process.env.PATH,
@@ -148,10 +121,7 @@ describe("a section is served only when its whole range lies in the file", () =>
       // Each was answered 404 (debuginfod-find says the same of a transfer cut short, after a stall).
       expect(server.metrics.responses).toEqual({ "404": LIES.length });
       expect(server.metrics.aborted).toBe(0);
-    } finally {
-      await server.close();
-      index.dispose();
-    }
+    });
   }, 120_000);
 });
 

@@ -1,6 +1,7 @@
-// What the client tests share: elfutils' own server over a tree, debuginfod-find run with a given
-// environment, a free port, and the error a promise rejects with.
+// What the client tests share: elfutils' own server over a tree (with its own upstreams and cache),
+// debuginfod-find run with a given environment, a free port, and the error a promise rejects with.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -19,42 +20,40 @@ export function freePort(): Promise<number> {
   });
 }
 
-// Polls until elfutils' server answers for every ID (GET: it refuses HEAD): its scan is done. Bounded: 120 tries, 0.5 s apart.
-async function waitForScan(url: string, ids: string[]): Promise<void> {
-  for (let attempt = 0; attempt < 120; attempt++) {
-    const answers = await Promise.all(
-      ids.map((id) =>
-        fetch(`${url}/buildid/${id}/debuginfo`)
-          .then(async (r) => {
-            await r.arrayBuffer();
-            return r.status;
-          })
-          .catch(() => 0),
-      ),
-    );
-    if (answers.every((s) => s === 200)) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`debuginfod -F at ${url} did not index ${ids.join(", ")} in 60 s`);
+/** elfutils' `debuginfod -F` over `root`, with `env` (DEBUGINFOD_URLS, DEBUGINFOD_CACHE_PATH) besides PATH and HOME. */
+export interface Elfutils {
+  url: string;
+  process: ChildProcess;
+  /** Its standard error so far (its request log, with -v). */
+  log(): string;
 }
 
-/** elfutils' `debuginfod -F` over `tree.root`, once its scan is done. */
-// elfutils 0.188 has no -p 0: the port is one that was free a moment ago, and another process may
-// bind it first (debuginfod then exits, "cannot start http server"), so a start is retried on a new port.
-export async function startElfutils(tree: Tree): Promise<{ url: string; process: ChildProcess }> {
-  let log = "";
-  for (let attempt = 1; attempt <= 5; attempt++) {
-    const port = await freePort();
-    const db = join(tree.dir, `elfutils-${port}.sqlite`);
-    const child = spawn("debuginfod", ["-F", "-p", String(port), "-d", db, "-t", "0", "-g", "0", tree.root], {
+/**
+ * Starts elfutils' server over `root` with `-v` and `env`, once it answers `ready` paths with 200
+ * (none: /metrics), polling 120 times, 0.5 s apart. elfutils 0.188 has no -p 0: on a port that was
+ * free a moment ago another process may bind first (it then exits), so a start on a port of its
+ * own choosing is retried on a new one, up to 5 times; one on the given `port` throws.
+ */
+export async function startElfutilsWith(
+  dir: string,
+  root: string,
+  env: NodeJS.ProcessEnv,
+  ready: string[] = [],
+  port?: number,
+): Promise<Elfutils> {
+  let err = "";
+  for (let attempt = 1; attempt <= (port === undefined ? 5 : 1); attempt++) {
+    const p = port ?? (await freePort());
+    const db = join(mkdtempSync(join(dir, "elfutils-")), "db.sqlite");
+    const child = spawn("debuginfod", ["-F", "-v", "-p", String(p), "-d", db, "-t", "0", "-g", "0", root], {
       stdio: ["ignore", "ignore", "pipe"],
-      env: { PATH: process.env.PATH, HOME: tree.dir },
+      env: { PATH: process.env.PATH, HOME: dir, ...env },
     });
-    log = "";
+    err = "";
     const listening = await new Promise<boolean>((resolve) => {
       child.stderr!.on("data", (chunk: Buffer) => {
-        log += chunk;
-        const on = /started http server on (.*) port=/.exec(log)?.[1];
+        err += chunk.toString("utf8");
+        const on = /started http server on (.*) port=/.exec(err)?.[1];
         if (on !== undefined) resolve(on.includes("IPv4")); // IPv6 alone: 127.0.0.1 is someone else's
       });
       child.once("exit", () => resolve(false));
@@ -63,15 +62,37 @@ export async function startElfutils(tree: Tree): Promise<{ url: string; process:
       child.kill("SIGKILL");
       continue;
     }
-    child.stderr!.resume();
-    const url = `http://127.0.0.1:${port}`;
-    await waitForScan(
-      url,
-      tree.programs.map((p) => p.id),
-    );
-    return { url, process: child };
+    const url = `http://127.0.0.1:${p}`;
+    for (let poll = 0; poll < 120; poll++) {
+      const statuses = await Promise.all(
+        (ready.length ? ready : ["/metrics"]).map((path) =>
+          fetch(url + path)
+            .then(async (r) => {
+              await r.text();
+              return r.status;
+            })
+            .catch(() => 0),
+        ),
+      );
+      if (statuses.every((s) => s === 200)) return { url, process: child, log: () => err };
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    child.kill("SIGKILL");
+    throw new Error(`debuginfod -F at ${url} was not ready in ${WAIT_MS} ms: ${err}`);
   }
-  throw new Error(`debuginfod did not listen on 127.0.0.1 in 5 attempts:\n${log}`);
+  throw new Error(
+    `debuginfod did not listen on 127.0.0.1${port === undefined ? " in 5 attempts" : `:${port}`}:\n${err}`,
+  );
+}
+
+/** elfutils' `debuginfod -F` over `tree.root`, once it serves every program's debuginfo. */
+export function startElfutils(tree: Tree): Promise<Elfutils> {
+  return startElfutilsWith(
+    tree.dir,
+    tree.root,
+    {},
+    tree.programs.map((p) => `/buildid/${p.id}/debuginfo`),
+  );
 }
 
 /** How a `debuginfod-find` run ended, and how long it took. */

@@ -10,11 +10,11 @@
 //   bytes (libdw reads .o files unrelocated, llvm-dwarfdump relocates them).
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { deflateSync } from "node:zlib";
 import { ELF32, ELF64, type ElfClassLayout, SH_FLAGS, SH_NAME, SH_TYPE } from "../../../src/elf.js";
+import { freePort } from "./client-helpers.js";
 
 export const LLVM = "/usr/lib/llvm-14/bin";
 
@@ -357,16 +357,6 @@ export function replaceSection(input: Uint8Array, name: string, content: Uint8Ar
   word(L.shOffset, at);
   word(L.shSize, content.length);
   return out;
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 /** A running `debuginfod -F` over one directory. */

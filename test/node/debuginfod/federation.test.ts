@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { type DebuginfodServer, serveDebuginfod } from "../../../src/node/debuginfod/server.js";
-import { debuginfodFind, freePort, WAIT_MS } from "./client-helpers.js";
-import { type Elfutils, emptyFolder, metricOf, startElfutilsWith } from "./federation-helpers.js";
+import { debuginfodFind, type Elfutils, freePort, startElfutilsWith, WAIT_MS } from "./client-helpers.js";
+import { emptyFolder, metricOf } from "./federation-helpers.js";
 import { makeTree, type Tree } from "./fixtures.js";
 
 let tree: Tree;

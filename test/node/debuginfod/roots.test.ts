@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdIndex, type ScanHooks } from "../../../src/node/debuginfod/build-id-index.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { served } from "./served.js";
 
 const INSIDE_ID = `1111111111111111${"aa".repeat(12)}`;
 const OUTSIDE_ID = `2222222222222222${"bb".repeat(12)}`;
@@ -88,38 +89,17 @@ async function expectNothingOutside(index: BuildIdIndex, s: Scene): Promise<void
 }
 
 describe("a file or folder swapped for a link during a scan is never followed", () => {
-  const cases: { what: string; rescan: boolean; hooks: (s: Scene) => ScanHooks }[] = [
+  const swaps: { what: string; hooks: (s: Scene) => ScanHooks }[] = [
+    { what: "a file, between the walk and the read", hooks: (s) => ({ walked: () => swapFile(s) }) },
+    { what: "a folder, between the walk and the read", hooks: (s) => ({ walked: () => swapFolder(s) }) },
     {
-      what: "a file, between the walk and the read, in a first scan",
-      rescan: false,
-      hooks: (s) => ({ walked: () => swapFile(s) }),
-    },
-    {
-      what: "a file, between the walk and the read, in a rescan",
-      rescan: true,
-      hooks: (s) => ({ walked: () => swapFile(s) }),
-    },
-    {
-      what: "a folder, between the walk and the read, in a first scan",
-      rescan: false,
-      hooks: (s) => ({ walked: () => swapFolder(s) }),
-    },
-    {
-      what: "a folder, between the walk and the read, in a rescan",
-      rescan: true,
-      hooks: (s) => ({ walked: () => swapFolder(s) }),
-    },
-    {
-      what: "a folder, after its parent was listed and before it is, in a first scan",
-      rescan: false,
-      hooks: (s) => ({ listed: (d) => void (d === s.root && swapFolder(s)) }),
-    },
-    {
-      what: "a folder, after its parent was listed and before it is, in a rescan",
-      rescan: true,
+      what: "a folder, after its parent was listed and before it is",
       hooks: (s) => ({ listed: (d) => void (d === s.root && swapFolder(s)) }),
     },
   ];
+  const cases = swaps.flatMap(({ what, hooks }) =>
+    [false, true].map((rescan) => ({ what: `${what}, in ${rescan ? "a rescan" : "a first scan"}`, rescan, hooks })),
+  );
   for (const { what, rescan, hooks } of cases) {
     it(what, async () => {
       const s = scene();
@@ -157,10 +137,7 @@ describe("a file or folder swapped for a link during a scan is never followed", 
 describe("an indexed file or folder swapped for a link after the scan is not served", () => {
   it("a file swapped for a link to an outside ELF file: 404, and counted as refused", async () => {
     const s = scene();
-    const index = await BuildIdIndex.create({ roots: [s.root] });
-    await index.scan();
-    const server = await serveDebuginfod(index, { port: 0 });
-    try {
+    await served(s.root, async (server) => {
       const url = `${server.url}/buildid/${INSIDE_ID}/executable`;
       const before = await fetch(url);
       expect(Buffer.from(await before.arrayBuffer())).toEqual(readFileSync(join(s.root, "a", "prog")));
@@ -171,18 +148,12 @@ describe("an indexed file or folder swapped for a link after the scan is not ser
       expect(after.status).toBe(404);
       expect(body.includes(readFileSync(join(s.outside, "victim")).subarray(0, 64))).toBe(false);
       expect(server.metrics.refused).toBe(1);
-    } finally {
-      await server.close();
-      index.dispose();
-    }
+    });
   });
 
   it("its folder moved outside the root with a link left in its place: 404, though the file is unchanged", async () => {
     const s = scene();
-    const index = await BuildIdIndex.create({ roots: [s.root] });
-    await index.scan();
-    const server = await serveDebuginfod(index, { port: 0 });
-    try {
+    await served(s.root, async (server) => {
       const url = `${server.url}/buildid/${INSIDE_ID}/executable`;
       expect((await fetch(url).then(async (r) => [r.status, (await r.arrayBuffer()).byteLength]))[0]).toBe(200);
       // Renaming the folder leaves the file's device, inode, size, mtime and ctime as the scan saw them.
@@ -194,10 +165,7 @@ describe("an indexed file or folder swapped for a link after the scan is not ser
       const section = await fetch(`${server.url}/buildid/${INSIDE_ID}/section/.text`);
       await section.arrayBuffer();
       expect(section.status).toBe(404);
-    } finally {
-      await server.close();
-      index.dispose();
-    }
+    });
   });
 });
 

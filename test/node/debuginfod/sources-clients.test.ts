@@ -111,14 +111,17 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The environment a debuginfod client runs in here: this server only, and a cache of its own. */
+const clientEnv = (cache: string) => ({
+  PATH: process.env.PATH,
+  HOME: dir,
+  DEBUGINFOD_URLS: url,
+  DEBUGINFOD_CACHE_PATH: join(dir, cache),
+});
+
 describe.skipIf(missing)("clients fetching sources", () => {
   test("gdb lists main.c and util.h it cannot see, as it lists them when it can", async () => {
-    const env = {
-      PATH: process.env.PATH,
-      HOME: dir,
-      DEBUGINFOD_URLS: url,
-      DEBUGINFOD_CACHE_PATH: join(dir, "gdb-cache"),
-    };
+    const env = clientEnv("gdb-cache");
     const gdb = (hide: boolean) =>
       run(
         "unshare",
@@ -140,12 +143,7 @@ describe.skipIf(missing)("clients fetching sources", () => {
   });
 
   test("debuginfod-find source gets a named file's bytes, and nothing for an unnamed one that exists", async () => {
-    const env = {
-      PATH: process.env.PATH,
-      HOME: dir,
-      DEBUGINFOD_URLS: url,
-      DEBUGINFOD_CACHE_PATH: join(dir, "find-cache"),
-    };
+    const env = clientEnv("find-cache");
     const found = await run("debuginfod-find", ["source", id, join(src, "util.h")], env);
     expect(found.code, found.stderr).toBe(0);
     expect(readFileSync(found.stdout.trim())).toEqual(readFileSync(join(src, "util.h")));

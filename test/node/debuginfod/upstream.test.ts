@@ -12,7 +12,8 @@ import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { MAX_REDIRECTS } from "../../../src/node/debuginfod/client-http.js";
 import { type DebuginfodServer, type ServeOptions, serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { SPLIT_HORIZON_MESSAGE, TTL_MESSAGE } from "../../../src/node/debuginfod/upstream.js";
-import { emptyFolder, filesUnder, startElfutilsWith } from "./federation-helpers.js";
+import { startElfutilsWith } from "./client-helpers.js";
+import { emptyFolder, filesUnder } from "./federation-helpers.js";
 import { makeTree, type Tree } from "./fixtures.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;

@@ -1,0 +1,88 @@
+// The shared zstd guard (src/zstd.ts) against the real zstd: what it decodes, and each fault it reports.
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { describe, expect, test } from "vitest";
+import { type ZstdBounds, ZstdDecoder, type ZstdFault } from "../src/zstd.js";
+
+class Fault extends Error {
+  constructor(
+    readonly fault: ZstdFault,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+const zstd = (args: string[], input: Uint8Array) => new Uint8Array(execFileSync("zstd", args, { input }));
+
+/** What `stream` decodes to, fed in pieces of `piece` bytes. */
+function decode(
+  stream: Uint8Array,
+  bounds: ZstdBounds = { maxWindow: 8 << 20 },
+  piece = stream.length || 1,
+): Uint8Array {
+  const decoder = new ZstdDecoder(bounds, (fault, detail) => new Fault(fault, detail));
+  const out: Uint8Array[] = [];
+  for (let p = 0; p < stream.length; p += piece) out.push(...decoder.decode(stream.subarray(p, p + piece)));
+  out.push(...decoder.end());
+  return new Uint8Array(Buffer.concat(out));
+}
+
+function fault(call: () => unknown): [ZstdFault, string] {
+  try {
+    call();
+  } catch (error) {
+    if (error instanceof Fault) return [error.fault, error.message];
+    throw error;
+  }
+  throw new Error("no fault");
+}
+
+describe("ZstdDecoder", () => {
+  test("decodes what the real zstd decodes, whole or in pieces that cut its headers, with or without checksums", () => {
+    const data = new Uint8Array(Buffer.concat([randomBytes(70_000), Buffer.alloc(300_000, 7)]));
+    for (const args of [["-c"], ["-c", "--no-check"], ["-19", "-c"]]) {
+      const stream = zstd(args, data);
+      expect(Buffer.compare(zstd(["-d", "-c"], stream), data)).toBe(0);
+      expect(Buffer.compare(decode(stream), data)).toBe(0);
+      expect(Buffer.compare(decode(stream, undefined, 997), data)).toBe(0);
+    }
+  });
+
+  test("a frame ending in an empty last block and no checksum ends cleanly (zstd --no-check of nothing)", () => {
+    const empty = zstd(["-c", "--no-check"], new Uint8Array(0));
+    const two = new Uint8Array([...zstd(["-c", "--no-check"], new Uint8Array([1, 2, 3])), ...empty]);
+    expect(zstd(["-d", "-c"], two)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(decode(empty)).toEqual(new Uint8Array(0));
+    expect(decode(two)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(decode(two, undefined, 1)).toEqual(new Uint8Array([1, 2, 3]));
+  });
+
+  test("each fault, with the value that caused it", () => {
+    const stream = zstd(["-c", "--no-check"], new Uint8Array(200_000).fill(1));
+    expect(fault(() => decode(stream, { maxWindow: 1000 }))).toEqual([
+      "LIMIT",
+      expect.stringMatching(/^a zstd frame names a window of \d+ bytes, past the limit of 1000$/),
+    ]);
+    expect(fault(() => decode(stream.subarray(0, stream.length - 1)))[0]).toBe("TRUNCATED");
+    expect(fault(() => decode(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])))).toEqual([
+      "CORRUPT",
+      "a zstd frame starts with 0x4030201, not the magic 0xfd2fb528",
+    ]);
+    const reserved = stream.slice();
+    reserved[4]! |= 8;
+    expect(fault(() => decode(reserved))[0]).toBe("CORRUPT");
+  });
+
+  test("boundBlocks refuses a frame of 1-byte blocks under a large window; off, it decodes it", () => {
+    const n = 200;
+    const frame = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 13 << 3];
+    for (let i = 0; i < n; i++) frame.push((1 << 3) | (i === n - 1 ? 1 : 0), 0, 0, i & 0xff);
+    const stream = new Uint8Array(frame);
+    expect(decode(stream)).toEqual(new Uint8Array(Array.from({ length: n }, (_, i) => i & 0xff)));
+    expect(fault(() => decode(stream, { maxWindow: 8 << 20, boundBlocks: true }))).toEqual([
+      "LIMIT",
+      expect.stringMatching(/blocks this small/),
+    ]);
+  });
+});
