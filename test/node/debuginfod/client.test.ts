@@ -368,7 +368,12 @@ describe("the find and serve commands", () => {
       "--port",
       "--host",
       "--index",
+      "--passive",
+      "--include",
+      "--exclude",
       "--rescan-time",
+      "--groom-time",
+      "--scan-batch",
       "--no-progress",
       "--json",
     ]);
