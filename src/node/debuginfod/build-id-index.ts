@@ -161,19 +161,14 @@ export class IndexReadOnlyError extends Error {
   }
 }
 
-/** A directory the walk is to list: its root, its components below the root, and its path. */
+/** A directory the walk is to list: its root (and the root's row), its components below the root, its path, and the files in it to read. */
 interface WalkedDir {
   root: RootDir;
   rootId: number;
   names: string[];
   path: string;
-}
-
-/** A regular file the walk found (its name is the last component of `path`), with its `lstat` stamp when the walk took one. */
-interface WalkedFile {
-  dir: WalkedDir;
-  path: string;
-  stamp: bigint[] | undefined;
+  /** Names of the regular files in it to read. */
+  files: string[];
 }
 
 /** Longest a scan works without a pause for other work (a server's requests), in ms; one file's read is never split. */
@@ -208,9 +203,10 @@ const sameStamp = (a: readonly bigint[], b: readonly bigint[]): boolean => a.eve
 
 type Classified = { kind: number; id?: Uint8Array; long?: boolean };
 
-// Reads one regular file, opened under its root; returns its stamp (from the handle) and kind.
-function classify(file: WalkedFile): { stamp: bigint[]; found: Classified } {
-  const { fd, stat } = file.dir.root.openFile(file.dir.names, file.path.slice(file.path.lastIndexOf("/") + 1));
+// Reads the regular file `name` of `dir`, opened under its root; returns its stamp and link count (from the handle) and kind.
+function classify(dir: WalkedDir, name: string): { stamp: bigint[]; links: number; found: Classified } {
+  const { fd, stat } = dir.root.openFile(dir.names, name);
+  const links = Number(stat.nlink);
   try {
     const size = Number(stat.size);
     const read = headFirst(fdReader(fd), size);
@@ -221,12 +217,12 @@ function classify(file: WalkedFile): { stamp: bigint[]; found: Classified } {
       layout = readElfLayout(read, size);
       info = buildIdThrough(read, size);
     } catch (error) {
-      if (error instanceof ElfError) return { stamp, found: { kind: 0 } };
+      if (error instanceof ElfError) return { stamp, links, found: { kind: 0 } };
       throw error;
     }
     const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
-    if (info.length > ID_MAX) return { stamp, found: { kind, long: true } };
-    return { stamp, found: { kind: kind | KIND.BUILD_ID, id: info.bytes } };
+    if (info.length > ID_MAX) return { stamp, links, found: { kind, long: true } };
+    return { stamp, links, found: { kind: kind | KIND.BUILD_ID, id: info.bytes } };
   } finally {
     closeSync(fd);
   }
@@ -520,26 +516,25 @@ export class BuildIdIndex {
     hooks: ScanHooks | undefined,
   ): Promise<void> {
     const db = this.#db;
-    // Nothing to compare with: regular files go unstamped to classify, whose handle stamps them.
     const seenFiles = new Set<string>();
+    const kept = new Set<number>();
+    // Nothing to compare with: regular files go unstamped to classify, whose handle stamps them.
     const stampFiles = db.counts().files > 0;
-    const found = await this.#walk(roots, rootIds, stats, slice, seenFiles, stampFiles, progress, hooks);
+    const found = await this.#walk(roots, rootIds, stats, slice, { seenFiles, stampFiles, kept, progress, hooks });
     // The reads open every folder afresh from its root: none held since the walk, which may be elsewhere by now.
     for (const root of roots) root.release();
     hooks?.walked?.();
     progress.phase = "read";
-    const kept = new Set<number>();
+    progress.handled = stats.reused;
     for (let n = 0; n < found.length; n++) {
-      const file = found[n]!;
-      const { path, stamp } = file;
-      const old = db.fileAt(path);
-      if (old && stamp && old.root === file.dir.root.path && sameStamp(old.stamp, stamp)) {
-        kept.add(old.id);
-        stats.reused++;
-      } else {
+      const dir = found[n]!;
+      found[n] = undefined as never; // let what was handled go
+      const prefix = dir.path.endsWith("/") ? dir.path : `${dir.path}/`;
+      for (const name of dir.files) {
+        const path = prefix + name;
         try {
-          const { stamp: opened, found: c } = classify(file);
-          if (stamp === undefined && !firstLink(seenFiles, opened)) {
+          const { stamp, links, found: c } = classify(dir, name);
+          if (links > 1 && !firstLink(seenFiles, stamp)) {
             stats.files--;
             stats.hardLinks++;
             continue;
@@ -547,18 +542,18 @@ export class BuildIdIndex {
           stats.reads++;
           progress.reads++;
           if (c.long) stats.longBuildIds++;
-          const root = file.dir.rootId;
+          const old = db.fileAt(path);
           writes.add(() => {
             if (old) db.deleteFile(old.id);
-            kept.add(db.insertFile(root, path, opened, c.kind, c.id));
+            kept.add(db.insertFile(dir.rootId, path, stamp, c.kind, c.id));
           });
         } catch {
           stats.unreadable++;
+        } finally {
+          progress.handled++;
         }
+        if (slice.due()) await slice.pause();
       }
-      progress.handled = n + 1;
-      found[n] = undefined as never; // let what was handled go
-      if (slice.due()) await slice.pause();
     }
     writes.flush();
     const gone = db.fileIds().filter((id) => !kept.has(id));
@@ -576,19 +571,31 @@ export class BuildIdIndex {
     return !this.#exclude.some((r) => r.test(path));
   }
 
-  // Lists the regular files under the roots, with their lstat stamps when `stampFiles`; never follows a link.
+  // Lists the directories under the roots, each with its regular files to read: all of them in a
+  // first scan; in a rescan (`stampFiles`), those whose lstat stamp differs from the one held, the
+  // others noted in `kept` unread. Never follows a link.
   async #walk(
     roots: RootDir[],
     rootIds: number[],
     stats: ScanStats,
     slice: Slices,
-    seenFiles: Set<string>,
-    stampFiles: boolean,
-    progress: ScanProgress,
-    hooks: ScanHooks | undefined,
-  ): Promise<WalkedFile[]> {
-    const found: WalkedFile[] = [];
-    const pending: WalkedDir[] = roots.map((root, i) => ({ root, rootId: rootIds[i]!, names: [], path: root.path }));
+    walk: {
+      seenFiles: Set<string>;
+      stampFiles: boolean;
+      kept: Set<number>;
+      progress: ScanProgress;
+      hooks: ScanHooks | undefined;
+    },
+  ): Promise<WalkedDir[]> {
+    const { seenFiles, stampFiles, kept, progress, hooks } = walk;
+    const found: WalkedDir[] = [];
+    const pending: WalkedDir[] = roots.map((root, i) => ({
+      root,
+      rootId: rootIds[i]!,
+      names: [],
+      path: root.path,
+      files: [],
+    }));
     const seenDirs = new Set(roots.map((root) => `${root.stat.dev}:${root.stat.ino}`));
     while (pending.length > 0) {
       const dir = pending.pop()!;
@@ -631,7 +638,7 @@ export class BuildIdIndex {
         if (type.isSymbolicLink()) {
           stats.links++;
         } else if (type.isDirectory()) {
-          subdirs.push({ root: dir.root, rootId: dir.rootId, names: [...dir.names, name], path });
+          subdirs.push({ root: dir.root, rootId: dir.rootId, names: [...dir.names, name], path, files: [] });
         } else if (!type.isFile()) {
           stats.special++;
         } else if (!this.#included(path)) {
@@ -639,18 +646,26 @@ export class BuildIdIndex {
         } else if (st === undefined) {
           stats.files++;
           progress.files++;
-          found.push({ dir, path, stamp: undefined });
+          dir.files.push(name);
         } else {
           const stamp = stampOf(st);
-          if (!firstLink(seenFiles, stamp)) {
+          // Only a file with more than one name can be met again under another.
+          if (st.nlink > 1n && !firstLink(seenFiles, stamp)) {
             stats.hardLinks++;
             continue;
           }
           stats.files++;
           progress.files++;
-          found.push({ dir, path, stamp });
+          const old = stampFiles ? this.#db.fileAt(path) : undefined;
+          if (old && old.root === dir.root.path && sameStamp(old.stamp, stamp)) {
+            kept.add(old.id);
+            stats.reused++;
+          } else {
+            dir.files.push(name);
+          }
         }
       }
+      if (dir.files.length > 0) found.push(dir);
       hooks?.listed?.(dir.path);
       for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);
     }
