@@ -52,6 +52,8 @@ export interface RunOptions {
   stdin?: Uint8Array | number;
   /** The working folder. */
   cwd?: string;
+  /** The whole environment; default this process's. */
+  env?: NodeJS.ProcessEnv;
   /** Collect standard output as latin1, so `Buffer.from(stdout, "latin1")` gives its bytes back. */
   binaryStdout?: boolean;
 }
@@ -63,6 +65,7 @@ export function runCli(script: string, args: string[], options: RunOptions = {})
     const child = spawn(process.execPath, [script, ...args], {
       stdio: [stdin, "pipe", "pipe"],
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
     });
     if (options.stdin instanceof Uint8Array) {

@@ -113,7 +113,9 @@ describe("a path that names no file", () => {
   test('--cache-file "" is a usage error naming its value before any work (exit 2), and nothing is written', async () => {
     const out = join(fresh(), "o.pb");
     const run = await runCli(cli, ["annotate", profile, "-o", out, "--cache-file", ""]);
-    expect(run.stderr.split("\n")[0]).toBe(`buildid-cache: option '--cache-file <path>' argument '' is invalid. --cache-file must be a path, got ""`);
+    expect(run.stderr.split("\n")[0]).toBe(
+      `buildid-cache: option '--cache-file <path>' argument '' is invalid. --cache-file must be a path, got ""`,
+    );
     expect(run.code).toBe(2);
     expect(existsSync(out)).toBe(false);
   });

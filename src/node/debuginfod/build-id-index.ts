@@ -12,7 +12,7 @@ import { ProcfsMissingError, RootDir, relativeNames } from "../files/under-root.
 import { buildIdBytes, MAX_ID_BYTES } from "./build-id.js";
 import { ID_MAX, KIND } from "./file-table.js";
 import { IndexDatabase } from "./index-db.js";
-import { buildIdThrough, fdReader, headFirst } from "./reads.js";
+import { buildIdThrough, HEAD, pagedReader } from "./reads.js";
 import { readElfLayout } from "./sections.js";
 
 /** Roots scanned when none are given (those that exist). */
@@ -203,14 +203,20 @@ const sameStamp = (a: readonly bigint[], b: readonly bigint[]): boolean => a.eve
 
 type Classified = { kind: number; id?: Uint8Array; long?: boolean };
 
+/** The first page of the file being classified: one buffer for every file, not one each. */
+const page = new Uint8Array(HEAD);
+const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
+
 // Reads the regular file `name` of `dir`, opened under its root; returns its stamp and link count (from the handle) and kind.
 function classify(dir: WalkedDir, name: string): { stamp: bigint[]; links: number; found: Classified } {
   const { fd, stat } = dir.root.openFile(dir.names, name);
   const links = Number(stat.nlink);
   try {
     const size = Number(stat.size);
-    const read = headFirst(fdReader(fd), size);
+    const read = pagedReader(fd, size, page);
     const stamp = stampOf(stat);
+    // Most files under a root are not ELF: told at the magic, without an error thrown for each.
+    if (size < ELF_MAGIC.length || ELF_MAGIC.some((b, i) => page[i] !== b)) return { stamp, links, found: { kind: 0 } };
     let layout: ReturnType<typeof readElfLayout>;
     let info: ReturnType<typeof buildIdThrough>;
     try {
@@ -222,7 +228,7 @@ function classify(dir: WalkedDir, name: string): { stamp: bigint[]; links: numbe
     }
     const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
     if (info.length > ID_MAX) return { stamp, links, found: { kind, long: true } };
-    return { stamp, links, found: { kind: kind | KIND.BUILD_ID, id: info.bytes } };
+    return { stamp, links, found: { kind: kind | KIND.BUILD_ID, id: info.bytes.slice() } };
   } finally {
     closeSync(fd);
   }
@@ -542,7 +548,7 @@ export class BuildIdIndex {
           stats.reads++;
           progress.reads++;
           if (c.long) stats.longBuildIds++;
-          const old = db.fileAt(path);
+          const old = stampFiles ? db.fileAt(path) : undefined;
           writes.add(() => {
             if (old) db.deleteFile(old.id);
             kept.add(db.insertFile(dir.rootId, path, stamp, c.kind, c.id));
