@@ -12,7 +12,7 @@ import { ElfError, readBuildId } from "../src/elf.js";
 import { readBuildIdFromFile, readBuildIdFromFileSync } from "../src/node/elf-file.js";
 import { elfFiles } from "../test/helpers/elf-files.js";
 import { block, count, table } from "./format.js";
-import { median, runIfMain, writeResults } from "./harness.js";
+import { median, onNode, runIfMain, writeResults } from "./harness.js";
 
 /** elfy ships no types; this is the one function used. */
 const elfy = createRequire(import.meta.url)("elfy") as { parse(bytes: Buffer): unknown };
@@ -286,7 +286,7 @@ export async function main(args: string[]): Promise<void> {
   const slow = sample(peers, quick ? 5 : 12); // elfinfo also reads every symbol table: seconds per large file
   rows.push(await peer("elfinfo open + note read", slow, () => pass(slow, elfinfoReader, 1), 1));
 
-  console.log(`\n${rowsTable(rows)}`);
+  console.log(`\n${onNode("ELF build-ID readers")}\n${rowsTable(rows)}`);
   console.log(
     "\nfirst: the first pass in this process (no page cache is dropped; the walk read each file's first 4 bytes).",
   );

@@ -71,6 +71,11 @@ export function nsPerCall(run: () => number, budget: Budget): number {
   return median(samples);
 }
 
+/** `title` with the Node version that measured it, as every table's heading prints it. */
+export function onNode(title: string, version = process.version): string {
+  return `${title} [Node ${version}]`;
+}
+
 /** The machine, the runtime and the compilers, for the line above every table. */
 export function machine(): Record<string, string | number> {
   const cpu = cpus();

@@ -22,7 +22,7 @@ import {
   sideHashBytes,
 } from "../src/model/index.js";
 import { type BarGroup, barPanel, block, svgDocument, table } from "./format.js";
-import { interleave, nsPerCall, runIfMain, writeResults } from "./harness.js";
+import { interleave, nsPerCall, onNode, runIfMain, writeResults } from "./harness.js";
 
 const DESIGNS: DesignName[] = ["pointer-per-file", "pointer-per-inode", "stolen-bit"];
 
@@ -345,7 +345,7 @@ interface Results {
 }
 
 function print(r: Results): void {
-  console.log("\nMemory per design (bytes the design adds to the kernel)");
+  console.log(`\n${onNode("Memory per design (bytes the design adds to the kernel)", r.machine.node)}`);
   console.log(
     table(
       block(
@@ -391,7 +391,7 @@ function print(r: Results): void {
   );
   const c = r.churn;
   console.log(
-    `\nTime per operation (${c.liveInodes} live inodes, 1 in ${c.elfEvery} ELF, ${c.filesPerInode} files each, ${c.samplesPerMapping} samples per mapping)`,
+    `\n${onNode(`Time per operation (${c.liveInodes} live inodes, 1 in ${c.elfEvery} ELF, ${c.filesPerInode} files each, ${c.samplesPerMapping} samples per mapping)`, r.machine.node)}`,
   );
   console.log(
     table(
@@ -408,7 +408,7 @@ function print(r: Results): void {
       ),
     ),
   );
-  console.log("\nProbe lengths at load 3/4 (linear probing, same shape as the core)");
+  console.log(`\n${onNode("Probe lengths at load 3/4 (linear probing, same shape as the core)", r.machine.node)}`);
   console.log(
     table(
       block(
@@ -417,7 +417,9 @@ function print(r: Results): void {
       ),
     ),
   );
-  console.log("\nThe real core (multiplicative hash), stats() after inserting the same inodes");
+  console.log(
+    `\n${onNode("The real core (multiplicative hash), stats() after inserting the same inodes", r.machine.node)}`,
+  );
   console.log(
     table(
       block(

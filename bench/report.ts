@@ -13,6 +13,7 @@ import {
   table,
   times,
 } from "./format.js";
+import { onNode } from "./harness.js";
 import {
   type CoreResults,
   IMPLS,
@@ -218,7 +219,8 @@ interface Section {
 function sections(results: CoreResults, md: boolean): Section[] {
   const out: Section[] = [];
   const add = (title: string, block: Block | undefined, note?: string) => {
-    if (block && block.body.length > 0) out.push({ title, block, ...(note ? { note } : {}) });
+    if (block && block.body.length > 0)
+      out.push({ title: onNode(title, String(results.machine.node)), block, ...(note ? { note } : {}) });
   };
   add(
     "Targets of issue 17 (the core against absl::flat_hash_map, slab-like keys)",
@@ -287,7 +289,10 @@ export function renderChart(results: CoreResults): string {
   const panels = OPS.filter((op) => slab.some((r) => r.op === op)).map(
     (op) => (y: number) =>
       barPanel(
-        `${OP_TITLES[op]}: ns/op on slab-like keys (log scale, shorter is faster)`,
+        onNode(
+          `${OP_TITLES[op]}: ns/op on slab-like keys (log scale, shorter is faster)`,
+          String(results.machine.node),
+        ),
         sizes.map((size) => ({
           label: `${count(size)} entries`,
           bars: IMPLS.flatMap((impl) => {
@@ -302,7 +307,10 @@ export function renderChart(results: CoreResults): string {
   if (results.memory.length > 0)
     panels.push((y) =>
       barPanel(
-        `bytes per live entry at ${count(results.memory[0]!.entries)} entries (linear scale)`,
+        onNode(
+          `bytes per live entry at ${count(results.memory[0]!.entries)} entries (linear scale)`,
+          String(results.machine.node),
+        ),
         results.memory.map((m) => ({
           label: m.id === "batch" ? "buildid-cache" : LABELS[m.id],
           bars: [bar(m.id, m.perEntry)],

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { BuildIdCache } from "../src/cache.js";
+import { BuildIdCache } from "../src/index.js";
 import { findMapping, type Mapping, mapFilesPath, parseMaps } from "../src/node/maps.js";
 import { ProcessView } from "../src/node/process-view.js";
 import { BuildIdResolver } from "../src/node/resolver.js";

@@ -4,9 +4,9 @@
 
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
-import { BuildIdCache } from "../src/cache.js";
+import { BuildIdCache } from "../src/index.js";
 import { block, table } from "./format.js";
-import { runIfMain } from "./harness.js";
+import { onNode, runIfMain } from "./harness.js";
 
 const CAPACITY = 65_536;
 /** Changes the writer makes between two reads of the clock. */
@@ -103,7 +103,7 @@ export async function main(args: string[]): Promise<void> {
   ]);
   const head = ["writer", "readers", "ns/change", "vs alone", "reads/s", "vs no writer", "contended"];
   process.stdout.write(
-    `Shared readers (capacity ${CAPACITY}, release shared core, getMany of 1024; one run, machine shared)\n${table(block(head, rows, 1))}\n`,
+    `${onNode(`Shared readers (capacity ${CAPACITY}, release shared core, getMany of 1024; one run, machine shared)`)}\n${table(block(head, rows, 1))}\n`,
   );
 }
 

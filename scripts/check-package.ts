@@ -1,7 +1,8 @@
-// Packs the library and checks it as a user gets it: publint, attw, a size budget, and a fresh
-// consumer project that runs it in Node, type-checks it strictly, and bundles it with Vite for Chromium.
+// Packs the library and checks it as a user gets it: publint, attw, the size budgets, and a fresh
+// consumer project that imports and requires it in Node, type-checks it strictly (nodenext and
+// bundler), and bundles it with Vite, esbuild and webpack for pages that Chromium runs.
 import { execFileSync } from "node:child_process";
-import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { launchChromium, serveStatic } from "../test/browser/harness.js";
@@ -21,10 +22,8 @@ function readelfBuildId(path: string): string {
 
 const work = await mkdtemp(join(tmpdir(), "buildid-cache-consumer-"));
 try {
-  run("npm", ["run", "--silent", "build"]);
-  // Built just above; --ignore-scripts keeps the build's own output out of the JSON.
-  const packArgs = ["pack", "--json", "--ignore-scripts", "--pack-destination", work];
-  const [packed] = JSON.parse(run("npm", packArgs)) as [{ filename: string }];
+  // Packing builds only what is out of date, its output on stderr, so stdout is the JSON alone.
+  const [packed] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work])) as [{ filename: string }];
   const tarball = join(work, packed.filename);
   console.log(run(bin("publint"), ["run", tarball, "--strict"]));
   console.log(run(bin("attw"), [tarball, "--profile", "esm-only", "--format", "table-flipped"]));
@@ -101,40 +100,178 @@ export { address, census, counters, hex, stats, length, readerStats };
     }),
   );
   run(bin("tsc"), ["-p", "tsconfig.json"], app);
-  console.log("typescript consumer: strict type-check passed");
+  console.log("typescript consumer (nodenext): strict type-check passed");
+  await writeFile(
+    join(app, "tsconfig.bundler.json"),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        module: "esnext",
+        moduleResolution: "bundler",
+        target: "es2022",
+        lib: ["es2023", "dom"],
+        noEmit: true,
+        types: ["node"],
+        typeRoots: [join(root, "node_modules/@types")],
+      },
+      files: ["consumer.ts", "inline.ts"],
+    }),
+  );
+  await writeFile(
+    join(app, "inline.ts"),
+    `import { BuildIdCache } from "buildid-cache/inline";
+export const inline: Promise<BuildIdCache> = BuildIdCache.create({ capacity: 8 });
+`,
+  );
+  run(bin("tsc"), ["-p", "tsconfig.bundler.json"], app);
+  console.log("typescript consumer (bundler): strict type-check passed");
 
-  // (3) Vite bundles a page that uses the universal entry; Chromium runs it on a real ELF file.
-  await cp("/bin/ls", join(app, "page/public/ls.elf"), { recursive: true });
+  // (3) CommonJS: require() of every entry (Node 20.19 and later load ES modules this way).
   await writeFile(
-    join(app, "page/index.html"),
-    `<!doctype html><title>consumer</title><output id="result">pending</output><script type="module" src="./main.js"></script>`,
+    join(app, "require.cjs"),
+    `const { BuildIdCache } = require("buildid-cache");
+const node = require("buildid-cache/node");
+const inline = require("buildid-cache/inline");
+require("buildid-cache/model");
+require("buildid-cache/shared");
+(async () => {
+  const { buildId } = await node.readBuildIdFromFile(${JSON.stringify(elf)});
+  const cache = await BuildIdCache.create({ capacity: 4 });
+  const embedded = await inline.BuildIdCache.create({ capacity: 4 });
+  cache.set(1n, buildId);
+  embedded.set(1n, buildId);
+  if (embedded.get(1n) !== cache.get(1n)) throw new Error("the inline entry lost the build ID");
+  console.log(cache.get(1n));
+})();`,
   );
-  await writeFile(
-    join(app, "page/main.js"),
-    `import { BuildIdCache, readBuildId } from "buildid-cache";
+  const fromRequire = run(process.execPath, ["require.cjs"], app).trim();
+  if (fromRequire !== readelfBuildId(elf)) throw new Error(`require() consumer read ${fromRequire}`);
+  console.log(`commonjs consumer: ${fromRequire} (matches readelf)`);
+
+  // (4) Bundlers: a page per bundler and entry, each loaded in Chromium, which reads /bin/ls's build
+  // ID, caches it and looks it up again. The inline entry's output holds no .wasm file; esbuild
+  // copies no asset, so the main entry's core cannot load there and the error names the inline entry.
+  const lsId = readelfBuildId("/bin/ls");
+  const pageScript = (entry: string): string => `import { BuildIdCache, readBuildId } from "${entry}";
 const out = document.getElementById("result");
-try {
-  const bytes = new Uint8Array(await (await fetch("./ls.elf")).arrayBuffer());
-  const cache = await BuildIdCache.create({ capacity: 16 });
-  cache.set(42n, readBuildId(bytes).buildId);
-  out.textContent = cache.get(42n);
-} catch (error) {
-  out.textContent = "error: " + error;
-}`,
-  );
-  run(bin("vite"), ["build", "page", "--outDir", "dist", "--logLevel", "warn"], app);
-  const server = await serveStatic(join(app, "page/dist"));
+(async () => {
+  try {
+    const bytes = new Uint8Array(await (await fetch("./ls.elf")).arrayBuffer());
+    const cache = await BuildIdCache.create({ capacity: 16 });
+    cache.set(42n, readBuildId(bytes).buildId);
+    out.textContent = JSON.stringify({ buildId: cache.get(42n), hits: cache.stats().hits });
+  } catch (error) {
+    out.textContent = JSON.stringify({ error: String(error?.message ?? error) });
+  }
+})();`;
+  const html = `<!doctype html><title>consumer</title><output id="result">pending</output><script type="module" src="./main.js"></script>`;
+  interface Page {
+    name: string;
+    dir: string;
+    wasm: "some" | "none";
+    expect: "hit" | "inline hint";
+  }
+  const pages: Page[] = [];
+  const source = async (name: string, entry: string): Promise<string> => {
+    await mkdir(join(app, "src", name), { recursive: true });
+    const file = join(app, "src", name, "main.js");
+    await writeFile(file, pageScript(entry));
+    return file;
+  };
+  const finish = async (page: Page): Promise<void> => {
+    await writeFile(join(page.dir, "index.html"), html);
+    await cp("/bin/ls", join(page.dir, "ls.elf"));
+    pages.push(page);
+  };
+
+  for (const [name, entry] of [
+    ["vite-main", "buildid-cache"],
+    ["vite-inline", "buildid-cache/inline"],
+  ] as const) {
+    const root = join(app, "vite", name);
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, "index.html"), html);
+    await writeFile(join(root, "main.js"), pageScript(entry));
+    run(bin("vite"), ["build", root, "--outDir", join(root, "dist"), "--logLevel", "warn"], app);
+    await cp("/bin/ls", join(root, "dist", "ls.elf"));
+    pages.push({ name, dir: join(root, "dist"), wasm: entry.endsWith("inline") ? "none" : "some", expect: "hit" });
+  }
+
+  const esbuild = await import("esbuild");
+  for (const [name, entry, expect] of [
+    ["esbuild-inline", "buildid-cache/inline", "hit"],
+    ["esbuild-main", "buildid-cache", "inline hint"],
+  ] as const) {
+    const dir = join(app, "out", name);
+    await esbuild.build({
+      entryPoints: [await source(name, entry)],
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      target: "es2022",
+      outfile: join(dir, "main.js"),
+      absWorkingDir: app,
+      logLevel: "warning",
+    });
+    await finish({ name, dir, wasm: "none", expect });
+  }
+
+  const webpack = (await import("webpack")).default;
+  for (const [name, entry] of [
+    ["webpack-main", "buildid-cache"],
+    ["webpack-inline", "buildid-cache/inline"],
+  ] as const) {
+    const dir = join(app, "out", name);
+    const config = {
+      mode: "production" as const,
+      context: app,
+      entry: await source(name, entry),
+      output: { path: dir, filename: "main.js" },
+      performance: false as const,
+    };
+    const stats = await new Promise<import("webpack").Stats>((done, fail) =>
+      webpack(config, (error, result) =>
+        error || !result ? fail(error ?? new Error("webpack gave no stats")) : done(result),
+      ),
+    );
+    if (stats.hasErrors()) throw new Error(`webpack ${name}: ${stats.toString("errors-only")}`);
+    await finish({ name, dir, wasm: entry.endsWith("inline") ? "none" : "some", expect: "hit" });
+  }
+
   const browser = await launchChromium();
   try {
-    const page = await browser.context.newPage();
-    await page.goto(server.url);
-    await page.waitForFunction(() => document.getElementById("result")?.textContent !== "pending");
-    const shown = await page.textContent("#result");
-    if (shown !== readelfBuildId("/bin/ls")) throw new Error(`the bundled page showed ${shown}`);
-    console.log(`vite consumer in chromium: ${shown} (matches readelf)`);
+    for (const page of pages) {
+      const wasmFiles = (await readdir(page.dir, { recursive: true })).filter((file) => file.endsWith(".wasm"));
+      if ((wasmFiles.length > 0 ? "some" : "none") !== page.wasm) {
+        throw new Error(`${page.name} emitted ${wasmFiles.length ? wasmFiles.join(", ") : "no .wasm file"}`);
+      }
+      const server = await serveStatic(page.dir);
+      try {
+        const tab = await browser.context.newPage();
+        await tab.goto(server.url);
+        await tab.waitForFunction(() => document.getElementById("result")?.textContent !== "pending");
+        const shown = JSON.parse((await tab.textContent("#result")) ?? "{}") as {
+          buildId?: string;
+          hits?: number;
+          error?: string;
+        };
+        await tab.close();
+        if (page.expect === "hit" && (shown.buildId !== lsId || shown.hits !== 1)) {
+          throw new Error(`${page.name} in chromium showed ${JSON.stringify(shown)}, expected ${lsId} and 1 hit`);
+        }
+        if (page.expect === "inline hint" && !shown.error?.includes('"buildid-cache/inline"')) {
+          throw new Error(
+            `${page.name} in chromium showed ${JSON.stringify(shown)}, expected an error naming the inline entry`,
+          );
+        }
+        const what = page.expect === "hit" ? `${shown.buildId} (matches readelf), 1 hit` : `"${shown.error}"`;
+        console.log(`${page.name} in chromium: ${what}; .wasm files: ${wasmFiles.join(", ") || "none"}`);
+      } finally {
+        await server.close();
+      }
+    }
   } finally {
     await browser.close();
-    await server.close();
   }
   console.log("package checks passed");
 } finally {

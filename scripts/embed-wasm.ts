@@ -16,4 +16,5 @@ await writeFile(
   dts,
   `${header}/** build/core.wasm, base64-encoded. */\ndeclare const coreWasmBase64: string;\nexport default coreWasmBase64;\n`,
 );
-console.log(`embedded ${bytes.length} bytes of build/core.wasm in build/core-wasm-inline.js`);
+// Progress goes to stderr, so `npm pack --json` prints JSON alone.
+console.error(`embedded ${bytes.length} bytes of build/core.wasm in build/core-wasm-inline.js`);

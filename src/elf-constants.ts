@@ -31,6 +31,12 @@ export const SHT_NOBITS = 8;
 export const SHF_ALLOC = 0x2;
 /** `sh_flags`: holds code. */
 export const SHF_EXECINSTR = 0x4;
+/** `sh_flags`: the bytes are an `Elf32_Chdr`/`Elf64_Chdr` followed by compressed data. */
+export const SHF_COMPRESSED = 0x800;
+/** `ch_type`: zlib (RFC 1950) data. */
+export const ELFCOMPRESS_ZLIB = 1;
+/** `ch_type`: a zstd frame. */
+export const ELFCOMPRESS_ZSTD = 2;
 
 /** A note's header: `n_namesz`, `n_descsz`, `n_type`, three u32 in both classes. */
 export const NOTE_HEADER = 12;

@@ -161,6 +161,10 @@ export interface ElfClassLayout {
   readonly shLink: number;
   readonly shInfo: number;
   readonly shAddralign: number;
+  /** Size of a compressed section's header (`Elf32_Chdr`, `Elf64_Chdr`). */
+  readonly chdrSize: number;
+  /** Offset of `ch_size` (a word) in it; `ch_type` is the u32 at 0 in both classes. */
+  readonly chSize: number;
 }
 
 // biome-ignore format: a table
@@ -169,6 +173,7 @@ export const ELF32: ElfClassLayout = {
   ehdrSize: 52, ePhoff: 28, eShoff: 32, ePhentsize: 42, ePhnum: 44, eShentsize: 46, eShnum: 48, eShstrndx: 50,
   phdrSize: 32, pFlags: 24, pOffset: 4, pVaddr: 8, pFilesz: 16, pMemsz: 20, pAlign: 28,
   shdrSize: 40, shOffset: 16, shSize: 20, shLink: 24, shInfo: 28, shAddralign: 32,
+  chdrSize: 12, chSize: 4,
 };
 
 // biome-ignore format: a table
@@ -177,6 +182,7 @@ export const ELF64: ElfClassLayout = {
   ehdrSize: 64, ePhoff: 32, eShoff: 40, ePhentsize: 54, ePhnum: 56, eShentsize: 58, eShnum: 60, eShstrndx: 62,
   phdrSize: 56, pFlags: 4, pOffset: 8, pVaddr: 16, pFilesz: 32, pMemsz: 40, pAlign: 48,
   shdrSize: 64, shOffset: 24, shSize: 32, shLink: 40, shInfo: 44, shAddralign: 48,
+  chdrSize: 24, chSize: 8,
 };
 
 /** The ELF header fields the reader uses. */

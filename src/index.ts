@@ -1,46 +1,9 @@
-export {
-  BUILD_ID_MAX,
-  BuildIdCache,
-  type BuildIdCacheOptions,
-  type BuildIdCacheStats,
-  CacheDisposedError,
-  MAX_CAPACITY,
-  SetManyError,
-  WriterClaimedError,
-} from "./cache.js";
-export {
-  type BuildIdInfo,
-  type BuildIdSteps,
-  DEFAULT_ELF_LIMITS,
-  type ElfChunk,
-  ElfError,
-  type ElfErrorCode,
-  type ElfLimits,
-  type ElfRange,
-  hasElfMagic,
-  parseBuildId,
-  type ReadBuildIdOptions,
-  readBuildId,
-} from "./elf.js";
-export { formatBytes } from "./format.js";
-export {
-  type Annotation,
-  annotateProfile,
-  type BuildIdAnswer,
-  type FilledMapping,
-  type FindBuildId,
-  isGzip,
-  ProfileFormatError,
-  type ProfileMapping,
-  type SkippedMapping,
-} from "./pprof.js";
-export type { SharedCacheHandle } from "./shared-handle.js";
-export {
-  type DecodedSnapshot,
-  decodeSnapshot,
-  SNAPSHOT_ENTRY_SIZE,
-  SNAPSHOT_VERSION,
-  SnapshotError,
-  type SnapshotErrorCode,
-} from "./snapshot.js";
-export type { WasmSource } from "./wasm.js";
+/**
+ * The main entry (`buildid-cache`): the cache, the ELF reader, pprof annotation and snapshots,
+ * in Node and browsers. The core loads from `build/core.wasm` beside the package; bundlers that
+ * cannot serve that file use `buildid-cache/inline`.
+ * @module
+ */
+import "./default-core.js";
+
+export * from "./universal.js";

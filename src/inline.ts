@@ -1,7 +1,9 @@
 /**
  * The universal entry with the WebAssembly core embedded as base64, for bundlers that cannot
  * handle a `.wasm` asset. It exports the same API as the main entry; importing it makes every
- * cache created without a `wasm` option use the embedded core, so no file is fetched.
+ * cache created without a `wasm` option use the embedded core, so no file is fetched, and its
+ * module graph names no `.wasm` file, so bundlers emit none. Only `build/core.wasm` is embedded:
+ * a cache created with `shared: true` here needs its `wasm` option (`build/core.shared.wasm`).
  *
  * @example
  * ```ts
@@ -15,4 +17,4 @@ import { setDefaultWasm } from "./wasm.js";
 
 setDefaultWasm(Uint8Array.from(atob(coreWasmBase64), (char) => char.charCodeAt(0)));
 
-export * from "./index.js";
+export * from "./universal.js";

@@ -104,6 +104,14 @@ function nodeFs(): NodeFs | undefined {
   return proc?.getBuiltinModule?.("node:fs/promises") as NodeFs | undefined;
 }
 
+// Bundlers that leave the core out of their output (esbuild, a copied bundle) make the URL miss.
+const INLINE_HINT =
+  '; a bundler that does not copy build/core.wasm beside the bundle needs the entry "buildid-cache/inline", which embeds the core';
+
+// "\0asm": a server's fallback page (index.html for any path) is not a core.
+const isWasm = (bytes: Uint8Array): boolean =>
+  bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
+
 async function compile(source: WasmSource): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
   if (typeof source === "string" || source instanceof URL) {
@@ -114,24 +122,30 @@ async function compile(source: WasmSource): Promise<WebAssembly.Module> {
       return WebAssembly.compile(await fs.readFile(url));
     }
     const response = await fetch(url);
-    if (!response.ok) throw new Error(`cannot load the core from ${url.href}: HTTP ${response.status}`);
+    if (!response.ok) throw new Error(`cannot load the core from ${url.href}: HTTP ${response.status}${INLINE_HINT}`);
     if (response.headers.get("content-type")?.split(";")[0] === "application/wasm") {
       return WebAssembly.compileStreaming(response);
     }
     // Servers that do not send application/wasm defeat streaming; compile the bytes instead.
-    return WebAssembly.compile(await response.arrayBuffer());
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (!isWasm(bytes)) {
+      const type = response.headers.get("content-type") ?? "no content type";
+      throw new Error(`cannot load the core from ${url.href}: not WebAssembly (${type})${INLINE_HINT}`);
+    }
+    return WebAssembly.compile(bytes);
   }
   return WebAssembly.compile(source);
 }
 
-/** A build of the core: its default source and, once compiled, its module. */
+/** A build of the core: its default source, once an entry has set one, and once compiled, its module. */
 interface Build {
-  source: WasmSource;
+  source?: WasmSource;
   module?: Promise<WebAssembly.Module>;
 }
 
-const plain: Build = { source: new URL("../build/core.wasm", import.meta.url) };
-const shared: Build = { source: new URL("../build/core.shared.wasm", import.meta.url) };
+// Set by the entries (default-core.ts, inline.ts), so the inline entry's graph names no .wasm file.
+const plain: Build = {};
+const shared: Build = {};
 
 /**
  * Replaces the wasm that caches load when `create` is given none (tests load the debug builds).
@@ -147,11 +161,33 @@ export function setDefaultWasm(source: WasmSource, sharedSource?: WasmSource): v
   }
 }
 
-/** The module of `source`, or of `build`'s default compiled once per process. */
+/**
+ * Sets the default sources {@link setDefaultWasm} has not set: the package's own `build/` files,
+ * from the entries that ship them beside the code.
+ * @internal
+ */
+export function setFallbackWasm(source: WasmSource, sharedSource: WasmSource): void {
+  plain.source ??= source;
+  shared.source ??= sharedSource;
+}
+
+/**
+ * The module of `source`, or of `build`'s default compiled once per process.
+ * @throws Error when `source` is undefined and no entry set a default (a shared cache under the inline entry).
+ */
 export function compileCore(source: WasmSource | undefined, isShared = false): Promise<WebAssembly.Module> {
   requireLittleEndian();
   if (source !== undefined) return compile(source);
   const build = isShared ? shared : plain;
+  if (build.source === undefined) {
+    return Promise.reject(
+      new Error(
+        isShared
+          ? "no core for a shared cache: buildid-cache/inline embeds only build/core.wasm; pass the wasm option (build/core.shared.wasm, its bytes or URL)"
+          : "no core to load: import the package through one of its entries, or pass the wasm option",
+      ),
+    );
+  }
   build.module ??= compile(build.source);
   build.module.catch(() => (build.module = undefined));
   return build.module;

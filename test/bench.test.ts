@@ -2,7 +2,7 @@
 // and `--quick` runs end to end into a temporary folder. Timings are never asserted; only that
 // they exist and are finite. Keys come from BENCH_TEST_SEED (printed), 3 by default.
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -252,6 +252,12 @@ test("npm run bench -- --quick runs the whole matrix into --out, checking every 
       { cwd: fileURLToPath(new URL("..", import.meta.url)), maxBuffer: 1 << 26 },
     );
     expect(readdirSync(out).sort()).toEqual(["bench.json", "bench.md", "bench.svg"]);
+    // Every table says which Node measured it.
+    const headings = readFileSync(join(out, "bench.md"), "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("### "));
+    expect(headings.length).toBeGreaterThan(3);
+    for (const heading of headings) expect(heading.endsWith(` [Node ${process.version}]`), heading).toBe(true);
     expect(existsSync(results) ? readdirSync(results).length : 0).toBe(before);
     checkQuickRun(JSON.parse(stdout) as CoreResults);
   } finally {

@@ -458,6 +458,7 @@ describe("memory", () => {
 
   test("without the test set-up, create() loads the release build (no asserts compiled in)", () => {
     const script = `
+      import "./src/index.ts"; // the main entry: it points the core at build/
       import { instantiateCore } from "./src/wasm.ts";
       const core = await instantiateCore();
       core.init(8);

@@ -3,6 +3,8 @@
 import { execFileSync, spawn } from "node:child_process";
 import { lstatSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -92,6 +94,44 @@ describe("creating a cache", () => {
     const error = await rejection(BuildIdCache.create({ capacity: 4, wasm: emptyModule }));
     expect(error).toBeInstanceOf(TypeError);
     expect(error.message).toBe("the WebAssembly module is not the buildid-cache core: it exports no init() and memory");
+  });
+
+  test("C7 a core URL that answers an HTTP error or a page: Error naming the URL and the inline entry", async () => {
+    const server = createServer((request, response) => {
+      if (request.url === "/page/core.wasm")
+        response.writeHead(200, { "content-type": "text/html" }).end("<!doctype html>");
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const hint =
+      '; a bundler that does not copy build/core.wasm beside the bundle needs the entry "buildid-cache/inline", which embeds the core';
+    try {
+      const missing = await rejection(BuildIdCache.create({ capacity: 4, wasm: `${base}/build/core.wasm` }));
+      expect(missing.message).toBe(`cannot load the core from ${base}/build/core.wasm: HTTP 404${hint}`);
+      const page = await rejection(BuildIdCache.create({ capacity: 4, wasm: new URL(`${base}/page/core.wasm`) }));
+      expect(page.message).toBe(`cannot load the core from ${base}/page/core.wasm: not WebAssembly (text/html)${hint}`);
+    } finally {
+      server.close();
+    }
+  });
+
+  test("C8 a shared cache from the inline entry without a wasm option: Error naming the file to pass", async () => {
+    // A process of its own: the tests' setup gives every cache a default core.
+    const script = `
+      const { BuildIdCache } = await import(${JSON.stringify(new URL("../src/inline.ts", import.meta.url).href)});
+      const plain = await BuildIdCache.create({ capacity: 4 });
+      const shared = await BuildIdCache.create({ capacity: 4, shared: true }).catch((error) => error);
+      console.log(JSON.stringify({ plain: plain.capacity, shared: shared.message }));`;
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: new URL("..", import.meta.url).pathname,
+      encoding: "utf8",
+    });
+    expect(JSON.parse(out)).toEqual({
+      plain: 4,
+      shared:
+        "no core for a shared cache: buildid-cache/inline embeds only build/core.wasm; pass the wasm option (build/core.shared.wasm, its bytes or URL)",
+    });
   });
 });
 

@@ -12,6 +12,8 @@
  * All three implement {@link BuildIdModel}, so one operation stream drives them side by side.
  * @module
  */
+import "../default-core.js";
+
 export type { BuildIdModel, ModelCounters, ModelOptions } from "./base.js";
 export {
   type BreakEven,

@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { formatBytes } from "../format.js";
+import { BUILD_ID_MAX } from "../layout.js";
 import type { Census } from "./census.js";
 
 const int = new Intl.NumberFormat("en-US");
@@ -82,7 +83,7 @@ export function formatCensus(c: Census): string {
           [
             "  with a build ID",
             n(c.files.withBuildId),
-            `${n(c.files.withoutBuildId)} without, ${n(c.files.malformedElf)} malformed`,
+            `${n(c.files.withoutBuildId)} without, ${n(c.files.malformedElf)} malformed, ${n(c.files.longBuildId)} longer than ${BUILD_ID_MAX} bytes`,
           ],
           ["struct files per mmapped ELF object", elfPerFile],
         ],
@@ -95,7 +96,11 @@ export function formatCensus(c: Census): string {
       [
         `Build-ID cache (capacity ${n(c.cache.capacity)}, ${formatBytes(c.cache.memoryBytes)} of wasm memory)`,
         [
-          ["files read", n(c.resolver.reads), `${n(c.files.withBuildId)} build IDs inserted`],
+          [
+            "files read",
+            n(c.resolver.reads),
+            `${n(c.files.withBuildId - c.files.longBuildId)} build IDs inserted, ${n(c.files.longBuildId)} kept beside the cache`,
+          ],
           [
             "profiler pass: exec mappings",
             n(c.profilerPass.addresses),

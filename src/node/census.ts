@@ -6,6 +6,7 @@
  */
 import { readdir } from "node:fs/promises";
 import type { BuildIdCacheStats } from "../cache.js";
+import { BUILD_ID_MAX } from "../layout.js";
 import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../model/index.js";
 import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, formatIdentity } from "./identity.js";
@@ -97,6 +98,12 @@ export interface FileCounts {
   elf: number;
   /** ELF objects carrying an `NT_GNU_BUILD_ID` note. */
   withBuildId: number;
+  /**
+   * Of {@link withBuildId}, those whose ID is longer than {@link BUILD_ID_MAX} bytes (`ld --build-id=0x…`):
+   * the kernel's parser skips such notes, so no kernel design holds them, and the resolver keeps them
+   * beside its cache rather than in it.
+   */
+  longBuildId: number;
   /** Valid ELF objects without one. */
   withoutBuildId: number;
   /** ELF objects whose headers or notes are malformed. */
@@ -133,7 +140,7 @@ export interface Census {
   mappings: MappingCounts;
   /** Distinct mmapped files, by (device, inode), and what they turned out to be. */
   files: FileCounts;
-  /** The counts the design costs are computed from. */
+  /** The counts the design costs are computed from; its ELF inodes are the files whose build ID fits the kernel's {@link BUILD_ID_MAX} bytes. */
   population: Population;
   /** Bytes each kernel design would add on this machine. */
   designs: DesignCost[];
@@ -320,6 +327,7 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
     mapped: mapped.size,
     elf: 0,
     withBuildId: 0,
+    longBuildId: 0,
     withoutBuildId: 0,
     malformedElf: 0,
     notElf: 0,
@@ -333,10 +341,11 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
     let outcome = "unreadable";
     for (const { pid, mapping } of file.sightings) {
       const r = await resolver.resolveMapping(pid, mapping);
-      outcome = r.ok ? "ok" : r.reason;
+      outcome = r.ok ? (r.buildId.length > 2 * BUILD_ID_MAX ? "long" : "ok") : r.reason;
       if (outcome !== "exited" && outcome !== "permission" && outcome !== "missing") break;
     }
-    if (outcome === "ok") files.withBuildId++;
+    if (outcome === "ok" || outcome === "long") files.withBuildId++;
+    if (outcome === "long") files.longBuildId++;
     else if (outcome === "no-build-id") files.withoutBuildId++;
     else if (outcome === "bad-elf") files.malformedElf++;
     else if (outcome === "not-elf") files.notElf++;
@@ -359,10 +368,11 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
     progress({ phase: "mappings", done: ++done, total: executableStarts.size });
   }
 
+  const kernelSized = files.withBuildId - files.longBuildId;
   const population: Population = {
     files: kernel.fileNr?.allocated ?? 0,
-    inodes: Math.max(kernel.inodeNr?.inodes ?? 0, files.withBuildId),
-    elfInodes: files.withBuildId,
+    inodes: Math.max(kernel.inodeNr?.inodes ?? 0, kernelSized),
+    elfInodes: kernelSized,
     executableMappings: mappings.executableFile,
   };
   return {

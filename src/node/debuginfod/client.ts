@@ -225,7 +225,12 @@ export function checkFindArguments(
   artifact: ClientArtifact,
   buildId: string,
   options: Pick<FindOptions, "section" | "file">,
-): { id: string; name: string } {
+): {
+  /** The build ID in lowercase hex. */
+  id: string;
+  /** What is asked for, as messages name it: "debuginfo", "section .text", "source /a/b.c". */
+  name: string;
+} {
   oneOf("artifact", artifact, CLIENT_ARTIFACTS);
   if (typeof buildId !== "string") throw new TypeError(`buildId must be a hex string, got ${typeof buildId}`);
   const id = buildId.toLowerCase();

@@ -26,5 +26,12 @@ export {
   type FoundArtifact,
   findArtifact,
 } from "./client.js";
+export {
+  DEFAULT_DWARF_LIMITS,
+  DwarfError,
+  type DwarfErrorCode,
+  type DwarfLimits,
+} from "./dwarf-lines.js";
 export { IndexFileError, type IndexFileErrorCode } from "./index-file.js";
 export { type DebuginfodServer, type ServeOptions, type ServerMetrics, serveDebuginfod } from "./server.js";
+export { canonicalSourcePath, SourceRequestError } from "./sources.js";

@@ -55,6 +55,10 @@ export interface ElfSection {
 export interface ElfLayout {
   /** `e_type`: 1 REL, 2 EXEC, 3 DYN, 4 CORE. */
   type: number;
+  /** The offsets of the file's ELF class. */
+  classLayout: ElfClassLayout;
+  /** The file is little-endian (`EI_DATA` 1). */
+  littleEndian: boolean;
   /** Sections in table order; empty when the file has no section table. */
   sections: ElfSection[];
   /** An `ET_EXEC` or `ET_DYN` file with code in the file: an allocated executable `SHT_PROGBITS` section, or without sections a `PT_LOAD` with `PF_X` and file bytes. */
@@ -203,6 +207,8 @@ export function readElfLayout(read: ReadAt, size: number): ElfLayout {
   );
   return {
     type: h.type,
+    classLayout: h.layout,
+    littleEndian: h.le,
     sections,
     executable: linked && (code || (sections.length === 0 && hasExecutableSegment(read, size, h))),
     debuginfo: sections.some(

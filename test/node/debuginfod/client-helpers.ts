@@ -39,19 +39,39 @@ async function waitForScan(url: string, ids: string[]): Promise<void> {
 }
 
 /** elfutils' `debuginfod -F` over `tree.root`, once its scan is done. */
+// elfutils 0.188 has no -p 0: the port is one that was free a moment ago, and another process may
+// bind it first (debuginfod then exits, "cannot start http server"), so a start is retried on a new port.
 export async function startElfutils(tree: Tree): Promise<{ url: string; process: ChildProcess }> {
-  const port = await freePort();
-  const db = join(tree.dir, `elfutils-${port}.sqlite`);
-  const child = spawn("debuginfod", ["-F", "-p", String(port), "-d", db, "-t", "0", "-g", "0", tree.root], {
-    stdio: "ignore",
-    env: { PATH: process.env.PATH, HOME: tree.dir },
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForScan(
-    url,
-    tree.programs.map((p) => p.id),
-  );
-  return { url, process: child };
+  let log = "";
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const port = await freePort();
+    const db = join(tree.dir, `elfutils-${port}.sqlite`);
+    const child = spawn("debuginfod", ["-F", "-p", String(port), "-d", db, "-t", "0", "-g", "0", tree.root], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { PATH: process.env.PATH, HOME: tree.dir },
+    });
+    log = "";
+    const listening = await new Promise<boolean>((resolve) => {
+      child.stderr!.on("data", (chunk: Buffer) => {
+        log += chunk;
+        const on = /started http server on (.*) port=/.exec(log)?.[1];
+        if (on !== undefined) resolve(on.includes("IPv4")); // IPv6 alone: 127.0.0.1 is someone else's
+      });
+      child.once("exit", () => resolve(false));
+    });
+    if (!listening) {
+      child.kill("SIGKILL");
+      continue;
+    }
+    child.stderr!.resume();
+    const url = `http://127.0.0.1:${port}`;
+    await waitForScan(
+      url,
+      tree.programs.map((p) => p.id),
+    );
+    return { url, process: child };
+  }
+  throw new Error(`debuginfod did not listen on 127.0.0.1 in 5 attempts:\n${log}`);
 }
 
 /** How a `debuginfod-find` run ended, and how long it took. */

@@ -1,0 +1,165 @@
+// gdb and debuginfod-find fetching sources from a server built on the source rules, with the source
+// directory hidden from gdb (a tmpfs mounted over it in gdb's own mount namespace). The server here
+// is the /source route as serve would run it: the path decoded as server.ts decodes it, the record
+// noted when the debug file was read (as the index will note it), the file opened through SourceFiles.
+import { execFile, execFileSync } from "node:child_process";
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ArtifactNotFoundError, findArtifact } from "../../../src/node/debuginfod/client.js";
+import { readSourceNames } from "../../../src/node/debuginfod/dwarf-lines.js";
+import { fdReader } from "../../../src/node/debuginfod/reads.js";
+import {
+  matchSource,
+  SourceFiles,
+  type SourceRecord,
+  sourceRequestPath,
+} from "../../../src/node/debuginfod/sources.js";
+import { have, tool } from "./dwarf-fixtures.js";
+
+function canUnshare(): boolean {
+  try {
+    execFileSync("unshare", ["-m", "true"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const missing = !have("gcc", "gdb", "debuginfod-find") || !canUnshare();
+
+/** The /source route over one build ID's records: 200 with the file, 400 for a bad path, else 404. */
+function sourceServer(id: string, files: SourceFiles, records: Map<string, SourceRecord>): Server {
+  return createServer((req, res) => {
+    const end = (status: number) => res.writeHead(status, { "Content-Length": 0 }).end();
+    const parts = (req.url ?? "").split("?")[0]!.slice(1).split("/").map(decodeURIComponent);
+    if (parts[0] !== "buildid" || parts[1] !== id || parts[2] !== "source") return end(404);
+    let path: string;
+    try {
+      path = sourceRequestPath(parts.slice(3));
+    } catch {
+      return end(400);
+    }
+    const record = matchSource(records, path);
+    const opened = record && files.open(record);
+    if (!opened) return end(404);
+    const body = Buffer.alloc(Number(opened.stat.size));
+    readSync(opened.fd, body, 0, body.length, 0);
+    closeSync(opened.fd);
+    res.writeHead(200, { "Content-Length": body.length, "X-DEBUGINFOD-SIZE": body.length }).end(body);
+  });
+}
+
+let dir: string;
+let src: string;
+let binary: string;
+let id: string;
+let server: Server;
+let url: string;
+
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  if (missing) return;
+  dir = mkdtempSync(join(tmpdir(), "sources-clients-"));
+  src = join(dir, "src");
+  mkdirSync(src);
+  mkdirSync(join(dir, "bin"));
+  writeFileSync(
+    join(src, "main.c"),
+    '#include "util.h"\nint main(void) {\n  int x = twice(21);\n  return x - 42;\n}\n',
+  );
+  writeFileSync(join(src, "util.h"), "static inline int twice(int x) {\n  return 2 * x;\n}\n");
+  writeFileSync(join(src, "unnamed.c"), "int unnamed;\n");
+  binary = join(dir, "bin/prog");
+  tool("gcc", ["-g", "-O0", "main.c", "-o", binary], src);
+  id = /Build ID: ([0-9a-f]+)/.exec(tool("readelf", ["-n", binary]))![1]!;
+  const fd = openSync(binary, "r");
+  const names = readSourceNames(fdReader(fd), fstatSync(fd).size);
+  closeSync(fd);
+  const files = new SourceFiles([dir]);
+  server = sourceServer(id, files, files.record(names.sources));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  if (server) await new Promise((resolve) => server.close(resolve));
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(missing)("clients fetching sources", () => {
+  test("gdb lists main.c and util.h it cannot see, as it lists them when it can", async () => {
+    const env = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      DEBUGINFOD_URLS: url,
+      DEBUGINFOD_CACHE_PATH: join(dir, "gdb-cache"),
+    };
+    const gdb = (hide: boolean) =>
+      run(
+        "unshare",
+        [
+          "-m",
+          "sh",
+          "-c",
+          `${hide ? `mount -t tmpfs none "${src}" && ! test -e "${src}/main.c" && ` : ""}exec gdb -batch -nx -ex "set debuginfod enabled on" -ex "list main" -ex "list twice" "${binary}"`,
+        ],
+        env,
+      );
+    const seen = await gdb(false);
+    const hidden = await gdb(true);
+    expect(hidden.code, hidden.stderr).toBe(0);
+    const listing = (out: string) => out.split("\n").filter((line) => /^\d+\t/.test(line));
+    expect(listing(seen.stdout).length).toBeGreaterThanOrEqual(8);
+    expect(listing(hidden.stdout)).toEqual(listing(seen.stdout));
+    expect(hidden.stdout + hidden.stderr).toContain(`Downloading source file ${src}/main.c`);
+  });
+
+  test("debuginfod-find source gets a named file's bytes, and nothing for an unnamed one that exists", async () => {
+    const env = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      DEBUGINFOD_URLS: url,
+      DEBUGINFOD_CACHE_PATH: join(dir, "find-cache"),
+    };
+    const found = await run("debuginfod-find", ["source", id, join(src, "util.h")], env);
+    expect(found.code, found.stderr).toBe(0);
+    expect(readFileSync(found.stdout.trim())).toEqual(readFileSync(join(src, "util.h")));
+    const refused = await run("debuginfod-find", ["source", id, join(src, "unnamed.c")], env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toBe("");
+  });
+
+  test("find source (this package's client) gets the same bytes, and ArtifactNotFoundError for the unnamed file", async () => {
+    const options = { urls: [url], cachePath: join(dir, "our-cache"), env: {} };
+    const found = await findArtifact("source", id, { ...options, file: join(src, "main.c") });
+    expect(readFileSync(found.path)).toEqual(readFileSync(join(src, "main.c")));
+    await expect(findArtifact("source", id, { ...options, file: join(src, "unnamed.c") })).rejects.toBeInstanceOf(
+      ArtifactNotFoundError,
+    );
+  });
+});
