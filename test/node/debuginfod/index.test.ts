@@ -198,6 +198,26 @@ describe("BuildIdIndex", () => {
     expect(readFileSync(elfutils)).toEqual(was);
   });
 
+  it("IX3 a newer schema is refused unchanged; IX7 a read-only index answers but neither scans nor grooms", async () => {
+    const dir = mkdtempSync(join(tree.dir, "ro-"));
+    const file = join(dir, "index.sqlite");
+    const writer = await BuildIdIndex.open(file, { roots: [tree.root] });
+    await writer.scan();
+    writer.dispose();
+    const reader = await BuildIdIndex.open(file, { readonly: true });
+    expect(reader.lookup(tree.programs[0]!.id).length).toBe(2);
+    expect(reader.roots).toEqual([tree.root]);
+    await expect(reader.scan()).rejects.toMatchObject({ name: "IndexReadOnlyError", code: "EROFS" });
+    await expect(reader.groom()).rejects.toMatchObject({ name: "IndexReadOnlyError" });
+    reader.dispose();
+    const raw = new Database(file);
+    raw.pragma("user_version = 2");
+    raw.close();
+    const was = readFileSync(file);
+    await expect(BuildIdIndex.open(file)).rejects.toMatchObject({ code: "NEWER_SCHEMA" });
+    expect(readFileSync(file)).toEqual(was);
+  });
+
   it("survives a link loop, a FIFO and a truncated ELF file, counting them", async () => {
     const hostile = makeTree([`feedface${"00".repeat(16)}`]);
     symlinkSync("..", join(hostile.root, "bin", "loop"));

@@ -114,6 +114,10 @@ describe("roots and --index", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`${folder}: index database refused`);
     expect(refused.stderr).not.toMatch(/\.tmp|migrating/);
+    const under = "/dev/null/x/index.sqlite";
+    const cannot = await runCli(cli, ["serve", "--port", "0", "--index", under, tree.root], { timeoutMs: WAIT_MS });
+    expect(cannot.code).toBe(1);
+    expect(cannot.stderr).toContain(`--index ${under}: cannot make its folder`);
   });
 });
 
@@ -156,6 +160,9 @@ describe("two serve processes on one database", () => {
     const absent = await runCli(cli, ["serve", "--passive", "--index", missing], { timeoutMs: WAIT_MS });
     expect(absent.code).toBe(1);
     expect(absent.stderr).toContain(`${missing}: index database refused (MISSING)`);
+    const regex = await runCli(cli, ["serve", "-X", "(", tree.root], { timeoutMs: WAIT_MS });
+    expect(regex.code).toBe(2);
+    expect(regex.stderr).toContain('--exclude must be a regular expression, got "("');
   });
 });
 
