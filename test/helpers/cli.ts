@@ -52,10 +52,10 @@ export interface RunOptions {
   stdin?: Uint8Array | number;
   /** The working folder. */
   cwd?: string;
-  /** The whole environment; default this process's. */
-  env?: NodeJS.ProcessEnv;
   /** Collect standard output as latin1, so `Buffer.from(stdout, "latin1")` gives its bytes back. */
   binaryStdout?: boolean;
+  /** Variables set (or, undefined, unset) over this process's environment. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs the bundled CLI `script` with `args` and collects its output. */
@@ -65,7 +65,7 @@ export function runCli(script: string, args: string[], options: RunOptions = {})
     const child = spawn(process.execPath, [script, ...args], {
       stdio: [stdin, "pipe", "pipe"],
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
       ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
     });
     if (options.stdin instanceof Uint8Array) {

@@ -7,9 +7,10 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { DEFAULT_WRITE_BATCH } from "../debuginfod/build-id-index.js";
 import { MAX_RESCAN_SECONDS, serveDebuginfod } from "../debuginfod/server.js";
+import { checkUpstreamUrl, FORWARDED_TTL_LIMIT, UPSTREAM_CONCURRENCY } from "../debuginfod/upstream.js";
 import { withHelpSections } from "./help.js";
 import { openIndex, reportScan, scanProgress } from "./local-index.js";
-import { COMMON_EXITS, type CommandContext, fileOption, integerOption } from "./shared.js";
+import { COMMON_EXITS, type CommandContext, fileOption, integerOption, UsageError } from "./shared.js";
 
 /** Seconds between the end of one scan and the next when `serve -t` is not given: elfutils' default. */
 const RESCAN_SECONDS = 300;
@@ -42,6 +43,33 @@ interface ServeCommandOptions {
   scanBatch: number;
   progress: boolean;
   json?: boolean;
+  upstream: string[];
+  forwardedTtlLimit: number;
+  upstreamConcurrency: number;
+  maxConnections: number;
+  maxConnectionsPerClient?: number;
+  verbose?: boolean;
+}
+
+function collectUrl(value: string, previous: string[]): string[] {
+  try {
+    return [...previous, checkUpstreamUrl(value)];
+  } catch (error) {
+    throw new InvalidArgumentError(`--upstream: ${(error as Error).message}`);
+  }
+}
+
+// DEBUGINFOD_URLS as elfutils splits it, each checked before the scan rather than at the first miss.
+function environmentUrls(): string[] {
+  const urls = (process.env.DEBUGINFOD_URLS ?? "").split(/\s+/).filter(Boolean);
+  for (const url of urls) {
+    try {
+      checkUpstreamUrl(url);
+    } catch (error) {
+      throw new UsageError(`DEBUGINFOD_URLS: ${(error as Error).message}`);
+    }
+  }
+  return urls;
 }
 
 /** Adds `serve` to `program` and returns it; the server's shutdown goes to the context's `onStop`. */
@@ -98,7 +126,39 @@ export function registerServe(program: Command, context: CommandContext): Comman
     )
     .option("--no-progress", "no progress: neither the bar on a terminal nor the lines every 5 s elsewhere")
     .option("--json", 'print the address served as one line of JSON, {"url": "http://HOST:PORT"}')
+    // Federation and operations: upstreams, hop limit, limits, request log.
+    .option(
+      "--upstream <url>",
+      "forward what the index does not hold to this debuginfod server (repeatable; default: DEBUGINFOD_URLS)",
+      collectUrl,
+      [],
+    )
+    .option(
+      "--forwarded-ttl-limit <n>",
+      "forward no request whose X-Forwarded-For already names this many hops, as elfutils (0: forward nothing)",
+      integerOption("--forwarded-ttl-limit", 0, 1000),
+      FORWARDED_TTL_LIMIT,
+    )
+    .option(
+      "--upstream-concurrency <n>",
+      "most upstream queries at once (per X-Forwarded-For depth); the rest wait their turn",
+      integerOption("--upstream-concurrency"),
+      UPSTREAM_CONCURRENCY,
+    )
+    .option(
+      "--max-connections <n>",
+      "most connections open at once; more are closed on arrival",
+      integerOption("--max-connections"),
+      4096,
+    )
+    .option(
+      "--max-connections-per-client <n>",
+      "most connections open at once from one address (IPv6: its /64) (default: --max-connections / 64)",
+      integerOption("--max-connections-per-client"),
+    )
+    .option("-v, --verbose", "a log line per request on stderr: client, request, status, bytes, ms, where from")
     .action(async (roots: string[], options: ServeCommandOptions) => {
+      const upstreams = options.upstream.length ? options.upstream : environmentUrls();
       const index = await openIndex({
         roots,
         ...(options.index === undefined ? {} : { file: options.index }),
@@ -112,6 +172,20 @@ export function registerServe(program: Command, context: CommandContext): Comman
       const server = await serveDebuginfod(index, {
         port: options.port,
         host: options.host,
+        maxConnections: options.maxConnections,
+        ...(options.maxConnectionsPerClient === undefined
+          ? {}
+          : { maxConnectionsPerClient: options.maxConnectionsPerClient }),
+        ...(upstreams.length
+          ? {
+              upstream: {
+                urls: upstreams,
+                forwardedTtlLimit: options.forwardedTtlLimit,
+                concurrency: options.upstreamConcurrency,
+              },
+            }
+          : {}),
+        ...(options.verbose ? { requestLog: (line: string) => output.err(`${line}\n`) } : {}),
         scanAtStart: true,
         rescanSeconds: options.rescanTime,
         groomSeconds: options.groomTime,
@@ -143,6 +217,7 @@ export function registerServe(program: Command, context: CommandContext): Comman
         progress.done();
         index.dispose();
       });
+      if (upstreams.length) output.err(`buildid-cache: forwarding misses to ${upstreams.join(" ")}\n`);
       output.out(options.json ? `${JSON.stringify({ url: server.url })}\n` : `serving ${server.url}\n`);
       await new Promise<never>(() => {}); // serves until SIGINT or SIGTERM, which exit through onStop
     });
@@ -159,6 +234,19 @@ export function registerServe(program: Command, context: CommandContext): Comman
       ],
       ["buildid-cache serve -X '\\.a$' /usr/lib", "leave static archives out"],
       ["DEBUGINFOD_URLS=http://127.0.0.1:8002 gdb ./app", "a debuginfod client (gdb, debuginfod-find) asking it"],
+      [
+        "buildid-cache serve -v --upstream https://debuginfod.elfutils.org /srv/builds",
+        "what /srv/builds lacks fetched from upstream into the client cache; a log line per request",
+      ],
+    ],
+    environment: [
+      ["DEBUGINFOD_URLS", "upstream servers, space-separated, when no --upstream is given"],
+      ["DEBUGINFOD_CACHE_PATH", "where upstream answers are kept: the cache find and debuginfod-find use"],
+      ["DEBUGINFOD_TIMEOUT", "seconds without progress before an upstream is dropped (default 90)"],
+      ["DEBUGINFOD_MAXTIME", "seconds for one upstream query (default 1800)"],
+      ["DEBUGINFOD_MAXSIZE", "largest upstream answer in bytes (default 4 GiB)"],
+      ["DEBUGINFOD_RETRY_LIMIT", "times failed upstreams are asked again (default 2)"],
+      ["DEBUGINFOD_HEADERS_FILE", "extra headers for upstream requests, one Name: value a line"],
     ],
     exitStatuses: COMMON_EXITS,
   });

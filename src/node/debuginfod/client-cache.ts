@@ -288,6 +288,43 @@ function readOpenEntry(
   }
 }
 
+/** A cache entry opened for reading by {@link openEntry}. */
+export interface OpenEntry {
+  /** Open descriptor; the caller closes it. */
+  fd: number;
+  /** Its size in bytes, from `fstat` of the handle. */
+  size: number;
+  /** Its mtime in ms (the server's `Last-Modified`, as the client leaves it). */
+  mtimeMs: number;
+}
+
+/**
+ * Opens the entry `name` of `id` for reading, as {@link readEntry} reaches it (through the open
+ * folders, never through a link), when it is a non-empty regular file; else undefined.
+ */
+export function openEntry(cachePath: string, id: string, name: string): OpenEntry | undefined {
+  const root = openRoot(cachePath);
+  if (!root) return undefined;
+  try {
+    const folder = openIdFolder(root, id);
+    if (!(folder instanceof Folder)) return undefined;
+    let fd: number;
+    try {
+      fd = openSync(folder.at(name), READ_FLAGS);
+    } catch {
+      return undefined;
+    } finally {
+      folder.close();
+    }
+    const st = fstatSync(fd);
+    if (st.isFile() && st.size > 0) return { fd, size: st.size, mtimeMs: st.mtimeMs };
+    closeSync(fd);
+    return undefined;
+  } finally {
+    root.close();
+  }
+}
+
 function unlinkQuietly(path: string): void {
   try {
     unlinkSync(path);

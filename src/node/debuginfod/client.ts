@@ -95,10 +95,15 @@ export class ArtifactNotFoundError extends Error {
   /**
    * @param what The artifact asked for, e.g. "debuginfo of 0123…".
    * @param tried One line per source tried.
+   * @param asked Servers asked; 0 when the answer came from the index or the cache (a recorded miss), or there is none.
+   * @param failed Of those, the ones that failed for another reason than not having it (down, no progress, a
+   *   bad answer, a bound), so that it may exist; 0 when every one said 404.
    */
   constructor(
     what: string,
     readonly tried: readonly string[],
+    readonly asked = 0,
+    readonly failed = 0,
   ) {
     super(
       `${what} not found${tried.length ? `: ${tried.join("; ")}` : " (no index, no cache entry, no DEBUGINFOD_URLS)"}`,
@@ -380,7 +385,7 @@ export async function findArtifact(
     const missing = [...outcome.refusals.values()].filter((r) => r.missing).length;
     await entry.discard();
     if (missing === bases.length) recordMiss(cachePath, id, entryName);
-    throw new ArtifactNotFoundError(what, tried);
+    throw new ArtifactNotFoundError(what, tried, bases.length, bases.length - missing);
   } finally {
     await entry.discard();
   }

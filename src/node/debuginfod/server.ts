@@ -19,7 +19,10 @@ import { MAX_INTERVAL_MS } from "../snapshot-file.js";
 import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
 import type { BuildIdIndex, GroomStats, ScanProgress, ScanStats } from "./build-id-index.js";
+import type { ClientArtifact } from "./client-cache.js";
 import { fdReader } from "./reads.js";
+import { type AnswerSource, logRequest, noteSent, noteSource } from "./request-log.js";
+import { numericHost, Upstream, type UpstreamMetrics, type UpstreamOptions } from "./upstream.js";
 
 /** Options for {@link serveDebuginfod}. */
 export interface ServeOptions {
@@ -70,6 +73,13 @@ export interface ServeOptions {
   onRescanError?: (error: unknown) => void;
   /** Called after each groom with its figures. */
   onGroom?: (stats: GroomStats) => void;
+  /**
+   * Upstream debuginfod servers to forward what the index does not hold to (any artifact, `source`
+   * too), as elfutils' server forwards to `DEBUGINFOD_URLS`; see {@link UpstreamOptions}. Default: none, a miss is 404.
+   */
+  upstream?: UpstreamOptions;
+  /** Receives the request log, one line per request when its response ends (format: request-log.ts). Default: no log. */
+  requestLog?: (line: string) => void;
 }
 
 /** Counters of a running server, as `/metrics` reports them. */
@@ -104,6 +114,10 @@ export interface ServerMetrics {
   rescanErrors: number;
   /** Grooms done since the server started. */
   grooms: number;
+  /** Build-ID requests answered with a file from upstream or the client cache (elfutils' `http_responses_total{result="upstream"}`). */
+  forwarded: number;
+  /** The forwarding's counters, when there are upstreams. */
+  upstream?: UpstreamMetrics;
 }
 
 /** A running server from {@link serveDebuginfod}. */
@@ -161,8 +175,27 @@ function parseRange(header: string | undefined, size: number): { from: number; t
   return { from, to };
 }
 
-function sendBody(req: IncomingMessage, res: ServerResponse, body: OpenedArtifact, metrics: ServerMetrics): void {
-  const { fd, file, start, length } = body;
+/** A body to send: `length` bytes at `start` of the open `fd`, with its mtime and `X-DEBUGINFOD-*` headers but the size. */
+interface Body {
+  fd: number;
+  start: number;
+  length: number;
+  mtimeMs: number;
+  headers: Record<string, string>;
+}
+
+function indexBody({ fd, file, start, length }: OpenedArtifact): Body {
+  return {
+    fd,
+    start,
+    length,
+    mtimeMs: Number(file.mtimeNs / 1_000_000n),
+    headers: { "X-DEBUGINFOD-FILE": basename(file.path) },
+  };
+}
+
+function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics: ServerMetrics): void {
+  const { fd, start, length } = body;
   const maxSize = Number(req.headers["x-debuginfod-maxsize"] ?? 0);
   let range: ReturnType<typeof parseRange>;
   try {
@@ -178,8 +211,8 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: OpenedArtifac
   res.setHeader("Content-Type", "application/octet-stream");
   res.setHeader("Content-Length", String(to - from + 1));
   res.setHeader("X-DEBUGINFOD-SIZE", String(length));
-  res.setHeader("X-DEBUGINFOD-FILE", basename(file.path));
-  res.setHeader("Last-Modified", new Date(Number(file.mtimeNs / 1_000_000n)).toUTCString());
+  for (const [name, value] of Object.entries(body.headers)) res.setHeader(name, value);
+  res.setHeader("Last-Modified", new Date(body.mtimeMs).toUTCString());
   res.setHeader("Cache-Control", "public");
   res.setHeader("Accept-Ranges", "bytes");
   if (range) res.setHeader("Content-Range", `bytes ${from}-${to}/${length}`);
@@ -211,6 +244,7 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: OpenedArtifac
   stream.on("data", (chunk) => {
     sent += chunk.length;
     metrics.bytes += chunk.length;
+    noteSent(res, chunk.length);
   });
   stream.on("error", () => res.destroy());
   // A body cut short cannot be told from a whole one on a kept-alive connection: close it, so the client knows now.
@@ -326,7 +360,7 @@ function count(table: Record<string, number>, key: string): void {
   table[key] = (table[key] ?? 0) + 1;
 }
 
-function metricsText(index: BuildIdIndex, m: ServerMetrics): string {
+function metricsText(index: BuildIdIndex, m: ServerMetrics, upstream: Upstream | undefined): string {
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, samples: [string, number][]): void => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -335,7 +369,10 @@ function metricsText(index: BuildIdIndex, m: ServerMetrics): string {
   const labelled = (label: string, table: Record<string, number>): [string, number][] =>
     Object.entries(table).map(([k, v]) => [`{${label}="${k}"}`, v]);
   metric("http_requests_total", "counter", "Requests received, by artifact type.", labelled("type", m.requests));
-  metric("http_responses_total", "counter", "Responses sent, by status code.", labelled("code", m.responses));
+  metric("http_responses_total", "counter", "Responses sent, by status code; and as elfutils, those from upstream.", [
+    ...labelled("code", m.responses),
+    ...(upstream ? [['{result="upstream"}', m.forwarded] as [string, number]] : []),
+  ]);
   metric("buildid_hits_total", "counter", "Build-ID requests answered with a file.", [["", m.hits]]);
   metric("buildid_misses_total", "counter", "Build-ID requests answered 404.", [["", m.misses]]);
   metric("buildid_changed_total", "counter", "Indexed files found changed in place when requested.", [["", m.changed]]);
@@ -372,10 +409,24 @@ function metricsText(index: BuildIdIndex, m: ServerMetrics): string {
     metric("scan_unreadable", "gauge", "Entries the last scan could not read.", [["", scan.unreadable]]);
     metric("scan_duration_seconds", "gauge", "Wall time of the last scan.", [["", scan.durationMs / 1000]]);
   }
+  if (upstream) lines.push(...upstream.metricLines());
   return `${lines.join("\n")}\n`;
 }
 
-function route(index: BuildIdIndex, req: IncomingMessage, res: ServerResponse, metrics: ServerMetrics): void {
+/** Forwards a miss upstream and sends what comes back (see {@link forwarder}). */
+type Forward = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  what: { artifact: ClientArtifact; id: string; name: string },
+) => Promise<void>;
+
+function route(
+  index: BuildIdIndex,
+  req: IncomingMessage,
+  res: ServerResponse,
+  metrics: ServerMetrics,
+  federation: { upstream: Upstream; forward: Forward } | undefined,
+): void | Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD")
     throw new HttpError(405, "GET and HEAD only", { Allow: "GET, HEAD" });
   const raw = (req.url ?? "").split("?")[0]!;
@@ -388,7 +439,8 @@ function route(index: BuildIdIndex, req: IncomingMessage, res: ServerResponse, m
   }
   if (parts.length === 1 && (parts[0] === "metrics" || parts[0] === "")) {
     count(metrics.requests, parts[0] || "/");
-    const text = parts[0] === "metrics" ? metricsText(index, metrics) : "buildid-cache debuginfod server\n";
+    const text =
+      parts[0] === "metrics" ? metricsText(index, metrics, federation?.upstream) : "buildid-cache debuginfod server\n";
     res.setHeader("Content-Type", parts[0] === "metrics" ? "text/plain; version=0.0.4" : "text/plain");
     res.setHeader("Content-Length", Buffer.byteLength(text));
     count(metrics.responses, "200");
@@ -400,6 +452,12 @@ function route(index: BuildIdIndex, req: IncomingMessage, res: ServerResponse, m
     throw new HttpError(404, "unknown path");
   }
   const [, id = "", artifact = "", ...rest] = parts;
+  // Federation: the index holds no sources, so with upstreams a source request is a miss to forward.
+  if (artifact === "source" && federation && rest.length > 0) {
+    count(metrics.requests, artifact);
+    if (!isUrlBuildId(id)) throw new HttpError(400, "invalid build ID: want lowercase hex of even length");
+    return federation.forward(req, res, { artifact, id, name: `/${rest.join("/")}` });
+  }
   if (!ARTIFACTS.includes(artifact as Artifact)) {
     count(metrics.requests, "other");
     throw new HttpError(artifact === "source" ? 501 : 400, `unsupported artifact type ${JSON.stringify(artifact)}`);
@@ -412,15 +470,73 @@ function route(index: BuildIdIndex, req: IncomingMessage, res: ServerResponse, m
   if (!isUrlBuildId(id)) throw new HttpError(400, "invalid build ID: want lowercase hex of even length");
   const found = openArtifact(index, id, artifact as Artifact, section);
   if ("fd" in found) {
-    sendBody(req, res, found, metrics);
+    noteSource(res, "index");
+    sendBody(req, res, indexBody(found), metrics);
     return;
   }
   metrics.changed += found.changed;
   metrics.vanished += found.gone;
   metrics.refused += found.refused;
   if (found.changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
+  // Federation: a miss goes upstream, but a section the index's debuginfo lacks does not exist (as elfutils).
+  if (federation && !(artifact === "section" && index.lookup(id).some((f) => f.debuginfo))) {
+    return federation.forward(req, res, { artifact: artifact as Artifact, id, name: section });
+  }
   metrics.misses++;
   throw new HttpError(404, "not found");
+}
+
+/**
+ * The miss path of a server with upstreams: the requester's connection waits without its idle
+ * timeout while the query runs (the query has its own bounds), then gets the cache entry the query
+ * left, with the upstream's headers, or the query's status.
+ */
+function forwarder(upstream: Upstream, idleTimeout: number, metrics: ServerMetrics): Forward {
+  return async (req, res, what) => {
+    const xff = req.headers["x-forwarded-for"];
+    req.socket.setTimeout(0);
+    let got: Awaited<ReturnType<Upstream["forward"]>>;
+    try {
+      got = await upstream.forward({
+        ...what,
+        forwardedFor: Array.isArray(xff) ? xff.join(", ") : xff,
+        userAgent: req.headers["user-agent"],
+        client: numericHost(req.socket.remoteAddress ?? ""),
+      });
+    } finally {
+      if (!req.socket.destroyed) req.socket.setTimeout(idleTimeout);
+    }
+    if ("status" in got) {
+      if (got.status === 404) metrics.misses++;
+      throw new HttpError(got.status, got.message);
+    }
+    if (res.destroyed) {
+      closeSync(got.fd);
+      return;
+    }
+    metrics.forwarded++;
+    noteSource(res, got.from satisfies AnswerSource);
+    sendBody(req, res, { fd: got.fd, start: 0, length: got.size, mtimeMs: got.mtimeMs, headers: got.headers }, metrics);
+  };
+}
+
+// Answers a request that failed: its status and message, or a cut connection once headers are out.
+function fail(req: IncomingMessage, res: ServerResponse, error: unknown, metrics: ServerMetrics): void {
+  const status = error instanceof HttpError ? error.status : 500;
+  const text = `${error instanceof HttpError ? error.message : "internal error"}\n`;
+  count(metrics.responses, String(status));
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const headers = {
+    "Content-Type": "text/plain",
+    "Content-Length": Buffer.byteLength(text),
+    ...(error instanceof HttpError ? error.headers : {}),
+  };
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.statusCode = status;
+  res.end(req.method === "HEAD" ? undefined : text);
 }
 
 /**
@@ -510,7 +626,11 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     rescans: 0,
     rescanErrors: 0,
     grooms: 0,
+    forwarded: 0,
   };
+  const upstream = options.upstream && options.upstream.urls.length > 0 ? new Upstream(options.upstream) : undefined;
+  if (upstream) metrics.upstream = upstream.metrics;
+  const federation = upstream && { upstream, forward: forwarder(upstream, idleTimeout, metrics) };
   const server = createServer(
     {
       maxHeaderSize,
@@ -520,22 +640,11 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
       connectionsCheckingInterval: Math.min(1000, headersTimeout),
     },
     (req, res) => {
+      if (options.requestLog) logRequest(req, res, options.requestLog);
       try {
-        route(index, req, res, metrics);
+        route(index, req, res, metrics, federation)?.catch((error: unknown) => fail(req, res, error, metrics));
       } catch (error) {
-        const status = error instanceof HttpError ? error.status : 500;
-        const text = `${error instanceof HttpError ? error.message : "internal error"}\n`;
-        count(metrics.responses, String(status));
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        res.writeHead(status, {
-          "Content-Type": "text/plain",
-          "Content-Length": Buffer.byteLength(text),
-          ...(error instanceof HttpError ? error.headers : {}),
-        });
-        res.end(req.method === "HEAD" ? undefined : text);
+        fail(req, res, error, metrics);
       }
     },
   );

@@ -376,6 +376,12 @@ describe("the find and serve commands", () => {
       "--scan-batch",
       "--no-progress",
       "--json",
+      "--upstream",
+      "--forwarded-ttl-limit",
+      "--upstream-concurrency",
+      "--max-connections",
+      "--max-connections-per-client",
+      "--verbose",
     ]);
   });
 });

@@ -45,7 +45,7 @@ async function serve(args: string[], ready: RegExp, home = tree.dir): Promise<Se
       c.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
       c.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
     },
-    env: { PATH: process.env.PATH, HOME: home },
+    env: { HOME: home, XDG_CACHE_HOME: undefined, DEBUGINFOD_URLS: undefined, DEBUGINFOD_CACHE_PATH: undefined },
   });
   const deadline = Date.now() + WAIT_MS;
   while (!(/^serving (\S+)$/m.test(out) && ready.test(err))) {

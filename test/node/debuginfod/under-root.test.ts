@@ -138,7 +138,9 @@ describe("without procfs", () => {
     "a scan fails with ProcfsMissingError instead of finding nothing",
     () => {
       const module = resolve("src/node/debuginfod/build-id-index.ts");
-      const script = `import { BuildIdIndex } from ${JSON.stringify(module)};
+      const core = resolve("src/default-core.ts");
+      const script = `import ${JSON.stringify(core)};
+import { BuildIdIndex } from ${JSON.stringify(module)};
 const index = await BuildIdIndex.create({ roots: [${JSON.stringify(root)}] });
 await index.scan().then(() => console.log("scanned"), (e) => console.log(e.name, e.code, e.message));`;
       const inner = `umount -l /proc && exec "$0" --import tsx --input-type=module -e "$1"`;
