@@ -7,13 +7,16 @@
  * @packageDocumentation
  */
 import { type BigIntStats, closeSync, type Dirent, realpathSync } from "node:fs";
+import { resolve } from "node:path";
 import { ElfError } from "../../elf.js";
 import { ProcfsMissingError, RootDir, relativeNames } from "../files/under-root.js";
 import { buildIdBytes, MAX_ID_BYTES } from "./build-id.js";
+import { DwarfError, readSourceNames } from "./dwarf-lines.js";
 import { ID_MAX, KIND } from "./file-table.js";
-import { IndexDatabase } from "./index-db.js";
+import { IndexDatabase, type SourceRow } from "./index-db.js";
 import { buildIdThrough, HEAD, pagedReader } from "./reads.js";
 import { readElfLayout } from "./sections.js";
+import { matchSource, type OpenedSource, SourceFiles, type SourceRecord } from "./sources.js";
 
 /** Roots scanned when none are given (those that exist). */
 export const DEFAULT_ROOTS: readonly string[] = Object.freeze([
@@ -201,14 +204,18 @@ function hasType(entry: Dirent): boolean {
 
 const sameStamp = (a: readonly bigint[], b: readonly bigint[]): boolean => a.every((w, i) => w === b[i]);
 
-type Classified = { kind: number; id?: Uint8Array; long?: boolean };
+type Classified = { kind: number; id?: Uint8Array; long?: boolean; sources?: SourceRow[] };
 
 /** The first page of the file being classified: one buffer for every file, not one each. */
 const page = new Uint8Array(HEAD);
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
 // Reads the regular file `name` of `dir`, opened under its root; returns its stamp and link count (from the handle) and kind.
-function classify(dir: WalkedDir, name: string): { stamp: bigint[]; links: number; found: Classified } {
+function classify(
+  dir: WalkedDir,
+  name: string,
+  sources: SourceFiles,
+): { stamp: bigint[]; links: number; found: Classified } {
   const { fd, stat } = dir.root.openFile(dir.names, name);
   const links = Number(stat.nlink);
   try {
@@ -228,10 +235,27 @@ function classify(dir: WalkedDir, name: string): { stamp: bigint[]; links: numbe
     }
     const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
     if (info.length > ID_MAX) return { stamp, links, found: { kind, long: true } };
-    return { stamp, links, found: { kind: kind | KIND.BUILD_ID, id: info.bytes.slice() } };
+    const found: Classified = { kind: kind | KIND.BUILD_ID, id: info.bytes.slice() };
+    if (layout.debuginfo) found.sources = sourceRows(sources, read, size);
+    return { stamp, links, found };
   } finally {
     closeSync(fd);
   }
+}
+
+// The sources a debuginfo's line tables name that lie under a root now (sources.ts); none when its DWARF cannot be read.
+function sourceRows(sources: SourceFiles, read: ReturnType<typeof pagedReader>, size: number): SourceRow[] {
+  let names: ReturnType<typeof readSourceNames>;
+  try {
+    names = readSourceNames(read, size);
+  } catch (error) {
+    if (error instanceof DwarfError || error instanceof ElfError) return [];
+    throw error;
+  }
+  return [...sources.record(names.sources).values()].map((r) => ({
+    name: r.name,
+    stamp: [r.dev, r.ino, r.size, r.mtimeNs, r.ctimeNs],
+  }));
 }
 
 /** Writes queued by a scan or groom, committed in transactions of bounded size. */
@@ -295,6 +319,7 @@ export class BuildIdIndex {
   #progress: ScanProgress | undefined;
   #busy: Promise<unknown> = Promise.resolve();
   #want = new Uint8Array(MAX_ID_BYTES);
+  #sources: SourceFiles | undefined;
 
   private constructor(db: IndexDatabase, roots: readonly string[], options: BuildIdIndexOptions) {
     this.#db = db;
@@ -539,7 +564,7 @@ export class BuildIdIndex {
       for (const name of dir.files) {
         const path = prefix + name;
         try {
-          const { stamp, links, found: c } = classify(dir, name);
+          const { stamp, links, found: c } = classify(dir, name, this.#sourceFiles());
           if (links > 1 && !firstLink(seenFiles, stamp)) {
             stats.files--;
             stats.hardLinks++;
@@ -551,7 +576,9 @@ export class BuildIdIndex {
           const old = stampFiles ? db.fileAt(path) : undefined;
           writes.add(() => {
             if (old) db.deleteFile(old.id);
-            kept.add(db.insertFile(dir.rootId, path, stamp, c.kind, c.id));
+            const id = db.insertFile(dir.rootId, path, stamp, c.kind, c.id);
+            kept.add(id);
+            if (c.sources?.length) db.setSources(id, c.sources);
           });
         } catch {
           stats.unreadable++;
@@ -749,6 +776,30 @@ export class BuildIdIndex {
       }),
     );
     return files.sort((a, b) => (a.mtimeNs > b.mtimeNs ? -1 : a.mtimeNs < b.mtimeNs ? 1 : 0));
+  }
+
+  // The roots as SourceFiles resolves them, made once.
+  #sourceFiles(): SourceFiles {
+    this.#sources ??= new SourceFiles(this.roots.map((root) => resolve(root)));
+    return this.#sources;
+  }
+
+  /**
+   * Opens the source file `path` (as a `/source` request names it, matched as given or
+   * canonicalised) that a debuginfo of `buildId` names, if it is still the file the scan recorded:
+   * under a root, reached without a link, same device, inode, size, mtime and ctime (sources.ts).
+   * `undefined` otherwise. The caller closes the descriptor.
+   */
+  openSource(buildId: string | Uint8Array, path: string): OpenedSource | undefined {
+    const length = buildIdBytes(buildId, this.#want);
+    if (length > ID_MAX) return undefined;
+    const records = new Map<string, SourceRecord>();
+    for (const row of this.#db.sourcesOf(this.#want.subarray(0, length))) {
+      const [dev, ino, size, mtimeNs, ctimeNs] = row.stamp as [bigint, bigint, bigint, bigint, bigint];
+      records.set(row.name, { name: row.name, dev, ino, size, mtimeNs, ctimeNs });
+    }
+    const record = matchSource(records, path);
+    return record && this.#sourceFiles().open(record);
   }
 
   /** Every distinct build ID held, in lowercase hex. */

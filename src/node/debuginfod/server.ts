@@ -22,6 +22,7 @@ import type { BuildIdIndex, GroomStats, ScanProgress, ScanStats } from "./build-
 import type { ClientArtifact } from "./client-cache.js";
 import { fdReader } from "./reads.js";
 import { type AnswerSource, logRequest, noteSent, noteSource } from "./request-log.js";
+import { SourceRequestError, sourceRequestPath } from "./sources.js";
 import { numericHost, Upstream, type UpstreamMetrics, type UpstreamOptions } from "./upstream.js";
 
 /** Options for {@link serveDebuginfod}. */
@@ -452,15 +453,37 @@ function route(
     throw new HttpError(404, "unknown path");
   }
   const [, id = "", artifact = "", ...rest] = parts;
-  // Federation: the index holds no sources, so with upstreams a source request is a miss to forward.
-  if (artifact === "source" && federation && rest.length > 0) {
+  if (artifact === "source") {
     count(metrics.requests, artifact);
     if (!isUrlBuildId(id)) throw new HttpError(400, "invalid build ID: want lowercase hex of even length");
-    return federation.forward(req, res, { artifact, id, name: `/${rest.join("/")}` });
+    let path: string;
+    try {
+      path = sourceRequestPath(rest);
+    } catch (error) {
+      if (error instanceof SourceRequestError) throw new HttpError(400, error.message);
+      throw error;
+    }
+    const opened = index.openSource(id, path);
+    if (opened) {
+      noteSource(res, "index");
+      const { fd, stat } = opened;
+      const headers = { "X-DEBUGINFOD-FILE": basename(opened.path) };
+      sendBody(
+        req,
+        res,
+        { fd, start: 0, length: Number(stat.size), mtimeMs: Number(stat.mtimeNs / 1_000_000n), headers },
+        metrics,
+      );
+      return;
+    }
+    // Federation: a source the index does not hold is a miss to forward.
+    if (federation) return federation.forward(req, res, { artifact, id, name: path });
+    metrics.misses++;
+    throw new HttpError(404, "not found");
   }
   if (!ARTIFACTS.includes(artifact as Artifact)) {
     count(metrics.requests, "other");
-    throw new HttpError(artifact === "source" ? 501 : 400, `unsupported artifact type ${JSON.stringify(artifact)}`);
+    throw new HttpError(400, `unsupported artifact type ${JSON.stringify(artifact)}`);
   }
   count(metrics.requests, artifact);
   const section = artifact === "section" ? rest.join("/") : "";
