@@ -10,10 +10,11 @@ import { type BigIntStats, closeSync, type Dirent, realpathSync } from "node:fs"
 import { resolve } from "node:path";
 import { ElfError } from "../../elf.js";
 import { ProcfsMissingError, RootDir, relativeNames } from "../files/under-root.js";
+import { archiveFormat, scanArchive } from "./archive.js";
 import { buildIdBytes, MAX_ID_BYTES } from "./build-id.js";
 import { DwarfError, readSourceNames } from "./dwarf-lines.js";
 import { ID_MAX, KIND } from "./file-table.js";
-import { IndexDatabase, type SourceRow } from "./index-db.js";
+import { type ArchivedMemberRow, IndexDatabase, type MemberRow, type SourceRow } from "./index-db.js";
 import { buildIdThrough, HEAD, pagedReader } from "./reads.js";
 import { readElfLayout } from "./sections.js";
 import { matchSource, type OpenedSource, SourceFiles, type SourceRecord } from "./sources.js";
@@ -256,6 +257,29 @@ function sourceRows(sources: SourceFiles, read: ReturnType<typeof pagedReader>, 
     name: r.name,
     stamp: [r.dev, r.ino, r.size, r.mtimeNs, r.ctimeNs],
   }));
+}
+
+// The ELF members with a build ID of the package archive `name` of `dir` (archive.ts, its bounds); null when it cannot be read.
+async function readArchive(
+  dir: WalkedDir,
+  name: string,
+  path: string,
+): Promise<(MemberRow & { buildId: Uint8Array })[] | null> {
+  const { fd, stat } = dir.root.openFile(dir.names, name);
+  try {
+    const scan = await scanArchive({ path, fd, stat });
+    return scan.elves.flatMap((e) => {
+      const buildId = Buffer.from(e.buildId, "hex");
+      if (buildId.length > ID_MAX) return [];
+      const kind = KIND.BUILD_ID | (e.executable ? KIND.EXECUTABLE : 0) | (e.debuginfo ? KIND.DEBUGINFO : 0);
+      return [{ member: e.member, kind, size: e.size, mtimeS: e.mtime, buildId }];
+    });
+  } catch (error) {
+    if (error instanceof ProcfsMissingError) throw error;
+    return null;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Writes queued by a scan or groom, committed in transactions of bounded size. */
@@ -574,11 +598,14 @@ export class BuildIdIndex {
           progress.reads++;
           if (c.long) stats.longBuildIds++;
           const old = stampFiles ? db.fileAt(path) : undefined;
+          const members = c.kind === 0 && archiveFormat(path) ? await readArchive(dir, name, path) : undefined;
+          if (members === null) stats.unreadable++;
           writes.add(() => {
             if (old) db.deleteFile(old.id);
             const id = db.insertFile(dir.rootId, path, stamp, c.kind, c.id);
             kept.add(id);
             if (c.sources?.length) db.setSources(id, c.sources);
+            if (members?.length) db.setMembers(id, members);
           });
         } catch {
           stats.unreadable++;
@@ -800,6 +827,16 @@ export class BuildIdIndex {
     }
     const record = matchSource(records, path);
     return record && this.#sourceFiles().open(record);
+  }
+
+  /** The ELF members of indexed package archives (`.deb`, `.ddeb`, `.rpm`) that carry `buildId`, newest archive first. */
+  members(buildId: string | Uint8Array): ArchivedMemberRow[] {
+    const length = buildIdBytes(buildId, this.#want);
+    if (length > ID_MAX) return [];
+    const rows = this.#db.membersOf(this.#want.subarray(0, length));
+    return rows.sort((a, b) =>
+      a.archive.stamp[3]! > b.archive.stamp[3]! ? -1 : a.archive.stamp[3]! < b.archive.stamp[3]! ? 1 : 0,
+    );
   }
 
   /** Every distinct build ID held, in lowercase hex. */

@@ -16,10 +16,12 @@ import type { AddressInfo, Socket } from "node:net";
 import { basename } from "node:path";
 import { integer } from "../../check.js";
 import { MAX_INTERVAL_MS } from "../snapshot-file.js";
+import { IndexedMembers } from "./archive-artifact.js";
 import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
 import type { BuildIdIndex, GroomStats, ScanProgress, ScanStats } from "./build-id-index.js";
 import type { ClientArtifact } from "./client-cache.js";
+import { KIND } from "./file-table.js";
 import { fdReader } from "./reads.js";
 import { type AnswerSource, logRequest, noteSent, noteSource } from "./request-log.js";
 import { SourceRequestError, sourceRequestPath } from "./sources.js";
@@ -427,6 +429,7 @@ function route(
   res: ServerResponse,
   metrics: ServerMetrics,
   federation: { upstream: Upstream; forward: Forward } | undefined,
+  members: IndexedMembers,
 ): void | Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD")
     throw new HttpError(405, "GET and HEAD only", { Allow: "GET, HEAD" });
@@ -500,10 +503,41 @@ function route(
   metrics.changed += found.changed;
   metrics.vanished += found.gone;
   metrics.refused += found.refused;
+  if (found.changed === 0 && index.members(id).length > 0)
+    return fromArchive(index, req, res, metrics, federation, members, id, artifact as Artifact, section);
   if (found.changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
   // Federation: a miss goes upstream, but a section the index's debuginfo lacks does not exist (as elfutils).
   if (federation && !(artifact === "section" && index.lookup(id).some((f) => f.debuginfo))) {
     return federation.forward(req, res, { artifact: artifact as Artifact, id, name: section });
+  }
+  metrics.misses++;
+  throw new HttpError(404, "not found");
+}
+
+// An artifact no plain file holds, from a package archive's member; a miss goes upstream when there are upstreams.
+async function fromArchive(
+  index: BuildIdIndex,
+  req: IncomingMessage,
+  res: ServerResponse,
+  metrics: ServerMetrics,
+  federation: { upstream: Upstream; forward: Forward } | undefined,
+  members: IndexedMembers,
+  id: string,
+  artifact: Artifact,
+  section: string,
+): Promise<void> {
+  const opened = await members.open(id, artifact, section);
+  if (opened) {
+    if (res.destroyed) {
+      closeSync(opened.fd);
+      return;
+    }
+    noteSource(res, "archive");
+    sendBody(req, res, opened, metrics);
+    return;
+  }
+  if (federation && !(artifact === "section" && index.members(id).some((m) => (m.kind & KIND.DEBUGINFO) !== 0))) {
+    return federation.forward(req, res, { artifact, id, name: section });
   }
   metrics.misses++;
   throw new HttpError(404, "not found");
@@ -654,6 +688,7 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
   const upstream = options.upstream && options.upstream.urls.length > 0 ? new Upstream(options.upstream) : undefined;
   if (upstream) metrics.upstream = upstream.metrics;
   const federation = upstream && { upstream, forward: forwarder(upstream, idleTimeout, metrics) };
+  const members = new IndexedMembers(index);
   const server = createServer(
     {
       maxHeaderSize,
@@ -665,7 +700,7 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     (req, res) => {
       if (options.requestLog) logRequest(req, res, options.requestLog);
       try {
-        route(index, req, res, metrics, federation)?.catch((error: unknown) => fail(req, res, error, metrics));
+        route(index, req, res, metrics, federation, members)?.catch((error: unknown) => fail(req, res, error, metrics));
       } catch (error) {
         fail(req, res, error, metrics);
       }
@@ -702,6 +737,7 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       });
+      await members.dispose();
     },
   };
 }
