@@ -3,7 +3,7 @@
 import { closeSync } from "node:fs";
 import { openUnderRootSync, ProcfsMissingError } from "../files/under-root.js";
 import type { ArchiveStamp } from "./archive.js";
-import { archiveHeaders } from "./archive.js";
+import { archiveHeaders, archiveStamp, sameStamp } from "./archive.js";
 import type { Artifact } from "./artifact.js";
 import type { BuildIdIndex } from "./build-id-index.js";
 import { KIND } from "./file-table.js";
@@ -100,6 +100,8 @@ export class IndexedMembers {
         size: row.size,
       };
       try {
+        // Checked on every request: a kept copy of a member outlives its archive.
+        if (!this.#unchanged(row.archive.root, file.archive, file.stamp)) continue;
         const opened = await openArchivedArtifact(cache, file, artifact, section);
         if (opened) return { ...opened, mtimeMs: row.mtimeS * 1000 };
       } catch (error) {
@@ -107,6 +109,13 @@ export class IndexedMembers {
       }
     }
     return undefined;
+  }
+
+  // Whether the archive at `path` is still there, under its root, with the stamp it was indexed with.
+  #unchanged(root: string, path: string, stamp: ArchiveStamp): boolean {
+    const { fd, stat } = openUnderRootSync(root, path, { expect: { dev: stamp.dev, ino: stamp.ino } });
+    closeSync(fd);
+    return sameStamp(archiveStamp(stat), stamp);
   }
 
   #memberCache(): Promise<ArchiveMemberCache> {
