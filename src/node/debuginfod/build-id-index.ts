@@ -815,7 +815,7 @@ export class BuildIdIndex {
    * Opens the source file `path` (as a `/source` request names it, matched as given or
    * canonicalised) that a debuginfo of `buildId` names, if it is still the file the scan recorded:
    * under a root, reached without a link, same device, inode, size, mtime and ctime (sources.ts).
-   * `undefined` otherwise. The caller closes the descriptor.
+   * `undefined` otherwise. The caller closes the descriptor. @internal
    */
   openSource(buildId: string | Uint8Array, path: string): OpenedSource | undefined {
     const length = buildIdBytes(buildId, this.#want);
@@ -829,7 +829,7 @@ export class BuildIdIndex {
     return record && this.#sourceFiles().open(record);
   }
 
-  /** The ELF members of indexed package archives (`.deb`, `.ddeb`, `.rpm`) that carry `buildId`, newest archive first. */
+  /** The ELF members of indexed package archives (`.deb`, `.ddeb`, `.rpm`) that carry `buildId`, newest archive first. @internal */
   members(buildId: string | Uint8Array): ArchivedMemberRow[] {
     const length = buildIdBytes(buildId, this.#want);
     if (length > ID_MAX) return [];
