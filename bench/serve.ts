@@ -1,14 +1,21 @@
-// Benchmark "serve": buildid-cache serve beside elfutils' debuginfod -F, in the same run over the same roots
-// (/usr/bin plus a generated tree of executables and split debug files): time from start to a complete
-// index, then request throughput and p99 latency under autocannon on 127.0.0.1; then the same load
-// while each rescans its roots every second (ours `rescanSeconds: 1`, elfutils' `-t 1`).
-//   npm run bench:serve [-- --files N --seconds S --connections C]   (builds dist/ first; BENCH_SEED sets the build IDs)
+// Benchmark "serve": buildid-cache serve beside elfutils' debuginfod -F, interleaved in the same run over
+// the same roots (/usr/bin, /usr/lib and a generated tree of executables with split debug files), each
+// through its own database (ours: serve --index, theirs: -d):
+// - index: from start to the first answer (any status) and to a complete index (every sample URL a 200)
+//   on a first scan; then a restart on the same database: its first answer, its first hit, and the
+//   rescan behind it; peak RSS (VmHWM) of each, against the RSS of our serve idle over an empty root;
+// - throughput and p99 under autocannon on 127.0.0.1, hits and misses, then hits while each rescans
+//   every second (ours -t 1, elfutils' -t 1).
+// Other work on the machine moves absolute figures: the load average is printed, and each target is a
+// ratio of figures taken in the same round.
+//   npm run bench:serve [-- --files N --rounds R --seconds S --connections C]   (builds dist/ first; BENCH_SEED sets the build IDs)
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readBuildIdFromFileSync } from "../src/node/elf-file.js";
 
@@ -27,21 +34,48 @@ const autocannon = createRequire(import.meta.url)("autocannon") as (options: {
   requests: { method: string; path: string }[];
 }) => Promise<AutocannonResult>;
 
-const SYSTEM_ROOT = "/usr/bin";
-const POLL_MS = 50;
-const READY_DEADLINE_MS = 600_000;
-
-// `buildid-cache serve --port P ROOT...` as the package ships it: the built dist/, under plain node.
-const DIST = new URL("../dist/node/debuginfod/index.js", import.meta.url).href;
-const CHILD = `const [port, rescan, ...roots] = process.argv.slice(1);
-const { BuildIdIndex, serveDebuginfod } = await import(${JSON.stringify(DIST)});
-const index = await BuildIdIndex.create({ roots });
-await index.scan();
-await serveDebuginfod(index, { port: Number(port), rescanSeconds: Number(rescan) });`;
-/** Seconds between rescans in the second round: elfutils' -t, our rescanSeconds. */
+const SYSTEM_ROOTS = ["/usr/bin", "/usr/lib"];
+const POLL_MS = 20;
+const READY_DEADLINE_MS = 900_000;
+const CLI = fileURLToPath(new URL("../dist/node/cli.js", import.meta.url));
+/** Seconds between rescans in the rescanning round: elfutils' -t, our -t. */
 const RESCAN_S = 1;
 
-await main();
+/** A server under test: how to start it on a port over a database, and whether its /metrics say its scan is over. */
+interface Contender {
+  name: string;
+  start(port: number, db: string, rescanSeconds: number, roots: string[]): ChildProcess;
+  scanned(metrics: string): boolean;
+}
+
+const metric = (text: string, name: string): number | undefined => {
+  const m = new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} ([0-9.e+-]+)$`, "m").exec(text);
+  return m ? Number(m[1]) : undefined;
+};
+
+const OURS: Contender = {
+  name: "buildid-cache serve",
+  start: (port, db, rescan, roots) =>
+    spawn(
+      process.execPath,
+      [CLI, "serve", "--port", String(port), "--index", db, "-t", String(rescan), "-g", "0", "--no-progress", ...roots],
+      { stdio: "ignore" },
+    ),
+  scanned: (text) => (metric(text, "rescans_total") ?? 0) >= 1 && metric(text, "scan_in_progress") === 0,
+};
+
+const ELFUTILS: Contender = {
+  name: "elfutils debuginfod -F",
+  start: (port, db, rescan, roots) =>
+    spawn("debuginfod", ["-F", "-p", String(port), "-d", db, "-t", String(rescan), "-g", "0", ...roots], {
+      stdio: "ignore",
+    }),
+  scanned: (text) =>
+    (metric(text, 'thread_work_total{role="traverse"}') ?? 0) >= 1 &&
+    metric(text, 'thread_busy{role="traverse"}') === 0 &&
+    metric(text, 'thread_work_pending{role="scan"}') === 0 &&
+    metric(text, 'thread_busy{role="scan"}') === 0,
+};
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -91,9 +125,9 @@ function generateTree(dir: string, count: number, seed: bigint): string[] {
 // Build IDs of up to `limit` regular files (not links, which neither server follows) of /usr/bin, by the project's reader.
 function systemIds(limit: number): string[] {
   const ids: string[] = [];
-  for (const name of readdirSync(SYSTEM_ROOT).sort()) {
+  for (const name of readdirSync(SYSTEM_ROOTS[0]!).sort()) {
     if (ids.length >= limit) break;
-    const path = join(SYSTEM_ROOT, name);
+    const path = join(SYSTEM_ROOTS[0]!, name);
     if (!lstatSync(path).isFile()) continue;
     try {
       ids.push(readBuildIdFromFileSync(path).buildId);
@@ -123,62 +157,195 @@ async function untilComplete(url: string, paths: string[], started: number, chil
   throw new Error(`${url}: ${paths.length - done} paths still unanswered after ${READY_DEADLINE_MS} ms`);
 }
 
-interface Row {
-  server: string;
-  indexSeconds: number;
-  requestsPerSecond: number;
-  p50: number;
-  p99: number;
-  failures: number;
+/** `VmHWM` (peak) or `VmRSS` of process `pid`, in MB. */
+function memoryOf(pid: number, field: "VmHWM" | "VmRSS"): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-async function measure(
-  name: string,
-  start: (port: number) => ChildProcess,
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// Milliseconds from `started` to the first answer to `path`: any status, or `want` only.
+async function firstAnswer(
+  url: string,
+  path: string,
+  started: number,
+  child: ChildProcess,
+  want?: number,
+): Promise<number> {
+  while (performance.now() - started < READY_DEADLINE_MS) {
+    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
+    const status = await fetch(`${url}${path}`)
+      .then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      })
+      .catch(() => 0);
+    if (status !== 0 && (want === undefined || status === want)) return performance.now() - started;
+    await sleep(POLL_MS);
+  }
+  throw new Error(`${url}: no answer to ${path} after ${READY_DEADLINE_MS} ms`);
+}
+
+// Waits until the contender's /metrics say its scan is over.
+async function untilScanned(url: string, contender: Contender, child: ChildProcess): Promise<void> {
+  const started = performance.now();
+  while (performance.now() - started < READY_DEADLINE_MS) {
+    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
+    const text = await fetch(`${url}/metrics`)
+      .then((r) => r.text())
+      .catch(() => "");
+    if (contender.scanned(text)) return;
+    await sleep(200);
+  }
+  throw new Error(`${url}: scan not over after ${READY_DEADLINE_MS} ms`);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}
+
+/** One contender's figures of one round, in ms and MB. */
+interface IndexFigures {
+  firstAnswer: number;
+  complete: number;
+  firstScanPeak: number;
+  restartAnswer: number;
+  restartHit: number;
+  restartScanned: number;
+  restartPeak: number;
+}
+
+// A first scan on a fresh database, then a restart on it.
+async function indexRound(c: Contender, db: string, roots: string[], paths: string[]): Promise<IndexFigures> {
+  let port = await freePort();
+  let url = `http://127.0.0.1:${port}`;
+  let started = performance.now();
+  let child = c.start(port, db, 0, roots);
+  let first: Pick<IndexFigures, "firstAnswer" | "complete" | "firstScanPeak">;
+  try {
+    const firstAnswerMs = await firstAnswer(url, paths[0]!, started, child);
+    const complete = await untilComplete(url, paths, started, child);
+    await untilScanned(url, c, child);
+    first = { firstAnswer: firstAnswerMs, complete, firstScanPeak: memoryOf(child.pid!, "VmHWM") };
+  } finally {
+    await stop(child);
+  }
+  port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  started = performance.now();
+  child = c.start(port, db, 0, roots);
+  try {
+    const restartAnswer = await firstAnswer(url, paths[0]!, started, child);
+    const restartHit = await firstAnswer(url, paths[0]!, started, child, 200);
+    await untilScanned(url, c, child);
+    const restartScanned = performance.now() - started;
+    return { ...first, restartAnswer, restartHit, restartScanned, restartPeak: memoryOf(child.pid!, "VmHWM") };
+  } finally {
+    await stop(child);
+  }
+}
+
+// RSS of a contender idle over an empty root, its scan over and two seconds gone.
+async function idleRss(c: Contender, dir: string): Promise<number> {
+  const empty = mkdtempSync(join(dir, "empty-"));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = c.start(port, join(empty, "db.sqlite"), 0, [join(empty)]);
+  try {
+    await firstAnswer(url, "/metrics", performance.now(), child);
+    await untilScanned(url, c, child);
+    await sleep(2000);
+    return memoryOf(child.pid!, "VmRSS");
+  } finally {
+    await stop(child);
+  }
+}
+
+// Median wall time of `node dist/node/cli.js --version`: Node's own start with this CLI.
+function nodeStart(): number {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    execFileSync(process.execPath, [CLI, "--version"]);
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+interface LoadFigures {
+  hits: AutocannonResult;
+  misses: AutocannonResult;
+  hitsRescanning: AutocannonResult;
+}
+
+// Throughput on hits and misses over a complete index, then on hits while it rescans every second.
+async function loadRound(
+  c: Contender,
+  db: string,
+  roots: string[],
   paths: string[],
+  missPaths: string[],
   seconds: number,
   connections: number,
-): Promise<Row> {
-  const port = await freePort();
-  const started = performance.now();
-  const child = start(port);
-  try {
+): Promise<LoadFigures> {
+  const run = async (rescan: number, sets: string[][]): Promise<AutocannonResult[]> => {
+    const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const ready = await untilComplete(url, paths, started, child);
-    process.stderr.write(`${name}: complete index after ${(ready / 1000).toFixed(2)} s; load for ${seconds} s\n`);
-    const load = await autocannon({
-      url,
-      connections,
-      duration: seconds,
-      requests: paths.map((path) => ({ method: "GET", path })),
-    });
-    return {
-      server: name,
-      indexSeconds: ready / 1000,
-      requestsPerSecond: load.requests.average,
-      p50: load.latency.p50,
-      p99: load.latency.p99,
-      failures: load.non2xx + load.errors + load.timeouts,
-    };
-  } finally {
-    child.kill("SIGTERM");
-  }
+    const child = c.start(port, db, rescan, roots);
+    try {
+      await untilComplete(url, paths, performance.now(), child);
+      await untilScanned(url, c, child);
+      const results: AutocannonResult[] = [];
+      for (const set of sets)
+        results.push(
+          await autocannon({
+            url,
+            connections,
+            duration: seconds,
+            requests: set.map((path) => ({ method: "GET", path })),
+          }),
+        );
+      return results;
+    } finally {
+      await stop(child);
+    }
+  };
+  const [hits, misses] = await run(0, [paths, missPaths]);
+  const [hitsRescanning] = await run(RESCAN_S, [paths]);
+  return { hits: hits!, misses: misses!, hitsRescanning: hitsRescanning! };
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       files: { type: "string", default: "100" },
+      rounds: { type: "string", default: "2" },
       seconds: { type: "string", default: "10" },
       connections: { type: "string", default: "16" },
     },
   });
   const count = Number(values.files);
+  const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const seed = BigInt(process.env.BENCH_SEED ?? "16");
+  const load = (): string =>
+    loadavg()
+      .map((n) => n.toFixed(2))
+      .join(" ");
+  const loadBefore = load();
   process.stderr.write(
-    `bench:serve: seed ${seed} (BENCH_SEED), ${count} generated programs, ${seconds} s of load, ${connections} connections\n`,
+    `bench:serve: seed ${seed} (BENCH_SEED), ${count} generated programs, ${rounds} rounds, ${seconds} s of load, ${connections} connections; load average ${loadBefore}\n`,
   );
   const dir = mkdtempSync(join(tmpdir(), "bench-serve-"));
   try {
@@ -187,57 +354,93 @@ async function main(): Promise<void> {
     const paths = ids.flatMap((id, n) =>
       (n < count ? [`/buildid/${id}/debuginfo`] : []).concat(`/buildid/${id}/executable`),
     );
-    const roots = [SYSTEM_ROOT, tree];
-    const env = { ...process.env, HOME: dir };
-    const pair = async (rescan: number): Promise<[Row, Row]> => [
-      await measure(
-        `buildid-cache serve${rescan ? ` -t ${rescan}` : ""}`,
-        (port) =>
-          spawn(process.execPath, ["--input-type=module", "-e", CHILD, String(port), String(rescan), ...roots], {
-            stdio: "ignore",
-            env,
-          }),
-        paths,
-        seconds,
-        connections,
-      ),
-      await measure(
-        `elfutils debuginfod -F${rescan ? ` -t ${rescan}` : ""}`,
-        (port) =>
-          spawn(
-            "debuginfod",
-            ["-F", "-p", String(port), "-d", join(dir, `db-${port}.sqlite`), "-t", String(rescan), "-g", "0", ...roots],
-            { stdio: "ignore", env },
-          ),
-        paths,
-        seconds,
-        connections,
-      ),
-    ];
-    const [ours, theirs] = await pair(0);
-    const [oursRescanning, theirsRescanning] = await pair(RESCAN_S);
-    const rows = [ours, theirs, oursRescanning, theirsRescanning];
-    const cell = (s: string, w: number) => s.padStart(w);
-    process.stdout.write(
-      `\nroots: ${roots.join(", ")} (${ids.length} build IDs asked, ${paths.length} URLs)\n\n` +
-        `${"server".padEnd(30)}${cell("index s", 10)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}\n`,
-    );
-    for (const r of rows) {
-      process.stdout.write(
-        `${r.server.padEnd(30)}${cell(r.indexSeconds.toFixed(2), 10)}${cell(r.requestsPerSecond.toFixed(0), 10)}` +
-          `${cell(String(r.p50), 9)}${cell(String(r.p99), 9)}${cell(String(r.failures), 8)}\n`,
+    const missPaths = Array.from({ length: 100 }, (_, n) => `/buildid/${buildId(seed + 1n, n)}/executable`);
+    const roots = [...SYSTEM_ROOTS, tree];
+    const start = nodeStart();
+    const idle = await idleRss(OURS, dir);
+    const idleTheirs = await idleRss(ELFUTILS, dir);
+    const figures = new Map<Contender, IndexFigures[]>([
+      [OURS, []],
+      [ELFUTILS, []],
+    ]);
+    for (let r = 0; r < rounds; r++) {
+      for (const c of r % 2 === 0 ? [OURS, ELFUTILS] : [ELFUTILS, OURS]) {
+        const got = await indexRound(c, join(dir, `${c === OURS ? "ours" : "theirs"}-${r}.sqlite`), roots, paths);
+        process.stderr.write(
+          `round ${r + 1} ${c.name}: ${JSON.stringify(got, (_, v) => (typeof v === "number" ? Math.round(v) : v))}\n`,
+        );
+        figures.get(c)!.push(got);
+      }
+    }
+    const loads = new Map<Contender, LoadFigures>();
+    for (const c of [OURS, ELFUTILS]) {
+      loads.set(
+        c,
+        await loadRound(
+          c,
+          join(dir, `${c === OURS ? "ours" : "theirs"}-0.sqlite`),
+          roots,
+          paths,
+          missPaths,
+          seconds,
+          connections,
+        ),
       );
     }
-    const speedup = theirs.indexSeconds / ours.indexSeconds;
+    const ours = figures.get(OURS)!;
+    const theirs = figures.get(ELFUTILS)!;
+    const med = (list: IndexFigures[], key: keyof IndexFigures) => median(list.map((f) => f[key]));
+    const ratio = (key: keyof IndexFigures) => median(ours.map((f, i) => f[key] / theirs[i]![key]));
+    const fmt = (n: number, d = 0) => n.toFixed(d);
+    const cell = (s: string, w: number) => s.padStart(w);
+    const keys: [keyof IndexFigures, string][] = [
+      ["firstAnswer", "first answer, first scan (ms)"],
+      ["complete", "complete index (ms)"],
+      ["firstScanPeak", "peak RSS, first scan (MB)"],
+      ["restartAnswer", "first answer, restart (ms)"],
+      ["restartHit", "first hit, restart (ms)"],
+      ["restartScanned", "restart's rescan over (ms)"],
+      ["restartPeak", "peak RSS, restart (MB)"],
+    ];
+    let out =
+      `\nroots: ${roots.join(", ")} (${ids.length} build IDs asked, ${paths.length} URLs); load average ${loadBefore} before, ${load()} after\n` +
+      `Node's start (buildid-cache --version): ${fmt(start)} ms; our serve idle over an empty root: ${fmt(idle)} MB RSS (elfutils: ${fmt(idleTheirs)} MB)\n\n` +
+      `${"median of rounds".padEnd(34)}${cell("ours", 10)}${cell("elfutils", 10)}${cell("ours/theirs", 13)}\n`;
+    for (const [key, label] of keys)
+      out += `${label.padEnd(34)}${cell(fmt(med(ours, key)), 10)}${cell(fmt(med(theirs, key)), 10)}${cell(fmt(ratio(key), 2), 13)}\n`;
+    out += `\n${"load".padEnd(34)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}\n`;
+    for (const c of [OURS, ELFUTILS]) {
+      const l = loads.get(c)!;
+      for (const [what, r] of [
+        ["hits", l.hits],
+        ["misses", l.misses],
+        [`hits, rescan every ${RESCAN_S} s`, l.hitsRescanning],
+      ] as const) {
+        const failed = what === "misses" ? r.errors + r.timeouts : r.non2xx + r.errors + r.timeouts;
+        out += `${`${c === OURS ? "ours" : "elfutils"}: ${what}`.padEnd(34)}${cell(fmt(r.requests.average), 10)}${cell(String(r.latency.p50), 9)}${cell(String(r.latency.p99), 9)}${cell(String(failed), 8)}\n`;
+      }
+    }
+    const lo = loads.get(OURS)!;
+    const lt = loads.get(ELFUTILS)!;
     const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
-    process.stdout.write(
+    const bound = (key: keyof IndexFigures) => Math.max(med(theirs, key), 2 * start);
+    const peakOver = (key: keyof IndexFigures) => med(ours, key) - idle;
+    const costOurs = 1 - lo.hitsRescanning.requests.average / lo.hits.requests.average;
+    const costTheirs = 1 - lt.hitsRescanning.requests.average / lt.hits.requests.average;
+    out +=
       `\ntargets:\n` +
-        `  index >= 10x faster than debuginfod -F: ${speedup.toFixed(1)}x, ${verdict(speedup >= 10)}\n` +
-        `  throughput at least elfutils': ${(ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)}x, ${verdict(ours.requestsPerSecond >= theirs.requestsPerSecond)}\n` +
-        `  lower p99: ${ours.p99} ms vs ${theirs.p99} ms, ${verdict(ours.p99 < theirs.p99)}\n` +
-        `  lower p99 while rescanning every ${RESCAN_S} s: ${oursRescanning.p99} ms vs ${theirsRescanning.p99} ms, ${verdict(oursRescanning.p99 < theirsRescanning.p99)}\n`,
-    );
+      `  first answer after a restart <= max(elfutils', 2x Node's start) = ${fmt(bound("restartAnswer"))} ms: ${fmt(med(ours, "restartAnswer"))} ms, ${verdict(med(ours, "restartAnswer") <= bound("restartAnswer"))}\n` +
+      `  first answer during a first scan <= max(elfutils', 2x Node's start) = ${fmt(bound("firstAnswer"))} ms: ${fmt(med(ours, "firstAnswer"))} ms, ${verdict(med(ours, "firstAnswer") <= bound("firstAnswer"))}\n` +
+      `  complete index >= 2x sooner than elfutils': ${fmt(1 / ratio("complete"), 2)}x, ${verdict(1 / ratio("complete") >= 2)}\n` +
+      `  peak RSS - idle RSS <= elfutils' peak, first scan: ${fmt(peakOver("firstScanPeak"))} vs ${fmt(med(theirs, "firstScanPeak"))} MB, ${verdict(peakOver("firstScanPeak") <= med(theirs, "firstScanPeak"))}\n` +
+      `  peak RSS - idle RSS <= elfutils' peak, restart and rescan: ${fmt(peakOver("restartPeak"))} vs ${fmt(med(theirs, "restartPeak"))} MB, ${verdict(peakOver("restartPeak") <= med(theirs, "restartPeak"))}\n` +
+      `  hits >= 1.3x elfutils', p99 no worse: ${fmt(lo.hits.requests.average / lt.hits.requests.average, 2)}x, p99 ${lo.hits.latency.p99} vs ${lt.hits.latency.p99} ms, ${verdict(lo.hits.requests.average >= 1.3 * lt.hits.requests.average && lo.hits.latency.p99 <= lt.hits.latency.p99)}\n` +
+      `  misses >= 1.3x elfutils', p99 no worse: ${fmt(lo.misses.requests.average / lt.misses.requests.average, 2)}x, p99 ${lo.misses.latency.p99} vs ${lt.misses.latency.p99} ms, ${verdict(lo.misses.requests.average >= 1.3 * lt.misses.requests.average && lo.misses.latency.p99 <= lt.misses.latency.p99)}\n` +
+      `  a rescan every ${RESCAN_S} s costs hits no more than elfutils': ${fmt(100 * costOurs, 1)}% vs ${fmt(100 * costTheirs, 1)}%, ${verdict(costOurs <= costTheirs)}\n`;
+    process.stdout.write(out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+await main();

@@ -1,7 +1,7 @@
 // The CLI as a real process: bundled once per test file (plain node then starts it in a tenth of
 // the time tsx takes) beside a copy of the debug core, and run with a timeout so a hang fails.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { copyFile, mkdir, readdir, realpath, stat } from "node:fs/promises";
+import { copyFile, mkdir, readdir, realpath, stat, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -18,6 +18,8 @@ export async function bundleCli(dir: string): Promise<string> {
     format: "esm",
     outfile: script,
     logLevel: "error",
+    // A native addon: loaded from the project's node_modules, linked beside the bundle.
+    external: ["better-sqlite3"],
     // commander and cli-progress are CommonJS: give the bundle a require().
     banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   });
@@ -25,6 +27,7 @@ export async function bundleCli(dir: string): Promise<string> {
   await mkdir(join(dir, "pkg", "build"), { recursive: true });
   await copyFile(join(root, "build/core.debug.wasm"), join(dir, "pkg", "build", "core.wasm"));
   await copyFile(join(root, "package.json"), join(dir, "package.json"));
+  await symlink(join(root, "node_modules"), join(dir, "node_modules"));
   return script;
 }
 

@@ -14,7 +14,7 @@ import {
   findArtifact,
 } from "../debuginfod/client.js";
 import { withHelpSections } from "./help.js";
-import { openIndex } from "./local-index.js";
+import { openIndex, reportScan, scanProgress } from "./local-index.js";
 import {
   COMMON_EXITS,
   type CommandContext,
@@ -114,7 +114,7 @@ export function registerFind(program: Command, context: CommandContext): Command
     .argument("<buildid>", "the build ID in hex, or an ELF file whose build ID is meant")
     .argument("[name]", "the section name (section), or the source file's absolute path (source)")
     .option("--root <dir>", "index this directory first (repeatable)", collect, [])
-    .option("--index <file>", "ask the index saved in this file (by serve --index) first")
+    .option("--index <file>", "ask the index database in this file (serve --index keeps one) first")
     .option(
       "--timeout <seconds>",
       "give up on a server after this long without progress (default: DEBUGINFOD_TIMEOUT, else 90)",
@@ -140,8 +140,16 @@ export function registerFind(program: Command, context: CommandContext): Command
         const buildId = hex ? argument : await buildIdOf(argument);
         const local = options.root.length || options.index;
         const index = local
-          ? await openIndex(options.root, options.index, options.root.length > 0, options.progress, output)
+          ? await openIndex({ roots: options.root, file: options.index, passive: options.root.length === 0 })
           : undefined;
+        if (index && options.root.length > 0) {
+          const shown = scanProgress(output, options.progress);
+          try {
+            reportScan(await index.scan({ onProgress: shown.update }), output);
+          } finally {
+            shown.done();
+          }
+        }
         const progress = progressOf(options.verbose, options.progress, output);
         const verbose = options.verbose > 1 || process.env.DEBUGINFOD_VERBOSE !== undefined;
         try {

@@ -1,23 +1,46 @@
 /**
- * `serve [ROOT...]`: the debuginfod web API over an index of the roots.
+ * `serve [ROOT...]`: the debuginfod web API over an index of the roots, listening at once and
+ * scanning behind it.
  *
  * @packageDocumentation
  */
 import { type Command, InvalidArgumentError } from "commander";
+import { DEFAULT_WRITE_BATCH } from "../debuginfod/build-id-index.js";
 import { MAX_RESCAN_SECONDS, serveDebuginfod } from "../debuginfod/server.js";
 import { checkUpstreamUrl, FORWARDED_TTL_LIMIT, UPSTREAM_CONCURRENCY } from "../debuginfod/upstream.js";
 import { withHelpSections } from "./help.js";
-import { openIndex, reportScan } from "./local-index.js";
+import { openIndex, reportScan, scanProgress } from "./local-index.js";
 import { COMMON_EXITS, type CommandContext, fileOption, integerOption, UsageError } from "./shared.js";
 
 /** Seconds between the end of one scan and the next when `serve -t` is not given: elfutils' default. */
 const RESCAN_SECONDS = 300;
 
+/** Seconds between grooms when `serve -g` is not given: elfutils' default, a day. */
+const GROOM_SECONDS = 86_400;
+
+/** A commander parser collecting the regular expressions of a repeatable option, naming `what` when one is refused. */
+function regexOption(what: string) {
+  return (value: string, previous: RegExp[] = []): RegExp[] => {
+    try {
+      return [...previous, new RegExp(value)];
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `${what} must be a regular expression, got ${JSON.stringify(value)}: ${(error as Error).message}`,
+      );
+    }
+  };
+}
+
 interface ServeCommandOptions {
   port: number;
   host: string;
   index?: string;
+  passive?: boolean;
+  include?: RegExp[];
+  exclude?: RegExp[];
   rescanTime: number;
+  groomTime: number;
+  scanBatch: number;
   progress: boolean;
   json?: boolean;
   upstream: string[];
@@ -56,18 +79,32 @@ export function registerServe(program: Command, context: CommandContext): Comman
     .command("serve")
     .summary("serve the debuginfod web API over an index of ROOTs")
     .description(
-      "serve the debuginfod web API (/buildid/ID/executable, /debuginfo, /section/NAME, /metrics) over an index of ROOTs",
+      "serve the debuginfod web API (/buildid/ID/executable, /debuginfo, /section/NAME, /metrics) over an index of ROOTs: it listens at once, answers from what the index holds, and scans behind it",
     )
     .argument(
       "[roots...]",
-      "directories to index (default: /usr/lib/debug/.build-id, /usr/bin, /usr/sbin, /usr/lib, /usr/libexec, /lib, /opt)",
+      "directories to index (default: those of /usr/lib/debug/.build-id, /usr/bin, /usr/sbin, /usr/lib, /usr/libexec, /lib, /opt that exist)",
     )
     .option("--port <n>", "TCP port (0: any free one)", integerOption("--port", 0, 65535), 8002)
     .option("--host <address>", "address to bind", "127.0.0.1")
     .option(
       "--index <file>",
-      "load the index from this file, rescan only what changed, and save it back",
+      "keep the index in this SQLite database (made with its folders if missing): answered from at once after a restart, rescanned behind it",
       fileOption("--index"),
+    )
+    .option(
+      "--passive",
+      "a replica: answer from --index as another serve's scans write it, scanning nothing (elfutils' --passive)",
+    )
+    .option(
+      "-I, --include <regex>",
+      "index only files whose path matches (repeatable: any of them; elfutils' -I)",
+      regexOption("--include"),
+    )
+    .option(
+      "-X, --exclude <regex>",
+      "leave out files whose path matches (repeatable; elfutils' -X); wins over --include",
+      regexOption("--exclude"),
     )
     .option(
       "-t, --rescan-time <seconds>",
@@ -75,7 +112,19 @@ export function registerServe(program: Command, context: CommandContext): Comman
       integerOption("--rescan-time", 0, MAX_RESCAN_SECONDS),
       RESCAN_SECONDS,
     )
-    .option("--no-progress", "no progress bar (it is off anyway when stderr is not a terminal)")
+    .option(
+      "-g, --groom-time <seconds>",
+      "drop files gone from the roots this long after each groom ends, without a walk (0: never); SIGUSR2 grooms at once",
+      integerOption("--groom-time", 0, MAX_RESCAN_SECONDS),
+      GROOM_SECONDS,
+    )
+    .option(
+      "--scan-batch <files>",
+      "files a scan writes to the database in one transaction, at most",
+      integerOption("--scan-batch", 1, 1_000_000),
+      DEFAULT_WRITE_BATCH,
+    )
+    .option("--no-progress", "no progress: neither the bar on a terminal nor the lines every 5 s elsewhere")
     .option("--json", 'print the address served as one line of JSON, {"url": "http://HOST:PORT"}')
     // Federation and operations: upstreams, hop limit, limits, request log.
     .option(
@@ -110,8 +159,16 @@ export function registerServe(program: Command, context: CommandContext): Comman
     .option("-v, --verbose", "a log line per request on stderr: client, request, status, bytes, ms, where from")
     .action(async (roots: string[], options: ServeCommandOptions) => {
       const upstreams = options.upstream.length ? options.upstream : environmentUrls();
-      const index = await openIndex(roots, options.index, true, options.progress, output);
-      const { index: file } = options;
+      const index = await openIndex({
+        roots,
+        ...(options.index === undefined ? {} : { file: options.index }),
+        passive: options.passive ?? false,
+        ...(options.include ? { include: options.include } : {}),
+        ...(options.exclude ? { exclude: options.exclude } : {}),
+        writeBatch: options.scanBatch,
+      });
+      const progress = scanProgress(output, options.progress);
+      let first = true;
       const server = await serveDebuginfod(index, {
         port: options.port,
         host: options.host,
@@ -129,20 +186,35 @@ export function registerServe(program: Command, context: CommandContext): Comman
             }
           : {}),
         ...(options.verbose ? { requestLog: (line: string) => output.err(`${line}\n`) } : {}),
+        scanAtStart: true,
         rescanSeconds: options.rescanTime,
-        onRescan: async (stats) => {
-          if (stats.reads === 0 && stats.removed === 0) return;
-          reportScan(stats, output);
-          if (file) await index.save(file);
+        groomSeconds: options.groomTime,
+        onScanProgress: progress.update,
+        onRescan: (stats) => {
+          progress.done();
+          if (first || stats.reads > 0 || stats.removed > 0) reportScan(stats, output);
+          first = false;
         },
-        onRescanError: (error) =>
-          output.err(`buildid-cache: rescan failed: ${error instanceof Error ? error.message : error}\n`),
+        onRescanError: (error) => {
+          progress.done();
+          output.err(`buildid-cache: rescan failed: ${error instanceof Error ? error.message : error}\n`);
+        },
+        onGroom: (stats) => {
+          if (stats.removed > 0)
+            output.err(
+              `groomed: ${stats.removed} of ${stats.checked} files gone, ${Math.round(stats.durationMs)} ms\n`,
+            );
+        },
       });
       const rescan = (): void => void server.rescan().catch(() => {});
+      const groom = (): void => void server.groom().catch(() => {});
       process.on("SIGUSR1", rescan);
+      process.on("SIGUSR2", groom);
       context.onStop(async () => {
         process.off("SIGUSR1", rescan);
+        process.off("SIGUSR2", groom);
         await server.close();
+        progress.done();
         index.dispose();
       });
       if (upstreams.length) output.err(`buildid-cache: forwarding misses to ${upstreams.join(" ")}\n`);
@@ -153,9 +225,14 @@ export function registerServe(program: Command, context: CommandContext): Comman
     examples: [
       ["buildid-cache serve", "serve the default roots on 127.0.0.1:8002, rescanning every 300 s"],
       [
-        "buildid-cache serve --port 0 --json --index idx.bin /srv/builds",
-        "any free port, printed as JSON; the index kept in idx.bin across restarts",
+        "buildid-cache serve --port 0 --json --index ~/.cache/buildid-cache/index.sqlite /srv/builds",
+        "any free port, printed as JSON; the index kept in a database across restarts",
       ],
+      [
+        "buildid-cache serve --passive --index ~/.cache/buildid-cache/index.sqlite --port 8003",
+        "a second server answering from the same database, which the first one scans",
+      ],
+      ["buildid-cache serve -X '\\.a$' /usr/lib", "leave static archives out"],
       ["DEBUGINFOD_URLS=http://127.0.0.1:8002 gdb ./app", "a debuginfod client (gdb, debuginfod-find) asking it"],
       [
         "buildid-cache serve -v --upstream https://debuginfod.elfutils.org /srv/builds",

@@ -1,10 +1,13 @@
 // An artifact (executable, debuginfo, one section) of an ELF member of an archive, opened through the
 // member cache: what the server sends for an index entry that lives in a package.
 import { closeSync } from "node:fs";
+import { openUnderRootSync, ProcfsMissingError } from "../files/under-root.js";
 import type { ArchiveStamp } from "./archive.js";
-import { archiveHeaders } from "./archive.js";
+import { archiveHeaders, archiveStamp, sameStamp } from "./archive.js";
 import type { Artifact } from "./artifact.js";
-import type { ArchiveMemberCache } from "./member-cache.js";
+import type { BuildIdIndex } from "./build-id-index.js";
+import { KIND } from "./file-table.js";
+import { ArchiveMemberCache } from "./member-cache.js";
 import { fdReader } from "./reads.js";
 import { readElfLayout, sectionWithBytes } from "./sections.js";
 
@@ -53,4 +56,81 @@ export async function openArchivedArtifact(
   } catch {}
   closeSync(fd);
   return undefined;
+}
+
+/**
+ * The members of the package archives an index holds, opened through a member cache made on first
+ * use (archives are opened from their root, never through a link, and only while unchanged since
+ * the scan): what `serve` answers from when no plain file holds an artifact, as elfutils' `-U`/`-R`.
+ */
+export class IndexedMembers {
+  readonly #index: BuildIdIndex;
+  #cache: Promise<ArchiveMemberCache> | undefined;
+
+  /** @param index the index whose member rows are served. */
+  constructor(index: BuildIdIndex) {
+    this.#index = index;
+  }
+
+  /**
+   * The first member holding the artifact (for a section: debuginfo members before executables),
+   * with its `Last-Modified` in ms; `undefined` when none does or none can be read now.
+   */
+  async open(
+    id: string,
+    artifact: Artifact,
+    section = "",
+  ): Promise<(OpenedArchivedArtifact & { mtimeMs: number }) | undefined> {
+    const rows = this.#index.members(id);
+    const has = (bit: number) => rows.filter((r) => (r.kind & bit) !== 0);
+    const candidates =
+      artifact === "executable"
+        ? has(KIND.EXECUTABLE)
+        : artifact === "debuginfo"
+          ? has(KIND.DEBUGINFO)
+          : [...has(KIND.DEBUGINFO), ...rows.filter((r) => (r.kind & KIND.DEBUGINFO) === 0)];
+    if (candidates.length === 0) return undefined;
+    const cache = await this.#memberCache();
+    for (const row of candidates) {
+      const [dev, ino, size, mtimeNs, ctimeNs] = row.archive.stamp as [bigint, bigint, bigint, bigint, bigint];
+      const file = {
+        archive: row.archive.path,
+        stamp: { dev, ino, size, mtimeNs, ctimeNs },
+        member: row.member,
+        size: row.size,
+      };
+      try {
+        // Checked on every request: a kept copy of a member outlives its archive.
+        if (!this.#unchanged(row.archive.root, file.archive, file.stamp)) continue;
+        const opened = await openArchivedArtifact(cache, file, artifact, section);
+        if (opened) return { ...opened, mtimeMs: row.mtimeS * 1000 };
+      } catch (error) {
+        if (error instanceof ProcfsMissingError) throw error;
+      }
+    }
+    return undefined;
+  }
+
+  // Whether the archive at `path` is still there, under its root, with the stamp it was indexed with.
+  #unchanged(root: string, path: string, stamp: ArchiveStamp): boolean {
+    const { fd, stat } = openUnderRootSync(root, path, { expect: { dev: stamp.dev, ino: stamp.ino } });
+    closeSync(fd);
+    return sameStamp(archiveStamp(stat), stamp);
+  }
+
+  #memberCache(): Promise<ArchiveMemberCache> {
+    this.#cache ??= ArchiveMemberCache.create({
+      openArchive: (path, expect) => {
+        const row = this.#index.database.fileAt(path);
+        if (!row) throw Object.assign(new Error(`${path}: no longer indexed`), { code: "ENOENT" });
+        return openUnderRootSync(row.root, path, { expect });
+      },
+    });
+    return this.#cache;
+  }
+
+  /** Removes the extracted members. */
+  async dispose(): Promise<void> {
+    if (this.#cache) await (await this.#cache).dispose();
+  }
 }

@@ -2,6 +2,7 @@
 // as elfutils' server picks it; shared by the server and the client's local step.
 import { closeSync } from "node:fs";
 import { NotUnderRootError, openUnderRootSync, SymlinkRefusedError } from "../files/under-root.js";
+import { FileChangedError, NotRegularFileError } from "../safe-open.js";
 import type { BuildIdIndex, IndexedFile } from "./build-id-index.js";
 import { fdReader } from "./reads.js";
 import { readElfLayout, sectionWithBytes } from "./sections.js";
@@ -24,18 +25,26 @@ export interface OpenedArtifact {
   length: number;
 }
 
-/** What became of a candidate: its descriptor, or why not: changed since the scan, or refused (a link on its way, under no root). */
-type Opened = number | "changed" | "refused";
+/**
+ * What became of a candidate: its descriptor, or why not: changed in place since the scan (same
+ * device and inode), gone (no file, or another one, at its path), or refused (a link on its way).
+ */
+type Opened = number | "changed" | "gone" | "refused";
 
 // Opens an indexed file under its root, only if it is still the file the scan read: same device, inode, size, mtime and ctime.
-function openUnchanged(index: BuildIdIndex, file: IndexedFile): Opened {
-  const root = index.rootOf(file.path);
-  if (root === undefined) return "refused";
+function openUnchanged(file: IndexedFile): Opened {
   let opened: ReturnType<typeof openUnderRootSync>;
   try {
-    opened = openUnderRootSync(root, file.path, { expect: { dev: file.dev, ino: file.ino } });
+    opened = openUnderRootSync(file.root, file.path, { expect: { dev: file.dev, ino: file.ino } });
   } catch (error) {
-    return error instanceof SymlinkRefusedError || error instanceof NotUnderRootError ? "refused" : "changed";
+    if (error instanceof SymlinkRefusedError || error instanceof NotUnderRootError) return "refused";
+    const code = (error as NodeJS.ErrnoException).code;
+    return error instanceof FileChangedError ||
+      error instanceof NotRegularFileError ||
+      code === "ENOENT" ||
+      code === "ENOTDIR"
+      ? "gone"
+      : "changed";
   }
   const { fd, stat } = opened;
   if (stat.size === file.size && stat.mtimeNs === file.mtimeNs && stat.ctimeNs === file.ctimeNs) return fd;
@@ -46,16 +55,17 @@ function openUnchanged(index: BuildIdIndex, file: IndexedFile): Opened {
 /**
  * The first unchanged indexed file holding the artifact, opened under its root: newest first; for
  * a section, debuginfo files before executables, skipping files where it is absent, `SHT_NOBITS`
- * or not wholly inside the file. Otherwise how many candidates had changed since the scan and how
- * many were refused (a symbolic link on the way from their root, or under no root); none changed:
- * the index has no such artifact. @internal
+ * or not wholly inside the file. Otherwise how many candidates had changed in place since the scan,
+ * how many were gone (checked here, on open: no file or another file at the path) and how many
+ * were refused (a symbolic link on the way from their root); none changed: the index has no such
+ * artifact. @internal
  */
 export function openArtifact(
   index: BuildIdIndex,
   id: string,
   artifact: Artifact,
   section: string,
-): OpenedArtifact | { changed: number; refused: number } {
+): OpenedArtifact | { changed: number; gone: number; refused: number } {
   const files = index.lookup(id);
   const candidates =
     artifact === "executable"
@@ -64,10 +74,12 @@ export function openArtifact(
         ? files.filter((f) => f.debuginfo)
         : [...files.filter((f) => f.debuginfo), ...files.filter((f) => !f.debuginfo && f.executable)];
   let changed = 0;
+  let gone = 0;
   let refused = 0;
   for (const file of candidates) {
-    const fd = openUnchanged(index, file);
+    const fd = openUnchanged(file);
     if (fd === "changed") changed++;
+    else if (fd === "gone") gone++;
     else if (fd === "refused") refused++;
     if (typeof fd !== "number") continue;
     const size = Number(file.size);
@@ -78,5 +90,5 @@ export function openArtifact(
     } catch {}
     closeSync(fd);
   }
-  return { changed, refused };
+  return { changed, gone, refused };
 }

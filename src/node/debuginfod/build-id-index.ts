@@ -1,25 +1,23 @@
 /**
- * The reverse index: build ID -> the files that carry it, over scanned roots. The distinct IDs live
- * in the wasm table ({@link BuildIdCache}: key = the ID's first 8 bytes, value = the whole ID, so a
- * hit is checked in full); the files live beside it in typed arrays, sorted by that key. IDs longer
- * than the table's {@link BUILD_ID_MAX} bytes (rare: `--build-id=0x…` with more than 20 bytes) are
- * kept beside it in a map keyed by their whole hex.
+ * The reverse index: build ID -> the files that carry it, over scanned roots, kept in an SQLite
+ * database (index-db.ts). Lookups are indexed queries (microseconds), so an index opened from its
+ * database answers at once; a scan writes only the files that changed, in transactions of bounded
+ * size, so what it has read is answered while it goes on.
  *
  * @packageDocumentation
  */
 import { type BigIntStats, closeSync, type Dirent, realpathSync } from "node:fs";
-import cliProgress from "cli-progress";
-import { BuildIdCache } from "../../cache.js";
+import { resolve } from "node:path";
 import { ElfError } from "../../elf.js";
-import { toHex } from "../../hex.js";
-import { BUILD_ID_MAX } from "../../layout.js";
 import { ProcfsMissingError, RootDir, relativeNames } from "../files/under-root.js";
-import { loadSnapshotFile, saveSnapshotAtomic } from "../snapshot-file.js";
-import { buildIdBytes } from "./build-id.js";
-import { emptyTable, type FileTable, ID_MAX, idOf, KIND, STAMP_WORDS, TableBuilder } from "./file-table.js";
-import { decodeIndexFile, encodeIndexFile } from "./index-file.js";
-import { buildIdThrough, fdReader, headFirst } from "./reads.js";
+import { archiveFormat, scanArchive } from "./archive.js";
+import { buildIdBytes, MAX_ID_BYTES } from "./build-id.js";
+import { DwarfError, readSourceNames } from "./dwarf-lines.js";
+import { ID_MAX, KIND } from "./file-table.js";
+import { type ArchivedMemberRow, IndexDatabase, type MemberRow, type SourceRow } from "./index-db.js";
+import { buildIdThrough, HEAD, pagedReader } from "./reads.js";
 import { readElfLayout } from "./sections.js";
+import { matchSource, type OpenedSource, SourceFiles, type SourceRecord } from "./sources.js";
 
 /** Roots scanned when none are given (those that exist). */
 export const DEFAULT_ROOTS: readonly string[] = Object.freeze([
@@ -32,10 +30,15 @@ export const DEFAULT_ROOTS: readonly string[] = Object.freeze([
   "/opt",
 ]);
 
+/** Files a scan writes in one transaction when not told otherwise. */
+export const DEFAULT_WRITE_BATCH = 1000;
+
 /** One file the index holds for a build ID. */
 export interface IndexedFile {
   /** Its path. */
   path: string;
+  /** The root it was found under (a real path): it is opened from there, never through a link. */
+  root: string;
   /** Has loadable code. */
   executable: boolean;
   /** Has DWARF. */
@@ -60,13 +63,15 @@ export interface ScanStats {
   missingRoots: number;
   /** Directories walked. */
   directories: number;
-  /** Regular files found. */
+  /** Regular files found (and not excluded). */
   files: number;
+  /** Regular files left out by the include and exclude patterns. */
+  excluded: number;
   /** Files opened and read by this scan. */
   reads: number;
   /** Files whose stamp was unchanged, taken from the previous scan without a read. */
   reused: number;
-  /** Files the previous scan held that this one did not find (dropped from the index). */
+  /** Files the index held that this scan did not find (dropped from the index). */
   removed: number;
   /** ELF files with a build ID the index holds. */
   withBuildId: number;
@@ -84,23 +89,57 @@ export interface ScanStats {
   special: number;
   /** Further names of a file already seen (same device and inode). */
   hardLinks: number;
-  /** ELF files whose build ID is longer than the index file's length byte holds (`ID_MAX`), so not indexed. */
+  /** ELF files whose build ID is longer than `ID_MAX` bytes, so not indexed. */
   longBuildIds: number;
   /** Wall time of the scan in milliseconds. */
   durationMs: number;
 }
 
-/** Options for {@link BuildIdIndex.create} and {@link BuildIdIndex.load}. */
+/** Where a scan under way is, for progress lines and `/metrics`. */
+export interface ScanProgress {
+  /** "walk": listing directories; "read": reading the files found. */
+  phase: "walk" | "read";
+  /** Directories listed so far. */
+  directories: number;
+  /** Regular files found so far. */
+  files: number;
+  /** Files the read phase has handled (read, or kept unread as unchanged). */
+  handled: number;
+  /** Of those, read. */
+  reads: number;
+  /** Milliseconds since the scan started. */
+  elapsedMs: number;
+}
+
+/** Figures of a {@link BuildIdIndex.groom}. */
+export interface GroomStats {
+  /** Files checked. */
+  checked: number;
+  /** Files dropped: gone, no longer a regular file, another file in their place, or now excluded. */
+  removed: number;
+  /** Wall time in milliseconds. */
+  durationMs: number;
+}
+
+/** Options for {@link BuildIdIndex.create} and {@link BuildIdIndex.open}. */
 export interface BuildIdIndexOptions {
-  /** Directories to scan; default {@link DEFAULT_ROOTS}. */
+  /** Directories to scan; default {@link DEFAULT_ROOTS}. A `readonly` index takes its roots from the database. */
   roots?: readonly string[];
+  /** A file is indexed only when its path matches one of these (elfutils' `-I`); default: every file. */
+  include?: readonly RegExp[];
+  /** ... and none of these (elfutils' `-X`). */
+  exclude?: readonly RegExp[];
+  /** Files a scan writes in one transaction, at most (1 to 1,000,000); default {@link DEFAULT_WRITE_BATCH}. */
+  writeBatch?: number;
+  /** Open the database for reading only (a replica of another process's scans): no scan, no groom. Only with a path. */
+  readonly?: boolean;
 }
 
 /** Options for {@link BuildIdIndex.scan}. */
 export interface ScanOptions {
-  /** Show a progress bar on standard error when it is a terminal. */
-  progress?: boolean;
-  /** Stops the scan at its next pause (every few milliseconds); it then rejects with the signal's reason and the index keeps its previous contents. */
+  /** Called at every pause (every few milliseconds) with where the scan is. */
+  onProgress?: (progress: Readonly<ScanProgress>) => void;
+  /** Stops the scan at its next pause; it then rejects with the signal's reason. What it wrote stays: each file as read. */
   signal?: AbortSignal;
   /** Points inside the scan where tests change the tree. @internal */
   hooks?: ScanHooks;
@@ -114,35 +153,30 @@ export interface ScanHooks {
   walked?(): void;
 }
 
-/** A directory the walk is to list: its root, its components below the root, and its path. */
+/** A scan or groom asked of an index opened for reading only. */
+export class IndexReadOnlyError extends Error {
+  /** Always "IndexReadOnlyError", so the error can be told apart after serialisation. */
+  override name = "IndexReadOnlyError";
+  /** Errno-style code, so callers that switch on `error.code` can tell it apart. */
+  readonly code = "EROFS";
+  /** @param path The database. */
+  constructor(readonly path: string) {
+    super(`${path}: the index is open for reading only (a replica): another process scans it`);
+  }
+}
+
+/** A directory the walk is to list: its root (and the root's row), its components below the root, its path, and the files in it to read. */
 interface WalkedDir {
   root: RootDir;
+  rootId: number;
   names: string[];
   path: string;
+  /** Names of the regular files in it to read. */
+  files: string[];
 }
 
-/** A regular file the walk found (its name is the last component of `path`), with its `lstat` stamp when the walk took one. */
-interface WalkedFile {
-  dir: WalkedDir;
-  path: string;
-  stamp: bigint[] | undefined;
-}
-
-const ID_PREFIX = 8;
-const GOLDEN = 0x9e3779b97f4a7c15n;
 /** Longest a scan works without a pause for other work (a server's requests), in ms; one file's read is never split. */
 const SLICE_MS = 10;
-
-/** The table key of probe `i` for an ID whose first 8 bytes are `prefix`: IDs sharing a prefix take the next free probe. */
-function probeKey(prefix: bigint, i: number): bigint {
-  return i === 0 ? prefix : BigInt.asUintN(64, prefix ^ (BigInt(i) * GOLDEN));
-}
-
-function prefixOf(bytes: Uint8Array, at: number): bigint {
-  let key = 0n;
-  for (let i = 0; i < ID_PREFIX; i++) key = (key << 8n) | BigInt(bytes[at + i]!);
-  return key;
-}
 
 function stampOf(st: BigIntStats): bigint[] {
   return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs];
@@ -169,57 +203,91 @@ function hasType(entry: Dirent): boolean {
   );
 }
 
-function sameStamp(table: FileTable, i: number, stamp: readonly bigint[]): boolean {
-  for (let w = 0; w < STAMP_WORDS; w++) if (table.stamps[i * STAMP_WORDS + w] !== stamp[w]) return false;
-  return true;
-}
+const sameStamp = (a: readonly bigint[], b: readonly bigint[]): boolean => a.every((w, i) => w === b[i]);
 
-type Classified = { kind: number; id?: Uint8Array; long?: boolean };
+type Classified = { kind: number; id?: Uint8Array; long?: boolean; sources?: SourceRow[] };
 
-// Reads one regular file, opened under its root; returns its stamp (from the handle) and kind.
-function classify(file: WalkedFile): { stamp: bigint[]; found: Classified } {
-  const { fd, stat } = file.dir.root.openFile(file.dir.names, file.path.slice(file.path.lastIndexOf("/") + 1));
+/** The first page of the file being classified: one buffer for every file, not one each. */
+const page = new Uint8Array(HEAD);
+const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
+
+// Reads the regular file `name` of `dir`, opened under its root; returns its stamp and link count (from the handle) and kind.
+function classify(
+  dir: WalkedDir,
+  name: string,
+  sources: SourceFiles,
+): { stamp: bigint[]; links: number; found: Classified } {
+  const { fd, stat } = dir.root.openFile(dir.names, name);
+  const links = Number(stat.nlink);
   try {
     const size = Number(stat.size);
-    const read = headFirst(fdReader(fd), size);
+    const read = pagedReader(fd, size, page);
     const stamp = stampOf(stat);
+    // Most files under a root are not ELF: told at the magic, without an error thrown for each.
+    if (size < ELF_MAGIC.length || ELF_MAGIC.some((b, i) => page[i] !== b)) return { stamp, links, found: { kind: 0 } };
     let layout: ReturnType<typeof readElfLayout>;
     let info: ReturnType<typeof buildIdThrough>;
     try {
       layout = readElfLayout(read, size);
       info = buildIdThrough(read, size);
     } catch (error) {
-      if (error instanceof ElfError) return { stamp, found: { kind: 0 } };
+      if (error instanceof ElfError) return { stamp, links, found: { kind: 0 } };
       throw error;
     }
     const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
-    if (info.length > ID_MAX) return { stamp, found: { kind, long: true } };
-    return { stamp, found: { kind: kind | KIND.BUILD_ID, id: info.bytes } };
+    if (info.length > ID_MAX) return { stamp, links, found: { kind, long: true } };
+    const found: Classified = { kind: kind | KIND.BUILD_ID, id: info.bytes.slice() };
+    if (layout.debuginfo) found.sources = sourceRows(sources, read, size);
+    return { stamp, links, found };
   } finally {
     closeSync(fd);
   }
 }
 
-function progressBar(enabled: boolean | undefined): {
-  start(total: number): void;
-  update(n: number): void;
-  stop(): void;
-} {
-  if (!enabled || !process.stderr.isTTY) return { start() {}, update() {}, stop() {} };
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: "indexing [{bar}] {value}/{total} files",
-      hideCursor: true,
-      clearOnComplete: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  return {
-    start: (total) => bar.start(total, 0),
-    update: (n) => bar.update(n),
-    stop: () => bar.stop(),
-  };
+// The sources a debuginfo's line tables name that lie under a root now (sources.ts); none when its DWARF cannot be read.
+function sourceRows(sources: SourceFiles, read: ReturnType<typeof pagedReader>, size: number): SourceRow[] {
+  let names: ReturnType<typeof readSourceNames>;
+  try {
+    names = readSourceNames(read, size);
+  } catch (error) {
+    if (error instanceof DwarfError || error instanceof ElfError) return [];
+    throw error;
+  }
+  return [...sources.record(names.sources).values()].map((r) => ({
+    name: r.name,
+    stamp: [r.dev, r.ino, r.size, r.mtimeNs, r.ctimeNs],
+  }));
+}
+
+// The ELF members with a build ID of the package archive `name` of `dir` (archive.ts, its bounds); null when it cannot be read.
+async function readArchive(
+  dir: WalkedDir,
+  name: string,
+  path: string,
+): Promise<(MemberRow & { buildId: Uint8Array })[] | null> {
+  const { fd, stat } = dir.root.openFile(dir.names, name);
+  try {
+    const scan = await scanArchive({ path, fd, stat });
+    return scan.elves.flatMap((e) => {
+      const buildId = Buffer.from(e.buildId, "hex");
+      if (buildId.length > ID_MAX) return [];
+      const kind = KIND.BUILD_ID | (e.executable ? KIND.EXECUTABLE : 0) | (e.debuginfo ? KIND.DEBUGINFO : 0);
+      return [{ member: e.member, kind, size: e.size, mtimeS: e.mtime, buildId }];
+    });
+  } catch (error) {
+    if (error instanceof ProcfsMissingError) throw error;
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes queued by a scan or groom, committed in transactions of bounded size. */
+interface Writes {
+  /** Queues a write; commits the queue when it holds a batch. */
+  add(write: () => void): void;
+  /** Commits what is queued. */
+  flush(): void;
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -231,16 +299,24 @@ interface Slices {
   pause(): Promise<void>;
 }
 
-function slices(signal: AbortSignal | undefined): Slices {
+function slices(signal: AbortSignal | undefined, beforePause: () => void): Slices {
   let since = performance.now();
   return {
     due: () => performance.now() - since >= SLICE_MS,
     async pause() {
+      beforePause();
       await tick();
       signal?.throwIfAborted();
       since = performance.now();
     },
   };
+}
+
+function patterns(what: string, value: readonly RegExp[] | undefined): readonly RegExp[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((r) => !(r instanceof RegExp)))
+    throw new TypeError(`${what} must be an array of RegExp, got ${String(value)}`);
+  return value.map((r) => new RegExp(r.source, r.flags.replace(/[gy]/g, "")));
 }
 
 /**
@@ -252,90 +328,109 @@ function slices(signal: AbortSignal | undefined): Slices {
  *
  * @example
  * ```ts
- * const index = await BuildIdIndex.create({ roots: ["/usr/bin", "/usr/lib/debug/.build-id"] });
- * await index.scan();
- * index.lookup("4a1b…").filter((f) => f.debuginfo);
+ * const index = await BuildIdIndex.open("/var/cache/buildid/index.sqlite", { roots: ["/usr/bin"] });
+ * index.lookup("4a1b…"); // at once, from what the last run indexed
+ * await index.scan(); // reads only what changed since
  * ```
  */
 export class BuildIdIndex {
   #roots: readonly string[];
-  #realRoots: string[] | undefined;
-  #files: FileTable = emptyTable();
-  #table: BuildIdCache;
-  #fileKeys = new BigUint64Array(0);
-  #order = new Uint32Array(0);
-  #long = new Map<string, number[]>();
-  #buildIds = 0;
+  #db: IndexDatabase;
+  #include: readonly RegExp[];
+  #exclude: readonly RegExp[];
+  #writeBatch: number;
   #stats: ScanStats | undefined;
-  #scanning: Promise<unknown> = Promise.resolve();
-  #out = new Uint8Array(BUILD_ID_MAX);
-  #want = new Uint8Array(ID_MAX);
+  #progress: ScanProgress | undefined;
+  #busy: Promise<unknown> = Promise.resolve();
+  #want = new Uint8Array(MAX_ID_BYTES);
+  #sources: SourceFiles | undefined;
 
-  private constructor(roots: readonly string[], table: BuildIdCache) {
+  private constructor(db: IndexDatabase, roots: readonly string[], options: BuildIdIndexOptions) {
+    this.#db = db;
     this.#roots = roots;
-    this.#table = table;
+    this.#include = patterns("include", options.include);
+    this.#exclude = patterns("exclude", options.exclude);
+    const batch = options.writeBatch ?? DEFAULT_WRITE_BATCH;
+    if (!Number.isSafeInteger(batch) || batch < 1 || batch > 1_000_000)
+      throw new RangeError(`writeBatch must be an integer from 1 to 1000000, got ${String(batch)}`);
+    this.#writeBatch = batch;
+  }
+
+  static #checkRoots(options: BuildIdIndexOptions): readonly string[] {
+    const roots = options.roots ?? DEFAULT_ROOTS;
+    if (!Array.isArray(roots) || roots.some((r) => typeof r !== "string" || r === ""))
+      throw new TypeError(`roots must be an array of non-empty paths, got ${JSON.stringify(roots)}`);
+    return [...roots];
   }
 
   /**
-   * An empty index over `options.roots` (default {@link DEFAULT_ROOTS}); call {@link BuildIdIndex.scan} to fill it.
-   * @throws TypeError when `roots` is not an array of strings.
+   * An empty index in memory over `options.roots` (default {@link DEFAULT_ROOTS}); call {@link BuildIdIndex.scan} to fill it.
+   * @throws TypeError or RangeError naming a bad option.
    */
   static async create(options: BuildIdIndexOptions = {}): Promise<BuildIdIndex> {
-    const roots = options.roots ?? DEFAULT_ROOTS;
-    if (!Array.isArray(roots) || roots.some((r) => typeof r !== "string" || r === "")) {
-      throw new TypeError(`roots must be an array of non-empty paths, got ${JSON.stringify(roots)}`);
+    if (options.readonly) throw new TypeError("readonly needs a database path: use BuildIdIndex.open");
+    const roots = BuildIdIndex.#checkRoots(options);
+    const db = IndexDatabase.open(undefined);
+    try {
+      return new BuildIdIndex(db, roots, options);
+    } catch (error) {
+      db.close();
+      throw error;
     }
-    return new BuildIdIndex([...roots], await BuildIdCache.create({ capacity: 16 }));
   }
 
   /**
-   * The index saved at `path` by {@link BuildIdIndex.save}, answering at once from what it holds;
-   * an empty one when there is no file. A later {@link BuildIdIndex.scan} reads only what changed.
-   * @throws {@link IndexFileError} for a file that is not a valid index; the file is left as it is.
+   * The index kept in the database at `path`, answering at once from what it holds; created
+   * empty when there is no file, migrated once from an index file of the old format. A later
+   * {@link BuildIdIndex.scan} reads only what changed. With `readonly`, the roots are the
+   * database's and only lookups are allowed.
+   * @throws IndexDatabaseError or IndexFileError naming `path` for a file that is not an
+   *   index; the file is left as it is.
    */
-  static async load(path: string, options: BuildIdIndexOptions = {}): Promise<BuildIdIndex> {
-    const index = await BuildIdIndex.create(options);
-    const bytes = await loadSnapshotFile(path);
-    if (bytes !== undefined) await index.#adopt(decodeIndexFile(bytes, path));
-    return index;
-  }
-
-  /** Saves the files and stamps atomically at `path` (through the crash-safe snapshot writer). */
-  async save(path: string): Promise<void> {
-    await saveSnapshotAtomic(path, encodeIndexFile(this.#files));
-  }
-
-  /** The roots this index scans. */
-  get roots(): readonly string[] {
-    return this.#roots;
-  }
-
-  /**
-   * The root holding `path`, as the last scan opened it (a real path; before any scan, the roots'
-   * real paths now), the innermost when roots nest; `undefined` when none does. @internal
-   */
-  rootOf(path: string): string | undefined {
-    this.#realRoots ??= this.#roots.flatMap((root) => {
+  static async open(path: string, options: BuildIdIndexOptions = {}): Promise<BuildIdIndex> {
+    if (typeof path !== "string" || path === "")
+      throw new TypeError(`path must be a non-empty string, got ${JSON.stringify(path)}`);
+    const readonly = options.readonly ?? false;
+    const roots = readonly ? [] : BuildIdIndex.#checkRoots(options);
+    const real = roots.flatMap((root) => {
       try {
         return [realpathSync(root)];
       } catch {
         return [];
       }
     });
-    let best: string | undefined;
-    for (const root of this.#realRoots)
-      if ((best === undefined || root.length > best.length) && relativeNames(root, path)) best = root;
-    return best;
+    const db = IndexDatabase.open(path, { readonly, migrateRoots: real });
+    try {
+      return new BuildIdIndex(db, readonly ? db.rootPaths() : roots, options);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /** The roots this index scans (a read-only index: the roots its database holds files under). */
+  get roots(): readonly string[] {
+    return this.#db.readonly ? this.#db.rootPaths() : this.#roots;
+  }
+
+  /** Opened for reading only. */
+  get readonly(): boolean {
+    return this.#db.readonly;
   }
 
   /** Distinct build IDs held. */
   get size(): number {
-    return this.#buildIds;
+    return this.#db.counts().buildIds;
   }
 
-  /** Every file the last scan looked at (read-only view; do not change it). @internal */
-  get files(): Readonly<FileTable> {
-    return this.#files;
+  /** Bytes the database takes. */
+  get databaseBytes(): number {
+    return this.#db.bytes();
+  }
+
+  /** The database, for the readers of archives and sources that store their rows in it. @internal */
+  get database(): IndexDatabase {
+    return this.#db;
   }
 
   /** Figures of the last scan; `undefined` before the first. */
@@ -343,16 +438,29 @@ export class BuildIdIndex {
     return this.#stats;
   }
 
+  /** Where the scan under way is; `undefined` when none is. */
+  get progress(): Readonly<ScanProgress> | undefined {
+    return this.#progress;
+  }
+
+  // Runs `work` after the scan or groom under way: one at a time.
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#db.readonly) return Promise.reject(new IndexReadOnlyError(this.#db.path ?? ""));
+    const run = this.#busy.then(work);
+    this.#busy = run.catch(() => {});
+    return run;
+  }
+
   /**
    * Walks the roots and brings the index up to date: new and changed files are read, unchanged
    * ones (same stamp) kept unread, vanished ones dropped. Unreadable entries are counted, never fatal.
-   * Lookups meanwhile answer from the previous scan (it pauses every few milliseconds, so a server
-   * on the same thread keeps answering); a scan called during another runs after it.
+   * Lookups meanwhile answer from the database, which holds every file read so far (it pauses
+   * every few milliseconds, so a server on the same thread keeps answering); a scan called during
+   * another, or during a groom, runs after it.
+   * @throws {@link IndexReadOnlyError} for an index opened `readonly`.
    */
   scan(options: ScanOptions = {}): Promise<ScanStats> {
-    const run = this.#scanning.then(() => this.#scanOnce(options));
-    this.#scanning = run.catch(() => {});
-    return run;
+    return this.#serial(() => this.#scanOnce(options));
   }
 
   async #scanOnce(options: ScanOptions): Promise<ScanStats> {
@@ -362,6 +470,7 @@ export class BuildIdIndex {
       missingRoots: 0,
       directories: 0,
       files: 0,
+      excluded: 0,
       reads: 0,
       reused: 0,
       removed: 0,
@@ -377,25 +486,50 @@ export class BuildIdIndex {
       durationMs: 0,
     };
     options.signal?.throwIfAborted();
+    const progress: ScanProgress = { phase: "walk", directories: 0, files: 0, handled: 0, reads: 0, elapsedMs: 0 };
+    this.#progress = progress;
+    const writes = this.#writes();
+    const slice = slices(options.signal, () => {
+      writes.flush();
+      progress.elapsedMs = performance.now() - started;
+      options.onProgress?.(progress);
+    });
     const roots = this.#openRoots(stats);
     try {
-      await this.#update(roots, stats, options);
+      const rootIds = roots.map((root) => this.#db.rootId(root.path));
+      await this.#update(roots, rootIds, stats, slice, writes, progress, options.hooks);
+      this.#db.dropUnusedRoots(rootIds);
     } finally {
       for (const root of roots) root.close();
+      this.#progress = undefined;
     }
-    const t = this.#files;
-    for (let i = 0; i < t.count; i++) {
-      const kind = t.kinds[i]!;
-      if (!(kind & KIND.BUILD_ID)) continue;
-      stats.withBuildId++;
-      if (kind & KIND.EXECUTABLE) stats.executables++;
-      if (kind & KIND.DEBUGINFO) stats.debuginfo++;
-    }
-    stats.buildIds = this.#buildIds;
-    this.#realRoots = roots.map((root) => root.path);
+    const counts = this.#db.counts();
+    stats.withBuildId = counts.withBuildId;
+    stats.executables = counts.executables;
+    stats.debuginfo = counts.debuginfo;
+    stats.buildIds = counts.buildIds;
     stats.durationMs = performance.now() - started;
     this.#stats = stats;
     return stats;
+  }
+
+  // Writes queued and committed together: at most writeBatch at a time, and at every pause.
+  #writes(): Writes {
+    const queued: (() => void)[] = [];
+    const flush = (): void => {
+      if (queued.length === 0) return;
+      this.#db.transaction(() => {
+        for (const write of queued) write();
+      });
+      queued.length = 0;
+    };
+    return {
+      add: (write) => {
+        queued.push(write);
+        if (queued.length >= this.#writeBatch) flush();
+      },
+      flush,
+    };
   }
 
   // Opens each root once (duplicates, by device and inode, are dropped); a root that is missing or not a directory is counted.
@@ -426,74 +560,102 @@ export class BuildIdIndex {
     return opened;
   }
 
-  // Walks the opened roots, reads what is new or changed and adopts the result.
-  async #update(roots: RootDir[], stats: ScanStats, options: ScanOptions): Promise<void> {
-    const slice = slices(options.signal);
-    const previous = this.#files;
-    // Nothing to compare with: regular files go unstamped to classify, whose handle stamps them.
-    const seenFiles = new Set<string>();
-    const found = await this.#walk(roots, stats, slice, seenFiles, previous.count > 0, options.hooks);
-    // The reads open every folder afresh from its root: none held since the walk, which may be elsewhere by now.
-    for (const root of roots) root.release();
-    options.hooks?.walked?.();
-    const byPath = new Map<string, number>();
-    for (let i = 0; i < previous.count; i++) {
-      byPath.set(previous.paths[i]!, i);
-      if (slice.due()) await slice.pause();
-    }
-    let kept = 0;
-    const builder = new TableBuilder();
-    const bar = progressBar(options.progress);
-    bar.start(found.length);
-    try {
-      for (let n = 0; n < found.length; n++) {
-        const file = found[n]!;
-        const { path, stamp } = file;
-        const old = byPath.get(path);
-        if (old !== undefined) kept++;
-        if (old !== undefined && stamp !== undefined && sameStamp(previous, old, stamp)) {
-          builder.copy(previous, old);
-          stats.reused++;
-        } else {
-          try {
-            const { stamp: opened, found: c } = classify(file);
-            if (stamp === undefined && !firstLink(seenFiles, opened)) {
-              stats.files--;
-              stats.hardLinks++;
-              continue;
-            }
-            stats.reads++;
-            if (c.long) stats.longBuildIds++;
-            builder.add(path, opened, c.kind, c.id);
-          } catch {
-            stats.unreadable++;
-          }
-        }
-        if (slice.due()) {
-          bar.update(n + 1);
-          await slice.pause();
-        }
-      }
-      bar.update(found.length);
-    } finally {
-      bar.stop();
-    }
-    stats.removed = previous.count - kept;
-    // Nothing read and nothing gone: every file was copied as it was, so the table stands.
-    if (stats.reads > 0 || builder.table.count !== previous.count) await this.#adopt(builder.table, slice);
-  }
-
-  // Lists the regular files under the roots, with their lstat stamps when `stampFiles`; never follows a link.
-  async #walk(
+  // Walks the opened roots, reads what is new or changed, writes it, and drops what was not found.
+  async #update(
     roots: RootDir[],
+    rootIds: number[],
     stats: ScanStats,
     slice: Slices,
-    seenFiles: Set<string>,
-    stampFiles: boolean,
+    writes: Writes,
+    progress: ScanProgress,
     hooks: ScanHooks | undefined,
-  ): Promise<WalkedFile[]> {
-    const found: WalkedFile[] = [];
-    const pending: WalkedDir[] = roots.map((root) => ({ root, names: [], path: root.path }));
+  ): Promise<void> {
+    const db = this.#db;
+    const seenFiles = new Set<string>();
+    const kept = new Set<number>();
+    // Nothing to compare with: regular files go unstamped to classify, whose handle stamps them.
+    const stampFiles = db.counts().files > 0;
+    const found = await this.#walk(roots, rootIds, stats, slice, { seenFiles, stampFiles, kept, progress, hooks });
+    // The reads open every folder afresh from its root: none held since the walk, which may be elsewhere by now.
+    for (const root of roots) root.release();
+    hooks?.walked?.();
+    progress.phase = "read";
+    progress.handled = stats.reused;
+    for (let n = 0; n < found.length; n++) {
+      const dir = found[n]!;
+      found[n] = undefined as never; // let what was handled go
+      const prefix = dir.path.endsWith("/") ? dir.path : `${dir.path}/`;
+      for (const name of dir.files) {
+        const path = prefix + name;
+        try {
+          const { stamp, links, found: c } = classify(dir, name, this.#sourceFiles());
+          if (links > 1 && !firstLink(seenFiles, stamp)) {
+            stats.files--;
+            stats.hardLinks++;
+            continue;
+          }
+          stats.reads++;
+          progress.reads++;
+          if (c.long) stats.longBuildIds++;
+          const old = stampFiles ? db.fileAt(path) : undefined;
+          const members = c.kind === 0 && archiveFormat(path) ? await readArchive(dir, name, path) : undefined;
+          if (members === null) stats.unreadable++;
+          writes.add(() => {
+            if (old) db.deleteFile(old.id);
+            const id = db.insertFile(dir.rootId, path, stamp, c.kind, c.id);
+            kept.add(id);
+            if (c.sources?.length) db.setSources(id, c.sources);
+            if (members?.length) db.setMembers(id, members);
+          });
+        } catch {
+          stats.unreadable++;
+        } finally {
+          progress.handled++;
+        }
+        if (slice.due()) await slice.pause();
+      }
+    }
+    writes.flush();
+    const gone = db.fileIds().filter((id) => !kept.has(id));
+    stats.removed = gone.length;
+    for (const id of gone) {
+      writes.add(() => db.deleteFile(id));
+      if (slice.due()) await slice.pause();
+    }
+    writes.flush();
+  }
+
+  /** Whether the include and exclude patterns let `path` in. */
+  #included(path: string): boolean {
+    if (this.#include.length > 0 && !this.#include.some((r) => r.test(path))) return false;
+    return !this.#exclude.some((r) => r.test(path));
+  }
+
+  // Lists the directories under the roots, each with its regular files to read: all of them in a
+  // first scan; in a rescan (`stampFiles`), those whose lstat stamp differs from the one held, the
+  // others noted in `kept` unread. Never follows a link.
+  async #walk(
+    roots: RootDir[],
+    rootIds: number[],
+    stats: ScanStats,
+    slice: Slices,
+    walk: {
+      seenFiles: Set<string>;
+      stampFiles: boolean;
+      kept: Set<number>;
+      progress: ScanProgress;
+      hooks: ScanHooks | undefined;
+    },
+  ): Promise<WalkedDir[]> {
+    const { seenFiles, stampFiles, kept, progress, hooks } = walk;
+    const found: WalkedDir[] = [];
+    const pending: WalkedDir[] = roots.map((root, i) => ({
+      root,
+      rootId: rootIds[i]!,
+      names: [],
+      path: root.path,
+      files: [],
+    }));
     const seenDirs = new Set(roots.map((root) => `${root.stat.dev}:${root.stat.ino}`));
     while (pending.length > 0) {
       const dir = pending.pop()!;
@@ -509,6 +671,7 @@ export class BuildIdIndex {
         entries = dir.root.list(dir.names).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       } catch {}
       stats.directories++;
+      progress.directories++;
       if (entries === undefined) {
         stats.unreadable++;
         continue;
@@ -522,7 +685,7 @@ export class BuildIdIndex {
         const path = prefix + name;
         // The directory's own type where it gives one; lstat only for a file's stamp (rescans) or an unknown type.
         let st: BigIntStats | undefined;
-        if ((stampFiles && entry.isFile()) || !hasType(entry)) {
+        if ((stampFiles && entry.isFile() && this.#included(path)) || !hasType(entry)) {
           try {
             st = dir.root.lstat(dir.names, name);
           } catch {}
@@ -535,96 +698,87 @@ export class BuildIdIndex {
         if (type.isSymbolicLink()) {
           stats.links++;
         } else if (type.isDirectory()) {
-          subdirs.push({ root: dir.root, names: [...dir.names, name], path });
+          subdirs.push({ root: dir.root, rootId: dir.rootId, names: [...dir.names, name], path, files: [] });
         } else if (!type.isFile()) {
           stats.special++;
+        } else if (!this.#included(path)) {
+          stats.excluded++;
         } else if (st === undefined) {
           stats.files++;
-          found.push({ dir, path, stamp: undefined });
+          progress.files++;
+          dir.files.push(name);
         } else {
           const stamp = stampOf(st);
-          if (!firstLink(seenFiles, stamp)) {
+          // Only a file with more than one name can be met again under another.
+          if (st.nlink > 1n && !firstLink(seenFiles, stamp)) {
             stats.hardLinks++;
             continue;
           }
           stats.files++;
-          found.push({ dir, path, stamp });
+          progress.files++;
+          const old = stampFiles ? this.#db.fileAt(path) : undefined;
+          if (old && old.root === dir.root.path && sameStamp(old.stamp, stamp)) {
+            kept.add(old.id);
+            stats.reused++;
+          } else {
+            dir.files.push(name);
+          }
         }
       }
+      if (dir.files.length > 0) found.push(dir);
       hooks?.listed?.(dir.path);
       for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);
     }
     return found;
   }
 
-  // Makes `files` the index's contents: one table entry per distinct ID, files sorted by its key.
-  async #adopt(files: FileTable, slice = slices(undefined)): Promise<void> {
-    let withId = 0;
-    for (let i = 0; i < files.count; i++) if (files.idLengths[i]) withId++;
-    const table = await BuildIdCache.create({ capacity: Math.max(16, Math.ceil(withId * 1.25)) });
-    const keys = new BigUint64Array(files.count);
-    const order: number[] = [];
-    const long = new Map<string, number[]>();
-    let distinct = 0;
-    const out = new Uint8Array(BUILD_ID_MAX);
-    for (let i = 0; i < files.count; i++) {
-      if (slice.due()) {
-        await slice.pause().catch((error) => {
-          table.dispose();
-          throw error;
-        });
-      }
-      const id = idOf(files, i);
-      if (id === undefined) continue;
-      const { length } = id;
-      if (length > BUILD_ID_MAX) {
-        const hex = toHex(id);
-        const same = long.get(hex);
-        if (same) same.push(i);
-        else long.set(hex, [i]);
-        continue;
-      }
-      const prefix = prefixOf(files.ids, i * BUILD_ID_MAX);
-      for (let probe = 0; ; probe++) {
-        const key = probeKey(prefix, probe);
-        const got = table.getBytes(key, out);
-        if (got === 0) {
-          table.set(key, id);
-          distinct++;
-          keys[i] = key;
-          break;
+  /**
+   * Drops the files that are gone since they were indexed, without walking the roots (elfutils'
+   * groom, `SIGUSR2`): each is looked up from its root, never through a link, and dropped when
+   * it is absent, no longer a regular file, another file (device or inode) in its place, or now
+   * left out by the include and exclude patterns. Runs after the scan or groom under way.
+   * @throws {@link IndexReadOnlyError} for an index opened `readonly`.
+   */
+  groom(options: { signal?: AbortSignal } = {}): Promise<GroomStats> {
+    return this.#serial(async () => {
+      const started = performance.now();
+      const writes = this.#writes();
+      const slice = slices(options.signal, writes.flush);
+      const held = new Map<string, RootDir | undefined>();
+      let checked = 0;
+      let removed = 0;
+      try {
+        for (const f of this.#db.allFiles()) {
+          checked++;
+          if (!held.has(f.root)) {
+            let dir: RootDir | undefined;
+            try {
+              dir = RootDir.openSync(f.root);
+            } catch (error) {
+              if (error instanceof ProcfsMissingError) throw error;
+            }
+            held.set(f.root, dir);
+          }
+          const dir = held.get(f.root);
+          const names = relativeNames(f.root, f.path);
+          let st: BigIntStats | undefined;
+          try {
+            if (dir && names) st = dir.lstat(names.slice(0, -1), names[names.length - 1]!);
+          } catch {}
+          const same = st?.isFile() && st.dev === f.stamp[0] && st.ino === f.stamp[1];
+          if (!same || !this.#included(f.path)) {
+            removed++;
+            writes.add(() => this.#db.deleteFile(f.id));
+          }
+          if (slice.due()) await slice.pause();
         }
-        if (got === length && out.subarray(0, got).every((b, j) => b === id[j])) {
-          keys[i] = key;
-          break;
-        }
+        writes.flush();
+        this.#db.optimize();
+      } finally {
+        for (const dir of held.values()) dir?.close();
       }
-      order.push(i);
-    }
-    order.sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : a - b));
-    this.#table.dispose();
-    this.#table = table;
-    this.#files = files;
-    this.#fileKeys = keys;
-    this.#order = Uint32Array.from(order);
-    this.#long = long;
-    this.#buildIds = distinct + long.size;
-  }
-
-  /** The table key holding exactly this ID, or `undefined`. */
-  #keyOf(length: number): bigint | undefined {
-    const want = this.#want;
-    const out = this.#out;
-    const prefix = prefixOf(want, 0);
-    for (let probe = 0; ; probe++) {
-      const key = probeKey(prefix, probe);
-      const got = this.#table.getBytes(key, out);
-      if (got === 0) return undefined;
-      if (got !== length) continue;
-      let same = true;
-      for (let j = 0; j < length && same; j++) same = out[j] === want[j];
-      if (same) return key;
-    }
+      return { checked, removed, durationMs: performance.now() - started };
+    });
   }
 
   /**
@@ -635,52 +789,63 @@ export class BuildIdIndex {
   lookup(buildId: string | Uint8Array): IndexedFile[] {
     const length = buildIdBytes(buildId, this.#want);
     if (length > ID_MAX) return [];
-    const numbers =
-      length > BUILD_ID_MAX ? (this.#long.get(toHex(this.#want, 0, length)) ?? []) : this.#numbers(length);
-    const t = this.#files;
-    const files = numbers.map((i): IndexedFile => {
-      const s = i * STAMP_WORDS;
-      return {
-        path: t.paths[i]!,
-        executable: (t.kinds[i]! & KIND.EXECUTABLE) !== 0,
-        debuginfo: (t.kinds[i]! & KIND.DEBUGINFO) !== 0,
-        dev: t.stamps[s]!,
-        ino: t.stamps[s + 1]!,
-        size: t.stamps[s + 2]!,
-        mtimeNs: t.stamps[s + 3]!,
-        ctimeNs: t.stamps[s + 4]!,
-      };
-    });
+    const files = this.#db.filesOf(this.#want.subarray(0, length)).map(
+      (f): IndexedFile => ({
+        path: f.path,
+        root: f.root,
+        executable: (f.kind & KIND.EXECUTABLE) !== 0,
+        debuginfo: (f.kind & KIND.DEBUGINFO) !== 0,
+        dev: f.stamp[0]!,
+        ino: f.stamp[1]!,
+        size: f.stamp[2]!,
+        mtimeNs: f.stamp[3]!,
+        ctimeNs: f.stamp[4]!,
+      }),
+    );
     return files.sort((a, b) => (a.mtimeNs > b.mtimeNs ? -1 : a.mtimeNs < b.mtimeNs ? 1 : 0));
   }
 
-  // The file numbers of the table-held ID of `length` bytes in #want.
-  #numbers(length: number): number[] {
-    this.#want.fill(0, length, ID_PREFIX);
-    const key = this.#keyOf(length);
-    if (key === undefined) return [];
-    const order = this.#order;
-    const keys = this.#fileKeys;
-    let lo = 0;
-    let hi = order.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (keys[order[mid]!]! < key) lo = mid + 1;
-      else hi = mid;
+  // The roots as SourceFiles resolves them, made once.
+  #sourceFiles(): SourceFiles {
+    this.#sources ??= new SourceFiles(this.roots.map((root) => resolve(root)));
+    return this.#sources;
+  }
+
+  /**
+   * Opens the source file `path` (as a `/source` request names it, matched as given or
+   * canonicalised) that a debuginfo of `buildId` names, if it is still the file the scan recorded:
+   * under a root, reached without a link, same device, inode, size, mtime and ctime (sources.ts).
+   * `undefined` otherwise. The caller closes the descriptor. @internal
+   */
+  openSource(buildId: string | Uint8Array, path: string): OpenedSource | undefined {
+    const length = buildIdBytes(buildId, this.#want);
+    if (length > ID_MAX) return undefined;
+    const records = new Map<string, SourceRecord>();
+    for (const row of this.#db.sourcesOf(this.#want.subarray(0, length))) {
+      const [dev, ino, size, mtimeNs, ctimeNs] = row.stamp as [bigint, bigint, bigint, bigint, bigint];
+      records.set(row.name, { name: row.name, dev, ino, size, mtimeNs, ctimeNs });
     }
-    const numbers: number[] = [];
-    for (let k = lo; k < order.length && keys[order[k]!] === key; k++) numbers.push(order[k]!);
-    return numbers;
+    const record = matchSource(records, path);
+    return record && this.#sourceFiles().open(record);
   }
 
-  /** Every distinct build ID held, in lowercase hex: the table's in table order, then the longer ones. */
-  *buildIds(): IterableIterator<string> {
-    yield* this.#table.values();
-    yield* this.#long.keys();
+  /** The ELF members of indexed package archives (`.deb`, `.ddeb`, `.rpm`) that carry `buildId`, newest archive first. @internal */
+  members(buildId: string | Uint8Array): ArchivedMemberRow[] {
+    const length = buildIdBytes(buildId, this.#want);
+    if (length > ID_MAX) return [];
+    const rows = this.#db.membersOf(this.#want.subarray(0, length));
+    return rows.sort((a, b) =>
+      a.archive.stamp[3]! > b.archive.stamp[3]! ? -1 : a.archive.stamp[3]! < b.archive.stamp[3]! ? 1 : 0,
+    );
   }
 
-  /** Releases the wasm table; the index answers nothing afterwards. */
+  /** Every distinct build ID held, in lowercase hex. */
+  buildIds(): IterableIterator<string> {
+    return this.#db.buildIds();
+  }
+
+  /** Closes the database; the index answers nothing afterwards. */
   dispose(): void {
-    this.#table.dispose();
+    this.#db.close();
   }
 }

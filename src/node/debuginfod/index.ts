@@ -8,8 +8,12 @@ export {
   BuildIdIndex,
   type BuildIdIndexOptions,
   DEFAULT_ROOTS,
+  DEFAULT_WRITE_BATCH,
+  type GroomStats,
   type IndexedFile,
+  IndexReadOnlyError,
   type ScanOptions,
+  type ScanProgress,
   type ScanStats,
 } from "./build-id-index.js";
 export {
@@ -32,6 +36,7 @@ export {
   type DwarfErrorCode,
   type DwarfLimits,
 } from "./dwarf-lines.js";
+export { IndexDatabaseError, type IndexDatabaseErrorCode, SCHEMA_VERSION } from "./index-db.js";
 export { IndexFileError, type IndexFileErrorCode } from "./index-file.js";
 export { type DebuginfodServer, type ServeOptions, type ServerMetrics, serveDebuginfod } from "./server.js";
 export { canonicalSourcePath, SourceRequestError } from "./sources.js";

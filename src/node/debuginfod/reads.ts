@@ -4,7 +4,7 @@ import { type BuildIdInfo, ElfError, parseBuildId } from "../../elf.js";
 import type { ReadAt } from "./sections.js";
 
 /** Bytes read from the start of a file at once: its headers and usual notes. */
-const HEAD = 4096;
+export const HEAD = 4096;
 
 /** Positional reads of `fd`: `length` bytes at `offset`, fewer only at end of file. @internal */
 export function fdReader(fd: number): ReadAt {
@@ -20,11 +20,21 @@ export function fdReader(fd: number): ReadAt {
   };
 }
 
-/** `read`, with the first page of a file of `size` bytes read once and served from memory. @internal */
-export function headFirst(read: ReadAt, size: number): ReadAt {
-  const head = read(0, Math.min(size, HEAD));
-  return (offset, length) =>
-    offset + length <= head.length ? head.subarray(offset, offset + length) : read(offset, length);
+/**
+ * Positional reads of `fd` (a file of `size` bytes) whose first page is read once into `page`, a
+ * buffer the caller reuses from file to file, and served from there: what a read returns inside it is
+ * valid until the next call. @internal
+ */
+export function pagedReader(fd: number, size: number, page: Uint8Array): ReadAt {
+  let got = 0;
+  const want = Math.min(size, page.length);
+  while (got < want) {
+    const n = readSync(fd, page, got, want - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  const rest = fdReader(fd);
+  return (offset, length) => (offset + length <= got ? page.subarray(offset, offset + length) : rest(offset, length));
 }
 
 /** The build ID of a file of `size` bytes through `read`, by the project's ELF reader. @throws {@link ElfError} as it does. @internal */

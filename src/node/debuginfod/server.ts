@@ -16,12 +16,15 @@ import type { AddressInfo, Socket } from "node:net";
 import { basename } from "node:path";
 import { integer } from "../../check.js";
 import { MAX_INTERVAL_MS } from "../snapshot-file.js";
+import { IndexedMembers } from "./archive-artifact.js";
 import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
-import type { BuildIdIndex, ScanStats } from "./build-id-index.js";
+import type { BuildIdIndex, GroomStats, ScanProgress, ScanStats } from "./build-id-index.js";
 import type { ClientArtifact } from "./client-cache.js";
+import { KIND } from "./file-table.js";
 import { fdReader } from "./reads.js";
 import { type AnswerSource, logRequest, noteSent, noteSource } from "./request-log.js";
+import { SourceRequestError, sourceRequestPath } from "./sources.js";
 import { numericHost, Upstream, type UpstreamMetrics, type UpstreamOptions } from "./upstream.js";
 
 /** Options for {@link serveDebuginfod}. */
@@ -48,15 +51,31 @@ export interface ServeOptions {
   /** A kept-alive connection with no new request for this long is closed, in ms. Default 5,000. */
   keepAliveTimeoutMs?: number;
   /**
+   * Scan the index as soon as the server listens, answering meanwhile from what the index holds
+   * (after a restart, its database; during a first scan, what is read so far). Default false.
+   * Ignored for a read-only index (a replica: another process scans).
+   */
+  scanAtStart?: boolean;
+  /**
    * Rescan the index this many seconds after each scan ends, as elfutils' `debuginfod -t`: only
    * changed files are read, vanished ones dropped, new ones found. 0 (the default): no rescans
    * but those {@link DebuginfodServer.rescan} asks for.
    */
   rescanSeconds?: number;
-  /** Called after each rescan with its figures (awaited before the next one is timed, e.g. to save the index). */
+  /**
+   * Groom the index this many seconds after each groom ends, as elfutils' `debuginfod -g`: files
+   * gone since they were indexed are dropped without a walk. 0 (the default): no grooms but those
+   * {@link DebuginfodServer.groom} asks for.
+   */
+  groomSeconds?: number;
+  /** Called at every pause of a scan with where it is (for progress lines). */
+  onScanProgress?: (progress: Readonly<ScanProgress>) => void;
+  /** Called after each scan (the first included) with its figures, awaited before the next one is timed. */
   onRescan?: (stats: ScanStats) => void | Promise<void>;
-  /** Called when a rescan fails (the index keeps what it had and serving goes on); default: counted only. */
+  /** Called when a scan or groom fails (the index keeps what it had and serving goes on); default: counted only. */
   onRescanError?: (error: unknown) => void;
+  /** Called after each groom with its figures. */
+  onGroom?: (stats: GroomStats) => void;
   /**
    * Upstream debuginfod servers to forward what the index does not hold to (any artifact, `source`
    * too), as elfutils' server forwards to `DEBUGINFOD_URLS`; see {@link UpstreamOptions}. Default: none, a miss is 404.
@@ -76,8 +95,10 @@ export interface ServerMetrics {
   hits: number;
   /** Build-ID requests answered 404. */
   misses: number;
-  /** Files that changed since the scan when a request came for them. */
+  /** Files that changed in place since the scan when a request came for them (answered 503). */
   changed: number;
+  /** Indexed files found gone when a request came for them (no file, or another file, at the path). */
+  vanished: number;
   /** Indexed paths refused when a request came for them: a symbolic link on the way from their root, or under no root. */
   refused: number;
   /** Responses cut short, their connection closed, because the file shrank while it was sent. */
@@ -94,6 +115,8 @@ export interface ServerMetrics {
   rescans: number;
   /** Rescans that failed. */
   rescanErrors: number;
+  /** Grooms done since the server started. */
+  grooms: number;
   /** Build-ID requests answered with a file from upstream or the client cache (elfutils' `http_responses_total{result="upstream"}`). */
   forwarded: number;
   /** The forwarding's counters, when there are upstreams. */
@@ -113,6 +136,8 @@ export interface DebuginfodServer {
    * rescan at a time, and calls while one waits share it. Resolves with its figures.
    */
   rescan(): Promise<ScanStats>;
+  /** Grooms now (as elfutils' server does on SIGUSR2), after the scan or groom under way. Resolves with its figures. */
+  groom(): Promise<GroomStats>;
   /** Stops the rescans (one under way ends at its next pause), stops accepting, closes every connection and resolves when the server has closed. */
   close(): Promise<void>;
 }
@@ -238,7 +263,7 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics
   stream.pipe(res, { end: false });
 }
 
-// Rescans one at a time: each timed `seconds` after the last one ended, or asked for; stopped by close().
+// Rescans one at a time: the first at once when asked, each next timed `seconds` after the last one ended, or asked for; stopped by close().
 function rescanner(index: BuildIdIndex, seconds: number, options: ServeOptions, metrics: ServerMetrics) {
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -252,7 +277,7 @@ function rescanner(index: BuildIdIndex, seconds: number, options: ServeOptions, 
     clearTimeout(timer);
     const run = (async () => {
       try {
-        const stats = await index.scan({ signal: abort.signal });
+        const stats = await index.scan({ signal: abort.signal, onProgress: options.onScanProgress });
         metrics.rescans++;
         await options.onRescan?.(stats);
         return stats;
@@ -270,7 +295,9 @@ function rescanner(index: BuildIdIndex, seconds: number, options: ServeOptions, 
     running = run;
     return run;
   };
-  schedule();
+  if (index.readonly) seconds = 0;
+  else if (options.scanAtStart) void start().catch(() => {});
+  else schedule();
   return {
     rescan(): Promise<ScanStats> {
       if (abort.signal.aborted) return Promise.reject(abort.signal.reason);
@@ -287,6 +314,47 @@ function rescanner(index: BuildIdIndex, seconds: number, options: ServeOptions, 
       abort.abort(new Error("the server is closing"));
       clearTimeout(timer);
       await Promise.allSettled([running, queued]);
+    },
+  };
+}
+
+// Grooms one at a time (the index runs them after its scans): each timed `seconds` after the last one ended, or asked for; stopped by close().
+function groomer(index: BuildIdIndex, seconds: number, options: ServeOptions, metrics: ServerMetrics) {
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<GroomStats> | undefined;
+  const schedule = (): void => {
+    clearTimeout(timer);
+    if (seconds > 0 && !abort.signal.aborted && !index.readonly)
+      timer = setTimeout(() => void start().catch(() => {}), seconds * 1000);
+  };
+  const start = (): Promise<GroomStats> => {
+    clearTimeout(timer);
+    const run = index.groom({ signal: abort.signal }).then(
+      (stats) => {
+        metrics.grooms++;
+        options.onGroom?.(stats);
+        return stats;
+      },
+      (error: unknown) => {
+        if (!abort.signal.aborted) options.onRescanError?.(error);
+        throw error;
+      },
+    );
+    running = run.finally(() => {
+      running = undefined;
+      schedule();
+    });
+    return run;
+  };
+  schedule();
+  return {
+    groom: (): Promise<GroomStats> =>
+      abort.signal.aborted ? Promise.reject(abort.signal.reason) : (running?.catch(() => {}).then(start) ?? start()),
+    async stop(): Promise<void> {
+      abort.abort(new Error("the server is closing"));
+      clearTimeout(timer);
+      await running?.catch(() => {});
     },
   };
 }
@@ -310,7 +378,8 @@ function metricsText(index: BuildIdIndex, m: ServerMetrics, upstream: Upstream |
   ]);
   metric("buildid_hits_total", "counter", "Build-ID requests answered with a file.", [["", m.hits]]);
   metric("buildid_misses_total", "counter", "Build-ID requests answered 404.", [["", m.misses]]);
-  metric("buildid_changed_total", "counter", "Indexed files found changed when requested.", [["", m.changed]]);
+  metric("buildid_changed_total", "counter", "Indexed files found changed in place when requested.", [["", m.changed]]);
+  metric("buildid_vanished_total", "counter", "Indexed files found gone when requested.", [["", m.vanished]]);
   metric("buildid_refused_total", "counter", "Indexed paths refused when requested: a link, or under no root.", [
     ["", m.refused],
   ]);
@@ -323,8 +392,18 @@ function metricsText(index: BuildIdIndex, m: ServerMetrics, upstream: Upstream |
   metric("http_client_errors_total", "counter", "Requests refused before routing.", [["", m.clientErrors]]);
   metric("rescans_total", "counter", "Rescans of the index since the server started.", [["", m.rescans]]);
   metric("rescan_errors_total", "counter", "Rescans that failed.", [["", m.rescanErrors]]);
+  metric("grooms_total", "counter", "Grooms of the index since the server started.", [["", m.grooms]]);
   const scan = index.lastScan;
   metric("index_buildids", "gauge", "Distinct build IDs in the index.", [["", index.size]]);
+  metric("index_database_bytes", "gauge", "Bytes the index database takes (its pages).", [["", index.databaseBytes]]);
+  const now = index.progress;
+  metric("scan_in_progress", "gauge", "1 while a scan runs.", [["", now ? 1 : 0]]);
+  if (now) {
+    metric("scan_progress_directories", "gauge", "Directories the scan under way has listed.", [["", now.directories]]);
+    metric("scan_progress_files", "gauge", "Files the scan under way has found.", [["", now.files]]);
+    metric("scan_progress_handled", "gauge", "Files the scan under way has read or kept.", [["", now.handled]]);
+    metric("scan_progress_reads", "gauge", "Files the scan under way has read.", [["", now.reads]]);
+  }
   if (scan) {
     metric("scan_files", "gauge", "Regular files the last scan found.", [["", scan.files]]);
     metric("scan_reads", "gauge", "Files the last scan read.", [["", scan.reads]]);
@@ -350,6 +429,7 @@ function route(
   res: ServerResponse,
   metrics: ServerMetrics,
   federation: { upstream: Upstream; forward: Forward } | undefined,
+  members: IndexedMembers,
 ): void | Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD")
     throw new HttpError(405, "GET and HEAD only", { Allow: "GET, HEAD" });
@@ -376,15 +456,37 @@ function route(
     throw new HttpError(404, "unknown path");
   }
   const [, id = "", artifact = "", ...rest] = parts;
-  // Federation: the index holds no sources, so with upstreams a source request is a miss to forward.
-  if (artifact === "source" && federation && rest.length > 0) {
+  if (artifact === "source") {
     count(metrics.requests, artifact);
     if (!isUrlBuildId(id)) throw new HttpError(400, "invalid build ID: want lowercase hex of even length");
-    return federation.forward(req, res, { artifact, id, name: `/${rest.join("/")}` });
+    let path: string;
+    try {
+      path = sourceRequestPath(rest);
+    } catch (error) {
+      if (error instanceof SourceRequestError) throw new HttpError(400, error.message);
+      throw error;
+    }
+    const opened = index.openSource(id, path);
+    if (opened) {
+      noteSource(res, "index");
+      const { fd, stat } = opened;
+      const headers = { "X-DEBUGINFOD-FILE": basename(opened.path) };
+      sendBody(
+        req,
+        res,
+        { fd, start: 0, length: Number(stat.size), mtimeMs: Number(stat.mtimeNs / 1_000_000n), headers },
+        metrics,
+      );
+      return;
+    }
+    // Federation: a source the index does not hold is a miss to forward.
+    if (federation) return federation.forward(req, res, { artifact, id, name: path });
+    metrics.misses++;
+    throw new HttpError(404, "not found");
   }
   if (!ARTIFACTS.includes(artifact as Artifact)) {
     count(metrics.requests, "other");
-    throw new HttpError(artifact === "source" ? 501 : 400, `unsupported artifact type ${JSON.stringify(artifact)}`);
+    throw new HttpError(400, `unsupported artifact type ${JSON.stringify(artifact)}`);
   }
   count(metrics.requests, artifact);
   const section = artifact === "section" ? rest.join("/") : "";
@@ -399,11 +501,43 @@ function route(
     return;
   }
   metrics.changed += found.changed;
+  metrics.vanished += found.gone;
   metrics.refused += found.refused;
+  if (found.changed === 0 && index.members(id).length > 0)
+    return fromArchive(index, req, res, metrics, federation, members, id, artifact as Artifact, section);
   if (found.changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
   // Federation: a miss goes upstream, but a section the index's debuginfo lacks does not exist (as elfutils).
   if (federation && !(artifact === "section" && index.lookup(id).some((f) => f.debuginfo))) {
     return federation.forward(req, res, { artifact: artifact as Artifact, id, name: section });
+  }
+  metrics.misses++;
+  throw new HttpError(404, "not found");
+}
+
+// An artifact no plain file holds, from a package archive's member; a miss goes upstream when there are upstreams.
+async function fromArchive(
+  index: BuildIdIndex,
+  req: IncomingMessage,
+  res: ServerResponse,
+  metrics: ServerMetrics,
+  federation: { upstream: Upstream; forward: Forward } | undefined,
+  members: IndexedMembers,
+  id: string,
+  artifact: Artifact,
+  section: string,
+): Promise<void> {
+  const opened = await members.open(id, artifact, section);
+  if (opened) {
+    if (res.destroyed) {
+      closeSync(opened.fd);
+      return;
+    }
+    noteSource(res, "archive");
+    sendBody(req, res, opened, metrics);
+    return;
+  }
+  if (federation && !(artifact === "section" && index.members(id).some((m) => (m.kind & KIND.DEBUGINFO) !== 0))) {
+    return federation.forward(req, res, { artifact, id, name: section });
   }
   metrics.misses++;
   throw new HttpError(404, "not found");
@@ -532,12 +666,14 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
   const idleTimeout = integer("idleTimeoutMs", options.idleTimeoutMs ?? 30_000, 1);
   const keepAliveTimeout = integer("keepAliveTimeoutMs", options.keepAliveTimeoutMs ?? 5000, 1);
   const rescanSeconds = integer("rescanSeconds", options.rescanSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
+  const groomSeconds = integer("groomSeconds", options.groomSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
   const metrics: ServerMetrics = {
     requests: {},
     responses: {},
     hits: 0,
     misses: 0,
     changed: 0,
+    vanished: 0,
     refused: 0,
     truncated: 0,
     refusedConnections: 0,
@@ -546,11 +682,13 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     clientErrors: 0,
     rescans: 0,
     rescanErrors: 0,
+    grooms: 0,
     forwarded: 0,
   };
   const upstream = options.upstream && options.upstream.urls.length > 0 ? new Upstream(options.upstream) : undefined;
   if (upstream) metrics.upstream = upstream.metrics;
   const federation = upstream && { upstream, forward: forwarder(upstream, idleTimeout, metrics) };
+  const members = new IndexedMembers(index);
   const server = createServer(
     {
       maxHeaderSize,
@@ -562,7 +700,7 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     (req, res) => {
       if (options.requestLog) logRequest(req, res, options.requestLog);
       try {
-        route(index, req, res, metrics, federation)?.catch((error: unknown) => fail(req, res, error, metrics));
+        route(index, req, res, metrics, federation, members)?.catch((error: unknown) => fail(req, res, error, metrics));
       } catch (error) {
         fail(req, res, error, metrics);
       }
@@ -586,17 +724,20 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
   const bound = (server.address() as AddressInfo).port;
   const shown = host.includes(":") ? `[${host}]` : host;
   const rescans = rescanner(index, rescanSeconds, options, metrics);
+  const grooms = groomer(index, groomSeconds, options, metrics);
   return {
     url: `http://${shown}:${bound}`,
     port: bound,
     metrics,
     rescan: () => rescans.rescan(),
+    groom: () => grooms.groom(),
     close: async () => {
-      await rescans.stop();
+      await Promise.all([rescans.stop(), grooms.stop()]);
       await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       });
+      await members.dispose();
     },
   };
 }

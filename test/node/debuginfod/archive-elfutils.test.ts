@@ -1,7 +1,7 @@
 // What elfutils' own server (`debuginfod -U`) serves from a .deb, against what the archive readers and
 // the member cache give for the same build IDs: the same bytes for executable, debuginfo and a section,
 // and the same X-DEBUGINFOD-ARCHIVE and X-DEBUGINFOD-FILE values.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { closeSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
@@ -14,7 +14,9 @@ import {
   scanArchive,
 } from "../../../src/node/debuginfod/archive.js";
 import { openArchivedArtifact } from "../../../src/node/debuginfod/archive-artifact.js";
+import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { ArchiveMemberCache } from "../../../src/node/debuginfod/member-cache.js";
+import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { buildDeb, hasTool, makeStaged, type Staged } from "./archive-fixtures.js";
 
 // elfutils reads a .deb through `bsdtar -O -x -f - data.tar*` (libarchive-tools), which debuginfod does not depend on.
@@ -35,8 +37,8 @@ function freePort(): Promise<number> {
   });
 }
 
-async function get(path: string): Promise<{ status: number; body: Buffer; headers: Headers }> {
-  const r = await fetch(`${url}${path}`);
+async function get(path: string, base = url): Promise<{ status: number; body: Buffer; headers: Headers }> {
+  const r = await fetch(`${base}${path}`);
   return { status: r.status, body: Buffer.from(await r.arrayBuffer()), headers: r.headers };
 }
 
@@ -139,6 +141,62 @@ describe.runIf(tools)("debuginfod -U (elfutils 0.188) and the archive readers on
         closeSync(opened!.fd);
         expect(bytes.equals(answer.body)).toBe(true);
       }
+    }
+  });
+});
+
+// debuginfod-find ARGS against `server` with a fresh cache: the path it prints, or undefined when it fails.
+function debuginfodFind(server: string, cache: string, args: string[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(
+      "debuginfod-find",
+      args,
+      {
+        env: { PATH: process.env.PATH, HOME: staged.tree.dir, DEBUGINFOD_URLS: server, DEBUGINFOD_CACHE_PATH: cache },
+        timeout: 60_000,
+      },
+      (error, stdout) => resolve(error ? undefined : stdout.trim()),
+    );
+  });
+}
+
+describe.runIf(tools)("serve over the same .deb files, beside debuginfod -U", () => {
+  it("answers executable, debuginfo and sections as elfutils does: same status, same bytes, X-DEBUGINFOD-ARCHIVE one of the archives; debuginfod-find gets them through serve", async () => {
+    const index = await BuildIdIndex.create({ roots: [join(staged.tree.dir, "debs")] });
+    await index.scan();
+    const server = await serveDebuginfod(index, { port: 0 });
+    try {
+      const archives = scans.map((s) => s.path);
+      let served = 0;
+      for (const p of staged.tree.programs) {
+        const asked = [
+          `/buildid/${p.id}/executable`,
+          `/buildid/${p.id}/debuginfo`,
+          ...[".text", ".debug_info", ".debug_line", ".note.gnu.build-id", ".nothing"].map(
+            (n) => `/buildid/${p.id}/section/${n}`,
+          ),
+        ];
+        for (const path of asked) {
+          const theirs = await get(path);
+          const mine = await get(path, server.url);
+          expect(mine.status, path).toBe(theirs.status);
+          if (theirs.status !== 200) continue;
+          served++;
+          expect(mine.body.equals(theirs.body), path).toBe(true);
+          expect(archives).toContain(mine.headers.get("x-debuginfod-archive"));
+          expect(mine.headers.get("x-debuginfod-size")).toBe(theirs.headers.get("x-debuginfod-size"));
+          const [artifact, name] = path.split("/").slice(3);
+          const args = artifact === "section" ? [artifact, p.id, name!] : [artifact!, p.id];
+          const found = await debuginfodFind(server.url, join(staged.tree.dir, `find-${served}`), args);
+          expect(found, `debuginfod-find ${path}`).toBeDefined();
+          expect(readFileSync(found!).equals(theirs.body), path).toBe(true);
+        }
+      }
+      expect(served).toBeGreaterThanOrEqual(6);
+      expect(server.metrics.hits).toBeGreaterThanOrEqual(served);
+    } finally {
+      await server.close();
+      index.dispose();
     }
   });
 });

@@ -5,7 +5,9 @@ import {
   closeSync,
   copyFileSync,
   linkSync,
+  mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   statSync,
   symlinkSync,
@@ -14,11 +16,13 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ElfError } from "../../../src/elf.js";
 import { SHT_NOBITS } from "../../../src/elf-constants.js";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
-import { IndexFileError } from "../../../src/node/debuginfod/index-file.js";
+import { KIND, TableBuilder } from "../../../src/node/debuginfod/file-table.js";
+import { encodeIndexFile, IndexFileError } from "../../../src/node/debuginfod/index-file.js";
 import { fdReader } from "../../../src/node/debuginfod/reads.js";
 import { readElfLayout } from "../../../src/node/debuginfod/sections.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
@@ -126,25 +130,92 @@ describe("BuildIdIndex", () => {
     index.dispose();
   });
 
-  it("saves and loads through the snapshot writer, answering before any scan, and refuses a corrupt file unchanged", async () => {
-    const file = join(tree.dir, "index.bin");
-    const first = await BuildIdIndex.create({ roots: [tree.root] });
+  it("keeps the index in a database: reopened, it answers before any scan, and a rescan reads nothing", async () => {
+    const dir = mkdtempSync(join(tree.dir, "db-"));
+    const file = join(dir, "index.sqlite");
+    const first = await BuildIdIndex.open(file, { roots: [tree.root] });
     await first.scan();
-    await first.save(file);
-    const loaded = await BuildIdIndex.load(file, { roots: [tree.root] });
-    expect(loaded.lookup(tree.programs[0]!.id)).toEqual(first.lookup(tree.programs[0]!.id));
-    expect((await loaded.scan()).reads).toBe(0);
-    const bytes = readFileSync(file);
+    const before = tree.programs.map((p) => first.lookup(p.id));
+    first.dispose();
+    const reopened = await BuildIdIndex.open(file, { roots: [tree.root] });
+    expect(tree.programs.map((p) => reopened.lookup(p.id))).toEqual(before);
+    expect(before.flat().length).toBe(4);
+    expect(await reopened.scan()).toMatchObject({ reads: 0, reused: 5, removed: 0 });
+    reopened.dispose();
+  });
+
+  it("migrates an index file of the old format once, answering from it at once, and refuses a corrupt one unchanged", async () => {
+    const dir = mkdtempSync(join(tree.dir, "old-"));
+    const file = join(dir, "index.bin");
+    const scanned = await BuildIdIndex.create({ roots: [tree.root] });
+    await scanned.scan();
+    // The old format as the previous version's save wrote it: every file with its stamp, kind and ID.
+    const builder = new TableBuilder();
+    for (const id of scanned.buildIds())
+      for (const f of scanned.lookup(id))
+        builder.add(
+          f.path,
+          [f.dev, f.ino, f.size, f.mtimeNs, f.ctimeNs],
+          (f.executable ? KIND.EXECUTABLE : 0) | (f.debuginfo ? KIND.DEBUGINFO : 0) | KIND.BUILD_ID,
+          Buffer.from(id, "hex"),
+        );
+    writeFileSync(file, encodeIndexFile(builder.table));
+    const migrated = await BuildIdIndex.open(file, { roots: [tree.root] });
+    for (const p of tree.programs) expect(migrated.lookup(p.id)).toEqual(scanned.lookup(p.id));
+    expect(readFileSync(file).subarray(0, 15).toString()).toBe("SQLite format 3");
+    // The non-ELF file was not in the old file's records here, so it is the one file read.
+    expect(await migrated.scan()).toMatchObject({ reads: 1, reused: 4, removed: 0 });
+    migrated.dispose();
+    scanned.dispose();
+
+    const corrupt = join(dir, "corrupt.bin");
+    const bytes = encodeIndexFile(builder.table);
     bytes[bytes.length - 10]! ^= 0xff;
-    writeFileSync(file, bytes);
-    const error = await BuildIdIndex.load(file).catch((e: unknown) => e);
+    writeFileSync(corrupt, bytes);
+    const error = await BuildIdIndex.open(corrupt).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IndexFileError);
     expect((error as IndexFileError).code).toBe("CHECKSUM_MISMATCH");
-    expect(readFileSync(file)).toEqual(bytes);
-    writeFileSync(file, "BIDINDX1");
-    await expect(BuildIdIndex.load(file)).rejects.toMatchObject({ code: "TRUNCATED" });
-    first.dispose();
-    loaded.dispose();
+    expect(readFileSync(corrupt)).toEqual(Buffer.from(bytes));
+    writeFileSync(corrupt, "BIDINDX1");
+    await expect(BuildIdIndex.open(corrupt)).rejects.toMatchObject({ code: "TRUNCATED" });
+    expect(readdirSync(dir).sort()).toEqual(["corrupt.bin", "index.bin"]);
+  });
+
+  it("refuses a file that is neither, and another program's SQLite database, leaving them as they were", async () => {
+    const dir = mkdtempSync(join(tree.dir, "other-"));
+    const text = join(dir, "notes.txt");
+    writeFileSync(text, "not an index\n");
+    await expect(BuildIdIndex.open(text)).rejects.toMatchObject({ name: "IndexDatabaseError", code: "NOT_AN_INDEX" });
+    expect(readFileSync(text, "utf8")).toBe("not an index\n");
+    const elfutils = join(dir, "debuginfod.sqlite");
+    const other = new Database(elfutils);
+    other.exec("CREATE TABLE buildids10_files (id INTEGER PRIMARY KEY, name TEXT);");
+    other.close();
+    const was = readFileSync(elfutils);
+    const error = await BuildIdIndex.open(elfutils).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: "IndexDatabaseError", code: "NOT_AN_INDEX" });
+    expect((error as Error).message).toContain(elfutils);
+    expect(readFileSync(elfutils)).toEqual(was);
+  });
+
+  it("IX3 a newer schema is refused unchanged; IX7 a read-only index answers but neither scans nor grooms", async () => {
+    const dir = mkdtempSync(join(tree.dir, "ro-"));
+    const file = join(dir, "index.sqlite");
+    const writer = await BuildIdIndex.open(file, { roots: [tree.root] });
+    await writer.scan();
+    writer.dispose();
+    const reader = await BuildIdIndex.open(file, { readonly: true });
+    expect(reader.lookup(tree.programs[0]!.id).length).toBe(2);
+    expect(reader.roots).toEqual([tree.root]);
+    await expect(reader.scan()).rejects.toMatchObject({ name: "IndexReadOnlyError", code: "EROFS" });
+    await expect(reader.groom()).rejects.toMatchObject({ name: "IndexReadOnlyError" });
+    reader.dispose();
+    const raw = new Database(file);
+    raw.pragma("user_version = 2");
+    raw.close();
+    const was = readFileSync(file);
+    await expect(BuildIdIndex.open(file)).rejects.toMatchObject({ code: "NEWER_SCHEMA" });
+    expect(readFileSync(file)).toEqual(was);
   });
 
   it("survives a link loop, a FIFO and a truncated ELF file, counting them", async () => {
@@ -223,9 +294,11 @@ describe("BuildIdIndex", () => {
       expect(index.lookup(`${head}${"01".repeat(11)}`)).toEqual([]);
       expect([...index.buildIds()].sort()).toEqual(long.programs.map((p) => p.id).sort());
 
-      const file = join(long.dir, "index.bin");
-      await index.save(file);
-      const loaded = await BuildIdIndex.load(file, { roots: [long.root] });
+      const file = join(long.dir, "index.sqlite");
+      const stored = await BuildIdIndex.open(file, { roots: [long.root] });
+      await stored.scan();
+      stored.dispose();
+      const loaded = await BuildIdIndex.open(file, { roots: [long.root] });
       expect(loaded.lookup(long.programs[1]!.id)).toEqual(index.lookup(long.programs[1]!.id));
       expect(await loaded.scan()).toMatchObject({ reads: 0, buildIds: 2 });
       expect(loaded.lookup(long.programs[0]!.id).length).toBe(2);

@@ -36,12 +36,16 @@ function debuginfodFind(args: string[], url: string): Promise<{ code: number; ou
   });
 }
 
-// Resolves with what the child printed once `pattern` matches its stdout.
-function printed(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
+// Resolves with what the child printed once `pattern` matches its stdout (or stderr).
+function printed(
+  child: ChildProcess,
+  pattern: RegExp,
+  stream: "stdout" | "stderr" = "stdout",
+): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let out = "";
-    const timer = setTimeout(() => reject(new Error(`no ${pattern} on stdout in ${WAIT_MS} ms: ${out}`)), WAIT_MS);
-    child.stdout!.on("data", (chunk: Buffer) => {
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} on ${stream} in ${WAIT_MS} ms: ${out}`)), WAIT_MS);
+    child[stream]!.on("data", (chunk: Buffer) => {
       out += chunk.toString("utf8");
       const m = pattern.exec(out);
       if (m) {
@@ -81,7 +85,9 @@ describe("buildid-cache serve, as a process", () => {
       ["serve", "--port", "0", "--rescan-time", "0", "--index", saved, "--no-progress", tree.root],
       { timeoutMs: 4 * WAIT_MS, started: (c) => (child = c) },
     );
+    const scanned = printed(child, /^indexed 2 build IDs/m, "stderr");
     const [, url, port] = await printed(child, /^serving (http:\/\/127\.0\.0\.1:(\d+))\n/m);
+    await scanned;
     for (const p of tree.programs) {
       for (const [kind, file] of [
         ["executable", p.executable],
@@ -108,7 +114,7 @@ describe("buildid-cache serve, as a process", () => {
     expect(ended.stderr).toMatch(/^indexed 3 build IDs .*: 1 read, \d+ unchanged, 0 gone/m);
     expect(ended.stderr).not.toMatch(/\n\s+at /);
     expect(await refused(Number(port))).toBe(true);
-    const reloaded = await BuildIdIndex.load(saved, { roots: [tree.root] });
+    const reloaded = await BuildIdIndex.open(saved, { readonly: true });
     expect(reloaded.lookup(NEW_ID).map((f) => f.path)).toEqual([join(tree.root, "bin", "late")]);
     reloaded.dispose();
   });

@@ -1,33 +1,14 @@
-// gdb and debuginfod-find fetching sources from a server built on the source rules, with the source
-// directory hidden from gdb (a tmpfs mounted over it in gdb's own mount namespace). The server here
-// is the /source route as serve would run it: the path decoded as server.ts decodes it, the record
-// noted when the debug file was read (as the index will note it), the file opened through SourceFiles.
+// gdb and debuginfod-find fetching sources from serve (serveDebuginfod over an index that recorded the
+// sources when it read the debug file), with the source directory hidden from gdb (a tmpfs mounted over
+// it in gdb's own mount namespace).
 import { execFile, execFileSync } from "node:child_process";
-import {
-  closeSync,
-  fstatSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { ArtifactNotFoundError, findArtifact } from "../../../src/node/debuginfod/client.js";
-import { readSourceNames } from "../../../src/node/debuginfod/dwarf-lines.js";
-import { fdReader } from "../../../src/node/debuginfod/reads.js";
-import {
-  matchSource,
-  SourceFiles,
-  type SourceRecord,
-  sourceRequestPath,
-} from "../../../src/node/debuginfod/sources.js";
+import { type DebuginfodServer, serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { have, tool } from "./dwarf-fixtures.js";
 
 function canUnshare(): boolean {
@@ -41,33 +22,12 @@ function canUnshare(): boolean {
 
 const missing = !have("gcc", "gdb", "debuginfod-find") || !canUnshare();
 
-/** The /source route over one build ID's records: 200 with the file, 400 for a bad path, else 404. */
-function sourceServer(id: string, files: SourceFiles, records: Map<string, SourceRecord>): Server {
-  return createServer((req, res) => {
-    const end = (status: number) => res.writeHead(status, { "Content-Length": 0 }).end();
-    const parts = (req.url ?? "").split("?")[0]!.slice(1).split("/").map(decodeURIComponent);
-    if (parts[0] !== "buildid" || parts[1] !== id || parts[2] !== "source") return end(404);
-    let path: string;
-    try {
-      path = sourceRequestPath(parts.slice(3));
-    } catch {
-      return end(400);
-    }
-    const record = matchSource(records, path);
-    const opened = record && files.open(record);
-    if (!opened) return end(404);
-    const body = Buffer.alloc(Number(opened.stat.size));
-    readSync(opened.fd, body, 0, body.length, 0);
-    closeSync(opened.fd);
-    res.writeHead(200, { "Content-Length": body.length, "X-DEBUGINFOD-SIZE": body.length }).end(body);
-  });
-}
-
 let dir: string;
 let src: string;
 let binary: string;
 let id: string;
-let server: Server;
+let index: BuildIdIndex;
+let server: DebuginfodServer;
 let url: string;
 
 function run(
@@ -97,17 +57,15 @@ beforeAll(async () => {
   binary = join(dir, "bin/prog");
   tool("gcc", ["-g", "-O0", "main.c", "-o", binary], src);
   id = /Build ID: ([0-9a-f]+)/.exec(tool("readelf", ["-n", binary]))![1]!;
-  const fd = openSync(binary, "r");
-  const names = readSourceNames(fdReader(fd), fstatSync(fd).size);
-  closeSync(fd);
-  const files = new SourceFiles([dir]);
-  server = sourceServer(id, files, files.record(names.sources));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  index = await BuildIdIndex.create({ roots: [dir] });
+  await index.scan();
+  server = await serveDebuginfod(index, { port: 0 });
+  url = server.url;
 });
 
 afterAll(async () => {
-  if (server) await new Promise((resolve) => server.close(resolve));
+  if (server) await server.close();
+  index?.dispose();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -22,8 +22,10 @@ import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { readSourceNames, type SourceNames } from "../../../src/node/debuginfod/dwarf-lines.js";
 import { fdReader } from "../../../src/node/debuginfod/reads.js";
+import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import {
   canonicalSourcePath,
   matchSource,
@@ -162,6 +164,50 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     }
     expect(answers.filter(([, status]) => status === 200).length).toBeGreaterThanOrEqual(2 * (2 * named.length + 3));
     expect(answers.filter(([, status]) => status === 404).length).toBeGreaterThanOrEqual(8);
+  });
+
+  test("serve answers /source as elfutils' server does for what it shares, from what its scan recorded; 404 for what DW14 refuses", async () => {
+    const index = await BuildIdIndex.create({ roots: [root] });
+    await index.scan();
+    const server = await serveDebuginfod(index, { port: 0 });
+    try {
+      const named = [`${root}/src/main.c`, `${root}/src/gen/./parser.y`, `${root}/weird//./dir/../w.c`];
+      const shared = [
+        ...named,
+        ...named.map(canonicalSourcePath),
+        `${root}//src/main.c`,
+        `${root}/src/../src/main.c`,
+        `${root}/src/main.c/..`,
+        `${root}/src/./gen/parser.y`,
+        `${root}/src/notnamed.c`,
+        `${root}/src/../../../etc/passwd`,
+        "/etc/passwd",
+        `${root}/src/missing.c`,
+      ];
+      let served = 0;
+      for (const path of shared) {
+        for (const raw of [`/buildid/${id}/source${curlEscape(path)}`, `/buildid/${id}/source${path}`]) {
+          const theirs = await fetchRaw(elfutils.url, raw);
+          const mine = await fetchRaw(server.url, raw);
+          expect(mine.status, raw).toBe(theirs.status);
+          if (theirs.status === 200) {
+            expect(mine.body.equals(theirs.body), raw).toBe(true);
+            served++;
+          }
+        }
+      }
+      expect(served).toBeGreaterThanOrEqual(2 * (2 * named.length + 3));
+      for (const path of [`${outside}/far.h`, `${root}/src/link.c`, `${root}/include/util.h`]) {
+        const raw = `/buildid/${id}/source${curlEscape(path)}`;
+        expect((await fetchRaw(elfutils.url, raw)).status, raw).toBe(200);
+        expect((await fetchRaw(server.url, raw)).status, raw).toBe(404);
+      }
+      expect((await fetchRaw(server.url, `/buildid/${id}/source`)).status).toBe(400);
+      expect((await fetchRaw(server.url, `/buildid/${"ab".repeat(20)}/source${root}/src/main.c`)).status).toBe(404);
+    } finally {
+      await server.close();
+      index.dispose();
+    }
   });
 
   test("DW13 a percent-encoded slash or dot segment is decoded before matching, as libmicrohttpd decodes it", async () => {

@@ -1,0 +1,483 @@
+/**
+ * The reverse index's database: SQLite through better-sqlite3, as elfutils' debuginfod keeps its
+ * index. Durable and updated in place (a scan writes the files that changed, in transactions of
+ * bounded size), in WAL mode so readers (this process's requests, a `--passive` replica) never
+ * block on the writer. Without a path it lives in memory.
+ *
+ * Schema (version {@link SCHEMA_VERSION}, `PRAGMA user_version`; `PRAGMA application_id` marks the
+ * file as ours so another program's database is refused, never changed):
+ *
+ * ```text
+ * roots    id | path (real path of a scanned root)
+ * files    id | root -> roots | path (unique) | dev ino size mtime_ns ctime_ns | kind | build_id (blob, null: none)
+ *          every regular file a scan saw, with or without a build ID, so a rescan reads only what changed
+ * members  archive -> files (a package) | member (its name, one leading /) | build_id | kind | size | mtime_s
+ *          ELF members of .deb/.rpm archives (src/node/debuginfod/archive.ts)
+ * sources  file -> files (a debuginfo) | name (canonical path the DWARF gives) | dev ino size mtime_ns ctime_ns
+ *          source files a debuginfo's line tables name, as found under a root (src/node/debuginfod/sources.ts)
+ * ```
+ * Rows of `members` and `sources` go with their file (`ON DELETE CASCADE`): a file that changed is
+ * deleted and inserted anew, so nothing read from its old contents outlives them.
+ *
+ * @packageDocumentation
+ */
+import { closeSync, constants, fstatSync, openSync, readSync, renameSync, rmSync } from "node:fs";
+import Database from "better-sqlite3";
+import { toHex } from "../../hex.js";
+import { readCacheFileSync } from "../cache-file.js";
+import { idOf, STAMP_WORDS } from "./file-table.js";
+import { decodeIndexFile } from "./index-file.js";
+
+/** Version of the schema this code writes; a database of a newer one is refused. */
+export const SCHEMA_VERSION = 1;
+
+/** `PRAGMA application_id` of an index database: "BIDX". */
+const APPLICATION_ID = 0x42494458;
+
+const SQLITE_MAGIC = "SQLite format 3\0";
+const INDEX_FILE_MAGIC = "BIDINDX1";
+
+/** Why an index database could not be opened. */
+export type IndexDatabaseErrorCode = "NOT_AN_INDEX" | "NEWER_SCHEMA" | "MISSING" | "CANNOT_OPEN";
+
+/** An index database that cannot be opened; nothing was changed, the file is left as it is. */
+export class IndexDatabaseError extends Error {
+  /** Always "IndexDatabaseError", so the error can be told apart after serialisation. */
+  override name = "IndexDatabaseError";
+  /**
+   * @param code The class of fault.
+   * @param path The path as given.
+   * @param detail What was wrong, with the value.
+   */
+  constructor(
+    readonly code: IndexDatabaseErrorCode,
+    readonly path: string,
+    detail: string,
+  ) {
+    super(`${path}: index database refused (${code}): ${detail}`);
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE files (
+  id INTEGER PRIMARY KEY,
+  root INTEGER NOT NULL REFERENCES roots (id),
+  path TEXT NOT NULL UNIQUE,
+  dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  build_id BLOB
+);
+CREATE INDEX files_build_id ON files (build_id) WHERE build_id IS NOT NULL;
+CREATE TABLE members (
+  archive INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+  member TEXT NOT NULL,
+  build_id BLOB NOT NULL,
+  kind INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_s INTEGER NOT NULL,
+  PRIMARY KEY (archive, member)
+) WITHOUT ROWID;
+CREATE INDEX members_build_id ON members (build_id);
+CREATE TABLE sources (
+  file INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+  PRIMARY KEY (file, name)
+) WITHOUT ROWID;
+`;
+
+/** A file's stamp: st_dev, st_ino, st_size, mtime ns, ctime ns ({@link STAMP_WORDS} words). */
+export type Stamp = readonly bigint[];
+
+/** A row of `files` as a lookup returns it. */
+export interface FileRow {
+  /** Row id. */
+  id: number;
+  /** Real path of the root it was found under. */
+  root: string;
+  /** Its path. */
+  path: string;
+  /** Its stamp when read. */
+  stamp: bigint[];
+  /** KIND bits (file-table.ts). */
+  kind: number;
+}
+
+/** An ELF member of a package archive, as the index keeps it. */
+export interface MemberRow {
+  /** Its name in the archive, one leading `/`. */
+  member: string;
+  /** KIND bits (file-table.ts). */
+  kind: number;
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in the archive, seconds. */
+  mtimeS: number;
+}
+
+/** A member with the archive that holds it, as a lookup by build ID returns it. */
+export interface ArchivedMemberRow extends MemberRow {
+  /** The archive's row. */
+  archive: FileRow;
+}
+
+/** A source file a debuginfo names, as found under a root. */
+export interface SourceRow {
+  /** Canonical path. */
+  name: string;
+  /** Its stamp when recorded. */
+  stamp: bigint[];
+}
+
+/** Counts over the whole index. */
+export interface IndexCounts {
+  /** Files held (every regular file the scans saw). */
+  files: number;
+  /** Of those, with a build ID. */
+  withBuildId: number;
+  /** Of those, executables. */
+  executables: number;
+  /** Of those, debuginfo files. */
+  debuginfo: number;
+  /** Distinct build IDs. */
+  buildIds: number;
+}
+
+const toInt = (n: bigint): bigint => BigInt.asIntN(64, n);
+const fromInt = (n: bigint): bigint => BigInt.asUintN(64, n);
+
+type Row = Record<string, unknown>;
+
+function stampOf(row: Row): bigint[] {
+  return [row.dev, row.ino, row.size, row.mtime_ns, row.ctime_ns].map((v) => fromInt(v as bigint));
+}
+
+function fileRow(row: Row): FileRow {
+  return {
+    id: Number(row.id),
+    root: row.root as string,
+    path: row.path as string,
+    stamp: stampOf(row),
+    kind: Number(row.kind),
+  };
+}
+
+// The first bytes of the file at `path` (opened without blocking, checked to be a regular file); undefined when absent.
+function headOf(path: string, length: number): Uint8Array | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new IndexDatabaseError("CANNOT_OPEN", path, (error as Error).message);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new IndexDatabaseError("NOT_AN_INDEX", path, "not a regular file");
+    const head = new Uint8Array(length);
+    return head.subarray(0, readSync(fd, head, 0, length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const startsWith = (bytes: Uint8Array, text: string): boolean =>
+  bytes.length >= text.length && [...text].every((c, i) => bytes[i] === c.charCodeAt(0));
+
+/** Options for {@link IndexDatabase.open}. */
+export interface IndexDatabaseOptions {
+  /** Open for reading only (a `--passive` replica): the database must exist; nothing is written. */
+  readonly?: boolean;
+  /** Roots (real paths) an index file of the old format is migrated under: each file goes to the innermost root holding it, files under none are dropped. */
+  migrateRoots?: readonly string[];
+}
+
+/** The index's tables and the statements over them. */
+export class IndexDatabase {
+  /** The path as given (`undefined`: in memory). */
+  readonly path: string | undefined;
+  /** Opened for reading only. */
+  readonly readonly: boolean;
+  readonly #db: Database.Database;
+  readonly #byBuildId: Database.Statement;
+  readonly #byPath: Database.Statement;
+  readonly #insertFile: Database.Statement;
+  readonly #deleteFile: Database.Statement;
+  readonly #membersByBuildId: Database.Statement;
+  readonly #sourcesByBuildId: Database.Statement;
+
+  private constructor(db: Database.Database, path: string | undefined, readonly: boolean) {
+    this.#db = db;
+    this.path = path;
+    this.readonly = readonly;
+    const select = "SELECT f.id, r.path AS root, f.path, f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns, f.kind";
+    this.#byBuildId = db
+      .prepare(`${select} FROM files f JOIN roots r ON r.id = f.root WHERE f.build_id = ?`)
+      .safeIntegers(true);
+    this.#byPath = db
+      .prepare(`${select} FROM files f JOIN roots r ON r.id = f.root WHERE f.path = ?`)
+      .safeIntegers(true);
+    this.#membersByBuildId = db
+      .prepare(
+        `${select}, m.member, m.kind AS member_kind, m.size AS member_size, m.mtime_s FROM members m ` +
+          "JOIN files f ON f.id = m.archive JOIN roots r ON r.id = f.root WHERE m.build_id = ?",
+      )
+      .safeIntegers(true);
+    this.#sourcesByBuildId = db
+      .prepare(
+        "SELECT DISTINCT s.name, s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns FROM files f JOIN sources s ON s.file = f.id WHERE f.build_id = ?",
+      )
+      .safeIntegers(true);
+    if (readonly) {
+      this.#insertFile = this.#byPath;
+      this.#deleteFile = this.#byPath;
+      return;
+    }
+    this.#insertFile = db.prepare(
+      "INSERT INTO files (root, path, dev, ino, size, mtime_ns, ctime_ns, kind, build_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    this.#deleteFile = db.prepare("DELETE FROM files WHERE id = ?");
+  }
+
+  /**
+   * The index database at `path` (created when absent; an index file of the old format is migrated
+   * into a database at the same path, once), or one in memory without a path.
+   * @throws {@link IndexDatabaseError} naming `path`: not an index database, a newer schema, absent
+   *   for a reader; {@link IndexFileError} for an old index file that cannot be read. Nothing is changed.
+   */
+  static open(path: string | undefined, options: IndexDatabaseOptions = {}): IndexDatabase {
+    const readonly = options.readonly ?? false;
+    if (path === undefined) return IndexDatabase.#init(new Database(":memory:"), undefined, false);
+    const head = headOf(path, SQLITE_MAGIC.length);
+    if (head === undefined && readonly) throw new IndexDatabaseError("MISSING", path, "no such file");
+    if (head !== undefined && startsWith(head, INDEX_FILE_MAGIC)) {
+      if (readonly)
+        throw new IndexDatabaseError(
+          "NOT_AN_INDEX",
+          path,
+          "an index file of the old format: open it once without --passive to migrate it",
+        );
+      IndexDatabase.#migrate(path, options.migrateRoots ?? []);
+    } else if (head !== undefined && head.length > 0 && !startsWith(head, SQLITE_MAGIC)) {
+      throw new IndexDatabaseError("NOT_AN_INDEX", path, "neither an SQLite database nor an index file");
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly, fileMustExist: readonly });
+    } catch (error) {
+      throw new IndexDatabaseError("CANNOT_OPEN", path, (error as Error).message);
+    }
+    try {
+      return IndexDatabase.#init(db, path, readonly);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  // Checks the schema (creating it in an empty database) and sets the connection's pragmas.
+  static #init(db: Database.Database, path: string | undefined, readonly: boolean): IndexDatabase {
+    const shown = path ?? ":memory:";
+    const pragma = (text: string): number => Number(db.pragma(text, { simple: true }));
+    let app: number;
+    try {
+      app = pragma("application_id");
+    } catch (error) {
+      throw new IndexDatabaseError("NOT_AN_INDEX", shown, (error as Error).message);
+    }
+    const tables = Number(db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get());
+    if (app === 0 && tables === 0 && !readonly) {
+      if (path !== undefined) db.pragma("journal_mode = WAL");
+      db.transaction(() => {
+        db.exec(SCHEMA);
+        db.pragma(`application_id = ${APPLICATION_ID}`);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
+    } else if (app !== APPLICATION_ID) {
+      throw new IndexDatabaseError("NOT_AN_INDEX", shown, `application_id is 0x${app.toString(16)}, not an index's`);
+    }
+    const version = pragma("user_version");
+    if (version > SCHEMA_VERSION)
+      throw new IndexDatabaseError("NEWER_SCHEMA", shown, `schema ${version}; this version reads ${SCHEMA_VERSION}`);
+    db.pragma("foreign_keys = ON");
+    db.pragma("busy_timeout = 5000");
+    if (!readonly) db.pragma("synchronous = NORMAL");
+    return new IndexDatabase(db, path, readonly);
+  }
+
+  // Turns the old index file at `path` into a database: written beside it, then renamed over it.
+  static #migrate(path: string, roots: readonly string[]): void {
+    const table = decodeIndexFile(readCacheFileSync(path) ?? new Uint8Array(0), path);
+    const next = `${path}.migrating-${process.pid}`;
+    rmSync(next, { force: true });
+    const db = IndexDatabase.#init(new Database(next), next, false);
+    try {
+      const sorted = [...roots].sort((a, b) => b.length - a.length);
+      const rootIds = new Map(sorted.map((root) => [root, db.rootId(root)]));
+      db.transaction(() => {
+        for (let i = 0; i < table.count; i++) {
+          const filePath = table.paths[i]!;
+          const root = sorted.find((r) => filePath.startsWith(r.endsWith("/") ? r : `${r}/`));
+          if (root === undefined) continue;
+          const stamp = table.stamps.subarray(i * STAMP_WORDS, (i + 1) * STAMP_WORDS);
+          db.insertFile(rootIds.get(root)!, filePath, [...stamp], table.kinds[i]!, idOf(table, i));
+        }
+      });
+      db.#db.pragma("wal_checkpoint(TRUNCATE)");
+      db.close();
+      renameSync(next, path);
+    } catch (error) {
+      db.close();
+      rmSync(next, { force: true });
+      throw error;
+    }
+  }
+
+  /** Runs `fn` in one transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
+  }
+
+  /** The id of the root at `path` (a real path), added when new. */
+  rootId(path: string): number {
+    this.#db.prepare("INSERT INTO roots (path) VALUES (?) ON CONFLICT (path) DO NOTHING").run(path);
+    return Number(this.#db.prepare("SELECT id FROM roots WHERE path = ?").pluck().get(path));
+  }
+
+  /** Drops the roots no file is under any more, but those in `keep`. */
+  dropUnusedRoots(keep: readonly number[]): void {
+    const kept = new Set(keep);
+    for (const id of this.#db.prepare("SELECT id FROM roots WHERE id NOT IN (SELECT root FROM files)").pluck().all())
+      if (!kept.has(Number(id))) this.#db.prepare("DELETE FROM roots WHERE id = ?").run(id);
+  }
+
+  /** The real paths of the roots the files held are under (what a replica serves from). */
+  rootPaths(): string[] {
+    return this.#db.prepare("SELECT path FROM roots ORDER BY path").pluck().all() as string[];
+  }
+
+  /** The file held at `path`, or `undefined`. */
+  fileAt(path: string): FileRow | undefined {
+    const row = this.#byPath.get(path) as Row | undefined;
+    return row && fileRow(row);
+  }
+
+  /** Adds a file (none must be held at its path: {@link IndexDatabase.deleteFile} first); returns its id. */
+  insertFile(root: number, path: string, stamp: Stamp, kind: number, buildId: Uint8Array | undefined): number {
+    const [dev, ino, size, mtime, ctime] = stamp.map(toInt);
+    return Number(
+      this.#insertFile.run(root, path, dev, ino, size, mtime, ctime, kind, buildId ? Buffer.from(buildId) : null)
+        .lastInsertRowid,
+    );
+  }
+
+  /** Deletes a file, with its members and sources. */
+  deleteFile(id: number): void {
+    this.#deleteFile.run(id);
+  }
+
+  /** Every file's id. */
+  fileIds(): number[] {
+    return this.#db.prepare("SELECT id FROM files").pluck().all() as number[];
+  }
+
+  /** Every file, in path order. */
+  allFiles(): FileRow[] {
+    return (
+      this.#db
+        .prepare(
+          "SELECT f.id, r.path AS root, f.path, f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns, f.kind FROM files f JOIN roots r ON r.id = f.root ORDER BY f.path",
+        )
+        .safeIntegers(true)
+        .all() as Row[]
+    ).map(fileRow);
+  }
+
+  /** Files held for `buildId`. */
+  filesOf(buildId: Uint8Array): FileRow[] {
+    return (this.#byBuildId.all(Buffer.from(buildId)) as Row[]).map(fileRow);
+  }
+
+  /** Replaces the ELF members recorded for archive `archive` (a file id). */
+  setMembers(archive: number, members: readonly (MemberRow & { buildId: Uint8Array })[]): void {
+    this.#db.prepare("DELETE FROM members WHERE archive = ?").run(archive);
+    const insert = this.#db.prepare(
+      "INSERT INTO members (archive, member, build_id, kind, size, mtime_s) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    for (const m of members) insert.run(archive, m.member, Buffer.from(m.buildId), m.kind, m.size, m.mtimeS);
+  }
+
+  /** Archive members held for `buildId`, with their archives. */
+  membersOf(buildId: Uint8Array): ArchivedMemberRow[] {
+    return (this.#membersByBuildId.all(Buffer.from(buildId)) as Row[]).map((row) => ({
+      archive: fileRow(row),
+      member: row.member as string,
+      kind: Number(row.member_kind),
+      size: Number(row.member_size),
+      mtimeS: Number(row.mtime_s),
+    }));
+  }
+
+  /** Replaces the source files recorded for debuginfo `file` (a file id). */
+  setSources(file: number, sources: readonly SourceRow[]): void {
+    this.#db.prepare("DELETE FROM sources WHERE file = ?").run(file);
+    const insert = this.#db.prepare(
+      "INSERT INTO sources (file, name, dev, ino, size, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    for (const s of sources) insert.run(file, s.name, ...s.stamp.map(toInt));
+  }
+
+  /** Source files the debuginfo files of `buildId` name. */
+  sourcesOf(buildId: Uint8Array): SourceRow[] {
+    return (this.#sourcesByBuildId.all(Buffer.from(buildId)) as Row[]).map((row) => ({
+      name: row.name as string,
+      stamp: stampOf(row),
+    }));
+  }
+
+  /** Every distinct build ID held, in lowercase hex. */
+  *buildIds(): IterableIterator<string> {
+    const ids = this.#db
+      .prepare("SELECT DISTINCT build_id FROM files WHERE build_id IS NOT NULL UNION SELECT build_id FROM members")
+      .pluck()
+      .all() as Buffer[];
+    for (const id of ids) yield toHex(id);
+  }
+
+  /** Counts over the whole index. */
+  counts(): IndexCounts {
+    const row = this.#db
+      .prepare(
+        "SELECT count(*) AS files, count(build_id) AS withBuildId, " +
+          "coalesce(sum(build_id IS NOT NULL AND kind & 1 != 0), 0) AS executables, " +
+          "coalesce(sum(build_id IS NOT NULL AND kind & 2 != 0), 0) AS debuginfo, " +
+          "(SELECT count(*) FROM (SELECT DISTINCT build_id FROM files WHERE build_id IS NOT NULL)) AS buildIds FROM files",
+      )
+      .get() as Record<keyof IndexCounts, number>;
+    return {
+      files: row.files,
+      withBuildId: row.withBuildId,
+      executables: row.executables,
+      debuginfo: row.debuginfo,
+      buildIds: row.buildIds,
+    };
+  }
+
+  /** Bytes the database takes: its pages (the WAL not counted). */
+  bytes(): number {
+    return (
+      Number(this.#db.pragma("page_count", { simple: true })) * Number(this.#db.pragma("page_size", { simple: true }))
+    );
+  }
+
+  /** Folds the WAL back into the database and lets SQLite refresh its statistics (after a groom). */
+  optimize(): void {
+    this.#db.pragma("optimize");
+    if (this.path !== undefined) this.#db.pragma("wal_checkpoint(TRUNCATE)");
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
