@@ -2,7 +2,8 @@
 // made here or given): the commands as a user runs them (`buildid-cache pprof` against `perf script`
 // printing the same samples with call chains, `buildid-list -H` against perf's), the reader's MB/s,
 // and the converter's peak RSS. Outputs are checked equal to perf's before anything is timed.
-//   npm run bench:perf -- [--quick] [--rounds N] [--json] [--out DIR] [FILE.data ...]
+//   npm run bench:perf -- [--quick] [--rounds N] [--json] [--out DIR] [--cli CLI.js] [FILE.data ...]
+// (--cli times another build of the command, e.g. main's dist/node/cli.js, for a before and after)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, openAsBlob, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -121,6 +122,7 @@ export async function main(args: string[]): Promise<void> {
       rounds: { type: "string" },
       json: { type: "boolean" },
       out: { type: "string" },
+      cli: { type: "string" },
     },
     allowPositionals: true,
   });
@@ -128,13 +130,14 @@ export async function main(args: string[]): Promise<void> {
   const rounds = Number(values.rounds ?? (quick ? 1 : 3));
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new RangeError(`--rounds must be a positive integer, got ${values.rounds}`);
-  if (!existsSync(CLI)) return console.log(`perf.data: skipped, no ${CLI} (npm run build)`);
+  const cli = values.cli ?? CLI;
+  if (!existsSync(cli)) return console.log(`perf.data: skipped, no ${cli} (npm run build)`);
   const dir = mkdtempSync(join(tmpdir(), "bench-perf-"));
   const rows: Row[] = [];
   const reads: { file: string; mb: number; heldMB: number; ms: number; mbPerS: number }[] = [];
   try {
     const files = positionals.length > 0 ? positionals : record(dir, quick);
-    const node = [process.execPath, CLI];
+    const node = [process.execPath, cli];
     for (const file of files) {
       const name = file.split("/").pop()!;
       const pprof = beside(
@@ -184,7 +187,9 @@ export async function main(args: string[]): Promise<void> {
       const mb = statSync(file).size / 1e6;
       reads.push({ file: name, mb, heldMB: held / 1e6, ms: read, mbPerS: held / 1e6 / (read / 1000) });
     }
-    console.log(onNode(`perf.data beside perf (${rounds} rounds, median CPU ms, user + system; ratio = perf / ours)`));
+    console.log(
+      onNode(`perf.data beside perf (${rounds} rounds, median CPU ms, user + system; ratio = perf / ours; ${cli})`),
+    );
     console.log("| recording | what | perf ms | ours ms | ratio | target | holds | our peak RSS |");
     console.log("|---|---|--:|--:|--:|--:|---|--:|");
     for (const r of rows)

@@ -2,20 +2,10 @@
 // The buildid-cache command: wires the commands of ./commands/ into one program. `census` is the default.
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { registerAdd } from "./commands/add.js";
-import { registerAnnotate } from "./commands/annotate.js";
-import { registerBuildIdList } from "./commands/buildid-list.js";
-import { registerCensus } from "./commands/census.js";
-import { registerCore } from "./commands/core.js";
-import { registerFind } from "./commands/find.js";
+import "../default-core.js";
 import { helpConfiguration, withHelpSections } from "./commands/help.js";
-import { registerId } from "./commands/id.js";
-import { registerList } from "./commands/list.js";
-import { registerPprof } from "./commands/pprof.js";
-import { registerRecord } from "./commands/record.js";
-import { registerResolve } from "./commands/resolve.js";
-import { registerServe } from "./commands/serve.js";
 import {
+  type CommandContext,
   closeStandardOutput,
   commandContext,
   EXIT,
@@ -23,6 +13,25 @@ import {
   type ExitStatus,
   exitStatusOf,
 } from "./commands/shared.js";
+
+type Register = (program: Command, context: CommandContext) => Command;
+
+// Each command's module, in the order help lists them, loaded only when needed: a command's module
+// loads what it runs on (the resolver, the server, the converter), about 150 modules for all of them.
+const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
+  census: async () => (await import("./commands/census.js")).registerCensus,
+  resolve: async () => (await import("./commands/resolve.js")).registerResolve,
+  annotate: async () => (await import("./commands/annotate.js")).registerAnnotate,
+  id: async () => (await import("./commands/id.js")).registerId,
+  add: async () => (await import("./commands/add.js")).registerAdd,
+  list: async () => (await import("./commands/list.js")).registerList,
+  core: async () => (await import("./commands/core.js")).registerCore,
+  serve: async () => (await import("./commands/serve.js")).registerServe,
+  find: async () => (await import("./commands/find.js")).registerFind,
+  record: async () => (await import("./commands/record.js")).registerRecord,
+  pprof: async () => (await import("./commands/pprof.js")).registerPprof,
+  "buildid-list": async () => (await import("./commands/buildid-list.js")).registerBuildIdList,
+};
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -54,22 +63,17 @@ const program = new Command()
   .exitOverride()
   .configureHelp(helpConfiguration())
   .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, "buildid-cache: ")) });
-for (const register of [
-  registerCensus,
-  registerResolve,
-  registerAnnotate,
-  registerId,
-  registerAdd,
-  registerList,
-  registerCore,
-  registerServe,
-  registerFind,
-  registerRecord,
-  registerPprof,
-  registerBuildIdList,
-]) {
-  register(program, context);
-}
+
+// census, the default, takes options only: a first word that is not an option names a command, and
+// one that is none is refused as unknown (with a suggestion), not passed to census as an argument.
+const args = process.argv.slice(2);
+const first = args[0];
+const toCensus = first === undefined || (first.startsWith("-") && !["-h", "--help", "-V", "--version"].includes(first));
+const onlyVersion = first === "-V" || first === "--version";
+// The command named is the only one loaded; help, `help COMMAND` and an unknown word (for its suggestion) load them all.
+const named = toCensus ? "census" : first !== undefined && Object.hasOwn(COMMANDS, first) ? first : undefined;
+const wanted = onlyVersion ? [] : named !== undefined ? [named] : Object.keys(COMMANDS);
+for (const register of await Promise.all(wanted.map((name) => COMMANDS[name]!()))) register(program, context);
 program.showHelpAfterError("Try 'buildid-cache --help' for more information.");
 for (const command of program.commands) {
   command.showHelpAfterError(`Try 'buildid-cache ${command.name()} --help' for more information.`);
@@ -89,12 +93,6 @@ withHelpSections(program, {
   ],
   exitStatuses: Object.keys(EXIT_MEANINGS).map(Number) as ExitStatus[],
 });
-
-// census, the default, takes options only: a first word that is not an option names a command, and
-// one that is none is refused as unknown (with a suggestion), not passed to census as an argument.
-const args = process.argv.slice(2);
-const first = args[0];
-const toCensus = first === undefined || (first.startsWith("-") && !["-h", "--help", "-V", "--version"].includes(first));
 
 try {
   await program.parseAsync(toCensus ? ["census", ...args] : args, { from: "user" });

@@ -12,8 +12,8 @@ import { toHex } from "../hex.js";
 import type { BuildIdAnswer } from "../pprof.js";
 import type { FileRef, InodeFileRef } from "../spaces/index.js";
 import { deviceOf } from "./identity.js";
-import type { BuildIdResolver } from "./resolver/resolver.js";
 import { ownVdso, readVdsoAt, VDSO_NAME } from "./procfs/vdso.js";
+import type { BuildIdResolver } from "./resolver/resolver.js";
 
 /** Options of {@link recordedFileReader}. */
 export interface RecordedFileOptions {
@@ -60,7 +60,7 @@ async function vdsoBuildId(): Promise<BuildIdAnswer> {
 }
 
 async function inodeBuildId(
-  resolver: BuildIdResolver,
+  resolver: () => Promise<BuildIdResolver>,
   file: InodeFileRef,
   path: string,
   pid: number,
@@ -72,7 +72,7 @@ async function inodeBuildId(
   if (pid > 0) candidates.push(`${procRoot}/${pid}/root${path}`);
   const reasons: string[] = [];
   for (const candidate of candidates) {
-    const r = await resolver.resolveFile(candidate);
+    const r = await (await resolver()).resolveFile(candidate);
     if (r.identity !== undefined && (r.identity.dev !== dev || r.identity.ino !== file.inode)) {
       reasons.push(`${candidate} is now another file (device and inode differ from the recording's)`);
       continue;
@@ -89,11 +89,21 @@ async function inodeBuildId(
  * identity), for the exact file only: a mapped file is opened by its path (then through `/proc/PID/root/`
  * while the process lives) and its device and inode, read from the open handle, must be the recording's.
  * The vdso and the kernel are read only with `live` (a recording made here and now).
+ * @param resolver the resolver, or a function making it, called once when the first file is read
+ * (a recording that names every build ID itself then never starts the WebAssembly core)
  */
-export function recordedFileReader(resolver: BuildIdResolver, options: RecordedFileOptions = {}): ReadBuildId {
+export function recordedFileReader(
+  resolver: BuildIdResolver | (() => Promise<BuildIdResolver>),
+  options: RecordedFileOptions = {},
+): ReadBuildId {
   const procRoot = options.procRoot ?? "/proc";
+  let made: Promise<BuildIdResolver> | undefined;
+  const getResolver = () => {
+    made ??= typeof resolver === "function" ? resolver() : Promise.resolve(resolver);
+    return made;
+  };
   return (file: FileRef, path: string, pid: number): Promise<BuildIdAnswer> => {
-    if (file.kind === "inode") return inodeBuildId(resolver, file, path, pid, procRoot);
+    if (file.kind === "inode") return inodeBuildId(getResolver, file, path, pid, procRoot);
     if (!options.live) return Promise.resolve({ reason: "it is read only while recording on this machine (record)" });
     if (path === VDSO_NAME) return vdsoBuildId();
     if (path.startsWith("[kernel.kallsyms]")) return kernelBuildId();

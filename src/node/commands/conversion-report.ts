@@ -6,7 +6,8 @@
  */
 import type { ConversionSummary } from "../../convert/convert.js";
 
-const count = (n: number): string => n.toLocaleString("en-US");
+// en-US grouping by hand: toLocaleString loads ICU's number data, about 20 ms of a conversion's start.
+const count = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 
 /** The summary as text, for `where` (the profile's path or "standard output"). */
 export function conversionReport(where: string, s: ConversionSummary, maxFiles = 20): string {

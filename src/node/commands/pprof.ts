@@ -51,9 +51,9 @@ export function registerPprof(program: Command, context: CommandContext): Comman
       const print = options.output === STANDARD_STREAM ? context.output.err : context.output.out;
       const opened = await openPerfInput(input);
       try {
-        const resolver = options.readFiles ? await BuildIdResolver.create() : undefined;
+        // The resolver (the WebAssembly core) starts only if the recording lacks a build ID.
         const { profile, summary } = await convertPerfData(opened.source, {
-          ...(resolver ? { readBuildId: recordedFileReader(resolver) } : {}),
+          ...(options.readFiles ? { readBuildId: recordedFileReader(() => BuildIdResolver.create()) } : {}),
         });
         await writeProfileTo(options.output, profile);
         const where = options.output === STANDARD_STREAM ? "standard output" : options.output;

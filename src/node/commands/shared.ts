@@ -5,9 +5,6 @@
  * @packageDocumentation
  */
 import { CommanderError, InvalidArgumentError } from "commander";
-import { CacheFileRefusedError } from "../cache-file.js";
-import { ProcUnavailableError } from "../census.js";
-import { PerfUnavailableError } from "../perf-record.js";
 
 /**
  * Exit statuses: 0 success, 1 a failure of the work, 2 a usage error, then one of its own for each
@@ -60,9 +57,11 @@ export class UsageError extends Error {
 export function exitStatusOf(error: unknown): ExitStatus {
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   if (error instanceof UsageError) return EXIT.usage;
-  if (error instanceof ProcUnavailableError) return EXIT.noProcfs;
-  if (error instanceof CacheFileRefusedError) return EXIT.cacheRefused;
-  if (error instanceof PerfUnavailableError) return EXIT.noPerf;
+  // By name, not class: importing the classes would load the census, the cache file and perf's runner into every command.
+  const name = error instanceof Error ? error.name : undefined;
+  if (name === "ProcUnavailableError") return EXIT.noProcfs;
+  if (name === "CacheFileRefusedError") return EXIT.cacheRefused;
+  if (name === "PerfUnavailableError") return EXIT.noPerf;
   return EXIT.failure;
 }
 

@@ -1,0 +1,69 @@
+// What the CLI loads before it runs: only the command named, so a command that needs neither the
+// debuginfod server nor the WebAssembly resolver does not pay for loading them. Observed through
+// Node's own list of the built-in modules a process loaded, written at exit by a preloaded script.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, test } from "vitest";
+import { majorMinorOf } from "../../src/node/identity.js";
+import { recordedFileReader } from "../../src/node/recorded-files.js";
+import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "cli-startup-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const preload = join(dir, "loaded.cjs");
+writeFileSync(
+  preload,
+  "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_OUT, JSON.stringify(process.moduleLoadList)));\n",
+);
+
+/** The built-in modules a CLI run with `args` loaded (`NativeModule http`, ...), and its exit status. */
+function loaded(args: string[]): { status: number | null; modules: string[] } {
+  const out = join(dir, `loaded-${args.join("_").replace(/\W/g, "")}.json`);
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "--require", preload, join(root, "src/node/cli.ts"), ...args],
+    {
+      env: { ...process.env, LOADED_OUT: out },
+      encoding: "utf8",
+      timeout: 120_000,
+    },
+  );
+  return { status: r.status, modules: JSON.parse(readFileSync(out, "utf8")) as string[] };
+}
+
+describe("the CLI loads only the command that runs", () => {
+  test("serve --help loads the server's node:http (the probe sees it); --version and buildid-list do not", () => {
+    const serve = loaded(["serve", "--help"]);
+    expect(serve.status).toBe(0);
+    expect(serve.modules).toContain("NativeModule http");
+    const version = loaded(["--version"]);
+    expect(version.status).toBe(0);
+    expect(version.modules).not.toContain("NativeModule http");
+    const list = loaded(["buildid-list", "-i", process.execPath]);
+    expect(list.status).toBe(0);
+    expect(list.modules).not.toContain("NativeModule http");
+  }, 300_000);
+});
+
+describe("recordedFileReader", () => {
+  test("given a function, makes the resolver once, at the first file read, never for the kernel or vdso", async () => {
+    let made = 0;
+    const read = recordedFileReader(() => {
+      made++;
+      return BuildIdResolver.create();
+    });
+    await read({ kind: "pseudo" } as never, "[vdso]", 1);
+    expect(made).toBe(0);
+    const { dev, ino } = statSync(process.execPath, { bigint: true });
+    const file = { kind: "inode" as const, ...majorMinorOf(dev), inode: ino };
+    const first = await read(file, process.execPath, 0);
+    const second = await read(file, process.execPath, 0);
+    expect(made).toBe(1);
+    expect(second).toEqual(first);
+  }, 60_000);
+});
