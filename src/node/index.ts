@@ -83,6 +83,7 @@ export {
   readMapsTextSync,
 } from "./procfs/maps.js";
 export type { ProcessIdentity } from "./procfs/proc-stat.js";
+export { type RecordedFileOptions, recordedFileReader } from "./recorded-files.js";
 export type { FileResolution, FileVia, Resolution, ResolveFailure } from "./resolver/answers.js";
 export {
   FileBuildIds,
@@ -91,7 +92,6 @@ export {
   type HeldEntry,
 } from "./resolver/file-build-ids.js";
 export { loadResolver, persistResolver, stampsPath } from "./resolver/persist.js";
-export { type RecordedFileOptions, recordedFileReader } from "./recorded-files.js";
 export {
   BuildIdResolver,
   type BuildIdResolverOptions,
