@@ -140,20 +140,6 @@ export class Chunk {
   }
 }
 
-/**
- * A layout's mappings in one flat run for a one-level search: starts and ends as doubles, exact
- * below 2^53 and rounded (monotonically, so never below 2^53) above, so a search for an address
- * below 2^53 compares exactly; and where each mapping sits (`chunk << CHUNK_BITS | index`).
- */
-export interface LayoutIndex {
-  readonly starts: Float64Array;
-  readonly ends: Float64Array;
-  readonly where: Int32Array;
-}
-
-/** Addresses below this (2^53, as a high word) are searched in a {@link LayoutIndex}. */
-export const INDEX_HI_LIMIT = 1 << 21;
-
 /** A space's mappings at one moment: chunks in address order. */
 export class Layout {
   /** The chunks, in address order, none empty. */
@@ -164,8 +150,6 @@ export class Layout {
   readonly size: number;
   /** How many spaces hold this layout (kept by the model). */
   refs = 0;
-  #index: LayoutIndex | undefined = undefined;
-  #searched = 0;
 
   private constructor(chunks: readonly Chunk[], lastEnds: Uint32Array, size: number) {
     this.chunks = chunks;
@@ -197,32 +181,6 @@ export class Layout {
       size += chunk.mappings.length;
     });
     return new Layout(chunks, lastEnds, size);
-  }
-
-  /**
-   * The flat index for a search of `count` more addresses, or `undefined` while it is not worth
-   * building: it is built once this layout has been searched for a quarter as many addresses as it
-   * holds mappings, so a layout replaced between lookups never pays more to build than to search.
-   */
-  indexFor(count: number): LayoutIndex | undefined {
-    if (this.#index !== undefined) return this.#index;
-    this.#searched += count;
-    if (4 * this.#searched < this.size) return undefined;
-    const starts = new Float64Array(this.size);
-    const ends = new Float64Array(this.size);
-    const where = new Int32Array(this.size);
-    let k = 0;
-    this.chunks.forEach((chunk, c) => {
-      const s = chunk.starts;
-      const e = chunk.ends;
-      for (let j = 0; j < chunk.mappings.length; j++, k++) {
-        starts[k] = s[2 * j + HI]! * 2 ** 32 + s[2 * j + LO]!;
-        ends[k] = e[2 * j + HI]! * 2 ** 32 + e[2 * j + LO]!;
-        where[k] = (c << CHUNK_BITS) | j;
-      }
-    });
-    this.#index = { starts, ends, where };
-    return this.#index;
   }
 
   /** The mappings in address order. */

@@ -25,7 +25,6 @@ import {
   CHUNK_MAX,
   type Chunk,
   HI,
-  INDEX_HI_LIMIT,
   Layout,
   type LayoutChange,
   LO,
@@ -256,32 +255,10 @@ export class AddressSpaces {
     const timeHi = checkTime ? Number(time >> 32n) : 0;
     const timeLo = checkTime ? Number(time & 0xffffffffn) : 0;
     const uncovered = space.incomplete ? LookupStatus.INCOMPLETE : LookupStatus.NO_MAPPING;
-    const index = layout.indexFor(to - from);
-    // The last hit's place in the index: nearby samples often fall in the same mapping.
-    let last = 0;
     for (let i = from; i < to; i++) {
       const hi = words[2 * i + HI]!;
       const lo = words[2 * i + LO]!;
-      let at: number;
-      if (index !== undefined && hi < INDEX_HI_LIMIT) {
-        const a = hi * 2 ** 32 + lo;
-        const { starts, ends } = index;
-        let k = last;
-        if (!(k < ends.length && a < ends[k]! && a >= starts[k]!)) {
-          // Branch-free lower bound (the first end past `a`): random addresses mispredict every branch.
-          k = 0;
-          for (let len = ends.length; len > 1; ) {
-            const half = len >>> 1;
-            k += ends[k + half]! <= a ? half : 0;
-            len -= half;
-          }
-          if (k < ends.length && ends[k]! <= a) k++;
-        }
-        if (k < ends.length && starts[k]! <= a) {
-          at = index.where[k]!;
-          last = k;
-        } else at = -1;
-      } else at = locate(layout, hi, lo);
+      const at = locate(layout, hi, lo);
       let answer: number = uncovered;
       if (at >= 0) {
         const chunk = chunks[at >>> CHUNK_BITS]!;
