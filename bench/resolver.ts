@@ -7,9 +7,12 @@
 //  - batch profiler: a quarter of the addresses in anonymous or data mappings (JIT code, heap,
 //    .data), one call per process per 250 ms of the resolver's clock (simulated, so the bounds
 //    expire as they would: the maps are re-read and the files re-checked every 4th call); cold is
-//    the first pass of a new resolver, warm the next passes, at 64 and 1,024 addresses per call;
+//    the first pass of a new resolver over processes started for it (Node children nothing has
+//    asked /proc about), warm the next passes, at 64 and 1,024 addresses per call;
 // then where the time goes. Self-contained on purpose (no bench/ harness).
 //   npx tsx bench/resolver.ts [--json] [--seconds S] [--rounds N]   (BENCH_SEED=N picks the addresses)
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -54,9 +57,9 @@ interface Target {
   other: Mapping[];
 }
 
-function targets(): Target[] {
+function targets(pids: readonly string[] = readdirSync("/proc")): Target[] {
   const out: Target[] = [];
-  for (const name of readdirSync("/proc")) {
+  for (const name of pids) {
     if (!/^[0-9]+$/.test(name) || Number(name) === process.pid) continue;
     try {
       const maps = parseMaps(readFileSync(`/proc/${name}/maps`, "utf8"));
@@ -103,6 +106,23 @@ async function timed(pass: () => Promise<number>, ms: number): Promise<number> {
   return addresses / (elapsed / 1000);
 }
 
+const FRESH_PROCESSES = 16;
+const started = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of started) c.kill();
+});
+// Processes no resolver (nor this bench) has asked /proc about: the batch profiler's honest cold start.
+async function freshTargets(): Promise<{ children: ChildProcess[]; targets: Target[] }> {
+  const code =
+    "require('zlib');require('crypto');require('http');process.stdout.write('ready\\n');setInterval(()=>{},1e3)";
+  const children = Array.from({ length: FRESH_PROCESSES }, () =>
+    spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "ignore"] }),
+  );
+  for (const c of children) started.add(c);
+  await Promise.all(children.map((c) => once(c.stdout!, "data")));
+  return { children, targets: targets(children.map((c) => String(c.pid))) };
+}
+
 const procs = targets();
 const rows: { scenario: string; perCall: number; mode: string; samplesPerSecond: number }[] = [];
 /** In the warm rounds: addresses, and the bound re-checks they cost (stat reads, maps reads, file checks). */
@@ -143,13 +163,13 @@ for (const n of SIZES) {
   rows.push({ scenario: "sampler", perCall: n, mode: "re-read", samplesPerSecond: best(reread) });
 }
 
-const batches = new Map(BATCH_SIZES.map((n) => [n, procs.map((t) => ({ pid: t.pid, addresses: batchSamples(t, n) }))]));
 for (const n of BATCH_SIZES) {
-  const list = batches.get(n)!;
-  // Best of three resolvers: cold is one pass, so one disturbed pass would decide it.
+  // Best of three resolvers, each over processes of its own: cold is one pass, so one disturbed pass would decide it.
   const colds: number[] = [];
   const warms: number[] = [];
   for (let run = 0; run < 3; run++) {
+    const fresh = await freshTargets();
+    const list = fresh.targets.map((t) => ({ pid: t.pid, addresses: batchSamples(t, n) }));
     let clock = 0;
     const resolver = await BuildIdResolver.create({ now: () => clock });
     const pass = async () => {
@@ -167,6 +187,7 @@ for (const n of BATCH_SIZES) {
     for (let p = 0; p < BATCH_PASSES; p++) warmCount += await pass();
     warms.push(warmCount / ((performance.now() - t0) / 1000));
     count(`batch @${n}`, before, resolver.stats());
+    for (const c of fresh.children) c.kill();
   }
   rows.push({ scenario: "batch", perCall: n, mode: "cold", samplesPerSecond: best(colds) });
   rows.push({ scenario: "batch", perCall: n, mode: "warm", samplesPerSecond: best(warms) });

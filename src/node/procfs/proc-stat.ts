@@ -10,7 +10,9 @@
  *
  * @packageDocumentation
  */
-import { readRegularFileSync } from "../safe-open.js";
+import { closeSync, readSync, statfsSync } from "node:fs";
+import { errorCode, isGone } from "../errno.js";
+import { FileTooLargeError, openRegularSync, readRegularFileSync } from "../safe-open.js";
 
 /** Who a PID is now: see the module comment. */
 export interface ProcessIdentity {
@@ -76,6 +78,94 @@ export function parseProcStat(text: string): ProcessIdentity {
 export function readProcessIdentity(pid: number, procRoot = "/proc"): ProcessIdentity {
   const { bytes } = readRegularFileSync(`${procRoot}/${pid}/stat`, { untilEof: true, maxBytes: STAT_READ_LIMIT });
   return parseProcStat(new TextDecoder().decode(bytes));
+}
+
+/** How many `/proc/PID/stat` descriptors a {@link HeldProcStat} keeps open at most. */
+export const HELD_STAT_MAX = 256;
+
+const decoder = new TextDecoder();
+// statfs(2)'s f_type of procfs: only there is a descriptor bound to its process.
+const PROC_SUPER_MAGIC = 0x9fa0;
+// A dropped holder's descriptors are closed when it is collected.
+const orphans = new FinalizationRegistry<Map<number, number>>((fds) => {
+  for (const fd of fds.values()) closeSync(fd);
+});
+
+/**
+ * `/proc/PID/stat` kept open per process and read again with one `pread`: a third of what opening
+ * it by path costs. Exact: a descriptor stays bound to the process it was opened for, so once that
+ * process is gone it fails (`ESRCH`) even when another process has taken the PID; the path is then
+ * opened afresh once, which names whoever holds the PID now. Holds at most {@link HELD_STAT_MAX}
+ * descriptors (the oldest opened is closed first). Under a `procRoot` that is not procfs (a copy,
+ * a test's tree) nothing is held: every read opens the path.
+ */
+export class HeldProcStat {
+  readonly #procRoot: string;
+  readonly #fds = new Map<number, number>();
+  readonly #buffer = new Uint8Array(STAT_READ_LIMIT + 1);
+  readonly #hold: boolean;
+
+  /** @param procRoot where procfs is mounted. */
+  constructor(procRoot = "/proc") {
+    this.#procRoot = procRoot;
+    let type = 0;
+    try {
+      type = statfsSync(procRoot).type;
+    } catch {}
+    this.#hold = type === PROC_SUPER_MAGIC;
+    orphans.register(this, this.#fds, this);
+  }
+
+  /**
+   * Who `pid` is now, as {@link readProcessIdentity} answers.
+   * @throws as {@link readProcessIdentity}.
+   */
+  read(pid: number): ProcessIdentity {
+    const held = this.#fds.get(pid);
+    if (held !== undefined) {
+      try {
+        return this.#parse(pid, held);
+      } catch (error) {
+        this.close(pid);
+        if (!isGone(errorCode(error))) throw error;
+      }
+    }
+    const path = `${this.#procRoot}/${pid}/stat`;
+    const { fd } = openRegularSync(path);
+    let identity: ProcessIdentity;
+    try {
+      identity = this.#parse(pid, fd);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    if (!this.#hold) {
+      closeSync(fd);
+      return identity;
+    }
+    this.#fds.set(pid, fd);
+    if (this.#fds.size > HELD_STAT_MAX) this.close(this.#fds.keys().next().value!);
+    return identity;
+  }
+
+  /** Closes what is held for `pid`. */
+  close(pid: number): void {
+    const fd = this.#fds.get(pid);
+    if (fd === undefined) return;
+    this.#fds.delete(pid);
+    closeSync(fd);
+  }
+
+  /** How many descriptors are open. */
+  get size(): number {
+    return this.#fds.size;
+  }
+
+  #parse(pid: number, fd: number): ProcessIdentity {
+    const n = readSync(fd, this.#buffer, 0, this.#buffer.length, 0);
+    if (n > STAT_READ_LIMIT) throw new FileTooLargeError(`${this.#procRoot}/${pid}/stat`, BigInt(n), STAT_READ_LIMIT);
+    return parseProcStat(decoder.decode(this.#buffer.subarray(0, n)));
+  }
 }
 
 /** Both name the same process running the same program. */

@@ -15,7 +15,7 @@ import { AddressSpaces } from "../../spaces/index.js";
 import { errorCode, isDenied, isGone } from "../errno.js";
 import { ProcFeed } from "../procfs/feed.js";
 import { type Mapping, MapsParseError, type MapsRead, parseMapsAfter, readMapsTextSync } from "../procfs/maps.js";
-import { type ProcessIdentity, ProcStatParseError, readProcessIdentity, sameProcess } from "../procfs/proc-stat.js";
+import { HeldProcStat, type ProcessIdentity, ProcStatParseError, sameProcess } from "../procfs/proc-stat.js";
 import { FileTooLargeError, NotRegularFileError } from "../safe-open.js";
 import type { FileResolution, ResolveFailure } from "./answers.js";
 
@@ -88,6 +88,7 @@ export class ProcessTracker {
   readonly #failed = new Map<number, ProcessFailure & { at: number }>();
   readonly #options: TrackerOptions;
   readonly #counts: TrackerCounts;
+  readonly #stat: HeldProcStat;
   #lastTime = 0n;
 
   /**
@@ -97,6 +98,7 @@ export class ProcessTracker {
   constructor(options: TrackerOptions, counts: TrackerCounts, name: (pid: number, line: Mapping) => Mapping) {
     this.#options = options;
     this.#counts = counts;
+    this.#stat = new HeldProcStat(options.procRoot);
     // The resolver never holds more live spaces than maxProcesses; ended ones (one per pid) go first.
     this.spaces = new AddressSpaces({ maxProcesses: Math.min(2 * options.maxProcesses, 2 ** 24), keepEnded: 1 });
     this.feed = new ProcFeed(this.spaces, name);
@@ -152,6 +154,7 @@ export class ProcessTracker {
   forget(pid: number): void {
     if (this.#tracked.delete(pid)) this.feed.exited(pid, this.#time());
     this.#failed.delete(pid);
+    this.#stat.close(pid);
   }
 
   #load(pid: number, now: number): Tracked | ProcessFailure {
@@ -211,6 +214,7 @@ export class ProcessTracker {
 
   #fail(pid: number, failure: ProcessFailure, now: number): ProcessFailure {
     if (this.#tracked.delete(pid)) this.feed.exited(pid, this.#time());
+    this.#stat.close(pid);
     this.#failed.delete(pid);
     this.#failed.set(pid, { ...failure, at: now });
     if (this.#failed.size > this.#options.maxProcesses) this.#failed.delete(this.#failed.keys().next().value!);
@@ -226,7 +230,7 @@ export class ProcessTracker {
   #identity(pid: number): ProcessIdentity | ProcessFailure {
     this.#counts.statReads++;
     try {
-      return readProcessIdentity(pid, this.#options.procRoot);
+      return this.#stat.read(pid);
     } catch (error) {
       return this.#procFailure(pid, "stat", error);
     }
