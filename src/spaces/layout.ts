@@ -8,8 +8,7 @@
  * Addresses are searched on 32-bit halves: each chunk keeps its
  * starts, ends, `pgoff - start` and map times as u64s viewed as `Uint32Array` words, and the layout
  * keeps each chunk's last end the same way, so a lookup is two binary searches comparing small
- * integers, with no bigint made. A layout searched often also gets a flat {@link LayoutIndex}: one
- * branch-free search over doubles for addresses below 2^53 (user space).
+ * integers, with no bigint made.
  *
  * @module
  */

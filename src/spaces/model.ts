@@ -42,7 +42,9 @@ export interface AddressSpacesOptions {
   /**
    * Spaces held at most, live and ended (the kernel's is not counted), 1 to 2^24; default 16,384.
    * Past it the model evicts a space: an ended one first (the earliest ended), else the live one
-   * fed least recently. Lookups in an evicted space answer `no-process`.
+   * fed least recently. Lookups in an evicted space answer `no-process`, and so do those in what
+   * that process maps afterwards, until a fork or an exec starts its pid afresh: the model missed
+   * its events meanwhile (an exit of its last thread among them).
    */
   maxProcesses?: number;
   /**
@@ -134,6 +136,9 @@ export class AddressSpaces {
   readonly #options: Required<AddressSpacesOptions>;
   /** Each pid's newest space. */
   readonly #byPid = new Map<number, Space>();
+  /** Pids whose live space was evicted, until a fork or an exec starts them afresh (at most `maxProcesses`; past it, every pid counts). */
+  readonly #evictedLive = new Set<number>();
+  #evictedLiveOverflow = false;
   /** Live spaces, the least recently fed first. */
   readonly #live = new Set<Space>();
   /** Ended spaces, the earliest ended first. */
@@ -363,7 +368,9 @@ export class AddressSpaces {
     }
     const copy = e.synthesized ? undefined : liveParent;
     if (isLive(head)) this.#end(head, e.time, "reused");
-    const child = this.#born(e.pid, e.time, liveParent?.comm ?? "", copy?.layout ?? Layout.of([]));
+    const child = this.#born(e.pid, e.time, liveParent?.comm ?? "", copy?.layout ?? Layout.of([]), !e.synthesized);
+    // A copy of what an evicted process's rest holds is no surer than that rest.
+    if (copy?.continuesEvicted) child.continuesEvicted = true;
     child.incomplete = copy?.incomplete ?? false;
     if (liveParent !== undefined) this.#fed(liveParent, e.time);
     return child;
@@ -380,7 +387,7 @@ export class AddressSpaces {
       }
       this.#end(head, e.time, "exec");
     }
-    return this.#born(e.pid, e.time, e.comm, Layout.of([]));
+    return this.#born(e.pid, e.time, e.comm, Layout.of([]), e.exec);
   }
 
   #exit(e: ExitEvent): Space | undefined {
@@ -444,8 +451,10 @@ export class AddressSpaces {
   }
 
   /** A new newest space for `pid`; the one before it, if any, has ended. */
-  #born(pid: number, time: bigint, comm: string, layout: Layout): Space {
+  #born(pid: number, time: bigint, comm: string, layout: Layout, fresh = false): Space {
     const space = new Space(pid, time, comm, layout);
+    if (fresh) this.#evictedLive.delete(pid);
+    else space.continuesEvicted = this.#evictedLiveOverflow || this.#evictedLive.has(pid);
     this.#hold(layout);
     const older = this.#byPid.get(pid);
     if (older !== undefined) {
@@ -556,6 +565,10 @@ export class AddressSpaces {
       }
     }
     if (victim === undefined) return false;
+    if (victim.endedAt === undefined) {
+      if (this.#evictedLive.size < this.#options.maxProcesses) this.#evictedLive.add(victim.pid);
+      else this.#evictedLiveOverflow = true;
+    }
     this.#drop(victim);
     this.#evicted++;
     return true;
@@ -578,6 +591,11 @@ export class AddressSpaces {
 
   /** The space of `pid` at `time` (omitted: its newest), or the status saying why there is none. */
   #select(pid: number, time: bigint | undefined): Space | LookupStatusCode {
+    const selected = this.#selectSpace(pid, time);
+    return typeof selected !== "number" && selected.continuesEvicted ? LookupStatus.NO_PROCESS : selected;
+  }
+
+  #selectSpace(pid: number, time: bigint | undefined): Space | LookupStatusCode {
     let space = this.#head(pid);
     if (space === undefined) return LookupStatus.NO_PROCESS;
     if (time === undefined) return space.endedAt === undefined ? space : LookupStatus.EXITED;

@@ -58,6 +58,8 @@ export class Space implements AddressSpace {
   threads = 0;
   /** The leader (tid === pid) has exited; the space ends when {@link threads} reaches 0. */
   leaderExited = false;
+  /** Born without a fork or exec after its pid's live space was evicted: the rest of an evicted process, answered as one. */
+  continuesEvicted = false;
   /** The pid's space before this one. */
   older: Space | undefined = undefined;
   /** The pid's space after this one. */

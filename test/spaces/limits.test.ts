@@ -142,3 +142,31 @@ describe("a hostile stream is held within the limits", () => {
     expect([at(none, 1, 0x1000n, 1n), none.stats().ended]).toEqual(["no-process", 0]);
   });
 });
+
+describe("a process whose live space was evicted", () => {
+  // Found by the property test (SPACES_SEED=442512068 and 11689837): the events the model missed while
+  // the space was gone (an exit of the last thread) made the rest of the process answer as if alive.
+  const options = { maxProcesses: 2, maxMappingsPerSpace: 3, maxBytes: 6 * 300, maxFiles: 2, keepEnded: 1 };
+  const fork = (pid: number, ppid: number, tid: number, synthesized = false) =>
+    ({ type: "fork", time: 1n, pid, ppid, tid, ptid: ppid, synthesized }) as const;
+  const exit = (pid: number, tid: number) => ({ type: "exit", time: 1n, pid, tid }) as const;
+
+  test("answers as evicted, not from what its rest mapped after an exit the model missed", () => {
+    const spaces = new AddressSpaces(options);
+    for (const e of [fork(1, 1, 101), fork(3, 3, 3), map(1n, 2, 0n, 0x1000n, LIBC), exit(1, 1)]) spaces.apply(e);
+    spaces.apply(map(1n, 1, 0xffff_0000n, 0x1000n, LIBC));
+    spaces.apply(exit(1, 101)); // the last thread: the process has ended, though the model never saw its leader leave
+    spaces.apply({ type: "comm", time: 1n, pid: 1, tid: 1, comm: "renamed", exec: false });
+    expect(at(spaces, 1, 0xffff_0000n)).toBe("no-process");
+  });
+
+  test("a child forked from its rest copies nothing it can answer from", () => {
+    const spaces = new AddressSpaces(options);
+    spaces.apply(fork(1, 1, 101));
+    spaces.apply({ type: "comm", time: 1n, pid: 2, tid: 2, comm: "renamed", exec: false });
+    for (const e of [exit(1, 1), fork(2, 1, 2, true), fork(3, 3, 3), map(1n, 1, 0n, 0x1000n, LIBC), exit(1, 101)])
+      spaces.apply(e);
+    spaces.apply(fork(2, 1, 2));
+    expect(at(spaces, 2, 0n)).toBe("no-process");
+  });
+});

@@ -94,6 +94,9 @@ describe("the request log and /metrics", () => {
     release();
     for (let i = 0; i < 200 && lines.length < exchanges.length + 1; i++) await new Promise((r) => setTimeout(r, 50));
     stubHandler = before;
+    // The cut client's line is written when it leaves; the forward it started is counted when the stub answers, later.
+    for (let i = 0; i < 200 && (server.metrics.upstream!.outcomes.found ?? 0) < 2; i++)
+      await new Promise((r) => setTimeout(r, 50));
 
     const fields = lines.map((l) => LINE.exec(l));
     expect(fields.every(Boolean), lines.join("\n")).toBe(true);
