@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { dsoName } from "../../src/convert/build-ids.js";
 import { type ConversionSummary, convertPerfData } from "../../src/convert/index.js";
 import { BuildIdResolver, readBuildIdFromFile } from "../../src/node/index.js";
-import { recordedFileReader } from "../../src/node/recorded-files.js";
 import { ownVdso, readVdsoAt } from "../../src/node/procfs/vdso.js";
+import { recordedFileReader } from "../../src/node/recorded-files.js";
 import { perfLeafOffsets, perfSamplesPerDso, profileLeaves } from "../helpers/perf-answers.js";
 import { perfCannotRecord } from "../helpers/perf-tools.js";
 
