@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dsoName } from "../../src/convert/build-ids.js";
 import { convertPerfData } from "../../src/convert/index.js";
 import { FILE_HEADER_SIZE } from "../../src/perf/header.js";
-import { RecordType, readPerfData } from "../../src/perf/index.js";
-import { perfBuildIdLines, perfSamplesPerDso } from "../helpers/perf-answers.js";
+import { readPerfData } from "../../src/perf/index.js";
+import { decompressedCopy, perfBuildIdLines, perfSamplesPerDso } from "../helpers/perf-answers.js";
 import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
 import { type Chromium, launchChromium, type StaticServer, screenshotPath, serveStatic } from "./harness.js";
@@ -41,22 +41,6 @@ const CASES = [
 
 /** The kernel's text map is `[kernel.kallsyms]_text` in the converter's output, `[kernel.kallsyms]` in perf's. */
 const asPerf = (path: string): string => dsoName(path, path.startsWith("[kernel.kallsyms]") ? -1 : 0);
-
-/** The pipe-mode recording `bytes` with its COMPRESSED records replaced by the records inside them, at `out`. */
-async function decompressedCopy(bytes: Uint8Array, out: string): Promise<string> {
-  const parts: Uint8Array[] = [bytes.subarray(0, 16)];
-  for (const raw of readPerfData(bytes).rawRecords()) {
-    if (raw.type === RecordType.COMPRESSED || raw.type === RecordType.COMPRESSED2) continue;
-    const header = new Uint8Array(8);
-    const view = new DataView(header.buffer);
-    view.setUint32(0, raw.type, true);
-    view.setUint16(4, raw.misc, true);
-    view.setUint16(6, raw.size, true);
-    parts.push(header, raw.body.slice());
-  }
-  await writeFile(out, Buffer.concat(parts));
-  return out;
-}
 
 /** Samples per `pid:comm` as `perf report --sort pid,comm` counts them (comm as it was at each sample). */
 function perfSamplesPerRun(file: string): Map<string, number> {
@@ -211,7 +195,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
       expect(perFile.get(spin)).toBeGreaterThan(0);
 
       // Build IDs as perf buildid-list gives them, for the files with hits (perf 6.1 cannot decompress pipe input).
-      const listed = args.includes("-z") && pipe ? await decompressedCopy(bytes, `${file}.decompressed`) : file;
+      const listed = args.includes("-z") && pipe ? decompressedCopy(bytes, `${file}.decompressed`) : file;
       const perfLines = perfBuildIdLines(listed, true);
       const pageLines = new Set(
         shown.flatMap((p) => p.files.map((f) => `${f.buildId.padEnd(40)} ${asPerf(f.path)}`.trim())),

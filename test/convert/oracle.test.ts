@@ -1,15 +1,20 @@
 // The converter against perf itself, on recordings made here by `perf record -e cpu-clock -g` (file and
 // pipe mode, with and without --buildid-mmap, with -z): the build-ID list perf prints, perf report's
 // samples per dso, and the file offset of every sample's IP in the dso perf gives it.
-import { mkdtempSync, openAsBlob, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openAsBlob, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { dsoName } from "../../src/convert/build-ids.js";
 import { listBuildIds } from "../../src/convert/buildid-list.js";
 import { convertPerfData } from "../../src/convert/index.js";
-import { RecordType, readPerfData } from "../../src/perf/index.js";
-import { perfBuildIdLines, perfLeafOffsets, perfSamplesPerDso, profileLeaves } from "../helpers/perf-answers.js";
+import {
+  decompressedCopy,
+  perfBuildIdLines,
+  perfLeafOffsets,
+  perfSamplesPerDso,
+  profileLeaves,
+} from "../helpers/perf-answers.js";
 import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
 
 const dir = mkdtempSync(join(tmpdir(), "convert-oracle-"));
@@ -26,23 +31,6 @@ const cases = [
   { name: "pipe mode, -z, --buildid-mmap", args: ["-z", "--buildid-mmap"], pipe: true },
 ];
 
-/** The pipe-mode recording `bytes` with its COMPRESSED records replaced by the records inside them, written beside `file`. */
-function decompressedCopy(bytes: Uint8Array, file: string): string {
-  const parts: Uint8Array[] = [bytes.subarray(0, 16)];
-  for (const raw of readPerfData(bytes).rawRecords()) {
-    if (raw.type === RecordType.COMPRESSED || raw.type === RecordType.COMPRESSED2) continue;
-    const header = new Uint8Array(8);
-    const view = new DataView(header.buffer);
-    view.setUint32(0, raw.type, true);
-    view.setUint16(4, raw.misc, true);
-    view.setUint16(6, raw.size, true);
-    parts.push(header, raw.body.slice());
-  }
-  const out = `${file}.decompressed`;
-  writeFileSync(out, Buffer.concat(parts));
-  return out;
-}
-
 /** The kernel's text map is `[kernel.kallsyms]_text` in our profile, `[kernel.kallsyms]` in perf's answers. */
 const asPerf = (path: string): string => dsoName(path, path.startsWith("[kernel.kallsyms]") ? -1 : 0);
 
@@ -55,7 +43,7 @@ describe.skipIf(cannot !== undefined)("perf record -e cpu-clock -g, converted, a
       const bytes = new Uint8Array(readFileSync(file));
 
       // perf 6.1's buildid-list does not decompress pipe input (it prints nothing): ask it about the same records uncompressed.
-      const listed = args.includes("-z") && pipe ? decompressedCopy(bytes, file) : file;
+      const listed = args.includes("-z") && pipe ? decompressedCopy(bytes, `${file}.decompressed`) : file;
       for (const withHits of [false, true]) {
         const expected = perfBuildIdLines(listed, withHits);
         const fromBytes = await listBuildIds(bytes, { withHits });

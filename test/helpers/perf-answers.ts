@@ -2,7 +2,9 @@
 // dso (perf report), the file offset of each sample's IP in the dso perf attributes it to (perf script's
 // samples against the MMAP events it prints), and samples per symbol of one dso.
 import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { Profile } from "pprof-format";
+import { RecordType, readPerfData } from "../../src/perf/index.js";
 
 function run(args: string[]): string {
   const r = spawnSync("perf", args, { encoding: "utf8", maxBuffer: 1 << 30, timeout: 600_000 });
@@ -141,4 +143,20 @@ export function profileLeaves(
     files.set(file, (files.get(file) ?? 0) + n);
   }
   return { offsets, files };
+}
+
+/** The pipe-mode recording `bytes` with its COMPRESSED records replaced by the records inside them, at `out` (perf 6.1's buildid-list cannot read pipe -z). */
+export function decompressedCopy(bytes: Uint8Array, out: string): string {
+  const parts: Uint8Array[] = [bytes.subarray(0, 16)];
+  for (const raw of readPerfData(bytes).rawRecords()) {
+    if (raw.type === RecordType.COMPRESSED || raw.type === RecordType.COMPRESSED2) continue;
+    const header = new Uint8Array(8);
+    const view = new DataView(header.buffer);
+    view.setUint32(0, raw.type, true);
+    view.setUint16(4, raw.misc, true);
+    view.setUint16(6, raw.size, true);
+    parts.push(header, raw.body.slice());
+  }
+  writeFileSync(out, Buffer.concat(parts));
+  return out;
 }
