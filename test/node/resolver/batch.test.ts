@@ -126,7 +126,7 @@ test("every answer in the typed arrays is the object API's, over random address 
         const addresses = picks.map((k) => pool[k % pool.length]!);
         t += advance;
         for (const r of await compare(resolver, pid, addresses, out)) kinds.add(r.ok ? "ok" : r.reason);
-        addresses.forEach((a, i) => truth(out, i, a, files.get(pid)!));
+        for (const [i, a] of addresses.entries()) truth(out, i, a, files.get(pid)!);
       },
     ),
     { seed: SEED, numRuns: 60 },
