@@ -225,7 +225,8 @@ export class AddressSpaces {
   /**
    * Looks up `addresses[from, to)` in `pid`'s space at `time` (omitted: now), writing each answer at
    * the same index of `out`. Returns the space looked in, or `undefined` when there was none (every
-   * status then says why). Allocates nothing per address.
+   * status then says why). Allocates nothing per address; the first batch of 16 or more addresses
+   * in a layout builds its search tree (three arrays of about two entries per mapping), kept with it.
    */
   lookupMany(
     pid: number,
