@@ -1,8 +1,9 @@
 // Benchmark "resolver": samples resolved per second by BuildIdResolver.resolveMany over every process
 // of this machine, in two scenarios, all in one run:
 //  - sampler: addresses in executable file mappings only, the real clock; cold (new resolver), warm
-//    (everything held) and re-read (forget() before each call, so the maps are read and the files
-//    checked every call), at 1, 64 and 1,024 addresses per call, warm and re-read interleaved, best
+//    (everything held) through resolveMany (an object per address) and through resolveInto (typed
+//    arrays the caller owns), and re-read (forget() before each call, so the maps are read and the
+//    files checked every call), at 1, 64 and 1,024 addresses per call, the three interleaved, best
 //    of rounds;
 //  - batch profiler: a quarter of the addresses in anonymous or data mappings (JIT code, heap,
 //    .data), one call per process per 250 ms of the resolver's clock (simulated, so the bounds
@@ -20,6 +21,7 @@ import { BuildIdCache } from "../src/index.js";
 import { ProcFeed } from "../src/node/procfs/feed.js";
 import { findMapping, type Mapping, mapFilesPath, parseMaps } from "../src/node/procfs/maps.js";
 import { BuildIdResolver } from "../src/node/resolver/resolver.js";
+import { ResolutionResults } from "../src/node/resolver/results.js";
 import { AddressSpaces, isAnonymousPath, LookupResults } from "../src/spaces/index.js";
 
 const { values } = parseArgs({
@@ -138,6 +140,8 @@ function count(key: string, before: ReturnType<BuildIdResolver["stats"]>, after:
 const sampler = new Map(SIZES.map((n) => [n, procs.map((t) => ({ pid: t.pid, addresses: samples(t, n) }))]));
 for (const n of SIZES) {
   const list = sampler.get(n)!;
+  const typedList = list.map(({ pid, addresses }) => ({ pid, addresses: BigUint64Array.from(addresses) }));
+  const out = new ResolutionResults(n);
   const resolver = await BuildIdResolver.create();
   const once = async (forget: boolean) => {
     let count = 0;
@@ -147,19 +151,27 @@ for (const n of SIZES) {
     }
     return count;
   };
+  const typed = async () => {
+    let count = 0;
+    for (const { pid, addresses } of typedList) count += (await resolver.resolveInto(pid, addresses, out)).length;
+    return count;
+  };
   const t0 = performance.now();
   const coldCount = await once(false);
   const cold = coldCount / ((performance.now() - t0) / 1000);
   rows.push({ scenario: "sampler", perCall: n, mode: "cold", samplesPerSecond: cold });
   const warm: number[] = [];
+  const warmTyped: number[] = [];
   const reread: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const before = resolver.stats();
     warm.push(await timed(() => once(false), (SECONDS * 1000) / ROUNDS));
     count(`sampler @${n}`, before, resolver.stats());
+    warmTyped.push(await timed(typed, (SECONDS * 1000) / ROUNDS));
     reread.push(await timed(() => once(true), (SECONDS * 1000) / ROUNDS));
   }
   rows.push({ scenario: "sampler", perCall: n, mode: "warm", samplesPerSecond: best(warm) });
+  rows.push({ scenario: "sampler", perCall: n, mode: "warm typed", samplesPerSecond: best(warmTyped) });
   rows.push({ scenario: "sampler", perCall: n, mode: "re-read", samplesPerSecond: best(reread) });
 }
 
@@ -258,6 +270,11 @@ const baseline = get("sampler", 1024, "re-read");
 // Warm at 64/call over the re-read baseline at 1,024 before issue 15, measured on main on this machine.
 const TODAY_WARM64_RATIO = Number(process.env.BENCH_TODAY_WARM64 ?? 0.55);
 const checks = [
+  {
+    target: "sampler: warm typed @1024 / re-read @1024 >= 20",
+    value: get("sampler", 1024, "warm typed") / baseline,
+    need: 20,
+  },
   { target: "sampler: warm @1024 / re-read @1024 >= 20", value: get("sampler", 1024, "warm") / baseline, need: 20 },
   {
     target: `sampler: warm @64 / re-read @1024 >= 10 x ${TODAY_WARM64_RATIO}`,
@@ -294,10 +311,10 @@ if (values.json) {
     `Node ${process.version}, ${procs.length} processes with executable file mappings, ${cpus().length} CPUs (shared machine), load ${loadAtStart.toFixed(2)} -> ${loadAtEnd.toFixed(2)}\n`,
   );
   console.log("sampler (executable addresses, real clock)");
-  console.log("per call   cold/s       warm/s       re-read/s");
+  console.log("per call   cold/s       warm/s   warm typed/s    re-read/s");
   for (const n of SIZES)
     console.log(
-      `${String(n).padStart(8)}   ${[get("sampler", n, "cold"), get("sampler", n, "warm"), get("sampler", n, "re-read")].map((v) => fmt.format(v).padStart(10)).join("   ")}`,
+      `${String(n).padStart(8)}   ${[get("sampler", n, "cold"), get("sampler", n, "warm"), get("sampler", n, "warm typed"), get("sampler", n, "re-read")].map((v) => fmt.format(v).padStart(10)).join("   ")}`,
     );
   console.log(`\nbatch profiler (a quarter anonymous or data addresses, one call per ${BATCH_PERIOD_MS} ms)`);
   console.log("per call   cold/s       warm/s");

@@ -97,6 +97,14 @@ export {
   type BuildIdResolverOptions,
   type ResolverStats,
 } from "./resolver/resolver.js";
+export {
+  ResolutionResults,
+  type ResolvedPlace,
+  ResolveStatus,
+  type ResolveStatusCode,
+  resolveFailure,
+  resolveStatus,
+} from "./resolver/results.js";
 export { type Stamp, StampsFormatError } from "./resolver/stamps.js";
 export { FileChangedError, FileTooLargeError, NotRegularFileError } from "./safe-open.js";
 export {

@@ -149,6 +149,8 @@ export class Layout {
   readonly size: number;
   /** How many spaces hold this layout (kept by the model). */
   refs = 0;
+  /** The flat search tree, once a batch asked for it; `null` when a mapping straddles 2^53. */
+  #flat: FlatTree | null | undefined = undefined;
 
   private constructor(chunks: readonly Chunk[], lastEnds: Uint32Array, size: number) {
     this.chunks = chunks;
@@ -186,6 +188,129 @@ export class Layout {
   *mappings(): IterableIterator<Mapping> {
     for (const chunk of this.chunks) yield* chunk.mappings;
   }
+
+  /** The layout as a {@link FlatTree}, built on first use (the layout never changes); `null` when a mapping straddles 2^53. */
+  flat(): FlatTree | null {
+    if (this.#flat === undefined) this.#flat = flatTree(this);
+    return this.#flat;
+  }
+}
+
+/** Addresses whose high word is below this are exact as doubles (below 2^53): the {@link FlatTree}'s range. */
+export const FLAT_HI = 1 << 21;
+
+/**
+ * A layout's mappings below 2^53 as an implicit search tree in breadth-first (Eytzinger) order over doubles,
+ * node k's children at 2k and 2k + 1, padded to a full tree with +Infinity: a search takes the
+ * same number of steps for every address, each a load and a comparison used as a number (no
+ * branch to mispredict), where the two-level search over u32 words mispredicts about half of its
+ * branches on sampled addresses.
+ */
+export interface FlatTree {
+  /** Levels of the tree. */
+  readonly depth: number;
+  /** Per node (from 1), the mapping's end; padding +Infinity. */
+  readonly ends: Float64Array;
+  /** Per node, the mapping's start. */
+  readonly starts: Float64Array;
+  /** Per node, the mapping's place in the layout (`chunk << CHUNK_BITS | index`); padding -1. */
+  readonly at: Int32Array;
+}
+
+function flatTree(layout: Layout): FlatTree | null {
+  let depth = 0;
+  while (2 ** depth - 1 < layout.size) depth++;
+  const size = 2 ** depth;
+  const ends = new Float64Array(size).fill(Number.POSITIVE_INFINITY);
+  const starts = new Float64Array(size).fill(Number.POSITIVE_INFINITY);
+  const at = new Int32Array(size).fill(-1);
+  let c = 0;
+  let j = 0;
+  let past = false;
+  // In-order over the implicit tree visits the nodes in sorted order: the mappings go there in turn.
+  const fill = (k: number): boolean => {
+    if (k >= size) return true;
+    if (!fill(2 * k)) return false;
+    const chunk = past ? undefined : layout.chunks[c];
+    if (chunk !== undefined && chunk.ends[2 * j + HI]! >= FLAT_HI) {
+      // Mappings wholly past 2^53 (the kernel's, [vsyscall]) hold no address the tree is asked about.
+      if (chunk.starts[2 * j + HI]! < FLAT_HI) return false;
+      past = true;
+    } else if (chunk !== undefined) {
+      ends[k] = chunk.ends[2 * j + HI]! * 2 ** 32 + chunk.ends[2 * j + LO]!;
+      starts[k] = chunk.starts[2 * j + HI]! * 2 ** 32 + chunk.starts[2 * j + LO]!;
+      at[k] = (c << CHUNK_BITS) | j;
+      if (++j === chunk.mappings.length) {
+        c++;
+        j = 0;
+      }
+    }
+    return fill(2 * k + 1);
+  };
+  return fill(1) ? { depth, ends, starts, at } : null;
+}
+
+/**
+ * {@link locate} for the addresses `words[2from, 2to)` (u32 halves) into `out[from, to)`, through
+ * `layout`'s flat tree: four searches at a time, so that their loads overlap.
+ */
+export function locateMany(
+  layout: Layout,
+  tree: FlatTree,
+  words: Uint32Array,
+  from: number,
+  to: number,
+  out: Int32Array,
+): void {
+  const { depth, ends, starts, at } = tree;
+  let i = from;
+  for (; i + 4 <= to; i += 4) {
+    const h0 = words[2 * i + HI]!;
+    const h1 = words[2 * i + 2 + HI]!;
+    const h2 = words[2 * i + 4 + HI]!;
+    const h3 = words[2 * i + 6 + HI]!;
+    if ((h0 | h1 | h2 | h3) >>> 0 >= FLAT_HI) {
+      for (let q = i; q < i + 4; q++) out[q] = locate(layout, words[2 * q + HI]!, words[2 * q + LO]!);
+      continue;
+    }
+    const a0 = h0 * 2 ** 32 + words[2 * i + LO]!;
+    const a1 = h1 * 2 ** 32 + words[2 * i + 2 + LO]!;
+    const a2 = h2 * 2 ** 32 + words[2 * i + 4 + LO]!;
+    const a3 = h3 * 2 ** 32 + words[2 * i + 6 + LO]!;
+    let k0 = 1;
+    let k1 = 1;
+    let k2 = 1;
+    let k3 = 1;
+    for (let d = 0; d < depth; d++) {
+      k0 = 2 * k0 + +(ends[k0]! <= a0);
+      k1 = 2 * k1 + +(ends[k1]! <= a1);
+      k2 = 2 * k2 + +(ends[k2]! <= a2);
+      k3 = 2 * k3 + +(ends[k3]! <= a3);
+    }
+    k0 >>>= 32 - Math.clz32(~k0 & (k0 + 1));
+    k1 >>>= 32 - Math.clz32(~k1 & (k1 + 1));
+    k2 >>>= 32 - Math.clz32(~k2 & (k2 + 1));
+    k3 >>>= 32 - Math.clz32(~k3 & (k3 + 1));
+    out[i] = k0 !== 0 && starts[k0]! <= a0 ? at[k0]! : -1;
+    out[i + 1] = k1 !== 0 && starts[k1]! <= a1 ? at[k1]! : -1;
+    out[i + 2] = k2 !== 0 && starts[k2]! <= a2 ? at[k2]! : -1;
+    out[i + 3] = k3 !== 0 && starts[k3]! <= a3 ? at[k3]! : -1;
+  }
+  for (; i < to; i++) {
+    const hi = words[2 * i + HI]!;
+    const lo = words[2 * i + LO]!;
+    out[i] = hi < FLAT_HI ? locateFlat(tree, hi * 2 ** 32 + lo) : locate(layout, hi, lo);
+  }
+}
+
+/** {@link locate} in a {@link FlatTree}, for an address below 2^53 given as a double. */
+export function locateFlat(tree: FlatTree, address: number): number {
+  const { depth, ends } = tree;
+  let k = 1;
+  for (let d = 0; d < depth; d++) k = 2 * k + +(ends[k]! <= address);
+  // The last node the search went left at: k without its trailing ones and the zero before them.
+  k >>>= 32 - Math.clz32(~k & (k + 1));
+  return k !== 0 && tree.starts[k]! <= address ? tree.at[k]! : -1;
 }
 
 function setLastEnd(lastEnds: Uint32Array, c: number, chunk: Chunk): void {

@@ -30,12 +30,16 @@ import {
   LO,
   layoutOf,
   locate,
+  locateMany,
   type Mapping,
   replaceAll,
   replaceRange,
 } from "./layout.js";
 import { type Lookup, LookupResults, LookupStatus, type LookupStatusCode, lookupFailure } from "./lookup.js";
 import { type AddressSpace, Space, type SpaceEnd } from "./space.js";
+
+/** Fewest addresses of one lookup that search a layout's flat tree (building it on first use). */
+const FLAT_BATCH = 16;
 
 /** Bounds on what the model holds; every one has a default. */
 export interface AddressSpacesOptions {
@@ -155,6 +159,8 @@ export class AddressSpaces {
   readonly #oneWords = new Uint32Array(this.#oneAddress.buffer);
   #lastAddresses: BigUint64Array | undefined;
   #lastWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+  /** Where {@link locateMany} writes a batch's places. */
+  #places = new Int32Array(0);
 
   /** @param options bounds on what the model holds; each option is checked, with the bad value named. */
   constructor(options: AddressSpacesOptions = {}) {
@@ -224,7 +230,8 @@ export class AddressSpaces {
   /**
    * Looks up `addresses[from, to)` in `pid`'s space at `time` (omitted: now), writing each answer at
    * the same index of `out`. Returns the space looked in, or `undefined` when there was none (every
-   * status then says why). Allocates nothing per address.
+   * status then says why). Allocates nothing per address; the first batch of 16 or more addresses
+   * in a layout builds its search tree (three arrays of about two entries per mapping), kept with it.
    */
   lookupMany(
     pid: number,
@@ -260,10 +267,14 @@ export class AddressSpaces {
     const timeHi = checkTime ? Number(time >> 32n) : 0;
     const timeLo = checkTime ? Number(time & 0xffffffffn) : 0;
     const uncovered = space.incomplete ? LookupStatus.INCOMPLETE : LookupStatus.NO_MAPPING;
+    // A batch pays for the flat tree (built once per layout); a few addresses search the chunks.
+    const flat = to - from >= FLAT_BATCH ? layout.flat() : null;
+    const places = flat === null ? undefined : this.#placesFor(to);
+    if (places !== undefined) locateMany(layout, flat!, words, from, to, places);
     for (let i = from; i < to; i++) {
       const hi = words[2 * i + HI]!;
       const lo = words[2 * i + LO]!;
-      const at = locate(layout, hi, lo);
+      const at = places !== undefined ? places[i]! : locate(layout, hi, lo);
       let answer: number = uncovered;
       if (at >= 0) {
         const chunk = chunks[at >>> CHUNK_BITS]!;
@@ -608,6 +619,12 @@ export class AddressSpaces {
   }
 
   /** `addresses` as u32 words, the view made once per array. */
+  /** Room for `n` places found by {@link locateMany}. */
+  #placesFor(n: number): Int32Array {
+    if (this.#places.length < n) this.#places = new Int32Array(Math.max(n, 2 * this.#places.length));
+    return this.#places;
+  }
+
   #wordsOf(addresses: BigUint64Array): Uint32Array<ArrayBufferLike> {
     if (addresses === this.#oneAddress) return this.#oneWords;
     if (addresses !== this.#lastAddresses) {

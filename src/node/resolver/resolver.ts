@@ -17,8 +17,8 @@
  * @packageDocumentation
  */
 import type { BuildIdCache, BuildIdCacheStats } from "../../cache.js";
-import { integer, u64 } from "../../check.js";
-import { LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
+import { instance, integer, u64 } from "../../check.js";
+import { type LookupResults, LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
 import type { WasmSource } from "../../wasm.js";
 import { exactName } from "../procfs/map-files.js";
 import { type Mapping, mappingIdentity } from "../procfs/maps.js";
@@ -28,6 +28,7 @@ import { type FileResolution, fileFail, type Resolution, type ResolveFailure } f
 import { FileBuildIds } from "./file-build-ids.js";
 import { FileChecks, type Held, type RangeChanged } from "./file-checks.js";
 import { expired, type ProcessFailure, ProcessTracker, type Tracked } from "./processes.js";
+import { ResolutionResults, ResolveStatus, resolveStatus } from "./results.js";
 import { type Met, Scratch } from "./scratch.js";
 
 /** Options for {@link BuildIdResolver.create}. */
@@ -134,10 +135,6 @@ const FAILURES: readonly ResolveFailure[] = [
   "changed",
 ];
 
-function fail(reason: ResolveFailure, detail: string, mapping?: Mapping): Resolution {
-  return mapping === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, mapping };
-}
-
 /**
  * Resolves sampled addresses of live processes to the build ID and file offset of the ELF
  * object mapped there, reading each file once while it stays unchanged.
@@ -174,6 +171,8 @@ export class BuildIdResolver {
   readonly #procRoot: string;
   /** The working arrays, while no call holds them (a call that finds them taken makes its own). */
   #scratch: Scratch | undefined = new Scratch(64);
+  /** The object API's answers, while no call holds them (likewise). */
+  #spare: ResolutionResults | undefined = undefined;
 
   private constructor(
     ids: FileBuildIds,
@@ -221,7 +220,8 @@ export class BuildIdResolver {
   }
 
   /**
-   * {@link resolve} for many addresses of one process, in order. Within the freshness bounds
+   * {@link resolve} for many addresses of one process, in order: a thin layer over
+   * {@link resolveInto}, one {@link Resolution} per address. Within the freshness bounds
    * ({@link BuildIdResolverOptions.mapsMaxAgeMs}, {@link BuildIdResolverOptions.fileMaxAgeMs})
    * it makes no system call; past them the maps are read at most twice and each distinct file
    * checked once.
@@ -229,35 +229,68 @@ export class BuildIdResolver {
    */
   async resolveMany(pid: number, addresses: Iterable<bigint>): Promise<Resolution[]> {
     integer("pid", pid, 1);
-    const list =
-      addresses instanceof BigUint64Array ? addresses : Array.isArray(addresses) ? addresses : [...addresses];
-    if (!(list instanceof BigUint64Array)) for (const a of list) u64("address", a);
-    this.#stats.addresses += list.length;
-    return this.#resolveAll(pid, list);
+    let list: BigUint64Array;
+    if (addresses instanceof BigUint64Array) list = addresses;
+    else {
+      const given = Array.isArray(addresses) ? addresses : [...addresses];
+      for (const a of given) u64("address", a);
+      list = BigUint64Array.from(given);
+    }
+    const n = list.length;
+    const out =
+      this.#spare !== undefined && this.#spare.capacity >= n ? this.#spare : new ResolutionResults(Math.max(n, 64));
+    this.#spare = undefined;
+    try {
+      this.#stats.addresses += n;
+      await this.#resolveAll(pid, list, n, out);
+      const results = new Array<Resolution>(n);
+      for (let i = 0; i < n; i++) results[i] = out.resolution(i);
+      return results;
+    } finally {
+      this.#spare = out;
+    }
   }
 
-  async #resolveAll(pid: number, list: ArrayLike<bigint>): Promise<Resolution[]> {
+  /**
+   * {@link resolveMany} without an object per address: the answers are written into `out`, index
+   * for index with `addresses` (see {@link ResolutionResults}); each answer is the one
+   * {@link resolveMany} gives ({@link ResolutionResults.resolution}), under the same freshness
+   * bounds. `out` is the caller's, reused across calls; it must not be given to two calls at once.
+   * @returns `out`.
+   * @throws RangeError when `pid` is not an integer >= 1 or `out` holds fewer than `addresses.length`; TypeError when an argument has the wrong type.
+   */
+  async resolveInto(pid: number, addresses: BigUint64Array, out: ResolutionResults): Promise<ResolutionResults> {
+    integer("pid", pid, 1);
+    instance("addresses", addresses, BigUint64Array);
+    instance("out", out, ResolutionResults);
+    if (addresses.length > out.capacity) {
+      throw new RangeError(`out holds ${out.capacity} answers, fewer than the ${addresses.length} addresses`);
+    }
+    this.#stats.addresses += addresses.length;
+    await this.#resolveAll(pid, addresses, addresses.length, out);
+    return out;
+  }
+
+  async #resolveAll(pid: number, addresses: BigUint64Array, n: number, out: ResolutionResults): Promise<void> {
+    out.begin(pid, addresses, n);
     const now = this.#now();
     let tracked = this.#tracker.current(pid, now);
-    if ("reason" in tracked) return this.#failAll(list.length, tracked);
-    const n = list.length;
+    if ("reason" in tracked) return this.#failAll(n, tracked, out);
     const scratch = (this.#scratch ?? new Scratch(n)).begin(n);
     this.#scratch = undefined;
     try {
-      const addresses = scratch.addresses;
-      if (list instanceof BigUint64Array) addresses.set(list);
-      else for (let i = 0; i < n; i++) addresses[i] = list[i]!;
       let reread = false;
       for (;;) {
-        const seen = this.#lookup(pid, tracked, scratch, n);
+        const seen = this.#lookup(pid, tracked, addresses, out.lookup, n);
         const outdated =
           seen === Lookup.Lost || (seen === Lookup.Uncovered && expired(tracked.readAt, now, this.#mapsMaxAgeMs));
-        const changed = outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, n, now, reread);
-        if (changed === false) return this.#answers(pid, tracked, scratch, n);
+        const changed =
+          outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, out.lookup, n, now, reread);
+        if (changed === false) return this.#write(tracked, scratch, out, n);
         reread = true;
         scratch.forgetFiles();
         const again = this.#tracker.reread(pid, tracked, now);
-        if ("reason" in again) return this.#failAll(n, again);
+        if ("reason" in again) return this.#failAll(n, again, out);
         tracked = again;
       }
     } finally {
@@ -265,13 +298,12 @@ export class BuildIdResolver {
     }
   }
 
-  /** Looks the call's addresses up in the model, answers into `scratch.out`. */
-  #lookup(pid: number, tracked: Tracked, scratch: Scratch, n: number): Lookup {
-    const out = scratch.out;
+  /** Looks the call's addresses up in the model, answers into `found`. */
+  #lookup(pid: number, tracked: Tracked, addresses: BigUint64Array, found: LookupResults, n: number): Lookup {
     const time = tracked.gone ? tracked.endedAt - 1n : undefined;
-    this.#tracker.spaces.lookupMany(pid, scratch.addresses, out, time, 0, n);
+    this.#tracker.spaces.lookupMany(pid, addresses, found, time, 0, n);
     if (tracked.gone) return Lookup.Covered;
-    const status = out.status;
+    const status = found.status;
     let seen = Lookup.Covered;
     for (let i = 0; i < n; i++) {
       const s = status[i]!;
@@ -291,11 +323,12 @@ export class BuildIdResolver {
     pid: number,
     tracked: Tracked,
     scratch: Scratch,
+    found: LookupResults,
     n: number,
     now: number,
     settled: boolean,
   ): Promise<boolean> {
-    const { status, fileId, mapping } = scratch.out;
+    const { status, fileId, mapping } = found;
     const { slots, met } = scratch;
     const feed = this.#tracker.feed;
     let batch = 0;
@@ -341,66 +374,59 @@ export class BuildIdResolver {
     return { file, via: "memory", checkedAt: now };
   }
 
-  #answers(pid: number, tracked: Tracked, scratch: Scratch, n: number): Resolution[] {
-    const { status, fileOffset, mapping } = scratch.out;
-    const { addresses, slots, met } = scratch;
+  /** Writes the call's answers into `out`: per address a status and a place, per distinct mapping a place. */
+  #write(tracked: Tracked, scratch: Scratch, out: ResolutionResults, n: number): void {
+    const { status: found, mapping } = out.lookup;
+    const { status, place } = out;
+    const { slots, met } = scratch;
     const readAt = tracked.readAt;
-    const answeredAt = this.#now();
-    const results = new Array<Resolution>(n);
+    out.verifiedAt = readAt;
     // Failures are counted per file and per kind after the loop, not per address.
     let anonymousCount = 0;
     let uncovered = 0;
     let exited = 0;
     for (let e = 0; e < scratch.count; e++) met[e]!.failed = 0;
     for (let i = 0; i < n; i++) {
-      const s = status[i]!;
+      const s = found[i]!;
       if (s === LookupStatus.OK) {
         const entry = met[slots[i]!]!;
         const m = mapping[i]!;
-        const line = entry.mappings[0] === m ? entry.lines[0]! : this.#lineIn(entry, m);
-        const held = entry.held;
-        const verifiedAt = held === undefined || held.checkedAt > readAt ? readAt : held.checkedAt;
-        const file = held?.file;
-        if (file?.ok) {
-          results[i] = {
-            ok: true,
-            buildId: file.buildId,
-            path: line.path,
-            fileOffset: fileOffset[i]!,
-            mapping: line,
-            cached: file.cached,
-            verifiedAt,
-            ageMs: answeredAt - verifiedAt,
-            via: held!.via,
-          };
-        } else if (file === undefined) {
-          anonymousCount++;
-          results[i] = anonymous(line, verifiedAt, answeredAt);
-        } else {
-          entry.failed++;
-          results[i] = {
-            ok: false,
-            reason: file.reason,
-            detail: file.detail,
-            path: line.path,
-            fileOffset: fileOffset[i]!,
-            mapping: line,
-            verifiedAt,
-            ageMs: answeredAt - verifiedAt,
-          };
-        }
+        const k = entry.mappings[0] === m ? 0 : this.#lineIn(entry, m);
+        let p = entry.places[k];
+        if (p === undefined) p = entry.places[k] = this.#filePlace(entry, k, readAt, out);
+        const code = out.places[p]!.status;
+        place[i] = p;
+        status[i] = code;
+        if (code === ResolveStatus.ANONYMOUS) anonymousCount++;
+        else if (code !== ResolveStatus.OK) entry.failed++;
       } else if (s === LookupStatus.ANONYMOUS) {
+        const m = mapping[i]!;
+        let p = scratch.anonymous.get(m);
+        if (p === undefined) {
+          const line = this.#tracker.feed.lineOf(m)!;
+          p = out.add({
+            mapping: line,
+            file: undefined,
+            via: undefined,
+            verifiedAt: readAt,
+            status: ResolveStatus.ANONYMOUS,
+          });
+          scratch.anonymous.set(m, p);
+        }
         anonymousCount++;
-        results[i] = anonymous(scratch.anonymousLine(mapping[i]!, this.#tracker.feed), readAt, answeredAt);
+        place[i] = p;
+        status[i] = ResolveStatus.ANONYMOUS;
       } else if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) {
         uncovered++;
-        const detail = `no mapping of process ${pid} holds 0x${addresses[i]!.toString(16)}`;
-        results[i] = { ok: false, reason: "no-mapping", detail, verifiedAt: readAt, ageMs: answeredAt - readAt };
+        place[i] = -1;
+        status[i] = ResolveStatus.NO_MAPPING;
       } else {
         exited++;
-        results[i] = fail("exited", `process ${pid} exited`);
+        place[i] = -1;
+        status[i] = ResolveStatus.EXITED;
       }
     }
+    out.answeredAt = this.#now();
     const failures = this.#stats.failures;
     failures.anonymous += anonymousCount;
     failures["no-mapping"] += uncovered;
@@ -409,22 +435,32 @@ export class BuildIdResolver {
       const { failed, held } = met[e]!;
       if (failed > 0 && held !== undefined && !held.file.ok) failures[held.file.reason] += failed;
     }
-    return results;
   }
 
-  #failAll(n: number, failure: ProcessFailure): Resolution[] {
+  /** The place of the `k`th mapping of file `entry` the call met. */
+  #filePlace(entry: Met, k: number, readAt: number, out: ResolutionResults): number {
+    const held = entry.held;
+    const verifiedAt = held === undefined || held.checkedAt > readAt ? readAt : held.checkedAt;
+    const file = held?.file;
+    const code = file === undefined ? ResolveStatus.ANONYMOUS : file.ok ? ResolveStatus.OK : resolveStatus(file.reason);
+    return out.add({ mapping: entry.lines[k]!, file, via: held?.via, verifiedAt, status: code });
+  }
+
+  #failAll(n: number, failure: ProcessFailure, out: ResolutionResults): void {
     this.#stats.failures[failure.reason] += n;
-    return Array.from({ length: n }, () => fail(failure.reason, failure.detail));
+    out.status.fill(resolveStatus(failure.reason), 0, n);
+    out.place.fill(-1, 0, n);
+    out.detail = failure.detail;
+    out.answeredAt = this.#now();
   }
 
-  /** The maps line of `m`, another mapping of the file `entry` holds. */
-  #lineIn(entry: Met, m: SpaceMapping): Mapping {
+  /** The index in `entry` of `m`, another mapping of its file, its maps line added when new. */
+  #lineIn(entry: Met, m: SpaceMapping): number {
     const k = entry.mappings.indexOf(m);
-    if (k >= 0) return entry.lines[k]!;
-    const line = this.#tracker.feed.lineOf(m)!;
+    if (k >= 0) return k;
     entry.mappings.push(m);
-    entry.lines.push(line);
-    return line;
+    entry.lines.push(this.#tracker.feed.lineOf(m)!);
+    return entry.mappings.length - 1;
   }
 
   /**
@@ -507,12 +543,6 @@ export class BuildIdResolver {
   cacheStats(): BuildIdCacheStats {
     return this.#ids.cache.stats();
   }
-}
-
-// The detail names the mapping, not the address: the caller has the address, and formatting it cost more than the rest of the answer.
-function anonymous(line: Mapping, verifiedAt: number, answeredAt: number): Resolution {
-  const detail = `${line.path || "anonymous memory"} has no file`;
-  return { ok: false, reason: "anonymous", detail, mapping: line, verifiedAt, ageMs: answeredAt - verifiedAt };
 }
 
 /** What a file's check holds when its mapping changed after a fresh read of the maps. */

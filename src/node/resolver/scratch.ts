@@ -1,13 +1,11 @@
 /**
- * A call's working memory, made once and reused: its addresses as u64s, the model's answers, and
- * the files the call met, found by the model's file id through typed arrays rather than a `Map`, so
+ * A call's working memory, made once and reused: the files the call met, found by the model's file id through typed arrays rather than a `Map`, so
  * that the per-address work of a warm call is a few array reads. One call at a time holds it (a
  * call that finds it taken makes its own).
  *
  * @packageDocumentation
  */
-import { LookupResults, type Mapping as SpaceMapping } from "../../spaces/index.js";
-import type { ProcFeed } from "../procfs/feed.js";
+import type { Mapping as SpaceMapping } from "../../spaces/index.js";
 import type { Mapping } from "../procfs/maps.js";
 import type { Held } from "./file-checks.js";
 import type { Stamp } from "./stamps.js";
@@ -25,19 +23,14 @@ export class Met {
   readonly mappings: SpaceMapping[] = [];
   /** The maps line of each of {@link mappings}. */
   readonly lines: Mapping[] = [];
+  /** The answers' place of each of {@link mappings}, once made. */
+  readonly places: number[] = [];
   /** Addresses of the call answered with this file's failure (counted once per call). */
   failed = 0;
 }
 
-/** Anonymous mappings a call remembers the lines of; past them, the feed is asked for each address. */
-const ANONYMOUS_KEPT = 32;
-
 /** See the module comment. */
 export class Scratch {
-  /** The call's addresses. */
-  addresses: BigUint64Array;
-  /** The model's answers for them. */
-  out: LookupResults;
   /** Per address with a file, the index in {@link met} of its file. */
   slots: Int32Array;
   /** The files met, `count` of them, in the order met. */
@@ -50,8 +43,8 @@ export class Scratch {
   readonly stamps: Stamp[] = [];
   /** See {@link keys}. */
   confirmed = new Uint8Array(64);
-  readonly #anonymous: SpaceMapping[] = [];
-  readonly #anonymousLines: Mapping[] = [];
+  /** The answers' place of each anonymous mapping the call met. */
+  readonly anonymous = new Map<SpaceMapping, number>();
   #call = 0;
   #seen = new Int32Array(256);
   #slot = new Int32Array(256);
@@ -59,18 +52,12 @@ export class Scratch {
 
   /** @param n addresses it holds at first. */
   constructor(n: number) {
-    this.addresses = new BigUint64Array(Math.max(n, 64));
-    this.out = new LookupResults(this.addresses.length);
-    this.slots = new Int32Array(this.addresses.length);
+    this.slots = new Int32Array(Math.max(n, 64));
   }
 
   /** Makes room for `n` addresses and forgets the files met. */
   begin(n: number): this {
-    if (this.addresses.length < n) {
-      this.addresses = new BigUint64Array(Math.max(n, 2 * this.addresses.length));
-      this.out = new LookupResults(this.addresses.length);
-      this.slots = new Int32Array(this.addresses.length);
-    }
+    if (this.slots.length < n) this.slots = new Int32Array(Math.max(n, 2 * this.slots.length));
     this.forgetFiles();
     return this;
   }
@@ -80,20 +67,7 @@ export class Scratch {
     this.#call++;
     this.count = 0;
     this.#far.clear();
-    this.#anonymous.length = 0;
-    this.#anonymousLines.length = 0;
-  }
-
-  /** The maps line of the anonymous mapping `m`, from `feed` once per call for the first few. */
-  anonymousLine(m: SpaceMapping, feed: ProcFeed): Mapping {
-    const at = this.#anonymous.indexOf(m);
-    if (at >= 0) return this.#anonymousLines[at]!;
-    const line = feed.lineOf(m)!;
-    if (this.#anonymous.length < ANONYMOUS_KEPT) {
-      this.#anonymous.push(m);
-      this.#anonymousLines.push(line);
-    }
-    return line;
+    this.anonymous.clear();
   }
 
   /** The index in {@link met} of file `id` if the call met it, else -1. */
@@ -129,6 +103,7 @@ export class Scratch {
     entry.held = undefined;
     entry.mappings.length = 0;
     entry.lines.length = 0;
+    entry.places.length = 0;
     entry.mappings.push(mapping);
     entry.lines.push(line);
     return at;
