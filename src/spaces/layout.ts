@@ -51,9 +51,10 @@ export const CHUNK_BITS = 7;
 export const CHUNK_MAX = 1 << CHUNK_BITS;
 /**
  * What one held mapping is reckoned to cost, beside its path (2 bytes a character): the object and
- * its four bigints (~200 bytes in V8), its search words (36) and its slot.
+ * its four bigints (~200 bytes in V8), its search words (36), its slot, and its share of the
+ * layout's flat search tree once a batch built it (at most two nodes of 20 bytes).
  */
-export const MAPPING_BYTES = 256;
+export const MAPPING_BYTES = 296;
 /** Fewest mappings a chunk keeps when it has a neighbour; a change that leaves fewer merges it into one. */
 export const CHUNK_MIN = 32;
 

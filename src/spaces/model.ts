@@ -618,13 +618,13 @@ export class AddressSpaces {
     return LookupStatus.NO_PROCESS;
   }
 
-  /** `addresses` as u32 words, the view made once per array. */
   /** Room for `n` places found by {@link locateMany}. */
   #placesFor(n: number): Int32Array {
     if (this.#places.length < n) this.#places = new Int32Array(Math.max(n, 2 * this.#places.length));
     return this.#places;
   }
 
+  /** `addresses` as u32 words, the view made once per array. */
   #wordsOf(addresses: BigUint64Array): Uint32Array<ArrayBufferLike> {
     if (addresses === this.#oneAddress) return this.#oneWords;
     if (addresses !== this.#lastAddresses) {
