@@ -61,7 +61,9 @@ function showResult(result: BenchResult): void {
         ? ` (more than ${MIN_ROUNDS}, until the two halves agreed within ${agree})`
         : ` (the two halves agreed within ${agree})`
       : `; the two halves still differed by more than ${agree} when the benchmark stopped: the machine was busy`) +
-    `; timings of about ${slice} ms. This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
+    `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
+    " right after an untimed pass of the other side's hit lookups" +
+    `, timed in slices of about ${slice} ms. This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
     (crossOriginIsolated
       ? " (cross-origin isolated)."
       : " (not cross-origin isolated: timings last longer, figures are noisier).");
