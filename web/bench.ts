@@ -81,6 +81,11 @@ const TIMER_STEPS = 100;
  * up, more below, where one pass is too short to time.
  */
 export const TURN_KEYS = 16_384;
+/**
+ * Bytes read, one 64-byte line at a time, before every turn: more than the L2 cache of common CPUs,
+ * as a profiler decoding its next sample records reads them between lookups.
+ */
+export const SWEEP_BYTES = 8 << 20;
 /** Untimed passes of each body before the rounds run at least this long: V8 and Liftoff tier up. */
 const WARM_UP_MS = 60;
 
@@ -202,8 +207,8 @@ class Timed {
  * calls them: keys come from a `BigUint64Array` as from decoded sample records, so each lookup
  * gets a new BigInt; a hit reads the ID it found. Every round times every row on both, back to
  * back, the rows rotated and the side going first alternating. Each side's turn is
- * {@link turnPasses} whole passes, started right after an untimed pass of the other side's hit
- * lookups, so every turn starts with its table pushed out of the CPU's caches the same way; a turn
+ * {@link turnPasses} whole passes, started right after an untimed read of {@link SWEEP_BYTES}, so
+ * both sides' turns start with their tables pushed out of the CPU's near caches the same way; a turn
  * is timed in short slices, and the figure is the sum of each slice's fastest round.
  * `progress` hears each step before it runs.
  */
@@ -350,7 +355,11 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
     after(row.subject);
   }
 
-  const hits = timed.find(({ subject }) => subject.operation === "lookup, hit")!;
+  // Written once, so its pages are its own rather than the kernel's one page of zeros.
+  const sweep = new Int32Array(SWEEP_BYTES / 4).fill(1);
+  const evict = () => {
+    for (let i = 0; i < sweep.length; i += 16) sink += sweep[i]!;
+  };
   const halvesAgree = () =>
     timed.every(({ cache: c, map: m }) => {
       const even = m.fastest(ops, 0) / c.fastest(ops, 0);
@@ -373,8 +382,8 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
       const order = round % 2 === 0 ? (["cache", "map"] as const) : (["map", "cache"] as const);
       for (const side of order) prepare(row.subject, side);
       for (const side of order) {
-        // The other side's hit lookups, untimed: whatever ran last, every turn starts after them.
-        hits[side === "cache" ? "map" : "cache"].body(0, keys);
+        // Whatever ran last (either side, a refill, another row), every turn starts after the same sweep.
+        evict();
         row[side].turn(keys, ops, round);
       }
       after(row.subject);
