@@ -1,6 +1,6 @@
 // Section 3: the benchmark, run in a worker, shown as a chart and a table of ratios with their spread.
 import type { BuildIdCacheStats } from "../src/index.js";
-import { AGREE, type BenchResult, MIN_ROUNDS } from "./bench.js";
+import { AGREE, type BenchResult, MIN_ROUNDS, SWEEP_BYTES } from "./bench.js";
 import type { BenchMessage, BenchRequest } from "./bench-worker.js";
 import { barChart } from "./chart.js";
 import { cell, element, messageOf } from "./dom.js";
@@ -61,7 +61,9 @@ function showResult(result: BenchResult): void {
         ? ` (more than ${MIN_ROUNDS}, until the two halves agreed within ${agree})`
         : ` (the two halves agreed within ${agree})`
       : `; the two halves still differed by more than ${agree} when the benchmark stopped: the machine was busy`) +
-    `; timings of about ${slice} ms. This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
+    `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
+    ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's near caches` +
+    `, timed in slices of about ${slice} ms. This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
     (crossOriginIsolated
       ? " (cross-origin isolated)."
       : " (not cross-origin isolated: timings last longer, figures are noisier).");

@@ -18,7 +18,7 @@ export type Operation = (typeof OPERATIONS)[number];
 export interface BenchRow {
   operation: Operation;
   /**
-   * ns per operation of a pass made of each slice's fastest round: other programs only ever add
+   * ns per operation of a turn made of each slice's fastest round: other programs only ever add
    * time to a timing, so the fastest of many short ones is what the code costs.
    */
   cacheNs: number;
@@ -27,7 +27,7 @@ export interface BenchRow {
   ratio: number;
   /** The ratio from the even rounds alone and from the odd ones: how far one run's figure can be trusted. */
   halves: [number, number];
-  /** ns per operation of each round's whole pass, as timed (other programs' time included). */
+  /** ns per operation of each round's whole turn, as timed (other programs' time included). */
   cacheRounds: number[];
   mapRounds: number[];
 }
@@ -40,8 +40,10 @@ export interface BenchResult {
   converged: boolean;
   /** The smallest step of `performance.now()` seen, in ms: 0.005 cross-origin isolated, 0.1 not (Chromium). */
   timerResolutionMs: number;
-  /** How long one timing lasts, about, in ms: a slice of a pass, or passes repeated when one is shorter. */
+  /** How long one timing lasts, about, in ms: a slice of a turn, or the whole turn when it is shorter. */
   sliceMs: number;
+  /** Whole passes in each side's turn, the same for every row and both sides: {@link turnPasses}. */
+  turnPasses: number;
   rows: BenchRow[];
   /** The benchmark cache's counters after the last round. */
   stats: BuildIdCacheStats;
@@ -74,6 +76,16 @@ const EXTRA_MS = 60_000;
 const SLICE_MS = 0.5;
 /** ...and at least this many steps of the timer, which rounds every timing to a step. */
 const TIMER_STEPS = 100;
+/**
+ * A side's turn in a round covers at least this many keys in whole passes: one pass from 16,384 keys
+ * up, more below, where one pass is too short to time.
+ */
+export const TURN_KEYS = 16_384;
+/**
+ * Bytes read, one 64-byte line at a time, before every turn: more than the L2 cache of common CPUs,
+ * as a profiler decoding its next sample records reads them between lookups.
+ */
+export const SWEEP_BYTES = 8 << 20;
 /** Untimed passes of each body before the rounds run at least this long: V8 and Liftoff tier up. */
 const WARM_UP_MS = 60;
 
@@ -126,51 +138,66 @@ interface Subject {
 /** Sum of `values`. */
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
-/** One side of one row, timed slice by slice. */
+/**
+ * Whole passes in one side's turn: at least {@link TURN_KEYS} keys, whatever the calibration says, so
+ * every turn mixes the same cold start and warm rest on both sides and in every run.
+ */
+export function turnPasses(keys: number): number {
+  return Math.max(1, Math.ceil(TURN_KEYS / keys));
+}
+
+/** One side of one row: a turn of {@link turnPasses} passes, timed slice by slice. */
 class Timed {
   readonly body: Body;
-  /** Where each slice starts; the last one ends at the pass's end. */
+  /** Where each slice starts, counted in keys from the turn's start; the last one ends at the turn's end. */
   #bounds = [0];
-  /** Whole passes per timing, when a pass is shorter than a slice. */
-  #passes = 1;
   /** The fastest time of each slice, in ms, over the even rounds and over the odd ones. */
   #best: [number[], number[]] = [[], []];
-  /** Each round's pass, in ns per operation. */
+  /** Each round's turn, in ns per operation. */
   readonly rounds: number[] = [];
 
   constructor(body: Body) {
     this.body = body;
   }
 
-  /** Splits a pass into slices of about `sliceMs`, or repeats it to last that long, from the time of one pass. */
-  plan(keys: number, passMs: number, sliceMs: number): void {
-    const slices = Math.max(1, Math.min(keys, Math.round(passMs / sliceMs)));
-    this.#passes = passMs >= sliceMs ? 1 : Math.ceil(sliceMs / passMs);
-    this.#bounds = Array.from({ length: slices }, (_, i) => Math.floor((i * keys) / slices));
+  /** Splits a turn of `ops` keys into slices of about `sliceMs` (one at least) from the time of one turn. */
+  plan(ops: number, turnMs: number, sliceMs: number): void {
+    const slices = Math.max(1, Math.min(ops, Math.round(turnMs / sliceMs)));
+    this.#bounds = Array.from({ length: slices }, (_, i) => Math.floor((i * ops) / slices));
     this.#best = [this.#bounds.map(() => Number.POSITIVE_INFINITY), this.#bounds.map(() => Number.POSITIVE_INFINITY)];
   }
 
-  /** Times one round's pass, slice by slice. */
-  pass(keys: number, round: number): void {
+  /** Does keys `[from, to)` of a turn of passes over `keys` keys. */
+  #run(keys: number, from: number, to: number): void {
+    while (from < to) {
+      const start = from - (from % keys);
+      const end = Math.min(to, start + keys);
+      this.body(from - start, end - start);
+      from = end;
+    }
+  }
+
+  /** Times one round's turn of `ops` keys (whole passes over `keys` keys), slice by slice. */
+  turn(keys: number, ops: number, round: number): void {
     const best = this.#best[round % 2]!;
     let total = 0;
     for (let i = 0; i < this.#bounds.length; i++) {
       const from = this.#bounds[i]!;
-      const to = this.#bounds[i + 1] ?? keys;
+      const to = this.#bounds[i + 1] ?? ops;
       const start = performance.now();
-      for (let p = 0; p < this.#passes; p++) this.body(from, to);
-      const ms = (performance.now() - start) / this.#passes;
+      this.#run(keys, from, to);
+      const ms = performance.now() - start;
       total += ms;
       if (ms < best[i]!) best[i] = ms;
     }
-    this.rounds.push((total * 1e6) / keys);
+    this.rounds.push((total * 1e6) / ops);
   }
 
-  /** ns per operation of a pass made of each slice's fastest round: of all rounds, of the even or of the odd ones. */
-  fastest(keys: number, half?: 0 | 1): number {
+  /** ns per operation of a turn made of each slice's fastest round: of all rounds, of the even or of the odd ones. */
+  fastest(ops: number, half?: 0 | 1): number {
     const [even, odd] = this.#best;
     const best = half === undefined ? even.map((ms, i) => Math.min(ms, odd[i]!)) : this.#best[half];
-    return (sum(best) * 1e6) / keys;
+    return (sum(best) * 1e6) / ops;
   }
 }
 
@@ -178,9 +205,11 @@ class Timed {
  * Times each of {@link OPERATIONS} over `keys` keys on a {@link BuildIdCache} of that capacity and
  * on a `Map` bounded the same way (oldest out first, through a ring of its keys), as a profiler
  * calls them: keys come from a `BigUint64Array` as from decoded sample records, so each lookup
- * gets a new BigInt; a hit reads the ID it found. Every round times every row's pass on both,
- * back to back, the rows rotated and the side going first alternating; a pass is timed in short
- * slices, and the figure is the sum of each slice's fastest round.
+ * gets a new BigInt; a hit reads the ID it found. Every round times every row on both, back to
+ * back, the rows rotated and the side going first alternating. Each side's turn is
+ * {@link turnPasses} whole passes, started right after an untimed read of {@link SWEEP_BYTES}, so
+ * both sides' turns start with their tables pushed out of the CPU's near caches the same way; a turn
+ * is timed in short slices, and the figure is the sum of each slice's fastest round.
  * `progress` hears each step before it runs.
  */
 export async function runBenchmark(keys: number, progress: (step: BenchProgress) => void): Promise<BenchResult> {
@@ -284,7 +313,7 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
     },
   ];
 
-  // Untimed, before each pass: the table the row starts from, the same for both implementations.
+  // Untimed, before each row's turns: the table the row starts from, the same for both implementations.
   let holds: "nothing" | "present" | "churned" = "nothing";
   const prepare = ({ needs }: Subject, side: "cache" | "map") => {
     if (needs === "present" ? holds === "present" : needs !== "full" || holds !== "nothing") return;
@@ -297,6 +326,8 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
 
   const resolution = timerResolution();
   const sliceMs = Math.max(SLICE_MS, TIMER_STEPS * resolution);
+  const passes = turnPasses(keys);
+  const ops = passes * keys;
   const timed = subjects.map((subject) => ({ subject, cache: new Timed(subject.cache), map: new Timed(subject.map) }));
   progress({ step: "warming up" });
   for (const row of timed) {
@@ -318,16 +349,21 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
           break;
         }
       }
-      row[side].plan(keys, passMs, sliceMs);
+      row[side].plan(ops, passes * passMs, sliceMs);
       await yieldToEventLoop();
     }
     after(row.subject);
   }
 
+  // Written once, so its pages are its own rather than the kernel's one page of zeros.
+  const sweep = new Int32Array(SWEEP_BYTES / 4).fill(1);
+  const evict = () => {
+    for (let i = 0; i < sweep.length; i += 16) sink += sweep[i]!;
+  };
   const halvesAgree = () =>
     timed.every(({ cache: c, map: m }) => {
-      const even = m.fastest(keys, 0) / c.fastest(keys, 0);
-      const odd = m.fastest(keys, 1) / c.fastest(keys, 1);
+      const even = m.fastest(ops, 0) / c.fastest(ops, 0);
+      const odd = m.fastest(ops, 1) / c.fastest(ops, 1);
       return Math.abs(even - odd) <= AGREE * Math.min(even, odd);
     });
   let round = 0;
@@ -343,9 +379,12 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
     });
     for (let k = 0; k < timed.length; k++) {
       const row = timed[(k + round) % timed.length]!;
-      for (const side of round % 2 === 0 ? (["cache", "map"] as const) : (["map", "cache"] as const)) {
-        prepare(row.subject, side);
-        row[side].pass(keys, round);
+      const order = round % 2 === 0 ? (["cache", "map"] as const) : (["map", "cache"] as const);
+      for (const side of order) prepare(row.subject, side);
+      for (const side of order) {
+        // Whatever ran last (either side, a refill, another row), every turn starts after the same sweep.
+        evict();
+        row[side].turn(keys, ops, round);
       }
       after(row.subject);
       await yieldToEventLoop();
@@ -353,14 +392,14 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
   }
 
   const rows = timed.map(({ subject, cache: c, map: m }): BenchRow => {
-    const cacheNs = c.fastest(keys);
-    const mapNs = m.fastest(keys);
+    const cacheNs = c.fastest(ops);
+    const mapNs = m.fastest(ops);
     return {
       operation: subject.operation,
       cacheNs,
       mapNs,
       ratio: mapNs / cacheNs,
-      halves: [m.fastest(keys, 0) / c.fastest(keys, 0), m.fastest(keys, 1) / c.fastest(keys, 1)],
+      halves: [m.fastest(ops, 0) / c.fastest(ops, 0), m.fastest(ops, 1) / c.fastest(ops, 1)],
       cacheRounds: c.rounds,
       mapRounds: m.rounds,
     };
@@ -368,5 +407,15 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
   const stats = cache.stats();
   cache.dispose();
   const converged = halvesAgree();
-  return { keys, rounds: round, converged, timerResolutionMs: resolution, sliceMs, rows, stats, checksum: sink };
+  return {
+    keys,
+    rounds: round,
+    converged,
+    timerResolutionMs: resolution,
+    sliceMs,
+    turnPasses: passes,
+    rows,
+    stats,
+    checksum: sink,
+  };
 }

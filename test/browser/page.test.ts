@@ -8,6 +8,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import type { Page } from "playwright-core";
 import { Location, Mapping, Profile, Sample, StringTable, ValueType } from "pprof-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SWEEP_BYTES, turnPasses } from "../../web/bench.js";
 import { type Chromium, launchChromium, type StaticServer, screenshotPath, serveStatic } from "./harness.js";
 
 const WEB_DIST = resolve(import.meta.dirname, "../../web/dist");
@@ -298,6 +299,10 @@ describe("the demo page in Chromium", () => {
       }
       expect(await page.locator("#bench-method").textContent()).toMatch(
         /timer steps [\d.]+ µs \(cross-origin isolated\)/,
+      );
+      // Every turn is the same whole passes after the same sweep, whatever the calibration timed.
+      expect(await page.locator("#bench-method").textContent()).toContain(
+        `each side's turn ${turnPasses(1024)} passes over the keys, right after an untimed read of ${SWEEP_BYTES >> 20} MiB`,
       );
       await page.screenshot({ path: await screenshotPath("4-benchmark"), fullPage: true });
     },
