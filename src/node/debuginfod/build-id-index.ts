@@ -14,7 +14,7 @@ import { archiveFormat, scanArchive } from "./archive.js";
 import { buildIdBytes, MAX_ID_BYTES } from "./build-id.js";
 import { DwarfError, readSourceNames } from "./dwarf-lines.js";
 import { ID_MAX, KIND } from "./file-table.js";
-import { type ArchivedMemberRow, IndexDatabase, type MemberRow, type SourceRow } from "./index-db.js";
+import { type ArchivedMemberRow, IndexDatabase, type MemberRow, type SourceRow, type Stamp } from "./index-db.js";
 import { buildIdThrough, HEAD, pagedReader } from "./reads.js";
 import { readElfLayout } from "./sections.js";
 import { matchSource, type OpenedSource, SourceFiles, type SourceRecord } from "./sources.js";
@@ -97,8 +97,8 @@ export interface ScanStats {
 
 /** Where a scan under way is, for progress lines and `/metrics`. */
 export interface ScanProgress {
-  /** "walk": listing directories; "read": reading the files found. */
-  phase: "walk" | "read";
+  /** "walk": listing directories; "read": reading the files found; "sources": recording the sources the debuginfo read names. */
+  phase: "walk" | "read" | "sources";
   /** Directories listed so far. */
   directories: number;
   /** Regular files found so far. */
@@ -205,18 +205,14 @@ function hasType(entry: Dirent): boolean {
 
 const sameStamp = (a: readonly bigint[], b: readonly bigint[]): boolean => a.every((w, i) => w === b[i]);
 
-type Classified = { kind: number; id?: Uint8Array; long?: boolean; sources?: SourceRow[] };
+type Classified = { kind: number; id?: Uint8Array; long?: boolean };
 
 /** The first page of the file being classified: one buffer for every file, not one each. */
 const page = new Uint8Array(HEAD);
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
 // Reads the regular file `name` of `dir`, opened under its root; returns its stamp and link count (from the handle) and kind.
-function classify(
-  dir: WalkedDir,
-  name: string,
-  sources: SourceFiles,
-): { stamp: bigint[]; links: number; found: Classified } {
+function classify(dir: WalkedDir, name: string): { stamp: bigint[]; links: number; found: Classified } {
   const { fd, stat } = dir.root.openFile(dir.names, name);
   const links = Number(stat.nlink);
   try {
@@ -236,22 +232,25 @@ function classify(
     }
     const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
     if (info.length > ID_MAX) return { stamp, links, found: { kind, long: true } };
-    const found: Classified = { kind: kind | KIND.BUILD_ID, id: info.bytes.slice() };
-    if (layout.debuginfo) found.sources = sourceRows(sources, read, size);
-    return { stamp, links, found };
+    return { stamp, links, found: { kind: kind | KIND.BUILD_ID, id: info.bytes.slice() } };
   } finally {
     closeSync(fd);
   }
 }
 
-// The sources a debuginfo's line tables name that lie under a root now (sources.ts); none when its DWARF cannot be read.
-function sourceRows(sources: SourceFiles, read: ReturnType<typeof pagedReader>, size: number): SourceRow[] {
+// The sources the debuginfo `name` of `dir` names that lie under a root now (sources.ts), read if it is
+// still the file of `stamp`; none when its DWARF cannot be read, undefined when it changed since.
+function sourceRows(dir: WalkedDir, name: string, stamp: Stamp, sources: SourceFiles): SourceRow[] | undefined {
+  const { fd, stat } = dir.root.openFile(dir.names, name);
   let names: ReturnType<typeof readSourceNames>;
   try {
-    names = readSourceNames(read, size);
+    if (!sameStamp(stampOf(stat), stamp)) return undefined;
+    names = readSourceNames(pagedReader(fd, Number(stat.size), page), Number(stat.size));
   } catch (error) {
     if (error instanceof DwarfError || error instanceof ElfError) return [];
     throw error;
+  } finally {
+    closeSync(fd);
   }
   return [...sources.record(names.sources).values()].map((r) => ({
     name: r.name,
@@ -286,9 +285,14 @@ async function readArchive(
 interface Writes {
   /** Queues a write; commits the queue when it holds a batch. */
   add(write: () => void): void;
+  /** Commits what is queued when the last commit is {@link COMMIT_MS} old (each commit costs a WAL write of every page it touched). */
+  due(): void;
   /** Commits what is queued. */
   flush(): void;
 }
+
+/** Longest what a scan has read waits to be committed (so answered), in ms, when its batch is not full. */
+const COMMIT_MS = 200;
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -490,7 +494,7 @@ export class BuildIdIndex {
     this.#progress = progress;
     const writes = this.#writes();
     const slice = slices(options.signal, () => {
-      writes.flush();
+      writes.due();
       progress.elapsedMs = performance.now() - started;
       options.onProgress?.(progress);
     });
@@ -516,7 +520,9 @@ export class BuildIdIndex {
   // Writes queued and committed together: at most writeBatch at a time, and at every pause.
   #writes(): Writes {
     const queued: (() => void)[] = [];
+    let committed = performance.now();
     const flush = (): void => {
+      committed = performance.now();
       if (queued.length === 0) return;
       this.#db.transaction(() => {
         for (const write of queued) write();
@@ -527,6 +533,9 @@ export class BuildIdIndex {
       add: (write) => {
         queued.push(write);
         if (queued.length >= this.#writeBatch) flush();
+      },
+      due: () => {
+        if (performance.now() - committed >= COMMIT_MS) flush();
       },
       flush,
     };
@@ -574,13 +583,15 @@ export class BuildIdIndex {
     const seenFiles = new Set<string>();
     const kept = new Set<number>();
     // Nothing to compare with: regular files go unstamped to classify, whose handle stamps them.
-    const stampFiles = db.counts().files > 0;
+    const stampFiles = !db.isEmpty();
     const found = await this.#walk(roots, rootIds, stats, slice, { seenFiles, stampFiles, kept, progress, hooks });
     // The reads open every folder afresh from its root: none held since the walk, which may be elsewhere by now.
     for (const root of roots) root.release();
     hooks?.walked?.();
     progress.phase = "read";
     progress.handled = stats.reused;
+    // Debuginfo files read, whose sources are recorded once every build ID is answered.
+    const debuginfo: { dir: WalkedDir; name: string; stamp: Stamp; id: number }[] = [];
     for (let n = 0; n < found.length; n++) {
       const dir = found[n]!;
       found[n] = undefined as never; // let what was handled go
@@ -588,7 +599,7 @@ export class BuildIdIndex {
       for (const name of dir.files) {
         const path = prefix + name;
         try {
-          const { stamp, links, found: c } = classify(dir, name, this.#sourceFiles());
+          const { stamp, links, found: c } = classify(dir, name);
           if (links > 1 && !firstLink(seenFiles, stamp)) {
             stats.files--;
             stats.hardLinks++;
@@ -597,14 +608,15 @@ export class BuildIdIndex {
           stats.reads++;
           progress.reads++;
           if (c.long) stats.longBuildIds++;
-          const old = stampFiles ? db.fileAt(path) : undefined;
           const members = c.kind === 0 && archiveFormat(path) ? await readArchive(dir, name, path) : undefined;
           if (members === null) stats.unreadable++;
+          const later = c.id && c.kind & KIND.DEBUGINFO ? { dir, name, stamp, id: 0 } : undefined;
+          if (later) debuginfo.push(later);
           writes.add(() => {
-            if (old) db.deleteFile(old.id);
+            if (stampFiles) db.deleteFileAt(path);
             const id = db.insertFile(dir.rootId, path, stamp, c.kind, c.id);
             kept.add(id);
-            if (c.sources?.length) db.setSources(id, c.sources);
+            if (later) later.id = id;
             if (members?.length) db.setMembers(id, members);
           });
         } catch {
@@ -616,6 +628,9 @@ export class BuildIdIndex {
       }
     }
     writes.flush();
+    progress.phase = "sources";
+    await this.#recordSources(debuginfo, slice, writes);
+    writes.flush();
     const gone = db.fileIds().filter((id) => !kept.has(id));
     stats.removed = gone.length;
     for (const id of gone) {
@@ -623,6 +638,26 @@ export class BuildIdIndex {
       if (slice.due()) await slice.pause();
     }
     writes.flush();
+  }
+
+  // Records the sources each debuginfo read names (the DWARF line tables: the costly part of a first
+  // scan, so done after every build ID is answered); one that changed since is left to the next rescan.
+  async #recordSources(
+    debuginfo: { dir: WalkedDir; name: string; stamp: Stamp; id: number }[],
+    slice: Slices,
+    writes: Writes,
+  ): Promise<void> {
+    const sources = this.#sourceFiles();
+    for (const { dir, name, stamp, id } of debuginfo) {
+      let rows: SourceRow[] | undefined;
+      try {
+        rows = sourceRows(dir, name, stamp, sources);
+      } catch (error) {
+        if (error instanceof ProcfsMissingError) throw error;
+      }
+      if (rows?.length) writes.add(() => this.#db.setSources(id, rows));
+      if (slice.due()) await slice.pause();
+    }
   }
 
   /** Whether the include and exclude patterns let `path` in. */
@@ -716,9 +751,9 @@ export class BuildIdIndex {
           }
           stats.files++;
           progress.files++;
-          const old = stampFiles ? this.#db.fileAt(path) : undefined;
-          if (old && old.root === dir.root.path && sameStamp(old.stamp, stamp)) {
-            kept.add(old.id);
+          const same = stampFiles ? this.#db.unchangedFile(path, dir.rootId, stamp) : undefined;
+          if (same !== undefined) {
+            kept.add(same);
             stats.reused++;
           } else {
             dir.files.push(name);
@@ -743,7 +778,7 @@ export class BuildIdIndex {
     return this.#serial(async () => {
       const started = performance.now();
       const writes = this.#writes();
-      const slice = slices(options.signal, writes.flush);
+      const slice = slices(options.signal, writes.due);
       const held = new Map<string, RootDir | undefined>();
       let checked = 0;
       let removed = 0;

@@ -34,6 +34,9 @@ export const SCHEMA_VERSION = 1;
 /** `PRAGMA application_id` of an index database: "BIDX". */
 const APPLICATION_ID = 0x42494458;
 
+/** SQLite's page cache per connection, in KiB. */
+const CACHE_KIB = 2048;
+
 const SQLITE_MAGIC = "SQLite format 3\0";
 const INDEX_FILE_MAGIC = "BIDINDX1";
 
@@ -203,8 +206,14 @@ export class IndexDatabase {
   readonly #byPath: Database.Statement;
   readonly #insertFile: Database.Statement;
   readonly #deleteFile: Database.Statement;
+  readonly #deleteFileAt: Database.Statement;
   readonly #membersByBuildId: Database.Statement;
   readonly #sourcesByBuildId: Database.Statement;
+  readonly #unchanged: Database.Statement;
+  readonly #dataVersion: Database.Statement;
+  /** Bumped by every write of this connection: with `data_version` (other connections' commits), whether {@link IndexDatabase.counts} may be reused. */
+  #generation = 0;
+  #counts: { at: string; counts: IndexCounts } | undefined;
 
   private constructor(db: Database.Database, path: string | undefined, readonly: boolean) {
     this.#db = db;
@@ -228,15 +237,23 @@ export class IndexDatabase {
         "SELECT DISTINCT s.name, s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns FROM files f JOIN sources s ON s.file = f.id WHERE f.build_id = ?",
       )
       .safeIntegers(true);
+    this.#unchanged = db
+      .prepare(
+        "SELECT id FROM files WHERE path = ? AND root = ? AND dev = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?",
+      )
+      .pluck();
+    this.#dataVersion = db.prepare("PRAGMA data_version").pluck();
     if (readonly) {
       this.#insertFile = this.#byPath;
       this.#deleteFile = this.#byPath;
+      this.#deleteFileAt = this.#byPath;
       return;
     }
     this.#insertFile = db.prepare(
       "INSERT INTO files (root, path, dev, ino, size, mtime_ns, ctime_ns, kind, build_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     this.#deleteFile = db.prepare("DELETE FROM files WHERE id = ?");
+    this.#deleteFileAt = db.prepare("DELETE FROM files WHERE path = ?");
   }
 
   /**
@@ -301,6 +318,8 @@ export class IndexDatabase {
       throw new IndexDatabaseError("NEWER_SCHEMA", shown, `schema ${version}; this version reads ${SCHEMA_VERSION}`);
     db.pragma("foreign_keys = ON");
     db.pragma("busy_timeout = 5000");
+    // better-sqlite3 builds SQLite with a 16 MiB page cache, which a scan fills; the files it reads are in the OS's cache anyway.
+    db.pragma(`cache_size = -${CACHE_KIB}`);
     if (!readonly) db.pragma("synchronous = NORMAL");
     return new IndexDatabase(db, path, readonly);
   }
@@ -335,11 +354,13 @@ export class IndexDatabase {
 
   /** Runs `fn` in one transaction. */
   transaction<T>(fn: () => T): T {
+    this.#generation++;
     return this.#db.transaction(fn)();
   }
 
   /** The id of the root at `path` (a real path), added when new. */
   rootId(path: string): number {
+    this.#generation++;
     this.#db.prepare("INSERT INTO roots (path) VALUES (?) ON CONFLICT (path) DO NOTHING").run(path);
     return Number(this.#db.prepare("SELECT id FROM roots WHERE path = ?").pluck().get(path));
   }
@@ -347,6 +368,7 @@ export class IndexDatabase {
   /** Drops the roots no file is under any more, but those in `keep`. */
   dropUnusedRoots(keep: readonly number[]): void {
     const kept = new Set(keep);
+    this.#generation++;
     for (const id of this.#db.prepare("SELECT id FROM roots WHERE id NOT IN (SELECT root FROM files)").pluck().all())
       if (!kept.has(Number(id))) this.#db.prepare("DELETE FROM roots WHERE id = ?").run(id);
   }
@@ -362,17 +384,38 @@ export class IndexDatabase {
     return row && fileRow(row);
   }
 
+  /**
+   * The id of the file held at `path` under root `root` when its stamp is `stamp`: what a rescan
+   * keeps unread. `undefined` when none is held there, or another file or another version of it is.
+   */
+  unchangedFile(path: string, root: number, stamp: Stamp): number | undefined {
+    return this.#unchanged.get(path, root, ...stamp.map(toInt)) as number | undefined;
+  }
+
+  /** Whether no file is held: a first scan, with nothing to compare stamps with. */
+  isEmpty(): boolean {
+    return this.#db.prepare("SELECT NOT EXISTS (SELECT 1 FROM files)").pluck().get() === 1;
+  }
+
   /** Adds a file (none must be held at its path: {@link IndexDatabase.deleteFile} first); returns its id. */
   insertFile(root: number, path: string, stamp: Stamp, kind: number, buildId: Uint8Array | undefined): number {
     const [dev, ino, size, mtime, ctime] = stamp.map(toInt);
+    this.#generation++;
     return Number(
       this.#insertFile.run(root, path, dev, ino, size, mtime, ctime, kind, buildId ? Buffer.from(buildId) : null)
         .lastInsertRowid,
     );
   }
 
+  /** Deletes the file held at `path`, if any, with its members and sources. */
+  deleteFileAt(path: string): void {
+    this.#generation++;
+    this.#deleteFileAt.run(path);
+  }
+
   /** Deletes a file, with its members and sources. */
   deleteFile(id: number): void {
+    this.#generation++;
     this.#deleteFile.run(id);
   }
 
@@ -400,6 +443,7 @@ export class IndexDatabase {
 
   /** Replaces the ELF members recorded for archive `archive` (a file id). */
   setMembers(archive: number, members: readonly (MemberRow & { buildId: Uint8Array })[]): void {
+    this.#generation++;
     this.#db.prepare("DELETE FROM members WHERE archive = ?").run(archive);
     const insert = this.#db.prepare(
       "INSERT INTO members (archive, member, build_id, kind, size, mtime_s) VALUES (?, ?, ?, ?, ?, ?)",
@@ -420,6 +464,7 @@ export class IndexDatabase {
 
   /** Replaces the source files recorded for debuginfo `file` (a file id). */
   setSources(file: number, sources: readonly SourceRow[]): void {
+    this.#generation++;
     this.#db.prepare("DELETE FROM sources WHERE file = ?").run(file);
     const insert = this.#db.prepare(
       "INSERT INTO sources (file, name, dev, ino, size, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -444,8 +489,10 @@ export class IndexDatabase {
     for (const id of ids) yield toHex(id);
   }
 
-  /** Counts over the whole index. */
+  /** Counts over the whole index: counted again only after a write (of this process or another), for `/metrics` polled often. */
   counts(): IndexCounts {
+    const at = `${this.#generation}:${this.#dataVersion.get()}`;
+    if (this.#counts?.at === at) return { ...this.#counts.counts };
     const row = this.#db
       .prepare(
         "SELECT count(*) AS files, count(build_id) AS withBuildId, " +
@@ -454,13 +501,15 @@ export class IndexDatabase {
           "(SELECT count(*) FROM (SELECT DISTINCT build_id FROM files WHERE build_id IS NOT NULL)) AS buildIds FROM files",
       )
       .get() as Record<keyof IndexCounts, number>;
-    return {
+    const counts = {
       files: row.files,
       withBuildId: row.withBuildId,
       executables: row.executables,
       debuginfo: row.debuginfo,
       buildIds: row.buildIds,
     };
+    this.#counts = { at, counts };
+    return { ...counts };
   }
 
   /** Bytes the database takes: its pages (the WAL not counted). */

@@ -263,7 +263,8 @@ export class RootDir {
     const whole = [...names, name];
     if (!isName(name)) throw new NotUnderRootError(whole.join("/"), [this.path]);
     const fd = openAt(this.#hold(names, whole), name, READ_FLAGS, this.path, whole, whole.length);
-    return checkOpenedSync(join(this.path, ...names, name), fd, options);
+    // The root is a real path and every name a plain component: they join without path.join's normalising.
+    return checkOpenedSync(`${this.path === "/" ? "" : this.path}/${whole.join("/")}`, fd, options);
   }
 
   /** Closes the directories it holds below the root: the next call opens from the root again. */
