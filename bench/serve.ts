@@ -58,7 +58,22 @@ const OURS: Contender = {
   start: (port, db, rescan, roots) =>
     spawn(
       process.execPath,
-      [CLI, "serve", "--port", String(port), "--index", db, "-t", String(rescan), "-g", "0", "--no-progress", ...roots],
+      // -F as elfutils' -F: ELF files (and their sources), no packages.
+      [
+        CLI,
+        "serve",
+        "--port",
+        String(port),
+        "--index",
+        db,
+        "-t",
+        String(rescan),
+        "-g",
+        "0",
+        "-F",
+        "--no-progress",
+        ...roots,
+      ],
       { stdio: "ignore" },
     ),
   scanned: (text) => (metric(text, "rescans_total") ?? 0) >= 1 && metric(text, "scan_in_progress") === 0,

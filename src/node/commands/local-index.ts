@@ -7,7 +7,7 @@
 import { mkdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import cliProgress from "cli-progress";
-import { BuildIdIndex, type ScanProgress, type ScanStats } from "../debuginfod/build-id-index.js";
+import { BuildIdIndex, type Scanners, type ScanProgress, type ScanStats } from "../debuginfod/build-id-index.js";
 import { type CommandOutput, UsageError } from "./shared.js";
 
 /** Seconds between progress lines when standard error is not a terminal. */
@@ -27,6 +27,10 @@ export interface IndexChoice {
   exclude?: readonly RegExp[];
   /** `--scan-batch`: files written per transaction. */
   writeBatch?: number;
+  /** `-F`, `-U`, `-R`: the kinds of file a scan reads (default all). */
+  scanners?: Scanners;
+  /** `--disable-source-scan` when false. */
+  sources?: boolean;
 }
 
 /**
@@ -65,6 +69,8 @@ export async function openIndex(choice: IndexChoice): Promise<BuildIdIndex> {
     ...(choice.include ? { include: choice.include } : {}),
     ...(choice.exclude ? { exclude: choice.exclude } : {}),
     ...(choice.writeBatch ? { writeBatch: choice.writeBatch } : {}),
+    ...(choice.scanners ? { scanners: choice.scanners } : {}),
+    ...(choice.sources === undefined ? {} : { sources: choice.sources }),
     readonly: choice.passive ?? false,
   };
   if (file === undefined) return BuildIdIndex.create(options);

@@ -41,6 +41,10 @@ interface ServeCommandOptions {
   rescanTime: number;
   groomTime: number;
   scanBatch: number;
+  scanFileDir?: boolean;
+  scanDebDir?: boolean;
+  scanRpmDir?: boolean;
+  disableSourceScan?: boolean;
   progress: boolean;
   json?: boolean;
   upstream: string[];
@@ -124,6 +128,13 @@ export function registerServe(program: Command, context: CommandContext): Comman
       integerOption("--scan-batch", 1, 1_000_000),
       DEFAULT_WRITE_BATCH,
     )
+    .option("-F, --scan-file-dir", "read ELF files (elfutils' -F); with none of -F, -U, -R: all three kinds")
+    .option("-U, --scan-deb-dir", "read .deb and .ddeb packages (elfutils' -U)")
+    .option("-R, --scan-rpm-dir", "read .rpm packages (elfutils' -R)")
+    .option(
+      "--disable-source-scan",
+      "record no sources from debuginfo line tables, so /source answers nothing new (elfutils' --disable-source-scan)",
+    )
     .option("--no-progress", "no progress: neither the bar on a terminal nor the lines every 5 s elsewhere")
     .option("--json", 'print the address served as one line of JSON, {"url": "http://HOST:PORT"}')
     // Federation and operations: upstreams, hop limit, limits, request log.
@@ -166,6 +177,16 @@ export function registerServe(program: Command, context: CommandContext): Comman
         ...(options.include ? { include: options.include } : {}),
         ...(options.exclude ? { exclude: options.exclude } : {}),
         writeBatch: options.scanBatch,
+        ...(options.scanFileDir || options.scanDebDir || options.scanRpmDir
+          ? {
+              scanners: {
+                files: options.scanFileDir ?? false,
+                deb: options.scanDebDir ?? false,
+                rpm: options.scanRpmDir ?? false,
+              },
+            }
+          : {}),
+        sources: !options.disableSourceScan,
       });
       const progress = scanProgress(output, options.progress);
       let first = true;

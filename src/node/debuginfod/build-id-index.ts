@@ -133,6 +133,29 @@ export interface BuildIdIndexOptions {
   writeBatch?: number;
   /** Open the database for reading only (a replica of another process's scans): no scan, no groom. Only with a path. */
   readonly?: boolean;
+  /** What a scan indexes, as elfutils' scanners (`-F`, `-U`, `-R`); default all. A file of a kind left out is counted as excluded. */
+  scanners?: Scanners;
+  /** Record the sources each debuginfo's DWARF line tables name, for `/source` (default); `false` as elfutils' `--disable-source-scan`. */
+  sources?: boolean;
+}
+
+/** The kinds of file a scan reads, as elfutils' scanners. */
+export interface Scanners {
+  /** ELF files (elfutils' `-F`). */
+  files: boolean;
+  /** `.deb` and `.ddeb` packages (`-U`). */
+  deb: boolean;
+  /** `.rpm` packages (`-R`). */
+  rpm: boolean;
+}
+
+function checkScanners(value: Scanners | undefined): Scanners {
+  if (value === undefined) return { files: true, deb: true, rpm: true };
+  const keys = ["files", "deb", "rpm"] as const;
+  if (typeof value !== "object" || value === null || keys.some((k) => typeof value[k] !== "boolean"))
+    throw new TypeError(`scanners must be { files, deb, rpm } booleans, got ${JSON.stringify(value)}`);
+  if (!keys.some((k) => value[k])) throw new RangeError("scanners must turn on at least one of files, deb, rpm");
+  return { files: value.files, deb: value.deb, rpm: value.rpm };
 }
 
 /** Options for {@link BuildIdIndex.scan}. */
@@ -343,6 +366,8 @@ export class BuildIdIndex {
   #include: readonly RegExp[];
   #exclude: readonly RegExp[];
   #writeBatch: number;
+  #scanners: Scanners;
+  #recordsSources: boolean;
   #stats: ScanStats | undefined;
   #progress: ScanProgress | undefined;
   #busy: Promise<unknown> = Promise.resolve();
@@ -358,6 +383,10 @@ export class BuildIdIndex {
     if (!Number.isSafeInteger(batch) || batch < 1 || batch > 1_000_000)
       throw new RangeError(`writeBatch must be an integer from 1 to 1000000, got ${String(batch)}`);
     this.#writeBatch = batch;
+    this.#scanners = checkScanners(options.scanners);
+    if (options.sources !== undefined && typeof options.sources !== "boolean")
+      throw new TypeError(`sources must be a boolean, got ${JSON.stringify(options.sources)}`);
+    this.#recordsSources = options.sources ?? true;
   }
 
   static #checkRoots(options: BuildIdIndexOptions): readonly string[] {
@@ -629,7 +658,7 @@ export class BuildIdIndex {
     }
     writes.flush();
     progress.phase = "sources";
-    await this.#recordSources(debuginfo, slice, writes);
+    if (this.#recordsSources) await this.#recordSources(debuginfo, slice, writes);
     writes.flush();
     const gone = db.fileIds().filter((id) => !kept.has(id));
     stats.removed = gone.length;
@@ -660,8 +689,10 @@ export class BuildIdIndex {
     }
   }
 
-  /** Whether the include and exclude patterns let `path` in. */
+  /** Whether the scanners read a file at `path`, and the include and exclude patterns let it in. */
   #included(path: string): boolean {
+    const format = archiveFormat(path);
+    if (!(format ? this.#scanners[format] : this.#scanners.files)) return false;
     if (this.#include.length > 0 && !this.#include.some((r) => r.test(path))) return false;
     return !this.#exclude.some((r) => r.test(path));
   }
@@ -771,7 +802,7 @@ export class BuildIdIndex {
    * Drops the files that are gone since they were indexed, without walking the roots (elfutils'
    * groom, `SIGUSR2`): each is looked up from its root, never through a link, and dropped when
    * it is absent, no longer a regular file, another file (device or inode) in its place, or now
-   * left out by the include and exclude patterns. Runs after the scan or groom under way.
+   * left out by the scanners or the include and exclude patterns. Runs after the scan or groom under way.
    * @throws {@link IndexReadOnlyError} for an index opened `readonly`.
    */
   groom(options: { signal?: AbortSignal } = {}): Promise<GroomStats> {
