@@ -308,14 +308,9 @@ async function readArchive(
 interface Writes {
   /** Queues a write; commits the queue when it holds a batch. */
   add(write: () => void): void;
-  /** Commits what is queued when the last commit is {@link COMMIT_MS} old (each commit costs a WAL write of every page it touched). */
-  due(): void;
   /** Commits what is queued. */
   flush(): void;
 }
-
-/** Longest what a scan has read waits to be committed (so answered), in ms, when its batch is not full. */
-const COMMIT_MS = 200;
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -523,7 +518,7 @@ export class BuildIdIndex {
     this.#progress = progress;
     const writes = this.#writes();
     const slice = slices(options.signal, () => {
-      writes.due();
+      writes.flush();
       progress.elapsedMs = performance.now() - started;
       options.onProgress?.(progress);
     });
@@ -549,9 +544,7 @@ export class BuildIdIndex {
   // Writes queued and committed together: at most writeBatch at a time, and at every pause.
   #writes(): Writes {
     const queued: (() => void)[] = [];
-    let committed = performance.now();
     const flush = (): void => {
-      committed = performance.now();
       if (queued.length === 0) return;
       this.#db.transaction(() => {
         for (const write of queued) write();
@@ -562,9 +555,6 @@ export class BuildIdIndex {
       add: (write) => {
         queued.push(write);
         if (queued.length >= this.#writeBatch) flush();
-      },
-      due: () => {
-        if (performance.now() - committed >= COMMIT_MS) flush();
       },
       flush,
     };
@@ -809,7 +799,7 @@ export class BuildIdIndex {
     return this.#serial(async () => {
       const started = performance.now();
       const writes = this.#writes();
-      const slice = slices(options.signal, writes.due);
+      const slice = slices(options.signal, writes.flush);
       const held = new Map<string, RootDir | undefined>();
       let checked = 0;
       let removed = 0;
