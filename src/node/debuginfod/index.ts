@@ -12,6 +12,7 @@ export {
   type GroomStats,
   type IndexedFile,
   IndexReadOnlyError,
+  type Scanners,
   type ScanOptions,
   type ScanProgress,
   type ScanStats,
