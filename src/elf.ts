@@ -414,29 +414,59 @@ function* notes(
   return undefined;
 }
 
+/** What marks a note area among a header table's entries, and which of an entry's fields place it. */
+interface NoteKind {
+  /** `PT_NOTE` or `SHT_NOTE`, and the field it is read from. */
+  readonly type: number;
+  readonly typeField: number;
+  /** For a class: its entry size (the bytes read of each entry), then the fields of the area's offset, size and alignment. */
+  readonly fields: (L: ElfClassLayout) => readonly [entry: number, offset: number, size: number, align: number];
+  /** An entry's name in messages, before its index. */
+  readonly entry: string;
+  readonly source: Found["source"];
+}
+
+// biome-ignore format: a table
+const SEGMENT_NOTES: NoteKind = {
+  type: PT_NOTE, typeField: P_TYPE, fields: (L) => [L.phdrSize, L.pOffset, L.pFilesz, L.pAlign],
+  entry: "PT_NOTE program header", source: "program-header",
+};
+
+// biome-ignore format: a table
+const SECTION_NOTES: NoteKind = {
+  type: SHT_NOTE, typeField: SH_TYPE, fields: (L) => [L.shdrSize, L.shOffset, L.shSize, L.shAddralign],
+  entry: "SHT_NOTE section", source: "section",
+};
+
+/** Tries each note area of `kind` among the `n` entries of `entsize` bytes at `offset` (a checked table), in table order. */
+function* tableNotes(
+  ctx: Context,
+  kind: NoteKind,
+  offset: number,
+  entsize: number,
+  n: number,
+): Steps<Found | undefined> {
+  const { h } = ctx;
+  const [length, offsetField, sizeField, alignField] = kind.fields(h.layout);
+  for (let i = 0; i < n; i++) {
+    const e = yield { offset: offset + i * entsize, length };
+    if (u32(e, kind.typeField, h.le) !== kind.type) continue;
+    ctx.areas++;
+    const where = `${kind.entry} ${i}`;
+    const area = notes(ctx, word(e, offsetField, h), word(e, sizeField, h), word(e, alignField, h), where, kind.source);
+    const found = yield* attempt(ctx, area);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function* segmentNotes(ctx: Context): Steps<Found | undefined> {
   const { h } = ctx;
   let n = h.phnum;
   if (n === 0) return undefined;
   if (n === PN_XNUM) n = (yield* sectionZero(ctx, "e_phnum is PN_XNUM (0xffff)")).info;
   checkTable(ctx, "program header", h.phoff, h.phentsize, h.layout.phdrSize, n, ctx.limits.maxProgramHeaders);
-  for (let i = 0; i < n; i++) {
-    const p = yield { offset: h.phoff + i * h.phentsize, length: h.layout.phdrSize };
-    if (u32(p, P_TYPE, h.le) !== PT_NOTE) continue;
-    ctx.areas++;
-    const where = `PT_NOTE program header ${i}`;
-    const area = notes(
-      ctx,
-      word(p, h.layout.pOffset, h),
-      word(p, h.layout.pFilesz, h),
-      word(p, h.layout.pAlign, h),
-      where,
-      "program-header",
-    );
-    const found = yield* attempt(ctx, area);
-    if (found) return found;
-  }
-  return undefined;
+  return yield* tableNotes(ctx, SEGMENT_NOTES, h.phoff, h.phentsize, n);
 }
 
 function* sectionNotes(ctx: Context): Steps<Found | undefined> {
@@ -445,23 +475,7 @@ function* sectionNotes(ctx: Context): Steps<Found | undefined> {
   let n = h.shnum;
   if (n === 0) n = (yield* sectionZero(ctx, "e_shnum is 0 with a section table")).size;
   checkTable(ctx, "section header", h.shoff, h.shentsize, h.layout.shdrSize, n, ctx.limits.maxSections);
-  for (let i = 0; i < n; i++) {
-    const s = yield { offset: h.shoff + i * h.shentsize, length: h.layout.shdrSize };
-    if (u32(s, SH_TYPE, h.le) !== SHT_NOTE) continue;
-    ctx.areas++;
-    const where = `SHT_NOTE section ${i}`;
-    const area = notes(
-      ctx,
-      word(s, h.layout.shOffset, h),
-      word(s, h.layout.shSize, h),
-      word(s, h.layout.shAddralign, h),
-      where,
-      "section",
-    );
-    const found = yield* attempt(ctx, area);
-    if (found) return found;
-  }
-  return undefined;
+  return yield* tableNotes(ctx, SECTION_NOTES, h.shoff, h.shentsize, n);
 }
 
 /**
