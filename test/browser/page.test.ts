@@ -3,15 +3,22 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { Page } from "playwright-core";
 import { Location, Mapping, Profile, Sample, StringTable, ValueType } from "pprof-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SWEEP_BYTES, turnPasses } from "../../web/bench.js";
-import { type Chromium, launchChromium, type StaticServer, screenshotPath, serveStatic } from "./harness.js";
+import {
+  type Chromium,
+  type DemoPage,
+  openDemoPage,
+  type StaticServer,
+  screenshotPath,
+  serveStatic,
+  WEB_DIST,
+} from "./harness.js";
 
-const WEB_DIST = resolve(import.meta.dirname, "../../web/dist");
 const SYSTEM_ELVES = ["/usr/bin/true", "/bin/true", "/usr/bin/ls", "/bin/ls"];
 
 function readelf(args: string[], path: string): string {
@@ -76,7 +83,8 @@ let browser: Chromium;
 let server: StaticServer;
 let page: Page;
 let scratch: string;
-const pageErrors: string[] = [];
+let demo: DemoPage | undefined;
+let pageErrors: string[];
 
 /** Drags `paths` onto the element at `selector` and drops them there, as from a file manager. */
 async function drop(selector: string, paths: string[]): Promise<void> {
@@ -104,24 +112,13 @@ async function elfRow(path: string) {
 
 describe("the demo page in Chromium", () => {
   beforeAll(async () => {
-    if (!existsSync(join(WEB_DIST, "index.html"))) {
-      throw new Error(`${WEB_DIST}/index.html is missing: run npm run build:web (npm run test:browser does)`);
-    }
     scratch = await mkdtemp(join(tmpdir(), "buildid-cache-page-"));
-    server = await serveStatic(WEB_DIST);
-    browser = await launchChromium();
-    page = await browser.context.newPage();
-    page.on("pageerror", (error) => pageErrors.push(error.message));
-    page.on("console", (message) => {
-      if (message.type() === "error") pageErrors.push(message.text());
-    });
-    await page.goto(server.url);
-    await page.locator("body[data-ready]").waitFor();
+    demo = await openDemoPage();
+    ({ server, browser, page, errors: pageErrors } = demo);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await demo?.close();
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 

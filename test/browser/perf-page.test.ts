@@ -1,10 +1,10 @@
 // The demo page's perf.data section (section 6) in headless Chromium, on recordings `perf record` makes here,
 // checked against perf's own answers (buildid-list, report by dso and by pid) and the converter run in Node.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,9 +15,15 @@ import { readPerfData } from "../../src/perf/index.js";
 import { decompressedCopy, perfBuildIdLines, perfSamplesPerDso } from "../helpers/perf-answers.js";
 import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
-import { type Chromium, launchChromium, type StaticServer, screenshotPath, serveStatic } from "./harness.js";
-
-const WEB_DIST = resolve(import.meta.dirname, "../../web/dist");
+import {
+  type Chromium,
+  type DemoPage,
+  openDemoPage,
+  type StaticServer,
+  screenshotPath,
+  serveStatic,
+  WEB_DIST,
+} from "./harness.js";
 
 /** A parent and a forked child that spin in the program's own code, then an exec of ls: four program runs. */
 const SPIN_C = `#include <unistd.h>
@@ -112,7 +118,8 @@ let browser: Chromium;
 let server: StaticServer;
 let page: Page;
 let spin: string;
-const pageErrors: string[] = [];
+let demo: DemoPage | undefined;
+let pageErrors: string[];
 const scratch = mkdtempSync(join(tmpdir(), "buildid-cache-perf-page-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const cannot = perfCannotRecord(scratch);
@@ -120,25 +127,14 @@ if (cannot) console.log(`skipping the page's perf.data tests: ${cannot}`);
 
 describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in Chromium", () => {
   beforeAll(async () => {
-    if (!existsSync(join(WEB_DIST, "index.html"))) {
-      throw new Error(`${WEB_DIST}/index.html is missing: run npm run build:web (npm run test:browser does)`);
-    }
     spin = join(scratch, "spin");
     execFileSync("cc", ["-O1", "-x", "c", "-", "-o", spin, "-Wl,--build-id=sha1"], { input: SPIN_C });
-    server = await serveStatic(WEB_DIST);
-    browser = await launchChromium();
-    page = await browser.context.newPage();
-    page.on("pageerror", (error) => pageErrors.push(error.message));
-    page.on("console", (message) => {
-      if (message.type() === "error") pageErrors.push(message.text());
-    });
-    await page.goto(server.url);
-    await page.locator("body[data-ready]").waitFor();
+    demo = await openDemoPage();
+    ({ server, browser, page, errors: pageErrors } = demo);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await demo?.close();
   });
 
   it("loads the perf reader only once a recording is chosen", async () => {
