@@ -414,63 +414,50 @@ function* notes(
   return undefined;
 }
 
-/** A header table as a source of notes: where the header places it, and what marks and places a note area in it. */
-interface NoteTable {
-  readonly what: "program header" | "section header";
-  /** The table's offset, entry size and count from the header; no table when the count (or offset) is 0. */
-  readonly place: (h: Header) => readonly [offset: number, entsize: number, count: number] | undefined;
-  /** The count that means the real one is in section header 0, why, and which of its fields holds it. */
-  readonly extended: readonly [count: number, why: string, field: "info" | "size"];
-  readonly limit: (limits: ElfLimits) => number;
-  /** `PT_NOTE` or `SHT_NOTE`, and the field it is read from. */
-  readonly type: readonly [value: number, field: number];
-  /** For a class: its entry size (the bytes read of each entry), then the fields of the area's offset, size and alignment. */
-  readonly fields: (L: ElfClassLayout) => readonly [entry: number, offset: number, size: number, align: number];
-  /** An entry's name in messages, before its index. */
-  readonly entry: string;
-  readonly source: Found["source"];
+function* segmentNotes(ctx: Context): Steps<Found | undefined> {
+  const { h } = ctx;
+  let n = h.phnum;
+  if (n === 0) return undefined;
+  if (n === PN_XNUM) n = (yield* sectionZero(ctx, "e_phnum is PN_XNUM (0xffff)")).info;
+  checkTable(ctx, "program header", h.phoff, h.phentsize, h.layout.phdrSize, n, ctx.limits.maxProgramHeaders);
+  for (let i = 0; i < n; i++) {
+    const p = yield { offset: h.phoff + i * h.phentsize, length: h.layout.phdrSize };
+    if (u32(p, P_TYPE, h.le) !== PT_NOTE) continue;
+    ctx.areas++;
+    const where = `PT_NOTE program header ${i}`;
+    const area = notes(
+      ctx,
+      word(p, h.layout.pOffset, h),
+      word(p, h.layout.pFilesz, h),
+      word(p, h.layout.pAlign, h),
+      where,
+      "program-header",
+    );
+    const found = yield* attempt(ctx, area);
+    if (found) return found;
+  }
+  return undefined;
 }
 
-const PROGRAM_HEADERS: NoteTable = {
-  what: "program header",
-  place: (h) => (h.phnum === 0 ? undefined : [h.phoff, h.phentsize, h.phnum]),
-  extended: [PN_XNUM, "e_phnum is PN_XNUM (0xffff)", "info"],
-  limit: (limits) => limits.maxProgramHeaders,
-  type: [PT_NOTE, P_TYPE],
-  fields: (L) => [L.phdrSize, L.pOffset, L.pFilesz, L.pAlign],
-  entry: "PT_NOTE program header",
-  source: "program-header",
-};
-
-const SECTION_HEADERS: NoteTable = {
-  what: "section header",
-  place: (h) => (h.shoff === 0 ? undefined : [h.shoff, h.shentsize, h.shnum]),
-  extended: [0, "e_shnum is 0 with a section table", "size"],
-  limit: (limits) => limits.maxSections,
-  type: [SHT_NOTE, SH_TYPE],
-  fields: (L) => [L.shdrSize, L.shOffset, L.shSize, L.shAddralign],
-  entry: "SHT_NOTE section",
-  source: "section",
-};
-
-/** Walks table `t` (its count from section 0 when extended), trying each note area in table order. */
-function* tableNotes(ctx: Context, t: NoteTable): Steps<Found | undefined> {
+function* sectionNotes(ctx: Context): Steps<Found | undefined> {
   const { h } = ctx;
-  const place = t.place(h);
-  if (place === undefined) return undefined;
-  const [offset, entsize] = place;
-  let n = place[2];
-  const [inZero, why, field] = t.extended;
-  if (n === inZero) n = (yield* sectionZero(ctx, why))[field];
-  const [length, offsetField, sizeField, alignField] = t.fields(h.layout);
-  checkTable(ctx, t.what, offset, entsize, length, n, t.limit(ctx.limits));
-  const [type, typeField] = t.type;
+  if (h.shoff === 0) return undefined;
+  let n = h.shnum;
+  if (n === 0) n = (yield* sectionZero(ctx, "e_shnum is 0 with a section table")).size;
+  checkTable(ctx, "section header", h.shoff, h.shentsize, h.layout.shdrSize, n, ctx.limits.maxSections);
   for (let i = 0; i < n; i++) {
-    const e = yield { offset: offset + i * entsize, length };
-    if (u32(e, typeField, h.le) !== type) continue;
+    const s = yield { offset: h.shoff + i * h.shentsize, length: h.layout.shdrSize };
+    if (u32(s, SH_TYPE, h.le) !== SHT_NOTE) continue;
     ctx.areas++;
-    const where = `${t.entry} ${i}`;
-    const area = notes(ctx, word(e, offsetField, h), word(e, sizeField, h), word(e, alignField, h), where, t.source);
+    const where = `SHT_NOTE section ${i}`;
+    const area = notes(
+      ctx,
+      word(s, h.layout.shOffset, h),
+      word(s, h.layout.shSize, h),
+      word(s, h.layout.shAddralign, h),
+      where,
+      "section",
+    );
     const found = yield* attempt(ctx, area);
     if (found) return found;
   }
@@ -500,8 +487,7 @@ export function* parseBuildId(size: number, options: ReadBuildIdOptions = {}): B
   const first = yield { offset: 0, length: Math.min(size, ELF64.ehdrSize) };
   const h = readHeader(first, size);
   const ctx: Context = { size, h, limits, notes: 0, areas: 0, problem: undefined };
-  const found =
-    (yield* attempt(ctx, tableNotes(ctx, PROGRAM_HEADERS))) ?? (yield* attempt(ctx, tableNotes(ctx, SECTION_HEADERS)));
+  const found = (yield* attempt(ctx, segmentNotes(ctx))) ?? (yield* attempt(ctx, sectionNotes(ctx)));
   if (!found) {
     if (ctx.problem) throw ctx.problem;
     const core = h.type === "CORE" ? " (a core file's build IDs are in the files it maps, not in its own notes)" : "";
