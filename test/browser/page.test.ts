@@ -9,15 +9,7 @@ import type { Page } from "playwright-core";
 import { Location, Mapping, Profile, Sample, StringTable, ValueType } from "pprof-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SWEEP_BYTES, turnPasses } from "../../web/bench.js";
-import {
-  type Chromium,
-  type DemoPage,
-  openDemoPage,
-  type StaticServer,
-  screenshotPath,
-  serveStatic,
-  WEB_DIST,
-} from "./harness.js";
+import { type DemoPage, openDemoPage, screenshotPath, serveStatic, WEB_DIST } from "./harness.js";
 
 const SYSTEM_ELVES = ["/usr/bin/true", "/bin/true", "/usr/bin/ls", "/bin/ls"];
 
@@ -79,11 +71,9 @@ function profileFor(elf: string): Uint8Array {
   }).encode();
 }
 
-let browser: Chromium;
-let server: StaticServer;
 let page: Page;
 let scratch: string;
-let demo: DemoPage | undefined;
+let demo: DemoPage;
 let pageErrors: string[];
 
 /** Drags `paths` onto the element at `selector` and drops them there, as from a file manager. */
@@ -114,7 +104,7 @@ describe("the demo page in Chromium", () => {
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), "buildid-cache-page-"));
     demo = await openDemoPage();
-    ({ server, browser, page, errors: pageErrors } = demo);
+    ({ page, errors: pageErrors } = demo);
   });
 
   afterAll(async () => {
@@ -132,7 +122,7 @@ describe("the demo page in Chromium", () => {
   });
 
   it("loads the core as its own .wasm asset", () => {
-    expect(server.requests.filter((path) => /\/assets\/core-[\w-]+\.wasm$/.test(path))).toHaveLength(1);
+    expect(demo.server.requests.filter((path) => /\/assets\/core-[\w-]+\.wasm$/.test(path))).toHaveLength(1);
   });
 
   it("shows the build ID readelf prints for an ELF file of this machine", async () => {
@@ -346,7 +336,7 @@ describe("the demo page in Chromium", () => {
 
   it("served without COOP/COEP, says which headers section 5 needs and runs the other sections", async () => {
     const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
-    const other = await browser.context.newPage();
+    const other = await demo.browser.context.newPage();
     try {
       await other.goto(plain.url);
       await other.locator("body[data-ready]").waitFor();
@@ -408,7 +398,7 @@ describe("the demo page in Chromium", () => {
 
   it("still loads the core from a server that sends core.wasm with the wrong MIME type", async () => {
     const misconfigured = await serveStatic(WEB_DIST, { ".wasm": "application/octet-stream" });
-    const other = await browser.context.newPage();
+    const other = await demo.browser.context.newPage();
     try {
       await other.goto(misconfigured.url);
       await other.locator("body[data-ready]").waitFor();

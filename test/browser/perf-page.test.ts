@@ -15,15 +15,7 @@ import { readPerfData } from "../../src/perf/index.js";
 import { decompressedCopy, perfBuildIdLines, perfSamplesPerDso } from "../helpers/perf-answers.js";
 import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
-import {
-  type Chromium,
-  type DemoPage,
-  openDemoPage,
-  type StaticServer,
-  screenshotPath,
-  serveStatic,
-  WEB_DIST,
-} from "./harness.js";
+import { type DemoPage, openDemoPage, screenshotPath, serveStatic, WEB_DIST } from "./harness.js";
 
 /** A parent and a forked child that spin in the program's own code, then an exec of ls: four program runs. */
 const SPIN_C = `#include <unistd.h>
@@ -114,11 +106,9 @@ async function choose(page: Page, path: string): Promise<void> {
     .toMatch(new RegExp(`^${name.replace(/\W/g, "\\$&")}(:| \\()`));
 }
 
-let browser: Chromium;
-let server: StaticServer;
 let page: Page;
 let spin: string;
-let demo: DemoPage | undefined;
+let demo: DemoPage;
 let pageErrors: string[];
 const scratch = mkdtempSync(join(tmpdir(), "buildid-cache-perf-page-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -130,7 +120,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
     spin = join(scratch, "spin");
     execFileSync("cc", ["-O1", "-x", "c", "-", "-o", spin, "-Wl,--build-id=sha1"], { input: SPIN_C });
     demo = await openDemoPage();
-    ({ server, browser, page, errors: pageErrors } = demo);
+    ({ page, errors: pageErrors } = demo);
   });
 
   afterAll(async () => {
@@ -139,11 +129,11 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
 
   it("loads the perf reader only once a recording is chosen", async () => {
     const recordingChunk = (path: string) => /\/assets\/recording-[\w-]+\.js$/.test(path);
-    expect(server.requests.filter(recordingChunk)).toEqual([]);
+    expect(demo.server.requests.filter(recordingChunk)).toEqual([]);
     const file = join(scratch, "first.data");
     perfRecord(file, [], { workload: [spin] });
     await choose(page, file);
-    expect(server.requests.filter(recordingChunk)).toHaveLength(1);
+    expect(demo.server.requests.filter(recordingChunk)).toHaveLength(1);
   }, 120_000);
 
   it.each(CASES)(
@@ -211,7 +201,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
   );
 
   it("reads the recording once, in slices and a stream, never the whole file at one time", async () => {
-    const watched = await browser.context.newPage();
+    const watched = await demo.browser.context.newPage();
     try {
       // Counts the bytes the page materialises from the chosen File and from Blobs sliced from it.
       await watched.addInitScript(() => {
@@ -263,7 +253,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
           );
         };
       });
-      await watched.goto(server.url);
+      await watched.goto(demo.server.url);
       await watched.locator("body[data-ready]").waitFor();
       for (const pipe of [false, true]) {
         const file = join(scratch, `watched-${pipe ? "pipe" : "file"}.data`);
@@ -396,7 +386,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
 
   it("reads a recording when served without COOP/COEP too", async () => {
     const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
-    const other = await browser.context.newPage();
+    const other = await demo.browser.context.newPage();
     try {
       await other.goto(plain.url);
       await other.locator("body[data-ready]").waitFor();
