@@ -202,3 +202,20 @@ export async function openDemoPage(): Promise<DemoPage> {
     throw error;
   }
 }
+
+/**
+ * Runs `use` on the demo page served from {@link WEB_DIST} without COOP/COEP (so not cross-origin
+ * isolated), in a new tab of `browser`, once it is ready; closes the tab and that server after.
+ */
+export async function withUnisolatedPage(browser: Chromium, use: (page: Page) => Promise<void>): Promise<void> {
+  const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(plain.url);
+    await page.locator("body[data-ready]").waitFor();
+    await use(page);
+  } finally {
+    await page.close();
+    await plain.close();
+  }
+}

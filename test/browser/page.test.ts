@@ -9,7 +9,7 @@ import type { Page } from "playwright-core";
 import { Location, Mapping, Profile, Sample, StringTable, ValueType } from "pprof-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SWEEP_BYTES, turnPasses } from "../../web/bench.js";
-import { type DemoPage, openDemoPage, screenshotPath, serveStatic, WEB_DIST } from "./harness.js";
+import { type DemoPage, openDemoPage, screenshotPath, serveStatic, WEB_DIST, withUnisolatedPage } from "./harness.js";
 
 const SYSTEM_ELVES = ["/usr/bin/true", "/bin/true", "/usr/bin/ls", "/bin/ls"];
 
@@ -335,11 +335,7 @@ describe("the demo page in Chromium", () => {
   });
 
   it("served without COOP/COEP, says which headers section 5 needs and runs the other sections", async () => {
-    const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
-    const other = await demo.browser.context.newPage();
-    try {
-      await other.goto(plain.url);
-      await other.locator("body[data-ready]").waitFor();
+    await withUnisolatedPage(demo.browser, async (other) => {
       expect(await other.evaluate(() => crossOriginIsolated)).toBe(false);
       expect(await other.locator("#shared-run").isDisabled()).toBe(true);
       const notice = other.locator("#shared-unavailable");
@@ -353,10 +349,7 @@ describe("the demo page in Chromium", () => {
       const row = other.locator(`#elf-table tbody tr[data-file="${basename(elf)}"]`);
       expect(await row.locator(".build-id code").textContent()).toBe(readelfBuildId(elf));
       await other.screenshot({ path: await screenshotPath("6-not-isolated"), fullPage: true });
-    } finally {
-      await other.close();
-      await plain.close();
-    }
+    });
   });
 
   it("is usable 390 px wide: no table wider than its section, no sideways scrolling", async () => {

@@ -15,7 +15,7 @@ import { readPerfData } from "../../src/perf/index.js";
 import { decompressedCopy, perfBuildIdLines, perfSamplesPerDso } from "../helpers/perf-answers.js";
 import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
-import { type DemoPage, openDemoPage, screenshotPath, serveStatic, WEB_DIST } from "./harness.js";
+import { type DemoPage, openDemoPage, screenshotPath, withUnisolatedPage } from "./harness.js";
 
 /** A parent and a forked child that spin in the program's own code, then an exec of ls: four program runs. */
 const SPIN_C = `#include <unistd.h>
@@ -385,11 +385,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
   }, 300_000);
 
   it("reads a recording when served without COOP/COEP too", async () => {
-    const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
-    const other = await demo.browser.context.newPage();
-    try {
-      await other.goto(plain.url);
-      await other.locator("body[data-ready]").waitFor();
+    await withUnisolatedPage(demo.browser, async (other) => {
       expect(await other.evaluate(() => crossOriginIsolated)).toBe(false);
       const file = join(scratch, "not-isolated.data");
       perfRecord(file, [], { workload: [spin] });
@@ -397,10 +393,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
       expect(await other.locator("#perf-error").isHidden()).toBe(true);
       expect(await other.locator("#perf-table tbody tr.file").count()).toBeGreaterThan(0);
       expect(await other.locator("#perf-download").isEnabled()).toBe(true);
-    } finally {
-      await other.close();
-      await plain.close();
-    }
+    });
   }, 120_000);
 
   it("raised no errors in the page", () => {
