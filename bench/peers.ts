@@ -1,6 +1,7 @@
-// The implementations the matrix compares, each behind the same small interface. Every one has
-// its own hand-written loops: a shared generic loop would see several receiver types at one call
-// site and measure V8's megamorphic dispatch instead of the implementation.
+// The implementations the matrix compares, each behind the same small interface. Every one runs
+// loops of its own: a loop shared by several would see their receiver types at one call site and
+// measure V8's megamorphic dispatch instead of the implementation. Peers of one shape share its
+// source, compiled once per contender (ownCopy).
 
 import { createLRU } from "lru.min";
 import { LRUCache } from "lru-cache";
@@ -208,119 +209,108 @@ async function wasmContender(universe: Universe, capacity: number): Promise<Cont
   };
 }
 
-function mapBigintContender(universe: Universe): Contender {
-  const map = new Map<bigint, Uint8Array>();
+/**
+ * `shape` compiled again from its source for contender `id`, so that the functions it makes have
+ * inline caches of their own: closures made by one function share its feedback, and a loop shared by
+ * contenders would see their several receiver types at one call site (benchmark.js compiles each test
+ * afresh for this). The source names `id` so that V8's cache of compiled sources cannot hand back
+ * another contender's copy. `shape` may use only its parameters and globals; `__name` is the
+ * loaders' keepNames helper.
+ */
+function ownCopy<F extends (...args: never[]) => Contender>(shape: F, id: ContenderId): F {
+  return new Function("__name", `"use strict"; return (${shape.toString()}); // ${id}`)((f: unknown) => f) as F;
+}
+
+/** The operations the map-like peers share: lru-cache, mnemonist, lru.min and `Map`. */
+interface KeyedTable<K> {
+  get(key: K): Uint8Array | undefined;
+  set(key: K, value: Uint8Array): unknown;
+  delete(key: K): unknown;
+  readonly size: number;
+}
+
+/**
+ * A `Map` keyed by `keys[key]`. It has no capacity: it evicts FIFO, the key inserted `live` inserts
+ * ago. Compiled per contender by {@link ownCopy}.
+ */
+function mapShape<K extends "big" | "num">(
+  id: ContenderId,
+  key: K,
+  universe: Universe,
+  idBytes: number,
+  sink: (n: number) => void,
+): Contender {
+  const map = new Map<KeySet[K][number], Uint8Array>();
   const all = universe.length;
   return {
-    id: "map-bigint",
+    id,
     manual: false,
     fill() {
-      for (let i = 0; i < universe.live; i++) map.set(universe.big[i]!, universe.values[i]!);
+      const k = universe[key];
+      for (let i = 0; i < universe.live; i++) map.set(k[i]!, universe.values[i]!);
     },
     hit(keys) {
-      const big = keys.big;
+      const k = keys[key];
       let hits = 0;
       let sum = 0;
-      for (let i = 0; i < big.length; i++) {
-        const v = map.get(big[i]!);
+      for (let i = 0; i < k.length; i++) {
+        const v = map.get(k[i]!);
         if (v !== undefined) {
           hits++;
           sum += v[19]!;
         }
       }
-      do_not_optimize(sum);
+      sink(sum);
       return hits;
     },
     miss(keys) {
-      const big = keys.big;
+      const k = keys[key];
       let hits = 0;
-      for (let i = 0; i < big.length; i++) if (map.get(big[i]!) !== undefined) hits++;
+      for (let i = 0; i < k.length; i++) if (map.get(k[i]!) !== undefined) hits++;
       return hits;
     },
     insert(keys) {
-      for (let i = 0; i < keys.length; i++) map.set(keys.big[i]!, keys.values[i]!);
+      const k = keys[key];
+      for (let i = 0; i < keys.length; i++) map.set(k[i]!, keys.values[i]!);
       return 0;
     },
     remove(keys) {
-      for (let i = 0; i < keys.length; i++) map.delete(keys.big[i]!);
-      return 0;
-    },
-    // A Map has no capacity: it evicts FIFO, the key inserted `live` inserts ago.
-    churn(pool, from, count) {
-      for (let i = from; i < from + count; i++) {
-        map.delete(universe.big[(pool.idx[i]! + universe.live) % all]!);
-        map.set(pool.big[i]!, pool.values[i]!);
-      }
-    },
-    read(keys, to, lens) {
-      for (let i = 0; i < keys.length; i++) {
-        const v = map.get(keys.big[i]!);
-        lens[i] = v === undefined ? 0 : v.length;
-        if (v !== undefined) to.set(v, i * BUILD_ID_MAX);
-      }
-    },
-    size: () => map.size,
-  };
-}
-
-function mapNumberContender(universe: Universe): Contender {
-  const map = new Map<number, Uint8Array>();
-  const all = universe.length;
-  return {
-    id: "map-number",
-    manual: false,
-    fill() {
-      for (let i = 0; i < universe.live; i++) map.set(universe.num[i]!, universe.values[i]!);
-    },
-    hit(keys) {
-      const num = keys.num;
-      let hits = 0;
-      let sum = 0;
-      for (let i = 0; i < num.length; i++) {
-        const v = map.get(num[i]!);
-        if (v !== undefined) {
-          hits++;
-          sum += v[19]!;
-        }
-      }
-      do_not_optimize(sum);
-      return hits;
-    },
-    miss(keys) {
-      const num = keys.num;
-      let hits = 0;
-      for (let i = 0; i < num.length; i++) if (map.get(num[i]!) !== undefined) hits++;
-      return hits;
-    },
-    insert(keys) {
-      for (let i = 0; i < keys.length; i++) map.set(keys.num[i]!, keys.values[i]!);
-      return 0;
-    },
-    remove(keys) {
-      for (let i = 0; i < keys.length; i++) map.delete(keys.num[i]!);
+      const k = keys[key];
+      for (let i = 0; i < keys.length; i++) map.delete(k[i]!);
       return 0;
     },
     churn(pool, from, count) {
+      const k = pool[key];
+      const old = universe[key];
       for (let i = from; i < from + count; i++) {
-        map.delete(universe.num[(pool.idx[i]! + universe.live) % all]!);
-        map.set(pool.num[i]!, pool.values[i]!);
+        map.delete(old[(pool.idx[i]! + universe.live) % all]!);
+        map.set(k[i]!, pool.values[i]!);
       }
     },
     read(keys, to, lens) {
+      const k = keys[key];
       for (let i = 0; i < keys.length; i++) {
-        const v = map.get(keys.num[i]!);
+        const v = map.get(k[i]!);
         lens[i] = v === undefined ? 0 : v.length;
-        if (v !== undefined) to.set(v, i * BUILD_ID_MAX);
+        if (v !== undefined) to.set(v, i * idBytes);
       }
     },
-    size: () => map.size,
+    size() {
+      return map.size;
+    },
   };
 }
 
-function lruCacheContender(universe: Universe, capacity: number): Contender {
-  const cache = new LRUCache<bigint, Uint8Array>({ max: capacity });
+/** A bounded LRU peer keyed by bigints; compiled per contender by {@link ownCopy}. */
+function lruShape(
+  id: ContenderId,
+  cache: KeyedTable<bigint>,
+  universe: Universe,
+  idBytes: number,
+  sink: (n: number) => void,
+): Contender {
   return {
-    id: "lru-cache",
+    id,
     manual: false,
     fill() {
       for (let i = 0; i < universe.live; i++) cache.set(universe.big[i]!, universe.values[i]!);
@@ -336,7 +326,7 @@ function lruCacheContender(universe: Universe, capacity: number): Contender {
           sum += v[19]!;
         }
       }
-      do_not_optimize(sum);
+      sink(sum);
       return hits;
     },
     miss(keys) {
@@ -368,128 +358,28 @@ function lruCacheContender(universe: Universe, capacity: number): Contender {
       for (let i = 0; i < keys.length; i++) {
         const v = cache.get(keys.big[i]!);
         lens[i] = v === undefined ? 0 : v.length;
-        if (v !== undefined) to.set(v, i * BUILD_ID_MAX);
+        if (v !== undefined) to.set(v, i * idBytes);
       }
     },
-    size: () => cache.size,
+    size() {
+      return cache.size;
+    },
   };
+}
+
+function mapContender(id: "map-bigint" | "map-number", universe: Universe): Contender {
+  return ownCopy(mapShape, id)(id, id === "map-bigint" ? "big" : "num", universe, BUILD_ID_MAX, do_not_optimize);
 }
 
 // mnemonist's LRUCache has no delete; LRUCacheWithDelete is the same class with one.
-function mnemonistContender(universe: Universe, capacity: number): Contender {
-  const cache = new LRUCacheWithDelete<bigint, Uint8Array>(capacity);
-  return {
-    id: "mnemonist",
-    manual: false,
-    fill() {
-      for (let i = 0; i < universe.live; i++) cache.set(universe.big[i]!, universe.values[i]!);
-    },
-    hit(keys) {
-      const big = keys.big;
-      let hits = 0;
-      let sum = 0;
-      for (let i = 0; i < big.length; i++) {
-        const v = cache.get(big[i]!);
-        if (v !== undefined) {
-          hits++;
-          sum += v[19]!;
-        }
-      }
-      do_not_optimize(sum);
-      return hits;
-    },
-    miss(keys) {
-      const big = keys.big;
-      let hits = 0;
-      for (let i = 0; i < big.length; i++) if (cache.get(big[i]!) !== undefined) hits++;
-      return hits;
-    },
-    insert(keys) {
-      for (let i = 0; i < keys.length; i++) cache.set(keys.big[i]!, keys.values[i]!);
-      return 0;
-    },
-    remove(keys) {
-      for (let i = 0; i < keys.length; i++) cache.delete(keys.big[i]!);
-      return 0;
-    },
-    churn(pool, from, count) {
-      for (let i = from; i < from + count; i++) cache.set(pool.big[i]!, pool.values[i]!);
-    },
-    zipf(stream) {
-      let hits = 0;
-      for (let i = 0; i < stream.length; i++) {
-        if (cache.get(stream.big[i]!) !== undefined) hits++;
-        else cache.set(stream.big[i]!, stream.values[i]!);
-      }
-      return hits;
-    },
-    read(keys, to, lens) {
-      for (let i = 0; i < keys.length; i++) {
-        const v = cache.get(keys.big[i]!);
-        lens[i] = v === undefined ? 0 : v.length;
-        if (v !== undefined) to.set(v, i * BUILD_ID_MAX);
-      }
-    },
-    size: () => cache.size,
-  };
-}
-
-function lruMinContender(universe: Universe, capacity: number): Contender {
-  const cache = createLRU<bigint, Uint8Array>({ max: capacity });
-  return {
-    id: "lru.min",
-    manual: false,
-    fill() {
-      for (let i = 0; i < universe.live; i++) cache.set(universe.big[i]!, universe.values[i]!);
-    },
-    hit(keys) {
-      const big = keys.big;
-      let hits = 0;
-      let sum = 0;
-      for (let i = 0; i < big.length; i++) {
-        const v = cache.get(big[i]!);
-        if (v !== undefined) {
-          hits++;
-          sum += v[19]!;
-        }
-      }
-      do_not_optimize(sum);
-      return hits;
-    },
-    miss(keys) {
-      const big = keys.big;
-      let hits = 0;
-      for (let i = 0; i < big.length; i++) if (cache.get(big[i]!) !== undefined) hits++;
-      return hits;
-    },
-    insert(keys) {
-      for (let i = 0; i < keys.length; i++) cache.set(keys.big[i]!, keys.values[i]!);
-      return 0;
-    },
-    remove(keys) {
-      for (let i = 0; i < keys.length; i++) cache.delete(keys.big[i]!);
-      return 0;
-    },
-    churn(pool, from, count) {
-      for (let i = from; i < from + count; i++) cache.set(pool.big[i]!, pool.values[i]!);
-    },
-    zipf(stream) {
-      let hits = 0;
-      for (let i = 0; i < stream.length; i++) {
-        if (cache.get(stream.big[i]!) !== undefined) hits++;
-        else cache.set(stream.big[i]!, stream.values[i]!);
-      }
-      return hits;
-    },
-    read(keys, to, lens) {
-      for (let i = 0; i < keys.length; i++) {
-        const v = cache.get(keys.big[i]!);
-        lens[i] = v === undefined ? 0 : v.length;
-        if (v !== undefined) to.set(v, i * BUILD_ID_MAX);
-      }
-    },
-    size: () => cache.size,
-  };
+function lruContender(id: "lru-cache" | "mnemonist" | "lru.min", universe: Universe, capacity: number): Contender {
+  const cache: KeyedTable<bigint> =
+    id === "lru-cache"
+      ? new LRUCache<bigint, Uint8Array>({ max: capacity })
+      : id === "mnemonist"
+        ? new LRUCacheWithDelete<bigint, Uint8Array>(capacity)
+        : createLRU<bigint, Uint8Array>({ max: capacity });
+  return ownCopy(lruShape, id)(id, cache, universe, BUILD_ID_MAX, do_not_optimize);
 }
 
 /** A new, empty `id` for the keys of `universe`, holding at most `capacity` entries where it is bounded. */
@@ -502,14 +392,11 @@ export async function createContender(id: ContenderId, universe: Universe, capac
     case "wasm":
       return wasmContender(universe, capacity);
     case "map-bigint":
-      return mapBigintContender(universe);
     case "map-number":
-      return mapNumberContender(universe);
+      return mapContender(id, universe);
     case "lru-cache":
-      return lruCacheContender(universe, capacity);
     case "mnemonist":
-      return mnemonistContender(universe, capacity);
     case "lru.min":
-      return lruMinContender(universe, capacity);
+      return lruContender(id, universe, capacity);
   }
 }

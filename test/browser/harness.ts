@@ -5,7 +5,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { extname, join, normalize, resolve, sep } from "node:path";
-import { type BrowserContext, chromium } from "playwright-core";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
 
 /** The Debian package's Chromium; test tools cannot download browsers on these machines. */
 export const CHROMIUM_PATH = "/usr/bin/chromium";
@@ -20,6 +20,9 @@ export const CHROMIUM_ARGS = [
   "--no-first-run",
   "--disable-quic",
 ];
+
+/** Where `npm run build:web` writes the demo page. */
+export const WEB_DIST = resolve(import.meta.dirname, "../../web/dist");
 
 /** Where browser tests save screenshots (git-ignored). */
 export const SCREENSHOT_DIR = resolve(import.meta.dirname, "../../test-results/browser");
@@ -146,4 +149,73 @@ export async function serveStatic(
 export async function screenshotPath(name: string): Promise<string> {
   await mkdir(SCREENSHOT_DIR, { recursive: true });
   return join(SCREENSHOT_DIR, `${name}.png`);
+}
+
+/** The built demo page served from {@link WEB_DIST} and open in Chromium, from {@link openDemoPage}. */
+export interface DemoPage {
+  /** The server of {@link WEB_DIST}. */
+  readonly server: StaticServer;
+  /** The browser; more pages come from `browser.context.newPage()`. */
+  readonly browser: Chromium;
+  /** The page, loaded and ready (`body[data-ready]`). */
+  readonly page: Page;
+  /** The page's uncaught errors and console errors, in order. */
+  readonly errors: string[];
+  /** Closes the browser, then the server. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves {@link WEB_DIST}, launches Chromium and opens the page, recording its errors, once it is ready.
+ * @throws Error naming `npm run build:web` when the page is not built.
+ */
+export async function openDemoPage(): Promise<DemoPage> {
+  if (!existsSync(join(WEB_DIST, "index.html"))) {
+    throw new Error(`${WEB_DIST}/index.html is missing: run npm run build:web (npm run test:browser does)`);
+  }
+  const server = await serveStatic(WEB_DIST);
+  let browser: Chromium | undefined;
+  try {
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
+    await page.goto(server.url);
+    await page.locator("body[data-ready]").waitFor();
+    const opened = browser;
+    return {
+      server,
+      browser,
+      page,
+      errors,
+      async close() {
+        await opened.close();
+        await server.close();
+      },
+    };
+  } catch (error) {
+    await browser?.close();
+    await server.close();
+    throw error;
+  }
+}
+
+/**
+ * Runs `use` on the demo page served from {@link WEB_DIST} without COOP/COEP (so not cross-origin
+ * isolated), in a new tab of `browser`, once it is ready; closes the tab and that server after.
+ */
+export async function withUnisolatedPage(browser: Chromium, use: (page: Page) => Promise<void>): Promise<void> {
+  const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(plain.url);
+    await page.locator("body[data-ready]").waitFor();
+    await use(page);
+  } finally {
+    await page.close();
+    await plain.close();
+  }
 }

@@ -3,15 +3,14 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { Page } from "playwright-core";
 import { Location, Mapping, Profile, Sample, StringTable, ValueType } from "pprof-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SWEEP_BYTES, turnPasses } from "../../web/bench.js";
-import { type Chromium, launchChromium, type StaticServer, screenshotPath, serveStatic } from "./harness.js";
+import { type DemoPage, openDemoPage, screenshotPath, serveStatic, WEB_DIST, withUnisolatedPage } from "./harness.js";
 
-const WEB_DIST = resolve(import.meta.dirname, "../../web/dist");
 const SYSTEM_ELVES = ["/usr/bin/true", "/bin/true", "/usr/bin/ls", "/bin/ls"];
 
 function readelf(args: string[], path: string): string {
@@ -72,11 +71,10 @@ function profileFor(elf: string): Uint8Array {
   }).encode();
 }
 
-let browser: Chromium;
-let server: StaticServer;
 let page: Page;
 let scratch: string;
-const pageErrors: string[] = [];
+let demo: DemoPage;
+let pageErrors: string[];
 
 /** Drags `paths` onto the element at `selector` and drops them there, as from a file manager. */
 async function drop(selector: string, paths: string[]): Promise<void> {
@@ -104,24 +102,13 @@ async function elfRow(path: string) {
 
 describe("the demo page in Chromium", () => {
   beforeAll(async () => {
-    if (!existsSync(join(WEB_DIST, "index.html"))) {
-      throw new Error(`${WEB_DIST}/index.html is missing: run npm run build:web (npm run test:browser does)`);
-    }
     scratch = await mkdtemp(join(tmpdir(), "buildid-cache-page-"));
-    server = await serveStatic(WEB_DIST);
-    browser = await launchChromium();
-    page = await browser.context.newPage();
-    page.on("pageerror", (error) => pageErrors.push(error.message));
-    page.on("console", (message) => {
-      if (message.type() === "error") pageErrors.push(message.text());
-    });
-    await page.goto(server.url);
-    await page.locator("body[data-ready]").waitFor();
+    demo = await openDemoPage();
+    ({ page, errors: pageErrors } = demo);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await demo?.close();
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
@@ -135,7 +122,7 @@ describe("the demo page in Chromium", () => {
   });
 
   it("loads the core as its own .wasm asset", () => {
-    expect(server.requests.filter((path) => /\/assets\/core-[\w-]+\.wasm$/.test(path))).toHaveLength(1);
+    expect(demo.server.requests.filter((path) => /\/assets\/core-[\w-]+\.wasm$/.test(path))).toHaveLength(1);
   });
 
   it("shows the build ID readelf prints for an ELF file of this machine", async () => {
@@ -348,11 +335,7 @@ describe("the demo page in Chromium", () => {
   });
 
   it("served without COOP/COEP, says which headers section 5 needs and runs the other sections", async () => {
-    const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
-    const other = await browser.context.newPage();
-    try {
-      await other.goto(plain.url);
-      await other.locator("body[data-ready]").waitFor();
+    await withUnisolatedPage(demo.browser, async (other) => {
       expect(await other.evaluate(() => crossOriginIsolated)).toBe(false);
       expect(await other.locator("#shared-run").isDisabled()).toBe(true);
       const notice = other.locator("#shared-unavailable");
@@ -366,10 +349,7 @@ describe("the demo page in Chromium", () => {
       const row = other.locator(`#elf-table tbody tr[data-file="${basename(elf)}"]`);
       expect(await row.locator(".build-id code").textContent()).toBe(readelfBuildId(elf));
       await other.screenshot({ path: await screenshotPath("6-not-isolated"), fullPage: true });
-    } finally {
-      await other.close();
-      await plain.close();
-    }
+    });
   });
 
   it("is usable 390 px wide: no table wider than its section, no sideways scrolling", async () => {
@@ -411,7 +391,7 @@ describe("the demo page in Chromium", () => {
 
   it("still loads the core from a server that sends core.wasm with the wrong MIME type", async () => {
     const misconfigured = await serveStatic(WEB_DIST, { ".wasm": "application/octet-stream" });
-    const other = await browser.context.newPage();
+    const other = await demo.browser.context.newPage();
     try {
       await other.goto(misconfigured.url);
       await other.locator("body[data-ready]").waitFor();

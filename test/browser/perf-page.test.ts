@@ -1,10 +1,10 @@
 // The demo page's perf.data section (section 6) in headless Chromium, on recordings `perf record` makes here,
 // checked against perf's own answers (buildid-list, report by dso and by pid) and the converter run in Node.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,9 +15,7 @@ import { readPerfData } from "../../src/perf/index.js";
 import { decompressedCopy, perfBuildIdLines, perfSamplesPerDso } from "../helpers/perf-answers.js";
 import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
-import { type Chromium, launchChromium, type StaticServer, screenshotPath, serveStatic } from "./harness.js";
-
-const WEB_DIST = resolve(import.meta.dirname, "../../web/dist");
+import { type DemoPage, openDemoPage, screenshotPath, withUnisolatedPage } from "./harness.js";
 
 /** A parent and a forked child that spin in the program's own code, then an exec of ls: four program runs. */
 const SPIN_C = `#include <unistd.h>
@@ -108,11 +106,10 @@ async function choose(page: Page, path: string): Promise<void> {
     .toMatch(new RegExp(`^${name.replace(/\W/g, "\\$&")}(:| \\()`));
 }
 
-let browser: Chromium;
-let server: StaticServer;
 let page: Page;
 let spin: string;
-const pageErrors: string[] = [];
+let demo: DemoPage;
+let pageErrors: string[];
 const scratch = mkdtempSync(join(tmpdir(), "buildid-cache-perf-page-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const cannot = perfCannotRecord(scratch);
@@ -120,34 +117,23 @@ if (cannot) console.log(`skipping the page's perf.data tests: ${cannot}`);
 
 describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in Chromium", () => {
   beforeAll(async () => {
-    if (!existsSync(join(WEB_DIST, "index.html"))) {
-      throw new Error(`${WEB_DIST}/index.html is missing: run npm run build:web (npm run test:browser does)`);
-    }
     spin = join(scratch, "spin");
     execFileSync("cc", ["-O1", "-x", "c", "-", "-o", spin, "-Wl,--build-id=sha1"], { input: SPIN_C });
-    server = await serveStatic(WEB_DIST);
-    browser = await launchChromium();
-    page = await browser.context.newPage();
-    page.on("pageerror", (error) => pageErrors.push(error.message));
-    page.on("console", (message) => {
-      if (message.type() === "error") pageErrors.push(message.text());
-    });
-    await page.goto(server.url);
-    await page.locator("body[data-ready]").waitFor();
+    demo = await openDemoPage();
+    ({ page, errors: pageErrors } = demo);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await demo?.close();
   });
 
   it("loads the perf reader only once a recording is chosen", async () => {
     const recordingChunk = (path: string) => /\/assets\/recording-[\w-]+\.js$/.test(path);
-    expect(server.requests.filter(recordingChunk)).toEqual([]);
+    expect(demo.server.requests.filter(recordingChunk)).toEqual([]);
     const file = join(scratch, "first.data");
     perfRecord(file, [], { workload: [spin] });
     await choose(page, file);
-    expect(server.requests.filter(recordingChunk)).toHaveLength(1);
+    expect(demo.server.requests.filter(recordingChunk)).toHaveLength(1);
   }, 120_000);
 
   it.each(CASES)(
@@ -215,7 +201,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
   );
 
   it("reads the recording once, in slices and a stream, never the whole file at one time", async () => {
-    const watched = await browser.context.newPage();
+    const watched = await demo.browser.context.newPage();
     try {
       // Counts the bytes the page materialises from the chosen File and from Blobs sliced from it.
       await watched.addInitScript(() => {
@@ -267,7 +253,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
           );
         };
       });
-      await watched.goto(server.url);
+      await watched.goto(demo.server.url);
       await watched.locator("body[data-ready]").waitFor();
       for (const pipe of [false, true]) {
         const file = join(scratch, `watched-${pipe ? "pipe" : "file"}.data`);
@@ -399,11 +385,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
   }, 300_000);
 
   it("reads a recording when served without COOP/COEP too", async () => {
-    const plain = await serveStatic(WEB_DIST, {}, { isolated: false });
-    const other = await browser.context.newPage();
-    try {
-      await other.goto(plain.url);
-      await other.locator("body[data-ready]").waitFor();
+    await withUnisolatedPage(demo.browser, async (other) => {
       expect(await other.evaluate(() => crossOriginIsolated)).toBe(false);
       const file = join(scratch, "not-isolated.data");
       perfRecord(file, [], { workload: [spin] });
@@ -411,10 +393,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
       expect(await other.locator("#perf-error").isHidden()).toBe(true);
       expect(await other.locator("#perf-table tbody tr.file").count()).toBeGreaterThan(0);
       expect(await other.locator("#perf-download").isEnabled()).toBe(true);
-    } finally {
-      await other.close();
-      await plain.close();
-    }
+    });
   }, 120_000);
 
   it("raised no errors in the page", () => {

@@ -84,6 +84,32 @@ function ours(files: SourceFiles, records: Map<string, SourceRecord>, path: stri
 /** libcurl's escaping of a path as debuginfod-find sends it: every byte but unreserved ones and `/`. */
 const curlEscape = (p: string) => p.split("/").map(encodeURIComponent).join("/");
 
+/** The paths the fixture's DWARF names, as it writes them (two of them not canonical). */
+const NAMED = ["/src/main.c", "/src/gen/./parser.y", "/weird//./dir/../w.c"];
+/** Of {@link sourceRequests}, those served at least: each named path as written and canonicalised, and three other spellings of them; escaped and raw. */
+const SERVED_AT_LEAST = 2 * (2 * NAMED.length + 3);
+
+/**
+ * The DW13 requests `/buildid/ID/source/PATH`: the named paths as written and canonicalised, other
+ * spellings of them, and paths the DWARF does not name; each sent escaped (as curl sends it) and raw.
+ */
+function sourceRequests(): string[] {
+  const named = NAMED.map((path) => root + path);
+  const paths = [
+    ...named,
+    ...named.map(canonicalSourcePath),
+    `${root}//src/main.c`,
+    `${root}/src/../src/main.c`,
+    `${root}/src/main.c/..`,
+    `${root}/src/./gen/parser.y`,
+    `${root}/src/notnamed.c`,
+    `${root}/src/../../../etc/passwd`,
+    "/etc/passwd",
+    `${root}/src/missing.c`,
+  ];
+  return paths.flatMap((path) => [`/buildid/${id}/source${curlEscape(path)}`, `/buildid/${id}/source${path}`]);
+}
+
 let dir: string;
 let root: string;
 let outside: string;
@@ -139,30 +165,15 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
   test("DW13 a named path as the DWARF writes it or canonicalised is served, byte for byte; any other is 404", async () => {
     const files = new SourceFiles([root]);
     const records = files.record(sourceNames(binary).sources);
-    const named = [`${root}/src/main.c`, `${root}/src/gen/./parser.y`, `${root}/weird//./dir/../w.c`];
-    const asked = [
-      ...named,
-      ...named.map(canonicalSourcePath),
-      `${root}//src/main.c`,
-      `${root}/src/../src/main.c`,
-      `${root}/src/main.c/..`,
-      `${root}/src/./gen/parser.y`,
-      `${root}/src/notnamed.c`,
-      `${root}/src/../../../etc/passwd`,
-      "/etc/passwd",
-      `${root}/src/missing.c`,
-    ];
     const answers = [];
-    for (const path of asked) {
-      for (const raw of [`/buildid/${id}/source${curlEscape(path)}`, `/buildid/${id}/source${path}`]) {
-        const theirs = await fetchRaw(elfutils.url, raw);
-        const mine = ours(files, records, raw);
-        answers.push([raw, theirs.status, mine.status]);
-        expect(mine.status, raw).toBe(theirs.status);
-        if (theirs.status === 200) expect(mine.body!.equals(theirs.body), raw).toBe(true);
-      }
+    for (const raw of sourceRequests()) {
+      const theirs = await fetchRaw(elfutils.url, raw);
+      const mine = ours(files, records, raw);
+      answers.push([raw, theirs.status, mine.status]);
+      expect(mine.status, raw).toBe(theirs.status);
+      if (theirs.status === 200) expect(mine.body!.equals(theirs.body), raw).toBe(true);
     }
-    expect(answers.filter(([, status]) => status === 200).length).toBeGreaterThanOrEqual(2 * (2 * named.length + 3));
+    expect(answers.filter(([, status]) => status === 200).length).toBeGreaterThanOrEqual(SERVED_AT_LEAST);
     expect(answers.filter(([, status]) => status === 404).length).toBeGreaterThanOrEqual(8);
   });
 
@@ -171,32 +182,17 @@ describe.skipIf(missing)("the paths a build ID serves, beside elfutils' debuginf
     await index.scan();
     const server = await serveDebuginfod(index, { port: 0 });
     try {
-      const named = [`${root}/src/main.c`, `${root}/src/gen/./parser.y`, `${root}/weird//./dir/../w.c`];
-      const shared = [
-        ...named,
-        ...named.map(canonicalSourcePath),
-        `${root}//src/main.c`,
-        `${root}/src/../src/main.c`,
-        `${root}/src/main.c/..`,
-        `${root}/src/./gen/parser.y`,
-        `${root}/src/notnamed.c`,
-        `${root}/src/../../../etc/passwd`,
-        "/etc/passwd",
-        `${root}/src/missing.c`,
-      ];
       let served = 0;
-      for (const path of shared) {
-        for (const raw of [`/buildid/${id}/source${curlEscape(path)}`, `/buildid/${id}/source${path}`]) {
-          const theirs = await fetchRaw(elfutils.url, raw);
-          const mine = await fetchRaw(server.url, raw);
-          expect(mine.status, raw).toBe(theirs.status);
-          if (theirs.status === 200) {
-            expect(mine.body.equals(theirs.body), raw).toBe(true);
-            served++;
-          }
+      for (const raw of sourceRequests()) {
+        const theirs = await fetchRaw(elfutils.url, raw);
+        const mine = await fetchRaw(server.url, raw);
+        expect(mine.status, raw).toBe(theirs.status);
+        if (theirs.status === 200) {
+          expect(mine.body.equals(theirs.body), raw).toBe(true);
+          served++;
         }
       }
-      expect(served).toBeGreaterThanOrEqual(2 * (2 * named.length + 3));
+      expect(served).toBeGreaterThanOrEqual(SERVED_AT_LEAST);
       for (const path of [`${outside}/far.h`, `${root}/src/link.c`, `${root}/include/util.h`]) {
         const raw = `/buildid/${id}/source${curlEscape(path)}`;
         expect((await fetchRaw(elfutils.url, raw)).status, raw).toBe(200);
