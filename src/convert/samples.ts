@@ -281,7 +281,10 @@ export class SampleAggregator {
       this.#resolve(ctx, space !== undefined, pid, timeHi, timeLo, from, to, proc);
       from = to;
     }
-    if (n === 0) return this.#countLeafFailure(proc, period);
+    if (n === 0) {
+      this.#countLeafFailure(proc, period);
+      return;
+    }
     const stack = this.stacks.add(proc, this.#locs, n, period);
     // Every frame resolved and cached, in the live space #spaceOf keeps: the same words resolve the same way.
     if (known && space === this.#space && counts.framesResolved - resolved === n && counts.badChains === badChains)
