@@ -204,8 +204,8 @@ class Collector {
     // The answer holds for later samples only in the pid's newest, live space, and for a mapping that stays.
     if (status !== LookupStatus.OK && status !== LookupStatus.ANONYMOUS) return;
     if (space === undefined || space.endedAt !== undefined || this.#spaces.space(pid) !== space) return;
-    const mapped = this.#out.mapping[0]!.since;
-    const since = mapped > space.bornAt ? mapped : space.bornAt;
+    let since = space.bornAt;
+    if (this.#out.mapping[0]!.since > since) since = this.#out.mapping[0]!.since;
     this.#cacheGen[slot] = this.#generation;
     this.#cachePid[slot] = pid;
     this.#cacheHi[slot] = hi;
