@@ -19,6 +19,15 @@ import { median, onNode, runIfMain, writeResults } from "./harness.js";
 
 const CLI = fileURLToPath(new URL("../dist/node/cli.js", import.meta.url));
 
+/** Builds dist/ unless it was built from the sources as they are, so the commands timed are this code (as `npm run bench:perf` does before it starts). */
+function buildIfStale(): void {
+  const stamp = fileURLToPath(new URL("../scripts/build-stamp.ts", import.meta.url));
+  if (spawnSync(process.execPath, ["--import", "tsx", stamp, "check"]).status === 0) return;
+  console.error("perf.data: dist/ is older than the sources; npm run build");
+  const build = spawnSync("npm", ["run", "build"], { stdio: ["ignore", 2, 2] });
+  if (build.status !== 0) throw new Error(`npm run build failed (${build.status})`);
+}
+
 /** A CPU-bound program with call stacks 1-25 frames deep, built with frame pointers so -g walks them. */
 const PROGRAM = `#include <stdlib.h>
 #include <stdio.h>
@@ -130,6 +139,7 @@ export async function main(args: string[]): Promise<void> {
   const rounds = Number(values.rounds ?? (quick ? 1 : 3));
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new RangeError(`--rounds must be a positive integer, got ${values.rounds}`);
+  if (values.cli === undefined) buildIfStale();
   const cli = values.cli ?? CLI;
   if (!existsSync(cli)) return console.log(`perf.data: skipped, no ${cli} (npm run build)`);
   const dir = mkdtempSync(join(tmpdir(), "bench-perf-"));
