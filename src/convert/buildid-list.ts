@@ -160,7 +160,8 @@ class Collector {
 
   #samples(arena: SampleArena, starts: readonly number[]): void {
     const w = arena.words;
-    for (const at of starts) {
+    for (let k = 0; k < starts.length; k++) {
+      const at = starts[k]!;
       const misc = w[at + W.MISC]!;
       const mode = misc & Misc.CPUMODE_MASK;
       if (mode !== CPUMODE_KERNEL && mode !== CPUMODE_USER) continue;
@@ -252,7 +253,7 @@ export async function listBuildIds(
       if (!readRecords && tableFirst) break;
     }
     if (!readRecords) continue;
-    for (const raw of batch) collector.windows.push(raw, session);
+    for (let i = 0; i < batch.length; i++) collector.windows.push(batch[i]!, session);
   }
   collector.windows.finish();
   const session = stream.session!;

@@ -34,7 +34,10 @@ export class StackCache {
   readonly #maxWords: number;
   /** Open addressing at most half full, so a probe always ends at an empty (-1) slot. */
   #slots = new Int32Array(2048).fill(-1);
-  #keys = new Uint32Array(1 << 14);
+  /** Keys as int32s, as the words are read here: a u32 past 2^31 is a heap number until the optimising compiler runs. */
+  #keys = new Int32Array(1 << 14);
+  /** The sample words as int32s: a view of the last words array given. */
+  #ints: Int32Array<ArrayBufferLike> = new Int32Array(0);
   #keyLength = 0;
   #starts = new Int32Array(1025);
   #hashes = new Int32Array(1024);
@@ -63,10 +66,16 @@ export class StackCache {
    * `frames` gets its frame count.
    */
   find(w: Uint32Array, at: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
+    if (this.#ints.buffer !== w.buffer) this.#ints = new Int32Array(w.buffer);
+    const ints = this.#ints;
     const nr = w[at + W.NR]!;
-    let h = mix(mix(0x2545f491, w[at + W.PID]!), w[at + W.MISC]!);
+    let h = mix(mix(0x2545f491, ints[at + W.PID]!), ints[at + W.MISC]!);
     const end = at + HEADER_WORDS + 2 * nr;
-    for (let i = at + W.IP_LO; i < end; i++) h = mix(h, w[i]!);
+    // mix() by hand: a call per word costs more than the word until the optimising compiler inlines it.
+    for (let i = at + W.IP_LO; i < end; i++) {
+      h = Math.imul(h ^ ints[i]!, 0x9e3779b1);
+      h ^= h >>> 15;
+    }
     const slots = this.#slots;
     const mask = slots.length - 1;
     let i = h & mask;
@@ -76,7 +85,7 @@ export class StackCache {
     for (;;) {
       const e = slots[i]!;
       if (e < 0) break;
-      if (this.#hashes[e] === h && this.#same(e, w, at, end)) {
+      if (this.#hashes[e] === h && this.#same(e, ints, at, end)) {
         last[0] = e;
         break;
       }
@@ -90,7 +99,7 @@ export class StackCache {
     return this.#stacks[e]!;
   }
 
-  #same(e: number, w: Uint32Array, at: number, end: number): boolean {
+  #same(e: number, w: Int32Array, at: number, end: number): boolean {
     const keys = this.#keys;
     let k = this.#starts[e]!;
     if (this.#starts[e + 1]! - k !== KEY_HEAD + end - (at + W.IP_LO)) return false;
@@ -121,14 +130,15 @@ export class StackCache {
       e = this.#size++;
       const start = this.#keyLength;
       if (start + length > this.#keys.length) {
-        const next = new Uint32Array(Math.min(this.#maxWords, Math.max(2 * this.#keys.length, start + length)));
+        const next = new Int32Array(Math.min(this.#maxWords, Math.max(2 * this.#keys.length, start + length)));
         next.set(this.#keys.subarray(0, start));
         this.#keys = next;
       }
       const keys = this.#keys;
-      keys[start] = w[at + W.PID]!;
-      keys[start + 1] = w[at + W.MISC]!;
-      keys.set(w.subarray(at + W.IP_LO, at + W.IP_LO + length - KEY_HEAD), start + KEY_HEAD);
+      const ints = this.#ints;
+      keys[start] = ints[at + W.PID]!;
+      keys[start + 1] = ints[at + W.MISC]!;
+      keys.set(ints.subarray(at + W.IP_LO, at + W.IP_LO + length - KEY_HEAD), start + KEY_HEAD);
       this.#keyLength = start + length;
       this.#starts[e + 1] = this.#keyLength;
       this.#hashes[e] = this.#last[1]!;
