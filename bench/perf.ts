@@ -1,11 +1,23 @@
 // perf.data beside perf, on the same recordings (`perf record -e cpu-clock -F 20000 -g`, file mode and -z,
 // made here or given): the commands as a user runs them (`buildid-cache pprof` against `perf script`
 // printing the same samples with call chains, `buildid-list -H` against perf's), the reader's MB/s,
-// and the converter's peak RSS. Outputs are checked equal to perf's before anything is timed.
-//   npm run bench:perf -- [--quick] [--rounds N] [--json] [--out DIR] [--cli CLI.js] [FILE.data ...]
+// and the converter's peak RSS; then the peak RSS of both commands on a synthesized recording of --big MB
+// (1,000 by default, 100 with --quick; 0 skips it). Outputs are checked equal to perf's before anything is timed.
+//   npm run bench:perf -- [--quick] [--rounds N] [--big MB] [--json] [--out DIR] [--cli CLI.js] [FILE.data ...]
 // (--cli times another build of the command, e.g. main's dist/node/cli.js, for a before and after)
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, openAsBlob, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openAsBlob,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +30,15 @@ import { streamPerfData } from "../src/perf/index.js";
 import { median, onNode, runIfMain, writeResults } from "./harness.js";
 
 const CLI = fileURLToPath(new URL("../dist/node/cli.js", import.meta.url));
+
+/** Builds dist/ unless it was built from the sources as they are, so the commands timed are this code (as `npm run bench:perf` does before it starts). */
+function buildIfStale(): void {
+  const stamp = fileURLToPath(new URL("../scripts/build-stamp.ts", import.meta.url));
+  if (spawnSync(process.execPath, ["--import", "tsx", stamp, "check"]).status === 0) return;
+  console.error("perf.data: dist/ is older than the sources; npm run build");
+  const build = spawnSync("npm", ["run", "build"], { stdio: ["ignore", 2, 2] });
+  if (build.status !== 0) throw new Error(`npm run build failed (${build.status})`);
+}
 
 /** A CPU-bound program with call stacks 1-25 frames deep, built with frame pointers so -g walks them. */
 const PROGRAM = `#include <stdlib.h>
@@ -46,6 +67,75 @@ function record(dir: string, quick: boolean): string[] {
     if (run.status !== 0) throw new Error(`perf record failed: ${run.stderr}`);
     return out;
   });
+}
+
+/**
+ * Writes a pipe-mode recording of about `mb` MB to `file`: one MMAP2 of pid 7, then samples with rising times
+ * and 10-109-frame call chains over 5,000 distinct stacks, a FINISHED_ROUND every 2,000. Returns its samples.
+ */
+function synthesize(file: string, mb: number): number {
+  const header = Buffer.alloc(16 + 136 + 104);
+  header.write("PERFILE2", 0, "latin1");
+  header.writeBigUInt64LE(16n, 8);
+  // HEADER_ATTR: a 128-byte attr, cpu-clock, sample_type IP|TID|TIME|CALLCHAIN|PERIOD, sample_id_all.
+  header.writeUInt32LE(64, 16);
+  header.writeUInt16LE(136, 22);
+  header.writeUInt32LE(1, 24);
+  header.writeUInt32LE(128, 28);
+  header.writeBigUInt64LE(0x127n, 48);
+  header[66] = 1 << 2;
+  // MMAP2 of /bin/synth at 0x400000 (device 8:1, inode 12345), with its sample_id (pid, tid, time 1).
+  const mmap = header.subarray(152);
+  mmap.writeUInt32LE(10, 0);
+  mmap.writeUInt16LE(2, 4);
+  mmap.writeUInt16LE(mmap.length, 6);
+  mmap.writeUInt32LE(7, 8);
+  mmap.writeUInt32LE(7, 12);
+  mmap.writeBigUInt64LE(0x400000n, 16);
+  mmap.writeBigUInt64LE(0x100000n, 24);
+  mmap.writeUInt32LE(8, 40);
+  mmap.writeUInt32LE(1, 44);
+  mmap.writeBigUInt64LE(12345n, 48);
+  mmap.writeUInt32LE(5, 64);
+  mmap.writeUInt32LE(2, 68);
+  mmap.write("/bin/synth", 72, "latin1");
+  mmap.writeUInt32LE(7, 88);
+  mmap.writeUInt32LE(7, 92);
+  mmap.writeBigUInt64LE(1n, 96);
+  const stacks = Array.from({ length: 5000 }, (_, s) => {
+    const depth = 10 + (s % 100);
+    const r = Buffer.alloc(56 + 8 * depth);
+    r.writeUInt32LE(9, 0);
+    r.writeUInt16LE(2, 4);
+    r.writeUInt16LE(r.length, 6);
+    r.writeBigUInt64LE(BigInt(0x400000 + 16 * (s % 997)), 8);
+    r.writeUInt32LE(7, 16);
+    r.writeUInt32LE(7, 20);
+    r.writeBigUInt64LE(50000n, 32);
+    r.writeBigUInt64LE(BigInt(depth + 1), 40);
+    r.writeBigUInt64LE(0xfffffffffffffe00n, 48);
+    for (let f = 1; f <= depth; f++) r.writeBigUInt64LE(BigInt(0x400008 + 64 * ((s + f * 31) % 4096)), 48 + 8 * f);
+    return r;
+  });
+  const round = Buffer.from([68, 0, 0, 0, 0, 0, 8, 0]);
+  const fd = openSync(file, "w");
+  let written = writeSync(fd, header);
+  let samples = 0;
+  try {
+    while (written < mb * 1e6) {
+      const parts: Buffer[] = [];
+      for (let k = 0; k < 2000; k++, samples++) {
+        const r = Buffer.from(stacks[(samples * 7919) % 5000]!);
+        r.writeBigUInt64LE(BigInt(10 + samples), 24);
+        parts.push(r);
+      }
+      parts.push(round);
+      written += writeSync(fd, Buffer.concat(parts));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return samples;
 }
 
 /** Runs `command`, its output to a file in `dir`; returns the output, its CPU milliseconds (user + system: wall time means little on a machine others load) and peak RSS (MB). */
@@ -123,6 +213,7 @@ export async function main(args: string[]): Promise<void> {
       json: { type: "boolean" },
       out: { type: "string" },
       cli: { type: "string" },
+      big: { type: "string" },
     },
     allowPositionals: true,
   });
@@ -130,7 +221,11 @@ export async function main(args: string[]): Promise<void> {
   const rounds = Number(values.rounds ?? (quick ? 1 : 3));
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new RangeError(`--rounds must be a positive integer, got ${values.rounds}`);
+  if (values.cli === undefined) buildIfStale();
   const cli = values.cli ?? CLI;
+  const bigMB = Number(values.big ?? (quick ? 100 : 1000));
+  if (!Number.isInteger(bigMB) || bigMB < 0)
+    throw new RangeError(`--big must be an integer >= 0 (MB), got ${values.big}`);
   if (!existsSync(cli)) return console.log(`perf.data: skipped, no ${cli} (npm run build)`);
   const dir = mkdtempSync(join(tmpdir(), "bench-perf-"));
   const rows: Row[] = [];
@@ -187,6 +282,20 @@ export async function main(args: string[]): Promise<void> {
       const mb = statSync(file).size / 1e6;
       reads.push({ file: name, mb, heldMB: held / 1e6, ms: read, mbPerS: held / 1e6 / (read / 1000) });
     }
+    const big: { what: string; samples: number; rssMB: number; ms: number }[] = [];
+    if (bigMB > 0) {
+      const file = join(dir, "big.data");
+      const samples = synthesize(file, bigMB);
+      const convert = run(dir, [...node, "pprof", file, "-o", join(dir, "big.pb.gz"), "--no-read-files", "--json"]);
+      const converted = JSON.parse(convert.stdout).samples as number;
+      if (converted !== samples) throw new Error(`pprof converted ${converted} of the ${samples} samples synthesized`);
+      big.push({ what: "pprof", samples, rssMB: convert.rssMB, ms: convert.ms });
+      const list = run(dir, [...node, "buildid-list", "-H", "-i", file]);
+      if (!list.stdout.includes("/bin/synth"))
+        throw new Error(`buildid-list -H did not list /bin/synth:\n${list.stdout}`);
+      big.push({ what: "buildid-list -H", samples, rssMB: list.rssMB, ms: list.ms });
+      rmSync(file);
+    }
     console.log(
       onNode(`perf.data beside perf (${rounds} rounds, median CPU ms, user + system; ratio = perf / ours; ${cli})`),
     );
@@ -200,8 +309,12 @@ export async function main(args: string[]): Promise<void> {
       console.log(
         `| ${r.file} | reading records (${r.mb.toFixed(1)} MB file, ${r.heldMB.toFixed(1)} MB of records, streamed from a Blob) | | ${r.ms.toFixed(0)} | ${r.mbPerS.toFixed(0)} MB/s of records | >= 100 MB/s | ${r.mbPerS >= 100 ? "yes" : "no"} | |`,
       );
+    for (const b of big)
+      console.log(
+        `| synthesized ${bigMB} MB (${b.samples} samples, pipe mode) | ${b.what}: peak RSS (one run, ${(b.ms / 1000).toFixed(1)} s CPU) | | ${b.rssMB.toFixed(0)} MB | | < 300 MB | ${b.rssMB < 300 ? "yes" : "no"} | ${b.rssMB.toFixed(0)} MB |`,
+      );
     if (values.json === true) {
-      const json = `${JSON.stringify({ node: process.version, rounds, rows, reads }, null, 2)}\n`;
+      const json = `${JSON.stringify({ node: process.version, rounds, rows, reads, big }, null, 2)}\n`;
       console.log(`\nwrote ${writeResults(values.out, { "perf.json": json }).join(", ")}`);
     }
   } finally {

@@ -1,5 +1,5 @@
 // `npm run bench`: the matrix (bench/core.ts), then the other sections when present.
-//   npm run bench -- [--quick] [--json] [--out DIR] [--only core,absl,calls,elf,model]
+//   npm run bench -- [--quick] [--json] [--out DIR] [--only core,absl,calls,elf,model,shared,perf]
 //                    [--sizes 1000,65536] [--dists slab] [--impls wasm,absl] [--parts matrix,calls] [--rounds 5]
 import { existsSync } from "node:fs";
 import { main as core } from "./core.js";
@@ -15,11 +15,11 @@ const PRESETS = {
 } as const;
 
 /** Sections after the matrix; each is bench/NAME.ts exporting `main(args)`, skipped when absent. */
-const SECTIONS = ["elf", "model", "shared"] as const;
+const SECTIONS = ["elf", "model", "shared", "perf"] as const;
 
 type Section = { main(args: string[]): Promise<void> };
 
-/** Runs the sections chosen by `--only` (core, elf and model by default); `--quick`, `--json` and `--out` reach every section. */
+/** Runs the sections chosen by `--only` (core and every section by default); `--quick`, `--json` and `--out` reach every section. */
 export async function main(args: string[]): Promise<void> {
   const at = args.indexOf("--only");
   const only = at >= 0 ? args[at + 1]?.split(",") : undefined;

@@ -1,6 +1,6 @@
 // Loads the core once per source; each cache gets its own instance and linear memory (a shared
 // cache's threads each their own instance over one shared memory).
-import { instantiate } from "@assemblyscript/loader";
+import { instantiateSync } from "@assemblyscript/loader";
 
 /** Where the core's WebAssembly comes from: a compiled module, its bytes, or a URL to them. */
 export type WasmSource = WebAssembly.Module | BufferSource | URL | string;
@@ -198,7 +198,8 @@ export function compileCore(source: WasmSource | undefined, isShared = false): P
  * @throws TypeError when the module is not the core (or not its shared build, given `memory`).
  */
 export async function instantiateModule(module: WebAssembly.Module, memory?: WebAssembly.Memory): Promise<CoreExports> {
-  const { instance } = await instantiate(module, memory ? { env: { memory } } : {});
+  // The loader's async instantiate tests `source instanceof Response`, which on Node loads undici (about 50 ms).
+  const { instance } = instantiateSync(module, memory ? { env: { memory } } : {});
   const core = instance.exports as unknown as CoreExports;
   if (typeof core.init !== "function" || !(core.memory instanceof WebAssembly.Memory)) {
     throw new TypeError("the WebAssembly module is not the buildid-cache core: it exports no init() and memory");

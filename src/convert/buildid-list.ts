@@ -78,6 +78,14 @@ function jitNamed(path: string, flags: number): boolean {
 }
 
 const PROT_EXEC = 4;
+const TWO_32 = 4294967296;
+/** log2 of the hit cache's slots. */
+const CACHE_BITS = 12;
+
+/** `a < b` for times as (high, low) words. */
+function before(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
+  return aHi < bHi || (aHi === bHi && aLo < bLo);
+}
 
 /** The dso id perf's `map__new` is given: device, inode and generation, or the build ID's bytes read as those fields. */
 function dsoId(r: PerfRecord): string {
@@ -100,6 +108,17 @@ class Collector {
   readonly #words = new Uint32Array(this.#addresses.buffer);
   readonly #out = new LookupResults(1);
   readonly windows: RoundWindows;
+  /** Bumped whenever an event changes a space: cached answers expire. */
+  #generation = 0;
+  // The hit cache: per (pid, IP), the dso request it hit (-1: none) while no event changed a space, for samples
+  // no older than the space and the mapping; as the converter's frame cache, so a sample costs no lookup or bigint.
+  readonly #cachePid = new Int32Array(1 << CACHE_BITS);
+  readonly #cacheHi = new Uint32Array(1 << CACHE_BITS);
+  readonly #cacheLo = new Uint32Array(1 << CACHE_BITS);
+  readonly #cacheGen = new Int32Array(1 << CACHE_BITS).fill(-1);
+  readonly #cacheRequest = new Int32Array(1 << CACHE_BITS);
+  readonly #cacheSinceHi = new Uint32Array(1 << CACHE_BITS);
+  readonly #cacheSinceLo = new Uint32Array(1 << CACHE_BITS);
 
   constructor(session: () => PerfSession) {
     this.windows = new RoundWindows(
@@ -125,6 +144,7 @@ class Collector {
 
   #event(r: PerfRecord): void {
     const event = this.#feed.push(r);
+    if (event !== undefined) this.#generation++;
     if (event?.type !== "map" || (r.kind !== "mmap" && r.kind !== "mmap2")) return;
     const buildId = r.kind === "mmap2" && r.identity.kind === "build-id" ? r.identity.buildId : "";
     const index = this.requests.length;
@@ -140,25 +160,60 @@ class Collector {
 
   #samples(arena: SampleArena, starts: readonly number[]): void {
     const w = arena.words;
-    for (const at of starts) {
+    for (let k = 0; k < starts.length; k++) {
+      const at = starts[k]!;
       const misc = w[at + W.MISC]!;
       const mode = misc & Misc.CPUMODE_MASK;
       if (mode !== CPUMODE_KERNEL && mode !== CPUMODE_USER) continue;
       const pid = mode === CPUMODE_KERNEL ? KERNEL_PID : misc & HAS_PID ? w[at + W.PID]! | 0 : -2;
       if (pid < KERNEL_PID) continue;
-      this.#words[HI] = w[at + W.IP_HI]!;
-      this.#words[LO] = w[at + W.IP_LO]!;
-      const time = misc & HAS_TIME ? (BigInt(w[at + W.TIME_HI]!) << 32n) | BigInt(w[at + W.TIME_LO]!) : undefined;
-      const space = this.#spaces.lookupMany(pid, this.#addresses, this.#out, time);
-      const status = this.#out.status[0];
-      const request =
-        status === LookupStatus.OK
-          ? this.#byFile.get(this.#out.fileId[0]!)
-          : status === LookupStatus.ANONYMOUS && space !== undefined
-            ? this.#byJit.get(space.pid)
-            : undefined;
-      if (request !== undefined) this.hits.add(request);
+      const hi = w[at + W.IP_HI]!;
+      const lo = w[at + W.IP_LO]!;
+      const timeHi = misc & HAS_TIME ? w[at + W.TIME_HI]! : TWO_32;
+      const timeLo = misc & HAS_TIME ? w[at + W.TIME_LO]! : 0;
+      const slot =
+        Math.imul(hi ^ Math.imul(lo, 0x9e3779b1) ^ Math.imul(pid, 0x85ebca6b), 0xc2b2ae35) >>> (32 - CACHE_BITS);
+      if (
+        this.#cacheGen[slot] === this.#generation &&
+        this.#cacheLo[slot] === lo &&
+        this.#cacheHi[slot] === hi &&
+        this.#cachePid[slot] === pid &&
+        !before(timeHi, timeLo, this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!)
+      ) {
+        const request = this.#cacheRequest[slot]!;
+        if (request >= 0) this.hits.add(request);
+        continue;
+      }
+      this.#hit(pid, hi, lo, timeHi, timeLo, slot);
     }
+  }
+
+  /** Looks up one sample's IP, notes its dso's hit, and caches the answer where it holds for later samples. */
+  #hit(pid: number, hi: number, lo: number, timeHi: number, timeLo: number, slot: number): void {
+    this.#words[HI] = hi;
+    this.#words[LO] = lo;
+    const time = timeHi < TWO_32 ? (BigInt(timeHi) << 32n) | BigInt(timeLo) : undefined;
+    const space = this.#spaces.lookupMany(pid, this.#addresses, this.#out, time);
+    const status = this.#out.status[0];
+    const request =
+      status === LookupStatus.OK
+        ? this.#byFile.get(this.#out.fileId[0]!)
+        : status === LookupStatus.ANONYMOUS && space !== undefined
+          ? this.#byJit.get(space.pid)
+          : undefined;
+    if (request !== undefined) this.hits.add(request);
+    // The answer holds for later samples only in the pid's newest, live space, and for a mapping that stays.
+    if (status !== LookupStatus.OK && status !== LookupStatus.ANONYMOUS) return;
+    if (space === undefined || space.endedAt !== undefined || this.#spaces.space(pid) !== space) return;
+    let since = space.bornAt;
+    if (this.#out.mapping[0]!.since > since) since = this.#out.mapping[0]!.since;
+    this.#cacheGen[slot] = this.#generation;
+    this.#cachePid[slot] = pid;
+    this.#cacheHi[slot] = hi;
+    this.#cacheLo[slot] = lo;
+    this.#cacheRequest[slot] = request ?? -1;
+    this.#cacheSinceHi[slot] = Number(since >> 32n);
+    this.#cacheSinceLo[slot] = Number(since & 0xffffffffn);
   }
 }
 
@@ -198,7 +253,7 @@ export async function listBuildIds(
       if (!readRecords && tableFirst) break;
     }
     if (!readRecords) continue;
-    for (const raw of batch) collector.windows.push(raw, session);
+    for (let i = 0; i < batch.length; i++) collector.windows.push(batch[i]!, session);
   }
   collector.windows.finish();
   const session = stream.session!;

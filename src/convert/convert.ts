@@ -191,7 +191,8 @@ export class PerfConverter {
     const w = arena.words;
     const agg = this.#samples;
     const span = this.#span;
-    for (const at of starts) {
+    for (let k = 0; k < starts.length; k++) {
+      const at = starts[k]!;
       if (w[at + W.MISC]! & HAS_TIME) {
         const hi = w[at + W.TIME_HI]!;
         const lo = w[at + W.TIME_LO]!;
@@ -331,7 +332,7 @@ export async function convertPerfData(
   const converter = new PerfConverter(options);
   for await (const batch of stream.rawBatches()) {
     const session = stream.session!;
-    for (const raw of batch) converter.push(raw, session);
+    for (let i = 0; i < batch.length; i++) converter.push(batch[i]!, session);
   }
   return converter.finish(stream.session!);
 }

@@ -126,8 +126,8 @@ export class StackTable {
     return this.#size;
   }
 
-  /** Adds one sample of `period` to the stack `locs[0, n)` of process `proc`. */
-  add(proc: number, locs: Int32Array, n: number, period: number): void {
+  /** Adds one sample of `period` to the stack `locs[0, n)` of process `proc`; returns the stack's id. */
+  add(proc: number, locs: Int32Array, n: number, period: number): number {
     let h = mix(0x68e31da4, proc);
     for (let k = 0; k < n; k++) h = mix(h, locs[k]!);
     const slots = this.#slots;
@@ -137,14 +137,21 @@ export class StackTable {
       const id = slots[i]!;
       if (id < 0) break;
       if (this.#hashes[id] === h && this.#same(id, proc, locs, n)) {
-        this.counts[id] = this.counts[id]! + 1;
-        this.periods[id] = this.periods[id]! + period;
-        return;
+        this.count(id, period);
+        return id;
       }
       i = (i + 1) & mask;
     }
-    slots[i] = this.#push(h, proc, locs, n, period);
+    const id = this.#push(h, proc, locs, n, period);
+    slots[i] = id;
     if (2 * this.#size > slots.length) this.#rehash(2 * slots.length);
+    return id;
+  }
+
+  /** Adds one sample of `period` to stack `id`. */
+  count(id: number, period: number): void {
+    this.counts[id] = this.counts[id]! + 1;
+    this.periods[id] = this.periods[id]! + period;
   }
 
   #same(id: number, proc: number, locs: Int32Array, n: number): boolean {

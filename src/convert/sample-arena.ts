@@ -88,6 +88,9 @@ export class SampleArena {
   /** Words in use. */
   length = 0;
   readonly #fields = new Map<ParsePlan, Fields | undefined>();
+  /** The last sample's plan and fields: samples of one attribute follow each other. */
+  #lastPlan: ParsePlan | undefined;
+  #lastFields: Fields | undefined;
   #buffer: ArrayBufferLike | undefined;
   #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** The input buffer as words, for records that start on a word (perf aligns them to 8 bytes). */
@@ -146,10 +149,12 @@ export class SampleArena {
     const b = body.byteOffset;
     const attrSet: AttrSet = session.attrSet;
     const plan = attrSet.planFor(raw.type, view, b, body.length, session.littleEndian, raw.offset);
-    let fields = this.#fields.get(plan);
-    if (!this.#fields.has(plan)) {
-      fields = session.littleEndian === LITTLE ? fieldsOf(plan) : undefined;
-      this.#fields.set(plan, fields);
+    let fields = this.#lastFields;
+    if (plan !== this.#lastPlan) {
+      if (!this.#fields.has(plan)) this.#fields.set(plan, session.littleEndian === LITTLE ? fieldsOf(plan) : undefined);
+      fields = this.#fields.get(plan);
+      this.#lastPlan = plan;
+      this.#lastFields = fields;
     }
     let nr = 0;
     if (fields !== undefined && body.length >= fields.fixed) {
@@ -190,10 +195,7 @@ export class SampleArena {
         const from = b + fields.chain + 8;
         if ((from & 3) === 0) {
           // Native order, so the chain's words copy as they are.
-          const u32 = this.#u32;
-          const src = from >> 2;
-          const dst = at + HEADER_WORDS;
-          for (let i = 0; i < 2 * nr; i++) w[dst + i] = u32[src + i]!;
+          w.set(this.#u32.subarray(from >> 2, (from >> 2) + 2 * nr), at + HEADER_WORDS);
         } else {
           for (let i = 0; i < nr; i++) {
             w[at + HEADER_WORDS + 2 * i + LO] = view.getUint32(from + 8 * i + 4 * LO, le);

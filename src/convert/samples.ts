@@ -22,6 +22,7 @@ import { HI, LO } from "../spaces/layout.js";
 import { CPUMODE_KERNEL, CPUMODE_USER } from "./feed.js";
 import { LocationTable, StackTable } from "./intern.js";
 import { HAS_IP, HAS_PID, HAS_TIME, HEADER_WORDS, W } from "./sample-arena.js";
+import { StackCache } from "./stack-cache.js";
 
 /** Why a frame (or a sample, by its IP) has no file: the model's lookup failures and the converter's own. */
 export type FrameFailure =
@@ -131,6 +132,9 @@ export interface FrameCounts {
   badChains: number;
 }
 
+/** Indices of {@link SampleAggregator}'s times. */
+const T = { TIME_HI: 0, TIME_LO: 1, BORN_HI: 2, BORN_LO: 3 } as const;
+
 /** log2 of the frame cache's slots. */
 const CACHE_BITS = 14;
 const TWO_32 = 4294967296;
@@ -192,16 +196,14 @@ export class SampleAggregator {
   #leafFailure: FrameFailure | undefined;
   #lastSpace: AddressSpace | number | undefined;
   #lastProcess = -1;
-  // The current sample's time: its words (high past 2^32 - 1 for none) and, once made, its bigint.
-  #timeHi = 0;
-  #timeLo = 0;
+  // The current sample's time as words (high 2^32 for none; in a typed array, as u32 words past 2^31 in
+  // fields would change the object's shape) and, once made, its bigint; then the birth of #space.
+  readonly #t = new Float64Array(4);
   #time: bigint | undefined;
   // The last space a lookup chose (see #spaceOf).
   #space: AddressSpace | undefined;
   #spacePid = -1;
   #spaceGeneration = -1;
-  #bornHi = 0;
-  #bornLo = 0;
   // The frame cache: key (space tag, address), the generation it was filled in, the location, the mapping's time.
   readonly #cacheTag = new Uint32Array(1 << CACHE_BITS);
   readonly #cacheHi = new Uint32Array(1 << CACHE_BITS);
@@ -215,6 +217,11 @@ export class SampleAggregator {
   readonly #missed = new Int32Array(MAX_FRAMES);
   readonly #missAddresses = new BigUint64Array(MAX_FRAMES);
   readonly #missWords = new Uint32Array(this.#missAddresses.buffer);
+  readonly #known = new StackCache();
+  /** The known stack's frame count, as {@link StackCache.find} gives it. */
+  readonly #knownFrames = new Int32Array(1);
+  /** The latest time any mapping or space the current sample resolved through began, as (high, low) words. */
+  readonly #since = new Uint32Array(2);
 
   /** @param spaces the model samples resolve against; @param limits bounds */
   constructor(spaces: AddressSpaces, limits: Partial<AggregateLimits> = {}) {
@@ -242,14 +249,29 @@ export class SampleAggregator {
     const hasTime = (misc & HAS_TIME) !== 0;
     const timeHi = hasTime ? w[at + W.TIME_HI]! : TWO_32;
     const timeLo = hasTime ? w[at + W.TIME_LO]! : 0;
-    this.#timeHi = timeHi;
-    this.#timeLo = timeLo;
+    this.#t[T.TIME_HI] = timeHi;
+    this.#t[T.TIME_LO] = timeLo;
     this.#time = undefined;
     const pid = misc & HAS_PID ? w[at + W.PID]! | 0 : -1;
+    const known = pid >= 0 && this.#lost.length === 0;
+    if (known) {
+      const stack = this.#known.find(w, at, this.generation, timeHi, timeLo, this.#knownFrames);
+      if (stack >= 0) {
+        const frames = this.#knownFrames[0]!;
+        counts.frames += frames;
+        counts.framesResolved += frames;
+        this.stacks.count(stack, period);
+        return;
+      }
+    }
+    const badChains = counts.badChains;
+    const resolved = counts.framesResolved;
     const n = this.#frames(w, at, misc);
     const space = pid >= 0 ? this.#spaceOf(pid, timeHi, timeLo) : undefined;
     const proc = this.#process(pid, space);
     this.#leafFailure = n === 0 ? "no-ip" : undefined;
+    this.#since[HI] = this.#t[T.BORN_HI]!;
+    this.#since[LO] = this.#t[T.BORN_LO]!;
     const contexts = this.#contexts;
     let from = 0;
     while (from < n) {
@@ -259,7 +281,19 @@ export class SampleAggregator {
       this.#resolve(ctx, space !== undefined, pid, timeHi, timeLo, from, to, proc);
       from = to;
     }
-    if (n > 0) this.stacks.add(proc, this.#locs, n, period);
+    if (n === 0) {
+      this.#countLeafFailure(proc, period);
+      return;
+    }
+    const stack = this.stacks.add(proc, this.#locs, n, period);
+    // Every frame resolved and cached, in the live space #spaceOf keeps: the same words resolve the same way.
+    if (known && space === this.#space && counts.framesResolved - resolved === n && counts.badChains === badChains)
+      this.#known.remember(w, at, stack, n, this.generation, this.#since[HI]!, this.#since[LO]!);
+    else this.#countLeafFailure(proc, period, n);
+  }
+
+  /** Counts the sample's leaf failure, if any, for its process (which gets the sample itself when it has no frames). */
+  #countLeafFailure(proc: number, period: number, n = 0): void {
     if (this.#leafFailure !== undefined) {
       const p = this.processes[proc]!;
       p.unresolved.set(this.#leafFailure, (p.unresolved.get(this.#leafFailure) ?? 0) + 1);
@@ -270,9 +304,19 @@ export class SampleAggregator {
     }
   }
 
+  /** Takes `(hi, lo)` into the current sample's {@link #since} if later. */
+  #sinceAtLeast(hi: number, lo: number): void {
+    const since = this.#since;
+    if (before(since[HI]!, since[LO]!, hi, lo)) {
+      since[HI] = hi;
+      since[LO] = lo;
+    }
+  }
+
   /** The current sample's time as a bigint, made on first use (most samples need none: the caches answer them). */
   #sampleTime(): bigint | undefined {
-    if (this.#time === undefined && this.#timeHi < TWO_32) this.#time = timeOf(this.#timeHi, this.#timeLo);
+    if (this.#time === undefined && this.#t[T.TIME_HI]! < TWO_32)
+      this.#time = timeOf(this.#t[T.TIME_HI]!, this.#t[T.TIME_LO]!);
     return this.#time;
   }
 
@@ -286,7 +330,7 @@ export class SampleAggregator {
       cached !== undefined &&
       pid === this.#spacePid &&
       this.generation === this.#spaceGeneration &&
-      !before(timeHi, timeLo, this.#bornHi, this.#bornLo)
+      !before(timeHi, timeLo, this.#t[T.BORN_HI]!, this.#t[T.BORN_LO]!)
     )
       return cached;
     const space = this.#spaces.lookupMany(pid, this.#addresses, this.#out, this.#sampleTime(), 0, 0);
@@ -295,8 +339,8 @@ export class SampleAggregator {
       this.#space = space;
       this.#spacePid = pid;
       this.#spaceGeneration = this.generation;
-      this.#bornHi = Number(space.bornAt >> 32n);
-      this.#bornLo = Number(space.bornAt & 0xffffffffn);
+      this.#t[T.BORN_HI] = Number(space.bornAt >> 32n);
+      this.#t[T.BORN_LO] = Number(space.bornAt & 0xffffffffn);
     }
     return space;
   }
@@ -382,6 +426,7 @@ export class SampleAggregator {
         !before(timeHi, timeLo, this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!)
       ) {
         locs[i] = this.#cacheLoc[slot]!;
+        this.#sinceAtLeast(this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!);
         const failure = this.#cacheFailure[slot]!;
         if (failure === 0) counts.framesResolved++;
         else this.#failed(FAILURES[failure]!, 1, i === 0);
@@ -439,6 +484,7 @@ export class SampleAggregator {
       const since = mapping?.since ?? 0n;
       this.#cacheSinceHi[slot] = Number(since >> 32n);
       this.#cacheSinceLo[slot] = Number(since & 0xffffffffn);
+      this.#sinceAtLeast(this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!);
     }
   }
 

@@ -28,6 +28,18 @@ const U64_MAX = (1n << 64n) - 1n;
 const TWO_32 = 4294967296;
 const ALL = 0xffffffff;
 
+/** Indices of the round state's times: the next flush bound (0 until the first round ends); the latest time queued since the queue was last empty (perf's max_timestamp); the bound of the last flush that delivered something; the time of the record queued last (high word -1 when none is queued). */
+const T = {
+  NEXT_HI: 0,
+  NEXT_LO: 1,
+  MAX_HI: 2,
+  MAX_LO: 3,
+  FLUSHED_HI: 4,
+  FLUSHED_LO: 5,
+  LAST_HI: 6,
+  LAST_LO: 7,
+} as const;
+
 interface Queued {
   time: bigint;
   seq: number;
@@ -55,18 +67,8 @@ export class RoundWindows {
   readonly #events: Queued[] = [];
   #seq = 0;
   #eventBytes = 0;
-  /** The next flush bound; 0 until the first round ends. */
-  #nextHi = 0;
-  #nextLo = 0;
-  /** The latest time queued since the queue was last empty (perf's max_timestamp). */
-  #maxHi = 0;
-  #maxLo = 0;
-  /** The bound of the last flush that delivered something. */
-  #flushedHi = 0;
-  #flushedLo = 0;
-  /** The time of the record queued last, when any is queued. */
-  #lastHi = -1;
-  #lastLo = 0;
+  /** The times below as (high, low) words, in a typed array: u32 words past 2^31 in fields would change their objects' shapes and cost deoptimisations. */
+  readonly #t = new Float64Array([0, 0, 0, 0, 0, 0, -1, 0]);
   readonly #maxEvents: number;
   readonly #maxBytes: number;
   readonly #now: number[] = [0];
@@ -136,39 +138,39 @@ export class RoundWindows {
   /** At FINISHED_ROUND: delivers up to the previous round's bound, and takes this round's maximum as the next bound. */
   flushRound(): void {
     if (this.size === 0) return;
-    this.#flush(this.#nextHi, this.#nextLo);
-    this.#nextHi = this.#maxHi;
-    this.#nextLo = this.#maxLo;
+    this.#flush(this.#t[T.NEXT_HI]!, this.#t[T.NEXT_LO]!);
+    this.#t[T.NEXT_HI] = this.#t[T.MAX_HI]!;
+    this.#t[T.NEXT_LO] = this.#t[T.MAX_LO]!;
   }
 
   #queue(hi: number, lo: number, bytes: number): void {
-    if (before(hi, lo, this.#flushedHi, this.#flushedLo)) this.stats.unordered++;
+    if (before(hi, lo, this.#t[T.FLUSHED_HI]!, this.#t[T.FLUSHED_LO]!)) this.stats.unordered++;
     if (this.size >= this.#maxEvents || this.#eventBytes + 4 * this.#arena.length + bytes > this.#maxBytes)
       this.#flushHalf();
-    if (this.size === 0 || !before(hi, lo, this.#maxHi, this.#maxLo)) {
-      this.#maxHi = hi;
-      this.#maxLo = lo;
+    if (this.size === 0 || !before(hi, lo, this.#t[T.MAX_HI]!, this.#t[T.MAX_LO]!)) {
+      this.#t[T.MAX_HI] = hi;
+      this.#t[T.MAX_LO] = lo;
     }
-    this.#lastHi = hi;
-    this.#lastLo = lo;
+    this.#t[T.LAST_HI] = hi;
+    this.#t[T.LAST_LO] = lo;
     this.#eventBytes += bytes;
     if (this.size + 1 > this.stats.maxQueued) this.stats.maxQueued = this.size + 1;
   }
 
   /** perf's half flush: delivers the older half of the queued span, from the earliest queued time to the last one queued. */
   #flushHalf(): void {
-    if (this.size === 0 || this.#lastHi < 0) return;
+    if (this.size === 0 || this.#t[T.LAST_HI]! < 0) return;
     let first = this.#events[0]?.time;
     const w = this.#arena.words;
     for (const at of this.#starts) {
       const t = bigOf(w[at + W.TIME_HI]!, w[at + W.TIME_LO]!);
       if (first === undefined || t < first) first = t;
     }
-    const bound = first! + (bigOf(this.#lastHi, this.#lastLo) - first!) / 2n;
+    const bound = first! + (bigOf(this.#t[T.LAST_HI]!, this.#t[T.LAST_LO]!) - first!) / 2n;
     this.stats.halfFlushes++;
-    this.#nextHi = Number(bound >> 32n);
-    this.#nextLo = Number(bound & 0xffffffffn);
-    this.#flush(this.#nextHi, this.#nextLo);
+    this.#t[T.NEXT_HI] = Number(bound >> 32n);
+    this.#t[T.NEXT_LO] = Number(bound & 0xffffffffn);
+    this.#flush(this.#t[T.NEXT_HI]!, this.#t[T.NEXT_LO]!);
   }
 
   /**
@@ -229,9 +231,9 @@ export class RoundWindows {
     this.#starts = kept;
     this.#seqs = keptSeqs;
     if (n > 0 || ready > 0) {
-      this.#flushedHi = Math.min(limitHi, ALL);
-      this.#flushedLo = limitHi >= TWO_32 ? ALL : limitLo;
+      this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
+      this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
     }
-    if (this.size === 0) this.#lastHi = -1;
+    if (this.size === 0) this.#t[T.LAST_HI] = -1;
   }
 }

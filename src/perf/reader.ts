@@ -172,7 +172,11 @@ const USER_RECORDS_OBSERVED = new Set<number>([
 function split(session: PerfSession, splitter: Splitter, chunk: Uint8Array, offset: number): RawRecord[] {
   const out: RawRecord[] = [];
   splitter.push(chunk, offset, out);
-  for (const raw of out) if (raw.type >= 64 && USER_RECORDS_OBSERVED.has(raw.type)) session.observe(raw);
+  // Indexed, not for-of: before the optimising compiler runs, an iterator costs more than the loop's body.
+  for (let i = 0; i < out.length; i++) {
+    const raw = out[i]!;
+    if (raw.type >= 64 && USER_RECORDS_OBSERVED.has(raw.type)) session.observe(raw);
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 // the most exact source and never from another file, and bad input ends in a typed error.
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
+import { listBuildIds } from "../../src/convert/buildid-list.js";
 import { convertPerfData, InternLimitError, type ReadBuildId } from "../../src/convert/index.js";
 import { PerfDataError } from "../../src/perf/index.js";
 import { attrRecord, pipeStream, record } from "../helpers/perf-writer.js";
@@ -124,6 +125,44 @@ describe("a sample meets the mapping of its time", () => {
       "/lib/a.so": { samples: 1, buildId: "11".repeat(20), source: "read" },
       "/lib/b.so": { samples: 1, buildId: "22".repeat(20), source: "read" },
     });
+  });
+
+  test("a stack repeated before and after its range is mapped again resolves in the file of each sample's time, a late sample too", async () => {
+    const chain = [USER_MARK, 0x400100n, 0x400200n, 0x400300n];
+    const stream = pipeStream(
+      ATTR,
+      mmap(7, 0x400000n, 0x1000n, 0n, { ino: 1 }, "/lib/a.so", 10n),
+      ...[11n, 12n, 13n].map((t) => sample(7, t, chain)),
+      round(),
+      mmap(7, 0x400000n, 0x1000n, 0n, { ino: 2 }, "/lib/b.so", 30n),
+      ...[31n, 32n, 33n, 34n].map((t) => sample(7, t, chain)),
+      round(),
+      round(),
+      // Older than b's mapping, read after the rounds that delivered it and the samples after it: not b's.
+      sample(7, 20n, chain),
+      round(),
+    );
+    const { summary } = await convertPerfData(stream, { readBuildId: reader() });
+    expect(byPath(summary.files)["/lib/a.so"]!.samples).toBe(3);
+    expect(byPath(summary.files)["/lib/b.so"]!.samples).toBe(4);
+    expect(summary.samples).toBe(8);
+    expect(summary.frames.total).toBe(24);
+  });
+
+  test("buildid-list --with-hits: an IP sampled before and after its range is mapped again hits both files", async () => {
+    const ip = [USER_MARK, 0x400100n];
+    const stream = pipeStream(
+      ATTR,
+      mmap(7, 0x400000n, 0x1000n, 0n, { ino: 1 }, "/lib/a.so", 10n),
+      ...[11n, 12n].map((t) => sample(7, t, ip)),
+      round(),
+      mmap(7, 0x400000n, 0x1000n, 0n, { ino: 2 }, "/lib/b.so", 30n),
+      ...[31n, 32n].map((t) => sample(7, t, ip)),
+      round(),
+      round(),
+    );
+    const { lines } = await listBuildIds(stream, { withHits: true });
+    expect(lines.map((l) => l.name)).toEqual(["/lib/a.so", "/lib/b.so"]);
   });
 
   test("exec ends the old program's space: the new one's samples never take the old one's file", async () => {

@@ -48,6 +48,12 @@ describe("the CLI loads only the command that runs", () => {
     expect(list.status).toBe(0);
     expect(list.modules).not.toContain("NativeModule http");
   }, 300_000);
+
+  test("census, which instantiates the WebAssembly core, does not load undici (the loader's instanceof Response)", () => {
+    const census = loaded(["census"]);
+    expect(census.status).toBe(0);
+    expect(census.modules.filter((m) => m.includes("undici"))).toEqual([]);
+  }, 300_000);
 });
 
 describe("recordedFileReader", () => {

@@ -3,7 +3,7 @@
 // program's symbols and the same top functions and counts as `perf report --sort sym`, and
 // `buildid-list` as perf prints it, from a file and from standard input.
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -33,6 +33,28 @@ int main(int argc, char **argv) {
   return argc > 2 ? atoi(argv[2]) : 0;
 }
 `;
+
+/** Whether a process named `name` descends from `pid` (through /proc's stat: comm and ppid). */
+function hasDescendant(pid: number, name: string): boolean {
+  const parents = new Map<number, number>();
+  const named: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const close = stat.lastIndexOf(")");
+    parents.set(Number(entry), Number(stat.slice(close + 2).split(" ")[1]));
+    if (stat.slice(stat.indexOf("(") + 1, close) === name) named.push(Number(entry));
+  }
+  return named.some((p) => {
+    for (let q = p; q > 1; q = parents.get(q) ?? 0) if (q === pid) return true;
+    return false;
+  });
+}
 
 let cli: string;
 beforeAll(async () => {
@@ -178,8 +200,14 @@ describe.skipIf(cannot !== undefined)("record, pprof and buildid-list against pe
     const run = await runCli(cli, ["record", "-g", "-o", out, "--", "./hot", "1000000000"], {
       cwd: dir,
       timeoutMs: 300_000,
+      // Once the workload runs under perf (a fixed delay raced the command's start on a loaded machine).
       started: (child) => {
-        setTimeout(() => child.kill("SIGINT"), 3000);
+        const poll = setInterval(() => {
+          if (!hasDescendant(child.pid!, "hot")) return;
+          clearInterval(poll);
+          setTimeout(() => child.kill("SIGINT"), 1500);
+        }, 100);
+        child.once("exit", () => clearInterval(poll));
       },
     });
     expect(run.code, run.stderr).toBe(130);

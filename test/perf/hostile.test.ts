@@ -143,7 +143,7 @@ describe.skipIf(cannot !== undefined)("real recordings, cut and mutated", () => 
       perfRecord(path, [...args], { pipe, workload: small });
       files[name] = new Uint8Array(readFileSync(path));
     }
-  });
+  }, 120_000);
 
   test("PF3 every prefix (each of the first and last 2 KiB, 300 between) reads or ends in a PerfDataError inside it", () => {
     const next = mulberry32(seedFrom("PERF_CUT_SEED", "perf cuts"));

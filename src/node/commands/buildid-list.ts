@@ -6,7 +6,6 @@
  */
 import type { Command } from "commander";
 import { type BuildIdListLine, listBuildIds } from "../../convert/buildid-list.js";
-import { readBuildIdFromFile } from "../elf-file.js";
 import { openPerfInput } from "../perf-input.js";
 import { readRegularFile } from "../safe-open.js";
 import { withHelpSections } from "./help.js";
@@ -46,6 +45,7 @@ export function registerBuildIdList(program: Command, context: CommandContext): 
     .option("--json", "print JSON: one object per line, with its build ID, name and whether it had hits")
     .action(async (options: BuildIdListOptions) => {
       if (await isElf(options.input)) {
+        const { readBuildIdFromFile } = await import("../elf-file.js");
         const { buildId } = await readBuildIdFromFile(options.input);
         output.out(options.json ? jsonText([{ buildId, name: options.input }], String) : `${buildId}\n`);
         return;

@@ -10,7 +10,6 @@ import { convertPerfData } from "../../convert/convert.js";
 import { openPerfInput } from "../perf-input.js";
 import { gzipProfile, writeProfileFile } from "../pprof-file.js";
 import { recordedFileReader } from "../recorded-files.js";
-import { BuildIdResolver } from "../resolver/resolver.js";
 import { conversionReport } from "./conversion-report.js";
 import { withHelpSections } from "./help.js";
 import { COMMON_EXITS, type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
@@ -51,9 +50,10 @@ export function registerPprof(program: Command, context: CommandContext): Comman
       const print = options.output === STANDARD_STREAM ? context.output.err : context.output.out;
       const opened = await openPerfInput(input);
       try {
-        // The resolver (the WebAssembly core) starts only if the recording lacks a build ID.
+        // The resolver (the WebAssembly core) is loaded and started only if the recording lacks a build ID.
+        const resolver = async () => (await import("../resolver/resolver.js")).BuildIdResolver.create();
         const { profile, summary } = await convertPerfData(opened.source, {
-          ...(options.readFiles ? { readBuildId: recordedFileReader(() => BuildIdResolver.create()) } : {}),
+          ...(options.readFiles ? { readBuildId: recordedFileReader(resolver) } : {}),
         });
         await writeProfileTo(options.output, profile);
         const where = options.output === STANDARD_STREAM ? "standard output" : options.output;

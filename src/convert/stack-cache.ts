@@ -1,0 +1,187 @@
+/**
+ * Stacks already resolved, keyed by a sample's words as recorded (pid, cpumode, IP and call chain): a
+ * sample with the same words, while no event has changed a space (the same generation) and no older than
+ * any mapping or space its frames resolved through, resolves to the same stack, so it skips resolution.
+ * Real profiles repeat their stacks; the cache is bounded and starts over when full.
+ *
+ * Key layout, in u32 words (a {@link SampleArena} record's, without its time and period):
+ * ```
+ * +-----+------+-------+-------+----+-------------------+
+ * | pid | misc | ip lo | ip hi | nr | nr x (lo, hi)     |
+ * +-----+------+-------+-------+----+-------------------+
+ * ```
+ *
+ * @module
+ */
+import { HEADER_WORDS, W } from "./sample-arena.js";
+
+/** Key words before the call chain's: pid and misc, then IP and nr. */
+const KEY_HEAD = 2;
+
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ v, 0x9e3779b1);
+  return h ^ (h >>> 15);
+}
+
+/** `a < b` for times as (high, low) words. */
+function before(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
+  return aHi < bHi || (aHi === bHi && aLo < bLo);
+}
+
+/** See the module comment. */
+export class StackCache {
+  readonly #maxEntries: number;
+  readonly #maxWords: number;
+  /** Open addressing at most half full, so a probe always ends at an empty (-1) slot. */
+  #slots = new Int32Array(2048).fill(-1);
+  /** Keys as int32s, as the words are read here: a u32 past 2^31 is a heap number until the optimising compiler runs. */
+  #keys = new Int32Array(1 << 14);
+  /** The sample words as int32s: a view of the last words array given. */
+  #ints: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  #keyLength = 0;
+  #starts = new Int32Array(1025);
+  #hashes = new Int32Array(1024);
+  #stacks = new Int32Array(1024);
+  #frames = new Int32Array(1024);
+  #generations = new Int32Array(1024);
+  #sinceHi = new Uint32Array(1024);
+  #sinceLo = new Uint32Array(1024);
+  #size = 0;
+  /** What the last {@link find} left for {@link remember}: the entry whose key matched (or -1), the key's hash and slot. */
+  readonly #last = new Int32Array(3);
+
+  /** @param maxEntries most stacks held; @param maxWords most key words held */
+  constructor(maxEntries = 1 << 16, maxWords = 1 << 22) {
+    this.#maxEntries = maxEntries;
+    this.#maxWords = maxWords;
+  }
+
+  /** Stacks held. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * The stack of the sample at `at` in `w` if it is known for `generation` at the sample's time, else -1;
+   * `frames` gets its frame count.
+   */
+  find(w: Uint32Array, at: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
+    if (this.#ints.buffer !== w.buffer) this.#ints = new Int32Array(w.buffer);
+    const ints = this.#ints;
+    const nr = w[at + W.NR]!;
+    let h = mix(mix(0x2545f491, ints[at + W.PID]!), ints[at + W.MISC]!);
+    const end = at + HEADER_WORDS + 2 * nr;
+    // mix() by hand: a call per word costs more than the word until the optimising compiler inlines it.
+    for (let i = at + W.IP_LO; i < end; i++) {
+      h = Math.imul(h ^ ints[i]!, 0x9e3779b1);
+      h ^= h >>> 15;
+    }
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    let i = h & mask;
+    const last = this.#last;
+    last[0] = -1;
+    last[1] = h;
+    for (;;) {
+      const e = slots[i]!;
+      if (e < 0) break;
+      if (this.#hashes[e] === h && this.#same(e, ints, at, end)) {
+        last[0] = e;
+        break;
+      }
+      i = (i + 1) & mask;
+    }
+    last[2] = i;
+    const e = last[0]!;
+    if (e < 0 || this.#generations[e] !== generation || before(timeHi, timeLo, this.#sinceHi[e]!, this.#sinceLo[e]!))
+      return -1;
+    frames[0] = this.#frames[e]!;
+    return this.#stacks[e]!;
+  }
+
+  #same(e: number, w: Int32Array, at: number, end: number): boolean {
+    const keys = this.#keys;
+    let k = this.#starts[e]!;
+    if (this.#starts[e + 1]! - k !== KEY_HEAD + end - (at + W.IP_LO)) return false;
+    if (keys[k] !== w[at + W.PID] || keys[k + 1] !== w[at + W.MISC]) return false;
+    k += KEY_HEAD;
+    for (let i = at + W.IP_LO; i < end; i++, k++) if (keys[k] !== w[i]) return false;
+    return true;
+  }
+
+  /**
+   * Holds `stack` (of `frames` frames) for the sample the last {@link find} was given, valid in
+   * `generation` for samples no older than `(sinceHi, sinceLo)`.
+   */
+  remember(
+    w: Uint32Array,
+    at: number,
+    stack: number,
+    frames: number,
+    generation: number,
+    sinceHi: number,
+    sinceLo: number,
+  ): void {
+    let e = this.#last[0]!;
+    if (e < 0) {
+      const length = KEY_HEAD + HEADER_WORDS - W.IP_LO + 2 * w[at + W.NR]!;
+      if (this.#size === this.#maxEntries || this.#keyLength + length > this.#maxWords) this.#clear();
+      else if (this.#size === this.#hashes.length) this.#grow();
+      e = this.#size++;
+      const start = this.#keyLength;
+      if (start + length > this.#keys.length) {
+        const next = new Int32Array(Math.min(this.#maxWords, Math.max(2 * this.#keys.length, start + length)));
+        next.set(this.#keys.subarray(0, start));
+        this.#keys = next;
+      }
+      const keys = this.#keys;
+      const ints = this.#ints;
+      keys[start] = ints[at + W.PID]!;
+      keys[start + 1] = ints[at + W.MISC]!;
+      keys.set(ints.subarray(at + W.IP_LO, at + W.IP_LO + length - KEY_HEAD), start + KEY_HEAD);
+      this.#keyLength = start + length;
+      this.#starts[e + 1] = this.#keyLength;
+      this.#hashes[e] = this.#last[1]!;
+      this.#slots[this.#last[2]!] = e;
+    }
+    this.#stacks[e] = stack;
+    this.#frames[e] = frames;
+    this.#generations[e] = generation;
+    this.#sinceHi[e] = sinceHi;
+    this.#sinceLo[e] = sinceLo;
+  }
+
+  #clear(): void {
+    this.#slots.fill(-1);
+    this.#size = 0;
+    this.#keyLength = 0;
+    this.#last[2] = this.#last[1]! & (this.#slots.length - 1);
+  }
+
+  /** Doubles the entries and the slots; the last key's slot moves with them. */
+  #grow(): void {
+    const size = 2 * this.#hashes.length;
+    const grown = <T extends Int32Array | Uint32Array>(a: T, length = size): T => {
+      const next = new (a.constructor as new (n: number) => T)(length);
+      next.set(a);
+      return next;
+    };
+    this.#starts = grown(this.#starts, size + 1);
+    this.#hashes = grown(this.#hashes);
+    this.#stacks = grown(this.#stacks);
+    this.#frames = grown(this.#frames);
+    this.#generations = grown(this.#generations);
+    this.#sinceHi = grown(this.#sinceHi);
+    this.#sinceLo = grown(this.#sinceLo);
+    const slots = new Int32Array(2 * size).fill(-1);
+    const mask = slots.length - 1;
+    const place = (h: number) => {
+      let i = h & mask;
+      while (slots[i]! >= 0) i = (i + 1) & mask;
+      return i;
+    };
+    for (let e = 0; e < this.#size; e++) slots[place(this.#hashes[e]!)] = e;
+    this.#slots = slots;
+    this.#last[2] = place(this.#last[1]!);
+  }
+}
