@@ -9,7 +9,7 @@ export const HEAD = 4096;
 /** Positional reads of `fd`: `length` bytes at `offset`, fewer only at end of file. @internal */
 export function fdReader(fd: number): ReadAt {
   return (offset, length) => {
-    const bytes = new Uint8Array(length);
+    const bytes = Buffer.allocUnsafe(length); // only the bytes read are returned
     let got = 0;
     while (got < length) {
       const n = readSync(fd, bytes, got, length - got, offset + got);
