@@ -5,7 +5,7 @@
 //   on a first scan; then a restart on the same database: its first answer, its first hit, and the
 //   rescan behind it; peak RSS (VmHWM) of each, against the RSS of our serve idle over an empty root;
 // - throughput and p99 under autocannon on 127.0.0.1, hits and misses, then hits while each rescans
-//   every second (ours -t 1, elfutils' -t 1).
+//   every second (ours -t 1, elfutils' -t 1), with the server's CPU time per request (all its threads).
 // Other work on the machine moves absolute figures: the load average is printed, and each target is a
 // ratio of figures taken in the same round.
 //   npm run bench:serve [-- --files N --rounds R --seconds S --connections C]   (builds dist/ first; BENCH_SEED sets the build IDs)
@@ -40,6 +40,8 @@ const READY_DEADLINE_MS = 900_000;
 const CLI = fileURLToPath(new URL("../dist/node/cli.js", import.meta.url));
 /** Seconds between rescans in the rescanning round: elfutils' -t, our -t. */
 const RESCAN_S = 1;
+/** Clock ticks per second of `/proc/PID/stat` times (`getconf CLK_TCK`). */
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
 
 /** A server under test: how to start it on a port over a database, and whether its /metrics say its scan is over. */
 interface Contender {
@@ -297,10 +299,19 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+/** An autocannon run with the server's CPU time (all its threads, user and system) per request answered, in µs. */
+type LoadRun = AutocannonResult & { cpuPerRequest: number };
+
 interface LoadFigures {
-  hits: AutocannonResult;
-  misses: AutocannonResult;
-  hitsRescanning: AutocannonResult;
+  hits: LoadRun;
+  misses: LoadRun;
+  hitsRescanning: LoadRun;
+}
+
+/** CPU time process `pid` has used, user and system, in ms (`/proc/PID/stat` fields 14 and 15). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 // Throughput on hits and misses over a complete index, then on hits while it rescans every second.
@@ -313,23 +324,24 @@ async function loadRound(
   seconds: number,
   connections: number,
 ): Promise<LoadFigures> {
-  const run = async (rescan: number, sets: string[][]): Promise<AutocannonResult[]> => {
+  const run = async (rescan: number, sets: string[][]): Promise<LoadRun[]> => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const child = c.start(port, db, rescan, roots);
     try {
       await untilComplete(url, paths, performance.now(), child);
       await untilScanned(url, c, child);
-      const results: AutocannonResult[] = [];
-      for (const set of sets)
-        results.push(
-          await autocannon({
-            url,
-            connections,
-            duration: seconds,
-            requests: set.map((path) => ({ method: "GET", path })),
-          }),
-        );
+      const results: LoadRun[] = [];
+      for (const set of sets) {
+        const cpu = cpuMs(child.pid!);
+        const r = await autocannon({
+          url,
+          connections,
+          duration: seconds,
+          requests: set.map((path) => ({ method: "GET", path })),
+        });
+        results.push({ ...r, cpuPerRequest: ((cpuMs(child.pid!) - cpu) * 1000) / Math.max(1, r.requests.total) });
+      }
       return results;
     } finally {
       await stop(child);
@@ -423,7 +435,7 @@ async function main(): Promise<void> {
       `${"median of rounds".padEnd(34)}${cell("ours", 10)}${cell("elfutils", 10)}${cell("ours/theirs", 13)}\n`;
     for (const [key, label] of keys)
       out += `${label.padEnd(34)}${cell(fmt(med(ours, key)), 10)}${cell(fmt(med(theirs, key)), 10)}${cell(fmt(ratio(key), 2), 13)}\n`;
-    out += `\n${"load".padEnd(34)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}\n`;
+    out += `\n${"load".padEnd(34)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}${cell("CPU µs/req", 12)}\n`;
     for (const c of [OURS, ELFUTILS]) {
       const l = loads.get(c)!;
       for (const [what, r] of [
@@ -432,7 +444,7 @@ async function main(): Promise<void> {
         [`hits, rescan every ${RESCAN_S} s`, l.hitsRescanning],
       ] as const) {
         const failed = what === "misses" ? r.errors + r.timeouts : r.non2xx + r.errors + r.timeouts;
-        out += `${`${c === OURS ? "ours" : "elfutils"}: ${what}`.padEnd(34)}${cell(fmt(r.requests.average), 10)}${cell(String(r.latency.p50), 9)}${cell(String(r.latency.p99), 9)}${cell(String(failed), 8)}\n`;
+        out += `${`${c === OURS ? "ours" : "elfutils"}: ${what}`.padEnd(34)}${cell(fmt(r.requests.average), 10)}${cell(String(r.latency.p50), 9)}${cell(String(r.latency.p99), 9)}${cell(String(failed), 8)}${cell(fmt(r.cpuPerRequest), 12)}\n`;
       }
     }
     const lo = loads.get(OURS)!;

@@ -1,9 +1,10 @@
 // Finding an artifact (executable, debuginfo, one section) among the files the index holds for a build ID,
 // as elfutils' server picks it; shared by the server and the client's local step.
-import { closeSync } from "node:fs";
+import { type BigIntStats, closeSync } from "node:fs";
 import { NotUnderRootError, openUnderRootSync, SymlinkRefusedError } from "../files/under-root.js";
 import { FileChangedError, NotRegularFileError } from "../safe-open.js";
 import type { BuildIdIndex, IndexedFile } from "./build-id-index.js";
+import { HELD_MAX_BYTES, type HeldFiles } from "./held-files.js";
 import { fdReader } from "./reads.js";
 import { readElfLayout, sectionWithBytes } from "./sections.js";
 
@@ -15,8 +16,10 @@ export const ARTIFACTS: readonly Artifact[] = Object.freeze(["executable", "debu
 
 /** An indexed file opened and found unchanged since the scan. @internal */
 export interface OpenedArtifact {
-  /** Open descriptor; the caller closes it. */
+  /** Open descriptor; the caller closes it unless {@link OpenedArtifact.held}. */
   fd: number;
+  /** The descriptor is a {@link HeldFiles}' own: not closed by the caller, and read before yielding. */
+  held: boolean;
   /** The file as indexed. */
   file: IndexedFile;
   /** File offset of the artifact's bytes (a section's offset, else 0). */
@@ -27,12 +30,17 @@ export interface OpenedArtifact {
 
 /**
  * What became of a candidate: its descriptor, or why not: changed in place since the scan (same
- * device and inode), gone (no file, or another one, at its path), or refused (a link on its way).
+ * device and inode), gone (no file, or another one, at its path), or refused (a link on its way). @internal
  */
-type Opened = number | "changed" | "gone" | "refused";
+export type Opened = number | "changed" | "gone" | "refused";
 
-// Opens an indexed file under its root, only if it is still the file the scan read: same device, inode, size, mtime and ctime.
-function openUnchanged(file: IndexedFile): Opened {
+/** Whether `stat` has the size, mtime and ctime the scan recorded for `file`. @internal */
+export function sameStamp(stat: BigIntStats, file: IndexedFile): boolean {
+  return stat.size === file.size && stat.mtimeNs === file.mtimeNs && stat.ctimeNs === file.ctimeNs;
+}
+
+/** Opens an indexed file under its root, only if it is still the file the scan read: same device, inode, size, mtime and ctime. @internal */
+export function openUnchanged(file: IndexedFile): Opened {
   let opened: ReturnType<typeof openUnderRootSync>;
   try {
     opened = openUnderRootSync(file.root, file.path, { expect: { dev: file.dev, ino: file.ino } });
@@ -47,7 +55,7 @@ function openUnchanged(file: IndexedFile): Opened {
       : "changed";
   }
   const { fd, stat } = opened;
-  if (stat.size === file.size && stat.mtimeNs === file.mtimeNs && stat.ctimeNs === file.ctimeNs) return fd;
+  if (sameStamp(stat, file)) return fd;
   closeSync(fd);
   return "changed";
 }
@@ -58,13 +66,14 @@ function openUnchanged(file: IndexedFile): Opened {
  * or not wholly inside the file. Otherwise how many candidates had changed in place since the scan,
  * how many were gone (checked here, on open: no file or another file at the path) and how many
  * were refused (a symbolic link on the way from their root); none changed: the index has no such
- * artifact. @internal
+ * artifact. With `held`, files of at most {@link HELD_MAX_BYTES} are opened through it. @internal
  */
 export function openArtifact(
-  index: BuildIdIndex,
+  index: Pick<BuildIdIndex, "lookup">,
   id: string,
   artifact: Artifact,
   section: string,
+  held?: HeldFiles,
 ): OpenedArtifact | { changed: number; gone: number; refused: number } {
   const files = index.lookup(id);
   const candidates =
@@ -77,18 +86,19 @@ export function openArtifact(
   let gone = 0;
   let refused = 0;
   for (const file of candidates) {
-    const fd = openUnchanged(file);
+    const size = Number(file.size);
+    const isHeld = held !== undefined && size <= HELD_MAX_BYTES;
+    const fd = isHeld ? held.open(file) : openUnchanged(file);
     if (fd === "changed") changed++;
     else if (fd === "gone") gone++;
     else if (fd === "refused") refused++;
     if (typeof fd !== "number") continue;
-    const size = Number(file.size);
-    if (artifact !== "section") return { fd, file, start: 0, length: size };
+    if (artifact !== "section") return { fd, held: isHeld, file, start: 0, length: size };
     try {
       const found = sectionWithBytes(readElfLayout(fdReader(fd), size), section, size);
-      if (found) return { fd, file, start: found.offset, length: found.size };
+      if (found) return { fd, held: isHeld, file, start: found.offset, length: found.size };
     } catch {}
-    closeSync(fd);
+    if (!isHeld) closeSync(fd);
   }
   return { changed, gone, refused };
 }

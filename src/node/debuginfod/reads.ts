@@ -9,14 +9,15 @@ export const HEAD = 4096;
 /** Positional reads of `fd`: `length` bytes at `offset`, fewer only at end of file. @internal */
 export function fdReader(fd: number): ReadAt {
   return (offset, length) => {
-    const bytes = new Uint8Array(length);
+    // Not zeroed (a zeroed 16 KiB array cost a hit 8 us): its own buffer, wholly read or copied short.
+    const bytes = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
     let got = 0;
     while (got < length) {
       const n = readSync(fd, bytes, got, length - got, offset + got);
       if (n === 0) break;
       got += n;
     }
-    return bytes.subarray(0, got);
+    return got === length ? bytes : bytes.slice(0, got);
   };
 }
 

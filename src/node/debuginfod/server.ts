@@ -22,6 +22,8 @@ import { isSectionName, isUrlBuildId } from "./build-id.js";
 import type { BuildIdIndex, GroomStats, ScanProgress, ScanStats } from "./build-id-index.js";
 import type { ClientArtifact } from "./client-cache.js";
 import { KIND } from "./file-table.js";
+import { HELD_MAX_BYTES, HeldFiles } from "./held-files.js";
+import { LookupCache } from "./lookup-cache.js";
 import { fdReader } from "./reads.js";
 import { type AnswerSource, logRequest, noteSent, noteSource } from "./request-log.js";
 import { SourceRequestError, sourceRequestPath } from "./sources.js";
@@ -146,7 +148,10 @@ export interface DebuginfodServer {
 export const MAX_RESCAN_SECONDS = Math.floor(MAX_INTERVAL_MS / 1000);
 
 /** Bodies below this many bytes are read at once and sent in one write; larger ones are streamed. */
-const SMALL_BODY = 256 * 1024;
+const SMALL_BODY = HELD_MAX_BYTES;
+
+/** Interval between sweeps of the held descriptors, in ms: one not asked for since the last sweep is closed. */
+const HELD_SWEEP_MS = 10_000;
 
 class HttpError extends Error {
   constructor(
@@ -181,15 +186,18 @@ function parseRange(header: string | undefined, size: number): { from: number; t
 /** A body to send: `length` bytes at `start` of the open `fd`, with its mtime and `X-DEBUGINFOD-*` headers but the size. */
 interface Body {
   fd: number;
+  /** `fd` is a {@link HeldFiles}' own: left open, and read at once. */
+  held?: boolean;
   start: number;
   length: number;
   mtimeMs: number;
   headers: Record<string, string>;
 }
 
-function indexBody({ fd, file, start, length }: OpenedArtifact): Body {
+function indexBody({ fd, held, file, start, length }: OpenedArtifact): Body {
   return {
     fd,
+    held,
     start,
     length,
     mtimeMs: Number(file.mtimeNs / 1_000_000n),
@@ -199,13 +207,16 @@ function indexBody({ fd, file, start, length }: OpenedArtifact): Body {
 
 function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics: ServerMetrics): void {
   const { fd, start, length } = body;
+  const release = (): void => {
+    if (!body.held) closeSync(fd);
+  };
   const maxSize = Number(req.headers["x-debuginfod-maxsize"] ?? 0);
   let range: ReturnType<typeof parseRange>;
   try {
     if (maxSize > 0 && length > maxSize) throw new HttpError(406, `file too large, max size=${maxSize}`);
     range = parseRange(req.headers.range, length);
   } catch (error) {
-    closeSync(fd);
+    release();
     throw error;
   }
   const from = range?.from ?? 0;
@@ -222,24 +233,24 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics
   metrics.hits++;
   count(metrics.responses, String(res.statusCode));
   if (req.method === "HEAD" || to < from) {
-    closeSync(fd);
+    release();
     res.end();
     return;
   }
-  if (to - from < SMALL_BODY) {
-    let body: Uint8Array;
+  if (to - from < SMALL_BODY || body.held) {
+    let bytes: Uint8Array;
     try {
-      body = fdReader(fd)(start + from, to - from + 1);
+      bytes = fdReader(fd)(start + from, to - from + 1);
     } finally {
-      closeSync(fd);
+      release();
     }
-    if (body.length !== to - from + 1) {
+    if (bytes.length !== to - from + 1) {
       metrics.truncated++;
       res.destroy(); // the file shrank under us: cut the response rather than send a short body
       return;
     }
-    metrics.bytes += body.length;
-    res.end(body);
+    metrics.bytes += bytes.length;
+    res.end(bytes);
     return;
   }
   const stream = createReadStream("", { fd, start: start + from, end: start + to, autoClose: true });
@@ -423,14 +434,18 @@ type Forward = (
   what: { artifact: ClientArtifact; id: string; name: string },
 ) => Promise<void>;
 
-function route(
-  index: BuildIdIndex,
-  req: IncomingMessage,
-  res: ServerResponse,
-  metrics: ServerMetrics,
-  federation: { upstream: Upstream; forward: Forward } | undefined,
-  members: IndexedMembers,
-): void | Promise<void> {
+/** What a request is answered from: the index and what the server keeps beside it. */
+interface Serving {
+  index: BuildIdIndex;
+  metrics: ServerMetrics;
+  federation: { upstream: Upstream; forward: Forward } | undefined;
+  members: IndexedMembers;
+  held: HeldFiles;
+  lookups: LookupCache;
+}
+
+function route(serving: Serving, req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+  const { index, metrics, federation, held, lookups } = serving;
   if (req.method !== "GET" && req.method !== "HEAD")
     throw new HttpError(405, "GET and HEAD only", { Allow: "GET, HEAD" });
   const raw = (req.url ?? "").split("?")[0]!;
@@ -494,7 +509,7 @@ function route(
     throw new HttpError(400, "malformed artifact suffix");
   }
   if (!isUrlBuildId(id)) throw new HttpError(400, "invalid build ID: want lowercase hex of even length");
-  const found = openArtifact(index, id, artifact as Artifact, section);
+  const found = openArtifact(lookups, id, artifact as Artifact, section, held);
   if ("fd" in found) {
     noteSource(res, "index");
     sendBody(req, res, indexBody(found), metrics);
@@ -503,11 +518,11 @@ function route(
   metrics.changed += found.changed;
   metrics.vanished += found.gone;
   metrics.refused += found.refused;
-  if (found.changed === 0 && index.members(id).length > 0)
-    return fromArchive(index, req, res, metrics, federation, members, id, artifact as Artifact, section);
+  if (found.changed === 0 && lookups.inArchives(id))
+    return fromArchive(serving, req, res, id, artifact as Artifact, section);
   if (found.changed > 0) throw new HttpError(503, "file changed since the index was built", { "Retry-After": "10" });
   // Federation: a miss goes upstream, but a section the index's debuginfo lacks does not exist (as elfutils).
-  if (federation && !(artifact === "section" && index.lookup(id).some((f) => f.debuginfo))) {
+  if (federation && !(artifact === "section" && lookups.lookup(id).some((f) => f.debuginfo))) {
     return federation.forward(req, res, { artifact: artifact as Artifact, id, name: section });
   }
   metrics.misses++;
@@ -516,12 +531,9 @@ function route(
 
 // An artifact no plain file holds, from a package archive's member; a miss goes upstream when there are upstreams.
 async function fromArchive(
-  index: BuildIdIndex,
+  { index, metrics, federation, members }: Serving,
   req: IncomingMessage,
   res: ServerResponse,
-  metrics: ServerMetrics,
-  federation: { upstream: Upstream; forward: Forward } | undefined,
-  members: IndexedMembers,
   id: string,
   artifact: Artifact,
   section: string,
@@ -689,6 +701,11 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
   if (upstream) metrics.upstream = upstream.metrics;
   const federation = upstream && { upstream, forward: forwarder(upstream, idleTimeout, metrics) };
   const members = new IndexedMembers(index);
+  const held = new HeldFiles();
+  const lookups = new LookupCache(index);
+  const serving: Serving = { index, metrics, federation, members, held, lookups };
+  // A file removed from a root is not kept alive by its held descriptor for longer than two sweeps.
+  const sweeps = setInterval(() => held.sweep(), HELD_SWEEP_MS).unref();
   const server = createServer(
     {
       maxHeaderSize,
@@ -700,7 +717,7 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     (req, res) => {
       if (options.requestLog) logRequest(req, res, options.requestLog);
       try {
-        route(index, req, res, metrics, federation, members)?.catch((error: unknown) => fail(req, res, error, metrics));
+        route(serving, req, res)?.catch((error: unknown) => fail(req, res, error, metrics));
       } catch (error) {
         fail(req, res, error, metrics);
       }
@@ -720,7 +737,13 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     setTimeout(() => socket.destroy(), 1000).unref();
   });
-  await listen(server, port, host);
+  try {
+    await listen(server, port, host);
+  } catch (error) {
+    clearInterval(sweeps);
+    lookups.close();
+    throw error;
+  }
   const bound = (server.address() as AddressInfo).port;
   const shown = host.includes(":") ? `[${host}]` : host;
   const rescans = rescanner(index, rescanSeconds, options, metrics);
@@ -737,6 +760,9 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       });
+      clearInterval(sweeps);
+      held.clear();
+      lookups.close();
       await members.dispose();
     },
   };
