@@ -89,6 +89,12 @@ export class LookupResults {
   readonly fileOffset: BigUint64Array;
   /** Per address, the mapping holding it (for `OK` and `ANONYMOUS`), else `undefined`. */
   readonly mapping: (Mapping | undefined)[];
+  /**
+   * Per address, where its mapping sits in the space's layout searched (for `OK` and `ANONYMOUS`),
+   * else -1: within one batch, equal slots are the same mapping, so a caller can key per-mapping
+   * work by slot instead of by object. Meaningless across batches.
+   */
+  readonly slot: Int32Array;
   /** {@link fileOffset} as u32 words, which the lookup writes. @internal */
   readonly offsetWords: Uint32Array;
 
@@ -100,6 +106,7 @@ export class LookupResults {
     this.fileOffset = new BigUint64Array(capacity);
     this.offsetWords = new Uint32Array(this.fileOffset.buffer);
     this.mapping = new Array<Mapping | undefined>(capacity).fill(undefined);
+    this.slot = new Int32Array(capacity);
   }
 
   /** How many addresses a batch may hold. */

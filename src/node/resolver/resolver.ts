@@ -18,7 +18,7 @@
  */
 import type { BuildIdCache, BuildIdCacheStats } from "../../cache.js";
 import { instance, integer, u64 } from "../../check.js";
-import { type LookupResults, LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
+import { type LookupResults, LookupStatus } from "../../spaces/index.js";
 import type { WasmSource } from "../../wasm.js";
 import { exactName } from "../procfs/map-files.js";
 import { type Mapping, mappingIdentity } from "../procfs/maps.js";
@@ -28,8 +28,8 @@ import { type FileResolution, fileFail, type Resolution, type ResolveFailure } f
 import { FileBuildIds } from "./file-build-ids.js";
 import { FileChecks, type Held, type RangeChanged } from "./file-checks.js";
 import { expired, type ProcessFailure, ProcessTracker, type Tracked } from "./processes.js";
-import { ResolutionResults, ResolveStatus, resolveStatus } from "./results.js";
-import { type Met, Scratch } from "./scratch.js";
+import { ResolutionResults, ResolveStatus, type ResolveStatusCode, resolveFailure, resolveStatus } from "./results.js";
+import { LOST, type Met, Scratch, UNCOVERED } from "./scratch.js";
 
 /** Options for {@link BuildIdResolver.create}. */
 export interface BuildIdResolverOptions {
@@ -281,14 +281,14 @@ export class BuildIdResolver {
     try {
       let reread = false;
       for (;;) {
-        const seen = this.#lookup(pid, tracked, addresses, out.lookup, n);
+        const seen = this.#lookup(pid, tracked, addresses, out.lookup, n, scratch);
         const outdated =
           seen === Lookup.Lost || (seen === Lookup.Uncovered && expired(tracked.readAt, now, this.#mapsMaxAgeMs));
         const changed =
-          outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, out.lookup, n, now, reread);
+          outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, out.lookup, now, reread);
         if (changed === false) return this.#write(tracked, scratch, out, n);
         reread = true;
-        scratch.forgetFiles();
+        scratch.forget();
         const again = this.#tracker.reread(pid, tracked, now);
         if ("reason" in again) return this.#failAll(n, again, out);
         tracked = again;
@@ -298,23 +298,24 @@ export class BuildIdResolver {
     }
   }
 
-  /** Looks the call's addresses up in the model, answers into `found`. */
-  #lookup(pid: number, tracked: Tracked, addresses: BigUint64Array, found: LookupResults, n: number): Lookup {
+  /** Looks the call's addresses up in the model, answers into `found`, the mappings they fell in noted in `scratch`. */
+  #lookup(
+    pid: number,
+    tracked: Tracked,
+    addresses: BigUint64Array,
+    found: LookupResults,
+    n: number,
+    scratch: Scratch,
+  ): Lookup {
     const time = tracked.gone ? tracked.endedAt - 1n : undefined;
     this.#tracker.spaces.lookupMany(pid, addresses, found, time, 0, n);
+    const seen = scratch.note(found.status, found.slot, n);
     if (tracked.gone) return Lookup.Covered;
-    const status = found.status;
-    let seen = Lookup.Covered;
-    for (let i = 0; i < n; i++) {
-      const s = status[i]!;
-      if (s === LookupStatus.NO_PROCESS || s === LookupStatus.EXITED) return Lookup.Lost;
-      if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) seen = Lookup.Uncovered;
-    }
-    return seen;
+    return seen & LOST ? Lookup.Lost : seen & UNCOVERED ? Lookup.Uncovered : Lookup.Covered;
   }
 
   /**
-   * Finds the file behind each file id the call's addresses met, once per file, into
+   * Finds the file behind each mapping the call's addresses met, once per file, into
    * `scratch.met`: held answers first, confirmed in one cache lookup, then the rest checked.
    * Returns true when a mapping was found changed (unless `settled`: the maps were just read
    * again, and a mapping changed since is answered `changed`).
@@ -324,25 +325,28 @@ export class BuildIdResolver {
     tracked: Tracked,
     scratch: Scratch,
     found: LookupResults,
-    n: number,
     now: number,
     settled: boolean,
   ): Promise<boolean> {
     const { status, fileId, mapping } = found;
-    const { slots, met } = scratch;
+    const { first, fileOf, met } = scratch;
     const feed = this.#tracker.feed;
     let batch = 0;
-    for (let i = 0; i < n; i++) {
-      if (status[i] !== LookupStatus.OK) continue;
+    for (let d = 0; d < scratch.mappings; d++) {
+      const i = first[d]!;
+      if (status[i] !== LookupStatus.OK) {
+        fileOf[d] = -1;
+        continue;
+      }
       const id = fileId[i]!;
       const known = scratch.find(id);
       if (known >= 0) {
-        slots[i] = known;
+        fileOf[d] = known;
         continue;
       }
       const m = mapping[i]!;
       const at = scratch.add(id, m, feed.lineOf(m)!);
-      slots[i] = at;
+      fileOf[d] = at;
       const held = m.file.kind === "inode" ? this.#checks.fresh(id, tracked, now) : undefined;
       met[at]!.held = held;
       if (held?.stamp !== undefined) batch = scratch.batch(batch, held.key!, held.stamp);
@@ -350,11 +354,11 @@ export class BuildIdResolver {
     if (batch > 0) this.#ids.confirmMany(scratch.keys, scratch.stamps, batch, scratch.confirmed);
     let at = 0;
     for (let e = 0; e < scratch.count; e++) {
-      const entry = scratch.met[e]!;
+      const entry = met[e]!;
       const held = entry.held;
       if (held?.stamp !== undefined && scratch.confirmed[at++] === 1) continue;
-      const m = entry.mappings[0]!;
-      const line = entry.lines[0]!;
+      const m = entry.mapping!;
+      const line = entry.line!;
       if (m.file.kind === "pseudo") {
         if (m.path === VDSO_NAME) entry.held = await this.#vdso(pid, tracked, line, now);
         continue;
@@ -374,76 +378,77 @@ export class BuildIdResolver {
     return { file, via: "memory", checkedAt: now };
   }
 
-  /** Writes the call's answers into `out`: per address a status and a place, per distinct mapping a place. */
+  /** Writes the call's answers into `out`: per mapping met a place, then per address a status and a place. */
   #write(tracked: Tracked, scratch: Scratch, out: ResolutionResults, n: number): void {
-    const { status: found, mapping } = out.lookup;
+    const { status: found, mapping, slot } = out.lookup;
     const { status, place } = out;
-    const { slots, met } = scratch;
+    const { first, fileOf, met, index, codes } = scratch;
     const readAt = tracked.readAt;
+    const feed = this.#tracker.feed;
     out.verifiedAt = readAt;
-    // Failures are counted per file and per kind after the loop, not per address.
-    let anonymousCount = 0;
+    let failed = false;
+    for (let d = 0; d < scratch.mappings; d++) {
+      const i = first[d]!;
+      const m = mapping[i]!;
+      const f = fileOf[d]!;
+      let p: number;
+      if (f < 0) {
+        p = out.add({
+          mapping: feed.lineOf(m)!,
+          file: undefined,
+          via: undefined,
+          verifiedAt: readAt,
+          status: ResolveStatus.ANONYMOUS,
+        });
+      } else {
+        const entry = met[f]!;
+        p = this.#filePlace(entry, entry.mapping === m ? entry.line! : feed.lineOf(m)!, readAt, out);
+      }
+      index[slot[i]!] = p;
+      const code = out.places[p]!.status;
+      codes[p] = code;
+      if (code !== ResolveStatus.OK) failed = true;
+    }
     let uncovered = 0;
     let exited = 0;
-    for (let e = 0; e < scratch.count; e++) met[e]!.failed = 0;
     for (let i = 0; i < n; i++) {
+      const at = slot[i]!;
+      if (at >= 0) {
+        const p = index[at]!;
+        place[i] = p;
+        status[i] = codes[p]!;
+        continue;
+      }
+      place[i] = -1;
       const s = found[i]!;
-      if (s === LookupStatus.OK) {
-        const entry = met[slots[i]!]!;
-        const m = mapping[i]!;
-        const k = entry.mappings[0] === m ? 0 : this.#lineIn(entry, m);
-        let p = entry.places[k];
-        if (p === undefined) p = entry.places[k] = this.#filePlace(entry, k, readAt, out);
-        const code = out.places[p]!.status;
-        place[i] = p;
-        status[i] = code;
-        if (code === ResolveStatus.ANONYMOUS) anonymousCount++;
-        else if (code !== ResolveStatus.OK) entry.failed++;
-      } else if (s === LookupStatus.ANONYMOUS) {
-        const m = mapping[i]!;
-        let p = scratch.anonymous.get(m);
-        if (p === undefined) {
-          const line = this.#tracker.feed.lineOf(m)!;
-          p = out.add({
-            mapping: line,
-            file: undefined,
-            via: undefined,
-            verifiedAt: readAt,
-            status: ResolveStatus.ANONYMOUS,
-          });
-          scratch.anonymous.set(m, p);
-        }
-        anonymousCount++;
-        place[i] = p;
-        status[i] = ResolveStatus.ANONYMOUS;
-      } else if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) {
+      if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) {
         uncovered++;
-        place[i] = -1;
         status[i] = ResolveStatus.NO_MAPPING;
       } else {
         exited++;
-        place[i] = -1;
         status[i] = ResolveStatus.EXITED;
       }
     }
     out.answeredAt = this.#now();
     const failures = this.#stats.failures;
-    failures.anonymous += anonymousCount;
     failures["no-mapping"] += uncovered;
     failures.exited += exited;
-    for (let e = 0; e < scratch.count; e++) {
-      const { failed, held } = met[e]!;
-      if (failed > 0 && held !== undefined && !held.file.ok) failures[held.file.reason] += failed;
+    // Failures of places are counted per address, in a second pass only when a place failed.
+    if (failed) {
+      for (let i = 0; i < n; i++) {
+        const code = status[i]! as ResolveStatusCode;
+        if (place[i]! >= 0 && code !== ResolveStatus.OK) failures[resolveFailure(code)!]++;
+      }
     }
   }
 
-  /** The place of the `k`th mapping of file `entry` the call met. */
-  #filePlace(entry: Met, k: number, readAt: number, out: ResolutionResults): number {
+  /** The place of `line`, a mapping of file `entry` the call met. */
+  #filePlace(entry: Met, line: Mapping, readAt: number, out: ResolutionResults): number {
     const held = entry.held;
     const verifiedAt = held === undefined || held.checkedAt > readAt ? readAt : held.checkedAt;
     const file = held?.file;
     const code = file === undefined ? ResolveStatus.ANONYMOUS : file.ok ? ResolveStatus.OK : resolveStatus(file.reason);
-    return out.add({ mapping: entry.lines[k]!, file, via: held?.via, verifiedAt, status: code });
+    return out.add({ mapping: line, file, via: held?.via, verifiedAt, status: code });
   }
 
   #failAll(n: number, failure: ProcessFailure, out: ResolutionResults): void {
@@ -452,15 +457,6 @@ export class BuildIdResolver {
     out.place.fill(-1, 0, n);
     out.detail = failure.detail;
     out.answeredAt = this.#now();
-  }
-
-  /** The index in `entry` of `m`, another mapping of its file, its maps line added when new. */
-  #lineIn(entry: Met, m: SpaceMapping): number {
-    const k = entry.mappings.indexOf(m);
-    if (k >= 0) return k;
-    entry.mappings.push(m);
-    entry.lines.push(this.#tracker.feed.lineOf(m)!);
-    return entry.mappings.length - 1;
   }
 
   /**
