@@ -364,7 +364,7 @@ export class BuildIdResolver {
         continue;
       }
       if (held !== undefined && held.stamp === undefined) continue;
-      const checked = await this.#checks.check(pid, line, entry.id, tracked, now);
+      const checked = await this.#checks.check(pid, line, entry.id, tracked, now, feed.seenAt(m)!);
       if (!("changed" in checked)) entry.held = checked;
       else if (!settled) return true;
       else entry.held = changedHeld(checked, line, now);
@@ -462,23 +462,29 @@ export class BuildIdResolver {
   /**
    * The build ID of the file mapped by `mapping` (a line of `pid`'s maps) in process `pid`,
    * reached through `/proc/PID/map_files/` and checked there by device and inode (by its path when
-   * that may not be followed, or when the process has exited); for `[vdso]`, the vdso's. A mapping
-   * no longer there is `changed`.
+   * that may not be followed); for `[vdso]`, the vdso's. A mapping no longer there is `changed`.
+   * When the process has exited, the file is reached by its path only given `seenAt`, when the line
+   * was read (realtime clock, ms, as `Date.now()` before the read): the file there must have the
+   * line's (device, inode) and a ctime not after `seenAt`, or another file may have taken its inode
+   * number since (`missing`); without `seenAt` the answer is `exited`.
+   * @throws RangeError when `pid` is not an integer >= 1 or `seenAt` not an integer >= 0.
    */
-  async resolveMapping(pid: number, mapping: Mapping): Promise<FileResolution> {
+  async resolveMapping(pid: number, mapping: Mapping, seenAt?: number): Promise<FileResolution> {
     integer("pid", pid, 1);
-    const r = await this.#mapped(pid, mapping);
+    if (seenAt !== undefined) integer("seenAt", seenAt, 0);
+    const r = await this.#mapped(pid, mapping, seenAt);
     if (!r.ok) this.#stats.failures[r.reason]++;
     return r;
   }
 
-  async #mapped(pid: number, mapping: Mapping): Promise<FileResolution> {
+  async #mapped(pid: number, mapping: Mapping, seenAt: number | undefined): Promise<FileResolution> {
     if (mapping.path === VDSO_NAME) return this.#checks.vdso(pid, mapping);
     if (mapping.kind !== "file") return fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`);
-    const checked = await this.#checks.checkOnce(pid, mapping, false);
+    const checked = await this.#checks.checkOnce(pid, mapping);
     if (!("changed" in checked)) return checked;
     if (this.#alive(pid)) return fileFail("changed", checked.changed, mapping.path, mappingIdentity(mapping));
-    const byPath = await this.#checks.checkOnce(pid, mapping, true);
+    if (seenAt === undefined) return fileFail("exited", `process ${pid} exited`);
+    const byPath = await this.#checks.checkOnce(pid, mapping, seenAt);
     return "changed" in byPath ? fileFail("exited", `process ${pid} exited`) : byPath;
   }
 
