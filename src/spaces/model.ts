@@ -258,10 +258,13 @@ export class AddressSpaces {
       offsets.fill(0, 2 * from, 2 * to);
       found.fill(undefined, from, to);
       slots.fill(-1, from, to);
+      out.layout = undefined;
       return undefined;
     }
     const words = this.#wordsOf(addresses);
     const layout = space.layout;
+    out.layout = layout;
+    const perAddress = out.perAddress;
     const chunks = layout.chunks;
     const checkTime = time !== undefined;
     const timeHi = checkTime ? Number(time >> 32n) : 0;
@@ -288,18 +291,22 @@ export class AddressSpaces {
           offsets[2 * i + LO] = low;
           offsets[2 * i + HI] = hi + deltas[2 * j + HI]! + (low > 0xffffffff ? 1 : 0);
           const id = chunk.fileIds[j]!;
-          fileIds[i] = id;
-          found[i] = chunk.mappings[j];
+          if (perAddress) {
+            fileIds[i] = id;
+            found[i] = chunk.mappings[j];
+          }
           status[i] = id < 0 ? LookupStatus.ANONYMOUS : LookupStatus.OK;
           continue;
         }
       }
       status[i] = answer;
-      fileIds[i] = -1;
       offsets[2 * i] = 0;
       offsets[2 * i + 1] = 0;
-      found[i] = undefined;
       slots[i] = -1;
+      if (perAddress) {
+        fileIds[i] = -1;
+        found[i] = undefined;
+      }
     }
     return space;
   }

@@ -284,8 +284,7 @@ export class BuildIdResolver {
         const seen = this.#lookup(pid, tracked, addresses, out.lookup, n, scratch);
         const outdated =
           seen === Lookup.Lost || (seen === Lookup.Uncovered && expired(tracked.readAt, now, this.#mapsMaxAgeMs));
-        const changed =
-          outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, out.lookup, now, reread);
+        const changed = outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, now, reread);
         if (changed === false) return this.#write(tracked, scratch, out, n);
         reread = true;
         scratch.forget();
@@ -309,7 +308,7 @@ export class BuildIdResolver {
   ): Lookup {
     const time = tracked.gone ? tracked.endedAt - 1n : undefined;
     this.#tracker.spaces.lookupMany(pid, addresses, found, time, 0, n);
-    const seen = scratch.note(found.status, found.slot, n);
+    const seen = scratch.note(found, n);
     if (tracked.gone) return Lookup.Covered;
     return seen & LOST ? Lookup.Lost : seen & UNCOVERED ? Lookup.Uncovered : Lookup.Covered;
   }
@@ -320,31 +319,22 @@ export class BuildIdResolver {
    * Returns true when a mapping was found changed (unless `settled`: the maps were just read
    * again, and a mapping changed since is answered `changed`).
    */
-  async #files(
-    pid: number,
-    tracked: Tracked,
-    scratch: Scratch,
-    found: LookupResults,
-    now: number,
-    settled: boolean,
-  ): Promise<boolean> {
-    const { status, fileId, mapping } = found;
-    const { first, fileOf, met } = scratch;
+  async #files(pid: number, tracked: Tracked, scratch: Scratch, now: number, settled: boolean): Promise<boolean> {
+    const { fileOf, met } = scratch;
     const feed = this.#tracker.feed;
     let batch = 0;
     for (let d = 0; d < scratch.mappings; d++) {
-      const i = first[d]!;
-      if (status[i] !== LookupStatus.OK) {
+      const m = scratch.found[d]!;
+      const id = m.fileId;
+      if (id < 0) {
         fileOf[d] = -1;
         continue;
       }
-      const id = fileId[i]!;
       const known = scratch.find(id);
       if (known >= 0) {
         fileOf[d] = known;
         continue;
       }
-      const m = mapping[i]!;
       const at = scratch.add(id, m, feed.lineOf(m)!);
       fileOf[d] = at;
       const held = m.file.kind === "inode" ? this.#checks.fresh(id, tracked, now) : undefined;
@@ -380,7 +370,7 @@ export class BuildIdResolver {
 
   /** Writes the call's answers into `out`: per mapping met a place, then per address a status and a place. */
   #write(tracked: Tracked, scratch: Scratch, out: ResolutionResults, n: number): void {
-    const { status: found, mapping, slot } = out.lookup;
+    const { status: found, slot } = out.lookup;
     const { status, place } = out;
     const { first, fileOf, met, index, codes } = scratch;
     const readAt = tracked.readAt;
@@ -389,7 +379,7 @@ export class BuildIdResolver {
     let failed = false;
     for (let d = 0; d < scratch.mappings; d++) {
       const i = first[d]!;
-      const m = mapping[i]!;
+      const m = scratch.found[d]!;
       const f = fileOf[d]!;
       let p: number;
       if (f < 0) {
@@ -409,26 +399,9 @@ export class BuildIdResolver {
       codes[p] = code;
       if (code !== ResolveStatus.OK) failed = true;
     }
-    let uncovered = 0;
-    let exited = 0;
-    for (let i = 0; i < n; i++) {
-      const at = slot[i]!;
-      if (at >= 0) {
-        const p = index[at]!;
-        place[i] = p;
-        status[i] = codes[p]!;
-        continue;
-      }
-      place[i] = -1;
-      const s = found[i]!;
-      if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) {
-        uncovered++;
-        status[i] = ResolveStatus.NO_MAPPING;
-      } else {
-        exited++;
-        status[i] = ResolveStatus.EXITED;
-      }
-    }
+    const misses = placeAll(n, slot, index, codes, found, place, status);
+    const uncovered = misses & MISSES_MASK;
+    const exited = misses >>> MISSES_BITS;
     out.answeredAt = this.#now();
     const failures = this.#stats.failures;
     failures["no-mapping"] += uncovered;
@@ -545,6 +518,47 @@ export class BuildIdResolver {
   cacheStats(): BuildIdCacheStats {
     return this.#ids.cache.stats();
   }
+}
+
+/** {@link placeAll} returns two counts of at most 2^24 addresses in one number. */
+const MISSES_BITS = 25;
+const MISSES_MASK = 2 ** MISSES_BITS - 1;
+
+/**
+ * Per address, its place and status: through the slot its lookup found, the place made for that
+ * slot (`index`) and its code; without a slot, `no-mapping` or `exited`. Returns how many of each,
+ * the exited above {@link MISSES_BITS}. Its own function, so that the loop is compiled on its own.
+ */
+function placeAll(
+  n: number,
+  slot: Int32Array,
+  index: Int32Array,
+  codes: Uint8Array,
+  found: Uint8Array,
+  place: Int32Array,
+  status: Uint8Array,
+): number {
+  let uncovered = 0;
+  let exited = 0;
+  for (let i = 0; i < n; i++) {
+    const at = slot[i]!;
+    if (at >= 0) {
+      const p = index[at]!;
+      place[i] = p;
+      status[i] = codes[p]!;
+      continue;
+    }
+    place[i] = -1;
+    const s = found[i]!;
+    if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) {
+      uncovered++;
+      status[i] = ResolveStatus.NO_MAPPING;
+    } else {
+      exited++;
+      status[i] = ResolveStatus.EXITED;
+    }
+  }
+  return exited * 2 ** MISSES_BITS + uncovered;
 }
 
 /** What a file's check holds when its mapping changed after a fresh read of the maps. */

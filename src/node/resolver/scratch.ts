@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import { LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
+import { type LookupResults, LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
 import type { Mapping } from "../procfs/maps.js";
 import type { Held } from "./file-checks.js";
 import type { Stamp } from "./stamps.js";
@@ -37,6 +37,8 @@ export class Met {
 export class Scratch {
   /** Per mapping the call met (in the order met): the index of its first address. */
   first: Int32Array;
+  /** Per mapping the call met: the model's mapping. */
+  readonly found: SpaceMapping[] = [];
   /** Per mapping the call met: the index in {@link met} of its file, or -1 for a mapping without one. */
   fileOf: Int32Array;
   /** Per place of the answers: its status code. */
@@ -96,10 +98,12 @@ export class Scratch {
   }
 
   /**
-   * Notes the mappings a lookup's answers fell in: the first address of each slot goes to
-   * {@link first}. Returns {@link UNCOVERED} and {@link LOST} as bits, for the other addresses.
+   * Notes the mappings the answers of a lookup into `out` fell in: the first address of each slot
+   * goes to {@link first}, its mapping to {@link found}. Returns {@link UNCOVERED} and {@link LOST}
+   * as bits, for the other addresses.
    */
-  note(status: Uint8Array, slot: Int32Array, n: number): number {
+  note(out: LookupResults, n: number): number {
+    const { status, slot } = out;
     const call = this.#call;
     let calls = this.#slotCall;
     let index = this.index;
@@ -115,6 +119,7 @@ export class Scratch {
         }
         calls[at] = call;
         index[at] = this.mappings;
+        this.found[this.mappings] = out.mappingOf(at);
         this.first[this.mappings++] = i;
         continue;
       }
