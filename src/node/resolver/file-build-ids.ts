@@ -112,12 +112,8 @@ function identityOf(ref: FileIdentity | InodeFileRef): FileIdentity {
   return { dev: u64("identity.dev", ref.dev), ino: u64("identity.ino", ref.ino) };
 }
 
-/**
- * How far a file's ctime must precede the moment its inode was known live (see
- * {@link FileBuildIds.lookupIdentity}): the kernel stamps ctime from its coarse clock, up to one
- * tick (10 ms at the lowest `HZ`, 100) behind the realtime clock `Date.now()` reads.
- */
-export const CTIME_SLACK_MS = 10;
+/** How far a file's ctime must precede the moment its inode was known live: ctime comes from the kernel's coarse clock, up to a tick (10 ms at `HZ` 100) behind `Date.now()`. */
+const CTIME_SLACK_MS = 10;
 
 /**
  * File identity -> build ID, cached: see the module comment. Every answer is a
@@ -283,8 +279,7 @@ export class FileBuildIds {
    * `liveAt` (realtime clock, ms, as `Date.now()`) is a moment the wanted file was known live (say,
    * mapped): an inode number names one live file at a time, so a file whose ctime is later may be
    * another that took the number after the wanted one was deleted, and is passed over as well. A
-   * file's ctime comes from a clock up to a tick coarse: it must precede `liveAt` by
-   * {@link CTIME_SLACK_MS}.
+   * file's ctime comes from a clock up to a tick coarse: it must precede `liveAt` by 10 ms.
    * @throws TypeError or RangeError for an identity, paths or `liveAt` of the wrong shape.
    */
   async lookupIdentity(
