@@ -126,7 +126,7 @@ export class LookupResults {
     return this.status.length;
   }
 
-  /** The mapping at `slot` (a {@link slot} of the last batch) in the layout that batch searched. */
+  /** The mapping at `slot` (a {@link LookupResults.slot} of the last batch) in the layout that batch searched. */
   mappingOf(slot: number): Mapping {
     const chunk = this.layout?.chunks[slot >>> CHUNK_BITS];
     const m = chunk?.mappings[slot & (CHUNK_MAX - 1)];

@@ -140,7 +140,7 @@ export class ProcFeed {
   /**
    * Applies a read of `pid`'s maps, `lines`, made at `time` by the process `identity` says it was
    * (the very array of the read before, unchanged, costs nothing). `seenAt` is when the read began on
-   * the realtime clock (`Date.now()`), kept for each mapping the read shows first ({@link seenAt}).
+   * the realtime clock (`Date.now()`), kept for each mapping the read shows first ({@link ProcFeed.seenAt}).
    * @throws SpaceEventError as `AddressSpaces.apply` does (a time that went back); the model is
    *   then left as the last event that applied made it.
    */
