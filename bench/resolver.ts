@@ -1,22 +1,29 @@
-// Benchmark "resolver": samples resolved per second by BuildIdResolver.resolveMany over every process
-// of this machine, in two scenarios, all in one run:
-//  - sampler: addresses in executable file mappings only, the real clock; cold (new resolver), warm
-//    (everything held) through resolveMany (an object per address) and through resolveInto (typed
-//    arrays the caller owns), and re-read (forget() before each call, so the maps are read and the
-//    files checked every call), at 1, 64 and 1,024 addresses per call, the three interleaved, best
-//    of rounds;
+// Benchmark "resolver": samples resolved per CPU second by BuildIdResolver over processes, in two
+// scenarios, all in one run:
+//  - sampler: addresses in executable file mappings only, the real clock, over 16 Node processes the
+//    bench starts (a fixed population: what a call costs depends on the target's maps, so a run over
+//    whatever the machine runs moves with it: 5x for a 25-line shell, 100x for an 800-line browser);
+//    cold (new resolver), warm (everything held) through resolveMany (an object per address) and
+//    through resolveInto (typed arrays the caller owns), and re-read (forget() before each call, so
+//    the maps are read and the files checked every call) through each of the two, at 1, 64 and 1,024
+//    addresses per call; the modes interleaved in rounds, each timed by the process's CPU time (user
+//    + system, every thread: the kernel's work reading /proc counts, time other processes take does
+//    not), garbage collected before each, medians over the rounds; then the same at 1,024 over every
+//    process of this machine, for reference (population printed);
 //  - batch profiler: a quarter of the addresses in anonymous or data mappings (JIT code, heap,
 //    .data), one call per process per 250 ms of the resolver's clock (simulated, so the bounds
 //    expire as they would: the maps are re-read and the files re-checked every 4th call); cold is
 //    the first pass of a new resolver over processes started for it (Node children nothing has
 //    asked /proc about), warm the next passes, at 64 and 1,024 addresses per call;
 // then where the time goes. Self-contained on purpose (no bench/ harness).
-//   npx tsx bench/resolver.ts [--json] [--seconds S] [--rounds N]   (BENCH_SEED=N picks the addresses)
+//   npx tsx bench/resolver.ts [--json] [--round-ms MS] [--rounds N]   (BENCH_SEED=N picks the addresses)
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { BuildIdCache } from "../src/index.js";
 import { ProcFeed } from "../src/node/procfs/feed.js";
 import { findMapping, type Mapping, mapFilesPath, parseMaps } from "../src/node/procfs/maps.js";
@@ -27,12 +34,13 @@ import { AddressSpaces, isAnonymousPath, LookupResults } from "../src/spaces/ind
 const { values } = parseArgs({
   options: {
     json: { type: "boolean" },
-    seconds: { type: "string", default: "2" },
-    rounds: { type: "string", default: "15" },
+    "round-ms": { type: "string", default: "40" },
+    rounds: { type: "string", default: "21" },
   },
 });
-const SECONDS = Number(values.seconds);
+const ROUND_MS = Number(values["round-ms"]);
 const ROUNDS = Number(values.rounds);
+const MACHINE_ROUNDS = Math.max(3, Math.ceil(ROUNDS / 3));
 const SIZES = [1, 64, 1024] as const;
 const BATCH_SIZES = [64, 1024] as const;
 const BATCH_PERIOD_MS = 250;
@@ -40,8 +48,11 @@ const BATCH_PASSES = 12;
 const seed = Number(process.env.BENCH_SEED ?? 1);
 const loadAtStart = loadavg()[0]!;
 console.error(
-  `bench:resolver: Node ${process.version}, seed ${seed} (BENCH_SEED), ${ROUNDS} interleaved rounds over ${SECONDS} s per mode, load ${loadAtStart.toFixed(2)}`,
+  `bench:resolver: Node ${process.version}, seed ${seed} (BENCH_SEED), ${ROUNDS} interleaved rounds of ${ROUND_MS} ms CPU per mode, load ${loadAtStart.toFixed(2)}`,
 );
+// A collection before each timed mode, so that no mode pays for the garbage of the one before.
+setFlagsFromString("--expose-gc");
+const collect = runInNewContext("gc") as () => void;
 
 let state = seed >>> 0 || 1;
 function random(): number {
@@ -90,22 +101,37 @@ function batchSamples(t: Target, n: number): bigint[] {
   });
 }
 
-// Interleaved rounds, the best of each: on a shared machine the fastest round is the one least
-// disturbed by other work, for both modes alike.
-function best(values: number[]): number {
-  return Math.max(...values);
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Addresses per second of `pass` (one call per process), repeated until it has run `ms`. */
-async function timed(pass: () => Promise<number>, ms: number): Promise<number> {
+/** This process's CPU time (user + system, all threads), in ms. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+interface Rate {
+  /** Addresses per CPU second. */
+  cpu: number;
+  /** Addresses per wall-clock second. */
+  wall: number;
+}
+
+/** Addresses per second of `pass` (one call per process), repeated until it has used `ms` of CPU time; collected before. */
+async function timed(pass: () => Promise<number>, ms: number): Promise<Rate> {
+  collect();
   let addresses = 0;
+  const c0 = cpuMs();
   const t0 = performance.now();
-  let elapsed = 0;
+  let used = 0;
   do {
     addresses += await pass();
-    elapsed = performance.now() - t0;
-  } while (elapsed < ms);
-  return addresses / (elapsed / 1000);
+    used = cpuMs() - c0;
+  } while (used < ms);
+  return { cpu: addresses / (used / 1000), wall: addresses / ((performance.now() - t0) / 1000) };
 }
 
 const FRESH_PROCESSES = 16;
@@ -125,8 +151,7 @@ async function freshTargets(): Promise<{ children: ChildProcess[]; targets: Targ
   return { children, targets: targets(children.map((c) => String(c.pid))) };
 }
 
-const procs = targets();
-const rows: { scenario: string; perCall: number; mode: string; samplesPerSecond: number }[] = [];
+const rows: { scenario: string; perCall: number; mode: string; samplesPerSecond: number; wall: number }[] = [];
 /** In the warm rounds: addresses, and the bound re-checks they cost (stat reads, maps reads, file checks). */
 const rechecks = new Map<string, { addresses: number; statReads: number; mapsReads: number; fileChecks: number }>();
 const COUNTED = ["addresses", "statReads", "mapsReads", "fileChecks"] as const;
@@ -137,73 +162,93 @@ function count(key: string, before: ReturnType<BuildIdResolver["stats"]>, after:
   rechecks.set(key, c);
 }
 
-const sampler = new Map(SIZES.map((n) => [n, procs.map((t) => ({ pid: t.pid, addresses: samples(t, n) }))]));
-for (const n of SIZES) {
-  const list = sampler.get(n)!;
-  const typedList = list.map(({ pid, addresses }) => ({ pid, addresses: BigUint64Array.from(addresses) }));
-  const out = new ResolutionResults(n);
-  const resolver = await BuildIdResolver.create();
-  const once = async (forget: boolean) => {
-    let count = 0;
-    for (const { pid, addresses } of list) {
-      if (forget) resolver.forget(pid);
-      count += (await resolver.resolveMany(pid, addresses)).length;
-    }
-    return count;
-  };
-  const typed = async () => {
-    let count = 0;
-    for (const { pid, addresses } of typedList) count += (await resolver.resolveInto(pid, addresses, out)).length;
-    return count;
-  };
-  const t0 = performance.now();
-  const coldCount = await once(false);
-  const cold = coldCount / ((performance.now() - t0) / 1000);
-  rows.push({ scenario: "sampler", perCall: n, mode: "cold", samplesPerSecond: cold });
-  const warm: number[] = [];
-  const warmTyped: number[] = [];
-  const reread: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const before = resolver.stats();
-    warm.push(await timed(() => once(false), (SECONDS * 1000) / ROUNDS));
-    count(`sampler @${n}`, before, resolver.stats());
-    warmTyped.push(await timed(typed, (SECONDS * 1000) / ROUNDS));
-    reread.push(await timed(() => once(true), (SECONDS * 1000) / ROUNDS));
-  }
-  rows.push({ scenario: "sampler", perCall: n, mode: "warm", samplesPerSecond: best(warm) });
-  rows.push({ scenario: "sampler", perCall: n, mode: "warm typed", samplesPerSecond: best(warmTyped) });
-  rows.push({ scenario: "sampler", perCall: n, mode: "re-read", samplesPerSecond: best(reread) });
+/** The population a scenario ran over: processes, and the lines of their maps. */
+function population(ts: readonly Target[]): { processes: number; linesMedian: number; linesMax: number } {
+  const lines = ts.map((t) => t.maps.length);
+  return { processes: ts.length, linesMedian: median(lines), linesMax: Math.max(...lines) };
 }
 
-for (const n of BATCH_SIZES) {
-  // Best of three resolvers, each over processes of its own: cold is one pass, so one disturbed pass would decide it.
-  const colds: number[] = [];
-  const warms: number[] = [];
-  for (let run = 0; run < 3; run++) {
-    const fresh = await freshTargets();
-    const list = fresh.targets.map((t) => ({ pid: t.pid, addresses: batchSamples(t, n) }));
-    let clock = 0;
-    const resolver = await BuildIdResolver.create({ now: () => clock });
-    const pass = async () => {
-      let count = 0;
-      for (const { pid, addresses } of list) count += (await resolver.resolveMany(pid, addresses)).length;
-      clock += BATCH_PERIOD_MS;
-      return count;
-    };
-    let t0 = performance.now();
-    const coldCount = await pass();
-    colds.push(coldCount / ((performance.now() - t0) / 1000));
-    const before = resolver.stats();
-    let warmCount = 0;
-    t0 = performance.now();
-    for (let p = 0; p < BATCH_PASSES; p++) warmCount += await pass();
-    warms.push(warmCount / ((performance.now() - t0) / 1000));
-    count(`batch @${n}`, before, resolver.stats());
-    for (const c of fresh.children) c.kill();
+type Modes = Record<string, (list: { pid: number; addresses: BigUint64Array }[]) => Promise<number>>;
+
+/** The sampler's modes over `list`, interleaved in `rounds` rounds; a row per mode (medians) under `scenario`. */
+async function sampler(scenario: string, ts: readonly Target[], n: number, rounds: number, only?: readonly string[]) {
+  const list = ts.map((t) => ({ pid: t.pid, addresses: BigUint64Array.from(samples(t, n)) }));
+  const out = new ResolutionResults(n);
+  const resolver = await BuildIdResolver.create();
+  const modes: Modes = {
+    warm: async (l) => {
+      let c = 0;
+      for (const { pid, addresses } of l) c += (await resolver.resolveMany(pid, addresses)).length;
+      return c;
+    },
+    "warm typed": async (l) => {
+      let c = 0;
+      for (const { pid, addresses } of l) c += (await resolver.resolveInto(pid, addresses, out)).length;
+      return c;
+    },
+    "re-read": async (l) => {
+      let c = 0;
+      for (const { pid, addresses } of l) {
+        resolver.forget(pid);
+        c += (await resolver.resolveMany(pid, addresses)).length;
+      }
+      return c;
+    },
+    "re-read typed": async (l) => {
+      let c = 0;
+      for (const { pid, addresses } of l) {
+        resolver.forget(pid);
+        c += (await resolver.resolveInto(pid, addresses, out)).length;
+      }
+      return c;
+    },
+  };
+  const names = only ?? Object.keys(modes);
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  const coldCount = await modes["warm typed"]!(list);
+  rows.push({
+    scenario,
+    perCall: n,
+    mode: "cold",
+    samplesPerSecond: coldCount / ((cpuMs() - c0) / 1000),
+    wall: coldCount / ((performance.now() - t0) / 1000),
+  });
+  // One untimed pass of each mode: compiled code, not the interpreter, is what is timed.
+  for (const name of names) await modes[name]!(list);
+  const rates = new Map<string, Rate[]>(names.map((name) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      const before = resolver.stats();
+      rates.get(name)!.push(await timed(() => modes[name]!(list), ROUND_MS));
+      if (name.startsWith("warm")) count(`${scenario} ${name} @${n}`, before, resolver.stats());
+    }
   }
-  rows.push({ scenario: "batch", perCall: n, mode: "cold", samplesPerSecond: best(colds) });
-  rows.push({ scenario: "batch", perCall: n, mode: "warm", samplesPerSecond: best(warms) });
+  for (const [mode, r] of rates)
+    rows.push({
+      scenario,
+      perCall: n,
+      mode,
+      samplesPerSecond: median(r.map((x) => x.cpu)),
+      wall: median(r.map((x) => x.wall)),
+    });
+  return rates;
 }
+
+const own = await freshTargets();
+const procs = own.targets;
+const ratios: Record<string, number[]> = {};
+for (const n of SIZES) {
+  const rates = await sampler("sampler", procs, n, ROUNDS);
+  // Per round, warm typed over the re-read of the same round: how much the ratio moves between rounds.
+  if (n === 1024) {
+    const typed = rates.get("warm typed")!;
+    ratios["warm typed / re-read typed"] = typed.map((r, i) => r.cpu / rates.get("re-read typed")![i]!.cpu);
+    ratios["warm typed / re-read"] = typed.map((r, i) => r.cpu / rates.get("re-read")![i]!.cpu);
+  }
+}
+const machine = targets();
+await sampler("machine", machine, 1024, MACHINE_ROUNDS, ["warm typed", "re-read typed"]);
 
 // Where the time goes, per unit, measured on the same processes.
 function perUnit(units: number, f: () => void): number {
@@ -212,14 +257,14 @@ function perUnit(units: number, f: () => void): number {
   do {
     f();
     rounds++;
-  } while (performance.now() - t0 < SECONDS * 250);
+  } while (performance.now() - t0 < ROUND_MS * 10);
   return ((performance.now() - t0) * 1e6) / (rounds * units);
 }
 const distinctFiles = procs.reduce(
   (s, t) => s + new Set(t.exec.map((m) => `${m.major}:${m.minor}:${m.inode}`)).size,
   0,
 );
-const all1024 = sampler.get(1024)!;
+const all1024 = procs.map((t) => ({ pid: t.pid, addresses: samples(t, 1024) }));
 const cache = await BuildIdCache.create({ capacity: 1024 });
 const keys = BigUint64Array.from({ length: 1024 }, (_, i) => BigInt(i + 1));
 for (const k of keys) cache.set(k, "0123456789abcdef0123456789abcdef01234567");
@@ -264,12 +309,51 @@ const breakdown = {
   }),
 };
 
+for (const c of own.children) c.kill();
+
+for (const n of BATCH_SIZES) {
+  // The median of three resolvers, each over processes of its own: cold is one pass, so one disturbed pass would decide it.
+  const colds: number[] = [];
+  const warms: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    const fresh = await freshTargets();
+    const list = fresh.targets.map((t) => ({ pid: t.pid, addresses: batchSamples(t, n) }));
+    let clock = 0;
+    const resolver = await BuildIdResolver.create({ now: () => clock });
+    const pass = async () => {
+      let count = 0;
+      for (const { pid, addresses } of list) count += (await resolver.resolveMany(pid, addresses)).length;
+      clock += BATCH_PERIOD_MS;
+      return count;
+    };
+    collect();
+    let c0 = cpuMs();
+    const coldCount = await pass();
+    colds.push(coldCount / ((cpuMs() - c0) / 1000));
+    const before = resolver.stats();
+    let warmCount = 0;
+    collect();
+    c0 = cpuMs();
+    for (let p = 0; p < BATCH_PASSES; p++) warmCount += await pass();
+    warms.push(warmCount / ((cpuMs() - c0) / 1000));
+    count(`batch @${n}`, before, resolver.stats());
+    for (const c of fresh.children) c.kill();
+  }
+  rows.push({ scenario: "batch", perCall: n, mode: "cold", samplesPerSecond: median(colds), wall: Number.NaN });
+  rows.push({ scenario: "batch", perCall: n, mode: "warm", samplesPerSecond: median(warms), wall: Number.NaN });
+}
+
 const get = (scenario: string, n: number, mode: string) =>
   rows.find((r) => r.scenario === scenario && r.perCall === n && r.mode === mode)!.samplesPerSecond;
 const baseline = get("sampler", 1024, "re-read");
 // Warm at 64/call over the re-read baseline at 1,024 before issue 15, measured on main on this machine.
 const TODAY_WARM64_RATIO = Number(process.env.BENCH_TODAY_WARM64 ?? 0.55);
 const checks = [
+  {
+    target: "sampler: warm typed @1024 / re-read typed @1024 >= 20",
+    value: get("sampler", 1024, "warm typed") / get("sampler", 1024, "re-read typed"),
+    need: 20,
+  },
   {
     target: "sampler: warm typed @1024 / re-read @1024 >= 20",
     value: get("sampler", 1024, "warm typed") / baseline,
@@ -288,6 +372,10 @@ const checks = [
   })),
 ];
 const loadAtEnd = loadavg()[0]!;
+const populations = { sampler: population(procs), machine: population(machine) };
+const spread = Object.fromEntries(
+  Object.entries(ratios).map(([k, v]) => [k, { min: Math.min(...v), median: median(v), max: Math.max(...v) }]),
+);
 if (values.json) {
   console.log(
     JSON.stringify(
@@ -295,8 +383,11 @@ if (values.json) {
         node: process.version,
         load: [loadAtStart, loadAtEnd],
         seed,
-        processes: procs.length,
+        rounds: ROUNDS,
+        roundMs: ROUND_MS,
+        populations,
         rows,
+        roundRatios: spread,
         breakdown,
         warmRechecks: Object.fromEntries(rechecks),
         checks,
@@ -307,32 +398,50 @@ if (values.json) {
   );
 } else {
   const fmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  const lines = (p: ReturnType<typeof population>) =>
+    `${p.processes} processes, maps lines median ${p.linesMedian}, max ${p.linesMax}`;
   console.log(
-    `Node ${process.version}, ${procs.length} processes with executable file mappings, ${cpus().length} CPUs (shared machine), load ${loadAtStart.toFixed(2)} -> ${loadAtEnd.toFixed(2)}\n`,
+    `Node ${process.version}, ${cpus().length} CPUs (shared machine), load ${loadAtStart.toFixed(2)} -> ${loadAtEnd.toFixed(2)}; addresses per CPU second (user + system), medians of ${ROUNDS} interleaved rounds of ${ROUND_MS} ms\n`,
   );
-  console.log("sampler (executable addresses, real clock)");
-  console.log("per call   cold/s       warm/s   warm typed/s    re-read/s");
+  console.log(
+    `sampler (executable addresses, real clock; the bench's own Node processes: ${lines(populations.sampler)})`,
+  );
+  const modes = ["cold", "warm", "warm typed", "re-read", "re-read typed"];
+  console.log(`per call ${modes.map((m) => `${m}/s`.padStart(15)).join("")}`);
   for (const n of SIZES)
+    console.log(`${String(n).padStart(8)} ${modes.map((m) => fmt.format(get("sampler", n, m)).padStart(15)).join("")}`);
+  for (const [k, v] of Object.entries(spread))
     console.log(
-      `${String(n).padStart(8)}   ${[get("sampler", n, "cold"), get("sampler", n, "warm"), get("sampler", n, "warm typed"), get("sampler", n, "re-read")].map((v) => fmt.format(v).padStart(10)).join("   ")}`,
+      `  @1024, ${k} per round: min ${v.min.toFixed(1)}, median ${v.median.toFixed(1)}, max ${v.max.toFixed(1)}`,
     );
-  console.log(`\nbatch profiler (a quarter anonymous or data addresses, one call per ${BATCH_PERIOD_MS} ms)`);
+  const wall = (m: string) => rows.find((r) => r.scenario === "sampler" && r.perCall === 1024 && r.mode === m)!.wall;
+  console.log(
+    `  @1024 by wall clock instead: warm typed ${fmt.format(wall("warm typed"))}/s, re-read typed ${fmt.format(wall("re-read typed"))}/s (${(wall("warm typed") / wall("re-read typed")).toFixed(1)}x)`,
+  );
+  const mt = get("machine", 1024, "warm typed");
+  const mr = get("machine", 1024, "re-read typed");
+  console.log(
+    `\nfor reference, every process of this machine (${lines(populations.machine)}; ${MACHINE_ROUNDS} rounds) @1024: warm typed ${fmt.format(mt)}/s, re-read typed ${fmt.format(mr)}/s, ${(mt / mr).toFixed(1)}x`,
+  );
+  console.log(
+    `\nbatch profiler (a quarter anonymous or data addresses, one call per ${BATCH_PERIOD_MS} ms; median of 3)`,
+  );
   console.log("per call   cold/s       warm/s");
   for (const n of BATCH_SIZES)
     console.log(
       `${String(n).padStart(8)}   ${[get("batch", n, "cold"), get("batch", n, "warm")].map((v) => fmt.format(v).padStart(10)).join("   ")}`,
     );
-  console.log("\nwhere the time goes");
+  console.log("\nwhere the time goes (wall clock)");
   for (const [k, v] of Object.entries(breakdown)) console.log(`  ${k.padEnd(66)} ${fmt.format(v).padStart(10)}`);
   for (const [key, c] of rechecks) {
     const per = (v: number) => ((v * 1000) / c.addresses).toFixed(2);
     console.log(
-      `  warm ${key}: bound re-checks per 1,000 samples: ${per(c.statReads)} stat, ${per(c.mapsReads)} maps, ${per(c.fileChecks)} file checks`,
+      `  ${key}: bound re-checks per 1,000 samples: ${per(c.statReads)} stat, ${per(c.mapsReads)} maps, ${per(c.fileChecks)} file checks`,
     );
   }
   console.log("\ntargets (one run)");
   for (const c of checks)
     console.log(
-      `  ${c.target.padEnd(50)} ${c.value.toFixed(2).padStart(10)}  ${c.value >= c.need ? "met" : "NOT met"}`,
+      `  ${c.target.padEnd(56)} ${c.value.toFixed(2).padStart(10)}  ${c.value >= c.need ? "met" : "NOT met"}`,
     );
 }

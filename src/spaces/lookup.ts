@@ -5,7 +5,7 @@
  * @module
  */
 import { integer } from "../check.js";
-import type { Mapping } from "./layout.js";
+import { CHUNK_BITS, CHUNK_MAX, type Layout, type Mapping } from "./layout.js";
 import type { AddressSpace } from "./space.js";
 
 /** A batch lookup's answer per address, in {@link LookupResults.status}. */
@@ -83,27 +83,54 @@ export type Lookup = LookupHit | LookupMiss;
 export class LookupResults {
   /** Per address, a {@link LookupStatus} code. */
   readonly status: Uint8Array;
-  /** Per address, the file's id; -1 unless `OK`. */
+  /** Per address, the file's id; -1 unless `OK`. Not written when made with `perAddress: false`. */
   readonly fileId: Int32Array;
   /** Per address, the file offset (`address - start + pgoff`, mod 2^64); 0 when no mapping holds it. */
   readonly fileOffset: BigUint64Array;
-  /** Per address, the mapping holding it (for `OK` and `ANONYMOUS`), else `undefined`. */
+  /**
+   * Per address, the mapping holding it (for `OK` and `ANONYMOUS`), else `undefined`; not written
+   * when made with `perAddress: false` (see {@link mappingOf}).
+   */
   readonly mapping: (Mapping | undefined)[];
+  /**
+   * Per address, where its mapping sits in the space's layout searched (for `OK` and `ANONYMOUS`),
+   * else -1: within one batch, equal slots are the same mapping, so a caller can key per-mapping
+   * work by slot instead of by object. Meaningless across batches.
+   */
+  readonly slot: Int32Array;
   /** {@link fileOffset} as u32 words, which the lookup writes. @internal */
   readonly offsetWords: Uint32Array;
+  /** Whether {@link mapping} and {@link fileId} are written per address. */
+  readonly perAddress: boolean;
+  /** The layout the last batch searched. @internal */
+  layout: Layout | undefined = undefined;
 
-  /** @param capacity how many addresses one batch may hold, 1 to 2^24. */
-  constructor(capacity: number) {
+  /**
+   * @param capacity how many addresses one batch may hold, 1 to 2^24.
+   * @param options `perAddress: false` leaves {@link mapping} and {@link fileId} unwritten, for a
+   *   caller that keys its work by {@link slot} and asks {@link mappingOf} once per slot.
+   */
+  constructor(capacity: number, options: { perAddress?: boolean } = {}) {
     integer("capacity", capacity, 1, 2 ** 24);
+    this.perAddress = options.perAddress ?? true;
     this.status = new Uint8Array(capacity);
     this.fileId = new Int32Array(capacity);
     this.fileOffset = new BigUint64Array(capacity);
     this.offsetWords = new Uint32Array(this.fileOffset.buffer);
     this.mapping = new Array<Mapping | undefined>(capacity).fill(undefined);
+    this.slot = new Int32Array(capacity);
   }
 
   /** How many addresses a batch may hold. */
   get capacity(): number {
     return this.status.length;
+  }
+
+  /** The mapping at `slot` (a {@link LookupResults.slot} of the last batch) in the layout that batch searched. */
+  mappingOf(slot: number): Mapping {
+    const chunk = this.layout?.chunks[slot >>> CHUNK_BITS];
+    const m = chunk?.mappings[slot & (CHUNK_MAX - 1)];
+    if (m === undefined) throw new RangeError(`slot ${slot} is not a slot of the last batch`);
+    return m;
   }
 }

@@ -159,8 +159,6 @@ export class AddressSpaces {
   readonly #oneWords = new Uint32Array(this.#oneAddress.buffer);
   #lastAddresses: BigUint64Array | undefined;
   #lastWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
-  /** Where {@link locateMany} writes a batch's places. */
-  #places = new Int32Array(0);
 
   /** @param options bounds on what the model holds; each option is checked, with the bad value named. */
   constructor(options: AddressSpacesOptions = {}) {
@@ -252,16 +250,21 @@ export class AddressSpaces {
     const fileIds = out.fileId;
     const offsets = out.offsetWords;
     const found = out.mapping;
+    const slots = out.slot;
     const space = this.#select(pid, time);
     if (typeof space === "number") {
       status.fill(space, from, to);
       fileIds.fill(-1, from, to);
       offsets.fill(0, 2 * from, 2 * to);
       found.fill(undefined, from, to);
+      slots.fill(-1, from, to);
+      out.layout = undefined;
       return undefined;
     }
     const words = this.#wordsOf(addresses);
     const layout = space.layout;
+    out.layout = layout;
+    const perAddress = out.perAddress;
     const chunks = layout.chunks;
     const checkTime = time !== undefined;
     const timeHi = checkTime ? Number(time >> 32n) : 0;
@@ -269,19 +272,18 @@ export class AddressSpaces {
     const uncovered = space.incomplete ? LookupStatus.INCOMPLETE : LookupStatus.NO_MAPPING;
     // A batch pays for the flat tree (built once per layout); a few addresses search the chunks.
     const flat = to - from >= FLAT_BATCH ? layout.flat() : null;
-    const places = flat === null ? undefined : this.#placesFor(to);
-    if (places !== undefined) locateMany(layout, flat!, words, from, to, places);
+    if (flat !== null) locateMany(layout, flat, words, from, to, slots);
     for (let i = from; i < to; i++) {
       const hi = words[2 * i + HI]!;
       const lo = words[2 * i + LO]!;
-      const at = places !== undefined ? places[i]! : locate(layout, hi, lo);
+      let at: number;
+      if (flat !== null) at = slots[i]!;
+      else slots[i] = at = locate(layout, hi, lo);
       let answer: number = uncovered;
       if (at >= 0) {
         const chunk = chunks[at >>> CHUNK_BITS]!;
         const j = at & (CHUNK_MAX - 1);
-        const sinces = chunk.sinces;
-        const sinceHi = sinces[2 * j + HI]!;
-        if (checkTime && (sinceHi > timeHi || (sinceHi === timeHi && sinces[2 * j + LO]! > timeLo))) {
+        if (checkTime && after(chunk.sinces, j, timeHi, timeLo)) {
           answer = LookupStatus.CHANGED;
         } else {
           const deltas = chunk.deltas;
@@ -289,17 +291,22 @@ export class AddressSpaces {
           offsets[2 * i + LO] = low;
           offsets[2 * i + HI] = hi + deltas[2 * j + HI]! + (low > 0xffffffff ? 1 : 0);
           const id = chunk.fileIds[j]!;
-          fileIds[i] = id;
-          found[i] = chunk.mappings[j];
+          if (perAddress) {
+            fileIds[i] = id;
+            found[i] = chunk.mappings[j];
+          }
           status[i] = id < 0 ? LookupStatus.ANONYMOUS : LookupStatus.OK;
           continue;
         }
       }
       status[i] = answer;
-      fileIds[i] = -1;
       offsets[2 * i] = 0;
       offsets[2 * i + 1] = 0;
-      found[i] = undefined;
+      slots[i] = -1;
+      if (perAddress) {
+        fileIds[i] = -1;
+        found[i] = undefined;
+      }
     }
     return space;
   }
@@ -618,12 +625,6 @@ export class AddressSpaces {
     return LookupStatus.NO_PROCESS;
   }
 
-  /** Room for `n` places found by {@link locateMany}. */
-  #placesFor(n: number): Int32Array {
-    if (this.#places.length < n) this.#places = new Int32Array(Math.max(n, 2 * this.#places.length));
-    return this.#places;
-  }
-
   /** `addresses` as u32 words, the view made once per array. */
   #wordsOf(addresses: BigUint64Array): Uint32Array<ArrayBufferLike> {
     if (addresses === this.#oneAddress) return this.#oneWords;
@@ -633,6 +634,12 @@ export class AddressSpaces {
     }
     return this.#lastWords;
   }
+}
+
+/** Mapping `j`'s time in `sinces` (words) is after the time `hi`:`lo`. */
+function after(sinces: Uint32Array, j: number, hi: number, lo: number): boolean {
+  const sinceHi = sinces[2 * j + HI]!;
+  return sinceHi > hi || (sinceHi === hi && sinces[2 * j + LO]! > lo);
 }
 
 function isLive(space: Space | undefined): space is Space {

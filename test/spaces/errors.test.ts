@@ -207,4 +207,14 @@ describe("options and lookups", () => {
     expect([...out.status]).toEqual([7, 7]);
     expect(thrownBy(() => new LookupResults(0)).message).toBe("capacity must be an integer from 1 to 16777216, got 0");
   });
+
+  test("S11 mappingOf a slot that is not one of the last batch's: RangeError naming it", () => {
+    const spaces = sample();
+    const out = new LookupResults(2, { perAddress: false });
+    expect(thrownBy(() => out.mappingOf(0)).message).toBe("slot 0 is not a slot of the last batch");
+    spaces.lookupMany(1, BigUint64Array.of(0x1000n, 0x10n), out);
+    expect(out.slot[1]).toBe(-1);
+    expect(thrownBy(() => out.mappingOf(-1)).message).toBe("slot -1 is not a slot of the last batch");
+    expect(thrownBy(() => out.mappingOf(4096)).message).toBe("slot 4096 is not a slot of the last batch");
+  });
 });

@@ -166,6 +166,32 @@ function answerAt(out: LookupResults, i: number): RefAnswer {
 
 const show = (a: RefAnswer) => ({ ...a, status: lookupFailure(a.status as never) ?? "ok" });
 
+/**
+ * Checks the slots of a batch (`out`): equal slots exactly for the same mapping, -1 exactly for
+ * none; and that a batch without per-address mappings (`lean`) answers the same, its
+ * `mappingOf(slot)` each address's mapping.
+ */
+function slotsAgree(out: LookupResults, lean: LookupResults, where: string): void {
+  const bySlot = new Map<number, unknown>();
+  const byMapping = new Map<unknown, number>();
+  for (let i = 0; i < out.capacity; i++) {
+    const slot = out.slot[i]!;
+    const m = out.mapping[i];
+    if (slot !== lean.slot[i] || out.status[i] !== lean.status[i] || out.fileOffset[i] !== lean.fileOffset[i])
+      expect([lean.slot[i], lean.status[i], lean.fileOffset[i]], `${where}, address ${i}: the lean batch`).toEqual([
+        slot,
+        out.status[i],
+        out.fileOffset[i],
+      ]);
+    if (slot < 0 !== (m === undefined)) expect(slot, `${where}, address ${i}: slot without a mapping`).toBe(-1);
+    if (m === undefined) continue;
+    if ((bySlot.get(slot) ?? m) !== m || (byMapping.get(m) ?? slot) !== slot || lean.mappingOf(slot) !== m)
+      expect.fail(`${where}, address ${i}: slot ${slot} is not one mapping`);
+    bySlot.set(slot, m);
+    byMapping.set(m, slot);
+  }
+}
+
 /** Checks two answers are equal; cheap when they are (an expect per address would dominate the run). */
 function same(mine: RefAnswer, theirs: RefAnswer, where: string): void {
   if (
@@ -207,6 +233,7 @@ function run(
   const model = new AddressSpaces(options);
   const reference = new Reference();
   const out = new LookupResults(ADDRESSES.length);
+  const lean = new LookupResults(ADDRESSES.length, { perAddress: false });
   const idKeys = new Map<number, string>();
   sequence.forEach((event, step) => {
     model.apply(event);
@@ -218,6 +245,8 @@ function run(
     for (const p of [...PIDS, KERNEL_PID, 99]) {
       for (const time of times) {
         model.lookupMany(p, ADDRESSES, out, time);
+        model.lookupMany(p, ADDRESSES, lean, time);
+        slotsAgree(out, lean, `step ${step} (${event.type}), pid ${p} at ${time}`);
         for (let i = 0; i < ADDRESSES.length; i++) {
           const where = `step ${step} (${event.type}), pid ${p}, 0x${ADDRESSES[i]!.toString(16)} at ${time}`;
           const mine = answerAt(out, i);

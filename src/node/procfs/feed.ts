@@ -124,7 +124,7 @@ export class ProcFeed {
   /** The model fed. */
   readonly spaces: AddressSpaces;
   readonly #fed = new Map<number, Fed>();
-  readonly #lines = new WeakMap<SpaceMapping, Mapping>();
+  readonly #lines = new WeakMap<SpaceMapping, { line: Mapping; seenAt: number }>();
   readonly #name: (pid: number, line: Mapping) => Mapping;
 
   /**
@@ -139,11 +139,18 @@ export class ProcFeed {
 
   /**
    * Applies a read of `pid`'s maps, `lines`, made at `time` by the process `identity` says it was
-   * (the very array of the read before, unchanged, costs nothing).
+   * (the very array of the read before, unchanged, costs nothing). `seenAt` is when the read began on
+   * the realtime clock (`Date.now()`), kept for each mapping the read shows first ({@link ProcFeed.seenAt}).
    * @throws SpaceEventError as `AddressSpaces.apply` does (a time that went back); the model is
    *   then left as the last event that applied made it.
    */
-  read(pid: number, time: bigint, identity: ProcessIdentity, lines: readonly Mapping[]): ReadOutcome {
+  read(
+    pid: number,
+    time: bigint,
+    identity: ProcessIdentity,
+    lines: readonly Mapping[],
+    seenAt: number = Date.now(),
+  ): ReadOutcome {
     const fed = this.#fed.get(pid);
     const space = this.spaces.space(pid);
     const live = fed !== undefined && space !== undefined && space.endedAt === undefined;
@@ -172,7 +179,7 @@ export class ProcFeed {
     else if (fed!.lines === lines) return outcome;
     else for (const e of mapsEvents(pid, time, fed!.lines, lines)) this.spaces.apply(e);
     this.#fed.set(pid, { identity, lines });
-    this.#remember(pid, lines);
+    this.#remember(pid, lines, seenAt);
     return outcome;
   }
 
@@ -185,7 +192,15 @@ export class ProcFeed {
 
   /** The maps line the model's `mapping` came from (for a mapping this feed made). */
   lineOf(mapping: SpaceMapping): Mapping | undefined {
-    return this.#lines.get(mapping);
+    return this.#lines.get(mapping)?.line;
+  }
+
+  /**
+   * When the model's `mapping` was first seen (the start of the read that first showed it, realtime
+   * clock, ms): its file was live and mapped then, so no other file had its inode number.
+   */
+  seenAt(mapping: SpaceMapping): number | undefined {
+    return this.#lines.get(mapping)?.seenAt;
   }
 
   /** Who `pid` was at its last read, while its space lives. */
@@ -194,14 +209,15 @@ export class ProcFeed {
   }
 
   // Pairs the space's new mappings with the lines they came from, both in address order.
-  #remember(pid: number, lines: readonly Mapping[]): void {
+  #remember(pid: number, lines: readonly Mapping[], seenAt: number): void {
     const space = this.spaces.space(pid);
     if (space === undefined) return;
     let i = 0;
     for (const m of space.mappings()) {
       if (this.#lines.has(m)) continue;
       while (i < lines.length && lines[i]!.start < m.start) i++;
-      if (i < lines.length && lines[i]!.start === m.start) this.#lines.set(m, this.#name(pid, lines[i]!));
+      if (i < lines.length && lines[i]!.start === m.start)
+        this.#lines.set(m, { line: this.#name(pid, lines[i]!), seenAt });
     }
   }
 }

@@ -38,9 +38,10 @@ export type ResolveFailure =
  * - `map_files`: through the mapping itself (`/proc/PID/map_files/START-END`): exactly the file mapped there;
  * - `root`: `/proc/PID/map_files/` may not be followed (`EPERM`, `EACCES`: it takes `CAP_SYS_ADMIN`),
  *   so the range was checked by name (`readlink`) and the file reached by its path in the process's
- *   root, checked by (device, inode);
- * - `path`: by its path in this mount namespace, checked by (device, inode): the process's root was
- *   not reachable either, or the process has exited;
+ *   root, checked by (device, inode) and a ctime not after that check;
+ * - `path`: by its path in this mount namespace, checked likewise: the process's root was not
+ *   reachable either, or the process has exited (then the ctime must not be after the moment the
+ *   mapping was first seen: a newer file may have taken a deleted file's inode number);
  * - `memory`: the vdso, read from memory.
  */
 export type FileVia = "map_files" | "root" | "path" | "memory";

@@ -112,6 +112,9 @@ function identityOf(ref: FileIdentity | InodeFileRef): FileIdentity {
   return { dev: u64("identity.dev", ref.dev), ino: u64("identity.ino", ref.ino) };
 }
 
+/** How far a file's ctime must precede the moment its inode was known live: ctime comes from the kernel's coarse clock, up to a tick (10 ms at `HZ` 100) behind `Date.now()`. */
+const CTIME_SLACK_MS = 10;
+
 /**
  * File identity -> build ID, cached: see the module comment. Every answer is a
  * {@link FileResolution}; nothing a file on a live system does is thrown.
@@ -272,13 +275,21 @@ export class FileBuildIds {
    * `candidatePaths` that opens as that very file: each is opened without blocking and checked on
    * the handle, a path holding another file is passed over. Fails `missing` (or `permission` when a
    * path was refused) naming every path tried.
-   * @throws TypeError or RangeError for an identity or paths of the wrong shape.
+   *
+   * `liveAt` (realtime clock, ms, as `Date.now()`) is a moment the wanted file was known live (say,
+   * mapped): an inode number names one live file at a time, so a file whose ctime is later may be
+   * another that took the number after the wanted one was deleted, and is passed over as well. A
+   * file's ctime comes from a clock up to a tick coarse: it must precede `liveAt` by 10 ms.
+   * @throws TypeError or RangeError for an identity, paths or `liveAt` of the wrong shape.
    */
   async lookupIdentity(
     identity: FileIdentity | InodeFileRef,
     candidatePaths: readonly string[],
+    liveAt?: number,
   ): Promise<FileResolution> {
     const want = identityOf(identity);
+    if (liveAt !== undefined) integer("liveAt", liveAt, 0);
+    const latest = liveAt === undefined ? undefined : BigInt(liveAt - CTIME_SLACK_MS) * 1_000_000n;
     if (!Array.isArray(candidatePaths))
       throw new TypeError(`candidatePaths must be an array, got ${describe(candidatePaths)}`);
     candidatePaths.forEach((p, i) => {
@@ -302,6 +313,13 @@ export class FileBuildIds {
         continue;
       }
       try {
+        if (latest !== undefined && opened.stat.ctimeNs > latest) {
+          const ctime = new Date(Number(opened.stat.ctimeNs / 1_000_000n)).toISOString();
+          problems.push(
+            `${path} has the (device, inode) but its ctime ${ctime} is after ${new Date(liveAt!).toISOString()}, when the file was known live: another file may have taken the inode number`,
+          );
+          continue;
+        }
         return await this.lookupOpened(opened.handle, opened.stat, path);
       } finally {
         await opened.handle.close();

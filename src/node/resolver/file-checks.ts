@@ -88,7 +88,8 @@ export class FileChecks {
 
   /**
    * Checks the file `mapping` maps in process `pid` (model file id `fileId`) through that mapping,
-   * and holds the answer. A process that is gone is checked by the path, by (device, inode).
+   * and holds the answer. A process that is gone is checked by the path, by (device, inode), and
+   * its ctime: not after `seenAt`, when the mapping was first seen (realtime clock, ms).
    */
   async check(
     pid: number,
@@ -96,9 +97,10 @@ export class FileChecks {
     fileId: number,
     tracked: Tracked,
     now: number,
+    seenAt: number,
   ): Promise<Held | RangeChanged> {
     this.#counts.fileChecks++;
-    const found = await this.#reach(pid, mapping, tracked.gone);
+    const found = await this.#reach(pid, mapping, tracked.gone ? seenAt : undefined);
     if ("changed" in found) {
       this.#counts.rangeChanges++;
       return found;
@@ -121,21 +123,32 @@ export class FileChecks {
     this.#held.delete(fileId);
   }
 
-  /** The build ID of the file `mapping` maps in `pid` (gone: by path), checked as {@link check} does, without holding it. */
-  async checkOnce(pid: number, mapping: Mapping, gone: boolean): Promise<FileResolution | RangeChanged> {
+  /**
+   * The build ID of the file `mapping` maps in `pid`, checked as {@link check} does, without holding
+   * it; `goneSeenAt`, for a process that is gone: when `mapping` was read (by path, as {@link check}).
+   */
+  async checkOnce(pid: number, mapping: Mapping, goneSeenAt?: number): Promise<FileResolution | RangeChanged> {
     this.#counts.fileChecks++;
-    const found = await this.#reach(pid, mapping, gone);
+    const found = await this.#reach(pid, mapping, goneSeenAt);
     return "changed" in found ? found : found.file;
   }
 
+  /**
+   * Reaches the file through the range, or for a process gone (`goneSeenAt` given) by its path,
+   * proven by (device, inode) and a ctime not after `goneSeenAt`. A path also stands in for a range
+   * that may not be followed: then the file's ctime must not be after the range's check.
+   */
   async #reach(
     pid: number,
     mapping: Mapping,
-    gone: boolean,
+    goneSeenAt: number | undefined,
   ): Promise<{ file: FileResolution; via: FileVia } | RangeChanged> {
     const identity = mappingIdentity(mapping);
     const { procRoot } = this.#options;
-    if (gone) return this.#byPath(identity, fallbackPaths(pid, mapping, procRoot).slice(1), mapping, pid);
+    if (goneSeenAt !== undefined)
+      return this.#byPath(identity, fallbackPaths(pid, mapping, procRoot).slice(1), mapping, pid, goneSeenAt);
+    // readlink at this moment shows the range's file linked at the path: it was live then.
+    const checkedAt = Date.now();
     const range = checkRange(pid, mapping, procRoot);
     switch (range.kind) {
       case "changed":
@@ -143,7 +156,7 @@ export class FileChecks {
       case "not-regular":
         return { file: fileFail("not-elf", range.detail, mapping.path, identity), via: "map_files" };
       case "denied":
-        return this.#byPath(identity, fallbackPaths(pid, mapping, procRoot), mapping, pid);
+        return this.#byPath(identity, fallbackPaths(pid, mapping, procRoot), mapping, pid, checkedAt);
       case "file": {
         const held = this.#ids.lookupStat(range.stat, range.path);
         if (held !== undefined) return { file: held, via: "map_files" };
@@ -169,18 +182,20 @@ export class FileChecks {
     }
   }
 
+  /** The file by `paths`, proven by (device, inode) and a ctime not after `liveAt` (see `lookupIdentity`). */
   async #byPath(
     identity: FileIdentity,
     paths: string[],
     mapping: Mapping,
     pid: number,
+    liveAt: number,
   ): Promise<{ file: FileResolution; via: FileVia }> {
     if (paths.length === 0)
       return {
         file: fileFail("missing", `${mapping.path} (deleted) of process ${pid} is reachable only through its mapping`),
         via: "path",
       };
-    const file = await this.#ids.lookupIdentity(identity, paths);
+    const file = await this.#ids.lookupIdentity(identity, paths, liveAt);
     return { file, via: file.path?.startsWith(`${this.#options.procRoot}/`) ? "root" : "path" };
   }
 

@@ -180,6 +180,7 @@ export class ProcessTracker {
   #read(pid: number, tracked: Tracked, identity: ProcessIdentity): Tracked | ProcessFailure {
     this.#counts.mapsReads++;
     const readAt = this.#options.now();
+    const seenAt = Date.now();
     let read: MapsRead;
     try {
       read = parseMapsAfter(readMapsTextSync(pid, this.#options.procRoot), tracked.maps);
@@ -189,7 +190,7 @@ export class ProcessTracker {
         ? this.#lost(pid, tracked, failure, readAt)
         : this.#fail(pid, failure, readAt);
     }
-    const outcome = this.feed.read(pid, this.#time(), identity, read.mappings);
+    const outcome = this.feed.read(pid, this.#time(), identity, read.mappings, seenAt);
     tracked.maps = read;
     if (outcome !== "same") {
       tracked.vdso = undefined;

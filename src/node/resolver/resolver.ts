@@ -18,7 +18,7 @@
  */
 import type { BuildIdCache, BuildIdCacheStats } from "../../cache.js";
 import { instance, integer, u64 } from "../../check.js";
-import { type LookupResults, LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
+import { type LookupResults, LookupStatus } from "../../spaces/index.js";
 import type { WasmSource } from "../../wasm.js";
 import { exactName } from "../procfs/map-files.js";
 import { type Mapping, mappingIdentity } from "../procfs/maps.js";
@@ -28,8 +28,8 @@ import { type FileResolution, fileFail, type Resolution, type ResolveFailure } f
 import { FileBuildIds } from "./file-build-ids.js";
 import { FileChecks, type Held, type RangeChanged } from "./file-checks.js";
 import { expired, type ProcessFailure, ProcessTracker, type Tracked } from "./processes.js";
-import { ResolutionResults, ResolveStatus, resolveStatus } from "./results.js";
-import { type Met, Scratch } from "./scratch.js";
+import { ResolutionResults, ResolveStatus, type ResolveStatusCode, resolveFailure, resolveStatus } from "./results.js";
+import { LOST, type Met, Scratch, UNCOVERED } from "./scratch.js";
 
 /** Options for {@link BuildIdResolver.create}. */
 export interface BuildIdResolverOptions {
@@ -281,14 +281,13 @@ export class BuildIdResolver {
     try {
       let reread = false;
       for (;;) {
-        const seen = this.#lookup(pid, tracked, addresses, out.lookup, n);
+        const seen = this.#lookup(pid, tracked, addresses, out.lookup, n, scratch);
         const outdated =
           seen === Lookup.Lost || (seen === Lookup.Uncovered && expired(tracked.readAt, now, this.#mapsMaxAgeMs));
-        const changed =
-          outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, out.lookup, n, now, reread);
+        const changed = outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, now, reread);
         if (changed === false) return this.#write(tracked, scratch, out, n);
         reread = true;
-        scratch.forgetFiles();
+        scratch.forget();
         const again = this.#tracker.reread(pid, tracked, now);
         if ("reason" in again) return this.#failAll(n, again, out);
         tracked = again;
@@ -298,51 +297,46 @@ export class BuildIdResolver {
     }
   }
 
-  /** Looks the call's addresses up in the model, answers into `found`. */
-  #lookup(pid: number, tracked: Tracked, addresses: BigUint64Array, found: LookupResults, n: number): Lookup {
+  /** Looks the call's addresses up in the model, answers into `found`, the mappings they fell in noted in `scratch`. */
+  #lookup(
+    pid: number,
+    tracked: Tracked,
+    addresses: BigUint64Array,
+    found: LookupResults,
+    n: number,
+    scratch: Scratch,
+  ): Lookup {
     const time = tracked.gone ? tracked.endedAt - 1n : undefined;
     this.#tracker.spaces.lookupMany(pid, addresses, found, time, 0, n);
+    const seen = scratch.note(found, n);
     if (tracked.gone) return Lookup.Covered;
-    const status = found.status;
-    let seen = Lookup.Covered;
-    for (let i = 0; i < n; i++) {
-      const s = status[i]!;
-      if (s === LookupStatus.NO_PROCESS || s === LookupStatus.EXITED) return Lookup.Lost;
-      if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) seen = Lookup.Uncovered;
-    }
-    return seen;
+    return seen & LOST ? Lookup.Lost : seen & UNCOVERED ? Lookup.Uncovered : Lookup.Covered;
   }
 
   /**
-   * Finds the file behind each file id the call's addresses met, once per file, into
+   * Finds the file behind each mapping the call's addresses met, once per file, into
    * `scratch.met`: held answers first, confirmed in one cache lookup, then the rest checked.
    * Returns true when a mapping was found changed (unless `settled`: the maps were just read
    * again, and a mapping changed since is answered `changed`).
    */
-  async #files(
-    pid: number,
-    tracked: Tracked,
-    scratch: Scratch,
-    found: LookupResults,
-    n: number,
-    now: number,
-    settled: boolean,
-  ): Promise<boolean> {
-    const { status, fileId, mapping } = found;
-    const { slots, met } = scratch;
+  async #files(pid: number, tracked: Tracked, scratch: Scratch, now: number, settled: boolean): Promise<boolean> {
+    const { fileOf, met } = scratch;
     const feed = this.#tracker.feed;
     let batch = 0;
-    for (let i = 0; i < n; i++) {
-      if (status[i] !== LookupStatus.OK) continue;
-      const id = fileId[i]!;
-      const known = scratch.find(id);
-      if (known >= 0) {
-        slots[i] = known;
+    for (let d = 0; d < scratch.mappings; d++) {
+      const m = scratch.found[d]!;
+      const id = m.fileId;
+      if (id < 0) {
+        fileOf[d] = -1;
         continue;
       }
-      const m = mapping[i]!;
+      const known = scratch.find(id);
+      if (known >= 0) {
+        fileOf[d] = known;
+        continue;
+      }
       const at = scratch.add(id, m, feed.lineOf(m)!);
-      slots[i] = at;
+      fileOf[d] = at;
       const held = m.file.kind === "inode" ? this.#checks.fresh(id, tracked, now) : undefined;
       met[at]!.held = held;
       if (held?.stamp !== undefined) batch = scratch.batch(batch, held.key!, held.stamp);
@@ -350,17 +344,17 @@ export class BuildIdResolver {
     if (batch > 0) this.#ids.confirmMany(scratch.keys, scratch.stamps, batch, scratch.confirmed);
     let at = 0;
     for (let e = 0; e < scratch.count; e++) {
-      const entry = scratch.met[e]!;
+      const entry = met[e]!;
       const held = entry.held;
       if (held?.stamp !== undefined && scratch.confirmed[at++] === 1) continue;
-      const m = entry.mappings[0]!;
-      const line = entry.lines[0]!;
+      const m = entry.mapping!;
+      const line = entry.line!;
       if (m.file.kind === "pseudo") {
         if (m.path === VDSO_NAME) entry.held = await this.#vdso(pid, tracked, line, now);
         continue;
       }
       if (held !== undefined && held.stamp === undefined) continue;
-      const checked = await this.#checks.check(pid, line, entry.id, tracked, now);
+      const checked = await this.#checks.check(pid, line, entry.id, tracked, now, feed.seenAt(m)!);
       if (!("changed" in checked)) entry.held = checked;
       else if (!settled) return true;
       else entry.held = changedHeld(checked, line, now);
@@ -374,76 +368,60 @@ export class BuildIdResolver {
     return { file, via: "memory", checkedAt: now };
   }
 
-  /** Writes the call's answers into `out`: per address a status and a place, per distinct mapping a place. */
+  /** Writes the call's answers into `out`: per mapping met a place, then per address a status and a place. */
   #write(tracked: Tracked, scratch: Scratch, out: ResolutionResults, n: number): void {
-    const { status: found, mapping } = out.lookup;
+    const { status: found, slot } = out.lookup;
     const { status, place } = out;
-    const { slots, met } = scratch;
+    const { first, fileOf, met, index, codes } = scratch;
     const readAt = tracked.readAt;
+    const feed = this.#tracker.feed;
     out.verifiedAt = readAt;
-    // Failures are counted per file and per kind after the loop, not per address.
-    let anonymousCount = 0;
-    let uncovered = 0;
-    let exited = 0;
-    for (let e = 0; e < scratch.count; e++) met[e]!.failed = 0;
-    for (let i = 0; i < n; i++) {
-      const s = found[i]!;
-      if (s === LookupStatus.OK) {
-        const entry = met[slots[i]!]!;
-        const m = mapping[i]!;
-        const k = entry.mappings[0] === m ? 0 : this.#lineIn(entry, m);
-        let p = entry.places[k];
-        if (p === undefined) p = entry.places[k] = this.#filePlace(entry, k, readAt, out);
-        const code = out.places[p]!.status;
-        place[i] = p;
-        status[i] = code;
-        if (code === ResolveStatus.ANONYMOUS) anonymousCount++;
-        else if (code !== ResolveStatus.OK) entry.failed++;
-      } else if (s === LookupStatus.ANONYMOUS) {
-        const m = mapping[i]!;
-        let p = scratch.anonymous.get(m);
-        if (p === undefined) {
-          const line = this.#tracker.feed.lineOf(m)!;
-          p = out.add({
-            mapping: line,
-            file: undefined,
-            via: undefined,
-            verifiedAt: readAt,
-            status: ResolveStatus.ANONYMOUS,
-          });
-          scratch.anonymous.set(m, p);
-        }
-        anonymousCount++;
-        place[i] = p;
-        status[i] = ResolveStatus.ANONYMOUS;
-      } else if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) {
-        uncovered++;
-        place[i] = -1;
-        status[i] = ResolveStatus.NO_MAPPING;
+    let failed = false;
+    for (let d = 0; d < scratch.mappings; d++) {
+      const i = first[d]!;
+      const m = scratch.found[d]!;
+      const f = fileOf[d]!;
+      let p: number;
+      if (f < 0) {
+        p = out.add({
+          mapping: feed.lineOf(m)!,
+          file: undefined,
+          via: undefined,
+          verifiedAt: readAt,
+          status: ResolveStatus.ANONYMOUS,
+        });
       } else {
-        exited++;
-        place[i] = -1;
-        status[i] = ResolveStatus.EXITED;
+        const entry = met[f]!;
+        p = this.#filePlace(entry, entry.mapping === m ? entry.line! : feed.lineOf(m)!, readAt, out);
       }
+      index[slot[i]!] = p;
+      const code = out.places[p]!.status;
+      codes[p] = code;
+      if (code !== ResolveStatus.OK) failed = true;
     }
+    const misses = placeAll(n, slot, index, codes, found, place, status);
+    const uncovered = misses & MISSES_MASK;
+    const exited = misses >>> MISSES_BITS;
     out.answeredAt = this.#now();
     const failures = this.#stats.failures;
-    failures.anonymous += anonymousCount;
     failures["no-mapping"] += uncovered;
     failures.exited += exited;
-    for (let e = 0; e < scratch.count; e++) {
-      const { failed, held } = met[e]!;
-      if (failed > 0 && held !== undefined && !held.file.ok) failures[held.file.reason] += failed;
+    // Failures of places are counted per address, in a second pass only when a place failed.
+    if (failed) {
+      for (let i = 0; i < n; i++) {
+        const code = status[i]! as ResolveStatusCode;
+        if (place[i]! >= 0 && code !== ResolveStatus.OK) failures[resolveFailure(code)!]++;
+      }
     }
   }
 
-  /** The place of the `k`th mapping of file `entry` the call met. */
-  #filePlace(entry: Met, k: number, readAt: number, out: ResolutionResults): number {
+  /** The place of `line`, a mapping of file `entry` the call met. */
+  #filePlace(entry: Met, line: Mapping, readAt: number, out: ResolutionResults): number {
     const held = entry.held;
     const verifiedAt = held === undefined || held.checkedAt > readAt ? readAt : held.checkedAt;
     const file = held?.file;
     const code = file === undefined ? ResolveStatus.ANONYMOUS : file.ok ? ResolveStatus.OK : resolveStatus(file.reason);
-    return out.add({ mapping: entry.lines[k]!, file, via: held?.via, verifiedAt, status: code });
+    return out.add({ mapping: line, file, via: held?.via, verifiedAt, status: code });
   }
 
   #failAll(n: number, failure: ProcessFailure, out: ResolutionResults): void {
@@ -454,35 +432,32 @@ export class BuildIdResolver {
     out.answeredAt = this.#now();
   }
 
-  /** The index in `entry` of `m`, another mapping of its file, its maps line added when new. */
-  #lineIn(entry: Met, m: SpaceMapping): number {
-    const k = entry.mappings.indexOf(m);
-    if (k >= 0) return k;
-    entry.mappings.push(m);
-    entry.lines.push(this.#tracker.feed.lineOf(m)!);
-    return entry.mappings.length - 1;
-  }
-
   /**
    * The build ID of the file mapped by `mapping` (a line of `pid`'s maps) in process `pid`,
    * reached through `/proc/PID/map_files/` and checked there by device and inode (by its path when
-   * that may not be followed, or when the process has exited); for `[vdso]`, the vdso's. A mapping
-   * no longer there is `changed`.
+   * that may not be followed); for `[vdso]`, the vdso's. A mapping no longer there is `changed`.
+   * When the process has exited, the file is reached by its path only given `seenAt`, when the line
+   * was read (realtime clock, ms, as `Date.now()` before the read): the file there must have the
+   * line's (device, inode) and a ctime not after `seenAt`, or another file may have taken its inode
+   * number since (`missing`); without `seenAt` the answer is `exited`.
+   * @throws RangeError when `pid` is not an integer >= 1 or `seenAt` not an integer >= 0.
    */
-  async resolveMapping(pid: number, mapping: Mapping): Promise<FileResolution> {
+  async resolveMapping(pid: number, mapping: Mapping, seenAt?: number): Promise<FileResolution> {
     integer("pid", pid, 1);
-    const r = await this.#mapped(pid, mapping);
+    if (seenAt !== undefined) integer("seenAt", seenAt, 0);
+    const r = await this.#mapped(pid, mapping, seenAt);
     if (!r.ok) this.#stats.failures[r.reason]++;
     return r;
   }
 
-  async #mapped(pid: number, mapping: Mapping): Promise<FileResolution> {
+  async #mapped(pid: number, mapping: Mapping, seenAt: number | undefined): Promise<FileResolution> {
     if (mapping.path === VDSO_NAME) return this.#checks.vdso(pid, mapping);
     if (mapping.kind !== "file") return fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`);
-    const checked = await this.#checks.checkOnce(pid, mapping, false);
+    const checked = await this.#checks.checkOnce(pid, mapping);
     if (!("changed" in checked)) return checked;
     if (this.#alive(pid)) return fileFail("changed", checked.changed, mapping.path, mappingIdentity(mapping));
-    const byPath = await this.#checks.checkOnce(pid, mapping, true);
+    if (seenAt === undefined) return fileFail("exited", `process ${pid} exited`);
+    const byPath = await this.#checks.checkOnce(pid, mapping, seenAt);
     return "changed" in byPath ? fileFail("exited", `process ${pid} exited`) : byPath;
   }
 
@@ -543,6 +518,47 @@ export class BuildIdResolver {
   cacheStats(): BuildIdCacheStats {
     return this.#ids.cache.stats();
   }
+}
+
+/** {@link placeAll} returns two counts of at most 2^24 addresses in one number. */
+const MISSES_BITS = 25;
+const MISSES_MASK = 2 ** MISSES_BITS - 1;
+
+/**
+ * Per address, its place and status: through the slot its lookup found, the place made for that
+ * slot (`index`) and its code; without a slot, `no-mapping` or `exited`. Returns how many of each,
+ * the exited above {@link MISSES_BITS}. Its own function, so that the loop is compiled on its own.
+ */
+function placeAll(
+  n: number,
+  slot: Int32Array,
+  index: Int32Array,
+  codes: Uint8Array,
+  found: Uint8Array,
+  place: Int32Array,
+  status: Uint8Array,
+): number {
+  let uncovered = 0;
+  let exited = 0;
+  for (let i = 0; i < n; i++) {
+    const at = slot[i]!;
+    if (at >= 0) {
+      const p = index[at]!;
+      place[i] = p;
+      status[i] = codes[p]!;
+      continue;
+    }
+    place[i] = -1;
+    const s = found[i]!;
+    if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) {
+      uncovered++;
+      status[i] = ResolveStatus.NO_MAPPING;
+    } else {
+      exited++;
+      status[i] = ResolveStatus.EXITED;
+    }
+  }
+  return exited * 2 ** MISSES_BITS + uncovered;
 }
 
 /** What a file's check holds when its mapping changed after a fresh read of the maps. */

@@ -127,7 +127,7 @@ export class ResolutionResults {
   /** @param capacity how many addresses one call may hold, 1 to 2^24. */
   constructor(capacity: number) {
     integer("capacity", capacity, 1, 2 ** 24);
-    this.lookup = new LookupResults(capacity);
+    this.lookup = new LookupResults(capacity, { perAddress: false });
     this.status = new Uint8Array(capacity);
     this.place = new Int32Array(capacity);
     this.fileOffset = this.lookup.fileOffset;

@@ -1,38 +1,52 @@
 /**
- * A call's working memory, made once and reused: the files the call met, found by the model's file id through typed arrays rather than a `Map`, so
- * that the per-address work of a warm call is a few array reads. One call at a time holds it (a
- * call that finds it taken makes its own).
+ * A call's working memory, made once and reused: the mappings and files the call met, found
+ * through typed arrays (by the lookup's slot, by the model's file id) rather than a `Map`, so that
+ * the per-address work of a warm call is a few array reads. One call at a time holds it (a call
+ * that finds it taken makes its own).
  *
  * @packageDocumentation
  */
-import type { Mapping as SpaceMapping } from "../../spaces/index.js";
+import { type LookupResults, LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
 import type { Mapping } from "../procfs/maps.js";
 import type { Held } from "./file-checks.js";
 import type { Stamp } from "./stamps.js";
 
 /** File ids below this are found through typed arrays; past it (a very long-lived model), through a Map. */
 const DENSE_IDS = 1 << 20;
+/** Where the call stamps wrap: the stamp arrays are cleared then, so an old stamp never matches. */
+const LAST_CALL = 0x7fffffff;
 
-/** A file a call met: its check, and the mappings of it the call's addresses fell in, with their maps lines. */
+/** From {@link Scratch.note}: an address fell outside every known mapping. */
+export const UNCOVERED = 1;
+/** From {@link Scratch.note}: the model held no live space for the process. */
+export const LOST = 2;
+
+/** A file a call met: its check, and the first of its mappings the call's addresses fell in. */
 export class Met {
   /** The model's file id. */
   id = -1;
   /** The check behind the answers; `undefined` for a pseudo mapping other than the vdso. */
   held: Held | undefined = undefined;
-  /** The model's mappings of the file met so far in the call, the first one first. */
-  readonly mappings: SpaceMapping[] = [];
-  /** The maps line of each of {@link mappings}. */
-  readonly lines: Mapping[] = [];
-  /** The answers' place of each of {@link mappings}, once made. */
-  readonly places: number[] = [];
-  /** Addresses of the call answered with this file's failure (counted once per call). */
-  failed = 0;
+  /** The model's mapping the file was first met in. */
+  mapping: SpaceMapping | undefined = undefined;
+  /** Its maps line. */
+  line: Mapping | undefined = undefined;
 }
 
 /** See the module comment. */
 export class Scratch {
-  /** Per address with a file, the index in {@link met} of its file. */
-  slots: Int32Array;
+  /** Per mapping the call met (in the order met): the index of its first address. */
+  first: Int32Array;
+  /** Per mapping the call met: the model's mapping. */
+  readonly found: SpaceMapping[] = [];
+  /** Per mapping the call met: the index in {@link met} of its file, or -1 for a mapping without one. */
+  fileOf: Int32Array;
+  /** Per place of the answers: its status code. */
+  codes: Uint8Array;
+  /** How many mappings the call met. */
+  mappings = 0;
+  /** Per lookup slot met by the call: the index of its mapping in {@link first}, then its place once made. */
+  index = new Int32Array(256);
   /** The files met, `count` of them, in the order met. */
   readonly met: Met[] = [];
   /** How many of {@link met} the call uses. */
@@ -43,31 +57,77 @@ export class Scratch {
   readonly stamps: Stamp[] = [];
   /** See {@link keys}. */
   confirmed = new Uint8Array(64);
-  /** The answers' place of each anonymous mapping the call met. */
-  readonly anonymous = new Map<SpaceMapping, number>();
   #call = 0;
+  /** Per lookup slot, the call stamp that met it. */
+  #slotCall = new Int32Array(256);
   #seen = new Int32Array(256);
   #slot = new Int32Array(256);
   readonly #far = new Map<number, number>();
 
   /** @param n addresses it holds at first. */
   constructor(n: number) {
-    this.slots = new Int32Array(Math.max(n, 64));
+    const size = Math.max(n, 64);
+    this.first = new Int32Array(size);
+    this.fileOf = new Int32Array(size);
+    this.codes = new Uint8Array(size);
   }
 
-  /** Makes room for `n` addresses and forgets the files met. */
+  /** Makes room for `n` addresses and forgets what the last lookup met. */
   begin(n: number): this {
-    if (this.slots.length < n) this.slots = new Int32Array(Math.max(n, 2 * this.slots.length));
-    this.forgetFiles();
+    if (this.first.length < n) {
+      const size = Math.max(n, 2 * this.first.length);
+      this.first = new Int32Array(size);
+      this.fileOf = new Int32Array(size);
+      this.codes = new Uint8Array(size);
+    }
+    this.forget();
     return this;
   }
 
-  /** Forgets the files met (the lookups are done again). */
-  forgetFiles(): void {
+  /** Forgets the mappings and files met (the lookups are done again). */
+  forget(): void {
+    if (this.#call === LAST_CALL) {
+      this.#call = 0;
+      this.#slotCall.fill(0);
+      this.#seen.fill(0);
+    }
     this.#call++;
+    this.mappings = 0;
     this.count = 0;
-    this.#far.clear();
-    this.anonymous.clear();
+    if (this.#far.size > 0) this.#far.clear();
+  }
+
+  /**
+   * Notes the mappings the answers of a lookup into `out` fell in: the first address of each slot
+   * goes to {@link first}, its mapping to {@link found}. Returns {@link UNCOVERED} and {@link LOST}
+   * as bits, for the other addresses.
+   */
+  note(out: LookupResults, n: number): number {
+    const { status, slot } = out;
+    const call = this.#call;
+    let calls = this.#slotCall;
+    let index = this.index;
+    let seen = 0;
+    for (let i = 0; i < n; i++) {
+      const at = slot[i]!;
+      if (at >= 0) {
+        if (at < calls.length && calls[at] === call) continue;
+        if (at >= calls.length) {
+          this.#growSlots(at + 1);
+          calls = this.#slotCall;
+          index = this.index;
+        }
+        calls[at] = call;
+        index[at] = this.mappings;
+        this.found[this.mappings] = out.mappingOf(at);
+        this.first[this.mappings++] = i;
+        continue;
+      }
+      const s = status[i]!;
+      if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) seen |= UNCOVERED;
+      else if (s === LookupStatus.NO_PROCESS || s === LookupStatus.EXITED) seen |= LOST;
+    }
+    return seen;
   }
 
   /** The index in {@link met} of file `id` if the call met it, else -1. */
@@ -82,12 +142,8 @@ export class Scratch {
     if (id < DENSE_IDS) {
       if (id >= this.#seen.length) {
         const size = Math.min(DENSE_IDS, Math.max(id + 1, 2 * this.#seen.length));
-        const seen = new Int32Array(size);
-        seen.set(this.#seen);
-        this.#seen = seen;
-        const slot = new Int32Array(size);
-        slot.set(this.#slot);
-        this.#slot = slot;
+        this.#seen = grown(this.#seen, size);
+        this.#slot = grown(this.#slot, size);
       }
       this.#seen[id] = this.#call;
       this.#slot[id] = at;
@@ -101,11 +157,8 @@ export class Scratch {
     }
     entry.id = id;
     entry.held = undefined;
-    entry.mappings.length = 0;
-    entry.lines.length = 0;
-    entry.places.length = 0;
-    entry.mappings.push(mapping);
-    entry.lines.push(line);
+    entry.mapping = mapping;
+    entry.line = line;
     return at;
   }
 
@@ -121,4 +174,16 @@ export class Scratch {
     this.stamps[i] = stamp;
     return i + 1;
   }
+
+  #growSlots(size: number): void {
+    const next = Math.max(size, 2 * this.#slotCall.length);
+    this.#slotCall = grown(this.#slotCall, next);
+    this.index = grown(this.index, next);
+  }
+}
+
+function grown(from: Int32Array, size: number): Int32Array<ArrayBuffer> {
+  const to = new Int32Array(size);
+  to.set(from);
+  return to;
 }

@@ -1,0 +1,106 @@
+// Invariant 7 after an exit: a process mapped file F and exited; F was deleted and another file
+// created at its path took F's inode number (the file system reused it, as after a package
+// upgrade). The path now names a file with the maps' (device, inode), yet it is not F: the resolver
+// must not confirm F through that path. A file whose ctime is later than the moment the mapping
+// was first seen through /proc cannot be F (F's inode was live then), so the answer is unresolved.
+// ext4 hands a freed inode number to the next file made in the same folder at once; tmpfs counts
+// up and never does: the test skips, saying so, when no reuse happens within its bound.
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, test } from "vitest";
+import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
+import { CHILD_DEADLINE_MS, killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "../live.js";
+
+const dir = mkdtempSync(join(tmpdir(), "bic-reuse-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const OTHER = execFileSync(
+  "readlink",
+  ["-f", execFileSync("sh", ["-c", "command -v env"], { encoding: "utf8" }).trim()],
+  {
+    encoding: "utf8",
+  },
+).trim();
+/** Files made (and removed) at the path before giving up on the file system reusing the inode number. */
+const TRIES = Number(process.env.BIC_REUSE_TRIES ?? 2000);
+
+/**
+ * Makes a file at `path` until it gets inode `ino`, then writes `from`'s bytes into it; false when
+ * {@link TRIES} files did not. ext4 hands out the lowest free inode of the folder's group, so each
+ * miss is kept (renamed aside) to let the next file reach the next free number.
+ */
+function copyOntoInode(from: string, path: string, ino: bigint): boolean {
+  for (let i = 0; i < TRIES; i++) {
+    closeSync(openSync(path, "wx"));
+    if (statSync(path, { bigint: true }).ino === ino) {
+      writeFileSync(path, readFileSync(from));
+      chmodSync(path, 0o755);
+      return true;
+    }
+    renameSync(path, join(dir, `held-${i}`));
+  }
+  return false;
+}
+
+test(
+  "an exited process's file is not confirmed through its path once another file took its inode number",
+  async (ctx) => {
+    const [sleepId, otherId] = [readelfBuildId(SLEEP), readelfBuildId(OTHER)];
+    expect(sleepId).toBeTruthy();
+    expect(otherId).toBeTruthy();
+    expect(otherId).not.toBe(sleepId);
+    const path = join(dir, "prog");
+    copyFileSync(SLEEP, path);
+    chmodSync(path, 0o755);
+    const mapped = statSync(path, { bigint: true });
+    // F's ctime well before the first read of the maps (the kernel stamps ctime from a clock a tick coarse).
+    await new Promise((r) => setTimeout(r, 50));
+    const child = await spawnMapping(path, ["infinity"], path);
+    const pid = child.pid!;
+    const text = rawMaps(pid).find((m) => m.path === path && m.perms[2] === "x")!;
+    let clock = 0;
+    const resolver = await BuildIdResolver.create({ now: () => clock });
+    const address = text.start + 16n;
+    expect(await resolver.resolve(pid, address)).toMatchObject({ ok: true, buildId: sleepId, via: "map_files" });
+    await killAndReap(child);
+
+    // Past the bounds the process is found gone and F checked by its path: still F, so F's build ID.
+    clock += 10_000;
+    expect(await resolver.resolve(pid, address)).toMatchObject({ ok: true, buildId: sleepId, via: "path", path });
+
+    unlinkSync(path);
+    if (!copyOntoInode(OTHER, path, mapped.ino)) {
+      ctx.skip(
+        `${dir} (${execFileSync("stat", ["-f", "-c", "%T", dir], { encoding: "utf8" }).trim()}) did not reuse inode ${mapped.ino} in ${TRIES} files`,
+      );
+      return;
+    }
+    const now = statSync(path, { bigint: true });
+    expect([now.dev, now.ino]).toEqual([mapped.dev, mapped.ino]);
+
+    clock += 10_000;
+    const r = await resolver.resolve(pid, address);
+    expect(r.ok && r.buildId, "the new file's build ID, served for the exited process's F").not.toBe(otherId);
+    expect(r).toMatchObject({ ok: false, reason: "missing", path });
+    expect(r.ok === false && r.detail).toMatch(
+      /has the \(device, inode\) but its ctime .* is after .*, when the file was known live/,
+    );
+    // Never the new file's build ID, however often asked.
+    clock += 10_000;
+    expect(await resolver.resolve(pid, address)).toMatchObject({ ok: false, reason: "missing" });
+  },
+  4 * CHILD_DEADLINE_MS,
+);
