@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bundleCli, runCli } from "../helpers/cli.js";
 import { perfBuildIdLines, perfSamplesPerSymbol, profileLeaves } from "../helpers/perf-answers.js";
 import { perfCannotRecord } from "../helpers/perf-tools.js";
+import { waitFor } from "./live.js";
 
 // Not /tmp/perf-*: perf reads those as JIT symbol maps.
 const dir = mkdtempSync(join(tmpdir(), "commands-perf-"));
@@ -34,26 +35,35 @@ int main(int argc, char **argv) {
 }
 `;
 
-/** Whether a process named `name` descends from `pid` (through /proc's stat: comm and ppid). */
-function hasDescendant(pid: number, name: string): boolean {
-  const parents = new Map<number, number>();
-  const named: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    const close = stat.lastIndexOf(")");
-    parents.set(Number(entry), Number(stat.slice(close + 2).split(" ")[1]));
-    if (stat.slice(stat.indexOf("(") + 1, close) === name) named.push(Number(entry));
+/** The fields of /proc/PID/stat after the command name, or undefined once it has gone. */
+function statFields(pid: number): { comm: string; rest: string[] } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = text.lastIndexOf(")");
+    return { comm: text.slice(text.indexOf("(") + 1, close), rest: text.slice(close + 2).split(" ") };
+  } catch {
+    return undefined;
   }
-  return named.some((p) => {
-    for (let q = p; q > 1; q = parents.get(q) ?? 0) if (q === pid) return true;
-    return false;
-  });
+}
+
+/** A live process named `comm` whose ancestors include `ancestor`, or undefined. */
+function descendant(ancestor: number, comm: string): number | undefined {
+  for (const pid of readdirSync("/proc")
+    .filter((n) => /^[0-9]+$/.test(n))
+    .map(Number)) {
+    if (statFields(pid)?.comm !== comm) continue;
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = Number(statFields(p)?.rest[1])) {
+      if (p === ancestor) return pid;
+      if (Number.isNaN(p)) break;
+    }
+  }
+  return undefined;
+}
+
+/** User plus system CPU time of `pid` in clock ticks (0 when there is no such process). */
+function cpuTicks(pid: number | undefined): number {
+  const rest = pid === undefined ? undefined : statFields(pid)?.rest;
+  return rest ? Number(rest[11]) + Number(rest[12]) : 0;
 }
 
 let cli: string;
@@ -197,19 +207,24 @@ describe.skipIf(cannot !== undefined)("record, pprof and buildid-list against pe
 
   test("Ctrl-C stops perf and the command, and the profile is still written (exit 130)", async () => {
     const out = join(dir, "interrupted.pb.gz");
+    let notRun: unknown;
+    // Ctrl-C once ./hot has run under perf, not at a fixed time (3 s after spawning, Node had not started under load).
     const run = await runCli(cli, ["record", "-g", "-o", out, "--", "./hot", "1000000000"], {
       cwd: dir,
       timeoutMs: 300_000,
-      // Once the workload runs under perf (a fixed delay raced the command's start on a loaded machine).
       started: (child) => {
-        const poll = setInterval(() => {
-          if (!hasDescendant(child.pid!, "hot")) return;
-          clearInterval(poll);
-          setTimeout(() => child.kill("SIGINT"), 1500);
-        }, 100);
-        child.once("exit", () => clearInterval(poll));
+        waitFor(
+          "./hot never ran 0.2 s under the CLI's perf",
+          () => cpuTicks(descendant(child.pid!, "hot")) >= 20 || undefined,
+        )
+          .then(() => child.kill("SIGINT"))
+          .catch((error: unknown) => {
+            notRun = error;
+            child.kill("SIGKILL");
+          });
       },
     });
+    if (notRun) throw notRun;
     expect(run.code, run.stderr).toBe(130);
     const leaves = profileLeaves(new Uint8Array(gunzipSync(readFileSync(out))), (p) => p);
     expect(leaves.files.get(join(dir, "hot"))).toBeGreaterThan(0);

@@ -791,8 +791,9 @@ export class BuildIdIndex {
   /**
    * Drops the files that are gone since they were indexed, without walking the roots (elfutils'
    * groom, `SIGUSR2`): each is looked up from its root, never through a link, and dropped when
-   * it is absent, no longer a regular file, another file (device or inode) in its place, or now
-   * left out by the scanners or the include and exclude patterns. Runs after the scan or groom under way.
+   * it is absent, no longer a regular file, another file or changed (its stamp differs, as elfutils
+   * compares the mtime), or now left out by the scanners or the include and exclude patterns. Runs
+   * after the scan or groom under way.
    * @throws {@link IndexReadOnlyError} for an index opened `readonly`.
    */
   groom(options: { signal?: AbortSignal } = {}): Promise<GroomStats> {
@@ -821,7 +822,8 @@ export class BuildIdIndex {
           try {
             if (dir && names) st = dir.lstat(names.slice(0, -1), names[names.length - 1]!);
           } catch {}
-          const same = st?.isFile() && st.dev === f.stamp[0] && st.ino === f.stamp[1];
+          // The whole stamp: a file put in place of a deleted one can get its inode number back.
+          const same = st?.isFile() && stampOf(st).every((word, i) => word === f.stamp[i]);
           if (!same || !this.#included(f.path)) {
             removed++;
             writes.add(() => this.#db.deleteFile(f.id));
