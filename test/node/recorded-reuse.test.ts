@@ -47,18 +47,18 @@ int main(int argc, char **argv) {
 const readelfBuildId = (path: string) =>
   /Build ID: ([0-9a-f]+)/.exec(execFileSync("readelf", ["-n", path], { encoding: "utf8" }))?.[1];
 
-/** Makes a file at `path` until it gets inode `ino`, then writes `from`'s bytes into it; false when TRIES did not. */
-function copyOntoInode(from: string, path: string, ino: bigint): boolean {
+/** Makes a file at `path` until it gets inode `ino`, then writes `from`'s bytes into it; the files made, or 0 when TRIES did not. */
+function copyOntoInode(from: string, path: string, ino: bigint): number {
   for (let i = 0; i < TRIES; i++) {
     closeSync(openSync(path, "wx"));
     if (statSync(path, { bigint: true }).ino === ino) {
       writeFileSync(path, readFileSync(from));
       chmodSync(path, 0o755);
-      return true;
+      return i + 1;
     }
     renameSync(path, join(dir, `held-${i}`));
   }
-  return false;
+  return 0;
 }
 
 const prog = join(dir, "prog");
@@ -105,10 +105,12 @@ describe.skipIf(cannot !== undefined)("a file that took a recorded file's inode 
 
     const { ino } = statSync(prog, { bigint: true });
     unlinkSync(prog);
-    if (!copyOntoInode(other, prog, ino)) {
+    const made = copyOntoInode(other, prog, ino);
+    if (made === 0) {
       ctx.skip(`${dir} did not reuse inode ${ino} in ${TRIES} files`);
       return;
     }
+    console.log(`inode ${ino} reused by file ${made} made at the path`);
     expect(readelfBuildId(prog)).toBe(otherId);
     const proven = await progOf({ recordedSince });
     expect(proven.buildId, "the new file's build ID, served for the recorded program").toBeUndefined();
