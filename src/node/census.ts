@@ -246,6 +246,8 @@ export async function listPids(procRoot: string): Promise<number[]> {
 interface Sighting {
   pid: number;
   mapping: Mapping;
+  /** Realtime (ms) just before the maps holding `mapping` were read: the file was live then. */
+  seenAt: number;
 }
 
 interface MappedFile {
@@ -285,6 +287,7 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
   const executableStarts = new Map<number, bigint[]>();
   for (const pid of listed) {
     let maps: Mapping[];
+    const seenAt = Date.now();
     try {
       maps = await readMaps(pid, procRoot);
     } catch (error) {
@@ -310,7 +313,7 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
         mapped.set(key, file);
       }
       if (file.sightings.length < SIGHTINGS_KEPT && !file.sightings.some((s) => s.pid === pid)) {
-        file.sightings.push({ pid, mapping: m });
+        file.sightings.push({ pid, mapping: m, seenAt });
       }
       if (m.exec) {
         mappings.executableFile++;
@@ -339,8 +342,8 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
   for (const file of mapped.values()) {
     if (file.executable) files.executable++;
     let outcome = "unreadable";
-    for (const { pid, mapping } of file.sightings) {
-      const r = await resolver.resolveMapping(pid, mapping);
+    for (const { pid, mapping, seenAt } of file.sightings) {
+      const r = await resolver.resolveMapping(pid, mapping, seenAt);
       outcome = r.ok ? (r.buildId.length > 2 * BUILD_ID_MAX ? "long" : "ok") : r.reason;
       if (outcome !== "exited" && outcome !== "permission" && outcome !== "missing") break;
     }
@@ -349,7 +352,7 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
     else if (outcome === "no-build-id") files.withoutBuildId++;
     else if (outcome === "bad-elf") files.malformedElf++;
     else if (outcome === "not-elf") files.notElf++;
-    else files.unreadable++;
+    else if (outcome !== "ok") files.unreadable++;
     progress({ phase: "files", done: ++done, total: mapped.size });
   }
   files.elf = files.withBuildId + files.withoutBuildId + files.malformedElf;

@@ -1,8 +1,10 @@
 /**
  * Build IDs of the files a perf recording names, read on this machine, only for the exact file: a
- * mapped file is opened by its path (then through `/proc/PID/root/` while the process lives), and its
- * device and inode, read from the open handle, must be the recording's. The vdso and the kernel are
- * read only for a recording made here and now (`live`): this process's vdso and `/sys/kernel/notes`.
+ * mapped file is opened by its path (then through `/proc/PID/root/` while the process lives), its
+ * device and inode, read from the open handle, must be the recording's, and its ctime must be before
+ * the recording began (the inode was live then, so no other file has taken its number). The vdso and
+ * the kernel are read only for a recording made here and now (`live`): this process's vdso and
+ * `/sys/kernel/notes`.
  *
  * @packageDocumentation
  */
@@ -11,7 +13,6 @@ import type { ReadBuildId } from "../convert/build-ids.js";
 import { toHex } from "../hex.js";
 import type { BuildIdAnswer } from "../pprof.js";
 import type { FileRef, InodeFileRef } from "../spaces/index.js";
-import { deviceOf } from "./identity.js";
 import { ownVdso, readVdsoAt, VDSO_NAME } from "./procfs/vdso.js";
 import type { BuildIdResolver } from "./resolver/resolver.js";
 
@@ -21,6 +22,16 @@ export interface RecordedFileOptions {
   live?: boolean;
   /** Where procfs is mounted; default `/proc`. */
   procRoot?: string;
+  /**
+   * Realtime (ms) no later than any event of the recording (`Date.now()` just before perf started): a
+   * file at a mapping's path is that mapping's only when its ctime is not after it (within 10 ms).
+   */
+  recordedSince?: number;
+  /**
+   * Without `recordedSince`, take a file at a mapping's path with the recording's (device, inode) as
+   * the file recorded: accepts that a file made since may have taken a deleted file's inode number.
+   */
+  trustPaths?: boolean;
 }
 
 const NT_GNU_BUILD_ID = 3;
@@ -64,31 +75,25 @@ async function inodeBuildId(
   file: InodeFileRef,
   path: string,
   pid: number,
-  procRoot: string,
+  options: RecordedFileOptions,
 ): Promise<BuildIdAnswer> {
   if (!path.startsWith("/")) return { reason: `${path} is not an absolute path` };
-  const dev = deviceOf(file.major, file.minor);
+  if (options.recordedSince === undefined && !options.trustPaths)
+    return {
+      reason: `no time to prove the file at ${path} is the one recorded (another may have taken its inode number): record with --buildid-mmap or perf inject -b, or pass --trust-paths`,
+    };
   const candidates = [path];
-  if (pid > 0) candidates.push(`${procRoot}/${pid}/root${path}`);
-  const reasons: string[] = [];
-  for (const candidate of candidates) {
-    const r = await (await resolver()).resolveFile(candidate);
-    if (r.identity !== undefined && (r.identity.dev !== dev || r.identity.ino !== file.inode)) {
-      reasons.push(`${candidate} is now another file (device and inode differ from the recording's)`);
-      continue;
-    }
-    if (r.ok) return r.buildId;
-    reasons.push(`${candidate}: ${r.detail}`);
-    if (r.identity !== undefined) break;
-  }
-  return { reason: reasons.join("; ") };
+  if (pid > 0) candidates.push(`${options.procRoot ?? "/proc"}/${pid}/root${path}`);
+  const r = await (await resolver()).resolveIdentity(file, candidates, options.recordedSince);
+  return r.ok ? r.buildId : { reason: r.detail };
 }
 
 /**
  * A {@link ReadBuildId} for the converter over `resolver` (files are read through its cache, once per
  * identity), for the exact file only: a mapped file is opened by its path (then through `/proc/PID/root/`
- * while the process lives) and its device and inode, read from the open handle, must be the recording's.
- * The vdso and the kernel are read only with `live` (a recording made here and now).
+ * while the process lives), its device and inode, read from the open handle, must be the recording's,
+ * and its ctime not after `recordedSince`; without that moment a mapped file is read only with
+ * `trustPaths`. The vdso and the kernel are read only with `live` (a recording made here and now).
  * @param resolver the resolver, or a function making it, called once when the first file is read
  * (a recording that names every build ID itself then never starts the WebAssembly core)
  */
@@ -96,14 +101,13 @@ export function recordedFileReader(
   resolver: BuildIdResolver | (() => Promise<BuildIdResolver>),
   options: RecordedFileOptions = {},
 ): ReadBuildId {
-  const procRoot = options.procRoot ?? "/proc";
   let made: Promise<BuildIdResolver> | undefined;
   const getResolver = () => {
     made ??= typeof resolver === "function" ? resolver() : Promise.resolve(resolver);
     return made;
   };
   return (file: FileRef, path: string, pid: number): Promise<BuildIdAnswer> => {
-    if (file.kind === "inode") return inodeBuildId(getResolver, file, path, pid, procRoot);
+    if (file.kind === "inode") return inodeBuildId(getResolver, file, path, pid, options);
     if (!options.live) return Promise.resolve({ reason: "it is read only while recording on this machine (record)" });
     if (path === VDSO_NAME) return vdsoBuildId();
     if (path.startsWith("[kernel.kallsyms]")) return kernelBuildId();

@@ -213,6 +213,7 @@ describe.skipIf(cannot !== undefined)("0 wrong build IDs when address spaces cha
     "$title",
     async ({ name, command, wrap, mode }) => {
       const file = join(dir, `${name.replace(/\W+/g, "-")}-${mode.name.replace(/\W+/g, "-")}.data`);
+      const recordedSince = Date.now();
       const failed = record(file, mode.args, mode.pipe, command, wrap);
       if (failed !== undefined && wrap.length > 0) {
         console.log(`skipped ${name}: ${failed}`);
@@ -221,7 +222,7 @@ describe.skipIf(cannot !== undefined)("0 wrong build IDs when address spaces cha
       expect(failed).toBeUndefined();
       const bytes = new Uint8Array(readFileSync(file));
       const { profile, summary } = await convertPerfData(bytes, {
-        ...(mode.read ? { readBuildId: recordedFileReader(resolver) } : {}),
+        ...(mode.read ? { readBuildId: recordedFileReader(resolver, { recordedSince }) } : {}),
       });
       const asPerf = (path: string) => dsoName(path, path.startsWith("[kernel.kallsyms]") ? -1 : 0);
       const ours = profileLeaves(profile, asPerf);

@@ -1,11 +1,23 @@
 import { execFile, execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { takeCensus } from "../../src/node/census.js";
 import { formatCensus } from "../../src/node/census-report.js";
+import type { FileResolution } from "../../src/node/resolver/answers.js";
+import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
 import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "./live.js";
 
 const run = promisify(execFile);
@@ -142,6 +154,33 @@ test("a process that exits before its maps are read is counted as exited, not fa
   await killAndReap(doomed);
   const census = await takeCensus({ pids: [pid, sleeper.pid!] });
   expect(census.processes).toMatchObject({ listed: 2, scanned: 1, exited: 1, pids: [sleeper.pid] });
+});
+
+test("a process that exits between the census reading its maps and resolving them still gets its build ID, by path", async () => {
+  // A copy only this process maps, so no other sighting can answer for it.
+  const copy = join(dir, "sleep-exits");
+  copyFileSync(SLEEP, copy);
+  await new Promise((r) => setTimeout(r, 50)); // its ctime well before the census reads the maps
+  const doomed = await spawnMapping(copy, ["infinity"], copy);
+  const resolver = await BuildIdResolver.create();
+  const answers: FileResolution[] = [];
+  const resolveMapping = resolver.resolveMapping.bind(resolver);
+  resolver.resolveMapping = async (pid, mapping, seenAt) => {
+    await killAndReap(doomed);
+    const r = await resolveMapping(pid, mapping, seenAt);
+    if (mapping.path === copy) answers.push(r);
+
+    return r;
+  };
+  try {
+    const census = await takeCensus({ pids: [doomed.pid!], resolver });
+    expect(census.processes.scanned).toBe(1);
+    expect(answers).toHaveLength(1);
+    expect(answers[0]).toMatchObject({ ok: true, buildId: readelfBuildId(copy) });
+    expect(census.files, JSON.stringify(census.files)).toMatchObject({ unreadable: 0 });
+  } finally {
+    await killAndReap(doomed);
+  }
 });
 
 test("the report names every count it prints", async () => {

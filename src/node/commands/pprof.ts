@@ -1,7 +1,8 @@
 /**
  * `pprof FILE -o OUT.pb.gz`: a perf recording converted to a pprof profile, one Mapping per file with
  * its build ID, Locations at file offsets, call stacks kept; files the recording has no build ID for
- * are read on this machine by device and inode.
+ * are read on this machine by device and inode only with `--trust-paths` (no moment proves the inode
+ * number was not reused since).
  *
  * @packageDocumentation
  */
@@ -19,6 +20,7 @@ interface PprofOptions {
   output: string;
   json?: boolean;
   readFiles: boolean;
+  trustPaths?: boolean;
 }
 
 /** Writes an uncompressed profile to `path` (`-`: gzip-compressed to standard output). */
@@ -42,6 +44,10 @@ export function registerPprof(program: Command, context: CommandContext): Comman
     )
     .option("--no-read-files", "never read a file on this machine for a build ID the recording lacks")
     .option(
+      "--trust-paths",
+      "read a file the recording has no build ID for by its path, device and inode alone, accepting that a file made since the recording may have taken a deleted file's inode number (without it such a file is unresolved)",
+    )
+    .option(
       "--json",
       "print the report as JSON: every file with its build ID or why it has none, every process, every unresolved count",
     )
@@ -53,7 +59,9 @@ export function registerPprof(program: Command, context: CommandContext): Comman
         // The resolver (the WebAssembly core) is loaded and started only if the recording lacks a build ID.
         const resolver = async () => (await import("../resolver/resolver.js")).BuildIdResolver.create();
         const { profile, summary } = await convertPerfData(opened.source, {
-          ...(options.readFiles ? { readBuildId: recordedFileReader(resolver) } : {}),
+          ...(options.readFiles
+            ? { readBuildId: recordedFileReader(resolver, { trustPaths: options.trustPaths === true }) }
+            : {}),
         });
         await writeProfileTo(options.output, profile);
         const where = options.output === STANDARD_STREAM ? "standard output" : options.output;

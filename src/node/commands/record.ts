@@ -90,12 +90,14 @@ export function registerRecord(program: Command, context: CommandContext): Comma
         procRoot: options.proc,
       });
       const resolver = await BuildIdResolver.create({ procRoot: options.proc });
+      // Every event perf records comes after this: a file whose ctime is before it is the inode mapped.
+      const recordedSince = Date.now();
       const perf = startPerf(options.perf, args);
       const forward = (signal: NodeJS.Signals) => perf.child.kill(signal);
       for (const signal of FORWARDED) process.on(signal, forward);
       const work = (async () => {
         const conversion = convertPerfData(perf.stream, {
-          readBuildId: recordedFileReader(resolver, { live: true, procRoot: options.proc }),
+          readBuildId: recordedFileReader(resolver, { live: true, procRoot: options.proc, recordedSince }),
         });
         const [converted, exited] = await Promise.allSettled([conversion, perf.exited]);
         if (exited.status === "rejected") throw exited.reason;

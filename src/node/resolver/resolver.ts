@@ -18,7 +18,7 @@
  */
 import type { BuildIdCache, BuildIdCacheStats } from "../../cache.js";
 import { instance, integer, u64 } from "../../check.js";
-import { type LookupResults, LookupStatus } from "../../spaces/index.js";
+import { type InodeFileRef, type LookupResults, LookupStatus } from "../../spaces/index.js";
 import type { WasmSource } from "../../wasm.js";
 import { exactName } from "../procfs/map-files.js";
 import { type Mapping, mappingIdentity } from "../procfs/maps.js";
@@ -476,6 +476,18 @@ export class BuildIdResolver {
    */
   async resolveFile(path: string): Promise<FileResolution> {
     const r = await this.#ids.lookupPath(path);
+    if (!r.ok) this.#stats.failures[r.reason]++;
+    return r;
+  }
+
+  /**
+   * The build ID of the file with `identity`, reached through the first of `paths` that opens as that
+   * very file. Given `liveAt` (realtime ms, a moment the file was known live), its ctime must not be
+   * after it (within 10 ms) or another file may have taken the inode number since (`missing`, R20).
+   * @throws TypeError or RangeError naming the bad argument.
+   */
+  async resolveIdentity(identity: InodeFileRef, paths: readonly string[], liveAt?: number): Promise<FileResolution> {
+    const r = await this.#ids.lookupIdentity(identity, paths, liveAt);
     if (!r.ok) this.#stats.failures[r.reason]++;
     return r;
   }
