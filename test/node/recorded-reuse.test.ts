@@ -6,18 +6,7 @@
 // --trust-paths accepts the reuse. ext4 reuses a freed number in the folder's group at once; tmpfs
 // never does: the test then skips, saying so (BIC_REUSE_TRIES bounds the files it makes).
 import { execFileSync, spawnSync } from "node:child_process";
-import {
-  chmodSync,
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -25,6 +14,7 @@ import { convertPerfData } from "../../src/convert/convert.js";
 import { recordedFileReader } from "../../src/node/recorded-files.js";
 import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
 import { bundleCli, runCli } from "../helpers/cli.js";
+import { copyOntoInode, REUSE_TRIES } from "../helpers/inode-reuse.js";
 import { perfCannotRecord } from "../helpers/perf-tools.js";
 
 // Not /tmp/perf-*: perf reads those as JIT symbol maps.
@@ -32,7 +22,6 @@ const dir = mkdtempSync(join(tmpdir(), "bic-recorded-reuse-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cannot = perfCannotRecord(dir) ?? (spawnSync("gcc", ["--version"]).status === 0 ? undefined : "no gcc");
 if (cannot) console.log(`skipping the recorded-file reuse test: ${cannot}`);
-const TRIES = Number(process.env.BIC_REUSE_TRIES ?? 2000);
 
 const BUSY = `
 #include <stdlib.h>
@@ -46,20 +35,6 @@ int main(int argc, char **argv) {
 /** The build ID GNU readelf prints for `path` now. */
 const readelfBuildId = (path: string) =>
   /Build ID: ([0-9a-f]+)/.exec(execFileSync("readelf", ["-n", path], { encoding: "utf8" }))?.[1];
-
-/** Makes a file at `path` until it gets inode `ino`, then writes `from`'s bytes into it; the files made, or 0 when TRIES did not. */
-function copyOntoInode(from: string, path: string, ino: bigint): number {
-  for (let i = 0; i < TRIES; i++) {
-    closeSync(openSync(path, "wx"));
-    if (statSync(path, { bigint: true }).ino === ino) {
-      writeFileSync(path, readFileSync(from));
-      chmodSync(path, 0o755);
-      return i + 1;
-    }
-    renameSync(path, join(dir, `held-${i}`));
-  }
-  return 0;
-}
 
 const prog = join(dir, "prog");
 const other = join(dir, "other.bin");
@@ -105,9 +80,9 @@ describe.skipIf(cannot !== undefined)("a file that took a recorded file's inode 
 
     const { ino } = statSync(prog, { bigint: true });
     unlinkSync(prog);
-    const made = copyOntoInode(other, prog, ino);
+    const made = copyOntoInode(other, prog, ino, dir);
     if (made === 0) {
-      ctx.skip(`${dir} did not reuse inode ${ino} in ${TRIES} files`);
+      ctx.skip(`${dir} did not reuse inode ${ino} in ${REUSE_TRIES} files`);
       return;
     }
     console.log(`inode ${ino} reused by file ${made} made at the path`);

@@ -6,23 +6,12 @@
 // ext4 hands a freed inode number to the next file made in the same folder at once; tmpfs counts
 // up and never does: the test skips, saying so, when no reuse happens within its bound.
 import { execFileSync } from "node:child_process";
-import {
-  chmodSync,
-  closeSync,
-  copyFileSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
+import { copyOntoInode, REUSE_TRIES } from "../../helpers/inode-reuse.js";
 import { CHILD_DEADLINE_MS, killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "../live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-reuse-"));
@@ -34,27 +23,6 @@ const OTHER = execFileSync(
     encoding: "utf8",
   },
 ).trim();
-/** Files made (and removed) at the path before giving up on the file system reusing the inode number. */
-const TRIES = Number(process.env.BIC_REUSE_TRIES ?? 2000);
-
-/**
- * Makes a file at `path` until it gets inode `ino`, then writes `from`'s bytes into it; false when
- * {@link TRIES} files did not. ext4 hands out the lowest free inode of the folder's group, so each
- * miss is kept (renamed aside) to let the next file reach the next free number.
- */
-function copyOntoInode(from: string, path: string, ino: bigint): boolean {
-  for (let i = 0; i < TRIES; i++) {
-    closeSync(openSync(path, "wx"));
-    if (statSync(path, { bigint: true }).ino === ino) {
-      writeFileSync(path, readFileSync(from));
-      chmodSync(path, 0o755);
-      return true;
-    }
-    renameSync(path, join(dir, `held-${i}`));
-  }
-  return false;
-}
-
 test(
   "an exited process's file is not confirmed through its path once another file took its inode number",
   async (ctx) => {
@@ -82,9 +50,9 @@ test(
     expect(await resolver.resolve(pid, address)).toMatchObject({ ok: true, buildId: sleepId, via: "path", path });
 
     unlinkSync(path);
-    if (!copyOntoInode(OTHER, path, mapped.ino)) {
+    if (copyOntoInode(OTHER, path, mapped.ino, dir) === 0) {
       ctx.skip(
-        `${dir} (${execFileSync("stat", ["-f", "-c", "%T", dir], { encoding: "utf8" }).trim()}) did not reuse inode ${mapped.ino} in ${TRIES} files`,
+        `${dir} (${execFileSync("stat", ["-f", "-c", "%T", dir], { encoding: "utf8" }).trim()}) did not reuse inode ${mapped.ino} in ${REUSE_TRIES} files`,
       );
       return;
     }
