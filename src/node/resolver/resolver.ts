@@ -28,7 +28,14 @@ import { type FileResolution, fileFail, type Resolution, type ResolveFailure } f
 import { FileBuildIds } from "./file-build-ids.js";
 import { FileChecks, type Held, type RangeChanged } from "./file-checks.js";
 import { expired, type ProcessFailure, ProcessTracker, type Tracked } from "./processes.js";
-import { ResolutionResults, ResolveStatus, type ResolveStatusCode, resolveFailure, resolveStatus } from "./results.js";
+import {
+  RESOLVE_FAILURES,
+  ResolutionResults,
+  ResolveStatus,
+  type ResolveStatusCode,
+  resolveFailure,
+  resolveStatus,
+} from "./results.js";
 import { LOST, type Met, Scratch, UNCOVERED } from "./scratch.js";
 
 /** Options for {@link BuildIdResolver.create}. */
@@ -122,19 +129,6 @@ enum Lookup {
   Lost,
 }
 
-const FAILURES: readonly ResolveFailure[] = [
-  "no-mapping",
-  "anonymous",
-  "exited",
-  "permission",
-  "missing",
-  "not-elf",
-  "bad-elf",
-  "no-build-id",
-  "bad-procfs",
-  "changed",
-];
-
 /**
  * Resolves sampled addresses of live processes to the build ID and file offset of the ELF
  * object mapped there, reading each file once while it stays unchanged.
@@ -166,7 +160,7 @@ export class BuildIdResolver {
     fileChecks: 0,
     rangeChanges: 0,
     vdsoReads: 0,
-    failures: Object.fromEntries(FAILURES.map((r) => [r, 0])) as Record<ResolveFailure, number>,
+    failures: Object.fromEntries(RESOLVE_FAILURES.map((r) => [r, 0])) as Record<ResolveFailure, number>,
   };
   readonly #procRoot: string;
   /** The working arrays, while no call holds them (a call that finds them taken makes its own). */

@@ -41,8 +41,8 @@ export const ResolveStatus = {
 /** One of the {@link ResolveStatus} codes. */
 export type ResolveStatusCode = (typeof ResolveStatus)[keyof typeof ResolveStatus];
 
-const FAILURES: readonly (ResolveFailure | undefined)[] = [
-  undefined,
+/** Every {@link ResolveFailure}, in the order of their {@link ResolveStatus} codes (from 1). */
+export const RESOLVE_FAILURES: readonly ResolveFailure[] = [
   "no-mapping",
   "anonymous",
   "exited",
@@ -54,6 +54,8 @@ const FAILURES: readonly (ResolveFailure | undefined)[] = [
   "bad-procfs",
   "changed",
 ];
+
+const FAILURES: readonly (ResolveFailure | undefined)[] = [undefined, ...RESOLVE_FAILURES];
 
 const CODES = Object.fromEntries(FAILURES.map((f, code) => [f, code])) as Record<ResolveFailure, ResolveStatusCode>;
 
