@@ -8,7 +8,8 @@
 //   every second (ours -t 1, elfutils' -t 1), with the server's CPU time per request (all its threads).
 // Other work on the machine moves absolute figures: the load average is printed, and each target is a
 // ratio of figures taken in the same round.
-//   npm run bench:serve [-- --files N --rounds R --seconds S --connections C]   (builds dist/ first; BENCH_SEED sets the build IDs)
+//   npm run bench:serve [-- --files N --rounds R --seconds S --connections C --serving-processes J --only load]
+//   (builds dist/ first; BENCH_SEED sets the build IDs; -j J is given to our serve when set; --only load skips the index rounds)
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -55,6 +56,9 @@ const metric = (text: string, name: string): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 
+/** `serve -j`, when `--serving-processes` is given (set in main). */
+let servingProcesses: string[] = [];
+
 const OURS: Contender = {
   name: "buildid-cache serve",
   start: (port, db, rescan, roots) =>
@@ -74,6 +78,7 @@ const OURS: Contender = {
         "0",
         "-F",
         "--no-progress",
+        ...servingProcesses,
         ...roots,
       ],
       { stdio: "ignore" },
@@ -300,7 +305,12 @@ function median(xs: number[]): number {
 }
 
 /** An autocannon run with the server's CPU time (all its threads, user and system) per request answered, in µs. */
-type LoadRun = AutocannonResult & { cpuPerRequest: number };
+type LoadRun = AutocannonResult & { cpuPerRequest: number; load: string };
+
+const load = (): string =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ");
 
 interface LoadFigures {
   hits: LoadRun;
@@ -308,11 +318,29 @@ interface LoadFigures {
   hitsRescanning: LoadRun;
 }
 
-/** CPU time process `pid` has used, user and system, in ms (`/proc/PID/stat` fields 14 and 15). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+/** Process `pid` and its descendants (a serve's serving processes), by `/proc/PID/task/TID/children`. */
+function family(pid: number): number[] {
+  const children = readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+    readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" ").filter(Boolean).map(Number),
+  );
+  return [pid, ...children.flatMap((child) => family(child))];
 }
+
+/**
+ * CPU time process `pid` and its descendants have used, user and system, in ms, by pid
+ * (`/proc/PID/stat` fields 14 and 15); a process gone since is counted as it was last seen.
+ */
+function cpuMs(pid: number, seen = new Map<number, number>()): Map<number, number> {
+  for (const p of family(pid)) {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ");
+      seen.set(p, ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS);
+    } catch {}
+  }
+  return seen;
+}
+
+const total = (cpu: Map<number, number>): number => [...cpu.values()].reduce((a, b) => a + b, 0);
 
 // Throughput on hits and misses over a complete index, then on hits while it rescans every second.
 async function loadRound(
@@ -333,14 +361,15 @@ async function loadRound(
       await untilScanned(url, c, child);
       const results: LoadRun[] = [];
       for (const set of sets) {
-        const cpu = cpuMs(child.pid!);
+        const before = total(cpuMs(child.pid!));
         const r = await autocannon({
           url,
           connections,
           duration: seconds,
           requests: set.map((path) => ({ method: "GET", path })),
         });
-        results.push({ ...r, cpuPerRequest: ((cpuMs(child.pid!) - cpu) * 1000) / Math.max(1, r.requests.total) });
+        const used = total(cpuMs(child.pid!)) - before;
+        results.push({ ...r, load: load(), cpuPerRequest: (used * 1000) / Math.max(1, r.requests.total) });
       }
       return results;
     } finally {
@@ -359,20 +388,22 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "2" },
       seconds: { type: "string", default: "10" },
       connections: { type: "string", default: "16" },
+      "serving-processes": { type: "string", short: "j" },
+      only: { type: "string" },
     },
   });
+  if (values.only !== undefined && values.only !== "load")
+    throw new Error(`--only takes "load", got ${JSON.stringify(values.only)}`);
+  const onlyLoad = values.only === "load";
+  if (values["serving-processes"] !== undefined) servingProcesses = ["-j", values["serving-processes"]];
   const count = Number(values.files);
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const seed = BigInt(process.env.BENCH_SEED ?? "16");
-  const load = (): string =>
-    loadavg()
-      .map((n) => n.toFixed(2))
-      .join(" ");
   const loadBefore = load();
   process.stderr.write(
-    `bench:serve: seed ${seed} (BENCH_SEED), ${count} generated programs, ${rounds} rounds, ${seconds} s of load, ${connections} connections; load average ${loadBefore}\n`,
+    `bench:serve: seed ${seed} (BENCH_SEED), ${count} generated programs, ${rounds} rounds, ${seconds} s of load, ${connections} connections, our serve ${servingProcesses.join(" ") || "with its default serving processes"}; load average ${loadBefore}\n`,
   );
   const dir = mkdtempSync(join(tmpdir(), "bench-serve-"));
   try {
@@ -383,14 +414,14 @@ async function main(): Promise<void> {
     );
     const missPaths = Array.from({ length: 100 }, (_, n) => `/buildid/${buildId(seed + 1n, n)}/executable`);
     const roots = [...SYSTEM_ROOTS, tree];
-    const start = nodeStart();
-    const idle = await idleRss(OURS, dir);
-    const idleTheirs = await idleRss(ELFUTILS, dir);
+    const start = onlyLoad ? 0 : nodeStart();
+    const idle = onlyLoad ? 0 : await idleRss(OURS, dir);
+    const idleTheirs = onlyLoad ? 0 : await idleRss(ELFUTILS, dir);
     const figures = new Map<Contender, IndexFigures[]>([
       [OURS, []],
       [ELFUTILS, []],
     ]);
-    for (let r = 0; r < rounds; r++) {
+    for (let r = 0; r < (onlyLoad ? 0 : rounds); r++) {
       for (const c of r % 2 === 0 ? [OURS, ELFUTILS] : [ELFUTILS, OURS]) {
         const got = await indexRound(c, join(dir, `${c === OURS ? "ours" : "theirs"}-${r}.sqlite`), roots, paths);
         process.stderr.write(
@@ -429,13 +460,15 @@ async function main(): Promise<void> {
       ["restartScanned", "restart's rescan over (ms)"],
       ["restartPeak", "peak RSS, restart (MB)"],
     ];
-    let out =
-      `\nroots: ${roots.join(", ")} (${ids.length} build IDs asked, ${paths.length} URLs); load average ${loadBefore} before, ${load()} after\n` +
-      `Node's start (buildid-cache --version): ${fmt(start)} ms; our serve idle over an empty root: ${fmt(idle)} MB RSS (elfutils: ${fmt(idleTheirs)} MB)\n\n` +
-      `${"median of rounds".padEnd(34)}${cell("ours", 10)}${cell("elfutils", 10)}${cell("ours/theirs", 13)}\n`;
-    for (const [key, label] of keys)
-      out += `${label.padEnd(34)}${cell(fmt(med(ours, key)), 10)}${cell(fmt(med(theirs, key)), 10)}${cell(fmt(ratio(key), 2), 13)}\n`;
-    out += `\n${"load".padEnd(34)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}${cell("CPU µs/req", 12)}\n`;
+    let out = `\nroots: ${roots.join(", ")} (${ids.length} build IDs asked, ${paths.length} URLs); load average ${loadBefore} before, ${load()} after\n`;
+    if (!onlyLoad) {
+      out +=
+        `Node's start (buildid-cache --version): ${fmt(start)} ms; our serve idle over an empty root: ${fmt(idle)} MB RSS (elfutils: ${fmt(idleTheirs)} MB)\n\n` +
+        `${"median of rounds".padEnd(34)}${cell("ours", 10)}${cell("elfutils", 10)}${cell("ours/theirs", 13)}\n`;
+      for (const [key, label] of keys)
+        out += `${label.padEnd(34)}${cell(fmt(med(ours, key)), 10)}${cell(fmt(med(theirs, key)), 10)}${cell(fmt(ratio(key), 2), 13)}\n`;
+    }
+    out += `\n${"load".padEnd(34)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}${cell("CPU µs/req", 12)}  load average after\n`;
     for (const c of [OURS, ELFUTILS]) {
       const l = loads.get(c)!;
       for (const [what, r] of [
@@ -444,7 +477,7 @@ async function main(): Promise<void> {
         [`hits, rescan every ${RESCAN_S} s`, l.hitsRescanning],
       ] as const) {
         const failed = what === "misses" ? r.errors + r.timeouts : r.non2xx + r.errors + r.timeouts;
-        out += `${`${c === OURS ? "ours" : "elfutils"}: ${what}`.padEnd(34)}${cell(fmt(r.requests.average), 10)}${cell(String(r.latency.p50), 9)}${cell(String(r.latency.p99), 9)}${cell(String(failed), 8)}${cell(fmt(r.cpuPerRequest), 12)}\n`;
+        out += `${`${c === OURS ? "ours" : "elfutils"}: ${what}`.padEnd(34)}${cell(fmt(r.requests.average), 10)}${cell(String(r.latency.p50), 9)}${cell(String(r.latency.p99), 9)}${cell(String(failed), 8)}${cell(fmt(r.cpuPerRequest), 12)}  ${r.load}\n`;
       }
     }
     const lo = loads.get(OURS)!;
@@ -454,13 +487,15 @@ async function main(): Promise<void> {
     const peakOver = (key: keyof IndexFigures) => med(ours, key) - idle;
     const costOurs = 1 - lo.hitsRescanning.requests.average / lo.hits.requests.average;
     const costTheirs = 1 - lt.hitsRescanning.requests.average / lt.hits.requests.average;
+    out += `\ntargets:\n`;
+    if (!onlyLoad)
+      out +=
+        `  first answer after a restart <= max(elfutils', 2x Node's start) = ${fmt(bound("restartAnswer"))} ms: ${fmt(med(ours, "restartAnswer"))} ms, ${verdict(med(ours, "restartAnswer") <= bound("restartAnswer"))}\n` +
+        `  first answer during a first scan <= max(elfutils', 2x Node's start) = ${fmt(bound("firstAnswer"))} ms: ${fmt(med(ours, "firstAnswer"))} ms, ${verdict(med(ours, "firstAnswer") <= bound("firstAnswer"))}\n` +
+        `  complete index >= 2x sooner than elfutils': ${fmt(1 / ratio("complete"), 2)}x, ${verdict(1 / ratio("complete") >= 2)}\n` +
+        `  peak RSS - idle RSS <= elfutils' peak, first scan: ${fmt(peakOver("firstScanPeak"))} vs ${fmt(med(theirs, "firstScanPeak"))} MB, ${verdict(peakOver("firstScanPeak") <= med(theirs, "firstScanPeak"))}\n` +
+        `  peak RSS - idle RSS <= elfutils' peak, restart and rescan: ${fmt(peakOver("restartPeak"))} vs ${fmt(med(theirs, "restartPeak"))} MB, ${verdict(peakOver("restartPeak") <= med(theirs, "restartPeak"))}\n`;
     out +=
-      `\ntargets:\n` +
-      `  first answer after a restart <= max(elfutils', 2x Node's start) = ${fmt(bound("restartAnswer"))} ms: ${fmt(med(ours, "restartAnswer"))} ms, ${verdict(med(ours, "restartAnswer") <= bound("restartAnswer"))}\n` +
-      `  first answer during a first scan <= max(elfutils', 2x Node's start) = ${fmt(bound("firstAnswer"))} ms: ${fmt(med(ours, "firstAnswer"))} ms, ${verdict(med(ours, "firstAnswer") <= bound("firstAnswer"))}\n` +
-      `  complete index >= 2x sooner than elfutils': ${fmt(1 / ratio("complete"), 2)}x, ${verdict(1 / ratio("complete") >= 2)}\n` +
-      `  peak RSS - idle RSS <= elfutils' peak, first scan: ${fmt(peakOver("firstScanPeak"))} vs ${fmt(med(theirs, "firstScanPeak"))} MB, ${verdict(peakOver("firstScanPeak") <= med(theirs, "firstScanPeak"))}\n` +
-      `  peak RSS - idle RSS <= elfutils' peak, restart and rescan: ${fmt(peakOver("restartPeak"))} vs ${fmt(med(theirs, "restartPeak"))} MB, ${verdict(peakOver("restartPeak") <= med(theirs, "restartPeak"))}\n` +
       `  hits >= 1.3x elfutils', p99 no worse: ${fmt(lo.hits.requests.average / lt.hits.requests.average, 2)}x, p99 ${lo.hits.latency.p99} vs ${lt.hits.latency.p99} ms, ${verdict(lo.hits.requests.average >= 1.3 * lt.hits.requests.average && lo.hits.latency.p99 <= lt.hits.latency.p99)}\n` +
       `  misses >= 1.3x elfutils', p99 no worse: ${fmt(lo.misses.requests.average / lt.misses.requests.average, 2)}x, p99 ${lo.misses.latency.p99} vs ${lt.misses.latency.p99} ms, ${verdict(lo.misses.requests.average >= 1.3 * lt.misses.requests.average && lo.misses.latency.p99 <= lt.misses.latency.p99)}\n` +
       `  a rescan every ${RESCAN_S} s costs hits no more than elfutils': ${fmt(100 * costOurs, 1)}% vs ${fmt(100 * costTheirs, 1)}%, ${verdict(costOurs <= costTheirs)}\n`;
