@@ -327,6 +327,10 @@ export function registerServe(program: Command, context: CommandContext): Comman
         "a second server answering from the same database, which the first one scans",
       ],
       ["buildid-cache serve -X '\\.a$' /usr/lib", "leave static archives out"],
+      [
+        "buildid-cache serve -j 8 /srv/builds",
+        "eight serving processes on one port; this one scans and hands them the connections",
+      ],
       ["DEBUGINFOD_URLS=http://127.0.0.1:8002 gdb ./app", "a debuginfod client (gdb, debuginfod-find) asking it"],
       [
         "buildid-cache serve -v --upstream https://debuginfod.elfutils.org /srv/builds",
