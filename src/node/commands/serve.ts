@@ -89,6 +89,9 @@ function environmentUrls(): string[] {
 /** The most serving processes `serve -j` takes. */
 const MAX_SERVING_PROCESSES = 256;
 
+/** `serve -j` when not given: one per CPU, at most 4 (each costs about 60 MB of RSS). */
+const DEFAULT_SERVING_PROCESSES = Math.min(availableParallelism(), 4);
+
 // A serving process of `serve -j N`: the primary's command line, answering over its database read-only.
 async function serveAsMember(options: ServeCommandOptions, context: CommandContext): Promise<never> {
   const upstreams = options.upstream.length ? options.upstream : environmentUrls();
@@ -213,9 +216,9 @@ export function registerServe(program: Command, context: CommandContext): Comman
     )
     .option(
       "-j, --serving-processes <n>",
-      "processes answering requests, each on its own CPU (1: this one alone; more: it scans and hands them the connections, as elfutils' --connection-pool threads)",
+      "processes answering requests (default: one per CPU, at most 4; 1: this one alone; more: it scans and hands them the connections, as elfutils' --connection-pool threads)",
       integerOption("--serving-processes", 1, MAX_SERVING_PROCESSES),
-      availableParallelism(),
+      DEFAULT_SERVING_PROCESSES,
     )
     .option("-v, --verbose", "a log line per request on stderr: client, request, status, bytes, ms, where from")
     .action(async (roots: string[], options: ServeCommandOptions) => {
@@ -224,7 +227,9 @@ export function registerServe(program: Command, context: CommandContext): Comman
       const pooled = options.servingProcesses > 1;
       // Serving processes read the index from a database: without --index, one of this server's own until it stops.
       const scratch =
-        pooled && options.index === undefined ? mkdtempSync(join(tmpdir(), "buildid-cache-serve-")) : undefined;
+        pooled && options.index === undefined && !options.passive
+          ? mkdtempSync(join(tmpdir(), "buildid-cache-serve-"))
+          : undefined;
       const file = scratch === undefined ? options.index : join(scratch, "index.sqlite");
       let index: BuildIdIndex;
       try {
