@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { BuildIdIndex, DEFAULT_WRITE_BATCH } from "../debuginfod/build-id-index.js";
@@ -89,8 +89,11 @@ function environmentUrls(): string[] {
 /** The most serving processes `serve -j` takes. */
 const MAX_SERVING_PROCESSES = 256;
 
-/** `serve -j` when not given: one per CPU, at most 4 (each costs about 60 MB of RSS). */
-const DEFAULT_SERVING_PROCESSES = Math.min(availableParallelism(), 4);
+/**
+ * `serve -j` when not given: this process alone. On this 2-CPU machine at load 22-35, -j 2 answered
+ * hits at 0.4x of -j 1 (bench:serve, interleaved): no CPU was idle for a second serving process.
+ */
+const DEFAULT_SERVING_PROCESSES = 1;
 
 // A serving process of `serve -j N`: the primary's command line, answering over its database read-only.
 async function serveAsMember(options: ServeCommandOptions, context: CommandContext): Promise<never> {
@@ -216,7 +219,7 @@ export function registerServe(program: Command, context: CommandContext): Comman
     )
     .option(
       "-j, --serving-processes <n>",
-      "processes answering requests (default: one per CPU, at most 4; 1: this one alone; more: it scans and hands them the connections, as elfutils' --connection-pool threads)",
+      "processes answering requests (1: this one alone; more: it scans and hands them the connections, as elfutils' --connection-pool threads; each takes about 60 MB of RSS)",
       integerOption("--serving-processes", 1, MAX_SERVING_PROCESSES),
       DEFAULT_SERVING_PROCESSES,
     )
