@@ -5,7 +5,7 @@
  * The primary (the process `serve` started as) listens, scans and writes the index, and hands each
  * connection it accepts to its serving processes in turn (as `node:cluster`'s round robin does);
  * it answers a connection itself only while none is ready (at start, or when all have died), so
- * answers come at once. A serving process is `node:cluster` worker running the same command line:
+ * answers come at once. A serving process is a `node:cluster` worker running the same command line:
  * it opens the index's database read-only (as a `--passive` replica) and answers; its lookup cache
  * follows the primary's commits by `PRAGMA data_version`. It owns no listening socket and exits
  * when its channel to the primary closes, so none outlives the primary, however that ends. One that
@@ -195,8 +195,9 @@ export function startPool(options: PoolOptions): ServingPool {
 
 /**
  * Runs this serving process: answers the connections the primary hands it over `index` (opened
- * read-only), sends its counters when asked, and asks the primary for the `/metrics` text. Resolves
- * with a function that stops it; it also stops, and the process exits, when the primary goes.
+ * read-only), sends its counters when asked, and asks the primary for the `/metrics` text. Returns
+ * a function that stops it; the process also exits when the primary goes (`node:cluster` ends a
+ * worker whose channel closes).
  */
 export function serveInPool(index: BuildIdIndex, options: ServiceOptions): () => Promise<void> {
   const send = (m: Message): void => {
