@@ -2,7 +2,7 @@
 // /metrics summing them, a serving process killed mid-service replaced while the others answer, the
 // pool's members gone with the primary (SIGTERM, or SIGKILL) and nothing left listening, a groom on
 // SIGUSR2 and a rescan on SIGUSR1 seen by every serving process, and without --index too.
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, renameSync, rmSync } from "node:fs";
 import { get } from "node:http";
 import { connect } from "node:net";
@@ -175,6 +175,32 @@ describe("serve -j N: serving processes", () => {
       else expect(ended.signal).toBe("SIGKILL");
       await until(`serving processes gone after ${signal}`, async () => members.every(exited));
       expect(await refused(s.port)).toBe(true);
+    }
+  });
+
+  it("exits 130 once on a terminal's Ctrl-C (SIGINT to the whole process group), its serving processes with it", async () => {
+    const child = spawn(
+      process.execPath,
+      [cli, "serve", "--port", "0", "-t", "0", "--no-progress", "-j", "2", "--json", tree.root],
+      { detached: true, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
+    child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString("utf8")));
+    const ended = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await until("listening", async () => /"url":"[^"]+"/.test(out));
+      const url = /"url":"([^"]+)"/.exec(out)![1]!;
+      await until("2 serving processes", async () => (await metric(url, "serving_processes")) === 3);
+      const members = [...(await perProcess(url)).keys()].filter((pid) => pid !== child.pid);
+      process.kill(-child.pid!, "SIGINT");
+      expect(await ended).toBe(130);
+      await until("serving processes gone after SIGINT", async () => members.every(exited));
+      expect(await refused(Number(new URL(url).port))).toBe(true);
+      expect(err).not.toMatch(/serving process \d+ exited/); // stopped by the primary, not restarted
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
     }
   });
 
