@@ -90,8 +90,8 @@ function environmentUrls(): string[] {
 const MAX_SERVING_PROCESSES = 256;
 
 /**
- * `serve -j` when not given: this process alone. On this 2-CPU machine at load 22-35, -j 2 answered
- * hits at 0.4x of -j 1 (bench:serve, interleaved): no CPU was idle for a second serving process.
+ * `serve -j` when not given: this process alone. On this 2-CPU machine at load 22-36, -j 2 answered
+ * hits at 0.37x and 0.46x of -j 1 in two interleaved bench:serve runs (misses 0.74x and 1.22x).
  */
 const DEFAULT_SERVING_PROCESSES = 1;
 
