@@ -178,13 +178,15 @@ describe("buildid-cache serve: federation and limit options", () => {
 
   it("-v logs each request; --upstream forwards; DEBUGINFOD_URLS is the default; --max-connections-per-client holds", async () => {
     const there = `/buildid/${ELSEWHERE}/debuginfo`;
-    for (const [args, env] of [
-      [["--upstream", stubUrl], {}],
-      [[], { DEBUGINFOD_URLS: `http://127.0.0.9:9 ${stubUrl}` }],
+    // -j 2: the same from serving processes, the connection cap counted where the primary accepts.
+    for (const [args, env, j] of [
+      [["--upstream", stubUrl], {}, "1"],
+      [[], { DEBUGINFOD_URLS: `http://127.0.0.9:9 ${stubUrl}` }, "1"],
+      [["--upstream", stubUrl], {}, "2"],
     ] as const) {
-      const cache = join(tree.dir, `cli-cache-${args.length}`);
+      const cache = join(tree.dir, `cli-cache-${args.length}-${j}`);
       const run = await serving(
-        ["-v", "--max-connections-per-client", "1", ...args, tree.root],
+        ["-v", "-j", j, "--max-connections-per-client", "1", ...args, tree.root],
         { ...env, DEBUGINFOD_CACHE_PATH: cache, DEBUGINFOD_RETRY_LIMIT: "0" },
         async (url) => {
           // A second connection from this address, while one is open, is closed on arrival, unanswered.
@@ -214,8 +216,9 @@ describe("buildid-cache serve: federation and limit options", () => {
       expect(run.signal ?? run.code).toBe(143);
       expect(run.stderr).toMatch(/^buildid-cache: forwarding misses to /m);
       expect(run.stderr).toMatch(new RegExp(`"GET ${there}" 200 \\d+ \\d+ms upstream -$`, "m"));
+      expect(run.stderr.match(new RegExp(`"GET ${there}" `, "g"))).toHaveLength(1); // one line per request
     }
-  }, 120_000);
+  }, 240_000);
 
   it("refuses an upstream that is not an http or https URL before it scans, from --upstream or DEBUGINFOD_URLS", async () => {
     const bad = await runCli(cli, ["serve", "--upstream", "ftp://example.org", tree.root], { timeoutMs: WAIT_MS });
