@@ -205,12 +205,12 @@ function stampOf(st: BigIntStats): bigint[] {
   return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs];
 }
 
-/** Whether the file of `stamp` (dev, ino first) is seen for the first time; records it. */
-function firstLink(seen: Set<string>, stamp: readonly bigint[]): boolean {
+/** Whether `path` is the first name met of the file of `stamp` (dev, ino first); records it. */
+function firstLink(seen: Map<string, string>, stamp: readonly bigint[], path: string): boolean {
   const id = `${stamp[0]}:${stamp[1]}`;
-  if (seen.has(id)) return false;
-  seen.add(id);
-  return true;
+  const first = seen.get(id);
+  if (first === undefined) seen.set(id, path);
+  return first === undefined || first === path;
 }
 
 /** Whether the directory gave the entry's type (`d_type` is not `DT_UNKNOWN`). */
@@ -599,7 +599,7 @@ export class BuildIdIndex {
     hooks: ScanHooks | undefined,
   ): Promise<void> {
     const db = this.#db;
-    const seenFiles = new Set<string>();
+    const seenFiles = new Map<string, string>();
     const kept = new Set<number>();
     // Nothing to compare with: regular files go unstamped to classify, whose handle stamps them.
     const stampFiles = !db.isEmpty();
@@ -619,7 +619,7 @@ export class BuildIdIndex {
         const path = prefix + name;
         try {
           const { stamp, links, found: c } = classify(dir, name);
-          if (links > 1 && !firstLink(seenFiles, stamp)) {
+          if (links > 1 && !firstLink(seenFiles, stamp, path)) {
             stats.files--;
             stats.hardLinks++;
             continue;
@@ -696,7 +696,7 @@ export class BuildIdIndex {
     stats: ScanStats,
     slice: Slices,
     walk: {
-      seenFiles: Set<string>;
+      seenFiles: Map<string, string>;
       stampFiles: boolean;
       kept: Set<number>;
       progress: ScanProgress;
@@ -766,7 +766,7 @@ export class BuildIdIndex {
         } else {
           const stamp = stampOf(st);
           // Only a file with more than one name can be met again under another.
-          if (st.nlink > 1n && !firstLink(seenFiles, stamp)) {
+          if (st.nlink > 1n && !firstLink(seenFiles, stamp, path)) {
             stats.hardLinks++;
             continue;
           }

@@ -1,6 +1,6 @@
 // serve's periodic rescan (rescanSeconds, as elfutils' debuginfod -t) on 127.0.0.1: a new file is
 // served after the interval, a removed one answers 404, rescans never overlap, close() stops one.
-import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BuildIdIndex, type ScanStats } from "../../../src/node/debuginfod/build-id-index.js";
@@ -116,5 +116,22 @@ describe("serve rescans on its own", () => {
     expect(server.metrics.rescanErrors).toBe(0);
     await expect(server.rescan()).rejects.toThrow(/the server is closing/);
     index.dispose();
+  });
+  it("indexes a file with two names that is new since the last scan, under its first name", async () => {
+    const root = join(tree.dir, "linked");
+    mkdirSync(root);
+    copyFileSync(tree.programs[1]!.executable, join(root, "first")); // an index not empty: a rescan stamps in its walk
+    const index = await BuildIdIndex.create({ roots: [root] });
+    try {
+      await index.scan();
+      const p = tree.programs[0]!;
+      copyFileSync(p.executable, join(root, "a"));
+      linkSync(join(root, "a"), join(root, "b"));
+      const stats = await index.scan();
+      expect(stats.hardLinks).toBe(1);
+      expect(index.lookup(p.id).map((f) => f.path)).toEqual([join(root, "a")]);
+    } finally {
+      index.dispose();
+    }
   });
 });
