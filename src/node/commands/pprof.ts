@@ -8,9 +8,10 @@
  */
 import type { Command } from "commander";
 import { convertPerfData } from "../../convert/convert.js";
+import { PerfDataStream } from "../../perf/reader.js";
 import { openPerfInput } from "../perf-input.js";
 import { gzipProfile, writeProfileFile } from "../pprof-file.js";
-import { recordedFileReader } from "../recorded-files.js";
+import { recordedFileReader, recordingStartMs } from "../recorded-files.js";
 import { conversionReport } from "./conversion-report.js";
 import { withHelpSections } from "./help.js";
 import { COMMON_EXITS, type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
@@ -58,9 +59,11 @@ export function registerPprof(program: Command, context: CommandContext): Comman
       try {
         // The resolver (the WebAssembly core) is loaded and started only if the recording lacks a build ID.
         const resolver = async () => (await import("../resolver/resolver.js")).BuildIdResolver.create();
-        const { profile, summary } = await convertPerfData(opened.source, {
+        const stream = new PerfDataStream(opened.source);
+        const recordedSince = () => recordingStartMs(stream.session?.clock);
+        const { profile, summary } = await convertPerfData(stream, {
           ...(options.readFiles
-            ? { readBuildId: recordedFileReader(resolver, { trustPaths: options.trustPaths === true }) }
+            ? { readBuildId: recordedFileReader(resolver, { recordedSince, trustPaths: options.trustPaths === true }) }
             : {}),
         });
         await writeProfileTo(options.output, profile);
