@@ -245,7 +245,7 @@ describe("CLOCK_DATA and CLOCKID as perf writes them, and hostile ones", () => {
     const at = PIPE_HEADER.length + 16;
     for (const [bit, payload, what] of [
       [Feature.CLOCK_DATA, clockPayload(REF, true).subarray(0, 23), "CLOCK_DATA feature has 23 bytes"],
-      [Feature.CLOCKID, [1, 0, 0, 0], "CLOCKID feature has 4 bytes"],
+      [Feature.CLOCKID, new Uint8Array([1, 0, 0, 0]), "CLOCKID feature has 4 bytes"],
     ] as const) {
       const bytes = pipeStream(feature(bit, payload));
       const error = thrown(() => [...readPerfData(bytes).rawRecords()]);
