@@ -257,7 +257,7 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
       // workers' counts come back over a BroadcastChannel.
       await watched.addInitScript(() => {
         type Reads = { arrayBuffer: number[]; streamed: number; largestChunk: number };
-        function instrument(report: (reads: Reads) => void): void {
+        function instrument(report: (reads: Reads) => void): Reads {
           const fromFile = new WeakSet<Blob>();
           const reads: Reads = { arrayBuffer: [], streamed: 0, largestChunk: 0 };
           const proto = Blob.prototype;
@@ -301,13 +301,12 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
               }),
             );
           };
+          return reads;
         }
-        const totals = {
-          page: { arrayBuffer: [], streamed: 0, largestChunk: 0 } as Reads,
-          workers: new Map<string, Reads>(),
-        };
+        const pageReads = instrument(() => {});
+        const workerReads = new Map<string, Reads>();
         (globalThis as unknown as { fileReads: () => Reads }).fileReads = () => {
-          const all = [totals.page, ...totals.workers.values()];
+          const all = [pageReads, ...workerReads.values()];
           return {
             arrayBuffer: all.flatMap((r) => r.arrayBuffer),
             streamed: all.reduce((n, r) => n + r.streamed, 0),
@@ -315,14 +314,13 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
           };
         };
         (globalThis as unknown as { resetReads: () => void }).resetReads = () => {
-          totals.page = { arrayBuffer: [], streamed: 0, largestChunk: 0 };
-          totals.workers.clear();
+          pageReads.arrayBuffer.length = 0;
+          pageReads.streamed = 0;
+          pageReads.largestChunk = 0;
+          workerReads.clear();
         };
-        instrument((reads) => {
-          totals.page = reads;
-        });
         new BroadcastChannel("file-reads").onmessage = (event: MessageEvent<{ id: string; reads: Reads }>) => {
-          totals.workers.set(event.data.id, event.data.reads);
+          workerReads.set(event.data.id, event.data.reads);
         };
         const Native = Worker;
         globalThis.Worker = class extends Native {
