@@ -1,7 +1,8 @@
 /**
  * `pprof FILE -o OUT.pb.gz`: a perf recording converted to a pprof profile, one Mapping per file with
  * its build ID, Locations at file offsets, call stacks kept; files the recording has no build ID for
- * are read on this machine by device and inode only with `--trust-paths` (no moment proves the inode
+ * are read on this machine by device and inode with a ctime before the recording began when it says
+ * when (CLOCK_DATA, `perf record -k`), else only with `--trust-paths` (no moment proves the inode
  * number was not reused since).
  *
  * @packageDocumentation
@@ -46,7 +47,7 @@ export function registerPprof(program: Command, context: CommandContext): Comman
     .option("--no-read-files", "never read a file on this machine for a build ID the recording lacks")
     .option(
       "--trust-paths",
-      "read a file the recording has no build ID for by its path, device and inode alone, accepting that a file made since the recording may have taken a deleted file's inode number (without it such a file is unresolved)",
+      "read a file the recording has no build ID for by its path, device and inode alone, accepting that a file made since the recording may have taken a deleted file's inode number (without it such a file is unresolved; a recording made with perf record -k says when it began, and then its ctime decides)",
     )
     .option(
       "--json",
