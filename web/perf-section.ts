@@ -124,6 +124,7 @@ export function mountPerfSection(): void {
       if (worker === mine) worker = undefined;
     };
     mine.onmessage = (event: MessageEvent<PerfMessage>) => {
+      if (worker !== mine) return;
       const message = event.data;
       if (message.type === "progress") {
         status.textContent = `${reading} ${Math.floor((100 * message.bytesRead) / Math.max(1, file.size))}%`;
@@ -144,6 +145,7 @@ export function mountPerfSection(): void {
     };
     mine.onerror = (event) => {
       event.preventDefault();
+      if (worker !== mine) return;
       finish();
       showError(file, {
         name: "Error",
