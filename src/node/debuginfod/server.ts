@@ -807,8 +807,8 @@ function listen(server: NetServer, port: number, host: string): Promise<void> {
 /**
  * Serves `index` over HTTP until `close()`. Binds 127.0.0.1:8002 unless told otherwise; slow or
  * stalled clients are cut off by the header and idle timeouts, connections past the caps are closed
- * on arrival, and no error of one request affects another. With a {@link ServingPool}, connections
- * go to its serving processes, answered here only while none is ready.
+ * on arrival, and no error of one request affects another. With a pool of serving processes (`serve -j`),
+ * connections go to them, answered here only while none is ready.
  * @throws TypeError or RangeError naming a bad option; Node's `EADDRINUSE` and the like when it cannot bind.
  */
 export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions = {}): Promise<DebuginfodServer> {
