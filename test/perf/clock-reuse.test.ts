@@ -6,13 +6,13 @@
 // - the program deleted and another file made at its path with its inode number (ext4 hands a freed
 //   number out again): unresolved with the ctime reason, with --trust-paths too (the old code, asked
 //   with --trust-paths, answered the new file's build ID for the recorded program).
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bundleCli, runCli } from "../helpers/cli.js";
-import { copyOntoInode, REUSE_TRIES } from "../helpers/inode-reuse.js";
+import { compileTwoPrograms, copyOntoInode, REUSE_TRIES, readelfBuildId } from "../helpers/inode-reuse.js";
 import { perfCannotRecord } from "../helpers/perf-tools.js";
 
 // Not /tmp/perf-*: perf reads those as JIT symbol maps.
@@ -20,18 +20,6 @@ const dir = mkdtempSync(join(tmpdir(), "bic-clock-reuse-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cannot = perfCannotRecord(dir) ?? (spawnSync("gcc", ["--version"]).status === 0 ? undefined : "no gcc");
 if (cannot) console.log(`skipping the -k recording reuse test: ${cannot}`);
-
-const BUSY = `
-#include <stdlib.h>
-int main(int argc, char **argv) {
-  volatile long s = 0;
-  for (long i = 0; i < atol(argv[1]); i++) s += i * VARIANT;
-  return 0;
-}
-`;
-
-const readelfBuildId = (path: string) =>
-  /Build ID: ([0-9a-f]+)/.exec(execFileSync("readelf", ["-n", path], { encoding: "utf8" }))?.[1];
 
 const prog = join(dir, "prog");
 const other = join(dir, "other.bin");
@@ -65,9 +53,7 @@ async function pprofOf(data: string, ...args: string[]): Promise<FileAnswer> {
 beforeAll(async () => {
   cli = await bundleCli(dir);
   if (cannot !== undefined) return;
-  writeFileSync(join(dir, "busy.c"), BUSY);
-  execFileSync("gcc", ["-O1", "-DVARIANT=3", "-o", prog, "busy.c"], { cwd: dir });
-  execFileSync("gcc", ["-O1", "-DVARIANT=5", "-o", other, "busy.c"], { cwd: dir });
+  compileTwoPrograms(dir, prog, other);
   [progId, otherId] = [readelfBuildId(prog), readelfBuildId(other)];
   // The program's ctime well before perf's reference moment (ctime is stamped from a coarse clock).
   await new Promise((r) => setTimeout(r, 50));
