@@ -7,6 +7,8 @@
 // 0.1-0.2 s for 16 kB, 0.8 s seen at load 13) stretches to that timeout. libcurl (curl, gdb, debuginfod-find) retries
 // such a request once on a fresh connection; so does this helper, and only then.
 
+import { connect } from "node:net";
+
 /** Error codes of a connection reset or closed under a request before its response began. */
 const RESET_CODES = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
 
@@ -30,3 +32,14 @@ export async function get(url: string, init: RequestInit = {}): Promise<Response
     return fetch(url, init);
   }
 }
+
+/** Whether a connection to 127.0.0.1:`port` is refused (nothing listens there). */
+export const refused = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.on("connect", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.on("error", () => resolve(true));
+  });

@@ -14,6 +14,7 @@ import { UPSTREAM_BUCKETS_S } from "../../../src/node/debuginfod/upstream.js";
 import { bundleCli, type CliRun, runCli } from "../../helpers/cli.js";
 import { WAIT_MS } from "./client-helpers.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get } from "./http.js";
 
 const ELSEWHERE = `4455667788990011${"ee".repeat(12)}`;
 const LINE =
@@ -78,7 +79,7 @@ describe("the request log and /metrics", () => {
       ["GET", "/buildid/NOT-HEX/debuginfo", { "X-Forwarded-For": '"quoted" \\ back' }],
     ];
     for (const [method, path, headers] of exchanges) {
-      const r = await fetch(server.url + path, { method, headers });
+      const r = await get(server.url + path, { method, headers });
       await r.arrayBuffer();
       await new Promise((resolve) => setTimeout(resolve, 0)); // the line is written on the response's close
     }
@@ -113,7 +114,7 @@ describe("the request log and /metrics", () => {
     ]);
     expect(new Set(fields.map((m) => m![2]!.replace(/:\d+$/, "")))).toEqual(new Set(["127.0.0.1"]));
 
-    const families = new Map(parse(await (await fetch(`${server.url}/metrics`)).text()).map((f) => [f.name, f]));
+    const families = new Map(parse(await (await get(`${server.url}/metrics`)).text()).map((f) => [f.name, f]));
     const counted = Object.fromEntries(
       families.get("upstream_requests_total")!.metrics.map((m) => [m.labels!.outcome, Number(m.value)]),
     );
@@ -205,7 +206,7 @@ describe("buildid-cache serve: federation and limit options", () => {
           // Served once the server has seen the first one close (bounded: 100 tries, 50 ms apart).
           let body: Buffer | undefined;
           for (let i = 0; i < 100 && !body; i++) {
-            body = await fetch(url + there).then(
+            body = await get(url + there).then(
               async (r) => Buffer.from(await r.arrayBuffer()),
               () => new Promise<undefined>((resolve) => setTimeout(resolve, 50)),
             );

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BuildIdIndex, type ScanStats } from "../../../src/node/debuginfod/build-id-index.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get } from "./http.js";
 
 const NEW_ID = `fedcba9876543210${"cc".repeat(12)}`;
 const WAIT_MS = 60_000; // a 1 s interval, waited for generously on a loaded 2-core machine
@@ -22,7 +23,7 @@ afterAll(() => {
 });
 
 async function statusOf(url: string): Promise<{ status: number; body: Buffer }> {
-  const r = await fetch(url);
+  const r = await get(url);
   return { status: r.status, body: Buffer.from(await r.arrayBuffer()) };
 }
 
@@ -62,7 +63,7 @@ describe("serve rescans on its own", () => {
       expect(seen.some((s) => s.removed === 1)).toBe(true);
       expect(seen.every((s) => s.reads <= 1)).toBe(true); // unchanged files were never read again
       expect(server.metrics.rescans).toBe(seen.length);
-      expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^rescans_total [1-9]/m);
+      expect(await (await get(`${server.url}/metrics`)).text()).toMatch(/^rescans_total [1-9]/m);
     } finally {
       await server.close();
       index.dispose();

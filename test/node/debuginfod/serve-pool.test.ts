@@ -5,11 +5,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, renameSync, rmSync } from "node:fs";
 import { get } from "node:http";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleCli, type CliRun, runCli } from "../../helpers/cli.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { refused } from "./http.js";
 
 const WAIT_MS = 60_000; // room for a loaded 2-core machine
 
@@ -65,16 +65,6 @@ function exited(pid: number): boolean {
     return true;
   }
 }
-
-const refused = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.on("connect", () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.on("error", () => resolve(true));
-  });
 
 interface Served {
   child: ChildProcess;
