@@ -728,6 +728,7 @@ function newMetrics(): ServerMetrics {
  * Answers debuginfod requests over `index` on connections accepted elsewhere ({@link DebuginfodService.accept}):
  * the server's own listener, or a primary process's (pool.ts).
  * @throws TypeError or RangeError naming a bad option.
+ * @internal
  */
 export function debuginfodService(index: BuildIdIndex, options: ServiceOptions = {}): DebuginfodService {
   const maxHeaderSize = integer("maxHeaderBytes", options.maxHeaderBytes ?? 8192, 256);
