@@ -319,9 +319,8 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
   ];
 
   // Untimed, before each row's turns: the table the row starts from, the same for both implementations.
-  // A lookup row's keys were each looked up once since they went in, as a profiler's are after its
-  // first samples: the cache marks an entry on its first hit, and without this pass every hit row
-  // would time only first hits, since "insert into empty" refills the table just before it each round.
+  // A lookup row's keys were each looked up once since they went in: else the hit row, each round right
+  // after "insert into empty" or a refill, times only first hits (the cache marks an entry on its first).
   let holds: "nothing" | "inserted" | "present" | "churned" = "nothing";
   const prepare = ({ needs }: Subject, side: "cache" | "map") => {
     if (needs === "nothing" || holds === "present" || (needs === "full" && holds !== "nothing")) return;
