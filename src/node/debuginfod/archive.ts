@@ -159,9 +159,10 @@ export async function walkArchive(
   const payload = format === "deb" ? await debPayload(fd, path, size) : await rpmPayload(fd, path, size);
   const limit = Math.min(limits.maxExpandedBytes, limits.maxRatio * Math.max(size, 1));
   let expandedBytes = 0;
+  const range = readRange(fd, path, payload.start, payload.length);
   const counted = (async function* () {
     for await (const chunk of bounded(
-      decompress(readRange(fd, path, payload.start, payload.length), payload.compression, path, limits),
+      decompress(range, payload.compression, path, limits),
       limit,
       path,
       `${payload.name} (limit ${limits.maxExpandedBytes} bytes, or ${limits.maxRatio} per byte of the archive)`,
@@ -181,6 +182,8 @@ export async function walkArchive(
     }
   } finally {
     await entries.return(undefined);
+    // A decoder may stop pulling without closing its source: end the reads here, before the caller closes `fd`.
+    await range.return(undefined);
   }
   return { payload, members, expandedBytes };
 }
