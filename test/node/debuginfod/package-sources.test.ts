@@ -4,7 +4,7 @@
 // -debugsource .rpm) at such a path is served, with the same status, bytes and X-DEBUGINFOD-ARCHIVE as
 // elfutils'; where two packages hold the path, the one nearer (longest shared path prefix) the
 // debuginfo's package wins, as elfutils' sharedprefix() orders them, even when the other is newer.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   copyFileSync,
@@ -12,6 +12,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   utimesSync,
   writeFileSync,
@@ -19,13 +20,15 @@ import {
 import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { hasTool, readelfBuildId } from "./archive-fixtures.js";
 
-const tools = ["gcc", "objcopy", "dpkg-deb", "debuginfod", "bsdtar"].every(hasTool);
+const tools = ["gcc", "objcopy", "dpkg-deb", "debuginfod", "debuginfod-find", "bsdtar"].every(hasTool);
+const run = promisify(execFile);
 const rpmTools = tools && hasTool("rpmbuild") && hasTool("rpm2cpio");
 
 interface Answer {
@@ -177,11 +180,7 @@ beforeAll(async () => {
   if (!tools) return;
   dir = mkdtempSync(join(tmpdir(), "pkgsrc-"));
   root = join(dir, "root");
-  programs = [
-    build(dir, "pkga-1.0", "alpha"),
-    build(dir, "pkgs-1.0", "same-package"),
-    build(dir, "pkgr-1.0", "rpm"),
-  ];
+  programs = [build(dir, "pkga-1.0", "alpha"), build(dir, "pkgs-1.0", "same-package"), build(dir, "pkgr-1.0", "rpm")];
   const [a, same, r] = programs as [Built, Built, Built];
   // a: binary, -dbgsym .ddeb and -dbgsrc .deb side by side; a second -dbgsrc elsewhere, newer, its main.c changed.
   deb(join(root, "a", "pkga_1.0_amd64.deb"), "pkga", { "usr/bin/prog": a.executable });
@@ -262,6 +261,17 @@ describe.runIf(tools)("sources inside packages, as debuginfod -U -R (elfutils 0.
       const a = programs[0]!;
       const nearer = await raw(server.url, `/buildid/${a.id}/source/usr/src/debug/${a.name}/main.c`);
       expect(nearer.archive).toBe(join(root, "a", "pkga-dbgsrc_1.0_all.deb"));
+      // debuginfod-find, elfutils' client, gets each program's header through serve.
+      for (const b of built) {
+        const source = `/usr/src/debug/${b.name}/inc/util.h`;
+        const cache = mkdtempSync(join(dir, "client-"));
+        const { stdout } = await run("debuginfod-find", ["source", b.id, source], {
+          env: { PATH: process.env.PATH, DEBUGINFOD_URLS: server.url, DEBUGINFOD_CACHE_PATH: cache },
+          encoding: "utf8",
+          timeout: 60_000,
+        });
+        expect(readFileSync(stdout.trim())).toEqual((await raw(theirs, `/buildid/${b.id}/source${source}`)).body);
+      }
     } finally {
       await server.close();
       index.dispose();
