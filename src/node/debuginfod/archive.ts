@@ -117,6 +117,8 @@ export interface ArchiveScan {
   tooLarge: number;
   /** Entries whose name has a `..` component or a NUL, skipped. */
   refusedNames: number;
+  /** Debuginfo members whose source paths were not kept: they would have passed {@link ArchiveLimits.maxSourceNames}. */
+  sourcesOverLimit: number;
   /** Bytes the payload decompressed to. */
   expandedBytes: number;
 }
@@ -306,8 +308,10 @@ export async function scanArchive(source: ArchiveSource, options: ArchiveOptions
       elfWithoutBuildId: 0,
       tooLarge: 0,
       refusedNames: 0,
+      sourcesOverLimit: 0,
       expandedBytes: 0,
     };
+    let sourceBudget = limits.maxSourceNames;
     let spoolDir: string | undefined;
     const spool = async (): Promise<string> =>
       (spoolDir ??= await mkdtemp(join(options.tmpdir ?? tmpdir(), "buildid-archive-")));
@@ -333,7 +337,12 @@ export async function scanArchive(source: ArchiveSource, options: ArchiveOptions
       try {
         const layout = readElfLayout(held.read, entry.size);
         const { buildId } = buildIdThrough(held.read, entry.size);
-        const sources = layout.debuginfo && readsSources ? sourcePaths(held.read, entry.size) : [];
+        let sources = layout.debuginfo && readsSources ? sourcePaths(held.read, entry.size) : [];
+        if (sources.length > sourceBudget) {
+          result.sourcesOverLimit++;
+          sources = [];
+        }
+        sourceBudget -= sources.length;
         const { executable, debuginfo } = layout;
         result.elves.push({ member, size, mtime, buildId, executable, debuginfo, sources });
       } catch (error) {
