@@ -281,27 +281,33 @@ function sourceRows(dir: WalkedDir, name: string, stamp: Stamp, sources: SourceF
   }));
 }
 
-// The ELF members with a build ID of the package archive `name` of `dir` (archive.ts, its bounds); null when it cannot be read.
-async function readArchive(
-  dir: WalkedDir,
-  name: string,
-  path: string,
-): Promise<(MemberRow & { buildId: Uint8Array })[] | null> {
+// The ELF members with a build ID of the package archive `name` of `dir` (archive.ts, its bounds), and
+// what it holds for `/source` (when `sources`); null when it cannot be read.
+async function readArchive(dir: WalkedDir, name: string, path: string, sources: boolean): Promise<ArchiveRows | null> {
   const { fd, stat } = dir.root.openFile(dir.names, name);
   try {
-    const scan = await scanArchive({ path, fd, stat });
-    return scan.elves.flatMap((e) => {
+    const scan = await scanArchive({ path, fd, stat }, { sources });
+    const members = scan.elves.flatMap((e) => {
       const buildId = Buffer.from(e.buildId, "hex");
       if (buildId.length > ID_MAX) return [];
       const kind = KIND.BUILD_ID | (e.executable ? KIND.EXECUTABLE : 0) | (e.debuginfo ? KIND.DEBUGINFO : 0);
-      return [{ member: e.member, kind, size: e.size, mtimeS: e.mtime, buildId }];
+      return [{ member: e.member, kind, size: e.size, mtimeS: e.mtime, buildId, names: e.sources }];
     });
+    const sdefs = sources ? scan.otherFiles.map((f) => ({ member: f.member, size: f.size, mtimeS: f.mtime })) : [];
+    return { members, srefs: members.filter((m) => m.names.length > 0), sdefs };
   } catch (error) {
     if (error instanceof ProcfsMissingError) throw error;
     return null;
   } finally {
     closeSync(fd);
   }
+}
+
+/** What a package archive adds to the index: its ELF members, and the source paths and members `/source` matches (elfutils' r_sref, r_sdef). */
+interface ArchiveRows {
+  members: (MemberRow & { buildId: Uint8Array })[];
+  srefs: { buildId: Uint8Array; names: readonly string[] }[];
+  sdefs: { member: string; size: number; mtimeS: number }[];
 }
 
 /** Writes queued by a scan or groom, committed in transactions of bounded size. */
@@ -627,8 +633,9 @@ export class BuildIdIndex {
           stats.reads++;
           progress.reads++;
           if (c.long) stats.longBuildIds++;
-          const members = c.kind === 0 && archiveFormat(path) ? await readArchive(dir, name, path) : undefined;
-          if (members === null) stats.unreadable++;
+          const archive =
+            c.kind === 0 && archiveFormat(path) ? await readArchive(dir, name, path, this.#recordsSources) : undefined;
+          if (archive === null) stats.unreadable++;
           const later = c.id && c.kind & KIND.DEBUGINFO ? { dir, name, stamp, id: 0 } : undefined;
           if (later) debuginfo.push(later);
           writes.add(() => {
@@ -636,7 +643,8 @@ export class BuildIdIndex {
             const id = db.insertFile(dir.rootId, path, stamp, c.kind, c.id);
             kept.add(id);
             if (later) later.id = id;
-            if (members?.length) db.setMembers(id, members);
+            if (archive?.members.length) db.setMembers(id, archive.members);
+            if (archive?.srefs.length || archive?.sdefs.length) db.setArchiveSources(id, archive.srefs, archive.sdefs);
           });
         } catch {
           stats.unreadable++;
