@@ -10,6 +10,7 @@ import type { PerfEventAttr } from "../perf/attr.js";
 import type { OrderOptions, OrderStats } from "../perf/order.js";
 import { type PerfDataSource, PerfDataStream, type PerfReadOptions, type PerfSession } from "../perf/reader.js";
 import type { PerfRecord, RawRecord } from "../perf/records.js";
+import type { RecordSink } from "../perf/splitter.js";
 import { AddressSpaces, type AddressSpacesOptions, type FileRef } from "../spaces/index.js";
 import { BuildIdFinder, type BuildIdSource, type FileBuildId, type ReadBuildId } from "./build-ids.js";
 import { type FeedStats, SpaceFeed } from "./feed.js";
@@ -187,6 +188,11 @@ export class PerfConverter {
     this.#windows.push(raw, session);
   }
 
+  /** @internal A reader's sink for `session`'s records (see `PerfDataStream.scan`), as {@link PerfConverter.push} takes them. */
+  sinkFor(session: PerfSession): RecordSink {
+    return this.#windows.sinkFor(session);
+  }
+
   #add(arena: SampleArena, starts: readonly number[]): void {
     const w = arena.words;
     const agg = this.#samples;
@@ -330,9 +336,6 @@ export async function convertPerfData(
 ): Promise<PerfConversion> {
   const stream = source instanceof PerfDataStream ? source : new PerfDataStream(source, options.read);
   const converter = new PerfConverter(options);
-  for await (const batch of stream.rawBatches()) {
-    const session = stream.session!;
-    for (let i = 0; i < batch.length; i++) converter.push(batch[i]!, session);
-  }
+  await stream.scan((session) => converter.sinkFor(session));
   return converter.finish(stream.session!);
 }
