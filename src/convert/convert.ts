@@ -7,6 +7,7 @@
  * @module
  */
 import type { PerfEventAttr } from "../perf/attr.js";
+import { realtimeOf, timesOnClock } from "../perf/header.js";
 import type { OrderOptions, OrderStats } from "../perf/order.js";
 import { type PerfDataSource, PerfDataStream, type PerfReadOptions, type PerfSession } from "../perf/reader.js";
 import type { PerfRecord, RawRecord } from "../perf/records.js";
@@ -220,6 +221,15 @@ export class PerfConverter {
     return firstHi > lastHi ? 0 : (lastHi - firstHi) * 2 ** 32 + (lastLo - firstLo);
   }
 
+  /** The first sample's time of day (`perf script -F tod`), when the recording's CLOCK_DATA places its times. */
+  #timeNanos(session: PerfSession): bigint {
+    const [firstHi, firstLo, lastHi] = this.#span as [number, number, number, number];
+    const clock = session.clock;
+    if (firstHi > lastHi || clock === undefined || !timesOnClock(session.attrs, clock)) return 0n;
+    const ns = realtimeOf(clock, (BigInt(firstHi) << 32n) | BigInt(firstLo));
+    return ns > 0n ? ns : 0n;
+  }
+
   #event(r: PerfRecord): void {
     switch (r.kind) {
       case "lost":
@@ -267,6 +277,7 @@ export class PerfConverter {
         period: clock ? ["cpu", "nanoseconds"] : [event.split(", ").length === 1 ? event : "events", "count"],
         interval: fixed,
         durationNanos: this.#durationNanos(),
+        timeNanos: this.#timeNanos(session),
         comments,
       },
       this.#options.frameNames,
