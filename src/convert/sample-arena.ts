@@ -210,8 +210,11 @@ export class SampleArena {
         w[at + W.NR] = nr;
         const from = b + fields.chain + 8;
         if ((from & 3) === 0) {
-          // Native order, so the chain's words copy as they are.
-          w.set(this.#u32.subarray(from >> 2, (from >> 2) + 2 * nr), at + HEADER_WORDS);
+          // Native order, so the chain's words copy as they are (a loop: a subarray per sample costs more).
+          const u32 = this.#u32;
+          const src = from >> 2;
+          const dst = at + HEADER_WORDS;
+          for (let i = 0; i < 2 * nr; i++) w[dst + i] = u32[src + i]!;
         } else {
           for (let i = 0; i < nr; i++) {
             w[at + HEADER_WORDS + 2 * i + LO] = view.getUint32(from + 8 * i + 4 * LO, le);
