@@ -189,7 +189,7 @@ export class PerfConverter {
     this.#windows.push(raw, session);
   }
 
-  /** @internal A reader's sink for `session`'s records (see `PerfDataStream.scan`), as {@link PerfConverter.push} takes them. */
+  /** @internal A reader's sink for `session`'s records (`PerfDataStream.scan`). */
   sinkFor(session: PerfSession): RecordSink {
     return this.#windows.sinkFor(session);
   }
@@ -221,7 +221,7 @@ export class PerfConverter {
     return firstHi > lastHi ? 0 : (lastHi - firstHi) * 2 ** 32 + (lastLo - firstLo);
   }
 
-  /** The first sample's time of day (`perf script -F tod`), when the recording's CLOCK_DATA places its times. */
+  /** The first sample's time of day (`perf script -F tod`) when CLOCK_DATA places the times; 0 otherwise. */
   #timeNanos(session: PerfSession): bigint {
     const [firstHi, firstLo, lastHi] = this.#span as [number, number, number, number];
     const clock = session.clock;

@@ -143,10 +143,7 @@ export class SampleArena {
     return this.addSample(body, body.byteOffset, body.length, raw.misc, raw.offset, raw.compressed, session);
   }
 
-  /**
-   * Copies in the SAMPLE record whose body is `bytes.buffer` from byte `b` for `length` bytes (the other
-   * arguments as {@link RawRecord}'s fields, as a reader's sink takes it); returns where it starts.
-   */
+  /** {@link SampleArena.add} for a sample as a reader's sink takes it (body: `length` bytes of `bytes.buffer` from `b`). */
   addSample(
     bytes: Uint8Array,
     b: number,
@@ -210,7 +207,7 @@ export class SampleArena {
         w[at + W.NR] = nr;
         const from = b + fields.chain + 8;
         if ((from & 3) === 0) {
-          // Native order, so the chain's words copy as they are (a loop: a subarray per sample costs more).
+          // Native order: the chain's words copy as they are.
           const u32 = this.#u32;
           const src = from >> 2;
           const dst = at + HEADER_WORDS;

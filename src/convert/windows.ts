@@ -120,7 +120,7 @@ export class RoundWindows {
     events.splice(i, 0, { time, seq: this.#seq++, record, bytes: raw.size });
   }
 
-  /** @internal A reader's sink (see `PerfDataStream.scan`): takes `session`'s records, samples as bytes. */
+  /** @internal A reader's sink for `session`'s records (`PerfDataStream.scan`). */
   sinkFor(session: PerfSession): RecordSink {
     return {
       record: (raw) => this.push(raw, session),
@@ -131,7 +131,7 @@ export class RoundWindows {
     };
   }
 
-  /** Queues the sample the arena took at `at`, or delivers it at once when it cannot be ordered. */
+  /** Queues the sample at `at`, or delivers it now when it cannot be ordered. */
   #took(at: number): void {
     const arena = this.#arena;
     const w = arena.words;

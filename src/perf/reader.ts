@@ -195,7 +195,7 @@ function split(session: PerfSession, splitter: Splitter, chunk: Uint8Array, offs
   return out;
 }
 
-/** Has `session` note perf's own records on their way to `target`, as {@link split} does for a batch. */
+/** Has `session` note perf's own records on their way to `target`, as {@link split} does. */
 class ObservingSink implements RecordSink {
   constructor(
     private readonly session: PerfSession,
@@ -226,10 +226,7 @@ function splitterFor(session: PerfSession, limits: PerfReadLimits, sink: RecordS
   return splitter;
 }
 
-/**
- * @internal Called once a stream's headers are read, before its first record: the sink for its records,
- * or undefined to read no further.
- */
+/** @internal Given the session before the first record: the sink for the records, or undefined to stop. */
 export type ScanStart = (session: PerfSession) => RecordSink | undefined;
 
 /** A whole perf.data file or pipe capture in memory: its session and its records. */
@@ -469,17 +466,13 @@ export class PerfDataStream {
     else yield* this.fromChunks(source as AsyncIterable<Uint8Array> | Iterable<Uint8Array>);
   }
 
-  /**
-   * @internal Reads the input, sending its records in input order to the sink `start` gives once the
-   * headers are read (samples as bytes: no object per sample); one pass, as {@link PerfDataStream.rawBatches}.
-   */
+  /** @internal Reads the input once, its records in input order to the sink `start` gives (samples as bytes). */
   async scan(start: ScanStart): Promise<void> {
     this.start = start;
-    // The batches stay empty: the splitter hands the records to the sink.
     for await (const _ of this.rawBatches());
   }
 
-  /** The sink for `session`'s records when {@link PerfDataStream.scan} reads; null to stop; undefined when batches are read. */
+  /** The sink {@link PerfDataStream.scan} reads to (null: stop; undefined: batches are read). */
   private begin(session: PerfSession): RecordSink | undefined | null {
     this.sessionValue = session;
     if (this.start === undefined) return undefined;

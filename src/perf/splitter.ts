@@ -16,14 +16,11 @@ export interface SplitterLimits {
 /** Bytes of `struct perf_event_header`. */
 const HEADER = 8;
 
-/**
- * @internal Takes the records a splitter cuts, in input order: a SAMPLE record as its bytes, so the
- * commonest record costs no object (a RawRecord and a view of its body each), every other one as a RawRecord.
- */
+/** @internal Takes a splitter's records in input order: a SAMPLE as bytes (no objects), the others as RawRecords. */
 export interface RecordSink {
   /** A record other than a sample. */
   record(raw: RawRecord): void;
-  /** A SAMPLE record: its body is `bytes.buffer` from byte `bodyAt` for `bodyLength` bytes; the rest as {@link RawRecord}'s fields. */
+  /** A SAMPLE: its body is `bytes.buffer`'s `bodyLength` bytes from `bodyAt`; the rest as in a RawRecord. */
   sample(
     bytes: Uint8Array,
     bodyAt: number,
@@ -42,7 +39,6 @@ export class Splitter {
   private skip = 0;
   private zstd: ZstdStream | undefined;
   private inner: Splitter | undefined;
-  /** Where records go when set, instead of the array `push` is given. */
   private sink: RecordSink | undefined;
 
   /**
@@ -96,7 +92,7 @@ export class Splitter {
     }
   }
 
-  /** @internal Sends every record to `sink`, in input order, instead of the array {@link Splitter.push} is given. */
+  /** @internal Sends the records to `sink`, not to `push`'s array. */
   sendTo(sink: RecordSink): void {
     this.sink = sink;
   }
