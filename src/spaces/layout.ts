@@ -155,8 +155,8 @@ export class Layout {
   readonly size: number;
   /** How many spaces hold this layout (kept by the model). */
   refs = 0;
-  /** When a batch last searched its flat tree (the model's count of such batches). */
-  searched = 0;
+  /** A batch searched its flat tree since the model last passed it when forgetting trees (its second chance). */
+  searched = false;
   /** The flat search tree, once a batch asked for it; `null` when a mapping straddles 2^53. */
   #flat: FlatTree | null | undefined = undefined;
 

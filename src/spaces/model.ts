@@ -65,7 +65,7 @@ export interface AddressSpacesOptions {
    * Memory the held mappings are reckoned to take, in bytes (`MAPPING_BYTES` a mapping plus 2 a path character;
    * mappings shared by forked spaces counted once), with the search trees batches built (one per
    * layout searched: forked spaces that changed apart each have their own), 1 to 2^40; default 128 MiB.
-   * Past it the model first forgets search trees (the least recently searched first: only speed is
+   * Past it the model first forgets search trees (those not searched lately, by CLOCK: only speed is
    * lost), then evicts spaces as for `maxProcesses`, then empties the space just fed, then the
    * kernel's. A batch whose tree would not fit even without the others searches the chunks instead.
    */
@@ -161,12 +161,10 @@ export class AddressSpaces {
   #events = 0;
   #evicted = 0;
   #resets = 0;
-  /** Held layouts with a search tree counted in {@link #bytes}. */
+  /** Held layouts with a search tree counted in {@link #bytes}, in CLOCK order (see {@link #forgetTrees}). */
   readonly #trees = new Set<Layout>();
   /** What the trees in {@link #trees} are counted at. */
   #treeBytes = 0;
-  /** Batches that searched a tree: each layout's `searched` is the count at its last. */
-  #searches = 0;
   readonly #one = new LookupResults(1);
   readonly #oneAddress = new BigUint64Array(1);
   readonly #oneWords = new Uint32Array(this.#oneAddress.buffer);
@@ -538,10 +536,10 @@ export class AddressSpaces {
 
   /**
    * `layout`'s search tree, built when it fits within `maxBytes` (after forgetting other layouts'
-   * trees, the least recently searched first); `null` when it does not, or cannot be built.
+   * trees, those not searched lately first); `null` when it does not, or cannot be built.
    */
   #tree(layout: Layout): FlatTree | null {
-    layout.searched = ++this.#searches;
+    layout.searched = true;
     if (layout.flatBuilt) return layout.flat();
     const bytes = flatTreeBytes(layout.size);
     const maxBytes = this.#options.maxBytes;
@@ -556,13 +554,22 @@ export class AddressSpaces {
     return tree;
   }
 
-  /** Forgets search trees, the least recently searched first, until at most `bytes` are counted (or none is left). */
+  /**
+   * Forgets search trees until at most `bytes` are counted (or none is left), by CLOCK: a tree
+   * searched since it was last passed goes to the back with its mark cleared, any other is forgotten.
+   */
   #forgetTrees(bytes: number): void {
-    if (this.#bytes <= bytes || this.#trees.size === 0) return;
-    const oldest = [...this.#trees].sort((a, b) => a.searched - b.searched);
-    for (const layout of oldest) {
-      this.#forgetTree(layout);
+    const trees = this.#trees;
+    // A tree moved to the back is met again in this same loop (a Set's iteration sees what is added), unmarked then.
+    for (const layout of trees) {
       if (this.#bytes <= bytes) return;
+      if (layout.searched) {
+        layout.searched = false;
+        trees.delete(layout);
+        trees.add(layout);
+      } else {
+        this.#forgetTree(layout);
+      }
     }
   }
 

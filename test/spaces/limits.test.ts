@@ -228,7 +228,7 @@ describe("forked spaces that changed apart each build their own search tree", ()
     expect(shared.stats().bytes - unsearched).toBe(counted / FORKS);
   });
 
-  test("under maxBytes the trees searched least recently are forgotten, no space is evicted, and every answer stays the same", () => {
+  test("under maxBytes the trees not searched lately are forgotten (CLOCK), no space is evicted, and every answer stays the same", () => {
     const free = forked();
     const out = new LookupResults(addresses.length, { perAddress: false });
     const held = free.stats().bytes;
