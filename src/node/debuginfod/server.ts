@@ -582,6 +582,22 @@ function route(serving: Serving, req: IncomingMessage, res: ServerResponse): voi
 }
 
 // A source no file on disk holds, from a member of a package archive (archive-artifact.ts); a miss goes upstream when there are upstreams.
+// Sends an archive member that was found (true), or closes it when the client has gone.
+function sendMember(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opened: Body | undefined,
+  metrics: ServerMetrics,
+): boolean {
+  if (!opened) return false;
+  if (res.destroyed) closeSync(opened.fd);
+  else {
+    noteSource(res, "archive");
+    sendBody(req, res, opened, metrics);
+  }
+  return true;
+}
+
 async function sourceFromArchive(
   { metrics, federation, members }: Serving,
   req: IncomingMessage,
@@ -589,16 +605,7 @@ async function sourceFromArchive(
   id: string,
   path: string,
 ): Promise<void> {
-  const opened = await members.openSource(id, path);
-  if (opened) {
-    if (res.destroyed) {
-      closeSync(opened.fd);
-      return;
-    }
-    noteSource(res, "archive");
-    sendBody(req, res, opened, metrics);
-    return;
-  }
+  if (sendMember(req, res, await members.openSource(id, path), metrics)) return;
   // Federation: a source the index does not hold is a miss to forward.
   if (federation) return federation.forward(req, res, { artifact: "source", id, name: path });
   metrics.misses++;
@@ -614,16 +621,7 @@ async function fromArchive(
   artifact: Artifact,
   section: string,
 ): Promise<void> {
-  const opened = await members.open(id, artifact, section);
-  if (opened) {
-    if (res.destroyed) {
-      closeSync(opened.fd);
-      return;
-    }
-    noteSource(res, "archive");
-    sendBody(req, res, opened, metrics);
-    return;
-  }
+  if (sendMember(req, res, await members.open(id, artifact, section), metrics)) return;
   if (federation && !(artifact === "section" && index.members(id).some((m) => (m.kind & KIND.DEBUGINFO) !== 0))) {
     return federation.forward(req, res, { artifact, id, name: section });
   }
