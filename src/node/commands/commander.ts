@@ -4,10 +4,10 @@
  *
  * @packageDocumentation
  */
-import { createRequire } from "node:module";
+import module from "node:module";
 import type * as Commander from "commander";
 
-const commander = createRequire(import.meta.url)("commander") as typeof Commander;
+const commander = module.createRequire(import.meta.url)("commander") as typeof Commander;
 
 /** commander's `Command`. */
 export const Command = commander.Command;
