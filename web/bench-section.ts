@@ -10,7 +10,7 @@ import {
   type SideResult,
   SWEEP_BYTES,
 } from "./bench.js";
-import type { SideReply, SideRequest } from "./bench-worker.js";
+import type { SideReply, SideRequest, SideValue } from "./bench-worker.js";
 import { barChart } from "./chart.js";
 import { cell, element, messageOf } from "./dom.js";
 
@@ -18,7 +18,7 @@ import { cell, element, messageOf } from "./dom.js";
 const openInWorker: OpenSide = async (side, keys, resolution) => {
   const worker = new Worker(new URL("./bench-worker.ts", import.meta.url), { type: "module", name: SIDE_WORKER[side] });
   // Calls are made one at a time, so each reply answers the oldest pending call.
-  const pending: { resolve: (value: SideReply["value"]) => void; reject: (error: Error) => void }[] = [];
+  const pending: { resolve: (value: SideValue) => void; reject: (error: Error) => void }[] = [];
   const fail = (error: Error) => {
     for (const call of pending.splice(0)) call.reject(error);
   };
@@ -28,9 +28,9 @@ const openInWorker: OpenSide = async (side, keys, resolution) => {
     else call?.reject(new Error(data.message));
   };
   worker.onerror = (event) => fail(new Error(event.message || "the benchmark's worker failed to start"));
-  const call = <T extends SideReply["value"]>(request: SideRequest) =>
+  const call = <T extends SideValue>(request: SideRequest) =>
     new Promise<T>((resolve, reject) => {
-      pending.push({ resolve: resolve as (value: SideReply["value"]) => void, reject });
+      pending.push({ resolve: resolve as (value: SideValue) => void, reject });
       worker.postMessage(request);
     });
   try {

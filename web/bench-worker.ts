@@ -10,18 +10,20 @@ export type SideRequest =
   | { call: "finish" };
 
 /** The answer to each {@link SideRequest}, in order: its value, or why it failed. */
-export type SideReply =
-  | { type: "value"; value: [number, number, number][] | SideResult | undefined }
-  | { type: "error"; message: string };
+export type SideReply = { type: "value"; value: SideValue } | { type: "error"; message: string };
+
+/** What a call on a side answers. */
+export type SideValue = [number, number, number][] | SideResult | undefined;
 
 let bench: BenchSide | undefined;
 
-function answer(request: SideRequest, side: BenchSide | undefined): SideReply["value"] {
+function answer(request: SideRequest, side: BenchSide | undefined): SideValue {
   if (request.call === "open") return undefined;
   if (!side) throw new Error(`'${request.call}' before 'open'`);
-  if (request.call === "warm") return side.warm(request.row);
-  if (request.call === "turn") return side.turn(request.row, request.round);
-  return request.call === "fastest" ? side.fastest() : side.finish();
+  if (request.call === "warm") side.warm(request.row);
+  else if (request.call === "turn") side.turn(request.row, request.round);
+  else return request.call === "fastest" ? side.fastest() : side.finish();
+  return undefined;
 }
 
 self.onmessage = async ({ data }: MessageEvent<SideRequest>) => {
