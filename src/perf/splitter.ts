@@ -103,7 +103,10 @@ export class Splitter {
       this.carry = undefined;
       this.carryLength = 0;
       this.emit(carry, 0, carry.length, at, out);
-      if (this.waiting !== undefined) return this.stall(chunk, p, offset);
+      if (this.waiting !== undefined) {
+        this.stall(chunk, p, offset);
+        return;
+      }
     }
     while (p + HEADER <= length) {
       const size = this.sizeAt(chunk, p);
@@ -111,7 +114,10 @@ export class Splitter {
       if (p + size > length) break;
       this.emit(chunk, p, size, this.decompressed ? offset : offset + p, out);
       p += size;
-      if (this.waiting !== undefined) return this.stall(chunk, p, offset);
+      if (this.waiting !== undefined) {
+        this.stall(chunk, p, offset);
+        return;
+      }
       if (this.skip > 0) {
         const n = Math.min(this.skip, length - p);
         this.skip -= n;
