@@ -2,8 +2,6 @@
 // the search tree a batch builds is FLAT_NODE_BYTES a node and at most two nodes a mapping, counted
 // once per layout (flatTreeBytes), and the memory a space of many mappings takes, its tree built,
 // is measured under the reckoning; so is what a tree takes beside its nodes (FLAT_TREE_BYTES).
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, test } from "vitest";
 import { AddressSpaces, LookupResults } from "../../src/spaces/index.js";
 import {
@@ -13,18 +11,8 @@ import {
   type Layout,
   MAPPING_BYTES,
 } from "../../src/spaces/layout.js";
+import { inUse } from "./heap.js";
 import { LIBC, map } from "./helpers.js";
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-/** Memory in use after a full collection: the heap, and the array buffers' stores outside it. */
-function inUse(): number {
-  gc();
-  gc();
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
 
 /** A space of `n` one-page mappings of libc, a page apart, in pid 1; and its layout (white-box). */
 function spaceOf(n: number): { spaces: AddressSpaces; layout: () => Layout } {

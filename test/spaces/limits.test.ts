@@ -1,31 +1,13 @@
 // Hostile event streams against the model's bounds: what it holds stays under each limit whatever
 // the stream does, the limit turns answers into failures (never into another file's), and the
 // heap stops growing. SPACES_HOSTILE_EVENTS sets the stream length (default 250,000).
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, test } from "vitest";
 import { AddressSpaces, LookupResults } from "../../src/spaces/index.js";
 import { FLAT_NODE_BYTES } from "../../src/spaces/layout.js";
+import { heapUsed, inUse } from "./heap.js";
 import { at, EXE, inode, LIBC, map } from "./helpers.js";
 
 const N = Number(process.env.SPACES_HOSTILE_EVENTS ?? 250_000);
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-/** Bytes of heap and array buffers in use after a full collection. */
-function inUse(): number {
-  gc();
-  gc();
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
-
-/** Bytes of heap in use after a full collection. */
-function heapUsed(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 describe("a hostile stream is held within the limits", () => {
   test("many tiny maps into one process: at most maxMappingsPerSpace held, the space incomplete, the heap flat", () => {
