@@ -168,7 +168,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #out: Uint8Array | undefined;
   #outView: DataView | undefined;
   #out32: Uint32Array = new Uint32Array(0);
-  /** The last `keys` getBytesAt checked. */
+  #found: Uint8Array;
+  /** The last `keys` getBytesAt or findAt checked. */
   #keys: BigUint64Array | undefined;
   #onEvict: ((key: bigint) => void) | undefined;
   #capacity: number;
@@ -198,6 +199,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     this.#words = new BigUint64Array(core.memory.buffer);
     this.#u32 = new Uint32Array(core.memory.buffer);
     this.#view = new DataView(core.memory.buffer);
+    this.#found = new Uint8Array(core.memory.buffer, this.#ioIds, BUILD_ID_MAX);
   }
 
   /**
@@ -324,8 +326,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   /**
    * {@link BuildIdCache.getBytes} for the key `keys[index]`, as a profiler holds keys decoded from
    * its sample records: an element of a `BigUint64Array` is a u64 by construction, so no BigInt is
-   * made or range-checked per call: for such keys the fastest one-key lookup
-   * ({@link BuildIdCache.getBytes} must check the BigInt it is handed).
+   * made or range-checked per call ({@link BuildIdCache.getBytes} must check the BigInt it is handed).
+   * {@link BuildIdCache.findAt} is the same lookup without the copy to `out`.
    * @throws TypeError when `keys` is not a BigUint64Array; RangeError when `index` is not an
    *   index of `keys` or `out` has no room at `offset`. Nothing is looked up then.
    */
@@ -336,6 +338,36 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     if (out !== this.#out) this.#setOut(out);
     if (offset >>> 0 !== offset || offset + BUILD_ID_MAX > out.length) badOffset(out, offset);
     return this.#copyOut(this.#core.lookup(keys[index]!, this.#ioIds), offset);
+  }
+
+  /**
+   * {@link BuildIdCache.getBytesAt} without the copy: looks up `keys[index]` and returns the length of
+   * its build ID, or 0 on a miss. A hit leaves the ID in {@link BuildIdCache.foundId} (zero past its
+   * length) and marks the entry as recently used, as `Map.get` hands back the stored value rather than
+   * a copy of it. Allocates nothing.
+   * @example
+   * ```ts
+   * const length = cache.findAt(keys, i);
+   * if (length !== 0) ids.push(cache.foundId.slice(0, length));
+   * ```
+   * @throws TypeError when `keys` is not a BigUint64Array; RangeError when `index` is not an index
+   *   of `keys`. Nothing is looked up then.
+   */
+  findAt(keys: BigUint64Array, index: number): number {
+    if (keys !== this.#keys) this.#keys = instance("keys", keys, BigUint64Array);
+    // Its length read at every call: a view over a resizable or detached buffer shrinks.
+    if (index >>> 0 !== index || index >= keys.length) badIndex(keys, index);
+    return this.#core.lookup(keys[index]!, this.#ioIds);
+  }
+
+  /**
+   * The build ID the last {@link BuildIdCache.findAt} hit found: {@link BUILD_ID_MAX} bytes, zero past
+   * the length it returned. A view of the cache's own memory, not a copy: any later call on the cache
+   * may overwrite it, so read it (or copy it out) before the next one, and only after a hit. Empty
+   * once the cache is disposed.
+   */
+  get foundId(): Uint8Array {
+    return this.#found;
   }
 
   // The lookups' copy from the I/O region to `out`: five u32 moves, at the widths the core stored them
@@ -578,6 +610,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     this.#outView = undefined;
     this.#keys = undefined;
     this.#out32 = new Uint32Array(0);
+    this.#found = new Uint8Array(0);
   }
 
   /** Same as {@link BuildIdCache.dispose}, so `using` releases the cache at the end of its scope. */

@@ -158,14 +158,13 @@ function inputs(keys: number) {
     // The present keys in another order: lookups never follow the order the Map allocated its entries in.
     lookups: shuffledInodes(keys, 0, 0xc2b2ae35),
     ids: randomIds(keys),
-    one: new Uint8Array(BUILD_ID_MAX),
     out: new Uint8Array(keys * BUILD_ID_MAX),
     lengths: new Uint8Array(keys),
   };
 }
 
 async function cacheBodies(keys: number): Promise<Bodies> {
-  const { present, absent, lookups, ids, one, out, lengths } = inputs(keys);
+  const { present, absent, lookups, ids, out, lengths } = inputs(keys);
   const cache = await BuildIdCache.create({ capacity: keys });
   // Folded with XOR so it stays a small integer: a sum passes 2^30 within a run, and from then on every
   // body allocates a HeapNumber per operation to store it.
@@ -180,13 +179,13 @@ async function cacheBodies(keys: number): Promise<Bodies> {
     for (let i = from; i < to; i++) cache.set(present[i]!, ids[i]!);
   };
   const hit: Body = (from, to) => {
-    for (let i = from; i < to; i++) if (cache.getBytesAt(lookups, i, one) !== 0) sink ^= one[19]!;
+    for (let i = from; i < to; i++) if (cache.findAt(lookups, i) !== 0) sink ^= cache.foundId[19]!;
   };
   const rows: Body[] = [
     fill,
     hit,
     (from, to) => {
-      for (let i = from; i < to; i++) sink ^= cache.getBytesAt(absent, i, one);
+      for (let i = from; i < to; i++) sink ^= cache.findAt(absent, i);
     },
     (from, to) => {
       sink ^= cache.getMany(
@@ -460,7 +459,9 @@ export const openHere: OpenSide = async (side, keys, resolution) => {
  * on a `Map` bounded the same way (oldest out first, through a ring of its keys), as a profiler
  * calls them: keys come from a `BigUint64Array` as from decoded sample records, each side taking
  * them the fastest way its API has: a lookup on the cache by the array and an index
- * ({@link BuildIdCache.getBytesAt}), on the `Map` by the BigInt it is keyed by; a hit reads the ID it found.
+ * ({@link BuildIdCache.findAt}), on the `Map` by the BigInt it is keyed by; a hit reads byte 19 of the ID
+ * it found where each side hands it back (the cache's {@link BuildIdCache.foundId}, the Map's stored array),
+ * neither copying it.
  * Each side is a {@link BenchSide} that `open` puts where it runs (the page: a worker each, so neither
  * side's turn follows the other's allocations in the same heap), over the same keys from the same seeds.
  * The lookup rows start from a table whose keys were each looked up once since they went in (untimed,

@@ -15,7 +15,7 @@ it("times hits on keys each looked up once since they went in, never the first l
   // Per key the cache holds: whether it was looked up since it went in.
   const lookedUp = new Map<bigint, boolean>();
   const proto = BuildIdCache.prototype;
-  const { set, clear, getBytesAt, getMany } = proto;
+  const { set, clear, findAt, getMany } = proto;
   vi.spyOn(proto, "set").mockImplementation(function (this: BuildIdCache, key, id) {
     const evicted = set.call(this, key, id);
     lookedUp.set(key, false);
@@ -33,14 +33,14 @@ it("times hits on keys each looked up once since they went in, never the first l
   let rounds = false;
   let reads = 0;
   const timed = { lookups: 0, first: 0 };
-  vi.spyOn(proto, "getBytesAt").mockImplementation(function (this: BuildIdCache, keys, index, out, offset) {
+  vi.spyOn(proto, "findAt").mockImplementation(function (this: BuildIdCache, keys, index) {
     const key = keys[index]!;
     if (rounds && reads % 2 === 1) {
       timed.lookups++;
       if (lookedUp.get(key) === false) timed.first++;
     }
     if (lookedUp.has(key)) lookedUp.set(key, true);
-    return getBytesAt.call(this, keys, index, out, offset);
+    return findAt.call(this, keys, index);
   });
   const now = performance.now.bind(performance);
   vi.spyOn(performance, "now").mockImplementation(() => {
