@@ -71,7 +71,9 @@ compareFindAt(BuildIdCache, ${SEED}).then(
       const page = await browser.context.newPage();
       await page.goto(server.url);
       const result = await page.locator("body[data-result]").getAttribute("data-result", { timeout: 60_000 });
-      expectSameAsGetBytesAt(JSON.parse(result ?? "null") as FindAtReport);
+      const report = JSON.parse(result ?? "null") as FindAtReport & { error?: string };
+      expect(report.error, "what the page threw").toBeUndefined();
+      expectSameAsGetBytesAt(report);
     });
   });
 });
