@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdtempSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { afterAll, beforeAll, expect, onTestFinished, test } from "vitest";
 import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
 import { copyOntoInode, REUSE_TRIES, type ReuseFolder, reuseFolder } from "../../helpers/inode-reuse.js";
 import { CHILD_DEADLINE_MS, killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "../live.js";
@@ -45,6 +45,8 @@ test(
     // F's ctime well before the first read of the maps (the kernel stamps ctime from a clock a tick coarse).
     await new Promise((r) => setTimeout(r, 50));
     const child = await spawnMapping(path, ["infinity"], path);
+    // A failed check must not leave it running: it would hold the image's file system past the unmount.
+    onTestFinished(() => killAndReap(child));
     const pid = child.pid!;
     const text = rawMaps(pid).find((m) => m.path === path && m.perms[2] === "x")!;
     let clock = 0;
