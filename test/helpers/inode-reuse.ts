@@ -1,6 +1,76 @@
-import { execFileSync } from "node:child_process";
-import { chmodSync, closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
+
+/** A folder to make the files of an inode-reuse test in, what it is, and how to give it back. */
+export interface ReuseFolder {
+  /** The folder. */
+  dir: string;
+  /** What the folder is, for a skip reason: the fresh image, or the fallback's file system and why no image. */
+  what: string;
+  /** Unmounts the image and deletes it (a fallback has nothing to undo); safe to call twice. */
+  remove(): void;
+}
+
+const run = (command: string, args: string[]): string | undefined => {
+  const r = spawnSync(command, args, { encoding: "utf8", timeout: 120_000 });
+  if (r.error) return `${command}: ${r.error.message}`;
+  return r.status === 0 ? undefined : `${command} ${args.join(" ")}: ${(r.stderr || `exit ${r.status}`).trim()}`;
+};
+
+/**
+ * A fresh 32 MiB ext4 image loop-mounted in `parent`, so that a freed inode number comes back to the next
+ * file made: a file takes the lowest free number of the first group of its folder's flex group (ext4's
+ * find_group_other and find_inode_bit; with a journal no "recently deleted" number is passed over), and
+ * on a fresh image nothing else frees or takes one. Needs root, mkfs.ext4 and a loop device; without
+ * them, `parent` itself, whose file system may or may not hand the number back ({@link copyOntoInode}).
+ */
+export function reuseFolder(parent: string): ReuseFolder {
+  const image = join(parent, "reuse.ext4");
+  const dir = join(parent, "reuse");
+  const fallback = (why: string): ReuseFolder => {
+    rmSync(image, { force: true });
+    const fs = spawnSync("stat", ["-f", "-c", "%T", parent], { encoding: "utf8" }).stdout?.trim();
+    return {
+      dir: parent,
+      what: `${parent} (${fs || "unknown file system"}; no fresh ext4 image: ${why})`,
+      remove() {},
+    };
+  };
+  if (process.getuid?.() !== 0) return fallback("not root, cannot mount one");
+  const fd = openSync(image, "w");
+  ftruncateSync(fd, 32 << 20);
+  closeSync(fd);
+  const failed = run("mkfs.ext4", ["-q", "-F", image]);
+  if (failed) return fallback(failed);
+  mkdirSync(dir);
+  const refused = run("mount", ["-t", "ext4", "-o", "loop", image, dir]);
+  if (refused) return fallback(refused);
+  let mounted = true;
+  return {
+    dir,
+    what: `${dir} (a fresh ext4 image)`,
+    remove() {
+      if (!mounted) return;
+      // Lazily when busy: detached at once, the loop device freed when the last user goes.
+      if (run("umount", [dir]) !== undefined) run("umount", ["-l", dir]);
+      mounted = false;
+      rmSync(image, { force: true });
+    },
+  };
+}
 
 /** Files made (and kept aside) at a path before giving up on the file system reusing an inode number. */
 export const REUSE_TRIES = Number(process.env.BIC_REUSE_TRIES ?? 2000);

@@ -3,8 +3,9 @@
 // its path until the file system hands it the same inode number. That file must not be served as
 // the recorded one: with the moment the recording began (record's), its ctime is after it; with no
 // such moment (a recording read later), nothing proves it, so the answer is unresolved unless
-// --trust-paths accepts the reuse. ext4 reuses a freed number in the folder's group at once; tmpfs
-// never does: the test then skips, saying so (BIC_REUSE_TRIES bounds the files it makes).
+// --trust-paths accepts the reuse. The programs live on a fresh ext4 image the test mounts, which
+// hands the freed number to the next file; without one (not root, no loop device), in os.tmpdir(),
+// which may (a busy ext4) or may not (tmpfs) within BIC_REUSE_TRIES files: then the test skips, saying so.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,22 +15,35 @@ import { convertPerfData } from "../../src/convert/convert.js";
 import { recordedFileReader } from "../../src/node/recorded-files.js";
 import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
 import { bundleCli, runCli } from "../helpers/cli.js";
-import { compileTwoPrograms, REUSE_TRIES, readelfBuildId, replaceOnItsInode } from "../helpers/inode-reuse.js";
+import {
+  compileTwoPrograms,
+  REUSE_TRIES,
+  type ReuseFolder,
+  readelfBuildId,
+  replaceOnItsInode,
+  reuseFolder,
+} from "../helpers/inode-reuse.js";
 import { perfCannotRecord } from "../helpers/perf-tools.js";
 
 // Not /tmp/perf-*: perf reads those as JIT symbol maps.
 const dir = mkdtempSync(join(tmpdir(), "bic-recorded-reuse-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let reuse: ReuseFolder | undefined;
+afterAll(() => {
+  reuse?.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
 const cannot = perfCannotRecord(dir) ?? (spawnSync("gcc", ["--version"]).status === 0 ? undefined : "no gcc");
 if (cannot) console.log(`skipping the recorded-file reuse test: ${cannot}`);
 
-const prog = join(dir, "prog");
-const other = join(dir, "other.bin");
+let prog: string;
+let other: string;
 let cli: string;
 beforeAll(async () => {
   cli = await bundleCli(dir);
   if (cannot !== undefined) return;
-  compileTwoPrograms(dir, prog, other);
+  reuse = reuseFolder(dir);
+  [prog, other] = [join(reuse.dir, "prog"), join(reuse.dir, "other.bin")];
+  compileTwoPrograms(reuse.dir, prog, other);
 }, 120_000);
 
 describe.skipIf(cannot !== undefined)("a file that took a recorded file's inode number", () => {
@@ -63,9 +77,9 @@ describe.skipIf(cannot !== undefined)("a file that took a recorded file's inode 
     // Before the reuse: proven by the moment the recording began.
     expect(await progOf({ recordedSince })).toMatchObject({ buildId: progId, source: "read" });
 
-    const { ino, made } = replaceOnItsInode(other, prog, dir);
+    const { ino, made } = replaceOnItsInode(other, prog, reuse!.dir);
     if (made === 0) {
-      ctx.skip(`${dir} did not reuse inode ${ino} in ${REUSE_TRIES} files`);
+      ctx.skip(`${reuse!.what} did not reuse inode ${ino} in ${REUSE_TRIES} files`);
       return;
     }
     console.log(`inode ${ino} reused by file ${made} made at the path`);

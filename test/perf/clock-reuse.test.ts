@@ -3,26 +3,38 @@
 // is the one recorded as `record` does: same (device, inode), ctime before that moment. Recordings with
 // no build ID for the program (pipe mode; file mode with -B), read later by the CLI:
 // - the program unchanged: its build ID, read from the file (the old code left it unresolved, CV7);
-// - the program deleted and another file made at its path with its inode number (ext4 hands a freed
-//   number out again): unresolved with the ctime reason, with --trust-paths too (the old code, asked
-//   with --trust-paths, answered the new file's build ID for the recorded program).
+// - the program deleted and another file made at its path with its inode number (on a fresh ext4 image
+//   the test mounts, which hands a freed number out again; see reuseFolder for the fallback): unresolved
+//   with the ctime reason, with --trust-paths too (the old code, asked with --trust-paths, answered the
+//   new file's build ID for the recorded program).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bundleCli, runCli } from "../helpers/cli.js";
-import { compileTwoPrograms, REUSE_TRIES, readelfBuildId, replaceOnItsInode } from "../helpers/inode-reuse.js";
+import {
+  compileTwoPrograms,
+  REUSE_TRIES,
+  type ReuseFolder,
+  readelfBuildId,
+  replaceOnItsInode,
+  reuseFolder,
+} from "../helpers/inode-reuse.js";
 import { perfCannotRecord } from "../helpers/perf-tools.js";
 
 // Not /tmp/perf-*: perf reads those as JIT symbol maps.
 const dir = mkdtempSync(join(tmpdir(), "bic-clock-reuse-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let reuse: ReuseFolder | undefined;
+afterAll(() => {
+  reuse?.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
 const cannot = perfCannotRecord(dir) ?? (spawnSync("gcc", ["--version"]).status === 0 ? undefined : "no gcc");
 if (cannot) console.log(`skipping the -k recording reuse test: ${cannot}`);
 
-const prog = join(dir, "prog");
-const other = join(dir, "other.bin");
+let prog: string;
+let other: string;
 const recordings = {
   "pipe mode, -k mono": join(dir, "pipe.data"),
   "file mode, -k realtime -B": join(dir, "file.data"),
@@ -53,7 +65,9 @@ async function pprofOf(data: string, ...args: string[]): Promise<FileAnswer> {
 beforeAll(async () => {
   cli = await bundleCli(dir);
   if (cannot !== undefined) return;
-  compileTwoPrograms(dir, prog, other);
+  reuse = reuseFolder(dir);
+  [prog, other] = [join(reuse.dir, "prog"), join(reuse.dir, "other.bin")];
+  compileTwoPrograms(reuse.dir, prog, other);
   [progId, otherId] = [readelfBuildId(prog), readelfBuildId(other)];
   // The program's ctime well before perf's reference moment (ctime is stamped from a coarse clock).
   await new Promise((r) => setTimeout(r, 50));
@@ -77,9 +91,9 @@ describe.skipIf(cannot !== undefined)("pprof of a saved perf record -k recording
 
   test("a file that took the program's inode number since is unresolved, --trust-paths or not", async (ctx) => {
     expect(otherId).not.toBe(progId);
-    const { ino, made } = replaceOnItsInode(other, prog, dir);
+    const { ino, made } = replaceOnItsInode(other, prog, reuse!.dir);
     if (made === 0) {
-      ctx.skip(`${dir} did not reuse inode ${ino} in ${REUSE_TRIES} files`);
+      ctx.skip(`${reuse!.what} did not reuse inode ${ino} in ${REUSE_TRIES} files`);
       return;
     }
     console.log(`inode ${ino} reused by file ${made} made at the path`);

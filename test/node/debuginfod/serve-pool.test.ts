@@ -4,7 +4,7 @@
 // pool's members gone with the primary (SIGTERM, or SIGKILL) and nothing left listening, a groom on
 // SIGUSR2 and a rescan on SIGUSR1 seen by every serving process, and without --index too.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, renameSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import parse from "parse-prometheus-text-format";
@@ -122,6 +122,8 @@ function exited(pid: number): boolean {
 interface Served {
   child: ChildProcess;
   run: Promise<CliRun>;
+  /** Its TMPDIR, inside the tree's folder: where serve -j without --index makes its scratch index. */
+  tmp: string;
   url: string;
   port: number;
   stderr: () => string;
@@ -129,6 +131,7 @@ interface Served {
 
 // Starts `serve -j processes` over the tree and waits for its first scan and for every serving process to report.
 async function serve(processes: number, extra: string[] = []): Promise<Served> {
+  const tmp = mkdtempSync(join(tree.dir, "tmp-"));
   let child!: ChildProcess;
   let err = "";
   let out = "";
@@ -137,6 +140,7 @@ async function serve(processes: number, extra: string[] = []): Promise<Served> {
     ["serve", "--port", "0", "-t", "0", "-g", "0", "--no-progress", "-j", String(processes), ...extra, tree.root],
     {
       timeoutMs: 4 * WAIT_MS,
+      env: { TMPDIR: tmp },
       started: (c) => {
         child = c;
         c.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString("utf8")));
@@ -156,7 +160,7 @@ async function serve(processes: number, extra: string[] = []): Promise<Served> {
     `${processes} serving processes`,
     async () => (await metric(url!, "serving_processes")) === processes + 1,
   );
-  return { child, run, url: url!, port: Number(port), stderr: () => err };
+  return { child, run, tmp, url: url!, port: Number(port), stderr: () => err };
 }
 
 describe("serve -j N: serving processes", () => {
@@ -264,12 +268,17 @@ describe("serve -j N: serving processes", () => {
       const s = await serve(2);
       const members = [...(await perProcess(s.url)).keys()].filter((pid) => pid !== s.child.pid);
       expect(members).toHaveLength(2);
+      expect(readdirSync(s.tmp), "its scratch index while it serves").toEqual([
+        expect.stringMatching(/^buildid-cache-serve-/),
+      ]);
       s.child.kill(signal);
       const ended = await s.run;
       if (signal === "SIGTERM") expect(ended, ended.stderr).toMatchObject({ code: 143, signal: null });
       else expect(ended.signal).toBe("SIGKILL");
       await until(`serving processes gone after ${signal}`, async () => members.every(exited));
       expect(await refused(s.port)).toBe(true);
+      // Removed on SIGTERM; SIGKILL leaves it (in the tree's folder, which afterAll removes).
+      if (signal === "SIGTERM") expect(readdirSync(s.tmp), "its scratch index after SIGTERM").toEqual([]);
     }
   });
 
@@ -277,7 +286,11 @@ describe("serve -j N: serving processes", () => {
     const child = spawn(
       process.execPath,
       [cli, "serve", "--port", "0", "-t", "0", "--no-progress", "-j", "2", "--json", tree.root],
-      { detached: true, stdio: ["ignore", "pipe", "pipe"] },
+      {
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, TMPDIR: mkdtempSync(join(tree.dir, "tmp-")) },
+      },
     );
     let out = "";
     let err = "";

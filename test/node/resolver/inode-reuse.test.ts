@@ -3,19 +3,27 @@
 // upgrade). The path now names a file with the maps' (device, inode), yet it is not F: the resolver
 // must not confirm F through that path. A file whose ctime is later than the moment the mapping
 // was first seen through /proc cannot be F (F's inode was live then), so the answer is unresolved.
-// ext4 hands a freed inode number to the next file made in the same folder at once; tmpfs counts
-// up and never does: the test skips, saying so, when no reuse happens within its bound.
+// The file lives on a fresh ext4 image the test mounts, which hands a freed inode number to the next
+// file made; without one (not root, no loop device), in os.tmpdir(), which may (a busy ext4) or may not
+// (tmpfs) within its bound: the test then skips, saying so.
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdtempSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, expect, test } from "vitest";
+import { afterAll, beforeAll, expect, onTestFinished, test } from "vitest";
 import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
-import { copyOntoInode, REUSE_TRIES } from "../../helpers/inode-reuse.js";
+import { copyOntoInode, REUSE_TRIES, type ReuseFolder, reuseFolder } from "../../helpers/inode-reuse.js";
 import { CHILD_DEADLINE_MS, killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "../live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-reuse-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let reuse: ReuseFolder;
+beforeAll(() => {
+  reuse = reuseFolder(dir);
+});
+afterAll(() => {
+  reuse?.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
 const OTHER = execFileSync(
   "readlink",
   ["-f", execFileSync("sh", ["-c", "command -v env"], { encoding: "utf8" }).trim()],
@@ -30,13 +38,15 @@ test(
     expect(sleepId).toBeTruthy();
     expect(otherId).toBeTruthy();
     expect(otherId).not.toBe(sleepId);
-    const path = join(dir, "prog");
+    const path = join(reuse.dir, "prog");
     copyFileSync(SLEEP, path);
     chmodSync(path, 0o755);
     const mapped = statSync(path, { bigint: true });
     // F's ctime well before the first read of the maps (the kernel stamps ctime from a clock a tick coarse).
     await new Promise((r) => setTimeout(r, 50));
     const child = await spawnMapping(path, ["infinity"], path);
+    // A failed check must not leave it running: it would hold the image's file system past the unmount.
+    onTestFinished(() => killAndReap(child));
     const pid = child.pid!;
     const text = rawMaps(pid).find((m) => m.path === path && m.perms[2] === "x")!;
     let clock = 0;
@@ -50,10 +60,8 @@ test(
     expect(await resolver.resolve(pid, address)).toMatchObject({ ok: true, buildId: sleepId, via: "path", path });
 
     unlinkSync(path);
-    if (copyOntoInode(OTHER, path, mapped.ino, dir) === 0) {
-      ctx.skip(
-        `${dir} (${execFileSync("stat", ["-f", "-c", "%T", dir], { encoding: "utf8" }).trim()}) did not reuse inode ${mapped.ino} in ${REUSE_TRIES} files`,
-      );
+    if (copyOntoInode(OTHER, path, mapped.ino, reuse.dir) === 0) {
+      ctx.skip(`${reuse.what} did not reuse inode ${mapped.ino} in ${REUSE_TRIES} files`);
       return;
     }
     const now = statSync(path, { bigint: true });
