@@ -1,0 +1,174 @@
+/**
+ * The scan workers of an index: worker_threads that list directories and read files (scan-jobs.ts)
+ * while the thread that owns the database writes what they find and keeps serving, as elfutils'
+ * debuginfod scans with `-c` threads. A worker that dies fails the scan under way with a
+ * {@link ScanWorkerError} (its jobs never hang) and is started again for the next scan. Workers
+ * hold the process only while a scan runs, and end with it.
+ *
+ * @packageDocumentation
+ */
+import { Worker } from "node:worker_threads";
+import type { ScanJob, ScanSetup } from "./scan-jobs.js";
+import type { FromWorker, ToWorker } from "./scan-worker.js";
+
+/** A scan worker died or failed a job: the scan under way fails with it. */
+export class ScanWorkerError extends Error {
+  /** Always "ScanWorkerError", so the error can be told apart after serialisation. */
+  override name = "ScanWorkerError";
+  /** Errno-style code, so callers that switch on `error.code` can tell it apart. */
+  readonly code = "ESCANWORKER";
+  /**
+   * @param threadId The worker's thread id.
+   * @param detail What happened, with the worker's own error message.
+   */
+  constructor(
+    readonly threadId: number,
+    detail: string,
+  ) {
+    super(`scan worker ${threadId} ${detail}`);
+  }
+}
+
+/** Jobs posted to a worker before it answers: enough that it never waits for the scanning thread. */
+const DEPTH = 2;
+
+type Waiter = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Waiter>;
+}
+
+// The worker's module beside this one; from TypeScript sources (tests, tsx) it is loaded through tsx as they are.
+function spawn(): Worker {
+  const url = new URL(`./scan-worker.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url);
+  if (!url.pathname.endsWith(".ts")) return new Worker(url);
+  const href = JSON.stringify(url.href);
+  return new Worker(`import("tsx/esm/api").then((tsx) => tsx.tsImport(${href}, ${href}))`, { eval: true });
+}
+
+/** A fixed number of scan workers and the queue of jobs they take. */
+export class ScanPool {
+  /** Workers it runs. */
+  readonly size: number;
+  #slots: Slot[] = [];
+  #queue: (Waiter & { message: ToWorker })[] = [];
+  #seq = 0;
+  #failure: ScanWorkerError | undefined;
+  #closed = false;
+
+  /** @param size Workers to run (1 or more); none is started before {@link ScanPool.start}. */
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  /** Starts the workers missing (all, the first time; those that died since), forgets an earlier failure, and holds the process until {@link ScanPool.idle}. */
+  start(): void {
+    if (this.#closed) throw new Error("the scan pool is closed");
+    this.#failure = undefined;
+    while (this.#slots.length < this.size) this.#add();
+    for (const slot of this.#slots) slot.worker.ref();
+  }
+
+  /** The workers running. @internal */
+  get workers(): Worker[] {
+    return this.#slots.map((slot) => slot.worker);
+  }
+
+  /** Lets the process exit while no scan runs. */
+  idle(): void {
+    for (const slot of this.#slots) slot.worker.unref();
+  }
+
+  #add(): void {
+    const slot: Slot = { worker: spawn(), pending: new Map() };
+    const { worker } = slot;
+    const id = worker.threadId;
+    worker.on("message", (reply: FromWorker) => {
+      const waiter = slot.pending.get(reply.seq);
+      if (!waiter) return;
+      slot.pending.delete(reply.seq);
+      if (reply.error)
+        waiter.reject(new ScanWorkerError(id, `failed a job: ${reply.error.name}: ${reply.error.message}`));
+      else waiter.resolve(reply.result);
+      this.#pump();
+    });
+    worker.on("error", (error) => this.#lost(slot, new ScanWorkerError(id, `failed: ${error.message}`)));
+    worker.on("exit", (code) => this.#lost(slot, new ScanWorkerError(id, `exited with code ${code}`)));
+    this.#slots.push(slot);
+  }
+
+  // A worker is gone: its jobs, those queued and those to come until the next start() fail with `error`.
+  #lost(slot: Slot, error: ScanWorkerError): void {
+    const at = this.#slots.indexOf(slot);
+    if (at < 0) return;
+    this.#slots.splice(at, 1);
+    if (!this.#closed) this.#failure ??= error;
+    const failure = this.#failure ?? error;
+    for (const waiter of slot.pending.values()) waiter.reject(failure);
+    slot.pending.clear();
+    for (const waiter of this.#queue.splice(0)) waiter.reject(failure);
+  }
+
+  // Posts queued jobs to the workers with room, the least busy first.
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      let slot: Slot | undefined;
+      for (const s of this.#slots)
+        if (s.pending.size < DEPTH && (!slot || s.pending.size < slot.pending.size)) slot = s;
+      if (!slot) return;
+      const next = this.#queue.shift()!;
+      slot.pending.set(next.message.seq, next);
+      slot.worker.postMessage(next.message);
+    }
+  }
+
+  /** Runs `job` on the first worker free; rejects with a {@link ScanWorkerError} when a worker dies or the job throws. */
+  run<T>(job: ScanJob): Promise<T> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#slots.length === 0) return Promise.reject(new Error("the scan pool has no worker: start() it"));
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ message: { type: "job", seq: ++this.#seq, job }, resolve: resolve as never, reject });
+      this.#pump();
+    });
+  }
+
+  // Posts `message` to every worker, after what each has been given, and waits for every answer.
+  #broadcast(make: (seq: number) => ToWorker): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return Promise.all(
+      this.#slots.map(
+        (slot) =>
+          new Promise<unknown>((resolve, reject) => {
+            const message = make(++this.#seq);
+            slot.pending.set(message.seq, { resolve, reject });
+            slot.worker.postMessage(message);
+          }),
+      ),
+    ).then(() => {});
+  }
+
+  /** Gives every worker the scan's roots (which each opens again from their descriptors: keep them open) and settings. */
+  setup(setup: ScanSetup): Promise<void> {
+    return this.#broadcast((seq) => ({ type: "setup", seq, setup }));
+  }
+
+  /** Has every worker close the directories it holds, so the next jobs open from the roots again. */
+  release(): Promise<void> {
+    return this.#broadcast((seq) => ({ type: "release", seq }));
+  }
+
+  /** Has every worker close its descriptors of the scan's roots and its database. */
+  end(): Promise<void> {
+    return this.#broadcast((seq) => ({ type: "end", seq }));
+  }
+
+  /** Ends every worker; jobs under way fail. */
+  close(): void {
+    this.#closed = true;
+    for (const slot of [...this.#slots]) {
+      void slot.worker.terminate();
+      this.#lost(slot, new ScanWorkerError(slot.worker.threadId, "ended: the index was closed"));
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// The scan's worker threads: the index they read is the one a single worker reads (hard links
+// included), a worker that dies or throws fails the scan instead of hanging it, the workers end with
+// the index and with `serve` on SIGTERM and SIGINT during a scan.
+import { copyFileSync, linkSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Worker } from "node:worker_threads";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BuildIdIndex, type ScanStats } from "../../../src/node/debuginfod/build-id-index.js";
+import { ScanWorkerError } from "../../../src/node/debuginfod/scan-pool.js";
+import { bundleCli, runCli } from "../../helpers/cli.js";
+import { makeTree, type Tree } from "./fixtures.js";
+
+let tree: Tree;
+beforeAll(() => {
+  tree = makeTree();
+  // Folders enough that several workers list and read at once, with hard links across them.
+  for (let d = 0; d < 12; d++) {
+    const dir = join(tree.root, `d${d}`, "sub");
+    mkdirSync(dir, { recursive: true });
+    for (const [n, p] of tree.programs.entries()) {
+      copyFileSync(p.executable, join(dir, `copy${n}`));
+      linkSync(p.debuginfo, join(dir, `link${n}.debug`));
+    }
+    writeFileSync(join(tree.root, `d${d}`, "notes.txt"), `folder ${d}\n`);
+  }
+});
+afterAll(() => rmSync(tree.dir, { recursive: true, force: true }));
+
+const figures = (s: ScanStats) => ({ ...s, durationMs: 0 });
+
+async function indexed(threads: number): Promise<{ stats: ScanStats; rescan: ScanStats; paths: string[][] }> {
+  const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: threads });
+  try {
+    const stats = await index.scan();
+    const rescan = await index.scan();
+    const paths = tree.programs.map((p) =>
+      index
+        .lookup(p.id)
+        .map((f) => f.path)
+        .sort(),
+    );
+    return { stats, rescan, paths };
+  } finally {
+    index.dispose();
+  }
+}
+
+describe("scan workers", () => {
+  it("read the index one worker reads, keeping the same name of each hard-linked file", async () => {
+    const one = await indexed(1);
+    const three = await indexed(3);
+    expect(figures(three.stats)).toEqual(figures(one.stats));
+    expect(figures(three.rescan)).toEqual(figures(one.rescan));
+    expect(three.paths).toEqual(one.paths);
+    // Each debug file has 13 names: one is indexed, the first in walk order (d0/ before debug/).
+    expect(one.stats.hardLinks).toBe(12 * tree.programs.length);
+    for (const [n, p] of tree.programs.entries()) {
+      expect(one.paths[n]).toContain(join(tree.root, "d0", "sub", `link${n}.debug`));
+      expect(one.paths[n]).not.toContain(p.debuginfo);
+    }
+    expect(one.rescan.reads).toBe(0);
+  });
+
+  for (const [what, kill] of [
+    ["dies", (w: Worker) => void w.terminate()],
+    ["throws (a message it does not know)", (w: Worker) => w.postMessage({})],
+  ] as const) {
+    it(`a worker that ${what} mid-scan fails the scan with ScanWorkerError; the next scan reads everything`, async () => {
+      const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 2 });
+      try {
+        let workers = 0;
+        const failed = await index
+          .scan({
+            hooks: {
+              started: (all) => {
+                workers = all.length;
+                kill(all[0]!);
+              },
+            },
+          })
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+        expect(workers).toBe(2);
+        expect(failed).toBeInstanceOf(ScanWorkerError);
+        expect((failed as ScanWorkerError).code).toBe("ESCANWORKER");
+        const stats = await index.scan();
+        expect(stats.unreadable).toBe(0);
+        for (const p of tree.programs) expect(index.lookup(p.id).length).toBeGreaterThan(0);
+      } finally {
+        index.dispose();
+      }
+    });
+  }
+
+  it("end when the index is disposed", async () => {
+    const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 2 });
+    let workers: readonly Worker[] = [];
+    await index.scan({
+      hooks: {
+        started: (all) => {
+          workers = all;
+        },
+      },
+    });
+    const exits = workers.map((w) => new Promise((resolve) => w.once("exit", resolve)));
+    index.dispose();
+    await Promise.all(exits);
+    expect(workers.length).toBe(2);
+  });
+
+  it("refuses a number of workers out of range, naming it", async () => {
+    for (const bad of [0, -1, 1.5, 257])
+      await expect(BuildIdIndex.create({ roots: [tree.root], scanThreads: bad })).rejects.toThrow(
+        `scanThreads must be an integer from 1 to 256, got ${bad}`,
+      );
+  });
+
+  it("end with serve on SIGTERM and SIGINT during a first scan (exit 143 and 130)", async () => {
+    const cli = await bundleCli(join(tree.dir, "bundle"));
+    for (const [signal, code] of [
+      ["SIGTERM", 143],
+      ["SIGINT", 130],
+    ] as const) {
+      const run = await runCli(cli, ["serve", "--port", "0", "--no-progress", "/usr/lib", "/usr/bin"], {
+        timeoutMs: 120_000,
+        started: (child) => {
+          child.stdout!.on("data", (chunk: Buffer) => {
+            if (chunk.toString().includes("serving")) setTimeout(() => child.kill(signal), 300);
+          });
+        },
+      });
+      expect(run.signal, run.stderr).toBe(null);
+      expect(run.code, run.stderr).toBe(code);
+    }
+  });
+});
