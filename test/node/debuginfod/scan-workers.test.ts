@@ -136,3 +136,24 @@ describe("scan workers", () => {
     }
   });
 });
+
+describe("a rescan", () => {
+  it("indexes a file with two names that is new since the last scan (one name)", async () => {
+    const t = makeTree();
+    const index = await BuildIdIndex.create({ roots: [t.root], scanThreads: 2 });
+    try {
+      await index.scan();
+      const p = t.programs[0]!;
+      mkdirSync(join(t.root, "new"));
+      copyFileSync(p.executable, join(t.root, "new", "a"));
+      linkSync(join(t.root, "new", "a"), join(t.root, "new", "b"));
+      const stats = await index.scan();
+      expect(stats.hardLinks).toBe(1);
+      expect(index.lookup(p.id).map((f) => f.path)).toContain(join(t.root, "new", "a"));
+      expect(index.lookup(p.id).map((f) => f.path)).not.toContain(join(t.root, "new", "b"));
+    } finally {
+      index.dispose();
+      rmSync(t.dir, { recursive: true, force: true });
+    }
+  });
+});
