@@ -301,6 +301,8 @@ interface ScanRun {
   writes: Writes;
   progress: ScanProgress;
   rootIds: number[];
+  /** The scan's number in its pool. */
+  scanId: number;
   /** Runs a job on the index's workers. */
   run<T>(job: ScanJob): Promise<T>;
 }
@@ -502,13 +504,14 @@ export class BuildIdIndex {
     const roots = this.#openRoots(stats);
     const pool = this.#pool;
     const jobs = new Set<Promise<unknown>>();
+    let scanId: number | undefined;
     let setUp = false;
     try {
       const rootIds = roots.map((root) => this.#db.rootId(root.path));
-      pool.start();
+      scanId = pool.start();
       // Nothing to compare with: regular files go unstamped to the reads, whose handles stamp them.
       const stampFiles = !this.#db.isEmpty();
-      await pool.setup({
+      await pool.setup(scanId, {
         roots: roots.map((root, i) => ({
           path: root.path,
           fd: root.descriptor,
@@ -524,7 +527,7 @@ export class BuildIdIndex {
       setUp = true;
       options.hooks?.started?.(pool.workers);
       const run = <T>(job: ScanJob): Promise<T> => {
-        const p = pool.run<T>(job);
+        const p = pool.run<T>(scanId!, job);
         jobs.add(p);
         // Settled ones leave the set; a rejection is seen where the job is awaited.
         p.then(
@@ -533,13 +536,19 @@ export class BuildIdIndex {
         );
         return p;
       };
-      await this.#update(roots, rootIds, stampFiles, { stats, slice, writes, progress, rootIds, run }, options.hooks);
+      await this.#update(
+        roots,
+        rootIds,
+        stampFiles,
+        { stats, slice, writes, progress, rootIds, scanId, run },
+        options.hooks,
+      );
       this.#db.dropUnusedRoots(rootIds);
     } finally {
       // Workers open nothing from the roots' descriptors once every job is settled and they let go of the roots.
       await Promise.allSettled([...jobs]);
-      if (setUp) await pool.end().catch(() => {});
-      pool.idle();
+      if (setUp) await pool.end(scanId!).catch(() => {});
+      if (scanId !== undefined) pool.idle();
       for (const root of roots) root.close();
       this.#progress = undefined;
     }
@@ -553,9 +562,9 @@ export class BuildIdIndex {
     return stats;
   }
 
-  // The workers, started at the first scan.
+  // The workers, shared with the process's other indexes of as many, started at the first scan.
   get #pool(): ScanPool {
-    this.#workers ??= new ScanPool(this.#scanThreads);
+    this.#workers ??= ScanPool.acquire(this.#scanThreads);
     return this.#workers;
   }
 
@@ -620,7 +629,7 @@ export class BuildIdIndex {
     const kept = new Set<number>();
     const found = await this.#walk(roots, stampFiles, scan, { seenFiles, kept, hooks });
     // The reads open every folder afresh from its root: none held since the walk, which may be elsewhere by now.
-    await this.#pool.release();
+    await this.#pool.releaseDirs(scan.scanId);
     hooks?.walked?.();
     progress.phase = "read";
     progress.handled = stats.reused;
@@ -966,7 +975,8 @@ export class BuildIdIndex {
 
   /** Ends the scan workers and closes the database; the index answers nothing afterwards. */
   dispose(): void {
-    this.#workers?.close();
+    this.#workers?.release();
+    this.#workers = undefined;
     this.#db.close();
   }
 }

@@ -1,9 +1,10 @@
 /**
  * The scan workers of an index: worker_threads that list directories and read files (scan-jobs.ts)
  * while the thread that owns the database writes what they find and keeps serving, as elfutils'
- * debuginfod scans with `-c` threads. A worker that dies fails the scan under way with a
- * {@link ScanWorkerError} (its jobs never hang) and is started again for the next scan. Workers
- * hold the process only while a scan runs, and end with it.
+ * debuginfod scans with `-c` threads. The indexes of a process that ask for as many workers share
+ * one pool ({@link ScanPool.acquire}), ended when the last lets it go. A worker that dies fails the
+ * scans under way with a {@link ScanWorkerError} (their jobs never hang) and is started again for
+ * the next scan. Workers hold the process only while a scan runs, and end with it.
  *
  * @packageDocumentation
  */
@@ -47,11 +48,16 @@ function spawn(): Worker {
   return new Worker(`import("tsx/esm/api").then((tsx) => tsx.tsImport(${href}, ${href}))`, { eval: true });
 }
 
+/** The pools in use, by size. */
+const shared = new Map<number, { pool: ScanPool; users: number }>();
+
 /** A fixed number of scan workers and the queue of jobs they take. */
 export class ScanPool {
   /** Workers it runs. */
   readonly size: number;
   #slots: Slot[] = [];
+  #scans = 0;
+  #running = 0;
   #queue: (Waiter & { message: ToWorker })[] = [];
   #seq = 0;
   #failure: ScanWorkerError | undefined;
@@ -62,12 +68,33 @@ export class ScanPool {
     this.size = size;
   }
 
-  /** Starts the workers missing (all, the first time; those that died since), forgets an earlier failure, and holds the process until {@link ScanPool.idle}. */
-  start(): void {
+  /** The process's pool of `size` workers, shared; {@link ScanPool.release} it when done. */
+  static acquire(size: number): ScanPool {
+    const entry = shared.get(size) ?? { pool: new ScanPool(size), users: 0 };
+    entry.users++;
+    shared.set(size, entry);
+    return entry.pool;
+  }
+
+  /** Lets go of a pool from {@link ScanPool.acquire}: the last user ends its workers. */
+  release(): void {
+    const entry = shared.get(this.size);
+    if (entry?.pool !== this || --entry.users > 0) return;
+    shared.delete(this.size);
+    this.close();
+  }
+
+  /**
+   * Starts the workers missing (all, the first time; those that died since), forgets an earlier
+   * failure when no other scan runs, and holds the process until {@link ScanPool.idle}. Returns the
+   * scan's number, which its setup, jobs and end carry.
+   */
+  start(): number {
     if (this.#closed) throw new Error("the scan pool is closed");
-    this.#failure = undefined;
+    if (this.#running++ === 0) this.#failure = undefined;
     while (this.#slots.length < this.size) this.#add();
     for (const slot of this.#slots) slot.worker.ref();
+    return ++this.#scans;
   }
 
   /** The workers running. @internal */
@@ -75,8 +102,9 @@ export class ScanPool {
     return this.#slots.map((slot) => slot.worker);
   }
 
-  /** Lets the process exit while no scan runs. */
+  /** A scan is over: the process may exit once none runs. */
   idle(): void {
+    if (--this.#running > 0) return;
     for (const slot of this.#slots) slot.worker.unref();
   }
 
@@ -124,11 +152,11 @@ export class ScanPool {
   }
 
   /** Runs `job` on the first worker free; rejects with a {@link ScanWorkerError} when a worker dies or the job throws. */
-  run<T>(job: ScanJob): Promise<T> {
+  run<T>(scan: number, job: ScanJob): Promise<T> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#slots.length === 0) return Promise.reject(new Error("the scan pool has no worker: start() it"));
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ message: { type: "job", seq: ++this.#seq, job }, resolve: resolve as never, reject });
+      this.#queue.push({ message: { type: "job", seq: ++this.#seq, scan, job }, resolve: resolve as never, reject });
       this.#pump();
     });
   }
@@ -149,21 +177,21 @@ export class ScanPool {
   }
 
   /** Gives every worker the scan's roots (which each opens again from their descriptors: keep them open) and settings. */
-  setup(setup: ScanSetup): Promise<void> {
-    return this.#broadcast((seq) => ({ type: "setup", seq, setup }));
+  setup(scan: number, setup: ScanSetup): Promise<void> {
+    return this.#broadcast((seq) => ({ type: "setup", seq, scan, setup }));
   }
 
   /** Has every worker close the directories it holds, so the next jobs open from the roots again. */
-  release(): Promise<void> {
-    return this.#broadcast((seq) => ({ type: "release", seq }));
+  releaseDirs(scan: number): Promise<void> {
+    return this.#broadcast((seq) => ({ type: "release", seq, scan }));
   }
 
   /** Has every worker close its descriptors of the scan's roots and its database. */
-  end(): Promise<void> {
-    return this.#broadcast((seq) => ({ type: "end", seq }));
+  end(scan: number): Promise<void> {
+    return this.#broadcast((seq) => ({ type: "end", seq, scan }));
   }
 
-  /** Ends every worker; jobs under way fail. */
+  /** Ends every worker; jobs under way fail. Use {@link ScanPool.release} for a pool from {@link ScanPool.acquire}. */
   close(): void {
     this.#closed = true;
     for (const slot of [...this.#slots]) {

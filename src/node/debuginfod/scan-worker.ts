@@ -1,6 +1,7 @@
 /**
  * A scan worker's thread (worker_threads): runs the jobs scan-pool.ts posts (scan-jobs.ts) and
- * posts back each one's result under its sequence number. A message it does not know is a bug
+ * posts back each one's result under its sequence number. Scans of several indexes may share it:
+ * each job names its scan. A message it does not know is a bug
  * of the sender: thrown, so the pool sees the worker fail and fails the scan.
  *
  * @packageDocumentation
@@ -10,32 +11,33 @@ import { type ScanJob, ScanJobs, type ScanSetup } from "./scan-jobs.js";
 
 /** What the scanning thread posts to a worker. */
 export type ToWorker =
-  | { type: "setup"; seq: number; setup: ScanSetup }
-  | { type: "job"; seq: number; job: ScanJob }
-  | { type: "release"; seq: number }
-  | { type: "end"; seq: number };
+  | { type: "setup"; seq: number; scan: number; setup: ScanSetup }
+  | { type: "job"; seq: number; scan: number; job: ScanJob }
+  | { type: "release"; seq: number; scan: number }
+  | { type: "end"; seq: number; scan: number };
 
 /** What a worker posts back: a result, or the error a job threw (name and message). */
 export type FromWorker = { seq: number; result?: unknown; error?: { name: string; message: string } };
 
-let jobs: ScanJobs | undefined;
+/** The scans under way, by number. */
+const scans = new Map<number, ScanJobs>();
 
 function handle(message: ToWorker): unknown {
   switch (message.type) {
     case "setup":
-      jobs?.close();
-      jobs = undefined;
-      jobs = new ScanJobs(message.setup);
+      scans.set(message.scan, new ScanJobs(message.setup));
       return undefined;
-    case "job":
-      if (!jobs) throw new Error("a scan job came before its setup");
+    case "job": {
+      const jobs = scans.get(message.scan);
+      if (!jobs) throw new Error(`a job of scan ${message.scan}, which has no setup`);
       return jobs.run(message.job);
+    }
     case "release":
-      jobs?.release();
+      scans.get(message.scan)?.release();
       return undefined;
     case "end":
-      jobs?.close();
-      jobs = undefined;
+      scans.get(message.scan)?.close();
+      scans.delete(message.scan);
       return undefined;
     default:
       throw new TypeError(`unknown message ${JSON.stringify((message as { type: unknown }).type)} to a scan worker`);
