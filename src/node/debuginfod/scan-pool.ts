@@ -33,6 +33,9 @@ export class ScanWorkerError extends Error {
 /** Jobs posted to a worker before it answers: enough that it never waits for the scanning thread. */
 const DEPTH = 2;
 
+/** A worker's young generation, in MiB: a scan makes short-lived garbage only, and V8's default (tens of MiB a thread) would be held as RSS. */
+const LIMITS = { maxYoungGenerationSizeMb: 4 };
+
 type Waiter = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
 interface Slot {
@@ -43,9 +46,12 @@ interface Slot {
 // The worker's module beside this one; from TypeScript sources (tests, tsx) it is loaded through tsx as they are.
 function spawn(): Worker {
   const url = new URL(`./scan-worker.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url);
-  if (!url.pathname.endsWith(".ts")) return new Worker(url);
+  if (!url.pathname.endsWith(".ts")) return new Worker(url, { resourceLimits: LIMITS });
   const href = JSON.stringify(url.href);
-  return new Worker(`import("tsx/esm/api").then((tsx) => tsx.tsImport(${href}, ${href}))`, { eval: true });
+  return new Worker(`import("tsx/esm/api").then((tsx) => tsx.tsImport(${href}, ${href}))`, {
+    eval: true,
+    resourceLimits: LIMITS,
+  });
 }
 
 /** The pools in use, by size. */
