@@ -12,11 +12,13 @@ export {
   type GroomStats,
   type IndexedFile,
   IndexReadOnlyError,
+  MAX_SCAN_THREADS,
   type Scanners,
   type ScanOptions,
   type ScanProgress,
   type ScanStats,
 } from "./build-id-index.js";
+export { ScanWorkerError } from "./scan-pool.js";
 export {
   ArtifactNotFoundError,
   buildIdOf,
