@@ -18,7 +18,6 @@ export {
   type ScanProgress,
   type ScanStats,
 } from "./build-id-index.js";
-export { ScanWorkerError } from "./scan-pool.js";
 export {
   ArtifactNotFoundError,
   buildIdOf,
@@ -41,6 +40,7 @@ export {
 } from "./dwarf-lines.js";
 export { IndexDatabaseError, type IndexDatabaseErrorCode, SCHEMA_VERSION } from "./index-db.js";
 export { IndexFileError, type IndexFileErrorCode } from "./index-file.js";
+export { ScanWorkerError } from "./scan-pool.js";
 export { type DebuginfodServer, type ServeOptions, type ServerMetrics, serveDebuginfod } from "./server.js";
 export { canonicalSourcePath, SourceRequestError } from "./sources.js";
 export {
