@@ -15,6 +15,7 @@ const INPUT_FILES = [
   "package.json",
   "package-lock.json",
   "scripts/embed-wasm.ts",
+  "scripts/bundle-cli.ts",
 ];
 const OUTPUTS = [
   "build/core.wasm",

@@ -91,6 +91,19 @@ console.log(lines.map((l) => l.buildId.padEnd(40) + " " + l.name).join("\\n"));`
     if (vdso(ours) !== vdso(perfs))
       throw new Error(`buildid-cache/perf listed:\n${ours}\nperf buildid-list:\n${perfs}`);
     console.log(`perf consumer: ${ours.split("\n").length} build-ID lines, as perf buildid-list prints them`);
+    // The installed command (the bundled dist/node/cli.js): the same lines, a pprof, and the census (the WebAssembly core).
+    const cli = join(app, "node_modules/.bin/buildid-cache");
+    const listed = run(cli, ["buildid-list", "-i", recording], app).trim();
+    if (vdso(listed) !== vdso(perfs))
+      throw new Error(`buildid-cache buildid-list:\n${listed}\nperf buildid-list:\n${perfs}`);
+    const converted = JSON.parse(
+      run(cli, ["pprof", recording, "-o", join(work, "ls.pb.gz"), "--trust-paths", "--json"], app),
+    ) as { samples: number };
+    if (converted.samples === 0) throw new Error("buildid-cache pprof converted no samples");
+    const census = JSON.parse(run(cli, ["census", "--json"], app)) as { cache: { size: number } };
+    console.log(
+      `installed command: buildid-list as perf prints it, pprof of ${converted.samples} samples, census cache of ${census.cache.size} entries`,
+    );
   } else console.log(`perf consumer: not converted, perf cannot record here: ${recorded.stderr.trim()}`);
 
   // (2) A strict TypeScript consumer type-checks against the shipped declarations.

@@ -124,6 +124,16 @@ function badBuildIdLength(length: number, what: string): never {
   throw new RangeError(`${what} must be 1 to ${BUILD_ID_MAX} bytes, got ${describe(length)}`);
 }
 
+function badOffset(out: Uint8Array, offset: number): never {
+  integer("offset", offset, 0);
+  throw new RangeError(`offset ${offset} leaves no room for ${BUILD_ID_MAX} bytes in out of length ${out.length}`);
+}
+
+function badIndex(keys: BigUint64Array, index: number): never {
+  integer("index", index, 0);
+  throw new RangeError(`index ${index} is past the end of keys (length ${keys.length})`);
+}
+
 function checkBytes(name: string, array: Uint8Array, needed: number): void {
   room(name, instance(name, array, Uint8Array), needed);
 }
@@ -158,6 +168,8 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #out: Uint8Array | undefined;
   #outView: DataView | undefined;
   #out32: Uint32Array = new Uint32Array(0);
+  /** The last `keys` getBytesAt checked. */
+  #keys: BigUint64Array | undefined;
   #onEvict: ((key: bigint) => void) | undefined;
   #capacity: number;
   #ioKeys: number;
@@ -305,14 +317,32 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     u64("key", key);
     if (out !== this.#out) this.#setOut(out);
     // One test for the usual case: a u32 offset with room; the exact message only on the way to throwing.
-    if (offset >>> 0 !== offset || offset + BUILD_ID_MAX > out.length) {
-      integer("offset", offset, 0);
-      throw new RangeError(`offset ${offset} leaves no room for ${BUILD_ID_MAX} bytes in out of length ${out.length}`);
-    }
-    const length = this.#core.lookup(key, this.#ioIds);
+    if (offset >>> 0 !== offset || offset + BUILD_ID_MAX > out.length) badOffset(out, offset);
+    return this.#copyOut(this.#core.lookup(key, this.#ioIds), offset);
+  }
+
+  /**
+   * {@link BuildIdCache.getBytes} for the key `keys[index]`, as a profiler holds keys decoded from
+   * its sample records: an element of a `BigUint64Array` is a u64 by construction, so no BigInt is
+   * made or range-checked per call: for such keys the fastest one-key lookup
+   * ({@link BuildIdCache.getBytes} must check the BigInt it is handed).
+   * @throws TypeError when `keys` is not a BigUint64Array; RangeError when `index` is not an
+   *   index of `keys` or `out` has no room at `offset`. Nothing is looked up then.
+   */
+  getBytesAt(keys: BigUint64Array, index: number, out: Uint8Array, offset = 0): number {
+    if (keys !== this.#keys) this.#keys = instance("keys", keys, BigUint64Array);
+    // Its length read at every call: a view over a resizable or detached buffer shrinks.
+    if (index >>> 0 !== index || index >= keys.length) badIndex(keys, index);
+    if (out !== this.#out) this.#setOut(out);
+    if (offset >>> 0 !== offset || offset + BUILD_ID_MAX > out.length) badOffset(out, offset);
+    return this.#copyOut(this.#core.lookup(keys[index]!, this.#ioIds), offset);
+  }
+
+  // The lookups' copy from the I/O region to `out`: five u32 moves, at the widths the core stored them
+  // (store-to-load forwarding); words are in host order, little-endian as the loader requires. Cold
+  // paths are out of line, so V8 inlines this one.
+  #copyOut(length: number, offset: number): number {
     if (length === 0) return 0;
-    // Five u32 moves, at the widths the core stored them (store-to-load forwarding); words are in host
-    // order, little-endian as the loader requires. Cold paths are out of line, so V8 inlines this one.
     const out32 = this.#out32;
     const k = offset >>> 2;
     if ((offset & 3) !== 0 || k + 5 > out32.length) return this.#copyThroughView(offset, length);
@@ -546,6 +576,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
     this.#view = new DataView(new ArrayBuffer(0));
     this.#out = undefined;
     this.#outView = undefined;
+    this.#keys = undefined;
     this.#out32 = new Uint32Array(0);
   }
 

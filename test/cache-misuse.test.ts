@@ -247,6 +247,29 @@ describe("resizable caller buffers", () => {
     expect(counters(cache)).toEqual(before);
   });
 
+  test("A7 getBytesAt over length-tracking keys reads the key there now; past a shrunk or detached end it is refused before counting", async () => {
+    const cache = await BuildIdCache.create({ capacity: 4 });
+    cache.set(7n, "0a0b0c");
+    const buffer = resizable(8, 4 * 8);
+    const keys = new BigUint64Array(buffer);
+    const out = new Uint8Array(BUILD_ID_MAX);
+    expect(cache.getBytesAt(keys, 0, out)).toBe(0);
+    buffer.resize(3 * 8);
+    keys[2] = 7n;
+    expect(cache.getBytesAt(keys, 2, out)).toBe(3);
+    buffer.resize(2 * 8);
+    const before = counters(cache);
+    const error = thrownBy(() => cache.getBytesAt(keys, 2, out));
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error.message).toBe("index 2 is past the end of keys (length 2)");
+    const moved = new BigUint64Array([7n]);
+    expect(cache.getBytesAt(moved, 0, out)).toBe(3);
+    structuredClone(moved.buffer, { transfer: [moved.buffer] });
+    expect(() => cache.getBytesAt(moved, 0, out)).toThrow("index 0 is past the end of keys (length 0)");
+    const [hits, ...rest] = before;
+    expect(counters(cache)).toEqual([hits! + 1, ...rest]);
+  });
+
   test("A6 setMany whose keys shrink in onEvict stops with how many keys it applied, inserting no stale key", async () => {
     const buffer = resizable(3000 * 8, 3000 * 8);
     const keys = new BigUint64Array(buffer);

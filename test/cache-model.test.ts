@@ -330,7 +330,7 @@ class ClockModel {
 
 describe("eviction", () => {
   type Step =
-    | { kind: "set" | "get" | "getBytes" | "has" | "delete"; key: number; id: Uint8Array }
+    | { kind: "set" | "get" | "getBytes" | "getBytesAt" | "has" | "delete"; key: number; id: Uint8Array }
     | { kind: "setMany" | "getMany" | "deleteMany"; keys: number[]; ids: Uint8Array[] }
     | { kind: "clear" };
   const few = fc.integer({ min: 0, max: 24 });
@@ -339,7 +339,13 @@ describe("eviction", () => {
     {
       weight: 6,
       arbitrary: fc.record({
-        kind: fc.constantFrom("get" as const, "getBytes" as const, "has" as const, "delete" as const),
+        kind: fc.constantFrom(
+          "get" as const,
+          "getBytes" as const,
+          "getBytesAt" as const,
+          "has" as const,
+          "delete" as const,
+        ),
         key: few,
         id: buildId,
       }),
@@ -370,6 +376,7 @@ describe("eviction", () => {
         const k = (i: number) => 0xffff_8880_0000_0000n + BigInt(i) * 1128n;
         const out = new Uint8Array(12 * BUILD_ID_MAX);
         const lengths = new Uint8Array(12);
+        const keys = new BigUint64Array(3);
         for (const s of steps) {
           if (s.kind === "set") {
             cache.set(k(s.key), s.id);
@@ -380,6 +387,12 @@ describe("eviction", () => {
           } else if (s.kind === "getBytes") {
             const want = model.get(k(s.key));
             expect(cache.getBytes(k(s.key), out)).toBe(want === undefined ? 0 : want.length / 2);
+          } else if (s.kind === "getBytesAt") {
+            const want = model.get(k(s.key));
+            const at = s.key % 3;
+            keys[at] = k(s.key);
+            expect(cache.getBytesAt(keys, at, out, at)).toBe(want === undefined ? 0 : want.length / 2);
+            expect(hex(out.subarray(at, at + (want?.length ?? 0) / 2))).toBe(want ?? "");
           } else if (s.kind === "has") {
             expect(cache.has(k(s.key))).toBe(model.has(k(s.key)));
           } else if (s.kind === "delete") {

@@ -16,6 +16,8 @@ import { instantiateCore } from "../src/wasm.js";
 
 const SLAB = 0xffff_8880_0000_0000n;
 const inode = (i: number): bigint => SLAB + BigInt(Math.floor(i / 14)) * 16384n + BigInt(i % 14) * 1128n;
+const keysFrom = (first: number, n: number): BigUint64Array =>
+  BigUint64Array.from({ length: n }, (_, i) => inode(first + i));
 const idHex = (i: number, bytes = 20): string =>
   (i + 1)
     .toString(16)
@@ -222,6 +224,37 @@ describe("values", () => {
     }
   });
 
+  test("getBytesAt(keys, i) answers, writes, counts and marks as getBytes(keys[i]) does, at every alignment", async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => idHex(i, 1 + (i % BUILD_ID_MAX)));
+    // Keys above 2^63 (kernel addresses), 0 and 2^64-1, and misses, each looked up more than once.
+    const held = [...ids.keys()].map((i) => (i === 0 ? 0n : i === 1 ? (1n << 64n) - 1n : inode(i)));
+    const keys = BigUint64Array.from([...held, inode(100), inode(101), 1n << 63n, ...held.toReversed()]);
+    const [byKey, byIndex] = await Promise.all([1, 2].map(() => BuildIdCache.create({ capacity: 40 })));
+    for (const cache of [byKey!, byIndex!]) for (const [i, key] of held.entries()) cache.set(key, ids[i]!);
+    // A third of the keys marked used, by key on one cache and by index on the other: CLOCK then evicts the same keys.
+    const one = new Uint8Array(BUILD_ID_MAX);
+    for (let i = 0; i < held.length; i += 3) {
+      byKey!.getBytes(keys[i]!, one);
+      byIndex!.getBytesAt(keys, i, one);
+    }
+    const after = [byKey!, byIndex!].map((cache) => {
+      cache.setMany(keysFrom(1000, 20), new Uint8Array(20 * BUILD_ID_MAX).fill(1), 4);
+      return [...cache.keys()];
+    });
+    expect(after[1]).toEqual(after[0]);
+    for (let start = 0; start < 8; start++) {
+      for (let offset = 0; offset < 8; offset++) {
+        for (let i = start; i < keys.length; i += 7) {
+          const [a, b] = [new Uint8Array(48).fill(0xee), new Uint8Array(48).fill(0xee)];
+          const want = byKey!.getBytes(keys[i]!, a.subarray(start), offset);
+          expect(byIndex!.getBytesAt(keys, i, b.subarray(start), offset), `key ${i}`).toBe(want);
+          expect(b, `key ${i} at byte ${start}, offset ${offset}`).toEqual(a);
+        }
+      }
+    }
+    expect(byIndex!.stats()).toEqual(byKey!.stats());
+  });
+
   test("a shorter build ID replacing a longer one leaves no stale tail", async () => {
     const cache = await BuildIdCache.create({ capacity: 4 });
     cache.set(1n, "ff".repeat(20));
@@ -407,6 +440,54 @@ describe("bad input gets a clear error and changes nothing", () => {
     expect([...cache]).toEqual(before);
   });
 
+  test("getBytesAt refuses keys that are not a BigUint64Array and indexes not in it, looking nothing up", async () => {
+    const cache = await filled(3, 8);
+    const keys = BigUint64Array.from([inode(0), inode(1), inode(9)]);
+    const out = new Uint8Array(BUILD_ID_MAX);
+    expect(cache.getBytesAt(keys, 1, out)).toBe(20);
+    const stats = cache.stats();
+    out.fill(0xee);
+    const refused: Array<[() => unknown, Error]> = [
+      [
+        () => cache.getBytesAt([inode(0)] as unknown as BigUint64Array, 0, out),
+        new TypeError("keys must be a BigUint64Array, got [object Array]"),
+      ],
+      [
+        () => cache.getBytesAt(BigInt64Array.from([inode(0) - (1n << 64n)]) as unknown as BigUint64Array, 0, out),
+        new TypeError("keys must be a BigUint64Array, got [object BigInt64Array]"),
+      ],
+      [() => cache.getBytesAt(keys, 3, out), new RangeError("index 3 is past the end of keys (length 3)")],
+      [() => cache.getBytesAt(keys, -1, out), new RangeError("index must be an integer >= 0, got -1")],
+      [() => cache.getBytesAt(keys, 1.5, out), new RangeError("index must be an integer >= 0, got 1.5")],
+      [
+        () => cache.getBytesAt(keys, 2 ** 32, out),
+        new RangeError("index 4294967296 is past the end of keys (length 3)"),
+      ],
+      [
+        () => cache.getBytesAt(keys, "0" as unknown as number, out),
+        new TypeError('index must be an integer >= 0, got "0"'),
+      ],
+      [
+        () => cache.getBytesAt(keys, 0, new Uint8Array(19)),
+        new RangeError("offset 0 leaves no room for 20 bytes in out of length 19"),
+      ],
+      [
+        () => cache.getBytesAt(keys, 0, out, 1),
+        new RangeError("offset 1 leaves no room for 20 bytes in out of length 20"),
+      ],
+      [
+        () => cache.getBytesAt(keys, 0, [] as unknown as Uint8Array),
+        new TypeError("out must be a Uint8Array, got [object Array]"),
+      ],
+    ];
+    for (const [call, error] of refused) expect(call).toThrow(error);
+    expect(cache.stats()).toEqual(stats);
+    expect(out).toEqual(new Uint8Array(BUILD_ID_MAX).fill(0xee));
+    // The array checked last is not trusted for another one.
+    expect(cache.getBytesAt(keys.subarray(2), 0, out)).toBe(0);
+    expect(() => cache.getBytesAt(keys.subarray(2), 1, out)).toThrow("index 1 is past the end of keys (length 1)");
+  });
+
   test("a disposed cache refuses every call", async () => {
     const cache = await filled(3, 8);
     cache.dispose();
@@ -414,6 +495,7 @@ describe("bad input gets a clear error and changes nothing", () => {
       () => cache.get(1n),
       () => cache.set(1n, "aa"),
       () => cache.getBytes(1n, new Uint8Array(20)),
+      () => cache.getBytesAt(new BigUint64Array(1), 0, new Uint8Array(20)),
       () => cache.has(1n),
       () => cache.delete(1n),
       () => cache.clear(),

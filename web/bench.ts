@@ -204,8 +204,9 @@ class Timed {
 /**
  * Times each of {@link OPERATIONS} over `keys` keys on a {@link BuildIdCache} of that capacity and
  * on a `Map` bounded the same way (oldest out first, through a ring of its keys), as a profiler
- * calls them: keys come from a `BigUint64Array` as from decoded sample records, so each lookup
- * gets a new BigInt; a hit reads the ID it found. Every round times every row on both, back to
+ * calls them: keys come from a `BigUint64Array` as from decoded sample records, each side taking
+ * them the fastest way its API has: a lookup on the cache by the array and an index
+ * ({@link BuildIdCache.getBytesAt}), on the `Map` by the BigInt it is keyed by; a hit reads the ID it found. Every round times every row on both, back to
  * back, the rows rotated and the side going first alternating. Each side's turn is
  * {@link turnPasses} whole passes, started right after an untimed read of {@link SWEEP_BYTES}, so
  * both sides' turns start with their tables pushed out of the CPU's near caches the same way; a turn
@@ -257,7 +258,7 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
       operation: "lookup, hit",
       needs: "present",
       cache(from, to) {
-        for (let i = from; i < to; i++) if (cache.getBytes(lookups[i]!, one) !== 0) sink ^= one[19]!;
+        for (let i = from; i < to; i++) if (cache.getBytesAt(lookups, i, one) !== 0) sink ^= one[19]!;
       },
       map(from, to) {
         for (let i = from; i < to; i++) {
@@ -270,7 +271,7 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
       operation: "lookup, miss",
       needs: "present",
       cache(from, to) {
-        for (let i = from; i < to; i++) sink ^= cache.getBytes(absent[i]!, one);
+        for (let i = from; i < to; i++) sink ^= cache.getBytesAt(absent, i, one);
       },
       map(from, to) {
         for (let i = from; i < to; i++) if (map.get(absent[i]!) !== undefined) sink ^= 1;

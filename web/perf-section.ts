@@ -2,28 +2,9 @@
 import type { BuildIdSource, ConversionSummary } from "../src/convert/index.js";
 import { formatBytes } from "../src/index.js";
 import { cell, element, make, plural } from "./dom.js";
+import type { PerfMessage, PerfRequest, ShownError } from "./perf-worker.js";
 import { acceptFiles, dropZone } from "./picker.js";
-import type { ConvertedRecording } from "./recording.js";
-
-/** A thrown value as the page shows it: the error's class, its `code` and byte `offset` where it has them. */
-interface ShownError {
-  name: string;
-  code: string | undefined;
-  offset: number | undefined;
-  message: string;
-}
-
-/** The parts of `error` the page shows; see {@link ShownError}. */
-function shownError(error: unknown): ShownError {
-  if (!(error instanceof Error)) return { name: "Error", code: undefined, offset: undefined, message: String(error) };
-  const { code, offset } = error as { code?: unknown; offset?: unknown };
-  return {
-    name: error.name,
-    code: typeof code === "string" ? code : undefined,
-    offset: typeof offset === "number" ? offset : undefined,
-    message: error.message,
-  };
-}
+import type { ConvertedRecording, ListedFile } from "./recording.js";
 
 /** Where a build ID came from, in the page's words. */
 const SOURCES: Record<BuildIdSource, string> = {
@@ -73,6 +54,22 @@ function showProcesses(summary: ConversionSummary): void {
   table.hidden = false;
 }
 
+/** Every file `perf buildid-list` lists, with its build ID and the samples that fell in it (0: mapped, never sampled). */
+function showListed(listed: ListedFile[]): void {
+  const table = element<HTMLTableElement>("#perf-ids");
+  for (const body of [...table.tBodies]) body.remove();
+  const body = table.createTBody();
+  for (const { buildId, name, samples } of listed) {
+    const row = body.insertRow();
+    row.dataset.path = name;
+    row.dataset.buildId = buildId;
+    cell(row, name, "path");
+    cell(row, "", "build-id").append(buildId === "" ? make("small", "none", "reason") : make("code", buildId));
+    cell(row, samples.toLocaleString("en"), "samples num").dataset.samples = String(samples);
+  }
+  table.hidden = false;
+}
+
 /** Shows `error` as the reader or converter gave it, and clears what an earlier file showed. */
 function showError(file: File, error: ShownError): void {
   const box = element<HTMLElement>("#perf-error");
@@ -87,55 +84,77 @@ function showError(file: File, error: ShownError): void {
   box.dataset.offset = error.offset === undefined ? "" : String(error.offset);
   box.hidden = false;
   element<HTMLTableElement>("#perf-table").hidden = true;
+  element<HTMLTableElement>("#perf-ids").hidden = true;
   element<HTMLElement>("#perf-status").textContent = `${file.name}: nothing shown, the file was refused.`;
 }
 
-function describe(file: File, { summary, mode, compressed }: ConvertedRecording): string {
+function describe(file: File, { summary, listed, mode, compressed }: ConvertedRecording): string {
   const withIds = summary.files.filter((f) => f.buildId !== undefined).length;
   const processes = summary.processes.length;
   return (
     `${file.name} (${formatBytes(file.size)}, ${mode} mode${compressed ? ", zstd-compressed" : ""}, ${summary.event}): ` +
     `${plural(summary.samples, "sample")} in ${processes.toLocaleString("en")} process${processes === 1 ? "" : "es"}, ` +
     `${plural(summary.files.length, "file")}, ${withIds} with a build ID; ` +
+    `${plural(listed.length, "file")} in perf's build-ID list; ` +
     `${plural(summary.samplesWithBuildId, "sample")} fell in a file with a build ID.`
   );
 }
 
-/** Wires section 6: one recording at a time, converted as it streams in. */
+/** Wires section 6: one recording at a time, converted in a worker of its own as it streams in. */
 export function mountPerfSection(): void {
   const status = element<HTMLElement>("#perf-status");
   const button = element<HTMLButtonElement>("#perf-download");
   let converted: ConvertedRecording | undefined;
-  /** Counts files taken, so a slow file finishing after a newer one was taken shows nothing. */
-  let taken = 0;
+  /** The worker converting the latest file; a newer file ends it, so nothing it finds is shown. */
+  let worker: Worker | undefined;
 
   const take = async (files: File[]) => {
     const [file, ...others] = files;
     if (file === undefined) return;
-    const turn = ++taken;
+    worker?.terminate();
     button.disabled = true;
     converted = undefined;
     element<HTMLElement>("#perf-error").hidden = true;
     const reading = `Reading ${file.name} (${formatBytes(file.size)})…`;
     status.textContent = reading;
-    const progress = (bytesRead: number) => {
-      if (turn === taken) status.textContent = `${reading} ${Math.floor((100 * bytesRead) / Math.max(1, file.size))}%`;
+    const mine = new Worker(new URL("./perf-worker.ts", import.meta.url), { type: "module" });
+    worker = mine;
+    const finish = () => {
+      mine.terminate();
+      if (worker === mine) worker = undefined;
     };
-    let result: ConvertedRecording;
-    try {
-      const { convertRecording } = await import("./recording.js");
-      result = await convertRecording(file, progress);
-    } catch (error) {
-      if (turn === taken) showError(file, shownError(error));
-      return;
-    }
-    if (turn !== taken) return;
-    converted = result;
-    const ignored =
-      others.length > 0 ? ` Ignored ${others.map((other) => other.name).join(", ")}: one recording at a time.` : "";
-    status.textContent = describe(file, result) + ignored;
-    showProcesses(result.summary);
-    button.disabled = false;
+    mine.onmessage = (event: MessageEvent<PerfMessage>) => {
+      if (worker !== mine) return;
+      const message = event.data;
+      if (message.type === "progress") {
+        status.textContent = `${reading} ${Math.floor((100 * message.bytesRead) / Math.max(1, file.size))}%`;
+        return;
+      }
+      finish();
+      if (message.type === "error") {
+        showError(file, message.error);
+        return;
+      }
+      converted = message.recording;
+      const ignored =
+        others.length > 0 ? ` Ignored ${others.map((other) => other.name).join(", ")}: one recording at a time.` : "";
+      status.textContent = describe(file, converted) + ignored;
+      showProcesses(converted.summary);
+      showListed(converted.listed);
+      button.disabled = false;
+    };
+    mine.onerror = (event) => {
+      event.preventDefault();
+      if (worker !== mine) return;
+      finish();
+      showError(file, {
+        name: "Error",
+        code: undefined,
+        offset: undefined,
+        message: event.message || "the worker failed",
+      });
+    };
+    mine.postMessage({ file } satisfies PerfRequest);
   };
 
   acceptFiles(dropZone("perf"), take);

@@ -1,12 +1,25 @@
-// A dropped perf.data file: converted as it streams from the File (never read whole), the profile gzipped for download.
-// Section 6 loads this module (with the reader, the converter and zstd) only when a file is chosen.
-import { type ConversionSummary, PerfConverter } from "../src/convert/index.js";
-import { PerfDataStream } from "../src/perf/index.js";
+// A dropped perf.data file: converted as it streams from the File (never read whole), its build-ID list
+// made in the same pass, the profile gzipped for download. Runs in the page's worker (perf-worker.ts).
+import { dsoName } from "../src/convert/build-ids.js";
+import { type ConversionSummary, listBuildIds, PerfConverter } from "../src/convert/index.js";
+import { type PerfDataSource, PerfDataStream, type PerfSession, type RawRecord } from "../src/perf/index.js";
+
+/** A line of `perf buildid-list` (without -H) and the samples whose IP fell in that file. */
+export interface ListedFile {
+  /** Lowercase hex, "" when perf has none. */
+  buildId: string;
+  /** The name perf lists: a path, `[kernel.kallsyms]`, `[vdso]`. */
+  name: string;
+  /** Samples in it (0 for a file mapped but never sampled). */
+  samples: number;
+}
 
 /** A converted recording, ready to show and to download. */
 export interface ConvertedRecording {
   /** What the converter found: processes, files with build IDs, sample counts. */
   summary: ConversionSummary;
+  /** Every file `perf buildid-list` lists, with its samples. */
+  listed: ListedFile[];
   /** File mode (`perf record -o FILE`) or pipe mode (`-o -`). */
   mode: "file" | "pipe";
   /** Whether the records were zstd-compressed (`perf record -z`). */
@@ -16,31 +29,54 @@ export interface ConvertedRecording {
   downloadName: string;
 }
 
+/** A stream that hands each batch of raw records to `seen` as its reader takes it: two readers, one pass. */
+class TeeStream extends PerfDataStream {
+  constructor(
+    source: PerfDataSource,
+    private readonly seen: (batch: RawRecord[], session: PerfSession) => void,
+  ) {
+    super(source);
+  }
+
+  override async *rawBatches(): AsyncGenerator<RawRecord[]> {
+    for await (const batch of super.rawBatches()) {
+      this.seen(batch, this.session!);
+      yield batch;
+    }
+  }
+}
+
 /**
- * Converts the perf.data in `file` to pprof, streaming: the headers and feature sections are read as
- * Blob slices, the data section through `file.stream()`, so memory holds one chunk at a time, not the file.
- * `progress` hears the byte offset reached after each chunk.
+ * Converts the perf.data in `file` to pprof and lists its build IDs as `perf buildid-list` does, in one
+ * streaming pass: the headers and feature sections are read as Blob slices, the data section through
+ * `file.stream()`, so memory holds one chunk at a time, not the file. `progress` hears the byte offset
+ * reached after each chunk.
  * @throws PerfDataError (with `code` and `offset`) for input the reader refuses; the converter's limit errors.
  */
 export async function convertRecording(
   file: File,
   progress: (bytesRead: number) => void = () => {},
 ): Promise<ConvertedRecording> {
-  const stream = new PerfDataStream(file);
   const converter = new PerfConverter();
-  // convertPerfData's loop, with the input offset reached after each chunk for the page's progress.
-  for await (const batch of stream.rawBatches()) {
-    for (const raw of batch) converter.push(raw, stream.session!);
+  const stream = new TeeStream(file, (batch, session) => {
+    for (const raw of batch) converter.push(raw, session);
     const last = batch.at(-1);
     if (last) progress(last.offset + last.size);
-  }
+  });
+  const { lines } = await listBuildIds(stream);
   const session = stream.session!;
   const { profile, summary } = await converter.finish(session);
+  const samples = new Map<string, number>();
+  for (const f of summary.files) {
+    const name = dsoName(f.path, f.path.startsWith("[kernel.kallsyms]") ? -1 : 0);
+    samples.set(name, (samples.get(name) ?? 0) + f.samples);
+  }
   const raw = new Blob([profile as Uint8Array<ArrayBuffer>]);
   const download = await new Response(raw.stream().pipeThrough(new CompressionStream("gzip"))).blob();
   const stem = file.name.replace(/\.data$/, "") || "perf";
   return {
     summary,
+    listed: lines.map(({ buildId, name }) => ({ buildId, name, samples: samples.get(name) ?? 0 })),
     mode: session.mode,
     compressed: session.compression !== undefined,
     download,

@@ -44,6 +44,8 @@ interface Queued {
   time: bigint;
   seq: number;
   record: PerfRecord;
+  /** The raw record's size, counted in the queue's bytes. */
+  bytes: number;
 }
 
 function bigOf(hi: number, lo: number): bigint {
@@ -127,7 +129,7 @@ export class RoundWindows {
     const events = this.#events;
     let i = events.length;
     while (i > 0 && events[i - 1]!.time > time) i--;
-    events.splice(i, 0, { time, seq: this.#seq++, record });
+    events.splice(i, 0, { time, seq: this.#seq++, record, bytes: raw.size });
   }
 
   /** Delivers everything (perf's final flush, at the end of the input). */
@@ -183,7 +185,43 @@ export class RoundWindows {
     const events = this.#events;
     let n = 0;
     while (n < events.length && events[n]!.time <= limit) n++;
-    const due = events.splice(0, n);
+    // Most bounds have no event due: the samples due then go in one call, and the interleaving code,
+    // run for a few flushes only, stays out of this path (its sites without feedback cost deoptimisations).
+    const ready = n === 0 ? this.#deliverSamples(limitHi, limitLo) : this.#deliverInterleaved(limitHi, limitLo, n);
+    if (n > 0 || ready > 0) {
+      this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
+      this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
+    }
+    if (this.size === 0) this.#t[T.LAST_HI] = -1;
+  }
+
+  /** Keeps the samples after the bound and delivers the rest in one call; returns how many it delivered. */
+  #deliverSamples(limitHi: number, limitLo: number): number {
+    const arena = this.#arena;
+    const w = arena.words;
+    const starts = this.#starts;
+    const seqs = this.#seqs;
+    const kept: number[] = [];
+    const keptSeqs: number[] = [];
+    const due: number[] = [];
+    for (let k = 0; k < starts.length; k++) {
+      const at = starts[k]!;
+      const hi = w[at + W.TIME_HI]!;
+      if (hi > limitHi || (hi === limitHi && w[at + W.TIME_LO]! > limitLo)) {
+        kept.push(at);
+        keptSeqs.push(seqs[k]!);
+      } else due.push(at);
+    }
+    if (due.length > 0) this.#sink.samples(arena, due);
+    arena.keep(kept);
+    this.#starts = kept;
+    this.#seqs = keptSeqs;
+    return due.length;
+  }
+
+  /** Delivers the first `n` queued events and, before each, the samples due that come before it; returns how many samples it delivered. */
+  #deliverInterleaved(limitHi: number, limitLo: number, n: number): number {
+    const due = this.#events.splice(0, n);
     const arena = this.#arena;
     const w = arena.words;
     // Each due sample's bucket: the number of due events before it.
@@ -207,16 +245,14 @@ export class RoundWindows {
       }
       ready++;
       let b = 0;
-      if (n > 0) {
-        let top = n;
-        const seq = seqs[k]!;
-        while (b < top) {
-          const mid = (b + top) >> 1;
-          const eh = eventHi[mid]!;
-          const el = eventLo[mid]!;
-          if (before(eh, el, hi, lo) || (eh === hi && el === lo && due[mid]!.seq < seq)) b = mid + 1;
-          else top = mid;
-        }
+      let top = n;
+      const seq = seqs[k]!;
+      while (b < top) {
+        const mid = (b + top) >> 1;
+        const eh = eventHi[mid]!;
+        const el = eventLo[mid]!;
+        if (before(eh, el, hi, lo) || (eh === hi && el === lo && due[mid]!.seq < seq)) b = mid + 1;
+        else top = mid;
       }
       buckets[b]!.push(at);
     }
@@ -224,16 +260,12 @@ export class RoundWindows {
       if (buckets[b]!.length > 0) this.#sink.samples(arena, buckets[b]!);
       if (b === n) break;
       const q = due[b]!;
-      this.#eventBytes -= q.record.size;
+      this.#eventBytes -= q.bytes;
       this.#sink.event(q.record);
     }
     arena.keep(kept);
     this.#starts = kept;
     this.#seqs = keptSeqs;
-    if (n > 0 || ready > 0) {
-      this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
-      this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
-    }
-    if (this.size === 0) this.#t[T.LAST_HI] = -1;
+    return ready;
   }
 }

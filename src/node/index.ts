@@ -83,7 +83,7 @@ export {
   readMapsTextSync,
 } from "./procfs/maps.js";
 export type { ProcessIdentity } from "./procfs/proc-stat.js";
-export { type RecordedFileOptions, recordedFileReader } from "./recorded-files.js";
+export { type RecordedFileOptions, recordedFileReader, recordingStartMs } from "./recorded-files.js";
 export type { FileResolution, FileVia, Resolution, ResolveFailure } from "./resolver/answers.js";
 export {
   FileBuildIds,

@@ -2,7 +2,8 @@
  * Build IDs of the files a perf recording names, read on this machine, only for the exact file: a
  * mapped file is opened by its path (then through `/proc/PID/root/` while the process lives), its
  * device and inode, read from the open handle, must be the recording's, and its ctime must be before
- * the recording began (the inode was live then, so no other file has taken its number). The vdso and
+ * the recording began (the inode was live then, so no other file has taken its number): `record`'s own
+ * start, or for a saved recording the reference moment of its CLOCK_DATA (`perf record -k`). The vdso and
  * the kernel are read only for a recording made here and now (`live`): this process's vdso and
  * `/sys/kernel/notes`.
  *
@@ -11,6 +12,7 @@
 import { readFile } from "node:fs/promises";
 import type { ReadBuildId } from "../convert/build-ids.js";
 import { toHex } from "../hex.js";
+import type { PerfClock } from "../perf/header.js";
 import type { BuildIdAnswer } from "../pprof.js";
 import type { FileRef, InodeFileRef } from "../spaces/index.js";
 import { ownVdso, readVdsoAt, VDSO_NAME } from "./procfs/vdso.js";
@@ -23,10 +25,12 @@ export interface RecordedFileOptions {
   /** Where procfs is mounted; default `/proc`. */
   procRoot?: string;
   /**
-   * Realtime (ms) no later than any event of the recording (`Date.now()` just before perf started): a
-   * file at a mapping's path is that mapping's only when its ctime is not after it (within 10 ms).
+   * Realtime (ms) no later than any event of the recording (`Date.now()` just before perf started, or
+   * {@link recordingStartMs} of a saved one), or a function giving it when the first file is read (a
+   * recording's features may come after its records): a file at a mapping's path is that mapping's
+   * only when its ctime is not after it (within 10 ms). `undefined` from the function: no such moment.
    */
-  recordedSince?: number;
+  recordedSince?: number | (() => number | undefined);
   /**
    * Without `recordedSince`, take a file at a mapping's path with the recording's (device, inode) as
    * the file recorded: accepts that a file made since may have taken a deleted file's inode number.
@@ -70,6 +74,18 @@ async function vdsoBuildId(): Promise<BuildIdAnswer> {
   return (await readVdsoAt("/proc/self/mem", mapping)).buildId;
 }
 
+/**
+ * The moment a saved recording began, realtime ms (rounded down), from its CLOCK_DATA feature: perf
+ * reads the wall clock before it opens any event or reads any maps (record__init_clock), so every file
+ * the recording names was live then or later. `undefined` without the feature, or when it names a
+ * moment after `now` (no recording began in the future).
+ */
+export function recordingStartMs(clock: PerfClock | undefined, now = Date.now()): number | undefined {
+  if (clock === undefined) return undefined;
+  const ms = Number(clock.realtimeNs / 1_000_000n);
+  return ms <= now ? ms : undefined;
+}
+
 async function inodeBuildId(
   resolver: () => Promise<BuildIdResolver>,
   file: InodeFileRef,
@@ -78,13 +94,14 @@ async function inodeBuildId(
   options: RecordedFileOptions,
 ): Promise<BuildIdAnswer> {
   if (!path.startsWith("/")) return { reason: `${path} is not an absolute path` };
-  if (options.recordedSince === undefined && !options.trustPaths)
+  const since = typeof options.recordedSince === "function" ? options.recordedSince() : options.recordedSince;
+  if (since === undefined && !options.trustPaths)
     return {
-      reason: `no time to prove the file at ${path} is the one recorded (another may have taken its inode number): record with --buildid-mmap or perf inject -b, or pass --trust-paths`,
+      reason: `no time to prove the file at ${path} is the one recorded (another may have taken its inode number): record with -k mono (the recording then says when it began), --buildid-mmap or perf inject -b, or pass --trust-paths`,
     };
   const candidates = [path];
   if (pid > 0) candidates.push(`${options.procRoot ?? "/proc"}/${pid}/root${path}`);
-  const r = await (await resolver()).resolveIdentity(file, candidates, options.recordedSince);
+  const r = await (await resolver()).resolveIdentity(file, candidates, since);
   return r.ok ? r.buildId : { reason: r.detail };
 }
 
@@ -93,7 +110,7 @@ async function inodeBuildId(
  * identity), for the exact file only: a mapped file is opened by its path (then through `/proc/PID/root/`
  * while the process lives), its device and inode, read from the open handle, must be the recording's,
  * and its ctime not after `recordedSince`; without that moment a mapped file is read only with
- * `trustPaths`. The vdso and the kernel are read only with `live` (a recording made here and now).
+ * `trustPaths` (with it, the moment decides: `trustPaths` does not override a ctime after it). The vdso and the kernel are read only with `live` (a recording made here and now).
  * @param resolver the resolver, or a function making it, called once when the first file is read
  * (a recording that names every build ID itself then never starts the WebAssembly core)
  */

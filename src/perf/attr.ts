@@ -28,6 +28,10 @@ export interface PerfEventAttr {
   commExec: boolean;
   /** `build_id`: MMAP2 records carry build IDs (`perf record --buildid-mmap`). */
   buildId: boolean;
+  /** `use_clockid`: event times are on {@link PerfEventAttr.clockid} (`perf record -k`), not perf's own clock. */
+  useClockid: boolean;
+  /** `clockid`: the `clock_gettime` clock of event times when {@link PerfEventAttr.useClockid} is set. */
+  clockid: number;
   /** `branch_sample_type`. */
   branchSampleType: bigint;
   /** `sample_regs_user`: which user registers a sample carries. */
@@ -71,6 +75,8 @@ export function readAttr(view: DataView, at: number, size: number, le: boolean, 
     mmap2: flag(AttrFlag.MMAP2),
     commExec: flag(AttrFlag.COMM_EXEC),
     buildId: flag(AttrFlag.BUILD_ID),
+    useClockid: flag(AttrFlag.USE_CLOCKID),
+    clockid: 92 + 4 <= size ? view.getInt32(at + 92, le) : 0,
     branchSampleType: u64(72),
     sampleRegsUser: u64(80),
     sampleStackUser: 88 + 4 <= size ? view.getUint32(at + 88, le) : 0,

@@ -158,10 +158,10 @@ export const Misc = {
 export const PERF_CONTEXT_MAX = 0xffff_ffff_ffff_f001n;
 
 /** The perf.data header features (`HEADER_*`), by bit number. */
-export const Feature = { BUILD_ID: 2, COMPRESSED: 27 } as const;
+export const Feature = { BUILD_ID: 2, CLOCKID: 23, COMPRESSED: 27, CLOCK_DATA: 29 } as const;
 
 /** `perf_event_attr` bitfield positions read here (bit 0 is `disabled`). */
-export const AttrFlag = { SAMPLE_ID_ALL: 18, MMAP2: 23, COMM_EXEC: 24, BUILD_ID: 34 } as const;
+export const AttrFlag = { SAMPLE_ID_ALL: 18, MMAP2: 23, COMM_EXEC: 24, USE_CLOCKID: 25, BUILD_ID: 34 } as const;
 
 /** `PERF_ATTR_SIZE_VER0`: an attr of size 0 in a file means this size. */
 export const ATTR_SIZE_VER0 = 64;

@@ -300,3 +300,54 @@ export function readCompressionInfo(bytes: Uint8Array, offset: number, le: boole
   const u32 = (i: number) => view.getUint32(4 * i, le);
   return { version: u32(0), type: u32(1), level: u32(2), ratio: u32(3), mmapLen: u32(4) };
 }
+
+/**
+ * The CLOCK_DATA feature (`perf record -k CLOCK`): the clock event times are on, and one moment read on
+ * that clock and on the wall clock (perf's record__init_clock).
+ */
+export interface PerfClock {
+  /** The `clock_gettime` clock: 0 CLOCK_REALTIME, 1 CLOCK_MONOTONIC, 4 CLOCK_MONOTONIC_RAW, 7 CLOCK_BOOTTIME, 11 CLOCK_TAI. */
+  clockid: number;
+  /**
+   * Wall-clock time at the reference moment, ns since the epoch (from `gettimeofday`, so whole µs). perf
+   * reads it before it opens any event or reads any process's maps: no event of the recording is older.
+   */
+  realtimeNs: bigint;
+  /** The clock's own time at that moment, ns. */
+  clockNs: bigint;
+}
+
+/** Bytes of the CLOCK_DATA payload: version and clockid (u32 each), then the two u64 times. */
+const CLOCK_DATA_SIZE = 24;
+
+/** Reads the CLOCK_DATA feature payload at input offset `offset` (perf's process_clock_data: version 1 only). */
+export function readClockData(bytes: Uint8Array, offset: number, le: boolean): PerfClock {
+  if (bytes.length < CLOCK_DATA_SIZE)
+    throw new PerfDataError(
+      "TRUNCATED",
+      offset,
+      `the CLOCK_DATA feature has ${bytes.length} bytes, fewer than its ${CLOCK_DATA_SIZE}`,
+    );
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint32(0, le);
+  if (version !== 1)
+    throw new PerfDataError("UNSUPPORTED", offset, `CLOCK_DATA version ${version}; this reader reads version 1`);
+  return { clockid: view.getUint32(4, le), realtimeNs: view.getBigUint64(8, le), clockNs: view.getBigUint64(16, le) };
+}
+
+/** Reads the CLOCKID feature payload: the clock's resolution in ns (perf's process_clockid). */
+export function readClockResolution(bytes: Uint8Array, offset: number, le: boolean): bigint {
+  if (bytes.length < 8)
+    throw new PerfDataError("TRUNCATED", offset, `the CLOCKID feature has ${bytes.length} bytes, fewer than 8`);
+  return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, le);
+}
+
+/** The wall-clock time (ns since the epoch) of an event at `time` on `clock`: what `perf script -F tod` prints. */
+export function realtimeOf(clock: PerfClock, time: bigint): bigint {
+  return clock.realtimeNs + (time - clock.clockNs);
+}
+
+/** Whether every attribute's event times are on `clock` (`use_clockid` with its clockid), so {@link realtimeOf} places them. */
+export function timesOnClock(attrs: readonly PerfEventAttr[], clock: PerfClock): boolean {
+  return attrs.length > 0 && attrs.every((a) => a.useClockid && a.clockid === clock.clockid);
+}

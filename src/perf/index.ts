@@ -32,7 +32,14 @@ export * from "../spaces/index.js";
 export type { PerfEventAttr } from "./attr.js";
 export { Misc, PERF_CONTEXT_MAX, RecordType, SAMPLE_BIT_NAMES, Sample } from "./constants.js";
 export { PerfDataError, type PerfDataErrorCode } from "./errors.js";
-export type { BuildIdEntry, CompressionInfo, Section } from "./header.js";
+export {
+  type BuildIdEntry,
+  type CompressionInfo,
+  type PerfClock,
+  realtimeOf,
+  type Section,
+  timesOnClock,
+} from "./header.js";
 export {
   type Orderable,
   OrderedEvents,

@@ -9,9 +9,12 @@ import {
   type CompressionInfo,
   FILE_HEADER_SIZE,
   type FileHeader,
+  type PerfClock,
   PIPE_HEADER_SIZE,
   readAttrTable,
   readBuildIdTable,
+  readClockData,
+  readClockResolution,
   readCompressionInfo,
   readFeatureTable,
   readFileHeader,
@@ -86,6 +89,10 @@ export class PerfSession {
   readonly buildIds: BuildIdEntry[] = [];
   /** The COMPRESSED feature: how `perf record -z` compressed the data (see {@link PerfSession.buildIds} for when it is known). */
   compression: CompressionInfo | undefined;
+  /** The CLOCK_DATA feature (`perf record -k`), known as {@link PerfSession.buildIds} is. */
+  clock: PerfClock | undefined;
+  /** The CLOCKID feature: the resolution of {@link PerfSession.clock}'s clock, ns. */
+  clockResolutionNs: bigint | undefined;
   /** The data section (file mode): its byte offset and size. */
   readonly data: Section | undefined;
   /** @internal */
@@ -140,6 +147,10 @@ export class PerfSession {
       if (record.kind === "header-feature") {
         this.features.push(record.feature);
         if (record.compression) this.compression = record.compression;
+        else if (record.feature === Feature.CLOCK_DATA)
+          this.clock = readClockData(record.data, raw.offset + 16, this.littleEndian);
+        else if (record.feature === Feature.CLOCKID)
+          this.clockResolutionNs = readClockResolution(record.data, raw.offset + 16, this.littleEndian);
       }
     }
   }
@@ -154,6 +165,10 @@ export class PerfSession {
     const compression = sections.get(Feature.COMPRESSED);
     if (compression)
       this.compression = readCompressionInfo(bytesOf(compression), compression.offset, this.littleEndian);
+    const clock = sections.get(Feature.CLOCK_DATA);
+    if (clock) this.clock = readClockData(bytesOf(clock), clock.offset, this.littleEndian);
+    const clockid = sections.get(Feature.CLOCKID);
+    if (clockid) this.clockResolutionNs = readClockResolution(bytesOf(clockid), clockid.offset, this.littleEndian);
   }
 }
 

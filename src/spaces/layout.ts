@@ -13,6 +13,7 @@
  * @module
  */
 import type { FileRef } from "./events.js";
+import { type LookupResults, LookupStatus } from "./lookup.js";
 
 /** A mapping a space holds. Immutable; shared between the spaces and layouts that hold it. */
 export interface Mapping {
@@ -49,12 +50,14 @@ const U64_MAX = (1n << 64n) - 1n;
 export const CHUNK_BITS = 7;
 /** Most mappings in a chunk; a change that leaves more splits it. */
 export const CHUNK_MAX = 1 << CHUNK_BITS;
+/** What one node of a {@link FlatTree} takes: its end and start (doubles), slot, delta (two words) and file id. */
+export const FLAT_NODE_BYTES = 8 + 8 + 4 + 8 + 4;
 /**
  * What one held mapping is reckoned to cost, beside its path (2 bytes a character): the object and
- * its four bigints (~200 bytes in V8), its search words (36), its slot, and its share of the
- * layout's flat search tree once a batch built it (at most two nodes of 20 bytes).
+ * its four bigints (~200 bytes in V8), its search words (36) and its slot (256 in all), and its
+ * share of the layout's flat search tree once a batch built it (at most two {@link FLAT_NODE_BYTES} nodes).
  */
-export const MAPPING_BYTES = 296;
+export const MAPPING_BYTES = 256 + 2 * FLAT_NODE_BYTES;
 /** Fewest mappings a chunk keeps when it has a neighbour; a change that leaves fewer merges it into one. */
 export const CHUNK_MIN = 32;
 
@@ -185,6 +188,11 @@ export class Layout {
     return new Layout(chunks, lastEnds, size);
   }
 
+  /** The mapping at `slot` (`chunk << CHUNK_BITS | index`, as {@link locate} gives it); `undefined` when none is there. */
+  mappingAt(slot: number): Mapping | undefined {
+    return this.chunks[slot >>> CHUNK_BITS]?.mappings[slot & (CHUNK_MAX - 1)];
+  }
+
   /** The mappings in address order. */
   *mappings(): IterableIterator<Mapping> {
     for (const chunk of this.chunks) yield* chunk.mappings;
@@ -205,17 +213,22 @@ export const FLAT_HI = 1 << 21;
  * node k's children at 2k and 2k + 1, padded to a full tree with +Infinity: a search takes the
  * same number of steps for every address, each a load and a comparison used as a number (no
  * branch to mispredict), where the two-level search over u32 words mispredicts about half of its
- * branches on sampled addresses.
+ * branches on sampled addresses. Each node also holds its mapping's answer (slot, `pgoff - start`,
+ * file id), so a batch writes its answers from the arrays it searched, loading no chunk.
  */
 export interface FlatTree {
   /** Levels of the tree. */
   readonly depth: number;
   /** Per node (from 1), the mapping's end; padding +Infinity. */
   readonly ends: Float64Array;
-  /** Per node, the mapping's start. */
+  /** Per node, the mapping's start; padding, and node 0 (a search right of every end), +Infinity. */
   readonly starts: Float64Array;
   /** Per node, the mapping's place in the layout (`chunk << CHUNK_BITS | index`); padding -1. */
   readonly at: Int32Array;
+  /** Per node, the mapping's `pgoff - start` as two words ({@link HI}, {@link LO}), as {@link Chunk.deltas}. */
+  readonly deltas: Uint32Array;
+  /** Per node, the mapping's file id (-1: anonymous, and padding). */
+  readonly fileIds: Int32Array;
 }
 
 function flatTree(layout: Layout): FlatTree | null {
@@ -225,6 +238,8 @@ function flatTree(layout: Layout): FlatTree | null {
   const ends = new Float64Array(size).fill(Number.POSITIVE_INFINITY);
   const starts = new Float64Array(size).fill(Number.POSITIVE_INFINITY);
   const at = new Int32Array(size).fill(-1);
+  const deltas = new Uint32Array(2 * size);
+  const fileIds = new Int32Array(size).fill(-1);
   let c = 0;
   let j = 0;
   let past = false;
@@ -241,6 +256,9 @@ function flatTree(layout: Layout): FlatTree | null {
       ends[k] = chunk.ends[2 * j + HI]! * 2 ** 32 + chunk.ends[2 * j + LO]!;
       starts[k] = chunk.starts[2 * j + HI]! * 2 ** 32 + chunk.starts[2 * j + LO]!;
       at[k] = (c << CHUNK_BITS) | j;
+      deltas[2 * k] = chunk.deltas[2 * j]!;
+      deltas[2 * k + 1] = chunk.deltas[2 * j + 1]!;
+      fileIds[k] = chunk.fileIds[j]!;
       if (++j === chunk.mappings.length) {
         c++;
         j = 0;
@@ -248,12 +266,15 @@ function flatTree(layout: Layout): FlatTree | null {
     }
     return fill(2 * k + 1);
   };
-  return fill(1) ? { depth, ends, starts, at } : null;
+  return fill(1) ? { depth, ends, starts, at, deltas, fileIds } : null;
 }
 
 /**
- * {@link locate} for the addresses `words[2from, 2to)` (u32 halves) into `out[from, to)`, through
- * `layout`'s flat tree: four searches at a time, so that their loads overlap.
+ * Looks up the addresses `words[2from, 2to)` (u32 halves) in `layout` through its flat tree, and
+ * writes each one's answer into `out` at the same index: its slot ({@link locate}'s), its file
+ * offset, and `OK` or `ANONYMOUS`; for an address no mapping holds, slot -1, offset 0 and
+ * `uncovered`. Four searches at a time, so that their loads overlap. Writes neither `fileId` nor
+ * `mapping`, nor checks a time: the caller does, for the batches that need them.
  */
 export function locateMany(
   layout: Layout,
@@ -261,9 +282,11 @@ export function locateMany(
   words: Uint32Array,
   from: number,
   to: number,
-  out: Int32Array,
+  out: LookupResults,
+  uncovered: number,
 ): void {
-  const { depth, ends, starts, at } = tree;
+  const { depth, ends, starts, at, deltas, fileIds } = tree;
+  const { slot, status, offsetWords } = out;
   let i = from;
   for (; i + 4 <= to; i += 4) {
     const h0 = words[2 * i + HI]!;
@@ -271,13 +294,17 @@ export function locateMany(
     const h2 = words[2 * i + 4 + HI]!;
     const h3 = words[2 * i + 6 + HI]!;
     if ((h0 | h1 | h2 | h3) >>> 0 >= FLAT_HI) {
-      for (let q = i; q < i + 4; q++) out[q] = locate(layout, words[2 * q + HI]!, words[2 * q + LO]!);
+      locateRest(layout, tree, words, i, i + 4, out, uncovered);
       continue;
     }
-    const a0 = h0 * 2 ** 32 + words[2 * i + LO]!;
-    const a1 = h1 * 2 ** 32 + words[2 * i + 2 + LO]!;
-    const a2 = h2 * 2 ** 32 + words[2 * i + 4 + LO]!;
-    const a3 = h3 * 2 ** 32 + words[2 * i + 6 + LO]!;
+    const l0 = words[2 * i + LO]!;
+    const l1 = words[2 * i + 2 + LO]!;
+    const l2 = words[2 * i + 4 + LO]!;
+    const l3 = words[2 * i + 6 + LO]!;
+    const a0 = h0 * 2 ** 32 + l0;
+    const a1 = h1 * 2 ** 32 + l1;
+    const a2 = h2 * 2 ** 32 + l2;
+    const a3 = h3 * 2 ** 32 + l3;
     let k0 = 1;
     let k1 = 1;
     let k2 = 1;
@@ -288,30 +315,115 @@ export function locateMany(
       k2 = 2 * k2 + +(ends[k2]! <= a2);
       k3 = 2 * k3 + +(ends[k3]! <= a3);
     }
-    k0 >>>= 32 - Math.clz32(~k0 & (k0 + 1));
-    k1 >>>= 32 - Math.clz32(~k1 & (k1 + 1));
-    k2 >>>= 32 - Math.clz32(~k2 & (k2 + 1));
-    k3 >>>= 32 - Math.clz32(~k3 & (k3 + 1));
-    out[i] = k0 !== 0 && starts[k0]! <= a0 ? at[k0]! : -1;
-    out[i + 1] = k1 !== 0 && starts[k1]! <= a1 ? at[k1]! : -1;
-    out[i + 2] = k2 !== 0 && starts[k2]! <= a2 ? at[k2]! : -1;
-    out[i + 3] = k3 !== 0 && starts[k3]! <= a3 ? at[k3]! : -1;
+    put(starts, at, deltas, fileIds, lastLeft(k0), a0, h0, l0, slot, status, offsetWords, i, uncovered);
+    put(starts, at, deltas, fileIds, lastLeft(k1), a1, h1, l1, slot, status, offsetWords, i + 1, uncovered);
+    put(starts, at, deltas, fileIds, lastLeft(k2), a2, h2, l2, slot, status, offsetWords, i + 2, uncovered);
+    put(starts, at, deltas, fileIds, lastLeft(k3), a3, h3, l3, slot, status, offsetWords, i + 3, uncovered);
   }
-  for (; i < to; i++) {
-    const hi = words[2 * i + HI]!;
-    const lo = words[2 * i + LO]!;
-    out[i] = hi < FLAT_HI ? locateFlat(tree, hi * 2 ** 32 + lo) : locate(layout, hi, lo);
+  if (i < to) locateRest(layout, tree, words, i, to, out, uncovered);
+}
+
+/**
+ * Address `i`'s answer (`address`, its words `hi`, `lo`) from node `k` of the tree (`starts`, `at`,
+ * `deltas`, `fileIds`), where its search ended: the node's mapping when that starts at or before it,
+ * else none (node 0's start is +Infinity). The arrays come one by one so that the loop keeps them at hand.
+ */
+function put(
+  starts: Float64Array,
+  at: Int32Array,
+  deltas: Uint32Array,
+  fileIds: Int32Array,
+  k: number,
+  address: number,
+  hi: number,
+  lo: number,
+  slot: Int32Array,
+  status: Uint8Array,
+  offsetWords: Uint32Array,
+  i: number,
+  uncovered: number,
+): void {
+  if (starts[k]! <= address) {
+    const low = lo + deltas[2 * k + LO]!;
+    offsetWords[2 * i + LO] = low;
+    offsetWords[2 * i + HI] = hi + deltas[2 * k + HI]! + (low > 0xffffffff ? 1 : 0);
+    slot[i] = at[k]!;
+    status[i] = fileIds[k]! < 0 ? LookupStatus.ANONYMOUS : LookupStatus.OK;
+  } else {
+    status[i] = uncovered;
+    slot[i] = -1;
+    offsetWords[2 * i] = 0;
+    offsetWords[2 * i + 1] = 0;
   }
 }
 
-/** {@link locate} in a {@link FlatTree}, for an address below 2^53 given as a double. */
-export function locateFlat(tree: FlatTree, address: number): number {
+/** Locates `words[2from, 2to)` one by one: below 2^53 in the flat tree, above it in the chunks. */
+function locateRest(
+  layout: Layout,
+  tree: FlatTree,
+  words: Uint32Array,
+  from: number,
+  to: number,
+  out: LookupResults,
+  uncovered: number,
+): void {
+  const { starts, at, deltas, fileIds } = tree;
+  const { slot, status, offsetWords } = out;
+  for (let i = from; i < to; i++) {
+    const hi = words[2 * i + HI]!;
+    const lo = words[2 * i + LO]!;
+    if (hi >= FLAT_HI) {
+      answerChunk(layout, locate(layout, hi, lo), hi, lo, out, i, uncovered);
+      continue;
+    }
+    const address = hi * 2 ** 32 + lo;
+    put(starts, at, deltas, fileIds, nodeOf(tree, address), address, hi, lo, slot, status, offsetWords, i, uncovered);
+  }
+}
+
+/** The node the search of the flat tree for `address` (below 2^53) ends at: see {@link put}. */
+function nodeOf(tree: FlatTree, address: number): number {
   const { depth, ends } = tree;
   let k = 1;
   for (let d = 0; d < depth; d++) k = 2 * k + +(ends[k]! <= address);
-  // The last node the search went left at: k without its trailing ones and the zero before them.
-  k >>>= 32 - Math.clz32(~k & (k + 1));
-  return k !== 0 && tree.starts[k]! <= address ? tree.at[k]! : -1;
+  return lastLeft(k);
+}
+
+/** The last node a search that ended at leaf position `k` went left at: k without its trailing ones and the zero before them. */
+function lastLeft(k: number): number {
+  return k >>> (32 - Math.clz32(~k & (k + 1)));
+}
+
+/** Address `i`'s answer (the address `hi:lo`) from the mapping at `slot` ({@link locate}'s, -1 for none), read from its chunk. */
+export function answerChunk(
+  layout: Layout,
+  slot: number,
+  hi: number,
+  lo: number,
+  out: LookupResults,
+  i: number,
+  uncovered: number,
+): void {
+  if (slot < 0) {
+    missed(out, i, uncovered);
+    return;
+  }
+  const chunk = layout.chunks[slot >>> CHUNK_BITS]!;
+  const j = slot & (CHUNK_MAX - 1);
+  const deltas = chunk.deltas;
+  const low = lo + deltas[2 * j + LO]!;
+  out.offsetWords[2 * i + LO] = low;
+  out.offsetWords[2 * i + HI] = hi + deltas[2 * j + HI]! + (low > 0xffffffff ? 1 : 0);
+  out.slot[i] = slot;
+  out.status[i] = chunk.fileIds[j]! < 0 ? LookupStatus.ANONYMOUS : LookupStatus.OK;
+}
+
+/** Address `i` has no mapping: `status`, slot -1, offset 0. */
+export function missed(out: LookupResults, i: number, status: number): void {
+  out.status[i] = status;
+  out.slot[i] = -1;
+  out.offsetWords[2 * i] = 0;
+  out.offsetWords[2 * i + 1] = 0;
 }
 
 function setLastEnd(lastEnds: Uint32Array, c: number, chunk: Chunk): void {

@@ -5,7 +5,7 @@
  * @module
  */
 import { integer } from "../check.js";
-import { CHUNK_BITS, CHUNK_MAX, type Layout, type Mapping } from "./layout.js";
+import type { Layout, Mapping } from "./layout.js";
 import type { AddressSpace } from "./space.js";
 
 /** A batch lookup's answer per address, in {@link LookupResults.status}. */
@@ -128,8 +128,7 @@ export class LookupResults {
 
   /** The mapping at `slot` (a {@link LookupResults.slot} of the last batch) in the layout that batch searched. */
   mappingOf(slot: number): Mapping {
-    const chunk = this.layout?.chunks[slot >>> CHUNK_BITS];
-    const m = chunk?.mappings[slot & (CHUNK_MAX - 1)];
+    const m = this.layout?.mappingAt(slot);
     if (m === undefined) throw new RangeError(`slot ${slot} is not a slot of the last batch`);
     return m;
   }

@@ -21,6 +21,7 @@ import {
 } from "./events.js";
 import { copyFileRef, FileTable, isAnonymousPath } from "./files.js";
 import {
+  answerChunk,
   CHUNK_BITS,
   CHUNK_MAX,
   type Chunk,
@@ -32,6 +33,7 @@ import {
   locate,
   locateMany,
   type Mapping,
+  missed,
   replaceAll,
   replaceRange,
 } from "./layout.js";
@@ -58,7 +60,7 @@ export interface AddressSpacesOptions {
    */
   maxMappingsPerSpace?: number;
   /**
-   * Memory the held mappings are reckoned to take, in bytes (256 a mapping plus 2 a path character;
+   * Memory the held mappings are reckoned to take, in bytes (`MAPPING_BYTES` a mapping plus 2 a path character;
    * mappings shared by forked spaces counted once), 1 to 2^40; default 128 MiB. Past it the model
    * evicts spaces as for `maxProcesses`, then empties the space just fed, then the kernel's.
    */
@@ -229,7 +231,7 @@ export class AddressSpaces {
    * Looks up `addresses[from, to)` in `pid`'s space at `time` (omitted: now), writing each answer at
    * the same index of `out`. Returns the space looked in, or `undefined` when there was none (every
    * status then says why). Allocates nothing per address; the first batch of 16 or more addresses
-   * in a layout builds its search tree (three arrays of about two entries per mapping), kept with it.
+   * in a layout builds its search tree (at most two nodes of `FLAT_NODE_BYTES` per mapping), kept with it.
    */
   lookupMany(
     pid: number,
@@ -264,48 +266,33 @@ export class AddressSpaces {
     const words = this.#wordsOf(addresses);
     const layout = space.layout;
     out.layout = layout;
-    const perAddress = out.perAddress;
-    const chunks = layout.chunks;
-    const checkTime = time !== undefined;
-    const timeHi = checkTime ? Number(time >> 32n) : 0;
-    const timeLo = checkTime ? Number(time & 0xffffffffn) : 0;
     const uncovered = space.incomplete ? LookupStatus.INCOMPLETE : LookupStatus.NO_MAPPING;
     // A batch pays for the flat tree (built once per layout); a few addresses search the chunks.
     const flat = to - from >= FLAT_BATCH ? layout.flat() : null;
-    if (flat !== null) locateMany(layout, flat, words, from, to, slots);
-    for (let i = from; i < to; i++) {
-      const hi = words[2 * i + HI]!;
-      const lo = words[2 * i + LO]!;
-      let at: number;
-      if (flat !== null) at = slots[i]!;
-      else slots[i] = at = locate(layout, hi, lo);
-      let answer: number = uncovered;
-      if (at >= 0) {
-        const chunk = chunks[at >>> CHUNK_BITS]!;
-        const j = at & (CHUNK_MAX - 1);
-        if (checkTime && after(chunk.sinces, j, timeHi, timeLo)) {
-          answer = LookupStatus.CHANGED;
-        } else {
-          const deltas = chunk.deltas;
-          const low = lo + deltas[2 * j + LO]!;
-          offsets[2 * i + LO] = low;
-          offsets[2 * i + HI] = hi + deltas[2 * j + HI]! + (low > 0xffffffff ? 1 : 0);
-          const id = chunk.fileIds[j]!;
-          if (perAddress) {
-            fileIds[i] = id;
-            found[i] = chunk.mappings[j];
-          }
-          status[i] = id < 0 ? LookupStatus.ANONYMOUS : LookupStatus.OK;
-          continue;
+    if (flat !== null) locateMany(layout, flat, words, from, to, out, uncovered);
+    else {
+      for (let i = from; i < to; i++) {
+        const hi = words[2 * i + HI]!;
+        const lo = words[2 * i + LO]!;
+        answerChunk(layout, locate(layout, hi, lo), hi, lo, out, i, uncovered);
+      }
+    }
+    if (time !== undefined) {
+      const timeHi = Number(time >> 32n);
+      const timeLo = Number(time & 0xffffffffn);
+      for (let i = from; i < to; i++) {
+        const at = slots[i]!;
+        if (at >= 0 && after(layout.chunks[at >>> CHUNK_BITS]!.sinces, at & (CHUNK_MAX - 1), timeHi, timeLo)) {
+          missed(out, i, LookupStatus.CHANGED);
         }
       }
-      status[i] = answer;
-      offsets[2 * i] = 0;
-      offsets[2 * i + 1] = 0;
-      slots[i] = -1;
-      if (perAddress) {
-        fileIds[i] = -1;
-        found[i] = undefined;
+    }
+    if (out.perAddress) {
+      for (let i = from; i < to; i++) {
+        const at = slots[i]!;
+        const m = at >= 0 ? layout.mappingAt(at) : undefined;
+        fileIds[i] = m === undefined ? -1 : m.fileId;
+        found[i] = m;
       }
     }
     return space;

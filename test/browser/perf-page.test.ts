@@ -1,5 +1,6 @@
 // The demo page's perf.data section (section 6) in headless Chromium, on recordings `perf record` makes here,
-// checked against perf's own answers (buildid-list, report by dso and by pid) and the converter run in Node.
+// checked against perf's own answers (buildid-list with and without -H, report by dso and by pid) and the
+// converter run in Node; the conversion runs in a worker, so the page's own thread stays free.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
@@ -14,6 +15,7 @@ import { FILE_HEADER_SIZE } from "../../src/perf/header.js";
 import { readPerfData } from "../../src/perf/index.js";
 import { decompressedCopy, perfBuildIdLines, perfSamplesPerDso } from "../helpers/perf-answers.js";
 import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
+import { attrRecord, CPU_CLOCK_G, PIPE_HEADER, record, sampleBody } from "../helpers/perf-writer.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
 import { type DemoPage, openDemoPage, screenshotPath, withUnisolatedPage } from "./harness.js";
 
@@ -87,6 +89,20 @@ function shownProcesses(page: Page): Promise<ShownProcess[]> {
   );
 }
 
+/** The page's list of every file perf buildid-list names: `<id padded to 40> <name>` and the samples beside it. */
+function shownListed(page: Page): Promise<{ line: string; name: string; samples: number }[]> {
+  return page.locator("#perf-ids tbody tr").evaluateAll((rows) =>
+    rows.map((tr) => {
+      const { path, buildId } = (tr as HTMLElement).dataset;
+      return {
+        line: `${(buildId ?? "").padEnd(40)} ${path}`.trim(),
+        name: path ?? "",
+        samples: Number((tr.querySelector(".samples") as HTMLElement).dataset.samples),
+      };
+    }),
+  );
+}
+
 /** What the page says about a refused file: the error box's name, code and offset. */
 async function shownError(page: Page): Promise<{ name?: string; code?: string; offset?: string }> {
   const box = page.locator("#perf-error");
@@ -104,6 +120,29 @@ async function choose(page: Page, path: string): Promise<void> {
   await expect
     .poll(() => page.locator("#perf-status").textContent(), { timeout: 120_000 })
     .toMatch(new RegExp(`^${name.replace(/\W/g, "\\$&")}(:| \\()`));
+}
+
+/**
+ * A pipe-mode recording of `samples` samples (`cpu-clock -g` layout) with call chains from a few hundred
+ * stacks, a FINISHED_ROUND every 1,000 samples: a large input the converter has real work on.
+ */
+function synthesizedRecording(next: () => number, samples: number): Uint8Array {
+  const stacks = Array.from({ length: 300 }, () =>
+    Array.from({ length: 4 + Math.floor(next() * 12) }, () => 0x400000n + BigInt(Math.floor(next() * 0x10000))),
+  );
+  const parts: Uint8Array[] = [new Uint8Array([...PIPE_HEADER, ...attrRecord(CPU_CLOCK_G)])];
+  const round = new Uint8Array(record(68, []));
+  for (let i = 0; i < samples; i++) {
+    parts.push(new Uint8Array(record(9, sampleBody(BigInt(1_000_000 + i * 1000), stacks[i % stacks.length]!), 2)));
+    if (i % 1000 === 999) parts.push(round);
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 let page: Page;
@@ -127,8 +166,8 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
     await demo?.close();
   });
 
-  it("loads the perf reader only once a recording is chosen", async () => {
-    const recordingChunk = (path: string) => /\/assets\/recording-[\w-]+\.js$/.test(path);
+  it("loads the perf reader (in the section's worker) only once a recording is chosen", async () => {
+    const recordingChunk = (path: string) => /\/assets\/perf-worker-[\w-]+\.js$/.test(path);
     expect(demo.server.requests.filter(recordingChunk)).toEqual([]);
     const file = join(scratch, "first.data");
     perfRecord(file, [], { workload: [spin] });
@@ -181,13 +220,23 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
       expect(perFile.get(spin)).toBeGreaterThan(0);
 
       // Build IDs as perf buildid-list gives them, for the files with hits (perf 6.1 cannot decompress pipe input).
-      const listed = args.includes("-z") && pipe ? decompressedCopy(bytes, `${file}.decompressed`) : file;
-      const perfLines = perfBuildIdLines(listed, true);
+      const perfInput = args.includes("-z") && pipe ? decompressedCopy(bytes, `${file}.decompressed`) : file;
+      const perfLines = perfBuildIdLines(perfInput, true);
       const pageLines = new Set(
         shown.flatMap((p) => p.files.map((f) => `${f.buildId.padEnd(40)} ${asPerf(f.path)}`.trim())),
       );
       expect([...pageLines].sort(), "perf buildid-list -H").toEqual(perfLines.map((l) => l.trim()).sort());
       expect(perfLines.some((l) => l.endsWith(` ${spin}`))).toBe(true);
+
+      // Every file perf buildid-list (without -H) lists, in its order, each with the samples perf report gives its dso.
+      const listed = await shownListed(page);
+      expect(
+        listed.map((l) => l.line),
+        "perf buildid-list",
+      ).toEqual(perfBuildIdLines(perfInput, false).map((l) => l.trim()));
+      const perDso = perfSamplesPerDso(file);
+      expect(listed.map((l) => l.samples)).toEqual(listed.map((l) => perDso.get(l.name) ?? 0));
+      expect(listed.find((l) => l.name === spin)?.samples).toBeGreaterThan(0);
 
       // The download: gzip (as pprof expects of a .pb.gz) around the very bytes the converter writes in Node.
       const [download] = await Promise.all([page.waitForEvent("download"), page.locator("#perf-download").click()]);
@@ -203,11 +252,91 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
   it("reads the recording once, in slices and a stream, never the whole file at one time", async () => {
     const watched = await demo.browser.context.newPage();
     try {
-      // Counts the bytes the page materialises from the chosen File and from Blobs sliced from it.
+      // Counts the bytes the page and its workers materialise from the chosen File and from Blobs sliced
+      // from it: the same counters in the page and, by wrapping Worker, in each worker first thing; the
+      // workers' counts come back over a BroadcastChannel.
       await watched.addInitScript(() => {
-        const fromFile = new WeakSet<Blob>();
-        const reads = { arrayBuffer: [] as number[], streamed: 0, largestChunk: 0 };
-        (globalThis as unknown as { fileReads: typeof reads }).fileReads = reads;
+        type Reads = { arrayBuffer: number[]; streamed: number; largestChunk: number };
+        function instrument(report: (reads: Reads) => void): Reads {
+          const fromFile = new WeakSet<Blob>();
+          const reads: Reads = { arrayBuffer: [], streamed: 0, largestChunk: 0 };
+          const proto = Blob.prototype;
+          const { slice, arrayBuffer, stream, text, bytes } = proto;
+          const ours = (blob: Blob) => blob instanceof File || fromFile.has(blob);
+          const sliced = (blob: Blob) => {
+            if (ours(blob)) {
+              reads.arrayBuffer.push(blob.size);
+              report(reads);
+            }
+          };
+          proto.slice = function (this: Blob, ...rest: Parameters<Blob["slice"]>) {
+            const part = slice.apply(this, rest);
+            if (ours(this)) fromFile.add(part);
+            return part;
+          };
+          proto.arrayBuffer = function (this: Blob) {
+            sliced(this);
+            return arrayBuffer.call(this);
+          };
+          proto.text = function (this: Blob) {
+            sliced(this);
+            return text.call(this);
+          };
+          if (bytes)
+            proto.bytes = function (this: Blob) {
+              sliced(this);
+              return bytes.call(this);
+            };
+          proto.stream = function (this: Blob) {
+            const source = stream.call(this);
+            if (!ours(this)) return source;
+            return source.pipeThrough(
+              new TransformStream<Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>>({
+                transform(chunk, controller) {
+                  reads.streamed += chunk.length;
+                  reads.largestChunk = Math.max(reads.largestChunk, chunk.length);
+                  report(reads);
+                  controller.enqueue(chunk);
+                },
+              }),
+            );
+          };
+          return reads;
+        }
+        const pageReads = instrument(() => {});
+        const workerReads = new Map<string, Reads>();
+        (globalThis as unknown as { fileReads: () => Reads }).fileReads = () => {
+          const all = [pageReads, ...workerReads.values()];
+          return {
+            arrayBuffer: all.flatMap((r) => r.arrayBuffer),
+            streamed: all.reduce((n, r) => n + r.streamed, 0),
+            largestChunk: Math.max(...all.map((r) => r.largestChunk)),
+          };
+        };
+        (globalThis as unknown as { resetReads: () => void }).resetReads = () => {
+          pageReads.arrayBuffer.length = 0;
+          pageReads.streamed = 0;
+          pageReads.largestChunk = 0;
+          workerReads.clear();
+        };
+        new BroadcastChannel("file-reads").onmessage = (event: MessageEvent<{ id: string; reads: Reads }>) => {
+          workerReads.set(event.data.id, event.data.reads);
+        };
+        const Native = Worker;
+        globalThis.Worker = class extends Native {
+          constructor(url: string | URL, options?: WorkerOptions) {
+            const href = new URL(String(url), location.href).href;
+            // Messages that arrive while the worker's module loads are held, then given to its handler.
+            const prelude = `(${instrument.toString()})((() => { const channel = new BroadcastChannel("file-reads"); const id = crypto.randomUUID(); return (reads) => channel.postMessage({ id, reads }); })());
+const held = []; self.onmessage = (event) => held.push(event);
+await import(${JSON.stringify(href)});
+for (const event of held) self.onmessage(event);`;
+            super(URL.createObjectURL(new Blob([prelude], { type: "text/javascript" })), {
+              ...options,
+              type: "module",
+            });
+          }
+        };
         const said: string[] = [];
         (globalThis as unknown as { statusSaid: string[] }).statusSaid = said;
         addEventListener("DOMContentLoaded", () => {
@@ -218,40 +347,6 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
             subtree: true,
           });
         });
-        const proto = Blob.prototype;
-        const { slice, arrayBuffer, stream, text, bytes } = proto;
-        const ours = (blob: Blob) => blob instanceof File || fromFile.has(blob);
-        proto.slice = function (this: Blob, ...rest: Parameters<Blob["slice"]>) {
-          const part = slice.apply(this, rest);
-          if (ours(this)) fromFile.add(part);
-          return part;
-        };
-        proto.arrayBuffer = function (this: Blob) {
-          if (ours(this)) reads.arrayBuffer.push(this.size);
-          return arrayBuffer.call(this);
-        };
-        proto.text = function (this: Blob) {
-          if (ours(this)) reads.arrayBuffer.push(this.size);
-          return text.call(this);
-        };
-        if (bytes)
-          proto.bytes = function (this: Blob) {
-            if (ours(this)) reads.arrayBuffer.push(this.size);
-            return bytes.call(this);
-          };
-        proto.stream = function (this: Blob) {
-          const source = stream.call(this);
-          if (!ours(this)) return source;
-          return source.pipeThrough(
-            new TransformStream<Uint8Array<ArrayBuffer>, Uint8Array<ArrayBuffer>>({
-              transform(chunk, controller) {
-                reads.streamed += chunk.length;
-                reads.largestChunk = Math.max(reads.largestChunk, chunk.length);
-                controller.enqueue(chunk);
-              },
-            }),
-          );
-        };
       });
       await watched.goto(demo.server.url);
       await watched.locator("body[data-ready]").waitFor();
@@ -260,21 +355,22 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
         perfRecord(file, [], { pipe });
         const size = (await readFile(file)).length;
         await watched.evaluate(() => {
-          const reads = (
-            globalThis as unknown as { fileReads: { arrayBuffer: number[]; streamed: number; largestChunk: number } }
-          ).fileReads;
-          reads.arrayBuffer = [];
-          reads.streamed = 0;
-          reads.largestChunk = 0;
+          (globalThis as unknown as { resetReads: () => void }).resetReads();
           (globalThis as unknown as { statusSaid: string[] }).statusSaid.length = 0;
         });
         await choose(watched, file);
         expect(await watched.locator("#perf-error").isHidden()).toBe(true);
-        const reads = await watched.evaluate(
-          () =>
-            (globalThis as unknown as { fileReads: { arrayBuffer: number[]; streamed: number; largestChunk: number } })
-              .fileReads,
-        );
+        type Reads = { arrayBuffer: number[]; streamed: number; largestChunk: number };
+        const readsNow = () =>
+          watched.evaluate(() => (globalThis as unknown as { fileReads: () => Reads }).fileReads());
+        // The workers' last counts may arrive just after the page shows the recording.
+        await expect
+          .poll(async () => {
+            const r = await readsNow();
+            return r.streamed + r.arrayBuffer.reduce((a, b) => a + b, 0);
+          })
+          .toBeGreaterThanOrEqual(size);
+        const reads = await readsNow();
         const sliced = reads.arrayBuffer.reduce((a, b) => a + b, 0);
         console.log(
           `${basename(file)}: ${size} bytes; read as slices ${reads.arrayBuffer.join(" + ")}, streamed ${reads.streamed} (largest chunk ${reads.largestChunk})`,
@@ -295,6 +391,51 @@ describe.skipIf(cannot !== undefined)("section 6 of the demo page: perf.data in 
       await watched.close();
     }
   }, 300_000);
+
+  it("converts a large recording in its worker: the page's own thread stays free, the table is the converter's", async () => {
+    const seed = seedFrom("PERF_PAGE_SEED", "large synthesized recording");
+    const bytes = synthesizedRecording(mulberry32(seed), 120_000);
+    const path = join(scratch, "large.data");
+    await writeFile(path, bytes);
+    // From the choice to the shown recording: the page thread's long tasks (over 50 ms) and a 20 ms timer's ticks.
+    await page.evaluate(() => {
+      const g = globalThis as unknown as { busy: { long: number; ticks: number }; stopBusy: () => void };
+      g.busy = { long: 0, ticks: 0 };
+      const observer = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) g.busy.long += entry.duration;
+      });
+      observer.observe({ type: "longtask" });
+      const timer = setInterval(() => g.busy.ticks++, 20);
+      g.stopBusy = () => {
+        clearInterval(timer);
+        observer.disconnect();
+      };
+    });
+    const started = performance.now();
+    await choose(page, path);
+    const elapsed = performance.now() - started;
+    const busy = await page.evaluate(() => {
+      const g = globalThis as unknown as { busy: { long: number; ticks: number }; stopBusy: () => void };
+      g.stopBusy();
+      return g.busy;
+    });
+    console.log(
+      `large.data: ${bytes.length} bytes in ${Math.round(elapsed)} ms; page thread in long tasks ${Math.round(busy.long)} ms, ${busy.ticks} ticks of 20 ms`,
+    );
+    expect(await page.locator("#perf-error").isHidden()).toBe(true);
+    expect(busy.long, "time the page's thread spent in long tasks").toBeLessThan(elapsed * 0.3);
+    expect(busy.ticks, "the timer's ticks").toBeGreaterThan(elapsed / 20 / 4);
+    const { summary } = await convertPerfData(bytes);
+    expect(summary.samples).toBe(120_000);
+    const shown = await shownProcesses(page);
+    expect(shown.map((p) => [p.pid, p.comm, p.unresolved])).toEqual(
+      summary.processes.map((p) => [
+        p.pid,
+        p.comm,
+        Object.entries(p.unresolved).map(([reason, samples]) => ({ reason, samples })),
+      ]),
+    );
+  }, 600_000);
 
   it("shows the reader's typed error for a truncated or garbage file, and the page goes on working", async () => {
     const seed = seedFrom("PERF_PAGE_SEED", "garbage perf.data");

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { chmodSync, closeSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -22,3 +23,23 @@ export function copyOntoInode(from: string, path: string, ino: bigint, aside: st
   }
   return 0;
 }
+
+const BUSY = `
+#include <stdlib.h>
+int main(int argc, char **argv) {
+  volatile long s = 0;
+  for (long i = 0; i < atol(argv[1]); i++) s += i * VARIANT;
+  return 0;
+}
+`;
+
+/** Compiles two programs in `dir` that busy-loop `argv[1]` times, alike but for their build IDs. */
+export function compileTwoPrograms(dir: string, prog: string, other: string): void {
+  writeFileSync(join(dir, "busy.c"), BUSY);
+  execFileSync("gcc", ["-O1", "-DVARIANT=3", "-o", prog, "busy.c"], { cwd: dir });
+  execFileSync("gcc", ["-O1", "-DVARIANT=5", "-o", other, "busy.c"], { cwd: dir });
+}
+
+/** The build ID GNU readelf prints for `path` now. */
+export const readelfBuildId = (path: string): string | undefined =>
+  /Build ID: ([0-9a-f]+)/.exec(execFileSync("readelf", ["-n", path], { encoding: "utf8" }))?.[1];

@@ -174,9 +174,11 @@ describe.skipIf(cannot !== undefined)("record, pprof and buildid-list against pe
       const perf = perfSamplesPerSymbol(data, "hot");
       const pprof = pprofTop(out);
       // Not main: Go's own pprof names C functions from DWARF low/high PCs, and gcc -O2 gives main address ranges.
-      const functions = ["leaf_a", "leaf_b", "mid"].filter((f) => perf.has(f));
-      expect(functions.length).toBeGreaterThanOrEqual(3);
-      for (const f of functions) expect(pprof.get(f), f).toBe(perf.get(f));
+      const functions = ["leaf_a", "leaf_b", "mid"];
+      // The leaves take nine samples in ten; mid, a few instructions between calls, took 3 to 65 of ~1,800 under load: perf may see none.
+      expect(perf.get("leaf_a")).toBeGreaterThan(0);
+      expect(perf.get("leaf_b")).toBeGreaterThan(0);
+      for (const f of functions) expect(pprof.get(f) ?? 0, f).toBe(perf.get(f) ?? 0);
       const top = (m: Map<string, number>) =>
         [...m].filter(([f]) => functions.includes(f)).sort((a, b) => b[1] - a[1])[0]![0];
       expect(top(pprof)).toBe(top(perf));

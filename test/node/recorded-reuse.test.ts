@@ -5,8 +5,8 @@
 // such moment (a recording read later), nothing proves it, so the answer is unresolved unless
 // --trust-paths accepts the reuse. ext4 reuses a freed number in the folder's group at once; tmpfs
 // never does: the test then skips, saying so (BIC_REUSE_TRIES bounds the files it makes).
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -14,7 +14,7 @@ import { convertPerfData } from "../../src/convert/convert.js";
 import { recordedFileReader } from "../../src/node/recorded-files.js";
 import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
 import { bundleCli, runCli } from "../helpers/cli.js";
-import { copyOntoInode, REUSE_TRIES } from "../helpers/inode-reuse.js";
+import { compileTwoPrograms, copyOntoInode, REUSE_TRIES, readelfBuildId } from "../helpers/inode-reuse.js";
 import { perfCannotRecord } from "../helpers/perf-tools.js";
 
 // Not /tmp/perf-*: perf reads those as JIT symbol maps.
@@ -23,28 +23,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cannot = perfCannotRecord(dir) ?? (spawnSync("gcc", ["--version"]).status === 0 ? undefined : "no gcc");
 if (cannot) console.log(`skipping the recorded-file reuse test: ${cannot}`);
 
-const BUSY = `
-#include <stdlib.h>
-int main(int argc, char **argv) {
-  volatile long s = 0;
-  for (long i = 0; i < atol(argv[1]); i++) s += i * VARIANT;
-  return 0;
-}
-`;
-
-/** The build ID GNU readelf prints for `path` now. */
-const readelfBuildId = (path: string) =>
-  /Build ID: ([0-9a-f]+)/.exec(execFileSync("readelf", ["-n", path], { encoding: "utf8" }))?.[1];
-
 const prog = join(dir, "prog");
 const other = join(dir, "other.bin");
 let cli: string;
 beforeAll(async () => {
   cli = await bundleCli(dir);
   if (cannot !== undefined) return;
-  writeFileSync(join(dir, "busy.c"), BUSY);
-  execFileSync("gcc", ["-O1", "-DVARIANT=3", "-o", prog, "busy.c"], { cwd: dir });
-  execFileSync("gcc", ["-O1", "-DVARIANT=5", "-o", other, "busy.c"], { cwd: dir });
+  compileTwoPrograms(dir, prog, other);
 }, 120_000);
 
 describe.skipIf(cannot !== undefined)("a file that took a recorded file's inode number", () => {

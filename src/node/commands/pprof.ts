@@ -1,16 +1,18 @@
 /**
  * `pprof FILE -o OUT.pb.gz`: a perf recording converted to a pprof profile, one Mapping per file with
  * its build ID, Locations at file offsets, call stacks kept; files the recording has no build ID for
- * are read on this machine by device and inode only with `--trust-paths` (no moment proves the inode
+ * are read on this machine by device and inode with a ctime before the recording began when it says
+ * when (CLOCK_DATA, `perf record -k`), else only with `--trust-paths` (no moment proves the inode
  * number was not reused since).
  *
  * @packageDocumentation
  */
 import type { Command } from "commander";
 import { convertPerfData } from "../../convert/convert.js";
+import { PerfDataStream } from "../../perf/reader.js";
 import { openPerfInput } from "../perf-input.js";
 import { gzipProfile, writeProfileFile } from "../pprof-file.js";
-import { recordedFileReader } from "../recorded-files.js";
+import { recordedFileReader, recordingStartMs } from "../recorded-files.js";
 import { conversionReport } from "./conversion-report.js";
 import { withHelpSections } from "./help.js";
 import { COMMON_EXITS, type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
@@ -45,7 +47,7 @@ export function registerPprof(program: Command, context: CommandContext): Comman
     .option("--no-read-files", "never read a file on this machine for a build ID the recording lacks")
     .option(
       "--trust-paths",
-      "read a file the recording has no build ID for by its path, device and inode alone, accepting that a file made since the recording may have taken a deleted file's inode number (without it such a file is unresolved)",
+      "read a file the recording has no build ID for by its path, device and inode alone, accepting that a file made since the recording may have taken a deleted file's inode number (without it such a file is unresolved; a recording made with perf record -k says when it began, and then its ctime decides)",
     )
     .option(
       "--json",
@@ -58,9 +60,11 @@ export function registerPprof(program: Command, context: CommandContext): Comman
       try {
         // The resolver (the WebAssembly core) is loaded and started only if the recording lacks a build ID.
         const resolver = async () => (await import("../resolver/resolver.js")).BuildIdResolver.create();
-        const { profile, summary } = await convertPerfData(opened.source, {
+        const stream = new PerfDataStream(opened.source);
+        const recordedSince = () => recordingStartMs(stream.session?.clock);
+        const { profile, summary } = await convertPerfData(stream, {
           ...(options.readFiles
-            ? { readBuildId: recordedFileReader(resolver, { trustPaths: options.trustPaths === true }) }
+            ? { readBuildId: recordedFileReader(resolver, { recordedSince, trustPaths: options.trustPaths === true }) }
             : {}),
         });
         await writeProfileTo(options.output, profile);

@@ -11,8 +11,8 @@
  * @packageDocumentation
  */
 import { closeSync, createReadStream } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { basename } from "node:path";
 import { integer } from "../../check.js";
 import { MAX_INTERVAL_MS } from "../snapshot-file.js";
@@ -27,7 +27,7 @@ import { LookupCache } from "./lookup-cache.js";
 import { fdReader } from "./reads.js";
 import { type AnswerSource, logRequest, noteSent, noteSource } from "./request-log.js";
 import { SourceRequestError, sourceRequestPath } from "./sources.js";
-import { numericHost, Upstream, type UpstreamMetrics, type UpstreamOptions } from "./upstream.js";
+import { numericHost, Upstream, type UpstreamMetrics, type UpstreamOptions, upstreamMetricLines } from "./upstream.js";
 
 /** Options for {@link serveDebuginfod}. */
 export interface ServeOptions {
@@ -85,6 +85,8 @@ export interface ServeOptions {
   upstream?: UpstreamOptions;
   /** Receives the request log, one line per request when its response ends (format: request-log.ts). Default: no log. */
   requestLog?: (line: string) => void;
+  /** Serving processes to answer the connections (pool.ts); default none: this process answers them. @internal */
+  pool?: ServingPool;
 }
 
 /** Counters of a running server, as `/metrics` reports them. */
@@ -374,7 +376,21 @@ function count(table: Record<string, number>, key: string): void {
   table[key] = (table[key] ?? 0) + 1;
 }
 
-function metricsText(index: BuildIdIndex, m: ServerMetrics, upstream: Upstream | undefined): string {
+// Adds every number of `from` into `into`, field by field, through nested tables and arrays.
+function addInto(into: Record<string, unknown>, from: object): void {
+  for (const [key, value] of Object.entries(from)) {
+    if (typeof value === "number") into[key] = ((into[key] as number | undefined) ?? 0) + value;
+    else if (value !== null && typeof value === "object") {
+      into[key] ??= Array.isArray(value) ? [] : {};
+      addInto(into[key] as Record<string, unknown>, value);
+    }
+  }
+}
+
+/** The `/metrics` text of `index` and the serving processes' counters, summed, then requests per process. @internal */
+export function metricsText(index: BuildIdIndex, processes: readonly ProcessMetrics[]): string {
+  const m = newMetrics();
+  for (const p of processes) addInto(m as unknown as Record<string, unknown>, p.metrics);
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, samples: [string, number][]): void => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -385,7 +401,7 @@ function metricsText(index: BuildIdIndex, m: ServerMetrics, upstream: Upstream |
   metric("http_requests_total", "counter", "Requests received, by artifact type.", labelled("type", m.requests));
   metric("http_responses_total", "counter", "Responses sent, by status code; and as elfutils, those from upstream.", [
     ...labelled("code", m.responses),
-    ...(upstream ? [['{result="upstream"}', m.forwarded] as [string, number]] : []),
+    ...(m.upstream ? [['{result="upstream"}', m.forwarded] as [string, number]] : []),
   ]);
   metric("buildid_hits_total", "counter", "Build-ID requests answered with a file.", [["", m.hits]]);
   metric("buildid_misses_total", "counter", "Build-ID requests answered 404.", [["", m.misses]]);
@@ -423,7 +439,19 @@ function metricsText(index: BuildIdIndex, m: ServerMetrics, upstream: Upstream |
     metric("scan_unreadable", "gauge", "Entries the last scan could not read.", [["", scan.unreadable]]);
     metric("scan_duration_seconds", "gauge", "Wall time of the last scan.", [["", scan.durationMs / 1000]]);
   }
-  if (upstream) lines.push(...upstream.metricLines());
+  if (m.upstream) lines.push(...upstreamMetricLines(m.upstream));
+  metric(
+    "serving_processes",
+    "gauge",
+    "Processes answering requests (a primary and its serving processes) that reported.",
+    [["", processes.length]],
+  );
+  metric(
+    "serving_process_requests_total",
+    "counter",
+    "Requests received by each serving process.",
+    processes.map((p) => [`{pid="${p.pid}"}`, Object.values(p.metrics.requests).reduce((a, b) => a + b, 0)]),
+  );
   return `${lines.join("\n")}\n`;
 }
 
@@ -442,6 +470,15 @@ interface Serving {
   members: IndexedMembers;
   held: HeldFiles;
   lookups: LookupCache;
+  /** The `/metrics` text: this server's counters, or those of every serving process. */
+  metricsText(): Promise<string>;
+}
+
+function sendText(req: IncomingMessage, res: ServerResponse, type: string, text: string, metrics: ServerMetrics): void {
+  res.setHeader("Content-Type", type);
+  res.setHeader("Content-Length", Buffer.byteLength(text));
+  count(metrics.responses, "200");
+  res.end(req.method === "HEAD" ? undefined : text);
 }
 
 function route(serving: Serving, req: IncomingMessage, res: ServerResponse): void | Promise<void> {
@@ -458,12 +495,9 @@ function route(serving: Serving, req: IncomingMessage, res: ServerResponse): voi
   }
   if (parts.length === 1 && (parts[0] === "metrics" || parts[0] === "")) {
     count(metrics.requests, parts[0] || "/");
-    const text =
-      parts[0] === "metrics" ? metricsText(index, metrics, federation?.upstream) : "buildid-cache debuginfod server\n";
-    res.setHeader("Content-Type", parts[0] === "metrics" ? "text/plain; version=0.0.4" : "text/plain");
-    res.setHeader("Content-Length", Buffer.byteLength(text));
-    count(metrics.responses, "200");
-    res.end(req.method === "HEAD" ? undefined : text);
+    if (parts[0] === "metrics")
+      return serving.metricsText().then((text) => sendText(req, res, "text/plain; version=0.0.4", text, metrics));
+    sendText(req, res, "text/plain", "buildid-cache debuginfod server\n", metrics);
     return;
   }
   if (parts[0] !== "buildid") {
@@ -626,60 +660,51 @@ export function clientKey(address: string): string {
     .join(":")}::/64`;
 }
 
-// Closes a connection on arrival when its client already holds `most`; counts the others until they close.
-function limitPerClient(server: Server, most: number, metrics: ServerMetrics): void {
-  const held = new Map<string, number>();
-  server.on("connection", (socket: Socket) => {
-    const key = clientKey(socket.remoteAddress ?? "");
-    const n = held.get(key) ?? 0;
-    if (n >= most) {
-      metrics.refusedConnections++;
-      socket.destroy();
-      return;
-    }
-    held.set(key, n + 1);
-    socket.once("close", () => {
-      const left = held.get(key)! - 1;
-      if (left === 0) held.delete(key);
-      else held.set(key, left);
-    });
-  });
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+/** One serving process's counters, as a pool gathers them for `/metrics`. */
+export interface ProcessMetrics {
+  /** The process's id. */
+  pid: number;
+  /** Its counters. */
+  metrics: ServerMetrics;
 }
 
 /**
- * Serves `index` over HTTP until `close()`. Binds 127.0.0.1:8002 unless told otherwise; slow or
- * stalled clients are cut off by the header and idle timeouts, connections past the cap are closed
- * on arrival, and no error of one request affects another.
- * @throws TypeError or RangeError naming a bad option; Node's `EADDRINUSE` and the like when it cannot bind.
+ * Serving processes a server hands its connections to (pool.ts); the server answers a connection
+ * itself while none is ready, and `/metrics` sums its own counters and theirs. @internal
  */
-export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions = {}): Promise<DebuginfodServer> {
-  const port = integer("port", options.port ?? 8002, 0, 65535);
-  const host = options.host ?? "127.0.0.1";
-  if (typeof host !== "string" || host === "")
-    throw new TypeError(`host must be a non-empty string, got ${JSON.stringify(host)}`);
-  const maxConnections = integer("maxConnections", options.maxConnections ?? 4096, 1);
-  const maxPerClient = integer(
-    "maxConnectionsPerClient",
-    options.maxConnectionsPerClient ?? Math.max(1, Math.floor(maxConnections / 64)),
-    1,
-  );
-  const maxHeaderSize = integer("maxHeaderBytes", options.maxHeaderBytes ?? 8192, 256);
-  const headersTimeout = integer("headersTimeoutMs", options.headersTimeoutMs ?? 10_000, 1);
-  const idleTimeout = integer("idleTimeoutMs", options.idleTimeoutMs ?? 30_000, 1);
-  const keepAliveTimeout = integer("keepAliveTimeoutMs", options.keepAliveTimeoutMs ?? 5000, 1);
-  const rescanSeconds = integer("rescanSeconds", options.rescanSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
-  const groomSeconds = integer("groomSeconds", options.groomSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
-  const metrics: ServerMetrics = {
+export interface ServingPool {
+  /** Hands `socket` to a ready serving process, calling `closed` once it has closed it; false when none is ready. */
+  take(socket: Socket, closed: () => void): boolean;
+  /** The counters of each ready serving process, those that answer in time. */
+  metrics(): Promise<ProcessMetrics[]>;
+  /** Answers a serving process asking for the `/metrics` text with what `text` makes. */
+  answerMetrics(text: () => Promise<string>): void;
+  /** Stops every serving process and resolves once they have exited. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link debuginfodService}: a server's, without those of listening and scanning. @internal */
+export interface ServiceOptions
+  extends Pick<
+    ServeOptions,
+    "maxHeaderBytes" | "headersTimeoutMs" | "idleTimeoutMs" | "keepAliveTimeoutMs" | "upstream" | "requestLog"
+  > {
+  /** Makes the `/metrics` text from this service's counters; default: its own counters and its index. */
+  metricsText?: (own: ServerMetrics) => Promise<string>;
+}
+
+/** The answering half of a server: connections accepted elsewhere are handed to it. @internal */
+export interface DebuginfodService {
+  /** Live counters. */
+  metrics: ServerMetrics;
+  /** Answers the requests that come on `socket`, accepted by a listener here or in another process. */
+  accept(socket: Socket): void;
+  /** Closes every connection and every descriptor the service holds. */
+  close(): Promise<void>;
+}
+
+function newMetrics(): ServerMetrics {
+  return {
     requests: {},
     responses: {},
     hits: 0,
@@ -697,13 +722,28 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     grooms: 0,
     forwarded: 0,
   };
+}
+
+/**
+ * Answers debuginfod requests over `index` on connections accepted elsewhere ({@link DebuginfodService.accept}):
+ * the server's own listener, or a primary process's (pool.ts).
+ * @throws TypeError or RangeError naming a bad option.
+ * @internal
+ */
+export function debuginfodService(index: BuildIdIndex, options: ServiceOptions = {}): DebuginfodService {
+  const maxHeaderSize = integer("maxHeaderBytes", options.maxHeaderBytes ?? 8192, 256);
+  const headersTimeout = integer("headersTimeoutMs", options.headersTimeoutMs ?? 10_000, 1);
+  const idleTimeout = integer("idleTimeoutMs", options.idleTimeoutMs ?? 30_000, 1);
+  const keepAliveTimeout = integer("keepAliveTimeoutMs", options.keepAliveTimeoutMs ?? 5000, 1);
+  const metrics = newMetrics();
   const upstream = options.upstream && options.upstream.urls.length > 0 ? new Upstream(options.upstream) : undefined;
   if (upstream) metrics.upstream = upstream.metrics;
   const federation = upstream && { upstream, forward: forwarder(upstream, idleTimeout, metrics) };
   const members = new IndexedMembers(index);
   const held = new HeldFiles();
   const lookups = new LookupCache(index);
-  const serving: Serving = { index, metrics, federation, members, held, lookups };
+  const text = options.metricsText ?? (async (own) => metricsText(index, [{ pid: process.pid, metrics: own }]));
+  const serving: Serving = { index, metrics, federation, members, held, lookups, metricsText: () => text(metrics) };
   // A file removed from a root is not kept alive by its held descriptor for longer than two sweeps.
   const sweeps = setInterval(() => held.sweep(), HELD_SWEEP_MS).unref();
   const server = createServer(
@@ -723,8 +763,6 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
       }
     },
   );
-  server.maxConnections = maxConnections;
-  limitPerClient(server, maxPerClient, metrics);
   server.timeout = idleTimeout;
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     metrics.clientErrors++;
@@ -737,14 +775,95 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     setTimeout(() => socket.destroy(), 1000).unref();
   });
+  // It never listens itself: its 'listening' starts node:http's header and request timeouts.
+  server.emit("listening");
+  return {
+    metrics,
+    accept(socket) {
+      socket.setNoDelay(true);
+      server.emit("connection", socket);
+      socket.resume();
+    },
+    async close() {
+      server.closeAllConnections();
+      server.close(() => {});
+      clearInterval(sweeps);
+      held.clear();
+      lookups.close();
+      await members.dispose();
+    },
+  };
+}
+
+function listen(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Serves `index` over HTTP until `close()`. Binds 127.0.0.1:8002 unless told otherwise; slow or
+ * stalled clients are cut off by the header and idle timeouts, connections past the caps are closed
+ * on arrival, and no error of one request affects another. With a pool of serving processes (`serve -j`),
+ * connections go to them, answered here only while none is ready.
+ * @throws TypeError or RangeError naming a bad option; Node's `EADDRINUSE` and the like when it cannot bind.
+ */
+export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions = {}): Promise<DebuginfodServer> {
+  const port = integer("port", options.port ?? 8002, 0, 65535);
+  const host = options.host ?? "127.0.0.1";
+  if (typeof host !== "string" || host === "")
+    throw new TypeError(`host must be a non-empty string, got ${JSON.stringify(host)}`);
+  const maxConnections = integer("maxConnections", options.maxConnections ?? 4096, 1);
+  const maxPerClient = integer(
+    "maxConnectionsPerClient",
+    options.maxConnectionsPerClient ?? Math.max(1, Math.floor(maxConnections / 64)),
+    1,
+  );
+  const rescanSeconds = integer("rescanSeconds", options.rescanSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
+  const groomSeconds = integer("groomSeconds", options.groomSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
+  const { pool } = options;
+  const gathered = async (own: ServerMetrics): Promise<string> =>
+    metricsText(index, [{ pid: process.pid, metrics: own }, ...(pool ? await pool.metrics() : [])]);
+  const service = debuginfodService(index, { ...options, metricsText: gathered });
+  const { metrics } = service;
+  pool?.answerMetrics(() => gathered(metrics));
+  // Connections are counted here, where they are accepted, wherever they are answered.
+  const held = new Map<string, number>();
+  let open = 0;
+  const listener = createNetServer({ pauseOnConnect: true }, (socket) => {
+    const key = clientKey(socket.remoteAddress ?? "");
+    const n = held.get(key) ?? 0;
+    if (open >= maxConnections || n >= maxPerClient) {
+      if (open < maxConnections) metrics.refusedConnections++;
+      socket.destroy();
+      return;
+    }
+    open++;
+    held.set(key, n + 1);
+    let closed = false;
+    const release = (): void => {
+      if (closed) return;
+      closed = true;
+      open--;
+      const left = held.get(key)! - 1;
+      if (left === 0) held.delete(key);
+      else held.set(key, left);
+    };
+    if (pool?.take(socket, release)) return;
+    socket.once("close", release);
+    service.accept(socket);
+  });
   try {
-    await listen(server, port, host);
+    await listen(listener, port, host);
   } catch (error) {
-    clearInterval(sweeps);
-    lookups.close();
+    await service.close();
     throw error;
   }
-  const bound = (server.address() as AddressInfo).port;
+  const bound = (listener.address() as AddressInfo).port;
   const shown = host.includes(":") ? `[${host}]` : host;
   const rescans = rescanner(index, rescanSeconds, options, metrics);
   const grooms = groomer(index, groomSeconds, options, metrics);
@@ -756,14 +875,11 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
     groom: () => grooms.groom(),
     close: async () => {
       await Promise.all([rescans.stop(), grooms.stop()]);
-      await new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      });
-      clearInterval(sweeps);
-      held.clear();
-      lookups.close();
-      await members.dispose();
+      const stopped = new Promise<void>((resolve, reject) =>
+        listener.close((error) => (error ? reject(error) : resolve())),
+      );
+      await Promise.all([service.close(), pool?.close()]);
+      await stopped;
     },
   };
 }

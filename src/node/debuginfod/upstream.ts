@@ -282,39 +282,6 @@ export class Upstream {
     return { ...entry, headers: found.headers, from: found.from };
   }
 
-  /** The `/metrics` lines of the forwarding (Prometheus text), elfutils' names where it has them. */
-  metricLines(): string[] {
-    const m = this.metrics;
-    const lines = [
-      "# HELP upstream_requests_total Misses forwarded to upstream servers, by outcome.",
-      "# TYPE upstream_requests_total counter",
-      ...Object.entries(m.outcomes).map(([k, v]) => `upstream_requests_total{outcome="${k}"} ${v}`),
-      "# HELP upstream_request_duration_seconds Time of the forwarded queries that asked an upstream.",
-      "# TYPE upstream_request_duration_seconds histogram",
-    ];
-    let below = 0;
-    UPSTREAM_BUCKETS_S.forEach((le, i) => {
-      below += m.buckets[i]!;
-      lines.push(`upstream_request_duration_seconds_bucket{le="${le}"} ${below}`);
-    });
-    below += m.buckets[UPSTREAM_BUCKETS_S.length]!;
-    lines.push(
-      `upstream_request_duration_seconds_bucket{le="+Inf"} ${below}`,
-      `upstream_request_duration_seconds_sum ${m.seconds}`,
-      `upstream_request_duration_seconds_count ${below}`,
-      "# HELP upstream_requests_active Forwarded queries running.",
-      "# TYPE upstream_requests_active gauge",
-      `upstream_requests_active ${m.active}`,
-      "# HELP upstream_requests_waiting Forwarded queries waiting for a turn.",
-      "# TYPE upstream_requests_waiting gauge",
-      `upstream_requests_waiting ${m.waiting}`,
-      "# HELP upstream_requests_joined_total Requests that joined an identical query under way.",
-      "# TYPE upstream_requests_joined_total counter",
-      `upstream_requests_joined_total ${m.joined}`,
-    );
-    return lines;
-  }
-
   private refuse(outcome: string, status: number, message: string): ForwardRefusal {
     this.count(outcome);
     return { status, message };
@@ -411,4 +378,36 @@ export class Upstream {
       throw error;
     }
   }
+}
+
+/** The `/metrics` lines of forwarding counters `m` (Prometheus text), elfutils' names where it has them. */
+export function upstreamMetricLines(m: UpstreamMetrics): string[] {
+  const lines = [
+    "# HELP upstream_requests_total Misses forwarded to upstream servers, by outcome.",
+    "# TYPE upstream_requests_total counter",
+    ...Object.entries(m.outcomes).map(([k, v]) => `upstream_requests_total{outcome="${k}"} ${v}`),
+    "# HELP upstream_request_duration_seconds Time of the forwarded queries that asked an upstream.",
+    "# TYPE upstream_request_duration_seconds histogram",
+  ];
+  let below = 0;
+  UPSTREAM_BUCKETS_S.forEach((le, i) => {
+    below += m.buckets[i]!;
+    lines.push(`upstream_request_duration_seconds_bucket{le="${le}"} ${below}`);
+  });
+  below += m.buckets[UPSTREAM_BUCKETS_S.length]!;
+  lines.push(
+    `upstream_request_duration_seconds_bucket{le="+Inf"} ${below}`,
+    `upstream_request_duration_seconds_sum ${m.seconds}`,
+    `upstream_request_duration_seconds_count ${below}`,
+    "# HELP upstream_requests_active Forwarded queries running.",
+    "# TYPE upstream_requests_active gauge",
+    `upstream_requests_active ${m.active}`,
+    "# HELP upstream_requests_waiting Forwarded queries waiting for a turn.",
+    "# TYPE upstream_requests_waiting gauge",
+    `upstream_requests_waiting ${m.waiting}`,
+    "# HELP upstream_requests_joined_total Requests that joined an identical query under way.",
+    "# TYPE upstream_requests_joined_total counter",
+    `upstream_requests_joined_total ${m.joined}`,
+  );
+  return lines;
 }

@@ -18,7 +18,7 @@
  */
 import type { BuildIdCache, BuildIdCacheStats } from "../../cache.js";
 import { instance, integer, u64 } from "../../check.js";
-import { type InodeFileRef, type LookupResults, LookupStatus } from "../../spaces/index.js";
+import { type InodeFileRef, LookupStatus } from "../../spaces/index.js";
 import type { WasmSource } from "../../wasm.js";
 import { exactName } from "../procfs/map-files.js";
 import { type Mapping, mappingIdentity } from "../procfs/maps.js";
@@ -36,7 +36,7 @@ import {
   resolveFailure,
   resolveStatus,
 } from "./results.js";
-import { LOST, type Met, Scratch, UNCOVERED } from "./scratch.js";
+import { LOST, type Met, Scratch, UNCOVERED, UNPLACED } from "./scratch.js";
 
 /** Options for {@link BuildIdResolver.create}. */
 export interface BuildIdResolverOptions {
@@ -275,7 +275,7 @@ export class BuildIdResolver {
     try {
       let reread = false;
       for (;;) {
-        const seen = this.#lookup(pid, tracked, addresses, out.lookup, n, scratch);
+        const seen = this.#lookup(pid, tracked, addresses, out, n, scratch);
         const outdated =
           seen === Lookup.Lost || (seen === Lookup.Uncovered && expired(tracked.readAt, now, this.#mapsMaxAgeMs));
         const changed = outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, now, reread);
@@ -291,18 +291,18 @@ export class BuildIdResolver {
     }
   }
 
-  /** Looks the call's addresses up in the model, answers into `found`, the mappings they fell in noted in `scratch`. */
+  /** Looks the call's addresses up in the model, answers into `out`, the mappings they fell in noted in `scratch` (and each address's place). */
   #lookup(
     pid: number,
     tracked: Tracked,
     addresses: BigUint64Array,
-    found: LookupResults,
+    out: ResolutionResults,
     n: number,
     scratch: Scratch,
   ): Lookup {
     const time = tracked.gone ? tracked.endedAt - 1n : undefined;
-    this.#tracker.spaces.lookupMany(pid, addresses, found, time, 0, n);
-    const seen = scratch.note(found, n);
+    this.#tracker.spaces.lookupMany(pid, addresses, out.lookup, time, 0, n);
+    const seen = scratch.note(out.lookup, n, out.place);
     if (tracked.gone) return Lookup.Covered;
     return seen & LOST ? Lookup.Lost : seen & UNCOVERED ? Lookup.Uncovered : Lookup.Covered;
   }
@@ -362,17 +362,14 @@ export class BuildIdResolver {
     return { file, via: "memory", checkedAt: now };
   }
 
-  /** Writes the call's answers into `out`: per mapping met a place, then per address a status and a place. */
+  /** Writes the call's answers into `out`: per mapping met a place (the `d`th mapping met is place `d`, as {@link Scratch.note} wrote per address), then per address a status. */
   #write(tracked: Tracked, scratch: Scratch, out: ResolutionResults, n: number): void {
-    const { status: found, slot } = out.lookup;
-    const { status, place } = out;
-    const { first, fileOf, met, index, codes } = scratch;
+    const { fileOf, met, codes, tally } = scratch;
     const readAt = tracked.readAt;
     const feed = this.#tracker.feed;
     out.verifiedAt = readAt;
-    let failed = false;
+    let failed = (scratch.seen & UNPLACED) !== 0;
     for (let d = 0; d < scratch.mappings; d++) {
-      const i = first[d]!;
       const m = scratch.found[d]!;
       const f = fileOf[d]!;
       let p: number;
@@ -388,25 +385,21 @@ export class BuildIdResolver {
         const entry = met[f]!;
         p = this.#filePlace(entry, entry.mapping === m ? entry.line! : feed.lineOf(m)!, readAt, out);
       }
-      index[slot[i]!] = p;
       const code = out.places[p]!.status;
       codes[p] = code;
       if (code !== ResolveStatus.OK) failed = true;
     }
-    const misses = placeAll(n, slot, index, codes, found, place, status);
-    const uncovered = misses & MISSES_MASK;
-    const exited = misses >>> MISSES_BITS;
     out.answeredAt = this.#now();
-    const failures = this.#stats.failures;
-    failures["no-mapping"] += uncovered;
-    failures.exited += exited;
-    // Failures of places are counted per address, in a second pass only when a place failed.
-    if (failed) {
-      for (let i = 0; i < n; i++) {
-        const code = status[i]! as ResolveStatusCode;
-        if (place[i]! >= 0 && code !== ResolveStatus.OK) failures[resolveFailure(code)!]++;
-      }
+    // Every address placed, every place OK: no per-address work left but the status.
+    if (!failed) {
+      out.status.fill(ResolveStatus.OK, 0, n);
+      return;
     }
+    tally.fill(0);
+    statusAll(n, out.place, codes, out.lookup.status, out.status, tally);
+    const failures = this.#stats.failures;
+    for (let code = 1; code < tally.length; code++)
+      failures[resolveFailure(code as ResolveStatusCode)!] += tally[code]!;
   }
 
   /** The place of `line`, a mapping of file `entry` the call met. */
@@ -526,45 +519,33 @@ export class BuildIdResolver {
   }
 }
 
-/** {@link placeAll} returns two counts of at most 2^24 addresses in one number. */
-const MISSES_BITS = 25;
-const MISSES_MASK = 2 ** MISSES_BITS - 1;
-
 /**
- * Per address, its place and status: through the slot its lookup found, the place made for that
- * slot (`index`) and its code; without a slot, `no-mapping` or `exited`. Returns how many of each,
- * the exited above {@link MISSES_BITS}. Its own function, so that the loop is compiled on its own.
+ * Per address, its status: its place's code, or without a place `no-mapping` or `exited` by what
+ * the lookup found (`found`); each counted in `tally` by code. Its own function, so that the loop
+ * is compiled on its own.
  */
-function placeAll(
+function statusAll(
   n: number,
-  slot: Int32Array,
-  index: Int32Array,
+  place: Int32Array,
   codes: Uint8Array,
   found: Uint8Array,
-  place: Int32Array,
   status: Uint8Array,
-): number {
-  let uncovered = 0;
-  let exited = 0;
+  tally: Int32Array,
+): void {
   for (let i = 0; i < n; i++) {
-    const at = slot[i]!;
-    if (at >= 0) {
-      const p = index[at]!;
-      place[i] = p;
-      status[i] = codes[p]!;
-      continue;
+    const p = place[i]!;
+    let code: number;
+    if (p >= 0) code = codes[p]!;
+    else {
+      const s = found[i]!;
+      code =
+        s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE
+          ? ResolveStatus.NO_MAPPING
+          : ResolveStatus.EXITED;
     }
-    place[i] = -1;
-    const s = found[i]!;
-    if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) {
-      uncovered++;
-      status[i] = ResolveStatus.NO_MAPPING;
-    } else {
-      exited++;
-      status[i] = ResolveStatus.EXITED;
-    }
+    status[i] = code;
+    tally[code]!++;
   }
-  return exited * 2 ** MISSES_BITS + uncovered;
 }
 
 /** What a file's check holds when its mapping changed after a fresh read of the maps. */

@@ -57,6 +57,9 @@ export const RESOLVE_FAILURES: readonly ResolveFailure[] = [
 
 const FAILURES: readonly (ResolveFailure | undefined)[] = [undefined, ...RESOLVE_FAILURES];
 
+/** How many {@link ResolveStatus} codes there are. */
+export const RESOLVE_STATUS_CODES = FAILURES.length;
+
 const CODES = Object.fromEntries(FAILURES.map((f, code) => [f, code])) as Record<ResolveFailure, ResolveStatusCode>;
 
 /** The {@link ResolveFailure} a status code stands for; `undefined` for `OK`. */

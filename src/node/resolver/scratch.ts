@@ -9,6 +9,7 @@
 import { type LookupResults, LookupStatus, type Mapping as SpaceMapping } from "../../spaces/index.js";
 import type { Mapping } from "../procfs/maps.js";
 import type { Held } from "./file-checks.js";
+import { RESOLVE_STATUS_CODES, type ResolveStatusCode } from "./results.js";
 import type { Stamp } from "./stamps.js";
 
 /** File ids below this are found through typed arrays; past it (a very long-lived model), through a Map. */
@@ -20,6 +21,8 @@ const LAST_CALL = 0x7fffffff;
 export const UNCOVERED = 1;
 /** From {@link Scratch.note}: the model held no live space for the process. */
 export const LOST = 2;
+/** From {@link Scratch.note}: an address fell in no mapping, for any reason (the two above, or `changed`). */
+export const UNPLACED = 4;
 
 /** A file a call met: its check, and the first of its mappings the call's addresses fell in. */
 export class Met {
@@ -35,8 +38,6 @@ export class Met {
 
 /** See the module comment. */
 export class Scratch {
-  /** Per mapping the call met (in the order met): the index of its first address. */
-  first: Int32Array;
   /** Per mapping the call met: the model's mapping. */
   readonly found: SpaceMapping[] = [];
   /** Per mapping the call met: the index in {@link met} of its file, or -1 for a mapping without one. */
@@ -45,8 +46,10 @@ export class Scratch {
   codes: Uint8Array;
   /** How many mappings the call met. */
   mappings = 0;
-  /** Per lookup slot met by the call: the index of its mapping in {@link first}, then its place once made. */
-  index = new Int32Array(256);
+  /** What the last {@link note} returned. */
+  seen = 0;
+  /** Per {@link ResolveStatusCode}, how many of the call's addresses got it. */
+  readonly tally = new Int32Array(RESOLVE_STATUS_CODES);
   /** The files met, `count` of them, in the order met. */
   readonly met: Met[] = [];
   /** How many of {@link met} the call uses. */
@@ -60,6 +63,8 @@ export class Scratch {
   #call = 0;
   /** Per lookup slot, the call stamp that met it. */
   #slotCall = new Int32Array(256);
+  /** Per lookup slot met by the call: the index of its mapping in {@link found}. */
+  #index = new Int32Array(256);
   #seen = new Int32Array(256);
   #slot = new Int32Array(256);
   readonly #far = new Map<number, number>();
@@ -67,16 +72,14 @@ export class Scratch {
   /** @param n addresses it holds at first. */
   constructor(n: number) {
     const size = Math.max(n, 64);
-    this.first = new Int32Array(size);
     this.fileOf = new Int32Array(size);
     this.codes = new Uint8Array(size);
   }
 
   /** Makes room for `n` addresses and forgets what the last lookup met. */
   begin(n: number): this {
-    if (this.first.length < n) {
-      const size = Math.max(n, 2 * this.first.length);
-      this.first = new Int32Array(size);
+    if (this.fileOf.length < n) {
+      const size = Math.max(n, 2 * this.fileOf.length);
       this.fileOf = new Int32Array(size);
       this.codes = new Uint8Array(size);
     }
@@ -98,35 +101,41 @@ export class Scratch {
   }
 
   /**
-   * Notes the mappings the answers of a lookup into `out` fell in: the first address of each slot
-   * goes to {@link first}, its mapping to {@link found}. Returns {@link UNCOVERED} and {@link LOST}
-   * as bits, for the other addresses.
+   * Notes the mappings the answers of a lookup into `out` fell in: each slot's mapping goes to
+   * {@link found} once, and each address's index there to `place` (-1 for an address in no mapping). Returns {@link UNCOVERED}, {@link LOST} and
+   * {@link UNPLACED} as bits, for the other addresses.
    */
-  note(out: LookupResults, n: number): number {
+  note(out: LookupResults, n: number, place: Int32Array): number {
     const { status, slot } = out;
     const call = this.#call;
     let calls = this.#slotCall;
-    let index = this.index;
+    let index = this.#index;
     let seen = 0;
     for (let i = 0; i < n; i++) {
       const at = slot[i]!;
       if (at >= 0) {
-        if (at < calls.length && calls[at] === call) continue;
+        if (at < calls.length && calls[at] === call) {
+          place[i] = index[at]!;
+          continue;
+        }
         if (at >= calls.length) {
           this.#growSlots(at + 1);
           calls = this.#slotCall;
-          index = this.index;
+          index = this.#index;
         }
         calls[at] = call;
         index[at] = this.mappings;
-        this.found[this.mappings] = out.mappingOf(at);
-        this.first[this.mappings++] = i;
+        place[i] = this.mappings;
+        this.found[this.mappings++] = out.mappingOf(at);
         continue;
       }
+      place[i] = -1;
+      seen |= UNPLACED;
       const s = status[i]!;
       if (s === LookupStatus.NO_MAPPING || s === LookupStatus.INCOMPLETE) seen |= UNCOVERED;
       else if (s === LookupStatus.NO_PROCESS || s === LookupStatus.EXITED) seen |= LOST;
     }
+    this.seen = seen;
     return seen;
   }
 
@@ -178,7 +187,7 @@ export class Scratch {
   #growSlots(size: number): void {
     const next = Math.max(size, 2 * this.#slotCall.length);
     this.#slotCall = grown(this.#slotCall, next);
-    this.index = grown(this.index, next);
+    this.#index = grown(this.#index, next);
   }
 }
 

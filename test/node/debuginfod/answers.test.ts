@@ -14,6 +14,7 @@ import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { clientKey, serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { startElfutilsWith } from "./client-helpers.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
+import { get as fetchGet } from "./http.js";
 import { served } from "./served.js";
 
 const GIB = 2 ** 30;
@@ -53,7 +54,7 @@ function tell(path: string, lie: (typeof LIES)[number]): void {
 // GET `url`: status and body length, or the transport error's text.
 async function ask(url: string): Promise<string> {
   try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+    const r = await fetchGet(url, { signal: AbortSignal.timeout(60_000) });
     return `${r.status} ${(await r.arrayBuffer()).byteLength}`;
   } catch (error) {
     return `error ${String((error as Error).cause ?? error)}`;
@@ -212,7 +213,7 @@ describe("connections per client address", () => {
       for (const s of held) s.destroy();
       // The server frees the address's slots as it sees the closes.
       await expect.poll(() => from("127.0.0.1"), { timeout: 60_000, interval: 100 }).toBe("200");
-      expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^http_connections_refused_total [1-9]/m);
+      expect(await (await fetchGet(`${server.url}/metrics`)).text()).toMatch(/^http_connections_refused_total [1-9]/m);
     } finally {
       for (const s of held) s.destroy();
       await server.close();

@@ -18,6 +18,7 @@ import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { ArchiveMemberCache } from "../../../src/node/debuginfod/member-cache.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { buildDeb, hasTool, makeStaged, type Staged } from "./archive-fixtures.js";
+import { get as fetchGet } from "./http.js";
 
 // elfutils reads a .deb through `bsdtar -O -x -f - data.tar*` (libarchive-tools), which debuginfod does not depend on.
 const tools = hasTool("debuginfod") && hasTool("bsdtar");
@@ -38,7 +39,7 @@ function freePort(): Promise<number> {
 }
 
 async function get(path: string, base = url): Promise<{ status: number; body: Buffer; headers: Headers }> {
-  const r = await fetch(`${base}${path}`);
+  const r = await fetchGet(`${base}${path}`);
   return { status: r.status, body: Buffer.from(await r.arrayBuffer()), headers: r.headers };
 }
 
@@ -64,7 +65,7 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${port}`;
   // Done when its metrics count the three archives scanned; nothing is extracted before the tests ask.
   for (let attempt = 0; attempt < 120; attempt++) {
-    const metrics = await fetch(`${url}/metrics`).then(
+    const metrics = await fetchGet(`${url}/metrics`).then(
       (r) => r.text(),
       () => "",
     );

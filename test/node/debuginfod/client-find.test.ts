@@ -82,36 +82,29 @@ const theirs = (args: string[], env: NodeJS.ProcessEnv): Promise<FindRun> => deb
 const ours = (args: string[], env: NodeJS.ProcessEnv): Promise<FindRun> =>
   runFind(cli, ["find", ...args], env, tree.dir);
 
-function minimum(values: number[]): number {
-  return Math.min(...values);
-}
-
 describe("servers asked at once", () => {
-  it("a hung first URL does not delay a good second one: within 1.2x of debuginfod-find, plus our start-up", async () => {
+  it("a hung first URL does not delay a good second one: answered before the hung server's timeout, as debuginfod-find answers", async () => {
     const p = tree.programs[0]!;
-    const env = (): NodeJS.ProcessEnv => ({
-      DEBUGINFOD_URLS: `${hungUrl} ${elfutilsUrl}`,
-      DEBUGINFOD_TIMEOUT: "3",
+    // Waiting for the hung server costs the whole timeout; start-up on a loaded machine (1-5 s at load 30) stays well under it.
+    const timeoutS = 30;
+    const env = (urls: string): NodeJS.ProcessEnv => ({
+      DEBUGINFOD_URLS: urls,
+      DEBUGINFOD_TIMEOUT: String(timeoutS),
+      DEBUGINFOD_RETRY_LIMIT: "0",
       DEBUGINFOD_CACHE_PATH: freshCache(),
     });
-    const mine: number[] = [];
-    const elfutilsMs: number[] = [];
-    const startMs: number[] = [];
-    for (let round = 0; round < 3; round++) {
-      const a = await ours(["debuginfo", p.id], env());
-      expect(a.code, a.err).toBe(0);
-      mine.push(a.ms);
-      const b = await theirs(["debuginfo", p.id], env());
-      expect(b.code, b.err).toBe(0);
-      elfutilsMs.push(b.ms);
-      startMs.push((await runFind(cli, ["--version"], {}, tree.dir)).ms);
-    }
-    const [o, t, s] = [minimum(mine), minimum(elfutilsMs), minimum(startMs)];
+    const alone = await ours(["debuginfo", p.id], env(hungUrl));
+    expect(alone.code, alone.err).toBe(1);
+    expect(alone.ms).toBeGreaterThanOrEqual(timeoutS * 1000);
+    const a = await ours(["debuginfo", p.id], env(`${hungUrl} ${elfutilsUrl}`));
+    expect(a.code, a.err).toBe(0);
+    const b = await theirs(["debuginfo", p.id], env(`${hungUrl} ${elfutilsUrl}`));
+    expect(b.code, b.err).toBe(0);
     console.log(
-      `hung first URL: find ${o.toFixed(0)} ms, debuginfod-find ${t.toFixed(0)} ms, our start-up ${s.toFixed(0)} ms`,
+      `hung first URL (timeout ${timeoutS} s): find ${a.ms.toFixed(0)} ms, debuginfod-find ${b.ms.toFixed(0)} ms, the hung URL alone ${alone.ms.toFixed(0)} ms`,
     );
-    // Our start-up (Node and the bundle) is most of our time; the timeout not waited for is the library test's below.
-    expect(o).toBeLessThanOrEqual(1.2 * t + 1.5 * s + 500);
+    expect(a.ms).toBeLessThan(timeoutS * 1000);
+    expect(b.ms).toBeLessThan(timeoutS * 1000);
   }, 180_000);
 
   it("does not wait for a hung server's timeout (the library, timeout 30 s: answered in a third of it)", async () => {

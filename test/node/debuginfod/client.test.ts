@@ -385,6 +385,7 @@ describe("the find and serve commands", () => {
       "--upstream-concurrency",
       "--max-connections",
       "--max-connections-per-client",
+      "--serving-processes",
       "--verbose",
     ]);
   });

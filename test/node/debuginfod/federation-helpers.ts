@@ -1,10 +1,11 @@
 // What the federation tests share: a counter from a /metrics page, and a folder's files.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { get } from "./http.js";
 
 /** The value of the sample `name{labels}` on the /metrics page at `url`, 0 when absent. */
 export async function metricOf(url: string, sample: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await (await get(`${url}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${sample} `));
   return line ? Number(line.slice(sample.length + 1)) : 0;
 }

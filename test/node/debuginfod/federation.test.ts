@@ -10,6 +10,7 @@ import { type DebuginfodServer, serveDebuginfod } from "../../../src/node/debugi
 import { debuginfodFind, type Elfutils, freePort, startElfutilsWith, WAIT_MS } from "./client-helpers.js";
 import { emptyFolder, metricOf } from "./federation-helpers.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get } from "./http.js";
 
 let tree: Tree;
 let holder: Elfutils; // elfutils over the tree
@@ -95,7 +96,7 @@ describe("serve forwarding to elfutils' debuginfod", () => {
       DEBUGINFOD_CACHE_PATH: cacheIn("relay"),
     });
     const headers = async (url: string): Promise<string> => {
-      const r = await fetch(url);
+      const r = await get(url);
       await r.arrayBuffer();
       const names = ["x-debuginfod-file", "x-debuginfod-archive", "content-length", "last-modified"];
       return `${r.status} ${names.map((n) => `${n}=${r.headers.get(n)}`).join(" ")}`;
@@ -119,9 +120,9 @@ describe("serve forwarding to elfutils' debuginfod", () => {
     const path = `/buildid/${p.id}/debuginfo`;
     const asked = (): Promise<number> => metricOf(holder.url, 'http_requests_total{type="debuginfo"}');
     const before = await asked();
-    const first = Buffer.from(await (await fetch(server.url + path)).arrayBuffer());
+    const first = Buffer.from(await (await get(server.url + path)).arrayBuffer());
     const between = await asked();
-    const second = Buffer.from(await (await fetch(server.url + path)).arrayBuffer());
+    const second = Buffer.from(await (await get(server.url + path)).arrayBuffer());
     expect(between).toBe(before + 1);
     expect(await asked()).toBe(between);
     expect(second.equals(first)).toBe(true);
@@ -178,7 +179,7 @@ describe("serve and elfutils as each other's upstream", () => {
       const id = `dead${String(n).padStart(4, "0")}${"00".repeat(16)}`;
       const before = [await count(server.url), await count(other.url)];
       const t0 = performance.now();
-      const r = await fetch(`${first}/buildid/${id}/debuginfo`);
+      const r = await get(`${first}/buildid/${id}/debuginfo`);
       await r.arrayBuffer();
       const ms = performance.now() - t0;
       const asked = [(await count(server.url)) - before[0]!, (await count(other.url)) - before[1]!];
@@ -205,7 +206,7 @@ describe("the client cache, shared by serve and debuginfod-find", () => {
     const server = await serveOver(emptyFolder(tree.dir, "empty"), {
       upstream: { urls: [holder.url], cachePath: shared, env: {} },
     });
-    const r = await fetch(`${server.url}/buildid/${a!.id}/executable`);
+    const r = await get(`${server.url}/buildid/${a!.id}/executable`);
     expect(r.status).toBe(200);
     await r.arrayBuffer();
     const offline = await debuginfodFind(
@@ -228,7 +229,7 @@ describe("the client cache, shared by serve and debuginfod-find", () => {
       upstream: { urls: [dead], cachePath: theirs, env: {} },
       requestLog: (line) => lines.push(line),
     });
-    const got = await fetch(`${behind.url}/buildid/${b!.id}/section/.debug_info`);
+    const got = await get(`${behind.url}/buildid/${b!.id}/section/.debug_info`);
     expect(got.status).toBe(200);
     expect(Buffer.from(await got.arrayBuffer()).equals(readFileSync(online.out))).toBe(true);
     expect(lines.at(-1)).toMatch(/ 200 \d+ \d+ms cache -$/);

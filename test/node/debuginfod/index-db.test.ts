@@ -10,6 +10,7 @@ import { BuildIdIndex, type ScanProgress } from "../../../src/node/debuginfod/bu
 import { KIND } from "../../../src/node/debuginfod/file-table.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get as fetchGet } from "./http.js";
 
 /** Files after the program in walk order: enough that reading them spans many of the scan's 10 ms slices on any machine. */
 const PADDING = 20_000;
@@ -23,7 +24,7 @@ afterAll(() => {
 });
 
 async function get(url: string): Promise<{ status: number; text: string }> {
-  const r = await fetch(url);
+  const r = await fetchGet(url);
   return { status: r.status, text: Buffer.from(await r.arrayBuffer()).toString("latin1") };
 }
 

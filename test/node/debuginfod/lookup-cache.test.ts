@@ -8,6 +8,7 @@ import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { LookupCache } from "../../../src/node/debuginfod/lookup-cache.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get } from "./http.js";
 
 const ID = `5555555555555555${"ee".repeat(12)}`;
 const NEW_ID = `6666666666666666${"ff".repeat(12)}`;
@@ -122,12 +123,12 @@ describe("the server's remembered lookups", () => {
     const server = await serveDebuginfod(index, { port: 0 });
     try {
       const url = `${server.url}/buildid/${NEW_ID}/executable`;
-      const before = await fetch(url);
+      const before = await get(url);
       await before.arrayBuffer();
       expect(before.status).toBe(404);
       copyFileSync(tree.programs[1]!.executable, join(s.root, "a", "new"));
       await server.rescan();
-      const after = await fetch(url);
+      const after = await get(url);
       await after.arrayBuffer();
       expect(after.status).toBe(200);
     } finally {

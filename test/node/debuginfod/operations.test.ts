@@ -14,6 +14,7 @@ import { UPSTREAM_BUCKETS_S } from "../../../src/node/debuginfod/upstream.js";
 import { bundleCli, type CliRun, runCli } from "../../helpers/cli.js";
 import { WAIT_MS } from "./client-helpers.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get } from "./http.js";
 
 const ELSEWHERE = `4455667788990011${"ee".repeat(12)}`;
 const LINE =
@@ -78,7 +79,7 @@ describe("the request log and /metrics", () => {
       ["GET", "/buildid/NOT-HEX/debuginfo", { "X-Forwarded-For": '"quoted" \\ back' }],
     ];
     for (const [method, path, headers] of exchanges) {
-      const r = await fetch(server.url + path, { method, headers });
+      const r = await get(server.url + path, { method, headers });
       await r.arrayBuffer();
       await new Promise((resolve) => setTimeout(resolve, 0)); // the line is written on the response's close
     }
@@ -113,7 +114,7 @@ describe("the request log and /metrics", () => {
     ]);
     expect(new Set(fields.map((m) => m![2]!.replace(/:\d+$/, "")))).toEqual(new Set(["127.0.0.1"]));
 
-    const families = new Map(parse(await (await fetch(`${server.url}/metrics`)).text()).map((f) => [f.name, f]));
+    const families = new Map(parse(await (await get(`${server.url}/metrics`)).text()).map((f) => [f.name, f]));
     const counted = Object.fromEntries(
       families.get("upstream_requests_total")!.metrics.map((m) => [m.labels!.outcome, Number(m.value)]),
     );
@@ -178,13 +179,15 @@ describe("buildid-cache serve: federation and limit options", () => {
 
   it("-v logs each request; --upstream forwards; DEBUGINFOD_URLS is the default; --max-connections-per-client holds", async () => {
     const there = `/buildid/${ELSEWHERE}/debuginfo`;
-    for (const [args, env] of [
-      [["--upstream", stubUrl], {}],
-      [[], { DEBUGINFOD_URLS: `http://127.0.0.9:9 ${stubUrl}` }],
+    // -j 2: the same from serving processes, the connection cap counted where the primary accepts.
+    for (const [args, env, j] of [
+      [["--upstream", stubUrl], {}, "1"],
+      [[], { DEBUGINFOD_URLS: `http://127.0.0.9:9 ${stubUrl}` }, "1"],
+      [["--upstream", stubUrl], {}, "2"],
     ] as const) {
-      const cache = join(tree.dir, `cli-cache-${args.length}`);
+      const cache = join(tree.dir, `cli-cache-${args.length}-${j}`);
       const run = await serving(
-        ["-v", "--max-connections-per-client", "1", ...args, tree.root],
+        ["-v", "-j", j, "--max-connections-per-client", "1", ...args, tree.root],
         { ...env, DEBUGINFOD_CACHE_PATH: cache, DEBUGINFOD_RETRY_LIMIT: "0" },
         async (url) => {
           // A second connection from this address, while one is open, is closed on arrival, unanswered.
@@ -203,7 +206,7 @@ describe("buildid-cache serve: federation and limit options", () => {
           // Served once the server has seen the first one close (bounded: 100 tries, 50 ms apart).
           let body: Buffer | undefined;
           for (let i = 0; i < 100 && !body; i++) {
-            body = await fetch(url + there).then(
+            body = await get(url + there).then(
               async (r) => Buffer.from(await r.arrayBuffer()),
               () => new Promise<undefined>((resolve) => setTimeout(resolve, 50)),
             );
@@ -214,8 +217,9 @@ describe("buildid-cache serve: federation and limit options", () => {
       expect(run.signal ?? run.code).toBe(143);
       expect(run.stderr).toMatch(/^buildid-cache: forwarding misses to /m);
       expect(run.stderr).toMatch(new RegExp(`"GET ${there}" 200 \\d+ \\d+ms upstream -$`, "m"));
+      expect(run.stderr.match(new RegExp(`"GET ${there}" `, "g"))).toHaveLength(1); // one line per request
     }
-  }, 120_000);
+  }, 240_000);
 
   it("refuses an upstream that is not an http or https URL before it scans, from --upstream or DEBUGINFOD_URLS", async () => {
     const bad = await runCli(cli, ["serve", "--upstream", "ftp://example.org", tree.root], { timeoutMs: WAIT_MS });

@@ -1,11 +1,12 @@
 // serve's periodic rescan (rescanSeconds, as elfutils' debuginfod -t) on 127.0.0.1: a new file is
 // served after the interval, a removed one answers 404, rescans never overlap, close() stops one.
-import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BuildIdIndex, type ScanStats } from "../../../src/node/debuginfod/build-id-index.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get } from "./http.js";
 
 const NEW_ID = `fedcba9876543210${"cc".repeat(12)}`;
 const WAIT_MS = 60_000; // a 1 s interval, waited for generously on a loaded 2-core machine
@@ -22,7 +23,7 @@ afterAll(() => {
 });
 
 async function statusOf(url: string): Promise<{ status: number; body: Buffer }> {
-  const r = await fetch(url);
+  const r = await get(url);
   return { status: r.status, body: Buffer.from(await r.arrayBuffer()) };
 }
 
@@ -62,7 +63,7 @@ describe("serve rescans on its own", () => {
       expect(seen.some((s) => s.removed === 1)).toBe(true);
       expect(seen.every((s) => s.reads <= 1)).toBe(true); // unchanged files were never read again
       expect(server.metrics.rescans).toBe(seen.length);
-      expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^rescans_total [1-9]/m);
+      expect(await (await get(`${server.url}/metrics`)).text()).toMatch(/^rescans_total [1-9]/m);
     } finally {
       await server.close();
       index.dispose();
@@ -116,5 +117,22 @@ describe("serve rescans on its own", () => {
     expect(server.metrics.rescanErrors).toBe(0);
     await expect(server.rescan()).rejects.toThrow(/the server is closing/);
     index.dispose();
+  });
+  it("indexes a file with two names that is new since the last scan, under its first name", async () => {
+    const root = join(tree.dir, "linked");
+    mkdirSync(root);
+    copyFileSync(tree.programs[1]!.executable, join(root, "first")); // an index not empty: a rescan stamps in its walk
+    const index = await BuildIdIndex.create({ roots: [root] });
+    try {
+      await index.scan();
+      const p = tree.programs[0]!;
+      copyFileSync(p.executable, join(root, "a"));
+      linkSync(join(root, "a"), join(root, "b"));
+      const stats = await index.scan();
+      expect(stats.hardLinks).toBe(1);
+      expect(index.lookup(p.id).map((f) => f.path)).toEqual([join(root, "a")]);
+    } finally {
+      index.dispose();
+    }
   });
 });

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdIndex, type ScanHooks } from "../../../src/node/debuginfod/build-id-index.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get } from "./http.js";
 import { served } from "./served.js";
 
 const INSIDE_ID = `1111111111111111${"aa".repeat(12)}`;
@@ -80,7 +81,7 @@ async function expectNothingOutside(index: BuildIdIndex, s: Scene): Promise<void
     for (const f of index.lookup(id)) expect(f.path.startsWith(`${s.root}/`), f.path).toBe(true);
   const server = await serveDebuginfod(index, { port: 0 });
   try {
-    const r = await fetch(`${server.url}/buildid/${OUTSIDE_ID}/executable`);
+    const r = await get(`${server.url}/buildid/${OUTSIDE_ID}/executable`);
     await r.arrayBuffer();
     expect(r.status).toBe(404);
   } finally {
@@ -139,11 +140,11 @@ describe("an indexed file or folder swapped for a link after the scan is not ser
     const s = scene();
     await served(s.root, async (server) => {
       const url = `${server.url}/buildid/${INSIDE_ID}/executable`;
-      const before = await fetch(url);
+      const before = await get(url);
       expect(Buffer.from(await before.arrayBuffer())).toEqual(readFileSync(join(s.root, "a", "prog")));
       renameSync(join(s.root, "a", "prog"), join(s.dir, "prog.was"));
       symlinkSync(join(s.outside, "victim"), join(s.root, "a", "prog"));
-      const after = await fetch(url);
+      const after = await get(url);
       const body = Buffer.from(await after.arrayBuffer());
       expect(after.status).toBe(404);
       expect(body.includes(readFileSync(join(s.outside, "victim")).subarray(0, 64))).toBe(false);
@@ -155,14 +156,14 @@ describe("an indexed file or folder swapped for a link after the scan is not ser
     const s = scene();
     await served(s.root, async (server) => {
       const url = `${server.url}/buildid/${INSIDE_ID}/executable`;
-      expect((await fetch(url).then(async (r) => [r.status, (await r.arrayBuffer()).byteLength]))[0]).toBe(200);
+      expect((await get(url).then(async (r) => [r.status, (await r.arrayBuffer()).byteLength]))[0]).toBe(200);
       // Renaming the folder leaves the file's device, inode, size, mtime and ctime as the scan saw them.
       renameSync(join(s.root, "a"), join(s.outside, "a"));
       symlinkSync(join(s.outside, "a"), join(s.root, "a"));
-      const after = await fetch(url);
+      const after = await get(url);
       await after.arrayBuffer();
       expect(after.status).toBe(404);
-      const section = await fetch(`${server.url}/buildid/${INSIDE_ID}/section/.text`);
+      const section = await get(`${server.url}/buildid/${INSIDE_ID}/section/.text`);
       await section.arrayBuffer();
       expect(section.status).toBe(404);
     });
@@ -224,7 +225,7 @@ describe("links flipped in a loop by another process while scans and requests ru
       // Requests for the outside ID the whole time the scans run: the kept index is rescanned under them.
       asking = (async () => {
         while (!done) {
-          const r = await fetch(`${server.url}/buildid/${OUTSIDE_ID}/executable`);
+          const r = await get(`${server.url}/buildid/${OUTSIDE_ID}/executable`);
           await r.arrayBuffer();
           requests++;
           if (r.status === 200) served++;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { buildDeb, hasTool, makeStaged, type Staged } from "./archive-fixtures.js";
+import { get } from "./http.js";
 
 const tools = hasTool("dpkg-deb") && hasTool("xz");
 
@@ -34,7 +35,7 @@ describe.runIf(tools)("serve and package archives that go wrong", () => {
     const server = await serveDebuginfod(index, { port: 0 });
     try {
       const id = staged.tree.programs[0]!.id;
-      const status = async () => (await fetch(`${server.url}/buildid/${id}/executable`)).status;
+      const status = async () => (await get(`${server.url}/buildid/${id}/executable`)).status;
       expect(await status()).toBe(200);
       const later = new Date(Date.now() + 3_600_000);
       utimesSync(join(root, "good.deb"), later, later);

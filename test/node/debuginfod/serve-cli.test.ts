@@ -3,12 +3,12 @@
 import type { ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { bundleCli, type CliRun, runCli } from "../../helpers/cli.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get, refused } from "./http.js";
 
 const NEW_ID = `1122334455667788${"dd".repeat(12)}`;
 const WAIT_MS = 60_000; // room for a loaded 2-core machine
@@ -59,22 +59,12 @@ function printed(
 async function until(url: string, status: number): Promise<number> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
-    const r = await fetch(url);
+    const r = await get(url);
     await r.arrayBuffer();
     if (r.status === status || Date.now() > deadline) return r.status;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
-
-const refused = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.on("connect", () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.on("error", () => resolve(true));
-  });
 
 describe("buildid-cache serve, as a process", () => {
   it("prints its address, serves debuginfod-find, rescans on SIGUSR1, and exits 143 on SIGTERM", async () => {

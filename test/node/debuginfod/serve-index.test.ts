@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleCli, type CliRun, runCli } from "../../helpers/cli.js";
 import { debuginfodFind, freePort } from "./client-helpers.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get } from "./http.js";
 
 const WAIT_MS = 60_000; // room for a loaded 2-core machine
 const LATE_ID = `5566778899aabbcc${"ee".repeat(12)}`;
@@ -59,7 +60,7 @@ async function serve(args: string[], ready: RegExp, home = tree.dir): Promise<Se
 // The status `url` answers; 0 while nothing listens there.
 async function status(url: string): Promise<number> {
   try {
-    const r = await fetch(url);
+    const r = await get(url);
     await r.arrayBuffer();
     return r.status;
   } catch {
@@ -137,7 +138,7 @@ describe("two serve processes on one database", () => {
       copyFileSync(extra.programs[0]!.executable, join(dir, "late.tmp"));
       renameSync(join(dir, "late.tmp"), join(root, "late"));
       expect(await until(late, 200)).toBe(200);
-      const metrics = await (await fetch(`${replica.url}/metrics`)).text();
+      const metrics = await (await get(`${replica.url}/metrics`)).text();
       expect(metrics).toMatch(/^rescans_total 0$/m);
       expect(metrics).toMatch(/^index_buildids 2$/m);
       expect(replica.stderr()).not.toMatch(/^indexed/m);
@@ -181,7 +182,7 @@ describe("grooming", () => {
       while (!/^groomed: 1 of 2 files gone/m.test(s.stderr()) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 100));
       expect(s.stderr()).toMatch(/^groomed: 1 of 2 files gone/m);
-      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      const metrics = await (await get(`${s.url}/metrics`)).text();
       expect(metrics).toMatch(/^index_buildids 1$/m);
       expect(metrics).toMatch(/^grooms_total 1$/m);
       expect(metrics).toMatch(/^rescans_total 1$/m);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { type DebuginfodServer, serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, run, type Tree } from "./fixtures.js";
+import { get } from "./http.js";
 
 let tree: Tree;
 let index: BuildIdIndex;
@@ -116,30 +117,30 @@ describe("the web API", () => {
   it("sends elfutils' headers, answers HEAD and ranges", async () => {
     const url = `${server.url}/buildid/${p().id}/executable`;
     const bytes = readFileSync(p().executable);
-    const head = await fetch(url, { method: "HEAD" });
+    const head = await get(url, { method: "HEAD" });
     expect(head.status).toBe(200);
     expect(head.headers.get("content-length")).toBe(String(bytes.length));
     expect(head.headers.get("x-debuginfod-size")).toBe(String(bytes.length));
     expect(head.headers.get("x-debuginfod-file")).toBe("prog0");
     expect(Date.parse(head.headers.get("last-modified")!)).toBeGreaterThan(0);
     expect(new Uint8Array(await head.arrayBuffer()).length).toBe(0);
-    const part = await fetch(url, { headers: { Range: "bytes=16-31" } });
+    const part = await get(url, { headers: { Range: "bytes=16-31" } });
     expect(part.status).toBe(206);
     expect(part.headers.get("content-range")).toBe(`bytes 16-31/${bytes.length}`);
     expect(Buffer.from(await part.arrayBuffer())).toEqual(bytes.subarray(16, 32));
-    const tail = await fetch(url, { headers: { Range: "bytes=-8" } });
+    const tail = await get(url, { headers: { Range: "bytes=-8" } });
     expect(Buffer.from(await tail.arrayBuffer())).toEqual(bytes.subarray(bytes.length - 8));
-    const beyond = await fetch(url, { headers: { Range: `bytes=${bytes.length}-` } });
+    const beyond = await get(url, { headers: { Range: `bytes=${bytes.length}-` } });
     expect(beyond.status).toBe(416);
     await beyond.arrayBuffer();
-    const small = await fetch(url, { headers: { "X-DEBUGINFOD-MAXSIZE": "100" } });
+    const small = await get(url, { headers: { "X-DEBUGINFOD-MAXSIZE": "100" } });
     expect(small.status).toBe(406);
     await small.arrayBuffer();
   });
 
   it("answers 404 for unknown IDs and 400 for malformed ones", async () => {
     const status = async (path: string): Promise<number> => {
-      const r = await fetch(`${server.url}${path}`);
+      const r = await get(`${server.url}${path}`);
       await r.arrayBuffer();
       return r.status;
     };
@@ -151,7 +152,7 @@ describe("the web API", () => {
     expect(await status(`/buildid/${p().id}/section`)).toBe(400);
     expect(await status(`/buildid/${p().id}/executable/extra`)).toBe(400);
     expect(await status("/nothing")).toBe(404);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await get(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/^buildid_misses_total [1-9]/m);
     expect(metrics).toMatch(/^scan_files 5$/m);
     expect(metrics).toMatch(/^http_responses_total\{code="400"\} [1-9]/m);
@@ -201,7 +202,7 @@ describe("the web API", () => {
           }),
       ),
     );
-    const r = await fetch(`${server.url}/buildid/${p().id}/debuginfo`);
+    const r = await get(`${server.url}/buildid/${p().id}/debuginfo`);
     expect(Buffer.from(await r.arrayBuffer())).toEqual(readFileSync(p().debuginfo));
     const closed = await Promise.all(
       held.map(
@@ -235,16 +236,16 @@ describe("the web API", () => {
     // The server frees the slots as it sees the closes; until then a new connection may be turned away.
     let answer: Response | undefined;
     const status = async () => {
-      answer = await fetch(`${capped.url}/buildid/${p().id}/executable`).catch(() => undefined);
+      answer = await get(`${capped.url}/buildid/${p().id}/executable`).catch(() => undefined);
       return answer?.status;
     };
     await expect.poll(status, { timeout: 30_000, interval: 100 }).toBe(200);
     await answer!.arrayBuffer();
     const abort = new AbortController();
-    const started = await fetch(`${capped.url}/buildid/${p().id}/debuginfo`, { signal: abort.signal });
+    const started = await get(`${capped.url}/buildid/${p().id}/debuginfo`, { signal: abort.signal });
     expect(started.status).toBe(200);
     abort.abort();
-    const after = await fetch(`${capped.url}/buildid/${p().id}/debuginfo`);
+    const after = await get(`${capped.url}/buildid/${p().id}/debuginfo`);
     expect(after.status).toBe(200);
     await after.arrayBuffer();
     await capped.close();
@@ -257,7 +258,7 @@ describe("the web API", () => {
     const s = await serveDebuginfod(local, { port: 0 });
     const later = new Date(Date.now() + 10_000);
     utimesSync(other.programs[0]!.executable, later, later);
-    const r = await fetch(`${s.url}/buildid/${other.programs[0]!.id}/executable`);
+    const r = await get(`${s.url}/buildid/${other.programs[0]!.id}/executable`);
     expect(r.status).toBe(503);
     await r.arrayBuffer();
     expect(s.metrics.changed).toBe(1);

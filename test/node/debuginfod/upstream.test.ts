@@ -15,6 +15,7 @@ import { SPLIT_HORIZON_MESSAGE, TTL_MESSAGE } from "../../../src/node/debuginfod
 import { startElfutilsWith } from "./client-helpers.js";
 import { emptyFolder, filesUnder } from "./federation-helpers.js";
 import { makeTree, type Tree } from "./fixtures.js";
+import { get as fetchGet } from "./http.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -72,7 +73,7 @@ async function front(upstream: Partial<NonNullable<ServeOptions["upstream"]>> = 
 /** GET `url` with `headers`: status, body and time taken. */
 async function ask(url: string, headers: Record<string, string> = {}) {
   const t0 = performance.now();
-  const r = await fetch(url, { headers });
+  const r = await fetchGet(url, { headers });
   const body = Buffer.from(await r.arrayBuffer());
   return { status: r.status, body, text: body.toString("utf8"), ms: performance.now() - t0 };
 }
