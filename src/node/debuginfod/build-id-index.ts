@@ -19,9 +19,10 @@ import {
   type CheckedFile,
   type FileFilter,
   included,
+  type ListDir,
   type Listing,
-  type ListJob,
-  type ReadFile,
+  type ReadFiles,
+  readFileAt,
   type ScanJob,
   type Scanners,
   stampOf,
@@ -149,8 +150,14 @@ export interface BuildIdIndexOptions {
   scanners?: Scanners;
   /** Record the sources each debuginfo's DWARF line tables name, for `/source` (default); `false` as elfutils' `--disable-source-scan`. */
   sources?: boolean;
-  /** Worker threads a scan lists and reads files with, as elfutils' `-c` (1 to {@link MAX_SCAN_THREADS}); default the CPUs (`os.availableParallelism()`). */
+  /**
+   * Most worker threads a scan lists and reads files with, as elfutils' `-c` (1 to
+   * {@link MAX_SCAN_THREADS}); default the CPUs (`os.availableParallelism()`). One starts with the
+   * scan, another only while jobs wait and a CPU is idle; each ends after a short while idle.
+   */
   scanThreads?: number;
+  /** Whether a CPU is idle for one more scan worker (default: by the load average; tests: always). @internal */
+  scanSpare?: () => boolean;
 }
 
 /** Most worker threads a scan runs ({@link BuildIdIndexOptions.scanThreads}). */
@@ -182,7 +189,7 @@ export interface ScanHooks {
   /** After the walk, before the first file is read. */
   walked?(): void;
   /** Once the scan's workers have its setup, before any job: the workers, for tests that end one. */
-  started?(workers: readonly Worker[]): void;
+  started?(workers: () => readonly Worker[]): void;
 }
 
 /** A scan or groom asked of an index opened for reading only. */
@@ -211,8 +218,14 @@ interface WalkedDir {
 /** Longest a scan works without a pause for other work (a server's requests), in ms; one file's read is never split. */
 const SLICE_MS = 10;
 
-/** Files of a directory one read job takes, at most. */
-const READ_CHUNK = 32;
+/** Files one read job takes, at most, from one directory or several. */
+const READ_CHUNK = 64;
+
+/** Directories one list job takes, at most. */
+const LIST_CHUNK = 32;
+
+/** Debuginfo files one sources job takes, at most. */
+const SOURCES_CHUNK = 8;
 
 /** Jobs a scan keeps with its workers per worker: enough to keep each busy, few enough to stop soon when aborted. */
 const JOBS_PER_WORKER = 4;
@@ -335,6 +348,7 @@ export class BuildIdIndex {
   #filter: FileFilter;
   #recordsSources: boolean;
   #scanThreads: number;
+  #scanSpare: (() => boolean) | undefined;
   #workers: ScanPool | undefined;
   #stats: ScanStats | undefined;
   #progress: ScanProgress | undefined;
@@ -358,6 +372,7 @@ export class BuildIdIndex {
     if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_SCAN_THREADS)
       throw new RangeError(`scanThreads must be an integer from 1 to ${MAX_SCAN_THREADS}, got ${String(threads)}`);
     this.#scanThreads = threads;
+    this.#scanSpare = options.scanSpare;
     if (options.sources !== undefined && typeof options.sources !== "boolean")
       throw new TypeError(`sources must be a boolean, got ${JSON.stringify(options.sources)}`);
     this.#recordsSources = options.sources ?? true;
@@ -525,7 +540,7 @@ export class BuildIdIndex {
         sourceRoots: this.#sourceFiles().roots.slice(),
       });
       setUp = true;
-      options.hooks?.started?.(pool.workers);
+      options.hooks?.started?.(() => pool.workers);
       const run = <T>(job: ScanJob): Promise<T> => {
         const p = pool.run<T>(scanId!, job);
         jobs.add(p);
@@ -564,7 +579,9 @@ export class BuildIdIndex {
 
   // The workers, shared with the process's other indexes of as many, started at the first scan.
   get #pool(): ScanPool {
-    this.#workers ??= ScanPool.acquire(this.#scanThreads);
+    this.#workers ??= this.#scanSpare
+      ? new ScanPool(this.#scanThreads, { spare: this.#scanSpare })
+      : ScanPool.acquire(this.#scanThreads);
     return this.#workers;
   }
 
@@ -635,59 +652,78 @@ export class BuildIdIndex {
     progress.handled = stats.reused;
     // Debuginfo files read, whose sources are recorded once every build ID is answered.
     const debuginfo: { dir: WalkedDir; name: string; stamp: Stamp; id: number }[] = [];
-    const chunks = function* (): Generator<{ dir: WalkedDir; files: string[] }> {
+    // Runs of files from one directory or several, READ_CHUNK at most.
+    const chunks = function* (): Generator<{ dir: WalkedDir; files: string[] }[]> {
+      let batch: { dir: WalkedDir; files: string[] }[] = [];
+      let size = 0;
       for (let n = 0; n < found.length; n++) {
         const dir = found[n]!;
         found[n] = undefined as never; // let what was handled go
-        for (let at = 0; at < dir.files.length; at += READ_CHUNK)
-          yield { dir, files: dir.files.slice(at, at + READ_CHUNK) };
+        for (let at = 0; at < dir.files.length; ) {
+          const files = dir.files.slice(at, at + READ_CHUNK - size);
+          at += files.length;
+          batch.push({ dir, files });
+          size += files.length;
+          if (size === READ_CHUNK) {
+            yield batch;
+            batch = [];
+            size = 0;
+          }
+        }
       }
+      if (batch.length > 0) yield batch;
     };
     await this.#inOrder(
       chunks(),
-      ({ dir, files }) => run<ReadFile[]>({ kind: "read", root: dir.root, names: dir.names, files }),
-      async ({ dir, files }, read) => {
-        const prefix = dir.path.endsWith("/") ? dir.path : `${dir.path}/`;
-        const rootId = rootIds[dir.root]!;
-        for (let i = 0; i < files.length; i++) {
-          const name = files[i]!;
-          const c = read[i]!;
-          progress.handled++;
-          if (c === null) {
-            stats.unreadable++;
-            continue;
-          }
-          const { stamp } = c;
-          if (c.links > 1 && !dir.linkChecked?.has(name) && !firstLink(seenFiles, stamp)) {
-            stats.files--;
-            stats.hardLinks++;
-            continue;
-          }
-          const path = prefix + name;
-          stats.reads++;
-          progress.reads++;
-          if (c.long) stats.longBuildIds++;
-          let members: Awaited<ReturnType<typeof readArchive>> | undefined;
-          if (c.kind === 0 && archiveFormat(path)) {
-            try {
-              members = await readArchive(roots[dir.root]!, dir.names, name, path);
-            } catch (error) {
-              if (error instanceof ProcfsMissingError) throw error;
-              members = null;
+      (batch) =>
+        run<ReadFiles>({
+          kind: "read",
+          dirs: batch.map(({ dir, files }) => ({ root: dir.root, names: dir.names, files })),
+        }),
+      async (batch, read) => {
+        let i = 0;
+        for (const { dir, files } of batch) {
+          const prefix = dir.path.endsWith("/") ? dir.path : `${dir.path}/`;
+          const rootId = rootIds[dir.root]!;
+          for (const name of files) {
+            const c = readFileAt(read, i++);
+            progress.handled++;
+            if (c === null) {
+              stats.unreadable++;
+              continue;
             }
+            const { stamp } = c;
+            if (c.links > 1 && !dir.linkChecked?.has(name) && !firstLink(seenFiles, stamp)) {
+              stats.files--;
+              stats.hardLinks++;
+              continue;
+            }
+            const path = prefix + name;
+            stats.reads++;
+            progress.reads++;
+            if (c.long) stats.longBuildIds++;
+            let members: Awaited<ReturnType<typeof readArchive>> | undefined;
+            if (c.kind === 0 && archiveFormat(path)) {
+              try {
+                members = await readArchive(roots[dir.root]!, dir.names, name, path);
+              } catch (error) {
+                if (error instanceof ProcfsMissingError) throw error;
+                members = null;
+              }
+            }
+            if (members === null) stats.unreadable++;
+            const later = c.id && c.kind & KIND.DEBUGINFO ? { dir, name, stamp, id: 0 } : undefined;
+            if (later) debuginfo.push(later);
+            writes.add(() => {
+              if (stampFiles) db.deleteFileAt(path);
+              const id = db.insertFile(rootId, path, stamp, c.kind, c.id);
+              kept.add(id);
+              if (later) later.id = id;
+              if (members?.length) db.setMembers(id, members);
+            });
           }
-          if (members === null) stats.unreadable++;
-          const later = c.id && c.kind & KIND.DEBUGINFO ? { dir, name, stamp, id: 0 } : undefined;
-          if (later) debuginfo.push(later);
-          writes.add(() => {
-            if (stampFiles) db.deleteFileAt(path);
-            const id = db.insertFile(rootId, path, stamp, c.kind, c.id);
-            kept.add(id);
-            if (later) later.id = id;
-            if (members?.length) db.setMembers(id, members);
-          });
+          if (slice.due()) await slice.pause();
         }
-        if (slice.due()) await slice.pause();
       },
     );
     for (const root of roots) root.release();
@@ -732,12 +768,21 @@ export class BuildIdIndex {
     scan: ScanRun,
   ): Promise<void> {
     const { slice, writes, run } = scan;
+    const chunks = function* () {
+      for (let at = 0; at < debuginfo.length; at += SOURCES_CHUNK) yield debuginfo.slice(at, at + SOURCES_CHUNK);
+    };
     await this.#inOrder(
-      debuginfo,
-      ({ dir, name, stamp }) =>
-        run<SourceRow[] | undefined>({ kind: "sources", root: dir.root, names: dir.names, name, stamp: [...stamp] }),
-      async ({ id }, rows) => {
-        if (rows?.length) writes.add(() => this.#db.setSources(id, rows));
+      chunks(),
+      (files) =>
+        run<(SourceRow[] | undefined)[]>({
+          kind: "sources",
+          files: files.map(({ dir, name, stamp }) => ({ root: dir.root, names: dir.names, name, stamp: [...stamp] })),
+        }),
+      async (files, found) => {
+        for (const [i, { id }] of files.entries()) {
+          const rows = found[i];
+          if (rows?.length) writes.add(() => this.#db.setSources(id, rows));
+        }
         if (slice.due()) await slice.pause();
       },
     );
@@ -757,14 +802,14 @@ export class BuildIdIndex {
     const { stats, slice, progress, run } = scan;
     const { seenFiles, kept, hooks } = walk;
     const listed: { dir: WalkedDir; check: CheckedFile[]; rootId: number }[] = [];
-    const pending: ListJob[] = roots.map((root, i) => ({ kind: "list", root: i, names: [], path: root.path }));
+    const pending: ListDir[] = roots.map((root, i) => ({ root: i, names: [], path: root.path }));
     const seenDirs = new Set(roots.map((root) => `${root.stat.dev}:${root.stat.ino}`));
     const depth = this.#scanThreads * JOBS_PER_WORKER;
     const rootIds = scan.rootIds;
     await new Promise<void>((resolve, reject) => {
       let inFlight = 0;
       let failed = false;
-      const take = (job: ListJob, l: Listing): void => {
+      const take = (job: ListDir, l: Listing): void => {
         // Each directory once, by the identity of what was opened: a nested root, a bind mount, one moved mid-walk.
         if (l.id !== undefined) {
           if (seenDirs.has(l.id)) return;
@@ -786,7 +831,7 @@ export class BuildIdIndex {
         const prefix = job.path.endsWith("/") ? job.path : `${job.path}/`;
         for (let i = l.subdirs.length - 1; i >= 0; i--) {
           const name = l.subdirs[i]!;
-          pending.push({ kind: "list", root: job.root, names: [...job.names, name], path: prefix + name });
+          pending.push({ root: job.root, names: [...job.names, name], path: prefix + name });
         }
       };
       const pump = (): void => {
@@ -799,14 +844,16 @@ export class BuildIdIndex {
           return;
         }
         while (inFlight < depth && pending.length > 0) {
-          const job = pending.pop()!;
+          // As many directories a job as spreads what is pending over the jobs there is room for.
+          const count = Math.min(LIST_CHUNK, Math.ceil(pending.length / (depth - inFlight)));
+          const dirs = pending.splice(pending.length - count).reverse();
           inFlight++;
-          run<Listing>(job).then(
-            (l) => {
+          run<Listing[]>({ kind: "list", dirs }).then(
+            (listings) => {
               inFlight--;
               if (failed) return;
               try {
-                take(job, l);
+                for (const [i, dir] of dirs.entries()) take(dir, listings[i]!);
               } catch (error) {
                 failed = true;
                 reject(error);

@@ -11,12 +11,10 @@ import { type BigIntStats, closeSync, type Dirent } from "node:fs";
 import { ElfError } from "../../elf.js";
 import { RootDir } from "../files/under-root.js";
 import { archiveFormat } from "./archive.js";
-import { DwarfError, readSourceNames } from "./dwarf-lines.js";
 import { ID_MAX, KIND } from "./file-table.js";
-import { IndexDatabase, type SourceRow, type Stamp } from "./index-db.js";
+import type { IndexDatabase, SourceRow, Stamp } from "./index-db.js";
 import { buildIdThrough, HEAD, pagedReader } from "./reads.js";
 import { readElfLayout } from "./sections.js";
-import { SourceFiles } from "./sources.js";
 
 /** The kinds of file a scan reads, as elfutils' scanners. */
 export interface Scanners {
@@ -72,12 +70,17 @@ export interface ScanSetup {
 }
 
 /** A directory to list: `names` from root number `root` (`[]`: the root). */
-export interface ListJob {
-  kind: "list";
+export interface ListDir {
   root: number;
   names: string[];
   /** Its path (the root's path and the names). */
   path: string;
+}
+
+/** Directories to list, in one message: a message costs both threads more than listing a small directory. */
+export interface ListJob {
+  kind: "list";
+  dirs: ListDir[];
 }
 
 /** A file whose stamp the scanning thread must look at: it has more than one name, or no database was at hand. */
@@ -109,12 +112,10 @@ export interface Listing {
   unreadable: number;
 }
 
-/** Files of one directory to read. */
+/** Files of some directories to read, in one message. */
 export interface ReadJob {
   kind: "read";
-  root: number;
-  names: string[];
-  files: string[];
+  dirs: { root: number; names: string[]; files: string[] }[];
 }
 
 /** What reading a file found: `null` when it could not be opened or read. */
@@ -128,13 +129,53 @@ export type ReadFile = {
   long?: boolean;
 } | null;
 
-/** The sources a debuginfo names, if it is still the file of `stamp`. */
-export interface SourcesJob {
-  kind: "sources";
+/** Words of {@link ReadFiles.meta} per file: state (0 unread, 1 read, 2 build ID too long), links, kind, build ID length. */
+const META = 4;
+/** Words of {@link ReadFiles.stamps} per file. */
+const STAMP = 5;
+
+/**
+ * What a read job found, file by file in the job's order, packed in three arrays whose buffers are
+ * transferred, not copied: a structured clone of an object per file cost more than reading most files.
+ */
+export interface ReadFiles {
+  count: number;
+  stamps: BigInt64Array;
+  meta: Int32Array;
+  ids: Uint8Array;
+}
+
+/** File `i` of `files` as an object. */
+export function readFileAt(files: ReadFiles, i: number): ReadFile {
+  const m = i * META;
+  const state = files.meta[m]!;
+  if (state === 0) return null;
+  const stamp = [...files.stamps.subarray(i * STAMP, (i + 1) * STAMP)];
+  const links = files.meta[m + 1]!;
+  const kind = files.meta[m + 2]!;
+  if (state === 2) return { stamp, links, kind, long: true };
+  const length = files.meta[m + 3]!;
+  if (length === 0) return { stamp, links, kind };
+  return { stamp, links, kind, id: files.ids.slice(i * ID_MAX, i * ID_MAX + length) };
+}
+
+/** The buffers of `files`, to transfer. */
+export function readFilesBuffers(files: ReadFiles): ArrayBuffer[] {
+  return [files.stamps.buffer as ArrayBuffer, files.meta.buffer as ArrayBuffer, files.ids.buffer as ArrayBuffer];
+}
+
+/** A debuginfo whose sources to record, if it is still the file of `stamp`. */
+export interface SourcesFile {
   root: number;
   names: string[];
   name: string;
   stamp: bigint[];
+}
+
+/** Debuginfo files whose sources to record, in one message. */
+export interface SourcesJob {
+  kind: "sources";
+  files: SourcesFile[];
 }
 
 /** Any job. */
@@ -162,35 +203,59 @@ function hasType(entry: Dirent): boolean {
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
+/** The DWARF line reader and the source files under the roots, loaded by the first sources job. */
+interface SourceReader {
+  files: import("./sources.js").SourceFiles;
+  readSourceNames: typeof import("./dwarf-lines.js").readSourceNames;
+  DwarfError: typeof import("./dwarf-lines.js").DwarfError;
+}
+
+async function sourceReader(roots: string[]): Promise<SourceReader> {
+  const [{ SourceFiles }, { readSourceNames, DwarfError }] = await Promise.all([
+    import("./sources.js"),
+    import("./dwarf-lines.js"),
+  ]);
+  return { files: new SourceFiles(roots), readSourceNames, DwarfError };
+}
+
 /** One thread's state over a scan: its own descriptors of the roots, the database read only, and a page for file heads. */
 export class ScanJobs {
   readonly #setup: ScanSetup;
   readonly #roots: RootDir[] = [];
   #db: IndexDatabase | undefined;
-  #sources: SourceFiles | undefined;
+  #sources: Promise<SourceReader> | undefined;
   /** The first page of the file being read: one buffer for every file, not one each. */
   readonly #page = new Uint8Array(HEAD);
 
-  /**
-   * Opens the roots of `setup` again from their descriptors, which must stay open until this returns,
-   * and `setup.database`, read only, when a rescan compares stamps with it.
-   */
-  constructor(setup: ScanSetup) {
+  private constructor(setup: ScanSetup) {
     this.#setup = setup;
+  }
+
+  /**
+   * Opens the roots of `setup` again from their descriptors, which must stay open until this
+   * settles, and `setup.database`, read only, when a rescan compares stamps with it (SQLite is
+   * loaded only then, as the DWARF reader only for a sources job: a worker loads what it uses).
+   */
+  static async open(setup: ScanSetup): Promise<ScanJobs> {
+    const jobs = new ScanJobs(setup);
     try {
-      for (const r of setup.roots) this.#roots.push(RootDir.reopenSync(r.path, r.fd, r));
-      if (setup.stampFiles && setup.database) this.#db = IndexDatabase.open(setup.database, { readonly: true });
+      for (const r of setup.roots) jobs.#roots.push(RootDir.reopenSync(r.path, r.fd, r));
+      if (setup.stampFiles && setup.database) {
+        const { IndexDatabase } = await import("./index-db.js");
+        jobs.#db = IndexDatabase.open(setup.database, { readonly: true });
+      }
     } catch (error) {
-      this.close();
+      jobs.close();
       throw error;
     }
+    return jobs;
   }
 
   /** Runs one job. */
-  run(job: ScanJob): Listing | ReadFile[] | SourceRow[] | undefined {
+  run(job: ScanJob): Listing[] | ReadFiles | Promise<(SourceRow[] | undefined)[]> {
     switch (job.kind) {
       case "list":
-        return this.list(job);
+        return job.dirs.map((dir) => this.list(dir));
       case "read":
         return this.read(job);
       case "sources":
@@ -201,7 +266,7 @@ export class ScanJobs {
   }
 
   /** Lists a directory: its subdirectories, and its regular files, kept or to read. Never follows a link. */
-  list(job: ListJob): Listing {
+  list(job: ListDir): Listing {
     const root = this.#roots[job.root]!;
     const { filter, stampFiles } = this.#setup;
     const rootId = this.#setup.roots[job.root]!.rootId;
@@ -271,14 +336,38 @@ export class ScanJobs {
   }
 
   /** Reads each file: its stamp and link count (from the handle), its kind and build ID. */
-  read(job: ReadJob): ReadFile[] {
-    return job.files.map((name) => {
-      try {
-        return this.#classify(this.#roots[job.root]!, job.names, name);
-      } catch {
-        return null;
+  read(job: ReadJob): ReadFiles {
+    let count = 0;
+    for (const dir of job.dirs) count += dir.files.length;
+    const out: ReadFiles = {
+      count,
+      stamps: new BigInt64Array(count * STAMP),
+      meta: new Int32Array(count * META),
+      ids: new Uint8Array(count * ID_MAX),
+    };
+    let i = 0;
+    for (const dir of job.dirs) {
+      const root = this.#roots[dir.root]!;
+      for (const name of dir.files) {
+        let c: ReadFile = null;
+        try {
+          c = this.#classify(root, dir.names, name);
+        } catch {}
+        if (c !== null) {
+          const m = i * META;
+          out.stamps.set(c.stamp, i * STAMP);
+          out.meta[m] = c.long ? 2 : 1;
+          out.meta[m + 1] = c.links;
+          out.meta[m + 2] = c.kind;
+          if (c.id) {
+            out.meta[m + 3] = c.id.length;
+            out.ids.set(c.id, i * ID_MAX);
+          }
+        }
+        i++;
       }
-    });
+    }
+    return out;
   }
 
   #classify(root: RootDir, names: string[], name: string): ReadFile {
@@ -302,19 +391,24 @@ export class ScanJobs {
       }
       const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
       if (info.length > ID_MAX) return { stamp, links, kind, long: true };
-      return { stamp, links, kind: kind | KIND.BUILD_ID, id: info.bytes.slice() };
+      return { stamp, links, kind: kind | KIND.BUILD_ID, id: info.bytes };
     } finally {
       closeSync(fd);
     }
   }
 
   /**
-   * The sources the debuginfo names that lie under a root now (sources.ts), read if it is still the
-   * file of the job's stamp; `[]` when its DWARF cannot be read, `undefined` when it changed since
-   * or cannot be opened.
+   * For each file, the sources the debuginfo names that lie under a root now (sources.ts), read if
+   * it is still the file of its stamp; `[]` when its DWARF cannot be read, `undefined` when it
+   * changed since or cannot be opened.
    */
-  sources(job: SourcesJob): SourceRow[] | undefined {
-    this.#sources ??= new SourceFiles(this.#setup.sourceRoots);
+  async sources(job: SourcesJob): Promise<(SourceRow[] | undefined)[]> {
+    this.#sources ??= sourceReader(this.#setup.sourceRoots);
+    const reader = await this.#sources;
+    return job.files.map((file) => this.#sourcesOf(reader, file));
+  }
+
+  #sourcesOf({ files, readSourceNames, DwarfError }: SourceReader, job: SourcesFile): SourceRow[] | undefined {
     let opened: { fd: number; stat: BigIntStats };
     try {
       opened = this.#roots[job.root]!.openFile(job.names, job.name);
@@ -322,7 +416,7 @@ export class ScanJobs {
       return undefined;
     }
     const { fd, stat } = opened;
-    let names: ReturnType<typeof readSourceNames>;
+    let names: ReturnType<SourceReader["readSourceNames"]>;
     try {
       if (!sameStamp(stampOf(stat), job.stamp as Stamp)) return undefined;
       names = readSourceNames(pagedReader(fd, Number(stat.size), this.#page), Number(stat.size));
@@ -332,7 +426,7 @@ export class ScanJobs {
     } finally {
       closeSync(fd);
     }
-    return [...this.#sources.record(names.sources).values()].map((r) => ({
+    return [...files.record(names.sources).values()].map((r) => ({
       name: r.name,
       stamp: [r.dev, r.ino, r.size, r.mtimeNs, r.ctimeNs],
     }));

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { parentPort } from "node:worker_threads";
-import { type ScanJob, ScanJobs, type ScanSetup } from "./scan-jobs.js";
+import { type ReadFiles, readFilesBuffers, type ScanJob, ScanJobs, type ScanSetup } from "./scan-jobs.js";
 
 /** What the scanning thread posts to a worker. */
 export type ToWorker =
@@ -19,26 +19,31 @@ export type ToWorker =
 /** What a worker posts back: a result, or the error a job threw (name and message). */
 export type FromWorker = { seq: number; result?: unknown; error?: { name: string; message: string } };
 
-/** The scans under way, by number. */
-const scans = new Map<number, ScanJobs>();
+/** The scans under way, by number: set up (asynchronously) before their jobs come. */
+const scans = new Map<number, Promise<ScanJobs>>();
 
-function handle(message: ToWorker): unknown {
+async function handle(message: ToWorker): Promise<unknown> {
   switch (message.type) {
-    case "setup":
-      scans.set(message.scan, new ScanJobs(message.setup));
+    case "setup": {
+      const jobs = ScanJobs.open(message.setup);
+      scans.set(message.scan, jobs);
+      await jobs;
       return undefined;
+    }
     case "job": {
       const jobs = scans.get(message.scan);
       if (!jobs) throw new Error(`a job of scan ${message.scan}, which has no setup`);
-      return jobs.run(message.job);
+      return (await jobs).run(message.job);
     }
     case "release":
-      scans.get(message.scan)?.release();
+      (await scans.get(message.scan))?.release();
       return undefined;
-    case "end":
-      scans.get(message.scan)?.close();
+    case "end": {
+      const jobs = scans.get(message.scan);
       scans.delete(message.scan);
+      (await jobs)?.close();
       return undefined;
+    }
     default:
       throw new TypeError(`unknown message ${JSON.stringify((message as { type: unknown }).type)} to a scan worker`);
   }
@@ -46,14 +51,16 @@ function handle(message: ToWorker): unknown {
 
 const port = parentPort;
 if (!port) throw new Error("scan-worker.ts runs as a worker thread");
+const isReadFiles = (result: unknown): result is ReadFiles => result instanceof Object && "stamps" in result;
+
 port.on("message", (message: ToWorker) => {
   if (typeof message?.seq !== "number") throw new TypeError("a message to a scan worker without a sequence number");
-  let reply: FromWorker;
-  try {
-    reply = { seq: message.seq, result: handle(message) };
-  } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    reply = { seq: message.seq, error: { name: e.name, message: e.message } };
-  }
-  port.postMessage(reply);
+  const { seq } = message;
+  handle(message).then(
+    (result) => port.postMessage({ seq, result }, isReadFiles(result) ? readFilesBuffers(result) : []),
+    (error: unknown) => {
+      const e = error instanceof Error ? error : new Error(String(error));
+      port.postMessage({ seq, error: { name: e.name, message: e.message } });
+    },
+  );
 });

@@ -28,8 +28,11 @@ afterAll(() => rmSync(tree.dir, { recursive: true, force: true }));
 
 const figures = (s: ScanStats) => ({ ...s, durationMs: 0 });
 
+// Every worker the pool may start is started when jobs wait (scanSpare): the load average does not decide here.
+const spare = () => true;
+
 async function indexed(threads: number): Promise<{ stats: ScanStats; rescan: ScanStats; paths: string[][] }> {
-  const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: threads });
+  const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: threads, scanSpare: spare });
   try {
     const stats = await index.scan();
     const rescan = await index.scan();
@@ -66,15 +69,15 @@ describe("scan workers", () => {
     ["throws (a message it does not know)", (w: Worker) => w.postMessage({})],
   ] as const) {
     it(`a worker that ${what} mid-scan fails the scan with ScanWorkerError; the next scan reads everything`, async () => {
-      const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 2 });
+      const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 2, scanSpare: spare });
       try {
         let workers = 0;
         const failed = await index
           .scan({
             hooks: {
               started: (all) => {
-                workers = all.length;
-                kill(all[0]!);
+                workers = all().length;
+                kill(all()[0]!);
               },
             },
           })
@@ -82,7 +85,7 @@ describe("scan workers", () => {
             () => undefined,
             (error: unknown) => error,
           );
-        expect(workers).toBe(2);
+        expect(workers).toBe(1);
         expect(failed).toBeInstanceOf(ScanWorkerError);
         expect((failed as ScanWorkerError).code).toBe("ESCANWORKER");
         const stats = await index.scan();
@@ -95,8 +98,8 @@ describe("scan workers", () => {
   }
 
   it("end when the index is disposed", async () => {
-    const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 2 });
-    let workers: readonly Worker[] = [];
+    const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 2, scanSpare: spare });
+    let workers: () => readonly Worker[] = () => [];
     await index.scan({
       hooks: {
         started: (all) => {
@@ -104,11 +107,44 @@ describe("scan workers", () => {
         },
       },
     });
-    const exits = workers.map((w) => new Promise((resolve) => w.once("exit", resolve)));
+    const running = workers();
+    const exits = running.map((w) => new Promise((resolve) => w.once("exit", resolve)));
     index.dispose();
     await Promise.all(exits);
-    expect(workers.length).toBe(2);
+    expect(running.length).toBeGreaterThan(0);
   });
+
+  it("start one worker, another only while jobs wait and a CPU is idle, and end each idle one", async () => {
+    for (const idle of [false, true]) {
+      const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 3, scanSpare: () => idle });
+      try {
+        let workers: () => readonly Worker[] = () => [];
+        const seen = new Set<number>();
+        await index.scan({
+          hooks: {
+            started: (all) => {
+              workers = all;
+            },
+            listed: () => {
+              for (const w of workers()) seen.add(w.threadId);
+            },
+          },
+        });
+        // Every folder of the tree waits to be listed once the root is: more than one worker has room.
+        if (idle) expect(seen.size).toBeGreaterThan(1);
+        else expect(seen.size).toBe(1);
+        const started = performance.now();
+        while (workers().length > 0 && performance.now() - started < 60_000)
+          await new Promise((r) => setTimeout(r, 100));
+        expect(workers()).toEqual([]);
+        // The next scan starts a worker again and indexes the same.
+        const again = await index.scan();
+        expect(again.reused).toBe(again.files);
+      } finally {
+        index.dispose();
+      }
+    }
+  }, 180_000);
 
   it("refuses a number of workers out of range, naming it", async () => {
     for (const bad of [0, -1, 1.5, 257])
