@@ -153,6 +153,17 @@ describe("scan workers", () => {
       );
   });
 
+  it("serve -c N sets the most workers, 1 to 256; another count is refused, naming it", async () => {
+    const cli = await bundleCli(join(tree.dir, "bundle-c"));
+    for (const bad of ["0", "257", "1.5", "x"]) {
+      const run = await runCli(cli, ["serve", "--port", "0", "-c", bad, tree.root], { timeoutMs: 60_000 });
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`--concurrency must be an integer from 1 to 256, got "${bad}"`);
+    }
+    const run = await runCli(cli, ["serve", "--help"], { timeoutMs: 60_000 });
+    expect(run.stdout).toMatch(/-c, --concurrency <n>/);
+  });
+
   it("end with serve on SIGTERM and SIGINT during a first scan (exit 143 and 130)", async () => {
     const cli = await bundleCli(join(tree.dir, "bundle"));
     for (const [signal, code] of [
