@@ -47,7 +47,7 @@ function cpuIdle(): boolean {
   return loadavg()[0]! + 1 <= availableParallelism();
 }
 
-/** How a pool starts and ends workers. @internal */
+/** How a pool starts and ends workers. */
 export interface PoolOptions {
   /** Whether a CPU is idle for one more worker (default: by the load average). */
   spare?: () => boolean;
