@@ -63,7 +63,8 @@ function showResult(result: BenchResult): void {
       : `; the two halves still differed by more than ${agree} when the benchmark stopped: the machine was busy`) +
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's near caches` +
-    `, timed in slices of about ${slice} ms. This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
+    `, timed in slices of about ${slice} ms; the lookup rows' keys were each looked up once, untimed, since they went in.` +
+    ` This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
     (crossOriginIsolated
       ? " (cross-origin isolated)."
       : " (not cross-origin isolated: timings last longer, figures are noisier).");

@@ -129,7 +129,10 @@ type Body = (from: number, to: number) => void;
 /** One row: its two bodies, and the table each pass starts from. */
 interface Subject {
   operation: Operation;
-  /** "nothing": the pass empties the table first; "present": full of the present keys; "full": any full table. */
+  /**
+   * "nothing": the pass empties the table first; "present": full of the present keys, each looked up
+   * once since it went in; "full": any full table.
+   */
   needs: "nothing" | "present" | "full";
   cache: Body;
   map: Body;
@@ -206,7 +209,9 @@ class Timed {
  * on a `Map` bounded the same way (oldest out first, through a ring of its keys), as a profiler
  * calls them: keys come from a `BigUint64Array` as from decoded sample records, each side taking
  * them the fastest way its API has: a lookup on the cache by the array and an index
- * ({@link BuildIdCache.getBytesAt}), on the `Map` by the BigInt it is keyed by; a hit reads the ID it found. Every round times every row on both, back to
+ * ({@link BuildIdCache.getBytesAt}), on the `Map` by the BigInt it is keyed by; a hit reads the ID it found.
+ * The lookup rows start from a table whose keys were each looked up once since they went in (untimed,
+ * on both), as a profiler's keys are after their first samples. Every round times every row on both, back to
  * back, the rows rotated and the side going first alternating. Each side's turn is
  * {@link turnPasses} whole passes, started right after an untimed read of {@link SWEEP_BYTES}, so
  * both sides' turns start with their tables pushed out of the CPU's near caches the same way; a turn
@@ -252,21 +257,18 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
       ring[i] = present[i]!;
     }
   };
+  const hitCache: Body = (from, to) => {
+    for (let i = from; i < to; i++) if (cache.getBytesAt(lookups, i, one) !== 0) sink ^= one[19]!;
+  };
+  const hitMap: Body = (from, to) => {
+    for (let i = from; i < to; i++) {
+      const id = map.get(lookups[i]!);
+      if (id !== undefined) sink ^= id[19]!;
+    }
+  };
   const subjects: Subject[] = [
     { operation: "insert into empty", needs: "nothing", cache: fillCache, map: fillMap },
-    {
-      operation: "lookup, hit",
-      needs: "present",
-      cache(from, to) {
-        for (let i = from; i < to; i++) if (cache.getBytesAt(lookups, i, one) !== 0) sink ^= one[19]!;
-      },
-      map(from, to) {
-        for (let i = from; i < to; i++) {
-          const id = map.get(lookups[i]!);
-          if (id !== undefined) sink ^= id[19]!;
-        }
-      },
-    },
+    { operation: "lookup, hit", needs: "present", cache: hitCache, map: hitMap },
     {
       operation: "lookup, miss",
       needs: "present",
@@ -317,14 +319,16 @@ export async function runBenchmark(keys: number, progress: (step: BenchProgress)
   ];
 
   // Untimed, before each row's turns: the table the row starts from, the same for both implementations.
-  let holds: "nothing" | "present" | "churned" = "nothing";
+  // A lookup row's keys were each looked up once since they went in: else the hit row, each round right
+  // after "insert into empty" or a refill, times only first hits (the cache marks an entry on its first).
+  let holds: "nothing" | "inserted" | "present" | "churned" = "nothing";
   const prepare = ({ needs }: Subject, side: "cache" | "map") => {
-    if (needs === "present" ? holds === "present" : needs !== "full" || holds !== "nothing") return;
-    if (side === "cache") fillCache(0, keys);
-    else fillMap(0, keys);
+    if (needs === "nothing" || holds === "present" || (needs === "full" && holds !== "nothing")) return;
+    if (holds !== "inserted") (side === "cache" ? fillCache : fillMap)(0, keys);
+    if (needs === "present") (side === "cache" ? hitCache : hitMap)(0, keys);
   };
   const after = ({ needs }: Subject) => {
-    holds = needs === "full" ? "churned" : "present";
+    holds = needs === "full" ? "churned" : needs === "nothing" ? "inserted" : "present";
   };
 
   const resolution = timerResolution();

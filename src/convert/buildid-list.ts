@@ -13,12 +13,16 @@ import { Feature, Misc, RecordType } from "../perf/constants.js";
 import type { BuildIdEntry } from "../perf/header.js";
 import { type PerfDataSource, PerfDataStream, type PerfReadOptions, type PerfSession } from "../perf/reader.js";
 import type { PerfRecord, RawRecord } from "../perf/records.js";
+import type { RecordSink } from "../perf/splitter.js";
 import { AddressSpaces, KERNEL_PID, LookupResults, LookupStatus } from "../spaces/index.js";
 import { HI, LO } from "../spaces/layout.js";
 import { type Dso, DsoList } from "./dsos.js";
 import { CPUMODE_KERNEL, CPUMODE_USER, SpaceFeed } from "./feed.js";
 import { HAS_PID, HAS_TIME, type SampleArena, W } from "./sample-arena.js";
 import { RoundWindows } from "./windows.js";
+
+/** Takes records and drops them: a stream read only for its feature sections at the end. */
+const IGNORE: RecordSink = { record() {}, sample() {} };
 
 /** perf's HEADER_AUXTRACE feature bit: with AUX area data perf lists every dso. */
 const FEATURE_AUXTRACE = 18;
@@ -239,22 +243,16 @@ export async function listBuildIds(
   const tableFirst = source instanceof Uint8Array || (typeof Blob !== "undefined" && source instanceof Blob);
   let withHits = options.withHits ?? false;
   let readRecords = true;
-  let decided = false;
-  for await (const batch of stream.rawBatches()) {
-    const session = stream.session!;
-    if (!decided) {
-      decided = true;
-      // perf decides before it reads a record: in pipe mode no feature is known yet.
-      const features = session.mode === "file" ? session.features : [];
-      if (session.mode === "file" && features.includes(FEATURE_AUXTRACE)) withHits = false;
-      if (!features.includes(Feature.BUILD_ID)) withHits = true;
-      readRecords = withHits || session.mode === "pipe";
-      // From bytes or a Blob a file's table is read before its records, which then need not be read at all.
-      if (!readRecords && tableFirst) break;
-    }
-    if (!readRecords) continue;
-    for (let i = 0; i < batch.length; i++) collector.windows.push(batch[i]!, session);
-  }
+  await stream.scan((session) => {
+    // perf decides before it reads a record: in pipe mode no feature is known yet.
+    const features = session.mode === "file" ? session.features : [];
+    if (session.mode === "file" && features.includes(FEATURE_AUXTRACE)) withHits = false;
+    if (!features.includes(Feature.BUILD_ID)) withHits = true;
+    readRecords = withHits || session.mode === "pipe";
+    if (readRecords) return collector.windows.sinkFor(session);
+    // From bytes or a Blob a file's table is read before its records, which then need not be read at all.
+    return tableFirst ? undefined : IGNORE;
+  });
   collector.windows.finish();
   const session = stream.session!;
   const lists = new Map<number, DsoList>([[KERNEL_PID, new DsoList()]]);

@@ -7,9 +7,11 @@
  * @module
  */
 import type { PerfEventAttr } from "../perf/attr.js";
+import { realtimeOf, timesOnClock } from "../perf/header.js";
 import type { OrderOptions, OrderStats } from "../perf/order.js";
 import { type PerfDataSource, PerfDataStream, type PerfReadOptions, type PerfSession } from "../perf/reader.js";
 import type { PerfRecord, RawRecord } from "../perf/records.js";
+import type { RecordSink } from "../perf/splitter.js";
 import { AddressSpaces, type AddressSpacesOptions, type FileRef } from "../spaces/index.js";
 import { BuildIdFinder, type BuildIdSource, type FileBuildId, type ReadBuildId } from "./build-ids.js";
 import { type FeedStats, SpaceFeed } from "./feed.js";
@@ -187,6 +189,11 @@ export class PerfConverter {
     this.#windows.push(raw, session);
   }
 
+  /** @internal A reader's sink for `session`'s records (`PerfDataStream.scan`). */
+  sinkFor(session: PerfSession): RecordSink {
+    return this.#windows.sinkFor(session);
+  }
+
   #add(arena: SampleArena, starts: readonly number[]): void {
     const w = arena.words;
     const agg = this.#samples;
@@ -212,6 +219,15 @@ export class PerfConverter {
   #durationNanos(): number {
     const [firstHi, firstLo, lastHi, lastLo] = this.#span as [number, number, number, number];
     return firstHi > lastHi ? 0 : (lastHi - firstHi) * 2 ** 32 + (lastLo - firstLo);
+  }
+
+  /** The first sample's time of day (`perf script -F tod`) when CLOCK_DATA places the times; 0 otherwise. */
+  #timeNanos(session: PerfSession): bigint {
+    const [firstHi, firstLo, lastHi] = this.#span as [number, number, number, number];
+    const clock = session.clock;
+    if (firstHi > lastHi || clock === undefined || !timesOnClock(session.attrs, clock)) return 0n;
+    const ns = realtimeOf(clock, (BigInt(firstHi) << 32n) | BigInt(firstLo));
+    return ns > 0n ? ns : 0n;
   }
 
   #event(r: PerfRecord): void {
@@ -261,6 +277,7 @@ export class PerfConverter {
         period: clock ? ["cpu", "nanoseconds"] : [event.split(", ").length === 1 ? event : "events", "count"],
         interval: fixed,
         durationNanos: this.#durationNanos(),
+        timeNanos: this.#timeNanos(session),
         comments,
       },
       this.#options.frameNames,
@@ -330,9 +347,6 @@ export async function convertPerfData(
 ): Promise<PerfConversion> {
   const stream = source instanceof PerfDataStream ? source : new PerfDataStream(source, options.read);
   const converter = new PerfConverter(options);
-  for await (const batch of stream.rawBatches()) {
-    const session = stream.session!;
-    for (let i = 0; i < batch.length; i++) converter.push(batch[i]!, session);
-  }
+  await stream.scan((session) => converter.sinkFor(session));
   return converter.finish(stream.session!);
 }

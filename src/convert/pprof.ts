@@ -21,6 +21,8 @@ export interface ProfileUnits {
   readonly interval: number;
   /** First to last sample, in nanoseconds. */
   readonly durationNanos: number;
+  /** The first sample's wall-clock time, ns since the epoch, when the recording's clock places it (0: unknown). */
+  readonly timeNanos: bigint;
   /** Comments to keep in the profile. */
   readonly comments: readonly string[];
 }
@@ -154,6 +156,7 @@ export function writeProfile(
   const comments = units.comments.map((c) => strings.of(c));
   const periodTypeIndex = [strings.of(periodType), strings.of(periodUnit)] as const;
   for (const text of strings.list) out.string(6, text);
+  out.big(9, units.timeNanos);
   out.uint(10, units.durationNanos);
   out.message(11, inner, (w) => {
     w.uint(1, periodTypeIndex[0]);

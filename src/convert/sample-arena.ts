@@ -16,7 +16,7 @@
  * @module
  */
 import type { AttrSet, ParsePlan } from "../perf/attr.js";
-import { Sample } from "../perf/constants.js";
+import { RecordType, Sample } from "../perf/constants.js";
 import type { PerfSession } from "../perf/reader.js";
 import type { RawRecord, SampleRecord } from "../perf/records.js";
 import { HI, LO } from "../spaces/layout.js";
@@ -140,15 +140,28 @@ export class SampleArena {
   /** Copies the SAMPLE record `raw` of `session` in; returns where it starts. Throws the reader's errors for a malformed one. */
   add(raw: RawRecord, session: PerfSession): number {
     const body = raw.body;
-    if (body.buffer !== this.#buffer) {
-      this.#buffer = body.buffer;
-      this.#view = new DataView(body.buffer);
-      this.#u32 = new Uint32Array(body.buffer, 0, body.buffer.byteLength >> 2);
+    return this.addSample(body, body.byteOffset, body.length, raw.misc, raw.offset, raw.compressed, session);
+  }
+
+  /** {@link SampleArena.add} for a sample as a reader's sink takes it (body: `length` bytes of `bytes.buffer` from `b`). */
+  addSample(
+    bytes: Uint8Array,
+    b: number,
+    length: number,
+    recordMisc: number,
+    offset: number,
+    compressed: boolean,
+    session: PerfSession,
+  ): number {
+    const buffer = bytes.buffer;
+    if (buffer !== this.#buffer) {
+      this.#buffer = buffer;
+      this.#view = new DataView(buffer);
+      this.#u32 = new Uint32Array(buffer, 0, buffer.byteLength >> 2);
     }
     const view = this.#view;
-    const b = body.byteOffset;
     const attrSet: AttrSet = session.attrSet;
-    const plan = attrSet.planFor(raw.type, view, b, body.length, session.littleEndian, raw.offset);
+    const plan = attrSet.planFor(RecordType.SAMPLE, view, b, length, session.littleEndian, offset);
     let fields = this.#lastFields;
     if (plan !== this.#lastPlan) {
       if (!this.#fields.has(plan)) this.#fields.set(plan, session.littleEndian === LITTLE ? fieldsOf(plan) : undefined);
@@ -157,18 +170,18 @@ export class SampleArena {
       this.#lastFields = fields;
     }
     let nr = 0;
-    if (fields !== undefined && body.length >= fields.fixed) {
+    if (fields !== undefined && length >= fields.fixed) {
       const le = LITTLE;
       if (!this.chains) nr = 0;
-      else if (fields.chain >= 0 && body.length >= fields.chain + 8) {
+      else if (fields.chain >= 0 && length >= fields.chain + 8) {
         const high = view.getUint32(b + fields.chain + 4 * HI, le);
         const n = view.getUint32(b + fields.chain + 4 * LO, le);
-        nr = high === 0 && n <= (body.length - fields.chain - 8) >> 3 ? n : -1;
+        nr = high === 0 && n <= (length - fields.chain - 8) >> 3 ? n : -1;
       } else if (fields.chain >= 0) nr = -1;
       if (nr >= 0) {
         const at = this.length;
         const w = this.#reserve(HEADER_WORDS + 2 * nr);
-        let misc = raw.misc & 7;
+        let misc = recordMisc & 7;
         if (fields.time >= 0) {
           w[at + W.TIME_LO] = view.getUint32(b + fields.time + 4 * LO, le);
           w[at + W.TIME_HI] = view.getUint32(b + fields.time + 4 * HI, le);
@@ -194,8 +207,11 @@ export class SampleArena {
         w[at + W.NR] = nr;
         const from = b + fields.chain + 8;
         if ((from & 3) === 0) {
-          // Native order, so the chain's words copy as they are.
-          w.set(this.#u32.subarray(from >> 2, (from >> 2) + 2 * nr), at + HEADER_WORDS);
+          // Native order: the chain's words copy as they are.
+          const u32 = this.#u32;
+          const src = from >> 2;
+          const dst = at + HEADER_WORDS;
+          for (let i = 0; i < 2 * nr; i++) w[dst + i] = u32[src + i]!;
         } else {
           for (let i = 0; i < nr; i++) {
             w[at + HEADER_WORDS + 2 * i + LO] = view.getUint32(from + 8 * i + 4 * LO, le);
@@ -206,6 +222,14 @@ export class SampleArena {
         return at;
       }
     }
+    const raw: RawRecord = {
+      type: RecordType.SAMPLE,
+      misc: recordMisc,
+      size: length + 8,
+      offset,
+      compressed,
+      body: new Uint8Array(buffer, b, length),
+    };
     return this.addParsed(session.parse(raw) as SampleRecord, plan.attr.freq ? 1 : Number(plan.attr.samplePeriod));
   }
 

@@ -12,6 +12,7 @@ import { RecordType, USER_TYPE_START } from "../perf/constants.js";
 import type { OrderOptions, OrderStats } from "../perf/order.js";
 import type { PerfSession } from "../perf/reader.js";
 import type { PerfRecord, RawRecord } from "../perf/records.js";
+import type { RecordSink } from "../perf/splitter.js";
 import { HAS_TIME, SampleArena, W } from "./sample-arena.js";
 
 /** Where the windows deliver. */
@@ -103,20 +104,7 @@ export class RoundWindows {
     // perf takes records in input order when they lack sample_id_all: it cannot order them.
     this.#inputOrder ??= session.attrs[0]?.sampleIdAll === false;
     if (raw.type === RecordType.SAMPLE) {
-      const arena = this.#arena;
-      const at = arena.add(raw, session);
-      const w = arena.words;
-      const hi = w[at + W.TIME_HI]!;
-      const lo = w[at + W.TIME_LO]!;
-      if (this.#inputOrder || !(w[at + W.MISC]! & HAS_TIME) || (hi === 0 && lo === 0) || (hi === ALL && lo === ALL)) {
-        this.#now[0] = at;
-        this.#sink.samples(arena, this.#now);
-        if (this.#starts.length === 0) arena.clear();
-        return;
-      }
-      this.#queue(hi, lo, 0);
-      this.#starts.push(at);
-      this.#seqs.push(this.#seq++);
+      this.#took(this.#arena.add(raw, session));
       return;
     }
     const record = session.parse(raw);
@@ -130,6 +118,34 @@ export class RoundWindows {
     let i = events.length;
     while (i > 0 && events[i - 1]!.time > time) i--;
     events.splice(i, 0, { time, seq: this.#seq++, record, bytes: raw.size });
+  }
+
+  /** @internal A reader's sink for `session`'s records (`PerfDataStream.scan`). */
+  sinkFor(session: PerfSession): RecordSink {
+    return {
+      record: (raw) => this.push(raw, session),
+      sample: (bytes, bodyAt, bodyLength, misc, offset, compressed) => {
+        this.#inputOrder ??= session.attrs[0]?.sampleIdAll === false;
+        this.#took(this.#arena.addSample(bytes, bodyAt, bodyLength, misc, offset, compressed, session));
+      },
+    };
+  }
+
+  /** Queues the sample at `at`, or delivers it now when it cannot be ordered. */
+  #took(at: number): void {
+    const arena = this.#arena;
+    const w = arena.words;
+    const hi = w[at + W.TIME_HI]!;
+    const lo = w[at + W.TIME_LO]!;
+    if (this.#inputOrder || !(w[at + W.MISC]! & HAS_TIME) || (hi === 0 && lo === 0) || (hi === ALL && lo === ALL)) {
+      this.#now[0] = at;
+      this.#sink.samples(arena, this.#now);
+      if (this.#starts.length === 0) arena.clear();
+      return;
+    }
+    this.#queue(hi, lo, 0);
+    this.#starts.push(at);
+    this.#seqs.push(this.#seq++);
   }
 
   /** Delivers everything (perf's final flush, at the end of the input). */

@@ -22,7 +22,7 @@ import {
   type Section,
 } from "./header.js";
 import { type PerfRecord, parseRecord, type RawRecord } from "./records.js";
-import { Splitter } from "./splitter.js";
+import { type RecordSink, Splitter } from "./splitter.js";
 
 /**
  * Bounds on what reading one input may hold in memory; going past one is a {@link PerfDataError} with
@@ -195,6 +195,40 @@ function split(session: PerfSession, splitter: Splitter, chunk: Uint8Array, offs
   return out;
 }
 
+/** Has `session` note perf's own records on their way to `target`, as {@link split} does. */
+class ObservingSink implements RecordSink {
+  constructor(
+    private readonly session: PerfSession,
+    private readonly target: RecordSink,
+  ) {}
+
+  record(raw: RawRecord): void {
+    if (raw.type >= 64 && USER_RECORDS_OBSERVED.has(raw.type)) this.session.observe(raw);
+    this.target.record(raw);
+  }
+
+  sample(
+    bytes: Uint8Array,
+    bodyAt: number,
+    bodyLength: number,
+    misc: number,
+    offset: number,
+    compressed: boolean,
+  ): void {
+    this.target.sample(bytes, bodyAt, bodyLength, misc, offset, compressed);
+  }
+}
+
+/** A splitter for `session`'s input, sending its records to `sink` when one is given. */
+function splitterFor(session: PerfSession, limits: PerfReadLimits, sink: RecordSink | undefined): Splitter {
+  const splitter = new Splitter(session.littleEndian, limits);
+  if (sink !== undefined) splitter.sendTo(new ObservingSink(session, sink));
+  return splitter;
+}
+
+/** @internal Given the session before the first record: the sink for the records, or undefined to stop. */
+export type ScanStart = (session: PerfSession) => RecordSink | undefined;
+
 /** A whole perf.data file or pipe capture in memory: its session and its records. */
 export class PerfData {
   /** What the headers say; see {@link PerfSession}. */
@@ -215,6 +249,17 @@ export class PerfData {
     const end = session.data ? start + session.data.size : bytes.length;
     for (let at = start; at < end; at += SLICE)
       yield* split(session, splitter, bytes.subarray(at, Math.min(end, at + SLICE)), at);
+    splitter.finish(end);
+  }
+
+  /** @internal Sends the records in file order to `sink` (see {@link PerfDataStream.scan}). */
+  scan(sink: RecordSink): void {
+    const { bytes, session } = this;
+    const splitter = splitterFor(session, session.limits, sink);
+    const start = session.data ? session.data.offset : PIPE_HEADER_SIZE;
+    const end = session.data ? start + session.data.size : bytes.length;
+    const none: RawRecord[] = [];
+    for (let at = start; at < end; at += SLICE) splitter.push(bytes.subarray(at, Math.min(end, at + SLICE)), at, none);
     splitter.finish(end);
   }
 
@@ -367,6 +412,7 @@ export class PerfDataStream {
   private sessionValue: PerfSession | undefined;
   private readonly limits: PerfReadLimits;
   private started = false;
+  private start: ScanStart | undefined;
 
   /** @param source the input; @param options limits */
   constructor(
@@ -402,6 +448,11 @@ export class PerfDataStream {
     if (source instanceof Uint8Array) {
       const data = readPerfData(source, { limits: this.limits });
       this.sessionValue = data.session;
+      if (this.start !== undefined) {
+        const sink = this.start(data.session);
+        if (sink !== undefined) data.scan(sink);
+        return;
+      }
       let batch: RawRecord[] = [];
       for (const raw of data.rawRecords()) {
         batch.push(raw);
@@ -413,6 +464,19 @@ export class PerfDataStream {
       if (batch.length > 0) yield batch;
     } else if (typeof Blob !== "undefined" && source instanceof Blob) yield* this.fromBlob(source);
     else yield* this.fromChunks(source as AsyncIterable<Uint8Array> | Iterable<Uint8Array>);
+  }
+
+  /** @internal Reads the input once, its records in input order to the sink `start` gives (samples as bytes). */
+  async scan(start: ScanStart): Promise<void> {
+    this.start = start;
+    for await (const _ of this.rawBatches());
+  }
+
+  /** The sink {@link PerfDataStream.scan} reads to (null: stop; undefined: batches are read). */
+  private begin(session: PerfSession): RecordSink | undefined | null {
+    this.sessionValue = session;
+    if (this.start === undefined) return undefined;
+    return this.start(session) ?? null;
   }
 
   /** The raw records in input order (see {@link PerfData.rawRecords}). One pass: a stream is read once. */
@@ -449,8 +513,9 @@ export class PerfDataStream {
         );
       session.readFeatures(await blobBytes(blob, tailOffset, blob.size), tailOffset, header);
     }
-    this.sessionValue = session;
-    const splitter = new Splitter(session.littleEndian, this.limits);
+    const sink = this.begin(session);
+    if (sink === null) return;
+    const splitter = splitterFor(session, this.limits, sink);
     let offset = header.data.offset;
     for await (const chunk of blobChunks(blob.slice(header.data.offset, tailOffset))) {
       yield split(session, splitter, chunk, offset);
@@ -498,8 +563,9 @@ export class PerfDataStream {
         addAttrs(session, region, header);
         dataEnd = header.data.offset + header.data.size;
       }
-      this.sessionValue = session;
-      const splitter = new Splitter(session.littleEndian, this.limits);
+      const sink = this.begin(session);
+      if (sink === null) return;
+      const splitter = splitterFor(session, this.limits, sink);
       const tail: Uint8Array[] = [];
       let tailBytes = 0;
       for (;;) {

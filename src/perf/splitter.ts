@@ -16,6 +16,21 @@ export interface SplitterLimits {
 /** Bytes of `struct perf_event_header`. */
 const HEADER = 8;
 
+/** @internal Takes a splitter's records in input order: a SAMPLE as bytes (no objects), the others as RawRecords. */
+export interface RecordSink {
+  /** A record other than a sample. */
+  record(raw: RawRecord): void;
+  /** A SAMPLE: its body is `bytes.buffer`'s `bodyLength` bytes from `bodyAt`; the rest as in a RawRecord. */
+  sample(
+    bytes: Uint8Array,
+    bodyAt: number,
+    bodyLength: number,
+    misc: number,
+    offset: number,
+    compressed: boolean,
+  ): void;
+}
+
 /** A push parser of perf records over chunks of one stream. */
 export class Splitter {
   private carry: Uint8Array | undefined;
@@ -24,6 +39,7 @@ export class Splitter {
   private skip = 0;
   private zstd: ZstdStream | undefined;
   private inner: Splitter | undefined;
+  private sink: RecordSink | undefined;
 
   /**
    * @param le the stream's byte order
@@ -76,6 +92,11 @@ export class Splitter {
     }
   }
 
+  /** @internal Sends the records to `sink`, not to `push`'s array. */
+  sendTo(sink: RecordSink): void {
+    this.sink = sink;
+  }
+
   /** Checks the stream ended between records; `offset` is where it ended. */
   finish(offset: number): void {
     if (this.carryLength > 0)
@@ -124,8 +145,15 @@ export class Splitter {
       ? (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0
       : ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
     const misc = le ? bytes[at + 4]! | (bytes[at + 5]! << 8) : (bytes[at + 4]! << 8) | bytes[at + 5]!;
+    const sink = this.sink;
+    if (sink !== undefined && type === RecordType.SAMPLE) {
+      sink.sample(bytes, bytes.byteOffset + at + HEADER, size - HEADER, misc, offset, this.decompressed);
+      return;
+    }
     const body = bytes.subarray(at + HEADER, at + size);
-    out.push({ type, misc, size, offset, compressed: this.decompressed, body });
+    const raw: RawRecord = { type, misc, size, offset, compressed: this.decompressed, body };
+    if (sink !== undefined) sink.record(raw);
+    else out.push(raw);
     if (type === RecordType.AUXTRACE && body.length >= 8)
       this.skip = this.u64(body, 0, offset, "AUXTRACE payload size");
     else if (type === RecordType.COMPRESSED || type === RecordType.COMPRESSED2)
@@ -152,7 +180,10 @@ export class Splitter {
       payload = body.subarray(8, 8 + size);
     }
     this.zstd ??= new ZstdStream(this.limits.maxZstdWindow, this.limits.maxDecompressedBytes);
-    this.inner ??= new Splitter(this.le, this.limits, true);
+    if (this.inner === undefined) {
+      this.inner = new Splitter(this.le, this.limits, true);
+      if (this.sink !== undefined) this.inner.sendTo(this.sink);
+    }
     this.inner.push(this.zstd.push(payload, offset), offset, out);
   }
 

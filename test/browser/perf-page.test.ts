@@ -437,6 +437,90 @@ for (const event of held) self.onmessage(event);`;
     );
   }, 600_000);
 
+  it("a file chosen while another converts ends the older one's worker, and only the newer one is shown", async () => {
+    const watched = await demo.browser.context.newPage();
+    const errors: string[] = [];
+    watched.on("pageerror", (error) => errors.push(error.message));
+    try {
+      // Every section-6 worker the page starts: what it posted, and whether the page ended it before its result.
+      await watched.addInitScript(() => {
+        type Seen = { messages: number; result: boolean; endedConverting: boolean; resultBeforeNext?: boolean };
+        const seen: Seen[] = [];
+        (globalThis as unknown as { perfWorkers: Seen[] }).perfWorkers = seen;
+        const Native = Worker;
+        const ours = new WeakMap<Worker, Seen>();
+        globalThis.Worker = class extends Native {
+          constructor(url: string | URL, options?: WorkerOptions) {
+            super(url, options);
+            if (!/perf-worker/.test(String(url))) return;
+            for (const older of seen) older.resultBeforeNext ??= older.result;
+            const mine: Seen = { messages: 0, result: false, endedConverting: false };
+            seen.push(mine);
+            ours.set(this, mine);
+            this.addEventListener("message", (event: MessageEvent<{ type: string }>) => {
+              mine.messages++;
+              if (event.data.type !== "progress") mine.result = true;
+            });
+          }
+          override terminate(): void {
+            const mine = ours.get(this);
+            if (mine && !mine.result) mine.endedConverting = true;
+            super.terminate();
+          }
+        };
+      });
+      await watched.goto(demo.server.url);
+      await watched.locator("body[data-ready]").waitFor();
+      type Seen = { messages: number; result: boolean; endedConverting: boolean; resultBeforeNext?: boolean };
+      const workers = () => watched.evaluate(() => (globalThis as unknown as { perfWorkers: Seen[] }).perfWorkers);
+
+      const newer = join(scratch, "newer.data");
+      perfRecord(newer, [], { workload: [spin] });
+      const older = join(scratch, "older.data");
+      const seed = seedFrom("PERF_PAGE_SEED", "older recording");
+      // The older file must still be converting when the newer one is chosen: larger until it is.
+      let taken: Seen[] = [];
+      for (let samples = 200_000; ; samples *= 2) {
+        await writeFile(older, synthesizedRecording(mulberry32(seed), samples));
+        const first = (await workers()).length;
+        await watched.locator("#perf-input").setInputFiles(older);
+        await watched.waitForFunction(
+          (n) => {
+            const w = (globalThis as unknown as { perfWorkers: { messages: number }[] }).perfWorkers[n];
+            return w !== undefined && w.messages > 0;
+          },
+          first,
+          { timeout: 120_000 },
+        );
+        await choose(watched, newer);
+        taken = (await workers()).slice(first);
+        if (taken[0]!.resultBeforeNext === false) break;
+        if (samples >= 1_600_000) throw new Error(`${samples} samples converted before the next file was chosen`);
+      }
+      const [a, b] = taken;
+      expect(taken).toHaveLength(2);
+      expect(a!.endedConverting, "the older file's worker ended before its result").toBe(true);
+      expect(b!.result).toBe(true);
+
+      // Only the newer recording: its status, its table as the converter gives it, none of the older one's pid 7.
+      expect(await watched.locator("#perf-status").textContent()).toMatch(/^newer\.data \(/);
+      const { summary } = await convertPerfData(new Uint8Array(await readFile(newer)));
+      const shown = await shownProcesses(watched);
+      expect(shown.map((p) => [p.pid, p.comm])).toEqual(summary.processes.map((p) => [p.pid, p.comm]));
+      expect(shown.map((p) => p.pid)).not.toContain(7);
+      expect(await watched.locator("#perf-download").isEnabled()).toBe(true);
+
+      // The older worker posts nothing more while the same file converts in full again: it had ended.
+      await choose(watched, older);
+      const after = await workers();
+      expect(after[after.length - 1]!.result).toBe(true);
+      expect(after.slice(-3)[0], "the older worker, after a whole conversion of its file").toEqual(a);
+      expect(errors).toEqual([]);
+    } finally {
+      await watched.close();
+    }
+  }, 600_000);
+
   it("shows the reader's typed error for a truncated or garbage file, and the page goes on working", async () => {
     const seed = seedFrom("PERF_PAGE_SEED", "garbage perf.data");
     const next = mulberry32(seed);

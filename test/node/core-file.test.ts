@@ -158,38 +158,46 @@ async function withLocalCores<T>(body: () => Promise<T>): Promise<T | undefined>
   return withSysctl(CORE_PATTERN, "core", body);
 }
 
-describe("gcore of a live process", () => {
-  test("the same build IDs at the same addresses as eu-unstrip, the program's and its library's among them", async () => {
-    const child = await startProgram();
+let liveCore: Promise<string> | undefined;
+/** One gcore of `prog sleep`, made on first use, for the tests that read it and the ones that edit its bytes. */
+function gcoreOfLiveProgram(): Promise<string> {
+  liveCore ??= startProgram().then(async (child) => {
     try {
-      const core = gcore(child, "gcore");
-      const report = await readCoreBuildIds(core);
-      expectSameAsElfutils(report, core);
-      expect(moduleOf(report, prog)).toMatchObject({ status: "found", buildId: readelfBuildId(prog) });
-      expect(moduleOf(report, lib)).toMatchObject({ status: "found", buildId: readelfBuildId(lib) });
-      expect(moduleOf(report, "[vdso]").status).toBe("found");
-      expect(report).toMatchObject({ machine: 62, extendedNumbering: false, notInCore: 0 });
-      let out = "";
-      const program = registerCore(
-        new Command(),
-        commandContext({
-          out: (t) => {
-            out += t;
-          },
-          err: () => {},
-        }),
-      );
-      await program.parseAsync(["core", core], { from: "user" });
-      const libLine = moduleOf(report, lib);
-      expect(out).toContain(
-        `0x${libLine.start.toString(16)}+0x${(libLine.end - libLine.start).toString(16)} ${readelfBuildId(lib)} ${lib}\n`,
-      );
-      expect(out).toMatch(
-        new RegExp(`^${report.modules.length} files: ${report.modules.length} with build IDs, 0 not in core$`, "m"),
-      );
+      return gcore(child, "gcore");
     } finally {
       await stop(child);
     }
+  });
+  return liveCore;
+}
+
+describe("gcore of a live process", () => {
+  test("the same build IDs at the same addresses as eu-unstrip, the program's and its library's among them", async () => {
+    const core = await gcoreOfLiveProgram();
+    const report = await readCoreBuildIds(core);
+    expectSameAsElfutils(report, core);
+    expect(moduleOf(report, prog)).toMatchObject({ status: "found", buildId: readelfBuildId(prog) });
+    expect(moduleOf(report, lib)).toMatchObject({ status: "found", buildId: readelfBuildId(lib) });
+    expect(moduleOf(report, "[vdso]").status).toBe("found");
+    expect(report).toMatchObject({ machine: 62, extendedNumbering: false, notInCore: 0 });
+    let out = "";
+    const program = registerCore(
+      new Command(),
+      commandContext({
+        out: (t) => {
+          out += t;
+        },
+        err: () => {},
+      }),
+    );
+    await program.parseAsync(["core", core], { from: "user" });
+    const libLine = moduleOf(report, lib);
+    expect(out).toContain(
+      `0x${libLine.start.toString(16)}+0x${(libLine.end - libLine.start).toString(16)} ${readelfBuildId(lib)} ${lib}\n`,
+    );
+    expect(out).toMatch(
+      new RegExp(`^${report.modules.length} files: ${report.modules.length} with build IDs, 0 not in core$`, "m"),
+    );
   });
 });
 
@@ -253,12 +261,7 @@ describe("bad input: a typed error naming the file", () => {
   let notes: { offset: number; size: number };
 
   beforeAll(async () => {
-    const child = await startProgram();
-    try {
-      core = new Uint8Array(readFileSync(gcore(child, "sample")));
-    } finally {
-      await stop(child);
-    }
+    core = new Uint8Array(readFileSync(await gcoreOfLiveProgram()));
     const v = new DataView(core.buffer, core.byteOffset, core.byteLength);
     const phoff = Number(v.getBigUint64(32, true));
     for (let i = 0; i < v.getUint16(56, true); i++) {

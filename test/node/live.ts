@@ -50,15 +50,15 @@ export function readelfBuildId(path: string): string | null {
 /** How long a child may take to exec or map something on a loaded machine before a test gives up. */
 export const CHILD_DEADLINE_MS = Number(process.env.BIC_CHILD_DEADLINE_MS ?? 30_000);
 
-/** Polls `probe` every 10 ms until it returns a value, or throws naming `what` after {@link CHILD_DEADLINE_MS}. */
-export async function waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
-  const deadline = performance.now() + CHILD_DEADLINE_MS;
+/** Polls `probe` every 10 ms until it returns a value, or throws naming `what` after `deadlineMs` ({@link CHILD_DEADLINE_MS}). */
+export async function waitFor<T>(what: string, probe: () => T | undefined, deadlineMs = CHILD_DEADLINE_MS): Promise<T> {
+  const deadline = performance.now() + deadlineMs;
   for (;;) {
     try {
       const value = probe();
       if (value !== undefined) return value;
     } catch {}
-    if (performance.now() > deadline) throw new Error(`${what} within ${CHILD_DEADLINE_MS} ms`);
+    if (performance.now() > deadline) throw new Error(`${what} within ${deadlineMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -215,9 +215,11 @@ describe.skipIf(cannot !== undefined)("record, pprof and buildid-list against pe
       cwd: dir,
       timeoutMs: 300_000,
       started: (child) => {
+        // 0.2 s of CPU can take minutes at load 30 under nice 10 (30 s was not enough): wait up to 240 s, inside the CLI's 300 s.
         waitFor(
           "./hot never ran 0.2 s under the CLI's perf",
           () => cpuTicks(descendant(child.pid!, "hot")) >= 20 || undefined,
+          240_000,
         )
           .then(() => child.kill("SIGINT"))
           .catch((error: unknown) => {

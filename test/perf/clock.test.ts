@@ -7,7 +7,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Profile } from "pprof-format";
 import { afterAll, describe, expect, test } from "vitest";
+import { convertPerfData } from "../../src/convert/index.js";
 import { Feature, RecordType } from "../../src/perf/constants.js";
 import { type PerfClock, realtimeOf, timesOnClock } from "../../src/perf/header.js";
 import { PerfDataError, readPerfData, type SampleRecord, streamPerfData } from "../../src/perf/index.js";
@@ -21,6 +23,7 @@ const dir = mkdtempSync(join(tmpdir(), "bic-clock-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cannot = perfCannotRecord(dir);
 if (cannot) console.log(`skipping the perf clock tests: ${cannot}`);
+const noGo = spawnSync("go", ["version"]).status === 0 ? undefined : "no go toolchain";
 
 // perf formats `tod` and the reference time in local time: pin it.
 const ENV = { ...process.env, TZ: "UTC" };
@@ -124,6 +127,40 @@ describe.skipIf(cannot !== undefined)("perf record -k: the clock of a recording"
           expect(BigInt(first.replace(".", ""))).toBeGreaterThan(session.clock!.clockNs);
         }
       });
+
+  test("pprof's time_nanos is the first sample's time of day, as perf script -F tod prints it (go tool pprof reads it)", async () => {
+    for (const [clock, pipe] of [
+      ["mono", false],
+      ["realtime", true],
+    ] as const) {
+      const file = join(dir, `tod-${clock}.data`);
+      recordTo(file, clock, pipe);
+      const first = perfSampleTimes(file).sort()[0]!;
+      const { profile } = await convertPerfData(new Uint8Array(readFileSync(file)));
+      const ns = BigInt(Profile.decode(profile).timeNanos);
+      expect(`${secs(ns)} ${tod(ns)}`.split(" ").slice(1).join(" "), `-k ${clock}`).toBe(
+        first.split(" ").slice(1).join(" "),
+      );
+      if (noGo) continue;
+      const pb = join(dir, `tod-${clock}.pb`);
+      writeFileSync(pb, profile);
+      const raw = spawnSync("go", ["tool", "pprof", "-raw", pb], { encoding: "utf8", env: ENV, timeout: 120_000 });
+      expect(raw.status, raw.stderr).toBe(0);
+      // Go prints time.Unix(0, TimeNanos) with its nanoseconds, trailing zeros dropped.
+      const go = /^Time: (\S+ \S+) \+0000 UTC$/m.exec(raw.stdout)?.[1];
+      expect(go, raw.stdout.slice(0, 300)).toBe(tod(ns).replace(/\.?0+$/, ""));
+    }
+  });
+
+  test("without -k: no time_nanos, as perf has no time of day for a sample", async () => {
+    const file = join(dir, "plain-tod.data");
+    perf(["record", "-q", "-e", "cpu-clock", "-o", file, "--", ...WORK]);
+    const { profile, summary } = await convertPerfData(new Uint8Array(readFileSync(file)));
+    expect(summary.samples).toBeGreaterThan(0);
+    expect(BigInt(Profile.decode(profile).timeNanos)).toBe(0n);
+    const run = spawnSync("perf", ["script", "-i", file, "-F", "tod"], { encoding: "utf8", env: ENV });
+    expect(`${run.stdout}${run.stderr}`).toMatch(/missing clock data/);
+  });
 
   test("without -k: no clock, as perf reports none", async () => {
     const file = join(dir, "plain.data");

@@ -10,6 +10,7 @@ import { KIND } from "./file-table.js";
 import { ArchiveMemberCache } from "./member-cache.js";
 import { fdReader } from "./reads.js";
 import { readElfLayout, sectionWithBytes } from "./sections.js";
+import { canonicalSourcePath } from "./sources.js";
 
 /** An ELF member of an archive as the index holds it. */
 export interface ArchivedFile {
@@ -58,6 +59,15 @@ export async function openArchivedArtifact(
   return undefined;
 }
 
+const newer = (a: bigint, b: bigint): number => (a > b ? 1 : a < b ? -1 : 0);
+
+// elfutils' sharedprefix(): how many leading characters `a` and `b` have in common.
+function sharedPrefix(a: string, b: string): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
 /**
  * The members of the package archives an index holds, opened through a member cache made on first
  * use (archives are opened from their root, never through a link, and only while unchanged since
@@ -104,6 +114,37 @@ export class IndexedMembers {
         if (!this.#unchanged(row.archive.root, file.archive, file.stamp)) continue;
         const opened = await openArchivedArtifact(cache, file, artifact, section);
         if (opened) return { ...opened, mtimeMs: row.mtimeS * 1000 };
+      } catch (error) {
+        if (error instanceof ProcfsMissingError) throw error;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The source `path` (as a `/source` request names it, matched as given or canonicalised) from a
+   * member of any indexed archive, when a debuginfo member of `id` names it, as elfutils' `-U`/`-R`
+   * answer: the archive sharing the longest prefix of its path with an archive holding `id` first,
+   * then the newest. `undefined` when none does or none can be read now.
+   */
+  async openSource(id: string, path: string): Promise<(OpenedArchivedArtifact & { mtimeMs: number }) | undefined> {
+    const buildId = Buffer.from(id, "hex");
+    const rows = this.#index.database.archivedSourcesOf(buildId, [...new Set([path, canonicalSourcePath(path)])]);
+    const holders = rows.length === 0 ? [] : this.#index.members(id).map((m) => m.archive.path);
+    if (holders.length === 0) return undefined;
+    const score = (archive: string) => Math.max(-1, ...holders.map((h) => sharedPrefix(archive, h)));
+    const ranked = rows
+      .map((row) => ({ row, score: score(row.archive.path) }))
+      .sort((a, b) => b.score - a.score || newer(b.row.archive.stamp[3]!, a.row.archive.stamp[3]!));
+    const cache = await this.#memberCache();
+    for (const { row } of ranked) {
+      const [dev, ino, size, mtimeNs, ctimeNs] = row.archive.stamp as [bigint, bigint, bigint, bigint, bigint];
+      const stamp = { dev, ino, size, mtimeNs, ctimeNs };
+      try {
+        if (!this.#unchanged(row.archive.root, row.archive.path, stamp)) continue;
+        const fd = await cache.open(row.archive.path, stamp, row.member, row.size);
+        const headers = archiveHeaders(row.archive.path, row.member);
+        return { fd, start: 0, length: row.size, headers, mtimeMs: row.mtimeS * 1000 };
       } catch (error) {
         if (error instanceof ProcfsMissingError) throw error;
       }

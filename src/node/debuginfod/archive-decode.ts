@@ -19,22 +19,44 @@ const XZ_BUF_ERROR = 8;
 
 const readAt = promisify(read);
 
-/** `length` bytes of `fd` from `start`, in chunks; a file that ends first is {@link ArchiveError} `TRUNCATED`. */
+/**
+ * `length` bytes of `fd` from `start`, in chunks; a file that ends first is {@link ArchiveError}
+ * `TRUNCATED`. The next chunk's read is under way while the consumer decodes this one (one chunk
+ * ahead, so at most two are held); `return()` waits for it, so call it before closing `fd`.
+ */
 export async function* readRange(
   fd: number,
   archive: string,
   start: number,
   length: number,
 ): AsyncGenerator<Uint8Array> {
-  let at = start;
   const end = start + length;
-  while (at < end) {
+  const readChunk = async (at: number): Promise<Uint8Array> => {
     const chunk = new Uint8Array(Math.min(CHUNK, end - at));
     const { bytesRead } = await readAt(fd, chunk, 0, chunk.length, at);
     if (bytesRead === 0)
       throw new ArchiveError("TRUNCATED", archive, `the file ends at ${at} bytes, inside data that runs to ${end}`);
-    at += bytesRead;
-    yield bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead);
+    return bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead);
+  };
+  // Marked handled at once: a read ahead may fail while its consumer is still decoding; `await` still throws it.
+  const ahead = (at: number): Promise<Uint8Array> | undefined => {
+    if (at >= end) return undefined;
+    const read = readChunk(at);
+    read.catch(() => {});
+    return read;
+  };
+  let at = start;
+  let pending = ahead(at);
+  try {
+    while (pending) {
+      const chunk = await pending;
+      at += chunk.length;
+      pending = ahead(at);
+      yield chunk;
+    }
+  } finally {
+    // Ended early: the read ahead settles before the caller may close (and the system reuse) `fd`.
+    await pending?.catch(() => {});
   }
 }
 

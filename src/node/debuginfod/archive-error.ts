@@ -54,6 +54,12 @@ export interface ArchiveLimits {
   maxMemoryMemberBytes: number;
   /** Largest zstd window a frame may name (the decoder allocates it); xz dictionaries are bounded at 64 MiB by the decoder itself. */
   maxZstdWindow: number;
+  /**
+   * Most source paths kept over all the archive's debuginfo members (each member's DWARF is bounded
+   * on its own, as a file's). The exception to ending the read: a member that would pass it keeps
+   * none and is counted ({@link ArchiveScan.sourcesOverLimit}); its build ID is indexed all the same.
+   */
+  maxSourceNames: number;
 }
 
 /**
@@ -70,6 +76,7 @@ export const DEFAULT_ARCHIVE_LIMITS: Readonly<ArchiveLimits> = Object.freeze({
   maxMemberBytes: 4 * 1024 ** 3,
   maxMemoryMemberBytes: 32 * 1024 ** 2,
   maxZstdWindow: 8 * 1024 ** 2,
+  maxSourceNames: 2_000_000,
 });
 
 /**

@@ -17,9 +17,11 @@ import { bounded, decompress, readRange } from "./archive-decode.js";
 import type { PayloadEntry } from "./archive-entry.js";
 import { ArchiveError, type ArchiveLimits, archiveLimits } from "./archive-error.js";
 import { debPayload, type Payload, tarEntries } from "./deb.js";
+import { DwarfError, readSourceNames } from "./dwarf-lines.js";
 import { buildIdThrough, fdReader } from "./reads.js";
 import { cpioEntries, rpmPayload } from "./rpm.js";
 import { type ReadAt, readElfLayout } from "./sections.js";
+import { canonicalSourcePath } from "./sources.js";
 
 /** The kinds of archive read. */
 export type ArchiveFormat = "deb" | "rpm";
@@ -73,6 +75,22 @@ export interface ArchivedElf {
   executable: boolean;
   /** Has DWARF. */
   debuginfo: boolean;
+  /**
+   * The absolute source paths its DWARF line tables name, canonicalised as elfutils stores them (its
+   * `r_sref` rows): what `/source` may answer for its build ID from a member of this or another
+   * archive. Empty for a member without DWARF, with unreadable DWARF, or when sources are not read.
+   */
+  sources: string[];
+}
+
+/** A regular member that is not an ELF file with a build ID: one a source request may be answered from (elfutils' `r_sdef`). */
+export interface ArchivedOther {
+  /** Its name with one leading `/`, as {@link ArchivedElf.member}. */
+  member: string;
+  /** Its size in bytes. */
+  size: number;
+  /** Its modification time in the archive, in seconds. */
+  mtime: number;
 }
 
 /** What {@link scanArchive} found. */
@@ -87,6 +105,8 @@ export interface ArchiveScan {
   payload: string;
   /** ELF members with a build ID, in archive order. */
   elves: ArchivedElf[];
+  /** Every other regular member with a name, in archive order. */
+  otherFiles: ArchivedOther[];
   /** Entries of every type in the payload. */
   members: number;
   /** Regular files among them. */
@@ -97,6 +117,8 @@ export interface ArchiveScan {
   tooLarge: number;
   /** Entries whose name has a `..` component or a NUL, skipped. */
   refusedNames: number;
+  /** Debuginfo members whose source paths were not kept: they would have passed {@link ArchiveLimits.maxSourceNames}. */
+  sourcesOverLimit: number;
   /** Bytes the payload decompressed to. */
   expandedBytes: number;
 }
@@ -109,6 +131,8 @@ export interface ArchiveOptions {
   signal?: AbortSignal;
   /** Directory for the unlinked temporary file large members are read through; default the system's. */
   tmpdir?: string;
+  /** Read the source paths each ELF member's DWARF names ({@link ArchivedElf.sources}); default true (elfutils' `--disable-source-scan` is false). */
+  sources?: boolean;
 }
 
 /** The stamp of a file from its `fstat` (bigint fields). */
@@ -137,9 +161,10 @@ export async function walkArchive(
   const payload = format === "deb" ? await debPayload(fd, path, size) : await rpmPayload(fd, path, size);
   const limit = Math.min(limits.maxExpandedBytes, limits.maxRatio * Math.max(size, 1));
   let expandedBytes = 0;
+  const range = readRange(fd, path, payload.start, payload.length);
   const counted = (async function* () {
     for await (const chunk of bounded(
-      decompress(readRange(fd, path, payload.start, payload.length), payload.compression, path, limits),
+      decompress(range, payload.compression, path, limits),
       limit,
       path,
       `${payload.name} (limit ${limits.maxExpandedBytes} bytes, or ${limits.maxRatio} per byte of the archive)`,
@@ -159,6 +184,8 @@ export async function walkArchive(
     }
   } finally {
     await entries.return(undefined);
+    // A decoder may stop pulling without closing its source: end the reads here, before the caller closes `fd`.
+    await range.return(undefined);
   }
   return { payload, members, expandedBytes };
 }
@@ -246,9 +273,27 @@ async function holdElf(
   }
 }
 
+// The absolute paths a member's DWARF names, canonicalised; none when its DWARF cannot be read.
+function sourcePaths(read: ReadAt, size: number): string[] {
+  let names: ReturnType<typeof readSourceNames>;
+  try {
+    names = readSourceNames(read, size);
+  } catch (error) {
+    if (error instanceof DwarfError || error instanceof ElfError) return [];
+    throw error;
+  }
+  const paths = new Set<string>();
+  for (const name of names.sources.keys()) {
+    const path = canonicalSourcePath(name);
+    if (path.startsWith("/")) paths.add(path);
+  }
+  return [...paths];
+}
+
 /** Reads the archive's payload once and returns the build ID, kind and size of every ELF member that has a build ID. */
 export async function scanArchive(source: ArchiveSource, options: ArchiveOptions = {}): Promise<ArchiveScan> {
   const limits = archiveLimits(options.limits);
+  const readsSources = options.sources ?? true;
   return opening(source, async (opened, format) => {
     const { path, stat, fd } = opened;
     const result: ArchiveScan = {
@@ -257,13 +302,16 @@ export async function scanArchive(source: ArchiveSource, options: ArchiveOptions
       stamp: archiveStamp(stat),
       payload: "",
       elves: [],
+      otherFiles: [],
       members: 0,
       files: 0,
       elfWithoutBuildId: 0,
       tooLarge: 0,
       refusedNames: 0,
+      sourcesOverLimit: 0,
       expandedBytes: 0,
     };
+    let sourceBudget = limits.maxSourceNames;
     let spoolDir: string | undefined;
     const spool = async (): Promise<string> =>
       (spoolDir ??= await mkdtemp(join(options.tmpdir ?? tmpdir(), "buildid-archive-")));
@@ -274,20 +322,33 @@ export async function scanArchive(source: ArchiveSource, options: ArchiveOptions
       }
       if (!entry.regular) return;
       result.files++;
+      const { member, size, mtime } = entry;
+      const other = { member, size, mtime };
       if (entry.size > limits.maxMemberBytes) {
         result.tooLarge++;
+        result.otherFiles.push(other);
         return;
       }
       const held = await holdElf(entry, limits, spool);
-      if (!held) return;
+      if (!held) {
+        result.otherFiles.push(other);
+        return;
+      }
       try {
         const layout = readElfLayout(held.read, entry.size);
         const { buildId } = buildIdThrough(held.read, entry.size);
-        const { member, size, mtime } = entry;
-        result.elves.push({ member, size, mtime, buildId, executable: layout.executable, debuginfo: layout.debuginfo });
+        let sources = layout.debuginfo && readsSources ? sourcePaths(held.read, entry.size) : [];
+        if (sources.length > sourceBudget) {
+          result.sourcesOverLimit++;
+          sources = [];
+        }
+        sourceBudget -= sources.length;
+        const { executable, debuginfo } = layout;
+        result.elves.push({ member, size, mtime, buildId, executable, debuginfo, sources });
       } catch (error) {
         if (!(error instanceof ElfError)) throw error;
         result.elfWithoutBuildId++;
+        result.otherFiles.push(other);
       } finally {
         held.release();
       }

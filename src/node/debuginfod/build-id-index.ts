@@ -246,28 +246,39 @@ function firstLink(seen: Set<string>, stamp: readonly bigint[]): boolean {
   return true;
 }
 
-// The ELF members with a build ID of the package archive `name` in the directory `names` of `root` (archive.ts, its bounds); null when it cannot be read.
+// The ELF members with a build ID of the package archive `name` in the directory `names` of `root` (archive.ts, its
+// bounds), and what it holds for `/source` (when `sources`); null when it cannot be read.
 async function readArchive(
   root: RootDir,
   names: string[],
   name: string,
   path: string,
-): Promise<(MemberRow & { buildId: Uint8Array })[] | null> {
+  sources: boolean,
+): Promise<ArchiveRows | null> {
   const { fd, stat } = root.openFile(names, name);
   try {
-    const scan = await scanArchive({ path, fd, stat });
-    return scan.elves.flatMap((e) => {
+    const scan = await scanArchive({ path, fd, stat }, { sources });
+    const members = scan.elves.flatMap((e) => {
       const buildId = Buffer.from(e.buildId, "hex");
       if (buildId.length > ID_MAX) return [];
       const kind = KIND.BUILD_ID | (e.executable ? KIND.EXECUTABLE : 0) | (e.debuginfo ? KIND.DEBUGINFO : 0);
-      return [{ member: e.member, kind, size: e.size, mtimeS: e.mtime, buildId }];
+      return [{ member: e.member, kind, size: e.size, mtimeS: e.mtime, buildId, names: e.sources }];
     });
+    const sdefs = sources ? scan.otherFiles.map((f) => ({ member: f.member, size: f.size, mtimeS: f.mtime })) : [];
+    return { members, srefs: members.filter((m) => m.names.length > 0), sdefs };
   } catch (error) {
     if (error instanceof ProcfsMissingError) throw error;
     return null;
   } finally {
     closeSync(fd);
   }
+}
+
+/** What a package archive adds to the index: its ELF members, and the source paths and members `/source` matches (elfutils' r_sref, r_sdef). */
+interface ArchiveRows {
+  members: (MemberRow & { buildId: Uint8Array })[];
+  srefs: { buildId: Uint8Array; names: readonly string[] }[];
+  sdefs: { member: string; size: number; mtimeS: number }[];
 }
 
 /** Writes queued by a scan or groom, committed in transactions of bounded size. */
@@ -702,16 +713,16 @@ export class BuildIdIndex {
             stats.reads++;
             progress.reads++;
             if (c.long) stats.longBuildIds++;
-            let members: Awaited<ReturnType<typeof readArchive>> | undefined;
+            let archive: ArchiveRows | null | undefined;
             if (c.kind === 0 && archiveFormat(path)) {
               try {
-                members = await readArchive(roots[dir.root]!, dir.names, name, path);
+                archive = await readArchive(roots[dir.root]!, dir.names, name, path, this.#recordsSources);
               } catch (error) {
                 if (error instanceof ProcfsMissingError) throw error;
-                members = null;
+                archive = null;
               }
             }
-            if (members === null) stats.unreadable++;
+            if (archive === null) stats.unreadable++;
             const later = c.id && c.kind & KIND.DEBUGINFO ? { dir, name, stamp, id: 0 } : undefined;
             if (later) debuginfo.push(later);
             writes.add(() => {
@@ -719,7 +730,9 @@ export class BuildIdIndex {
               const id = db.insertFile(rootId, path, stamp, c.kind, c.id);
               kept.add(id);
               if (later) later.id = id;
-              if (members?.length) db.setMembers(id, members);
+              if (archive?.members.length) db.setMembers(id, archive.members);
+              if (archive?.srefs.length || archive?.sdefs.length)
+                db.setArchiveSources(id, archive.srefs, archive.sdefs);
             });
           }
           if (slice.due()) await slice.pause();

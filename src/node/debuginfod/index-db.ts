@@ -15,6 +15,8 @@
  *          ELF members of .deb/.rpm archives (src/node/debuginfod/archive.ts)
  * sources  file -> files (a debuginfo) | name (canonical path the DWARF gives) | dev ino size mtime_ns ctime_ns
  *          source files a debuginfo's line tables name, as found under a root (src/node/debuginfod/sources.ts)
+ * archive_srefs  archive -> files | build_id | name: source paths an archive's debuginfo member names (elfutils' r_sref)
+ * archive_sdefs  archive -> files | member | size | mtime_s: its other regular members, which may answer them (r_sdef)
  * ```
  * Rows of `members` and `sources` go with their file (`ON DELETE CASCADE`): a file that changed is
  * deleted and inserted anew, so nothing read from its old contents outlives them.
@@ -29,7 +31,7 @@ import { idOf, STAMP_WORDS } from "./file-table.js";
 import { decodeIndexFile } from "./index-file.js";
 
 /** Version of the schema this code writes; a database of a newer one is refused. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** `PRAGMA application_id` of an index database: "BIDX". */
 const APPLICATION_ID = 0x42494458;
@@ -61,6 +63,25 @@ export class IndexDatabaseError extends Error {
   }
 }
 
+// Schema 2's tables: sources inside package archives.
+const ARCHIVE_SOURCES = `
+CREATE TABLE archive_srefs (
+  archive INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+  build_id BLOB NOT NULL,
+  name TEXT NOT NULL,
+  PRIMARY KEY (build_id, name, archive)
+) WITHOUT ROWID;
+CREATE INDEX archive_srefs_archive ON archive_srefs (archive);
+CREATE TABLE archive_sdefs (
+  archive INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+  member TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_s INTEGER NOT NULL,
+  PRIMARY KEY (archive, member)
+) WITHOUT ROWID;
+CREATE INDEX archive_sdefs_member ON archive_sdefs (member);
+`;
+
 const SCHEMA = `
 CREATE TABLE roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
 CREATE TABLE files (
@@ -88,7 +109,7 @@ CREATE TABLE sources (
   dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
   PRIMARY KEY (file, name)
 ) WITHOUT ROWID;
-`;
+${ARCHIVE_SOURCES}`;
 
 /** A file's stamp: st_dev, st_ino, st_size, mtime ns, ctime ns ({@link STAMP_WORDS} words). */
 export type Stamp = readonly bigint[];
@@ -123,6 +144,18 @@ export interface MemberRow {
 export interface ArchivedMemberRow extends MemberRow {
   /** The archive's row. */
   archive: FileRow;
+}
+
+/** A regular member of an archive that a source path of a debuginfo member matches, with its archive. */
+export interface ArchivedSourceRow {
+  /** The archive's row. */
+  archive: FileRow;
+  /** The member's name, one leading `/`: the source path. */
+  member: string;
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in the archive, seconds. */
+  mtimeS: number;
 }
 
 /** A source file a debuginfo names, as found under a root. */
@@ -211,6 +244,8 @@ export class IndexDatabase {
   readonly #sourcesByBuildId: Database.Statement;
   readonly #unchanged: Database.Statement;
   readonly #dataVersion: Database.Statement;
+  /** {@link IndexDatabase.archivedSourcesOf}'s statements for one and two names, prepared on first use (a schema-1 replica has no tables for them). */
+  #archivedSources: Database.Statement[] | undefined;
   /** Bumped by every write of this connection: with `data_version` (other connections' commits), whether {@link IndexDatabase.counts} may be reused. */
   #generation = 0;
   #counts: { at: string; counts: IndexCounts } | undefined;
@@ -316,6 +351,14 @@ export class IndexDatabase {
     const version = pragma("user_version");
     if (version > SCHEMA_VERSION)
       throw new IndexDatabaseError("NEWER_SCHEMA", shown, `schema ${version}; this version reads ${SCHEMA_VERSION}`);
+    if (version === 1 && !readonly) {
+      // Schema 1 kept no sources of archives: an impossible mtime has the next scan read each archive again.
+      db.transaction(() => {
+        db.exec(ARCHIVE_SOURCES);
+        db.exec("UPDATE files SET mtime_ns = -1 WHERE path LIKE '%.deb' OR path LIKE '%.ddeb' OR path LIKE '%.rpm'");
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
+    }
     db.pragma("foreign_keys = ON");
     db.pragma("busy_timeout = 5000");
     // better-sqlite3 builds SQLite with a 16 MiB page cache, which a scan fills; the files it reads are in the OS's cache anyway.
@@ -473,6 +516,51 @@ export class IndexDatabase {
       "INSERT INTO sources (file, name, dev, ino, size, mtime_ns, ctime_ns) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     for (const s of sources) insert.run(file, s.name, ...s.stamp.map(toInt));
+  }
+
+  /** Replaces what archive `archive` (a file id) holds for sources: the paths its debuginfo members name, and its other regular members. */
+  setArchiveSources(
+    archive: number,
+    srefs: readonly { buildId: Uint8Array; names: readonly string[] }[],
+    sdefs: readonly { member: string; size: number; mtimeS: number }[],
+  ): void {
+    this.#generation++;
+    this.#db.prepare("DELETE FROM archive_srefs WHERE archive = ?").run(archive);
+    this.#db.prepare("DELETE FROM archive_sdefs WHERE archive = ?").run(archive);
+    const sref = this.#db.prepare("INSERT OR IGNORE INTO archive_srefs (archive, build_id, name) VALUES (?, ?, ?)");
+    for (const { buildId, names } of srefs) for (const name of names) sref.run(archive, Buffer.from(buildId), name);
+    const sdef = this.#db.prepare(
+      "INSERT OR IGNORE INTO archive_sdefs (archive, member, size, mtime_s) VALUES (?, ?, ?, ?)",
+    );
+    for (const m of sdefs) sdef.run(archive, m.member, m.size, m.mtimeS);
+  }
+
+  /**
+   * Members of any archive named as one of `names` that a debuginfo member of `buildId` names as a
+   * source (elfutils' `_query_s` over `r_sref` and `r_sdef`); none from a schema-1 database read only.
+   * `names`: the path as requested and canonicalised (one when they are equal).
+   */
+  archivedSourcesOf(buildId: Uint8Array, names: readonly string[]): ArchivedSourceRow[] {
+    if (names.length === 0 || names.length > 2)
+      throw new RangeError(`names must hold 1 or 2 paths, got ${names.length}`);
+    if (Number(this.#db.pragma("user_version", { simple: true })) < 2) return [];
+    this.#archivedSources ??= [1, 2].map((n) =>
+      this.#db
+        .prepare(
+          "SELECT DISTINCT f.id, r.path AS root, f.path, f.dev, f.ino, f.size, f.mtime_ns, f.ctime_ns, f.kind, " +
+            "d.member, d.size AS member_size, d.mtime_s FROM archive_srefs s " +
+            "JOIN archive_sdefs d ON d.member = s.name JOIN files f ON f.id = d.archive JOIN roots r ON r.id = f.root " +
+            `WHERE s.build_id = ? AND s.name IN (${n === 1 ? "?" : "?, ?"})`,
+        )
+        .safeIntegers(true),
+    );
+    const rows = this.#archivedSources[names.length - 1]!.all(Buffer.from(buildId), ...names) as Row[];
+    return rows.map((row) => ({
+      archive: fileRow(row),
+      member: row.member as string,
+      size: Number(row.member_size),
+      mtimeS: Number(row.mtime_s),
+    }));
   }
 
   /** Source files the debuginfo files of `buildId` name. */

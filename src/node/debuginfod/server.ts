@@ -528,10 +528,7 @@ function route(serving: Serving, req: IncomingMessage, res: ServerResponse): voi
       );
       return;
     }
-    // Federation: a source the index does not hold is a miss to forward.
-    if (federation) return federation.forward(req, res, { artifact, id, name: path });
-    metrics.misses++;
-    throw new HttpError(404, "not found");
+    return sourceFromArchive(serving, req, res, id, path);
   }
   if (!ARTIFACTS.includes(artifact as Artifact)) {
     count(metrics.requests, "other");
@@ -559,6 +556,30 @@ function route(serving: Serving, req: IncomingMessage, res: ServerResponse): voi
   if (federation && !(artifact === "section" && lookups.lookup(id).some((f) => f.debuginfo))) {
     return federation.forward(req, res, { artifact: artifact as Artifact, id, name: section });
   }
+  metrics.misses++;
+  throw new HttpError(404, "not found");
+}
+
+// A source no file on disk holds, from a member of a package archive (archive-artifact.ts); a miss goes upstream when there are upstreams.
+async function sourceFromArchive(
+  { metrics, federation, members }: Serving,
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: string,
+  path: string,
+): Promise<void> {
+  const opened = await members.openSource(id, path);
+  if (opened) {
+    if (res.destroyed) {
+      closeSync(opened.fd);
+      return;
+    }
+    noteSource(res, "archive");
+    sendBody(req, res, opened, metrics);
+    return;
+  }
+  // Federation: a source the index does not hold is a miss to forward.
+  if (federation) return federation.forward(req, res, { artifact: "source", id, name: path });
   metrics.misses++;
   throw new HttpError(404, "not found");
 }

@@ -22,6 +22,7 @@ import { ElfError } from "../../../src/elf.js";
 import { SHT_NOBITS } from "../../../src/elf-constants.js";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
 import { KIND, TableBuilder } from "../../../src/node/debuginfod/file-table.js";
+import { SCHEMA_VERSION } from "../../../src/node/debuginfod/index-db.js";
 import { encodeIndexFile, IndexFileError } from "../../../src/node/debuginfod/index-file.js";
 import { fdReader } from "../../../src/node/debuginfod/reads.js";
 import { readElfLayout } from "../../../src/node/debuginfod/sections.js";
@@ -211,7 +212,7 @@ describe("BuildIdIndex", () => {
     await expect(reader.groom()).rejects.toMatchObject({ name: "IndexReadOnlyError" });
     reader.dispose();
     const raw = new Database(file);
-    raw.pragma("user_version = 2");
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
     const was = readFileSync(file);
     await expect(BuildIdIndex.open(file)).rejects.toMatchObject({ code: "NEWER_SCHEMA" });

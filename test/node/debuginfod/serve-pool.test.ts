@@ -35,7 +35,10 @@ function fresh(url: string): Promise<{ status: number; body: Buffer }> {
 
 /** Requests received by each process, from /metrics, by pid. */
 async function perProcess(url: string): Promise<Map<number, number>> {
-  const text = (await fresh(`${url}/metrics`)).body.toString("utf8");
+  return perProcessIn((await fresh(`${url}/metrics`)).body.toString("utf8"));
+}
+
+function perProcessIn(text: string): Map<number, number> {
   return new Map(
     [...text.matchAll(/^serving_process_requests_total\{pid="(\d+)"\} (\d+)$/gm)].map((m) => [
       Number(m[1]),
@@ -44,10 +47,21 @@ async function perProcess(url: string): Promise<Map<number, number>> {
   );
 }
 
-const metric = async (url: string, name: string): Promise<number> => {
-  const text = (await fresh(`${url}/metrics`)).body.toString("utf8");
-  return Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? Number.NaN);
-};
+const metric = async (url: string, name: string): Promise<number> =>
+  valueIn((await fresh(`${url}/metrics`)).body.toString("utf8"), name);
+
+const valueIn = (text: string, name: string): number =>
+  Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+
+/** /metrics as made once all `processes` reported: one late by 2 s is left out of that answer (20 hits of 30 at load 30). */
+async function reported(url: string, processes: number): Promise<string> {
+  let text = "";
+  await until(`/metrics from ${processes} processes`, async () => {
+    text = (await fresh(`${url}/metrics`)).body.toString("utf8");
+    return valueIn(text, "serving_processes") === processes;
+  });
+  return text;
+}
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
@@ -112,13 +126,15 @@ describe("serve -j N: serving processes", () => {
     try {
       const p = tree.programs[0]!;
       const want = readFileSync(p.executable);
-      const before = await metric(s.url, "buildid_hits_total");
-      const earlier = await perProcess(s.url);
+      const earlierText = await reported(s.url, 4);
+      const before = valueIn(earlierText, "buildid_hits_total");
+      const earlier = perProcessIn(earlierText);
       const answers = await Promise.all(Array.from({ length: 30 }, () => fresh(`${s.url}/buildid/${p.id}/executable`)));
       for (const a of answers) expect(a.status).toBe(200);
       for (const a of answers) expect(a.body.equals(want)).toBe(true);
-      expect((await metric(s.url, "buildid_hits_total")) - before).toBe(30);
-      const counts = await perProcess(s.url);
+      const text = await reported(s.url, 4);
+      expect(valueIn(text, "buildid_hits_total") - before).toBe(30);
+      const counts = perProcessIn(text);
       expect(counts.size).toBe(4);
       const members = [...counts.keys()].filter((pid) => pid !== s.child.pid);
       expect(members).toHaveLength(3);

@@ -133,11 +133,15 @@ for (const mode of ["dl", "fixed"]) {
         const second = await next();
         const addresses = [...new Set([...pages(first), ...pages(second)])];
         const resolver = await BuildIdResolver.create({ now: monotonic, mapsMaxAgeMs: 2, fileMaxAgeMs });
+        // At least 1.5 s, and on until each library has been answered: at load 24, 1.5 s held 2 calls.
         const until = monotonic() + 1500;
-        while (monotonic() < until) {
+        const deadline = monotonic() + 4 * CHILD_DEADLINE_MS;
+        const answered = new Set<string>();
+        while (monotonic() < until || (answered.size < IDS.length && monotonic() < deadline)) {
           const callStart = monotonic();
           const answers = await resolver.resolveMany(child.pid!, addresses);
           calls.push({ start: callStart, end: monotonic(), addresses, answers });
+          for (const r of answers) if (r.ok && IDS.includes(r.buildId)) answered.add(r.buildId);
           await new Promise((r) => setImmediate(r));
         }
       } finally {
