@@ -10,7 +10,7 @@
 import { type BigIntStats, closeSync, type Dirent } from "node:fs";
 import { ElfError } from "../../elf.js";
 import { RootDir } from "../files/under-root.js";
-import { archiveFormat } from "./archive.js";
+import { archiveFormat } from "./archive-format.js";
 import { ID_MAX, KIND } from "./file-table.js";
 import type { IndexDatabase, SourceRow, Stamp } from "./index-db.js";
 import { buildIdThrough, HEAD, pagedReader } from "./reads.js";
