@@ -3,7 +3,7 @@
 // through its own database (ours: serve --index, theirs: -d):
 // - index: from start to the first answer (any status) and to a complete index (every sample URL a 200)
 //   on a first scan; then a restart on the same database: its first answer, its first hit, and the
-//   rescan behind it; peak RSS (VmHWM) of each, against the RSS of our serve idle over an empty root;
+//   rescan behind it; peak RSS (VmHWM) of each, against the RSS of the same server idle over an empty root;
 // - throughput and p99 under autocannon on 127.0.0.1, hits and misses, then hits while each rescans
 //   every second (ours -t 1, elfutils' -t 1), with the server's CPU time per request (all its threads).
 // Other work on the machine moves absolute figures: the load average is printed, and each target is a
@@ -461,7 +461,6 @@ async function main(): Promise<void> {
   const js = values["serving-processes"]?.split(",") ?? [undefined];
   const cs = values.concurrency?.split(",") ?? [undefined];
   const ourContenders = js.flatMap((j) => cs.map((c) => ours(j, c)));
-  const OURS = ourContenders[0]!;
   const before =
     values.before === undefined
       ? []
@@ -487,7 +486,9 @@ async function main(): Promise<void> {
     const missPaths = Array.from({ length: 100 }, (_, n) => `/buildid/${buildId(seed + 1n, n)}/executable`);
     const roots = [...SYSTEM_ROOTS, tree];
     const start = onlyLoad ? 0 : nodeStart();
-    const idle = onlyLoad ? 0 : await idleRss(OURS, dir);
+    // Each of ours against its own idle: a checkout's serve (--before) may hold less or more at rest.
+    const idles = new Map<Contender, number>();
+    for (const c of onlyLoad ? [] : indexed) idles.set(c, await idleRss(c, dir));
     const idleTheirs = onlyLoad ? 0 : await idleRss(ELFUTILS, dir);
     const racing = [...indexed, ELFUTILS];
     const figures = new Map<Contender, IndexFigures[]>(racing.map((c) => [c, []]));
@@ -525,7 +526,7 @@ async function main(): Promise<void> {
     ];
     let out = `\nroots: ${roots.join(", ")} (${ids.length} build IDs asked, ${paths.length} URLs); load average ${loadBefore} before, ${load()} after\n`;
     if (!onlyLoad) {
-      out += `Node's start (buildid-cache --version): ${fmt(start)} ms; our serve idle over an empty root: ${fmt(idle)} MB RSS (elfutils: ${fmt(idleTheirs)} MB)\n`;
+      out += `Node's start (buildid-cache --version): ${fmt(start)} ms; idle over an empty root (MB RSS): ${indexed.map((c) => `${c.name} ${fmt(idles.get(c)!)}`).join(", ")}, elfutils ${fmt(idleTheirs)}\n`;
       out += `contenders: ${racing.map((c, i) => `[${i}] ${c.name}`).join(", ")}\n\n`;
       out += `${"median of rounds".padEnd(38)}${racing.map((_, i) => cell(`[${i}]`, 9)).join("")}${indexed.map((_, i) => cell(`[${i}]/elf`, 10)).join("")}\n`;
       for (const [key, label] of keys)
@@ -552,7 +553,7 @@ async function main(): Promise<void> {
     if (!onlyLoad)
       for (const c of indexed) {
         const mine = figures.get(c)!;
-        const peakOver = (key: keyof IndexFigures) => med(mine, key) - idle;
+        const peakOver = (key: keyof IndexFigures) => med(mine, key) - idles.get(c)!;
         out +=
           `  ${c.name}: first answer after a restart <= max(elfutils', 2x Node's start) = ${fmt(bound("restartAnswer"))} ms: ${fmt(med(mine, "restartAnswer"))} ms, ${verdict(med(mine, "restartAnswer") <= bound("restartAnswer"))}\n` +
           `  ${c.name}: first answer during a first scan <= max(elfutils', 2x Node's start) = ${fmt(bound("firstAnswer"))} ms: ${fmt(med(mine, "firstAnswer"))} ms, ${verdict(med(mine, "firstAnswer") <= bound("firstAnswer"))}\n` +
