@@ -128,7 +128,7 @@ try {
   console.log(`load: at the start ${started}`);
   console.log(`      at the end   ${uptime()}`);
   console.log(
-    `${runs} runs per size, each in a new tab and a new worker. Per run: the page's fastest round of each side;` +
+    `${runs} runs per size, each in a new tab with a new worker per side. Per run: the page's fastest round of each side;` +
       ` here the median of the runs, and each run's Map ÷ cache.`,
   );
   console.log("");

@@ -1,23 +1,52 @@
-// Section 3: the benchmark, run in a worker, shown as a chart and a table of ratios with their spread.
+// Section 3: the benchmark, each side in a worker of its own, shown as a chart and a table of ratios with their spread.
 import type { BuildIdCacheStats } from "../src/index.js";
-import { AGREE, type BenchResult, MIN_ROUNDS, SWEEP_BYTES } from "./bench.js";
-import type { BenchMessage, BenchRequest } from "./bench-worker.js";
+import {
+  AGREE,
+  type BenchResult,
+  MIN_ROUNDS,
+  type OpenSide,
+  runBenchmark,
+  SIDE_WORKER,
+  type SideResult,
+  SWEEP_BYTES,
+} from "./bench.js";
+import type { SideReply, SideRequest, SideValue } from "./bench-worker.js";
 import { barChart } from "./chart.js";
 import { cell, element, messageOf } from "./dom.js";
 
-/** Runs the benchmark over `keys` keys in a new worker; `progress` hears each step. */
-function runInWorker(keys: number, progress: (step: string) => void): Promise<BenchResult> {
-  const worker = new Worker(new URL("./bench-worker.ts", import.meta.url), { type: "module" });
-  return new Promise<BenchResult>((resolve, reject) => {
-    worker.onmessage = ({ data }: MessageEvent<BenchMessage>) => {
-      if (data.type === "progress") progress(data.progress.step);
-      else if (data.type === "result") resolve(data.result);
-      else reject(new Error(data.message));
-    };
-    worker.onerror = (event) => reject(new Error(event.message || "the benchmark's worker failed to start"));
-    worker.postMessage({ keys } satisfies BenchRequest);
-  }).finally(() => worker.terminate());
-}
+/** Opens one side of the benchmark in a new worker of its own, so the two sides never share a heap. */
+const openInWorker: OpenSide = async (side, keys, resolution) => {
+  const worker = new Worker(new URL("./bench-worker.ts", import.meta.url), { type: "module", name: SIDE_WORKER[side] });
+  // Calls are made one at a time, so each reply answers the oldest pending call.
+  const pending: { resolve: (value: SideValue) => void; reject: (error: Error) => void }[] = [];
+  const fail = (error: Error) => {
+    for (const call of pending.splice(0)) call.reject(error);
+  };
+  worker.onmessage = ({ data }: MessageEvent<SideReply>) => {
+    const call = pending.shift();
+    if (data.type === "value") call?.resolve(data.value);
+    else call?.reject(new Error(data.message));
+  };
+  worker.onerror = (event) => fail(new Error(event.message || "the benchmark's worker failed to start"));
+  const call = <T extends SideValue>(request: SideRequest) =>
+    new Promise<T>((resolve, reject) => {
+      pending.push({ resolve: resolve as (value: SideValue) => void, reject });
+      worker.postMessage(request);
+    });
+  try {
+    await call({ call: "open", side, keys, resolution });
+  } catch (error) {
+    worker.terminate();
+    throw error;
+  }
+  return {
+    warm: (row) => call<undefined>({ call: "warm", row }),
+    turn: (row, round) => call<undefined>({ call: "turn", row, round }),
+    fastest: () => call<[number, number, number][]>({ call: "fastest" }),
+    finish: () => call<SideResult>({ call: "finish" }),
+    close: () => worker.terminate(),
+  };
+};
 
 const ns = (value: number) => value.toFixed(1);
 const times = (value: number) => `${value.toFixed(2)}×`;
@@ -61,6 +90,7 @@ function showResult(result: BenchResult): void {
         ? ` (more than ${MIN_ROUNDS}, until the two halves agreed within ${agree})`
         : ` (the two halves agreed within ${agree})`
       : `; the two halves still differed by more than ${agree} when the benchmark stopped: the machine was busy`) +
+    "; each side in a worker of its own, so neither side's turn follows the other's allocations in the same heap" +
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's near caches` +
     `, timed in slices of about ${slice} ms; the lookup rows' keys were each looked up once, untimed, since they went in.` +
@@ -81,7 +111,7 @@ export function mountBenchSection(showStats: (bench: BuildIdCacheStats) => void)
     button.disabled = true;
     try {
       const started = performance.now();
-      const result = await runInWorker(keys, (step) => (status.textContent = `Running: ${step}…`));
+      const result = await runBenchmark(keys, ({ step }) => (status.textContent = `Running: ${step}…`), openInWorker);
       showResult(result);
       showStats(result.stats);
       const seconds = ((performance.now() - started) / 1000).toFixed(1);

@@ -1,24 +1,39 @@
-// The benchmark's worker: one run of runBenchmark per worker, so no run inherits another's heap or JIT state.
-import { type BenchProgress, type BenchResult, runBenchmark } from "./bench.js";
+// One side of the benchmark in a worker of its own, new for every run: the other side's allocations live in another heap.
+import { BenchSide, type SideName, type SideResult } from "./bench.js";
 
-/** What the page posts to start a run. */
-export interface BenchRequest {
-  keys: number;
+/** What the page posts: first the side to open, then calls on it, each answered by a {@link SideReply}. */
+export type SideRequest =
+  | { call: "open"; side: SideName; keys: number; resolution: number }
+  | { call: "warm"; row: number }
+  | { call: "turn"; row: number; round: number }
+  | { call: "fastest" }
+  | { call: "finish" };
+
+/** The answer to each {@link SideRequest}, in order: its value, or why it failed. */
+export type SideReply = { type: "value"; value: SideValue } | { type: "error"; message: string };
+
+/** What a call on a side answers. */
+export type SideValue = [number, number, number][] | SideResult | undefined;
+
+let bench: BenchSide | undefined;
+
+function answer(request: SideRequest, side: BenchSide | undefined): SideValue {
+  if (request.call === "open") return undefined;
+  if (!side) throw new Error(`'${request.call}' before 'open'`);
+  if (request.call === "warm") side.warm(request.row);
+  else if (request.call === "turn") side.turn(request.row, request.round);
+  else return request.call === "fastest" ? side.fastest() : side.finish();
+  return undefined;
 }
 
-/** What the worker posts back: progress while it runs, then the result or why it failed. */
-export type BenchMessage =
-  | { type: "progress"; progress: BenchProgress }
-  | { type: "result"; result: BenchResult }
-  | { type: "error"; message: string };
-
-const post = (message: BenchMessage) => self.postMessage(message);
-
-self.onmessage = async (event: MessageEvent<BenchRequest>) => {
+self.onmessage = async ({ data }: MessageEvent<SideRequest>) => {
   try {
-    const result = await runBenchmark(event.data.keys, (progress) => post({ type: "progress", progress }));
-    post({ type: "result", result });
+    if (data.call === "open") bench = await BenchSide.create(data.side, data.keys, data.resolution);
+    self.postMessage({ type: "value", value: answer(data, bench) } satisfies SideReply);
   } catch (error) {
-    post({ type: "error", message: error instanceof Error ? error.message : String(error) });
+    self.postMessage({
+      type: "error",
+      message: error instanceof Error ? error.message : String(error),
+    } satisfies SideReply);
   }
 };

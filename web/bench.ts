@@ -1,5 +1,5 @@
 // The in-page benchmark: BuildIdCache against Map<bigint, Uint8Array>, in ns per operation.
-// It runs in its own worker (bench-worker.ts): a fresh heap and fresh JIT feedback for every run.
+// Each side runs in a worker of its own (bench-worker.ts), new for every run: its own heap and JIT feedback.
 import { BUILD_ID_MAX, BuildIdCache, type BuildIdCacheStats } from "../src/index.js";
 
 /** The rows of the benchmark, in the order the page lists them. */
@@ -121,21 +121,139 @@ export function timerResolution(): number {
   return smallest;
 }
 
-const yieldToEventLoop = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** How long one timing lasts, about, given the timer's step `resolution` in ms: {@link SLICE_MS}, or longer for a coarse timer. */
+const sliceFor = (resolution: number) => Math.max(SLICE_MS, TIMER_STEPS * resolution);
 
 /** Does keys `[from, to)` of a pass; a pass is `body(0, keys)`. */
 type Body = (from: number, to: number) => void;
 
-/** One row: its two bodies, and the table each pass starts from. */
-interface Subject {
-  operation: Operation;
-  /**
-   * "nothing": the pass empties the table first; "present": full of the present keys, each looked up
-   * once since it went in; "full": any full table.
-   */
-  needs: "nothing" | "present" | "full";
-  cache: Body;
-  map: Body;
+/**
+ * What each row's pass (in {@link OPERATIONS} order) starts from: "nothing", the pass empties the table
+ * first; "present", full of the present keys, each looked up once since it went in; "full", any full table.
+ */
+const NEEDS: readonly ("nothing" | "present" | "full")[] = ["nothing", "present", "present", "present", "full"];
+
+/** One of the two implementations the benchmark compares. */
+export type SideName = "cache" | "map";
+
+/** The name of each side's worker on the page. */
+export const SIDE_WORKER: Record<SideName, string> = { cache: "benchmark: BuildIdCache", map: "benchmark: Map" };
+
+/** One side's table and its bodies: a pass of each row (in {@link OPERATIONS} order), a fill and a hit pass. */
+interface Bodies {
+  rows: Body[];
+  fill: Body;
+  hit: Body;
+  /** What the lookups returned, folded with XOR. */
+  sink(): number;
+  stats?: () => BuildIdCacheStats;
+  dispose(): void;
+}
+
+/** The keys both sides use, the same in every heap (from fixed seeds), and IDs for them. */
+function inputs(keys: number) {
+  return {
+    present: shuffledInodes(keys, 0, 0x9e3779b9),
+    absent: shuffledInodes(keys, keys, 0x85ebca6b),
+    // The present keys in another order: lookups never follow the order the Map allocated its entries in.
+    lookups: shuffledInodes(keys, 0, 0xc2b2ae35),
+    ids: randomIds(keys),
+    one: new Uint8Array(BUILD_ID_MAX),
+    out: new Uint8Array(keys * BUILD_ID_MAX),
+    lengths: new Uint8Array(keys),
+  };
+}
+
+async function cacheBodies(keys: number): Promise<Bodies> {
+  const { present, absent, lookups, ids, one, out, lengths } = inputs(keys);
+  const cache = await BuildIdCache.create({ capacity: keys });
+  // Folded with XOR so it stays a small integer: a sum passes 2^30 within a run, and from then on every
+  // body allocates a HeapNumber per operation to store it.
+  let sink = 0;
+  let evict = absent;
+  // Each pass empties the table first, timed: an insert into an empty table is only ever had that way.
+  const fill: Body = (from, to) => {
+    if (from === 0) {
+      cache.clear();
+      evict = absent;
+    }
+    for (let i = from; i < to; i++) cache.set(present[i]!, ids[i]!);
+  };
+  const hit: Body = (from, to) => {
+    for (let i = from; i < to; i++) if (cache.getBytesAt(lookups, i, one) !== 0) sink ^= one[19]!;
+  };
+  const rows: Body[] = [
+    fill,
+    hit,
+    (from, to) => {
+      for (let i = from; i < to; i++) sink ^= cache.getBytesAt(absent, i, one);
+    },
+    (from, to) => {
+      sink ^= cache.getMany(
+        lookups.subarray(from, to),
+        out.subarray(from * BUILD_ID_MAX, to * BUILD_ID_MAX),
+        lengths.subarray(from, to),
+      );
+    },
+    (from, to) => {
+      for (let i = from; i < to; i++) cache.set(evict[i]!, ids[i]!);
+      if (to === keys) evict = evict === absent ? present : absent;
+    },
+  ];
+  return { rows, fill, hit, sink: () => sink, stats: () => cache.stats(), dispose: () => cache.dispose() };
+}
+
+async function mapBodies(keys: number): Promise<Bodies> {
+  const { present, absent, lookups, ids, out, lengths } = inputs(keys);
+  const map = new Map<bigint, Uint8Array>();
+  // The Map's own insertion-order ring: map.keys().next() after many deletes is O(n) in V8.
+  const ring = new BigUint64Array(keys);
+  let oldest = 0;
+  let sink = 0;
+  let evict = absent;
+  const fill: Body = (from, to) => {
+    if (from === 0) {
+      map.clear();
+      oldest = 0;
+      evict = absent;
+    }
+    for (let i = from; i < to; i++) {
+      map.set(present[i]!, ids[i]!.slice());
+      ring[i] = present[i]!;
+    }
+  };
+  const hit: Body = (from, to) => {
+    for (let i = from; i < to; i++) {
+      const id = map.get(lookups[i]!);
+      if (id !== undefined) sink ^= id[19]!;
+    }
+  };
+  const rows: Body[] = [
+    fill,
+    hit,
+    (from, to) => {
+      for (let i = from; i < to; i++) if (map.get(absent[i]!) !== undefined) sink ^= 1;
+    },
+    (from, to) => {
+      for (let i = from; i < to; i++) {
+        const id = map.get(lookups[i]!);
+        lengths[i] = id?.length ?? 0;
+        if (id !== undefined) out.set(id, i * BUILD_ID_MAX);
+      }
+      sink ^= lengths[to - 1]!;
+    },
+    (from, to) => {
+      for (let i = from; i < to; i++) {
+        const key = evict[i]!;
+        map.delete(ring[oldest]!);
+        map.set(key, ids[i]!.slice());
+        ring[oldest] = key;
+        oldest = oldest + 1 === keys ? 0 : oldest + 1;
+      }
+      if (to === keys) evict = evict === absent ? present : absent;
+    },
+  ];
+  return { rows, fill, hit, sink: () => sink, dispose: () => map.clear() };
 }
 
 /** Sum of `values`. */
@@ -204,225 +322,224 @@ class Timed {
   }
 }
 
+/** What one side reports at the end of a run. */
+export interface SideResult {
+  /** Per row, each round's turn in ns per operation, as timed. */
+  rounds: number[][];
+  /** The cache's counters after the last round; none for the Map. */
+  stats?: BuildIdCacheStats;
+  checksum: number;
+}
+
+/**
+ * One implementation's half of the benchmark, alone in its heap: its table, its bodies, and each row's
+ * {@link Timed} turns. The page runs each side in a worker of its own, so neither side's turn follows
+ * the other's allocations (the Map's insert rows leave garbage that slowed both sides' next turns).
+ */
+export class BenchSide {
+  readonly #bodies: Bodies;
+  readonly #timed: Timed[];
+  readonly #keys: number;
+  readonly #ops: number;
+  readonly #resolution: number;
+  /** What the table holds now, after the last row that ran on it. */
+  #holds: "nothing" | "inserted" | "present" | "churned" = "nothing";
+  // Written once, so its pages are its own rather than the kernel's one page of zeros.
+  readonly #sweep = new Int32Array(SWEEP_BYTES / 4).fill(1);
+  #swept = 0;
+
+  private constructor(bodies: Bodies, keys: number, resolution: number) {
+    this.#bodies = bodies;
+    this.#timed = bodies.rows.map((body) => new Timed(body));
+    this.#keys = keys;
+    this.#ops = turnPasses(keys) * keys;
+    this.#resolution = resolution;
+  }
+
+  /** Side `side` over `keys` keys, on a timer that steps `resolution` ms (the same on both sides). */
+  static async create(side: SideName, keys: number, resolution: number): Promise<BenchSide> {
+    return new BenchSide(await (side === "cache" ? cacheBodies : mapBodies)(keys), keys, resolution);
+  }
+
+  // Untimed, before each of row's turns: the table the row starts from, the same on both sides. A lookup
+  // row's keys were each looked up once since they went in: else the hit row, each round right after
+  // "insert into empty" or a refill, times only first hits (the cache marks an entry on its first).
+  #prepare(row: number): void {
+    const needs = NEEDS[row]!;
+    const holds = this.#holds;
+    if (needs === "nothing" || holds === "present" || (needs === "full" && holds !== "nothing")) return;
+    if (holds !== "inserted") this.#bodies.fill(0, this.#keys);
+    if (needs === "present") this.#bodies.hit(0, this.#keys);
+  }
+
+  #after(row: number): void {
+    const needs = NEEDS[row]!;
+    this.#holds = needs === "full" ? "churned" : needs === "nothing" ? "inserted" : "present";
+  }
+
+  /** Warms row `row`'s body (untimed passes, V8 and Liftoff tier up) and plans its turn's slices. */
+  warm(row: number): void {
+    const { body } = this.#timed[row]!;
+    const keys = this.#keys;
+    this.#prepare(row);
+    const start = performance.now();
+    for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) body(0, keys);
+    // A pass's time from enough passes in one timing that the timer's step is a small part of it;
+    // the fastest of three, as a collection or a deoptimization can stretch any one of them.
+    let passMs = Number.POSITIVE_INFINITY;
+    for (let trial = 0; trial < 3; trial++) {
+      for (let passes = 1; ; passes *= 2) {
+        const t0 = performance.now();
+        for (let p = 0; p < passes; p++) body(0, keys);
+        const ms = performance.now() - t0;
+        if (ms < TIMER_STEPS * this.#resolution) continue;
+        passMs = Math.min(passMs, ms / passes);
+        break;
+      }
+    }
+    this.#timed[row]!.plan(this.#ops, turnPasses(keys) * passMs, sliceFor(this.#resolution));
+    this.#after(row);
+  }
+
+  /** Round `round`'s turn of row `row`: its table prepared, then the sweep, then the timed turn. */
+  turn(row: number, round: number): void {
+    this.#prepare(row);
+    // Whatever ran last (a refill, another row), every turn starts after the same sweep.
+    const sweep = this.#sweep;
+    let swept = this.#swept;
+    for (let i = 0; i < sweep.length; i += 16) swept ^= sweep[i]!;
+    this.#swept = swept;
+    this.#timed[row]!.turn(this.#keys, this.#ops, round);
+    this.#after(row);
+  }
+
+  /** Per row: ns per operation from each slice's fastest round of all rounds, of the even and of the odd ones. */
+  fastest(): [number, number, number][] {
+    return this.#timed.map((t) => [t.fastest(this.#ops), t.fastest(this.#ops, 0), t.fastest(this.#ops, 1)]);
+  }
+
+  /** The rounds as timed, the cache's counters and the checksum; the table is freed. */
+  finish(): SideResult {
+    const stats = this.#bodies.stats?.();
+    this.#bodies.dispose();
+    return {
+      rounds: this.#timed.map((t) => t.rounds),
+      ...(stats && { stats }),
+      checksum: this.#bodies.sink() ^ this.#swept,
+    };
+  }
+}
+
+/** A {@link BenchSide} wherever it runs: every call answers asynchronously. */
+export interface SideHandle {
+  warm(row: number): Promise<void>;
+  turn(row: number, round: number): Promise<void>;
+  fastest(): Promise<[number, number, number][]>;
+  finish(): Promise<SideResult>;
+  /** Frees the side's heap (ends its worker); called once, whatever happened. */
+  close(): void;
+}
+
+/** Opens side `side` over `keys` keys on a timer that steps `resolution` ms. */
+export type OpenSide = (side: SideName, keys: number, resolution: number) => Promise<SideHandle>;
+
+/** Both sides in this heap: for tests that watch the sides' calls; the page opens each in a worker of its own. */
+export const openHere: OpenSide = async (side, keys, resolution) => {
+  const bench = await BenchSide.create(side, keys, resolution);
+  return {
+    warm: async (row) => bench.warm(row),
+    turn: async (row, round) => bench.turn(row, round),
+    fastest: async () => bench.fastest(),
+    finish: async () => bench.finish(),
+    close() {},
+  };
+};
+
 /**
  * Times each of {@link OPERATIONS} over `keys` keys on a {@link BuildIdCache} of that capacity and
  * on a `Map` bounded the same way (oldest out first, through a ring of its keys), as a profiler
  * calls them: keys come from a `BigUint64Array` as from decoded sample records, each side taking
  * them the fastest way its API has: a lookup on the cache by the array and an index
  * ({@link BuildIdCache.getBytesAt}), on the `Map` by the BigInt it is keyed by; a hit reads the ID it found.
+ * Each side is a {@link BenchSide} that `open` puts where it runs (the page: a worker each, so neither
+ * side's turn follows the other's allocations in the same heap), over the same keys from the same seeds.
  * The lookup rows start from a table whose keys were each looked up once since they went in (untimed,
- * on both), as a profiler's keys are after their first samples. Every round times every row on both, back to
- * back, the rows rotated and the side going first alternating. Each side's turn is
+ * on both), as a profiler's keys are after their first samples. Every round times every row on both, one
+ * after the other, the rows rotated and the side going first alternating. Each side's turn is
  * {@link turnPasses} whole passes, started right after an untimed read of {@link SWEEP_BYTES}, so
  * both sides' turns start with their tables pushed out of the CPU's near caches the same way; a turn
  * is timed in short slices, and the figure is the sum of each slice's fastest round.
  * `progress` hears each step before it runs.
  */
-export async function runBenchmark(keys: number, progress: (step: BenchProgress) => void): Promise<BenchResult> {
-  const present = shuffledInodes(keys, 0, 0x9e3779b9);
-  const absent = shuffledInodes(keys, keys, 0x85ebca6b);
-  // The present keys in another order: lookups never follow the order the Map allocated its entries in.
-  const lookups = shuffledInodes(keys, 0, 0xc2b2ae35);
-  const ids = randomIds(keys);
-  const one = new Uint8Array(BUILD_ID_MAX);
-  const out = new Uint8Array(keys * BUILD_ID_MAX);
-  const lengths = new Uint8Array(keys);
-  const cache = await BuildIdCache.create({ capacity: keys });
-  const map = new Map<bigint, Uint8Array>();
-  // The Map's own insertion-order ring: map.keys().next() after many deletes is O(n) in V8.
-  const ring = new BigUint64Array(keys);
-  let oldest = 0;
-  // Folded with XOR so it stays a small integer: a sum passes 2^30 within a run, and from then on every
-  // body allocates a HeapNumber per operation to store it, timed on both sides.
-  let sink = 0;
-  let evictCache = absent;
-  let evictMap = absent;
-
-  // Each pass empties the table first, timed: an insert into an empty table is only ever had that way.
-  const fillCache: Body = (from, to) => {
-    if (from === 0) {
-      cache.clear();
-      evictCache = absent;
-    }
-    for (let i = from; i < to; i++) cache.set(present[i]!, ids[i]!);
-  };
-  const fillMap: Body = (from, to) => {
-    if (from === 0) {
-      map.clear();
-      oldest = 0;
-      evictMap = absent;
-    }
-    for (let i = from; i < to; i++) {
-      map.set(present[i]!, ids[i]!.slice());
-      ring[i] = present[i]!;
-    }
-  };
-  const hitCache: Body = (from, to) => {
-    for (let i = from; i < to; i++) if (cache.getBytesAt(lookups, i, one) !== 0) sink ^= one[19]!;
-  };
-  const hitMap: Body = (from, to) => {
-    for (let i = from; i < to; i++) {
-      const id = map.get(lookups[i]!);
-      if (id !== undefined) sink ^= id[19]!;
-    }
-  };
-  const subjects: Subject[] = [
-    { operation: "insert into empty", needs: "nothing", cache: fillCache, map: fillMap },
-    { operation: "lookup, hit", needs: "present", cache: hitCache, map: hitMap },
-    {
-      operation: "lookup, miss",
-      needs: "present",
-      cache(from, to) {
-        for (let i = from; i < to; i++) sink ^= cache.getBytesAt(absent, i, one);
-      },
-      map(from, to) {
-        for (let i = from; i < to; i++) if (map.get(absent[i]!) !== undefined) sink ^= 1;
-      },
-    },
-    {
-      operation: "batched lookup",
-      needs: "present",
-      cache(from, to) {
-        sink ^= cache.getMany(
-          lookups.subarray(from, to),
-          out.subarray(from * BUILD_ID_MAX, to * BUILD_ID_MAX),
-          lengths.subarray(from, to),
-        );
-      },
-      map(from, to) {
-        for (let i = from; i < to; i++) {
-          const id = map.get(lookups[i]!);
-          lengths[i] = id?.length ?? 0;
-          if (id !== undefined) out.set(id, i * BUILD_ID_MAX);
-        }
-        sink ^= lengths[to - 1]!;
-      },
-    },
-    {
-      operation: "insert, evicting",
-      needs: "full",
-      cache(from, to) {
-        for (let i = from; i < to; i++) cache.set(evictCache[i]!, ids[i]!);
-        if (to === keys) evictCache = evictCache === absent ? present : absent;
-      },
-      map(from, to) {
-        for (let i = from; i < to; i++) {
-          const key = evictMap[i]!;
-          map.delete(ring[oldest]!);
-          map.set(key, ids[i]!.slice());
-          ring[oldest] = key;
-          oldest = oldest + 1 === keys ? 0 : oldest + 1;
-        }
-        if (to === keys) evictMap = evictMap === absent ? present : absent;
-      },
-    },
-  ];
-
-  // Untimed, before each row's turns: the table the row starts from, the same for both implementations.
-  // A lookup row's keys were each looked up once since they went in: else the hit row, each round right
-  // after "insert into empty" or a refill, times only first hits (the cache marks an entry on its first).
-  let holds: "nothing" | "inserted" | "present" | "churned" = "nothing";
-  const prepare = ({ needs }: Subject, side: "cache" | "map") => {
-    if (needs === "nothing" || holds === "present" || (needs === "full" && holds !== "nothing")) return;
-    if (holds !== "inserted") (side === "cache" ? fillCache : fillMap)(0, keys);
-    if (needs === "present") (side === "cache" ? hitCache : hitMap)(0, keys);
-  };
-  const after = ({ needs }: Subject) => {
-    holds = needs === "full" ? "churned" : needs === "nothing" ? "inserted" : "present";
-  };
-
+export async function runBenchmark(
+  keys: number,
+  progress: (step: BenchProgress) => void,
+  open: OpenSide = openHere,
+): Promise<BenchResult> {
   const resolution = timerResolution();
-  const sliceMs = Math.max(SLICE_MS, TIMER_STEPS * resolution);
+  const sliceMs = sliceFor(resolution);
   const passes = turnPasses(keys);
-  const ops = passes * keys;
-  const timed = subjects.map((subject) => ({ subject, cache: new Timed(subject.cache), map: new Timed(subject.map) }));
-  progress({ step: "warming up" });
-  for (const row of timed) {
-    for (const side of ["cache", "map"] as const) {
-      const { body } = row[side];
-      prepare(row.subject, side);
-      const start = performance.now();
-      for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) body(0, keys);
-      // A pass's time from enough passes in one timing that the timer's step is a small part of it;
-      // the fastest of three, as a collection or a deoptimization can stretch any one of them.
-      let passMs = Number.POSITIVE_INFINITY;
-      for (let trial = 0; trial < 3; trial++) {
-        for (let passes = 1; ; passes *= 2) {
-          const t0 = performance.now();
-          for (let p = 0; p < passes; p++) body(0, keys);
-          const ms = performance.now() - t0;
-          if (ms < TIMER_STEPS * resolution) continue;
-          passMs = Math.min(passMs, ms / passes);
-          break;
-        }
-      }
-      row[side].plan(ops, passes * passMs, sliceMs);
-      await yieldToEventLoop();
+  const sides: SideHandle[] = [];
+  try {
+    for (const side of ["cache", "map"] as const) sides.push(await open(side, keys, resolution));
+    const [cache, map] = sides as [SideHandle, SideHandle];
+    progress({ step: "warming up" });
+    for (let row = 0; row < OPERATIONS.length; row++) {
+      await cache.warm(row);
+      await map.warm(row);
     }
-    after(row.subject);
-  }
-
-  // Written once, so its pages are its own rather than the kernel's one page of zeros.
-  const sweep = new Int32Array(SWEEP_BYTES / 4).fill(1);
-  const evict = () => {
-    for (let i = 0; i < sweep.length; i += 16) sink ^= sweep[i]!;
-  };
-  const halvesAgree = () =>
-    timed.every(({ cache: c, map: m }) => {
-      const even = m.fastest(ops, 0) / c.fastest(ops, 0);
-      const odd = m.fastest(ops, 1) / c.fastest(ops, 1);
-      return Math.abs(even - odd) <= AGREE * Math.min(even, odd);
-    });
-  let round = 0;
-  let extraSince = 0;
-  for (; round < MAX_ROUNDS; round++) {
-    if (round >= MIN_ROUNDS && round % 2 === 0) {
-      if (halvesAgree()) break;
-      extraSince ||= performance.now();
-      if (performance.now() - extraSince > EXTRA_MS) break;
-    }
-    progress({
-      step: round < MIN_ROUNDS ? `round ${round + 1} of ${MIN_ROUNDS}` : `round ${round + 1}, until the halves agree`,
-    });
-    for (let k = 0; k < timed.length; k++) {
-      const row = timed[(k + round) % timed.length]!;
-      const order = round % 2 === 0 ? (["cache", "map"] as const) : (["map", "cache"] as const);
-      for (const side of order) prepare(row.subject, side);
-      for (const side of order) {
-        // Whatever ran last (either side, a refill, another row), every turn starts after the same sweep.
-        evict();
-        row[side].turn(keys, ops, round);
-      }
-      after(row.subject);
-      await yieldToEventLoop();
-    }
-  }
-
-  const rows = timed.map(({ subject, cache: c, map: m }): BenchRow => {
-    const cacheNs = c.fastest(ops);
-    const mapNs = m.fastest(ops);
-    return {
-      operation: subject.operation,
-      cacheNs,
-      mapNs,
-      ratio: mapNs / cacheNs,
-      halves: [m.fastest(ops, 0) / c.fastest(ops, 0), m.fastest(ops, 1) / c.fastest(ops, 1)],
-      cacheRounds: c.rounds,
-      mapRounds: m.rounds,
+    const halvesAgree = async () => {
+      const [c, m] = [await cache.fastest(), await map.fastest()];
+      return c.every(([, cacheEven, cacheOdd], row) => {
+        const even = m[row]![1] / cacheEven;
+        const odd = m[row]![2] / cacheOdd;
+        return Math.abs(even - odd) <= AGREE * Math.min(even, odd);
+      });
     };
-  });
-  const stats = cache.stats();
-  cache.dispose();
-  const converged = halvesAgree();
-  return {
-    keys,
-    rounds: round,
-    converged,
-    timerResolutionMs: resolution,
-    sliceMs,
-    turnPasses: passes,
-    rows,
-    stats,
-    checksum: sink,
-  };
+    let round = 0;
+    let extraSince = 0;
+    for (; round < MAX_ROUNDS; round++) {
+      if (round >= MIN_ROUNDS && round % 2 === 0) {
+        if (await halvesAgree()) break;
+        extraSince ||= performance.now();
+        if (performance.now() - extraSince > EXTRA_MS) break;
+      }
+      progress({
+        step: round < MIN_ROUNDS ? `round ${round + 1} of ${MIN_ROUNDS}` : `round ${round + 1}, until the halves agree`,
+      });
+      for (let k = 0; k < OPERATIONS.length; k++) {
+        const row = (k + round) % OPERATIONS.length;
+        for (const side of round % 2 === 0 ? [cache, map] : [map, cache]) await side.turn(row, round);
+      }
+    }
+    const converged = await halvesAgree();
+    const [cacheFastest, mapFastest] = [await cache.fastest(), await map.fastest()];
+    const [cacheEnd, mapEnd] = [await cache.finish(), await map.finish()];
+    const rows = OPERATIONS.map((operation, row): BenchRow => {
+      const [cacheNs, cacheEven, cacheOdd] = cacheFastest[row]!;
+      const [mapNs, mapEven, mapOdd] = mapFastest[row]!;
+      return {
+        operation,
+        cacheNs,
+        mapNs,
+        ratio: mapNs / cacheNs,
+        halves: [mapEven / cacheEven, mapOdd / cacheOdd],
+        cacheRounds: cacheEnd.rounds[row]!,
+        mapRounds: mapEnd.rounds[row]!,
+      };
+    });
+    return {
+      keys,
+      rounds: round,
+      converged,
+      timerResolutionMs: resolution,
+      sliceMs,
+      turnPasses: passes,
+      rows,
+      stats: cacheEnd.stats!,
+      checksum: cacheEnd.checksum ^ mapEnd.checksum,
+    };
+  } finally {
+    for (const side of sides) side.close();
+  }
 }

@@ -2,7 +2,9 @@
 // made in the same pass, the profile gzipped for download. Runs in the page's worker (perf-worker.ts).
 import { dsoName } from "../src/convert/build-ids.js";
 import { type ConversionSummary, listBuildIds, PerfConverter } from "../src/convert/index.js";
-import { type PerfDataSource, PerfDataStream, type PerfSession, type RawRecord } from "../src/perf/index.js";
+import { type PerfDataSource, PerfDataStream, type RawRecord } from "../src/perf/index.js";
+import type { ScanStart } from "../src/perf/reader.js";
+import type { RecordSink } from "../src/perf/splitter.js";
 
 /** A line of `perf buildid-list` (without -H) and the samples whose IP fell in that file. */
 export interface ListedFile {
@@ -29,20 +31,42 @@ export interface ConvertedRecording {
   downloadName: string;
 }
 
-/** A stream that hands each batch of raw records to `seen` as its reader takes it: two readers, one pass. */
+/** A stream whose one pass feeds both the build-ID list's reader and the converter, and tells how far it read. */
 class TeeStream extends PerfDataStream {
+  #reached = 0;
+
   constructor(
     source: PerfDataSource,
-    private readonly seen: (batch: RawRecord[], session: PerfSession) => void,
+    private readonly converter: PerfConverter,
+    private readonly progress: (bytesRead: number) => void,
   ) {
     super(source);
   }
 
+  override scan(start: ScanStart): Promise<void> {
+    return super.scan((session) => this.#both(start(session), this.converter.sinkFor(session)));
+  }
+
   override async *rawBatches(): AsyncGenerator<RawRecord[]> {
     for await (const batch of super.rawBatches()) {
-      this.seen(batch, this.session!);
+      this.progress(this.#reached);
       yield batch;
     }
+  }
+
+  #both(list: RecordSink | undefined, converter: RecordSink): RecordSink {
+    return {
+      record: (raw) => {
+        list?.record(raw);
+        converter.record(raw);
+        this.#reached = raw.compressed ? raw.offset : raw.offset + raw.size;
+      },
+      sample: (bytes, bodyAt, bodyLength, misc, offset, compressed) => {
+        list?.sample(bytes, bodyAt, bodyLength, misc, offset, compressed);
+        converter.sample(bytes, bodyAt, bodyLength, misc, offset, compressed);
+        this.#reached = offset;
+      },
+    };
   }
 }
 
@@ -58,11 +82,7 @@ export async function convertRecording(
   progress: (bytesRead: number) => void = () => {},
 ): Promise<ConvertedRecording> {
   const converter = new PerfConverter();
-  const stream = new TeeStream(file, (batch, session) => {
-    for (const raw of batch) converter.push(raw, session);
-    const last = batch.at(-1);
-    if (last) progress(last.offset + last.size);
-  });
+  const stream = new TeeStream(file, converter, progress);
   const { lines } = await listBuildIds(stream);
   const session = stream.session!;
   const { profile, summary } = await converter.finish(session);

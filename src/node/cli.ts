@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The buildid-cache command: wires the commands of ./commands/ into one program. `census` is the default.
 import { readFileSync } from "node:fs";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError } from "./commands/commander.js";
 import "../default-core.js";
 import { helpConfiguration, withHelpSections } from "./commands/help.js";
 import {

@@ -48,6 +48,7 @@ export {
   orderRecords,
   orderRecordsAsync,
 } from "./order.js";
+export { readPerfData } from "./read.js";
 export {
   DEFAULT_PERF_LIMITS,
   PerfData,
@@ -56,7 +57,6 @@ export {
   type PerfReadLimits,
   type PerfReadOptions,
   PerfSession,
-  readPerfData,
   streamPerfData,
 } from "./reader.js";
 export type {

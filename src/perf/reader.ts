@@ -22,7 +22,7 @@ import {
   type Section,
 } from "./header.js";
 import { type PerfRecord, parseRecord, type RawRecord } from "./records.js";
-import { type RecordSink, Splitter } from "./splitter.js";
+import { loadZstd, type RecordSink, Splitter } from "./splitter.js";
 
 /**
  * Bounds on what reading one input may hold in memory; going past one is a {@link PerfDataError} with
@@ -62,7 +62,7 @@ function limitsOf(options: PerfReadOptions | undefined): PerfReadLimits {
   return limits;
 }
 
-/** Options of {@link readPerfData} and {@link streamPerfData}. */
+/** Options of `readPerfData` and {@link streamPerfData}. */
 export interface PerfReadOptions {
   /** Bounds on memory; see {@link PerfReadLimits}. */
   limits?: Partial<PerfReadLimits>;
@@ -187,12 +187,26 @@ const USER_RECORDS_OBSERVED = new Set<number>([
 function split(session: PerfSession, splitter: Splitter, chunk: Uint8Array, offset: number): RawRecord[] {
   const out: RawRecord[] = [];
   splitter.push(chunk, offset, out);
+  observe(session, out, 0);
+  return out;
+}
+
+function observe(session: PerfSession, out: RawRecord[], from: number): void {
   // Indexed, not for-of: before the optimising compiler runs, an iterator costs more than the loop's body.
-  for (let i = 0; i < out.length; i++) {
+  for (let i = from; i < out.length; i++) {
     const raw = out[i]!;
     if (raw.type >= 64 && USER_RECORDS_OBSERVED.has(raw.type)) session.observe(raw);
   }
-  return out;
+}
+
+/** Loads the zstd decoder the {@link Splitter.stalled} `splitter` waits for and finishes its chunk into `out`. */
+async function resumeLoading(session: PerfSession, splitter: Splitter, out: RawRecord[]): Promise<void> {
+  while (splitter.stalled) {
+    await loadZstd();
+    const from = out.length;
+    splitter.resume(out);
+    observe(session, out, from);
+  }
 }
 
 /** Has `session` note perf's own records on their way to `target`, as {@link split} does. */
@@ -219,9 +233,9 @@ class ObservingSink implements RecordSink {
   }
 }
 
-/** A splitter for `session`'s input, sending its records to `sink` when one is given. */
+/** A splitter for `session`'s input that waits for the zstd decoder, sending its records to `sink` when one is given. */
 function splitterFor(session: PerfSession, limits: PerfReadLimits, sink: RecordSink | undefined): Splitter {
-  const splitter = new Splitter(session.littleEndian, limits);
+  const splitter = new Splitter(session.littleEndian, limits, false, true);
   if (sink !== undefined) splitter.sendTo(new ObservingSink(session, sink));
   return splitter;
 }
@@ -252,14 +266,20 @@ export class PerfData {
     splitter.finish(end);
   }
 
-  /** @internal Sends the records in file order to `sink` (see {@link PerfDataStream.scan}). */
-  scan(sink: RecordSink): void {
+  /**
+   * @internal The raw records in file order, one array per slice of the input (empty ones when `sink` takes
+   * them; see {@link PerfDataStream.scan}), the zstd decoder loaded when a COMPRESSED record needs it.
+   */
+  async *slices(sink: RecordSink | undefined): AsyncGenerator<RawRecord[]> {
     const { bytes, session } = this;
     const splitter = splitterFor(session, session.limits, sink);
     const start = session.data ? session.data.offset : PIPE_HEADER_SIZE;
     const end = session.data ? start + session.data.size : bytes.length;
-    const none: RawRecord[] = [];
-    for (let at = start; at < end; at += SLICE) splitter.push(bytes.subarray(at, Math.min(end, at + SLICE)), at, none);
+    for (let at = start; at < end; at += SLICE) {
+      const out = split(session, splitter, bytes.subarray(at, Math.min(end, at + SLICE)), at);
+      if (splitter.stalled) await resumeLoading(session, splitter, out);
+      yield out;
+    }
     splitter.finish(end);
   }
 
@@ -294,12 +314,8 @@ function addAttrs(session: PerfSession, region: Uint8Array, header: FileHeader):
   if (session.attrSet.attrs.length === 0) throw new PerfDataError("BAD_HEADER", 24, "the file has no event attributes");
 }
 
-/**
- * Opens perf.data held whole in memory: file mode (`perf record -o FILE`) or pipe mode (`-o -` saved to a
- * file), either byte order. Reads the headers now (a {@link PerfDataError} if they are bad); the records are
- * read as {@link PerfData.rawRecords} or {@link PerfData.records} iterate.
- */
-export function readPerfData(bytes: Uint8Array, options?: PerfReadOptions): PerfData {
+/** @internal `readPerfData` without the zstd decoder, which {@link PerfDataStream} loads when a record needs it. */
+export function openPerfData(bytes: Uint8Array, options?: PerfReadOptions): PerfData {
   if (!(bytes instanceof Uint8Array))
     throw new TypeError(`bytes must be a Uint8Array, got ${Object.prototype.toString.call(bytes)}`);
   const limits = limitsOf(options);
@@ -446,21 +462,22 @@ export class PerfDataStream {
     this.started = true;
     const source = this.source;
     if (source instanceof Uint8Array) {
-      const data = readPerfData(source, { limits: this.limits });
+      const data = openPerfData(source, { limits: this.limits });
       this.sessionValue = data.session;
       if (this.start !== undefined) {
         const sink = this.start(data.session);
-        if (sink !== undefined) data.scan(sink);
+        if (sink !== undefined) for await (const _ of data.slices(sink));
         return;
       }
       let batch: RawRecord[] = [];
-      for (const raw of data.rawRecords()) {
-        batch.push(raw);
-        if (batch.length === BATCH) {
-          yield batch;
-          batch = [];
+      for await (const slice of data.slices(undefined))
+        for (const raw of slice) {
+          batch.push(raw);
+          if (batch.length === BATCH) {
+            yield batch;
+            batch = [];
+          }
         }
-      }
       if (batch.length > 0) yield batch;
     } else if (typeof Blob !== "undefined" && source instanceof Blob) yield* this.fromBlob(source);
     else yield* this.fromChunks(source as AsyncIterable<Uint8Array> | Iterable<Uint8Array>);
@@ -518,7 +535,9 @@ export class PerfDataStream {
     const splitter = splitterFor(session, this.limits, sink);
     let offset = header.data.offset;
     for await (const chunk of blobChunks(blob.slice(header.data.offset, tailOffset))) {
-      yield split(session, splitter, chunk, offset);
+      const out = split(session, splitter, chunk, offset);
+      if (splitter.stalled) await resumeLoading(session, splitter, out);
+      yield out;
       offset += chunk.length;
     }
     if (offset !== tailOffset)
@@ -573,8 +592,11 @@ export class PerfDataStream {
         const chunk = await queue.next();
         if (!chunk) break;
         const inData = Math.max(0, Math.min(chunk.length, dataEnd - offset));
-        if (inData > 0)
-          yield split(session, splitter, inData === chunk.length ? chunk : chunk.subarray(0, inData), offset);
+        if (inData > 0) {
+          const out = split(session, splitter, inData === chunk.length ? chunk : chunk.subarray(0, inData), offset);
+          if (splitter.stalled) await resumeLoading(session, splitter, out);
+          yield out;
+        }
         if (inData < chunk.length && header) {
           tailBytes += chunk.length - inData;
           if (tailBytes > this.limits.maxFeatureBytes)

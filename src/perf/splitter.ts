@@ -5,7 +5,20 @@
 import { RecordType } from "./constants.js";
 import { PerfDataError } from "./errors.js";
 import type { RawRecord } from "./records.js";
-import { ZstdStream } from "./zstd.js";
+import type { ZstdStream } from "./zstd.js";
+
+/** The zstd decoder, once loaded or provided: fzstd costs a process 13-17 ms to load, paid only for `-z` recordings. */
+let zstdStream: typeof ZstdStream | undefined;
+
+/** @internal Gives the splitters the zstd decoder now, for the synchronous readers (the public entry does). */
+export function provideZstd(decoder: typeof ZstdStream): void {
+  zstdStream = decoder;
+}
+
+/** @internal Loads the zstd decoder, which a splitter that {@link Splitter.stalled} waits for. */
+export async function loadZstd(): Promise<void> {
+  zstdStream ??= (await import("./zstd.js")).ZstdStream;
+}
 
 /** The bounds a splitter works within. */
 export interface SplitterLimits {
@@ -40,17 +53,36 @@ export class Splitter {
   private zstd: ZstdStream | undefined;
   private inner: Splitter | undefined;
   private sink: RecordSink | undefined;
+  private waiting: { payload: Uint8Array; offset: number } | undefined;
+  private rest: { chunk: Uint8Array; offset: number } | undefined;
 
   /**
    * @param le the stream's byte order
    * @param limits bounds on decompression
    * @param decompressed whether this splitter reads the decompressed stream (its records take the COMPRESSED record's offset, and may not be compressed again)
+   * @param canWait whether a COMPRESSED record met before the decoder is loaded stops {@link Splitter.push} there (see {@link Splitter.stalled}) rather than failing
    */
   constructor(
     private readonly le: boolean,
     private readonly limits: SplitterLimits,
     private readonly decompressed = false,
+    private readonly canWait = false,
   ) {}
+
+  /** Whether `push` stopped after a COMPRESSED record for the decoder: {@link loadZstd}, then {@link Splitter.resume}. */
+  get stalled(): boolean {
+    return this.waiting !== undefined;
+  }
+
+  /** Decodes the COMPRESSED record `push` stopped at and cuts the rest of its chunk, appending to `out`. */
+  resume(out: RawRecord[]): void {
+    const { payload, offset } = this.waiting!;
+    const rest = this.rest!;
+    this.waiting = undefined;
+    this.rest = undefined;
+    this.decode(payload, offset, out);
+    this.push(rest.chunk, rest.offset, out);
+  }
 
   /** Appends to `out` the records completed by `chunk`, whose first byte is at input offset `offset`. */
   push(chunk: Uint8Array, offset: number, out: RawRecord[]): void {
@@ -71,6 +103,10 @@ export class Splitter {
       this.carry = undefined;
       this.carryLength = 0;
       this.emit(carry, 0, carry.length, at, out);
+      if (this.waiting !== undefined) {
+        this.stall(chunk, p, offset);
+        return;
+      }
     }
     while (p + HEADER <= length) {
       const size = this.sizeAt(chunk, p);
@@ -78,6 +114,10 @@ export class Splitter {
       if (p + size > length) break;
       this.emit(chunk, p, size, this.decompressed ? offset : offset + p, out);
       p += size;
+      if (this.waiting !== undefined) {
+        this.stall(chunk, p, offset);
+        return;
+      }
       if (this.skip > 0) {
         const n = Math.min(this.skip, length - p);
         this.skip -= n;
@@ -90,6 +130,10 @@ export class Splitter {
       this.carryOffset = this.decompressed ? offset : offset + p;
       this.fillCarry(chunk, p);
     }
+  }
+
+  private stall(chunk: Uint8Array, p: number, offset: number): void {
+    this.rest = { chunk: chunk.subarray(p), offset: offset + p };
   }
 
   /** @internal Sends the records to `sink`, not to `push`'s array. */
@@ -179,7 +223,21 @@ export class Splitter {
         );
       payload = body.subarray(8, 8 + size);
     }
-    this.zstd ??= new ZstdStream(this.limits.maxZstdWindow, this.limits.maxDecompressedBytes);
+    if (this.zstd === undefined && zstdStream === undefined) {
+      if (!this.canWait)
+        throw new PerfDataError(
+          "BAD_COMPRESSED",
+          offset,
+          "a COMPRESSED record, and no zstd decoder: read it through buildid-cache/perf or streamPerfData",
+        );
+      this.waiting = { payload, offset };
+      return;
+    }
+    this.decode(payload, offset, out);
+  }
+
+  private decode(payload: Uint8Array, offset: number, out: RawRecord[]): void {
+    this.zstd ??= new zstdStream!(this.limits.maxZstdWindow, this.limits.maxDecompressedBytes);
     if (this.inner === undefined) {
       this.inner = new Splitter(this.le, this.limits, true);
       if (this.sink !== undefined) this.inner.sendTo(this.sink);

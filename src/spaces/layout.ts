@@ -52,12 +52,14 @@ export const CHUNK_BITS = 7;
 export const CHUNK_MAX = 1 << CHUNK_BITS;
 /** What one node of a {@link FlatTree} takes: its end and start (doubles), slot, delta (two words) and file id. */
 export const FLAT_NODE_BYTES = 8 + 8 + 4 + 8 + 4;
+/** What a {@link FlatTree} takes beside its nodes: its object and its five arrays' objects (1-2 kB measured in V8). */
+export const FLAT_TREE_BYTES = 4096;
 /**
  * What one held mapping is reckoned to cost, beside its path (2 bytes a character): the object and
- * its four bigints (~200 bytes in V8), its search words (36) and its slot (256 in all), and its
- * share of the layout's flat search tree once a batch built it (at most two {@link FLAT_NODE_BYTES} nodes).
+ * its four bigints (~200 bytes in V8), its search words (36) and its slot. A layout's flat search
+ * tree is not in it: it is counted per layout that built one ({@link flatTreeBytes}).
  */
-export const MAPPING_BYTES = 256 + 2 * FLAT_NODE_BYTES;
+export const MAPPING_BYTES = 256;
 /** Fewest mappings a chunk keeps when it has a neighbour; a change that leaves fewer merges it into one. */
 export const CHUNK_MIN = 32;
 
@@ -153,6 +155,8 @@ export class Layout {
   readonly size: number;
   /** How many spaces hold this layout (kept by the model). */
   refs = 0;
+  /** A batch searched its flat tree since the model last passed it when forgetting trees (its second chance). */
+  searched = false;
   /** The flat search tree, once a batch asked for it; `null` when a mapping straddles 2^53. */
   #flat: FlatTree | null | undefined = undefined;
 
@@ -203,6 +207,28 @@ export class Layout {
     if (this.#flat === undefined) this.#flat = flatTree(this);
     return this.#flat;
   }
+
+  /** Whether {@link flat} has answered (a tree, or `null`) and keeps its answer. */
+  get flatBuilt(): boolean {
+    return this.#flat !== undefined;
+  }
+
+  /** Forgets the tree {@link flat} built: the next call builds it again. */
+  dropFlat(): void {
+    this.#flat = undefined;
+  }
+}
+
+/** What the {@link FlatTree} of a layout of `size` mappings takes: {@link FLAT_TREE_BYTES} and its nodes (at most two a mapping). */
+export function flatTreeBytes(size: number): number {
+  return FLAT_TREE_BYTES + FLAT_NODE_BYTES * 2 ** treeDepth(size);
+}
+
+/** Levels of the full tree that holds `size` nodes. */
+function treeDepth(size: number): number {
+  let depth = 0;
+  while (2 ** depth - 1 < size) depth++;
+  return depth;
 }
 
 /** Addresses whose high word is below this are exact as doubles (below 2^53): the {@link FlatTree}'s range. */
@@ -232,8 +258,7 @@ export interface FlatTree {
 }
 
 function flatTree(layout: Layout): FlatTree | null {
-  let depth = 0;
-  while (2 ** depth - 1 < layout.size) depth++;
+  const depth = treeDepth(layout.size);
   const size = 2 ** depth;
   const ends = new Float64Array(size).fill(Number.POSITIVE_INFINITY);
   const starts = new Float64Array(size).fill(Number.POSITIVE_INFINITY);

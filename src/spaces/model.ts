@@ -25,6 +25,8 @@ import {
   CHUNK_BITS,
   CHUNK_MAX,
   type Chunk,
+  type FlatTree,
+  flatTreeBytes,
   HI,
   Layout,
   type LayoutChange,
@@ -61,8 +63,11 @@ export interface AddressSpacesOptions {
   maxMappingsPerSpace?: number;
   /**
    * Memory the held mappings are reckoned to take, in bytes (`MAPPING_BYTES` a mapping plus 2 a path character;
-   * mappings shared by forked spaces counted once), 1 to 2^40; default 128 MiB. Past it the model
-   * evicts spaces as for `maxProcesses`, then empties the space just fed, then the kernel's.
+   * mappings shared by forked spaces counted once), with the search trees batches built (one per
+   * layout searched: forked spaces that changed apart each have their own), 1 to 2^40; default 128 MiB.
+   * Past it the model first forgets search trees (those not searched lately, by CLOCK: only speed is
+   * lost), then evicts spaces as for `maxProcesses`, then empties the space just fed, then the
+   * kernel's. A batch whose tree would not fit even without the others searches the chunks instead.
    */
   maxBytes?: number;
   /** Files remembered with their ids, 1 to 2^24; default 16,384 (the least recently mapped is forgotten). */
@@ -82,7 +87,7 @@ export interface AddressSpacesStats {
   ended: number;
   /** Mappings held, shared ones counted once. */
   mappings: number;
-  /** What the held mappings are reckoned to take, in bytes (see `maxBytes`). */
+  /** What the held mappings and the search trees built for them are reckoned to take, in bytes (see `maxBytes`). */
   bytes: number;
   /** Files remembered. */
   files: number;
@@ -156,6 +161,10 @@ export class AddressSpaces {
   #events = 0;
   #evicted = 0;
   #resets = 0;
+  /** Held layouts with a search tree counted in {@link #bytes}, in CLOCK order (see {@link #forgetTrees}). */
+  readonly #trees = new Set<Layout>();
+  /** What the trees in {@link #trees} are counted at. */
+  #treeBytes = 0;
   readonly #one = new LookupResults(1);
   readonly #oneAddress = new BigUint64Array(1);
   readonly #oneWords = new Uint32Array(this.#oneAddress.buffer);
@@ -231,7 +240,8 @@ export class AddressSpaces {
    * Looks up `addresses[from, to)` in `pid`'s space at `time` (omitted: now), writing each answer at
    * the same index of `out`. Returns the space looked in, or `undefined` when there was none (every
    * status then says why). Allocates nothing per address; the first batch of 16 or more addresses
-   * in a layout builds its search tree (at most two nodes of `FLAT_NODE_BYTES` per mapping), kept with it.
+   * in a layout builds its search tree (at most two nodes of `FLAT_NODE_BYTES` per mapping), kept
+   * with it and counted against `maxBytes`.
    */
   lookupMany(
     pid: number,
@@ -268,7 +278,7 @@ export class AddressSpaces {
     out.layout = layout;
     const uncovered = space.incomplete ? LookupStatus.INCOMPLETE : LookupStatus.NO_MAPPING;
     // A batch pays for the flat tree (built once per layout); a few addresses search the chunks.
-    const flat = to - from >= FLAT_BATCH ? layout.flat() : null;
+    const flat = to - from >= FLAT_BATCH ? this.#tree(layout) : null;
     if (flat !== null) locateMany(layout, flat, words, from, to, out, uncovered);
     else {
       for (let i = from; i < to; i++) {
@@ -518,9 +528,57 @@ export class AddressSpaces {
     }
     // The old layout was this space's alone: the new one takes over its hold, and only the chunks that changed are counted.
     old.refs = 0;
+    this.#forgetTree(old);
     layout.refs = 1;
     for (const chunk of added) this.#holdChunk(chunk);
     for (const chunk of removed) this.#letGoChunk(chunk);
+  }
+
+  /**
+   * `layout`'s search tree, built when it fits within `maxBytes` (after forgetting other layouts'
+   * trees, those not searched lately first); `null` when it does not, or cannot be built.
+   */
+  #tree(layout: Layout): FlatTree | null {
+    layout.searched = true;
+    if (layout.flatBuilt) return layout.flat();
+    const bytes = flatTreeBytes(layout.size);
+    const maxBytes = this.#options.maxBytes;
+    if (this.#bytes - this.#treeBytes + bytes > maxBytes) return null;
+    this.#forgetTrees(maxBytes - bytes);
+    const tree = layout.flat();
+    if (tree !== null) {
+      this.#trees.add(layout);
+      this.#bytes += bytes;
+      this.#treeBytes += bytes;
+    }
+    return tree;
+  }
+
+  /**
+   * Forgets search trees until at most `bytes` are counted (or none is left), by CLOCK: a tree
+   * searched since it was last passed goes to the back with its mark cleared, any other is forgotten.
+   */
+  #forgetTrees(bytes: number): void {
+    const trees = this.#trees;
+    // A tree moved to the back is met again in this same loop (a Set's iteration sees what is added), unmarked then.
+    for (const layout of trees) {
+      if (this.#bytes <= bytes) return;
+      if (layout.searched) {
+        layout.searched = false;
+        trees.delete(layout);
+        trees.add(layout);
+      } else {
+        this.#forgetTree(layout);
+      }
+    }
+  }
+
+  #forgetTree(layout: Layout): void {
+    if (!this.#trees.delete(layout)) return;
+    const bytes = flatTreeBytes(layout.size);
+    this.#bytes -= bytes;
+    this.#treeBytes -= bytes;
+    layout.dropFlat();
   }
 
   #hold(layout: Layout): void {
@@ -528,7 +586,9 @@ export class AddressSpaces {
   }
 
   #letGo(layout: Layout): void {
-    if (--layout.refs === 0) for (const chunk of layout.chunks) this.#letGoChunk(chunk);
+    if (--layout.refs > 0) return;
+    this.#forgetTree(layout);
+    for (const chunk of layout.chunks) this.#letGoChunk(chunk);
   }
 
   #holdChunk(chunk: Chunk): void {
@@ -584,6 +644,7 @@ export class AddressSpaces {
     const { maxProcesses, maxBytes } = this.#options;
     let room = true;
     while (room && this.#live.size + this.#ended.size > maxProcesses) room = this.#evictOne(fed);
+    this.#forgetTrees(maxBytes);
     while (room && this.#bytes > maxBytes) room = this.#evictOne(fed);
     for (const space of [fed, this.#kernel]) {
       if (this.#bytes <= maxBytes) return;

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, closeSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** Files made (and kept aside) at a path before giving up on the file system reusing an inode number. */
@@ -22,6 +22,13 @@ export function copyOntoInode(from: string, path: string, ino: bigint, aside: st
     renameSync(path, join(aside, `held-${i}`));
   }
   return 0;
+}
+
+/** Removes the file at `path` and puts `from`'s bytes there on its inode number: the number, and {@link copyOntoInode}'s count. */
+export function replaceOnItsInode(from: string, path: string, aside: string): { ino: bigint; made: number } {
+  const { ino } = statSync(path, { bigint: true });
+  unlinkSync(path);
+  return { ino, made: copyOntoInode(from, path, ino, aside) };
 }
 
 const BUSY = `

@@ -6,7 +6,7 @@
 // --trust-paths accepts the reuse. ext4 reuses a freed number in the folder's group at once; tmpfs
 // never does: the test then skips, saying so (BIC_REUSE_TRIES bounds the files it makes).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -14,7 +14,7 @@ import { convertPerfData } from "../../src/convert/convert.js";
 import { recordedFileReader } from "../../src/node/recorded-files.js";
 import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
 import { bundleCli, runCli } from "../helpers/cli.js";
-import { compileTwoPrograms, copyOntoInode, REUSE_TRIES, readelfBuildId } from "../helpers/inode-reuse.js";
+import { compileTwoPrograms, REUSE_TRIES, readelfBuildId, replaceOnItsInode } from "../helpers/inode-reuse.js";
 import { perfCannotRecord } from "../helpers/perf-tools.js";
 
 // Not /tmp/perf-*: perf reads those as JIT symbol maps.
@@ -63,9 +63,7 @@ describe.skipIf(cannot !== undefined)("a file that took a recorded file's inode 
     // Before the reuse: proven by the moment the recording began.
     expect(await progOf({ recordedSince })).toMatchObject({ buildId: progId, source: "read" });
 
-    const { ino } = statSync(prog, { bigint: true });
-    unlinkSync(prog);
-    const made = copyOntoInode(other, prog, ino, dir);
+    const { ino, made } = replaceOnItsInode(other, prog, dir);
     if (made === 0) {
       ctx.skip(`${dir} did not reuse inode ${ino} in ${REUSE_TRIES} files`);
       return;

@@ -7,12 +7,12 @@
 //   number out again): unresolved with the ctime reason, with --trust-paths too (the old code, asked
 //   with --trust-paths, answered the new file's build ID for the recorded program).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { bundleCli, runCli } from "../helpers/cli.js";
-import { compileTwoPrograms, copyOntoInode, REUSE_TRIES, readelfBuildId } from "../helpers/inode-reuse.js";
+import { compileTwoPrograms, REUSE_TRIES, readelfBuildId, replaceOnItsInode } from "../helpers/inode-reuse.js";
 import { perfCannotRecord } from "../helpers/perf-tools.js";
 
 // Not /tmp/perf-*: perf reads those as JIT symbol maps.
@@ -77,9 +77,7 @@ describe.skipIf(cannot !== undefined)("pprof of a saved perf record -k recording
 
   test("a file that took the program's inode number since is unresolved, --trust-paths or not", async (ctx) => {
     expect(otherId).not.toBe(progId);
-    const { ino } = statSync(prog, { bigint: true });
-    unlinkSync(prog);
-    const made = copyOntoInode(other, prog, ino, dir);
+    const { ino, made } = replaceOnItsInode(other, prog, dir);
     if (made === 0) {
       ctx.skip(`${dir} did not reuse inode ${ino} in ${REUSE_TRIES} files`);
       return;

@@ -1,23 +1,18 @@
 // What a held mapping costs against what the model reckons (MAPPING_BYTES, which maxBytes bounds):
-// the search tree a batch builds is FLAT_NODE_BYTES a node and at most two nodes a mapping, and
-// the memory a space of many mappings takes, its tree built, is measured under the reckoning.
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+// the search tree a batch builds is FLAT_NODE_BYTES a node and at most two nodes a mapping, counted
+// once per layout (flatTreeBytes), and the memory a space of many mappings takes, its tree built,
+// is measured under the reckoning; so is what a tree takes beside its nodes (FLAT_TREE_BYTES).
 import { describe, expect, test } from "vitest";
 import { AddressSpaces, LookupResults } from "../../src/spaces/index.js";
-import { FLAT_NODE_BYTES, type Layout, MAPPING_BYTES } from "../../src/spaces/layout.js";
+import {
+  FLAT_NODE_BYTES,
+  FLAT_TREE_BYTES,
+  flatTreeBytes,
+  type Layout,
+  MAPPING_BYTES,
+} from "../../src/spaces/layout.js";
+import { inUse } from "./heap.js";
 import { LIBC, map } from "./helpers.js";
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-/** Memory in use after a full collection: the heap, and the array buffers' stores outside it. */
-function inUse(): number {
-  gc();
-  gc();
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
 
 /** A space of `n` one-page mappings of libc, a page apart, in pid 1; and its layout (white-box). */
 function spaceOf(n: number): { spaces: AddressSpaces; layout: () => Layout } {
@@ -46,6 +41,7 @@ describe("a held mapping's cost is what the model reckons", () => {
         .reduce((sum, v) => sum + v.byteLength, 0);
       expect({ n, bytes }).toEqual({ n, bytes: nodes * FLAT_NODE_BYTES });
       expect(nodes, `${n} mappings`).toBeLessThanOrEqual(2 * n);
+      expect(flatTreeBytes(n)).toBe(FLAT_TREE_BYTES + bytes);
     }
   });
 
@@ -57,10 +53,33 @@ describe("a held mapping's cost is what the model reckons", () => {
     const measured = (inUse() - before) / n;
     const reckoned = spaces.stats().bytes / n;
     console.info(
-      `a held mapping: ${measured.toFixed(0)} bytes measured, ${reckoned} reckoned (MAPPING_BYTES ${MAPPING_BYTES})`,
+      `a held mapping: ${measured.toFixed(0)} bytes measured, ${reckoned.toFixed(0)} reckoned (MAPPING_BYTES ${MAPPING_BYTES}, the tree's share)`,
     );
-    expect(reckoned).toBe(MAPPING_BYTES + 2 * LIBC.path.length);
+    expect(reckoned).toBe(MAPPING_BYTES + 2 * LIBC.path.length + flatTreeBytes(n) / n);
     // The path is one string shared by every mapping here: the measure is the mapping's own cost.
+    expect(measured).toBeLessThanOrEqual(reckoned);
+  });
+});
+
+describe("what a search tree takes beside its nodes", () => {
+  test("2,000 forks of a space of 3 mappings, each changed apart and searched: each tree measured at most FLAT_TREE_BYTES and its nodes", () => {
+    const forks = 2000;
+    const spaces = new AddressSpaces();
+    for (let i = 0; i < 3; i++) spaces.apply(map(BigInt(i + 1), 1, 0x10000n + BigInt(i) * 0x2000n, 0x1000n, LIBC));
+    let time = 10n;
+    for (let c = 0; c < forks; c++) {
+      spaces.apply({ type: "fork", time: time++, pid: 2 + c, ppid: 1, tid: 2 + c, ptid: 1 });
+      spaces.apply(map(time++, 2 + c, 0x7000_0000n + BigInt(c) * 0x2000n, 0x1000n, LIBC));
+    }
+    const addresses = BigUint64Array.from({ length: 64 }, (_, i) => 0x10000n + BigInt(i % 3) * 0x2000n + 5n);
+    const out = new LookupResults(64, { perAddress: false });
+    const bytes = spaces.stats().bytes;
+    const before = inUse();
+    for (let c = 0; c < forks; c++) spaces.lookupMany(2 + c, addresses, out);
+    const measured = (inUse() - before) / forks;
+    const reckoned = (spaces.stats().bytes - bytes) / forks;
+    console.info(`a tree of 4 mappings: ${measured.toFixed(0)} bytes measured, ${reckoned} reckoned`);
+    expect(reckoned).toBe(flatTreeBytes(4));
     expect(measured).toBeLessThanOrEqual(reckoned);
   });
 });

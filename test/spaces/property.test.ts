@@ -17,7 +17,7 @@ import {
   type MappingFields,
   type SpaceEvent,
 } from "../../src/spaces/index.js";
-import { CHUNK_MAX, type Chunk, type Layout } from "../../src/spaces/layout.js";
+import { CHUNK_MAX, type Chunk, flatTreeBytes, type Layout } from "../../src/spaces/layout.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
 import { type RefAnswer, Reference } from "./reference.js";
 
@@ -204,12 +204,15 @@ function same(mine: RefAnswer, theirs: RefAnswer, where: string): void {
   }
 }
 
-/** What the model's spaces hold, counted from their layouts (white-box): each distinct chunk once. */
+/** What the model's spaces hold, counted from their layouts (white-box): each distinct chunk once, each distinct layout's built tree once. */
 function held(model: AddressSpaces): { mappings: number; bytes: number } {
   const chunks = new Set<Chunk>();
+  const layouts = new Set<Layout>();
   for (const newest of [model.kernel, ...model.spaces()]) {
     for (let space: AddressSpace | undefined = newest; space !== undefined; space = space.previous) {
-      for (const chunk of (space as unknown as { layout: Layout }).layout.chunks) chunks.add(chunk);
+      const layout = (space as unknown as { layout: Layout }).layout;
+      layouts.add(layout);
+      for (const chunk of layout.chunks) chunks.add(chunk);
     }
   }
   let mappings = 0;
@@ -218,6 +221,7 @@ function held(model: AddressSpaces): { mappings: number; bytes: number } {
     mappings += chunk.mappings.length;
     bytes += chunk.bytes;
   }
+  for (const layout of layouts) if (layout.flatBuilt && layout.flat() !== null) bytes += flatTreeBytes(layout.size);
   return { mappings, bytes };
 }
 

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { type Command, Help } from "commander";
+import { type Command, Help } from "./commander.js";
 import { EXIT_MEANINGS, type ExitStatus } from "./shared.js";
 
 /** The sections a command adds to its help, after its options. */

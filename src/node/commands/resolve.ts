@@ -3,9 +3,10 @@
  *
  * @packageDocumentation
  */
-import { type Command, InvalidArgumentError } from "commander";
+
 import type { Resolution } from "../resolver/answers.js";
 import { CACHE_EXITS, type CacheOptions, openResolver, withCacheOptions } from "./cache-options.js";
+import { type Command, InvalidArgumentError } from "./commander.js";
 import { withHelpSections } from "./help.js";
 import { NoSuchProcessError, requireProcess } from "./live-process.js";
 import { type CommandContext, hex, integerOption } from "./shared.js";

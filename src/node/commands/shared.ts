@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { CommanderError, InvalidArgumentError } from "commander";
+import { CommanderError, InvalidArgumentError } from "./commander.js";
 
 /**
  * Exit statuses: 0 success, 1 a failure of the work, 2 a usage error, then one of its own for each

@@ -10,7 +10,9 @@
  * follows the primary's commits by `PRAGMA data_version`. It owns no listening socket and exits
  * when its channel to the primary closes, so none outlives the primary, however that ends. One that
  * dies is reported on standard error and started again (after a pause that doubles while they die
- * young). `/metrics`, asked of any process, is made by the primary from every process's counters.
+ * young). `/metrics`, asked of any process, is made by the primary from every process's counters:
+ * those a serving process last sent when it is late to answer, and those of the serving processes
+ * that died, summed, so no counter on the page ever goes down while the server runs.
  *
  * @packageDocumentation
  */
@@ -18,9 +20,11 @@ import cluster, { type Worker } from "node:cluster";
 import type { Socket } from "node:net";
 import type { BuildIdIndex } from "./build-id-index.js";
 import {
+  addMetrics,
   type DebuginfodService,
   debuginfodService,
-  type ProcessMetrics,
+  newMetrics,
+  type PoolMetrics,
   type ServerMetrics,
   type ServiceOptions,
   type ServingPool,
@@ -29,7 +33,7 @@ import {
 /** The environment variable naming the database a serving process opens read-only. */
 export const POOL_DATABASE_ENV = "BUILDID_CACHE_SERVE_DATABASE";
 
-/** Time a serving process has to send its counters for `/metrics`, in ms; a late one is left out. */
+/** Time a serving process has to send its counters for `/metrics`, in ms; for a late one, those it sent last are used. */
 const METRICS_WAIT_MS = 2000;
 
 /** Time serving processes have to exit when the pool closes before they are killed, in ms. */
@@ -76,6 +80,10 @@ interface Member {
   started: number;
   /** Connections handed to it and not yet closed, by id. */
   open: Map<number, () => void>;
+  /** Its counters as it last sent them (zeros before its first answer). */
+  last: ServerMetrics;
+  /** Asks for its counters it has not answered yet, by ask number: called with whether it answered. */
+  asked: Map<number, (answered: boolean) => void>;
 }
 
 /**
@@ -84,7 +92,8 @@ interface Member {
  */
 export function startPool(options: PoolOptions): ServingPool {
   const members = new Set<Member>();
-  const asks = new Map<number, { pid: number; resolve: (m: ProcessMetrics | undefined) => void }[]>();
+  // The counters of the serving processes that died, as each last sent them.
+  const exited = newMetrics();
   let text: () => Promise<string> = async () => "";
   let nextId = 0;
   let nextAsk = 0;
@@ -95,7 +104,14 @@ export function startPool(options: PoolOptions): ServingPool {
 
   const start = (): void => {
     const worker = cluster.fork({ [POOL_DATABASE_ENV]: options.database });
-    const member: Member = { worker, ready: false, started: Date.now(), open: new Map() };
+    const member: Member = {
+      worker,
+      ready: false,
+      started: Date.now(),
+      open: new Map(),
+      last: newMetrics(),
+      asked: new Map(),
+    };
     members.add(member);
     worker.on("message", (m: unknown) => {
       if (!isMessage(m)) return;
@@ -104,10 +120,8 @@ export function startPool(options: PoolOptions): ServingPool {
         member.open.get(m.id)?.();
         member.open.delete(m.id);
       } else if (m.type === "bic:metrics") {
-        asks
-          .get(m.ask)
-          ?.find((a) => a.pid === worker.process.pid)
-          ?.resolve({ pid: worker.process.pid!, metrics: m.metrics });
+        member.last = m.metrics; // a late answer too: messages come in order, so the last is the highest
+        member.asked.get(m.ask)?.(true);
       } else if (m.type === "bic:text?") {
         void text().then(
           (t) => worker.isConnected() && worker.send({ type: "bic:text", ask: m.ask, text: t } satisfies Message),
@@ -117,8 +131,9 @@ export function startPool(options: PoolOptions): ServingPool {
     worker.on("error", () => {}); // a send to a process that just died: its exit is handled below
     worker.on("exit", (code, signal) => {
       members.delete(member);
+      addMetrics(exited, member.last);
       for (const closed of member.open.values()) closed();
-      for (const waiting of asks.values()) waiting.find((a) => a.pid === worker.process.pid)?.resolve(undefined);
+      for (const answered of member.asked.values()) answered(false);
       if (closing) return;
       pause = Date.now() - member.started < YOUNG_MS ? Math.min(MAX_PAUSE_MS, Math.max(250, pause * 2)) : 0;
       options.onExit?.(worker.process.pid ?? 0, signal ? `signal ${signal}` : `status ${code}`, pause);
@@ -130,6 +145,20 @@ export function startPool(options: PoolOptions): ServingPool {
     });
   };
   for (let i = 0; i < options.processes; i++) start();
+
+  // Asks `member` for its counters; resolves whether it answered within METRICS_WAIT_MS.
+  const ask = (member: Member): Promise<boolean> =>
+    new Promise((resolve) => {
+      const n = nextAsk++;
+      const timer = setTimeout(() => answered(false), METRICS_WAIT_MS);
+      const answered = (yes: boolean): void => {
+        clearTimeout(timer);
+        member.asked.delete(n);
+        resolve(yes);
+      };
+      member.asked.set(n, answered);
+      member.worker.send({ type: "bic:metrics?", ask: n } satisfies Message);
+    });
 
   return {
     take(socket: Socket, closed: () => void): boolean {
@@ -146,30 +175,17 @@ export function startPool(options: PoolOptions): ServingPool {
       });
       return true;
     },
-    async metrics(): Promise<ProcessMetrics[]> {
-      const ready = [...members].filter((m) => m.ready && m.worker.isConnected());
-      const ask = nextAsk++;
-      const waiting: { pid: number; resolve: (m: ProcessMetrics | undefined) => void }[] = [];
-      asks.set(ask, waiting);
-      const answers = ready.map(
-        (m) =>
-          new Promise<ProcessMetrics | undefined>((resolve) => {
-            const timer = setTimeout(() => resolve(undefined), METRICS_WAIT_MS);
-            waiting.push({
-              pid: m.worker.process.pid!,
-              resolve: (got) => {
-                clearTimeout(timer);
-                resolve(got);
-              },
-            });
-            m.worker.send({ type: "bic:metrics?", ask } satisfies Message);
-          }),
-      );
-      try {
-        return (await Promise.all(answers)).filter((p): p is ProcessMetrics => p !== undefined);
-      } finally {
-        asks.delete(ask);
-      }
+    async metrics(): Promise<PoolMetrics> {
+      const asked = [...members].filter((m) => m.ready && m.worker.isConnected());
+      const answers = await Promise.all(asked.map(ask));
+      const inTime = new Set(asked.filter((_, i) => answers[i]));
+      // Those that died meanwhile are in `exited` now, so each process is counted once.
+      return {
+        processes: [...members]
+          .filter((m) => m.ready)
+          .map((m) => ({ pid: m.worker.process.pid!, metrics: m.last, late: !inTime.has(m) })),
+        exited: structuredClone(exited),
+      };
     },
     answerMetrics(make: () => Promise<string>): void {
       text = make;

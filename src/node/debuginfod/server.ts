@@ -376,6 +376,11 @@ function count(table: Record<string, number>, key: string): void {
   table[key] = (table[key] ?? 0) + 1;
 }
 
+/** Adds every counter of `from` into `into`, as {@link metricsText} sums processes. @internal */
+export function addMetrics(into: ServerMetrics, from: ServerMetrics): void {
+  addInto(into as unknown as Record<string, unknown>, from);
+}
+
 // Adds every number of `from` into `into`, field by field, through nested tables and arrays.
 function addInto(into: Record<string, unknown>, from: object): void {
   for (const [key, value] of Object.entries(from)) {
@@ -387,10 +392,16 @@ function addInto(into: Record<string, unknown>, from: object): void {
   }
 }
 
-/** The `/metrics` text of `index` and the serving processes' counters, summed, then requests per process. @internal */
-export function metricsText(index: BuildIdIndex, processes: readonly ProcessMetrics[]): string {
+/**
+ * The `/metrics` text of `index` and the processes' counters, summed with those of the serving
+ * processes that `exited` (their gauges left out: they run nothing), then requests per process. @internal
+ */
+export function metricsText(index: BuildIdIndex, processes: readonly ProcessMetrics[], exited?: ServerMetrics): string {
   const m = newMetrics();
-  for (const p of processes) addInto(m as unknown as Record<string, unknown>, p.metrics);
+  for (const p of processes) addMetrics(m, p.metrics);
+  const running = m.upstream && { active: m.upstream.active, waiting: m.upstream.waiting };
+  if (exited) addMetrics(m, exited);
+  if (m.upstream) Object.assign(m.upstream, running ?? { active: 0, waiting: 0 });
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, samples: [string, number][]): void => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -440,11 +451,21 @@ export function metricsText(index: BuildIdIndex, processes: readonly ProcessMetr
     metric("scan_duration_seconds", "gauge", "Wall time of the last scan.", [["", scan.durationMs / 1000]]);
   }
   if (m.upstream) lines.push(...upstreamMetricLines(m.upstream));
+  const late = processes.filter((p) => p.late).length;
   metric(
     "serving_processes",
     "gauge",
-    "Processes answering requests (a primary and its serving processes) that reported.",
-    [["", processes.length]],
+    "Processes answering requests (a primary and its serving processes) that reported in time.",
+    [["", processes.length - late]],
+  );
+  metric("serving_processes_late", "gauge", "Serving processes late to report: their last report is counted.", [
+    ["", late],
+  ]);
+  metric(
+    "serving_process_late",
+    "gauge",
+    "1 for a serving process late to report, by process.",
+    processes.map((p) => [`{pid="${p.pid}"}`, p.late ? 1 : 0]),
   );
   metric(
     "serving_process_requests_total",
@@ -561,6 +582,22 @@ function route(serving: Serving, req: IncomingMessage, res: ServerResponse): voi
 }
 
 // A source no file on disk holds, from a member of a package archive (archive-artifact.ts); a miss goes upstream when there are upstreams.
+// Sends an archive member that was found (true), or closes it when the client has gone.
+function sendMember(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opened: Body | undefined,
+  metrics: ServerMetrics,
+): boolean {
+  if (!opened) return false;
+  if (res.destroyed) closeSync(opened.fd);
+  else {
+    noteSource(res, "archive");
+    sendBody(req, res, opened, metrics);
+  }
+  return true;
+}
+
 async function sourceFromArchive(
   { metrics, federation, members }: Serving,
   req: IncomingMessage,
@@ -568,16 +605,7 @@ async function sourceFromArchive(
   id: string,
   path: string,
 ): Promise<void> {
-  const opened = await members.openSource(id, path);
-  if (opened) {
-    if (res.destroyed) {
-      closeSync(opened.fd);
-      return;
-    }
-    noteSource(res, "archive");
-    sendBody(req, res, opened, metrics);
-    return;
-  }
+  if (sendMember(req, res, await members.openSource(id, path), metrics)) return;
   // Federation: a source the index does not hold is a miss to forward.
   if (federation) return federation.forward(req, res, { artifact: "source", id, name: path });
   metrics.misses++;
@@ -593,16 +621,7 @@ async function fromArchive(
   artifact: Artifact,
   section: string,
 ): Promise<void> {
-  const opened = await members.open(id, artifact, section);
-  if (opened) {
-    if (res.destroyed) {
-      closeSync(opened.fd);
-      return;
-    }
-    noteSource(res, "archive");
-    sendBody(req, res, opened, metrics);
-    return;
-  }
+  if (sendMember(req, res, await members.open(id, artifact, section), metrics)) return;
   if (federation && !(artifact === "section" && index.members(id).some((m) => (m.kind & KIND.DEBUGINFO) !== 0))) {
     return federation.forward(req, res, { artifact, id, name: section });
   }
@@ -687,6 +706,16 @@ export interface ProcessMetrics {
   pid: number;
   /** Its counters. */
   metrics: ServerMetrics;
+  /** It did not answer in time: {@link ProcessMetrics.metrics} are those it sent last (zeros if none). */
+  late?: boolean;
+}
+
+/** The counters of a pool's serving processes, as {@link ServingPool.metrics} gathers them. @internal */
+export interface PoolMetrics {
+  /** Each serving process that is running or has not been seen to exit. */
+  processes: ProcessMetrics[];
+  /** The counters of those that exited, as each last sent them, summed. */
+  exited: ServerMetrics;
 }
 
 /**
@@ -696,8 +725,8 @@ export interface ProcessMetrics {
 export interface ServingPool {
   /** Hands `socket` to a ready serving process, calling `closed` once it has closed it; false when none is ready. */
   take(socket: Socket, closed: () => void): boolean;
-  /** The counters of each ready serving process, those that answer in time. */
-  metrics(): Promise<ProcessMetrics[]>;
+  /** The counters of each ready serving process, the last ones it sent if it does not answer in time, and of those that exited. */
+  metrics(): Promise<PoolMetrics>;
   /** Answers a serving process asking for the `/metrics` text with what `text` makes. */
   answerMetrics(text: () => Promise<string>): void;
   /** Stops every serving process and resolves once they have exited. */
@@ -724,7 +753,8 @@ export interface DebuginfodService {
   close(): Promise<void>;
 }
 
-function newMetrics(): ServerMetrics {
+/** Counters at zero. @internal */
+export function newMetrics(): ServerMetrics {
   return {
     requests: {},
     responses: {},
@@ -847,8 +877,10 @@ export async function serveDebuginfod(index: BuildIdIndex, options: ServeOptions
   const rescanSeconds = integer("rescanSeconds", options.rescanSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
   const groomSeconds = integer("groomSeconds", options.groomSeconds ?? 0, 0, MAX_RESCAN_SECONDS);
   const { pool } = options;
-  const gathered = async (own: ServerMetrics): Promise<string> =>
-    metricsText(index, [{ pid: process.pid, metrics: own }, ...(pool ? await pool.metrics() : [])]);
+  const gathered = async (own: ServerMetrics): Promise<string> => {
+    const pooled = await pool?.metrics();
+    return metricsText(index, [{ pid: process.pid, metrics: own }, ...(pooled?.processes ?? [])], pooled?.exited);
+  };
   const service = debuginfodService(index, { ...options, metricsText: gathered });
   const { metrics } = service;
   pool?.answerMetrics(() => gathered(metrics));

@@ -67,7 +67,7 @@ export interface BuildIdResolverOptions {
    * `map_files/` entry: the same file with the same stamp, or read again). Default 1000.
    */
   fileMaxAgeMs?: number;
-  /** Clock for negative lifetimes, the bounds and `verifiedAt`, in ms. Default `performance.now`. */
+  /** Clock for negative lifetimes, the bounds and `verifiedAt`, in ms. Default `performance.now()` in whole ms (rounded down). */
   now?: () => number;
   /**
    * Saved state to start from: a {@link BuildIdCache.snapshot} and the {@link BuildIdResolver.exportStamps}
@@ -189,7 +189,8 @@ export class BuildIdResolver {
    * @throws TypeError or RangeError naming the option when a count is not an integer or out of range.
    */
   static async create(options: BuildIdResolverOptions = {}): Promise<BuildIdResolver> {
-    const now = options.now ?? (() => performance.now());
+    // Whole ms: the bounds are whole ms, and an integer time is stored in an answer without a heap number of its own.
+    const now = options.now ?? (() => Math.floor(performance.now()));
     const settings = {
       maxProcesses: integer("maxProcesses", options.maxProcesses ?? 1024, 1, 2 ** 24),
       mapsMaxAgeMs: integer("mapsMaxAgeMs", options.mapsMaxAgeMs ?? 100, 0),
@@ -237,9 +238,7 @@ export class BuildIdResolver {
     try {
       this.#stats.addresses += n;
       await this.#resolveAll(pid, list, n, out);
-      const results = new Array<Resolution>(n);
-      for (let i = 0; i < n; i++) results[i] = out.resolution(i);
-      return results;
+      return out.resolutions();
     } finally {
       this.#spare = out;
     }

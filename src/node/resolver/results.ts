@@ -128,6 +128,10 @@ export class ResolutionResults {
   addresses: BigUint64Array = new BigUint64Array(0);
   /** The model's answers, written in place; its `fileOffset` is {@link fileOffset}. @internal */
   readonly lookup: LookupResults;
+  /** Calls begun; see {@link #shared}. */
+  #call = 0;
+  #sharedCall = -1;
+  readonly #answers: Resolution[] = [];
 
   /** @param capacity how many addresses one call may hold, 1 to 2^24. */
   constructor(capacity: number) {
@@ -146,6 +150,7 @@ export class ResolutionResults {
 
   /** Starts a call's answers. @internal */
   begin(pid: number, addresses: BigUint64Array, n: number): void {
+    this.#call++;
     this.pid = pid;
     this.addresses = addresses;
     this.length = n;
@@ -161,31 +166,67 @@ export class ResolutionResults {
 
   /** Address `i`'s answer as {@link BuildIdResolver.resolveMany} gives it. */
   resolution(i: number): Resolution {
-    const code = this.status[i]! as ResolveStatusCode;
     const p = this.place[i]!;
-    const answeredAt = this.answeredAt;
-    if (p >= 0) {
-      const { mapping, file, via, verifiedAt } = this.places[p]!;
-      const ageMs = answeredAt - verifiedAt;
-      if (file?.ok) {
-        const { buildId, cached } = file;
-        const fileOffset = this.fileOffset[i]!;
-        return { ok: true, buildId, path: mapping.path, fileOffset, mapping, cached, verifiedAt, ageMs, via: via! };
-      }
-      // The detail names the mapping, not the address: the caller has the address.
-      if (file === undefined) {
-        const detail = `${mapping.path || "anonymous memory"} has no file`;
-        return { ok: false, reason: "anonymous", detail, mapping, verifiedAt, ageMs };
-      }
-      const { reason, detail } = file;
-      const fileOffset = this.fileOffset[i]!;
-      return { ok: false, reason, detail, path: mapping.path, fileOffset, mapping, verifiedAt, ageMs };
+    return p < 0 ? this.#unplaced(i) : answerAt(this.#shared()[p]!, this.fileOffset, i);
+  }
+
+  /** Every answer of the last call, in order: what {@link BuildIdResolver.resolveMany} returns. */
+  resolutions(): Resolution[] {
+    const n = this.length;
+    const results = new Array<Resolution>(n);
+    const shared = this.#shared();
+    const { place, fileOffset } = this;
+    for (let i = 0; i < n; i++) {
+      const p = place[i]!;
+      results[i] = p < 0 ? this.#unplaced(i) : answerAt(shared[p]!, fileOffset, i);
     }
-    if (code === ResolveStatus.NO_MAPPING) {
+    return results;
+  }
+
+  /** Per place of the last call, the answer its addresses share but for `fileOffset`: made once per call, on first use. */
+  #shared(): Resolution[] {
+    if (this.#sharedCall === this.#call) return this.#answers;
+    this.#sharedCall = this.#call;
+    const answers = this.#answers;
+    answers.length = this.places.length;
+    for (let p = 0; p < answers.length; p++) answers[p] = placeAnswer(this.places[p]!, this.answeredAt);
+    return answers;
+  }
+
+  /** The answer of address `i`, which has no place. */
+  #unplaced(i: number): Resolution {
+    if (this.status[i] === ResolveStatus.NO_MAPPING) {
       const detail = `no mapping of process ${this.pid} holds 0x${this.addresses[i]!.toString(16)}`;
       const verifiedAt = this.verifiedAt!;
-      return { ok: false, reason: "no-mapping", detail, verifiedAt, ageMs: answeredAt - verifiedAt };
+      return { ok: false, reason: "no-mapping", detail, verifiedAt, ageMs: this.answeredAt - verifiedAt };
     }
-    return { ok: false, reason: FAILURES[code]!, detail: this.detail };
+    return { ok: false, reason: FAILURES[this.status[i]!]!, detail: this.detail };
   }
+}
+
+/** The answer of `place`'s addresses, `fileOffset` 0 (each address has its own). */
+function placeAnswer({ mapping, file, via, verifiedAt }: ResolvedPlace, answeredAt: number): Resolution {
+  const ageMs = answeredAt - verifiedAt;
+  const path = mapping.path;
+  if (file?.ok) {
+    const { buildId, cached } = file;
+    return { ok: true, buildId, path, fileOffset: 0n, mapping, cached, verifiedAt, ageMs, via: via! };
+  }
+  // The detail names the mapping, not the address: the caller has the address.
+  if (file === undefined) {
+    const detail = `${path || "anonymous memory"} has no file`;
+    return { ok: false, reason: "anonymous", detail, mapping, verifiedAt, ageMs };
+  }
+  return { ok: false, reason: file.reason, detail: file.detail, path, fileOffset: 0n, mapping, verifiedAt, ageMs };
+}
+
+/** Address `i`'s own answer: a copy of its place's `shared` answer with its offset from `offsets`. */
+function answerAt(shared: Resolution, offsets: BigUint64Array, i: number): Resolution {
+  if (shared.ok) {
+    const { buildId, path, mapping, cached, verifiedAt, ageMs, via } = shared;
+    return { ok: true, buildId, path, fileOffset: offsets[i]!, mapping, cached, verifiedAt, ageMs, via };
+  }
+  const { reason, detail, mapping, verifiedAt, ageMs } = shared;
+  if (reason === "anonymous") return { ok: false, reason, detail, mapping, verifiedAt, ageMs };
+  return { ok: false, reason, detail, path: shared.path, fileOffset: offsets[i]!, mapping, verifiedAt, ageMs };
 }

@@ -1,11 +1,13 @@
 // serve -j N as processes on 127.0.0.1: requests answered by several serving processes at once with
-// /metrics summing them, a serving process killed mid-service replaced while the others answer, the
+// /metrics summing them, no counter of /metrics going down when a serving process is late to report
+// (SIGSTOPped) or killed and replaced, a serving process killed mid-service replaced while the others answer, the
 // pool's members gone with the primary (SIGTERM, or SIGKILL) and nothing left listening, a groom on
 // SIGUSR2 and a rescan on SIGUSR1 seen by every serving process, and without --index too.
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, renameSync, rmSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
+import parse from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleCli, type CliRun, runCli } from "../../helpers/cli.js";
 import { makeTree, type Tree } from "./fixtures.js";
@@ -61,6 +63,43 @@ async function reported(url: string, processes: number): Promise<string> {
     return valueIn(text, "serving_processes") === processes;
   });
   return text;
+}
+
+/** Every counter's samples on a /metrics page, by name and labels. */
+function countersIn(text: string): Map<string, number> {
+  return new Map(
+    parse(text)
+      .filter((f) => f.type === "COUNTER")
+      .flatMap((f) => f.metrics.map((m) => [`${f.name}${JSON.stringify(m.labels ?? {})}`, Number(m.value)] as const)),
+  );
+}
+
+/** The counters of page `earlier` lower or missing on page `later`; a process that is gone takes only its own per-process series. */
+function wentDown(earlier: string, later: string): string[] {
+  const after = countersIn(later);
+  return [...countersIn(earlier)]
+    .filter(([series, value]) => {
+      const now = after.get(series);
+      return now === undefined ? !series.includes('"pid":') : now < value;
+    })
+    .map(([series, value]) => `${series} ${value} -> ${after.get(series)}`);
+}
+
+/** Serves 10 hits on fresh connections between two pages every process reported to; returns the later page and the serving process that received the most requests. */
+async function hitsServed(s: Served, id: string): Promise<{ page: string; busiest: number }> {
+  const baseline = await reported(s.url, 3);
+  const answers = await Promise.all(Array.from({ length: 10 }, () => fresh(`${s.url}/buildid/${id}/executable`)));
+  for (const a of answers) expect(a.status).toBe(200);
+  const page = await reported(s.url, 3);
+  expect(valueIn(page, "buildid_hits_total") - valueIn(baseline, "buildid_hits_total")).toBe(10);
+  const [before, after] = [perProcessIn(baseline), perProcessIn(page)];
+  const [busiest] = [...after.keys()]
+    .filter((pid) => pid !== s.child.pid)
+    .map((pid) => [pid, after.get(pid)! - (before.get(pid) ?? 0)] as const)
+    .sort((a, b) => b[1] - a[1])[0]!;
+  // Handed in turn, 5 of the 10 each: the busiest has served hits.
+  expect(after.get(busiest)! - before.get(busiest)!).toBeGreaterThanOrEqual(5);
+  return { page, busiest };
 }
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
@@ -164,6 +203,56 @@ describe("serve -j N: serving processes", () => {
         const pids = [...(await perProcess(s.url)).keys()];
         return pids.length === 3 && !pids.includes(victim!) && pids.includes(other!);
       });
+    } finally {
+      s.child.kill("SIGTERM");
+      await s.run;
+    }
+  });
+
+  it("counts a serving process late to report (SIGSTOPped past 2 s) by its last report, naming it late: no counter goes down", async () => {
+    const s = await serve(2);
+    try {
+      const { page: earlier, busiest: victim } = await hitsServed(s, tree.programs[0]!.id);
+      process.kill(victim, "SIGSTOP");
+      let asked: Promise<{ status: number; body: Buffer }>[] = [];
+      let later: string;
+      try {
+        // Two connections in a row go one to each serving process; the running one answers once the primary gave up waiting.
+        asked = [fresh(`${s.url}/metrics`), fresh(`${s.url}/metrics`)];
+        later = (await Promise.race(asked)).body.toString("utf8");
+      } finally {
+        process.kill(victim, "SIGCONT");
+      }
+      expect(wentDown(earlier, later)).toEqual([]);
+      expect(valueIn(later, "buildid_hits_total")).toBeGreaterThanOrEqual(valueIn(earlier, "buildid_hits_total"));
+      expect(valueIn(later, "serving_processes")).toBe(2);
+      expect(valueIn(later, "serving_processes_late")).toBe(1);
+      expect(later).toMatch(new RegExp(`^serving_process_late\\{pid="${victim}"\\} 1$`, "m"));
+      for (const a of await Promise.all(asked)) expect(a.status).toBe(200);
+      const after = await reported(s.url, 3);
+      expect(wentDown(later, after)).toEqual([]);
+      expect(valueIn(after, "serving_processes_late")).toBe(0);
+    } finally {
+      s.child.kill("SIGTERM");
+      await s.run;
+    }
+  });
+
+  it("keeps the counts of a serving process killed after serving hits once another replaces it: no counter goes down", async () => {
+    const s = await serve(2);
+    try {
+      const { page: earlier, busiest: victim } = await hitsServed(s, tree.programs[1]!.id);
+      process.kill(victim, "SIGKILL");
+      await until("the death reported", async () =>
+        new RegExp(`serving process ${victim} exited \\(signal SIGKILL\\); starting another`).test(s.stderr()),
+      );
+      let later = "";
+      await until("another serving process reported", async () => {
+        later = await reported(s.url, 3);
+        return !perProcessIn(later).has(victim);
+      });
+      expect(wentDown(earlier, later)).toEqual([]);
+      expect(valueIn(later, "buildid_hits_total")).toBeGreaterThanOrEqual(valueIn(earlier, "buildid_hits_total"));
     } finally {
       s.child.kill("SIGTERM");
       await s.run;

@@ -172,3 +172,18 @@ test("bad arguments are refused with the value named, before anything is counted
   );
   expect(resolver.stats().addresses).toBe(0);
 });
+
+test("the default clock counts whole ms: every answer's verifiedAt and ageMs are integers", async () => {
+  const resolver = await BuildIdResolver.create();
+  const pool = candidates(node.pid!);
+  let timed = 0;
+  for (let k = 0; k < 5; k++) {
+    for (const r of await resolver.resolveMany(node.pid!, pool)) {
+      if (r.verifiedAt === undefined) continue;
+      timed++;
+      expect([r.verifiedAt, r.ageMs].map(Number.isInteger), `${r.verifiedAt}, ${r.ageMs}`).toEqual([true, true]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3));
+  }
+  expect(timed).toBeGreaterThan(0);
+});
