@@ -9,10 +9,10 @@
 // Other work on the machine moves absolute figures: the load average is printed, and each target is a
 // ratio of figures taken in the same round.
 //   npm run bench:serve [-- --files N --rounds R --seconds S --connections C --load-rounds L --serving-processes J[,J...]
-//   --concurrency C[,C...] --before DIR --only load|index]
+//   --concurrency C[,C...] --before DIR[,DIR...] --only load|index]
 //   (builds dist/ first; BENCH_SEED sets the build IDs; -j 1,2 loads our serve -j 1 and -j 2 in turn beside elfutils,
 //   -c 1,2 runs our serve -c 1 and -c 2 (scan threads) in turn, in the index rounds too; --before DIR adds the serve of
-//   another built checkout (DIR/dist/node/cli.js, e.g. main's) beside them; --only load skips the index rounds,
+//   another built checkout (DIR/dist/node/cli.js, e.g. main's; it is not built here) beside them, a list each; --only load skips the index rounds,
 //   --only index the load rounds. The index rounds also give each server's CPU time (all threads) to its scan's end.)
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -461,10 +461,9 @@ async function main(): Promise<void> {
   const js = values["serving-processes"]?.split(",") ?? [undefined];
   const cs = values.concurrency?.split(",") ?? [undefined];
   const ourContenders = js.flatMap((j) => cs.map((c) => ours(j, c)));
-  const before =
-    values.before === undefined
-      ? []
-      : [ours(undefined, undefined, join(values.before, "dist/node/cli.js"), `before (${values.before}) serve`)];
+  const before = (values.before?.split(",") ?? []).map((dir) =>
+    ours(undefined, undefined, join(dir, "dist/node/cli.js"), `before (${dir}) serve`),
+  );
   const indexed = [...ourContenders.slice(0, cs.length), ...before];
   const loadRepeat = Number(values["load-rounds"]);
   const count = Number(values.files);

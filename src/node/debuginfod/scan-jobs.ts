@@ -223,6 +223,8 @@ export class ScanJobs {
   readonly #setup: ScanSetup;
   readonly #roots: RootDir[] = [];
   #db: IndexDatabase | undefined;
+  /** Whether it opened `#db` itself, and closes it. */
+  #ownsDb = false;
   #sources: Promise<SourceReader> | undefined;
   /** The first page of the file being read: one buffer for every file, not one each. */
   readonly #page = new Uint8Array(HEAD);
@@ -233,16 +235,19 @@ export class ScanJobs {
 
   /**
    * Opens the roots of `setup` again from their descriptors, which must stay open until this
-   * settles, and `setup.database`, read only, when a rescan compares stamps with it (SQLite is
-   * loaded only then, as the DWARF reader only for a sources job: a worker loads what it uses).
+   * settles. A rescan compares stamps with `db` (the thread's own, left open) or else with
+   * `setup.database` opened read only (SQLite is loaded only then, as the DWARF reader only for a
+   * sources job: a worker loads what it uses).
    */
-  static async open(setup: ScanSetup): Promise<ScanJobs> {
+  static async open(setup: ScanSetup, db?: IndexDatabase): Promise<ScanJobs> {
     const jobs = new ScanJobs(setup);
     try {
       for (const r of setup.roots) jobs.#roots.push(RootDir.reopenSync(r.path, r.fd, r));
-      if (setup.stampFiles && setup.database) {
+      if (setup.stampFiles && db) jobs.#db = db;
+      else if (setup.stampFiles && setup.database) {
         const { IndexDatabase } = await import("./index-db.js");
         jobs.#db = IndexDatabase.open(setup.database, { readonly: true });
+        jobs.#ownsDb = true;
       }
     } catch (error) {
       jobs.close();
@@ -441,6 +446,19 @@ export class ScanJobs {
   close(): void {
     for (const root of this.#roots) root.close();
     this.#roots.length = 0;
-    this.#db?.close();
+    if (this.#ownsDb) this.#db?.close();
   }
+}
+
+/**
+ * Runs the jobs given to `jobs` on this thread, in order, one per turn of the event loop, so what
+ * else the thread does (a server's requests) goes on between them.
+ */
+export function turnByTurn(jobs: ScanJobs): <T>(job: ScanJob) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return <T>(job: ScanJob): Promise<T> => {
+    const next = last.then(() => new Promise<void>((turn) => setImmediate(turn))).then(() => jobs.run(job) as T);
+    last = next.catch(() => {});
+    return next;
+  };
 }

@@ -1,7 +1,8 @@
-// The scan's worker threads: the index they read is the one a single worker reads (hard links
-// included), a worker that dies or throws fails the scan instead of hanging it, the workers end with
-// the index and with `serve` on SIGTERM and SIGINT during a scan.
-import { copyFileSync, linkSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+// The scan's worker threads: an index's first scan in a process runs on its own thread, the rescans
+// after it on workers; the index they read is the one a single worker reads (hard links included), a
+// worker that dies or throws fails the scan instead of hanging it, the workers end with the index and
+// with `serve` on SIGTERM and SIGINT during a scan.
+import { copyFileSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,10 +32,25 @@ const figures = (s: ScanStats) => ({ ...s, durationMs: 0 });
 // Every worker the pool may start is started when jobs wait (scanSpare): the load average does not decide here.
 const spare = () => true;
 
-async function indexed(threads: number): Promise<{ stats: ScanStats; rescan: ScanStats; paths: string[][] }> {
+// Moves the mtime of every regular file under `dir` by `seconds`, so a rescan reads them all again.
+function touchAll(dir: string, seconds: number): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (!entry.isFile()) continue;
+    const { atime, mtime } = statSync(path);
+    utimesSync(path, atime, new Date(mtime.getTime() + seconds * 1000));
+  }
+}
+
+// A first scan (on the index's thread), then one that reads every file again on `threads` workers, then an unchanged one.
+async function indexed(
+  threads: number,
+): Promise<{ stats: ScanStats; reread: ScanStats; rescan: ScanStats; paths: string[][] }> {
   const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: threads, scanSpare: spare });
   try {
     const stats = await index.scan();
+    touchAll(tree.root, threads);
+    const reread = await index.scan();
     const rescan = await index.scan();
     const paths = tree.programs.map((p) =>
       index
@@ -42,21 +58,41 @@ async function indexed(threads: number): Promise<{ stats: ScanStats; rescan: Sca
         .map((f) => f.path)
         .sort(),
     );
-    return { stats, rescan, paths };
+    return { stats, reread, rescan, paths };
   } finally {
     index.dispose();
   }
 }
 
 describe("scan workers", () => {
+  it("run none for an index's first scan in the process, on a new database or one held (a restart); its rescans take them", async () => {
+    const db = join(tree.dir, "first-scan.sqlite");
+    for (const round of ["new", "restart"]) {
+      const index = await BuildIdIndex.open(db, { roots: [tree.root], scanThreads: 2, scanSpare: spare });
+      try {
+        const running: number[] = [];
+        const scan = () => index.scan({ hooks: { started: (all) => running.push(all().length) } });
+        const first = await scan();
+        expect(first.reads, round).toBe(round === "new" ? first.files : 0);
+        await scan();
+        expect(running, round).toEqual([0, 1]);
+      } finally {
+        index.dispose();
+      }
+    }
+  });
+
   it("read the index one worker reads, keeping the same name of each hard-linked file", async () => {
     const one = await indexed(1);
     const three = await indexed(3);
     expect(figures(three.stats)).toEqual(figures(one.stats));
+    expect(figures(three.reread)).toEqual(figures(one.reread));
     expect(figures(three.rescan)).toEqual(figures(one.rescan));
     expect(three.paths).toEqual(one.paths);
     // Each debug file has 13 names: one is indexed, the first in walk order (d0/ before debug/).
     expect(one.stats.hardLinks).toBe(12 * tree.programs.length);
+    expect(one.reread.hardLinks).toBe(12 * tree.programs.length);
+    expect(one.reread.reads).toBe(one.stats.reads);
     for (const [n, p] of tree.programs.entries()) {
       expect(one.paths[n]).toContain(join(tree.root, "d0", "sub", `link${n}.debug`));
       expect(one.paths[n]).not.toContain(p.debuginfo);
@@ -71,6 +107,7 @@ describe("scan workers", () => {
     it(`a worker that ${what} mid-scan fails the scan with ScanWorkerError; the next scan reads everything`, async () => {
       const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 2, scanSpare: spare });
       try {
+        await index.scan();
         let workers = 0;
         const failed = await index
           .scan({
@@ -100,6 +137,7 @@ describe("scan workers", () => {
   it("end when the index is disposed", async () => {
     const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 2, scanSpare: spare });
     let workers: () => readonly Worker[] = () => [];
+    await index.scan();
     await index.scan({
       hooks: {
         started: (all) => {
@@ -118,6 +156,7 @@ describe("scan workers", () => {
     for (const idle of [false, true]) {
       const index = await BuildIdIndex.create({ roots: [tree.root], scanThreads: 3, scanSpare: () => idle });
       try {
+        await index.scan();
         let workers: () => readonly Worker[] = () => [];
         const seen = new Set<number>();
         await index.scan({
