@@ -226,7 +226,7 @@ export function registerServe(program: Command, context: CommandContext): Comman
     )
     .option(
       "-c, --concurrency <n>",
-      "most threads that scan (list folders, read files) beside the one that serves and writes the index, as elfutils' -c; one starts with a scan, another only while files wait and a CPU is idle, and each ends after 2 s idle (default: the CPUs)",
+      "most threads that rescan (list folders, read files) beside the one that serves and writes the index, as elfutils' -c; the first scan runs on the serving thread, one starts with each rescan, another only while files wait and a CPU is idle, and each ends after 2 s idle (default: the CPUs)",
       integerOption("--concurrency", 1, MAX_SCAN_THREADS),
     )
     .option("-v, --verbose", "a log line per request on stderr: client, request, status, bytes, ms, where from")

@@ -155,9 +155,10 @@ export interface BuildIdIndexOptions {
   /** Record the sources each debuginfo's DWARF line tables name, for `/source` (default); `false` as elfutils' `--disable-source-scan`. */
   sources?: boolean;
   /**
-   * Most worker threads a scan lists and reads files with, as elfutils' `-c` (1 to
-   * {@link MAX_SCAN_THREADS}); default the CPUs (`os.availableParallelism()`). One starts with the
-   * scan, another only while jobs wait and a CPU is idle; each ends after a short while idle.
+   * Most worker threads a rescan lists and reads files with, as elfutils' `-c` (1 to
+   * {@link MAX_SCAN_THREADS}); default the CPUs (`os.availableParallelism()`). The index's first
+   * scan in a process runs on the calling thread; at a later one a worker starts, another only
+   * while jobs wait and a CPU is idle; each ends after a short while idle.
    */
   scanThreads?: number;
   /** Whether a CPU is idle for one more scan worker (default: by the load average; tests: always). @internal */
