@@ -193,7 +193,7 @@ export interface ScanHooks {
   listed?(dir: string): void;
   /** After the walk, before the first file is read. */
   walked?(): void;
-  /** Once the scan's workers have its setup, before any job: the workers, for tests that end one. */
+  /** Once the scan's workers have its setup, before any job: the workers (none for a scan on the index's thread), for tests that end one. */
   started?(workers: () => readonly Worker[]): void;
 }
 

@@ -1,9 +1,10 @@
 /**
- * The work of a scan that a scan worker (scan-worker.ts) does, one job at a time, off the thread
- * that serves and writes the database: listing a directory (with the stamps a rescan compares),
- * reading the files found, and reading the sources a debuginfo names. Every directory and file is
- * opened under its root, never through a link (files/under-root.ts), from the worker's own
- * descriptor of the root the scan opened.
+ * The work of a scan, one job at a time: in a scan worker (scan-worker.ts) off the thread that
+ * serves and writes the database, or on that thread between its requests ({@link turnByTurn}, an
+ * index's first scan): listing a directory (with the stamps a rescan compares), reading the files
+ * found, and reading the sources a debuginfo names. Every directory and file is opened under its
+ * root, never through a link (files/under-root.ts), from the thread's own descriptor of the root
+ * the scan opened.
  *
  * @packageDocumentation
  */
