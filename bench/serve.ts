@@ -3,14 +3,17 @@
 // through its own database (ours: serve --index, theirs: -d):
 // - index: from start to the first answer (any status) and to a complete index (every sample URL a 200)
 //   on a first scan; then a restart on the same database: its first answer, its first hit, and the
-//   rescan behind it; peak RSS (VmHWM) of each, against the RSS of our serve idle over an empty root;
+//   rescan behind it; peak RSS (VmHWM) of each, against the RSS of the same server idle over an empty root;
 // - throughput and p99 under autocannon on 127.0.0.1, hits and misses, then hits while each rescans
 //   every second (ours -t 1, elfutils' -t 1), with the server's CPU time per request (all its threads).
 // Other work on the machine moves absolute figures: the load average is printed, and each target is a
 // ratio of figures taken in the same round.
-//   npm run bench:serve [-- --files N --rounds R --seconds S --connections C --load-rounds L --serving-processes J[,J...] --only load]
+//   npm run bench:serve [-- --files N --rounds R --seconds S --connections C --load-rounds L --serving-processes J[,J...]
+//   --concurrency C[,C...] --before DIR[,DIR...] --only load|index]
 //   (builds dist/ first; BENCH_SEED sets the build IDs; -j 1,2 loads our serve -j 1 and -j 2 in turn beside elfutils,
-//   the index rounds taking the first; --only load skips the index rounds)
+//   -c 1,2 runs our serve -c 1 and -c 2 (scan threads) in turn, in the index rounds too; --before DIR adds the serve of
+//   another built checkout (DIR/dist/node/cli.js, e.g. main's; it is not built here) beside them, a list each; --only load skips the index rounds,
+//   --only index the load rounds. The index rounds also give each server's CPU time (all threads) to its scan's end.)
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -57,16 +60,16 @@ const metric = (text: string, name: string): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 
-// Our serve, with `-j J` when given.
-function ours(j?: string): Contender {
+// Our serve, with `-j J` and `-c C` when given; `cli` another checkout's (named `label`).
+function ours(j?: string, c?: string, cli = CLI, label = "buildid-cache serve"): Contender {
   return {
-    name: `buildid-cache serve${j === undefined ? "" : ` -j ${j}`}`,
+    name: `${label}${j === undefined ? "" : ` -j ${j}`}${c === undefined ? "" : ` -c ${c}`}`,
     start: (port, db, rescan, roots) =>
       spawn(
         process.execPath,
         // -F as elfutils' -F: ELF files (and their sources), no packages.
         [
-          CLI,
+          cli,
           "serve",
           "--port",
           String(port),
@@ -79,6 +82,7 @@ function ours(j?: string): Contender {
           "-F",
           "--no-progress",
           ...(j === undefined ? [] : ["-j", j]),
+          ...(c === undefined ? [] : ["-c", c]),
           ...roots,
         ],
         { stdio: "ignore" },
@@ -236,10 +240,12 @@ function stop(child: ChildProcess): Promise<void> {
 interface IndexFigures {
   firstAnswer: number;
   complete: number;
+  firstScanCpu: number;
   firstScanPeak: number;
   restartAnswer: number;
   restartHit: number;
   restartScanned: number;
+  restartCpu: number;
   restartPeak: number;
 }
 
@@ -249,12 +255,17 @@ async function indexRound(c: Contender, db: string, roots: string[], paths: stri
   let url = `http://127.0.0.1:${port}`;
   let started = performance.now();
   let child = c.start(port, db, 0, roots);
-  let first: Pick<IndexFigures, "firstAnswer" | "complete" | "firstScanPeak">;
+  let first: Pick<IndexFigures, "firstAnswer" | "complete" | "firstScanCpu" | "firstScanPeak">;
   try {
     const firstAnswerMs = await firstAnswer(url, paths[0]!, started, child);
     const complete = await untilComplete(url, paths, started, child);
     await untilScanned(url, c, child);
-    first = { firstAnswer: firstAnswerMs, complete, firstScanPeak: memoryOf(child.pid!, "VmHWM") };
+    first = {
+      firstAnswer: firstAnswerMs,
+      complete,
+      firstScanCpu: total(cpuMs(child.pid!)),
+      firstScanPeak: memoryOf(child.pid!, "VmHWM"),
+    };
   } finally {
     await stop(child);
   }
@@ -267,7 +278,15 @@ async function indexRound(c: Contender, db: string, roots: string[], paths: stri
     const restartHit = await firstAnswer(url, paths[0]!, started, child, 200);
     await untilScanned(url, c, child);
     const restartScanned = performance.now() - started;
-    return { ...first, restartAnswer, restartHit, restartScanned, restartPeak: memoryOf(child.pid!, "VmHWM") };
+    const restartCpu = total(cpuMs(child.pid!));
+    return {
+      ...first,
+      restartAnswer,
+      restartHit,
+      restartScanned,
+      restartCpu,
+      restartPeak: memoryOf(child.pid!, "VmHWM"),
+    };
   } finally {
     await stop(child);
   }
@@ -428,16 +447,24 @@ async function main(): Promise<void> {
       seconds: { type: "string", default: "10" },
       connections: { type: "string", default: "16" },
       "serving-processes": { type: "string", short: "j" },
+      concurrency: { type: "string", short: "c" },
+      before: { type: "string" },
       "load-rounds": { type: "string", default: "3" },
       only: { type: "string" },
     },
   });
-  if (values.only !== undefined && values.only !== "load")
-    throw new Error(`--only takes "load", got ${JSON.stringify(values.only)}`);
+  if (values.only !== undefined && values.only !== "load" && values.only !== "index")
+    throw new Error(`--only takes "load" or "index", got ${JSON.stringify(values.only)}`);
   const onlyLoad = values.only === "load";
-  // -j 1,2: our serve once per figure, each loaded in turn beside elfutils; the index rounds take the first.
-  const ourContenders = (values["serving-processes"]?.split(",") ?? [undefined]).map((j) => ours(j));
-  const OURS = ourContenders[0]!;
+  const onlyIndex = values.only === "index";
+  // -j 1,2 and -c 1,2: our serve once per pair, each loaded in turn beside elfutils; the index rounds take the first -j.
+  const js = values["serving-processes"]?.split(",") ?? [undefined];
+  const cs = values.concurrency?.split(",") ?? [undefined];
+  const ourContenders = js.flatMap((j) => cs.map((c) => ours(j, c)));
+  const before = (values.before?.split(",") ?? []).map((dir) =>
+    ours(undefined, undefined, join(dir, "dist/node/cli.js"), `before (${dir}) serve`),
+  );
+  const indexed = [...ourContenders.slice(0, cs.length), ...before];
   const loadRepeat = Number(values["load-rounds"]);
   const count = Number(values.files);
   const rounds = Number(values.rounds);
@@ -446,7 +473,7 @@ async function main(): Promise<void> {
   const seed = BigInt(process.env.BENCH_SEED ?? "16");
   const loadBefore = load();
   process.stderr.write(
-    `bench:serve: seed ${seed} (BENCH_SEED), ${count} generated programs, ${rounds} rounds, ${seconds} s of load, ${connections} connections, ${loadRepeat} load rounds, ${ourContenders.map((c) => c.name).join(", ")}; load average ${loadBefore}\n`,
+    `bench:serve: seed ${seed} (BENCH_SEED), ${count} generated programs, ${rounds} rounds, ${seconds} s of load, ${connections} connections, ${loadRepeat} load rounds, ${[...ourContenders, ...before].map((c) => c.name).join(", ")}; load average ${loadBefore}\n`,
   );
   const dir = mkdtempSync(join(tmpdir(), "bench-serve-"));
   try {
@@ -458,86 +485,94 @@ async function main(): Promise<void> {
     const missPaths = Array.from({ length: 100 }, (_, n) => `/buildid/${buildId(seed + 1n, n)}/executable`);
     const roots = [...SYSTEM_ROOTS, tree];
     const start = onlyLoad ? 0 : nodeStart();
-    const idle = onlyLoad ? 0 : await idleRss(OURS, dir);
+    // Each of ours against its own idle: a checkout's serve (--before) may hold less or more at rest.
+    const idles = new Map<Contender, number>();
+    for (const c of onlyLoad ? [] : indexed) idles.set(c, await idleRss(c, dir));
     const idleTheirs = onlyLoad ? 0 : await idleRss(ELFUTILS, dir);
-    const figures = new Map<Contender, IndexFigures[]>([
-      [OURS, []],
-      [ELFUTILS, []],
-    ]);
+    const racing = [...indexed, ELFUTILS];
+    const figures = new Map<Contender, IndexFigures[]>(racing.map((c) => [c, []]));
+    const dbName = (c: Contender) => (c === ELFUTILS ? "theirs" : `ours-${racing.indexOf(c)}`);
     for (let r = 0; r < (onlyLoad ? 0 : rounds); r++) {
-      for (const c of r % 2 === 0 ? [OURS, ELFUTILS] : [ELFUTILS, OURS]) {
-        const got = await indexRound(c, join(dir, `${c === OURS ? "ours" : "theirs"}-${r}.sqlite`), roots, paths);
+      for (const c of r % 2 === 0 ? racing : [...racing].reverse()) {
+        const got = await indexRound(c, join(dir, `${dbName(c)}-${r}.sqlite`), roots, paths);
         process.stderr.write(
-          `round ${r + 1} ${c.name}: ${JSON.stringify(got, (_, v) => (typeof v === "number" ? Math.round(v) : v))}\n`,
+          `round ${r + 1} ${c.name}: ${JSON.stringify(got, (_, v) => (typeof v === "number" ? Math.round(v) : v))}, load ${load()}\n`,
         );
         figures.get(c)!.push(got);
       }
     }
-    const contenders = [...ourContenders, ELFUTILS];
+    const contenders = onlyIndex ? [] : [...ourContenders, ...before, ELFUTILS];
     // The index rounds' databases where there are (restarts: no first scan), fresh ones for the rest.
     const dbOf = (c: Contender, i: number): string =>
-      !onlyLoad && (c === OURS || c === ELFUTILS)
-        ? join(dir, `${c === OURS ? "ours" : "theirs"}-0.sqlite`)
-        : join(dir, `load-${i}.sqlite`);
+      !onlyLoad && racing.includes(c) ? join(dir, `${dbName(c)}-0.sqlite`) : join(dir, `load-${i}.sqlite`);
     const loads = await loadRounds(contenders, dbOf, roots, paths, missPaths, seconds, connections, loadRepeat);
-    const ours = figures.get(OURS)!;
     const theirs = figures.get(ELFUTILS)!;
     const med = (list: IndexFigures[], key: keyof IndexFigures) => median(list.map((f) => f[key]));
-    const ratio = (key: keyof IndexFigures) => median(ours.map((f, i) => f[key] / theirs[i]![key]));
+    const ratio = (c: Contender, key: keyof IndexFigures) =>
+      median(figures.get(c)!.map((f, i) => f[key] / theirs[i]![key]));
     const fmt = (n: number, d = 0) => n.toFixed(d);
     const cell = (s: string, w: number) => s.padStart(w);
     const keys: [keyof IndexFigures, string][] = [
       ["firstAnswer", "first answer, first scan (ms)"],
       ["complete", "complete index (ms)"],
+      ["firstScanCpu", "CPU to the first scan's end (ms)"],
       ["firstScanPeak", "peak RSS, first scan (MB)"],
       ["restartAnswer", "first answer, restart (ms)"],
       ["restartHit", "first hit, restart (ms)"],
       ["restartScanned", "restart's rescan over (ms)"],
+      ["restartCpu", "CPU to the restart's rescan end (ms)"],
       ["restartPeak", "peak RSS, restart (MB)"],
     ];
     let out = `\nroots: ${roots.join(", ")} (${ids.length} build IDs asked, ${paths.length} URLs); load average ${loadBefore} before, ${load()} after\n`;
     if (!onlyLoad) {
-      out +=
-        `Node's start (buildid-cache --version): ${fmt(start)} ms; our serve idle over an empty root: ${fmt(idle)} MB RSS (elfutils: ${fmt(idleTheirs)} MB)\n\n` +
-        `${"median of rounds".padEnd(34)}${cell("ours", 10)}${cell("elfutils", 10)}${cell("ours/theirs", 13)}\n`;
+      out += `Node's start (buildid-cache --version): ${fmt(start)} ms; idle over an empty root (MB RSS): ${indexed.map((c) => `${c.name} ${fmt(idles.get(c)!)}`).join(", ")}, elfutils ${fmt(idleTheirs)}\n`;
+      out += `contenders: ${racing.map((c, i) => `[${i}] ${c.name}`).join(", ")}\n\n`;
+      out += `${"median of rounds".padEnd(38)}${racing.map((_, i) => cell(`[${i}]`, 9)).join("")}${indexed.map((_, i) => cell(`[${i}]/elf`, 10)).join("")}\n`;
       for (const [key, label] of keys)
-        out += `${label.padEnd(34)}${cell(fmt(med(ours, key)), 10)}${cell(fmt(med(theirs, key)), 10)}${cell(fmt(ratio(key), 2), 13)}\n`;
+        out += `${label.padEnd(38)}${racing.map((c) => cell(fmt(med(figures.get(c)!, key)), 9)).join("")}${indexed.map((c) => cell(fmt(ratio(c, key), 2), 10)).join("")}\n`;
     }
-    out += `\n${`load (median of ${loadRepeat} by req/s)`.padEnd(44)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}${cell("CPU µs/req", 12)}  every run's req/s\n`;
-    for (const c of contenders) {
-      const l = loads.get(c)!;
-      for (const [what, runs] of [
-        ["hits", l.hits],
-        ["misses", l.misses],
-        [`hits, rescan every ${RESCAN_S} s`, l.hitsRescanning],
-      ] as const) {
-        const r = medianRun(runs);
-        const failed = what === "misses" ? r.errors + r.timeouts : r.non2xx + r.errors + r.timeouts;
-        out += `${`${c.name}: ${what}`.padEnd(44)}${cell(fmt(r.requests.average), 10)}${cell(String(r.latency.p50), 9)}${cell(String(r.latency.p99), 9)}${cell(String(failed), 8)}${cell(fmt(r.cpuPerRequest), 12)}  ${runs.map((x) => fmt(x.requests.average)).join(" ")}\n`;
+    if (!onlyIndex) {
+      out += `\n${`load (median of ${loadRepeat} by req/s)`.padEnd(44)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}${cell("CPU µs/req", 12)}  every run's req/s\n`;
+      for (const c of contenders) {
+        const l = loads.get(c)!;
+        for (const [what, runs] of [
+          ["hits", l.hits],
+          ["misses", l.misses],
+          [`hits, rescan every ${RESCAN_S} s`, l.hitsRescanning],
+        ] as const) {
+          const r = medianRun(runs);
+          const failed = what === "misses" ? r.errors + r.timeouts : r.non2xx + r.errors + r.timeouts;
+          out += `${`${c.name}: ${what}`.padEnd(44)}${cell(fmt(r.requests.average), 10)}${cell(String(r.latency.p50), 9)}${cell(String(r.latency.p99), 9)}${cell(String(failed), 8)}${cell(fmt(r.cpuPerRequest), 12)}  ${runs.map((x) => fmt(x.requests.average)).join(" ")}\n`;
+        }
       }
     }
-    const lt = loads.get(ELFUTILS)!;
     const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
     const bound = (key: keyof IndexFigures) => Math.max(med(theirs, key), 2 * start);
-    const peakOver = (key: keyof IndexFigures) => med(ours, key) - idle;
-    const costTheirs = 1 - medianRun(lt.hitsRescanning).requests.average / medianRun(lt.hits).requests.average;
     out += `\ntargets:\n`;
     if (!onlyLoad)
-      out +=
-        `  first answer after a restart <= max(elfutils', 2x Node's start) = ${fmt(bound("restartAnswer"))} ms: ${fmt(med(ours, "restartAnswer"))} ms, ${verdict(med(ours, "restartAnswer") <= bound("restartAnswer"))}\n` +
-        `  first answer during a first scan <= max(elfutils', 2x Node's start) = ${fmt(bound("firstAnswer"))} ms: ${fmt(med(ours, "firstAnswer"))} ms, ${verdict(med(ours, "firstAnswer") <= bound("firstAnswer"))}\n` +
-        `  complete index >= 2x sooner than elfutils': ${fmt(1 / ratio("complete"), 2)}x, ${verdict(1 / ratio("complete") >= 2)}\n` +
-        `  peak RSS - idle RSS <= elfutils' peak, first scan: ${fmt(peakOver("firstScanPeak"))} vs ${fmt(med(theirs, "firstScanPeak"))} MB, ${verdict(peakOver("firstScanPeak") <= med(theirs, "firstScanPeak"))}\n` +
-        `  peak RSS - idle RSS <= elfutils' peak, restart and rescan: ${fmt(peakOver("restartPeak"))} vs ${fmt(med(theirs, "restartPeak"))} MB, ${verdict(peakOver("restartPeak") <= med(theirs, "restartPeak"))}\n`;
-    for (const c of ourContenders) {
-      const lo = loads.get(c)!;
-      const costOurs = 1 - medianRun(lo.hitsRescanning).requests.average / medianRun(lo.hits).requests.average;
-      for (const [what, a, b] of [
-        ["hits", medianRun(lo.hits), medianRun(lt.hits)],
-        ["misses", medianRun(lo.misses), medianRun(lt.misses)],
-      ] as const)
-        out += `  ${c.name}: ${what} >= 1.3x elfutils', p99 no worse: ${fmt(a.requests.average / b.requests.average, 2)}x, p99 ${a.latency.p99} vs ${b.latency.p99} ms, ${verdict(a.requests.average >= 1.3 * b.requests.average && a.latency.p99 <= b.latency.p99)}\n`;
-      out += `  ${c.name}: a rescan every ${RESCAN_S} s costs hits no more than elfutils': ${fmt(100 * costOurs, 1)}% vs ${fmt(100 * costTheirs, 1)}%, ${verdict(costOurs <= costTheirs)}\n`;
+      for (const c of indexed) {
+        const mine = figures.get(c)!;
+        const peakOver = (key: keyof IndexFigures) => med(mine, key) - idles.get(c)!;
+        out +=
+          `  ${c.name}: first answer after a restart <= max(elfutils', 2x Node's start) = ${fmt(bound("restartAnswer"))} ms: ${fmt(med(mine, "restartAnswer"))} ms, ${verdict(med(mine, "restartAnswer") <= bound("restartAnswer"))}\n` +
+          `  ${c.name}: first answer during a first scan <= max(elfutils', 2x Node's start) = ${fmt(bound("firstAnswer"))} ms: ${fmt(med(mine, "firstAnswer"))} ms, ${verdict(med(mine, "firstAnswer") <= bound("firstAnswer"))}\n` +
+          `  ${c.name}: complete index >= 2x sooner than elfutils': ${fmt(1 / ratio(c, "complete"), 2)}x, ${verdict(1 / ratio(c, "complete") >= 2)}\n` +
+          `  ${c.name}: peak RSS - idle RSS <= elfutils' peak, first scan: ${fmt(peakOver("firstScanPeak"))} vs ${fmt(med(theirs, "firstScanPeak"))} MB, ${verdict(peakOver("firstScanPeak") <= med(theirs, "firstScanPeak"))}\n` +
+          `  ${c.name}: peak RSS - idle RSS <= elfutils' peak, restart and rescan: ${fmt(peakOver("restartPeak"))} vs ${fmt(med(theirs, "restartPeak"))} MB, ${verdict(peakOver("restartPeak") <= med(theirs, "restartPeak"))}\n`;
+      }
+    if (!onlyIndex) {
+      const lt = loads.get(ELFUTILS)!;
+      const costTheirs = 1 - medianRun(lt.hitsRescanning).requests.average / medianRun(lt.hits).requests.average;
+      for (const c of [...ourContenders, ...before]) {
+        const lo = loads.get(c)!;
+        const costOurs = 1 - medianRun(lo.hitsRescanning).requests.average / medianRun(lo.hits).requests.average;
+        for (const [what, a, b] of [
+          ["hits", medianRun(lo.hits), medianRun(lt.hits)],
+          ["misses", medianRun(lo.misses), medianRun(lt.misses)],
+        ] as const)
+          out += `  ${c.name}: ${what} >= 1.3x elfutils', p99 no worse: ${fmt(a.requests.average / b.requests.average, 2)}x, p99 ${a.latency.p99} vs ${b.latency.p99} ms, ${verdict(a.requests.average >= 1.3 * b.requests.average && a.latency.p99 <= b.latency.p99)}\n`;
+        out += `  ${c.name}: a rescan every ${RESCAN_S} s costs hits no more than elfutils': ${fmt(100 * costOurs, 1)}% vs ${fmt(100 * costTheirs, 1)}%, ${verdict(costOurs <= costTheirs)}\n`;
+      }
     }
     process.stdout.write(out);
   } finally {

@@ -26,7 +26,11 @@ const keepLoader: Plugin = {
 };
 
 await build({
-  entryPoints: { "node/cli": join(dist, "node/cli.js") },
+  // The index's scan worker is an entry of its own, beside the chunk that starts it (scan-pool.ts: ./scan-worker.js).
+  entryPoints: {
+    "node/cli": join(dist, "node/cli.js"),
+    "cli/scan-worker": join(dist, "node/debuginfod/scan-worker.js"),
+  },
   outdir: dist,
   chunkNames: "cli/[name]-[hash]",
   allowOverwrite: true,

@@ -23,6 +23,17 @@ export async function bundleCli(dir: string): Promise<string> {
     // commander and cli-progress are CommonJS: give the bundle a require().
     banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   });
+  // The index's scan workers run a module of their own, which the CLI looks for beside itself.
+  await build({
+    entryPoints: [join(root, "src/node/debuginfod/scan-worker.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    outfile: join(dir, "pkg", "node", "scan-worker.js"),
+    logLevel: "error",
+    external: ["better-sqlite3"],
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  });
   // The CLI finds its core at ../build/core.wasm and its package.json at ../../package.json.
   await mkdir(join(dir, "pkg", "build"), { recursive: true });
   await copyFile(join(root, "build/core.debug.wasm"), join(dir, "pkg", "build", "core.wasm"));

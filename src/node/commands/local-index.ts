@@ -31,6 +31,8 @@ export interface IndexChoice {
   scanners?: Scanners;
   /** `--disable-source-scan` when false. */
   sources?: boolean;
+  /** `-c`: most scan worker threads. */
+  scanThreads?: number;
 }
 
 /**
@@ -71,6 +73,7 @@ export async function openIndex(choice: IndexChoice): Promise<BuildIdIndex> {
     ...(choice.writeBatch ? { writeBatch: choice.writeBatch } : {}),
     ...(choice.scanners ? { scanners: choice.scanners } : {}),
     ...(choice.sources === undefined ? {} : { sources: choice.sources }),
+    ...(choice.scanThreads === undefined ? {} : { scanThreads: choice.scanThreads }),
     readonly: choice.passive ?? false,
   };
   if (file === undefined) return BuildIdIndex.create(options);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
-import { BuildIdIndex, DEFAULT_WRITE_BATCH } from "../debuginfod/build-id-index.js";
+import { BuildIdIndex, DEFAULT_WRITE_BATCH, MAX_SCAN_THREADS } from "../debuginfod/build-id-index.js";
 import { isServingProcess, POOL_DATABASE_ENV, serveInPool, startPool } from "../debuginfod/pool.js";
 import {
   type DebuginfodServer,
@@ -62,6 +62,7 @@ interface ServeCommandOptions {
   maxConnections: number;
   maxConnectionsPerClient?: number;
   servingProcesses: number;
+  concurrency?: number;
   verbose?: boolean;
 }
 
@@ -223,6 +224,11 @@ export function registerServe(program: Command, context: CommandContext): Comman
       integerOption("--serving-processes", 1, MAX_SERVING_PROCESSES),
       DEFAULT_SERVING_PROCESSES,
     )
+    .option(
+      "-c, --concurrency <n>",
+      "most threads that rescan (list folders, read files) beside the one that serves and writes the index, as elfutils' -c; the first scan runs on the serving thread, one starts with each rescan, another only while files wait and a CPU is idle, and each ends after 2 s idle (default: the CPUs)",
+      integerOption("--concurrency", 1, MAX_SCAN_THREADS),
+    )
     .option("-v, --verbose", "a log line per request on stderr: client, request, status, bytes, ms, where from")
     .action(async (roots: string[], options: ServeCommandOptions) => {
       if (isServingProcess()) return serveAsMember(options, context);
@@ -253,6 +259,7 @@ export function registerServe(program: Command, context: CommandContext): Comman
               }
             : {}),
           sources: !options.disableSourceScan,
+          ...(options.concurrency === undefined ? {} : { scanThreads: options.concurrency }),
         });
       } catch (error) {
         if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });

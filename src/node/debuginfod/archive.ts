@@ -16,23 +16,13 @@ import { openRegularSync } from "../safe-open.js";
 import { bounded, decompress, readRange } from "./archive-decode.js";
 import type { PayloadEntry } from "./archive-entry.js";
 import { ArchiveError, type ArchiveLimits, archiveLimits } from "./archive-error.js";
+import { type ArchiveFormat, archiveFormat } from "./archive-format.js";
 import { debPayload, type Payload, tarEntries } from "./deb.js";
 import { DwarfError, readSourceNames } from "./dwarf-lines.js";
 import { buildIdThrough, fdReader } from "./reads.js";
 import { cpioEntries, rpmPayload } from "./rpm.js";
 import { type ReadAt, readElfLayout } from "./sections.js";
 import { canonicalSourcePath } from "./sources.js";
-
-/** The kinds of archive read. */
-export type ArchiveFormat = "deb" | "rpm";
-
-const FORMATS: Record<string, ArchiveFormat> = { ".deb": "deb", ".ddeb": "deb", ".rpm": "rpm" };
-
-/** The archive format a file name says (`.deb`, `.ddeb`, `.rpm`, as elfutils' `-U` and `-R` pick them), or `undefined`. */
-export function archiveFormat(path: string): ArchiveFormat | undefined {
-  const dot = path.lastIndexOf(".");
-  return dot < 0 ? undefined : FORMATS[path.slice(dot)];
-}
 
 /** An archive's identity and state when read, as the index stamps a plain file: a rescan rereads it when one differs. */
 export interface ArchiveStamp {

@@ -6,18 +6,35 @@
  *
  * @packageDocumentation
  */
-import { type BigIntStats, closeSync, type Dirent, realpathSync } from "node:fs";
+import { type BigIntStats, closeSync, realpathSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { ElfError } from "../../elf.js";
+import type { Worker } from "node:worker_threads";
 import { ProcfsMissingError, RootDir, relativeNames } from "../files/under-root.js";
-import { archiveFormat, scanArchive } from "./archive.js";
+import { scanArchive } from "./archive.js";
+import { archiveFormat } from "./archive-format.js";
 import { buildIdBytes, MAX_ID_BYTES } from "./build-id.js";
-import { DwarfError, readSourceNames } from "./dwarf-lines.js";
 import { ID_MAX, KIND } from "./file-table.js";
 import { type ArchivedMemberRow, IndexDatabase, type MemberRow, type SourceRow, type Stamp } from "./index-db.js";
-import { buildIdThrough, HEAD, pagedReader } from "./reads.js";
-import { readElfLayout } from "./sections.js";
+import {
+  type CheckedFile,
+  type FileFilter,
+  included,
+  type ListDir,
+  type Listing,
+  type ReadFiles,
+  readFileAt,
+  type ScanJob,
+  ScanJobs,
+  type Scanners,
+  type ScanSetup,
+  stampOf,
+  turnByTurn,
+} from "./scan-jobs.js";
+import { ScanPool } from "./scan-pool.js";
 import { matchSource, type OpenedSource, SourceFiles, type SourceRecord } from "./sources.js";
+
+export type { Scanners } from "./scan-jobs.js";
 
 /** Roots scanned when none are given (those that exist). */
 export const DEFAULT_ROOTS: readonly string[] = Object.freeze([
@@ -137,17 +154,19 @@ export interface BuildIdIndexOptions {
   scanners?: Scanners;
   /** Record the sources each debuginfo's DWARF line tables name, for `/source` (default); `false` as elfutils' `--disable-source-scan`. */
   sources?: boolean;
+  /**
+   * Most worker threads a rescan lists and reads files with, as elfutils' `-c` (1 to
+   * {@link MAX_SCAN_THREADS}); default the CPUs (`os.availableParallelism()`). The index's first
+   * scan in a process runs on the calling thread; at a later one a worker starts, another only
+   * while jobs wait and a CPU is idle; each ends after a short while idle.
+   */
+  scanThreads?: number;
+  /** Whether a CPU is idle for one more scan worker (default: by the load average; tests: always). @internal */
+  scanSpare?: () => boolean;
 }
 
-/** The kinds of file a scan reads, as elfutils' scanners. */
-export interface Scanners {
-  /** ELF files (elfutils' `-F`). */
-  files: boolean;
-  /** `.deb` and `.ddeb` packages (`-U`). */
-  deb: boolean;
-  /** `.rpm` packages (`-R`). */
-  rpm: boolean;
-}
+/** Most worker threads a scan runs ({@link BuildIdIndexOptions.scanThreads}). */
+export const MAX_SCAN_THREADS = 256;
 
 function checkScanners(value: Scanners | undefined): Scanners {
   if (value === undefined) return { files: true, deb: true, rpm: true };
@@ -174,6 +193,8 @@ export interface ScanHooks {
   listed?(dir: string): void;
   /** After the walk, before the first file is read. */
   walked?(): void;
+  /** Once the scan's workers have its setup, before any job: the workers (none for a scan on the index's thread), for tests that end one. */
+  started?(workers: () => readonly Worker[]): void;
 }
 
 /** A scan or groom asked of an index opened for reading only. */
@@ -188,103 +209,58 @@ export class IndexReadOnlyError extends Error {
   }
 }
 
-/** A directory the walk is to list: its root (and the root's row), its components below the root, its path, and the files in it to read. */
+/** A directory the walk found regular files to read in: root number, its components below the root, its path, and the files. */
 interface WalkedDir {
-  root: RootDir;
-  rootId: number;
+  root: number;
   names: string[];
   path: string;
   /** Names of the regular files in it to read. */
   files: string[];
+  /** Of those, names whose link count the walk looked at already (rescans). */
+  linkChecked?: Set<string>;
 }
 
 /** Longest a scan works without a pause for other work (a server's requests), in ms; one file's read is never split. */
 const SLICE_MS = 10;
 
-function stampOf(st: BigIntStats): bigint[] {
-  return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs];
+/** Files one read job takes, at most, from one directory or several. */
+const READ_CHUNK = 64;
+
+/** Directories one list job takes, at most. */
+const LIST_CHUNK = 32;
+
+/** Debuginfo files one sources job takes, at most. */
+const SOURCES_CHUNK = 8;
+
+/** Jobs a scan keeps with its workers per worker: enough to keep each busy, few enough to stop soon when aborted. */
+const JOBS_PER_WORKER = 4;
+
+/** Depth-first order of the walk one thread would take: by root, then name by name. */
+function walkOrder(a: WalkedDir, b: WalkedDir): number {
+  if (a.root !== b.root) return a.root - b.root;
+  const n = Math.min(a.names.length, b.names.length);
+  for (let i = 0; i < n; i++) if (a.names[i] !== b.names[i]) return a.names[i]! < b.names[i]! ? -1 : 1;
+  return a.names.length - b.names.length;
 }
 
-/** Whether `path` is the first name met of the file of `stamp` (dev, ino first); records it. */
-function firstLink(seen: Map<string, string>, stamp: readonly bigint[], path: string): boolean {
+/** Whether the file of `stamp` (dev, ino first) is seen for the first time; records it. */
+function firstLink(seen: Set<string>, stamp: readonly bigint[]): boolean {
   const id = `${stamp[0]}:${stamp[1]}`;
-  const first = seen.get(id);
-  if (first === undefined) seen.set(id, path);
-  return first === undefined || first === path;
+  if (seen.has(id)) return false;
+  seen.add(id);
+  return true;
 }
 
-/** Whether the directory gave the entry's type (`d_type` is not `DT_UNKNOWN`). */
-function hasType(entry: Dirent): boolean {
-  return (
-    entry.isFile() ||
-    entry.isDirectory() ||
-    entry.isSymbolicLink() ||
-    entry.isFIFO() ||
-    entry.isSocket() ||
-    entry.isCharacterDevice() ||
-    entry.isBlockDevice()
-  );
-}
-
-const sameStamp = (a: readonly bigint[], b: readonly bigint[]): boolean => a.every((w, i) => w === b[i]);
-
-type Classified = { kind: number; id?: Uint8Array; long?: boolean };
-
-/** The first page of the file being classified: one buffer for every file, not one each. */
-const page = new Uint8Array(HEAD);
-const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
-
-// Reads the regular file `name` of `dir`, opened under its root; returns its stamp and link count (from the handle) and kind.
-function classify(dir: WalkedDir, name: string): { stamp: bigint[]; links: number; found: Classified } {
-  const { fd, stat } = dir.root.openFile(dir.names, name);
-  const links = Number(stat.nlink);
-  try {
-    const size = Number(stat.size);
-    const read = pagedReader(fd, size, page);
-    const stamp = stampOf(stat);
-    // Most files under a root are not ELF: told at the magic, without an error thrown for each.
-    if (size < ELF_MAGIC.length || ELF_MAGIC.some((b, i) => page[i] !== b)) return { stamp, links, found: { kind: 0 } };
-    let layout: ReturnType<typeof readElfLayout>;
-    let info: ReturnType<typeof buildIdThrough>;
-    try {
-      layout = readElfLayout(read, size);
-      info = buildIdThrough(read, size);
-    } catch (error) {
-      if (error instanceof ElfError) return { stamp, links, found: { kind: 0 } };
-      throw error;
-    }
-    const kind = (layout.executable ? KIND.EXECUTABLE : 0) | (layout.debuginfo ? KIND.DEBUGINFO : 0);
-    if (info.length > ID_MAX) return { stamp, links, found: { kind, long: true } };
-    return { stamp, links, found: { kind: kind | KIND.BUILD_ID, id: info.bytes.slice() } };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-// The sources the debuginfo `name` of `dir` names that lie under a root now (sources.ts), read if it is
-// still the file of `stamp`; none when its DWARF cannot be read, undefined when it changed since.
-function sourceRows(dir: WalkedDir, name: string, stamp: Stamp, sources: SourceFiles): SourceRow[] | undefined {
-  const { fd, stat } = dir.root.openFile(dir.names, name);
-  let names: ReturnType<typeof readSourceNames>;
-  try {
-    if (!sameStamp(stampOf(stat), stamp)) return undefined;
-    names = readSourceNames(pagedReader(fd, Number(stat.size), page), Number(stat.size));
-  } catch (error) {
-    if (error instanceof DwarfError || error instanceof ElfError) return [];
-    throw error;
-  } finally {
-    closeSync(fd);
-  }
-  return [...sources.record(names.sources).values()].map((r) => ({
-    name: r.name,
-    stamp: [r.dev, r.ino, r.size, r.mtimeNs, r.ctimeNs],
-  }));
-}
-
-// The ELF members with a build ID of the package archive `name` of `dir` (archive.ts, its bounds), and
-// what it holds for `/source` (when `sources`); null when it cannot be read.
-async function readArchive(dir: WalkedDir, name: string, path: string, sources: boolean): Promise<ArchiveRows | null> {
-  const { fd, stat } = dir.root.openFile(dir.names, name);
+// The ELF members with a build ID of the package archive `name` in the directory `names` of `root` (archive.ts, its
+// bounds), and what it holds for `/source` (when `sources`); null when it cannot be read.
+async function readArchive(
+  root: RootDir,
+  names: string[],
+  name: string,
+  path: string,
+  sources: boolean,
+): Promise<ArchiveRows | null> {
+  const { fd, stat } = root.openFile(names, name);
   try {
     const scan = await scanArchive({ path, fd, stat }, { sources });
     const members = scan.elves.flatMap((e) => {
@@ -325,6 +301,8 @@ interface Slices {
   due(): boolean;
   /** Lets other work run, then ends the scan (rejects) if `signal` asked for it meanwhile. */
   pause(): Promise<void>;
+  /** What a pause does but letting other work run, for code that waits on workers anyway. */
+  check(): void;
 }
 
 function slices(signal: AbortSignal | undefined, beforePause: () => void): Slices {
@@ -337,7 +315,27 @@ function slices(signal: AbortSignal | undefined, beforePause: () => void): Slice
       signal?.throwIfAborted();
       since = performance.now();
     },
+    check() {
+      beforePause();
+      signal?.throwIfAborted();
+      since = performance.now();
+    },
   };
+}
+
+/** What the steps of one scan share. */
+interface ScanRun {
+  stats: ScanStats;
+  slice: Slices;
+  writes: Writes;
+  progress: ScanProgress;
+  rootIds: number[];
+  /** Runs a job on the index's workers, or on this thread (a first scan). */
+  run<T>(job: ScanJob): Promise<T>;
+  /** Jobs given out at once, at most. */
+  depth: number;
+  /** Has whoever runs the jobs close the directories it holds, so the next jobs open from the roots again. */
+  releaseDirs(): Promise<void>;
 }
 
 function patterns(what: string, value: readonly RegExp[] | undefined): readonly RegExp[] {
@@ -364,11 +362,12 @@ function patterns(what: string, value: readonly RegExp[] | undefined): readonly 
 export class BuildIdIndex {
   #roots: readonly string[];
   #db: IndexDatabase;
-  #include: readonly RegExp[];
-  #exclude: readonly RegExp[];
   #writeBatch: number;
-  #scanners: Scanners;
+  #filter: FileFilter;
   #recordsSources: boolean;
+  #scanThreads: number;
+  #scanSpare: (() => boolean) | undefined;
+  #workers: ScanPool | undefined;
   #stats: ScanStats | undefined;
   #progress: ScanProgress | undefined;
   #busy: Promise<unknown> = Promise.resolve();
@@ -378,13 +377,20 @@ export class BuildIdIndex {
   private constructor(db: IndexDatabase, roots: readonly string[], options: BuildIdIndexOptions) {
     this.#db = db;
     this.#roots = roots;
-    this.#include = patterns("include", options.include);
-    this.#exclude = patterns("exclude", options.exclude);
     const batch = options.writeBatch ?? DEFAULT_WRITE_BATCH;
     if (!Number.isSafeInteger(batch) || batch < 1 || batch > 1_000_000)
       throw new RangeError(`writeBatch must be an integer from 1 to 1000000, got ${String(batch)}`);
     this.#writeBatch = batch;
-    this.#scanners = checkScanners(options.scanners);
+    this.#filter = {
+      scanners: checkScanners(options.scanners),
+      include: patterns("include", options.include),
+      exclude: patterns("exclude", options.exclude),
+    };
+    const threads = options.scanThreads ?? Math.min(availableParallelism(), MAX_SCAN_THREADS);
+    if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_SCAN_THREADS)
+      throw new RangeError(`scanThreads must be an integer from 1 to ${MAX_SCAN_THREADS}, got ${String(threads)}`);
+    this.#scanThreads = threads;
+    this.#scanSpare = options.scanSpare;
     if (options.sources !== undefined && typeof options.sources !== "boolean")
       throw new TypeError(`sources must be a boolean, got ${JSON.stringify(options.sources)}`);
     this.#recordsSources = options.sources ?? true;
@@ -529,11 +535,80 @@ export class BuildIdIndex {
       options.onProgress?.(progress);
     });
     const roots = this.#openRoots(stats);
+    // Nothing to compare with: regular files go unstamped to the reads, whose handles stamp them.
+    const stampFiles = !this.#db.isEmpty();
+    // The index's first scan in this process runs on this thread, between requests, as one thread did
+    // before the workers (a worker costs 10 MB RSS on top of the scan's peak); later rescans take the workers.
+    const pool = this.#stats !== undefined ? this.#pool : undefined;
+    const jobs = new Set<Promise<unknown>>();
+    let scanId: number | undefined;
+    let setUp = false;
+    let here: ScanJobs | undefined;
     try {
       const rootIds = roots.map((root) => this.#db.rootId(root.path));
-      await this.#update(roots, rootIds, stats, slice, writes, progress, options.hooks);
+      const setup: ScanSetup = {
+        roots: roots.map((root, i) => ({
+          path: root.path,
+          fd: root.descriptor,
+          dev: root.stat.dev,
+          ino: root.stat.ino,
+          rootId: rootIds[i]!,
+        })),
+        filter: this.#filter,
+        stampFiles,
+        ...(this.#db.path === undefined ? {} : { database: this.#db.path }),
+        sourceRoots: this.#sourceFiles().roots.slice(),
+      };
+      let post: <T>(job: ScanJob) => Promise<T>;
+      if (pool) {
+        scanId = pool.start();
+        await pool.setup(scanId, setup);
+        setUp = true;
+        options.hooks?.started?.(() => pool.workers);
+        post = (job) => pool.run(scanId!, job);
+      } else {
+        here = await ScanJobs.open(setup, this.#db);
+        options.hooks?.started?.(() => []);
+        post = turnByTurn(here);
+      }
+      const run = <T>(job: ScanJob): Promise<T> => {
+        const p = post<T>(job);
+        jobs.add(p);
+        // Settled ones leave the set; a rejection is seen where the job is awaited.
+        p.then(
+          () => jobs.delete(p),
+          () => jobs.delete(p),
+        );
+        return p;
+      };
+      const releaseDirs = async (): Promise<void> => {
+        if (pool) await pool.releaseDirs(scanId!);
+        else here?.release();
+      };
+      await this.#update(
+        roots,
+        rootIds,
+        stampFiles,
+        // On this thread one job at a time: results waiting their turn kept V8's young generation at 32 MiB, not 16.
+        {
+          stats,
+          slice,
+          writes,
+          progress,
+          rootIds,
+          run,
+          releaseDirs,
+          depth: pool ? this.#scanThreads * JOBS_PER_WORKER : 1,
+        },
+        options.hooks,
+      );
       this.#db.dropUnusedRoots(rootIds);
     } finally {
+      // Workers open nothing from the roots' descriptors once every job is settled and they let go of the roots.
+      await Promise.allSettled([...jobs]);
+      if (setUp) await pool!.end(scanId!).catch(() => {});
+      if (scanId !== undefined) pool!.idle();
+      here?.close();
       for (const root of roots) root.close();
       this.#progress = undefined;
     }
@@ -545,6 +620,14 @@ export class BuildIdIndex {
     stats.durationMs = performance.now() - started;
     this.#stats = stats;
     return stats;
+  }
+
+  // The workers, shared with the process's other indexes of as many, started at the first scan.
+  get #pool(): ScanPool {
+    this.#workers ??= this.#scanSpare
+      ? new ScanPool(this.#scanThreads, { spare: this.#scanSpare })
+      : ScanPool.acquire(this.#scanThreads);
+    return this.#workers;
   }
 
   // Writes queued and committed together: at most writeBatch at a time, and at every pause.
@@ -598,65 +681,103 @@ export class BuildIdIndex {
   async #update(
     roots: RootDir[],
     rootIds: number[],
-    stats: ScanStats,
-    slice: Slices,
-    writes: Writes,
-    progress: ScanProgress,
+    stampFiles: boolean,
+    scan: ScanRun,
     hooks: ScanHooks | undefined,
   ): Promise<void> {
     const db = this.#db;
-    const seenFiles = new Map<string, string>();
+    const { stats, slice, writes, progress, run } = scan;
+    const seenFiles = new Set<string>();
     const kept = new Set<number>();
-    // Nothing to compare with: regular files go unstamped to classify, whose handle stamps them.
-    const stampFiles = !db.isEmpty();
-    const found = await this.#walk(roots, rootIds, stats, slice, { seenFiles, stampFiles, kept, progress, hooks });
+    const found = await this.#walk(roots, stampFiles, scan, { seenFiles, kept, hooks });
     // The reads open every folder afresh from its root: none held since the walk, which may be elsewhere by now.
-    for (const root of roots) root.release();
+    await scan.releaseDirs();
     hooks?.walked?.();
     progress.phase = "read";
     progress.handled = stats.reused;
     // Debuginfo files read, whose sources are recorded once every build ID is answered.
     const debuginfo: { dir: WalkedDir; name: string; stamp: Stamp; id: number }[] = [];
-    for (let n = 0; n < found.length; n++) {
-      const dir = found[n]!;
-      found[n] = undefined as never; // let what was handled go
-      const prefix = dir.path.endsWith("/") ? dir.path : `${dir.path}/`;
-      for (const name of dir.files) {
-        const path = prefix + name;
-        try {
-          const { stamp, links, found: c } = classify(dir, name);
-          if (links > 1 && !firstLink(seenFiles, stamp, path)) {
-            stats.files--;
-            stats.hardLinks++;
-            continue;
+    // Runs of files from one directory or several, READ_CHUNK at most.
+    const chunks = function* (): Generator<{ dir: WalkedDir; files: string[] }[]> {
+      let batch: { dir: WalkedDir; files: string[] }[] = [];
+      let size = 0;
+      for (let n = 0; n < found.length; n++) {
+        const dir = found[n]!;
+        found[n] = undefined as never; // let what was handled go
+        for (let at = 0; at < dir.files.length; ) {
+          const files = dir.files.slice(at, at + READ_CHUNK - size);
+          at += files.length;
+          batch.push({ dir, files });
+          size += files.length;
+          if (size === READ_CHUNK) {
+            yield batch;
+            batch = [];
+            size = 0;
           }
-          stats.reads++;
-          progress.reads++;
-          if (c.long) stats.longBuildIds++;
-          const archive =
-            c.kind === 0 && archiveFormat(path) ? await readArchive(dir, name, path, this.#recordsSources) : undefined;
-          if (archive === null) stats.unreadable++;
-          const later = c.id && c.kind & KIND.DEBUGINFO ? { dir, name, stamp, id: 0 } : undefined;
-          if (later) debuginfo.push(later);
-          writes.add(() => {
-            if (stampFiles) db.deleteFileAt(path);
-            const id = db.insertFile(dir.rootId, path, stamp, c.kind, c.id);
-            kept.add(id);
-            if (later) later.id = id;
-            if (archive?.members.length) db.setMembers(id, archive.members);
-            if (archive?.srefs.length || archive?.sdefs.length) db.setArchiveSources(id, archive.srefs, archive.sdefs);
-          });
-        } catch {
-          stats.unreadable++;
-        } finally {
-          progress.handled++;
         }
-        if (slice.due()) await slice.pause();
       }
-    }
+      if (batch.length > 0) yield batch;
+    };
+    await this.#inOrder(
+      scan.depth,
+      chunks(),
+      (batch) =>
+        run<ReadFiles>({
+          kind: "read",
+          dirs: batch.map(({ dir, files }) => ({ root: dir.root, names: dir.names, files })),
+        }),
+      async (batch, read) => {
+        let i = 0;
+        for (const { dir, files } of batch) {
+          const prefix = dir.path.endsWith("/") ? dir.path : `${dir.path}/`;
+          const rootId = rootIds[dir.root]!;
+          for (const name of files) {
+            const c = readFileAt(read, i++);
+            progress.handled++;
+            if (c === null) {
+              stats.unreadable++;
+              continue;
+            }
+            const { stamp } = c;
+            if (c.links > 1 && !dir.linkChecked?.has(name) && !firstLink(seenFiles, stamp)) {
+              stats.files--;
+              stats.hardLinks++;
+              continue;
+            }
+            const path = prefix + name;
+            stats.reads++;
+            progress.reads++;
+            if (c.long) stats.longBuildIds++;
+            let archive: ArchiveRows | null | undefined;
+            if (c.kind === 0 && archiveFormat(path)) {
+              try {
+                archive = await readArchive(roots[dir.root]!, dir.names, name, path, this.#recordsSources);
+              } catch (error) {
+                if (error instanceof ProcfsMissingError) throw error;
+                archive = null;
+              }
+            }
+            if (archive === null) stats.unreadable++;
+            const later = c.id && c.kind & KIND.DEBUGINFO ? { dir, name, stamp, id: 0 } : undefined;
+            if (later) debuginfo.push(later);
+            writes.add(() => {
+              if (stampFiles) db.deleteFileAt(path);
+              const id = db.insertFile(rootId, path, stamp, c.kind, c.id);
+              kept.add(id);
+              if (later) later.id = id;
+              if (archive?.members.length) db.setMembers(id, archive.members);
+              if (archive?.srefs.length || archive?.sdefs.length)
+                db.setArchiveSources(id, archive.srefs, archive.sdefs);
+            });
+          }
+          if (slice.due()) await slice.pause();
+        }
+      },
+    );
+    for (const root of roots) root.release();
     writes.flush();
     progress.phase = "sources";
-    if (this.#recordsSources) await this.#recordSources(debuginfo, slice, writes);
+    if (this.#recordsSources) await this.#recordSources(debuginfo, scan);
     writes.flush();
     const gone = db.fileIds().filter((id) => !kept.has(id));
     stats.removed = gone.length;
@@ -667,131 +788,168 @@ export class BuildIdIndex {
     writes.flush();
   }
 
+  // Posts a job for each item while fewer than `depth` are out and applies the results in the items' order.
+  async #inOrder<I, R>(
+    depth: number,
+    items: Iterable<I>,
+    post: (item: I) => Promise<R>,
+    apply: (item: I, result: R) => Promise<void> | void,
+  ): Promise<void> {
+    const posted: { item: I; result: Promise<R> }[] = [];
+    const source = items[Symbol.iterator]();
+    for (;;) {
+      while (posted.length < depth) {
+        const next = source.next();
+        if (next.done) break;
+        posted.push({ item: next.value, result: post(next.value) });
+      }
+      const head = posted.shift();
+      if (!head) return;
+      await apply(head.item, await head.result);
+    }
+  }
+
   // Records the sources each debuginfo read names (the DWARF line tables: the costly part of a first
   // scan, so done after every build ID is answered); one that changed since is left to the next rescan.
   async #recordSources(
     debuginfo: { dir: WalkedDir; name: string; stamp: Stamp; id: number }[],
-    slice: Slices,
-    writes: Writes,
+    scan: ScanRun,
   ): Promise<void> {
-    const sources = this.#sourceFiles();
-    for (const { dir, name, stamp, id } of debuginfo) {
-      let rows: SourceRow[] | undefined;
-      try {
-        rows = sourceRows(dir, name, stamp, sources);
-      } catch (error) {
-        if (error instanceof ProcfsMissingError) throw error;
-      }
-      if (rows?.length) writes.add(() => this.#db.setSources(id, rows));
-      if (slice.due()) await slice.pause();
-    }
+    const { slice, writes, run } = scan;
+    const chunks = function* () {
+      for (let at = 0; at < debuginfo.length; at += SOURCES_CHUNK) yield debuginfo.slice(at, at + SOURCES_CHUNK);
+    };
+    await this.#inOrder(
+      scan.depth,
+      chunks(),
+      (files) =>
+        run<(SourceRow[] | undefined)[]>({
+          kind: "sources",
+          files: files.map(({ dir, name, stamp }) => ({ root: dir.root, names: dir.names, name, stamp: [...stamp] })),
+        }),
+      async (files, found) => {
+        for (const [i, { id }] of files.entries()) {
+          const rows = found[i];
+          if (rows?.length) writes.add(() => this.#db.setSources(id, rows));
+        }
+        if (slice.due()) await slice.pause();
+      },
+    );
   }
 
-  /** Whether the scanners read a file at `path`, and the include and exclude patterns let it in. */
-  #included(path: string): boolean {
-    const format = archiveFormat(path);
-    if (!(format ? this.#scanners[format] : this.#scanners.files)) return false;
-    if (this.#include.length > 0 && !this.#include.some((r) => r.test(path))) return false;
-    return !this.#exclude.some((r) => r.test(path));
-  }
-
-  // Lists the directories under the roots, each with its regular files to read: all of them in a
-  // first scan; in a rescan (`stampFiles`), those whose lstat stamp differs from the one held, the
-  // others noted in `kept` unread. Never follows a link.
+  // Lists the directories under the roots, through the workers, each with its regular files to read:
+  // all of them in a first scan; in a rescan (`stampFiles`), those whose lstat stamp differs from the
+  // one held, the others noted in `kept` unread. Never follows a link. Directories are listed in
+  // parallel; what they hold is taken in path order, so which name of a hard-linked file is kept does
+  // not depend on the workers' timing.
   async #walk(
     roots: RootDir[],
-    rootIds: number[],
-    stats: ScanStats,
-    slice: Slices,
-    walk: {
-      seenFiles: Map<string, string>;
-      stampFiles: boolean;
-      kept: Set<number>;
-      progress: ScanProgress;
-      hooks: ScanHooks | undefined;
-    },
+    stampFiles: boolean,
+    scan: ScanRun,
+    walk: { seenFiles: Set<string>; kept: Set<number>; hooks: ScanHooks | undefined },
   ): Promise<WalkedDir[]> {
-    const { seenFiles, stampFiles, kept, progress, hooks } = walk;
-    const found: WalkedDir[] = [];
-    const pending: WalkedDir[] = roots.map((root, i) => ({
-      root,
-      rootId: rootIds[i]!,
-      names: [],
-      path: root.path,
-      files: [],
-    }));
+    const { stats, slice, progress, run } = scan;
+    const { seenFiles, kept, hooks } = walk;
+    const listed: { dir: WalkedDir; check: CheckedFile[]; rootId: number }[] = [];
+    const pending: ListDir[] = roots.map((root, i) => ({ root: i, names: [], path: root.path }));
     const seenDirs = new Set(roots.map((root) => `${root.stat.dev}:${root.stat.ino}`));
-    while (pending.length > 0) {
-      const dir = pending.pop()!;
-      let entries: Dirent[] | undefined;
-      try {
-        if (dir.names.length > 0) {
-          const st = dir.root.dirStat(dir.names);
-          const id = `${st.dev}:${st.ino}`;
-          // Each directory once, by the identity of what was opened: a nested root, a bind mount, one moved mid-walk.
-          if (seenDirs.has(id)) continue;
-          seenDirs.add(id);
+    const { depth, rootIds } = scan;
+    await new Promise<void>((resolve, reject) => {
+      let inFlight = 0;
+      let failed = false;
+      const take = (job: ListDir, l: Listing): void => {
+        // Each directory once, by the identity of what was opened: a nested root, a bind mount, one moved mid-walk.
+        if (l.id !== undefined) {
+          if (seenDirs.has(l.id)) return;
+          seenDirs.add(l.id);
         }
-        entries = dir.root.list(dir.names).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      } catch {}
-      stats.directories++;
-      progress.directories++;
-      if (entries === undefined) {
-        stats.unreadable++;
-        continue;
-      }
-      const subdirs: WalkedDir[] = [];
-      // Root and names are real and plain: their paths join without path.join's normalising.
+        stats.directories++;
+        progress.directories++;
+        stats.unreadable += l.unreadable;
+        stats.links += l.links;
+        stats.special += l.special;
+        stats.excluded += l.excluded;
+        stats.files += l.files;
+        progress.files += l.files;
+        stats.reused += l.kept.length;
+        for (const id of l.kept) kept.add(id);
+        const dir: WalkedDir = { root: job.root, names: job.names, path: job.path, files: l.read };
+        if (l.read.length > 0 || l.check.length > 0) listed.push({ dir, check: l.check, rootId: rootIds[job.root]! });
+        hooks?.listed?.(job.path);
+        const prefix = job.path.endsWith("/") ? job.path : `${job.path}/`;
+        for (let i = l.subdirs.length - 1; i >= 0; i--) {
+          const name = l.subdirs[i]!;
+          pending.push({ root: job.root, names: [...job.names, name], path: prefix + name });
+        }
+      };
+      const pump = (): void => {
+        if (failed) return;
+        try {
+          if (slice.due()) slice.check();
+        } catch (error) {
+          failed = true;
+          reject(error);
+          return;
+        }
+        while (inFlight < depth && pending.length > 0) {
+          // As many directories a job as spreads what is pending over the jobs there is room for.
+          const count = Math.min(LIST_CHUNK, Math.ceil(pending.length / (depth - inFlight)));
+          const dirs = pending.splice(pending.length - count).reverse();
+          inFlight++;
+          run<Listing[]>({ kind: "list", dirs }).then(
+            (listings) => {
+              inFlight--;
+              if (failed) return;
+              try {
+                for (const [i, dir] of dirs.entries()) take(dir, listings[i]!);
+              } catch (error) {
+                failed = true;
+                reject(error);
+                return;
+              }
+              pump();
+            },
+            (error) => {
+              inFlight--;
+              if (!failed) reject(error);
+              failed = true;
+            },
+          );
+        }
+        if (inFlight === 0 && pending.length === 0) resolve();
+      };
+      pump();
+    });
+    listed.sort((a, b) => walkOrder(a.dir, b.dir));
+    const found: WalkedDir[] = [];
+    for (const { dir, check, rootId } of listed) {
       const prefix = dir.path.endsWith("/") ? dir.path : `${dir.path}/`;
-      for (const entry of entries) {
-        if (slice.due()) await slice.pause();
-        const { name } = entry;
-        const path = prefix + name;
-        // The directory's own type where it gives one; lstat only for a file's stamp (rescans) or an unknown type.
-        let st: BigIntStats | undefined;
-        if ((stampFiles && entry.isFile() && this.#included(path)) || !hasType(entry)) {
-          try {
-            st = dir.root.lstat(dir.names, name);
-          } catch {}
-          if (st === undefined) {
-            stats.unreadable++;
-            continue;
-          }
+      for (const f of check) {
+        if (f.nlink > 1 && !firstLink(seenFiles, f.stamp)) {
+          stats.hardLinks++;
+          continue;
         }
-        const type = st ?? entry;
-        if (type.isSymbolicLink()) {
-          stats.links++;
-        } else if (type.isDirectory()) {
-          subdirs.push({ root: dir.root, rootId: dir.rootId, names: [...dir.names, name], path, files: [] });
-        } else if (!type.isFile()) {
-          stats.special++;
-        } else if (!this.#included(path)) {
-          stats.excluded++;
-        } else if (st === undefined) {
-          stats.files++;
-          progress.files++;
-          dir.files.push(name);
+        stats.files++;
+        progress.files++;
+        const same =
+          f.kept !== undefined
+            ? (f.kept ?? undefined)
+            : stampFiles
+              ? this.#db.unchangedFile(prefix + f.name, rootId, f.stamp)
+              : undefined;
+        if (same !== undefined) {
+          kept.add(same);
+          stats.reused++;
         } else {
-          const stamp = stampOf(st);
-          // Only a file with more than one name can be met again under another.
-          if (st.nlink > 1n && !firstLink(seenFiles, stamp, path)) {
-            stats.hardLinks++;
-            continue;
-          }
-          stats.files++;
-          progress.files++;
-          const same = stampFiles ? this.#db.unchangedFile(path, dir.rootId, stamp) : undefined;
-          if (same !== undefined) {
-            kept.add(same);
-            stats.reused++;
-          } else {
-            dir.files.push(name);
+          dir.files.push(f.name);
+          if (f.nlink > 1) {
+            dir.linkChecked ??= new Set();
+            dir.linkChecked.add(f.name);
           }
         }
       }
       if (dir.files.length > 0) found.push(dir);
-      hooks?.listed?.(dir.path);
-      for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);
+      if (slice.due()) await slice.pause();
     }
     return found;
   }
@@ -832,7 +990,7 @@ export class BuildIdIndex {
           } catch {}
           // The whole stamp: a file put in place of a deleted one can get its inode number back.
           const same = st?.isFile() && stampOf(st).every((word, i) => word === f.stamp[i]);
-          if (!same || !this.#included(f.path)) {
+          if (!same || !included(this.#filter, f.path)) {
             removed++;
             writes.add(() => this.#db.deleteFile(f.id));
           }
@@ -910,8 +1068,10 @@ export class BuildIdIndex {
     return this.#db.buildIds();
   }
 
-  /** Closes the database; the index answers nothing afterwards. */
+  /** Ends the scan workers and closes the database; the index answers nothing afterwards. */
   dispose(): void {
+    this.#workers?.release();
+    this.#workers = undefined;
     this.#db.close();
   }
 }

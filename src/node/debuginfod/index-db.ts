@@ -403,17 +403,20 @@ export class IndexDatabase {
 
   /** The id of the root at `path` (a real path), added when new. */
   rootId(path: string): number {
-    this.#generation++;
-    this.#db.prepare("INSERT INTO roots (path) VALUES (?) ON CONFLICT (path) DO NOTHING").run(path);
+    // Only a write bumps the generation: a rescan's unchanged roots leave the cached counts valid.
+    if (this.#db.prepare("INSERT INTO roots (path) VALUES (?) ON CONFLICT (path) DO NOTHING").run(path).changes > 0)
+      this.#generation++;
     return Number(this.#db.prepare("SELECT id FROM roots WHERE path = ?").pluck().get(path));
   }
 
   /** Drops the roots no file is under any more, but those in `keep`. */
   dropUnusedRoots(keep: readonly number[]): void {
     const kept = new Set(keep);
-    this.#generation++;
     for (const id of this.#db.prepare("SELECT id FROM roots WHERE id NOT IN (SELECT root FROM files)").pluck().all())
-      if (!kept.has(Number(id))) this.#db.prepare("DELETE FROM roots WHERE id = ?").run(id);
+      if (!kept.has(Number(id))) {
+        this.#generation++;
+        this.#db.prepare("DELETE FROM roots WHERE id = ?").run(id);
+      }
   }
 
   /** The real paths of the roots the files held are under (what a replica serves from). */

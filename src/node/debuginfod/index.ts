@@ -12,6 +12,7 @@ export {
   type GroomStats,
   type IndexedFile,
   IndexReadOnlyError,
+  MAX_SCAN_THREADS,
   type Scanners,
   type ScanOptions,
   type ScanProgress,
@@ -39,6 +40,7 @@ export {
 } from "./dwarf-lines.js";
 export { IndexDatabaseError, type IndexDatabaseErrorCode, SCHEMA_VERSION } from "./index-db.js";
 export { IndexFileError, type IndexFileErrorCode } from "./index-file.js";
+export { ScanWorkerError } from "./scan-pool.js";
 export { type DebuginfodServer, type ServeOptions, type ServerMetrics, serveDebuginfod } from "./server.js";
 export { canonicalSourcePath, SourceRequestError } from "./sources.js";
 export {

@@ -191,6 +191,30 @@ export class RootDir {
   }
 
   /**
+   * The root whose descriptor `fd` this process holds (another thread's {@link RootDir.descriptor}),
+   * opened again through `/proc/self/fd/FD/.`: the directory that descriptor holds, not a path looked
+   * up by name, so a thread of its own walks the very root the scan opened. `fd` must stay open
+   * until this returns; the new root owns its own descriptor.
+   * @throws {@link ProcfsMissingError} without procfs; Node's errors when `fd` is no directory;
+   *   Error when it holds another directory than `expected` (device and inode).
+   */
+  static reopenSync(path: string, fd: number, expected: { dev: bigint; ino: bigint }): RootDir {
+    checkProcfs();
+    const own = openSync(`${PROC_FD}${fd}/.`, DIR_FLAGS);
+    const stat = fstatSync(own, { bigint: true });
+    if (stat.dev !== expected.dev || stat.ino !== expected.ino) {
+      closeSync(own);
+      throw new Error(`${path}: descriptor ${fd} holds another directory than the root opened`);
+    }
+    return new RootDir(path, own, stat);
+  }
+
+  /** The root's own descriptor, for {@link RootDir.reopenSync} in another thread while this one stays open. @internal */
+  get descriptor(): number {
+    return this.#fd;
+  }
+
+  /**
    * Holds the directory `names` (components from the root; `[]` is the root) and returns its
    * `/proc/self/fd/N/`, opening the components that differ from the directory held before and
    * closing the rest.

@@ -386,6 +386,7 @@ describe("the find and serve commands", () => {
       "--max-connections",
       "--max-connections-per-client",
       "--serving-processes",
+      "--concurrency",
       "--verbose",
     ]);
   });

@@ -52,6 +52,9 @@ describe("serve rescans on its own", () => {
       const served = await until(url, 200);
       expect(served.status).toBe(200);
       expect(served.body).toEqual(readFileSync(extra.programs[0]!.executable));
+      // The rescan commits the file before it ends (a worker's goodbye, the counts): its figures come after.
+      const readBy = Date.now() + WAIT_MS;
+      while (!seen.some((s) => s.reads === 1) && Date.now() < readBy) await new Promise((r) => setTimeout(r, 100));
       expect(seen.some((s) => s.reads === 1)).toBe(true);
       const old = tree.programs[0]!;
       expect((await statusOf(`${server.url}/buildid/${old.id}/executable`)).status).toBe(200);
