@@ -28,10 +28,14 @@ export interface PerfInput {
 }
 
 /**
- * Opens `path` (`-`: standard input, not a terminal) for reading perf.data.
+ * Opens `path` (`-`: standard input, not a terminal) for reading perf.data; a file up to `wholeBytes` is read whole.
  * @throws UsageError for a terminal on standard input; NotRegularFileError and Node's errors for a path that is not a readable regular file.
  */
-export async function openPerfInput(path: string, procRoot = "/proc"): Promise<PerfInput> {
+export async function openPerfInput(
+  path: string,
+  procRoot = "/proc",
+  wholeBytes = WHOLE_READ_BYTES,
+): Promise<PerfInput> {
   if (path === STANDARD_STREAM) {
     if (process.stdin.isTTY)
       throw new UsageError(
@@ -40,7 +44,7 @@ export async function openPerfInput(path: string, procRoot = "/proc"): Promise<P
     return { source: process.stdin as AsyncIterable<Uint8Array>, name: "standard input", close: async () => {} };
   }
   try {
-    const { bytes } = readRegularFileSync(path, { maxBytes: WHOLE_READ_BYTES });
+    const { bytes } = readRegularFileSync(path, { maxBytes: wholeBytes });
     return { source: bytes, name: path, close: async () => {} };
   } catch (error) {
     if (!(error instanceof FileTooLargeError)) throw error;
