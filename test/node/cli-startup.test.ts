@@ -10,6 +10,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { majorMinorOf } from "../../src/node/identity.js";
 import { recordedFileReader } from "../../src/node/recorded-files.js";
 import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
+import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "cli-startup-"));
@@ -21,20 +22,28 @@ writeFileSync(
   "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_OUT, JSON.stringify(process.moduleLoadList)));\n",
 );
 
-/** The built-in modules a CLI run with `args` loaded (`NativeModule http`, ...), and its exit status. */
-function loaded(args: string[]): { status: number | null; modules: string[] } {
+/**
+ * The built-in modules a CLI run with `args` loaded (`NativeModule http`, ...), the other modules it
+ * loaded (their URLs, as NODE_DEBUG=esm names them on standard error), and its exit status.
+ */
+function loaded(args: string[]): { status: number | null; modules: string[]; urls: string[] } {
   const out = join(dir, `loaded-${args.join("_").replace(/\W/g, "")}.json`);
   const r = spawnSync(
     process.execPath,
     ["--import", "tsx", "--require", preload, join(root, "src/node/cli.ts"), ...args],
     {
-      env: { ...process.env, LOADED_OUT: out },
+      env: { ...process.env, LOADED_OUT: out, NODE_DEBUG: "esm" },
       encoding: "utf8",
+      maxBuffer: 256 * 1024 * 1024, // NODE_DEBUG=esm writes megabytes
       timeout: 600_000, // tsx compiles the CLI each run: 60 s a run at load 30 under nice 10
     },
   );
-  return { status: r.status, modules: JSON.parse(readFileSync(out, "utf8")) as string[] };
+  const urls = [...new Set(r.stderr.match(/file:\/\/[^\s'",]+/g) ?? [])];
+  return { status: r.status, modules: JSON.parse(readFileSync(out, "utf8")) as string[], urls };
 }
+
+const cannot = perfCannotRecord(dir);
+if (cannot) console.log(`skipped: ${cannot}`);
 
 describe("the CLI loads only the command that runs", () => {
   test("serve --help loads the server's node:http (the probe sees it); --version and buildid-list do not", () => {
@@ -53,6 +62,28 @@ describe("the CLI loads only the command that runs", () => {
     const census = loaded(["census"]);
     expect(census.status).toBe(0);
     expect(census.modules.filter((m) => m.includes("undici"))).toEqual([]);
+  }, 900_000);
+});
+
+describe.skipIf(cannot !== undefined)("a recording's commands start on what they run", () => {
+  // The web streams came with openAsBlob's stream(), the loader with the CLI's import of default-core:
+  // 15-25 ms of a start between them on Node 20-24. (tsx itself loads fs/promises: not seen here.)
+  test("buildid-list -H and pprof load no web streams and no WebAssembly loader; census loads the loader", () => {
+    const recording = join(dir, "perf.data");
+    perfRecord(recording, []);
+    const list = loaded(["buildid-list", "-H", "-i", recording]);
+    expect(list.status).toBe(0);
+    const pprof = loaded(["pprof", recording, "-o", join(dir, "out.pb.gz")]);
+    expect(pprof.status).toBe(0);
+    for (const run of [list, pprof]) {
+      // Node's start loads webstreams/util for Blob; the streams themselves come with stream().
+      expect(run.modules.filter((m) => /webstreams\/(readable|writable)stream/.test(m))).toEqual([]);
+      expect(run.urls.filter((u) => u.includes("@assemblyscript/loader"))).toEqual([]);
+    }
+    // The probe sees the loader where it is loaded.
+    const census = loaded(["census", "--help"]);
+    expect(census.status).toBe(0);
+    expect(census.urls.filter((u) => u.includes("@assemblyscript/loader")).length).toBeGreaterThan(0);
   }, 900_000);
 });
 

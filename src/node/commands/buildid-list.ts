@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import { type BuildIdListLine, listBuildIds } from "../../convert/buildid-list.js";
 import { openPerfInput } from "../perf-input.js";
-import { readRegularFile } from "../safe-open.js";
+import { readRegularFileSync } from "../safe-open.js";
 import { withHelpSections } from "./help.js";
 import { COMMON_EXITS, type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
 
@@ -17,9 +17,9 @@ interface BuildIdListOptions {
   json?: boolean;
 }
 
-async function isElf(path: string): Promise<boolean> {
+function isElf(path: string): boolean {
   if (path === STANDARD_STREAM) return false;
-  const { bytes } = await readRegularFile(path, { range: { position: 0n, length: 4 } });
+  const { bytes } = readRegularFileSync(path, { range: { position: 0n, length: 4 } });
   return bytes.length === 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
 }
 
@@ -44,7 +44,7 @@ export function registerBuildIdList(program: Command, context: CommandContext): 
     )
     .option("--json", "print JSON: one object per line, with its build ID, name and whether it had hits")
     .action(async (options: BuildIdListOptions) => {
-      if (await isElf(options.input)) {
+      if (isElf(options.input)) {
         const { readBuildIdFromFile } = await import("../elf-file.js");
         const { buildId } = await readBuildIdFromFile(options.input);
         output.out(options.json ? jsonText([{ buildId, name: options.input }], String) : `${buildId}\n`);

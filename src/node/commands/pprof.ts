@@ -59,7 +59,10 @@ export function registerPprof(program: Command, context: CommandContext): Comman
       const opened = await openPerfInput(input);
       try {
         // The resolver (the WebAssembly core) is loaded and started only if the recording lacks a build ID.
-        const resolver = async () => (await import("../resolver/resolver.js")).BuildIdResolver.create();
+        const resolver = async () => {
+          await import("../../default-core.js");
+          return (await import("../resolver/resolver.js")).BuildIdResolver.create();
+        };
         const stream = new PerfDataStream(opened.source);
         const recordedSince = () => recordingStartMs(stream.session?.clock);
         const { profile, summary } = await convertPerfData(stream, {

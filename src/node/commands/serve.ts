@@ -7,7 +7,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Command, InvalidArgumentError } from "commander";
 import { BuildIdIndex, DEFAULT_WRITE_BATCH, MAX_SCAN_THREADS } from "../debuginfod/build-id-index.js";
 import { isServingProcess, POOL_DATABASE_ENV, serveInPool, startPool } from "../debuginfod/pool.js";
 import {
@@ -17,6 +16,7 @@ import {
   serveDebuginfod,
 } from "../debuginfod/server.js";
 import { checkUpstreamUrl, FORWARDED_TTL_LIMIT, UPSTREAM_CONCURRENCY } from "../debuginfod/upstream.js";
+import { type Command, InvalidArgumentError } from "./commander.js";
 import { withHelpSections } from "./help.js";
 import { openIndex, reportScan, scanProgress } from "./local-index.js";
 import { COMMON_EXITS, type CommandContext, fileOption, integerOption, UsageError } from "./shared.js";

@@ -1,0 +1,55 @@
+// A recording up to WHOLE_READ_BYTES is read whole, a larger one as a Blob through its checked
+// descriptor: the converter and buildid-list give the same answers from either, on perf's recordings.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { listBuildIds } from "../../src/convert/buildid-list.js";
+import { convertPerfData } from "../../src/convert/convert.js";
+import { openPerfInput } from "../../src/node/perf-input.js";
+import { NotRegularFileError } from "../../src/node/safe-open.js";
+import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
+
+const dir = mkdtempSync(join(tmpdir(), "perf-input-"));
+const cannot = perfCannotRecord(dir);
+if (cannot) console.log(`skipped: ${cannot}`);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const json = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? String(v) : v));
+
+describe.skipIf(cannot !== undefined)("openPerfInput", () => {
+  test("reads a small recording whole and a larger one as a Blob, with the same answers (file, pipe and -z)", async () => {
+    for (const [name, args, pipe] of [
+      ["file", [], false],
+      ["pipe", [], true],
+      ["z", ["-z"], false],
+    ] as const) {
+      const file = join(dir, `${name}.data`);
+      perfRecord(file, [...args], { pipe });
+      const answers = [];
+      for (const whole of [undefined, 0]) {
+        const list = await openPerfInput(file, "/proc", whole);
+        const pprof = await openPerfInput(file, "/proc", whole);
+        try {
+          expect(list.source instanceof Uint8Array, name).toBe(whole === undefined);
+          const { profile, summary } = await convertPerfData(pprof.source);
+          answers.push({
+            lines: json((await listBuildIds(list.source, { withHits: true })).lines),
+            profile,
+            summary: json(summary),
+          });
+        } finally {
+          await list.close();
+          await pprof.close();
+        }
+      }
+      expect(answers[0]!.summary, name).toContain('"samples"');
+      expect(answers[1], name).toEqual(answers[0]);
+    }
+  }, 300_000);
+
+  test("refuses a directory, as before, by its kind", async () => {
+    await expect(openPerfInput(dir)).rejects.toThrow(NotRegularFileError);
+    await expect(openPerfInput(dir, "/proc", 0)).rejects.toThrow(NotRegularFileError);
+  });
+});
