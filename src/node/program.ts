@@ -95,6 +95,7 @@ withHelpSections(program, {
     ["PERF_BUILDID_DIR", "add, list: perf's build-ID store (default ~/.debug)"],
     ["DEBUGINFOD_URLS", "find: the debuginfod servers to ask"],
     ["DEBUGINFOD_CACHE_PATH", "find: where fetched files are kept"],
+    ["XDG_CACHE_HOME", "Node 22.1+: the compiled command kept in $XDG_CACHE_HOME/buildid-cache (default ~/.cache)"],
   ],
   exitStatuses: Object.keys(EXIT_MEANINGS).map(Number) as ExitStatus[],
 });
