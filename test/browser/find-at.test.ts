@@ -1,12 +1,9 @@
 // BuildIdCache.findAt against getBytesAt, the lookup it skips the copy of: in Node and in Chromium, where the page calls it.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { build } from "vite";
+import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdCache, CacheDisposedError } from "../../src/index.js";
 import { compareFindAt, type FindAtReport } from "./find-at.js";
-import { type Chromium, launchChromium, type StaticServer, serveStatic } from "./harness.js";
+import { openScratchPage, type ScratchPage } from "./harness.js";
 
 const SEED = Number(process.env.FIND_AT_SEED ?? Math.floor(Math.random() * 2 ** 32));
 console.log(`find-at: FIND_AT_SEED=${SEED}`);
@@ -36,17 +33,13 @@ describe("findAt", () => {
   });
 
   describe("in Chromium", () => {
-    let scratch: string;
-    let server: StaticServer;
-    let browser: Chromium;
+    let page: ScratchPage;
 
     beforeAll(async () => {
-      scratch = await mkdtemp(join(tmpdir(), "buildid-cache-find-at-"));
       const entry = resolve(import.meta.dirname, "../../src/inline.ts");
       const check = resolve(import.meta.dirname, "find-at.ts");
-      await writeFile(join(scratch, "index.html"), '<!doctype html><script type="module" src="./main.ts"></script>\n');
-      await writeFile(
-        join(scratch, "main.ts"),
+      page = await openScratchPage(
+        "find-at",
         `import { BuildIdCache } from ${JSON.stringify(entry)};
 import { compareFindAt } from ${JSON.stringify(check)};
 compareFindAt(BuildIdCache, ${SEED}).then(
@@ -55,23 +48,14 @@ compareFindAt(BuildIdCache, ${SEED}).then(
 );
 `,
       );
-      const dist = join(scratch, "dist");
-      await build({ configFile: false, root: scratch, logLevel: "silent", base: "./", build: { outDir: dist } });
-      server = await serveStatic(dist);
-      browser = await launchChromium();
     });
 
     afterAll(async () => {
-      await browser?.close();
-      await server?.close();
-      if (scratch) await rm(scratch, { recursive: true, force: true });
+      await page?.close();
     });
 
     it("answers as getBytesAt does there too", async () => {
-      const page = await browser.context.newPage();
-      await page.goto(server.url);
-      const result = await page.locator("body[data-result]").getAttribute("data-result", { timeout: 60_000 });
-      const report = JSON.parse(result ?? "null") as FindAtReport & { error?: string };
+      const report = (await page.result(60_000)) as FindAtReport & { error?: string };
       expect(report.error, "what the page threw").toBeUndefined();
       expectSameAsGetBytesAt(report);
     });

@@ -1,6 +1,6 @@
 // Shared by the browser tests: Debian's Chromium under playwright-core, and a static file server.
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -217,5 +217,68 @@ export async function withUnisolatedPage(browser: Chromium, use: (page: Page) =>
   } finally {
     await page.close();
     await plain.close();
+  }
+}
+
+/** A one-script page bundled by Vite in a scratch folder, served and open to Chromium, from {@link openScratchPage}. */
+export interface ScratchPage {
+  /** The server of the bundle; its `requests` say what the page fetched. */
+  readonly server: StaticServer;
+  /** The browser. */
+  readonly browser: Chromium;
+  /** The bundle's folder. */
+  readonly dist: string;
+  /** Loads the page in a new tab and returns what its script left in `body[data-result]`, parsed. */
+  result(timeoutMs?: number): Promise<unknown>;
+  /** Closes the browser and the server and removes the scratch folder. */
+  close(): Promise<void>;
+}
+
+/**
+ * Bundles `main` (TypeScript source; it imports by absolute path and sets `document.body.dataset.result`)
+ * with Vite, `build` merged into the build options, serves it and launches Chromium.
+ */
+export async function openScratchPage(
+  name: string,
+  main: string,
+  build: Record<string, unknown> = {},
+): Promise<ScratchPage> {
+  const scratch = await mkdtemp(join(tmpdir(), `buildid-cache-${name}-`));
+  let server: StaticServer | undefined;
+  try {
+    await writeFile(join(scratch, "index.html"), '<!doctype html><script type="module" src="./main.ts"></script>\n');
+    await writeFile(join(scratch, "main.ts"), main);
+    const dist = join(scratch, "dist");
+    const vite = await import("vite");
+    await vite.build({
+      configFile: false,
+      root: scratch,
+      logLevel: "silent",
+      base: "./",
+      build: { outDir: dist, ...build },
+    });
+    server = await serveStatic(dist);
+    const browser = await launchChromium();
+    const served = server;
+    return {
+      server,
+      browser,
+      dist,
+      async result(timeoutMs = 30_000) {
+        const page = await browser.context.newPage();
+        await page.goto(served.url);
+        const text = await page.locator("body[data-result]").getAttribute("data-result", { timeout: timeoutMs });
+        return JSON.parse(text ?? "null");
+      },
+      async close() {
+        await browser.close();
+        await served.close();
+        await rm(scratch, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await server?.close();
+    await rm(scratch, { recursive: true, force: true });
+    throw error;
   }
 }
