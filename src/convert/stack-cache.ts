@@ -43,6 +43,8 @@ export class StackCache {
   #hashes = new Int32Array(1024);
   #stacks = new Int32Array(1024);
   #frames = new Int32Array(1024);
+  #failed = new Int32Array(1024);
+  #codes = new Int32Array(1024);
   #generations = new Int32Array(1024);
   #sinceHi = new Uint32Array(1024);
   #sinceLo = new Uint32Array(1024);
@@ -63,7 +65,7 @@ export class StackCache {
 
   /**
    * The stack of the sample at `at` in `w` if it is known for `generation` at the sample's time, else -1;
-   * `frames` gets its frame count.
+   * `frames` gets its frame count, its failed frames and their failure codes (as {@link StackCache.remember} took them).
    */
   find(w: Uint32Array, at: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
     if (this.#ints.buffer !== w.buffer) this.#ints = new Int32Array(w.buffer);
@@ -96,6 +98,8 @@ export class StackCache {
     if (e < 0 || this.#generations[e] !== generation || before(timeHi, timeLo, this.#sinceHi[e]!, this.#sinceLo[e]!))
       return -1;
     frames[0] = this.#frames[e]!;
+    frames[1] = this.#failed[e]!;
+    frames[2] = this.#codes[e]!;
     return this.#stacks[e]!;
   }
 
@@ -110,14 +114,16 @@ export class StackCache {
   }
 
   /**
-   * Holds `stack` (of `frames` frames) for the sample the last {@link find} was given, valid in
-   * `generation` for samples no older than `(sinceHi, sinceLo)`.
+   * Holds `stack` (of `frames` frames, `failed` of them unresolved for the caller's failure `codes`) for
+   * the sample the last {@link find} was given, valid in `generation` for samples no older than `(sinceHi, sinceLo)`.
    */
   remember(
     w: Uint32Array,
     at: number,
     stack: number,
     frames: number,
+    failed: number,
+    codes: number,
     generation: number,
     sinceHi: number,
     sinceLo: number,
@@ -146,6 +152,8 @@ export class StackCache {
     }
     this.#stacks[e] = stack;
     this.#frames[e] = frames;
+    this.#failed[e] = failed;
+    this.#codes[e] = codes;
     this.#generations[e] = generation;
     this.#sinceHi[e] = sinceHi;
     this.#sinceLo[e] = sinceLo;
@@ -170,6 +178,8 @@ export class StackCache {
     this.#hashes = grown(this.#hashes);
     this.#stacks = grown(this.#stacks);
     this.#frames = grown(this.#frames);
+    this.#failed = grown(this.#failed);
+    this.#codes = grown(this.#codes);
     this.#generations = grown(this.#generations);
     this.#sinceHi = grown(this.#sinceHi);
     this.#sinceLo = grown(this.#sinceLo);
