@@ -241,8 +241,8 @@ export class SampleAggregator {
     lost.splice(i, 0, time);
   }
 
-  /** Adds the sample whose record starts at `at` in `w` (a {@link SampleArena}'s words). */
-  add(w: Uint32Array, at: number): void {
+  /** Adds the sample whose record starts at `at` in `w` (a {@link SampleArena}'s words; `ints`, the same as int32s). */
+  add(w: Uint32Array, ints: Int32Array, at: number): void {
     const misc = w[at + W.MISC]!;
     const period = w[at + W.PERIOD_HI]! * TWO_32 + w[at + W.PERIOD_LO]!;
     const counts = this.counts;
@@ -257,7 +257,7 @@ export class SampleAggregator {
     const pid = misc & HAS_PID ? w[at + W.PID]! | 0 : -1;
     const known = pid >= 0 && this.#lost.length === 0;
     if (known) {
-      const stack = this.#known.find(w, at, this.generation, timeHi, timeLo, this.#knownFrames);
+      const stack = this.#known.find(ints, at, this.generation, timeHi, timeLo, this.#knownFrames);
       if (stack >= 0) {
         const known = this.#knownFrames;
         const frames = known[0]!;
@@ -298,7 +298,7 @@ export class SampleAggregator {
     if (known && space === this.#space && fails[2] === 0 && counts.badChains === badChains) {
       const leaf = this.#leafFailure === undefined ? 0 : FAILURES.indexOf(this.#leafFailure);
       const codes = fails[1]! | (leaf << 4);
-      this.#known.remember(w, at, stack, n, fails[0]!, codes, this.generation, this.#since[HI]!, this.#since[LO]!);
+      this.#known.remember(ints, at, stack, n, fails[0]!, codes, this.generation, this.#since[HI]!, this.#since[LO]!);
     }
     this.#countLeafFailure(proc, period, n);
   }
