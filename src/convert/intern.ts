@@ -29,11 +29,7 @@ function mix(h: number, v: number): number {
   return (h ^ (h >>> 15)) | 0;
 }
 
-/**
- * Entries each table starts with: a -g recording of a few hundred thousand samples (about 10,000 stacks
- * and locations) never grows them, since a growth first met after V8 optimized the loop that interns
- * costs a deoptimization and a second compilation of that loop (untouched pages cost nothing).
- */
+/** Entries to start with: a 250k-sample -g recording never grows them (growth met in optimized code deoptimizes it). */
 const INITIAL = 1 << 14;
 
 function grown<T extends Uint32Array | Int32Array | Float64Array>(array: T, size: number): T {

@@ -1,21 +1,20 @@
 /**
  * A protobuf writer for the few shapes a pprof profile needs: varint fields, packed varints and
  * nested messages, into one growing buffer. pprof-format's encoder allocates an array per integer it
- * measures or writes; a profile of 15,000 stacks spent a third of its conversion there. A nested
- * message is written in place (its length after its body, the body moved up to meet it), not through a
- * closure and a scratch buffer per message.
+ * measures or writes; a profile of 15,000 stacks spent a third of its conversion there. Nested messages
+ * are written in place.
  *
  * @module
  */
 
 const TWO_32 = 4294967296;
 const encoder = new TextEncoder();
-/** Bytes a length-delimited field's length may take: a varint of up to 2^35. */
+/** Room for a field's length: a varint up to 2^35. */
 const LENGTH_ROOM = 5;
 
 /** A growing buffer of protobuf bytes. */
 export class ProtoWriter {
-  /** The bytes; the first {@link length} are written. A megabyte to start (untouched pages cost nothing): growing after V8 optimized the writer costs a deoptimization. */
+  /** The bytes; the first {@link length} are written (1 MB to start: growth met in optimized code deoptimizes it). */
   bytes = new Uint8Array(1 << 20);
   /** Bytes written. */
   length = 0;
@@ -89,7 +88,7 @@ export class ProtoWriter {
     this.bytesField(field, encoder.encode(s));
   }
 
-  /** Starts a length-delimited field written in place (no closure, no scratch buffer); returns where its body starts, for {@link end}. */
+  /** Starts a length-delimited field; returns where its body starts, for {@link end}. */
   begin(field: number): number {
     this.varint((field << 3) | 2);
     this.#room(LENGTH_ROOM);
@@ -97,7 +96,7 @@ export class ProtoWriter {
     return this.length;
   }
 
-  /** Ends the field {@link begin} started at `start`: its length goes before its body, which moves up to meet it. */
+  /** Ends the field begun at `start`: its length, then its body moved up to meet it. */
   end(start: number): void {
     const b = this.bytes;
     let p = start - LENGTH_ROOM;

@@ -81,18 +81,14 @@ function fieldsOf(plan: ParsePlan): Fields | undefined {
   };
 }
 
-/**
- * Words the arena starts with: two of perf's rounds of a 2-CPU recording at 20 kHz with call chains take
- * about 230,000; a growth first met after V8 optimized the loops over the words costs deoptimizations
- * (untouched pages cost nothing).
- */
+/** Words to start with: two rounds of a 2-CPU -g recording at 20 kHz take 230,000 (growth met in optimized code deoptimizes it). */
 const INITIAL_WORDS = 1 << 19;
 
 /** A growing run of sample records; see the module comment. */
 export class SampleArena {
   /** The words; records start at the offsets {@link add} returned. */
   words = new Uint32Array(INITIAL_WORDS);
-  /** The same words as int32s, as the stack cache reads them (a u32 past 2^31 is a heap number until the optimising compiler runs). */
+  /** The same words as int32s, as the stack cache reads them. */
   ints = new Int32Array(this.words.buffer);
   /** Words in use. */
   length = 0;

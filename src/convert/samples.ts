@@ -218,9 +218,9 @@ export class SampleAggregator {
   readonly #missAddresses = new BigUint64Array(MAX_FRAMES);
   readonly #missWords = new Uint32Array(this.#missAddresses.buffer);
   readonly #known = new StackCache();
-  /** The known stack's frame count, failed frames and failure codes, as {@link StackCache.find} gives them. */
+  /** A known stack's frames, failed frames and failure codes ({@link StackCache.find}). */
   readonly #knownFrames = new Int32Array(3);
-  /** The current sample's failed frames: how many, their failure's code in {@link FAILURES}, and 1 when a later sample could not replay them (reasons mixed, or ones that depend on the time). */
+  /** The sample's failed frames: how many, their {@link FAILURES} code, 1 if a repeat could not replay them. */
   readonly #fails = new Int32Array(3);
   /** The latest time any mapping or space the current sample resolved through began, as (high, low) words. */
   readonly #since = new Uint32Array(2);
@@ -303,7 +303,7 @@ export class SampleAggregator {
     this.#countLeafFailure(proc, period, n);
   }
 
-  /** Counts a known stack's `failed` frames (their failure's and its leaf's codes in `codes`) for one more sample. */
+  /** Counts a known stack's `failed` frames (failure and leaf codes in `codes`) for one more sample. */
   #replayFailures(stack: number, period: number, frames: number, failed: number, codes: number): void {
     this.#failed(FAILURES[codes & 15]!, failed, false, codes & 15);
     this.#leafFailure = FAILURES[codes >> 4];
@@ -506,7 +506,7 @@ export class SampleAggregator {
     }
   }
 
-  /** Counts `frames` frames failed for `failure`, the sample's leaf among them when `leaf`; `code` is its code in {@link FAILURES} when a later sample of the same words would fail the same way, else 0 or -1. */
+  /** Counts `frames` frames failed for `failure` (the leaf's if `leaf`); `code`: its {@link FAILURES} code if a repeat fails alike, else <= 0. */
   #failed(failure: FrameFailure, frames: number, leaf: boolean, code: number): void {
     const fails = this.#fails;
     if (code <= 0 || (fails[0]! > 0 && fails[1] !== code)) fails[2] = 1;

@@ -15,7 +15,7 @@
  */
 import { HEADER_WORDS, W } from "./sample-arena.js";
 
-/** Entries the cache starts with (growth first met in optimized code costs a deoptimization; see intern.ts). */
+/** Entries to start with (growth met in optimized code deoptimizes it). */
 const INITIAL = 1 << 14;
 
 /** Key words before the call chain's: pid and misc, then IP and nr. */
@@ -65,8 +65,8 @@ export class StackCache {
   }
 
   /**
-   * The stack of the sample at `at` in `ints` (a {@link SampleArena}'s words as int32s) if it is known for `generation` at the sample's time, else -1;
-   * `frames` gets its frame count, its failed frames and their failure codes (as {@link StackCache.remember} took them).
+   * The stack of the sample at `at` in `ints` (an arena's words) if known for `generation` at its time, else -1;
+   * `frames` gets its frames, failed frames and failure codes.
    */
   find(ints: Int32Array, at: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
     const nr = ints[at + W.NR]!;
@@ -113,8 +113,8 @@ export class StackCache {
   }
 
   /**
-   * Holds `stack` (of `frames` frames, `failed` of them unresolved for the caller's failure `codes`) for
-   * the sample the last {@link find} was given, valid in `generation` for samples no older than `(sinceHi, sinceLo)`.
+   * Holds `stack` (`frames` frames, `failed` of them failed for `codes`) for the sample the last {@link find}
+   * was given, valid in `generation` for samples no older than `(sinceHi, sinceLo)`.
    */
   remember(
     ints: Int32Array,

@@ -28,7 +28,7 @@ export interface WindowSink {
 const U64_MAX = (1n << 64n) - 1n;
 const TWO_32 = 4294967296;
 const ALL = 0xffffffff;
-/** Samples the queue holds before it grows (about two of perf's rounds of a 2-CPU recording at 20 kHz): growth first met in optimized code costs deoptimizations. */
+/** Samples to start with (growth met in optimized code deoptimizes it). */
 const INITIAL_SAMPLES = 1 << 16;
 
 /** Indices of the round state's times: the next flush bound (0 until the first round ends); the latest time queued since the queue was last empty (perf's max_timestamp); the bound of the last flush that delivered something; the time of the record queued last (high word -1 when none is queued). */
@@ -66,7 +66,7 @@ export class RoundWindows {
   readonly stats: OrderStats = { unordered: 0, halfFlushes: 0, maxQueued: 0 };
   readonly #sink: WindowSink;
   readonly #arena: SampleArena;
-  /** The queued samples, `#queued` of them: where each starts in the arena. Compacted in place, so the fields change only when the queue grows. */
+  /** Where the `#queued` samples start in the arena; compacted in place (a field reassigned per flush deoptimized its readers). */
   #starts = new Int32Array(INITIAL_SAMPLES);
   /** Per queued sample, its arrival number (shared with the events: ties in time keep arrival order). */
   #seqs = new Float64Array(INITIAL_SAMPLES);
