@@ -1,6 +1,7 @@
 // perf.data beside perf, on the same recordings (`perf record -e cpu-clock -F 20000 -g`, file mode and -z,
 // made here or given): the commands as a user runs them (`buildid-cache pprof` against `perf script`
 // printing the same samples with call chains, `buildid-list -H` against perf's), the reader's MB/s,
+// the converter in process, cold (a fresh process's first conversion, what a command pays) and warm, per sample,
 // and the converter's peak RSS; then the peak RSS of both commands on a synthesized recording of --big MB
 // (1,000 by default, 100 with --quick; 0 skips it). Outputs are checked equal to perf's before anything is timed.
 //   npm run bench:perf -- [--quick] [--rounds N] [--big MB] [--json] [--out DIR] [--cli CLI.js] [FILE.data ...]
@@ -19,7 +20,7 @@ import {
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { listBuildIds } from "../src/convert/buildid-list.js";
@@ -149,6 +150,52 @@ function run(dir: string, command: string[]): { stdout: string; ms: number; rssM
   return { stdout: readFileSync(out, "utf8"), ms: (user! + system!) * 1000, rssMB: rss! / 1024 };
 }
 
+/**
+ * A fresh process converting a recording once (cold: what a command pays beyond its start) and then `warm`
+ * times more, through the build in `dist`; prints the CPU ms of each conversion and the samples converted.
+ */
+const CONVERT_IN_A_FRESH_PROCESS = `
+import { openAsBlob } from "node:fs";
+const [dist, mode, file, warm] = process.argv.slice(2);
+const { convertPerfData, listBuildIds } = await import(dist + "/convert/index.js");
+const blob = await openAsBlob(file);
+const ms = [];
+let samples = 0;
+for (let i = 0; i <= Number(warm); i++) {
+  const start = process.cpuUsage();
+  if (mode === "pprof") samples = (await convertPerfData(blob)).summary.samples;
+  else await listBuildIds(blob, { withHits: true });
+  const { user, system } = process.cpuUsage(start);
+  ms.push((user + system) / 1000);
+}
+console.log(JSON.stringify({ samples, ms }));
+`;
+
+/** Median CPU ms of the first conversion in a fresh process (cold) and of its last of `1 + warm` (warm), over `rounds` processes. */
+function freshProcess(
+  dir: string,
+  dist: string,
+  mode: "pprof" | "list",
+  file: string,
+  rounds: number,
+  warm: number,
+): { samples: number; coldMs: number; warmMs: number } {
+  const script = join(dir, "convert.mjs");
+  writeFileSync(script, CONVERT_IN_A_FRESH_PROCESS);
+  const cold: number[] = [];
+  const warmed: number[] = [];
+  let samples = 0;
+  for (let i = 0; i < rounds; i++) {
+    const r = spawnSync(process.execPath, [script, dist, mode, file, String(warm)], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`in-process ${mode} of ${file} failed (${r.status}): ${r.stderr}`);
+    const out = JSON.parse(r.stdout) as { samples: number; ms: number[] };
+    samples = out.samples;
+    cold.push(out.ms[0]!);
+    warmed.push(out.ms[out.ms.length - 1]!);
+  }
+  return { samples, coldMs: median(cold), warmMs: median(warmed) };
+}
+
 /** perf's name for a temporary copy of the vdso differs on every run: `[vdso]` stands for it. */
 const sameVdso = (text: string) => text.replace(/\/tmp\/perf-vdso\.so-\w+/g, "[vdso]");
 
@@ -230,6 +277,8 @@ export async function main(args: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "bench-perf-"));
   const rows: Row[] = [];
   const reads: { file: string; mb: number; heldMB: number; ms: number; mbPerS: number }[] = [];
+  const fresh: { file: string; what: string; samples: number; coldMs: number; warmMs: number }[] = [];
+  const dist = dirname(dirname(cli));
   try {
     const files = positionals.length > 0 ? positionals : record(dir, quick);
     const node = [process.execPath, cli];
@@ -279,6 +328,10 @@ export async function main(args: string[]): Promise<void> {
         held = 0;
         for await (const batch of streamPerfData(blob).rawBatches()) for (const r of batch) held += r.size;
       });
+      const converted = freshProcess(dir, dist, "pprof", file, rounds, 3);
+      const listed = freshProcess(dir, dist, "list", file, rounds, 3);
+      fresh.push({ file: name, what: "pprof conversion", ...converted });
+      fresh.push({ file: name, what: "buildid-list --with-hits", ...listed, samples: converted.samples });
       const mb = statSync(file).size / 1e6;
       reads.push({ file: name, mb, heldMB: held / 1e6, ms: read, mbPerS: held / 1e6 / (read / 1000) });
     }
@@ -313,8 +366,17 @@ export async function main(args: string[]): Promise<void> {
       console.log(
         `| synthesized ${bigMB} MB (${b.samples} samples, pipe mode) | ${b.what}: peak RSS (one run, ${(b.ms / 1000).toFixed(1)} s CPU) | | ${b.rssMB.toFixed(0)} MB | | < 300 MB | ${b.rssMB < 300 ? "yes" : "no"} | ${b.rssMB.toFixed(0)} MB |`,
       );
+    console.log(
+      `\nIn process, through ${dist}: a fresh process's first conversion (cold) and its fourth (warm), median CPU ms of ${rounds} processes`,
+    );
+    console.log("| recording | what | samples | cold ms | warm ms | cold µs/sample | warm µs/sample |");
+    console.log("|---|---|--:|--:|--:|--:|--:|");
+    for (const f of fresh)
+      console.log(
+        `| ${f.file} | ${f.what} | ${f.samples} | ${f.coldMs.toFixed(0)} | ${f.warmMs.toFixed(0)} | ${((1000 * f.coldMs) / f.samples).toFixed(2)} | ${((1000 * f.warmMs) / f.samples).toFixed(2)} |`,
+      );
     if (values.json === true) {
-      const json = `${JSON.stringify({ node: process.version, rounds, rows, reads, big }, null, 2)}\n`;
+      const json = `${JSON.stringify({ node: process.version, rounds, rows, reads, fresh, big }, null, 2)}\n`;
       console.log(`\nwrote ${writeResults(values.out, { "perf.json": json }).join(", ")}`);
     }
   } finally {

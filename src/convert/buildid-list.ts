@@ -128,7 +128,7 @@ class Collector {
     this.windows = new RoundWindows(
       {
         event: (r) => this.#event(r),
-        samples: (arena, starts) => this.#samples(arena, starts),
+        samples: (arena, starts, count) => this.#samples(arena, starts, count),
         user: (raw) => this.#user(raw, session()),
       },
       {},
@@ -162,9 +162,9 @@ class Collector {
     if (found.ok) this.#byFile.set(found.fileId, index);
   }
 
-  #samples(arena: SampleArena, starts: readonly number[]): void {
+  #samples(arena: SampleArena, starts: Int32Array, count: number): void {
     const w = arena.words;
-    for (let k = 0; k < starts.length; k++) {
+    for (let k = 0; k < count; k++) {
       const at = starts[k]!;
       const misc = w[at + W.MISC]!;
       const mode = misc & Misc.CPUMODE_MASK;

@@ -179,7 +179,7 @@ export class PerfConverter {
     this.#samples = new SampleAggregator(this.spaces, options.limits);
     this.#finder = new BuildIdFinder(options.readBuildId);
     this.#windows = new RoundWindows(
-      { event: (r) => this.#event(r), samples: (arena, starts) => this.#add(arena, starts) },
+      { event: (r) => this.#event(r), samples: (arena, starts, count) => this.#add(arena, starts, count) },
       options.order,
     );
   }
@@ -194,11 +194,12 @@ export class PerfConverter {
     return this.#windows.sinkFor(session);
   }
 
-  #add(arena: SampleArena, starts: readonly number[]): void {
+  #add(arena: SampleArena, starts: Int32Array, count: number): void {
     const w = arena.words;
+    const ints = arena.ints;
     const agg = this.#samples;
     const span = this.#span;
-    for (let k = 0; k < starts.length; k++) {
+    for (let k = 0; k < count; k++) {
       const at = starts[k]!;
       if (w[at + W.MISC]! & HAS_TIME) {
         const hi = w[at + W.TIME_HI]!;
@@ -212,7 +213,7 @@ export class PerfConverter {
           span[3] = lo;
         }
       }
-      agg.add(w, at);
+      agg.add(w, ints, at);
     }
   }
 

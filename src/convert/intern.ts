@@ -29,6 +29,9 @@ function mix(h: number, v: number): number {
   return (h ^ (h >>> 15)) | 0;
 }
 
+/** Entries to start with: a 250k-sample -g recording never grows them (growth met in optimized code deoptimizes it). */
+const INITIAL = 1 << 14;
+
 function grown<T extends Uint32Array | Int32Array | Float64Array>(array: T, size: number): T {
   const next = new (array.constructor as new (n: number) => T)(size);
   next.set(array);
@@ -41,12 +44,12 @@ function grown<T extends Uint32Array | Int32Array | Float64Array>(array: T, size
  */
 export class LocationTable {
   /** Per location, its tag. */
-  tags = new Uint32Array(1024);
+  tags = new Uint32Array(INITIAL);
   /** Per location, the high word of its offset or address. */
-  his = new Uint32Array(1024);
+  his = new Uint32Array(INITIAL);
   /** Per location, the low word. */
-  los = new Uint32Array(1024);
-  #slots = new Int32Array(4096).fill(-1);
+  los = new Uint32Array(INITIAL);
+  #slots = new Int32Array(4 * INITIAL).fill(-1);
   #size = 0;
 
   /** @param limit most locations held */
@@ -102,17 +105,17 @@ export class LocationTable {
  */
 export class StackTable {
   /** Per stack, its samples. */
-  counts = new Float64Array(1024);
+  counts = new Float64Array(INITIAL);
   /** Per stack, the sum of its samples' periods. */
-  periods = new Float64Array(1024);
+  periods = new Float64Array(INITIAL);
   /** Per stack, its process index. */
-  procs = new Int32Array(1024);
+  procs = new Int32Array(INITIAL);
   /** Per stack, where its run starts in {@link arena}; the run ends where the next starts. */
-  starts = new Int32Array(1025);
+  starts = new Int32Array(INITIAL + 1);
   /** The location ids of every stack, leaf first. */
-  arena = new Int32Array(16384);
-  #hashes = new Int32Array(1024);
-  #slots = new Int32Array(4096).fill(-1);
+  arena = new Int32Array(16 * INITIAL);
+  #hashes = new Int32Array(INITIAL);
+  #slots = new Int32Array(4 * INITIAL).fill(-1);
   #size = 0;
 
   /** @param limit most stacks held; @param arenaLimit most location ids held over all stacks */

@@ -57,51 +57,55 @@ export function writeProfile(
   const { locations, stacks } = agg;
   const n = locations.size;
   const { tags, his, los } = locations;
-  const low = new Map<number, bigint>();
-  const high = new Map<number, bigint>();
+  // Per file, its lowest and highest location (compared as words: no bigint per location).
+  const low = new Map<number, number>();
+  const high = new Map<number, number>();
   for (let i = 0; i < n; i++) {
     const tag = tags[i]!;
     if (!SampleAggregator.isFileTag(tag)) continue;
-    const address = (BigInt(his[i]!) << 32n) | BigInt(los[i]!);
-    const lo = low.get(tag);
-    if (lo === undefined || address < lo) low.set(tag, address);
-    const hi = high.get(tag);
-    if (hi === undefined || address > hi) high.set(tag, address);
+    const hi = his[i]!;
+    const lo = los[i]!;
+    const l = low.get(tag);
+    if (l === undefined || hi < his[l]! || (hi === his[l]! && lo < los[l]!)) low.set(tag, i);
+    const h = high.get(tag);
+    if (h === undefined || hi > his[h]! || (hi === his[h]! && lo > los[h]!)) high.set(tag, i);
   }
+  const addressOf = (i: number) => (BigInt(his[i]!) << 32n) | BigInt(los[i]!);
   const out = new ProtoWriter();
-  const inner = new ProtoWriter();
-  const innermost = new ProtoWriter();
   const [periodType, periodUnit] = units.period;
-  const valueType = (field: number, type: string, unit: string) =>
-    out.message(field, inner, (w) => {
-      w.uint(1, strings.of(type));
-      w.uint(2, strings.of(unit));
-    });
-  valueType(1, "samples", "count");
-  valueType(1, periodType, periodUnit);
+  const valueType = (type: string, unit: string) => {
+    const at = out.begin(1);
+    out.uint(1, strings.of(type));
+    out.uint(2, strings.of(unit));
+    out.end(at);
+  };
+  valueType("samples", "count");
+  valueType(periodType, periodUnit);
   const pidKey = strings.of("pid");
   const commKey = strings.of("comm");
   const comms = agg.processes.map((p) => (p.space?.comm ? strings.of(p.space.comm) : 0));
-  const values = [0, 0];
+  const { arena, starts, procs, counts, periods } = stacks;
   for (let s = 0; s < stacks.size; s++) {
-    const proc = stacks.procs[s]!;
-    out.message(2, inner, (w) => {
-      w.packed(1, innermost, stacks.arena, stacks.starts[s]!, stacks.starts[s + 1]!, 1);
-      values[0] = stacks.counts[s]!;
-      values[1] = stacks.periods[s]!;
-      w.packed(2, innermost, values, 0, 2);
-      w.message(3, innermost, (l) => {
-        l.uint(1, pidKey);
-        l.varint(3 << 3);
-        l.varint(agg.processes[proc]!.pid);
-      });
-      const comm = comms[proc]!;
-      if (comm !== 0)
-        w.message(3, innermost, (l) => {
-          l.uint(1, commKey);
-          l.uint(2, comm);
-        });
-    });
+    const proc = procs[s]!;
+    const sample = out.begin(2);
+    out.packed(1, arena, starts[s]!, starts[s + 1]!, 1);
+    const values = out.begin(2);
+    out.varint(counts[s]!);
+    out.varint(periods[s]!);
+    out.end(values);
+    const pid = out.begin(3);
+    out.uint(1, pidKey);
+    out.varint(3 << 3);
+    out.varint(agg.processes[proc]!.pid);
+    out.end(pid);
+    const comm = comms[proc]!;
+    if (comm !== 0) {
+      const label = out.begin(3);
+      out.uint(1, commKey);
+      out.uint(2, comm);
+      out.end(label);
+    }
+    out.end(sample);
   }
   // pprof takes the first mapping for the main binary: a file's before pseudo files ([vdso], the kernel), most samples first.
   const pseudo = (fileId: number) => (agg.files.get(fileId)!.path.startsWith("[") ? 1 : 0);
@@ -110,21 +114,20 @@ export function writeProfile(
   );
   const mappingIds = new Map<number, number>();
   for (const fileId of order) {
-    const lo = low.get(fileId)!;
     const file = agg.files.get(fileId)!;
-    const start = (lo / PAGE) * PAGE;
-    const end = ((high.get(fileId)! + PAGE) / PAGE) * PAGE;
+    const start = (addressOf(low.get(fileId)!) / PAGE) * PAGE;
+    const end = ((addressOf(high.get(fileId)!) + PAGE) / PAGE) * PAGE;
     const id = mappingIds.size + 1;
     mappingIds.set(fileId, id);
     const buildId = buildIds.get(fileId)?.buildId;
-    out.message(3, inner, (w) => {
-      w.uint(1, id);
-      w.big(2, start);
-      w.big(3, end > (1n << 64n) - PAGE ? (1n << 64n) - PAGE : end);
-      w.big(4, start);
-      w.uint(5, strings.of(file.path));
-      if (buildId !== undefined) w.uint(6, strings.of(buildId));
-    });
+    const at = out.begin(3);
+    out.uint(1, id);
+    out.big(2, start);
+    out.big(3, end > (1n << 64n) - PAGE ? (1n << 64n) - PAGE : end);
+    out.big(4, start);
+    out.uint(5, strings.of(file.path));
+    if (buildId !== undefined) out.uint(6, strings.of(buildId));
+    out.end(at);
   }
   const functions: string[] = [];
   for (let i = 0; i < n; i++) {
@@ -132,36 +135,40 @@ export function writeProfile(
     const mappingId = SampleAggregator.isFileTag(tag) ? mappingIds.get(tag)! : 0;
     let functionId = 0;
     if (mappingId === 0 && names !== undefined && tag !== 0xffffffff) {
-      const name = names(agg.processes[tag & 0x7fffffff]!.pid, (BigInt(his[i]!) << 32n) | BigInt(los[i]!));
+      const name = names(agg.processes[tag & 0x7fffffff]!.pid, addressOf(i));
       if (name !== undefined) {
         functions.push(name);
         functionId = functions.length;
       }
     }
-    out.message(4, inner, (w) => {
-      w.uint(1, i + 1);
-      w.uint(2, mappingId);
-      w.uint64(3, his[i]!, los[i]!);
-      if (functionId !== 0) w.message(4, innermost, (l) => l.uint(1, functionId));
-    });
+    const at = out.begin(4);
+    out.uint(1, i + 1);
+    out.uint(2, mappingId);
+    out.uint64(3, his[i]!, los[i]!);
+    if (functionId !== 0) {
+      const line = out.begin(4);
+      out.uint(1, functionId);
+      out.end(line);
+    }
+    out.end(at);
   }
   functions.forEach((name, i) => {
     const index = strings.of(name);
-    out.message(5, inner, (w) => {
-      w.uint(1, i + 1);
-      w.uint(2, index);
-      w.uint(3, index);
-    });
+    const at = out.begin(5);
+    out.uint(1, i + 1);
+    out.uint(2, index);
+    out.uint(3, index);
+    out.end(at);
   });
   const comments = units.comments.map((c) => strings.of(c));
   const periodTypeIndex = [strings.of(periodType), strings.of(periodUnit)] as const;
   for (const text of strings.list) out.string(6, text);
   out.big(9, units.timeNanos);
   out.uint(10, units.durationNanos);
-  out.message(11, inner, (w) => {
-    w.uint(1, periodTypeIndex[0]);
-    w.uint(2, periodTypeIndex[1]);
-  });
+  const periodAt = out.begin(11);
+  out.uint(1, periodTypeIndex[0]);
+  out.uint(2, periodTypeIndex[1]);
+  out.end(periodAt);
   out.uint(12, units.interval);
   for (const c of comments) out.uint(13, c);
   return out.finish();

@@ -218,8 +218,10 @@ export class SampleAggregator {
   readonly #missAddresses = new BigUint64Array(MAX_FRAMES);
   readonly #missWords = new Uint32Array(this.#missAddresses.buffer);
   readonly #known = new StackCache();
-  /** The known stack's frame count, as {@link StackCache.find} gives it. */
-  readonly #knownFrames = new Int32Array(1);
+  /** A known stack's frames, failed frames and failure codes ({@link StackCache.find}). */
+  readonly #knownFrames = new Int32Array(3);
+  /** The sample's failed frames: how many, their {@link FAILURES} code, 1 if a repeat could not replay them. */
+  readonly #fails = new Int32Array(3);
   /** The latest time any mapping or space the current sample resolved through began, as (high, low) words. */
   readonly #since = new Uint32Array(2);
 
@@ -239,8 +241,8 @@ export class SampleAggregator {
     lost.splice(i, 0, time);
   }
 
-  /** Adds the sample whose record starts at `at` in `w` (a {@link SampleArena}'s words). */
-  add(w: Uint32Array, at: number): void {
+  /** Adds the sample whose record starts at `at` in `w` (a {@link SampleArena}'s words; `ints`, the same as int32s). */
+  add(w: Uint32Array, ints: Int32Array, at: number): void {
     const misc = w[at + W.MISC]!;
     const period = w[at + W.PERIOD_HI]! * TWO_32 + w[at + W.PERIOD_LO]!;
     const counts = this.counts;
@@ -255,23 +257,29 @@ export class SampleAggregator {
     const pid = misc & HAS_PID ? w[at + W.PID]! | 0 : -1;
     const known = pid >= 0 && this.#lost.length === 0;
     if (known) {
-      const stack = this.#known.find(w, at, this.generation, timeHi, timeLo, this.#knownFrames);
+      const stack = this.#known.find(ints, at, this.generation, timeHi, timeLo, this.#knownFrames);
       if (stack >= 0) {
-        const frames = this.#knownFrames[0]!;
+        const known = this.#knownFrames;
+        const frames = known[0]!;
+        const failed = known[1]!;
         counts.frames += frames;
-        counts.framesResolved += frames;
+        counts.framesResolved += frames - failed;
+        if (failed > 0) this.#replayFailures(stack, period, frames, failed, known[2]!);
         this.stacks.count(stack, period);
         return;
       }
     }
     const badChains = counts.badChains;
-    const resolved = counts.framesResolved;
     const n = this.#frames(w, at, misc);
     const space = pid >= 0 ? this.#spaceOf(pid, timeHi, timeLo) : undefined;
     const proc = this.#process(pid, space);
     this.#leafFailure = n === 0 ? "no-ip" : undefined;
     this.#since[HI] = this.#t[T.BORN_HI]!;
     this.#since[LO] = this.#t[T.BORN_LO]!;
+    const fails = this.#fails;
+    fails[0] = 0;
+    fails[1] = 0;
+    fails[2] = 0;
     const contexts = this.#contexts;
     let from = 0;
     while (from < n) {
@@ -286,10 +294,20 @@ export class SampleAggregator {
       return;
     }
     const stack = this.stacks.add(proc, this.#locs, n, period);
-    // Every frame resolved and cached, in the live space #spaceOf keeps: the same words resolve the same way.
-    if (known && space === this.#space && counts.framesResolved - resolved === n && counts.badChains === badChains)
-      this.#known.remember(w, at, stack, n, this.generation, this.#since[HI]!, this.#since[LO]!);
-    else this.#countLeafFailure(proc, period, n);
+    // Every frame resolved or failed as the frame cache keeps it, in the live space #spaceOf keeps: the same words resolve the same way.
+    if (known && space === this.#space && fails[2] === 0 && counts.badChains === badChains) {
+      const leaf = this.#leafFailure === undefined ? 0 : FAILURES.indexOf(this.#leafFailure);
+      const codes = fails[1]! | (leaf << 4);
+      this.#known.remember(ints, at, stack, n, fails[0]!, codes, this.generation, this.#since[HI]!, this.#since[LO]!);
+    }
+    this.#countLeafFailure(proc, period, n);
+  }
+
+  /** Counts a known stack's `failed` frames (failure and leaf codes in `codes`) for one more sample. */
+  #replayFailures(stack: number, period: number, frames: number, failed: number, codes: number): void {
+    this.#failed(FAILURES[codes & 15]!, failed, false, codes & 15);
+    this.#leafFailure = FAILURES[codes >> 4];
+    this.#countLeafFailure(this.stacks.procs[stack]!, period, frames);
   }
 
   /** Counts the sample's leaf failure, if any, for its process (which gets the sample itself when it has no frames). */
@@ -403,7 +421,7 @@ export class SampleAggregator {
     if (ctx === CTX_OTHER || (ctx === CTX_USER && pid < 0)) {
       const tag = (UNRESOLVED | proc) >>> 0;
       for (let i = from; i < to; i++) locs[i] = this.locations.intern(tag, words[2 * i + HI]!, words[2 * i + LO]!);
-      this.#failed(ctx === CTX_OTHER ? "not-host" : "no-process", to - from, from === 0);
+      this.#failed(ctx === CTX_OTHER ? "not-host" : "no-process", to - from, from === 0, 0);
       return;
     }
     const spaceTag = ctx === CTX_KERNEL ? UNRESOLVED_KERNEL : proc;
@@ -429,7 +447,7 @@ export class SampleAggregator {
         this.#sinceAtLeast(this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!);
         const failure = this.#cacheFailure[slot]!;
         if (failure === 0) counts.framesResolved++;
-        else this.#failed(FAILURES[failure]!, 1, i === 0);
+        else this.#failed(FAILURES[failure]!, 1, i === 0, failure);
         continue;
       }
       missed[misses] = i;
@@ -455,7 +473,7 @@ export class SampleAggregator {
       let loc: number;
       if (failure !== undefined) {
         loc = this.locations.intern(unresolvedTag, hi, lo);
-        this.#failed(failure, 1, i === 0);
+        this.#failed(failure, 1, i === 0, cacheable && CACHED[status] ? FAILURES.indexOf(failure) : 0);
       } else {
         const fileId = out.fileId[m]!;
         if (!this.files.has(fileId)) {
@@ -488,7 +506,12 @@ export class SampleAggregator {
     }
   }
 
-  #failed(failure: FrameFailure, frames: number, leaf: boolean): void {
+  /** Counts `frames` frames failed for `failure` (the leaf's if `leaf`); `code`: its {@link FAILURES} code if a repeat fails alike, else <= 0. */
+  #failed(failure: FrameFailure, frames: number, leaf: boolean, code: number): void {
+    const fails = this.#fails;
+    if (code <= 0 || (fails[0]! > 0 && fails[1] !== code)) fails[2] = 1;
+    fails[0] = fails[0]! + frames;
+    fails[1] = code;
     const unresolved = this.counts.framesUnresolved;
     unresolved.set(failure, (unresolved.get(failure) ?? 0) + frames);
     if (leaf) this.#leafFailure = failure;

@@ -15,6 +15,9 @@
  */
 import { HEADER_WORDS, W } from "./sample-arena.js";
 
+/** Entries to start with (growth met in optimized code deoptimizes it). */
+const INITIAL = 1 << 14;
+
 /** Key words before the call chain's: pid and misc, then IP and nr. */
 const KEY_HEAD = 2;
 
@@ -33,19 +36,19 @@ export class StackCache {
   readonly #maxEntries: number;
   readonly #maxWords: number;
   /** Open addressing at most half full, so a probe always ends at an empty (-1) slot. */
-  #slots = new Int32Array(2048).fill(-1);
+  #slots = new Int32Array(2 * INITIAL).fill(-1);
   /** Keys as int32s, as the words are read here: a u32 past 2^31 is a heap number until the optimising compiler runs. */
-  #keys = new Int32Array(1 << 14);
-  /** The sample words as int32s: a view of the last words array given. */
-  #ints: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  #keys = new Int32Array(16 * INITIAL);
   #keyLength = 0;
-  #starts = new Int32Array(1025);
-  #hashes = new Int32Array(1024);
-  #stacks = new Int32Array(1024);
-  #frames = new Int32Array(1024);
-  #generations = new Int32Array(1024);
-  #sinceHi = new Uint32Array(1024);
-  #sinceLo = new Uint32Array(1024);
+  #starts = new Int32Array(INITIAL + 1);
+  #hashes = new Int32Array(INITIAL);
+  #stacks = new Int32Array(INITIAL);
+  #frames = new Int32Array(INITIAL);
+  #failed = new Int32Array(INITIAL);
+  #codes = new Int32Array(INITIAL);
+  #generations = new Int32Array(INITIAL);
+  #sinceHi = new Uint32Array(INITIAL);
+  #sinceLo = new Uint32Array(INITIAL);
   #size = 0;
   /** What the last {@link find} left for {@link remember}: the entry whose key matched (or -1), the key's hash and slot. */
   readonly #last = new Int32Array(3);
@@ -62,13 +65,11 @@ export class StackCache {
   }
 
   /**
-   * The stack of the sample at `at` in `w` if it is known for `generation` at the sample's time, else -1;
-   * `frames` gets its frame count.
+   * The stack of the sample at `at` in `ints` (an arena's words) if known for `generation` at its time, else -1;
+   * `frames` gets its frames, failed frames and failure codes.
    */
-  find(w: Uint32Array, at: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
-    if (this.#ints.buffer !== w.buffer) this.#ints = new Int32Array(w.buffer);
-    const ints = this.#ints;
-    const nr = w[at + W.NR]!;
+  find(ints: Int32Array, at: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
+    const nr = ints[at + W.NR]!;
     let h = mix(mix(0x2545f491, ints[at + W.PID]!), ints[at + W.MISC]!);
     const end = at + HEADER_WORDS + 2 * nr;
     // mix() by hand: a call per word costs more than the word until the optimising compiler inlines it.
@@ -96,6 +97,8 @@ export class StackCache {
     if (e < 0 || this.#generations[e] !== generation || before(timeHi, timeLo, this.#sinceHi[e]!, this.#sinceLo[e]!))
       return -1;
     frames[0] = this.#frames[e]!;
+    frames[1] = this.#failed[e]!;
+    frames[2] = this.#codes[e]!;
     return this.#stacks[e]!;
   }
 
@@ -110,21 +113,23 @@ export class StackCache {
   }
 
   /**
-   * Holds `stack` (of `frames` frames) for the sample the last {@link find} was given, valid in
-   * `generation` for samples no older than `(sinceHi, sinceLo)`.
+   * Holds `stack` (`frames` frames, `failed` of them failed for `codes`) for the sample the last {@link find}
+   * was given, valid in `generation` for samples no older than `(sinceHi, sinceLo)`.
    */
   remember(
-    w: Uint32Array,
+    ints: Int32Array,
     at: number,
     stack: number,
     frames: number,
+    failed: number,
+    codes: number,
     generation: number,
     sinceHi: number,
     sinceLo: number,
   ): void {
     let e = this.#last[0]!;
     if (e < 0) {
-      const length = KEY_HEAD + HEADER_WORDS - W.IP_LO + 2 * w[at + W.NR]!;
+      const length = KEY_HEAD + HEADER_WORDS - W.IP_LO + 2 * ints[at + W.NR]!;
       if (this.#size === this.#maxEntries || this.#keyLength + length > this.#maxWords) this.#clear();
       else if (this.#size === this.#hashes.length) this.#grow();
       e = this.#size++;
@@ -135,7 +140,6 @@ export class StackCache {
         this.#keys = next;
       }
       const keys = this.#keys;
-      const ints = this.#ints;
       keys[start] = ints[at + W.PID]!;
       keys[start + 1] = ints[at + W.MISC]!;
       keys.set(ints.subarray(at + W.IP_LO, at + W.IP_LO + length - KEY_HEAD), start + KEY_HEAD);
@@ -146,6 +150,8 @@ export class StackCache {
     }
     this.#stacks[e] = stack;
     this.#frames[e] = frames;
+    this.#failed[e] = failed;
+    this.#codes[e] = codes;
     this.#generations[e] = generation;
     this.#sinceHi[e] = sinceHi;
     this.#sinceLo[e] = sinceLo;
@@ -170,6 +176,8 @@ export class StackCache {
     this.#hashes = grown(this.#hashes);
     this.#stacks = grown(this.#stacks);
     this.#frames = grown(this.#frames);
+    this.#failed = grown(this.#failed);
+    this.#codes = grown(this.#codes);
     this.#generations = grown(this.#generations);
     this.#sinceHi = grown(this.#sinceHi);
     this.#sinceLo = grown(this.#sinceLo);

@@ -19,8 +19,8 @@ import { HAS_TIME, SampleArena, W } from "./sample-arena.js";
 export interface WindowSink {
   /** A kernel record other than a sample, in perf's delivery order. */
   event(record: PerfRecord): void;
-  /** Samples whose events have all been delivered: `starts` are their records in `arena`. */
-  samples(arena: SampleArena, starts: readonly number[]): void;
+  /** Samples whose events have all been delivered: `starts[0, count)` are their records in `arena`. */
+  samples(arena: SampleArena, starts: Int32Array, count: number): void;
   /** One of perf's own records (a build-ID table entry, ...), as it is read: perf handles these at once. */
   user?(raw: RawRecord): void;
 }
@@ -28,6 +28,8 @@ export interface WindowSink {
 const U64_MAX = (1n << 64n) - 1n;
 const TWO_32 = 4294967296;
 const ALL = 0xffffffff;
+/** Samples to start with (growth met in optimized code deoptimizes it). */
+const INITIAL_SAMPLES = 1 << 16;
 
 /** Indices of the round state's times: the next flush bound (0 until the first round ends); the latest time queued since the queue was last empty (perf's max_timestamp); the bound of the last flush that delivered something; the time of the record queued last (high word -1 when none is queued). */
 const T = {
@@ -64,9 +66,13 @@ export class RoundWindows {
   readonly stats: OrderStats = { unordered: 0, halfFlushes: 0, maxQueued: 0 };
   readonly #sink: WindowSink;
   readonly #arena: SampleArena;
-  #starts: number[] = [];
+  /** Where the `#queued` samples start in the arena; compacted in place (a field reassigned per flush deoptimized its readers). */
+  #starts = new Int32Array(INITIAL_SAMPLES);
   /** Per queued sample, its arrival number (shared with the events: ties in time keep arrival order). */
-  #seqs: number[] = [];
+  #seqs = new Float64Array(INITIAL_SAMPLES);
+  /** The samples a flush delivers, in the arena. */
+  #due = new Int32Array(INITIAL_SAMPLES);
+  #queued = 0;
   readonly #events: Queued[] = [];
   #seq = 0;
   #eventBytes = 0;
@@ -74,7 +80,7 @@ export class RoundWindows {
   readonly #t = new Float64Array([0, 0, 0, 0, 0, 0, -1, 0]);
   readonly #maxEvents: number;
   readonly #maxBytes: number;
-  readonly #now: number[] = [0];
+  readonly #now = new Int32Array(1);
   #inputOrder: boolean | undefined;
 
   /**
@@ -91,7 +97,7 @@ export class RoundWindows {
 
   /** Records queued now (events and samples). */
   get size(): number {
-    return this.#events.length + this.#starts.length;
+    return this.#events.length + this.#queued;
   }
 
   /** Takes the next raw record of `session` in input order. */
@@ -139,13 +145,25 @@ export class RoundWindows {
     const lo = w[at + W.TIME_LO]!;
     if (this.#inputOrder || !(w[at + W.MISC]! & HAS_TIME) || (hi === 0 && lo === 0) || (hi === ALL && lo === ALL)) {
       this.#now[0] = at;
-      this.#sink.samples(arena, this.#now);
-      if (this.#starts.length === 0) arena.clear();
+      this.#sink.samples(arena, this.#now, 1);
+      if (this.#queued === 0) arena.clear();
       return;
     }
     this.#queue(hi, lo, 0);
-    this.#starts.push(at);
-    this.#seqs.push(this.#seq++);
+    if (this.#queued === this.#starts.length) this.#grow();
+    this.#starts[this.#queued] = at;
+    this.#seqs[this.#queued++] = this.#seq++;
+  }
+
+  #grow(): void {
+    const size = 2 * this.#starts.length;
+    const starts = new Int32Array(size);
+    starts.set(this.#starts);
+    this.#starts = starts;
+    const seqs = new Float64Array(size);
+    seqs.set(this.#seqs);
+    this.#seqs = seqs;
+    this.#due = new Int32Array(size);
   }
 
   /** Delivers everything (perf's final flush, at the end of the input). */
@@ -180,7 +198,8 @@ export class RoundWindows {
     if (this.size === 0 || this.#t[T.LAST_HI]! < 0) return;
     let first = this.#events[0]?.time;
     const w = this.#arena.words;
-    for (const at of this.#starts) {
+    for (let k = 0; k < this.#queued; k++) {
+      const at = this.#starts[k]!;
       const t = bigOf(w[at + W.TIME_HI]!, w[at + W.TIME_LO]!);
       if (first === undefined || t < first) first = t;
     }
@@ -217,22 +236,22 @@ export class RoundWindows {
     const w = arena.words;
     const starts = this.#starts;
     const seqs = this.#seqs;
-    const kept: number[] = [];
-    const keptSeqs: number[] = [];
-    const due: number[] = [];
-    for (let k = 0; k < starts.length; k++) {
+    const due = this.#due;
+    const queued = this.#queued;
+    let kept = 0;
+    let n = 0;
+    for (let k = 0; k < queued; k++) {
       const at = starts[k]!;
       const hi = w[at + W.TIME_HI]!;
       if (hi > limitHi || (hi === limitHi && w[at + W.TIME_LO]! > limitLo)) {
-        kept.push(at);
-        keptSeqs.push(seqs[k]!);
-      } else due.push(at);
+        starts[kept] = at;
+        seqs[kept++] = seqs[k]!;
+      } else due[n++] = at;
     }
-    if (due.length > 0) this.#sink.samples(arena, due);
-    arena.keep(kept);
-    this.#starts = kept;
-    this.#seqs = keptSeqs;
-    return due.length;
+    this.#queued = kept;
+    if (n > 0) this.#sink.samples(arena, due, n);
+    arena.keep(starts, kept);
+    return n;
   }
 
   /** Delivers the first `n` queued events and, before each, the samples due that come before it; returns how many samples it delivered. */
@@ -245,21 +264,21 @@ export class RoundWindows {
     const eventLo = due.map((q) => Number(q.time & 0xffffffffn));
     const buckets: number[][] = due.map(() => []);
     buckets.push([]);
-    const kept: number[] = [];
-    const keptSeqs: number[] = [];
     const starts = this.#starts;
     const seqs = this.#seqs;
-    let ready = 0;
-    for (let k = 0; k < starts.length; k++) {
+    const queued = this.#queued;
+    let kept = 0;
+    let delivered = 0;
+    for (let k = 0; k < queued; k++) {
       const at = starts[k]!;
       const hi = w[at + W.TIME_HI]!;
       const lo = w[at + W.TIME_LO]!;
       if (before(limitHi, limitLo, hi, lo)) {
-        kept.push(at);
-        keptSeqs.push(seqs[k]!);
+        starts[kept] = at;
+        seqs[kept++] = seqs[k]!;
         continue;
       }
-      ready++;
+      delivered++;
       let b = 0;
       let top = n;
       const seq = seqs[k]!;
@@ -272,16 +291,18 @@ export class RoundWindows {
       }
       buckets[b]!.push(at);
     }
+    this.#queued = kept;
+    const each = this.#due;
     for (let b = 0; b <= n; b++) {
-      if (buckets[b]!.length > 0) this.#sink.samples(arena, buckets[b]!);
+      const bucket = buckets[b]!;
+      for (let k = 0; k < bucket.length; k++) each[k] = bucket[k]!;
+      if (bucket.length > 0) this.#sink.samples(arena, each, bucket.length);
       if (b === n) break;
       const q = due[b]!;
       this.#eventBytes -= q.bytes;
       this.#sink.event(q.record);
     }
-    arena.keep(kept);
-    this.#starts = kept;
-    this.#seqs = keptSeqs;
-    return ready;
+    arena.keep(starts, kept);
+    return delivered;
   }
 }

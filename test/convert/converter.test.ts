@@ -202,6 +202,59 @@ describe("a sample meets the mapping of its time", () => {
   });
 });
 
+describe("a repeated stack with unresolved frames", () => {
+  // The stack cache replays a known stack's failures: n repeats must count n times what one sample counts.
+  const anon = (pid: number, start: bigint, time: bigint) =>
+    record(
+      10,
+      [
+        ...le(4, pid, pid),
+        ...le(8, start, 0x1000n, 0n),
+        ...new Array(24).fill(0),
+        ...le(4, 3, 0x22),
+        ...text("//anon"),
+        ...trailer(pid, time),
+      ],
+      USER,
+    );
+  const stacks = [
+    // leaf unmapped, caller in a file
+    [USER_MARK, 0x700010n, 0x400021n],
+    // leaf in anonymous memory, two unmapped callers
+    [USER_MARK, 0x600010n, 0x700021n, 0x700031n],
+    // two reasons in one stack, leaf in a file
+    [USER_MARK, 0x400010n, 0x600021n, 0x700021n],
+  ];
+  const convert = async (repeats: number) => {
+    const records = [ATTR, mmap(7, 0x400000n, 0x1000n, 0n, { ino: 1 }, "/bin/x", 10n), anon(7, 0x600000n, 11n)];
+    let t = 20n;
+    for (let r = 0; r < repeats; r++) for (const chain of stacks) records.push(sample(7, t++, chain));
+    // Mapped later: the earlier answers expire, the later samples resolve.
+    records.push(mmap(7, 0x700000n, 0x1000n, 0n, { ino: 2 }, "/lib/y.so", t++));
+    for (let r = 0; r < repeats; r++) records.push(sample(7, t++, stacks[0]!));
+    const { summary } = await convertPerfData(pipeStream(...records), { readBuildId: reader() });
+    return summary;
+  };
+
+  test("counts every sample's failures, per frame, per sample and per process, and expires them at the next map", async () => {
+    const one = await convert(1);
+    const many = await convert(9);
+    const times = (o: Partial<Record<string, number>>, k: number) =>
+      Object.fromEntries(Object.entries(o).map(([key, v]) => [key, v! * k]));
+    expect(one.unresolved).toEqual({ "no-mapping": 1, anonymous: 1 });
+    expect(one.frames.unresolved).toEqual({ "no-mapping": 4, anonymous: 2 });
+    expect(many.unresolved).toEqual(times(one.unresolved, 9));
+    expect(many.frames).toEqual({
+      total: 9 * one.frames.total,
+      resolved: 9 * one.frames.resolved,
+      unresolved: times(one.frames.unresolved, 9),
+    });
+    expect(many.processes.map((p) => p.unresolved)).toEqual(one.processes.map((p) => times(p.unresolved, 9)));
+    expect(byPath(many.files)["/lib/y.so"]!.samples).toBe(9);
+    expect(byPath(one.files)["/lib/y.so"]!.samples).toBe(1);
+  });
+});
+
 describe("call chains as perf reads them", () => {
   test("a marker perf does not know (guest) drops the chain, the sample keeps its IP", async () => {
     const stream = pipeStream(
