@@ -1,9 +1,9 @@
-// One side of the benchmark in a worker of its own, new for every run: the other side's allocations live in another heap.
-import { BenchSide, type SideName, type SideResult } from "./bench.js";
+// One part of one side of the benchmark in a worker of its own, new for every run: the other parts' allocations live in other heaps.
+import { BenchSide, type PartName, type SideName, type SideResult } from "./bench.js";
 
-/** What the page posts: first the side to open, then calls on it, each answered by a {@link SideReply}. */
+/** What the page posts: first the part of a side to open, then calls on it, each answered by a {@link SideReply}. */
 export type SideRequest =
-  | { call: "open"; side: SideName; keys: number; resolution: number }
+  | { call: "open"; side: SideName; part: PartName; keys: number; resolution: number }
   | { call: "warm"; row: number }
   | { call: "turn"; row: number; round: number }
   | { call: "fastest" }
@@ -28,7 +28,7 @@ function answer(request: SideRequest, side: BenchSide | undefined): SideValue {
 
 self.onmessage = async ({ data }: MessageEvent<SideRequest>) => {
   try {
-    if (data.call === "open") bench = await BenchSide.create(data.side, data.keys, data.resolution);
+    if (data.call === "open") bench = await BenchSide.create(data.side, data.part, data.keys, data.resolution);
     self.postMessage({ type: "value", value: answer(data, bench) } satisfies SideReply);
   } catch (error) {
     self.postMessage({

@@ -1,5 +1,5 @@
 // The in-page benchmark: BuildIdCache against Map<bigint, Uint8Array>, in ns per operation.
-// Each side runs in a worker of its own (bench-worker.ts), new for every run: its own heap and JIT feedback.
+// Each side's lookups and inserts run in workers of their own (bench-worker.ts), new for every run: own heaps and JIT feedback.
 import { BUILD_ID_MAX, BuildIdCache, type BuildIdCacheStats } from "../src/index.js";
 
 /** The rows of the benchmark, in the order the page lists them. */
@@ -88,6 +88,12 @@ export const TURN_KEYS = 16_384;
 export const SWEEP_BYTES = 8 << 20;
 /** Untimed passes of each body before the rounds run at least this long: V8 and Liftoff tier up. */
 const WARM_UP_MS = 60;
+/**
+ * Short-lived bytes allocated, untimed, once the lookup table is built: more than the young generation
+ * holds a few times over, so the collections that promote the table to the old generation happen before
+ * the rounds, as a profiler's table has been through them after its first samples.
+ */
+export const SETTLE_BYTES = 128 << 20;
 
 /** Keys `first` to `first + count - 1` as slab addresses, shuffled by an LCG started at `seed`. */
 function shuffledInodes(count: number, first: number, seed: number): BigUint64Array {
@@ -136,8 +142,20 @@ const NEEDS: readonly ("nothing" | "present" | "full")[] = ["nothing", "present"
 /** One of the two implementations the benchmark compares. */
 export type SideName = "cache" | "map";
 
-/** The name of each side's worker on the page. */
-export const SIDE_WORKER: Record<SideName, string> = { cache: "benchmark: BuildIdCache", map: "benchmark: Map" };
+/**
+ * The two halves of a side, each on a table and in a heap of its own: "lookups", a table built once and
+ * only looked up (hit, miss, batched), as a profiler's; "inserts", a table emptied and refilled.
+ */
+export type PartName = "lookups" | "inserts";
+
+/** Which part times each row, in {@link OPERATIONS} order. */
+export const ROW_PART: readonly PartName[] = ["inserts", "lookups", "lookups", "lookups", "inserts"];
+
+/** The name of each side's workers on the page. */
+export const SIDE_WORKER: Record<SideName, Record<PartName, string>> = {
+  cache: { lookups: "benchmark: BuildIdCache, lookups", inserts: "benchmark: BuildIdCache, inserts" },
+  map: { lookups: "benchmark: Map, lookups", inserts: "benchmark: Map, inserts" },
+};
 
 /** One side's table and its bodies: a pass of each row (in {@link OPERATIONS} order), a fill and a hit pass. */
 interface Bodies {
@@ -330,12 +348,26 @@ export interface SideResult {
   checksum: number;
 }
 
+/** Allocates `bytes` in short-lived small arrays; returns something of them so none is dropped. */
+function churn(bytes: number): number {
+  let last: number[] = [];
+  let kept = 0;
+  for (let i = 0; i < bytes / 32; i++) {
+    last = [i, kept];
+    kept ^= last.length;
+  }
+  return kept ^ last[0]!;
+}
+
 /**
- * One implementation's half of the benchmark, alone in its heap: its table, its bodies, and each row's
- * {@link Timed} turns. The page runs each side in a worker of its own, so neither side's turn follows
- * the other's allocations (the Map's insert rows leave garbage that slowed both sides' next turns).
+ * One part ({@link PartName}) of one implementation, alone in its heap: its table, its bodies, and its
+ * rows' {@link Timed} turns. The page runs each part in a worker of its own, so no timed turn follows
+ * another part's allocations: the Map's insert rows allocate a new BigInt and ID array per key, 15 MB
+ * at 65,536 keys, and a lookup table refilled in the rounds was timed young in some rounds and promoted
+ * in others, and through the collections that copied it.
  */
 export class BenchSide {
+  readonly #part: PartName;
   readonly #bodies: Bodies;
   readonly #timed: Timed[];
   readonly #keys: number;
@@ -347,7 +379,8 @@ export class BenchSide {
   readonly #sweep = new Int32Array(SWEEP_BYTES / 4).fill(1);
   #swept = 0;
 
-  private constructor(bodies: Bodies, keys: number, resolution: number) {
+  private constructor(part: PartName, bodies: Bodies, keys: number, resolution: number) {
+    this.#part = part;
     this.#bodies = bodies;
     this.#timed = bodies.rows.map((body) => new Timed(body));
     this.#keys = keys;
@@ -355,9 +388,23 @@ export class BenchSide {
     this.#resolution = resolution;
   }
 
-  /** Side `side` over `keys` keys, on a timer that steps `resolution` ms (the same on both sides). */
-  static async create(side: SideName, keys: number, resolution: number): Promise<BenchSide> {
-    return new BenchSide(await (side === "cache" ? cacheBodies : mapBodies)(keys), keys, resolution);
+  /**
+   * Part `part` of side `side` over `keys` keys, on a timer that steps `resolution` ms (the same on both
+   * sides). The lookups part builds its table now, looks each key up once and settles ({@link SETTLE_BYTES}).
+   */
+  static async create(side: SideName, part: PartName, keys: number, resolution: number): Promise<BenchSide> {
+    const bench = new BenchSide(part, await (side === "cache" ? cacheBodies : mapBodies)(keys), keys, resolution);
+    if (part === "lookups") {
+      bench.#prepare(ROW_PART.indexOf("lookups"));
+      bench.#holds = "present";
+      bench.#swept ^= churn(SETTLE_BYTES);
+    }
+    return bench;
+  }
+
+  #row(row: number): Timed {
+    if (ROW_PART[row] !== this.#part) throw new RangeError(`row ${row} is not timed by the ${this.#part} part`);
+    return this.#timed[row]!;
   }
 
   // Untimed, before each of row's turns: the table the row starts from, the same on both sides. A lookup
@@ -378,7 +425,7 @@ export class BenchSide {
 
   /** Warms row `row`'s body (untimed passes, V8 and Liftoff tier up) and plans its turn's slices. */
   warm(row: number): void {
-    const { body } = this.#timed[row]!;
+    const { body } = this.#row(row);
     const keys = this.#keys;
     this.#prepare(row);
     const start = performance.now();
@@ -402,22 +449,23 @@ export class BenchSide {
 
   /** Round `round`'s turn of row `row`: its table prepared, then the sweep, then the timed turn. */
   turn(row: number, round: number): void {
+    const timed = this.#row(row);
     this.#prepare(row);
     // Whatever ran last (a refill, another row), every turn starts after the same sweep.
     const sweep = this.#sweep;
     let swept = this.#swept;
     for (let i = 0; i < sweep.length; i += 16) swept ^= sweep[i]!;
     this.#swept = swept;
-    this.#timed[row]!.turn(this.#keys, this.#ops, round);
+    timed.turn(this.#keys, this.#ops, round);
     this.#after(row);
   }
 
-  /** Per row: ns per operation from each slice's fastest round of all rounds, of the even and of the odd ones. */
+  /** Per row: ns per operation from each slice's fastest round of all rounds, of the even and of the odd ones (0 for another part's rows). */
   fastest(): [number, number, number][] {
     return this.#timed.map((t) => [t.fastest(this.#ops), t.fastest(this.#ops, 0), t.fastest(this.#ops, 1)]);
   }
 
-  /** The rounds as timed, the cache's counters and the checksum; the table is freed. */
+  /** The rounds as timed (none for another part's rows), the cache's counters and the checksum; the table is freed. */
   finish(): SideResult {
     const stats = this.#bodies.stats?.();
     this.#bodies.dispose();
@@ -439,12 +487,12 @@ export interface SideHandle {
   close(): void;
 }
 
-/** Opens side `side` over `keys` keys on a timer that steps `resolution` ms. */
-export type OpenSide = (side: SideName, keys: number, resolution: number) => Promise<SideHandle>;
+/** Opens part `part` of side `side` over `keys` keys on a timer that steps `resolution` ms. */
+export type OpenSide = (side: SideName, part: PartName, keys: number, resolution: number) => Promise<SideHandle>;
 
-/** Both sides in this heap: for tests that watch the sides' calls; the page opens each in a worker of its own. */
-export const openHere: OpenSide = async (side, keys, resolution) => {
-  const bench = await BenchSide.create(side, keys, resolution);
+/** Every part in this heap: for tests that watch the sides' calls; the page opens each in a worker of its own. */
+export const openHere: OpenSide = async (side, part, keys, resolution) => {
+  const bench = await BenchSide.create(side, part, keys, resolution);
   return {
     warm: async (row) => bench.warm(row),
     turn: async (row, round) => bench.turn(row, round),
@@ -454,6 +502,46 @@ export const openHere: OpenSide = async (side, keys, resolution) => {
   };
 };
 
+/** One side's two parts, each row answered by the part that times it. */
+class Side {
+  constructor(readonly parts: Record<PartName, SideHandle>) {}
+
+  warm(row: number): Promise<void> {
+    return this.parts[ROW_PART[row]!].warm(row);
+  }
+
+  turn(row: number, round: number): Promise<void> {
+    return this.parts[ROW_PART[row]!].turn(row, round);
+  }
+
+  async fastest(): Promise<[number, number, number][]> {
+    const [lookups, inserts] = [await this.parts.lookups.fastest(), await this.parts.inserts.fastest()];
+    return ROW_PART.map((part, row) => (part === "lookups" ? lookups : inserts)[row]!);
+  }
+
+  /** Each row's rounds from its part; the two tables' counters added up, the rest of the stats the lookup table's. */
+  async finish(): Promise<SideResult> {
+    const [lookups, inserts] = [await this.parts.lookups.finish(), await this.parts.inserts.finish()];
+    const [a, b] = [lookups.stats, inserts.stats];
+    return {
+      rounds: ROW_PART.map((part, row) => (part === "lookups" ? lookups : inserts).rounds[row]!),
+      ...(a &&
+        b && {
+          stats: {
+            ...a,
+            inserts: a.inserts + b.inserts,
+            updates: a.updates + b.updates,
+            hits: a.hits + b.hits,
+            misses: a.misses + b.misses,
+            removals: a.removals + b.removals,
+            evictions: a.evictions + b.evictions,
+          },
+        }),
+      checksum: lookups.checksum ^ inserts.checksum,
+    };
+  }
+}
+
 /**
  * Times each of {@link OPERATIONS} over `keys` keys on a {@link BuildIdCache} of that capacity and
  * on a `Map` bounded the same way (oldest out first, through a ring of its keys), as a profiler
@@ -462,14 +550,14 @@ export const openHere: OpenSide = async (side, keys, resolution) => {
  * ({@link BuildIdCache.findAt}), on the `Map` by the BigInt it is keyed by; a hit reads byte 19 of the ID
  * it found where each side hands it back (the cache's {@link BuildIdCache.foundId}, the Map's stored array),
  * neither copying it.
- * Each side is a {@link BenchSide} that `open` puts where it runs (the page: a worker each, so neither
- * side's turn follows the other's allocations in the same heap), over the same keys from the same seeds.
- * The lookup rows start from a table whose keys were each looked up once since they went in (untimed,
- * on both), as a profiler's keys are after their first samples. Every round times every row on both, one
- * after the other, the rows rotated and the side going first alternating. Each side's turn is
- * {@link turnPasses} whole passes, started right after an untimed read of {@link SWEEP_BYTES}, so
- * both sides' turns start with their tables pushed out of the CPU's near caches the same way; a turn
- * is timed in short slices, and the figure is the sum of each slice's fastest round.
+ * Each side is two {@link BenchSide} parts ({@link ROW_PART}) that `open` puts where they run (the page: a
+ * worker each, so no part's turn follows another's allocations in the same heap), over the same keys from
+ * the same seeds. The lookup rows run on a table built once, each key looked up once and the young
+ * generation cycled ({@link SETTLE_BYTES}) before the rounds, as a profiler's table is after its first
+ * samples. Every round times every row on both, one after the other, the rows rotated and the side going
+ * first alternating. Each side's turn is {@link turnPasses} whole passes, started right after an untimed
+ * read of {@link SWEEP_BYTES}, so both sides' turns start with their tables pushed out of the CPU's near
+ * caches the same way; a turn is timed in short slices, and the figure is the sum of each slice's fastest round.
  * `progress` hears each step before it runs.
  */
 export async function runBenchmark(
@@ -480,10 +568,18 @@ export async function runBenchmark(
   const resolution = timerResolution();
   const sliceMs = sliceFor(resolution);
   const passes = turnPasses(keys);
-  const sides: SideHandle[] = [];
+  const handles: SideHandle[] = [];
+  const openSide = async (side: SideName) => {
+    const parts = {} as Record<PartName, SideHandle>;
+    for (const part of ["lookups", "inserts"] as const) {
+      parts[part] = await open(side, part, keys, resolution);
+      handles.push(parts[part]);
+    }
+    return new Side(parts);
+  };
   try {
-    for (const side of ["cache", "map"] as const) sides.push(await open(side, keys, resolution));
-    const [cache, map] = sides as [SideHandle, SideHandle];
+    const cache = await openSide("cache");
+    const map = await openSide("map");
     progress({ step: "warming up" });
     for (let row = 0; row < OPERATIONS.length; row++) {
       await cache.warm(row);
@@ -541,6 +637,6 @@ export async function runBenchmark(
       checksum: cacheEnd.checksum ^ mapEnd.checksum,
     };
   } finally {
-    for (const side of sides) side.close();
+    for (const handle of handles) handle.close();
   }
 }

@@ -12,20 +12,25 @@ afterEach(() => {
 });
 
 it("times hits on keys each looked up once since they went in, never the first lookup that marks an entry", async () => {
-  // Per key the cache holds: whether it was looked up since it went in.
-  const lookedUp = new Map<bigint, boolean>();
+  // Per cache (each part of the benchmark has its own) and per key it holds: whether it was looked up since it went in.
+  const tables = new WeakMap<BuildIdCache, Map<bigint, boolean>>();
+  const held = (cache: BuildIdCache) => {
+    if (!tables.has(cache)) tables.set(cache, new Map());
+    return tables.get(cache)!;
+  };
   const proto = BuildIdCache.prototype;
   const { set, clear, findAt, getMany } = proto;
   vi.spyOn(proto, "set").mockImplementation(function (this: BuildIdCache, key, id) {
     const evicted = set.call(this, key, id);
-    lookedUp.set(key, false);
+    held(this).set(key, false);
     return evicted;
   });
   vi.spyOn(proto, "clear").mockImplementation(function (this: BuildIdCache) {
-    lookedUp.clear();
+    held(this).clear();
     clear.call(this);
   });
   vi.spyOn(proto, "getMany").mockImplementation(function (this: BuildIdCache, keys, out, lengths) {
+    const lookedUp = held(this);
     for (const key of keys) if (lookedUp.has(key)) lookedUp.set(key, true);
     return getMany.call(this, keys, out, lengths);
   });
@@ -35,6 +40,7 @@ it("times hits on keys each looked up once since they went in, never the first l
   const timed = { lookups: 0, first: 0 };
   vi.spyOn(proto, "findAt").mockImplementation(function (this: BuildIdCache, keys, index) {
     const key = keys[index]!;
+    const lookedUp = held(this);
     if (rounds && reads % 2 === 1) {
       timed.lookups++;
       if (lookedUp.get(key) === false) timed.first++;
@@ -55,4 +61,62 @@ it("times hits on keys each looked up once since they went in, never the first l
   expect(reads % 2, "clock reads pair up into slices").toBe(0);
   expect(timed.lookups, "timed single-key lookups (hit and miss rows)").toBeGreaterThan(0);
   expect(timed.first, "timed lookups that were their key's first since it went in").toBe(0);
+}, 300_000);
+
+it("times the lookup rows on tables built before the rounds, which nothing inserts into, deletes from or clears in them", async () => {
+  // Tables (caches, and Maps keyed by BigInt) the rounds read by lookups, and those they write.
+  const read = { cache: new Set<BuildIdCache>(), map: new Set<Map<unknown, unknown>>() };
+  const written = { cache: new Set<BuildIdCache>(), map: new Set<Map<unknown, unknown>>() };
+  let rounds = false;
+  const proto = BuildIdCache.prototype;
+  for (const name of ["findAt", "getMany"] as const) {
+    const original = proto[name] as (...args: unknown[]) => unknown;
+    vi.spyOn(proto, name).mockImplementation(function (this: BuildIdCache, ...args: unknown[]) {
+      if (rounds) read.cache.add(this);
+      return original.apply(this, args);
+    } as never);
+  }
+  for (const name of ["set", "clear", "delete"] as const) {
+    const original = proto[name] as (...args: unknown[]) => unknown;
+    vi.spyOn(proto, name).mockImplementation(function (this: BuildIdCache, ...args: unknown[]) {
+      if (rounds) written.cache.add(this);
+      return original.apply(this, args);
+    } as never);
+  }
+  const mapProto = Map.prototype as Map<unknown, unknown>;
+  const { get, set, delete: remove, clear } = mapProto;
+  vi.spyOn(mapProto, "get").mockImplementation(function (this: Map<unknown, unknown>, key) {
+    if (rounds && typeof key === "bigint") read.map.add(this);
+    return get.call(this, key);
+  });
+  vi.spyOn(mapProto, "set").mockImplementation(function (this: Map<unknown, unknown>, key, value) {
+    if (rounds && typeof key === "bigint") written.map.add(this);
+    return set.call(this, key, value);
+  });
+  vi.spyOn(mapProto, "delete").mockImplementation(function (this: Map<unknown, unknown>, key) {
+    if (rounds && typeof key === "bigint") written.map.add(this);
+    return remove.call(this, key);
+  });
+  vi.spyOn(mapProto, "clear").mockImplementation(function (this: Map<unknown, unknown>) {
+    if (rounds) written.map.add(this);
+    clear.call(this);
+  });
+  const run = runBenchmark(1024, ({ step }) => {
+    rounds = step.startsWith("round ");
+    if (step === `round ${MIN_ROUNDS} of ${MIN_ROUNDS}`) throw new Enough();
+  });
+  await expect(run).rejects.toBeInstanceOf(Enough);
+  vi.restoreAllMocks();
+  expect(read.cache.size, "caches looked up in the rounds").toBeGreaterThan(0);
+  expect(read.map.size, "Maps looked up in the rounds").toBeGreaterThan(0);
+  expect(written.cache.size, "caches inserted into in the rounds").toBeGreaterThan(0);
+  expect(written.map.size, "Maps inserted into in the rounds").toBeGreaterThan(0);
+  expect(
+    [...read.cache].filter((cache) => written.cache.has(cache)),
+    "caches both looked up and written",
+  ).toEqual([]);
+  expect(
+    [...read.map].filter((map) => written.map.has(map)),
+    "Maps both looked up and written",
+  ).toEqual([]);
 }, 300_000);
