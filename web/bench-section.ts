@@ -97,7 +97,7 @@ function showResult(result: BenchResult): void {
     "; each side's lookups and inserts in workers of their own, so no turn follows another's allocations in the same heap" +
     `; the lookups on a table built once, each key looked up once and ${SETTLE_BYTES >> 20} MiB of short-lived objects allocated before the rounds, so that collections promoted it first` +
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
-    ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's near caches` +
+    ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's caches into main memory` +
     `, timed in slices of about ${slice} ms.` +
     ` This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
     (crossOriginIsolated

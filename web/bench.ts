@@ -82,10 +82,11 @@ const TIMER_STEPS = 100;
  */
 export const TURN_KEYS = 16_384;
 /**
- * Bytes read, one 64-byte line at a time, before every turn: more than the L2 cache of common CPUs,
- * as a profiler decoding its next sample records reads them between lookups.
+ * Bytes read, one 64-byte line at a time, before every turn: more than the last-level cache of common
+ * CPUs (32 MiB on this machine's EPYC), so every turn starts with both tables in main memory whatever
+ * ran before, as after a profiler has decoded its next batch of sample records.
  */
-export const SWEEP_BYTES = 8 << 20;
+export const SWEEP_BYTES = 64 << 20;
 /** Untimed passes of each body before the rounds run at least this long: V8 and Liftoff tier up. */
 const WARM_UP_MS = 60;
 /**
@@ -556,8 +557,8 @@ class Side {
  * generation cycled ({@link SETTLE_BYTES}) before the rounds, as a profiler's table is after its first
  * samples. Every round times every row on both, one after the other, the rows rotated and the side going
  * first alternating. Each side's turn is {@link turnPasses} whole passes, started right after an untimed
- * read of {@link SWEEP_BYTES}, so both sides' turns start with their tables pushed out of the CPU's near
- * caches the same way; a turn is timed in short slices, and the figure is the sum of each slice's fastest round.
+ * read of {@link SWEEP_BYTES}, so both sides' turns start with their tables in main memory whatever ran
+ * before; a turn is timed in short slices, and the figure is the sum of each slice's fastest round.
  * `progress` hears each step before it runs.
  */
 export async function runBenchmark(
