@@ -445,19 +445,11 @@ export class IndexDatabase {
 
   /** Adds a file (none must be held at its path: {@link IndexDatabase.deleteFile} first); returns its id. */
   insertFile(root: number, path: string, stamp: Stamp, kind: number, buildId: Uint8Array | undefined): number {
+    const [dev, ino, size, mtime, ctime] = stamp.map(toInt);
     this.#generation++;
     return Number(
-      this.#insertFile.run(
-        root,
-        path,
-        toInt(stamp[0]!),
-        toInt(stamp[1]!),
-        toInt(stamp[2]!),
-        toInt(stamp[3]!),
-        toInt(stamp[4]!),
-        kind,
-        buildId ? Buffer.from(buildId) : null,
-      ).lastInsertRowid,
+      this.#insertFile.run(root, path, dev, ino, size, mtime, ctime, kind, buildId ? Buffer.from(buildId) : null)
+        .lastInsertRowid,
     );
   }
 
