@@ -1,8 +1,11 @@
 // Benchmark "serve": buildid-cache serve beside elfutils' debuginfod -F, interleaved in the same run over
 // the same roots (/usr/bin, /usr/lib and a generated tree of executables with split debug files), each
 // through its own database (ours: serve --index, theirs: -d):
-// - index: from start to the first answer (any status) and to a complete index (every sample URL a 200)
-//   on a first scan; then a restart on the same database: its first answer, its first hit, and the
+// - index: from start to the first answer (any status), to every sample URL a 200, and to a complete index
+//   (the server's /metrics say its first scan is over) on a first scan; the samples alone are no complete
+//   index: elfutils' scanners take files in path order (debuginfod.cxx: workq's std::set of scan_payload,
+//   ordered by path, wait_front takes q.begin()), so the generated tree under /tmp and the first names of
+//   /usr/bin come before /usr/lib; then a restart on the same database: its first answer, its first hit, and the
 //   rescan behind it; peak RSS (VmHWM) of each, against the RSS of the same server idle over an empty root;
 // - throughput and p99 under autocannon on 127.0.0.1, hits and misses, then hits while each rescans
 //   every second (ours -t 1, elfutils' -t 1), with the server's CPU time per request (all its threads).
@@ -240,6 +243,7 @@ function stop(child: ChildProcess): Promise<void> {
 interface IndexFigures {
   firstAnswer: number;
   complete: number;
+  firstScanned: number;
   firstScanCpu: number;
   firstScanPeak: number;
   restartAnswer: number;
@@ -255,14 +259,16 @@ async function indexRound(c: Contender, db: string, roots: string[], paths: stri
   let url = `http://127.0.0.1:${port}`;
   let started = performance.now();
   let child = c.start(port, db, 0, roots);
-  let first: Pick<IndexFigures, "firstAnswer" | "complete" | "firstScanCpu" | "firstScanPeak">;
+  let first: Pick<IndexFigures, "firstAnswer" | "complete" | "firstScanned" | "firstScanCpu" | "firstScanPeak">;
   try {
     const firstAnswerMs = await firstAnswer(url, paths[0]!, started, child);
     const complete = await untilComplete(url, paths, started, child);
     await untilScanned(url, c, child);
+    const firstScanned = performance.now() - started;
     first = {
       firstAnswer: firstAnswerMs,
       complete,
+      firstScanned,
       firstScanCpu: total(cpuMs(child.pid!)),
       firstScanPeak: memoryOf(child.pid!, "VmHWM"),
     };
@@ -514,7 +520,8 @@ async function main(): Promise<void> {
     const cell = (s: string, w: number) => s.padStart(w);
     const keys: [keyof IndexFigures, string][] = [
       ["firstAnswer", "first answer, first scan (ms)"],
-      ["complete", "complete index (ms)"],
+      ["complete", "sample URLs all 200 (ms)"],
+      ["firstScanned", "first scan over: complete index (ms)"],
       ["firstScanCpu", "CPU to the first scan's end (ms)"],
       ["firstScanPeak", "peak RSS, first scan (MB)"],
       ["restartAnswer", "first answer, restart (ms)"],
@@ -556,7 +563,7 @@ async function main(): Promise<void> {
         out +=
           `  ${c.name}: first answer after a restart <= max(elfutils', 2x Node's start) = ${fmt(bound("restartAnswer"))} ms: ${fmt(med(mine, "restartAnswer"))} ms, ${verdict(med(mine, "restartAnswer") <= bound("restartAnswer"))}\n` +
           `  ${c.name}: first answer during a first scan <= max(elfutils', 2x Node's start) = ${fmt(bound("firstAnswer"))} ms: ${fmt(med(mine, "firstAnswer"))} ms, ${verdict(med(mine, "firstAnswer") <= bound("firstAnswer"))}\n` +
-          `  ${c.name}: complete index >= 2x sooner than elfutils': ${fmt(1 / ratio(c, "complete"), 2)}x, ${verdict(1 / ratio(c, "complete") >= 2)}\n` +
+          `  ${c.name}: complete index (scan over) >= 2x sooner than elfutils': ${fmt(1 / ratio(c, "firstScanned"), 2)}x, ${verdict(1 / ratio(c, "firstScanned") >= 2)} (sample URLs all 200: ${fmt(1 / ratio(c, "complete"), 2)}x)\n` +
           `  ${c.name}: peak RSS - idle RSS <= elfutils' peak, first scan: ${fmt(peakOver("firstScanPeak"))} vs ${fmt(med(theirs, "firstScanPeak"))} MB, ${verdict(peakOver("firstScanPeak") <= med(theirs, "firstScanPeak"))}\n` +
           `  ${c.name}: peak RSS - idle RSS <= elfutils' peak, restart and rescan: ${fmt(peakOver("restartPeak"))} vs ${fmt(med(theirs, "restartPeak"))} MB, ${verdict(peakOver("restartPeak") <= med(theirs, "restartPeak"))}\n`;
       }

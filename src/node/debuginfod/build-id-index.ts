@@ -763,7 +763,7 @@ export class BuildIdIndex {
             writes.add(() => {
               if (stampFiles) db.deleteFileAt(path);
               const id = db.insertFile(rootId, path, stamp, c.kind, c.id);
-              kept.add(id);
+              if (stampFiles) kept.add(id);
               if (later) later.id = id;
               if (archive?.members.length) db.setMembers(id, archive.members);
               if (archive?.srefs.length || archive?.sdefs.length)
@@ -779,7 +779,8 @@ export class BuildIdIndex {
     progress.phase = "sources";
     if (this.#recordsSources) await this.#recordSources(debuginfo, scan);
     writes.flush();
-    const gone = db.fileIds().filter((id) => !kept.has(id));
+    // A first scan began on an empty database: nothing it did not write can be there to drop.
+    const gone = stampFiles ? db.fileIds().filter((id) => !kept.has(id)) : [];
     stats.removed = gone.length;
     for (const id of gone) {
       writes.add(() => db.deleteFile(id));
