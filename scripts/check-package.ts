@@ -9,9 +9,15 @@ import { launchChromium, serveStatic } from "../test/browser/harness.js";
 
 const root = resolve(import.meta.dirname, "..");
 const bin = (name: string): string => join(root, "node_modules/.bin", name);
+// Each command's seconds follow it, so a CI log shows where the check's time goes.
 const run = (file: string, args: string[], cwd = root): string => {
   console.log(`$ ${[file, ...args].join(" ")}`);
-  return execFileSync(file, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const started = performance.now();
+  try {
+    return execFileSync(file, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  } finally {
+    console.log(`  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  }
 };
 
 function readelfBuildId(path: string): string {

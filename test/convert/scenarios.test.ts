@@ -47,22 +47,22 @@ static double cpu(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME
 static void run(const char *lib, const char *sym) {
   void *h = dlopen(lib, RTLD_NOW); if (!h) { fprintf(stderr, "%s\\n", dlerror()); exit(1); }
   uint64_t (*f)(uint64_t) = (uint64_t (*)(uint64_t)) dlsym(h, sym);
-  double t0 = cpu(); while (cpu() - t0 < 0.3) f(20000);
+  double t0 = cpu(); while (cpu() - t0 < 0.1) f(20000);
   dlclose(h);
 }
 int main(int argc, char **argv) { run(argv[1], "spin_a"); run(argv[2], "spin_b"); return 0; }
 `,
   "first.c": `${SPIN.replace(/NAME/g, "first_spin")}
 #include <unistd.h>
-int main(int argc, char **argv) { spin(0.2); execv(argv[1], argv + 1); return 127; }
+int main(int argc, char **argv) { spin(0.08); execv(argv[1], argv + 1); return 127; }
 `,
   "second.c": `${SPIN.replace(/NAME/g, "second_spin")}
-int main(void) { spin(0.2); return 0; }
+int main(void) { spin(0.08); return 0; }
 `,
   "fork.c": `${SPIN.replace(/NAME/g, "fork_spin")}
 #include <sys/wait.h>
 #include <unistd.h>
-int main(void) { pid_t c = fork(); spin(0.2); if (c == 0) _exit(0); waitpid(c, 0, 0); spin(0.1); return 0; }
+int main(void) { pid_t c = fork(); spin(0.08); if (c == 0) _exit(0); waitpid(c, 0, 0); spin(0.04); return 0; }
 `,
   "tiny.c": `${SPIN.replace(/NAME/g, "tiny_spin")}
 int main(void) { spin(0.004); return 0; }

@@ -20,6 +20,16 @@ export function perfCannotRecord(dir: string): string | undefined {
 export const WORKLOAD = ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; ls -R /usr/lib > /dev/null"];
 
 /**
+ * The same kinds of records (an exec, a fork, libc, ld.so, the kernel) in about a tenth of the samples
+ * (some 400, 10 kHz): for the tests that compare every record or sample with perf's text output.
+ */
+export const LIGHT_WORKLOAD = [
+  "sh",
+  "-c",
+  "i=0; while [ $i -lt 5000 ]; do i=$((i+1)); done; ls -lR /usr/bin > /dev/null",
+];
+
+/**
  * Runs `perf record -e cpu-clock -F 10000 -g ARGS -- workload` to `out` (`-o -` and a redirect in pipe
  * mode; with `inject`, the pipe through `perf inject -b`, which adds HEADER_BUILD_ID records).
  */

@@ -257,9 +257,11 @@ describe("help", () => {
   const commands = ["", "census", "resolve", "annotate", "id", "add", "list", "core", "serve", "find"];
 
   test("every help has examples and exit statuses, the environment where a command reads it, and fits 80 columns off a terminal", async () => {
+    const helps = new Map<string, string>();
     for (const command of commands) {
       const r = await run(command ? [command, "--help"] : ["--help"]);
       expect(r.code).toBe(0);
+      helps.set(command, r.stdout);
       const long = r.stdout.split("\n").filter((l) => l.length > 80);
       expect(long, `${command} --help`).toEqual([]);
       expect(r.stdout, command).toMatch(/^Examples:\n {2}buildid-cache/m);
@@ -271,9 +273,7 @@ describe("help", () => {
       ["find", "DEBUGINFOD_URLS"],
       ["find", "DEBUGINFOD_CACHE_PATH"],
     ] as const) {
-      expect((await run([command, "--help"])).stdout).toMatch(
-        new RegExp(`^Environment:\\n(  .*\\n)*  ${variable} `, "m"),
-      );
+      expect(helps.get(command)).toMatch(new RegExp(`^Environment:\\n(  .*\\n)*  ${variable} `, "m"));
     }
   });
 

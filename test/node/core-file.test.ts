@@ -2,10 +2,11 @@
 // default filter, and with one that drops every header) and a gcore with more than 65,535 program
 // headers, readCoreBuildIds must report the build IDs `eu-unstrip -n --core` reports, at the same
 // addresses. The program and its library get build IDs from a seed (BUILDID_SEED to replay).
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { registerCore } from "../../src/node/commands/core.js";
@@ -65,8 +66,11 @@ beforeAll(() => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** `eu-unstrip -n --core`'s modules: start address to build ID ("-" for none). */
-function euUnstrip(core: string): Map<bigint, string> {
-  const out = execFileSync("eu-unstrip", ["-n", "--core", core], { encoding: "utf8", maxBuffer: 1 << 26 });
+async function euUnstrip(core: string): Promise<Map<bigint, string>> {
+  const { stdout: out } = await promisify(execFile)("eu-unstrip", ["-n", "--core", core], {
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
   const modules = new Map<bigint, string>();
   for (const line of out.split("\n").filter((l) => l !== "")) {
     const [range, id] = line.split(" ");
@@ -75,11 +79,9 @@ function euUnstrip(core: string): Map<bigint, string> {
   return modules;
 }
 
-/** Checks the report against eu-unstrip: the same build IDs at the same addresses, none more, none fewer. */
-function expectSameAsElfutils(report: CoreReport, core: string): void {
-  const theirs = [...euUnstrip(core)]
-    .filter(([, id]) => id !== "-")
-    .map(([start, id]) => `0x${start.toString(16)} ${id}`);
+/** Checks the report against eu-unstrip's modules: the same build IDs at the same addresses, none more, none fewer. */
+function expectSameAsElfutils(report: CoreReport, modules: Map<bigint, string>): void {
+  const theirs = [...modules].filter(([, id]) => id !== "-").map(([start, id]) => `0x${start.toString(16)} ${id}`);
   const ours = report.modules.filter((m) => m.status === "found").map((m) => `0x${m.start.toString(16)} ${m.buildId}`);
   expect(ours.sort()).toEqual(theirs.sort());
   expect(theirs.length).toBeGreaterThanOrEqual(1);
@@ -174,8 +176,9 @@ function gcoreOfLiveProgram(): Promise<string> {
 describe("gcore of a live process", () => {
   test("the same build IDs at the same addresses as eu-unstrip, the program's and its library's among them", async () => {
     const core = await gcoreOfLiveProgram();
+    const elfutils = euUnstrip(core); // runs while this process reads the core
     const report = await readCoreBuildIds(core);
-    expectSameAsElfutils(report, core);
+    expectSameAsElfutils(report, await elfutils);
     expect(moduleOf(report, prog)).toMatchObject({ status: "found", buildId: readelfBuildId(prog) });
     expect(moduleOf(report, lib)).toMatchObject({ status: "found", buildId: readelfBuildId(lib) });
     expect(moduleOf(report, "[vdso]").status).toBe("found");
@@ -205,8 +208,9 @@ describe("kernel-written cores", () => {
   test("default filter: the same as eu-unstrip", async (ctx) => {
     const done = await withLocalCores(async () => {
       const core = kernelCore("kernel");
+      const elfutils = euUnstrip(core);
       const report = await readCoreBuildIds(core);
-      expectSameAsElfutils(report, core);
+      expectSameAsElfutils(report, await elfutils);
       expect(moduleOf(report, prog)).toMatchObject({ status: "found", buildId: readelfBuildId(prog) });
       expect(moduleOf(report, lib)).toMatchObject({ status: "found", buildId: readelfBuildId(lib) });
       return true;
@@ -217,8 +221,9 @@ describe("kernel-written cores", () => {
   test("a filter that keeps no file pages: every file is counted not in core, none fails, eu-unstrip agrees", async (ctx) => {
     const done = await withLocalCores(async () => {
       const core = kernelCore("kernel-nofilter", "0");
+      const elfutils = euUnstrip(core);
       const report = await readCoreBuildIds(core);
-      expectSameAsElfutils(report, core);
+      expectSameAsElfutils(report, await elfutils);
       expect(moduleOf(report, prog).status).toBe("not-in-core");
       expect(moduleOf(report, lib).status).toBe("not-in-core");
       expect(report.notInCore).toBe(report.modules.filter((m) => m.path !== "[vdso]").length);
@@ -237,15 +242,16 @@ describe("more than 65,535 program headers", () => {
       try {
         const core = gcore(child, "many");
         await stop(child);
+        const elfutils = euUnstrip(core); // the slowest step (seconds per 10,000 segments): run beside both reads
         const report = await readCoreBuildIds(core);
         expect(report.extendedNumbering).toBe(true);
         expect(report.segments).toBeGreaterThan(maps);
-        expectSameAsElfutils(report, core);
         expect(moduleOf(report, lib)).toMatchObject({ status: "found", buildId: readelfBuildId(lib) });
         await expect(readCoreBuildIds(core, { limits: { maxSegments: 65_535 } })).rejects.toMatchObject({
           name: "CoreFileError",
           code: "LIMIT",
         });
+        expectSameAsElfutils(report, await elfutils);
         rmSync(core);
         return true;
       } finally {

@@ -49,6 +49,20 @@ function recordTo(out: string, clock: string, pipe: boolean, extra: string[] = [
   if (run.status !== 0) throw new Error(`perf record -o - failed: ${run.stderr}`);
 }
 
+const recordings = new Map<string, string>();
+/** A recording with `-k clock` (none when undefined), made once for every test that reads one like it. */
+function recorded(clock: string | undefined, pipe: boolean): string {
+  const name = `${clock ?? "plain"}-${pipe ? "pipe" : "file"}`;
+  let file = recordings.get(name);
+  if (file === undefined) {
+    file = join(dir, `${name}.data`);
+    if (clock === undefined) perf(["record", "-q", "-e", "cpu-clock", "-o", file, "--", ...WORK]);
+    else recordTo(file, clock, pipe);
+    recordings.set(name, file);
+  }
+  return file;
+}
+
 /** What `perf report --header-only` says of the clock: its id, reference times and resolution. */
 function perfClock(file: string): { clock: PerfClock; resolutionNs: bigint } | undefined {
   const text = perf(["report", "--header-only", "-i", file]);
@@ -108,8 +122,7 @@ describe.skipIf(cannot !== undefined)("perf record -k: the clock of a recording"
   for (const clock of ["mono", "realtime"])
     for (const pipe of [false, true])
       test(`-k ${clock}, ${pipe ? "pipe" : "file"} mode: perf's clock and every sample's time of day`, async () => {
-        const file = join(dir, `${clock}-${pipe ? "pipe" : "file"}.data`);
-        recordTo(file, clock, pipe);
+        const file = recorded(clock, pipe);
         const expected = perfClock(file);
         expect(expected, "perf report --header-only names a clock").toBeDefined();
         const perfTimes = perfSampleTimes(file);
@@ -133,8 +146,7 @@ describe.skipIf(cannot !== undefined)("perf record -k: the clock of a recording"
       ["mono", false],
       ["realtime", true],
     ] as const) {
-      const file = join(dir, `tod-${clock}.data`);
-      recordTo(file, clock, pipe);
+      const file = recorded(clock, pipe);
       const first = perfSampleTimes(file).sort()[0]!;
       const { profile } = await convertPerfData(new Uint8Array(readFileSync(file)));
       const ns = BigInt(Profile.decode(profile).timeNanos);
@@ -153,8 +165,7 @@ describe.skipIf(cannot !== undefined)("perf record -k: the clock of a recording"
   });
 
   test("without -k: no time_nanos, as perf has no time of day for a sample", async () => {
-    const file = join(dir, "plain-tod.data");
-    perf(["record", "-q", "-e", "cpu-clock", "-o", file, "--", ...WORK]);
+    const file = recorded(undefined, false);
     const { profile, summary } = await convertPerfData(new Uint8Array(readFileSync(file)));
     expect(summary.samples).toBeGreaterThan(0);
     expect(BigInt(Profile.decode(profile).timeNanos)).toBe(0n);
@@ -163,8 +174,7 @@ describe.skipIf(cannot !== undefined)("perf record -k: the clock of a recording"
   });
 
   test("without -k: no clock, as perf reports none", async () => {
-    const file = join(dir, "plain.data");
-    perf(["record", "-q", "-e", "cpu-clock", "-o", file, "--", ...WORK]);
+    const file = recorded(undefined, false);
     expect(perfClock(file)).toBeUndefined();
     const data = readPerfData(new Uint8Array(readFileSync(file)));
     expect(data.session.clock).toBeUndefined();
@@ -173,8 +183,7 @@ describe.skipIf(cannot !== undefined)("perf record -k: the clock of a recording"
   });
 
   test("the big-endian twin of a -k mono file: the clock perf reads from it", () => {
-    const file = join(dir, "mono-le.data");
-    recordTo(file, "mono", false);
+    const file = recorded("mono", false);
     const le = new Uint8Array(readFileSync(file));
     const expected = readPerfData(le).session;
     // perf takes a swapped file's feature bits as 64-bit words only when HOSTNAME is among them.
@@ -302,9 +311,7 @@ describe("CLOCK_DATA and CLOCKID as perf writes them, and hostile ones", () => {
   test.skipIf(cannot !== undefined)(
     "PF15 file mode: a CLOCK_DATA section cut to 8 bytes is TRUNCATED at its offset, read whole or streamed",
     async () => {
-      const file = join(dir, "short.data");
-      recordTo(file, "mono", false);
-      const bytes = new Uint8Array(readFileSync(file));
+      const bytes = new Uint8Array(readFileSync(recorded("mono", false)));
       const view = new DataView(bytes.buffer);
       const dataEnd = Number(view.getBigUint64(40, true) + view.getBigUint64(48, true));
       const features = readPerfData(bytes).session.features;

@@ -133,7 +133,7 @@ describe("a file that shrinks while it is sent", () => {
     truncateSync(big, 64 * 2 ** 20); // sparse: past what the socket buffers hold
     const index = await BuildIdIndex.create({ roots: [tree.root] });
     await index.scan();
-    const keepAliveTimeoutMs = 20_000;
+    const keepAliveTimeoutMs = 8_000;
     const server = await serveDebuginfod(index, { port: 0, keepAliveTimeoutMs });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const idleAgent = new Agent({ keepAlive: true, maxSockets: 1 });

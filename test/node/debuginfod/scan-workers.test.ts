@@ -27,6 +27,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tree.dir, { recursive: true, force: true }));
 
+let bundled: Promise<string> | undefined;
+/** The CLI, bundled once for the tests that run it. */
+const bundle = (): Promise<string> => (bundled ??= bundleCli(join(tree.dir, "bundle")));
+
 const figures = (s: ScanStats) => ({ ...s, durationMs: 0 });
 
 // Every worker the pool may start is started when jobs wait (scanSpare): the load average does not decide here.
@@ -193,7 +197,7 @@ describe("scan workers", () => {
   });
 
   it("serve -c N sets the most workers, 1 to 256; another count is refused, naming it", async () => {
-    const cli = await bundleCli(join(tree.dir, "bundle-c"));
+    const cli = await bundle();
     for (const bad of ["0", "257", "1.5", "x"]) {
       const run = await runCli(cli, ["serve", "--port", "0", "-c", bad, tree.root], { timeoutMs: 60_000 });
       expect(run.code, run.stderr).toBe(2);
@@ -204,7 +208,7 @@ describe("scan workers", () => {
   });
 
   it("end with serve on SIGTERM and SIGINT during a first scan (exit 143 and 130)", async () => {
-    const cli = await bundleCli(join(tree.dir, "bundle"));
+    const cli = await bundle();
     for (const [signal, code] of [
       ["SIGTERM", 143],
       ["SIGINT", 130],
