@@ -108,7 +108,8 @@ class Collector {
   readonly #feed = new SpaceFeed(this.#spaces);
   readonly #byFile = new Map<number, number>();
   readonly #byJit = new Map<number, number>();
-  readonly #words = new Uint32Array(2);
+  readonly #addresses = new BigUint64Array(1);
+  readonly #words = new Uint32Array(this.#addresses.buffer);
   readonly #out = new LookupResults(1);
   readonly windows: RoundWindows;
   /** Bumped whenever an event changes a space: cached answers expire. */
@@ -196,15 +197,11 @@ class Collector {
     this.#words[HI] = hi;
     this.#words[LO] = lo;
     const time = timeHi < TWO_32 ? (BigInt(timeHi) << 32n) | BigInt(timeLo) : undefined;
-    const space = this.#spaces.lookupWords(pid, this.#words, 1, time, this.#out);
+    const space = this.#spaces.lookupMany(pid, this.#addresses, this.#out, time);
     const status = this.#out.status[0];
-    const mapping =
-      status === LookupStatus.OK || status === LookupStatus.ANONYMOUS
-        ? this.#out.mappingOf(this.#out.slot[0]!)
-        : undefined;
     const request =
       status === LookupStatus.OK
-        ? this.#byFile.get(mapping!.fileId)
+        ? this.#byFile.get(this.#out.fileId[0]!)
         : status === LookupStatus.ANONYMOUS && space !== undefined
           ? this.#byJit.get(space.pid)
           : undefined;
@@ -213,7 +210,7 @@ class Collector {
     if (status !== LookupStatus.OK && status !== LookupStatus.ANONYMOUS) return;
     if (space === undefined || space.endedAt !== undefined || this.#spaces.space(pid) !== space) return;
     let since = space.bornAt;
-    if (mapping!.since > since) since = mapping!.since;
+    if (this.#out.mapping[0]!.since > since) since = this.#out.mapping[0]!.since;
     this.#cacheGen[slot] = this.#generation;
     this.#cachePid[slot] = pid;
     this.#cacheHi[slot] = hi;

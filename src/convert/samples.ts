@@ -186,8 +186,8 @@ export class SampleAggregator {
   generation = 0;
   readonly #spaces: AddressSpaces;
   readonly #processIndex = new Map<AddressSpace | number, number>();
-  /** The sample's frames as u32 pairs ({@link HI}, {@link LO}). */
-  readonly #words = new Uint32Array(2 * MAX_FRAMES);
+  readonly #addresses = new BigUint64Array(MAX_FRAMES);
+  readonly #words = new Uint32Array(this.#addresses.buffer);
   readonly #contexts = new Uint8Array(MAX_FRAMES);
   readonly #out = new LookupResults(MAX_FRAMES);
   readonly #locs = new Int32Array(MAX_FRAMES);
@@ -215,7 +215,8 @@ export class SampleAggregator {
   readonly #cacheFailure = new Uint8Array(1 << CACHE_BITS);
   // Frames the cache missed: their indices, and their addresses packed for one lookup.
   readonly #missed = new Int32Array(MAX_FRAMES);
-  readonly #missWords = new Uint32Array(2 * MAX_FRAMES);
+  readonly #missAddresses = new BigUint64Array(MAX_FRAMES);
+  readonly #missWords = new Uint32Array(this.#missAddresses.buffer);
   readonly #known = new StackCache();
   /** A known stack's frames, failed frames and failure codes ({@link StackCache.find}). */
   readonly #knownFrames = new Int32Array(3);
@@ -350,7 +351,7 @@ export class SampleAggregator {
       !before(timeHi, timeLo, this.#t[T.BORN_HI]!, this.#t[T.BORN_LO]!)
     )
       return cached;
-    const space = this.#spaces.lookupWords(pid, this.#words, 0, this.#sampleTime(), this.#out);
+    const space = this.#spaces.lookupMany(pid, this.#addresses, this.#out, this.#sampleTime(), 0, 0);
     this.#space = undefined;
     if (space !== undefined && space.endedAt === undefined && this.#spaces.space(pid) === space) {
       this.#space = space;
@@ -457,14 +458,13 @@ export class SampleAggregator {
     if (misses === 0) return;
     const time = this.#sampleTime();
     const out = this.#out;
-    this.#spaces.lookupWords(ctx === CTX_KERNEL ? KERNEL_PID : pid, missWords, misses, time, out);
+    this.#spaces.lookupMany(ctx === CTX_KERNEL ? KERNEL_PID : pid, this.#missAddresses, out, time, 0, misses);
     const unresolvedTag = ctx === CTX_KERNEL ? UNRESOLVED_KERNEL : (UNRESOLVED | proc) >>> 0;
     const lost = this.#lost.length > 0 && time !== undefined;
     for (let m = 0; m < misses; m++) {
       const i = missed[m]!;
       const status = out.status[m]!;
-      const at = out.slot[m]!;
-      const mapping = at >= 0 ? out.mappingOf(at) : undefined;
+      const mapping = out.mapping[m];
       let failure: FrameFailure | undefined;
       if (status !== LookupStatus.OK) failure = FAILURE_OF_STATUS[status]!;
       else if (lost && this.#lostSince(mapping!.since, time)) failure = "lost-events";
@@ -475,7 +475,7 @@ export class SampleAggregator {
         loc = this.locations.intern(unresolvedTag, hi, lo);
         this.#failed(failure, 1, i === 0, cacheable && CACHED[status] ? FAILURES.indexOf(failure) : 0);
       } else {
-        const fileId = mapping!.fileId;
+        const fileId = out.fileId[m]!;
         if (!this.files.has(fileId)) {
           const owner = ctx === CTX_KERNEL ? KERNEL_PID : pid;
           this.files.set(fileId, {

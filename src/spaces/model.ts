@@ -308,47 +308,6 @@ export class AddressSpaces {
     return space;
   }
 
-  /**
-   * {@link lookupMany} for the converters, which made their input: `n` addresses as u32 pairs
-   * ({@link HI}, {@link LO}) in `words`, unchecked, answered in `out`'s status, slot and file offset
-   * only (`out.mappingOf(slot)` names a mapping), through the chunks. A small function: a conversion's
-   * cold start compiles it in a fraction of {@link lookupMany}'s time.
-   * @internal
-   */
-  lookupWords(
-    pid: number,
-    words: Uint32Array,
-    n: number,
-    time: bigint | undefined,
-    out: LookupResults,
-  ): AddressSpace | undefined {
-    const space = this.#select(pid, time);
-    if (typeof space === "number") {
-      for (let i = 0; i < n; i++) missed(out, i, space);
-      out.layout = undefined;
-      return undefined;
-    }
-    const layout = space.layout;
-    out.layout = layout;
-    const uncovered = space.incomplete ? LookupStatus.INCOMPLETE : LookupStatus.NO_MAPPING;
-    const timeHi = time === undefined ? -1 : Number(time >> 32n);
-    const timeLo = time === undefined ? 0 : Number(time & 0xffffffffn);
-    for (let i = 0; i < n; i++) {
-      const hi = words[2 * i + HI]!;
-      const lo = words[2 * i + LO]!;
-      const slot = locate(layout, hi, lo);
-      answerChunk(layout, slot, hi, lo, out, i, uncovered);
-      // timeHi -1: no time, so nothing is newer than it.
-      if (
-        timeHi >= 0 &&
-        slot >= 0 &&
-        after(layout.chunks[slot >>> CHUNK_BITS]!.sinces, slot & (CHUNK_MAX - 1), timeHi, timeLo)
-      )
-        missed(out, i, LookupStatus.CHANGED);
-    }
-    return space;
-  }
-
   /** `pid`'s newest space, live or ended; `undefined` when none is held. */
   space(pid: number): AddressSpace | undefined {
     integer("pid", pid, KERNEL_PID, PID_MAX);

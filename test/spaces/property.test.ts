@@ -238,8 +238,6 @@ function run(
   const reference = new Reference();
   const out = new LookupResults(ADDRESSES.length);
   const lean = new LookupResults(ADDRESSES.length, { perAddress: false });
-  const byWords = new LookupResults(ADDRESSES.length);
-  const words = new Uint32Array(ADDRESSES.buffer);
   const idKeys = new Map<number, string>();
   sequence.forEach((event, step) => {
     model.apply(event);
@@ -253,10 +251,6 @@ function run(
         model.lookupMany(p, ADDRESSES, out, time);
         model.lookupMany(p, ADDRESSES, lean, time);
         slotsAgree(out, lean, `step ${step} (${event.type}), pid ${p} at ${time}`);
-        // The converters' form: words, unchecked, through the chunks (the batch above took the flat tree).
-        const space = model.lookupWords(p, words, ADDRESSES.length, time, byWords);
-        expect(space).toBe(model.lookupMany(p, ADDRESSES, lean, time));
-        slotsAgree(out, byWords, `step ${step} (${event.type}), pid ${p} at ${time}, by words`);
         for (let i = 0; i < ADDRESSES.length; i++) {
           const where = `step ${step} (${event.type}), pid ${p}, 0x${ADDRESSES[i]!.toString(16)} at ${time}`;
           const mine = answerAt(out, i);
