@@ -1,7 +1,8 @@
 // The buildid-cache command: wires the commands of ./commands/ into one program. `census` is the default.
+// A data command's plain line runs without commander (./commands/data-commands.ts); the rest parse with it.
 import { readFileSync } from "node:fs";
-import { Command, CommanderError } from "./commands/commander.js";
-import { helpConfiguration, withHelpSections } from "./commands/help.js";
+import type { Command } from "./commands/commander.js";
+import { parseDataCommandLine, runDataCommand } from "./commands/data-commands.js";
 import {
   type CommandContext,
   closeStandardOutput,
@@ -38,10 +39,6 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   "buildid-list": async () => (await import("./commands/buildid-list.js")).registerBuildIdList,
 };
 
-const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
-
 const context = commandContext();
 
 async function exitSaving(status: number): Promise<void> {
@@ -57,54 +54,74 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   if (closeStandardOutput()) void exitSaving(EXIT.ok);
 });
 
-// Set before the commands are created, which copy them: commander's errors are usage errors
-// (thrown, not exiting, so the status is ours), worded as ours, each with a pointer to the help.
-const program = new Command()
-  .name("buildid-cache")
-  .description(
-    "ELF build IDs of live processes, files, core dumps, perf recordings and pprof profiles, through a WebAssembly cache keyed by (device, inode); a profiler (record); perf's build-ID store; a debuginfod server and client",
-  )
-  .version(version)
-  .exitOverride()
-  .configureHelp(helpConfiguration())
-  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, "buildid-cache: ")) });
-
-// census, the default, takes options only: a first word that is not an option names a command, and
-// one that is none is refused as unknown (with a suggestion), not passed to census as an argument.
 const args = process.argv.slice(2);
-const first = args[0];
-const toCensus = first === undefined || (first.startsWith("-") && !["-h", "--help", "-V", "--version"].includes(first));
-const onlyVersion = first === "-V" || first === "--version";
-// The command named is the only one loaded; help, `help COMMAND` and an unknown word (for its suggestion) load them all.
-const named = toCensus ? "census" : first !== undefined && Object.hasOwn(COMMANDS, first) ? first : undefined;
-const wanted = onlyVersion ? [] : named !== undefined ? [named] : Object.keys(COMMANDS);
-for (const register of await Promise.all(wanted.map((name) => COMMANDS[name]!()))) register(program, context);
-program.showHelpAfterError("Try 'buildid-cache --help' for more information.");
-for (const command of program.commands) {
-  command.showHelpAfterError(`Try 'buildid-cache ${command.name()} --help' for more information.`);
-}
-withHelpSections(program, {
-  examples: [
-    ["buildid-cache", "the census of this machine (census is the default command)"],
-    ["buildid-cache id /usr/bin/ls", "a file's build ID"],
-    ["buildid-cache resolve 4242 0x55d0c0a01234", "the build ID and file offset of an address in process 4242"],
-    ["buildid-cache record -g -o cpu.pb.gz -- node app.js", "profile a program into a pprof profile with build IDs"],
-    ["buildid-cache COMMAND --help", "a command's options, examples and environment"],
-  ],
-  environment: [
-    ["PERF_BUILDID_DIR", "add, list: perf's build-ID store (default ~/.debug)"],
-    ["DEBUGINFOD_URLS", "find: the debuginfod servers to ask"],
-    ["DEBUGINFOD_CACHE_PATH", "find: where fetched files are kept"],
-    ["XDG_CACHE_HOME", "Node 22.1+: the compiled command kept in $XDG_CACHE_HOME/buildid-cache (default ~/.cache)"],
-  ],
-  exitStatuses: Object.keys(EXIT_MEANINGS).map(Number) as ExitStatus[],
-});
-
-try {
-  await program.parseAsync(toCensus ? ["census", ...args] : args, { from: "user" });
-} catch (error) {
-  if (!(error instanceof CommanderError)) {
+const dataLine = parseDataCommandLine(args);
+if (dataLine !== undefined) {
+  try {
+    await runDataCommand(dataLine, context);
+  } catch (error) {
     process.stderr.write(`buildid-cache: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = exitStatusOf(error);
   }
-  process.exitCode = exitStatusOf(error);
+} else await runWithCommander();
+
+/** The command line as commander reads it: every command, help, version and usage errors. */
+async function runWithCommander(): Promise<void> {
+  const { Command, CommanderError } = await import("./commands/commander.js");
+  const { helpConfiguration, withHelpSections } = await import("./commands/help.js");
+  const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+
+  // Set before the commands are created, which copy them: commander's errors are usage errors
+  // (thrown, not exiting, so the status is ours), worded as ours, each with a pointer to the help.
+  const program = new Command()
+    .name("buildid-cache")
+    .description(
+      "ELF build IDs of live processes, files, core dumps, perf recordings and pprof profiles, through a WebAssembly cache keyed by (device, inode); a profiler (record); perf's build-ID store; a debuginfod server and client",
+    )
+    .version(version)
+    .exitOverride()
+    .configureHelp(helpConfiguration())
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, "buildid-cache: ")) });
+
+  // census, the default, takes options only: a first word that is not an option names a command, and
+  // one that is none is refused as unknown (with a suggestion), not passed to census as an argument.
+  const first = args[0];
+  const toCensus =
+    first === undefined || (first.startsWith("-") && !["-h", "--help", "-V", "--version"].includes(first));
+  const onlyVersion = first === "-V" || first === "--version";
+  // The command named is the only one loaded; help, `help COMMAND` and an unknown word (for its suggestion) load them all.
+  const named = toCensus ? "census" : first !== undefined && Object.hasOwn(COMMANDS, first) ? first : undefined;
+  const wanted = onlyVersion ? [] : named !== undefined ? [named] : Object.keys(COMMANDS);
+  for (const register of await Promise.all(wanted.map((name) => COMMANDS[name]!()))) register(program, context);
+  program.showHelpAfterError("Try 'buildid-cache --help' for more information.");
+  for (const command of program.commands) {
+    command.showHelpAfterError(`Try 'buildid-cache ${command.name()} --help' for more information.`);
+  }
+  withHelpSections(program, {
+    examples: [
+      ["buildid-cache", "the census of this machine (census is the default command)"],
+      ["buildid-cache id /usr/bin/ls", "a file's build ID"],
+      ["buildid-cache resolve 4242 0x55d0c0a01234", "the build ID and file offset of an address in process 4242"],
+      ["buildid-cache record -g -o cpu.pb.gz -- node app.js", "profile a program into a pprof profile with build IDs"],
+      ["buildid-cache COMMAND --help", "a command's options, examples and environment"],
+    ],
+    environment: [
+      ["PERF_BUILDID_DIR", "add, list: perf's build-ID store (default ~/.debug)"],
+      ["DEBUGINFOD_URLS", "find: the debuginfod servers to ask"],
+      ["DEBUGINFOD_CACHE_PATH", "find: where fetched files are kept"],
+      ["XDG_CACHE_HOME", "Node 22.1+: the compiled command kept in $XDG_CACHE_HOME/buildid-cache (default ~/.cache)"],
+    ],
+    exitStatuses: Object.keys(EXIT_MEANINGS).map(Number) as ExitStatus[],
+  });
+
+  try {
+    await program.parseAsync(toCensus ? ["census", ...args] : args, { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) {
+      process.stderr.write(`buildid-cache: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+    process.exitCode = exitStatusOf(error);
+  }
 }

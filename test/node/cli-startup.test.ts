@@ -19,14 +19,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const preload = join(dir, "loaded.cjs");
 writeFileSync(
   preload,
-  "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_OUT, JSON.stringify(process.moduleLoadList)));\n",
+  "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_OUT, JSON.stringify({ modules: process.moduleLoadList, required: Object.keys(require.cache) })));\n",
 );
 
 /**
  * The built-in modules a CLI run with `args` loaded (`NativeModule http`, ...), the other modules it
- * loaded (their URLs, as NODE_DEBUG=esm names them on standard error), and its exit status.
+ * loaded (their URLs, as NODE_DEBUG=esm names them on standard error), the CommonJS files it required
+ * (require.cache), and its exit status.
  */
-function loaded(args: string[]): { status: number | null; modules: string[]; urls: string[] } {
+function loaded(args: string[]): { status: number | null; modules: string[]; urls: string[]; required: string[] } {
   const out = join(dir, `loaded-${args.join("_").replace(/\W/g, "")}.json`);
   const r = spawnSync(
     process.execPath,
@@ -39,7 +40,8 @@ function loaded(args: string[]): { status: number | null; modules: string[]; url
     },
   );
   const urls = [...new Set(r.stderr.match(/file:\/\/[^\s'",]+/g) ?? [])];
-  return { status: r.status, modules: JSON.parse(readFileSync(out, "utf8")) as string[], urls };
+  const { modules, required } = JSON.parse(readFileSync(out, "utf8")) as { modules: string[]; required: string[] };
+  return { status: r.status, modules, urls, required };
 }
 
 const cannot = perfCannotRecord(dir);
@@ -84,6 +86,34 @@ describe.skipIf(cannot !== undefined)("a recording's commands start on what they
     const census = loaded(["census", "--help"]);
     expect(census.status).toBe(0);
     expect(census.urls.filter((u) => u.includes("@assemblyscript/loader")).length).toBeGreaterThan(0);
+  }, 900_000);
+
+  // commander (and the child_process it requires; tsx loads that too, so not checked here) was 20-30 ms of a data command's start on Node 20-24.
+  test("pprof and buildid-list on plain lines load no commander; their help, a usage error and other commands do", () => {
+    const recording = join(dir, "plain.data");
+    perfRecord(recording, []);
+    const commanderOf = (run: ReturnType<typeof loaded>) => run.required.filter((f) => f.includes("/commander/"));
+    const plain = [
+      loaded(["buildid-list", "-H", "-i", recording]),
+      loaded(["buildid-list", `--input=${recording}`, "--json"]),
+      loaded(["pprof", recording, "-o", join(dir, "plain.pb.gz"), "--no-read-files"]),
+      loaded(["pprof", "--output", join(dir, "plain2.pb"), "--json", recording]),
+    ];
+    for (const run of plain) {
+      expect(run.status).toBe(0);
+      expect(commanderOf(run)).toEqual([]);
+    }
+    // The probe sees commander where it runs, and the lines it is left are still its to answer.
+    for (const [args, status] of [
+      [["pprof", "--help"], 0],
+      [["pprof", recording], 2],
+      [["buildid-list", "-Hi", recording], 0],
+      [["list", "--help"], 0],
+    ] as const) {
+      const run = loaded([...args]);
+      expect(run.status).toBe(status);
+      expect(commanderOf(run).length).toBeGreaterThan(0);
+    }
   }, 900_000);
 });
 

@@ -8,28 +8,11 @@
  * @packageDocumentation
  */
 import type { Command } from "commander";
-import { convertPerfData } from "../../convert/convert.js";
-import { PerfDataStream } from "../../perf/reader.js";
-import { openPerfInput } from "../perf-input.js";
-import { gzipProfile, writeProfileFile } from "../pprof-file.js";
-import { recordedFileReader, recordingStartMs } from "../recorded-files.js";
-import { conversionReport } from "./conversion-report.js";
 import { withHelpSections } from "./help.js";
-import { COMMON_EXITS, type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
-import { refuseBinaryToTerminal, writeStandardOutput } from "./standard-streams.js";
+import { type PprofOptions, runPprof } from "./pprof-run.js";
+import { COMMON_EXITS, type CommandContext } from "./shared.js";
 
-interface PprofOptions {
-  output: string;
-  json?: boolean;
-  readFiles: boolean;
-  trustPaths?: boolean;
-}
-
-/** Writes an uncompressed profile to `path` (`-`: gzip-compressed to standard output). */
-export async function writeProfileTo(path: string, profile: Uint8Array): Promise<void> {
-  if (path === STANDARD_STREAM) await writeStandardOutput(await gzipProfile(profile));
-  else await writeProfileFile(path, profile);
-}
+export { writeProfileTo } from "./pprof-run.js";
 
 /** Adds `pprof` to `program` and returns it. */
 export function registerPprof(program: Command, context: CommandContext): Command {
@@ -53,30 +36,7 @@ export function registerPprof(program: Command, context: CommandContext): Comman
       "--json",
       "print the report as JSON: every file with its build ID or why it has none, every process, every unresolved count",
     )
-    .action(async (input: string, options: PprofOptions) => {
-      refuseBinaryToTerminal(options.output, "a pprof profile");
-      const print = options.output === STANDARD_STREAM ? context.output.err : context.output.out;
-      const opened = await openPerfInput(input);
-      try {
-        // The resolver (the WebAssembly core) is loaded and started only if the recording lacks a build ID.
-        const resolver = async () => {
-          await import("../../default-core.js");
-          return (await import("../resolver/resolver.js")).BuildIdResolver.create();
-        };
-        const stream = new PerfDataStream(opened.source);
-        const recordedSince = () => recordingStartMs(stream.session?.clock);
-        const { profile, summary } = await convertPerfData(stream, {
-          ...(options.readFiles
-            ? { readBuildId: recordedFileReader(resolver, { recordedSince, trustPaths: options.trustPaths === true }) }
-            : {}),
-        });
-        await writeProfileTo(options.output, profile);
-        const where = options.output === STANDARD_STREAM ? "standard output" : options.output;
-        print(options.json ? jsonText(summary, String) : conversionReport(where, summary));
-      } finally {
-        await opened.close();
-      }
-    });
+    .action((input: string, options: PprofOptions) => runPprof(input, options, context));
   withHelpSections(command, {
     examples: [
       ["buildid-cache pprof perf.data -o cpu.pb.gz", "then: go tool pprof -top cpu.pb.gz"],

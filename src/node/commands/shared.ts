@@ -4,7 +4,17 @@
  *
  * @packageDocumentation
  */
-import { CommanderError, InvalidArgumentError } from "./commander.js";
+import module from "node:module";
+import type * as Commander from "commander";
+
+// commander when a parser below refuses a value: only commands parsed by commander call them, and the
+// data commands (./data-commands.ts) start without loading it.
+const invalidArgument = (message: string): Error =>
+  new (module.createRequire(import.meta.url)("commander") as typeof Commander).InvalidArgumentError(message);
+
+// commander's errors by their code ("commander.unknownOption", ...), for the same reason.
+const isCommanderError = (error: unknown): error is Commander.CommanderError =>
+  error instanceof Error && String((error as { code?: unknown }).code).startsWith("commander.");
 
 /**
  * Exit statuses: 0 success, 1 a failure of the work, 2 a usage error, then one of its own for each
@@ -55,7 +65,7 @@ export class UsageError extends Error {
  * usage errors, or success for `--help` and `--version`.
  */
 export function exitStatusOf(error: unknown): ExitStatus {
-  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  if (isCommanderError(error)) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   if (error instanceof UsageError) return EXIT.usage;
   // By name, not class: importing the classes would load the census, the cache file and perf's runner into every command.
   const name = error instanceof Error ? error.name : undefined;
@@ -131,7 +141,7 @@ export function integerOption(what: string, min = 1, max = Number.MAX_SAFE_INTEG
     if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
       const range =
         min === 1 && max === Number.MAX_SAFE_INTEGER ? "a positive integer" : `an integer from ${min} to ${max}`;
-      throw new InvalidArgumentError(`${what} must be ${range}, got ${JSON.stringify(value)}`);
+      throw invalidArgument(`${what} must be ${range}, got ${JSON.stringify(value)}`);
     }
     return n;
   };
@@ -144,9 +154,9 @@ export const STANDARD_STREAM = "-";
 export function fileOption(what: string) {
   return (value: string): string => {
     if (value === STANDARD_STREAM) {
-      throw new InvalidArgumentError(`${what} is read and saved back, so it cannot be - (standard input or output)`);
+      throw invalidArgument(`${what} is read and saved back, so it cannot be - (standard input or output)`);
     }
-    if (value === "") throw new InvalidArgumentError(`${what} must be a path, got ""`);
+    if (value === "") throw invalidArgument(`${what} must be a path, got ""`);
     return value;
   };
 }

@@ -1,0 +1,58 @@
+/**
+ * What `pprof` does once its command line is read (by commander or by ./data-commands.ts): the
+ * recording converted, the profile written, the report printed. Nothing here loads commander.
+ *
+ * @packageDocumentation
+ */
+import { convertPerfData } from "../../convert/convert.js";
+import { PerfDataStream } from "../../perf/reader.js";
+import { openPerfInput } from "../perf-input.js";
+import { gzipProfile, writeProfileFile } from "../pprof-file.js";
+import { recordedFileReader, recordingStartMs } from "../recorded-files.js";
+import { conversionReport } from "./conversion-report.js";
+import { type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
+import { refuseBinaryToTerminal, writeStandardOutput } from "./standard-streams.js";
+
+/** `pprof`'s options, as commander gives them. */
+export interface PprofOptions {
+  /** Where the profile goes; `-` is standard output. */
+  output: string;
+  /** The report as JSON. */
+  json?: boolean;
+  /** Read a file on this machine for a build ID the recording lacks (`--no-read-files` clears it). */
+  readFiles: boolean;
+  /** Read such a file by path, device and inode alone. */
+  trustPaths?: boolean;
+}
+
+/** Writes an uncompressed profile to `path` (`-`: gzip-compressed to standard output). */
+export async function writeProfileTo(path: string, profile: Uint8Array): Promise<void> {
+  if (path === STANDARD_STREAM) await writeStandardOutput(await gzipProfile(profile));
+  else await writeProfileFile(path, profile);
+}
+
+/** Converts the recording at `input` (`-`: standard input) as `options` say and reports to `context`. */
+export async function runPprof(input: string, options: PprofOptions, context: CommandContext): Promise<void> {
+  refuseBinaryToTerminal(options.output, "a pprof profile");
+  const print = options.output === STANDARD_STREAM ? context.output.err : context.output.out;
+  const opened = await openPerfInput(input);
+  try {
+    // The resolver (the WebAssembly core) is loaded and started only if the recording lacks a build ID.
+    const resolver = async () => {
+      await import("../../default-core.js");
+      return (await import("../resolver/resolver.js")).BuildIdResolver.create();
+    };
+    const stream = new PerfDataStream(opened.source);
+    const recordedSince = () => recordingStartMs(stream.session?.clock);
+    const { profile, summary } = await convertPerfData(stream, {
+      ...(options.readFiles
+        ? { readBuildId: recordedFileReader(resolver, { recordedSince, trustPaths: options.trustPaths === true }) }
+        : {}),
+    });
+    await writeProfileTo(options.output, profile);
+    const where = options.output === STANDARD_STREAM ? "standard output" : options.output;
+    print(options.json ? jsonText(summary, String) : conversionReport(where, summary));
+  } finally {
+    await opened.close();
+  }
+}
