@@ -29,7 +29,7 @@ export const HELD_FILES = 256;
 
 interface Held {
   fd: number;
-  /** `/proc/PID/fd/N` for it: the kernel's name for the open file, without following `/proc/self`. */
+  /** `/proc/PID/fd/N` (no `/proc/self` to follow). */
   link: string;
   /** Asked for since the last {@link HeldFiles.sweep}. */
   used: boolean;

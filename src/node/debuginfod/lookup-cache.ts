@@ -6,13 +6,10 @@
  * Whether the database changed is SQLite's own word: `PRAGMA data_version`, read on a connection of
  * the cache's own, changes whenever another connection commits, the index's scans and grooms in this
  * process or another process's writing a database this server reads as a replica. Everything
- * remembered is dropped when it changes. It is read once per turn of the event loop: at the first
- * lookup after the loop's wait for I/O, forgotten by a `setImmediate` (which runs after that turn's
- * I/O callbacks, before the next wait). The server looks IDs up in the callbacks that read requests,
- * so every request answered in a turn had reached its socket before the wait ended and before the
- * read: no answer is older than the last commit before its request came. (Each read is a read
- * transaction, two `fcntl` locks and a query, that every request paid; under load about 14 requests
- * share a turn.) An index without a database file (in memory) is asked every time.
+ * remembered is dropped when it changes. It is read once per turn of the event loop (forgotten by a
+ * `setImmediate`, before the next wait for I/O): requests are read in that turn's I/O callbacks, so
+ * none is answered from before a commit that preceded it. (A read costs two `fcntl` locks and a query.)
+ * An index without a database file (in memory) is asked every time.
  *
  * @packageDocumentation
  */

@@ -21,20 +21,14 @@ export function fdReader(fd: number): ReadAt {
   };
 }
 
-/** Bytes of the slabs small bodies are cut from: no more than one largest held body, pinned by one slow client. */
+// Small bodies are cut from 256 KiB slabs (a slow client pins one: no more than a held body).
 const SLAB_BYTES = 256 * 1024;
-
-/** Bodies of at most this many bytes are cut from a slab; larger ones get memory of their own. */
 const SLAB_PIECE = 64 * 1024;
 
 let slab = new ArrayBuffer(0);
 let slabUsed = 0;
 
-/**
- * `length` bytes of `fd` at `offset`, fewer only at end of file, in memory no later call reuses (a
- * response body). Small ones are cut from a shared slab: an own buffer of 16 KiB cost a hit about
- * 10 us in allocation and its collection. @internal
- */
+/** `length` bytes of `fd` at `offset` (fewer only at end of file) in memory of their own, small ones cut from a slab (an own 16 KiB buffer cost a hit ~10 us). @internal */
 export function readBody(fd: number, offset: number, length: number): Uint8Array {
   let bytes: Uint8Array;
   if (length > SLAB_PIECE) bytes = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);

@@ -29,7 +29,7 @@ interface Note {
   sent: number;
 }
 
-/** The responses logged: only those carry a note, so that a server without a log keeps none. */
+// Only logged responses carry a note.
 const notes = new WeakMap<ServerResponse, Note>();
 
 /** Records where the answer to `res` came from, when it is logged. */

@@ -165,7 +165,7 @@ class HttpError extends Error {
   }
 }
 
-/** The miss, thrown on every one: made once, as its stack is never read. */
+/** Made once: its stack is never read. */
 const NOT_FOUND = new HttpError(404, "not found");
 
 // One "bytes=" range of a body of `size` bytes, or undefined for none; throws 416 for an unsatisfiable one.
@@ -188,10 +188,7 @@ function parseRange(header: string | undefined, size: number): { from: number; t
   return { from, to };
 }
 
-/**
- * A body to send: `length` bytes at `start` of the open `fd`, with its mtime and `X-DEBUGINFOD-*`
- * headers but the size, or the indexed file they come from.
- */
+/** A body to send: `length` bytes at `start` of the open `fd`, with its mtime and `X-DEBUGINFOD-*` headers but the size, or its indexed file. */
 interface Body {
   fd: number;
   /** `fd` is a {@link HeldFiles}' own: left open, and read at once. */
@@ -200,7 +197,7 @@ interface Body {
   length: number;
   mtimeMs?: number;
   headers?: Record<string, string>;
-  /** The indexed file it is (all of it when {@link Body.whole}), for its mtime and name. */
+  /** Its indexed file (all of it when `whole`). */
   file?: IndexedFile;
   whole?: boolean;
 }
@@ -209,7 +206,7 @@ function indexBody({ fd, held, file, start, length }: OpenedArtifact): Body {
   return { fd, held, start, length, file, whole: start === 0 && length === Number(file.size) };
 }
 
-/** The headers of a whole indexed file's 200, by the file as the lookup cache holds it (the same object until a commit). */
+/** A whole indexed file's 200 headers, by the lookup cache's file object (the same until a commit). */
 const wholeFileHeaders = new WeakMap<IndexedFile, OutgoingHttpHeaders>();
 
 // The headers of `body`'s response: bytes `from` to `to` of it, with `status`.
@@ -249,7 +246,7 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics
   const from = range?.from ?? 0;
   const to = range?.to ?? length - 1;
   const status = range ? 206 : 200;
-  // One object to writeHead, no setHeader: node:http then validates and writes each header once.
+  // One object to writeHead: no setHeader per header.
   res.writeHead(status, headersOf(body, status, from, to));
   metrics.hits++;
   count(metrics.responses, status === 200 ? "200" : "206");
