@@ -4,7 +4,7 @@
  * name included: about four times the cost of what is checked here).
  *
  * A held descriptor serves again only while it is still exactly the file at its indexed path, reached
- * without a link: the kernel's own name for the open file (`/proc/self/fd/N`, built from the directory
+ * without a link: the kernel's own name for the open file (`/proc/PID/fd/N`, built from the directory
  * entries it hangs from as they are at that instant) is that path, and its `fstat` stamp is still the
  * index's. Renaming it or a directory above it changes that name; replacing or unlinking it marks it
  * ` (deleted)`; a symbolic link swapped in on the way means the entry it replaced was moved or removed
@@ -29,6 +29,8 @@ export const HELD_FILES = 256;
 
 interface Held {
   fd: number;
+  /** `/proc/PID/fd/N` (no `/proc/self` to follow). */
+  link: string;
   /** Asked for since the last {@link HeldFiles.sweep}. */
   used: boolean;
 }
@@ -37,6 +39,7 @@ interface Held {
 export class HeldFiles {
   readonly #held = new Map<string, Held>();
   readonly #capacity: number;
+  readonly #fds = `/proc/${process.pid}/fd/`;
 
   constructor(capacity = HELD_FILES) {
     this.#capacity = capacity;
@@ -56,7 +59,7 @@ export class HeldFiles {
     const held = this.#held.get(file.path);
     if (held) {
       this.#held.delete(file.path);
-      if (stillAt(held.fd, file)) {
+      if (stillAt(held, file)) {
         held.used = true;
         this.#held.set(file.path, held);
         return held.fd;
@@ -70,7 +73,7 @@ export class HeldFiles {
       this.#held.delete(path);
       closeSync(oldest.fd);
     }
-    this.#held.set(file.path, { fd, used: true });
+    this.#held.set(file.path, { fd, link: this.#fds + fd, used: true });
     return fd;
   }
 
@@ -92,11 +95,11 @@ export class HeldFiles {
   }
 }
 
-// Whether `fd` is still `file`: at its path by the kernel's name for it, with its stamp unchanged.
-function stillAt(fd: number, file: IndexedFile): boolean {
+// Whether a held descriptor is still `file`: at its path by the kernel's name for it, with its stamp unchanged.
+function stillAt({ fd, link }: Held, file: IndexedFile): boolean {
   let stat: BigIntStats;
   try {
-    if (readlinkSync(`/proc/self/fd/${fd}`) !== file.path) return false;
+    if (readlinkSync(link) !== file.path) return false;
     stat = fstatSync(fd, { bigint: true });
   } catch {
     return false;

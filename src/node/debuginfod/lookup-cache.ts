@@ -6,8 +6,10 @@
  * Whether the database changed is SQLite's own word: `PRAGMA data_version`, read on a connection of
  * the cache's own, changes whenever another connection commits, the index's scans and grooms in this
  * process or another process's writing a database this server reads as a replica. Everything
- * remembered is dropped when it changes, so an answer is never older than the last commit. An index
- * without a database file (in memory) is asked every time.
+ * remembered is dropped when it changes. It is read once per turn of the event loop (forgotten by a
+ * `setImmediate`, before the next wait for I/O): requests are read in that turn's I/O callbacks, so
+ * none is answered from before a commit that preceded it. (A read costs two `fcntl` locks and a query.)
+ * An index without a database file (in memory) is asked every time.
  *
  * @packageDocumentation
  */
@@ -31,6 +33,11 @@ export class LookupCache {
   #db: Database.Database | undefined;
   #version: Database.Statement | undefined;
   #seen: unknown;
+  /** `data_version` was read in this turn of the event loop. */
+  #fresh = false;
+  readonly #stale = (): void => {
+    this.#fresh = false;
+  };
 
   constructor(index: BuildIdIndex, capacity = LOOKUPS_HELD) {
     this.#index = index;
@@ -48,10 +55,14 @@ export class LookupCache {
   // What the index holds for `id`, remembered or asked now.
   #get(id: string): Remembered {
     if (this.#version === undefined) return { files: this.#index.lookup(id) };
-    const version = this.#version.get();
-    if (version !== this.#seen) {
-      this.#remembered.clear();
-      this.#seen = version;
+    if (!this.#fresh) {
+      const version = this.#version.get();
+      if (version !== this.#seen) {
+        this.#remembered.clear();
+        this.#seen = version;
+      }
+      this.#fresh = true;
+      setImmediate(this.#stale);
     }
     let found = this.#remembered.get(id);
     if (found === undefined) {

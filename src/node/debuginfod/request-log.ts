@@ -29,25 +29,19 @@ interface Note {
   sent: number;
 }
 
+// Only logged responses carry a note.
 const notes = new WeakMap<ServerResponse, Note>();
 
-function note(res: ServerResponse): Note {
-  let n = notes.get(res);
-  if (!n) {
-    n = { sent: 0 };
-    notes.set(res, n);
-  }
-  return n;
-}
-
-/** Records where the answer to `res` came from. */
+/** Records where the answer to `res` came from, when it is logged. */
 export function noteSource(res: ServerResponse, from: AnswerSource): void {
-  note(res).from = from;
+  const n = notes.get(res);
+  if (n) n.from = from;
 }
 
-/** Records `bytes` more of a streamed body handed to `res` (a finished response counts its `Content-Length`). */
+/** Records `bytes` more of a body handed to `res`, when it is logged: every body written is noted. */
 export function noteSent(res: ServerResponse, bytes: number): void {
-  note(res).sent += bytes;
+  const n = notes.get(res);
+  if (n) n.sent += bytes;
 }
 
 /** `text` with every byte outside printable ASCII, and `"`, `\` and space, as `\xHH`. @internal */
@@ -71,10 +65,11 @@ function peer(req: IncomingMessage): string {
 export function logRequest(req: IncomingMessage, res: ServerResponse, write: (line: string) => void): void {
   const started = performance.now();
   const client = peer(req); // read now: a destroyed socket forgets its peer
+  const n: Note = { sent: 0 };
+  notes.set(res, n);
   res.once("close", () => {
-    const n = notes.get(res);
     const done = res.writableFinished;
-    const bytes = !done ? (n?.sent ?? 0) : req.method === "HEAD" ? 0 : Number(res.getHeader("content-length") ?? 0);
+    const bytes = n.sent;
     const header = req.headers["x-forwarded-for"];
     const xff = Array.isArray(header) ? header.join(", ") : header;
     write(
@@ -85,7 +80,7 @@ export function logRequest(req: IncomingMessage, res: ServerResponse, write: (li
         res.headersSent ? res.statusCode : "-",
         bytes,
         `${Math.round(performance.now() - started)}ms`,
-        n?.from ?? "-",
+        n.from ?? "-",
         xff ? escapeField(xff.replace(/,\s+/g, ",")) : "-",
         ...(done ? [] : ["cut"]),
       ].join(" "),

@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 import { closeSync, createReadStream } from "node:fs";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { basename } from "node:path";
 import { integer } from "../../check.js";
@@ -19,12 +19,12 @@ import { MAX_INTERVAL_MS } from "../snapshot-file.js";
 import { IndexedMembers } from "./archive-artifact.js";
 import { ARTIFACTS, type Artifact, type OpenedArtifact, openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
-import type { BuildIdIndex, GroomStats, ScanProgress, ScanStats } from "./build-id-index.js";
+import type { BuildIdIndex, GroomStats, IndexedFile, ScanProgress, ScanStats } from "./build-id-index.js";
 import type { ClientArtifact } from "./client-cache.js";
 import { KIND } from "./file-table.js";
 import { HELD_MAX_BYTES, HeldFiles } from "./held-files.js";
 import { LookupCache } from "./lookup-cache.js";
-import { fdReader } from "./reads.js";
+import { readBody } from "./reads.js";
 import { type AnswerSource, logRequest, noteSent, noteSource } from "./request-log.js";
 import { SourceRequestError, sourceRequestPath } from "./sources.js";
 import { numericHost, Upstream, type UpstreamMetrics, type UpstreamOptions, upstreamMetricLines } from "./upstream.js";
@@ -165,6 +165,9 @@ class HttpError extends Error {
   }
 }
 
+/** Made once: its stack is never read. */
+const NOT_FOUND = new HttpError(404, "not found");
+
 // One "bytes=" range of a body of `size` bytes, or undefined for none; throws 416 for an unsatisfiable one.
 function parseRange(header: string | undefined, size: number): { from: number; to: number } | undefined {
   if (header === undefined) return undefined;
@@ -185,26 +188,45 @@ function parseRange(header: string | undefined, size: number): { from: number; t
   return { from, to };
 }
 
-/** A body to send: `length` bytes at `start` of the open `fd`, with its mtime and `X-DEBUGINFOD-*` headers but the size. */
+/** A body to send: `length` bytes at `start` of the open `fd`, with its mtime and `X-DEBUGINFOD-*` headers but the size, or its indexed file. */
 interface Body {
   fd: number;
   /** `fd` is a {@link HeldFiles}' own: left open, and read at once. */
   held?: boolean;
   start: number;
   length: number;
-  mtimeMs: number;
-  headers: Record<string, string>;
+  mtimeMs?: number;
+  headers?: Record<string, string>;
+  /** Its indexed file (all of it when `whole`). */
+  file?: IndexedFile;
+  whole?: boolean;
 }
 
 function indexBody({ fd, held, file, start, length }: OpenedArtifact): Body {
-  return {
-    fd,
-    held,
-    start,
-    length,
-    mtimeMs: Number(file.mtimeNs / 1_000_000n),
-    headers: { "X-DEBUGINFOD-FILE": basename(file.path) },
+  return { fd, held, start, length, file, whole: start === 0 && length === Number(file.size) };
+}
+
+/** A whole indexed file's 200 headers, by the lookup cache's file object (the same until a commit). */
+const wholeFileHeaders = new WeakMap<IndexedFile, OutgoingHttpHeaders>();
+
+// The headers of `body`'s response: bytes `from` to `to` of it, with `status`.
+function headersOf(body: Body, status: number, from: number, to: number): OutgoingHttpHeaders {
+  const { file, length } = body;
+  const whole = status === 200 && file !== undefined && body.whole === true;
+  const known = whole && wholeFileHeaders.get(file);
+  if (known) return known;
+  const headers: OutgoingHttpHeaders = {
+    "Content-Type": "application/octet-stream",
+    "Content-Length": String(to - from + 1),
+    "X-DEBUGINFOD-SIZE": String(length),
+    ...(file ? { "X-DEBUGINFOD-FILE": basename(file.path) } : body.headers),
+    "Last-Modified": new Date(file ? Number(file.mtimeNs / 1_000_000n) : (body.mtimeMs ?? 0)).toUTCString(),
+    "Cache-Control": "public",
+    "Accept-Ranges": "bytes",
   };
+  if (status === 206) headers["Content-Range"] = `bytes ${from}-${to}/${length}`;
+  if (whole) wholeFileHeaders.set(file, headers);
+  return headers;
 }
 
 function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics: ServerMetrics): void {
@@ -223,17 +245,11 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics
   }
   const from = range?.from ?? 0;
   const to = range?.to ?? length - 1;
-  res.statusCode = range ? 206 : 200;
-  res.setHeader("Content-Type", "application/octet-stream");
-  res.setHeader("Content-Length", String(to - from + 1));
-  res.setHeader("X-DEBUGINFOD-SIZE", String(length));
-  for (const [name, value] of Object.entries(body.headers)) res.setHeader(name, value);
-  res.setHeader("Last-Modified", new Date(body.mtimeMs).toUTCString());
-  res.setHeader("Cache-Control", "public");
-  res.setHeader("Accept-Ranges", "bytes");
-  if (range) res.setHeader("Content-Range", `bytes ${from}-${to}/${length}`);
+  const status = range ? 206 : 200;
+  // One object to writeHead: no setHeader per header.
+  res.writeHead(status, headersOf(body, status, from, to));
   metrics.hits++;
-  count(metrics.responses, String(res.statusCode));
+  count(metrics.responses, status === 200 ? "200" : "206");
   if (req.method === "HEAD" || to < from) {
     release();
     res.end();
@@ -242,7 +258,7 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics
   if (to - from < SMALL_BODY || body.held) {
     let bytes: Uint8Array;
     try {
-      bytes = fdReader(fd)(start + from, to - from + 1);
+      bytes = readBody(fd, start + from, to - from + 1);
     } finally {
       release();
     }
@@ -252,6 +268,7 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics
       return;
     }
     metrics.bytes += bytes.length;
+    noteSent(res, bytes.length);
     res.end(bytes);
     return;
   }
@@ -496,10 +513,12 @@ interface Serving {
 }
 
 function sendText(req: IncomingMessage, res: ServerResponse, type: string, text: string, metrics: ServerMetrics): void {
-  res.setHeader("Content-Type", type);
-  res.setHeader("Content-Length", Buffer.byteLength(text));
+  const length = Buffer.byteLength(text);
+  res.writeHead(200, { "Content-Type": type, "Content-Length": length });
   count(metrics.responses, "200");
-  res.end(req.method === "HEAD" ? undefined : text);
+  if (req.method === "HEAD") return void res.end();
+  noteSent(res, length);
+  res.end(text);
 }
 
 function route(serving: Serving, req: IncomingMessage, res: ServerResponse): void | Promise<void> {
@@ -578,7 +597,7 @@ function route(serving: Serving, req: IncomingMessage, res: ServerResponse): voi
     return federation.forward(req, res, { artifact: artifact as Artifact, id, name: section });
   }
   metrics.misses++;
-  throw new HttpError(404, "not found");
+  throw NOT_FOUND;
 }
 
 // A source no file on disk holds, from a member of a package archive (archive-artifact.ts); a miss goes upstream when there are upstreams.
@@ -609,7 +628,7 @@ async function sourceFromArchive(
   // Federation: a source the index does not hold is a miss to forward.
   if (federation) return federation.forward(req, res, { artifact: "source", id, name: path });
   metrics.misses++;
-  throw new HttpError(404, "not found");
+  throw NOT_FOUND;
 }
 
 // An artifact no plain file holds, from a package archive's member; a miss goes upstream when there are upstreams.
@@ -626,7 +645,7 @@ async function fromArchive(
     return federation.forward(req, res, { artifact, id, name: section });
   }
   metrics.misses++;
-  throw new HttpError(404, "not found");
+  throw NOT_FOUND;
 }
 
 /**
@@ -672,14 +691,15 @@ function fail(req: IncomingMessage, res: ServerResponse, error: unknown, metrics
     res.destroy();
     return;
   }
-  const headers = {
+  const length = Buffer.byteLength(text);
+  res.writeHead(status, {
     "Content-Type": "text/plain",
-    "Content-Length": Buffer.byteLength(text),
+    "Content-Length": length,
     ...(error instanceof HttpError ? error.headers : {}),
-  };
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.statusCode = status;
-  res.end(req.method === "HEAD" ? undefined : text);
+  });
+  if (req.method === "HEAD") return void res.end();
+  noteSent(res, length);
+  res.end(text);
 }
 
 /**

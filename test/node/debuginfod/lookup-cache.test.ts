@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BuildIdIndex } from "../../../src/node/debuginfod/build-id-index.js";
+import { KIND } from "../../../src/node/debuginfod/file-table.js";
 import { LookupCache } from "../../../src/node/debuginfod/lookup-cache.js";
 import { serveDebuginfod } from "../../../src/node/debuginfod/server.js";
 import { makeTree, type Tree } from "./fixtures.js";
@@ -91,6 +92,37 @@ describe("LookupCache", () => {
       copyFileSync(tree.programs[1]!.executable, join(s.root, "a", "new"));
       await writer.scan();
       expect(cache.lookup(NEW_ID).map((f) => f.path)).toEqual([join(s.root, "a", "new")]);
+    } finally {
+      cache.close();
+      replica.dispose();
+      writer.dispose();
+    }
+  });
+
+  it("reads the database's version once per turn of the event loop: a commit is seen from the next turn on", async () => {
+    const s = scene();
+    const writer = await BuildIdIndex.open(s.db, { roots: [s.root] });
+    await writer.scan();
+    const replica = await BuildIdIndex.open(s.db, { readonly: true });
+    const cache = new LookupCache(replica);
+    try {
+      expect(cache.lookup(NEW_ID)).toEqual([]);
+      const db = writer.database;
+      const path = join(s.root, "a", "prog");
+      const [file] = writer.lookup(ID);
+      const stamp = [file!.dev, file!.ino, file!.size, file!.mtimeNs, file!.ctimeNs];
+      db.transaction(() => {
+        db.insertFile(
+          db.rootId(s.root),
+          `${path}.same`,
+          stamp,
+          KIND.EXECUTABLE | KIND.BUILD_ID,
+          Buffer.from(NEW_ID, "hex"),
+        );
+      });
+      expect(cache.lookup(NEW_ID)).toEqual([]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(cache.lookup(NEW_ID).map((f) => f.path)).toEqual([`${path}.same`]);
     } finally {
       cache.close();
       replica.dispose();
