@@ -6,8 +6,6 @@
  *
  * @packageDocumentation
  */
-import { readlinkSync } from "node:fs";
-import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { type ReadFiles, readFilesBuffers, type ScanJob, ScanJobs, type ScanSetup } from "./scan-jobs.js";
 
@@ -50,11 +48,6 @@ async function handle(message: ToWorker): Promise<unknown> {
       throw new TypeError(`unknown message ${JSON.stringify((message as { type: unknown }).type)} to a scan worker`);
   }
 }
-
-// A rescan yields the CPU to the serving thread: Linux keeps a nice value per thread (no /proc: left as is).
-try {
-  setPriority(Number(readlinkSync("/proc/thread-self").split("/").pop()), 19);
-} catch {}
 
 const port = parentPort;
 if (!port) throw new Error("scan-worker.ts runs as a worker thread");
