@@ -38,7 +38,11 @@ try {
   const app = join(work, "app");
   await mkdir(join(app, "page"), { recursive: true });
   await writeFile(join(app, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  run("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", tarball], app);
+  // better-sqlite3's install compiles it again (77 s of CI): it is the same version and Node, so its binding is copied.
+  run("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", "--ignore-scripts", tarball], app);
+  const binding = join("build", "Release", "better_sqlite3.node");
+  await mkdir(join(app, "node_modules", "better-sqlite3", "build", "Release"), { recursive: true });
+  await cp(join("node_modules", "better-sqlite3", binding), join(app, "node_modules", "better-sqlite3", binding));
 
   // (1) Node ESM: every entry, a real round trip, a build ID from a real ELF file; the model and
   // Node entries share no name, so neither can shadow the other.
