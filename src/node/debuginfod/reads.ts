@@ -6,17 +6,23 @@ import type { ReadAt } from "./sections.js";
 /** Bytes read from the start of a file at once: its headers and usual notes. */
 export const HEAD = 4096;
 
+/** Fills `bytes` from `fd` at `offset`; the count read, short only at end of file. */
+function readFully(fd: number, bytes: Uint8Array, offset: number): number {
+  let got = 0;
+  while (got < bytes.length) {
+    const n = readSync(fd, bytes, got, bytes.length - got, offset + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
 /** Positional reads of `fd`: `length` bytes at `offset`, fewer only at end of file. @internal */
 export function fdReader(fd: number): ReadAt {
   return (offset, length) => {
     // Not zeroed (a zeroed 16 KiB array cost a hit 8 us): its own buffer, wholly read or copied short.
     const bytes = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, bytes, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
+    const got = readFully(fd, bytes, offset);
     return got === length ? bytes : bytes.slice(0, got);
   };
 }
@@ -40,12 +46,7 @@ export function readBody(fd: number, offset: number, length: number): Uint8Array
     bytes = new Uint8Array(slab, slabUsed, length);
     slabUsed += (length + 7) & ~7;
   }
-  let got = 0;
-  while (got < length) {
-    const n = readSync(fd, bytes, got, length - got, offset + got);
-    if (n === 0) break;
-    got += n;
-  }
+  const got = readFully(fd, bytes, offset);
   return got === length ? bytes : bytes.subarray(0, got);
 }
 
