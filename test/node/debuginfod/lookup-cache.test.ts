@@ -31,6 +31,24 @@ function scene(): { root: string; db: string } {
   return { root, db: join(dir, "index.sqlite") };
 }
 
+/** Runs `check` with a scanned writer on a new scene's database and a cache over a read-only replica of it. */
+async function overReplica(
+  check: (s: { root: string; db: string }, writer: BuildIdIndex, cache: LookupCache) => Promise<void>,
+): Promise<void> {
+  const s = scene();
+  const writer = await BuildIdIndex.open(s.db, { roots: [s.root] });
+  await writer.scan();
+  const replica = await BuildIdIndex.open(s.db, { readonly: true });
+  const cache = new LookupCache(replica);
+  try {
+    await check(s, writer, cache);
+  } finally {
+    cache.close();
+    replica.dispose();
+    writer.dispose();
+  }
+}
+
 describe("LookupCache", () => {
   it("answers an ID asked again without asking the index, until a scan commits", async () => {
     const s = scene();
@@ -81,31 +99,16 @@ describe("LookupCache", () => {
     }
   });
 
-  it("over a replica: sees what the writer beside it commits", async () => {
-    const s = scene();
-    const writer = await BuildIdIndex.open(s.db, { roots: [s.root] });
-    await writer.scan();
-    const replica = await BuildIdIndex.open(s.db, { readonly: true });
-    const cache = new LookupCache(replica);
-    try {
+  it("over a replica: sees what the writer beside it commits", () =>
+    overReplica(async (s, writer, cache) => {
       expect(cache.lookup(NEW_ID)).toEqual([]);
       copyFileSync(tree.programs[1]!.executable, join(s.root, "a", "new"));
       await writer.scan();
       expect(cache.lookup(NEW_ID).map((f) => f.path)).toEqual([join(s.root, "a", "new")]);
-    } finally {
-      cache.close();
-      replica.dispose();
-      writer.dispose();
-    }
-  });
+    }));
 
-  it("reads the database's version once per turn of the event loop: a commit is seen from the next turn on", async () => {
-    const s = scene();
-    const writer = await BuildIdIndex.open(s.db, { roots: [s.root] });
-    await writer.scan();
-    const replica = await BuildIdIndex.open(s.db, { readonly: true });
-    const cache = new LookupCache(replica);
-    try {
+  it("reads the database's version once per turn of the event loop: a commit is seen from the next turn on", () =>
+    overReplica(async (s, writer, cache) => {
       expect(cache.lookup(NEW_ID)).toEqual([]);
       const db = writer.database;
       const path = join(s.root, "a", "prog");
@@ -123,12 +126,7 @@ describe("LookupCache", () => {
       expect(cache.lookup(NEW_ID)).toEqual([]);
       await new Promise((resolve) => setImmediate(resolve));
       expect(cache.lookup(NEW_ID).map((f) => f.path)).toEqual([`${path}.same`]);
-    } finally {
-      cache.close();
-      replica.dispose();
-      writer.dispose();
-    }
-  });
+    }));
 
   it("over an index in memory: asks the index every time", async () => {
     const s = scene();
