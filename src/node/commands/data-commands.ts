@@ -1,34 +1,42 @@
 /**
- * The data commands (`pprof`, `buildid-list`) read from a plain command line without commander, which
- * costs a process 20-30 ms to load: their own options, values and operands, as commander takes them.
+ * The data commands (`pprof`, `buildid-list`) and `find` read from a plain command line without
+ * commander, which costs a process 20-30 ms to load: their own options, values and operands, as
+ * commander takes them.
  * Anything else (help, --version, `--`, an unknown option, a missing value or argument, one too many)
  * is left to commander, which words the error or prints the help.
  *
  * @packageDocumentation
  */
+import type { ClientArtifact } from "../debuginfod/client.js";
 import type { BuildIdListOptions } from "./buildid-list-run.js";
+import type { FindCommandOptions } from "./find-run.js";
 import type { PprofOptions } from "./pprof-run.js";
 import type { CommandContext } from "./shared.js";
 
 /** A data command's line, read. */
 export type DataCommandLine =
   | { command: "pprof"; input: string; options: PprofOptions }
-  | { command: "buildid-list"; options: BuildIdListOptions };
+  | { command: "buildid-list"; options: BuildIdListOptions }
+  | { command: "find"; operands: [ClientArtifact, string, string?]; options: FindCommandOptions };
 
-type Options = Record<string, string | boolean>;
+type Options = Record<string, string | boolean | number | string[]>;
 
 /** One command's options as commander declares them. */
 interface Grammar {
   /** Option spellings that take the next argument (or `--long=VALUE`), and the key they set. */
   valued: Readonly<Record<string, string>>;
-  /** Flag spellings, with the key and value they set. */
-  flags: Readonly<Record<string, readonly [key: string, value: boolean]>>;
+  /** Flag spellings, with the key and the value they set, or a number they add (a counted flag). */
+  flags: Readonly<Record<string, readonly [key: string, value: boolean | number]>>;
+  /** Keys of valued options that collect every value given (repeatable options). */
+  lists?: readonly string[];
+  /** Keys whose value is a number in a range (commander's integer parser): another is commander's to refuse. */
+  ranges?: Readonly<Record<string, readonly [min: number, max: number]>>;
   /** Values before the line is read (commander's defaults). */
   defaults: Readonly<Options>;
   /** Keys the line must set (commander's requiredOption). */
   required: readonly string[];
-  /** How many operands the command takes. */
-  operands: number;
+  /** How many operands the command takes: at least, at most. */
+  operands: readonly [min: number, max: number];
 }
 
 const GRAMMARS: Readonly<Record<DataCommandLine["command"], Grammar>> = {
@@ -41,14 +49,28 @@ const GRAMMARS: Readonly<Record<DataCommandLine["command"], Grammar>> = {
     },
     defaults: { readFiles: true },
     required: ["output"],
-    operands: 1,
+    operands: [1, 1],
   },
   "buildid-list": {
     valued: { "-i": "input", "--input": "input" },
     flags: { "-H": ["withHits", true], "--with-hits": ["withHits", true], "--json": ["json", true] },
     defaults: { input: "perf.data" },
     required: [],
-    operands: 0,
+    operands: [0, 0],
+  },
+  find: {
+    valued: { "--root": "root", "--index": "index", "--timeout": "timeout" },
+    flags: {
+      "-v": ["verbose", 1],
+      "--verbose": ["verbose", 1],
+      "--json": ["json", true],
+      "--no-progress": ["progress", false],
+    },
+    lists: ["root"],
+    ranges: { timeout: [1, 86_400] },
+    defaults: { root: [], verbose: 0, progress: true },
+    required: [],
+    operands: [2, 3],
   },
 };
 
@@ -57,11 +79,17 @@ const COMMANDER_ONLY = /^(?:-h|-V|--help|--version|--$)/;
 
 /** `args` (after the program's name) as a data command's line, or undefined when commander should read it. */
 export function parseDataCommandLine(args: readonly string[]): DataCommandLine | undefined {
-  const [command, ...rest] = args;
-  if (command !== "pprof" && command !== "buildid-list") return undefined;
+  const [command, ...given] = args;
+  if (command !== "pprof" && command !== "buildid-list" && command !== "find") return undefined;
   const grammar = GRAMMARS[command];
   const options: Options = { ...grammar.defaults };
   const operands: string[] = [];
+  // A cluster of short flags (`-vv`) is each of them, as commander splits it.
+  const rest = given.flatMap((arg) =>
+    /^-[^-]{2,}$/.test(arg) && [...arg.slice(1)].every((c) => grammar.flags[`-${c}`])
+      ? [...arg.slice(1)].map((c) => `-${c}`)
+      : [arg],
+  );
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
     if (COMMANDER_ONLY.test(arg)) return undefined;
@@ -71,12 +99,29 @@ export function parseDataCommandLine(args: readonly string[]): DataCommandLine |
     if (valued !== undefined) {
       const value = eq > 0 ? arg.slice(eq + 1) : rest[++i];
       if (value === undefined || COMMANDER_ONLY.test(value)) return undefined;
-      options[valued] = value;
-    } else if (flag !== undefined) options[flag[0]] = flag[1];
-    else if (arg.length > 1 && arg.startsWith("-")) return undefined;
+      const range = grammar.ranges?.[valued];
+      if (range) {
+        const n = Number(value);
+        if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < range[0] || n > range[1]) return undefined;
+        options[valued] = n;
+      } else if (grammar.lists?.includes(valued)) options[valued] = [...(options[valued] as string[]), value];
+      else options[valued] = value;
+    } else if (flag !== undefined) {
+      const [key, value] = flag;
+      options[key] = typeof value === "number" ? (options[key] as number) + value : value;
+    } else if (arg.length > 1 && arg.startsWith("-")) return undefined;
     else operands.push(arg);
   }
-  if (operands.length !== grammar.operands || grammar.required.some((key) => !(key in options))) return undefined;
+  const [min, max] = grammar.operands;
+  if (operands.length < min || operands.length > max || grammar.required.some((key) => !(key in options)))
+    return undefined;
+  if (command === "find") {
+    return {
+      command,
+      operands: operands as [ClientArtifact, string, string?],
+      options: options as unknown as FindCommandOptions,
+    };
+  }
   return command === "pprof"
     ? { command, input: operands[0]!, options: options as unknown as PprofOptions }
     : { command, options: options as unknown as BuildIdListOptions };
@@ -85,5 +130,8 @@ export function parseDataCommandLine(args: readonly string[]): DataCommandLine |
 /** Runs a data command's line, loading only what that command runs on. */
 export async function runDataCommand(line: DataCommandLine, context: CommandContext): Promise<void> {
   if (line.command === "pprof") await (await import("./pprof-run.js")).runPprof(line.input, line.options, context);
-  else await (await import("./buildid-list-run.js")).runBuildIdList(line.options, context);
+  else if (line.command === "find") {
+    const [artifact, argument, name] = line.operands;
+    await (await import("./find-run.js")).runFind(artifact, argument, name, line.options, context);
+  } else await (await import("./buildid-list-run.js")).runBuildIdList(line.options, context);
 }

@@ -14,10 +14,8 @@ import {
   validateHeaderName,
   validateHeaderValue,
 } from "node:http";
-import { request as httpsRequest } from "node:https";
 import type { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
 import { readRegularFileSync } from "../safe-open.js";
 
 /** Redirects followed before a GET gives up; libcurl follows any number, `fetch` 20. */
@@ -50,9 +48,14 @@ export interface HttpResponse {
 /** An answer this client will not take whoever asks again: an encoding it did not ask for, a bad redirect. */
 export class UnusableAnswer extends Error {}
 
-function send(target: HttpTarget, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
+// node:https (with tls and crypto, 30-50 ms of a start) and node:zlib are loaded only for the URLs and answers that need them.
+async function send(
+  target: HttpTarget,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
   const url = new URL(target.origin);
-  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
+  const request = url.protocol === "https:" ? (await import("node:https")).request : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -109,21 +112,19 @@ export async function get(
   }
 }
 
-function decoder(encoding: string | undefined): Transform | undefined {
-  switch (encoding?.trim().toLowerCase() ?? "identity") {
-    case "identity":
-    case "":
-      return undefined;
-    case "gzip":
-    case "x-gzip":
-      return createGunzip();
-    case "deflate":
-      return createInflate();
-    case "br":
-      return createBrotliDecompress();
-    default:
-      throw new UnusableAnswer(`Content-Encoding ${JSON.stringify(encoding)} is not one this client asked for`);
+async function decoder(encoding: string | undefined): Promise<Transform | undefined> {
+  const name = encoding?.trim().toLowerCase() ?? "identity";
+  if (name === "identity" || name === "") return undefined;
+  const make = {
+    gzip: "createGunzip",
+    "x-gzip": "createGunzip",
+    deflate: "createInflate",
+    br: "createBrotliDecompress",
+  } as const;
+  if (!Object.hasOwn(make, name)) {
+    throw new UnusableAnswer(`Content-Encoding ${JSON.stringify(encoding)} is not one this client asked for`);
   }
+  return (await import("node:zlib"))[make[name as keyof typeof make]]();
 }
 
 /** Whether a response's body is encoded (so `Content-Length` counts the encoded bytes). */
@@ -151,7 +152,7 @@ export async function receive(
   sink: (chunk: Uint8Array) => Promise<void>,
   counts: Received,
 ): Promise<Received> {
-  const decode = decoder(res.headers["content-encoding"]);
+  const decode = await decoder(res.headers["content-encoding"]);
   async function* onWire(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of source) {
       counts.wire += chunk.length;

@@ -11,7 +11,6 @@ import { closeSync, readSync } from "node:fs";
 import { integer, oneOf } from "../../check.js";
 import { ElfError } from "../../elf.js";
 import { readBuildIdFromFile, readBuildIdFromFileSync } from "../elf-file.js";
-import { openArtifact } from "./artifact.js";
 import { isSectionName, isUrlBuildId } from "./build-id.js";
 import type { BuildIdIndex } from "./build-id-index.js";
 import {
@@ -308,6 +307,8 @@ export async function findArtifact(
   log(`debuginfod_find_${artifact} ${id}${name ? ` ${name}` : ""}`);
 
   if (options.index && artifact !== "source") {
+    // Loaded only here: the index's readers (sections, archives) are no part of a query to the servers.
+    const { openArtifact } = await import("./artifact.js");
     const found = openArtifact(options.index, id, artifact, name);
     if ("fd" in found) {
       try {
