@@ -2,7 +2,7 @@
 // debuginfod server nor the WebAssembly resolver does not pay for loading them. Observed through
 // Node's own list of the built-in modules a process loaded, written at exit by a preloaded script.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,13 +27,16 @@ writeFileSync(
  * loaded (their URLs, as NODE_DEBUG=esm names them on standard error), the CommonJS files it required
  * (require.cache), and its exit status.
  */
-function loaded(args: string[]): { status: number | null; modules: string[]; urls: string[]; required: string[] } {
+function loaded(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { status: number | null; modules: string[]; urls: string[]; required: string[] } {
   const out = join(dir, `loaded-${args.join("_").replace(/\W/g, "")}.json`);
   const r = spawnSync(
     process.execPath,
     ["--import", "tsx", "--require", preload, join(root, "src/node/cli.ts"), ...args],
     {
-      env: { ...process.env, LOADED_OUT: out, NODE_DEBUG: "esm" },
+      env: { ...process.env, ...env, LOADED_OUT: out, NODE_DEBUG: "esm" },
       encoding: "utf8",
       maxBuffer: 256 * 1024 * 1024, // NODE_DEBUG=esm writes megabytes
       timeout: 600_000, // tsx compiles the CLI each run: 60 s a run at load 30 under nice 10
@@ -65,6 +68,36 @@ describe("the CLI loads only the command that runs", () => {
     expect(census.status).toBe(0);
     expect(census.modules.filter((m) => m.includes("undici"))).toEqual([]);
   }, 900_000);
+});
+
+describe("find starts on the client alone", () => {
+  // commander, the local index (better-sqlite3, the archive readers, the scan pool), cli-progress and
+  // node:https with tls were 0.10-0.19 s of CPU of a find with a hung first URL on Node 20 (0.38 -> 0.19 s).
+  // (tsx itself loads node:crypto, which find no longer does: not checked here.)
+  test("a plain find over http loads no commander, index, progress bar, https, tls or zlib; --root and an https URL load theirs", () => {
+    const cache = join(dir, "find-cache");
+    const packages = (run: ReturnType<typeof loaded>, name: string) =>
+      run.required.filter((f) => f.includes(`/node_modules/${name}/`));
+    // Port 1 refuses at once: the whole query runs (every server asked, retries) without a server here.
+    const env = { DEBUGINFOD_CACHE_PATH: cache, DEBUGINFOD_RETRY_LIMIT: "0" };
+    const plain = loaded(["find", "debuginfo", "ab12", "-v"], { ...env, DEBUGINFOD_URLS: "http://127.0.0.1:1" });
+    expect(plain.status).toBe(1); // not found
+    expect(plain.modules).toContain("NativeModule http");
+    for (const name of ["commander", "better-sqlite3", "cli-progress"]) expect(packages(plain, name)).toEqual([]);
+    for (const m of ["https", "tls", "zlib"]) expect(plain.modules).not.toContain(`NativeModule ${m}`);
+    // The probe sees them where a line asks for them.
+    const root = join(dir, "find-root");
+    mkdirSync(root, { recursive: true });
+    const local = loaded(["find", "debuginfo", "ab12", "--root", root], {
+      ...env,
+      DEBUGINFOD_URLS: "https://127.0.0.1:1",
+    });
+    expect(local.status).toBe(1);
+    expect(packages(local, "better-sqlite3").length).toBeGreaterThan(0);
+    expect(packages(local, "commander")).toEqual([]);
+    expect(local.modules).toContain("NativeModule https");
+    expect(local.modules).toContain("NativeModule tls");
+  }, 900_000); // two runs: 60 s each at load 30 under nice 10
 });
 
 describe.skipIf(cannot !== undefined)("a recording's commands start on what they run", () => {

@@ -1,10 +1,12 @@
-// The data commands' hand reading of a command line against commander's: on random lines drawn from
-// their options, values, operands and the words commander keeps (help, version, --), every line the
-// hand reading takes commander takes too, with the same input and options; lines it leaves are commander's.
+// The data commands' (and find's) hand reading of a command line against commander's: on random lines
+// drawn from their options, values, operands and the words commander keeps (help, version, --), every
+// line the hand reading takes commander takes too, with the same operands and options; lines it leaves
+// are commander's.
 import { describe, expect, test } from "vitest";
 import { registerBuildIdList } from "../../src/node/commands/buildid-list.js";
 import { Command, CommanderError } from "../../src/node/commands/commander.js";
-import { parseDataCommandLine } from "../../src/node/commands/data-commands.js";
+import { type DataCommandLine, parseDataCommandLine } from "../../src/node/commands/data-commands.js";
+import { registerFind } from "../../src/node/commands/find.js";
 import { registerPprof } from "../../src/node/commands/pprof.js";
 import { commandContext } from "../../src/node/commands/shared.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
@@ -12,7 +14,14 @@ import { mulberry32, seedFrom } from "../helpers/random.js";
 const SEED = seedFrom("DATA_LINES_SEED", "data command lines");
 const LINES = Number(process.env.DATA_LINES ?? 3000);
 
-type Read = { command: string; input?: string; options: Record<string, unknown> } | "refused";
+type Read = { command: string; input?: string; operands?: unknown[]; options: Record<string, unknown> } | "refused";
+
+/** What the hand reading took, as {@link commanderReads} says it. */
+function handRead(line: DataCommandLine): Read {
+  if (line.command === "pprof") return { command: line.command, input: line.input, options: line.options };
+  if (line.command === "find") return { command: line.command, operands: line.operands, options: line.options };
+  return { command: line.command, options: line.options };
+}
 
 /** What commander makes of `args` (after the program's name): the command's input and options, or "refused". */
 async function commanderReads(args: string[]): Promise<Read> {
@@ -21,15 +30,21 @@ async function commanderReads(args: string[]): Promise<Read> {
   program.version("0.0.0");
   registerPprof(program, commandContext(silent));
   registerBuildIdList(program, commandContext(silent));
+  registerFind(program, commandContext(silent));
   let read: Read = "refused";
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
     command.action((...got: unknown[]) => {
       const options = { ...(got[got.length - 2] as Record<string, unknown>) };
+      // find's optional [name] comes as undefined when not given; the hand reading leaves it out.
+      const operands = got.slice(0, -2);
+      while (operands.length > 0 && operands[operands.length - 1] === undefined) operands.pop();
       read =
         command.name() === "pprof"
           ? { command: "pprof", input: got[0] as string, options }
-          : { command: command.name(), options };
+          : command.name() === "find"
+            ? { command: "find", operands, options }
+            : { command: command.name(), options };
     });
   }
   try {
@@ -72,6 +87,43 @@ const WORDS = [
   "out.pb.gz",
 ];
 
+/** find's words: its artifacts, a build ID, a name, its options and values, and commander's. */
+const FIND_WORDS = [
+  "executable",
+  "debuginfo",
+  "section",
+  "source",
+  "ab12",
+  "/src/a.c",
+  ".text",
+  "--root",
+  "--root=r",
+  "--root=",
+  "--index",
+  "--index=db",
+  "--timeout",
+  "--timeout=5",
+  "--timeout=0",
+  "--timeout=86401",
+  "5",
+  "05",
+  "-1",
+  "-v",
+  "-vv",
+  "-vj",
+  "--verbose",
+  "--verbose=1",
+  "--json",
+  "--no-progress",
+  "--progress",
+  "-",
+  "--",
+  "-h",
+  "--help",
+  "-V",
+  "",
+];
+
 describe("the data commands' command lines", () => {
   test("plain lines are read as commander reads them", async () => {
     for (const args of [
@@ -81,14 +133,14 @@ describe("the data commands' command lines", () => {
       ["buildid-list"],
       ["buildid-list", "-H", "-i", "-", "--json"],
       ["buildid-list", "--input=a.data", "--with-hits"],
+      ["find", "debuginfo", "ab12"],
+      ["find", "section", "ab12", ".text", "--json", "--timeout", "5"],
+      ["find", "-vv", "source", "--root", "a", "--root=b", "ab12", "/src/a.c", "--no-progress", "--index", "db"],
+      ["find", "executable", "/usr/bin/ls", "-v", "--verbose", "--timeout=86400"],
     ]) {
       const mine = parseDataCommandLine(args);
       expect(mine, args.join(" ")).toBeDefined();
-      expect(await commanderReads(args), args.join(" ")).toEqual({
-        command: mine!.command,
-        ...(mine!.command === "pprof" ? { input: mine!.input } : {}),
-        options: mine!.options,
-      });
+      expect(await commanderReads(args), args.join(" ")).toEqual(handRead(mine!));
     }
   });
 
@@ -96,18 +148,16 @@ describe("the data commands' command lines", () => {
     const next = mulberry32(SEED);
     let taken = 0;
     for (let n = 0; n < LINES; n++) {
-      const args = [next() < 0.5 ? "pprof" : "buildid-list"];
-      const length = Math.floor(next() * 6);
-      for (let k = 0; k < length; k++) args.push(WORDS[Math.floor(next() * WORDS.length)]!);
+      const pick = next();
+      const args = [pick < 1 / 3 ? "pprof" : pick < 2 / 3 ? "buildid-list" : "find"];
+      const words = args[0] === "find" ? FIND_WORDS : WORDS;
+      const length = Math.floor(next() * (args[0] === "find" ? 8 : 6));
+      for (let k = 0; k < length; k++) args.push(words[Math.floor(next() * words.length)]!);
       const mine = parseDataCommandLine(args);
       if (mine === undefined) continue;
       taken++;
       const where = `${JSON.stringify(args)} (DATA_LINES_SEED=${SEED})`;
-      expect(await commanderReads(args), where).toEqual({
-        command: mine.command,
-        ...(mine.command === "pprof" ? { input: mine.input } : {}),
-        options: mine.options,
-      });
+      expect(await commanderReads(args), where).toEqual(handRead(mine));
     }
     // The lines drawn are not all left to commander.
     expect(taken).toBeGreaterThan(LINES / 20);
@@ -124,6 +174,12 @@ describe("the data commands' command lines", () => {
       ["pprof", "a.data", "-o"],
       ["buildid-list", "-Hi", "a.data"],
       ["buildid-list", "x"],
+      ["find", "debuginfo"],
+      ["find", "source", "ab12", "/a.c", "extra"],
+      ["find", "debuginfo", "ab12", "--timeout", "0"],
+      ["find", "debuginfo", "ab12", "--timeout"],
+      ["find", "debuginfo", "ab12", "-vx"],
+      ["find", "--help"],
       ["census"],
     ])
       expect(parseDataCommandLine(args), args.join(" ")).toBeUndefined();

@@ -84,15 +84,15 @@ export function parseDataCommandLine(args: readonly string[]): DataCommandLine |
   const grammar = GRAMMARS[command];
   const options: Options = { ...grammar.defaults };
   const operands: string[] = [];
-  // A cluster of short flags (`-vv`) is each of them, as commander splits it.
-  const rest = given.flatMap((arg) =>
-    /^-[^-]{2,}$/.test(arg) && [...arg.slice(1)].every((c) => grammar.flags[`-${c}`])
-      ? [...arg.slice(1)].map((c) => `-${c}`)
-      : [arg],
-  );
+  const rest = [...given];
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
     if (COMMANDER_ONLY.test(arg)) return undefined;
+    // A cluster of short flags (`-vv`) is each of them, as commander splits it.
+    if (/^-[^-]{2,}$/.test(arg) && [...arg.slice(1)].every((c) => grammar.flags[`-${c}`])) {
+      rest.splice(i--, 1, ...[...arg.slice(1)].map((c) => `-${c}`));
+      continue;
+    }
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const valued = grammar.valued[eq > 0 ? arg.slice(0, eq) : arg];
     const flag = grammar.flags[arg];

@@ -41,6 +41,8 @@ const requests: IncomingMessage[] = [];
 let hung: TcpServer;
 let hungUrl: string;
 const held = new Set<Socket>();
+/** Connections the hung server has accepted. */
+let hungAccepted = 0;
 
 beforeAll(async () => {
   tree = makeTree();
@@ -55,6 +57,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   hung = createTcpServer((socket) => {
+    hungAccepted++;
     held.add(socket);
     socket.on("close", () => held.delete(socket));
     socket.on("error", () => {});
@@ -109,6 +112,22 @@ describe("servers asked at once", () => {
     expect(a.ms).toBeLessThan(alone.ms - (timeoutS * 1000) / 2);
     expect(b.ms).toBeLessThan(alone.ms - (timeoutS * 1000) / 2);
   }, 180_000);
+
+  it("ends once the answer is out: the hung server's request (socket, timers) does not hold the process, whose timeout and DEBUGINFOD_MAXTIME are far past the run's kill", async () => {
+    const p = tree.programs[0]!;
+    handler = (_req, res) => res.end(readFileSync(p.executable));
+    const accepted = hungAccepted;
+    const run = await ours(["executable", p.id], {
+      DEBUGINFOD_URLS: `${hungUrl} ${url}`,
+      DEBUGINFOD_TIMEOUT: "600",
+      DEBUGINFOD_MAXTIME: "600",
+      DEBUGINFOD_CACHE_PATH: freshCache(),
+    });
+    // Held by anything of the hung request, the process would be killed at WAIT_MS (60 s), long before 600 s.
+    expect(run.code, run.err).toBe(0);
+    expect(readFileSync(run.out)).toEqual(readFileSync(p.executable));
+    expect(hungAccepted).toBe(accepted + 1);
+  }, 120_000);
 
   it("does not wait for a hung server's timeout (the library, timeout 30 s: answered in a third of it)", async () => {
     const p = tree.programs[0]!;
