@@ -14,7 +14,7 @@ import { mulberry32, seedFrom } from "../helpers/random.js";
 const SEED = seedFrom("DATA_LINES_SEED", "data command lines");
 const LINES = Number(process.env.DATA_LINES ?? 3000);
 
-type Read = { command: string; input?: string; operands?: unknown[]; options: Record<string, unknown> } | "refused";
+type Read = { command: string; input?: string; operands?: unknown[]; options: object } | "refused";
 
 /** What the hand reading took, as {@link commanderReads} says it. */
 function handRead(line: DataCommandLine): Read {
