@@ -11,7 +11,7 @@ import type { ClientArtifact } from "../debuginfod/client.js";
 import type { BuildIdListOptions } from "./buildid-list-run.js";
 import type { FindCommandOptions } from "./find-run.js";
 import type { PprofOptions } from "./pprof-run.js";
-import type { CommandContext } from "./shared.js";
+import { type CommandContext, integerOption } from "./shared.js";
 
 /** A data command's line, read. */
 export type DataCommandLine =
@@ -23,14 +23,10 @@ type Options = Record<string, string | boolean | number | string[]>;
 
 /** One command's options as commander declares them. */
 interface Grammar {
-  /** Option spellings that take the next argument (or `--long=VALUE`), and the key they set. */
-  valued: Readonly<Record<string, string>>;
+  /** Option spellings that take the next argument (or `--long=VALUE`), the key they set, and commander's parser if any (it throws on a bad value: commander's to word). */
+  valued: Readonly<Record<string, string | readonly [key: string, parse: (value: string, previous: never) => unknown]>>;
   /** Flag spellings, with the key and the value they set, or a number they add (a counted flag). */
   flags: Readonly<Record<string, readonly [key: string, value: boolean | number]>>;
-  /** Keys of valued options that collect every value given (repeatable options). */
-  lists?: readonly string[];
-  /** Keys whose value is a number in a range (commander's integer parser): another is commander's to refuse. */
-  ranges?: Readonly<Record<string, readonly [min: number, max: number]>>;
   /** Values before the line is read (commander's defaults). */
   defaults: Readonly<Options>;
   /** Keys the line must set (commander's requiredOption). */
@@ -59,15 +55,17 @@ const GRAMMARS: Readonly<Record<DataCommandLine["command"], Grammar>> = {
     operands: [0, 0],
   },
   find: {
-    valued: { "--root": "root", "--index": "index", "--timeout": "timeout" },
+    valued: {
+      "--root": ["root", (value: string, previous: string[]) => [...previous, value]],
+      "--index": "index",
+      "--timeout": ["timeout", integerOption("--timeout", 1, 86_400)],
+    },
     flags: {
       "-v": ["verbose", 1],
       "--verbose": ["verbose", 1],
       "--json": ["json", true],
       "--no-progress": ["progress", false],
     },
-    lists: ["root"],
-    ranges: { timeout: [1, 86_400] },
     defaults: { root: [], verbose: 0, progress: true },
     required: [],
     operands: [2, 3],
@@ -99,13 +97,12 @@ export function parseDataCommandLine(args: readonly string[]): DataCommandLine |
     if (valued !== undefined) {
       const value = eq > 0 ? arg.slice(eq + 1) : rest[++i];
       if (value === undefined || COMMANDER_ONLY.test(value)) return undefined;
-      const range = grammar.ranges?.[valued];
-      if (range) {
-        const n = Number(value);
-        if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < range[0] || n > range[1]) return undefined;
-        options[valued] = n;
-      } else if (grammar.lists?.includes(valued)) options[valued] = [...(options[valued] as string[]), value];
-      else options[valued] = value;
+      const [key, parse] = typeof valued === "string" ? [valued] : valued;
+      try {
+        options[key] = parse ? (parse(value, options[key] as never) as string) : value;
+      } catch {
+        return undefined;
+      }
     } else if (flag !== undefined) {
       const [key, value] = flag;
       options[key] = typeof value === "number" ? (options[key] as number) + value : value;
