@@ -41,7 +41,10 @@ const run = (args: string[], options: Parameters<typeof runCli>[2] = {}): Promis
 const helpRuns = new Map<string, Promise<CliRun>>();
 const helpOf = (command: string): Promise<CliRun> => {
   let r = helpRuns.get(command);
-  if (r === undefined) helpRuns.set(command, (r = run(command ? [command, "--help"] : ["--help"])));
+  if (r === undefined) {
+    r = run(command ? [command, "--help"] : ["--help"]);
+    helpRuns.set(command, r);
+  }
   return r;
 };
 
