@@ -6,6 +6,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     exclude: ["test/browser/**", "node_modules/**"],
     setupFiles: ["test/setup.ts"],
+    // The CLI bundled once for the run; test/helpers/cli.ts copies it into each file's folder.
+    globalSetup: ["test/global-setup.ts"],
     // At load 20 on 2 cores, 60 s (10 s for hooks) cut off a dwarfdump loop, 40 saver children and an rmSync.
     testTimeout: 300_000,
     hookTimeout: 300_000,

@@ -1,22 +1,33 @@
-// The CLI as a real process: bundled once per test file (plain node then starts it in a tenth of
-// the time tsx takes) beside a copy of the debug core, and run with a timeout so a hang fails.
+// The CLI as a real process: bundled once per test run (plain node then starts it in a tenth of
+// the time tsx takes), copied into each test file's folder beside a copy of the debug core, and run
+// with a timeout so a hang fails.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFile, mkdir, readdir, realpath, stat, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { Mapping, Profile, StringTable, ValueType } from "pprof-format";
+import { inject } from "vitest";
 
-/** Bundles `src/node/cli.ts` into `dir` and returns the script to run with node. */
-export async function bundleCli(dir: string): Promise<string> {
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** The folder test/global-setup.ts bundled the CLI into (`pkg/node/`), once for the whole run. */
+    cliBundle: string;
+  }
+}
+
+/** The two bundles the CLI runs from, in `pkg/node/`: the CLI and the module its scan workers run. */
+const BUNDLES = ["cli.mjs", "scan-worker.js"] as const;
+
+/** Bundles `src/node/cli.ts` and the scan worker into `dir/pkg/node/` (test/global-setup.ts calls it once a run). */
+export async function buildCliBundles(dir: string): Promise<void> {
   const root = fileURLToPath(new URL("../..", import.meta.url));
-  const script = join(dir, "pkg", "node", "cli.mjs");
   await build({
     entryPoints: [join(root, "src/node/cli.ts")],
     bundle: true,
     platform: "node",
     format: "esm",
-    outfile: script,
+    outfile: join(dir, "pkg", "node", BUNDLES[0]),
     logLevel: "error",
     // A native addon: loaded from the project's node_modules, linked beside the bundle.
     external: ["better-sqlite3"],
@@ -29,11 +40,35 @@ export async function bundleCli(dir: string): Promise<string> {
     bundle: true,
     platform: "node",
     format: "esm",
-    outfile: join(dir, "pkg", "node", "scan-worker.js"),
+    outfile: join(dir, "pkg", "node", BUNDLES[1]),
     logLevel: "error",
     external: ["better-sqlite3"],
     banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   });
+}
+
+/** The run's bundle folder when vitest's global setup made one; undefined outside vitest. */
+function sharedBundle(): string | undefined {
+  try {
+    return inject("cliBundle");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Puts the CLI into `dir` (the run's bundles copied, or bundled here outside vitest) and returns the
+ * script to run with node.
+ */
+export async function bundleCli(dir: string): Promise<string> {
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const script = join(dir, "pkg", "node", BUNDLES[0]);
+  const shared = sharedBundle();
+  if (shared === undefined) await buildCliBundles(dir);
+  else {
+    await mkdir(join(dir, "pkg", "node"), { recursive: true });
+    for (const name of BUNDLES) await copyFile(join(shared, "pkg", "node", name), join(dir, "pkg", "node", name));
+  }
   // The CLI finds its core at ../build/core.wasm and its package.json at ../../package.json.
   await mkdir(join(dir, "pkg", "build"), { recursive: true });
   await copyFile(join(root, "build/core.debug.wasm"), join(dir, "pkg", "build", "core.wasm"));

@@ -37,6 +37,17 @@ const fresh = (name = "case"): string => mkdtempSync(join(dir, `${name}-`));
 const run = (args: string[], options: Parameters<typeof runCli>[2] = {}): Promise<CliRun> =>
   runCli(cli, args, { cwd: dir, ...options });
 
+// Each command's --help off a terminal, run once for the file and read by every test that checks it.
+const helpRuns = new Map<string, Promise<CliRun>>();
+const helpOf = (command: string): Promise<CliRun> => {
+  let r = helpRuns.get(command);
+  if (r === undefined) {
+    r = run(command ? [command, "--help"] : ["--help"]);
+    helpRuns.set(command, r);
+  }
+  return r;
+};
+
 /** The mapping build IDs of an uncompressed profile, by file name. */
 function buildIdsOf(bytes: Uint8Array): Map<string, string> {
   const p = Profile.decode(bytes);
@@ -103,7 +114,7 @@ describe("exit statuses", () => {
     const section = docs.slice(docs.indexOf("## The command line: exit statuses"));
     const table = section.slice(0, section.indexOf("\n## ", 3));
     const documented = [...table.matchAll(/^\| (\d+) +\|/gm)].map((m) => Number(m[1]));
-    const help = (await run(["--help"])).stdout;
+    const help = (await helpOf("")).stdout;
     const printed = [...help.slice(help.indexOf("Exit status:")).matchAll(/^ {2}(\d+) /gm)].map((m) => Number(m[1]));
     const inCode = Object.keys(EXIT_MEANINGS).map(Number);
     expect(documented).toEqual(inCode);
@@ -226,7 +237,7 @@ describe("id", () => {
 describe("--json", () => {
   test("every command that prints data offers --json", async () => {
     for (const command of ["census", "resolve", "annotate", "id", "add", "list", "core", "serve"]) {
-      expect((await run([command, "--help"])).stdout, command).toMatch(/^ {2}--json /m);
+      expect((await helpOf(command)).stdout, command).toMatch(/^ {2}--json /m);
     }
   });
 
@@ -259,7 +270,7 @@ describe("help", () => {
   test("every help has examples and exit statuses, the environment where a command reads it, and fits 80 columns off a terminal", async () => {
     const helps = new Map<string, string>();
     for (const command of commands) {
-      const r = await run(command ? [command, "--help"] : ["--help"]);
+      const r = await helpOf(command);
       expect(r.code).toBe(0);
       helps.set(command, r.stdout);
       const long = r.stdout.split("\n").filter((l) => l.length > 80);
