@@ -25,7 +25,11 @@ export interface WindowSink {
   user?(raw: RawRecord): void;
 }
 
-const U64_MAX = (1n << 64n) - 1n;
+/** 2^64 - 1, a time perf delivers at once. */
+export const U64_MAX = (1n << 64n) - 1n;
+/** The queue's default bounds: records queued, and their bytes. */
+export const MAX_QUEUED = 250_000;
+export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const TWO_32 = 4294967296;
 const ALL = 0xffffffff;
 /** Samples to start with (growth met in optimized code deoptimizes it). */
@@ -51,12 +55,13 @@ interface Queued {
   bytes: number;
 }
 
-function bigOf(hi: number, lo: number): bigint {
+/** The u64 of (high, low) words. */
+export function bigOf(hi: number, lo: number): bigint {
   return (BigInt(hi) << 32n) | BigInt(lo);
 }
 
 /** `a < b` for times as (high, low) words. */
-function before(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
+export function before(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
   return aHi < bHi || (aHi === bHi && aLo < bLo);
 }
 
@@ -91,8 +96,8 @@ export class RoundWindows {
   constructor(sink: WindowSink, options: OrderOptions = {}, chains = true) {
     this.#sink = sink;
     this.#arena = new SampleArena(chains);
-    this.#maxEvents = options.maxQueuedEvents ?? 250_000;
-    this.#maxBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+    this.#maxEvents = options.maxQueuedEvents ?? MAX_QUEUED;
+    this.#maxBytes = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   }
 
   /** Records queued now (events and samples). */
