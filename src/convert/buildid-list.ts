@@ -137,19 +137,12 @@ class Collector implements RecordSink {
   readonly #out = new LookupResults(1);
   readonly #session: PerfSession;
   readonly #inputOrder: boolean;
-  /** Per attribute plan, the byte offsets in a sample of its IP, TID and TIME (-1: absent) and the bytes they need. */
-  readonly #fields = new Map<ParsePlan, Int32Array>();
   #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
-  /** The last sample's plan and fields: samples of one attribute follow each other. */
-  #lastPlan: ParsePlan | undefined;
-  #lastFields: Int32Array = new Int32Array(4);
-  // The queue: per sample its time, pid and IP as words, and its arrival number (ties with events keep arrival order).
-  #qTimeHi = new Uint32Array(INITIAL_QUEUE);
-  #qTimeLo = new Uint32Array(INITIAL_QUEUE);
-  #qPid = new Int32Array(INITIAL_QUEUE);
-  #qIpHi = new Uint32Array(INITIAL_QUEUE);
-  #qIpLo = new Uint32Array(INITIAL_QUEUE);
-  #qSeq = new Float64Array(INITIAL_QUEUE);
+  /** The last sample's plan and the byte offsets in its samples of the IP, TID and TIME (-1: absent) and the bytes they need. */
+  #plan: ParsePlan | undefined;
+  #fields = new Int32Array(4);
+  /** The queue: per sample, its time and IP as (high, low) words, its pid and its arrival number (ties with events keep arrival order). */
+  #q = new Float64Array(6 * INITIAL_QUEUE);
   #queued = 0;
   readonly #events: Queued[] = [];
   #seq = 0;
@@ -202,7 +195,7 @@ class Collector implements RecordSink {
     const view = bytes.buffer === this.#view.buffer ? this.#view : this.#viewOf(bytes);
     const le = session.littleEndian;
     const plan = session.attrSet.planFor(RecordType.SAMPLE, view, b, length, le, offset);
-    const f = plan === this.#lastPlan ? this.#lastFields : this.#fieldsOf(plan);
+    const f = plan === this.#plan ? this.#fields : this.#fieldsOf(plan);
     const mode = misc & Misc.CPUMODE_MASK;
     let pid = NO_PID;
     let ipHi = 0;
@@ -240,14 +233,19 @@ class Collector implements RecordSink {
       return;
     }
     this.#queue(timeHi, timeLo, SAMPLE_BYTES);
-    if (this.#queued === this.#qSeq.length) this.#grow();
-    const k = this.#queued++;
-    this.#qTimeHi[k] = timeHi;
-    this.#qTimeLo[k] = timeLo;
-    this.#qPid[k] = pid;
-    this.#qIpHi[k] = ipHi;
-    this.#qIpLo[k] = ipLo;
-    this.#qSeq[k] = this.#seq++;
+    if (6 * this.#queued === this.#q.length) {
+      const q = new Float64Array(2 * this.#q.length);
+      q.set(this.#q);
+      this.#q = q;
+    }
+    const q = this.#q;
+    const k = 6 * this.#queued++;
+    q[k] = timeHi;
+    q[k + 1] = timeLo;
+    q[k + 2] = ipHi;
+    q[k + 3] = ipLo;
+    q[k + 4] = pid;
+    q[k + 5] = this.#seq++;
   }
 
   /** Delivers everything (perf's final flush, at the end of the input). */
@@ -261,41 +259,17 @@ class Collector implements RecordSink {
   }
 
   #fieldsOf(plan: ParsePlan): Int32Array {
-    this.#lastPlan = plan;
-    this.#lastFields = this.#fields.get(plan) ?? this.#fieldsFor(plan);
-    return this.#lastFields;
-  }
-
-  #fieldsFor(plan: ParsePlan): Int32Array {
     const t = plan.sampleType;
-    const at = (bit: number, under: number) => (t & bit ? 8 * bitCount(t & under) : -1);
-    const f = Int32Array.of(
-      at(Sample.IP, Sample.IDENTIFIER),
-      at(Sample.TID, Sample.IDENTIFIER | Sample.IP),
-      at(Sample.TIME, Sample.IDENTIFIER | Sample.IP | Sample.TID),
-      0,
-    );
+    const at = (bit: number) => (t & bit ? 8 * bitCount(t & (bit - 1 + Sample.IDENTIFIER)) : -1);
+    const f = Int32Array.of(at(Sample.IP), at(Sample.TID), at(Sample.TIME), 0);
     f[3] = Math.max(f[0]!, f[1]!, f[2]!) + 8;
-    this.#fields.set(plan, f);
+    this.#plan = plan;
+    this.#fields = f;
     return f;
   }
 
   #size(): number {
     return this.#events.length + this.#queued;
-  }
-
-  #grow(): void {
-    const grow = <A extends Uint32Array | Int32Array | Float64Array>(a: A): A => {
-      const next = new (a.constructor as new (n: number) => A)(2 * a.length);
-      next.set(a);
-      return next;
-    };
-    this.#qTimeHi = grow(this.#qTimeHi);
-    this.#qTimeLo = grow(this.#qTimeLo);
-    this.#qPid = grow(this.#qPid);
-    this.#qIpHi = grow(this.#qIpHi);
-    this.#qIpLo = grow(this.#qIpLo);
-    this.#qSeq = grow(this.#qSeq);
   }
 
   #queue(hi: number, lo: number, bytes: number): void {
@@ -315,8 +289,8 @@ class Collector implements RecordSink {
     const t = this.#t;
     if (this.#size() === 0 || t[LAST_HI]! < 0) return;
     let first = this.#events[0]?.time;
-    for (let k = 0; k < this.#queued; k++) {
-      const time = bigOf(this.#qTimeHi[k]!, this.#qTimeLo[k]!);
+    for (let k = 0; k < 6 * this.#queued; k += 6) {
+      const time = bigOf(this.#q[k]!, this.#q[k + 1]!);
       if (first === undefined || time < first) first = time;
     }
     const bound = first! + (bigOf(t[LAST_HI]!, t[LAST_LO]!) - first!) / 2n;
@@ -347,32 +321,27 @@ class Collector implements RecordSink {
 
   /** Marks the queued samples before (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, and keeps the rest in order. */
   #markDue(limitHi: number, limitLo: number, limitSeq: number): void {
-    const timeHi = this.#qTimeHi;
-    const timeLo = this.#qTimeLo;
-    const pids = this.#qPid;
-    const ipHi = this.#qIpHi;
-    const ipLo = this.#qIpLo;
-    const seqs = this.#qSeq;
-    const queued = this.#queued;
+    const q = this.#q;
+    const end = 6 * this.#queued;
     let kept = 0;
-    for (let k = 0; k < queued; k++) {
-      // Copied whether kept or not (a kept one overwrites it next), so every access has run before the loop is optimized.
-      const hi = timeHi[k]!;
-      const lo = timeLo[k]!;
-      const seq = seqs[k]!;
-      const pid = pids[k]!;
-      const ih = ipHi[k]!;
-      const il = ipLo[k]!;
-      timeHi[kept] = hi;
-      timeLo[kept] = lo;
-      seqs[kept] = seq;
-      pids[kept] = pid;
-      ipHi[kept] = ih;
-      ipLo[kept] = il;
-      if (hi > limitHi || (hi === limitHi && (lo > limitLo || (lo === limitLo && seq > limitSeq)))) kept++;
-      else this.#mark(pid, ih, il, hi, lo);
+    for (let k = 0; k < end; k += 6) {
+      const hi = q[k]!;
+      const lo = q[k + 1]!;
+      const ipHi = q[k + 2]!;
+      const ipLo = q[k + 3]!;
+      const pid = q[k + 4]!;
+      const seq = q[k + 5]!;
+      // Written whether kept or not (a kept one overwrites it next), so every access has run before the loop is optimised.
+      q[kept] = hi;
+      q[kept + 1] = lo;
+      q[kept + 2] = ipHi;
+      q[kept + 3] = ipLo;
+      q[kept + 4] = pid;
+      q[kept + 5] = seq;
+      if (hi > limitHi || (hi === limitHi && (lo > limitLo || (lo === limitLo && seq > limitSeq)))) kept += 6;
+      else this.#mark(pid, ipHi, ipLo, hi, lo);
     }
-    this.#queued = kept;
+    this.#queued = kept / 6;
   }
 
   #user(raw: RawRecord): void {

@@ -91,11 +91,10 @@ export class RoundWindows {
   /**
    * @param sink receives events and samples
    * @param options queue bounds (perf's half flush past them)
-   * @param chains whether samples keep their call chains
    */
-  constructor(sink: WindowSink, options: OrderOptions = {}, chains = true) {
+  constructor(sink: WindowSink, options: OrderOptions = {}) {
     this.#sink = sink;
-    this.#arena = new SampleArena(chains);
+    this.#arena = new SampleArena();
     this.#maxEvents = options.maxQueuedEvents ?? MAX_QUEUED;
     this.#maxBytes = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   }
