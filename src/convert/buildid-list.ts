@@ -408,7 +408,8 @@ class Collector implements RecordSink {
     if (status !== LookupStatus.OK && status !== LookupStatus.ANONYMOUS) return;
     if (space === undefined || space.endedAt !== undefined || this.#spaces.space(pid) !== space) return;
     const mapping = this.#out.mapping[0]!;
-    const since = mapping.since > space.bornAt ? mapping.since : space.bornAt;
+    let since = space.bornAt;
+    if (mapping.since > since) since = mapping.since;
     const r = this.#cacheRange;
     const at = 6 * slot;
     let i = 0;
