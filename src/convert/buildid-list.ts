@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { Feature, Misc, RecordType } from "../perf/constants.js";
+import type { ParsePlan } from "../perf/attr.js";
+import { Feature, Misc, RecordType, Sample, USER_TYPE_START } from "../perf/constants.js";
 import type { BuildIdEntry } from "../perf/header.js";
 import { type PerfDataSource, PerfDataStream, type PerfReadOptions, type PerfSession } from "../perf/reader.js";
 import type { PerfRecord, RawRecord } from "../perf/records.js";
@@ -18,8 +19,7 @@ import { AddressSpaces, KERNEL_PID, LookupResults, LookupStatus } from "../space
 import { HI, LO } from "../spaces/layout.js";
 import { type Dso, DsoList } from "./dsos.js";
 import { CPUMODE_KERNEL, CPUMODE_USER, SpaceFeed } from "./feed.js";
-import { HAS_PID, HAS_TIME, type SampleArena, W } from "./sample-arena.js";
-import { RoundWindows } from "./windows.js";
+import { before, bigOf, MAX_QUEUED, MAX_QUEUED_BYTES, U64_MAX } from "./windows.js";
 
 /** Takes records and drops them: a stream read only for its feature sections at the end. */
 const IGNORE: RecordSink = { record() {}, sample() {} };
@@ -83,13 +83,9 @@ function jitNamed(path: string, flags: number): boolean {
 
 const PROT_EXEC = 4;
 const TWO_32 = 4294967296;
+const ALL = 0xffffffff;
 /** log2 of the hit cache's slots. */
 const CACHE_BITS = 12;
-
-/** `a < b` for times as (high, low) words. */
-function before(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
-  return aHi < bHi || (aHi === bHi && aLo < bLo);
-}
 
 /** The dso id perf's `map__new` is given: device, inode and generation, or the build ID's bytes read as those fields. */
 function dsoId(r: PerfRecord): string {
@@ -100,8 +96,36 @@ function dsoId(r: PerfRecord): string {
   return `${id.maj}:${id.min}:${id.ino}:${id.inoGeneration}`;
 }
 
-/** Reads the records for the dsos their maps make and the hits of their samples. */
-class Collector {
+/** Samples queued to start with; the queue doubles when full. */
+const INITIAL_QUEUE = 1 << 14;
+/** Bytes a queued sample counts against the queue's byte bound (the converter's sample record without a chain). */
+const SAMPLE_BYTES = 36;
+/** A queued sample that marks nothing (a cpumode other than the kernel's or user space's, or no pid). */
+const NO_PID = -2;
+
+/** Indices of the round state's times in words, as the converter's windows keep them: next flush bound, latest time queued, last time queued (high word -1: none). */
+const NEXT_HI = 0;
+const NEXT_LO = 1;
+const MAX_HI = 2;
+const MAX_LO = 3;
+const LAST_HI = 4;
+const LAST_LO = 5;
+
+interface Queued {
+  time: bigint;
+  seq: number;
+  record: PerfRecord;
+  bytes: number;
+}
+
+/**
+ * Reads the records for the dsos their maps make and the hits of their samples. Samples are read straight
+ * from the record's bytes (pid, time, IP: no call chain, no object) into a queue of typed arrays, ordered as
+ * the converter's {@link RoundWindows} order them (perf's rounds, its half flush past the same bounds), and
+ * each is marked through the address-space model, remembering per pid and 64 KiB of addresses the mapping
+ * it found while no event changes a space.
+ */
+class Collector implements RecordSink {
   readonly requests: Request[] = [];
   readonly hits = new Set<number>();
   readonly #spaces = new AddressSpaces();
@@ -111,34 +135,217 @@ class Collector {
   readonly #addresses = new BigUint64Array(1);
   readonly #words = new Uint32Array(this.#addresses.buffer);
   readonly #out = new LookupResults(1);
-  readonly windows: RoundWindows;
+  readonly #session: PerfSession;
+  readonly #inputOrder: boolean;
+  #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  /** The last sample's plan and the byte offsets in its samples of the IP, TID and TIME (-1: absent) and the bytes they need. */
+  #plan: ParsePlan | undefined;
+  #fields = new Int32Array(4);
+  /** The queue: per sample, its time and IP as (high, low) words, its pid and its arrival number (ties with events keep arrival order). */
+  #q = new Float64Array(6 * INITIAL_QUEUE);
+  #queued = 0;
+  readonly #events: Queued[] = [];
+  #seq = 0;
+  #eventBytes = 0;
+  readonly #t = new Float64Array([0, 0, 0, 0, -1, 0]);
   /** Bumped whenever an event changes a space: cached answers expire. */
   #generation = 0;
-  // The hit cache: per (pid, IP), the dso request it hit (-1: none) while no event changed a space, for samples
-  // no older than the space and the mapping; as the converter's frame cache, so a sample costs no lookup or bigint.
+  // The hit cache: per (pid, 64 KiB of addresses), the mapping last found there (its range, and the time from
+  // which it held it in the pid's newest, live space) and the dso request it hits (-1: none).
   readonly #cachePid = new Int32Array(1 << CACHE_BITS);
-  readonly #cacheHi = new Uint32Array(1 << CACHE_BITS);
-  readonly #cacheLo = new Uint32Array(1 << CACHE_BITS);
   readonly #cacheGen = new Int32Array(1 << CACHE_BITS).fill(-1);
   readonly #cacheRequest = new Int32Array(1 << CACHE_BITS);
-  readonly #cacheSinceHi = new Uint32Array(1 << CACHE_BITS);
-  readonly #cacheSinceLo = new Uint32Array(1 << CACHE_BITS);
+  /** Per slot: start, end and since as (high, low) words; high words as doubles, since an end may be 2^64. */
+  readonly #cacheRange = new Float64Array(6 << CACHE_BITS);
 
-  constructor(session: () => PerfSession) {
-    this.windows = new RoundWindows(
-      {
-        event: (r) => this.#event(r),
-        samples: (arena, starts, count) => this.#samples(arena, starts, count),
-        user: (raw) => this.#user(raw, session()),
-      },
-      {},
-      false,
-    );
+  constructor(session: PerfSession) {
+    this.#session = session;
+    // perf takes records in input order when they lack sample_id_all: it cannot order them.
+    this.#inputOrder = session.attrs[0]?.sampleIdAll === false;
   }
 
-  #user(raw: RawRecord, session: PerfSession): void {
-    if (raw.type !== RecordType.HEADER_BUILD_ID) return;
-    const r = session.parse(raw);
+  /** @internal A record other than a sample, in input order. */
+  record(raw: RawRecord): void {
+    if (raw.type >= USER_TYPE_START) {
+      if (raw.type === RecordType.HEADER_BUILD_ID) this.#user(raw);
+      else if (raw.type === RecordType.FINISHED_ROUND && this.#size() > 0) {
+        this.#flush(this.#t[NEXT_HI]!, this.#t[NEXT_LO]!);
+        this.#t[NEXT_HI] = this.#t[MAX_HI]!;
+        this.#t[NEXT_LO] = this.#t[MAX_LO]!;
+      }
+      return;
+    }
+    const record = this.#session.parse(raw);
+    const time = record.time;
+    if (this.#inputOrder || time === undefined || time === 0n || time === U64_MAX) {
+      this.#event(record);
+      return;
+    }
+    this.#queue(Number(time >> 32n), Number(time & 0xffffffffn), raw.size);
+    this.#eventBytes += raw.size;
+    const events = this.#events;
+    let i = events.length;
+    while (i > 0 && events[i - 1]!.time > time) i--;
+    events.splice(i, 0, { time, seq: this.#seq++, record, bytes: raw.size });
+  }
+
+  /** @internal A sample: its body is `length` bytes of `bytes.buffer` from `b`. */
+  sample(bytes: Uint8Array, b: number, length: number, misc: number, offset: number, compressed: boolean): void {
+    const session = this.#session;
+    const view = bytes.buffer === this.#view.buffer ? this.#view : this.#viewOf(bytes);
+    const le = session.littleEndian;
+    const plan = session.attrSet.planFor(RecordType.SAMPLE, view, b, length, le, offset);
+    const f = plan === this.#plan ? this.#fields : this.#fieldsOf(plan);
+    const mode = misc & Misc.CPUMODE_MASK;
+    let pid = NO_PID;
+    let ipHi = 0;
+    let ipLo = 0;
+    let timeHi = TWO_32;
+    let timeLo = 0;
+    if (length >= f[3]!) {
+      if (f[1]! >= 0) pid = view.getInt32(b + f[1]!, le);
+      if (f[0]! >= 0) {
+        ipHi = view.getUint32(b + f[0]! + (le ? 4 : 0), le);
+        ipLo = view.getUint32(b + f[0]! + (le ? 0 : 4), le);
+      }
+      if (f[2]! >= 0) {
+        timeHi = view.getUint32(b + f[2]! + (le ? 4 : 0), le);
+        timeLo = view.getUint32(b + f[2]! + (le ? 0 : 4), le);
+      }
+    } else {
+      // Too short for its fields: the reader's parser says what it makes of it (its error, for a malformed one).
+      const body = new Uint8Array(bytes.buffer, b, length);
+      const s = session.parse({ type: RecordType.SAMPLE, misc, size: length + 8, offset, compressed, body });
+      if (s.kind === "sample") {
+        pid = s.pid ?? NO_PID;
+        ipHi = Number((s.ip ?? 0n) >> 32n);
+        ipLo = Number((s.ip ?? 0n) & 0xffffffffn);
+        if (s.time !== undefined) {
+          timeHi = Number(s.time >> 32n);
+          timeLo = Number(s.time & 0xffffffffn);
+        }
+      }
+    }
+    if (mode === CPUMODE_KERNEL) pid = KERNEL_PID;
+    else if (mode !== CPUMODE_USER || pid < KERNEL_PID) pid = NO_PID;
+    if (this.#inputOrder || timeHi === TWO_32 || (timeHi === 0 && timeLo === 0) || (timeHi === ALL && timeLo === ALL)) {
+      this.#mark(pid, ipHi, ipLo, timeHi, timeLo);
+      return;
+    }
+    this.#queue(timeHi, timeLo, SAMPLE_BYTES);
+    if (6 * this.#queued === this.#q.length) {
+      const q = new Float64Array(2 * this.#q.length);
+      q.set(this.#q);
+      this.#q = q;
+    }
+    const q = this.#q;
+    const k = 6 * this.#queued++;
+    q[k] = timeHi;
+    q[k + 1] = timeLo;
+    q[k + 2] = ipHi;
+    q[k + 3] = ipLo;
+    q[k + 4] = pid;
+    q[k + 5] = this.#seq++;
+  }
+
+  /** Delivers everything (perf's final flush, at the end of the input). */
+  finish(): void {
+    this.#flush(TWO_32, 0);
+  }
+
+  #viewOf(bytes: Uint8Array): DataView<ArrayBufferLike> {
+    this.#view = new DataView(bytes.buffer);
+    return this.#view;
+  }
+
+  #fieldsOf(plan: ParsePlan): Int32Array {
+    const t = plan.sampleType;
+    const at = (bit: number) => (t & bit ? 8 * bitCount(t & (bit - 1 + Sample.IDENTIFIER)) : -1);
+    const f = Int32Array.of(at(Sample.IP), at(Sample.TID), at(Sample.TIME), 0);
+    f[3] = Math.max(f[0]!, f[1]!, f[2]!) + 8;
+    this.#plan = plan;
+    this.#fields = f;
+    return f;
+  }
+
+  #size(): number {
+    return this.#events.length + this.#queued;
+  }
+
+  #queue(hi: number, lo: number, bytes: number): void {
+    const t = this.#t;
+    if (this.#size() >= MAX_QUEUED || this.#eventBytes + SAMPLE_BYTES * this.#queued + bytes > MAX_QUEUED_BYTES)
+      this.#flushHalf();
+    if (this.#size() === 0 || !before(hi, lo, t[MAX_HI]!, t[MAX_LO]!)) {
+      t[MAX_HI] = hi;
+      t[MAX_LO] = lo;
+    }
+    t[LAST_HI] = hi;
+    t[LAST_LO] = lo;
+  }
+
+  /** perf's half flush: delivers the older half of the queued span, from the earliest queued time to the last one queued. */
+  #flushHalf(): void {
+    const t = this.#t;
+    if (this.#size() === 0 || t[LAST_HI]! < 0) return;
+    let first = this.#events[0]?.time;
+    for (let k = 0; k < 6 * this.#queued; k += 6) {
+      const time = bigOf(this.#q[k]!, this.#q[k + 1]!);
+      if (first === undefined || time < first) first = time;
+    }
+    const bound = first! + (bigOf(t[LAST_HI]!, t[LAST_LO]!) - first!) / 2n;
+    t[NEXT_HI] = Number(bound >> 32n);
+    t[NEXT_LO] = Number(bound & 0xffffffffn);
+    this.#flush(t[NEXT_HI]!, t[NEXT_LO]!);
+  }
+
+  /**
+   * Delivers what is due up to the bound: the events in time order, and before each the samples that come
+   * before it (in time, then arrival). Each event's samples are marked by the pass every flush makes, so
+   * one loop runs hot, not a second one over the few flushes with events.
+   */
+  #flush(limitHi: number, limitLo: number): void {
+    if (limitHi === 0 && limitLo === 0) return;
+    const limit = limitHi >= TWO_32 ? U64_MAX : bigOf(limitHi, limitLo);
+    const events = this.#events;
+    let n = 0;
+    while (n < events.length && events[n]!.time <= limit) n++;
+    for (const q of events.splice(0, n)) {
+      this.#markDue(Number(q.time >> 32n), Number(q.time & 0xffffffffn), q.seq);
+      this.#eventBytes -= q.bytes;
+      this.#event(q.record);
+    }
+    this.#markDue(limitHi, limitLo, Number.POSITIVE_INFINITY);
+    if (this.#size() === 0) this.#t[LAST_HI] = -1;
+  }
+
+  /** Marks the queued samples before (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, and keeps the rest in order. */
+  #markDue(limitHi: number, limitLo: number, limitSeq: number): void {
+    const q = this.#q;
+    const end = 6 * this.#queued;
+    let kept = 0;
+    for (let k = 0; k < end; k += 6) {
+      const hi = q[k]!;
+      const lo = q[k + 1]!;
+      const ipHi = q[k + 2]!;
+      const ipLo = q[k + 3]!;
+      const pid = q[k + 4]!;
+      const seq = q[k + 5]!;
+      // Written whether kept or not (a kept one overwrites it next), so every access has run before the loop is optimised.
+      q[kept] = hi;
+      q[kept + 1] = lo;
+      q[kept + 2] = ipHi;
+      q[kept + 3] = ipLo;
+      q[kept + 4] = pid;
+      q[kept + 5] = seq;
+      if (hi > limitHi || (hi === limitHi && (lo > limitLo || (lo === limitLo && seq > limitSeq)))) kept += 6;
+      else this.#mark(pid, ipHi, ipLo, hi, lo);
+    }
+    this.#queued = kept / 6;
+  }
+
+  #user(raw: RawRecord): void {
+    const r = this.#session.parse(raw);
     if (r.kind === "header-build-id")
       this.requests.push({
         kind: "table",
@@ -162,41 +369,32 @@ class Collector {
     if (found.ok) this.#byFile.set(found.fileId, index);
   }
 
-  #samples(arena: SampleArena, starts: Int32Array, count: number): void {
-    const w = arena.words;
-    for (let k = 0; k < count; k++) {
-      const at = starts[k]!;
-      const misc = w[at + W.MISC]!;
-      const mode = misc & Misc.CPUMODE_MASK;
-      if (mode !== CPUMODE_KERNEL && mode !== CPUMODE_USER) continue;
-      const pid = mode === CPUMODE_KERNEL ? KERNEL_PID : misc & HAS_PID ? w[at + W.PID]! | 0 : -2;
-      if (pid < KERNEL_PID) continue;
-      const hi = w[at + W.IP_HI]!;
-      const lo = w[at + W.IP_LO]!;
-      const timeHi = misc & HAS_TIME ? w[at + W.TIME_HI]! : TWO_32;
-      const timeLo = misc & HAS_TIME ? w[at + W.TIME_LO]! : 0;
-      const slot =
-        Math.imul(hi ^ Math.imul(lo, 0x9e3779b1) ^ Math.imul(pid, 0x85ebca6b), 0xc2b2ae35) >>> (32 - CACHE_BITS);
-      if (
-        this.#cacheGen[slot] === this.#generation &&
-        this.#cacheLo[slot] === lo &&
-        this.#cacheHi[slot] === hi &&
-        this.#cachePid[slot] === pid &&
-        !before(timeHi, timeLo, this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!)
-      ) {
-        const request = this.#cacheRequest[slot]!;
-        if (request >= 0) this.hits.add(request);
-        continue;
-      }
-      this.#hit(pid, hi, lo, timeHi, timeLo, slot);
+  /** Marks the dso a sample's IP fell in (`pid` {@link NO_PID}: none; `timeHi` 2^32: no time). */
+  #mark(pid: number, hi: number, lo: number, timeHi: number, timeLo: number): void {
+    if (pid === NO_PID) return;
+    const slot =
+      Math.imul(hi ^ Math.imul(lo >>> 16, 0x9e3779b1) ^ Math.imul(pid, 0x85ebca6b), 0xc2b2ae35) >>> (32 - CACHE_BITS);
+    const r = this.#cacheRange;
+    const at = 6 * slot;
+    if (
+      this.#cacheGen[slot] === this.#generation &&
+      this.#cachePid[slot] === pid &&
+      !before(hi, lo, r[at]!, r[at + 1]!) &&
+      before(hi, lo, r[at + 2]!, r[at + 3]!) &&
+      !before(timeHi, timeLo, r[at + 4]!, r[at + 5]!)
+    ) {
+      const request = this.#cacheRequest[slot]!;
+      if (request >= 0) this.hits.add(request);
+      return;
     }
+    this.#lookup(pid, hi, lo, timeHi, timeLo, slot);
   }
 
-  /** Looks up one sample's IP, notes its dso's hit, and caches the answer where it holds for later samples. */
-  #hit(pid: number, hi: number, lo: number, timeHi: number, timeLo: number, slot: number): void {
+  /** Looks up one sample's IP, notes its dso's hit, and caches the mapping where it holds for later samples. */
+  #lookup(pid: number, hi: number, lo: number, timeHi: number, timeLo: number, slot: number): void {
     this.#words[HI] = hi;
     this.#words[LO] = lo;
-    const time = timeHi < TWO_32 ? (BigInt(timeHi) << 32n) | BigInt(timeLo) : undefined;
+    const time = timeHi < TWO_32 ? bigOf(timeHi, timeLo) : undefined;
     const space = this.#spaces.lookupMany(pid, this.#addresses, this.#out, time);
     const status = this.#out.status[0];
     const request =
@@ -209,16 +407,26 @@ class Collector {
     // The answer holds for later samples only in the pid's newest, live space, and for a mapping that stays.
     if (status !== LookupStatus.OK && status !== LookupStatus.ANONYMOUS) return;
     if (space === undefined || space.endedAt !== undefined || this.#spaces.space(pid) !== space) return;
+    const mapping = this.#out.mapping[0]!;
     let since = space.bornAt;
-    if (this.#out.mapping[0]!.since > since) since = this.#out.mapping[0]!.since;
+    if (mapping.since > since) since = mapping.since;
+    const r = this.#cacheRange;
+    const at = 6 * slot;
+    let i = 0;
+    for (const v of [mapping.start, mapping.end, since]) {
+      r[at + i++] = Number(v >> 32n);
+      r[at + i++] = Number(v & 0xffffffffn);
+    }
     this.#cacheGen[slot] = this.#generation;
     this.#cachePid[slot] = pid;
-    this.#cacheHi[slot] = hi;
-    this.#cacheLo[slot] = lo;
     this.#cacheRequest[slot] = request ?? -1;
-    this.#cacheSinceHi[slot] = Number(since >> 32n);
-    this.#cacheSinceLo[slot] = Number(since & 0xffffffffn);
   }
+}
+
+function bitCount(v: number): number {
+  let n = 0;
+  for (; v !== 0; v &= v - 1) n++;
+  return n;
 }
 
 function machineOf(lists: Map<number, DsoList>, pid: number): DsoList {
@@ -239,7 +447,7 @@ export async function listBuildIds(
   options: BuildIdListOptions = {},
 ): Promise<BuildIdListing> {
   const stream = source instanceof PerfDataStream ? source : new PerfDataStream(source, options.read);
-  const collector = new Collector(() => stream.session!);
+  let collector: Collector | undefined;
   const tableFirst = source instanceof Uint8Array || (typeof Blob !== "undefined" && source instanceof Blob);
   let withHits = options.withHits ?? false;
   let readRecords = true;
@@ -249,17 +457,20 @@ export async function listBuildIds(
     if (session.mode === "file" && features.includes(FEATURE_AUXTRACE)) withHits = false;
     if (!features.includes(Feature.BUILD_ID)) withHits = true;
     readRecords = withHits || session.mode === "pipe";
-    if (readRecords) return collector.windows.sinkFor(session);
+    if (readRecords) {
+      collector = new Collector(session);
+      return collector;
+    }
     // From bytes or a Blob a file's table is read before its records, which then need not be read at all.
     return tableFirst ? undefined : IGNORE;
   });
-  collector.windows.finish();
+  collector?.finish();
   const session = stream.session!;
   const lists = new Map<number, DsoList>([[KERNEL_PID, new DsoList()]]);
   const table: Request[] =
     session.mode === "file" ? session.buildIds.map((entry) => ({ kind: "table", entry }) as const) : [];
   const dsos: (Dso | undefined)[] = [];
-  for (const request of [...table, ...(readRecords ? collector.requests : [])]) {
+  for (const request of [...table, ...(collector?.requests ?? [])]) {
     if (request.kind === "table") {
       const e = request.entry;
       const mode = e.misc & Misc.CPUMODE_MASK;
@@ -274,7 +485,7 @@ export async function listBuildIds(
         : host.userMap(request.name, request.id, request.buildId),
     );
   }
-  for (const i of collector.hits) {
+  for (const i of collector?.hits ?? []) {
     const dso = dsos[table.length + i];
     if (dso !== undefined) dso.hit = true;
   }

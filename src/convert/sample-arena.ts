@@ -101,9 +101,6 @@ export class SampleArena {
   /** The input buffer as words, for records that start on a word (perf aligns them to 8 bytes). */
   #u32: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 
-  /** @param chains whether to keep call chains (`perf buildid-list` needs only the IPs) */
-  constructor(readonly chains = true) {}
-
   /** Empties the arena. */
   clear(): void {
     this.length = 0;
@@ -178,8 +175,7 @@ export class SampleArena {
     let nr = 0;
     if (fields !== undefined && length >= fields.fixed) {
       const le = LITTLE;
-      if (!this.chains) nr = 0;
-      else if (fields.chain >= 0 && length >= fields.chain + 8) {
+      if (fields.chain >= 0 && length >= fields.chain + 8) {
         const high = view.getUint32(b + fields.chain + 4 * HI, le);
         const n = view.getUint32(b + fields.chain + 4 * LO, le);
         nr = high === 0 && n <= (length - fields.chain - 8) >> 3 ? n : -1;
@@ -241,7 +237,7 @@ export class SampleArena {
 
   /** Copies a parsed sample in (`period0`: its period when it carries none); returns where it starts. */
   addParsed(s: SampleRecord, period0: number): number {
-    const nr = this.chains ? (s.callchain?.length ?? 0) : 0;
+    const nr = s.callchain?.length ?? 0;
     const at = this.length;
     const w = this.#reserve(HEADER_WORDS + 2 * nr);
     let misc = s.cpumode;

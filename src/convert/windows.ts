@@ -25,7 +25,11 @@ export interface WindowSink {
   user?(raw: RawRecord): void;
 }
 
-const U64_MAX = (1n << 64n) - 1n;
+/** 2^64 - 1, a time perf delivers at once. */
+export const U64_MAX = (1n << 64n) - 1n;
+/** The queue's default bounds: records queued, and their bytes. */
+export const MAX_QUEUED = 250_000;
+export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const TWO_32 = 4294967296;
 const ALL = 0xffffffff;
 /** Samples to start with (growth met in optimized code deoptimizes it). */
@@ -51,12 +55,13 @@ interface Queued {
   bytes: number;
 }
 
-function bigOf(hi: number, lo: number): bigint {
+/** The u64 of (high, low) words. */
+export function bigOf(hi: number, lo: number): bigint {
   return (BigInt(hi) << 32n) | BigInt(lo);
 }
 
 /** `a < b` for times as (high, low) words. */
-function before(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
+export function before(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
   return aHi < bHi || (aHi === bHi && aLo < bLo);
 }
 
@@ -86,13 +91,12 @@ export class RoundWindows {
   /**
    * @param sink receives events and samples
    * @param options queue bounds (perf's half flush past them)
-   * @param chains whether samples keep their call chains
    */
-  constructor(sink: WindowSink, options: OrderOptions = {}, chains = true) {
+  constructor(sink: WindowSink, options: OrderOptions = {}) {
     this.#sink = sink;
-    this.#arena = new SampleArena(chains);
-    this.#maxEvents = options.maxQueuedEvents ?? 250_000;
-    this.#maxBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+    this.#arena = new SampleArena();
+    this.#maxEvents = options.maxQueuedEvents ?? MAX_QUEUED;
+    this.#maxBytes = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   }
 
   /** Records queued now (events and samples). */
@@ -213,6 +217,8 @@ export class RoundWindows {
   /**
    * Delivers what is due up to the bound in perf's order: the events in time order, and before each
    * event the samples that come before it (in time, then arrival); a bound of 0 delivers nothing.
+   * Each event's samples go by the pass every flush makes, so one loop runs hot: a loop of its own for
+   * the few flushes with events due ran cold, deoptimised and recompiled (3 compiles a run).
    */
   #flush(limitHi: number, limitLo: number): void {
     if (limitHi === 0 && limitLo === 0) return;
@@ -220,9 +226,13 @@ export class RoundWindows {
     const events = this.#events;
     let n = 0;
     while (n < events.length && events[n]!.time <= limit) n++;
-    // Most bounds have no event due: the samples due then go in one call, and the interleaving code,
-    // run for a few flushes only, stays out of this path (its sites without feedback cost deoptimisations).
-    const ready = n === 0 ? this.#deliverSamples(limitHi, limitLo) : this.#deliverInterleaved(limitHi, limitLo, n);
+    let ready = 0;
+    for (const q of events.splice(0, n)) {
+      ready += this.#deliverSamples(Number(q.time >> 32n), Number(q.time & 0xffffffffn), q.seq);
+      this.#eventBytes -= q.bytes;
+      this.#sink.event(q.record);
+    }
+    ready += this.#deliverSamples(limitHi, limitLo, Number.POSITIVE_INFINITY);
     if (n > 0 || ready > 0) {
       this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
       this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
@@ -230,8 +240,8 @@ export class RoundWindows {
     if (this.size === 0) this.#t[T.LAST_HI] = -1;
   }
 
-  /** Keeps the samples after the bound and delivers the rest in one call; returns how many it delivered. */
-  #deliverSamples(limitHi: number, limitLo: number): number {
+  /** Keeps the samples after (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, and delivers the rest in one call; returns how many it delivered. */
+  #deliverSamples(limitHi: number, limitLo: number, limitSeq: number): number {
     const arena = this.#arena;
     const w = arena.words;
     const starts = this.#starts;
@@ -243,66 +253,18 @@ export class RoundWindows {
     for (let k = 0; k < queued; k++) {
       const at = starts[k]!;
       const hi = w[at + W.TIME_HI]!;
-      if (hi > limitHi || (hi === limitHi && w[at + W.TIME_LO]! > limitLo)) {
-        starts[kept] = at;
-        seqs[kept++] = seqs[k]!;
-      } else due[n++] = at;
+      const lo = w[at + W.TIME_LO]!;
+      const seq = seqs[k]!;
+      // Written whether kept or not (a kept one overwrites it next): every access has run before the loop is optimised.
+      starts[kept] = at;
+      seqs[kept] = seq;
+      due[n] = at;
+      if (hi > limitHi || (hi === limitHi && (lo > limitLo || (lo === limitLo && seq > limitSeq)))) kept++;
+      else n++;
     }
     this.#queued = kept;
     if (n > 0) this.#sink.samples(arena, due, n);
     arena.keep(starts, kept);
     return n;
-  }
-
-  /** Delivers the first `n` queued events and, before each, the samples due that come before it; returns how many samples it delivered. */
-  #deliverInterleaved(limitHi: number, limitLo: number, n: number): number {
-    const due = this.#events.splice(0, n);
-    const arena = this.#arena;
-    const w = arena.words;
-    // Each due sample's bucket: the number of due events before it.
-    const eventHi = due.map((q) => Number(q.time >> 32n));
-    const eventLo = due.map((q) => Number(q.time & 0xffffffffn));
-    const buckets: number[][] = due.map(() => []);
-    buckets.push([]);
-    const starts = this.#starts;
-    const seqs = this.#seqs;
-    const queued = this.#queued;
-    let kept = 0;
-    let delivered = 0;
-    for (let k = 0; k < queued; k++) {
-      const at = starts[k]!;
-      const hi = w[at + W.TIME_HI]!;
-      const lo = w[at + W.TIME_LO]!;
-      if (before(limitHi, limitLo, hi, lo)) {
-        starts[kept] = at;
-        seqs[kept++] = seqs[k]!;
-        continue;
-      }
-      delivered++;
-      let b = 0;
-      let top = n;
-      const seq = seqs[k]!;
-      while (b < top) {
-        const mid = (b + top) >> 1;
-        const eh = eventHi[mid]!;
-        const el = eventLo[mid]!;
-        if (before(eh, el, hi, lo) || (eh === hi && el === lo && due[mid]!.seq < seq)) b = mid + 1;
-        else top = mid;
-      }
-      buckets[b]!.push(at);
-    }
-    this.#queued = kept;
-    const each = this.#due;
-    for (let b = 0; b <= n; b++) {
-      const bucket = buckets[b]!;
-      for (let k = 0; k < bucket.length; k++) each[k] = bucket[k]!;
-      if (bucket.length > 0) this.#sink.samples(arena, each, bucket.length);
-      if (b === n) break;
-      const q = due[b]!;
-      this.#eventBytes -= q.bytes;
-      this.#sink.event(q.record);
-    }
-    arena.keep(starts, kept);
-    return delivered;
   }
 }

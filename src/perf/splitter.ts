@@ -242,7 +242,8 @@ export class Splitter {
       this.inner = new Splitter(this.le, this.limits, true);
       if (this.sink !== undefined) this.inner.sendTo(this.sink);
     }
-    this.inner.push(this.zstd.push(payload, offset), offset, out);
+    // A copy: fzstd keeps a block's start until its end arrives, and the caller may reuse its chunk.
+    this.inner.push(this.zstd.push(payload.slice(), offset), offset, out);
   }
 
   private u64(bytes: Uint8Array, at: number, offset: number, what: string): number {

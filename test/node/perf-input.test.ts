@@ -1,12 +1,13 @@
 // A recording up to WHOLE_READ_BYTES is read whole, a larger one as a Blob through its checked
-// descriptor: the converter and buildid-list give the same answers from either, on perf's recordings.
+// descriptor, and for the commands that read every record in chunks through one reused buffer
+// (openPerfChunks): the converter and buildid-list give the same answers from each, on perf's recordings.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { listBuildIds } from "../../src/convert/buildid-list.js";
 import { convertPerfData } from "../../src/convert/convert.js";
-import { openPerfInput } from "../../src/node/perf-input.js";
+import { openPerfChunks, openPerfInput } from "../../src/node/perf-input.js";
 import { NotRegularFileError } from "../../src/node/safe-open.js";
 import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
 
@@ -18,7 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const json = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? String(v) : v));
 
 describe.skipIf(cannot !== undefined)("openPerfInput", () => {
-  test("reads a small recording whole and a larger one as a Blob, with the same answers (file, pipe and -z)", async () => {
+  test("reads a small recording whole, a larger one as a Blob, and one in reused chunks, with the same answers (file, pipe and -z)", async () => {
     for (const [name, args, pipe] of [
       ["file", [], false],
       ["pipe", [], true],
@@ -27,9 +28,10 @@ describe.skipIf(cannot !== undefined)("openPerfInput", () => {
       const file = join(dir, `${name}.data`);
       perfRecord(file, [...args], { pipe });
       const answers = [];
-      for (const whole of [undefined, 0]) {
-        const list = await openPerfInput(file, "/proc", whole);
-        const pprof = await openPerfInput(file, "/proc", whole);
+      for (const whole of [undefined, 0, "chunks"] as const) {
+        const open = () => (whole === "chunks" ? openPerfChunks(file) : openPerfInput(file, "/proc", whole));
+        const list = await open();
+        const pprof = await open();
         try {
           expect(list.source instanceof Uint8Array, name).toBe(whole === undefined);
           const { profile, summary } = await convertPerfData(pprof.source);
@@ -45,6 +47,7 @@ describe.skipIf(cannot !== undefined)("openPerfInput", () => {
       }
       expect(answers[0]!.summary, name).toContain('"samples"');
       expect(answers[1], name).toEqual(answers[0]);
+      expect(answers[2], name).toEqual(answers[0]);
     }
   }, 300_000);
 

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { type BuildIdListLine, listBuildIds } from "../../convert/buildid-list.js";
-import { openPerfInput } from "../perf-input.js";
+import { openPerfChunks, openPerfInput } from "../perf-input.js";
 import { readRegularFileSync } from "../safe-open.js";
 import { type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
 
@@ -39,7 +39,8 @@ export async function runBuildIdList(options: BuildIdListOptions, context: Comma
     output.out(options.json ? jsonText([{ buildId, name: options.input }], String) : `${buildId}\n`);
     return;
   }
-  const input = await openPerfInput(options.input);
+  // Hits need every record; without them a file's build-ID table alone may do, which a Blob reads first.
+  const input = await (options.withHits ? openPerfChunks : openPerfInput)(options.input);
   try {
     const listing = await listBuildIds(input.source, { withHits: options.withHits === true });
     output.out(options.json ? jsonText(listing.lines, String) : buildIdListText(listing.lines));

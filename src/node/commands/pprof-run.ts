@@ -6,7 +6,7 @@
  */
 import { convertPerfData } from "../../convert/convert.js";
 import { PerfDataStream } from "../../perf/reader.js";
-import { openPerfInput } from "../perf-input.js";
+import { openPerfChunks } from "../perf-input.js";
 import { gzipProfile, writeProfileFile } from "../pprof-file.js";
 import { recordedFileReader, recordingStartMs } from "../recorded-files.js";
 import { conversionReport } from "./conversion-report.js";
@@ -35,7 +35,7 @@ export async function writeProfileTo(path: string, profile: Uint8Array): Promise
 export async function runPprof(input: string, options: PprofOptions, context: CommandContext): Promise<void> {
   refuseBinaryToTerminal(options.output, "a pprof profile");
   const print = options.output === STANDARD_STREAM ? context.output.err : context.output.out;
-  const opened = await openPerfInput(input);
+  const opened = await openPerfChunks(input);
   try {
     // The resolver (the WebAssembly core) is loaded and started only if the recording lacks a build ID.
     const resolver = async () => {
