@@ -3,7 +3,10 @@
 // make it cross-origin isolated, unless --not-isolated), and for each run opens a new tab, picks the size,
 // presses Run and reads the table. Sizes alternate within a run; the table gives each row's figures over the runs,
 // with how far each side's own figure moved, so a spread can be told the cache's or the Map's.
-//   npm run bench:page [-- --runs N --sizes 16384,65536 --not-isolated]
+// Each run also gives the page's memory probe (ns per dependent read from main memory, timed beside the rows) and
+// every table's own figure (each side's tables are built several times a run, in new workers), so a spread can be
+// told the machine's (the probe moves with it), the heap layout's (a run's tables differ) or the moment's.
+//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N --not-isolated]
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -25,6 +28,9 @@ interface PageRow {
   ratio: number;
   /** The ratio from the even rounds alone and from the odd ones. */
   halves: number[];
+  /** Each table's own figure; cacheNs and mapNs are their medians. */
+  cacheTables: number[];
+  mapTables: number[];
 }
 
 /** What one run of the page reports. */
@@ -33,17 +39,25 @@ interface PageRun {
   rows: PageRow[];
   method: string;
   isolated: boolean;
+  tables: number;
+  /** The memory probe's ns per dependent read in this run. */
+  memoryNs: number;
 }
 
 const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "5" },
     sizes: { type: "string", default: "16384,65536" },
+    tables: { type: "string" },
     "not-isolated": { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
 const sizes = values.sizes.split(",").map(Number);
+const tables = values.tables === undefined ? undefined : Number(values.tables);
+if (tables !== undefined && (!Number.isInteger(tables) || tables < 1)) {
+  throw new RangeError(`--tables must be an integer >= 1, got ${values.tables}`);
+}
 if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be an integer >= 1, got ${values.runs}`);
 for (const size of sizes) {
   if (![1024, 16384, 65536, 262144].includes(size)) {
@@ -61,6 +75,14 @@ const load = () =>
     .map((x) => x.toFixed(2))
     .join(" ");
 const uptime = () => execFileSync("uptime", { encoding: "utf8" }).trim();
+/** How far the furthest of `xs` lies from their median, in percent of it. */
+const spread = (xs: number[]) => {
+  const mid = median(xs);
+  return `±${((100 * Math.max(Math.max(...xs) - mid, mid - Math.min(...xs))) / mid).toFixed(1)}%`;
+};
+/** Per run, how far its tables lay apart ((highest - lowest) ÷ median); the median over the runs, in percent. */
+const within = (runs: number[][]) =>
+  `${(100 * median(runs.map((xs) => (Math.max(...xs) - Math.min(...xs)) / median(xs)))).toFixed(1)}%`;
 
 const outDir = await mkdtemp(join(tmpdir(), "buildid-cache-page-bench-"));
 try {
@@ -75,7 +97,7 @@ try {
       for (const size of run % 2 === 0 ? sizes : sizes.toReversed()) {
         const page = await browser.context.newPage();
         try {
-          await page.goto(server.url);
+          await page.goto(tables === undefined ? server.url : `${server.url}?tables=${tables}`);
           await page.locator("body[data-ready]").waitFor();
           await page.locator("#bench-keys").selectOption(String(size));
           await page.locator("#bench-run").click();
@@ -89,6 +111,8 @@ try {
             keys: size,
             isolated: await page.evaluate(() => crossOriginIsolated),
             method: (await page.locator("#bench-method").textContent()) ?? "",
+            tables: Number(await page.locator("#bench-result").getAttribute("data-tables")),
+            memoryNs: Number(await page.locator("#bench-result").getAttribute("data-memory-ns")),
             rows: await page.locator("#bench-table tbody tr").evaluateAll((trs) =>
               trs.map((tr) => {
                 const d = (tr as HTMLElement).dataset;
@@ -98,6 +122,8 @@ try {
                   mapNs: Number(d.mapNs),
                   ratio: Number(d.ratio),
                   halves: d.halves!.split(" ").map(Number),
+                  cacheTables: d.cacheTables!.split(" ").map(Number),
+                  mapTables: d.mapTables!.split(" ").map(Number),
                 };
               }),
             ),
@@ -106,10 +132,11 @@ try {
           const figures = result.rows.map(
             (row) =>
               `  ${row.operation.padEnd(18)} ${row.cacheNs.toFixed(1).padStart(6)} ${row.mapNs.toFixed(1).padStart(7)} ns` +
-              ` ${row.ratio.toFixed(2).padStart(6)}x (halves ${row.halves.map((h) => h.toFixed(2)).join(", ")})`,
+              ` ${row.ratio.toFixed(2).padStart(6)}x (halves ${row.halves.map((h) => h.toFixed(2)).join(", ")})` +
+              ` tables: cache ${row.cacheTables.map((x) => x.toFixed(1)).join(" ")}, Map ${row.mapTables.map((x) => x.toFixed(1)).join(" ")}`,
           );
           console.error(
-            `run ${run + 1}/${runs}, ${size} keys, load ${load()}: ${result.method}\n${figures.join("\n")}`,
+            `run ${run + 1}/${runs}, ${size} keys, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns: ${result.method}\n${figures.join("\n")}`,
           );
         } finally {
           await page.close();
@@ -129,9 +156,18 @@ try {
   console.log(`load: at the start ${started}`);
   console.log(`      at the end   ${uptime()}`);
   console.log(
-    `${runs} runs per size, each in a new tab with four new workers (each side's lookups and inserts). Per run: the page's` +
-      ` fastest round of each side; here the median of the runs, each side's spread around it, and each run's Map ÷ cache.`,
+    `${runs} runs per size, each in a new tab with new workers (each side's lookups and inserts, ${first.tables} of each, and` +
+      " a memory probe). Per run: each side's median of its tables' figures; here the median of the runs, each side's spread" +
+      " around it, and each run's Map ÷ cache. Within a run: how far a run's tables of one side lay apart, (highest - lowest)" +
+      " ÷ median, the median over the runs.",
   );
+  for (const size of sizes) {
+    const memory = results.get(size)!.map((r) => r.memoryNs);
+    console.log(
+      `memory probe at ${size.toLocaleString("en")} keys: ${median(memory).toFixed(1)} ns a read ${spread(memory)}` +
+        ` (runs: ${memory.map((x) => x.toFixed(1)).join(" ")})`,
+    );
+  }
   console.log("");
   const header = [
     "operation",
@@ -140,16 +176,13 @@ try {
     "(spread)",
     "Map ns",
     "(spread)",
+    "cache tables",
+    "Map tables",
     "Map ÷ cache",
     "runs' ratios",
     "spread",
     `>= ${GOAL}x`,
   ];
-  /** How far the furthest of `xs` lies from their median, in percent of it. */
-  const spread = (xs: number[]) => {
-    const mid = median(xs);
-    return `±${((100 * Math.max(Math.max(...xs) - mid, mid - Math.min(...xs))) / mid).toFixed(1)}%`;
-  };
   const lines: string[][] = [];
   for (const operation of first.rows.map((row) => row.operation)) {
     for (const size of sizes) {
@@ -164,6 +197,8 @@ try {
         spread(cacheNs),
         median(mapNs).toFixed(1),
         spread(mapNs),
+        within(rows.map((row) => row.cacheTables)),
+        within(rows.map((row) => row.mapTables)),
         `${median(ratios).toFixed(2)}x`,
         `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
         spread(ratios),

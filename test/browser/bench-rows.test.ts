@@ -2,7 +2,16 @@
 // turns of "lookup, hit" find in the cache. Timings are never asserted.
 import { afterEach, expect, it, vi } from "vitest";
 import { BuildIdCache } from "../../src/index.js";
-import { MIN_ROUNDS, runBenchmark } from "../../web/bench.js";
+import {
+  MIN_ROUNDS,
+  OPERATIONS,
+  type OpenSide,
+  type PartName,
+  ROW_PART,
+  runBenchmark,
+  TABLES,
+  type WorkerName,
+} from "../../web/bench.js";
 
 /** Stops the benchmark before its last fixed round: until then the clock is read only around timed slices. */
 class Enough extends Error {}
@@ -121,3 +130,51 @@ it("times the lookup rows on tables built before the rounds, which nothing inser
     "Maps both looked up and written",
   ).toEqual([]);
 }, 300_000);
+
+it("builds each part of each side in several heaps, gives every table a turn in every round, and reports each side's median with every table's figure", async () => {
+  // Handles that time nothing: each opened table answers its figures, the Map's third lookup table three times slower.
+  const opened: { side: WorkerName; part: PartName; turns: string[] }[] = [];
+  const open: OpenSide = async (side, part) => {
+    const table = { side, part, turns: [] as string[] };
+    opened.push(table);
+    const nth = opened.filter((t) => t.side === side && t.part === part).length;
+    const ns = side === "map" ? (part === "lookups" && nth === 3 ? 300 : 100) : side === "cache" ? 20 : 90;
+    return {
+      warm: async () => {},
+      turn: async (row, round) => void table.turns.push(`${round}:${row}`),
+      fastest: async () => OPERATIONS.map((): [number, number, number] => [ns, ns, ns]),
+      finish: async () => ({ rounds: OPERATIONS.map(() => [ns]), checksum: 0 }),
+      close() {},
+    };
+  };
+  const result = await runBenchmark(1024, () => {}, { open });
+  expect(result.tables).toBe(TABLES);
+  expect(TABLES, "tables per part and side").toBeGreaterThanOrEqual(3);
+  for (const side of ["cache", "map"] as const) {
+    for (const part of ["lookups", "inserts"] as const) {
+      const tables = opened.filter((t) => t.side === side && t.part === part);
+      expect(tables.length, `${side} ${part} tables`).toBe(TABLES);
+      // Every round times each of the part's rows on every one of its tables.
+      const rows = ROW_PART.flatMap((p, row) => (p === part ? [row] : []));
+      for (const table of tables) {
+        for (let round = 0; round < result.rounds; round++) {
+          expect(
+            table.turns.filter((turn) => turn.startsWith(`${round}:`)).toSorted(),
+            `${side} ${part}, round ${round}`,
+          ).toEqual(rows.map((row) => `${round}:${row}`).toSorted());
+        }
+      }
+    }
+  }
+  expect(opened.filter((t) => t.side === "memory").length, "memory probes").toBe(1);
+  expect(result.memoryNs).toBe(90);
+  for (const row of result.rows) {
+    const slow = ROW_PART[OPERATIONS.indexOf(row.operation)] === "lookups";
+    expect(row.mapTables, row.operation).toEqual(
+      Array.from({ length: TABLES }, (_, i) => (slow && i === 2 ? 300 : 100)),
+    );
+    expect(row.cacheTables, row.operation).toEqual(Array(TABLES).fill(20));
+    expect(row.mapNs, `${row.operation}: the median of the Map's tables`).toBe(100);
+    expect(row.ratio).toBe(5);
+  }
+});
