@@ -6,7 +6,8 @@
 // Each run also gives the page's memory probe (ns per dependent read from main memory, timed beside the rows) and
 // every table's own figure (each side's tables are built several times a run, in new workers), so a spread can be
 // told the machine's (the probe moves with it), the heap layout's (a run's tables differ) or the moment's.
-//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N --not-isolated]
+// --tables 1,3 takes turns between tables per part in each run (1 is the method before several tables), a table each.
+//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --not-isolated]
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -40,8 +41,9 @@ interface PageRun {
   method: string;
   isolated: boolean;
   tables: number;
-  /** The memory probe's ns per dependent read in this run. */
+  /** The memory probe's ns per dependent read in this run, and per read that may overlap. */
   memoryNs: number;
+  scatterNs: number;
 }
 
 const { values } = parseArgs({
@@ -54,10 +56,15 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const sizes = values.sizes.split(",").map(Number);
-const tables = values.tables === undefined ? undefined : Number(values.tables);
-if (tables !== undefined && (!Number.isInteger(tables) || tables < 1)) {
-  throw new RangeError(`--tables must be an integer >= 1, got ${values.tables}`);
+/** The page's tables per part for each turn of a run: its default (undefined), or each of --tables. */
+const methods = values.tables === undefined ? [undefined] : values.tables.split(",").map(Number);
+for (const tables of methods) {
+  if (tables !== undefined && (!Number.isInteger(tables) || tables < 1)) {
+    throw new RangeError(`--tables must list integers >= 1, got ${values.tables}`);
+  }
 }
+const cases = methods.flatMap((tables) => sizes.map((size) => ({ tables, size })));
+const caseName = ({ tables, size }: (typeof cases)[number]) => `${tables ?? "default"}:${size}`;
 if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be an integer >= 1, got ${values.runs}`);
 for (const size of sizes) {
   if (![1024, 16384, 65536, 262144].includes(size)) {
@@ -80,6 +87,18 @@ const spread = (xs: number[]) => {
   const mid = median(xs);
   return `±${((100 * Math.max(Math.max(...xs) - mid, mid - Math.min(...xs))) / mid).toFixed(1)}%`;
 };
+/** Pearson's correlation of `xs` and `ys`. */
+const correlation = (xs: number[], ys: number[]) => {
+  const mean = (vs: number[]) => vs.reduce((a, b) => a + b, 0) / vs.length;
+  const [mx, my] = [mean(xs), mean(ys)];
+  let [sxy, sxx, syy] = [0, 0, 0];
+  for (let i = 0; i < xs.length; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+    sxx += (xs[i]! - mx) ** 2;
+    syy += (ys[i]! - my) ** 2;
+  }
+  return sxy / Math.sqrt(sxx * syy);
+};
 /** Per run, how far its tables lay apart ((highest - lowest) ÷ median); the median over the runs, in percent. */
 const within = (runs: number[][]) =>
   `${(100 * median(runs.map((xs) => (Math.max(...xs) - Math.min(...xs)) / median(xs)))).toFixed(1)}%`;
@@ -91,10 +110,10 @@ try {
   const browser = await launchChromium();
   const version = browser.context.browser()?.version() ?? "unknown";
   const started = uptime();
-  const results = new Map<number, PageRun[]>(sizes.map((size) => [size, []]));
+  const results = new Map<string, PageRun[]>(cases.map((c) => [caseName(c), []]));
   try {
     for (let run = 0; run < runs; run++) {
-      for (const size of run % 2 === 0 ? sizes : sizes.toReversed()) {
+      for (const { tables, size } of run % 2 === 0 ? cases : cases.toReversed()) {
         const page = await browser.context.newPage();
         try {
           await page.goto(tables === undefined ? server.url : `${server.url}?tables=${tables}`);
@@ -113,6 +132,7 @@ try {
             method: (await page.locator("#bench-method").textContent()) ?? "",
             tables: Number(await page.locator("#bench-result").getAttribute("data-tables")),
             memoryNs: Number(await page.locator("#bench-result").getAttribute("data-memory-ns")),
+            scatterNs: Number(await page.locator("#bench-result").getAttribute("data-scatter-ns")),
             rows: await page.locator("#bench-table tbody tr").evaluateAll((trs) =>
               trs.map((tr) => {
                 const d = (tr as HTMLElement).dataset;
@@ -128,7 +148,7 @@ try {
               }),
             ),
           };
-          results.get(size)!.push(result);
+          results.get(caseName({ tables, size }))!.push(result);
           const figures = result.rows.map(
             (row) =>
               `  ${row.operation.padEnd(18)} ${row.cacheNs.toFixed(1).padStart(6)} ${row.mapNs.toFixed(1).padStart(7)} ns` +
@@ -136,7 +156,7 @@ try {
               ` tables: cache ${row.cacheTables.map((x) => x.toFixed(1)).join(" ")}, Map ${row.mapTables.map((x) => x.toFixed(1)).join(" ")}`,
           );
           console.error(
-            `run ${run + 1}/${runs}, ${size} keys, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns: ${result.method}\n${figures.join("\n")}`,
+            `run ${run + 1}/${runs}, ${size} keys, ${result.tables} tables, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}): ${result.method}\n${figures.join("\n")}`,
           );
         } finally {
           await page.close();
@@ -156,62 +176,85 @@ try {
   console.log(`load: at the start ${started}`);
   console.log(`      at the end   ${uptime()}`);
   console.log(
-    `${runs} runs per size, each in a new tab with new workers (each side's lookups and inserts, ${first.tables} of each, and` +
+    `${runs} runs per size, each in a new tab with new workers (each side's lookups and inserts, N tables of each, and` +
       " a memory probe). Per run: each side's median of its tables' figures; here the median of the runs, each side's spread" +
       " around it, and each run's Map ÷ cache. Within a run: how far a run's tables of one side lay apart, (highest - lowest)" +
-      " ÷ median, the median over the runs.",
+      " ÷ median, the median over the runs. Map ÷ probe: the spread of each run's Map time in dependent reads; r: how the runs' Map time follows the probe's dependent and overlapping reads.",
   );
-  for (const size of sizes) {
-    const memory = results.get(size)!.map((r) => r.memoryNs);
-    console.log(
-      `memory probe at ${size.toLocaleString("en")} keys: ${median(memory).toFixed(1)} ns a read ${spread(memory)}` +
-        ` (runs: ${memory.map((x) => x.toFixed(1)).join(" ")})`,
-    );
-  }
-  console.log("");
-  const header = [
-    "operation",
-    "keys",
-    "cache ns",
-    "(spread)",
-    "Map ns",
-    "(spread)",
-    "cache tables",
-    "Map tables",
-    "Map ÷ cache",
-    "runs' ratios",
-    "spread",
-    `>= ${GOAL}x`,
-  ];
-  const lines: string[][] = [];
-  for (const operation of first.rows.map((row) => row.operation)) {
+  for (const tables of methods) summarize(tables);
+
+  /** The table over the runs of the page with `tables` tables per part. */
+  function summarize(tables: number | undefined): void {
+    console.log("");
+    console.log(`${results.get(caseName({ tables, size: sizes[0]! }))![0]!.tables} tables per part and side:`);
     for (const size of sizes) {
-      const rows = results.get(size)!.map((r) => r.rows.find((row) => row.operation === operation)!);
-      const ratios = rows.map((row) => row.ratio);
-      const cacheNs = rows.map((row) => row.cacheNs);
-      const mapNs = rows.map((row) => row.mapNs);
-      lines.push([
-        operation,
-        size.toLocaleString("en"),
-        median(cacheNs).toFixed(1),
-        spread(cacheNs),
-        median(mapNs).toFixed(1),
-        spread(mapNs),
-        within(rows.map((row) => row.cacheTables)),
-        within(rows.map((row) => row.mapTables)),
-        `${median(ratios).toFixed(2)}x`,
-        `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
-        spread(ratios),
-        Math.min(...ratios) >= GOAL ? "every run" : `${ratios.filter((r) => r >= GOAL).length} of ${ratios.length}`,
-      ]);
+      const runsOf = results.get(caseName({ tables, size }))!;
+      for (const [name, ns] of [
+        ["a dependent read", runsOf.map((r) => r.memoryNs)],
+        ["an overlapping read", runsOf.map((r) => r.scatterNs)],
+      ] as const) {
+        console.log(
+          `memory probe at ${size.toLocaleString("en")} keys, ${name}: ${median(ns).toFixed(1)} ns ${spread(ns)}` +
+            ` (runs: ${ns.map((x) => x.toFixed(1)).join(" ")})`,
+        );
+      }
     }
+    console.log("");
+    const header = [
+      "operation",
+      "keys",
+      "cache ns",
+      "(spread)",
+      "Map ns",
+      "(spread)",
+      "cache tables",
+      "Map tables",
+      "Map ÷ probe",
+      "r(Map, probe)",
+      "Map ÷ cache",
+      "runs' ratios",
+      "spread",
+      `>= ${GOAL}x`,
+    ];
+    const lines: string[][] = [];
+    for (const operation of first.rows.map((row) => row.operation)) {
+      for (const size of sizes) {
+        const runsOf = results.get(caseName({ tables, size }))!;
+        const rows = runsOf.map((r) => r.rows.find((row) => row.operation === operation)!);
+        const ratios = rows.map((row) => row.ratio);
+        const cacheNs = rows.map((row) => row.cacheNs);
+        const mapNs = rows.map((row) => row.mapNs);
+        lines.push([
+          operation,
+          size.toLocaleString("en"),
+          median(cacheNs).toFixed(1),
+          spread(cacheNs),
+          median(mapNs).toFixed(1),
+          spread(mapNs),
+          within(rows.map((row) => row.cacheTables)),
+          within(rows.map((row) => row.mapTables)),
+          spread(runsOf.map((r, i) => rows[i]!.mapNs / r.memoryNs)),
+          `${correlation(
+            mapNs,
+            runsOf.map((r) => r.memoryNs),
+          ).toFixed(2)} ${correlation(
+            mapNs,
+            runsOf.map((r) => r.scatterNs),
+          ).toFixed(2)}`,
+          `${median(ratios).toFixed(2)}x`,
+          `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
+          spread(ratios),
+          Math.min(...ratios) >= GOAL ? "every run" : `${ratios.filter((r) => r >= GOAL).length} of ${ratios.length}`,
+        ]);
+      }
+    }
+    const widths = header.map((h, c) => Math.max(h.length, ...lines.map((line) => line[c]!.length)));
+    const format = (cells: string[]) =>
+      `| ${cells.map((text, c) => (c < 1 ? text.padEnd(widths[c]!) : text.padStart(widths[c]!))).join(" | ")} |`;
+    console.log(format(header));
+    console.log(`| ${widths.map((w, c) => (c < 1 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`);
+    for (const line of lines) console.log(format(line));
   }
-  const widths = header.map((h, c) => Math.max(h.length, ...lines.map((line) => line[c]!.length)));
-  const format = (cells: string[]) =>
-    `| ${cells.map((text, c) => (c < 1 ? text.padEnd(widths[c]!) : text.padStart(widths[c]!))).join(" | ")} |`;
-  console.log(format(header));
-  console.log(`| ${widths.map((w, c) => (c < 1 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`);
-  for (const line of lines) console.log(format(line));
 } finally {
   await rm(outDir, { recursive: true, force: true });
 }

@@ -107,8 +107,8 @@ function showResult(result: BenchResult): void {
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's caches into main memory` +
     `, timed in slices of about ${slice} ms.` +
-    ` A read from main memory took ${ns(result.memoryNs)} ns in this run (a chase through ${PROBE_BYTES >> 20} MiB` +
-    " timed the same way, each read's address the one before's value)." +
+    ` A read from main memory took ${ns(result.memoryNs)} ns in this run, ${ns(result.scatterNs)} ns a read when they` +
+    ` overlap (random lines of ${PROBE_BYTES >> 20} MiB timed the same way, each address the value read before, or not).` +
     ` This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
     (crossOriginIsolated
       ? " (cross-origin isolated)."
@@ -117,6 +117,7 @@ function showResult(result: BenchResult): void {
   Object.assign(shown.dataset, {
     tables: String(result.tables),
     memoryNs: String(result.memoryNs),
+    scatterNs: String(result.scatterNs),
     memoryRounds: result.memoryRounds.join(" "),
   });
   shown.hidden = false;

@@ -53,6 +53,8 @@ export interface BenchResult {
   /** The memory probe's ns per dependent load, timed as a row is ({@link MemoryProbe}), and each round's. */
   memoryNs: number;
   memoryRounds: number[];
+  /** The memory probe's ns per load of random lines that may overlap. */
+  scatterNs: number;
   rows: BenchRow[];
   /** The benchmark cache's counters after the last round. */
   stats: BuildIdCacheStats;
@@ -105,11 +107,12 @@ const WARM_UP_MS = 60;
  */
 export const SETTLE_BYTES = 128 << 20;
 /**
- * Tables built for each part of each side, each in a worker (a heap) of its own, the rounds giving each a turn
- * after the other: a side's figure is the median of its tables' figures. Where V8 places one `Map`'s BigInts,
- * ID arrays and backing store decides its time: one build in a run made that run's `Map` row.
+ * Tables built for each part of each side by default, each in a worker (a heap) of its own, the rounds giving
+ * each a turn after the other, a side's figure the median of its tables'. One: tables built apart in one run
+ * came within a few percent of each other while runs differed by up to 40% (README), so the heap layout is
+ * not what moves a run; more tables (`?tables=N` on the page) show that again at N times a round's cost.
  */
-export const TABLES = 3;
+export const TABLES = 1;
 /** Bytes the memory probe chases through, one random 64-byte line after another: as large as the `Map` at 65,536 keys. */
 export const PROBE_BYTES = 16 << 20;
 /** Dependent loads in a turn of the memory probe. */
@@ -422,15 +425,18 @@ export interface Timer {
 }
 
 /**
- * The machine's memory latency, timed beside the rows and as they are: each round a turn of
- * {@link PROBE_LOADS} dependent loads along one random cycle through {@link PROBE_BYTES}, a 64-byte line at a
- * time, after the same sweep. Each load's address is the value the one before read, so no two overlap: the
- * time of one step of a `Map` hit's chain of loads through its entries, on this machine, in this run.
+ * The machine's memory, timed beside the rows and as they are, after the same sweep, each round a turn of
+ * {@link PROBE_LOADS} loads of random 64-byte lines of {@link PROBE_BYTES} in each of two ways (its rows):
+ * "chase", each load's address the value the one before read (one random cycle through every line), so no
+ * two overlap: the latency of one step of a `Map` hit's chain of loads; "scatter", each load's address from
+ * an array read in order, so the core overlaps as many as it can, as the lookups of a pass overlap: the
+ * memory's throughput for random lines.
  */
 export class MemoryProbe implements Timer {
-  readonly #timed: Timed;
+  readonly #timed: [Timed, Timed];
   readonly #sweep = new Sweep();
   #at = 0;
+  #sink = 0;
   readonly #resolution: number;
 
   constructor(resolution: number) {
@@ -448,29 +454,36 @@ export class MemoryProbe implements Timer {
     }
     const next = new Int32Array(PROBE_BYTES / 4);
     for (let i = 0; i < lines; i++) next[order[i]! * 16] = order[(i + 1) % lines]! * 16;
-    this.#timed = new Timed((from, to) => {
-      let at = this.#at;
-      for (let i = from; i < to; i++) at = next[at]!;
-      this.#at = at;
-    });
+    const scattered = order.subarray(0, PROBE_LOADS).map((line) => line * 16);
+    this.#timed = [
+      new Timed((from, to) => {
+        let at = this.#at;
+        for (let i = from; i < to; i++) at = next[at]!;
+        this.#at = at;
+      }),
+      new Timed((from, to) => {
+        let sink = this.#sink;
+        for (let i = from; i < to; i++) sink ^= next[scattered[i]!]!;
+        this.#sink = sink;
+      }),
+    ];
   }
 
-  warm(): void {
-    warmAndPlan(this.#timed, PROBE_LOADS, PROBE_LOADS, this.#resolution);
+  warm(row: number): void {
+    warmAndPlan(this.#timed[row]!, PROBE_LOADS, PROBE_LOADS, this.#resolution);
   }
 
-  turn(_row: number, round: number): void {
+  turn(row: number, round: number): void {
     this.#sweep.read();
-    this.#timed.turn(PROBE_LOADS, PROBE_LOADS, round);
+    this.#timed[row]!.turn(PROBE_LOADS, PROBE_LOADS, round);
   }
 
   fastest(): [number, number, number][] {
-    const t = this.#timed;
-    return [[t.fastest(PROBE_LOADS), t.fastest(PROBE_LOADS, 0), t.fastest(PROBE_LOADS, 1)]];
+    return this.#timed.map((t) => [t.fastest(PROBE_LOADS), t.fastest(PROBE_LOADS, 0), t.fastest(PROBE_LOADS, 1)]);
   }
 
   finish(): SideResult {
-    return { rounds: [this.#timed.rounds], checksum: this.#at ^ this.#sweep.value };
+    return { rounds: this.#timed.map((t) => t.rounds), checksum: this.#at ^ this.#sink ^ this.#sweep.value };
   }
 }
 
@@ -734,7 +747,7 @@ export async function runBenchmark(
     const map = await openSide("map");
     const probe = await opened("memory", "lookups");
     progress({ step: "warming up" });
-    await probe.warm(0);
+    for (const row of [0, 1]) await probe.warm(row);
     for (let row = 0; row < OPERATIONS.length; row++) {
       await cache.warm(row);
       await map.warm(row);
@@ -760,7 +773,7 @@ export async function runBenchmark(
       progress({
         step: round < MIN_ROUNDS ? `round ${round + 1} of ${MIN_ROUNDS}` : `round ${round + 1}, until the halves agree`,
       });
-      await probe.turn(0, round);
+      for (const row of [0, 1]) await probe.turn(row, round);
       for (let k = 0; k < OPERATIONS.length; k++) {
         const row = (k + round) % OPERATIONS.length;
         for (const side of round % 2 === 0 ? [cache, map] : [map, cache]) await side.turn(row, round);
@@ -798,6 +811,7 @@ export async function runBenchmark(
       tables,
       memoryNs: probeFastest[0]![0],
       memoryRounds: probeEnd.rounds[0]!,
+      scatterNs: probeFastest[1]![0],
       rows,
       stats: cacheEnd.stats!,
       checksum: cacheEnd.checksum ^ mapEnd.checksum ^ probeEnd.checksum,

@@ -9,7 +9,6 @@ import {
   type PartName,
   ROW_PART,
   runBenchmark,
-  TABLES,
   type WorkerName,
 } from "../../web/bench.js";
 
@@ -131,7 +130,7 @@ it("times the lookup rows on tables built before the rounds, which nothing inser
   ).toEqual([]);
 }, 300_000);
 
-it("builds each part of each side in several heaps, gives every table a turn in every round, and reports each side's median with every table's figure", async () => {
+it("times the memory probe beside the rows in every round; asked for several tables, builds each in a heap of its own, gives each a turn in every round and reports each side's median with every table's figure", async () => {
   // Handles that time nothing: each opened table answers its figures, the Map's third lookup table three times slower.
   const opened: { side: WorkerName; part: PartName; turns: string[] }[] = [];
   const open: OpenSide = async (side, part) => {
@@ -147,16 +146,16 @@ it("builds each part of each side in several heaps, gives every table a turn in 
       close() {},
     };
   };
-  const result = await runBenchmark(1024, () => {}, { open });
-  expect(result.tables).toBe(TABLES);
-  expect(TABLES, "tables per part and side").toBeGreaterThanOrEqual(3);
+  const tables = 3;
+  const result = await runBenchmark(1024, () => {}, { open, tables });
+  expect(result.tables).toBe(tables);
   for (const side of ["cache", "map"] as const) {
     for (const part of ["lookups", "inserts"] as const) {
-      const tables = opened.filter((t) => t.side === side && t.part === part);
-      expect(tables.length, `${side} ${part} tables`).toBe(TABLES);
+      const built = opened.filter((t) => t.side === side && t.part === part);
+      expect(built.length, `${side} ${part} tables`).toBe(tables);
       // Every round times each of the part's rows on every one of its tables.
       const rows = ROW_PART.flatMap((p, row) => (p === part ? [row] : []));
-      for (const table of tables) {
+      for (const table of built) {
         for (let round = 0; round < result.rounds; round++) {
           expect(
             table.turns.filter((turn) => turn.startsWith(`${round}:`)).toSorted(),
@@ -166,14 +165,19 @@ it("builds each part of each side in several heaps, gives every table a turn in 
       }
     }
   }
-  expect(opened.filter((t) => t.side === "memory").length, "memory probes").toBe(1);
-  expect(result.memoryNs).toBe(90);
+  // The memory probe, in a heap of its own, times its two rows (dependent and overlapping reads) in every round.
+  const probes = opened.filter((t) => t.side === "memory");
+  expect(probes.length, "memory probes").toBe(1);
+  for (let round = 0; round < result.rounds; round++) {
+    expect(probes[0]!.turns.filter((turn) => turn.startsWith(`${round}:`))).toEqual([`${round}:0`, `${round}:1`]);
+  }
+  expect([result.memoryNs, result.scatterNs]).toEqual([90, 90]);
   for (const row of result.rows) {
     const slow = ROW_PART[OPERATIONS.indexOf(row.operation)] === "lookups";
     expect(row.mapTables, row.operation).toEqual(
-      Array.from({ length: TABLES }, (_, i) => (slow && i === 2 ? 300 : 100)),
+      Array.from({ length: tables }, (_, i) => (slow && i === 2 ? 300 : 100)),
     );
-    expect(row.cacheTables, row.operation).toEqual(Array(TABLES).fill(20));
+    expect(row.cacheTables, row.operation).toEqual(Array(tables).fill(20));
     expect(row.mapNs, `${row.operation}: the median of the Map's tables`).toBe(100);
     expect(row.ratio).toBe(5);
   }
