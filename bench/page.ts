@@ -7,9 +7,10 @@
 // every table's own figure (each side's tables are built several times a run, in new workers), so a spread can be
 // told the machine's (the probe moves with it), the heap layout's (a run's tables differ) or the moment's.
 // --tables 1,3 takes turns between tables per part in each run (1 is the method before several tables), a table each.
-//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --not-isolated]
+// --save FILE writes every run as JSON (each round's turns included), after each run.
+//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --save FILE --not-isolated]
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -32,6 +33,9 @@ interface PageRow {
   /** Each table's own figure; cacheNs and mapNs are their medians. */
   cacheTables: number[];
   mapTables: number[];
+  /** Each round's whole turn as timed, ns per operation, every table's in turn. */
+  cacheRounds: number[];
+  mapRounds: number[];
 }
 
 /** What one run of the page reports. */
@@ -51,6 +55,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     sizes: { type: "string", default: "16384,65536" },
     tables: { type: "string" },
+    save: { type: "string" },
     "not-isolated": { type: "boolean", default: false },
   },
 });
@@ -144,11 +149,16 @@ try {
                   halves: d.halves!.split(" ").map(Number),
                   cacheTables: d.cacheTables!.split(" ").map(Number),
                   mapTables: d.mapTables!.split(" ").map(Number),
+                  cacheRounds: d.cacheRounds!.split(" ").map(Number),
+                  mapRounds: d.mapRounds!.split(" ").map(Number),
                 };
               }),
             ),
           };
           results.get(caseName({ tables, size }))!.push(result);
+          if (values.save) {
+            await writeFile(values.save, `${JSON.stringify({ version, runs: [...results.values()].flat() })}\n`);
+          }
           const figures = result.rows.map(
             (row) =>
               `  ${row.operation.padEnd(18)} ${row.cacheNs.toFixed(1).padStart(6)} ${row.mapNs.toFixed(1).padStart(7)} ns` +
