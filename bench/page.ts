@@ -7,8 +7,8 @@
 // every table's own figure (each side's tables are built several times a run, in new workers), so a spread can be
 // told the machine's (the probe moves with it), the heap layout's (a run's tables differ) or the moment's.
 // --tables 1,3 takes turns between tables per part in each run (1 is the method before several tables), a table each.
-// --save FILE writes every run as JSON (each round's turns included), after each run.
-//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --save FILE --not-isolated]
+// --save FILE writes every run as JSON (each round's turns included), after each run; --js-flags passes V8 flags.
+//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --save FILE --js-flags F --not-isolated]
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -56,6 +56,7 @@ const { values } = parseArgs({
     sizes: { type: "string", default: "16384,65536" },
     tables: { type: "string" },
     save: { type: "string" },
+    "js-flags": { type: "string" },
     "not-isolated": { type: "boolean", default: false },
   },
 });
@@ -112,7 +113,7 @@ const outDir = await mkdtemp(join(tmpdir(), "buildid-cache-page-bench-"));
 try {
   await build({ root: WEB, configFile: join(WEB, "vite.config.ts"), logLevel: "warn", build: { outDir } });
   const server = await serveStatic(outDir, {}, { isolated: !values["not-isolated"] });
-  const browser = await launchChromium();
+  const browser = await launchChromium(values["js-flags"] ? [`--js-flags=${values["js-flags"]}`] : []);
   const version = browser.context.browser()?.version() ?? "unknown";
   const started = uptime();
   const results = new Map<string, PageRun[]>(cases.map((c) => [caseName(c), []]));
@@ -180,7 +181,8 @@ try {
 
   const first = [...results.values()][0]![0]!;
   console.log(
-    `Chromium ${version} (headless, ${CHROMIUM_ARGS.join(" ")}), ${cpus()[0]?.model ?? "cpu"} x ${cpus().length}`,
+    `Chromium ${version} (headless, ${CHROMIUM_ARGS.join(" ")}${values["js-flags"] ? ` --js-flags=${values["js-flags"]}` : ""}),` +
+      ` ${cpus()[0]?.model ?? "cpu"} x ${cpus().length}`,
   );
   console.log(`page ${first.isolated ? "cross-origin isolated" : "NOT cross-origin isolated"}; ${first.method}`);
   console.log(`load: at the start ${started}`);
