@@ -115,8 +115,8 @@ export const SETTLE_BYTES = 128 << 20;
 export const TABLES = 1;
 /** Bytes the memory probe chases through, one random 64-byte line after another: as large as the `Map` at 65,536 keys. */
 export const PROBE_BYTES = 16 << 20;
-/** Dependent loads in a turn of the memory probe. */
-const PROBE_LOADS = 16_384;
+/** Loads in a turn of the memory probe: dependent ones, then overlapping ones (more, so a turn lasts long enough to time). */
+const PROBE_LOADS = [16_384, 131_072] as const;
 
 /** Keys `first` to `first + count - 1` as slab addresses, shuffled by an LCG started at `seed`. */
 function shuffledInodes(count: number, first: number, seed: number): BigUint64Array {
@@ -426,7 +426,7 @@ export interface Timer {
 
 /**
  * The machine's memory, timed beside the rows and as they are, after the same sweep, each round a turn of
- * {@link PROBE_LOADS} loads of random 64-byte lines of {@link PROBE_BYTES} in each of two ways (its rows):
+ * loads ({@link PROBE_LOADS}) of random 64-byte lines of {@link PROBE_BYTES} in each of two ways (its rows):
  * "chase", each load's address the value the one before read (one random cycle through every line), so no
  * two overlap: the latency of one step of a `Map` hit's chain of loads; "scatter", each load's address from
  * an array read in order, so the core overlaps as many as it can, as the lookups of a pass overlap: the
@@ -454,7 +454,7 @@ export class MemoryProbe implements Timer {
     }
     const next = new Int32Array(PROBE_BYTES / 4);
     for (let i = 0; i < lines; i++) next[order[i]! * 16] = order[(i + 1) % lines]! * 16;
-    const scattered = order.subarray(0, PROBE_LOADS).map((line) => line * 16);
+    const scattered = order.subarray(0, PROBE_LOADS[1]).map((line) => line * 16);
     this.#timed = [
       new Timed((from, to) => {
         let at = this.#at;
@@ -470,16 +470,21 @@ export class MemoryProbe implements Timer {
   }
 
   warm(row: number): void {
-    warmAndPlan(this.#timed[row]!, PROBE_LOADS, PROBE_LOADS, this.#resolution);
+    const loads = PROBE_LOADS[row as 0 | 1];
+    warmAndPlan(this.#timed[row]!, loads, loads, this.#resolution);
   }
 
   turn(row: number, round: number): void {
     this.#sweep.read();
-    this.#timed[row]!.turn(PROBE_LOADS, PROBE_LOADS, round);
+    const loads = PROBE_LOADS[row as 0 | 1];
+    this.#timed[row]!.turn(loads, loads, round);
   }
 
   fastest(): [number, number, number][] {
-    return this.#timed.map((t) => [t.fastest(PROBE_LOADS), t.fastest(PROBE_LOADS, 0), t.fastest(PROBE_LOADS, 1)]);
+    return this.#timed.map((t, row) => {
+      const loads = PROBE_LOADS[row as 0 | 1];
+      return [t.fastest(loads), t.fastest(loads, 0), t.fastest(loads, 1)];
+    });
   }
 
   finish(): SideResult {
