@@ -105,6 +105,12 @@ const correlation = (xs: number[], ys: number[]) => {
   }
   return sxy / Math.sqrt(sxx * syy);
 };
+/** How `ns` (one per run) follows each run's probe figure `probe`, as Pearson's r. */
+const rOf = (ns: number[], runs: PageRun[], probe: "memoryNs" | "scatterNs") =>
+  correlation(
+    ns,
+    runs.map((run) => run[probe]),
+  ).toFixed(2);
 /** Per run, how far its tables lay apart ((highest - lowest) ÷ median); the median over the runs, in percent. */
 const within = (runs: number[][]) =>
   `${(100 * median(runs.map((xs) => (Math.max(...xs) - Math.min(...xs)) / median(xs)))).toFixed(1)}%`;
@@ -246,13 +252,7 @@ try {
           within(rows.map((row) => row.cacheTables)),
           within(rows.map((row) => row.mapTables)),
           spread(runsOf.map((r, i) => rows[i]!.mapNs / r.memoryNs)),
-          `${correlation(
-            mapNs,
-            runsOf.map((r) => r.memoryNs),
-          ).toFixed(2)} ${correlation(
-            mapNs,
-            runsOf.map((r) => r.scatterNs),
-          ).toFixed(2)}`,
+          runsOf.length < 3 ? "-" : `${rOf(mapNs, runsOf, "memoryNs")} ${rOf(mapNs, runsOf, "scatterNs")}`,
           `${median(ratios).toFixed(2)}x`,
           `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
           spread(ratios),
