@@ -3,9 +3,14 @@
 // make it cross-origin isolated, unless --not-isolated), and for each run opens a new tab, picks the size,
 // presses Run and reads the table. Sizes alternate within a run; the table gives each row's figures over the runs,
 // with how far each side's own figure moved, so a spread can be told the cache's or the Map's.
-//   npm run bench:page [-- --runs N --sizes 16384,65536 --not-isolated]
+// Each run also gives the page's memory probe (ns per dependent read from main memory, timed beside the rows) and
+// every table's own figure (each side's tables are built several times a run, in new workers), so a spread can be
+// told the machine's (the probe moves with it), the heap layout's (a run's tables differ) or the moment's.
+// --tables 1,3 takes turns between tables per part in each run (1 is the method before several tables), a table each.
+// --save FILE writes every run as JSON (each round's turns included), after each run; --js-flags passes V8 flags.
+//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --save FILE --js-flags F --not-isolated]
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -25,6 +30,12 @@ interface PageRow {
   ratio: number;
   /** The ratio from the even rounds alone and from the odd ones. */
   halves: number[];
+  /** Each table's own figure; cacheNs and mapNs are their medians. */
+  cacheTables: number[];
+  mapTables: number[];
+  /** Each round's whole turn as timed, ns per operation, every table's in turn. */
+  cacheRounds: number[];
+  mapRounds: number[];
 }
 
 /** What one run of the page reports. */
@@ -33,17 +44,33 @@ interface PageRun {
   rows: PageRow[];
   method: string;
   isolated: boolean;
+  tables: number;
+  /** The memory probe's ns per dependent read in this run, and per read that may overlap. */
+  memoryNs: number;
+  scatterNs: number;
 }
 
 const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "5" },
     sizes: { type: "string", default: "16384,65536" },
+    tables: { type: "string" },
+    save: { type: "string" },
+    "js-flags": { type: "string" },
     "not-isolated": { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
 const sizes = values.sizes.split(",").map(Number);
+/** The page's tables per part for each turn of a run: its default (undefined), or each of --tables. */
+const methods = values.tables === undefined ? [undefined] : values.tables.split(",").map(Number);
+for (const tables of methods) {
+  if (tables !== undefined && (!Number.isInteger(tables) || tables < 1)) {
+    throw new RangeError(`--tables must list integers >= 1, got ${values.tables}`);
+  }
+}
+const cases = methods.flatMap((tables) => sizes.map((size) => ({ tables, size })));
+const caseName = ({ tables, size }: (typeof cases)[number]) => `${tables ?? "default"}:${size}`;
 if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be an integer >= 1, got ${values.runs}`);
 for (const size of sizes) {
   if (![1024, 16384, 65536, 262144].includes(size)) {
@@ -61,21 +88,47 @@ const load = () =>
     .map((x) => x.toFixed(2))
     .join(" ");
 const uptime = () => execFileSync("uptime", { encoding: "utf8" }).trim();
+/** How far the furthest of `xs` lies from their median, in percent of it. */
+const spread = (xs: number[]) => {
+  const mid = median(xs);
+  return `±${((100 * Math.max(Math.max(...xs) - mid, mid - Math.min(...xs))) / mid).toFixed(1)}%`;
+};
+/** Pearson's correlation of `xs` and `ys`. */
+const correlation = (xs: number[], ys: number[]) => {
+  const mean = (vs: number[]) => vs.reduce((a, b) => a + b, 0) / vs.length;
+  const [mx, my] = [mean(xs), mean(ys)];
+  let [sxy, sxx, syy] = [0, 0, 0];
+  for (let i = 0; i < xs.length; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+    sxx += (xs[i]! - mx) ** 2;
+    syy += (ys[i]! - my) ** 2;
+  }
+  return sxy / Math.sqrt(sxx * syy);
+};
+/** How `ns` (one per run) follows each run's probe figure `probe`, as Pearson's r. */
+const rOf = (ns: number[], runs: PageRun[], probe: "memoryNs" | "scatterNs") =>
+  correlation(
+    ns,
+    runs.map((run) => run[probe]),
+  ).toFixed(2);
+/** Per run, how far its tables lay apart ((highest - lowest) ÷ median); the median over the runs, in percent. */
+const within = (runs: number[][]) =>
+  `${(100 * median(runs.map((xs) => (Math.max(...xs) - Math.min(...xs)) / median(xs)))).toFixed(1)}%`;
 
 const outDir = await mkdtemp(join(tmpdir(), "buildid-cache-page-bench-"));
 try {
   await build({ root: WEB, configFile: join(WEB, "vite.config.ts"), logLevel: "warn", build: { outDir } });
   const server = await serveStatic(outDir, {}, { isolated: !values["not-isolated"] });
-  const browser = await launchChromium();
+  const browser = await launchChromium(values["js-flags"] ? [`--js-flags=${values["js-flags"]}`] : []);
   const version = browser.context.browser()?.version() ?? "unknown";
   const started = uptime();
-  const results = new Map<number, PageRun[]>(sizes.map((size) => [size, []]));
+  const results = new Map<string, PageRun[]>(cases.map((c) => [caseName(c), []]));
   try {
     for (let run = 0; run < runs; run++) {
-      for (const size of run % 2 === 0 ? sizes : sizes.toReversed()) {
+      for (const { tables, size } of run % 2 === 0 ? cases : cases.toReversed()) {
         const page = await browser.context.newPage();
         try {
-          await page.goto(server.url);
+          await page.goto(tables === undefined ? server.url : `${server.url}?tables=${tables}`);
           await page.locator("body[data-ready]").waitFor();
           await page.locator("#bench-keys").selectOption(String(size));
           await page.locator("#bench-run").click();
@@ -89,6 +142,9 @@ try {
             keys: size,
             isolated: await page.evaluate(() => crossOriginIsolated),
             method: (await page.locator("#bench-method").textContent()) ?? "",
+            tables: Number(await page.locator("#bench-result").getAttribute("data-tables")),
+            memoryNs: Number(await page.locator("#bench-result").getAttribute("data-memory-ns")),
+            scatterNs: Number(await page.locator("#bench-result").getAttribute("data-scatter-ns")),
             rows: await page.locator("#bench-table tbody tr").evaluateAll((trs) =>
               trs.map((tr) => {
                 const d = (tr as HTMLElement).dataset;
@@ -98,18 +154,26 @@ try {
                   mapNs: Number(d.mapNs),
                   ratio: Number(d.ratio),
                   halves: d.halves!.split(" ").map(Number),
+                  cacheTables: d.cacheTables!.split(" ").map(Number),
+                  mapTables: d.mapTables!.split(" ").map(Number),
+                  cacheRounds: d.cacheRounds!.split(" ").map(Number),
+                  mapRounds: d.mapRounds!.split(" ").map(Number),
                 };
               }),
             ),
           };
-          results.get(size)!.push(result);
+          results.get(caseName({ tables, size }))!.push(result);
+          if (values.save) {
+            await writeFile(values.save, `${JSON.stringify({ version, runs: [...results.values()].flat() })}\n`);
+          }
           const figures = result.rows.map(
             (row) =>
               `  ${row.operation.padEnd(18)} ${row.cacheNs.toFixed(1).padStart(6)} ${row.mapNs.toFixed(1).padStart(7)} ns` +
-              ` ${row.ratio.toFixed(2).padStart(6)}x (halves ${row.halves.map((h) => h.toFixed(2)).join(", ")})`,
+              ` ${row.ratio.toFixed(2).padStart(6)}x (halves ${row.halves.map((h) => h.toFixed(2)).join(", ")})` +
+              ` tables: cache ${row.cacheTables.map((x) => x.toFixed(1)).join(" ")}, Map ${row.mapTables.map((x) => x.toFixed(1)).join(" ")}`,
           );
           console.error(
-            `run ${run + 1}/${runs}, ${size} keys, load ${load()}: ${result.method}\n${figures.join("\n")}`,
+            `run ${run + 1}/${runs}, ${size} keys, ${result.tables} tables, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}): ${result.method}\n${figures.join("\n")}`,
           );
         } finally {
           await page.close();
@@ -123,60 +187,86 @@ try {
 
   const first = [...results.values()][0]![0]!;
   console.log(
-    `Chromium ${version} (headless, ${CHROMIUM_ARGS.join(" ")}), ${cpus()[0]?.model ?? "cpu"} x ${cpus().length}`,
+    `Chromium ${version} (headless, ${CHROMIUM_ARGS.join(" ")}${values["js-flags"] ? ` --js-flags=${values["js-flags"]}` : ""}),` +
+      ` ${cpus()[0]?.model ?? "cpu"} x ${cpus().length}`,
   );
   console.log(`page ${first.isolated ? "cross-origin isolated" : "NOT cross-origin isolated"}; ${first.method}`);
   console.log(`load: at the start ${started}`);
   console.log(`      at the end   ${uptime()}`);
   console.log(
-    `${runs} runs per size, each in a new tab with four new workers (each side's lookups and inserts). Per run: the page's` +
-      ` fastest round of each side; here the median of the runs, each side's spread around it, and each run's Map ÷ cache.`,
+    `${runs} runs per size, each in a new tab with new workers (each side's lookups and inserts, N tables of each, and` +
+      " a memory probe). Per run: each side's median of its tables' figures; here the median of the runs, each side's spread" +
+      " around it, and each run's Map ÷ cache. Within a run: how far a run's tables of one side lay apart, (highest - lowest)" +
+      " ÷ median, the median over the runs. Map ÷ probe: the spread of each run's Map time in dependent reads; r: how the runs' Map time follows the probe's dependent and overlapping reads.",
   );
-  console.log("");
-  const header = [
-    "operation",
-    "keys",
-    "cache ns",
-    "(spread)",
-    "Map ns",
-    "(spread)",
-    "Map ÷ cache",
-    "runs' ratios",
-    "spread",
-    `>= ${GOAL}x`,
-  ];
-  /** How far the furthest of `xs` lies from their median, in percent of it. */
-  const spread = (xs: number[]) => {
-    const mid = median(xs);
-    return `±${((100 * Math.max(Math.max(...xs) - mid, mid - Math.min(...xs))) / mid).toFixed(1)}%`;
-  };
-  const lines: string[][] = [];
-  for (const operation of first.rows.map((row) => row.operation)) {
+  for (const tables of methods) summarize(tables);
+
+  /** The table over the runs of the page with `tables` tables per part. */
+  function summarize(tables: number | undefined): void {
+    console.log("");
+    console.log(`${results.get(caseName({ tables, size: sizes[0]! }))![0]!.tables} tables per part and side:`);
     for (const size of sizes) {
-      const rows = results.get(size)!.map((r) => r.rows.find((row) => row.operation === operation)!);
-      const ratios = rows.map((row) => row.ratio);
-      const cacheNs = rows.map((row) => row.cacheNs);
-      const mapNs = rows.map((row) => row.mapNs);
-      lines.push([
-        operation,
-        size.toLocaleString("en"),
-        median(cacheNs).toFixed(1),
-        spread(cacheNs),
-        median(mapNs).toFixed(1),
-        spread(mapNs),
-        `${median(ratios).toFixed(2)}x`,
-        `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
-        spread(ratios),
-        Math.min(...ratios) >= GOAL ? "every run" : `${ratios.filter((r) => r >= GOAL).length} of ${ratios.length}`,
-      ]);
+      const runsOf = results.get(caseName({ tables, size }))!;
+      for (const [name, ns] of [
+        ["a dependent read", runsOf.map((r) => r.memoryNs)],
+        ["an overlapping read", runsOf.map((r) => r.scatterNs)],
+      ] as const) {
+        console.log(
+          `memory probe at ${size.toLocaleString("en")} keys, ${name}: ${median(ns).toFixed(1)} ns ${spread(ns)}` +
+            ` (runs: ${ns.map((x) => x.toFixed(1)).join(" ")})`,
+        );
+      }
     }
+    console.log("");
+    const header = [
+      "operation",
+      "keys",
+      "cache ns",
+      "(spread)",
+      "Map ns",
+      "(spread)",
+      "cache tables",
+      "Map tables",
+      "Map ÷ probe",
+      "r(Map, probe)",
+      "Map ÷ cache",
+      "runs' ratios",
+      "spread",
+      `>= ${GOAL}x`,
+    ];
+    const lines: string[][] = [];
+    for (const operation of first.rows.map((row) => row.operation)) {
+      for (const size of sizes) {
+        const runsOf = results.get(caseName({ tables, size }))!;
+        const rows = runsOf.map((r) => r.rows.find((row) => row.operation === operation)!);
+        const ratios = rows.map((row) => row.ratio);
+        const cacheNs = rows.map((row) => row.cacheNs);
+        const mapNs = rows.map((row) => row.mapNs);
+        lines.push([
+          operation,
+          size.toLocaleString("en"),
+          median(cacheNs).toFixed(1),
+          spread(cacheNs),
+          median(mapNs).toFixed(1),
+          spread(mapNs),
+          within(rows.map((row) => row.cacheTables)),
+          within(rows.map((row) => row.mapTables)),
+          spread(runsOf.map((r, i) => rows[i]!.mapNs / r.memoryNs)),
+          runsOf.length < 3 ? "-" : `${rOf(mapNs, runsOf, "memoryNs")} ${rOf(mapNs, runsOf, "scatterNs")}`,
+          `${median(ratios).toFixed(2)}x`,
+          `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
+          spread(ratios),
+          Math.min(...ratios) >= GOAL ? "every run" : `${ratios.filter((r) => r >= GOAL).length} of ${ratios.length}`,
+        ]);
+      }
+    }
+    const widths = header.map((h, c) => Math.max(h.length, ...lines.map((line) => line[c]!.length)));
+    const format = (cells: string[]) =>
+      `| ${cells.map((text, c) => (c < 1 ? text.padEnd(widths[c]!) : text.padStart(widths[c]!))).join(" | ")} |`;
+    console.log(format(header));
+    console.log(`| ${widths.map((w, c) => (c < 1 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`);
+    for (const line of lines) console.log(format(line));
   }
-  const widths = header.map((h, c) => Math.max(h.length, ...lines.map((line) => line[c]!.length)));
-  const format = (cells: string[]) =>
-    `| ${cells.map((text, c) => (c < 1 ? text.padEnd(widths[c]!) : text.padStart(widths[c]!))).join(" | ")} |`;
-  console.log(format(header));
-  console.log(`| ${widths.map((w, c) => (c < 1 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`);
-  for (const line of lines) console.log(format(line));
 } finally {
   await rm(outDir, { recursive: true, force: true });
 }

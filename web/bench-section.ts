@@ -5,6 +5,7 @@ import {
   type BenchResult,
   MIN_ROUNDS,
   type OpenSide,
+  PROBE_BYTES,
   runBenchmark,
   SETTLE_BYTES,
   SIDE_WORKER,
@@ -15,11 +16,11 @@ import type { SideReply, SideRequest, SideValue } from "./bench-worker.js";
 import { barChart } from "./chart.js";
 import { cell, element, messageOf } from "./dom.js";
 
-/** Opens one part of one side of the benchmark in a new worker of its own, so no two parts share a heap. */
+/** Opens one table of one part of one side of the benchmark, or its memory probe, in a new worker of its own: no two share a heap. */
 const openInWorker: OpenSide = async (side, part, keys, resolution) => {
   const worker = new Worker(new URL("./bench-worker.ts", import.meta.url), {
     type: "module",
-    name: SIDE_WORKER[side][part],
+    name: side === "memory" ? SIDE_WORKER.memory : SIDE_WORKER[side][part],
   });
   // Calls are made one at a time, so each reply answers the oldest pending call.
   const pending: { resolve: (value: SideValue) => void; reject: (error: Error) => void }[] = [];
@@ -76,10 +77,13 @@ function showResult(result: BenchResult): void {
       halves: row.halves.join(" "),
       cacheRounds: row.cacheRounds.join(" "),
       mapRounds: row.mapRounds.join(" "),
+      cacheTables: row.cacheTables.join(" "),
+      mapTables: row.mapTables.join(" "),
     });
     cell(tr, row.operation, "operation");
-    cell(tr, ns(row.cacheNs), "num cache-ns");
-    cell(tr, ns(row.mapNs), "num map-ns");
+    const eachTable = (figures: number[]) => `the median of ${figures.length}: ${figures.map(ns).join(", ")} ns`;
+    cell(tr, ns(row.cacheNs), "num cache-ns").title = eachTable(row.cacheTables);
+    cell(tr, ns(row.mapNs), "num map-ns").title = eachTable(row.mapTables);
     cell(tr, times(row.ratio), "num ratio");
     const [low, high] = row.halves.toSorted((a, b) => a - b);
     cell(tr, `${low!.toFixed(2)}–${times(high!)}`, "num halves");
@@ -95,15 +99,34 @@ function showResult(result: BenchResult): void {
         : ` (the two halves agreed within ${agree})`
       : `; the two halves still differed by more than ${agree} when the benchmark stopped: the machine was busy`) +
     "; each side's lookups and inserts in workers of their own, so no turn follows another's allocations in the same heap" +
+    (result.tables > 1
+      ? `; each built ${result.tables} times in new workers, every round timing each of them, a side's figure the median of its tables'` +
+        " (each time V8 lays a table out in its heap anew)"
+      : "") +
     `; the lookups on a table built once, each key looked up once and ${SETTLE_BYTES >> 20} MiB of short-lived objects allocated before the rounds, so that collections promoted it first` +
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's caches into main memory` +
     `, timed in slices of about ${slice} ms.` +
+    ` A read from main memory took ${ns(result.memoryNs)} ns in this run, ${ns(result.scatterNs)} ns a read when they` +
+    ` overlap (random lines of ${PROBE_BYTES >> 20} MiB timed the same way, each address the value read before, or not).` +
     ` This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
     (crossOriginIsolated
       ? " (cross-origin isolated)."
       : " (not cross-origin isolated: timings last longer, figures are noisier).");
-  element<HTMLElement>("#bench-result").hidden = false;
+  const shown = element<HTMLElement>("#bench-result");
+  Object.assign(shown.dataset, {
+    tables: String(result.tables),
+    memoryNs: String(result.memoryNs),
+    scatterNs: String(result.scatterNs),
+    memoryRounds: result.memoryRounds.join(" "),
+  });
+  shown.hidden = false;
+}
+
+/** Tables per part from the page's address (`?tables=N`, for `npm run bench:page -- --tables N`), else the default. */
+function tablesAsked(): number | undefined {
+  const asked = new URLSearchParams(location.search).get("tables");
+  return asked === null ? undefined : Number(asked);
 }
 
 /** Wires section 3; `showStats` hears the benchmark cache's counters after each run. */
@@ -113,10 +136,14 @@ export function mountBenchSection(showStats: (bench: BuildIdCacheStats) => void)
   element<HTMLFormElement>("#bench-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const keys = Number(element<HTMLSelectElement>("#bench-keys").value);
+    const tables = tablesAsked();
     button.disabled = true;
     try {
       const started = performance.now();
-      const result = await runBenchmark(keys, ({ step }) => (status.textContent = `Running: ${step}…`), openInWorker);
+      const result = await runBenchmark(keys, ({ step }) => (status.textContent = `Running: ${step}…`), {
+        open: openInWorker,
+        ...(tables !== undefined && { tables }),
+      });
       showResult(result);
       showStats(result.stats);
       const seconds = ((performance.now() - started) / 1000).toFixed(1);

@@ -1,9 +1,10 @@
-// One part of one side of the benchmark in a worker of its own, new for every run: the other parts' allocations live in other heaps.
-import { BenchSide, type PartName, type SideName, type SideResult } from "./bench.js";
+// One table of one part of one side of the benchmark (or its memory probe) in a worker of its own, new for every run:
+// the other tables' allocations live in other heaps.
+import { openTimer, type PartName, type SideResult, type Timer, type WorkerName } from "./bench.js";
 
 /** What the page posts: first the part of a side to open, then calls on it, each answered by a {@link SideReply}. */
 export type SideRequest =
-  | { call: "open"; side: SideName; part: PartName; keys: number; resolution: number }
+  | { call: "open"; side: WorkerName; part: PartName; keys: number; resolution: number }
   | { call: "warm"; row: number }
   | { call: "turn"; row: number; round: number }
   | { call: "fastest" }
@@ -15,9 +16,9 @@ export type SideReply = { type: "value"; value: SideValue } | { type: "error"; m
 /** What a call on a side answers. */
 export type SideValue = [number, number, number][] | SideResult | undefined;
 
-let bench: BenchSide | undefined;
+let bench: Timer | undefined;
 
-function answer(request: SideRequest, side: BenchSide | undefined): SideValue {
+function answer(request: SideRequest, side: Timer | undefined): SideValue {
   if (request.call === "open") return undefined;
   if (!side) throw new Error(`'${request.call}' before 'open'`);
   if (request.call === "warm") side.warm(request.row);
@@ -28,7 +29,7 @@ function answer(request: SideRequest, side: BenchSide | undefined): SideValue {
 
 self.onmessage = async ({ data }: MessageEvent<SideRequest>) => {
   try {
-    if (data.call === "open") bench = await BenchSide.create(data.side, data.part, data.keys, data.resolution);
+    if (data.call === "open") bench = await openTimer(data.side, data.part, data.keys, data.resolution);
     self.postMessage({ type: "value", value: answer(data, bench) } satisfies SideReply);
   } catch (error) {
     self.postMessage({

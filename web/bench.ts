@@ -1,5 +1,6 @@
 // The in-page benchmark: BuildIdCache against Map<bigint, Uint8Array>, in ns per operation.
-// Each side's lookups and inserts run in workers of their own (bench-worker.ts), new for every run: own heaps and JIT feedback.
+// Each side's lookups and inserts run in workers of their own (bench-worker.ts), several of each, new for every run:
+// own heaps, table layouts and JIT feedback.
 import { BUILD_ID_MAX, BuildIdCache, type BuildIdCacheStats } from "../src/index.js";
 
 /** The rows of the benchmark, in the order the page lists them. */
@@ -27,9 +28,12 @@ export interface BenchRow {
   ratio: number;
   /** The ratio from the even rounds alone and from the odd ones: how far one run's figure can be trusted. */
   halves: [number, number];
-  /** ns per operation of each round's whole turn, as timed (other programs' time included). */
+  /** ns per operation of each round's whole turn, as timed (other programs' time included), every table's in turn. */
   cacheRounds: number[];
   mapRounds: number[];
+  /** Each table's own figure (as {@link cacheNs}, one per build): cacheNs and mapNs are their medians. */
+  cacheTables: number[];
+  mapTables: number[];
 }
 
 /** The outcome of {@link runBenchmark}. */
@@ -44,6 +48,13 @@ export interface BenchResult {
   sliceMs: number;
   /** Whole passes in each side's turn, the same for every row and both sides: {@link turnPasses}. */
   turnPasses: number;
+  /** Tables built for each part of each side, each in a heap of its own: {@link TABLES}. */
+  tables: number;
+  /** The memory probe's ns per dependent load, timed as a row is ({@link MemoryProbe}), and each round's. */
+  memoryNs: number;
+  memoryRounds: number[];
+  /** The memory probe's ns per load of random lines that may overlap. */
+  scatterNs: number;
   rows: BenchRow[];
   /** The benchmark cache's counters after the last round. */
   stats: BuildIdCacheStats;
@@ -95,6 +106,17 @@ const WARM_UP_MS = 60;
  * the rounds, as a profiler's table has been through them after its first samples.
  */
 export const SETTLE_BYTES = 128 << 20;
+/**
+ * Tables built for each part of each side by default, each in a worker (a heap) of its own, the rounds giving
+ * each a turn after the other, a side's figure the median of its tables'. One: tables built apart in one run
+ * came within a few percent of each other while runs differed by up to 40% (README), so the heap layout is
+ * not what moves a run; more tables (`?tables=N` on the page) show that again at N times a round's cost.
+ */
+export const TABLES = 1;
+/** Bytes the memory probe chases through, one random 64-byte line after another: as large as the `Map` at 65,536 keys. */
+export const PROBE_BYTES = 16 << 20;
+/** Loads in a turn of the memory probe: dependent ones, then overlapping ones (more, so a turn lasts long enough to time). */
+const PROBE_LOADS = [16_384, 131_072] as const;
 
 /** Keys `first` to `first + count - 1` as slab addresses, shuffled by an LCG started at `seed`. */
 function shuffledInodes(count: number, first: number, seed: number): BigUint64Array {
@@ -143,6 +165,9 @@ const NEEDS: readonly ("nothing" | "present" | "full")[] = ["nothing", "present"
 /** One of the two implementations the benchmark compares. */
 export type SideName = "cache" | "map";
 
+/** What a worker of the benchmark times: a part of a side, or the memory probe ({@link MemoryProbe}). */
+export type WorkerName = SideName | "memory";
+
 /**
  * The two halves of a side, each on a table and in a heap of its own: "lookups", a table built once and
  * only looked up (hit, miss, batched), as a profiler's; "inserts", a table emptied and refilled.
@@ -152,10 +177,11 @@ export type PartName = "lookups" | "inserts";
 /** Which part times each row, in {@link OPERATIONS} order. */
 export const ROW_PART: readonly PartName[] = ["inserts", "lookups", "lookups", "lookups", "inserts"];
 
-/** The name of each side's workers on the page. */
-export const SIDE_WORKER: Record<SideName, Record<PartName, string>> = {
+/** The name of each side's workers on the page ({@link TABLES} of each), and of the memory probe's. */
+export const SIDE_WORKER: Record<SideName, Record<PartName, string>> & { memory: string } = {
   cache: { lookups: "benchmark: BuildIdCache, lookups", inserts: "benchmark: BuildIdCache, inserts" },
   map: { lookups: "benchmark: Map, lookups", inserts: "benchmark: Map, inserts" },
+  memory: "benchmark: memory latency",
 };
 
 /** One side's table and its bodies: a pass of each row (in {@link OPERATIONS} order), a fill and a hit pass. */
@@ -349,6 +375,128 @@ export interface SideResult {
   checksum: number;
 }
 
+/** {@link SWEEP_BYTES} of a worker's own, read before every timed turn. */
+class Sweep {
+  // Written once, so its pages are its own rather than the kernel's one page of zeros.
+  readonly #bytes = new Int32Array(SWEEP_BYTES / 4).fill(1);
+  /** What the reads returned, folded with XOR, so none is dropped. */
+  value = 0;
+
+  /** Reads every 64-byte line once. */
+  read(): void {
+    const bytes = this.#bytes;
+    let value = this.value;
+    for (let i = 0; i < bytes.length; i += 16) value ^= bytes[i]!;
+    this.value = value;
+  }
+}
+
+/**
+ * Untimed passes of `timed`'s body over `keys` keys for at least {@link WARM_UP_MS} (V8 and Liftoff tier up),
+ * then its turn of `ops` keys planned in slices from a pass's time on a timer stepping `resolution` ms.
+ */
+function warmAndPlan(timed: Timed, keys: number, ops: number, resolution: number): void {
+  const { body } = timed;
+  const start = performance.now();
+  for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) body(0, keys);
+  // A pass's time from enough passes in one timing that the timer's step is a small part of it;
+  // the fastest of three, as a collection or a deoptimization can stretch any one of them.
+  let passMs = Number.POSITIVE_INFINITY;
+  for (let trial = 0; trial < 3; trial++) {
+    for (let passes = 1; ; passes *= 2) {
+      const t0 = performance.now();
+      for (let p = 0; p < passes; p++) body(0, keys);
+      const ms = performance.now() - t0;
+      if (ms < TIMER_STEPS * resolution) continue;
+      passMs = Math.min(passMs, ms / passes);
+      break;
+    }
+  }
+  timed.plan(ops, (ops / keys) * passMs, sliceFor(resolution));
+}
+
+/** What the benchmark times in a worker: a {@link BenchSide} or the {@link MemoryProbe}, each call one of its rows. */
+export interface Timer {
+  warm(row: number): void;
+  turn(row: number, round: number): void;
+  /** Per row: ns per operation from each slice's fastest round of all rounds, of the even and of the odd ones. */
+  fastest(): [number, number, number][];
+  finish(): SideResult;
+}
+
+/**
+ * The machine's memory, timed beside the rows and as they are, after the same sweep, each round a turn of
+ * loads ({@link PROBE_LOADS}) of random 64-byte lines of {@link PROBE_BYTES} in each of two ways (its rows):
+ * "chase", each load's address the value the one before read (one random cycle through every line), so no
+ * two overlap: the latency of one step of a `Map` hit's chain of loads; "scatter", each load's address from
+ * an array read in order, so the core overlaps as many as it can, as the lookups of a pass overlap: the
+ * memory's throughput for random lines.
+ */
+export class MemoryProbe implements Timer {
+  readonly #timed: [Timed, Timed];
+  readonly #sweep = new Sweep();
+  #at = 0;
+  #sink = 0;
+  readonly #resolution: number;
+
+  constructor(resolution: number) {
+    this.#resolution = resolution;
+    const lines = PROBE_BYTES / 64;
+    const order = Int32Array.from({ length: lines }, (_, i) => i);
+    // Sattolo's shuffle: one cycle through every line.
+    let seed = 0x2545f491;
+    for (let i = lines - 1; i > 0; i--) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      const j = seed % i;
+      const t = order[i]!;
+      order[i] = order[j]!;
+      order[j] = t;
+    }
+    const next = new Int32Array(PROBE_BYTES / 4);
+    for (let i = 0; i < lines; i++) next[order[i]! * 16] = order[(i + 1) % lines]! * 16;
+    const scattered = order.subarray(0, PROBE_LOADS[1]).map((line) => line * 16);
+    this.#timed = [
+      new Timed((from, to) => {
+        let at = this.#at;
+        for (let i = from; i < to; i++) at = next[at]!;
+        this.#at = at;
+      }),
+      new Timed((from, to) => {
+        let sink = this.#sink;
+        for (let i = from; i < to; i++) sink ^= next[scattered[i]!]!;
+        this.#sink = sink;
+      }),
+    ];
+  }
+
+  warm(row: number): void {
+    const loads = PROBE_LOADS[row as 0 | 1];
+    warmAndPlan(this.#timed[row]!, loads, loads, this.#resolution);
+  }
+
+  turn(row: number, round: number): void {
+    this.#sweep.read();
+    const loads = PROBE_LOADS[row as 0 | 1];
+    this.#timed[row]!.turn(loads, loads, round);
+  }
+
+  fastest(): [number, number, number][] {
+    return this.#timed.map((t, row) => {
+      const loads = PROBE_LOADS[row as 0 | 1];
+      return [t.fastest(loads), t.fastest(loads, 0), t.fastest(loads, 1)];
+    });
+  }
+
+  finish(): SideResult {
+    return { rounds: this.#timed.map((t) => t.rounds), checksum: this.#at ^ this.#sink ^ this.#sweep.value };
+  }
+}
+
+/** Opens what worker `side` times: part `part` of a side ({@link BenchSide.create}), or the memory probe. */
+export async function openTimer(side: WorkerName, part: PartName, keys: number, resolution: number): Promise<Timer> {
+  return side === "memory" ? new MemoryProbe(resolution) : await BenchSide.create(side, part, keys, resolution);
+}
+
 /** Allocates `bytes` in short-lived small arrays; returns something of them so none is dropped. */
 function churn(bytes: number): number {
   let last: number[] = [];
@@ -367,7 +515,7 @@ function churn(bytes: number): number {
  * at 65,536 keys, and a lookup table refilled in the rounds was timed young in some rounds and promoted
  * in others, and through the collections that copied it.
  */
-export class BenchSide {
+export class BenchSide implements Timer {
   readonly #part: PartName;
   readonly #bodies: Bodies;
   readonly #timed: Timed[];
@@ -376,9 +524,7 @@ export class BenchSide {
   readonly #resolution: number;
   /** What the table holds now, after the last row that ran on it. */
   #holds: "nothing" | "inserted" | "present" | "churned" = "nothing";
-  // Written once, so its pages are its own rather than the kernel's one page of zeros.
-  readonly #sweep = new Int32Array(SWEEP_BYTES / 4).fill(1);
-  #swept = 0;
+  readonly #sweep = new Sweep();
 
   private constructor(part: PartName, bodies: Bodies, keys: number, resolution: number) {
     this.#part = part;
@@ -398,7 +544,7 @@ export class BenchSide {
     if (part === "lookups") {
       bench.#prepare(ROW_PART.indexOf("lookups"));
       bench.#holds = "present";
-      bench.#swept ^= churn(SETTLE_BYTES);
+      bench.#sweep.value ^= churn(SETTLE_BYTES);
     }
     return bench;
   }
@@ -426,25 +572,9 @@ export class BenchSide {
 
   /** Warms row `row`'s body (untimed passes, V8 and Liftoff tier up) and plans its turn's slices. */
   warm(row: number): void {
-    const { body } = this.#row(row);
-    const keys = this.#keys;
+    const timed = this.#row(row);
     this.#prepare(row);
-    const start = performance.now();
-    for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) body(0, keys);
-    // A pass's time from enough passes in one timing that the timer's step is a small part of it;
-    // the fastest of three, as a collection or a deoptimization can stretch any one of them.
-    let passMs = Number.POSITIVE_INFINITY;
-    for (let trial = 0; trial < 3; trial++) {
-      for (let passes = 1; ; passes *= 2) {
-        const t0 = performance.now();
-        for (let p = 0; p < passes; p++) body(0, keys);
-        const ms = performance.now() - t0;
-        if (ms < TIMER_STEPS * this.#resolution) continue;
-        passMs = Math.min(passMs, ms / passes);
-        break;
-      }
-    }
-    this.#timed[row]!.plan(this.#ops, turnPasses(keys) * passMs, sliceFor(this.#resolution));
+    warmAndPlan(timed, this.#keys, this.#ops, this.#resolution);
     this.#after(row);
   }
 
@@ -453,10 +583,7 @@ export class BenchSide {
     const timed = this.#row(row);
     this.#prepare(row);
     // Whatever ran last (a refill, another row), every turn starts after the same sweep.
-    const sweep = this.#sweep;
-    let swept = this.#swept;
-    for (let i = 0; i < sweep.length; i += 16) swept ^= sweep[i]!;
-    this.#swept = swept;
+    this.#sweep.read();
     timed.turn(this.#keys, this.#ops, round);
     this.#after(row);
   }
@@ -473,12 +600,12 @@ export class BenchSide {
     return {
       rounds: this.#timed.map((t) => t.rounds),
       ...(stats && { stats }),
-      checksum: this.#bodies.sink() ^ this.#swept,
+      checksum: this.#bodies.sink() ^ this.#sweep.value,
     };
   }
 }
 
-/** A {@link BenchSide} wherever it runs: every call answers asynchronously. */
+/** A {@link Timer} wherever it runs: every call answers asynchronously. */
 export interface SideHandle {
   warm(row: number): Promise<void>;
   turn(row: number, round: number): Promise<void>;
@@ -488,60 +615,96 @@ export interface SideHandle {
   close(): void;
 }
 
-/** Opens part `part` of side `side` over `keys` keys on a timer that steps `resolution` ms. */
-export type OpenSide = (side: SideName, part: PartName, keys: number, resolution: number) => Promise<SideHandle>;
+/**
+ * Opens part `part` of side `side` over `keys` keys on a timer that steps `resolution` ms, each call a new
+ * heap on the page; `side` "memory" opens the memory probe (`part` "lookups").
+ */
+export type OpenSide = (side: WorkerName, part: PartName, keys: number, resolution: number) => Promise<SideHandle>;
 
 /** Every part in this heap: for tests that watch the sides' calls; the page opens each in a worker of its own. */
 export const openHere: OpenSide = async (side, part, keys, resolution) => {
-  const bench = await BenchSide.create(side, part, keys, resolution);
+  const timer = await openTimer(side, part, keys, resolution);
   return {
-    warm: async (row) => bench.warm(row),
-    turn: async (row, round) => bench.turn(row, round),
-    fastest: async () => bench.fastest(),
-    finish: async () => bench.finish(),
+    warm: async (row) => timer.warm(row),
+    turn: async (row, round) => timer.turn(row, round),
+    fastest: async () => timer.fastest(),
+    finish: async () => timer.finish(),
     close() {},
   };
 };
 
-/** One side's two parts, each row answered by the part that times it. */
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** One side's two parts, each built {@link TABLES} times, each row answered by the builds of the part that times it. */
 class Side {
-  constructor(readonly parts: Record<PartName, SideHandle>) {}
+  constructor(readonly parts: Record<PartName, SideHandle[]>) {}
 
-  warm(row: number): Promise<void> {
-    return this.parts[ROW_PART[row]!].warm(row);
+  async warm(row: number): Promise<void> {
+    for (const build of this.parts[ROW_PART[row]!]) await build.warm(row);
   }
 
-  turn(row: number, round: number): Promise<void> {
-    return this.parts[ROW_PART[row]!].turn(row, round);
+  /** Every build's turn of `row`, one after the other, the first of them rotating with the round. */
+  async turn(row: number, round: number): Promise<void> {
+    const builds = this.parts[ROW_PART[row]!];
+    for (let b = 0; b < builds.length; b++) await builds[(b + round) % builds.length]!.turn(row, round);
   }
 
-  async fastest(): Promise<[number, number, number][]> {
-    const [lookups, inserts] = [await this.parts.lookups.fastest(), await this.parts.inserts.fastest()];
-    return ROW_PART.map((part, row) => (part === "lookups" ? lookups : inserts)[row]!);
+  /** Per row, per build: ns per operation from all rounds, the even ones and the odd ones. */
+  async fastest(): Promise<[number, number, number][][]> {
+    const parts = { lookups: [] as [number, number, number][][], inserts: [] as [number, number, number][][] };
+    for (const part of ["lookups", "inserts"] as const) {
+      for (const build of this.parts[part]) parts[part].push(await build.fastest());
+    }
+    return ROW_PART.map((part, row) => parts[part].map((build) => build[row]!));
   }
 
-  /** Each row's rounds from its part; the two tables' counters added up, the rest of the stats the lookup table's. */
+  /** Each row's rounds from its part's builds; every table's counters added up, the rest of the stats the first lookup table's. */
   async finish(): Promise<SideResult> {
-    const [lookups, inserts] = [await this.parts.lookups.finish(), await this.parts.inserts.finish()];
-    const [a, b] = [lookups.stats, inserts.stats];
+    const ends = { lookups: [] as SideResult[], inserts: [] as SideResult[] };
+    for (const part of ["lookups", "inserts"] as const) {
+      for (const build of this.parts[part]) ends[part].push(await build.finish());
+    }
+    const all = [...ends.lookups, ...ends.inserts];
+    const first = ends.lookups[0]!.stats;
+    const add = (key: "inserts" | "updates" | "hits" | "misses" | "removals" | "evictions") =>
+      all.reduce((total, end) => total + (end.stats?.[key] ?? 0), 0);
     return {
-      rounds: ROW_PART.map((part, row) => (part === "lookups" ? lookups : inserts).rounds[row]!),
-      ...(a &&
-        b && {
-          stats: {
-            ...a,
-            inserts: a.inserts + b.inserts,
-            updates: a.updates + b.updates,
-            hits: a.hits + b.hits,
-            misses: a.misses + b.misses,
-            removals: a.removals + b.removals,
-            evictions: a.evictions + b.evictions,
-          },
-        }),
-      checksum: lookups.checksum ^ inserts.checksum,
+      rounds: ROW_PART.map((part, row) => ends[part].flatMap((end) => end.rounds[row]!)),
+      ...(first && {
+        stats: {
+          ...first,
+          inserts: add("inserts"),
+          updates: add("updates"),
+          hits: add("hits"),
+          misses: add("misses"),
+          removals: add("removals"),
+          evictions: add("evictions"),
+        },
+      }),
+      checksum: all.reduce((x, end) => x ^ end.checksum, 0),
     };
   }
 }
+
+/** Options of {@link runBenchmark}. */
+export interface BenchOptions {
+  /** Where each part runs: {@link openHere} unless given (the page: a worker each). */
+  open?: OpenSide;
+  /** Tables built for each part of each side: {@link TABLES} unless given. */
+  tables?: number;
+}
+
+/** A side's figure for one row: the median of its builds' figures, of all rounds, the even and the odd ones. */
+const medians = (builds: [number, number, number][]): [number, number, number] => [
+  median(builds.map((b) => b[0])),
+  median(builds.map((b) => b[1])),
+  median(builds.map((b) => b[2])),
+];
 
 /**
  * Times each of {@link OPERATIONS} over `keys` keys on a {@link BuildIdCache} of that capacity and
@@ -551,46 +714,56 @@ class Side {
  * ({@link BuildIdCache.findAt}), on the `Map` by the BigInt it is keyed by; a hit reads byte 19 of the ID
  * it found where each side hands it back (the cache's {@link BuildIdCache.foundId}, the Map's stored array),
  * neither copying it.
- * Each side is two {@link BenchSide} parts ({@link ROW_PART}) that `open` puts where they run (the page: a
- * worker each, so no part's turn follows another's allocations in the same heap), over the same keys from
- * the same seeds. The lookup rows run on a table built once, each key looked up once and the young
- * generation cycled ({@link SETTLE_BYTES}) before the rounds, as a profiler's table is after its first
- * samples. Every round times every row on both, one after the other, the rows rotated and the side going
- * first alternating. Each side's turn is {@link turnPasses} whole passes, started right after an untimed
- * read of {@link SWEEP_BYTES}, so both sides' turns start with their tables in main memory whatever ran
- * before; a turn is timed in short slices, and the figure is the sum of each slice's fastest round.
- * `progress` hears each step before it runs.
+ * Each side is two {@link BenchSide} parts ({@link ROW_PART}), each built `tables` times ({@link TABLES}) where
+ * `open` puts it (the page: a worker each, so no table's turn follows another's allocations in the same heap,
+ * and each has a heap layout of its own), over the same keys from the same seeds. The lookup rows run on
+ * tables built once, each key looked up once and the young generation cycled ({@link SETTLE_BYTES}) before
+ * the rounds, as a profiler's table is after its first samples. Every round times every row on every table
+ * of both sides, one after the other, the rows rotated and the side going first alternating, and a turn of the
+ * {@link MemoryProbe}. Each turn is {@link turnPasses} whole passes, started right after an untimed read of
+ * {@link SWEEP_BYTES}, so every turn starts with its table in main memory whatever ran before; a turn is timed
+ * in short slices, a table's figure is the sum of each slice's fastest round, and a side's the median of its
+ * tables'. `progress` hears each step before it runs.
  */
 export async function runBenchmark(
   keys: number,
   progress: (step: BenchProgress) => void,
-  open: OpenSide = openHere,
+  { open = openHere, tables = TABLES }: BenchOptions = {},
 ): Promise<BenchResult> {
+  if (!Number.isInteger(tables) || tables < 1) throw new RangeError(`tables must be an integer >= 1, got ${tables}`);
   const resolution = timerResolution();
   const sliceMs = sliceFor(resolution);
   const passes = turnPasses(keys);
   const handles: SideHandle[] = [];
+  const opened = async (side: WorkerName, part: PartName) => {
+    const handle = await open(side, part, keys, resolution);
+    handles.push(handle);
+    return handle;
+  };
   const openSide = async (side: SideName) => {
-    const parts = {} as Record<PartName, SideHandle>;
-    for (const part of ["lookups", "inserts"] as const) {
-      parts[part] = await open(side, part, keys, resolution);
-      handles.push(parts[part]);
+    const parts: Record<PartName, SideHandle[]> = { lookups: [], inserts: [] };
+    for (let build = 0; build < tables; build++) {
+      for (const part of ["lookups", "inserts"] as const) parts[part].push(await opened(side, part));
     }
     return new Side(parts);
   };
   try {
     const cache = await openSide("cache");
     const map = await openSide("map");
+    const probe = await opened("memory", "lookups");
     progress({ step: "warming up" });
+    for (const row of [0, 1]) await probe.warm(row);
     for (let row = 0; row < OPERATIONS.length; row++) {
       await cache.warm(row);
       await map.warm(row);
     }
     const halvesAgree = async () => {
       const [c, m] = [await cache.fastest(), await map.fastest()];
-      return c.every(([, cacheEven, cacheOdd], row) => {
-        const even = m[row]![1] / cacheEven;
-        const odd = m[row]![2] / cacheOdd;
+      return c.every((builds, row) => {
+        const [, cacheEven, cacheOdd] = medians(builds);
+        const [, mapEven, mapOdd] = medians(m[row]!);
+        const even = mapEven / cacheEven;
+        const odd = mapOdd / cacheOdd;
         return Math.abs(even - odd) <= AGREE * Math.min(even, odd);
       });
     };
@@ -605,17 +778,22 @@ export async function runBenchmark(
       progress({
         step: round < MIN_ROUNDS ? `round ${round + 1} of ${MIN_ROUNDS}` : `round ${round + 1}, until the halves agree`,
       });
+      for (const row of [0, 1]) await probe.turn(row, round);
       for (let k = 0; k < OPERATIONS.length; k++) {
         const row = (k + round) % OPERATIONS.length;
         for (const side of round % 2 === 0 ? [cache, map] : [map, cache]) await side.turn(row, round);
       }
     }
     const converged = await halvesAgree();
-    const [cacheFastest, mapFastest] = [await cache.fastest(), await map.fastest()];
-    const [cacheEnd, mapEnd] = [await cache.finish(), await map.finish()];
+    const [cacheFastest, mapFastest, probeFastest] = [
+      await cache.fastest(),
+      await map.fastest(),
+      await probe.fastest(),
+    ];
+    const [cacheEnd, mapEnd, probeEnd] = [await cache.finish(), await map.finish(), await probe.finish()];
     const rows = OPERATIONS.map((operation, row): BenchRow => {
-      const [cacheNs, cacheEven, cacheOdd] = cacheFastest[row]!;
-      const [mapNs, mapEven, mapOdd] = mapFastest[row]!;
+      const [cacheNs, cacheEven, cacheOdd] = medians(cacheFastest[row]!);
+      const [mapNs, mapEven, mapOdd] = medians(mapFastest[row]!);
       return {
         operation,
         cacheNs,
@@ -624,6 +802,8 @@ export async function runBenchmark(
         halves: [mapEven / cacheEven, mapOdd / cacheOdd],
         cacheRounds: cacheEnd.rounds[row]!,
         mapRounds: mapEnd.rounds[row]!,
+        cacheTables: cacheFastest[row]!.map((build) => build[0]),
+        mapTables: mapFastest[row]!.map((build) => build[0]),
       };
     });
     return {
@@ -633,9 +813,13 @@ export async function runBenchmark(
       timerResolutionMs: resolution,
       sliceMs,
       turnPasses: passes,
+      tables,
+      memoryNs: probeFastest[0]![0],
+      memoryRounds: probeEnd.rounds[0]!,
+      scatterNs: probeFastest[1]![0],
       rows,
       stats: cacheEnd.stats!,
-      checksum: cacheEnd.checksum ^ mapEnd.checksum,
+      checksum: cacheEnd.checksum ^ mapEnd.checksum ^ probeEnd.checksum,
     };
   } finally {
     for (const handle of handles) handle.close();

@@ -2,7 +2,15 @@
 // turns of "lookup, hit" find in the cache. Timings are never asserted.
 import { afterEach, expect, it, vi } from "vitest";
 import { BuildIdCache } from "../../src/index.js";
-import { MIN_ROUNDS, runBenchmark } from "../../web/bench.js";
+import {
+  MIN_ROUNDS,
+  OPERATIONS,
+  type OpenSide,
+  type PartName,
+  ROW_PART,
+  runBenchmark,
+  type WorkerName,
+} from "../../web/bench.js";
 
 /** Stops the benchmark before its last fixed round: until then the clock is read only around timed slices. */
 class Enough extends Error {}
@@ -121,3 +129,56 @@ it("times the lookup rows on tables built before the rounds, which nothing inser
     "Maps both looked up and written",
   ).toEqual([]);
 }, 300_000);
+
+it("times the memory probe beside the rows in every round; asked for several tables, builds each in a heap of its own, gives each a turn in every round and reports each side's median with every table's figure", async () => {
+  // Handles that time nothing: each opened table answers its figures, the Map's third lookup table three times slower.
+  const opened: { side: WorkerName; part: PartName; turns: string[] }[] = [];
+  const open: OpenSide = async (side, part) => {
+    const table = { side, part, turns: [] as string[] };
+    opened.push(table);
+    const nth = opened.filter((t) => t.side === side && t.part === part).length;
+    const ns = side === "map" ? (part === "lookups" && nth === 3 ? 300 : 100) : side === "cache" ? 20 : 90;
+    return {
+      warm: async () => {},
+      turn: async (row, round) => void table.turns.push(`${round}:${row}`),
+      fastest: async () => OPERATIONS.map((): [number, number, number] => [ns, ns, ns]),
+      finish: async () => ({ rounds: OPERATIONS.map(() => [ns]), checksum: 0 }),
+      close() {},
+    };
+  };
+  const tables = 3;
+  const result = await runBenchmark(1024, () => {}, { open, tables });
+  expect(result.tables).toBe(tables);
+  for (const side of ["cache", "map"] as const) {
+    for (const part of ["lookups", "inserts"] as const) {
+      const built = opened.filter((t) => t.side === side && t.part === part);
+      expect(built.length, `${side} ${part} tables`).toBe(tables);
+      // Every round times each of the part's rows on every one of its tables.
+      const rows = ROW_PART.flatMap((p, row) => (p === part ? [row] : []));
+      for (const table of built) {
+        for (let round = 0; round < result.rounds; round++) {
+          expect(
+            table.turns.filter((turn) => turn.startsWith(`${round}:`)).toSorted(),
+            `${side} ${part}, round ${round}`,
+          ).toEqual(rows.map((row) => `${round}:${row}`).toSorted());
+        }
+      }
+    }
+  }
+  // The memory probe, in a heap of its own, times its two rows (dependent and overlapping reads) in every round.
+  const probes = opened.filter((t) => t.side === "memory");
+  expect(probes.length, "memory probes").toBe(1);
+  for (let round = 0; round < result.rounds; round++) {
+    expect(probes[0]!.turns.filter((turn) => turn.startsWith(`${round}:`))).toEqual([`${round}:0`, `${round}:1`]);
+  }
+  expect([result.memoryNs, result.scatterNs]).toEqual([90, 90]);
+  for (const row of result.rows) {
+    const slow = ROW_PART[OPERATIONS.indexOf(row.operation)] === "lookups";
+    expect(row.mapTables, row.operation).toEqual(
+      Array.from({ length: tables }, (_, i) => (slow && i === 2 ? 300 : 100)),
+    );
+    expect(row.cacheTables, row.operation).toEqual(Array(tables).fill(20));
+    expect(row.mapNs, `${row.operation}: the median of the Map's tables`).toBe(100);
+    expect(row.ratio).toBe(5);
+  }
+});

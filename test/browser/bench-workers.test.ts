@@ -1,8 +1,8 @@
-// The page's benchmark in headless Chromium: each side's lookups and inserts are measured in workers of their own,
-// so no timed turn follows another part's allocations in the same heap.
+// The page's benchmark in headless Chromium: each table of each side's lookups and inserts is measured in a worker of
+// its own, so no timed turn follows another table's allocations in the same heap, and each table has a layout of its own.
 import type { Worker } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { SIDE_WORKER } from "../../web/bench.js";
+import { SIDE_WORKER, TABLES } from "../../web/bench.js";
 import { type DemoPage, openDemoPage } from "./harness.js";
 
 /** At least 20 rounds and, on a busy machine, up to a minute more. */
@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 it(
-  "runs the cache's and the Map's lookups and inserts each in a worker of its own, all open together through the run",
+  "runs each of the cache's and the Map's lookup and insert tables, and the memory probe, in a worker of its own, all open together through the run",
   async () => {
     const { page } = demo;
     const names: Promise<string>[] = [];
@@ -35,10 +35,13 @@ it(
       .poll(() => page.locator("#bench-status").textContent(), { timeout: BENCH_TIMEOUT_MS })
       .toMatch(/^(Done|The benchmark failed)/);
     expect(await page.locator("#bench-status").textContent()).toMatch(/^Done: 1,024 keys/);
-    const expected = Object.values(SIDE_WORKER).flatMap((parts) => Object.values(parts));
-    expect(new Set(expected).size).toBe(4);
+    const { memory, ...sides } = SIDE_WORKER;
+    const parts = Object.values(sides).flatMap((side) => Object.values(side));
+    expect(new Set([...parts, memory]).size).toBe(5);
+    // Each part of each side built TABLES times, each in a heap of its own.
+    const expected = [...parts.flatMap((name) => Array(TABLES).fill(name) as string[]), memory];
     expect((await Promise.all(names)).toSorted()).toEqual(expected.toSorted());
-    // Every part's worker opens before any closes: four heaps for one run, each ended when it is over.
+    // Every worker opens before any closes: a heap for each table and the probe, each ended when the run is over.
     await expect.poll(() => events).toEqual([...expected.map(() => "open"), ...expected.map(() => "close")]);
     expect(await page.locator("#bench-method").textContent()).toContain(
       "each side's lookups and inserts in workers of their own",

@@ -36,10 +36,10 @@ export interface Chromium {
 }
 
 /**
- * Launches headless Debian Chromium with {@link CHROMIUM_ARGS} and a new temporary `--user-data-dir`.
+ * Launches headless Debian Chromium with {@link CHROMIUM_ARGS} (and `extraArgs`) and a new temporary `--user-data-dir`.
  * @throws Error naming the missing path and the apt package when Chromium is not installed.
  */
-export async function launchChromium(): Promise<Chromium> {
+export async function launchChromium(extraArgs: string[] = []): Promise<Chromium> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`no browser at ${CHROMIUM_PATH}: install Debian's chromium (apt-get install chromium)`);
   }
@@ -48,7 +48,7 @@ export async function launchChromium(): Promise<Chromium> {
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...extraArgs],
       viewport: { width: 1200, height: 900 },
       acceptDownloads: true,
     });
