@@ -74,7 +74,7 @@ describe("find starts on the client alone", () => {
   // commander, the local index (better-sqlite3, the archive readers, the scan pool), cli-progress and
   // node:https with tls were 0.10-0.19 s of CPU of a find with a hung first URL on Node 20 (0.38 -> 0.19 s).
   // (tsx itself loads node:crypto, which find no longer does: not checked here.)
-  test("a plain find over http loads no commander, index, progress bar, https, tls or zlib; --root and an https URL load theirs", () => {
+  test("a plain find over http loads no commander, index, progress bar, https, tls or zlib beyond a bare GET; --root and an https URL load theirs", () => {
     const cache = join(dir, "find-cache");
     const packages = (run: ReturnType<typeof loaded>, name: string) =>
       run.required.filter((f) => f.includes(`/node_modules/${name}/`));
@@ -84,7 +84,18 @@ describe("find starts on the client alone", () => {
     expect(plain.status).toBe(1); // not found
     expect(plain.modules).toContain("NativeModule http");
     for (const name of ["commander", "better-sqlite3", "cli-progress"]) expect(packages(plain, name)).toEqual([]);
-    for (const m of ["https", "tls", "zlib"]) expect(plain.modules).not.toContain(`NativeModule ${m}`);
+    // Beside a bare refused GET under the same tsx and preload: on Node 22 tsx alone loads tls and zlib there.
+    const bare = join(dir, "bare-get.mts");
+    writeFileSync(bare, "(await import('node:http')).get('http://127.0.0.1:1').on('error', () => {});\n");
+    const bareOut = join(dir, "loaded-bare.json");
+    spawnSync(process.execPath, ["--import", "tsx", "--require", preload, bare], {
+      env: { ...process.env, LOADED_OUT: bareOut },
+      timeout: 600_000,
+    });
+    const bareModules = (JSON.parse(readFileSync(bareOut, "utf8")) as { modules: string[] }).modules;
+    for (const m of ["https", "tls", "zlib"].map((name) => `NativeModule ${name}`))
+      if (!bareModules.includes(m)) expect(plain.modules).not.toContain(m);
+    expect(plain.modules).not.toContain("NativeModule https");
     // The probe sees them where a line asks for them.
     const root = join(dir, "find-root");
     mkdirSync(root, { recursive: true });
