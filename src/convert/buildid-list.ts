@@ -19,7 +19,7 @@ import { AddressSpaces, KERNEL_PID, LookupResults, LookupStatus } from "../space
 import { HI, LO } from "../spaces/layout.js";
 import { type Dso, DsoList } from "./dsos.js";
 import { CPUMODE_KERNEL, CPUMODE_USER, SpaceFeed } from "./feed.js";
-import { before, bigOf, MAX_QUEUED, MAX_QUEUED_BYTES, U64_MAX } from "./windows.js";
+import { before, bigOf, MAX_QUEUED, MAX_QUEUED_BYTES, takeDue, U64_MAX } from "./windows.js";
 
 /** Takes records and drops them: a stream read only for its feature sections at the end. */
 const IGNORE: RecordSink = { record() {}, sample() {} };
@@ -306,11 +306,7 @@ class Collector implements RecordSink {
    */
   #flush(limitHi: number, limitLo: number): void {
     if (limitHi === 0 && limitLo === 0) return;
-    const limit = limitHi >= TWO_32 ? U64_MAX : bigOf(limitHi, limitLo);
-    const events = this.#events;
-    let n = 0;
-    while (n < events.length && events[n]!.time <= limit) n++;
-    for (const q of events.splice(0, n)) {
+    for (const q of takeDue(this.#events, limitHi, limitLo)) {
       this.#markDue(Number(q.time >> 32n), Number(q.time & 0xffffffffn), q.seq);
       this.#eventBytes -= q.bytes;
       this.#event(q.record);

@@ -60,6 +60,14 @@ export function bigOf(hi: number, lo: number): bigint {
   return (BigInt(hi) << 32n) | BigInt(lo);
 }
 
+/** Takes from `events`, in time order, those at or before (`limitHi`:`limitLo`); a high word of 2^32 or more takes all. */
+export function takeDue<E extends { time: bigint }>(events: E[], limitHi: number, limitLo: number): E[] {
+  const limit = limitHi >= TWO_32 ? U64_MAX : bigOf(limitHi, limitLo);
+  let n = 0;
+  while (n < events.length && events[n]!.time <= limit) n++;
+  return events.splice(0, n);
+}
+
 /** `a < b` for times as (high, low) words. */
 export function before(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
   return aHi < bHi || (aHi === bHi && aLo < bLo);
@@ -222,18 +230,15 @@ export class RoundWindows {
    */
   #flush(limitHi: number, limitLo: number): void {
     if (limitHi === 0 && limitLo === 0) return;
-    const limit = limitHi >= TWO_32 ? U64_MAX : bigOf(limitHi, limitLo);
-    const events = this.#events;
-    let n = 0;
-    while (n < events.length && events[n]!.time <= limit) n++;
+    const dueEvents = takeDue(this.#events, limitHi, limitLo);
     let ready = 0;
-    for (const q of events.splice(0, n)) {
+    for (const q of dueEvents) {
       ready += this.#deliverSamples(Number(q.time >> 32n), Number(q.time & 0xffffffffn), q.seq);
       this.#eventBytes -= q.bytes;
       this.#sink.event(q.record);
     }
     ready += this.#deliverSamples(limitHi, limitLo, Number.POSITIVE_INFINITY);
-    if (n > 0 || ready > 0) {
+    if (dueEvents.length > 0 || ready > 0) {
       this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
       this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
     }
