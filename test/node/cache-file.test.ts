@@ -374,18 +374,20 @@ describe("pipes and signals", () => {
   }
 });
 
-test("20 rounds of two processes annotating into one cache file: both processes' entries survive", async () => {
+// Six savers a round: with the lock taken out of saveMerged, 9 rounds of 9 lost an update, where two savers
+// lost one in 9 rounds of 60 (20 rounds of two, 40 processes, missed the fault about one run in 26; this is 18).
+test("3 rounds of six processes annotating into one cache file: every process's entries survive", async () => {
   const all = elves.slice(0, 24);
-  const halves = [all.slice(0, 12), all.slice(12)];
+  const parts = Array.from({ length: 6 }, (_, i) => all.slice(i * 4, (i + 1) * 4));
   const folder = fresh("concurrent");
-  const profiles = halves.map((half, i) => {
-    const p = join(folder, `half-${i}.pb`);
-    writeFileSync(p, profileOf(half));
+  const profiles = parts.map((part, i) => {
+    const p = join(folder, `part-${i}.pb`);
+    writeFileSync(p, profileOf(part));
     return p;
   });
   const expected = all.map((file) => identityKey(statSync(file, { bigint: true })));
   let lost = 0;
-  for (let round = 0; round < 20; round++) {
+  for (let round = 0; round < 3; round++) {
     const path = join(folder, `round-${round}.cache`);
     const runs = await Promise.all(
       profiles.map((p, i) =>
