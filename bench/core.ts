@@ -421,7 +421,7 @@ export async function main(args: string[]): Promise<void> {
     let heap: CoreResults["heap"] = [];
     if (wants("memory")) {
       log("memory per entry and heap growth (child process)");
-      ({ memory, heap } = measureMemory(s.memoryEntries, s.heapLookups, natives));
+      ({ memory, heap } = measureMemory(s.memoryEntries, s.heapLookups, natives, s.quick ? 1 : undefined));
     }
     const partial = {
       machine: machine(),

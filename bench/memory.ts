@@ -99,11 +99,11 @@ async function hold(id: (typeof MEMORY_IDS)[number], n: number): Promise<Held> {
 /** Builds measured per structure; the median is reported, as a first build also pays the process's one-time lazy allocations. */
 const BUILDS = 3;
 
-async function memoryRow(id: (typeof MEMORY_IDS)[number], entries: number): Promise<MemoryRow> {
+async function memoryRow(id: (typeof MEMORY_IDS)[number], entries: number, builds: number): Promise<MemoryRow> {
   const rows: MemoryRow[] = [];
   // One build per call, so nothing of the last one is still alive when the next starts.
-  for (let i = 0; i < BUILDS; i++) rows.push(await measureOnce(id, entries));
-  return rows.sort((x, y) => x.perEntry - y.perEntry)[BUILDS >> 1]!;
+  for (let i = 0; i < builds; i++) rows.push(await measureOnce(id, entries));
+  return rows.sort((x, y) => x.perEntry - y.perEntry)[builds >> 1]!;
 }
 
 async function measureOnce(id: (typeof MEMORY_IDS)[number], entries: number): Promise<MemoryRow> {
@@ -121,14 +121,17 @@ async function measureOnce(id: (typeof MEMORY_IDS)[number], entries: number): Pr
 /**
  * Memory of each JS-side implementation holding `entries` slab-like keys, and the heap around
  * `lookups` lookups; `natives` adds the bytes each native table reported for as many entries.
+ * `builds` per structure (the median is reported): one for `--quick`, whose 288 full GCs at three took 5 s of CPU.
  */
 export function measureMemory(
   entries: number,
   lookups: number,
   natives: Partial<Record<NativeId, number>>,
+  builds = BUILDS,
 ): { memory: MemoryRow[]; heap: HeapGrowth[] } {
   const tsx = import.meta.resolve("tsx");
-  const args = ["--expose-gc", "--import", tsx, fileURLToPath(import.meta.url), String(entries), String(lookups)];
+  const script = fileURLToPath(import.meta.url);
+  const args = ["--expose-gc", "--import", tsx, script, String(entries), String(lookups), String(builds)];
   const result = JSON.parse(execFileSync(process.execPath, args, { encoding: "utf8" })) as {
     memory: MemoryRow[];
     heap: HeapGrowth[];
@@ -185,12 +188,13 @@ async function heapGrowth(entries: number, lookups: number): Promise<HeapGrowth[
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const [entries, lookups] = process.argv.slice(2).map(Number);
-  if (!Number.isInteger(entries) || !Number.isInteger(lookups)) throw new Error("usage: memory.ts <entries> <lookups>");
+  const [entries, lookups, builds = BUILDS] = process.argv.slice(2).map(Number);
+  if (!Number.isInteger(entries) || !Number.isInteger(lookups) || !(builds >= 1))
+    throw new Error("usage: memory.ts <entries> <lookups> [builds]");
   // Load and compile every implementation first, so no code is charged to a table.
   for (const id of MEMORY_IDS) await hold(id, 64);
   const memory: MemoryRow[] = [];
-  for (const id of MEMORY_IDS) memory.push(await memoryRow(id, entries!));
+  for (const id of MEMORY_IDS) memory.push(await memoryRow(id, entries!, builds));
   const heap = await heapGrowth(entries!, lookups!);
   process.stdout.write(JSON.stringify({ memory, heap }));
 }
