@@ -6,9 +6,28 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { buildCliBundles } from "./helpers/cli.js";
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+interface Bundle {
+  dir: Promise<string>;
+  users: number;
+}
+
+// vitest runs this for the root and again for each project (vitest.config.ts): one bundle serves them all,
+// removed by the last teardown.
+const run = globalThis as typeof globalThis & { cliBundle?: Bundle };
+
+async function bundled(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "bic-cli-bundle-"));
   await buildCliBundles(dir);
-  project.provide("cliBundle", dir);
-  return () => rm(dir, { recursive: true, force: true });
+  return dir;
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const bundle = (run.cliBundle ??= { dir: bundled(), users: 0 });
+  bundle.users++;
+  project.provide("cliBundle", await bundle.dir);
+  return async () => {
+    if (--bundle.users > 0) return;
+    run.cliBundle = undefined;
+    await rm(await bundle.dir, { recursive: true, force: true });
+  };
 }
