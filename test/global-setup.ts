@@ -22,7 +22,8 @@ async function bundled(): Promise<string> {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const bundle = (run.cliBundle ??= { dir: bundled(), users: 0 });
+  run.cliBundle ??= { dir: bundled(), users: 0 };
+  const bundle = run.cliBundle;
   bundle.users++;
   project.provide("cliBundle", await bundle.dir);
   return async () => {
