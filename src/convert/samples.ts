@@ -17,6 +17,7 @@ import {
   KERNEL_PID,
   LookupResults,
   LookupStatus,
+  type Mapping,
 } from "../spaces/index.js";
 import { HI, LO } from "../spaces/layout.js";
 import { CPUMODE_KERNEL, CPUMODE_USER } from "./feed.js";
@@ -222,6 +223,9 @@ export class SampleAggregator {
   readonly #knownFrames = new Int32Array(3);
   /** The sample's failed frames: how many, their {@link FAILURES} code, 1 if a repeat could not replay them. */
   readonly #fails = new Int32Array(3);
+  /** The mapping whose `since` {@link #sinceWords} holds, as (high, low) words. */
+  #sinceMapping: Mapping | undefined;
+  readonly #sinceWords = new Uint32Array(2);
   /** The latest time any mapping or space the current sample resolved through began, as (high, low) words. */
   readonly #since = new Uint32Array(2);
 
@@ -499,10 +503,16 @@ export class SampleAggregator {
       this.#cacheLo[slot] = lo;
       this.#cacheLoc[slot] = loc;
       this.#cacheFailure[slot] = failure === undefined ? 0 : FAILURES.indexOf(failure);
-      const since = mapping?.since ?? 0n;
-      this.#cacheSinceHi[slot] = Number(since >> 32n);
-      this.#cacheSinceLo[slot] = Number(since & 0xffffffffn);
-      this.#sinceAtLeast(this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!);
+      // A mapping's time split into words once: misses of one sample mostly share mappings, and each split made two bigints.
+      if (mapping !== this.#sinceMapping) {
+        const since = mapping?.since ?? 0n;
+        this.#sinceMapping = mapping;
+        this.#sinceWords[HI] = Number(since >> 32n);
+        this.#sinceWords[LO] = Number(since & 0xffffffffn);
+      }
+      this.#cacheSinceHi[slot] = this.#sinceWords[HI]!;
+      this.#cacheSinceLo[slot] = this.#sinceWords[LO]!;
+      this.#sinceAtLeast(this.#sinceWords[HI]!, this.#sinceWords[LO]!);
     }
   }
 
