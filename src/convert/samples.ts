@@ -141,7 +141,15 @@ const CACHE_BITS = 14;
 const TWO_32 = 4294967296;
 
 /** Failures by the code the frame cache keeps (0: none). */
-const FAILURES: readonly (FrameFailure | undefined)[] = [undefined, "no-mapping", "anonymous", "incomplete"];
+const FAILURES: readonly (FrameFailure | undefined)[] = [
+  undefined,
+  "no-mapping",
+  "anonymous",
+  "incomplete",
+  "lost-events",
+];
+/** The frame cache's code of a frame whose mapping a PERF_RECORD_LOST followed: it holds for samples at or after the loss. */
+const LOST = 4;
 /** Per lookup status, whether its answer holds for any later time while no event changes a space. */
 const CACHED: readonly boolean[] = [true, false, false, true, true, false, true];
 
@@ -214,6 +222,9 @@ export class SampleAggregator {
   readonly #cacheSinceHi = new Uint32Array(1 << CACHE_BITS);
   readonly #cacheSinceLo = new Uint32Array(1 << CACHE_BITS);
   readonly #cacheFailure = new Uint8Array(1 << CACHE_BITS);
+  // The first PERF_RECORD_LOST at or after the mapping's time (high word 2^32: none): a resolved frame holds before it, a LOST one from it.
+  readonly #cacheUntilHi = new Float64Array(1 << CACHE_BITS);
+  readonly #cacheUntilLo = new Uint32Array(1 << CACHE_BITS);
   // Frames the cache missed: their indices, and their addresses packed for one lookup.
   readonly #missed = new Int32Array(MAX_FRAMES);
   readonly #missAddresses = new BigUint64Array(MAX_FRAMES);
@@ -243,6 +254,8 @@ export class SampleAggregator {
     let i = lost.length;
     while (i > 0 && lost[i - 1]! > time) i--;
     lost.splice(i, 0, time);
+    // Cached answers carry the first loss after their mapping: a new one expires them.
+    this.generation++;
   }
 
   /** Adds the sample whose record starts at `at` in `w` (a {@link SampleArena}'s words; `ints`, the same as int32s). */
@@ -430,11 +443,14 @@ export class SampleAggregator {
     }
     const spaceTag = ctx === CTX_KERNEL ? UNRESOLVED_KERNEL : proc;
     // Without a space the lookup says why (no process, exited); such answers depend on the time, so are not cached.
-    const cacheable = this.#lost.length === 0 && (ctx === CTX_KERNEL || hasSpace);
+    const cacheable = ctx === CTX_KERNEL || hasSpace;
+    const timed = timeHi < TWO_32;
     const gen = this.generation;
     const missed = this.#missed;
     const missWords = this.#missWords;
     let misses = 0;
+    // Frames the cache answered lost-events, counted at once (in order with the other failures: a Map keeps first-seen order).
+    let lostFrames = 0;
     for (let i = from; i < to; i++) {
       const hi = words[2 * i + HI]!;
       const lo = words[2 * i + LO]!;
@@ -447,18 +463,26 @@ export class SampleAggregator {
         this.#cacheTag[slot] === spaceTag &&
         !before(timeHi, timeLo, this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!)
       ) {
-        locs[i] = this.#cacheLoc[slot]!;
-        this.#sinceAtLeast(this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!);
         const failure = this.#cacheFailure[slot]!;
-        if (failure === 0) counts.framesResolved++;
-        else this.#failed(FAILURES[failure]!, 1, i === 0, failure);
-        continue;
+        const lostBy = timed && !before(timeHi, timeLo, this.#cacheUntilHi[slot]!, this.#cacheUntilLo[slot]!);
+        if (failure === 0 ? !lostBy : failure !== LOST || lostBy) {
+          locs[i] = this.#cacheLoc[slot]!;
+          this.#sinceAtLeast(this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!);
+          if (failure === 0) counts.framesResolved++;
+          else if (failure === LOST && i !== 0) lostFrames++;
+          else {
+            lostFrames = this.#failedLost(lostFrames);
+            this.#failed(FAILURES[failure]!, 1, i === 0, failure === LOST ? 0 : failure);
+          }
+          continue;
+        }
       }
       missed[misses] = i;
       missWords[2 * misses + HI] = hi;
       missWords[2 * misses + LO] = lo;
       misses++;
     }
+    this.#failedLost(lostFrames);
     if (misses === 0) return;
     const time = this.#sampleTime();
     const out = this.#out;
@@ -477,7 +501,8 @@ export class SampleAggregator {
       let loc: number;
       if (failure !== undefined) {
         loc = this.locations.intern(unresolvedTag, hi, lo);
-        this.#failed(failure, 1, i === 0, cacheable && CACHED[status] ? FAILURES.indexOf(failure) : 0);
+        const code = FAILURES.indexOf(failure);
+        this.#failed(failure, 1, i === 0, cacheable && CACHED[status] && code !== LOST ? code : 0);
       } else {
         const fileId = out.fileId[m]!;
         if (!this.files.has(fileId)) {
@@ -513,7 +538,22 @@ export class SampleAggregator {
       this.#cacheSinceHi[slot] = this.#sinceWords[HI]!;
       this.#cacheSinceLo[slot] = this.#sinceWords[LO]!;
       this.#sinceAtLeast(this.#sinceWords[HI]!, this.#sinceWords[LO]!);
+      this.#cacheUntilHi[slot] = TWO_32;
+      this.#cacheUntilLo[slot] = 0;
+      if (this.#lost.length > 0 && mapping !== undefined) {
+        const until = this.#firstLost(mapping.since);
+        if (until !== undefined) {
+          this.#cacheUntilHi[slot] = Number(until >> 32n);
+          this.#cacheUntilLo[slot] = Number(until & 0xffffffffn);
+        }
+      }
     }
+  }
+
+  /** Counts `frames` non-leaf frames failed for lost-events, if any; returns 0. */
+  #failedLost(frames: number): number {
+    if (frames > 0) this.#failed("lost-events", frames, false, 0);
+    return 0;
   }
 
   /** Counts `frames` frames failed for `failure` (the leaf's if `leaf`); `code`: its {@link FAILURES} code if a repeat fails alike, else <= 0. */
@@ -552,6 +592,12 @@ export class SampleAggregator {
 
   /** Whether a PERF_RECORD_LOST lies in `[since, time]`. */
   #lostSince(since: bigint, time: bigint): boolean {
+    const first = this.#firstLost(since);
+    return first !== undefined && first <= time;
+  }
+
+  /** The first PERF_RECORD_LOST at or after `since`. */
+  #firstLost(since: bigint): bigint | undefined {
     const lost = this.#lost;
     let lo = 0;
     let hi = lost.length;
@@ -560,7 +606,7 @@ export class SampleAggregator {
       if (lost[mid]! < since) lo = mid + 1;
       else hi = mid;
     }
-    return lo < lost.length && lost[lo]! <= time;
+    return lost[lo];
   }
 
   #process(pid: number, space: AddressSpace | undefined): number {
