@@ -83,16 +83,8 @@ export class RoundWindows {
   #starts = new Int32Array(INITIAL_SAMPLES);
   /** Per queued sample, its arrival number (shared with the events: ties in time keep arrival order). */
   #seqs = new Float64Array(INITIAL_SAMPLES);
-  /** The samples a flush delivers, in the arena: in arrival order, then one group at a time. */
+  /** The samples a flush delivers, in the arena. */
   #due = new Int32Array(INITIAL_SAMPLES);
-  /** The same, grouped by the event they precede (see {@link #classify}). */
-  #order = new Int32Array(INITIAL_SAMPLES);
-  /** Per sample in {@link #due}, its group. */
-  #groups = new Int32Array(INITIAL_SAMPLES);
-  /** Where each group starts in {@link #order}, and where the last ends. */
-  #gaps = new Int32Array(64);
-  /** A flush's bounds: per due event its (high, low, arrival), then the flush's own (arrival: +inf). */
-  #bounds = new Float64Array(96);
   #queued = 0;
   readonly #events: Queued[] = [];
   #seq = 0;
@@ -184,8 +176,6 @@ export class RoundWindows {
     seqs.set(this.#seqs);
     this.#seqs = seqs;
     this.#due = new Int32Array(size);
-    this.#order = new Int32Array(size);
-    this.#groups = new Int32Array(size);
   }
 
   /** Delivers everything (perf's final flush, at the end of the input). */
@@ -235,65 +225,34 @@ export class RoundWindows {
   /**
    * Delivers what is due up to the bound in perf's order: the events in time order, and before each
    * event the samples that come before it (in time, then arrival); a bound of 0 delivers nothing.
-   * One pass over the queued samples places each before the first due event it does not follow (a
-   * binary search over the events), and a stable counting sort keeps arrival order within each gap:
-   * a pass per event cost a recording of many short processes 1.6 µs a sample.
+   * Each event's samples go by the pass every flush makes, so one loop runs hot: a loop of its own for
+   * the few flushes with events due ran cold, deoptimised and recompiled (3 compiles a run).
    */
   #flush(limitHi: number, limitLo: number): void {
     if (limitHi === 0 && limitLo === 0) return;
     const dueEvents = takeDue(this.#events, limitHi, limitLo);
-    const e = dueEvents.length;
-    if (this.#bounds.length < 3 * (e + 1)) this.#bounds = new Float64Array(6 * (e + 1));
-    const bounds = this.#bounds;
-    for (let j = 0; j < e; j++) {
-      const q = dueEvents[j]!;
-      bounds[3 * j] = Number(q.time >> 32n);
-      bounds[3 * j + 1] = Number(q.time & 0xffffffffn);
-      bounds[3 * j + 2] = q.seq;
-    }
-    bounds[3 * e] = limitHi;
-    bounds[3 * e + 1] = limitLo;
-    bounds[3 * e + 2] = Number.POSITIVE_INFINITY;
-    const ready = this.#classify(e);
-    const due = this.#due;
-    const order = this.#order;
-    const gaps = this.#gaps;
-    const arena = this.#arena;
-    for (let j = 0, from = 0; j <= e; j++) {
-      const to = gaps[j + 1]!;
-      if (to > from) {
-        if (e > 0) for (let k = from; k < to; k++) due[k - from] = order[k]!;
-        this.#sink.samples(arena, due, to - from);
-      }
-      from = to;
-      if (j === e) break;
-      const q = dueEvents[j]!;
+    let ready = 0;
+    for (const q of dueEvents) {
+      ready += this.#deliverSamples(Number(q.time >> 32n), Number(q.time & 0xffffffffn), q.seq);
       this.#eventBytes -= q.bytes;
       this.#sink.event(q.record);
     }
-    arena.keep(this.#starts, this.#queued);
-    if (e > 0 || ready > 0) {
+    ready += this.#deliverSamples(limitHi, limitLo, Number.POSITIVE_INFINITY);
+    if (dueEvents.length > 0 || ready > 0) {
       this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
       this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
     }
     if (this.size === 0) this.#t[T.LAST_HI] = -1;
   }
 
-  /**
-   * Keeps the samples after the last of {@link #bounds}' `e + 1` bounds (time, then arrival) and puts the
-   * rest in {@link #order} (with one bound, `e` = 0: left in {@link #due}), grouped by the first bound each
-   * does not follow, in arrival order within a group; group `j` is `#order[#gaps[j], #gaps[j + 1])`.
-   * Returns how many it put there.
-   */
-  #classify(e: number): number {
-    const w = this.#arena.words;
+  /** Keeps the samples after (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, and delivers the rest in one call; returns how many it delivered. */
+  #deliverSamples(limitHi: number, limitLo: number, limitSeq: number): number {
+    const arena = this.#arena;
+    const w = arena.words;
     const starts = this.#starts;
     const seqs = this.#seqs;
     const due = this.#due;
-    const bounds = this.#bounds;
     const queued = this.#queued;
-    if (this.#gaps.length < e + 2) this.#gaps = new Int32Array(2 * (e + 2));
-    const gaps = this.#gaps.fill(0, 0, e + 2);
     let kept = 0;
     let n = 0;
     for (let k = 0; k < queued; k++) {
@@ -301,38 +260,16 @@ export class RoundWindows {
       const hi = w[at + W.TIME_HI]!;
       const lo = w[at + W.TIME_LO]!;
       const seq = seqs[k]!;
-      // The first bound the sample does not follow; e + 1 if it follows them all.
-      let a = 0;
-      let b = e + 1;
-      while (a < b) {
-        const m = (a + b) >> 1;
-        const bh = bounds[3 * m]!;
-        const bl = bounds[3 * m + 1]!;
-        if (hi > bh || (hi === bh && (lo > bl || (lo === bl && seq > bounds[3 * m + 2]!)))) a = m + 1;
-        else b = m;
-      }
       // Written whether kept or not (a kept one overwrites it next): every access has run before the loop is optimised.
       starts[kept] = at;
       seqs[kept] = seq;
       due[n] = at;
-      this.#groups[n] = a;
-      if (a > e) kept++;
-      else {
-        gaps[a + 1]!++;
-        n++;
-      }
+      if (hi > limitHi || (hi === limitHi && (lo > limitLo || (lo === limitLo && seq > limitSeq)))) kept++;
+      else n++;
     }
     this.#queued = kept;
-    for (let j = 1; j <= e + 1; j++) gaps[j] = gaps[j]! + gaps[j - 1]!;
-    const order = this.#order;
-    const groups = this.#groups;
-    // With no event due there is one group, already in order in #due.
-    if (e > 0) {
-      // Counting sort, stable; gaps[j] runs ahead while group j fills and ends where group j + 1 starts.
-      for (let k = 0; k < n; k++) order[gaps[groups[k]!]!++] = due[k]!;
-      for (let j = e + 1; j > 0; j--) gaps[j] = gaps[j - 1]!;
-      gaps[0] = 0;
-    }
+    if (n > 0) this.#sink.samples(arena, due, n);
+    arena.keep(starts, kept);
     return n;
   }
 }
