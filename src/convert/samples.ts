@@ -148,8 +148,10 @@ const FAILURES: readonly (FrameFailure | undefined)[] = [
   "incomplete",
   "lost-events",
 ];
-/** The frame cache's code of a frame whose mapping a PERF_RECORD_LOST followed: it holds for samples at or after the loss. */
+/** The code of lost-events: cached, it holds from the loss on. */
 const LOST = 4;
+/** Past every time. */
+const NEVER = 1n << 64n;
 /** Per lookup status, whether its answer holds for any later time while no event changes a space. */
 const CACHED: readonly boolean[] = [true, false, false, true, true, false, true];
 
@@ -222,7 +224,7 @@ export class SampleAggregator {
   readonly #cacheSinceHi = new Uint32Array(1 << CACHE_BITS);
   readonly #cacheSinceLo = new Uint32Array(1 << CACHE_BITS);
   readonly #cacheFailure = new Uint8Array(1 << CACHE_BITS);
-  // The first PERF_RECORD_LOST at or after the mapping's time (high word 2^32: none): a resolved frame holds before it, a LOST one from it.
+  // The first loss after the mapping's time (high 2^32: none).
   readonly #cacheUntilHi = new Float64Array(1 << CACHE_BITS);
   readonly #cacheUntilLo = new Uint32Array(1 << CACHE_BITS);
   // Frames the cache missed: their indices, and their addresses packed for one lookup.
@@ -234,7 +236,7 @@ export class SampleAggregator {
   readonly #knownFrames = new Int32Array(3);
   /** The sample's failed frames: how many, their {@link FAILURES} code, 1 if a repeat could not replay them. */
   readonly #fails = new Int32Array(3);
-  /** The mapping whose `since` {@link #sinceWords} holds, as (high, low) words. */
+  /** A mapping and its `since` as words. */
   #sinceMapping: Mapping | undefined;
   readonly #sinceWords = new Uint32Array(2);
   /** The latest time any mapping or space the current sample resolved through began, as (high, low) words. */
@@ -254,7 +256,6 @@ export class SampleAggregator {
     let i = lost.length;
     while (i > 0 && lost[i - 1]! > time) i--;
     lost.splice(i, 0, time);
-    // Cached answers carry the first loss after their mapping: a new one expires them.
     this.generation++;
   }
 
@@ -449,7 +450,7 @@ export class SampleAggregator {
     const missed = this.#missed;
     const missWords = this.#missWords;
     let misses = 0;
-    // Frames the cache answered lost-events, counted at once (in order with the other failures: a Map keeps first-seen order).
+    // Counted at once, before any other failure (a Map keeps first-seen order).
     let lostFrames = 0;
     for (let i = from; i < to; i++) {
       const hi = words[2 * i + HI]!;
@@ -495,7 +496,7 @@ export class SampleAggregator {
       const mapping = out.mapping[m];
       let failure: FrameFailure | undefined;
       if (status !== LookupStatus.OK) failure = FAILURE_OF_STATUS[status]!;
-      else if (lost && this.#lostSince(mapping!.since, time)) failure = "lost-events";
+      else if (lost && this.#firstLost(mapping!.since) <= time) failure = "lost-events";
       const hi = missWords[2 * m + HI]!;
       const lo = missWords[2 * m + LO]!;
       let loc: number;
@@ -528,7 +529,7 @@ export class SampleAggregator {
       this.#cacheLo[slot] = lo;
       this.#cacheLoc[slot] = loc;
       this.#cacheFailure[slot] = failure === undefined ? 0 : FAILURES.indexOf(failure);
-      // A mapping's time split into words once: misses of one sample mostly share mappings, and each split made two bigints.
+      // Two bigints a split: once per mapping.
       if (mapping !== this.#sinceMapping) {
         const since = mapping?.since ?? 0n;
         this.#sinceMapping = mapping;
@@ -542,7 +543,7 @@ export class SampleAggregator {
       this.#cacheUntilLo[slot] = 0;
       if (this.#lost.length > 0 && mapping !== undefined) {
         const until = this.#firstLost(mapping.since);
-        if (until !== undefined) {
+        if (until < NEVER) {
           this.#cacheUntilHi[slot] = Number(until >> 32n);
           this.#cacheUntilLo[slot] = Number(until & 0xffffffffn);
         }
@@ -550,7 +551,7 @@ export class SampleAggregator {
     }
   }
 
-  /** Counts `frames` non-leaf frames failed for lost-events, if any; returns 0. */
+  /** Counts `frames` lost-events frames; returns 0. */
   #failedLost(frames: number): number {
     if (frames > 0) this.#failed("lost-events", frames, false, 0);
     return 0;
@@ -590,14 +591,8 @@ export class SampleAggregator {
     }
   }
 
-  /** Whether a PERF_RECORD_LOST lies in `[since, time]`. */
-  #lostSince(since: bigint, time: bigint): boolean {
-    const first = this.#firstLost(since);
-    return first !== undefined && first <= time;
-  }
-
-  /** The first PERF_RECORD_LOST at or after `since`. */
-  #firstLost(since: bigint): bigint | undefined {
+  /** The first PERF_RECORD_LOST at or after `since`, or {@link NEVER}. */
+  #firstLost(since: bigint): bigint {
     const lost = this.#lost;
     let lo = 0;
     let hi = lost.length;
@@ -606,7 +601,7 @@ export class SampleAggregator {
       if (lost[mid]! < since) lo = mid + 1;
       else hi = mid;
     }
-    return lost[lo];
+    return lost[lo] ?? NEVER;
   }
 
   #process(pid: number, space: AddressSpace | undefined): number {

@@ -142,7 +142,7 @@ export class StackCache {
       const keys = this.#keys;
       keys[start] = ints[at + W.PID]!;
       keys[start + 1] = ints[at + W.MISC]!;
-      // A loop, not set(subarray()): a view per new stack was a third of the conversion's garbage.
+      // Not set(subarray()): a view per stack.
       for (let i = 0, from = at + W.IP_LO; i < length - KEY_HEAD; i++) keys[start + KEY_HEAD + i] = ints[from + i]!;
       this.#keyLength = start + length;
       this.#starts[e + 1] = this.#keyLength;
