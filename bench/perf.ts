@@ -1,5 +1,5 @@
 // perf.data beside perf, on the same recordings (`perf record -e cpu-clock -F 20000 -g`, file mode and -z,
-// made here or given): the commands as a user runs them (`buildid-cache pprof` against `perf script`
+// and one with 60-200-frame stacks; made here or given): the commands as a user runs them (`buildid-cache pprof` against `perf script`
 // printing the same samples with call chains, `buildid-list -H` against perf's), the reader's MB/s,
 // the converter in process, cold (a fresh process's first conversion, what a command pays) and warm, per sample,
 // and the converter's peak RSS; then the peak RSS of both commands on a synthesized recording of --big MB
@@ -50,21 +50,46 @@ __attribute__((noinline)) unsigned long rec(int d, unsigned long x) { if (d == 0
 int main(int argc, char **argv) { long n = atol(argv[1]); for (long i = 0; i < n; i++) sink += rec(i % 24, i); printf("%lu\\n", sink); return 0; }
 `;
 
-/** Records two copies of PROGRAM at 20 kHz with -g, plain and with -z, into `dir`. */
-function record(dir: string, quick: boolean): string[] {
-  writeFileSync(join(dir, "work.c"), PROGRAM);
-  const cc = spawnSync("gcc", ["-O1", "-fno-omit-frame-pointer", "-o", join(dir, "work"), join(dir, "work.c")]);
+/**
+ * A CPU-bound program with call stacks 60-200 frames deep (perf keeps 127: `kernel.perf_event_max_stack`),
+ * through two functions calling each other, so a deep sample's chain repeats with its caller suffix.
+ */
+const DEEP_PROGRAM = `#include <stdlib.h>
+#include <stdio.h>
+static volatile unsigned long sink;
+__attribute__((noinline)) unsigned long leaf(unsigned long x) { for (int i = 0; i < 200; i++) x = x * 6364136223846793005UL + 1; return x; }
+__attribute__((noinline)) unsigned long down(int d, unsigned long x);
+__attribute__((noinline)) unsigned long odd(int d, unsigned long x) { if (d <= 0) return leaf(x); return down(d - 1, x + d) + 1; }
+__attribute__((noinline)) unsigned long down(int d, unsigned long x) { if (d <= 0) return leaf(x); if (d % 3 == 0) return odd(d - 1, x) ^ leaf(x); return down(d - 1, x + d) ^ leaf(x); }
+int main(int argc, char **argv) { long n = atol(argv[1]); for (long i = 0; i < n; i++) sink += down(60 + (i * 7) % 141, i); printf("%lu\\n", sink); return 0; }
+`;
+
+/** Builds `source` as `dir/name` with frame pointers, so -g walks it; returns its path. */
+function compile(dir: string, name: string, source: string): string {
+  writeFileSync(join(dir, `${name}.c`), source);
+  const cc = spawnSync("gcc", ["-O1", "-fno-omit-frame-pointer", "-o", join(dir, name), join(dir, `${name}.c`)]);
   if (cc.status !== 0) throw new Error(`gcc failed: ${cc.stderr}`);
-  const work = `${join(dir, "work")} ${quick ? 60000 : 350000}`;
+  return join(dir, name);
+}
+
+/**
+ * Records two copies of PROGRAM at 20 kHz with -g, plain and with -z, and two of DEEP_PROGRAM (with perf's
+ * buffer at 4 MiB, so its 1 KiB samples are not lost: a PERF_RECORD_LOST would make every frame after it
+ * unresolved), into `dir`.
+ */
+function record(dir: string, quick: boolean): string[] {
+  const work = `${compile(dir, "work", PROGRAM)} ${quick ? 60000 : 350000}`;
+  const deep = `${compile(dir, "deep", DEEP_PROGRAM)} ${quick ? 4000 : 20000}`;
   return (
     [
-      ["g.data", []],
-      ["g-z.data", ["-z"]],
+      ["g.data", [], work],
+      ["g-z.data", ["-z"], work],
+      ["deep.data", ["-m", "1024"], deep],
     ] as const
-  ).map(([name, extra]) => {
+  ).map(([name, extra, command]) => {
     const out = join(dir, name);
     const args = ["record", "-q", "-e", "cpu-clock", "-F", "20000", "-g", ...extra, "-o", out];
-    const run = spawnSync("perf", [...args, "--", "sh", "-c", `${work} & ${work} & wait`], { encoding: "utf8" });
+    const run = spawnSync("perf", [...args, "--", "sh", "-c", `${command} & ${command} & wait`], { encoding: "utf8" });
     if (run.status !== 0) throw new Error(`perf record failed: ${run.stderr}`);
     return out;
   });

@@ -179,7 +179,8 @@ export class StackTable {
       this.starts = grown(this.starts, size + 1);
     }
     if (start + n > this.arena.length) this.arena = grown(this.arena, Math.max(2 * this.arena.length, start + n));
-    this.arena.set(locs.subarray(0, n), start);
+    const arena = this.arena;
+    for (let k = 0; k < n; k++) arena[start + k] = locs[k]!;
     this.starts[id + 1] = start + n;
     this.counts[id] = 1;
     this.periods[id] = period;

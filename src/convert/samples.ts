@@ -17,6 +17,7 @@ import {
   KERNEL_PID,
   LookupResults,
   LookupStatus,
+  type Mapping,
 } from "../spaces/index.js";
 import { HI, LO } from "../spaces/layout.js";
 import { CPUMODE_KERNEL, CPUMODE_USER } from "./feed.js";
@@ -140,7 +141,17 @@ const CACHE_BITS = 14;
 const TWO_32 = 4294967296;
 
 /** Failures by the code the frame cache keeps (0: none). */
-const FAILURES: readonly (FrameFailure | undefined)[] = [undefined, "no-mapping", "anonymous", "incomplete"];
+const FAILURES: readonly (FrameFailure | undefined)[] = [
+  undefined,
+  "no-mapping",
+  "anonymous",
+  "incomplete",
+  "lost-events",
+];
+/** The code of lost-events: cached, it holds from the loss on. */
+const LOST = 4;
+/** Past every time. */
+const NEVER = 1n << 64n;
 /** Per lookup status, whether its answer holds for any later time while no event changes a space. */
 const CACHED: readonly boolean[] = [true, false, false, true, true, false, true];
 
@@ -213,6 +224,9 @@ export class SampleAggregator {
   readonly #cacheSinceHi = new Uint32Array(1 << CACHE_BITS);
   readonly #cacheSinceLo = new Uint32Array(1 << CACHE_BITS);
   readonly #cacheFailure = new Uint8Array(1 << CACHE_BITS);
+  // The first loss after the mapping's time (high 2^32: none).
+  readonly #cacheUntilHi = new Float64Array(1 << CACHE_BITS);
+  readonly #cacheUntilLo = new Uint32Array(1 << CACHE_BITS);
   // Frames the cache missed: their indices, and their addresses packed for one lookup.
   readonly #missed = new Int32Array(MAX_FRAMES);
   readonly #missAddresses = new BigUint64Array(MAX_FRAMES);
@@ -222,6 +236,9 @@ export class SampleAggregator {
   readonly #knownFrames = new Int32Array(3);
   /** The sample's failed frames: how many, their {@link FAILURES} code, 1 if a repeat could not replay them. */
   readonly #fails = new Int32Array(3);
+  /** A mapping and its `since` as words. */
+  #sinceMapping: Mapping | undefined;
+  readonly #sinceWords = new Uint32Array(2);
   /** The latest time any mapping or space the current sample resolved through began, as (high, low) words. */
   readonly #since = new Uint32Array(2);
 
@@ -239,6 +256,7 @@ export class SampleAggregator {
     let i = lost.length;
     while (i > 0 && lost[i - 1]! > time) i--;
     lost.splice(i, 0, time);
+    this.generation++;
   }
 
   /** Adds the sample whose record starts at `at` in `w` (a {@link SampleArena}'s words; `ints`, the same as int32s). */
@@ -426,11 +444,14 @@ export class SampleAggregator {
     }
     const spaceTag = ctx === CTX_KERNEL ? UNRESOLVED_KERNEL : proc;
     // Without a space the lookup says why (no process, exited); such answers depend on the time, so are not cached.
-    const cacheable = this.#lost.length === 0 && (ctx === CTX_KERNEL || hasSpace);
+    const cacheable = ctx === CTX_KERNEL || hasSpace;
+    const timed = timeHi < TWO_32;
     const gen = this.generation;
     const missed = this.#missed;
     const missWords = this.#missWords;
     let misses = 0;
+    // Counted at once, before any other failure (a Map keeps first-seen order).
+    let lostFrames = 0;
     for (let i = from; i < to; i++) {
       const hi = words[2 * i + HI]!;
       const lo = words[2 * i + LO]!;
@@ -443,18 +464,26 @@ export class SampleAggregator {
         this.#cacheTag[slot] === spaceTag &&
         !before(timeHi, timeLo, this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!)
       ) {
-        locs[i] = this.#cacheLoc[slot]!;
-        this.#sinceAtLeast(this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!);
         const failure = this.#cacheFailure[slot]!;
-        if (failure === 0) counts.framesResolved++;
-        else this.#failed(FAILURES[failure]!, 1, i === 0, failure);
-        continue;
+        const lostBy = timed && !before(timeHi, timeLo, this.#cacheUntilHi[slot]!, this.#cacheUntilLo[slot]!);
+        if (failure === 0 ? !lostBy : failure !== LOST || lostBy) {
+          locs[i] = this.#cacheLoc[slot]!;
+          this.#sinceAtLeast(this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!);
+          if (failure === 0) counts.framesResolved++;
+          else if (failure === LOST && i !== 0) lostFrames++;
+          else {
+            lostFrames = this.#failedLost(lostFrames);
+            this.#failed(FAILURES[failure]!, 1, i === 0, failure === LOST ? 0 : failure);
+          }
+          continue;
+        }
       }
       missed[misses] = i;
       missWords[2 * misses + HI] = hi;
       missWords[2 * misses + LO] = lo;
       misses++;
     }
+    this.#failedLost(lostFrames);
     if (misses === 0) return;
     const time = this.#sampleTime();
     const out = this.#out;
@@ -467,13 +496,14 @@ export class SampleAggregator {
       const mapping = out.mapping[m];
       let failure: FrameFailure | undefined;
       if (status !== LookupStatus.OK) failure = FAILURE_OF_STATUS[status]!;
-      else if (lost && this.#lostSince(mapping!.since, time)) failure = "lost-events";
+      else if (lost && this.#firstLost(mapping!.since) <= time) failure = "lost-events";
       const hi = missWords[2 * m + HI]!;
       const lo = missWords[2 * m + LO]!;
       let loc: number;
       if (failure !== undefined) {
         loc = this.locations.intern(unresolvedTag, hi, lo);
-        this.#failed(failure, 1, i === 0, cacheable && CACHED[status] ? FAILURES.indexOf(failure) : 0);
+        const code = FAILURES.indexOf(failure);
+        this.#failed(failure, 1, i === 0, cacheable && CACHED[status] && code !== LOST ? code : 0);
       } else {
         const fileId = out.fileId[m]!;
         if (!this.files.has(fileId)) {
@@ -499,11 +529,32 @@ export class SampleAggregator {
       this.#cacheLo[slot] = lo;
       this.#cacheLoc[slot] = loc;
       this.#cacheFailure[slot] = failure === undefined ? 0 : FAILURES.indexOf(failure);
-      const since = mapping?.since ?? 0n;
-      this.#cacheSinceHi[slot] = Number(since >> 32n);
-      this.#cacheSinceLo[slot] = Number(since & 0xffffffffn);
-      this.#sinceAtLeast(this.#cacheSinceHi[slot]!, this.#cacheSinceLo[slot]!);
+      // Two bigints a split: once per mapping.
+      if (mapping !== this.#sinceMapping) {
+        const since = mapping?.since ?? 0n;
+        this.#sinceMapping = mapping;
+        this.#sinceWords[HI] = Number(since >> 32n);
+        this.#sinceWords[LO] = Number(since & 0xffffffffn);
+      }
+      this.#cacheSinceHi[slot] = this.#sinceWords[HI]!;
+      this.#cacheSinceLo[slot] = this.#sinceWords[LO]!;
+      this.#sinceAtLeast(this.#sinceWords[HI]!, this.#sinceWords[LO]!);
+      this.#cacheUntilHi[slot] = TWO_32;
+      this.#cacheUntilLo[slot] = 0;
+      if (this.#lost.length > 0 && mapping !== undefined) {
+        const until = this.#firstLost(mapping.since);
+        if (until < NEVER) {
+          this.#cacheUntilHi[slot] = Number(until >> 32n);
+          this.#cacheUntilLo[slot] = Number(until & 0xffffffffn);
+        }
+      }
     }
+  }
+
+  /** Counts `frames` lost-events frames; returns 0. */
+  #failedLost(frames: number): number {
+    if (frames > 0) this.#failed("lost-events", frames, false, 0);
+    return 0;
   }
 
   /** Counts `frames` frames failed for `failure` (the leaf's if `leaf`); `code`: its {@link FAILURES} code if a repeat fails alike, else <= 0. */
@@ -540,8 +591,8 @@ export class SampleAggregator {
     }
   }
 
-  /** Whether a PERF_RECORD_LOST lies in `[since, time]`. */
-  #lostSince(since: bigint, time: bigint): boolean {
+  /** The first PERF_RECORD_LOST at or after `since`, or {@link NEVER}. */
+  #firstLost(since: bigint): bigint {
     const lost = this.#lost;
     let lo = 0;
     let hi = lost.length;
@@ -550,7 +601,7 @@ export class SampleAggregator {
       if (lost[mid]! < since) lo = mid + 1;
       else hi = mid;
     }
-    return lo < lost.length && lost[lo]! <= time;
+    return lost[lo] ?? NEVER;
   }
 
   #process(pid: number, space: AddressSpace | undefined): number {

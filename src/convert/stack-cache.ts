@@ -142,7 +142,8 @@ export class StackCache {
       const keys = this.#keys;
       keys[start] = ints[at + W.PID]!;
       keys[start + 1] = ints[at + W.MISC]!;
-      keys.set(ints.subarray(at + W.IP_LO, at + W.IP_LO + length - KEY_HEAD), start + KEY_HEAD);
+      // Not set(subarray()): a view per stack.
+      for (let i = 0, from = at + W.IP_LO; i < length - KEY_HEAD; i++) keys[start + KEY_HEAD + i] = ints[from + i]!;
       this.#keyLength = start + length;
       this.#starts[e + 1] = this.#keyLength;
       this.#hashes[e] = this.#last[1]!;

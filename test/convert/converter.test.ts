@@ -278,6 +278,29 @@ describe("a sample meets the mapping of its time", () => {
     expect(byPath(summary.files)["/lib/a.so"]!.samples).toBe(1);
     expect(byPath(summary.files)["/lib/c.so"]!.samples).toBe(1);
   });
+
+  test("a frame cached after a PERF_RECORD_LOST holds on its side of the loss only: a late sample before it resolves, later ones do not", async () => {
+    // The frame cache keeps the first loss after each frame's mapping: the sample at 40 caches 0x400010 as lost, the late
+    // one at 20 (delivered after the loss: its round was flushed) resolves it again, 50 and 60 must not take that answer,
+    // and the late one at 21 must not take theirs.
+    const stream = pipeStream(
+      ATTR,
+      mmap(7, 0x400000n, 0x1000n, 0n, { ino: 1 }, "/lib/a.so", 10n),
+      lost(25n),
+      sample(7, 40n, [USER_MARK, 0x400010n, 0x400021n]),
+      round(),
+      round(),
+      sample(7, 20n, [USER_MARK, 0x400010n, 0x400021n]),
+      sample(7, 50n, [USER_MARK, 0x400010n, 0x400021n]),
+      sample(7, 60n, [USER_MARK, 0x400021n, 0x400010n + 1n]),
+      sample(7, 21n, [USER_MARK, 0x400010n]),
+    );
+    const { summary } = await convertPerfData(stream, { readBuildId: reader() });
+    expect(summary.order?.unordered).toBeGreaterThan(0);
+    expect(summary.unresolved).toEqual({ "lost-events": 3 });
+    expect(summary.frames).toEqual({ total: 9, resolved: 3, unresolved: { "lost-events": 6 } });
+    expect(byPath(summary.files)["/lib/a.so"]!.samples).toBe(2);
+  });
 });
 
 describe("a repeated stack with unresolved frames", () => {
