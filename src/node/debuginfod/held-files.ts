@@ -80,10 +80,10 @@ export class HeldFiles {
     return fd;
   }
 
-  /** The bytes of `file`, just given by {@link HeldFiles.open}: kept, or read and kept; undefined past 4 MiB kept; short if it shrank. Never change them. */
+  /** The bytes of `file` (just opened), kept or read: undefined past 4 MiB kept, short if it shrank. */
   kept(file: IndexedFile): Uint8Array | undefined {
     const held = this.#held.get(file.path)!;
-    // Kept at another stamp (changed in place, then rescanned): read again.
+    // Another stamp: changed in place, then rescanned.
     if (held.of?.mtimeNs === file.mtimeNs && held.of.ctimeNs === file.ctimeNs) return held.bytes;
     this.#drop(held);
     const size = Number(file.size);
