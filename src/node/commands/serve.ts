@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import { BuildIdIndex, DEFAULT_WRITE_BATCH, MAX_SCAN_THREADS } from "../debuginfod/build-id-index.js";
 import { isServingProcess, POOL_DATABASE_ENV, serveInPool, startPool } from "../debuginfod/pool.js";
 import {
@@ -91,8 +92,7 @@ function environmentUrls(): string[] {
 const MAX_SERVING_PROCESSES = 256;
 
 /**
- * `serve -j` when not given: this process alone. On this 2-CPU machine at load 22-36, -j 2 answered
- * hits at 0.37x and 0.46x of -j 1 in two interleaved bench:serve runs (misses 0.74x and 1.22x).
+ * `serve -j` when not given: this process alone (README, `-j N`: -j 2 answered hits at 0.37-0.46x of it).
  */
 const DEFAULT_SERVING_PROCESSES = 1;
 
@@ -231,6 +231,8 @@ export function registerServe(program: Command, context: CommandContext): Comman
     )
     .option("-v, --verbose", "a log line per request on stderr: client, request, status, bytes, ms, where from")
     .action(async (roots: string[], options: ServeCommandOptions) => {
+      // Scans' garbage grew the young generation to 32 MiB (Node 20).
+      setFlagsFromString("--semi-space-growth-factor=1");
       if (isServingProcess()) return serveAsMember(options, context);
       const upstreams = options.upstream.length ? options.upstream : environmentUrls();
       const pooled = options.servingProcesses > 1;

@@ -18,8 +18,8 @@ export const ARTIFACTS: readonly Artifact[] = Object.freeze(["executable", "debu
 export interface OpenedArtifact {
   /** Open descriptor; the caller closes it unless {@link OpenedArtifact.held}. */
   fd: number;
-  /** The descriptor is a {@link HeldFiles}' own: not closed by the caller, and read before yielding. */
-  held: boolean;
+  /** The {@link HeldFiles} whose own the descriptor is: not closed by the caller, and read before yielding. */
+  held?: HeldFiles;
   /** The file as indexed. */
   file: IndexedFile;
   /** File offset of the artifact's bytes (a section's offset, else 0). */
@@ -87,18 +87,18 @@ export function openArtifact(
   let refused = 0;
   for (const file of candidates) {
     const size = Number(file.size);
-    const isHeld = held !== undefined && size <= HELD_MAX_BYTES;
-    const fd = isHeld ? held.open(file) : openUnchanged(file);
+    const through = size <= HELD_MAX_BYTES ? held : undefined;
+    const fd = through ? through.open(file) : openUnchanged(file);
     if (fd === "changed") changed++;
     else if (fd === "gone") gone++;
     else if (fd === "refused") refused++;
     if (typeof fd !== "number") continue;
-    if (artifact !== "section") return { fd, held: isHeld, file, start: 0, length: size };
+    if (artifact !== "section") return { fd, held: through, file, start: 0, length: size };
     try {
       const found = sectionWithBytes(readElfLayout(fdReader(fd), size), section, size);
-      if (found) return { fd, held: isHeld, file, start: found.offset, length: found.size };
+      if (found) return { fd, held: through, file, start: found.offset, length: found.size };
     } catch {}
-    if (!isHeld) closeSync(fd);
+    if (!through) closeSync(fd);
   }
   return { changed, gone, refused };
 }

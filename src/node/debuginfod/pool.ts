@@ -1,18 +1,10 @@
 /**
- * Serving processes for `serve -j N`: one Node thread spends most of a hit in the kernel (reads,
- * writes, `readlink`, `fstat`), so several processes answer where elfutils runs many threads.
- *
- * The primary (the process `serve` started as) listens, scans and writes the index, and hands each
- * connection it accepts to its serving processes in turn (as `node:cluster`'s round robin does);
- * it answers a connection itself only while none is ready (at start, or when all have died), so
- * answers come at once. A serving process is a `node:cluster` worker running the same command line:
- * it opens the index's database read-only (as a `--passive` replica) and answers; its lookup cache
- * follows the primary's commits by `PRAGMA data_version`. It owns no listening socket and exits
- * when its channel to the primary closes, so none outlives the primary, however that ends. One that
- * dies is reported on standard error and started again (after a pause that doubles while they die
- * young). `/metrics`, asked of any process, is made by the primary from every process's counters:
- * those a serving process last sent when it is late to answer, and those of the serving processes
- * that died, summed, so no counter on the page ever goes down while the server runs.
+ * Serving processes for `serve -j N` (README: "-j N"). The primary listens, scans, writes the index
+ * and hands each accepted connection to a ready serving process in turn, answering itself only while
+ * none is ready. A serving process is a `node:cluster` worker running the same command line over the
+ * database read-only (a `--passive` replica); it exits when its channel to the primary closes, and
+ * one that dies is started again after a pause that doubles while they die young. `/metrics` sums
+ * every process's counters (a late one's last, a dead one's kept), so no counter goes down.
  *
  * @packageDocumentation
  */

@@ -6,8 +6,8 @@ import type { ReadAt } from "./sections.js";
 /** Bytes read from the start of a file at once: its headers and usual notes. */
 export const HEAD = 4096;
 
-/** Fills `bytes` from `fd` at `offset`; the count read, short only at end of file. */
-function readFully(fd: number, bytes: Uint8Array, offset: number): number {
+/** Fills `bytes` from `fd` at `offset`; the count read, short only at end of file. @internal */
+export function readFully(fd: number, bytes: Uint8Array, offset: number): number {
   let got = 0;
   while (got < bytes.length) {
     const n = readSync(fd, bytes, got, bytes.length - got, offset + got);

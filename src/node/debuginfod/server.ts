@@ -191,8 +191,8 @@ function parseRange(header: string | undefined, size: number): { from: number; t
 /** A body to send: `length` bytes at `start` of the open `fd`, with its mtime and `X-DEBUGINFOD-*` headers but the size, or its indexed file. */
 interface Body {
   fd: number;
-  /** `fd` is a {@link HeldFiles}' own: left open, and read at once. */
-  held?: boolean;
+  /** `fd` is these {@link HeldFiles}' own: left open, and its file read through them at once. */
+  held?: HeldFiles;
   start: number;
   length: number;
   mtimeMs?: number;
@@ -258,7 +258,8 @@ function sendBody(req: IncomingMessage, res: ServerResponse, body: Body, metrics
   if (to - from < SMALL_BODY || body.held) {
     let bytes: Uint8Array;
     try {
-      bytes = readBody(fd, start + from, to - from + 1);
+      const kept = body.held?.kept(body.file!);
+      bytes = kept ? kept.subarray(start + from, start + to + 1) : readBody(fd, start + from, to - from + 1);
     } finally {
       release();
     }

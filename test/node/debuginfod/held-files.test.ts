@@ -3,13 +3,16 @@
 // first use, as a request would meet it, and checks both the cache and what the server answers.
 import {
   appendFileSync,
+  closeSync,
   copyFileSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
+  writeSync,
 } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -180,6 +183,38 @@ describe("the server's held descriptors", () => {
       await after.arrayBuffer();
       expect(after.status).toBe(404);
       expect(server.metrics.refused).toBe(1);
+    } finally {
+      await server.close();
+      index.dispose();
+    }
+  });
+
+  it("a file served once (its bytes kept), then written in place and rescanned: its new bytes, never the kept ones", async () => {
+    const s = scene();
+    const index = await BuildIdIndex.create({ roots: [s.root] });
+    await index.scan();
+    const server = await serveDebuginfod(index, { port: 0 });
+    try {
+      const url = `${server.url}/buildid/${ID}/executable`;
+      for (let i = 0; i < 2; i++) {
+        const r = await get(url);
+        expect(r.status).toBe(200);
+        expect(Buffer.from(await r.arrayBuffer()).equals(readFileSync(s.prog))).toBe(true);
+      }
+      // Same inode, same size, same build ID: only its .comment text and its times change.
+      const before = readFileSync(s.prog);
+      const at = before.indexOf("GCC: (");
+      expect(at).toBeGreaterThan(0);
+      const fd = openSync(s.prog, "r+");
+      writeSync(fd, Buffer.from("gcc"), 0, 3, at);
+      closeSync(fd);
+      // No request between: the held descriptor meets the rescan's stamp, which its file has now.
+      await server.rescan();
+      const after = await get(url);
+      expect(after.status).toBe(200);
+      const body = Buffer.from(await after.arrayBuffer());
+      expect(body.equals(before)).toBe(false);
+      expect(body.equals(readFileSync(s.prog))).toBe(true);
     } finally {
       await server.close();
       index.dispose();
