@@ -128,10 +128,12 @@ function showResult(result: BenchResult): void {
 
 /** What the turns of {@link LONG_ROWS} cover where it differs from the other rows', for the method's text. */
 function longTurns(result: BenchResult): string {
-  const passes = result.rowPasses[OPERATIONS.indexOf(LONG_ROWS[0]!)]!;
-  if (passes === result.turnPasses) return "";
-  const rows = LONG_ROWS.map((op) => (op === "lookup, miss" ? "misses" : `${op}s`)).join(" and ");
-  return ` (the ${rows} ${passes} passes after it, so that a turn lasts a few milliseconds)`;
+  const long = LONG_ROWS.flatMap((op) => {
+    const passes = result.rowPasses[OPERATIONS.indexOf(op)]!;
+    const name = op === "lookup, miss" ? "misses" : `${op}s`;
+    return passes === result.turnPasses ? [] : [`the ${name} ${passes} passes`];
+  });
+  return long.length ? ` (${long.join(", ")} after it, so that a turn lasts a millisecond or more)` : "";
 }
 
 /** A number from the page's address (`?tables=N`, `?turnkeys=N`, for `npm run bench:page`), else undefined. */

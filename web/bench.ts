@@ -95,12 +95,17 @@ const TIMER_STEPS = 100;
  */
 export const TURN_KEYS = 16_384;
 /**
- * ...and the misses and batched lookups over at least this many: a pass of theirs takes the cache 0.2-1 ms, so
- * one timing a turn, where a collection's slice or a switch to another program is a large share of it.
+ * ...and the misses and batched lookups over at least these many: a pass of misses takes the cache 0.2-1 ms, of
+ * batched lookups 0.4 ms at 16,384 keys, so one timing a turn, where a collection's slice or a switch to another
+ * program is a large share of it. The batched lookups stop at one pass from 65,536 keys: four passes there moved
+ * the Map's side more (its table then in the last-level cache shared with other programs), not less.
  */
-export const LONG_TURN_KEYS = 262_144;
+export const LONG_TURN_KEYS: Readonly<Partial<Record<Operation, number>>> = {
+  "lookup, miss": 262_144,
+  "batched lookup": 65_536,
+};
 /** The rows timed in turns of {@link LONG_TURN_KEYS}. */
-export const LONG_ROWS: readonly Operation[] = ["lookup, miss", "batched lookup"];
+export const LONG_ROWS = Object.keys(LONG_TURN_KEYS) as readonly Operation[];
 /**
  * Bytes read, one 64-byte line at a time, before every turn: more than the last-level cache of common
  * CPUs (32 MiB on this machine's EPYC), so every turn starts with both tables in main memory whatever
@@ -320,10 +325,13 @@ export function turnPasses(keys: number, turnKeys = TURN_KEYS): number {
   return Math.max(1, Math.ceil(turnKeys / keys));
 }
 
-/** Whole passes in each row's turn (in {@link OPERATIONS} order): {@link LONG_ROWS} over `longTurnKeys` keys at least. */
-export function rowPasses(keys: number, longTurnKeys = LONG_TURN_KEYS): number[] {
+/**
+ * Whole passes in each row's turn (in {@link OPERATIONS} order): {@link LONG_ROWS} over {@link LONG_TURN_KEYS} keys
+ * at least, or each over `longTurnKeys` if given.
+ */
+export function rowPasses(keys: number, longTurnKeys?: number): number[] {
   return OPERATIONS.map((op) =>
-    turnPasses(keys, LONG_ROWS.includes(op) ? Math.max(TURN_KEYS, longTurnKeys) : TURN_KEYS),
+    turnPasses(keys, Math.max(TURN_KEYS, (LONG_ROWS.includes(op) && (longTurnKeys ?? LONG_TURN_KEYS[op])) || 0)),
   );
 }
 
@@ -737,7 +745,7 @@ export interface BenchOptions {
   open?: OpenSide;
   /** Tables built for each part of each side: {@link TABLES} unless given. */
   tables?: number;
-  /** Keys a turn of {@link LONG_ROWS} covers at least: {@link LONG_TURN_KEYS} unless given ({@link TURN_KEYS}: as the other rows). */
+  /** Keys a turn of each of {@link LONG_ROWS} covers at least: {@link LONG_TURN_KEYS} unless given ({@link TURN_KEYS}: as the other rows). */
   longTurnKeys?: number;
 }
 
@@ -770,10 +778,10 @@ const medians = (builds: [number, number, number][]): [number, number, number] =
 export async function runBenchmark(
   keys: number,
   progress: (step: BenchProgress) => void,
-  { open = openHere, tables = TABLES, longTurnKeys = LONG_TURN_KEYS }: BenchOptions = {},
+  { open = openHere, tables = TABLES, longTurnKeys }: BenchOptions = {},
 ): Promise<BenchResult> {
   if (!Number.isInteger(tables) || tables < 1) throw new RangeError(`tables must be an integer >= 1, got ${tables}`);
-  if (!Number.isInteger(longTurnKeys) || longTurnKeys < 1) {
+  if (longTurnKeys !== undefined && (!Number.isInteger(longTurnKeys) || longTurnKeys < 1)) {
     throw new RangeError(`longTurnKeys must be an integer >= 1, got ${longTurnKeys}`);
   }
   const resolution = timerResolution();
