@@ -7,8 +7,10 @@
 // every table's own figure (each side's tables are built several times a run, in new workers), so a spread can be
 // told the machine's (the probe moves with it), the heap layout's (a run's tables differ) or the moment's.
 // --tables 1,3 takes turns between tables per part in each run (1 is the method before several tables), a table each.
-// --save FILE writes every run as JSON (each round's turns included), after each run; --js-flags passes V8 flags.
-//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --save FILE --js-flags F --not-isolated]
+// --turn-keys 16384,262144 takes turns between the keys a turn of the misses and batched lookups covers at least
+// (16,384: one pass, the method before longer turns for them). --save FILE writes every run as JSON (each round's
+// turns included), after each run; --js-flags passes V8 flags.
+//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --turn-keys N[,M] --save FILE --js-flags F --not-isolated]
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -55,6 +57,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     sizes: { type: "string", default: "16384,65536" },
     tables: { type: "string" },
+    "turn-keys": { type: "string" },
     save: { type: "string" },
     "js-flags": { type: "string" },
     "not-isolated": { type: "boolean", default: false },
@@ -62,15 +65,34 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const sizes = values.sizes.split(",").map(Number);
-/** The page's tables per part for each turn of a run: its default (undefined), or each of --tables. */
-const methods = values.tables === undefined ? [undefined] : values.tables.split(",").map(Number);
-for (const tables of methods) {
-  if (tables !== undefined && (!Number.isInteger(tables) || tables < 1)) {
-    throw new RangeError(`--tables must list integers >= 1, got ${values.tables}`);
+/** Each of a list option's integers >= 1, or the page's default (undefined) when it is not given. */
+const integers = (name: "tables" | "turn-keys") => {
+  const list = values[name]?.split(",").map(Number) ?? [undefined];
+  for (const n of list) {
+    if (n !== undefined && (!Number.isInteger(n) || n < 1)) {
+      throw new RangeError(`--${name} must list integers >= 1, got ${values[name]}`);
+    }
   }
+  return list;
+};
+/** The page's methods a run takes turns between: tables per part (--tables) by turn keys of the short rows (--turn-keys). */
+interface Method {
+  tables: number | undefined;
+  turnKeys: number | undefined;
 }
-const cases = methods.flatMap((tables) => sizes.map((size) => ({ tables, size })));
-const caseName = ({ tables, size }: (typeof cases)[number]) => `${tables ?? "default"}:${size}`;
+const methods: Method[] = integers("tables").flatMap((tables) =>
+  integers("turn-keys").map((turnKeys) => ({ tables, turnKeys })),
+);
+const cases = methods.flatMap((method) => sizes.map((size) => ({ ...method, size })));
+const caseName = ({ tables, turnKeys, size }: Method & { size: number }) =>
+  `${tables ?? "default"}:${turnKeys ?? "default"}:${size}`;
+/** The page's address with a method's parameters. */
+const address = (url: string, { tables, turnKeys }: Method) => {
+  const query = new URLSearchParams();
+  if (tables !== undefined) query.set("tables", String(tables));
+  if (turnKeys !== undefined) query.set("turnkeys", String(turnKeys));
+  return query.size ? `${url}?${query}` : url;
+};
 if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be an integer >= 1, got ${values.runs}`);
 for (const size of sizes) {
   if (![1024, 16384, 65536, 262144].includes(size)) {
@@ -125,10 +147,10 @@ try {
   const results = new Map<string, PageRun[]>(cases.map((c) => [caseName(c), []]));
   try {
     for (let run = 0; run < runs; run++) {
-      for (const { tables, size } of run % 2 === 0 ? cases : cases.toReversed()) {
+      for (const { tables, turnKeys, size } of run % 2 === 0 ? cases : cases.toReversed()) {
         const page = await browser.context.newPage();
         try {
-          await page.goto(tables === undefined ? server.url : `${server.url}?tables=${tables}`);
+          await page.goto(address(server.url, { tables, turnKeys }));
           await page.locator("body[data-ready]").waitFor();
           await page.locator("#bench-keys").selectOption(String(size));
           await page.locator("#bench-run").click();
@@ -162,7 +184,7 @@ try {
               }),
             ),
           };
-          results.get(caseName({ tables, size }))!.push(result);
+          results.get(caseName({ tables, turnKeys, size }))!.push(result);
           if (values.save) {
             await writeFile(values.save, `${JSON.stringify({ version, runs: [...results.values()].flat() })}\n`);
           }
@@ -173,7 +195,7 @@ try {
               ` tables: cache ${row.cacheTables.map((x) => x.toFixed(1)).join(" ")}, Map ${row.mapTables.map((x) => x.toFixed(1)).join(" ")}`,
           );
           console.error(
-            `run ${run + 1}/${runs}, ${size} keys, ${result.tables} tables, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}): ${result.method}\n${figures.join("\n")}`,
+            `run ${run + 1}/${runs}, ${size} keys, ${result.tables} tables, turn keys ${turnKeys ?? "default"}, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}): ${result.method}\n${figures.join("\n")}`,
           );
         } finally {
           await page.close();
@@ -199,14 +221,17 @@ try {
       " around it, and each run's Map ÷ cache. Within a run: how far a run's tables of one side lay apart, (highest - lowest)" +
       " ÷ median, the median over the runs. Map ÷ probe: the spread of each run's Map time in dependent reads; r: how the runs' Map time follows the probe's dependent and overlapping reads.",
   );
-  for (const tables of methods) summarize(tables);
+  for (const method of methods) summarize(method);
 
-  /** The table over the runs of the page with `tables` tables per part. */
-  function summarize(tables: number | undefined): void {
+  /** The table over the runs of the page with `method`. */
+  function summarize(method: Method): void {
     console.log("");
-    console.log(`${results.get(caseName({ tables, size: sizes[0]! }))![0]!.tables} tables per part and side:`);
+    console.log(
+      `${results.get(caseName({ ...method, size: sizes[0]! }))![0]!.tables} tables per part and side,` +
+        ` turn keys of the misses and batched lookups ${method.turnKeys ?? "the page's default"}:`,
+    );
     for (const size of sizes) {
-      const runsOf = results.get(caseName({ tables, size }))!;
+      const runsOf = results.get(caseName({ ...method, size }))!;
       for (const [name, ns] of [
         ["a dependent read", runsOf.map((r) => r.memoryNs)],
         ["an overlapping read", runsOf.map((r) => r.scatterNs)],
@@ -237,7 +262,7 @@ try {
     const lines: string[][] = [];
     for (const operation of first.rows.map((row) => row.operation)) {
       for (const size of sizes) {
-        const runsOf = results.get(caseName({ tables, size }))!;
+        const runsOf = results.get(caseName({ ...method, size }))!;
         const rows = runsOf.map((r) => r.rows.find((row) => row.operation === operation)!);
         const ratios = rows.map((row) => row.ratio);
         const cacheNs = rows.map((row) => row.cacheNs);

@@ -3,7 +3,9 @@ import type { BuildIdCacheStats } from "../src/index.js";
 import {
   AGREE,
   type BenchResult,
+  LONG_ROWS,
   MIN_ROUNDS,
+  OPERATIONS,
   type OpenSide,
   PROBE_BYTES,
   runBenchmark,
@@ -17,7 +19,7 @@ import { barChart } from "./chart.js";
 import { cell, element, messageOf } from "./dom.js";
 
 /** Opens one table of one part of one side of the benchmark, or its memory probe, in a new worker of its own: no two share a heap. */
-const openInWorker: OpenSide = async (side, part, keys, resolution) => {
+const openInWorker: OpenSide = async (side, part, keys, resolution, passes) => {
   const worker = new Worker(new URL("./bench-worker.ts", import.meta.url), {
     type: "module",
     name: side === "memory" ? SIDE_WORKER.memory : SIDE_WORKER[side][part],
@@ -39,7 +41,7 @@ const openInWorker: OpenSide = async (side, part, keys, resolution) => {
       worker.postMessage(request);
     });
   try {
-    await call({ call: "open", side, part, keys, resolution });
+    await call({ call: "open", side, part, keys, resolution, passes: [...passes] });
   } catch (error) {
     worker.terminate();
     throw error;
@@ -106,6 +108,7 @@ function showResult(result: BenchResult): void {
     `; the lookups on a table built once, each key looked up once and ${SETTLE_BYTES >> 20} MiB of short-lived objects allocated before the rounds, so that collections promoted it first` +
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's caches into main memory` +
+    longTurns(result) +
     `, timed in slices of about ${slice} ms.` +
     ` A read from main memory took ${ns(result.memoryNs)} ns in this run, ${ns(result.scatterNs)} ns a read when they` +
     ` overlap (random lines of ${PROBE_BYTES >> 20} MiB timed the same way, each address the value read before, or not).` +
@@ -123,10 +126,20 @@ function showResult(result: BenchResult): void {
   shown.hidden = false;
 }
 
-/** Tables per part from the page's address (`?tables=N`, for `npm run bench:page -- --tables N`), else the default. */
-function tablesAsked(): number | undefined {
-  const asked = new URLSearchParams(location.search).get("tables");
-  return asked === null ? undefined : Number(asked);
+/** What the turns of {@link LONG_ROWS} cover where it differs from the other rows', for the method's text. */
+function longTurns(result: BenchResult): string {
+  const long = LONG_ROWS.flatMap((op) => {
+    const passes = result.rowPasses[OPERATIONS.indexOf(op)]!;
+    const name = op === "lookup, miss" ? "misses" : `${op}s`;
+    return passes === result.turnPasses ? [] : [`the ${name} ${passes} passes`];
+  });
+  return long.length ? ` (${long.join(", ")} after it, so that a turn lasts a millisecond or more)` : "";
+}
+
+/** A number from the page's address (`?tables=N`, `?turnkeys=N`, for `npm run bench:page`), else undefined. */
+function asked(name: string): number | undefined {
+  const value = new URLSearchParams(location.search).get(name);
+  return value === null ? undefined : Number(value);
 }
 
 /** Wires section 3; `showStats` hears the benchmark cache's counters after each run. */
@@ -136,13 +149,15 @@ export function mountBenchSection(showStats: (bench: BuildIdCacheStats) => void)
   element<HTMLFormElement>("#bench-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const keys = Number(element<HTMLSelectElement>("#bench-keys").value);
-    const tables = tablesAsked();
+    const tables = asked("tables");
+    const longTurnKeys = asked("turnkeys");
     button.disabled = true;
     try {
       const started = performance.now();
       const result = await runBenchmark(keys, ({ step }) => (status.textContent = `Running: ${step}…`), {
         open: openInWorker,
         ...(tables !== undefined && { tables }),
+        ...(longTurnKeys !== undefined && { longTurnKeys }),
       });
       showResult(result);
       showStats(result.stats);

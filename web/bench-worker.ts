@@ -4,7 +4,7 @@ import { openTimer, type PartName, type SideResult, type Timer, type WorkerName 
 
 /** What the page posts: first the part of a side to open, then calls on it, each answered by a {@link SideReply}. */
 export type SideRequest =
-  | { call: "open"; side: WorkerName; part: PartName; keys: number; resolution: number }
+  | { call: "open"; side: WorkerName; part: PartName; keys: number; resolution: number; passes: number[] }
   | { call: "warm"; row: number }
   | { call: "turn"; row: number; round: number }
   | { call: "fastest" }
@@ -29,7 +29,7 @@ function answer(request: SideRequest, side: Timer | undefined): SideValue {
 
 self.onmessage = async ({ data }: MessageEvent<SideRequest>) => {
   try {
-    if (data.call === "open") bench = await openTimer(data.side, data.part, data.keys, data.resolution);
+    if (data.call === "open") bench = await openTimer(data.side, data.part, data.keys, data.resolution, data.passes);
     self.postMessage({ type: "value", value: answer(data, bench) } satisfies SideReply);
   } catch (error) {
     self.postMessage({

@@ -46,8 +46,10 @@ export interface BenchResult {
   timerResolutionMs: number;
   /** How long one timing lasts, about, in ms: a slice of a turn, or the whole turn when it is shorter. */
   sliceMs: number;
-  /** Whole passes in each side's turn, the same for every row and both sides: {@link turnPasses}. */
+  /** Whole passes in each side's turn, the same on both sides, of the rows but the misses and batched lookups: {@link turnPasses}. */
   turnPasses: number;
+  /** Whole passes in each row's turn, in {@link OPERATIONS} order, the same on both sides: {@link rowPasses}. */
+  rowPasses: number[];
   /** Tables built for each part of each side, each in a heap of its own: {@link TABLES}. */
   tables: number;
   /** The memory probe's ns per dependent load, timed as a row is ({@link MemoryProbe}), and each round's. */
@@ -92,6 +94,18 @@ const TIMER_STEPS = 100;
  * up, more below, where one pass is too short to time.
  */
 export const TURN_KEYS = 16_384;
+/**
+ * ...and the misses and batched lookups over at least these many: a pass of misses takes the cache 0.2-1 ms, of
+ * batched lookups 0.4 ms at 16,384 keys, so one timing a turn, where a collection's slice or a switch to another
+ * program is a large share of it. The batched lookups stop at one pass from 65,536 keys: four passes there moved
+ * the Map's side more (its table then in the last-level cache shared with other programs), not less.
+ */
+export const LONG_TURN_KEYS: Readonly<Partial<Record<Operation, number>>> = {
+  "lookup, miss": 262_144,
+  "batched lookup": 65_536,
+};
+/** The rows timed in turns of {@link LONG_TURN_KEYS}. */
+export const LONG_ROWS = Object.keys(LONG_TURN_KEYS) as readonly Operation[];
 /**
  * Bytes read, one 64-byte line at a time, before every turn: more than the last-level cache of common
  * CPUs (32 MiB on this machine's EPYC), so every turn starts with both tables in main memory whatever
@@ -307,8 +321,18 @@ const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
  * Whole passes in one side's turn: at least {@link TURN_KEYS} keys, whatever the calibration says, so
  * every turn mixes the same cold start and warm rest on both sides and in every run.
  */
-export function turnPasses(keys: number): number {
-  return Math.max(1, Math.ceil(TURN_KEYS / keys));
+export function turnPasses(keys: number, turnKeys = TURN_KEYS): number {
+  return Math.max(1, Math.ceil(turnKeys / keys));
+}
+
+/**
+ * Whole passes in each row's turn (in {@link OPERATIONS} order): {@link LONG_ROWS} over {@link LONG_TURN_KEYS} keys
+ * at least, or each over `longTurnKeys` if given.
+ */
+export function rowPasses(keys: number, longTurnKeys?: number): number[] {
+  return OPERATIONS.map((op) =>
+    turnPasses(keys, Math.max(TURN_KEYS, (LONG_ROWS.includes(op) && (longTurnKeys ?? LONG_TURN_KEYS[op])) || 0)),
+  );
 }
 
 /** One side of one row: a turn of {@link turnPasses} passes, timed slice by slice. */
@@ -493,8 +517,14 @@ export class MemoryProbe implements Timer {
 }
 
 /** Opens what worker `side` times: part `part` of a side ({@link BenchSide.create}), or the memory probe. */
-export async function openTimer(side: WorkerName, part: PartName, keys: number, resolution: number): Promise<Timer> {
-  return side === "memory" ? new MemoryProbe(resolution) : await BenchSide.create(side, part, keys, resolution);
+export async function openTimer(
+  side: WorkerName,
+  part: PartName,
+  keys: number,
+  resolution: number,
+  passes: readonly number[],
+): Promise<Timer> {
+  return side === "memory" ? new MemoryProbe(resolution) : await BenchSide.create(side, part, keys, resolution, passes);
 }
 
 /** Allocates `bytes` in short-lived small arrays; returns something of them so none is dropped. */
@@ -520,18 +550,19 @@ export class BenchSide implements Timer {
   readonly #bodies: Bodies;
   readonly #timed: Timed[];
   readonly #keys: number;
-  readonly #ops: number;
+  /** Keys in each row's turn: whole passes ({@link rowPasses}). */
+  readonly #ops: number[];
   readonly #resolution: number;
   /** What the table holds now, after the last row that ran on it. */
   #holds: "nothing" | "inserted" | "present" | "churned" = "nothing";
   readonly #sweep = new Sweep();
 
-  private constructor(part: PartName, bodies: Bodies, keys: number, resolution: number) {
+  private constructor(part: PartName, bodies: Bodies, keys: number, resolution: number, passes: readonly number[]) {
     this.#part = part;
     this.#bodies = bodies;
     this.#timed = bodies.rows.map((body) => new Timed(body));
     this.#keys = keys;
-    this.#ops = turnPasses(keys) * keys;
+    this.#ops = OPERATIONS.map((_, row) => (passes[row] ?? turnPasses(keys)) * keys);
     this.#resolution = resolution;
   }
 
@@ -539,8 +570,15 @@ export class BenchSide implements Timer {
    * Part `part` of side `side` over `keys` keys, on a timer that steps `resolution` ms (the same on both
    * sides). The lookups part builds its table now, looks each key up once and settles ({@link SETTLE_BYTES}).
    */
-  static async create(side: SideName, part: PartName, keys: number, resolution: number): Promise<BenchSide> {
-    const bench = new BenchSide(part, await (side === "cache" ? cacheBodies : mapBodies)(keys), keys, resolution);
+  static async create(
+    side: SideName,
+    part: PartName,
+    keys: number,
+    resolution: number,
+    passes: readonly number[] = rowPasses(keys),
+  ): Promise<BenchSide> {
+    const bodies = await (side === "cache" ? cacheBodies : mapBodies)(keys);
+    const bench = new BenchSide(part, bodies, keys, resolution, passes);
     if (part === "lookups") {
       bench.#prepare(ROW_PART.indexOf("lookups"));
       bench.#holds = "present";
@@ -574,7 +612,7 @@ export class BenchSide implements Timer {
   warm(row: number): void {
     const timed = this.#row(row);
     this.#prepare(row);
-    warmAndPlan(timed, this.#keys, this.#ops, this.#resolution);
+    warmAndPlan(timed, this.#keys, this.#ops[row]!, this.#resolution);
     this.#after(row);
   }
 
@@ -584,13 +622,16 @@ export class BenchSide implements Timer {
     this.#prepare(row);
     // Whatever ran last (a refill, another row), every turn starts after the same sweep.
     this.#sweep.read();
-    timed.turn(this.#keys, this.#ops, round);
+    timed.turn(this.#keys, this.#ops[row]!, round);
     this.#after(row);
   }
 
   /** Per row: ns per operation from each slice's fastest round of all rounds, of the even and of the odd ones (0 for another part's rows). */
   fastest(): [number, number, number][] {
-    return this.#timed.map((t) => [t.fastest(this.#ops), t.fastest(this.#ops, 0), t.fastest(this.#ops, 1)]);
+    return this.#timed.map((t, row) => {
+      const ops = this.#ops[row]!;
+      return [t.fastest(ops), t.fastest(ops, 0), t.fastest(ops, 1)];
+    });
   }
 
   /** The rounds as timed (none for another part's rows), the cache's counters and the checksum; the table is freed. */
@@ -616,14 +657,21 @@ export interface SideHandle {
 }
 
 /**
- * Opens part `part` of side `side` over `keys` keys on a timer that steps `resolution` ms, each call a new
- * heap on the page; `side` "memory" opens the memory probe (`part` "lookups").
+ * Opens part `part` of side `side` over `keys` keys on a timer that steps `resolution` ms, each row's turn
+ * `passes[row]` passes ({@link rowPasses}), each call a new heap on the page; `side` "memory" opens the memory
+ * probe (`part` "lookups").
  */
-export type OpenSide = (side: WorkerName, part: PartName, keys: number, resolution: number) => Promise<SideHandle>;
+export type OpenSide = (
+  side: WorkerName,
+  part: PartName,
+  keys: number,
+  resolution: number,
+  passes: readonly number[],
+) => Promise<SideHandle>;
 
 /** Every part in this heap: for tests that watch the sides' calls; the page opens each in a worker of its own. */
-export const openHere: OpenSide = async (side, part, keys, resolution) => {
-  const timer = await openTimer(side, part, keys, resolution);
+export const openHere: OpenSide = async (side, part, keys, resolution, passes) => {
+  const timer = await openTimer(side, part, keys, resolution, passes);
   return {
     warm: async (row) => timer.warm(row),
     turn: async (row, round) => timer.turn(row, round),
@@ -697,6 +745,8 @@ export interface BenchOptions {
   open?: OpenSide;
   /** Tables built for each part of each side: {@link TABLES} unless given. */
   tables?: number;
+  /** Keys a turn of each of {@link LONG_ROWS} covers at least: {@link LONG_TURN_KEYS} unless given ({@link TURN_KEYS}: as the other rows). */
+  longTurnKeys?: number;
 }
 
 /** A side's figure for one row: the median of its builds' figures, of all rounds, the even and the odd ones. */
@@ -720,7 +770,7 @@ const medians = (builds: [number, number, number][]): [number, number, number] =
  * tables built once, each key looked up once and the young generation cycled ({@link SETTLE_BYTES}) before
  * the rounds, as a profiler's table is after its first samples. Every round times every row on every table
  * of both sides, one after the other, the rows rotated and the side going first alternating, and a turn of the
- * {@link MemoryProbe}. Each turn is {@link turnPasses} whole passes, started right after an untimed read of
+ * {@link MemoryProbe}. Each turn is {@link rowPasses} whole passes, started right after an untimed read of
  * {@link SWEEP_BYTES}, so every turn starts with its table in main memory whatever ran before; a turn is timed
  * in short slices, a table's figure is the sum of each slice's fastest round, and a side's the median of its
  * tables'. `progress` hears each step before it runs.
@@ -728,15 +778,18 @@ const medians = (builds: [number, number, number][]): [number, number, number] =
 export async function runBenchmark(
   keys: number,
   progress: (step: BenchProgress) => void,
-  { open = openHere, tables = TABLES }: BenchOptions = {},
+  { open = openHere, tables = TABLES, longTurnKeys }: BenchOptions = {},
 ): Promise<BenchResult> {
   if (!Number.isInteger(tables) || tables < 1) throw new RangeError(`tables must be an integer >= 1, got ${tables}`);
+  if (longTurnKeys !== undefined && (!Number.isInteger(longTurnKeys) || longTurnKeys < 1)) {
+    throw new RangeError(`longTurnKeys must be an integer >= 1, got ${longTurnKeys}`);
+  }
   const resolution = timerResolution();
   const sliceMs = sliceFor(resolution);
-  const passes = turnPasses(keys);
+  const passes = rowPasses(keys, longTurnKeys);
   const handles: SideHandle[] = [];
   const opened = async (side: WorkerName, part: PartName) => {
-    const handle = await open(side, part, keys, resolution);
+    const handle = await open(side, part, keys, resolution, passes);
     handles.push(handle);
     return handle;
   };
@@ -812,7 +865,8 @@ export async function runBenchmark(
       converged,
       timerResolutionMs: resolution,
       sliceMs,
-      turnPasses: passes,
+      turnPasses: turnPasses(keys),
+      rowPasses: passes,
       tables,
       memoryNs: probeFastest[0]![0],
       memoryRounds: probeEnd.rounds[0]!,

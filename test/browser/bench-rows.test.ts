@@ -71,6 +71,41 @@ it("times hits on keys each looked up once since they went in, never the first l
   expect(timed.first, "timed lookups that were their key's first since it went in").toBe(0);
 }, 300_000);
 
+it("times the misses in turns of at least 262,144 keys and the batched lookups of 65,536, several passes each, the hits in 16,384", async () => {
+  // A pass of misses takes the cache ~0.2 ms at 16,384 keys: a turn that short is one timing, which one collection's
+  // slice or switch to another program stretches by a large share. Counted on the cache's side, in timed slices only.
+  const proto = BuildIdCache.prototype;
+  const { findAt, getMany } = proto;
+  let rounds = false;
+  let reads = 0;
+  const timed = { hits: 0, misses: 0, batched: 0 };
+  vi.spyOn(proto, "findAt").mockImplementation(function (this: BuildIdCache, keys, index) {
+    const found = findAt.call(this, keys, index);
+    if (rounds && reads % 2 === 1) timed[found === 0 ? "misses" : "hits"]++;
+    return found;
+  });
+  vi.spyOn(proto, "getMany").mockImplementation(function (this: BuildIdCache, keys, out, lengths) {
+    if (rounds && reads % 2 === 1) timed.batched += keys.length;
+    return getMany.call(this, keys, out, lengths);
+  });
+  const now = performance.now.bind(performance);
+  vi.spyOn(performance, "now").mockImplementation(() => {
+    if (rounds) reads++;
+    return now();
+  });
+  const turns = 4;
+  const run = runBenchmark(1024, ({ step }) => {
+    rounds = step.startsWith("round ");
+    if (step === `round ${turns + 1} of ${MIN_ROUNDS}`) throw new Enough();
+  });
+  await expect(run).rejects.toBeInstanceOf(Enough);
+  expect(reads % 2, "clock reads pair up into slices").toBe(0);
+  expect(timed.hits / turns, "hits timed in a turn").toBe(16_384);
+  expect(timed.misses / turns, "misses timed in a turn").toBeGreaterThanOrEqual(262_144);
+  expect(timed.batched / turns, "batched lookups timed in a turn").toBeGreaterThanOrEqual(65_536);
+  expect(timed.misses % 1024, "whole passes").toBe(0);
+}, 300_000);
+
 it("times the lookup rows on tables built before the rounds, which nothing inserts into, deletes from or clears in them", async () => {
   // Tables (caches, and Maps keyed by BigInt) the rounds read by lookups, and those they write.
   const read = { cache: new Set<BuildIdCache>(), map: new Set<Map<unknown, unknown>>() };
@@ -132,9 +167,9 @@ it("times the lookup rows on tables built before the rounds, which nothing inser
 
 it("times the memory probe beside the rows in every round; asked for several tables, builds each in a heap of its own, gives each a turn in every round and reports each side's median with every table's figure", async () => {
   // Handles that time nothing: each opened table answers its figures, the Map's third lookup table three times slower.
-  const opened: { side: WorkerName; part: PartName; turns: string[] }[] = [];
-  const open: OpenSide = async (side, part) => {
-    const table = { side, part, turns: [] as string[] };
+  const opened: { side: WorkerName; part: PartName; passes: readonly number[]; turns: string[] }[] = [];
+  const open: OpenSide = async (side, part, _keys, _resolution, passes) => {
+    const table = { side, part, passes, turns: [] as string[] };
     opened.push(table);
     const nth = opened.filter((t) => t.side === side && t.part === part).length;
     const ns = side === "map" ? (part === "lookups" && nth === 3 ? 300 : 100) : side === "cache" ? 20 : 90;
@@ -172,6 +207,8 @@ it("times the memory probe beside the rows in every round; asked for several tab
     expect(probes[0]!.turns.filter((turn) => turn.startsWith(`${round}:`))).toEqual([`${round}:0`, `${round}:1`]);
   }
   expect([result.memoryNs, result.scatterNs]).toEqual([90, 90]);
+  // Every table of both sides makes the same passes a turn, the page's figure for each row.
+  for (const table of opened) expect(table.passes, `${table.side} ${table.part} passes`).toEqual(result.rowPasses);
   for (const row of result.rows) {
     const slow = ROW_PART[OPERATIONS.indexOf(row.operation)] === "lookups";
     expect(row.mapTables, row.operation).toEqual(
