@@ -243,6 +243,7 @@ export class IndexDatabase {
   readonly #membersByBuildId: Database.Statement;
   readonly #sourcesByBuildId: Database.Statement;
   readonly #unchanged: Database.Statement;
+  readonly #heldIn: Database.Statement;
   readonly #dataVersion: Database.Statement;
   /** {@link IndexDatabase.archivedSourcesOf}'s statements for one and two names, prepared on first use (a schema-1 replica has no tables for them). */
   #archivedSources: Database.Statement[] | undefined;
@@ -277,6 +278,13 @@ export class IndexDatabase {
         "SELECT id FROM files WHERE path = ? AND root = ? AND dev = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?",
       )
       .pluck();
+    // Names held directly in @dir from @lo to @hi: the path index read once over the range, a name under a subdirectory skipped.
+    this.#heldIn = db
+      .prepare(
+        "SELECT path, id, dev, ino, size, mtime_ns, ctime_ns FROM files WHERE path >= ? AND path <= ? AND root = ?",
+      )
+      .safeIntegers(true)
+      .raw();
     this.#dataVersion = db.prepare("PRAGMA data_version").pluck();
     if (readonly) {
       this.#insertFile = this.#byPath;
@@ -288,7 +296,7 @@ export class IndexDatabase {
       "INSERT INTO files (root, path, dev, ino, size, mtime_ns, ctime_ns, kind, build_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     this.#deleteFile = db.prepare("DELETE FROM files WHERE id = ?");
-    this.#deleteFileAt = db.prepare("DELETE FROM files WHERE path = ?");
+    this.#deleteFileAt = db.prepare("DELETE FROM files WHERE path = ? RETURNING id").pluck();
   }
 
   /**
@@ -438,6 +446,49 @@ export class IndexDatabase {
     return this.#unchanged.get(path, root, ...stamp.map(toInt)) as number | undefined;
   }
 
+  /**
+   * {@link IndexDatabase.unchangedFile} for the regular files `files` of one directory `dir` (its
+   * path ending in `/`) whose subdirectories are `subdirs`: one read of the path index over each run
+   * of names with no subdirectory between them (its rows sort in between), not one query a file.
+   */
+  unchangedIn(
+    dir: string,
+    root: number,
+    files: readonly { name: string; stamp: Stamp }[],
+    subdirs: readonly string[],
+  ): (number | undefined)[] {
+    const out: (number | undefined)[] = new Array(files.length).fill(undefined);
+    // JS order is UTF-8's (SQLite's) but for UTF-16 surrogates and U+E000 up: names with those are looked up one by one.
+    const odd = /[\uD800-\uFFFF]/;
+    const index = new Map<string, number>();
+    for (const [at, f] of files.entries()) {
+      if (odd.test(f.name)) out[at] = this.unchangedFile(dir + f.name, root, f.stamp);
+      else index.set(f.name, at);
+    }
+    if (index.size === 0) return out;
+    // A subdirectory's rows sort from its name and "/" to its name and "0": a run of names ends there.
+    const keys = [...index.keys()];
+    for (const name of subdirs) keys.push(`${name}/`);
+    keys.sort();
+    const boundary = (key: string): boolean => key.endsWith("/");
+    for (let i = 0; i < keys.length; i++) {
+      if (boundary(keys[i]!)) continue;
+      let j = i;
+      while (j + 1 < keys.length && !boundary(keys[j + 1]!)) j++;
+      for (const row of this.#heldIn.all(dir + keys[i]!, dir + keys[j]!, root) as unknown[][]) {
+        // A name under a subdirectory gone since holds a "/": no file's name.
+        const at = index.get((row[0] as string).slice(dir.length));
+        if (at === undefined) continue;
+        const stamp = files[at]!.stamp;
+        let n = 0;
+        while (n < STAMP_WORDS && toInt(stamp[n]!) === row[n + 2]) n++;
+        if (n === STAMP_WORDS) out[at] = Number(row[1]);
+      }
+      i = j;
+    }
+    return out;
+  }
+
   /** Whether no file is held: a first scan, with nothing to compare stamps with. */
   isEmpty(): boolean {
     return this.#db.prepare("SELECT NOT EXISTS (SELECT 1 FROM files)").pluck().get() === 1;
@@ -453,16 +504,21 @@ export class IndexDatabase {
     );
   }
 
-  /** Deletes the file held at `path`, if any, with its members and sources. */
-  deleteFileAt(path: string): void {
+  /** Deletes the file held at `path`, if any, with its members and sources; returns its id. */
+  deleteFileAt(path: string): number | undefined {
     this.#generation++;
-    this.#deleteFileAt.run(path);
+    return this.#deleteFileAt.get(path) as number | undefined;
   }
 
   /** Deletes a file, with its members and sources. */
   deleteFile(id: number): void {
     this.#generation++;
     this.#deleteFile.run(id);
+  }
+
+  /** Files held. */
+  fileCount(): number {
+    return this.#db.prepare("SELECT count(*) FROM files").pluck().get() as number;
   }
 
   /** Every file's id. */
