@@ -602,7 +602,7 @@ export class BuildIdIndex {
         },
         options.hooks,
       );
-      // Within a process a root loses its last file only to a drop: a scan that dropped none leaves none to drop.
+      // A root loses its last file only to a drop.
       if (this.#stats === undefined || stats.removed > 0 || stats.reads > 0) this.#db.dropUnusedRoots(rootIds);
     } finally {
       // Workers open nothing from the roots' descriptors once every job is settled and they let go of the roots.
@@ -762,7 +762,7 @@ export class BuildIdIndex {
             const later = c.id && c.kind & KIND.DEBUGINFO ? { dir, name, stamp, id: 0 } : undefined;
             if (later) debuginfo.push(later);
             writes.add(() => {
-              // A row kept by an earlier listing of this path is gone now: the count of kept rows below counts only rows held.
+              // Kept ids stay rows held, for the count below.
               if (stampFiles) kept.delete(db.deleteFileAt(path) ?? -1);
               const id = db.insertFile(rootId, path, stamp, c.kind, c.id);
               if (stampFiles) kept.add(id);
@@ -781,8 +781,7 @@ export class BuildIdIndex {
     progress.phase = "sources";
     if (this.#recordsSources) await this.#recordSources(debuginfo, scan);
     writes.flush();
-    // A first scan began on an empty database: nothing it did not write can be there to drop. Every id
-    // kept is a row held, so as many kept as held means none to drop, without listing every id.
+    // A first scan began on an empty database: nothing it did not write can be there to drop; none either when every row was kept.
     const gone = stampFiles && kept.size !== db.fileCount() ? db.fileIds().filter((id) => !kept.has(id)) : [];
     stats.removed = gone.length;
     for (const id of gone) {

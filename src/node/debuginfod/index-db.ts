@@ -278,7 +278,6 @@ export class IndexDatabase {
         "SELECT id FROM files WHERE path = ? AND root = ? AND dev = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?",
       )
       .pluck();
-    // Names held directly in @dir from @lo to @hi: the path index read once over the range, a name under a subdirectory skipped.
     this.#heldIn = db
       .prepare(
         "SELECT path, id, dev, ino, size, mtime_ns, ctime_ns FROM files WHERE path >= ? AND path <= ? AND root = ?",
@@ -446,45 +445,24 @@ export class IndexDatabase {
     return this.#unchanged.get(path, root, ...stamp.map(toInt)) as number | undefined;
   }
 
-  /**
-   * {@link IndexDatabase.unchangedFile} for the regular files `files` of one directory `dir` (its
-   * path ending in `/`) whose subdirectories are `subdirs`: one read of the path index over each run
-   * of names with no subdirectory between them (its rows sort in between), not one query a file.
-   */
-  unchangedIn(
-    dir: string,
-    root: number,
-    files: readonly { name: string; stamp: Stamp }[],
-    subdirs: readonly string[],
-  ): (number | undefined)[] {
-    const out: (number | undefined)[] = new Array(files.length).fill(undefined);
-    // JS order is UTF-8's (SQLite's) but for UTF-16 surrogates and U+E000 up: names with those are looked up one by one.
-    const odd = /[\uD800-\uFFFF]/;
+  /** {@link IndexDatabase.unchangedFile} for the files of folder `dir` (ending in `/`) with subfolders `subdirs`: a query per run of names between these. */
+  unchangedIn(dir: string, root: number, files: readonly { name: string; stamp: Stamp }[], subdirs: readonly string[]) {
+    const out: (number | undefined)[] = [];
     const index = new Map<string, number>();
-    for (const [at, f] of files.entries()) {
-      if (odd.test(f.name)) out[at] = this.unchangedFile(dir + f.name, root, f.stamp);
+    // JS sorts as SQLite (UTF-8) but from U+D800: such names one by one.
+    files.forEach((f, at) => {
+      if (/[\uD800-\uFFFF]/.test(f.name)) out[at] = this.unchangedFile(dir + f.name, root, f.stamp);
       else index.set(f.name, at);
-    }
-    if (index.size === 0) return out;
-    // A subdirectory's rows sort from its name and "/" to its name and "0": a run of names ends there.
-    const keys = [...index.keys()];
-    for (const name of subdirs) keys.push(`${name}/`);
-    keys.sort();
-    const boundary = (key: string): boolean => key.endsWith("/");
-    for (let i = 0; i < keys.length; i++) {
-      if (boundary(keys[i]!)) continue;
-      let j = i;
-      while (j + 1 < keys.length && !boundary(keys[j + 1]!)) j++;
-      for (const row of this.#heldIn.all(dir + keys[i]!, dir + keys[j]!, root) as unknown[][]) {
-        // A name under a subdirectory gone since holds a "/": no file's name.
-        const at = index.get((row[0] as string).slice(dir.length));
-        if (at === undefined) continue;
-        const stamp = files[at]!.stamp;
-        let n = 0;
-        while (n < STAMP_WORDS && toInt(stamp[n]!) === row[n + 2]) n++;
-        if (n === STAMP_WORDS) out[at] = Number(row[1]);
-      }
-      i = j;
+    });
+    // A subfolder's rows sort from its name and "/" to its name and "0": a run ends there.
+    const keys = [...index.keys(), ...subdirs.map((s) => `${s}/`)].sort();
+    for (let i = 0, j = 0; i < keys.length; i = ++j) {
+      while (j < keys.length && !keys[j]!.endsWith("/")) j++;
+      if (j > i)
+        for (const row of this.#heldIn.all(dir + keys[i], dir + keys[j - 1], root) as unknown[][]) {
+          const at = index.get((row[0] as string).slice(dir.length));
+          if (at !== undefined && files[at]!.stamp.every((w, n) => toInt(w) === row[n + 2])) out[at] = Number(row[1]);
+        }
     }
     return out;
   }

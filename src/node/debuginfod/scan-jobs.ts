@@ -330,7 +330,6 @@ export class ScanJobs {
         out.read.push(name);
       } else stamped.push({ name, stamp: stampOf(st), nlink: Number(st.nlink) });
     }
-    // The directory's rows are compared at once: one read of the path index, not a query a file.
     const held = stampFiles && this.#db ? this.#db.unchangedIn(prefix, rootId, stamped, out.subdirs) : undefined;
     for (const [i, { name, stamp, nlink }] of stamped.entries()) {
       const kept = held ? (held[i] ?? null) : undefined;
