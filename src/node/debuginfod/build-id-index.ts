@@ -602,7 +602,8 @@ export class BuildIdIndex {
         },
         options.hooks,
       );
-      this.#db.dropUnusedRoots(rootIds);
+      // A root loses its last file only to a drop.
+      if (this.#stats === undefined || stats.removed > 0 || stats.reads > 0) this.#db.dropUnusedRoots(rootIds);
     } finally {
       // Workers open nothing from the roots' descriptors once every job is settled and they let go of the roots.
       await Promise.allSettled([...jobs]);
@@ -761,7 +762,8 @@ export class BuildIdIndex {
             const later = c.id && c.kind & KIND.DEBUGINFO ? { dir, name, stamp, id: 0 } : undefined;
             if (later) debuginfo.push(later);
             writes.add(() => {
-              if (stampFiles) db.deleteFileAt(path);
+              // Kept ids stay rows held, for the count below.
+              if (stampFiles) kept.delete(db.deleteFileAt(path) ?? -1);
               const id = db.insertFile(rootId, path, stamp, c.kind, c.id);
               if (stampFiles) kept.add(id);
               if (later) later.id = id;
@@ -779,8 +781,8 @@ export class BuildIdIndex {
     progress.phase = "sources";
     if (this.#recordsSources) await this.#recordSources(debuginfo, scan);
     writes.flush();
-    // A first scan began on an empty database: nothing it did not write can be there to drop.
-    const gone = stampFiles ? db.fileIds().filter((id) => !kept.has(id)) : [];
+    // A first scan began on an empty database: nothing it did not write can be there to drop; none either when every row was kept.
+    const gone = stampFiles && kept.size !== db.fileCount() ? db.fileIds().filter((id) => !kept.has(id)) : [];
     stats.removed = gone.length;
     for (const id of gone) {
       writes.add(() => db.deleteFile(id));

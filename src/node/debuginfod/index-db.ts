@@ -243,6 +243,7 @@ export class IndexDatabase {
   readonly #membersByBuildId: Database.Statement;
   readonly #sourcesByBuildId: Database.Statement;
   readonly #unchanged: Database.Statement;
+  readonly #heldIn: Database.Statement;
   readonly #dataVersion: Database.Statement;
   /** {@link IndexDatabase.archivedSourcesOf}'s statements for one and two names, prepared on first use (a schema-1 replica has no tables for them). */
   #archivedSources: Database.Statement[] | undefined;
@@ -277,6 +278,12 @@ export class IndexDatabase {
         "SELECT id FROM files WHERE path = ? AND root = ? AND dev = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?",
       )
       .pluck();
+    this.#heldIn = db
+      .prepare(
+        "SELECT path, id, dev, ino, size, mtime_ns, ctime_ns FROM files WHERE path >= ? AND path <= ? AND root = ?",
+      )
+      .safeIntegers(true)
+      .raw();
     this.#dataVersion = db.prepare("PRAGMA data_version").pluck();
     if (readonly) {
       this.#insertFile = this.#byPath;
@@ -288,7 +295,7 @@ export class IndexDatabase {
       "INSERT INTO files (root, path, dev, ino, size, mtime_ns, ctime_ns, kind, build_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     this.#deleteFile = db.prepare("DELETE FROM files WHERE id = ?");
-    this.#deleteFileAt = db.prepare("DELETE FROM files WHERE path = ?");
+    this.#deleteFileAt = db.prepare("DELETE FROM files WHERE path = ? RETURNING id").pluck();
   }
 
   /**
@@ -438,6 +445,28 @@ export class IndexDatabase {
     return this.#unchanged.get(path, root, ...stamp.map(toInt)) as number | undefined;
   }
 
+  /** {@link IndexDatabase.unchangedFile} for the files of folder `dir` (ending in `/`) with subfolders `subdirs`: a query per run of names between these. */
+  unchangedIn(dir: string, root: number, files: readonly { name: string; stamp: Stamp }[], subdirs: readonly string[]) {
+    const out: (number | undefined)[] = [];
+    const index = new Map<string, number>();
+    // JS sorts as SQLite (UTF-8) but from U+D800: such names one by one.
+    files.forEach((f, at) => {
+      if (/[\uD800-\uFFFF]/.test(f.name)) out[at] = this.unchangedFile(dir + f.name, root, f.stamp);
+      else index.set(f.name, at);
+    });
+    // A subfolder's rows sort from its name and "/" to its name and "0": a run ends there.
+    const keys = [...index.keys(), ...subdirs.map((s) => `${s}/`)].sort();
+    for (let i = 0, j = 0; i < keys.length; i = ++j) {
+      while (j < keys.length && !keys[j]!.endsWith("/")) j++;
+      if (j > i)
+        for (const row of this.#heldIn.all(dir + keys[i], dir + keys[j - 1], root) as unknown[][]) {
+          const at = index.get((row[0] as string).slice(dir.length));
+          if (at !== undefined && files[at]!.stamp.every((w, n) => toInt(w) === row[n + 2])) out[at] = Number(row[1]);
+        }
+    }
+    return out;
+  }
+
   /** Whether no file is held: a first scan, with nothing to compare stamps with. */
   isEmpty(): boolean {
     return this.#db.prepare("SELECT NOT EXISTS (SELECT 1 FROM files)").pluck().get() === 1;
@@ -453,16 +482,21 @@ export class IndexDatabase {
     );
   }
 
-  /** Deletes the file held at `path`, if any, with its members and sources. */
-  deleteFileAt(path: string): void {
+  /** Deletes the file held at `path`, if any, with its members and sources; returns its id. */
+  deleteFileAt(path: string): number | undefined {
     this.#generation++;
-    this.#deleteFileAt.run(path);
+    return this.#deleteFileAt.get(path) as number | undefined;
   }
 
   /** Deletes a file, with its members and sources. */
   deleteFile(id: number): void {
     this.#generation++;
     this.#deleteFile.run(id);
+  }
+
+  /** Files held. */
+  fileCount(): number {
+    return this.#db.prepare("SELECT count(*) FROM files").pluck().get() as number;
   }
 
   /** Every file's id. */

@@ -305,6 +305,7 @@ export class ScanJobs {
     }
     // Root and names are real and plain: their paths join without path.join's normalising.
     const prefix = job.path.endsWith("/") ? job.path : `${job.path}/`;
+    const stamped: { name: string; stamp: bigint[]; nlink: number }[] = [];
     for (const entry of entries) {
       const { name } = entry;
       const path = prefix + name;
@@ -327,18 +328,19 @@ export class ScanJobs {
       else if (st === undefined) {
         out.files++;
         out.read.push(name);
+      } else stamped.push({ name, stamp: stampOf(st), nlink: Number(st.nlink) });
+    }
+    const held = stampFiles && this.#db ? this.#db.unchangedIn(prefix, rootId, stamped, out.subdirs) : undefined;
+    for (const [i, { name, stamp, nlink }] of stamped.entries()) {
+      const kept = held ? (held[i] ?? null) : undefined;
+      // Only a file with more than one name can be met again under another: the scanning thread tells.
+      if (nlink > 1 || kept === undefined) out.check.push({ name, stamp, nlink, kept });
+      else if (kept === null) {
+        out.files++;
+        out.read.push(name);
       } else {
-        const stamp = stampOf(st);
-        const kept = stampFiles && this.#db ? (this.#db.unchangedFile(path, rootId, stamp) ?? null) : undefined;
-        // Only a file with more than one name can be met again under another: the scanning thread tells.
-        if (st.nlink > 1n || kept === undefined) out.check.push({ name, stamp, nlink: Number(st.nlink), kept });
-        else if (kept === null) {
-          out.files++;
-          out.read.push(name);
-        } else {
-          out.files++;
-          out.kept.push(kept);
-        }
+        out.files++;
+        out.kept.push(kept);
       }
     }
     return out;

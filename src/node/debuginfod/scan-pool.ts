@@ -39,7 +39,7 @@ const DEPTH = 2;
 /** A worker with no job for this long, in ms, ends; the next job starts one again. */
 export const IDLE_MS = 2000;
 
-/** Least time between two workers started while a scan runs, in ms: the load average is a minute's. */
+/** Least time between two workers started while a scan runs, and between two reads of the load average, in ms: it is a minute's. */
 const GROW_MS = 1000;
 
 /** Whether a CPU is idle: the load average leaves one more thread room. */
@@ -218,9 +218,9 @@ export class ScanPool {
 
   #mayGrow(): boolean {
     if (this.#slots.length === 0) return true;
-    if (this.#slots.length >= this.size || performance.now() - this.#grown < GROW_MS || !this.#spare()) return false;
+    if (this.#slots.length >= this.size || performance.now() - this.#grown < GROW_MS) return false;
     this.#grown = performance.now();
-    return true;
+    return this.#spare();
   }
 
   /** Runs `job` on the first worker free; rejects with a {@link ScanWorkerError} when a worker dies or the job throws. */

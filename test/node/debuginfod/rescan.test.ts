@@ -1,6 +1,16 @@
 // serve's periodic rescan (rescanSeconds, as elfutils' debuginfod -t) on 127.0.0.1: a new file is
 // served after the interval, a removed one answers 404, rescans never overlap, close() stops one.
-import { copyFileSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BuildIdIndex, type ScanStats } from "../../../src/node/debuginfod/build-id-index.js";
@@ -136,6 +146,51 @@ describe("serve rescans on its own", () => {
       expect(index.lookup(p.id).map((f) => f.path)).toEqual([join(root, "a")]);
     } finally {
       index.dispose();
+    }
+  });
+});
+
+// A rescan compares a folder's files with the database in runs of names between its subfolders
+// (index-db.ts unchangedIn): names that sort around a subfolder's, in it, and past U+D800.
+describe("a rescan over a database compares each file's stamp", () => {
+  const names = ["a b", "l", "m-y", "m.x", "m0", "n", "\u{1F600}", "\uE000e", "m/k", "m/m.x", "m/sub/z", "m.x.d/q"];
+  const spare = () => true;
+
+  it("keeps every unchanged file unread, reads each rewritten in place, and drops one removed, in workers and after a restart", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rescan-runs-"));
+    const root = join(dir, "root");
+    const db = join(dir, "index.sqlite");
+    const write = (name: string, text: string) => writeFileSync(join(root, name), text.padEnd(64, "."));
+    try {
+      for (const sub of ["m/sub", "m.x.d"]) mkdirSync(join(root, sub), { recursive: true });
+      for (const name of names) write(name, name);
+      copyFileSync(tree.programs[0]!.executable, join(root, "prog"));
+      const files = names.length + 1;
+      const index = await BuildIdIndex.open(db, { roots: [root], scanThreads: 1, scanSpare: spare });
+      try {
+        expect((await index.scan()).reads).toBe(files); // on this thread
+        const unchanged = await index.scan(); // in a worker, comparing with the database
+        expect([unchanged.reads, unchanged.reused, unchanged.removed]).toEqual([0, files, 0]);
+        for (const name of names) write(name, `${name}!`); // same size and inode, new mtime and ctime
+        const rewritten = await index.scan();
+        expect([rewritten.reads, rewritten.reused]).toEqual([names.length, 1]);
+        rmSync(join(root, "m", "k"));
+        const removed = await index.scan();
+        expect([removed.reads, removed.reused, removed.removed]).toEqual([0, files - 1, 1]);
+      } finally {
+        index.dispose();
+      }
+      // A restart: the first scan in the process compares on this thread.
+      const again = await BuildIdIndex.open(db, { roots: [root], scanThreads: 1, scanSpare: spare });
+      try {
+        const restarted = await again.scan();
+        expect([restarted.reads, restarted.reused, restarted.removed]).toEqual([0, files - 1, 0]);
+        expect(again.lookup(tree.programs[0]!.id).map((f) => f.path)).toEqual([join(root, "prog")]);
+      } finally {
+        again.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
