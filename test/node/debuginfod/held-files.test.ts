@@ -163,44 +163,50 @@ describe("HeldFiles", () => {
   });
 });
 
+/** The scene's root indexed and served on 127.0.0.1; `body` gets the server and the scene's executable URL. */
+async function served(
+  s: ReturnType<typeof scene>,
+  body: (server: Awaited<ReturnType<typeof serveDebuginfod>>, url: string) => Promise<void>,
+): Promise<void> {
+  const index = await BuildIdIndex.create({ roots: [s.root] });
+  await index.scan();
+  const server = await serveDebuginfod(index, { port: 0 });
+  try {
+    await body(server, `${server.url}/buildid/${ID}/executable`);
+  } finally {
+    await server.close();
+    index.dispose();
+  }
+}
+
+/** Two requests for `url` answered with `file`'s bytes (the second from the held descriptor). */
+async function servedTwice(url: string, file: string): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    const r = await get(url);
+    expect(r.status).toBe(200);
+    // Buffer.equals, not toEqual (0.1-0.8 s byte by byte under load): that idle gap, stretched by load, met the keep-alive timeout.
+    expect(Buffer.from(await r.arrayBuffer()).equals(readFileSync(file))).toBe(true);
+  }
+}
+
 describe("the server's held descriptors", () => {
   it("a file served once, its folder then swapped for a link to an outside copy: 404, never the held file", async () => {
     const s = scene();
-    const index = await BuildIdIndex.create({ roots: [s.root] });
-    await index.scan();
-    const server = await serveDebuginfod(index, { port: 0 });
-    try {
-      const url = `${server.url}/buildid/${ID}/executable`;
-      for (let i = 0; i < 2; i++) {
-        const r = await get(url);
-        expect(r.status).toBe(200);
-        // Buffer.equals, not toEqual (0.1-0.8 s byte by byte under load): that idle gap, stretched by load, met the keep-alive timeout.
-        expect(Buffer.from(await r.arrayBuffer()).equals(readFileSync(s.prog))).toBe(true);
-      }
+    await served(s, async (server, url) => {
+      await servedTwice(url, s.prog);
       renameSync(join(s.root, "a"), join(s.outside, "a"));
       symlinkSync(join(s.outside, "a"), join(s.root, "a"));
       const after = await get(url);
       await after.arrayBuffer();
       expect(after.status).toBe(404);
       expect(server.metrics.refused).toBe(1);
-    } finally {
-      await server.close();
-      index.dispose();
-    }
+    });
   });
 
   it("a file served once (its bytes kept), then written in place and rescanned: its new bytes, never the kept ones", async () => {
     const s = scene();
-    const index = await BuildIdIndex.create({ roots: [s.root] });
-    await index.scan();
-    const server = await serveDebuginfod(index, { port: 0 });
-    try {
-      const url = `${server.url}/buildid/${ID}/executable`;
-      for (let i = 0; i < 2; i++) {
-        const r = await get(url);
-        expect(r.status).toBe(200);
-        expect(Buffer.from(await r.arrayBuffer()).equals(readFileSync(s.prog))).toBe(true);
-      }
+    await served(s, async (server, url) => {
+      await servedTwice(url, s.prog);
       // Same inode, same size, same build ID: only its .comment text and its times change.
       const before = readFileSync(s.prog);
       const at = before.indexOf("GCC: (");
@@ -215,19 +221,12 @@ describe("the server's held descriptors", () => {
       const body = Buffer.from(await after.arrayBuffer());
       expect(body.equals(before)).toBe(false);
       expect(body.equals(readFileSync(s.prog))).toBe(true);
-    } finally {
-      await server.close();
-      index.dispose();
-    }
+    });
   });
 
   it("a file served once, then replaced by another: the new file is never sent for the old stamp", async () => {
     const s = scene();
-    const index = await BuildIdIndex.create({ roots: [s.root] });
-    await index.scan();
-    const server = await serveDebuginfod(index, { port: 0 });
-    try {
-      const url = `${server.url}/buildid/${ID}/executable`;
+    await served(s, async (server, url) => {
       expect((await get(url).then(async (r) => [r.status, await r.arrayBuffer()]))[0]).toBe(200);
       copyFileSync(tree.programs[1]!.executable, join(s.dir, "next"));
       renameSync(join(s.dir, "next"), s.prog);
@@ -235,9 +234,6 @@ describe("the server's held descriptors", () => {
       await after.arrayBuffer();
       expect(after.status).toBe(404);
       expect(server.metrics.vanished).toBe(1);
-    } finally {
-      await server.close();
-      index.dispose();
-    }
+    });
   });
 });
