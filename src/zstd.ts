@@ -1,8 +1,8 @@
 /**
- * zstd decoding through fzstd, with the bounds fzstd lacks; universal (no Node built-ins). A guard walks
- * frame and block headers ahead of the decoder and feeds it one block at a time, because fzstd allocates
- * whatever window a frame names (up to 2 GiB) and moves its whole window after every block: a stream of
- * tiny blocks under a large window would cost a window's copy per few input bytes.
+ * zstd decoding through fzstd (or a {@link ZstdEngine}), with the bounds fzstd lacks; universal (no Node
+ * built-ins). A guard walks frame and block headers ahead of the decoder and feeds it one block at a time,
+ * because fzstd allocates whatever window a frame names (up to 2 GiB) and moves its whole window after every
+ * block: a stream of tiny blocks under a large window would cost a window's copy per few input bytes.
  *
  * @packageDocumentation
  */
@@ -39,10 +39,33 @@ enum State {
   Skip,
 }
 
+/** A zstd decoder: `stream` makes one for a stream, which gives what each piece decodes to. */
+export interface ZstdEngine {
+  stream(fail: ZstdFail): (piece: Uint8Array, final: boolean) => Uint8Array[];
+}
+
+/** fzstd as a {@link ZstdEngine}; zstd's own (./zstd-wasm.ts) is the other. */
+const FZSTD: ZstdEngine = {
+  stream(fail) {
+    let out: Uint8Array[] = [];
+    const fzstd = new Decompress((chunk) => chunk.length > 0 && out.push(chunk));
+    return (piece, final) => {
+      try {
+        fzstd.push(piece, final);
+      } catch (error) {
+        const code = (error as ZstdError).code;
+        throw fail(code === UNEXPECTED_EOF ? "TRUNCATED" : "CORRUPT", `zstd: ${(error as Error).message}`);
+      }
+      const got = out;
+      out = [];
+      return got;
+    };
+  },
+};
+
 /** A streaming zstd decoder of one stream of frames, failing with the caller's errors. */
 export class ZstdDecoder {
-  private readonly decoder: Decompress;
-  private out: Uint8Array[] = [];
+  private readonly decoder: (piece: Uint8Array, final: boolean) => Uint8Array[];
   private state = State.FrameHeader;
   private readonly header = new Uint8Array(18);
   private headerLength = 0;
@@ -55,14 +78,13 @@ export class ZstdDecoder {
   private readonly blockHeader = new Uint8Array(3);
   private blockHeaderLength = 0;
 
-  /** @param bounds what a stream may cost; @param fail makes the error thrown for a fault. */
+  /** @param bounds what a stream may cost; @param fail makes the error thrown for a fault; @param engine decodes (fzstd by default). */
   constructor(
     private readonly bounds: ZstdBounds,
     private readonly fail: ZstdFail,
+    engine?: ZstdEngine,
   ) {
-    this.decoder = new Decompress((chunk) => {
-      if (chunk.length > 0) this.out.push(chunk);
-    });
+    this.decoder = (engine ?? FZSTD).stream(fail);
   }
 
   /** The bytes the next piece of the stream decodes to, one block's output at a time. */
@@ -85,14 +107,7 @@ export class ZstdDecoder {
   }
 
   private push(piece: Uint8Array, final: boolean): Uint8Array[] {
-    try {
-      this.decoder.push(piece, final);
-    } catch (error) {
-      const code = (error as ZstdError).code;
-      throw this.fail(code === UNEXPECTED_EOF ? "TRUNCATED" : "CORRUPT", `zstd: ${(error as Error).message}`);
-    }
-    const got = this.out;
-    this.out = [];
+    const got = this.decoder(piece, final);
     for (const chunk of got) this.frameOutput += chunk.length;
     return got;
   }

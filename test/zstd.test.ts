@@ -1,8 +1,10 @@
-// The shared zstd guard (src/zstd.ts) against the real zstd: what it decodes, and each fault it reports.
+// The shared zstd guard (src/zstd.ts) against the real zstd, over fzstd and over zstd's own decoder in
+// WebAssembly (zstddec's): what it decodes, and each fault it reports.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { describe, expect, test } from "vitest";
-import { type ZstdBounds, ZstdDecoder, type ZstdFault } from "../src/zstd.js";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type ZstdBounds, ZstdDecoder, type ZstdEngine, type ZstdFault } from "../src/zstd.js";
+import { loadZstdEngine } from "../src/zstd-wasm.js";
 
 class Fault extends Error {
   constructor(
@@ -15,13 +17,16 @@ class Fault extends Error {
 
 const zstd = (args: string[], input: Uint8Array) => new Uint8Array(execFileSync("zstd", args, { input }));
 
-/** What `stream` decodes to, fed in pieces of `piece` bytes. */
+const wasm = await loadZstdEngine();
+let engine: ZstdEngine | undefined;
+
+/** What `stream` decodes to, fed in pieces of `piece` bytes, through {@link engine}. */
 function decode(
   stream: Uint8Array,
   bounds: ZstdBounds = { maxWindow: 8 << 20 },
   piece = stream.length || 1,
 ): Uint8Array {
-  const decoder = new ZstdDecoder(bounds, (fault, detail) => new Fault(fault, detail));
+  const decoder = new ZstdDecoder(bounds, (fault, detail) => new Fault(fault, detail), engine);
   const out: Uint8Array[] = [];
   for (let p = 0; p < stream.length; p += piece) out.push(...decoder.decode(stream.subarray(p, p + piece)));
   out.push(...decoder.end());
@@ -38,7 +43,21 @@ function fault(call: () => unknown): [ZstdFault, string] {
   throw new Error("no fault");
 }
 
-describe("ZstdDecoder", () => {
+test("zstd's own decoder loads here (Node)", () => {
+  expect(wasm).toBeInstanceOf(Object);
+});
+
+describe.each([
+  ["fzstd", () => undefined],
+  ["zstd's own decoder in WebAssembly", () => wasm],
+])("ZstdDecoder over %s", (_, use) => {
+  beforeAll(() => {
+    engine = use();
+  });
+  afterAll(() => {
+    engine = undefined;
+  });
+
   test("decodes what the real zstd decodes, whole or in pieces that cut its headers, with or without checksums", () => {
     const data = new Uint8Array(Buffer.concat([randomBytes(70_000), Buffer.alloc(300_000, 7)]));
     for (const args of [["-c"], ["-c", "--no-check"], ["-19", "-c"]]) {
@@ -84,5 +103,28 @@ describe("ZstdDecoder", () => {
       "LIMIT",
       expect.stringMatching(/blocks this small/),
     ]);
+  });
+
+  test("a corrupt block is CORRUPT; two streams decoded in turns keep apart", () => {
+    const data = new Uint8Array(Buffer.concat([randomBytes(40_000), Buffer.alloc(200_000, 3), randomBytes(9)]));
+    const stream = zstd(["-c", "--no-check"], data);
+    // Its last block made garbage.
+    const bad = stream.slice();
+    bad.fill(0xff, bad.length - 12, bad.length - 1);
+    expect(fault(() => decode(bad))[0]).toBe("CORRUPT");
+    const other = zstd(["-c"], data.slice().reverse());
+    const fail = (f: ZstdFault, detail: string) => new Fault(f, detail);
+    const a = new ZstdDecoder({ maxWindow: 8 << 20 }, fail, engine);
+    const b = new ZstdDecoder({ maxWindow: 8 << 20 }, fail, engine);
+    const outA: Uint8Array[] = [];
+    const outB: Uint8Array[] = [];
+    for (let p = 0; p < Math.max(stream.length, other.length); p += 1000) {
+      outA.push(...a.decode(stream.subarray(p, p + 1000)));
+      outB.push(...b.decode(other.subarray(p, p + 1000)));
+    }
+    outA.push(...a.end());
+    outB.push(...b.end());
+    expect(Buffer.compare(Buffer.concat(outA), data)).toBe(0);
+    expect(Buffer.compare(Buffer.concat(outB), data.slice().reverse())).toBe(0);
   });
 });

@@ -2,6 +2,7 @@
 // input chunks (it is then copied once into its own buffer), AUXTRACE payloads are skipped, and COMPRESSED
 // records are decompressed into an inner splitter whose records may span COMPRESSED records too.
 
+import type { ZstdEngine } from "../zstd.js";
 import { RecordType } from "./constants.js";
 import { PerfDataError } from "./errors.js";
 import type { RawRecord } from "./records.js";
@@ -9,6 +10,8 @@ import type { ZstdStream } from "./zstd.js";
 
 /** The zstd decoder, once loaded or provided: fzstd costs a process 13-17 ms to load, paid only for `-z` recordings. */
 let zstdStream: typeof ZstdStream | undefined;
+/** zstd's own decoder (../zstd-wasm.ts) for the streaming reader's splitters: no warm-up, as fzstd has. */
+let engine: ZstdEngine | undefined;
 
 /** @internal Gives the splitters the zstd decoder now, for the synchronous readers (the public entry does). */
 export function provideZstd(decoder: typeof ZstdStream): void {
@@ -17,7 +20,9 @@ export function provideZstd(decoder: typeof ZstdStream): void {
 
 /** @internal Loads the zstd decoder, which a splitter that {@link Splitter.stalled} waits for. */
 export async function loadZstd(): Promise<void> {
-  zstdStream ??= (await import("./zstd.js")).ZstdStream;
+  const [loaded, wasm] = await Promise.all([import("./zstd.js"), import("../zstd-wasm.js")]);
+  engine ??= await wasm.loadZstdEngine();
+  zstdStream ??= loaded.ZstdStream;
 }
 
 /** The bounds a splitter works within. */
@@ -237,7 +242,11 @@ export class Splitter {
   }
 
   private decode(payload: Uint8Array, offset: number, out: RawRecord[]): void {
-    this.zstd ??= new zstdStream!(this.limits.maxZstdWindow, this.limits.maxDecompressedBytes);
+    this.zstd ??= new zstdStream!(
+      this.limits.maxZstdWindow,
+      this.limits.maxDecompressedBytes,
+      this.canWait ? engine : undefined,
+    );
     if (this.inner === undefined) {
       this.inner = new Splitter(this.le, this.limits, true);
       if (this.sink !== undefined) this.inner.sendTo(this.sink);

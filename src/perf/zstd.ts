@@ -2,7 +2,7 @@
 // zstd frame cut across records (perf's zstd_compress_stream_to_records), so the decoder streams, behind
 // the shared guard on windows, and each record's output is bounded on its own.
 
-import { ZstdDecoder } from "../zstd.js";
+import { ZstdDecoder, type ZstdEngine } from "../zstd.js";
 import { PerfDataError } from "./errors.js";
 
 /** A streaming zstd decoder with bounds on its window and on what one input may expand to. */
@@ -13,14 +13,17 @@ export class ZstdStream {
   /**
    * @param maxWindow largest window a frame may name (fzstd allocates it)
    * @param maxOutput most bytes one {@link ZstdStream.push} may produce
+   * @param engine decodes instead of fzstd
    */
   constructor(
     maxWindow: number,
     private readonly maxOutput: number,
+    engine?: ZstdEngine,
   ) {
     this.decoder = new ZstdDecoder(
       { maxWindow },
       (fault, detail) => new PerfDataError(fault === "LIMIT" ? "LIMIT" : "BAD_COMPRESSED", this.offset, detail),
+      engine,
     );
   }
 
