@@ -66,6 +66,8 @@ const FZSTD: ZstdEngine = {
 /** A streaming zstd decoder of one stream of frames, failing with the caller's errors. */
 export class ZstdDecoder {
   private readonly decoder: (piece: Uint8Array, final: boolean) => Uint8Array[];
+  private held: Uint8Array = new Uint8Array(0);
+  private heldLength = 0;
   private state = State.FrameHeader;
   private readonly header = new Uint8Array(18);
   private headerLength = 0;
@@ -94,9 +96,27 @@ export class ZstdDecoder {
       const { next, ends } = this.step(input, p);
       const piece = input.subarray(p, next);
       p = next;
-      if (!ends && p < input.length) continue;
-      yield* this.push(piece, false);
+      // A block's start waits for its end (zstd's decoder would give a raw block's bytes as they come, fzstd not).
+      if (!ends) this.hold(piece);
+      else if (this.heldLength === 0) yield* this.push(piece, false);
+      else {
+        this.hold(piece);
+        const block = this.held.slice(0, this.heldLength);
+        this.heldLength = 0;
+        yield* this.push(block, false);
+      }
     }
+  }
+
+  private hold(piece: Uint8Array): void {
+    const n = this.heldLength + piece.length;
+    if (n > this.held.length) {
+      const grown = new Uint8Array(Math.max(n, 2 * this.held.length));
+      grown.set(this.held.subarray(0, this.heldLength));
+      this.held = grown;
+    }
+    this.held.set(piece, this.heldLength);
+    this.heldLength = n;
   }
 
   /** Ends the stream: what the decoder still holds; a fault if the stream stops inside a frame. */

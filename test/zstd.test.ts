@@ -105,6 +105,16 @@ describe.each([
     ]);
   });
 
+  test("a block's output comes when its end arrives, whole, as fzstd gives it (zstd's own gives a raw block's bytes as they come)", () => {
+    // Random bytes: zstd stores them in one raw block.
+    const stream = zstd(["-c", "--no-check"], randomBytes(5000));
+    const decoder = new ZstdDecoder({ maxWindow: 8 << 20 }, (f, detail) => new Fault(f, detail), engine);
+    const cut = stream.length - 100;
+    expect([...decoder.decode(stream.subarray(0, cut))]).toEqual([]);
+    const rest = [...decoder.decode(stream.subarray(cut)), ...decoder.end()];
+    expect(rest.map((c) => c.length)).toEqual([5000]);
+  });
+
   test("a corrupt block is CORRUPT; two streams decoded in turns keep apart", () => {
     const data = new Uint8Array(Buffer.concat([randomBytes(40_000), Buffer.alloc(200_000, 3), randomBytes(9)]));
     const stream = zstd(["-c", "--no-check"], data);
