@@ -13,6 +13,8 @@ import {
   SIDE_WORKER,
   type SideResult,
   SWEEP_BYTES,
+  WARM_CALL_KEYS,
+  WARM_ROUNDS,
 } from "./bench.js";
 import type { SideReply, SideRequest, SideValue } from "./bench-worker.js";
 import { barChart } from "./chart.js";
@@ -109,7 +111,9 @@ function showResult(result: BenchResult): void {
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's caches into main memory` +
     longTurns(result) +
-    `, timed in slices of about ${slice} ms.` +
+    `, timed in slices of about ${slice} ms` +
+    `; before the timed rounds, each body warmed in calls of ${WARM_CALL_KEYS} keys, its part's rows in turn, then ${WARM_ROUNDS}` +
+    " untimed rounds played as the timed ones are, so that the code timed is the code the browser keeps." +
     ` A read from main memory took ${ns(result.memoryNs)} ns in this run, ${ns(result.scatterNs)} ns a read when they` +
     ` overlap (random lines of ${PROBE_BYTES >> 20} MiB timed the same way, each address the value read before, or not).` +
     ` This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +

@@ -115,6 +115,24 @@ export const SWEEP_BYTES = 64 << 20;
 /** Untimed passes of each body before the rounds run at least this long: V8 and Liftoff tier up. */
 const WARM_UP_MS = 60;
 /**
+ * ...each pass in calls of this many keys, as the rounds call a body slice by slice, so that V8 optimizes the
+ * body at its entry with feedback from all of it. Warmed in whole passes (one long loop a call), a body ran as
+ * code compiled on the stack in its first loop, before the lines after the loop had run, and that code
+ * deoptimized at the loop's end on every later call, inside a timed slice: Chromium 156's V8 (`--trace-deopt`)
+ * deoptimized the `Map`'s batched lookup once a round, Node 24's its batched and evicting bodies at every slice
+ * of the first rounds.
+ */
+export const WARM_CALL_KEYS = 256;
+/**
+ * Untimed rounds after the warm-up, each played as a timed round is (every row's turn on every table, the
+ * rows rotated, the sweep before each turn) and then forgotten: what the timed rounds run, in the order they
+ * run it, has been optimized with feedback from that order (a hit turn's first lookup after another row's keys)
+ * before the first timed turn. Without them, Chromium 156 deoptimized the cache's hit body in the first round
+ * and optimized bodies anew for tens of rounds (the `Map`'s hit, the inserts), so a run's rounds timed
+ * different code early and late, and its figure depended on how many rounds it took.
+ */
+export const WARM_ROUNDS = 10;
+/**
  * Short-lived bytes allocated, untimed, once the lookup table is built: more than the young generation
  * holds a few times over, so the collections that promote the table to the old generation happen before
  * the rounds, as a profiler's table has been through them after its first samples.
@@ -340,10 +358,11 @@ class Timed {
   readonly body: Body;
   /** Where each slice starts, counted in keys from the turn's start; the last one ends at the turn's end. */
   #bounds = [0];
-  /** The fastest time of each slice, in ms, over the even rounds and over the odd ones. */
-  #best: [number[], number[]] = [[], []];
-  /** Each round's turn, in ns per operation. */
+  /** The fastest time of each slice, in ms, over the even rounds, over the odd ones and over the untimed ones. */
+  #best: [number[], number[], number[]] = [[], [], []];
+  /** Each round's turn, in ns per operation; the untimed rounds' apart. */
   readonly rounds: number[] = [];
+  readonly #untimed: number[] = [];
 
   constructor(body: Body) {
     this.body = body;
@@ -353,7 +372,11 @@ class Timed {
   plan(ops: number, turnMs: number, sliceMs: number): void {
     const slices = Math.max(1, Math.min(ops, Math.round(turnMs / sliceMs)));
     this.#bounds = Array.from({ length: slices }, (_, i) => Math.floor((i * ops) / slices));
-    this.#best = [this.#bounds.map(() => Number.POSITIVE_INFINITY), this.#bounds.map(() => Number.POSITIVE_INFINITY)];
+    this.#best = [0, 1, 2].map(() => this.#bounds.map(() => Number.POSITIVE_INFINITY)) as [
+      number[],
+      number[],
+      number[],
+    ];
   }
 
   /** Does keys `[from, to)` of a turn of passes over `keys` keys. */
@@ -366,9 +389,12 @@ class Timed {
     }
   }
 
-  /** Times one round's turn of `ops` keys (whole passes over `keys` keys), slice by slice. */
+  /**
+   * Times one round's turn of `ops` keys (whole passes over `keys` keys), slice by slice; a round below 0 is one
+   * of the {@link WARM_ROUNDS}, timed and kept the same way, apart from the figures.
+   */
   turn(keys: number, ops: number, round: number): void {
-    const best = this.#best[round % 2]!;
+    const best = this.#best[round < 0 ? 2 : round % 2]!;
     let total = 0;
     for (let i = 0; i < this.#bounds.length; i++) {
       const from = this.#bounds[i]!;
@@ -379,7 +405,7 @@ class Timed {
       total += ms;
       if (ms < best[i]!) best[i] = ms;
     }
-    this.rounds.push((total * 1e6) / ops);
+    (round < 0 ? this.#untimed : this.rounds).push((total * 1e6) / ops);
   }
 
   /** ns per operation of a turn made of each slice's fastest round: of all rounds, of the even or of the odd ones. */
@@ -408,21 +434,30 @@ class Sweep {
 
   /** Reads every 64-byte line once. */
   read(): void {
-    const bytes = this.#bytes;
-    let value = this.value;
-    for (let i = 0; i < bytes.length; i += 16) value ^= bytes[i]!;
-    this.value = value;
+    this.value = readLines(this.#bytes, this.value);
   }
 }
 
+// The sweep's loop alone, its end a return: a long loop runs as code compiled on the stack, and a store after
+// it (as `this.value = ...` was) had no feedback when that code was compiled, so it deoptimized after every sweep.
+function readLines(bytes: Int32Array, value: number): number {
+  for (let i = 0; i < bytes.length; i += 16) value ^= bytes[i]!;
+  return value;
+}
+
+/** One untimed pass of `body` over `keys` keys in calls of {@link WARM_CALL_KEYS} keys. */
+function warmPass(body: Body, keys: number): void {
+  for (let from = 0; from < keys; from += WARM_CALL_KEYS) body(from, Math.min(keys, from + WARM_CALL_KEYS));
+}
+
 /**
- * Untimed passes of `timed`'s body over `keys` keys for at least {@link WARM_UP_MS} (V8 and Liftoff tier up),
- * then its turn of `ops` keys planned in slices from a pass's time on a timer stepping `resolution` ms.
+ * Untimed passes of `timed`'s body over `keys` keys for at least {@link WARM_UP_MS} (V8 and Liftoff tier up), in
+ * calls of {@link WARM_CALL_KEYS} keys, then its turn of `ops` keys planned in slices from a pass's time on a timer stepping `resolution` ms.
  */
 function warmAndPlan(timed: Timed, keys: number, ops: number, resolution: number): void {
   const { body } = timed;
   const start = performance.now();
-  for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) body(0, keys);
+  for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) warmPass(body, keys);
   // A pass's time from enough passes in one timing that the timer's step is a small part of it;
   // the fastest of three, as a collection or a deoptimization can stretch any one of them.
   let passMs = Number.POSITIVE_INFINITY;
@@ -608,12 +643,26 @@ export class BenchSide implements Timer {
     this.#holds = needs === "full" ? "churned" : needs === "nothing" ? "inserted" : "present";
   }
 
-  /** Warms row `row`'s body (untimed passes, V8 and Liftoff tier up) and plans its turn's slices. */
+  /**
+   * Warms row `row`'s body (untimed passes, V8 and Liftoff tier up) and plans its turn's slices; after the part's
+   * last row, passes of its rows in turn for {@link WARM_UP_MS} more, each after the others as in the rounds (the
+   * cache's first lookup of a hit pass then follows a miss pass's keys, a path its code must have run).
+   */
   warm(row: number): void {
     const timed = this.#row(row);
     this.#prepare(row);
     warmAndPlan(timed, this.#keys, this.#ops[row]!, this.#resolution);
     this.#after(row);
+    if (row !== ROW_PART.lastIndexOf(this.#part)) return;
+    const rows = OPERATIONS.flatMap((_, r) => (ROW_PART[r] === this.#part ? [r] : []));
+    const start = performance.now();
+    for (let n = 0; n < 3 || performance.now() - start < WARM_UP_MS; n++) {
+      for (const r of rows) {
+        this.#prepare(r);
+        warmPass(this.#timed[r]!.body, this.#keys);
+        this.#after(r);
+      }
+    }
   }
 
   /** Round `round`'s turn of row `row`: its table prepared, then the sweep, then the timed turn. */
@@ -681,6 +730,9 @@ export const openHere: OpenSide = async (side, part, keys, resolution, passes) =
   };
 };
 
+/** `a` modulo `n`, from 0 to `n - 1` whatever the sign of `a`. */
+const modulo = (a: number, n: number) => ((a % n) + n) % n;
+
 /** The median of `values` (the mean of the middle two for an even count). */
 export function median(values: number[]): number {
   const sorted = values.toSorted((a, b) => a - b);
@@ -696,10 +748,10 @@ class Side {
     for (const build of this.parts[ROW_PART[row]!]) await build.warm(row);
   }
 
-  /** Every build's turn of `row`, one after the other, the first of them rotating with the round. */
+  /** Every build's turn of `row`, one after the other, the first of them rotating with the round (below 0 too). */
   async turn(row: number, round: number): Promise<void> {
     const builds = this.parts[ROW_PART[row]!];
-    for (let b = 0; b < builds.length; b++) await builds[(b + round) % builds.length]!.turn(row, round);
+    for (let b = 0; b < builds.length; b++) await builds[modulo(b + round, builds.length)]!.turn(row, round);
   }
 
   /** Per row, per build: ns per operation from all rounds, the even ones and the odd ones. */
@@ -820,6 +872,19 @@ export async function runBenchmark(
         return Math.abs(even - odd) <= AGREE * Math.min(even, odd);
       });
     };
+    // Every row's turn on both sides, the rows rotated and the side going first alternating with the round;
+    // the warm-up's untimed rounds are numbered -WARM_ROUNDS to -1.
+    const play = async (round: number) => {
+      for (const row of [0, 1]) await probe.turn(row, round);
+      for (let k = 0; k < OPERATIONS.length; k++) {
+        const row = modulo(k + round, OPERATIONS.length);
+        for (const side of modulo(round, 2) === 0 ? [cache, map] : [map, cache]) await side.turn(row, round);
+      }
+    };
+    for (let round = -WARM_ROUNDS; round < 0; round++) {
+      progress({ step: `warming up: untimed round ${round + WARM_ROUNDS + 1} of ${WARM_ROUNDS}` });
+      await play(round);
+    }
     let round = 0;
     let extraSince = 0;
     for (; round < MAX_ROUNDS; round++) {
@@ -831,11 +896,7 @@ export async function runBenchmark(
       progress({
         step: round < MIN_ROUNDS ? `round ${round + 1} of ${MIN_ROUNDS}` : `round ${round + 1}, until the halves agree`,
       });
-      for (const row of [0, 1]) await probe.turn(row, round);
-      for (let k = 0; k < OPERATIONS.length; k++) {
-        const row = (k + round) % OPERATIONS.length;
-        for (const side of round % 2 === 0 ? [cache, map] : [map, cache]) await side.turn(row, round);
-      }
+      await play(round);
     }
     const converged = await halvesAgree();
     const [cacheFastest, mapFastest, probeFastest] = [

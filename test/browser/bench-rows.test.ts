@@ -1,5 +1,9 @@
 // The page's benchmark (web/bench.ts) run in Node for its first rounds, watched through spies: what the timed
 // turns of "lookup, hit" find in the cache. Timings are never asserted.
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, expect, it, vi } from "vitest";
 import { BuildIdCache } from "../../src/index.js";
 import {
@@ -9,6 +13,7 @@ import {
   type PartName,
   ROW_PART,
   runBenchmark,
+  WARM_ROUNDS,
   type WorkerName,
 } from "../../web/bench.js";
 
@@ -62,6 +67,8 @@ it("times hits on keys each looked up once since they went in, never the first l
     return now();
   });
   const run = runBenchmark(1024, ({ step }) => {
+    // Spies record every call; forgotten at each step, so the warm-up's millions of lookups are not all kept.
+    vi.clearAllMocks();
     rounds = step.startsWith("round ");
     if (step === `round ${MIN_ROUNDS} of ${MIN_ROUNDS}`) throw new Enough();
   });
@@ -95,6 +102,8 @@ it("times the misses in turns of at least 262,144 keys and the batched lookups o
   });
   const turns = 4;
   const run = runBenchmark(1024, ({ step }) => {
+    // Spies record every call; forgotten at each step, so the warm-up's millions of lookups are not all kept.
+    vi.clearAllMocks();
     rounds = step.startsWith("round ");
     if (step === `round ${turns + 1} of ${MIN_ROUNDS}`) throw new Enough();
   });
@@ -145,6 +154,8 @@ it("times the lookup rows on tables built before the rounds, which nothing inser
     clear.call(this);
   });
   const run = runBenchmark(1024, ({ step }) => {
+    // Spies record every call; forgotten at each step, so the warm-up's millions of lookups are not all kept.
+    vi.clearAllMocks();
     rounds = step.startsWith("round ");
     // Four rounds: every row timed on both sides, each side going first twice.
     if (step === `round 5 of ${MIN_ROUNDS}`) throw new Enough();
@@ -219,3 +230,93 @@ it("times the memory probe beside the rows in every round; asked for several tab
     expect(row.ratio).toBe(5);
   }
 });
+
+it("rehearses WARM_ROUNDS untimed rounds, played as the timed ones in the same order, between the warm-up and the first timed round", async () => {
+  // Handles that time nothing and record every call, in order, across all of them.
+  const calls: string[] = [];
+  const open: OpenSide = async (side, part) => ({
+    warm: async (row) => void calls.push(`warm ${side} ${part} ${row}`),
+    turn: async (row, round) => void calls.push(`turn ${round} ${side} ${part} ${row}`),
+    fastest: async () => OPERATIONS.map((): [number, number, number] => [10, 10, 10]),
+    finish: async () => ({ rounds: OPERATIONS.map(() => [10]), checksum: 0 }),
+    close() {},
+  });
+  const steps: string[] = [];
+  const result = await runBenchmark(1024, ({ step }) => steps.push(step), { open });
+  const turns = calls.filter((call) => call.startsWith("turn "));
+  const roundOf = (call: string) => Number(call.split(" ")[1]);
+  const lastWarm = calls.findLastIndex((call) => call.startsWith("warm "));
+  const firstTurn = calls.findIndex((call) => call.startsWith("turn "));
+  expect(lastWarm, "every warm-up before any turn").toBeLessThan(firstTurn);
+  // The untimed rounds come first, numbered -WARM_ROUNDS to -1, then the timed ones from 0.
+  const rounds = [...new Set(turns.map(roundOf))];
+  expect(rounds.slice(0, WARM_ROUNDS)).toEqual(Array.from({ length: WARM_ROUNDS }, (_, i) => i - WARM_ROUNDS));
+  expect(rounds.slice(WARM_ROUNDS)).toEqual(Array.from({ length: result.rounds }, (_, i) => i));
+  expect(turns.map(roundOf), "rounds in order").toEqual(turns.map(roundOf).toSorted((a, b) => a - b));
+  // Each untimed round makes the same turns as a timed one, in the same order: the rows rotated and the side
+  // going first alternating, so round -WARM_ROUNDS + 2k plays as round 2k does, on every handle.
+  const played = (round: number) =>
+    turns.filter((call) => roundOf(call) === round).map((call) => call.split(" ").slice(2).join(" "));
+  for (let round = -WARM_ROUNDS; round < 0; round++) {
+    expect(played(round), `untimed round ${round}`).toEqual(played(round + WARM_ROUNDS));
+  }
+  expect(steps.filter((step) => step.startsWith("warming up: untimed round")).length).toBe(WARM_ROUNDS);
+  expect(steps.filter((step) => step.startsWith("round ")).length, "timed rounds reported").toBe(result.rounds);
+});
+
+it("keeps the untimed rounds' turns out of the figures and the rounds it reports", async () => {
+  // The real bodies over 1,024 keys, in this heap; in the untimed rounds the clock barely moves, so a slice
+  // timed there would be the fastest of all if it counted.
+  let untimed = false;
+  const now = performance.now.bind(performance);
+  let fake = 0;
+  vi.spyOn(performance, "now").mockImplementation(() => {
+    if (!untimed) return now();
+    fake += 1e-9;
+    return fake;
+  });
+  const result = await runBenchmark(1024, ({ step }) => {
+    untimed = step.startsWith("warming up: untimed round");
+    if (!untimed && step.startsWith("round ")) fake = 0;
+  });
+  for (const row of result.rows) {
+    expect(row.cacheRounds.length, row.operation).toBe(result.rounds);
+    expect(row.mapRounds.length, row.operation).toBe(result.rounds);
+    expect(row.cacheNs, `${row.operation}: cache`).toBeGreaterThan(0.01);
+    expect(row.mapNs, `${row.operation}: Map`).toBeGreaterThan(0.01);
+  }
+}, 300_000);
+
+it("times no body that V8 deoptimizes in the rounds for want of feedback (--trace-deopt of a run in Node)", async () => {
+  // A body warmed only in whole passes ran as code compiled on the stack before the lines after its loop had
+  // run, which deoptimized at the loop's end at every later call, inside a timed slice; a body warmed alone
+  // had no feedback for what the other rows leave behind (the cache's keys of the miss pass before a hit pass).
+  const bench = pathToFileURL(resolve(import.meta.dirname, "../../web/bench.ts")).href;
+  const script = `
+    const { MIN_ROUNDS, runBenchmark } = await import(${JSON.stringify(bench)});
+    class Enough extends Error {}
+    const stop = \`round \${MIN_ROUNDS} of \${MIN_ROUNDS}\`;
+    await runBenchmark(1024, ({ step }) => {
+      if (step === stop) throw new Enough();
+      if (step === "round 1 of " + MIN_ROUNDS) process.stdout.write("TIMED ROUNDS\\n");
+    }).catch((error) => { if (!(error instanceof Enough)) throw error; });
+  `;
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--import", "tsx", "--trace-deopt-verbose", "--input-type=module", "-e", script],
+    { cwd: resolve(import.meta.dirname, "../.."), maxBuffer: 1 << 30 },
+  );
+  const rounds = stdout.indexOf("TIMED ROUNDS");
+  expect(rounds, "the run reached its timed rounds").toBeGreaterThan(0);
+  // Each bailout names its reason, then where it happened: the page's code and the cache's only, not Node's.
+  const deopts = stdout
+    .slice(rounds)
+    .split("[bailout (kind: ")
+    .slice(1)
+    .map((text) => text.slice(0, text.indexOf("\n", text.indexOf("deoptimize at"))))
+    .filter(
+      (text) => text.includes("Insufficient type feedback") && /deoptimize at <file:[^>]*\/(web|src)\//.test(text),
+    )
+    .map((text) => text.replace(/ \(sfi = [^)]*\)|, FP to SP[^\n]*|0x[0-9a-f]+ /g, ""));
+  expect(deopts).toEqual([]);
+}, 300_000);
