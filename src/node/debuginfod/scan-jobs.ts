@@ -264,7 +264,10 @@ export class ScanJobs {
   run(job: ScanJob): Listing[] | ReadFiles | Promise<(SourceRow[] | undefined)[]> {
     switch (job.kind) {
       case "list":
-        return job.dirs.map((dir) => this.list(dir));
+        // One read of the database for the job, not one per run of names.
+        return this.#db
+          ? this.#db.read(() => job.dirs.map((dir) => this.list(dir)))
+          : job.dirs.map((dir) => this.list(dir));
       case "read":
         return this.read(job);
       case "sources":
