@@ -408,11 +408,6 @@ export class IndexDatabase {
     return this.#db.transaction(fn)();
   }
 
-  /** Runs `fn`, which only reads, in one read transaction: one lock of the database for all its queries, not one each. */
-  read<T>(fn: () => T): T {
-    return this.#db.transaction(fn).deferred();
-  }
-
   /** The id of the root at `path` (a real path), added when new. */
   rootId(path: string): number {
     // Only a write bumps the generation: a rescan's unchanged roots leave the cached counts valid.

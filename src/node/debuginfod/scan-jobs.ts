@@ -264,9 +264,9 @@ export class ScanJobs {
   run(job: ScanJob): Listing[] | ReadFiles | Promise<(SourceRow[] | undefined)[]> {
     switch (job.kind) {
       case "list":
-        // One read of the database for the job, not one per run of names.
+        // The job's stamp comparisons in one transaction: one lock of the database, not one per run of names.
         return this.#db
-          ? this.#db.read(() => job.dirs.map((dir) => this.list(dir)))
+          ? this.#db.transaction(() => job.dirs.map((dir) => this.list(dir)))
           : job.dirs.map((dir) => this.list(dir));
       case "read":
         return this.read(job);

@@ -4,10 +4,10 @@
  * debuginfod scans with `-c` threads. A pool starts one worker, and another (up to its size) only
  * while jobs wait and a CPU is idle by the load average; a worker idle for {@link IDLE_MS} ends, so
  * a server between rescans holds none. While the pool's thread is busy serving, the workers take one
- * job at a time and rest twice as long as each took. The indexes of a process that ask for as many workers share
- * one pool ({@link ScanPool.acquire}), ended when the last lets it go. A worker that dies fails the
- * scans under way with a {@link ScanWorkerError} (their jobs never hang) and is started again for
- * the next scan. Workers hold the process only while a scan runs, and end with it.
+ * job at a time and rest four times as long as each took. The indexes of a process that ask for as
+ * many workers share one pool ({@link ScanPool.acquire}), ended when the last lets it go. A worker
+ * that dies fails the scans under way with a {@link ScanWorkerError} (their jobs never hang) and is
+ * started again for the next scan. Workers hold the process only while a scan runs, and end with it.
  *
  * @packageDocumentation
  */
@@ -44,8 +44,8 @@ export const IDLE_MS = 2000;
 /** Least time between two workers started while a scan runs, and between two reads of the load average, in ms: it is a minute's. */
 const GROW_MS = 1000;
 
-/** While the pool's thread is busy, workers rest this many times as long as each job took: a third of a CPU at most, as elfutils' scanner beside its serving threads. */
-const REST = 2;
+/** While the pool's thread is busy, workers rest this many times as long as each job took: a fifth of a CPU at most, as elfutils' scanner beside its serving threads. */
+const REST = 4;
 
 /** Whether this thread's event loop was more than half busy (a server's requests) since the last look, 100 ms ago at least. */
 function threadBusy(): () => boolean {
