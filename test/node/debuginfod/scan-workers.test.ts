@@ -191,7 +191,7 @@ describe("scan workers", () => {
     }
   }, 180_000);
 
-  it("take one job at a time, each after a rest, while the pool's thread is busy (a server's requests), and list the same", async () => {
+  it("take one job at a time while the pool's thread is busy (a server's requests), and list the same", async () => {
     const root = RootDir.openSync(tree.root);
     // The jobs a worker was given and has not answered, at most, from its first answer on.
     const listed = async (busy: boolean) => {
