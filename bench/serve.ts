@@ -8,7 +8,8 @@
 //   /usr/bin come before /usr/lib; then a restart on the same database: its first answer, its first hit, and the
 //   rescan behind it; peak RSS (VmHWM) of each, against the RSS of the same server idle over an empty root;
 // - throughput and p99 under autocannon on 127.0.0.1, hits and misses, then hits while each rescans
-//   every second (ours -t 1, elfutils' -t 1), with the server's CPU time per request (all its threads).
+//   every second (ours -t 1, elfutils' -t 1), with the server's CPU time per request (all its threads) and the
+//   rescans (elfutils: traversals) done meanwhile: a scanner that yields to requests rescans less often under load.
 // Other work on the machine moves absolute figures: the load average is printed, and each target is a
 // ratio of figures taken in the same round.
 //   npm run bench:serve [-- --files N --rounds R --seconds S --connections C --load-rounds L --serving-processes J[,J...]
@@ -56,6 +57,8 @@ interface Contender {
   name: string;
   start(port: number, db: string, rescanSeconds: number, roots: string[]): ChildProcess;
   scanned(metrics: string): boolean;
+  /** Rescans (elfutils: traversals) started or done so far, by its /metrics. */
+  rescans(metrics: string): number;
 }
 
 const metric = (text: string, name: string): number | undefined => {
@@ -91,6 +94,7 @@ function ours(j?: string, c?: string, cli = CLI, label = "buildid-cache serve"):
         { stdio: "ignore" },
       ),
     scanned: (text) => (metric(text, "rescans_total") ?? 0) >= 1 && metric(text, "scan_in_progress") === 0,
+    rescans: (text) => metric(text, "rescans_total") ?? Number.NaN,
   };
 }
 
@@ -105,6 +109,7 @@ const ELFUTILS: Contender = {
     metric(text, 'thread_busy{role="traverse"}') === 0 &&
     metric(text, 'thread_work_pending{role="scan"}') === 0 &&
     metric(text, 'thread_busy{role="scan"}') === 0,
+  rescans: (text) => metric(text, 'thread_work_total{role="traverse"}') ?? Number.NaN,
 };
 
 function freePort(): Promise<number> {
@@ -330,8 +335,8 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-/** An autocannon run with the server's CPU time (all its threads, user and system) per request answered, in µs. */
-type LoadRun = AutocannonResult & { cpuPerRequest: number; load: string };
+/** An autocannon run with the server's CPU time (all its threads, user and system) per request answered, in µs, and the rescans it made meanwhile. */
+type LoadRun = AutocannonResult & { cpuPerRequest: number; load: string; rescans?: number };
 
 const load = (): string =>
   loadavg()
@@ -439,9 +444,12 @@ async function loadRounds(
       try {
         await untilComplete(s.url, paths, performance.now(), s.child);
         await untilScanned(s.url, c, s.child);
-        const run = await loadRun(s.url, s.child, paths, seconds, connections);
+        const rescans = async () => c.rescans(await (await fetch(`${s.url}/metrics`)).text());
+        const before = await rescans();
+        const run: LoadRun = await loadRun(s.url, s.child, paths, seconds, connections);
+        run.rescans = (await rescans()) - before;
         process.stderr.write(
-          `load ${r + 1} ${c.name}, hits rescanning: ${run.requests.average} req/s, p99 ${run.latency.p99} ms, load ${run.load}\n`,
+          `load ${r + 1} ${c.name}, hits rescanning: ${run.requests.average} req/s, p99 ${run.latency.p99} ms, ${run.rescans} rescans, load ${run.load}\n`,
         );
         figures.get(c)!.hitsRescanning.push(run);
       } finally {
@@ -486,7 +494,7 @@ async function main(): Promise<void> {
   const seed = BigInt(process.env.BENCH_SEED ?? "16");
   const loadBefore = load();
   process.stderr.write(
-    `bench:serve: seed ${seed} (BENCH_SEED), ${count} generated programs, ${rounds} rounds, ${seconds} s of load, ${connections} connections, ${loadRepeat} load rounds, ${[...ourContenders, ...before].map((c) => c.name).join(", ")}; load average ${loadBefore}\n`,
+    `bench:serve: seed ${seed} (BENCH_SEED), ${count} generated programs, ${rounds} rounds, ${seconds} s of load, ${connections} connections, ${loadRepeat} load rounds, ${[...ourContenders, ...before].map((c) => c.name).join(", ")}; Node ${process.version}; load average ${loadBefore}\n`,
   );
   const dir = mkdtempSync(join(tmpdir(), "bench-serve-"));
   try {
@@ -537,7 +545,7 @@ async function main(): Promise<void> {
       ["restartCpu", "CPU to the restart's rescan end (ms)"],
       ["restartPeak", "peak RSS, restart (MB)"],
     ];
-    let out = `\nroots: ${roots.join(", ")} (${ids.length} build IDs asked, ${paths.length} URLs); load average ${loadBefore} before, ${load()} after\n`;
+    let out = `\nNode ${process.version}; roots: ${roots.join(", ")} (${ids.length} build IDs asked, ${paths.length} URLs); load average ${loadBefore} before, ${load()} after\n`;
     if (!onlyLoad) {
       out += `Node's start (buildid-cache --version): ${fmt(start)} ms; idle over an empty root (MB RSS): ${indexed.map((c) => `${c.name} ${fmt(idles.get(c)!)}`).join(", ")}, elfutils ${fmt(idleTheirs)}\n`;
       out += `contenders: ${racing.map((c, i) => `[${i}] ${c.name}`).join(", ")}\n\n`;
@@ -546,7 +554,7 @@ async function main(): Promise<void> {
         out += `${label.padEnd(38)}${racing.map((c) => cell(fmt(med(figures.get(c)!, key)), 9)).join("")}${indexed.map((c) => cell(fmt(ratio(c, key), 2), 10)).join("")}\n`;
     }
     if (!onlyIndex) {
-      out += `\n${`load (median of ${loadRepeat} by req/s)`.padEnd(44)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}${cell("CPU µs/req", 12)}  every run's req/s\n`;
+      out += `\n${`load (median of ${loadRepeat} by req/s)`.padEnd(44)}${cell("req/s", 10)}${cell("p50 ms", 9)}${cell("p99 ms", 9)}${cell("failed", 8)}${cell("CPU µs/req", 12)}  every run's req/s (and rescans)\n`;
       for (const c of contenders) {
         const l = loads.get(c)!;
         for (const [what, runs] of [
@@ -556,7 +564,7 @@ async function main(): Promise<void> {
         ] as const) {
           const r = medianRun(runs);
           const failed = what === "misses" ? r.errors + r.timeouts : r.non2xx + r.errors + r.timeouts;
-          out += `${`${c.name}: ${what}`.padEnd(44)}${cell(fmt(r.requests.average), 10)}${cell(String(r.latency.p50), 9)}${cell(String(r.latency.p99), 9)}${cell(String(failed), 8)}${cell(fmt(r.cpuPerRequest), 12)}  ${runs.map((x) => fmt(x.requests.average)).join(" ")}\n`;
+          out += `${`${c.name}: ${what}`.padEnd(44)}${cell(fmt(r.requests.average), 10)}${cell(String(r.latency.p50), 9)}${cell(String(r.latency.p99), 9)}${cell(String(failed), 8)}${cell(fmt(r.cpuPerRequest), 12)}  ${runs.map((x) => fmt(x.requests.average) + (x.rescans === undefined ? "" : ` (${x.rescans})`)).join(" ")}\n`;
         }
       }
     }

@@ -264,7 +264,10 @@ export class ScanJobs {
   run(job: ScanJob): Listing[] | ReadFiles | Promise<(SourceRow[] | undefined)[]> {
     switch (job.kind) {
       case "list":
-        return job.dirs.map((dir) => this.list(dir));
+        // The job's stamp comparisons in one transaction: one lock of the database, not one per run of names.
+        return this.#db
+          ? this.#db.transaction(() => job.dirs.map((dir) => this.list(dir)))
+          : job.dirs.map((dir) => this.list(dir));
       case "read":
         return this.read(job);
       case "sources":

@@ -3,14 +3,16 @@
  * while the thread that owns the database writes what they find and keeps serving, as elfutils'
  * debuginfod scans with `-c` threads. A pool starts one worker, and another (up to its size) only
  * while jobs wait and a CPU is idle by the load average; a worker idle for {@link IDLE_MS} ends, so
- * a server between rescans holds none. The indexes of a process that ask for as many workers share
- * one pool ({@link ScanPool.acquire}), ended when the last lets it go. A worker that dies fails the
- * scans under way with a {@link ScanWorkerError} (their jobs never hang) and is started again for
- * the next scan. Workers hold the process only while a scan runs, and end with it.
+ * a server between rescans holds none. While the pool's thread is busy serving, the workers take one
+ * job at a time and rest four times as long as each took. The indexes of a process that ask for as
+ * many workers share one pool ({@link ScanPool.acquire}), ended when the last lets it go. A worker
+ * that dies fails the scans under way with a {@link ScanWorkerError} (their jobs never hang) and is
+ * started again for the next scan. Workers hold the process only while a scan runs, and end with it.
  *
  * @packageDocumentation
  */
 import { availableParallelism, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import type { ScanJob, ScanSetup } from "./scan-jobs.js";
 import type { FromWorker, ToWorker } from "./scan-worker.js";
@@ -42,6 +44,22 @@ export const IDLE_MS = 2000;
 /** Least time between two workers started while a scan runs, and between two reads of the load average, in ms: it is a minute's. */
 const GROW_MS = 1000;
 
+/** While the pool's thread is busy, workers rest this many times as long as each job took: a fifth of a CPU at most, as elfutils' scanner beside its serving threads. */
+const REST = 4;
+
+/** Whether this thread's event loop was more than half busy (a server's requests) since the last look, 100 ms ago at least. */
+function threadBusy(): () => boolean {
+  let last = performance.eventLoopUtilization();
+  let busy = false;
+  return () => {
+    const now = performance.eventLoopUtilization();
+    if (now.idle + now.active - last.idle - last.active < 100) return busy;
+    busy = performance.eventLoopUtilization(now, last).utilization > 0.5;
+    last = now;
+    return busy;
+  };
+}
+
 /** Whether a CPU is idle: the load average leaves one more thread room. */
 function cpuIdle(): boolean {
   return loadavg()[0]! + 1 <= availableParallelism();
@@ -53,6 +71,8 @@ export interface PoolOptions {
   spare?: () => boolean;
   /** Ms a worker may be idle before it ends (default {@link IDLE_MS}). */
   idleMs?: number;
+  /** Whether the pool's thread is busy, so that workers rest (default: by its event loop). */
+  busy?: () => boolean;
 }
 
 /** A worker's young generation, in MiB: a scan makes short-lived garbage only, and V8's default (tens of MiB a thread) would be held as RSS. */
@@ -97,6 +117,10 @@ export class ScanPool {
   #spare: () => boolean;
   #idleMs: number;
   #grown = 0;
+  #busy: () => boolean;
+  /** While set, no job is posted before this (`performance.now()`), nor while one is out. */
+  #rest = 0;
+  #wake: NodeJS.Timeout | undefined;
 
   /**
    * @param size Most workers to run (1 or more); none is started before {@link ScanPool.start}.
@@ -106,6 +130,7 @@ export class ScanPool {
     this.size = size;
     this.#spare = options.spare ?? cpuIdle;
     this.#idleMs = options.idleMs ?? IDLE_MS;
+    this.#busy = options.busy ?? threadBusy();
   }
 
   /** The process's pool of at most `size` workers, shared; {@link ScanPool.release} it when done. */
@@ -156,6 +181,7 @@ export class ScanPool {
       const waiter = slot.pending.get(reply.seq);
       if (!waiter) return;
       slot.pending.delete(reply.seq);
+      this.#rest = reply.ms !== undefined && this.#busy() ? performance.now() + REST * reply.ms : 0;
       if (reply.error)
         waiter.reject(new ScanWorkerError(id, `failed a job: ${reply.error.name}: ${reply.error.message}`));
       else waiter.resolve(reply.result);
@@ -201,9 +227,18 @@ export class ScanPool {
   }
 
   // Posts queued jobs to the workers with room, the least busy first; starts one more when every
-  // worker is full, jobs wait, and a CPU is idle.
+  // worker is full, jobs wait, and a CPU is idle. Resting, one job at a time, each after the rest.
   #pump(): void {
     while (this.#queue.length > 0) {
+      const wait = this.#rest - performance.now();
+      if (this.#rest && (wait > 0 || this.#slots.some((s) => s.pending.size > 0))) {
+        if (wait > 0)
+          this.#wake ??= setTimeout(() => {
+            this.#wake = undefined;
+            this.#pump();
+          }, wait).unref();
+        return;
+      }
       let slot: Slot | undefined;
       for (const s of this.#slots)
         if (s.pending.size < DEPTH && (!slot || s.pending.size < slot.pending.size)) slot = s;
@@ -271,6 +306,7 @@ export class ScanPool {
   /** Ends every worker; jobs under way fail. Use {@link ScanPool.release} for a pool from {@link ScanPool.acquire}. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#wake);
     for (const slot of [...this.#slots]) {
       void slot.worker.terminate();
       this.#lost(slot, new ScanWorkerError(slot.worker.threadId, "ended: the index was closed"));

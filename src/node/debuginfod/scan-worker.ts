@@ -16,8 +16,8 @@ export type ToWorker =
   | { type: "release"; seq: number; scan: number }
   | { type: "end"; seq: number; scan: number };
 
-/** What a worker posts back: a result, or the error a job threw (name and message). */
-export type FromWorker = { seq: number; result?: unknown; error?: { name: string; message: string } };
+/** What a worker posts back: a result, or the error a job threw (name and message), and the ms it took. */
+export type FromWorker = { seq: number; result?: unknown; error?: { name: string; message: string }; ms?: number };
 
 /** The scans under way, by number: set up (asynchronously) before their jobs come. */
 const scans = new Map<number, Promise<ScanJobs>>();
@@ -56,8 +56,13 @@ const isReadFiles = (result: unknown): result is ReadFiles => result instanceof 
 port.on("message", (message: ToWorker) => {
   if (typeof message?.seq !== "number") throw new TypeError("a message to a scan worker without a sequence number");
   const { seq } = message;
+  const started = performance.now();
   handle(message).then(
-    (result) => port.postMessage({ seq, result }, isReadFiles(result) ? readFilesBuffers(result) : []),
+    (result) =>
+      port.postMessage(
+        { seq, result, ms: performance.now() - started },
+        isReadFiles(result) ? readFilesBuffers(result) : [],
+      ),
     (error: unknown) => {
       const e = error instanceof Error ? error : new Error(String(error));
       port.postMessage({ seq, error: { name: e.name, message: e.message } });

@@ -7,7 +7,9 @@ import { join } from "node:path";
 import type { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildIdIndex, type ScanStats } from "../../../src/node/debuginfod/build-id-index.js";
-import { ScanWorkerError } from "../../../src/node/debuginfod/scan-pool.js";
+import type { Listing } from "../../../src/node/debuginfod/scan-jobs.js";
+import { ScanPool, ScanWorkerError } from "../../../src/node/debuginfod/scan-pool.js";
+import { RootDir } from "../../../src/node/files/under-root.js";
 import { bundleCli, runCli } from "../../helpers/cli.js";
 import { makeTree, type Tree } from "./fixtures.js";
 
@@ -188,6 +190,59 @@ describe("scan workers", () => {
       }
     }
   }, 180_000);
+
+  it("take one job at a time while the pool's thread is busy (a server's requests), and list the same", async () => {
+    const root = RootDir.openSync(tree.root);
+    // The jobs a worker was given and has not answered, at most, from its first answer on.
+    const listed = async (busy: boolean) => {
+      const pool = new ScanPool(1, { spare, busy: () => busy });
+      const scan = pool.start();
+      try {
+        await pool.setup(scan, {
+          roots: [{ path: root.path, fd: root.descriptor, dev: root.stat.dev, ino: root.stat.ino, rootId: 1 }],
+          filter: { scanners: { files: true, deb: false, rpm: false }, include: [], exclude: [] },
+          stampFiles: false,
+          sourceRoots: [],
+        });
+        const worker = pool.workers[0]!;
+        let given = 0;
+        let most = 0;
+        let answered = false;
+        const post = worker.postMessage.bind(worker);
+        worker.postMessage = (message: { type: string }) => {
+          if (message.type === "job") given++;
+          if (answered) most = Math.max(most, given);
+          post(message);
+        };
+        worker.prependListener("message", () => {
+          given--;
+          answered = true;
+        });
+        const jobs = Array.from({ length: 12 }, (_, d) =>
+          pool.run<Listing[]>(scan, {
+            kind: "list",
+            dirs: [{ root: 0, names: [`d${d}`, "sub"], path: join(tree.root, `d${d}`, "sub") }],
+          }),
+        );
+        const listings = (await Promise.all(jobs)).map((l) => l.map((x) => x.read));
+        await pool.end(scan);
+        return { most, listings };
+      } finally {
+        pool.idle();
+        pool.close();
+      }
+    };
+    try {
+      const busy = await listed(true);
+      const free = await listed(false);
+      expect(busy.most).toBe(1);
+      expect(free.most).toBe(2);
+      expect(busy.listings).toEqual(free.listings);
+      expect(busy.listings[0]![0]).toEqual(tree.programs.flatMap((_, n) => [`copy${n}`, `link${n}.debug`]).sort());
+    } finally {
+      root.close();
+    }
+  });
 
   it("refuses a number of workers out of range, naming it", async () => {
     for (const bad of [0, -1, 1.5, 257])
