@@ -99,9 +99,9 @@ function showResult(result: BenchResult): void {
     `${result.keys.toLocaleString("en")} keys, ${result.rounds} rounds` +
     (result.converged
       ? result.rounds > MIN_ROUNDS
-        ? ` (more than ${MIN_ROUNDS}, until the two halves agreed within ${agree})`
-        : ` (the two halves agreed within ${agree})`
-      : `; the two halves still differed by more than ${agree} when the benchmark stopped: the machine was busy`) +
+        ? ` (more than ${MIN_ROUNDS}, until the first half of them and the second agreed within ${agree})`
+        : ` (the first half of them and the second agreed within ${agree})`
+      : `; the first half of them and the second still differed by more than ${agree} when the benchmark stopped: the machine was busy`) +
     "; each side's lookups and inserts in workers of their own, so no turn follows another's allocations in the same heap" +
     (result.tables > 1
       ? `; each built ${result.tables} times in new workers, every round timing each of them, a side's figure the median of its tables'` +

@@ -26,7 +26,7 @@ export interface BenchRow {
   mapNs: number;
   /** mapNs / cacheNs: how many times faster the cache is. */
   ratio: number;
-  /** The ratio from the even rounds alone and from the odd ones: how far one run's figure can be trusted. */
+  /** The ratio from the first half of the rounds alone and from the second: how far one run's figure can be trusted. */
   halves: [number, number];
   /** ns per operation of each round's whole turn, as timed (other programs' time included), every table's in turn. */
   cacheRounds: number[];
@@ -40,7 +40,7 @@ export interface BenchRow {
 export interface BenchResult {
   keys: number;
   rounds: number;
-  /** Whether every row's ratios from the even and from the odd rounds came within 4% of each other. */
+  /** Whether every row's ratios from the first and from the second half of the rounds came within 4% of each other. */
   converged: boolean;
   /** The smallest step of `performance.now()` seen, in ms: 0.005 cross-origin isolated, 0.1 not (Chromium). */
   timerResolutionMs: number;
@@ -76,12 +76,12 @@ const INODE_SIZE = 1128n;
 
 /**
  * Timed rounds, each timing every row's pass on both implementations back to back: at least
- * these, then more until every row's ratio from the even rounds and from the odd ones agree
+ * these, then more until every row's ratio from the first half of the rounds and from the second agree
  * within {@link AGREE}, for at most MAX_ROUNDS or EXTRA_MS. A busy machine needs more rounds
  * before each slice has had a quiet one.
  */
 export const MIN_ROUNDS = 20;
-/** How close, relatively, the ratios from the even and from the odd rounds must come. */
+/** How close, relatively, the ratios from the first and from the second half of the rounds must come. */
 export const AGREE = 0.04;
 const MAX_ROUNDS = 200;
 const EXTRA_MS = 60_000;
@@ -358,8 +358,9 @@ class Timed {
   readonly body: Body;
   /** Where each slice starts, counted in keys from the turn's start; the last one ends at the turn's end. */
   #bounds = [0];
-  /** The fastest time of each slice, in ms, over the even rounds, over the odd ones and over the untimed ones. */
-  #best: [number[], number[], number[]] = [[], [], []];
+  /** Each timed round's slices, in ms, in the order the rounds ran; the untimed rounds' apart. */
+  readonly #slices: Float64Array[] = [];
+  readonly #untimedSlices: Float64Array[] = [];
   /** Each round's turn, in ns per operation; the untimed rounds' apart. */
   readonly rounds: number[] = [];
   readonly #untimed: number[] = [];
@@ -372,11 +373,6 @@ class Timed {
   plan(ops: number, turnMs: number, sliceMs: number): void {
     const slices = Math.max(1, Math.min(ops, Math.round(turnMs / sliceMs)));
     this.#bounds = Array.from({ length: slices }, (_, i) => Math.floor((i * ops) / slices));
-    this.#best = [0, 1, 2].map(() => this.#bounds.map(() => Number.POSITIVE_INFINITY)) as [
-      number[],
-      number[],
-      number[],
-    ];
   }
 
   /** Does keys `[from, to)` of a turn of passes over `keys` keys. */
@@ -394,7 +390,7 @@ class Timed {
    * of the {@link WARM_ROUNDS}, timed and kept the same way, apart from the figures.
    */
   turn(keys: number, ops: number, round: number): void {
-    const best = this.#best[round < 0 ? 2 : round % 2]!;
+    const slices = new Float64Array(this.#bounds.length);
     let total = 0;
     for (let i = 0; i < this.#bounds.length; i++) {
       const from = this.#bounds[i]!;
@@ -403,16 +399,28 @@ class Timed {
       this.#run(keys, from, to);
       const ms = performance.now() - start;
       total += ms;
-      if (ms < best[i]!) best[i] = ms;
+      slices[i] = ms;
     }
+    (round < 0 ? this.#untimedSlices : this.#slices).push(slices);
     (round < 0 ? this.#untimed : this.rounds).push((total * 1e6) / ops);
   }
 
-  /** ns per operation of a turn made of each slice's fastest round: of all rounds, of the even or of the odd ones. */
+  /**
+   * ns per operation of a turn made of each slice's fastest round: of all rounds, or of the first half of them
+   * (`half` 0) or the second (1) as they ran. Halves apart in time, not the even and odd rounds: those two
+   * interleave, so they share every stretch of the run, and agreed in runs that never had a quiet one.
+   */
   fastest(ops: number, half?: 0 | 1): number {
-    const [even, odd] = this.#best;
-    const best = half === undefined ? even.map((ms, i) => Math.min(ms, odd[i]!)) : this.#best[half];
-    return (sum(best) * 1e6) / ops;
+    const mid = this.#slices.length >> 1;
+    const rounds =
+      half === undefined ? this.#slices : half === 0 ? this.#slices.slice(0, mid) : this.#slices.slice(mid);
+    let total = 0;
+    for (let i = 0; i < this.#bounds.length; i++) {
+      let best = Number.POSITIVE_INFINITY;
+      for (const slices of rounds) best = Math.min(best, slices[i]!);
+      total += best;
+    }
+    return (total * 1e6) / ops;
   }
 }
 
@@ -478,7 +486,7 @@ function warmAndPlan(timed: Timed, keys: number, ops: number, resolution: number
 export interface Timer {
   warm(row: number): void;
   turn(row: number, round: number): void;
-  /** Per row: ns per operation from each slice's fastest round of all rounds, of the even and of the odd ones. */
+  /** Per row: ns per operation from each slice's fastest round of all rounds, of their first half and of their second. */
   fastest(): [number, number, number][];
   finish(): SideResult;
 }
@@ -675,7 +683,7 @@ export class BenchSide implements Timer {
     this.#after(row);
   }
 
-  /** Per row: ns per operation from each slice's fastest round of all rounds, of the even and of the odd ones (0 for another part's rows). */
+  /** Per row: ns per operation from each slice's fastest round of all rounds, of their first half and of their second (none for another part's rows). */
   fastest(): [number, number, number][] {
     return this.#timed.map((t, row) => {
       const ops = this.#ops[row]!;
@@ -754,7 +762,7 @@ class Side {
     for (let b = 0; b < builds.length; b++) await builds[modulo(b + round, builds.length)]!.turn(row, round);
   }
 
-  /** Per row, per build: ns per operation from all rounds, the even ones and the odd ones. */
+  /** Per row, per build: ns per operation from all rounds, their first half and their second. */
   async fastest(): Promise<[number, number, number][][]> {
     const parts = { lookups: [] as [number, number, number][][], inserts: [] as [number, number, number][][] };
     for (const part of ["lookups", "inserts"] as const) {
@@ -801,7 +809,7 @@ export interface BenchOptions {
   longTurnKeys?: number;
 }
 
-/** A side's figure for one row: the median of its builds' figures, of all rounds, the even and the odd ones. */
+/** A side's figure for one row: the median of its builds' figures, of all rounds, their first half and their second. */
 const medians = (builds: [number, number, number][]): [number, number, number] => [
   median(builds.map((b) => b[0])),
   median(builds.map((b) => b[1])),
@@ -865,11 +873,11 @@ export async function runBenchmark(
     const halvesAgree = async () => {
       const [c, m] = [await cache.fastest(), await map.fastest()];
       return c.every((builds, row) => {
-        const [, cacheEven, cacheOdd] = medians(builds);
-        const [, mapEven, mapOdd] = medians(m[row]!);
-        const even = mapEven / cacheEven;
-        const odd = mapOdd / cacheOdd;
-        return Math.abs(even - odd) <= AGREE * Math.min(even, odd);
+        const [, cacheFirst, cacheSecond] = medians(builds);
+        const [, mapFirst, mapSecond] = medians(m[row]!);
+        const first = mapFirst / cacheFirst;
+        const second = mapSecond / cacheSecond;
+        return Math.abs(first - second) <= AGREE * Math.min(first, second);
       });
     };
     // Every row's turn on both sides, the rows rotated and the side going first alternating with the round;
@@ -906,14 +914,14 @@ export async function runBenchmark(
     ];
     const [cacheEnd, mapEnd, probeEnd] = [await cache.finish(), await map.finish(), await probe.finish()];
     const rows = OPERATIONS.map((operation, row): BenchRow => {
-      const [cacheNs, cacheEven, cacheOdd] = medians(cacheFastest[row]!);
-      const [mapNs, mapEven, mapOdd] = medians(mapFastest[row]!);
+      const [cacheNs, cacheFirst, cacheSecond] = medians(cacheFastest[row]!);
+      const [mapNs, mapFirst, mapSecond] = medians(mapFastest[row]!);
       return {
         operation,
         cacheNs,
         mapNs,
         ratio: mapNs / cacheNs,
-        halves: [mapEven / cacheEven, mapOdd / cacheOdd],
+        halves: [mapFirst / cacheFirst, mapSecond / cacheSecond],
         cacheRounds: cacheEnd.rounds[row]!,
         mapRounds: mapEnd.rounds[row]!,
         cacheTables: cacheFastest[row]!.map((build) => build[0]),

@@ -10,9 +10,12 @@ import {
   MIN_ROUNDS,
   OPERATIONS,
   type OpenSide,
+  openTimer,
   type PartName,
   ROW_PART,
+  rowPasses,
   runBenchmark,
+  timerResolution,
   WARM_ROUNDS,
   type WorkerName,
 } from "../../web/bench.js";
@@ -230,6 +233,30 @@ it("times the memory probe beside the rows in every round; asked for several tab
     expect(row.ratio).toBe(5);
   }
 });
+
+it("gives the halves of a run as its first rounds and its last, so a run whose speed moved does not pass for one that held still", async () => {
+  // The Map's lookup part over 1,024 keys, warmed on the real clock; then a clock on which every slice of the
+  // first half of the rounds lasts twice as long as every slice of the second, as when the machine was busy
+  // for the first half of a run. The even and the odd rounds each hold slices of both halves, so they agree.
+  const keys = 1024;
+  const timer = await openTimer("map", "lookups", keys, timerResolution(), rowPasses(keys));
+  const rows = ROW_PART.flatMap((part, row) => (part === "lookups" ? [row] : []));
+  for (const row of rows) timer.warm(row);
+  const rounds = 2 * MIN_ROUNDS;
+  let step = 0;
+  let fake = 0;
+  vi.spyOn(performance, "now").mockImplementation(() => (fake += step));
+  for (let round = 0; round < rounds; round++) {
+    step = round < rounds / 2 ? 2e-3 : 1e-3;
+    for (const row of rows) timer.turn(row, round);
+  }
+  const fastest = timer.fastest();
+  for (const row of rows) {
+    const [all, first, second] = fastest[row]!;
+    expect(all, `${OPERATIONS[row]}: every round`).toBe(second);
+    expect(first / second, `${OPERATIONS[row]}: the first half of the rounds against the second`).toBeCloseTo(2, 6);
+  }
+}, 300_000);
 
 it("rehearses WARM_ROUNDS untimed rounds, played as the timed ones in the same order, between the warm-up and the first timed round", async () => {
   // Handles that time nothing and record every call, in order, across all of them.
