@@ -332,9 +332,6 @@ async function mapBodies(keys: number): Promise<Bodies> {
   return { rows, fill, hit, sink: () => sink, dispose: () => map.clear() };
 }
 
-/** Sum of `values`. */
-const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-
 /**
  * Whole passes in one side's turn: at least {@link TURN_KEYS} keys, whatever the calibration says, so
  * every turn mixes the same cold start and warm rest on both sides and in every run.
