@@ -405,7 +405,7 @@ class Timed {
   /**
    * ns per operation of a turn made of each slice's fastest round: of all rounds, or of the first half of them
    * (`half` 0) or the second (1) as they ran. Halves apart in time, not the even and odd rounds: those two
-   * interleave, so they share every stretch of the run, and agreed in runs that never had a quiet one.
+   * interleave, so they share every stretch of the run, and agreed while the machine's speed moved.
    */
   fastest(ops: number, half?: 0 | 1): number {
     const mid = this.#slices.length >> 1;
