@@ -30,7 +30,7 @@ interface PageRow {
   cacheNs: number;
   mapNs: number;
   ratio: number;
-  /** The ratio from the even rounds alone and from the odd ones. */
+  /** The ratio from the first half of the rounds alone and from the second. */
   halves: number[];
   /** Each table's own figure; cacheNs and mapNs are their medians. */
   cacheTables: number[];
