@@ -4,7 +4,6 @@ import {
   AGREE,
   type BenchResult,
   LONG_ROWS,
-  MIN_ROUNDS,
   OPERATIONS,
   type OpenSide,
   PROBE_BYTES,
@@ -96,12 +95,10 @@ function showResult(result: BenchResult): void {
   const slice = result.sliceMs < 1 ? result.sliceMs.toFixed(1) : result.sliceMs.toFixed(0);
   const agree = `${AGREE * 100}%`;
   element<HTMLElement>("#bench-method").textContent =
-    `${result.keys.toLocaleString("en")} keys, ${result.rounds} rounds` +
+    `${result.keys.toLocaleString("en")} keys, ${result.rounds} rounds in every run (a figure is each slice's fastest round, lower the more rounds, so no run stops early)` +
     (result.converged
-      ? result.rounds > MIN_ROUNDS
-        ? ` (more than ${MIN_ROUNDS}, until the first half of them and the second agreed within ${agree})`
-        : ` (the first half of them and the second agreed within ${agree})`
-      : `; the first half of them and the second still differed by more than ${agree} when the benchmark stopped: the machine was busy`) +
+      ? `; the first half of them and the second agreed within ${agree}`
+      : `; the first half of them and the second differed by more than ${agree}: the machine was busy`) +
     "; each side's lookups and inserts in workers of their own, so no turn follows another's allocations in the same heap" +
     (result.tables > 1
       ? `; each built ${result.tables} times in new workers, every round timing each of them, a side's figure the median of its tables'` +

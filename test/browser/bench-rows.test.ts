@@ -7,11 +7,11 @@ import { promisify } from "node:util";
 import { afterEach, expect, it, vi } from "vitest";
 import { BuildIdCache } from "../../src/index.js";
 import {
-  MIN_ROUNDS,
   OPERATIONS,
   type OpenSide,
   openTimer,
   type PartName,
+  ROUNDS,
   ROW_PART,
   rowPasses,
   runBenchmark,
@@ -73,7 +73,7 @@ it("times hits on keys each looked up once since they went in, never the first l
     // Spies record every call; forgotten at each step, so the warm-up's millions of lookups are not all kept.
     vi.clearAllMocks();
     rounds = step.startsWith("round ");
-    if (step === `round ${MIN_ROUNDS} of ${MIN_ROUNDS}`) throw new Enough();
+    if (step === `round 20 of ${ROUNDS}`) throw new Enough();
   });
   await expect(run).rejects.toBeInstanceOf(Enough);
   expect(reads % 2, "clock reads pair up into slices").toBe(0);
@@ -108,7 +108,7 @@ it("times the misses in turns of at least 262,144 keys and the batched lookups o
     // Spies record every call; forgotten at each step, so the warm-up's millions of lookups are not all kept.
     vi.clearAllMocks();
     rounds = step.startsWith("round ");
-    if (step === `round ${turns + 1} of ${MIN_ROUNDS}`) throw new Enough();
+    if (step === `round ${turns + 1} of ${ROUNDS}`) throw new Enough();
   });
   await expect(run).rejects.toBeInstanceOf(Enough);
   expect(reads % 2, "clock reads pair up into slices").toBe(0);
@@ -161,7 +161,7 @@ it("times the lookup rows on tables built before the rounds, which nothing inser
     vi.clearAllMocks();
     rounds = step.startsWith("round ");
     // Four rounds: every row timed on both sides, each side going first twice.
-    if (step === `round 5 of ${MIN_ROUNDS}`) throw new Enough();
+    if (step === `round 5 of ${ROUNDS}`) throw new Enough();
   });
   await expect(run).rejects.toBeInstanceOf(Enough);
   vi.restoreAllMocks();
@@ -242,7 +242,7 @@ it("gives the halves of a run as its first rounds and its last, so a run whose s
   const timer = await openTimer("map", "lookups", keys, timerResolution(), rowPasses(keys));
   const rows = ROW_PART.flatMap((part, row) => (part === "lookups" ? [row] : []));
   for (const row of rows) timer.warm(row);
-  const rounds = 2 * MIN_ROUNDS;
+  const rounds = 40;
   let step = 0;
   let fake = 0;
   vi.spyOn(performance, "now").mockImplementation(() => (fake += step));
@@ -289,6 +289,9 @@ it("rehearses WARM_ROUNDS untimed rounds, played as the timed ones in the same o
   }
   expect(steps.filter((step) => step.startsWith("warming up: untimed round")).length).toBe(WARM_ROUNDS);
   expect(steps.filter((step) => step.startsWith("round ")).length, "timed rounds reported").toBe(result.rounds);
+  // Every figure here is the same, so the halves agree from the first round: the run still plays them all.
+  expect(result.converged).toBe(true);
+  expect(result.rounds, "a run whose halves agree early still plays every round").toBe(ROUNDS);
 });
 
 it("keeps the untimed rounds' turns out of the figures and the rounds it reports", async () => {
@@ -320,12 +323,12 @@ it("times no body that V8 deoptimizes in the rounds for want of feedback (--trac
   // had no feedback for what the other rows leave behind (the cache's keys of the miss pass before a hit pass).
   const bench = pathToFileURL(resolve(import.meta.dirname, "../../web/bench.ts")).href;
   const script = `
-    const { MIN_ROUNDS, runBenchmark } = await import(${JSON.stringify(bench)});
+    const { ROUNDS, runBenchmark } = await import(${JSON.stringify(bench)});
     class Enough extends Error {}
-    const stop = \`round \${MIN_ROUNDS} of \${MIN_ROUNDS}\`;
+    const stop = \`round 20 of \${ROUNDS}\`;
     await runBenchmark(1024, ({ step }) => {
       if (step === stop) throw new Enough();
-      if (step === "round 1 of " + MIN_ROUNDS) process.stdout.write("TIMED ROUNDS\\n");
+      if (step === "round 1 of " + ROUNDS) process.stdout.write("TIMED ROUNDS\\n");
     }).catch((error) => { if (!(error instanceof Enough)) throw error; });
   `;
   const { stdout } = await promisify(execFile)(
