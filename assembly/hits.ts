@@ -58,9 +58,7 @@ const CPUMODE_USER: u32 = 2;
 const KERNEL_PID: i32 = -1;
 /** A sample that marks nothing: a cpumode other than the kernel's or user space's, or no pid. */
 const NO_PID: i32 = -2;
-/** The queue's bounds (windows.ts's MAX_QUEUED and MAX_QUEUED_BYTES), and what a sample counts against the second. */
-const MAX_QUEUED: u64 = 250_000;
-const MAX_QUEUED_BYTES: u64 = 64 * 1024 * 1024;
+/** What a queued sample counts against the queue's byte bound (the converter's sample record without a chain). */
 const SAMPLE_BYTES: u64 = 36;
 /** A time perf delivers at once; also "no time" when a sample is compared with a mapping's start. */
 const U64_MAX: u64 = u64.MAX_VALUE;
@@ -93,6 +91,9 @@ let tidAt: i32 = -1;
 let timeAt: i32 = -1;
 let minBody: u32 = 0;
 let inputOrder = false;
+/** The queue's bounds (bounds()): records queued, and their bytes. */
+let maxQueued: u64 = 0;
+let maxBytes: u64 = 0;
 
 // The rounds: the next flush bound, the latest time queued since the queue was empty, the last one queued.
 let next: u64 = 0;
@@ -130,6 +131,12 @@ export function configure(on: bool, le: bool, ip: i32, tid: i32, time: i32, min:
   timeAt = time;
   minBody = min;
   inputOrder = unordered;
+}
+
+/** The queue's bounds (the converter's maxQueuedEvents and maxQueuedBytes): perf's half flush past them. */
+export function bounds(records: f64, bytes: f64): void {
+  maxQueued = <u64>records;
+  maxBytes = <u64>bytes;
 }
 
 /** An event changed a space: every cached answer lapses. */
@@ -242,7 +249,7 @@ export function queueEvent(hi: u32, lo: u32, bytes: u32): f64 {
 
 /** Notes a record queued at `time` (perf's queue_event), after a half flush when the queue is past a bound. */
 function note(time: u64, bytes: u64): void {
-  if (size() >= MAX_QUEUED || eventBytes + SAMPLE_BYTES * <u64>queued + bytes > MAX_QUEUED_BYTES) flushHalf();
+  if (size() >= maxQueued || eventBytes + SAMPLE_BYTES * <u64>queued + bytes > maxBytes) flushHalf();
   if (size() == 0 || time >= latest) latest = time;
   last = time;
   hasLast = true;

@@ -12,6 +12,7 @@
 import type { ParsePlan } from "../perf/attr.js";
 import { Feature, Misc, RecordType, Sample, USER_TYPE_START } from "../perf/constants.js";
 import type { BuildIdEntry } from "../perf/header.js";
+import type { OrderOptions } from "../perf/order.js";
 import { type PerfDataSource, PerfDataStream, type PerfReadOptions, type PerfSession } from "../perf/reader.js";
 import type { PerfRecord, RawRecord } from "../perf/records.js";
 import type { RecordSink } from "../perf/splitter.js";
@@ -55,6 +56,8 @@ export interface BuildIdListOptions {
   withHits?: boolean;
   /** Bounds on reading. */
   read?: PerfReadOptions;
+  /** The queue's bounds, as the converter's `order` option (perf's half flush past them). */
+  order?: OrderOptions;
 }
 
 /** A dso perf would make or find, in the order it would: resolved to a dso once the table is known. */
@@ -82,8 +85,12 @@ function jitNamed(path: string, flags: number): boolean {
 }
 
 const PROT_EXEC = 4;
-/** 2^64 - 1, a time perf delivers at once (windows.ts's U64_MAX: not imported, so the converter's windows stay off this path). */
+// windows.ts's constants, not imported: the converter's windows stay off this path.
+/** 2^64 - 1, a time perf delivers at once. */
 const U64_MAX = 0xffffffffffffffffn;
+/** The queue's default bounds: records queued, and their bytes. */
+const MAX_QUEUED = 250_000;
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 /** The dso id perf's `map__new` is given: device, inode and generation, or the build ID's bytes read as those fields. */
 function dsoId(r: PerfRecord): string {
@@ -123,7 +130,8 @@ class Collector implements RecordSink {
   readonly #words = new Uint32Array(this.#addresses.buffer);
   readonly #out = new LookupResults(1);
   readonly #session: PerfSession;
-  readonly #inputOrder: boolean;
+  /** Whether records are taken in input order: decided at the first kernel record or sample (see {@link Collector.#order}). */
+  #inputOrder: boolean | undefined;
   readonly #w: HitsExports;
   readonly #window: number;
   #memory: Uint8Array;
@@ -136,41 +144,54 @@ class Collector implements RecordSink {
   readonly #events: Queued[] = [];
   #eventBytes = 0;
 
-  constructor(session: PerfSession) {
+  constructor(session: PerfSession, order: OrderOptions = {}) {
     this.#session = session;
-    // perf takes records in input order when they lack sample_id_all: it cannot order them.
-    this.#inputOrder = session.attrs[0]?.sampleIdAll === false;
     this.#w = instantiateHits({
       deliver: () => this.#deliver(),
       miss: (pid, ipHi, ipLo, timeHi, timeLo, hasTime, slot) =>
         this.#lookup(pid, ipHi, ipLo, timeHi, timeLo, hasTime, slot),
     });
     this.#window = this.#w.init();
+    this.#w.bounds(order.maxQueuedEvents ?? MAX_QUEUED, order.maxQueuedBytes ?? MAX_QUEUED_BYTES);
     this.#memory = new Uint8Array(this.#w.memory.buffer);
-    this.#configure();
+    this.#configure(false);
   }
 
-  /** Gives the chain the layout of samples when one attribute lays them all out. */
-  #configure(): void {
+  /**
+   * perf takes records in input order when they lack sample_id_all: it cannot order them. Decided as the
+   * converter's windows decide it, at the first kernel record or sample (in pipe mode the attributes arrive
+   * as records before them).
+   */
+  #order(): boolean {
+    if (this.#inputOrder === undefined) {
+      this.#inputOrder = this.#session.attrs[0]?.sampleIdAll === false;
+      this.#configure(true);
+    }
+    return this.#inputOrder;
+  }
+
+  /** Gives the chain the layout of samples when one attribute lays them all out and the order is decided (again when `changed`). */
+  #configure(changed: boolean): void {
     const plans = this.#session.attrSet.plans;
     const plan = plans.length === 1 ? plans[0] : undefined;
-    if (plan === this.#configured) return;
+    if (plan === this.#configured && !changed) return;
     this.#configured = plan;
     const f = plan === undefined ? undefined : this.#fieldsOf(plan);
+    // Until the order is decided the chain takes no sample: the first one comes to Collector.sample, which decides it.
     this.#w.configure(
-      f !== undefined,
+      f !== undefined && this.#inputOrder !== undefined,
       this.#session.littleEndian,
       f?.[0] ?? -1,
       f?.[1] ?? -1,
       f?.[2] ?? -1,
       f?.[3] ?? 0,
-      this.#inputOrder,
+      this.#inputOrder ?? false,
     );
   }
 
   /** @internal A record other than a sample, in input order. */
   record(raw: RawRecord): void {
-    this.#configure();
+    this.#configure(false);
     if (raw.type >= USER_TYPE_START) {
       if (raw.type === RecordType.HEADER_BUILD_ID) this.#user(raw);
       else if (raw.type === RecordType.FINISHED_ROUND) this.#w.round();
@@ -178,7 +199,7 @@ class Collector implements RecordSink {
     }
     const record = this.#session.parse(raw);
     const time = record.time;
-    if (this.#inputOrder || time === undefined || time === 0n || time === U64_MAX) {
+    if (this.#order() || time === undefined || time === 0n || time === U64_MAX) {
       this.#event(record);
       return;
     }
@@ -209,6 +230,7 @@ class Collector implements RecordSink {
   /** @internal A sample the chain left to JavaScript: its body is `length` bytes of `bytes.buffer` from `b`. */
   sample(bytes: Uint8Array, b: number, length: number, misc: number, offset: number, compressed: boolean): void {
     const session = this.#session;
+    if (this.#inputOrder === undefined) this.#order();
     const view = bytes.buffer === this.#view.buffer ? this.#view : this.#viewOf(bytes);
     const le = session.littleEndian;
     const plan = session.attrSet.planFor(RecordType.SAMPLE, view, b, length, le, offset);
@@ -385,7 +407,7 @@ export async function listBuildIds(
     if (!features.includes(Feature.BUILD_ID)) withHits = true;
     readRecords = withHits || session.mode === "pipe";
     if (readRecords) {
-      collector = new Collector(session);
+      collector = new Collector(session, options.order);
       return collector;
     }
     // From bytes or a Blob a file's table is read before its records, which then need not be read at all.

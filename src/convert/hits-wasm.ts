@@ -19,6 +19,7 @@ export interface HitsExports {
   readonly cut: WebAssembly.Global;
   init(): number;
   configure(on: boolean, le: boolean, ip: number, tid: number, time: number, min: number, unordered: boolean): void;
+  bounds(records: number, bytes: number): void;
   changed(): void;
   setEvents(count: number, bytes: number, hi: number, lo: number, arrival: number): void;
   fill(
