@@ -19,8 +19,8 @@
 //     | gen  | pid  | start  |  last  | since  |
 //     +------+------+--------+--------+--------+
 //
-//     gen: the `generation` the answer was found in (-1: empty); an event that changes a space bumps
-//     `generation`, so every older answer lapses at once. last: the mapping's last byte (an end of 2^64 fits).
+//     gen: the `generation` the answer was found in (0: empty, as memory starts; generations start at 1); an
+//     event that changes a space bumps `generation`, so every older answer lapses at once. last: the mapping's last byte (an end of 2^64 fits).
 
 // ---- layout -------------------------------------------------------------------------------
 
@@ -81,7 +81,7 @@ let queue: usize = 0;
 let capacity: usize = 0;
 let queued: usize = 0;
 let seq: u64 = 0;
-let generation: i32 = 0;
+let generation: i32 = 1;
 
 // The sample layout (configure()): byte offsets in a sample's body, -1 when absent.
 let enabled = false;
@@ -116,7 +116,6 @@ export let cut: i32 = 0;
 export function init(): usize {
   window = heap.alloc(WINDOW);
   cache = heap.alloc(CACHE_SLOTS * SLOT);
-  for (let s: usize = 0; s < CACHE_SLOTS; s++) store<i32>(cache + s * SLOT + GEN, -1);
   capacity = INITIAL_QUEUE;
   queue = heap.alloc(capacity * ENTRY); // last, so it grows in place
   return window;

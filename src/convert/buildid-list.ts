@@ -20,7 +20,7 @@ import { AddressSpaces, KERNEL_PID, LookupResults, LookupStatus } from "../space
 import { HI, LO } from "../spaces/layout.js";
 import { type Dso, DsoList } from "./dsos.js";
 import { CPUMODE_KERNEL, SpaceFeed } from "./feed.js";
-import { type HitsExports, instantiateHits, WINDOW } from "./hits-wasm.js";
+import { type HitsExports, instantiateHits } from "./hits-wasm.js";
 
 /** Takes records and drops them: a stream read only for its feature sections at the end. */
 const IGNORE: RecordSink = { record() {}, sample() {} };
@@ -133,7 +133,9 @@ class Collector implements RecordSink {
   /** Whether records are taken in input order: decided at the first kernel record or sample (see {@link Collector.#order}). */
   #inputOrder: boolean | undefined;
   readonly #w: HitsExports;
+  /** The chain's window: its address and its bytes. */
   readonly #window: number;
+  readonly #windowBytes: number;
   #memory: Uint8Array;
   #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** The plan the chain reads samples with (undefined: it leaves them to {@link Collector.sample}). */
@@ -152,6 +154,7 @@ class Collector implements RecordSink {
         this.#lookup(pid, ipHi, ipLo, timeHi, timeLo, hasTime, slot),
     });
     this.#window = this.#w.init();
+    this.#windowBytes = this.#w.WINDOW.value;
     this.#w.bounds(order.maxQueuedEvents ?? MAX_QUEUED, order.maxQueuedBytes ?? MAX_QUEUED_BYTES);
     this.#memory = new Uint8Array(this.#w.memory.buffer);
     this.#configure(false);
@@ -217,7 +220,7 @@ class Collector implements RecordSink {
     const w = this.#w;
     let p = at;
     for (;;) {
-      const to = Math.min(end, p + WINDOW);
+      const to = Math.min(end, p + this.#windowBytes);
       if (to - p < 8) return p;
       if (this.#memory.buffer !== w.memory.buffer) this.#memory = new Uint8Array(w.memory.buffer);
       this.#memory.set(bytes.subarray(p, to), this.#window);

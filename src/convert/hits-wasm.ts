@@ -7,15 +7,18 @@
  */
 import hitsWasmBase64 from "../../build/hits-wasm-inline.js";
 
-/** What JavaScript does for the chain: deliver the earliest queued event; look up a sample the cache could not answer. */
+/** @internal What JavaScript does for the chain: deliver the earliest queued event; look up a sample the cache could not answer. */
 export interface HitsImports {
   deliver(): void;
   miss(pid: number, ipHi: number, ipLo: number, timeHi: number, timeLo: number, hasTime: number, slot: number): void;
 }
 
-/** assembly/hits.ts's exports (u32 arguments may be given as any uint32 number). */
+/** @internal assembly/hits.ts's exports (u32 arguments may be given as any uint32 number). */
 export interface HitsExports {
   readonly memory: WebAssembly.Memory;
+  /** Bytes of the window {@link HitsExports.init} reserves for records: any record fits. */
+  readonly WINDOW: WebAssembly.Global;
+  /** Why {@link HitsExports.scan} stopped: 1 when the record at its answer does not end inside the bytes it was given. */
   readonly cut: WebAssembly.Global;
   init(): number;
   configure(on: boolean, le: boolean, ip: number, tid: number, time: number, min: number, unordered: boolean): void;
@@ -39,12 +42,9 @@ export interface HitsExports {
   finish(): void;
 }
 
-/** Bytes of the window records are copied into (assembly/hits.ts's WINDOW). */
-export const WINDOW = 65536;
-
 let compiled: WebAssembly.Module | undefined;
 
-/** A fresh instance of the chain (one per listing: its state is the listing's), its module compiled once. */
+/** @internal A fresh instance of the chain (one per listing: its state is the listing's), its module compiled once. */
 export function instantiateHits(imports: HitsImports): HitsExports {
   compiled ??= new WebAssembly.Module(Uint8Array.from(atob(hitsWasmBase64), (c) => c.charCodeAt(0)));
   const instance = new WebAssembly.Instance(compiled, {
