@@ -24,6 +24,9 @@ const OUTPUTS = [
   "build/core.shared.debug.wasm",
   "build/core-wasm-inline.js",
   "build/core-wasm-inline.d.ts",
+  "build/hits.wasm",
+  "build/hits-wasm-inline.js",
+  "build/hits-wasm-inline.d.ts",
 ];
 
 function filesUnder(dir: string): string[] {

@@ -12,14 +12,15 @@
 import type { ParsePlan } from "../perf/attr.js";
 import { Feature, Misc, RecordType, Sample, USER_TYPE_START } from "../perf/constants.js";
 import type { BuildIdEntry } from "../perf/header.js";
+import type { OrderOptions } from "../perf/order.js";
 import { type PerfDataSource, PerfDataStream, type PerfReadOptions, type PerfSession } from "../perf/reader.js";
 import type { PerfRecord, RawRecord } from "../perf/records.js";
 import type { RecordSink } from "../perf/splitter.js";
 import { AddressSpaces, KERNEL_PID, LookupResults, LookupStatus } from "../spaces/index.js";
 import { HI, LO } from "../spaces/layout.js";
 import { type Dso, DsoList } from "./dsos.js";
-import { CPUMODE_KERNEL, CPUMODE_USER, SpaceFeed } from "./feed.js";
-import { before, bigOf, MAX_QUEUED, MAX_QUEUED_BYTES, takeDue, U64_MAX } from "./windows.js";
+import { CPUMODE_KERNEL, SpaceFeed } from "./feed.js";
+import { type HitsExports, instantiateHits } from "./hits-wasm.js";
 
 /** Takes records and drops them: a stream read only for its feature sections at the end. */
 const IGNORE: RecordSink = { record() {}, sample() {} };
@@ -55,6 +56,8 @@ export interface BuildIdListOptions {
   withHits?: boolean;
   /** Bounds on reading. */
   read?: PerfReadOptions;
+  /** The queue's bounds, as the converter's `order` option (perf's half flush past them). */
+  order?: OrderOptions;
 }
 
 /** A dso perf would make or find, in the order it would: resolved to a dso once the table is known. */
@@ -82,10 +85,12 @@ function jitNamed(path: string, flags: number): boolean {
 }
 
 const PROT_EXEC = 4;
-const TWO_32 = 4294967296;
-const ALL = 0xffffffff;
-/** log2 of the hit cache's slots. */
-const CACHE_BITS = 12;
+// windows.ts's constants, not imported: the converter's windows stay off this path.
+/** 2^64 - 1, a time perf delivers at once. */
+const U64_MAX = 0xffffffffffffffffn;
+/** The queue's default bounds: records queued, and their bytes. */
+const MAX_QUEUED = 250_000;
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 /** The dso id perf's `map__new` is given: device, inode and generation, or the build ID's bytes read as those fields. */
 function dsoId(r: PerfRecord): string {
@@ -96,20 +101,8 @@ function dsoId(r: PerfRecord): string {
   return `${id.maj}:${id.min}:${id.ino}:${id.inoGeneration}`;
 }
 
-/** Samples queued to start with; the queue doubles when full. */
-const INITIAL_QUEUE = 1 << 14;
-/** Bytes a queued sample counts against the queue's byte bound (the converter's sample record without a chain). */
-const SAMPLE_BYTES = 36;
-/** A queued sample that marks nothing (a cpumode other than the kernel's or user space's, or no pid). */
+/** A sample that marks nothing (a cpumode other than the kernel's or user space's, or no pid). */
 const NO_PID = -2;
-
-/** Indices of the round state's times in words, as the converter's windows keep them: next flush bound, latest time queued, last time queued (high word -1: none). */
-const NEXT_HI = 0;
-const NEXT_LO = 1;
-const MAX_HI = 2;
-const MAX_LO = 3;
-const LAST_HI = 4;
-const LAST_LO = 5;
 
 interface Queued {
   time: bigint;
@@ -120,10 +113,11 @@ interface Queued {
 
 /**
  * Reads the records for the dsos their maps make and the hits of their samples. Samples are read straight
- * from the record's bytes (pid, time, IP: no call chain, no object) into a queue of typed arrays, ordered as
- * the converter's {@link RoundWindows} order them (perf's rounds, its half flush past the same bounds), and
- * each is marked through the address-space model, remembering per pid and 64 KiB of addresses the mapping
- * it found while no event changes a space.
+ * from the record's bytes (pid, time, IP: no call chain, no object) by the chain in WebAssembly
+ * (./hits-wasm.ts), which queues them ordered as the converter's {@link RoundWindows} order samples (perf's
+ * rounds, its half flush past the same bounds) and marks each through the address-space model, remembering
+ * per pid and 64 KiB of addresses the mapping it found while no event changes a space. The events stay here,
+ * queued by time, and are delivered when the chain asks.
  */
 class Collector implements RecordSink {
   readonly requests: Request[] = [];
@@ -136,72 +130,120 @@ class Collector implements RecordSink {
   readonly #words = new Uint32Array(this.#addresses.buffer);
   readonly #out = new LookupResults(1);
   readonly #session: PerfSession;
-  readonly #inputOrder: boolean;
+  /** Whether records are taken in input order: decided at the first kernel record or sample (see {@link Collector.#order}). */
+  #inputOrder: boolean | undefined;
+  readonly #w: HitsExports;
+  /** The chain's window: its address and its bytes. */
+  readonly #window: number;
+  readonly #windowBytes: number;
+  #memory: Uint8Array;
   #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  /** The plan the chain reads samples with (undefined: it leaves them to {@link Collector.sample}). */
+  #configured: ParsePlan | undefined;
   /** The last sample's plan and the byte offsets in its samples of the IP, TID and TIME (-1: absent) and the bytes they need. */
   #plan: ParsePlan | undefined;
   #fields = new Int32Array(4);
-  /** The queue: per sample, its time and IP as (high, low) words, its pid and its arrival number (ties with events keep arrival order). */
-  #q = new Float64Array(6 * INITIAL_QUEUE);
-  #queued = 0;
   readonly #events: Queued[] = [];
-  #seq = 0;
   #eventBytes = 0;
-  readonly #t = new Float64Array([0, 0, 0, 0, -1, 0]);
-  /** Bumped whenever an event changes a space: cached answers expire. */
-  #generation = 0;
-  // The hit cache: per (pid, 64 KiB of addresses), the mapping last found there (its range, and the time from
-  // which it held it in the pid's newest, live space) and the dso request it hits (-1: none).
-  readonly #cachePid = new Int32Array(1 << CACHE_BITS);
-  readonly #cacheGen = new Int32Array(1 << CACHE_BITS).fill(-1);
-  readonly #cacheRequest = new Int32Array(1 << CACHE_BITS);
-  /** Per slot: start, end and since as (high, low) words; high words as doubles, since an end may be 2^64. */
-  readonly #cacheRange = new Float64Array(6 << CACHE_BITS);
 
-  constructor(session: PerfSession) {
+  constructor(session: PerfSession, order: OrderOptions = {}) {
     this.#session = session;
-    // perf takes records in input order when they lack sample_id_all: it cannot order them.
-    this.#inputOrder = session.attrs[0]?.sampleIdAll === false;
+    this.#w = instantiateHits({
+      deliver: () => this.#deliver(),
+      miss: (pid, ipHi, ipLo, timeHi, timeLo, hasTime, slot) =>
+        this.#lookup(pid, ipHi, ipLo, timeHi, timeLo, hasTime, slot),
+    });
+    this.#window = this.#w.init();
+    this.#windowBytes = this.#w.WINDOW.value;
+    this.#w.bounds(order.maxQueuedEvents ?? MAX_QUEUED, order.maxQueuedBytes ?? MAX_QUEUED_BYTES);
+    this.#memory = new Uint8Array(this.#w.memory.buffer);
+    this.#configure(false);
+  }
+
+  /**
+   * perf takes records in input order when they lack sample_id_all: it cannot order them. Decided as the
+   * converter's windows decide it, at the first kernel record or sample (in pipe mode the attributes arrive
+   * as records before them).
+   */
+  #order(): boolean {
+    if (this.#inputOrder === undefined) {
+      this.#inputOrder = this.#session.attrs[0]?.sampleIdAll === false;
+      this.#configure(true);
+    }
+    return this.#inputOrder;
+  }
+
+  /** Gives the chain the layout of samples when one attribute lays them all out and the order is decided (again when `changed`). */
+  #configure(changed: boolean): void {
+    const plans = this.#session.attrSet.plans;
+    const plan = plans.length === 1 ? plans[0] : undefined;
+    if (plan === this.#configured && !changed) return;
+    this.#configured = plan;
+    const f = plan === undefined ? undefined : this.#fieldsOf(plan);
+    // Until the order is decided the chain takes no sample: the first one comes to Collector.sample, which decides it.
+    this.#w.configure(
+      f !== undefined && this.#inputOrder !== undefined,
+      this.#session.littleEndian,
+      f?.[0] ?? -1,
+      f?.[1] ?? -1,
+      f?.[2] ?? -1,
+      f?.[3] ?? 0,
+      this.#inputOrder ?? false,
+    );
   }
 
   /** @internal A record other than a sample, in input order. */
   record(raw: RawRecord): void {
+    this.#configure(false);
     if (raw.type >= USER_TYPE_START) {
       if (raw.type === RecordType.HEADER_BUILD_ID) this.#user(raw);
-      else if (raw.type === RecordType.FINISHED_ROUND && this.#size() > 0) {
-        this.#flush(this.#t[NEXT_HI]!, this.#t[NEXT_LO]!);
-        this.#t[NEXT_HI] = this.#t[MAX_HI]!;
-        this.#t[NEXT_LO] = this.#t[MAX_LO]!;
-      }
+      else if (raw.type === RecordType.FINISHED_ROUND) this.#w.round();
       return;
     }
     const record = this.#session.parse(raw);
     const time = record.time;
-    if (this.#inputOrder || time === undefined || time === 0n || time === U64_MAX) {
+    if (this.#order() || time === undefined || time === 0n || time === U64_MAX) {
       this.#event(record);
       return;
     }
-    this.#queue(Number(time >> 32n), Number(time & 0xffffffffn), raw.size);
+    const seq = this.#w.queueEvent(Number(time >> 32n), Number(time & 0xffffffffn), raw.size);
     this.#eventBytes += raw.size;
     const events = this.#events;
     let i = events.length;
     while (i > 0 && events[i - 1]!.time > time) i--;
-    events.splice(i, 0, { time, seq: this.#seq++, record, bytes: raw.size });
+    events.splice(i, 0, { time, seq, record, bytes: raw.size });
+    this.#told();
   }
 
-  /** @internal A sample: its body is `length` bytes of `bytes.buffer` from `b`. */
+  /** @internal Whole samples of `bytes` from `at` to `end`, copied into the chain's window a window at a time. */
+  samples(bytes: Uint8Array, at: number, end: number): number {
+    const w = this.#w;
+    let p = at;
+    for (;;) {
+      const to = Math.min(end, p + this.#windowBytes);
+      if (to - p < 8) return p;
+      if (this.#memory.buffer !== w.memory.buffer) this.#memory = new Uint8Array(w.memory.buffer);
+      this.#memory.set(bytes.subarray(p, to), this.#window);
+      p += w.scan(this.#window, this.#window + to - p) - this.#window;
+      // Cut at the window's end: the next window starts with that record.
+      if (w.cut.value === 0 || to === end) return p;
+    }
+  }
+
+  /** @internal A sample the chain left to JavaScript: its body is `length` bytes of `bytes.buffer` from `b`. */
   sample(bytes: Uint8Array, b: number, length: number, misc: number, offset: number, compressed: boolean): void {
     const session = this.#session;
+    if (this.#inputOrder === undefined) this.#order();
     const view = bytes.buffer === this.#view.buffer ? this.#view : this.#viewOf(bytes);
     const le = session.littleEndian;
     const plan = session.attrSet.planFor(RecordType.SAMPLE, view, b, length, le, offset);
     const f = plan === this.#plan ? this.#fields : this.#fieldsOf(plan);
-    const mode = misc & Misc.CPUMODE_MASK;
     let pid = NO_PID;
     let ipHi = 0;
     let ipLo = 0;
-    let timeHi = TWO_32;
+    let timeHi = 0;
     let timeLo = 0;
+    let hasTime = false;
     if (length >= f[3]!) {
       if (f[1]! >= 0) pid = view.getInt32(b + f[1]!, le);
       if (f[0]! >= 0) {
@@ -209,6 +251,7 @@ class Collector implements RecordSink {
         ipLo = view.getUint32(b + f[0]! + (le ? 0 : 4), le);
       }
       if (f[2]! >= 0) {
+        hasTime = true;
         timeHi = view.getUint32(b + f[2]! + (le ? 4 : 0), le);
         timeLo = view.getUint32(b + f[2]! + (le ? 0 : 4), le);
       }
@@ -221,36 +264,18 @@ class Collector implements RecordSink {
         ipHi = Number((s.ip ?? 0n) >> 32n);
         ipLo = Number((s.ip ?? 0n) & 0xffffffffn);
         if (s.time !== undefined) {
+          hasTime = true;
           timeHi = Number(s.time >> 32n);
           timeLo = Number(s.time & 0xffffffffn);
         }
       }
     }
-    if (mode === CPUMODE_KERNEL) pid = KERNEL_PID;
-    else if (mode !== CPUMODE_USER || pid < KERNEL_PID) pid = NO_PID;
-    if (this.#inputOrder || timeHi === TWO_32 || (timeHi === 0 && timeLo === 0) || (timeHi === ALL && timeLo === ALL)) {
-      this.#mark(pid, ipHi, ipLo, timeHi, timeLo);
-      return;
-    }
-    this.#queue(timeHi, timeLo, SAMPLE_BYTES);
-    if (6 * this.#queued === this.#q.length) {
-      const q = new Float64Array(2 * this.#q.length);
-      q.set(this.#q);
-      this.#q = q;
-    }
-    const q = this.#q;
-    const k = 6 * this.#queued++;
-    q[k] = timeHi;
-    q[k + 1] = timeLo;
-    q[k + 2] = ipHi;
-    q[k + 3] = ipLo;
-    q[k + 4] = pid;
-    q[k + 5] = this.#seq++;
+    this.#w.take(pid, misc & Misc.CPUMODE_MASK, ipHi, ipLo, timeHi, timeLo, hasTime);
   }
 
   /** Delivers everything (perf's final flush, at the end of the input). */
   finish(): void {
-    this.#flush(TWO_32, 0);
+    this.#w.finish();
   }
 
   #viewOf(bytes: Uint8Array): DataView<ArrayBufferLike> {
@@ -268,76 +293,25 @@ class Collector implements RecordSink {
     return f;
   }
 
-  #size(): number {
-    return this.#events.length + this.#queued;
+  /** Tells the chain what the event queue holds: its length, bytes and earliest event. */
+  #told(): void {
+    const first = this.#events[0];
+    const time = first?.time ?? 0n;
+    this.#w.setEvents(
+      this.#events.length,
+      this.#eventBytes,
+      Number(time >> 32n),
+      Number(time & 0xffffffffn),
+      first?.seq ?? 0,
+    );
   }
 
-  #queue(hi: number, lo: number, bytes: number): void {
-    const t = this.#t;
-    if (this.#size() >= MAX_QUEUED || this.#eventBytes + SAMPLE_BYTES * this.#queued + bytes > MAX_QUEUED_BYTES)
-      this.#flushHalf();
-    if (this.#size() === 0 || !before(hi, lo, t[MAX_HI]!, t[MAX_LO]!)) {
-      t[MAX_HI] = hi;
-      t[MAX_LO] = lo;
-    }
-    t[LAST_HI] = hi;
-    t[LAST_LO] = lo;
-  }
-
-  /** perf's half flush: delivers the older half of the queued span, from the earliest queued time to the last one queued. */
-  #flushHalf(): void {
-    const t = this.#t;
-    if (this.#size() === 0 || t[LAST_HI]! < 0) return;
-    let first = this.#events[0]?.time;
-    for (let k = 0; k < 6 * this.#queued; k += 6) {
-      const time = bigOf(this.#q[k]!, this.#q[k + 1]!);
-      if (first === undefined || time < first) first = time;
-    }
-    const bound = first! + (bigOf(t[LAST_HI]!, t[LAST_LO]!) - first!) / 2n;
-    t[NEXT_HI] = Number(bound >> 32n);
-    t[NEXT_LO] = Number(bound & 0xffffffffn);
-    this.#flush(t[NEXT_HI]!, t[NEXT_LO]!);
-  }
-
-  /**
-   * Delivers what is due up to the bound: the events in time order, and before each the samples that come
-   * before it (in time, then arrival). Each event's samples are marked by the pass every flush makes, so
-   * one loop runs hot, not a second one over the few flushes with events.
-   */
-  #flush(limitHi: number, limitLo: number): void {
-    if (limitHi === 0 && limitLo === 0) return;
-    for (const q of takeDue(this.#events, limitHi, limitLo)) {
-      this.#markDue(Number(q.time >> 32n), Number(q.time & 0xffffffffn), q.seq);
-      this.#eventBytes -= q.bytes;
-      this.#event(q.record);
-    }
-    this.#markDue(limitHi, limitLo, Number.POSITIVE_INFINITY);
-    if (this.#size() === 0) this.#t[LAST_HI] = -1;
-  }
-
-  /** Marks the queued samples before (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, and keeps the rest in order. */
-  #markDue(limitHi: number, limitLo: number, limitSeq: number): void {
-    const q = this.#q;
-    const end = 6 * this.#queued;
-    let kept = 0;
-    for (let k = 0; k < end; k += 6) {
-      const hi = q[k]!;
-      const lo = q[k + 1]!;
-      const ipHi = q[k + 2]!;
-      const ipLo = q[k + 3]!;
-      const pid = q[k + 4]!;
-      const seq = q[k + 5]!;
-      // Written whether kept or not (a kept one overwrites it next), so every access has run before the loop is optimised.
-      q[kept] = hi;
-      q[kept + 1] = lo;
-      q[kept + 2] = ipHi;
-      q[kept + 3] = ipLo;
-      q[kept + 4] = pid;
-      q[kept + 5] = seq;
-      if (hi > limitHi || (hi === limitHi && (lo > limitLo || (lo === limitLo && seq > limitSeq)))) kept += 6;
-      else this.#mark(pid, ipHi, ipLo, hi, lo);
-    }
-    this.#queued = kept / 6;
+  /** Delivers the earliest queued event (the chain has marked the samples before it). */
+  #deliver(): void {
+    const q = this.#events.shift()!;
+    this.#eventBytes -= q.bytes;
+    this.#told();
+    this.#event(q.record);
   }
 
   #user(raw: RawRecord): void {
@@ -351,7 +325,7 @@ class Collector implements RecordSink {
 
   #event(r: PerfRecord): void {
     const event = this.#feed.push(r);
-    if (event !== undefined) this.#generation++;
+    if (event !== undefined) this.#w.changed();
     if (event?.type !== "map" || (r.kind !== "mmap" && r.kind !== "mmap2")) return;
     const buildId = r.kind === "mmap2" && r.identity.kind === "build-id" ? r.identity.buildId : "";
     const index = this.requests.length;
@@ -365,32 +339,11 @@ class Collector implements RecordSink {
     if (found.ok) this.#byFile.set(found.fileId, index);
   }
 
-  /** Marks the dso a sample's IP fell in (`pid` {@link NO_PID}: none; `timeHi` 2^32: no time). */
-  #mark(pid: number, hi: number, lo: number, timeHi: number, timeLo: number): void {
-    if (pid === NO_PID) return;
-    const slot =
-      Math.imul(hi ^ Math.imul(lo >>> 16, 0x9e3779b1) ^ Math.imul(pid, 0x85ebca6b), 0xc2b2ae35) >>> (32 - CACHE_BITS);
-    const r = this.#cacheRange;
-    const at = 6 * slot;
-    if (
-      this.#cacheGen[slot] === this.#generation &&
-      this.#cachePid[slot] === pid &&
-      !before(hi, lo, r[at]!, r[at + 1]!) &&
-      before(hi, lo, r[at + 2]!, r[at + 3]!) &&
-      !before(timeHi, timeLo, r[at + 4]!, r[at + 5]!)
-    ) {
-      const request = this.#cacheRequest[slot]!;
-      if (request >= 0) this.hits.add(request);
-      return;
-    }
-    this.#lookup(pid, hi, lo, timeHi, timeLo, slot);
-  }
-
-  /** Looks up one sample's IP, notes its dso's hit, and caches the mapping where it holds for later samples. */
-  #lookup(pid: number, hi: number, lo: number, timeHi: number, timeLo: number, slot: number): void {
+  /** Looks up one sample's IP the chain's cache could not answer, notes its dso's hit, and caches the mapping where it holds. */
+  #lookup(pid: number, hi: number, lo: number, timeHi: number, timeLo: number, hasTime: number, slot: number): void {
     this.#words[HI] = hi;
     this.#words[LO] = lo;
-    const time = timeHi < TWO_32 ? bigOf(timeHi, timeLo) : undefined;
+    const time = hasTime ? (BigInt(timeHi) << 32n) | BigInt(timeLo) : undefined;
     const space = this.#spaces.lookupMany(pid, this.#addresses, this.#out, time);
     const status = this.#out.status[0];
     const request =
@@ -400,22 +353,25 @@ class Collector implements RecordSink {
           ? this.#byJit.get(space.pid)
           : undefined;
     if (request !== undefined) this.hits.add(request);
-    // The answer holds for later samples only in the pid's newest, live space, and for a mapping that stays.
+    // The answer holds for later samples only in the pid's newest, live space, and for a mapping that stays
+    // (a cached answer marks nothing again: its dso was marked here).
     if (status !== LookupStatus.OK && status !== LookupStatus.ANONYMOUS) return;
     if (space === undefined || space.endedAt !== undefined || this.#spaces.space(pid) !== space) return;
     const mapping = this.#out.mapping[0]!;
+    if (mapping.end <= mapping.start) return;
     let since = space.bornAt;
     if (mapping.since > since) since = mapping.since;
-    const r = this.#cacheRange;
-    const at = 6 * slot;
-    let i = 0;
-    for (const v of [mapping.start, mapping.end, since]) {
-      r[at + i++] = Number(v >> 32n);
-      r[at + i++] = Number(v & 0xffffffffn);
-    }
-    this.#cacheGen[slot] = this.#generation;
-    this.#cachePid[slot] = pid;
-    this.#cacheRequest[slot] = request ?? -1;
+    const last = mapping.end - 1n;
+    this.#w.fill(
+      slot,
+      pid,
+      Number(mapping.start >> 32n),
+      Number(mapping.start & 0xffffffffn),
+      Number(last >> 32n),
+      Number(last & 0xffffffffn),
+      Number(since >> 32n),
+      Number(since & 0xffffffffn),
+    );
   }
 }
 
@@ -454,7 +410,7 @@ export async function listBuildIds(
     if (!features.includes(Feature.BUILD_ID)) withHits = true;
     readRecords = withHits || session.mode === "pipe";
     if (readRecords) {
-      collector = new Collector(session);
+      collector = new Collector(session, options.order);
       return collector;
     }
     // From bytes or a Blob a file's table is read before its records, which then need not be read at all.

@@ -211,10 +211,14 @@ async function resumeLoading(session: PerfSession, splitter: Splitter, out: RawR
 
 /** Has `session` note perf's own records on their way to `target`, as {@link split} does. */
 class ObservingSink implements RecordSink {
+  readonly samples?: (bytes: Uint8Array, at: number, end: number) => number;
+
   constructor(
     private readonly session: PerfSession,
     private readonly target: RecordSink,
-  ) {}
+  ) {
+    if (target.samples !== undefined) this.samples = (bytes, at, end) => target.samples!(bytes, at, end);
+  }
 
   record(raw: RawRecord): void {
     if (raw.type >= 64 && USER_RECORDS_OBSERVED.has(raw.type)) this.session.observe(raw);

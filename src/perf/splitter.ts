@@ -47,6 +47,11 @@ export interface RecordSink {
     offset: number,
     compressed: boolean,
   ): void;
+  /**
+   * Optional: takes the whole SAMPLE records of `bytes` from `at` on (up to `end`) as `sample` would, and
+   * returns where it stopped; the splitter goes on from there (a record it did not take goes to `record` or `sample`).
+   */
+  samples?(bytes: Uint8Array, at: number, end: number): number;
 }
 
 /** A push parser of perf records over chunks of one stream. */
@@ -113,7 +118,12 @@ export class Splitter {
         return;
       }
     }
+    const sink = this.sink;
     while (p + HEADER <= length) {
+      if (sink?.samples !== undefined) {
+        p = sink.samples(chunk, p, length);
+        if (p + HEADER > length) break;
+      }
       const size = this.sizeAt(chunk, p);
       if (size < HEADER) throw this.tooSmall(size, this.decompressed ? offset : offset + p);
       if (p + size > length) break;
