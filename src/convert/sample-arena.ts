@@ -209,11 +209,10 @@ export class SampleArena {
         w[at + W.NR] = nr;
         const from = b + fields.chain + 8;
         if ((from & 3) === 0) {
-          // Native order: the chain's words copy as they are.
-          const u32 = this.#u32;
+          // Native order: the chain's words copy as they are, natively (a loop runs in the interpreter
+          // for most of a short recording: the view per sample costs less).
           const src = from >> 2;
-          const dst = at + HEADER_WORDS;
-          for (let i = 0; i < 2 * nr; i++) w[dst + i] = u32[src + i]!;
+          w.set(this.#u32.subarray(src, src + 2 * nr), at + HEADER_WORDS);
         } else {
           for (let i = 0; i < nr; i++) {
             w[at + HEADER_WORDS + 2 * i + LO] = view.getUint32(from + 8 * i + 4 * LO, le);
