@@ -53,6 +53,29 @@ function words(sampleType: number, mask: number): number {
   return n;
 }
 
+// The loops over kept records are functions of their own, over their arguments alone: compiled in the
+// middle of a loop (OSR), the code after it that had not yet run deoptimised them at every later call.
+
+/** Words of the records at `starts[0, count)` in `w`. */
+function liveWords(w: Uint32Array, starts: Int32Array, count: number): number {
+  let live = 0;
+  for (let i = 0; i < count; i++) live += HEADER_WORDS + 2 * w[starts[i]! + W.NR]!;
+  return live;
+}
+
+/** Moves the records at `starts[0, count)` (ascending) to the front of `w`, updating `starts`; returns the words they take. */
+function compact(w: Uint32Array, starts: Int32Array, count: number): number {
+  let to = 0;
+  for (let i = 0; i < count; i++) {
+    const from = starts[i]!;
+    const size = HEADER_WORDS + 2 * w[from + W.NR]!;
+    if (from !== to) w.copyWithin(to, from, from + size);
+    starts[i] = to;
+    to += size;
+  }
+  return to;
+}
+
 /** Where one attribute's samples keep the fields read here (byte offsets in the body; -1: absent). */
 interface Fields {
   ip: number;
@@ -115,19 +138,7 @@ export class SampleArena {
       this.length = 0;
       return;
     }
-    const w = this.words;
-    let live = 0;
-    for (let i = 0; i < count; i++) live += HEADER_WORDS + 2 * w[starts[i]! + W.NR]!;
-    if (2 * live > this.length) return;
-    let to = 0;
-    for (let i = 0; i < count; i++) {
-      const from = starts[i]!;
-      const size = HEADER_WORDS + 2 * w[from + W.NR]!;
-      if (from !== to) w.copyWithin(to, from, from + size);
-      starts[i] = to;
-      to += size;
-    }
-    this.length = to;
+    if (2 * liveWords(this.words, starts, count) <= this.length) this.length = compact(this.words, starts, count);
   }
 
   #reserve(n: number): Uint32Array {
