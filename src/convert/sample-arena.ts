@@ -53,17 +53,14 @@ function words(sampleType: number, mask: number): number {
   return n;
 }
 
-// The loops over kept records are functions of their own, over their arguments alone: compiled in the
-// middle of a loop (OSR), the code after it that had not yet run deoptimised them at every later call.
-
-/** Words of the records at `starts[0, count)` in `w`. */
+/** Words of the records at `starts[0, count)` in `w`. Apart (and compact()): compiled mid-loop, code after it deoptimised. */
 function liveWords(w: Uint32Array, starts: Int32Array, count: number): number {
   let live = 0;
   for (let i = 0; i < count; i++) live += HEADER_WORDS + 2 * w[starts[i]! + W.NR]!;
   return live;
 }
 
-/** Moves the records at `starts[0, count)` (ascending) to the front of `w`, updating `starts`; returns the words they take. */
+/** Moves the records at `starts[0, count)` to the front; returns their words. */
 function compact(w: Uint32Array, starts: Int32Array, count: number): number {
   let to = 0;
   for (let i = 0; i < count; i++) {
@@ -120,6 +117,7 @@ export class SampleArena {
   #lastPlan: ParsePlan | undefined;
   #lastFields: Fields | undefined;
   #buffer: ArrayBufferLike | undefined;
+  #early = 64;
   #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** The input buffer as words, for records that start on a word (perf aligns them to 8 bytes). */
   #u32: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
@@ -168,7 +166,9 @@ export class SampleArena {
     session: PerfSession,
   ): number {
     const buffer = bytes.buffer;
-    if (buffer !== this.#buffer) {
+    // Also for the first calls: a branch run only before V8 kept feedback deoptimised at the next buffer.
+    if (buffer !== this.#buffer || this.#early > 0) {
+      this.#early--;
       this.#buffer = buffer;
       this.#view = new DataView(buffer);
       this.#u32 = new Uint32Array(buffer, 0, buffer.byteLength >> 2);
@@ -220,8 +220,7 @@ export class SampleArena {
         w[at + W.NR] = nr;
         const from = b + fields.chain + 8;
         if ((from & 3) === 0) {
-          // Native order: the chain's words copy as they are, natively (a loop runs in the interpreter
-          // for most of a short recording: the view per sample costs less).
+          // Native order: copied natively (a loop is interpreted for most of a short recording).
           const src = from >> 2;
           w.set(this.#u32.subarray(src, src + 2 * nr), at + HEADER_WORDS);
         } else {

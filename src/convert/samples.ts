@@ -290,10 +290,7 @@ export class SampleAggregator {
     this.#addNew(w, ints, at, misc, period, pid, known, timeHi, timeLo);
   }
 
-  /**
-   * {@link add} for a sample the stack cache did not answer. Its own method: V8 optimises the few samples'
-   * path apart from the many's, and compiles each smaller (a short recording spends more in compiling than in either).
-   */
+  /** {@link add} past the stack cache. Apart: V8 compiles each path smaller (compiling costs a short recording most). */
   #addNew(
     w: Uint32Array,
     ints: Int32Array,
@@ -506,7 +503,7 @@ export class SampleAggregator {
     if (misses > 0) this.#lookUp(ctx, cacheable, pid, proc, misses);
   }
 
-  /** Looks up the `misses` frames {@link #resolve} did not find in the frame cache, and caches their answers. */
+  /** Looks up and caches the frames {@link #resolve} missed. */
   #lookUp(ctx: number, cacheable: boolean, pid: number, proc: number, misses: number): void {
     const locs = this.#locs;
     const counts = this.counts;

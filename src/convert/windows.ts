@@ -257,13 +257,7 @@ export class RoundWindows {
   }
 }
 
-/**
- * Moves to `due` the first `queued` samples (at `starts`, arrival numbers `seqs`, in `w`) at or before
- * (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, keeping the rest in order at the front of
- * `starts` and `seqs`; returns how many it moved. A function of its own, over its arguments alone: the
- * first flush of a recording runs its loop long enough to be compiled in the middle (OSR), and code after
- * the loop that had not yet run then deoptimised it at every later flush.
- */
+/** {@link RoundWindows}' loop: the due samples to `due`, the rest kept in front; returns how many are due. Apart: compiled mid-loop, code after it deoptimised. */
 function partition(
   w: Uint32Array,
   starts: Int32Array,
@@ -281,7 +275,7 @@ function partition(
     const hi = w[at + W.TIME_HI]!;
     const lo = w[at + W.TIME_LO]!;
     const seq = seqs[k]!;
-    // Written whether kept or not (a kept one overwrites it next): every access has run before the loop is optimised.
+    // Written whether kept or not: every access runs before the loop is optimised.
     starts[kept] = at;
     seqs[kept] = seq;
     due[n] = at;
