@@ -53,7 +53,9 @@ function words(sampleType: number, mask: number): number {
   return n;
 }
 
-/** Words of the records at `starts[0, count)` in `w`. Apart (and compact()): compiled mid-loop, code after it deoptimised. */
+// keep()'s loops, apart: compiled mid-loop (OSR), code after a loop deoptimised them at each call.
+
+/** Words of the records at `starts[0, count)` in `w`. */
 function liveWords(w: Uint32Array, starts: Int32Array, count: number): number {
   let live = 0;
   for (let i = 0; i < count; i++) live += HEADER_WORDS + 2 * w[starts[i]! + W.NR]!;
@@ -166,7 +168,7 @@ export class SampleArena {
     session: PerfSession,
   ): number {
     const buffer = bytes.buffer;
-    // Also for the first calls: a branch run only before V8 kept feedback deoptimised at the next buffer.
+    // And early: run only before V8 kept feedback, it deoptimised.
     if (buffer !== this.#buffer || this.#early > 0) {
       this.#early--;
       this.#buffer = buffer;
