@@ -287,14 +287,22 @@ export class SampleAggregator {
         return;
       }
     }
-    this.#addNew(w, ints, at, misc, period, pid, known);
+    this.#addNew(w, ints, at, misc, period, pid, known, timeHi, timeLo);
   }
 
   /** {@link add} past the stack cache. Apart: V8 compiles each path smaller (compiling costs a short recording most). */
-  #addNew(w: Uint32Array, ints: Int32Array, at: number, misc: number, period: number, pid: number, known: boolean): void {
+  #addNew(
+    w: Uint32Array,
+    ints: Int32Array,
+    at: number,
+    misc: number,
+    period: number,
+    pid: number,
+    known: boolean,
+    timeHi: number,
+    timeLo: number,
+  ): void {
     const counts = this.counts;
-    const timeHi = this.#t[T.TIME_HI]!;
-    const timeLo = this.#t[T.TIME_LO]!;
     const badChains = counts.badChains;
     const n = this.#frames(w, at, misc);
     const space = pid >= 0 ? this.#spaceOf(pid, timeHi, timeLo) : undefined;
