@@ -53,6 +53,28 @@ function words(sampleType: number, mask: number): number {
   return n;
 }
 
+// keep()'s loops, apart: compiled mid-loop (OSR), code after a loop deoptimised them at each call.
+
+/** Words of the records at `starts[0, count)` in `w`. */
+function liveWords(w: Uint32Array, starts: Int32Array, count: number): number {
+  let live = 0;
+  for (let i = 0; i < count; i++) live += HEADER_WORDS + 2 * w[starts[i]! + W.NR]!;
+  return live;
+}
+
+/** Moves the records at `starts[0, count)` to the front; returns their words. */
+function compact(w: Uint32Array, starts: Int32Array, count: number): number {
+  let to = 0;
+  for (let i = 0; i < count; i++) {
+    const from = starts[i]!;
+    const size = HEADER_WORDS + 2 * w[from + W.NR]!;
+    if (from !== to) w.copyWithin(to, from, from + size);
+    starts[i] = to;
+    to += size;
+  }
+  return to;
+}
+
 /** Where one attribute's samples keep the fields read here (byte offsets in the body; -1: absent). */
 interface Fields {
   ip: number;
@@ -97,6 +119,7 @@ export class SampleArena {
   #lastPlan: ParsePlan | undefined;
   #lastFields: Fields | undefined;
   #buffer: ArrayBufferLike | undefined;
+  #early = 64;
   #view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** The input buffer as words, for records that start on a word (perf aligns them to 8 bytes). */
   #u32: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
@@ -115,19 +138,7 @@ export class SampleArena {
       this.length = 0;
       return;
     }
-    const w = this.words;
-    let live = 0;
-    for (let i = 0; i < count; i++) live += HEADER_WORDS + 2 * w[starts[i]! + W.NR]!;
-    if (2 * live > this.length) return;
-    let to = 0;
-    for (let i = 0; i < count; i++) {
-      const from = starts[i]!;
-      const size = HEADER_WORDS + 2 * w[from + W.NR]!;
-      if (from !== to) w.copyWithin(to, from, from + size);
-      starts[i] = to;
-      to += size;
-    }
-    this.length = to;
+    if (2 * liveWords(this.words, starts, count) <= this.length) this.length = compact(this.words, starts, count);
   }
 
   #reserve(n: number): Uint32Array {
@@ -157,7 +168,9 @@ export class SampleArena {
     session: PerfSession,
   ): number {
     const buffer = bytes.buffer;
-    if (buffer !== this.#buffer) {
+    // And early: run only before V8 kept feedback, it deoptimised.
+    if (buffer !== this.#buffer || this.#early > 0) {
+      this.#early--;
       this.#buffer = buffer;
       this.#view = new DataView(buffer);
       this.#u32 = new Uint32Array(buffer, 0, buffer.byteLength >> 2);
@@ -209,11 +222,9 @@ export class SampleArena {
         w[at + W.NR] = nr;
         const from = b + fields.chain + 8;
         if ((from & 3) === 0) {
-          // Native order: the chain's words copy as they are.
-          const u32 = this.#u32;
+          // Native order: copied natively (a loop is interpreted for most of a short recording).
           const src = from >> 2;
-          const dst = at + HEADER_WORDS;
-          for (let i = 0; i < 2 * nr; i++) w[dst + i] = u32[src + i]!;
+          w.set(this.#u32.subarray(src, src + 2 * nr), at + HEADER_WORDS);
         } else {
           for (let i = 0; i < nr; i++) {
             w[at + HEADER_WORDS + 2 * i + LO] = view.getUint32(from + 8 * i + 4 * LO, le);

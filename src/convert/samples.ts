@@ -287,6 +287,22 @@ export class SampleAggregator {
         return;
       }
     }
+    this.#addNew(w, ints, at, misc, period, pid, known, timeHi, timeLo);
+  }
+
+  /** {@link add} past the stack cache. Apart: V8 compiles each path smaller (compiling costs a short recording most). */
+  #addNew(
+    w: Uint32Array,
+    ints: Int32Array,
+    at: number,
+    misc: number,
+    period: number,
+    pid: number,
+    known: boolean,
+    timeHi: number,
+    timeLo: number,
+  ): void {
+    const counts = this.counts;
     const badChains = counts.badChains;
     const n = this.#frames(w, at, misc);
     const space = pid >= 0 ? this.#spaceOf(pid, timeHi, timeLo) : undefined;
@@ -484,7 +500,17 @@ export class SampleAggregator {
       misses++;
     }
     this.#failedLost(lostFrames);
-    if (misses === 0) return;
+    if (misses > 0) this.#lookUp(ctx, cacheable, pid, proc, misses);
+  }
+
+  /** Looks up and caches the frames {@link #resolve} missed. */
+  #lookUp(ctx: number, cacheable: boolean, pid: number, proc: number, misses: number): void {
+    const locs = this.#locs;
+    const counts = this.counts;
+    const gen = this.generation;
+    const missed = this.#missed;
+    const missWords = this.#missWords;
+    const spaceTag = ctx === CTX_KERNEL ? UNRESOLVED_KERNEL : proc;
     const time = this.#sampleTime();
     const out = this.#out;
     this.#spaces.lookupMany(ctx === CTX_KERNEL ? KERNEL_PID : pid, this.#missAddresses, out, time, 0, misses);

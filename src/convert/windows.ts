@@ -248,28 +248,39 @@ export class RoundWindows {
   /** Keeps the samples after (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, and delivers the rest in one call; returns how many it delivered. */
   #deliverSamples(limitHi: number, limitLo: number, limitSeq: number): number {
     const arena = this.#arena;
-    const w = arena.words;
-    const starts = this.#starts;
-    const seqs = this.#seqs;
-    const due = this.#due;
-    const queued = this.#queued;
-    let kept = 0;
-    let n = 0;
-    for (let k = 0; k < queued; k++) {
-      const at = starts[k]!;
-      const hi = w[at + W.TIME_HI]!;
-      const lo = w[at + W.TIME_LO]!;
-      const seq = seqs[k]!;
-      // Written whether kept or not (a kept one overwrites it next): every access has run before the loop is optimised.
-      starts[kept] = at;
-      seqs[kept] = seq;
-      due[n] = at;
-      if (hi > limitHi || (hi === limitHi && (lo > limitLo || (lo === limitLo && seq > limitSeq)))) kept++;
-      else n++;
-    }
+    const n = partition(arena.words, this.#starts, this.#seqs, this.#due, this.#queued, limitHi, limitLo, limitSeq);
+    const kept = this.#queued - n;
     this.#queued = kept;
-    if (n > 0) this.#sink.samples(arena, due, n);
-    arena.keep(starts, kept);
+    if (n > 0) this.#sink.samples(arena, this.#due, n);
+    arena.keep(this.#starts, kept);
     return n;
   }
+}
+
+/** {@link RoundWindows}' loop: the due samples to `due`, the rest kept in front; returns how many are due. Apart: compiled mid-loop, code after it deoptimised. */
+function partition(
+  w: Uint32Array,
+  starts: Int32Array,
+  seqs: Float64Array,
+  due: Int32Array,
+  queued: number,
+  limitHi: number,
+  limitLo: number,
+  limitSeq: number,
+): number {
+  let kept = 0;
+  let n = 0;
+  for (let k = 0; k < queued; k++) {
+    const at = starts[k]!;
+    const hi = w[at + W.TIME_HI]!;
+    const lo = w[at + W.TIME_LO]!;
+    const seq = seqs[k]!;
+    // Written whether kept or not: every access runs before the loop is optimised.
+    starts[kept] = at;
+    seqs[kept] = seq;
+    due[n] = at;
+    if (hi > limitHi || (hi === limitHi && (lo > limitLo || (lo === limitLo && seq > limitSeq)))) kept++;
+    else n++;
+  }
+  return n;
 }

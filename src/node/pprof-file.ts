@@ -1,6 +1,6 @@
 /** pprof files on disk: gzip in and out, and build IDs found through a {@link BuildIdResolver}. */
 import { promisify } from "node:util";
-import { gunzip, gzip } from "node:zlib";
+import { gunzip } from "node:zlib";
 import {
   type Annotation,
   annotateProfile,
@@ -9,12 +9,13 @@ import {
   isGzip,
   ProfileFormatError,
 } from "../pprof.js";
-import { replaceFile, runAsync } from "./cache-file.js";
+import { writeProfileFile } from "./profile-out.js";
 import type { BuildIdResolver } from "./resolver/resolver.js";
 import { DEFAULT_READ_LIMIT, readRegularFile } from "./safe-open.js";
 
+export { gzipProfile, writeProfileFile } from "./profile-out.js";
+
 const gunzipAsync = promisify(gunzip);
-const gzipAsync = promisify(gzip);
 
 /** Options for {@link readProfileFile}. */
 export interface ReadProfileOptions {
@@ -59,21 +60,6 @@ export async function decodeProfile(
         : `corrupt gzip: ${(error as Error).message}`;
     throw new ProfileFormatError(`${name}: ${why}`);
   }
-}
-
-/** `bytes` gzip-compressed, as pprof tools write profiles. */
-export async function gzipProfile(bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await gzipAsync(bytes));
-}
-
-/**
- * Writes profile `bytes` to `path` atomically (see `replaceFileSync`), gzip-compressed when
- * `path` ends in `.gz`.
- * @throws NotRegularFileError when `path` is not a regular file, PathError for any I/O error.
- */
-export async function writeProfileFile(path: string, bytes: Uint8Array): Promise<void> {
-  const out = path.endsWith(".gz") ? await gzipProfile(bytes) : bytes;
-  await runAsync(replaceFile(path, out));
 }
 
 /** Options for {@link buildIdFinder} and {@link annotateProfileFile}. */

@@ -126,10 +126,15 @@ describe.skipIf(cannot !== undefined)("a recording's commands start on what they
       expect(run.modules.filter((m) => /webstreams\/(readable|writable)stream/.test(m))).toEqual([]);
       expect(run.urls.filter((u) => u.includes("@assemblyscript/loader"))).toEqual([]);
     }
-    // The probe sees the loader where it is loaded.
+    // Writing a profile needs no profile reader: pprof-format is 34 kB and a package's resolution.
+    expect(pprof.urls.filter((u) => u.includes("/pprof-format/"))).toEqual([]);
+    // The probe sees the loader where it is loaded, and pprof-format where the profile reader is.
     const census = loaded(["census", "--help"]);
     expect(census.status).toBe(0);
     expect(census.urls.filter((u) => u.includes("@assemblyscript/loader")).length).toBeGreaterThan(0);
+    const annotate = loaded(["annotate", "--help"]);
+    expect(annotate.status).toBe(0);
+    expect(annotate.urls.filter((u) => u.includes("/pprof-format/")).length).toBeGreaterThan(0);
   }, 900_000);
 
   // commander (and the child_process it requires; tsx loads that too, so not checked here) was 20-30 ms of a data command's start on Node 20-24.

@@ -7,7 +7,7 @@
 import { convertPerfData } from "../../convert/convert.js";
 import { PerfDataStream } from "../../perf/reader.js";
 import { openPerfChunks } from "../perf-input.js";
-import { gzipProfile, writeProfileFile } from "../pprof-file.js";
+import { gzipProfile, writeProfileFile } from "../profile-out.js";
 import { recordedFileReader, recordingStartMs } from "../recorded-files.js";
 import { conversionReport } from "./conversion-report.js";
 import { type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
