@@ -94,6 +94,8 @@ export class RoundWindows {
   readonly #maxEvents: number;
   readonly #maxBytes: number;
   readonly #now = new Int32Array(1);
+  /** A sample in the arena that is taken but not yet queued, while its queueing may flush half the queue (-1: none). */
+  #pending = -1;
   #inputOrder: boolean | undefined;
 
   /**
@@ -161,9 +163,11 @@ export class RoundWindows {
       if (this.#queued === 0) arena.clear();
       return;
     }
-    this.#queue(hi, lo, 0);
     if (this.#queued === this.#starts.length) this.#grow();
-    this.#starts[this.#queued] = at;
+    this.#pending = at;
+    this.#queue(hi, lo, 0);
+    this.#starts[this.#queued] = this.#pending;
+    this.#pending = -1;
     this.#seqs[this.#queued++] = this.#seq++;
   }
 
@@ -252,7 +256,13 @@ export class RoundWindows {
     const kept = this.#queued - n;
     this.#queued = kept;
     if (n > 0) this.#sink.samples(arena, this.#due, n);
-    arena.keep(this.#starts, kept);
+    if (this.#pending < 0) arena.keep(this.#starts, kept);
+    else {
+      // The sample whose queueing forced this (half) flush is in the arena, after the kept ones: it stays, maybe moved.
+      this.#starts[kept] = this.#pending;
+      arena.keep(this.#starts, kept + 1);
+      this.#pending = this.#starts[kept]!;
+    }
     return n;
   }
 }
