@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import type { ZstdEngine, ZstdFail } from "./zstd.js";
+import type { ZstdEngine, ZstdEngineStream, ZstdFail } from "./zstd.js";
 
 /** zstddec's exports (zstd 1.5's decoder built by emscripten): sizes and pointers are 32-bit; an error is -code. */
 interface ZstdExports {
@@ -27,35 +27,79 @@ class WasmEngine implements ZstdEngine {
 
   constructor(private readonly z: ZstdExports) {}
 
-  stream(fail: ZstdFail): (piece: Uint8Array) => Uint8Array[] {
+  stream(fail: ZstdFail): ZstdEngineStream {
     const z = this.z;
-    const outSize = z.ZSTD_DStreamOutSize();
-    // [dctx, the in and out buffer structs (src, size, pos; dst, size, pos), the out buffer, the in buffer]
-    const held = [z.ZSTD_createDCtx(), z.malloc(24), z.malloc(outSize), 0];
+    // [dctx, the in and out buffer structs (src, size, pos; dst, size, pos), the output region, the in buffer]
+    const held = [z.ZSTD_createDCtx(), z.malloc(24), 0, 0];
+    // zstd decodes straight into one output region, which grows (doubling) while output is held, and is
+    // reused once it is taken or lent: no copy per block, one out of WebAssembly memory per take, none per lend.
+    let outSize = 0;
     let inSize = 0;
-    const decode = (piece: Uint8Array): Uint8Array[] => {
-      const [dctx, io, out] = held as [number, number, number, number];
-      if (piece.length > inSize) {
-        z.free(held[3]!);
-        inSize = Math.max(piece.length, 2 * inSize);
-        held[3] = z.malloc(inSize);
-      }
-      if (!dctx || !io || !out || !held[3]) throw fail("LIMIT", "zstd: out of WebAssembly memory");
-      new Uint8Array(z.memory.buffer).set(piece, held[3]);
-      new Uint32Array(z.memory.buffer, io, 6).set([held[3], piece.length, 0, out, outSize, 0]);
-      const got: Uint8Array[] = [];
-      for (;;) {
-        const status = z.ZSTD_decompressStream(dctx, io + 12, io);
-        if (status < 0) throw fail(status === -64 ? "LIMIT" : "CORRUPT", `zstd: error ${-status}`);
-        const s = new Uint32Array(z.memory.buffer, io, 6);
-        if (s[5]! > 0) got.push(new Uint8Array(z.memory.buffer, out, s[5]).slice());
-        // A full output buffer may leave output inside: call again until it is not full and the input is used.
-        if (s[5]! < outSize && s[2]! === piece.length) return got;
-        s[5] = 0;
+    let kept = 0;
+    let heap = new Uint8Array(0);
+    let words = new Uint32Array(0);
+    const views = () => {
+      if (heap.buffer !== z.memory.buffer) {
+        heap = new Uint8Array(z.memory.buffer);
+        words = new Uint32Array(z.memory.buffer);
       }
     };
-    this.freed.register(decode, held);
-    return decode;
+    const reserve = (index: 2 | 3, size: number, keep: number) => {
+      const at = z.malloc(size);
+      if (!at || !held[0] || !held[1]) throw fail("LIMIT", "zstd: out of WebAssembly memory");
+      views();
+      if (keep > 0) heap.copyWithin(at, held[index]!, held[index]! + keep);
+      z.free(held[index]!);
+      held[index] = at;
+    };
+    const stream: ZstdEngineStream = {
+      decode(piece) {
+        if (piece.length > inSize) {
+          inSize = Math.max(piece.length, 2 * inSize);
+          reserve(3, inSize, 0);
+        }
+        if (outSize === 0) {
+          outSize = z.ZSTD_DStreamOutSize();
+          reserve(2, outSize, 0);
+        }
+        views();
+        heap.set(piece, held[3]!);
+        const io = held[1]! >> 2;
+        const before = kept;
+        words[io] = held[3]!;
+        words[io + 1] = piece.length;
+        words[io + 2] = 0;
+        for (;;) {
+          words[io + 3] = held[2]!;
+          words[io + 4] = outSize;
+          words[io + 5] = kept;
+          const status = z.ZSTD_decompressStream(held[0]!, held[1]! + 12, held[1]!);
+          if (status < 0) throw fail(status === -64 ? "LIMIT" : "CORRUPT", `zstd: error ${-status}`);
+          views();
+          kept = words[io + 5]!;
+          // A full output region may leave output inside zstd: grow it and call again until it is not full and the input is used.
+          if (kept < outSize && words[io + 2] === piece.length) return kept - before;
+          if (kept === outSize) {
+            outSize *= 2;
+            reserve(2, outSize, kept);
+          }
+        }
+      },
+      take() {
+        views();
+        const out = heap.slice(held[2]!, held[2]! + kept);
+        kept = 0;
+        return out;
+      },
+      lend() {
+        views();
+        const out = heap.subarray(held[2]!, held[2]! + kept);
+        kept = 0;
+        return out;
+      },
+    };
+    this.freed.register(stream, held);
+    return stream;
   }
 }
 

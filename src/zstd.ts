@@ -39,35 +39,78 @@ enum State {
   Skip,
 }
 
-/** A zstd decoder: `stream` makes one for a stream, which gives what each piece decodes to. */
+/**
+ * A zstd decoder: `stream` makes one for a stream. Its `decode` adds what a piece decodes to to the output
+ * it holds and returns how many bytes it added; `take` hands over all it holds as one array of its own.
+ * `lend` hands it over as a view that only the next `decode` or `lend` may overwrite. Neither keeps `piece`
+ * past the call (the guard passes views of a buffer it reuses).
+ */
 export interface ZstdEngine {
-  stream(fail: ZstdFail): (piece: Uint8Array, final: boolean) => Uint8Array[];
+  stream(fail: ZstdFail): ZstdEngineStream;
 }
+
+/** One stream's decoder, from {@link ZstdEngine.stream}. */
+export interface ZstdEngineStream {
+  /** Decodes `piece` into the output held; the bytes it added. */
+  decode(piece: Uint8Array, final: boolean): number;
+  /** The output held, as one array nothing else references; the held output is then empty. */
+  take(): Uint8Array;
+  /** The output held, as a view valid until the next `decode` or `lend` (`take` where the engine has no region to reuse); the held output is then empty. */
+  lend(): Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
 
 /** fzstd as a {@link ZstdEngine}; zstd's own (./zstd-wasm.ts) is the other. */
 const FZSTD: ZstdEngine = {
   stream(fail) {
     let out: Uint8Array[] = [];
-    const fzstd = new Decompress((chunk) => chunk.length > 0 && out.push(chunk));
-    return (piece, final) => {
-      try {
-        fzstd.push(piece, final);
-      } catch (error) {
-        const code = (error as ZstdError).code;
-        throw fail(code === UNEXPECTED_EOF ? "TRUNCATED" : "CORRUPT", `zstd: ${(error as Error).message}`);
+    let held = 0;
+    const fzstd = new Decompress((chunk) => {
+      if (chunk.length > 0) {
+        out.push(chunk);
+        held += chunk.length;
       }
-      const got = out;
-      out = [];
-      return got;
+    });
+    const stream: ZstdEngineStream = {
+      decode(piece, final) {
+        const before = held;
+        try {
+          // A copy: fzstd keeps pieces too short to decode (under 18 bytes) until more come.
+          fzstd.push(piece.slice(), final);
+        } catch (error) {
+          const code = (error as ZstdError).code;
+          throw fail(code === UNEXPECTED_EOF ? "TRUNCATED" : "CORRUPT", `zstd: ${(error as Error).message}`);
+        }
+        return held - before;
+      },
+      take() {
+        const chunks = out;
+        const bytes = held;
+        out = [];
+        held = 0;
+        if (chunks.length <= 1) return chunks[0] ?? EMPTY;
+        const all = new Uint8Array(bytes);
+        let at = 0;
+        for (const chunk of chunks) {
+          all.set(chunk, at);
+          at += chunk.length;
+        }
+        return all;
+      },
+      lend: () => stream.take(),
     };
+    return stream;
   },
 };
 
 /** A streaming zstd decoder of one stream of frames, failing with the caller's errors. */
 export class ZstdDecoder {
-  private readonly decoder: (piece: Uint8Array, final: boolean) => Uint8Array[];
+  private readonly decoder: ZstdEngineStream;
   private held: Uint8Array = new Uint8Array(0);
   private heldLength = 0;
+  /** Output the decoder holds, not yet taken. */
+  private output = 0;
   private state = State.FrameHeader;
   private readonly header = new Uint8Array(18);
   private headerLength = 0;
@@ -93,19 +136,53 @@ export class ZstdDecoder {
   *decode(input: Uint8Array): Generator<Uint8Array> {
     let p = 0;
     while (p < input.length) {
-      const { next, ends } = this.step(input, p);
-      const piece = input.subarray(p, next);
-      p = next;
-      // A block's start waits for its end (zstd's decoder would give a raw block's bytes as they come, fzstd not).
-      if (!ends) this.hold(piece);
-      else if (this.heldLength === 0) yield* this.push(piece, false);
-      else {
-        this.hold(piece);
-        const block = this.held.slice(0, this.heldLength);
-        this.heldLength = 0;
-        yield* this.push(block, false);
-      }
+      p = this.feed(input, p);
+      if (this.output > 0) yield this.take();
     }
+  }
+
+  /**
+   * All the next piece of the stream decodes to, as one array of its own, or when `lend` as a view that the
+   * next call overwrites (read or copy it first); undefined once that passes `max` bytes (checked after each
+   * block: the decoder holds at most `max` and a block's 128 KiB more).
+   */
+  decodeAll(input: Uint8Array, max: number, lend = false): Uint8Array | undefined {
+    let p = 0;
+    while (p < input.length) {
+      p = this.feed(input, p);
+      if (this.output > max) return undefined;
+    }
+    this.output = 0;
+    return lend ? this.decoder.lend() : this.decoder.take();
+  }
+
+  /** Ends the stream: what the decoder still holds; a fault if the stream stops inside a frame. */
+  *end(): Generator<Uint8Array> {
+    if (this.state !== State.FrameHeader || this.headerLength !== 0)
+      throw this.fail("TRUNCATED", "the zstd stream ends inside a frame");
+    this.push(EMPTY, true);
+    if (this.output > 0) yield this.take();
+  }
+
+  private take(): Uint8Array {
+    this.output = 0;
+    return this.decoder.take();
+  }
+
+  // Gives the decoder the bytes of `input` from `p` to the end of a block, or holds them until it ends; where it stopped.
+  private feed(input: Uint8Array, p: number): number {
+    const { next, ends } = this.step(input, p);
+    const piece = input.subarray(p, next);
+    // A block's start waits for its end (zstd's decoder would give a raw block's bytes as they come, fzstd not).
+    if (!ends) this.hold(piece);
+    else if (this.heldLength === 0) this.push(piece, false);
+    else {
+      this.hold(piece);
+      const n = this.heldLength;
+      this.heldLength = 0;
+      this.push(this.held.subarray(0, n), false);
+    }
+    return next;
   }
 
   private hold(piece: Uint8Array): void {
@@ -119,17 +196,10 @@ export class ZstdDecoder {
     this.heldLength = n;
   }
 
-  /** Ends the stream: what the decoder still holds; a fault if the stream stops inside a frame. */
-  *end(): Generator<Uint8Array> {
-    if (this.state !== State.FrameHeader || this.headerLength !== 0)
-      throw this.fail("TRUNCATED", "the zstd stream ends inside a frame");
-    yield* this.push(new Uint8Array(0), true);
-  }
-
-  private push(piece: Uint8Array, final: boolean): Uint8Array[] {
-    const got = this.decoder(piece, final);
-    for (const chunk of got) this.frameOutput += chunk.length;
-    return got;
+  private push(piece: Uint8Array, final: boolean): void {
+    const n = this.decoder.decode(piece, final);
+    this.output += n;
+    this.frameOutput += n;
   }
 
   // Bytes of `input` from `p` to the end of the current block (or skippable frame), or to its end; `ends` when a block ended.
