@@ -1,11 +1,14 @@
 /**
  * zstd's own decoder (1.5, zstddec's WebAssembly build) as a {@link ZstdEngine} for the guard in ./zstd.ts:
  * warm from its first block, where fzstd's JavaScript takes a fresh process 250-300 ms of warming up on a
- * 10 MB stream. Universal; loaded only when a stream needs it.
+ * 10 MB stream. Universal; loaded only when a stream needs it. zstd decodes straight into one output region
+ * in its memory, which doubles while full (a full region may leave output inside zstd: it grows and zstd is
+ * called again until the region is not full and the input is used) and is reused once taken: no copy per
+ * block, and one per take or none when lent. `grow` makes held[index] `size` bytes, keeping its first `keep`.
  *
  * @packageDocumentation
  */
-import type { ZstdEngine, ZstdEngineStream, ZstdFail } from "./zstd.js";
+import type { ZstdEngine, ZstdFail } from "./zstd.js";
 
 /** zstddec's exports (zstd 1.5's decoder built by emscripten): sizes and pointers are 32-bit; an error is -code. */
 interface ZstdExports {
@@ -27,75 +30,43 @@ class WasmEngine implements ZstdEngine {
 
   constructor(private readonly z: ZstdExports) {}
 
-  stream(fail: ZstdFail): ZstdEngineStream {
+  stream(fail: ZstdFail): ReturnType<ZstdEngine["stream"]> {
     const z = this.z;
-    // [dctx, the in and out buffer structs (src, size, pos; dst, size, pos), the output region, the in buffer]
+    // [dctx, the in and out buffer structs (src, size, pos; dst, size, pos), the out region, the in buffer]
     const held = [z.ZSTD_createDCtx(), z.malloc(24), 0, 0];
-    // zstd decodes straight into one output region, which grows (doubling) while output is held, and is
-    // reused once it is taken or lent: no copy per block, one out of WebAssembly memory per take, none per lend.
     let outSize = 0;
     let inSize = 0;
     let kept = 0;
-    let heap = new Uint8Array(0);
-    let words = new Uint32Array(0);
-    const views = () => {
-      if (heap.buffer !== z.memory.buffer) {
-        heap = new Uint8Array(z.memory.buffer);
-        words = new Uint32Array(z.memory.buffer);
-      }
-    };
-    const reserve = (index: 2 | 3, size: number, keep: number) => {
+    const grow = (index: number, size: number, keep: number) => {
       const at = z.malloc(size);
       if (!at || !held[0] || !held[1]) throw fail("LIMIT", "zstd: out of WebAssembly memory");
-      views();
-      if (keep > 0) heap.copyWithin(at, held[index]!, held[index]! + keep);
+      new Uint8Array(z.memory.buffer).copyWithin(at, held[index]!, held[index]! + keep);
       z.free(held[index]!);
       held[index] = at;
+      return size;
     };
-    const stream: ZstdEngineStream = {
-      decode(piece) {
-        if (piece.length > inSize) {
-          inSize = Math.max(piece.length, 2 * inSize);
-          reserve(3, inSize, 0);
-        }
-        if (outSize === 0) {
-          outSize = z.ZSTD_DStreamOutSize();
-          reserve(2, outSize, 0);
-        }
-        views();
-        heap.set(piece, held[3]!);
-        const io = held[1]! >> 2;
+    const stream = {
+      decode(piece: Uint8Array): number {
+        if (piece.length > inSize) inSize = grow(3, Math.max(piece.length, 2 * inSize), 0);
+        outSize ||= grow(2, z.ZSTD_DStreamOutSize(), 0);
+        const [dctx, io, , input] = held as [number, number, number, number];
+        new Uint8Array(z.memory.buffer).set(piece, input);
         const before = kept;
-        words[io] = held[3]!;
-        words[io + 1] = piece.length;
-        words[io + 2] = 0;
-        for (;;) {
-          words[io + 3] = held[2]!;
-          words[io + 4] = outSize;
-          words[io + 5] = kept;
-          const status = z.ZSTD_decompressStream(held[0]!, held[1]! + 12, held[1]!);
+        for (let used = 0; ; ) {
+          new Uint32Array(z.memory.buffer, io, 6).set([input, piece.length, used, held[2]!, outSize, kept]);
+          const status = z.ZSTD_decompressStream(dctx, io + 12, io);
           if (status < 0) throw fail(status === -64 ? "LIMIT" : "CORRUPT", `zstd: error ${-status}`);
-          views();
-          kept = words[io + 5]!;
-          // A full output region may leave output inside zstd: grow it and call again until it is not full and the input is used.
-          if (kept < outSize && words[io + 2] === piece.length) return kept - before;
-          if (kept === outSize) {
-            outSize *= 2;
-            reserve(2, outSize, kept);
-          }
+          const s = new Uint32Array(z.memory.buffer, io, 6);
+          used = s[2]!;
+          kept = s[5]!;
+          if (kept < outSize && used === piece.length) return kept - before;
+          if (kept === outSize) outSize = grow(2, 2 * outSize, kept);
         }
       },
-      take() {
-        views();
-        const out = heap.slice(held[2]!, held[2]! + kept);
+      take(lend?: boolean): Uint8Array {
+        const out = new Uint8Array(z.memory.buffer, held[2], kept);
         kept = 0;
-        return out;
-      },
-      lend() {
-        views();
-        const out = heap.subarray(held[2]!, held[2]! + kept);
-        kept = 0;
-        return out;
+        return lend ? out : out.slice();
       },
     };
     this.freed.register(stream, held);

@@ -40,26 +40,20 @@ enum State {
 }
 
 /**
- * A zstd decoder: `stream` makes one for a stream. Its `decode` adds what a piece decodes to to the output
- * it holds and returns how many bytes it added; `take` hands over all it holds as one array of its own.
- * `lend` hands it over as a view that only the next `decode` or `lend` may overwrite. Neither keeps `piece`
- * past the call (the guard passes views of a buffer it reuses).
+ * A zstd decoder: `stream` makes one for a stream. Its `decode` adds what a piece decodes to to the output it
+ * holds and returns how many bytes it added; `take` hands all it holds over, as one array of its own or, when
+ * `lend`, as a view the next call may overwrite. Neither keeps `piece`: the guard holds a block's start until
+ * its end (zstd's decoder would give a raw block's bytes as they come, fzstd not) in one buffer it reuses and
+ * passes views of it (fzstd keeps a piece under 18 bytes until more come: its adapter copies). The guard
+ * takes the output a block at a time through `decode`'s generator, or a whole input's through `decodeAll`,
+ * which checks its bound after each block (at most 128 KiB): an engine holds at most the bound and a block.
  */
 export interface ZstdEngine {
-  stream(fail: ZstdFail): ZstdEngineStream;
+  stream(fail: ZstdFail): {
+    decode(piece: Uint8Array, final: boolean): number;
+    take(lend?: boolean): Uint8Array;
+  };
 }
-
-/** One stream's decoder, from {@link ZstdEngine.stream}. */
-export interface ZstdEngineStream {
-  /** Decodes `piece` into the output held; the bytes it added. */
-  decode(piece: Uint8Array, final: boolean): number;
-  /** The output held, as one array nothing else references; the held output is then empty. */
-  take(): Uint8Array;
-  /** The output held, as a view valid until the next `decode` or `lend` (`take` where the engine has no region to reuse); the held output is then empty. */
-  lend(): Uint8Array;
-}
-
-const EMPTY = new Uint8Array(0);
 
 /** fzstd as a {@link ZstdEngine}; zstd's own (./zstd-wasm.ts) is the other. */
 const FZSTD: ZstdEngine = {
@@ -67,16 +61,13 @@ const FZSTD: ZstdEngine = {
     let out: Uint8Array[] = [];
     let held = 0;
     const fzstd = new Decompress((chunk) => {
-      if (chunk.length > 0) {
-        out.push(chunk);
-        held += chunk.length;
-      }
+      out.push(chunk);
+      held += chunk.length;
     });
-    const stream: ZstdEngineStream = {
+    return {
       decode(piece, final) {
         const before = held;
         try {
-          // A copy: fzstd keeps pieces too short to decode (under 18 bytes) until more come.
           fzstd.push(piece.slice(), final);
         } catch (error) {
           const code = (error as ZstdError).code;
@@ -85,31 +76,28 @@ const FZSTD: ZstdEngine = {
         return held - before;
       },
       take() {
-        const chunks = out;
-        const bytes = held;
+        let all = out[0]!;
+        if (out.length !== 1) {
+          all = new Uint8Array(held);
+          held = 0;
+          for (const chunk of out) {
+            all.set(chunk, held);
+            held += chunk.length;
+          }
+        }
         out = [];
         held = 0;
-        if (chunks.length <= 1) return chunks[0] ?? EMPTY;
-        const all = new Uint8Array(bytes);
-        let at = 0;
-        for (const chunk of chunks) {
-          all.set(chunk, at);
-          at += chunk.length;
-        }
         return all;
       },
-      lend: () => stream.take(),
     };
-    return stream;
   },
 };
 
 /** A streaming zstd decoder of one stream of frames, failing with the caller's errors. */
 export class ZstdDecoder {
-  private readonly decoder: ZstdEngineStream;
+  private readonly decoder: ReturnType<ZstdEngine["stream"]>;
   private held: Uint8Array = new Uint8Array(0);
   private heldLength = 0;
-  /** Output the decoder holds, not yet taken. */
   private output = 0;
   private state = State.FrameHeader;
   private readonly header = new Uint8Array(18);
@@ -134,54 +122,45 @@ export class ZstdDecoder {
 
   /** The bytes the next piece of the stream decodes to, one block's output at a time. */
   *decode(input: Uint8Array): Generator<Uint8Array> {
-    let p = 0;
-    while (p < input.length) {
+    for (let p = 0; p < input.length; ) {
       p = this.feed(input, p);
       if (this.output > 0) yield this.take();
     }
   }
 
-  /**
-   * All the next piece of the stream decodes to, as one array of its own, or when `lend` as a view that the
-   * next call overwrites (read or copy it first); undefined once that passes `max` bytes (checked after each
-   * block: the decoder holds at most `max` and a block's 128 KiB more).
-   */
+  /** All the next piece decodes to (own array, or when `lend` a view the next call overwrites); undefined past `max` bytes. */
   decodeAll(input: Uint8Array, max: number, lend = false): Uint8Array | undefined {
-    let p = 0;
-    while (p < input.length) {
+    for (let p = 0; p < input.length; ) {
       p = this.feed(input, p);
-      if (this.output > max) return undefined;
+      if (this.output > max) return;
     }
-    this.output = 0;
-    return lend ? this.decoder.lend() : this.decoder.take();
+    return this.take(lend);
   }
 
   /** Ends the stream: what the decoder still holds; a fault if the stream stops inside a frame. */
   *end(): Generator<Uint8Array> {
     if (this.state !== State.FrameHeader || this.headerLength !== 0)
       throw this.fail("TRUNCATED", "the zstd stream ends inside a frame");
-    this.push(EMPTY, true);
+    this.push(new Uint8Array(0), true);
     if (this.output > 0) yield this.take();
   }
 
-  private take(): Uint8Array {
+  private take(lend?: boolean): Uint8Array {
     this.output = 0;
-    return this.decoder.take();
+    return this.decoder.take(lend);
   }
 
-  // Gives the decoder the bytes of `input` from `p` to the end of a block, or holds them until it ends; where it stopped.
+  // Feeds `input` from `p` to a block's end (or holds it); where it stopped.
   private feed(input: Uint8Array, p: number): number {
     const { next, ends } = this.step(input, p);
-    const piece = input.subarray(p, next);
-    // A block's start waits for its end (zstd's decoder would give a raw block's bytes as they come, fzstd not).
-    if (!ends) this.hold(piece);
-    else if (this.heldLength === 0) this.push(piece, false);
-    else {
+    let piece = input.subarray(p, next);
+    if (!ends || this.heldLength > 0) {
       this.hold(piece);
-      const n = this.heldLength;
+      if (!ends) return next;
+      piece = this.held.subarray(0, this.heldLength);
       this.heldLength = 0;
-      this.push(this.held.subarray(0, n), false);
     }
+    this.push(piece, false);
     return next;
   }
 

@@ -209,7 +209,6 @@ export class Splitter {
       sink.sample(bytes, bytes.byteOffset + at + HEADER, size - HEADER, misc, offset, this.decompressed);
       return;
     }
-    // Decompressed bytes a sink takes are lent (see decode): a record outlives them.
     const body =
       sink !== undefined && this.decompressed
         ? bytes.slice(at + HEADER, at + size)
@@ -265,8 +264,7 @@ export class Splitter {
       this.inner = new Splitter(this.le, this.limits, true);
       if (this.sink !== undefined) this.inner.sendTo(this.sink);
     }
-    // The decoder keeps no view of the payload. A sink's records lend the decoder's output: the sink copies a
-    // sample before it returns, emit copies the other records' bodies, the carry a record's start.
+    // A sink's records lend the decoder's output: sinks copy samples, emit the other bodies, the carry the rest.
     this.inner.push(this.zstd.push(payload, offset, this.sink !== undefined), offset, out);
   }
 

@@ -27,10 +27,7 @@ export class ZstdStream {
     );
   }
 
-  /**
-   * Decompresses the next piece of the stream (one record's payload at file `offset`); returns what it decodes
-   * to, an array of its own, or when `lend` a view the next push may overwrite (read or copy it before).
-   */
+  /** Decompresses one record's payload at file `offset`: an array of its own, or when `lend` a view the next push overwrites. */
   push(input: Uint8Array, offset: number, lend = false): Uint8Array {
     this.offset = offset;
     const out = this.decoder.decodeAll(input, this.maxOutput, lend);
