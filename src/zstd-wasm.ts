@@ -1,7 +1,10 @@
 /**
  * zstd's own decoder (1.5, zstddec's WebAssembly build) as a {@link ZstdEngine} for the guard in ./zstd.ts:
  * warm from its first block, where fzstd's JavaScript takes a fresh process 250-300 ms of warming up on a
- * 10 MB stream. Universal; loaded only when a stream needs it.
+ * 10 MB stream. Universal; loaded only when a stream needs it. zstd decodes straight into one output region
+ * in its memory, which doubles while full (a full region may leave output inside zstd: it grows and zstd is
+ * called again until the region is not full and the input is used) and is reused once taken: no copy per
+ * block, and one per take or none when lent. `grow` makes held[index] `size` bytes, keeping its first `keep`.
  *
  * @packageDocumentation
  */
@@ -27,35 +30,47 @@ class WasmEngine implements ZstdEngine {
 
   constructor(private readonly z: ZstdExports) {}
 
-  stream(fail: ZstdFail): (piece: Uint8Array) => Uint8Array[] {
+  stream(fail: ZstdFail): ReturnType<ZstdEngine["stream"]> {
     const z = this.z;
-    const outSize = z.ZSTD_DStreamOutSize();
-    // [dctx, the in and out buffer structs (src, size, pos; dst, size, pos), the out buffer, the in buffer]
-    const held = [z.ZSTD_createDCtx(), z.malloc(24), z.malloc(outSize), 0];
+    // [dctx, the in and out buffer structs (src, size, pos; dst, size, pos), the out region, the in buffer]
+    const held = [z.ZSTD_createDCtx(), z.malloc(24), 0, 0];
+    let outSize = 0;
     let inSize = 0;
-    const decode = (piece: Uint8Array): Uint8Array[] => {
-      const [dctx, io, out] = held as [number, number, number, number];
-      if (piece.length > inSize) {
-        z.free(held[3]!);
-        inSize = Math.max(piece.length, 2 * inSize);
-        held[3] = z.malloc(inSize);
-      }
-      if (!dctx || !io || !out || !held[3]) throw fail("LIMIT", "zstd: out of WebAssembly memory");
-      new Uint8Array(z.memory.buffer).set(piece, held[3]);
-      new Uint32Array(z.memory.buffer, io, 6).set([held[3], piece.length, 0, out, outSize, 0]);
-      const got: Uint8Array[] = [];
-      for (;;) {
-        const status = z.ZSTD_decompressStream(dctx, io + 12, io);
-        if (status < 0) throw fail(status === -64 ? "LIMIT" : "CORRUPT", `zstd: error ${-status}`);
-        const s = new Uint32Array(z.memory.buffer, io, 6);
-        if (s[5]! > 0) got.push(new Uint8Array(z.memory.buffer, out, s[5]).slice());
-        // A full output buffer may leave output inside: call again until it is not full and the input is used.
-        if (s[5]! < outSize && s[2]! === piece.length) return got;
-        s[5] = 0;
-      }
+    let kept = 0;
+    const grow = (index: number, size: number, keep: number) => {
+      const at = z.malloc(size);
+      if (!at || !held[0] || !held[1]) throw fail("LIMIT", "zstd: out of WebAssembly memory");
+      new Uint8Array(z.memory.buffer).copyWithin(at, held[index]!, held[index]! + keep);
+      z.free(held[index]!);
+      held[index] = at;
+      return size;
     };
-    this.freed.register(decode, held);
-    return decode;
+    const stream = {
+      decode(piece: Uint8Array): number {
+        if (piece.length > inSize) inSize = grow(3, Math.max(piece.length, 2 * inSize), 0);
+        outSize ||= grow(2, z.ZSTD_DStreamOutSize(), 0);
+        const [dctx, io, , input] = held as [number, number, number, number];
+        new Uint8Array(z.memory.buffer).set(piece, input);
+        const before = kept;
+        for (let used = 0; ; ) {
+          new Uint32Array(z.memory.buffer, io, 6).set([input, piece.length, used, held[2]!, outSize, kept]);
+          const status = z.ZSTD_decompressStream(dctx, io + 12, io);
+          if (status < 0) throw fail(status === -64 ? "LIMIT" : "CORRUPT", `zstd: error ${-status}`);
+          const s = new Uint32Array(z.memory.buffer, io, 6);
+          used = s[2]!;
+          kept = s[5]!;
+          if (kept < outSize && used === piece.length) return kept - before;
+          if (kept === outSize) outSize = grow(2, 2 * outSize, kept);
+        }
+      },
+      take(lend?: boolean): Uint8Array {
+        const out = new Uint8Array(z.memory.buffer, held[2], kept);
+        kept = 0;
+        return lend ? out : out.slice();
+      },
+    };
+    this.freed.register(stream, held);
+    return stream;
   }
 }
 

@@ -39,35 +39,66 @@ enum State {
   Skip,
 }
 
-/** A zstd decoder: `stream` makes one for a stream, which gives what each piece decodes to. */
+/**
+ * A zstd decoder: `stream` makes one for a stream. Its `decode` adds what a piece decodes to to the output it
+ * holds and returns how many bytes it added; `take` hands all it holds over, as one array of its own or, when
+ * `lend`, as a view the next call may overwrite. Neither keeps `piece`: the guard holds a block's start until
+ * its end (zstd's decoder would give a raw block's bytes as they come, fzstd not) in one buffer it reuses and
+ * passes views of it (fzstd keeps a piece under 18 bytes until more come: its adapter copies). The guard
+ * takes the output a block at a time through `decode`'s generator, or a whole input's through `decodeAll`,
+ * which checks its bound after each block (at most 128 KiB): an engine holds at most the bound and a block.
+ */
 export interface ZstdEngine {
-  stream(fail: ZstdFail): (piece: Uint8Array, final: boolean) => Uint8Array[];
+  stream(fail: ZstdFail): {
+    decode(piece: Uint8Array, final: boolean): number;
+    take(lend?: boolean): Uint8Array;
+  };
 }
 
 /** fzstd as a {@link ZstdEngine}; zstd's own (./zstd-wasm.ts) is the other. */
 const FZSTD: ZstdEngine = {
   stream(fail) {
     let out: Uint8Array[] = [];
-    const fzstd = new Decompress((chunk) => chunk.length > 0 && out.push(chunk));
-    return (piece, final) => {
-      try {
-        fzstd.push(piece, final);
-      } catch (error) {
-        const code = (error as ZstdError).code;
-        throw fail(code === UNEXPECTED_EOF ? "TRUNCATED" : "CORRUPT", `zstd: ${(error as Error).message}`);
-      }
-      const got = out;
-      out = [];
-      return got;
+    let held = 0;
+    const fzstd = new Decompress((chunk) => {
+      out.push(chunk);
+      held += chunk.length;
+    });
+    return {
+      decode(piece, final) {
+        const before = held;
+        try {
+          fzstd.push(piece.slice(), final);
+        } catch (error) {
+          const code = (error as ZstdError).code;
+          throw fail(code === UNEXPECTED_EOF ? "TRUNCATED" : "CORRUPT", `zstd: ${(error as Error).message}`);
+        }
+        return held - before;
+      },
+      take() {
+        let all = out[0]!;
+        if (out.length !== 1) {
+          all = new Uint8Array(held);
+          held = 0;
+          for (const chunk of out) {
+            all.set(chunk, held);
+            held += chunk.length;
+          }
+        }
+        out = [];
+        held = 0;
+        return all;
+      },
     };
   },
 };
 
 /** A streaming zstd decoder of one stream of frames, failing with the caller's errors. */
 export class ZstdDecoder {
-  private readonly decoder: (piece: Uint8Array, final: boolean) => Uint8Array[];
+  private readonly decoder: ReturnType<ZstdEngine["stream"]>;
   private held: Uint8Array = new Uint8Array(0);
   private heldLength = 0;
+  private output = 0;
   private state = State.FrameHeader;
   private readonly header = new Uint8Array(18);
   private headerLength = 0;
@@ -91,21 +122,46 @@ export class ZstdDecoder {
 
   /** The bytes the next piece of the stream decodes to, one block's output at a time. */
   *decode(input: Uint8Array): Generator<Uint8Array> {
-    let p = 0;
-    while (p < input.length) {
-      const { next, ends } = this.step(input, p);
-      const piece = input.subarray(p, next);
-      p = next;
-      // A block's start waits for its end (zstd's decoder would give a raw block's bytes as they come, fzstd not).
-      if (!ends) this.hold(piece);
-      else if (this.heldLength === 0) yield* this.push(piece, false);
-      else {
-        this.hold(piece);
-        const block = this.held.slice(0, this.heldLength);
-        this.heldLength = 0;
-        yield* this.push(block, false);
-      }
+    for (let p = 0; p < input.length; ) {
+      p = this.feed(input, p);
+      if (this.output > 0) yield this.take();
     }
+  }
+
+  /** All the next piece decodes to (own array, or when `lend` a view the next call overwrites); undefined past `max` bytes. */
+  decodeAll(input: Uint8Array, max: number, lend = false): Uint8Array | undefined {
+    for (let p = 0; p < input.length; ) {
+      p = this.feed(input, p);
+      if (this.output > max) return;
+    }
+    return this.take(lend);
+  }
+
+  /** Ends the stream: what the decoder still holds; a fault if the stream stops inside a frame. */
+  *end(): Generator<Uint8Array> {
+    if (this.state !== State.FrameHeader || this.headerLength !== 0)
+      throw this.fail("TRUNCATED", "the zstd stream ends inside a frame");
+    this.push(new Uint8Array(0), true);
+    if (this.output > 0) yield this.take();
+  }
+
+  private take(lend?: boolean): Uint8Array {
+    this.output = 0;
+    return this.decoder.take(lend);
+  }
+
+  // Feeds `input` from `p` to a block's end (or holds it); where it stopped.
+  private feed(input: Uint8Array, p: number): number {
+    const { next, ends } = this.step(input, p);
+    let piece = input.subarray(p, next);
+    if (!ends || this.heldLength > 0) {
+      this.hold(piece);
+      if (!ends) return next;
+      piece = this.held.subarray(0, this.heldLength);
+      this.heldLength = 0;
+    }
+    this.push(piece, false);
+    return next;
   }
 
   private hold(piece: Uint8Array): void {
@@ -119,17 +175,10 @@ export class ZstdDecoder {
     this.heldLength = n;
   }
 
-  /** Ends the stream: what the decoder still holds; a fault if the stream stops inside a frame. */
-  *end(): Generator<Uint8Array> {
-    if (this.state !== State.FrameHeader || this.headerLength !== 0)
-      throw this.fail("TRUNCATED", "the zstd stream ends inside a frame");
-    yield* this.push(new Uint8Array(0), true);
-  }
-
-  private push(piece: Uint8Array, final: boolean): Uint8Array[] {
-    const got = this.decoder(piece, final);
-    for (const chunk of got) this.frameOutput += chunk.length;
-    return got;
+  private push(piece: Uint8Array, final: boolean): void {
+    const n = this.decoder.decode(piece, final);
+    this.output += n;
+    this.frameOutput += n;
   }
 
   // Bytes of `input` from `p` to the end of the current block (or skippable frame), or to its end; `ends` when a block ended.

@@ -209,7 +209,10 @@ export class Splitter {
       sink.sample(bytes, bytes.byteOffset + at + HEADER, size - HEADER, misc, offset, this.decompressed);
       return;
     }
-    const body = bytes.subarray(at + HEADER, at + size);
+    const body =
+      sink !== undefined && this.decompressed
+        ? bytes.slice(at + HEADER, at + size)
+        : bytes.subarray(at + HEADER, at + size);
     const raw: RawRecord = { type, misc, size, offset, compressed: this.decompressed, body };
     if (sink !== undefined) sink.record(raw);
     else out.push(raw);
@@ -261,8 +264,8 @@ export class Splitter {
       this.inner = new Splitter(this.le, this.limits, true);
       if (this.sink !== undefined) this.inner.sendTo(this.sink);
     }
-    // A copy: fzstd keeps a block's start until its end arrives, and the caller may reuse its chunk.
-    this.inner.push(this.zstd.push(payload.slice(), offset), offset, out);
+    // A sink's records lend the decoder's output: sinks copy samples, emit the other bodies, the carry the rest.
+    this.inner.push(this.zstd.push(payload, offset, this.sink !== undefined), offset, out);
   }
 
   private u64(bytes: Uint8Array, at: number, offset: number, what: string): number {

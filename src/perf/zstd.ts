@@ -27,28 +27,12 @@ export class ZstdStream {
     );
   }
 
-  /** Decompresses the next piece of the stream (one record's payload at file `offset`); returns what it decodes to. */
-  push(input: Uint8Array, offset: number): Uint8Array {
+  /** Decompresses one record's payload at file `offset`: an array of its own, or when `lend` a view the next push overwrites. */
+  push(input: Uint8Array, offset: number, lend = false): Uint8Array {
     this.offset = offset;
-    const output: Uint8Array[] = [];
-    let bytes = 0;
-    for (const chunk of this.decoder.decode(input)) {
-      bytes += chunk.length;
-      if (bytes > this.maxOutput)
-        throw new PerfDataError(
-          "LIMIT",
-          offset,
-          `a compressed record expands past the limit of ${this.maxOutput} bytes`,
-        );
-      output.push(chunk);
-    }
-    if (output.length === 1) return output[0]!;
-    const out = new Uint8Array(bytes);
-    let at = 0;
-    for (const chunk of output) {
-      out.set(chunk, at);
-      at += chunk.length;
-    }
+    const out = this.decoder.decodeAll(input, this.maxOutput, lend);
+    if (out === undefined)
+      throw new PerfDataError("LIMIT", offset, `a compressed record expands past the limit of ${this.maxOutput} bytes`);
     return out;
   }
 }
