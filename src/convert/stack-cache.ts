@@ -2,7 +2,9 @@
  * Stacks already resolved, keyed by a sample's words as recorded (pid, cpumode, IP and call chain): a
  * sample with the same words, while no event has changed a space (the same generation) and no older than
  * any mapping or space its frames resolved through, resolves to the same stack, so it skips resolution.
- * Real profiles repeat their stacks; the cache is bounded and starts over when full.
+ * Real profiles repeat their stacks; the cache is bounded and starts over when full. A sample is first
+ * compared with the entry last found for its IP, chain length and three chain entries, and only hashed when
+ * that one differs.
  *
  * Key layout, in u32 words (a {@link SampleArena} record's, without its time and period):
  * ```
@@ -21,9 +23,29 @@ const INITIAL = 1 << 14;
 /** Key words before the call chain's: pid and misc, then IP and nr. */
 const KEY_HEAD = 2;
 
+/** Guesses: the entry last found for a sample's {@link guessOf} slot. */
+const GUESS_BITS = 12;
+
 function mix(h: number, v: number): number {
   h = Math.imul(h ^ v, 0x9e3779b1);
   return h ^ (h >>> 15);
+}
+
+/**
+ * The {@link StackCache} guess slot of the sample at `at` (its call chain `nr` frames): from its IP, nr and
+ * three chain entries' low words (the third, past a context marker and the IP, the middle and the last: deep
+ * chains perf cut at the same nr differ past their first frames).
+ */
+function guessOf(ints: Int32Array, at: number, nr: number): number {
+  const chain = at + HEADER_WORDS;
+  let h = Math.imul(ints[at + W.IP_LO]! ^ nr, 0x9e3779b1);
+  if (nr > 0) {
+    const third = ints[chain + 2 * Math.min(2, nr - 1)]!;
+    const middle = ints[chain + 2 * (nr >> 1)]!;
+    h = Math.imul(h ^ third ^ Math.imul(middle, 0x85ebca6b), 0x9e3779b1);
+    h = Math.imul(h ^ ints[chain + 2 * (nr - 1)]!, 0xc2b2ae35);
+  }
+  return h >>> (32 - GUESS_BITS);
 }
 
 /** `a < b` for times as (high, low) words. */
@@ -50,8 +72,15 @@ export class StackCache {
   #sinceHi = new Uint32Array(INITIAL);
   #sinceLo = new Uint32Array(INITIAL);
   #size = 0;
-  /** What the last {@link find} left for {@link remember}: the entry whose key matched (or -1), the key's hash and slot. */
-  readonly #last = new Int32Array(3);
+  /**
+   * The entry last found or added for a sample's {@link guessOf} slot: a sample whose whole key matches that
+   * entry's is found by one pass over its words, not a hash and a compare (real profiles repeat a stack at
+   * the same IP). Entries below the size hold their current keys, so a guess is tried only there: a clear
+   * leaves the guesses as they were.
+   */
+  readonly #guesses = new Int32Array(1 << GUESS_BITS).fill(-1);
+  /** What the last {@link find} left for {@link remember}: the entry whose key matched (or -1), the key's hash, slot and guess. */
+  readonly #last = new Int32Array(4);
 
   /** @param maxEntries most stacks held; @param maxWords most key words held */
   constructor(maxEntries = 1 << 16, maxWords = 1 << 22) {
@@ -70,8 +99,14 @@ export class StackCache {
    */
   find(ints: Int32Array, at: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
     const nr = ints[at + W.NR]!;
-    let h = mix(mix(0x2545f491, ints[at + W.PID]!), ints[at + W.MISC]!);
     const end = at + HEADER_WORDS + 2 * nr;
+    const g = guessOf(ints, at, nr);
+    const guess = this.#guesses[g]!;
+    if (guess >= 0 && guess < this.#size && this.#same(guess, ints, at, end)) {
+      this.#last[0] = guess;
+      return this.#hit(guess, generation, timeHi, timeLo, frames);
+    }
+    let h = mix(mix(0x2545f491, ints[at + W.PID]!), ints[at + W.MISC]!);
     // mix() by hand: a call per word costs more than the word until the optimising compiler inlines it.
     for (let i = at + W.IP_LO; i < end; i++) {
       h = Math.imul(h ^ ints[i]!, 0x9e3779b1);
@@ -93,9 +128,16 @@ export class StackCache {
       i = (i + 1) & mask;
     }
     last[2] = i;
+    last[3] = g;
     const e = last[0]!;
-    if (e < 0 || this.#generations[e] !== generation || before(timeHi, timeLo, this.#sinceHi[e]!, this.#sinceLo[e]!))
-      return -1;
+    if (e < 0) return -1;
+    this.#guesses[g] = e;
+    return this.#hit(e, generation, timeHi, timeLo, frames);
+  }
+
+  /** {@link find}'s answer for entry `e`, whose key the sample's matched. */
+  #hit(e: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
+    if (this.#generations[e] !== generation || before(timeHi, timeLo, this.#sinceHi[e]!, this.#sinceLo[e]!)) return -1;
     frames[0] = this.#frames[e]!;
     frames[1] = this.#failed[e]!;
     frames[2] = this.#codes[e]!;
@@ -148,6 +190,7 @@ export class StackCache {
       this.#starts[e + 1] = this.#keyLength;
       this.#hashes[e] = this.#last[1]!;
       this.#slots[this.#last[2]!] = e;
+      this.#guesses[this.#last[3]!] = e;
     }
     this.#stacks[e] = stack;
     this.#frames[e] = frames;
