@@ -150,7 +150,11 @@ export class StackCache {
     if (this.#starts[e + 1]! - k !== KEY_HEAD + end - (at + W.IP_LO)) return false;
     if (keys[k] !== w[at + W.PID] || keys[k + 1] !== w[at + W.MISC]) return false;
     k += KEY_HEAD;
-    for (let i = at + W.IP_LO; i < end; i++, k++) if (keys[k] !== w[i]) return false;
+    if (keys[k] !== w[at + W.IP_LO] || keys[k + 1] !== w[at + W.IP_HI]) return false;
+    // nr is equal as the lengths are; the chain a frame (two words) a step.
+    k += HEADER_WORDS - W.IP_LO;
+    for (let i = at + HEADER_WORDS; i < end; i += 2, k += 2)
+      if (keys[k] !== w[i] || keys[k + 1] !== w[i + 1]) return false;
     return true;
   }
 
