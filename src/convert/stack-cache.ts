@@ -3,8 +3,7 @@
  * sample with the same words, while no event has changed a space (the same generation) and no older than
  * any mapping or space its frames resolved through, resolves to the same stack, so it skips resolution.
  * Real profiles repeat their stacks; the cache is bounded and starts over when full. A sample is first
- * compared with the entry last found for its IP, chain length and three chain entries, and only hashed when
- * that one differs.
+ * compared with the entry last found for its IP, nr and three chain words: one pass, not a hash and a compare.
  *
  * Key layout, in u32 words (a {@link SampleArena} record's, without its time and period):
  * ```
@@ -23,7 +22,7 @@ const INITIAL = 1 << 14;
 /** Key words before the call chain's: pid and misc, then IP and nr. */
 const KEY_HEAD = 2;
 
-/** Guesses: the entry last found for a sample's {@link guessOf} slot. */
+/** Guess slots, as bits ({@link guessOf}). */
 const GUESS_BITS = 12;
 
 function mix(h: number, v: number): number {
@@ -31,11 +30,7 @@ function mix(h: number, v: number): number {
   return h ^ (h >>> 15);
 }
 
-/**
- * The {@link StackCache} guess slot of the sample at `at` (its call chain `nr` frames): from its IP, nr and
- * three chain entries' low words (the third, past a context marker and the IP, the middle and the last: deep
- * chains perf cut at the same nr differ past their first frames).
- */
+/** A sample's guess slot: its IP, nr and the third, middle and last chain entries' low words (deep chains cut at one nr differ inside). */
 function guessOf(ints: Int32Array, at: number, nr: number): number {
   const chain = at + HEADER_WORDS;
   let h = Math.imul(ints[at + W.IP_LO]! ^ nr, 0x9e3779b1);
@@ -72,12 +67,7 @@ export class StackCache {
   #sinceHi = new Uint32Array(INITIAL);
   #sinceLo = new Uint32Array(INITIAL);
   #size = 0;
-  /**
-   * The entry last found or added for a sample's {@link guessOf} slot: a sample whose whole key matches that
-   * entry's is found by one pass over its words, not a hash and a compare (real profiles repeat a stack at
-   * the same IP). Entries below the size hold their current keys, so a guess is tried only there: a clear
-   * leaves the guesses as they were.
-   */
+  /** The entry last found or added in each {@link guessOf} slot (tried below the size only: a clear leaves them). */
   readonly #guesses = new Int32Array(1 << GUESS_BITS).fill(-1);
   /** What the last {@link find} left for {@link remember}: the entry whose key matched (or -1), the key's hash, slot and guess. */
   readonly #last = new Int32Array(4);
@@ -100,44 +90,31 @@ export class StackCache {
   find(ints: Int32Array, at: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
     const nr = ints[at + W.NR]!;
     const end = at + HEADER_WORDS + 2 * nr;
-    const g = guessOf(ints, at, nr);
-    const guess = this.#guesses[g]!;
-    if (guess >= 0 && guess < this.#size && this.#same(guess, ints, at, end)) {
-      this.#last[0] = guess;
-      return this.#hit(guess, generation, timeHi, timeLo, frames);
-    }
-    let h = mix(mix(0x2545f491, ints[at + W.PID]!), ints[at + W.MISC]!);
-    // mix() by hand: a call per word costs more than the word until the optimising compiler inlines it.
-    for (let i = at + W.IP_LO; i < end; i++) {
-      h = Math.imul(h ^ ints[i]!, 0x9e3779b1);
-      h ^= h >>> 15;
-    }
-    const slots = this.#slots;
-    const mask = slots.length - 1;
-    let i = h & mask;
     const last = this.#last;
-    last[0] = -1;
-    last[1] = h;
-    for (;;) {
-      const e = slots[i]!;
-      if (e < 0) break;
-      if (this.#hashes[e] === h && this.#same(e, ints, at, end)) {
-        last[0] = e;
-        break;
+    const g = guessOf(ints, at, nr);
+    let e = this.#guesses[g]!;
+    if (e < 0 || e >= this.#size || !this.#same(e, ints, at, end)) {
+      let h = mix(mix(0x2545f491, ints[at + W.PID]!), ints[at + W.MISC]!);
+      // mix() by hand: a call per word costs more than the word until the optimising compiler inlines it.
+      for (let i = at + W.IP_LO; i < end; i++) {
+        h = Math.imul(h ^ ints[i]!, 0x9e3779b1);
+        h ^= h >>> 15;
       }
-      i = (i + 1) & mask;
+      const slots = this.#slots;
+      const mask = slots.length - 1;
+      let i = h & mask;
+      for (e = slots[i]!; e >= 0; e = slots[i]!) {
+        if (this.#hashes[e] === h && this.#same(e, ints, at, end)) break;
+        i = (i + 1) & mask;
+      }
+      last[1] = h;
+      last[2] = i;
+      last[3] = g;
+      if (e >= 0) this.#guesses[g] = e;
     }
-    last[2] = i;
-    last[3] = g;
-    const e = last[0]!;
-    if (e < 0) return -1;
-    this.#guesses[g] = e;
-    return this.#hit(e, generation, timeHi, timeLo, frames);
-  }
-
-  /** {@link find}'s answer for entry `e`, whose key the sample's matched. */
-  #hit(e: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
-    if (this.#generations[e] !== generation || before(timeHi, timeLo, this.#sinceHi[e]!, this.#sinceLo[e]!)) return -1;
+    last[0] = e;
+    if (e < 0 || this.#generations[e] !== generation || before(timeHi, timeLo, this.#sinceHi[e]!, this.#sinceLo[e]!))
+      return -1;
     frames[0] = this.#frames[e]!;
     frames[1] = this.#failed[e]!;
     frames[2] = this.#codes[e]!;
@@ -151,7 +128,7 @@ export class StackCache {
     if (keys[k] !== w[at + W.PID] || keys[k + 1] !== w[at + W.MISC]) return false;
     k += KEY_HEAD;
     if (keys[k] !== w[at + W.IP_LO] || keys[k + 1] !== w[at + W.IP_HI]) return false;
-    // nr is equal as the lengths are; the chain a frame (two words) a step.
+    // nr is equal as the lengths are; the chain a frame a step.
     k += HEADER_WORDS - W.IP_LO;
     for (let i = at + HEADER_WORDS; i < end; i += 2, k += 2)
       if (keys[k] !== w[i] || keys[k + 1] !== w[i + 1]) return false;
