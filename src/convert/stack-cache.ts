@@ -2,7 +2,8 @@
  * Stacks already resolved, keyed by a sample's words as recorded (pid, cpumode, IP and call chain): a
  * sample with the same words, while no event has changed a space (the same generation) and no older than
  * any mapping or space its frames resolved through, resolves to the same stack, so it skips resolution.
- * Real profiles repeat their stacks; the cache is bounded and starts over when full.
+ * Real profiles repeat their stacks; the cache is bounded and starts over when full. A sample is first
+ * compared with the entry last found for its IP, nr and three chain words: one pass, not a hash and a compare.
  *
  * Key layout, in u32 words (a {@link SampleArena} record's, without its time and period):
  * ```
@@ -21,9 +22,25 @@ const INITIAL = 1 << 14;
 /** Key words before the call chain's: pid and misc, then IP and nr. */
 const KEY_HEAD = 2;
 
+/** Guess slots, as bits ({@link guessOf}). */
+const GUESS_BITS = 12;
+
 function mix(h: number, v: number): number {
   h = Math.imul(h ^ v, 0x9e3779b1);
   return h ^ (h >>> 15);
+}
+
+/** A sample's guess slot: its IP, nr and the third, middle and last chain entries' low words (deep chains cut at one nr differ inside). */
+function guessOf(ints: Int32Array, at: number, nr: number): number {
+  const chain = at + HEADER_WORDS;
+  let h = Math.imul(ints[at + W.IP_LO]! ^ nr, 0x9e3779b1);
+  if (nr > 0) {
+    const third = ints[chain + 2 * Math.min(2, nr - 1)]!;
+    const middle = ints[chain + 2 * (nr >> 1)]!;
+    h = Math.imul(h ^ third ^ Math.imul(middle, 0x85ebca6b), 0x9e3779b1);
+    h = Math.imul(h ^ ints[chain + 2 * (nr - 1)]!, 0xc2b2ae35);
+  }
+  return h >>> (32 - GUESS_BITS);
 }
 
 /** `a < b` for times as (high, low) words. */
@@ -50,8 +67,10 @@ export class StackCache {
   #sinceHi = new Uint32Array(INITIAL);
   #sinceLo = new Uint32Array(INITIAL);
   #size = 0;
-  /** What the last {@link find} left for {@link remember}: the entry whose key matched (or -1), the key's hash and slot. */
-  readonly #last = new Int32Array(3);
+  /** The entry last found or added in each {@link guessOf} slot (tried below the size only: a clear leaves them). */
+  readonly #guesses = new Int32Array(1 << GUESS_BITS).fill(-1);
+  /** What the last {@link find} left for {@link remember}: the entry whose key matched (or -1), the key's hash, slot and guess. */
+  readonly #last = new Int32Array(4);
 
   /** @param maxEntries most stacks held; @param maxWords most key words held */
   constructor(maxEntries = 1 << 16, maxWords = 1 << 22) {
@@ -70,30 +89,30 @@ export class StackCache {
    */
   find(ints: Int32Array, at: number, generation: number, timeHi: number, timeLo: number, frames: Int32Array): number {
     const nr = ints[at + W.NR]!;
-    let h = mix(mix(0x2545f491, ints[at + W.PID]!), ints[at + W.MISC]!);
     const end = at + HEADER_WORDS + 2 * nr;
-    // mix() by hand: a call per word costs more than the word until the optimising compiler inlines it.
-    for (let i = at + W.IP_LO; i < end; i++) {
-      h = Math.imul(h ^ ints[i]!, 0x9e3779b1);
-      h ^= h >>> 15;
-    }
-    const slots = this.#slots;
-    const mask = slots.length - 1;
-    let i = h & mask;
     const last = this.#last;
-    last[0] = -1;
-    last[1] = h;
-    for (;;) {
-      const e = slots[i]!;
-      if (e < 0) break;
-      if (this.#hashes[e] === h && this.#same(e, ints, at, end)) {
-        last[0] = e;
-        break;
+    const g = guessOf(ints, at, nr);
+    let e = this.#guesses[g]!;
+    if (e < 0 || e >= this.#size || !this.#same(e, ints, at, end)) {
+      let h = mix(mix(0x2545f491, ints[at + W.PID]!), ints[at + W.MISC]!);
+      // mix() by hand: a call per word costs more than the word until the optimising compiler inlines it.
+      for (let i = at + W.IP_LO; i < end; i++) {
+        h = Math.imul(h ^ ints[i]!, 0x9e3779b1);
+        h ^= h >>> 15;
       }
-      i = (i + 1) & mask;
+      const slots = this.#slots;
+      const mask = slots.length - 1;
+      let i = h & mask;
+      for (e = slots[i]!; e >= 0; e = slots[i]!) {
+        if (this.#hashes[e] === h && this.#same(e, ints, at, end)) break;
+        i = (i + 1) & mask;
+      }
+      last[1] = h;
+      last[2] = i;
+      last[3] = g;
+      if (e >= 0) this.#guesses[g] = e;
     }
-    last[2] = i;
-    const e = last[0]!;
+    last[0] = e;
     if (e < 0 || this.#generations[e] !== generation || before(timeHi, timeLo, this.#sinceHi[e]!, this.#sinceLo[e]!))
       return -1;
     frames[0] = this.#frames[e]!;
@@ -108,7 +127,11 @@ export class StackCache {
     if (this.#starts[e + 1]! - k !== KEY_HEAD + end - (at + W.IP_LO)) return false;
     if (keys[k] !== w[at + W.PID] || keys[k + 1] !== w[at + W.MISC]) return false;
     k += KEY_HEAD;
-    for (let i = at + W.IP_LO; i < end; i++, k++) if (keys[k] !== w[i]) return false;
+    if (keys[k] !== w[at + W.IP_LO] || keys[k + 1] !== w[at + W.IP_HI]) return false;
+    // nr is equal as the lengths are; the chain a frame a step.
+    k += HEADER_WORDS - W.IP_LO;
+    for (let i = at + HEADER_WORDS; i < end; i += 2, k += 2)
+      if (keys[k] !== w[i] || keys[k + 1] !== w[i + 1]) return false;
     return true;
   }
 
@@ -148,6 +171,7 @@ export class StackCache {
       this.#starts[e + 1] = this.#keyLength;
       this.#hashes[e] = this.#last[1]!;
       this.#slots[this.#last[2]!] = e;
+      this.#guesses[this.#last[3]!] = e;
     }
     this.#stacks[e] = stack;
     this.#frames[e] = frames;
