@@ -73,7 +73,8 @@ export function formatCensus(c: Census): string {
           [
             "processes scanned",
             n(c.processes.scanned),
-            `of ${n(c.processes.listed)}: ${n(c.processes.withoutMappings)} without mappings, ${n(c.processes.exited)} exited, ${n(c.processes.denied)} denied`,
+            `of ${n(c.processes.listed)}: ${n(c.processes.withoutMappings)} without mappings, ${n(c.processes.exited)} exited, ${n(c.processes.denied)} denied` +
+              (c.processes.changing > 0 ? `, ${n(c.processes.changing)} changing their mappings while read` : ""),
           ],
           ["mappings", n(c.mappings.total), `${n(c.mappings.anonymous)} anonymous, ${n(c.mappings.pseudo)} [named]`],
           ["file mappings", n(c.mappings.file), `${n(c.mappings.executableFile)} executable`],

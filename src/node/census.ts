@@ -10,7 +10,7 @@ import { BUILD_ID_MAX } from "../layout.js";
 import { type BreakEven, breakEven, type DesignCost, designCosts, type Population } from "../model/index.js";
 import { errorCode, isDenied, isGone } from "./errno.js";
 import { type FileIdentity, formatIdentity } from "./identity.js";
-import { type Mapping, mappingIdentity, readMaps } from "./procfs/maps.js";
+import { type Mapping, MapsParseError, mappingIdentity, readMaps } from "./procfs/maps.js";
 import { BuildIdResolver, type ResolverStats } from "./resolver/resolver.js";
 import { readRegularFile } from "./safe-open.js";
 
@@ -72,6 +72,12 @@ export interface ProcessCounts {
   exited: number;
   /** Maps not readable (permission). */
   denied: number;
+  /**
+   * Maps that did not parse in {@link MAPS_TRIES} reads: a process mapping and unmapping while the kernel
+   * printed them (a read tears between the file's pages: a range then starts inside the one above), or not
+   * the kernel's text.
+   */
+  changing: number;
   /** The PIDs whose maps were read, ascending. */
   pids: number[];
 }
@@ -227,6 +233,21 @@ async function kernelCounts(procRoot: string): Promise<KernelCounts> {
   };
 }
 
+/** Reads of one process's maps before the census counts it as changing. */
+export const MAPS_TRIES = 4;
+
+/** A process's mappings, read again while a read tears (undefined: every one of {@link MAPS_TRIES} did). */
+async function readSettledMaps(pid: number, procRoot: string): Promise<Mapping[] | undefined> {
+  for (let tries = 0; tries < MAPS_TRIES; tries++) {
+    try {
+      return await readMaps(pid, procRoot);
+    } catch (error) {
+      if (!(error instanceof MapsParseError)) throw error;
+    }
+  }
+  return undefined;
+}
+
 /**
  * The PIDs the procfs at `procRoot` lists, sorted.
  * @throws ProcUnavailableError when there is no procfs there: nothing to list, or no process listed.
@@ -280,21 +301,26 @@ export async function takeCensus(options: CensusOptions = {}): Promise<Census> {
     withoutMappings: 0,
     exited: 0,
     denied: 0,
+    changing: 0,
     pids: [],
   };
   const mappings: MappingCounts = { total: 0, file: 0, executableFile: 0, pseudo: 0, anonymous: 0 };
   const mapped = new Map<string, MappedFile>();
   const executableStarts = new Map<number, bigint[]>();
   for (const pid of listed) {
-    let maps: Mapping[];
+    let maps: Mapping[] | undefined;
     const seenAt = Date.now();
     try {
-      maps = await readMaps(pid, procRoot);
+      maps = await readSettledMaps(pid, procRoot);
     } catch (error) {
       const code = errorCode(error);
       if (isGone(code)) processes.exited++;
       else if (isDenied(code)) processes.denied++;
       else throw error;
+      continue;
+    }
+    if (maps === undefined) {
+      processes.changing++;
       continue;
     }
     processes.scanned++;

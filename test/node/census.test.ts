@@ -227,7 +227,7 @@ describe("the command line", () => {
       ["release", "fileNr", "filpSlab", "inodeNr", "inodeSlabs", "inodeSlabObjects"].sort(),
     );
     expect(Object.keys(c.processes).sort()).toEqual(
-      ["listed", "scanned", "withoutMappings", "exited", "denied", "pids"].sort(),
+      ["listed", "scanned", "withoutMappings", "exited", "denied", "changing", "pids"].sort(),
     );
     expect(Object.keys(c.files).sort()).toEqual(
       [

@@ -12,6 +12,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -154,6 +155,24 @@ describe("a fake procfs whose maps is a FIFO", () => {
     expect(error).toBeInstanceOf(NotRegularFileError);
     expect(error.message).toBe(`${maps} is a FIFO, not a regular file`);
   });
+});
+
+test("the census counts a process whose maps never parse (a read torn by its changing mappings) and goes on", async () => {
+  // Two ranges where the second starts inside the first: what a read of a process that mapped between the
+  // kernel's pages of its maps gives, every time here. The other process's maps are real.
+  const root = join(dir, "proc-torn");
+  const pid = 4243;
+  mkdirSync(join(root, String(pid)), { recursive: true });
+  mkdirSync(join(root, "sys/fs"), { recursive: true });
+  writeFileSync(join(root, "sys/fs/file-nr"), "1000\t0\t9000\n");
+  writeFileSync(
+    join(root, String(pid), "maps"),
+    "7fac4c000000-7fac4c100000 rw-p 00000000 00:00 0 \n7fac4c000000-7fac4c057000 rw-p 00000000 00:00 0 \n",
+  );
+  mkdirSync(join(root, String(process.pid)));
+  writeFileSync(join(root, String(process.pid), "maps"), readFileSync(`/proc/${process.pid}/maps`));
+  const census = await takeCensus({ procRoot: root, pids: [pid, process.pid] });
+  expect(census.processes).toMatchObject({ listed: 2, scanned: 1, changing: 1, pids: [process.pid] });
 });
 
 test("a regular file still resolves after all this", async () => {
