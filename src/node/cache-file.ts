@@ -185,9 +185,14 @@ export function* replaceFile(path: string, bytes: Uint8Array): Steps<void> {
   const old = lstatOrUndefined(target);
   if (old !== undefined && !old.isFile()) throw new NotRegularFileError(path, fileKind(old));
   const folder = dirname(target);
-  const temporary = join(folder, fitName(`.${basename(target)}`, `.${process.pid}-${temporaries++}.tmp`));
+  let temporary: string;
+  let fd: number;
   try {
-    const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+    [temporary, fd] = openTemporary(folder, basename(target));
+  } catch (error) {
+    throw new PathError(path, error);
+  }
+  try {
     try {
       if (old !== undefined) keepOwnerAndMode(fd, old);
       for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
@@ -212,6 +217,24 @@ export function* replaceFile(path: string, bytes: Uint8Array): Steps<void> {
     }
   } catch (error) {
     throw new PathError(folder, error);
+  }
+}
+
+/** Temporaries tried before a save gives up on EEXIST. */
+const TEMPORARY_TRIES = 100;
+
+/**
+ * Creates a new temporary in `folder` for `name`: one a killed process with this PID left behind is passed
+ * over, never removed (a process in another PID namespace may be writing it).
+ */
+function openTemporary(folder: string, name: string): [string, number] {
+  for (let tries = 1; ; tries++) {
+    const temporary = join(folder, fitName(`.${name}`, `.${process.pid}-${temporaries++}.tmp`));
+    try {
+      return [temporary, openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644)];
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || tries === TEMPORARY_TRIES) throw error;
+    }
   }
 }
 

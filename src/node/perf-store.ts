@@ -134,9 +134,19 @@ function basenameFor(path: string): string {
 
 let temporaries = 0;
 
-// Unique per process and per call; starts with a dot, so neither perf's listing nor ours reads it.
-function temporaryPath(path: string): string {
-  return join(dirname(path), `.${process.pid}-${temporaries++}.tmp`);
+/**
+ * Creates a new temporary beside `path`, named per process and per call, starting with a dot so that neither
+ * perf's listing nor ours reads it; one a killed process with this PID left behind is passed over, never removed.
+ */
+async function openTemporary(path: string, mode: number): Promise<[string, FileHandle]> {
+  for (let tries = 1; ; tries++) {
+    const temporary = join(dirname(path), `.${process.pid}-${temporaries++}.tmp`);
+    try {
+      return [temporary, await open(temporary, "wx+", mode)];
+    } catch (error) {
+      if (errno(error) !== "EEXIST" || tries === 100) throw error;
+    }
+  }
 }
 
 function errno(error: unknown): string | undefined {
@@ -226,11 +236,10 @@ async function sameBytes(source: Source, copy: FileHandle, size: number): Promis
  * file, checked against what was verified (see the module comment), fsynced and renamed.
  */
 async function copyFrom(source: Source, dest: string, hooks: PerfStoreAddOptions["testHooks"]): Promise<void> {
-  const temporary = temporaryPath(dest);
   const before = source.stat;
   const size = Number(before.size);
+  const [temporary, out] = await openTemporary(dest, Number(before.mode & 0o777n));
   try {
-    const out = await open(temporary, "wx+", Number(before.mode & 0o777n));
     try {
       const buffer = new Uint8Array(COPY_CHUNK);
       for (let at = 0; at < size; ) {

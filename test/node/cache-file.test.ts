@@ -19,7 +19,8 @@ import {
 } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { BuildIdCache } from "../../src/index.js";
 import {
@@ -237,6 +238,28 @@ describe("a file that could not be read or understood is never overwritten unles
     expect(run.stderr).toContain(`cannot use cache file ${path}: ${path}: EACCES`);
     expect(readFileSync(path)).toEqual(bytes);
   });
+});
+
+test("a temporary a killed process with the same PID left behind is passed over, and left as it was", () => {
+  // A fresh process (its counter of temporaries at 0) plays the new holder of the PID: the temporaries
+  // it would name first already exist, as after a saver with that PID was killed mid-save.
+  const folder = fresh("stale");
+  const target = join(folder, "cache.snap");
+  const module = pathToFileURL(resolve(import.meta.dirname, "../../src/node/cache-file.ts")).href;
+  const script = `
+    import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+    import { replaceFileSync } from ${JSON.stringify(module)};
+    const folder = ${JSON.stringify(folder)};
+    for (let n = 0; n < 5; n++) writeFileSync(folder + "/.cache.snap." + process.pid + "-" + n + ".tmp", "stale");
+    replaceFileSync(${JSON.stringify(target)}, new TextEncoder().encode("new"));
+    const stale = readdirSync(folder).filter((name) => name.endsWith(".tmp"));
+    console.log(JSON.stringify({ saved: readFileSync(${JSON.stringify(target)}, "utf8"), stale: stale.map((name) => readFileSync(folder + "/" + name, "utf8")) }));
+  `;
+  const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: resolve(import.meta.dirname, "../.."),
+    encoding: "utf8",
+  });
+  expect(JSON.parse(out)).toEqual({ saved: "new", stale: Array(5).fill("stale") });
 });
 
 test("a 245-character file name works: temporary names fit in NAME_MAX", async () => {
