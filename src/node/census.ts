@@ -73,7 +73,7 @@ export interface ProcessCounts {
   /** Maps not readable (permission). */
   denied: number;
   /**
-   * Maps that did not parse in {@link MAPS_TRIES} reads: a process mapping and unmapping while the kernel
+   * Maps that did not parse in 4 reads: a process mapping and unmapping while the kernel
    * printed them (a read tears between the file's pages: a range then starts inside the one above), or not
    * the kernel's text.
    */
