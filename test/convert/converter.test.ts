@@ -165,63 +165,6 @@ describe("a sample meets the mapping of its time", () => {
     expect(lines.map((l) => l.name)).toEqual(["/lib/a.so", "/lib/b.so"]);
   });
 
-  test("buildid-list --with-hits marks exactly the files the converter counts samples in, on random streams of neighbouring maps, execs, exits and records out of time order", async () => {
-    // -H reads samples its own way (pid, time, IP from the bytes, a cache per pid and 64 KiB of addresses);
-    // the converter's windows and frame resolution are the reference. Pages 0x400000-0x403000 share a
-    // 64 KiB region; each inode has its own path, so a dso is a file.
-    const seed = seedFrom("HITS_SEED", "buildid-list -H against the converter");
-    const event = fc.oneof(
-      { arbitrary: fc.constant({ kind: "round" as const }), weight: 2 },
-      {
-        arbitrary: fc.record({
-          kind: fc.constantFrom("exit" as const, "exec" as const),
-          pid: fc.constantFrom(7, 8),
-          time: fc.integer({ min: 1, max: 60 }),
-        }),
-        weight: 1,
-      },
-      {
-        arbitrary: fc.record({
-          kind: fc.constant("mmap" as const),
-          pid: fc.constantFrom(7, 8),
-          page: fc.integer({ min: 0, max: 2 }),
-          ino: fc.integer({ min: 1, max: 4 }),
-          time: fc.integer({ min: 1, max: 60 }),
-        }),
-        weight: 3,
-      },
-      {
-        arbitrary: fc.record({
-          kind: fc.constant("sample" as const),
-          pid: fc.constantFrom(7, 8),
-          page: fc.integer({ min: 0, max: 3 }),
-          time: fc.integer({ min: 1, max: 60 }),
-        }),
-        weight: 8,
-      },
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.array(event, { minLength: 4, maxLength: 40 }), async (events) => {
-        const records = events.map((e) => {
-          if (e.kind === "round") return round();
-          const time = BigInt(e.time);
-          if (!("page" in e))
-            return e.kind === "exec"
-              ? record(3, [...le(4, e.pid, e.pid), ...text("new"), ...trailer(e.pid, time)], 1 << 13)
-              : record(4, [...le(4, e.pid, e.pid, e.pid, e.pid), ...le(8, time), ...trailer(e.pid, time)]);
-          const at = 0x400000n + 0x1000n * BigInt(e.page);
-          if (e.kind === "mmap") return mmap(e.pid, at, 0x1000n, 0n, { ino: e.ino }, `/lib/${e.ino}.so`, time);
-          return sample(e.pid, time, [USER_MARK, at + 0x10n]);
-        });
-        const stream = pipeStream(ATTR, ...records, round());
-        const counted = (await convertPerfData(stream)).summary.files.filter((f) => f.samples > 0).map((f) => f.path);
-        const { lines } = await listBuildIds(stream, { withHits: true });
-        expect(lines.map((l) => l.name).sort()).toEqual(counted.sort());
-      }),
-      { seed, numRuns: 300 },
-    );
-  });
-
   test("buildid-list --with-hits: a sample arriving after its round, from before an exec, hits the old program's file, as the converter counts it", async () => {
     const exec = (time: bigint) => record(3, [...le(4, 7, 7), ...text("new"), ...trailer(7, time)], 1 << 13);
     const ip = [USER_MARK, 0x400010n];
