@@ -4,7 +4,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { registerAdd } from "../../src/node/commands/add.js";
@@ -119,6 +120,32 @@ describe("add, then perf lists it", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("a copy passes over temporaries a killed process with the same PID left behind, and leaves them as they were", () => {
+    // A fresh process (its counter of temporaries at 0) plays the new holder of the PID: the temporaries
+    // it would name first already exist in the ID's folder, as after an add with that PID was killed mid-copy.
+    const dir = stores();
+    const idDir = join(dir, files.sha1!, readelfBuildId(files.sha1!)!);
+    const module = pathToFileURL(resolve(import.meta.dirname, "../../src/node/perf-store.ts")).href;
+    const script = `
+      import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+      import { addToPerfStore } from ${JSON.stringify(module)};
+      const idDir = ${JSON.stringify(idDir)};
+      mkdirSync(idDir, { recursive: true });
+      for (let n = 0; n < 5; n++) writeFileSync(idDir + "/." + process.pid + "-" + n + ".tmp", "stale");
+      const { method, elf } = await addToPerfStore(${JSON.stringify(files.sha1)}, { dir: ${JSON.stringify(dir)}, testHooks: { copy: true } });
+      const stale = readdirSync(idDir).filter((name) => name.endsWith(".tmp"));
+      console.log(JSON.stringify({ method, elf, stale: stale.map((name) => readFileSync(idDir + "/" + name, "utf8")) }));
+    `;
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: resolve(import.meta.dirname, "../.."),
+      encoding: "utf8",
+    });
+    const { method, elf, stale } = JSON.parse(out);
+    expect({ method, stale }).toEqual({ method: "copy", stale: Array(5).fill("stale") });
+    expect(execFileSync("cmp", [elf, files.sha1!]).length).toBe(0);
+    expect(perfList(dir)).toEqual([`${readelfBuildId(files.sha1!)} ${files.sha1}`]);
   });
 
   test("a separate debug file with the same ID is stored as DIR/PATH/ID/debug, as perf stores it", async () => {
