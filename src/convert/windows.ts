@@ -242,6 +242,7 @@ export class RoundWindows {
       this.#sink.event(q.record);
     }
     ready += this.#deliverSamples(limitHi, limitLo, Number.POSITIVE_INFINITY);
+    this.#keep();
     if (dueEvents.length > 0 || ready > 0) {
       this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
       this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
@@ -253,9 +254,15 @@ export class RoundWindows {
   #deliverSamples(limitHi: number, limitLo: number, limitSeq: number): number {
     const arena = this.#arena;
     const n = partition(arena.words, this.#starts, this.#seqs, this.#due, this.#queued, limitHi, limitLo, limitSeq);
-    const kept = this.#queued - n;
-    this.#queued = kept;
+    this.#queued -= n;
     if (n > 0) this.#sink.samples(arena, this.#due, n);
+    return n;
+  }
+
+  /** Drops the delivered samples from the arena once a flush (once an event, it read the queue once an event). */
+  #keep(): void {
+    const arena = this.#arena;
+    const kept = this.#queued;
     if (this.#pending < 0) arena.keep(this.#starts, kept);
     else {
       // The sample whose queueing forced this (half) flush is in the arena, after the kept ones: it stays, maybe moved.
@@ -263,7 +270,6 @@ export class RoundWindows {
       arena.keep(this.#starts, kept + 1);
       this.#pending = this.#starts[kept]!;
     }
-    return n;
   }
 }
 
