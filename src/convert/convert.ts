@@ -128,6 +128,8 @@ export interface PerfConversion {
 }
 
 const RECORD_LOST_SAMPLES = 13;
+/** Samples {@link PerfConverter}'s #addRun takes a call. */
+const RUN = 256;
 
 function eventName(attr: PerfEventAttr): string {
   if (attr.type === 1) return ["cpu-clock", "task-clock"][Number(attr.config)] ?? `software/${attr.config}`;
@@ -195,11 +197,15 @@ export class PerfConverter {
   }
 
   #add(arena: SampleArena, starts: Int32Array, count: number): void {
-    const w = arena.words;
-    const ints = arena.ints;
+    // In runs: the optimising compiler then compiles #addRun once, for its calls, not also mid-loop (OSR) for a round's long run.
+    for (let from = 0; from < count; from += RUN)
+      this.#addRun(arena.words, arena.ints, starts, from, Math.min(count, from + RUN));
+  }
+
+  #addRun(w: Uint32Array, ints: Int32Array, starts: Int32Array, from: number, to: number): void {
     const agg = this.#samples;
     const span = this.#span;
-    for (let k = 0; k < count; k++) {
+    for (let k = from; k < to; k++) {
       const at = starts[k]!;
       if (w[at + W.MISC]! & HAS_TIME) {
         const hi = w[at + W.TIME_HI]!;

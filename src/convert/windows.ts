@@ -32,6 +32,8 @@ export const MAX_QUEUED = 250_000;
 export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const TWO_32 = 4294967296;
 const ALL = 0xffffffff;
+/** Queued samples {@link partition} takes a call. */
+const RUN = 256;
 /** Samples to start with (growth met in optimized code deoptimizes it). */
 const INITIAL_SAMPLES = 1 << 16;
 
@@ -253,7 +255,12 @@ export class RoundWindows {
   /** Keeps the samples after (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, and delivers the rest in one call; returns how many it delivered. */
   #deliverSamples(limitHi: number, limitLo: number, limitSeq: number): number {
     const arena = this.#arena;
-    const n = partition(arena.words, this.#starts, this.#seqs, this.#due, this.#queued, limitHi, limitLo, limitSeq);
+    let n = 0;
+    // In runs: the optimising compiler then compiles partition once, for its calls, not also mid-loop (OSR) for a round's long queue.
+    for (let from = 0; from < this.#queued; from += RUN) {
+      const to = Math.min(this.#queued, from + RUN);
+      n = partition(arena.words, this.#starts, this.#seqs, this.#due, from, to, n, limitHi, limitLo, limitSeq);
+    }
     this.#queued -= n;
     if (n > 0) this.#sink.samples(arena, this.#due, n);
     return n;
@@ -273,20 +280,24 @@ export class RoundWindows {
   }
 }
 
-/** {@link RoundWindows}' loop: the due samples to `due`, the rest kept in front; returns how many are due. Apart: compiled mid-loop, code after it deoptimised. */
+/**
+ * {@link RoundWindows}' loop over the queued samples `[from, to)`, the `n` before them due: the due samples to
+ * `due`, the rest kept in front; returns how many are due. Apart: compiled mid-loop, code after it deoptimised.
+ */
 function partition(
   w: Uint32Array,
   starts: Int32Array,
   seqs: Float64Array,
   due: Int32Array,
-  queued: number,
+  from: number,
+  to: number,
+  n: number,
   limitHi: number,
   limitLo: number,
   limitSeq: number,
 ): number {
-  let kept = 0;
-  let n = 0;
-  for (let k = 0; k < queued; k++) {
+  let kept = from - n;
+  for (let k = from; k < to; k++) {
     const at = starts[k]!;
     const hi = w[at + W.TIME_HI]!;
     const lo = w[at + W.TIME_LO]!;
