@@ -128,8 +128,6 @@ export interface PerfConversion {
 }
 
 const RECORD_LOST_SAMPLES = 13;
-/** Samples {@link PerfConverter}'s #addRun takes a call. */
-const RUN = 256;
 
 function eventName(attr: PerfEventAttr): string {
   if (attr.type === 1) return ["cpu-clock", "task-clock"][Number(attr.config)] ?? `software/${attr.config}`;
@@ -197,9 +195,9 @@ export class PerfConverter {
   }
 
   #add(arena: SampleArena, starts: Int32Array, count: number): void {
-    // In runs: the optimising compiler then compiles #addRun once, for its calls, not also mid-loop (OSR) for a round's long run.
-    for (let from = 0; from < count; from += RUN)
-      this.#addRun(arena.words, arena.ints, starts, from, Math.min(count, from + RUN));
+    // In runs: V8 compiles #addRun once, not also mid-loop (OSR).
+    for (let from = 0; from < count; from += 256)
+      this.#addRun(arena.words, arena.ints, starts, from, Math.min(count, from + 256));
   }
 
   #addRun(w: Uint32Array, ints: Int32Array, starts: Int32Array, from: number, to: number): void {

@@ -55,10 +55,10 @@ function words(sampleType: number, mask: number): number {
 
 // keep()'s loops, apart: compiled mid-loop (OSR), code after a loop deoptimised them at each call.
 
-/** Words of the records at `starts[from, to)` in `w`. */
-function liveWords(w: Uint32Array, starts: Int32Array, from: number, to: number): number {
+/** Words of the records at `starts[0, count)` in `w`. */
+function liveWords(w: Uint32Array, starts: Int32Array, count: number): number {
   let live = 0;
-  for (let i = from; i < to; i++) live += HEADER_WORDS + 2 * w[starts[i]! + W.NR]!;
+  for (let i = 0; i < count; i++) live += HEADER_WORDS + 2 * w[starts[i]! + W.NR]!;
   return live;
 }
 
@@ -138,11 +138,7 @@ export class SampleArena {
       this.length = 0;
       return;
     }
-    let live = 0;
-    // In runs, as RoundWindows' partition: one compile of liveWords, not also one mid-loop.
-    for (let from = 0; from < count; from += 256)
-      live += liveWords(this.words, starts, from, Math.min(count, from + 256));
-    if (2 * live <= this.length) this.length = compact(this.words, starts, count);
+    if (2 * liveWords(this.words, starts, count) <= this.length) this.length = compact(this.words, starts, count);
   }
 
   #reserve(n: number): Uint32Array {

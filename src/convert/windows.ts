@@ -32,8 +32,6 @@ export const MAX_QUEUED = 250_000;
 export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const TWO_32 = 4294967296;
 const ALL = 0xffffffff;
-/** Queued samples {@link partition} takes a call. */
-const RUN = 256;
 /** Samples to start with (growth met in optimized code deoptimizes it). */
 const INITIAL_SAMPLES = 1 << 16;
 
@@ -244,7 +242,16 @@ export class RoundWindows {
       this.#sink.event(q.record);
     }
     ready += this.#deliverSamples(limitHi, limitLo, Number.POSITIVE_INFINITY);
-    this.#keep();
+    // The delivered samples leave the arena once a flush, not once an event.
+    const arena = this.#arena;
+    const kept = this.#queued;
+    if (this.#pending < 0) arena.keep(this.#starts, kept);
+    else {
+      // The sample whose queueing forced this (half) flush is in the arena, after the kept ones: it stays, maybe moved.
+      this.#starts[kept] = this.#pending;
+      arena.keep(this.#starts, kept + 1);
+      this.#pending = this.#starts[kept]!;
+    }
     if (dueEvents.length > 0 || ready > 0) {
       this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
       this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
@@ -256,34 +263,27 @@ export class RoundWindows {
   #deliverSamples(limitHi: number, limitLo: number, limitSeq: number): number {
     const arena = this.#arena;
     let n = 0;
-    // In runs: the optimising compiler then compiles partition once, for its calls, not also mid-loop (OSR) for a round's long queue.
-    for (let from = 0; from < this.#queued; from += RUN) {
-      const to = Math.min(this.#queued, from + RUN);
-      n = partition(arena.words, this.#starts, this.#seqs, this.#due, from, to, n, limitHi, limitLo, limitSeq);
-    }
+    // In runs: compiled once, not also mid-loop.
+    for (let k = 0; k < this.#queued; k += 256)
+      n = partition(
+        arena.words,
+        this.#starts,
+        this.#seqs,
+        this.#due,
+        k,
+        Math.min(this.#queued, k + 256),
+        n,
+        limitHi,
+        limitLo,
+        limitSeq,
+      );
     this.#queued -= n;
     if (n > 0) this.#sink.samples(arena, this.#due, n);
     return n;
   }
-
-  /** Drops the delivered samples from the arena once a flush (once an event, it read the queue once an event). */
-  #keep(): void {
-    const arena = this.#arena;
-    const kept = this.#queued;
-    if (this.#pending < 0) arena.keep(this.#starts, kept);
-    else {
-      // The sample whose queueing forced this (half) flush is in the arena, after the kept ones: it stays, maybe moved.
-      this.#starts[kept] = this.#pending;
-      arena.keep(this.#starts, kept + 1);
-      this.#pending = this.#starts[kept]!;
-    }
-  }
 }
 
-/**
- * {@link RoundWindows}' loop over the queued samples `[from, to)`, the `n` before them due: the due samples to
- * `due`, the rest kept in front; returns how many are due. Apart: compiled mid-loop, code after it deoptimised.
- */
+/** {@link RoundWindows}' loop over `starts[from, to)`, `n` due before: the due to `due`, the rest kept in front; returns how many are due. */
 function partition(
   w: Uint32Array,
   starts: Int32Array,
