@@ -195,11 +195,15 @@ export class PerfConverter {
   }
 
   #add(arena: SampleArena, starts: Int32Array, count: number): void {
-    const w = arena.words;
-    const ints = arena.ints;
+    // In runs: V8 compiles #addRun once, not also mid-loop (OSR).
+    for (let from = 0; from < count; from += 256)
+      this.#addRun(arena.words, arena.ints, starts, from, Math.min(count, from + 256));
+  }
+
+  #addRun(w: Uint32Array, ints: Int32Array, starts: Int32Array, from: number, to: number): void {
     const agg = this.#samples;
     const span = this.#span;
-    for (let k = 0; k < count; k++) {
+    for (let k = from; k < to; k++) {
       const at = starts[k]!;
       if (w[at + W.MISC]! & HAS_TIME) {
         const hi = w[at + W.TIME_HI]!;

@@ -242,6 +242,16 @@ export class RoundWindows {
       this.#sink.event(q.record);
     }
     ready += this.#deliverSamples(limitHi, limitLo, Number.POSITIVE_INFINITY);
+    // The delivered samples leave the arena once a flush, not once an event.
+    const arena = this.#arena;
+    const kept = this.#queued;
+    if (this.#pending < 0) arena.keep(this.#starts, kept);
+    else {
+      // The sample whose queueing forced this (half) flush is in the arena, after the kept ones: it stays, maybe moved.
+      this.#starts[kept] = this.#pending;
+      arena.keep(this.#starts, kept + 1);
+      this.#pending = this.#starts[kept]!;
+    }
     if (dueEvents.length > 0 || ready > 0) {
       this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
       this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
@@ -252,35 +262,42 @@ export class RoundWindows {
   /** Keeps the samples after (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, and delivers the rest in one call; returns how many it delivered. */
   #deliverSamples(limitHi: number, limitLo: number, limitSeq: number): number {
     const arena = this.#arena;
-    const n = partition(arena.words, this.#starts, this.#seqs, this.#due, this.#queued, limitHi, limitLo, limitSeq);
-    const kept = this.#queued - n;
-    this.#queued = kept;
+    let n = 0;
+    // In runs: compiled once, not also mid-loop.
+    for (let k = 0; k < this.#queued; k += 256)
+      n = partition(
+        arena.words,
+        this.#starts,
+        this.#seqs,
+        this.#due,
+        k,
+        Math.min(this.#queued, k + 256),
+        n,
+        limitHi,
+        limitLo,
+        limitSeq,
+      );
+    this.#queued -= n;
     if (n > 0) this.#sink.samples(arena, this.#due, n);
-    if (this.#pending < 0) arena.keep(this.#starts, kept);
-    else {
-      // The sample whose queueing forced this (half) flush is in the arena, after the kept ones: it stays, maybe moved.
-      this.#starts[kept] = this.#pending;
-      arena.keep(this.#starts, kept + 1);
-      this.#pending = this.#starts[kept]!;
-    }
     return n;
   }
 }
 
-/** {@link RoundWindows}' loop: the due samples to `due`, the rest kept in front; returns how many are due. Apart: compiled mid-loop, code after it deoptimised. */
+/** {@link RoundWindows}' loop over `starts[from, to)`, `n` due before: the due to `due`, the rest kept in front; returns how many are due. */
 function partition(
   w: Uint32Array,
   starts: Int32Array,
   seqs: Float64Array,
   due: Int32Array,
-  queued: number,
+  from: number,
+  to: number,
+  n: number,
   limitHi: number,
   limitLo: number,
   limitSeq: number,
 ): number {
-  let kept = 0;
-  let n = 0;
-  for (let k = 0; k < queued; k++) {
+  let kept = from - n;
+  for (let k = from; k < to; k++) {
     const at = starts[k]!;
     const hi = w[at + W.TIME_HI]!;
     const lo = w[at + W.TIME_LO]!;
