@@ -32,7 +32,10 @@ const keepLoader: Plugin = {
  */
 function importedNames(source: string, specifier: string): string[] | undefined {
   const names = new Set<string>();
-  const from = new RegExp(`\\bimport\\s+([\\w$\\s,{}*]+?)\\s+from\\s*["']${specifier.replace(/[/.]/g, "\\$&")}["']`, "g");
+  const from = new RegExp(
+    `\\bimport\\s+([\\w$\\s,{}*]+?)\\s+from\\s*["']${specifier.replace(/[/.]/g, "\\$&")}["']`,
+    "g",
+  );
   for (const [, clause] of source.matchAll(from)) {
     if (clause!.includes("*")) return undefined;
     const braces = clause!.indexOf("{");
