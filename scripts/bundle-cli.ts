@@ -70,8 +70,15 @@ const builtinsByName: Plugin = {
     b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
       const names = args.pluginData as string[];
       const id = JSON.stringify(args.path.split("?")[0]);
-      const named = names.filter((n) => n !== "default").map((n) => `export const ${n} = builtin.${n};`);
-      const contents = [`const builtin = process.getBuiltinModule(${id});`, "export default builtin;", ...named];
+      const named = names.filter((n) => n !== "default").join(", ");
+      const read = `process.getBuiltinModule(${id})`;
+      const contents = names.includes("default")
+        ? [
+            `const builtin = ${read};`,
+            "export default builtin;",
+            named === "" ? "" : `export const { ${named} } = builtin;`,
+          ]
+        : [`export const { ${named} } = ${read};`];
       return { contents: contents.join("\n"), loader: "js" };
     });
   },
