@@ -4,8 +4,12 @@
 // the converter in process, cold (a fresh process's first conversion, what a command pays) and warm, per sample,
 // and the converter's peak RSS; then the peak RSS of both commands on a synthesized recording of --big MB
 // (1,000 by default, 100 with --quick; 0 skips it). Outputs are checked equal to perf's before anything is timed.
-//   npm run bench:perf -- [--quick] [--rounds N] [--big MB] [--json] [--out DIR] [--cli CLI.js] [FILE.data ...]
-// (--cli times another build of the command, e.g. main's dist/node/cli.js, for a before and after)
+// The commands are timed as a user waits (wall) and in CPU, taking turns with perf's and with `node -e 0` (Node's
+// own start), in the environment as given and, when it sets NODE_EXTRA_CA_CERTS (Node 20 reads that file as it
+// starts), without it: the target is judged without it, both are printed.
+//   npm run bench:perf -- [--quick] [--rounds N] [--big MB] [--json] [--out DIR] [--cli CLI.js] [--node NODE] [FILE.data ...]
+// (--cli times another build of the command, e.g. main's dist/node/cli.js, for a before and after; --node runs
+// the commands under another Node)
 import { spawnSync } from "node:child_process";
 import {
   closeSync,
@@ -164,15 +168,25 @@ function synthesize(file: string, mb: number): number {
   return samples;
 }
 
-/** Runs `command`, its output to a file in `dir`; returns the output, its CPU milliseconds (user + system: wall time means little on a machine others load) and peak RSS (MB). */
-function run(dir: string, command: string[]): { stdout: string; ms: number; rssMB: number } {
+/**
+ * Runs `command` under `env` (this process's when undefined), its output to a file in `dir`; returns the output,
+ * its wall milliseconds (as a user waits, measured around the process), its CPU milliseconds (user + system of
+ * all its threads) and peak RSS (MB).
+ */
+function run(
+  dir: string,
+  command: string[],
+  env?: NodeJS.ProcessEnv,
+): { stdout: string; ms: number; wallMs: number; rssMB: number } {
   const out = join(dir, "stdout");
   const usage = join(dir, "usage");
   const shell = ["sh", "-c", `exec "$@" > '${out}'`, "sh", ...command];
-  const r = spawnSync("/usr/bin/time", ["-f", "%U %S %M", "-o", usage, ...shell], { encoding: "utf8" });
+  const start = process.hrtime.bigint();
+  const r = spawnSync("/usr/bin/time", ["-f", "%U %S %M", "-o", usage, ...shell], { encoding: "utf8", env });
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
   if (r.status !== 0) throw new Error(`${command.join(" ")} failed (${r.status}): ${r.stderr}`);
   const [user, system, rss] = readFileSync(usage, "utf8").trim().split("\n").pop()!.split(" ").map(Number);
-  return { stdout: readFileSync(out, "utf8"), ms: (user! + system!) * 1000, rssMB: rss! / 1024 };
+  return { stdout: readFileSync(out, "utf8"), ms: (user! + system!) * 1000, wallMs, rssMB: rss! / 1024 };
 }
 
 /**
@@ -224,21 +238,65 @@ function freshProcess(
 /** perf's name for a temporary copy of the vdso differs on every run: `[vdso]` stands for it. */
 const sameVdso = (text: string) => text.replace(/\/tmp\/perf-vdso\.so-\w+/g, "[vdso]");
 
+/** One environment the Node side of a command row ran in. */
+interface NodeSide {
+  /** "as given" (this process's environment) or "without NODE_EXTRA_CA_CERTS". */
+  env: string;
+  /** Median CPU and wall ms of our command. */
+  oursMs: number;
+  oursWallMs: number;
+  /** Median CPU and wall ms of `node -e 0` in the same turns: Node's own start. */
+  startMs: number;
+  startWallMs: number;
+  oursRssMB: number;
+}
+
 interface Row {
   file: string;
   what: string;
+  /** The Node that ran our side. */
+  node: string;
   perfMs: number;
+  perfWallMs: number | undefined;
   oursMs: number;
-  /** perf's time over ours. */
+  oursWallMs: number | undefined;
+  /** perf's CPU time over ours; of the side without NODE_EXTRA_CA_CERTS for a command (the one judged). */
   ratio: number;
+  /** perf's wall time over ours, as `ratio`. */
+  wallRatio: number | undefined;
   target: number;
   holds: boolean;
   oursRssMB: number | undefined;
+  /** A command's Node side in each environment: as given, and without NODE_EXTRA_CA_CERTS when it is set. */
+  sides: NodeSide[] | undefined;
 }
 
-function row(file: string, what: string, perfMs: number, oursMs: number, target: number, oursRssMB?: number): Row {
+function row(file: string, what: string, perfMs: number, oursMs: number, target: number): Row {
   const ratio = perfMs / oursMs;
-  return { file, what, perfMs, oursMs, ratio, target, holds: ratio >= target, oursRssMB };
+  const node = process.version;
+  const none = { perfWallMs: undefined, oursWallMs: undefined, wallRatio: undefined, oursRssMB: undefined };
+  return { file, what, node, perfMs, oursMs, ratio, target, holds: ratio >= target, ...none, sides: undefined };
+}
+
+/** A command row: judged on the side a user without NODE_EXTRA_CA_CERTS runs (the last side), CPU time. */
+function commandRow(file: string, what: string, node: string, timed: Beside, target: number): Row {
+  const judged = timed.sides[timed.sides.length - 1]!;
+  const ratio = timed.perfMs / judged.oursMs;
+  return {
+    file,
+    what,
+    node,
+    perfMs: timed.perfMs,
+    perfWallMs: timed.perfWallMs,
+    oursMs: judged.oursMs,
+    oursWallMs: judged.oursWallMs,
+    ratio,
+    wallRatio: timed.perfWallMs / judged.oursWallMs,
+    target,
+    holds: ratio >= target,
+    oursRssMB: judged.oursRssMB,
+    sides: timed.sides,
+  };
 }
 
 /** Median CPU milliseconds of this process over `rounds` runs of `pass`. */
@@ -253,26 +311,78 @@ async function cpuMs(rounds: number, pass: () => Promise<unknown>): Promise<numb
   return median(times);
 }
 
-/** Times perf's and our command `rounds` times each, alternating, after checking `same` on their outputs. */
+/** The environments our side runs in: as given, and without NODE_EXTRA_CA_CERTS when it is set (Node 20 loads that file as it starts). */
+function nodeEnvironments(): { env: string; vars: NodeJS.ProcessEnv }[] {
+  const given = { env: "as given", vars: process.env };
+  if (process.env.NODE_EXTRA_CA_CERTS === undefined) return [{ ...given, env: "as given (no NODE_EXTRA_CA_CERTS)" }];
+  const { NODE_EXTRA_CA_CERTS: _, ...without } = process.env;
+  return [given, { env: "without NODE_EXTRA_CA_CERTS", vars: without }];
+}
+
+interface Beside {
+  perfMs: number;
+  perfWallMs: number;
+  sides: NodeSide[];
+}
+
+/**
+ * Times perf's command, ours and `node -e 0` (Node's start) `rounds` times each, taking turns (the order
+ * rotated every round), ours and Node's start in each of `environments`, after checking `same` on perf's
+ * output and ours in each environment. Medians of CPU and wall ms.
+ */
 function beside(
   dir: string,
   rounds: number,
+  node: string,
+  environments: { env: string; vars: NodeJS.ProcessEnv }[],
   perf: string[],
   ours: string[],
   same: (perfOut: string, oursOut: string) => void,
-): { perfMs: number; oursMs: number; oursRssMB: number } {
-  const perfMs: number[] = [];
-  const oursMs: number[] = [];
-  let oursRssMB = 0;
-  for (let i = 0; i < rounds; i++) {
-    const p = run(dir, perf);
-    const o = run(dir, ours);
-    if (i === 0) same(p.stdout, o.stdout);
-    perfMs.push(p.ms);
-    oursMs.push(o.ms);
-    oursRssMB = Math.max(oursRssMB, o.rssMB);
-  }
-  return { perfMs: median(perfMs), oursMs: median(oursMs), oursRssMB };
+): Beside {
+  const perfTimes = { ms: [] as number[], wall: [] as number[] };
+  const sides = environments.map(() => ({
+    ms: [] as number[],
+    wall: [] as number[],
+    startMs: [] as number[],
+    startWall: [] as number[],
+    rss: 0,
+  }));
+  const turns: (() => void)[] = [
+    () => {
+      const p = run(dir, perf);
+      if (perfTimes.ms.length === 0)
+        for (const e of environments) same(p.stdout, run(dir, [node, ...ours], e.vars).stdout);
+      perfTimes.ms.push(p.ms);
+      perfTimes.wall.push(p.wallMs);
+    },
+  ];
+  environments.forEach((e, i) => {
+    const side = sides[i]!;
+    turns.push(() => {
+      const o = run(dir, [node, ...ours], e.vars);
+      side.ms.push(o.ms);
+      side.wall.push(o.wallMs);
+      side.rss = Math.max(side.rss, o.rssMB);
+    });
+    turns.push(() => {
+      const s = run(dir, [node, "-e", "0"], e.vars);
+      side.startMs.push(s.ms);
+      side.startWall.push(s.wallMs);
+    });
+  });
+  for (let r = 0; r < rounds; r++) for (let k = 0; k < turns.length; k++) turns[(k + r) % turns.length]!();
+  return {
+    perfMs: median(perfTimes.ms),
+    perfWallMs: median(perfTimes.wall),
+    sides: sides.map((s, i) => ({
+      env: environments[i]!.env,
+      oursMs: median(s.ms),
+      oursWallMs: median(s.wall),
+      startMs: median(s.startMs),
+      startWallMs: median(s.startWall),
+      oursRssMB: s.rss,
+    })),
+  };
 }
 
 /** Runs the perf.data benchmark: `--quick` for a small recording and one round, `--json` to also write perf.json. */
@@ -285,6 +395,7 @@ export async function main(args: string[]): Promise<void> {
       json: { type: "boolean" },
       out: { type: "string" },
       cli: { type: "string" },
+      node: { type: "string" },
       big: { type: "string" },
     },
     allowPositionals: true,
@@ -306,14 +417,20 @@ export async function main(args: string[]): Promise<void> {
   const dist = dirname(dirname(cli));
   try {
     const files = positionals.length > 0 ? positionals : record(dir, quick);
-    const node = [process.execPath, cli];
+    const nodePath = values.node ?? process.execPath;
+    const nodeVersion = spawnSync(nodePath, ["--version"], { encoding: "utf8" }).stdout.trim();
+    if (!/^v\d/.test(nodeVersion)) throw new Error(`--node ${nodePath} does not run`);
+    const environments = nodeEnvironments();
+    const node = [nodePath, cli];
     for (const file of files) {
       const name = file.split("/").pop()!;
       const pprof = beside(
         dir,
         rounds,
+        nodePath,
+        environments,
         ["perf", "script", "-i", file],
-        [...node, "pprof", file, "-o", join(dir, "p.pb.gz"), "--json"],
+        [cli, "pprof", file, "-o", join(dir, "p.pb.gz"), "--json"],
         (p, o) => {
           const printed = p.split("\n").filter((l) => /^\s*\S.*\s\d+\.\d+:\s+\d+ \S+:\s*$/.test(l)).length;
           const converted = JSON.parse(o).samples as number;
@@ -321,27 +438,20 @@ export async function main(args: string[]): Promise<void> {
             throw new Error(`${name}: perf script printed ${printed} samples, pprof converted ${converted}`);
         },
       );
-      rows.push(
-        row(
-          name,
-          "buildid-cache pprof (call chains kept) vs perf script",
-          pprof.perfMs,
-          pprof.oursMs,
-          2,
-          pprof.oursRssMB,
-        ),
-      );
+      rows.push(commandRow(name, "buildid-cache pprof (call chains kept) vs perf script", nodeVersion, pprof, 2));
       const list = beside(
         dir,
         rounds,
+        nodePath,
+        environments,
         ["perf", "buildid-list", "-H", "-i", file],
-        [...node, "buildid-list", "-H", "-i", file],
+        [cli, "buildid-list", "-H", "-i", file],
         (p, o) => {
           if (sameVdso(p) !== sameVdso(o))
             throw new Error(`${name}: buildid-list -H differs from perf's:\n${p}\n---\n${o}`);
         },
       );
-      rows.push(row(name, "buildid-cache buildid-list -H vs perf's", list.perfMs, list.oursMs, 1, list.oursRssMB));
+      rows.push(commandRow(name, "buildid-cache buildid-list -H vs perf's", nodeVersion, list, 1));
       const blob = await openAsBlob(file);
       const resolver = await BuildIdResolver.create();
       const convert = await cpuMs(rounds, () => convertPerfData(blob, { readBuildId: recordedFileReader(resolver) }));
@@ -374,25 +484,54 @@ export async function main(args: string[]): Promise<void> {
       big.push({ what: "buildid-list -H", samples, rssMB: list.rssMB, ms: list.ms });
       rmSync(file);
     }
+    const env = environments.map((e) => e.env).join(" / ");
     console.log(
-      onNode(`perf.data beside perf (${rounds} rounds, median CPU ms, user + system; ratio = perf / ours; ${cli})`),
+      `perf.data beside perf (${rounds} rounds taking turns, medians; CPU = user + system ms of the whole process, wall = as a user waits; ratio = perf / ours; ${cli})`,
     );
-    console.log("| recording | what | perf ms | ours ms | ratio | target | holds | our peak RSS |");
-    console.log("|---|---|--:|--:|--:|--:|---|--:|");
-    for (const r of rows)
-      console.log(
-        `| ${r.file} | ${r.what} | ${r.perfMs.toFixed(0)} | ${r.oursMs.toFixed(0)} | ${r.ratio.toFixed(2)}x | >= ${r.target}x | ${r.holds ? "yes" : "no"} | ${r.oursRssMB === undefined ? "" : `${r.oursRssMB.toFixed(0)} MB`} |`,
-      );
+    console.log(
+      `Commands: ours under Node ${nodeVersion} in each environment (${env}); node -e 0 is that Node's own start, in the same turns; the target is judged on the last environment, CPU time`,
+    );
+    console.log(
+      "| recording | what | Node | environment | perf wall | ours wall | ratio wall | perf CPU | ours CPU | ratio CPU | node -e 0 wall / CPU | target | holds | our peak RSS |",
+    );
+    console.log("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|");
+    const ms = (n: number | undefined) => (n === undefined ? "" : n.toFixed(0));
+    for (const r of rows) {
+      const target = `>= ${r.target}x`;
+      if (r.sides === undefined) {
+        const head = `| ${r.file} | ${r.what} | ${r.node} | this process |`;
+        console.log(
+          `${head} | | | ${ms(r.perfMs)} | ${ms(r.oursMs)} | ${r.ratio.toFixed(2)}x | | ${target} | ${r.holds ? "yes" : "no"} | |`,
+        );
+        continue;
+      }
+      r.sides.forEach((side, i) => {
+        const judged = i === r.sides!.length - 1;
+        const ratio = r.perfMs / side.oursMs;
+        const wall = r.perfWallMs! / side.oursWallMs;
+        const holds = judged ? (r.holds ? "yes" : "no") : `(${ratio >= r.target ? "yes" : "no"}, not judged)`;
+        console.log(
+          `| ${r.file} | ${r.what} | ${r.node} | ${side.env} | ${ms(r.perfWallMs)} | ${ms(side.oursWallMs)} | ${wall.toFixed(2)}x | ${ms(r.perfMs)} | ${ms(side.oursMs)} | ${ratio.toFixed(2)}x | ${ms(side.startWallMs)} / ${ms(side.startMs)} | ${target} | ${holds} | ${side.oursRssMB.toFixed(0)} MB |`,
+        );
+      });
+    }
+    console.log(
+      `\nReading records in this process (Node ${process.version}) and peak RSS (Node ${nodeVersion}, ${environments[0]!.env})`,
+    );
+    console.log("| recording | what | ours | target | holds |");
+    console.log("|---|---|--:|--:|---|");
     for (const r of reads)
       console.log(
-        `| ${r.file} | reading records (${r.mb.toFixed(1)} MB file, ${r.heldMB.toFixed(1)} MB of records, streamed from a Blob) | | ${r.ms.toFixed(0)} | ${r.mbPerS.toFixed(0)} MB/s of records | >= 100 MB/s | ${r.mbPerS >= 100 ? "yes" : "no"} | |`,
+        `| ${r.file} | reading records (${r.mb.toFixed(1)} MB file, ${r.heldMB.toFixed(1)} MB of records, streamed from a Blob): ${r.ms.toFixed(0)} ms CPU | ${r.mbPerS.toFixed(0)} MB/s of records | >= 100 MB/s | ${r.mbPerS >= 100 ? "yes" : "no"} |`,
       );
     for (const b of big)
       console.log(
-        `| synthesized ${bigMB} MB (${b.samples} samples, pipe mode) | ${b.what}: peak RSS (one run, ${(b.ms / 1000).toFixed(1)} s CPU) | | ${b.rssMB.toFixed(0)} MB | | < 300 MB | ${b.rssMB < 300 ? "yes" : "no"} | ${b.rssMB.toFixed(0)} MB |`,
+        `| synthesized ${bigMB} MB (${b.samples} samples, pipe mode) | ${b.what}: peak RSS (one run, ${(b.ms / 1000).toFixed(1)} s CPU) | ${b.rssMB.toFixed(0)} MB | < 300 MB | ${b.rssMB < 300 ? "yes" : "no"} |`,
       );
     console.log(
-      `\nIn process, through ${dist}: a fresh process's first conversion (cold) and its fourth (warm), median CPU ms of ${rounds} processes`,
+      onNode(
+        `\nIn process, through ${dist}: a fresh process's first conversion (cold) and its fourth (warm), median CPU ms of ${rounds} processes`,
+      ),
     );
     console.log("| recording | what | samples | cold ms | warm ms | cold µs/sample | warm µs/sample |");
     console.log("|---|---|--:|--:|--:|--:|--:|");
@@ -401,7 +540,7 @@ export async function main(args: string[]): Promise<void> {
         `| ${f.file} | ${f.what} | ${f.samples} | ${f.coldMs.toFixed(0)} | ${f.warmMs.toFixed(0)} | ${((1000 * f.coldMs) / f.samples).toFixed(2)} | ${((1000 * f.warmMs) / f.samples).toFixed(2)} |`,
       );
     if (values.json === true) {
-      const json = `${JSON.stringify({ node: process.version, rounds, rows, reads, fresh, big }, null, 2)}\n`;
+      const json = `${JSON.stringify({ node: process.version, commandNode: nodeVersion, rounds, rows, reads, fresh, big }, null, 2)}\n`;
       console.log(`\nwrote ${writeResults(values.out, { "perf.json": json }).join(", ")}`);
     }
   } finally {

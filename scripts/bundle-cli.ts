@@ -5,6 +5,7 @@
 // tsc's dist/wasm.js and dist/default-core.js, imported by path, so the package has one loader whose
 // `new URL("../build/core.wasm", import.meta.url)` still names the package's build/.
 // Usage: tsx scripts/bundle-cli.ts (after tsc -p tsconfig.build.json)
+import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { build, type Plugin } from "esbuild";
 
@@ -25,6 +26,64 @@ const keepLoader: Plugin = {
   },
 };
 
+/**
+ * The names `source` imports from `specifier` by static import statements (`default` for a default import),
+ * or undefined when one of them takes the whole namespace.
+ */
+function importedNames(source: string, specifier: string): string[] | undefined {
+  const names = new Set<string>();
+  const from = new RegExp(
+    `\\bimport\\s+([\\w$\\s,{}*]+?)\\s+from\\s*["']${specifier.replace(/[/.]/g, "\\$&")}["']`,
+    "g",
+  );
+  for (const [, clause] of source.matchAll(from)) {
+    if (clause!.includes("*")) return undefined;
+    const braces = clause!.indexOf("{");
+    const head = (braces < 0 ? clause! : clause!.slice(0, braces)).replace(/,/g, "").trim();
+    if (head !== "") names.add("default");
+    if (braces >= 0)
+      for (const part of clause!.slice(braces + 1, clause!.indexOf("}")).split(",")) {
+        const name = part.trim().split(/\s+as\s+/)[0]!;
+        if (name !== "") names.add(name);
+      }
+  }
+  return [...names];
+}
+
+/**
+ * Node's built-in modules read through process.getBuiltinModule (Node 20.16+), only the names each module
+ * imports, not imported as ES modules: Node makes a built-in's ES module by reading every export, which runs
+ * node:fs's lazy getters (fs.promises, ReadStream, Dir, watch: about 35 more internal modules, readline and
+ * streams among them) in every process whose code imports anything from node:fs. A module that takes a
+ * whole namespace, and a dynamic import(), keep Node's import.
+ */
+const builtinsByName: Plugin = {
+  name: "builtins-by-name",
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, async (args) => {
+      if (args.kind !== "import-statement") return undefined;
+      const names = importedNames(await readFile(args.importer, "utf8"), args.path);
+      if (names === undefined) return undefined;
+      // One module per importer, so it lands in the importer's chunk and reads only what that importer names.
+      return { path: `${args.path}?${args.importer.slice(dist.length + 1)}`, namespace: "builtin", pluginData: names };
+    });
+    b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
+      const names = args.pluginData as string[];
+      const id = JSON.stringify(args.path.split("?")[0]);
+      const named = names.filter((n) => n !== "default").join(", ");
+      const read = `process.getBuiltinModule(${id})`;
+      const contents = names.includes("default")
+        ? [
+            `const builtin = ${read};`,
+            "export default builtin;",
+            named === "" ? "" : `export const { ${named} } = builtin;`,
+          ]
+        : [`export const { ${named} } = ${read};`];
+      return { contents: contents.join("\n"), loader: "js" };
+    });
+  },
+};
+
 await build({
   // The index's scan worker is an entry of its own, beside the chunk that starts it (scan-pool.ts: ./scan-worker.js).
   entryPoints: {
@@ -40,6 +99,6 @@ await build({
   platform: "node",
   target: "node20",
   packages: "external",
-  plugins: [keepLoader],
+  plugins: [keepLoader, builtinsByName],
   logLevel: "warning",
 });

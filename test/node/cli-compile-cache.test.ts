@@ -2,7 +2,18 @@
 // that cannot be made changes nothing: same output, same status, nothing on standard error, no hang
 // (Node's own recursive mkdir spins forever under /proc). Node 20 has no compile cache: nothing is made.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import module from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,5 +60,68 @@ describe("the CLI's compile cache", () => {
       { XDG_CACHE_HOME: "relative", HOME: "relative" },
     ])
       expect(run(args, env), JSON.stringify(env)).toEqual(first);
+  }, 1_800_000);
+});
+
+describe("the CLI's compile cache is the user's alone", () => {
+  const args = ["buildid-list", "-i", process.execPath];
+  /** The version folders Node made in the compile cache under `cache`, none when the cache stayed off. */
+  const made = (cache: string) => {
+    const kept = join(cache, "buildid-cache", "node-compile-cache");
+    return existsSync(kept) ? readdirSync(kept) : [];
+  };
+
+  test(`a folder another user could write, replace or link is left off; corrupt entries are compiled again (Node ${process.version}: ${hasCompileCache ? "has a cache" : "none"})`, () => {
+    const expected = run(args, { XDG_CACHE_HOME: join(dir, "plain") });
+    expect(expected).toMatchObject({ status: 0, signal: null, stderr: "" });
+
+    const open = join(dir, "open");
+    mkdirSync(join(open, "buildid-cache"), { recursive: true });
+    chmodSync(join(open, "buildid-cache"), 0o777);
+    const elsewhere = join(dir, "elsewhere");
+    mkdirSync(elsewhere);
+    const linked = join(dir, "linked");
+    mkdirSync(linked);
+    symlinkSync(elsewhere, join(linked, "buildid-cache"));
+    const everyone = join(dir, "everyone");
+    mkdirSync(everyone, { mode: 0o777 });
+    chmodSync(everyone, 0o777);
+    const refused = [open, linked, everyone];
+    if (process.getuid?.() === 0) {
+      const theirs = join(dir, "theirs");
+      mkdirSync(join(theirs, "buildid-cache"), { recursive: true, mode: 0o700 });
+      chownSync(join(theirs, "buildid-cache"), 4242, 4242);
+      refused.push(theirs);
+    }
+    for (const cache of refused) {
+      expect(run(args, { XDG_CACHE_HOME: cache }), cache).toEqual(expected);
+      expect(made(cache), cache).toEqual([]);
+    }
+    const linkedTo = join(elsewhere, "node-compile-cache");
+    expect(existsSync(linkedTo) ? readdirSync(linkedTo) : []).toEqual([]);
+
+    // /tmp's way: written by all, with the sticky bit, so nobody else can rename what is ours in it.
+    const sticky = join(dir, "sticky");
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    expect(run(args, { XDG_CACHE_HOME: sticky })).toEqual(expected);
+    expect(made(sticky).length).toBe(hasCompileCache ? 1 : 0);
+
+    // Every entry emptied, cut short, or with a byte changed: Node checks them and compiles again.
+    for (const version of made(sticky)) {
+      const folder = join(sticky, "buildid-cache", "node-compile-cache", version);
+      readdirSync(folder).forEach((entry, i) => {
+        const file = join(folder, entry);
+        const bytes = readFileSync(file);
+        if (i % 3 === 0) writeFileSync(file, "");
+        else if (i % 3 === 1) writeFileSync(file, bytes.subarray(0, bytes.length >> 1));
+        else
+          writeFileSync(
+            file,
+            bytes.map((b, k) => (k === bytes.length >> 1 ? b ^ 0xff : b)),
+          );
+      });
+    }
+    expect(run(args, { XDG_CACHE_HOME: sticky })).toEqual(expected);
   }, 1_800_000);
 });
