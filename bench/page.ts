@@ -8,14 +8,17 @@
 // told the machine's (the probe moves with it), the heap layout's (a run's tables differ) or the moment's.
 // --tables 1,3 takes turns between tables per part in each run (1 is the method before several tables), a table each.
 // --turn-keys 16384,262144 takes turns between the keys a turn of the misses and batched lookups covers at least
-// (16,384: one pass, the method before longer turns for them). --save FILE writes every run as JSON (each round's
-// turns included), after each run; --js-flags passes V8 flags.
-//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --turn-keys N[,M] --save FILE --js-flags F --not-isolated]
+// (16,384: one pass, the method before longer turns for them). --tab new,same takes turns between a new tab for
+// every run (the default) and one tab for all of a method's runs (the browser's state carried over). --save FILE writes
+// every run as JSON after each run, with the page's whole result: every round's turns and slices, when each turn
+// started (one clock for every worker), the probe's rounds. --js-flags passes V8 flags.
+//   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --turn-keys N[,M] --tab new[,same] --save FILE --js-flags F --not-isolated]
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import type { Page } from "playwright-core";
 import { build } from "vite";
 import { CHROMIUM_ARGS, launchChromium, serveStatic } from "../test/browser/harness.js";
 
@@ -38,6 +41,8 @@ interface PageRow {
   /** Each round's whole turn as timed, ns per operation, every table's in turn. */
   cacheRounds: number[];
   mapRounds: number[];
+  /** Slices in each side's turn, as the run planned them. */
+  slices: number[];
 }
 
 /** What one run of the page reports. */
@@ -50,6 +55,8 @@ interface PageRun {
   /** The memory probe's ns per dependent read in this run, and per read that may overlap. */
   memoryNs: number;
   scatterNs: number;
+  /** The page's whole result (every round's slices, when each turn started), with --save. */
+  raw?: unknown;
 }
 
 const { values } = parseArgs({
@@ -61,6 +68,7 @@ const { values } = parseArgs({
     save: { type: "string" },
     "js-flags": { type: "string" },
     "not-isolated": { type: "boolean", default: false },
+    tab: { type: "string", default: "new" },
   },
 });
 const runs = Number(values.runs);
@@ -79,13 +87,19 @@ const integers = (name: "tables" | "turn-keys") => {
 interface Method {
   tables: number | undefined;
   turnKeys: number | undefined;
+  /** "new": each run in a new tab; "same": every run of this method in one tab, the browser's state carried over. */
+  tab: "new" | "same";
+}
+const tabModes = values.tab.split(",");
+for (const mode of tabModes) {
+  if (mode !== "new" && mode !== "same") throw new RangeError(`--tab must list new and/or same, got ${values.tab}`);
 }
 const methods: Method[] = integers("tables").flatMap((tables) =>
-  integers("turn-keys").map((turnKeys) => ({ tables, turnKeys })),
+  integers("turn-keys").flatMap((turnKeys) => (tabModes as Method["tab"][]).map((tab) => ({ tables, turnKeys, tab }))),
 );
 const cases = methods.flatMap((method) => sizes.map((size) => ({ ...method, size })));
-const caseName = ({ tables, turnKeys, size }: Method & { size: number }) =>
-  `${tables ?? "default"}:${turnKeys ?? "default"}:${size}`;
+const caseName = ({ tables, turnKeys, tab, size }: Method & { size: number }) =>
+  `${tables ?? "default"}:${turnKeys ?? "default"}:${tab}:${size}`;
 /** The page's address with a method's parameters. */
 const address = (url: string, { tables, turnKeys }: Method) => {
   const query = new URLSearchParams();
@@ -145,13 +159,26 @@ try {
   const version = browser.context.browser()?.version() ?? "unknown";
   const started = uptime();
   const results = new Map<string, PageRun[]>(cases.map((c) => [caseName(c), []]));
+  // --tab same: every run of a method in one tab, opened at its first run (the browser's own state carried over).
+  const tabs = new Map<string, Page>();
+  const tabFor = async (method: Method) => {
+    const url = address(server.url, method);
+    const open = tabs.get(url);
+    if (open && method.tab === "same") return open;
+    const page = await browser.context.newPage();
+    await page.goto(url);
+    await page.locator("body[data-ready]").waitFor();
+    if (method.tab === "same") tabs.set(url, page);
+    return page;
+  };
   try {
     for (let run = 0; run < runs; run++) {
-      for (const { tables, turnKeys, size } of run % 2 === 0 ? cases : cases.toReversed()) {
-        const page = await browser.context.newPage();
+      for (const { tables, turnKeys, tab, size } of run % 2 === 0 ? cases : cases.toReversed()) {
+        const page = await tabFor({ tables, turnKeys, tab });
         try {
-          await page.goto(address(server.url, { tables, turnKeys }));
-          await page.locator("body[data-ready]").waitFor();
+          await page.locator("#bench-status").evaluate((status) => {
+            status.textContent = "";
+          });
           await page.locator("#bench-keys").selectOption(String(size));
           await page.locator("#bench-run").click();
           const status = page.locator("#bench-status");
@@ -180,12 +207,14 @@ try {
                   mapTables: d.mapTables!.split(" ").map(Number),
                   cacheRounds: d.cacheRounds!.split(" ").map(Number),
                   mapRounds: d.mapRounds!.split(" ").map(Number),
+                  slices: d.slices!.split(" ").map(Number),
                 };
               }),
             ),
           };
-          results.get(caseName({ tables, turnKeys, size }))!.push(result);
+          results.get(caseName({ tables, turnKeys, tab, size }))!.push(result);
           if (values.save) {
+            result.raw = await page.evaluate(() => (globalThis as { benchResult?: unknown }).benchResult);
             await writeFile(values.save, `${JSON.stringify({ version, runs: [...results.values()].flat() })}\n`);
           }
           const figures = result.rows.map(
@@ -195,10 +224,10 @@ try {
               ` tables: cache ${row.cacheTables.map((x) => x.toFixed(1)).join(" ")}, Map ${row.mapTables.map((x) => x.toFixed(1)).join(" ")}`,
           );
           console.error(
-            `run ${run + 1}/${runs}, ${size} keys, ${result.tables} tables, turn keys ${turnKeys ?? "default"}, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}): ${result.method}\n${figures.join("\n")}`,
+            `run ${run + 1}/${runs}, ${size} keys, ${result.tables} tables, turn keys ${turnKeys ?? "default"}, ${tab} tab, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}): ${result.method}\n${figures.join("\n")}`,
           );
         } finally {
-          await page.close();
+          if (tab === "new") await page.close();
         }
       }
     }
@@ -216,9 +245,10 @@ try {
   console.log(`load: at the start ${started}`);
   console.log(`      at the end   ${uptime()}`);
   console.log(
-    `${runs} runs per size, each in a new tab with new workers (each side's lookups and inserts, N tables of each, and` +
+    `${runs} runs per size, each with new workers (each side's lookups and inserts, N tables of each, and` +
       " a memory probe). Per run: each side's median of its tables' figures; here the median of the runs, each side's spread" +
-      " around it, and each run's Map ÷ cache. Within a run: how far a run's tables of one side lay apart, (highest - lowest)" +
+      " around it, and each run's Map ÷ cache. A spread ±X%: the run furthest from the median of the runs, in percent of that" +
+      " median. Slices a turn: the fewest and most a run planned for each side's turn. Within a run: how far a run's tables of one side lay apart, (highest - lowest)" +
       " ÷ median, the median over the runs. Map ÷ probe: the spread of each run's Map time in dependent reads; r: how the runs' Map time follows the probe's dependent and overlapping reads.",
   );
   for (const method of methods) summarize(method);
@@ -228,7 +258,8 @@ try {
     console.log("");
     console.log(
       `${results.get(caseName({ ...method, size: sizes[0]! }))![0]!.tables} tables per part and side,` +
-        ` turn keys of the misses and batched lookups ${method.turnKeys ?? "the page's default"}:`,
+        ` turn keys of the misses and batched lookups ${method.turnKeys ?? "the page's default"},` +
+        (method.tab === "same" ? " every run in one tab:" : " each run in a new tab:"),
     );
     for (const size of sizes) {
       const runsOf = results.get(caseName({ ...method, size }))!;
@@ -252,6 +283,7 @@ try {
       "(spread)",
       "cache tables",
       "Map tables",
+      "slices a turn",
       "Map ÷ probe",
       "r(Map, probe)",
       "Map ÷ cache",
@@ -276,6 +308,12 @@ try {
           spread(mapNs),
           within(rows.map((row) => row.cacheTables)),
           within(rows.map((row) => row.mapTables)),
+          (["cache", "Map"] as const)
+            .map((name, side) => {
+              const counts = rows.map((row) => row.slices[side]!);
+              return `${name} ${Math.min(...counts)}..${Math.max(...counts)}`;
+            })
+            .join(", "),
           spread(runsOf.map((r, i) => rows[i]!.mapNs / r.memoryNs)),
           runsOf.length < 3 ? "-" : `${rOf(mapNs, runsOf, "memoryNs")} ${rOf(mapNs, runsOf, "scatterNs")}`,
           `${median(ratios).toFixed(2)}x`,

@@ -6,6 +6,7 @@ import {
   LONG_ROWS,
   OPERATIONS,
   type OpenSide,
+  PLAN_TURNS,
   PROBE_BYTES,
   runBenchmark,
   SETTLE_BYTES,
@@ -82,6 +83,7 @@ function showResult(result: BenchResult): void {
       mapRounds: row.mapRounds.join(" "),
       cacheTables: row.cacheTables.join(" "),
       mapTables: row.mapTables.join(" "),
+      slices: `${row.cacheSlices[0]?.length ?? 0} ${row.mapSlices[0]?.length ?? 0}`,
     });
     cell(tr, row.operation, "operation");
     const eachTable = (figures: number[]) => `the median of ${figures.length}: ${figures.map(ns).join(", ")} ns`;
@@ -108,7 +110,7 @@ function showResult(result: BenchResult): void {
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's caches into main memory` +
     longTurns(result) +
-    `, timed in slices of about ${slice} ms` +
+    `, timed in slices of about ${slice} ms (as many a turn as the fastest of ${PLAN_TURNS} turns, each after the read, took)` +
     `; before the timed rounds, each body warmed in calls of ${WARM_CALL_KEYS} keys, its part's rows in turn, then ${WARM_ROUNDS}` +
     " untimed rounds played as the timed ones are, so that the code timed is the code the browser keeps." +
     ` A read from main memory took ${ns(result.memoryNs)} ns in this run, ${ns(result.scatterNs)} ns a read when they` +
@@ -125,6 +127,7 @@ function showResult(result: BenchResult): void {
     memoryRounds: result.memoryRounds.join(" "),
   });
   shown.hidden = false;
+  (globalThis as { benchResult?: BenchResult }).benchResult = result;
 }
 
 /** What the turns of {@link LONG_ROWS} cover where it differs from the other rows', for the method's text. */

@@ -31,6 +31,11 @@ export interface BenchRow {
   /** ns per operation of each round's whole turn, as timed (other programs' time included), every table's in turn. */
   cacheRounds: number[];
   mapRounds: number[];
+  /** When each round's turn started, ms since the epoch, and its slices in ns per operation: {@link SideResult}. */
+  cacheStarts: number[];
+  mapStarts: number[];
+  cacheSlices: number[][];
+  mapSlices: number[][];
   /** Each table's own figure (as {@link cacheNs}, one per build): cacheNs and mapNs are their medians. */
   cacheTables: number[];
   mapTables: number[];
@@ -55,8 +60,10 @@ export interface BenchResult {
   /** The memory probe's ns per dependent load, timed as a row is ({@link MemoryProbe}), and each round's. */
   memoryNs: number;
   memoryRounds: number[];
-  /** The memory probe's ns per load of random lines that may overlap. */
+  /** The memory probe's ns per load of random lines that may overlap, each round's, and when each round's turns started. */
   scatterNs: number;
+  scatterRounds: number[];
+  memoryStarts: number[][];
   rows: BenchRow[];
   /** The benchmark cache's counters after the last round. */
   stats: BuildIdCacheStats;
@@ -359,19 +366,20 @@ class Timed {
   /** Each round's turn, in ns per operation; the untimed rounds' apart. */
   readonly rounds: number[] = [];
   readonly #untimed: number[] = [];
+  /** When each timed round's turn started, in ms since the epoch ({@link performance.timeOrigin}: one clock for every worker). */
+  readonly starts: number[] = [];
 
   constructor(body: Body) {
     this.body = body;
   }
 
-  /** Splits a turn of `ops` keys into slices of about `sliceMs` (one at least) from the time of one turn. */
-  plan(ops: number, turnMs: number, sliceMs: number): void {
-    const slices = Math.max(1, Math.min(ops, Math.round(turnMs / sliceMs)));
+  /** Splits a turn of `ops` keys into `slices` slices ({@link planSlices}). */
+  plan(ops: number, slices: number): void {
     this.#bounds = Array.from({ length: slices }, (_, i) => Math.floor((i * ops) / slices));
   }
 
   /** Does keys `[from, to)` of a turn of passes over `keys` keys. */
-  #run(keys: number, from: number, to: number): void {
+  run(keys: number, from: number, to: number): void {
     while (from < to) {
       const start = from - (from % keys);
       const end = Math.min(to, start + keys);
@@ -391,7 +399,8 @@ class Timed {
       const from = this.#bounds[i]!;
       const to = this.#bounds[i + 1] ?? ops;
       const start = performance.now();
-      this.#run(keys, from, to);
+      if (i === 0 && round >= 0) this.starts.push(performance.timeOrigin + start);
+      this.run(keys, from, to);
       const ms = performance.now() - start;
       total += ms;
       slices[i] = ms;
@@ -417,12 +426,22 @@ class Timed {
     }
     return (total * 1e6) / ops;
   }
+
+  /** Each timed round's slices in ns per operation of the slice (their keys: the plan's bounds). */
+  sliceRates(ops: number): number[][] {
+    const keys = this.#bounds.map((from, i) => (this.#bounds[i + 1] ?? ops) - from);
+    return this.#slices.map((slices) => Array.from(slices, (ms, i) => (ms * 1e6) / keys[i]!));
+  }
 }
 
 /** What one side reports at the end of a run. */
 export interface SideResult {
   /** Per row, each round's turn in ns per operation, as timed. */
   rounds: number[][];
+  /** Per row, when each round's turn started (ms since the epoch). */
+  starts: number[][];
+  /** Per row, each round's slices in ns per operation. */
+  slices: number[][][];
   /** The cache's counters after the last round; none for the Map. */
   stats?: BuildIdCacheStats;
   checksum: number;
@@ -454,27 +473,37 @@ function warmPass(body: Body, keys: number): void {
 }
 
 /**
- * Untimed passes of `timed`'s body over `keys` keys for at least {@link WARM_UP_MS} (V8 and Liftoff tier up), in
- * calls of {@link WARM_CALL_KEYS} keys, then its turn of `ops` keys planned in slices from a pass's time on a timer stepping `resolution` ms.
+ * Turns timed, apart from the figures, to plan a row's slices, each right after the sweep as a timed turn is; the
+ * plan takes the fastest, as other programs only ever add time. The plan used to come from passes timed right after
+ * the warm-up, which found the Map's table in the CPU's last-level cache or not, as other programs had left it: the
+ * same row got 19 slices a turn in one run and 73 in the next (the cache's hits at 65,536 keys 3 and 129), and the
+ * fastest round of shorter slices is lower, so a figure followed its slice count (the Map's batched lookups at
+ * 65,536 keys: 249 ns at 19 slices, 187 at 57; its inserts into an empty table at 16,384 keys, r = -0.83 over 18 runs).
  */
-function warmAndPlan(timed: Timed, keys: number, ops: number, resolution: number): void {
+export const PLAN_TURNS = 5;
+
+/** Slices in a turn of `ops` keys, given `turnsMs`, the times of {@link PLAN_TURNS} turns: the fastest cut in slices of about `sliceMs`. */
+export function planSlices(ops: number, turnsMs: readonly number[], sliceMs: number): number {
+  return Math.max(1, Math.min(ops, Math.round(Math.min(...turnsMs) / sliceMs)));
+}
+
+/**
+ * Untimed passes of `timed`'s body over `keys` keys for at least {@link WARM_UP_MS} (V8 and Liftoff tier up), in
+ * calls of {@link WARM_CALL_KEYS} keys, then its turn of `ops` keys planned in slices ({@link planSlices}) from
+ * {@link PLAN_TURNS} whole turns, each after `before` (the sweep), on a timer stepping `resolution` ms.
+ */
+function warmAndPlan(timed: Timed, keys: number, ops: number, resolution: number, before: () => void): void {
   const { body } = timed;
   const start = performance.now();
   for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) warmPass(body, keys);
-  // A pass's time from enough passes in one timing that the timer's step is a small part of it;
-  // the fastest of three, as a collection or a deoptimization can stretch any one of them.
-  let passMs = Number.POSITIVE_INFINITY;
-  for (let trial = 0; trial < 3; trial++) {
-    for (let passes = 1; ; passes *= 2) {
-      const t0 = performance.now();
-      for (let p = 0; p < passes; p++) body(0, keys);
-      const ms = performance.now() - t0;
-      if (ms < TIMER_STEPS * resolution) continue;
-      passMs = Math.min(passMs, ms / passes);
-      break;
-    }
+  const turnsMs: number[] = [];
+  for (let turn = 0; turn < PLAN_TURNS; turn++) {
+    before();
+    const t0 = performance.now();
+    timed.run(keys, 0, ops);
+    turnsMs.push(performance.now() - t0);
   }
-  timed.plan(ops, (ops / keys) * passMs, sliceFor(resolution));
+  timed.plan(ops, planSlices(ops, turnsMs, sliceFor(resolution)));
 }
 
 /** What the benchmark times in a worker: a {@link BenchSide} or the {@link MemoryProbe}, each call one of its rows. */
@@ -533,7 +562,7 @@ export class MemoryProbe implements Timer {
 
   warm(row: number): void {
     const loads = PROBE_LOADS[row as 0 | 1];
-    warmAndPlan(this.#timed[row]!, loads, loads, this.#resolution);
+    warmAndPlan(this.#timed[row]!, loads, loads, this.#resolution, () => this.#sweep.read());
   }
 
   turn(row: number, round: number): void {
@@ -550,7 +579,12 @@ export class MemoryProbe implements Timer {
   }
 
   finish(): SideResult {
-    return { rounds: this.#timed.map((t) => t.rounds), checksum: this.#at ^ this.#sink ^ this.#sweep.value };
+    return {
+      rounds: this.#timed.map((t) => t.rounds),
+      starts: this.#timed.map((t) => t.starts),
+      slices: this.#timed.map((t, row) => t.sliceRates(PROBE_LOADS[row as 0 | 1])),
+      checksum: this.#at ^ this.#sink ^ this.#sweep.value,
+    };
   }
 }
 
@@ -654,7 +688,7 @@ export class BenchSide implements Timer {
   warm(row: number): void {
     const timed = this.#row(row);
     this.#prepare(row);
-    warmAndPlan(timed, this.#keys, this.#ops[row]!, this.#resolution);
+    warmAndPlan(timed, this.#keys, this.#ops[row]!, this.#resolution, () => this.#sweep.read());
     this.#after(row);
     if (row !== ROW_PART.lastIndexOf(this.#part)) return;
     const rows = OPERATIONS.flatMap((_, r) => (ROW_PART[r] === this.#part ? [r] : []));
@@ -692,6 +726,8 @@ export class BenchSide implements Timer {
     this.#bodies.dispose();
     return {
       rounds: this.#timed.map((t) => t.rounds),
+      starts: this.#timed.map((t) => t.starts),
+      slices: this.#timed.map((t, row) => t.sliceRates(this.#ops[row]!)),
       ...(stats && { stats }),
       checksum: this.#bodies.sink() ^ this.#sweep.value,
     };
@@ -778,6 +814,8 @@ class Side {
       all.reduce((total, end) => total + (end.stats?.[key] ?? 0), 0);
     return {
       rounds: ROW_PART.map((part, row) => ends[part].flatMap((end) => end.rounds[row]!)),
+      starts: ROW_PART.map((part, row) => ends[part].flatMap((end) => end.starts[row]!)),
+      slices: ROW_PART.map((part, row) => ends[part].flatMap((end) => end.slices[row]!)),
       ...(first && {
         stats: {
           ...first,
@@ -910,6 +948,10 @@ export async function runBenchmark(
         halves: [mapFirst / cacheFirst, mapSecond / cacheSecond],
         cacheRounds: cacheEnd.rounds[row]!,
         mapRounds: mapEnd.rounds[row]!,
+        cacheStarts: cacheEnd.starts[row]!,
+        mapStarts: mapEnd.starts[row]!,
+        cacheSlices: cacheEnd.slices[row]!,
+        mapSlices: mapEnd.slices[row]!,
         cacheTables: cacheFastest[row]!.map((build) => build[0]),
         mapTables: mapFastest[row]!.map((build) => build[0]),
       };
@@ -926,6 +968,8 @@ export async function runBenchmark(
       memoryNs: probeFastest[0]![0],
       memoryRounds: probeEnd.rounds[0]!,
       scatterNs: probeFastest[1]![0],
+      scatterRounds: probeEnd.rounds[1]!,
+      memoryStarts: probeEnd.starts,
       rows,
       stats: cacheEnd.stats!,
       checksum: cacheEnd.checksum ^ mapEnd.checksum ^ probeEnd.checksum,

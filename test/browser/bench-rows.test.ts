@@ -11,6 +11,8 @@ import {
   type OpenSide,
   openTimer,
   type PartName,
+  PLAN_TURNS,
+  planSlices,
   ROUNDS,
   ROW_PART,
   rowPasses,
@@ -191,7 +193,12 @@ it("times the memory probe beside the rows in every round; asked for several tab
       warm: async () => {},
       turn: async (row, round) => void table.turns.push(`${round}:${row}`),
       fastest: async () => OPERATIONS.map((): [number, number, number] => [ns, ns, ns]),
-      finish: async () => ({ rounds: OPERATIONS.map(() => [ns]), checksum: 0 }),
+      finish: async () => ({
+        rounds: OPERATIONS.map(() => [ns]),
+        starts: OPERATIONS.map(() => [0]),
+        slices: OPERATIONS.map(() => [[ns]]),
+        checksum: 0,
+      }),
       close() {},
     };
   };
@@ -265,7 +272,12 @@ it("rehearses WARM_ROUNDS untimed rounds, played as the timed ones in the same o
     warm: async (row) => void calls.push(`warm ${side} ${part} ${row}`),
     turn: async (row, round) => void calls.push(`turn ${round} ${side} ${part} ${row}`),
     fastest: async () => OPERATIONS.map((): [number, number, number] => [10, 10, 10]),
-    finish: async () => ({ rounds: OPERATIONS.map(() => [10]), checksum: 0 }),
+    finish: async () => ({
+      rounds: OPERATIONS.map(() => [10]),
+      starts: OPERATIONS.map(() => [0]),
+      slices: OPERATIONS.map(() => [[10]]),
+      checksum: 0,
+    }),
     close() {},
   });
   const steps: string[] = [];
@@ -309,9 +321,28 @@ it("keeps the untimed rounds' turns out of the figures and the rounds it reports
     untimed = step.startsWith("warming up: untimed round");
     if (!untimed && step.startsWith("round ")) fake = 0;
   });
+  expect(result.memoryRounds.length).toBe(result.rounds);
+  expect(result.scatterRounds.length).toBe(result.rounds);
+  expect(result.memoryStarts.map((starts) => starts.length)).toEqual([result.rounds, result.rounds]);
   for (const row of result.rows) {
     expect(row.cacheRounds.length, row.operation).toBe(result.rounds);
     expect(row.mapRounds.length, row.operation).toBe(result.rounds);
+    // Saved for --save: when each timed turn started and its slices, one entry per timed round on each side,
+    // the two sides' turns of a round back to back, the side going first alternating with the round.
+    for (const side of ["cache", "map"] as const) {
+      const starts = side === "cache" ? row.cacheStarts : row.mapStarts;
+      const slices = side === "cache" ? row.cacheSlices : row.mapSlices;
+      expect(starts.length, `${row.operation}: ${side}'s starts`).toBe(result.rounds);
+      expect(slices.length, `${row.operation}: ${side}'s slices`).toBe(result.rounds);
+      expect(starts, `${row.operation}: ${side}'s turns in order`).toEqual(starts.toSorted((a, b) => a - b));
+    }
+    for (let round = 0; round < result.rounds; round++) {
+      const [first, second] = round % 2 === 0 ? [row.cacheStarts, row.mapStarts] : [row.mapStarts, row.cacheStarts];
+      expect(first[round], `${row.operation}, round ${round}: the side going first`).toBeLessThanOrEqual(
+        second[round]!,
+      );
+      if (round + 1 < result.rounds) expect(second[round]).toBeLessThanOrEqual(first[round + 1]!);
+    }
     expect(row.cacheNs, `${row.operation}: cache`).toBeGreaterThan(0.01);
     expect(row.mapNs, `${row.operation}: Map`).toBeGreaterThan(0.01);
   }
@@ -350,3 +381,17 @@ it("times no body that V8 deoptimizes in the rounds for want of feedback (--trac
     .map((text) => text.replace(/ \(sfi = [^)]*\)|, FP to SP[^\n]*|0x[0-9a-f]+ /g, ""));
   expect(deopts).toEqual([]);
 }, 300_000);
+
+it("plans a turn's slices from the fastest of PLAN_TURNS turns, each after the sweep, so turns other programs stretched do not set them", () => {
+  // A turn of the Map's batched lookups at 65,536 keys takes about 13 ms: 26 slices of 0.5 ms. Under load, most
+  // turns timed to plan them are stretched by other programs' time (their median too), never shortened.
+  const stretched = [31, 45, 60, 27.5];
+  for (let at = 0; at < PLAN_TURNS; at++) {
+    const turns = stretched.toSpliced(at, 0, 13);
+    expect(turns.length).toBe(PLAN_TURNS);
+    expect(planSlices(65_536, turns, 0.5), `turns ${turns.join(" ")}`).toBe(26);
+  }
+  // A turn shorter than a slice is one slice; never more slices than keys.
+  expect(planSlices(16_384, [0.1, 0.1, 0.2, 0.1, 0.1], 0.5)).toBe(1);
+  expect(planSlices(4, [9, 9, 9, 9, 9], 0.5)).toBe(4);
+});
