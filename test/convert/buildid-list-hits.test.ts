@@ -15,23 +15,8 @@ import { AddressSpaces, KERNEL_PID } from "../../src/spaces/index.js";
 import { perfBuildIdLines } from "../helpers/perf-answers.js";
 import { swapToBigEndian } from "../helpers/perf-swap.js";
 import { perfCannotRecord, perfRecord } from "../helpers/perf-tools.js";
-import { attrRecord, pipeStream, record } from "../helpers/perf-writer.js";
+import { attrRecord, le, pipeStream, record, text } from "../helpers/perf-writer.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
-
-const le = (width: number, ...values: (number | bigint)[]): number[] =>
-  values.flatMap((value) => {
-    let v = BigInt.asUintN(8 * width, BigInt(value));
-    return Array.from({ length: width }, () => {
-      const b = Number(v & 0xffn);
-      v >>= 8n;
-      return b;
-    });
-  });
-const text = (s: string): number[] => {
-  const bytes = [...new TextEncoder().encode(s), 0];
-  while (bytes.length % 8) bytes.push(0);
-  return bytes;
-};
 
 const USER = 2;
 const KERNEL = 1;

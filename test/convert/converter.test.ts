@@ -7,23 +7,8 @@ import { describe, expect, test } from "vitest";
 import { listBuildIds } from "../../src/convert/buildid-list.js";
 import { convertPerfData, InternLimitError, type ReadBuildId } from "../../src/convert/index.js";
 import { PerfDataError } from "../../src/perf/index.js";
-import { attrRecord, pipeStream, record } from "../helpers/perf-writer.js";
+import { attrRecord, le, pipeStream, record, text } from "../helpers/perf-writer.js";
 import { seedFrom } from "../helpers/random.js";
-
-const le = (width: number, ...values: (number | bigint)[]): number[] =>
-  values.flatMap((value) => {
-    let v = BigInt.asUintN(8 * width, BigInt(value));
-    return Array.from({ length: width }, () => {
-      const b = Number(v & 0xffn);
-      v >>= 8n;
-      return b;
-    });
-  });
-const text = (s: string): number[] => {
-  const bytes = [...new TextEncoder().encode(s), 0];
-  while (bytes.length % 8) bytes.push(0);
-  return bytes;
-};
 
 /** IP|TID|TIME|CALLCHAIN|PERIOD with sample_id_all: non-sample records end with pid, tid and time. */
 const ATTR = attrRecord(0x127n);

@@ -8,23 +8,8 @@ import { HEADER_WORDS, type SampleArena, W } from "../../src/convert/sample-aren
 import { RoundWindows } from "../../src/convert/windows.js";
 import { orderRecords, readPerfData } from "../../src/perf/index.js";
 import type { PerfRecord } from "../../src/perf/records.js";
-import { attrRecord, CPU_CLOCK_G, pipeStream, record } from "../helpers/perf-writer.js";
+import { attrRecord, CPU_CLOCK_G, le, pipeStream, record, text } from "../helpers/perf-writer.js";
 import { mulberry32, seedFrom } from "../helpers/random.js";
-
-const le = (width: number, ...values: (number | bigint)[]): number[] =>
-  values.flatMap((value) => {
-    let v = BigInt.asUintN(8 * width, BigInt(value));
-    return Array.from({ length: width }, () => {
-      const b = Number(v & 0xffn);
-      v >>= 8n;
-      return b;
-    });
-  });
-const text = (s: string): number[] => {
-  const bytes = [...new TextEncoder().encode(s), 0];
-  while (bytes.length % 8) bytes.push(0);
-  return bytes;
-};
 
 const USER = 2;
 const FINISHED_ROUND = 68;

@@ -1,8 +1,8 @@
 // Builds perf.data bytes by hand for hostile inputs: pipe-mode streams of chosen records, and zstd frames
 // made of raw and RLE blocks (no compressor needed) for COMPRESSED records.
 
-/** Little-endian bytes of the given unsigned values, each `width` bytes. */
-function le(width: number, ...values: (number | bigint)[]): number[] {
+/** Little-endian bytes of the given values, each `width` bytes (a negative one in two's complement). */
+export function le(width: number, ...values: (number | bigint)[]): number[] {
   const out: number[] = [];
   for (const value of values) {
     let v = BigInt(value);
@@ -12,6 +12,13 @@ function le(width: number, ...values: (number | bigint)[]): number[] {
     }
   }
   return out;
+}
+
+/** A string's UTF-8 bytes and a NUL, padded with NULs to a multiple of 8, as perf writes names in records. */
+export function text(s: string): number[] {
+  const bytes = [...new TextEncoder().encode(s), 0];
+  while (bytes.length % 8) bytes.push(0);
+  return bytes;
 }
 
 /** The 8 little-endian bytes of a u64. */
