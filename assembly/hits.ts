@@ -167,19 +167,21 @@ export function fill(slot: i32, pid: i32, startHi: u32, startLo: u32, lastHi: u3
   return (<u64>hi << 32) | <u64>lo;
 }
 
-@inline function u16At(p: usize): u32 {
+// The readers take the byte order as a constant (scan's two copies of its loop): a ternary on the global
+// became a select that ran the polyfilled bswap on every field of a little-endian file too.
+@inline function u16At(p: usize, le: bool): u32 {
   const v = <u32>load<u16>(p);
-  return littleEndian ? v : <u32>bswap<u16>(<u16>v);
+  return le ? v : <u32>bswap<u16>(<u16>v);
 }
 
-@inline function u32At(p: usize): u32 {
+@inline function u32At(p: usize, le: bool): u32 {
   const v = load<u32>(p);
-  return littleEndian ? v : bswap<u32>(v);
+  return le ? v : bswap<u32>(v);
 }
 
-@inline function u64At(p: usize): u64 {
+@inline function u64At(p: usize, le: bool): u64 {
   const v = load<u64>(p);
-  return littleEndian ? v : bswap<u64>(v);
+  return le ? v : bswap<u64>(v);
 }
 
 /**
@@ -190,20 +192,25 @@ export function fill(slot: i32, pid: i32, startHi: u32, startLo: u32, lastHi: u3
 export function scan(from: usize, to: usize): usize {
   cut = 0;
   if (!enabled) return from;
+  return littleEndian ? scanIn(from, to, true) : scanIn(from, to, false);
+}
+
+/** scan() in byte order `le`, a constant in each copy. */
+@inline function scanIn(from: usize, to: usize, le: bool): usize {
   let p = from;
   while (p + HEADER <= to) {
-    const size = u16At(p + 6);
+    const size = u16At(p + 6, le);
     if (size < HEADER) return p;
     if (p + size > to) {
       cut = 1;
       return p;
     }
-    if (u32At(p) != RECORD_SAMPLE || size - HEADER < minBody) return p;
+    if (u32At(p, le) != RECORD_SAMPLE || size - HEADER < minBody) return p;
     const b = p + HEADER;
-    const pid = tidAt >= 0 ? <i32>u32At(b + tidAt) : NO_PID;
-    const ip = ipAt >= 0 ? u64At(b + ipAt) : 0;
-    const mode = u16At(p + 4) & CPUMODE_MASK;
-    if (timeAt >= 0) put(pid, mode, ip, u64At(b + timeAt), true);
+    const pid = tidAt >= 0 ? <i32>u32At(b + tidAt, le) : NO_PID;
+    const ip = ipAt >= 0 ? u64At(b + ipAt, le) : 0;
+    const mode = u16At(p + 4, le) & CPUMODE_MASK;
+    if (timeAt >= 0) put(pid, mode, ip, u64At(b + timeAt, le), true);
     else put(pid, mode, ip, 0, false);
     p += size;
   }
