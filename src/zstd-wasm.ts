@@ -1,16 +1,18 @@
 /**
- * zstd's own decoder (1.5, zstddec's WebAssembly build) as a {@link ZstdEngine} for the guard in ./zstd.ts:
- * warm from its first block, where fzstd's JavaScript takes a fresh process 250-300 ms of warming up on a
- * 10 MB stream. Universal; loaded only when a stream needs it. zstd decodes straight into one output region
- * in its memory, which doubles while full (a full region may leave output inside zstd: it grows and zstd is
- * called again until the region is not full and the input is used) and is reused once taken: no copy per
- * block, and one per take or none when lent. `grow` makes held[index] `size` bytes, keeping its first `keep`.
+ * zstd's own decoder (1.5.6, built for wasm32 by scripts/build-zstd-wasm.sh and embedded as base64) as a
+ * {@link ZstdEngine} for the guard in ./zstd.ts: warm from its first block, where fzstd's JavaScript takes a
+ * fresh process 250-300 ms of warming up on a 10 MB stream. Universal; loaded only when a stream needs it.
+ * zstd decodes straight into one output region in its memory, which doubles while full (a full region may
+ * leave output inside zstd: it grows and zstd is called again until the region is not full and the input is
+ * used) and is reused once taken: no copy per block, and one per take or none when lent. `grow` makes
+ * held[index] `size` bytes, keeping its first `keep`.
  *
  * @packageDocumentation
  */
 import type { ZstdEngine, ZstdFail } from "./zstd.js";
+import zstdWasmBase64 from "./zstd-wasm-module.js";
 
-/** zstddec's exports (zstd 1.5's decoder built by emscripten): sizes and pointers are 32-bit; an error is -code. */
+/** The module's exports (zstd's and scripts/zstd-wasm.c's allocator): sizes and pointers are 32-bit; an error is -code. */
 interface ZstdExports {
   memory: WebAssembly.Memory;
   malloc(bytes: number): number;
@@ -74,32 +76,26 @@ class WasmEngine implements ZstdEngine {
   }
 }
 
+/** `text`'s bytes, by a native decoder where there is one (the standard's, Node's Buffer): a loop over atob's text costs a cold process 8-12 ms. */
+function fromBase64(text: string): Uint8Array<ArrayBuffer> {
+  const standard = (Uint8Array as { fromBase64?: (text: string) => Uint8Array<ArrayBuffer> }).fromBase64;
+  if (standard) return standard.call(Uint8Array, text);
+  const buffer = (globalThis as { Buffer?: { from(text: string, encoding: "base64"): Uint8Array<ArrayBuffer> } })
+    .Buffer;
+  if (buffer) return buffer.from(text, "base64");
+  const chars = atob(text);
+  const bytes = new Uint8Array(chars.length);
+  for (let i = 0; i < chars.length; i++) bytes[i] = chars.charCodeAt(i);
+  return bytes;
+}
+
 let engine: Promise<ZstdEngine | undefined> | undefined;
 
 /** Loads the engine once; undefined where it cannot be loaded (fzstd decodes then). */
 export function loadZstdEngine(): Promise<ZstdEngine | undefined> {
-  engine ??= import("zstddec/stream")
-    .then(async ({ ZSTDDecoder }) => {
-      let z: ZstdExports | undefined;
-      // zstddec keeps its instance to itself: _init, which its init() calls, is where it is handed over.
-      class Handed extends ZSTDDecoder {
-        override _init(result: WebAssembly.WebAssemblyInstantiatedSource): void {
-          z = result.instance.exports as unknown as ZstdExports;
-          super._init(result);
-        }
-      }
-      // Where Buffer is (Node), zstddec decodes its base64 with it, not by fetching a data: URL (undici: 40-60 ms).
-      const fetch = Object.getOwnPropertyDescriptor(globalThis, "fetch");
-      if (fetch && "Buffer" in globalThis) Reflect.deleteProperty(globalThis, "fetch");
-      let init: Promise<void>;
-      try {
-        init = new Handed().init();
-      } finally {
-        if (fetch) Object.defineProperty(globalThis, "fetch", fetch);
-      }
-      await init;
-      return z && new WasmEngine(z);
-    })
+  engine ??= Promise.resolve()
+    .then(() => WebAssembly.instantiate(fromBase64(zstdWasmBase64)))
+    .then(({ instance }) => new WasmEngine(instance.exports as unknown as ZstdExports))
     .catch(() => undefined);
   return engine;
 }

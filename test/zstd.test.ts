@@ -1,10 +1,12 @@
 // The shared zstd guard (src/zstd.ts) against the real zstd, over fzstd and over zstd's own decoder in
-// WebAssembly (zstddec's): what it decodes, and each fault it reports.
+// WebAssembly (scripts/build-zstd-wasm.sh's): what it decodes, and each fault it reports; that module's shape
+// and its allocator.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type ZstdBounds, ZstdDecoder, type ZstdEngine, type ZstdFault } from "../src/zstd.js";
 import { loadZstdEngine } from "../src/zstd-wasm.js";
+import zstdWasmBase64 from "../src/zstd-wasm-module.js";
 
 class Fault extends Error {
   constructor(
@@ -45,6 +47,82 @@ function fault(call: () => unknown): [ZstdFault, string] {
 
 test("zstd's own decoder loads here (Node)", () => {
   expect(wasm).toBeInstanceOf(Object);
+});
+
+/** The byte size of each function body in `module`'s code section (section 10). */
+function bodySizes(module: Uint8Array): number[] {
+  let p = 8;
+  const leb = () => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = module[p++]!;
+      value += (byte & 127) * 2 ** shift;
+      if (byte < 128) return value;
+    }
+  };
+  while (p < module.length) {
+    const id = module[p++]!;
+    const size = leb();
+    const end = p + size;
+    if (id === 10)
+      return Array.from({ length: leb() }, () => {
+        const body = leb();
+        p += body;
+        return body;
+      });
+    p = end;
+  }
+  return [];
+}
+
+test("the module imports nothing and has no function TurboFan takes long over (its hot one is a third of zstddec's)", () => {
+  const bytes = Buffer.from(zstdWasmBase64, "base64");
+  const module = new WebAssembly.Module(bytes);
+  expect(WebAssembly.Module.imports(module)).toEqual([]);
+  expect(
+    WebAssembly.Module.exports(module)
+      .map((e) => e.name)
+      .sort(),
+  ).toEqual([
+    "ZSTD_DStreamOutSize",
+    "ZSTD_createDCtx",
+    "ZSTD_decompressStream",
+    "ZSTD_freeDCtx",
+    "free",
+    "malloc",
+    "memory",
+  ]);
+  // V8 tiers a hot function up to TurboFan within the first milliseconds of a -z recording: zstddec's 21.5 KB
+  // block decoder (every sequence decoder inlined) cost ~100 ms of CPU on Node 20; a build with both sequence
+  // decoders has a 12.6 KB one; the short-offset one alone, 8.2 KB.
+  const sizes = bodySizes(bytes);
+  expect(sizes.length).toBeGreaterThan(20);
+  expect(Math.max(...sizes)).toBeLessThan(10_000);
+});
+
+test("the allocator reuses what is freed, merges free neighbours, grows memory and refuses past it", () => {
+  const z = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(zstdWasmBase64, "base64")))
+    .exports as unknown as { memory: WebAssembly.Memory; malloc(n: number): number; free(at: number): void };
+  const a = z.malloc(1000);
+  const b = z.malloc(1000);
+  const c = z.malloc(1000);
+  expect(new Set([a, b, c]).size).toBe(3);
+  expect([a % 8, b % 8, c % 8]).toEqual([0, 0, 0]);
+  expect(b - a).toBeGreaterThanOrEqual(1000);
+  z.free(b);
+  expect(z.malloc(500)).toBe(b);
+  z.free(b);
+  z.free(a);
+  // a and b free side by side: one block of 2,000 bytes and more fits at a.
+  expect(z.malloc(2000)).toBe(a);
+  const pages = z.memory.buffer.byteLength / 65536;
+  const big = z.malloc(8 << 20);
+  expect(big).toBeGreaterThan(c);
+  expect(z.memory.buffer.byteLength / 65536).toBeGreaterThan(pages + 127);
+  new Uint8Array(z.memory.buffer, big, 8 << 20).fill(7);
+  expect(z.malloc(0x7ff00001)).toBe(0);
+  expect(z.malloc(2 ** 32 - 8)).toBe(0);
+  z.free(0);
 });
 
 describe.each([
