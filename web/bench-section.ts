@@ -148,7 +148,7 @@ function longTurns(result: BenchResult): string {
   return long.length ? ` (${long.join(", ")} after it, so that a turn lasts a millisecond or more)` : "";
 }
 
-/** A number from the page's address (`?tables=N`, `?turnkeys=N`, for `npm run bench:page`), else undefined. */
+/** A number from the page's address (`?tables=N`, `?turnkeys=N`, for `npm run bench:page`; `?rounds=N`, for tests), else undefined. */
 function asked(name: string): number | undefined {
   const value = new URLSearchParams(location.search).get(name);
   return value === null ? undefined : Number(value);
@@ -163,6 +163,7 @@ export function mountBenchSection(showStats: (bench: BuildIdCacheStats) => void)
     const keys = Number(element<HTMLSelectElement>("#bench-keys").value);
     const tables = asked("tables");
     const longTurnKeys = asked("turnkeys");
+    const rounds = asked("rounds");
     button.disabled = true;
     try {
       const started = performance.now();
@@ -170,6 +171,7 @@ export function mountBenchSection(showStats: (bench: BuildIdCacheStats) => void)
         open: openInWorker,
         ...(tables !== undefined && { tables }),
         ...(longTurnKeys !== undefined && { longTurnKeys }),
+        ...(rounds !== undefined && { rounds }),
       });
       showResult(result);
       showStats(result.stats);
