@@ -479,13 +479,11 @@ it("times no body that V8 deoptimizes in the rounds for want of feedback (--trac
   // had no feedback for what the other rows leave behind (the cache's keys of the miss pass before a hit pass).
   const bench = pathToFileURL(resolve(import.meta.dirname, "../../web/bench.ts")).href;
   const script = `
-    const { ROUNDS, runBenchmark } = await import(${JSON.stringify(bench)});
-    class Enough extends Error {}
-    const stop = \`round 20 of \${ROUNDS}\`;
+    const { runBenchmark } = await import(${JSON.stringify(bench)});
     await runBenchmark(1024, ({ step }) => {
-      if (step === stop) throw new Enough();
-      if (step === "round 1 of " + ROUNDS) process.stdout.write("TIMED ROUNDS\\n");
-    }).catch((error) => { if (!(error instanceof Enough)) throw error; });
+      if (step.startsWith("round 1 of ")) process.stdout.write("TIMED ROUNDS\\n");
+      if (step === ${JSON.stringify(FIGURES_STEP)}) process.stdout.write("AFTER THE ROUNDS\\n");
+    }, { rounds: ${REAL_ROUNDS} });
   `;
   const { stdout } = await promisify(execFile)(
     process.execPath,
@@ -493,10 +491,12 @@ it("times no body that V8 deoptimizes in the rounds for want of feedback (--trac
     { cwd: resolve(import.meta.dirname, "../.."), maxBuffer: 1 << 30 },
   );
   const rounds = stdout.indexOf("TIMED ROUNDS");
+  const after = stdout.indexOf("AFTER THE ROUNDS");
   expect(rounds, "the run reached its timed rounds").toBeGreaterThan(0);
+  expect(after, "the run ended its rounds").toBeGreaterThan(rounds);
   // Each bailout names its reason, then where it happened: the page's code and the cache's only, not Node's.
   const deopts = stdout
-    .slice(rounds)
+    .slice(rounds, after)
     .split("[bailout (kind: ")
     .slice(1)
     .map((text) => text.slice(0, text.indexOf("\n", text.indexOf("deoptimize at"))))
