@@ -479,8 +479,9 @@ function warmPass(body: Body, keys: number): void {
  * plan takes the fastest, as other programs only ever add time. The plan used to come from passes timed right after
  * the warm-up, which found the Map's table in the CPU's last-level cache or not, as other programs had left it: the
  * same row got 19 slices a turn in one run and 73 in the next (the cache's hits at 65,536 keys 3 and 129), and the
- * fastest round of shorter slices is lower, so a figure followed its slice count (the Map's batched lookups at
- * 65,536 keys: 249 ns at 19 slices, 187 at 57; its inserts into an empty table at 16,384 keys, r = -0.83 over 18 runs).
+ * fastest round of shorter slices is lower, so a figure (then each slice's fastest round) followed its slice count
+ * (the Map's batched lookups at 65,536 keys: 249 ns at 19 slices, 187 at 57; its inserts into an empty table at
+ * 16,384 keys, r = -0.83 over 18 runs).
  */
 export const PLAN_TURNS = 5;
 
@@ -927,8 +928,9 @@ const roundsOf = (slices: readonly number[][], tables: number, rounds: number, f
  * of both sides, one after the other, the rows rotated and the side going first alternating, and a turn of the
  * {@link MemoryProbe}. Each turn is {@link rowPasses} whole passes, started right after an untimed read of
  * {@link SWEEP_BYTES}, so every turn starts with its table in main memory whatever ran before; a turn is timed
- * in short slices, a table's figure is the sum of each slice's fastest round, and a side's the median of its
- * tables'. `progress` hears each step before it runs.
+ * in short slices, and a row's figures are the paired median of the two sides' rounds ({@link pairedMedian}); each
+ * table's own, the median of its rounds' median slices. `progress` hears each step before it runs, and
+ * {@link FIGURES_STEP} after the last round.
  */
 export async function runBenchmark(
   keys: number,
