@@ -55,6 +55,8 @@ interface PageRun {
   /** The memory probe's ns per dependent read in this run, and per read that may overlap. */
   memoryNs: number;
   scatterNs: number;
+  /** MiB of a buffer just read that the caches still held, the median of the run's rounds ("L3 left"); absent on pages before it. */
+  l3MiB: number;
   /** The page's whole result (every round's slices, when each turn started), with --save. */
   raw?: unknown;
 }
@@ -142,7 +144,7 @@ const correlation = (xs: number[], ys: number[]) => {
   return sxy / Math.sqrt(sxx * syy);
 };
 /** How `ns` (one per run) follows each run's probe figure `probe`, as Pearson's r. */
-const rOf = (ns: number[], runs: PageRun[], probe: "memoryNs" | "scatterNs") =>
+const rOf = (ns: number[], runs: PageRun[], probe: "memoryNs" | "scatterNs" | "l3MiB") =>
   correlation(
     ns,
     runs.map((run) => run[probe]),
@@ -194,6 +196,7 @@ try {
             tables: Number(await page.locator("#bench-result").getAttribute("data-tables")),
             memoryNs: Number(await page.locator("#bench-result").getAttribute("data-memory-ns")),
             scatterNs: Number(await page.locator("#bench-result").getAttribute("data-scatter-ns")),
+            l3MiB: Number((await page.locator("#bench-result").getAttribute("data-l3-mib")) ?? Number.NaN),
             rows: await page.locator("#bench-table tbody tr").evaluateAll((trs) =>
               trs.map((tr) => {
                 const d = (tr as HTMLElement).dataset;
@@ -224,7 +227,7 @@ try {
               ` tables: cache ${row.cacheTables.map((x) => x.toFixed(1)).join(" ")}, Map ${row.mapTables.map((x) => x.toFixed(1)).join(" ")}`,
           );
           console.error(
-            `run ${run + 1}/${runs}, ${size} keys, ${result.tables} tables, turn keys ${turnKeys ?? "default"}, ${tab} tab, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}): ${result.method}\n${figures.join("\n")}`,
+            `run ${run + 1}/${runs}, ${size} keys, ${result.tables} tables, turn keys ${turnKeys ?? "default"}, ${tab} tab, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}), L3 left ${result.l3MiB.toFixed(1)} MiB: ${result.method}\n${figures.join("\n")}`,
           );
         } finally {
           if (tab === "new") await page.close();
@@ -249,7 +252,8 @@ try {
       " a memory probe). Per run: each side's median of its tables' figures; here the median of the runs, each side's spread" +
       " around it, and each run's Map ÷ cache. A spread ±X%: the run furthest from the median of the runs, in percent of that" +
       " median. Slices a turn: the fewest and most a run planned for each side's turn. Within a run: how far a run's tables of one side lay apart, (highest - lowest)" +
-      " ÷ median, the median over the runs. Map ÷ probe: the spread of each run's Map time in dependent reads; r: how the runs' Map time follows the probe's dependent and overlapping reads.",
+      " ÷ median, the median over the runs. Map ÷ probe: the spread of each run's Map time in dependent reads; r: how the runs' Map time follows the probe's dependent and overlapping reads, and the L3 it found left." +
+      " The page's figures (since pagemed): each side's median slice of a round, the median over the rounds; the ratio the median over the rounds of each round's Map ÷ cache.",
   );
   for (const method of methods) summarize(method);
 
@@ -264,11 +268,12 @@ try {
     for (const size of sizes) {
       const runsOf = results.get(caseName({ ...method, size }))!;
       for (const [name, ns] of [
-        ["a dependent read", runsOf.map((r) => r.memoryNs)],
-        ["an overlapping read", runsOf.map((r) => r.scatterNs)],
+        ["a dependent read, ns", runsOf.map((r) => r.memoryNs)],
+        ["an overlapping read, ns", runsOf.map((r) => r.scatterNs)],
+        ["L3 left, MiB", runsOf.map((r) => r.l3MiB)],
       ] as const) {
         console.log(
-          `memory probe at ${size.toLocaleString("en")} keys, ${name}: ${median(ns).toFixed(1)} ns ${spread(ns)}` +
+          `memory probe at ${size.toLocaleString("en")} keys, ${name}: ${median(ns).toFixed(1)} ${spread(ns)}` +
             ` (runs: ${ns.map((x) => x.toFixed(1)).join(" ")})`,
         );
       }
@@ -286,6 +291,7 @@ try {
       "slices a turn",
       "Map ÷ probe",
       "r(Map, probe)",
+      "r(Map, L3)",
       "Map ÷ cache",
       "runs' ratios",
       "spread",
@@ -316,6 +322,7 @@ try {
             .join(", "),
           spread(runsOf.map((r, i) => rows[i]!.mapNs / r.memoryNs)),
           runsOf.length < 3 ? "-" : `${rOf(mapNs, runsOf, "memoryNs")} ${rOf(mapNs, runsOf, "scatterNs")}`,
+          runsOf.length < 3 ? "-" : rOf(mapNs, runsOf, "l3MiB"),
           `${median(ratios).toFixed(2)}x`,
           `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
           spread(ratios),

@@ -8,6 +8,7 @@ import {
   type OpenSide,
   PLAN_TURNS,
   PROBE_BYTES,
+  REREAD_MIB,
   runBenchmark,
   SETTLE_BYTES,
   SIDE_WORKER,
@@ -51,7 +52,6 @@ const openInWorker: OpenSide = async (side, part, keys, resolution, passes) => {
   return {
     warm: (row) => call<undefined>({ call: "warm", row }),
     turn: (row, round) => call<undefined>({ call: "turn", row, round }),
-    fastest: () => call<[number, number, number][]>({ call: "fastest" }),
     finish: () => call<SideResult>({ call: "finish" }),
     close: () => worker.terminate(),
   };
@@ -96,8 +96,12 @@ function showResult(result: BenchResult): void {
   const resolution = result.timerResolutionMs * 1000;
   const slice = result.sliceMs < 1 ? result.sliceMs.toFixed(1) : result.sliceMs.toFixed(0);
   const agree = `${AGREE * 100}%`;
+  element<HTMLElement>("#bench-l3").textContent =
+    `L3 left, MiB: ${result.l3MiB.toFixed(1)} (the median of the rounds; ${Math.min(...result.l3Rounds).toFixed(1)}–` +
+    `${Math.max(...result.l3Rounds).toFixed(1)} across them)`;
   element<HTMLElement>("#bench-method").textContent =
-    `${result.keys.toLocaleString("en")} keys, ${result.rounds} rounds in every run (a figure is each slice's fastest round, lower the more rounds, so no run stops early)` +
+    `${result.keys.toLocaleString("en")} keys, ${result.rounds} rounds; ns/op is each side's median slice of a round, the median over the rounds,` +
+    " and Map ÷ cache the median over the rounds of each round's Map ÷ cache (both sides' turns back to back)" +
     (result.converged
       ? `; the first half of them and the second agreed within ${agree}`
       : `; the first half of them and the second differed by more than ${agree}: the machine was busy`) +
@@ -114,7 +118,10 @@ function showResult(result: BenchResult): void {
     `; before the timed rounds, each body warmed in calls of ${WARM_CALL_KEYS} keys, its part's rows in turn, then ${WARM_ROUNDS}` +
     " untimed rounds played as the timed ones are, so that the code timed is the code the browser keeps." +
     ` A read from main memory took ${ns(result.memoryNs)} ns in this run, ${ns(result.scatterNs)} ns a read when they` +
-    ` overlap (random lines of ${PROBE_BYTES >> 20} MiB timed the same way, each address the value read before, or not).` +
+    ` overlap (random lines of ${PROBE_BYTES >> 20} MiB timed the same way, each address the value read before, or not);` +
+    ` the CPU's caches still held ${result.l3MiB.toFixed(1)} MiB of a buffer just read (L3 left: buffers of ${REREAD_MIB.join(", ")} MiB` +
+    ` read, then re-read in random order at ${result.rereadNs.map(ns).join(", ")} ns a read), the part of the last-level cache` +
+    " the machine's other programs left this run: the Map's side runs faster the more there is." +
     ` This browser's timer steps ${resolution.toFixed(resolution < 10 ? 1 : 0)} µs` +
     (crossOriginIsolated
       ? " (cross-origin isolated)."
@@ -124,6 +131,7 @@ function showResult(result: BenchResult): void {
     tables: String(result.tables),
     memoryNs: String(result.memoryNs),
     scatterNs: String(result.scatterNs),
+    l3Mib: String(result.l3MiB),
     memoryRounds: result.memoryRounds.join(" "),
   });
   shown.hidden = false;
@@ -140,7 +148,7 @@ function longTurns(result: BenchResult): string {
   return long.length ? ` (${long.join(", ")} after it, so that a turn lasts a millisecond or more)` : "";
 }
 
-/** A number from the page's address (`?tables=N`, `?turnkeys=N`, for `npm run bench:page`), else undefined. */
+/** A number from the page's address (`?tables=N`, `?turnkeys=N`, for `npm run bench:page`; `?rounds=N`, for tests), else undefined. */
 function asked(name: string): number | undefined {
   const value = new URLSearchParams(location.search).get(name);
   return value === null ? undefined : Number(value);
@@ -155,6 +163,7 @@ export function mountBenchSection(showStats: (bench: BuildIdCacheStats) => void)
     const keys = Number(element<HTMLSelectElement>("#bench-keys").value);
     const tables = asked("tables");
     const longTurnKeys = asked("turnkeys");
+    const rounds = asked("rounds");
     button.disabled = true;
     try {
       const started = performance.now();
@@ -162,6 +171,7 @@ export function mountBenchSection(showStats: (bench: BuildIdCacheStats) => void)
         open: openInWorker,
         ...(tables !== undefined && { tables }),
         ...(longTurnKeys !== undefined && { longTurnKeys }),
+        ...(rounds !== undefined && { rounds }),
       });
       showResult(result);
       showStats(result.stats);

@@ -7,14 +7,13 @@ export type SideRequest =
   | { call: "open"; side: WorkerName; part: PartName; keys: number; resolution: number; passes: number[] }
   | { call: "warm"; row: number }
   | { call: "turn"; row: number; round: number }
-  | { call: "fastest" }
   | { call: "finish" };
 
 /** The answer to each {@link SideRequest}, in order: its value, or why it failed. */
 export type SideReply = { type: "value"; value: SideValue } | { type: "error"; message: string };
 
 /** What a call on a side answers. */
-export type SideValue = [number, number, number][] | SideResult | undefined;
+export type SideValue = SideResult | undefined;
 
 let bench: Timer | undefined;
 
@@ -23,7 +22,7 @@ function answer(request: SideRequest, side: Timer | undefined): SideValue {
   if (!side) throw new Error(`'${request.call}' before 'open'`);
   if (request.call === "warm") side.warm(request.row);
   else if (request.call === "turn") side.turn(request.row, request.round);
-  else return request.call === "fastest" ? side.fastest() : side.finish();
+  else return side.finish();
   return undefined;
 }
 

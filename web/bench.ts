@@ -18,13 +18,13 @@ export type Operation = (typeof OPERATIONS)[number];
 /** One operation timed on both implementations, in every round. */
 export interface BenchRow {
   operation: Operation;
-  /**
-   * ns per operation of a turn made of each slice's fastest round: other programs only ever add
-   * time to a timing, so the fastest of many short ones is what the code costs.
-   */
+  /** ns per operation: the median over the rounds of each round's median slice ({@link pairedMedian}). */
   cacheNs: number;
   mapNs: number;
-  /** mapNs / cacheNs: how many times faster the cache is. */
+  /**
+   * How many times faster the cache is: the median over the rounds of each round's Map ÷ cache, each side's median
+   * slice of its turn in that round ({@link pairedMedian}); not mapNs ÷ cacheNs, though close to it.
+   */
   ratio: number;
   /** The ratio from the first half of the rounds alone and from the second: how far one run's figure can be trusted. */
   halves: [number, number];
@@ -36,7 +36,7 @@ export interface BenchRow {
   mapStarts: number[];
   cacheSlices: number[][];
   mapSlices: number[][];
-  /** Each table's own figure (as {@link cacheNs}, one per build): cacheNs and mapNs are their medians. */
+  /** Each table's own figure (as {@link cacheNs}, of its rounds alone, one per build). */
   cacheTables: number[];
   mapTables: number[];
 }
@@ -59,6 +59,14 @@ export interface BenchResult {
   tables: number;
   /** The memory probe's ns per dependent load, timed as a row is ({@link MemoryProbe}), and each round's. */
   memoryNs: number;
+  /**
+   * MiB of a buffer just read that the CPU's caches still held, the median over the rounds ({@link cachedMiB}): how
+   * much of the last-level cache the host left this machine while the run ran, and each round's.
+   */
+  l3MiB: number;
+  l3Rounds: number[];
+  /** ns per dependent load re-reading each of {@link REREAD_MIB} just read, the median over the rounds. */
+  rereadNs: number[];
   memoryRounds: number[];
   /** The memory probe's ns per load of random lines that may overlap, each round's, and when each round's turns started. */
   scatterNs: number;
@@ -82,31 +90,34 @@ const DIRECT_MAP = 0xffff_8881_0000_0000n;
 const INODE_SIZE = 1128n;
 
 /**
- * Timed rounds, each timing every row's pass on both implementations back to back, as many in every run:
- * a figure is each slice's fastest round, and the fastest of more rounds is lower, so a run that stopped
- * early (once its halves agreed) read higher than one that went on (the Map's batched lookups at 65,536
- * keys: 241 ns in runs under 100 rounds, 193 in runs of 200).
+ * Timed rounds, each timing every row's pass on both implementations back to back, as many in every run.
  */
 export const ROUNDS = 200;
 /** How close, relatively, the ratios from the first and from the second half of the rounds must come for a run to count as steady. */
 export const AGREE = 0.04;
-/** A timing lasts about this long: short, so that most fit between two switches to other programs. */
-const SLICE_MS = 0.5;
-/** ...and at least this many steps of the timer, which rounds every timing to a step. */
-const TIMER_STEPS = 100;
+/**
+ * A timing lasts about this long: short, so that most fit between two switches to other programs, and a turn has
+ * several, whose median leaves out the one a switch stretched. At 0.5 ms the cache's turns at 16,384 keys were 1-3
+ * slices, and at load 12 on 2 cores a tenth or more of its rounds ran 10-16 times their median (its hit: p90 839 ns,
+ * median 53), all in its round's figure.
+ */
+const SLICE_MS = 0.2;
+/** ...and at least this many steps of the timer, which rounds every timing to a step (by 2.5% at most). */
+const TIMER_STEPS = 40;
 /**
  * A side's turn in a round covers at least this many keys in whole passes: one pass from 16,384 keys
  * up, more below, where one pass is too short to time.
  */
 export const TURN_KEYS = 16_384;
 /**
- * ...and the misses and batched lookups over at least these many: a pass of misses takes the cache 0.2-1 ms, of
- * batched lookups 0.4 ms at 16,384 keys, so one timing a turn, where a collection's slice or a switch to another
- * program is a large share of it. The batched lookups stop at one pass from 65,536 keys: four passes there moved
- * the Map's side more (its table then in the last-level cache shared with other programs), not less.
+ * ...and the batched lookups over at least these many: a pass takes the cache 0.4 ms at 16,384 keys, one timing a
+ * turn. They stop at one pass from 65,536 keys: four passes there moved the Map's side more (its table then in the
+ * last-level cache shared with other programs), not less. The misses are one pass, right after the sweep, as the
+ * hits: in passes 2-4 of a longer turn the Map's table sat in whatever part of the last-level cache the host left
+ * this machine at that minute (a Node mirror of the page at 65,536 keys, six 3-minute windows: the ratio's paired
+ * median moved ±21.2% over passes 2-4, ±8.2% over one pass after the sweep).
  */
 export const LONG_TURN_KEYS: Readonly<Partial<Record<Operation, number>>> = {
-  "lookup, miss": 262_144,
   "batched lookup": 65_536,
 };
 /** The rows timed in turns of {@link LONG_TURN_KEYS}. */
@@ -154,6 +165,13 @@ export const TABLES = 1;
 export const PROBE_BYTES = 16 << 20;
 /** Loads in a turn of the memory probe: dependent ones, then overlapping ones (more, so a turn lasts long enough to time). */
 const PROBE_LOADS = [16_384, 131_072] as const;
+/** The memory probe's rows: dependent loads, overlapping loads, the re-read ({@link MemoryProbe}). */
+export const PROBE_ROWS = [0, 1, 2] as const;
+/** Sizes, in MiB, of the buffers the probe's third row reads and then re-reads ({@link cachedMiB}). */
+export const REREAD_MIB = [2, 4, 8, 16, 32] as const;
+/** Dependent loads of a buffer's re-read, in timings of {@link REREAD_CHUNK}, the figure their median. */
+const REREAD_LOADS = 16_384;
+const REREAD_CHUNK = 4096;
 
 /** Keys `first` to `first + count - 1` as slab addresses, shuffled by an LCG started at `seed`. */
 function shuffledInodes(count: number, first: number, seed: number): BigUint64Array {
@@ -409,24 +427,6 @@ class Timed {
     (round < 0 ? this.#untimed : this.rounds).push((total * 1e6) / ops);
   }
 
-  /**
-   * ns per operation of a turn made of each slice's fastest round: of all rounds, or of the first half of them
-   * (`half` 0) or the second (1) as they ran. Halves apart in time, not the even and odd rounds: those two
-   * interleave, so they share every stretch of the run, and agreed while the machine's speed moved.
-   */
-  fastest(ops: number, half?: 0 | 1): number {
-    const mid = this.#slices.length >> 1;
-    const rounds =
-      half === undefined ? this.#slices : half === 0 ? this.#slices.slice(0, mid) : this.#slices.slice(mid);
-    let total = 0;
-    for (let i = 0; i < this.#bounds.length; i++) {
-      let best = Number.POSITIVE_INFINITY;
-      for (const slices of rounds) best = Math.min(best, slices[i]!);
-      total += best;
-    }
-    return (total * 1e6) / ops;
-  }
-
   /** Each timed round's slices in ns per operation of the slice (their keys: the plan's bounds). */
   sliceRates(ops: number): number[][] {
     const keys = this.#bounds.map((from, i) => (this.#bounds[i + 1] ?? ops) - from);
@@ -442,6 +442,8 @@ export interface SideResult {
   starts: number[][];
   /** Per row, each round's slices in ns per operation. */
   slices: number[][][];
+  /** The memory probe's: each round's ns per dependent load re-reading each of {@link REREAD_MIB} just read. */
+  reread?: number[][];
   /** The cache's counters after the last round; none for the Map. */
   stats?: BuildIdCacheStats;
   checksum: number;
@@ -477,8 +479,9 @@ function warmPass(body: Body, keys: number): void {
  * plan takes the fastest, as other programs only ever add time. The plan used to come from passes timed right after
  * the warm-up, which found the Map's table in the CPU's last-level cache or not, as other programs had left it: the
  * same row got 19 slices a turn in one run and 73 in the next (the cache's hits at 65,536 keys 3 and 129), and the
- * fastest round of shorter slices is lower, so a figure followed its slice count (the Map's batched lookups at
- * 65,536 keys: 249 ns at 19 slices, 187 at 57; its inserts into an empty table at 16,384 keys, r = -0.83 over 18 runs).
+ * fastest round of shorter slices is lower, so a figure (then each slice's fastest round) followed its slice count
+ * (the Map's batched lookups at 65,536 keys: 249 ns at 19 slices, 187 at 57; its inserts into an empty table at
+ * 16,384 keys, r = -0.83 over 18 runs).
  */
 export const PLAN_TURNS = 5;
 
@@ -510,47 +513,77 @@ function warmAndPlan(timed: Timed, keys: number, ops: number, resolution: number
 export interface Timer {
   warm(row: number): void;
   turn(row: number, round: number): void;
-  /** Per row: ns per operation from each slice's fastest round of all rounds, of their first half and of their second. */
-  fastest(): [number, number, number][];
   finish(): SideResult;
+}
+
+/** One random cycle through the 64-byte lines of `bytes` bytes, from `seed` (Sattolo's shuffle): each line's first word the index of the next line's. */
+function chaseCycle(bytes: number, seed: number): { next: Int32Array; order: Int32Array } {
+  const lines = bytes / 64;
+  const order = Int32Array.from({ length: lines }, (_, i) => i);
+  for (let i = lines - 1; i > 0; i--) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    const j = seed % i;
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  const next = new Int32Array(bytes / 4);
+  for (let i = 0; i < lines; i++) next[order[i]! * 16] = order[(i + 1) % lines]! * 16;
+  return { next, order };
+}
+
+/** `steps` dependent loads along `next` from `at`; where they ended. */
+function chase(next: Int32Array, at: number, steps: number): number {
+  for (let i = 0; i < steps; i++) at = next[at]!;
+  return at;
+}
+
+/**
+ * MiB of a buffer just read that the CPU's caches still hold, from `rereadNs`, ns per dependent load re-reading each of
+ * {@link REREAD_MIB} right after reading it, and `coldNs`, the same load from main memory (the probe's chase after the
+ * sweep): for each size, the share of its loads that hit, (cold - re-read) ÷ (cold - the smallest size's re-read),
+ * times its size; the most of them. A core's own caches (1 MiB of L2 here) hold the smallest; the last-level cache,
+ * shared with other programs and, in a VM, other machines, holds what they leave: the `Map`'s table at 65,536 keys
+ * (several MiB) runs as fast as that lets it.
+ */
+export function cachedMiB(rereadNs: readonly number[], coldNs: number): number {
+  const hot = rereadNs[0]!;
+  if (!(coldNs > hot)) return 0;
+  return Math.max(
+    ...REREAD_MIB.map((mib, i) => mib * Math.min(1, Math.max(0, (coldNs - rereadNs[i]!) / (coldNs - hot)))),
+  );
 }
 
 /**
  * The machine's memory, timed beside the rows and as they are, after the same sweep, each round a turn of
- * loads ({@link PROBE_LOADS}) of random 64-byte lines of {@link PROBE_BYTES} in each of two ways (its rows):
+ * loads ({@link PROBE_LOADS}) of random 64-byte lines of {@link PROBE_BYTES} in each of two ways (its rows 0 and 1):
  * "chase", each load's address the value the one before read (one random cycle through every line), so no
  * two overlap: the latency of one step of a `Map` hit's chain of loads; "scatter", each load's address from
  * an array read in order, so the core overlaps as many as it can, as the lookups of a pass overlap: the
- * memory's throughput for random lines.
+ * memory's throughput for random lines. Row 2, "re-read": each of {@link REREAD_MIB} read in order, then
+ * {@link REREAD_LOADS} dependent loads of its lines in random order, timed: how much of what was just read the
+ * caches kept ({@link cachedMiB}).
  */
 export class MemoryProbe implements Timer {
   readonly #timed: [Timed, Timed];
   readonly #sweep = new Sweep();
+  readonly #buffers = REREAD_MIB.map((mib, i) => chaseCycle(mib << 20, 0x9e3779b9 + i).next);
+  /** Where each buffer's chase stopped: the next re-read goes on from there. */
+  readonly #rereadAt = REREAD_MIB.map(() => 0);
+  /** Each timed round's re-read, ns per load for each of {@link REREAD_MIB}. */
+  readonly #reread: number[][] = [];
+  readonly #untimedReread: number[][] = [];
   #at = 0;
   #sink = 0;
   readonly #resolution: number;
 
   constructor(resolution: number) {
     this.#resolution = resolution;
-    const lines = PROBE_BYTES / 64;
-    const order = Int32Array.from({ length: lines }, (_, i) => i);
-    // Sattolo's shuffle: one cycle through every line.
-    let seed = 0x2545f491;
-    for (let i = lines - 1; i > 0; i--) {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      const j = seed % i;
-      const t = order[i]!;
-      order[i] = order[j]!;
-      order[j] = t;
-    }
-    const next = new Int32Array(PROBE_BYTES / 4);
-    for (let i = 0; i < lines; i++) next[order[i]! * 16] = order[(i + 1) % lines]! * 16;
+    const { next, order } = chaseCycle(PROBE_BYTES, 0x2545f491);
     const scattered = order.subarray(0, PROBE_LOADS[1]).map((line) => line * 16);
     this.#timed = [
       new Timed((from, to) => {
-        let at = this.#at;
-        for (let i = from; i < to; i++) at = next[at]!;
-        this.#at = at;
+        this.#at = chase(next, this.#at, to - from);
       }),
       new Timed((from, to) => {
         let sink = this.#sink;
@@ -561,21 +594,40 @@ export class MemoryProbe implements Timer {
   }
 
   warm(row: number): void {
+    if (row === 2) {
+      const start = performance.now();
+      for (let n = 0; n < 3 || performance.now() - start < WARM_UP_MS; n++) this.#rereadAll();
+      return;
+    }
     const loads = PROBE_LOADS[row as 0 | 1];
     warmAndPlan(this.#timed[row]!, loads, loads, this.#resolution, () => this.#sweep.read());
   }
 
+  /** Each buffer read in order, then re-read along its cycle: ns per load, the median of its timings. */
+  #rereadAll(): number[] {
+    return this.#buffers.map((next, b) => {
+      this.#sink ^= readLines(next, 0);
+      const rates: number[] = [];
+      for (let done = 0; done < REREAD_LOADS; done += REREAD_CHUNK) {
+        const start = performance.now();
+        this.#rereadAt[b] = chase(next, this.#rereadAt[b]!, REREAD_CHUNK);
+        rates.push(((performance.now() - start) * 1e6) / REREAD_CHUNK);
+      }
+      return median(rates);
+    });
+  }
+
   turn(row: number, round: number): void {
+    if (row === 2) {
+      const ns = this.#rereadAll();
+      // Kept apart as a timed round's, not skipped: code that skipped it in the untimed rounds had no feedback for
+      // the push, and deoptimized at the first timed round.
+      (round < 0 ? this.#untimedReread : this.#reread).push(ns);
+      return;
+    }
     this.#sweep.read();
     const loads = PROBE_LOADS[row as 0 | 1];
     this.#timed[row]!.turn(loads, loads, round);
-  }
-
-  fastest(): [number, number, number][] {
-    return this.#timed.map((t, row) => {
-      const loads = PROBE_LOADS[row as 0 | 1];
-      return [t.fastest(loads), t.fastest(loads, 0), t.fastest(loads, 1)];
-    });
   }
 
   finish(): SideResult {
@@ -583,7 +635,8 @@ export class MemoryProbe implements Timer {
       rounds: this.#timed.map((t) => t.rounds),
       starts: this.#timed.map((t) => t.starts),
       slices: this.#timed.map((t, row) => t.sliceRates(PROBE_LOADS[row as 0 | 1])),
-      checksum: this.#at ^ this.#sink ^ this.#sweep.value,
+      reread: this.#reread,
+      checksum: this.#rereadAt.reduce((x, at) => x ^ at, this.#at ^ this.#sink ^ this.#sweep.value),
     };
   }
 }
@@ -712,14 +765,6 @@ export class BenchSide implements Timer {
     this.#after(row);
   }
 
-  /** Per row: ns per operation from each slice's fastest round of all rounds, of their first half and of their second (none for another part's rows). */
-  fastest(): [number, number, number][] {
-    return this.#timed.map((t, row) => {
-      const ops = this.#ops[row]!;
-      return [t.fastest(ops), t.fastest(ops, 0), t.fastest(ops, 1)];
-    });
-  }
-
   /** The rounds as timed (none for another part's rows), the cache's counters and the checksum; the table is freed. */
   finish(): SideResult {
     const stats = this.#bodies.stats?.();
@@ -738,7 +783,6 @@ export class BenchSide implements Timer {
 export interface SideHandle {
   warm(row: number): Promise<void>;
   turn(row: number, round: number): Promise<void>;
-  fastest(): Promise<[number, number, number][]>;
   finish(): Promise<SideResult>;
   /** Frees the side's heap (ends its worker); called once, whatever happened. */
   close(): void;
@@ -763,7 +807,6 @@ export const openHere: OpenSide = async (side, part, keys, resolution, passes) =
   return {
     warm: async (row) => timer.warm(row),
     turn: async (row, round) => timer.turn(row, round),
-    fastest: async () => timer.fastest(),
     finish: async () => timer.finish(),
     close() {},
   };
@@ -773,7 +816,7 @@ export const openHere: OpenSide = async (side, part, keys, resolution, passes) =
 const modulo = (a: number, n: number) => ((a % n) + n) % n;
 
 /** The median of `values` (the mean of the middle two for an even count). */
-export function median(values: number[]): number {
+export function median(values: readonly number[]): number {
   const sorted = values.toSorted((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
@@ -791,15 +834,6 @@ class Side {
   async turn(row: number, round: number): Promise<void> {
     const builds = this.parts[ROW_PART[row]!];
     for (let b = 0; b < builds.length; b++) await builds[modulo(b + round, builds.length)]!.turn(row, round);
-  }
-
-  /** Per row, per build: ns per operation from all rounds, their first half and their second. */
-  async fastest(): Promise<[number, number, number][][]> {
-    const parts = { lookups: [] as [number, number, number][][], inserts: [] as [number, number, number][][] };
-    for (const part of ["lookups", "inserts"] as const) {
-      for (const build of this.parts[part]) parts[part].push(await build.fastest());
-    }
-    return ROW_PART.map((part, row) => parts[part].map((build) => build[row]!));
   }
 
   /** Each row's rounds from its part's builds; every table's counters added up, the rest of the stats the first lookup table's. */
@@ -832,6 +866,9 @@ class Side {
   }
 }
 
+/** The step {@link runBenchmark} reports after its last round, as each side hands back its rounds and frees its table. */
+export const FIGURES_STEP = "collecting the figures";
+
 /** Options of {@link runBenchmark}. */
 export interface BenchOptions {
   /** Where each part runs: {@link openHere} unless given (the page: a worker each). */
@@ -840,14 +877,40 @@ export interface BenchOptions {
   tables?: number;
   /** Keys a turn of each of {@link LONG_ROWS} covers at least: {@link LONG_TURN_KEYS} unless given ({@link TURN_KEYS}: as the other rows). */
   longTurnKeys?: number;
+  /** Timed rounds: {@link ROUNDS} unless given (tests take fewer). */
+  rounds?: number;
 }
 
-/** A side's figure for one row: the median of its builds' figures, of all rounds, their first half and their second. */
-const medians = (builds: [number, number, number][]): [number, number, number] => [
-  median(builds.map((b) => b[0])),
-  median(builds.map((b) => b[1])),
-  median(builds.map((b) => b[2])),
-];
+/** A row's figures from both sides' turns of the same rounds: {@link pairedMedian}. */
+export interface Paired {
+  cacheNs: number;
+  mapNs: number;
+  ratio: number;
+}
+
+/**
+ * A row's figures from both sides' slices of the same rounds (`cache[r]`, `map[r]`: round r's slices, ns per operation):
+ * each side's median slice of each round; the ratio the median over the rounds of each round's Map ÷ cache, each side's
+ * figure the median of its rounds'. What moves a figure here is the part of the last-level cache the host leaves this
+ * machine, from minute to minute: the `Map`'s side follows it and the cache's much less, so each round's two turns,
+ * back to back, are taken in the same state and divided before the median. A slice's fastest round took a figure
+ * from the rare moment with much of that cache free: in a Node mirror of the page at 65,536 keys, 5 of 589 ticks gave
+ * 95% of the `Map`'s batched slice minima, and the ratio so taken moved ±28.4% over six 3-minute windows, the paired
+ * median ±5.8% (hits ±6.1% and ±5.9%). The median slice, not the whole turn: a slice another program stretched is at
+ * one end of its turn's.
+ */
+export function pairedMedian(cache: readonly (readonly number[])[], map: readonly (readonly number[])[]): Paired {
+  if (cache.length !== map.length || cache.length === 0) {
+    throw new RangeError(`both sides need the same rounds, at least one: ${cache.length} and ${map.length}`);
+  }
+  const c = cache.map(median);
+  const m = map.map(median);
+  return { cacheNs: median(c), mapNs: median(m), ratio: median(m.map((ns, r) => ns / c[r]!)) };
+}
+
+/** `slices` of `tables` builds of `rounds` rounds each (build after build): the rounds of each build from `from` to `to`. */
+const roundsOf = (slices: readonly number[][], tables: number, rounds: number, from: number, to: number) =>
+  Array.from({ length: tables }, (_, b) => slices.slice(b * rounds + from, b * rounds + to)).flat();
 
 /**
  * Times each of {@link OPERATIONS} over `keys` keys on a {@link BuildIdCache} of that capacity and
@@ -865,15 +928,17 @@ const medians = (builds: [number, number, number][]): [number, number, number] =
  * of both sides, one after the other, the rows rotated and the side going first alternating, and a turn of the
  * {@link MemoryProbe}. Each turn is {@link rowPasses} whole passes, started right after an untimed read of
  * {@link SWEEP_BYTES}, so every turn starts with its table in main memory whatever ran before; a turn is timed
- * in short slices, a table's figure is the sum of each slice's fastest round, and a side's the median of its
- * tables'. `progress` hears each step before it runs.
+ * in short slices, and a row's figures are the paired median of the two sides' rounds ({@link pairedMedian}); each
+ * table's own, the median of its rounds' median slices. `progress` hears each step before it runs, and
+ * {@link FIGURES_STEP} after the last round.
  */
 export async function runBenchmark(
   keys: number,
   progress: (step: BenchProgress) => void,
-  { open = openHere, tables = TABLES, longTurnKeys }: BenchOptions = {},
+  { open = openHere, tables = TABLES, longTurnKeys, rounds = ROUNDS }: BenchOptions = {},
 ): Promise<BenchResult> {
   if (!Number.isInteger(tables) || tables < 1) throw new RangeError(`tables must be an integer >= 1, got ${tables}`);
+  if (!Number.isInteger(rounds) || rounds < 2) throw new RangeError(`rounds must be an integer >= 2, got ${rounds}`);
   if (longTurnKeys !== undefined && (!Number.isInteger(longTurnKeys) || longTurnKeys < 1)) {
     throw new RangeError(`longTurnKeys must be an integer >= 1, got ${longTurnKeys}`);
   }
@@ -898,25 +963,15 @@ export async function runBenchmark(
     const map = await openSide("map");
     const probe = await opened("memory", "lookups");
     progress({ step: "warming up" });
-    for (const row of [0, 1]) await probe.warm(row);
+    for (const row of PROBE_ROWS) await probe.warm(row);
     for (let row = 0; row < OPERATIONS.length; row++) {
       await cache.warm(row);
       await map.warm(row);
     }
-    const halvesAgree = async () => {
-      const [c, m] = [await cache.fastest(), await map.fastest()];
-      return c.every((builds, row) => {
-        const [, cacheFirst, cacheSecond] = medians(builds);
-        const [, mapFirst, mapSecond] = medians(m[row]!);
-        const first = mapFirst / cacheFirst;
-        const second = mapSecond / cacheSecond;
-        return Math.abs(first - second) <= AGREE * Math.min(first, second);
-      });
-    };
     // Every row's turn on both sides, the rows rotated and the side going first alternating with the round;
     // the warm-up's untimed rounds are numbered -WARM_ROUNDS to -1.
     const play = async (round: number) => {
-      for (const row of [0, 1]) await probe.turn(row, round);
+      for (const row of PROBE_ROWS) await probe.turn(row, round);
       for (let k = 0; k < OPERATIONS.length; k++) {
         const row = modulo(k + round, OPERATIONS.length);
         for (const side of modulo(round, 2) === 0 ? [cache, map] : [map, cache]) await side.turn(row, round);
@@ -926,48 +981,52 @@ export async function runBenchmark(
       progress({ step: `warming up: untimed round ${round + WARM_ROUNDS + 1} of ${WARM_ROUNDS}` });
       await play(round);
     }
-    for (let round = 0; round < ROUNDS; round++) {
-      progress({ step: `round ${round + 1} of ${ROUNDS}` });
+    for (let round = 0; round < rounds; round++) {
+      progress({ step: `round ${round + 1} of ${rounds}` });
       await play(round);
     }
-    const converged = await halvesAgree();
-    const [cacheFastest, mapFastest, probeFastest] = [
-      await cache.fastest(),
-      await map.fastest(),
-      await probe.fastest(),
-    ];
+    progress({ step: FIGURES_STEP });
     const [cacheEnd, mapEnd, probeEnd] = [await cache.finish(), await map.finish(), await probe.finish()];
+    const half = rounds >> 1;
     const rows = OPERATIONS.map((operation, row): BenchRow => {
-      const [cacheNs, cacheFirst, cacheSecond] = medians(cacheFastest[row]!);
-      const [mapNs, mapFirst, mapSecond] = medians(mapFastest[row]!);
+      const [cacheSlices, mapSlices] = [cacheEnd.slices[row]!, mapEnd.slices[row]!];
+      const paired = (from: number, to: number) =>
+        pairedMedian(roundsOf(cacheSlices, tables, rounds, from, to), roundsOf(mapSlices, tables, rounds, from, to));
+      const table = (slices: number[][], b: number) => median(slices.slice(b * rounds, (b + 1) * rounds).map(median));
       return {
         operation,
-        cacheNs,
-        mapNs,
-        ratio: mapNs / cacheNs,
-        halves: [mapFirst / cacheFirst, mapSecond / cacheSecond],
+        ...paired(0, rounds),
+        halves: [paired(0, half).ratio, paired(half, rounds).ratio],
         cacheRounds: cacheEnd.rounds[row]!,
         mapRounds: mapEnd.rounds[row]!,
         cacheStarts: cacheEnd.starts[row]!,
         mapStarts: mapEnd.starts[row]!,
-        cacheSlices: cacheEnd.slices[row]!,
-        mapSlices: mapEnd.slices[row]!,
-        cacheTables: cacheFastest[row]!.map((build) => build[0]),
-        mapTables: mapFastest[row]!.map((build) => build[0]),
+        cacheSlices,
+        mapSlices,
+        cacheTables: Array.from({ length: tables }, (_, b) => table(cacheSlices, b)),
+        mapTables: Array.from({ length: tables }, (_, b) => table(mapSlices, b)),
       };
     });
+    const [chase, scatter] = probeEnd.slices.map((slices) => slices.map(median)) as [number[], number[]];
+    const reread = probeEnd.reread!;
+    const l3Rounds = reread.map((ns, round) => cachedMiB(ns, chase[round]!));
     return {
       keys,
-      rounds: ROUNDS,
-      converged,
+      rounds,
+      converged: rows.every(
+        ({ halves: [first, second] }) => Math.abs(first - second) <= AGREE * Math.min(first, second),
+      ),
       timerResolutionMs: resolution,
       sliceMs,
       turnPasses: turnPasses(keys),
       rowPasses: passes,
       tables,
-      memoryNs: probeFastest[0]![0],
+      memoryNs: median(chase),
       memoryRounds: probeEnd.rounds[0]!,
-      scatterNs: probeFastest[1]![0],
+      l3MiB: median(l3Rounds),
+      l3Rounds,
+      rereadNs: REREAD_MIB.map((_, i) => median(reread.map((ns) => ns[i]!))),
+      scatterNs: median(scatter),
       scatterRounds: probeEnd.rounds[1]!,
       memoryStarts: probeEnd.starts,
       rows,
