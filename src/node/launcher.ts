@@ -6,8 +6,8 @@
 // of ours loads), and everything else (other commands, help, usage errors) through the program as
 // `node dist/node/cli.js` runs it. Paths here are the bundle's, in dist/.
 import module from "node:module";
-import { enableCompileCache } from "./compile-cache.js";
 import { parseDataCommandLine } from "./commands/data-commands.js";
+import { enableCompileCache } from "./compile-cache.js";
 
 enableCompileCache();
 
