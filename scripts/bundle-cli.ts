@@ -134,6 +134,8 @@ await build({
   platform: "node",
   target: "node20",
   packages: "external",
+  // The launcher requires the data commands' bundles by path.
+  external: ["./cli-*.cjs"],
   // Each bundle sits in dist/, as tsc's dist/default-core.js does: its `../build/core.wasm` and a
   // createRequire resolve from the bundle's own file.
   define: { "import.meta.url": "__bundleUrl" },

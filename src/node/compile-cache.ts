@@ -6,7 +6,6 @@
  * @packageDocumentation
  */
 import { lstatSync, mkdirSync, statSync } from "node:fs";
-import module from "node:module";
 import { homedir } from "node:os";
 
 /**
@@ -43,11 +42,14 @@ export function compileCacheDir(): string | undefined {
 /**
  * Turns the compile cache on in {@link compileCacheDir} before the command's code is compiled: feature-detected
  * (Node 20 has none); a folder that cannot be made or written leaves it off and the command as it was;
- * NODE_COMPILE_CACHE and NODE_DISABLE_COMPILE_CACHE decide first. Once on (the launcher, then cli.js), it stays.
+ * NODE_COMPILE_CACHE and NODE_DISABLE_COMPILE_CACHE decide first. Once on, it stays: a second call (the
+ * launcher's, then cli.js's) checks the folder again and Node answers ALREADY_ENABLED.
  */
 export function enableCompileCache(): void {
-  const withCache = module as { enableCompileCache?(dir: string): unknown; getCompileCacheDir?(): string | undefined };
-  if (withCache.enableCompileCache === undefined || withCache.getCompileCacheDir?.() !== undefined) return;
+  // Node 20 has none, and there node:module's public face loads Node's ES module loader (esm/loader, esm/assert).
+  if (Number.parseInt(process.versions.node, 10) < 22) return;
+  const withCache = process.getBuiltinModule("node:module") as { enableCompileCache?(dir: string): unknown };
+  if (withCache.enableCompileCache === undefined) return;
   const dir = compileCacheDir();
   if (dir !== undefined) withCache.enableCompileCache(dir);
 }
