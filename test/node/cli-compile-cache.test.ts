@@ -23,8 +23,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), "cli-compile-cache-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const top = mkdtempSync(join(tmpdir(), "cli-compile-cache-"));
+afterAll(() => rmSync(top, { recursive: true, force: true }));
 
 const hasCompileCache = "enableCompileCache" in module;
 
@@ -42,6 +42,8 @@ if (existsSync(bin)) ENTRIES.push([`the bin, ${bin.slice(root.length)}`, [bin]])
 else console.log(`the bin skipped: no ${bin} (npm run build)`);
 
 describe.each(ENTRIES)("%s", (_, entry) => {
+  // Each way in its own folders: the tests below name theirs.
+  const dir = mkdtempSync(join(top, "entry-"));
   /** The CLI with `args`, under `env` over this process's; a hang is killed and fails. */
   function run(args: string[], env: NodeJS.ProcessEnv) {
     const r = spawnSync(process.execPath, [...entry, ...args], {
