@@ -34,7 +34,8 @@ import { recordedFileReader } from "../src/node/recorded-files.js";
 import { streamPerfData } from "../src/perf/index.js";
 import { median, onNode, runIfMain, writeResults } from "./harness.js";
 
-const CLI = fileURLToPath(new URL("../dist/node/cli.js", import.meta.url));
+// The installed command, package.json's bin (the launcher, CommonJS).
+const CLI = fileURLToPath(new URL("../dist/cli.cjs", import.meta.url));
 
 /** Builds dist/ unless it was built from the sources as they are, so the commands timed are this code (as `npm run bench:perf` does before it starts). */
 function buildIfStale(): void {

@@ -4,6 +4,10 @@
 // (buildid-list on a small recording: 0.29 -> 0.23 s CPU on Node 20). The WebAssembly loader stays
 // tsc's dist/wasm.js and dist/default-core.js, imported by path, so the package has one loader whose
 // `new URL("../build/core.wasm", import.meta.url)` still names the package's build/.
+// The installed command (package.json's bin) is a CommonJS launcher, dist/cli.cjs, with one CommonJS
+// bundle per data command beside it (dist/cli-pprof.cjs, dist/cli-buildid-list.cjs): on their plain
+// lines no ES module of ours loads, and Node never boots its ES module loader (an empty .mjs is 132 M
+// instructions on Node 20, an empty .cjs 83 M). Every other line imports dist/node/cli.js from there.
 // Usage: tsx scripts/bundle-cli.ts (after tsc -p tsconfig.build.json)
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -100,5 +104,42 @@ await build({
   target: "node20",
   packages: "external",
   plugins: [keepLoader, builtinsByName],
+  logLevel: "warning",
+});
+
+/**
+ * The zstd decoder in WebAssembly stays tsc's dist/zstd-wasm.js, imported by path (an ES module, loaded for
+ * `-z` recordings only).
+ */
+const keepZstdDecoder: Plugin = {
+  name: "keep-the-zstd-decoder",
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)zstd-wasm\.js$/ }, (args) => {
+      const path = resolve(args.resolveDir, args.path);
+      return path === join(dist, "zstd-wasm.js") ? { path: "./zstd-wasm.js", external: true } : undefined;
+    });
+  },
+};
+
+await build({
+  entryPoints: {
+    cli: join(dist, "node/launcher.js"),
+    "cli-pprof": join(dist, "node/launch-pprof.js"),
+    "cli-buildid-list": join(dist, "node/launch-buildid-list.js"),
+  },
+  outdir: dist,
+  outExtension: { ".js": ".cjs" },
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  packages: "external",
+  // The launcher requires the data commands' bundles by path.
+  external: ["./cli-*.cjs"],
+  // Each bundle sits in dist/, as tsc's dist/default-core.js does: its `../build/core.wasm` and a
+  // createRequire resolve from the bundle's own file.
+  define: { "import.meta.url": "__bundleUrl" },
+  banner: { js: '"use strict";\nconst __bundleUrl = require("node:url").pathToFileURL(__filename).href;' },
+  plugins: [keepZstdDecoder],
   logLevel: "warning",
 });

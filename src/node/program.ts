@@ -1,17 +1,10 @@
 // The buildid-cache command: wires the commands of ./commands/ into one program. `census` is the default.
 // A data command's plain line runs without commander (./commands/data-commands.ts); the rest parse with it.
 import { readFileSync } from "node:fs";
+import { runDataLine, startCommand } from "./command-setup.js";
 import type { Command } from "./commands/commander.js";
 import { parseDataCommandLine, runDataCommand } from "./commands/data-commands.js";
-import {
-  type CommandContext,
-  closeStandardOutput,
-  commandContext,
-  EXIT,
-  EXIT_MEANINGS,
-  type ExitStatus,
-  exitStatusOf,
-} from "./commands/shared.js";
+import { type CommandContext, EXIT_MEANINGS, type ExitStatus, exitStatusOf } from "./commands/shared.js";
 
 type Register = (program: Command, context: CommandContext) => Command;
 
@@ -39,31 +32,12 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   "buildid-list": async () => (await import("./commands/buildid-list.js")).registerBuildIdList,
 };
 
-const context = commandContext();
-
-async function exitSaving(status: number): Promise<void> {
-  const saved = await context.finish();
-  process.exit(saved || status !== EXIT.ok ? status : EXIT.cacheNotSaved);
-}
-
-process.once("SIGINT", () => void exitSaving(EXIT.SIGINT));
-process.once("SIGTERM", () => void exitSaving(EXIT.SIGTERM));
-// Behind `head`, as coreutils do: stop printing, save, exit 0.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error;
-  if (closeStandardOutput()) void exitSaving(EXIT.ok);
-});
+const context = startCommand();
 
 const args = process.argv.slice(2);
 const dataLine = parseDataCommandLine(args);
-if (dataLine !== undefined) {
-  try {
-    await runDataCommand(dataLine, context);
-  } catch (error) {
-    process.stderr.write(`buildid-cache: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = exitStatusOf(error);
-  }
-} else await runWithCommander();
+if (dataLine !== undefined) await runDataLine(() => runDataCommand(dataLine, context));
+else await runWithCommander();
 
 /** The command line as commander reads it: every command, help, version and usage errors. */
 async function runWithCommander(): Promise<void> {

@@ -4,13 +4,15 @@
  *
  * @packageDocumentation
  */
-import module from "node:module";
 import type * as Commander from "commander";
 
 // commander when a parser below refuses a value: only commands parsed by commander call them, and the
-// data commands (./data-commands.ts) start without loading it.
+// data commands (./data-commands.ts) start without loading it, nor node:module (on Node 20 its public
+// face loads the ES module loader, which the installed command's launcher, ../launcher.ts, never boots).
 const invalidArgument = (message: string): Error =>
-  new (module.createRequire(import.meta.url)("commander") as typeof Commander).InvalidArgumentError(message);
+  new (
+    process.getBuiltinModule("node:module").createRequire(import.meta.url)("commander") as typeof Commander
+  ).InvalidArgumentError(message);
 
 // commander's errors by their code ("commander.unknownOption", ...), for the same reason.
 const isCommanderError = (error: unknown): error is Commander.CommanderError =>
