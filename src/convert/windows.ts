@@ -89,7 +89,7 @@ export class RoundWindows {
   readonly #events: Queued[] = [];
   #seq = 0;
   #eventBytes = 0;
-  /** The times below as (high, low) words, in a typed array: u32 words past 2^31 in fields would change their objects' shapes and cost deoptimisations. Not a Float64Array: its elements read as heap numbers, and {@link partition}'s compares, first fed small integers, deoptimised on them. */
+  /** The times below as (high, low) words, in a typed array: u32 words past 2^31 in fields would change their objects' shapes and cost deoptimisations (a Float64Array's read back as heap numbers). */
   readonly #t = new Uint32Array(8);
   readonly #maxEvents: number;
   readonly #maxBytes: number;
@@ -241,7 +241,7 @@ export class RoundWindows {
       this.#eventBytes -= q.bytes;
       this.#sink.event(q.record);
     }
-    // Every queued sample's arrival is before #seq; the final flush takes all without comparing (2^32 is no small integer).
+    // 2^32 and Infinity would be heap numbers in partition().
     ready += limitHi >= TWO_32 ? this.#deliverAll() : this.#deliverSamples(limitHi, limitLo, this.#seq);
     // The delivered samples leave the arena once a flush, not once an event.
     const arena = this.#arena;
@@ -262,9 +262,8 @@ export class RoundWindows {
   /** Delivers every queued sample; returns how many. */
   #deliverAll(): number {
     const n = this.#queued;
-    this.#due.set(this.#starts.subarray(0, n));
     this.#queued = 0;
-    if (n > 0) this.#sink.samples(this.#arena, this.#due, n);
+    if (n > 0) this.#sink.samples(this.#arena, this.#starts, n);
     return n;
   }
 
@@ -315,9 +314,7 @@ function partition(
     starts[kept] = at;
     seqs[kept] = seq;
     due[n] = at;
-    // Every compare and count runs on every sample, so each has its types before the loop is optimised: a
-    // chain of && and || (and a count per branch) left rarely reached ones without, and they deoptimised it. The
-    // difference's sign is exact: past 2^53 it rounds, but never to or across 0 (|lo - limitLo| < 2^32).
+    // Each compare and count runs every time (rare ones went untyped and deoptimised); the sign is exact.
     const ahead = (hi - limitHi) * TWO_32 + (lo - limitLo);
     const tie = ahead === 0;
     const later = seq > limitSeq;

@@ -231,7 +231,7 @@ function treeDepth(size: number): number {
   return depth;
 }
 
-/** 2^{@link treeDepth}, made by doubling: `2 ** d` is a heap number, and counted into the model's byte fields it turned them from small integers to doubles, deoptimising every function that held the model. */
+/** 2^{@link treeDepth}, a small integer (`2 ** d` is a heap number). */
 function treeSlots(size: number): number {
   let slots = 1;
   while (slots - 1 < size) slots *= 2;
