@@ -35,7 +35,7 @@ const ALL = 0xffffffff;
 /** Samples to start with (growth met in optimized code deoptimizes it). */
 const INITIAL_SAMPLES = 1 << 16;
 
-/** Indices of the round state's times: the next flush bound (0 until the first round ends); the latest time queued since the queue was last empty (perf's max_timestamp); the bound of the last flush that delivered something; the time of the record queued last (high word -1 when none is queued). */
+/** Indices of the round state's times: the next flush bound (0 until the first round ends); the latest time queued since the queue was last empty (perf's max_timestamp); the bound of the last flush that delivered something; the time of the record queued last. */
 const T = {
   NEXT_HI: 0,
   NEXT_LO: 1,
@@ -89,8 +89,8 @@ export class RoundWindows {
   readonly #events: Queued[] = [];
   #seq = 0;
   #eventBytes = 0;
-  /** The times below as (high, low) words, in a typed array: u32 words past 2^31 in fields would change their objects' shapes and cost deoptimisations. */
-  readonly #t = new Float64Array([0, 0, 0, 0, 0, 0, -1, 0]);
+  /** The times below as (high, low) words, in a typed array: u32 words past 2^31 in fields would change their objects' shapes and cost deoptimisations (a Float64Array's read back as heap numbers). */
+  readonly #t = new Uint32Array(8);
   readonly #maxEvents: number;
   readonly #maxBytes: number;
   readonly #now = new Int32Array(1);
@@ -211,7 +211,7 @@ export class RoundWindows {
 
   /** perf's half flush: delivers the older half of the queued span, from the earliest queued time to the last one queued. */
   #flushHalf(): void {
-    if (this.size === 0 || this.#t[T.LAST_HI]! < 0) return;
+    if (this.size === 0) return;
     let first = this.#events[0]?.time;
     const w = this.#arena.words;
     for (let k = 0; k < this.#queued; k++) {
@@ -241,7 +241,8 @@ export class RoundWindows {
       this.#eventBytes -= q.bytes;
       this.#sink.event(q.record);
     }
-    ready += this.#deliverSamples(limitHi, limitLo, Number.POSITIVE_INFINITY);
+    // 2^32 and Infinity would be heap numbers in partition().
+    ready += limitHi >= TWO_32 ? this.#deliverAll() : this.#deliverSamples(limitHi, limitLo, this.#seq);
     // The delivered samples leave the arena once a flush, not once an event.
     const arena = this.#arena;
     const kept = this.#queued;
@@ -256,7 +257,14 @@ export class RoundWindows {
       this.#t[T.FLUSHED_HI] = Math.min(limitHi, ALL);
       this.#t[T.FLUSHED_LO] = limitHi >= TWO_32 ? ALL : limitLo;
     }
-    if (this.size === 0) this.#t[T.LAST_HI] = -1;
+  }
+
+  /** Delivers every queued sample; returns how many. */
+  #deliverAll(): number {
+    const n = this.#queued;
+    this.#queued = 0;
+    if (n > 0) this.#sink.samples(this.#arena, this.#starts, n);
+    return n;
   }
 
   /** Keeps the samples after (`limitHi`:`limitLo`, `limitSeq`) in time, then arrival, and delivers the rest in one call; returns how many it delivered. */
@@ -306,8 +314,13 @@ function partition(
     starts[kept] = at;
     seqs[kept] = seq;
     due[n] = at;
-    if (hi > limitHi || (hi === limitHi && (lo > limitLo || (lo === limitLo && seq > limitSeq)))) kept++;
-    else n++;
+    // Each compare and count runs every time (rare ones went untyped and deoptimised); the sign is exact.
+    const ahead = (hi - limitHi) * TWO_32 + (lo - limitLo);
+    const tie = ahead === 0;
+    const later = seq > limitSeq;
+    const keep = ahead > 0 || (tie && later) ? 1 : 0;
+    kept += keep;
+    n += 1 - keep;
   }
   return n;
 }

@@ -221,7 +221,7 @@ export class Layout {
 
 /** What the {@link FlatTree} of a layout of `size` mappings takes: {@link FLAT_TREE_BYTES} and its nodes (at most two a mapping). */
 export function flatTreeBytes(size: number): number {
-  return FLAT_TREE_BYTES + FLAT_NODE_BYTES * 2 ** treeDepth(size);
+  return FLAT_TREE_BYTES + FLAT_NODE_BYTES * treeSlots(size);
 }
 
 /** Levels of the full tree that holds `size` nodes. */
@@ -229,6 +229,13 @@ function treeDepth(size: number): number {
   let depth = 0;
   while (2 ** depth - 1 < size) depth++;
   return depth;
+}
+
+/** 2^{@link treeDepth}, a small integer (`2 ** d` is a heap number). */
+function treeSlots(size: number): number {
+  let slots = 1;
+  while (slots - 1 < size) slots *= 2;
+  return slots;
 }
 
 /** Addresses whose high word is below this are exact as doubles (below 2^53): the {@link FlatTree}'s range. */
@@ -259,7 +266,7 @@ export interface FlatTree {
 
 function flatTree(layout: Layout): FlatTree | null {
   const depth = treeDepth(layout.size);
-  const size = 2 ** depth;
+  const size = treeSlots(layout.size);
   const ends = new Float64Array(size).fill(Number.POSITIVE_INFINITY);
   const starts = new Float64Array(size).fill(Number.POSITIVE_INFINITY);
   const at = new Int32Array(size).fill(-1);
