@@ -24,7 +24,7 @@ import {
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { listBuildIds } from "../src/convert/buildid-list.js";
@@ -415,7 +415,8 @@ export async function main(args: string[]): Promise<void> {
   const rows: Row[] = [];
   const reads: { file: string; mb: number; heldMB: number; ms: number; mbPerS: number }[] = [];
   const fresh: { file: string; what: string; samples: number; coldMs: number; warmMs: number }[] = [];
-  const dist = dirname(dirname(cli));
+  // dist/ of the bin (dist/cli.cjs) or of an older build's dist/node/cli.js
+  const dist = basename(dirname(cli)) === "node" ? dirname(dirname(cli)) : dirname(cli);
   try {
     const files = positionals.length > 0 ? positionals : record(dir, quick);
     const nodePath = values.node ?? process.execPath;
