@@ -4,6 +4,10 @@
  * @module
  */
 export * from "../index.js";
+
+import { provideZstdEngine } from "../perf/splitter.js";
+import { nativeZstdEngine } from "./zstd-native.js";
+
 export { CacheFilePathError, CacheFileRefusedError, cacheFilePath, PathError } from "./cache-file.js";
 export {
   type Census,
@@ -115,3 +119,6 @@ export {
   saveSnapshotAtomic,
   saveSnapshotAtomicSync,
 } from "./snapshot-file.js";
+
+// The streaming perf reader decodes `-z` recordings with Node's own zstd where this Node has it.
+provideZstdEngine(nativeZstdEngine);

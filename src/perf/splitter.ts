@@ -18,10 +18,20 @@ export function provideZstd(decoder: typeof ZstdStream): void {
   zstdStream = decoder;
 }
 
+/** The platform's own zstd, where the Node entry or the CLI gave one (../node/zstd-native.ts). */
+let platform: (() => ZstdEngine | undefined) | undefined;
+
+/** @internal Has the streaming readers decode with the engine `load` gives when one is needed, the wasm build where it gives none. */
+export function provideZstdEngine(load: (() => ZstdEngine | undefined) | undefined): void {
+  platform = load;
+  engine = undefined;
+}
+
 /** @internal Loads the zstd decoder, which a splitter that {@link Splitter.stalled} waits for. */
 export async function loadZstd(): Promise<void> {
-  const [loaded, wasm] = await Promise.all([import("./zstd.js"), import("../zstd-wasm.js")]);
-  engine ??= await wasm.loadZstdEngine();
+  engine ??= platform?.();
+  const [loaded, wasm] = await Promise.all([import("./zstd.js"), engine ? undefined : import("../zstd-wasm.js")]);
+  engine ??= await wasm?.loadZstdEngine();
   zstdStream ??= loaded.ZstdStream;
 }
 
