@@ -1,9 +1,10 @@
-// The shared zstd guard (src/zstd.ts) against the real zstd, over fzstd and over zstd's own decoder in
-// WebAssembly (scripts/build-zstd-wasm.sh's): what it decodes, and each fault it reports; that module's shape
-// and its allocator.
+// The shared zstd guard (src/zstd.ts) against the real zstd, over fzstd, over zstd's own decoder in
+// WebAssembly (scripts/build-zstd-wasm.sh's) and over Node's own (node:zlib, where this Node has it): what it
+// decodes, and each fault it reports; the WebAssembly module's shape and its allocator.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { nativeZstdEngine } from "../src/node/zstd-native.js";
 import { type ZstdBounds, ZstdDecoder, type ZstdEngine, type ZstdFault } from "../src/zstd.js";
 import { loadZstdEngine } from "../src/zstd-wasm.js";
 import zstdWasmBase64 from "../src/zstd-wasm-module.js";
@@ -20,6 +21,7 @@ class Fault extends Error {
 const zstd = (args: string[], input: Uint8Array) => new Uint8Array(execFileSync("zstd", args, { input }));
 
 const wasm = await loadZstdEngine();
+const native = nativeZstdEngine();
 let engine: ZstdEngine | undefined;
 
 /** What `stream` decodes to, fed in pieces of `piece` bytes, through {@link engine}. */
@@ -128,6 +130,8 @@ test("the allocator reuses what is freed, merges free neighbours, grows memory a
 describe.each([
   ["fzstd", () => undefined],
   ["zstd's own decoder in WebAssembly", () => wasm],
+  // Node 20 has none: zstd-engines.test.ts checks it is there wherever node:zlib has zstd.
+  ...(native ? [["Node's own zstd (node:zlib)", () => native] as const] : []),
 ])("ZstdDecoder over %s", (_, use) => {
   beforeAll(() => {
     engine = use();
@@ -216,3 +220,16 @@ describe.each([
     expect(Buffer.compare(Buffer.concat(outB), data.slice().reverse())).toBe(0);
   });
 });
+
+test.skipIf(native === undefined)(
+  "Node's own zstd: a corrupt block is CORRUPT with zstd's code, and the decoder refuses more after it",
+  () => {
+    const data = new Uint8Array(Buffer.concat([randomBytes(1000), Buffer.alloc(100_000, 5)]));
+    const bad = zstd(["-c", "--no-check"], data);
+    bad.fill(0xff, bad.length - 12, bad.length - 1);
+    const stream = native!.stream((f, detail) => new Fault(f, detail));
+    expect(fault(() => stream.decode(bad, false))).toEqual(["CORRUPT", "zstd: error 20"]);
+    // Node closed its handle: writing to it would abort the process.
+    expect(fault(() => stream.decode(new Uint8Array([1]), false))[0]).toBe("CORRUPT");
+  },
+);
