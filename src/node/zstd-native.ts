@@ -3,7 +3,7 @@
 // recording. Node documents no synchronous streaming zstd (zstdDecompressSync is one-shot and closes its
 // decoder after one input; node:zlib/iter's decompressZstdSync is Node 26's, experimental, behind a flag), so
 // this drives a ZstdDecompress's handle as Node's own zstdDecompressSync does: `_handle.writeSync` with the
-// result in `_writeState` (their shape since Node 10's zlib, zstd's since it came), without the close that
+// result in `_writeState` (the shape all of node:zlib's classes share), without the close that
 // follows. Where either is missing, or a known frame does not decode to its bytes, there is no engine here.
 // node:zlib loads when a recording first needs zstd, not with the command.
 import type { ZstdEngine, ZstdFail } from "../zstd.js";
