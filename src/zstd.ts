@@ -1,20 +1,19 @@
 /**
- * zstd decoding through fzstd (or a {@link ZstdEngine}), with the bounds fzstd lacks; universal (no Node
- * built-ins). A guard walks frame and block headers ahead of the decoder and feeds it one block at a time,
- * because fzstd allocates whatever window a frame names (up to 2 GiB) and moves its whole window after every
- * block: a stream of tiny blocks under a large window would cost a window's copy per few input bytes.
+ * zstd decoding through a {@link ZstdEngine} (fzstd: ./zstd-fzstd.ts; zstd's own in WebAssembly:
+ * ./zstd-wasm.ts; Node's: ./node/zstd-native.ts), with the bounds fzstd lacks; universal (no Node built-ins).
+ * A guard walks frame and block headers ahead of the decoder and feeds it one block at a time, because fzstd
+ * allocates whatever window a frame names (up to 2 GiB) and moves its whole window after every block: a
+ * stream of tiny blocks under a large window would cost a window's copy per few input bytes. No engine is
+ * imported here: fzstd costs a process 4-6 ms to load, which a reader with another engine does not pay.
  *
  * @packageDocumentation
  */
-import { Decompress, type ZstdError } from "fzstd";
 
 const ZSTD_MAGIC = 0xfd2fb528;
 /** zstd's largest block (`ZSTD_BLOCKSIZE_MAX`). */
 const BLOCK_MAX = 128 * 1024;
 /** Blocks a frame may hold beyond two per {@link BLOCK_MAX} of output, under {@link ZstdBounds.boundBlocks}. */
 const SMALL_BLOCKS = 16;
-/** fzstd's code for input that ends inside a frame. */
-const UNEXPECTED_EOF = 5;
 
 /** Why a {@link ZstdDecoder} stopped: `TRUNCATED` input, a `LIMIT` passed, or `CORRUPT` data. */
 export type ZstdFault = "TRUNCATED" | "LIMIT" | "CORRUPT";
@@ -55,44 +54,6 @@ export interface ZstdEngine {
   };
 }
 
-/** fzstd as a {@link ZstdEngine}; zstd's own (./zstd-wasm.ts) is the other. */
-const FZSTD: ZstdEngine = {
-  stream(fail) {
-    let out: Uint8Array[] = [];
-    let held = 0;
-    const fzstd = new Decompress((chunk) => {
-      out.push(chunk);
-      held += chunk.length;
-    });
-    return {
-      decode(piece, final) {
-        const before = held;
-        try {
-          fzstd.push(piece.slice(), final);
-        } catch (error) {
-          const code = (error as ZstdError).code;
-          throw fail(code === UNEXPECTED_EOF ? "TRUNCATED" : "CORRUPT", `zstd: ${(error as Error).message}`);
-        }
-        return held - before;
-      },
-      take() {
-        let all = out[0]!;
-        if (out.length !== 1) {
-          all = new Uint8Array(held);
-          held = 0;
-          for (const chunk of out) {
-            all.set(chunk, held);
-            held += chunk.length;
-          }
-        }
-        out = [];
-        held = 0;
-        return all;
-      },
-    };
-  },
-};
-
 /** A streaming zstd decoder of one stream of frames, failing with the caller's errors. */
 export class ZstdDecoder {
   private readonly decoder: ReturnType<ZstdEngine["stream"]>;
@@ -111,13 +72,13 @@ export class ZstdDecoder {
   private readonly blockHeader = new Uint8Array(3);
   private blockHeaderLength = 0;
 
-  /** @param bounds what a stream may cost; @param fail makes the error thrown for a fault; @param engine decodes (fzstd by default). */
+  /** @param bounds what a stream may cost; @param fail makes the error thrown for a fault; @param engine decodes. */
   constructor(
     private readonly bounds: ZstdBounds,
     private readonly fail: ZstdFail,
-    engine?: ZstdEngine,
+    engine: ZstdEngine,
   ) {
-    this.decoder = (engine ?? FZSTD).stream(fail);
+    this.decoder = engine.stream(fail);
   }
 
   /** The bytes the next piece of the stream decodes to, one block's output at a time. */

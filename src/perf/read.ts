@@ -1,6 +1,7 @@
 // The synchronous reader of whole inputs for the public entry: it decodes `-z` records as it iterates, so it
 // brings the zstd decoder, which the streaming reader loads only when a recording has COMPRESSED records.
 
+import { fzstdEngine } from "../zstd-fzstd.js";
 import { openPerfData, type PerfData, type PerfReadOptions } from "./reader.js";
 import { provideZstd } from "./splitter.js";
 import { ZstdStream } from "./zstd.js";
@@ -11,6 +12,6 @@ import { ZstdStream } from "./zstd.js";
  * read as {@link PerfData.rawRecords} or {@link PerfData.records} iterate.
  */
 export function readPerfData(bytes: Uint8Array, options?: PerfReadOptions): PerfData {
-  provideZstd(ZstdStream);
+  provideZstd(ZstdStream, fzstdEngine);
   return openPerfData(bytes, options);
 }

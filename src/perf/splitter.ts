@@ -8,14 +8,17 @@ import { PerfDataError } from "./errors.js";
 import type { RawRecord } from "./records.js";
 import type { ZstdStream } from "./zstd.js";
 
-/** The zstd decoder, once loaded or provided: fzstd costs a process 13-17 ms to load, paid only for `-z` recordings. */
+/** The zstd decoder, once loaded or provided: loaded only for `-z` recordings. */
 let zstdStream: typeof ZstdStream | undefined;
-/** zstd's own decoder (../zstd-wasm.ts) for the streaming reader's splitters: no warm-up, as fzstd has. */
+/** zstd's own decoder (../zstd-wasm.ts) or Node's for the streaming reader's splitters: no warm-up, as fzstd has. */
 let engine: ZstdEngine | undefined;
+/** fzstd (../zstd-fzstd.ts), the synchronous readers' engine: 4-6 ms of a process to load, so given with them. */
+let fzstd: ZstdEngine | undefined;
 
-/** @internal Gives the splitters the zstd decoder now, for the synchronous readers (the public entry does). */
-export function provideZstd(decoder: typeof ZstdStream): void {
+/** @internal Gives the splitters the zstd decoder and fzstd now, for the synchronous readers (the public entry does). */
+export function provideZstd(decoder: typeof ZstdStream, engine: ZstdEngine): void {
   zstdStream = decoder;
+  fzstd = engine;
 }
 
 /** The platform's own zstd, where the Node entry or the CLI gave one (../node/zstd-native.ts). */
@@ -31,7 +34,7 @@ export function provideZstdEngine(load: (() => ZstdEngine | undefined) | undefin
 export async function loadZstd(): Promise<void> {
   engine ??= platform?.();
   const [loaded, wasm] = await Promise.all([import("./zstd.js"), engine ? undefined : import("../zstd-wasm.js")]);
-  engine ??= await wasm?.loadZstdEngine();
+  engine ??= (await wasm?.loadZstdEngine()) ?? (await import("../zstd-fzstd.js")).fzstdEngine;
   zstdStream ??= loaded.ZstdStream;
 }
 
@@ -268,7 +271,8 @@ export class Splitter {
     this.zstd ??= new zstdStream!(
       this.limits.maxZstdWindow,
       this.limits.maxDecompressedBytes,
-      this.canWait ? engine : undefined,
+      // One of the two is set wherever zstdStream is: loadZstd sets engine, provideZstd fzstd.
+      (this.canWait ? (engine ?? fzstd) : (fzstd ?? engine))!,
     );
     if (this.inner === undefined) {
       this.inner = new Splitter(this.le, this.limits, true);

@@ -13,12 +13,12 @@ export class ZstdStream {
   /**
    * @param maxWindow largest window a frame may name (fzstd allocates it)
    * @param maxOutput most bytes one {@link ZstdStream.push} may produce
-   * @param engine decodes instead of fzstd
+   * @param engine decodes
    */
   constructor(
     maxWindow: number,
     private readonly maxOutput: number,
-    engine?: ZstdEngine,
+    engine: ZstdEngine,
   ) {
     this.decoder = new ZstdDecoder(
       { maxWindow },

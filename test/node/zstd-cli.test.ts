@@ -1,6 +1,7 @@
 // The installed command (package.json's bin, dist/cli.cjs) on a -z recording: Node's own zstd where node:zlib
 // has it, and no WebAssembly loaded; elsewhere (Node 20) zstd's wasm build from its CommonJS bundle,
-// dist/cli-zstd-wasm.cjs, with no ES module linked (imported as an ES module it booted Node 20's ES loader).
+// dist/cli-zstd-wasm.cjs, with no ES module linked (imported as an ES module it booted Node 20's ES loader);
+// fzstd not loaded.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,7 +35,7 @@ function loaded(args: string[], script = bin): { status: number | null; modules:
 }
 
 describe.skipIf(cannot !== undefined)("the bin on a -z recording", () => {
-  test("decodes with Node's own zstd where this Node has it, else the wasm build's CommonJS bundle; links no ES module", () => {
+  test("decodes with Node's own zstd where this Node has it, else the wasm build's CommonJS bundle; links no ES module, loads no fzstd", () => {
     const recording = join(dir, "z.data");
     perfRecord(recording, ["-z"]);
     // Node 24 links its ES module machinery into every process: what an empty .cjs loads is allowed.
@@ -54,6 +55,11 @@ describe.skipIf(cannot !== undefined)("the bin on a -z recording", () => {
         args.join(" "),
       ).toEqual([]);
       expect(run.required.includes(join(root, "dist/cli-zstd-wasm.cjs")), args.join(" ")).toBe(!native);
+      // fzstd is the synchronous readers' engine only: 4-6 ms of a process to load.
+      expect(
+        run.required.filter((f) => f.includes("/fzstd/")),
+        args.join(" "),
+      ).toEqual([]);
     }
   }, 300_000);
 });

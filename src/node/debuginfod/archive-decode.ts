@@ -4,6 +4,7 @@ import { read } from "node:fs";
 import { promisify } from "node:util";
 import xz from "xz-decompress";
 import { ZstdDecoder, type ZstdFail } from "../../zstd.js";
+import { fzstdEngine } from "../../zstd-fzstd.js";
 import { ArchiveError, type ArchiveLimits } from "./archive-error.js";
 
 /** The compressions a payload may have. */
@@ -129,7 +130,7 @@ async function* zstdDecode(
   maxWindow: number,
   fail: ZstdFail,
 ): AsyncGenerator<Uint8Array> {
-  const decoder = new ZstdDecoder({ maxWindow, boundBlocks: true }, fail);
+  const decoder = new ZstdDecoder({ maxWindow, boundBlocks: true }, fail, fzstdEngine);
   for await (const input of source) yield* decoder.decode(input);
   yield* decoder.end();
 }

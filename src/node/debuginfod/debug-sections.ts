@@ -10,6 +10,7 @@
 import { inflateSync } from "node:zlib";
 import { ELFCOMPRESS_ZLIB, ELFCOMPRESS_ZSTD, SHF_COMPRESSED, SHT_NOBITS } from "../../elf-constants.js";
 import { ZstdDecoder } from "../../zstd.js";
+import { fzstdEngine } from "../../zstd-fzstd.js";
 import type { ElfLayout, ElfSection, ReadAt } from "./sections.js";
 
 /** What was wrong with a file's DWARF; see {@link DwarfError}. */
@@ -158,6 +159,7 @@ function inflateZstd(name: string, data: Uint8Array, size: number): Uint8Array {
   const decoder = new ZstdDecoder(
     { maxWindow: Math.max(size, 1 << 20) },
     (fault, detail) => new DwarfError(fault === "LIMIT" ? "LIMIT" : "BAD_COMPRESSION", `${name}: ${detail}`),
+    fzstdEngine,
   );
   const out = new Uint8Array(size);
   let at = 0;
