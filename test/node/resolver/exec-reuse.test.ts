@@ -2,7 +2,7 @@
 // a new process (made to happen with /proc/sys/kernel/ns_last_pid). Within mapsMaxAgeMs an answer
 // may still be the old program's, and says how old its view is (verifiedAt, ageMs, on the
 // resolver's clock, here the test's); once the change is seen, no answer is the old program's.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { accessSync, constants, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
@@ -104,7 +104,11 @@ describe.skipIf(!canSetLastPid())("a PID reused by a new process", () => {
     const old = text(pid, SLEEP)!;
     expect(await resolver.resolve(pid, old.start)).toMatchObject({ ok: true, buildId: readelfBuildId(SLEEP) });
     await killAndReap(first);
+    // A process started since, as on any machine: the last PID is past `pid`, and must be again once the reuse is staged.
+    execFileSync("true");
+    const lastPid = Number(readFileSync(LAST_PID, "utf8"));
     const second = await spawnWithPid(pid, DASH, ["-c", "read line"]);
+    expect(Number(readFileSync(LAST_PID, "utf8")), "the last PID, put back").toBeGreaterThanOrEqual(lastPid);
     if (second === undefined) {
       console.info(`PID ${pid} was taken by other processes 50 times: the reuse could not be staged`);
       return;
