@@ -112,4 +112,38 @@ describe.runIf(built)("the bundled command", () => {
       expect(run.modules, args.join(" ")).toEqual(expect.arrayContaining(ES_MODULE_LINKED));
     }
   }, 600_000);
+
+  // V8's flags are the process's: the bin sets its own (Node 20 and 22) before it compiles a data command's
+  // bundle, and the library never sets any (a program that imports it keeps the flags it chose).
+  test("the bin sets V8 flags before it requires a data command's bundle; the library entries set none", () => {
+    const probe = join(dir, "v8-flags.cjs");
+    writeFileSync(
+      probe,
+      [
+        "const v8 = require('node:v8'), set = v8.setFlagsFromString, calls = [];",
+        "v8.setFlagsFromString = (flag) => { calls.push({ flag, required: Object.keys(require.cache) }); set(flag); };",
+        "process.on('exit', () => require('node:fs').writeFileSync(process.env.FLAGS_OUT, JSON.stringify(calls)));",
+      ].join("\n"),
+    );
+    const flagsSet = (args: string[]) => {
+      const out = join(dir, `flags-${args.length}.json`);
+      const r = spawnSync(process.execPath, ["--require", probe, ...args], {
+        env: { ...process.env, FLAGS_OUT: out },
+        encoding: "utf8",
+        timeout: 300_000,
+      });
+      expect(r, args.join(" ")).toMatchObject({ status: 0, stderr: "" });
+      return JSON.parse(readFileSync(out, "utf8")) as { flag: string; required: string[] }[];
+    };
+    const calls = flagsSet([bin, "buildid-list", "-i", process.execPath]);
+    // Node 24 keeps its defaults (see src/node/launcher.ts).
+    expect(calls.length > 0).toBe(Number.parseInt(process.versions.node, 10) < 24);
+    for (const call of calls) expect(call.required.filter((f) => /cli-[\w-]+\.cjs$/.test(f))).toEqual([]);
+    const library = join(dir, "library.mjs");
+    writeFileSync(
+      library,
+      `await import(${JSON.stringify(join(dist, "index.js"))});\nawait import(${JSON.stringify(join(dist, "node/index.js"))});\n`,
+    );
+    expect(flagsSet([library])).toEqual([]);
+  }, 600_000);
 });
