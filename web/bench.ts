@@ -26,7 +26,7 @@ export interface BenchRow {
    * slice of its turn in that round ({@link pairedMedian}); not mapNs ÷ cacheNs, though close to it.
    */
   ratio: number;
-  /** The ratio from the first half of the rounds alone and from the second: how far one run's figure can be trusted. */
+  /** The ratio from the first half of the rounds played alone and from the second ({@link halves}): how far one run's figure can be trusted. */
   halves: [number, number];
   /** ns per operation of each round's whole turn, as timed (other programs' time included), every table's in turn. */
   cacheRounds: number[];
@@ -44,7 +44,10 @@ export interface BenchRow {
 /** The outcome of {@link runBenchmark}. */
 export interface BenchResult {
   keys: number;
+  /** Timed rounds played: {@link firstRounds}, and more while the halves did not agree ({@link moreRounds}). */
   rounds: number;
+  /** Timed rounds a run plays first ({@link ROUNDS} unless asked), and at most {@link ROUND_LIMIT} times as many. */
+  firstRounds: number;
   /** Whether every row's ratios from the first and from the second half of the rounds came within {@link AGREE} of each other. */
   converged: boolean;
   /** The smallest step of `performance.now()` seen, in ms: 0.005 cross-origin isolated, 0.1 not (Chromium). */
@@ -90,11 +93,19 @@ const DIRECT_MAP = 0xffff_8881_0000_0000n;
 const INODE_SIZE = 1128n;
 
 /**
- * Timed rounds, each timing every row's pass on both implementations back to back, as many in every run.
+ * Timed rounds a run plays first, each timing every row's pass on both implementations back to back ({@link ROUND_LIMIT}).
  */
 export const ROUNDS = 200;
 /** How close, relatively, the ratios from the first and from the second half of the rounds must come for a run to count as steady. */
 export const AGREE = 0.04;
+/**
+ * A run whose halves do not agree after its {@link ROUNDS} plays half as many more, again while they do not, up to this
+ * many times {@link ROUNDS}: each round's Map ÷ cache moved ±23-70% (one standard deviation) from round to round at
+ * load 8-12 on 2 cores, as much the next round as any later one, so the median of 100 rounds moved about ±4% and a
+ * run's halves differed by more than {@link AGREE} by chance as often as not; a median over twice the rounds moves
+ * 1/√2 as far.
+ */
+export const ROUND_LIMIT = 2;
 /**
  * A timing lasts about this long: short, so that most fit between two switches to other programs, and a turn has
  * several, whose median leaves out the one a switch stretched. At 0.5 ms the cache's turns at 16,384 keys were 1-3
@@ -104,6 +115,14 @@ export const AGREE = 0.04;
 const SLICE_MS = 0.2;
 /** ...and at least this many steps of the timer, which rounds every timing to a step (by 2.5% at most). */
 const TIMER_STEPS = 40;
+/**
+ * A turn has at least this many slices, where each can last {@link MIN_SLICE_STEPS} steps of the timer: with fewer,
+ * its median slice is its whole turn or the mean of two, and a switch to another program lands in the figure. At
+ * 16,384 keys the cache's misses were one slice a turn, its inserts and hits 4-5 (0.3-1 ms), and at load 8-12 on 2
+ * cores a tenth of its rounds ran over twice their median.
+ */
+export const MIN_SLICES = 5;
+export const MIN_SLICE_STEPS = 10;
 /**
  * A side's turn in a round covers at least this many keys in whole passes: one pass from 16,384 keys
  * up, more below, where one pass is too short to time.
@@ -378,6 +397,8 @@ class Timed {
   readonly body: Body;
   /** Where each slice starts, counted in keys from the turn's start; the last one ends at the turn's end. */
   #bounds = [0];
+  /** Keys in each slice of a turn of `ops` keys, as planned. */
+  #sliceKeys: number[] = [];
   /** Each timed round's slices, in ms, in the order the rounds ran; the untimed rounds' apart. */
   readonly #slices: Float64Array[] = [];
   readonly #untimedSlices: Float64Array[] = [];
@@ -394,6 +415,7 @@ class Timed {
   /** Splits a turn of `ops` keys into `slices` slices ({@link planSlices}). */
   plan(ops: number, slices: number): void {
     this.#bounds = Array.from({ length: slices }, (_, i) => Math.floor((i * ops) / slices));
+    this.#sliceKeys = this.#bounds.map((from, i) => (this.#bounds[i + 1] ?? ops) - from);
   }
 
   /** Does keys `[from, to)` of a turn of passes over `keys` keys. */
@@ -408,9 +430,10 @@ class Timed {
 
   /**
    * Times one round's turn of `ops` keys (whole passes over `keys` keys), slice by slice; a round below 0 is one
-   * of the {@link WARM_ROUNDS}, timed and kept the same way, apart from the figures.
+   * of the {@link WARM_ROUNDS}, timed and kept the same way, apart from the figures. Returns the turn's median
+   * slice in ns per operation.
    */
-  turn(keys: number, ops: number, round: number): void {
+  turn(keys: number, ops: number, round: number): number {
     const slices = new Float64Array(this.#bounds.length);
     let total = 0;
     for (let i = 0; i < this.#bounds.length; i++) {
@@ -425,12 +448,16 @@ class Timed {
     }
     (round < 0 ? this.#untimedSlices : this.#slices).push(slices);
     (round < 0 ? this.#untimed : this.rounds).push((total * 1e6) / ops);
+    return median(this.#rates(slices));
+  }
+
+  #rates(slices: Float64Array): number[] {
+    return Array.from(slices, (ms, i) => (ms * 1e6) / this.#sliceKeys[i]!);
   }
 
   /** Each timed round's slices in ns per operation of the slice (their keys: the plan's bounds). */
-  sliceRates(ops: number): number[][] {
-    const keys = this.#bounds.map((from, i) => (this.#bounds[i + 1] ?? ops) - from);
-    return this.#slices.map((slices) => Array.from(slices, (ms, i) => (ms * 1e6) / keys[i]!));
+  sliceRates(): number[][] {
+    return this.#slices.map((slices) => this.#rates(slices));
   }
 }
 
@@ -485,9 +512,14 @@ function warmPass(body: Body, keys: number): void {
  */
 export const PLAN_TURNS = 5;
 
-/** Slices in a turn of `ops` keys, given `turnsMs`, the times of {@link PLAN_TURNS} turns: the fastest cut in slices of about `sliceMs`. */
-export function planSlices(ops: number, turnsMs: readonly number[], sliceMs: number): number {
-  return Math.max(1, Math.min(ops, Math.round(Math.min(...turnsMs) / sliceMs)));
+/**
+ * Slices in a turn of `ops` keys, given `turnsMs`, the times of {@link PLAN_TURNS} turns: the fastest cut in slices
+ * of about `sliceMs`, and in {@link MIN_SLICES} at least where each still lasts `minSliceMs` (as many as do, else).
+ */
+export function planSlices(ops: number, turnsMs: readonly number[], sliceMs: number, minSliceMs: number): number {
+  const fastest = Math.min(...turnsMs);
+  const floor = Math.min(MIN_SLICES, Math.floor(fastest / minSliceMs));
+  return Math.max(1, Math.min(ops, Math.max(floor, Math.round(fastest / sliceMs))));
 }
 
 /**
@@ -506,13 +538,14 @@ function warmAndPlan(timed: Timed, keys: number, ops: number, resolution: number
     timed.run(keys, 0, ops);
     turnsMs.push(performance.now() - t0);
   }
-  timed.plan(ops, planSlices(ops, turnsMs, sliceFor(resolution)));
+  timed.plan(ops, planSlices(ops, turnsMs, sliceFor(resolution), MIN_SLICE_STEPS * resolution));
 }
 
 /** What the benchmark times in a worker: a {@link BenchSide} or the {@link MemoryProbe}, each call one of its rows. */
 export interface Timer {
   warm(row: number): void;
-  turn(row: number, round: number): void;
+  /** Plays round `round`'s turn of row `row`; its figure: the median slice in ns per operation (the re-read's: of its buffers). */
+  turn(row: number, round: number): number;
   finish(): SideResult;
 }
 
@@ -617,24 +650,24 @@ export class MemoryProbe implements Timer {
     });
   }
 
-  turn(row: number, round: number): void {
+  turn(row: number, round: number): number {
     if (row === 2) {
       const ns = this.#rereadAll();
       // Kept apart as a timed round's, not skipped: code that skipped it in the untimed rounds had no feedback for
       // the push, and deoptimized at the first timed round.
       (round < 0 ? this.#untimedReread : this.#reread).push(ns);
-      return;
+      return median(ns);
     }
     this.#sweep.read();
     const loads = PROBE_LOADS[row as 0 | 1];
-    this.#timed[row]!.turn(loads, loads, round);
+    return this.#timed[row]!.turn(loads, loads, round);
   }
 
   finish(): SideResult {
     return {
       rounds: this.#timed.map((t) => t.rounds),
       starts: this.#timed.map((t) => t.starts),
-      slices: this.#timed.map((t, row) => t.sliceRates(PROBE_LOADS[row as 0 | 1])),
+      slices: this.#timed.map((t) => t.sliceRates()),
       reread: this.#reread,
       checksum: this.#rereadAt.reduce((x, at) => x ^ at, this.#at ^ this.#sink ^ this.#sweep.value),
     };
@@ -756,13 +789,14 @@ export class BenchSide implements Timer {
   }
 
   /** Round `round`'s turn of row `row`: its table prepared, then the sweep, then the timed turn. */
-  turn(row: number, round: number): void {
+  turn(row: number, round: number): number {
     const timed = this.#row(row);
     this.#prepare(row);
     // Whatever ran last (a refill, another row), every turn starts after the same sweep.
     this.#sweep.read();
-    timed.turn(this.#keys, this.#ops[row]!, round);
+    const ns = timed.turn(this.#keys, this.#ops[row]!, round);
     this.#after(row);
+    return ns;
   }
 
   /** The rounds as timed (none for another part's rows), the cache's counters and the checksum; the table is freed. */
@@ -772,7 +806,7 @@ export class BenchSide implements Timer {
     return {
       rounds: this.#timed.map((t) => t.rounds),
       starts: this.#timed.map((t) => t.starts),
-      slices: this.#timed.map((t, row) => t.sliceRates(this.#ops[row]!)),
+      slices: this.#timed.map((t) => t.sliceRates()),
       ...(stats && { stats }),
       checksum: this.#bodies.sink() ^ this.#sweep.value,
     };
@@ -782,7 +816,8 @@ export class BenchSide implements Timer {
 /** A {@link Timer} wherever it runs: every call answers asynchronously. */
 export interface SideHandle {
   warm(row: number): Promise<void>;
-  turn(row: number, round: number): Promise<void>;
+  /** {@link Timer.turn}. */
+  turn(row: number, round: number): Promise<number>;
   finish(): Promise<SideResult>;
   /** Frees the side's heap (ends its worker); called once, whatever happened. */
   close(): void;
@@ -824,7 +859,14 @@ export function median(values: readonly number[]): number {
 
 /** One side's two parts, each built {@link TABLES} times, each row answered by the builds of the part that times it. */
 class Side {
-  constructor(readonly parts: Record<PartName, SideHandle[]>) {}
+  /** Per row, per build of its part, each timed round's figure ({@link Timer.turn}), as the turns answer; the untimed rounds' apart. */
+  readonly figures: number[][][];
+  readonly #untimed: number[][][];
+
+  constructor(readonly parts: Record<PartName, SideHandle[]>) {
+    this.figures = ROW_PART.map((part) => parts[part].map(() => []));
+    this.#untimed = ROW_PART.map((part) => parts[part].map(() => []));
+  }
 
   async warm(row: number): Promise<void> {
     for (const build of this.parts[ROW_PART[row]!]) await build.warm(row);
@@ -833,7 +875,12 @@ class Side {
   /** Every build's turn of `row`, one after the other, the first of them rotating with the round (below 0 too). */
   async turn(row: number, round: number): Promise<void> {
     const builds = this.parts[ROW_PART[row]!];
-    for (let b = 0; b < builds.length; b++) await builds[modulo(b + round, builds.length)]!.turn(row, round);
+    for (let b = 0; b < builds.length; b++) {
+      const build = modulo(b + round, builds.length);
+      const ns = await builds[build]!.turn(row, round);
+      // Kept in the untimed rounds too: code that skipped the push there deoptimized at the first timed round.
+      (round < 0 ? this.#untimed : this.figures)[row]![build]!.push(ns);
+    }
   }
 
   /** Each row's rounds from its part's builds; every table's counters added up, the rest of the stats the first lookup table's. */
@@ -877,7 +924,7 @@ export interface BenchOptions {
   tables?: number;
   /** Keys a turn of each of {@link LONG_ROWS} covers at least: {@link LONG_TURN_KEYS} unless given ({@link TURN_KEYS}: as the other rows). */
   longTurnKeys?: number;
-  /** Timed rounds: {@link ROUNDS} unless given (tests take fewer). */
+  /** Timed rounds a run plays first: {@link ROUNDS} unless given (tests take fewer); more while the halves disagree. */
   rounds?: number;
 }
 
@@ -908,9 +955,28 @@ export function pairedMedian(cache: readonly (readonly number[])[], map: readonl
   return { cacheNs: median(c), mapNs: median(m), ratio: median(m.map((ns, r) => ns / c[r]!)) };
 }
 
-/** `slices` of `tables` builds of `rounds` rounds each (build after build): the rounds of each build from `from` to `to`. */
-const roundsOf = (slices: readonly number[][], tables: number, rounds: number, from: number, to: number) =>
-  Array.from({ length: tables }, (_, b) => slices.slice(b * rounds + from, b * rounds + to)).flat();
+/**
+ * A row's ratio from the first half of the rounds played and from the second, each the median of its rounds' Map ÷ cache
+ * ({@link pairedMedian}), from `cache[b][r]` and `map[b][r]`: build b's median slice in round r.
+ */
+export function halves(cache: readonly (readonly number[])[], map: readonly (readonly number[])[]): [number, number] {
+  const played = cache[0]!.length;
+  const ratio = (from: number, to: number) =>
+    median(cache.flatMap((rounds, b) => rounds.slice(from, to).map((ns, r) => map[b]![from + r]! / ns)));
+  return [ratio(0, played >> 1), ratio(played >> 1, played)];
+}
+
+/** Whether a row's halves ({@link halves}) come within {@link AGREE} of each other. */
+export const agrees = ([first, second]: readonly number[]) =>
+  Math.abs(first! - second!) <= AGREE * Math.min(first!, second!);
+
+/**
+ * Rounds a run plays next, having played `played` of a run that starts with `rounds`, its rows' halves agreeing or not:
+ * none once they agree or it has played {@link ROUND_LIMIT} times `rounds`, else half of `rounds` more (fewer at the limit).
+ */
+export function moreRounds(played: number, rounds: number, agreed: boolean): number {
+  return agreed ? 0 : Math.max(0, Math.min(Math.ceil(rounds / 2), ROUND_LIMIT * rounds - played));
+}
 
 /**
  * Times each of {@link OPERATIONS} over `keys` keys on a {@link BuildIdCache} of that capacity and
@@ -929,8 +995,9 @@ const roundsOf = (slices: readonly number[][], tables: number, rounds: number, f
  * {@link MemoryProbe}. Each turn is {@link rowPasses} whole passes, started right after an untimed read of
  * {@link SWEEP_BYTES}, so every turn starts with its table in main memory whatever ran before; a turn is timed
  * in short slices, and a row's figures are the paired median of the two sides' rounds ({@link pairedMedian}); each
- * table's own, the median of its rounds' median slices. `progress` hears each step before it runs, and
- * {@link FIGURES_STEP} after the last round.
+ * table's own, the median of its rounds' median slices. A run plays `rounds` rounds, then more while a row's
+ * ratios from the first and the second half of its rounds disagree ({@link moreRounds}). `progress` hears each step
+ * before it runs, and {@link FIGURES_STEP} after the last round.
  */
 export async function runBenchmark(
   keys: number,
@@ -981,22 +1048,29 @@ export async function runBenchmark(
       progress({ step: `warming up: untimed round ${round + WARM_ROUNDS + 1} of ${WARM_ROUNDS}` });
       await play(round);
     }
-    for (let round = 0; round < rounds; round++) {
-      progress({ step: `round ${round + 1} of ${rounds}` });
-      await play(round);
+    // Until every row's halves agree, or the limit: what the turns answered, each build's rounds apart.
+    const agreed = () => OPERATIONS.every((_, row) => agrees(halves(cache.figures[row]!, map.figures[row]!)));
+    let played = 0;
+    for (let next = rounds; next > 0; next = moreRounds(played, rounds, agreed())) {
+      const more =
+        played === 0 ? "" : ` (the halves differed by more than ${AGREE * 100}%: at most ${ROUND_LIMIT * rounds})`;
+      for (const end = played + next; played < end; played++) {
+        progress({ step: `round ${played + 1} of ${end}${more}` });
+        await play(played);
+      }
     }
     progress({ step: FIGURES_STEP });
     const [cacheEnd, mapEnd, probeEnd] = [await cache.finish(), await map.finish(), await probe.finish()];
-    const half = rounds >> 1;
     const rows = OPERATIONS.map((operation, row): BenchRow => {
       const [cacheSlices, mapSlices] = [cacheEnd.slices[row]!, mapEnd.slices[row]!];
-      const paired = (from: number, to: number) =>
-        pairedMedian(roundsOf(cacheSlices, tables, rounds, from, to), roundsOf(mapSlices, tables, rounds, from, to));
-      const table = (slices: number[][], b: number) => median(slices.slice(b * rounds, (b + 1) * rounds).map(median));
+      // Each build's rounds' median slices (the slices come build after build).
+      const builds = (slices: number[][]) =>
+        Array.from({ length: tables }, (_, b) => slices.slice(b * played, (b + 1) * played).map(median));
+      const table = (slices: number[][], b: number) => median(builds(slices)[b]!);
       return {
         operation,
-        ...paired(0, rounds),
-        halves: [paired(0, half).ratio, paired(half, rounds).ratio],
+        ...pairedMedian(cacheSlices, mapSlices),
+        halves: halves(builds(cacheSlices), builds(mapSlices)),
         cacheRounds: cacheEnd.rounds[row]!,
         mapRounds: mapEnd.rounds[row]!,
         cacheStarts: cacheEnd.starts[row]!,
@@ -1012,10 +1086,9 @@ export async function runBenchmark(
     const l3Rounds = reread.map((ns, round) => cachedMiB(ns, chase[round]!));
     return {
       keys,
-      rounds,
-      converged: rows.every(
-        ({ halves: [first, second] }) => Math.abs(first - second) <= AGREE * Math.min(first, second),
-      ),
+      rounds: played,
+      firstRounds: rounds,
+      converged: rows.every((row) => agrees(row.halves)),
       timerResolutionMs: resolution,
       sliceMs,
       turnPasses: turnPasses(keys),

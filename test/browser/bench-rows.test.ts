@@ -9,10 +9,15 @@ import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { BuildIdCache } from "../../src/index.js";
 import {
+  agrees,
   type BenchResult,
   cachedMiB,
   FIGURES_STEP,
+  halves,
+  MIN_SLICE_STEPS,
+  MIN_SLICES,
   median,
+  moreRounds,
   OPERATIONS,
   type OpenSide,
   type PartName,
@@ -21,6 +26,7 @@ import {
   pairedMedian,
   planSlices,
   REREAD_MIB,
+  ROUND_LIMIT,
   ROUNDS,
   ROW_PART,
   runBenchmark,
@@ -205,9 +211,9 @@ describe("a real run", () => {
     // A turn of misses is one pass after the sweep, as the hits: in passes 2-4 of a longer turn the Map's table sat
     // in whatever part of the last-level cache the host left this machine that minute. Below 16,384 keys a turn is
     // the passes of 16,384 keys. Counted on the cache's side, in timed slices only.
-    expect(seen.hits / REAL_ROUNDS, "hits timed in a turn").toBe(16_384);
-    expect(seen.misses / REAL_ROUNDS, "misses timed in a turn").toBe(16_384);
-    expect(seen.batched / REAL_ROUNDS, "batched lookups timed in a turn").toBe(65_536);
+    expect(seen.hits / real.rounds, "hits timed in a turn").toBe(16_384);
+    expect(seen.misses / real.rounds, "misses timed in a turn").toBe(16_384);
+    expect(seen.batched / real.rounds, "batched lookups timed in a turn").toBe(65_536);
     expect(real.rowPasses).toEqual([16, 16, 16, 64, 16]);
   });
 
@@ -229,7 +235,11 @@ describe("a real run", () => {
 
   it("keeps the untimed rounds' turns out of the figures and the rounds it reports", () => {
     const result = real;
-    expect(result.rounds).toBe(REAL_ROUNDS);
+    // More rounds than asked only while the halves disagree, and at most ROUND_LIMIT times as many.
+    expect(result.firstRounds).toBe(REAL_ROUNDS);
+    expect(result.rounds).toBeGreaterThanOrEqual(REAL_ROUNDS);
+    expect(result.rounds).toBeLessThanOrEqual(ROUND_LIMIT * REAL_ROUNDS);
+    expect(result.converged || result.rounds === ROUND_LIMIT * REAL_ROUNDS).toBe(true);
     expect(result.memoryRounds.length).toBe(result.rounds);
     expect(result.scatterRounds.length).toBe(result.rounds);
     expect(result.l3Rounds.length).toBe(result.rounds);
@@ -277,34 +287,32 @@ describe("a real run", () => {
   });
 });
 
-/** Every row's slices of `rounds` rounds: `ns(round, row)` ns per operation, three slices a round around it. */
-const slicesOf = (rounds: number, ns: (round: number, row: number) => number) =>
-  OPERATIONS.map((_, row) =>
-    Array.from({ length: rounds }, (_, round) => {
-      const at = ns(round, row);
-      return [at, 0.5 * at, 1.2 * at];
-    }),
-  );
-
-/** Handles that time nothing: each answers the slices `ns(side, part, nth)` gives it ({@link slicesOf}). */
-function fakeOpen(
-  ns: (side: WorkerName, part: PartName, nth: number) => (round: number, row: number) => number,
-  rounds = ROUNDS,
-) {
+/**
+ * Handles that time nothing: each timed turn of row `row` in round `round` answers three slices around
+ * `ns(side, part, nth)(round, row)` ns per operation, its median that figure.
+ */
+function fakeOpen(ns: (side: WorkerName, part: PartName, nth: number) => (round: number, row: number) => number) {
   const opened: { side: WorkerName; part: PartName; passes: readonly number[]; turns: string[] }[] = [];
   const open: OpenSide = async (side, part, _keys, _resolution, passes) => {
     const table = { side, part, passes, turns: [] as string[] };
     opened.push(table);
-    const nth = opened.filter((t) => t.side === side && t.part === part).length;
-    const slices = slicesOf(rounds, ns(side, part, nth));
+    const at = ns(side, part, opened.filter((t) => t.side === side && t.part === part).length);
+    const slices: number[][][] = OPERATIONS.map(() => []);
+    const reread: number[][] = [];
     return {
       warm: async () => {},
-      turn: async (row, round) => void table.turns.push(`${round}:${row}`),
+      turn: async (row, round) => {
+        table.turns.push(`${round}:${row}`);
+        const ns = at(round, row);
+        if (round >= 0) slices[row]!.push([ns, 0.5 * ns, 1.2 * ns]);
+        if (round >= 0 && side === "memory" && row === 2) reread.push([10, 20, 40, 80, 90]);
+        return ns;
+      },
       finish: async (): Promise<SideResult> => ({
         rounds: slices.map((rows) => rows.map(median)),
-        starts: OPERATIONS.map(() => Array(rounds).fill(0)),
+        starts: slices.map((rows) => rows.map(() => 0)),
         slices,
-        ...(side === "memory" && { reread: Array.from({ length: rounds }, () => [10, 20, 40, 80, 90]) }),
+        ...(side === "memory" && { reread }),
         checksum: 0,
       }),
       close() {},
@@ -419,17 +427,68 @@ it("gives each row's ratio as its rounds paired, each round's Map ÷ cache from 
 });
 
 it("gives the halves of a run as its first rounds and its last, so a run whose speed moved does not pass for one that held still", async () => {
-  // The Map twice as slow in the first half of the rounds, as when the machine was busy for the first half of a
-  // run. The even and the odd rounds each hold rounds of both halves, so they would agree.
+  // The Map twice as slow in the first half of the first ROUNDS, as when the machine was busy for the first half of
+  // a run. The even and the odd rounds each hold rounds of both halves, so they would agree. The halves of 300
+  // rounds, then 400 (the limit), still disagree: the run says so.
   const { open } = fakeOpen(
     (side) => (round) => (side === "map" ? (round < ROUNDS / 2 ? 200 : 100) : side === "cache" ? 10 : 90),
   );
   const result = await runBenchmark(1024, () => {}, { open });
-  for (const row of result.rows) expect(row.halves, row.operation).toEqual([20, 10]);
+  expect(result.rounds).toBe(ROUND_LIMIT * ROUNDS);
+  for (const row of result.rows) expect(row.halves, row.operation).toEqual([15, 10]);
   expect(result.converged).toBe(false);
   await expect(runBenchmark(1024, () => {}, { open, rounds: 1 })).rejects.toThrow(
     "rounds must be an integer >= 2, got 1",
   );
+});
+
+it("plays half the rounds again while a run's halves disagree, up to ROUND_LIMIT times as many, and the figures come from every round played", async () => {
+  // The Map 1.5 times slower in rounds 100-199 alone, as when another program ran for a stretch of the run: the
+  // halves of 200 rounds disagree (10x, 15x); of 300 each holds 50 slow rounds of 150 and both say 10x.
+  const { open, opened } = fakeOpen(
+    (side) => (round) => (side === "map" ? (round >= 100 && round < 200 ? 150 : 100) : side === "cache" ? 10 : 90),
+  );
+  const steps: string[] = [];
+  const result = await runBenchmark(1024, ({ step }) => steps.push(step), { open });
+  expect([result.firstRounds, result.rounds, result.converged]).toEqual([ROUNDS, 300, true]);
+  for (const row of result.rows) {
+    expect(row.halves, row.operation).toEqual([10, 10]);
+    expect([row.ratio, row.cacheRounds.length, row.mapRounds.length], row.operation).toEqual([10, 300, 300]);
+  }
+  expect(result.l3Rounds.length).toBe(300);
+  for (const table of opened) expect(table.turns.filter((turn) => turn.startsWith("299:")).length).toBeGreaterThan(0);
+  expect(steps).toContain(`round 201 of 300 (the halves differed by more than 4%: at most ${ROUND_LIMIT * ROUNDS})`);
+  expect(steps.filter((step) => step.startsWith("round ")).length).toBe(300);
+});
+
+it("stops adding rounds once the halves agree or the run has played ROUND_LIMIT times its first rounds", () => {
+  expect(ROUND_LIMIT).toBe(2);
+  expect(moreRounds(200, 200, true)).toBe(0);
+  expect(moreRounds(200, 200, false)).toBe(100);
+  expect(moreRounds(300, 200, false)).toBe(100);
+  expect(moreRounds(400, 200, false)).toBe(0);
+  // An odd half rounds up; the last step stops at the limit.
+  expect(moreRounds(12, 12, false)).toBe(6);
+  expect(moreRounds(7, 7, false)).toBe(4);
+  expect(moreRounds(11, 7, false)).toBe(3);
+  // Halves within AGREE (4%) of the lower agree; further apart they do not.
+  expect(agrees([10, 10.39])).toBe(true);
+  expect(agrees([10.39, 10])).toBe(true);
+  expect(agrees([10, 10.41])).toBe(false);
+  expect(halves([[10, 10, 20, 20]], [[100, 100, 100, 100]])).toEqual([10, 5]);
+  // Each build's rounds paired with the same build's, the halves over every build.
+  expect(
+    halves(
+      [
+        [10, 10],
+        [20, 20],
+      ],
+      [
+        [100, 50],
+        [100, 50],
+      ],
+    ),
+  ).toEqual([7.5, 3.75]);
 });
 
 it("rehearses WARM_ROUNDS untimed rounds, played as the timed ones in the same order, between the warm-up and the first timed round", async () => {
@@ -437,7 +496,10 @@ it("rehearses WARM_ROUNDS untimed rounds, played as the timed ones in the same o
   const calls: string[] = [];
   const open: OpenSide = async (side, part) => ({
     warm: async (row) => void calls.push(`warm ${side} ${part} ${row}`),
-    turn: async (row, round) => void calls.push(`turn ${round} ${side} ${part} ${row}`),
+    turn: async (row, round) => {
+      calls.push(`turn ${round} ${side} ${part} ${row}`);
+      return 10;
+    },
     finish: async () => ({
       rounds: OPERATIONS.map(() => Array(ROUNDS).fill(10)),
       starts: OPERATIONS.map(() => Array(ROUNDS).fill(0)),
@@ -514,9 +576,20 @@ it("plans a turn's slices from the fastest of PLAN_TURNS turns, each after the s
   for (let at = 0; at < PLAN_TURNS; at++) {
     const turns = stretched.toSpliced(at, 0, 13);
     expect(turns.length).toBe(PLAN_TURNS);
-    expect(planSlices(65_536, turns, 0.5), `turns ${turns.join(" ")}`).toBe(26);
+    expect(planSlices(65_536, turns, 0.5, 0.05), `turns ${turns.join(" ")}`).toBe(26);
   }
-  // A turn shorter than a slice is one slice; never more slices than keys.
-  expect(planSlices(16_384, [0.1, 0.1, 0.2, 0.1, 0.1], 0.5)).toBe(1);
-  expect(planSlices(4, [9, 9, 9, 9, 9], 0.5)).toBe(4);
+  // Never more slices than keys.
+  expect(planSlices(4, [9, 9, 9, 9, 9], 0.5, 0.05)).toBe(4);
+});
+
+it("cuts a short turn in MIN_SLICES slices at least, each MIN_SLICE_STEPS of the timer or more, so its median slice leaves a switch to another program out", () => {
+  expect([MIN_SLICES, MIN_SLICE_STEPS]).toEqual([5, 10]);
+  // The cache's misses at 16,384 keys, 0.33 ms a turn on a timer of 5 µs: one slice of 0.2 ms before, now 5 of 66 µs.
+  expect(planSlices(16_384, [0.33, 0.4, 0.35, 0.5, 0.33], 0.2, 0.05)).toBe(5);
+  // Its hits, 0.95 ms: 5 slices either way; a batched turn of 1.5 ms keeps its 8 slices of 0.2 ms.
+  expect(planSlices(16_384, [0.95, 1, 1, 1, 1], 0.2, 0.05)).toBe(5);
+  expect(planSlices(65_536, [1.5, 2, 2, 2, 2], 0.2, 0.05)).toBe(8);
+  // As many as still last 10 steps: a turn of 0.12 ms is 2 slices; a shorter one, one.
+  expect(planSlices(16_384, [0.12, 0.2, 0.2, 0.2, 0.2], 0.2, 0.05)).toBe(2);
+  expect(planSlices(16_384, [0.03, 0.2, 0.2, 0.2, 0.2], 0.2, 0.05)).toBe(1);
 });
