@@ -4,8 +4,11 @@ import {
   AGREE,
   type BenchResult,
   LONG_ROWS,
+  MIN_SLICE_STEPS,
+  MIN_SLICES,
   OPERATIONS,
   type OpenSide,
+  PLAN_PIECES,
   PLAN_TURNS,
   PROBE_BYTES,
   REREAD_MIB,
@@ -112,7 +115,7 @@ function showResult(result: BenchResult): void {
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's caches into main memory` +
     longTurns(result) +
-    `, timed in slices of about ${slice} ms (as many a turn as the fastest of ${PLAN_TURNS} turns, each after the read, took)` +
+    `, timed in slices of about ${slice} ms (as many a turn as its median piece of ${PLAN_TURNS} turns, each after the read and timed in ${PLAN_PIECES} pieces, says it takes; ${MIN_SLICES} at least where each lasts ${MIN_SLICE_STEPS} steps of the timer)` +
     `; before the timed rounds, each body warmed in calls of ${WARM_CALL_KEYS} keys, its part's rows in turn, then ${WARM_ROUNDS}` +
     " untimed rounds played as the timed ones are, so that the code timed is the code the browser keeps." +
     ` A read from main memory took ${ns(result.memoryNs)} ns in this run, ${ns(result.scatterNs)} ns a read when they` +

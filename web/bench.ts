@@ -116,13 +116,14 @@ const SLICE_MS = 0.2;
 /** ...and at least this many steps of the timer, which rounds every timing to a step (by 2.5% at most). */
 const TIMER_STEPS = 40;
 /**
- * A turn has at least this many slices, where each can last {@link MIN_SLICE_STEPS} steps of the timer: with fewer,
- * its median slice is its whole turn or the mean of two, and a switch to another program lands in the figure. At
- * 16,384 keys the cache's misses were one slice a turn, its inserts and hits 4-5 (0.3-1 ms), and at load 8-12 on 2
- * cores a tenth of its rounds ran over twice their median.
+ * A turn has at least this many slices, where each can last {@link MIN_SLICE_STEPS} steps of the timer (as many as
+ * can, else): with fewer, its median slice is its whole turn or the mean of two, and a switch to another program lands
+ * in the figure. At 16,384 keys the cache's misses were one slice a turn (0.3 ms; now 3), its inserts and hits 4-10
+ * (0.8-1 ms; now 5), and at load 8-12 on 2 cores a tenth of its rounds ran over twice their median. At 10 steps a
+ * slice's median sat on a step of the timer (the cache's misses at 15.26 ns, 10 steps of 5 µs), 10% from the next.
  */
 export const MIN_SLICES = 5;
-export const MIN_SLICE_STEPS = 10;
+export const MIN_SLICE_STEPS = 20;
 /**
  * A side's turn in a round covers at least this many keys in whole passes: one pass from 16,384 keys
  * up, more below, where one pass is too short to time.
@@ -502,43 +503,49 @@ function warmPass(body: Body, keys: number): void {
 }
 
 /**
- * Turns timed, apart from the figures, to plan a row's slices, each right after the sweep as a timed turn is; the
- * plan takes the fastest, as other programs only ever add time. The plan used to come from passes timed right after
- * the warm-up, which found the Map's table in the CPU's last-level cache or not, as other programs had left it: the
- * same row got 19 slices a turn in one run and 73 in the next (the cache's hits at 65,536 keys 3 and 129), and the
- * fastest round of shorter slices is lower, so a figure (then each slice's fastest round) followed its slice count
- * (the Map's batched lookups at 65,536 keys: 249 ns at 19 slices, 187 at 57; its inserts into an empty table at
- * 16,384 keys, r = -0.83 over 18 runs).
+ * Turns timed, apart from the figures, to plan a row's slices, each right after the sweep as a timed turn is, each in
+ * {@link PLAN_PIECES} pieces timed apart: the plan takes the median piece, which a switch to another program rarely
+ * stretches. The plan used to take the fastest whole turn, and at load 8-12 on 2 cores every one of them was stretched:
+ * the same row got 37, 132 and 205 slices in three runs (the Map's batched lookups at 16,384 keys), and a figure
+ * follows its slice length (the same rounds' slices merged four to one moved the Map's median slice up 2-4%, its
+ * inserts into an empty table 16-27%). Before that, passes timed right after the warm-up found the Map's table in the
+ * CPU's last-level cache or not (the cache's hits at 65,536 keys got 3 slices in one run, 129 in the next).
  */
 export const PLAN_TURNS = 5;
+export const PLAN_PIECES = 16;
 
 /**
- * Slices in a turn of `ops` keys, given `turnsMs`, the times of {@link PLAN_TURNS} turns: the fastest cut in slices
- * of about `sliceMs`, and in {@link MIN_SLICES} at least where each still lasts `minSliceMs` (as many as do, else).
+ * Slices in a turn of `ops` keys, given `msPerKey`, the pieces of {@link PLAN_TURNS} turns in ms per key: the median
+ * piece's turn cut in slices of about `sliceMs`, and in {@link MIN_SLICES} at least where each still lasts `minSliceMs`
+ * (as many as do, else).
  */
-export function planSlices(ops: number, turnsMs: readonly number[], sliceMs: number, minSliceMs: number): number {
-  const fastest = Math.min(...turnsMs);
-  const floor = Math.min(MIN_SLICES, Math.floor(fastest / minSliceMs));
-  return Math.max(1, Math.min(ops, Math.max(floor, Math.round(fastest / sliceMs))));
+export function planSlices(ops: number, msPerKey: readonly number[], sliceMs: number, minSliceMs: number): number {
+  const turnMs = median(msPerKey) * ops;
+  const floor = Math.min(MIN_SLICES, Math.floor(turnMs / minSliceMs));
+  return Math.max(1, Math.min(ops, Math.max(floor, Math.round(turnMs / sliceMs))));
 }
 
 /**
  * Untimed passes of `timed`'s body over `keys` keys for at least {@link WARM_UP_MS} (V8 and Liftoff tier up), in
  * calls of {@link WARM_CALL_KEYS} keys, then its turn of `ops` keys planned in slices ({@link planSlices}) from
- * {@link PLAN_TURNS} whole turns, each after `before` (the sweep), on a timer stepping `resolution` ms.
+ * {@link PLAN_TURNS} whole turns in pieces, each after `before` (the sweep), on a timer stepping `resolution` ms.
  */
 function warmAndPlan(timed: Timed, keys: number, ops: number, resolution: number, before: () => void): void {
   const { body } = timed;
   const start = performance.now();
   for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) warmPass(body, keys);
-  const turnsMs: number[] = [];
+  const msPerKey: number[] = [];
   for (let turn = 0; turn < PLAN_TURNS; turn++) {
     before();
-    const t0 = performance.now();
-    timed.run(keys, 0, ops);
-    turnsMs.push(performance.now() - t0);
+    for (let piece = 0; piece < PLAN_PIECES; piece++) {
+      const from = Math.floor((piece * ops) / PLAN_PIECES);
+      const to = Math.floor(((piece + 1) * ops) / PLAN_PIECES);
+      const t0 = performance.now();
+      timed.run(keys, from, to);
+      msPerKey.push((performance.now() - t0) / (to - from));
+    }
   }
-  timed.plan(ops, planSlices(ops, turnsMs, sliceFor(resolution), MIN_SLICE_STEPS * resolution));
+  timed.plan(ops, planSlices(ops, msPerKey, sliceFor(resolution), MIN_SLICE_STEPS * resolution));
 }
 
 /** What the benchmark times in a worker: a {@link BenchSide} or the {@link MemoryProbe}, each call one of its rows. */

@@ -21,6 +21,7 @@ import {
   OPERATIONS,
   type OpenSide,
   type PartName,
+  PLAN_PIECES,
   PLAN_TURNS,
   PROBE_ROWS,
   pairedMedian,
@@ -569,27 +570,33 @@ it("times no body that V8 deoptimizes in the rounds for want of feedback (--trac
   expect(deopts).toEqual([]);
 }, 300_000);
 
-it("plans a turn's slices from the fastest of PLAN_TURNS turns, each after the sweep, so turns other programs stretched do not set them", () => {
-  // A turn of the Map's batched lookups at 65,536 keys takes about 13 ms: 26 slices of 0.5 ms. Under load, most
-  // turns timed to plan them are stretched by other programs' time (their median too), never shortened.
-  const stretched = [31, 45, 60, 27.5];
-  for (let at = 0; at < PLAN_TURNS; at++) {
-    const turns = stretched.toSpliced(at, 0, 13);
-    expect(turns.length).toBe(PLAN_TURNS);
-    expect(planSlices(65_536, turns, 0.5, 0.05), `turns ${turns.join(" ")}`).toBe(26);
-  }
+it("plans a turn's slices from the median piece of PLAN_TURNS turns, each timed in PLAN_PIECES pieces, so turns other programs stretched do not set them", () => {
+  expect([PLAN_TURNS, PLAN_PIECES]).toEqual([5, 16]);
+  // The Map's batched lookups at 65,536 keys, 200 ns a key: a turn of 13.1 ms, 66 slices of 0.2 ms. Under load every
+  // turn timed to plan them had a piece stretched by other programs' time (here 20 times), so the fastest whole turn
+  // was 2.2 times too long (145 slices); the median piece is not moved.
+  const perKey = 200e-6;
+  const pieces = Array.from({ length: PLAN_TURNS }, (_, turn) =>
+    Array.from({ length: PLAN_PIECES }, (_, piece) => (piece === (turn * 3) % PLAN_PIECES ? 20 : 1) * perKey),
+  ).flat();
+  expect(planSlices(65_536, pieces, 0.2, 0.05)).toBe(66);
+  // A third of the pieces stretched three times, the plan holds.
+  const third = pieces.map((_, i) => (i % 3 ? perKey : 3 * perKey));
+  expect(planSlices(65_536, third, 0.2, 0.05)).toBe(66);
   // Never more slices than keys.
   expect(planSlices(4, [9, 9, 9, 9, 9], 0.5, 0.05)).toBe(4);
 });
 
 it("cuts a short turn in MIN_SLICES slices at least, each MIN_SLICE_STEPS of the timer or more, so its median slice leaves a switch to another program out", () => {
-  expect([MIN_SLICES, MIN_SLICE_STEPS]).toEqual([5, 10]);
-  // The cache's misses at 16,384 keys, 0.33 ms a turn on a timer of 5 µs: one slice of 0.2 ms before, now 5 of 66 µs.
-  expect(planSlices(16_384, [0.33, 0.4, 0.35, 0.5, 0.33], 0.2, 0.05)).toBe(5);
-  // Its hits, 0.95 ms: 5 slices either way; a batched turn of 1.5 ms keeps its 8 slices of 0.2 ms.
-  expect(planSlices(16_384, [0.95, 1, 1, 1, 1], 0.2, 0.05)).toBe(5);
-  expect(planSlices(65_536, [1.5, 2, 2, 2, 2], 0.2, 0.05)).toBe(8);
-  // As many as still last 10 steps: a turn of 0.12 ms is 2 slices; a shorter one, one.
-  expect(planSlices(16_384, [0.12, 0.2, 0.2, 0.2, 0.2], 0.2, 0.05)).toBe(2);
-  expect(planSlices(16_384, [0.03, 0.2, 0.2, 0.2, 0.2], 0.2, 0.05)).toBe(1);
+  expect([MIN_SLICES, MIN_SLICE_STEPS]).toEqual([5, 20]);
+  const ms = (turnMs: number, ops: number) => [turnMs / ops];
+  // The cache's hits at 16,384 keys, 0.95 ms a turn on a timer of 5 µs: 5 slices of 0.19 ms; its misses, 0.33 ms:
+  // one slice of 0.2 ms before, now 3 of 0.11 ms (each 20 steps or more).
+  expect(planSlices(16_384, ms(0.95, 16_384), 0.2, 0.1)).toBe(5);
+  expect(planSlices(16_384, ms(0.33, 16_384), 0.2, 0.1)).toBe(3);
+  // A turn of 0.8 ms: 5 slices, not 4; a batched turn of 1.5 ms keeps its 8 slices of 0.2 ms.
+  expect(planSlices(16_384, ms(0.8, 16_384), 0.2, 0.1)).toBe(5);
+  expect(planSlices(65_536, ms(1.5, 65_536), 0.2, 0.1)).toBe(8);
+  // A turn shorter than two slices of 20 steps is one.
+  expect(planSlices(16_384, ms(0.15, 16_384), 0.2, 0.1)).toBe(1);
 });
