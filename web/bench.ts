@@ -130,15 +130,16 @@ export const MIN_SLICE_STEPS = 20;
  */
 export const TURN_KEYS = 16_384;
 /**
- * ...and the batched lookups over at least these many: a pass takes the cache 0.4 ms at 16,384 keys, one timing a
- * turn. They stop at one pass from 65,536 keys: four passes there moved the Map's side more (its table then in the
- * last-level cache shared with other programs), not less. The misses are one pass, right after the sweep, as the
- * hits: in passes 2-4 of a longer turn the Map's table sat in whatever part of the last-level cache the host left
- * this machine at that minute (a Node mirror of the page at 65,536 keys, six 3-minute windows: the ratio's paired
- * median moved ±21.2% over passes 2-4, ±8.2% over one pass after the sweep).
+ * ...and the batched lookups over at least these many (`longTurnKeys` tries longer turns): one pass after the sweep,
+ * as every row. They were 65,536 keys, 4 passes at 16,384, when a pass of the cache's (0.4 ms) was one timing; with
+ * {@link MIN_SLICES} it is 4. In passes 2-4 the Map's table sat in whatever part of the last-level cache the host
+ * left this machine that minute: over the saved rounds of five runs at load 8-14, the ratio from their first pass
+ * alone was 6.16-7.09 (blocks of 40 rounds 5.6-8.0), from passes 2-4 6.27-9.46 (blocks 5.5-12.3). So were the misses
+ * (a Node mirror of the page at 65,536 keys, six 3-minute windows: the ratio's paired median moved ±21.2% over
+ * passes 2-4, ±8.2% over one pass after the sweep).
  */
 export const LONG_TURN_KEYS: Readonly<Partial<Record<Operation, number>>> = {
-  "batched lookup": 65_536,
+  "batched lookup": 16_384,
 };
 /** The rows timed in turns of {@link LONG_TURN_KEYS}. */
 export const LONG_ROWS = Object.keys(LONG_TURN_KEYS) as readonly Operation[];
