@@ -117,13 +117,14 @@ const SLICE_MS = 0.2;
 const TIMER_STEPS = 40;
 /**
  * A turn has at least this many slices, where each can last {@link MIN_SLICE_STEPS} steps of the timer (as many as
- * can, else): with fewer, its median slice is its whole turn or the mean of two, and a switch to another program lands
- * in the figure. At 16,384 keys the cache's misses were one slice a turn (0.3 ms; now 3), its inserts and hits 4-10
- * (0.8-1 ms; now 5), and at load 8-12 on 2 cores a tenth of its rounds ran over twice their median. At 10 steps a
- * slice's median sat on a step of the timer (the cache's misses at 15.26 ns, 10 steps of 5 µs), 10% from the next.
+ * can, else), so that its median slice is never its whole turn or the mean of two: then the first slice after the
+ * sweep (the cache's misses at 16,384 keys: 2.6 times the others) and a switch to another program land in the figure,
+ * as they do not where a turn has more slices (the Map's every row). A turn's count used to cross that line with
+ * the load at planning: the cache's misses at 16,384 keys ran 1 or 2 slices a turn (then 2 or 3 under a floor of
+ * 5 slices of 20 steps, the row 5.50x or 7.30x). Every turn from 16,384 keys lasts 0.25 ms or more: 3 slices at least.
  */
-export const MIN_SLICES = 5;
-export const MIN_SLICE_STEPS = 20;
+export const MIN_SLICES = 3;
+export const MIN_SLICE_STEPS = 10;
 /**
  * A side's turn in a round covers at least this many keys in whole passes: one pass from 16,384 keys
  * up, more below, where one pass is too short to time.

@@ -587,16 +587,15 @@ it("plans a turn's slices from the median piece of PLAN_TURNS turns, each timed 
   expect(planSlices(4, [9, 9, 9, 9, 9], 0.5, 0.05)).toBe(4);
 });
 
-it("cuts a short turn in MIN_SLICES slices at least, each MIN_SLICE_STEPS of the timer or more, so its median slice leaves a switch to another program out", () => {
-  expect([MIN_SLICES, MIN_SLICE_STEPS]).toEqual([5, 20]);
+it("cuts a turn in MIN_SLICES slices at least, each MIN_SLICE_STEPS of the timer or more, so its median slice is never the whole turn or the mean of two", () => {
+  expect([MIN_SLICES, MIN_SLICE_STEPS]).toEqual([3, 10]);
   const ms = (turnMs: number, ops: number) => [turnMs / ops];
-  // The cache's hits at 16,384 keys, 0.95 ms a turn on a timer of 5 µs: 5 slices of 0.19 ms; its misses, 0.33 ms:
-  // one slice of 0.2 ms before, now 3 of 0.11 ms (each 20 steps or more).
-  expect(planSlices(16_384, ms(0.95, 16_384), 0.2, 0.1)).toBe(5);
-  expect(planSlices(16_384, ms(0.33, 16_384), 0.2, 0.1)).toBe(3);
-  // A turn of 0.8 ms: 5 slices, not 4; a batched turn of 1.5 ms keeps its 8 slices of 0.2 ms.
-  expect(planSlices(16_384, ms(0.8, 16_384), 0.2, 0.1)).toBe(5);
-  expect(planSlices(65_536, ms(1.5, 65_536), 0.2, 0.1)).toBe(8);
-  // A turn shorter than two slices of 20 steps is one.
-  expect(planSlices(16_384, ms(0.15, 16_384), 0.2, 0.1)).toBe(1);
+  // The cache's misses at 16,384 keys, 0.25-0.45 ms a turn on a timer of 5 µs: 1 or 2 slices of 0.2 ms before,
+  // now 3 whatever the load at planning; its batched lookups, 0.4 ms, 3; its hits, 0.95 ms, 5 of 0.2 ms as before.
+  for (const turn of [0.25, 0.3, 0.35, 0.45]) expect(planSlices(16_384, ms(turn, 16_384), 0.2, 0.05)).toBe(3);
+  expect(planSlices(16_384, ms(0.4, 16_384), 0.2, 0.05)).toBe(3);
+  expect(planSlices(16_384, ms(0.95, 16_384), 0.2, 0.05)).toBe(5);
+  // A turn too short for three slices of 10 steps gets as many as it has room for.
+  expect(planSlices(16_384, ms(0.12, 16_384), 0.2, 0.05)).toBe(2);
+  expect(planSlices(16_384, ms(0.03, 16_384), 0.2, 0.05)).toBe(1);
 });
