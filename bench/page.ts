@@ -11,7 +11,8 @@
 // (16,384: one pass, the method before longer turns for them). --tab new,same takes turns between a new tab for
 // every run (the default) and one tab for all of a method's runs (the browser's state carried over). --save FILE writes
 // every run as JSON after each run, with the page's whole result: every round's turns and slices, when each turn
-// started (one clock for every worker), the probe's rounds. --js-flags passes V8 flags.
+// started (one clock for every worker), the probe's rounds. --js-flags passes V8 flags. Each run prints how many rounds
+// the page played (more while the halves of its rounds disagreed) and whether its halves came to agree.
 //   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --turn-keys N[,M] --tab new[,same] --save FILE --js-flags F --not-isolated]
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -52,6 +53,9 @@ interface PageRun {
   method: string;
   isolated: boolean;
   tables: number;
+  /** Timed rounds the run played (more than it starts with while its halves disagreed), and whether they came to agree. */
+  rounds: number;
+  converged: boolean;
   /** The memory probe's ns per dependent read in this run, and per read that may overlap. */
   memoryNs: number;
   scatterNs: number;
@@ -194,6 +198,8 @@ try {
             isolated: await page.evaluate(() => crossOriginIsolated),
             method: (await page.locator("#bench-method").textContent()) ?? "",
             tables: Number(await page.locator("#bench-result").getAttribute("data-tables")),
+            rounds: Number(await page.locator("#bench-result").getAttribute("data-rounds")),
+            converged: (await page.locator("#bench-result").getAttribute("data-converged")) === "true",
             memoryNs: Number(await page.locator("#bench-result").getAttribute("data-memory-ns")),
             scatterNs: Number(await page.locator("#bench-result").getAttribute("data-scatter-ns")),
             l3MiB: Number((await page.locator("#bench-result").getAttribute("data-l3-mib")) ?? Number.NaN),
@@ -227,7 +233,7 @@ try {
               ` tables: cache ${row.cacheTables.map((x) => x.toFixed(1)).join(" ")}, Map ${row.mapTables.map((x) => x.toFixed(1)).join(" ")}`,
           );
           console.error(
-            `run ${run + 1}/${runs}, ${size} keys, ${result.tables} tables, turn keys ${turnKeys ?? "default"}, ${tab} tab, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}), L3 left ${result.l3MiB.toFixed(1)} MiB: ${result.method}\n${figures.join("\n")}`,
+            `run ${run + 1}/${runs}, ${size} keys, ${result.rounds} rounds (halves ${result.converged ? "agreed" : "never agreed"}), ${result.tables} tables, turn keys ${turnKeys ?? "default"}, ${tab} tab, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}), L3 left ${result.l3MiB.toFixed(1)} MiB: ${result.method}\n${figures.join("\n")}`,
           );
         } finally {
           if (tab === "new") await page.close();
@@ -267,6 +273,10 @@ try {
     );
     for (const size of sizes) {
       const runsOf = results.get(caseName({ ...method, size }))!;
+      console.log(
+        `rounds at ${size.toLocaleString("en")} keys: ${runsOf.map((r) => r.rounds).join(" ")};` +
+          ` the halves agreed in ${runsOf.filter((r) => r.converged).length} of ${runsOf.length} runs`,
+      );
       for (const [name, ns] of [
         ["a dependent read, ns", runsOf.map((r) => r.memoryNs)],
         ["an overlapping read, ns", runsOf.map((r) => r.scatterNs)],

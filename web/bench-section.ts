@@ -4,11 +4,15 @@ import {
   AGREE,
   type BenchResult,
   LONG_ROWS,
+  MIN_SLICE_STEPS,
+  MIN_SLICES,
   OPERATIONS,
   type OpenSide,
+  PLAN_PIECES,
   PLAN_TURNS,
   PROBE_BYTES,
   REREAD_MIB,
+  ROUND_LIMIT,
   runBenchmark,
   SETTLE_BYTES,
   SIDE_WORKER,
@@ -51,7 +55,7 @@ const openInWorker: OpenSide = async (side, part, keys, resolution, passes) => {
   }
   return {
     warm: (row) => call<undefined>({ call: "warm", row }),
-    turn: (row, round) => call<undefined>({ call: "turn", row, round }),
+    turn: (row, round) => call<number>({ call: "turn", row, round }),
     finish: () => call<SideResult>({ call: "finish" }),
     close: () => worker.terminate(),
   };
@@ -95,16 +99,13 @@ function showResult(result: BenchResult): void {
   }
   const resolution = result.timerResolutionMs * 1000;
   const slice = result.sliceMs < 1 ? result.sliceMs.toFixed(1) : result.sliceMs.toFixed(0);
-  const agree = `${AGREE * 100}%`;
   element<HTMLElement>("#bench-l3").textContent =
     `L3 left, MiB: ${result.l3MiB.toFixed(1)} (the median of the rounds; ${Math.min(...result.l3Rounds).toFixed(1)}–` +
     `${Math.max(...result.l3Rounds).toFixed(1)} across them)`;
   element<HTMLElement>("#bench-method").textContent =
     `${result.keys.toLocaleString("en")} keys, ${result.rounds} rounds; ns/op is each side's median slice of a round, the median over the rounds,` +
     " and Map ÷ cache the median over the rounds of each round's Map ÷ cache (both sides' turns back to back)" +
-    (result.converged
-      ? `; the first half of them and the second agreed within ${agree}`
-      : `; the first half of them and the second differed by more than ${agree}: the machine was busy`) +
+    roundsPlayed(result) +
     "; each side's lookups and inserts in workers of their own, so no turn follows another's allocations in the same heap" +
     (result.tables > 1
       ? `; each built ${result.tables} times in new workers, every round timing each of them, a side's figure the median of its tables'` +
@@ -114,7 +115,7 @@ function showResult(result: BenchResult): void {
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's caches into main memory` +
     longTurns(result) +
-    `, timed in slices of about ${slice} ms (as many a turn as the fastest of ${PLAN_TURNS} turns, each after the read, took)` +
+    `, timed in slices of about ${slice} ms (as many a turn as its median piece of ${PLAN_TURNS} turns, each after the read and timed in ${PLAN_PIECES} pieces, says it takes; ${MIN_SLICES} at least where each lasts ${MIN_SLICE_STEPS} steps of the timer)` +
     `; before the timed rounds, each body warmed in calls of ${WARM_CALL_KEYS} keys, its part's rows in turn, then ${WARM_ROUNDS}` +
     " untimed rounds played as the timed ones are, so that the code timed is the code the browser keeps." +
     ` A read from main memory took ${ns(result.memoryNs)} ns in this run, ${ns(result.scatterNs)} ns a read when they` +
@@ -129,6 +130,8 @@ function showResult(result: BenchResult): void {
   const shown = element<HTMLElement>("#bench-result");
   Object.assign(shown.dataset, {
     tables: String(result.tables),
+    rounds: String(result.rounds),
+    converged: String(result.converged),
     memoryNs: String(result.memoryNs),
     scatterNs: String(result.scatterNs),
     l3Mib: String(result.l3MiB),
@@ -136,6 +139,16 @@ function showResult(result: BenchResult): void {
   });
   shown.hidden = false;
   (globalThis as { benchResult?: BenchResult }).benchResult = result;
+}
+
+/** Whether the halves of the rounds agreed, after how many, for the method's text. */
+function roundsPlayed({ rounds, firstRounds, converged }: BenchResult): string {
+  const agree = `${AGREE * 100}%`;
+  const more = `; a run plays ${firstRounds} rounds, then ${Math.ceil(firstRounds / 2)} more at a time while the ratios from the first half of its rounds and from the second differ by more than ${agree}, ${ROUND_LIMIT * firstRounds} at most`;
+  if (!converged) {
+    return `${more}: they still differed after ${rounds}, so the machine's speed moved while this run ran and its figures are not steady`;
+  }
+  return `${more}: they agreed within it after ${rounds}`;
 }
 
 /** What the turns of {@link LONG_ROWS} cover where it differs from the other rows', for the method's text. */

@@ -13,7 +13,7 @@ export type SideRequest =
 export type SideReply = { type: "value"; value: SideValue } | { type: "error"; message: string };
 
 /** What a call on a side answers. */
-export type SideValue = SideResult | undefined;
+export type SideValue = SideResult | number | undefined;
 
 let bench: Timer | undefined;
 
@@ -21,7 +21,7 @@ function answer(request: SideRequest, side: Timer | undefined): SideValue {
   if (request.call === "open") return undefined;
   if (!side) throw new Error(`'${request.call}' before 'open'`);
   if (request.call === "warm") side.warm(request.row);
-  else if (request.call === "turn") side.turn(request.row, request.round);
+  else if (request.call === "turn") return side.turn(request.row, request.round);
   else return side.finish();
   return undefined;
 }

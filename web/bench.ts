@@ -26,7 +26,7 @@ export interface BenchRow {
    * slice of its turn in that round ({@link pairedMedian}); not mapNs ÷ cacheNs, though close to it.
    */
   ratio: number;
-  /** The ratio from the first half of the rounds alone and from the second: how far one run's figure can be trusted. */
+  /** The ratio from the first half of the rounds played alone and from the second ({@link halves}): how far one run's figure can be trusted. */
   halves: [number, number];
   /** ns per operation of each round's whole turn, as timed (other programs' time included), every table's in turn. */
   cacheRounds: number[];
@@ -44,7 +44,10 @@ export interface BenchRow {
 /** The outcome of {@link runBenchmark}. */
 export interface BenchResult {
   keys: number;
+  /** Timed rounds played: {@link firstRounds}, and more while the halves did not agree ({@link moreRounds}). */
   rounds: number;
+  /** Timed rounds a run plays first ({@link ROUNDS} unless asked), and at most {@link ROUND_LIMIT} times as many. */
+  firstRounds: number;
   /** Whether every row's ratios from the first and from the second half of the rounds came within {@link AGREE} of each other. */
   converged: boolean;
   /** The smallest step of `performance.now()` seen, in ms: 0.005 cross-origin isolated, 0.1 not (Chromium). */
@@ -90,11 +93,19 @@ const DIRECT_MAP = 0xffff_8881_0000_0000n;
 const INODE_SIZE = 1128n;
 
 /**
- * Timed rounds, each timing every row's pass on both implementations back to back, as many in every run.
+ * Timed rounds a run plays first, each timing every row's pass on both implementations back to back ({@link ROUND_LIMIT}).
  */
 export const ROUNDS = 200;
 /** How close, relatively, the ratios from the first and from the second half of the rounds must come for a run to count as steady. */
 export const AGREE = 0.04;
+/**
+ * A run whose halves do not agree after its {@link ROUNDS} plays half as many more, again while they do not, up to this
+ * many times {@link ROUNDS}: each round's Map ÷ cache moved ±23-70% (one standard deviation) from round to round at
+ * load 8-12 on 2 cores, as much the next round as any later one, so the median of 100 rounds moved about ±4% and a
+ * run's halves differed by more than {@link AGREE} by chance as often as not; a median over twice the rounds moves
+ * 1/√2 as far.
+ */
+export const ROUND_LIMIT = 2;
 /**
  * A timing lasts about this long: short, so that most fit between two switches to other programs, and a turn has
  * several, whose median leaves out the one a switch stretched. At 0.5 ms the cache's turns at 16,384 keys were 1-3
@@ -105,20 +116,31 @@ const SLICE_MS = 0.2;
 /** ...and at least this many steps of the timer, which rounds every timing to a step (by 2.5% at most). */
 const TIMER_STEPS = 40;
 /**
+ * A turn has at least this many slices, where each can last {@link MIN_SLICE_STEPS} steps of the timer (as many as
+ * can, else), so that its median slice is never its whole turn or the mean of two: then the first slice after the
+ * sweep (the cache's misses at 16,384 keys: 2.6 times the others) and a switch to another program land in the figure,
+ * as they do not where a turn has more slices (the Map's every row). A turn's count used to cross that line with
+ * the load at planning: the cache's misses at 16,384 keys ran 1 or 2 slices a turn (then 2 or 3 under a floor of
+ * 5 slices of 20 steps, the row 5.50x or 7.30x). Every turn from 16,384 keys lasts 0.25 ms or more: 3 slices at least.
+ */
+export const MIN_SLICES = 3;
+export const MIN_SLICE_STEPS = 10;
+/**
  * A side's turn in a round covers at least this many keys in whole passes: one pass from 16,384 keys
  * up, more below, where one pass is too short to time.
  */
 export const TURN_KEYS = 16_384;
 /**
- * ...and the batched lookups over at least these many: a pass takes the cache 0.4 ms at 16,384 keys, one timing a
- * turn. They stop at one pass from 65,536 keys: four passes there moved the Map's side more (its table then in the
- * last-level cache shared with other programs), not less. The misses are one pass, right after the sweep, as the
- * hits: in passes 2-4 of a longer turn the Map's table sat in whatever part of the last-level cache the host left
- * this machine at that minute (a Node mirror of the page at 65,536 keys, six 3-minute windows: the ratio's paired
- * median moved ±21.2% over passes 2-4, ±8.2% over one pass after the sweep).
+ * ...and the batched lookups over at least these many (`longTurnKeys` tries longer turns): one pass after the sweep,
+ * as every row. They were 65,536 keys, 4 passes at 16,384, when a pass of the cache's (0.4 ms) was one timing; with
+ * {@link MIN_SLICES} it is 4. In passes 2-4 the Map's table sat in whatever part of the last-level cache the host
+ * left this machine that minute: over the saved rounds of five runs at load 8-14, the ratio from their first pass
+ * alone was 6.16-7.09 (blocks of 40 rounds 5.6-8.0), from passes 2-4 6.27-9.46 (blocks 5.5-12.3). So were the misses
+ * (a Node mirror of the page at 65,536 keys, six 3-minute windows: the ratio's paired median moved ±21.2% over
+ * passes 2-4, ±8.2% over one pass after the sweep).
  */
 export const LONG_TURN_KEYS: Readonly<Partial<Record<Operation, number>>> = {
-  "batched lookup": 65_536,
+  "batched lookup": 16_384,
 };
 /** The rows timed in turns of {@link LONG_TURN_KEYS}. */
 export const LONG_ROWS = Object.keys(LONG_TURN_KEYS) as readonly Operation[];
@@ -378,6 +400,8 @@ class Timed {
   readonly body: Body;
   /** Where each slice starts, counted in keys from the turn's start; the last one ends at the turn's end. */
   #bounds = [0];
+  /** Keys in each slice of a turn of `ops` keys, as planned. */
+  #sliceKeys: number[] = [];
   /** Each timed round's slices, in ms, in the order the rounds ran; the untimed rounds' apart. */
   readonly #slices: Float64Array[] = [];
   readonly #untimedSlices: Float64Array[] = [];
@@ -394,6 +418,7 @@ class Timed {
   /** Splits a turn of `ops` keys into `slices` slices ({@link planSlices}). */
   plan(ops: number, slices: number): void {
     this.#bounds = Array.from({ length: slices }, (_, i) => Math.floor((i * ops) / slices));
+    this.#sliceKeys = this.#bounds.map((from, i) => (this.#bounds[i + 1] ?? ops) - from);
   }
 
   /** Does keys `[from, to)` of a turn of passes over `keys` keys. */
@@ -408,9 +433,10 @@ class Timed {
 
   /**
    * Times one round's turn of `ops` keys (whole passes over `keys` keys), slice by slice; a round below 0 is one
-   * of the {@link WARM_ROUNDS}, timed and kept the same way, apart from the figures.
+   * of the {@link WARM_ROUNDS}, timed and kept the same way, apart from the figures. Returns the turn's median
+   * slice in ns per operation.
    */
-  turn(keys: number, ops: number, round: number): void {
+  turn(keys: number, ops: number, round: number): number {
     const slices = new Float64Array(this.#bounds.length);
     let total = 0;
     for (let i = 0; i < this.#bounds.length; i++) {
@@ -425,12 +451,16 @@ class Timed {
     }
     (round < 0 ? this.#untimedSlices : this.#slices).push(slices);
     (round < 0 ? this.#untimed : this.rounds).push((total * 1e6) / ops);
+    return median(this.#rates(slices));
+  }
+
+  #rates(slices: Float64Array): number[] {
+    return Array.from(slices, (ms, i) => (ms * 1e6) / this.#sliceKeys[i]!);
   }
 
   /** Each timed round's slices in ns per operation of the slice (their keys: the plan's bounds). */
-  sliceRates(ops: number): number[][] {
-    const keys = this.#bounds.map((from, i) => (this.#bounds[i + 1] ?? ops) - from);
-    return this.#slices.map((slices) => Array.from(slices, (ms, i) => (ms * 1e6) / keys[i]!));
+  sliceRates(): number[][] {
+    return this.#slices.map((slices) => this.#rates(slices));
   }
 }
 
@@ -475,44 +505,56 @@ function warmPass(body: Body, keys: number): void {
 }
 
 /**
- * Turns timed, apart from the figures, to plan a row's slices, each right after the sweep as a timed turn is; the
- * plan takes the fastest, as other programs only ever add time. The plan used to come from passes timed right after
- * the warm-up, which found the Map's table in the CPU's last-level cache or not, as other programs had left it: the
- * same row got 19 slices a turn in one run and 73 in the next (the cache's hits at 65,536 keys 3 and 129), and the
- * fastest round of shorter slices is lower, so a figure (then each slice's fastest round) followed its slice count
- * (the Map's batched lookups at 65,536 keys: 249 ns at 19 slices, 187 at 57; its inserts into an empty table at
- * 16,384 keys, r = -0.83 over 18 runs).
+ * Turns timed, apart from the figures, to plan a row's slices, each right after the sweep as a timed turn is, each in
+ * {@link PLAN_PIECES} pieces timed apart: the plan takes the median piece, which a switch to another program rarely
+ * stretches. The plan used to take the fastest whole turn, and at load 8-12 on 2 cores every one of them was stretched:
+ * the same row got 37, 132 and 205 slices in three runs (the Map's batched lookups at 16,384 keys), and a figure
+ * follows its slice length (the same rounds' slices merged four to one moved the Map's median slice up 2-4%, its
+ * inserts into an empty table 16-27%). Before that, passes timed right after the warm-up found the Map's table in the
+ * CPU's last-level cache or not (the cache's hits at 65,536 keys got 3 slices in one run, 129 in the next).
  */
 export const PLAN_TURNS = 5;
+export const PLAN_PIECES = 16;
 
-/** Slices in a turn of `ops` keys, given `turnsMs`, the times of {@link PLAN_TURNS} turns: the fastest cut in slices of about `sliceMs`. */
-export function planSlices(ops: number, turnsMs: readonly number[], sliceMs: number): number {
-  return Math.max(1, Math.min(ops, Math.round(Math.min(...turnsMs) / sliceMs)));
+/**
+ * Slices in a turn of `ops` keys, given `msPerKey`, the pieces of {@link PLAN_TURNS} turns in ms per key: the median
+ * piece's turn cut in slices of about `sliceMs`, and in {@link MIN_SLICES} at least where each still lasts `minSliceMs`
+ * (as many as do, else).
+ */
+export function planSlices(ops: number, msPerKey: readonly number[], sliceMs: number, minSliceMs: number): number {
+  const turnMs = median(msPerKey) * ops;
+  const floor = Math.min(MIN_SLICES, Math.floor(turnMs / minSliceMs));
+  return Math.max(1, Math.min(ops, Math.max(floor, Math.round(turnMs / sliceMs))));
 }
 
 /**
  * Untimed passes of `timed`'s body over `keys` keys for at least {@link WARM_UP_MS} (V8 and Liftoff tier up), in
  * calls of {@link WARM_CALL_KEYS} keys, then its turn of `ops` keys planned in slices ({@link planSlices}) from
- * {@link PLAN_TURNS} whole turns, each after `before` (the sweep), on a timer stepping `resolution` ms.
+ * {@link PLAN_TURNS} whole turns in pieces, each after `before` (the sweep), on a timer stepping `resolution` ms.
  */
 function warmAndPlan(timed: Timed, keys: number, ops: number, resolution: number, before: () => void): void {
   const { body } = timed;
   const start = performance.now();
   for (let passes = 0; passes < 3 || performance.now() - start < WARM_UP_MS; passes++) warmPass(body, keys);
-  const turnsMs: number[] = [];
+  const msPerKey: number[] = [];
   for (let turn = 0; turn < PLAN_TURNS; turn++) {
     before();
-    const t0 = performance.now();
-    timed.run(keys, 0, ops);
-    turnsMs.push(performance.now() - t0);
+    for (let piece = 0; piece < PLAN_PIECES; piece++) {
+      const from = Math.floor((piece * ops) / PLAN_PIECES);
+      const to = Math.floor(((piece + 1) * ops) / PLAN_PIECES);
+      const t0 = performance.now();
+      timed.run(keys, from, to);
+      msPerKey.push((performance.now() - t0) / (to - from));
+    }
   }
-  timed.plan(ops, planSlices(ops, turnsMs, sliceFor(resolution)));
+  timed.plan(ops, planSlices(ops, msPerKey, sliceFor(resolution), MIN_SLICE_STEPS * resolution));
 }
 
 /** What the benchmark times in a worker: a {@link BenchSide} or the {@link MemoryProbe}, each call one of its rows. */
 export interface Timer {
   warm(row: number): void;
-  turn(row: number, round: number): void;
+  /** Plays round `round`'s turn of row `row`; its figure: the median slice in ns per operation (the re-read's: of its buffers). */
+  turn(row: number, round: number): number;
   finish(): SideResult;
 }
 
@@ -617,24 +659,24 @@ export class MemoryProbe implements Timer {
     });
   }
 
-  turn(row: number, round: number): void {
+  turn(row: number, round: number): number {
     if (row === 2) {
       const ns = this.#rereadAll();
       // Kept apart as a timed round's, not skipped: code that skipped it in the untimed rounds had no feedback for
       // the push, and deoptimized at the first timed round.
       (round < 0 ? this.#untimedReread : this.#reread).push(ns);
-      return;
+      return median(ns);
     }
     this.#sweep.read();
     const loads = PROBE_LOADS[row as 0 | 1];
-    this.#timed[row]!.turn(loads, loads, round);
+    return this.#timed[row]!.turn(loads, loads, round);
   }
 
   finish(): SideResult {
     return {
       rounds: this.#timed.map((t) => t.rounds),
       starts: this.#timed.map((t) => t.starts),
-      slices: this.#timed.map((t, row) => t.sliceRates(PROBE_LOADS[row as 0 | 1])),
+      slices: this.#timed.map((t) => t.sliceRates()),
       reread: this.#reread,
       checksum: this.#rereadAt.reduce((x, at) => x ^ at, this.#at ^ this.#sink ^ this.#sweep.value),
     };
@@ -756,13 +798,14 @@ export class BenchSide implements Timer {
   }
 
   /** Round `round`'s turn of row `row`: its table prepared, then the sweep, then the timed turn. */
-  turn(row: number, round: number): void {
+  turn(row: number, round: number): number {
     const timed = this.#row(row);
     this.#prepare(row);
     // Whatever ran last (a refill, another row), every turn starts after the same sweep.
     this.#sweep.read();
-    timed.turn(this.#keys, this.#ops[row]!, round);
+    const ns = timed.turn(this.#keys, this.#ops[row]!, round);
     this.#after(row);
+    return ns;
   }
 
   /** The rounds as timed (none for another part's rows), the cache's counters and the checksum; the table is freed. */
@@ -772,7 +815,7 @@ export class BenchSide implements Timer {
     return {
       rounds: this.#timed.map((t) => t.rounds),
       starts: this.#timed.map((t) => t.starts),
-      slices: this.#timed.map((t, row) => t.sliceRates(this.#ops[row]!)),
+      slices: this.#timed.map((t) => t.sliceRates()),
       ...(stats && { stats }),
       checksum: this.#bodies.sink() ^ this.#sweep.value,
     };
@@ -782,7 +825,8 @@ export class BenchSide implements Timer {
 /** A {@link Timer} wherever it runs: every call answers asynchronously. */
 export interface SideHandle {
   warm(row: number): Promise<void>;
-  turn(row: number, round: number): Promise<void>;
+  /** {@link Timer.turn}. */
+  turn(row: number, round: number): Promise<number>;
   finish(): Promise<SideResult>;
   /** Frees the side's heap (ends its worker); called once, whatever happened. */
   close(): void;
@@ -824,7 +868,14 @@ export function median(values: readonly number[]): number {
 
 /** One side's two parts, each built {@link TABLES} times, each row answered by the builds of the part that times it. */
 class Side {
-  constructor(readonly parts: Record<PartName, SideHandle[]>) {}
+  /** Per row, per build of its part, each timed round's figure ({@link Timer.turn}), as the turns answer; the untimed rounds' apart. */
+  readonly figures: number[][][];
+  readonly #untimed: number[][][];
+
+  constructor(readonly parts: Record<PartName, SideHandle[]>) {
+    this.figures = ROW_PART.map((part) => parts[part].map(() => []));
+    this.#untimed = ROW_PART.map((part) => parts[part].map(() => []));
+  }
 
   async warm(row: number): Promise<void> {
     for (const build of this.parts[ROW_PART[row]!]) await build.warm(row);
@@ -833,7 +884,12 @@ class Side {
   /** Every build's turn of `row`, one after the other, the first of them rotating with the round (below 0 too). */
   async turn(row: number, round: number): Promise<void> {
     const builds = this.parts[ROW_PART[row]!];
-    for (let b = 0; b < builds.length; b++) await builds[modulo(b + round, builds.length)]!.turn(row, round);
+    for (let b = 0; b < builds.length; b++) {
+      const build = modulo(b + round, builds.length);
+      const ns = await builds[build]!.turn(row, round);
+      // Kept in the untimed rounds too: code that skipped the push there deoptimized at the first timed round.
+      (round < 0 ? this.#untimed : this.figures)[row]![build]!.push(ns);
+    }
   }
 
   /** Each row's rounds from its part's builds; every table's counters added up, the rest of the stats the first lookup table's. */
@@ -877,7 +933,7 @@ export interface BenchOptions {
   tables?: number;
   /** Keys a turn of each of {@link LONG_ROWS} covers at least: {@link LONG_TURN_KEYS} unless given ({@link TURN_KEYS}: as the other rows). */
   longTurnKeys?: number;
-  /** Timed rounds: {@link ROUNDS} unless given (tests take fewer). */
+  /** Timed rounds a run plays first: {@link ROUNDS} unless given (tests take fewer); more while the halves disagree. */
   rounds?: number;
 }
 
@@ -908,9 +964,28 @@ export function pairedMedian(cache: readonly (readonly number[])[], map: readonl
   return { cacheNs: median(c), mapNs: median(m), ratio: median(m.map((ns, r) => ns / c[r]!)) };
 }
 
-/** `slices` of `tables` builds of `rounds` rounds each (build after build): the rounds of each build from `from` to `to`. */
-const roundsOf = (slices: readonly number[][], tables: number, rounds: number, from: number, to: number) =>
-  Array.from({ length: tables }, (_, b) => slices.slice(b * rounds + from, b * rounds + to)).flat();
+/**
+ * A row's ratio from the first half of the rounds played and from the second, each the median of its rounds' Map ÷ cache
+ * ({@link pairedMedian}), from `cache[b][r]` and `map[b][r]`: build b's median slice in round r.
+ */
+export function halves(cache: readonly (readonly number[])[], map: readonly (readonly number[])[]): [number, number] {
+  const played = cache[0]!.length;
+  const ratio = (from: number, to: number) =>
+    median(cache.flatMap((rounds, b) => rounds.slice(from, to).map((ns, r) => map[b]![from + r]! / ns)));
+  return [ratio(0, played >> 1), ratio(played >> 1, played)];
+}
+
+/** Whether a row's halves ({@link halves}) come within {@link AGREE} of each other. */
+export const agrees = ([first, second]: readonly number[]) =>
+  Math.abs(first! - second!) <= AGREE * Math.min(first!, second!);
+
+/**
+ * Rounds a run plays next, having played `played` of a run that starts with `rounds`, its rows' halves agreeing or not:
+ * none once they agree or it has played {@link ROUND_LIMIT} times `rounds`, else half of `rounds` more (fewer at the limit).
+ */
+export function moreRounds(played: number, rounds: number, agreed: boolean): number {
+  return agreed ? 0 : Math.max(0, Math.min(Math.ceil(rounds / 2), ROUND_LIMIT * rounds - played));
+}
 
 /**
  * Times each of {@link OPERATIONS} over `keys` keys on a {@link BuildIdCache} of that capacity and
@@ -929,8 +1004,9 @@ const roundsOf = (slices: readonly number[][], tables: number, rounds: number, f
  * {@link MemoryProbe}. Each turn is {@link rowPasses} whole passes, started right after an untimed read of
  * {@link SWEEP_BYTES}, so every turn starts with its table in main memory whatever ran before; a turn is timed
  * in short slices, and a row's figures are the paired median of the two sides' rounds ({@link pairedMedian}); each
- * table's own, the median of its rounds' median slices. `progress` hears each step before it runs, and
- * {@link FIGURES_STEP} after the last round.
+ * table's own, the median of its rounds' median slices. A run plays `rounds` rounds, then more while a row's
+ * ratios from the first and the second half of its rounds disagree ({@link moreRounds}). `progress` hears each step
+ * before it runs, and {@link FIGURES_STEP} after the last round.
  */
 export async function runBenchmark(
   keys: number,
@@ -981,22 +1057,29 @@ export async function runBenchmark(
       progress({ step: `warming up: untimed round ${round + WARM_ROUNDS + 1} of ${WARM_ROUNDS}` });
       await play(round);
     }
-    for (let round = 0; round < rounds; round++) {
-      progress({ step: `round ${round + 1} of ${rounds}` });
-      await play(round);
+    // Until every row's halves agree, or the limit: what the turns answered, each build's rounds apart.
+    const agreed = () => OPERATIONS.every((_, row) => agrees(halves(cache.figures[row]!, map.figures[row]!)));
+    let played = 0;
+    for (let next = rounds; next > 0; next = moreRounds(played, rounds, agreed())) {
+      const more =
+        played === 0 ? "" : ` (the halves differed by more than ${AGREE * 100}%: at most ${ROUND_LIMIT * rounds})`;
+      for (const end = played + next; played < end; played++) {
+        progress({ step: `round ${played + 1} of ${end}${more}` });
+        await play(played);
+      }
     }
     progress({ step: FIGURES_STEP });
     const [cacheEnd, mapEnd, probeEnd] = [await cache.finish(), await map.finish(), await probe.finish()];
-    const half = rounds >> 1;
     const rows = OPERATIONS.map((operation, row): BenchRow => {
       const [cacheSlices, mapSlices] = [cacheEnd.slices[row]!, mapEnd.slices[row]!];
-      const paired = (from: number, to: number) =>
-        pairedMedian(roundsOf(cacheSlices, tables, rounds, from, to), roundsOf(mapSlices, tables, rounds, from, to));
-      const table = (slices: number[][], b: number) => median(slices.slice(b * rounds, (b + 1) * rounds).map(median));
+      // Each build's rounds' median slices (the slices come build after build).
+      const builds = (slices: number[][]) =>
+        Array.from({ length: tables }, (_, b) => slices.slice(b * played, (b + 1) * played).map(median));
+      const table = (slices: number[][], b: number) => median(builds(slices)[b]!);
       return {
         operation,
-        ...paired(0, rounds),
-        halves: [paired(0, half).ratio, paired(half, rounds).ratio],
+        ...pairedMedian(cacheSlices, mapSlices),
+        halves: halves(builds(cacheSlices), builds(mapSlices)),
         cacheRounds: cacheEnd.rounds[row]!,
         mapRounds: mapEnd.rounds[row]!,
         cacheStarts: cacheEnd.starts[row]!,
@@ -1012,10 +1095,9 @@ export async function runBenchmark(
     const l3Rounds = reread.map((ns, round) => cachedMiB(ns, chase[round]!));
     return {
       keys,
-      rounds,
-      converged: rows.every(
-        ({ halves: [first, second] }) => Math.abs(first - second) <= AGREE * Math.min(first, second),
-      ),
+      rounds: played,
+      firstRounds: rounds,
+      converged: rows.every((row) => agrees(row.halves)),
       timerResolutionMs: resolution,
       sliceMs,
       turnPasses: turnPasses(keys),
