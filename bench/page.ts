@@ -12,7 +12,7 @@
 // every run (the default) and one tab for all of a method's runs (the browser's state carried over). --save FILE writes
 // every run as JSON after each run, with the page's whole result: every round's turns and slices, when each turn
 // started (one clock for every worker), the probe's rounds. --js-flags passes V8 flags. Each run prints how many rounds
-// the page played (more while the halves of its rounds disagreed) and whether its halves came to agree.
+// the page played (more while a row's ratio was not yet known within the page's precision) and whether every row came to be.
 //   npm run bench:page [-- --runs N --sizes 16384,65536 --tables N[,M] --turn-keys N[,M] --tab new[,same] --save FILE --js-flags F --not-isolated]
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -35,7 +35,7 @@ interface PageRow {
   mapNs: number;
   ratio: number;
   /** The ratio from the first half of the rounds alone and from the second. */
-  halves: number[];
+  interval: number[];
   /** Each table's own figure; cacheNs and mapNs are their medians. */
   cacheTables: number[];
   mapTables: number[];
@@ -53,9 +53,9 @@ interface PageRun {
   method: string;
   isolated: boolean;
   tables: number;
-  /** Timed rounds the run played (more than it starts with while its halves disagreed), and whether they came to agree. */
+  /** Timed rounds the run played (more than it starts with while a row was imprecise), and whether every row came within the precision. */
   rounds: number;
-  converged: boolean;
+  precise: boolean;
   /** The memory probe's ns per dependent read in this run, and per read that may overlap. */
   memoryNs: number;
   scatterNs: number;
@@ -199,7 +199,7 @@ try {
             method: (await page.locator("#bench-method").textContent()) ?? "",
             tables: Number(await page.locator("#bench-result").getAttribute("data-tables")),
             rounds: Number(await page.locator("#bench-result").getAttribute("data-rounds")),
-            converged: (await page.locator("#bench-result").getAttribute("data-converged")) === "true",
+            precise: (await page.locator("#bench-result").getAttribute("data-precise")) === "true",
             memoryNs: Number(await page.locator("#bench-result").getAttribute("data-memory-ns")),
             scatterNs: Number(await page.locator("#bench-result").getAttribute("data-scatter-ns")),
             l3MiB: Number((await page.locator("#bench-result").getAttribute("data-l3-mib")) ?? Number.NaN),
@@ -211,7 +211,7 @@ try {
                   cacheNs: Number(d.cacheNs),
                   mapNs: Number(d.mapNs),
                   ratio: Number(d.ratio),
-                  halves: d.halves!.split(" ").map(Number),
+                  interval: d.interval!.split(" ").map(Number),
                   cacheTables: d.cacheTables!.split(" ").map(Number),
                   mapTables: d.mapTables!.split(" ").map(Number),
                   cacheRounds: d.cacheRounds!.split(" ").map(Number),
@@ -229,11 +229,11 @@ try {
           const figures = result.rows.map(
             (row) =>
               `  ${row.operation.padEnd(18)} ${row.cacheNs.toFixed(1).padStart(6)} ${row.mapNs.toFixed(1).padStart(7)} ns` +
-              ` ${row.ratio.toFixed(2).padStart(6)}x (halves ${row.halves.map((h) => h.toFixed(2)).join(", ")})` +
+              ` ${row.ratio.toFixed(2).padStart(6)}x (95% interval ${row.interval.map((h) => h.toFixed(2)).join("..")})` +
               ` tables: cache ${row.cacheTables.map((x) => x.toFixed(1)).join(" ")}, Map ${row.mapTables.map((x) => x.toFixed(1)).join(" ")}`,
           );
           console.error(
-            `run ${run + 1}/${runs}, ${size} keys, ${result.rounds} rounds (halves ${result.converged ? "agreed" : "never agreed"}), ${result.tables} tables, turn keys ${turnKeys ?? "default"}, ${tab} tab, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}), L3 left ${result.l3MiB.toFixed(1)} MiB: ${result.method}\n${figures.join("\n")}`,
+            `run ${run + 1}/${runs}, ${size} keys, ${result.rounds} rounds (${result.precise ? "every row precise" : "stopped at a limit"}), ${result.tables} tables, turn keys ${turnKeys ?? "default"}, ${tab} tab, load ${load()}, memory ${result.memoryNs.toFixed(1)} ns (overlapping ${result.scatterNs.toFixed(1)}), L3 left ${result.l3MiB.toFixed(1)} MiB: ${result.method}\n${figures.join("\n")}`,
           );
         } finally {
           if (tab === "new") await page.close();
@@ -275,7 +275,7 @@ try {
       const runsOf = results.get(caseName({ ...method, size }))!;
       console.log(
         `rounds at ${size.toLocaleString("en")} keys: ${runsOf.map((r) => r.rounds).join(" ")};` +
-          ` the halves agreed in ${runsOf.filter((r) => r.converged).length} of ${runsOf.length} runs`,
+          ` every row known within the page's precision in ${runsOf.filter((r) => r.precise).length} of ${runsOf.length} runs`,
       );
       for (const [name, ns] of [
         ["a dependent read, ns", runsOf.map((r) => r.memoryNs)],

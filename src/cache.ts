@@ -169,7 +169,7 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   #outView: DataView | undefined;
   #out32: Uint32Array = new Uint32Array(0);
   #found: Uint8Array;
-  /** The last `keys` getBytesAt or findAt checked. */
+  /** The last `keys` getBytesAt, findAt or setAt checked. */
   #keys: BigUint64Array | undefined;
   #onEvict: ((key: bigint) => void) | undefined;
   #capacity: number;
@@ -294,12 +294,32 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
    */
   set(key: bigint, buildId: Uint8Array | string): this {
     u64("key", key);
+    this.#insert(key, this.#stage(buildId, this.#ioIds));
+    return this;
+  }
+
+  /**
+   * {@link BuildIdCache.set} for the key `keys[index]`, as a profiler inserts the key it just missed with
+   * {@link BuildIdCache.findAt}: an element of a `BigUint64Array` is a u64 by construction, so no BigInt is made
+   * or range-checked per call.
+   * @throws TypeError when `keys` is not a BigUint64Array; RangeError when `index` is not an index of `keys`;
+   *   TypeError or RangeError naming a bad build ID. The cache is unchanged then.
+   */
+  setAt(keys: BigUint64Array, index: number, buildId: Uint8Array | string): this {
+    if (keys !== this.#keys) this.#keys = instance("keys", keys, BigUint64Array);
+    // Its length read at every call: a view over a resizable or detached buffer shrinks.
+    if (index >>> 0 !== index || index >= keys.length) badIndex(keys, index);
     const length = this.#stage(buildId, this.#ioIds);
+    this.#insert(keys[index]!, length);
+    return this;
+  }
+
+  // The staged ID's insert under `key`, shared by set and setAt.
+  #insert(key: bigint, length: number): void {
     const status = this.#core.insert(key, this.#ioIds, length);
     this.#version++;
     if (status === INSERTED_EVICTING && this.#onEvict)
       this.#onEvict(BigInt.asUintN(64, this.#core.evictedKey.value as bigint)); // i64 arrives signed
-    return this;
   }
 
   /** The build ID for `key` in lowercase hex, or `undefined`. Marks the entry as recently used. */

@@ -330,12 +330,15 @@ class ClockModel {
 
 describe("eviction", () => {
   type Step =
-    | { kind: "set" | "get" | "getBytes" | "getBytesAt" | "has" | "delete"; key: number; id: Uint8Array }
+    | { kind: "set" | "setAt" | "get" | "getBytes" | "getBytesAt" | "has" | "delete"; key: number; id: Uint8Array }
     | { kind: "setMany" | "getMany" | "deleteMany"; keys: number[]; ids: Uint8Array[] }
     | { kind: "clear" };
   const few = fc.integer({ min: 0, max: 24 });
   const step: fc.Arbitrary<Step> = fc.oneof(
-    { weight: 8, arbitrary: fc.record({ kind: fc.constant("set" as const), key: few, id: buildId }) },
+    {
+      weight: 8,
+      arbitrary: fc.record({ kind: fc.constantFrom("set" as const, "setAt" as const), key: few, id: buildId }),
+    },
     {
       weight: 6,
       arbitrary: fc.record({
@@ -378,8 +381,12 @@ describe("eviction", () => {
         const lengths = new Uint8Array(12);
         const keys = new BigUint64Array(3);
         for (const s of steps) {
-          if (s.kind === "set") {
-            cache.set(k(s.key), s.id);
+          if (s.kind === "set" || s.kind === "setAt") {
+            if (s.kind === "set") cache.set(k(s.key), s.id);
+            else {
+              keys[s.key % 3] = k(s.key);
+              cache.setAt(keys, s.key % 3, s.id);
+            }
             const victim = model.set(k(s.key), hex(s.id));
             if (victim !== undefined) expected.push(victim);
           } else if (s.kind === "get") {

@@ -255,6 +255,55 @@ describe("values", () => {
     expect(byIndex!.stats()).toEqual(byKey!.stats());
   });
 
+  test("setAt(keys, i, id) inserts, updates, evicts, reports and counts as set(keys[i], id) does", async () => {
+    // Keys above 2^63 (kernel addresses), 0 and 2^64-1; twice the capacity, so the second half evicts; then two
+    // updates and an evicted key inserted again.
+    const keys = BigUint64Array.from({ length: 32 }, (_, i) => (i === 0 ? 0n : i === 1 ? (1n << 64n) - 1n : inode(i)));
+    const evicted: bigint[][] = [[], []];
+    const [byKey, byIndex] = await Promise.all(
+      [0, 1].map((side) => BuildIdCache.create({ capacity: 16, onEvict: (key) => evicted[side]!.push(key) })),
+    );
+    for (const i of [...keys.keys(), 20, 31, 5]) {
+      const id = i % 2 ? idHex(i, 1 + (i % BUILD_ID_MAX)) : Uint8Array.from(Buffer.from(idHex(i, 20), "hex"));
+      expect(byKey!.set(keys[i]!, id)).toBe(byKey);
+      expect(byIndex!.setAt(keys, i, id)).toBe(byIndex);
+    }
+    expect(evicted[1]).toEqual(evicted[0]);
+    expect(evicted[1]!.length, "16 to make room, then key 5 again").toBe(17);
+    expect([...byIndex!]).toEqual([...byKey!]);
+    expect(byIndex!.stats()).toEqual(byKey!.stats());
+  });
+
+  test("setAt refuses keys that are not a BigUint64Array, indexes not in it and bad build IDs, inserting nothing", async () => {
+    const cache = await filled(3, 8);
+    const keys = BigUint64Array.from([inode(0), inode(20), inode(21)]);
+    const before = [...cache];
+    const stats = cache.stats();
+    const id = new Uint8Array(BUILD_ID_MAX).fill(7);
+    const refused: Array<[() => unknown, Error]> = [
+      [
+        () => cache.setAt([inode(20)] as unknown as BigUint64Array, 0, id),
+        new TypeError("keys must be a BigUint64Array, got [object Array]"),
+      ],
+      [() => cache.setAt(keys, 3, id), new RangeError("index 3 is past the end of keys (length 3)")],
+      [() => cache.setAt(keys, -1, id), new RangeError("index must be an integer >= 0, got -1")],
+      [() => cache.setAt(keys, 1.5, id), new RangeError("index must be an integer >= 0, got 1.5")],
+      [() => cache.setAt(keys, 1, new Uint8Array(21)), new RangeError("build ID must be 1 to 20 bytes, got 21")],
+      [() => cache.setAt(keys, 1, new Uint8Array(0)), new RangeError("build ID must be 1 to 20 bytes, got 0")],
+      [
+        () => cache.setAt(keys, 1, [1, 2] as unknown as Uint8Array),
+        new TypeError("build ID must be a Uint8Array or a hex string, got [object Array]"),
+      ],
+    ];
+    for (const [call, error] of refused) expect(call).toThrow(error);
+    expect([...cache]).toEqual(before);
+    expect(cache.stats()).toEqual(stats);
+    // The array checked last is not trusted for another one.
+    cache.setAt(keys.subarray(2), 0, id);
+    expect(() => cache.setAt(keys.subarray(2), 1, id)).toThrow("index 1 is past the end of keys (length 1)");
+    expect(cache.get(inode(21))).toBe("07".repeat(20));
+  });
+
   test("a shorter build ID replacing a longer one leaves no stale tail", async () => {
     const cache = await BuildIdCache.create({ capacity: 4 });
     cache.set(1n, "ff".repeat(20));
@@ -496,6 +545,7 @@ describe("bad input gets a clear error and changes nothing", () => {
       () => cache.set(1n, "aa"),
       () => cache.getBytes(1n, new Uint8Array(20)),
       () => cache.getBytesAt(new BigUint64Array(1), 0, new Uint8Array(20)),
+      () => cache.setAt(new BigUint64Array(1), 0, "aa"),
       () => cache.has(1n),
       () => cache.delete(1n),
       () => cache.clear(),

@@ -1,26 +1,28 @@
 // Section 3: the benchmark, each side's lookups and inserts in workers of their own, shown as a chart and a table of ratios with their spread.
 import type { BuildIdCacheStats } from "../src/index.js";
 import {
-  AGREE,
   type BenchResult,
   LONG_ROWS,
-  MIN_SLICE_STEPS,
-  MIN_SLICES,
   OPERATIONS,
   type OpenSide,
-  PLAN_PIECES,
-  PLAN_TURNS,
-  PROBE_BYTES,
-  REREAD_MIB,
-  ROUND_LIMIT,
   runBenchmark,
   SETTLE_BYTES,
   SIDE_WORKER,
+  WARM_ROUNDS,
+} from "./bench.js";
+import { PROBE_BYTES, REREAD_MIB } from "./bench-probe.js";
+import { CONFIDENCE, MORE_ROUNDS, PRECISION, ROUND_LIMIT, reachOf, TIME_LIMIT_MS } from "./bench-stats.js";
+import {
+  MAX_REPEATS,
+  MIN_SLICE_STEPS,
+  MIN_SLICES,
+  MIN_TURN_STEPS,
+  PLAN_PIECES,
+  PLAN_TURNS,
   type SideResult,
   SWEEP_BYTES,
   WARM_CALL_KEYS,
-  WARM_ROUNDS,
-} from "./bench.js";
+} from "./bench-timing.js";
 import type { SideReply, SideRequest, SideValue } from "./bench-worker.js";
 import { barChart } from "./chart.js";
 import { cell, element, messageOf } from "./dom.js";
@@ -82,7 +84,7 @@ function showResult(result: BenchResult): void {
       cacheNs: String(row.cacheNs),
       mapNs: String(row.mapNs),
       ratio: String(row.ratio),
-      halves: row.halves.join(" "),
+      interval: row.interval.join(" "),
       cacheRounds: row.cacheRounds.join(" "),
       mapRounds: row.mapRounds.join(" "),
       cacheTables: row.cacheTables.join(" "),
@@ -94,8 +96,9 @@ function showResult(result: BenchResult): void {
     cell(tr, ns(row.cacheNs), "num cache-ns").title = eachTable(row.cacheTables);
     cell(tr, ns(row.mapNs), "num map-ns").title = eachTable(row.mapTables);
     cell(tr, times(row.ratio), "num ratio");
-    const [low, high] = row.halves.toSorted((a, b) => a - b);
-    cell(tr, `${low!.toFixed(2)}–${times(high!)}`, "num halves");
+    const [low, high] = row.interval;
+    cell(tr, `±${(100 * reachOf(row.interval, row.ratio)).toFixed(1)}%`, "num interval").title =
+      `${CONFIDENCE * 100}% sure the median of this machine's rounds lies in ${low.toFixed(2)}–${times(high)}`;
   }
   const resolution = result.timerResolutionMs * 1000;
   const slice = result.sliceMs < 1 ? result.sliceMs.toFixed(1) : result.sliceMs.toFixed(0);
@@ -115,7 +118,7 @@ function showResult(result: BenchResult): void {
     `; each side's turn ${result.turnPasses === 1 ? "one pass" : `${result.turnPasses} passes`} over the keys,` +
     ` right after an untimed read of ${SWEEP_BYTES >> 20} MiB that pushes both tables out of the CPU's caches into main memory` +
     longTurns(result) +
-    `, timed in slices of about ${slice} ms (as many a turn as its median piece of ${PLAN_TURNS} turns, each after the read and timed in ${PLAN_PIECES} pieces, says it takes; ${MIN_SLICES} at least where each lasts ${MIN_SLICE_STEPS} steps of the timer)` +
+    `, timed in slices of about ${slice} ms (as many a turn as its median piece of ${PLAN_TURNS} turns, each after the read and timed in ${PLAN_PIECES} pieces, says it takes; ${MIN_SLICES} at least where each lasts ${MIN_SLICE_STEPS} steps of the timer), a turn shorter than ${MIN_TURN_STEPS} steps played again after the read, up to ${MAX_REPEATS} times` +
     `; before the timed rounds, each body warmed in calls of ${WARM_CALL_KEYS} keys, its part's rows in turn, then ${WARM_ROUNDS}` +
     " untimed rounds played as the timed ones are, so that the code timed is the code the browser keeps." +
     ` A read from main memory took ${ns(result.memoryNs)} ns in this run, ${ns(result.scatterNs)} ns a read when they` +
@@ -131,7 +134,7 @@ function showResult(result: BenchResult): void {
   Object.assign(shown.dataset, {
     tables: String(result.tables),
     rounds: String(result.rounds),
-    converged: String(result.converged),
+    precise: String(result.precise),
     memoryNs: String(result.memoryNs),
     scatterNs: String(result.scatterNs),
     l3Mib: String(result.l3MiB),
@@ -141,14 +144,14 @@ function showResult(result: BenchResult): void {
   (globalThis as { benchResult?: BenchResult }).benchResult = result;
 }
 
-/** Whether the halves of the rounds agreed, after how many, for the method's text. */
-function roundsPlayed({ rounds, firstRounds, converged }: BenchResult): string {
-  const agree = `${AGREE * 100}%`;
-  const more = `; a run plays ${firstRounds} rounds, then ${Math.ceil(firstRounds / 2)} more at a time while the ratios from the first half of its rounds and from the second differ by more than ${agree}, ${ROUND_LIMIT * firstRounds} at most`;
-  if (!converged) {
-    return `${more}: they still differed after ${rounds}, so the machine's speed moved while this run ran and its figures are not steady`;
-  }
-  return `${more}: they agreed within it after ${rounds}`;
+/** How many rounds the run played and why it stopped, for the method's text. */
+function roundsPlayed({ rounds, firstRounds, precise, roundsMs }: BenchResult): string {
+  const rule =
+    `; a run plays ${firstRounds} rounds, then ${MORE_ROUNDS} more at a time until every row's ratio is known within ±${PRECISION * 100}%` +
+    ` (the ± beside it: a ${CONFIDENCE * 100}% confidence interval of the median of its rounds' Map ÷ cache), for at most` +
+    ` ${ROUND_LIMIT * firstRounds} rounds or ${TIME_LIMIT_MS / 1000} s`;
+  const took = `${rounds} rounds in ${(roundsMs / 1000).toFixed(0)} s`;
+  return precise ? `${rule}: ${took}` : `${rule}: ${took}, and the rows with a wider ± are known only that far`;
 }
 
 /** What the turns of {@link LONG_ROWS} cover where it differs from the other rows', for the method's text. */

@@ -1,6 +1,7 @@
 // One table of one part of one side of the benchmark (or its memory probe) in a worker of its own, new for every run:
 // the other tables' allocations live in other heaps.
-import { openTimer, type PartName, type SideResult, type Timer, type WorkerName } from "./bench.js";
+import { openTimer, type PartName, type WorkerName } from "./bench.js";
+import type { SideResult, Timer } from "./bench-timing.js";
 
 /** What the page posts: first the part of a side to open, then calls on it, each answered by a {@link SideReply}. */
 export type SideRequest =

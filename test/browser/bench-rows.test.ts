@@ -9,32 +9,42 @@ import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { BuildIdCache } from "../../src/index.js";
 import {
-  agrees,
   type BenchResult,
-  cachedMiB,
   FIGURES_STEP,
-  halves,
-  MIN_SLICE_STEPS,
-  MIN_SLICES,
-  median,
-  moreRounds,
   OPERATIONS,
   type OpenSide,
   type PartName,
-  PLAN_PIECES,
-  PLAN_TURNS,
-  PROBE_ROWS,
-  pairedMedian,
-  planSlices,
-  REREAD_MIB,
-  ROUND_LIMIT,
-  ROUNDS,
   ROW_PART,
   runBenchmark,
-  type SideResult,
   WARM_ROUNDS,
   type WorkerName,
 } from "../../web/bench.js";
+import { cachedMiB, PROBE_ROWS, REREAD_MIB } from "../../web/bench-probe.js";
+import {
+  MORE_ROUNDS,
+  median,
+  medianInterval,
+  PRECISION,
+  pairedMedian,
+  playsMore,
+  ROUND_LIMIT,
+  ROUNDS,
+  reachOf,
+  roundRatios,
+  TIME_LIMIT_MS,
+} from "../../web/bench-stats.js";
+import {
+  MAX_REPEATS,
+  MIN_SLICE_STEPS,
+  MIN_SLICES,
+  MIN_TURN_STEPS,
+  PLAN_PIECES,
+  PLAN_TURNS,
+  planRepeats,
+  planSlices,
+  type SideResult,
+  Sweep,
+} from "../../web/bench-timing.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -55,6 +65,8 @@ const seen = {
   hits: 0,
   misses: 0,
   batched: 0,
+  /** The cache's timed hits, misses and batched lookups so far, at each sweep of the timed rounds, and at their end. */
+  atSweeps: [] as number[],
   /** Tables (caches, and Maps keyed by BigInt) the timed rounds read by lookups, and those they write. */
   read: { cache: new Set<BuildIdCache>(), map: new Set<Map<unknown, unknown>>() },
   written: { cache: new Set<BuildIdCache>(), map: new Set<Map<unknown, unknown>>() },
@@ -99,6 +111,16 @@ beforeAll(async () => {
         if (phase === "timed") seen.written.cache.add(this);
         mark(this, key, false, true);
         return set.call(this, key, id);
+      },
+  );
+  patch(
+    proto,
+    "setAt",
+    (setAt) =>
+      function (this: BuildIdCache, keys, index, id) {
+        if (phase === "timed") seen.written.cache.add(this);
+        mark(this, keys[index]!, false, true);
+        return setAt.call(this, keys, index, id);
       },
   );
   patch(
@@ -168,6 +190,15 @@ beforeAll(async () => {
         clear.call(this);
       },
   );
+  patch(
+    Sweep.prototype,
+    "read",
+    (read) =>
+      function (this: Sweep) {
+        if (phase === "timed") seen.atSweeps.push(seen.hits + seen.misses + seen.batched);
+        read.call(this);
+      },
+  );
   let fake = 0;
   patch(
     performance,
@@ -208,13 +239,19 @@ describe("a real run", () => {
     expect(seen.first, "timed lookups that were their key's first since it went in").toBe(0);
   });
 
-  it("times the hits, the misses and the batched lookups in one pass each (16,384 keys at 1,024)", () => {
+  it("times the hits, the misses and the batched lookups in one pass each after the sweep (16,384 keys at 1,024)", () => {
     // A turn of lookups is one pass after the sweep: in passes 2-4 of a longer turn the Map's table sat in whatever
     // part of the last-level cache the host left this machine that minute. Below 16,384 keys a turn is the passes
-    // of 16,384 keys. Counted on the cache's side, in timed slices only.
-    expect(seen.hits / real.rounds, "hits timed in a turn").toBe(16_384);
-    expect(seen.misses / real.rounds, "misses timed in a turn").toBe(16_384);
-    expect(seen.batched / real.rounds, "batched lookups timed in a turn").toBe(16_384);
+    // of 16,384 keys; a turn shorter than MIN_TURN_STEPS is played again, after the sweep again. Counted on the
+    // cache's side, in timed slices only; each sweep counted where it starts.
+    const lookups = [...seen.atSweeps, seen.hits + seen.misses + seen.batched];
+    const between = new Set(lookups.slice(1).map((n, i) => n - lookups[i]!));
+    expect([...between].toSorted((a, b) => a - b), "lookups timed between two sweeps").toEqual([0, 16_384]);
+    for (const row of ["hits", "misses", "batched"] as const) {
+      expect(seen[row] % 16_384, `${row} timed, in whole turns`).toBe(0);
+      expect(seen[row] / 16_384 / real.rounds, `${row}: turns a round`).toBeGreaterThanOrEqual(1);
+      expect(seen[row] / 16_384 / real.rounds, `${row}: turns a round`).toBeLessThanOrEqual(MAX_REPEATS);
+    }
     expect(real.rowPasses).toEqual([16, 16, 16, 16, 16]);
   });
 
@@ -236,11 +273,13 @@ describe("a real run", () => {
 
   it("keeps the untimed rounds' turns out of the figures and the rounds it reports", () => {
     const result = real;
-    // More rounds than asked only while the halves disagree, and at most ROUND_LIMIT times as many.
+    // More rounds than asked only while a row is imprecise, and at most ROUND_LIMIT times as many.
     expect(result.firstRounds).toBe(REAL_ROUNDS);
     expect(result.rounds).toBeGreaterThanOrEqual(REAL_ROUNDS);
     expect(result.rounds).toBeLessThanOrEqual(ROUND_LIMIT * REAL_ROUNDS);
-    expect(result.converged || result.rounds === ROUND_LIMIT * REAL_ROUNDS).toBe(true);
+    expect(result.precise || result.rounds === ROUND_LIMIT * REAL_ROUNDS || result.roundsMs >= TIME_LIMIT_MS).toBe(
+      true,
+    );
     expect(result.memoryRounds.length).toBe(result.rounds);
     expect(result.scatterRounds.length).toBe(result.rounds);
     expect(result.l3Rounds.length).toBe(result.rounds);
@@ -427,59 +466,50 @@ it("gives each row's ratio as its rounds paired, each round's Map ÷ cache from 
   for (const row of result.rows.filter((r) => r !== hit)) expect(row.ratio, row.operation).toBe(20);
 });
 
-it("gives the halves of a run as its first rounds and its last, so a run whose speed moved does not pass for one that held still", async () => {
-  // The Map twice as slow in the first half of the first ROUNDS, as when the machine was busy for the first half of
-  // a run. The even and the odd rounds each hold rounds of both halves, so they would agree. The halves of 300
-  // rounds, then 400 (the limit), still disagree: the run says so.
-  const { open } = fakeOpen(
-    (side) => (round) => (side === "map" ? (round < ROUNDS / 2 ? 200 : 100) : side === "cache" ? 10 : 90),
+it("plays more rounds while a row's ratio is imprecise, up to ROUND_LIMIT times its first, and says how precise each row is", async () => {
+  // Each round's Map ÷ cache on the hit row alternates between 5x and 15x, every other row's is 10x every round: the
+  // hit row's interval spans 5..15 however many rounds, so the run plays to the limit and says it is imprecise.
+  const { open } = fakeOpen((side) => (round, row) => (side === "map" ? (row === 1 && round % 2 ? 50 : 150) : 10));
+  const steps: string[] = [];
+  const result = await runBenchmark(1024, ({ step }) => steps.push(step), { open, rounds: 20 });
+  expect([result.firstRounds, result.rounds, result.precise]).toEqual([20, ROUND_LIMIT * 20, false]);
+  expect(result.rows[1]!.interval).toEqual([5, 15]);
+  for (const row of result.rows.filter((_, i) => i !== 1)) expect(row.interval, row.operation).toEqual([15, 15]);
+  expect(steps).toContain("round 20 of 20");
+  expect(steps).toContain(
+    `round 21 (until every row's ratio is known within ±${PRECISION * 100}%, ±50.0% now; at most ${ROUND_LIMIT * 20} rounds or ${TIME_LIMIT_MS / 1000} s)`,
   );
-  const result = await runBenchmark(1024, () => {}, { open });
-  expect(result.rounds).toBe(ROUND_LIMIT * ROUNDS);
-  for (const row of result.rows) expect(row.halves, row.operation).toEqual([15, 10]);
-  expect(result.converged).toBe(false);
+  expect(steps.filter((step) => step.startsWith("round ")).length).toBe(ROUND_LIMIT * 20);
   await expect(runBenchmark(1024, () => {}, { open, rounds: 1 })).rejects.toThrow(
     "rounds must be an integer >= 2, got 1",
   );
 });
 
-it("plays half the rounds again while a run's halves disagree, up to ROUND_LIMIT times as many, and the figures come from every round played", async () => {
-  // The Map 1.5 times slower in rounds 100-199 alone, as when another program ran for a stretch of the run: the
-  // halves of 200 rounds disagree (10x, 15x); of 300 each holds 50 slow rounds of 150 and both say 10x.
-  const { open, opened } = fakeOpen(
-    (side) => (round) => (side === "map" ? (round >= 100 && round < 200 ? 150 : 100) : side === "cache" ? 10 : 90),
-  );
-  const steps: string[] = [];
-  const result = await runBenchmark(1024, ({ step }) => steps.push(step), { open });
-  expect([result.firstRounds, result.rounds, result.converged]).toEqual([ROUNDS, 300, true]);
+it("stops after its first rounds when every row's ratio is known within PRECISION, and the figures come from every round played", async () => {
+  // The Map 9% slower in every third of the first 20 rounds: each row's interval of 20 rounds reaches 9% above its
+  // median (the 15th smallest of 20 ratios is a slow round's); of 40 rounds it is the median itself, so the run plays
+  // its first 20, 20 more, and stops.
+  const { open } = fakeOpen((side) => (round) => (side === "map" ? (round < 20 && round % 3 === 0 ? 109 : 100) : 10));
+  const result = await runBenchmark(1024, () => {}, { open, rounds: 20 });
+  expect([result.rounds, result.precise]).toEqual([20 + MORE_ROUNDS, true]);
   for (const row of result.rows) {
-    expect(row.halves, row.operation).toEqual([10, 10]);
-    expect([row.ratio, row.cacheRounds.length, row.mapRounds.length], row.operation).toEqual([10, 300, 300]);
+    expect([row.ratio, row.cacheRounds.length, row.mapRounds.length], row.operation).toEqual([10, 40, 40]);
+    expect(row.interval, row.operation).toEqual([10, 10]);
   }
-  expect(result.l3Rounds.length).toBe(300);
-  for (const table of opened) expect(table.turns.filter((turn) => turn.startsWith("299:")).length).toBeGreaterThan(0);
-  expect(steps).toContain(`round 201 of 300 (the halves differed by more than 4%: at most ${ROUND_LIMIT * ROUNDS})`);
-  expect(steps.filter((step) => step.startsWith("round ")).length).toBe(300);
 });
 
-it("stops adding rounds once the halves agree or the run has played ROUND_LIMIT times its first rounds", () => {
-  expect(ROUND_LIMIT).toBe(2);
-  expect(moreRounds(200, 200, true)).toBe(0);
-  expect(moreRounds(200, 200, false)).toBe(100);
-  expect(moreRounds(300, 200, false)).toBe(100);
-  expect(moreRounds(400, 200, false)).toBe(0);
-  // An odd half rounds up; the last step stops at the limit.
-  expect(moreRounds(12, 12, false)).toBe(6);
-  expect(moreRounds(7, 7, false)).toBe(4);
-  expect(moreRounds(11, 7, false)).toBe(3);
-  // Halves within AGREE (4%) of the lower agree; further apart they do not.
-  expect(agrees([10, 10.39])).toBe(true);
-  expect(agrees([10.39, 10])).toBe(true);
-  expect(agrees([10, 10.41])).toBe(false);
-  expect(halves([[10, 10, 20, 20]], [[100, 100, 100, 100]])).toEqual([10, 5]);
-  // Each build's rounds paired with the same build's, the halves over every build.
+it("takes a confidence interval of the median by order statistics, and plays more only while it is wider than PRECISION, within the limits", () => {
+  expect([ROUNDS, MORE_ROUNDS, PRECISION, ROUND_LIMIT, TIME_LIMIT_MS]).toEqual([100, 20, 0.05, 4, 90_000]);
+  // 100 values 1..100: the 40th and 61st smallest (50 ∓ 9.8).
+  const hundred = Array.from({ length: 100 }, (_, i) => i + 1);
+  expect(medianInterval(hundred.toReversed())).toEqual([41, 60]);
+  expect(medianInterval([3])).toEqual([3, 3]);
+  expect(medianInterval([1, 2, 3, 4, 5])).toEqual([1, 5]);
+  expect(reachOf([9, 10.5], 10)).toBeCloseTo(0.1, 12);
+  expect(roundRatios([[10, 20]], [[100, 100]])).toEqual([10, 5]);
+  // Each build's rounds paired with the same build's.
   expect(
-    halves(
+    roundRatios(
       [
         [10, 10],
         [20, 20],
@@ -489,7 +519,13 @@ it("stops adding rounds once the halves agree or the run has played ROUND_LIMIT 
         [100, 50],
       ],
     ),
-  ).toEqual([7.5, 3.75]);
+  ).toEqual([10, 5, 5, 2.5]);
+  expect(playsMore(99, 0, [], 100)).toBe(true);
+  expect(playsMore(100, 0, [0.05, 0.02], 100)).toBe(false);
+  expect(playsMore(100, 0, [0.051, 0.02], 100)).toBe(true);
+  expect(playsMore(100, 0, [Number.NaN], 100)).toBe(true);
+  expect(playsMore(400, 0, [0.2], 100)).toBe(false);
+  expect(playsMore(120, TIME_LIMIT_MS, [0.2], 100)).toBe(false);
 });
 
 it("rehearses WARM_ROUNDS untimed rounds, played as the timed ones in the same order, between the warm-up and the first timed round", async () => {
@@ -531,9 +567,9 @@ it("rehearses WARM_ROUNDS untimed rounds, played as the timed ones in the same o
   }
   expect(steps.filter((step) => step.startsWith("warming up: untimed round")).length).toBe(WARM_ROUNDS);
   expect(steps.filter((step) => step.startsWith("round ")).length, "timed rounds reported").toBe(result.rounds);
-  // Every figure here is the same, so the halves agree from the first round: the run still plays them all.
-  expect(result.converged).toBe(true);
-  expect(result.rounds, "a run whose halves agree early still plays every round").toBe(ROUNDS);
+  // Every figure here is the same, so every row is precise from the first round: the run still plays its first rounds.
+  expect(result.precise).toBe(true);
+  expect(result.rounds, "a run precise early still plays its first rounds").toBe(ROUNDS);
 });
 
 it("times no body that V8 deoptimizes in the rounds for want of feedback (--trace-deopt of a run in Node)", async () => {
@@ -588,14 +624,26 @@ it("plans a turn's slices from the median piece of PLAN_TURNS turns, each timed 
 });
 
 it("cuts a turn in MIN_SLICES slices at least, each MIN_SLICE_STEPS of the timer or more, so its median slice is never the whole turn or the mean of two", () => {
-  expect([MIN_SLICES, MIN_SLICE_STEPS]).toEqual([3, 10]);
+  expect([MIN_SLICES, MIN_SLICE_STEPS]).toEqual([3, 5]);
   const ms = (turnMs: number, ops: number) => [turnMs / ops];
-  // The cache's misses at 16,384 keys, 0.25-0.45 ms a turn on a timer of 5 µs: 1 or 2 slices of 0.2 ms before,
-  // now 3 whatever the load at planning; its batched lookups, 0.4 ms, 3; its hits, 0.95 ms, 5 of 0.2 ms as before.
-  for (const turn of [0.25, 0.3, 0.35, 0.45]) expect(planSlices(16_384, ms(turn, 16_384), 0.2, 0.05)).toBe(3);
-  expect(planSlices(16_384, ms(0.4, 16_384), 0.2, 0.05)).toBe(3);
-  expect(planSlices(16_384, ms(0.95, 16_384), 0.2, 0.05)).toBe(5);
-  // A turn too short for three slices of 10 steps gets as many as it has room for.
-  expect(planSlices(16_384, ms(0.12, 16_384), 0.2, 0.05)).toBe(2);
-  expect(planSlices(16_384, ms(0.03, 16_384), 0.2, 0.05)).toBe(1);
+  // The cache's misses at 16,384 keys, 0.12-0.45 ms a pass on a timer of 5 µs: 3 slices whatever the load at planning
+  // (at 10 steps a slice, 0.12-0.15 ms got 2); its hits, 0.95 ms, 5 of 0.2 ms as before.
+  for (const turn of [0.12, 0.15, 0.25, 0.3, 0.35, 0.4, 0.45]) {
+    expect(planSlices(16_384, ms(turn, 16_384), 0.2, 0.025)).toBe(3);
+  }
+  expect(planSlices(16_384, ms(0.95, 16_384), 0.2, 0.025)).toBe(5);
+  // A turn too short for three slices of 5 steps gets as many as it has room for.
+  expect(planSlices(16_384, ms(0.06, 16_384), 0.2, 0.025)).toBe(2);
+  expect(planSlices(16_384, ms(0.02, 16_384), 0.2, 0.025)).toBe(1);
+});
+
+it("plays a turn shorter than MIN_TURN_STEPS of the timer again, each time after the sweep, up to MAX_REPEATS times", () => {
+  expect([MIN_TURN_STEPS, MAX_REPEATS]).toEqual([120, 8]);
+  const ms = (turnMs: number, ops: number) => [turnMs / ops];
+  // The cache's misses at 16,384 keys, 0.15 ms a pass: 4 passes of 0.6 ms on a timer of 5 µs; 1 from 0.6 ms up.
+  expect(planRepeats(16_384, ms(0.15, 16_384), 0.6)).toBe(4);
+  expect(planRepeats(16_384, ms(0.6, 16_384), 0.6)).toBe(1);
+  expect(planRepeats(16_384, ms(3, 16_384), 0.6)).toBe(1);
+  // On a timer of 100 µs, 12 ms: no more than MAX_REPEATS.
+  expect(planRepeats(16_384, ms(0.15, 16_384), 12)).toBe(MAX_REPEATS);
 });
