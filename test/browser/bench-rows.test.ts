@@ -246,7 +246,10 @@ describe("a real run", () => {
     // cache's side, in timed slices only; each sweep counted where it starts.
     const lookups = [...seen.atSweeps, seen.hits + seen.misses + seen.batched];
     const between = new Set(lookups.slice(1).map((n, i) => n - lookups[i]!));
-    expect([...between].toSorted((a, b) => a - b), "lookups timed between two sweeps").toEqual([0, 16_384]);
+    expect(
+      [...between].toSorted((a, b) => a - b),
+      "lookups timed between two sweeps",
+    ).toEqual([0, 16_384]);
     for (const row of ["hits", "misses", "batched"] as const) {
       expect(seen[row] % 16_384, `${row} timed, in whole turns`).toBe(0);
       expect(seen[row] / 16_384 / real.rounds, `${row}: turns a round`).toBeGreaterThanOrEqual(1);
