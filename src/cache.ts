@@ -299,22 +299,16 @@ export class BuildIdCache implements Iterable<[bigint, string]> {
   }
 
   /**
-   * {@link BuildIdCache.set} for the key `keys[index]`, as a profiler inserts the key it just missed with
-   * {@link BuildIdCache.findAt}: an element of a `BigUint64Array` is a u64 by construction, so no BigInt is made
-   * or range-checked per call.
-   * @throws TypeError when `keys` is not a BigUint64Array; RangeError when `index` is not an index of `keys`;
-   *   TypeError or RangeError naming a bad build ID. The cache is unchanged then.
+   * {@link BuildIdCache.set} for `keys[index]`, taken as {@link BuildIdCache.findAt} takes it: no BigInt made.
+   * @throws as findAt and set do.
    */
   setAt(keys: BigUint64Array, index: number, buildId: Uint8Array | string): this {
     if (keys !== this.#keys) this.#keys = instance("keys", keys, BigUint64Array);
-    // Its length read at every call: a view over a resizable or detached buffer shrinks.
     if (index >>> 0 !== index || index >= keys.length) badIndex(keys, index);
-    const length = this.#stage(buildId, this.#ioIds);
-    this.#insert(keys[index]!, length);
+    this.#insert(keys[index]!, this.#stage(buildId, this.#ioIds));
     return this;
   }
 
-  // The staged ID's insert under `key`, shared by set and setAt.
   #insert(key: bigint, length: number): void {
     const status = this.#core.insert(key, this.#ioIds, length);
     this.#version++;
