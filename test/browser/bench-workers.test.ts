@@ -8,7 +8,7 @@ import { type DemoPage, openDemoPage } from "./harness.js";
 
 /** A run of {@link ROUNDS_HERE} rounds, on a busy machine. */
 const BENCH_TIMEOUT_MS = 240_000;
-/** Timed rounds of the run (`?rounds=`): every table's workers open through them as through the page's 200. */
+/** Timed rounds of the run (`?rounds=`): every table's workers open through them as through the page's 100 and more. */
 const ROUNDS_HERE = 12;
 
 let demo: DemoPage;
