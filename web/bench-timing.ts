@@ -8,9 +8,9 @@ import { median } from "./bench-stats.js";
  * slices, and at load 12 on 2 cores a tenth or more of its rounds ran 10-16 times their median (its hit: p90 839 ns,
  * median 53), all in its round's figure.
  */
-export const SLICE_MS = 0.2;
+const SLICE_MS = 0.2;
 /** ...and at least this many steps of the timer, which rounds every timing to a step (by 2.5% at most). */
-export const TIMER_STEPS = 40;
+const TIMER_STEPS = 40;
 /**
  * A turn has at least this many slices, where each can last {@link MIN_SLICE_STEPS} steps of the timer (as many as
  * can, else), so that its median slice is never its whole turn or the mean of two: then the first slice after the
