@@ -177,9 +177,10 @@ test("a process that exits between the census reading its maps and resolving the
   const resolveMapping = resolver.resolveMapping.bind(resolver);
   resolver.resolveMapping = async (pid, mapping, seenAt) => {
     if (doomed.exitCode === null && doomed.signalCode === null) {
-      await killAndReap(doomed);
-      // As a busy machine may: a process started since takes the PID (not the one whose maps were read).
+      // Well after the maps were read (start times count 10 ms ticks), the process exits, and as on
+      // a busy machine, a process started since may take its PID: here one is made to.
       await new Promise((r) => setTimeout(r, 50));
+      await killAndReap(doomed);
       if (canSetLastPid()) squatter = await spawnWithPid(pid, SLEEP, ["infinity"]);
     }
     const r = await resolveMapping(pid, mapping, seenAt);
