@@ -92,7 +92,7 @@ export interface Unreaped {
   pid: number;
   /** SIGKILL, then waits until the process is a zombie. */
   kill(): Promise<void>;
-  /** Ends the parent: init reaps the child, and its PID is free for the next process. */
+  /** Kills the process and its parent: init reaps it, and its PID is free for the next process. */
   release(): Promise<void>;
 }
 
@@ -102,23 +102,28 @@ export async function spawnUnreaped(command: string, args: string[], mappedPath:
   const parent = spawn("/bin/sh", ["-c", `"$@" & echo $!; exec ${SLEEP} infinity`, "sh", command, ...args], {
     stdio: ["ignore", "pipe", "ignore"],
   });
-  const release = () => killAndReap(parent);
+  let pid = 0;
+  // Until the parent is gone the PID is the child's, dead or alive: killing it cannot hit another process.
+  const release = async () => {
+    if (pid > 0) process.kill(pid, "SIGKILL");
+    await killAndReap(parent);
+  };
   try {
     const first = await createInterface({ input: parent.stdout! })[Symbol.asyncIterator]().next();
-    const pid = Number(first.value);
+    pid = Number(first.value);
     await waitFor(`${command} never mapped ${mappedPath}`, () => {
       if (state(pid) === "Z") throw new Error(`${command} exited`);
       return rawMaps(pid).some((m) => m.path === mappedPath) || undefined;
     });
-    const kill = async () => {
-      process.kill(pid, "SIGKILL");
-      await waitFor(`${pid} never became a zombie`, () => (state(pid) === "Z" ? true : undefined));
-    };
-    return { pid, kill, release };
   } catch (error) {
     await release();
     throw error;
   }
+  const kill = async () => {
+    process.kill(pid, "SIGKILL");
+    await waitFor(`${pid} never became a zombie`, () => (state(pid) === "Z" ? true : undefined));
+  };
+  return { pid, kill, release };
 }
 
 /** Field 3 of `/proc/PID/stat`: `Z` for a zombie. */
