@@ -105,7 +105,7 @@ export async function spawnUnreaped(command: string, args: string[], mappedPath:
   let pid = 0;
   // Until the parent is gone the PID is the child's, dead or alive: killing it cannot hit another process.
   const release = async () => {
-    if (pid > 0) process.kill(pid, "SIGKILL");
+    if (pid > 0 && parent.exitCode === null && parent.signalCode === null) process.kill(pid, "SIGKILL");
     await killAndReap(parent);
   };
   try {

@@ -24,7 +24,11 @@ export interface ProcessIdentity {
   comm: string;
   /** Field 4, `ppid`: the parent process. */
   ppid: number;
-  /** Field 3, the state, is `Z` or `X`: the process has exited (its memory is gone); only its parent's wait still holds the PID. */
+  /**
+   * Field 3, the state, is `Z` or `X`: the process has exited (its memory is gone; its maps read
+   * empty), and only its parent's wait still holds the PID. A thread-group leader that exited
+   * before its other threads reads so too, its maps empty as well.
+   */
   exited: boolean;
 }
 
