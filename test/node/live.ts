@@ -64,13 +64,21 @@ export async function waitFor<T>(what: string, probe: () => T | undefined, deadl
   }
 }
 
-/** Spawns `command` and waits until its maps show `mappedPath` (the exec is done). The child lives until killed. */
+/**
+ * Whether `pid`'s maps show `mappedPath` and it sleeps: the exec is done and the dynamic loader has
+ * mapped the libraries (on a loaded machine the program's own mapping shows well before libc's).
+ */
+function settled(pid: number, mappedPath: string): true | undefined {
+  return (rawMaps(pid).some((m) => m.path === mappedPath) && state(pid) === "S") || undefined;
+}
+
+/** Spawns `command`, which must block (in `sleep`, a `read`), and waits until {@link settled}. The child lives until killed. */
 export async function spawnMapping(command: string, args: string[], mappedPath: string): Promise<ChildProcess> {
   const child = spawn(command, args, { stdio: ["pipe", "ignore", "ignore"] });
   try {
-    await waitFor(`${command} never mapped ${mappedPath}`, () => {
+    await waitFor(`${command} never mapped ${mappedPath} and slept`, () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${command} exited`);
-      return rawMaps(child.pid!).some((m) => m.path === mappedPath) || undefined;
+      return settled(child.pid!, mappedPath);
     });
   } catch (error) {
     child.kill("SIGKILL");
@@ -111,9 +119,9 @@ export async function spawnUnreaped(command: string, args: string[], mappedPath:
   try {
     const first = await createInterface({ input: parent.stdout! })[Symbol.asyncIterator]().next();
     pid = Number(first.value);
-    await waitFor(`${command} never mapped ${mappedPath}`, () => {
+    await waitFor(`${command} never mapped ${mappedPath} and slept`, () => {
       if (state(pid) === "Z") throw new Error(`${command} exited`);
-      return rawMaps(pid).some((m) => m.path === mappedPath) || undefined;
+      return settled(pid, mappedPath);
     });
   } catch (error) {
     await release();
