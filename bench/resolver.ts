@@ -271,7 +271,7 @@ for (const k of keys) cache.set(k, "0123456789abcdef0123456789abcdef01234567");
 const ids = new Uint8Array(16 * 20);
 const lengths = new Uint8Array(16);
 const feed = new ProcFeed(new AddressSpaces());
-for (const t of procs) feed.read(t.pid, 1n, { startTime: 0n, layout: "", comm: "", ppid: 1 }, t.maps);
+for (const t of procs) feed.read(t.pid, 1n, { startTime: 0n, layout: "", comm: "", ppid: 1, exited: false }, t.maps);
 const found = new LookupResults(1024);
 const arrays = all1024.map((b) => BigUint64Array.from(b.addresses));
 const breakdown = {

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync } from "node:child_process";
 import {
   closeSync,
   copyFileSync,
@@ -13,13 +13,22 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
 import { takeCensus } from "../../src/node/census.js";
 import { formatCensus } from "../../src/node/census-report.js";
 import type { FileResolution } from "../../src/node/resolver/answers.js";
 import { BuildIdResolver } from "../../src/node/resolver/resolver.js";
 import { bundleCli } from "../helpers/cli.js";
-import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "./live.js";
+import {
+  ABSENT_PID,
+  canSetLastPid,
+  killAndReap,
+  rawMaps,
+  readelfBuildId,
+  SLEEP,
+  spawnMapping,
+  spawnWithPid,
+} from "./live.js";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
@@ -150,11 +159,9 @@ test.skipIf(!asRoot)(
   900_000, // a census of the whole machine: 190 s at load 28 under nice 10
 );
 
-test("a process that exits before its maps are read is counted as exited, not fatal", async () => {
-  const doomed = await spawnMapping(SLEEP, ["infinity"], SLEEP);
-  const pid = doomed.pid!;
-  await killAndReap(doomed);
-  const census = await takeCensus({ pids: [pid, sleeper.pid!] });
+test("a process gone before its maps are read is counted as exited, not fatal", async () => {
+  // Not a reaped child's PID: on a busy machine another process may hold it by now.
+  const census = await takeCensus({ pids: [ABSENT_PID, sleeper.pid!] });
   expect(census.processes).toMatchObject({ listed: 2, scanned: 1, exited: 1, pids: [sleeper.pid] });
 });
 
@@ -166,14 +173,23 @@ test("a process that exits between the census reading its maps and resolving the
   const doomed = await spawnMapping(copy, ["infinity"], copy);
   const resolver = await BuildIdResolver.create();
   const answers: FileResolution[] = [];
+  let squatter: ChildProcess | undefined;
   const resolveMapping = resolver.resolveMapping.bind(resolver);
   resolver.resolveMapping = async (pid, mapping, seenAt) => {
-    await killAndReap(doomed);
+    if (doomed.exitCode === null && doomed.signalCode === null) {
+      // Well after the maps were read (start times count 10 ms ticks), the process exits, and as on
+      // a busy machine, a process started since may take its PID: here one is made to.
+      await new Promise((r) => setTimeout(r, 50));
+      await killAndReap(doomed);
+      if (canSetLastPid()) squatter = await spawnWithPid(pid, SLEEP, ["infinity"]);
+    }
     const r = await resolveMapping(pid, mapping, seenAt);
     if (mapping.path === copy) answers.push(r);
-
     return r;
   };
+  onTestFinished(async () => {
+    if (squatter) await killAndReap(squatter);
+  });
   try {
     const census = await takeCensus({ pids: [doomed.pid!], resolver });
     expect(census.processes.scanned).toBe(1);

@@ -1,7 +1,8 @@
 // Helpers for tests on live processes. Deliberately independent of src/node/: maps lines are
 // split by whitespace here, and build IDs come from GNU readelf.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync, writeFileSync } from "node:fs";
+import { createInterface } from "node:readline";
 
 /** A maps line split by whitespace (good for paths without spaces). */
 export interface RawMapping {
@@ -63,13 +64,21 @@ export async function waitFor<T>(what: string, probe: () => T | undefined, deadl
   }
 }
 
-/** Spawns `command` and waits until its maps show `mappedPath` (the exec is done). The child lives until killed. */
+/**
+ * Whether `pid`'s maps show `mappedPath` and it sleeps: the exec is done and the dynamic loader has
+ * mapped the libraries (on a loaded machine the program's own mapping shows well before libc's).
+ */
+function settled(pid: number, mappedPath: string): true | undefined {
+  return (rawMaps(pid).some((m) => m.path === mappedPath) && state(pid) === "S") || undefined;
+}
+
+/** Spawns `command`, which must block (in `sleep`, a `read`), and waits until {@link settled}. The child lives until killed. */
 export async function spawnMapping(command: string, args: string[], mappedPath: string): Promise<ChildProcess> {
   const child = spawn(command, args, { stdio: ["pipe", "ignore", "ignore"] });
   try {
-    await waitFor(`${command} never mapped ${mappedPath}`, () => {
+    await waitFor(`${command} never mapped ${mappedPath} and slept`, () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${command} exited`);
-      return rawMaps(child.pid!).some((m) => m.path === mappedPath) || undefined;
+      return settled(child.pid!, mappedPath);
     });
   } catch (error) {
     child.kill("SIGKILL");
@@ -84,6 +93,88 @@ export async function killAndReap(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGKILL");
   await exited;
+}
+
+/** A process whose parent never reaps it: once {@link kill}ed it stays a zombie, and its PID is nobody else's, until {@link release}. */
+export interface Unreaped {
+  pid: number;
+  /** SIGKILL, then waits until the process is a zombie. */
+  kill(): Promise<void>;
+  /** Kills the process and its parent: init reaps it, and its PID is free for the next process. */
+  release(): Promise<void>;
+}
+
+/** {@link spawnMapping}, but the child is a grandchild under a parent that never waits: see {@link Unreaped}. */
+export async function spawnUnreaped(command: string, args: string[], mappedPath: string): Promise<Unreaped> {
+  // exec'd, the parent is `sleep`, which never calls wait().
+  const parent = spawn("/bin/sh", ["-c", `"$@" & echo $!; exec ${SLEEP} infinity`, "sh", command, ...args], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  let pid = 0;
+  // Until the parent is gone the PID is the child's, dead or alive: killing it cannot hit another process.
+  const release = async () => {
+    if (pid > 0 && parent.exitCode === null && parent.signalCode === null) process.kill(pid, "SIGKILL");
+    await killAndReap(parent);
+  };
+  try {
+    const first = await createInterface({ input: parent.stdout! })[Symbol.asyncIterator]().next();
+    pid = Number(first.value);
+    await waitFor(`${command} never mapped ${mappedPath} and slept`, () => {
+      if (state(pid) === "Z") throw new Error(`${command} exited`);
+      return settled(pid, mappedPath);
+    });
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  const kill = async () => {
+    process.kill(pid, "SIGKILL");
+    await waitFor(`${pid} never became a zombie`, () => (state(pid) === "Z" ? true : undefined));
+  };
+  return { pid, kill, release };
+}
+
+/** Field 3 of `/proc/PID/stat`: `Z` for a zombie. */
+function state(pid: number): string | undefined {
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return text.slice(text.lastIndexOf(")") + 2).split(" ")[0];
+}
+
+/** A PID no process can have: the kernel gives out PIDs below pid_max. */
+export const ABSENT_PID = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8"));
+
+/** The PID namespace's last PID given out: the next process takes the first free one above it. */
+export const LAST_PID = "/proc/sys/kernel/ns_last_pid";
+
+/** Whether {@link spawnWithPid} can work here: root, with the PID namespace's last PID writable. */
+export function canSetLastPid(): boolean {
+  try {
+    accessSync(LAST_PID, constants.W_OK);
+    return process.getuid?.() === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A child running `command` with exactly `pid`, by setting the namespace's last PID before each try;
+ * undefined if others keep taking it. The last PID is put back after: left at `pid`, every process
+ * the machine starts next would take a number freed above it, other tests' exited children's among
+ * them, and their resolvers would read a stranger's maps (inode-reuse.test.ts failed so in CI).
+ */
+export async function spawnWithPid(pid: number, command: string, args: string[]): Promise<ChildProcess | undefined> {
+  const last = Number(readFileSync(LAST_PID, "utf8"));
+  try {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      writeFileSync(LAST_PID, String(pid - 1));
+      const child = spawn(command, args, { stdio: ["pipe", "ignore", "ignore"] });
+      if (child.pid === pid) return child;
+      await killAndReap(child);
+    }
+    return undefined;
+  } finally {
+    writeFileSync(LAST_PID, String(Math.max(last, Number(readFileSync(LAST_PID, "utf8")))));
+  }
 }
 
 /** Where `sleep` lives (the path its maps show). */

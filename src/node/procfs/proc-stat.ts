@@ -24,6 +24,12 @@ export interface ProcessIdentity {
   comm: string;
   /** Field 4, `ppid`: the parent process. */
   ppid: number;
+  /**
+   * Field 3, the state, is `Z` or `X`: the process has exited (its memory is gone; its maps read
+   * empty), and only its parent's wait still holds the PID. A thread-group leader that exited
+   * before its other threads reads so too, its maps empty as well.
+   */
+  exited: boolean;
 }
 
 /** A stat line that does not have the kernel's shape. */
@@ -59,6 +65,9 @@ export function parseProcStat(text: string): ProcessIdentity {
   const ppid = field(4);
   if (ppid === undefined || !/^[0-9]{1,10}$/.test(ppid) || Number(ppid) > 2 ** 31 - 1)
     throw new ProcStatParseError(`stat has no parent pid (field 4): ${JSON.stringify(text.slice(0, 200))}`);
+  const state = field(3);
+  if (state === undefined || !/^[A-Za-z]$/.test(state))
+    throw new ProcStatParseError(`stat has no state (field 3): ${JSON.stringify(text.slice(0, 200))}`);
   const open = text.indexOf("(");
   const comm = open >= 0 && open < close ? text.slice(open + 1, close).slice(0, COMM_KEPT) : "";
   return {
@@ -66,6 +75,7 @@ export function parseProcStat(text: string): ProcessIdentity {
     layout: LAYOUT_FIELDS.map((n) => field(n) ?? "").join(" "),
     comm,
     ppid: Number(ppid),
+    exited: /^[ZXx]$/.test(state),
   };
 }
 
@@ -166,6 +176,31 @@ export class HeldProcStat {
     if (n > STAT_READ_LIMIT) throw new FileTooLargeError(`${this.#procRoot}/${pid}/stat`, BigInt(n), STAT_READ_LIMIT);
     return parseProcStat(decoder.decode(this.#buffer.subarray(0, n)));
   }
+}
+
+// USER_HZ: the unit of starttime for every Linux user ABI; /proc/uptime counts the same boot clock in 10 ms steps.
+const TICKS_PER_S = 100;
+const UPTIME_STEP_MS = 10;
+
+/**
+ * The process `identity` describes started after `realtimeMs` (`Date.now()` then): it cannot be one
+ * seen running at that moment, so its PID was reused since. False when `procRoot/uptime` cannot be
+ * read, or when the two are within the clocks' steps (a reuse that quick is not told apart).
+ */
+export function startedAfter(identity: ProcessIdentity, realtimeMs: number, procRoot = "/proc"): boolean {
+  const now = Date.now();
+  let uptime: number;
+  try {
+    uptime = Number.parseFloat(
+      new TextDecoder().decode(readRegularFileSync(`${procRoot}/uptime`, { untilEof: true, maxBytes: 256 }).bytes),
+    );
+  } catch {
+    return false;
+  }
+  if (!Number.isFinite(uptime)) return false;
+  const startedMs = (Number(identity.startTime) * 1000) / TICKS_PER_S;
+  const thenMs = uptime * 1000 - (now - realtimeMs);
+  return startedMs > thenMs + 2 * UPTIME_STEP_MS;
 }
 
 /** Both name the same process running the same program. */

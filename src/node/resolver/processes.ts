@@ -185,10 +185,12 @@ export class ProcessTracker {
     try {
       read = parseMapsAfter(readMapsTextSync(pid, this.#options.procRoot), tracked.maps);
     } catch (error) {
-      const failure = this.#procFailure(pid, "maps", error);
-      return failure.reason === "exited" && this.#tracked.has(pid)
-        ? this.#lost(pid, tracked, failure, readAt)
-        : this.#fail(pid, failure, readAt);
+      return this.#readFailed(pid, tracked, this.#procFailure(pid, "maps", error), readAt);
+    }
+    // Empty maps may be a zombie's (it exited since its stat was read): its stat says.
+    if (read.mappings.length === 0) {
+      const again = this.#identity(pid);
+      if ("reason" in again) return this.#readFailed(pid, tracked, again, readAt);
     }
     const outcome = this.feed.read(pid, this.#time(), identity, read.mappings, seenAt);
     tracked.maps = read;
@@ -199,6 +201,13 @@ export class ProcessTracker {
     tracked.readAt = readAt;
     tracked.gone = false;
     return tracked;
+  }
+
+  /** A read for `pid` failed: a held process that exited is {@link #lost}, anything else {@link #fail}s. */
+  #readFailed(pid: number, tracked: Tracked, failure: ProcessFailure, at: number): Tracked | ProcessFailure {
+    return failure.reason === "exited" && this.#tracked.has(pid)
+      ? this.#lost(pid, tracked, failure, at)
+      : this.#fail(pid, failure, at);
   }
 
   /** A held process whose check failed: gone, it keeps its last maps; otherwise it is dropped. */
@@ -230,11 +239,16 @@ export class ProcessTracker {
 
   #identity(pid: number): ProcessIdentity | ProcessFailure {
     this.#counts.statReads++;
+    let identity: ProcessIdentity;
     try {
-      return this.#stat.read(pid);
+      identity = this.#stat.read(pid);
     } catch (error) {
       return this.#procFailure(pid, "stat", error);
     }
+    // Exited, whether or not its parent has reaped it yet.
+    return identity.exited
+      ? { reason: "exited", detail: `process ${pid} exited (a zombie, not yet reaped)` }
+      : identity;
   }
 
   #procFailure(pid: number, file: string, error: unknown): ProcessFailure {

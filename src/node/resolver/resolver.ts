@@ -22,7 +22,7 @@ import { type InodeFileRef, LookupStatus } from "../../spaces/index.js";
 import type { WasmSource } from "../../wasm.js";
 import { exactName } from "../procfs/map-files.js";
 import { type Mapping, mappingIdentity } from "../procfs/maps.js";
-import { readProcessIdentity } from "../procfs/proc-stat.js";
+import { type ProcessIdentity, readProcessIdentity, startedAfter } from "../procfs/proc-stat.js";
 import { VDSO_NAME } from "../procfs/vdso.js";
 import { type FileResolution, fileFail, type Resolution, type ResolveFailure } from "./answers.js";
 import { FileBuildIds } from "./file-build-ids.js";
@@ -441,19 +441,21 @@ export class BuildIdResolver {
     if (mapping.kind !== "file") return fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`);
     const checked = await this.#checks.checkOnce(pid, mapping);
     if (!("changed" in checked)) return checked;
-    if (this.#alive(pid)) return fileFail("changed", checked.changed, mapping.path, mappingIdentity(mapping));
+    if (this.#alive(pid, seenAt)) return fileFail("changed", checked.changed, mapping.path, mappingIdentity(mapping));
     if (seenAt === undefined) return fileFail("exited", `process ${pid} exited`);
     const byPath = await this.#checks.checkOnce(pid, mapping, seenAt);
     return "changed" in byPath ? fileFail("exited", `process ${pid} exited`) : byPath;
   }
 
-  #alive(pid: number): boolean {
+  /** The process at `pid` runs, and is not one started after `seenAt` (the PID reused). */
+  #alive(pid: number, seenAt: number | undefined): boolean {
+    let identity: ProcessIdentity;
     try {
-      readProcessIdentity(pid, this.#procRoot);
-      return true;
+      identity = readProcessIdentity(pid, this.#procRoot);
     } catch {
       return false;
     }
+    return !identity.exited && (seenAt === undefined || !startedAfter(identity, seenAt, this.#procRoot));
   }
 
   /**

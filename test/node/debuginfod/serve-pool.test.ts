@@ -110,13 +110,25 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
   }
 }
 
-// Whether process `pid` has exited (gone, or a zombie nobody reaped yet).
-function exited(pid: number): boolean {
+/** State and start time (fields 3 and 22 of /proc/PID/stat), or undefined once the PID is free. */
+function stateOf(pid: number): { state: string; start: string } | undefined {
   try {
-    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0]!, start: fields[19]! };
   } catch {
-    return true;
+    return undefined;
   }
+}
+
+/** A check that each of `pids`, as they are now, has exited: gone, a zombie nobody reaped yet, or its PID another process's since. */
+function allExited(pids: number[]): () => Promise<boolean> {
+  const starts = pids.map((pid) => stateOf(pid)?.start);
+  return async () =>
+    pids.every((pid, i) => {
+      const now = stateOf(pid);
+      return now === undefined || now.state === "Z" || now.start !== starts[i];
+    });
 }
 
 interface Served {
@@ -271,11 +283,12 @@ describe("serve -j N: serving processes", () => {
       expect(readdirSync(s.tmp), "its scratch index while it serves").toEqual([
         expect.stringMatching(/^buildid-cache-serve-/),
       ]);
+      const gone = allExited(members);
       s.child.kill(signal);
       const ended = await s.run;
       if (signal === "SIGTERM") expect(ended, ended.stderr).toMatchObject({ code: 143, signal: null });
       else expect(ended.signal).toBe("SIGKILL");
-      await until(`serving processes gone after ${signal}`, async () => members.every(exited));
+      await until(`serving processes gone after ${signal}`, gone);
       expect(await refused(s.port)).toBe(true);
       // Removed on SIGTERM; SIGKILL leaves it (in the tree's folder, which afterAll removes).
       if (signal === "SIGTERM") expect(readdirSync(s.tmp), "its scratch index after SIGTERM").toEqual([]);
@@ -302,9 +315,10 @@ describe("serve -j N: serving processes", () => {
       const url = /"url":"([^"]+)"/.exec(out)![1]!;
       await until("2 serving processes", async () => (await metric(url, "serving_processes")) === 3);
       const members = [...(await perProcess(url)).keys()].filter((pid) => pid !== child.pid);
+      const gone = allExited(members);
       process.kill(-child.pid!, "SIGINT");
       expect(await ended).toBe(130);
-      await until("serving processes gone after SIGINT", async () => members.every(exited));
+      await until("serving processes gone after SIGINT", gone);
       expect(await refused(Number(new URL(url).port))).toBe(true);
       expect(err).not.toMatch(/serving process \d+ exited/); // stopped by the primary, not restarted
     } finally {

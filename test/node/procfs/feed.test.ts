@@ -14,7 +14,7 @@ console.info(`feed property tests: FEED_SEED=${SEED}`);
 
 const PAGE = 0x1000n;
 const BASE = 0x7f00_0000_0000n;
-const identity: ProcessIdentity = { startTime: 100n, layout: "1 2 3", comm: "app", ppid: 1 };
+const identity: ProcessIdentity = { startTime: 100n, layout: "1 2 3", comm: "app", ppid: 1, exited: false };
 
 /** A maps line over pages [from, to) of BASE, of file `file` (0: anonymous, -1: [heap]). */
 function line(from: number, to: number, file: number, perms: string, offset: number): string {

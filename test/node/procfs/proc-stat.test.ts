@@ -4,7 +4,14 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { HeldProcStat, readProcessIdentity, sameProcess } from "../../../src/node/procfs/proc-stat.js";
+import {
+  HeldProcStat,
+  parseProcStat,
+  readProcessIdentity,
+  sameProcess,
+  startedAfter,
+} from "../../../src/node/procfs/proc-stat.js";
+import { killAndReap, SLEEP, spawnUnreaped } from "../live.js";
 
 const openFds = () => readdirSync("/proc/self/fd").length;
 
@@ -74,6 +81,39 @@ describe("HeldProcStat against the kernel's /proc", () => {
       expect(held.size).toBe(0);
     } finally {
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("who holds a PID: an exited process not yet reaped, a process started since", () => {
+  test("a zombie reads as exited; a line without a state is refused", async () => {
+    const child = await spawnUnreaped(SLEEP, ["infinity"], SLEEP);
+    try {
+      expect(readProcessIdentity(child.pid).exited).toBe(false);
+      await child.kill();
+      expect(readProcessIdentity(child.pid).exited).toBe(true);
+    } finally {
+      await child.release();
+    }
+    expect(() => parseProcStat("7 (x) 1 7 7")).toThrow("stat has no start time (field 22)");
+    expect(() => parseProcStat("7 (x) 9 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0")).toThrow(
+      "stat has no state (field 3)",
+    );
+  });
+
+  test("startedAfter tells a process started after a moment from one running then", async () => {
+    const before = Date.now();
+    await new Promise((r) => setTimeout(r, 100));
+    const child = spawn(SLEEP, ["60"], { stdio: "ignore" });
+    await once(child, "spawn");
+    try {
+      expect(startedAfter(readProcessIdentity(child.pid!), before)).toBe(true);
+      expect(startedAfter(readProcessIdentity(process.pid), before)).toBe(false);
+      expect(startedAfter(readProcessIdentity(child.pid!), Date.now())).toBe(false);
+      // No uptime to compare with: never claimed.
+      expect(startedAfter(readProcessIdentity(child.pid!), before, "/nonexistent-proc")).toBe(false);
+    } finally {
+      await killAndReap(child);
     }
   });
 });

@@ -9,7 +9,17 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import type { Resolution } from "../../../src/node/resolver/answers.js";
 import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
 import { ResolutionResults, ResolveStatus, resolveFailure, resolveStatus } from "../../../src/node/resolver/results.js";
-import { killAndReap, type RawMapping, rawMaps, readelfBuildId, SLEEP, spawnMapping, waitFor } from "../live.js";
+import {
+  ABSENT_PID,
+  killAndReap,
+  type RawMapping,
+  rawMaps,
+  readelfBuildId,
+  SLEEP,
+  spawnMapping,
+  spawnUnreaped,
+  waitFor,
+} from "../live.js";
 
 const SEED = Number(process.env.RESOLVER_BATCH_SEED ?? Date.now() % 2 ** 31);
 console.info(`resolver batch property tests: RESOLVER_BATCH_SEED=${SEED}`);
@@ -137,22 +147,29 @@ test("every answer in the typed arrays is the object API's, over random address 
 }, 120_000);
 
 test("after the process exits, and for a pid with no process, both APIs answer alike", async () => {
-  const child = await spawnMapping(SLEEP, ["infinity"], SLEEP);
-  const pid = child.pid!;
-  const pool = candidates(pid);
-  let t = 1_000_000;
-  const resolver = await BuildIdResolver.create({ now: () => t, mapsMaxAgeMs: 100, fileMaxAgeMs: 1000 });
-  const out = new ResolutionResults(pool.length);
-  await compare(resolver, pid, pool, out);
-  await killAndReap(child);
-  t += 100;
-  // A process that exited keeps its last view: answered with their age, or exited.
-  const after = await compare(resolver, pid, pool, out);
-  expect(after.some((r) => r.ok)).toBe(true);
-  const fresh = await BuildIdResolver.create({ now: () => t });
-  const gone = await compare(fresh, pid, pool, out);
-  expect(new Set(gone.map((r) => !r.ok && r.reason))).toEqual(new Set(["exited"]));
-  expect(out.place.subarray(0, pool.length).every((p) => p === -1)).toBe(true);
+  // Unreaped, the dead process keeps its PID: no process the machine starts meanwhile answers for it.
+  const child = await spawnUnreaped(SLEEP, ["infinity"], SLEEP);
+  const pid = child.pid;
+  try {
+    const pool = candidates(pid);
+    let t = 1_000_000;
+    const resolver = await BuildIdResolver.create({ now: () => t, mapsMaxAgeMs: 100, fileMaxAgeMs: 1000 });
+    const out = new ResolutionResults(pool.length);
+    await compare(resolver, pid, pool, out);
+    await child.kill();
+    t += 100;
+    // A process that exited keeps its last view: answered with their age, or exited.
+    const after = await compare(resolver, pid, pool, out);
+    expect(after.some((r) => r.ok)).toBe(true);
+    for (const gonePid of [pid, ABSENT_PID]) {
+      const fresh = await BuildIdResolver.create({ now: () => t });
+      const gone = await compare(fresh, gonePid, pool, out);
+      expect(new Set(gone.map((r) => !r.ok && r.reason))).toEqual(new Set(["exited"]));
+      expect(out.place.subarray(0, pool.length).every((p) => p === -1)).toBe(true);
+    }
+  } finally {
+    await child.release();
+  }
 }, 60_000);
 
 test("bad arguments are refused with the value named, before anything is counted", async () => {

@@ -2,14 +2,23 @@
 // a new process (made to happen with /proc/sys/kernel/ns_last_pid). Within mapsMaxAgeMs an answer
 // may still be the old program's, and says how old its view is (verifiedAt, ageMs, on the
 // resolver's clock, here the test's); once the change is seen, no answer is the old program's.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { accessSync, constants, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
-import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping, waitFor } from "../live.js";
+import {
+  canSetLastPid,
+  killAndReap,
+  LAST_PID,
+  rawMaps,
+  readelfBuildId,
+  SLEEP,
+  spawnMapping,
+  spawnWithPid,
+  waitFor,
+} from "../live.js";
 
 const DASH = "/usr/bin/dash";
-const LAST_PID = "/proc/sys/kernel/ns_last_pid";
 
 function clock() {
   let t = 1_000_000;
@@ -63,36 +72,6 @@ test("exec in the same process: the old program's answers carry their age; once 
     await killAndReap(child);
   }
 });
-
-function canSetLastPid(): boolean {
-  try {
-    accessSync(LAST_PID, constants.W_OK);
-    return process.getuid?.() === 0;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A child running `command` with exactly `pid`, by setting the namespace's last PID before each try;
- * undefined if others keep taking it. The last PID is put back after: left at `pid`, every process
- * the machine starts next would take a number freed above it, other tests' exited children's among
- * them, and their resolvers would read a stranger's maps (inode-reuse.test.ts failed so in CI).
- */
-async function spawnWithPid(pid: number, command: string, args: string[]): Promise<ChildProcess | undefined> {
-  const last = Number(readFileSync(LAST_PID, "utf8"));
-  try {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      writeFileSync(LAST_PID, String(pid - 1));
-      const child = spawn(command, args, { stdio: ["pipe", "ignore", "ignore"] });
-      if (child.pid === pid) return child;
-      await killAndReap(child);
-    }
-    return undefined;
-  } finally {
-    writeFileSync(LAST_PID, String(Math.max(last, Number(readFileSync(LAST_PID, "utf8")))));
-  }
-}
 
 describe.skipIf(!canSetLastPid())("a PID reused by a new process", () => {
   test("answers within the bound carry the dead process's age; past it, only the new process's files", async () => {

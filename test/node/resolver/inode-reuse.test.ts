@@ -6,9 +6,8 @@
 // The file lives on a fresh ext4 image the test mounts, which hands a freed inode number to the next
 // file made; without one (not root, no loop device), in os.tmpdir(), which may (a busy ext4) or may not
 // (tmpfs) within its bound: the test then skips, saying so.
-// Once the child is reaped another process may take its PID (exec-reuse.test.ts rewinds ns_last_pid, and
-// every process the machine starts next takes a number freed above it): the answers are that process's
-// then: never the new file's build ID, but they say nothing of F, so the exit is staged again with a new child.
+// The child's parent never reaps it: dead, it keeps its PID from every process the machine starts
+// meanwhile, so the answers are about F's process and no other.
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdtempSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +16,7 @@ import { afterAll, beforeAll, expect, onTestFinished, test } from "vitest";
 import type { Resolution } from "../../../src/node/resolver/answers.js";
 import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
 import { copyOntoInode, REUSE_TRIES, type ReuseFolder, reuseFolder } from "../../helpers/inode-reuse.js";
-import { CHILD_DEADLINE_MS, killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping } from "../live.js";
+import { CHILD_DEADLINE_MS, rawMaps, readelfBuildId, SLEEP, spawnUnreaped } from "../live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-reuse-"));
 let reuse: ReuseFolder;
@@ -35,9 +34,6 @@ const OTHER = execFileSync(
     encoding: "utf8",
   },
 ).trim();
-/** Children tried before giving up on a PID that other processes keep taking once it is freed. */
-const PID_TRIES = 5;
-
 test(
   "an exited process's file is not confirmed through its path once another file took its inode number",
   async (ctx) => {
@@ -45,17 +41,13 @@ test(
     expect(sleepId).toBeTruthy();
     expect(otherId).toBeTruthy();
     expect(otherId).not.toBe(sleepId);
-    for (let attempt = 0; attempt < PID_TRIES; attempt++) {
-      const outcome = await exitAndReuse(join(reuse.dir, "prog"), sleepId!, otherId!);
-      if (outcome === "done") return;
-      if (outcome !== "pid taken") return ctx.skip(outcome);
-    }
-    throw new Error(`another process took the exited child's PID in each of ${PID_TRIES} tries`);
+    const outcome = await exitAndReuse(join(reuse.dir, "prog"), sleepId!, otherId!);
+    if (outcome !== "done") ctx.skip(outcome);
   },
-  PID_TRIES * 4 * CHILD_DEADLINE_MS,
+  4 * CHILD_DEADLINE_MS,
 );
 
-/** The scenario with a new child at `path`: "done", "pid taken" (another process took the child's PID after it exited), or why it cannot run. */
+/** The scenario with a new child at `path`: "done", or why it cannot run. */
 async function exitAndReuse(path: string, sleepId: string, otherId: string): Promise<string> {
   rmSync(path, { force: true });
   copyFileSync(SLEEP, path);
@@ -63,27 +55,26 @@ async function exitAndReuse(path: string, sleepId: string, otherId: string): Pro
   const mapped = statSync(path, { bigint: true });
   // F's ctime well before the first read of the maps (the kernel stamps ctime from a clock a tick coarse).
   await new Promise((r) => setTimeout(r, 50));
-  const child = await spawnMapping(path, ["infinity"], path);
+  const child = await spawnUnreaped(path, ["infinity"], path);
   // A failed check must not leave it running: it would hold the image's file system past the unmount.
-  onTestFinished(() => killAndReap(child));
-  const pid = child.pid!;
+  onTestFinished(() => child.release());
+  const pid = child.pid;
   const text = rawMaps(pid).find((m) => m.path === path && m.perms[2] === "x")!;
   let clock = 0;
   const resolver = await BuildIdResolver.create({ now: () => clock });
   const address = text.start + 16n;
   expect(await resolver.resolve(pid, address)).toMatchObject({ ok: true, buildId: sleepId, via: "map_files" });
-  await killAndReap(child);
-  /** The answer 10 s on, or undefined when /proc/PID/stat showed another process behind the PID. */
-  const later = async (): Promise<Resolution | undefined> => {
+  await child.kill();
+  /** The answer 10 s on. */
+  const later = async (): Promise<Resolution> => {
     clock += 10_000;
     const r = await resolver.resolve(pid, address);
     expect(r.ok && r.buildId, "the new file's build ID, served for the exited process's F").not.toBe(otherId);
-    return resolver.stats().replaced > 0 ? undefined : r;
+    return r;
   };
 
   // Past the bounds the process is found gone and F checked by its path: still F, so F's build ID.
   const before = await later();
-  if (before === undefined) return "pid taken";
   expect(before).toMatchObject({ ok: true, buildId: sleepId, via: "path", path });
 
   unlinkSync(path);
@@ -93,14 +84,13 @@ async function exitAndReuse(path: string, sleepId: string, otherId: string): Pro
   expect([now.dev, now.ino]).toEqual([mapped.dev, mapped.ino]);
 
   const r = await later();
-  if (r === undefined) return "pid taken";
   expect(r).toMatchObject({ ok: false, reason: "missing", path });
   expect(r.ok === false && r.detail).toMatch(
     /has the \(device, inode\) but its ctime .* is after .*, when the file was known live/,
   );
   // Never the new file's build ID, however often asked.
   const again = await later();
-  if (again === undefined) return "pid taken";
   expect(again).toMatchObject({ ok: false, reason: "missing" });
+  expect(resolver.stats().replaced).toBe(0);
   return "done";
 }

@@ -5,7 +5,16 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
 import { StampsFormatError } from "../../../src/node/resolver/stamps.js";
-import { killAndReap, rawMaps, readelfBuildId, SLEEP, spawnMapping, waitFor } from "../live.js";
+import {
+  ABSENT_PID,
+  killAndReap,
+  rawMaps,
+  readelfBuildId,
+  SLEEP,
+  spawnMapping,
+  spawnUnreaped,
+  waitFor,
+} from "../live.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bic-resolver-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -113,29 +122,41 @@ test("maps gone stale after an exec are re-read, and the new program's build ID 
 });
 
 test("a process that exits between two looks is reported as exited, and nothing throws", async () => {
-  const child = await spawnMapping(SLEEP, ["infinity"], SLEEP);
-  const pid = child.pid!;
-  // The held view must already show libc's code (the loader maps it after the program).
-  const libc = await waitFor("libc's code mapped", () =>
-    rawMaps(pid).find((m) => m.path === LIBC && m.perms[2] === "x"),
-  );
-  const text = rawMaps(pid).find((m) => m.path === SLEEP && m.perms[2] === "x")!;
-  const resolver = await BuildIdResolver.create({ now: () => 0 });
-  expect((await resolver.resolve(pid, text.start)).ok).toBe(true);
-  await killAndReap(child);
-  // Samples taken before the exit still resolve through the held maps: libc is reached by its
-  // path here, checked against the (device, inode) the maps recorded.
-  expect(await resolver.resolve(pid, libc.start)).toMatchObject({
-    ok: true,
-    path: LIBC,
-    buildId: readelfBuildId(LIBC),
+  // Its parent never reaps it: dead, it keeps its PID from every process the machine starts meanwhile.
+  const child = await spawnUnreaped(SLEEP, ["infinity"], SLEEP);
+  const pid = child.pid;
+  try {
+    // The held view must already show libc's code (the loader maps it after the program).
+    const libc = await waitFor("libc's code mapped", () =>
+      rawMaps(pid).find((m) => m.path === LIBC && m.perms[2] === "x"),
+    );
+    const text = rawMaps(pid).find((m) => m.path === SLEEP && m.perms[2] === "x")!;
+    const resolver = await BuildIdResolver.create({ now: () => 0 });
+    expect((await resolver.resolve(pid, text.start)).ok).toBe(true);
+    await child.kill();
+    // Samples taken before the exit still resolve through the held maps: libc is reached by its
+    // path here, checked against the (device, inode) the maps recorded.
+    expect(await resolver.resolve(pid, libc.start)).toMatchObject({
+      ok: true,
+      path: LIBC,
+      buildId: readelfBuildId(LIBC),
+    });
+    expect(resolver.stats().replaced).toBe(0);
+    resolver.forget(pid);
+    expect(await resolver.resolveMany(pid, [text.start, libc.start])).toMatchObject([
+      { ok: false, reason: "exited", detail: `process ${pid} exited (a zombie, not yet reaped)` },
+      { ok: false, reason: "exited" },
+    ]);
+    expect(resolver.stats().failures.exited).toBe(2);
+  } finally {
+    await child.release();
+  }
+  const resolver = await BuildIdResolver.create();
+  expect(await resolver.resolve(ABSENT_PID, 0x1000n)).toMatchObject({
+    ok: false,
+    reason: "exited",
+    detail: `process ${ABSENT_PID} exited (ENOENT)`,
   });
-  resolver.forget(pid);
-  expect(await resolver.resolveMany(pid, [text.start, libc.start])).toMatchObject([
-    { ok: false, reason: "exited", detail: `process ${pid} exited (ENOENT)` },
-    { ok: false, reason: "exited" },
-  ]);
-  expect(resolver.stats().failures.exited).toBe(2);
 });
 
 describe("files replaced in place", () => {
