@@ -31,6 +31,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { string } from "../check.js";
 import { describe } from "../describe.js";
+import { readProcessIdentity, startedAfter } from "./procfs/proc-stat.js";
 import { fileKind, NotRegularFileError, readRegularFileSync } from "./safe-open.js";
 
 /** An I/O error naming its path; `code` is the system's (`ENOSPC`, `EACCES`, …). */
@@ -308,8 +309,18 @@ function alive(pid: number): boolean {
   }
 }
 
-// The lock's holder is gone (its pid is not alive), is this process (whose save an exit cut short:
-// saves of one file within a process are serialised), or the lock is older than any save takes.
+// A process at `pid` that has exited unreaped, or started after `writtenMs`, is not the lock's holder.
+function notHolder(pid: number, writtenMs: number): boolean {
+  try {
+    const identity = readProcessIdentity(pid);
+    return identity.exited || startedAfter(identity, writtenMs);
+  } catch {
+    return false;
+  }
+}
+
+// The lock's holder is gone (its pid is not alive, or names another process now), is this process (whose
+// save an exit cut short: saves of one file within a process are serialised), or the lock is older than any save takes.
 function stale(lock: string, staleMs: number): Stats | undefined {
   const st = lstatOrUndefined(lock);
   if (st === undefined) return undefined;
@@ -317,13 +328,14 @@ function stale(lock: string, staleMs: number): Stats | undefined {
   try {
     pid = Number(new TextDecoder().decode(readRegularFileSync(lock, { maxBytes: 64 }).bytes).trim());
   } catch {}
-  const dead = Number.isSafeInteger(pid) && pid > 0 && (pid === process.pid || !alive(pid));
+  const dead =
+    Number.isSafeInteger(pid) && pid > 0 && (pid === process.pid || !alive(pid) || notHolder(pid, st.mtimeMs));
   return dead || Date.now() - st.mtimeMs > staleMs ? st : undefined;
 }
 
 /**
  * Takes the lock of the cache file at `path`: `TARGET.lock`, created with `O_EXCL` and holding
- * this process's pid. A lock whose pid is not alive or is this process's, or older than
+ * this process's pid. A lock whose pid is not alive, is a zombie or a process started after the lock, or is this process's, or older than
  * `staleMs`, is removed (checked again by inode just before). Returns the function that releases it.
  * @throws PathError `ELOCKED` naming the lock file after `timeoutMs`, or for any I/O error.
  */

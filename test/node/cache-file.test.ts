@@ -2,7 +2,7 @@
 // or replaced, a symbolic link's target is replaced and the link kept, mode and owner survive, a
 // file that could not be read or understood is left alone (exit 3) unless --reset-cache, long
 // names work, errors name their paths, signals and a closed stdout still save.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -15,6 +15,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
@@ -435,6 +436,25 @@ test("a stale lock (its process gone) is taken over and removed", async () => {
   expect(run.code, run.stderr).toBe(0);
   expect(existsSync(`${path}.lock`)).toBe(false);
   expect((await BuildIdCache.restore(readFileSync(path))).size).toBeGreaterThan(0);
+});
+
+test("a lock whose PID another process took since is stale: taken over at once, not waited on", async () => {
+  const path = join(fresh(), "cache");
+  const taker = spawn("sleep", ["60"], { stdio: "ignore" });
+  try {
+    await new Promise((resolve, reject) => taker.once("spawn", resolve).once("error", reject));
+    // The crashed holder wrote its lock 10 s before the process now at its PID started.
+    writeFileSync(`${path}.lock`, `${taker.pid}\n`);
+    const written = new Date(Date.now() - 10_000);
+    utimesSync(`${path}.lock`, written, written);
+    lockCacheFileSync(path, { timeoutMs: 2000 })();
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    // A lock written after its holder started stays held.
+    writeFileSync(`${path}.lock`, `${taker.pid}\n`);
+    expect(thrownBy(() => lockCacheFileSync(path, { timeoutMs: 50 }))).toMatchObject({ code: "ELOCKED" });
+  } finally {
+    taker.kill("SIGKILL");
+  }
 });
 
 test("--save-interval of 2^31 ms or more is refused: exit 2, naming the flag and its range", async () => {
