@@ -3,9 +3,20 @@
 // node:vm with V8's code cache, made once a run has compiled what the command runs (a cache made before the
 // run holds only the top level) and kept beside Node 22's in compileCacheDir(), the user's own folder: V8
 // runs what it reads there. On Node 20, `pprof` of a 12 MB recording 1,312 -> 1,269 M instructions.
-// V8 checks a cache's version, flags and the source's length, not its text: the bundle's device, inode,
-// size, mtime and ctime head the file, and a cache of another bundle is made again.
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+// V8 checks a cache's version, flags and the source's length, not its text nor (release builds) the cache's
+// bytes: the bundle's device, inode, size, mtime and ctime and the cache's CRC-32 head the file, and a cache
+// of another bundle or with another CRC is made again.
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { compileCacheDir } from "./compile-cache.js";
 
 /** Larger than a bundle's cache (about 0.3 MB) by far; a file past it is not read. */
@@ -20,7 +31,7 @@ export function requireBundle(name: string): unknown {
   let key: string;
   try {
     const s = fstatSync(fd, { bigint: true });
-    key = `${process.version} ${s.dev}:${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}\n`;
+    key = `${process.version} ${s.dev}:${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs}`;
     source = readFileSync(fd, "utf8");
   } finally {
     closeSync(fd);
@@ -47,7 +58,11 @@ export function requireBundle(name: string): unknown {
   return module.exports;
 }
 
-/** The code cache in `file` if it is a regular file of the user's, made for the bundle `key` names. */
+/** node:zlib's CRC-32 (Node 20.15+), which `pprof` loads anyway to write its profile. */
+const crc32 = (data: Uint8Array): number | undefined =>
+  (process.getBuiltinModule("node:zlib") as { crc32?: (data: Uint8Array) => number }).crc32?.(data);
+
+/** The code cache in `file` if it is a regular file of the user's, made for the bundle `key` names, with its CRC. */
 function readCache(file: string, key: string): Buffer | undefined {
   let fd: number;
   try {
@@ -60,8 +75,12 @@ function readCache(file: string, key: string): Buffer | undefined {
     const s = fstatSync(fd);
     if (!s.isFile() || s.uid !== process.getuid?.() || s.size > MAX_CACHE) return undefined;
     const bytes = readFileSync(fd);
-    const head = Buffer.byteLength(key);
-    return bytes.length > head && bytes.toString("latin1", 0, head) === key ? bytes.subarray(head) : undefined;
+    const end = bytes.indexOf(0x0a);
+    const head = bytes.toString("latin1", 0, end);
+    if (end < 0 || !head.startsWith(`${key} `)) return undefined;
+    const data = bytes.subarray(end + 1);
+    const crc = crc32(data);
+    return crc !== undefined && head === `${key} ${crc}` ? data : undefined;
   } catch {
     return undefined;
   } finally {
@@ -71,6 +90,8 @@ function readCache(file: string, key: string): Buffer | undefined {
 
 /** Writes `key` and `data` to `file` whole or not at all (a new file renamed over it); a failure leaves the cache off. */
 function writeCache(folder: string, file: string, key: string, data: Buffer): void {
+  const crc = crc32(data);
+  if (crc === undefined) return;
   try {
     mkdirSync(folder, { mode: 0o700 });
   } catch {
@@ -84,7 +105,7 @@ function writeCache(folder: string, file: string, key: string, data: Buffer): vo
       0o600,
     );
     try {
-      writeSync(fd, Buffer.concat([Buffer.from(key, "latin1"), data]));
+      writeSync(fd, Buffer.concat([Buffer.from(`${key} ${crc}\n`, "latin1"), data]));
     } finally {
       closeSync(fd);
     }
