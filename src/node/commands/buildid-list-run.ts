@@ -41,7 +41,7 @@ export async function runBuildIdList(options: BuildIdListOptions, context: Comma
     output.out(options.json ? jsonText([{ buildId, name: options.input }], String) : `${buildId}\n`);
     return;
   }
-  // Whichever way the line came in (the launcher's, the program's, commander's): Node's own zstd where it has one.
+  // Every way in (launcher, program, commander): Node's own zstd where it has one.
   provideZstdEngine(nativeZstdEngine);
   // Hits need every record; without them a file's build-ID table alone may do, which a Blob reads first.
   const input = await (options.withHits ? openPerfChunks : openPerfInput)(options.input);

@@ -36,7 +36,7 @@ export async function writeProfileTo(path: string, profile: Uint8Array): Promise
 /** Converts the recording at `input` (`-`: standard input) as `options` say and reports to `context`. */
 export async function runPprof(input: string, options: PprofOptions, context: CommandContext): Promise<void> {
   refuseBinaryToTerminal(options.output, "a pprof profile");
-  // Whichever way the line came in (the launcher's, the program's, commander's): Node's own zstd where it has one.
+  // Every way in (launcher, program, commander): Node's own zstd where it has one.
   provideZstdEngine(nativeZstdEngine);
   const print = options.output === STANDARD_STREAM ? context.output.err : context.output.out;
   const opened = await openPerfChunks(input);
