@@ -17,16 +17,26 @@ import { requireBundle } from "./launch-code-cache.js";
 // Node 20 decodes -z with zstd's wasm build, which V8 tiers up to TurboFan a few milliseconds in: a budget
 // 100 times its default keeps a 1 MB recording's decode in Liftoff (1,312 -> 1,275 M instructions of `pprof`)
 // and still tiers up on a large one (a 5 MB -z recording no slower).
+const line = parseDataCommandLine(process.argv.slice(2));
+const data = line?.command === "pprof" || line?.command === "buildid-list";
 const major = Number.parseInt(process.versions.node, 10);
-if (major < 24)
+if (major < 24) {
+  // Node checks its code cache of its own modules against V8's flags: a built-in first loaded after they change is
+  // compiled from source (zlib, vm and fs.promises: 23 M instructions on Node 20), so a data command's come first.
+  if (data) {
+    process.getBuiltinModule("node:zlib");
+    if (major < 22) process.getBuiltinModule("node:vm");
+    if (line.command === "pprof") void process.getBuiltinModule("node:fs").promises;
+    void process.stdout;
+  }
   process
     .getBuiltinModule("node:v8")
     .setFlagsFromString(
       `--max-inlined-bytecode-size-cumulative=300${major < 22 ? " --wasm-tiering-budget=180000000" : ""}`,
     );
+}
 enableCompileCache();
 
-const line = parseDataCommandLine(process.argv.slice(2));
 if (line?.command === "pprof") (requireBundle("./cli-pprof.cjs") as typeof import("./launch-pprof.js")).run(line);
 else if (line?.command === "buildid-list")
   (requireBundle("./cli-buildid-list.cjs") as typeof import("./launch-buildid-list.js")).run(line);
