@@ -47,15 +47,21 @@ export function requireBundle(name: string): unknown {
   });
   if (folder && file && (cachedData === undefined || script.cachedDataRejected))
     process.once("exit", () => writeCache(folder, file, key, script.createCachedData()));
-  const module = { exports: {} };
-  (script.runInThisContext() as (...args: unknown[]) => void)(
-    module.exports,
-    require,
-    module,
+  // A module as require makes one, in require.cache: what the bundle requires resolves beside it.
+  const Module = process.getBuiltinModule("node:module") as typeof import("node:module");
+  const bundle = new Module(path, module);
+  bundle.filename = path;
+  require.cache[path] = bundle;
+  (script.runInThisContext() as (...args: unknown[]) => void).call(
+    bundle.exports,
+    bundle.exports,
+    (id: string) => bundle.require(id),
+    bundle,
     path,
     path.slice(0, path.lastIndexOf("/")),
   );
-  return module.exports;
+  bundle.loaded = true;
+  return bundle.exports;
 }
 
 /** node:zlib's CRC-32 (Node 20.15+), which `pprof` loads anyway to write its profile. */
