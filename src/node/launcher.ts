@@ -8,19 +8,38 @@
 // (node:module's createRequire loads the ES module loader on Node 20).
 import { parseDataCommandLine } from "./commands/data-commands.js";
 import { enableCompileCache } from "./compile-cache.js";
+import { requireBundle } from "./launch-code-cache.js";
 
 // V8's flags for this process only, before anything compiles (the compile cache keys its code by them).
 // A fresh process spends about a third of its `pprof` instructions in TurboFan; inlining less makes its
 // graphs smaller: `pprof` of a 12 MB recording 1,082 -> 1,052 M instructions on Node 20, 1,039 -> 1,008
 // on 22, a deep-stacked one 1,368 -> 1,281 on 20; on 24 it costs (922 -> 936), so it is left there.
-if (Number.parseInt(process.versions.node, 10) < 24)
-  process.getBuiltinModule("node:v8").setFlagsFromString("--max-inlined-bytecode-size-cumulative=300");
+// Node 20 decodes -z with zstd's wasm build, which V8 tiers up to TurboFan a few milliseconds in: a budget
+// 100 times its default keeps a 1 MB recording's decode in Liftoff (1,312 -> 1,275 M instructions of `pprof`)
+// and still tiers up on a large one (a 5 MB -z recording no slower).
+const line = parseDataCommandLine(process.argv.slice(2));
+const data = line?.command === "pprof" || line?.command === "buildid-list";
+const major = Number.parseInt(process.versions.node, 10);
+if (major < 24) {
+  // Node checks its code cache of its own modules against V8's flags: a built-in first loaded after they change is
+  // compiled from source (zlib, vm and fs.promises: 23 M instructions on Node 20), so a data command's come first.
+  if (data) {
+    process.getBuiltinModule("node:zlib");
+    if (major < 22) process.getBuiltinModule("node:vm");
+    if (line.command === "pprof") void process.getBuiltinModule("node:fs").promises;
+    void process.stdout;
+  }
+  process
+    .getBuiltinModule("node:v8")
+    .setFlagsFromString(
+      `--max-inlined-bytecode-size-cumulative=300${major < 22 ? " --wasm-tiering-budget=180000000" : ""}`,
+    );
+}
 enableCompileCache();
 
-const line = parseDataCommandLine(process.argv.slice(2));
-if (line?.command === "pprof") (require("./cli-pprof.cjs") as typeof import("./launch-pprof.js")).run(line);
+if (line?.command === "pprof") (requireBundle("./cli-pprof.cjs") as typeof import("./launch-pprof.js")).run(line);
 else if (line?.command === "buildid-list")
-  (require("./cli-buildid-list.cjs") as typeof import("./launch-buildid-list.js")).run(line);
+  (requireBundle("./cli-buildid-list.cjs") as typeof import("./launch-buildid-list.js")).run(line);
 else {
   // Not a literal: tsc would look for it beside this source.
   const program = "./node/cli.js";

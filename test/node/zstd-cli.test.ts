@@ -1,7 +1,7 @@
 // The installed command (package.json's bin, dist/cli.cjs) on a -z recording: Node's own zstd where node:zlib
 // has it, and no WebAssembly loaded; elsewhere (Node 20) zstd's wasm build from its CommonJS bundle,
 // dist/cli-zstd-wasm.cjs, with no ES module linked (imported as an ES module it booted Node 20's ES loader);
-// fzstd not loaded.
+// fzstd not loaded. Every way in, commander's and `node dist/node/cli.js`'s too, decodes with Node's own where it has it.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -62,4 +62,39 @@ describe.skipIf(cannot !== undefined)("the bin on a -z recording", () => {
       ).toEqual([]);
     }
   }, 300_000);
+});
+
+describe.skipIf(cannot !== undefined)("every way in on a -z recording", () => {
+  test("decodes with Node's own zstd where this Node has it, zstd's wasm build elsewhere", () => {
+    const recording = join(dir, "ways.data");
+    perfRecord(recording, ["-z"]);
+    const out = join(dir, "used.json");
+    const preload = join(dir, "used.cjs");
+    // Whether a WebAssembly module with zstd's decoder in it was instantiated.
+    writeFileSync(
+      preload,
+      "let zstd = false; const instantiate = WebAssembly.instantiate; WebAssembly.instantiate = async (...a) => { const r = await instantiate(...a); zstd ||= 'ZSTD_decompressStream' in (r.instance ?? r).exports; return r; }; process.on('exit', () => require('node:fs').writeFileSync(process.env.USED_OUT, JSON.stringify(zstd)));\n",
+    );
+    const program = join(root, "dist/node/cli.js");
+    const profile = join(dir, "ways.pb.gz");
+    // `-oFILE` and `-iFILE` are commander's to read: the plain line's reader leaves them to it.
+    const ways: [string, string[]][] = [
+      ["the bin, plain", [bin, "pprof", recording, "-o", profile]],
+      ["the bin, commander", [bin, "pprof", recording, `-o${profile}`]],
+      ["the program, plain", [program, "pprof", recording, "-o", profile]],
+      ["the program, commander", [program, "pprof", recording, `-o${profile}`]],
+      ["the bin, buildid-list, commander", [bin, "buildid-list", "-H", `-i${recording}`]],
+      ["the program, buildid-list, plain", [program, "buildid-list", "-H", "-i", recording]],
+    ];
+    const native = nativeZstdEngine() !== undefined;
+    for (const [way, args] of ways) {
+      const r = spawnSync(process.execPath, ["--require", preload, ...args], {
+        env: { ...process.env, USED_OUT: out },
+        encoding: "utf8",
+        timeout: 300_000,
+      });
+      expect(r.status, `${way}: ${r.stderr}`).toBe(0);
+      expect(JSON.parse(readFileSync(out, "utf8")), way).toBe(!native);
+    }
+  }, 600_000);
 });

@@ -5,8 +5,10 @@
  * @packageDocumentation
  */
 import { type BuildIdListLine, listBuildIds } from "../../convert/buildid-list.js";
+import { provideZstdEngine } from "../../perf/splitter.js";
 import { openPerfChunks, openPerfInput } from "../perf-input.js";
 import { readRegularFileSync } from "../safe-open.js";
+import { nativeZstdEngine } from "../zstd-native.js";
 import { type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
 
 /** `buildid-list`'s options, as commander gives them. */
@@ -39,6 +41,8 @@ export async function runBuildIdList(options: BuildIdListOptions, context: Comma
     output.out(options.json ? jsonText([{ buildId, name: options.input }], String) : `${buildId}\n`);
     return;
   }
+  // Every way in (launcher, program, commander): Node's own zstd where it has one.
+  provideZstdEngine(nativeZstdEngine);
   // Hits need every record; without them a file's build-ID table alone may do, which a Blob reads first.
   const input = await (options.withHits ? openPerfChunks : openPerfInput)(options.input);
   try {

@@ -6,9 +6,11 @@
  */
 import { convertPerfData } from "../../convert/convert.js";
 import { PerfDataStream } from "../../perf/reader.js";
+import { provideZstdEngine } from "../../perf/splitter.js";
 import { openPerfChunks } from "../perf-input.js";
 import { gzipProfile, writeProfileFile } from "../profile-out.js";
 import { recordedFileReader, recordingStartMs } from "../recorded-files.js";
+import { nativeZstdEngine } from "../zstd-native.js";
 import { conversionReport } from "./conversion-report.js";
 import { type CommandContext, jsonText, STANDARD_STREAM } from "./shared.js";
 import { refuseBinaryToTerminal, writeStandardOutput } from "./standard-streams.js";
@@ -34,6 +36,8 @@ export async function writeProfileTo(path: string, profile: Uint8Array): Promise
 /** Converts the recording at `input` (`-`: standard input) as `options` say and reports to `context`. */
 export async function runPprof(input: string, options: PprofOptions, context: CommandContext): Promise<void> {
   refuseBinaryToTerminal(options.output, "a pprof profile");
+  // Every way in (launcher, program, commander): Node's own zstd where it has one.
+  provideZstdEngine(nativeZstdEngine);
   const print = options.output === STANDARD_STREAM ? context.output.err : context.output.out;
   const opened = await openPerfChunks(input);
   try {
