@@ -32,6 +32,7 @@ import { convertPerfData } from "../src/convert/index.js";
 import { BuildIdResolver } from "../src/node/index.js";
 import { recordedFileReader } from "../src/node/recorded-files.js";
 import { streamPerfData } from "../src/perf/index.js";
+import { CONFIDENCE, medianInterval, reachOf } from "../web/bench-stats.js";
 import { median, onNode, runIfMain, writeResults } from "./harness.js";
 
 // The installed command, package.json's bin (the launcher, CommonJS).
@@ -246,6 +247,10 @@ interface NodeSide {
   /** Median CPU and wall ms of our command. */
   oursMs: number;
   oursWallMs: number;
+  /** The median over the rounds of each round's perf ÷ ours, CPU and wall, and the CPU one's 95% interval. */
+  ratio: number;
+  wallRatio: number;
+  interval: [number, number];
   /** Median CPU and wall ms of `node -e 0` in the same turns: Node's own start. */
   startMs: number;
   startWallMs: number;
@@ -263,6 +268,9 @@ interface Row {
   oursWallMs: number | undefined;
   /** perf's CPU time over ours; of the side without NODE_EXTRA_CA_CERTS for a command (the one judged). */
   ratio: number;
+  /** A command's: the 95% interval of `ratio` (the median of the rounds' ratios) and the rounds played. */
+  interval: [number, number] | undefined;
+  rounds: number | undefined;
   /** perf's wall time over ours, as `ratio`. */
   wallRatio: number | undefined;
   target: number;
@@ -276,13 +284,13 @@ function row(file: string, what: string, perfMs: number, oursMs: number, target:
   const ratio = perfMs / oursMs;
   const node = process.version;
   const none = { perfWallMs: undefined, oursWallMs: undefined, wallRatio: undefined, oursRssMB: undefined };
-  return { file, what, node, perfMs, oursMs, ratio, target, holds: ratio >= target, ...none, sides: undefined };
+  const more = { interval: undefined, rounds: undefined, sides: undefined };
+  return { file, what, node, perfMs, oursMs, ratio, target, holds: ratio >= target, ...none, ...more };
 }
 
 /** A command row: judged on the side a user without NODE_EXTRA_CA_CERTS runs (the last side), CPU time. */
 function commandRow(file: string, what: string, node: string, timed: Beside, target: number): Row {
   const judged = timed.sides[timed.sides.length - 1]!;
-  const ratio = timed.perfMs / judged.oursMs;
   return {
     file,
     what,
@@ -291,13 +299,20 @@ function commandRow(file: string, what: string, node: string, timed: Beside, tar
     perfWallMs: timed.perfWallMs,
     oursMs: judged.oursMs,
     oursWallMs: judged.oursWallMs,
-    ratio,
-    wallRatio: timed.perfWallMs / judged.oursWallMs,
+    ratio: judged.ratio,
+    interval: judged.interval,
+    rounds: timed.rounds,
+    wallRatio: judged.wallRatio,
     target,
-    holds: ratio >= target,
+    holds: judged.ratio >= target,
     oursRssMB: judged.oursRssMB,
     sides: timed.sides,
   };
+}
+
+/** "yes" when a ratio's interval clears `target`, "at its edge" when only its median does, else "no". */
+function verdictOf(ratio: number, [low]: readonly number[], target: number): string {
+  return low! >= target ? "yes" : ratio >= target ? "at its edge" : "no";
 }
 
 /** Median CPU milliseconds of this process over `rounds` runs of `pass`. */
@@ -324,16 +339,24 @@ interface Beside {
   perfMs: number;
   perfWallMs: number;
   sides: NodeSide[];
+  rounds: number;
 }
+
+/** How far a command row's CPU ratio may be from its median (its 95% interval) before a run stops adding rounds. */
+const PRECISION = 0.05;
 
 /**
  * Times perf's command, ours and `node -e 0` (Node's start) `rounds` times each, taking turns (the order
  * rotated every round), ours and Node's start in each of `environments`, after checking `same` on perf's
- * output and ours in each environment. Medians of CPU and wall ms.
+ * output and ours in each environment; then more rounds, until the judged side's CPU ratio is known within
+ * {@link PRECISION} or `maxRounds` are played. Medians of CPU and wall ms, and of each round's perf ÷ ours:
+ * this machine's speed moves ±25% from second to second (perf's own CPU 467-843 ms over one minute), and a
+ * round's two turns, back to back, move together.
  */
 function beside(
   dir: string,
   rounds: number,
+  maxRounds: number,
   node: string,
   environments: { env: string; vars: NodeJS.ProcessEnv }[],
   perf: string[],
@@ -371,14 +394,27 @@ function beside(
       side.startWall.push(s.wallMs);
     });
   });
-  for (let r = 0; r < rounds; r++) for (let k = 0; k < turns.length; k++) turns[(k + r) % turns.length]!();
+  const ratios = (perf: number[], ours: number[]) => perf.map((p, r) => p / ours[r]!);
+  const judged = sides[sides.length - 1]!;
+  let played = 0;
+  for (; played < maxRounds; played++) {
+    if (played >= rounds) {
+      const cpu = ratios(perfTimes.ms, judged.ms);
+      if (reachOf(medianInterval(cpu), median(cpu)) <= PRECISION) break;
+    }
+    for (let k = 0; k < turns.length; k++) turns[(k + played) % turns.length]!();
+  }
   return {
     perfMs: median(perfTimes.ms),
     perfWallMs: median(perfTimes.wall),
+    rounds: played,
     sides: sides.map((s, i) => ({
       env: environments[i]!.env,
       oursMs: median(s.ms),
       oursWallMs: median(s.wall),
+      ratio: median(ratios(perfTimes.ms, s.ms)),
+      wallRatio: median(ratios(perfTimes.wall, s.wall)),
+      interval: medianInterval(ratios(perfTimes.ms, s.ms)),
       startMs: median(s.startMs),
       startWallMs: median(s.startWall),
       oursRssMB: s.rss,
@@ -393,6 +429,7 @@ export async function main(args: string[]): Promise<void> {
     options: {
       quick: { type: "boolean" },
       rounds: { type: "string" },
+      "max-rounds": { type: "string" },
       json: { type: "boolean" },
       out: { type: "string" },
       cli: { type: "string" },
@@ -405,6 +442,9 @@ export async function main(args: string[]): Promise<void> {
   const rounds = Number(values.rounds ?? (quick ? 1 : 3));
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new RangeError(`--rounds must be a positive integer, got ${values.rounds}`);
+  const maxRounds = Number(values["max-rounds"] ?? (quick ? rounds : Math.max(rounds, 40)));
+  if (!Number.isInteger(maxRounds) || maxRounds < rounds)
+    throw new RangeError(`--max-rounds must be an integer >= --rounds (${rounds}), got ${values["max-rounds"]}`);
   if (values.cli === undefined) buildIfStale();
   const cli = values.cli ?? CLI;
   const bigMB = Number(values.big ?? (quick ? 100 : 1000));
@@ -429,6 +469,7 @@ export async function main(args: string[]): Promise<void> {
       const pprof = beside(
         dir,
         rounds,
+        maxRounds,
         nodePath,
         environments,
         ["perf", "script", "-i", file],
@@ -444,6 +485,7 @@ export async function main(args: string[]): Promise<void> {
       const list = beside(
         dir,
         rounds,
+        maxRounds,
         nodePath,
         environments,
         ["perf", "buildid-list", "-H", "-i", file],
@@ -488,32 +530,34 @@ export async function main(args: string[]): Promise<void> {
     }
     const env = environments.map((e) => e.env).join(" / ");
     console.log(
-      `perf.data beside perf (${rounds} rounds taking turns, medians; CPU = user + system ms of the whole process, wall = as a user waits; ratio = perf / ours; ${cli})`,
+      `perf.data beside perf (${rounds} to ${maxRounds} rounds taking turns, medians; CPU = user + system ms of the whole process, wall = as a user waits; ${cli})`,
+    );
+    console.log(
+      `A command's ratio is the median over the rounds of each round's perf ÷ ours, with its ${CONFIDENCE * 100}% interval; rounds are added until the judged one is known within ±${PRECISION * 100}% or ${maxRounds} are played; it holds when the interval clears the target, "at its edge" when only the median does`,
     );
     console.log(
       `Commands: ours under Node ${nodeVersion} in each environment (${env}); node -e 0 is that Node's own start, in the same turns; the target is judged on the last environment, CPU time`,
     );
     console.log(
-      "| recording | what | Node | environment | perf wall | ours wall | ratio wall | perf CPU | ours CPU | ratio CPU | node -e 0 wall / CPU | target | holds | our peak RSS |",
+      "| recording | what | Node | environment | rounds | perf wall | ours wall | ratio wall | perf CPU | ours CPU | ratio CPU [interval] | node -e 0 wall / CPU | target | holds | our peak RSS |",
     );
-    console.log("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|");
+    console.log("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|");
     const ms = (n: number | undefined) => (n === undefined ? "" : n.toFixed(0));
     for (const r of rows) {
       const target = `>= ${r.target}x`;
       if (r.sides === undefined) {
-        const head = `| ${r.file} | ${r.what} | ${r.node} | this process |`;
+        const head = `| ${r.file} | ${r.what} | ${r.node} | this process | ${rounds} |`;
         console.log(
           `${head} | | | ${ms(r.perfMs)} | ${ms(r.oursMs)} | ${r.ratio.toFixed(2)}x | | ${target} | ${r.holds ? "yes" : "no"} | |`,
         );
         continue;
       }
       r.sides.forEach((side, i) => {
-        const judged = i === r.sides!.length - 1;
-        const ratio = r.perfMs / side.oursMs;
-        const wall = r.perfWallMs! / side.oursWallMs;
-        const holds = judged ? (r.holds ? "yes" : "no") : `(${ratio >= r.target ? "yes" : "no"}, not judged)`;
+        const verdict = verdictOf(side.ratio, side.interval, r.target);
+        const holds = i === r.sides!.length - 1 ? verdict : `(${verdict}, not judged)`;
+        const [low, high] = side.interval.map((x) => x.toFixed(2));
         console.log(
-          `| ${r.file} | ${r.what} | ${r.node} | ${side.env} | ${ms(r.perfWallMs)} | ${ms(side.oursWallMs)} | ${wall.toFixed(2)}x | ${ms(r.perfMs)} | ${ms(side.oursMs)} | ${ratio.toFixed(2)}x | ${ms(side.startWallMs)} / ${ms(side.startMs)} | ${target} | ${holds} | ${side.oursRssMB.toFixed(0)} MB |`,
+          `| ${r.file} | ${r.what} | ${r.node} | ${side.env} | ${r.rounds} | ${ms(r.perfWallMs)} | ${ms(side.oursWallMs)} | ${side.wallRatio.toFixed(2)}x | ${ms(r.perfMs)} | ${ms(side.oursMs)} | ${side.ratio.toFixed(2)}x [${low}..${high}] | ${ms(side.startWallMs)} / ${ms(side.startMs)} | ${target} | ${holds} | ${side.oursRssMB.toFixed(0)} MB |`,
         );
       });
     }
