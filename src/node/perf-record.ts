@@ -6,7 +6,9 @@
  * @packageDocumentation
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
 
 /** perf could not be run, or may not record here; the message says how to fix it. */
 export class PerfUnavailableError extends Error {
@@ -20,6 +22,47 @@ export class PerfUnavailableError extends Error {
     super(message);
     this.code = code;
   }
+}
+
+/** The command to record cannot be run: not found (`ENOENT`, exit 127) or not executable (`EACCES`, exit 126), as a shell says. */
+export class CommandNotRunnableError extends Error {
+  /** Always "CommandNotRunnableError". */
+  override name = "CommandNotRunnableError";
+
+  /** @param code why; @param message the command and where it was looked for */
+  constructor(
+    readonly code: "ENOENT" | "EACCES",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Finds `name` as `execvp` would (perf runs the command so): a name with a slash as it is, otherwise
+ * the first executable regular file of that name in `path`'s directories (an empty one is the
+ * working directory; glibc's default when PATH is unset). Checked before perf starts, because
+ * `perf record -q` says nothing when it cannot run its workload: it exits 255 with an empty recording.
+ * @throws CommandNotRunnableError when none can be run.
+ */
+export async function findCommand(name: string, path = process.env.PATH ?? "/bin:/usr/bin"): Promise<string> {
+  const candidates = name.includes("/") ? [name] : path.split(":").map((dir) => join(dir || ".", name));
+  let found: string | undefined;
+  for (const file of candidates) {
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) continue;
+    if (
+      await access(file, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return file;
+    found ??= file;
+  }
+  if (found !== undefined) throw new CommandNotRunnableError("EACCES", `${found}: permission denied (not executable)`);
+  const where = name.includes("/") ? "no such file" : `command not found in PATH (${path})`;
+  throw new CommandNotRunnableError("ENOENT", `${name}: ${where}`);
 }
 
 /** What to record. */

@@ -269,6 +269,30 @@ describe("record refuses what it cannot do, with the fix", () => {
     expect(spawnSync("test", ["-e", join(dir, "perf-ran")]).status).not.toBe(0);
   });
 
+  test("a command that cannot be run: 127 or 126 as a shell says, naming it, before perf runs", async () => {
+    const spy = join(dir, "spy-perf-cmd");
+    writeFileSync(spy, `#!/bin/sh\ntouch '${dir}/perf-ran-cmd'\n`);
+    chmodSync(spy, 0o755);
+    const plain = join(dir, "not-executable");
+    writeFileSync(plain, "#!/bin/sh\nexit 0\n");
+    chmodSync(plain, 0o644);
+    const cases = [
+      ["no-such-command-here", 127, `no-such-command-here: command not found in PATH (${process.env.PATH})`],
+      [join(dir, "no-such-file"), 127, `${join(dir, "no-such-file")}: no such file`],
+      [plain, 126, `${plain}: permission denied (not executable)`],
+    ] as const;
+    for (const [command, code, message] of cases) {
+      const run = await runCli(cli, ["record", "--perf", spy, "-o", join(dir, "x.pb.gz"), "--", command, "arg"]);
+      expect(run.code, run.stderr).toBe(code);
+      expect(run.stderr).toContain(message);
+    }
+    expect(spawnSync("test", ["-e", join(dir, "perf-ran-cmd")]).status).not.toBe(0);
+    // Found through PATH, it runs: perf (the spy) is started.
+    const run = await runCli(cli, ["record", "--perf", spy, "-o", join(dir, "x.pb.gz"), "--", "true"]);
+    expect(run.code).not.toBe(127);
+    expect(spawnSync("test", ["-e", join(dir, "perf-ran-cmd")]).status).toBe(0);
+  });
+
   test("neither -p nor a command, or both, is a usage error (exit 2)", async () => {
     for (const args of [
       ["record", "-o", "x.pb.gz"],

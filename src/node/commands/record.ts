@@ -11,6 +11,7 @@ import type { Command } from "commander";
 import { convertPerfData } from "../../convert/convert.js";
 import { PerfDataError } from "../../perf/errors.js";
 import {
+  findCommand,
   PerfUnavailableError,
   paranoidFix,
   perfEventParanoid,
@@ -80,6 +81,7 @@ export function registerRecord(program: Command, context: CommandContext): Comma
         throw new UsageError("record needs either -p PID or a command after --, not both");
       refuseBinaryToTerminal(options.output, "a pprof profile");
       if (options.pid !== undefined) await requireProcess(options.proc, options.pid);
+      else await findCommand(commandLine[0]!);
       const args = await perfRecordArguments({
         perf: options.perf,
         frequency: options.freq,
@@ -143,7 +145,7 @@ export function registerRecord(program: Command, context: CommandContext): Comma
       ["buildid-cache record -F 999 -g -p 4242 -o cpu.pb.gz", "profile process 4242 until it exits or Ctrl-C"],
     ],
     environment: [["PATH", "where perf is found (or give --perf)"]],
-    exitStatuses: [...COMMON_EXITS, EXIT.noPerf].sort((a, b) => a - b),
+    exitStatuses: [...COMMON_EXITS, EXIT.noPerf, EXIT.cannotRun, EXIT.notFound].sort((a, b) => a - b),
   });
   return program;
 }

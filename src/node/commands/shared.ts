@@ -31,6 +31,8 @@ export const EXIT = {
   cacheNotSaved: 4,
   noProcfs: 5,
   noPerf: 6,
+  cannotRun: 126,
+  notFound: 127,
   SIGINT: 130,
   SIGTERM: 143,
 } as const;
@@ -47,6 +49,8 @@ export const EXIT_MEANINGS: Readonly<Record<ExitStatus, string>> = {
   4: "the cache file could not be saved",
   5: "no procfs at --proc",
   6: "record: perf is not installed, the kernel forbids this user to record (perf_event_paranoid), or perf record failed before recording",
+  126: "record: the command was found but is not executable",
+  127: "record: the command was not found",
   130: "interrupted (SIGINT), after saving the cache file or closing the server",
   143: "terminated (SIGTERM), after saving the cache file or closing the server",
 };
@@ -74,6 +78,8 @@ export function exitStatusOf(error: unknown): ExitStatus {
   if (name === "ProcUnavailableError") return EXIT.noProcfs;
   if (name === "CacheFileRefusedError") return EXIT.cacheRefused;
   if (name === "PerfUnavailableError") return EXIT.noPerf;
+  if (name === "CommandNotRunnableError")
+    return (error as { code?: string }).code === "EACCES" ? EXIT.cannotRun : EXIT.notFound;
   return EXIT.failure;
 }
 
