@@ -9,7 +9,20 @@
 import { closeSync, openAsBlob, readSync } from "node:fs";
 import type { PerfDataSource } from "../perf/reader.js";
 import { STANDARD_STREAM, UsageError } from "./commands/shared.js";
-import { FileTooLargeError, openRegular, openRegularSync, readRegularFileSync } from "./safe-open.js";
+import {
+  FileTooLargeError,
+  NotRegularFileError,
+  openRegular,
+  openRegularSync,
+  readRegularFileSync,
+} from "./safe-open.js";
+
+/** A FIFO given as a recording's path (`<(perf record -o - ...)` too) is refused, as perf refuses it, with the way that works. */
+function withPipeHint(error: unknown): unknown {
+  if (error instanceof NotRegularFileError && error.kind === "FIFO")
+    error.message += `: to read a pipe, give - and send it to standard input (perf record -o - ... | buildid-cache pprof - -o OUT)`;
+  return error;
+}
 
 /**
  * Recordings up to this size are read whole, with blocking reads: no Blob, web stream or thread pool
@@ -47,9 +60,9 @@ export async function openPerfInput(
     const { bytes } = readRegularFileSync(path, { maxBytes: wholeBytes });
     return { source: bytes, name: path, close: async () => {} };
   } catch (error) {
-    if (!(error instanceof FileTooLargeError)) throw error;
+    if (!(error instanceof FileTooLargeError)) throw withPipeHint(error);
   }
-  const { handle } = await openRegular(path);
+  const { handle } = await openRegular(path).catch((error) => Promise.reject(withPipeHint(error)));
   try {
     // The Blob reads through the handle's descriptor, so it is the file checked above whatever the path names later.
     const blob = await openAsBlob(`${procRoot}/self/fd/${handle.fd}`);
@@ -77,6 +90,11 @@ function* readChunks(fd: number): Generator<Uint8Array> {
  */
 export async function openPerfChunks(path: string): Promise<PerfInput> {
   if (path === STANDARD_STREAM) return openPerfInput(path);
-  const { fd } = openRegularSync(path);
+  let fd: number;
+  try {
+    ({ fd } = openRegularSync(path));
+  } catch (error) {
+    throw withPipeHint(error);
+  }
   return { source: readChunks(fd), name: path, close: async () => closeSync(fd) };
 }

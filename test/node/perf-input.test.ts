@@ -1,6 +1,7 @@
 // A recording up to WHOLE_READ_BYTES is read whole, a larger one as a Blob through its checked
 // descriptor, and for the commands that read every record in chunks through one reused buffer
 // (openPerfChunks): the converter and buildid-list give the same answers from each, on perf's recordings.
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,4 +56,15 @@ describe.skipIf(cannot !== undefined)("openPerfInput", () => {
     await expect(openPerfInput(dir)).rejects.toThrow(NotRegularFileError);
     await expect(openPerfInput(dir, "/proc", 0)).rejects.toThrow(NotRegularFileError);
   });
+});
+
+test("refuses a FIFO without waiting for a writer, and says to give - instead", async () => {
+  const fifo = join(dir, "fifo");
+  execFileSync("mkfifo", [fifo]);
+  const hint = `${fifo} is a FIFO, not a regular file: to read a pipe, give - and send it to standard input`;
+  for (const open of [() => openPerfInput(fifo), () => openPerfInput(fifo, "/proc", 0), () => openPerfChunks(fifo)]) {
+    const error = await open().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotRegularFileError);
+    expect((error as Error).message).toContain(hint);
+  }
 });
