@@ -48,7 +48,9 @@ export class PathError extends Error {
     readonly path: string,
     cause: unknown,
   ) {
-    super(`${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    // Node's message ends with the call and the path it was given (a temporary's, say): `path` names it already.
+    const text = cause instanceof Error ? cause.message.replace(/, \w+ '.*'$/s, "") : String(cause);
+    super(`${path}: ${text}`, { cause });
     this.code = (cause as NodeJS.ErrnoException)?.code ?? "EIO";
   }
 }
