@@ -5,7 +5,14 @@
  *
  * @packageDocumentation
  */
-import { type CommandContext, closeStandardOutput, commandContext, EXIT, exitStatusOf } from "./commands/shared.js";
+import {
+  type CommandContext,
+  closeStandardOutput,
+  commandContext,
+  EXIT,
+  errorText,
+  exitStatusOf,
+} from "./commands/shared.js";
 
 /** The context the commands run in, with SIGINT, SIGTERM and a closed standard output saving the cache and exiting. */
 export function startCommand(): CommandContext {
@@ -29,7 +36,7 @@ export async function runDataLine(run: () => Promise<void>): Promise<void> {
   try {
     await run();
   } catch (error) {
-    process.stderr.write(`buildid-cache: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`buildid-cache: ${errorText(error)}\n`);
     process.exitCode = exitStatusOf(error);
   }
 }

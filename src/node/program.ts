@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { runDataLine, startCommand } from "./command-setup.js";
 import type { Command } from "./commands/commander.js";
 import { parseDataCommandLine, runDataCommand } from "./commands/data-commands.js";
-import { type CommandContext, EXIT_MEANINGS, type ExitStatus, exitStatusOf } from "./commands/shared.js";
+import { type CommandContext, EXIT_MEANINGS, type ExitStatus, errorText, exitStatusOf } from "./commands/shared.js";
 
 type Register = (program: Command, context: CommandContext) => Command;
 
@@ -94,7 +94,7 @@ async function runWithCommander(): Promise<void> {
     await program.parseAsync(toCensus ? ["census", ...args] : args, { from: "user" });
   } catch (error) {
     if (!(error instanceof CommanderError)) {
-      process.stderr.write(`buildid-cache: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`buildid-cache: ${errorText(error)}\n`);
     }
     process.exitCode = exitStatusOf(error);
   }

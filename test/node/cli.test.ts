@@ -95,6 +95,23 @@ describe("exit statuses", () => {
     }
   });
 
+  test("a file that is not there is named first, as Unix tools name it, by every command that reads one", async () => {
+    const missing = join(dir, "no-such-input");
+    const message = `buildid-cache: ${missing}: ENOENT: no such file or directory\n`;
+    for (const args of [
+      ["pprof", missing, "-o", join(dir, "never-written.pb.gz")],
+      ["pprof", missing, "-o", join(dir, "never-written.pb.gz"), "--json"],
+      ["buildid-list", "-i", missing],
+      ["buildid-list", "-H", "-i", missing],
+      ["annotate", missing, "-o", join(dir, "never-written.pb")],
+      ["id", missing],
+    ]) {
+      const r = await run(args);
+      expect(r, args.join(" ")).toMatchObject({ code: 1, stdout: "", stderr: message });
+    }
+    expect(existsSync(join(dir, "never-written.pb.gz"))).toBe(false);
+  });
+
   test("U5 a process that does not exist is a failure: exit 1, named, nothing printed", async () => {
     const message = `buildid-cache: no process ${absentPid} (/proc/${absentPid}: ENOENT)\n`;
     for (const args of [

@@ -10,6 +10,7 @@ import {
   COMMON_EXITS,
   type CommandContext,
   EXIT,
+  errorText,
   hexJson,
   STANDARD_STREAM,
   STORE_DIR_OPTION,
@@ -51,7 +52,7 @@ export function registerAdd(program: Command, context: CommandContext): Command 
             output.err(`buildid-cache: skipped ${file}: the kernel's name for a mapping, not a file\n`);
             continue;
           }
-          output.err(`buildid-cache: ${(error as Error).message}\n`);
+          output.err(`buildid-cache: ${errorText(error)}\n`);
           process.exitCode = EXIT.failure;
         }
       }

@@ -9,7 +9,7 @@ import { type BuildIdInfo, ElfError, readBuildId } from "../../elf.js";
 import { readBuildIdFromFile } from "../elf-file.js";
 import { DEFAULT_READ_LIMIT } from "../safe-open.js";
 import { withHelpSections } from "./help.js";
-import { COMMON_EXITS, type CommandContext, EXIT, jsonText, STANDARD_STREAM, UsageError } from "./shared.js";
+import { COMMON_EXITS, type CommandContext, EXIT, errorText, jsonText, STANDARD_STREAM, UsageError } from "./shared.js";
 import { readStandardInput } from "./standard-streams.js";
 
 /** The most bytes `id -` reads from standard input (256 MiB): a pipe cannot be read at the offsets the headers give, so it is read whole. */
@@ -48,7 +48,7 @@ export function registerId(program: Command, context: CommandContext): Command {
           found.push({ path, ...info });
         } catch (error) {
           if (error instanceof UsageError) throw error;
-          output.err(`buildid-cache: ${(error as Error).message}\n`);
+          output.err(`buildid-cache: ${errorText(error)}\n`);
           process.exitCode = EXIT.failure;
         }
       }

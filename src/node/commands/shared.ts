@@ -83,6 +83,18 @@ export function exitStatusOf(error: unknown): ExitStatus {
   return EXIT.failure;
 }
 
+/**
+ * An error as a command prints it after `buildid-cache: `: a system error as Unix tools name it, the
+ * path first (`/x: ENOENT: no such file or directory`, not Node's `ENOENT: …, open '/x'`).
+ */
+export function errorText(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const { path, syscall } = error as NodeJS.ErrnoException;
+  if (path === undefined || syscall === undefined) return error.message;
+  const tail = `, ${syscall} '${path}'`;
+  return error.message.endsWith(tail) ? `${path}: ${error.message.slice(0, -tail.length)}` : error.message;
+}
+
 /** Where the commands write: standard output and standard error unless a test gives others. */
 export interface CommandOutput {
   /** Results. */
@@ -134,7 +146,7 @@ export function commandContext(output: CommandOutput = STANDARD): CommandContext
         await stop();
         return true;
       } catch (error) {
-        output.err(`buildid-cache: ${error instanceof Error ? error.message : String(error)}\n`);
+        output.err(`buildid-cache: ${errorText(error)}\n`);
         process.exitCode = EXIT.cacheNotSaved;
         return false;
       }
