@@ -14,9 +14,9 @@ import { requireBundle } from "./launch-code-cache.js";
 // A fresh process spends about a third of its `pprof` instructions in TurboFan; inlining less makes its
 // graphs smaller: `pprof` of a 12 MB recording 1,082 -> 1,052 M instructions on Node 20, 1,039 -> 1,008
 // on 22, a deep-stacked one 1,368 -> 1,281 on 20; on 24 it costs (922 -> 936), so it is left there.
-// Node 20 decodes -z with zstd's wasm build, which V8 tiers up to TurboFan a few milliseconds in: a budget
-// 100 times its default keeps a 1 MB recording's decode in Liftoff (1,312 -> 1,275 M instructions of `pprof`)
-// and still tiers up on a large one (a 5 MB -z recording no slower).
+// Node 20 decodes -z with zstd's wasm build, kept in Liftoff: TurboFan's tier-up (even at 100 times V8's
+// budget, in some runs) costs a 0.7 MB recording's `pprof` 75 M instructions of 1,325, and on a 3.7 MB one
+// (47.7 MB of records) the decode is no faster for it: reading the records, not zstd, sets the pace.
 const line = parseDataCommandLine(process.argv.slice(2));
 const data = line?.command === "pprof" || line?.command === "buildid-list";
 const major = Number.parseInt(process.versions.node, 10);
@@ -32,7 +32,7 @@ if (major < 24) {
   process
     .getBuiltinModule("node:v8")
     .setFlagsFromString(
-      `--max-inlined-bytecode-size-cumulative=300${major < 22 ? " --wasm-tiering-budget=180000000" : ""}`,
+      `--max-inlined-bytecode-size-cumulative=300${major < 22 ? " --no-wasm-tier-up" : ""}`,
     );
 }
 enableCompileCache();
