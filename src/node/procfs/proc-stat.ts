@@ -8,6 +8,9 @@
  * ASLR they all move on every `exec`; without it an `exec` of the same program with the same
  * arguments lays out the same addresses, which the held maps then still describe for its files.
  *
+ * A thread-group leader that exits while other threads run reads as a zombie whose memory is gone,
+ * though its process lives on: {@link readLiveProcess} finds the thread to read it through.
+ *
  * @packageDocumentation
  */
 import { closeSync, type Dir, opendirSync, readSync, statfsSync } from "node:fs";
@@ -152,20 +155,19 @@ export class HeldProcStat implements StatReader {
    * @throws as {@link readProcessIdentity}.
    */
   read(pid: number, tid = pid): ProcStat {
-    const path = statPath(this.#procRoot, pid, tid);
     const held = this.#fds.get(tid);
     if (held !== undefined) {
       try {
-        return this.#parse(path, held);
+        return this.#parse(pid, tid, held);
       } catch (error) {
         this.close(tid);
         if (!isGone(errorCode(error))) throw error;
       }
     }
-    const { fd } = openRegularSync(path);
+    const { fd } = openRegularSync(statPath(this.#procRoot, pid, tid));
     let identity: ProcStat;
     try {
-      identity = this.#parse(path, fd);
+      identity = this.#parse(pid, tid, fd);
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -192,9 +194,10 @@ export class HeldProcStat implements StatReader {
     return this.#fds.size;
   }
 
-  #parse(path: string, fd: number): ProcStat {
+  #parse(pid: number, tid: number, fd: number): ProcStat {
     const n = readSync(fd, this.#buffer, 0, this.#buffer.length, 0);
-    if (n > STAT_READ_LIMIT) throw new FileTooLargeError(path, BigInt(n), STAT_READ_LIMIT);
+    if (n > STAT_READ_LIMIT)
+      throw new FileTooLargeError(statPath(this.#procRoot, pid, tid), BigInt(n), STAT_READ_LIMIT);
     return parseProcStat(decoder.decode(this.#buffer.subarray(0, n)));
   }
 }

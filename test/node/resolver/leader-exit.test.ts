@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { majorMinorOf } from "../../../src/node/identity.js";
+import { HeldProcStat } from "../../../src/node/procfs/proc-stat.js";
 import { BuildIdResolver } from "../../../src/node/resolver/resolver.js";
 import { rawMaps, readelfBuildId, spawnUnreaped, type Unreaped, waitFor } from "../live.js";
 
@@ -94,9 +95,12 @@ test("a process whose leader exited is answered through a live thread, then the 
       buildId: readelfBuildId(LIB),
     });
 
-    // The thread read through ends: the next one is read through.
+    // The thread read through ends: the next one is read through. A descriptor held on its stat fails.
+    const stat = new HeldProcStat();
+    expect(stat.read(pid, threads[0]).dead).toBe(false);
     await endNext(child);
     expect(existsSync(`/proc/${pid}/task/${threads[0]}`)).toBe(false);
+    expect(() => stat.read(pid, threads[0])).toThrow(/ENOENT|ESRCH/);
     const time = clock();
     const second = await BuildIdResolver.create({ now: time.now });
     expect(await second.resolve(pid, address)).toMatchObject({ ok: true, buildId: readelfBuildId(LIB) });
