@@ -365,7 +365,8 @@ export class BuildIdResolver {
       else if (!settled) return true;
       else entry.held = changedHeld(checked, line, now);
     }
-    if (!reached || this.#tracker.readsThrough(pid, tracked)) return false;
+    // A process gone is checked by path: no thread's TID was read through.
+    if (!reached || tracked.gone || this.#tracker.readsThrough(pid, tracked)) return false;
     tracked.failures.clear();
     tracked.vdso = undefined;
     if (!settled) return true;

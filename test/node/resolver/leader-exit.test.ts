@@ -115,9 +115,10 @@ test("a process whose leader exited is answered through a live thread, then the 
       reason: "exited",
     });
     time.advance(1000);
-    const held = await second.resolve(pid, address);
-    // The held view still answers for samples taken before the exit, or says exited: never a live view.
-    if (!held.ok) expect(held.reason).toBe("exited");
+    // The held view, final now, answers for samples taken before the exit: its file by path, at once.
+    const refreshes = second.stats().refreshes;
+    expect(await second.resolve(pid, address)).toMatchObject({ ok: true, via: "path", buildId: readelfBuildId(LIB) });
+    expect(second.stats().refreshes).toBe(refreshes);
   } finally {
     await child.release();
   }
