@@ -3,6 +3,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { accessSync, constants, readFileSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import type { Writable } from "node:stream";
 
 /** A maps line split by whitespace (good for paths without spaces). */
 export interface RawMapping {
@@ -15,9 +16,9 @@ export interface RawMapping {
   path: string;
 }
 
-/** Every line of /proc/PID/maps, split by whitespace. */
-export function rawMaps(pid: number): RawMapping[] {
-  return readFileSync(`/proc/${pid}/maps`, "utf8")
+/** Every line of /proc/PID/maps (of thread `tid`: /proc/PID/task/TID/maps), split by whitespace. */
+export function rawMaps(pid: number, tid = pid): RawMapping[] {
+  return readFileSync(tid === pid ? `/proc/${pid}/maps` : `/proc/${pid}/task/${tid}/maps`, "utf8")
     .split("\n")
     .filter((line) => line !== "")
     .map((line) => {
@@ -102,13 +103,24 @@ export interface Unreaped {
   kill(): Promise<void>;
   /** Kills the process and its parent: init reaps it, and its PID is free for the next process. */
   release(): Promise<void>;
+  /** The process's standard input, when spawned with `input`. */
+  input: Writable | undefined;
 }
 
-/** {@link spawnMapping}, but the child is a grandchild under a parent that never waits: see {@link Unreaped}. */
-export async function spawnUnreaped(command: string, args: string[], mappedPath: string): Promise<Unreaped> {
-  // exec'd, the parent is `sleep`, which never calls wait().
-  const parent = spawn("/bin/sh", ["-c", `"$@" & echo $!; exec ${SLEEP} infinity`, "sh", command, ...args], {
-    stdio: ["ignore", "pipe", "ignore"],
+/**
+ * {@link spawnMapping}, but the child is a grandchild under a parent that never waits: see
+ * {@link Unreaped}. With `input`, its standard input is a pipe from this process.
+ */
+export async function spawnUnreaped(
+  command: string,
+  args: string[],
+  mappedPath: string,
+  { input = false } = {},
+): Promise<Unreaped> {
+  // exec'd, the parent is `sleep`, which never calls wait(); a background job's input is /dev/null unless redirected.
+  const job = input ? `exec 3<&0; "$@" <&3 &` : `"$@" &`;
+  const parent = spawn("/bin/sh", ["-c", `${job} echo $!; exec ${SLEEP} infinity`, "sh", command, ...args], {
+    stdio: [input ? "pipe" : "ignore", "pipe", "ignore"],
   });
   let pid = 0;
   // Until the parent is gone the PID is the child's, dead or alive: killing it cannot hit another process.
@@ -131,7 +143,7 @@ export async function spawnUnreaped(command: string, args: string[], mappedPath:
     process.kill(pid, "SIGKILL");
     await waitFor(`${pid} never became a zombie`, () => (state(pid) === "Z" ? true : undefined));
   };
-  return { pid, kill, release };
+  return { pid, kill, release, input: parent.stdin ?? undefined };
 }
 
 /** Field 3 of `/proc/PID/stat`: `Z` for a zombie. */

@@ -166,13 +166,15 @@ export async function readMaps(pid: number, procRoot = "/proc"): Promise<Mapping
 }
 
 /**
- * The text of `/proc/PID/maps`, read as {@link readMaps} reads it but with blocking calls: the
+ * The text of `/proc/PID/maps` (through thread `tid` of the process, given one:
+ * `/proc/PID/task/TID/maps`), read as {@link readMaps} reads it but with blocking calls: the
  * kernel answers from memory, and one read costs less than the thread-pool round trips of the
  * asynchronous calls (tens of microseconds each on a busy machine).
  * @throws as {@link readMaps}, but for the parse.
  */
-export function readMapsTextSync(pid: number, procRoot = "/proc"): string {
-  const { bytes } = readRegularFileSync(`${procRoot}/${pid}/maps`, { untilEof: true, maxBytes: MAPS_READ_LIMIT });
+export function readMapsTextSync(pid: number, procRoot = "/proc", tid = pid): string {
+  const path = tid === pid ? `${procRoot}/${pid}/maps` : `${procRoot}/${pid}/task/${tid}/maps`;
+  const { bytes } = readRegularFileSync(path, { untilEof: true, maxBytes: MAPS_READ_LIMIT });
   return decoder.decode(bytes);
 }
 

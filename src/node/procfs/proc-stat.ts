@@ -8,9 +8,12 @@
  * ASLR they all move on every `exec`; without it an `exec` of the same program with the same
  * arguments lays out the same addresses, which the held maps then still describe for its files.
  *
+ * A thread-group leader that exits while other threads run reads as a zombie whose memory is gone,
+ * though its process lives on: {@link readLiveProcess} finds the thread to read it through.
+ *
  * @packageDocumentation
  */
-import { closeSync, readSync, statfsSync } from "node:fs";
+import { closeSync, type Dir, opendirSync, readSync, statfsSync } from "node:fs";
 import { errorCode, isGone } from "../errno.js";
 import { FileTooLargeError, openRegularSync, readRegularFileSync } from "../safe-open.js";
 
@@ -25,11 +28,20 @@ export interface ProcessIdentity {
   /** Field 4, `ppid`: the parent process. */
   ppid: number;
   /**
-   * Field 3, the state, is `Z` or `X`: the process has exited (its memory is gone; its maps read
-   * empty), and only its parent's wait still holds the PID. A thread-group leader that exited
-   * before its other threads reads so too, its maps empty as well.
+   * The whole process has exited (its memory is gone; its maps read empty): the state is `Z` or `X`
+   * and no other thread is left, and only its parent's wait still holds the PID. A thread-group
+   * leader that exited before its other threads is not exited: the process lives in them
+   * ({@link readLiveProcess}).
    */
   exited: boolean;
+}
+
+/** A read of one task's stat: who its process is, and whether the task itself still runs. */
+export interface ProcStat extends ProcessIdentity {
+  /** Field 3, the state, is `Z` or `X`: the task read has exited, its memory gone (its maps read empty). */
+  dead: boolean;
+  /** Field 20, `num_threads`: the threads of its group not yet reaped, itself included. */
+  threads: number;
 }
 
 /** A stat line that does not have the kernel's shape. */
@@ -48,7 +60,7 @@ const LAYOUT_FIELDS = [26, 27, 28, 48, 49, 50, 51];
  * Parses the text of `/proc/PID/stat`.
  * @throws ProcStatParseError naming what is missing.
  */
-export function parseProcStat(text: string): ProcessIdentity {
+export function parseProcStat(text: string): ProcStat {
   // comm (field 2) may hold spaces and parentheses: the fields after it start after the last ")".
   const close = text.lastIndexOf(")");
   const rest =
@@ -68,6 +80,10 @@ export function parseProcStat(text: string): ProcessIdentity {
   const state = field(3);
   if (state === undefined || !/^[A-Za-z]$/.test(state))
     throw new ProcStatParseError(`stat has no state (field 3): ${JSON.stringify(text.slice(0, 200))}`);
+  const threads = field(20);
+  if (threads === undefined || !/^[0-9]{1,10}$/.test(threads))
+    throw new ProcStatParseError(`stat has no thread count (field 20): ${JSON.stringify(text.slice(0, 200))}`);
+  const dead = /^[ZXx]$/.test(state);
   const open = text.indexOf("(");
   const comm = open >= 0 && open < close ? text.slice(open + 1, close).slice(0, COMM_KEPT) : "";
   return {
@@ -75,18 +91,26 @@ export function parseProcStat(text: string): ProcessIdentity {
     layout: LAYOUT_FIELDS.map((n) => field(n) ?? "").join(" "),
     comm,
     ppid: Number(ppid),
-    exited: /^[ZXx]$/.test(state),
+    dead,
+    threads: Number(threads),
+    exited: dead && Number(threads) <= 1,
   };
 }
 
+/** `/proc/PID/stat`, or with `tid` another thread's: `/proc/PID/task/TID/stat`, found only while TID is a thread of PID. */
+function statPath(procRoot: string, pid: number, tid: number): string {
+  return tid === pid ? `${procRoot}/${pid}/stat` : `${procRoot}/${pid}/task/${tid}/stat`;
+}
+
 /**
- * Reads and parses `/proc/PID/stat` through `readRegularFileSync` (`procRoot` is where procfs is
- * mounted). Blocking on purpose: one small read the kernel answers from memory costs less than the
- * thread-pool round trips of the asynchronous calls, and it runs once per bound per process.
+ * Reads and parses `/proc/PID/stat` (of thread `tid` of the process, given one) through
+ * `readRegularFileSync` (`procRoot` is where procfs is mounted). Blocking on purpose: one small
+ * read the kernel answers from memory costs less than the thread-pool round trips of the
+ * asynchronous calls, and it runs once per bound per process.
  * @throws as `readRegularFileSync` and {@link parseProcStat}.
  */
-export function readProcessIdentity(pid: number, procRoot = "/proc"): ProcessIdentity {
-  const { bytes } = readRegularFileSync(`${procRoot}/${pid}/stat`, { untilEof: true, maxBytes: STAT_READ_LIMIT });
+export function readProcessIdentity(pid: number, procRoot = "/proc", tid = pid): ProcStat {
+  const { bytes } = readRegularFileSync(statPath(procRoot, pid, tid), { untilEof: true, maxBytes: STAT_READ_LIMIT });
   return parseProcStat(new TextDecoder().decode(bytes));
 }
 
@@ -102,14 +126,14 @@ const orphans = new FinalizationRegistry<Map<number, number>>((fds) => {
 });
 
 /**
- * `/proc/PID/stat` kept open per process and read again with one `pread`: a third of what opening
- * it by path costs. Exact: a descriptor stays bound to the process it was opened for, so once that
- * process is gone it fails (`ESRCH`) even when another process has taken the PID; the path is then
- * opened afresh once, which names whoever holds the PID now. Holds at most {@link HELD_STAT_MAX}
+ * `/proc/PID/stat` kept open per process (or per thread, `/proc/PID/task/TID/stat`) and read again
+ * with one `pread`: a third of what opening it by path costs. Exact: a descriptor stays bound to the
+ * task it was opened for, so once that task is gone it fails (`ESRCH`) even when another has taken
+ * the PID; the path is then opened afresh once, which names whoever holds the PID now. Holds at most {@link HELD_STAT_MAX}
  * descriptors (the oldest opened is closed first). Under a `procRoot` that is not procfs (a copy,
  * a test's tree) nothing is held: every read opens the path.
  */
-export class HeldProcStat {
+export class HeldProcStat implements StatReader {
   readonly #procRoot: string;
   readonly #fds = new Map<number, number>();
   readonly #buffer = new Uint8Array(STAT_READ_LIMIT + 1);
@@ -127,24 +151,23 @@ export class HeldProcStat {
   }
 
   /**
-   * Who `pid` is now, as {@link readProcessIdentity} answers.
+   * Who `pid` (its thread `tid`, given one) is now, as {@link readProcessIdentity} answers.
    * @throws as {@link readProcessIdentity}.
    */
-  read(pid: number): ProcessIdentity {
-    const held = this.#fds.get(pid);
+  read(pid: number, tid = pid): ProcStat {
+    const held = this.#fds.get(tid);
     if (held !== undefined) {
       try {
-        return this.#parse(pid, held);
+        return this.#parse(pid, tid, held);
       } catch (error) {
-        this.close(pid);
+        this.close(tid);
         if (!isGone(errorCode(error))) throw error;
       }
     }
-    const path = `${this.#procRoot}/${pid}/stat`;
-    const { fd } = openRegularSync(path);
-    let identity: ProcessIdentity;
+    const { fd } = openRegularSync(statPath(this.#procRoot, pid, tid));
+    let identity: ProcStat;
     try {
-      identity = this.#parse(pid, fd);
+      identity = this.#parse(pid, tid, fd);
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -153,16 +176,16 @@ export class HeldProcStat {
       closeSync(fd);
       return identity;
     }
-    this.#fds.set(pid, fd);
+    this.#fds.set(tid, fd);
     if (this.#fds.size > HELD_STAT_MAX) this.close(this.#fds.keys().next().value!);
     return identity;
   }
 
-  /** Closes what is held for `pid`. */
-  close(pid: number): void {
-    const fd = this.#fds.get(pid);
+  /** Closes what is held for process or thread `tid`. */
+  close(tid: number): void {
+    const fd = this.#fds.get(tid);
     if (fd === undefined) return;
-    this.#fds.delete(pid);
+    this.#fds.delete(tid);
     closeSync(fd);
   }
 
@@ -171,10 +194,117 @@ export class HeldProcStat {
     return this.#fds.size;
   }
 
-  #parse(pid: number, fd: number): ProcessIdentity {
+  #parse(pid: number, tid: number, fd: number): ProcStat {
     const n = readSync(fd, this.#buffer, 0, this.#buffer.length, 0);
-    if (n > STAT_READ_LIMIT) throw new FileTooLargeError(`${this.#procRoot}/${pid}/stat`, BigInt(n), STAT_READ_LIMIT);
+    if (n > STAT_READ_LIMIT)
+      throw new FileTooLargeError(statPath(this.#procRoot, pid, tid), BigInt(n), STAT_READ_LIMIT);
     return parseProcStat(decoder.decode(this.#buffer.subarray(0, n)));
+  }
+}
+
+/** Reads the stat of a process's thread: {@link readProcessIdentity}, or a {@link HeldProcStat} that holds it. */
+export interface StatReader {
+  /** Who thread `tid` of process `pid` is now (`tid` = `pid`: the process, by its leader). */
+  read(pid: number, tid: number): ProcStat;
+  /** Lets go of what is held for thread `tid`. */
+  close?(tid: number): void;
+}
+
+/** A process that runs, and the thread whose `/proc` entries show its memory. */
+export interface LiveProcess {
+  /** Who the process is: its leader's stat, with the layout of {@link tid}'s (a zombie leader shows none). */
+  identity: ProcessIdentity;
+  /**
+   * `pid` while the leader runs; once it has exited, a live thread's TID: `/proc/PID/task/TID/maps`
+   * and `/proc/TID/` (`map_files/`, `root`, `exe`, `mem`, which `/proc/PID/task/TID/` lacks) show
+   * the process's memory, which the zombie leader's entries show empty.
+   */
+  tid: number;
+  /** {@link tid}'s own start time: a later read tells that very thread from another that took its TID. */
+  threadStart: bigint;
+}
+
+/** Where {@link readLiveProcess} looks. */
+export interface LiveProcessOptions {
+  /** Reads the stats (default: by path, nothing held). */
+  reader?: StatReader;
+  /** The thread tried first (the one read through last). */
+  prefer?: number;
+  /** Threads passed over (their maps read empty: they are exiting). */
+  skip?: ReadonlySet<number>;
+}
+
+/**
+ * Who process `pid` is and the thread to read its memory through, or `undefined` once it has
+ * exited. While the leader runs, that is the leader. A leader that exits while other threads run
+ * (`pthread_exit` in `main`) is a zombie whose maps read empty though the process lives on: its
+ * thread count (stat field 20, every thread not yet reaped) is then above one, and the first of
+ * `/proc/PID/task/` whose own state is not a zombie's is read through. The count proves an exit
+ * when it is one (only a live thread of the group can add another), never a life: the others may be
+ * exiting as well, so each is asked.
+ * @throws as the reader does for the leader; a thread gone while looked at is passed over.
+ */
+export function readLiveProcess(
+  pid: number,
+  procRoot = "/proc",
+  options: LiveProcessOptions = {},
+): LiveProcess | undefined {
+  const { reader = { read: (p, t) => readProcessIdentity(p, procRoot, t) }, prefer = pid, skip } = options;
+  const leader = reader.read(pid, pid);
+  if (leader.exited) return undefined;
+  if (!leader.dead) return { identity: leader, tid: pid, threadStart: leader.startTime };
+  const through = (tid: number): LiveProcess | undefined => {
+    if (skip?.has(tid)) return undefined;
+    let thread: ProcStat;
+    try {
+      thread = reader.read(pid, tid);
+    } catch (error) {
+      if (isGone(errorCode(error))) return undefined;
+      throw error;
+    }
+    if (!thread.dead) return { identity: { ...leader, layout: thread.layout }, tid, threadStart: thread.startTime };
+    reader.close?.(tid);
+    return undefined;
+  };
+  const preferred = prefer === pid ? undefined : through(prefer);
+  if (preferred !== undefined) return preferred;
+  let dir: Dir;
+  try {
+    dir = opendirSync(`${procRoot}/${pid}/task`);
+  } catch (error) {
+    if (isGone(errorCode(error))) return undefined;
+    throw error;
+  }
+  try {
+    for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+      const tid = Number(entry.name);
+      if (!/^[0-9]{1,10}$/.test(entry.name) || tid === pid || tid === prefer) continue;
+      const live = through(tid);
+      if (live !== undefined) return live;
+    }
+  } finally {
+    dir.closeSync();
+  }
+  return undefined;
+}
+
+/**
+ * Whether the thread `live` was read through still runs and is the same one (its start time), so
+ * that what was read by its TID since was its process's: true for the leader itself. A
+ * {@link HeldProcStat} as `reader` makes it exact (its descriptor fails once the thread is gone).
+ */
+export function threadLives(
+  pid: number,
+  live: Pick<LiveProcess, "tid" | "threadStart">,
+  procRoot = "/proc",
+  reader: StatReader = { read: (p, t) => readProcessIdentity(p, procRoot, t) },
+): boolean {
+  if (live.tid === pid) return true;
+  try {
+    const thread = reader.read(pid, live.tid);
+    return !thread.dead && thread.startTime === live.threadStart;
+  } catch {
+    return false;
   }
 }
 

@@ -9,13 +9,23 @@
  *   mapping may re-read the maps, at most once per bound;
  * - `fileMaxAgeMs`: the maps are read again, so no answer rests on a read older than that.
  *
+ * A process whose leader exited while its other threads run is read through one of those
+ * ({@link Tracked.tid}): the zombie leader's maps read empty, and the process is not gone.
+ *
  * @packageDocumentation
  */
 import { AddressSpaces } from "../../spaces/index.js";
 import { errorCode, isDenied, isGone } from "../errno.js";
-import { ProcFeed } from "../procfs/feed.js";
+import { ProcFeed, type ReadOutcome } from "../procfs/feed.js";
 import { type Mapping, MapsParseError, type MapsRead, parseMapsAfter, readMapsTextSync } from "../procfs/maps.js";
-import { HeldProcStat, type ProcessIdentity, ProcStatParseError, sameProcess } from "../procfs/proc-stat.js";
+import {
+  HeldProcStat,
+  type LiveProcess,
+  ProcStatParseError,
+  readLiveProcess,
+  sameProcess,
+  threadLives,
+} from "../procfs/proc-stat.js";
 import { FileTooLargeError, NotRegularFileError } from "../safe-open.js";
 import type { FileResolution, ResolveFailure } from "./answers.js";
 
@@ -43,6 +53,13 @@ export interface Tracked {
   failures: Map<number, { file: FileResolution; at: number }>;
   /** The last read of the maps: a read of the same text is not parsed or fed again. */
   maps: MapsRead | undefined;
+  /**
+   * The thread whose `/proc` entries stand for the process: the PID itself, or, once the leader
+   * has exited while other threads run, one of those ({@link LiveProcess.tid}).
+   */
+  tid: number;
+  /** {@link tid}'s own start time. */
+  threadStart: bigint;
 }
 
 /** Counters the tracker keeps in the resolver's stats. */
@@ -90,18 +107,20 @@ export class ProcessTracker {
   readonly #counts: TrackerCounts;
   readonly #stat: HeldProcStat;
   #lastTime = 0n;
+  /** The thread the read being fed came through: the names of its new lines are settled through it. */
+  #feeding = 0;
 
   /**
    * @param counts where to count reads and refreshes (the resolver's stats).
    * @param name the line kept for a mapping first seen (see {@link ProcFeed}).
    */
-  constructor(options: TrackerOptions, counts: TrackerCounts, name: (pid: number, line: Mapping) => Mapping) {
+  constructor(options: TrackerOptions, counts: TrackerCounts, name: (tid: number, line: Mapping) => Mapping) {
     this.#options = options;
     this.#counts = counts;
     this.#stat = new HeldProcStat(options.procRoot);
     // The resolver never holds more live spaces than maxProcesses; ended ones (one per pid) go first.
     this.spaces = new AddressSpaces({ maxProcesses: Math.min(2 * options.maxProcesses, 2 ** 24), keepEnded: 1 });
-    this.feed = new ProcFeed(this.spaces, name);
+    this.feed = new ProcFeed(this.spaces, (pid, line) => name(this.#feeding || pid, line));
   }
 
   /** How many processes are held. */
@@ -123,14 +142,15 @@ export class ProcessTracker {
     }
     this.#touch(pid, tracked);
     if (expired(tracked.statAt, now, mapsMaxAgeMs)) {
-      const identity = this.#identity(pid);
-      if ("reason" in identity) return this.#lost(pid, tracked, identity, now);
+      const live = this.#identity(pid, tracked.tid);
+      if ("reason" in live) return this.#lost(pid, tracked, live, now);
       tracked.statAt = now;
-      if (tracked.gone || !sameProcess(this.feed.identity(pid)!, identity)) {
+      if (tracked.gone || !sameProcess(this.feed.identity(pid)!, live.identity)) {
         this.#counts.refreshes++;
         this.#counts.replaced++;
-        return this.#read(pid, tracked, identity);
+        return this.#read(pid, tracked, live);
       }
+      this.#through(pid, tracked, live);
     }
     if (!tracked.gone && expired(tracked.readAt, now, fileMaxAgeMs)) return this.reread(pid, tracked, now);
     return tracked;
@@ -139,27 +159,36 @@ export class ProcessTracker {
   /** Reads `pid`'s maps again (and its identity, unless confirmed at `now`). */
   reread(pid: number, tracked: Tracked, now: number): Tracked | ProcessFailure {
     this.#counts.refreshes++;
-    let identity = this.feed.identity(pid);
+    const identity = this.feed.identity(pid);
+    let live: LiveProcess;
     if (identity === undefined || tracked.statAt !== now) {
-      const read = this.#identity(pid);
+      const read = this.#identity(pid, tracked.tid);
       if ("reason" in read) return this.#lost(pid, tracked, read, now);
-      if (identity !== undefined && !sameProcess(identity, read)) this.#counts.replaced++;
-      identity = read;
+      if (identity !== undefined && !sameProcess(identity, read.identity)) this.#counts.replaced++;
+      live = read;
       tracked.statAt = now;
-    }
-    return this.#read(pid, tracked, identity);
+    } else live = { identity, tid: tracked.tid, threadStart: tracked.threadStart };
+    return this.#read(pid, tracked, live);
+  }
+
+  /** Whether the thread `pid` is read through ({@link Tracked.tid}) is still the one that was (see `threadLives`). */
+  readsThrough(pid: number, tracked: Tracked): boolean {
+    if (tracked.tid === pid) return true;
+    this.#counts.statReads++;
+    return threadLives(pid, tracked, this.#options.procRoot, this.#stat);
   }
 
   /** Drops what is held for `pid`; its space in the model ends. */
   forget(pid: number): void {
+    const tracked = this.#tracked.get(pid);
     if (this.#tracked.delete(pid)) this.feed.exited(pid, this.#time());
     this.#failed.delete(pid);
-    this.#stat.close(pid);
+    this.#let(pid, tracked);
   }
 
   #load(pid: number, now: number): Tracked | ProcessFailure {
-    const identity = this.#identity(pid);
-    if ("reason" in identity) return this.#fail(pid, identity, now);
+    const live = this.#identity(pid);
+    if ("reason" in live) return this.#fail(pid, live, now);
     const tracked: Tracked = {
       statAt: now,
       readAt: now,
@@ -168,39 +197,74 @@ export class ProcessTracker {
       vdso: undefined,
       failures: new Map(),
       maps: undefined,
+      tid: live.tid,
+      threadStart: live.threadStart,
     };
-    const read = this.#read(pid, tracked, identity);
+    const read = this.#read(pid, tracked, live);
     if ("reason" in read) return read;
     this.#failed.delete(pid);
     this.#touch(pid, tracked);
     return tracked;
   }
 
-  /** Reads the maps of the process `identity` describes and feeds them. */
-  #read(pid: number, tracked: Tracked, identity: ProcessIdentity): Tracked | ProcessFailure {
-    this.#counts.mapsReads++;
+  /**
+   * Reads the maps of the process `live` describes, through its thread, and feeds them. Empty maps
+   * are a thread's that exited since its stat was read (the next live one is read instead), the
+   * whole process's exit, or a process without memory (a kernel thread): the stats say which.
+   */
+  #read(pid: number, tracked: Tracked, live: LiveProcess): Tracked | ProcessFailure {
     const readAt = this.#options.now();
     const seenAt = Date.now();
+    const emptied = new Set<number>();
     let read: MapsRead;
-    try {
-      read = parseMapsAfter(readMapsTextSync(pid, this.#options.procRoot), tracked.maps);
-    } catch (error) {
-      return this.#readFailed(pid, tracked, this.#procFailure(pid, "maps", error), readAt);
-    }
-    // Empty maps may be a zombie's (it exited since its stat was read): its stat says.
-    if (read.mappings.length === 0) {
-      const again = this.#identity(pid);
+    for (;;) {
+      this.#counts.mapsReads++;
+      let text: string | undefined;
+      try {
+        text = readMapsTextSync(pid, this.#options.procRoot, live.tid);
+        if (text !== "") {
+          read = parseMapsAfter(text, tracked.maps);
+          break;
+        }
+      } catch (error) {
+        const failure = this.#procFailure(pid, "maps", error);
+        if (live.tid === pid || failure.reason !== "exited") return this.#readFailed(pid, tracked, failure, readAt);
+      }
+      if (live.tid !== pid) {
+        emptied.add(live.tid);
+        this.#stat.close(live.tid);
+      }
+      const again = this.#identity(pid, pid, emptied);
       if ("reason" in again) return this.#readFailed(pid, tracked, again, readAt);
+      if (text !== undefined && again.tid === live.tid) {
+        read = parseMapsAfter(text, tracked.maps);
+        break;
+      }
+      live = again;
     }
-    const outcome = this.feed.read(pid, this.#time(), identity, read.mappings, seenAt);
+    let outcome: ReadOutcome;
+    this.#feeding = live.tid;
+    try {
+      outcome = this.feed.read(pid, this.#time(), live.identity, read.mappings, seenAt);
+    } finally {
+      this.#feeding = 0;
+    }
     tracked.maps = read;
     if (outcome !== "same") {
       tracked.vdso = undefined;
       tracked.failures.clear();
     }
+    this.#through(pid, tracked, live);
     tracked.readAt = readAt;
     tracked.gone = false;
     return tracked;
+  }
+
+  /** `pid` is read through `live`'s thread from now on. */
+  #through(pid: number, tracked: Tracked, live: LiveProcess): void {
+    if (tracked.tid !== live.tid && tracked.tid !== pid) this.#stat.close(tracked.tid);
+    tracked.tid = live.tid;
+    tracked.threadStart = live.threadStart;
   }
 
   /** A read for `pid` failed: a held process that exited is {@link #lost}, anything else {@link #fail}s. */
@@ -223,12 +287,19 @@ export class ProcessTracker {
   }
 
   #fail(pid: number, failure: ProcessFailure, now: number): ProcessFailure {
+    const tracked = this.#tracked.get(pid);
     if (this.#tracked.delete(pid)) this.feed.exited(pid, this.#time());
-    this.#stat.close(pid);
+    this.#let(pid, tracked);
     this.#failed.delete(pid);
     this.#failed.set(pid, { ...failure, at: now });
     if (this.#failed.size > this.#options.maxProcesses) this.#failed.delete(this.#failed.keys().next().value!);
     return failure;
+  }
+
+  /** Closes the stats held for `pid` and the thread it was read through. */
+  #let(pid: number, tracked: Tracked | undefined): void {
+    this.#stat.close(pid);
+    if (tracked !== undefined && tracked.tid !== pid) this.#stat.close(tracked.tid);
   }
 
   #touch(pid: number, tracked: Tracked): void {
@@ -237,18 +308,17 @@ export class ProcessTracker {
     if (this.#tracked.size > this.#options.maxProcesses) this.forget(this.#tracked.keys().next().value!);
   }
 
-  #identity(pid: number): ProcessIdentity | ProcessFailure {
+  /** Who `pid` is and the thread to read it through (`prefer` tried first, `skip` never), or why not. */
+  #identity(pid: number, prefer = pid, skip?: ReadonlySet<number>): LiveProcess | ProcessFailure {
     this.#counts.statReads++;
-    let identity: ProcessIdentity;
+    let live: LiveProcess | undefined;
     try {
-      identity = this.#stat.read(pid);
+      live = readLiveProcess(pid, this.#options.procRoot, { reader: this.#stat, prefer, skip });
     } catch (error) {
       return this.#procFailure(pid, "stat", error);
     }
     // Exited, whether or not its parent has reaped it yet.
-    return identity.exited
-      ? { reason: "exited", detail: `process ${pid} exited (a zombie, not yet reaped)` }
-      : identity;
+    return live ?? { reason: "exited", detail: `process ${pid} exited (a zombie, not yet reaped)` };
   }
 
   #procFailure(pid: number, file: string, error: unknown): ProcessFailure {

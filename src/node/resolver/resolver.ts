@@ -22,7 +22,7 @@ import { type InodeFileRef, LookupStatus } from "../../spaces/index.js";
 import type { WasmSource } from "../../wasm.js";
 import { exactName } from "../procfs/map-files.js";
 import { type Mapping, mappingIdentity } from "../procfs/maps.js";
-import { type ProcessIdentity, readProcessIdentity, startedAfter } from "../procfs/proc-stat.js";
+import { type LiveProcess, readLiveProcess, startedAfter, threadLives } from "../procfs/proc-stat.js";
 import { VDSO_NAME } from "../procfs/vdso.js";
 import { type FileResolution, fileFail, type Resolution, type ResolveFailure } from "./answers.js";
 import { FileBuildIds } from "./file-build-ids.js";
@@ -176,7 +176,7 @@ export class BuildIdResolver {
     this.#mapsMaxAgeMs = settings.mapsMaxAgeMs;
     this.#now = settings.now;
     this.#procRoot = settings.procRoot;
-    this.#tracker = new ProcessTracker(settings, this.#stats, (pid, line) => exactName(pid, line, settings.procRoot));
+    this.#tracker = new ProcessTracker(settings, this.#stats, (tid, line) => exactName(tid, line, settings.procRoot));
     this.#checks = new FileChecks(
       ids,
       { fileMaxAgeMs: settings.fileMaxAgeMs, procRoot: settings.procRoot, maxFiles: 16_384 },
@@ -279,6 +279,7 @@ export class BuildIdResolver {
           seen === Lookup.Lost || (seen === Lookup.Uncovered && expired(tracked.readAt, now, this.#mapsMaxAgeMs));
         const changed = outdated && !reread ? undefined : await this.#files(pid, tracked, scratch, now, reread);
         if (changed === false) return this.#write(tracked, scratch, out, n);
+        if (typeof changed === "object") return this.#failAll(n, changed, out);
         reread = true;
         scratch.forget();
         const again = this.#tracker.reread(pid, tracked, now);
@@ -310,9 +311,17 @@ export class BuildIdResolver {
    * Finds the file behind each mapping the call's addresses met, once per file, into
    * `scratch.met`: held answers first, confirmed in one cache lookup, then the rest checked.
    * Returns true when a mapping was found changed (unless `settled`: the maps were just read
-   * again, and a mapping changed since is answered `changed`).
+   * again, and a mapping changed since is answered `changed`). Files are reached through the
+   * process's {@link Tracked.tid}: should that thread exit meanwhile, what was found through its
+   * TID is dropped and the maps read again (true), or, when `settled`, the call fails `changed`.
    */
-  async #files(pid: number, tracked: Tracked, scratch: Scratch, now: number, settled: boolean): Promise<boolean> {
+  async #files(
+    pid: number,
+    tracked: Tracked,
+    scratch: Scratch,
+    now: number,
+    settled: boolean,
+  ): Promise<boolean | ProcessFailure> {
     const { fileOf, met } = scratch;
     const feed = this.#tracker.feed;
     let batch = 0;
@@ -336,6 +345,7 @@ export class BuildIdResolver {
     }
     if (batch > 0) this.#ids.confirmMany(scratch.keys, scratch.stamps, batch, scratch.confirmed);
     let at = 0;
+    let reached = false;
     for (let e = 0; e < scratch.count; e++) {
       const entry = met[e]!;
       const held = entry.held;
@@ -343,20 +353,31 @@ export class BuildIdResolver {
       const m = entry.mapping!;
       const line = entry.line!;
       if (m.file.kind === "pseudo") {
-        if (m.path === VDSO_NAME) entry.held = await this.#vdso(pid, tracked, line, now);
+        if (m.path !== VDSO_NAME) continue;
+        reached ||= tracked.vdso === undefined;
+        entry.held = await this.#vdso(tracked, line, now);
         continue;
       }
       if (held !== undefined && held.stamp === undefined) continue;
-      const checked = await this.#checks.check(pid, line, entry.id, tracked, now, feed.seenAt(m)!);
+      reached = true;
+      const checked = await this.#checks.check(tracked.tid, line, entry.id, tracked, now, feed.seenAt(m)!);
       if (!("changed" in checked)) entry.held = checked;
       else if (!settled) return true;
       else entry.held = changedHeld(checked, line, now);
     }
-    return false;
+    // A process gone is checked by path: no thread's TID was read through.
+    if (!reached || tracked.gone || this.#tracker.readsThrough(pid, tracked)) return false;
+    tracked.failures.clear();
+    tracked.vdso = undefined;
+    if (!settled) return true;
+    return {
+      reason: "changed",
+      detail: `thread ${tracked.tid} of process ${pid}, its memory read through, exited during the checks`,
+    };
   }
 
-  async #vdso(pid: number, tracked: Tracked, line: Mapping, now: number): Promise<Held> {
-    tracked.vdso ??= this.#checks.vdso(pid, line);
+  async #vdso(tracked: Tracked, line: Mapping, now: number): Promise<Held> {
+    tracked.vdso ??= this.#checks.vdso(tracked.tid, line);
     const file = await tracked.vdso;
     return { file, via: "memory", checkedAt: now };
   }
@@ -437,25 +458,34 @@ export class BuildIdResolver {
   }
 
   async #mapped(pid: number, mapping: Mapping, seenAt: number | undefined): Promise<FileResolution> {
-    if (mapping.path === VDSO_NAME) return this.#checks.vdso(pid, mapping);
-    if (mapping.kind !== "file") return fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`);
-    const checked = await this.#checks.checkOnce(pid, mapping);
+    const vdso = mapping.path === VDSO_NAME;
+    if (!vdso && mapping.kind !== "file")
+      return fileFail("anonymous", `${mapping.path || "anonymous memory"} has no file`);
+    const reach = (tid: number) => (vdso ? this.#checks.vdso(tid, mapping) : this.#checks.checkOnce(tid, mapping));
+    let checked = await reach(pid);
+    if (!("changed" in checked) && (checked.ok || !vdso)) return checked;
+    const live = this.#live(pid);
+    // A leader that exited while its threads run shows no memory: it is read through one of them.
+    if (live !== undefined && live.tid !== pid) {
+      checked = await reach(live.tid);
+      if (!threadLives(pid, live, this.#procRoot))
+        return fileFail("changed", `thread ${live.tid} of process ${pid} exited during the check`, mapping.path);
+    }
     if (!("changed" in checked)) return checked;
-    if (this.#alive(pid, seenAt)) return fileFail("changed", checked.changed, mapping.path, mappingIdentity(mapping));
+    if (live !== undefined && (seenAt === undefined || !startedAfter(live.identity, seenAt, this.#procRoot)))
+      return fileFail("changed", checked.changed, mapping.path, mappingIdentity(mapping));
     if (seenAt === undefined) return fileFail("exited", `process ${pid} exited`);
     const byPath = await this.#checks.checkOnce(pid, mapping, seenAt);
     return "changed" in byPath ? fileFail("exited", `process ${pid} exited`) : byPath;
   }
 
-  /** The process at `pid` runs, and is not one started after `seenAt` (the PID reused). */
-  #alive(pid: number, seenAt: number | undefined): boolean {
-    let identity: ProcessIdentity;
+  /** Who `pid` is and the thread its memory is read through, or undefined when it has exited (or cannot be read). */
+  #live(pid: number): LiveProcess | undefined {
     try {
-      identity = readProcessIdentity(pid, this.#procRoot);
+      return readLiveProcess(pid, this.#procRoot);
     } catch {
-      return false;
+      return undefined;
     }
-    return !identity.exited && (seenAt === undefined || !startedAfter(identity, seenAt, this.#procRoot));
   }
 
   /**
