@@ -326,15 +326,20 @@ class Collector implements RecordSink {
   #event(r: PerfRecord): void {
     const event = this.#feed.push(r);
     if (event !== undefined) this.#w.changed();
-    if (event?.type !== "map" || (r.kind !== "mmap" && r.kind !== "mmap2")) return;
+    if (r.kind !== "mmap" && r.kind !== "mmap2") return;
+    // perf makes (or finds) the dso of a map the model does not take, an empty one too, and takes its build ID.
+    const pid = (r.misc & Misc.CPUMODE_MASK) === CPUMODE_KERNEL ? KERNEL_PID : r.pid;
     const buildId = r.kind === "mmap2" && r.identity.kind === "build-id" ? r.identity.buildId : "";
+    const flags = r.kind === "mmap2" ? r.flags : 0;
+    const prot = r.kind === "mmap2" ? r.prot : 0;
     const index = this.requests.length;
-    if (event.pid === KERNEL_PID) this.requests.push({ kind: "kernel", path: r.filename, buildId });
-    else if (jitNamed(r.filename, event.flags) && event.prot & PROT_EXEC) {
-      this.requests.push({ kind: "user", name: jitName(event.pid), id: "", buildId: "" });
-      this.#byJit.set(event.pid, index);
+    if (pid === KERNEL_PID) this.requests.push({ kind: "kernel", path: r.filename, buildId });
+    else if (jitNamed(r.filename, flags) && prot & PROT_EXEC) {
+      this.requests.push({ kind: "user", name: jitName(pid), id: "", buildId: "" });
+      if (event !== undefined) this.#byJit.set(pid, index);
       return;
     } else this.requests.push({ kind: "user", name: r.filename, id: dsoId(r), buildId });
+    if (event?.type !== "map") return;
     const found = this.#spaces.lookup(event.pid, event.start, event.time);
     if (found.ok) this.#byFile.set(found.fileId, index);
   }

@@ -85,6 +85,8 @@ function taskEventOf(r: CommRecord | TaskRecord, time: bigint): SpaceEvent {
   }
 }
 
+const U64_MAX = 0xffffffffffffffffn;
+
 /** What the feed did with the records it was given. */
 export interface FeedStats {
   /** Events applied. */
@@ -99,7 +101,7 @@ export interface FeedStats {
 
 /**
  * Applies perf's records to an {@link AddressSpaces} in the order given (perf's delivery order). A record
- * without a time, or older than a space it touches, is applied at the latest time that space has seen,
+ * without a time (or at 2^64 - 1, which perf delivers at once), or older than a space it touches, is applied at the latest time that space has seen,
  * so a lookup before that time answers `changed` rather than a file the record may have replaced.
  */
 export class SpaceFeed {
@@ -117,7 +119,8 @@ export class SpaceFeed {
 
   /** Applies `record` if it changes a space; returns the event applied, or `undefined` for other records and refusals. */
   push(record: PerfRecord): SpaceEvent | undefined {
-    const t = record.time;
+    // 2^64 - 1 is no time: perf delivers such a record at once, as one without a time.
+    const t = record.time === U64_MAX ? undefined : record.time;
     if (t !== undefined && t > this.#latest) this.#latest = t;
     let event: SpaceEvent | undefined;
     switch (record.kind) {

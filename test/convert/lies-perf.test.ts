@@ -1,0 +1,102 @@
+// buildid-list on records that read fine but lie, against perf itself: whatever perf lists for a stream
+// it reads, listBuildIds lists, line for line. PERF_DIFF_RUNS (or FUZZ_RUNS / 10) and LIES_PERF_SEED set the campaign.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, test } from "vitest";
+import { listBuildIds } from "../../src/convert/index.js";
+import { PerfDataError } from "../../src/perf/index.js";
+import { perfCannotRecord } from "../helpers/perf-tools.js";
+import { seedFrom } from "../helpers/random.js";
+import { type Scenario, scenario, streamOf } from "./lies.js";
+
+const dir = mkdtempSync(join(tmpdir(), "lies-perf-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const cannot = perfCannotRecord(dir);
+if (cannot) console.log(`skipping buildid-list against perf on lying records: ${cannot}`);
+const runs = Number(process.env.PERF_DIFF_RUNS ?? Math.max(100, Number(process.env.FUZZ_RUNS ?? 0) / 10));
+
+/** perf's lines for `bytes`, or undefined when perf does not read them to the end. */
+function perfLines(bytes: Uint8Array): string[] | undefined {
+  const file = join(dir, "lies.data");
+  writeFileSync(file, bytes);
+  const r = spawnSync("perf", ["buildid-list", "-i", file], { encoding: "utf8", timeout: 60_000 });
+  if (r.status !== 0) return undefined;
+  return r.stdout.split("\n").filter((l) => l.length > 0);
+}
+
+/** Our lines for `bytes`, as perf prints them. */
+async function ourLines(bytes: Uint8Array): Promise<string[]> {
+  return (await listBuildIds(bytes)).lines.map((l) => `${l.buildId.padEnd(40)} ${l.name}`);
+}
+
+/** An MMAP2 of /bin/a by pid `pid` at 0x400000, `len` bytes, with its build ID or none; a sample of pid 7 in it. */
+const mapOf = (pid: number, len: bigint, identity: 20 | "none", step: number) =>
+  [{ kind: "mmap2", pid, start: 0x400000n, len, pgoff: 0n, path: 0, kernel: false, identity }, step] as const;
+const sampled = [{ kind: "sample", pid: 7, tid: 7, second: false, chain: [] }, 1] as const;
+
+/** `s` with each record's tid its pid. */
+function agreeing(s: Scenario): Scenario {
+  return {
+    ...s,
+    ops: s.ops.map(([o, t]) => [
+      o.kind === "sample" || o.kind === "comm" || o.kind === "fork" || o.kind === "exit" ? { ...o, tid: o.pid } : o,
+      t,
+    ]) as Scenario["ops"],
+  };
+}
+
+describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
+  test("an empty map's build ID goes to its dso, which a later map of the file shares, as perf gives it", async () => {
+    for (const ops of [
+      [mapOf(7, 0n, 20, 0), mapOf(7, 0x1000n, "none", 1), sampled],
+      [mapOf(7, 0x1000n, "none", 1), mapOf(8, 0n, 20, 0), sampled],
+    ]) {
+      const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
+      const expected = perfLines(bytes);
+      expect(expected).toHaveLength(1);
+      expect(await ourLines(bytes)).toEqual(expected);
+    }
+  });
+
+  test("a fork at time 2^64 - 1 (perf delivers it at once) leaves the child's later samples in its maps, as perf hits them", async () => {
+    const ops = [
+      [{ kind: "sample", pid: 7, tid: 7, second: false, chain: [] }, 0],
+      [{ kind: "fork", pid: 7, ppid: 1, tid: 7 }, "max"],
+      [
+        { kind: "mmap2", pid: 7, start: 0x400000n, len: 17n, pgoff: 0n, path: 0, kernel: false, identity: "none" },
+        "zero",
+      ],
+    ];
+    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
+    const expected = perfLines(bytes);
+    expect(expected).toHaveLength(1);
+    expect(await ourLines(bytes)).toEqual(expected);
+  });
+
+  test(
+    "lists what perf lists, for every stream both read",
+    async () => {
+      const seed = seedFrom("LIES_PERF_SEED", "lying records against perf");
+      await fc.assert(
+        fc.asyncProperty(scenario, async (s) => {
+          // perf finds a sample's thread by tid alone, whatever pid the sample names: not followed (see the report)
+          const bytes = streamOf(agreeing(s));
+          let ours: string[];
+          try {
+            ours = await ourLines(bytes);
+          } catch (error) {
+            expect(error).toBeInstanceOf(PerfDataError);
+            return;
+          }
+          const expected = perfLines(bytes);
+          if (expected !== undefined) expect(ours).toEqual(expected);
+        }),
+        { seed, numRuns: runs },
+      );
+    },
+    600_000 + runs * 200,
+  );
+});
