@@ -328,15 +328,15 @@ class Collector implements RecordSink {
     if (event !== undefined) this.#w.changed();
     if (r.kind !== "mmap" && r.kind !== "mmap2") return;
     // perf makes (or finds) the dso of a map the model does not take, an empty one too, and takes its build ID.
-    const pid = (r.misc & Misc.CPUMODE_MASK) === CPUMODE_KERNEL ? KERNEL_PID : r.pid;
     const buildId = r.kind === "mmap2" && r.identity.kind === "build-id" ? r.identity.buildId : "";
     const flags = r.kind === "mmap2" ? r.flags : 0;
     const prot = r.kind === "mmap2" ? r.prot : 0;
     const index = this.requests.length;
-    if (pid === KERNEL_PID) this.requests.push({ kind: "kernel", path: r.filename, buildId });
+    if ((r.misc & Misc.CPUMODE_MASK) === CPUMODE_KERNEL)
+      this.requests.push({ kind: "kernel", path: r.filename, buildId });
     else if (jitNamed(r.filename, flags) && prot & PROT_EXEC) {
-      this.requests.push({ kind: "user", name: jitName(pid), id: "", buildId: "" });
-      if (event !== undefined) this.#byJit.set(pid, index);
+      this.requests.push({ kind: "user", name: jitName(r.pid), id: "", buildId: "" });
+      if (event !== undefined) this.#byJit.set(r.pid, index);
       return;
     } else this.requests.push({ kind: "user", name: r.filename, id: dsoId(r), buildId });
     if (event?.type !== "map") return;

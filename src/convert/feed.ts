@@ -47,10 +47,13 @@ function mmap2Ref(r: Mmap2Record): FileRef {
   return { kind: "inode", major: id.maj, minor: id.min, inode: id.ino, generation: id.inoGeneration };
 }
 
-/** The map event of an MMAP or MMAP2 record at `time`; `undefined` for an empty one (perf drops those too). */
+/**
+ * The map event of an MMAP or MMAP2 record at `time`; `undefined` for an empty one (perf drops those too) and
+ * for a user-space one of pid -1, which perf keeps in a thread of its own, not in the kernel's maps.
+ */
 export function mapEventOf(r: MmapRecord | Mmap2Record, time: bigint): MapEvent | undefined {
-  if (r.len === 0n) return undefined;
   const kernel = (r.misc & Misc.CPUMODE_MASK) === CPUMODE_KERNEL;
+  if (r.len === 0n || (!kernel && r.pid === KERNEL_PID)) return undefined;
   return {
     type: "map",
     time,

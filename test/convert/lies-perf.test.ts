@@ -76,6 +76,19 @@ describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
     expect(await ourLines(bytes)).toEqual(expected);
   });
 
+  test("a user-space map of pid -1 is not the kernel's: a kernel sample of another process does not hit it, as perf does not", async () => {
+    const ops = [
+      [
+        { kind: "mmap2", pid: -1, start: 0x400000n, len: 2n ** 63n, pgoff: 0n, path: 0, kernel: false, identity: 20 },
+        0,
+      ],
+      [{ kind: "sample", pid: 1, tid: 1, second: false, chain: [2n ** 63n] }, 0],
+    ];
+    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
+    expect(perfLines(bytes)).toEqual([]);
+    expect(await ourLines(bytes)).toEqual([]);
+  });
+
   test(
     "lists what perf lists, for every stream both read",
     async () => {

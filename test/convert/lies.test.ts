@@ -58,6 +58,19 @@ export async function checkScenario(s: Scenario, cuts: number[]): Promise<void> 
 const cuts = fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 5 });
 
 describe("records that read fine but lie", () => {
+  test("a user-space map of pid -1 is not the kernel's: a kernel sample of another process does not resolve in it", async () => {
+    const ops = [
+      [{ kind: "comm", pid: 1, tid: 1, exec: false }, 0],
+      [
+        { kind: "mmap2", pid: -1, start: 0x400000n, len: 2n ** 63n, pgoff: 0n, path: 0, kernel: false, identity: 20 },
+        0,
+      ],
+      [{ kind: "sample", pid: 1, tid: 1, second: false, chain: [0xffffffffffffff80n, 2n ** 63n] }, 0],
+    ];
+    const { summary } = await convertPerfData(streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] }));
+    expect(summary.files).toEqual([]);
+  });
+
   test(
     "convert and buildid-list: a documented outcome, the same whole or in chunks, no file with another's build ID",
     async () => {
