@@ -1,0 +1,170 @@
+// The command line on lying records, as a process: `pprof` and `buildid-list -H` on a sample of the lying
+// streams, on a recording of many processes and on a zstd bomb end with exit 0, or exit 1 and one line
+// naming the fault, within a time bound and under a resident-memory bound (measured by /usr/bin/time).
+// LIES_CLI_RUNS (or FUZZ_RUNS / 200), LIES_CLI_SEED and LIES_PROCESSES set the campaign.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { bundleCli } from "../helpers/cli.js";
+import {
+  attrRecord,
+  CPU_CLOCK_G,
+  commRecord,
+  le,
+  mmap2Record,
+  pipeStream,
+  record,
+  sampleIdTrailer,
+  zstdFrameHeader,
+  zstdRleBlock,
+} from "../helpers/perf-writer.js";
+import { seedFrom } from "../helpers/random.js";
+import { scenario, streamOf } from "./lies.js";
+
+const dir = mkdtempSync(join(tmpdir(), "lies-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let cli: string;
+beforeAll(async () => {
+  cli = await bundleCli(dir);
+});
+
+/** A generous bound on one run of a loaded 2-core machine: past it the run is killed and fails as a hang. */
+const HANG_MS = 120_000;
+/** The resident memory a run may reach: the model's maxBytes (128 MiB), the queue's 64 MiB, a 64 MiB record expansion, Node itself. */
+const MAX_RSS_KIB = 768 * 1024;
+
+interface Run {
+  code: number | null;
+  signal: string | null;
+  stderr: string;
+  rssKiB: number;
+}
+
+/** Runs the CLI under /usr/bin/time, killed after `hangMs`. */
+function run(args: string[], hangMs: number): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("/usr/bin/time", ["-f", "rss %M", process.execPath, cli, ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (s: string) => {
+      stderr += s;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), hangMs);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const m = /rss (\d+)\s*$/.exec(stderr);
+      resolve({
+        code,
+        signal,
+        stderr: stderr.replace(/(Command exited with non-zero status \d+\n)?rss \d+\s*$/, ""),
+        rssKiB: Number(m?.[1] ?? -1),
+      });
+    });
+  });
+}
+
+/** Both data commands on `bytes`: each exits 0, or 1 with one line naming the fault, in time and under the memory bound. */
+async function expectContained(bytes: Uint8Array, name: string, hangMs = HANG_MS): Promise<Run[]> {
+  const file = join(dir, `${name}.data`);
+  writeFileSync(file, bytes);
+  const runs = [
+    await run(["pprof", file, "-o", join(dir, `${name}.pb.gz`)], hangMs),
+    await run(["buildid-list", "-i", file, "-H"], hangMs),
+  ];
+  for (const r of runs) {
+    expect(r.signal, `${name}: killed after ${hangMs} ms`).toBeNull();
+    expect(r.rssKiB, name).toBeGreaterThan(0);
+    expect(r.rssKiB, `${name}: ${r.rssKiB} KiB resident`).toBeLessThan(MAX_RSS_KIB);
+    if (r.code === 0) continue;
+    expect([r.code, r.stderr.split("\n").filter((l) => l.length > 0).length], `${name}: ${r.stderr}`).toEqual([1, 1]);
+    expect(r.stderr).toMatch(/^buildid-cache: .*(\(at byte \d+, 0x[0-9a-f]+\)|more than \d+ distinct)/);
+  }
+  return runs;
+}
+
+/** `n` processes, each named, mapping /bin/a and sampled there once, a round every 1,000. */
+export function manyProcesses(n: number): Uint8Array {
+  const attr = attrRecord(CPU_CLOCK_G);
+  const one = (pid: number, time: bigint) => [
+    ...commRecord(pid, pid, "p", false, sampleIdTrailer(pid, pid, time)),
+    ...mmap2Record(
+      { pid, tid: pid, start: 0x400000n, len: 0x1000n, pgoff: 0n, path: "/bin/a", misc: 2 },
+      { maj: 8, min: 1, ino: 1n },
+      sampleIdTrailer(pid, pid, time),
+    ),
+    ...record(9, [...le(8, 0x400010n), ...le(4, pid, pid), ...le(8, time + 1n, 1000n, 0n)], 2),
+  ];
+  const template = new Uint8Array(one(1, 1n));
+  const round = record(68, []);
+  const head = pipeStream(attr);
+  const rounds = Math.floor(n / 1000);
+  const out = new Uint8Array(head.length + n * template.length + rounds * round.length);
+  out.set(head);
+  const view = new DataView(out.buffer);
+  let at = head.length;
+  const commSize = template[6]!;
+  const mmapSize = template[commSize + 6]!;
+  for (let pid = 1; pid <= n; pid++) {
+    out.set(template, at);
+    const time = BigInt(pid) * 10n;
+    // pid and tid at the front of each record, the trailer's at its end, the sample's after its IP
+    for (const [start, size] of [
+      [at, commSize],
+      [at + commSize, mmapSize],
+    ]) {
+      view.setInt32(start + 8, pid, true);
+      view.setInt32(start + 12, pid, true);
+      view.setInt32(start + size - 16, pid, true);
+      view.setInt32(start + size - 12, pid, true);
+      view.setBigUint64(start + size - 8, time, true);
+    }
+    const sample = at + commSize + mmapSize;
+    view.setInt32(sample + 16, pid, true);
+    view.setInt32(sample + 20, pid, true);
+    view.setBigUint64(sample + 24, time + 1n, true);
+    at += template.length;
+    if (pid % 1000 === 0) {
+      out.set(round, at);
+      at += round.length;
+    }
+  }
+  return out;
+}
+
+describe("the command line on lying records", () => {
+  test("a sample of lying streams: exit 0, or 1 naming the fault; in time, under the memory bound", async () => {
+    const seed = seedFrom("LIES_CLI_SEED", "lying records through the command line");
+    const runs = Number(process.env.LIES_CLI_RUNS ?? Math.max(8, Number(process.env.FUZZ_RUNS ?? 0) / 200));
+    let i = 0;
+    await fc.assert(
+      fc.asyncProperty(scenario, async (s) => {
+        await expectContained(streamOf(s), `case${i++}`);
+      }),
+      { seed, numRuns: runs },
+    );
+  }, 600_000);
+
+  test(
+    "many processes (LIES_PROCESSES, 5,000 unless set): converted under the memory bound",
+    async () => {
+      const n = Number(process.env.LIES_PROCESSES ?? 5_000);
+      // 1 ms a process on top: 10^6 of them are 200 MB of records
+      const [pprof, list] = await expectContained(manyProcesses(n), "many", HANG_MS + n);
+      expect([pprof!.code, list!.code]).toEqual([0, 0]);
+      console.log(`${n} processes: pprof ${pprof!.rssKiB} KiB, buildid-list ${list!.rssKiB} KiB resident`);
+    },
+    600_000 + 3 * Number(process.env.LIES_PROCESSES ?? 0),
+  );
+
+  test("a zstd bomb is refused at its limit, under the memory bound", async () => {
+    const blocks = Array.from({ length: 600 }, () => zstdRleBlock(0, 128 * 1024)).flat();
+    const bomb = pipeStream(attrRecord(CPU_CLOCK_G), record(81, [...zstdFrameHeader(), ...blocks]));
+    const runs = await expectContained(bomb, "bomb");
+    for (const r of runs) expect(r.stderr).toMatch(/expands past the limit of 67108864 bytes/);
+  }, 600_000);
+});
