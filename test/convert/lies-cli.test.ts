@@ -44,11 +44,13 @@ interface Run {
 }
 
 /** Runs the CLI under /usr/bin/time, killed after `hangMs`. */
-function run(args: string[], hangMs: number): Promise<Run> {
+function run(args: string[], hangMs: number, stdin?: Uint8Array): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn("/usr/bin/time", ["-f", "rss %M", process.execPath, cli, ...args], {
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: [stdin === undefined ? "ignore" : "pipe", "ignore", "pipe"],
     });
+    child.stdin?.on("error", () => {});
+    child.stdin?.end(stdin);
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (s: string) => {
       stderr += s;
@@ -160,6 +162,25 @@ describe("the command line on lying records", () => {
     },
     600_000 + 3 * Number(process.env.LIES_PROCESSES ?? 0),
   );
+
+  test("a pipe that ends anywhere: both commands exit 0, or 1 with one line naming the fault and its offset", async () => {
+    const seed = seedFrom("LIES_CUT_SEED", "lying records cut in a pipe");
+    await fc.assert(
+      fc.asyncProperty(scenario, fc.nat(), async (s, at) => {
+        const whole = streamOf(s);
+        const cut = whole.subarray(0, 16 + (at % (whole.length - 16)));
+        for (const args of [
+          ["pprof", "-", "-o", join(dir, "cut.pb.gz")],
+          ["buildid-list", "-i", "-", "-H"],
+        ]) {
+          const r = await run(args, HANG_MS, cut);
+          expect(r.signal).toBeNull();
+          if (r.code !== 0) expect(r.stderr, r.stderr).toMatch(/^buildid-cache: .*\(at byte \d+, 0x[0-9a-f]+\)\n$/);
+        }
+      }),
+      { seed, numRuns: Number(process.env.LIES_CLI_RUNS ?? Math.max(4, Number(process.env.FUZZ_RUNS ?? 0) / 500)) },
+    );
+  }, 600_000);
 
   test("a zstd bomb is refused at its limit, under the memory bound", async () => {
     const blocks = Array.from({ length: 600 }, () => zstdRleBlock(0, 128 * 1024)).flat();
