@@ -52,7 +52,7 @@ function run(args: string[], hangMs: number, stdin?: Uint8Array): Promise<Run> {
     child.stdin?.on("error", () => {});
     child.stdin?.end(stdin);
     let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (s: string) => {
+    child.stderr?.setEncoding("utf8").on("data", (s: string) => {
       stderr += s;
     });
     const timer = setTimeout(() => child.kill("SIGKILL"), hangMs);
@@ -118,7 +118,7 @@ export function manyProcesses(n: number): Uint8Array {
     for (const [start, size] of [
       [at, commSize],
       [at + commSize, mmapSize],
-    ]) {
+    ] as const) {
       view.setInt32(start + 8, pid, true);
       view.setInt32(start + 12, pid, true);
       view.setInt32(start + size - 16, pid, true);
