@@ -4,6 +4,7 @@ import fc from "fast-check";
 import type { ReadBuildId } from "../../src/convert/index.js";
 import {
   attrRecord,
+  CPU_CLOCK_G,
   commRecord,
   headerBuildIdRecord,
   le,
@@ -239,3 +240,52 @@ export const readBuildId: ReadBuildId = (file) => {
   if (file.kind !== "inode" || file.inode < 1n || file.inode > BigInt(PATHS.length)) return { reason: "unknown" };
   return hexOf(idOf(Number(file.inode) - 1));
 };
+
+/** `n` processes, each named, mapping /bin/a and sampled there once, a round every 1,000. */
+export function manyProcesses(n: number): Uint8Array {
+  const attr = attrRecord(CPU_CLOCK_G);
+  const one = (pid: number, time: bigint) => [
+    ...commRecord(pid, pid, "p", false, sampleIdTrailer(pid, pid, time)),
+    ...mmap2Record(
+      { pid, tid: pid, start: 0x400000n, len: 0x1000n, pgoff: 0n, path: "/bin/a", misc: 2 },
+      { maj: 8, min: 1, ino: 1n },
+      sampleIdTrailer(pid, pid, time),
+    ),
+    ...record(9, [...le(8, 0x400010n), ...le(4, pid, pid), ...le(8, time + 1n, 1000n, 0n)], 2),
+  ];
+  const template = new Uint8Array(one(1, 1n));
+  const round = record(68, []);
+  const head = pipeStream(attr);
+  const rounds = Math.floor(n / 1000);
+  const out = new Uint8Array(head.length + n * template.length + rounds * round.length);
+  out.set(head);
+  const view = new DataView(out.buffer);
+  let at = head.length;
+  const commSize = template[6]!;
+  const mmapSize = template[commSize + 6]!;
+  for (let pid = 1; pid <= n; pid++) {
+    out.set(template, at);
+    const time = BigInt(pid) * 10n;
+    // pid and tid at the front of each record, the trailer's at its end, the sample's after its IP
+    for (const [start, size] of [
+      [at, commSize],
+      [at + commSize, mmapSize],
+    ] as const) {
+      view.setInt32(start + 8, pid, true);
+      view.setInt32(start + 12, pid, true);
+      view.setInt32(start + size - 16, pid, true);
+      view.setInt32(start + size - 12, pid, true);
+      view.setBigUint64(start + size - 8, time, true);
+    }
+    const sample = at + commSize + mmapSize;
+    view.setInt32(sample + 16, pid, true);
+    view.setInt32(sample + 20, pid, true);
+    view.setBigUint64(sample + 24, time + 1n, true);
+    at += template.length;
+    if (pid % 1000 === 0) {
+      out.set(round, at);
+      at += round.length;
+    }
+  }
+  return out;
+}
