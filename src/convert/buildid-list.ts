@@ -96,7 +96,8 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 function dsoId(r: PerfRecord): string {
   if (r.kind !== "mmap2") return "";
   const id = r.identity;
-  if (id.kind === "build-id") return `b${id.buildId.length / 2}:${id.buildId}`;
+  // A build ID of 0 bytes reads as fields all 0: perf's empty id, which matches any.
+  if (id.kind === "build-id") return id.buildId === "" ? "" : `b${id.buildId.length / 2}:${id.buildId}`;
   if (id.maj === 0 && id.min === 0 && id.ino === 0n && id.inoGeneration === 0n) return "";
   return `${id.maj}:${id.min}:${id.ino}:${id.inoGeneration}`;
 }

@@ -122,6 +122,18 @@ describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
     expect(await ourLines(bytes)).toEqual(expected);
   });
 
+  test("a map in build-ID form of 0 bytes has perf's empty dso id: a later map of the file with a build ID shares its dso", async () => {
+    const ops = [
+      [{ kind: "mmap2", pid: 7, start: 0x400000n, len: 0x1000n, pgoff: 0n, path: 0, kernel: false, identity: 0 }, 0],
+      [{ kind: "mmap2", pid: 7, start: 0n, len: 0n, pgoff: 0n, path: 0, kernel: false, identity: 1 }, 0],
+      [{ kind: "sample", pid: 7, tid: 7, second: false, chain: [] }, 0],
+    ];
+    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
+    const expected = perfLines(bytes);
+    expect(expected).toHaveLength(1);
+    expect(await ourLines(bytes)).toEqual(expected);
+  });
+
   test(
     "a dso both list has perf's build ID, for every stream both read",
     async () => {
