@@ -336,7 +336,7 @@ class Collector implements RecordSink {
     if ((r.misc & Misc.CPUMODE_MASK) === CPUMODE_KERNEL)
       this.requests.push({ kind: "kernel", path: r.filename, buildId });
     else if (jitNamed(r.filename, flags) && prot & PROT_EXEC) {
-      this.requests.push({ kind: "user", name: jitName(r.pid), id: "", buildId });
+      this.requests.push({ kind: "user", name: jitName(r.pid), id: dsoId(r), buildId });
       if (event !== undefined) this.#byJit.set(r.pid, index);
       return;
     } else this.requests.push({ kind: "user", name: r.filename, id: dsoId(r), buildId });

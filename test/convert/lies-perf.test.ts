@@ -134,6 +134,21 @@ describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
     expect(await ourLines(bytes)).toEqual(expected);
   });
 
+  test("a JIT map's dso is found by its id too: an anonymous map in build-ID form after one by inode makes another dso, as perf makes it", async () => {
+    const ops = [
+      [
+        { kind: "mmap2", pid: 7, start: 0x400000n, len: 0x1000n, pgoff: 0n, path: 4, kernel: false, identity: "inode" },
+        1,
+      ],
+      [{ kind: "mmap2", pid: 7, start: 0x400000n, len: 0n, pgoff: 0n, path: 4, kernel: false, identity: 1 }, 0],
+      [{ kind: "sample", pid: 7, tid: 7, second: false, chain: [] }, 0],
+    ];
+    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
+    const expected = perfLines(bytes);
+    expect(expected).toHaveLength(1);
+    expect(await ourLines(bytes)).toEqual(expected);
+  });
+
   test(
     "a dso both list has perf's build ID, for every stream both read",
     async () => {
