@@ -96,7 +96,8 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 function dsoId(r: PerfRecord): string {
   if (r.kind !== "mmap2") return "";
   const id = r.identity;
-  if (id.kind === "build-id") return `b${id.buildId.length / 2}:${id.buildId}`;
+  // A build ID of 0 bytes reads as fields all 0: perf's empty id, which matches any.
+  if (id.kind === "build-id") return id.buildId === "" ? "" : `b${id.buildId.length / 2}:${id.buildId}`;
   if (id.maj === 0 && id.min === 0 && id.ino === 0n && id.inoGeneration === 0n) return "";
   return `${id.maj}:${id.min}:${id.ino}:${id.inoGeneration}`;
 }
@@ -326,15 +327,20 @@ class Collector implements RecordSink {
   #event(r: PerfRecord): void {
     const event = this.#feed.push(r);
     if (event !== undefined) this.#w.changed();
-    if (event?.type !== "map" || (r.kind !== "mmap" && r.kind !== "mmap2")) return;
+    if (r.kind !== "mmap" && r.kind !== "mmap2") return;
+    // perf makes (or finds) the dso of a map the model does not take, an empty one too, and takes its build ID.
     const buildId = r.kind === "mmap2" && r.identity.kind === "build-id" ? r.identity.buildId : "";
+    const flags = r.kind === "mmap2" ? r.flags : 0;
+    const prot = r.kind === "mmap2" ? r.prot : 0;
     const index = this.requests.length;
-    if (event.pid === KERNEL_PID) this.requests.push({ kind: "kernel", path: r.filename, buildId });
-    else if (jitNamed(r.filename, event.flags) && event.prot & PROT_EXEC) {
-      this.requests.push({ kind: "user", name: jitName(event.pid), id: "", buildId: "" });
-      this.#byJit.set(event.pid, index);
+    if ((r.misc & Misc.CPUMODE_MASK) === CPUMODE_KERNEL)
+      this.requests.push({ kind: "kernel", path: r.filename, buildId });
+    else if (jitNamed(r.filename, flags) && prot & PROT_EXEC) {
+      this.requests.push({ kind: "user", name: jitName(r.pid), id: dsoId(r), buildId });
+      if (event !== undefined) this.#byJit.set(r.pid, index);
       return;
     } else this.requests.push({ kind: "user", name: r.filename, id: dsoId(r), buildId });
+    if (event?.type !== "map") return;
     const found = this.#spaces.lookup(event.pid, event.start, event.time);
     if (found.ok) this.#byFile.set(found.fileId, index);
   }

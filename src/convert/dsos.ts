@@ -90,10 +90,11 @@ export class DsoList {
 
   /** The dso of a user map of `name` with `id` ("" for none) and the build ID its record carries ("" for none). */
   userMap(name: string, id: string, buildId: string): Dso {
-    if (name === VDSO_NAME) return this.byName(VDSO_NAME) ?? this.#add(VDSO_NAME, "");
-    const dso = this.findnew(name, id);
+    const vdso = name === VDSO_NAME;
+    const dso = vdso ? (this.byName(VDSO_NAME) ?? this.#add(VDSO_NAME, "")) : this.findnew(name, id);
+    // perf's map__new takes an MMAP2's build ID for the vdso too (`--buildid-mmap`)
     if (buildId !== "") dso.buildId = buildId;
-    else {
+    else if (!vdso) {
       const header = this.byName(name);
       if (header?.fromTable) {
         dso.buildId = header.buildId;

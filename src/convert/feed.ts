@@ -47,10 +47,13 @@ function mmap2Ref(r: Mmap2Record): FileRef {
   return { kind: "inode", major: id.maj, minor: id.min, inode: id.ino, generation: id.inoGeneration };
 }
 
-/** The map event of an MMAP or MMAP2 record at `time`; `undefined` for an empty one (perf drops those too). */
+/**
+ * The map event of an MMAP or MMAP2 record at `time`; `undefined` for an empty one (perf drops those too) and
+ * for a user-space one of pid -1, which perf keeps in a thread of its own, not in the kernel's maps.
+ */
 export function mapEventOf(r: MmapRecord | Mmap2Record, time: bigint): MapEvent | undefined {
-  if (r.len === 0n) return undefined;
   const kernel = (r.misc & Misc.CPUMODE_MASK) === CPUMODE_KERNEL;
+  if (r.len === 0n || (!kernel && r.pid === KERNEL_PID)) return undefined;
   return {
     type: "map",
     time,
@@ -85,6 +88,8 @@ function taskEventOf(r: CommRecord | TaskRecord, time: bigint): SpaceEvent {
   }
 }
 
+const U64_MAX = 0xffffffffffffffffn;
+
 /** What the feed did with the records it was given. */
 export interface FeedStats {
   /** Events applied. */
@@ -99,7 +104,7 @@ export interface FeedStats {
 
 /**
  * Applies perf's records to an {@link AddressSpaces} in the order given (perf's delivery order). A record
- * without a time, or older than a space it touches, is applied at the latest time that space has seen,
+ * without a time (or at 2^64 - 1, which perf delivers at once), or older than a space it touches, is applied at the latest time that space has seen,
  * so a lookup before that time answers `changed` rather than a file the record may have replaced.
  */
 export class SpaceFeed {
@@ -117,7 +122,8 @@ export class SpaceFeed {
 
   /** Applies `record` if it changes a space; returns the event applied, or `undefined` for other records and refusals. */
   push(record: PerfRecord): SpaceEvent | undefined {
-    const t = record.time;
+    // 2^64 - 1 is no time: perf delivers such a record at once, as one without a time.
+    const t = record.time === U64_MAX ? undefined : record.time;
     if (t !== undefined && t > this.#latest) this.#latest = t;
     let event: SpaceEvent | undefined;
     switch (record.kind) {

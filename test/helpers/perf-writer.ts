@@ -72,3 +72,47 @@ export function zstdRleBlock(byte: number, count: number, last = false): number[
   const header = (count << 3) | (1 << 1) | (last ? 1 : 0);
   return [...le(3, header), byte];
 }
+
+/** sample_id_all's trailer for sample_type TID|TIME (CPU_CLOCK_G's), with IDENTIFIER's id after it when given. */
+export function sampleIdTrailer(pid: number, tid: number, time: bigint, id?: bigint): number[] {
+  return [...le(4, pid, tid), ...le(8, time), ...(id === undefined ? [] : le(8, id))];
+}
+
+/** An MMAP2 record (type 10): by (device, inode), or in build-ID form (misc bit 14) with `buildId.length` bytes claimed as its size. */
+export function mmap2Record(
+  m: { pid: number; tid: number; start: bigint; len: bigint; pgoff: bigint; path: string; misc: number },
+  identity: { maj: number; min: number; ino: bigint } | { buildId: number[]; size?: number },
+  trailer: number[],
+): number[] {
+  const head = [...le(4, m.pid, m.tid), ...le(8, m.start, m.len, m.pgoff)];
+  const id =
+    "ino" in identity
+      ? [...le(4, identity.maj, identity.min), ...le(8, identity.ino, 0n)]
+      : [identity.size ?? identity.buildId.length, 0, 0, 0, ...identity.buildId, ...new Array(20).fill(0)].slice(0, 24);
+  const misc = m.misc | ("ino" in identity ? 0 : 1 << 14);
+  return record(10, [...head, ...id, ...le(4, 5, 2), ...text(m.path), ...trailer], misc);
+}
+
+/** A COMM record (type 3), an exec when `exec` (misc bit 13). */
+export function commRecord(pid: number, tid: number, comm: string, exec: boolean, trailer: number[]): number[] {
+  return record(3, [...le(4, pid, tid), ...text(comm), ...trailer], exec ? 1 << 13 : 0);
+}
+
+/** A FORK (type 7) or EXIT (type 4) record. */
+export function taskRecord(
+  type: 4 | 7,
+  t: { pid: number; ppid: number; tid: number; ptid: number; time: bigint },
+  trailer: number[],
+): number[] {
+  return record(type, [...le(4, t.pid, t.ppid, t.tid, t.ptid), ...le(8, t.time), ...trailer]);
+}
+
+/** A HEADER_BUILD_ID record (type 67) of `id`, its size in the record (misc bit 15) when `size` is given. */
+export function headerBuildIdRecord(pid: number, id: number[], path: string, misc: number, size?: number): number[] {
+  const bytes = [...id, ...new Array(20).fill(0)].slice(0, 20);
+  return record(
+    67,
+    [...le(4, pid), ...bytes, size ?? 0, 0, 0, 0, ...text(path)],
+    misc | (size === undefined ? 0 : 1 << 15),
+  );
+}
