@@ -31,9 +31,7 @@ if (major < 24) {
   }
   process
     .getBuiltinModule("node:v8")
-    .setFlagsFromString(
-      `--max-inlined-bytecode-size-cumulative=300${major < 22 ? " --no-wasm-tier-up" : ""}`,
-    );
+    .setFlagsFromString(`--max-inlined-bytecode-size-cumulative=300${major < 22 ? " --no-wasm-tier-up" : ""}`);
 }
 enableCompileCache();
 
