@@ -12,7 +12,8 @@ import { mulberry32, seedFrom } from "../helpers/random.js";
 const dir = mkdtempSync(join(tmpdir(), "perf-map-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const parse = (text: string | Uint8Array) => parsePerfMap(typeof text === "string" ? new TextEncoder().encode(text) : text);
+const parse = (text: string | Uint8Array) =>
+  parsePerfMap(typeof text === "string" ? new TextEncoder().encode(text) : text);
 
 describe("parsePerfMap reads lines as perf's dso__load_perf_map does", () => {
   test("START SIZE name, hex without 0x; a range is [start, start + size)", () => {
