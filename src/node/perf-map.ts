@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { closeSync, constants, openSync, readSync } from "node:fs";
-import type { FrameNames } from "../convert/pprof.js";
+import type { FrameNames, NamedFrames } from "../convert/pprof.js";
 import { errorCode, isGone } from "./errno.js";
 import { checkOpenedSync, READ_FLAGS } from "./safe-open.js";
 
@@ -31,6 +31,7 @@ export type PerfMapRefusal =
   | "owner"
   | "writable"
   | "stale"
+  | "no-start"
   | "too-large"
   | "too-many-lines";
 
@@ -267,8 +268,12 @@ function settle(bytes: Uint8Array, starts: bigint[], ends: bigint[], nameAt: num
 export interface PerfMapCheck {
   /** Owners accepted besides root (uid 0): the recorded process's user. */
   owners: readonly number[];
-  /** Realtime (ms) the recording began: a map last modified before it is another process's. */
-  since: number;
+  /**
+   * Realtime (ms) the recording began: a map last modified before it is another process's. A function
+   * is asked at the first map (a saved recording's CLOCK_DATA comes after its records); `undefined`
+   * from it refuses every map.
+   */
+  since: number | (() => number | undefined);
   /** See {@link PerfMapLimits}. */
   limits?: Partial<PerfMapLimits>;
 }
@@ -306,11 +311,18 @@ export function readPerfMap(pid: number, check: PerfMapCheck, dir = "/tmp"): Per
         `owned by uid ${uid}, not the recorded process's (${check.owners.join(", ")}) or root`,
       );
     if ((st.mode & 0o002n) !== 0n) throw new PerfMapError(path, "writable", "any user may write it");
-    if (st.mtimeNs < BigInt(check.since) * 1_000_000n)
+    const since = typeof check.since === "number" ? check.since : check.since();
+    if (since === undefined)
+      throw new PerfMapError(
+        path,
+        "no-start",
+        "the recording does not say when it began (perf record -k monotonic writes it), so nothing shows the map is not an earlier process's",
+      );
+    if (st.mtimeNs < BigInt(since) * 1_000_000n)
       throw new PerfMapError(
         path,
         "stale",
-        `last modified ${new Date(Number(st.mtimeMs)).toISOString()}, before the recording began (${new Date(check.since).toISOString()})`,
+        `last modified ${new Date(Number(st.mtimeMs)).toISOString()}, before the recording began (${new Date(since).toISOString()})`,
       );
     const maxBytes = check.limits?.maxBytes ?? PERF_MAP_LIMITS.maxBytes;
     if (st.size > BigInt(maxBytes))
@@ -368,4 +380,38 @@ export class PerfMapNames {
     this.#maps.set(pid, map);
     return map;
   }
+}
+
+/** What `--json` says of JIT names: the samples and frames named, the maps used and those not. */
+export function perfMapSummary(jit: PerfMapNames, named: NamedFrames | undefined) {
+  return {
+    samples: named?.samples ?? 0,
+    frames: named?.frames ?? 0,
+    maps: [...jit.used].map(([pid, map]) => ({ pid, path: `${jit.dir}/perf-${pid}.map`, entries: map.entries })),
+    refused: [...jit.refused].map(([pid, error]) => ({
+      pid,
+      reason: error instanceof PerfMapError ? error.reason : ((error as { code?: string }).code ?? "error"),
+      message: error.message,
+    })),
+  };
+}
+
+/** The report's lines on JIT names (each ending in a newline), or "" when there is nothing to say. */
+export function perfMapReport(
+  jit: PerfMapNames,
+  named: NamedFrames | undefined,
+  samples: number,
+  anonymous = 0,
+): string {
+  const lines: string[] = [];
+  const used = jit.used;
+  if (used.size > 0) {
+    const share = samples > 0 ? ` (${((100 * (named?.samples ?? 0)) / samples).toFixed(1)}%)` : "";
+    const maps = [...used].map(([pid, map]) => `${jit.dir}/perf-${pid}.map, ${map.entries} entries`).join("; ");
+    lines.push(`  JIT names: ${named?.samples ?? 0} samples${share} named from ${maps}`);
+  }
+  for (const error of jit.refused.values()) lines.push(`  JIT names: ${error.message}`);
+  if (used.size === 0 && jit.refused.size === 0 && anonymous > 0)
+    lines.push("  JIT names: no perf map (node --perf-basic-prof writes /tmp/perf-PID.map, which names JIT frames)");
+  return lines.map((line) => `${line}\n`).join("");
 }

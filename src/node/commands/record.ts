@@ -10,9 +10,8 @@ import { statSync } from "node:fs";
 import { constants } from "node:os";
 import type { Command } from "commander";
 import { convertPerfData } from "../../convert/convert.js";
-import type { NamedFrames } from "../../convert/pprof.js";
 import { PerfDataError } from "../../perf/errors.js";
-import { PerfMapError, PerfMapNames } from "../perf-map.js";
+import { PerfMapNames, perfMapReport, perfMapSummary } from "../perf-map.js";
 import {
   findCommand,
   PerfUnavailableError,
@@ -128,8 +127,9 @@ export function registerRecord(program: Command, context: CommandContext): Comma
         const where = options.output === STANDARD_STREAM ? "standard output" : options.output;
         print(
           options.json
-            ? jsonText({ exitStatus: code, signal, ...summary, jit: jitSummary(jit, named) }, String)
-            : conversionReport(where, summary) + jitReport(jit, named, summary.samples, summary.unresolved.anonymous),
+            ? jsonText({ exitStatus: code, signal, ...summary, jit: perfMapSummary(jit, named) }, String)
+            : conversionReport(where, summary) +
+                perfMapReport(jit, named, summary.samples, summary.unresolved.anonymous),
         );
         return code ?? 128 + signalNumber(signal);
       })();
@@ -166,34 +166,6 @@ function recordedUser(options: RecordOptions): number {
   } catch {
     return own;
   }
-}
-
-/** What `--json` says of the JIT names: samples and frames named, the maps used and those refused. */
-function jitSummary(jit: PerfMapNames, named: NamedFrames | undefined) {
-  return {
-    samples: named?.samples ?? 0,
-    frames: named?.frames ?? 0,
-    maps: [...jit.used].map(([pid, map]) => ({ pid, path: `${jit.dir}/perf-${pid}.map`, entries: map.entries })),
-    refused: [...jit.refused].map(([pid, error]) => ({
-      pid,
-      reason: error instanceof PerfMapError ? error.reason : ((error as { code?: string }).code ?? "error"),
-      message: error.message,
-    })),
-  };
-}
-
-function jitReport(jit: PerfMapNames, named: NamedFrames | undefined, samples: number, anonymous = 0): string {
-  const lines: string[] = [];
-  const used = jit.used;
-  if (used.size > 0) {
-    const share = samples > 0 ? ` (${((100 * (named?.samples ?? 0)) / samples).toFixed(1)}%)` : "";
-    const maps = [...used].map(([pid, map]) => `${jit.dir}/perf-${pid}.map, ${map.entries} entries`).join("; ");
-    lines.push(`  JIT names: ${named?.samples ?? 0} samples${share} named from ${maps}`);
-  }
-  for (const error of jit.refused.values()) lines.push(`  JIT names: ${error.message}`);
-  if (used.size === 0 && jit.refused.size === 0 && anonymous > 0)
-    lines.push("  JIT names: no perf map (node --perf-basic-prof writes /tmp/perf-PID.map, which names JIT frames)");
-  return lines.map((line) => `${line}\n`).join("");
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {
