@@ -396,6 +396,9 @@ export function perfMapSummary(jit: PerfMapNames, named: NamedFrames | undefined
   };
 }
 
+// Grouped as the conversion report groups its counts (by hand: toLocaleString loads ICU's data).
+const count = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+
 /** The report's lines on JIT names (each ending in a newline), or "" when there is nothing to say. */
 export function perfMapReport(
   jit: PerfMapNames,
@@ -407,8 +410,8 @@ export function perfMapReport(
   const used = jit.used;
   if (used.size > 0) {
     const share = samples > 0 ? ` (${((100 * (named?.samples ?? 0)) / samples).toFixed(1)}%)` : "";
-    const maps = [...used].map(([pid, map]) => `${jit.dir}/perf-${pid}.map, ${map.entries} entries`).join("; ");
-    lines.push(`  JIT names: ${named?.samples ?? 0} samples${share} named from ${maps}`);
+    const maps = [...used].map(([pid, map]) => `${jit.dir}/perf-${pid}.map, ${count(map.entries)} entries`).join("; ");
+    lines.push(`  JIT names: ${count(named?.samples ?? 0)} samples${share} named from ${maps}`);
   }
   for (const error of jit.refused.values()) lines.push(`  JIT names: ${error.message}`);
   if (used.size === 0 && jit.refused.size === 0 && anonymous > 0)

@@ -316,6 +316,50 @@ describe.skipIf(cannot !== undefined)(
       console.log(`JIT: go tool pprof ${ours}, perf report ${perf} samples of bicJitHotspot, ${json.samples} in all`);
     }, 600_000);
 
+    test("pprof --perf-maps names a saved recording's JIT frames when it says when it began (perf record -k), and refuses without", async () => {
+      writeFileSync(join(dir, "jit-app.js"), JIT_APP);
+      for (const clock of [["-k", "monotonic"], []]) {
+        const data = join(dir, `jit-saved${clock.length}.data`);
+        const r = spawnSync(
+          "perf",
+          [
+            "record",
+            "-q",
+            ...clock,
+            "-e",
+            "cpu-clock",
+            "-g",
+            "-o",
+            data,
+            "--",
+            process.execPath,
+            "--perf-basic-prof",
+            "jit-app.js",
+            "100",
+          ],
+          { cwd: dir, encoding: "utf8" },
+        );
+        expect(r.status, r.stderr).toBe(0);
+        const out = join(dir, `jit-saved${clock.length}.pb.gz`);
+        const run = await runCli(cli, ["pprof", data, "--perf-maps", "--json", "-o", out], { timeoutMs: 300_000 });
+        expect(run.code, run.stderr).toBe(0);
+        const json = JSON.parse(run.stdout) as JitJson;
+        maps.push(...json.jit.maps.map((m) => m.path), ...json.jit.refused.map((m) => `/tmp/perf-${m.pid}.map`));
+        if (clock.length === 0) {
+          expect(json.jit.refused.map((m) => m.reason)).toEqual(["no-start"]);
+          expect(json.jit.samples).toBe(0);
+          continue;
+        }
+        expect(json.jit.refused).toEqual([]);
+        expect(json.jit.maps).toHaveLength(1);
+        const perf = perfSymSamples(data, "bicJitHotspot");
+        expect(perf).toBeGreaterThan(0);
+        if (noGo) continue;
+        const ours = [...pprofTop(out)].reduce((n, [f, c]) => n + (f.includes("bicJitHotspot") ? c : 0), 0);
+        expect(Math.abs(ours - perf), `pprof ${ours}, perf report ${perf}`).toBeLessThanOrEqual(Math.ceil(perf * 0.02));
+      }
+    }, 600_000);
+
     test("a map that is not the process's is not used: written before the recording began, or by another user", async () => {
       writeFileSync(join(dir, "jit-app.js"), JIT_APP);
       // The process plants a map of its own PID covering all user space, then runs Node without --perf-basic-prof (which would rewrite it).
