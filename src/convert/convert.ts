@@ -15,7 +15,7 @@ import type { RecordSink } from "../perf/splitter.js";
 import { AddressSpaces, type AddressSpacesOptions, type FileRef } from "../spaces/index.js";
 import { BuildIdFinder, type BuildIdSource, type FileBuildId, type ReadBuildId } from "./build-ids.js";
 import { type FeedStats, SpaceFeed } from "./feed.js";
-import { type FrameNames, writeProfile } from "./pprof.js";
+import { type FrameNames, type NamedFrames, nameFrames, writeProfile } from "./pprof.js";
 import { HAS_TIME, type SampleArena, W } from "./sample-arena.js";
 import { type AggregateLimits, type FrameFailure, SampleAggregator } from "./samples.js";
 import { RoundWindows } from "./windows.js";
@@ -125,6 +125,8 @@ export interface PerfConversion {
   profile: Uint8Array;
   /** See {@link ConversionSummary}. */
   summary: ConversionSummary;
+  /** With {@link ConvertOptions.frameNames}: the frames and samples it named. */
+  named?: NamedFrames;
 }
 
 const RECORD_LOST_SAMPLES = 13;
@@ -275,6 +277,7 @@ export class PerfConverter {
     const comments = [`converted from perf.data (${event}) by buildid-cache`];
     const unresolvedSamples = summary.samples - summary.samplesWithBuildId;
     if (unresolvedSamples > 0) comments.push(`${unresolvedSamples} samples have no build ID for their IP`);
+    const named = this.#options.frameNames && nameFrames(agg, this.#options.frameNames);
     const profile = writeProfile(
       agg,
       ids,
@@ -285,9 +288,9 @@ export class PerfConverter {
         timeNanos: this.#timeNanos(session),
         comments,
       },
-      this.#options.frameNames,
+      named,
     );
-    return { profile, summary };
+    return named ? { profile, summary, named } : { profile, summary };
   }
 
   #summary(ids: ReadonlyMap<number, FileBuildId>, event: string, order: OrderStats | undefined): ConversionSummary {

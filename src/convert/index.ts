@@ -21,5 +21,5 @@ export {
 } from "./convert.js";
 export type { FeedStats } from "./feed.js";
 export { InternLimitError } from "./intern.js";
-export type { FrameNames } from "./pprof.js";
+export type { FrameNames, NamedFrames } from "./pprof.js";
 export { type AggregateLimits, DEFAULT_AGGREGATE_LIMITS, type FrameFailure } from "./samples.js";

@@ -46,12 +46,52 @@ class Strings {
   }
 }
 
+/** Unresolved frames a {@link FrameNames} named: see {@link nameFrames}. */
+export interface NamedFrames {
+  /** Per location, its function's id (1-based index into `names`), 0 when unnamed. */
+  readonly functionOf: Uint32Array;
+  /** The functions' names, each once. */
+  readonly names: readonly string[];
+  /** Locations named. */
+  readonly frames: number;
+  /** Samples whose leaf frame was named. */
+  readonly samples: number;
+}
+
+/** Names the user-space frames that resolved to no file (kernel frames never), one function per distinct name. */
+export function nameFrames(agg: SampleAggregator, names: FrameNames): NamedFrames {
+  const { tags } = agg.locations;
+  const n = agg.locations.size;
+  const functionOf = new Uint32Array(n);
+  const ids = new Map<string, number>();
+  let frames = 0;
+  for (let i = 0; i < n; i++) {
+    const tag = tags[i]!;
+    if (SampleAggregator.isFileTag(tag) || tag === 0xffffffff) continue;
+    const address = (BigInt(agg.locations.his[i]!) << 32n) | BigInt(agg.locations.los[i]!);
+    const name = names(agg.processes[tag & 0x7fffffff]!.pid, address);
+    if (name === undefined) continue;
+    let id = ids.get(name);
+    if (id === undefined) {
+      id = ids.size + 1;
+      ids.set(name, id);
+    }
+    functionOf[i] = id;
+    frames++;
+  }
+  let samples = 0;
+  const { arena, starts, counts } = agg.stacks;
+  if (frames > 0)
+    for (let s = 0; s < agg.stacks.size; s++) if (functionOf[arena[starts[s]!]!]! !== 0) samples += counts[s]!;
+  return { functionOf, names: [...ids.keys()], frames, samples };
+}
+
 /** Encodes the profile (uncompressed protobuf bytes, profile.proto's field numbers). */
 export function writeProfile(
   agg: SampleAggregator,
   buildIds: ReadonlyMap<number, FileBuildId>,
   units: ProfileUnits,
-  names?: FrameNames,
+  named?: NamedFrames,
 ): Uint8Array {
   const strings = new Strings();
   const { locations, stacks } = agg;
@@ -129,18 +169,10 @@ export function writeProfile(
     if (buildId !== undefined) out.uint(6, strings.of(buildId));
     out.end(at);
   }
-  const functions: string[] = [];
   for (let i = 0; i < n; i++) {
     const tag = tags[i]!;
     const mappingId = SampleAggregator.isFileTag(tag) ? mappingIds.get(tag)! : 0;
-    let functionId = 0;
-    if (mappingId === 0 && names !== undefined && tag !== 0xffffffff) {
-      const name = names(agg.processes[tag & 0x7fffffff]!.pid, addressOf(i));
-      if (name !== undefined) {
-        functions.push(name);
-        functionId = functions.length;
-      }
-    }
+    const functionId = named?.functionOf[i] ?? 0;
     const at = out.begin(4);
     out.uint(1, i + 1);
     out.uint(2, mappingId);
@@ -152,7 +184,7 @@ export function writeProfile(
     }
     out.end(at);
   }
-  functions.forEach((name, i) => {
+  named?.names.forEach((name, i) => {
     const index = strings.of(name);
     const at = out.begin(5);
     out.uint(1, i + 1);

@@ -235,6 +235,169 @@ describe.skipIf(cannot !== undefined)("record, pprof and buildid-list against pe
   }, 600_000);
 });
 
+// A CPU-bound JS function with a name no other code has; V8 names it "JS:*bicJitHotspot …" (or ~ and ^ for lower tiers).
+const JIT_APP = `
+function bicJitHotspot(n) { return n < 2 ? n : bicJitHotspot(n - 1) + bicJitHotspot(n - 2); }
+let s = 0;
+for (let i = 0; i < Number(process.argv[2] ?? 40); i++) s += bicJitHotspot(25);
+console.log(s > 0);
+`;
+
+/** Flat samples of the frames whose name (its first word) mentions `fn`: perf report's and go tool pprof's. */
+function perfSymSamples(data: string, fn: string): number {
+  const out = execFileSync(
+    "perf",
+    ["report", "--no-children", "--sort", "sym", "--stdio", "-n", "-g", "none", "-i", data],
+    { encoding: "utf8", maxBuffer: 64 << 20, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let n = 0;
+  for (const m of out.matchAll(/^\s+[\d.]+%\s+(\d+)\s+\[\.\]\s+(\S+)/gm)) if (m[2]!.includes(fn)) n += Number(m[1]);
+  return n;
+}
+
+interface JitJson {
+  samples: number;
+  jit: { samples: number; maps: { pid: number; path: string }[]; refused: { pid: number; reason: string }[] };
+}
+
+describe.skipIf(cannot !== undefined)(
+  "record -- node --perf-basic-prof: JIT frames named from the process's perf map",
+  () => {
+    const maps: string[] = [];
+    afterAll(() => {
+      for (const m of maps) rmSync(m, { force: true });
+    });
+
+    test("go tool pprof names the hot JS function with perf report's count on the same recording", async () => {
+      writeFileSync(join(dir, "jit-app.js"), JIT_APP);
+      const data = join(dir, "jit.data");
+      // perf's stream goes to record and to a file, so perf report reads the very recording converted.
+      const tee = join(dir, "tee-perf");
+      writeFileSync(tee, `#!/bin/sh\nperf "$@" | tee '${data}'\n`);
+      chmodSync(tee, 0o755);
+      const out = join(dir, "jit.pb.gz");
+      const run = await runCli(
+        cli,
+        [
+          "record",
+          "--perf",
+          tee,
+          "-e",
+          "cpu-clock",
+          "-F",
+          "999",
+          "-g",
+          "--json",
+          "-o",
+          out,
+          "--",
+          process.execPath,
+          "--perf-basic-prof",
+          "jit-app.js",
+          "200",
+        ],
+        { cwd: dir, timeoutMs: 300_000 },
+      );
+      expect(run.code, run.stderr).toBe(0);
+      const json = JSON.parse(run.stdout) as JitJson;
+      maps.push(...json.jit.maps.map((m) => m.path));
+      expect(json.jit.refused).toEqual([]);
+      expect(json.jit.maps).toHaveLength(1);
+      expect(json.jit.samples).toBeGreaterThan(0);
+      const perf = perfSymSamples(data, "bicJitHotspot");
+      expect(perf, "perf report names the function from the same map").toBeGreaterThan(0);
+      if (noGo) return console.log(`go tool pprof not run: ${noGo}`);
+      const top = pprofTop(out);
+      const ours = [...top].reduce((n, [f, c]) => n + (f.includes("bicJitHotspot") ? c : 0), 0);
+      // The same samples named from the same map: equal, but for a sample perf's tree names from another of two overlapping entries.
+      expect(Math.abs(ours - perf), `pprof ${ours}, perf report ${perf}`).toBeLessThanOrEqual(Math.ceil(perf * 0.02));
+      const first = [...top].sort((a, b) => b[1] - a[1])[0]![0];
+      expect(first).toContain("bicJitHotspot");
+      console.log(`JIT: go tool pprof ${ours}, perf report ${perf} samples of bicJitHotspot, ${json.samples} in all`);
+    }, 600_000);
+
+    test("pprof --perf-maps names a saved recording's JIT frames when it says when it began (perf record -k), and refuses without", async () => {
+      writeFileSync(join(dir, "jit-app.js"), JIT_APP);
+      for (const clock of [["-k", "monotonic"], []]) {
+        const data = join(dir, `jit-saved${clock.length}.data`);
+        const r = spawnSync(
+          "perf",
+          [
+            "record",
+            "-q",
+            ...clock,
+            "-e",
+            "cpu-clock",
+            "-g",
+            "-o",
+            data,
+            "--",
+            process.execPath,
+            "--perf-basic-prof",
+            "jit-app.js",
+            "100",
+          ],
+          { cwd: dir, encoding: "utf8" },
+        );
+        expect(r.status, r.stderr).toBe(0);
+        const out = join(dir, `jit-saved${clock.length}.pb.gz`);
+        const run = await runCli(cli, ["pprof", data, "--perf-maps", "--json", "-o", out], { timeoutMs: 300_000 });
+        expect(run.code, run.stderr).toBe(0);
+        const json = JSON.parse(run.stdout) as JitJson;
+        maps.push(...json.jit.maps.map((m) => m.path), ...json.jit.refused.map((m) => `/tmp/perf-${m.pid}.map`));
+        if (clock.length === 0) {
+          expect(json.jit.refused.map((m) => m.reason)).toEqual(["no-start"]);
+          expect(json.jit.samples).toBe(0);
+          continue;
+        }
+        expect(json.jit.refused).toEqual([]);
+        expect(json.jit.maps).toHaveLength(1);
+        const perf = perfSymSamples(data, "bicJitHotspot");
+        expect(perf).toBeGreaterThan(0);
+        if (noGo) continue;
+        const ours = [...pprofTop(out)].reduce((n, [f, c]) => n + (f.includes("bicJitHotspot") ? c : 0), 0);
+        expect(Math.abs(ours - perf), `pprof ${ours}, perf report ${perf}`).toBeLessThanOrEqual(Math.ceil(perf * 0.02));
+      }
+    }, 600_000);
+
+    test("a map that is not the process's is not used: written before the recording began, or by another user", async () => {
+      writeFileSync(join(dir, "jit-app.js"), JIT_APP);
+      // The process plants a map of its own PID covering all user space, then runs Node without --perf-basic-prof (which would rewrite it).
+      const cases = [
+        ["fresh", "", undefined],
+        ["stale", "touch -d '2000-01-01' \"$m\";", "stale"],
+        ["owner", 'chown 65534 "$m";', "owner"],
+      ] as const;
+      for (const [name, tweak, reason] of cases) {
+        if (name === "owner" && process.geteuid?.() !== 0) continue;
+        const pidFile = join(dir, `planted-${name}.pid`);
+        const script = `m=/tmp/perf-$$.map; echo $$ > '${pidFile}'; printf '0 7fffffffffff planted_${name}\\n' > "$m"; ${tweak} exec '${process.execPath}' jit-app.js 10`;
+        const out = join(dir, `planted-${name}.pb.gz`);
+        const run = await runCli(
+          cli,
+          ["record", "-e", "cpu-clock", "-g", "--json", "-o", out, "--", "sh", "-c", script],
+          {
+            cwd: dir,
+            timeoutMs: 300_000,
+          },
+        );
+        maps.push(`/tmp/perf-${readFileSync(pidFile, "utf8").trim()}.map`);
+        expect(run.code, run.stderr).toBe(0);
+        const json = JSON.parse(run.stdout) as JitJson;
+        const named = gunzipSync(readFileSync(out)).includes(`planted_${name}`);
+        if (reason === undefined) {
+          expect(json.jit.maps).toHaveLength(1);
+          expect(named, "a fresh map of the process's own is used").toBe(true);
+        } else {
+          expect(json.jit.maps).toEqual([]);
+          expect(json.jit.refused.map((r) => r.reason)).toEqual([reason]);
+          expect(named, `a ${name} map names nothing`).toBe(false);
+        }
+      }
+    }, 600_000);
+  },
+);
+
 describe("record refuses what it cannot do, with the fix", () => {
   test("a perf that is not installed: exit 6 and how to install it", async () => {
     const run = await runCli(cli, [

@@ -8,6 +8,7 @@ import { convertPerfData } from "../../convert/convert.js";
 import { PerfDataStream } from "../../perf/reader.js";
 import { provideZstdEngine } from "../../perf/splitter.js";
 import { openPerfChunks } from "../perf-input.js";
+import { PerfMapNames, perfMapReport, perfMapSummary } from "../perf-map.js";
 import { gzipProfile, writeProfileFile } from "../profile-out.js";
 import { recordedFileReader, recordingStartMs } from "../recorded-files.js";
 import { nativeZstdEngine } from "../zstd-native.js";
@@ -25,6 +26,8 @@ export interface PprofOptions {
   readFiles: boolean;
   /** Read such a file by path, device and inode alone. */
   trustPaths?: boolean;
+  /** Name JIT frames from `/tmp/perf-PID.map` (`--perf-maps`). */
+  perfMaps?: boolean;
 }
 
 /** Writes an uncompressed profile to `path` (`-`: gzip-compressed to standard output). */
@@ -48,14 +51,24 @@ export async function runPprof(input: string, options: PprofOptions, context: Co
     };
     const stream = new PerfDataStream(opened.source);
     const recordedSince = () => recordingStartMs(stream.session?.clock);
-    const { profile, summary } = await convertPerfData(stream, {
+    // The recorded process is gone: its map must be this user's or root's.
+    const jit = options.perfMaps
+      ? new PerfMapNames({ owners: [process.geteuid?.() ?? 0], since: recordedSince })
+      : undefined;
+    const { profile, summary, named } = await convertPerfData(stream, {
       ...(options.readFiles
         ? { readBuildId: recordedFileReader(resolver, { recordedSince, trustPaths: options.trustPaths === true }) }
         : {}),
+      ...(jit ? { frameNames: jit.frameNames } : {}),
     });
     await writeProfileTo(options.output, profile);
     const where = options.output === STANDARD_STREAM ? "standard output" : options.output;
-    print(options.json ? jsonText(summary, String) : conversionReport(where, summary));
+    const report = jit ? perfMapReport(jit, named, summary.samples, summary.unresolved.anonymous) : "";
+    print(
+      options.json
+        ? jsonText(jit ? { ...summary, jit: perfMapSummary(jit, named) } : summary, String)
+        : conversionReport(where, summary) + report,
+    );
   } finally {
     await opened.close();
   }

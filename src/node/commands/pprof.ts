@@ -33,6 +33,10 @@ export function registerPprof(program: Command, context: CommandContext): Comman
       "read a file the recording has no build ID for by its path, device and inode alone, accepting that a file made since the recording may have taken a deleted file's inode number (without it such a file is unresolved; a recording made with perf record -k says when it began, and then its ctime decides)",
     )
     .option(
+      "--perf-maps",
+      "name JIT frames (node --perf-basic-prof) from /tmp/perf-PID.map, as perf report does, but only a map of this user or root, not a symlink, modified since the recording began (a recording made with perf record -k says when): read it soon, since a later process given the same PID rewrites it",
+    )
+    .option(
       "--json",
       "print the report as JSON: every file with its build ID or why it has none, every process, every unresolved count",
     )

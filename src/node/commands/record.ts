@@ -6,10 +6,12 @@
  *
  * @packageDocumentation
  */
+import { statSync } from "node:fs";
 import { constants } from "node:os";
 import type { Command } from "commander";
 import { convertPerfData } from "../../convert/convert.js";
 import { PerfDataError } from "../../perf/errors.js";
+import { PerfMapNames, perfMapReport, perfMapSummary } from "../perf-map.js";
 import {
   findCommand,
   PerfUnavailableError,
@@ -94,12 +96,14 @@ export function registerRecord(program: Command, context: CommandContext): Comma
       const resolver = await BuildIdResolver.create({ procRoot: options.proc });
       // Every event perf records comes after this: a file whose ctime is before it is the inode mapped.
       const recordedSince = Date.now();
+      const jit = new PerfMapNames({ owners: [recordedUser(options), 0], since: recordedSince });
       const perf = startPerf(options.perf, args);
       const forward = (signal: NodeJS.Signals) => perf.child.kill(signal);
       for (const signal of FORWARDED) process.on(signal, forward);
       const work = (async () => {
         const conversion = convertPerfData(perf.stream, {
           readBuildId: recordedFileReader(resolver, { live: true, procRoot: options.proc, recordedSince }),
+          frameNames: jit.frameNames,
         });
         const [converted, exited] = await Promise.allSettled([conversion, perf.exited]);
         if (exited.status === "rejected") throw exited.reason;
@@ -117,12 +121,15 @@ export function registerRecord(program: Command, context: CommandContext): Comma
             `perf record exited with status ${code ?? signal} before recording anything.${hint}`,
           );
         }
-        const { profile, summary } = converted.value;
+        const { profile, summary, named } = converted.value;
         await writeProfileTo(options.output, profile);
         const print = options.output === STANDARD_STREAM ? context.output.err : context.output.out;
         const where = options.output === STANDARD_STREAM ? "standard output" : options.output;
         print(
-          options.json ? jsonText({ exitStatus: code, signal, ...summary }, String) : conversionReport(where, summary),
+          options.json
+            ? jsonText({ exitStatus: code, signal, ...summary, jit: perfMapSummary(jit, named) }, String)
+            : conversionReport(where, summary) +
+                perfMapReport(jit, named, summary.samples, summary.unresolved.anonymous),
         );
         return code ?? 128 + signalNumber(signal);
       })();
@@ -148,6 +155,17 @@ export function registerRecord(program: Command, context: CommandContext): Comma
     exitStatuses: [...COMMON_EXITS, EXIT.noPerf, EXIT.cannotRun, EXIT.notFound].sort((a, b) => a - b),
   });
   return program;
+}
+
+// The recorded process's user: a command's is ours (a set-user-ID program's map is refused), a running process's owns its /proc entry.
+function recordedUser(options: RecordOptions): number {
+  const own = process.geteuid?.() ?? 0;
+  if (options.pid === undefined) return own;
+  try {
+    return statSync(`${options.proc}/${options.pid}`).uid;
+  } catch {
+    return own;
+  }
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {
