@@ -41,6 +41,7 @@ const GRAMMARS: Readonly<Record<DataCommandLine["command"], Grammar>> = {
     flags: {
       "--no-read-files": ["readFiles", false],
       "--trust-paths": ["trustPaths", true],
+      "--perf-maps": ["perfMaps", true],
       "--json": ["json", true],
     },
     defaults: { readFiles: true },
