@@ -55,16 +55,21 @@ function agreeing(s: Scenario): Scenario {
   };
 }
 
+/** perf's `buildid-list -H` of the stream `ops` make, one line as `lines` says (or none), and ours the same. */
+async function agreesWithPerf(ops: readonly (readonly unknown[])[], lines = 1): Promise<void> {
+  const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
+  const expected = perfLines(bytes);
+  expect(expected).toHaveLength(lines);
+  expect(await ourLines(bytes)).toEqual(expected);
+}
+
 describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
   test("an empty map's build ID goes to its dso, which a later map of the file shares, as perf gives it", async () => {
     for (const ops of [
       [mapOf(7, 0n, 20, 0), mapOf(7, 0x1000n, "none", 1), sampled],
       [mapOf(7, 0x1000n, "none", 1), mapOf(8, 0n, 20, 0), sampled],
     ]) {
-      const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
-      const expected = perfLines(bytes);
-      expect(expected).toHaveLength(1);
-      expect(await ourLines(bytes)).toEqual(expected);
+      await agreesWithPerf(ops);
     }
   });
 
@@ -77,10 +82,7 @@ describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
         "zero",
       ],
     ];
-    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
-    const expected = perfLines(bytes);
-    expect(expected).toHaveLength(1);
-    expect(await ourLines(bytes)).toEqual(expected);
+    await agreesWithPerf(ops);
   });
 
   test("a user-space map of pid -1 is not the kernel's: a kernel sample of another process does not hit it, as perf does not", async () => {
@@ -91,9 +93,7 @@ describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
       ],
       [{ kind: "sample", pid: 1, tid: 1, second: false, chain: [2n ** 63n] }, 0],
     ];
-    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
-    expect(perfLines(bytes)).toEqual([]);
-    expect(await ourLines(bytes)).toEqual([]);
+    await agreesWithPerf(ops, 0);
   });
 
   test("the vdso mapped in build-ID form (--buildid-mmap) has that build ID, as perf gives it", async () => {
@@ -101,10 +101,7 @@ describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
       [{ kind: "mmap2", pid: 8, start: 0x400000n, len: 0x1000n, pgoff: 0n, path: 3, kernel: false, identity: 20 }, 0],
       [{ kind: "sample", pid: 8, tid: 8, second: false, chain: [] }, 0],
     ];
-    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
-    const expected = perfLines(bytes);
-    expect(expected).toHaveLength(1);
-    expect(await ourLines(bytes)).toEqual(expected);
+    await agreesWithPerf(ops);
   });
 
   test("an anonymous executable map in build-ID form gives its build ID to the JIT map's dso, as perf gives it", async () => {
@@ -116,10 +113,7 @@ describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
       ],
       [{ kind: "sample", pid: 7, tid: 7, second: false, chain: [] }, 0],
     ];
-    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
-    const expected = perfLines(bytes);
-    expect(expected).toHaveLength(1);
-    expect(await ourLines(bytes)).toEqual(expected);
+    await agreesWithPerf(ops);
   });
 
   test("a map in build-ID form of 0 bytes has perf's empty dso id: a later map of the file with a build ID shares its dso", async () => {
@@ -128,10 +122,7 @@ describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
       [{ kind: "mmap2", pid: 7, start: 0n, len: 0n, pgoff: 0n, path: 0, kernel: false, identity: 1 }, 0],
       [{ kind: "sample", pid: 7, tid: 7, second: false, chain: [] }, 0],
     ];
-    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
-    const expected = perfLines(bytes);
-    expect(expected).toHaveLength(1);
-    expect(await ourLines(bytes)).toEqual(expected);
+    await agreesWithPerf(ops);
   });
 
   test("a JIT map's dso is found by its id too: an anonymous map in build-ID form after one by inode makes another dso, as perf makes it", async () => {
@@ -143,10 +134,7 @@ describe.skipIf(cannot !== undefined)("buildid-list on lying records", () => {
       [{ kind: "mmap2", pid: 7, start: 0x400000n, len: 0n, pgoff: 0n, path: 4, kernel: false, identity: 1 }, 0],
       [{ kind: "sample", pid: 7, tid: 7, second: false, chain: [] }, 0],
     ];
-    const bytes = streamOf({ twoAttrs: false, ops: ops as unknown as Scenario["ops"] });
-    const expected = perfLines(bytes);
-    expect(expected).toHaveLength(1);
-    expect(await ourLines(bytes)).toEqual(expected);
+    await agreesWithPerf(ops);
   });
 
   test(
