@@ -46,7 +46,7 @@ class Strings {
   }
 }
 
-/** Unresolved frames a {@link FrameNames} named: see {@link nameFrames}. */
+/** Unresolved frames a {@link FrameNames} named: see `nameFrames`. */
 export interface NamedFrames {
   /** Per location, its function's id (1-based index into `names`), 0 when unnamed. */
   readonly functionOf: Uint32Array;

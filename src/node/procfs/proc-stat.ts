@@ -31,7 +31,7 @@ export interface ProcessIdentity {
    * The whole process has exited (its memory is gone; its maps read empty): the state is `Z` or `X`
    * and no other thread is left, and only its parent's wait still holds the PID. A thread-group
    * leader that exited before its other threads is not exited: the process lives in them
-   * ({@link readLiveProcess}).
+   * (`readLiveProcess`).
    */
   exited: boolean;
 }
